@@ -1,0 +1,1 @@
+"""sdcore: the in-process core of sdtui (libraries, indexing, jobs, events, network); no UI code."""

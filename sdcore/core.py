@@ -1,0 +1,143 @@
+"""Core: one per process; owns the data dir, the device identity, libraries, jobs, events and network."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sdcore.device import Device, load_or_create
+from sdcore.errors import NotFound, SdError
+from sdcore.events import EventBus
+from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.local import LocalFS
+from sdcore.library import Libraries, Library
+from sdcore.sdpath import SCHEME, SdPath, split_remote
+
+DEFAULT_LIBRARY = "My Library"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("SD_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(xdg) / "sdtui"
+
+
+class Core:
+    """The core of one data dir. Use as `async with Core(data_dir) as core:` (or `Core(...)` + `await close()`)."""
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
+        self.device: Device = load_or_create(self.data_dir)
+        self.bus = EventBus()
+        self.local_fs = LocalFS()
+        self.libraries = Libraries(self.data_dir / "libraries", self)
+        self.network: Any = None  # sdcore.net.Network once started
+        self._services: list[Any] = []
+        self._watchers: dict[uuid.UUID, Any] = {}
+
+    async def __aenter__(self) -> Core:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for service in reversed(self._services):
+            await service.close()
+        self._services.clear()
+        await self.libraries.close()
+
+    def add_service(self, service: Any) -> None:
+        """Something with `async close()` that lives as long as the core (watchers, network)."""
+        self._services.append(service)
+
+    # -- libraries -------------------------------------------------------------------------
+
+    def library(self, name: str | None = None) -> Library:
+        """An open library by name or id; without a name, the default one (made on first run)."""
+        if name:
+            return self.libraries.open(name)
+        settings = self.settings()
+        preferred = settings.get("default_library")
+        infos = self.libraries.list()
+        for info in infos:
+            if preferred in (info.id, info.name):
+                return self.libraries.open(info.id)
+        if infos:
+            return self.libraries.open(infos[0].id)
+        library = self.libraries.create(DEFAULT_LIBRARY)
+        self.save_settings(default_library=str(library.id))
+        return library
+
+    async def go_live(self, library: Library) -> None:
+        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations."""
+        from sdcore.index.watcher import LocationWatcher
+
+        if library.id in self._watchers:
+            return
+        await library.jobs.resume_interrupted()
+        watcher = LocationWatcher(library)
+        watcher.start()
+        self._watchers[library.id] = watcher
+        self.add_service(watcher)
+
+    def watcher(self, library: Library) -> Any:
+        """The watcher of a live library (None when the library is not live)."""
+        return self._watchers.get(library.id)
+
+    def settings(self) -> dict:
+        try:
+            return json.loads((self.data_dir / "settings.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save_settings(self, **values: Any) -> None:
+        path = self.data_dir / "settings.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.settings(), **values}, indent=1))
+        os.replace(tmp, path)
+
+    # -- paths and filesystems -------------------------------------------------------------
+
+    def resolve(self, text: str) -> SdPath:
+        """A path as a user types it: a plain local path, `DEVICE:/path`, or `sd://DEVICE_ID/path`."""
+        if text.startswith(SCHEME):
+            return SdPath.parse_canonical(text)
+        remote = split_remote(text)
+        if remote is not None:
+            device, path = remote
+            return SdPath(self.device_id_of(device), path)
+        return SdPath(self.device.id, os.path.abspath(os.path.expanduser(text)))
+
+    def local_path(self, text: str) -> SdPath:
+        return SdPath(self.device.id, os.path.abspath(os.path.expanduser(text)))
+
+    def device_id_of(self, name_or_id: str) -> uuid.UUID:
+        """A device by name or id prefix: this one, or a paired one."""
+        if name_or_id in (self.device.name, str(self.device.id)) or str(self.device.id).startswith(name_or_id):
+            return self.device.id
+        if self.network is not None:
+            return self.network.device_id_of(name_or_id)  # type: ignore[no-any-return]
+        raise NotFound(f"no device named {name_or_id!r}; `sd network devices` lists paired devices")
+
+    def is_local(self, path: SdPath) -> bool:
+        return path.device_id == self.device.id
+
+    def fs_for(self, device_id: uuid.UUID) -> FileSystem:
+        """The filesystem of a device: LocalFS for this one, RemoteFS for a paired one."""
+        if device_id == self.device.id:
+            return self.local_fs
+        if self.network is None:
+            raise SdError(f"device {device_id} is not this one and the network is not running")
+        return self.network.fs_for(device_id)  # type: ignore[no-any-return]
+
+    async def browse(self, path: SdPath, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+        """A directory's entries in batches, straight from its filesystem (never waits on indexing)."""
+        async for batch in self.fs_for(path.device_id).list_dir(path.path, batch_size):
+            yield batch

@@ -1,0 +1,344 @@
+"""Duplicates: files with the same content, found by cas_id and proven with a full-file BLAKE3."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import blake3
+
+from sdcore.index.cas import full_hash
+from sdcore.sdpath import from_db
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+    from sdcore.library.locations import Location
+
+EMPTY_HASH = blake3.blake3(b"").hexdigest()
+_HASH_THREADS = min(4, os.cpu_count() or 1)
+_BIG = 1 << 20  # files from this size up are hashed on threads
+
+
+@dataclass(frozen=True)
+class DuplicateFile:
+    """One file of a group; `links` are other names of the same inode (hard links: not duplicates)."""
+
+    entry_id: int | None  # None when found by `find_in` (nothing indexed)
+    path: str
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Files proven identical by a full-file BLAKE3."""
+
+    full_hash: str
+    size: int
+    files: tuple[DuplicateFile, ...]
+
+    @property
+    def wasted(self) -> int:
+        """Bytes that all but one copy take."""
+        return self.size * (len(self.files) - 1)
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """The groups found, biggest waste first, and the files left out because they changed since indexing."""
+
+    groups: tuple[DuplicateGroup, ...]
+    changed: tuple[str, ...]
+
+    @property
+    def wasted(self) -> int:
+        return sum(g.wasted for g in self.groups)
+
+
+@dataclass
+class _Candidate:
+    entry_id: int
+    path: str
+    size: int
+    mtime: float | None
+    inode: int | None
+    cache: tuple[int, int, int, str] | None = None  # (size, inode, ctime_ns, full hash) from an earlier run
+    key: tuple[int, int] = (0, 0)  # (st_dev, st_ino) once checked
+    stamp: tuple[int, int, int] = (0, 0, 0)  # (size, inode, ctime_ns) as checked
+    cached: str | None = None  # the full hash, when the cache still holds
+
+
+def find(
+    library: Library, location: int | str | None = None, min_size: int = 1, include_empty: bool = False
+) -> Duplicates:
+    """Groups of identical files in the library's locations on this device (blocking: run it in a thread).
+
+    Candidates share a cas_id (or, where hashing has not run, a size); each is checked against the disk (a file whose size or mtime changed
+    since it was indexed is left out and listed in `changed`), hard links count once, and a full
+    BLAKE3 settles identity. Full hashes are kept and reused while a file's size, mtime and inode hold.
+    """
+    locations = {
+        loc.id: loc for loc in library.locations.list() if loc.device_id == library.locations.device_id
+    }
+    if location is not None:
+        only = library.locations.get(location)
+        locations = {only.id: only} if only.id in locations else {}
+    if not locations:
+        return Duplicates((), ())
+    changed: list[str] = []
+    groups: list[DuplicateGroup] = []
+    fresh: list[tuple[int, int, int, int, str]] = []
+    with ThreadPoolExecutor(_HASH_THREADS) as pool:
+        for candidates in _candidate_groups(library, locations, max(min_size, 1)):
+            groups.extend(_confirm(candidates, changed, fresh, pool))
+    if include_empty and min_size <= 1:
+        groups.extend(_empty_files(library, locations, changed))
+    if fresh:
+        with library.write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO file_hashes (entry_id, size, inode, ctime_ns, full_hash)"
+                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
+                [(*row, row[0]) for row in fresh],
+            )
+    groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
+    return Duplicates(tuple(groups), tuple(changed))
+
+
+def _candidate_groups(library: Library, locations: dict[int, Location], min_size: int) -> Iterator[list[_Candidate]]:
+    """Files of these locations that may be identical, one list per cas_id; where some file of a size has no
+    cas_id yet (a shallow location, or hashing has not reached it), every file of that size is one list."""
+    marks = ",".join("?" * len(locations))
+    conn = library.read()
+    unhashed = conn.execute(
+        f"SELECT 1 FROM entries WHERE content_id IS NULL AND kind = 'file' AND size >= ? AND location_id IN ({marks})"
+        " LIMIT 1",
+        [min_size, *locations],
+    ).fetchone()
+    columns = "e.id, e.location_id, p.path, e.name, e.size, e.mtime, e.inode, h.size, h.inode, h.ctime_ns, h.full_hash"
+    paths = "JOIN directory_paths p ON p.entry_id = e.parent_id LEFT JOIN file_hashes h ON h.entry_id = e.id"
+    if unhashed is None:  # every file has its cas_id: the content index finds the candidates
+        rows = conn.execute(  # CROSS JOIN keeps this order: shared cas_ids first, then only their entries
+            f"SELECT g.content_id, {columns} FROM (SELECT content_id FROM entries WHERE content_id IS NOT NULL"
+            " GROUP BY content_id HAVING count(*) > 1) g CROSS JOIN entries e ON e.content_id = g.content_id"
+            f" {paths} WHERE e.kind = 'file' AND e.size >= ? AND +e.location_id IN ({marks}) ORDER BY g.content_id",
+            [min_size, *locations],
+        )
+    else:
+        rows = conn.execute(
+            "WITH f AS (SELECT id, size, content_id FROM entries"
+            f"  WHERE kind = 'file' AND size >= ? AND location_id IN ({marks})),"
+            " unhashed AS (SELECT DISTINCT size FROM f WHERE content_id IS NULL),"
+            " keyed AS (SELECT id, CASE WHEN size IN unhashed THEN -size ELSE content_id END AS grp FROM f),"
+            " wanted AS (SELECT grp FROM keyed GROUP BY grp HAVING count(*) > 1)"
+            f" SELECT k.grp, {columns} FROM keyed k CROSS JOIN entries e ON e.id = k.id {paths}"
+            " WHERE k.grp IN wanted ORDER BY k.grp",
+            [min_size, *locations],
+        )
+    current: list[_Candidate] = []
+    current_key = None
+    for key, entry_id, location_id, parent, name, size, mtime, inode, *cache in rows:
+        if key != current_key:
+            if len(current) > 1:
+                yield current
+            current, current_key = [], key
+        rel = from_db(f"{parent}/{name}" if parent else name)
+        held = tuple(cache) if cache[0] is not None else None
+        current.append(_Candidate(entry_id, locations[location_id].absolute(rel), size, mtime, inode, held))  # type: ignore[arg-type]
+    if len(current) > 1:
+        yield current
+
+
+def _confirm(
+    candidates: list[_Candidate], changed: list[str], fresh: list[tuple[int, int, int, int, str]],
+    pool: ThreadPoolExecutor,
+) -> list[DuplicateGroup]:
+    by_inode = _distinct_files(candidates, changed)
+    if len(by_inode) < 2:
+        return []
+    firsts = [files[0] for files in by_inode.values()]
+    todo = [c for c in firsts if c.cached is None]
+    if todo and todo[0].size >= _BIG:  # big files on threads (BLAKE3 and reads let go of the GIL); small ones here
+        hashes = dict(zip((c.entry_id for c in todo), pool.map(_hash_or_none, (c.path for c in todo)), strict=True))
+    else:
+        hashes = {c.entry_id: _hash_small(c.path) for c in todo}
+    by_hash: dict[str, list[list[_Candidate]]] = defaultdict(list)
+    for files in by_inode.values():
+        first = files[0]
+        digest = first.cached or hashes.get(first.entry_id)
+        if digest is None:
+            changed.append(first.path)  # vanished or unreadable between the check and the hash
+            continue
+        if first.cached is None:
+            fresh.append((first.entry_id, *first.stamp, digest))
+        by_hash[digest].append(files)
+    return [
+        DuplicateGroup(
+            digest, same[0][0].size,
+            tuple(DuplicateFile(f[0].entry_id, f[0].path, tuple(x.path for x in f[1:])) for f in same),
+        )
+        for digest, same in by_hash.items()
+        if len(same) > 1
+    ]
+
+
+def _distinct_files(candidates: list[_Candidate], changed: list[str]) -> dict[tuple[int, int], list[_Candidate]]:
+    """Candidates still as indexed, by (device, inode): hard links to one inode are one file."""
+    by_inode: dict[tuple[int, int], list[_Candidate]] = {}
+    for c in candidates:
+        try:
+            st = os.lstat(c.path)
+        except OSError:
+            changed.append(c.path)
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_size != c.size or (c.mtime is not None and st.st_mtime != c.mtime):
+            changed.append(c.path)
+            continue
+        c.key = (st.st_dev, st.st_ino)
+        c.stamp = (st.st_size, st.st_ino, st.st_ctime_ns)
+        if c.cache is not None and c.cache[:3] == c.stamp:
+            c.cached = c.cache[3]  # unchanged since it was last hashed: any write would have moved its ctime
+        by_inode.setdefault(c.key, []).append(c)
+    return by_inode
+
+
+def _hash_small(path: str) -> str | None:
+    """BLAKE3 of a small file read in one go (no thread pool: for a few KiB it costs more than it saves)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        hasher = blake3.blake3()
+        while chunk := os.read(fd, _BIG):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _hash_or_none(path: str) -> str | None:
+    try:
+        return full_hash(path)
+    except OSError:
+        return None
+
+
+def _empty_files(library: Library, locations: dict[int, Location], changed: list[str]) -> list[DuplicateGroup]:
+    marks = ",".join("?" * len(locations))
+    rows = library.read().execute(
+        "SELECT e.id, e.location_id, p.path, e.name, e.mtime, e.inode FROM entries e"
+        " JOIN directory_paths p ON p.entry_id = e.parent_id"
+        f" WHERE e.kind = 'file' AND e.size = 0 AND e.location_id IN ({marks}) ORDER BY e.id",
+        [*locations],
+    )
+    candidates = [
+        _Candidate(entry_id, locations[loc].absolute(from_db(f"{parent}/{name}" if parent else name)), 0, mtime, inode)
+        for entry_id, loc, parent, name, mtime, inode in rows
+    ]
+    by_inode = _distinct_files(candidates, changed)
+    if len(by_inode) < 2:
+        return []
+    files = tuple(DuplicateFile(f[0].entry_id, f[0].path, tuple(x.path for x in f[1:])) for f in by_inode.values())
+    return [DuplicateGroup(EMPTY_HASH, 0, files)]
+
+
+# -- without an index --------------------------------------------------------------------------------
+
+_HEAD = 4096  # bytes compared first, before a file is read whole
+
+
+def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) -> Duplicates:
+    """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
+
+    Files are grouped by size, then by a BLAKE3 of their first 4 KiB, then proven by a full BLAKE3;
+    hard links count once, symlinks are not followed.
+    """
+    by_size: dict[int, dict[tuple[int, int], list[str]]] = defaultdict(dict)
+    for top in paths:
+        for path, st in _walk(os.path.abspath(top)):
+            if st.st_size >= min_size or (include_empty and st.st_size == 0):
+                by_size[st.st_size].setdefault((st.st_dev, st.st_ino), []).append(path)
+    groups: list[DuplicateGroup] = []
+    changed: list[str] = []
+    if include_empty and len(by_size.get(0, ())) > 1:
+        groups.append(DuplicateGroup(EMPTY_HASH, 0, tuple(_file(names) for names in by_size[0].values())))
+    same_size = [(size, names) for size, files in by_size.items() if size > 0 and len(files) > 1 for names in files.values()]
+    with ThreadPoolExecutor(_HASH_THREADS) as pool:
+        # the first 4 KiB of every file that shares its size (here: on threads, the handoffs cost more than the reads)
+        heads: dict[tuple[int, str], list[list[str]]] = defaultdict(list)
+        for size, names in same_size:
+            head = _hash_head(names[0])
+            if head is None:
+                changed.append(names[0])
+            else:
+                heads[(size, head)].append(names)
+        for (size, head), same in heads.items():
+            if len(same) < 2:
+                continue
+            if size <= _HEAD:  # the head was the whole file
+                groups.append(DuplicateGroup(head, size, tuple(_file(n) for n in same)))
+                continue
+            firsts = [n[0] for n in same]
+            digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
+            by_hash: dict[str, list[list[str]]] = defaultdict(list)
+            for names, digest in zip(same, digests, strict=True):
+                if digest is None:
+                    changed.append(names[0])
+                else:
+                    by_hash[digest].append(names)
+            groups.extend(
+                DuplicateGroup(digest, size, tuple(_file(n) for n in twins))
+                for digest, twins in by_hash.items()
+                if len(twins) > 1
+            )
+    groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
+    return Duplicates(tuple(groups), tuple(changed))
+
+
+def _file(names: list[str]) -> DuplicateFile:
+    names = sorted(names)  # the same report whatever order the folders were read in
+    return DuplicateFile(None, names[0], tuple(names[1:]))
+
+
+def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
+    """Regular files under `top` (itself, if it is one) with their stat; unreadable folders are skipped."""
+    try:
+        st = os.lstat(top)
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        yield top, st
+        return
+    stack = [top] if stat.S_ISDIR(st.st_mode) else []
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            yield entry.path, entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+
+
+def _hash_head(path: str) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        return blake3.blake3(os.pread(fd, _HEAD, 0)).hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

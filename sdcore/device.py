@@ -1,0 +1,77 @@
+"""This device's identity: an Ed25519 SSH key made on first run, and an id derived from its public key."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import blake3
+
+if TYPE_CHECKING:
+    import asyncssh
+
+KEY_FILE = "device_key"
+DEVICE_FILE = "device.json"
+
+
+@dataclass
+class Device:
+    """This device: its id (derived from its key), its name, and its SSH key."""
+
+    id: uuid.UUID
+    name: str
+    data_dir: Path
+    _key: asyncssh.SSHKey | None = None
+
+    @property
+    def key(self) -> asyncssh.SSHKey:
+        """The device's private SSH key (loaded on first use: asyncssh is slow to import)."""
+        if self._key is None:
+            import asyncssh
+
+            self._key = asyncssh.read_private_key(str(self.data_dir / KEY_FILE))
+        return self._key
+
+    def rename(self, name: str) -> None:
+        self.name = name.strip() or self.name
+        _write_json(self.data_dir / DEVICE_FILE, {"id": str(self.id), "name": self.name})
+
+
+def device_id_of(public_key: asyncssh.SSHKey) -> uuid.UUID:
+    """A device id cannot be claimed without the key: it is a hash of the public key."""
+    return uuid.UUID(bytes=blake3.blake3(public_key.export_public_key("openssh")).digest()[:16])
+
+
+def load_or_create(data_dir: Path) -> Device:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key_path = data_dir / KEY_FILE
+    info_path = data_dir / DEVICE_FILE
+    if key_path.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
+    import asyncssh
+
+    if key_path.exists():
+        key = asyncssh.read_private_key(str(key_path))
+    else:
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="sdtui device")
+        tmp = key_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.export_private_key("openssh"))
+        os.replace(tmp, key_path)
+    device_id = device_id_of(key)
+    name = socket.gethostname()
+    _write_json(info_path, {"id": str(device_id), "name": name})
+    return Device(device_id, name, data_dir, key)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

@@ -1,0 +1,97 @@
+"""The filesystem interface every backend (LocalFS, RemoteFS) implements, and the records it returns."""
+
+from __future__ import annotations
+
+import stat as statmod
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from sdcore.errors import SdError
+
+CHUNK = 1 << 20  # bytes per read/write chunk
+
+
+class FsError(SdError):
+    """A filesystem call failed; the message names the path and the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInfo:
+    """One directory entry as `list_dir` and `stat` report it (never follows symlinks)."""
+
+    name: str
+    kind: str  # "file" | "dir" | "symlink" | "fifo" | "socket" | "device" | "other"
+    size: int
+    mtime: float
+    inode: int
+    mode: int
+    link_target: str | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind == "dir"
+
+    @property
+    def hidden(self) -> bool:
+        return self.name.startswith(".")
+
+
+def kind_of_mode(mode: int) -> str:
+    if statmod.S_ISREG(mode):
+        return "file"
+    if statmod.S_ISDIR(mode):
+        return "dir"
+    if statmod.S_ISLNK(mode):
+        return "symlink"
+    if statmod.S_ISFIFO(mode):
+        return "fifo"
+    if statmod.S_ISSOCK(mode):
+        return "socket"
+    if statmod.S_ISCHR(mode) or statmod.S_ISBLK(mode):
+        return "device"
+    return "other"
+
+
+class FileSystem(Protocol):
+    """What the core needs of a device's files. Paths are absolute POSIX str (fsdecoded)."""
+
+    async def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+        """Stream the entries of a directory in batches (order unspecified)."""
+        ...
+
+    async def stat(self, path: str) -> EntryInfo:
+        """The entry at `path` (not following a final symlink). Raises NotFound if it is gone."""
+        ...
+
+    async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """Stream a file's bytes from `offset` in chunks."""
+        ...
+
+    async def write_atomic(
+        self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None
+    ) -> int:
+        """Write to a temporary name beside `path`, fsync, rename into place; returns bytes written."""
+        ...
+
+    async def mkdir(self, path: str, parents: bool = False) -> None: ...
+
+    async def rename(self, src: str, dst: str) -> None:
+        """Rename within this filesystem; refuses to replace an existing `dst`."""
+        ...
+
+    async def trash(self, path: str) -> str:
+        """Move to the freedesktop.org trash; returns the trashed file's path."""
+        ...
+
+    async def delete(self, path: str) -> None:
+        """Delete permanently (a directory with its contents)."""
+        ...
+
+    async def cas_id(self, path: str) -> str | None:
+        """The sampled content id (None for an empty file)."""
+        ...
+
+    async def full_hash(self, path: str) -> str:
+        """The BLAKE3 of the whole file, as hex."""
+        ...

@@ -1,0 +1,181 @@
+"""LocalFS: the filesystem interface over this machine's files."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+
+from sdcore.errors import AlreadyExists, NotFound
+from sdcore.fs.base import CHUNK, EntryInfo, FsError, kind_of_mode
+from sdcore.index import cas
+from sdcore.sdpath import display
+
+
+def fs_error(exc: OSError, path: str) -> Exception:
+    """An OSError as our own error, with the path shown for people."""
+    shown = display(path)
+    if exc.errno == errno.ENOENT:
+        return NotFound(f"{shown}: no such file or directory")
+    if exc.errno == errno.EEXIST:
+        return AlreadyExists(f"{shown}: already exists")
+    if exc.errno == errno.ENOSPC:
+        return FsError(f"{shown}: no space left on the device")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return FsError(f"{shown}: permission denied")
+    return FsError(f"{shown}: {exc.strerror or exc}")
+
+
+def entry_of(dirent: os.DirEntry[str]) -> EntryInfo:
+    st = dirent.stat(follow_symlinks=False)
+    kind = kind_of_mode(st.st_mode)
+    target = None
+    if kind == "symlink":
+        try:
+            target = os.readlink(dirent.path)
+        except OSError:
+            target = None
+    return EntryInfo(dirent.name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
+
+
+def stat_entry(path: str) -> EntryInfo:
+    st = os.lstat(path)
+    kind = kind_of_mode(st.st_mode)
+    target = os.readlink(path) if kind == "symlink" else None
+    name = path.rstrip("/").rsplit("/", 1)[-1] or "/"
+    return EntryInfo(name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
+
+
+def scan_batches(path: str, batch_size: int = 1000) -> Iterator[list[EntryInfo]]:
+    """List a directory in batches; an entry that vanishes between readdir and stat is skipped."""
+    try:
+        it = os.scandir(path)
+    except OSError as exc:
+        raise fs_error(exc, path) from None
+    batch: list[EntryInfo] = []
+    with it:
+        for dirent in it:
+            try:
+                batch.append(entry_of(dirent))
+            except OSError:
+                continue
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+class LocalFS:
+    """This machine's files, through the same async interface as a remote device's."""
+
+    async def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+        batches = scan_batches(path, batch_size)
+        done = object()
+        while True:
+            batch = await asyncio.to_thread(next, batches, done)
+            if batch is done:
+                return
+            yield batch  # type: ignore[misc]
+
+    async def stat(self, path: str) -> EntryInfo:
+        try:
+            return await asyncio.to_thread(stat_entry, path)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+
+    async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        try:
+            f = await asyncio.to_thread(open, path, "rb", 0)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+        try:
+            if offset:
+                f.seek(offset)
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                yield chunk
+        finally:
+            f.close()
+
+    async def write_atomic(
+        self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None
+    ) -> int:
+        directory, name = os.path.split(path)
+        tmp = os.path.join(directory, f".{name}.sdtmp-{os.getpid()}")
+        written = 0
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                async for chunk in chunks:
+                    await asyncio.to_thread(os.write, fd, chunk)
+                    written += len(chunk)
+                await asyncio.to_thread(os.fsync, fd)
+            finally:
+                os.close(fd)
+            if mode is not None:
+                os.chmod(tmp, mode & 0o7777)
+            if mtime is not None:
+                os.utime(tmp, (mtime, mtime))
+            os.rename(tmp, path)
+        except OSError as exc:
+            _remove_quietly(tmp)
+            raise fs_error(exc, path) from None
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
+        return written
+
+    async def mkdir(self, path: str, parents: bool = False) -> None:
+        try:
+            if parents:
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.mkdir(path)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+
+    async def rename(self, src: str, dst: str) -> None:
+        if os.path.lexists(dst):
+            raise AlreadyExists(f"{display(dst)}: already exists")
+        try:
+            os.rename(src, dst)
+        except OSError as exc:
+            raise fs_error(exc, src) from None
+
+    async def trash(self, path: str) -> str:
+        from sdcore.fs import trash
+
+        return await asyncio.to_thread(trash.trash, path)
+
+    async def delete(self, path: str) -> None:
+        def _delete() -> None:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+
+        try:
+            await asyncio.to_thread(_delete)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+
+    async def cas_id(self, path: str) -> str | None:
+        try:
+            return await asyncio.to_thread(cas.cas_id, path)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+
+    async def full_hash(self, path: str) -> str:
+        try:
+            return await asyncio.to_thread(cas.full_hash, path)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,60 @@
+"""Content identity: Spacedrive's sampled cas_id, and the full-file BLAKE3 that proves identity."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import blake3
+
+MINIMUM_FILE_SIZE = 100 * 1024  # files up to this size are hashed whole
+SAMPLE_COUNT = 4
+SAMPLE_SIZE = 10 * 1024
+HEADER_OR_FOOTER_SIZE = 8 * 1024
+FULL_HASH_CHUNK = 1 << 20
+
+
+def cas_id_of_fd(fd: int, size: int) -> str | None:
+    """The cas_id of an open file of `size` bytes; None for an empty file.
+
+    BLAKE3 over the size as 8 little-endian bytes, then the whole file when it is at most
+    100 KiB, else an 8 KiB header, four 10 KiB samples and the last 8 KiB; the first 16 hex digits.
+    """
+    if size == 0:
+        return None
+    hasher = blake3.blake3(size.to_bytes(8, "little"))
+    if size <= MINIMUM_FILE_SIZE:
+        hasher.update(os.pread(fd, size, 0))
+    else:
+        hasher.update(os.pread(fd, HEADER_OR_FOOTER_SIZE, 0))
+        step = (size - 2 * HEADER_OR_FOOTER_SIZE) // SAMPLE_COUNT
+        for k in range(SAMPLE_COUNT):
+            hasher.update(os.pread(fd, SAMPLE_SIZE, HEADER_OR_FOOTER_SIZE + k * step))
+        hasher.update(os.pread(fd, HEADER_OR_FOOTER_SIZE, size - HEADER_OR_FOOTER_SIZE))
+    return hasher.hexdigest()[:16]
+
+
+def cas_id(path: str) -> str | None:
+    """The cas_id of the file at `path` (never follows a final symlink)."""
+    return identify(path)[0]
+
+
+def identify(path: str) -> tuple[str | None, bytes, int]:
+    """(cas_id, first 16 bytes, size) of a regular file, opened once; never opens a FIFO or device."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(0, "not a regular file", path)
+        return cas_id_of_fd(fd, st.st_size), os.pread(fd, 16, 0), st.st_size
+    finally:
+        os.close(fd)
+
+
+def full_hash(path: str) -> str:
+    """BLAKE3 of the whole file as hex (multithreaded for large files)."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(FULL_HASH_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()

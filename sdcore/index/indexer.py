@@ -1,0 +1,627 @@
+"""The indexer: a resumable job that walks a location and keeps the library's entries in step with the disk.
+
+Phases: discovery (read directories, batch by batch) feeding processing (diff each directory with
+the database by name, inode, size and mtime: new, changed, moved, deleted), then cleanup (entries
+that vanished and were not found moved), aggregation (directory sizes and file counts) and, in
+content and deep mode, content (cas_id and object kind). Every batch commits together with the
+job's cursor (the `scan_queue` rows and the job state), so a killed index resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import xxhash
+
+from sdcore import search
+from sdcore.errors import NotFound
+from sdcore.events import EntriesChanged, LocationScanState
+from sdcore.index import cas
+from sdcore.index.kinds import kind_from_magic
+from sdcore.index.walker import (
+    HIDDEN,
+    INODE,
+    KIND,
+    LINK,
+    MODE,
+    MTIME,
+    NAME,
+    SIZE,
+    Found,
+    IgnoreRules,
+    ProcessWalker,
+    Walker,
+)
+from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
+from sdcore.library.library import Library
+from sdcore.library.locations import Location
+from sdcore.sdpath import display, from_db, to_db
+
+BATCH_ENTRIES = 5000  # entries per discovery transaction
+SECONDARY_INDEXES = ("entries_by_parent", "entries_by_inode", "entries_by_content")
+CREATE_SECONDARY_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS entries_by_parent ON entries (parent_id, name)",
+    "CREATE INDEX IF NOT EXISTS entries_by_inode ON entries (location_id, inode)",
+    "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (content_id)",
+)
+CONTENT_BATCH = 500
+
+_INSERT = (
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
+    " hidden, link_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass
+class IndexJob(Job):
+    """Index a location (or one directory of it, with scope 'current')."""
+
+    kind = "index"
+
+    location: int
+    scope: str = "recursive"
+    subpaths: list[str] = field(default_factory=list)  # directories to start from ('' or none: the root)
+    keep_orphans: bool = False  # a refresh pass that more passes follow: vanished entries may yet turn up
+    phase: str = "start"
+    first_load: bool = False
+    dirs: int = 0
+    found: int = 0
+    added: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    errors: int = 0
+    hashed: int = 0
+    to_hash: int = 0
+    content_cursor: int = 0
+    media_cursor: int = 0
+    described: int = 0
+    _next_id: int = 0
+
+    def location_id(self) -> int | None:
+        return self.location
+
+    def describe(self) -> str:
+        return f"index location {self.location}" + (f" ({', '.join(self.subpaths)})" if self.subpaths else "")
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "dirs": self.dirs, "found": self.found, "added": self.added, "changed": self.changed,
+            "moved": self.moved, "removed": self.removed, "errors": self.errors, "hashed": self.hashed,
+            "described": self.described,
+        }
+
+    async def run(self, ctx: JobContext) -> dict[str, int]:
+        library = ctx.library
+        loc = library.locations.get(self.location)
+        if not os.path.isdir(loc.path):
+            library.locations.set_state(loc.id, "failed")
+            raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
+        self._scan_state(library, loc, "indexing")
+        try:
+            if self.phase == "start":
+                await asyncio.to_thread(self._start, ctx, loc)
+            while self.phase == "discovery":
+                await asyncio.to_thread(self._discover, ctx, loc)
+                ctx.stop_point()
+            if self.phase == "cleanup":
+                await asyncio.to_thread(self._in_tx, ctx, self._cleanup, loc)
+            if self.phase == "aggregation":
+                await asyncio.to_thread(self._in_tx, ctx, self._aggregate, loc)
+            if self.phase == "search":
+                ctx.progress(self.found, self.found, "search index", "entries")
+                await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
+            while self.phase == "content":
+                await asyncio.to_thread(self._content_batch, ctx, loc)
+                ctx.stop_point()
+            while self.phase == "media":
+                await asyncio.to_thread(self._media_batch, ctx, loc)
+                ctx.stop_point()
+        except JobPaused:
+            self._scan_state(library, loc, "paused")
+            raise
+        except JobCanceled:
+            self._scan_state(library, loc, "indexed" if loc.last_scanned else "pending")
+            raise
+        except BaseException:
+            self._scan_state(library, loc, "failed")
+            raise
+        self._scan_state(library, loc, "indexed", scanned=True)
+        return self.summary()
+
+    async def cleanup(self, ctx: JobContext) -> None:
+        def forget_queue() -> None:
+            with ctx.library.write() as db:
+                db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
+
+        await asyncio.to_thread(forget_queue)
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def _in_tx(self, ctx: JobContext, step: Any, loc: Location) -> None:
+        with ctx.library.write() as db:
+            step(db, loc)
+            ctx.save(db)
+
+    def _start(self, ctx: JobContext, loc: Location) -> None:
+        with ctx.library.write() as db:
+            starts = [_nearest_indexed(db, loc, rel) for rel in self.subpaths or [""]]
+            self.subpaths = sorted({from_db(rel) for _, rel in starts})
+            count = db.execute("SELECT COUNT(*) FROM entries WHERE location_id = ?", (loc.id,)).fetchone()[0]
+            # A bulk load: only ever a location's first index, never a refresh (keep_orphans) beside it.
+            self.first_load = count <= 1 and loc.last_scanned is None and not self.keep_orphans
+            if self.first_load:
+                search.pause_fts(db, loc.id)  # the search index is built in one pass at the end
+            else:
+                for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
+                    db.execute(statement)
+            db.executemany(
+                "INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", [(ctx.job_id, i) for i, _ in starts]
+            )
+            self.phase = "discovery"
+            ctx.progress(0, 0, "discovery", "entries")
+            ctx.save(db)
+
+    def _discover(self, ctx: JobContext, loc: Location) -> None:
+        """Walk on a background thread while this one writes, a transaction per few thousand entries."""
+        library = ctx.library
+        with library.write() as db:
+            ids = {
+                rel: entry_id
+                for entry_id, rel in db.execute(
+                    "SELECT q.entry_id, p.path FROM scan_queue q JOIN directory_paths p ON p.entry_id = q.entry_id"
+                    " WHERE q.job_id = ?",
+                    (ctx.job_id,),
+                )
+            }
+            db.execute(
+                "DELETE FROM scan_queue WHERE job_id = ? AND entry_id NOT IN (SELECT entry_id FROM directory_paths)",
+                (ctx.job_id,),
+            )
+            if self.first_load:  # a first bulk load writes faster without secondary indexes; made again after
+                for name in SECONDARY_INDEXES:
+                    db.execute(f"DROP INDEX IF EXISTS {name}")
+        recursive = self.scope == "recursive"
+        rules = IgnoreRules(loc.ignore)
+        walker: ProcessWalker | Walker
+        try:  # a whole tree is read by a child process, so the disk and SQLite each get a core
+            walker = ProcessWalker(loc.path, list(ids), rules) if recursive else Walker(loc.path, list(ids), rules, False)
+        except OSError:
+            walker = Walker(loc.path, list(ids), rules, recursive)
+        try:
+            batch: list[tuple[str, list[Found] | OSError]] = []
+            size = 0
+            for item in walker:
+                batch.append(item)
+                size += len(item[1]) if isinstance(item[1], list) else 1
+                if size >= BATCH_ENTRIES:
+                    self._write_batch(ctx, loc, batch, ids)
+                    batch, size = [], 0
+                    if ctx.should_stop:
+                        return
+            self._write_batch(ctx, loc, batch, ids, last=True)
+        finally:
+            walker.close()
+
+    def _write_batch(
+        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError]], ids: dict[str, int],
+        last: bool = False,
+    ) -> None:
+        library = ctx.library
+        changed_dirs: list[tuple[str, tuple[str, ...]]] = []
+        with library.write() as db:
+            # The one writer holds the lock: ids are handed out here, so every insert can be batched.
+            self._next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM entries").fetchone()[0]
+            done: list[tuple[str, int]] = []
+            for rel_db, found in batch:
+                dir_id = ids.pop(rel_db, None)
+                if dir_id is None:
+                    continue
+                if isinstance(found, OSError):
+                    self.errors += 1
+                    db.execute("UPDATE entries SET error = ? WHERE id = ?", (found.strerror or str(found), dir_id))
+                else:
+                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, ids)
+                    if names:
+                        changed_dirs.append((loc.absolute(from_db(rel_db)), names))
+                    self.found += len(found)
+                done.append((ctx.job_id, dir_id))
+                self.dirs += 1
+            db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
+            if last:
+                db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
+                for statement in CREATE_SECONDARY_INDEXES:
+                    db.execute(statement)
+                self.phase = "cleanup"
+            ctx.progress(self.found, 0, f"discovery: {self.dirs:,} folders", "entries")
+            ctx.save(db)
+        core = library.core
+        if core is not None:
+            for directory, names in changed_dirs:
+                core.bus.publish(EntriesChanged(str(core.device.id), directory, names, str(library.id)))
+
+    def _apply_dir(
+        self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
+        ids: dict[str, int],
+    ) -> tuple[str, ...]:
+        """Diff one directory with the database and write the difference; returns the names that changed.
+
+        Every subdirectory to scan next is queued (`scan_queue`, and `ids` for the walker's results).
+        """
+        recursive = self.scope == "recursive"
+        prefix = rel_db + "/" if rel_db else ""
+        queued: list[tuple[str, int]] = []
+
+        def queue_dir(entry_id: int, name: str) -> None:
+            if recursive:
+                queued.append((ctx.job_id, entry_id))
+                ids[prefix + name] = entry_id
+
+        fingerprint = xxhash.xxh3_64_intdigest(msgpack.packb(found)) >> 1
+        # A first load writes a directory without a diff, unless something else read it first (a refresh by
+        # the watcher or a tag while the load runs: it left a fingerprint); that one is diffed as usual.
+        bulk = self.first_load and db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone() == (None,)
+        if bulk:
+            existing: dict[str, tuple] = {}
+        else:
+            if db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone() == (fingerprint,):
+                if recursive:  # the listing is as it was: only its subdirectories need a look
+                    for name, entry_id in db.execute(
+                        "SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)
+                    ):
+                        queue_dir(entry_id, name)
+                    db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", queued)
+                return ()
+            existing = {
+                row[0]: row
+                for row in db.execute(
+                    "SELECT name, kind, size, inode, mtime, mode, link_target, id FROM entries WHERE parent_id = ?",
+                    (dir_id,),
+                )
+            }
+        new: list[Found] = []
+        touched: list[str] = []
+        for f in found:
+            row = existing.pop(f[NAME], None) if existing else None
+            if row is None:
+                new.append(f)
+                continue
+            _, kind, size, inode, mtime, mode, link, entry_id = row
+            if kind != f[KIND] or (kind == "dir" and inode != f[INODE]):
+                existing[f[NAME]] = row  # replaced by another object: the old one is missing, this one is new
+                new.append(f)
+                continue
+            if kind == "dir":
+                if (mtime, mode) != (f[MTIME], f[MODE]):
+                    db.execute("UPDATE entries SET mtime = ?, mode = ? WHERE id = ?", (f[MTIME], f[MODE], entry_id))
+                queue_dir(entry_id, f[NAME])
+            elif (size, inode, mtime, mode, link) != (f[SIZE], f[INODE], f[MTIME], f[MODE], f[LINK]):
+                db.execute(
+                    "UPDATE entries SET size = ?, mtime = ?, inode = ?, mode = ?, link_target = ?, error = NULL,"
+                    " content_id = CASE WHEN ? THEN content_id END WHERE id = ?",
+                    (f[SIZE], f[MTIME], f[INODE], f[MODE], f[LINK], (size, mtime, inode) == (f[SIZE], f[MTIME], f[INODE]), entry_id),
+                )
+                self.changed += 1
+                touched.append(f[NAME])
+        for name, row in existing.items():
+            _orphan(db, loc.id, row[-1], row[1] == "dir")
+            touched.append(name)
+        if new and not bulk:
+            new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir)
+        first_id = self._next_id
+        self._next_id += len(new)
+        db.executemany(_INSERT, [(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
+        new_dirs = [(first_id + i, f[NAME]) for i, f in enumerate(new) if f[KIND] == "dir"]
+        if new_dirs:
+            db.executemany(
+                "INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)",
+                [(entry_id, loc.id, prefix + name) for entry_id, name in new_dirs],
+            )
+            for entry_id, name in new_dirs:
+                queue_dir(entry_id, name)
+        db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", queued)
+        db.execute("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", (fingerprint, dir_id))
+        self.added += len(new)
+        if bulk:
+            return ()
+        touched.extend(f[NAME] for f in new)
+        return tuple(from_db(n) for n in touched)
+
+    def _match_moves(
+        self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
+        touched: list[str], queue_dir: Any,
+    ) -> list[Found]:
+        """Entries that moved here (same inode, gone from their old place) keep their row; the rest are new."""
+        by_inode = {f[INODE]: f for f in new}
+        marks = ",".join("?" * len(by_inode))
+        candidates = db.execute(
+            f"SELECT e.id, e.parent_id, e.name, e.kind, e.inode, p.path FROM entries e"
+            f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id"
+            f" WHERE e.location_id = ? AND e.inode IN ({marks}) AND e.id != ?",
+            (loc.id, *by_inode, loc.root_id),
+        ).fetchall()
+        moved: set[int] = set()
+        for entry_id, parent_id, name, kind, inode, parent_rel in candidates:
+            f = by_inode.get(inode)
+            if f is None or f[KIND] != kind or inode in moved or entry_id == dir_id:
+                continue
+            if parent_id is not None:
+                old = loc.absolute(from_db(f"{parent_rel}/{name}" if parent_rel else name))
+                try:
+                    if os.lstat(old).st_ino == inode:
+                        continue  # still there: a hard link, not a move
+                except OSError:
+                    pass
+            db.execute(
+                "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
+                " error = NULL, content_id = CASE WHEN size IS ? AND mtime IS ? THEN content_id END WHERE id = ?",
+                (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[HIDDEN], f[LINK], f[SIZE], f[MTIME], entry_id),
+            )
+            if kind == "dir":
+                old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
+                _move_paths(db, loc.id, old_rel, f"{rel_db}/{f[NAME]}" if rel_db else f[NAME])
+                queue_dir(entry_id, f[NAME])
+            moved.add(inode)
+            self.moved += 1
+            touched.append(f[NAME])
+        return [f for f in new if f[INODE] not in moved]
+
+    def _cleanup(self, db: sqlite3.Connection, loc: Location) -> None:
+        """Entries still orphaned were deleted from disk, not moved: remove them with what was below them."""
+        orphans = db.execute(
+            "SELECT id, kind FROM entries WHERE location_id = ? AND parent_id IS NULL AND id != ?", (loc.id, loc.root_id)
+        ).fetchall()
+        if self.keep_orphans:
+            orphans = []
+        for entry_id, kind in orphans:
+            self.removed += _delete_tree(db, loc.id, entry_id, kind == "dir")
+        self.phase = "aggregation"
+
+    def _aggregate(self, db: sqlite3.Connection, loc: Location) -> None:
+        """Directory sizes and file counts, summed bottom-up; only directories whose totals changed are written."""
+        direct: dict[int, tuple[int, int]] = {
+            parent: (size or 0, files or 0)
+            for parent, size, files in db.execute(
+                "SELECT parent_id, SUM(size), COUNT(*) FROM entries WHERE location_id = ? AND kind = 'file'"
+                " GROUP BY parent_id",
+                (loc.id,),
+            )
+        }
+        dirs = db.execute(
+            "SELECT e.id, e.parent_id, e.size, e.files, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.id"
+            " WHERE e.location_id = ? AND e.kind = 'dir' AND e.parent_id IS NOT NULL OR e.id = ?",
+            (loc.id, loc.root_id),
+        ).fetchall()
+        totals = {d[0]: list(direct.get(d[0], (0, 0))) for d in dirs}
+        for entry_id, parent_id, *_ in sorted(dirs, key=lambda d: d[4].count("/") + (d[4] != ""), reverse=True):
+            if parent_id in totals:
+                totals[parent_id][0] += totals[entry_id][0]
+                totals[parent_id][1] += totals[entry_id][1]
+        db.executemany(
+            "UPDATE entries SET size = ?, files = ? WHERE id = ?",
+            [(totals[d[0]][0], totals[d[0]][1], d[0]) for d in dirs if (d[2], d[3]) != tuple(totals[d[0]])],
+        )
+        self.phase = "search"
+
+    def _build_search(self, db: sqlite3.Connection, loc: Location) -> None:
+        """After a first load, the search index of the location in one pass (far faster than a trigger per row)."""
+        search.resume_fts(db, loc.id)
+        if loc.mode == "shallow":
+            self.phase = "done"
+        else:
+            self.phase = "content"
+            self.to_hash = db.execute(
+                "SELECT COUNT(*) FROM entries WHERE location_id = ? AND kind = 'file' AND content_id IS NULL AND size > 0"
+                " AND error IS NULL",
+                (loc.id,),
+            ).fetchone()[0]
+
+    def _content_batch(self, ctx: JobContext, loc: Location) -> None:
+        library = ctx.library
+        rows = library.read().execute(
+            "SELECT e.id, e.name, e.extension, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+            " WHERE e.location_id = ? AND e.kind = 'file' AND +e.content_id IS NULL AND e.size > 0 AND e.error IS NULL"
+            " AND e.id > ? ORDER BY e.id LIMIT ?",
+            (loc.id, self.content_cursor, CONTENT_BATCH),
+        ).fetchall()
+        results = []
+        for entry_id, name, ext, parent_rel in rows:
+            rel = from_db(f"{parent_rel}/{name}" if parent_rel else name)
+            try:
+                cas_id, head, size = cas.identify(loc.absolute(rel))
+            except OSError as exc:
+                results.append((entry_id, None, None, 0, exc.strerror or str(exc)))
+                continue
+            results.append((entry_id, cas_id, kind_from_magic(head, from_db(ext)), size, None))
+        with library.write() as db:
+            failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
+            hashed = [r for r in results if r[1] is not None]
+            db.executemany("UPDATE entries SET error = ? WHERE id = ?", failed)
+            self.errors += len(failed)
+            db.executemany(
+                "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
+                [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
+            )
+            db.executemany(
+                "UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?), object_kind = ?"
+                " WHERE id = ?",
+                [(cas_id, object_kind, entry_id) for entry_id, cas_id, object_kind, _, _ in hashed],
+            )
+            self.hashed += len(results)
+            if rows:
+                self.content_cursor = rows[-1][0]
+            else:
+                self.phase = "media" if loc.mode == "deep" else "done"
+            ctx.progress(self.hashed, max(self.to_hash, self.hashed), "content", "files")
+            ctx.save(db)
+
+    def _media_batch(self, ctx: JobContext, loc: Location) -> None:
+        """Deep mode: metadata and a thumbnail for each image content of the location not described yet."""
+        from sdcore.index.media import describe_image
+
+        library = ctx.library
+        rows = library.read().execute(
+            "SELECT e.content_id, c.cas_id, e.name, p.path FROM entries e"
+            " JOIN content_identities c ON c.id = e.content_id JOIN directory_paths p ON p.entry_id = e.parent_id"
+            " WHERE e.location_id = ? AND e.object_kind = 'image' AND e.content_id > ?"
+            " AND e.content_id NOT IN (SELECT content_id FROM media_data) GROUP BY e.content_id ORDER BY e.content_id LIMIT 50",
+            (loc.id, self.media_cursor),
+        ).fetchall()
+        described = []
+        for content_id, cas_id, name, parent_rel in rows:
+            path = loc.absolute(from_db(f"{parent_rel}/{name}" if parent_rel else name))
+            try:
+                m = describe_image(path, library.thumbnails, cas_id)
+                described.append((content_id, m.width, m.height, m.taken, m.camera, None))
+            except (OSError, ValueError) as exc:
+                described.append((content_id, None, None, None, None, str(exc)))
+        with library.write() as db:
+            db.executemany("INSERT OR REPLACE INTO media_data VALUES (?, ?, ?, ?, ?, ?)", described)
+            if rows:
+                self.media_cursor = rows[-1][0]
+            else:
+                self.phase = "done"
+            self.described += len(described)
+            ctx.progress(self.described, self.described, "thumbnails", "images")
+            ctx.save(db)
+
+    def _scan_state(self, library: Library, loc: Location, state: str, scanned: bool = False) -> None:
+        if self.scope != "recursive" or self.subpaths not in ([], [""]):
+            return  # a refresh of one directory does not change the location's state
+        library.locations.set_state(loc.id, state, scanned)
+        if library.core is not None:
+            library.core.bus.publish(LocationScanState(str(library.id), loc.id, state))
+
+
+def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tuple[int, str]:
+    """The directory entry for `subpath`, or its nearest indexed ancestor."""
+    rel = subpath.strip("/")
+    while True:
+        row = db.execute(
+            "SELECT entry_id FROM directory_paths WHERE location_id = ? AND path = ?", (loc.id, to_db(rel))
+        ).fetchone()
+        if row is not None:
+            return row[0], to_db(rel)
+        if not rel:
+            raise NotFound(f"location {loc.name!r} has no root entry; remove and add it again")
+        rel = rel.rpartition("/")[0]
+
+
+def _subtree_where(prefix: str) -> tuple[str, tuple[str, str, str]]:
+    # '/' sorts just before '0', so [prefix/, prefix0) is exactly what lies below prefix.
+    return "(path = ? OR (path >= ? AND path < ?))", (prefix, prefix + "/", prefix + "0")
+
+
+def _move_paths(db: sqlite3.Connection, location_id: int, old: str, new: str) -> None:
+    where, params = _subtree_where(old)
+    db.execute(
+        f"UPDATE directory_paths SET path = ? || substr(path, ?) WHERE location_id = ? AND {where}",
+        (new, len(old) + 1, location_id, *params),
+    )
+
+
+def _orphan(db: sqlite3.Connection, location_id: int, entry_id: int, is_dir: bool) -> None:
+    """Detach a missing entry; it is re-attached if it turns up elsewhere in this scan, else cleaned up."""
+    db.execute("UPDATE entries SET parent_id = NULL WHERE id = ?", (entry_id,))
+    if is_dir:
+        old = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()
+        if old is not None:
+            _move_paths(db, location_id, old[0], f"//orphan-{entry_id}")
+
+
+def _unscanned_children(library: Library, location_id: int, directories: list[str]) -> list[str]:
+    """The subfolders of these folders that were never read (no listing fingerprint yet), as paths in the location."""
+    db = library.read()
+    out: list[str] = []
+    for directory in directories:
+        out.extend(
+            from_db(row[0])
+            for row in db.execute(
+                "SELECT c.path FROM directory_paths p JOIN entries e ON e.parent_id = p.entry_id"
+                " JOIN directory_paths c ON c.entry_id = e.id"
+                " WHERE p.location_id = ? AND p.path = ? AND e.kind = 'dir' AND e.fingerprint IS NULL",
+                (location_id, to_db(directory)),
+            )
+        )
+    return sorted(set(out))
+
+
+def _delete_tree(db: sqlite3.Connection, location_id: int, entry_id: int, is_dir: bool) -> int:
+    removed = 0
+    if is_dir:
+        row = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()
+        if row is not None:
+            where, params = _subtree_where(row[0])
+            dir_ids = [
+                (r[0],) for r in db.execute(f"SELECT entry_id FROM directory_paths WHERE location_id = ? AND {where}", (location_id, *params))
+            ]
+            for (d,) in dir_ids:
+                removed += db.execute("DELETE FROM entries WHERE parent_id = ?", (d,)).rowcount
+            db.executemany("DELETE FROM directory_paths WHERE entry_id = ?", dir_ids)
+            db.executemany("DELETE FROM scan_queue WHERE entry_id = ?", dir_ids)
+    removed += db.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
+    return removed
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+async def index_location(library: Library, location: Location | int | str, scope: str = "recursive") -> str:
+    """Start indexing a location as a job; resumes its interrupted or paused index job if it has one."""
+    loc = location if isinstance(location, Location) else library.locations.get(location)
+    for record in library.jobs.list(states=("interrupted", "paused")):
+        if record.kind == "index" and record.location_id == loc.id:
+            await library.jobs.resume(record.id)
+            return record.id
+    return await library.jobs.start(IndexJob(loc.id, scope=scope))
+
+
+async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
+    """Re-index these directories of this device (one level each) now, outside the job list.
+
+    A directory not indexed yet (made since the last scan) is reached through its parents, one
+    level a pass; vanished entries are only removed after the last pass, so a move into a new
+    directory keeps its entry (and its tags).
+    """
+    by_location: dict[int, set[str]] = {}
+    for directory in directories:
+        found = library.locations.containing(os.path.abspath(directory))
+        if found is not None:
+            by_location.setdefault(found[0].id, set()).add(found[1])
+    totals: dict[str, int] = {}
+    for location_id, targets in by_location.items():
+        reached: list[str] | None = None
+        for _ in range(64):
+            job = IndexJob(location_id, scope="current", subpaths=sorted(targets), keep_orphans=True)
+            ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
+            try:
+                summary = await job.run(ctx)
+            finally:
+                await job.cleanup(ctx)
+            for key, value in summary.items():
+                totals[key] = totals.get(key, 0) + value
+            if job.subpaths == reached or set(job.subpaths) >= targets:
+                break
+            reached = job.subpaths
+        # A folder new here (made, or moved in from outside) may hold entries no watch event told of:
+        # the watch on it began only once it existed. Index such folders whole.
+        new_dirs = _unscanned_children(library, location_id, job.subpaths)
+        if new_dirs:
+            deep = IndexJob(location_id, scope="recursive", subpaths=new_dirs, keep_orphans=True)
+            ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", deep, library, persistent=False)
+            try:
+                summary = await deep.run(ctx)
+            finally:
+                await deep.cleanup(ctx)
+            for key, value in summary.items():
+                totals[key] = totals.get(key, 0) + value
+        final = IndexJob(location_id, scope="current", subpaths=[], phase="cleanup")
+        await final.run(JobContext(f"refresh-{uuid.uuid4().hex[:8]}", final, library, persistent=False))
+        totals["removed"] = totals.get("removed", 0) + final.removed
+    return totals

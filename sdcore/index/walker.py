@@ -1,0 +1,204 @@
+"""Discovery: directories read with os.scandir into rows ready for the database, on a thread of their own."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import queue
+import stat
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+import msgpack
+
+from sdcore.index.kinds import extension_of, kind_from_extension
+from sdcore.sdpath import to_db
+
+# A found entry is a plain tuple (millions are made): the columns of `entries` in insert order.
+NAME, EXTENSION, KIND, OBJECT_KIND, SIZE, INODE, MTIME, MODE, HIDDEN, LINK = range(10)
+Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, hidden, link_target), names in DB form
+
+_KIND_OF_FMT = {
+    stat.S_IFREG: "file",
+    stat.S_IFDIR: "dir",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "device",
+    stat.S_IFBLK: "device",
+}
+
+
+class IgnoreRules:
+    """Glob patterns deciding what is indexed (never what a listing shows).
+
+    A pattern without '/' matches a name anywhere (`node_modules`, `*.tmp`); one with '/' matches
+    the path relative to the location (`build/cache`).
+    """
+
+    def __init__(self, patterns: tuple[str, ...] | list[str]) -> None:
+        self.names = [p for p in patterns if "/" not in p.strip("/")]
+        self.paths = [p.strip("/") for p in patterns if "/" in p.strip("/")]
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.paths)
+
+    def ignores(self, name: str, relative: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in self.names) or any(
+            fnmatch.fnmatchcase(relative, p) for p in self.paths
+        )
+
+
+def scan_dir(path: str, relative: str, rules: IgnoreRules) -> list[Found]:
+    """The entries of one directory; an entry that vanishes while it is read is left out.
+
+    Raises OSError when the directory itself cannot be read.
+    """
+    found: list[Found] = []
+    append = found.append
+    kinds = _KIND_OF_FMT
+    s_ifmt = stat.S_IFMT
+    with os.scandir(path) as it:
+        for dirent in it:
+            name = dirent.name
+            if rules and rules.ignores(name, f"{relative}/{name}" if relative else name):
+                continue
+            try:
+                st = dirent.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            kind = kinds.get(s_ifmt(st.st_mode), "other")
+            if kind == "file":
+                ext = extension_of(name)
+                append((name if name.isascii() else to_db(name), to_db(ext), "file", kind_from_extension(ext),
+                        st.st_size, st.st_ino, st.st_mtime, st.st_mode, name[0] == ".", None))
+                continue
+            link = None
+            if kind == "symlink":
+                try:
+                    link = to_db(os.readlink(dirent.path))
+                except OSError:
+                    link = None
+            append((name if name.isascii() else to_db(name), "", kind, None, 0 if kind == "dir" else st.st_size,
+                    st.st_ino, st.st_mtime, st.st_mode, name[0] == ".", link))
+    return found
+
+
+class Walker:
+    """Reads directories breadth-first on a background thread, a bounded distance ahead of its reader.
+
+    Yields (relative path in DB form, found entries or the OSError that stopped the directory) in
+    the order the directories were queued; descends into every directory it finds when `recursive`.
+    """
+
+    def __init__(self, root: str, start: list[str], rules: IgnoreRules, recursive: bool, ahead: int = 256) -> None:
+        self.root = root
+        self.rules = rules
+        self.recursive = recursive
+        self._pending: deque[str] = deque(start)
+        self._out: queue.Queue[tuple[str, list[Found] | OSError] | None] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sd-walker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from sdcore.sdpath import from_db
+
+        try:
+            while self._pending and not self._stop.is_set():
+                rel_db = self._pending.popleft()
+                rel = from_db(rel_db)
+                try:
+                    found: list[Found] | OSError = scan_dir(os.path.join(self.root, rel) if rel else self.root, rel, self.rules)
+                except OSError as exc:
+                    found = exc
+                if self.recursive and isinstance(found, list):
+                    prefix = rel_db + "/" if rel_db else ""
+                    self._pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
+                self._put((rel_db, found))
+        finally:
+            self._put(None)
+
+    def _put(self, item: tuple[str, list[Found] | OSError] | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError]]:
+        while True:
+            item = self._out.get()
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class ProcessWalker:
+    """The same walk in a child process, so reading the disk and writing SQLite use two cores.
+
+    The child streams msgpack frames `(relative path, entries | error text)`; the pipe's buffer is
+    the bound on how far ahead it runs.
+    """
+
+    def __init__(self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True) -> None:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "sdcore.index.walker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        assert self._child.stdin is not None
+        self._child.stdin.write(
+            msgpack.packb([root, start, [*rules.names], [*rules.paths], recursive], unicode_errors="surrogateescape")
+        )
+        self._child.stdin.close()
+
+    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError]]:
+        assert self._child.stdout is not None
+        for rel_db, found in msgpack.Unpacker(self._child.stdout, use_list=False, unicode_errors="surrogateescape"):
+            yield rel_db, (list(found) if isinstance(found, tuple) else OSError(0, found))
+        if self._child.wait() != 0:
+            raise OSError(f"the directory walker stopped with status {self._child.returncode}")
+
+    def close(self) -> None:
+        if self._child.poll() is None:
+            self._child.kill()
+        self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()
+
+
+def _child_main() -> None:
+    root, start, names, paths, recursive = msgpack.unpackb(sys.stdin.buffer.read(), unicode_errors="surrogateescape")
+    rules = IgnoreRules([*names, *paths])
+    out = sys.stdout.buffer
+    pack = msgpack.Packer(unicode_errors="surrogateescape").pack
+    pending = deque(start)
+    from sdcore.sdpath import from_db
+
+    while pending:
+        rel_db = pending.popleft()
+        rel = from_db(rel_db)
+        try:
+            found = scan_dir(os.path.join(root, rel) if rel else root, rel, rules)
+        except OSError as exc:
+            out.write(pack((rel_db, exc.strerror or str(exc))))
+            continue
+        if recursive:
+            prefix = rel_db + "/" if rel_db else ""
+            pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
+        out.write(pack((rel_db, found)))
+    out.flush()
+
+
+if __name__ == "__main__":
+    _child_main()

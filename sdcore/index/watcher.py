@@ -1,0 +1,117 @@
+"""The watcher: keeps a library's local locations current while a core runs (watchfiles)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from sdcore.index.indexer import index_location, refresh
+from sdcore.sdpath import display
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 200
+
+
+class LocationWatcher:
+    """Watches every location of a library on this device; each burst of changes refreshes the directories it touched."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sd-watcher")
+
+    async def restart(self) -> None:
+        """Watch again after locations were added or removed."""
+        await self.close()
+        self._stop = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.start()
+
+    async def _run(self) -> None:
+        roots = []
+        for loc in self.library.locations.list():
+            if loc.device_id != self.library.locations.device_id or not os.path.isdir(loc.path):
+                continue
+            if _utf8(loc.path):
+                roots.append(loc.path)
+            else:  # watchfiles takes UTF-8 paths only
+                log.warning("location %s cannot be watched (its path is not UTF-8)", display(loc.path))
+        if not roots:
+            self.ready.set()
+            await self._stop.wait()
+            return
+        waiting = set(roots)
+
+        def started(root: str) -> None:
+            waiting.discard(root)
+            if not waiting:
+                self.ready.set()
+
+        try:  # a watch per location: one that cannot be watched leaves the others watched
+            await asyncio.gather(*(self._watch(root, started) for root in roots))
+        finally:
+            self.ready.set()
+
+    async def _watch(self, root: str, started: Any) -> None:
+        import watchfiles
+
+        while not self._stop.is_set():
+            running = False
+            try:
+                async for changes in watchfiles.awatch(
+                    root, stop_event=self._stop, debounce=DEBOUNCE_MS, step=50, recursive=True,
+                    watch_filter=None, yield_on_timeout=True, rust_timeout=200,
+                ):
+                    if not running:
+                        running = True
+                        started(root)
+                    if not changes:
+                        continue
+                    directories = sorted({os.path.dirname(path) for _, path in changes})
+                    try:
+                        await refresh(self.library, directories)
+                    except Exception:  # one bad burst must not stop the watching
+                        log.exception("refreshing %s failed", directories)
+            except Exception as exc:
+                started(root)
+                if not running:  # e.g. a folder name that is not UTF-8, or the OS limit on watches
+                    log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), exc)
+                    return
+                # watchfiles fails a whole burst on a name that is not UTF-8, without naming it:
+                # index the location again (unchanged folders are skipped) and watch on.
+                log.warning("watching %s was cut off (%s); indexing it again", display(root), exc)
+                await self._rescan(root)
+
+    async def _rescan(self, root: str) -> None:
+        """Index the location at `root` again as a job (unless one is indexing it already)."""
+        busy = {r.location_id for r in self.library.jobs.list(states=("queued", "running")) if r.kind == "index"}
+        for loc in self.library.locations.list():
+            if loc.path == root and loc.device_id == self.library.locations.device_id and loc.id not in busy:
+                try:
+                    await index_location(self.library, loc)
+                except Exception:
+                    log.exception("indexing %s again failed", display(loc.path))
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

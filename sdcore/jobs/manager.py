@@ -1,0 +1,206 @@
+"""The job manager of a library: starts, pauses, resumes and cancels jobs, and keeps them in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from sdcore.errors import NotFound, SdError
+from sdcore.events import JobStateChanged
+from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+RESUMABLE = ("paused", "interrupted", "failed")
+FINISHED = ("completed", "canceled")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as the database knows it."""
+
+    id: str
+    kind: str
+    state: str
+    done: int
+    total: int
+    unit: str
+    message: str
+    error: str | None
+    location_id: int | None
+    created: float
+    updated: float
+    result: Any = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+class JobManager:
+    """Runs a library's jobs as asyncio tasks; their rows in `jobs` survive the process."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self._running: dict[str, tuple[asyncio.Task[Any], JobContext]] = {}
+        with library.write() as db:  # whoever held the lock before us is gone: its jobs were cut off
+            db.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+
+    async def start(self, job: Job) -> str:
+        """Persist a new job and start it; returns its id."""
+        job_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        with self.library.write() as db:
+            db.execute(
+                "INSERT INTO jobs (id, name, state, checkpoint, location_id, created, updated, message)"
+                " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
+                (job_id, job.kind, pack_state(job), job.location_id(), now, now, job.describe()),
+            )
+        self._launch(job_id, job)
+        return job_id
+
+    def _launch(self, job_id: str, job: Job) -> None:
+        ctx = JobContext(job_id, job, self.library)
+        task = asyncio.get_running_loop().create_task(self._run(ctx), name=f"job-{job.kind}-{job_id}")
+        self._running[job_id] = (task, ctx)
+
+    async def _run(self, ctx: JobContext) -> None:
+        self._set_state(ctx, "running")
+        try:
+            result = await ctx.job.run(ctx)
+        except JobPaused:
+            self._set_state(ctx, "paused")
+        except JobCanceled:
+            try:
+                await ctx.job.cleanup(ctx)
+            finally:
+                self._set_state(ctx, "canceled")
+        except asyncio.CancelledError:  # the core is shutting down: resumable next time
+            self._set_state(ctx, "interrupted")
+            raise
+        except SdError as exc:
+            self._set_state(ctx, "failed", str(exc))
+        except Exception as exc:
+            log.exception("job %s failed", ctx.job_id)
+            self._set_state(ctx, "failed", f"{type(exc).__name__}: {exc}")
+        else:
+            self._set_state(ctx, "completed", result=result)
+        finally:
+            self._running.pop(ctx.job_id, None)
+
+    def _set_state(self, ctx: JobContext, state: str, error: str | None = None, result: Any = None) -> None:
+        with self.library.write() as db:
+            if state in ("paused", "interrupted", "failed", "completed"):
+                ctx.save(db)
+            db.execute(
+                "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
+                (state, error, msgpack.packb(result, unicode_errors="surrogateescape"), time.time(), ctx.job_id),
+            )
+        if self.library.core is not None:
+            self.library.core.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
+
+    async def wait(self, job_id: str) -> JobRecord:
+        """Wait until the job stops running (finished, paused, failed or canceled)."""
+        running = self._running.get(job_id)
+        if running is not None:
+            try:
+                await asyncio.shield(running[0])
+            except asyncio.CancelledError:
+                if not running[0].done():
+                    raise
+        return self.get(job_id)
+
+    def pause(self, job_id: str) -> None:
+        self._context(job_id).pause_requested = True
+
+    def cancel(self, job_id: str) -> None:
+        if job_id in self._running:
+            self._running[job_id][1].cancel_requested = True
+            return
+        record = self.get(job_id)
+        if record.state in FINISHED:
+            raise SdError(f"job {job_id} has {record.state} already")
+        with self.library.write() as db:
+            db.execute("UPDATE jobs SET state = 'canceled', updated = ? WHERE id = ?", (time.time(), job_id))
+        if self.library.core is not None:
+            self.library.core.bus.publish(JobStateChanged(job_id, record.kind, "canceled"))
+
+    async def resume(self, job_id: str) -> None:
+        """Start a paused, interrupted or failed job again from its last checkpoint."""
+        if job_id in self._running:
+            return
+        record = self.get(job_id)
+        if record.state not in RESUMABLE:
+            raise SdError(f"job {job_id} is {record.state}; only a paused, interrupted or failed job can resume")
+        row = self.library.read().execute("SELECT checkpoint FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if job_class(record.kind) is None:
+            raise SdError(f"job {job_id} is of a kind this version does not know ({record.kind})")
+        self._launch(job_id, unpack_state(record.kind, row[0]))
+
+    async def resume_interrupted(self, location_id: int | None = None) -> list[str]:
+        """Resume every job a crash cut off (of one location, or all)."""
+        ids = [
+            r.id
+            for r in self.list(states=("interrupted",))
+            if location_id is None or r.location_id == location_id
+        ]
+        for job_id in ids:
+            await self.resume(job_id)
+        return ids
+
+    def job(self, job_id: str) -> Job:
+        """The live state of a running job (for tests and the UI)."""
+        return self._context(job_id).job
+
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._running
+
+    def get(self, job_id: str) -> JobRecord:
+        rows = self._select("WHERE id = ? OR id LIKE ? ORDER BY id LIMIT 2", (job_id, job_id + "%"))
+        if not rows:
+            raise NotFound(f"no job {job_id!r}; `sd job list` shows the jobs")
+        exact = [r for r in rows if r.id == job_id]
+        if not exact and len(rows) > 1:
+            raise SdError(f"{job_id!r} names more than one job; give more of its id")
+        return exact[0] if exact else rows[0]
+
+    def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> list[JobRecord]:
+        if states:
+            marks = ",".join("?" * len(states))
+            return self._select(f"WHERE state IN ({marks}) ORDER BY created DESC LIMIT ?", (*states, limit))
+        return self._select("ORDER BY created DESC LIMIT ?", (limit,))
+
+    def _select(self, where: str, params: tuple) -> list[JobRecord]:
+        rows = self.library.read().execute(
+            "SELECT id, name, state, done, total, unit, message, error, location_id, created, updated, result "
+            f"FROM jobs {where}",
+            params,
+        )
+        return [
+            JobRecord(*r[:11], msgpack.unpackb(r[11], unicode_errors="surrogateescape") if r[11] else None)
+            for r in rows
+        ]
+
+    def _context(self, job_id: str) -> JobContext:
+        running = self._running.get(job_id)
+        if running is None:
+            state = self.get(job_id).state
+            raise SdError(f"job {job_id} is not running (it is {state})")
+        return running[1]
+
+    async def close(self) -> None:
+        """Stop every running job at once; each is left resumable (interrupted)."""
+        tasks = [task for task, _ in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,151 @@
+"""Locations: the folders a library indexes, each with its index mode and ignore rules."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.events import LibraryChanged
+from sdcore.sdpath import display, from_db, to_db
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+MODES = ("shallow", "content", "deep")
+# Indexed by default: everything a user would want. These are skipped only where a location asks.
+SUGGESTED_IGNORES = [".git", "node_modules", "__pycache__", ".cache"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A folder of a device that a library indexes."""
+
+    id: int
+    device_id: str
+    path: str
+    name: str
+    mode: str
+    ignore: tuple[str, ...]
+    scan_state: str
+    root_id: int | None
+    created: float
+    last_scanned: float | None
+
+    def relative(self, path: str) -> str | None:
+        """`path` relative to this location ('' for its root), or None when outside it."""
+        if path == self.path:
+            return ""
+        prefix = self.path.rstrip("/") + "/"
+        return path[len(prefix) :].rstrip("/") if path.startswith(prefix) else None
+
+    def absolute(self, relative: str) -> str:
+        return os.path.join(self.path, relative) if relative else self.path
+
+
+_COLUMNS = "id, device_id, path, name, mode, ignore, scan_state, root_id, created, last_scanned"
+
+
+def _location(row: tuple) -> Location:
+    return Location(
+        row[0], row[1], from_db(row[2]), from_db(row[3]), row[4], tuple(json.loads(row[5])), *row[6:]
+    )
+
+
+class Locations:
+    """The locations of one library: `library.locations.add(path, mode="content")`."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+
+    @property
+    def device_id(self) -> str:
+        core = self.library.core
+        return str(core.device.id) if core is not None else "00000000-0000-0000-0000-000000000000"
+
+    def add(self, path: str, mode: str = "content", name: str | None = None, ignore: list[str] | None = None) -> Location:
+        """Register a folder of this device (indexing it is a job: see sdcore.index)."""
+        if mode not in MODES:
+            raise SdError(f"unknown index mode {mode!r}; use one of {', '.join(MODES)}")
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isdir(path):
+            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
+            raise NotFound(f"{display(path)} {what}; a location must be an existing folder")
+        for other in self.list():
+            if other.device_id != self.device_id:
+                continue
+            if other.path == path:
+                raise AlreadyExists(f"{display(path)} is already location {other.id} ({other.name})")
+            if other.relative(path) is not None or Location.relative(_as_loc(path), other.path) is not None:
+                raise AlreadyExists(
+                    f"{display(path)} overlaps location {other.id} ({display(other.path)}); locations may not nest"
+                )
+        st = os.stat(path)
+        now = time.time()
+        with self.library.write() as db:
+            cur = db.execute(
+                "INSERT INTO locations (device_id, path, name, mode, ignore, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.device_id, to_db(path), to_db(name or os.path.basename(path) or path), mode,
+                 json.dumps(ignore or []), now),
+            )
+            location_id = cur.lastrowid
+            root = db.execute(
+                "INSERT INTO entries (location_id, parent_id, name, kind, inode, mtime, mode) VALUES (?, NULL, '', 'dir', ?, ?, ?)",
+                (location_id, st.st_ino, st.st_mtime, st.st_mode),
+            ).lastrowid
+            db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, location_id))
+            db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, location_id))
+        self._changed("location added")
+        return self.get(location_id)  # type: ignore[arg-type]
+
+    def list(self) -> list[Location]:
+        return [_location(r) for r in self.library.read().execute(f"SELECT {_COLUMNS} FROM locations ORDER BY id")]
+
+    def get(self, key: int | str) -> Location:
+        """A location by id, name or path."""
+        for loc in self.list():
+            if str(loc.id) == str(key) or loc.name == key or loc.path == os.path.abspath(os.path.expanduser(str(key))):
+                return loc
+        raise NotFound(f"no location {display(str(key))!r}; `sd location list` shows them")
+
+    def containing(self, path: str, device_id: str | None = None) -> tuple[Location, str] | None:
+        """The location holding `path` on a device, and the path relative to it."""
+        device_id = device_id or self.device_id
+        for loc in self.list():
+            if loc.device_id == device_id:
+                rel = loc.relative(path)
+                if rel is not None:
+                    return loc, rel
+        return None
+
+    def set_state(self, location_id: int, state: str, scanned: bool = False) -> None:
+        with self.library.write() as db:
+            if scanned:
+                db.execute("UPDATE locations SET scan_state = ?, last_scanned = ? WHERE id = ?", (state, time.time(), location_id))
+            else:
+                db.execute("UPDATE locations SET scan_state = ? WHERE id = ?", (state, location_id))
+
+    def set_ignore(self, location_id: int, patterns: list[str]) -> None:
+        with self.library.write() as db:
+            db.execute("UPDATE locations SET ignore = ? WHERE id = ?", (json.dumps(patterns), location_id))
+
+    def remove(self, key: int | str) -> Location:
+        """Forget a location and its index (the files themselves are not touched)."""
+        loc = self.get(key)
+        with self.library.write() as db:
+            db.execute("DELETE FROM directory_paths WHERE location_id = ?", (loc.id,))
+            db.execute("DELETE FROM entries WHERE location_id = ?", (loc.id,))
+            db.execute("DELETE FROM locations WHERE id = ?", (loc.id,))
+        self._changed("location removed")
+        return loc
+
+    def _changed(self, what: str) -> None:
+        if self.library.core is not None:
+            self.library.core.bus.publish(LibraryChanged(str(self.library.id), what))
+
+
+def _as_loc(path: str) -> Location:
+    return Location(0, "", path, "", "", (), "", None, 0.0, None)

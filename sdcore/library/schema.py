@@ -1,0 +1,257 @@
+"""The library database schema as numbered migrations, run in order when a library opens."""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Each migration runs once, in its own transaction; append, never edit a released one.
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    );
+    CREATE TABLE locations (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL,              -- shallow | content | deep
+        ignore TEXT NOT NULL DEFAULT '[]',
+        scan_state TEXT NOT NULL DEFAULT 'pending',  -- pending | indexing | indexed | paused | failed
+        root_id INTEGER,
+        created REAL NOT NULL,
+        last_scanned REAL,
+        UNIQUE (device_id, path)
+    );
+    CREATE TABLE entries (
+        id INTEGER PRIMARY KEY,
+        location_id INTEGER NOT NULL,
+        parent_id INTEGER,               -- NULL: the location root, or orphaned while a scan looks for its move
+        name TEXT NOT NULL,
+        extension TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,              -- file | dir | symlink | fifo | socket | device | other
+        object_kind TEXT,                -- image | video | audio | document | code | text | archive | ...
+        size INTEGER NOT NULL DEFAULT 0, -- a directory: the bytes of every file below it
+        files INTEGER NOT NULL DEFAULT 0,-- a directory: how many files are below it
+        inode INTEGER,
+        mtime REAL,
+        mode INTEGER,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        link_target TEXT,
+        content_id INTEGER,
+        fingerprint INTEGER,             -- a directory: hash of its listing when last scanned (unchanged: skip the diff)
+        error TEXT                       -- why this entry could not be read, if it could not
+    );
+    CREATE TABLE directory_paths (
+        entry_id INTEGER PRIMARY KEY,
+        location_id INTEGER NOT NULL,
+        path TEXT NOT NULL               -- relative to the location root; '' is the root
+    );
+    CREATE TABLE content_identities (
+        id INTEGER PRIMARY KEY,
+        cas_id TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        object_kind TEXT,
+        full_hash TEXT
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        state TEXT NOT NULL,             -- queued | running | paused | interrupted | completed | failed | canceled
+        checkpoint BLOB,
+        done INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0,
+        unit TEXT NOT NULL DEFAULT 'items',
+        message TEXT NOT NULL DEFAULT '',
+        error TEXT,
+        result BLOB,
+        location_id INTEGER,
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE scan_queue (           -- directories a running index job has still to scan
+        job_id TEXT NOT NULL,
+        entry_id INTEGER NOT NULL,
+        PRIMARY KEY (job_id, entry_id)
+    ) WITHOUT ROWID;
+    """,
+    # Secondary indexes: kept apart so a first bulk load could run before them if it must.
+    2: """
+    CREATE UNIQUE INDEX entries_by_parent ON entries (parent_id, name);
+    CREATE INDEX entries_by_inode ON entries (location_id, inode);
+    CREATE INDEX entries_by_content ON entries (content_id);
+    CREATE UNIQUE INDEX directory_paths_by_path ON directory_paths (location_id, path);
+    CREATE INDEX jobs_by_state ON jobs (state);
+    """,
+    # Tags, notes, favourites and saved searches. A deleted entry's tags and metadata wait in `detached`
+    # under its cas_id and come back on the entry that gets that content next (a move the inode missed).
+    3: """
+    CREATE TABLE tags (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- 'work/clients/acme': '/' nests
+        color TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE tag_assignments (
+        tag_id INTEGER NOT NULL,
+        entry_id INTEGER,                -- on this entry
+        cas_id TEXT,                     -- on this content: every copy of it
+        created REAL NOT NULL,
+        CHECK ((entry_id IS NULL) <> (cas_id IS NULL))
+    );
+    CREATE UNIQUE INDEX tag_assignments_by_entry ON tag_assignments (entry_id, tag_id) WHERE entry_id IS NOT NULL;
+    CREATE UNIQUE INDEX tag_assignments_by_content ON tag_assignments (cas_id, tag_id) WHERE cas_id IS NOT NULL;
+    CREATE INDEX tag_assignments_by_tag ON tag_assignments (tag_id);
+    CREATE TABLE user_metadata (
+        entry_id INTEGER PRIMARY KEY,
+        note TEXT,
+        favorite INTEGER NOT NULL DEFAULT 0,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE detached (
+        cas_id TEXT NOT NULL,
+        tag_id INTEGER,                  -- a tag; NULL: the note and favourite
+        note TEXT,
+        favorite INTEGER,
+        detached REAL NOT NULL
+    );
+    CREATE INDEX detached_by_content ON detached (cas_id);
+    CREATE TABLE saved_searches (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        query TEXT NOT NULL,             -- JSON of sdcore.search.Query
+        created REAL NOT NULL
+    );
+    CREATE TABLE file_hashes (           -- full BLAKE3 of a file, valid while its size, inode and ctime hold
+        entry_id INTEGER PRIMARY KEY,
+        size INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,       -- st_ctime_ns: any write or utime changes it
+        full_hash TEXT NOT NULL
+    );
+    CREATE TRIGGER entries_user_data_removed AFTER DELETE ON entries
+    WHEN EXISTS (SELECT 1 FROM tag_assignments WHERE entry_id = old.id)
+      OR EXISTS (SELECT 1 FROM user_metadata WHERE entry_id = old.id)
+      OR EXISTS (SELECT 1 FROM file_hashes WHERE entry_id = old.id)
+    BEGIN
+        INSERT INTO detached (cas_id, tag_id, detached)
+            SELECT c.cas_id, a.tag_id, unixepoch() FROM tag_assignments a, content_identities c
+            WHERE a.entry_id = old.id AND c.id = old.content_id;
+        INSERT INTO detached (cas_id, note, favorite, detached)
+            SELECT c.cas_id, m.note, m.favorite, unixepoch() FROM user_metadata m, content_identities c
+            WHERE m.entry_id = old.id AND c.id = old.content_id AND (m.note IS NOT NULL OR m.favorite);
+        DELETE FROM tag_assignments WHERE entry_id = old.id;
+        DELETE FROM user_metadata WHERE entry_id = old.id;
+        DELETE FROM file_hashes WHERE entry_id = old.id;
+    END;
+    CREATE TRIGGER entries_user_data_found AFTER UPDATE OF content_id ON entries
+    WHEN new.content_id IS NOT NULL AND old.content_id IS NOT new.content_id
+      AND EXISTS (SELECT 1 FROM detached WHERE cas_id = (SELECT cas_id FROM content_identities WHERE id = new.content_id))
+    BEGIN
+        INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, created)
+            SELECT d.tag_id, new.id, unixepoch() FROM detached d, content_identities c
+            WHERE c.id = new.content_id AND d.cas_id = c.cas_id AND d.tag_id IN (SELECT id FROM tags);
+        INSERT OR IGNORE INTO user_metadata (entry_id, note, favorite, updated)
+            SELECT new.id, d.note, d.favorite, unixepoch() FROM detached d, content_identities c
+            WHERE c.id = new.content_id AND d.cas_id = c.cas_id AND d.tag_id IS NULL LIMIT 1;
+        DELETE FROM detached WHERE cas_id = (SELECT cas_id FROM content_identities WHERE id = new.content_id);
+    END;
+    """,
+    # Search: a trigram FTS5 index over each entry's name, its path in the location and its note (rowid =
+    # entry id), kept current by triggers. `fts_pause` lets a first bulk load skip them (sdcore.search).
+    4: """
+    -- ext: U+E000 ext U+E000, a token of its own, so an --ext filter is met inside the index
+    CREATE VIRTUAL TABLE search_index USING fts5(name, path, note, ext, tokenize = 'trigram');
+    CREATE INDEX entries_by_size ON entries (size);   -- sorted searches walk these and stop at the limit
+    CREATE INDEX entries_by_mtime ON entries (mtime);
+    CREATE INDEX entries_by_name ON entries (name COLLATE NOCASE);
+    CREATE TABLE fts_pause (
+        location_id INTEGER PRIMARY KEY,
+        from_id INTEGER NOT NULL         -- entries above this id are left to the bulk insert at the end
+    );
+    CREATE TRIGGER search_entry_added AFTER INSERT ON entries
+    WHEN new.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        INSERT INTO search_index (rowid, name, path, ext)
+            SELECT new.id, new.name, CASE p.path WHEN '' THEN new.name ELSE p.path || '/' || new.name END,
+                   CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END
+            FROM directory_paths p WHERE p.entry_id = new.parent_id;
+    END;
+    CREATE TRIGGER search_entry_moved AFTER UPDATE OF name, parent_id, extension ON entries
+    WHEN (old.name IS NOT new.name OR old.parent_id IS NOT new.parent_id OR old.extension IS NOT new.extension)
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id;
+        INSERT INTO search_index (rowid, name, path, note, ext)
+            SELECT new.id, new.name, CASE p.path WHEN '' THEN new.name ELSE p.path || '/' || new.name END,
+                   (SELECT note FROM user_metadata WHERE entry_id = new.id), CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END
+            FROM directory_paths p WHERE p.entry_id = new.parent_id;
+    END;
+    CREATE TRIGGER search_entry_removed AFTER DELETE ON entries
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id;
+    END;
+    CREATE TRIGGER search_directory_moved AFTER UPDATE OF path ON directory_paths
+    WHEN old.path IS NOT new.path
+    BEGIN
+        UPDATE search_index SET path = CASE new.path WHEN '' THEN name ELSE new.path || '/' || name END
+            WHERE rowid IN (SELECT id FROM entries WHERE parent_id = new.entry_id);
+    END;
+    CREATE TRIGGER search_note_added AFTER INSERT ON user_metadata WHEN new.note IS NOT NULL
+    BEGIN
+        UPDATE search_index SET note = new.note WHERE rowid = new.entry_id;
+    END;
+    CREATE TRIGGER search_note_changed AFTER UPDATE OF note ON user_metadata WHEN old.note IS NOT new.note
+    BEGIN
+        UPDATE search_index SET note = new.note WHERE rowid = new.entry_id;
+    END;
+    CREATE TRIGGER search_note_removed AFTER DELETE ON user_metadata WHEN old.note IS NOT NULL
+    BEGIN
+        UPDATE search_index SET note = NULL WHERE rowid = old.entry_id;
+    END;
+    INSERT INTO search_index (rowid, name, path, note, ext)
+        SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,
+               CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END
+        FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id
+        LEFT JOIN user_metadata m ON m.entry_id = e.id;
+    """,
+    # Deep indexing: what is known of an image's content (one row per content, so copies share it).
+    6: """
+    CREATE TABLE media_data (
+        content_id INTEGER PRIMARY KEY,
+        width INTEGER,
+        height INTEGER,
+        taken TEXT,                      -- EXIF date and time taken, as the camera wrote it
+        camera TEXT,
+        error TEXT                       -- why it could not be read, if it could not
+    );
+    """,
+}
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Run every migration newer than the database; returns the schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number in sorted(n for n in MIGRATIONS if n > version):
+        conn.execute("BEGIN")
+        try:
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    out, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        if sqlite3.complete_statement("\n".join(current)):
+            out.append("\n".join(current))
+            current = []
+    return [s for s in out if s.strip()]

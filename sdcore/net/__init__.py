@@ -1,0 +1,33 @@
+"""The network: pairing, the trust store, the SSH server and links to paired devices, RemoteFS, Spacedrop."""
+
+from typing import Any
+
+from sdcore.net.frames import DeviceUnreachable, NetError, PermissionDenied
+from sdcore.net.network import DEFAULT_PORT, Network, parse_address
+from sdcore.net.pairing import PairingError
+from sdcore.net.remote_fs import RemoteFS
+from sdcore.net.trust import Peer, TrustStore
+
+__all__ = [
+    "attach",
+    "DEFAULT_PORT",
+    "DeviceUnreachable",
+    "NetError",
+    "Network",
+    "PairingError",
+    "Peer",
+    "PermissionDenied",
+    "RemoteFS",
+    "TrustStore",
+    "parse_address",
+]
+
+
+def attach(core: Any, *, auto_accept_drops: bool = False) -> Network:
+    """The core's Network, made on first call (client side only; `await network.start(...)` to listen)."""
+    if core.network is None:
+        core.network = Network(core.device, core.bus, auto_accept_drops=auto_accept_drops)
+        core.add_service(core.network)
+    network: Network = core.network
+    network.auto_accept_drops = network.auto_accept_drops or auto_accept_drops
+    return network

@@ -1,0 +1,596 @@
+"""Network: this device's SSH server, its links to paired devices, pairing, Spacedrop and RemoteFS."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from sdcore.device import Device
+from sdcore.errors import NotFound, SdError
+from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
+from sdcore.fs.local import LocalFS
+from sdcore.net.confine import Confinement
+from sdcore.net.control import ControlServer
+from sdcore.net.frames import DeviceUnreachable, NetError, NotTrusted
+from sdcore.net.pairing import (
+    CODE_TTL,
+    PairingError,
+    PairingOffer,
+    host_side,
+    joiner_side,
+    new_code,
+    normalize_code,
+)
+from sdcore.net.remote_fs import RemoteFS
+from sdcore.net.rpc_client import NotSent, RpcClient
+from sdcore.net.rpc_server import RpcSession
+from sdcore.net.sftp import ConfinedSFTPServer
+from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
+
+DEFAULT_PORT = 37520
+PAIR_USER = "sd-pair"
+RPC_USER = "sd"
+RPC_SUBSYSTEM = "sd-rpc"
+PAIR_SUBSYSTEM = "sd-pair"
+DROP_ANSWER_TIMEOUT = 300.0
+# AES-GCM runs on the CPU's AES instructions (asyncssh's ChaCha20 path is slower); bigger windows and
+# packets cut per-packet Python overhead on fast links.
+CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
+TUNING: dict[str, Any] = {"encryption_algs": CIPHERS, "window": 16 << 20, "max_pktsize": 256 << 10}
+
+
+def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
+    """`HOST:PORT`, `HOST` or `[v6]:PORT` -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.lstrip(":")
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    try:
+        return host or "127.0.0.1", int(port) if port else default_port
+    except ValueError:
+        raise SdError(
+            f"not an address: {text!r}; write HOST:PORT, e.g. 192.168.1.20:{DEFAULT_PORT}"
+        ) from None
+
+
+class _Incoming(asyncssh.SSHServer):
+    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth)."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.peer: Peer | None = None
+        self.pairing = False
+        self.conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.net._incoming.discard(self)
+        if self.peer is not None:
+            self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
+
+    def begin_auth(self, username: str) -> bool:
+        if username == PAIR_USER:
+            self.pairing = True
+            return False
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        self.peer = self.net.trust.peer_for_key(key)
+        return self.peer is not None
+
+    def auth_completed(self) -> None:
+        if self.peer is not None:
+            self.net._incoming.add(self)
+            self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
+
+
+class PeerLink:
+    """The one SSH connection to a paired device: made on first use, re-made with backoff when lost."""
+
+    def __init__(self, net: Network, device_id: str) -> None:
+        self.net = net
+        self.device_id = device_id
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.client: RpcClient | None = None
+        self._lock = asyncio.Lock()
+        self._retry: asyncio.Task[None] | None = None
+        self.backoff = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.closed is None
+
+    async def call(self, method: str, **args: Any) -> Any:
+        if self.net.trust.get(self.device_id) is None:  # unpaired, maybe by another process
+            await self.close()
+            raise NotFound(f"device {self.device_id} is no longer paired with this one: pair it again")
+        client = await self.connect()
+        try:
+            return await client.call(method, **args)
+        except NotSent:
+            client = await self.connect()
+            return await client.call(method, **args)
+
+    async def connect(self) -> RpcClient:
+        async with self._lock:
+            if self.client is not None and self.client.closed is None:
+                return self.client
+            peer = self.net.trust.get(self.device_id)
+            if peer is None:
+                raise NotFound(f"device {self.device_id} is not paired with this one: pair it first")
+            self.conn, self.client = await self.net._dial(peer, self._lost)
+            hello = await self.client.call("hello", name=self.net.device.name, id=str(self.net.device.id))
+            if hello.get("id") != peer.id:
+                await self.close()
+                raise NotTrusted(f"{peer.name} answered as another device: unpair and pair again")
+            self.net._renamed(peer.id, hello.get("name"))
+            self.net.bus.publish(DeviceConnected(peer.id, str(hello.get("name") or peer.name)))
+            return self.client
+
+    def _lost(self, reason: str) -> None:
+        peer = self.net.trust.get(self.device_id)
+        name = peer.name if peer else ""
+        self.net.bus.publish(DeviceLost(self.device_id, name, reason))
+        if self.conn is not None:
+            self.conn.close()
+        if peer is not None and not self.net._closing and reason != "closed":
+            if self._retry is None or self._retry.done():
+                self._retry = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        for delay in _forever(self.backoff):
+            await asyncio.sleep(delay)
+            if self.net._closing or self.net.trust.get(self.device_id) is None or self.connected:
+                return
+            try:
+                await self.connect()
+                return
+            except (NotTrusted, NotFound):
+                return  # retrying cannot help: the devices must pair again
+            except (SdError, OSError, asyncssh.Error):
+                continue
+
+    async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.client is not None:
+            await self.client.close()
+        if self.conn is not None:
+            self.conn.close()
+            await self.conn.wait_closed()
+        self.client = self.conn = None
+
+
+def _forever(delays: tuple[float, ...]) -> Iterable[float]:
+    yield from delays
+    while True:
+        yield delays[-1]
+
+
+class Network:
+    """Everything this device does on the network. Core holds one: `Network(core.device, core.bus)`."""
+
+    def __init__(
+        self,
+        device: Device,
+        bus: EventBus | None = None,
+        *,
+        auto_accept_drops: bool = False,
+        spacedrop_dir: Path | None = None,
+    ) -> None:
+        self.device = device
+        self.bus = bus or EventBus()
+        self.trust = TrustStore(device.data_dir)
+        self.auto_accept_drops = auto_accept_drops
+        self.spacedrop_dir = spacedrop_dir or device.data_dir / "spacedrop"
+        self.address: str | None = None
+        self._server: asyncssh.SSHAcceptor | None = None
+        self._incoming: set[_Incoming] = set()
+        self._links: dict[str, PeerLink] = {}
+        self._offer: PairingOffer | None = None
+        self._drops: dict[str, asyncio.Future[bool]] = {}
+        self._closing = False
+        self._control: ControlServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.sweep_interval = 2.0
+        self._extensions: dict[str, tuple[Callable[..., Awaitable[Any]], tuple[str, ...]]] = {}
+
+    @property
+    def public_key(self) -> str:
+        return key_text(self.device.key)
+
+    # --- server -------------------------------------------------------------------------------
+
+    async def start(self, listen: str = f"127.0.0.1:{DEFAULT_PORT}") -> str:
+        """Listen for paired devices (and pairing attempts); returns the HOST:PORT actually bound."""
+        host, port = parse_address(listen)
+        try:
+            self._server = await asyncssh.listen(
+                host,
+                port,
+                server_host_keys=[self.device.key],
+                server_factory=lambda: _Incoming(self),
+                process_factory=self._session,
+                sftp_factory=lambda chan: ConfinedSFTPServer(chan, self),
+                allow_scp=True,
+                encoding=None,
+                keepalive_interval=30,
+                login_timeout=30,
+                **TUNING,
+            )
+        except OSError as exc:
+            raise NetError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --listen"
+            ) from None
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        bound = self._server.sockets[0].getsockname()
+        shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+        self.address = f"{shown}:{bound[1]}"
+        return self.address
+
+    async def start_control(self) -> None:
+        """Serve `DATA_DIR/control.sock` so `sd` commands on this data dir use this running core."""
+        control = ControlServer(self.device.data_dir)
+
+        async def pair_generate(
+            reply: Callable[[Any], Awaitable[None]], trust: str = "full"
+        ) -> dict[str, Any]:
+            code = self.pair_generate(trust=trust)
+            await reply({"code": code, "address": self.address})
+            return asdict(await self.wait_paired())
+
+        async def pair_join(
+            reply: object, words: list[str], host: str, trust: str = "full"
+        ) -> dict[str, Any]:
+            return asdict(await self.pair_join(words, host, trust=trust))
+
+        async def unpair(reply: object, device: str) -> dict[str, Any]:
+            return asdict(await self.unpair(device))
+
+        async def drop(reply: object, device: str, paths: list[str]) -> list[str]:
+            return await self.drop(device, paths)
+
+        async def status(reply: object) -> dict[str, Any]:
+            return {"id": str(self.device.id), "name": self.device.name, "address": self.address}
+
+        for name, handler in (("pair_generate", pair_generate), ("pair_join", pair_join), ("unpair", unpair),
+                              ("drop", drop), ("status", status)):  # fmt: skip
+            control.register(name, handler)
+        await control.start()
+        self._control = control
+
+    @property
+    def port(self) -> int:
+        assert self.address is not None, "not listening"
+        return parse_address(self.address)[1]
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._control is not None:
+            await self._control.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for link in list(self._links.values()):
+            await link.close()
+        self._links.clear()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for inc in list(self._incoming):
+            if inc.conn is not None:
+                inc.conn.close()
+        if self._offer is not None and not self._offer.done.done():
+            self._offer.done.cancel()
+
+    async def __aenter__(self) -> Network:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        conn = process.get_extra_info("connection")
+        owner: _Incoming = conn.get_owner()
+        subsystem = process.subsystem
+        try:
+            if owner.pairing:
+                if subsystem != PAIR_SUBSYSTEM:
+                    process.stderr.write(b"only pairing is allowed without a key\n")
+                    return
+                await self._host_pairing(process, conn)
+            elif owner.peer is not None and subsystem == RPC_SUBSYSTEM:
+                peer = owner.peer
+                session = RpcSession(
+                    Confinement(peer.trust, self.trust.shares),
+                    still_trusted=lambda: self._still_trusted(peer),
+                    drop=lambda names, sizes: self._offered(peer, names, sizes),
+                    hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
+                    extensions={
+                        name: functools.partial(handler, peer)
+                        for name, (handler, levels) in self._extensions.items()
+                        if peer.trust in levels
+                    },
+                    on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+                )
+                await session.serve(process.stdin, process.stdout)
+                if not self._still_trusted(peer):
+                    conn.close()
+            else:
+                process.stderr.write(b"this server offers the sd-rpc and sftp subsystems only\n")
+        except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            process.exit(0)
+
+    async def _sweep(self) -> None:
+        """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere)."""
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            for inc in list(self._incoming):
+                if inc.peer is not None and inc.conn is not None and not self._still_trusted(inc.peer):
+                    inc.conn.close()
+
+    def _still_trusted(self, peer: Peer) -> bool:
+        now = self.trust.get(peer.id)
+        return now is not None and now.public_key == peer.public_key and now.trust == peer.trust
+
+    def _renamed(self, device_id: str, name: object) -> None:
+        peer = self.trust.get(device_id)
+        if peer is not None and isinstance(name, str) and name and name != peer.name:
+            self.trust.add(dataclasses.replace(peer, name=name))
+
+    def expose(
+        self, name: str, handler: Callable[..., Awaitable[Any]], trust: tuple[str, ...] = ("full",)
+    ) -> None:
+        """Offer `await handler(peer, **args)` to paired devices of these trust levels, as request `name`.
+
+        The other side calls it with `await network.call(device, name, **args)` (msgpack-able values).
+        """
+        self._extensions[name] = (handler, trust)
+
+    async def call(self, device: str | uuid.UUID, name: str, **args: Any) -> Any:
+        """Call a request a paired device offers with `expose`."""
+        return await self.link(device).call("ext", name=name, args=args)
+
+    # --- pairing ------------------------------------------------------------------------------
+
+    def pair_generate(self, trust: str = "full", ttl: float = CODE_TTL) -> str:
+        """A fresh 12-word code for the next device that joins; any earlier code stops working."""
+        if trust not in TRUST_LEVELS:
+            raise SdError(f"unknown trust level {trust!r}: use one of {', '.join(TRUST_LEVELS)}")
+        if self._offer is not None and not self._offer.done.done():
+            self._offer.done.cancel()
+        code = new_code()
+        self._offer = PairingOffer(code, trust, expires_at=time.monotonic() + ttl)
+        self.bus.publish(PairingProgress("waiting", "code generated"))
+        return code
+
+    async def wait_paired(self, timeout: float | None = None) -> Peer:
+        """Wait for a device to join with the current code; raises PairingError on a failed attempt."""
+        offer = self._offer
+        if offer is None:
+            raise PairingError("no pairing code was generated")
+        deadline = max(0.0, offer.expires_at - time.monotonic())
+        try:
+            peer: Peer = await asyncio.wait_for(
+                asyncio.shield(offer.done), min(timeout or deadline, deadline)
+            )
+        except TimeoutError:
+            offer.usable()
+            raise PairingError("no device joined before the code expired; generate a new one") from None
+        return peer
+
+    async def _host_pairing(self, process: asyncssh.SSHServerProcess[bytes], conn: Any) -> None:
+        offer = self._offer
+        me = {"key": self.public_key, "name": self.device.name, "id": str(self.device.id)}
+        self.bus.publish(PairingProgress("joining", "a device is trying the code"))
+
+        def accept(info: dict[str, Any]) -> None:
+            assert offer is not None
+            peer = self._store(info, offer.trust)
+            self.bus.publish(PairingProgress("paired", peer.name))
+            if not offer.done.done():
+                offer.done.set_result(peer)
+
+        if await host_side(offer, me, process.stdin, process.stdout, accept) is None:
+            self.bus.publish(PairingProgress("failed", "a pairing attempt failed"))
+
+    def _store(self, info: dict[str, Any], trust: str) -> Peer:
+        key = asyncssh.import_public_key(info["key"])
+        if not id_matches_key(str(info.get("id")), key_text(key)):
+            raise PairingError("the other device claimed a device id that does not belong to its key")
+        peer = Peer(
+            id=str(info["id"]),
+            name=str(info["name"]),
+            public_key=key_text(key),
+            trust=trust,
+            addresses=tuple(str(a) for a in info.get("addresses", [])),
+        )
+        self.trust.add(peer)
+        return peer
+
+    async def pair_join(self, code: str | list[str], host: str, trust: str = "full") -> Peer:
+        """Join the device at HOST:PORT that shows `code`; on success both trust each other."""
+        if trust not in TRUST_LEVELS:
+            raise SdError(f"unknown trust level {trust!r}: use one of {', '.join(TRUST_LEVELS)}")
+        code = normalize_code(code)
+        h, p = parse_address(host)
+        try:
+            conn = await asyncssh.connect(
+                h,
+                p,
+                username=PAIR_USER,
+                known_hosts=None,
+                client_keys=None,
+                agent_path=None,
+                config=None,
+                preferred_auth="none",
+                connect_timeout=15,
+            )
+        except (OSError, asyncssh.Error) as exc:
+            raise DeviceUnreachable(
+                f"cannot reach {h}:{p} to pair: {exc}; is `sd serve` running there?"
+            ) from None
+        async with conn:
+            host_key = conn.get_server_host_key()
+            assert host_key is not None
+            writer, reader, _ = await conn.open_session(subsystem=PAIR_SUBSYSTEM, encoding=None)
+            me = {
+                "key": self.public_key,
+                "name": self.device.name,
+                "id": str(self.device.id),
+                "addresses": [self.address] if self.address else [],
+            }
+            try:
+                info = await joiner_side(code, me, key_text(host_key), reader, writer)
+            except asyncio.IncompleteReadError:
+                raise PairingError("the other device closed the pairing channel") from None
+        info["addresses"] = [f"{h}:{p}"]
+        peer = self._store(info, trust)
+        self.bus.publish(PairingProgress("paired", peer.name))
+        return peer
+
+    # --- paired devices -----------------------------------------------------------------------
+
+    def devices(self) -> list[Peer]:
+        return self.trust.peers()
+
+    def resolve(self, name_or_id: str | uuid.UUID) -> Peer:
+        return self.trust.resolve(str(name_or_id))
+
+    def device_id_of(self, name_or_id: str) -> uuid.UUID:
+        """A paired device's id by its name, id or unique id prefix (what `laptop:/path` names)."""
+        return self.resolve(name_or_id).uuid
+
+    async def unpair(self, name_or_id: str | uuid.UUID) -> Peer:
+        """Forget a device; its open connections are closed now."""
+        peer = self.trust.remove(self.resolve(name_or_id).id)
+        link = self._links.pop(peer.id, None)
+        if link is not None:
+            await link.close()
+        for inc in list(self._incoming):
+            if inc.peer is not None and inc.peer.id == peer.id and inc.conn is not None:
+                inc.conn.close()
+        return peer
+
+    def link(self, name_or_id: str | uuid.UUID) -> PeerLink:
+        peer = self.resolve(name_or_id)
+        link = self._links.get(peer.id)
+        if link is None:
+            link = self._links[peer.id] = PeerLink(self, peer.id)
+        return link
+
+    def fs_for(self, device_id: str | uuid.UUID) -> RemoteFS:
+        """The files of a paired device (connects on first use)."""
+        return RemoteFS(self.link(device_id))
+
+    async def _dial(self, peer: Peer, on_lost: Any) -> tuple[asyncssh.SSHClientConnection, RpcClient]:
+        errors = []
+        for address in peer.addresses or ():
+            h, p = parse_address(address)
+            try:
+                conn = await asyncssh.connect(
+                    h,
+                    p,
+                    username=RPC_USER,
+                    client_keys=[self.device.key],
+                    known_hosts=([peer.key()], [], []),
+                    agent_path=None,
+                    config=None,
+                    preferred_auth="publickey",
+                    connect_timeout=10,
+                    keepalive_interval=15,
+                    **TUNING,
+                )
+            except asyncssh.HostKeyNotVerifiable:
+                raise NotTrusted(
+                    f"{peer.name} at {address} presented a host key that is not the one stored when you "
+                    "paired: something may be impersonating it. If it was reinstalled, unpair and pair again"
+                ) from None
+            except asyncssh.PermissionDenied:
+                raise NotTrusted(
+                    f"{peer.name} refused this device's key: it no longer trusts this device "
+                    "(unpaired there?). Pair the two devices again"
+                ) from None
+            except (OSError, asyncssh.Error) as exc:
+                errors.append(f"{address}: {exc}")
+                continue
+            try:
+                writer, reader, _ = await conn.open_session(
+                    subsystem=RPC_SUBSYSTEM,
+                    encoding=None,
+                    window=TUNING["window"],
+                    max_pktsize=TUNING["max_pktsize"],
+                )
+            except (OSError, asyncssh.Error) as exc:
+                conn.close()
+                errors.append(f"{address}: {exc}")
+                continue
+            return conn, RpcClient(reader, writer, peer.name, on_lost)
+        where = "; ".join(errors) or "no address is known for it"
+        raise DeviceUnreachable(f"cannot reach {peer.name} ({where}); is `sd serve` running there?")
+
+    # --- Spacedrop ----------------------------------------------------------------------------
+
+    async def _offered(self, peer: Peer, names: list[str], sizes: list[int]) -> str | None:
+        drop_id = uuid.uuid4().hex[:12]
+        self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
+        if self.auto_accept_drops:
+            return str(self.spacedrop_dir)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._drops[drop_id] = fut
+        try:
+            accepted = await asyncio.wait_for(fut, DROP_ANSWER_TIMEOUT)
+        except TimeoutError:
+            accepted = False
+        finally:
+            self._drops.pop(drop_id, None)
+        return str(self.spacedrop_dir) if accepted else None
+
+    def answer_drop(self, drop_id: str, accept: bool) -> None:
+        """Accept or decline a DropOffered event's files."""
+        fut = self._drops.get(drop_id)
+        if fut is None:
+            raise NotFound(f"no pending drop {drop_id}: it was answered already or timed out")
+        if not fut.done():
+            fut.set_result(accept)
+
+    async def drop(self, device: str | uuid.UUID, paths: list[str]) -> list[str]:
+        """Send files to a paired device's Spacedrop folder; returns the names sent."""
+        files = [os.path.abspath(p) for p in paths]
+        for f in files:
+            if not os.path.isfile(f):
+                raise NotFound(f"{f}: not a file; Spacedrop sends files")
+        link = self.link(device)
+        names = [os.fsencode(os.path.basename(f)) for f in files]
+        sizes = [os.path.getsize(f) for f in files]
+        token = await link.call("drop_offer", names=names, sizes=sizes)
+        if token is None:
+            raise SdError(f"{self.resolve(device).name} declined the files")
+        remote = RemoteFS(link)
+        local = LocalFS()
+        for f, name in zip(files, names, strict=True):
+            handle = await link.call("drop_open", drop=token, name=name, mtime=os.path.getmtime(f))
+            await remote._send(handle, local.open_read(f))
+        return [os.fsdecode(n) for n in names]

@@ -1,0 +1,184 @@
+"""RemoteFS: the filesystem interface of a paired device, over its `sd-rpc` channel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from sdcore.fs.base import EntryInfo
+from sdcore.net.rpc_server import unpack_entry
+
+REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
+READ_AHEAD = 3  # read requests in flight
+WRITE_AHEAD = 8  # write requests in flight
+
+
+class Caller(Protocol):
+    def call(self, method: str, **args: Any) -> Awaitable[Any]: ...
+
+
+def _b(path: str) -> bytes:
+    return os.fsencode(path)
+
+
+class RemoteFS:
+    """A paired device's files through the same async interface as LocalFS."""
+
+    def __init__(self, link: Caller, chunk_size: int = REMOTE_CHUNK) -> None:
+        self.link = link
+        self.chunk_size = chunk_size
+
+    async def roots(self) -> list[str]:
+        """The folders this device may browse there: `/` for full trust, else its shares."""
+        hello = await self.link.call("hello")
+        return [os.fsdecode(r) for r in hello["roots"]]
+
+    async def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+        handle, first = await self.link.call("list_open", path=_b(path), batch_size=batch_size)
+        if not handle:
+            if first:
+                yield [unpack_entry(e) for e in first]
+            return
+        try:
+            nxt = asyncio.ensure_future(self.link.call("list_next", handle=handle))
+            yield [unpack_entry(e) for e in first]
+            while True:
+                batch = await nxt
+                if batch is None:
+                    handle = 0
+                    return
+                nxt = asyncio.ensure_future(self.link.call("list_next", handle=handle))
+                yield [unpack_entry(e) for e in batch]
+        finally:
+            if handle:
+                nxt.cancel()
+                try:
+                    await self.link.call("list_close", handle=handle)
+                except Exception:
+                    pass
+
+    async def stat(self, path: str) -> EntryInfo:
+        return unpack_entry(await self.link.call("stat", path=_b(path)))
+
+    async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        size = self.chunk_size
+        handle, first = await self.link.call("read_open", path=_b(path), offset=offset, length=size)
+        if first:
+            yield first
+        if not handle:
+            return
+        inflight: deque[asyncio.Future[Any]] = deque()
+        pos = offset + len(first)
+        try:
+            while True:
+                while len(inflight) < READ_AHEAD:
+                    inflight.append(
+                        asyncio.ensure_future(self.link.call("read", handle=handle, offset=pos, length=size))
+                    )
+                    pos += size
+                chunk = await inflight.popleft()
+                if chunk:
+                    yield chunk
+                if len(chunk) < size:
+                    return
+        finally:
+            for fut in inflight:
+                fut.cancel()
+            try:
+                await self.link.call("read_close", handle=handle)
+            except Exception:
+                pass
+
+    async def write_atomic(
+        self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None
+    ) -> int:
+        it = aiter(chunks)
+        head = await anext(it, b"")
+        second = await anext(it, None) if len(head) <= self.chunk_size else None
+        if second is None and len(head) <= self.chunk_size:  # the whole file in one request
+            written: int = await self.link.call(
+                "write_file", path=_b(path), data=head, mtime=mtime, mode=mode
+            )
+            return written
+        rest = _prepend([head] if second is None else [head, second], it)
+        handle = await self.link.call("write_open", path=_b(path), mtime=mtime, mode=mode)
+        return await self._send(handle, rest)
+
+    async def write_resumable(
+        self,
+        path: str,
+        source: Callable[[int], AsyncIterable[bytes]],
+        *,
+        mtime: float | None = None,
+        mode: int | None = None,
+    ) -> int:
+        """Like write_atomic, but a write cut short (connection lost, cancelled) keeps its partial file
+        there, and the next call asks `source(offset)` only for the bytes still missing. Returns the size."""
+        handle, have = await self.link.call("write_resume", path=_b(path), mtime=mtime, mode=mode)
+        return await self._send(handle, source(have), start=have, on_error="write_detach")
+
+    async def _send(
+        self, handle: int, chunks: AsyncIterable[bytes], start: int = 0, on_error: str = "write_abort"
+    ) -> int:
+        inflight: deque[asyncio.Future[Any]] = deque()
+        offset = start
+        try:
+            async for chunk in chunks:
+                for piece in _pieces(chunk, self.chunk_size):
+                    if len(inflight) >= WRITE_AHEAD:
+                        await inflight.popleft()
+                    inflight.append(
+                        asyncio.ensure_future(
+                            self.link.call("write_chunk", handle=handle, offset=offset, data=piece)
+                        )
+                    )
+                    offset += len(piece)
+            while inflight:
+                await inflight.popleft()
+            written: int = await self.link.call("write_close", handle=handle)
+            return written
+        except BaseException:
+            for fut in inflight:
+                fut.cancel()
+            try:
+                await self.link.call(on_error, handle=handle)
+            except Exception:
+                pass
+            raise
+
+    async def mkdir(self, path: str, parents: bool = False) -> None:
+        await self.link.call("mkdir", path=_b(path), parents=parents)
+
+    async def rename(self, src: str, dst: str) -> None:
+        await self.link.call("rename", src=_b(src), dst=_b(dst))
+
+    async def trash(self, path: str) -> str:
+        return os.fsdecode(await self.link.call("trash", path=_b(path)))
+
+    async def delete(self, path: str) -> None:
+        await self.link.call("delete", path=_b(path))
+
+    async def cas_id(self, path: str) -> str | None:
+        result: str | None = await self.link.call("cas_id", path=_b(path))
+        return result
+
+    async def full_hash(self, path: str) -> str:
+        result: str = await self.link.call("full_hash", path=_b(path))
+        return result
+
+
+def _pieces(chunk: bytes, size: int) -> list[bytes]:
+    if len(chunk) <= size:
+        return [chunk]
+    view = memoryview(chunk)
+    return [bytes(view[i : i + size]) for i in range(0, len(chunk), size)]
+
+
+async def _prepend(first: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in first:
+        yield chunk
+    async for chunk in rest:
+        yield chunk

@@ -1,0 +1,181 @@
+"""The trust store: paired devices (id, name, public key, addresses, trust level) and this device's shares."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from sdcore.device import device_id_of
+from sdcore.errors import NotFound, SdError
+
+TRUST_FILE = "trust.json"
+TRUST_LEVELS = ("full", "shared")
+DEVICE_KEY_COMMENT = "sdtui device"
+
+
+class AmbiguousDevice(SdError):
+    """A device name or id prefix that matches more than one paired device."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A paired device as this device trusts it."""
+
+    id: str
+    name: str
+    public_key: str  # OpenSSH one-line form
+    trust: str = "full"  # "full": anything the OS user may read; "shared": only this device's shares
+    addresses: tuple[str, ...] = ()
+    paired_at: float = field(default_factory=time.time)
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.id)
+
+    def key(self) -> asyncssh.SSHKey:
+        return asyncssh.import_public_key(self.public_key)
+
+
+def key_text(key: asyncssh.SSHKey) -> str:
+    """A key's public half in OpenSSH one-line form, without its comment."""
+    algo, data = key.export_public_key("openssh").decode().split()[:2]
+    return f"{algo} {data}"
+
+
+def id_matches_key(device_id: str, public_key: str) -> bool:
+    """Whether `device_id` is the one derived from `public_key` (so nobody claims an id without its key)."""
+    key = asyncssh.import_public_key(public_key)
+    candidates = {device_id_of(key)}
+    key.set_comment(DEVICE_KEY_COMMENT)  # device.py hashes the OpenSSH line with its comment
+    candidates.add(device_id_of(key))
+    return device_id in {str(c) for c in candidates}
+
+
+class TrustStore:
+    """`trust.json` in the data dir; re-read when another process changed it, written atomically."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / TRUST_FILE
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._peers: dict[str, Peer] = {}
+        self._shares: list[str] = []
+
+    def _reload(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._stamp, self._peers, self._shares = None, {}, []
+            return
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return
+        data = json.loads(self.path.read_text() or "{}")
+        self._peers = {
+            p["id"]: Peer(
+                id=p["id"],
+                name=p["name"],
+                public_key=p["public_key"],
+                trust=p.get("trust", "full"),
+                addresses=tuple(p.get("addresses", ())),
+                paired_at=p.get("paired_at", 0.0),
+            )
+            for p in data.get("peers", [])
+        }
+        self._shares = list(data.get("shares", []))
+        self._stamp = stamp
+
+    def _save(self) -> None:
+        data = {"peers": [asdict(p) for p in self._peers.values()], "shares": self._shares}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{TRUST_FILE}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, self.path)
+        self._stamp = None
+        self._reload()
+
+    def peers(self) -> list[Peer]:
+        with self._lock:
+            self._reload()
+            return sorted(self._peers.values(), key=lambda p: (p.name, p.id))
+
+    def get(self, device_id: str | uuid.UUID) -> Peer | None:
+        with self._lock:
+            self._reload()
+            return self._peers.get(str(device_id))
+
+    def peer_for_key(self, key: asyncssh.SSHKey) -> Peer | None:
+        """The paired device whose stored key is exactly this one."""
+        text = key_text(key)
+        with self._lock:
+            self._reload()
+            return next((p for p in self._peers.values() if p.public_key == text), None)
+
+    def add(self, peer: Peer) -> None:
+        if peer.trust not in TRUST_LEVELS:
+            raise SdError(f"unknown trust level {peer.trust!r}: use one of {', '.join(TRUST_LEVELS)}")
+        with self._lock:
+            self._reload()
+            self._peers[peer.id] = peer
+            self._save()
+
+    def remove(self, device_id: str | uuid.UUID) -> Peer:
+        with self._lock:
+            self._reload()
+            peer = self._peers.pop(str(device_id), None)
+            if peer is None:
+                raise NotFound(f"no paired device with id {device_id}: see `sd network devices`")
+            self._save()
+            return peer
+
+    def resolve(self, name_or_id: str) -> Peer:
+        """A paired device by exact name, id, or unique id prefix."""
+        peers = self.peers()
+        for test in (
+            lambda p: p.id == name_or_id,
+            lambda p: p.name == name_or_id,
+            lambda p: p.id.startswith(name_or_id.lower()),
+        ):
+            found = [p for p in peers if test(p)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise AmbiguousDevice(
+                    f"{name_or_id!r} matches {len(found)} paired devices: use more of the device id "
+                    "(see `sd network devices`)"
+                )
+        raise NotFound(f"no paired device called {name_or_id!r}: see `sd network devices`, or pair it first")
+
+    def shares(self) -> list[str]:
+        with self._lock:
+            self._reload()
+            return list(self._shares)
+
+    def add_share(self, path: str) -> str:
+        real = os.path.realpath(path)
+        if not os.path.isdir(real):
+            raise NotFound(f"{path}: not a directory; a share is a folder")
+        with self._lock:
+            self._reload()
+            if real not in self._shares:
+                self._shares.append(real)
+                self._save()
+        return real
+
+    def remove_share(self, path: str) -> None:
+        real = os.path.realpath(path)
+        with self._lock:
+            self._reload()
+            if real not in self._shares:
+                raise NotFound(f"{path} is not shared: see `sd share list`")
+            self._shares.remove(real)
+            self._save()

@@ -1,0 +1,108 @@
+"""Delete as a job: to the freedesktop.org trash by default (restorable), or permanently."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdcore.errors import NotFound, SdError
+from sdcore.fs.local import LocalFS, fs_error
+from sdcore.jobs.job import Job, JobContext
+from sdcore.ops.follow import follow_changes
+from sdcore.sdpath import SdPath, display
+
+
+@dataclass
+class DeleteJob(Job):
+    """Send each path to the trash (or delete it for good with `permanent`)."""
+
+    paths: list[str] = field(default_factory=list)  # canonical SdPath text
+    permanent: bool = False
+    index: int = 0
+    done_files: int = 0
+    trashed: list[list[str]] = field(default_factory=list)  # [original, where it lies in the trash]
+    vanished: list[str] = field(default_factory=list)
+
+    kind = "delete"
+
+    def describe(self) -> str:
+        names = ", ".join(display(SdPath.parse_canonical(p).name) for p in self.paths[:3])
+        return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
+
+    async def run(self, ctx: JobContext) -> dict[str, Any]:
+        touched: list[str] = []
+        while self.index < len(self.paths):
+            path = SdPath.parse_canonical(self.paths[self.index])
+            fs = ctx.core.fs_for(path.device_id)
+            ctx.progress(self.index, len(self.paths), display(path.name), "items")
+            try:
+                if self.permanent:
+                    if isinstance(fs, LocalFS):
+                        await self._delete_local(ctx, path.path)
+                    else:
+                        await fs.delete(path.path)
+                else:
+                    self.trashed.append([path.path, await fs.trash(path.path)])
+            except NotFound:
+                self.vanished.append(path.path)
+            touched.append(os.path.dirname(path.path))
+            self.index += 1
+            await ctx.checkpoint()
+        ctx.progress(self.index, len(self.paths), "", "items")
+        await follow_changes(ctx.library, touched)
+        return {
+            "trashed": self.trashed,
+            "deleted": self.done_files if self.permanent else 0,
+            "vanished": self.vanished,
+        }
+
+    async def _delete_local(self, ctx: JobContext, path: str) -> None:
+        """Delete a tree bottom-up in a worker thread, a batch at a time, so pause and cancel stay prompt."""
+        while True:
+            finished = await asyncio.to_thread(_delete_some, path, 2000, lambda: ctx.should_stop)
+            self.done_files += finished[1]
+            ctx.progress(
+                self.index,
+                len(self.paths),
+                f"{self.done_files:,} deleted · {display(os.path.basename(path))}",
+            )
+            if finished[0]:
+                return
+            await ctx.checkpoint()
+
+
+def _delete_some(path: str, limit: int, should_stop: Any) -> tuple[bool, int]:
+    """Delete up to `limit` entries of the tree at `path`; (whether it is all gone, entries deleted)."""
+    count = 0
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise NotFound(f"{display(path)}: no such file or directory") from None
+    try:
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(path)
+            return True, 1
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+                os.unlink(os.path.join(root, name))
+                count += 1
+            for name in dirs:
+                full = os.path.join(root, name)
+                if not os.path.islink(full):
+                    os.rmdir(full)
+                    count += 1
+            if count >= limit or should_stop():
+                return False, count
+        os.rmdir(path)
+        return True, count + 1
+    except OSError as exc:
+        raise fs_error(exc, path) from None
+
+
+def check_deletable(path: str) -> None:
+    """Refuse what nobody means to delete: the root, the home folder."""
+    if path in ("/", os.path.expanduser("~")):
+        raise SdError(f"refusing to delete {display(path)}")

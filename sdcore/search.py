@@ -1,0 +1,579 @@
+"""Search: any substring of names, paths and notes (trigram FTS5), with filters, sorts and saved searches."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.events import LibraryChanged
+from sdcore.sdpath import display, from_db, to_db
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+    from sdcore.library.locations import Location
+
+SORTS = ("relevance", "name", "size", "date")
+ENTRY_KINDS = ("file", "dir", "symlink", "fifo", "socket", "device", "other")
+# Relevance is scored here on at most this many matches (the first in index order, names looked for on their
+# own when a word has more): bm25 over every match costs 20-56 ms on a million entries, this about 1 ms.
+RELEVANCE_CANDIDATES = 300
+WALK_BUDGET = 5000  # rows a sorted search walks in order before it sorts every match instead
+_MMAP = 1 << 32
+_SHORT = 3  # the trigram index cannot look up a term shorter than this; such terms are checked row by row
+
+
+class SearchError(SdError):
+    """A search that cannot run as given (the message says how to fix it)."""
+
+
+class NotInLibrary(SdError):
+    """A path outside every location of the library."""
+
+
+class NotIndexed(SdError):
+    """A path inside a location that the index has not reached yet."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look for: a text (every word a substring of the name, path or note) and filters.
+
+    Several values of one filter match any of them; different filters must all match.
+    """
+
+    text: str = ""
+    ext: tuple[str, ...] = ()
+    kind: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    min_size: int | None = None
+    max_size: int | None = None
+    modified_after: float | str | None = None  # a timestamp, or text for `parse_when` (kept relative)
+    modified_before: float | str | None = None
+    location: int | str | None = None
+    favorites: bool = False
+    sort: str = "relevance"
+    reverse: bool = False
+    limit: int = 100
+
+    def has_filters(self) -> bool:
+        return bool(
+            self.ext or self.kind or self.tags or self.favorites or self.location is not None
+            or self.min_size is not None or self.max_size is not None
+            or self.modified_after is not None or self.modified_before is not None
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Query:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An entry that matched: where it is and what it is."""
+
+    entry_id: int
+    location_id: int
+    path: str  # absolute on its device
+    relative: str  # relative to its location's root
+    name: str
+    kind: str
+    object_kind: str | None
+    size: int
+    mtime: float | None
+    device_id: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True)
+class SavedSearch:
+    """A search kept under a name (the TUI lists them in its sidebar)."""
+
+    name: str
+    query: Query
+    created: float
+
+
+# -- searching ---------------------------------------------------------------------------------------
+
+
+def find(library: Library, text: str = "", **filters: Any) -> list[Hit]:
+    """Entries matching `text` and filters: `search.find(library, "beach", ext=("jpg",), sort="size")`."""
+    for key in ("ext", "kind", "tags"):
+        if isinstance(filters.get(key), str):
+            filters[key] = (filters[key],)
+        elif key in filters:
+            filters[key] = tuple(filters[key])
+    return run(library, Query(text, **filters))
+
+
+def run(library: Library, query: Query) -> list[Hit]:
+    """Run a query; returns at most `query.limit` hits in the order asked for."""
+    if query.sort not in SORTS:
+        raise SearchError(f"cannot sort by {query.sort!r}; use one of {', '.join(SORTS)}")
+    if query.limit < 1:
+        raise SearchError(f"--limit must be at least 1 (got {query.limit})")
+    terms = _terms(query.text)
+    if not terms and not query.has_filters():
+        raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
+    _heal_stale_pauses(library)
+    conn = library.read()
+    conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
+    locations = {loc.id: loc for loc in library.locations.list()}
+    where, params = _filters(conn, library, query, locations)
+    facets = _ext_facets(query.ext)
+    long_terms = [t for t in terms if len(t) >= _SHORT]
+    short_terms = [t.casefold() for t in terms if len(t) < _SHORT]
+    if query.sort == "relevance" and terms:
+        rows = _by_relevance(conn, terms, long_terms, short_terms, where, params, facets, query.limit)
+    else:
+        rows = _sorted(conn, long_terms, short_terms, where, params, facets, query)
+    return [_hit(row, locations) for row in rows]
+
+
+_COLUMNS = (
+    "e.id, e.location_id, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, e.name, e.kind,"
+    " e.object_kind, e.size, e.mtime"
+)
+
+
+def _by_relevance(
+    conn: sqlite3.Connection, terms: list[str], long_terms: list[str], short_terms: list[str],
+    where: list[str], params: list[Any], facets: str, limit: int,
+) -> list[tuple]:
+    """Name matches first (exact, then prefix, then at a word start, then anywhere; shorter names first), then
+    matches in the path or the note.
+
+    Scored here on the first few hundred matches in index order (with filters, on the first `limit`):
+    cheap, and what people mean by relevant for file names.
+    """
+    cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
+    score = _scorer(terms)
+    rows = _select(conn, long_terms, short_terms, where, params, facets, "any", cap, order="")
+    if len(rows) < cap or len(terms) > 1 or "/" in terms[0]:
+        return sorted(rows, key=score)[:limit]  # every match is here (or several words: scored where found)
+    # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
+    named = _select(conn, long_terms, short_terms, where, params, facets, "name", cap, order="")
+    seen = {r[0] for r in named}
+    return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
+
+
+def _scorer(terms: list[str]) -> Callable[[tuple], tuple[int, int, str]]:
+    needle = " ".join(terms).casefold()
+    words = [t.casefold() for t in terms]
+    word_start = re.compile(r"(?:^|[\s._\-])" + re.escape(needle))
+
+    def score(row: tuple) -> tuple[int, int, str]:
+        name: str = row[3]
+        folded = name.casefold()
+        if folded == needle or folded.rpartition(".")[0] == needle:
+            rank = 0
+        elif folded.startswith(needle):
+            rank = 1
+        elif word_start.search(folded):
+            rank = 2
+        elif needle in folded:
+            rank = 3
+        elif all(w in folded for w in words):
+            rank = 4
+        else:
+            rank = 5  # found in the path or the note
+        return rank, len(name), folded
+
+    return score
+
+
+def _sorted(
+    conn: sqlite3.Connection, long_terms: list[str], short_terms: list[str], where: list[str], params: list[Any],
+    facets: str, query: Query,
+) -> list[tuple]:
+    column, descending = {
+        "relevance": ("e.id", False), "name": ("e.name COLLATE NOCASE", False), "size": ("e.size", True),
+        "date": ("e.mtime", True),
+    }[query.sort]
+    if query.reverse:
+        descending = not descending
+    direction = "DESC" if descending else "ASC"
+    order = f"{column} {direction}, e.id {direction}"  # the order of the index: (column, rowid)
+    if (long_terms or short_terms) and query.sort != "relevance":
+        rows = _walk_in_order(conn, long_terms + short_terms, where, params, order, query.limit)
+        if rows is not None:
+            return rows
+    return _select(conn, long_terms, short_terms, where, params, facets, "any", query.limit, f"ORDER BY {order}")
+
+
+def _walk_in_order(
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], order: str, limit: int
+) -> list[tuple] | None:
+    """Entries in the sort order (an index walk), kept when every term is in the path or note; stops at `limit`.
+
+    Sorting every match costs as much as there are matches (a third of a large library for a common
+    word); walking the order and testing costs as many rows as it takes. Gives up (None) when
+    WALK_BUDGET rows hold fewer than `limit` matches: the matches are few, and sorting them is cheap.
+    """
+    folded = [t.lower() for t in terms]
+    clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
+    # The budget counts rows of the order walked (the index alone), not rows that pass the filters: bounded cost.
+    cursor = conn.execute(
+        f"SELECT w.id, e.parent_id IS NOT NULL AND {clauses}, {_COLUMNS}, s.path, s.note"
+        f" FROM (SELECT e.id AS id FROM entries e ORDER BY {order} LIMIT ?) AS w"
+        " JOIN entries e ON e.id = w.id LEFT JOIN search_index s ON s.rowid = e.id"
+        " LEFT JOIN directory_paths p ON p.entry_id = e.parent_id",
+        [*params, WALK_BUDGET],
+    )
+    rows: list[tuple] = []
+    walked = 0
+    for raw in cursor:
+        walked += 1
+        row = raw[2:]
+        if not raw[1] or row[-2] is None or row[2] is None:
+            continue  # not in the search index yet (a first load still running)
+        text = row[-2].lower() + ("\n" + row[-1].lower() if row[-1] else "")
+        if all(t in text for t in folded):
+            rows.append(row[:-2])
+            if len(rows) == limit:
+                cursor.close()
+                return rows
+    return rows if walked < WALK_BUDGET else None
+
+
+def _select(
+    conn: sqlite3.Connection, long_terms: list[str], short_terms: list[str], where: list[str], params: list[Any],
+    facets: str, scope: str, limit: int, order: str,
+) -> list[tuple]:
+    """Rows of entries matching every term (in the name, or in any column when scope is 'any') and filters."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    columns = "name" if scope == "name" else "{path note}"
+    match = [f"{columns} : {_phrase(t)}" for t in long_terms] + ([facets] if facets else [])
+    if match:
+        source = "search_index s JOIN entries e ON e.id = s.rowid"
+        clauses.append("search_index MATCH ?")
+        args.append(" AND ".join(match))
+    elif short_terms:
+        source = "search_index s JOIN entries e ON e.id = s.rowid"
+    else:
+        source = "entries e"
+    for term in short_terms:
+        haystack = "s.name" if scope == "name" else "(s.path || char(10) || coalesce(s.note, ''))"
+        clauses.append(f"instr(lower({haystack}), ?)")
+        args.append(term)
+    clauses.extend(where)
+    if order:  # sort every match on the entries alone, then look up the paths of the few kept
+        source = (
+            f"(SELECT e.id AS id FROM {source} WHERE e.parent_id IS NOT NULL AND {' AND '.join(clauses) or '1'}"
+            f" {order} LIMIT ?) AS top JOIN entries e ON e.id = top.id"
+        )
+        args.extend(params)
+        args.append(limit)
+        clauses, params = [], []
+    sql = (
+        f"SELECT {_COLUMNS} FROM {source} JOIN directory_paths p ON p.entry_id = e.parent_id"
+        f" WHERE {' AND '.join(clauses) or '1'} {order} LIMIT ?"
+    )
+    try:
+        return conn.execute(sql, [*args, *params, limit]).fetchall()
+    except sqlite3.OperationalError as exc:  # never show an SQL error for a user's text
+        raise SearchError(f"this search could not run ({exc}); try simpler text") from None
+
+
+def _ext_facets(extensions: tuple[str, ...]) -> str:
+    """The --ext filter as a query of the index's ext column (met inside the index, with the text)."""
+    exts = [to_db(x.strip().rpartition(".")[2].lower()) for x in extensions]
+    if not exts or not all(exts):
+        return ""
+    return "(" + " OR ".join(f"ext : {_phrase(chr(0xE000) + x + chr(0xE000))}" for x in exts) + ")"
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _terms(text: str) -> list[str]:
+    return [to_db(t) for t in text.replace("\0", " ").split()]
+
+
+def _filters(
+    conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location]
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Sequence[Any]) -> None:
+        where.append(f"{column} IN ({','.join('?' * len(values))})")
+        params.extend(values)
+
+    if query.ext:
+        any_of("e.extension", [to_db(x.strip().rpartition(".")[2].lower()) for x in query.ext])  # tar.gz: gz
+    if query.kind:
+        kinds = [k.strip().lower() for k in query.kind]
+        kinds = ["dir" if k in ("directory", "folder") else k for k in kinds]
+        unknown = [k for k in kinds if k not in ENTRY_KINDS and k not in _object_kinds()]
+        if unknown:
+            known = ", ".join(sorted(_object_kinds())) + ", " + ", ".join(ENTRY_KINDS)
+            raise SearchError(f"no kind {unknown[0]!r}; use one of {known}")
+        entry_kinds = [k for k in kinds if k in ENTRY_KINDS]
+        object_kinds = [k for k in kinds if k not in ENTRY_KINDS]
+        parts = []
+        if entry_kinds:
+            parts.append(f"e.kind IN ({','.join('?' * len(entry_kinds))})")
+        if object_kinds:
+            parts.append(f"e.object_kind IN ({','.join('?' * len(object_kinds))})")
+        where.append("(" + " OR ".join(parts) + ")")
+        params.extend(entry_kinds + object_kinds)
+    if query.tags:
+        from sdcore import tags
+
+        ids: list[int] = []
+        for name in query.tags:
+            ids.extend(tags.ids_under(conn, name))
+        marks = ",".join("?" * len(ids))
+        where.append(
+            f"(e.id IN (SELECT entry_id FROM tag_assignments WHERE tag_id IN ({marks}) AND entry_id IS NOT NULL)"
+            f" OR e.content_id IN (SELECT c.id FROM tag_assignments a JOIN content_identities c ON c.cas_id = a.cas_id"
+            f" WHERE a.tag_id IN ({marks})))"
+        )
+        params.extend(ids + ids)
+    if query.favorites:
+        where.append("e.id IN (SELECT entry_id FROM user_metadata WHERE favorite)")
+    if query.min_size is not None:
+        where.append("e.size >= ?")
+        params.append(query.min_size)
+    if query.max_size is not None:
+        where.append("e.size <= ?")
+        params.append(query.max_size)
+    if query.modified_after is not None:
+        where.append("e.mtime >= ?")
+        params.append(parse_when(query.modified_after))
+    if query.modified_before is not None:
+        where.append("e.mtime < ?")
+        params.append(parse_when(query.modified_before))
+    if query.location is not None:
+        where.append("e.location_id = ?")
+        params.append(library.locations.get(query.location).id)
+    return where, params
+
+
+def _object_kinds() -> set[str]:
+    from sdcore.index import kinds
+
+    return set(getattr(kinds, "_BY_EXTENSION", {}).values()) | {m[2] for m in getattr(kinds, "_MAGIC", [])} | {"text"}
+
+
+def _hit(row: tuple, locations: dict[int, Location]) -> Hit:
+    entry_id, location_id, relative, name, kind, object_kind, size, mtime = row
+    loc = locations[location_id]
+    rel = from_db(relative)
+    return Hit(entry_id, location_id, loc.absolute(rel), rel, from_db(name), kind, object_kind, size, mtime, loc.device_id)
+
+
+# -- parsing filter values ----------------------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """'1500', '10k', '1.5M', '2GiB' -> bytes (units are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise SearchError(f"{text!r} is not a size; write it like 500, 10k, 1.5M or 2G")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+_SPANS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_when(value: float | str) -> float:
+    """A moment: a timestamp, a date ('2024-05-01', '2024-05-01T13:00') or an age ('3d', '2w', '12h' ago)."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdwy])", text.lower())
+    if m:
+        return time.time() - float(m.group(1)) * _SPANS[m.group(2)]
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return time.mktime(time.strptime(text, fmt))
+        except ValueError:
+            continue
+    try:
+        return float(text)
+    except ValueError:
+        raise SearchError(f"{value!r} is not a date; write it like 2024-05-01, 2024-05-01T13:00, or an age: 3d, 2w, 12h") from None
+
+
+# -- entries by path ----------------------------------------------------------------------------------
+
+
+def entry_at(library: Library, path: str, device_id: str | None = None) -> int:
+    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
+    path = os.path.abspath(path) if device_id is None else path
+    found = library.locations.containing(path, device_id)
+    if found is None:
+        raise NotInLibrary(
+            f"{display(path)} is not in any location of library {library.name!r}; add its folder with "
+            "`sd location add DIR` and index it first"
+        )
+    loc, rel = found
+    if rel == "":
+        assert loc.root_id is not None
+        return loc.root_id
+    parent, _, name = rel.rpartition("/")
+    row = library.read().execute(
+        "SELECT e.id FROM directory_paths p JOIN entries e ON e.parent_id = p.entry_id"
+        " WHERE p.location_id = ? AND p.path = ? AND e.name = ?",
+        (loc.id, to_db(parent), to_db(name)),
+    ).fetchone()
+    if row is None:
+        raise NotIndexed(
+            f"{display(path)} is in location {loc.name!r} but not indexed yet (or no longer exists); "
+            f"run `sd location rescan {loc.name}` first"
+        )
+    return int(row[0])
+
+
+def paths_of(library: Library, entry_ids: Sequence[int]) -> dict[int, str]:
+    """Absolute paths of entries by id (entries that no longer exist are left out)."""
+    locations = {loc.id: loc for loc in library.locations.list()}
+    out: dict[int, str] = {}
+    conn = library.read()
+    ids = builtins.list(entry_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for entry_id, location_id, parent_id, name, parent_path in conn.execute(
+            "SELECT e.id, e.location_id, e.parent_id, e.name, p.path FROM entries e"
+            f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id WHERE e.id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            loc = locations[location_id]
+            if parent_id is None:
+                if entry_id == loc.root_id:
+                    out[entry_id] = loc.path
+                continue
+            rel = from_db(f"{parent_path}/{name}" if parent_path else name)
+            out[entry_id] = loc.absolute(rel)
+    return out
+
+
+# -- saved searches -----------------------------------------------------------------------------------
+
+
+def save(library: Library, name: str, query: Query, replace: bool = False) -> SavedSearch:
+    """Keep a query under a name."""
+    name = name.strip()
+    if not name:
+        raise SearchError("a saved search needs a name")
+    with library.write() as db:
+        exists = db.execute("SELECT 1 FROM saved_searches WHERE name = ?", (name,)).fetchone()
+        if exists and not replace:
+            raise AlreadyExists(f"a saved search named {name!r} exists already; pick another name or delete it first")
+        db.execute(
+            "INSERT OR REPLACE INTO saved_searches (name, query, created) VALUES (?, ?, ?)",
+            (name, query.to_json(), time.time()),
+        )
+    _changed(library, "saved searches")
+    return get_saved(library, name)
+
+
+def saved(library: Library) -> builtins.list[SavedSearch]:
+    """Every saved search, by name."""
+    rows = library.read().execute("SELECT name, query, created FROM saved_searches ORDER BY name COLLATE NOCASE")
+    return [SavedSearch(name, Query.from_json(q), created) for name, q, created in rows]
+
+
+def get_saved(library: Library, name: str) -> SavedSearch:
+    row = library.read().execute("SELECT name, query, created FROM saved_searches WHERE name = ?", (name.strip(),)).fetchone()
+    if row is None:
+        raise NotFound(f"no saved search named {name!r}; `sd search --saved` lists them")
+    return SavedSearch(row[0], Query.from_json(row[1]), row[2])
+
+
+def forget(library: Library, name: str) -> None:
+    """Delete a saved search."""
+    get_saved(library, name)
+    with library.write() as db:
+        db.execute("DELETE FROM saved_searches WHERE name = ?", (name.strip(),))
+    _changed(library, "saved searches")
+
+
+# -- keeping the index current during a first bulk load ------------------------------------------------
+
+
+def pause_fts(conn: sqlite3.Connection, location_id: int) -> None:
+    """Stop the search triggers for entries of this location added from now on (until `resume_fts`).
+
+    Persistent: it is committed with the caller's transaction and survives a crash, so a resumed
+    load still ends with every entry searchable. Pausing an already paused location keeps the older mark.
+    """
+    conn.execute(
+        "INSERT OR IGNORE INTO fts_pause (location_id, from_id) VALUES (?, (SELECT coalesce(max(id), 0) FROM entries))",
+        (location_id,),
+    )
+
+
+def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
+    """Index, in one INSERT ... SELECT, the entries added while paused, and restart the triggers; returns how many."""
+    row = conn.execute("SELECT from_id FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone()
+    if row is None:
+        return 0
+    count = conn.execute(
+        "INSERT INTO search_index (rowid, name, path, note, ext)"
+        " SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,"
+        "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
+        " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE e.location_id = ? AND e.id > ?",
+        (location_id, row[0]),
+    ).rowcount
+    conn.execute("DELETE FROM fts_pause WHERE location_id = ?", (location_id,))
+    return count
+
+
+@contextmanager
+def fts_paused(conn: sqlite3.Connection, location_id: int) -> Iterator[None]:
+    """Within a write transaction: add a location's entries without a trigger per row, index them at the end.
+
+        with library.write() as db, search.fts_paused(db, location.id):
+            db.executemany(INSERT_ENTRY, rows)
+    """
+    pause_fts(conn, location_id)
+    yield
+    resume_fts(conn, location_id)
+
+
+def _heal_stale_pauses(library: Library) -> None:
+    """A pause whose index job is gone (failed, canceled, killed for good) would hide entries: end it."""
+    conn = library.read()
+    paused = [r[0] for r in conn.execute("SELECT location_id FROM fts_pause")]
+    if not paused:
+        return
+    live = {
+        r[0]
+        for r in conn.execute(
+            "SELECT location_id FROM jobs WHERE name = 'index' AND state IN ('queued', 'running', 'paused', 'interrupted')"
+        )
+    }
+    stale = [loc for loc in paused if loc not in live]
+    if stale:
+        with library.write() as db:
+            for location_id in stale:
+                resume_fts(db, location_id)
+
+def _changed(library: Library, what: str) -> None:
+    """Tell the UI (it never polls): the library's {what} changed."""
+    if library.core is not None:
+        library.core.bus.publish(LibraryChanged(str(library.id), what))

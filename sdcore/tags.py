@@ -1,0 +1,304 @@
+"""Tags: named, coloured, nestable ('work/clients/acme') labels on entries or on content (every copy of it)."""
+
+from __future__ import annotations
+
+import builtins
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.events import LibraryChanged
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+COLORS = (
+    "red", "orange", "yellow", "green", "teal", "cyan", "blue", "purple", "magenta", "pink", "brown", "gray", "grey",
+    "black", "white",
+)
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+class TagError(SdError):
+    """A tag name, colour or assignment that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A tag; `name` is its full path ('work/clients/acme')."""
+
+    id: int
+    name: str
+    color: str | None
+    created: float
+    entries: int = 0  # entries carrying it directly
+    contents: int = 0  # contents carrying it (each on every copy)
+
+    @property
+    def parent(self) -> str | None:
+        head, slash, _ = self.name.rpartition("/")
+        return head if slash else None
+
+    @property
+    def leaf(self) -> str:
+        return self.name.rpartition("/")[2]
+
+    @property
+    def depth(self) -> int:
+        return self.name.count("/")
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """An entry that carries a tag, directly or through its content."""
+
+    entry_id: int
+    tag: str
+    via_content: bool
+
+
+# -- the tags themselves -------------------------------------------------------------------------------
+
+
+def create(library: Library, name: str, color: str | None = None) -> Tag:
+    """Create a tag (and its missing parents: 'a/b/c' makes 'a' and 'a/b' too)."""
+    name = normalize(name)
+    color = normalize_color(color)
+    with library.write() as db:
+        existing = _find(db, name)
+        if existing is not None:
+            raise AlreadyExists(
+                f"tag {existing.name!r} exists already; `sd tag rename` renames it, `sd tag color` recolours it"
+            )
+        now = time.time()
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            db.execute("INSERT OR IGNORE INTO tags (name, created) VALUES (?, ?)", ("/".join(parts[:depth]), now))
+        db.execute("INSERT INTO tags (name, color, created) VALUES (?, ?, ?)", (name, color, now))
+    _changed(library, "tags")
+    return get(library, name)
+
+
+def get(library: Library, name: str) -> Tag:
+    """A tag by name (case does not matter)."""
+    tag = _find(library.read(), normalize(name))
+    if tag is None:
+        raise NotFound(f"no tag named {name!r}; `sd tag create {name}` makes it, `sd tag list` shows the tags")
+    return tag
+
+
+def list(library: Library) -> builtins.list[Tag]:
+    """Every tag, parents before their children, with how many entries and contents carry each."""
+    rows = library.read().execute(
+        "SELECT t.id, t.name, t.color, t.created,"
+        " (SELECT count(*) FROM tag_assignments a WHERE a.tag_id = t.id AND a.entry_id IS NOT NULL),"
+        " (SELECT count(*) FROM tag_assignments a WHERE a.tag_id = t.id AND a.cas_id IS NOT NULL)"
+        " FROM tags t ORDER BY replace(t.name, '/', char(1)) COLLATE NOCASE"
+    )
+    return [Tag(*row) for row in rows]
+
+
+def rename(library: Library, name: str, new_name: str) -> Tag:
+    """Rename a tag; its nested tags move with it ('a' -> 'b' makes 'a/x' into 'b/x')."""
+    new_name = normalize(new_name)
+    with library.write() as db:
+        tag = _require(db, normalize(name))
+        if new_name.casefold() == tag.name.casefold():
+            db.execute("UPDATE tags SET name = ? WHERE id = ?", (new_name, tag.id))  # a change of case only
+        else:
+            if new_name.casefold().startswith(tag.name.casefold() + "/"):
+                raise TagError(f"cannot move tag {tag.name!r} inside itself ({new_name!r})")
+            clash = _find(db, new_name)
+            if clash is not None:
+                raise AlreadyExists(f"tag {clash.name!r} exists already; delete it first or choose another name")
+            subtree = _subtree(db, tag.name)
+            now = time.time()
+            parts = new_name.split("/")
+            for depth in range(1, len(parts)):
+                db.execute("INSERT OR IGNORE INTO tags (name, created) VALUES (?, ?)", ("/".join(parts[:depth]), now))
+            for tag_id, old in subtree:
+                db.execute("UPDATE tags SET name = ? WHERE id = ?", (new_name + old[len(tag.name) :], tag_id))
+    _changed(library, "tags")
+    return get(library, new_name)
+
+
+def recolor(library: Library, name: str, color: str | None) -> Tag:
+    """Give a tag another colour (None: none)."""
+    color = normalize_color(color)
+    with library.write() as db:
+        tag = _require(db, normalize(name))
+        db.execute("UPDATE tags SET color = ? WHERE id = ?", (color, tag.id))
+    _changed(library, "tags")
+    return get(library, tag.name)
+
+
+def delete(library: Library, name: str, recursive: bool = False) -> int:
+    """Delete a tag and its assignments (nested tags too with `recursive`); returns how many tags went."""
+    with library.write() as db:
+        tag = _require(db, normalize(name))
+        subtree = _subtree(db, tag.name)
+        if len(subtree) > 1 and not recursive:
+            raise TagError(
+                f"tag {tag.name!r} has {len(subtree) - 1} nested tag(s); delete them first, or delete all with --recursive"
+            )
+        ids = [(tag_id,) for tag_id, _ in subtree]
+        db.executemany("DELETE FROM tag_assignments WHERE tag_id = ?", ids)
+        db.executemany("DELETE FROM detached WHERE tag_id = ?", ids)
+        db.executemany("DELETE FROM tags WHERE id = ?", ids)
+    _changed(library, "tags")
+    return len(ids)
+
+
+# -- tagging -------------------------------------------------------------------------------------------
+
+
+def assign(library: Library, name: str, entry_ids: Iterable[int], content: bool = False) -> int:
+    """Tag entries (with `content`, their content: every copy shows it); returns how many were newly tagged."""
+    ids = builtins.list(entry_ids)
+    now = time.time()
+    with library.write() as db:
+        tag = _require(db, normalize(name))
+        rows: builtins.list[tuple[int, int | None, str | None, float]]
+        if content:
+            cas_ids = _cas_ids(db, ids)
+            rows = [(tag.id, None, cas, now) for cas in dict.fromkeys(cas_ids)]
+        else:
+            _check_entries(db, ids)
+            rows = [(tag.id, entry_id, None, now) for entry_id in dict.fromkeys(ids)]
+        before = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, cas_id, created) VALUES (?, ?, ?, ?)", rows)
+        count = db.total_changes - before
+    _changed(library, "tags")
+    return count
+
+
+def remove(library: Library, name: str, entry_ids: Iterable[int], content: bool = False) -> int:
+    """Untag entries (with `content`, their content); returns how many assignments went."""
+    ids = builtins.list(entry_ids)
+    with library.write() as db:
+        tag = _require(db, normalize(name))
+        before = db.total_changes
+        if content:
+            db.executemany(
+                "DELETE FROM tag_assignments WHERE tag_id = ? AND cas_id = ?", [(tag.id, c) for c in _cas_ids(db, ids)]
+            )
+        else:
+            db.executemany("DELETE FROM tag_assignments WHERE tag_id = ? AND entry_id = ?", [(tag.id, e) for e in ids])
+        count = db.total_changes - before
+    _changed(library, "tags")
+    return count
+
+
+def entries(library: Library, name: str, nested: bool = True) -> builtins.list[Tagged]:
+    """Entries carrying a tag (or, with `nested`, any tag below it), directly or through their content."""
+    conn = library.read()
+    tag = _require(conn, normalize(name))
+    names = {tag_id: tag_name for tag_id, tag_name in (_subtree(conn, tag.name) if nested else [(tag.id, tag.name)])}
+    marks = ",".join("?" * len(names))
+    rows = conn.execute(
+        f"SELECT a.entry_id, a.tag_id, 0 FROM tag_assignments a WHERE a.tag_id IN ({marks}) AND a.entry_id IS NOT NULL"
+        f" UNION ALL SELECT e.id, a.tag_id, 1 FROM tag_assignments a JOIN content_identities c ON c.cas_id = a.cas_id"
+        f" JOIN entries e ON e.content_id = c.id WHERE a.tag_id IN ({marks}) ORDER BY 1",
+        [*names, *names],
+    )
+    return [Tagged(entry_id, names[tag_id], bool(via)) for entry_id, tag_id, via in rows]
+
+
+def of(library: Library, entry_id: int) -> builtins.list[Tagged]:
+    """The tags an entry carries, directly or through its content."""
+    rows = library.read().execute(
+        "SELECT t.name, 0 FROM tag_assignments a JOIN tags t ON t.id = a.tag_id WHERE a.entry_id = ?"
+        " UNION SELECT t.name, 1 FROM entries e JOIN content_identities c ON c.id = e.content_id"
+        " JOIN tag_assignments a ON a.cas_id = c.cas_id JOIN tags t ON t.id = a.tag_id WHERE e.id = ?"
+        " ORDER BY 1",
+        (entry_id, entry_id),
+    )
+    return [Tagged(entry_id, name, bool(via)) for name, via in rows]
+
+
+def ids_under(conn: sqlite3.Connection, name: str) -> builtins.list[int]:
+    """The ids of a tag and every tag nested below it."""
+    tag = _require(conn, normalize(name))
+    return [tag_id for tag_id, _ in _subtree(conn, tag.name)]
+
+
+# -- names and colours ---------------------------------------------------------------------------------
+
+
+def normalize(name: str) -> str:
+    """A tag name as stored: segments trimmed, joined by '/'; an empty segment or control character is refused."""
+    parts = [p.strip() for p in name.strip().strip("/").split("/")]
+    if not name.strip() or any(not p for p in parts):
+        raise TagError(f"{name!r} is not a tag name; use words, nested with '/': work/clients/acme")
+    if any(ord(c) < 0x20 or c == "\x7f" or 0xD800 <= ord(c) <= 0xDFFF for c in name):
+        raise TagError(f"{name!r} contains a control character; tag names are plain text")
+    if len(name) > 200:
+        raise TagError("a tag name is at most 200 characters")
+    return "/".join(parts)
+
+
+def normalize_color(color: str | None) -> str | None:
+    if color is None or color.strip() in ("", "none"):
+        return None
+    text = color.strip().lower()
+    if _HEX.fullmatch(text) or text in COLORS:
+        return text
+    raise TagError(f"{color!r} is not a colour; use #rrggbb, #rgb or one of {', '.join(COLORS)}")
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+
+
+def _find(conn: sqlite3.Connection, name: str) -> Tag | None:
+    row = conn.execute("SELECT id, name, color, created FROM tags WHERE name = ?", (name,)).fetchone()
+    return Tag(*row) if row else None
+
+
+def _require(conn: sqlite3.Connection, name: str) -> Tag:
+    tag = _find(conn, name)
+    if tag is None:
+        raise NotFound(f"no tag named {name!r}; `sd tag create {name}` makes it, `sd tag list` shows the tags")
+    return tag
+
+
+def _subtree(conn: sqlite3.Connection, name: str) -> builtins.list[tuple[int, str]]:
+    """(id, name) of the tag and every tag below it, the tag first."""
+    rows = conn.execute(
+        "SELECT id, name FROM tags WHERE name = ? OR (substr(name, 1, ?) = ? COLLATE NOCASE)"
+        " ORDER BY length(name)",
+        (name, len(name) + 1, name + "/"),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def _check_entries(conn: sqlite3.Connection, ids: builtins.list[int]) -> None:
+    for entry_id in ids:
+        if conn.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is None:
+            raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
+
+
+def _cas_ids(conn: sqlite3.Connection, ids: builtins.list[int]) -> builtins.list[str]:
+    out = []
+    for entry_id in ids:
+        row = conn.execute(
+            "SELECT e.name, c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?",
+            (entry_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
+        if row[1] is None:
+            raise TagError(
+                f"{row[0]!r} has no content identity yet (a folder, an empty file, a shallow location, or hashing has "
+                "not reached it); tag the file itself without --content, or index the location in content mode first"
+            )
+        out.append(row[1])
+    return out
+
+def _changed(library: Library, what: str) -> None:
+    """Tell the UI (it never polls): the library's {what} changed."""
+    if library.core is not None:
+        library.core.bus.publish(LibraryChanged(str(library.id), what))

@@ -1,0 +1,1 @@
+"""sdtui: the Textual app and the `sd` command line, both over sdcore."""

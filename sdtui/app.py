@@ -1,0 +1,364 @@
+"""SdtuiApp and `main()`, the `sdtui` command: a keyboard-first file manager over sdcore."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from sdcore import metadata, ops, search, tags
+from sdcore.core import Core
+from sdcore.errors import SdError
+from sdcore.fs import trash as trash_bin
+from sdcore.fs.base import EntryInfo
+from sdcore.jobs.manager import JobRecord
+from sdcore.library.library import Library
+from sdcore.sdpath import SdPath, split_remote
+from sdtui.config import Config, ConfigError, load_config, load_themes
+from sdtui.screens.explorer import ExplorerScreen
+from sdtui.screens.jobs import JobsScreen
+from sdtui.widgets.file_list import FileList
+from sdtui.widgets.pane import Pane
+
+
+class SdtuiApp(App[None]):
+    """The explorer app over one Core (opened here from a data dir, or handed in already open)."""
+
+    TITLE = "sdtui"
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        start: str | None = None,
+        *,
+        data_dir: str | Path | None = None,
+        core: Core | None = None,
+        config: Config | None = None,
+        other: str | None = None,
+        mounts_file: str = "/proc/mounts",
+    ) -> None:
+        super().__init__()
+        self.config = config or Config()
+        self._owns_core = core is None
+        self.core: Core = core or Core(data_dir)
+        self.start_text = start or "."
+        self.other_text = other
+        self._library: Library | None = None
+        self.last_trashed: list[str] = []
+        """Where the last items sent to the trash lie (u restores them)."""
+        self.mounts_file = mounts_file
+        """Where the sidebar reads the mounted volumes from."""
+        self.keymap: dict[str, str] = dict(self.config.keys)
+        """Binding id -> keys, as the config rebinds them."""
+        for theme in load_themes():
+            self.register_theme(theme)
+        self.theme = self.config.theme if self.config.theme in self.available_themes else "sdtui-dark"
+        if self.keymap:
+            self.set_keymap(self.keymap)
+
+    def attach_network(self) -> None:
+        """The core's network, client side (paired devices become browsable); imported late for a fast start."""
+        from sdcore import net
+
+        net.attach(self.core)
+
+    def on_mount(self) -> None:
+        try:
+            if any(split_remote(t) for t in (self.start_text, self.other_text or "")):
+                self.attach_network()
+            start = self.core.resolve(self.start_text)
+            other = self.core.resolve(self.other_text) if self.other_text else None
+        except SdError as exc:
+            self.notify(str(exc), severity="error")
+            start, other = self.core.local_path("."), None
+        self.push_screen(ExplorerScreen(start, other))
+
+    async def on_unmount(self) -> None:
+        if self._owns_core:
+            await self.core.close()
+
+    # -- what the screens ask of the core --------------------------------------------------
+
+    async def library(self) -> Library:
+        """The core's default library (opened once, in a thread: it reads SQLite)."""
+        if self._library is None:
+            library = await asyncio.to_thread(self.core.library)
+            await self.core.go_live(library)  # resume cut-off jobs, watch the locations (live panes)
+            self._library = library
+        return self._library
+
+    async def _run_job(self, job_id: str) -> JobRecord:
+        """Wait for a quick job (rename, mkdir) and raise its error as ours."""
+        library = await self.library()
+        record = await library.jobs.wait(job_id)
+        if record.state == "failed":
+            raise SdError(record.error or f"{record.kind} failed")
+        return record
+
+    async def rename(self, source: SdPath, new_name: str) -> None:
+        """Rename within the same directory (a rename job, waited for)."""
+        library = await self.library()
+        await self._run_job(await ops.rename(library, source, new_name))
+
+    async def mkdir(self, path: SdPath) -> None:
+        """Make a directory (a mkdir job, waited for)."""
+        library = await self.library()
+        await self._run_job(await ops.mkdir(library, path))
+
+    async def trash(self, paths: list[SdPath]) -> list[str]:
+        """Move to the trash; returns where each item lies in the trash (for restoring)."""
+        library = await self.library()
+        record = await self._run_job(await ops.delete(library, paths))
+        trashed = [pair[1] for pair in (record.result or {}).get("trashed", [])]
+        self.last_trashed = trashed
+        return trashed
+
+    async def restore(self, trashed: list[str]) -> list[str]:
+        """Put trashed items back where they were; returns their paths."""
+        restored = []
+        for path in trashed:
+            item = await asyncio.to_thread(trash_bin.find, path)
+            restored.append(await asyncio.to_thread(trash_bin.restore, item))
+        return restored
+
+    async def delete(self, paths: list[SdPath]) -> None:
+        """Delete permanently (a delete job, waited for)."""
+        library = await self.library()
+        await self._run_job(await ops.delete(library, paths, permanent=True))
+
+    async def transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> str:
+        """Start a copy or move job of `sources` into directory `destination`; returns the job id."""
+        library = await self.library()
+        start = ops.copy if kind == "copy" else ops.move
+        return await start(library, sources, destination)
+
+    # -- organize and find ------------------------------------------------------------------
+
+    async def _in_library(self, call, *args):  # type: ignore[no-untyped-def]
+        library = await self.library()
+        return await asyncio.to_thread(call, library, *args)
+
+    async def entry_ids(self, paths: list[SdPath]) -> list[int]:
+        """The library's entry ids of these files (they must lie in a location of the library)."""
+        local = [None if self.core.is_local(p) else str(p.device_id) for p in paths]
+        library = await self.library()
+        return await asyncio.to_thread(
+            lambda: [search.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
+        )
+
+    async def tag_names(self) -> list[tags.Tag]:
+        return await self._in_library(tags.list)  # type: ignore[no-any-return]
+
+    async def tag(self, name: str, entry_ids: list[int]) -> None:
+        """Put tag `name` on the entries, creating the tag when it is new."""
+
+        def run(library: Library) -> None:
+            if tags.normalize(name) not in {t.name for t in tags.list(library)}:
+                tags.create(library, name)
+            tags.assign(library, name, entry_ids)
+
+        await self._in_library(run)
+
+    async def note(self, entry_id: int) -> str | None:
+        return await self._in_library(metadata.note, entry_id)  # type: ignore[no-any-return]
+
+    async def set_note(self, entry_id: int, text: str | None) -> None:
+        await self._in_library(metadata.set_note, entry_id, text)
+
+    async def toggle_favourite(self, entry_ids: list[int]) -> bool:
+        """Favourite the entries, or un-favourite them when the first one is; returns the new state."""
+
+        def run(library: Library) -> bool:
+            now = not metadata.is_favorite(library, entry_ids[0])
+            metadata.set_favorite(library, entry_ids, now)
+            return now
+
+        return await self._in_library(run)  # type: ignore[no-any-return]
+
+    async def details(self, path: SdPath, entry: EntryInfo) -> list[tuple[str, str]]:
+        """What the core knows of a file: its cas_id; tags, note and favourite when the library indexes it."""
+        rows: list[tuple[str, str]] = []
+        if entry.kind == "file":
+            try:
+                rows.append(
+                    ("cas_id", (await self.core.fs_for(path.device_id).cas_id(path.path)) or "— (empty)")
+                )
+            except SdError:
+                pass
+        # TODO(core): duplicates of one entry (entries sharing its content id) — no per-entry API in sdcore.dedup yet
+        return rows + await self._library_details(path)
+
+    async def _library_details(self, path: SdPath) -> list[tuple[str, str]]:
+
+        def run(library: Library) -> list[tuple[str, str]]:
+            try:
+                entry_id = search.entry_at(
+                    library, path.path, None if self.core.is_local(path) else str(path.device_id)
+                )
+            except SdError:
+                return []
+            rows = [("tags", ", ".join(t.tag for t in tags.of(library, entry_id)) or "—")]
+            if metadata.is_favorite(library, entry_id):
+                rows.append(("favourite", "★"))
+            text = metadata.note(library, entry_id)
+            if text:
+                rows.append(("note", text))
+            return rows
+
+        return await self._in_library(run)  # type: ignore[no-any-return]
+
+    def _found(self, hits: list[search.Hit]) -> list[tuple[SdPath, EntryInfo]]:
+        found = []
+        for hit in hits:
+            device = uuid.UUID(hit.device_id) if hit.device_id else self.core.device.id
+            kind = hit.kind if hit.kind in ("dir", "file", "symlink") else "file"
+            found.append(
+                (SdPath(device, hit.path), EntryInfo(hit.name, kind, hit.size or 0, hit.mtime or 0.0, 0, 0))
+            )
+        return found
+
+    async def search(self, text: str) -> list[tuple[SdPath, EntryInfo]]:
+        """Library search: every word a substring of a name, path or note."""
+        return self._found(await self._in_library(lambda lib: search.find(lib, text, limit=1000)))
+
+    async def run_saved(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
+        return self._found(
+            await self._in_library(lambda lib: search.run(lib, search.get_saved(lib, name).query))
+        )
+
+    async def save_search(self, name: str, text: str) -> None:
+        await self._in_library(lambda lib: search.save(lib, name, search.Query(text)))
+
+    async def saved_searches(self) -> list[search.SavedSearch]:
+        return await self._in_library(search.saved)  # type: ignore[no-any-return]
+
+    async def tagged(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
+        """The files carrying tag `name` (or a tag below it)."""
+
+        def run(library: Library) -> dict[int, str]:
+            ids = sorted({t.entry_id for t in tags.entries(library, name)})
+            return search.paths_of(library, ids)
+
+        paths = await self._in_library(run)
+        fs = self.core.local_fs
+        found = []
+        for path in paths.values():
+            try:
+                found.append((self.core.local_path(path), await fs.stat(path)))
+            except SdError:
+                continue  # gone since it was tagged
+        return found
+
+    def open_jobs(self) -> None:
+        self.push_screen(JobsScreen())
+
+    def not_yet(self, what: str) -> None:
+        self.notify(f"{what}: not available yet (waiting on the core)", severity="warning")
+
+    # -- keys and commands -----------------------------------------------------------------
+
+    def help_sections(self) -> list[tuple[str, list[Binding]]]:
+        """The bindings the help screen and the palette show, in sections."""
+
+        def bindings(cls: type) -> list[Binding]:
+            return [b for b in cls.BINDINGS if isinstance(b, Binding)]
+
+        return [
+            ("Moving and opening", bindings(FileList)),
+            ("Panes", bindings(Pane) + [b for b in bindings(ExplorerScreen) if b.id in _PANE_IDS]),
+            ("Files", [b for b in bindings(ExplorerScreen) if b.id not in _PANE_IDS]),
+            ("Jobs screen (w)", bindings(JobsScreen)),
+        ]
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, ExplorerScreen):
+            return
+        for title, bindings in self.help_sections():
+            if title.startswith("Jobs screen"):
+                continue
+            for binding in bindings:
+                yield SystemCommand(
+                    binding.description or binding.action,
+                    f"{binding.id}  ({self.keymap.get(binding.id or '', binding.key)})",
+                    _runner(screen, binding.action),
+                )
+        for name in sorted(self.available_themes):
+            if name.startswith("sdtui-"):
+                yield SystemCommand(
+                    f"Theme: {name[6:]}", f"switch to the {name} theme", _theme_setter(self, name)
+                )
+
+
+_PANE_IDS = {
+    "switch_pane",
+    "single_pane",
+    "toggle_inspector",
+    "toggle_sidebar",
+    "focus_sidebar",
+    "help",
+    "quit",
+}
+
+
+def _runner(screen: ExplorerScreen, action: str):  # type: ignore[no-untyped-def]
+    async def run() -> None:
+        pane = screen.active
+        target = pane.file_list
+        if hasattr(target, f"action_{action.split('(')[0]}"):
+            await target.run_action(action)
+        elif hasattr(pane, f"action_{action.split('(')[0]}"):
+            await pane.run_action(action)
+        else:
+            await screen.run_action(action)
+
+    return run
+
+
+def _theme_setter(app: App, name: str):  # type: ignore[no-untyped-def]
+    def run() -> None:
+        app.theme = name
+
+    return run
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="sdtui",
+        description="A keyboard-first terminal file manager with two panes over the sdtui core.",
+        epilog="Keys: ? shows them all; ctrl+p opens the command palette; q quits.",
+    )
+    parser.add_argument("path", nargs="?", default=".", help="where to open: a local path or DEVICE:/path")
+    parser.add_argument("other", nargs="?", default=None, help="what the second pane shows (default: PATH)")
+    parser.add_argument(
+        "--data-dir", help="the core's data dir (default: $SD_DATA_DIR or ~/.local/share/sdtui)"
+    )
+    parser.add_argument("--config", type=Path, help="config file (default: ~/.config/sdtui/config.toml)")
+    parser.add_argument("--theme", help="theme name (sdtui-dark, sdtui-light, sdtui-high-contrast, ...)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `sdtui` command."""
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.theme:
+            config.theme = args.theme
+        app = SdtuiApp(args.path, other=args.other, data_dir=args.data_dir, config=config)
+    except (SdError, ConfigError) as exc:
+        print(f"sdtui: {exc}", file=sys.stderr)
+        return 2
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""`sd location ...`, `sd ls` and `sd index ...`: locations, listings and indexing."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import typer
+
+from sdcore.sdpath import display
+from sdtui.cli.common import JsonOpt, fail, human_size, library_of, print_json, print_table, run
+from sdtui.cli.progress import follow
+
+location_app = typer.Typer(help="Folders a library indexes.", no_args_is_help=True)
+index_app = typer.Typer(help="Index or scan folders.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(location_app, name="location")
+    app.add_typer(index_app, name="index")
+    app.command("ls")(ls)
+
+
+BackgroundOpt = typer.Option(False, "--background", help="Start the job and return at once.")
+
+
+async def _index(library: Any, location: Any, background: bool, json: bool) -> None:
+    from sdcore.index.indexer import index_location
+
+    job_id = await index_location(library, location)
+    if background:
+        print_json({"job": job_id}) if json else print(f"indexing in job {job_id}")
+        return
+    record = await follow(library, job_id, quiet=json)
+    if json:
+        print_json({"job": job_id, "state": record.state, **(record.result or {})})
+    elif record.state == "completed":
+        r = record.result
+        print(
+            f"indexed {location.name}: {r['found']:,} entries in {r['dirs']:,} folders "
+            f"({r['added']:,} new, {r['changed']:,} changed, {r['moved']:,} moved, {r['removed']:,} removed, "
+            f"{r['hashed']:,} hashed, {r['errors']:,} unreadable)"
+        )
+
+
+@location_app.command("add")
+def location_add(
+    path: str,
+    mode: str = typer.Option("content", "--mode", "-m", help="shallow (metadata), content (+cas_id), deep (+media)."),
+    name: str = typer.Option(None, "--name", help="A name for the location (default: the folder's)."),
+    ignore: list[str] = typer.Option([], "--ignore", help="A glob not to index (repeatable), e.g. .git or node_modules."),
+    background: bool = BackgroundOpt,
+    json: bool = JsonOpt,
+) -> None:
+    """Add a folder to the library and index it (Ctrl-C pauses; running this again resumes)."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        found = library.locations.containing(os.path.abspath(os.path.expanduser(path)))
+        if found is not None and found[1] == "":  # added before: carry on with its index
+            location = found[0]
+        else:
+            location = library.locations.add(path, mode=mode, name=name, ignore=ignore)
+            if not json:
+                print(f"added location {location.id} ({location.name}) in {mode} mode")
+        await _index(library, location, background, json)
+
+    run(body)
+
+
+@location_app.command("list")
+def location_list(json: bool = JsonOpt) -> None:
+    """List the library's locations."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        rows = []
+        for loc in library.locations.list():
+            size, files = library.read().execute("SELECT size, files FROM entries WHERE id = ?", (loc.root_id,)).fetchone()
+            rows.append((loc, size, files))
+        if json:
+            print_json([
+                {"id": loc.id, "name": loc.name, "path": loc.path, "mode": loc.mode, "state": loc.scan_state,
+                 "files": files, "size": size, "ignore": list(loc.ignore), "last_scanned": loc.last_scanned}
+                for loc, size, files in rows
+            ])
+            return
+        print_table(
+            ("id", "name", "path", "mode", "state", "files", "size", "scanned"),
+            [
+                (loc.id, loc.name, loc.path, loc.mode, loc.scan_state, f"{files:,}", human_size(size),
+                 time.strftime("%Y-%m-%d %H:%M", time.localtime(loc.last_scanned)) if loc.last_scanned else "never")
+                for loc, size, files in rows
+            ],
+        )
+
+    run(body)
+
+
+@location_app.command("rescan")
+def location_rescan(location: str, background: bool = BackgroundOpt, json: bool = JsonOpt) -> None:
+    """Index a location again (only what changed is written)."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        await _index(library, library.locations.get(location), background, json)
+
+    run(body)
+
+
+@location_app.command("remove")
+def location_remove(location: str) -> None:
+    """Forget a location and its index (the files are not touched)."""
+
+    async def body(core: Any) -> None:
+        removed = library_of(core).locations.remove(location)
+        print(f"removed location {removed.id} ({removed.name}); its files are untouched")
+
+    run(body)
+
+
+@location_app.command("ignore")
+def location_ignore(location: str, patterns: list[str] = typer.Argument(None)) -> None:
+    """Set the globs a location does not index (none: show them). Rescan to apply."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        loc = library.locations.get(location)
+        if patterns:
+            library.locations.set_ignore(loc.id, patterns)
+            print(f"location {loc.name} ignores {', '.join(patterns)}; `sd location rescan {loc.id}` applies it")
+        else:
+            print("\n".join(loc.ignore) or "(nothing ignored)")
+
+    run(body)
+
+
+def _entry_row(e: Any) -> tuple:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
+    size = f"{e.files:,} files" if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
+    name = e.name + ("/" if e.kind == "dir" else "") + (f" -> {e.link_target}" if e.link_target else "")
+    return (name, e.kind if e.kind != "file" else (e.object_kind or "file"), size, when, e.cas_id or "")
+
+
+def ls(
+    path: str = typer.Argument(".", help="A directory: a local path, DEVICE:/path or sd://DEVICE_ID/path."),
+    json: bool = JsonOpt,
+    all_: bool = typer.Option(False, "--all", "-a", help="Show hidden entries."),
+) -> None:
+    """List a directory: from the index inside a location, read from disk (nothing written) elsewhere."""
+
+    async def body(core: Any) -> None:
+        from sdcore.index.listing import listing
+
+        target = core.resolve(path)
+        library = library_of(core) if core.is_local(target) and core.libraries.list() else None
+        entries = [e async for batch in listing(core, target, library) for e in batch]
+        if not all_:
+            entries = [e for e in entries if not e.hidden]
+        entries.sort(key=lambda e: (e.kind != "dir", e.name.lower()))
+        if json:
+            print_json([e.to_json() for e in entries])
+        else:
+            print_table(("name", "kind", "size", "modified", "cas_id"), (_entry_row(e) for e in entries))
+
+    run(body)
+
+
+@index_app.command("quick-scan")
+def quick_scan(
+    path: str,
+    scope: str = typer.Option("current", "--scope", help="current (one level) or recursive."),
+    ephemeral: bool = typer.Option(False, "--ephemeral", help="Write nothing to the library."),
+    json: bool = JsonOpt,
+) -> None:
+    """Scan a folder now: ephemerally (listing only), or into the index when it is inside a location."""
+    if scope not in ("current", "recursive"):
+        fail(f"unknown scope {scope!r}; use current or recursive")
+    if ephemeral:
+        _quick_scan_ephemeral(path, scope == "recursive", json)
+        return
+
+    async def body(core: Any) -> None:
+        from sdcore.index.indexer import IndexJob
+
+        library = library_of(core)
+        target = os.path.abspath(os.path.expanduser(path))
+        found = library.locations.containing(target)
+        if found is None:
+            fail(f"{display(target)} is in no location; add it with `sd location add`, or use --ephemeral")
+        loc, rel = found
+        job_id = await library.jobs.start(IndexJob(loc.id, scope=scope, subpaths=[rel]))
+        record = await follow(library, job_id, quiet=json)
+        print_json(record.result) if json else print(record.result)
+
+    run(body)
+
+
+def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
+    """Stream a listing straight from disk: no core, no library, so it starts in a blink."""
+    import json as jsonlib
+
+    from sdcore.errors import SdError
+    from sdcore.index.listing import scan_ephemeral_rows
+
+    directory = os.path.abspath(os.path.expanduser(path))
+    out = sys.stdout
+    count = 0
+    try:
+        if json:
+            out.write("[")
+        for batch in scan_ephemeral_rows(directory, recursive):
+            if json:
+                text = jsonlib.dumps(batch)
+                out.write(("," if count else "") + text[1:-1])
+            else:
+                out.write("".join(display(r["path"]) + ("/\n" if r["kind"] == "dir" else "\n") for r in batch))
+            count += len(batch)
+        if json:
+            out.write("]\n")
+    except SdError as exc:
+        fail(str(exc))
+    if not json:
+        print(f"{count:,} entries", file=sys.stderr)

@@ -1,0 +1,260 @@
+"""`sd serve`, `sd network ...`, `sd drop` and `sd share ...`: devices, pairing and Spacedrop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+import typer
+
+from sdtui.cli.common import JsonOpt, print_json, print_table, run
+
+network_app = typer.Typer(help="Pair devices, list them, unpair them.", no_args_is_help=True)
+pair_app = typer.Typer(help="Pair this device with another one using a 12-word code.", no_args_is_help=True)
+share_app = typer.Typer(help="Folders a device with `shared` trust may use.", no_args_is_help=True)
+network_app.add_typer(pair_app, name="pair")
+
+TrustOpt = typer.Option(
+    "full",
+    "--trust",
+    help="What the other device may do here: full (all your files) or shared (only shares).",
+)
+
+WordsArg = typer.Argument(..., help="The 12 words the other device shows.")
+DropArgs = typer.Argument(..., metavar="FILE... DEVICE", help="Files to send, then the device.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve`, `drop`, `network ...` and `share ...` to the main `sd` app."""
+    app.add_typer(network_app, name="network")
+    app.add_typer(share_app, name="share")
+    app.command("serve")(serve)
+    app.command("drop")(drop)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _network(core: Any, auto_accept_drops: bool = False) -> Any:
+    from sdcore.net import attach
+
+    return attach(core, auto_accept_drops=auto_accept_drops)
+
+
+async def _running(core: Any) -> bool:
+    from sdcore.net.control import is_running
+
+    return await is_running(core.data_dir)
+
+
+def _control(core: Any, command: str, **args: Any) -> Any:
+    from sdcore.net import control
+
+    return control.call(core.data_dir, command, **args)
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def serve(
+    listen: str = typer.Option(
+        "0.0.0.0:37520", "--listen", help="HOST:PORT to listen on (port 0: any free port)."
+    ),
+    auto_accept: bool = typer.Option(
+        False, "--auto-accept", help="Accept every Spacedrop from paired devices."
+    ),
+) -> None:
+    """Run this device headless with its SSH server on, for paired devices (a "cloud core")."""
+
+    async def body(core: Any) -> None:
+        from sdcore.events import DeviceConnected, DeviceLost, DropOffered, PairingProgress
+
+        net = _network(core, auto_accept_drops=auto_accept)
+        await net.start_control()  # first: refuses to run twice for one data dir
+        address = await net.start(listen)
+        _say(f"serving {core.device.name} ({core.device.id}) on {address}")
+
+        async def report() -> None:
+            with core.bus.subscribe(DeviceConnected, DeviceLost, DropOffered, PairingProgress) as events:
+                async for e in events:
+                    if isinstance(e, DeviceConnected):
+                        _say(f"connected: {e.name} ({e.device_id})")
+                    elif isinstance(e, DeviceLost):
+                        _say(f"disconnected: {e.name} ({e.reason})")
+                    elif isinstance(e, DropOffered):
+                        verdict = (
+                            "accepted" if auto_accept else "declined (run with --auto-accept to take drops)"
+                        )
+                        _say(f"drop from {e.device_name}: {', '.join(e.names)} — {verdict}")
+                        if not auto_accept:
+                            net.answer_drop(e.drop_id, False)
+                    elif isinstance(e, PairingProgress):
+                        _say(f"pairing: {e.stage} {e.detail}")
+
+        reporter = asyncio.create_task(report())
+        try:
+            await _until_stopped()
+        finally:
+            reporter.cancel()
+
+    run(body)
+
+
+@pair_app.command("generate")
+def pair_generate(
+    trust: str = TrustOpt,
+    listen: str = typer.Option(
+        "0.0.0.0:37520", "--listen", help="HOST:PORT to wait on for the other device."
+    ),
+    json: bool = JsonOpt,
+) -> None:
+    """Print a 12-word code and wait (10 minutes at most) for another device to join with it."""
+
+    def show(code: str, address: str) -> None:
+        if json:
+            print_json({"code": code, "address": address})
+        else:
+            _say(f"pairing code: {code}")
+            _say(f"on the other device run:\n  sd network pair join {code} --host {address}")
+            _say("waiting (the code works once, for 10 minutes)...")
+
+    async def body(core: Any) -> None:
+        if await _running(core):  # `sd serve` runs for this data dir: it waits for the other device
+            async for final, answer in _control(core, "pair_generate", trust=trust):
+                if final:
+                    _say(f"paired with {answer['name']} ({answer['id']}), trust {answer['trust']}")
+                else:
+                    show(answer["code"], answer["address"])
+            return
+        net = _network(core)
+        address = await net.start(listen)
+        show(net.pair_generate(trust=trust), address)
+        peer = await net.wait_paired()
+        _say(f"paired with {peer.name} ({peer.id}), trust {peer.trust}")
+
+    run(body)
+
+
+@pair_app.command("join")
+def pair_join(
+    words: list[str] = WordsArg,
+    host: str = typer.Option(..., "--host", help="HOST:PORT the other device printed."),
+    trust: str = TrustOpt,
+) -> None:
+    """Join a device that is showing a pairing code."""
+
+    async def body(core: Any) -> None:
+        if await _running(core):  # the running server joins, so the other device learns its address
+            async for _, answer in _control(core, "pair_join", words=words, host=host, trust=trust):
+                _say(f"paired with {answer['name']} ({answer['id']}) at {host}, trust {answer['trust']}")
+            return
+        peer = await _network(core).pair_join(words, host, trust=trust)
+        _say(f"paired with {peer.name} ({peer.id}) at {host}, trust {peer.trust}")
+
+    run(body)
+
+
+@network_app.command("devices")
+def devices(json: bool = JsonOpt) -> None:
+    """List the paired devices."""
+
+    async def body(core: Any) -> None:
+        peers = _network(core).devices()
+        if json:
+            print_json(
+                [
+                    {"id": p.id, "name": p.name, "trust": p.trust, "addresses": list(p.addresses),
+                     "public_key": p.public_key, "paired_at": p.paired_at}
+                    for p in peers
+                ]
+            )  # fmt: skip
+        else:
+            rows = [
+                (
+                    p.name,
+                    p.id,
+                    p.trust,
+                    " ".join(p.addresses),
+                    time.strftime("%Y-%m-%d", time.localtime(p.paired_at)),
+                )
+                for p in peers
+            ]
+            print_table(("name", "id", "trust", "addresses", "paired"), rows)
+
+    run(body)
+
+
+@network_app.command("unpair")
+def unpair(device: str = typer.Argument(..., help="The device's name or id prefix.")) -> None:
+    """Forget a paired device: it can no longer connect (open connections are closed)."""
+
+    async def body(core: Any) -> None:
+        if await _running(core):  # the running core also closes the device's open connections
+            async for _, peer in _control(core, "unpair", device=device):
+                _say(f"unpaired {peer['name']} ({peer['id']})")
+            return
+        peer = await _network(core).unpair(device)
+        _say(f"unpaired {peer.name} ({peer.id})")
+
+    run(body)
+
+
+def drop(
+    args: list[str] = DropArgs,
+) -> None:
+    """Send files to a paired device (Spacedrop); they land in its Spacedrop folder if it accepts."""
+    if len(args) < 2:
+        print("error: give at least one file and then the device: sd drop FILE... DEVICE", file=sys.stderr)
+        raise typer.Exit(2)
+    *files, device = args
+
+    async def body(core: Any) -> None:
+        names = await _network(core).drop(device, files)
+        _say(f"sent {len(names)} file(s) to {device}: {', '.join(names)}")
+
+    run(body)
+
+
+@share_app.command("add")
+def share_add(path: str) -> None:
+    """Share a folder with devices paired with `shared` trust."""
+
+    async def body(core: Any) -> None:
+        _say(f"shared {_network(core).trust.add_share(path)}")
+
+    run(body)
+
+
+@share_app.command("remove")
+def share_remove(path: str) -> None:
+    """Stop sharing a folder."""
+
+    async def body(core: Any) -> None:
+        _network(core).trust.remove_share(path)
+        _say(f"no longer shared: {path}")
+
+    run(body)
+
+
+@share_app.command("list")
+def share_list(json: bool = JsonOpt) -> None:
+    """List the shared folders."""
+
+    async def body(core: Any) -> None:
+        shares = _network(core).trust.shares()
+        if json:
+            print_json(shares)
+        else:
+            for s in shares:
+                _say(s)
+
+    run(body)

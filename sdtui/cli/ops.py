@@ -1,0 +1,260 @@
+"""`sd cp|mv|rm|rename|mkdir` and `sd trash list|restore|empty`: file operations as jobs, with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+import typer
+
+from sdcore import ops
+from sdcore.errors import SdError
+from sdcore.fs import trash as trash_mod
+from sdcore.ops.follow import follow_changes
+from sdcore.sdpath import display
+from sdtui.cli.common import JsonOpt, fail, human_size, library_of, print_json, print_table, run
+from sdtui.cli.progress import follow
+
+trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
+
+ConflictOpt = typer.Option(
+    "fail",
+    "--on-conflict",
+    help="When a destination exists: fail (before writing anything), skip, overwrite, rename.",
+)
+BackgroundOpt = typer.Option(False, "--background", help="Start the job and print its id; do not wait.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cp")(cp)
+    app.command("mv")(mv)
+    app.command("rm")(rm)
+    app.command("rename")(rename)
+    app.command("mkdir")(mkdir)
+    app.add_typer(trash_app, name="trash")
+
+
+async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> None:
+    """Wait for the job (a progress bar, or quiet with --json) and print what it did."""
+    if background:
+        print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
+        return
+    if json:  # scripts get the outcome as JSON on stdout, a failure too (and exit status 1)
+        record = await follow_quietly(library, job_id)
+        print_json(
+            {"job": job_id, "state": record.state, "error": record.error, "result": record.result or {}}
+        )
+        if record.state == "failed":
+            raise typer.Exit(1)
+        return
+    record = await follow(library, job_id)
+    result = record.result or {}
+    if record.state != "completed":
+        return
+    if "files" in result:
+        print(
+            f"{verb} {result['files']:,} file(s), {human_size(result['bytes'])}"
+            + (" (verified)" if result.get("verified") else "")
+        )
+        for key, what in (
+            ("skipped", "skipped (exists)"),
+            ("vanished", "vanished before it was copied"),
+            ("unsupported", "not copied (special file)"),
+        ):
+            for path in result.get(key, []):
+                print(f"warning: {display(path)}: {what}", file=sys.stderr)
+    elif "trashed" in result:
+        for original, _ in result["trashed"]:
+            print(f"trashed {display(original)} (`sd trash restore {display(original)}` brings it back)")
+        if result.get("deleted"):
+            print(f"deleted {result['deleted']:,} entries")
+        for path in result.get("vanished", []):
+            print(f"warning: {display(path)} was already gone", file=sys.stderr)
+    elif "path" in result:
+        print(f"{verb} {display(result['path'])}")
+
+
+async def follow_quietly(library: Any, job_id: str) -> Any:
+    """`follow` without a bar; a failed job is returned, not raised."""
+    try:
+        return await follow(library, job_id, quiet=True)
+    except SdError:
+        return library.jobs.get(job_id)
+
+
+def cp(
+    paths: list[str] = typer.Argument(
+        ..., help="SOURCE... DESTINATION (a folder, or a new name for one source)."
+    ),
+    on_conflict: str = ConflictOpt,
+    verify: bool = typer.Option(
+        False, "--verify", help="Compare a full BLAKE3 of each copy with its source."
+    ),
+    json: bool = JsonOpt,
+    background: bool = BackgroundOpt,
+) -> None:
+    """Copy files and folders (recursively; keeps mode, mtime and symlinks)."""
+    _transfer(paths, on_conflict, verify, json, background, moving=False)
+
+
+def mv(
+    paths: list[str] = typer.Argument(..., help="SOURCE... DESTINATION."),
+    on_conflict: str = ConflictOpt,
+    json: bool = JsonOpt,
+    background: bool = BackgroundOpt,
+) -> None:
+    """Move files and folders (a rename on one filesystem; else copy, verify, delete, file by file)."""
+    _transfer(paths, on_conflict, True, json, background, moving=True)
+
+
+def _transfer(
+    paths: list[str], on_conflict: str, verify: bool, json: bool, background: bool, moving: bool
+) -> None:
+    if len(paths) < 2:
+        raise typer.BadParameter("give at least one source and a destination")
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        sources = [core.resolve(p) for p in paths[:-1]]
+        destination = core.resolve(paths[-1])
+        if moving:
+            job_id = await ops.move(library, sources, destination, on_conflict=on_conflict)
+        else:
+            job_id = await ops.copy(library, sources, destination, on_conflict=on_conflict, verify=verify)
+        await _finish(library, job_id, json, background, "moved" if moving else "copied")
+
+    run(body)
+
+
+def rm(
+    paths: list[str] = typer.Argument(..., help="Files or folders."),
+    permanent: bool = typer.Option(
+        False, "--permanent", help="Delete for good instead of moving to the trash."
+    ),
+    json: bool = JsonOpt,
+    background: bool = BackgroundOpt,
+) -> None:
+    """Move files and folders to the trash (restorable), or delete them with --permanent."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        job_id = await ops.delete(library, [core.resolve(p) for p in paths], permanent=permanent)
+        await _finish(library, job_id, json, background, "deleted")
+
+    run(body)
+
+
+def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
+    """Give a file or folder a new name in the same folder (refuses to replace anything)."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        job_id = await ops.rename(library, core.resolve(path), new_name)
+        await _finish(library, job_id, json, False, "renamed to")
+
+    run(body)
+
+
+def mkdir(
+    paths: list[str] = typer.Argument(..., help="Folders to make."),
+    parents: bool = typer.Option(
+        False, "--parents", "-p", help="Make missing parents too; no error if it exists."
+    ),
+    json: bool = JsonOpt,
+) -> None:
+    """Make folders."""
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        for path in paths:
+            job_id = await ops.mkdir(library, core.resolve(path), parents=parents)
+            await _finish(library, job_id, json, False, "made")
+
+    run(body)
+
+
+def _item_json(item: trash_mod.TrashItem) -> dict:
+    return {
+        "name": item.name,
+        "original_path": item.original_path,
+        "trashed_path": item.path,
+        "deleted": item.deleted,
+        "kind": item.kind,
+        "size": item.size,
+    }
+
+
+@trash_app.command("list")
+def trash_list(json: bool = JsonOpt) -> None:
+    """What the trash holds (the home trash and those of other mounted filesystems), newest first."""
+    items = trash_mod.list_trash()
+    if json:
+        print_json([_item_json(i) for i in items])
+        return
+    rows = [
+        (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(i.deleted)),
+            i.kind,
+            human_size(i.size),
+            i.original_path,
+            i.name,
+        )
+        for i in items
+    ]
+    print_table(("deleted", "kind", "size", "original path", "name in trash"), rows)
+
+
+@trash_app.command("restore")
+def trash_restore(
+    keys: list[str] = typer.Argument(..., help="Original paths (or names in the trash) to put back."),
+    to: str = typer.Option(None, "--to", help="Restore to this path instead (one item only)."),
+    json: bool = JsonOpt,
+) -> None:
+    """Put trashed files back where they were (never replaces an existing file)."""
+    if to and len(keys) > 1:
+        raise typer.BadParameter("--to takes one item")
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        items = await asyncio.to_thread(trash_mod.list_trash)
+        restored = []
+        for key in keys:
+            item = trash_mod.find(key, items)
+            restored.append(await asyncio.to_thread(trash_mod.restore, item, to))
+            items.remove(item)
+        await follow_changes(library, [os.path.dirname(p) for p in restored])
+        if json:
+            print_json({"restored": restored})
+        else:
+            for path in restored:
+                print(f"restored {display(path)}")
+
+    run(body)
+
+
+@trash_app.command("empty")
+def trash_empty(
+    older_than: float = typer.Option(
+        None, "--older-than", help="Only what was trashed more than this many days ago."
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+    json: bool = JsonOpt,
+) -> None:
+    """Delete what the trash holds, for good."""
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("emptying the trash deletes files for good; add --yes to confirm")
+        typer.confirm("Delete everything in the trash for good?", abort=True)
+
+    async def body(core: Any) -> None:
+        seconds = older_than * 86400 if older_than is not None else None
+        count, freed = await asyncio.to_thread(trash_mod.empty, None, seconds)
+        if json:
+            print_json({"removed": count, "bytes": freed})
+        else:
+            print(f"removed {count:,} item(s), {human_size(freed)} freed")
+
+    run(body)

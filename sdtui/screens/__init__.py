@@ -1,0 +1,1 @@
+"""The app's screens: the explorer, help, dialogs and the jobs screen."""

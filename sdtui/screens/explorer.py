@@ -1,0 +1,636 @@
+"""ExplorerScreen: the sidebar, two file panes, the inspector, the jobs strip, status line and footer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from sdcore.errors import NotFound, SdError
+from sdcore.events import (
+    DeviceConnected,
+    DeviceLost,
+    EntriesChanged,
+    Event,
+    JobProgress,
+    JobStateChanged,
+    LibraryChanged,
+)
+from sdcore.fs.base import EntryInfo
+from sdcore.sdpath import SdPath, display
+from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.help import HelpScreen
+from sdtui.screens.prompt import PromptScreen
+from sdtui.screens.tag_picker import TagPickerScreen
+from sdtui.widgets.file_list import FileList
+from sdtui.widgets.inspector import Inspector
+from sdtui.widgets.jobs_strip import JobsStrip
+from sdtui.widgets.listing import shorten_home
+from sdtui.widgets.pane import Pane
+from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
+
+if TYPE_CHECKING:
+    from sdtui.app import SdtuiApp
+
+PATCH_LIMIT = 256
+"""An EntriesChanged naming more entries than this re-lists the directory instead of patching it."""
+
+
+class ExplorerScreen(Screen[None]):
+    """The main screen: browse with two panes, act on the selection."""
+
+    DEFAULT_CSS = """
+    ExplorerScreen > #main { height: 1fr; }
+    ExplorerScreen.-single #right { display: none; }
+    ExplorerScreen.-no-inspector Inspector { display: none; }
+    ExplorerScreen.-no-sidebar Sidebar { display: none; }
+    ExplorerScreen > #status { height: 1; padding: 0 1; background: $panel; color: $text; }
+    ExplorerScreen > #status.-error { background: $error 40%; }
+    """
+
+    BINDINGS = [
+        Binding("tab", "switch_pane", "Other pane", id="switch_pane", priority=True),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("o", "single_pane", "Single pane", show=False, id="single_pane"),
+        Binding("i", "toggle_inspector", "Inspector", show=False, id="toggle_inspector"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="toggle_sidebar"),
+        Binding("b", "focus_sidebar", "Places", show=False, id="focus_sidebar"),
+        Binding("f5", "copy_to_other", "Copy", id="copy_to_other"),
+        Binding("f6", "move_to_other", "Move", id="move_to_other"),
+        Binding("f7", "mkdir", "Mkdir", id="mkdir"),
+        Binding("r,f2", "rename", "Rename", show=False, id="rename"),
+        Binding("d,f8", "trash", "Trash", id="trash"),
+        Binding("D", "delete", "Delete permanently", show=False, id="delete"),
+        Binding("u", "restore", "Restore from trash", show=False, id="restore"),
+        Binding("y", "yank", "Copy (clipboard)", show=False, id="yank"),
+        Binding("x", "cut", "Cut (clipboard)", show=False, id="cut"),
+        Binding("p", "paste", "Paste here", show=False, id="paste"),
+        Binding("w", "jobs", "Jobs", show=False, id="jobs"),
+        Binding("t", "tag", "Tag", show=False, id="tag"),
+        Binding("n", "note", "Note", show=False, id="note"),
+        Binding("asterisk", "favourite", "Favourite", show=False, id="favourite"),
+        Binding("ctrl+f", "search", "Search", show=False, id="search"),
+        Binding("ctrl+s", "save_search", "Save search", show=False, id="save_search"),
+    ]
+
+    def __init__(self, start: SdPath, other: SdPath | None = None) -> None:
+        super().__init__()
+        self.start = start
+        self.other = other or start
+        self.active_id = "left"
+        """Id of the pane actions apply to."""
+        self.last_search = ""
+        """The text of the last library search (ctrl+s saves it)."""
+        self.clipboard: tuple[str, list[SdPath]] | None = None
+        """('copy' or 'cut', paths) after y or x."""
+
+    @property
+    def sd(self) -> SdtuiApp:
+        return self.app  # type: ignore[return-value]
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        core = self.sd.core
+        with Horizontal(id="main"):
+            yield Sidebar(id="sidebar")
+            yield Pane(core.browse, self._label, id="left")
+            yield Pane(core.browse, self._label, id="right")
+            yield Inspector(self._read_head, core.browse, self.sd.details, id="inspector")
+        yield JobsStrip(id="jobs-strip")
+        yield Static("", id="status", markup=False)
+        yield Footer()
+
+    @property
+    def active(self) -> Pane:
+        return self.query_one(f"#{self.active_id}", Pane)
+
+    @property
+    def inactive(self) -> Pane:
+        return self.query_one("#right" if self.active_id == "left" else "#left", Pane)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def on_mount(self) -> None:
+        self.query_one("#left", Pane).open(self.start)
+        if self.other != self.start:
+            self.query_one("#right", Pane).open(self.other)
+        # else: the right pane shows the left one's listing once it is complete (one scan, not two)
+        self.query_one("#left", Pane).add_class("-active")
+        self.query_one("#left", Pane).file_list.focus()
+        self.fill_sidebar()
+        self.follow_events()
+
+    def _label(self, path: SdPath) -> str:
+        core = self.sd.core
+        if core.is_local(path):
+            return display(shorten_home(path.path))
+        peer = core.network.trust.get(path.device_id) if core.network is not None else None
+        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
+
+    def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
+        return self.sd.core.fs_for(path.device_id).open_read(path.path)
+
+    def status(self, text: str, *, error: bool = False) -> None:
+        """Say something on the status line (errors in the error colour)."""
+        line = self.query_one("#status", Static)
+        line.update(text)
+        line.set_class(error, "-error")
+
+    # -- sidebar ---------------------------------------------------------------------------
+
+    @work(group="sidebar", exclusive=True, exit_on_error=False)
+    async def fill_sidebar(self) -> None:
+        """The places: this device, locations, tags, saved searches, volumes."""
+        core = self.sd.core
+        here = [
+            ("home", "~ home", core.local_path("~"), "dir"),
+            ("root", "/ root", core.local_path("/"), "dir"),
+        ]
+        locations: list[tuple[str, str, SdPath | None, str]] = []
+        tags: list[tuple[str, str, SdPath | None, str]] = []
+        saved: list[tuple[str, str, SdPath | None, str]] = []
+        try:
+            library = await self.sd.library()
+            for loc in await asyncio.to_thread(library.locations.list):
+                locations.append(
+                    (f"loc-{loc.id}", loc.name, SdPath(core.device.id, loc.path, library.id), "location")
+                )
+            for tag in await self.sd.tag_names():
+                tags.append(
+                    (
+                        f"tag:{tag.name}",
+                        f"{'  ' * tag.depth}#{tag.leaf} ({tag.entries + tag.contents})",
+                        None,
+                        "tag",
+                    )
+                )
+            for search in await self.sd.saved_searches():
+                saved.append((f"saved:{search.name}", search.name, None, "saved"))
+        except SdError as exc:
+            self.status(f"library: {exc}", error=True)
+        devices: list[tuple[str, str, SdPath | None, str]] = []
+        try:
+            await asyncio.to_thread(self.sd.attach_network)  # imports asyncssh: not on the UI thread
+            for peer in core.network.trust.peers():
+                devices.append(
+                    (f"dev-{peer.id}", f"{peer.name} ({peer.trust})", SdPath(peer.uuid, "/"), "device")
+                )
+        except (SdError, ImportError) as exc:
+            self.status(f"paired devices: {exc}", error=True)
+        volumes: list[tuple[str, str, SdPath | None, str]] = []
+        try:
+            data = b""
+            async for chunk in core.local_fs.open_read(self.sd.mounts_file):
+                data += chunk
+            for point, source in volumes_from_mounts(data.decode("utf-8", "replace")):
+                volumes.append(
+                    (
+                        f"vol-{point}",
+                        f"{point} ({os.path.basename(source)})",
+                        core.local_path(point),
+                        "volume",
+                    )
+                )
+        except SdError:
+            pass
+        self.query_one(Sidebar).set_places(
+            [
+                (f"This device: {core.device.name}", here),
+                ("Paired devices", devices),
+                ("Locations", locations),
+                ("Tags", tags),
+                ("Saved searches", saved),
+                ("Volumes", volumes),
+            ]
+        )
+
+    @on(Sidebar.PlaceChosen)
+    async def _place_chosen(self, event: Sidebar.PlaceChosen) -> None:
+        if event.path is not None:
+            self.active.open(event.path)
+            self.active.file_list.focus()
+        elif event.kind == "tag":
+            self.run_worker(
+                self.show_found(f"tag: {event.key[4:]}", self.sd.tagged(event.key[4:])), group="ops"
+            )
+        elif event.kind == "saved":
+            self.run_worker(
+                self.show_found(f"saved: {event.key[6:]}", self.sd.run_saved(event.key[6:])), group="ops"
+            )
+
+    # -- panes -----------------------------------------------------------------------------
+
+    @on(Pane.Activated)
+    def _pane_activated(self, event: Pane.Activated) -> None:
+        if event.pane.id and event.pane.id != self.active_id:
+            self.inactive.remove_class("-active")
+            self.active_id = event.pane.id
+            event.pane.add_class("-active")
+            self._inspect(event.pane)
+
+    @on(FileList.CursorMoved)
+    def _cursor_moved(self, event: FileList.CursorMoved) -> None:
+        pane = event.file_list.parent
+        if isinstance(pane, Pane) and pane.id == self.active_id:
+            self._inspect(pane)
+
+    def _inspect(self, pane: Pane) -> None:
+        inspector = self.query_one(Inspector)
+        entry = pane.file_list.current
+        path = pane.path_of(entry) if entry is not None else None
+        if path is None or entry is None or not inspector.display:
+            inspector.show(None, None)
+            return
+        inspector.show(path, replace(entry, name=path.name))
+
+    @on(Pane.FileOpened)
+    def _file_opened(self, event: Pane.FileOpened) -> None:
+        self.status(f"{display(event.path.path)}: previewed in the inspector (i toggles it)")
+
+    @on(FileList.StateChanged, "#left FileList")
+    def _left_listed(self, event: FileList.StateChanged) -> None:
+        right = self.query_one("#right", Pane)
+        left = self.query_one("#left", Pane)
+        if (
+            right.path is None
+            and right.results is None
+            and left.path == self.other
+            and event.file_list.state == "ready"
+        ):
+            right.open(self.other, preloaded=left.file_list.entries)
+        elif right.path is None and right.results is None and event.file_list.state == "unreachable":
+            right.open(self.other)
+
+    @on(JobsStrip.Clicked)
+    def _strip_clicked(self) -> None:
+        self.sd.open_jobs()
+
+    @on(Pane.Navigated)
+    def _navigated(self, event: Pane.Navigated) -> None:
+        if event.pane.id == self.active_id:
+            self.status(self._label(event.path))
+
+    def action_switch_pane(self) -> None:
+        if self.has_class("-single"):
+            return
+        self.inactive.file_list.focus()
+
+    def action_single_pane(self) -> None:
+        self.toggle_class("-single")
+        if self.has_class("-single") and self.active_id == "right":
+            self.query_one("#left", Pane).file_list.focus()
+
+    def action_toggle_inspector(self) -> None:
+        self.toggle_class("-no-inspector")
+        self._inspect(self.active)
+
+    def action_toggle_sidebar(self) -> None:
+        self.toggle_class("-no-sidebar")
+
+    def action_focus_sidebar(self) -> None:
+        self.remove_class("-no-sidebar")
+        self.query_one(Sidebar).focus()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.sd.help_sections(), self.sd.keymap))
+
+    async def action_quit(self) -> None:
+        self.app.exit()
+
+    # -- live updates ----------------------------------------------------------------------
+
+    @work(group="events", exit_on_error=False)
+    async def follow_events(self) -> None:
+        """Apply the core's events: changed directories are patched, job progress drives the strip."""
+        watched = (EntriesChanged, JobProgress, JobStateChanged, LibraryChanged, DeviceConnected, DeviceLost)
+        with self.sd.core.bus.subscribe(*watched) as events:
+            async for event in events:
+                await self.apply_event(event)
+
+    async def apply_event(self, event: Event) -> None:
+        if isinstance(event, EntriesChanged):
+            for pane in self.panes:
+                path = pane.path
+                if (
+                    path is None
+                    or str(path.device_id) != str(event.device_id)
+                    or path.path != event.directory
+                ):
+                    continue
+                if not event.names or len(event.names) > PATCH_LIMIT or pane.file_list.is_loading:
+                    pane.refresh_listing()
+                else:
+                    await pane.file_list.patch(await self._stat_names(path, event.names))
+        elif isinstance(event, JobProgress):
+            self.query_one(JobsStrip).on_progress(event)
+        elif isinstance(event, JobStateChanged):
+            self.query_one(JobsStrip).on_state(event)
+            if event.state == "failed" and event.error:
+                self.status(f"{event.name} failed: {event.error}", error=True)
+        elif isinstance(event, LibraryChanged):
+            self.fill_sidebar()
+        elif isinstance(event, DeviceConnected | DeviceLost):
+            lost = isinstance(event, DeviceLost)
+            self.status(
+                f"{event.name or event.device_id} {'lost: ' + event.reason if lost else 'connected'}",
+                error=lost,
+            )
+
+    async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
+        fs = self.sd.core.fs_for(directory.device_id)
+        changed: dict[str, EntryInfo | None] = {}
+        for name in names:
+            try:
+                changed[name] = await fs.stat(directory.child(name).path)
+            except NotFound:
+                changed[name] = None
+            except SdError:
+                continue
+        return changed
+
+    def refresh_panes(self, *directories: SdPath) -> None:
+        """List again the panes that show any of `directories` (after an operation of ours)."""
+        for pane in self.panes:
+            if pane.path is not None and pane.path in directories:
+                pane.refresh_listing()
+
+    # -- operations ------------------------------------------------------------------------
+
+    def _targets(self) -> list[SdPath]:
+        pane = self.active
+        return [p for p in (pane.path_of(e) for e in pane.file_list.selection()) if p is not None]
+
+    def _describe(self, paths: list[SdPath]) -> str:
+        return display(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"
+
+    def _fail(self, exc: SdError) -> None:
+        self.status(str(exc), error=True)
+        self.app.notify(str(exc), severity="error", timeout=6)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_mkdir(self) -> None:
+        pane = self.active
+        if pane.path is None:
+            return
+        name = await self.app.push_screen_wait(PromptScreen("New folder name:", title="Make directory"))
+        if not name:
+            return
+        target = pane.path.child(name)
+        try:
+            await self.sd.mkdir(target)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"made {display(target.path)}")
+        pane.file_list.load(lambda: self.sd.core.browse(target.parent), keep=True, cursor_name=name)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_rename(self) -> None:
+        pane = self.active
+        entry = pane.file_list.current
+        source = pane.path_of(entry) if entry is not None else None
+        if source is None:
+            return
+        new = await self.app.push_screen_wait(
+            PromptScreen(f"Rename {display(source.name)} to:", source.name, title="Rename", select_stem=True)
+        )
+        if not new or new == source.name:
+            return
+        try:
+            await self.sd.rename(source, new)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"renamed {display(source.name)} to {display(new)}")
+        directory = source.parent
+        if pane.path == directory:
+            pane.file_list.load(lambda: self.sd.core.browse(directory), keep=True, cursor_name=new)
+        self.refresh_panes(*(p.path for p in self.panes if p is not pane and p.path == directory))
+
+    @work(group="ops", exit_on_error=False)
+    async def action_trash(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return
+        ok = await self.app.push_screen_wait(
+            ConfirmScreen(f"Move {self._describe(targets)} to the trash?", title="Trash", yes="Trash")
+        )
+        if not ok:
+            return
+        try:
+            await self.sd.trash(targets)
+        except SdError as exc:
+            self._fail(exc)
+        else:
+            self.status(f"moved {self._describe(targets)} to the trash: u restores")
+        self.refresh_panes(targets[0].parent)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_restore(self) -> None:
+        if not self.sd.last_trashed:
+            self.status("nothing to restore: u puts back what d last sent to the trash")
+            return
+        try:
+            restored = await self.sd.restore(self.sd.last_trashed)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.sd.last_trashed = []
+        self.status(f"restored {len(restored)} item(s) from the trash")
+        directories = {self.sd.core.local_path(p).parent for p in restored}
+        self.refresh_panes(*directories)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_delete(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return
+        ok = await self.app.push_screen_wait(
+            ConfirmScreen(
+                f"Delete {self._describe(targets)} permanently? This cannot be undone.",
+                title="Delete permanently",
+                yes="Delete",
+            )
+        )
+        if not ok:
+            return
+        try:
+            await self.sd.delete(targets)
+        except SdError as exc:
+            self._fail(exc)
+        else:
+            self.status(f"deleted {self._describe(targets)}")
+        self.refresh_panes(targets[0].parent)
+
+    async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> None:
+        try:
+            job_id = await self.sd.transfer(kind, sources, destination)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(
+            f"{'copying' if kind == 'copy' else 'moving'} {self._describe(sources)} to {self._label(destination)}"
+            f" (job {job_id}: w shows jobs)"
+        )
+
+    @work(group="ops", exit_on_error=False)
+    async def action_copy_to_other(self) -> None:
+        await self._to_other("copy")
+
+    @work(group="ops", exit_on_error=False)
+    async def action_move_to_other(self) -> None:
+        await self._to_other("move")
+
+    async def _to_other(self, kind: str) -> None:
+        sources = self._targets()
+        destination = self.inactive.path
+        if not sources or destination is None:
+            return
+        if self.has_class("-single"):
+            self.status("F5/F6 copy or move to the other pane: leave single-pane mode (o) first", error=True)
+            return
+        await self._transfer(kind, sources, destination)
+
+    def action_yank(self) -> None:
+        targets = self._targets()
+        if targets:
+            self.clipboard = ("copy", targets)
+            self.status(f"copied {self._describe(targets)}: p pastes")
+
+    def action_cut(self) -> None:
+        targets = self._targets()
+        if targets:
+            self.clipboard = ("cut", targets)
+            self.status(f"cut {self._describe(targets)}: p moves them here")
+
+    @work(group="ops", exit_on_error=False)
+    async def action_paste(self) -> None:
+        if self.clipboard is None or self.active.path is None:
+            self.status("nothing to paste: y copies, x cuts")
+            return
+        kind, sources = self.clipboard
+        destination = self.active.path
+        await self._transfer("copy" if kind == "copy" else "move", sources, destination)
+        if kind == "cut":
+            self.clipboard = None
+
+    def action_jobs(self) -> None:
+        self.sd.open_jobs()
+
+    @work(group="ops", exit_on_error=False)
+    async def action_tag(self) -> None:
+        """t: tag the selection (picker with fuzzy match; a new name creates the tag)."""
+        targets = self._targets()
+        if not targets:
+            return
+        try:
+            names = [t.name for t in await self.sd.tag_names()]
+            ids = await self.sd.entry_ids(targets)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
+        if not name:
+            return
+        try:
+            await self.sd.tag(name, ids)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"tagged {self._describe(targets)} “{name}”")
+        self.fill_sidebar()
+        self._inspect(self.active)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_note(self) -> None:
+        """n: write the note of the entry under the cursor (blank removes it)."""
+        entry = self.active.file_list.current
+        path = self.active.path_of(entry) if entry is not None else None
+        if path is None:
+            return
+        try:
+            (entry_id,) = await self.sd.entry_ids([path])
+            current = await self.sd.note(entry_id)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        text = await self.app.push_screen_wait(
+            PromptScreen(f"Note on {display(path.name)}:", current or "", title="Note")
+        )
+        if text is None and current is None:
+            return
+        try:
+            await self.sd.set_note(entry_id, text)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"note {'saved' if text else 'removed'} on {display(path.name)}")
+        self._inspect(self.active)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_favourite(self) -> None:
+        """*: mark the selection as favourites, or unmark them when the first already is one."""
+        targets = self._targets()
+        if not targets:
+            return
+        try:
+            ids = await self.sd.entry_ids(targets)
+            now = await self.sd.toggle_favourite(ids)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"{self._describe(targets)} {'marked as favourite ★' if now else 'no longer favourite'}")
+        self._inspect(self.active)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_search(self) -> None:
+        """ctrl+f: search the library; the results fill the active pane (`[` goes back)."""
+        text = await self.app.push_screen_wait(
+            PromptScreen("Search the library (names, paths, notes):", title="Search")
+        )
+        if not text:
+            return
+        await self.show_found(f"search: {text}", self.sd.search(text))
+        self.last_search = text
+
+    @work(group="ops", exit_on_error=False)
+    async def action_save_search(self) -> None:
+        """ctrl+s: keep the last search under a name; it shows in the sidebar's saved searches."""
+        if not self.last_search:
+            self.status("nothing to save: search first (ctrl+f)")
+            return
+        name = await self.app.push_screen_wait(
+            PromptScreen(f"Save the search “{self.last_search}” as:", self.last_search, title="Save search")
+        )
+        if not name:
+            return
+        try:
+            await self.sd.save_search(name, self.last_search)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"saved the search as “{name}”")
+        self.fill_sidebar()
+
+    async def show_found(self, title: str, finding: Awaitable[list[tuple[SdPath, EntryInfo]]]) -> None:
+        try:
+            found = await finding
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.active.show_results(f"{title} ({len(found)})", found)
+        self.active.file_list.focus()
+        self.status(f"{title}: {len(found)} found · Enter opens where it lies · [ goes back")

@@ -1,0 +1,150 @@
+"""JobsScreen: the library's jobs with live progress; pause, resume and cancel the one under the cursor."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from rich.progress_bar import ProgressBar
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from sdcore.errors import SdError
+from sdcore.events import JobProgress, JobStateChanged
+from sdcore.jobs.manager import JobRecord
+
+if TYPE_CHECKING:
+    from sdtui.app import SdtuiApp
+
+COLUMNS = ("kind", "state", "progress", "done", "message")
+"""The table's columns, in order."""
+
+
+def job_row(record: JobRecord, live: JobProgress | None = None) -> tuple:
+    """A job as a table row (live progress, when one came, beats the stored figures)."""
+    done, total = (live.done, live.total) if live else (record.done, record.total)
+    message = (live.message if live else record.message) or ""
+    state_style = {"failed": "red", "completed": "green", "running": "bold", "paused": "yellow"}.get(
+        record.state, ""
+    )
+    return (
+        record.kind,
+        Text(record.state, style=state_style),
+        ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20),
+        f"{done:,}/{total:,} {record.unit or ''}".strip(),
+        Text(record.error or message, style="red" if record.error else "", overflow="ellipsis"),
+    )
+
+
+class JobsScreen(Screen[None]):
+    """Every job of the library, newest first, updated from the core's job events."""
+
+    DEFAULT_CSS = """
+    JobsScreen > DataTable { height: 1fr; }
+    JobsScreen > #jobs-status { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    BINDINGS = [
+        Binding("p", "pause", "Pause", id="job_pause"),
+        Binding("r", "resume", "Resume", id="job_resume"),
+        Binding("c", "cancel", "Cancel job", id="job_cancel"),
+        Binding("escape,w,q", "close", "Back", id="jobs_close"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[str, JobProgress] = {}
+        """The latest progress of each running job."""
+        self.records: dict[str, JobRecord] = {}
+
+    @property
+    def sd(self) -> SdtuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[object] = DataTable(cursor_type="row", zebra_stripes=True)
+        for column in COLUMNS:
+            table.add_column(column, key=column)
+        yield table
+        yield Static("p pause · r resume · c cancel · Esc back", id="jobs-status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.follow()
+
+    @work(group="jobs-load", exclusive=True, exit_on_error=False)
+    async def reload(self) -> None:
+        """Read the jobs from the library and redraw the table, keeping the cursor's job."""
+        try:
+            library = await self.sd.library()
+            records = await asyncio.to_thread(library.jobs.list)
+        except SdError as exc:
+            self.say(str(exc))
+            return
+        table = self.query_one(DataTable)
+        current = self.selected_id()
+        self.records = {r.id: r for r in records}
+        table.clear()
+        for record in records:
+            table.add_row(*job_row(record, self.live.get(record.id)), key=record.id)
+        if current in self.records:
+            table.move_cursor(row=table.get_row_index(current))
+
+    @work(group="jobs-follow", exit_on_error=False)
+    async def follow(self) -> None:
+        with self.sd.core.bus.subscribe(JobProgress, JobStateChanged) as events:
+            async for event in events:
+                if isinstance(event, JobProgress):
+                    self.live[event.job_id] = event
+                    record = self.records.get(event.job_id)
+                    if record is not None:
+                        table = self.query_one(DataTable)
+                        for column, value in zip(COLUMNS, job_row(record, event), strict=True):
+                            table.update_cell(event.job_id, column, value)
+                        continue
+                self.reload()
+
+    def selected_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value) if key.value is not None else None
+
+    def say(self, text: str) -> None:
+        self.query_one("#jobs-status", Static).update(text)
+
+    async def _control(self, verb: str) -> None:
+        job_id = self.selected_id()
+        if job_id is None:
+            return
+        library = await self.sd.library()
+        try:
+            if verb == "pause":
+                library.jobs.pause(job_id)
+            elif verb == "cancel":
+                library.jobs.cancel(job_id)
+            else:
+                await library.jobs.resume(job_id)
+        except SdError as exc:
+            self.say(str(exc))
+            return
+        self.say(f"{verb} requested for job {job_id}")
+        self.reload()
+
+    async def action_pause(self) -> None:
+        await self._control("pause")
+
+    async def action_resume(self) -> None:
+        await self._control("resume")
+
+    async def action_cancel(self) -> None:
+        await self._control("cancel")
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,163 @@
+"""Inspector: the metadata of the entry under the cursor and a preview of it.
+
+Text and code are previewed with rich's Syntax highlighting; a directory is previewed as its listing.
+The preview is read in a worker after the cursor rests, so moving fast through a list stays fast.
+"""
+
+from __future__ import annotations
+
+import stat as statmod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.timer import Timer
+from textual.widgets import Static
+
+from sdcore.errors import SdError
+from sdcore.fs.base import EntryInfo
+from sdcore.sdpath import SdPath, display
+from sdtui.widgets.listing import Arrangement, arrange, format_mtime, human_size, kind_marker, shorten_home
+
+PREVIEW_BYTES = 16 * 1024
+"""How much of a file the preview reads."""
+
+PREVIEW_ENTRIES = 200
+"""How many entries of a directory the preview lists."""
+
+SHOW_DELAY = 0.04
+"""Seconds the cursor must rest on an entry before the inspector redraws (holding a key stays fast)."""
+
+PREVIEW_DELAY = 0.12
+"""Seconds the cursor must rest on an entry before its preview is read."""
+
+ReadHead = Callable[[SdPath, int], "AsyncIterator[bytes]"]
+Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
+Details = Callable[[SdPath, EntryInfo], Awaitable[list[tuple[str, str]]]]
+"""What the library knows of a file (cas_id, tags, note...), as (label, text) rows."""
+
+
+def metadata_table(path: SdPath, entry: EntryInfo, extra: list[tuple[str, str]] | None = None) -> Table:
+    """The facts about one entry as a two-column table."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("name", Text(display(entry.name) + kind_marker(entry)))
+    table.add_row("kind", entry.kind)
+    if entry.kind != "dir":
+        table.add_row("size", f"{human_size(entry.size)} ({entry.size:,} bytes)")
+    table.add_row("modified", format_mtime(entry.mtime))
+    if entry.mode:
+        table.add_row("mode", statmod.filemode(entry.mode))
+    if entry.link_target is not None:
+        table.add_row("target", Text(display(entry.link_target)))
+    table.add_row("path", Text(display(shorten_home(path.path))))
+    for key, value in extra or ():
+        table.add_row(key, Text(value))
+    return table
+
+
+def text_preview(name: str, data: bytes) -> RenderableType:
+    """Highlighted text for the first bytes of a file, or a note that it is binary."""
+    if b"\0" in data[:4096]:
+        return Text("binary file", style="dim italic")
+    text = data.decode("utf-8", errors="replace")
+    lexer = Syntax.guess_lexer(name, text[:2048])
+    return Syntax(
+        text, lexer, theme="ansi_dark", line_numbers=False, word_wrap=False, background_color="default"
+    )
+
+
+def listing_preview(entries: list[EntryInfo], total: int) -> RenderableType:
+    """A directory as a short listing."""
+    lines = Text()
+    for entry in entries:
+        style = "bold" if entry.is_dir else ""
+        lines.append(display(entry.name) + kind_marker(entry) + "\n", style=style)
+    if total > len(entries):
+        lines.append(f"… and {total - len(entries):,} more", style="dim italic")
+    if not entries:
+        lines.append("empty directory", style="dim italic")
+    return lines
+
+
+class Inspector(VerticalScroll):
+    """Metadata and preview of the entry under the cursor in the active pane."""
+
+    DEFAULT_CSS = """
+    Inspector { width: 40; height: 1fr; border: round $panel; background: $surface; padding: 0 1; }
+    Inspector > #inspector-meta { height: auto; margin-bottom: 1; }
+    Inspector > #inspector-preview { height: auto; }
+    """
+
+    def __init__(
+        self, read_head: ReadHead, browse: Browse, details: Details | None = None, *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self._read_head = read_head
+        self._browse = browse
+        self._details = details
+        self._timer: Timer | None = None
+        self.shown: SdPath | None = None
+        """The path whose preview is shown (or being read)."""
+        self.border_title = "Inspector"
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Text("nothing selected", style="dim italic"), id="inspector-meta")
+        yield Static("", id="inspector-preview")
+
+    def show(self, path: SdPath | None, entry: EntryInfo | None) -> None:
+        """Show `entry` (at `path`) once the cursor rests: metadata first, then the preview."""
+        if self._timer is not None:
+            self._timer.stop()
+        self.shown = path
+        self._timer = self.set_timer(SHOW_DELAY, lambda: self._show_now(path, entry))
+
+    def _show_now(self, path: SdPath | None, entry: EntryInfo | None) -> None:
+        if self.shown != path:
+            return
+        meta = self.query_one("#inspector-meta", Static)
+        preview = self.query_one("#inspector-preview", Static)
+        if path is None or entry is None:
+            meta.update(Text("nothing selected", style="dim italic"))
+            preview.update("")
+            return
+        meta.update(metadata_table(path, entry))
+        preview.update(Text("…", style="dim"))
+        self._timer = self.set_timer(PREVIEW_DELAY - SHOW_DELAY, lambda: self._start_preview(path, entry))
+
+    def _start_preview(self, path: SdPath, entry: EntryInfo) -> None:
+        self.run_worker(
+            partial(self._preview, path, entry), group="preview", exclusive=True, exit_on_error=False
+        )
+
+    async def _preview(self, path: SdPath, entry: EntryInfo) -> None:
+        preview = self.query_one("#inspector-preview", Static)
+        try:
+            if self._details is not None:
+                extra = await self._details(path, entry)
+                if extra and self.shown == path:
+                    self.query_one("#inspector-meta", Static).update(metadata_table(path, entry, extra))
+            if entry.is_dir:
+                entries: list[EntryInfo] = []
+                async for batch in self._browse(path):
+                    entries.extend(batch)
+                rows = arrange(entries, Arrangement())
+                renderable = listing_preview(rows[:PREVIEW_ENTRIES], len(rows))
+            elif entry.kind == "file":
+                data = b""
+                async for chunk in self._read_head(path, PREVIEW_BYTES):
+                    data += chunk
+                    if len(data) >= PREVIEW_BYTES:
+                        break
+                renderable = text_preview(entry.name, data[:PREVIEW_BYTES])
+            else:
+                renderable = Text(f"{entry.kind}: no preview", style="dim italic")
+        except SdError as exc:
+            renderable = Text(str(exc), style="italic")
+        if self.shown == path:
+            preview.update(Group(renderable))

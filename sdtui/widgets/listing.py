@@ -1,0 +1,103 @@
+"""Arranging a directory's entries for a pane: sort, filter, hidden files, and the text of a row.
+
+Plain functions with no Textual import, so they run in a worker thread and test on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sdcore.fs.base import EntryInfo
+
+SORT_KEYS = ("name", "size", "mtime", "ext")
+"""The orders a pane can be sorted in, in the order `s` cycles through them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrangement:
+    """How a pane shows its entries: the sort, its direction, the filter and whether hidden files show."""
+
+    sort: str = "name"
+    reverse: bool = False
+    filter: str = ""
+    show_hidden: bool = False
+
+    def describe(self) -> str:
+        arrow = "↑" if self.reverse else "↓"
+        parts = [f"{self.sort}{arrow}"]
+        if self.filter:
+            parts.append(f"/{self.filter}")
+        if self.show_hidden:
+            parts.append("hidden shown")
+        return " ".join(parts)
+
+
+def _ext(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot + 1 :].casefold() if dot > 0 else ""
+
+
+_KEYS: dict[str, Callable[[EntryInfo], object]] = {
+    "name": lambda e: e.name.casefold(),
+    "size": lambda e: (e.size, e.name.casefold()),
+    "mtime": lambda e: (e.mtime, e.name.casefold()),
+    "ext": lambda e: (_ext(e.name), e.name.casefold()),
+}
+
+
+def arrange(entries: Sequence[EntryInfo], how: Arrangement) -> list[EntryInfo]:
+    """The entries a pane shows, in order: directories first, then the sort key; filtered, hidden dropped.
+
+    The filter matches a case-insensitive substring of the name.
+    """
+    rows: Sequence[EntryInfo] = entries
+    if not how.show_hidden:
+        rows = [e for e in rows if not e.name.startswith(".")]
+    if how.filter:
+        needle = how.filter.casefold()
+        rows = [e for e in rows if needle in e.name.casefold()]
+    key = _KEYS[how.sort]
+    dirs = sorted((e for e in rows if e.kind == "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
+    files = sorted((e for e in rows if e.kind != "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
+    return dirs + files
+
+
+def human_size(size: int) -> str:
+    """A size for people: 512 B, 1.5K, 23M, 4.0G."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in "KMGTPE":
+        value /= 1024
+        if value < 10:
+            return f"{value:.1f}{unit}"
+        if value < 1024:
+            return f"{value:.0f}{unit}"
+    return f"{value:.0f}Z"
+
+
+def format_mtime(mtime: float) -> str:
+    """A modification time as `2026-11-26 17:54` (local time)."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+
+
+def kind_marker(entry: EntryInfo) -> str:
+    """The suffix `ls -F` would give the name: / for a directory, @ for a link, | for a fifo..."""
+    return {"dir": "/", "symlink": "@", "fifo": "|", "socket": "=", "device": "#"}.get(entry.kind, "")
+
+
+def shorten_home(path: str) -> str:
+    """`path` with the home directory shown as `~`."""
+    home = os.path.expanduser("~").rstrip("/")
+    if home and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home) :]
+    return path
+
+
+def shorten_home_in(message: str) -> str:
+    """A message with every mention of the home directory shown as `~`."""
+    home = os.path.expanduser("~").rstrip("/")
+    return message.replace(home + "/", "~/") if home else message

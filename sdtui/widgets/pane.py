@@ -1,0 +1,295 @@
+"""Pane: one side of the explorer: a path header, the file list, a filter box, and a footer of counts.
+
+A pane owns its place and its history: going back or forward restores the cursor and the scroll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.events import DescendantFocus
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from sdcore.fs.base import EntryInfo
+from sdcore.sdpath import SdPath, display
+from sdtui.widgets.file_list import FileList
+from sdtui.widgets.listing import shorten_home
+
+Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
+"""Streams the entries of a directory (the core's `browse`)."""
+
+
+@dataclass(frozen=True)
+class Place:
+    """A directory as the history remembers it: where the cursor was and how far it was scrolled."""
+
+    path: SdPath
+    cursor_name: str | None = None
+    scroll_y: float = 0.0
+
+
+class FilterBox(Input):
+    """The filter-as-you-type box under a pane's list."""
+
+    DEFAULT_CSS = """
+    FilterBox, FilterBox:focus { height: 1; border: none; padding: 0 1; background: $boost; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Clear filter", show=False)]
+
+    def on_focus(self) -> None:
+        self.query_ancestor(Pane).file_list.typing_into = None
+
+    def action_cancel(self) -> None:
+        self.value = ""
+        pane = self.query_ancestor(Pane)
+        pane.close_filter()
+
+
+class Pane(Vertical):
+    """A file pane: its path, its virtual list, a filter box and a footer."""
+
+    DEFAULT_CSS = """
+    Pane { width: 1fr; height: 1fr; border: round $panel; border-title-color: $text-muted; }
+    Pane.-active { border: round $accent; border-title-color: $text; }
+    Pane > FileList { height: 1fr; }
+    Pane > FilterBox { color: $text-muted; }
+    Pane > .pane--footer { height: 1; color: $text-muted; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("left_square_bracket,alt+left", "back", "Back", show=False, id="back"),
+        Binding("right_square_bracket,alt+right", "forward", "Forward", show=False, id="forward"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
+    ]
+
+    @dataclass
+    class Navigated(Message):
+        """The pane shows another directory."""
+
+        pane: Pane
+        path: SdPath
+
+        @property
+        def control(self) -> Pane:
+            return self.pane
+
+    @dataclass
+    class Activated(Message):
+        """The pane got the focus: it is the one actions apply to."""
+
+        pane: Pane
+
+        @property
+        def control(self) -> Pane:
+            return self.pane
+
+    @dataclass
+    class FileOpened(Message):
+        """Enter on a file (not a directory)."""
+
+        pane: Pane
+        path: SdPath
+        entry: EntryInfo
+
+        @property
+        def control(self) -> Pane:
+            return self.pane
+
+    def __init__(
+        self, browse: Browse, label: Callable[[SdPath], str] | None = None, *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self._browse = browse
+        self._label = label or (lambda p: display(p.path))
+        self.path: SdPath | None = None
+        """The directory shown (None while the pane shows search results)."""
+        self.results: dict[str, SdPath] | None = None
+        """While the pane shows results (a search, a tag): each row's name -> the file it stands for."""
+        self.back_stack: list[Place] = []
+        self.forward_stack: list[Place] = []
+
+    def compose(self) -> ComposeResult:
+        yield FileList()
+        yield FilterBox(placeholder="/ filter")
+        yield Static("", classes="pane--footer")
+
+    @property
+    def file_list(self) -> FileList:
+        return self.query_one(FileList)
+
+    @property
+    def filter_box(self) -> FilterBox:
+        return self.query_one(FilterBox)
+
+    def path_of(self, entry: EntryInfo) -> SdPath | None:
+        """The file a row stands for."""
+        if self.results is not None:
+            return self.results.get(entry.name)
+        return self.path.child(entry.name) if self.path is not None else None
+
+    def show_results(self, title: str, found: list[tuple[SdPath, EntryInfo]]) -> None:
+        """Show files from anywhere (search hits, tagged files) as rows named by their path; `[` goes back."""
+        here = self.here()
+        if here is not None:
+            self.back_stack.append(here)
+            self.forward_stack.clear()
+        self.path = None
+        self.results = {}
+        rows = []
+        for path, info in found:
+            name = shorten_home(path.path)
+            self.results[name] = path
+            rows.append(replace(info, name=name))
+        self.border_title = title
+
+        async def batches() -> AsyncIterator[list[EntryInfo]]:
+            yield rows
+
+        self.file_list.load(batches)
+
+    def here(self) -> Place | None:
+        """This pane's place now, as the history would keep it."""
+        if self.path is None:
+            return None
+        current = self.file_list.current
+        return Place(self.path, current.name if current else None, self.file_list.scroll_y)
+
+    def open(
+        self,
+        path: SdPath,
+        *,
+        cursor_name: str | None = None,
+        scroll_y: float = 0.0,
+        record: bool = True,
+        preloaded: list[EntryInfo] | None = None,
+    ) -> None:
+        """Show directory `path`; the place being left goes on the back stack.
+
+        `preloaded` entries (the other pane's listing of the same directory) are shown without listing again.
+        """
+        if record:
+            here = self.here()
+            if here is not None and here.path != path:
+                self.back_stack.append(here)
+                self.forward_stack.clear()
+        self.path = path
+        self.results = None
+        self.border_title = self._label(path)
+        if self.filter_box.has_class("-open") or self.file_list.arrangement.filter:
+            self.filter_box.value = ""
+            self.close_filter(refocus=False)
+        self.file_list.arrangement = type(self.file_list.arrangement)(
+            sort=self.file_list.arrangement.sort,
+            reverse=self.file_list.arrangement.reverse,
+            show_hidden=self.file_list.arrangement.show_hidden,
+        )
+        if preloaded is not None:
+            entries = list(preloaded)
+
+            async def batches() -> AsyncIterator[list[EntryInfo]]:
+                yield entries
+
+            self.file_list.load(batches, cursor_name=cursor_name, scroll_y=scroll_y)
+        else:
+            self.file_list.load(lambda: self._browse(path), cursor_name=cursor_name, scroll_y=scroll_y)
+        self.post_message(self.Navigated(self, path))
+
+    def refresh_listing(self) -> None:
+        """List the directory again, keeping the rows shown until the new listing is complete."""
+        if self.path is not None:
+            path = self.path
+            self.file_list.load(lambda: self._browse(path), keep=True)
+
+    def go_up(self) -> None:
+        if self.results is not None:
+            self.action_back()
+        elif self.path is not None and self.path.path != "/":
+            self.open(self.path.parent, cursor_name=self.path.name)
+
+    def action_back(self) -> None:
+        if self.back_stack:
+            here = self.here()
+            place = self.back_stack.pop()
+            if here is not None:
+                self.forward_stack.append(here)
+            self.open(place.path, cursor_name=place.cursor_name, scroll_y=place.scroll_y, record=False)
+
+    def action_forward(self) -> None:
+        if self.forward_stack:
+            here = self.here()
+            place = self.forward_stack.pop()
+            if here is not None:
+                self.back_stack.append(here)
+            self.open(place.path, cursor_name=place.cursor_name, scroll_y=place.scroll_y, record=False)
+
+    def action_refresh(self) -> None:
+        self.refresh_listing()
+
+    def action_filter(self) -> None:
+        box = self.filter_box
+        box.add_class("-open")
+        self.file_list.typing_into = box  # keys typed before the focus moves go to the box too
+        box.focus()
+
+    def close_filter(self, refocus: bool = True) -> None:
+        box = self.filter_box
+        if not box.value:
+            box.remove_class("-open")
+            self.run_worker(partial(self.file_list.set_filter, ""), group="filter", exclusive=True)
+        if refocus:
+            self.file_list.focus()
+
+    @on(Input.Changed, "FilterBox")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.run_worker(partial(self.file_list.set_filter, event.value), group="filter", exclusive=True)
+
+    @on(Input.Submitted, "FilterBox")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.close_filter()
+
+    @on(FileList.OpenRequested)
+    def _open_requested(self, event: FileList.OpenRequested) -> None:
+        target = self.path_of(event.entry)
+        if target is None:
+            return
+        if self.results is not None and not event.entry.is_dir:
+            self.open(target.parent, cursor_name=target.name)  # a hit opens where it lies
+        elif event.entry.is_dir:
+            self.open(target)
+        else:
+            self.post_message(self.FileOpened(self, target, event.entry))
+
+    @on(FileList.ParentRequested)
+    def _parent_requested(self) -> None:
+        self.go_up()
+
+    @on(FileList.StateChanged)
+    def _state_changed(self) -> None:
+        self.query_one(".pane--footer", Static).update(self.footer_text())
+
+    def footer_text(self) -> str:
+        fl = self.file_list
+        parts = [
+            f"{len(fl.rows):,} of {len(fl.entries):,}" if fl.arrangement.filter else f"{len(fl.rows):,} items"
+        ]
+        chosen = len(fl._selected_names())
+        if chosen:
+            parts.append(f"{chosen} selected")
+        parts.append(fl.arrangement.describe())
+        if fl.state == "loading":
+            parts.append(f"loading… {fl.listed:,} listed")
+        elif fl.state == "unreachable":
+            parts.append("unreachable")
+        return " · ".join(parts)
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        self.post_message(self.Activated(self))

@@ -1,0 +1,151 @@
+"""Indexer benchmarks, side by side with find in one run (issue 2). Run: python tests/bench/bench_index.py [--million].
+
+Makes (once) the deterministic corpora of ../shared/bench/gen_tree.py under $SD_BENCH_DIR (default
+/work/corpus): a 200,000-file tree and a flat directory of 100,000 files. Prints ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GEN = ROOT.parent / "shared" / "bench" / "gen_tree.py"
+CORPUS = Path(os.environ.get("SD_BENCH_DIR", "/work/corpus"))
+
+
+def corpus(name: str, *args: str) -> Path:
+    out = CORPUS / name
+    if not out.exists():
+        CORPUS.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(GEN), args[0], str(out), *args[1:]], check=True)
+    return out
+
+
+def wall(cmd: list[str], **kw: object) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+def best(n: int, fn) -> float:  # type: ignore[no-untyped-def]
+    return min(fn() for _ in range(n))
+
+
+def bench_shallow(tree: Path) -> None:
+    find = best(3, lambda: wall(["find", str(tree), "-printf", r"%i %s %T@ %p\n"]))
+    firsts, agains = [], []
+    for _ in range(2):
+        data = Path(tempfile.mkdtemp(prefix="sdbench-"))
+        firsts.append(wall(["sd", "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"]))
+        agains.append(wall(["sd", "--data-dir", str(data), "location", "rescan", "1"]))
+        shutil.rmtree(data)
+    print(f"shallow index 200k:   sd {min(firsts):.2f}s  find {find:.2f}s  ratio {min(firsts) / find:.2f}x (budget 2x)")
+    print(f"re-index unchanged:   sd {min(agains):.2f}s  find {find:.2f}s  ratio {min(agains) / find:.2f}x (budget 1.5x)")
+
+
+def bench_content(tree: Path) -> None:
+    """cas_id throughput of the content phase vs a plain Python loop reading the same samples."""
+    from sdcore.core import Core
+    from sdcore.index.cas import HEADER_OR_FOOTER_SIZE, MINIMUM_FILE_SIZE, SAMPLE_COUNT, SAMPLE_SIZE
+    from sdcore.index.indexer import IndexJob
+    from sdcore.jobs.job import JobContext
+
+    paths = [os.path.join(d, f) for d, _, fs in os.walk(tree) for f in fs]
+
+    def plain_loop() -> float:
+        start = time.perf_counter()
+        for p in paths:
+            with open(p, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size <= MINIMUM_FILE_SIZE:
+                    fh.read()
+                    continue
+                fh.read(HEADER_OR_FOOTER_SIZE)
+                step = (size - 2 * HEADER_OR_FOOTER_SIZE) // SAMPLE_COUNT
+                for k in range(SAMPLE_COUNT):
+                    fh.seek(HEADER_OR_FOOTER_SIZE + k * step)
+                    fh.read(SAMPLE_SIZE)
+                fh.seek(size - HEADER_OR_FOOTER_SIZE)
+                fh.read(HEADER_OR_FOOTER_SIZE)
+        return time.perf_counter() - start
+
+    async def content_phase() -> float:
+        data = Path(tempfile.mkdtemp(prefix="sdbench-"))
+        async with Core(data) as core:
+            library = core.library()
+            loc = library.locations.add(str(tree), mode="content")
+            job = IndexJob(loc.id)  # run the phases one by one, timing only the content phase
+            ctx = JobContext("bench", job, library, persistent=False)
+            job._start(ctx, loc)
+            job._discover(ctx, loc)
+            job._in_tx(ctx, job._cleanup, loc)
+            job._in_tx(ctx, job._aggregate, loc)
+            start = time.perf_counter()
+            while job.phase == "content":
+                job._content_batch(ctx, loc)
+            took = time.perf_counter() - start
+        shutil.rmtree(data)
+        return took
+
+    plain = min(plain_loop() for _ in range(2))
+    ours = asyncio.run(content_phase())
+    print(f"content (cas_id) {len(paths):,} files: sd {ours:.2f}s  plain loop {plain:.2f}s  ratio {ours / plain:.2f}x (budget 1.5x)")
+
+
+def bench_quick_scan(flat: Path) -> None:
+    find = best(3, lambda: wall(["find", str(flat), "-maxdepth", "1", "-printf", r"%i %s %T@ %p\n"]))
+    data = Path(tempfile.mkdtemp(prefix="sdbench-"))
+    ours = best(3, lambda: wall(["sd", "--data-dir", str(data), "index", "quick-scan", str(flat), "--scope", "current", "--ephemeral", "--json"]))
+    from sdcore.fs.local import LocalFS
+
+    async def first_batch() -> float:
+        start = time.perf_counter()
+        async for batch in LocalFS().list_dir(str(flat), 1000):
+            assert len(batch) == 1000
+            return time.perf_counter() - start
+        return float("nan")
+
+    first = asyncio.run(first_batch())
+    print(f"quick-scan flat 100k: sd {ours:.2f}s (budget < 1 s)  find {find:.2f}s  ratio {ours / find:.2f}x (budget 2x);"
+          f" first 1,000 entries in {first * 1000:.0f} ms (budget 100 ms)")
+    shutil.rmtree(data)
+
+
+def bench_memory(million: Path) -> None:
+    data = Path(tempfile.mkdtemp(prefix="sdbench-"))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    took = wall(["sd", "--data-dir", str(data), "location", "add", str(million), "--mode", "shallow"])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"index 1,000,000 files (shallow): {took:.1f}s, peak RSS of a process {max(peak, before) / 1024:.0f} MB (budget 300 MB)")
+    shutil.rmtree(data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--million", action="store_true", help="also index a 1,000,000-file tree (made once; slow)")
+    ap.add_argument("--only", choices=["shallow", "content", "quick", "memory"])
+    a = ap.parse_args()
+    tree = corpus("tree", "tree")
+    flat = corpus("flat", "flat")
+    print(f"machine: {os.cpu_count()} cores; corpora in {CORPUS}")
+    if a.only in (None, "shallow"):
+        bench_shallow(tree)
+    if a.only in (None, "quick"):
+        bench_quick_scan(flat)
+    if a.only in (None, "content"):
+        bench_content(tree)
+    if a.million or a.only == "memory":
+        bench_memory(corpus("million", "tree", "--files", "1000000", "--dirs", "50000", "--scale", "0", "--large-mb", "", "--medium", "0", "--near", "0"))
+
+
+if __name__ == "__main__":
+    main()

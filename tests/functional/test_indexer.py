@@ -1,0 +1,545 @@
+"""The indexer: a user adds a folder, sees it indexed, and re-indexing keeps the index in step with the disk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore.core import Core
+from sdcore.events import EntriesChanged
+from sdcore.index import cas
+from sdcore.index.indexer import index_location, refresh
+from sdcore.index.listing import list_indexed, scan_ephemeral
+from sdcore.library import Library, Location
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+PDF = b"%PDF-1.7\n" + b"x" * 100
+
+
+async def index(library: Library, loc: Location, scope: str = "recursive") -> dict[str, int]:
+    record = await library.jobs.wait(await index_location(library, loc, scope=scope))
+    assert record.state == "completed", record.error
+    return record.result  # type: ignore[no-any-return]
+
+
+def entries(library: Library, loc: Location) -> dict[str, dict[str, Any]]:
+    """Every entry of a location by its path relative to the location ('' is the root)."""
+    rows = library.read().execute(
+        "SELECT e.id, p.path, e.name, e.kind, e.size, e.files, e.inode, e.content_id, c.cas_id, e.object_kind,"
+        " e.link_target, e.hidden, e.error, e.parent_id FROM entries e"
+        " LEFT JOIN directory_paths p ON p.entry_id = e.parent_id"
+        " LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.location_id = ?",
+        (loc.id,),
+    )
+    out = {}
+    for id_, parent, name, kind, size, files, inode, content_id, cas_id, object_kind, link, hidden, error, pid in rows:
+        rel = "" if pid is None and id_ == loc.root_id else (f"{parent}/{name}" if parent else name)
+        assert rel not in out, f"two entries for {rel!r}"
+        out[rel] = {
+            "id": id_, "kind": kind, "size": size, "files": files, "inode": inode, "content_id": content_id,
+            "cas_id": cas_id, "object_kind": object_kind, "link_target": link, "hidden": hidden, "error": error,
+        }
+    return out
+
+
+def disk(root: Path) -> dict[str, os.stat_result]:
+    """What is on disk below `root`, by relative path, without following links."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            out[os.path.relpath(full, root)] = os.lstat(full)
+    return out
+
+
+def make_tree(root: Path) -> None:
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "photos").mkdir()
+    (root / "a.txt").write_text("hello")
+    (root / ".hidden").write_text("secret")
+    (root / "docs" / "b.md").write_text("# notes\n" * 10)
+    (root / "docs" / "c.txt").write_text("same content")
+    (root / "docs" / "deep" / "d.bin").write_bytes(os.urandom(200_000))
+    (root / "docs" / "deep" / "empty").write_bytes(b"")
+    (root / "photos" / "pic.txt").write_bytes(PNG)  # a PNG with the wrong name
+    (root / "photos" / "copy.txt").write_text("same content")
+    (root / "photos" / "paper.bin").write_bytes(PDF)
+
+
+def audit(library: Library) -> None:
+    """Record every write to the index tables (a rewrite of a row with the same values counts too)."""
+    with library.write() as db:
+        db.execute("CREATE TABLE audit (what TEXT)")
+        for table in ("entries", "directory_paths", "content_identities"):
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                db.execute(
+                    f"CREATE TRIGGER audit_{table}_{op} AFTER {op} ON {table} "
+                    f"BEGIN INSERT INTO audit VALUES ('{op} {table}'); END"
+                )
+
+
+def audited(library: Library) -> list[str]:
+    return [r[0] for r in library.read().execute("SELECT what FROM audit")]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    make_tree(root)
+    return root
+
+
+async def test_first_index_counts_match_the_tree(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    result = await index(library, loc)
+    on_disk = disk(tree)
+    dirs = [p for p, st in on_disk.items() if os.path.isdir(tree / p)]
+    nonempty = [p for p, st in on_disk.items() if os.path.isfile(tree / p) and st.st_size > 0]
+    expected = {
+        "dirs": len(dirs) + 1, "found": len(on_disk), "added": len(on_disk), "changed": 0, "moved": 0,
+        "removed": 0, "errors": 0, "hashed": len(nonempty),
+    }
+    assert {key: result[key] for key in expected} == expected
+    indexed = entries(library, loc)
+    assert set(indexed) == set(on_disk) | {""}
+    for rel, st in on_disk.items():
+        assert indexed[rel]["inode"] == st.st_ino
+    assert indexed[".hidden"]["hidden"] and not indexed["a.txt"]["hidden"]
+    assert library.locations.get(loc.id).scan_state == "indexed"
+    assert library.locations.get(loc.id).last_scanned is not None
+    assert library.read().execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)
+
+
+async def test_directory_sizes_and_counts_are_aggregated(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="shallow")
+    await index(library, loc)
+    indexed = entries(library, loc)
+
+    def expect(sub: str) -> tuple[int, int]:
+        files = [p for p in (tree / sub).rglob("*") if p.is_file() and not p.is_symlink()]
+        return sum(p.stat().st_size for p in files), len(files)
+
+    for rel in ("", "docs", "docs/deep", "photos"):
+        assert (indexed[rel]["size"], indexed[rel]["files"]) == expect(rel), rel
+    assert indexed[""]["files"] == 9
+
+    (tree / "docs" / "deep" / "d.bin").unlink()
+    (tree / "photos" / "more.txt").write_bytes(b"x" * 1234)
+    await index(library, loc)
+    indexed = entries(library, loc)
+    for rel in ("", "docs", "docs/deep", "photos"):
+        assert (indexed[rel]["size"], indexed[rel]["files"]) == expect(rel), rel
+
+
+async def test_content_mode_gives_cas_ids_and_kinds_by_magic_bytes(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    indexed = entries(library, loc)
+    for rel, e in indexed.items():
+        if e["kind"] == "file":
+            assert e["cas_id"] == cas.cas_id(str(tree / rel)), rel
+    assert indexed["docs/deep/empty"]["cas_id"] is None and indexed["docs/deep/empty"]["content_id"] is None
+    assert indexed["photos/pic.txt"]["object_kind"] == "image"  # the bytes win over the name
+    assert indexed["photos/paper.bin"]["object_kind"] == "document"
+    assert indexed["a.txt"]["object_kind"] == "text"
+    assert indexed["docs/b.md"]["object_kind"] == "text"
+    # the same content is one content identity
+    assert indexed["docs/c.txt"]["content_id"] == indexed["photos/copy.txt"]["content_id"] is not None
+    distinct = {e["cas_id"] for e in indexed.values() if e["cas_id"]}
+    assert library.read().execute("SELECT COUNT(*) FROM content_identities").fetchone() == (len(distinct),)
+    # listings carry them too
+    listed = {e.name: e for e in list_indexed(library, str(tree / "photos")) or []}
+    assert listed["pic.txt"].cas_id == indexed["photos/pic.txt"]["cas_id"]
+    assert listed["pic.txt"].object_kind == "image"
+
+
+async def test_shallow_mode_computes_no_content_ids(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="shallow")
+    result = await index(library, loc)
+    assert result["hashed"] == 0
+    indexed = entries(library, loc)
+    assert all(e["cas_id"] is None for e in indexed.values())
+    assert library.read().execute("SELECT COUNT(*) FROM content_identities").fetchone() == (0,)
+    assert indexed["photos/pic.txt"]["object_kind"] == "text"  # from the name only: nothing was read
+
+
+async def test_reindex_with_nothing_changed_writes_nothing(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    audit(library)
+    result = await index(library, loc)
+    assert (result["found"], result["dirs"]) == (len(before) - 1, 4)  # everything looked at, nothing written
+    assert {k: result[k] for k in ("added", "changed", "moved", "removed", "errors", "hashed")} == dict.fromkeys(
+        ("added", "changed", "moved", "removed", "errors", "hashed"), 0
+    )
+    assert audited(library) == []
+    assert entries(library, loc) == before
+
+
+async def test_reindex_finds_a_new_file(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    (tree / "docs" / "deep" / "new.txt").write_text("brand new")
+    result = await index(library, loc)
+    assert (result["added"], result["changed"], result["moved"], result["removed"], result["hashed"]) == (1, 0, 0, 0, 1)
+    after = entries(library, loc)
+    assert set(after) - set(before) == {"docs/deep/new.txt"}
+    assert after["docs/deep/new.txt"]["cas_id"] == cas.cas_id(str(tree / "docs/deep/new.txt"))
+    assert all(after[rel]["id"] == before[rel]["id"] for rel in before)
+
+
+async def test_reindex_resets_and_rehashes_a_changed_file(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    (tree / "a.txt").write_text("hello, world")  # another size
+    st = (tree / "docs" / "b.md").stat()
+    (tree / "docs" / "b.md").write_text("# NOTES\n" * 10)  # the same size, another mtime
+    os.utime(tree / "docs" / "b.md", (st.st_atime, st.st_mtime + 10))
+    audit(library)
+    result = await index(library, loc)
+    assert (result["changed"], result["added"], result["removed"], result["hashed"]) == (2, 0, 0, 2)
+    after = entries(library, loc)
+    for rel in ("a.txt", "docs/b.md"):
+        assert after[rel]["id"] == before[rel]["id"]
+        assert after[rel]["cas_id"] == cas.cas_id(str(tree / rel)) != before[rel]["cas_id"]
+    assert after["a.txt"]["size"] == len("hello, world")
+    assert "UPDATE entries" in audited(library)
+    assert after[""]["size"] == before[""]["size"] + len(", world")
+
+
+async def test_swapped_files_of_the_same_size_and_time_get_their_own_content_ids(library: Library, tmp_path: Path) -> None:
+    """`cp -p` or an unpacked archive gives files equal size and mtime; swapping their names must not swap ids."""
+    root = tmp_path / "swap"
+    root.mkdir()
+    (root / "a.txt").write_text("AAAA")
+    (root / "b.txt").write_text("BBBB")
+    for name in ("a.txt", "b.txt"):
+        os.utime(root / name, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    loc = library.locations.add(str(root), mode="content")
+    await index(library, loc)
+    os.rename(root / "a.txt", root / "tmp")
+    os.rename(root / "b.txt", root / "a.txt")
+    os.rename(root / "tmp", root / "b.txt")
+    await index(library, loc)
+    after = entries(library, loc)
+    for name in ("a.txt", "b.txt"):
+        assert after[name]["inode"] == (root / name).stat().st_ino
+        assert after[name]["cas_id"] == cas.cas_id(str(root / name)), name
+
+
+async def test_reindex_finds_a_moved_file_and_keeps_its_entry(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    os.rename(tree / "a.txt", tree / "docs" / "deep" / "moved.txt")
+    result = await index(library, loc)
+    assert (result["moved"], result["added"], result["removed"], result["hashed"]) == (1, 0, 0, 0)
+    after = entries(library, loc)
+    assert "a.txt" not in after
+    assert after["docs/deep/moved.txt"]["id"] == before["a.txt"]["id"]
+    assert after["docs/deep/moved.txt"]["cas_id"] == before["a.txt"]["cas_id"]
+
+
+async def test_a_file_moved_and_then_edited_keeps_its_entry_and_gets_a_fresh_content_id(
+    library: Library, tree: Path
+) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    os.rename(tree / "a.txt", tree / "photos" / "a.txt")
+    with open(tree / "photos" / "a.txt", "a") as f:
+        f.write(", and more")
+    result = await index(library, loc)
+    assert (result["moved"], result["added"], result["removed"], result["hashed"]) == (1, 0, 0, 1)
+    after = entries(library, loc)
+    assert after["photos/a.txt"]["id"] == before["a.txt"]["id"]
+    assert after["photos/a.txt"]["size"] == len("hello, and more")
+    assert after["photos/a.txt"]["cas_id"] == cas.cas_id(str(tree / "photos" / "a.txt")) != before["a.txt"]["cas_id"]
+
+
+async def test_a_moved_directory_keeps_its_id_and_its_childrens_paths_follow(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    (tree / "archive").mkdir()
+    os.rename(tree / "docs", tree / "archive" / "papers")
+    result = await index(library, loc)
+    assert (result["moved"], result["removed"]) == (1, 0)
+    assert result["added"] == 1  # archive/
+    after = entries(library, loc)
+    assert not any(rel == "docs" or rel.startswith("docs/") for rel in after)
+    for rel in ("docs", "docs/b.md", "docs/deep", "docs/deep/d.bin", "docs/deep/empty"):
+        new_rel = "archive/papers" + rel[len("docs"):]
+        assert after[new_rel]["id"] == before[rel]["id"], rel
+    listed = list_indexed(library, str(tree / "archive" / "papers" / "deep"))
+    assert listed is not None and sorted(e.name for e in listed) == ["d.bin", "empty"]
+    assert listed[0].path == str(tree / "archive" / "papers" / "deep" / listed[0].name)
+    assert list_indexed(library, str(tree / "docs" / "deep")) is None
+    assert after["archive"]["size"] == before["docs"]["size"]
+
+
+async def test_a_deleted_directory_goes_with_its_subtree(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    shutil.rmtree(tree / "docs")
+    (tree / "photos" / "copy.txt").unlink()
+    result = await index(library, loc)
+    gone = [rel for rel in before if rel == "docs" or rel.startswith("docs/")] + ["photos/copy.txt"]
+    assert result["removed"] == len(gone) == 7
+    assert (result["added"], result["moved"]) == (0, 0)
+    after = entries(library, loc)
+    assert set(after) == set(before) - set(gone)
+    paths = {r[0] for r in library.read().execute("SELECT path FROM directory_paths WHERE location_id = ?", (loc.id,))}
+    assert paths == {"", "photos"}
+    assert after[""]["files"] == before[""]["files"] - 5
+
+
+async def test_scope_current_indexes_one_level(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="shallow")
+    result = await index(library, loc, scope="current")
+    assert result["dirs"] == 1
+    assert set(entries(library, loc)) == {"", "a.txt", ".hidden", "docs", "photos"}
+    assert list_indexed(library, str(tree / "docs")) == []  # known as a folder, not read yet
+    result = await index(library, loc)
+    assert set(entries(library, loc)) == set(disk(tree)) | {""}
+
+
+async def test_ignore_rules_decide_what_is_indexed_not_what_a_listing_shows(library: Library, tree: Path) -> None:
+    (tree / ".git" / "objects").mkdir(parents=True)
+    (tree / ".git" / "objects" / "ab").write_text("blob")
+    (tree / "docs" / ".git").mkdir()
+    (tree / "scratch.tmp").write_text("tmp")
+    (tree / "build" / "cache").mkdir(parents=True)
+    (tree / "build" / "cache" / "x.o").write_text("obj")
+    (tree / "build" / "out.bin").write_text("out")
+    loc = library.locations.add(str(tree), mode="shallow", ignore=[".git", "*.tmp", "build/cache"])
+    result = await index(library, loc)
+    indexed = entries(library, loc)
+    assert not any(".git" in rel.split("/") for rel in indexed)
+    assert "scratch.tmp" not in indexed and "build/cache" not in indexed
+    assert "build/out.bin" in indexed and "docs/b.md" in indexed
+    assert result["errors"] == 0
+    # a listing still shows every name: from the index, with what the rules kept out of it read from the disk
+    listed = list_indexed(library, str(tree)) or []
+    assert [e.name for e in listed] == sorted(os.listdir(tree))
+    assert {e.name for e in listed if e.entry_id is None} == {".git", "scratch.tmp"}
+    assert [(e.name, e.entry_id is None) for e in list_indexed(library, str(tree / "build")) or []] == [
+        ("cache", True), ("out.bin", False)
+    ]
+    assert [e.name for e in list_indexed(library, str(tree / "docs")) or []] == [".git", "b.md", "c.txt", "deep"]
+    shown = {e.name for batch in scan_ephemeral(str(tree)) for e in batch}
+    assert {".git", "scratch.tmp", "build"} <= shown
+    shown = {e.name for batch in scan_ephemeral(str(tree / "build")) for e in batch}
+    assert shown == {"cache", "out.bin"}
+
+
+async def test_scan_ephemeral_lists_without_writing(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="shallow")
+    audit(library)
+    flat = [e for batch in scan_ephemeral(str(tree), batch_size=2) for e in batch]
+    assert sorted(e.name for e in flat) == sorted(os.listdir(tree))
+    deep = [e for batch in scan_ephemeral(str(tree), recursive=True) for e in batch]
+    assert sorted(os.path.relpath(e.path, tree) for e in deep) == sorted(disk(tree))
+    by_name = {e.name: e for e in flat}
+    assert by_name["docs"].kind == "dir" and by_name["a.txt"].size == 5 and by_name["a.txt"].cas_id is None
+    assert audited(library) == []
+    assert entries(library, loc).keys() == {""}
+
+
+async def test_reindex_publishes_entries_changed_for_the_directories_that_changed(
+    core: Core, library: Library, tree: Path
+) -> None:
+    loc = library.locations.add(str(tree), mode="shallow")
+    await index(library, loc)
+    (tree / "photos" / "new.png").write_bytes(PNG)
+    with core.bus.subscribe(EntriesChanged) as events:
+        await index(library, loc)
+        seen = []
+        while (event := events.get_nowait()) is not None:
+            seen.append(event)
+    assert [(e.directory, e.names) for e in seen] == [(str(tree / "photos"), ("new.png",))]
+    assert seen[0].device_id == str(core.device.id) and seen[0].library_id == str(library.id)
+
+
+async def test_the_first_file_in_an_empty_location_is_announced(core: Core, library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    loc = library.locations.add(str(root), mode="shallow")
+    await index(library, loc)
+
+    async def announced(action: Any) -> list[tuple[str, tuple[str, ...]]]:
+        with core.bus.subscribe(EntriesChanged) as events:
+            await action
+            await asyncio.sleep(0.05)  # events from the writer thread arrive through the loop
+            return [(e.directory, e.names) for e in iter(events.get_nowait, None)]  # type: ignore[attr-defined]
+
+    (root / "first.txt").write_text("first")
+    assert await announced(index(library, loc)) == [(str(root), ("first.txt",))]  # a rescan
+    (root / "first.txt").unlink()
+    await index(library, loc)
+    (root / "second.txt").write_text("second")
+    assert await announced(refresh(library, [str(root)])) == [(str(root), ("second.txt",))]  # the watcher's way
+    assert [e.name for e in list_indexed(library, str(root)) or []] == ["second.txt"]
+
+
+async def test_refresh_updates_one_directory_now(library: Library, tree: Path) -> None:
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    before = entries(library, loc)
+    (tree / "photos" / "fresh.txt").write_text("fresh")
+    (tree / "newdir" / "inner").mkdir(parents=True)
+    os.rename(tree / "a.txt", tree / "newdir" / "inner" / "a.txt")
+    await refresh(library, [str(tree / "photos"), str(tree / "newdir" / "inner")])
+    after = entries(library, loc)
+    assert "photos/fresh.txt" in after
+    assert after["newdir/inner/a.txt"]["id"] == before["a.txt"]["id"]  # a move into a new folder keeps the entry
+    assert "a.txt" not in after
+    assert library.jobs.list() and all(r.kind == "index" for r in library.jobs.list())  # refresh adds no job
+
+
+async def test_refresh_indexes_a_folder_moved_in_from_outside_whole(library: Library, tree: Path, tmp_path: Path) -> None:
+    """A watcher sees one event for a folder moved in; everything inside it must still be indexed."""
+    loc = library.locations.add(str(tree), mode="content")
+    await index(library, loc)
+    album = tmp_path / "Downloads" / "album"
+    (album / "disc 2").mkdir(parents=True)
+    (album / "01.mp3").write_bytes(b"ID3" + b"\0" * 50)
+    (album / "disc 2" / "02.mp3").write_bytes(b"ID3" + b"\1" * 50)
+    os.rename(album, tree / "album")
+    (tree / "album" / "disc 2" / "nested").mkdir()
+    os.rename(tree / "a.txt", tree / "album" / "disc 2" / "nested" / "a.txt")  # and a move into it
+    before = entries(library, loc)
+    await refresh(library, [str(tree)])
+    after = entries(library, loc)
+    assert {"album", "album/01.mp3", "album/disc 2", "album/disc 2/02.mp3", "album/disc 2/nested"} <= set(after)
+    assert after["album/disc 2/nested/a.txt"]["id"] == before["a.txt"]["id"]
+    assert after["album/disc 2/02.mp3"]["object_kind"] == "audio"
+    assert after["album"]["files"] == 3
+    assert set(after) == set(disk(tree)) | {""}
+
+
+async def test_a_refresh_beside_an_unfinished_first_index_does_not_break_it(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher refreshes a folder while the location's first (bulk) index is paused half-way."""
+    from sdcore.index import indexer
+
+    monkeypatch.setattr(indexer, "BATCH_ENTRIES", 50)  # many discovery batches from a small tree
+    root = tmp_path / "big"
+    for d in range(10):
+        (root / f"d{d}").mkdir(parents=True)
+        for f in range(30):
+            (root / f"d{d}" / f"f{f}.txt").write_text(str(f))
+    loc = library.locations.add(str(root), mode="shallow")
+    job_id = await library.jobs.start(indexer.IndexJob(loc.id))
+    library.jobs.pause(job_id)  # stops after its first batch
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    scanned = [d for d in range(10) if list_indexed(library, str(root / f"d{d}"))]
+    unscanned = [d for d in range(10) if d not in scanned]
+    assert unscanned, "the first index finished before it could be paused"
+    for d in range(10):
+        (root / f"d{d}" / "new.txt").write_text("new")
+    await refresh(library, [str(root / f"d{d}") for d in range(10)])
+
+    await library.jobs.resume(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    duplicates = library.read().execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM entries GROUP BY parent_id, name HAVING COUNT(*) > 1)"
+    ).fetchone()
+    assert duplicates == (0,)
+    assert set(entries(library, loc)) == set(disk(root)) | {""}  # the refresh and the load together: all of it
+    audit(library)
+    again = await index(library, loc)  # and consistent: a rescan finds nothing to add or remove
+    assert (again["added"], again["removed"], again["changed"], again["moved"]) == (0, 0, 0, 0)
+    assert not [what for what in audited(library) if not what.startswith("UPDATE")]  # folder mtimes, at most
+    assert {r[0] for r in library.read().execute("SELECT path FROM search_index")} >= {
+        f"d{d}/new.txt" for d in range(10)
+    }
+
+
+def comparable(library: Library, loc: Location) -> set[tuple]:
+    return {(rel, e["kind"], e["size"], e["files"], e["cas_id"], e["object_kind"]) for rel, e in entries(library, loc).items()}
+
+
+@pytest.mark.parametrize("stop_in", ["discovery", "content"])
+async def test_a_paused_index_resumes_to_the_same_result(
+    core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_in: str
+) -> None:
+    from sdcore.index import indexer
+
+    monkeypatch.setattr(indexer, "BATCH_ENTRIES", 40)
+    monkeypatch.setattr(indexer, "CONTENT_BATCH", 40)
+    root = tmp_path / "big"
+    for d in range(8):
+        (root / f"d{d}" / "sub").mkdir(parents=True)
+        for f in range(25):
+            (root / f"d{d}" / f"f{f}.txt").write_text(f"{d}-{f}" * f)
+            (root / f"d{d}" / "sub" / f"g{f}.bin").write_bytes(bytes([d, f]) * (f + 1))
+    library = core.library()
+    reference = core.libraries.create("Reference")
+    ref_loc = reference.locations.add(str(root), mode="content")
+    await index(reference, ref_loc)
+
+    loc = library.locations.add(str(root), mode="content")
+    job_id = await library.jobs.start(indexer.IndexJob(loc.id))
+    while library.jobs.is_running(job_id) and library.jobs.job(job_id).phase != stop_in:
+        await asyncio.sleep(0.001)
+    library.jobs.pause(job_id)
+    paused = await library.jobs.wait(job_id)
+    assert paused.state == "paused"
+    assert library.locations.get(loc.id).scan_state == "paused"
+    assert await index_location(library, loc) == job_id  # indexing again resumes the paused job
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert comparable(library, loc) == comparable(reference, ref_loc)
+    assert library.read().execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)
+
+
+async def test_a_canceled_index_leaves_a_usable_library(library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sdcore.index import indexer
+
+    monkeypatch.setattr(indexer, "BATCH_ENTRIES", 40)
+    root = tmp_path / "big"
+    for d in range(8):
+        (root / f"d{d}").mkdir(parents=True)
+        for f in range(40):
+            (root / f"d{d}" / f"f{f}.txt").write_text(str(f))
+    loc = library.locations.add(str(root), mode="shallow")
+    job_id = await library.jobs.start(indexer.IndexJob(loc.id))
+    library.jobs.cancel(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "canceled"
+    assert library.read().execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)
+    assert library.locations.get(loc.id).scan_state == "pending"
+    result = await index(library, loc)  # a new job, from what is there
+    assert set(entries(library, loc)) == set(disk(root)) | {""}
+    assert result["removed"] == 0
+    indexes = {r[0] for r in library.read().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"entries_by_parent", "entries_by_inode", "entries_by_content"} <= indexes
+
+
+async def test_a_library_reopened_by_another_core_sees_the_same_index(tmp_path: Path, tree: Path) -> None:
+    data = tmp_path / "data"
+    async with Core(data) as core:
+        library = core.library()
+        loc = library.locations.add(str(tree), mode="content")
+        await index(library, loc)
+        first = entries(library, loc)
+    db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+    async with Core(data) as core:
+        library = core.library()
+        assert entries(library, library.locations.get(loc.id)) == first

@@ -1,0 +1,192 @@
+"""`sd cp|mv|rm|trash` in real subprocesses: JSON output, refusals, and a copy killed with SIGKILL then resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sdcore.ops.localcopy import hash_file
+from sdcore.ops.names import is_temp
+
+SD = [sys.executable, "-c", "from sdtui.cli import main; main()"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SD_DATA_DIR": str(tmp_path / "data"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "200",
+    }
+
+
+def sd(env: dict[str, str], *args: str | bytes | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SD, *map(os.fsdecode, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        errors="surrogateescape",
+    )
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    out = {}
+    for d, _, files in os.walk(root):
+        for n in files:
+            full = os.path.join(d, n)
+            out[os.path.relpath(full, root)] = hash_file(full)
+    return out
+
+
+def test_cp_prints_json_and_refuses_conflicts_before_writing(tmp_path: Path, env: dict[str, str]) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    raw = os.path.join(os.fsencode(src), b"\xffraw")
+    with open(raw, "wb") as f:
+        f.write(b"raw bytes")
+    done = sd(env, "cp", "--json", "--verify", src, tmp_path / "dst")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["state"] == "completed" and out["result"]["files"] == 2 and out["result"]["verified"]
+    assert open(os.path.join(os.fsencode(tmp_path / "dst"), b"\xffraw"), "rb").read() == b"raw bytes"
+
+    (src / "b.txt").write_text("b")
+    done = sd(env, "cp", src / "a.txt", src / "b.txt", tmp_path / "dst")
+    assert done.returncode == 1
+    assert "1 path(s) exist" in done.stderr and "dst/a.txt" in done.stderr and "--on-conflict" in done.stderr
+    assert not (tmp_path / "dst" / "b.txt").exists()
+    done = sd(env, "cp", "--json", src / "a.txt", tmp_path / "dst")
+    assert done.returncode == 1
+    failed = json.loads(done.stdout)
+    assert failed["state"] == "failed" and "dst/a.txt" in failed["error"]
+    done = sd(env, "cp", "--on-conflict", "rename", src / "a.txt", src / "b.txt", tmp_path / "dst")
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(tmp_path / "dst")) == sorted(
+        [os.fsdecode(b"\xffraw"), "a (1).txt", "a.txt", "b.txt"]
+    )
+
+
+def test_refusals_print_a_message_not_a_traceback(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("f")
+    done = sd(env, "cp", tmp_path / "dir", tmp_path / "dir" / "inner")
+    assert done.returncode == 1 and "into itself" in done.stderr and "Traceback" not in done.stderr
+    done = sd(env, "mv", tmp_path / "dir", tmp_path / "file")
+    assert done.returncode == 1 and "is a file where a directory is expected" in done.stderr
+    done = sd(env, "cp", tmp_path / "nothing", tmp_path / "x")
+    assert done.returncode == 1 and "no such file" in done.stderr
+
+
+def test_mv_rm_and_the_trash_round_trip(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "draft").mkdir()
+    (tmp_path / "draft" / "text.md").write_text("# hello")
+    assert sd(env, "mv", tmp_path / "draft", tmp_path / "final").returncode == 0
+    done = sd(env, "rm", "--json", tmp_path / "final")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"]["trashed"][0][0] == str(tmp_path / "final")
+    listed = json.loads(sd(env, "trash", "list", "--json").stdout)
+    assert [i["original_path"] for i in listed] == [str(tmp_path / "final")]
+    assert sd(env, "trash", "restore", tmp_path / "final").returncode == 0
+    assert (tmp_path / "final" / "text.md").read_text() == "# hello"
+    assert sd(env, "rm", tmp_path / "final").returncode == 0
+    refused = sd(env, "trash", "empty")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert json.loads(sd(env, "trash", "empty", "--yes", "--json").stdout)["removed"] == 1
+    assert json.loads(sd(env, "trash", "list", "--json").stdout) == []
+
+
+def make_source(src: Path) -> dict[str, str]:
+    """300 small files, then a big one (to be caught in the middle of), then one more; their hashes."""
+    (src / "small").mkdir(parents=True)
+    for i in range(300):
+        (src / "small" / f"s{i:03}.bin").write_bytes(os.urandom(16_384))
+    block = os.urandom(1 << 20)
+    with open(src / "zbig.bin", "wb") as f:
+        for i in range(192):
+            f.write(i.to_bytes(4, "little") + block[4:])
+    (src / "zz-after.txt").write_text("the last one")
+    return tree_state(src)
+
+
+def kill_in_the_middle(args: list[str], dst: Path, env: dict[str, str]) -> None:
+    """Run `sd ARGS`, SIGKILL it while a temporary file is being written in `dst`."""
+    proc = subprocess.Popen([*SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    caught = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            names = os.listdir(dst)
+        except FileNotFoundError:
+            names = []
+        temp = [n for n in names if is_temp(n)]
+        try:
+            if temp and os.path.getsize(dst / temp[0]) > 0:
+                os.kill(proc.pid, signal.SIGKILL)
+                caught = True
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.001)
+    proc.wait()
+    assert caught, f"the job finished before it could be killed: {proc.stderr.read() if proc.stderr else ''}"
+    assert proc.returncode == -signal.SIGKILL
+    assert any(is_temp(n) for n in os.listdir(dst))  # killed in the middle of the big file
+    assert not (dst / "zz-after.txt").exists()
+
+
+def resume_the_interrupted(env: dict[str, str], kind: str) -> None:
+    jobs = json.loads(sd(env, "job", "list", "--json").stdout)
+    (job,) = [j for j in jobs if j["kind"] == kind]
+    assert job["state"] == "interrupted"
+    done = sd(env, "job", "resume", job["id"])
+    assert done.returncode == 0, done.stderr
+    records = json.loads(sd(env, "job", "list", "--all", "--json").stdout)
+    assert [r["state"] for r in records if r["id"] == job["id"]] == ["completed"]
+
+
+def test_a_copy_killed_with_sigkill_resumes_to_every_file_once_and_intact(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_source(src)
+    kill_in_the_middle(["cp", "--json", str(src), str(dst)], dst, env)
+    resume_the_interrupted(env, "copy")
+    assert (
+        tree_state(dst) == expected
+    )  # every file present once, intact, and nothing else (no temp, no "(1)")
+    assert tree_state(src) == expected
+
+
+def test_a_move_across_filesystems_killed_with_sigkill_loses_and_duplicates_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    mount = tmp_path / "usb"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        src, dst = mount / "src", tmp_path / "dst"
+        expected = make_source(src)
+        kill_in_the_middle(["mv", str(src), str(dst)], dst, env)
+        moved, stayed = tree_state(dst), tree_state(src)
+        assert set(moved).isdisjoint(stayed) or all(moved[k] == stayed[k] for k in set(moved) & set(stayed))
+        assert {k: v for k, v in {**moved, **stayed}.items() if not is_temp(os.path.basename(k))} == expected
+        resume_the_interrupted(env, "move")
+        assert tree_state(dst) == expected
+        assert not src.exists()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -1,0 +1,123 @@
+"""A user organizes a folder from the shell: `sd tag`, `sd note`, `sd fav`, `sd search` and `sd dupes`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sdtui.cli import app
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    root = tmp_path / "home"
+    for rel, data in {
+        "work/acme/invoice-2024.pdf": b"%PDF-1.4 acme invoice",
+        "work/acme/contract.docx": b"PK\x03\x04 contract",
+        "photos/beach.jpg": b"\xff\xd8\xff" + b"sand" * 5000,
+        "photos/backup/beach.jpg": b"\xff\xd8\xff" + b"sand" * 5000,
+        "notes/todo.txt": b"buy milk",
+    }.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+class Sd:
+    """`sd --data-dir DIR ...` in this process."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> tuple[str, str]:
+        result = self.runner.invoke(app, ["--data-dir", str(self.data), *args])
+        assert (result.exit_code == 0) == ok, (args, result.exit_code, result.stdout, result.stderr, result.exception)
+        if not ok:
+            assert "Traceback" not in result.stderr and result.stderr.startswith("error: "), result.stderr
+        return result.stdout, result.stderr
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json")[0])
+
+
+@pytest.fixture
+def sd(tmp_path: Path, home: Path) -> Sd:
+    sd = Sd(tmp_path / "data")
+    sd("location", "add", str(home))
+    return sd
+
+
+def test_a_user_tags_notes_and_finds_files(sd: Sd, home: Path) -> None:
+    invoice = str(home / "work/acme/invoice-2024.pdf")
+    sd("tag", "create", "work/clients/acme", "--color", "#0af")
+    assert "exists already" in sd("tag", "create", "work/clients/ACME", ok=False)[1]
+    sd("tag", "add", "work/clients/acme", invoice, str(home / "work/acme/contract.docx"))
+    (home / "work/acme/new-quote.pdf").write_bytes(b"%PDF quote")  # not indexed yet: indexed on the spot
+    _, err = sd("tag", "add", "work/clients/acme", str(home / "work/acme/new-quote.pdf"))
+    assert "indexed" in err
+    shown = sd.json("tag", "show", "work")
+    assert {r["path"] for r in shown} == {invoice, str(home / "work/acme/contract.docx"), str(home / "work/acme/new-quote.pdf")}
+    listed = {t["name"]: t for t in sd.json("tag", "list")}
+    assert listed["work/clients/acme"]["entries"] == 3 and listed["work/clients/acme"]["color"] == "#0af"
+    sd("tag", "rename", "work/clients", "work/customers")
+    sd("tag", "rm", "work/customers/acme", str(home / "work/acme/contract.docx"))
+    assert len(sd.json("tag", "show", "work/customers/acme")) == 2
+
+    sd("note", invoice, "paid in March, ref ZX-81")
+    assert sd("note", invoice)[0].strip() == "paid in March, ref ZX-81"
+    assert [h["path"] for h in sd.json("search", "zx-81")] == [invoice]
+    sd("fav", invoice)
+    assert [f["path"] for f in sd.json("fav")] == [invoice]
+    assert [h["path"] for h in sd.json("search", "--fav")] == [invoice]
+
+    hits = sd.json("search", "inv", "--ext", "pdf,docx", "--tag", "work", "--max-size", "1k", "--modified-after", "1d")
+    assert [h["path"] for h in hits] == [invoice]
+    assert [h["name"] for h in sd.json("search", "beach", "--kind", "image", "--sort", "name", "--limit", "1")] == ["beach.jpg"]
+    sd("search", "invoice", "--ext", "pdf", "--save", "Invoices")
+    assert [s["name"] for s in sd.json("search", "--saved")] == ["Invoices"]
+    assert [h["path"] for h in sd.json("search", "--run", "invoices")] == [invoice]
+    out, _ = sd("search", "beach")
+    assert "beach.jpg" in out
+
+
+def test_bad_input_gets_a_clear_message(sd: Sd, home: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("x")
+    sd("tag", "create", "t")
+    assert "not in any location" in sd("tag", "add", "t", str(outside), ok=False)[1]
+    assert "does not exist" in sd("tag", "add", "t", str(home / "nope.txt"), ok=False)[1]
+    assert "no tag named" in sd("tag", "add", "missing", str(home / "notes/todo.txt"), ok=False)[1]
+    assert "nothing to search for" in sd("search", "", ok=False)[1]
+    assert "not a size" in sd("search", "x", "--min-size", "big", ok=False)[1]
+    assert "not a date" in sd("search", "x", "--modified-after", "soonish", ok=False)[1]
+    assert "cannot sort" in sd("search", "x", "--sort", "mood", ok=False)[1]
+    for odd in ('"', "*", "-x", "a:b", "(", ")", "NEAR", 'NEAR("a" "b")', "x AND", "^"):
+        assert json.loads(sd("search", "--json", "--", odd)[0]) == [], odd  # `--`: a query may start with '-'
+    assert "not a colour" in sd("tag", "create", "u", "--color", "plaid", ok=False)[1]
+    assert "no saved search" in sd("search", "--run", "nothing", ok=False)[1]
+
+
+def test_dupes_reports_groups_and_waste(sd: Sd, home: Path) -> None:
+    os.link(home / "notes/todo.txt", home / "notes/todo-link.txt")
+    (home / "empty-a").write_bytes(b"")
+    (home / "empty-b").write_bytes(b"")
+    sd("location", "rescan", str(home))
+    report = sd.json("dupes")
+    assert [sorted(f["path"] for f in g["files"]) for g in report["groups"]] == [
+        [str(home / "photos/backup/beach.jpg"), str(home / "photos/beach.jpg")]
+    ]
+    assert report["wasted"] == 20003 and report["changed"] == []
+    with_empty = sd.json("dupes", "--include-empty")
+    assert len(with_empty["groups"]) == 2
+    assert sd.json("dupes", "--min-size", "1M")["groups"] == []
+    out, _ = sd("dupes")
+    assert "2 copies" in out and "1 group(s)" in out
+    from_disk = sd.json("dupes", str(home / "photos"))  # folders straight from disk: the same answer
+    assert [sorted(f["path"] for f in g["files"]) for g in from_disk["groups"]] == [
+        sorted(f["path"] for f in report["groups"][0]["files"])
+    ]

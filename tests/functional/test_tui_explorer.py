@@ -1,0 +1,746 @@
+"""Pilot tests of the explorer: a person at the keyboard, real directories in tmp_path, the real app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+from textual.color import Color
+from textual.geometry import Region
+from textual.widgets import DataTable
+from textual.worker import WorkerState
+
+from sdcore import metadata, search, tags
+from sdcore.core import Core
+from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
+from sdcore.index.indexer import index_location
+from sdcore.net.testing import device_network, pair
+from sdtui.app import SdtuiApp, main
+from sdtui.config import Config
+from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.explorer import ExplorerScreen
+from sdtui.screens.help import HelpScreen
+from sdtui.screens.jobs import JobsScreen
+from sdtui.screens.prompt import PromptScreen
+from sdtui.screens.tag_picker import TagPickerScreen, rank
+from sdtui.widgets import file_list as file_list_module
+from sdtui.widgets.file_list import FileList
+from sdtui.widgets.inspector import Inspector
+from sdtui.widgets.jobs_strip import JobsStrip
+from sdtui.widgets.pane import Pane
+from sdtui.widgets.sidebar import Sidebar
+
+FIXED = 1_700_000_000.0
+
+
+def make_tree(root: Path) -> Path:
+    """A small tree with fixed mtimes: dirs, files, a hidden file, a symlink, a name that is not UTF-8."""
+    tree = root / "tree"
+    (tree / "docs" / "deep").mkdir(parents=True)
+    (tree / "music").mkdir()
+    (tree / "docs" / "notes.md").write_text("# Notes\n\nhello\n")
+    (tree / "docs" / "deep" / "x.txt").write_text("x\n")
+    (tree / "alpha.py").write_text("def alpha():\n    return 1\n")
+    (tree / "beta.txt").write_text("b" * 2000)
+    (tree / "Gamma.log").write_text("log line\n")
+    (tree / ".hidden").write_text("secret\n")
+    os.symlink("alpha.py", tree / "link")
+    os.close(os.open(os.fsencode(tree) + b"/caf\xe9.bin", os.O_CREAT | os.O_WRONLY, 0o644))
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (FIXED, FIXED), follow_symlinks=False)
+    os.utime(tree, (FIXED, FIXED))
+    return tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trash and the config of the test live in tmp_path, not in the real home."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+
+
+def app_for(tmp_path: Path, start: Path | str, **kw: object) -> SdtuiApp:
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/sdb1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    return SdtuiApp(str(start), data_dir=tmp_path / "data", mounts_file=str(mounts), **kw)  # type: ignore[arg-type]
+
+
+async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no pane is loading (and the message queue has drained)."""
+    deadline = time.monotonic() + timeout
+    await pilot.pause()
+    while time.monotonic() < deadline:
+        lists = app.screen.query(FileList) if isinstance(app.screen, ExplorerScreen) else []
+        if all(fl.state not in ("loading", "empty") for fl in lists):
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+
+
+def explorer(app: SdtuiApp) -> ExplorerScreen:
+    screen = app.screen
+    assert isinstance(screen, ExplorerScreen)
+    return screen
+
+
+def names(pane: Pane) -> list[str]:
+    return [e.name for e in pane.file_list.rows]
+
+
+async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        left = explorer(app).active
+        assert left.path is not None and left.path.path == str(tree)
+        assert names(left) == ["docs", "music", "alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log", "link"]
+        assert ".hidden" not in names(left)
+        assert "7 items" in left.footer_text()
+
+
+async def test_enter_opens_a_directory_and_backspace_comes_back_onto_it(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "enter")  # music
+        await settle(pilot, app)
+        assert pane.path is not None and pane.path.path == str(tree / "music")
+        await pilot.press("k", "k", "enter")  # back on docs? no: we are in music (empty); go up
+        await pilot.press("backspace")
+        await settle(pilot, app)
+        assert pane.path.path == str(tree)
+        assert pane.file_list.current is not None and pane.file_list.current.name == "music"
+        await pilot.press("k", "l")  # l opens too
+        await settle(pilot, app)
+        assert pane.path.path == str(tree / "docs")
+        assert names(pane) == ["deep", "notes.md"]
+
+
+async def test_back_and_forward_restore_the_cursor_and_the_scroll(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "aaa-dir").mkdir()
+    for i in range(120):
+        (big / f"f{i:04d}").write_text("")
+    app = app_for(tmp_path, big)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        fl = pane.file_list
+        await pilot.press("G")
+        await pilot.press(*["k"] * 2)
+        assert fl.current is not None and fl.current.name == "f0117"
+        scroll = fl.scroll_y
+        assert scroll > 0
+        await pilot.press("g", "g")
+        assert fl.cursor == 0
+        await pilot.press("G", *["k"] * 2)
+        await pilot.press("home", "enter")  # into aaa-dir
+        await settle(pilot, app)
+        assert pane.path is not None and pane.path.name == "aaa-dir"
+        await pilot.press("left_square_bracket")  # back
+        await settle(pilot, app)
+        assert fl.current is not None and fl.current.name == "aaa-dir"
+        await pilot.press("right_square_bracket")  # forward
+        await settle(pilot, app)
+        assert pane.path.name == "aaa-dir"
+        await pilot.press("left_square_bracket")
+        await settle(pilot, app)
+        await pilot.press("G", *["k"] * 2)
+        pane.open(pane.path.child("aaa-dir"))
+        await settle(pilot, app)
+        await pilot.press("left_square_bracket")
+        await settle(pilot, app)
+        assert fl.current is not None and fl.current.name == "f0117"
+        assert fl.scroll_y == scroll
+
+
+async def test_space_selects_and_moves_down_and_v_selects_a_range(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        fl = explorer(app).active.file_list
+        await pilot.press("j", "j", "space")
+        assert fl.selected == {"alpha.py"}
+        assert fl.current is not None and fl.current.name == "beta.txt"
+        await pilot.press("v", "j", "j")
+        assert [e.name for e in fl.selection()] == ["alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"]
+        await pilot.press("v")
+        assert fl.selected == {"alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"}
+        assert "4 selected" in explorer(app).active.footer_text()
+        await pilot.press("escape")
+        assert fl.selected == set()
+        assert [e.name for e in fl.selection()] == ["Gamma.log"]
+
+
+async def test_filter_as_you_type_then_escape_brings_everything_back(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("slash", "a", "l")
+        await pilot.pause(0.2)
+        assert names(pane) == ["alpha.py"]
+        await pilot.press("enter")  # keeps the filter, back to the list
+        assert pane.file_list.has_focus
+        assert names(pane) == ["alpha.py"]
+        await pilot.press("slash", "escape")
+        await pilot.pause(0.2)
+        assert len(names(pane)) == 7
+
+
+async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("full_stop")
+        assert ".hidden" in names(pane)
+        await pilot.press("full_stop")
+        assert ".hidden" not in names(pane)
+        await pilot.press("s")  # name -> size
+        files = [e for e in pane.file_list.rows if not e.is_dir]
+        assert [e.size for e in files] == sorted(e.size for e in files)
+        assert files[-1].name == "beta.txt"
+        await pilot.press("S")
+        assert [e for e in pane.file_list.rows if not e.is_dir][0].name == "beta.txt"
+
+
+async def test_tab_switches_the_active_pane_and_o_makes_it_single(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "docs"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        assert screen.active_id == "left"
+        await pilot.press("tab")
+        assert screen.active_id == "right"
+        assert screen.active.path is not None and screen.active.path.name == "docs"
+        await pilot.press("tab")
+        assert screen.active_id == "left"
+        await pilot.press("o")
+        assert not screen.query_one("#right").display
+        await pilot.press("tab")
+        assert screen.active_id == "left"
+
+
+async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_listing(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        preview = inspector.query_one("#inspector-preview")
+        await pilot.pause(0.4)
+        assert "notes.md" in _text(preview)  # the cursor starts on docs/
+        await pilot.press("j", "j")  # alpha.py
+        await pilot.pause(0.4)
+        assert "def alpha" in _text(preview)
+        assert "alpha.py" in _text(inspector.query_one("#inspector-meta"))
+
+
+def _text(widget) -> str:  # type: ignore[no-untyped-def]
+    """What a widget shows on screen, as plain text."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in strips)
+
+
+async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("f7")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"new dir", "enter")
+        await settle(pilot, app)
+        assert (tree / "new dir").is_dir()
+        assert "new dir" in names(pane)
+        assert pane.file_list.current is not None and pane.file_list.current.name == "new dir"
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"renamed", "enter")
+        await settle(pilot, app)
+        assert (tree / "renamed").is_dir() and not (tree / "new dir").exists()
+        assert "renamed" in names(pane) and "new dir" not in names(pane)
+
+
+async def test_rename_onto_an_existing_name_shows_the_error_not_a_traceback(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "f2")  # alpha.py
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"beta.txt", "enter")
+        await settle(pilot, app)
+        status = str(app.screen.query_one("#status").render())
+        assert "already exists" in status
+        assert (tree / "alpha.py").exists()
+
+
+async def test_shift_d_deletes_permanently_after_confirming(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "j", "space", "space", "D")  # alpha.py, beta.txt
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        assert (tree / "alpha.py").exists()
+        await pilot.press("D")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot, app)
+        await pilot.pause(0.1)
+        assert not (tree / "alpha.py").exists() and not (tree / "beta.txt").exists()
+        assert "alpha.py" not in names(pane) and "beta.txt" not in names(pane)
+
+
+async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("j", "j", "space", "space", "f5")  # alpha.py, beta.txt
+        await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py", "beta.txt"])
+        assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
+        assert (tree / "alpha.py").exists()
+        assert "copying 2 items" in str(screen.query_one("#status").render())
+
+
+async def test_f6_moves_to_the_other_pane_and_both_panes_follow(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("j", "j", "f6")  # alpha.py
+        await wait_for(
+            pilot, lambda: names(screen.inactive) == ["alpha.py"] and "alpha.py" not in names(screen.active)
+        )
+        assert (tree / "music" / "alpha.py").exists() and not (tree / "alpha.py").exists()
+
+
+async def test_y_then_p_pastes_a_copy_in_another_directory(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "j", "y", "home", "enter")  # copy alpha.py, go into docs
+        await settle(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "alpha.py" in names(pane))
+        assert (tree / "docs" / "alpha.py").read_text() == (tree / "alpha.py").read_text()
+
+
+async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("j", "j", "f5")
+        await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py"])
+        await pilot.press("w")
+        await pilot.pause()
+        jobs = app.screen
+        assert isinstance(jobs, JobsScreen)
+        await wait_for(pilot, lambda: jobs.query_one(DataTable).row_count == 1)
+        record = next(iter(jobs.records.values()))
+        assert (record.kind, record.state) == ("copy", "completed")
+        await pilot.press("r")
+        await pilot.pause()
+        assert "only a paused" in _text(jobs.query_one("#jobs-status"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ExplorerScreen)
+
+
+async def test_copy_onto_an_existing_name_reports_the_conflict(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)  # both panes show the tree: copying there is onto itself
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "f5")
+        await wait_for(pilot, lambda: "onto itself" in str(app.screen.query_one("#status").render()))
+
+
+async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "j", "d")  # alpha.py
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "alpha.py" not in names(pane))
+        assert not (tree / "alpha.py").exists()
+        trashed = list((tmp_path / "xdg-data" / "Trash" / "files").iterdir())
+        assert [p.name for p in trashed] == ["alpha.py"]
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "alpha.py" in names(pane))
+        assert (tree / "alpha.py").read_text().startswith("def alpha")
+
+
+@pytest.fixture
+async def indexed(tmp_path: Path, tree: Path) -> Path:
+    """The tree as a location of the default library, indexed (then the core is closed: the app opens it)."""
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        location = library.locations.add(str(tree))
+        await library.jobs.wait(await index_location(library, location))
+    return tree
+
+
+async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "space", "space", "t")  # alpha.py, beta.txt
+        await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
+        await pilot.press(*"work/acme", "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ExplorerScreen) and "tagged" in _text(app.screen.query_one("#status"))
+            ),
+        )
+        library = await app.library()
+        tagged = {t.entry_id for t in tags.entries(library, "work/acme")}
+        assert set(search.paths_of(library, sorted(tagged)).values()) == {
+            str(indexed / "alpha.py"),
+            str(indexed / "beta.txt"),
+        }
+        # the picker finds the tag again by fuzzy match
+        await pilot.press("home", "t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
+        await pilot.press(*"wac")
+        await pilot.pause()
+        assert rank(["work/acme", "music"], "wac") == ["work/acme"]
+        await pilot.press("escape")
+        # the sidebar lists the tag; choosing it shows the tagged files in the pane
+        sidebar = app.screen.query_one(Sidebar)
+        await wait_for(pilot, lambda: "tag:work/acme" in sidebar._places)
+        sidebar.focus()
+        sidebar.highlighted = sidebar.get_option_index("tag:work/acme")
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: sorted(names(explorer(app).active)) == ["~/tree/alpha.py", "~/tree/beta.txt"]
+        )
+
+
+async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"notes", "enter")
+        await wait_for(pilot, lambda: names(pane) == ["~/tree/docs/notes.md"])
+        assert pane.border_title == "search: notes (1)"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.path is not None and pane.path.path == str(indexed / "docs")
+        assert pane.file_list.current is not None and pane.file_list.current.name == "notes.md"
+        # ctrl+s keeps the search; the sidebar lists it and choosing it runs it again
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("ctrl+a", "ctrl+k", *"my notes", "enter")
+        sidebar = app.screen.query_one(Sidebar)
+        await wait_for(pilot, lambda: "saved:my notes" in sidebar._places)
+        sidebar.focus()
+        sidebar.highlighted = sidebar.get_option_index("saved:my notes")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: names(pane) == ["~/tree/docs/notes.md"])
+
+
+async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "n")  # alpha.py
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"quarterly draft", "enter")
+        await wait_for(pilot, lambda: "note saved" in _text(app.screen.query_one("#status")))
+        await pilot.press("asterisk")
+        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        library = await app.library()
+        entry_id = search.entry_at(library, str(indexed / "alpha.py"))
+        assert metadata.note(library, entry_id) == "quarterly draft"
+        assert metadata.is_favorite(library, entry_id)
+        await pilot.pause(0.4)
+        meta = _text(app.screen.query_one("#inspector-meta"))
+        assert "quarterly draft" in meta and "★" in meta and "cas_id" in meta
+        assert [h.name for h in search.find(library, "quarterly")] == ["alpha.py"]
+
+
+async def test_tagging_a_file_outside_every_location_says_how_to_add_one(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "t")
+        await wait_for(pilot, lambda: "not in any location" in _text(app.screen.query_one("#status")))
+        assert isinstance(app.screen, ExplorerScreen)
+
+
+async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path: Path, tree: Path) -> None:
+    far_files = tmp_path / "far-files"
+    (far_files / "photos").mkdir(parents=True)
+    (far_files / "report.txt").write_text("from far away\n")
+    async with device_network(tmp_path / "far", "farbox") as far:
+        async with device_network(tmp_path / "data", "herebox", listen=False) as here:
+            await pair(far, here)
+        app = app_for(tmp_path, f"farbox:{far_files}")
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            pane = explorer(app).active
+            assert pane.path is not None and not app.core.is_local(pane.path)
+            assert names(pane) == ["photos", "report.txt"]
+            assert pane.border_title == f"farbox:{far_files}"
+            await pilot.press("j")
+            await pilot.pause(0.5)
+            assert "from far away" in _text(app.screen.query_one("#inspector-preview"))
+            sidebar = app.screen.query_one(Sidebar)
+            await wait_for(pilot, lambda: any(k.startswith("dev-") for k in sidebar._places))
+
+
+async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        library = await app.library()
+        watcher = app.core.watcher(library)
+        await asyncio.wait_for(watcher.ready.wait(), 10)
+        (indexed / "from-outside.txt").write_text("hello")
+        await wait_for(pilot, lambda: "from-outside.txt" in names(pane))
+        (indexed / "from-outside.txt").unlink()
+        await wait_for(pilot, lambda: "from-outside.txt" not in names(pane))
+
+
+async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        (tree / "fresh.txt").write_text("new")
+        (tree / "Gamma.log").unlink()
+        await pilot.pause(0.05)
+        assert "fresh.txt" not in names(pane)  # no polling: nothing changes without an event
+        app.core.bus.publish(EntriesChanged(str(app.core.device.id), str(tree), ("fresh.txt", "Gamma.log")))
+        await settle(pilot, app)
+        await pilot.pause(0.1)
+        assert "fresh.txt" in names(pane)
+        assert "Gamma.log" not in names(pane)
+
+
+async def test_job_progress_events_drive_the_jobs_strip(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        strip = app.screen.query_one(JobsStrip)
+        assert not strip.display or not strip.has_class("-busy")
+        app.core.bus.publish(JobProgress("j1", "copy", 5, 10, "a.txt", unit="items"))
+        await pilot.pause(0.1)
+        assert strip.has_class("-busy")
+        assert strip.jobs["j1"].done == 5
+        assert "5/10" in _text(strip)
+        app.core.bus.publish(JobStateChanged("j1", "copy", "completed"))
+        await pilot.pause(0.1)
+        assert strip.jobs["j1"].state == "completed"
+        await pilot.click("#jobs-strip")
+        await pilot.pause()
+        assert isinstance(app.screen, JobsScreen)
+
+
+async def test_a_directory_that_cannot_be_listed_says_unreachable(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tmp_path / "no-such-dir")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        fl = explorer(app).active.file_list
+        assert fl.state == "unreachable"
+        assert "no such file or directory" in fl.notice
+        assert "unreachable" in explorer(app).active.footer_text()
+
+
+async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(2_000):
+        os.close(os.open(big / f"f{i}", os.O_CREAT | os.O_WRONLY))
+    app = app_for(tmp_path, tree)
+    batches_read = []
+
+    async def slow_mount(path):  # type: ignore[no-untyped-def]
+        """The real listing, as a slow mount would deliver it: 100 entries every 50 ms."""
+        async for batch in app.core.browse(path, batch_size=100):
+            batches_read.append(len(batch))
+            yield batch
+            await asyncio.sleep(0.05)
+
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        worker = pane.file_list.load(lambda: slow_mount(app.core.local_path(str(big))))
+        await wait_for(pilot, lambda: len(pane.file_list.rows) >= 100)
+        assert pane.file_list.state == "loading" and "loading…" in pane.footer_text()
+        pane.open(app.core.local_path(str(tree / "docs")))
+        await settle(pilot, app)
+        assert worker.state == WorkerState.CANCELLED
+        assert names(pane) == ["deep", "notes.md"]
+        read = len(batches_read)
+        await pilot.pause(0.2)
+        assert len(batches_read) == read < 20  # the slow listing stopped being read
+
+
+async def test_a_mount_that_does_not_answer_says_so_and_the_app_stays_responsive(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_list_module, "SLOW_AFTER", 0.2)
+    app = app_for(tmp_path, tree)
+    answered = asyncio.Event()
+
+    async def dead_mount():  # type: ignore[no-untyped-def]
+        """A listing whose first batch never comes (until the test lets it)."""
+        await answered.wait()
+        async for batch in app.core.browse(app.core.local_path(str(tree))):
+            yield batch
+
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        fl = screen.active.file_list
+        fl.load(dead_mount)
+        await wait_for(pilot, lambda: "slow" in fl.notice)
+        assert fl.state == "loading" and "loading…" in _text(fl)
+        await pilot.press("tab")  # the UI still answers while the listing waits
+        assert screen.active_id == "right"
+        answered.set()
+        await wait_for(pilot, lambda: fl.state == "ready" and len(fl.rows) == 7)
+
+
+async def test_question_mark_shows_every_key_and_the_keys_can_be_rebound(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree, config=Config(keys={"cursor_down": "ctrl+n", "help": "f1"}))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot, app)
+        fl = explorer(app).active.file_list
+        await pilot.press("j")
+        assert fl.cursor == 0  # j is no longer bound
+        await pilot.press("ctrl+n")
+        assert fl.cursor == 1
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = _text(app.screen.query_one("HelpScreen Static"))
+        for needle in ("Copy", "Trash", "Filter", "Visual select", "ctrl+n", "F1"):
+            assert needle in text, needle
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ExplorerScreen)
+
+
+async def test_the_command_palette_lists_every_action(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for action in (
+            "Copy",
+            "Move",
+            "Mkdir",
+            "Rename",
+            "Trash",
+            "Delete permanently",
+            "Filter",
+            "Hidden files",
+            "Select",
+            "Visual select",
+            "Jobs",
+            "Tag",
+            "Note",
+            "Favourite",
+            "Search",
+            "Theme: light",
+        ):
+            assert action in titles, action
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"hidden files", "enter")
+        await settle(pilot, app)
+        assert ".hidden" in names(explorer(app).active)
+
+
+async def test_a_click_moves_the_cursor_and_a_double_click_opens(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.click("#left FileList", offset=(4, 2))  # third row: alpha.py
+        assert pane.file_list.current is not None and pane.file_list.current.name == "alpha.py"
+        await pilot.double_click("#left FileList", offset=(4, 0))  # docs/
+        await settle(pilot, app)
+        assert pane.path is not None and pane.path.name == "docs"
+
+
+async def test_the_theme_comes_from_the_config_and_the_palette_switches_it(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree, config=Config(theme="sdtui-high-contrast"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        assert app.theme == "sdtui-high-contrast"
+        assert app.screen.query_one(FileList).styles.background == Color.parse("#000000")
+        light = next(c for c in app.get_system_commands(app.screen) if c.title == "Theme: light")
+        light.callback()
+        await pilot.pause()
+        assert app.theme == "sdtui-light"
+        assert app.screen.query_one(FileList).styles.background == Color.parse("#ffffff")  # light's surface
+
+
+def test_sdtui_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "sdtui" in out and "--data-dir" in out and "PATH" in out.upper()
+
+
+def test_a_broken_config_file_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text("theme = [unclosed")
+    assert main([str(tmp_path), "--config", str(bad)]) == 2
+    assert "cannot read the config" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+"""Duplicates: same content proven by a full hash; hard links, empty files and changed files are not duplicates."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sdcore import dedup
+from sdcore.core import Core
+from sdcore.index import cas
+from sdcore.index.indexer import index_location
+from sdcore.library.library import Library
+
+BIG = 300 * 1024  # above cas_id's whole-file limit: sampled
+
+
+@pytest.fixture
+async def library(tmp_path: Path) -> AsyncIterator[Library]:
+    async with Core(tmp_path / "data") as core:
+        yield core.library()
+
+
+async def index(library: Library, root: Path) -> None:
+    found = library.locations.containing(str(root))
+    loc = found[0] if found else library.locations.add(str(root), mode="content")
+    record = await library.jobs.wait(await index_location(library, loc))
+    assert record.state == "completed", record.error
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def groups(found: dedup.Duplicates) -> set[frozenset[str]]:
+    return {frozenset(f.path for f in g.files) for g in found.groups}
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    song = os.urandom(50_000)
+    write(root / "music/song.mp3", song)
+    write(root / "backup/song.mp3", song)
+    write(root / "backup/old/song (1).mp3", song)
+    write(root / "docs/a.txt", b"same text")
+    write(root / "docs/b.txt", b"same text")
+    write(root / "docs/unique.txt", b"only one of me")
+    return root
+
+
+async def test_copies_are_grouped_with_the_bytes_they_waste(library: Library, tree: Path) -> None:
+    await index(library, tree)
+    found = dedup.find(library)
+    assert groups(found) == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset(str(tree / p) for p in ("docs/a.txt", "docs/b.txt")),
+    }
+    songs, texts = found.groups  # biggest waste first
+    assert (songs.size, songs.wasted) == (50_000, 100_000)
+    assert (texts.size, texts.wasted) == (9, 9)
+    assert found.wasted == 100_009
+    assert songs.full_hash == cas.full_hash(str(tree / "music/song.mp3"))
+    assert groups(dedup.find(library, min_size=10_000)) == {frozenset(f.path for f in songs.files)}
+    assert groups(dedup.find(library, location=str(tree))) == groups(found)
+
+
+async def test_hard_links_are_one_file(library: Library, tree: Path) -> None:
+    os.link(tree / "docs/unique.txt", tree / "docs/unique-link.txt")
+    os.link(tree / "docs/a.txt", tree / "docs/a-link.txt")
+    await index(library, tree)
+    found = dedup.find(library)
+    texts = next(g for g in found.groups if g.size == 9)
+    assert len(texts.files) == 2 and texts.wasted == 9  # a.txt (+ its link) and b.txt
+    linked = next(f for f in texts.files if f.links)
+    assert {linked.path, *linked.links} == {str(tree / "docs/a.txt"), str(tree / "docs/a-link.txt")}
+    assert all("unique" not in f.path for g in found.groups for f in g.files)
+
+
+async def test_empty_files_are_duplicates_only_when_asked(library: Library, tree: Path) -> None:
+    write(tree / "empty1", b"")
+    write(tree / "sub/empty2", b"")
+    await index(library, tree)
+    assert all(g.size > 0 for g in dedup.find(library).groups)
+    empty = [g for g in dedup.find(library, include_empty=True).groups if g.size == 0]
+    assert [{f.path for f in g.files} for g in empty] == [{str(tree / "empty1"), str(tree / "sub/empty2")}]
+    assert empty[0].wasted == 0 and empty[0].full_hash == dedup.EMPTY_HASH
+
+
+async def test_files_with_the_same_cas_id_but_other_bytes_are_not_duplicates(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "near"
+    data = bytearray(os.urandom(BIG))
+    write(root / "original.bin", bytes(data))
+    data[50_000] ^= 0xFF  # outside every sample cas_id reads
+    write(root / "near-copy.bin", bytes(data))
+    write(root / "true-copy.bin", (root / "original.bin").read_bytes())
+    assert cas.cas_id(str(root / "original.bin")) == cas.cas_id(str(root / "near-copy.bin"))
+    await index(library, root)
+    assert groups(dedup.find(library)) == {frozenset({str(root / "original.bin"), str(root / "true-copy.bin")})}
+
+
+async def test_files_that_changed_since_they_were_hashed_are_not_reported_identical(library: Library, tree: Path) -> None:
+    await index(library, tree)
+    grown = tree / "backup/old/song (1).mp3"
+    with open(grown, "ab") as f:
+        f.write(b"more")
+    b = tree / "docs/b.txt"
+    stamp = b.stat()
+    b.write_bytes(b"SAME TEXT")  # other bytes, same size, and the old mtime put back
+    os.utime(b, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    found = dedup.find(library)
+    assert groups(found) == {frozenset({str(tree / "music/song.mp3"), str(tree / "backup/song.mp3")})}
+    assert set(found.changed) == {str(grown)}
+
+
+async def test_full_hashes_are_reused_until_a_file_is_touched(library: Library, tree: Path) -> None:
+    await index(library, tree)
+    first = dedup.find(library)
+    kept = dict(library.read().execute("SELECT entry_id, full_hash FROM file_hashes"))
+    assert len(kept) == 5
+    assert groups(dedup.find(library)) == groups(first)
+    a = tree / "docs/a.txt"
+    stamp = a.stat()
+    a.write_bytes(b"SAME TEXT")  # the mtime is put back, but the ctime moves: the cached hash is not trusted
+    os.utime(a, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert all(g.size != 9 for g in dedup.find(library).groups)
+
+
+async def test_a_shallow_location_is_checked_by_size_and_full_hash(library: Library, tree: Path) -> None:
+    write(tree / "docs/c.txt", b"SAME TEXT")  # the size of a.txt and b.txt, other bytes
+    library.locations.add(str(tree), mode="shallow")  # no cas_id at all
+    await index(library, tree)
+    assert library.read().execute("SELECT count(*) FROM entries WHERE content_id IS NOT NULL").fetchone()[0] == 0
+    assert groups(dedup.find(library)) == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset(str(tree / p) for p in ("docs/a.txt", "docs/b.txt")),
+    }
+
+
+def test_folders_that_are_not_indexed_are_checked_from_disk(tree: Path, tmp_path: Path) -> None:
+    os.link(tree / "docs/a.txt", tree / "docs/a-link.txt")
+    write(tree / "empty1", b"")
+    write(tree / "sub/empty2", b"")
+    data = bytearray(os.urandom(BIG))
+    write(tree / "big/original.bin", bytes(data))
+    data[BIG // 2] ^= 0xFF  # the same size and the same first 4 KiB: only a full read tells them apart
+    write(tree / "big/near-copy.bin", bytes(data))
+    found = dedup.find_in([str(tree)])
+    assert {frozenset(n for f in g.files for n in (f.path, *f.links)) for g in found.groups} == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset(str(tree / p) for p in ("docs/a.txt", "docs/a-link.txt", "docs/b.txt")),
+    }
+    texts = next(g for g in found.groups if g.size == 9)
+    assert len(texts.files) == 2 and texts.wasted == 9  # a hard link is the same file
+    assert all(f.entry_id is None for g in found.groups for f in g.files)
+    assert found.wasted == 100_009
+    with_empty = dedup.find_in([str(tree / "sub"), str(tree / "empty1")], include_empty=True)
+    assert [g.size for g in with_empty.groups] == [0]
+    assert groups(dedup.find_in([str(tree)], min_size=10_000)) == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3"))
+    }
+    assert dedup.find_in([str(tmp_path / "nowhere")]).groups == ()

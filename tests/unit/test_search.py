@@ -1,0 +1,292 @@
+"""Search: substrings of names, paths and notes, filters, sorts, odd input, and an index that stays current."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sdcore import metadata, search, tags
+from sdcore.core import Core
+from sdcore.errors import AlreadyExists, NotFound
+from sdcore.index.indexer import index_location, refresh
+from sdcore.library.library import Library
+from sdcore.search import Query, SearchError, fts_paused
+
+
+@pytest.fixture
+async def library(tmp_path: Path) -> AsyncIterator[Library]:
+    async with Core(tmp_path / "data") as core:
+        yield core.library()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    root = tmp_path / "home"
+    for rel, data in {
+        "docs/invoice.pdf": b"%PDF-1.4 " + b"i" * 5000,
+        "docs/invoice-old.pdf": b"%PDF-1.4 " + b"o" * 100,
+        "docs/report.txt": b"quarterly",
+        "docs/my invoices/march.txt": b"m" * 10,
+        "photos/2019/beach.jpg": b"\xff\xd8\xff" + b"b" * 20000,
+        "photos/2019/beach party.png": b"\x89PNG\r\n\x1a\n" + b"p" * 300,
+        "photos/2020/sunbeach.jpg": b"\xff\xd8\xff" + b"s" * 70000,
+        "music/the beach boys.mp3": b"ID3" + b"x" * 1000,
+        "photos/beach-trip/notes.md": b"n" * 100,
+        "beach": b"a file named like the query",
+    }.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+async def index(library: Library, root: Path) -> None:
+    found = library.locations.containing(str(root))
+    loc = found[0] if found else library.locations.add(str(root))
+    record = await library.jobs.wait(await index_location(library, loc))
+    assert record.state == "completed", record.error
+
+
+def names(hits: list[search.Hit]) -> list[str]:
+    return [h.name for h in hits]
+
+
+async def test_any_substring_of_a_name_or_path_matches(library: Library, home: Path) -> None:
+    await index(library, home)
+    assert set(names(search.find(library, "VOIC"))) == {"invoice.pdf", "invoice-old.pdf", "my invoices", "march.txt"}
+    assert set(names(search.find(library, "2019/bea"))) == {"beach.jpg", "beach party.png"}
+    assert set(names(search.find(library, "beach 2020"))) == {"sunbeach.jpg"}  # every word must match
+    hit = search.find(library, "sunbeach")[0]
+    assert hit.path == str(home / "photos/2020/sunbeach.jpg")
+    assert (hit.relative, hit.kind, hit.object_kind, hit.size) == ("photos/2020/sunbeach.jpg", "file", "image", 70003)
+
+
+async def test_relevance_puts_exact_then_prefix_then_word_then_path_matches_first(library: Library, home: Path) -> None:
+    await index(library, home)
+    hits = names(search.find(library, "beach"))
+    assert hits[0] == "beach"  # the exact name
+    assert hits[1:4] == ["beach.jpg", "beach-trip", "beach party.png"]  # starts with it, shorter first
+    assert hits[4:6] == ["the beach boys.mp3", "sunbeach.jpg"]  # ...then starting a later word, then anywhere
+    assert hits[6:] == ["notes.md"]  # only its folder matches: after every name match
+    assert names(search.find(library, "party beach")) == ["beach party.png"]
+
+    assert names(search.find(library, "2019 beach")) == ["beach.jpg", "beach party.png"]  # one word in the folder
+
+
+async def test_name_matches_are_not_crowded_out_by_path_matches(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "crowd"
+    for rel in ("beach-stuff/sub/x.txt", "beach-stuff/sub/y.txt", "a/b/c/beach.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    await index(library, root)
+    monkeypatch.setattr(search, "RELEVANCE_CANDIDATES", 2)  # more matches than are scored
+    assert names(search.find(library, "beach", limit=2)) == ["beach.txt", "beach-stuff"]
+
+
+async def test_fts_syntax_in_a_query_is_searched_as_text(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "odd"
+    root.mkdir()
+    odd = ['say "hi".txt', "star*gazer.md", "-v2 draft.doc", "a:b.txt", "(copy) 1.txt", "NEAR far.txt", "x OR y.txt",
+           "it's.txt", "{name} - col.txt", "^caret.txt"]
+    for name in odd:
+        (root / name).write_text(name)
+    await index(library, root)
+    for query, expected in [
+        ('"hi"', 'say "hi".txt'), ('"', 'say "hi".txt'), ("star*", "star*gazer.md"), ("*", "star*gazer.md"),
+        ("-v2", "-v2 draft.doc"), ("-", "-v2 draft.doc"), ("a:b", "a:b.txt"), (":", "a:b.txt"),
+        ("(copy)", "(copy) 1.txt"), ("(", "(copy) 1.txt"), ("NEAR", "NEAR far.txt"), ("NEAR(", None),
+        ("x OR y", "x OR y.txt"), ("it's", "it's.txt"), ("{name}", "{name} - col.txt"), ("^caret", "^caret.txt"),
+        ("'; DROP TABLE entries; --", None), ('"unbalanced', None), ("AND", None), ("NOT", None),
+    ]:
+        found = names(search.find(library, query))
+        if expected is None:
+            assert found == [], query
+        else:
+            assert expected in found, query
+            assert all(all(t.casefold() in n.casefold() for t in query.split()) for n in found), query
+    assert len(search.find(library, "txt")) == 8  # still there: nothing was dropped
+
+
+async def test_an_empty_query_needs_a_filter_and_then_lists_what_matches(library: Library, home: Path) -> None:
+    await index(library, home)
+    for empty in ("", "   ", "\0"):
+        with pytest.raises(SearchError, match="nothing to search for"):
+            search.find(library, empty)
+    assert set(names(search.find(library, "", ext="pdf"))) == {"invoice.pdf", "invoice-old.pdf"}
+    assert set(names(search.find(library, "", kind="dir"))) == {"docs", "my invoices", "photos", "2019", "2020", "music", "beach-trip"}
+
+
+async def test_filters_combine(library: Library, home: Path, tmp_path: Path) -> None:
+    await index(library, home)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "beach.jpg").write_bytes(b"\xff\xd8\xff other")
+    (other / "jpg-list.txt").write_text("a name with jpg in it is no .jpg")
+    (other / "main.c").write_text("int main;")
+    await index(library, other)
+    assert sorted(names(search.find(library, "", ext="jpg"))) == ["beach.jpg", "beach.jpg", "sunbeach.jpg"]
+    assert names(search.find(library, "", ext="c")) == ["main.c"]
+    in_index = "SELECT count(*) FROM search_index WHERE search_index MATCH ?"  # met inside the index itself
+    assert library.read().execute(in_index, (search._ext_facets(("JPG", "c")),)).fetchone()[0] == 4
+    assert names(search.find(library, "mai", ext=["c", "h"])) == ["main.c"]
+    assert len(search.find(library, "beach", ext="jpg")) == 3
+    assert names(search.find(library, "beach", ext=".JPG", location=str(other))) == ["beach.jpg"]
+    assert set(names(search.find(library, "beach", kind="image", min_size=10_000))) == {"beach.jpg", "sunbeach.jpg"}
+    assert names(search.find(library, "beach", kind="image", min_size=10_000, max_size=30_000)) == ["beach.jpg"]
+    assert set(names(search.find(library, "", kind=["audio", "document"]))) == {"the beach boys.mp3", "invoice.pdf", "invoice-old.pdf"}
+    old = home / "docs" / "invoice-old.pdf"
+    os.utime(old, (time.time() - 40 * 86400,) * 2)
+    await refresh(library, [str(home / "docs")])
+    assert names(search.find(library, "invoice", ext="pdf", modified_before="30d")) == ["invoice-old.pdf"]
+    assert names(search.find(library, "invoice", ext="pdf", modified_after="30d")) == ["invoice.pdf"]
+    assert names(search.find(library, "invoice", ext="pdf", modified_after=time.strftime("%Y-%m-%d"))) == ["invoice.pdf"]
+    tags.create(library, "work/acme")
+    tags.assign(library, "work/acme", [search.entry_at(library, str(home / "docs" / "report.txt"))])
+    assert names(search.find(library, "", tags="work")) == ["report.txt"]
+    assert names(search.find(library, "rep", tags=["work/acme"], ext="txt")) == ["report.txt"]
+    assert search.find(library, "invoice", tags="work") == []
+    assert len(search.find(library, "beach", ext="tar.jpg")) == 3  # the last extension is the one kept
+    with pytest.raises(SearchError, match="no kind 'imagez'; use one of .*image"):
+        search.find(library, "beach", kind="imagez")
+    with pytest.raises(NotFound, match="no tag"):
+        search.find(library, "x", tags="nope")
+    with pytest.raises(NotFound, match="no location"):
+        search.find(library, "x", location="nowhere")
+
+
+async def test_sorts_and_limit(library: Library, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await index(library, home)
+    by_size = search.find(library, "beach", kind="file", sort="size")
+    assert [h.size for h in by_size] == sorted((h.size for h in by_size), reverse=True)
+    assert names(search.find(library, "beach", kind="file", sort="size", reverse=True))[0] == "beach"
+    assert names(search.find(library, "beach", kind="file", sort="name")) == sorted(names(by_size))
+    newest = home / "photos" / "2019" / "beach party.png"
+    os.utime(newest, (time.time() + 100,) * 2)
+    await refresh(library, [str(newest.parent)])
+    assert names(search.find(library, "beach", sort="date"))[0] == "beach party.png"
+    assert len(search.find(library, "beach", limit=2)) == 2
+    walked = {sort: names(search.find(library, "a", sort=sort)) for sort in ("size", "date", "name")}
+    monkeypatch.setattr(search, "WALK_BUDGET", 2)  # too few rows walked in order: every match is sorted instead
+    assert {sort: names(search.find(library, "a", sort=sort)) for sort in walked} == walked
+    assert len(walked["name"]) > 2 and walked["name"] == sorted(walked["name"], key=str.casefold)
+    with pytest.raises(SearchError, match="sort by"):
+        search.find(library, "beach", sort="colour")
+    with pytest.raises(SearchError, match="at least 1"):
+        search.find(library, "beach", limit=0)
+
+
+async def test_short_queries_still_find_names(library: Library, home: Path) -> None:
+    await index(library, home)
+    assert set(names(search.find(library, "mp"))) == {"the beach boys.mp3"}
+    assert "march.txt" in names(search.find(library, "ch", ext="txt"))
+    assert names(search.find(library, "xq")) == []
+
+
+async def test_the_index_stays_current_as_files_change(library: Library, home: Path) -> None:
+    await index(library, home)
+    docs = home / "docs"
+    (docs / "contract-zebra.odt").write_text("new")
+    await refresh(library, [str(docs)])
+    assert names(search.find(library, "zebra")) == ["contract-zebra.odt"]
+    os.rename(docs / "contract-zebra.odt", docs / "contract-giraffe.odt")
+    await refresh(library, [str(docs)])
+    assert search.find(library, "zebra") == []
+    assert names(search.find(library, "giraffe")) == ["contract-giraffe.odt"]
+    os.rename(home / "photos" / "2019", home / "photos" / "summer-of-2019")
+    await index(library, home)
+    assert {h.relative for h in search.find(library, "summer-of")} == {
+        "photos/summer-of-2019", "photos/summer-of-2019/beach.jpg", "photos/summer-of-2019/beach party.png",
+    }
+    (docs / "contract-giraffe.odt").unlink()
+    await refresh(library, [str(docs)])
+    assert search.find(library, "giraffe") == []
+    fts = library.read().execute("SELECT count(*) FROM search_index").fetchone()[0]
+    entries = library.read().execute("SELECT count(*) FROM entries WHERE parent_id IS NOT NULL").fetchone()[0]
+    assert fts == entries
+
+
+async def test_names_that_are_not_utf8_are_found_and_kept(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "bytes"
+    root.mkdir()
+    raw = os.fsencode(str(root)) + b"/caf\xe9-menu.txt"
+    with open(raw, "wb") as f:
+        f.write(b"x")
+    await index(library, root)
+    hit = search.find(library, "menu")[0]
+    assert os.fsencode(hit.path) == raw
+    assert search.entry_at(library, hit.path) == hit.entry_id
+
+
+async def test_a_paused_bulk_load_is_indexed_in_one_go_at_the_end(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "bulk"
+    root.mkdir()
+    loc = library.locations.add(str(root))
+    insert = (
+        "INSERT INTO entries (location_id, parent_id, name, extension, kind, size) VALUES (?, ?, ?, 'txt', 'file', 1)"
+    )
+    with library.write() as db, fts_paused(db, loc.id):
+        db.executemany(insert, [(loc.id, loc.root_id, f"bulk-{i}.txt") for i in range(500)])
+        assert db.execute("SELECT count(*) FROM search_index").fetchone()[0] == 0  # no trigger ran
+    assert len(search.find(library, "bulk-", limit=1000)) == 500
+    # A load spread over transactions (and a crash) keeps its mark until it is resumed, or until no job
+    # is left to resume it: then the next search indexes what the load left.
+    with library.write() as db:
+        search.pause_fts(db, loc.id)
+        db.executemany(insert, [(loc.id, loc.root_id, f"later-{i}.txt") for i in range(10)])
+    with library.write() as db:
+        db.execute(insert, (loc.id, loc.root_id, "later-x.txt"))
+    assert library.read().execute("SELECT count(*) FROM fts_pause").fetchone()[0] == 1
+    assert len(search.find(library, "later-")) == 11
+    assert library.read().execute("SELECT count(*) FROM fts_pause").fetchone()[0] == 0
+    with library.write() as db:  # after the pause: triggers again
+        db.execute(insert, (loc.id, loc.root_id, "after.txt"))
+    assert names(search.find(library, "after")) == ["after.txt"]
+
+
+async def test_a_first_index_loads_the_search_index(library: Library, home: Path) -> None:
+    await index(library, home)
+    rows = library.read().execute("SELECT count(*) FROM search_index").fetchone()[0]
+    assert rows == library.read().execute("SELECT count(*) FROM entries WHERE parent_id IS NOT NULL").fetchone()[0]
+    assert library.read().execute("SELECT count(*) FROM fts_pause").fetchone()[0] == 0
+
+
+async def test_saved_searches_keep_their_filters(library: Library, home: Path) -> None:
+    await index(library, home)
+    query = Query("beach", ext=("jpg",), modified_after="7d", sort="size")
+    search.save(library, "Recent beach", query)
+    with pytest.raises(AlreadyExists, match="exists already"):
+        search.save(library, "recent BEACH", query)
+    [kept] = search.saved(library)
+    assert kept.name == "Recent beach" and kept.query == query
+    assert names(search.run(library, search.get_saved(library, "recent beach").query)) == ["sunbeach.jpg", "beach.jpg"]
+    search.forget(library, "Recent beach")
+    assert search.saved(library) == []
+    with pytest.raises(NotFound, match="sd search --saved"):
+        search.get_saved(library, "Recent beach")
+
+
+def test_sizes_and_dates_are_read_like_people_write_them() -> None:
+    assert search.parse_size("1500") == 1500
+    assert search.parse_size("10k") == 10240
+    assert search.parse_size("1.5M") == 1572864
+    assert search.parse_size("2GiB") == 2 * 1024**3
+    assert abs(search.parse_when("2d") - (time.time() - 2 * 86400)) < 5
+    assert search.parse_when("2024-05-01") == time.mktime((2024, 5, 1, 0, 0, 0, 0, 0, -1))
+    with pytest.raises(SearchError, match="not a size"):
+        search.parse_size("ten megs")
+    with pytest.raises(SearchError, match="not a date"):
+        search.parse_when("yesterday-ish")
+
+
+async def test_notes_are_searched_with_names(library: Library, home: Path) -> None:
+    await index(library, home)
+    report = search.entry_at(library, str(home / "docs" / "report.txt"))
+    metadata.set_note(library, report, "for the zeppelin meeting")
+    assert names(search.find(library, "zeppelin")) == ["report.txt"]
+    assert names(search.find(library, "zeppelin", ext="pdf")) == []

@@ -1,0 +1,159 @@
+"""Unit tests of the TUI's plain parts: arranging rows, sizes, mounts, config and themes, key labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdcore.fs.base import EntryInfo
+from sdtui.config import BUILTIN_THEMES, ConfigError, load_config, load_themes, theme_from_file
+from sdtui.screens.help import key_label
+from sdtui.screens.tag_picker import rank
+from sdtui.widgets.jobs_strip import JobView
+from sdtui.widgets.listing import Arrangement, arrange, human_size, kind_marker, shorten_home, shorten_home_in
+from sdtui.widgets.sidebar import volumes_from_mounts
+
+
+def entry(name: str, kind: str = "file", size: int = 0, mtime: float = 0.0) -> EntryInfo:
+    return EntryInfo(name, kind, size, mtime, 0, 0o100644)
+
+
+ENTRIES = [
+    entry("b.txt", size=30, mtime=3),
+    entry("A.md", size=10, mtime=2),
+    entry("zdir", "dir", mtime=1),
+    entry(".hidden", size=5, mtime=9),
+    entry("adir", "dir", mtime=5),
+    entry("c.TXT", size=20, mtime=1),
+]
+
+
+def names(rows: list[EntryInfo]) -> list[str]:
+    return [e.name for e in rows]
+
+
+def test_directories_come_first_then_names_without_regard_to_case() -> None:
+    assert names(arrange(ENTRIES, Arrangement())) == ["adir", "zdir", "A.md", "b.txt", "c.TXT"]
+
+
+def test_hidden_files_show_only_when_asked() -> None:
+    assert ".hidden" in names(arrange(ENTRIES, Arrangement(show_hidden=True)))
+
+
+def test_the_filter_is_a_case_insensitive_substring() -> None:
+    assert names(arrange(ENTRIES, Arrangement(filter="TX"))) == ["b.txt", "c.TXT"]
+    assert names(arrange(ENTRIES, Arrangement(filter="nothing"))) == []
+
+
+@pytest.mark.parametrize(
+    ("sort", "reverse", "files"),
+    [
+        ("size", False, ["A.md", "c.TXT", "b.txt"]),
+        ("size", True, ["b.txt", "c.TXT", "A.md"]),
+        ("mtime", False, ["c.TXT", "A.md", "b.txt"]),
+        ("ext", False, ["A.md", "b.txt", "c.TXT"]),
+    ],
+)
+def test_sort_orders_keep_directories_first(sort: str, reverse: bool, files: list[str]) -> None:
+    rows = arrange(ENTRIES, Arrangement(sort=sort, reverse=reverse))
+    assert [e.kind for e in rows[:2]] == ["dir", "dir"]
+    assert names(rows[2:]) == files
+
+
+def test_arrangement_describes_itself_for_the_footer() -> None:
+    assert Arrangement().describe() == "name↓"
+    assert (
+        Arrangement(sort="size", reverse=True, filter="x", show_hidden=True).describe()
+        == "size↑ /x hidden shown"
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(0, "0 B"), (1023, "1023 B"), (1536, "1.5K"), (20 * 1024**2, "20M"), (5 * 1024**3, "5.0G")],
+)
+def test_human_sizes(size: int, text: str) -> None:
+    assert human_size(size) == text
+
+
+def test_kind_markers_like_ls_f() -> None:
+    assert [kind_marker(entry("x", k)) for k in ("dir", "symlink", "fifo", "file")] == ["/", "@", "|", ""]
+
+
+def test_home_is_shown_as_tilde(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/ann")
+    assert shorten_home("/home/ann/docs") == "~/docs"
+    assert shorten_home("/home/anna") == "/home/anna"
+    assert shorten_home_in("/home/ann/x: no such file") == "~/x: no such file"
+
+
+def test_volumes_are_the_real_mounts_with_escapes_undone() -> None:
+    mounts = "\n".join(
+        [
+            "/dev/sda2 / ext4 rw 0 0",
+            "proc /proc proc rw 0 0",
+            "tmpfs /run tmpfs rw 0 0",
+            r"/dev/sdb1 /media/ann/My\040Disk vfat rw 0 0",
+            "server:/export /mnt/nas nfs4 rw 0 0",
+            "/dev/loop3 /snap/core/1 squashfs ro 0 0",
+        ]
+    )
+    assert volumes_from_mounts(mounts) == [
+        ("/", "/dev/sda2"),
+        ("/media/ann/My Disk", "/dev/sdb1"),
+        ("/mnt/nas", "server:/export"),
+    ]
+
+
+def test_config_keys_and_theme(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "sdtui-light"\n[keys]\ncursor_down = "down,ctrl+n"\n')
+    config = load_config(path)
+    assert config.theme == "sdtui-light"
+    assert config.keys == {"cursor_down": "down,ctrl+n"}
+
+
+def test_a_missing_default_config_is_empty_but_a_named_one_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert load_config().keys == {}
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_keys_must_be_strings(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[keys]\ncursor_down = 3\n")
+    with pytest.raises(ConfigError, match=r"\[keys\]"):
+        load_config(path)
+
+
+def test_the_three_theme_files_load() -> None:
+    themes = {t.name: t for t in load_themes(BUILTIN_THEMES)}
+    assert {"sdtui-dark", "sdtui-light", "sdtui-high-contrast"} <= set(themes)
+    assert themes["sdtui-dark"].dark and not themes["sdtui-light"].dark
+    assert themes["sdtui-high-contrast"].background == "#000000"
+
+
+def test_a_theme_without_a_primary_colour_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n')
+    with pytest.raises(ConfigError, match="primary"):
+        theme_from_file(bad)
+
+
+def test_key_labels_read_as_people_write_keys() -> None:
+    assert key_label("down,j") == "↓ j"
+    assert key_label("f5,ctrl+d,alt+left,full_stop") == "F5 ctrl+d alt+← ."
+
+
+def test_tag_picker_ranks_fuzzy_matches() -> None:
+    assert rank(["work/acme", "music", "work"], "wac") == ["work/acme"]
+    assert rank(["b", "a"], "") == ["b", "a"]
+
+
+def test_job_amounts_in_bytes_or_items() -> None:
+    assert JobView("1", "copy", done=3 << 20, total=8 << 20, unit="bytes").amount() == "3.0M/8.0M"
+    assert JobView("2", "index", done=5, total=10, unit="files").amount() == "5/10 files"
