@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from sdcore.device import Device, load_or_create
-from sdcore.errors import NotFound, SdError
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
@@ -122,9 +121,7 @@ class Core:
         """A device by name or id prefix: this one, or a paired one."""
         if name_or_id in (self.device.name, str(self.device.id)) or str(self.device.id).startswith(name_or_id):
             return self.device.id
-        if self.network is not None:
-            return self.network.device_id_of(name_or_id)  # type: ignore[no-any-return]
-        raise NotFound(f"no device named {name_or_id!r}; `sd network devices` lists paired devices")
+        return self.net().device_id_of(name_or_id)  # type: ignore[no-any-return]
 
     def is_local(self, path: SdPath) -> bool:
         return path.device_id == self.device.id
@@ -133,9 +130,13 @@ class Core:
         """The filesystem of a device: LocalFS for this one, RemoteFS for a paired one."""
         if device_id == self.device.id:
             return self.local_fs
-        if self.network is None:
-            raise SdError(f"device {device_id} is not this one and the network is not running")
-        return self.network.fs_for(device_id)  # type: ignore[no-any-return]
+        return self.net().fs_for(device_id)  # type: ignore[no-any-return]
+
+    def net(self) -> Any:
+        """The network (sdcore.net.Network), its client side made on first use: paired devices by name, RemoteFS."""
+        from sdcore.net import attach
+
+        return attach(self)
 
     async def browse(self, path: SdPath, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
         """A directory's entries in batches, straight from its filesystem (never waits on indexing)."""

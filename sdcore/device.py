@@ -43,8 +43,8 @@ class Device:
 
 
 def device_id_of(public_key: asyncssh.SSHKey) -> uuid.UUID:
-    """A device id cannot be claimed without the key: it is a hash of the public key."""
-    return uuid.UUID(bytes=blake3.blake3(public_key.export_public_key("openssh")).digest()[:16])
+    """A device id cannot be claimed without the key: it is a hash of the public key (its SSH wire form)."""
+    return uuid.UUID(bytes=blake3.blake3(public_key.public_data).digest()[:16])
 
 
 def load_or_create(data_dir: Path) -> Device:

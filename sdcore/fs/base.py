@@ -56,7 +56,7 @@ def kind_of_mode(mode: int) -> str:
 class FileSystem(Protocol):
     """What the core needs of a device's files. Paths are absolute POSIX str (fsdecoded)."""
 
-    async def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+    def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
         """Stream the entries of a directory in batches (order unspecified)."""
         ...
 
@@ -64,7 +64,7 @@ class FileSystem(Protocol):
         """The entry at `path` (not following a final symlink). Raises NotFound if it is gone."""
         ...
 
-    async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+    def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         """Stream a file's bytes from `offset` in chunks."""
         ...
 

@@ -25,6 +25,7 @@ from sdcore.events import EntriesChanged, LocationScanState
 from sdcore.index import cas
 from sdcore.index.kinds import kind_from_magic
 from sdcore.index.walker import (
+    EXTENSION,
     HIDDEN,
     INODE,
     KIND,
@@ -32,6 +33,7 @@ from sdcore.index.walker import (
     MODE,
     MTIME,
     NAME,
+    OBJECT_KIND,
     SIZE,
     Found,
     IgnoreRules,
@@ -44,12 +46,16 @@ from sdcore.library.locations import Location
 from sdcore.sdpath import display, from_db, to_db
 
 BATCH_ENTRIES = 5000  # entries per discovery transaction
-SECONDARY_INDEXES = ("entries_by_parent", "entries_by_inode", "entries_by_content")
+# Dropped during a location's first bulk load and made again after it (as in schema.py).
 CREATE_SECONDARY_INDEXES = (
     "CREATE UNIQUE INDEX IF NOT EXISTS entries_by_parent ON entries (parent_id, name)",
     "CREATE INDEX IF NOT EXISTS entries_by_inode ON entries (location_id, inode)",
     "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (content_id)",
+    "CREATE INDEX IF NOT EXISTS entries_by_size ON entries (size)",
+    "CREATE INDEX IF NOT EXISTS entries_by_mtime ON entries (mtime)",
+    "CREATE INDEX IF NOT EXISTS entries_by_name ON entries (name COLLATE NOCASE)",
 )
+SECONDARY_INDEXES = tuple(statement.split(" EXISTS ")[1].split()[0] for statement in CREATE_SECONDARY_INDEXES)
 CONTENT_BATCH = 500
 
 _INSERT = (
@@ -139,6 +145,9 @@ class IndexJob(Job):
         def forget_queue() -> None:
             with ctx.library.write() as db:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
+                for statement in CREATE_SECONDARY_INDEXES:  # a canceled first load dropped them
+                    db.execute(statement)
+                search.resume_fts(db, self.location)  # what was found so far is searchable
 
         await asyncio.to_thread(forget_queue)
 
@@ -360,8 +369,10 @@ class IndexJob(Job):
                     pass
             db.execute(
                 "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
+                " object_kind = CASE WHEN extension IS ? THEN object_kind ELSE ? END, extension = ?,"
                 " error = NULL, content_id = CASE WHEN size IS ? AND mtime IS ? THEN content_id END WHERE id = ?",
-                (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[HIDDEN], f[LINK], f[SIZE], f[MTIME], entry_id),
+                (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[HIDDEN], f[LINK], f[EXTENSION], f[OBJECT_KIND], f[EXTENSION],
+                 f[SIZE], f[MTIME], entry_id),
             )
             if kind == "dir":
                 old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
@@ -430,7 +441,7 @@ class IndexJob(Job):
             " AND e.id > ? ORDER BY e.id LIMIT ?",
             (loc.id, self.content_cursor, CONTENT_BATCH),
         ).fetchall()
-        results = []
+        results: list[tuple[int, str | None, str | None, int, str | None]] = []
         for entry_id, name, ext, parent_rel in rows:
             rel = from_db(f"{parent_rel}/{name}" if parent_rel else name)
             try:
@@ -473,7 +484,7 @@ class IndexJob(Job):
             " AND e.content_id NOT IN (SELECT content_id FROM media_data) GROUP BY e.content_id ORDER BY e.content_id LIMIT 50",
             (loc.id, self.media_cursor),
         ).fetchall()
-        described = []
+        described: list[tuple[int, int | None, int | None, str | None, str | None, str | None]] = []
         for content_id, cas_id, name, parent_rel in rows:
             path = loc.absolute(from_db(f"{parent_rel}/{name}" if parent_rel else name))
             try:

@@ -7,6 +7,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from sdcore.events import LibraryChanged
 from sdcore.index.indexer import index_location, refresh
 from sdcore.sdpath import display
 
@@ -24,18 +25,29 @@ class LocationWatcher:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._task: asyncio.Task[None] | None = None
+        self._follow: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="sd-watcher")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="sd-watcher")
+        if self._follow is None and self.library.core is not None:
+            self._follow = loop.create_task(self._follow_locations(), name="sd-watcher-locations")
 
     async def restart(self) -> None:
         """Watch again after locations were added or removed."""
-        await self.close()
+        await self._stop_watching()
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self.start()
+
+    async def _follow_locations(self) -> None:
+        assert self.library.core is not None
+        with self.library.core.bus.subscribe(LibraryChanged) as events:
+            async for event in events:
+                if event.library_id == str(self.library.id) and event.what in ("location added", "location removed"):
+                    await self.restart()
 
     async def _run(self) -> None:
         roots = []
@@ -103,6 +115,13 @@ class LocationWatcher:
                     log.exception("indexing %s again failed", display(loc.path))
 
     async def close(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            await asyncio.gather(self._follow, return_exceptions=True)
+            self._follow = None
+        await self._stop_watching()
+
+    async def _stop_watching(self) -> None:
         self._stop.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)

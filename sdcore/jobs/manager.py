@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 import uuid
@@ -130,10 +131,18 @@ class JobManager:
         record = self.get(job_id)
         if record.state in FINISHED:
             raise SdError(f"job {job_id} has {record.state} already")
-        with self.library.write() as db:
-            db.execute("UPDATE jobs SET state = 'canceled', updated = ? WHERE id = ?", (time.time(), job_id))
-        if self.library.core is not None:
-            self.library.core.bus.publish(JobStateChanged(job_id, record.kind, "canceled"))
+        row = self.library.read().execute("SELECT checkpoint FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        # A stopped job still cleans up what it left (partial files, a paused search index): `wait` for it.
+        ctx = JobContext(job_id, unpack_state(record.kind, row[0]), self.library)
+        task = asyncio.get_running_loop().create_task(self._clean_up_stopped(ctx), name=f"cancel-{job_id}")
+        self._running[job_id] = (task, ctx)
+
+    async def _clean_up_stopped(self, ctx: JobContext) -> None:
+        try:
+            await ctx.job.cleanup(ctx)
+        finally:
+            self._set_state(ctx, "canceled")
+            self._running.pop(ctx.job_id, None)
 
     async def resume(self, job_id: str) -> None:
         """Start a paused, interrupted or failed job again from its last checkpoint."""
@@ -174,20 +183,20 @@ class JobManager:
             raise SdError(f"{job_id!r} names more than one job; give more of its id")
         return exact[0] if exact else rows[0]
 
-    def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> list[JobRecord]:
+    def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> builtins.list[JobRecord]:
         if states:
             marks = ",".join("?" * len(states))
             return self._select(f"WHERE state IN ({marks}) ORDER BY created DESC LIMIT ?", (*states, limit))
         return self._select("ORDER BY created DESC LIMIT ?", (limit,))
 
-    def _select(self, where: str, params: tuple) -> list[JobRecord]:
+    def _select(self, where: str, params: tuple) -> builtins.list[JobRecord]:
         rows = self.library.read().execute(
             "SELECT id, name, state, done, total, unit, message, error, location_id, created, updated, result "
             f"FROM jobs {where}",
             params,
         )
         return [
-            JobRecord(*r[:11], msgpack.unpackb(r[11], unicode_errors="surrogateescape") if r[11] else None)
+            JobRecord(*r[:11], msgpack.unpackb(r[11], unicode_errors="surrogateescape") if r[11] else None)  # type: ignore[call-arg]
             for r in rows
         ]
 

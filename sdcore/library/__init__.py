@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ class Libraries:
         self.root = root
         self.core = core
         self._open: dict[Path, Library] = {}
+        self._opening = threading.Lock()  # UI workers may ask for the same library at once
 
     def list(self) -> list[LibraryInfo]:
         infos = []
@@ -73,9 +75,10 @@ class Libraries:
         return self._opened(self.find(key).folder)
 
     def _opened(self, folder: Path) -> Library:
-        if folder not in self._open:
-            self._open[folder] = Library(folder, self.core)
-        return self._open[folder]
+        with self._opening:
+            if folder not in self._open:
+                self._open[folder] = Library(folder, self.core)
+            return self._open[folder]
 
     def rename(self, key: str, new_name: str) -> LibraryInfo:
         info = self.find(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -128,7 +129,7 @@ class Locations:
             else:
                 db.execute("UPDATE locations SET scan_state = ? WHERE id = ?", (state, location_id))
 
-    def set_ignore(self, location_id: int, patterns: list[str]) -> None:
+    def set_ignore(self, location_id: int, patterns: builtins.list[str]) -> None:
         with self.library.write() as db:
             db.execute("UPDATE locations SET ignore = ? WHERE id = ?", (json.dumps(patterns), location_id))
 

@@ -1,5 +1,8 @@
 """The network: pairing, the trust store, the SSH server and links to paired devices, RemoteFS, Spacedrop."""
 
+import asyncio
+import dataclasses
+import functools
 from typing import Any
 
 from sdcore.net.frames import DeviceUnreachable, NetError, PermissionDenied
@@ -27,7 +30,16 @@ def attach(core: Any, *, auto_accept_drops: bool = False) -> Network:
     """The core's Network, made on first call (client side only; `await network.start(...)` to listen)."""
     if core.network is None:
         core.network = Network(core.device, core.bus, auto_accept_drops=auto_accept_drops)
+        core.network.expose("search", functools.partial(_search_here, core))
         core.add_service(core.network)
     network: Network = core.network
     network.auto_accept_drops = network.auto_accept_drops or auto_accept_drops
     return network
+
+
+async def _search_here(core: Any, peer: Peer, query: str) -> list[dict[str, Any]]:
+    """`sd search --device` from a paired device: the query (Query.to_json) run on this device's default library."""
+    from sdcore import search
+
+    hits = await asyncio.to_thread(search.run, core.library(), search.Query.from_json(query))
+    return [{**dataclasses.asdict(h), "device_id": str(core.device.id)} for h in hits]

@@ -17,7 +17,6 @@ from sdcore.errors import NotFound, SdError
 
 TRUST_FILE = "trust.json"
 TRUST_LEVELS = ("full", "shared")
-DEVICE_KEY_COMMENT = "sdtui device"
 
 
 class AmbiguousDevice(SdError):
@@ -51,11 +50,7 @@ def key_text(key: asyncssh.SSHKey) -> str:
 
 def id_matches_key(device_id: str, public_key: str) -> bool:
     """Whether `device_id` is the one derived from `public_key` (so nobody claims an id without its key)."""
-    key = asyncssh.import_public_key(public_key)
-    candidates = {device_id_of(key)}
-    key.set_comment(DEVICE_KEY_COMMENT)  # device.py hashes the OpenSSH line with its comment
-    candidates.add(device_id_of(key))
-    return device_id in {str(c) for c in candidates}
+    return device_id == str(device_id_of(asyncssh.import_public_key(public_key)))
 
 
 class TrustStore:

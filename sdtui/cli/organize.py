@@ -251,12 +251,13 @@ def search_cmd(
     saved: bool = typer.Option(False, "--saved", help="List the saved searches."),
     run_saved: str = typer.Option(None, "--run", help="Run a saved search."),
     forget: str = typer.Option(None, "--forget", help="Delete a saved search."),
+    device: str = typer.Option(None, "--device", help="Search the library of this paired device instead."),
     json: bool = JsonOpt,
 ) -> None:
     """Search the library: any part of a name or path, and notes; filters combine."""
 
     async def body(core: Any) -> None:
-        library = library_of(core)
+        library = library_of(core) if device is None or saved or forget or run_saved or save else None
         if saved:
             listed = search.saved(library)
             if json:
@@ -278,7 +279,10 @@ def search_cmd(
                 _checked_when(modified_after), _checked_when(modified_before),
                 location, favorites, sort, reverse, limit,
             )
-        hits = search.run(library, q)
+        if device is None:
+            hits = search.run(library, q)
+        else:
+            hits = [search.Hit(**h) for h in await core.net().call(device, "search", query=q.to_json())]
         if save:
             search.save(library, save, q)
         if json:

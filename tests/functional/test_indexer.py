@@ -248,6 +248,13 @@ async def test_reindex_finds_a_moved_file_and_keeps_its_entry(library: Library, 
     assert after["docs/deep/moved.txt"]["id"] == before["a.txt"]["id"]
     assert after["docs/deep/moved.txt"]["cas_id"] == before["a.txt"]["cas_id"]
 
+    os.rename(tree / "docs" / "deep" / "moved.txt", tree / "docs" / "deep" / "moved.md")
+    await index(library, loc)
+    row = library.read().execute(
+        "SELECT id, extension FROM entries WHERE name = 'moved.md'"
+    ).fetchone()
+    assert row == (before["a.txt"]["id"], "md")  # a rename changes what the file is taken for
+
 
 async def test_a_file_moved_and_then_edited_keeps_its_entry_and_gets_a_fresh_content_id(
     library: Library, tree: Path

@@ -71,6 +71,10 @@ def test_pair_list_drop_and_unpair_from_the_command_line(tmp_path: Path) -> None
     assert [(d["name"], d["trust"]) for d in devices] == [("beta", "full")]
     assert [d["name"] for d in json.loads(sd(b, "network", "devices", "--json").stdout)] == ["alpha"]
 
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "report-2024.pdf").write_bytes(b"%PDF-1.4")
+    sd(a, "location", "add", str(docs), "--mode", "shallow")
     server = start(a, "serve", "--listen", "127.0.0.1:0", "--auto-accept")
     try:
         address = read_until(server, "serving alpha")[-1].rsplit(" ", 1)[1]
@@ -83,6 +87,16 @@ def test_pair_list_drop_and_unpair_from_the_command_line(tmp_path: Path) -> None
         out = sd(b, "drop", str(note), "alpha").stdout
         assert "sent 1 file(s) to alpha" in out
         assert (a / "spacedrop" / "note.txt").read_text() == "dropped"
+
+        # a paired device's files, by its name, from the plain command line
+        listed = json.loads(sd(b, "ls", f"alpha:{a / 'spacedrop'}", "--json").stdout)
+        assert [(e["name"], e["size"]) for e in listed] == [("note.txt", 7)]
+        back = tmp_path / "back"
+        back.mkdir()
+        sd(b, "cp", f"alpha:{a / 'spacedrop' / 'note.txt'}", str(back))
+        assert (back / "note.txt").read_text() == "dropped"
+        found = json.loads(sd(b, "search", "port-20", "--device", "alpha", "--json").stdout)
+        assert [h["path"] for h in found] == [str(docs / "report-2024.pdf")]
     finally:
         server.terminate()
         assert server.wait(10) == 0

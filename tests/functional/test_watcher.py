@@ -230,3 +230,17 @@ async def test_a_location_whose_path_is_not_utf8_does_not_stop_the_others(
     with core.bus.subscribe(EntriesChanged) as events:
         (plain / "new.txt").write_text("new")
         await settle(library, events, plain, lambda e: "new.txt" in e)
+
+
+async def test_a_location_added_while_live_is_watched_too(core: Core, live: tuple[Library, Path], tmp_path: Path) -> None:
+    library, _ = live
+    later = tmp_path / "later"
+    later.mkdir()
+    watcher = core.watcher(library)
+    loc = library.locations.add(str(later), mode="shallow")
+    await library.jobs.wait(await index_location(library, loc))
+    await asyncio.sleep(0.1)  # the watcher restarts on the LibraryChanged event of the new location
+    await asyncio.wait_for(watcher.ready.wait(), 5)
+    with core.bus.subscribe(EntriesChanged) as events:
+        (later / "new.txt").write_text("new")
+        await settle(library, events, later, lambda entries: "new.txt" in entries)

@@ -131,7 +131,8 @@ async def test_a_paused_job_can_be_canceled(library: Library) -> None:
     library.jobs.pause(job_id)
     await library.jobs.wait(job_id)
     library.jobs.cancel(job_id)
-    assert library.jobs.get(job_id).state == "canceled"
+    assert (await library.jobs.wait(job_id)).state == "canceled"
+    assert CountJob.cleanups.count(job_id) == 1  # what it left behind is cleaned up too
 
 
 async def test_jobs_report_progress_and_state_on_the_bus(core: Core, library: Library) -> None:
