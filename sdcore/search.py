@@ -536,7 +536,8 @@ def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
         " SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,"
         "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
         " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
-        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE e.location_id = ? AND e.id > ?",
+        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE e.location_id = ? AND e.id > ?"
+        " ORDER BY e.id",  # FTS5 appends rows in rowid order 3x faster than in join order
         (location_id, row[0]),
     ).rowcount
     conn.execute("DELETE FROM fts_pause WHERE location_id = ?", (location_id,))

@@ -227,6 +227,7 @@ class IndexJob(Job):
         with library.write() as db:
             # The one writer holds the lock: ids are handed out here, so every insert can be batched.
             self._next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM entries").fetchone()[0]
+            writes = _BatchWrites(db, [ids[rel] for rel, found in batch if rel in ids and isinstance(found, list)])
             done: list[tuple[str, int]] = []
             for rel_db, found in batch:
                 dir_id = ids.pop(rel_db, None)
@@ -234,14 +235,15 @@ class IndexJob(Job):
                     continue
                 if isinstance(found, OSError):
                     self.errors += 1
-                    db.execute("UPDATE entries SET error = ? WHERE id = ?", (found.strerror or str(found), dir_id))
+                    writes.unreadable.append((found.strerror or str(found), dir_id))
                 else:
-                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, ids)
+                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, ids, writes)
                     if names:
                         changed_dirs.append((loc.absolute(from_db(rel_db)), names))
                     self.found += len(found)
                 done.append((ctx.job_id, dir_id))
                 self.dirs += 1
+            writes.flush(db)
             db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
             if last:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
@@ -257,7 +259,7 @@ class IndexJob(Job):
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
-        ids: dict[str, int],
+        ids: dict[str, int], writes: _BatchWrites,
     ) -> tuple[str, ...]:
         """Diff one directory with the database and write the difference; returns the names that changed.
 
@@ -265,7 +267,7 @@ class IndexJob(Job):
         """
         recursive = self.scope == "recursive"
         prefix = rel_db + "/" if rel_db else ""
-        queued: list[tuple[str, int]] = []
+        queued = writes.queued
 
         def queue_dir(entry_id: int, name: str) -> None:
             if recursive:
@@ -275,17 +277,17 @@ class IndexJob(Job):
         fingerprint = xxhash.xxh3_64_intdigest(msgpack.packb(found)) >> 1
         # A first load writes a directory without a diff, unless something else read it first (a refresh by
         # the watcher or a tag while the load runs: it left a fingerprint); that one is diffed as usual.
-        bulk = self.first_load and db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone() == (None,)
+        known = writes.fingerprint(db, dir_id)
+        bulk = self.first_load and known is None
         if bulk:
             existing: dict[str, tuple] = {}
         else:
-            if db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone() == (fingerprint,):
+            if known == fingerprint:
                 if recursive:  # the listing is as it was: only its subdirectories need a look
                     for name, entry_id in db.execute(
                         "SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)
                     ):
                         queue_dir(entry_id, name)
-                    db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", queued)
                 return ()
             existing = {
                 row[0]: row
@@ -325,17 +327,12 @@ class IndexJob(Job):
             new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir)
         first_id = self._next_id
         self._next_id += len(new)
-        db.executemany(_INSERT, [(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
-        new_dirs = [(first_id + i, f[NAME]) for i, f in enumerate(new) if f[KIND] == "dir"]
-        if new_dirs:
-            db.executemany(
-                "INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)",
-                [(entry_id, loc.id, prefix + name) for entry_id, name in new_dirs],
-            )
-            for entry_id, name in new_dirs:
-                queue_dir(entry_id, name)
-        db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", queued)
-        db.execute("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", (fingerprint, dir_id))
+        writes.entries.extend([(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
+        for i, f in enumerate(new):
+            if f[KIND] == "dir":
+                writes.directories.append((first_id + i, loc.id, prefix + f[NAME]))
+                queue_dir(first_id + i, f[NAME])
+        writes.listed.append((fingerprint, dir_id))
         self.added += len(new)
         if bulk:
             return ()
@@ -508,6 +505,36 @@ class IndexJob(Job):
         library.locations.set_state(loc.id, state, scanned)
         if library.core is not None:
             library.core.bus.publish(LocationScanState(str(library.id), loc.id, state))
+
+
+class _BatchWrites:
+    """What a discovery batch writes once for all its directories (a statement per directory costs more)."""
+
+    def __init__(self, db: sqlite3.Connection, dir_ids: list[int]) -> None:
+        self.fingerprints: dict[int, int | None] = {}
+        for start in range(0, len(dir_ids), 500):
+            chunk = dir_ids[start:start + 500]
+            self.fingerprints.update(
+                db.execute(f"SELECT id, fingerprint FROM entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            )
+        self.entries: list[tuple] = []  # rows of `entries` (their ids handed out already)
+        self.directories: list[tuple[int, int, str]] = []  # rows of `directory_paths`
+        self.queued: list[tuple[str, int]] = []
+        self.listed: list[tuple[int, int]] = []  # (fingerprint, directory id)
+        self.unreadable: list[tuple[str, int]] = []  # (error, directory id)
+
+    def fingerprint(self, db: sqlite3.Connection, dir_id: int) -> int | None:
+        if dir_id not in self.fingerprints:  # found in this batch; not in the table yet if it is new
+            row = db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone()
+            self.fingerprints[dir_id] = row[0] if row else None
+        return self.fingerprints[dir_id]
+
+    def flush(self, db: sqlite3.Connection) -> None:
+        db.executemany(_INSERT, self.entries)
+        db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
+        db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
+        db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
+        db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
 
 
 def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tuple[int, str]:

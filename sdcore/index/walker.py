@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import os
 import queue
@@ -20,6 +22,9 @@ from sdcore.sdpath import to_db
 # A found entry is a plain tuple (millions are made): the columns of `entries` in insert order.
 NAME, EXTENSION, KIND, OBJECT_KIND, SIZE, INODE, MTIME, MODE, HIDDEN, LINK = range(10)
 Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, hidden, link_target), names in DB form
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
+PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 
 _KIND_OF_FMT = {
     stat.S_IFREG: "file",
@@ -156,7 +161,9 @@ class ProcessWalker:
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
-        assert self._child.stdin is not None
+        assert self._child.stdin is not None and self._child.stdout is not None
+        with contextlib.suppress(OSError):  # a deeper pipe lets the walk run ahead while SQLite writes a batch
+            fcntl.fcntl(self._child.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._child.stdin.write(
             msgpack.packb([root, start, [*rules.names], [*rules.paths], recursive], unicode_errors="surrogateescape")
         )
