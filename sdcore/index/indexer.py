@@ -142,14 +142,24 @@ class IndexJob(Job):
         return self.summary()
 
     async def cleanup(self, ctx: JobContext) -> None:
-        def forget_queue() -> None:
+        """Canceled: leave the location consistent with what was found so far (searchable, sizes summed)."""
+
+        def finish() -> None:
             with ctx.library.write() as db:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
                 for statement in CREATE_SECONDARY_INDEXES:  # a canceled first load dropped them
                     db.execute(statement)
-                search.resume_fts(db, self.location)  # what was found so far is searchable
+                search.resume_fts(db, self.location)
+                self._aggregate(db, ctx.library.locations.get(self.location))
 
-        await asyncio.to_thread(forget_queue)
+        await asyncio.to_thread(finish)
+
+    async def forget_queue(self, ctx: JobContext) -> None:
+        def forget() -> None:
+            with ctx.library.write() as db:
+                db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
+
+        await asyncio.to_thread(forget)
 
     # -- phases ------------------------------------------------------------------------------
 
@@ -383,7 +393,7 @@ class IndexJob(Job):
     def _cleanup(self, db: sqlite3.Connection, loc: Location) -> None:
         """Entries still orphaned were deleted from disk, not moved: remove them with what was below them."""
         orphans = db.execute(
-            "SELECT id, kind FROM entries WHERE location_id = ? AND parent_id IS NULL AND id != ?", (loc.id, loc.root_id)
+            "SELECT id, kind FROM entries WHERE +location_id = ? AND parent_id IS NULL AND id != ?", (loc.id, loc.root_id)
         ).fetchall()
         if self.keep_orphans:
             orphans = []
@@ -393,6 +403,9 @@ class IndexJob(Job):
 
     def _aggregate(self, db: sqlite3.Connection, loc: Location) -> None:
         """Directory sizes and file counts, summed bottom-up; only directories whose totals changed are written."""
+        self.phase = "search"
+        if not (self.first_load or self.added or self.changed or self.moved or self.removed):
+            return  # nothing changed (a canceled job aggregated what it had changed when it stopped)
         direct: dict[int, tuple[int, int]] = {
             parent: (size or 0, files or 0)
             for parent, size, files in db.execute(
@@ -415,7 +428,6 @@ class IndexJob(Job):
             "UPDATE entries SET size = ?, files = ? WHERE id = ?",
             [(totals[d[0]][0], totals[d[0]][1], d[0]) for d in dirs if (d[2], d[3]) != tuple(totals[d[0]])],
         )
-        self.phase = "search"
 
     def _build_search(self, db: sqlite3.Connection, loc: Location) -> None:
         """After a first load, the search index of the location in one pass (far faster than a trigger per row)."""
@@ -641,7 +653,7 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
             try:
                 summary = await job.run(ctx)
             finally:
-                await job.cleanup(ctx)
+                await job.forget_queue(ctx)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
             if job.subpaths == reached or set(job.subpaths) >= targets:
@@ -656,7 +668,7 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
             try:
                 summary = await deep.run(ctx)
             finally:
-                await deep.cleanup(ctx)
+                await deep.forget_queue(ctx)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
         final = IndexJob(location_id, scope="current", subpaths=[], phase="cleanup")

@@ -77,6 +77,11 @@ async def test_a_modified_file_is_updated(core: Core, live: tuple[Library, Path]
     after = listing(library, root / "sub")["old.txt"]
     assert after.entry_id == before.entry_id and after.size == len("old, and then some more")
     assert after.cas_id == cas.cas_id(str(root / "sub" / "old.txt")) != before.cas_id
+    for _ in range(100):  # the folder's size follows (the last step of the refresh)
+        if listing(library, root)["sub"].size == after.size:
+            break
+        await asyncio.sleep(0.02)
+    assert listing(library, root)["sub"].size == after.size
 
 
 async def test_a_renamed_file_keeps_its_entry(core: Core, live: tuple[Library, Path]) -> None:
