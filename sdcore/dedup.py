@@ -108,6 +108,21 @@ def find(
     return Duplicates(tuple(groups), tuple(changed))
 
 
+def copies_of(library: Library, entry_id: int, limit: int = 20) -> list[str]:
+    """Paths of the other indexed files with this entry's content (same cas_id; `find` confirms by full hash)."""
+    from sdcore.search import paths_of
+
+    ids = [
+        row[0]
+        for row in library.read().execute(
+            "SELECT o.id FROM entries e JOIN entries o ON o.content_id = e.content_id AND o.id != e.id"
+            " WHERE e.id = ? AND e.content_id IS NOT NULL LIMIT ?",
+            (entry_id, limit),
+        )
+    ]
+    return sorted(paths_of(library, ids).values())
+
+
 def _candidate_groups(library: Library, locations: dict[int, Location], min_size: int) -> Iterator[list[_Candidate]]:
     """Files of these locations that may be identical, one list per cas_id; where some file of a size has no
     cas_id yet (a shallow location, or hashing has not reached it), every file of that size is one list."""

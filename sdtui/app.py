@@ -13,14 +13,14 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from sdcore import metadata, ops, search, tags
+from sdcore import dedup, metadata, ops, search, tags
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.fs import trash as trash_bin
 from sdcore.fs.base import EntryInfo
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
-from sdcore.sdpath import SdPath, split_remote
+from sdcore.sdpath import SdPath, display, split_remote
 from sdtui.config import Config, ConfigError, load_config, load_themes
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
@@ -43,6 +43,7 @@ class SdtuiApp(App[None]):
         config: Config | None = None,
         other: str | None = None,
         mounts_file: str = "/proc/mounts",
+        listen: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config or Config()
@@ -55,6 +56,8 @@ class SdtuiApp(App[None]):
         """Where the last items sent to the trash lie (u restores them)."""
         self.mounts_file = mounts_file
         """Where the sidebar reads the mounted volumes from."""
+        self.listen = listen
+        """HOST:PORT where paired devices reach this core (browse, copy, Spacedrop), if it listens."""
         self.keymap: dict[str, str] = dict(self.config.keys)
         """Binding id -> keys, as the config rebinds them."""
         for theme in load_themes():
@@ -79,6 +82,23 @@ class SdtuiApp(App[None]):
             self.notify(str(exc), severity="error")
             start, other = self.core.local_path("."), None
         self.push_screen(ExplorerScreen(start, other))
+        if self.listen:
+            self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
+
+    async def _serve(self, listen: str) -> None:
+        try:
+            await asyncio.to_thread(self.attach_network)
+            address = await self.core.network.start(listen)
+        except (SdError, OSError) as exc:
+            self.notify(f"cannot listen on {listen}: {exc}", severity="error")
+            return
+        self.notify(f"paired devices reach this one at {address}")
+
+    def answer_drop(self, drop_id: str, accept: bool) -> None:
+        try:
+            self.core.network.answer_drop(drop_id, accept)
+        except SdError as exc:
+            self.notify(str(exc), severity="warning")
 
     async def on_unmount(self) -> None:
         if self._owns_core:
@@ -192,7 +212,6 @@ class SdtuiApp(App[None]):
                 )
             except SdError:
                 pass
-        # TODO(core): duplicates of one entry (entries sharing its content id) — no per-entry API in sdcore.dedup yet
         return rows + await self._library_details(path)
 
     async def _library_details(self, path: SdPath) -> list[tuple[str, str]]:
@@ -210,6 +229,9 @@ class SdtuiApp(App[None]):
             text = metadata.note(library, entry_id)
             if text:
                 rows.append(("note", text))
+            copies = dedup.copies_of(library, entry_id)
+            if copies:
+                rows.append(("same content", "\n".join(display(p) for p in copies)))
             return rows
 
         return await self._in_library(run)  # type: ignore[no-any-return]
@@ -342,6 +364,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--config", type=Path, help="config file (default: ~/.config/sdtui/config.toml)")
     parser.add_argument("--theme", help="theme name (sdtui-dark, sdtui-light, sdtui-high-contrast, ...)")
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help="let paired devices reach this one (like `sd serve`; port 0: any free port)"
+    )
     return parser.parse_args(argv)
 
 
@@ -352,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.theme:
             config.theme = args.theme
-        app = SdtuiApp(args.path, other=args.other, data_dir=args.data_dir, config=config)
+        app = SdtuiApp(args.path, other=args.other, data_dir=args.data_dir, config=config, listen=args.listen)
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ from sdcore.errors import NotFound, SdError
 from sdcore.events import (
     DeviceConnected,
     DeviceLost,
+    DropOffered,
     EntriesChanged,
     Event,
     JobProgress,
@@ -34,7 +35,7 @@ from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.jobs_strip import JobsStrip
-from sdtui.widgets.listing import shorten_home
+from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
 
@@ -315,7 +316,7 @@ class ExplorerScreen(Screen[None]):
     @work(group="events", exit_on_error=False)
     async def follow_events(self) -> None:
         """Apply the core's events: changed directories are patched, job progress drives the strip."""
-        watched = (EntriesChanged, JobProgress, JobStateChanged, LibraryChanged, DeviceConnected, DeviceLost)
+        watched = (EntriesChanged, JobProgress, JobStateChanged, LibraryChanged, DeviceConnected, DeviceLost, DropOffered)
         with self.sd.core.bus.subscribe(*watched) as events:
             async for event in events:
                 await self.apply_event(event)
@@ -342,12 +343,26 @@ class ExplorerScreen(Screen[None]):
                 self.status(f"{event.name} failed: {event.error}", error=True)
         elif isinstance(event, LibraryChanged):
             self.fill_sidebar()
+        elif isinstance(event, DropOffered):
+            self.offer_drop(event)
         elif isinstance(event, DeviceConnected | DeviceLost):
             lost = isinstance(event, DeviceLost)
             self.status(
                 f"{event.name or event.device_id} {'lost: ' + event.reason if lost else 'connected'}",
                 error=lost,
             )
+
+    def offer_drop(self, event: DropOffered) -> None:
+        """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
+        names = ", ".join(display(n) for n in event.names[:5]) + (", …" if len(event.names) > 5 else "")
+        question = (
+            f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
+            f" {names}"
+        )
+        self.app.push_screen(
+            ConfirmScreen(question, title="Spacedrop", yes="Accept"),
+            lambda accept: self.sd.answer_drop(event.drop_id, bool(accept)),
+        )
 
     async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
         fs = self.sd.core.fs_for(directory.device_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from textual.worker import WorkerState
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
+from sdcore.errors import SdError
 from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
@@ -248,6 +250,24 @@ async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_
         await pilot.pause(0.4)
         assert "def alpha" in _text(preview)
         assert "alpha.py" in _text(inspector.query_one("#inspector-meta"))
+
+
+async def test_inspector_lists_the_other_copies_of_a_file(tmp_path: Path, tree: Path) -> None:
+    (tree / "music" / "beta copy.txt").write_text("b" * 2000)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        location = library.locations.add(str(tree), mode="content")
+        await library.jobs.wait(await index_location(library, location))
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
+        meta = app.screen.query_one(Inspector).query_one("#inspector-meta")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if "beta copy.txt" in _text(meta):
+                break
+        assert "same content" in _text(meta) and "beta copy.txt" in _text(meta)
 
 
 def _text(widget) -> str:  # type: ignore[no-untyped-def]
@@ -530,6 +550,33 @@ async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path:
             assert "from far away" in _text(app.screen.query_one("#inspector-preview"))
             sidebar = app.screen.query_one(Sidebar)
             await wait_for(pilot, lambda: any(k.startswith("dev-") for k in sidebar._places))
+
+
+async def test_sdtui_listens_and_asks_before_accepting_a_spacedrop(tmp_path: Path, tree: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gift = tmp_path / "gift.txt"
+    gift.write_text("for you")
+    async with device_network(tmp_path / "far", "farbox", listen=False) as far:
+        async with device_network(tmp_path / "data", "herebox", listen=False) as here:
+            await here.start(f"127.0.0.1:{port}")
+            await pair(here, far)
+        app = app_for(tmp_path, tree, listen=f"127.0.0.1:{port}")
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            await wait_for(pilot, lambda: app.core.network is not None and app.core.network.address is not None)
+            sent = asyncio.create_task(far.drop("herebox", [str(gift)]))
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "farbox wants to send you 1 file(s)" in app.screen.question and "gift.txt" in app.screen.question
+            await pilot.press("y")
+            assert await asyncio.wait_for(sent, 10) == ["gift.txt"]
+            assert (tmp_path / "data" / "spacedrop" / "gift.txt").read_text() == "for you"
+            declined = asyncio.create_task(far.drop("herebox", [str(gift)]))
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            with pytest.raises(SdError, match="declined"):
+                await asyncio.wait_for(declined, 10)
 
 
 async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
