@@ -22,8 +22,7 @@ import xxhash
 from sdcore import search
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LocationScanState
-from sdcore.index import cas
-from sdcore.index.kinds import kind_from_magic
+from sdcore.index.hasher import Identified, Request, start_hasher
 from sdcore.index.walker import (
     EXTENSION,
     HIDDEN,
@@ -56,7 +55,7 @@ CREATE_SECONDARY_INDEXES = (
     "CREATE INDEX IF NOT EXISTS entries_by_name ON entries (name COLLATE NOCASE)",
 )
 SECONDARY_INDEXES = tuple(statement.split(" EXISTS ")[1].split()[0] for statement in CREATE_SECONDARY_INDEXES)
-CONTENT_BATCH = 500
+CONTENT_BATCH = 2000
 
 _INSERT = (
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
@@ -124,7 +123,7 @@ class IndexJob(Job):
                 ctx.progress(self.found, self.found, "search index", "entries")
                 await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
             while self.phase == "content":
-                await asyncio.to_thread(self._content_batch, ctx, loc)
+                await asyncio.to_thread(self._content, ctx, loc)
                 ctx.stop_point()
             while self.phase == "media":
                 await asyncio.to_thread(self._media_batch, ctx, loc)
@@ -442,23 +441,42 @@ class IndexJob(Job):
                 (loc.id,),
             ).fetchone()[0]
 
-    def _content_batch(self, ctx: JobContext, loc: Location) -> None:
+    def _content(self, ctx: JobContext, loc: Location) -> None:
+        """Hash the files a batch at a time: a child process hashes the next batch while this one is written."""
         library = ctx.library
-        rows = library.read().execute(
-            "SELECT e.id, e.name, e.extension, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
-            " WHERE e.location_id = ? AND e.kind = 'file' AND +e.content_id IS NULL AND e.size > 0 AND e.error IS NULL"
-            " AND e.id > ? ORDER BY e.id LIMIT ?",
-            (loc.id, self.content_cursor, CONTENT_BATCH),
-        ).fetchall()
-        results: list[tuple[int, str | None, str | None, int, str | None]] = []
-        for entry_id, name, ext, parent_rel in rows:
-            rel = from_db(f"{parent_rel}/{name}" if parent_rel else name)
-            try:
-                cas_id, head, size = cas.identify(loc.absolute(rel))
-            except OSError as exc:
-                results.append((entry_id, None, None, 0, exc.strerror or str(exc)))
-                continue
-            results.append((entry_id, cas_id, kind_from_magic(head, from_db(ext)), size, None))
+
+        def files_after(cursor: int) -> list[tuple[int, str, str, str]]:
+            return library.read().execute(
+                "SELECT e.id, e.name, e.extension, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+                " WHERE +e.location_id = ? AND e.kind = 'file' AND +e.content_id IS NULL AND +e.size > 0"
+                " AND e.error IS NULL AND e.id > ? ORDER BY e.id LIMIT ?",
+                (loc.id, cursor, CONTENT_BATCH),
+            ).fetchall()
+
+        def requests(rows: list[tuple[int, str, str, str]]) -> list[Request]:
+            return [
+                (entry_id, loc.absolute(from_db(f"{parent}/{name}" if parent else name)), from_db(ext))
+                for entry_id, name, ext, parent in rows
+            ]
+
+        hasher = start_hasher()
+        try:
+            rows = files_after(self.content_cursor)
+            hasher.submit(requests(rows))
+            while self.phase == "content" and not ctx.should_stop:
+                results = hasher.result()
+                upcoming = files_after(rows[-1][0]) if rows else []
+                if rows:
+                    hasher.submit(requests(upcoming))
+                self._write_content(ctx, loc, rows, results)
+                rows = upcoming
+        finally:
+            hasher.close()
+
+    def _write_content(
+        self, ctx: JobContext, loc: Location, rows: list[tuple[int, str, str, str]], results: list[Identified]
+    ) -> None:
+        library = ctx.library
         with library.write() as db:
             failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
             hashed = [r for r in results if r[1] is not None]

@@ -19,6 +19,7 @@ import pytest
 from sdcore.errors import NotFound
 from sdcore.index import cas
 from sdcore.index import indexer as indexer_module
+from sdcore.index.hasher import InlineHasher
 from sdcore.index.indexer import index_location
 from sdcore.index.listing import list_indexed, scan_ephemeral
 from sdcore.library import Library, Location
@@ -200,7 +201,8 @@ def vanishing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
                     f.write(b"more bytes")
         return real(path)
 
-    monkeypatch.setattr(indexer_module.cas, "identify", identify)
+    monkeypatch.setattr(cas, "identify", identify)
+    monkeypatch.setattr(indexer_module, "start_hasher", InlineHasher)  # hashing in this process, where the patch is
     yield plan
 
 
