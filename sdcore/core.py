@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sdcore.device import Device, load_or_create
+from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
@@ -39,6 +41,7 @@ class Core:
         self.network: Any = None  # sdcore.net.Network once started
         self._services: list[Any] = []
         self._watchers: dict[uuid.UUID, Any] = {}
+        self._directory_watches: set[DirectoryWatch] = set()
 
     async def __aenter__(self) -> Core:
         return self
@@ -47,6 +50,7 @@ class Core:
         await self.close()
 
     async def close(self) -> None:
+        await self._close_directory_watches()
         for service in reversed(self._services):
             await service.close()
         self._services.clear()
@@ -89,6 +93,34 @@ class Core:
     def watcher(self, library: Library) -> Any:
         """The watcher of a live library (None when the library is not live)."""
         return self._watchers.get(library.id)
+
+    # -- watching a shown directory ------------------------------------------------------------
+
+    def watch(self, path: SdPath) -> DirectoryWatch | None:
+        """Watch one directory of this device (not its subdirectories) while a UI shows it.
+
+        Each burst of changes in it is published as `EntriesChanged` on the bus, so a directory outside
+        every location updates live too. Close the watch when the directory is left. None for a
+        directory of another device.
+        """
+        if not self.is_local(path):
+            return None
+        self._directory_watches = {w for w in self._directory_watches if not w.closed}
+        watch = watch_directory(self, path)
+        self._directory_watches.add(watch)
+        return watch
+
+    async def _close_directory_watches(self) -> None:
+        watches, self._directory_watches = self._directory_watches, set()
+        for watch in watches:
+            watch.close()
+
+        def join_all() -> None:
+            for watch in watches:
+                watch.join(1.0)
+
+        if watches:
+            await asyncio.to_thread(join_all)
 
     def settings(self) -> dict:
         try:

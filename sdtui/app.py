@@ -173,6 +173,25 @@ class SdtuiApp(App[None]):
             lambda: [search.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
         )
 
+    async def add_location(self, folder: SdPath) -> str:
+        """Make a local folder a location of the library and index it (shallow: names, sizes, times).
+
+        Waits for the index job (the jobs strip shows it); returns the location's name.
+        """
+        from sdcore.index.indexer import index_location  # the indexer is not needed to start
+
+        library = await self.library()
+        location = await asyncio.to_thread(library.locations.add, folder.path, "shallow")
+        await self._run_job(await index_location(library, location))
+        return location.name
+
+    async def index_now(self, directories: list[SdPath]) -> None:
+        """Bring directories of a location into the index now (one level each), e.g. a folder made moments ago."""
+        from sdcore.index.indexer import refresh
+
+        library = await self.library()
+        await refresh(library, [d.path for d in directories if self.core.is_local(d)])
+
     async def tag_names(self) -> list[tags.Tag]:
         return await self._in_library(tags.list)  # type: ignore[no-any-return]
 

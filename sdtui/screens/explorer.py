@@ -28,6 +28,7 @@ from sdcore.events import (
 )
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
+from sdcore.search import NotIndexed, NotInLibrary
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.prompt import PromptScreen
@@ -105,8 +106,8 @@ class ExplorerScreen(Screen[None]):
         core = self.sd.core
         with Horizontal(id="main"):
             yield Sidebar(id="sidebar")
-            yield Pane(core.browse, self._label, id="left")
-            yield Pane(core.browse, self._label, id="right")
+            yield Pane(core.browse, self._label, watch=core.watch, id="left")
+            yield Pane(core.browse, self._label, watch=core.watch, id="right")
             yield Inspector(self._read_head, core.browse, self.sd.details, id="inspector")
         yield JobsStrip(id="jobs-strip")
         yield Static("", id="status", markup=False)
@@ -545,15 +546,70 @@ class ExplorerScreen(Screen[None]):
     def action_jobs(self) -> None:
         self.sd.open_jobs()
 
+    async def _entry_ids(self, targets: list[SdPath], done: str) -> list[int] | None:
+        """The library entries of the targets, indexing them first if the user agrees; None (said why) if not.
+
+        Tags, notes and favourites live on the library's entries. A file in a location the index has not
+        reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
+        folder becomes a location), and is left alone, with a message saying so, when the user declines.
+        """
+        try:
+            return await self.sd.entry_ids(targets)
+        except NotIndexed:
+            try:
+                await self.sd.index_now(sorted({t.parent for t in targets}, key=str))
+                return await self.sd.entry_ids(targets)
+            except SdError as exc:
+                self._fail(exc)
+                return None
+        except NotInLibrary as exc:
+            outside = targets[0]
+            folder = outside.parent
+            if not self.sd.core.is_local(outside):
+                self._fail(exc)
+                return None
+            library = await self.sd.library()
+            ok = await self.app.push_screen_wait(
+                ConfirmScreen(
+                    f"{self._describe(targets)} is not in any location of library “{library.name}”, so it cannot"
+                    f" be {done} yet: tags, notes and favourites live in the library's index.\n\n"
+                    f"Add {self._label(folder)} as a location and index it now?",
+                    title="Not in a location",
+                    yes="Add and index",
+                )
+            )
+            if not ok:
+                self.status(
+                    f"not {done}: {display(outside.name)} is in no location of the library"
+                    " (add its folder as a location first)",
+                    error=True,
+                )
+                return None
+            self.status(f"indexing {self._label(folder)} as a new location… (w shows the job)")
+        except SdError as exc:
+            self._fail(exc)
+            return None
+        try:
+            name = await self.sd.add_location(folder)
+            self.fill_sidebar()
+            ids = await self.sd.entry_ids(targets)
+        except SdError as exc:
+            self._fail(exc)
+            return None
+        self.status(f"{self._label(folder)} is now location “{name}”, indexed")
+        return ids
+
     @work(group="ops", exit_on_error=False)
     async def action_tag(self) -> None:
         """t: tag the selection (picker with fuzzy match; a new name creates the tag)."""
         targets = self._targets()
         if not targets:
             return
+        ids = await self._entry_ids(targets, "tagged")
+        if ids is None:
+            return
         try:
             names = [t.name for t in await self.sd.tag_names()]
-            ids = await self.sd.entry_ids(targets)
         except SdError as exc:
             self._fail(exc)
             return
@@ -576,8 +632,11 @@ class ExplorerScreen(Screen[None]):
         path = self.active.path_of(entry) if entry is not None else None
         if path is None:
             return
+        ids = await self._entry_ids([path], "given a note")
+        if ids is None:
+            return
+        (entry_id,) = ids
         try:
-            (entry_id,) = await self.sd.entry_ids([path])
             current = await self.sd.note(entry_id)
         except SdError as exc:
             self._fail(exc)
@@ -601,8 +660,10 @@ class ExplorerScreen(Screen[None]):
         targets = self._targets()
         if not targets:
             return
+        ids = await self._entry_ids(targets, "marked as favourite")
+        if ids is None:
+            return
         try:
-            ids = await self.sd.entry_ids(targets)
             now = await self.sd.toggle_favourite(ids)
         except SdError as exc:
             self._fail(exc)

@@ -176,6 +176,7 @@ class FileList(ScrollView, can_focus=True):
         self._worker: Worker | None = None
         self._index: dict[str, int] | None = None
         self._user_moved = False
+        self._pending_cursor: str | None = None
         self.typing_into: Input | None = None
         """A text box opening for this list (the filter): printable keys that still reach the list go there."""
 
@@ -218,6 +219,10 @@ class FileList(ScrollView, can_focus=True):
         `cursor_name` and `scroll_y` restore a position (history); `keep` shows the old rows until the new
         listing is complete (a refresh), instead of clearing at once.
         """
+        if keep and cursor_name is None:  # a refresh: the cursor stays where it is, or where it was sent
+            current = self.current
+            cursor_name = self._pending_cursor if self.is_loading else (current.name if current else None)
+        self._pending_cursor = cursor_name
         if not keep:
             self.entries = []
             self._set_rows([], cursor_name=None)

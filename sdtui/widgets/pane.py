@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Protocol
 
 from textual import on
 from textual.app import ComposeResult
@@ -26,6 +27,16 @@ Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
 """Streams the entries of a directory (the core's `browse`)."""
 
 
+class Watch(Protocol):
+    """A watch of a shown directory (the core's `DirectoryWatch`): its changes arrive as core events."""
+
+    def close(self) -> None: ...
+
+
+Watcher = Callable[[SdPath], Watch | None]
+"""Starts watching a directory while the pane shows it (the core's `watch`); None when it cannot be."""
+
+
 @dataclass(frozen=True)
 class Place:
     """A directory as the history remembers it: where the cursor was and how far it was scrolled."""
@@ -42,7 +53,7 @@ class FilterBox(Input):
     FilterBox, FilterBox:focus { height: 1; border: none; padding: 0 1; background: $boost; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Clear filter", show=False)]
+    BINDINGS = [Binding("escape", "cancel", "Clear filter", show=False, id="filter_cancel")]
 
     def on_focus(self) -> None:
         self.query_ancestor(Pane).file_list.typing_into = None
@@ -105,10 +116,17 @@ class Pane(Vertical):
             return self.pane
 
     def __init__(
-        self, browse: Browse, label: Callable[[SdPath], str] | None = None, *, id: str | None = None
+        self,
+        browse: Browse,
+        label: Callable[[SdPath], str] | None = None,
+        *,
+        watch: Watcher | None = None,
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self._browse = browse
+        self._start_watch = watch
+        self._watch: Watch | None = None
         self._label = label or (lambda p: display(p.path))
         self.path: SdPath | None = None
         """The directory shown (None while the pane shows search results)."""
@@ -127,6 +145,11 @@ class Pane(Vertical):
         return self.query_one(FileList)
 
     @property
+    def watching(self) -> Watch | None:
+        """The watch of the directory shown, while there is one."""
+        return self._watch
+
+    @property
     def filter_box(self) -> FilterBox:
         return self.query_one(FilterBox)
 
@@ -142,6 +165,7 @@ class Pane(Vertical):
         if here is not None:
             self.back_stack.append(here)
             self.forward_stack.clear()
+        self._watch_directory(None)
         self.path = None
         self.results = {}
         rows = []
@@ -181,6 +205,8 @@ class Pane(Vertical):
             if here is not None and here.path != path:
                 self.back_stack.append(here)
                 self.forward_stack.clear()
+        if path != self.path or self._watch is None:
+            self._watch_directory(path)  # before listing: a change made while it lists is not missed
         self.path = path
         self.results = None
         self.border_title = self._label(path)
@@ -202,6 +228,17 @@ class Pane(Vertical):
         else:
             self.file_list.load(lambda: self._browse(path), cursor_name=cursor_name, scroll_y=scroll_y)
         self.post_message(self.Navigated(self, path))
+
+    def _watch_directory(self, path: SdPath | None) -> None:
+        """Stop watching the directory being left; watch `path` (its changes come back as core events)."""
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        if path is not None and self._start_watch is not None:
+            self._watch = self._start_watch(path)
+
+    def on_unmount(self) -> None:
+        self._watch_directory(None)
 
     def refresh_listing(self) -> None:
         """List the directory again, keeping the rows shown until the new listing is complete."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.binding import Binding
 from textual.color import Color
 from textual.geometry import Region
 from textual.widgets import DataTable
@@ -16,12 +19,14 @@ from textual.worker import WorkerState
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
+from sdcore.dirwatch import DirectoryWatch
 from sdcore.errors import SdError
 from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
+from sdcore.ops import localcopy
 from sdtui.app import SdtuiApp, main
-from sdtui.config import Config
+from sdtui.config import Config, load_config
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.help import HelpScreen
@@ -522,13 +527,52 @@ async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
         assert [h.name for h in search.find(library, "quarterly")] == ["alpha.py"]
 
 
-async def test_tagging_a_file_outside_every_location_says_how_to_add_one(tmp_path: Path, tree: Path) -> None:
+async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_say_why_not(
+    tmp_path: Path, tree: Path
+) -> None:
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
-        await pilot.press("j", "j", "t")
-        await wait_for(pilot, lambda: "not in any location" in _text(app.screen.query_one("#status")))
-        assert isinstance(app.screen, ExplorerScreen)
+        status = app.screen.query_one("#status")
+        library = await app.library()
+        for key, done in (("t", "tagged"), ("n", "given a note"), ("asterisk", "marked as favourite")):
+            await pilot.press("home", "j", "j", key)  # alpha.py
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            question = app.screen.question  # type: ignore[attr-defined]
+            assert "not in any location" in question and done in question and "~/tree" in question
+            await pilot.press("n")
+            await wait_for(pilot, lambda: f"not {done}" in _text(status))  # noqa: B023
+            assert "in no location" in _text(status)
+            assert library.locations.list() == []
+        # saying yes makes the folder a location, indexes it, and the tag goes on
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
+        assert [loc.path for loc in library.locations.list()] == [str(tree)]
+        await pilot.press(*"later", "enter")
+        await wait_for(pilot, lambda: "tagged" in _text(status))
+        tagged = {t.entry_id for t in tags.entries(library, "later")}
+        assert list(search.paths_of(library, sorted(tagged)).values()) == [str(tree / "alpha.py")]
+        assert "loc-" in "".join(app.screen.query_one(Sidebar)._places)
+
+
+async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be_tagged(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        library = await app.library()
+        watcher = app.core.watcher(library)
+        await watcher.close()  # as if the change happened while no core ran
+        (indexed / "aaa-new.txt").write_text("new")
+        await wait_for(pilot, lambda: "aaa-new.txt" in names(explorer(app).active))
+        with pytest.raises(search.NotIndexed):
+            search.entry_at(library, str(indexed / "aaa-new.txt"))
+        await pilot.press("home", "j", "j", "asterisk")  # aaa-new.txt, after docs/ and music/
+        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        assert metadata.is_favorite(library, search.entry_at(library, str(indexed / "aaa-new.txt")))
 
 
 async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path: Path, tree: Path) -> None:
@@ -595,10 +639,43 @@ async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
         await wait_for(pilot, lambda: "from-outside.txt" not in names(pane))
 
 
-async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
+async def test_a_file_made_by_another_program_outside_every_location_appears_by_itself(
     tmp_path: Path, tree: Path
 ) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        watch = pane.watching
+        assert isinstance(watch, DirectoryWatch) and watch.path.path == str(tree)
+        await wait_for(pilot, watch.ready.is_set)
+        assert watch.error is None
+        (tree / "fresh.txt").write_text("new")
+        await wait_for(pilot, lambda: "fresh.txt" in names(pane), timeout=2.0)
+        (tree / "fresh.txt").rename(tree / "renamed.txt")
+        await wait_for(pilot, lambda: "renamed.txt" in names(pane) and "fresh.txt" not in names(pane), 2.0)
+        (tree / "renamed.txt").unlink()
+        await wait_for(pilot, lambda: "renamed.txt" not in names(pane), timeout=2.0)
+        # the other pane watches its own directory; leaving a directory stops watching it
+        other = explorer(app).inactive
+        (tree / "music" / "song.ogg").write_text("la")
+        await wait_for(pilot, lambda: names(other) == ["song.ogg"], timeout=2.0)
+        await pilot.press("home", "enter")  # into docs/
+        await settle(pilot, app)
+        assert watch.closed
+        assert isinstance(pane.watching, DirectoryWatch) and pane.watching.path.path == str(tree / "docs")
+        await pilot.press("ctrl+f")  # results in a pane: nothing to watch
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"x", "enter")
+        await wait_for(pilot, lambda: pane.results is not None)
+        assert pane.watching is None
+
+
+async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = app_for(tmp_path, tree)
+    monkeypatch.setattr(app.core, "watch", lambda path: None)  # only the event published below may tell
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
@@ -791,3 +868,157 @@ def test_a_broken_config_file_is_a_message_not_a_traceback(
     bad.write_text("theme = [unclosed")
     assert main([str(tmp_path), "--config", str(bad)]) == 2
     assert "cannot read the config" in capsys.readouterr().err
+
+
+async def test_the_sidebar_lists_mounted_volumes_and_a_click_opens_one(tmp_path: Path, tree: Path) -> None:
+    usb = tmp_path / "usb disk"
+    (usb / "DCIM").mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    escaped = str(usb).replace(" ", "\\040")  # as /proc/mounts writes a space
+    mounts.write_text(
+        f"/dev/sda2 / ext4 rw 0 0\n/dev/sdc1 {escaped} vfat rw 0 0\n"
+        "proc /proc proc rw 0 0\ntmpfs /run tmpfs rw 0 0\nserver:/srv /mnt/nfs nfs4 rw 0 0\n"
+    )
+    app = SdtuiApp(str(tree), data_dir=tmp_path / "data", mounts_file=str(mounts))
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        sidebar = app.screen.query_one(Sidebar)
+        await wait_for(pilot, lambda: f"vol-{usb}" in sidebar._places)
+        volumes = [k for k in sidebar._places if k.startswith("vol-")]
+        assert volumes == ["vol-/", f"vol-{usb}", "vol-/mnt/nfs"]
+        assert sidebar._places[f"vol-{usb}"][0] == f"{usb} (sdc1)"
+        row = sidebar.get_option_index(f"vol-{usb}")
+        await pilot.click(Sidebar, offset=(4, row + 1 - int(sidebar.scroll_y)))  # +1: the border
+        await settle(pilot, app)
+        pane = explorer(app).active
+        assert pane.path is not None and pane.path.path == str(usb)
+        assert names(pane) == ["DCIM"]
+
+
+async def test_the_mouse_wheel_scrolls_a_long_listing_without_moving_the_cursor(tmp_path: Path) -> None:
+    long = tmp_path / "long"
+    long.mkdir()
+    for i in range(200):
+        (long / f"f{i:03d}").write_text("")
+    app = app_for(tmp_path, long)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        fl = explorer(app).active.file_list
+        x, y = fl.region.x + 2, fl.region.y + 2  # screen coordinates over the list
+        for _ in range(5):
+            app.post_message(
+                events.MouseScrollDown(None, x, y, 0, 1, 0, False, False, False, screen_x=x, screen_y=y)
+            )
+        await pilot.pause(0.2)
+        assert fl.scroll_y > 0 and fl.cursor == 0
+        scrolled = fl.scroll_y
+        app.post_message(
+            events.MouseScrollUp(None, x, y, 0, -1, 0, False, False, False, screen_x=x, screen_y=y)
+        )
+        await pilot.pause(0.2)
+        assert fl.scroll_y < scrolled
+        await pilot.click(fl, offset=(4, 1))  # a click lands on the row drawn there, scrolled or not
+        assert fl.cursor == int(fl.scroll_y) + 1
+
+
+async def test_x_then_p_moves_the_file_to_where_it_is_pasted(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "j", "x")  # cut alpha.py
+        assert "cut alpha.py" in _text(app.screen.query_one("#status"))
+        await pilot.press("home", "j", "enter")  # into music/
+        await settle(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: names(pane) == ["alpha.py"])
+        assert (tree / "music" / "alpha.py").read_text().startswith("def alpha")
+        assert not (tree / "alpha.py").exists()
+        await pilot.press("p")  # a cut pastes once
+        await wait_for(pilot, lambda: "nothing to paste" in _text(app.screen.query_one("#status")))
+
+
+def test_every_binding_has_an_id_so_every_key_can_be_rebound() -> None:
+    from sdtui.screens.confirm import ConfirmScreen as Confirm
+    from sdtui.screens.help import HelpScreen as Help
+    from sdtui.screens.prompt import PromptScreen as Prompt
+    from sdtui.widgets.pane import FilterBox
+
+    ids = []
+    owners = (FileList, Pane, FilterBox, ExplorerScreen, JobsScreen, TagPickerScreen, Help, Confirm, Prompt)
+    for owner in owners:
+        for binding in owner.BINDINGS:
+            assert isinstance(binding, Binding) and binding.id, f"{owner.__name__}: {binding}"
+            ids.append(binding.id)
+    assert len(ids) == len(set(ids)), "two bindings share an id"
+
+
+async def test_keys_are_rebound_from_the_config_file(tmp_path: Path, tree: Path) -> None:
+    config_file = tmp_path / "xdg-config" / "sdtui" / "config.toml"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(
+        'theme = "sdtui-light"\n\n[keys]\ncursor_down = "down,ctrl+n"\nfilter = "f"\n'
+        'toggle_hidden = "H"\ncopy_to_other = "f5,c"\nswitch_pane = "tab,ctrl+w"\n'
+    )
+    app = app_for(tmp_path, tree, other=str(tree / "music"), config=load_config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        assert app.theme == "sdtui-light"
+        screen = explorer(app)
+        pane = screen.active
+        await pilot.press("ctrl+n", "ctrl+n")  # a FileList key
+        assert pane.file_list.current is not None and pane.file_list.current.name == "alpha.py"
+        await pilot.press("H")  # hidden files
+        assert ".hidden" in names(pane)
+        await pilot.press("c")  # copy to the other pane, a screen key
+        await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py"])
+        await pilot.press("ctrl+w")  # a priority key
+        assert screen.active_id == "right"
+        await pilot.press("ctrl+w", "f", "a", "l")  # a pane key
+        await pilot.pause(0.2)
+        assert pane.filter_box.has_focus and names(pane) == ["alpha.py"]
+
+
+async def test_w_pauses_resumes_and_cancels_a_running_copy(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = threading.Event()
+    real_copy = localcopy.copy_file
+
+    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
+        """The copy of one file waits at its start until the test lets it go (or the job stops)."""
+        while not opened.is_set():
+            if kw["should_stop"]():
+                raise localcopy.Stopped
+            time.sleep(0.01)
+        return real_copy(src, dst, tmp, **kw)
+
+    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("j", "j", "j", "f5")  # beta.txt
+        await wait_for(pilot, lambda: "copying beta.txt" in _text(app.screen.query_one("#status")))
+        await pilot.press("w")
+        jobs = app.screen
+        assert isinstance(jobs, JobsScreen)
+
+        def state() -> str:
+            records = list(jobs.records.values())
+            return records[0].state if len(records) == 1 else "none"
+
+        await wait_for(pilot, lambda: state() == "running")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: state() == "paused")
+        assert "pause requested" in _text(jobs.query_one("#jobs-status"))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: state() == "running")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: state() == "canceled")
+        assert not (tree / "music" / "beta.txt").exists()
+        assert [p.name for p in (tree / "music").iterdir()] == []  # no partial file left behind
+        # a second copy runs to the end once the disk answers
+        await pilot.press("escape")
+        await pilot.press("f5")
+        opened.set()
+        await wait_for(pilot, lambda: (tree / "music" / "beta.txt").exists())

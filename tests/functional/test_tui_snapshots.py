@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sdcore import tags
 from sdcore.core import Core
 from sdcore.events import JobProgress
 from sdcore.index.indexer import index_location
+from sdcore.ops import localcopy
 from sdtui.app import SdtuiApp
 from sdtui.config import Config
 from sdtui.screens.explorer import ExplorerScreen
@@ -149,7 +151,7 @@ def test_unreachable_directory(snap_compare, tmp_path: Path) -> None:  # type: i
     assert snap_compare(app, terminal_size=SIZE, run_before=settle)
 
 
-@pytest.mark.parametrize("theme", ["sdtui-light", "sdtui-high-contrast"])
+@pytest.mark.parametrize("theme", ["sdtui-dark", "sdtui-light", "sdtui-high-contrast"])
 def test_theme(snap_compare, tmp_path: Path, theme: str) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(make_app(tmp_path, theme=theme), terminal_size=SIZE, run_before=settle)
 
@@ -202,6 +204,45 @@ def test_jobs_screen_after_a_copy(snap_compare, tmp_path: Path) -> None:  # type
         await pilot.press("w")
         for _ in range(500):
             if pilot.app.screen.query("DataTable") and pilot.app.screen.query_one("DataTable").row_count:
+                break
+            await asyncio.sleep(0.01)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_jobs_screen_with_a_running_copy(  # type: ignore[no-untyped-def]
+    snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy held at the start of its file (a disk that does not answer yet), seen in the jobs screen."""
+    disk_answers = threading.Event()
+    real_copy = localcopy.copy_file
+
+    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
+        while not disk_answers.wait(0.01):
+            if kw["should_stop"]():
+                raise localcopy.Stopped
+        return real_copy(src, dst, tmp, **kw)
+
+    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
+    app = make_app(tmp_path)
+    close_core = app.core.close
+
+    async def close_letting_the_copy_go() -> None:
+        disk_answers.set()  # the copy's thread ends before the core does
+        await close_core()
+
+    app.core.close = close_letting_the_copy_go  # type: ignore[method-assign]
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await pilot.press("tab", "j", "enter", "tab")  # the right pane into music/
+        await settle(pilot)
+        await pilot.press("j", "j", "j", "f5")  # beta.txt
+        await pilot.press("w")
+        for _ in range(500):
+            records = getattr(pilot.app.screen, "records", {})
+            if [r.state for r in records.values()] == ["running"] and pilot.app.screen.live:
                 break
             await asyncio.sleep(0.01)
         await pilot.pause(0.2)

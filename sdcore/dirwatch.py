@@ -1,0 +1,118 @@
+"""DirectoryWatch: watch one shown directory (not its subdirectories) and publish its changes as events.
+
+A file manager shows directories that lie in no location (an external disk, /tmp): the location
+watcher does not see them. `core.watch(path)` watches one such directory with watchfiles' notifier,
+in a thread of its own, and publishes `EntriesChanged` on the core's bus for each burst of changes,
+naming the entries that changed; the UI renders the event as it renders any other. Closing the watch
+(leaving the directory) stops the thread within a step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sdcore.events import EntriesChanged
+from sdcore.sdpath import SdPath, display
+
+if TYPE_CHECKING:
+    from sdcore.core import Core
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 300
+"""A burst of changes is published at the latest this long after its first change."""
+
+STEP_MS = 50
+"""A burst ends when nothing changed for this long; also how soon a closed watch notices it."""
+
+TIMEOUT_MS = 1000
+"""How long one wait for changes lasts before the thread looks again (a bound, not a poll of the disk)."""
+
+
+class DirectoryWatch:
+    """A running watch of one local directory; `close()` stops it (it is cheap and never blocks)."""
+
+    def __init__(self, path: SdPath, publish: Callable[[EntriesChanged], None], device_id: str) -> None:
+        self.path = path
+        """The directory watched."""
+        self.ready = threading.Event()
+        """Set once the watch is in place (or has failed: see `error`)."""
+        self.error: str | None = None
+        """Why the directory cannot be watched, if it cannot (a name that is not UTF-8, no such folder)."""
+        self._publish = publish
+        self._device_id = device_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"sd-dirwatch {display(path.path)}", daemon=True
+        )
+
+    def start(self) -> DirectoryWatch:
+        self._thread.start()
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        """Stop watching (the thread ends within STEP_MS)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the watching thread to end (after `close`)."""
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from watchfiles._rust_notify import RustNotify
+
+        directory = self.path.path
+        try:
+            notifier = RustNotify([directory], False, False, 300, False, True)
+        except Exception as exc:  # not UTF-8, gone, not a directory, the OS limit on watches
+            self.error = f"{display(directory)} cannot be watched ({exc or type(exc).__name__})"
+            log.info("%s", self.error)
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                changes = notifier.watch(DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._stop)
+                if isinstance(changes, str):  # 'timeout', 'stop' or 'signal'
+                    continue
+                self._send(self._event(changes))
+        except Exception as exc:  # the watch broke (e.g. the folder was unmounted): say so once, stop
+            self.error = f"watching {display(directory)} stopped ({exc or type(exc).__name__})"
+            log.info("%s", self.error)
+            self._send(EntriesChanged(self._device_id, directory))
+        finally:
+            notifier.close()
+
+    def _send(self, event: EntriesChanged) -> None:
+        if self._stop.is_set():
+            return  # closed: nobody looks at this directory any more (and the loop may be gone)
+        try:
+            self._publish(event)
+        except RuntimeError:  # the core's loop closed under us
+            self._stop.set()
+
+    def _event(self, changes: set[tuple[int, str]]) -> EntriesChanged:
+        """The event of a burst: the names that changed, or none (list it all again) if the folder itself did."""
+        directory = self.path.path
+        names: set[str] = set()
+        for _, changed in changes:
+            parent, name = os.path.split(changed)
+            if parent != directory or not name:
+                return EntriesChanged(self._device_id, directory)
+            names.add(name)
+        return EntriesChanged(self._device_id, directory, tuple(sorted(names)))
+
+
+def watch_directory(core: Core, path: SdPath) -> DirectoryWatch:
+    """Start watching directory `path` of this device for `core` (see `Core.watch`)."""
+    if not core.is_local(path):
+        raise ValueError("only a directory of this device can be watched")
+    return DirectoryWatch(path, core.bus.publish, str(core.device.id)).start()
