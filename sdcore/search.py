@@ -536,8 +536,9 @@ def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
         " SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,"
         "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
         " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
-        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE e.location_id = ? AND e.id > ?"
-        " ORDER BY e.id",  # FTS5 appends rows in rowid order 3x faster than in join order
+        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE +e.location_id = ? AND e.id > ?"
+        # a walk of entries in rowid order: FTS5 appends rows so 3x faster, and no sort holds every path in memory
+        " ORDER BY e.id",
         (location_id, row[0]),
     ).rowcount
     conn.execute("DELETE FROM fts_pause WHERE location_id = ?", (location_id,))

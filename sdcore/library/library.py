@@ -57,6 +57,8 @@ class Library:
         self._write_lock = threading.RLock()
         try:
             self._writer = self._connect()
+            # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
+            self._writer.execute("PRAGMA temp_store = FILE")
             self.schema_version = migrate(self._writer)
         except sqlite3.DatabaseError as exc:
             self._lock_file.close()
