@@ -48,6 +48,9 @@ REARRANGE_EVERY = 0.4
 """Seconds before the first re-sort while a big listing streams in (the first batch shows at once);
 the interval doubles after each re-sort (up to a second), so a huge listing is not sorted over and over."""
 
+COUNT_EVERY = 0.25
+"""Seconds between updates of the "listed so far" count while a listing streams in (each one repaints)."""
+
 SLOW_AFTER = 3.0
 """Seconds without a first batch after which a listing is reported as slow (a dead mount, a far device)."""
 
@@ -253,6 +256,7 @@ class FileList(ScrollView, can_focus=True):
         started = time.monotonic()
         entries: list[EntryInfo] = []
         last_arranged = 0.0
+        last_counted = 0.0
         interval = REARRANGE_EVERY
         self._user_moved = False
         slow_timer = self.set_timer(SLOW_AFTER, lambda: self._mark_slow(generation))
@@ -262,7 +266,9 @@ class FileList(ScrollView, can_focus=True):
                 self.listed = len(entries)
                 now = time.monotonic()
                 if keep or now - last_arranged < interval:
-                    self.post_message(self.StateChanged(self))  # the count moves between sorts
+                    if now - last_counted >= COUNT_EVERY:  # the count moves between sorts (a repaint each)
+                        last_counted = now
+                        self.post_message(self.StateChanged(self))
                     continue
                 if last_arranged:
                     interval = min(interval * 2, 1.0)

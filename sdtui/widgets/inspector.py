@@ -6,12 +6,13 @@ The preview is read in a worker after the cursor rests, so moving fast through a
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import stat as statmod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -28,6 +29,9 @@ PREVIEW_BYTES = 16 * 1024
 
 PREVIEW_ENTRIES = 200
 """How many entries of a directory the preview lists."""
+
+PREVIEW_SCAN = 5_000
+"""How many entries of a directory the preview reads at most (it lists the first of them in order)."""
 
 SHOW_DELAY = 0.04
 """Seconds the cursor must rest on an entry before the inspector redraws (holding a key stays fast)."""
@@ -61,24 +65,63 @@ def metadata_table(path: SdPath, entry: EntryInfo, extra: list[tuple[str, str]] 
     return table
 
 
+@functools.cache
+def _builtin_lexers() -> tuple[frozenset[str], dict[str, str]]:
+    """Pygments' own lexers: every alias, and file name or `.suffix` -> alias (plugins left out)."""
+    from pygments.lexers import get_all_lexers
+
+    aliases: set[str] = set()
+    by_name: dict[str, str] = {}
+    for _title, names, patterns, _mimetypes in get_all_lexers(plugins=False):
+        if not names:
+            continue
+        aliases.update(names)
+        for pattern in patterns:
+            if pattern.startswith("*.") and not any(c in pattern[2:] for c in "*?["):
+                by_name.setdefault(pattern[1:].lower(), names[0])
+            elif not any(c in pattern for c in "*?["):
+                by_name.setdefault(pattern, names[0])
+    return frozenset(aliases), by_name
+
+
+def lexer_for(name: str) -> str:
+    """The pygments lexer for a file name, from its name or suffix alone ("text" when none fits).
+
+    Never pygments' guessing: that reads every lexer, plugins included, which imports packages such as
+    IPython (seconds, on the UI's loop) and runs each lexer's content test.
+    """
+    aliases, by_name = _builtin_lexers()
+    if name in by_name:
+        return by_name[name]
+    dot = name.rfind(".")
+    if dot <= 0:
+        return "text"
+    suffix = name[dot:].lower()
+    return suffix[1:] if suffix[1:] in aliases else by_name.get(suffix, "text")
+
+
 def text_preview(name: str, data: bytes) -> RenderableType:
     """Highlighted text for the first bytes of a file, or a note that it is binary."""
     if b"\0" in data[:4096]:
         return Text("binary file", style="dim italic")
+    from rich.syntax import Syntax  # pygments: not needed until the first preview (a faster start)
+
     text = data.decode("utf-8", errors="replace")
-    lexer = Syntax.guess_lexer(name, text[:2048])
+    lexer = lexer_for(name)
     return Syntax(
         text, lexer, theme="ansi_dark", line_numbers=False, word_wrap=False, background_color="default"
     )
 
 
-def listing_preview(entries: list[EntryInfo], total: int) -> RenderableType:
-    """A directory as a short listing."""
+def listing_preview(entries: list[EntryInfo], total: int | None) -> RenderableType:
+    """A directory as a short listing (`total` None: more entries than were read)."""
     lines = Text()
     for entry in entries:
         style = "bold" if entry.is_dir else ""
         lines.append(display(entry.name) + kind_marker(entry) + "\n", style=style)
-    if total > len(entries):
+    if total is None:
+        lines.append(f"… and more: a preview reads {PREVIEW_SCAN:,} entries, Enter lists all", style="dim italic")
+    elif total > len(entries):
         lines.append(f"… and {total - len(entries):,} more", style="dim italic")
     if not entries:
         lines.append("empty directory", style="dim italic")
@@ -146,8 +189,11 @@ class Inspector(VerticalScroll):
                 entries: list[EntryInfo] = []
                 async for batch in self._browse(path):
                     entries.extend(batch)
-                rows = arrange(entries, Arrangement())
-                renderable = listing_preview(rows[:PREVIEW_ENTRIES], len(rows))
+                    if len(entries) >= PREVIEW_SCAN:
+                        break  # a huge directory: its pane lists it all, the preview need not
+                rows = await asyncio.to_thread(arrange, entries, Arrangement())
+                total = len(rows) if len(entries) < PREVIEW_SCAN else None
+                renderable = listing_preview(rows[:PREVIEW_ENTRIES], total)
             elif entry.kind == "file":
                 data = b""
                 async for chunk in self._read_head(path, PREVIEW_BYTES):

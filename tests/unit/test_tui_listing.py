@@ -157,3 +157,24 @@ def test_tag_picker_ranks_fuzzy_matches() -> None:
 def test_job_amounts_in_bytes_or_items() -> None:
     assert JobView("1", "copy", done=3 << 20, total=8 << 20, unit="bytes").amount() == "3.0M/8.0M"
     assert JobView("2", "index", done=5, total=10, unit="files").amount() == "5/10 files"
+
+
+def test_the_preview_lexer_comes_from_the_name_alone() -> None:
+    from sdtui.widgets.inspector import lexer_for
+
+    assert [lexer_for(n) for n in ("alpha.py", "notes.MD", "q.sql", "Makefile", "x.h")] == [
+        "py",
+        "md",
+        "sql",
+        "make",
+        "c",
+    ]
+    assert [lexer_for(n) for n in ("README", "Gamma.log", "a.tar.unknownext", ".hidden")] == ["text"] * 4
+
+
+def test_a_huge_directory_preview_says_it_read_only_part_of_it() -> None:
+    from sdtui.widgets.inspector import PREVIEW_SCAN, listing_preview
+
+    rows = [EntryInfo(f"f{i}", "file", 0, 0.0, 0, 0) for i in range(3)]
+    assert "and 7 more" in str(listing_preview(rows, 10))
+    assert f"{PREVIEW_SCAN:,} entries" in str(listing_preview(rows, None))
