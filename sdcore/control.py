@@ -1,31 +1,61 @@
-"""The local control socket: `sd` commands hand network work to the core already running for a data dir."""
+"""The control socket: while a core runs for a data dir, other processes hand it their work there."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from sdcore.errors import SdError
-from sdcore.net.frames import FrameWriter, decode_error, encode_error, read_frame
 
 SOCKET_NAME = "control.sock"
+_LEN = struct.Struct(">I")
 
-# A handler gets the request's arguments and a `reply` to send zero or more interim answers;
-# what it returns is the final answer.
+# A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
 
 
+async def _read(reader: asyncio.StreamReader) -> Any:
+    (size,) = _LEN.unpack(await reader.readexactly(4))
+    return msgpack.unpackb(await reader.readexactly(size), raw=False)
+
+
+async def _send(writer: asyncio.StreamWriter, message: Any) -> None:
+    body = msgpack.packb(message, use_bin_type=True)
+    writer.write(_LEN.pack(len(body)) + body)
+    await writer.drain()
+
+
+class Session:
+    """One client of the control socket as its handler sees it: answers go out, messages come in."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self.on_message: Callable[[Any], None] | None = None
+        """Called with each message the client sends while its request runs (e.g. a Ctrl-C)."""
+
+    async def send(self, answer: Any) -> None:
+        """An interim answer (the handler's return value is the final one)."""
+        await _send(self._writer, {"more": answer})
+
+
 class ControlServer:
-    """Listens on `DATA_DIR/control.sock` (owner-only) and runs registered commands."""
+    """Listens on `DATA_DIR/control.sock` (owner-only) and runs registered commands.
+
+    A request's work is canceled when its client goes away or the server closes.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / SOCKET_NAME
         self.handlers: dict[str, Handler] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
 
     def register(self, command: str, handler: Handler) -> None:
         self.handlers[command] = handler
@@ -34,7 +64,7 @@ class ControlServer:
         if await is_running(self.path.parent):
             raise SdError(f"a core is already running for {self.path.parent}; stop it first (or use it)")
         with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+            self.path.unlink()  # left by a core that died
         old = os.umask(0o077)
         try:
             self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
@@ -45,31 +75,52 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for task in list(self._clients):
+                task.cancel()
             await self._server.wait_closed()
             self._server = None
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        out = FrameWriter(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        session = Session(writer)
         try:
-            request = await read_frame(reader)
+            request = await _read(reader)
             handler = self.handlers.get(str(request.get("cmd")))
             if handler is None:
                 raise SdError(f"the running core does not know {request.get('cmd')!r}")
-
-            async def reply(data: Any) -> None:
-                await out.send({"more": data})
-
-            result = await handler(reply, **request.get("args", {}))
-            await out.send({"done": result})
+            work = asyncio.ensure_future(handler(session, **request.get("args", {})))
+            listener = asyncio.ensure_future(_listen(reader, session))
+            try:
+                await asyncio.wait({work, listener}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                listener.cancel()
+                if not work.done():  # the client went away, or the server closes
+                    work.cancel()
+            if work.cancelled() or not work.done():
+                return
+            await _send(writer, {"done": work.result()})
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         except Exception as exc:
+            message = str(exc) if isinstance(exc, SdError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(ConnectionError):
-                await out.send({"error": encode_error(exc)})
+                await _send(writer, {"error": message})
         finally:
+            self._clients.discard(task)
             writer.close()
+
+
+async def _listen(reader: asyncio.StreamReader, session: Session) -> None:
+    """Hand the client's messages to the session until the client goes away."""
+    with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+        while True:
+            message = await _read(reader)
+            if session.on_message is not None:
+                session.on_message(message)
 
 
 async def is_running(data_dir: Path) -> bool:
@@ -82,21 +133,36 @@ async def is_running(data_dir: Path) -> bool:
     return True
 
 
-async def call(data_dir: Path, command: str, **args: Any) -> AsyncIterator[tuple[bool, Any]]:
-    """Run `command` in the core running for `data_dir`: yields (final?, answer) pairs; raises its errors."""
-    reader, writer = await asyncio.open_unix_connection(str(Path(data_dir) / SOCKET_NAME))
-    try:
-        await FrameWriter(writer).send({"cmd": command, "args": args})
+class Call:
+    """A command running in the core behind a control socket: iterate its answers, `tell` it things."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader, self._writer = reader, writer
+
+    @classmethod
+    async def open(cls, data_dir: Path, command: str, **args: Any) -> Call:
+        """Send `command`; raises OSError when no core listens on the data dir (none runs, or it died)."""
+        reader, writer = await asyncio.open_unix_connection(str(Path(data_dir) / SOCKET_NAME))
+        await _send(writer, {"cmd": command, "args": args})
+        return cls(reader, writer)
+
+    async def tell(self, message: Any) -> None:
+        with contextlib.suppress(ConnectionError):
+            await _send(self._writer, message)
+
+    async def answers(self) -> AsyncIterator[tuple[bool, Any]]:
+        """(final?, answer) pairs; raises the command's error as SdError."""
         while True:
             try:
-                frame = await read_frame(reader)
-            except asyncio.IncompleteReadError:
+                frame = await _read(self._reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
                 raise SdError("the running core closed the control socket") from None
             if "error" in frame:
-                raise decode_error(frame["error"])
+                raise SdError(str(frame["error"]))
             if "done" in frame:
                 yield True, frame["done"]
                 return
             yield False, frame["more"]
-    finally:
-        writer.close()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,18 +61,27 @@ def load_or_create(data_dir: Path) -> Device:
         key = asyncssh.read_private_key(str(key_path))
     else:
         key = asyncssh.generate_private_key("ssh-ed25519", comment="sdtui device")
-        tmp = key_path.with_suffix(".tmp")
+        tmp = _tmp_name(key_path)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(key.export_private_key("openssh"))
-        os.replace(tmp, key_path)
+        try:
+            os.link(tmp, key_path)  # never replaces: processes starting together on a new data dir agree
+        except FileExistsError:
+            key = asyncssh.read_private_key(str(key_path))
+        finally:
+            os.unlink(tmp)
     device_id = device_id_of(key)
     name = socket.gethostname()
     _write_json(info_path, {"id": str(device_id), "name": name})
     return Device(device_id, name, data_dir, key)
 
 
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = _tmp_name(path)
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)

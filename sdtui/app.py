@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 import uuid
 from collections.abc import Iterable
@@ -84,6 +85,16 @@ class SdtuiApp(App[None]):
         self.push_screen(ExplorerScreen(start, other))
         if self.listen:
             self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
+        if self._owns_core:
+            self.run_worker(self._host(), group="control", exit_on_error=False)
+
+    async def _host(self) -> None:
+        """`sd` commands on this data dir are carried out by this core while the explorer runs."""
+        try:
+            forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
+            await forward.host(self.core)
+        except SdError as exc:
+            self.notify(str(exc), severity="warning")
 
     async def _serve(self, listen: str) -> None:
         try:

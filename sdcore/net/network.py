@@ -10,7 +10,6 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from sdcore.errors import NotFound, SdError
 from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
 from sdcore.fs.local import LocalFS
 from sdcore.net.confine import Confinement
-from sdcore.net.control import ControlServer
 from sdcore.net.frames import DeviceUnreachable, NetError, NotTrusted
 from sdcore.net.pairing import (
     CODE_TTL,
@@ -210,7 +208,6 @@ class Network:
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
         self._closing = False
-        self._control: ControlServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.sweep_interval = 2.0
         self._extensions: dict[str, tuple[Callable[..., Awaitable[Any]], tuple[str, ...]]] = {}
@@ -248,37 +245,6 @@ class Network:
         self.address = f"{shown}:{bound[1]}"
         return self.address
 
-    async def start_control(self) -> None:
-        """Serve `DATA_DIR/control.sock` so `sd` commands on this data dir use this running core."""
-        control = ControlServer(self.device.data_dir)
-
-        async def pair_generate(
-            reply: Callable[[Any], Awaitable[None]], trust: str = "full"
-        ) -> dict[str, Any]:
-            code = self.pair_generate(trust=trust)
-            await reply({"code": code, "address": self.address})
-            return asdict(await self.wait_paired())
-
-        async def pair_join(
-            reply: object, words: list[str], host: str, trust: str = "full"
-        ) -> dict[str, Any]:
-            return asdict(await self.pair_join(words, host, trust=trust))
-
-        async def unpair(reply: object, device: str) -> dict[str, Any]:
-            return asdict(await self.unpair(device))
-
-        async def drop(reply: object, device: str, paths: list[str]) -> list[str]:
-            return await self.drop(device, paths)
-
-        async def status(reply: object) -> dict[str, Any]:
-            return {"id": str(self.device.id), "name": self.device.name, "address": self.address}
-
-        for name, handler in (("pair_generate", pair_generate), ("pair_join", pair_join), ("unpair", unpair),
-                              ("drop", drop), ("status", status)):  # fmt: skip
-            control.register(name, handler)
-        await control.start()
-        self._control = control
-
     @property
     def port(self) -> int:
         assert self.address is not None, "not listening"
@@ -286,8 +252,6 @@ class Network:
 
     async def close(self) -> None:
         self._closing = True
-        if self._control is not None:
-            await self._control.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         for link in list(self._links.values()):

@@ -19,8 +19,7 @@ def main_options(
     data_dir: str = typer.Option(None, "--data-dir", envvar="SD_DATA_DIR", help="The data dir (default ~/.local/share/sdtui)."),
     library_name: str = typer.Option(None, "--library", "-L", help="The library to use (default: the default library)."),
 ) -> None:
-    common.options.data_dir = data_dir
-    common.options.library = library_name
+    common.options.set(common.Options(data_dir, library_name))
 
 
 for module in (library, index, jobs, organize, ops, net):
@@ -28,4 +27,12 @@ for module in (library, index, jobs, organize, ops, net):
 
 
 def main() -> None:
+    """The `sd` command: carried out by the core already running for the data dir, if one is."""
+    import sys
+
+    from sdtui.cli.forward import forward
+
+    code = forward(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     app()

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import io
 import json
+import os
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import typer
 
 from sdcore.errors import SdError
-from sdcore.sdpath import display
+from sdcore.sdpath import SCHEME, display, split_remote
 
 T = TypeVar("T")
 
@@ -25,25 +32,117 @@ class Options:
     library: str | None = None
 
 
-options = Options()
+options: ContextVar[Options | None] = ContextVar("sd_options", default=None)
+"""The options of the command being run (a core hosting commands runs several at once)."""
+
+
+def chosen() -> Options:
+    """The global options of this command."""
+    return options.get() or Options()
+
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 
 
-def run(body: Callable[[Any], Awaitable[T]]) -> T:
+@dataclass
+class Request:
+    """An `sd` command that another process handed to the core running here (see sdtui.cli.forward)."""
+
+    core: Any
+    loop: asyncio.AbstractEventLoop
+    cwd: str
+    """Where the command was typed: relative paths are relative to it."""
+    out: io.TextIOBase
+    err: io.TextIOBase
+    width: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """The caller's terminal variables (TERM, COLUMNS, NO_COLOR...), for rich."""
+    stdin: io.TextIOBase = field(default_factory=io.StringIO)
+    """Nothing to read: a question gets end-of-file (pass --yes)."""
+    on_interrupt: Callable[[], bool] | None = None
+    _future: concurrent.futures.Future[Any] | None = None
+    _stopped: bool = False
+
+    def run(self, body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """`body(core)` on the running core's loop; this thread waits for it."""
+        self._future = asyncio.run_coroutine_threadsafe(body(self.core), self.loop)  # carries our context
+        if self._stopped:
+            self._future.cancel()
+        return self._future.result()  # type: ignore[no-any-return]
+
+    def interrupt(self) -> None:
+        """The caller pressed Ctrl-C (called on the core's loop)."""
+        if self.on_interrupt is None or not self.on_interrupt():
+            self.stop()
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._future is not None:
+            self._future.cancel()
+
+
+current: ContextVar[Request | None] = ContextVar("sd_request", default=None)
+"""The forwarded command this thread or task works for; None in a plain `sd` process."""
+
+
+def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run `body(core)` with a Core for the chosen data dir; a user error prints its message and exits 1."""
     from sdcore.core import Core
 
     async def main() -> T:
-        async with Core(options.data_dir) as core:
+        async with Core(chosen().data_dir) as core:
             return await body(core)
 
+    request = current.get()
     try:
-        return asyncio.run(main())
+        return request.run(body) if request is not None else asyncio.run(main())
     except SdError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, concurrent.futures.CancelledError):
         fail("interrupted", code=130)
+
+
+@contextmanager
+def on_interrupt(callback: Callable[[], bool]) -> Iterator[None]:
+    """While inside, Ctrl-C calls `callback` (on the core's loop); if it returns False the command stops."""
+    request = current.get()
+    if request is not None:
+        context = contextvars.copy_context()  # the callback prints to this command's output
+        request.on_interrupt = lambda: context.run(callback)
+        try:
+            yield
+        finally:
+            request.on_interrupt = None
+        return
+
+    def handler() -> None:
+        if not callback():
+            raise KeyboardInterrupt
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def here(text: str) -> str:
+    """A path as the user typed it, made absolute where `sd` ran when another process runs the command."""
+    request = current.get()
+    if request is None or text.startswith(SCHEME) or split_remote(text) is not None:
+        return text
+    return os.path.join(request.cwd, os.path.expanduser(text))
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console on this command's stdout (or stderr), sized for its terminal."""
+    from rich.console import Console
+
+    request = current.get()
+    if request is None:
+        return Console(stderr=stderr)
+    return Console(file=request.err if stderr else request.out, width=request.width, _environ=request.env)
 
 
 def fail(message: str, code: int = 1) -> Any:
@@ -52,7 +151,7 @@ def fail(message: str, code: int = 1) -> Any:
 
 
 def library_of(core: Any) -> Any:
-    return core.library(options.library)
+    return core.library(chosen().library)
 
 
 def print_json(data: Any) -> None:
@@ -61,13 +160,12 @@ def print_json(data: Any) -> None:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(*columns, title=title, box=None, header_style="bold")
     for row in rows:
         table.add_row(*(display(str(v)) if v is not None else "" for v in row))
-    Console().print(table)
+    console().print(table)
 
 
 def human_size(n: float) -> str:

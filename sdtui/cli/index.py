@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, fail, human_size, library_of, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import follow
 
 location_app = typer.Typer(help="Folders a library indexes.", no_args_is_help=True)
@@ -58,11 +58,11 @@ def location_add(
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        found = library.locations.containing(os.path.abspath(os.path.expanduser(path)))
+        found = library.locations.containing(os.path.abspath(os.path.expanduser(here(path))))
         if found is not None and found[1] == "":  # added before: carry on with its index
             location = found[0]
         else:
-            location = library.locations.add(path, mode=mode, name=name, ignore=ignore)
+            location = library.locations.add(here(path), mode=mode, name=name, ignore=ignore)
             if not json:
                 print(f"added location {location.id} ({location.name}) in {mode} mode")
         await _index(library, location, background, json)
@@ -154,7 +154,7 @@ def ls(
     async def body(core: Any) -> None:
         from sdcore.index.listing import listing
 
-        target = core.resolve(path)
+        target = core.resolve(here(path))
         library = library_of(core) if core.is_local(target) and core.libraries.list() else None
         entries = [e async for batch in listing(core, target, library) for e in batch]
         if not all_:
@@ -186,7 +186,7 @@ def quick_scan(
         from sdcore.index.indexer import IndexJob
 
         library = library_of(core)
-        target = os.path.abspath(os.path.expanduser(path))
+        target = os.path.abspath(os.path.expanduser(here(path)))
         found = library.locations.containing(target)
         if found is None:
             fail(f"{display(target)} is in no location; add it with `sd location add`, or use --ephemeral")
@@ -205,7 +205,7 @@ def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
     from sdcore.errors import SdError
     from sdcore.index.listing import scan_ephemeral_rows
 
-    directory = os.path.abspath(os.path.expanduser(path))
+    directory = os.path.abspath(os.path.expanduser(here(path)))
     out = sys.stdout
     count = 0
     try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sdtui.cli.common import JsonOpt, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, here, print_json, print_table, run
 
 network_app = typer.Typer(help="Pair devices, list them, unpair them.", no_args_is_help=True)
 pair_app = typer.Typer(help="Pair this device with another one using a 12-word code.", no_args_is_help=True)
@@ -45,18 +45,6 @@ def _network(core: Any, auto_accept_drops: bool = False) -> Any:
     return attach(core, auto_accept_drops=auto_accept_drops)
 
 
-async def _running(core: Any) -> bool:
-    from sdcore.net.control import is_running
-
-    return await is_running(core.data_dir)
-
-
-def _control(core: Any, command: str, **args: Any) -> Any:
-    from sdcore.net import control
-
-    return control.call(core.data_dir, command, **args)
-
-
 async def _until_stopped() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,9 +65,10 @@ def serve(
 
     async def body(core: Any) -> None:
         from sdcore.events import DeviceConnected, DeviceLost, DropOffered, PairingProgress
+        from sdtui.cli.forward import host
 
+        await host(core)  # first: refuses to run twice for one data dir; then `sd` commands come here
         net = _network(core, auto_accept_drops=auto_accept)
-        await net.start_control()  # first: refuses to run twice for one data dir
         address = await net.start(listen)
         _say(f"serving {core.device.name} ({core.device.id}) on {address}")
 
@@ -128,15 +117,8 @@ def pair_generate(
             _say("waiting (the code works once, for 10 minutes)...")
 
     async def body(core: Any) -> None:
-        if await _running(core):  # `sd serve` runs for this data dir: it waits for the other device
-            async for final, answer in _control(core, "pair_generate", trust=trust):
-                if final:
-                    _say(f"paired with {answer['name']} ({answer['id']}), trust {answer['trust']}")
-                else:
-                    show(answer["code"], answer["address"])
-            return
         net = _network(core)
-        address = await net.start(listen)
+        address = net.address or await net.start(listen)  # a running `sd serve` takes the join on its port
         show(net.pair_generate(trust=trust), address)
         peer = await net.wait_paired()
         _say(f"paired with {peer.name} ({peer.id}), trust {peer.trust}")
@@ -153,10 +135,6 @@ def pair_join(
     """Join a device that is showing a pairing code."""
 
     async def body(core: Any) -> None:
-        if await _running(core):  # the running server joins, so the other device learns its address
-            async for _, answer in _control(core, "pair_join", words=words, host=host, trust=trust):
-                _say(f"paired with {answer['name']} ({answer['id']}) at {host}, trust {answer['trust']}")
-            return
         peer = await _network(core).pair_join(words, host, trust=trust)
         _say(f"paired with {peer.name} ({peer.id}) at {host}, trust {peer.trust}")
 
@@ -198,10 +176,6 @@ def unpair(device: str = typer.Argument(..., help="The device's name or id prefi
     """Forget a paired device: it can no longer connect (open connections are closed)."""
 
     async def body(core: Any) -> None:
-        if await _running(core):  # the running core also closes the device's open connections
-            async for _, peer in _control(core, "unpair", device=device):
-                _say(f"unpaired {peer['name']} ({peer['id']})")
-            return
         peer = await _network(core).unpair(device)
         _say(f"unpaired {peer.name} ({peer.id})")
 
@@ -218,7 +192,7 @@ def drop(
     *files, device = args
 
     async def body(core: Any) -> None:
-        names = await _network(core).drop(device, files)
+        names = await _network(core).drop(device, [here(f) for f in files])
         _say(f"sent {len(names)} file(s) to {device}: {', '.join(names)}")
 
     run(body)
@@ -229,7 +203,7 @@ def share_add(path: str) -> None:
     """Share a folder with devices paired with `shared` trust."""
 
     async def body(core: Any) -> None:
-        _say(f"shared {_network(core).trust.add_share(path)}")
+        _say(f"shared {_network(core).trust.add_share(here(path))}")
 
     run(body)
 
@@ -239,7 +213,7 @@ def share_remove(path: str) -> None:
     """Stop sharing a folder."""
 
     async def body(core: Any) -> None:
-        _network(core).trust.remove_share(path)
+        _network(core).trust.remove_share(here(path))
         _say(f"no longer shared: {path}")
 
     run(body)

@@ -15,7 +15,7 @@ from sdcore.errors import SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, fail, human_size, library_of, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import follow
 
 trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
@@ -118,8 +118,8 @@ def _transfer(
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        sources = [core.resolve(p) for p in paths[:-1]]
-        destination = core.resolve(paths[-1])
+        sources = [core.resolve(here(p)) for p in paths[:-1]]
+        destination = core.resolve(here(paths[-1]))
         if moving:
             job_id = await ops.move(library, sources, destination, on_conflict=on_conflict)
         else:
@@ -141,7 +141,7 @@ def rm(
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        job_id = await ops.delete(library, [core.resolve(p) for p in paths], permanent=permanent)
+        job_id = await ops.delete(library, [core.resolve(here(p)) for p in paths], permanent=permanent)
         await _finish(library, job_id, json, background, "deleted")
 
     run(body)
@@ -152,7 +152,7 @@ def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        job_id = await ops.rename(library, core.resolve(path), new_name)
+        job_id = await ops.rename(library, core.resolve(here(path)), new_name)
         await _finish(library, job_id, json, False, "renamed to")
 
     run(body)
@@ -170,7 +170,7 @@ def mkdir(
     async def body(core: Any) -> None:
         library = library_of(core)
         for path in paths:
-            job_id = await ops.mkdir(library, core.resolve(path), parents=parents)
+            job_id = await ops.mkdir(library, core.resolve(here(path)), parents=parents)
             await _finish(library, job_id, json, False, "made")
 
     run(body)
@@ -222,8 +222,8 @@ def trash_restore(
         items = await asyncio.to_thread(trash_mod.list_trash)
         restored = []
         for key in keys:
-            item = trash_mod.find(key, items)
-            restored.append(await asyncio.to_thread(trash_mod.restore, item, to))
+            item = trash_mod.find(here(key) if key.startswith((".", "~")) else key, items)
+            restored.append(await asyncio.to_thread(trash_mod.restore, item, to and here(to)))
             items.remove(item)
         await follow_changes(library, [os.path.dirname(p) for p in restored])
         if json:

@@ -13,7 +13,7 @@ import typer
 from sdcore import dedup, metadata, search, tags
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, human_size, library_of, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, here, human_size, library_of, print_json, print_table, run
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ async def _entries(core: Any, library: Any, paths: list[str]) -> list[int]:
 
     ids = []
     for text in paths:
-        target = core.resolve(text)
+        target = core.resolve(here(text))
         local = core.is_local(target)
         device = None if local else str(target.device_id)
         try:
@@ -344,7 +344,7 @@ def dupes(
     async def body(core: Any) -> None:
         size = search.parse_size(min_size)
         if paths:
-            targets = [core.resolve(p) for p in paths]
+            targets = [core.resolve(here(p)) for p in paths]
             remote = [t for t in targets if not core.is_local(t)]
             if remote:
                 raise SdError(f"{display(remote[0].path)} is on another device; index it there, or check it with `sd dupes` there")

@@ -3,40 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from typing import Any
 
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
-from sdtui.cli.common import human_size
+from sdtui.cli.common import console, current, human_size, on_interrupt
 
 
 async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
     """Wait for a job, drawing its progress; Ctrl-C asks it to pause. Returns its final record."""
     core = library.core
-    loop = asyncio.get_running_loop()
     interrupted = False
 
-    def on_sigint() -> None:
+    def on_sigint() -> bool:
         nonlocal interrupted
         if interrupted:  # a second Ctrl-C: stop now; the job stays resumable from its last checkpoint
-            raise KeyboardInterrupt
+            return False
         interrupted = True
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
         try:
             library.jobs.pause(job_id)
         except SdError:
             pass
+        return True
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
-    try:
+    with on_interrupt(on_sigint):
         if quiet or not sys.stderr.isatty():
             record = await library.jobs.wait(job_id)
         else:
             record = await _with_bar(core, library, job_id)
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
     if record.state == "paused":
         print(f"job {job_id} paused; `sd job resume {job_id}` (or running the command again) carries on", file=sys.stderr)
     elif record.state == "failed":
@@ -60,6 +56,10 @@ async def _with_bar(core: Any, library: Any, job_id: str) -> Any:
             TimeRemainingColumn(),
             TextColumn("{task.fields[message]}", style="dim"),
             transient=False,
+            console=console(),
+            # a core running others' commands must not swap its sys.stdout for one command's bar
+            redirect_stdout=current.get() is None,
+            redirect_stderr=current.get() is None,
         ) as bar:
             task = bar.add_task(job_id, total=None, amount="", rate="", message="")
             while not waiter.done():

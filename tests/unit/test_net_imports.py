@@ -8,7 +8,7 @@ import sys
 
 def test_sdcore_net_imports_no_ui_code() -> None:
     code = (
-        "import sys, sdcore.net, sdcore.net.network, sdcore.net.control, sdcore.net.testing; "
+        "import sys, sdcore.net, sdcore.net.network, sdcore.control, sdcore.net.testing; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'typer', 'rich', 'sdtui')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -1,0 +1,222 @@
+"""One core per data dir: `sd` hands its command to the core already running there (`sd serve`, `sdtui`).
+
+The client sends its arguments, directory and terminal over the data dir's control socket; the running
+core parses them with the same typer app in a thread of its own and runs the command's body on its
+loop, against its open libraries. The command's stdout and stderr stream back as they are written and
+the client exits with the command's exit status; Ctrl-C is passed on (a job pauses, as it does here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import itertools
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sdcore.control import SOCKET_NAME, Call, ControlServer, Session
+from sdcore.errors import SdError
+from sdtui.cli import common
+
+NOT_FORWARDED = {"serve"}  # it would be a second core: refused locally with a clear error
+TERMINAL_VARIABLES = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
+CHUNK = 1 << 20
+
+# -- the client ----------------------------------------------------------------------------------
+
+
+def forward(argv: list[str]) -> int | None:
+    """Run `sd ARGV` in the core running for its data dir and return its exit status; None if none runs."""
+    data_dir, command = _globals(argv)
+    if command in NOT_FORWARDED or not (data_dir / SOCKET_NAME).exists():
+        return None
+    try:
+        return asyncio.run(_forward(data_dir, argv))
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _globals(argv: list[str]) -> tuple[Path, str | None]:
+    """The data dir and the command name, read the way the main callback reads them."""
+    from sdcore.core import default_data_dir
+
+    data_dir, i = None, 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        if arg.startswith("--data-dir="):
+            data_dir = arg.split("=", 1)[1]
+        elif arg in ("--data-dir", "--library", "-L") and i + 1 < len(argv):
+            data_dir = argv[i + 1] if arg == "--data-dir" else data_dir
+            i += 1
+        i += 1
+    command = argv[i] if i < len(argv) else None
+    return (Path(data_dir).expanduser() if data_dir else default_data_dir()), command
+
+
+async def _forward(data_dir: Path, argv: list[str]) -> int | None:
+    try:
+        call = await Call.open(
+            data_dir, "sd", argv=argv, cwd=os.getcwd(), width=_width(),
+            tty=[sys.stdout.isatty(), sys.stderr.isatty()],
+            env={k: os.environ[k] for k in TERMINAL_VARIABLES if k in os.environ},
+        )  # fmt: skip
+    except OSError:  # a socket left by a core that died: nobody else holds the library, run here
+        return None
+    loop = asyncio.get_running_loop()
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 2:  # the core does not react: give up waiting for it
+            raise KeyboardInterrupt
+        loop.create_task(call.tell({"signal": "INT"}))
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    streams = {"out": sys.stdout.buffer, "err": sys.stderr.buffer}
+    try:
+        async for final, answer in call.answers():
+            if final:
+                return int(answer["exit"])
+            for name, data in answer.items():
+                streams[name].write(data)
+                streams[name].flush()
+    except SdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    finally:
+        call.close()
+    return 1
+
+
+def _width() -> int:
+    """The terminal's width as rich finds it: $COLUMNS, else any of stdin, stdout, stderr, else 80."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    for fd in (0, 1, 2):
+        try:
+            return os.get_terminal_size(fd).columns
+        except OSError:
+            continue
+    return 80
+
+
+# -- the core's side -----------------------------------------------------------------------------
+
+
+async def host(core: Any) -> ControlServer:
+    """Carry out `sd` commands for `core`'s data dir until the core closes; refuses if a core runs there."""
+    server = ControlServer(core.data_dir)
+    server.register("sd", functools.partial(_command, core))
+    await server.start()
+    core.add_service(server)
+    for name, attr in (("stdout", "out"), ("stderr", "err"), ("stdin", "stdin")):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _Routed):
+            setattr(sys, name, _Routed(attr, stream))
+    return server
+
+
+async def _command(
+    core: Any,
+    session: Session,
+    argv: list[str],
+    cwd: str,
+    width: int | None = None,
+    tty: tuple[bool, bool] = (False, False),
+    env: dict[str, str] | None = None,
+) -> dict[str, int]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    def emit(name: str, data: Any) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, (name, data))
+
+    request = common.Request(
+        core, loop, cwd, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}
+    )
+    session.on_message = lambda message: request.interrupt() if message.get("signal") == "INT" else None
+    # a thread per command: typer's parsing is synchronous, and a pool could starve the core's to_thread
+    threading.Thread(
+        target=_invoke, args=(request, argv, emit), name="sd " + " ".join(argv)[:60], daemon=True
+    ).start()
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            for name, items in itertools.groupby(batch, key=lambda item: item[0]):
+                if name == "exit":
+                    return {"exit": next(items)[1]}
+                data = b"".join(d for _, d in items)
+                for start in range(0, len(data), CHUNK):
+                    await session.send({name: data[start : start + CHUNK]})
+    finally:
+        request.stop()  # the client went away (or the core closes): stop waiting for the command
+
+
+def _invoke(request: common.Request, argv: list[str], emit: Callable[[str, Any], None]) -> None:
+    """Parse and run the command in this thread, as `sd` would; report its exit status."""
+    from sdtui.cli import app
+
+    common.current.set(request)
+    code = 1
+    try:
+        app(args=argv, prog_name="sd")
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        emit("exit", code)
+
+
+class _Sink(io.TextIOBase):
+    """stdout or stderr of one forwarded command: what is written goes to its client."""
+
+    def __init__(self, name: str, emit: Callable[[str, Any], None], tty: bool) -> None:
+        super().__init__()
+        self._name, self._emit, self._tty = name, emit, tty
+
+    encoding = "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._tty
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            self._emit(self._name, text.encode("utf-8", "surrogateescape"))
+        return len(text)
+
+
+class _Routed:
+    """sys.stdout, stderr or stdin of a process that hosts commands: a command's own, else the process's."""
+
+    def __init__(self, attr: str, fallback: Any) -> None:
+        self._attr, self._fallback = attr, fallback
+
+    def _target(self) -> Any:
+        request = common.current.get()
+        return self._fallback if request is None else getattr(request, self._attr)
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
