@@ -9,15 +9,14 @@ import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from sdcore import dedup, metadata, ops, search, tags
 from sdcore.core import Core
 from sdcore.errors import SdError
-from sdcore.fs import trash as trash_bin
 from sdcore.fs.base import EntryInfo
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
@@ -27,6 +26,25 @@ from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
+
+
+class _OnFirstUse:
+    """A module imported when first used: organize, search and file operations are not needed to draw the
+    first screen, and importing them all at start-up costs tens of milliseconds before it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)  # the import lock makes this thread-safe
+
+
+dedup = _OnFirstUse("sdcore.dedup")
+metadata = _OnFirstUse("sdcore.metadata")
+ops = _OnFirstUse("sdcore.ops")
+search = _OnFirstUse("sdcore.search")
+tags = _OnFirstUse("sdcore.tags")
+trash_bin = _OnFirstUse("sdcore.fs.trash")
 
 
 class SdtuiApp(App[None]):

@@ -28,7 +28,6 @@ from sdcore.events import (
 )
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
-from sdcore.search import NotIndexed, NotInLibrary
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.prompt import PromptScreen
@@ -42,6 +41,9 @@ from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
 
 if TYPE_CHECKING:
     from sdtui.app import SdtuiApp
+
+NETWORK_AFTER = 1.0
+"""Seconds after start-up by which the network is attached even if the first listing has not come."""
 
 PATCH_LIMIT = 256
 """An EntriesChanged naming more entries than this re-lists the directory instead of patching it."""
@@ -95,6 +97,10 @@ class ExplorerScreen(Screen[None]):
         """The text of the last library search (ctrl+s saves it)."""
         self.clipboard: tuple[str, list[SdPath]] | None = None
         """('copy' or 'cut', paths) after y or x."""
+        self.network_attached = False
+        """Whether the network was asked for (paired devices listed); see `attach_network`."""
+        self.places_complete = False
+        """Whether the sidebar lists everything, paired devices included."""
 
     @property
     def sd(self) -> SdtuiApp:
@@ -134,6 +140,23 @@ class ExplorerScreen(Screen[None]):
         self.query_one("#left", Pane).file_list.focus()
         self.fill_sidebar()
         self.follow_events()
+        self.set_timer(NETWORK_AFTER, self.attach_network)  # at the latest; usually after the first listing
+
+    @work(group="network-attach", exclusive=True, exit_on_error=False)
+    async def attach_network(self) -> None:
+        """Make paired devices browsable and list them: after the first paint, not before.
+
+        Importing the network (asyncssh) takes the interpreter for a few hundred milliseconds; done at
+        start-up it delays the first screen.
+        """
+        if self.network_attached:
+            return
+        self.network_attached = True
+        try:
+            await asyncio.to_thread(self.sd.attach_network)
+        except (SdError, ImportError) as exc:
+            self.status(f"paired devices: {exc}", error=True)
+        self.fill_sidebar()
 
     def _label(self, path: SdPath) -> str:
         core = self.sd.core
@@ -183,15 +206,12 @@ class ExplorerScreen(Screen[None]):
                 saved.append((f"saved:{search.name}", search.name, None, "saved"))
         except SdError as exc:
             self.status(f"library: {exc}", error=True)
-        devices: list[tuple[str, str, SdPath | None, str]] = []
-        try:
-            await asyncio.to_thread(self.sd.attach_network)  # imports asyncssh: not on the UI thread
-            for peer in core.network.trust.peers():
-                devices.append(
-                    (f"dev-{peer.id}", f"{peer.name} ({peer.trust})", SdPath(peer.uuid, "/"), "device")
-                )
-        except (SdError, ImportError) as exc:
-            self.status(f"paired devices: {exc}", error=True)
+        devices: list[tuple[str, str, SdPath | None, str]] | None = None  # None: not known yet
+        if core.network is not None:
+            devices = [
+                (f"dev-{peer.id}", f"{peer.name} ({peer.trust})", SdPath(peer.uuid, "/"), "device")
+                for peer in core.network.trust.peers()
+            ]
         volumes: list[tuple[str, str, SdPath | None, str]] = []
         try:
             data = b""
@@ -218,6 +238,7 @@ class ExplorerScreen(Screen[None]):
                 ("Volumes", volumes),
             ]
         )
+        self.places_complete = devices is not None
 
     @on(Sidebar.PlaceChosen)
     async def _place_chosen(self, event: Sidebar.PlaceChosen) -> None:
@@ -266,6 +287,8 @@ class ExplorerScreen(Screen[None]):
     def _left_listed(self, event: FileList.StateChanged) -> None:
         right = self.query_one("#right", Pane)
         left = self.query_one("#left", Pane)
+        if not self.network_attached and event.file_list.state in ("ready", "unreachable"):
+            self.call_after_refresh(self.attach_network)  # the first screen is drawn: the rest can load
         if (
             right.path is None
             and right.results is None
@@ -553,6 +576,8 @@ class ExplorerScreen(Screen[None]):
         reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
         folder becomes a location), and is left alone, with a message saying so, when the user declines.
         """
+        from sdcore.search import NotIndexed, NotInLibrary  # not needed to start
+
         try:
             return await self.sd.entry_ids(targets)
         except NotIndexed:

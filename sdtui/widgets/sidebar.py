@@ -90,14 +90,17 @@ class Sidebar(OptionList):
         self.border_title = "Places"
         self._places: dict[str, tuple[str, SdPath | None, str]] = {}
 
-    def set_places(self, sections: list[tuple[str, list[tuple[str, str, SdPath | None, str]]]]) -> None:
-        """Replace the list: sections of (title, [(option id, label, path, kind)])."""
+    def set_places(self, sections: list[tuple[str, list[tuple[str, str, SdPath | None, str]] | None]]) -> None:
+        """Replace the list: sections of (title, [(option id, label, path, kind)]); None items: still loading."""
         highlighted = self.highlighted_option.id if self.highlighted_option is not None else None
         self.clear_options()
         self._places.clear()
         options: list[Option] = []
         for title, items in sections:
             options.append(Option(f"[b]{title}[/b]", disabled=True))
+            if items is None:
+                options.append(Option("  [dim]loading…[/dim]", disabled=True))
+                continue
             if not items:
                 options.append(Option("  [dim]none[/dim]", disabled=True))
             for option_id, label, path, kind in items:

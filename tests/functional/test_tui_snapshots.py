@@ -93,8 +93,10 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     """Wait for the listings, the sidebar and the inspector's preview."""
     app = pilot.app
     for _ in range(500):
-        if isinstance(app.screen, ExplorerScreen) and all(
-            fl.state not in ("loading", "empty") for fl in app.screen.query(FileList)
+        if (
+            isinstance(app.screen, ExplorerScreen)
+            and app.screen.places_complete
+            and all(fl.state not in ("loading", "empty") for fl in app.screen.query(FileList))
         ):
             break
         await asyncio.sleep(0.01)
