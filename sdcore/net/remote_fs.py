@@ -8,8 +8,9 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
+from sdcore.errors import NotFound
 from sdcore.fs.base import EntryInfo
-from sdcore.net.rpc_server import unpack_entry
+from sdcore.net.rpc_server import partial_path, unpack_entry
 
 REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
 READ_AHEAD = 3  # read requests in flight
@@ -85,8 +86,7 @@ class RemoteFS:
                 if len(chunk) < size:
                     return
         finally:
-            for fut in inflight:
-                fut.cancel()
+            _drop(inflight)
             try:
                 await self.link.call("read_close", handle=handle)
             except Exception:
@@ -120,6 +120,13 @@ class RemoteFS:
         handle, have = await self.link.call("write_resume", path=_b(path), mtime=mtime, mode=mode)
         return await self._send(handle, source(have), start=have, on_error="write_detach")
 
+    async def discard_resumable(self, path: str) -> None:
+        """Delete what a resumable write to `path` left there (the next one starts from the first byte)."""
+        try:
+            await self.link.call("delete", path=_b(partial_path(path)))
+        except NotFound:
+            pass
+
     async def _send(
         self, handle: int, chunks: AsyncIterable[bytes], start: int = 0, on_error: str = "write_abort"
     ) -> int:
@@ -141,8 +148,7 @@ class RemoteFS:
             written: int = await self.link.call("write_close", handle=handle)
             return written
         except BaseException:
-            for fut in inflight:
-                fut.cancel()
+            _drop(inflight)
             try:
                 await self.link.call(on_error, handle=handle)
             except Exception:
@@ -168,6 +174,16 @@ class RemoteFS:
     async def full_hash(self, path: str) -> str:
         result: str = await self.link.call("full_hash", path=_b(path))
         return result
+
+
+def _drop(inflight: deque[asyncio.Future[Any]]) -> None:
+    """Cancel requests still in flight; those that failed already (the connection dropped) are not logged."""
+    for fut in inflight:
+        if fut.done():
+            if not fut.cancelled():
+                fut.exception()
+        else:
+            fut.cancel()
 
 
 def _pieces(chunk: bytes, size: int) -> list[bytes]:

@@ -237,8 +237,7 @@ class RpcSession:
     ) -> list[int]:
         """[handle, bytes already there]: continue a write an earlier connection left partial."""
         p = self._path(path)
-        directory, name = os.path.split(p)
-        tmp = os.path.join(directory, f".{name}.sdpart")
+        tmp = partial_path(p)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         handle = next(self._ids)
         self._writes[handle] = _Write(fd, tmp, p, mtime, mode, keep=True)
@@ -329,6 +328,12 @@ class RpcSession:
         handle = self._open_write(os.path.join(folder, base), mtime, None)
         self._drops[handle] = folder
         return handle
+
+
+def partial_path(path: str) -> str:
+    """Where a resumable write to `path` keeps the bytes that arrived until it is finished."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, f".{name}.sdpart")
 
 
 def _abort(w: _Write, keep: bool = False) -> None:

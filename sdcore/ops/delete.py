@@ -33,7 +33,7 @@ class DeleteJob(Job):
         return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
-        touched: list[str] = []
+        touched: list[SdPath] = []
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
             fs = ctx.core.fs_for(path.device_id)
@@ -48,7 +48,7 @@ class DeleteJob(Job):
                     self.trashed.append([path.path, await fs.trash(path.path)])
             except NotFound:
                 self.vanished.append(path.path)
-            touched.append(os.path.dirname(path.path))
+            touched.append(path.parent)
             self.index += 1
             await ctx.checkpoint()
         ctx.progress(self.index, len(self.paths), "", "items")

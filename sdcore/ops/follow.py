@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sdcore.events import EntriesChanged
+from sdcore.sdpath import SCHEME, SdPath
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -14,13 +16,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def follow_changes(library: Library, directories: list[str]) -> None:
-    """Re-index the touched directories that lie in locations, and publish EntriesChanged for each."""
-    unique = list(dict.fromkeys(os.path.abspath(d) for d in directories))
+async def follow_changes(library: Library, directories: Sequence[str | SdPath]) -> None:
+    """Re-index the touched directories that lie in locations, and publish EntriesChanged for each.
+
+    A directory is a path on this device, or an SdPath (or its sd:// text) on any device.
+    """
     core = library.core
+    local: list[str] = []
+    elsewhere: list[SdPath] = []
+    for d in directories:
+        where = SdPath.parse_canonical(d) if isinstance(d, str) and d.startswith(SCHEME) else d
+        if isinstance(where, SdPath):
+            if core is None or where.device_id != core.device.id:
+                elsewhere.append(where)  # a paired device's folder: the UI lists it again, nothing to index
+                continue
+            where = where.path
+        local.append(os.path.abspath(where))
+    unique = list(dict.fromkeys(local))
     if core is not None:
         for directory in unique:
             core.bus.publish(EntriesChanged(str(core.device.id), directory, library_id=str(library.id)))
+        for far in dict.fromkeys(elsewhere):
+            core.bus.publish(EntriesChanged(str(far.device_id), far.path))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter

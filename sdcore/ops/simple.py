@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ class RenameJob(Job):
         path = SdPath.parse_canonical(self.path)
         target = join(path.parent.path, self.new_name)
         await ctx.core.fs_for(path.device_id).rename(path.path, target)
-        await follow_changes(ctx.library, [path.parent.path])
+        await follow_changes(ctx.library, [path.parent])
         return {"path": target}
 
 
@@ -53,5 +52,5 @@ class MkdirJob(Job):
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
         await ctx.core.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
-        await follow_changes(ctx.library, [os.path.dirname(path.path)])
+        await follow_changes(ctx.library, [path.parent])
         return {"path": path.path}

@@ -6,6 +6,7 @@ import asyncio
 import os
 import stat
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
@@ -159,7 +160,7 @@ class TransferJob(Job):
         if self.partials and self.targets:
             fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
             for tmp in list(self.partials):
-                await _delete_quietly(fs, tmp)
+                await _discard_partial(fs, tmp)
             self.partials.clear()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -178,7 +179,10 @@ class TransferJob(Job):
         except OSError:
             return False
 
-    def _touch(self, directory: str) -> None:
+    def _touch(self, directory: str, device: uuid.UUID) -> None:
+        """Note a directory whose listing changed: a plain path on this device, sd:// text on another."""
+        if device != self._ctx.core.device.id:
+            directory = str(SdPath(device, directory))
         if len(self.touched) < self.MAX_TOUCHED and directory not in self.touched[-8:]:
             self.touched.append(directory)
 
@@ -319,11 +323,11 @@ class TransferJob(Job):
             self.vanished.append(src.path)
             return
         listing = {dst.name: e} if (e := await _stat_or_none(dst_fs, dst.path)) else {}
-        self._touch(os.path.dirname(dst.path))
+        self._touch(os.path.dirname(dst.path), dst.device_id)
         if self.moving:
-            self._touch(os.path.dirname(src.path))
+            self._touch(os.path.dirname(src.path), src.device_id)
         same_fs = self.moving and self._same_fs(src, dst)
-        ctx = _Walk(src_fs, dst_fs, self._local_pair(src, dst), same_fs)
+        ctx = _Walk(src_fs, dst_fs, self._local_pair(src, dst), same_fs, src.device_id, dst.device_id)
         await self._entries(
             ctx,
             os.path.dirname(src.path),
@@ -440,7 +444,7 @@ class TransferJob(Job):
                     break
         failure: SdError | None = None
         for action, outcome, error in results:
-            if outcome != "stopped" and self.partials:
+            if outcome not in ("stopped", "error") and self.partials:  # a resumable write carries on
                 self.partials.pop(temp_name(action.dst, self._ctx.job_id), None)
             if outcome == "ok":
                 self.done_files += 1
@@ -555,6 +559,13 @@ class TransferJob(Job):
 
     async def _copy_generic(self, w: _Walk, a: _Action) -> tuple[_Action, str, SdError | None]:
         """Copy one file through the FileSystem interface (any device to any device)."""
+        counted = self.done_bytes
+        result = await self._copy_one(w, a)
+        if result[1] != "ok":  # the bytes of a file not done count when it is (a resumed write: once)
+            self.done_bytes = counted
+        return result
+
+    async def _copy_one(self, w: _Walk, a: _Action) -> tuple[_Action, str, SdError | None]:
         if a.info.kind == "symlink":  # the FileSystem interface cannot make one on another device yet
             return a, "unsupported", None
         tmp = temp_name(a.dst, self._ctx.job_id)
@@ -609,7 +620,7 @@ class TransferJob(Job):
         The partial temp file is only continued when the source has the same size and mtime as when it began.
         """
         if self.partials.get(tmp) != [before.size, before.mtime]:
-            await _delete_quietly(w.dst_fs, tmp)
+            await _discard_partial(w.dst_fs, tmp)  # begun for another version of the source: start again
             self.partials[tmp] = [before.size, before.mtime]
             await self._checkpoint(force=True)
 
@@ -675,9 +686,9 @@ class TransferJob(Job):
         elif status != "todo" and await _stat_or_none(w.dst_fs, dst) is None:
             await _mkdir(w, dst)
             fresh = True
-        self._touch(dst)
+        self._touch(dst, w.dst_device)
         if self.moving:
-            self._touch(src)
+            self._touch(src, w.src_device)
         listing = {} if fresh else await _listing(w.dst_fs, dst)
         await self._entries(w, src, dst, rel, infos, listing)
         await self._finish_directory(w, src, dst, info)
@@ -716,7 +727,14 @@ class TransferJob(Job):
         """Try again a file that changed while it was copied."""
         src_path = SdPath.parse_canonical(self.sources[min(self.index, len(self.sources) - 1)])
         dst_path = SdPath.parse_canonical(self.targets[min(self.index, len(self.targets) - 1)])
-        w = _Walk(self._fs(src_path), self._fs(dst_path), self._local_pair(src_path, dst_path), False)
+        w = _Walk(
+            self._fs(src_path),
+            self._fs(dst_path),
+            self._local_pair(src_path, dst_path),
+            False,
+            src_path.device_id,
+            dst_path.device_id,
+        )
         info = await _stat_or_none(w.src_fs, src)
         if info is None:
             self.vanished.append(src)
@@ -745,6 +763,8 @@ class _Walk:
     dst_fs: FileSystem
     local: bool
     same_fs: bool
+    src_device: uuid.UUID
+    dst_device: uuid.UUID
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -822,6 +842,17 @@ async def _mkdir(w: _Walk, path: str) -> None:
     await w.dst_fs.mkdir(path)
     if w.local:
         os.chmod(path, 0o700)  # writable while it fills; its own mode comes when it is finished
+
+
+async def _discard_partial(fs: FileSystem, tmp: str) -> None:
+    """Delete what a run cut short left of `tmp`: the file itself, or the partial a resumable write keeps."""
+    discard = getattr(fs, "discard_resumable", None)
+    if discard is not None:
+        try:
+            await discard(tmp)
+        except SdError:
+            pass
+    await _delete_quietly(fs, tmp)
 
 
 async def _delete_quietly(fs: FileSystem, path: str) -> None:

@@ -37,8 +37,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trash_app, name="trash")
 
 
-async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> None:
-    """Wait for the job (a progress bar, or quiet with --json) and print what it did."""
+async def _finish(
+    library: Any, job_id: str, json: bool, background: bool, verb: str, devices: dict[str, str] | None = None
+) -> None:
+    """Wait for the job (a progress bar, or quiet with --json) and print what it did.
+
+    `devices` names the paired device of each path that lies on one (path -> device), for the messages.
+    """
+    devices = devices or {}
     if background:
         print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
         return
@@ -68,9 +74,18 @@ async def _finish(library: Any, job_id: str, json: bool, background: bool, verb:
                 print(f"warning: {display(path)}: {what}", file=sys.stderr)
     elif "trashed" in result:
         for original, _ in result["trashed"]:
-            print(f"trashed {display(original)} (`sd trash restore {display(original)}` brings it back)")
+            if original in devices:  # it lies in that device's trash: restored there, not here
+                print(
+                    f"trashed {devices[original]}:{display(original)} (`sd trash restore {display(original)}` "
+                    f"on {devices[original]} brings it back)"
+                )
+            else:
+                print(f"trashed {display(original)} (`sd trash restore {display(original)}` brings it back)")
         if result.get("deleted"):
             print(f"deleted {result['deleted']:,} entries")
+        for path, device in devices.items():  # deleted for good over there: no count of entries comes back
+            if not result["trashed"] and path not in result.get("vanished", []):
+                print(f"deleted {device}:{display(path)}")
         for path in result.get("vanished", []):
             print(f"warning: {display(path)} was already gone", file=sys.stderr)
     elif "path" in result:
@@ -141,8 +156,10 @@ def rm(
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        job_id = await ops.delete(library, [core.resolve(here(p)) for p in paths], permanent=permanent)
-        await _finish(library, job_id, json, background, "deleted")
+        targets = [core.resolve(here(p)) for p in paths]
+        devices = {t.path: core.net().trust.resolve(str(t.device_id)).name for t in targets if not core.is_local(t)}
+        job_id = await ops.delete(library, targets, permanent=permanent)
+        await _finish(library, job_id, json, background, "deleted", devices)
 
     run(body)
 

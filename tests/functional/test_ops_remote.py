@@ -98,5 +98,28 @@ async def test_a_paused_copy_to_a_device_carries_on_from_the_bytes_it_sent(
     record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert hash_file(str(tmp_path / "alpha-files" / "video.mkv")) == hash_file(str(big))
+    assert record.result["bytes"] == record.done == 24 << 20  # the bytes sent before the pause count once
     assert offsets[0] == 0 and offsets[-1] > 0  # the second run asked only for the missing bytes
     assert sorted(os.listdir(tmp_path / "alpha-files")) == ["video.mkv"]
+
+
+async def test_a_paused_copy_to_a_device_that_is_canceled_leaves_nothing_there(
+    two_devices: tuple[Core, SdPath], tmp_path: Path
+) -> None:
+    from sdcore.events import JobProgress
+
+    core, remote = two_devices
+    library = core.library()
+    big = tmp_path / "video.mkv"
+    big.write_bytes(os.urandom(32 << 20))
+    with core.bus.subscribe(JobProgress) as events:
+        job_id = await ops.copy(library, [core.local_path(str(big))], remote)
+        async for event in events:
+            if event.job_id == job_id and event.done >= 4 << 20:
+                library.jobs.pause(job_id)  # the user pauses part of the way, then changes their mind
+                break
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    assert os.listdir(tmp_path / "alpha-files")  # what was sent so far is kept there for a resume
+    library.jobs.cancel(job_id)
+    assert (await library.jobs.wait(job_id)).state == "canceled"
+    assert os.listdir(tmp_path / "alpha-files") == []  # canceled: the partial file went too
