@@ -31,6 +31,7 @@ from textual.worker import Worker
 from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import display
+from sdtui import gcfreeze
 from sdtui.widgets.listing import (
     SORT_KEYS,
     Arrangement,
@@ -227,6 +228,7 @@ class FileList(ScrollView, can_focus=True):
             cursor_name = self._pending_cursor if self.is_loading else (current.name if current else None)
         self._pending_cursor = cursor_name
         if not keep:
+            gcfreeze.release(self)
             self.entries = []
             self._set_rows([], cursor_name=None)
             self.selected.clear()
@@ -307,6 +309,10 @@ class FileList(ScrollView, can_focus=True):
         if first:
             self.first_batch_in = time.monotonic() - started
         self.loaded_in = time.monotonic() - started
+        if len(entries) >= gcfreeze.BIG:
+            gcfreeze.hold(self)
+        else:
+            gcfreeze.release(self)
         self.notice = "empty directory" if not entries else "nothing matches the filter or all are hidden"
         self.state = "ready"
         self.post_message(self.StateChanged(self))
@@ -434,6 +440,9 @@ class FileList(ScrollView, can_focus=True):
             Segment(meta, meta_style),
         ]
         return Strip(segments).adjust_cell_length(width, base)
+
+    def on_unmount(self) -> None:
+        gcfreeze.release(self)
 
     def on_resize(self, event: events.Resize) -> None:
         self._lines.clear()

@@ -178,3 +178,19 @@ def test_a_huge_directory_preview_says_it_read_only_part_of_it() -> None:
     rows = [EntryInfo(f"f{i}", "file", 0, 0.0, 0, 0) for i in range(3)]
     assert "and 7 more" in str(listing_preview(rows, 10))
     assert f"{PREVIEW_SCAN:,} entries" in str(listing_preview(rows, None))
+
+
+def test_big_listings_are_kept_from_full_collections_while_any_is_shown() -> None:
+    import gc
+
+    from sdtui import gcfreeze
+
+    left, right = object(), object()
+    gcfreeze.hold(left)
+    gcfreeze.hold(right)
+    assert gc.get_freeze_count() > 0
+    gcfreeze.release(left)
+    assert gc.get_freeze_count() > 0  # the right pane still shows one
+    gcfreeze.release(right)
+    assert gc.get_freeze_count() == 0
+    gcfreeze.release(right)  # releasing twice is harmless
