@@ -259,6 +259,7 @@ class FileList(ScrollView, can_focus=True):
         entries: list[EntryInfo] = []
         last_arranged = 0.0
         last_counted = 0.0
+        arranged: tuple[int, Arrangement] | None = None
         interval = REARRANGE_EVERY
         self._user_moved = False
         slow_timer = self.set_timer(SLOW_AFTER, lambda: self._mark_slow(generation))
@@ -277,9 +278,11 @@ class FileList(ScrollView, can_focus=True):
                 first = not last_arranged
                 if first:
                     slow_timer.stop()
-                rows = await asyncio.to_thread(arrange, list(entries), self.arrangement)
+                how = self.arrangement
+                rows = await asyncio.to_thread(arrange, list(entries), how)
                 if generation != self._generation:
                     return
+                arranged = (len(entries), how)
                 self.entries = entries
                 self._set_rows(
                     rows, cursor_name=self._cursor_name_or(cursor_name), scroll_y=scroll_y if first else None
@@ -298,14 +301,15 @@ class FileList(ScrollView, can_focus=True):
             return
         finally:
             slow_timer.stop()
-        rows = await asyncio.to_thread(arrange, list(entries), self.arrangement)
-        if generation != self._generation:
-            return
-        self.entries = entries
         first = last_arranged == 0.0
-        self._set_rows(
-            rows, cursor_name=self._cursor_name_or(cursor_name), scroll_y=scroll_y if first else None
-        )
+        if arranged != (len(entries), self.arrangement):  # else the rows shown are complete already
+            rows = await asyncio.to_thread(arrange, list(entries), self.arrangement)
+            if generation != self._generation:
+                return
+            self.entries = entries
+            self._set_rows(
+                rows, cursor_name=self._cursor_name_or(cursor_name), scroll_y=scroll_y if first else None
+            )
         if first:
             self.first_batch_in = time.monotonic() - started
         self.loaded_in = time.monotonic() - started
