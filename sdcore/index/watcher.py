@@ -46,7 +46,7 @@ class LocationWatcher:
         assert self.library.core is not None
         with self.library.core.bus.subscribe(LibraryChanged) as events:
             async for event in events:
-                if event.library_id == str(self.library.id) and event.what in ("location added", "location removed"):
+                if isinstance(event, LibraryChanged) and event.library_id == str(self.library.id) and event.what in ("location added", "location removed"):
                     await self.restart()
 
     async def _run(self) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import IO, Any, NoReturn, TypeVar, cast
 
 import typer
 
@@ -142,10 +142,11 @@ def console(stderr: bool = False) -> Any:
     request = current.get()
     if request is None:
         return Console(stderr=stderr)
-    return Console(file=request.err if stderr else request.out, width=request.width, _environ=request.env)
+    out = request.err if stderr else request.out
+    return Console(file=cast(IO[str], out), width=request.width, _environ=request.env)
 
 
-def fail(message: str, code: int = 1) -> Any:
+def fail(message: str, code: int = 1) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 

@@ -257,7 +257,7 @@ def search_cmd(
     """Search the library: any part of a name or path, and notes; filters combine."""
 
     async def body(core: Any) -> None:
-        library = library_of(core) if device is None or saved or forget or run_saved or save else None
+        library: Any = library_of(core) if device is None or saved or forget or run_saved or save else None
         if saved:
             listed = search.saved(library)
             if json:
