@@ -190,6 +190,7 @@ def note(
         [entry_id] = await _entries(core, library, [path])
         if clear or text is not None:
             metadata.set_note(library, entry_id, None if clear else text)
+            print(f"{'cleared the note of' if clear else 'noted'} {path}")
         elif (current := metadata.note(library, entry_id)) is not None:
             print(current)
 
