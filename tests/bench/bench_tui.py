@@ -71,14 +71,23 @@ async def bench_run_test(root: Path, big: Path) -> dict[str, float]:
     figures: dict[str, float] = {}
     async with Core(root / "data") as core:  # the device exists already, as for anyone on a second start
         await asyncio.to_thread(core.library)
+    first_row_drawn: list[float] = []
+    draw_row = FileList.render_line
+
+    def note_first_row(self: FileList, y: int):  # type: ignore[no-untyped-def]
+        if not first_row_drawn and self.rows:
+            first_row_drawn.append(time.perf_counter())
+        return draw_row(self, y)
+
+    FileList.render_line = note_first_row  # type: ignore[method-assign]
     started = time.perf_counter()
     app = SdtuiApp(str(root / "small"), data_dir=root / "data")
     async with app.run_test(size=(160, 50)) as pilot:
-        await wait_until(
-            lambda: isinstance(app.screen, ExplorerScreen) and app.screen.query(FileList).first().rows
-        )
+        await wait_until(lambda: bool(first_row_drawn))
+        FileList.render_line = draw_row  # type: ignore[method-assign]
+        # the first row drawn, not the app idle: start-up work goes on after the first screen
+        figures["start-up to first paint (run_test)"] = first_row_drawn[0] - started
         await pilot.pause()
-        figures["start-up to first paint (run_test)"] = time.perf_counter() - started
 
         screen = app.screen
         assert isinstance(screen, ExplorerScreen)
