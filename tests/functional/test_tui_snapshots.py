@@ -244,7 +244,7 @@ def test_jobs_screen_with_a_running_copy(  # type: ignore[no-untyped-def]
         await pilot.press("w")
         for _ in range(500):
             records = getattr(pilot.app.screen, "records", {})
-            if [r.state for r in records.values()] == ["running"] and pilot.app.screen.live:
+            if [(r.state, r.total) for r in records.values()] == [("running", 2000)]:  # planned, held
                 break
             await asyncio.sleep(0.01)
         await pilot.pause(0.2)
