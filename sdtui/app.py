@@ -67,6 +67,7 @@ class SdtuiApp(App[None]):
         super().__init__()
         self.config = config or Config()
         self._owns_core = core is None
+        self._hosting = False
         self.core: Core = core or Core(data_dir)
         self.start_text = start or "."
         self.other_text = other
@@ -103,11 +104,15 @@ class SdtuiApp(App[None]):
         self.push_screen(ExplorerScreen(start, other))
         if self.listen:
             self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
-        if self._owns_core:
+
+    def host_commands(self) -> None:
+        """From now on `sd` commands on this data dir are carried out by this core (called after the first paint:
+        loading the command line takes the interpreter for ~150 ms)."""
+        if self._owns_core and not self._hosting:
+            self._hosting = True
             self.run_worker(self._host(), group="control", exit_on_error=False)
 
     async def _host(self) -> None:
-        """`sd` commands on this data dir are carried out by this core while the explorer runs."""
         try:
             forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
             await forward.host(self.core)

@@ -157,6 +157,7 @@ class ExplorerScreen(Screen[None]):
         except (SdError, ImportError) as exc:
             self.status(f"paired devices: {exc}", error=True)
         self.fill_sidebar()
+        self.sd.host_commands()
 
     def _label(self, path: SdPath) -> str:
         core = self.sd.core
