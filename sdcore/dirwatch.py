@@ -67,6 +67,8 @@ class DirectoryWatch:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        # watchfiles' notifier itself, not its `watch()` generator: that one gives no moment at which the watch
+        # is in place, and `ready` (set then) is what lets a caller know no change can be missed
         from watchfiles._rust_notify import RustNotify
 
         directory = self.path.path
