@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -26,6 +26,10 @@ from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from sdcore.search import Hit, SavedSearch
+    from sdcore.tags import Tag
 
 
 class _OnFirstUse:
@@ -226,7 +230,7 @@ class SdtuiApp(App[None]):
         library = await self.library()
         await refresh(library, [d.path for d in directories if self.core.is_local(d)])
 
-    async def tag_names(self) -> list[tags.Tag]:
+    async def tag_names(self) -> list[Tag]:
         return await self._in_library(tags.list)  # type: ignore[no-any-return]
 
     async def tag(self, name: str, entry_ids: list[int]) -> None:
@@ -289,7 +293,7 @@ class SdtuiApp(App[None]):
 
         return await self._in_library(run)  # type: ignore[no-any-return]
 
-    def _found(self, hits: list[search.Hit]) -> list[tuple[SdPath, EntryInfo]]:
+    def _found(self, hits: list[Hit]) -> list[tuple[SdPath, EntryInfo]]:
         found = []
         for hit in hits:
             device = uuid.UUID(hit.device_id) if hit.device_id else self.core.device.id
@@ -311,7 +315,7 @@ class SdtuiApp(App[None]):
     async def save_search(self, name: str, text: str) -> None:
         await self._in_library(lambda lib: search.save(lib, name, search.Query(text)))
 
-    async def saved_searches(self) -> list[search.SavedSearch]:
+    async def saved_searches(self) -> list[SavedSearch]:
         return await self._in_library(search.saved)  # type: ignore[no-any-return]
 
     async def tagged(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
@@ -342,7 +346,7 @@ class SdtuiApp(App[None]):
     def help_sections(self) -> list[tuple[str, list[Binding]]]:
         """The bindings the help screen and the palette show, in sections."""
 
-        def bindings(cls: type) -> list[Binding]:
+        def bindings(cls: Any) -> list[Binding]:
             return [b for b in cls.BINDINGS if isinstance(b, Binding)]
 
         return [

@@ -181,7 +181,7 @@ class ExplorerScreen(Screen[None]):
     async def fill_sidebar(self) -> None:
         """The places: this device, locations, tags, saved searches, volumes."""
         core = self.sd.core
-        here = [
+        here: list[tuple[str, str, SdPath | None, str]] = [
             ("home", "~ home", core.local_path("~"), "dir"),
             ("root", "/ root", core.local_path("/"), "dir"),
         ]
@@ -370,12 +370,10 @@ class ExplorerScreen(Screen[None]):
             self.fill_sidebar()
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
-        elif isinstance(event, DeviceConnected | DeviceLost):
-            lost = isinstance(event, DeviceLost)
-            self.status(
-                f"{event.name or event.device_id} {'lost: ' + event.reason if lost else 'connected'}",
-                error=lost,
-            )
+        elif isinstance(event, DeviceLost):
+            self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
+        elif isinstance(event, DeviceConnected):
+            self.status(f"{event.name or event.device_id} connected")
 
     def offer_drop(self, event: DropOffered) -> None:
         """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""

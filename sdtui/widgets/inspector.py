@@ -175,7 +175,8 @@ class Inspector(VerticalScroll):
 
     def _start_preview(self, path: SdPath, entry: EntryInfo) -> None:
         self.run_worker(
-            partial(self._preview, path, entry), group="preview", exclusive=True, exit_on_error=False
+            partial(self._preview, path, entry),  # type: ignore[arg-type]  # textual types a partial too narrowly
+            group="preview", exclusive=True, exit_on_error=False,
         )
 
     async def _preview(self, path: SdPath, entry: EntryInfo) -> None:

@@ -281,13 +281,13 @@ class Pane(Vertical):
         box = self.filter_box
         if not box.value:
             box.remove_class("-open")
-            self.run_worker(partial(self.file_list.set_filter, ""), group="filter", exclusive=True)
+            self.run_worker(partial(self.file_list.set_filter, ""), group="filter", exclusive=True)  # type: ignore[arg-type]
         if refocus:
             self.file_list.focus()
 
     @on(Input.Changed, "FilterBox")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.run_worker(partial(self.file_list.set_filter, event.value), group="filter", exclusive=True)
+        self.run_worker(partial(self.file_list.set_filter, event.value), group="filter", exclusive=True)  # type: ignore[arg-type]
 
     @on(Input.Submitted, "FilterBox")
     def _filter_submitted(self, event: Input.Submitted) -> None:
