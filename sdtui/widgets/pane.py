@@ -316,7 +316,9 @@ class Pane(Vertical):
     def footer_text(self) -> str:
         fl = self.file_list
         parts = [
-            f"{len(fl.rows):,} of {len(fl.entries):,}" if fl.arrangement.filter else f"{len(fl.rows):,} items"
+            f"{len(fl.rows):,} of {len(fl.entries):,}"
+            if fl.arrangement.filter
+            else f"{len(fl.rows):,} item{'' if len(fl.rows) == 1 else 's'}"
         ]
         chosen = len(fl._selected_names())
         if chosen:
