@@ -45,9 +45,9 @@ from sdtui.widgets.listing import (
 Batches = Callable[[], AsyncIterator[list[EntryInfo]]]
 """What a list is loaded from: a function that starts streaming a directory's entries in batches."""
 
-REARRANGE_EVERY = 0.4
-"""Seconds before the first re-sort while a big listing streams in (the first batch shows at once);
-the interval doubles after each re-sort (up to a second), so a huge listing is not sorted over and over."""
+REARRANGE_EVERY = 1.0
+"""Seconds between re-sorts while a big listing streams in (the first batch shows at once). Each re-sort
+and relayout takes the interpreter from the scan: at 0.4 s a 100,000-entry listing took ~20% longer."""
 
 COUNT_EVERY = 0.25
 """Seconds between updates of the "listed so far" count while a listing streams in (each one repaints)."""
@@ -260,7 +260,6 @@ class FileList(ScrollView, can_focus=True):
         last_arranged = 0.0
         last_counted = 0.0
         arranged: tuple[int, Arrangement] | None = None
-        interval = REARRANGE_EVERY
         self._user_moved = False
         slow_timer = self.set_timer(SLOW_AFTER, lambda: self._mark_slow(generation))
         try:
@@ -268,13 +267,11 @@ class FileList(ScrollView, can_focus=True):
                 entries.extend(batch)
                 self.listed = len(entries)
                 now = time.monotonic()
-                if keep or now - last_arranged < interval:
+                if keep or now - last_arranged < REARRANGE_EVERY:
                     if now - last_counted >= COUNT_EVERY:  # the count moves between sorts (a repaint each)
                         last_counted = now
                         self.post_message(self.StateChanged(self))
                     continue
-                if last_arranged:
-                    interval = min(interval * 2, 1.0)
                 first = not last_arranged
                 if first:
                     slow_timer.stop()
