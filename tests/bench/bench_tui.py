@@ -165,7 +165,9 @@ def bench_tmux(root: Path, big: Path) -> dict[str, float]:
             "160",
             "-y",
             "50",
-            f"{exe} {path} --data-dir {root / 'data-tmux'}",
+            # as on a user's machine: Python caches the bytecode (some sandboxes export PYTHONDONTWRITEBYTECODE,
+            # which makes every start compile sdtui's modules again)
+            f"env -u PYTHONDONTWRITEBYTECODE {exe} {path} --data-dir {root / 'data-tmux'}",
         )
         return started
 
