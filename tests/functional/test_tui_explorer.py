@@ -16,6 +16,7 @@ from textual.color import Color
 from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.worker import WorkerState
+from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F401 (own_home: autouse)
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
@@ -68,20 +69,6 @@ def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path)
 
 
-@pytest.fixture(autouse=True)
-def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The trash and the config of the test live in tmp_path, not in the real home."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-
-
-def app_for(tmp_path: Path, start: Path | str, **kw: object) -> SdtuiApp:
-    mounts = tmp_path / "mounts"
-    mounts.write_text("/dev/sdb1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
-    return SdtuiApp(str(start), data_dir=tmp_path / "data", mounts_file=str(mounts), **kw)  # type: ignore[arg-type]
-
-
 async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until no pane is loading (and the message queue has drained)."""
     deadline = time.monotonic() + timeout
@@ -92,16 +79,6 @@ async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: i
             break
         await asyncio.sleep(0.01)
     await pilot.pause()
-
-
-def explorer(app: SdtuiApp) -> ExplorerScreen:
-    screen = app.screen
-    assert isinstance(screen, ExplorerScreen)
-    return screen
-
-
-def names(pane: Pane) -> list[str]:
-    return [e.name for e in pane.file_list.rows]
 
 
 async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Path, tree: Path) -> None:
@@ -335,13 +312,6 @@ async def test_shift_d_deletes_permanently_after_confirming(tmp_path: Path, tree
         await pilot.pause(0.1)
         assert not (tree / "alpha.py").exists() and not (tree / "beta.txt").exists()
         assert "alpha.py" not in names(pane) and "beta.txt" not in names(pane)
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
 
 
 async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Path, tree: Path) -> None:

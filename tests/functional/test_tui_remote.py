@@ -7,28 +7,18 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F401 (own_home: autouse)
 
 from sdcore.net.testing import device_network, pair
 from sdcore.ops.localcopy import hash_file
 from sdtui.app import SdtuiApp
-from sdtui.screens.explorer import ExplorerScreen
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.pane import Pane
 
 SD = [sys.executable, "-c", "from sdtui.cli import main; main()"]
-
-
-@pytest.fixture(autouse=True)
-def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The trash and the config of the test live in tmp_path, not in the real home."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture
@@ -64,29 +54,6 @@ async def farbox(tmp_path: Path) -> AsyncIterator[Path]:
         server.wait(10)
 
 
-def app_for(tmp_path: Path, start: str, other: str) -> SdtuiApp:
-    mounts = tmp_path / "mounts"
-    mounts.write_text("proc /proc proc rw 0 0\n")
-    return SdtuiApp(start, other=other, data_dir=tmp_path / "data", mounts_file=str(mounts))
-
-
-def explorer(app: SdtuiApp) -> ExplorerScreen:
-    screen = app.screen
-    assert isinstance(screen, ExplorerScreen)
-    return screen
-
-
-def names(pane: Pane) -> list[str]:
-    return [e.name for e in pane.file_list.rows]
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.02)
-
-
 async def settle(pilot, app: SdtuiApp) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
     await wait_for(pilot, lambda: all(fl.state not in ("loading", "empty") for fl in app.screen.query(FileList)))
@@ -98,7 +65,7 @@ async def test_f5_and_f6_between_a_local_pane_and_a_paired_devices_pane(tmp_path
     (here / "holiday.jpg").write_bytes(os.urandom(3_000_000))
     (farbox / "scan.pdf").write_bytes(os.urandom(200_000))
     (farbox / "todo.txt").write_text("call the plumber\n")
-    app = app_for(tmp_path, str(here), f"farbox:{farbox}")
+    app = app_for(tmp_path, here, other=f"farbox:{farbox}")
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
         screen = explorer(app)
