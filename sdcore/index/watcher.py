@@ -46,7 +46,9 @@ class LocationWatcher:
         assert self.library.core is not None
         with self.library.core.bus.subscribe(LibraryChanged) as events:
             async for event in events:
-                if isinstance(event, LibraryChanged) and event.library_id == str(self.library.id) and event.what in ("location added", "location removed"):
+                if not isinstance(event, LibraryChanged) or event.library_id != str(self.library.id):
+                    continue
+                if event.what in ("location added", "location removed"):
                     await self.restart()
 
     async def _run(self) -> None:

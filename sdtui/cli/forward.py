@@ -53,8 +53,9 @@ def _globals(argv: list[str]) -> tuple[Path, str | None]:
         arg = argv[i]
         if arg.startswith("--data-dir="):
             data_dir = arg.split("=", 1)[1]
-        elif arg in ("--data-dir", "--library", "-L") and i + 1 < len(argv):
-            data_dir = argv[i + 1] if arg == "--data-dir" else data_dir
+        elif arg in ("--data-dir", "--library", "-L") and i + 1 < len(argv):  # an option with a value
+            if arg == "--data-dir":
+                data_dir = argv[i + 1]
             i += 1
         i += 1
     command = argv[i] if i < len(argv) else None
