@@ -11,7 +11,7 @@ from sdcore.errors import NotFound
 from sdcore.fs.base import EntryInfo
 from sdcore.fs.local import fs_error
 from sdcore.index.kinds import extension_of, kind_from_extension
-from sdcore.index.walker import IgnoreRules, scan_dir
+from sdcore.index.walker import KIND, NAME, Found, IgnoreRules, scan_dir
 from sdcore.sdpath import SdPath, display, from_db, join, to_db
 
 if TYPE_CHECKING:
@@ -100,8 +100,9 @@ def entry_of_info(directory: str, info: EntryInfo) -> Entry:
     )
 
 
-def scan_ephemeral_rows(path: str, recursive: bool = False, batch_size: int = 5000) -> Iterator[list[dict[str, Any]]]:
-    """As `scan_ephemeral`, as JSON-ready dicts (what scripts get from `sd index quick-scan --json`)."""
+def scan_ephemeral_found(path: str, recursive: bool = False) -> Iterator[tuple[str, list[Found]]]:
+    """As `scan_ephemeral`, as each directory's path and its raw found tuples (names in DB form): what
+    `sd index quick-scan --json` formats for scripts without making an object per entry."""
     pending = [path]
     first = True
     rules = IgnoreRules(())
@@ -114,21 +115,9 @@ def scan_ephemeral_rows(path: str, recursive: bool = False, batch_size: int = 50
                 raise fs_error(exc, directory) from None
             continue
         first = False
-        prefix = directory.rstrip("/") + "/"
-        for i in range(0, len(found), batch_size):
-            batch = []
-            for name, _ext, kind, object_kind, size, inode, mtime, _mode, hidden, link in found[i : i + batch_size]:
-                name = from_db(name) if not name.isascii() else name
-                row = {"name": name, "path": prefix + name, "kind": kind, "size": size, "mtime": mtime, "inode": inode,
-                       "hidden": hidden}
-                if object_kind:
-                    row["object_kind"] = object_kind
-                if link:
-                    row["link_target"] = from_db(link)
-                if recursive and kind == "dir":
-                    pending.append(prefix + name)
-                batch.append(row)
-            yield batch
+        if recursive:
+            pending.extend(join(directory, from_db(f[NAME])) for f in found if f[KIND] == "dir")
+        yield directory, found
 
 
 def scan_ephemeral(path: str, recursive: bool = False, batch_size: int = 1000) -> Iterator[list[Entry]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -200,10 +201,8 @@ def quick_scan(
 
 def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
     """Stream a listing straight from disk: no core, no library, so it starts in a blink."""
-    import json as jsonlib
-
     from sdcore.errors import SdError
-    from sdcore.index.listing import scan_ephemeral_rows
+    from sdcore.index.listing import scan_ephemeral_found
 
     directory = os.path.abspath(os.path.expanduser(here(path)))
     out = sys.stdout
@@ -211,16 +210,35 @@ def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
     try:
         if json:
             out.write("[")
-        for batch in scan_ephemeral_rows(directory, recursive):
+        for parent, found in scan_ephemeral_found(directory, recursive):
             if json:
-                text = jsonlib.dumps(batch)
-                out.write(("," if count else "") + text[1:-1])
+                out.write((", " if count and found else "") + ", ".join(_json_objects(parent, found)))
             else:
-                out.write("".join(display(r["path"]) + ("/\n" if r["kind"] == "dir" else "\n") for r in batch))
-            count += len(batch)
+                prefix = display(parent).rstrip("/") + "/"
+                out.write("".join(prefix + display(f[0]) + ("/\n" if f[2] == "dir" else "\n") for f in found))
+            count += len(found)
         if json:
             out.write("]\n")
     except SdError as exc:
         fail(str(exc))
     if not json:
         print(f"{count:,} entries", file=sys.stderr)
+
+
+def _json_objects(parent: str, found: list[tuple]) -> Iterator[str]:
+    """Each found entry as the JSON object `Entry.to_json` would give, written by hand: 100,000 dicts through
+    json.dumps took three times as long as reading the directory."""
+    from json.encoder import encode_basestring_ascii as quoted  # type: ignore[attr-defined]
+
+    from sdcore.sdpath import from_db
+
+    prefix = quoted(parent.rstrip("/") + "/")[:-1]
+    for name, _ext, kind, object_kind, size, inode, mtime, _mode, hidden, link in found:
+        name = quoted(from_db(name))
+        text = (f'{{"name": {name}, "path": {prefix}{name[1:]}, "kind": "{kind}", "size": {size}, '
+                f'"mtime": {mtime!r}, "inode": {inode}, "hidden": {"true" if hidden else "false"}')
+        if object_kind:
+            text += f', "object_kind": "{object_kind}"'
+        if link:
+            text += f', "link_target": {quoted(from_db(link))}'
+        yield text + "}"

@@ -146,6 +146,20 @@ def test_outside_a_location_ls_and_quick_scan_read_the_disk_and_write_nothing(tm
     assert not untouched.exists()
 
 
+def test_quick_scan_json_is_what_ls_json_gives_for_every_kind_of_entry(tmp_path: Path, tree: Path) -> None:
+    """quick-scan writes its JSON by hand (for speed); a script must get the same objects as from `sd ls --json`."""
+    (tree / ".hidden").write_text("h")
+    (tree / "link").symlink_to("notes.txt")
+    (tree / "broken").symlink_to("nowhere")
+    os.mkfifo(tree / "fifo")
+    (tree / 'say "hi"\\ \u00e9t\u00e9\n.txt').write_text("quoted")
+
+    listed = sorted(sd_json(tmp_path / "data", "ls", str(tree), "--all"), key=lambda e: e["name"])
+    scanned = sorted(sd_json(tmp_path / "data", "index", "quick-scan", str(tree), "--ephemeral"), key=lambda e: e["name"])
+    assert len(scanned) == 9
+    assert scanned == listed
+
+
 def test_a_path_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     missing = str(tmp_path / "no such folder")
