@@ -20,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 GEN = ROOT.parent / "shared" / "bench" / "gen_tree.py"
 CORPUS = Path(os.environ.get("SD_BENCH_DIR", "/work/corpus"))
+# sd runs as on a user's machine, with its bytecode cached (some sandboxes export PYTHONDONTWRITEBYTECODE,
+# which makes every start compile sd's modules again)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def corpus(name: str, *args: str) -> Path:
@@ -50,6 +53,21 @@ def bench_shallow(tree: Path) -> None:
         shutil.rmtree(data)
     print(f"shallow index 200k:   sd {min(firsts):.2f}s  find {find:.2f}s  ratio {min(firsts) / find:.2f}x (budget 2x)")
     print(f"re-index unchanged:   sd {min(agains):.2f}s  find {find:.2f}s  ratio {min(agains) / find:.2f}x (budget 1.5x)")
+    floor = python_floor(tree)
+    print(f"  the floor in CPython, writing nothing: {floor:.2f}s = {floor / find:.2f}x find")
+
+
+def python_floor(tree: Path) -> float:
+    """Wall time of a bare Python process that starts, walks `tree` with os.scandir and lstats every entry."""
+    walk = (
+        "import os, sys\n"
+        "pending = [sys.argv[1]]\n"
+        "while pending:\n"
+        "    for e in os.scandir(pending.pop()):\n"
+        "        st = e.stat(follow_symlinks=False)\n"
+        "        if e.is_dir(follow_symlinks=False): pending.append(e.path)\n"
+    )
+    return best(3, lambda: wall([sys.executable, "-c", walk, str(tree)]))
 
 
 def bench_content(tree: Path) -> None:
@@ -119,6 +137,8 @@ def bench_quick_scan(flat: Path) -> None:
     first = asyncio.run(first_batch())
     print(f"quick-scan flat 100k: sd {ours:.2f}s (budget < 1 s)  find {find:.2f}s  ratio {ours / find:.2f}x (budget 2x);"
           f" first 1,000 entries in {first * 1000:.0f} ms (budget 100 ms)")
+    floor = python_floor(flat)
+    print(f"  the floor in CPython, writing nothing: {floor:.2f}s = {floor / find:.2f}x find")
     shutil.rmtree(data)
 
 
