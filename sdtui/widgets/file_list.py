@@ -434,7 +434,7 @@ class FileList(ScrollView, can_focus=True):
         if entry.link_target is not None and width >= 60:
             name += f" → {display(entry.link_target)}"
         if cell_len(name) > name_width:
-            name = set_cell_size(name, name_width - 1) + "…"
+            name = _shortened_path(name, name_width) if "/" in entry.name else set_cell_size(name, name_width - 1) + "…"
         segments = [
             Segment("● " if selected else "  ", mark_style),
             Segment(set_cell_size(name, name_width), name_style),
@@ -584,3 +584,14 @@ class FileList(ScrollView, can_focus=True):
         self.set_class(self.state == "loading", "-loading")
         self.set_class(self.state == "unreachable", "-unreachable")
         self.refresh()
+
+
+def _shortened_path(name: str, width: int) -> str:
+    """A path (a search result) cut to `width` cells: the middle of its folders goes first, its last part last."""
+    folders, slash, last = name.rpartition("/")
+    room = width - 1 - cell_len(slash + last)
+    if room >= 4:
+        keep = room // 3
+        return folders[:keep] + "…" + folders[len(folders) - (room - keep) :] + slash + last
+    last = "…" + slash + last
+    return last if cell_len(last) <= width else set_cell_size(last, width - 1) + "…"

@@ -475,6 +475,26 @@ async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
         await wait_for(pilot, lambda: names(pane) == ["~/tree/docs/notes.md"])
 
 
+async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Path, tree: Path) -> None:
+    deep = tree / "archive" / "2019" / "quarterly reports" / "drafts and old copies"
+    deep.mkdir(parents=True)
+    (deep / "budget-final.ods").write_text("figures")
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(150, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"budget", "enter")
+        await wait_for(pilot, lambda: len(names(pane)) == 1)
+        await pilot.pause(0.1)
+        shown = _text(pane.file_list).splitlines()[0]
+        assert "budget-final.ods" in shown and "…" in shown  # the folders in the middle give way, not the name
+
+
 async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
     tmp_path: Path, indexed: Path
 ) -> None:
