@@ -390,7 +390,8 @@ class IndexJob(Job):
         return [f for f in new if f[INODE] not in moved]
 
     def _cleanup(self, db: sqlite3.Connection, loc: Location) -> None:
-        """Entries still orphaned were deleted from disk, not moved: remove them with what was below them."""
+        """Entries still orphaned were deleted from disk, not moved: remove them with what was below them, and
+        aggregate in the same transaction (a reader never sees them gone while the totals still count them)."""
         orphans = db.execute(
             "SELECT id, kind FROM entries WHERE +location_id = ? AND parent_id IS NULL AND id != ?", (loc.id, loc.root_id)
         ).fetchall()
@@ -399,6 +400,7 @@ class IndexJob(Job):
         for entry_id, kind in orphans:
             self.removed += _delete_tree(db, loc.id, entry_id, kind == "dir")
         self.phase = "aggregation"
+        self._aggregate(db, loc)
 
     def _aggregate(self, db: sqlite3.Connection, loc: Location) -> None:
         """Directory sizes and file counts, summed bottom-up; only directories whose totals changed are written."""
