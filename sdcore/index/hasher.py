@@ -1,4 +1,5 @@
-"""The content phase's hashing, in a child process: it reads and hashes one batch while the indexer writes the last.
+"""The content phase's hashing, in child processes (one per core, up to 4): they read and hash one batch while
+the indexer writes the last.
 
 Threads do not help here: the files are small, so hashing is mostly Python work holding the GIL, and the
 writer thread then waits for it on every SQLite step.
@@ -81,11 +82,35 @@ class ProcessHasher:
                 pipe.close()
 
 
-def start_hasher() -> ProcessHasher | InlineHasher:
+class SplitHasher:
+    """Hashers in several children, each given its share of every batch: hashing is the content phase's
+    bottleneck, and one child keeps one core busy."""
+
+    def __init__(self, hashers: list[ProcessHasher]) -> None:
+        self._hashers = hashers
+
+    def submit(self, files: list[Request]) -> None:
+        share = -(-len(files) // len(self._hashers))
+        for i, hasher in enumerate(self._hashers):
+            hasher.submit(files[i * share : (i + 1) * share])
+
+    def result(self) -> list[Identified]:
+        return [identified for hasher in self._hashers for identified in hasher.result()]
+
+    def close(self) -> None:
+        for hasher in self._hashers:
+            hasher.close()
+
+
+def start_hasher(children: int = min(os.cpu_count() or 1, 4)) -> SplitHasher | InlineHasher:
+    hashers: list[ProcessHasher] = []
     try:
-        return ProcessHasher()
+        for _ in range(max(children, 1)):
+            hashers.append(ProcessHasher())
     except OSError:
-        return InlineHasher()
+        if not hashers:
+            return InlineHasher()
+    return SplitHasher(hashers)
 
 
 def _frames(fd: int) -> Iterator[list]:

@@ -105,8 +105,7 @@ def bench_content(tree: Path) -> None:
             ctx = JobContext("bench", job, library, persistent=False)
             job._start(ctx, loc)
             job._discover(ctx, loc)
-            job._in_tx(ctx, job._cleanup, loc)
-            job._in_tx(ctx, job._aggregate, loc)
+            job._in_tx(ctx, job._cleanup, loc)  # and aggregation
             job._in_tx(ctx, job._build_search, loc)
             assert job.phase == "content", job.phase
             start = time.perf_counter()
