@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -28,6 +29,7 @@ from sdcore.events import (
 )
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
+from sdtui import programs
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.prompt import PromptScreen
@@ -72,6 +74,8 @@ class ExplorerScreen(Screen[None]):
         Binding("f5", "copy_to_other", "Copy", id="copy_to_other"),
         Binding("f6", "move_to_other", "Move", id="move_to_other"),
         Binding("f7", "mkdir", "Mkdir", id="mkdir"),
+        Binding("f3", "view", "View in the pager", show=False, id="view"),
+        Binding("e,f4", "edit", "Edit in the editor", show=False, id="edit"),
         Binding("r,f2", "rename", "Rename", show=False, id="rename"),
         Binding("d,f8", "trash", "Trash", id="trash"),
         Binding("D", "delete", "Delete permanently", show=False, id="delete"),
@@ -282,7 +286,63 @@ class ExplorerScreen(Screen[None]):
 
     @on(Pane.FileOpened)
     def _file_opened(self, event: Pane.FileOpened) -> None:
-        self.status(f"{display(event.path.path)}: previewed in the inspector (i toggles it)")
+        """Enter on a file: the desktop's default application opens it, or, in a terminal alone, the pager."""
+        if not self.sd.core.is_local(event.path):
+            self.status(f"{self._label(event.path)}: previewed in the inspector; F5 copies it here to open it")
+            return
+        opener = programs.desktop_opener()
+        if not opener:
+            self._run_in_terminal(programs.pager(), event.path, "a pager (set $PAGER)")
+            return
+        try:
+            subprocess.Popen(
+                [*opener, event.path.path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as exc:
+            self.status(f"{opener[0]}: {exc.strerror or exc}", error=True)
+            return
+        self.status(f"opened {display(event.path.name)} with {opener[0]}")
+
+    def action_view(self) -> None:
+        path = self._local_file()
+        if path is not None:
+            self._run_in_terminal(programs.pager(), path, "a pager (set $PAGER)")
+
+    def action_edit(self) -> None:
+        path = self._local_file()
+        if path is not None:
+            self._run_in_terminal(programs.editor(), path, "an editor (set $EDITOR)")
+
+    def _local_file(self) -> SdPath | None:
+        """The file under the cursor, if it is one on this device (a program here can open only those)."""
+        pane = self.active
+        entry = pane.file_list.current
+        path = pane.path_of(entry) if entry is not None else None
+        if entry is None or path is None or entry.is_dir:
+            return None
+        if not self.sd.core.is_local(path):
+            self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
+            return None
+        return path
+
+    def _run_in_terminal(self, program: list[str], path: SdPath, wanted: str) -> None:
+        """Hand the terminal to `program` on `path` until it exits (the pager or the editor)."""
+        if not program:
+            self.status(f"no {wanted} is installed", error=True)
+            return
+        command = [*program, path.path]
+        try:
+            with self.app.suspend():
+                code = subprocess.call(command)
+        except SuspendNotSupported:  # no terminal to hand over (headless, as in tests): run it without one
+            code = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except OSError as exc:
+            self.status(f"{program[0]}: {exc.strerror or exc}", error=True)
+            return
+        if code != 0:
+            self.status(f"{program[0]} exited with status {code}", error=True)
+        self.refresh_panes(path.parent)  # an editor may have changed it
 
     @on(FileList.StateChanged, "#left FileList")
     def _left_listed(self, event: FileList.StateChanged) -> None:

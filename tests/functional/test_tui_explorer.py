@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -256,6 +257,47 @@ def _text(widget) -> str:  # type: ignore[no-untyped-def]
     """What a widget shows on screen, as plain text."""
     strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
     return "\n".join(strip.text for strip in strips)
+
+
+async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pager(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = tmp_path / "opened.log"
+    program = tmp_path / "program.py"  # stands for the editor (appends a line) and the pager (only looks)
+    program.write_text(
+        "import sys\n"
+        "role, log, path = sys.argv[1:]\n"
+        "open(log, 'a').write(role + ' ' + path + '\\n')\n"
+        "if role == 'editor':\n"
+        "    open(path, 'a').write('edited\\n')\n"
+    )
+    monkeypatch.setenv("EDITOR", f"{sys.executable} {program} editor {opened}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("PAGER", f"{sys.executable} {program} pager {opened}")
+    monkeypatch.delenv("DISPLAY", raising=False)  # a terminal alone: Enter shows a file in the pager
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    beta = tree / "beta.txt"
+    before = beta.read_text()
+
+    def runs() -> list[str]:
+        return opened.read_text().splitlines() if opened.exists() else []
+
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
+        assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: beta.read_text() == before + "edited\n")
+        # the pane shows the file as the editor left it
+        await wait_for(
+            pilot, lambda: pane.file_list.current is not None and pane.file_list.current.size == beta.stat().st_size
+        )
+        await pilot.press("f3", "enter")
+        await wait_for(pilot, lambda: len(runs()) == 3)
+        assert runs() == [f"editor {beta}", f"pager {beta}", f"pager {beta}"]
+        assert beta.read_text() == before + "edited\n"  # the pager changed nothing
 
 
 async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path) -> None:
