@@ -191,11 +191,11 @@ class SdtuiApp(App[None]):
         library = await self.library()
         await self._run_job(await ops.delete(library, paths, permanent=True))
 
-    async def transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> str:
+    async def transfer(self, kind: str, sources: list[SdPath], destination: SdPath, on_conflict: str = "fail") -> str:
         """Start a copy or move job of `sources` into directory `destination`; returns the job id."""
         library = await self.library()
         start = ops.copy if kind == "copy" else ops.move
-        return await start(library, sources, destination)
+        return await start(library, sources, destination, on_conflict=on_conflict)
 
     # -- organize and find ------------------------------------------------------------------
 

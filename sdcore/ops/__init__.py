@@ -44,7 +44,7 @@ async def copy(
     verify: bool = False,
 ) -> str:
     """Start copying `sources` to `destination` (into it when it is a folder); returns the job id."""
-    targets = await plan_targets(library, sources, destination, moving=False)
+    targets = await plan_targets(library, sources, destination, moving=False, duplicate=on_conflict == "rename")
     return await library.jobs.start(_job(TransferJob, sources, targets, on_conflict, verify))
 
 
@@ -93,9 +93,12 @@ def _job(
 
 
 async def plan_targets(
-    library: Library, sources: list[SdPath], destination: SdPath, *, moving: bool
+    library: Library, sources: list[SdPath], destination: SdPath, *, moving: bool, duplicate: bool = False
 ) -> list[SdPath]:
-    """Where each source lands, as `cp` decides it; refuses a bad destination before any job starts."""
+    """Where each source lands, as `cp` decides it; refuses a bad destination before any job starts.
+
+    `duplicate`: a file copied onto itself is allowed (the conflict policy "rename" gives it a numbered name).
+    """
     core = library.core
     assert core is not None
     if not sources:
@@ -139,7 +142,7 @@ async def plan_targets(
             _real(source.path, core.is_local(source)),
             _real(target.path, core.is_local(source)),
         )
-        if src_real == dst_real:
+        if src_real == dst_real and not (duplicate and not info.is_dir):  # a folder would merge into itself
             raise SdError(f"{display(source.path)} would be {'moved' if moving else 'copied'} onto itself")
         if info.is_dir and dst_real.startswith(src_real.rstrip("/") + "/"):
             raise SdError(

@@ -31,6 +31,7 @@ from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
 from sdtui import programs
 from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.conflict import ConflictScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.prompt import PromptScreen
 from sdtui.screens.tag_picker import TagPickerScreen
@@ -574,8 +575,22 @@ class ExplorerScreen(Screen[None]):
         self.refresh_panes(targets[0].parent)
 
     async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> None:
+        """Start a copy or move job into `destination`, asking first what to do with names already there."""
+        existing = await self._names_in(destination)
+        clashes = [s for s in sources if s.name in existing]
+        on_conflict = "fail"
+        if clashes:
+            shown = ", ".join(display(s.name) for s in clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
+            answer = await self.app.push_screen_wait(
+                ConflictScreen(f"{self._label(destination)} already has {shown}. Keep both (a file that clashes"
+                               " gets a numbered name, folders merge), skip those, or overwrite them?")
+            )
+            if answer is None:
+                self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
+                return
+            on_conflict = answer
         try:
-            job_id = await self.sd.transfer(kind, sources, destination)
+            job_id = await self.sd.transfer(kind, sources, destination, on_conflict=on_conflict)
         except SdError as exc:
             self._fail(exc)
             return
@@ -583,6 +598,19 @@ class ExplorerScreen(Screen[None]):
             f"{'copying' if kind == 'copy' else 'moving'} {self._describe(sources)} to {self._label(destination)}"
             f" (job {job_id}: w shows jobs)"
         )
+
+    async def _names_in(self, directory: SdPath) -> set[str]:
+        """The names in a directory: from a pane that shows it whole, else listed now."""
+        for pane in self.panes:
+            if pane.path == directory and pane.file_list.state == "ready":
+                return {e.name for e in pane.file_list.entries}
+        names: set[str] = set()
+        try:
+            async for batch in self.sd.core.browse(directory):
+                names.update(e.name for e in batch)
+        except SdError:
+            pass  # the job says what is wrong with the destination
+        return names
 
     @work(group="ops", exit_on_error=False)
     async def action_copy_to_other(self) -> None:

@@ -30,6 +30,7 @@ from sdcore.ops import localcopy
 from sdtui.app import SdtuiApp, main
 from sdtui.config import Config, load_config
 from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.conflict import ConflictScreen
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.jobs import JobsScreen
@@ -368,6 +369,33 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
         assert "copying 2 items" in str(screen.query_one("#status").render())
 
 
+async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_cancel(tmp_path: Path, tree: Path) -> None:
+    music = tree / "music"
+    (music / "beta.txt").write_text("the one already there")
+    app = app_for(tmp_path, tree, other=str(music))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("j", "j", "j")  # beta.txt
+
+        async def f5_then(key: str) -> None:
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+
+        await f5_then("c")
+        assert "nothing copied" in _text(screen.query_one("#status"))
+        await f5_then("s")
+        await f5_then("k")
+        await wait_for(pilot, lambda: "beta (1).txt" in names(screen.inactive))
+        assert (music / "beta (1).txt").read_text() == "b" * 2000
+        assert (music / "beta.txt").read_text() == "the one already there"  # cancel and skip left it alone
+        await f5_then("o")
+        await wait_for(pilot, lambda: (music / "beta.txt").read_text() == "b" * 2000)
+        assert sorted(os.listdir(music)) == ["beta (1).txt", "beta.txt"]
+
+
 async def test_f6_moves_to_the_other_pane_and_both_panes_follow(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree, other=str(tree / "music"))
     async with app.run_test(size=(140, 30)) as pilot:
@@ -414,12 +442,20 @@ async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: P
         assert isinstance(app.screen, ExplorerScreen)
 
 
-async def test_copy_onto_an_existing_name_reports_the_conflict(tmp_path: Path, tree: Path) -> None:
+async def test_copy_onto_itself_is_refused_and_keep_both_makes_a_numbered_copy(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)  # both panes show the tree: copying there is onto itself
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
-        await pilot.press("j", "j", "f5")
+        await pilot.press("j", "j", "f5")  # alpha.py
+        await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+        await pilot.press("o")  # overwrite
         await wait_for(pilot, lambda: "onto itself" in str(app.screen.query_one("#status").render()))
+        assert (tree / "alpha.py").read_text().startswith("def alpha")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+        await pilot.press("k")  # keep both
+        await wait_for(pilot, lambda: (tree / "alpha (1).py").exists())
+        assert (tree / "alpha (1).py").read_text() == (tree / "alpha.py").read_text()
 
 
 async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Path, tree: Path) -> None:

@@ -172,6 +172,19 @@ async def test_copying_a_folder_into_itself_is_refused(library: Library, tmp_pat
     assert library.jobs.list() == []
 
 
+async def test_keep_both_duplicates_a_file_in_place_but_never_merges_a_folder_into_itself(
+    library: Library, tmp_path: Path
+) -> None:
+    src = make_tree(tmp_path / "src")
+    record = await copy(library, [src / "a.txt"], src, on_conflict="rename")
+    assert record.state == "completed", record.error
+    assert (src / "a (1).txt").read_bytes() == (src / "a.txt").read_bytes()
+    before = sorted(p.relative_to(src) for p in src.rglob("*"))
+    with pytest.raises(SdError, match="onto itself"):
+        await copy(library, [src], tmp_path, on_conflict="rename")
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == before
+
+
 async def test_a_file_where_a_directory_is_expected_is_refused(library: Library, tmp_path: Path) -> None:
     (tmp_path / "f1").write_text("1")
     (tmp_path / "f2").write_text("2")
