@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import posixpath
 import subprocess
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
@@ -28,7 +29,7 @@ from sdcore.events import (
     LibraryChanged,
 )
 from sdcore.fs.base import EntryInfo
-from sdcore.sdpath import SdPath, display
+from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui import programs
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.conflict import ConflictScreen
@@ -75,6 +76,7 @@ class ExplorerScreen(Screen[None]):
         Binding("f5", "copy_to_other", "Copy", id="copy_to_other"),
         Binding("f6", "move_to_other", "Move", id="move_to_other"),
         Binding("f7", "mkdir", "Mkdir", id="mkdir"),
+        Binding("ctrl+l", "goto", "Go to a path", show=False, id="goto"),
         Binding("f3", "view", "View in the pager", show=False, id="view"),
         Binding("e,f4", "edit", "Edit in the editor", show=False, id="edit"),
         Binding("r,f2", "rename", "Rename", show=False, id="rename"),
@@ -495,6 +497,32 @@ class ExplorerScreen(Screen[None]):
             return
         self.status(f"made {display(target.path)}")
         pane.file_list.load(lambda: self.sd.core.browse(target.parent), keep=True, cursor_name=name)
+
+    @work(group="ops", exit_on_error=False)
+    async def action_goto(self) -> None:
+        """Ctrl+L: type where to go (a folder, or a file to put the cursor on), as in a file dialog."""
+        pane = self.active
+        here = pane.path
+        typed = await self.app.push_screen_wait(
+            PromptScreen("A folder or a file: /path, ~/path, a path from here, or DEVICE:/path",
+                         self._label(here) if here is not None else "", title="Go to")
+        )
+        if not typed or not typed.strip():
+            return
+        text = typed.strip()
+        try:
+            if here is not None and not text.startswith(("/", "~", SCHEME)) and split_remote(text) is None:
+                target = SdPath(here.device_id, posixpath.normpath(posixpath.join(here.path, text)))
+            else:
+                target = self.sd.core.resolve(text)
+            info = await self.sd.core.fs_for(target.device_id).stat(target.path)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        if info.is_dir:
+            pane.open(target)
+        else:
+            pane.open(target.parent, cursor_name=target.name)
 
     @work(group="ops", exit_on_error=False)
     async def action_rename(self) -> None:

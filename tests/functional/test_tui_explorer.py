@@ -301,6 +301,31 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         assert beta.read_text() == before + "edited\n"  # the pager changed nothing
 
 
+async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_error(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+
+        async def go_to(text: str) -> None:
+            await pilot.press("ctrl+l")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+            await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+            await settle(pilot, app)
+
+        await go_to("docs")  # from where the pane is
+        assert pane.path is not None and pane.path.path == str(tree / "docs")
+        await go_to("../music/../beta.txt")  # a file: its folder, the cursor on it
+        assert pane.path is not None and pane.path.path == str(tree)
+        assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
+        await go_to(str(tree / "nowhere"))
+        assert pane.path.path == str(tree)
+        assert "nowhere: no such file or directory" in _text(app.screen.query_one("#status"))
+
+
 async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
