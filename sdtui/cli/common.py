@@ -58,7 +58,7 @@ class Request:
     env: dict[str, str] = field(default_factory=dict)
     """The caller's terminal variables (TERM, COLUMNS, NO_COLOR...), for rich."""
     stdin: io.TextIOBase = field(default_factory=io.StringIO)
-    """Nothing to read: a question gets end-of-file (pass --yes)."""
+    """What the command reads: lines the caller types (sdtui.cli.forward), else nothing (end of file)."""
     on_interrupt: Callable[[], bool] | None = None
     _future: concurrent.futures.Future[Any] | None = None
     _stopped: bool = False

@@ -2,8 +2,9 @@
 
 The client sends its arguments, directory and terminal over the data dir's control socket; the running
 core parses them with the same typer app in a thread of its own and runs the command's body on its
-loop, against its open libraries. The command's stdout and stderr stream back as they are written and
-the client exits with the command's exit status; Ctrl-C is passed on (a job pauses, as it does here).
+loop, against its open libraries. The command's stdout and stderr stream back as they are written, a line
+it reads (a question's answer) is read where the user typed the command, and the client exits with the
+command's exit status; Ctrl-C is passed on (a job pauses, as it does here).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import io
 import itertools
 import os
+import queue
 import signal
 import sys
 import threading
@@ -87,6 +89,10 @@ async def _forward(data_dir: Path, argv: list[str]) -> int | None:
         async for final, answer in call.answers():
             if final:
                 return int(answer["exit"])
+            if "ask" in answer:  # the command reads a line (a question): the user answers it here
+                line = await asyncio.to_thread(sys.stdin.readline) if sys.stdin is not None else ""
+                await call.tell({"stdin": line})
+                continue
             for name, data in answer.items():
                 streams[name].write(data)
                 streams[name].flush()
@@ -141,10 +147,18 @@ async def _command(
     def emit(name: str, data: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, (name, data))
 
+    stdin = _Source(emit)
     request = common.Request(
-        core, loop, cwd, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}
+        core, loop, cwd, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}, stdin
     )
-    session.on_message = lambda message: request.interrupt() if message.get("signal") == "INT" else None
+
+    def on_message(message: dict[str, Any]) -> None:
+        if message.get("signal") == "INT":
+            request.interrupt()
+        elif "stdin" in message:
+            stdin.answer(str(message["stdin"]))
+
+    session.on_message = on_message
     # a thread per command: typer's parsing is synchronous, and a pool could starve the core's to_thread
     threading.Thread(
         target=_invoke, args=(request, argv, emit), name="sd " + " ".join(argv)[:60], daemon=True
@@ -157,11 +171,15 @@ async def _command(
             for name, items in itertools.groupby(batch, key=lambda item: item[0]):
                 if name == "exit":
                     return {"exit": next(items)[1]}
+                if name == "ask":
+                    await session.send({"ask": True})
+                    continue
                 data = b"".join(d for _, d in items)
                 for start in range(0, len(data), CHUNK):
                     await session.send({name: data[start : start + CHUNK]})
     finally:
         request.stop()  # the client went away (or the core closes): stop waiting for the command
+        stdin.answer("")  # and for an answer
 
 
 def _invoke(request: common.Request, argv: list[str], emit: Callable[[str, Any], None]) -> None:
@@ -204,6 +222,27 @@ class _Sink(io.TextIOBase):
         if text:
             self._emit(self._name, text.encode("utf-8", "surrogateescape"))
         return len(text)
+
+
+class _Source(io.TextIOBase):
+    """stdin of one forwarded command: each line it reads is asked of its client (where the user types)."""
+
+    def __init__(self, emit: Callable[[str, Any], None]) -> None:
+        super().__init__()
+        self._emit = emit
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    encoding = "utf-8"
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]  # typeshed: bytes
+        self._emit("ask", b"")
+        return self._lines.get()  # "" (end of file) when the client has none, or went away
+
+    def answer(self, line: str) -> None:
+        self._lines.put(line)
 
 
 class _Routed:

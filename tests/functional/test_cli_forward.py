@@ -24,6 +24,13 @@ def sd(data: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def typing_into(data: Path, typed: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`sd ARGS` with `typed` on its standard input, as a person answering its questions."""
+    return subprocess.run(
+        [*SD, "--data-dir", str(data), *args], capture_output=True, text=True, input=typed, timeout=60
+    )
+
+
 def ok(data: Path, *args: str, cwd: Path | None = None) -> str:
     out = sd(data, *args, cwd=cwd)
     assert out.returncode == 0, out.stderr + out.stdout
@@ -101,6 +108,14 @@ def test_sd_commands_are_carried_out_by_the_running_server(tmp_path: Path) -> No
         assert sd(data, "no-such-command").returncode == 2
         asked = sd(data, "library", "delete", "Photos")  # no terminal to answer the question: nothing deleted
         assert asked.returncode == 1 and (data / "libraries" / "Photos.sdlibrary").exists()
+        # a question is asked where `sd` runs, and answered there
+        ok(data, "library", "create", "Scratch")
+        declined = typing_into(data, "n\n", "library", "delete", "Scratch")
+        assert declined.returncode == 1 and "Delete library 'Scratch'" in declined.stdout
+        assert (data / "libraries" / "Scratch.sdlibrary").exists()
+        agreed = typing_into(data, "y\n", "library", "delete", "Scratch")
+        assert agreed.returncode == 0 and "deleted library 'Scratch'" in agreed.stdout, agreed.stderr
+        assert not (data / "libraries" / "Scratch.sdlibrary").exists()
     finally:
         stop(server)
     assert not (data / "control.sock").exists()
