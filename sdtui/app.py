@@ -48,7 +48,6 @@ metadata = _OnFirstUse("sdcore.metadata")
 ops = _OnFirstUse("sdcore.ops")
 search = _OnFirstUse("sdcore.search")
 tags = _OnFirstUse("sdcore.tags")
-trash_bin = _OnFirstUse("sdcore.fs.trash")
 
 
 class SdtuiApp(App[None]):
@@ -76,8 +75,8 @@ class SdtuiApp(App[None]):
         self.start_text = start or "."
         self.other_text = other
         self._library: Library | None = None
-        self.last_trashed: list[str] = []
-        """Where the last items sent to the trash lie (u restores them)."""
+        self.last_trashed: list[SdPath] = []
+        """Where the last items sent to the trash lie, each in its own device's trash (u restores them)."""
         self.mounts_file = mounts_file
         """Where the sidebar reads the mounted volumes from."""
         self.listen = listen
@@ -170,20 +169,21 @@ class SdtuiApp(App[None]):
         library = await self.library()
         await self._run_job(await ops.mkdir(library, path))
 
-    async def trash(self, paths: list[SdPath]) -> list[str]:
-        """Move to the trash; returns where each item lies in the trash (for restoring)."""
+    async def trash(self, paths: list[SdPath]) -> list[SdPath]:
+        """Move to the trash (each device's own); returns where each item lies in it (for restoring)."""
         library = await self.library()
         record = await self._run_job(await ops.delete(library, paths))
-        trashed = [pair[1] for pair in (record.result or {}).get("trashed", [])]
+        device_of = {p.path: p.device_id for p in paths}
+        trashed = [SdPath(device_of[original], there) for original, there in (record.result or {}).get("trashed", [])]
         self.last_trashed = trashed
         return trashed
 
-    async def restore(self, trashed: list[str]) -> list[str]:
-        """Put trashed items back where they were; returns their paths."""
+    async def restore(self, trashed: list[SdPath]) -> list[SdPath]:
+        """Put trashed items back where they were (on their own device); returns where they are now."""
         restored = []
-        for path in trashed:
-            item = await asyncio.to_thread(trash_bin.find, path)
-            restored.append(await asyncio.to_thread(trash_bin.restore, item))
+        for item in trashed:
+            back = await self.core.fs_for(item.device_id).restore(item.path)
+            restored.append(SdPath(item.device_id, back))
         return restored
 
     async def delete(self, paths: list[SdPath]) -> None:

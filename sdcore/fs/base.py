@@ -84,6 +84,11 @@ class FileSystem(Protocol):
         """Move to the freedesktop.org trash; returns the trashed file's path."""
         ...
 
+    async def restore(self, key: str) -> str:
+        """Put back what this filesystem's trash holds under `key` (its path in the trash, as `trash` returned
+        it, or its original path); refuses to replace anything; returns where it went."""
+        ...
+
     async def delete(self, path: str) -> None:
         """Delete permanently (a directory with its contents)."""
         ...

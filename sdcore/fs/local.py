@@ -149,6 +149,11 @@ class LocalFS:
 
         return await asyncio.to_thread(trash.trash, path)
 
+    async def restore(self, key: str) -> str:
+        from sdcore.fs import trash
+
+        return await asyncio.to_thread(lambda: trash.restore(trash.find(key)))
+
     async def delete(self, path: str) -> None:
         def _delete() -> None:
             if os.path.isdir(path) and not os.path.islink(path):

@@ -164,6 +164,9 @@ class RemoteFS:
     async def trash(self, path: str) -> str:
         return os.fsdecode(await self.link.call("trash", path=_b(path)))
 
+    async def restore(self, key: str) -> str:
+        return os.fsdecode(await self.link.call("restore", key=_b(key)))
+
     async def delete(self, path: str) -> None:
         await self.link.call("delete", path=_b(path))
 

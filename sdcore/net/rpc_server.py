@@ -295,6 +295,16 @@ class RpcSession:
     async def rpc_trash(self, path: bytes) -> bytes:
         return os.fsencode(await self.fs.trash(self._path(path)))
 
+    async def rpc_restore(self, key: bytes) -> bytes:
+        """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
+        from sdcore.fs import trash
+
+        if not isinstance(key, bytes):
+            raise ProtocolError("paths travel as bytes")
+        item = await asyncio.to_thread(trash.find, os.fsdecode(key))
+        self.confine.check(item.original_path)
+        return os.fsencode(await asyncio.to_thread(trash.restore, item))
+
     async def rpc_cas_id(self, path: bytes) -> str | None:
         return await self.fs.cas_id(self._path(path))
 

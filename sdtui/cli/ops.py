@@ -14,7 +14,7 @@ from sdcore import ops
 from sdcore.errors import SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
-from sdcore.sdpath import display
+from sdcore.sdpath import SCHEME, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import follow
 
@@ -76,8 +76,8 @@ async def _finish(
         for original, _ in result["trashed"]:
             if original in devices:  # it lies in that device's trash: restored there, not here
                 print(
-                    f"trashed {devices[original]}:{display(original)} (`sd trash restore {display(original)}` "
-                    f"on {devices[original]} brings it back)"
+                    f"trashed {devices[original]}:{display(original)}"
+                    f" (`sd trash restore {devices[original]}:{display(original)}` brings it back)"
                 )
             else:
                 print(f"trashed {display(original)} (`sd trash restore {display(original)}` brings it back)")
@@ -226,7 +226,9 @@ def trash_list(json: bool = JsonOpt) -> None:
 
 @trash_app.command("restore")
 def trash_restore(
-    keys: list[str] = typer.Argument(..., help="Original paths (or names in the trash) to put back."),
+    keys: list[str] = typer.Argument(
+        ..., help="Original paths (or names in the trash) to put back; DEVICE:/path for a paired device's trash."
+    ),
     to: str = typer.Option(None, "--to", help="Restore to this path instead (one item only)."),
     json: bool = JsonOpt,
 ) -> None:
@@ -237,12 +239,21 @@ def trash_restore(
     async def body(core: Any) -> None:
         library = library_of(core)
         items = await asyncio.to_thread(trash_mod.list_trash)
-        restored = []
+        restored: list[str] = []  # where each went, DEVICE:/path for another device's
+        here_now: list[str] = []
         for key in keys:
-            item = trash_mod.find(here(key) if key.startswith((".", "~")) else key, items)
-            restored.append(await asyncio.to_thread(trash_mod.restore, item, to and here(to)))
-            items.remove(item)
-        await follow_changes(library, [os.path.dirname(p) for p in restored])
+            if split_remote(key) is not None or key.startswith(SCHEME):  # from that device's own trash
+                if to:
+                    fail("--to restores only from this device's trash")
+                item = core.resolve(key)
+                back = await core.fs_for(item.device_id).restore(item.path)
+                restored.append(f"{core.net().trust.resolve(str(item.device_id)).name}:{back}")
+                continue
+            found = trash_mod.find(here(key) if key.startswith((".", "~")) else key, items)
+            here_now.append(await asyncio.to_thread(trash_mod.restore, found, to and here(to)))
+            restored.append(here_now[-1])
+            items.remove(found)
+        await follow_changes(library, [os.path.dirname(p) for p in here_now])
         if json:
             print_json({"restored": restored})
         else:

@@ -577,8 +577,7 @@ class ExplorerScreen(Screen[None]):
             return
         self.sd.last_trashed = []
         self.status(f"restored {len(restored)} item(s) from the trash")
-        directories = {self.sd.core.local_path(p).parent for p in restored}
-        self.refresh_panes(*directories)
+        self.refresh_panes(*{p.parent for p in restored})
 
     @work(group="ops", exit_on_error=False)
     async def action_delete(self) -> None:

@@ -191,13 +191,15 @@ def test_rm_and_mv_on_a_paired_device_from_the_command_line(tmp_path: Path, beta
     (there / "junk" / "core.dump").write_bytes(b"\0" * 1000)
 
     out = sd(tmp_path, "a", "rm", f"beta:{there / 'old.log'}").stdout
-    assert f"trashed beta:{there / 'old.log'} (`sd trash restore {there / 'old.log'}` on beta brings it back)" in out
+    assert f"trashed beta:{there / 'old.log'} (`sd trash restore beta:{there / 'old.log'}` brings it back)" in out
     assert not (there / "old.log").exists()
     trashed = json.loads(sd(tmp_path, "b", "trash", "list", "--json").stdout)  # in beta's own trash
     assert [(t["original_path"], t["size"]) for t in trashed] == [(str(there / "old.log"), 9)]
     assert not (tmp_path / "xdg-a" / "Trash").exists()  # nothing landed in alpha's
-    sd(tmp_path, "b", "trash", "restore", str(there / "old.log"))  # beta's user can take it back
+    out = sd(tmp_path, "a", "trash", "restore", f"beta:{there / 'old.log'}").stdout  # from beta's trash, by alpha
+    assert out == f"restored beta:{there / 'old.log'}\n"
     assert (there / "old.log").read_text() == "yesterday"
+    assert json.loads(sd(tmp_path, "b", "trash", "list", "--json").stdout) == []
 
     out = sd(tmp_path, "a", "rm", "--permanent", f"beta:{there / 'junk'}").stdout
     assert out == f"deleted beta:{there / 'junk'}\n"
@@ -243,3 +245,9 @@ def test_a_shared_device_cannot_rm_outside_the_share(tmp_path: Path, beta_server
 
     sd(tmp_path, "a", "rm", f"beta:{share / 'draft.txt'}")  # inside the share it is allowed
     assert not (share / "draft.txt").exists()
+    sd(tmp_path, "a", "trash", "restore", f"beta:{share / 'draft.txt'}")  # and so is putting it back
+    assert (share / "draft.txt").read_text() == "shared draft"
+    sd(tmp_path, "b", "rm", str(private / "diary.txt"))  # beta's user trashes a file of their own
+    refused = sd(tmp_path, "a", "trash", "restore", f"beta:{private / 'diary.txt'}", check=False)
+    assert refused.returncode == 1 and "outside the folders this device shares" in refused.stderr
+    assert not (private / "diary.txt").exists()  # still in beta's trash, for beta to restore

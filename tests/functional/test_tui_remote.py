@@ -1,4 +1,4 @@
-"""The explorer with one pane on a paired device served by a real `sd serve` process: F5 both ways, F6."""
+"""The explorer with one pane on a paired device served by a real `sd serve` process: F5 both ways, F6, d and u."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F4
 from sdcore.net.testing import device_network, pair
 from sdcore.ops.localcopy import hash_file
 from sdtui.app import SdtuiApp
+from sdtui.screens.confirm import ConfirmScreen
 from sdtui.widgets.file_list import FileList
 
 SD = [sys.executable, "-c", "from sdtui.cli import main; main()"]
@@ -41,6 +42,7 @@ async def farbox(tmp_path: Path) -> AsyncIterator[Path]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg-far")},  # its own trash, as on another machine
     )
     try:
         assert server.stdout is not None
@@ -93,3 +95,16 @@ async def test_f5_and_f6_between_a_local_pane_and_a_paired_devices_pane(tmp_path
         assert (here / "todo.txt").read_text() == "call the plumber\n"
         assert sorted(os.listdir(farbox)) == ["holiday.jpg", "scan.pdf"]  # no temporary file left there
         assert sorted(os.listdir(here)) == ["holiday.jpg", "scan.pdf", "todo.txt"]  # nor here
+
+        # d sends a file of farbox to farbox's trash; u, from here, puts it back there
+        want = hash_file(str(farbox / "holiday.jpg"))
+        await pilot.press("home")  # holiday.jpg
+        assert remote.file_list.current is not None and remote.file_list.current.name == "holiday.jpg"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "holiday.jpg" not in names(remote))
+        assert os.listdir(tmp_path / "xdg-far" / "Trash" / "files") == ["holiday.jpg"]  # farbox's trash, not ours
+        await pilot.press("u")
+        await wait_for(pilot, lambda: "holiday.jpg" in names(remote))
+        assert hash_file(str(farbox / "holiday.jpg")) == want
