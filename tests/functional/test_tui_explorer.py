@@ -550,6 +550,13 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         )
 
 
+async def search_for(pilot, app: SdtuiApp, text: str) -> None:  # type: ignore[no-untyped-def]
+    """ctrl+f, type `text` into the prompt, Enter."""
+    await pilot.press("ctrl+f")
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press(*text, "enter")
+
+
 async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
     tmp_path: Path, indexed: Path
 ) -> None:
@@ -557,9 +564,7 @@ async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        await pilot.press("ctrl+f")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press(*"notes", "enter")
+        await search_for(pilot, app, "notes")
         await wait_for(pilot, lambda: names(pane) == ["~/tree/docs/notes.md"])
         assert pane.border_title == "search: notes (1)"
         await pilot.press("enter")
@@ -589,9 +594,7 @@ async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Pat
     async with app.run_test(size=(150, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        await pilot.press("ctrl+f")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press(*"budget", "enter")
+        await search_for(pilot, app, "budget")
         await wait_for(pilot, lambda: len(names(pane)) == 1)
         await pilot.pause(0.1)
         shown = _text(pane.file_list).splitlines()[0]
