@@ -68,7 +68,7 @@ async def _forward(data_dir: Path, argv: list[str]) -> int | None:
     try:
         call = await Call.open(
             data_dir, "sd", argv=argv, cwd=os.getcwd(), width=_width(),
-            tty=[sys.stdout.isatty(), sys.stderr.isatty()],
+            tty=[sys.stdout.isatty(), sys.stderr.isatty(), sys.stdin is not None and sys.stdin.isatty()],
             env={k: os.environ[k] for k in TERMINAL_VARIABLES if k in os.environ},
         )  # fmt: skip
     except OSError:  # a socket left by a core that died: nobody else holds the library, run here
@@ -138,7 +138,7 @@ async def _command(
     argv: list[str],
     cwd: str,
     width: int | None = None,
-    tty: tuple[bool, bool] = (False, False),
+    tty: tuple[bool, ...] = (False, False, False),  # stdout, stderr, stdin
     env: dict[str, str] | None = None,
 ) -> dict[str, int]:
     loop = asyncio.get_running_loop()
@@ -147,7 +147,7 @@ async def _command(
     def emit(name: str, data: Any) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, (name, data))
 
-    stdin = _Source(emit)
+    stdin = _Source(emit, len(tty) > 2 and tty[2])
     request = common.Request(
         core, loop, cwd, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}, stdin
     )
@@ -227,15 +227,18 @@ class _Sink(io.TextIOBase):
 class _Source(io.TextIOBase):
     """stdin of one forwarded command: each line it reads is asked of its client (where the user types)."""
 
-    def __init__(self, emit: Callable[[str, Any], None]) -> None:
+    def __init__(self, emit: Callable[[str, Any], None], tty: bool) -> None:
         super().__init__()
-        self._emit = emit
+        self._emit, self._tty = emit, tty
         self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     encoding = "utf-8"
 
     def readable(self) -> bool:
         return True
+
+    def isatty(self) -> bool:
+        return self._tty
 
     def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]  # typeshed: bytes
         self._emit("ask", b"")

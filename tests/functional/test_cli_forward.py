@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import signal
 import socket
 import stat
@@ -120,6 +121,25 @@ def test_sd_commands_are_carried_out_by_the_running_server(tmp_path: Path) -> No
         stop(server)
     assert not (data / "control.sock").exists()
     assert [t["name"] for t in json.loads(ok(data, "tag", "list", "--json"))] == ["paid"]  # now run here
+
+
+def test_a_forwarded_command_typed_in_a_terminal_asks_its_question_there(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = serve(data)
+    try:
+        terminal, side = pty.openpty()  # `sd trash empty` asks only when a person can answer (a terminal)
+        proc = subprocess.Popen([*SD, "--data-dir", str(data), "trash", "empty"], stdin=side, stdout=side, stderr=side)
+        os.close(side)
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"for good?" not in seen and time.monotonic() < deadline:
+            seen += os.read(terminal, 1024)
+        assert b"Delete everything in the trash for good?" in seen
+        os.write(terminal, b"n\n")
+        assert proc.wait(30) == 1
+        os.close(terminal)
+    finally:
+        stop(server)
 
 
 def test_concurrent_commands_each_get_their_own_output_and_ctrl_c_stops_only_theirs(tmp_path: Path) -> None:
