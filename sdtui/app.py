@@ -25,6 +25,7 @@ from sdtui.config import Config, ConfigError, load_config, load_themes
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
+from sdtui.widgets.listing import human_size
 from sdtui.widgets.pane import Pane
 
 if TYPE_CHECKING:
@@ -260,7 +261,8 @@ class SdtuiApp(App[None]):
         return await self._in_library(run)  # type: ignore[no-any-return]
 
     async def details(self, path: SdPath, entry: EntryInfo) -> list[tuple[str, str]]:
-        """What the core knows of a file: its cas_id; tags, note and favourite when the library indexes it."""
+        """What the core knows of an entry: a file's cas_id; a folder's indexed totals, tags, note and favourite
+        when the library indexes it."""
         rows: list[tuple[str, str]] = []
         if entry.kind == "file":
             try:
@@ -280,7 +282,13 @@ class SdtuiApp(App[None]):
                 )
             except SdError:
                 return []
-            rows = [("tags", ", ".join(t.tag for t in tags.of(library, entry_id)) or "—")]
+            rows = []
+            kind, size, files = library.read().execute(
+                "SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)
+            ).fetchone()
+            if kind == "dir" and files is not None:  # summed by the indexer: what `du` would take a walk for
+                rows.append(("holds", f"{files:,} file{'' if files == 1 else 's'}, {human_size(size or 0)} (indexed)"))
+            rows.append(("tags", ", ".join(t.tag for t in tags.of(library, entry_id)) or "—"))
             if metadata.is_favorite(library, entry_id):
                 rows.append(("favourite", "★"))
             text = metadata.note(library, entry_id)

@@ -236,7 +236,9 @@ async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_
         assert "alpha.py" in _text(inspector.query_one("#inspector-meta"))
 
 
-async def test_inspector_lists_the_other_copies_of_a_file(tmp_path: Path, tree: Path) -> None:
+async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_a_file(
+    tmp_path: Path, tree: Path
+) -> None:
     (tree / "music" / "beta copy.txt").write_text("b" * 2000)
     async with Core(tmp_path / "data") as core:
         library = core.library()
@@ -245,8 +247,11 @@ async def test_inspector_lists_the_other_copies_of_a_file(tmp_path: Path, tree: 
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, app)
-        await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         meta = app.screen.query_one(Inspector).query_one("#inspector-meta")
+        # the cursor starts on docs/: notes.md and deep/x.txt, 15 + 2 bytes
+        await wait_for(pilot, lambda: "holds" in _text(meta))
+        assert "2 files, 17 B (indexed)" in _text(meta)
+        await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         for _ in range(100):
             await pilot.pause(0.05)
             if "beta copy.txt" in _text(meta):
