@@ -587,11 +587,11 @@ class FileList(ScrollView, can_focus=True):
 
 
 def _shortened_path(name: str, width: int) -> str:
-    """A path (a search result) cut to `width` cells: the middle of its folders goes first, its last part last."""
+    """A path (a search result) cut to `width` cells: its folders give way from the left (the nearest one says
+    most), its last part goes last."""
     folders, slash, last = name.rpartition("/")
     room = width - 1 - cell_len(slash + last)
     if room >= 4:
-        keep = room // 3
-        return folders[:keep] + "…" + folders[len(folders) - (room - keep) :] + slash + last
+        return "…" + folders[len(folders) - room :] + slash + last
     last = "…" + slash + last
     return last if cell_len(last) <= width else set_cell_size(last, width - 1) + "…"
