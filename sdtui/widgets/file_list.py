@@ -521,6 +521,15 @@ class FileList(ScrollView, can_focus=True):
         self.post_message(self.ParentRequested(self))
 
     def on_key(self, event: events.Key) -> None:
+        if self.typing_into is None and event.is_printable:
+            active = self.app.active_bindings.get(event.key)
+            if active is not None and active.binding.action == "filter" and hasattr(active.node, "action_filter"):
+                # Open the filter now, not once the key has bubbled up to the app: the keys typed right after
+                # it are already queued here, and they must land in the box.
+                active.node.action_filter()
+                event.stop()
+                event.prevent_default()
+                return
         if self.typing_into is not None and event.is_printable and event.character:
             self.typing_into.insert_text_at_cursor(event.character)
             event.stop()

@@ -137,7 +137,7 @@ class Pane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FileList()
-        yield FilterBox(placeholder="/ filter")
+        yield FilterBox(placeholder="/ filter", select_on_focus=False)  # keys typed before it had focus stay
         yield Static("", classes="pane--footer")
 
     @property

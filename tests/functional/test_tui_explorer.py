@@ -186,6 +186,19 @@ async def test_filter_as_you_type_then_escape_brings_everything_back(tmp_path: P
         assert len(names(pane)) == 7
 
 
+async def test_a_filter_typed_in_one_burst_keeps_every_letter(tmp_path: Path, tree: Path) -> None:
+    """Keys that arrive together (a fast typist, a paste into the terminal) reach the list before '/' has opened
+    the box; none may be lost, and the first may not be selected and replaced by the second."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        for key, character in (("slash", "/"), ("g", "g"), ("a", "a"), ("m", "m")):
+            app.post_message(events.Key(key, character))
+        await wait_for(pilot, lambda: pane.filter_box.value == "gam")
+        await wait_for(pilot, lambda: names(pane) == ["Gamma.log"])
+
+
 async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
