@@ -504,6 +504,7 @@ class TransferJob(Job):
         for a in batch:
             if ctx.should_stop:
                 break
+            counted = self.done_bytes
             tmp = temp_name(a.dst, job_id)
             size = a.info.size if a.info.kind == "file" else 0
             try:
@@ -537,6 +538,7 @@ class TransferJob(Job):
                 if self.moving:
                     moved_sources.append(a.src)
             except localcopy.Stopped:
+                self.done_bytes = counted  # a file kept in part is counted whole when the copy carries on
                 break
             except localcopy.SourceVanished as exc:
                 localcopy.unlink_quietly(tmp)

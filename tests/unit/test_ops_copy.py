@@ -450,5 +450,6 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert starts[0] == 0 and starts[1] >= 15 << 20  # carried on near where it paused, not from zero
+    assert record.result is not None and record.result["bytes"] == 40 << 20  # and counted every byte once
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
     assert temps(tmp_path / "dst") == []
