@@ -601,8 +601,9 @@ class ExplorerScreen(Screen[None]):
             self.status(f"deleted {self._describe(targets)}")
         self.refresh_panes(targets[0].parent)
 
-    async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> None:
-        """Start a copy or move job into `destination`, asking first what to do with names already there."""
+    async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool:
+        """Start a copy or move job into `destination`, asking first what to do with names already there;
+        whether a job started."""
         existing = await self._names_in(destination)
         clashes = [s for s in sources if s.name in existing]
         on_conflict = "fail"
@@ -614,17 +615,18 @@ class ExplorerScreen(Screen[None]):
             )
             if answer is None:
                 self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
-                return
+                return False
             on_conflict = answer
         try:
             job_id = await self.sd.transfer(kind, sources, destination, on_conflict=on_conflict)
         except SdError as exc:
             self._fail(exc)
-            return
+            return False
         self.status(
             f"{'copying' if kind == 'copy' else 'moving'} {self._describe(sources)} to {self._label(destination)}"
             f" (job {job_id}: w shows jobs)"
         )
+        return True
 
     async def _names_in(self, directory: SdPath) -> set[str]:
         """The names in a directory: from a pane that shows it whole, else listed now."""
@@ -655,7 +657,8 @@ class ExplorerScreen(Screen[None]):
         if self.has_class("-single"):
             self.status("F5/F6 copy or move to the other pane: leave single-pane mode (o) first", error=True)
             return
-        await self._transfer(kind, sources, destination)
+        if await self._transfer(kind, sources, destination):
+            self.active.file_list.action_clear_selection()  # done with it, as in Midnight Commander
 
     def action_yank(self) -> None:
         targets = self._targets()

@@ -407,6 +407,7 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
         screen = explorer(app)
         await pilot.press("j", "j", "space", "space", "f5")  # alpha.py, beta.txt
         await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py", "beta.txt"])
+        assert not screen.active.file_list.selected  # the selection is done with
         assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
         assert (tree / "alpha.py").exists()
         assert "copying 2 items" in str(screen.query_one("#status").render())
