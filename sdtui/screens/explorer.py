@@ -149,7 +149,7 @@ class ExplorerScreen(Screen[None]):
         self.follow_events()
         self.set_timer(NETWORK_AFTER, self.attach_network)  # at the latest; usually after the first listing
 
-    @work(group="network-attach", exclusive=True, exit_on_error=False)
+    @work(group="network-attach", exit_on_error=False)  # not exclusive: a second call must not cancel the first
     async def attach_network(self) -> None:
         """Make paired devices browsable and list them: after the first paint, not before.
 

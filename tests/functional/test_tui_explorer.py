@@ -985,6 +985,31 @@ def test_a_broken_config_file_is_a_message_not_a_traceback(
     assert "cannot read the config" in capsys.readouterr().err
 
 
+async def test_paired_devices_are_listed_even_when_the_network_is_slow_to_attach(
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network attaches after the first listing or after a second, whichever comes first; when importing
+    it takes longer than that second, the later call must not cancel the earlier (the sidebar said "loading…"
+    for good)."""
+    attach = SdtuiApp.attach_network
+
+    def slow_attach(self: SdtuiApp) -> None:
+        time.sleep(1.5)
+        attach(self)
+
+    monkeypatch.setattr(SdtuiApp, "attach_network", slow_attach)
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        sidebar = app.screen.query_one(Sidebar)
+
+        def devices() -> str:
+            labels = [str(sidebar.get_option_at_index(i).prompt) for i in range(sidebar.option_count)]
+            return labels[labels.index("[b]Paired devices[/b]") + 1]
+
+        await wait_for(pilot, lambda: "none" in devices(), timeout=10)
+
+
 async def test_the_sidebar_lists_mounted_volumes_and_a_click_opens_one(tmp_path: Path, tree: Path) -> None:
     usb = tmp_path / "usb disk"
     (usb / "DCIM").mkdir(parents=True)
