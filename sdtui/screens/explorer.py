@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -51,6 +51,10 @@ NETWORK_AFTER = 1.0
 
 PATCH_LIMIT = 256
 """An EntriesChanged naming more entries than this re-lists the directory instead of patching it."""
+
+INSPECTOR_FROM = 120
+SIDEBAR_FROM = 100
+"""Terminal widths (columns) from which the inspector, and the sidebar, are shown at first (80 columns: two panes of 40)."""
 
 
 class ExplorerScreen(Screen[None]):
@@ -108,12 +112,24 @@ class ExplorerScreen(Screen[None]):
         """Whether the network was asked for (paired devices listed); see `attach_network`."""
         self.places_complete = False
         """Whether the sidebar lists everything, paired devices included."""
+        self.width_class = ""
+        """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
 
     @property
     def sd(self) -> SdtuiApp:
         return self.app  # type: ignore[return-value]
 
     # -- layout ----------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Give the two panes the room: below INSPECTOR_FROM columns the inspector is hidden, below SIDEBAR_FROM the
+        sidebar too (i and ctrl+b show them). Only crossing a width changes it, so a choice of the user's holds."""
+        width = event.size.width
+        fits = "wide" if width >= INSPECTOR_FROM else "medium" if width >= SIDEBAR_FROM else "narrow"
+        if fits != self.width_class:
+            self.width_class = fits
+            self.set_class(fits != "wide", "-no-inspector")
+            self.set_class(fits == "narrow", "-no-sidebar")
 
     def compose(self) -> ComposeResult:
         core = self.sd.core

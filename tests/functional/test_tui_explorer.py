@@ -199,6 +199,23 @@ async def test_a_filter_typed_in_one_burst_keeps_every_letter(tmp_path: Path, tr
         await wait_for(pilot, lambda: names(pane) == ["Gamma.log"])
 
 
+async def test_an_80_column_terminal_gets_two_panes_of_40_and_i_still_shows_the_inspector(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        inspector, sidebar = screen.query_one(Inspector), screen.query_one(Sidebar)
+        assert not inspector.display and not sidebar.display
+        assert screen.active.outer_size.width == 40 and screen.inactive.outer_size.width == 40
+        await pilot.press("i")
+        await pilot.pause()
+        assert inspector.display
+        await pilot.resize_terminal(160, 40)  # wide enough for everything again
+        await wait_for(pilot, lambda: sidebar.display and inspector.display)
+
+
 async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
