@@ -295,6 +295,13 @@ def _text(widget) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(strip.text for strip in strips)
 
 
+async def answer_prompt(pilot, app: SdtuiApp, key: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Press `key`, put `text` in place of what the prompt it opens holds, Enter."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
+
+
 async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pager(
     tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -345,9 +352,7 @@ async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_
         pane = explorer(app).active
 
         async def go_to(text: str) -> None:
-            await pilot.press("ctrl+l")
-            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-            await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
+            await answer_prompt(pilot, app, "ctrl+l", text)
             await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
             await settle(pilot, app)
 
@@ -586,13 +591,6 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         )
 
 
-async def search_for(pilot, app: SdtuiApp, text: str) -> None:  # type: ignore[no-untyped-def]
-    """ctrl+f, type `text` into the prompt, Enter."""
-    await pilot.press("ctrl+f")
-    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-    await pilot.press(*text, "enter")
-
-
 async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
     tmp_path: Path, indexed: Path
 ) -> None:
@@ -600,7 +598,7 @@ async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        await search_for(pilot, app, "notes")
+        await answer_prompt(pilot, app, "ctrl+f", "notes")
         await wait_for(pilot, lambda: names(pane) == ["~/tree/docs/notes.md"])
         assert pane.border_title == "search: notes (1)"
         await pilot.press("enter")
@@ -630,7 +628,7 @@ async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Pat
     async with app.run_test(size=(150, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        await search_for(pilot, app, "budget")
+        await answer_prompt(pilot, app, "ctrl+f", "budget")
         await wait_for(pilot, lambda: len(names(pane)) == 1)
         await pilot.pause(0.1)
         shown = _text(pane.file_list).splitlines()[0]
