@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,10 @@ CREATE_SECONDARY_INDEXES = (
     "CREATE INDEX IF NOT EXISTS entries_by_name ON entries (name COLLATE NOCASE)",
 )
 SECONDARY_INDEXES = tuple(statement.split(" EXISTS ")[1].split()[0] for statement in CREATE_SECONDARY_INDEXES)
-CONTENT_BATCH = 10_000  # files hashed (by the children) while the last batch is written: a write costs ~10 ms at any size
+# Files hashed (by the children) while the last batch is written: about CONTENT_BATCH_SECONDS' worth, so a fast disk
+# makes few write transactions (~10 ms each at any size) and a slow one still moves the progress bar.
+CONTENT_BATCH_SECONDS = 1.0
+CONTENT_BATCH_MIN, CONTENT_BATCH_MAX = 100, 10_000
 
 _INSERT = (
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
@@ -447,12 +451,12 @@ class IndexJob(Job):
         """Hash the files a batch at a time: a child process hashes the next batch while this one is written."""
         library = ctx.library
 
-        def files_after(cursor: int) -> list[tuple[int, str, str, str]]:
+        def files_after(cursor: int, count: int) -> list[tuple[int, str, str, str]]:
             return library.read().execute(
                 "SELECT e.id, e.name, e.extension, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
                 " WHERE +e.location_id = ? AND e.kind = 'file' AND +e.content_id IS NULL AND +e.size > 0"
                 " AND e.error IS NULL AND e.id > ? ORDER BY e.id LIMIT ?",
-                (loc.id, cursor, CONTENT_BATCH),
+                (loc.id, cursor, count),
             ).fetchall()
 
         root = loc.path.rstrip("/") + "/"
@@ -465,13 +469,17 @@ class IndexJob(Job):
 
         hasher = start_hasher()
         try:
-            rows = files_after(self.content_cursor)
+            rows = files_after(self.content_cursor, CONTENT_BATCH_MIN)
             hasher.submit(requests(rows))
+            asked = time.monotonic()
             while self.phase == "content" and not ctx.should_stop:
                 results = hasher.result()
-                upcoming = files_after(rows[-1][0]) if rows else []
+                rate = len(rows) / max(time.monotonic() - asked, 1e-3)  # files a second, as hashed just now
+                count = min(max(int(rate * CONTENT_BATCH_SECONDS), CONTENT_BATCH_MIN), CONTENT_BATCH_MAX)
+                upcoming = files_after(rows[-1][0], count) if rows else []
                 if rows:
                     hasher.submit(requests(upcoming))
+                    asked = time.monotonic()
                 self._write_content(ctx, loc, rows, results)
                 rows = upcoming
         finally:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -486,7 +487,8 @@ async def test_a_paused_index_resumes_to_the_same_result(
     from sdcore.index import indexer
 
     monkeypatch.setattr(indexer, "BATCH_ENTRIES", 40)
-    monkeypatch.setattr(indexer, "CONTENT_BATCH", 40)
+    monkeypatch.setattr(indexer, "CONTENT_BATCH_MIN", 40)
+    monkeypatch.setattr(indexer, "CONTENT_BATCH_MAX", 40)
     root = tmp_path / "big"
     for d in range(8):
         (root / f"d{d}" / "sub").mkdir(parents=True)
@@ -511,6 +513,41 @@ async def test_a_paused_index_resumes_to_the_same_result(
     assert record.state == "completed", record.error
     assert comparable(library, loc) == comparable(reference, ref_loc)
     assert library.read().execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)
+
+
+async def test_on_a_slow_disk_the_content_phase_still_reports_progress_every_second_or_so(
+    core: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.events import JobProgress
+    from sdcore.index import indexer
+    from sdcore.index.hasher import InlineHasher
+
+    class SlowDisk(InlineHasher):  # 200 files a second, in this process
+        def result(self):  # type: ignore[no-untyped-def]
+            time.sleep(0.005 * len(self._files))
+            return super().result()
+
+    monkeypatch.setattr(indexer, "start_hasher", SlowDisk)
+    root = tmp_path / "slow"
+    root.mkdir()
+    for f in range(700):
+        (root / f"f{f}.txt").write_text(str(f))
+    library = core.library()
+    loc = library.locations.add(str(root), mode="content")
+    moments: list[float] = []
+    with core.bus.subscribe(JobProgress) as events:
+
+        async def watch() -> None:  # as the UI does: events as they come (unread ones coalesce)
+            async for event in events:
+                if isinstance(event, JobProgress) and event.unit == "files" and event.message == "content":
+                    moments.append(event.done)
+
+        watching = asyncio.create_task(watch())
+        record = await library.jobs.wait(await library.jobs.start(indexer.IndexJob(loc.id)))
+        await asyncio.sleep(0.1)
+        watching.cancel()
+    assert record.state == "completed", record.error
+    assert len(moments) >= 3 and moments[-1] == 700  # the bar moved along the way (3.5 s of hashing), not only at the end
 
 
 async def test_a_canceled_index_leaves_a_usable_library(library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
