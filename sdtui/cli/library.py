@@ -36,6 +36,8 @@ def library_list(json: bool = JsonOpt) -> None:
     """List the libraries of the data dir."""
 
     async def body(core: Any) -> None:
+        if not core.libraries.list():
+            core.library()  # a first run: the default library is made here too, as by every other command
         default = core.settings().get("default_library")
         infos = core.libraries.list()
         if json:

@@ -60,6 +60,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_first_run_makes_a_device_and_a_default_library_without_asking(tmp_path: Path) -> None:
+    first = sd_json(tmp_path / "first", "library", "list")  # even when listing them is the first thing asked
+    assert [(lib["name"], lib["default"]) for lib in first] == [("My Library", True)]
     data = tmp_path / "fresh"
     assert sd_json(data, "location", "list") == []
     device = json.loads((data / "device.json").read_text())
