@@ -52,6 +52,9 @@ NETWORK_AFTER = 1.0
 PATCH_LIMIT = 256
 """An EntriesChanged naming more entries than this re-lists the directory instead of patching it."""
 
+OPENABLE = ("file", "symlink")
+"""Kinds of entry Enter, F3 and F4 hand to another program (never a FIFO, socket or device)."""
+
 INSPECTOR_FROM = 120
 SIDEBAR_FROM = 100
 """Terminal widths (columns) from which the inspector, and the sidebar, are shown at first (80 columns: two panes of 40)."""
@@ -309,6 +312,9 @@ class ExplorerScreen(Screen[None]):
         if not self.sd.core.is_local(event.path):
             self.status(f"{self._label(event.path)}: previewed in the inspector; F5 copies it here to open it")
             return
+        if event.entry.kind not in OPENABLE:
+            self.status(f"{display(event.path.name)} is a {event.entry.kind}: nothing to open", error=True)
+            return
         opener = programs.desktop_opener()
         if not opener:
             self._run_in_terminal(programs.pager(), event.path, "a pager (set $PAGER)")
@@ -339,6 +345,9 @@ class ExplorerScreen(Screen[None]):
         entry = pane.file_list.current
         path = pane.path_of(entry) if entry is not None else None
         if entry is None or path is None or entry.is_dir:
+            return None
+        if entry.kind not in OPENABLE:  # a pager or an editor would wait on a FIFO for good
+            self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
             return None
         if not self.sd.core.is_local(path):
             self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)

@@ -15,7 +15,7 @@ from textual import events
 from textual.binding import Binding
 from textual.color import Color
 from textual.geometry import Region
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 from textual.worker import WorkerState
 from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F401 (own_home: autouse)
 
@@ -341,6 +341,26 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         await wait_for(pilot, lambda: len(runs()) == 3)
         assert runs() == [f"editor {beta}", f"pager {beta}", f"pager {beta}"]
         assert beta.read_text() == before + "edited\n"  # the pager changed nothing
+
+
+async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "pipes"
+    folder.mkdir()
+    os.mkfifo(folder / "queue")  # less or vi would wait on it for good, with the terminal handed over
+    opened = tmp_path / "opened.log"
+    monkeypatch.setenv("PAGER", f"touch {opened}")
+    monkeypatch.setenv("EDITOR", f"touch {opened}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        for key in ("enter", "f3", "f4"):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: "queue is a fifo: nothing to open" in _text(app.screen.query_one("#status")))
+            app.screen.query_one("#status", Static).update("")
+    assert not opened.exists()
 
 
 async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_error(
