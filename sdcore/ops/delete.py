@@ -25,6 +25,7 @@ class DeleteJob(Job):
     done_files: int = 0
     trashed: list[list[str]] = field(default_factory=list)  # [original, where it lies in the trash]
     vanished: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)  # for each path, in order: trashed, deleted or vanished
 
     kind = "delete"
 
@@ -44,10 +45,13 @@ class DeleteJob(Job):
                         await self._delete_local(ctx, path.path)
                     else:
                         await fs.delete(path.path)
+                    self.outcomes.append("deleted")
                 else:
                     self.trashed.append([path.path, await fs.trash(path.path)])
+                    self.outcomes.append("trashed")
             except NotFound:
                 self.vanished.append(path.path)
+                self.outcomes.append("vanished")
             touched.append(path.parent)
             self.index += 1
             await ctx.checkpoint()
@@ -57,6 +61,7 @@ class DeleteJob(Job):
             "trashed": self.trashed,
             "deleted": self.done_files if self.permanent else 0,
             "vanished": self.vanished,
+            "outcomes": self.outcomes,
         }
 
     async def _delete_local(self, ctx: JobContext, path: str) -> None:

@@ -37,17 +37,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trash_app, name="trash")
 
 
-async def _finish(
-    library: Any, job_id: str, json: bool, background: bool, verb: str, devices: dict[str, str] | None = None
-) -> None:
-    """Wait for the job (a progress bar, or quiet with --json) and print what it did.
-
-    `devices` names the paired device of each path that lies on one (path -> device), for the messages.
-    """
-    devices = devices or {}
+async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> dict[str, Any] | None:
+    """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
+    completed job shown to a person (for what a command says of its own), else None."""
     if background:
         print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
-        return
+        return None
     if json:  # scripts get the outcome as JSON on stdout, a failure too (and exit status 1)
         record = await follow_quietly(library, job_id)
         print_json(
@@ -55,11 +50,11 @@ async def _finish(
         )
         if record.state == "failed":
             raise typer.Exit(1)
-        return
+        return None
     record = await follow(library, job_id)
-    result = record.result or {}
+    result: dict[str, Any] = record.result or {}
     if record.state != "completed":
-        return
+        return None
     if "files" in result:
         print(
             f"{verb} {result['files']:,} file(s), {human_size(result['bytes'])}"
@@ -72,24 +67,9 @@ async def _finish(
         ):
             for path in result.get(key, []):
                 print(f"warning: {display(path)}: {what}", file=sys.stderr)
-    elif "trashed" in result:
-        for original, _ in result["trashed"]:
-            if original in devices:  # it lies in that device's trash: restored there, not here
-                print(
-                    f"trashed {devices[original]}:{display(original)}"
-                    f" (`sd trash restore {devices[original]}:{display(original)}` brings it back)"
-                )
-            else:
-                print(f"trashed {display(original)} (`sd trash restore {display(original)}` brings it back)")
-        if result.get("deleted"):
-            print(f"deleted {result['deleted']:,} entries")
-        for path, device in devices.items():  # deleted for good over there: no count of entries comes back
-            if not result["trashed"] and path not in result.get("vanished", []):
-                print(f"deleted {device}:{display(path)}")
-        for path in result.get("vanished", []):
-            print(f"warning: {display(path)} was already gone", file=sys.stderr)
     elif "path" in result:
         print(f"{verb} {display(result['path'])}")
+    return result
 
 
 async def follow_quietly(library: Any, job_id: str) -> Any:
@@ -157,9 +137,22 @@ def rm(
     async def body(core: Any) -> None:
         library = library_of(core)
         targets = [core.resolve(here(p)) for p in paths]
-        devices = {t.path: core.net().trust.resolve(str(t.device_id)).name for t in targets if not core.is_local(t)}
         job_id = await ops.delete(library, targets, permanent=permanent)
-        await _finish(library, job_id, json, background, "deleted", devices)
+        result = await _finish(library, job_id, json, background, "deleted")
+        if result is None:
+            return
+        for target, outcome in zip(targets, result.get("outcomes", []), strict=False):
+            label = display(target.path)
+            if not core.is_local(target):  # in that device's trash: restored from there
+                label = f"{core.net().trust.resolve(str(target.device_id)).name}:{label}"
+            if outcome == "trashed":
+                print(f"trashed {label} (`sd trash restore {label}` brings it back)")
+            elif outcome == "vanished":
+                print(f"warning: {label} was already gone", file=sys.stderr)
+            elif not core.is_local(target):  # deleted for good over there: no count of entries comes back
+                print(f"deleted {label}")
+        if result.get("deleted"):
+            print(f"deleted {result['deleted']:,} entries")
 
     run(body)
 

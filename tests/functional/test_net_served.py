@@ -218,6 +218,13 @@ def test_rm_and_mv_on_a_paired_device_from_the_command_line(tmp_path: Path, beta
     missing = sd(tmp_path, "a", "rm", f"beta:{there / 'nope.txt'}", check=False)
     assert missing.returncode == 1 and "nope.txt" in missing.stderr and "Traceback" not in missing.stderr
 
+    # the same path text here and on beta (one disk in this test): each line names the device it is about
+    twice = there / "twice.txt"
+    twice.write_text("one file, two names for it")
+    both = sd(tmp_path, "a", "rm", str(twice), f"beta:{twice}")
+    assert both.stdout == f"trashed {twice} (`sd trash restore {twice}` brings it back)\n"
+    assert both.stderr == f"warning: beta:{twice} was already gone\n"
+
 
 @pytest.mark.parametrize("beta_server", ["shared"], indirect=True)
 def test_a_shared_device_cannot_rm_outside_the_share(tmp_path: Path, beta_server: Server) -> None:
