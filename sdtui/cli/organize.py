@@ -299,6 +299,9 @@ def search_cmd(
             )
             if save:
                 print(f"saved as {save!r}", file=sys.stderr)
+            if not hits and device is None and not library.locations.list():
+                print("the library has no location yet: search looks in what `sd location add PATH` indexes",
+                      file=sys.stderr)
 
     run(body)
 

@@ -69,6 +69,8 @@ def test_first_run_makes_a_device_and_a_default_library_without_asking(tmp_path:
     assert shown["id"] == device["id"] and shown["name"] == device["name"]
     libraries = sd_json(data, "library", "list")  # a later run finds the same library, and no other
     assert [(lib["name"], lib["default"]) for lib in libraries] == [("My Library", True)]
+    searched = sd(data, "search", "invoice")  # nothing indexed yet: say so, rather than only an empty table
+    assert searched.returncode == 0 and "no location yet" in searched.stderr and "sd location add" in searched.stderr
 
 
 def test_library_create_list_rename_delete(tmp_path: Path) -> None:
