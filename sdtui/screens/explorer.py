@@ -115,6 +115,8 @@ class ExplorerScreen(Screen[None]):
         """Whether the network was asked for (paired devices listed); see `attach_network`."""
         self.places_complete = False
         """Whether the sidebar lists everything, paired devices included."""
+        self.has_locations = True
+        """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
 
@@ -255,6 +257,7 @@ class ExplorerScreen(Screen[None]):
                 )
         except SdError:
             pass
+        self.has_locations = bool(locations)
         self.query_one(Sidebar).set_places(
             [
                 (f"This device: {core.device.name}", here),
@@ -704,9 +707,8 @@ class ExplorerScreen(Screen[None]):
             return
         kind, sources = self.clipboard
         destination = self.active.path
-        await self._transfer("copy" if kind == "copy" else "move", sources, destination)
-        if kind == "cut":
-            self.clipboard = None
+        if await self._transfer("copy" if kind == "copy" else "move", sources, destination) and kind == "cut":
+            self.clipboard = None  # moved: there is nothing left to paste
 
     def action_jobs(self) -> None:
         self.sd.open_jobs()
@@ -876,4 +878,7 @@ class ExplorerScreen(Screen[None]):
             return
         self.active.show_results(f"{title} ({len(found)})", found)
         self.active.file_list.focus()
+        if not found and not self.has_locations:
+            self.status(f"{title}: nothing, the library has no location yet (t, n or * on a file offers to add its folder)")
+            return
         self.status(f"{title}: {len(found)} found · Enter opens where it lies · [ goes back")

@@ -481,6 +481,14 @@ async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_canc
         await wait_for(pilot, lambda: (music / "beta.txt").read_text() == "b" * 2000)
         assert sorted(os.listdir(music)) == ["beta (1).txt", "beta.txt"]
 
+        # cut, then a paste onto a name already there, cancelled: the cut is still there to paste elsewhere
+        await pilot.press("x", "tab")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        assert screen.clipboard is not None and (tree / "beta.txt").exists()
+
 
 async def test_f6_moves_to_the_other_pane_and_both_panes_follow(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree, other=str(tree / "music"))
@@ -609,6 +617,15 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         await wait_for(
             pilot, lambda: sorted(names(explorer(app).active)) == ["~/tree/alpha.py", "~/tree/beta.txt"]
         )
+
+
+async def test_a_search_in_a_library_without_locations_says_so(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: not explorer(app).has_locations)  # the sidebar has been filled
+        await answer_prompt(pilot, app, "ctrl+f", "alpha")
+        await wait_for(pilot, lambda: "no location yet" in _text(app.screen.query_one("#status")))
 
 
 async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
