@@ -38,7 +38,7 @@ from sdtui.screens.prompt import PromptScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.inspector import Inspector
-from sdtui.widgets.jobs_strip import JobsStrip
+from sdtui.widgets.jobs_strip import FINISHED_STATES, JobsStrip
 from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
@@ -115,6 +115,8 @@ class ExplorerScreen(Screen[None]):
         """Whether the network was asked for (paired devices listed); see `attach_network`."""
         self.places_complete = False
         """Whether the sidebar lists everything, paired devices included."""
+        self.said_when_done: dict[str, str] = {}
+        """What the status line says when a copy or move started here completes (job id -> text)."""
         self.has_locations = True
         """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
         self.width_class = ""
@@ -455,8 +457,11 @@ class ExplorerScreen(Screen[None]):
             self.query_one(JobsStrip).on_progress(event)
         elif isinstance(event, JobStateChanged):
             self.query_one(JobsStrip).on_state(event)
+            done_text = self.said_when_done.pop(event.job_id, None) if event.state in FINISHED_STATES else None
             if event.state == "failed" and event.error:
                 self.status(f"{event.name} failed: {event.error}", error=True)
+            elif event.state == "completed" and done_text:
+                self.status(done_text)
         elif isinstance(event, LibraryChanged):
             self.fill_sidebar()
         elif isinstance(event, DropOffered):
@@ -650,10 +655,9 @@ class ExplorerScreen(Screen[None]):
         except SdError as exc:
             self._fail(exc)
             return False
-        self.status(
-            f"{'copying' if kind == 'copy' else 'moving'} {self._describe(sources)} to {self._label(destination)}"
-            f" (job {job_id}: w shows jobs)"
-        )
+        what = f"{self._describe(sources)} to {self._label(destination)}"
+        self.status(f"{'copying' if kind == 'copy' else 'moving'} {what} (job {job_id}: w shows jobs)")
+        self.said_when_done[job_id] = f"{'copied' if kind == 'copy' else 'moved'} {what}"
         return True
 
     async def _names_in(self, directory: SdPath) -> set[str]:
