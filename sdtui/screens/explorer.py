@@ -314,15 +314,14 @@ class ExplorerScreen(Screen[None]):
     @on(Pane.FileOpened)
     def _file_opened(self, event: Pane.FileOpened) -> None:
         """Enter on a file: the desktop's default application opens it, or, in a terminal alone, the pager."""
-        if not self.sd.core.is_local(event.path):
+        if not self.sd.core.is_local(event.path):  # not an error here: the inspector shows it
             self.status(f"{self._label(event.path)}: previewed in the inspector; F5 copies it here to open it")
             return
-        if event.entry.kind not in OPENABLE:
-            self.status(f"{display(event.path.name)} is a {event.entry.kind}: nothing to open", error=True)
+        if not self._openable(event.path, event.entry):
             return
         opener = programs.desktop_opener()
         if not opener:
-            self._run_in_terminal(programs.pager(), event.path, "a pager (set $PAGER)")
+            self.action_view(event.path)
             return
         try:
             subprocess.Popen(
@@ -334,30 +333,35 @@ class ExplorerScreen(Screen[None]):
             return
         self.status(f"opened {display(event.path.name)} with {opener[0]}")
 
-    def action_view(self) -> None:
-        path = self._local_file()
+    def action_view(self, path: SdPath | None = None) -> None:
+        path = path or self._file_under_cursor()
         if path is not None:
             self._run_in_terminal(programs.pager(), path, "a pager (set $PAGER)")
 
     def action_edit(self) -> None:
-        path = self._local_file()
+        path = self._file_under_cursor()
         if path is not None:
             self._run_in_terminal(programs.editor(), path, "an editor (set $EDITOR)")
 
-    def _local_file(self) -> SdPath | None:
-        """The file under the cursor, if it is one on this device (a program here can open only those)."""
+    def _file_under_cursor(self) -> SdPath | None:
+        """The file under the cursor, if a program here can open it (see `_openable`)."""
         pane = self.active
         entry = pane.file_list.current
         path = pane.path_of(entry) if entry is not None else None
-        if entry is None or path is None or entry.is_dir:
-            return None
-        if entry.kind not in OPENABLE:  # a pager or an editor would wait on a FIFO for good
-            self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
-            return None
-        if not self.sd.core.is_local(path):
-            self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
+        if entry is None or path is None or entry.is_dir or not self._openable(path, entry):
             return None
         return path
+
+    def _openable(self, path: SdPath, entry: EntryInfo) -> bool:
+        """Whether a program here can open this file: one of this device's, and never a FIFO, socket or device
+        (a pager or an editor would wait on a FIFO for good); says why not on the status line."""
+        if entry.kind not in OPENABLE:
+            self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
+            return False
+        if not self.sd.core.is_local(path):
+            self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
+            return False
+        return True
 
     def _run_in_terminal(self, program: list[str], path: SdPath, wanted: str) -> None:
         """Hand the terminal to `program` on `path` until it exits (the pager or the editor)."""
