@@ -174,8 +174,9 @@ class SdtuiApp(App[None]):
         """Move to the trash (each device's own); returns where each item lies in it (for restoring)."""
         library = await self.library()
         record = await self._run_job(await ops.delete(library, paths))
-        device_of = {p.path: p.device_id for p in paths}
-        trashed = [SdPath(device_of[original], there) for original, there in (record.result or {}).get("trashed", [])]
+        result = record.result or {}
+        trashed_paths = [p for p, outcome in zip(paths, result.get("outcomes", []), strict=False) if outcome == "trashed"]
+        trashed = [SdPath(p.device_id, there) for p, (_, there) in zip(trashed_paths, result.get("trashed", []), strict=True)]
         self.last_trashed = trashed
         return trashed
 
