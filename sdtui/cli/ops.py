@@ -14,7 +14,7 @@ from sdcore import ops
 from sdcore.errors import SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
-from sdcore.sdpath import SCHEME, display, split_remote
+from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import follow
 
@@ -70,6 +70,11 @@ async def _finish(library: Any, job_id: str, json: bool, background: bool, verb:
     elif "path" in result:
         print(f"{verb} {display(result['path'])}")
     return result
+
+
+def _typed(core: Any, path: SdPath) -> str:
+    """A path as a user types it: DEVICE:/path on a paired device, the plain path on this one."""
+    return path.path if core.is_local(path) else f"{core.net().trust.resolve(str(path.device_id)).name}:{path.path}"
 
 
 async def follow_quietly(library: Any, job_id: str) -> Any:
@@ -142,9 +147,7 @@ def rm(
         if result is None:
             return
         for target, outcome in zip(targets, result.get("outcomes", []), strict=False):
-            label = display(target.path)
-            if not core.is_local(target):  # in that device's trash: restored from there
-                label = f"{core.net().trust.resolve(str(target.device_id)).name}:{label}"
+            label = display(_typed(core, target))  # on a paired device: in its trash, restored from there
             if outcome == "trashed":
                 print(f"trashed {label} (`sd trash restore {label}` brings it back)")
             elif outcome == "vanished":
@@ -239,8 +242,7 @@ def trash_restore(
                 if to:
                     fail("--to restores only from this device's trash")
                 item = core.resolve(key)
-                back = await core.fs_for(item.device_id).restore(item.path)
-                restored.append(f"{core.net().trust.resolve(str(item.device_id)).name}:{back}")
+                restored.append(_typed(core, SdPath(item.device_id, await core.fs_for(item.device_id).restore(item.path))))
                 continue
             found = trash_mod.find(here(key) if key.startswith((".", "~")) else key, items)
             here_now.append(await asyncio.to_thread(trash_mod.restore, found, to and here(to)))
