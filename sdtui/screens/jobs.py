@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.jobs.manager import JobRecord
-from sdtui.widgets.listing import human_size
+from sdtui.widgets.jobs_strip import amount
 
 if TYPE_CHECKING:
     from sdtui.app import SdtuiApp
@@ -36,7 +36,7 @@ def job_row(record: JobRecord, live: JobProgress | None = None) -> tuple:
         record.kind,
         Text(record.state, style=state_style),
         ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20),
-        f"{human_size(done)}/{human_size(total)}" if record.unit == "bytes" else f"{done:,}/{total:,} {record.unit or ''}".strip(),
+        amount(done, total, record.unit or ""),
         Text(record.error or message, style="red" if record.error else "", overflow="ellipsis"),
     )
 

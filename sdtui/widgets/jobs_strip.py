@@ -37,11 +37,15 @@ class JobView:
     extra: dict[str, str] = field(default_factory=dict)
 
     def amount(self) -> str:
-        if self.unit == "bytes":
-            return f"{human_size(self.done)}/{human_size(self.total)}" + (
-                f" {human_size(int(self.rate))}/s" if self.rate else ""
-            )
-        return f"{self.done:,}/{self.total:,} {self.unit}"
+        rate = f" {human_size(int(self.rate))}/s" if self.rate and self.unit == "bytes" else ""
+        return amount(self.done, self.total, self.unit) + rate
+
+
+def amount(done: int, total: int, unit: str) -> str:
+    """How far a job is, for people: 1.2G/4.0G for bytes, else 1,200/4,000 files."""
+    if unit == "bytes":
+        return f"{human_size(done)}/{human_size(total)}"
+    return f"{done:,}/{total:,} {unit}".strip()
 
 
 def jobs_table(jobs: list[JobView], width: int = 80) -> RenderableType:
