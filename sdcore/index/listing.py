@@ -100,6 +100,26 @@ def entry_of_info(directory: str, info: EntryInfo) -> Entry:
     )
 
 
+def scan_ephemeral(path: str, recursive: bool = False, batch_size: int = 1000) -> Iterator[list[Entry]]:
+    """List a local directory (and, if asked, everything below it) in batches; nothing is written.
+
+    Directories that cannot be read below the first are skipped; the first raises a clear error.
+    """
+    for directory, found in scan_ephemeral_found(path, recursive):
+        batch: list[Entry] = []
+        for name, _ext, kind, object_kind, size, inode, mtime, _mode, hidden, link in found:
+            name = from_db(name)
+            batch.append(
+                Entry(name, join(directory, name), kind, size, mtime, inode, object_kind, None, hidden, None,
+                      from_db(link) if link else None)
+            )
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
 def scan_ephemeral_found(path: str, recursive: bool = False) -> Iterator[tuple[str, list[Found]]]:
     """As `scan_ephemeral`, as each directory's path and its raw found tuples (names in DB form): what
     `sd index quick-scan --json` formats for scripts without making an object per entry."""
@@ -118,39 +138,6 @@ def scan_ephemeral_found(path: str, recursive: bool = False) -> Iterator[tuple[s
         if recursive:
             pending.extend(join(directory, from_db(f[NAME])) for f in found if f[KIND] == "dir")
         yield directory, found
-
-
-def scan_ephemeral(path: str, recursive: bool = False, batch_size: int = 1000) -> Iterator[list[Entry]]:
-    """List a local directory (and, if asked, everything below it) in batches; nothing is written.
-
-    Directories that cannot be read below the first are skipped; the first raises a clear error.
-    """
-    pending = [path]
-    first = True
-    rules = IgnoreRules(())
-    while pending:
-        directory = pending.pop()
-        try:
-            found = scan_dir(directory, "", rules)
-        except OSError as exc:
-            if first:
-                raise fs_error(exc, directory) from None
-            continue
-        first = False
-        batch: list[Entry] = []
-        for name, _ext, kind, object_kind, size, inode, mtime, _mode, hidden, link in found:
-            name = from_db(name)
-            full = join(directory, name)
-            batch.append(
-                Entry(name, full, kind, size, mtime, inode, object_kind, None, hidden, None, from_db(link) if link else None)
-            )
-            if recursive and kind == "dir":
-                pending.append(full)
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
 
 
 async def listing(core: Core, path: SdPath, library: Library | None = None) -> AsyncIterator[list[Entry]]:
