@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
+import blake3
+
 from sdcore.errors import NotFound
 from sdcore.fs.base import EntryInfo
 from sdcore.net.rpc_server import partial_path, unpack_entry
@@ -15,6 +17,7 @@ from sdcore.net.rpc_server import partial_path, unpack_entry
 REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
 READ_AHEAD = 3  # read requests in flight
 WRITE_AHEAD = 8  # write requests in flight
+KEPT_BLOCK = 4 << 20  # a resumed write checks the bytes kept by an earlier run in blocks of this size
 
 
 class Caller(Protocol):
@@ -114,10 +117,23 @@ class RemoteFS:
         *,
         mtime: float | None = None,
         mode: int | None = None,
+        reread: Callable[[], AsyncIterable[bytes]] | None = None,
     ) -> int:
         """Like write_atomic, but a write cut short (connection lost, cancelled) keeps its partial file
-        there, and the next call asks `source(offset)` only for the bytes still missing. Returns the size."""
+        there, and the next call asks `source(offset)` only for the bytes still missing. Returns the size.
+
+        The kept bytes are not trusted: `reread()` (the source again from its first byte) is hashed block
+        by block and the other device keeps its partial file only up to the first block that differs, so a
+        damaged partial file is sent again from there. Without `reread` the write starts from the first byte.
+        """
         handle, have = await self.link.call("write_resume", path=_b(path), mtime=mtime, mode=mode)
+        if have:
+            try:
+                digests = await _digests(reread(), have) if reread is not None else []
+                have = await self.link.call("write_verify", handle=handle, block=KEPT_BLOCK, digests=digests)
+            except BaseException:
+                await self._quietly("write_detach", handle)
+                raise
         return await self._send(handle, source(have), start=have, on_error="write_detach")
 
     async def discard_resumable(self, path: str) -> None:
@@ -149,11 +165,15 @@ class RemoteFS:
             return written
         except BaseException:
             _drop(inflight)
-            try:
-                await self.link.call(on_error, handle=handle)
-            except Exception:
-                pass
+            await self._quietly(on_error, handle)
             raise
+
+    async def _quietly(self, method: str, handle: int) -> None:
+        """End a write handle after a failure (the connection may be gone already)."""
+        try:
+            await self.link.call(method, handle=handle)
+        except Exception:
+            pass
 
     async def mkdir(self, path: str, parents: bool = False) -> None:
         await self.link.call("mkdir", path=_b(path), parents=parents)
@@ -187,6 +207,33 @@ def _drop(inflight: deque[asyncio.Future[Any]]) -> None:
                 fut.exception()
         else:
             fut.cancel()
+
+
+async def _digests(chunks: AsyncIterable[bytes], length: int) -> list[bytes]:
+    """BLAKE3 of each KEPT_BLOCK of the first `length` bytes of `chunks` (the last block may be shorter)."""
+    digests: list[bytes] = []
+    hasher, filled, seen = blake3.blake3(), 0, 0
+    try:
+        async for chunk in chunks:
+            view = memoryview(chunk)[: length - seen]
+            seen += len(view)
+            while view:
+                take = view[: KEPT_BLOCK - filled]
+                hasher.update(take)
+                filled += len(take)
+                view = view[len(take) :]
+                if filled == KEPT_BLOCK:
+                    digests.append(hasher.digest())
+                    hasher, filled = blake3.blake3(), 0
+            if seen >= length:
+                break
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()  # a read handle there is closed now, not when the generator is collected
+    if filled:
+        digests.append(hasher.digest())
+    return digests
 
 
 def _pieces(chunk: bytes, size: int) -> list[bytes]:

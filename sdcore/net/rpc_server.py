@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import blake3
+
 from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
 from sdcore.fs.local import LocalFS, fs_error, scan_batches
@@ -25,6 +27,7 @@ from sdcore.net.frames import (
 )
 
 MAX_READ = 4 << 20
+MIN_VERIFY_BLOCK = 64 << 10
 
 
 def pack_entry(e: EntryInfo) -> list[Any]:
@@ -238,7 +241,7 @@ class RpcSession:
         """[handle, bytes already there]: continue a write an earlier connection left partial."""
         p = self._path(path)
         tmp = partial_path(p)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)  # read too: write_verify
         handle = next(self._ids)
         self._writes[handle] = _Write(fd, tmp, p, mtime, mode, keep=True)
         return [handle, os.fstat(fd).st_size]
@@ -339,11 +342,38 @@ class RpcSession:
         self._drops[handle] = folder
         return handle
 
+    # --- resumed writes ---------------------------------------------------------------------
+
+    async def rpc_write_verify(self, handle: int, block: int, digests: list[bytes]) -> int:
+        """Keep of a resumed write only what matches the sender's source; returns where to carry on.
+
+        `digests` are the BLAKE3 of the source's first bytes in blocks of `block` bytes; the partial
+        file is cut at its first block that differs, so damaged bytes are sent again, never kept.
+        """
+        if not isinstance(block, int) or not MIN_VERIFY_BLOCK <= block <= MAX_READ or not isinstance(digests, list):
+            raise ProtocolError("write_verify wants a block size of 64 KiB to 4 MiB and a list of digests")
+        w = self._writes[handle]
+        async with w.lock:
+            return await asyncio.to_thread(_keep_matching, w.fd, block, digests)
+
 
 def partial_path(path: str) -> str:
     """Where a resumable write to `path` keeps the bytes that arrived until it is finished."""
     directory, name = os.path.split(path)
     return os.path.join(directory, f".{name}.sdpart")
+
+
+def _keep_matching(fd: int, block: int, digests: list[bytes]) -> int:
+    """Cut the file open at `fd` after its leading blocks whose BLAKE3 is in `digests`; returns its new size."""
+    kept = 0
+    for digest in digests:
+        data = os.pread(fd, block, kept)
+        if not data or blake3.blake3(data).digest() != digest:
+            break
+        kept += len(data)
+    if kept < os.fstat(fd).st_size:
+        os.ftruncate(fd, kept)
+    return kept
 
 
 def _abort(w: _Write, keep: bool = False) -> None:

@@ -18,6 +18,7 @@ from sdcore.fs.local import fs_error
 from sdcore.sdpath import display
 
 RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: progress and pause are checked between calls
+KEPT_BLOCK = 4 << 20  # a carried-on copy compares the part an earlier run wrote in blocks of this size
 UNNAMED_UP_TO = (
     16 << 20
 )  # files up to this size are written unnamed (O_TMPFILE); bigger ones under a temp name
@@ -30,6 +31,10 @@ class SourceVanished(NotFound):
 
 class SourceChanged(FsError):
     """The source was written to while it was being copied; the copy was thrown away."""
+
+
+class CopyDiffers(FsError):
+    """The finished copy's BLAKE3 differs from the source's (the source unchanged); the copy was discarded."""
 
 
 class Stopped(Exception):
@@ -54,7 +59,8 @@ def copy_file(
     mode and mtime. If the source's size or mtime changes while it is read, the copy is thrown away
     (SourceChanged). Whatever goes wrong, no temporary file is left, except that with `partial_of`
     (the source's size and mtime when `tmp` was begun) a pause keeps `tmp`, and a later call carries on
-    from its end when the source still has that size and mtime.
+    after the part of it that still matches the source (compared block by block) when the source still
+    has that size and mtime.
     """
     try:
         sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -109,8 +115,8 @@ def copy_file(
                 if verify:
                     digest = hash_file(tmp)
                     if digest != hash_file(src):
-                        raise SourceChanged(
-                            f"{display(src)}: the copy's BLAKE3 differs from the source's; the copy was discarded"
+                        raise CopyDiffers(
+                            f"{display(dst)}: the copy's BLAKE3 differs from {display(src)}'s; the copy was discarded"
                         )
                 place(tmp, dst, replace)
         except Stopped:
@@ -155,14 +161,20 @@ def _link_unnamed(fd: int, dst: str) -> None:
 def _reopen_partial(tmp: str, sfd: int, size: int) -> tuple[int | None, int]:
     """Open what an earlier run wrote to `tmp` to carry on: (fd, offset), or (None, 0) when there is nothing.
 
-    The last chunk written is written again, in case a crash left its tail unwritten.
+    What was kept is not trusted: it is compared with the source block by block and cut at the first
+    block that differs (a crash may have left a tail unwritten; the file may have been damaged).
     """
     try:
-        dfd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        dfd = os.open(tmp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, 0
-    have = os.fstat(dfd).st_size
-    start = max(0, min(have, size) - RANGE_CHUNK)
+    start = 0
+    have = min(os.fstat(dfd).st_size, size)
+    while start < have:
+        want = min(KEPT_BLOCK, have - start)
+        if os.pread(dfd, want, start) != os.pread(sfd, want, start):
+            break
+        start += want
     os.ftruncate(dfd, start)
     os.lseek(dfd, start, os.SEEK_SET)
     os.lseek(sfd, start, os.SEEK_SET)

@@ -29,6 +29,8 @@ BATCH_BYTES = 64 << 20
 RESUMABLE_FROM = 8 << 20  # files this big go to a device that can resume a write (RemoteFS) resumably
 PROGRESS_EVERY = 0.05
 SHOWN = 10  # names listed in an error before "and N more"
+CHANGED = "changed while it was copied"
+DIFFERS = "was copied, but the copy did not match it (BLAKE3) and was discarded"
 
 
 class ConflictError(SdError):
@@ -89,7 +91,7 @@ class TransferJob(Job):
     vanished: list[str] = field(default_factory=list)
     changed: list[list[str]] = field(
         default_factory=list
-    )  # [src, dst] written to while copied: retried on resume
+    )  # [src, dst, why] not copied this run (written to meanwhile, a copy that did not match): retried on resume
     unsupported: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)  # directories whose listing changed (index, events)
@@ -123,7 +125,7 @@ class TransferJob(Job):
             await ctx.checkpoint()
         self.problems = []
         retry, self.changed = self.changed, []
-        for src_path, dst_path in retry:
+        for src_path, dst_path, *_ in retry:
             await self._retry(src_path, dst_path)
         while self.index < len(self.sources):
             src = SdPath.parse_canonical(self.sources[self.index])
@@ -135,10 +137,10 @@ class TransferJob(Job):
         self._report(force=True)
         await follow_changes(ctx.library, self.touched)
         if self.changed or self.problems:
-            lines = [f"{display(s)} changed while it was copied" for s, _ in self.changed] + self.problems
+            lines = [f"{display(c[0])} {c[2] if len(c) > 2 else CHANGED}" for c in self.changed] + self.problems
             raise SdError(
                 f"{len(lines)} file(s) were not {'moved' if self.moving else 'copied'}: {listed_names(lines)}"
-                + ("; resume the job to try the changed files again" if self.changed else "")
+                + ("; resume the job to copy them again" if self.changed else "")
             )
         return self.summary()
 
@@ -452,8 +454,8 @@ class TransferJob(Job):
                 self.vanished.append(action.src)
                 self.total_files -= 1
                 self.total_bytes -= action.info.size
-            elif outcome == "changed":
-                self.changed.append([action.src, action.dst])
+            elif outcome in ("changed", "differs"):
+                self.changed.append([action.src, action.dst, CHANGED if outcome == "changed" else DIFFERS])
             elif outcome == "problem":
                 self.problems.append(str(error))
             elif outcome == "unsupported":
@@ -545,6 +547,8 @@ class TransferJob(Job):
                 results.append((a, "vanished", exc))
             except localcopy.SourceChanged as exc:
                 results.append((a, "changed", exc))
+            except localcopy.CopyDiffers as exc:
+                results.append((a, "differs", exc))
             except AlreadyExists as exc:
                 results.append((a, "problem", exc))
             except SdError as exc:
@@ -592,7 +596,7 @@ class TransferJob(Job):
                     a.src
                 ) != await w.dst_fs.full_hash(tmp):
                     await _delete_quietly(w.dst_fs, tmp)
-                    return a, "changed", None
+                    return a, "differs", None
                 if a.replace and await _stat_or_none(w.dst_fs, a.dst) is not None:
                     await w.dst_fs.delete(a.dst)
                 await w.dst_fs.rename(tmp, a.dst)
@@ -630,12 +634,21 @@ class TransferJob(Job):
             self.done_bytes += offset
             return self._counting(_read(w.src_fs, src, offset))
 
-        await cast(Any, w.dst_fs).write_resumable(tmp, source, mtime=before.mtime, mode=before.mode)
+        def reread() -> AsyncIterator[bytes]:  # to check what an earlier run left there, not counted
+            return self._stoppable(_read(w.src_fs, src))
+
+        await cast(Any, w.dst_fs).write_resumable(
+            tmp, source, mtime=before.mtime, mode=before.mode, reread=reread
+        )
 
     async def _counting(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
+        async for chunk in self._stoppable(chunks):
             self.done_bytes += len(chunk)
             self._report()
+            yield chunk
+
+    async def _stoppable(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
             if self._ctx.should_stop:
                 raise localcopy.Stopped()
             yield chunk

@@ -319,7 +319,9 @@ async def test_an_upload_cut_by_a_server_restart_resumes_at_the_byte(tmp_path: P
                 asked.append(offset)
                 return local.open_read(str(src), offset)
 
-            size = await b.fs_for("alpha").write_resumable(str(dst), source)
+            size = await b.fs_for("alpha").write_resumable(
+                str(dst), source, reread=lambda: local.open_read(str(src))
+            )
         finally:
             await a2.close()
     assert size == len(data)

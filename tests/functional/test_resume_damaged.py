@@ -1,0 +1,159 @@
+"""A resumed copy never trusts the partial file an earlier run left: damaged bytes are sent again."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore import ops
+from sdcore.core import Core
+from sdcore.library.library import Library
+from sdcore.net.remote_fs import KEPT_BLOCK
+from sdcore.net.testing import device_network, pair
+from sdcore.ops import localcopy, transfer
+from sdcore.ops.names import is_temp
+from sdcore.sdpath import SdPath
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+async def two_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Core, SdPath]]:
+    """A core on device beta whose network is paired with device alpha; and alpha's inbox as an SdPath."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    async with (
+        device_network(tmp_path / "a", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta)
+        async with Core(tmp_path / "b") as core:
+            core.network = beta
+            (tmp_path / "inbox").mkdir()
+            yield core, SdPath(alpha.device.id, str(tmp_path / "inbox"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def flip(path: Path, offset: int, count: int = 17) -> None:
+    """Overwrite `count` bytes of a file in place with different ones, as a bad disk or a meddler would."""
+    with path.open("r+b") as f:
+        f.seek(offset)
+        old = f.read(count)
+        f.seek(offset)
+        f.write(bytes(b ^ 0xFF for b in old))
+
+
+@pytest.mark.parametrize("damage", ["none", "overwritten", "grown"])
+async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_damage(
+    two_devices: tuple[Core, SdPath], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    core, remote = two_devices
+    library = core.library()
+    big = tmp_path / "video.mkv"
+    big.write_bytes(os.urandom(24 * MiB))
+    offsets: list[int] = []  # where each read of the source began
+    real_read = transfer._read
+    job_id = ""
+
+    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        offsets.append(offset)
+        sent = 0
+        async for chunk in real_read(fs, path, offset):
+            yield chunk
+            sent += len(chunk)
+            if len(offsets) == 1 and sent >= 16 * MiB:  # the user pauses two thirds of the way
+                library.jobs.pause(job_id)
+
+    monkeypatch.setattr(transfer, "_read", pausing_read)
+    job_id = await ops.copy(library, [core.local_path(str(big))], remote)
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    [partial] = (tmp_path / "inbox").iterdir()
+    kept = partial.stat().st_size
+    assert partial.name.endswith(".sdpart") and 6 * MiB < kept < 24 * MiB
+    carry_on_at = kept
+    if damage == "overwritten":
+        flip(partial, 5 * MiB + 3)  # 17 bytes in the second block of what alpha kept
+        carry_on_at = KEPT_BLOCK
+    elif damage == "grown":
+        with partial.open("ab") as f:  # the rest of the source, and then bytes it does not have
+            f.write(big.read_bytes()[kept:] + b"extra")
+        carry_on_at = 24 * MiB  # all of it matches: cut to the source's size, nothing is sent again
+
+    await library.jobs.resume(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)  # byte-identical
+    assert offsets[1:] == [0, carry_on_at]  # the source read once to check what was kept, then sent from there
+    assert record.result["bytes"] == 24 * MiB
+    assert os.listdir(tmp_path / "inbox") == ["video.mkv"]
+
+
+async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(40 * MiB))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
+    core = library.core
+    assert core is not None
+    real = os.copy_file_range
+    starts: list[int] = []  # where each run's first copy began in the source
+    calls = 0
+    job_id = ""
+
+    def watching(sfd: int, dfd: int, count: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            starts.append(os.lseek(sfd, 0, os.SEEK_CUR))
+        if calls == 20 and len(starts) == 1:
+            library.jobs.pause(job_id)  # the user pauses halfway through
+        return real(sfd, dfd, count)
+
+    monkeypatch.setattr(os, "copy_file_range", watching)
+    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    [partial] = (tmp_path / "dst").iterdir()
+    assert is_temp(partial.name) and partial.stat().st_size >= 19 * MiB
+    flip(partial, 9 * MiB + 5)  # in the third block of what was kept
+    calls = 0
+    await library.jobs.resume(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert sha256(tmp_path / "dst" / "disk.img") == sha256(src / "disk.img")
+    assert starts == [0, 2 * localcopy.KEPT_BLOCK]  # copied again from the damaged block on
+    assert record.result["bytes"] == 40 * MiB
+    assert os.listdir(tmp_path / "dst") == ["disk.img"]
+
+
+async def test_a_paused_local_copy_that_is_canceled_leaves_no_partial_file(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(24 * MiB))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
+    core = library.core
+    assert core is not None
+    real = os.copy_file_range
+    job_id = ""
+
+    def pausing(sfd: int, dfd: int, count: int) -> int:
+        library.jobs.pause(job_id)
+        return real(sfd, dfd, count)
+
+    monkeypatch.setattr(os, "copy_file_range", pausing)
+    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    assert [p for p in os.listdir(tmp_path / "dst") if is_temp(p)]  # kept for a resume
+    library.jobs.cancel(job_id)
+    assert (await library.jobs.wait(job_id)).state == "canceled"
+    assert os.listdir(tmp_path / "dst") == []
