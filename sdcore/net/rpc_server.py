@@ -350,7 +350,11 @@ class RpcSession:
         `digests` are the BLAKE3 of the source's first bytes in blocks of `block` bytes; the partial
         file is cut at its first block that differs, so damaged bytes are sent again, never kept.
         """
-        if not isinstance(block, int) or not MIN_VERIFY_BLOCK <= block <= MAX_READ or not isinstance(digests, list):
+        if (
+            not isinstance(block, int)
+            or not MIN_VERIFY_BLOCK <= block <= MAX_READ
+            or not isinstance(digests, list)
+        ):
             raise ProtocolError("write_verify wants a block size of 64 KiB to 4 MiB and a list of digests")
         w = self._writes[handle]
         async with w.lock:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS, fs_error
-from sdcore.jobs.job import Job, JobContext
+from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
 from sdcore.ops import localcopy
 from sdcore.ops.follow import follow_changes
 from sdcore.ops.names import conflict_name, temp_name
 from sdcore.sdpath import SdPath, display, join
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+log = logging.getLogger(__name__)
 
 POLICIES = ("fail", "skip", "overwrite", "rename")
 CHECKPOINT_EVERY = (
@@ -28,6 +34,7 @@ BATCH_FILES = 256  # local small files copied per thread hop
 BATCH_BYTES = 64 << 20
 RESUMABLE_FROM = 8 << 20  # files this big go to a device that can resume a write (RemoteFS) resumably
 PROGRESS_EVERY = 0.05
+STALE_AFTER = 7 * 24 * 3600  # seconds a stopped copy keeps its partial files (swept when a copy starts)
 SHOWN = 10  # names listed in an error before "and N more"
 CHANGED = "changed while it was copied"
 DIFFERS = "was copied, but the copy did not match it (BLAKE3) and was discarded"
@@ -119,6 +126,7 @@ class TransferJob(Job):
         if self.on_conflict not in POLICIES:
             raise SdError(f"unknown conflict policy {self.on_conflict!r}; use one of {', '.join(POLICIES)}")
         if self.phase == "plan":
+            _sweep_soon(ctx.library)
             await self._plan()
             self.phase = "transfer"
             self._report(force=True)
@@ -137,7 +145,8 @@ class TransferJob(Job):
         self._report(force=True)
         await follow_changes(ctx.library, self.touched)
         if self.changed or self.problems:
-            lines = [f"{display(c[0])} {c[2] if len(c) > 2 else CHANGED}" for c in self.changed] + self.problems
+            why = [c[2] if len(c) > 2 else CHANGED for c in self.changed]  # older checkpoints: [src, dst]
+            lines = [f"{display(c[0])} {w}" for c, w in zip(self.changed, why, strict=True)] + self.problems
             raise SdError(
                 f"{len(lines)} file(s) were not {'moved' if self.moving else 'copied'}: {listed_names(lines)}"
                 + ("; resume the job to copy them again" if self.changed else "")
@@ -162,7 +171,10 @@ class TransferJob(Job):
         if self.partials and self.targets:
             fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
             for tmp in list(self.partials):
-                await _discard_partial(fs, tmp)
+                try:
+                    await _discard_partial(fs, tmp)
+                except SdError:
+                    pass  # out of reach: swept there once the job is stale, by a later copy's sweep
             self.partials.clear()
 
     # -- helpers ------------------------------------------------------------------------------
@@ -860,14 +872,70 @@ async def _mkdir(w: _Walk, path: str) -> None:
 
 
 async def _discard_partial(fs: FileSystem, tmp: str) -> None:
-    """Delete what a run cut short left of `tmp`: the file itself, or the partial a resumable write keeps."""
+    """Delete what a run cut short left of `tmp`: the file itself, or the partial a resumable write keeps.
+
+    Raises SdError when that cannot be done (the device is out of reach).
+    """
     discard = getattr(fs, "discard_resumable", None)
     if discard is not None:
+        await discard(tmp)
+    try:
+        await fs.delete(tmp)
+    except NotFound:
+        pass
+
+
+def _sweep_soon(library: Library) -> None:
+    """Discard stale partial files in the background: a device out of reach must not hold up a new copy."""
+
+    async def sweep() -> None:
         try:
-            await discard(tmp)
+            await discard_stale_partials(library)
+        except Exception:  # the library closed meanwhile, say: the next copy sweeps again
+            log.warning("stale partial files were not swept", exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(sweep())
+    _sweeps.add(task)
+    task.add_done_callback(_sweeps.discard)
+
+
+_sweeps: set[asyncio.Task[None]] = set()
+
+
+async def discard_stale_partials(library: Library, older_than: float = STALE_AFTER) -> None:
+    """Delete the partial files kept by copies and moves stopped (paused, failed, interrupted) for longer
+    than `older_than` seconds. Each job stays resumable: those files are sent again from their first byte.
+    A device out of reach keeps them until a later sweep.
+    """
+    if library.core is None:
+        return
+    rows = (
+        library.read()
+        .execute(
+            "SELECT id, name, checkpoint, updated FROM jobs WHERE name IN ('copy', 'move')"
+            " AND state IN ('paused', 'interrupted', 'failed') AND updated < ?",
+            (time.time() - older_than,),
+        )
+        .fetchall()
+    )
+    for job_id, kind, checkpoint, updated in rows:
+        job = cast(TransferJob, unpack_state(kind, checkpoint))
+        if not job.partials or not job.targets:
+            continue
+        try:
+            fs = library.core.fs_for(SdPath.parse_canonical(job.targets[0]).device_id)
+            for tmp in list(job.partials):
+                if library.jobs.is_running(job_id):
+                    break
+                await _discard_partial(fs, tmp)
+                del job.partials[tmp]
         except SdError:
             pass
-    await _delete_quietly(fs, tmp)
+        with library.write() as db:  # unless the job ran meanwhile
+            db.execute(
+                "UPDATE jobs SET checkpoint = ? WHERE id = ? AND updated = ?",
+                (pack_state(job), job_id, updated),
+            )
 
 
 async def _delete_quietly(fs: FileSystem, path: str) -> None:

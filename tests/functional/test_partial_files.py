@@ -1,7 +1,8 @@
-"""A resumed copy never trusts the partial file an earlier run left: damaged bytes are sent again."""
+"""The partial files a resumable copy keeps: checked before they are carried on, removed once not needed."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -90,7 +91,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)  # byte-identical
-    assert offsets[1:] == [0, carry_on_at]  # the source read once to check what was kept, then sent from there
+    assert offsets[1:] == [0, carry_on_at]  # read once to check what was kept, then sent from there
     assert record.result["bytes"] == 24 * MiB
     assert os.listdir(tmp_path / "inbox") == ["video.mkv"]
 
@@ -157,3 +158,52 @@ async def test_a_paused_local_copy_that_is_canceled_leaves_no_partial_file(
     library.jobs.cancel(job_id)
     assert (await library.jobs.wait(job_id)).state == "canceled"
     assert os.listdir(tmp_path / "dst") == []
+
+
+async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_copy_starts(
+    two_devices: tuple[Core, SdPath], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core, remote = two_devices
+    library = core.library()
+    big = tmp_path / "video.mkv"
+    big.write_bytes(os.urandom(16 * MiB))
+    real_read = transfer._read
+    job_id = ""
+
+    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        async for chunk in real_read(fs, path, offset):
+            yield chunk
+            library.jobs.pause(job_id)
+
+    monkeypatch.setattr(transfer, "_read", pausing_read)
+    job_id = await ops.copy(library, [core.local_path(str(big))], remote)
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    monkeypatch.setattr(transfer, "_read", real_read)
+    [partial] = (tmp_path / "inbox").iterdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+
+    record = await library.jobs.wait(
+        await ops.copy(library, [core.local_path(str(tmp_path / "a.txt"))], remote)
+    )
+    assert record.state == "completed", record.error
+    await transfer.discard_stale_partials(library)
+    assert partial.exists()  # paused a moment ago: kept for the resume
+
+    with library.write() as db:  # the user forgets the paused copy for eight days
+        db.execute("UPDATE jobs SET updated = updated - 8 * 86400 WHERE id = ?", (job_id,))
+    record = await library.jobs.wait(
+        await ops.copy(library, [core.local_path(str(tmp_path / "b.txt"))], remote)
+    )
+    assert record.state == "completed", record.error
+    for _ in range(200):
+        if not partial.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not partial.exists()  # swept, in the background of the new copy
+
+    await library.jobs.resume(job_id)  # the forgotten copy still carries on, from the first byte
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)
+    assert sorted(os.listdir(tmp_path / "inbox")) == ["a.txt", "b.txt", "video.mkv"]
