@@ -16,6 +16,7 @@ from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
 from sdcore.library import Libraries, Library
+from sdcore.privacy import write_private
 from sdcore.sdpath import SCHEME, SdPath, split_remote
 
 DEFAULT_LIBRARY = "My Library"
@@ -129,10 +130,7 @@ class Core:
             return {}
 
     def save_settings(self, **values: Any) -> None:
-        path = self.data_dir / "settings.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**self.settings(), **values}, indent=1))
-        os.replace(tmp, path)
+        write_private(self.data_dir / "settings.json", json.dumps({**self.settings(), **values}, indent=1))
 
     # -- paths and filesystems -------------------------------------------------------------
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import blake3
 
+from sdcore.privacy import check_data_dir, make_private_dir, write_private
+
 if TYPE_CHECKING:
     import asyncssh
 
@@ -49,7 +51,9 @@ def device_id_of(public_key: asyncssh.SSHKey) -> uuid.UUID:
 
 
 def load_or_create(data_dir: Path) -> Device:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """This device, from its data dir (made owner-only on first use, repaired if others could read it)."""
+    make_private_dir(data_dir)
+    check_data_dir(data_dir)
     key_path = data_dir / KEY_FILE
     info_path = data_dir / DEVICE_FILE
     if key_path.exists() and info_path.exists():
@@ -82,6 +86,4 @@ def _tmp_name(path: Path) -> Path:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = _tmp_name(path)
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, indent=1))

@@ -44,9 +44,12 @@ def describe_image(path: str, thumbnails: Path, cas_id: str) -> MediaData:
                 thumb.thumbnail(THUMBNAIL_SIZE)
                 if thumb.mode not in ("RGB", "RGBA"):
                     thumb = thumb.convert("RGBA" if "A" in thumb.getbands() else "RGB")
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 tmp = target.with_suffix(f".tmp{os.getpid()}")
-                thumb.save(tmp, "WEBP", quality=70)
+                with open(
+                    os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb"
+                ) as f:
+                    thumb.save(f, "WEBP", quality=70)  # owner-only, like all of the data dir
                 os.replace(tmp, target)
     except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from None

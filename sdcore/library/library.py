@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
 from sdcore.library.schema import MIGRATIONS, migrate
+from sdcore.privacy import create_private, make_private_dir, write_private
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -127,9 +128,11 @@ def create_folder(root: Path, name: str) -> Path:
         from sdcore.errors import AlreadyExists
 
         raise AlreadyExists(f"a library named {name!r} exists already ({folder})")
-    folder.mkdir(parents=True)
-    (folder / "thumbnails").mkdir()
-    (folder / "indexes").mkdir()
+    make_private_dir(root)
+    folder.mkdir(mode=0o700)
+    (folder / "thumbnails").mkdir(mode=0o700)
+    (folder / "indexes").mkdir(mode=0o700)
+    create_private(folder / "database.db")  # before SQLite makes it: its -wal and -shm take its mode
     _write_json(
         folder / "library.json",
         {"id": str(uuid.uuid4()), "name": name, "schema": max(MIGRATIONS), "created": time.time()},
@@ -155,7 +158,7 @@ def safe_folder_name(name: str) -> str:
 def _acquire_lock(folder: Path):  # type: ignore[no-untyped-def]
     if not (folder / "library.json").exists():
         raise LibraryDamaged(f"{folder} is not a library folder (no library.json)")
-    f = open(folder / ".lock", "a+")
+    f = os.fdopen(os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600), "a+")
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -174,9 +177,7 @@ def _acquire_lock(folder: Path):  # type: ignore[no-untyped-def]
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data, indent=1))
 
 
 def _locations(library: Library) -> Locations:

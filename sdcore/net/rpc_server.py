@@ -337,7 +337,7 @@ class RpcSession:
         base = os.path.basename(wanted)
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # received files are the user's alone until moved
         handle = self._open_write(os.path.join(folder, base), mtime, None)
         self._drops[handle] = folder
         return handle
