@@ -169,13 +169,12 @@ class TransferJob(Job):
     async def cleanup(self, ctx: JobContext) -> None:
         """A canceled copy keeps the files it finished; the partial files kept for resuming go."""
         if self.partials and self.targets:
-            fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
-            for tmp in list(self.partials):
-                try:
+            try:
+                fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
+                for tmp in list(self.partials):
                     await _discard_partial(fs, tmp)
-                except SdError:
-                    pass  # out of reach: swept there once the job is stale, by a later copy's sweep
-            self.partials.clear()
+            except SdError:
+                pass  # the device is out of reach: the sweep when a copy starts removes them later
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -904,16 +903,17 @@ _sweeps: set[asyncio.Task[None]] = set()
 
 async def discard_stale_partials(library: Library, older_than: float = STALE_AFTER) -> None:
     """Delete the partial files kept by copies and moves stopped (paused, failed, interrupted) for longer
-    than `older_than` seconds. Each job stays resumable: those files are sent again from their first byte.
-    A device out of reach keeps them until a later sweep.
+    than `older_than` seconds, and those a canceled one could not delete then (its device out of reach).
+    A stopped job stays resumable: those files are sent again from their first byte. A device out of
+    reach keeps them until a later sweep.
     """
     if library.core is None:
         return
     rows = (
         library.read()
         .execute(
-            "SELECT id, name, checkpoint, updated FROM jobs WHERE name IN ('copy', 'move')"
-            " AND state IN ('paused', 'interrupted', 'failed') AND updated < ?",
+            "SELECT id, name, checkpoint, updated FROM jobs WHERE name IN ('copy', 'move') AND"
+            " (state = 'canceled' OR state IN ('paused', 'interrupted', 'failed') AND updated < ?)",
             (time.time() - older_than,),
         )
         .fetchall()

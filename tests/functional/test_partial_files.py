@@ -14,6 +14,7 @@ import pytest
 from sdcore import ops
 from sdcore.core import Core
 from sdcore.library.library import Library
+from sdcore.net import Network
 from sdcore.net.remote_fs import KEPT_BLOCK
 from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy, transfer
@@ -207,3 +208,56 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)
     assert sorted(os.listdir(tmp_path / "inbox")) == ["a.txt", "b.txt", "video.mkv"]
+
+
+async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swept_once_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    big = tmp_path / "video.mkv"
+    big.write_bytes(os.urandom(16 * MiB))
+    (tmp_path / "note.txt").write_text("later")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    async with (
+        device_network(tmp_path / "a", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta)
+        port = alpha.port
+        async with Core(tmp_path / "b") as core:
+            core.network = beta
+            library = core.library()
+            remote = SdPath(alpha.device.id, str(inbox))
+            real_read = transfer._read
+            job_id = ""
+
+            async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+                async for chunk in real_read(fs, path, offset):
+                    yield chunk
+                    library.jobs.pause(job_id)
+
+            monkeypatch.setattr(transfer, "_read", pausing_read)
+            job_id = await ops.copy(library, [core.local_path(str(big))], remote)
+            assert (await library.jobs.wait(job_id)).state == "paused"
+            monkeypatch.setattr(transfer, "_read", real_read)
+            [partial] = inbox.iterdir()
+
+            await alpha.close()  # alpha goes off; the user cancels the copy meanwhile
+            library.jobs.cancel(job_id)
+            assert (await library.jobs.wait(job_id)).state == "canceled"
+            assert partial.exists()
+
+            back = Network(alpha.device, alpha.bus)
+            await back.start(f"127.0.0.1:{port}")
+            try:
+                note = core.local_path(str(tmp_path / "note.txt"))
+                record = await library.jobs.wait(await ops.copy(library, [note], remote))
+                assert record.state == "completed", record.error
+                for _ in range(200):
+                    if not partial.exists():
+                        break
+                    await asyncio.sleep(0.05)
+                assert os.listdir(inbox) == ["note.txt"]  # the canceled copy's partial file went
+            finally:
+                await back.close()
