@@ -5,6 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
 
 MiB = 1 << 20
+SD = Path(sys.executable).parent / "sd"
 
 
 @pytest.fixture
@@ -261,3 +268,73 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
                 assert os.listdir(inbox) == ["note.txt"]  # the canceled copy's partial file went
             finally:
                 await back.close()
+
+
+def test_sd_job_resume_sends_again_what_was_damaged_in_the_partial_file_of_a_served_device(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def pair_with_beta() -> None:
+        async with (
+            device_network(tmp_path / "a", "alpha", listen=False) as alpha,
+            device_network(tmp_path / "b", "beta", listen=False) as beta,
+        ):
+            await beta.start(f"127.0.0.1:{port}")
+            await pair(beta, alpha)
+
+    asyncio.run(pair_with_beta())
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    server = subprocess.Popen(
+        [str(SD), "--data-dir", str(tmp_path / "b"), "serve", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stdout is not None
+        while not (line := server.stdout.readline()).startswith("serving ") and line:
+            pass
+        big = tmp_path / "film.mkv"
+        with big.open("wb") as f:
+            for _ in range(10):
+                f.write(os.urandom(16 * MiB))
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        copy = subprocess.Popen(
+            [str(SD), "--data-dir", str(tmp_path / "a"), "cp", str(big), f"beta:{inbox}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and copy.poll() is None:
+            partials = [p for p in inbox.iterdir() if p.name.endswith(".sdpart")]
+            if partials and partials[0].stat().st_size >= 16 * MiB:
+                copy.send_signal(signal.SIGINT)  # the user presses Ctrl-C: the copy pauses
+                break
+            time.sleep(0.005)
+        _, err = copy.communicate(timeout=60)
+        paused = re.search(r"job (\w+) paused", err)
+        assert paused, err
+        [partial] = inbox.iterdir()
+        assert partial.stat().st_size > 6 * MiB
+        flip(partial, 5 * MiB + 3)  # 17 bytes of what beta kept are damaged
+
+        resumed = subprocess.run(
+            [str(SD), "--data-dir", str(tmp_path / "a"), "job", "resume", paused.group(1)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert resumed.returncode == 0 and "completed" in resumed.stdout, resumed.stderr + resumed.stdout
+        assert sha256(inbox / "film.mkv") == sha256(big)  # byte-identical
+        assert os.listdir(inbox) == ["film.mkv"]
+    finally:
+        server.terminate()
+        server.wait(10)
