@@ -52,7 +52,9 @@ def check_data_dir(data_dir: Path) -> None:
     if fixed:
         parts.append(f"other local users could read your sdtui data; made owner-only: {_listed(fixed)}")
     if failed:
-        parts.append(f"could not make owner-only (fix by hand with chmod go-rwx): {_listed(failed)}")
+        parts.append(
+            f"could not make owner-only: {_listed(failed)}; run `chmod -R go-rwx {display(str(data_dir))}` as their owner"
+        )
     # Said at once on stderr: it runs before any front end draws, and a privacy leak must not go unseen.
     print("warning: " + "; ".join(parts), file=sys.stderr)
 
@@ -61,7 +63,7 @@ def repair(data_dir: Path) -> tuple[list[str], list[str]]:
     """Take the group and other bits off the data dir and what is in it: (fixed, could not fix).
 
     The data dir and the three levels below it are checked at every open (a few dozen stats); the whole
-    tree (thumbnails and all) only when something there was wrong, that is once, for a data dir made
+    tree (thumbnails and all) only when something there was fixed, that is once, for a data dir made
     before everything was created owner-only. Symlinks are neither followed nor changed.
     """
     fixed: list[str] = []
@@ -70,7 +72,7 @@ def repair(data_dir: Path) -> tuple[list[str], list[str]]:
     _fix(root, root, fixed, failed, follow=True)
     for path in _below(root, CHECKED_DEPTH):
         _fix(root, path, fixed, failed)
-    if fixed or failed:
+    if fixed:
         for directory, dirs, files in os.walk(root):
             dirs.sort()
             for name in dirs + sorted(files):
@@ -99,8 +101,9 @@ def _below(root: str, depth: int) -> list[str]:
 
 
 def _fix(root: str, path: str, fixed: list[str], failed: list[str], follow: bool = False) -> None:
+    look = os.stat if follow else os.lstat
     try:
-        st = os.stat(path) if follow else os.lstat(path)
+        st = look(path)
     except OSError:
         return
     mode = stat.S_IMODE(st.st_mode)
@@ -109,10 +112,13 @@ def _fix(root: str, path: str, fixed: list[str], failed: list[str], follow: bool
     name = "the data dir " + display(root) if path == root else display(os.path.relpath(path, root))
     try:
         os.chmod(path, mode & ~OTHERS)
+        changed = not stat.S_IMODE(look(path).st_mode) & OTHERS  # some filesystems ignore chmod
     except OSError:
+        changed = False
+    if changed:
+        fixed.append(f"{name} ({mode:04o})")
+    else:
         failed.append(name)
-        return
-    fixed.append(f"{name} ({mode:04o})")
 
 
 def _listed(names: list[str]) -> str:

@@ -139,3 +139,14 @@ async def test_files_received_by_spacedrop_are_owner_only(tmp_path: Path) -> Non
     assert stat.S_IMODE(inbox.stat().st_mode) == 0o700
     assert stat.S_IMODE((inbox / "photo.jpg").stat().st_mode) == 0o600
     assert readable_by_others(tmp_path / "a") == {}
+
+
+def test_a_data_dir_reached_through_a_symlink_is_made_owner_only_where_it_is(tmp_path: Path) -> None:
+    real = tmp_path / "disk" / "sdtui"
+    real.mkdir(parents=True)
+    os.chmod(real, 0o755)
+    (tmp_path / "data").symlink_to(real)
+    proc = sd(tmp_path / "data", "ls", str(tmp_path / "disk"))
+    assert proc.stderr.count("warning:") == 1 and "could not" not in proc.stderr, proc.stderr
+    assert stat.S_IMODE(real.stat().st_mode) == 0o700
+    assert readable_by_others(real) == {}
