@@ -368,7 +368,7 @@ def partial_path(path: str) -> str:
 
 
 def _keep_matching(fd: int, block: int, digests: list[bytes]) -> int:
-    """Cut the file open at `fd` after its leading blocks whose BLAKE3 is in `digests`; returns its new size."""
+    """Cut the file open at `fd` after its leading blocks whose BLAKE3 match `digests`, in order; returns its size."""
     kept = 0
     for digest in digests:
         data = os.pread(fd, block, kept)
