@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from sdcore.ops.localcopy import hash_file
@@ -135,3 +137,64 @@ def test_a_failed_mkdir_or_rename_says_why_and_leaves_no_failed_job(tmp_path: Pa
     assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
     assert sd(env, "mkdir", "-p", tmp_path / "there").returncode == 0  # -p: no error if it exists
     assert [j["state"] for j in jobs(env)] == ["completed"]
+
+
+def make_tree(root: Path, dirs: int = 300, files_per_dir: int = 100) -> None:
+    for d in range(dirs):
+        sub = root / f"d{d % 17}" / f"sub{d}"
+        sub.mkdir(parents=True)
+        for f in range(files_per_dir):
+            (sub / f"file{f}.txt").write_bytes(f"{d}-{f}".encode() * (1 + f % 7))
+
+
+def index_job(data: Path) -> dict | None:
+    """The index job's checkpoint as the database holds it now, or None."""
+    try:
+        db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            row = conn.execute("SELECT checkpoint FROM jobs WHERE name = 'index'").fetchone()
+        finally:
+            conn.close()
+    except (StopIteration, sqlite3.Error):
+        return None
+    return msgpack.unpackb(row[0]) if row and row[0] else None
+
+
+@pytest.mark.parametrize("phase", ["discovery", "content"])
+def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finishes_it(
+    tmp_path: Path, env: dict[str, str], phase: str
+) -> None:
+    tree, data = tmp_path / "tree", Path(env["SD_DATA_DIR"])
+    make_tree(tree)
+    args = ["location", "add", str(tree), "--mode", "content"]
+    proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+    def in_phase() -> bool:
+        state = index_job(data)
+        return state is not None and state["phase"] == phase and (state["found"] if phase == "discovery" else state["hashed"]) > 0
+
+    interrupt_when(proc, in_phase)  # the walker and hashing children are in the group a terminal signals
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "status" not in err, err  # the children say nothing either
+    assert "paused" in err
+    (job,) = jobs(env)
+    assert job["state"] == "paused"
+    (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
+    assert loc["state"] == "paused"
+
+    # the advice printed is true both ways: the same command again, or `sd job resume` with a prefix of the id
+    again = sd(env, *args) if phase == "content" else sd(env, "job", "resume", job["id"][:6])
+    assert again.returncode == 0, again.stderr
+    assert [(j["id"], j["state"]) for j in jobs(env)] == [(job["id"], "completed")]
+    (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
+    assert (loc["state"], loc["files"]) == ("indexed", 30_000)
+    db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM entries WHERE content_id IS NOT NULL").fetchone() == (30_000,)
+        assert conn.execute("SELECT COUNT(*) FROM entries WHERE error IS NOT NULL").fetchone() == (0,)
+    finally:
+        conn.close()
