@@ -482,7 +482,11 @@ class TransferJob(Job):
         await self._checkpoint()
 
     async def _unlink_moved(self) -> None:
-        await asyncio.to_thread(lambda: [localcopy.unlink_quietly(src) for src in self.unlinking])
+        def unlink_all(sources: list[str]) -> None:
+            for src in sources:
+                localcopy.unlink_quietly(src)
+
+        await asyncio.to_thread(unlink_all, self.unlinking)
         self.unlinking = []
 
     async def _note_partials(self, batch: list[_Action]) -> None:
