@@ -92,7 +92,7 @@ async def rename(library: Library, path: SdPath, new_name: str) -> str:
     await fs.stat(path.path)
     target = join(path.parent.path, new_name)
     if target != path.path and await _stat_or_none(fs, target) is not None:  # refused here: no failed job
-        raise AlreadyExists(f"{display(target)} exists already; choose another name or move it away first")
+        raise AlreadyExists(f"{display(target)} already exists; choose another name or move it away first")
     return await library.jobs.start(RenameJob(str(path), new_name))
 
 
@@ -102,7 +102,7 @@ async def mkdir(library: Library, path: SdPath, *, parents: bool = False) -> str
     fs = library.core.fs_for(path.device_id)
     existing = await _file_in_the_way(fs, path.path)
     if existing is not None and not (parents and existing.is_dir):
-        raise AlreadyExists(f"{display(path.path)} exists already" + ("" if existing.is_dir else " (a file)"))
+        raise AlreadyExists(f"{display(path.path)} already exists" + ("" if existing.is_dir else " (a file)"))
     if not parents and await _file_in_the_way(fs, path.parent.path) is None:
         raise NotFound(f"{display(path.parent.path)} does not exist; `sd mkdir -p` makes missing parents too")
     return await library.jobs.start(MkdirJob(str(path), parents))

@@ -127,9 +127,9 @@ def test_a_failed_mkdir_or_rename_says_why_and_leaves_no_failed_job(tmp_path: Pa
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "b.txt").write_text("b")
     for args, words in (
-        (["mkdir", tmp_path / "there"], "exists already"),
+        (["mkdir", tmp_path / "there"], "already exists"),
         (["mkdir", tmp_path / "no" / "such"], "sd mkdir -p"),
-        (["rename", tmp_path / "a.txt", "b.txt"], "exists already"),
+        (["rename", tmp_path / "a.txt", "b.txt"], "already exists"),
     ):
         out = sd(env, *args)
         assert out.returncode == 1 and words in out.stderr, out.stderr

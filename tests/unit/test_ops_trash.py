@@ -185,7 +185,7 @@ async def test_rename_and_mkdir(library: Library, tmp_path: Path) -> None:
         await ops.rename(library, core.local_path(str(tmp_path / "draft.txt")), "final.txt")
     )
     assert record.state == "completed" and (tmp_path / "final.txt").read_text() == "d"
-    with pytest.raises(SdError, match="taken.txt exists already"):  # refused before a job starts
+    with pytest.raises(SdError, match="taken.txt already exists"):  # refused before a job starts
         await ops.rename(library, core.local_path(str(tmp_path / "final.txt")), "taken.txt")
     assert (tmp_path / "taken.txt").read_text() == "t"
     with pytest.raises(SdError, match="not a file name"):
