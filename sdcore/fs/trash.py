@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import shutil
 import stat
@@ -12,6 +13,7 @@ from datetime import datetime
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.ops.names import numbered
 from sdcore.sdpath import display
 
 INFO_SUFFIX = ".trashinfo"
@@ -108,7 +110,7 @@ def trash(path: str) -> str:
         f"Path={quote_from_bytes(os.fsencode(recorded), safe=_SAFE)}\n"
         f"DeletionDate={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
     ).encode("ascii")
-    name, fd = _reserve_info(info, os.path.basename(path))
+    name, fd = _reserve_info(trash_dir, os.path.basename(path), body.splitlines()[1])
     info_path = os.path.join(info, name + INFO_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -120,18 +122,43 @@ def trash(path: str) -> str:
     return os.path.join(files, name)
 
 
-def _reserve_info(info_dir: str, base: str) -> tuple[str, int]:
-    """Create the .trashinfo exclusively (the spec's atomic claim of a name); returns (name, fd)."""
-    stem, ext = os.path.splitext(base)
-    for n in range(1, 100_000):
-        name = base if n == 1 else f"{stem}.{n}{ext}"
+def _reserve_info(trash_dir: str, base: str, path_line: bytes) -> tuple[str, int]:
+    """Create the .trashinfo exclusively (the spec's atomic claim of a name); returns (name, fd).
+
+    An info file of this same path whose file never arrived (a trash cut off by a kill) is taken over.
+    """
+    info_dir = os.path.join(trash_dir, "info")
+    for name in itertools.islice(numbered(base), 100_000):
+        info_path = os.path.join(info_dir, name + INFO_SUFFIX)
         try:
-            return name, os.open(
-                os.path.join(info_dir, name + INFO_SUFFIX), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
-            )
+            return name, os.open(info_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            continue
+            if _left_by_a_cut_off_trash(trash_dir, name, path_line):
+                return name, os.open(info_path, os.O_WRONLY | os.O_TRUNC)
     raise TrashError(f"too many files named {display(base)} in the trash; empty it (`sd trash empty`)")
+
+
+def _left_by_a_cut_off_trash(trash_dir: str, name: str, path_line: bytes) -> bool:
+    if os.path.lexists(os.path.join(trash_dir, "files", name)):
+        return False
+    try:
+        with open(os.path.join(trash_dir, "info", name + INFO_SUFFIX), "rb") as f:
+            return path_line in f.read().splitlines()
+    except OSError:
+        return False
+
+
+def trashed_since(path: str, since: float) -> str | None:
+    """Where `path` lies in the trash if it was put there at `since` or later (by a run a kill then cut off)."""
+    path = os.path.abspath(path)
+    try:
+        trash_dir, top = trash_dir_for(path)
+    except (OSError, SdError):
+        return None
+    for item in list_trash([(trash_dir, top)]):
+        if item.original_path == path and item.deleted >= since - 1:  # DeletionDate counts whole seconds
+            return item.path
+    return None
 
 
 def trash_dirs() -> list[tuple[str, str | None]]:

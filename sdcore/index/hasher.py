@@ -59,6 +59,7 @@ class ProcessHasher:
             stdout=subprocess.PIPE,
             bufsize=0,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            process_group=0,  # a Ctrl-C at the terminal pauses the job; the child is stopped by us, quietly
         )
         assert self._child.stdin is not None and self._child.stdout is not None
         self._replies = _frames(self._child.stdout.fileno())
@@ -126,9 +127,12 @@ def _frames(fd: int) -> Iterator[list]:
 
 def _child_main() -> None:
     out = sys.stdout.buffer
-    for files in _frames(sys.stdin.fileno()):
-        out.write(msgpack.packb(identify_all(files), unicode_errors="surrogateescape"))
-        out.flush()
+    try:
+        for files in _frames(sys.stdin.fileno()):
+            out.write(msgpack.packb(identify_all(files), unicode_errors="surrogateescape"))
+            out.flush()
+    except (BrokenPipeError, KeyboardInterrupt):  # the indexer stopped (or was killed): nothing to say
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ job's cursor (the `scan_queue` rows and the job state), so a killed index resume
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,15 +221,16 @@ class IndexJob(Job):
         try:
             batch: list[tuple[str, list[Found] | OSError]] = []
             size = 0
-            for item in walker:
-                batch.append(item)
-                size += len(item[1]) if isinstance(item[1], list) else 1
-                if size >= BATCH_ENTRIES:
-                    self._write_batch(ctx, loc, batch, ids)
-                    batch, size = [], 0
-                    if ctx.should_stop:
-                        return
-            self._write_batch(ctx, loc, batch, ids, last=True)
+            with _paused_if_stopping(ctx):
+                for item in walker:
+                    batch.append(item)
+                    size += len(item[1]) if isinstance(item[1], list) else 1
+                    if size >= BATCH_ENTRIES:
+                        self._write_batch(ctx, loc, batch, ids)
+                        batch, size = [], 0
+                        if ctx.should_stop:
+                            return
+                self._write_batch(ctx, loc, batch, ids, last=True)
         finally:
             walker.close()
 
@@ -473,7 +476,10 @@ class IndexJob(Job):
             hasher.submit(requests(rows))
             asked = time.monotonic()
             while self.phase == "content" and not ctx.should_stop:
-                results = hasher.result()
+                with _paused_if_stopping(ctx):
+                    results = hasher.result()
+                if ctx.should_stop:
+                    return
                 rate = len(rows) / max(time.monotonic() - asked, 1e-3)  # files a second, as hashed just now
                 count = min(max(int(rate * CONTENT_BATCH_SECONDS), CONTENT_BATCH_MIN), CONTENT_BATCH_MAX)
                 upcoming = files_after(rows[-1][0], count) if rows else []
@@ -647,6 +653,16 @@ def _delete_tree(db: sqlite3.Connection, location_id: int, entry_id: int, is_dir
             db.executemany("DELETE FROM scan_queue WHERE entry_id = ?", dir_ids)
     removed += db.execute("DELETE FROM entries WHERE id = ?", (entry_id,)).rowcount
     return removed
+
+
+@contextlib.contextmanager
+def _paused_if_stopping(ctx: JobContext) -> Iterator[None]:
+    """A child process that ends while the job is being paused (a Ctrl-C reached it too) is no failure."""
+    try:
+        yield
+    except OSError:
+        if not ctx.should_stop:
+            raise
 
 
 # -- entry points ----------------------------------------------------------------------------

@@ -160,6 +160,7 @@ class ProcessWalker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            process_group=0,  # a Ctrl-C at the terminal pauses the job; the child is stopped by us, quietly
         )
         assert self._child.stdin is not None and self._child.stdout is not None
         with contextlib.suppress(OSError):  # a deeper pipe lets the walk run ahead while SQLite writes a batch
@@ -185,6 +186,13 @@ class ProcessWalker:
 
 
 def _child_main() -> None:
+    try:
+        _walk_to_stdout()
+    except (BrokenPipeError, KeyboardInterrupt):  # the indexer stopped (or was killed): nothing to say
+        os._exit(1)
+
+
+def _walk_to_stdout() -> None:
     root, start, names, paths, recursive = msgpack.unpackb(sys.stdin.buffer.read(), unicode_errors="surrogateescape")
     rules = IgnoreRules([*names, *paths])
     out = sys.stdout.buffer

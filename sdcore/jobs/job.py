@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sdcore.library.library import Library
 
 JOB_KINDS: dict[str, type[Job]] = {}
+RATE_WINDOW = 1.0  # seconds a job's rate is measured over
 # Modules that define job kinds, imported when a stored job of an unknown kind is to be rebuilt.
 JOB_MODULES = ("sdcore.index.indexer", "sdcore.ops", "sdcore.net")
 
@@ -92,8 +93,7 @@ class JobContext:
         self.total = 0
         self.unit = "items"
         self.message = ""
-        self._started = time.monotonic()
-        self._rate_base = (self._started, 0)
+        self._rate_base: tuple[float, int] | None = None  # (when, done) the rate is measured from
         self.rate = 0.0
 
     @property
@@ -107,13 +107,7 @@ class JobContext:
 
     def progress(self, done: int, total: int | None = None, message: str | None = None, unit: str | None = None) -> None:
         """Report progress (coalesced on the bus, so call it as often as you like)."""
-        now = time.monotonic()
-        base_t, base_done = self._rate_base
-        if now - base_t >= 1.0:
-            self.rate = (done - base_done) / (now - base_t)
-            self._rate_base = (now, done)
-        elif self.rate == 0.0 and now > self._started:
-            self.rate = done / (now - self._started)
+        self._measure_rate(done)
         self.done = done
         if total is not None:
             self.total = total
@@ -125,6 +119,18 @@ class JobContext:
             self.library.core.bus.publish(
                 JobProgress(self.job_id, self.job.kind, done, self.total, self.message, self.unit, self.rate)
             )
+
+    def _measure_rate(self, done: int) -> None:
+        """Units a second over the last second or so of this run (a resumed job's earlier work is not in it)."""
+        now = time.monotonic()
+        if self._rate_base is None:
+            self._rate_base = (now, done)
+            return
+        since, base = self._rate_base
+        if now - since >= RATE_WINDOW / 2:
+            self.rate = max(done - base, 0) / (now - since)
+        if now - since >= RATE_WINDOW:
+            self._rate_base = (now, done)
 
     def save(self, conn: sqlite3.Connection) -> None:
         """Persist the job's state and progress inside the caller's write transaction."""

@@ -70,8 +70,10 @@ class JobManager:
         self._launch(job_id, job)
         return job_id
 
-    def _launch(self, job_id: str, job: Job) -> None:
+    def _launch(self, job_id: str, job: Job, record: JobRecord | None = None) -> None:
         ctx = JobContext(job_id, job, self.library)
+        if record is not None:  # resumed: its progress so far stands until it reports anew
+            ctx.done, ctx.total, ctx.unit, ctx.message = record.done, record.total, record.unit, record.message
         task = asyncio.get_running_loop().create_task(self._run(ctx), name=f"job-{job.kind}-{job_id}")
         self._running[job_id] = (task, ctx)
 
@@ -151,10 +153,7 @@ class JobManager:
         record = self.get(job_id)
         if record.state not in RESUMABLE:
             raise SdError(f"job {job_id} is {record.state}; only a paused, interrupted or failed job can resume")
-        row = self.library.read().execute("SELECT checkpoint FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if job_class(record.kind) is None:
-            raise SdError(f"job {job_id} is of a kind this version does not know ({record.kind})")
-        self._launch(job_id, unpack_state(record.kind, row[0]))
+        self._launch(job_id, self.stored(job_id), record)
 
     async def resume_interrupted(self, location_id: int | None = None) -> list[str]:
         """Resume every job a crash cut off (of one location, or all)."""
@@ -166,6 +165,14 @@ class JobManager:
         for job_id in ids:
             await self.resume(job_id)
         return ids
+
+    def stored(self, job_id: str) -> Job:
+        """A job as its last checkpoint left it (to resume it, or to tell what it was doing)."""
+        record = self.get(job_id)
+        if job_class(record.kind) is None:
+            raise SdError(f"job {record.id} is of a kind this version does not know ({record.kind})")
+        row = self.library.read().execute("SELECT checkpoint FROM jobs WHERE id = ?", (record.id,)).fetchone()
+        return unpack_state(record.kind, row[0])
 
     def job(self, job_id: str) -> Job:
         """The live state of a running job (for tests and the UI)."""

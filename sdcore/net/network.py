@@ -74,13 +74,14 @@ class _Incoming(asyncssh.SSHServer):
         self.peer: Peer | None = None
         self.pairing = False
         self.conn: asyncssh.SSHServerConnection | None = None
+        self.dropping = False  # it came to send files: its end is not a lost device
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.net._incoming.discard(self)
-        if self.peer is not None:
+        if self.peer is not None and not (self.dropping and exc is None):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
@@ -288,7 +289,7 @@ class Network:
                 session = RpcSession(
                     Confinement(peer.trust, self.trust.shares),
                     still_trusted=lambda: self._still_trusted(peer),
-                    drop=lambda names, sizes: self._offered(peer, names, sizes),
+                    drop=lambda names, sizes: self._offered(peer, names, sizes, owner),
                     hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
                     extensions={
                         name: functools.partial(handler, peer)
@@ -517,7 +518,9 @@ class Network:
 
     # --- Spacedrop ----------------------------------------------------------------------------
 
-    async def _offered(self, peer: Peer, names: list[str], sizes: list[int]) -> str | None:
+    async def _offered(self, peer: Peer, names: list[str], sizes: list[int], via: _Incoming) -> str | None:
+        """The folder the offered files go to, None when a person declined; raises when nobody could answer."""
+        via.dropping = True
         drop_id = uuid.uuid4().hex[:12]
         self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
         if self.auto_accept_drops:
@@ -527,17 +530,26 @@ class Network:
         try:
             accepted = await asyncio.wait_for(fut, DROP_ANSWER_TIMEOUT)
         except TimeoutError:
-            accepted = False
+            raise SdError(
+                f"nobody at {self.device.name} answered within {DROP_ANSWER_TIMEOUT / 60:.0f} minutes; nothing was sent"
+            ) from None
         finally:
             self._drops.pop(drop_id, None)
         return str(self.spacedrop_dir) if accepted else None
 
-    def answer_drop(self, drop_id: str, accept: bool) -> None:
-        """Accept or decline a DropOffered event's files."""
+    def answer_drop(self, drop_id: str, accept: bool, nobody_to_ask: str | None = None) -> None:
+        """Accept or decline a DropOffered event's files.
+
+        `nobody_to_ask`: no person can answer here (a headless core); the sender is told this, not "declined".
+        """
         fut = self._drops.get(drop_id)
         if fut is None:
             raise NotFound(f"no pending drop {drop_id}: it was answered already or timed out")
-        if not fut.done():
+        if fut.done():
+            return
+        if nobody_to_ask:
+            fut.set_exception(SdError(f"nobody at {self.device.name} can accept files: {nobody_to_ask}"))
+        else:
             fut.set_result(accept)
 
     async def drop(self, device: str | uuid.UUID, paths: list[str]) -> list[str]:
@@ -555,6 +567,7 @@ class Network:
         remote = RemoteFS(link)
         local = LocalFS()
         for f, name in zip(files, names, strict=True):
-            handle = await link.call("drop_open", drop=token, name=name, mtime=os.path.getmtime(f))
+            st = os.stat(f)  # the receiver keeps the file's permissions, never setuid, setgid or sticky
+            handle = await link.call("drop_open", drop=token, name=name, mtime=st.st_mtime, mode=st.st_mode & 0o777)
             await remote._send(handle, local.open_read(f))
         return [os.fsdecode(n) for n in names]

@@ -25,6 +25,7 @@ from sdcore.net.frames import (
     encode_error,
     read_frame,
 )
+from sdcore.ops.names import free_name
 
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
@@ -327,7 +328,7 @@ class RpcSession:
         self._accepted[token] = (folder, [os.fsdecode(n) for n in names])
         return token
 
-    async def rpc_drop_open(self, drop: str, name: bytes, mtime: float | None = None) -> int:
+    async def rpc_drop_open(self, drop: str, name: bytes, mtime: float | None = None, mode: int | None = None) -> int:
         """A write handle for one of the accepted files, in the Spacedrop folder (each name once)."""
         folder, expected = self._accepted.get(drop, ("", []))
         wanted = os.fsdecode(name)
@@ -338,7 +339,7 @@ class RpcSession:
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
         os.makedirs(folder, mode=0o700, exist_ok=True)  # received files are the user's alone until moved
-        handle = self._open_write(os.path.join(folder, base), mtime, None)
+        handle = self._open_write(os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777)
         self._drops[handle] = folder
         return handle
 
@@ -393,12 +394,6 @@ def _abort(w: _Write, keep: bool = False) -> None:
 
 
 def _unique(path: str) -> str:
-    """`path`, or `name (2).ext` beside it when that exists already."""
-    if not os.path.lexists(path):
-        return path
-    stem, ext = os.path.splitext(path)
-    for n in itertools.count(2):
-        candidate = f"{stem} ({n}){ext}"
-        if not os.path.lexists(candidate):
-            return candidate
-    raise AssertionError("unreachable")
+    """`path`, or `name (1).ext` beside it when that exists already (as the trash names a second one)."""
+    directory, name = os.path.split(path)
+    return os.path.join(directory, free_name(name, lambda n: os.path.lexists(os.path.join(directory, n))))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from sdcore.errors import NotFound, SdError
+from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.fs.base import EntryInfo, FileSystem, FsError
+from sdcore.jobs.job import Job
 from sdcore.ops.delete import DeleteJob, check_deletable
 from sdcore.ops.simple import MkdirJob, RenameJob, check_name
 from sdcore.ops.transfer import POLICIES, ConflictError, MoveJob, TransferJob, cursor_status
@@ -43,7 +45,13 @@ async def copy(
     on_conflict: str = "fail",
     verify: bool = False,
 ) -> str:
-    """Start copying `sources` to `destination` (into it when it is a folder); returns the job id."""
+    """Start copying `sources` to `destination` (into it when it is a folder); returns the job id.
+
+    The same copy paused or cut off before is carried on instead (its destination folder exists now).
+    """
+    again = await _resume_transfer(library, TransferJob, sources, destination, on_conflict, verify)
+    if again is not None:
+        return again
     targets = await plan_targets(library, sources, destination, moving=False, duplicate=on_conflict == "rename")
     return await library.jobs.start(_job(TransferJob, sources, targets, on_conflict, verify))
 
@@ -51,13 +59,23 @@ async def copy(
 async def move(
     library: Library, sources: list[SdPath], destination: SdPath, *, on_conflict: str = "fail"
 ) -> str:
-    """Start moving `sources` to `destination`; returns the job id."""
+    """Start moving `sources` to `destination` (or carry on the same move paused before); returns the job id."""
+    again = await _resume_transfer(library, MoveJob, sources, destination, on_conflict, True)
+    if again is not None:
+        return again
     targets = await plan_targets(library, sources, destination, moving=True)
     return await library.jobs.start(_job(MoveJob, sources, targets, on_conflict, True))
 
 
 async def delete(library: Library, paths: list[SdPath], *, permanent: bool = False) -> str:
-    """Start sending `paths` to the trash (or deleting them for good); returns the job id."""
+    """Start sending `paths` to the trash (or deleting them for good); returns the job id.
+
+    The same deletion paused or cut off before is carried on instead (some of its paths are gone now).
+    """
+    texts = [str(p) for p in paths]
+    again = await _resume_same(library, DeleteJob, lambda j: (j.paths, j.permanent) == (texts, permanent))
+    if again is not None:
+        return again
     core = library.core
     assert core is not None
     for path in paths:
@@ -70,13 +88,53 @@ async def rename(library: Library, path: SdPath, new_name: str) -> str:
     """Start renaming `path` to `new_name` in the same folder; returns the job id."""
     check_name(new_name)
     assert library.core is not None
-    await library.core.fs_for(path.device_id).stat(path.path)
+    fs = library.core.fs_for(path.device_id)
+    await fs.stat(path.path)
+    target = join(path.parent.path, new_name)
+    if target != path.path and await _stat_or_none(fs, target) is not None:  # refused here: no failed job
+        raise AlreadyExists(f"{display(target)} already exists; choose another name or move it away first")
     return await library.jobs.start(RenameJob(str(path), new_name))
 
 
 async def mkdir(library: Library, path: SdPath, *, parents: bool = False) -> str:
-    """Start making a folder; returns the job id."""
+    """Start making a folder; returns the job id. What would fail is refused before any job starts."""
+    assert library.core is not None
+    fs = library.core.fs_for(path.device_id)
+    existing = await _file_in_the_way(fs, path.path)
+    if existing is not None and not (parents and existing.is_dir):
+        raise AlreadyExists(f"{display(path.path)} already exists" + ("" if existing.is_dir else " (a file)"))
+    if not parents and await _file_in_the_way(fs, path.parent.path) is None:
+        raise NotFound(f"{display(path.parent.path)} does not exist; `sd mkdir -p` makes missing parents too")
     return await library.jobs.start(MkdirJob(str(path), parents))
+
+
+async def _resume_same(library: Library, cls: type[Job], same: Callable[[Any], bool]) -> str | None:
+    """Resume the newest paused or interrupted job of this kind that `same` recognises; its id, or None."""
+    for record in library.jobs.list(states=("paused", "interrupted")):
+        if record.kind == cls.kind and same(library.jobs.stored(record.id)):
+            await library.jobs.resume(record.id)
+            return record.id
+    return None
+
+
+async def _resume_transfer(
+    library: Library,
+    cls: type[TransferJob],
+    sources: list[SdPath],
+    destination: SdPath,
+    on_conflict: str,
+    verify: bool,
+) -> str | None:
+    """Carry on a paused copy or move of these sources to this destination, planned as `cp` plans it."""
+    texts = [str(s) for s in sources]
+    landings = [[str(destination.child(s.name)) for s in sources]]  # into the destination folder
+    if len(sources) == 1:
+        landings.append([str(destination)])  # as the destination (a new name)
+
+    def same(job: TransferJob) -> bool:
+        return (job.sources, job.on_conflict, job.verify) == (texts, on_conflict, verify) and job.targets in landings
+
+    return await _resume_same(library, cls, same)
 
 
 def _job(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdcore.errors import NotFound, SdError
+from sdcore.fs import trash
 from sdcore.fs.local import LocalFS, fs_error
 from sdcore.jobs.job import Job, JobContext
 from sdcore.ops.follow import follow_changes
@@ -50,8 +51,13 @@ class DeleteJob(Job):
                     self.trashed.append([path.path, await fs.trash(path.path)])
                     self.outcomes.append("trashed")
             except NotFound:
-                self.vanished.append(path.path)
-                self.outcomes.append("vanished")
+                where = await self._trashed_before(ctx, fs, path.path)
+                if where is not None:  # a run a kill cut off had trashed it
+                    self.trashed.append([path.path, where])
+                    self.outcomes.append("trashed")
+                else:
+                    self.vanished.append(path.path)
+                    self.outcomes.append("vanished")
             touched.append(path.parent)
             self.index += 1
             await ctx.checkpoint()
@@ -63,6 +69,13 @@ class DeleteJob(Job):
             "vanished": self.vanished,
             "outcomes": self.outcomes,
         }
+
+    async def _trashed_before(self, ctx: JobContext, fs: Any, path: str) -> str | None:
+        """Where this job put `path` in the trash before it was cut off, if it did."""
+        if self.permanent or not isinstance(fs, LocalFS) or not ctx.persistent:
+            return None
+        began = ctx.library.jobs.get(ctx.job_id).created
+        return await asyncio.to_thread(trash.trashed_since, path, began)
 
     async def _delete_local(self, ctx: JobContext, path: str) -> None:
         """Delete a tree bottom-up in a worker thread, a batch at a time, so pause and cancel stay prompt."""

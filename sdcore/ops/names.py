@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 
 import blake3
 
@@ -26,3 +27,17 @@ def conflict_name(name: str, n: int) -> str:
     if not stem:
         stem, ext = name, ""
     return f"{stem} ({n}){ext}"
+
+
+def numbered(name: str) -> Iterator[str]:
+    """`report.pdf`, then `report (1).pdf`, `report (2).pdf`, ...: the names tried for a free one."""
+    yield name
+    n = 1
+    while True:
+        yield conflict_name(name, n)
+        n += 1
+
+
+def free_name(name: str, taken: Callable[[str], bool]) -> str:
+    """The first of `numbered(name)` that is not `taken` (a second Spacedrop of a name, say)."""
+    return next(candidate for candidate in numbered(name) if not taken(candidate))

@@ -105,6 +105,7 @@ class TransferJob(Job):
     partials: dict[str, list[float]] = field(
         default_factory=dict
     )  # resumable temp -> [size, mtime] of its source
+    unlinking: list[str] = field(default_factory=list)  # moved files' sources: copied, synced, counted
 
     kind = "copy"
     moving: ClassVar[bool] = False
@@ -132,6 +133,7 @@ class TransferJob(Job):
             self._report(force=True)
             await ctx.checkpoint()
         self.problems = []
+        await self._unlink_moved()  # what a run cut off had counted as moved but not removed yet
         retry, self.changed = self.changed, []
         for src_path, dst_path, *_ in retry:
             await self._retry(src_path, dst_path)
@@ -168,6 +170,7 @@ class TransferJob(Job):
 
     async def cleanup(self, ctx: JobContext) -> None:
         """A canceled copy keeps the files it finished; the partial files kept for resuming go."""
+        await self._unlink_moved()
         if self.partials and self.targets:
             try:
                 fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
@@ -480,6 +483,9 @@ class TransferJob(Job):
             if advance:
                 self._finish(action.rel)
         self._report(batch[-1].rel[-1] if batch[-1].rel else batch[-1].info.name)
+        if self.unlinking:  # counted in a checkpoint first: after a kill the count and the removals agree
+            await self._checkpoint(force=True)
+            await self._unlink_moved()
         if failure is not None:
             await self._checkpoint(force=True)
             raise SdError(
@@ -487,6 +493,14 @@ class TransferJob(Job):
                 f"(free some space, say), then `sd job resume {self._ctx.job_id}` carries on"
             ) from None
         await self._checkpoint()
+
+    async def _unlink_moved(self) -> None:
+        def unlink_all(sources: list[str]) -> None:
+            for src in sources:
+                localcopy.unlink_quietly(src)
+
+        await asyncio.to_thread(unlink_all, self.unlinking)
+        self.unlinking = []
 
     async def _note_partials(self, batch: list[_Action]) -> None:
         """Before a big local file is begun, checkpoint that its temp file may be carried on by a later run."""
@@ -571,7 +585,8 @@ class TransferJob(Job):
                 results.append((a, "error", fs_error(exc, a.dst)))  # type: ignore[arg-type]
                 break
         if moved_sources:
-            _remove_sources_durably(os.path.dirname(batch[0].dst), moved_sources)
+            _sync_filesystem(os.path.dirname(batch[0].dst))  # the copies are on disk before their sources go
+            self.unlinking = moved_sources
         return results
 
     async def _copy_generic(self, w: _Walk, a: _Action) -> tuple[_Action, str, SdError | None]:
@@ -806,8 +821,8 @@ def _same_entry(a: EntryInfo, b: EntryInfo) -> bool:
     return a.size == b.size and a.mtime == b.mtime
 
 
-def _remove_sources_durably(dst_dir: str, sources: list[str]) -> None:
-    """Flush the copies to disk, then delete their sources: a crash never leaves a file in neither place."""
+def _sync_filesystem(dst_dir: str) -> None:
+    """Flush the copies to disk before their sources are deleted: a crash never leaves a file in neither place."""
     try:
         fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -816,8 +831,6 @@ def _remove_sources_durably(dst_dir: str, sources: list[str]) -> None:
             os.close(fd)
     except OSError:
         os.sync()
-    for src in sources:
-        localcopy.unlink_quietly(src)
 
 
 def _batches(fs: FileSystem, path: str) -> AsyncIterator[list[EntryInfo]]:

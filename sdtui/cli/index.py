@@ -12,7 +12,7 @@ import typer
 
 from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
-from sdtui.cli.progress import follow
+from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
 location_app = typer.Typer(help="Folders a library indexes.", no_args_is_help=True)
 index_app = typer.Typer(help="Index or scan folders.", no_args_is_help=True)
@@ -44,6 +44,7 @@ async def _index(library: Any, location: Any, background: bool, json: bool) -> N
             f"({r['added']:,} new, {r['changed']:,} changed, {r['moved']:,} moved, {r['removed']:,} removed, "
             f"{r['hashed']:,} hashed, {r['errors']:,} unreadable)"
         )
+    exit_unless_completed(record)
 
 
 @location_app.command("add")
@@ -56,6 +57,7 @@ def location_add(
     json: bool = JsonOpt,
 ) -> None:
     """Add a folder to the library and index it (Ctrl-C pauses; running this again resumes)."""
+    refuse_background(background)
 
     async def body(core: Any) -> None:
         library = library_of(core)
@@ -103,6 +105,7 @@ def location_list(json: bool = JsonOpt) -> None:
 @location_app.command("rescan")
 def location_rescan(location: str, background: bool = BackgroundOpt, json: bool = JsonOpt) -> None:
     """Index a location again (only what changed is written)."""
+    refuse_background(background)
 
     async def body(core: Any) -> None:
         library = library_of(core)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
 import typer
 
 from sdcore.events import JobProgress, JobStateChanged
+from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, library_of, print_json, print_table, run
-from sdtui.cli.progress import follow
+from sdtui.cli.progress import amount, exit_unless_completed, follow, rate, refuse_background
 
 job_app = typer.Typer(help="Long work: indexing, copies, moves, deletions.", no_args_is_help=True)
 
@@ -50,6 +52,8 @@ def job_list(json: bool = JsonOpt, all_: bool = typer.Option(False, "--all", "-a
 def job_resume(job_id: str, background: bool = typer.Option(False, "--background", help="Do not wait.")) -> None:
     """Resume a paused or interrupted job from its last checkpoint."""
 
+    refuse_background(background)
+
     async def body(core: Any) -> None:
         library = library_of(core)
         job_id_full = library.jobs.get(job_id).id
@@ -57,6 +61,7 @@ def job_resume(job_id: str, background: bool = typer.Option(False, "--background
         if not background:
             record = await follow(library, job_id_full)
             print(f"job {record.id}: {record.state}")
+            exit_unless_completed(record)
 
     run(body)
 
@@ -92,14 +97,33 @@ def job_monitor(json: bool = JsonOpt) -> None:
     """Print job progress and state changes as they happen (Ctrl-C stops watching)."""
 
     async def body(core: Any) -> None:
+        shown: dict[str, float] = {}  # job id -> when its progress was last printed
         with core.bus.subscribe(JobProgress, JobStateChanged) as events:
             library_of(core)
             async for event in events:
                 if json:
-                    print_json({"event": type(event).__name__, **event.__dict__} if hasattr(event, "__dict__") else {
-                        "event": type(event).__name__, **{f: getattr(event, f) for f in event.__slots__}})
-                else:
-                    print(event, flush=True)
+                    print_json({"event": type(event).__name__, **dataclasses.asdict(event)})
+                elif isinstance(event, JobStateChanged):
+                    shown.pop(event.job_id, None)
+                    print(state_line(event), flush=True)
+                elif time.monotonic() - shown.get(event.job_id, 0.0) >= MONITOR_EVERY:
+                    shown[event.job_id] = time.monotonic()
+                    print(progress_line(event), flush=True)
                 await asyncio.sleep(0)
 
     run(body)
+
+
+MONITOR_EVERY = 1.0  # seconds between two progress lines of one job
+
+
+def progress_line(event: JobProgress) -> str:
+    """`3f2a1b copy  45%  1.2 GiB/2.6 GiB  80.0 MiB/s  914/3,005 files · report.pdf`"""
+    percent = f"{100 * event.done / event.total:.0f}%" if event.total else ""
+    parts = [percent, amount(event.done, event.total, event.unit), rate(event.rate, event.unit), display(event.message)]
+    return f"{event.job_id} {event.name}  " + "  ".join(p for p in parts if p)
+
+
+def state_line(event: JobStateChanged) -> str:
+    """`3f2a1b copy paused`, `3f2a1b copy failed: no space left on ...`"""
+    return f"{event.job_id} {event.name} {event.state}" + (f": {event.error}" if event.error else "")

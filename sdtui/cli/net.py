@@ -81,11 +81,13 @@ def serve(
                         _say(f"disconnected: {e.name} ({e.reason})")
                     elif isinstance(e, DropOffered):
                         verdict = (
-                            "accepted" if auto_accept else "declined (run with --auto-accept to take drops)"
+                            "accepted" if auto_accept else "not taken: nobody here to ask (--auto-accept takes drops)"
                         )
                         _say(f"drop from {e.device_name}: {', '.join(e.names)} — {verdict}")
                         if not auto_accept:
-                            net.answer_drop(e.drop_id, False)
+                            net.answer_drop(
+                                e.drop_id, False, nobody_to_ask="it runs `sd serve` without --auto-accept"
+                            )
                     elif isinstance(e, PairingProgress):
                         _say(f"pairing: {e.stage} {e.detail}")
 

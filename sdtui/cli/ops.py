@@ -16,7 +16,7 @@ from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
-from sdtui.cli.progress import follow
+from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
 trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
 
@@ -40,21 +40,21 @@ def register(app: typer.Typer) -> None:
 async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> dict[str, Any] | None:
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
     completed job shown to a person (for what a command says of its own), else None."""
+    if library.jobs.get(job_id).state in ("paused", "interrupted"):  # not begun yet: the same command, resumed
+        print(f"carrying on job {job_id} where it stopped", file=sys.stderr)
     if background:
         print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
         return None
-    if json:  # scripts get the outcome as JSON on stdout, a failure too (and exit status 1)
+    if json:  # scripts get the outcome as JSON on stdout; a job not completed exits non-zero
         record = await follow_quietly(library, job_id)
         print_json(
             {"job": job_id, "state": record.state, "error": record.error, "result": record.result or {}}
         )
-        if record.state == "failed":
-            raise typer.Exit(1)
+        exit_unless_completed(record)
         return None
     record = await follow(library, job_id)
+    exit_unless_completed(record)
     result: dict[str, Any] = record.result or {}
-    if record.state != "completed":
-        return None
     if "files" in result:
         print(
             f"{verb} {result['files']:,} file(s), {human_size(result['bytes'])}"
@@ -115,6 +115,7 @@ def _transfer(
 ) -> None:
     if len(paths) < 2:
         raise typer.BadParameter("give at least one source and a destination")
+    refuse_background(background)
 
     async def body(core: Any) -> None:
         library = library_of(core)
@@ -138,6 +139,7 @@ def rm(
     background: bool = BackgroundOpt,
 ) -> None:
     """Move files and folders to the trash (restorable), or delete them with --permanent."""
+    refuse_background(background)
 
     async def body(core: Any) -> None:
         library = library_of(core)

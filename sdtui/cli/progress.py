@@ -6,9 +6,32 @@ import asyncio
 import sys
 from typing import Any
 
+import typer
+
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
-from sdtui.cli.common import console, current, human_size, on_interrupt
+from sdtui.cli.common import console, current, fail, human_size, on_interrupt
+
+
+def refuse_background(background: bool) -> None:
+    """`--background` needs a core that outlives this command: a command run in its own process has none."""
+    if background and current.get() is None:
+        fail(
+            "--background needs a running core to carry the job on: start `sd serve` (or sdtui) for this "
+            "data dir, then run the command again; or leave out --background to follow the job here"
+        )
+
+
+def exit_unless_completed(record: Any) -> None:
+    """A command whose job did not complete exits non-zero: 130 when Ctrl-C paused it (as shells expect)."""
+    paused_by_us = record.id in _interrupted
+    _interrupted.discard(record.id)
+    if record.state != "completed":
+        raise typer.Exit(130 if paused_by_us and record.state == "paused" else 1)
+
+
+_interrupted: set[str] = set()
+"""Jobs a Ctrl-C asked to pause (a core hosting commands follows several at once)."""
 
 
 async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
@@ -21,6 +44,7 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
         if interrupted:  # a second Ctrl-C: stop now; the job stays resumable from its last checkpoint
             return False
         interrupted = True
+        _interrupted.add(job_id)
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
         try:
             library.jobs.pause(job_id)
@@ -70,15 +94,27 @@ async def _with_bar(core: Any, library: Any, job_id: str) -> Any:
                     continue
                 event = next_event.result()
                 if isinstance(event, JobProgress) and event.job_id == job_id:
-                    bytes_ = event.unit == "bytes"
-                    fmt = human_size if bytes_ else (lambda n: f"{n:,.0f}")
                     bar.update(
                         task,
                         description=event.name,
                         completed=event.done,
                         total=event.total or None,
-                        amount=f"{fmt(event.done)}/{fmt(event.total)} {'' if bytes_ else event.unit}",
-                        rate=f"{fmt(event.rate)}/s",
+                        amount=amount(event.done, event.total, event.unit),
+                        rate=rate(event.rate, event.unit),
                         message=event.message[-40:],
                     )
         return waiter.result()
+
+
+def amount(done: int, total: int, unit: str) -> str:
+    """`1.2 GiB/3.4 GiB`, `61,777/90,000 files`, or `61,777 entries` while the total is not known yet."""
+    fmt = human_size if unit == "bytes" else (lambda n: f"{n:,.0f}")
+    text = f"{fmt(done)}/{fmt(total)}" if total else fmt(done)
+    return text if unit == "bytes" else f"{text} {unit}"
+
+
+def rate(per_second: float, unit: str) -> str:
+    """`80.0 MiB/s`, `1,250 files/s`; empty before a rate is measured."""
+    if not per_second:
+        return ""
+    return f"{human_size(per_second)}/s" if unit == "bytes" else f"{per_second:,.0f} {unit}/s"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -173,30 +172,6 @@ def test_a_path_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
     out = sd(data, "index", "quick-scan", missing, "--ephemeral", "--json")
     assert out.returncode == 1 and "Traceback" not in out.stderr and out.stderr.startswith("error: ")
     assert_clear_error(sd(data, "job", "resume", "nosuchjob"), "no job")
-
-
-def test_an_interrupted_index_resumes_with_sd_job_resume(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    tree = tmp_path / "big"
-    for d in range(20):
-        (tree / f"d{d}").mkdir(parents=True)
-        for f in range(50):
-            (tree / f"d{d}" / f"f{f}.txt").write_text(f"{d}/{f}")
-    started = sd_json(data, "location", "add", str(tree), "--background")  # the process exits at once
-    (job,) = sd_json(data, "job", "list")
-    assert (job["id"], job["state"]) == (started["job"], "interrupted")
-    out = sd(data, "job", "resume", job["id"][:6])
-    assert out.returncode == 0, out.stderr
-    (job,) = sd_json(data, "job", "list", "--all")
-    assert job["state"] == "completed"
-    (loc,) = sd_json(data, "location", "list")
-    assert (loc["state"], loc["files"]) == ("indexed", 1000)
-    db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
-    conn = sqlite3.connect(db)
-    try:
-        assert conn.execute("SELECT COUNT(*) FROM entries WHERE content_id IS NOT NULL").fetchone() == (1000,)
-    finally:
-        conn.close()
 
 
 def test_a_damaged_library_is_a_clear_error_and_is_not_touched(tmp_path: Path) -> None:

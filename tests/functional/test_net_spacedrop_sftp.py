@@ -29,7 +29,7 @@ async def test_drop_lands_in_the_spacedrop_folder(tmp_path: Path) -> None:
         await b.drop("alpha", [str(note)])  # a second drop of the same name does not overwrite
         landed = a.spacedrop_dir
         assert (landed / "photo.jpg").read_bytes() == photo.read_bytes()
-        assert sorted(p.name for p in landed.iterdir()) == ["note (2).txt", "note.txt", "photo.jpg"]
+        assert sorted(p.name for p in landed.iterdir()) == ["note (1).txt", "note.txt", "photo.jpg"]
 
 
 async def test_the_receiver_accepts_or_declines(tmp_path: Path) -> None:

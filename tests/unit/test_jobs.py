@@ -261,3 +261,20 @@ async def test_a_job_running_when_its_process_was_killed_is_interrupted_on_reope
     finally:
         await library.jobs.close()
         library.close()
+
+
+async def test_a_resumed_jobs_rate_counts_only_what_it_does_now(core: Core, library: Library) -> None:
+    job_id = await library.jobs.start(CountJob(target=400, delay=0.005))  # at most 200 a second
+    await until(lambda: library.jobs.job(job_id).count >= 100)
+    library.jobs.pause(job_id)
+    await library.jobs.wait(job_id)
+    with core.bus.subscribe(JobProgress, JobStateChanged) as events:
+        await library.jobs.resume(job_id)
+        rates = []
+        while not isinstance(event := await asyncio.wait_for(events.__anext__(), 5), JobStateChanged) or (
+            event.state != "completed"
+        ):
+            if isinstance(event, JobProgress):
+                rates.append(event.rate)
+    assert max(rates) < 400, max(rates)  # not the 100 done before divided by a moment
+    assert any(r > 0 for r in rates)

@@ -1,0 +1,200 @@
+"""Ctrl-C and one-off commands in real `sd` processes: a paused command never looks finished, and running
+it again carries on where it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from sdcore.ops.localcopy import hash_file
+from sdcore.ops.names import is_temp
+
+SD = str(Path(sys.executable).parent / "sd")
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SD_DATA_DIR": str(tmp_path / "data"),
+        "XDG_DATA_HOME": str(tmp_path / "xdg"),
+        "COLUMNS": "200",
+    }
+
+
+def sd(env: dict[str, str], *args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SD, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def tree_state(root: Path) -> dict[str, str]:
+    return {
+        os.path.relpath(os.path.join(d, n), root): hash_file(os.path.join(d, n))
+        for d, _, files in os.walk(root)
+        for n in files
+    }
+
+
+def jobs(env: dict[str, str]) -> list[dict]:
+    return json.loads(sd(env, "job", "list", "--all", "--json").stdout)  # type: ignore[no-any-return]
+
+
+def make_source(src: Path) -> dict[str, str]:
+    """300 small files, a big one to be caught in the middle of, and one after it."""
+    (src / "small").mkdir(parents=True)
+    for i in range(300):
+        (src / "small" / f"s{i:03}.bin").write_bytes(os.urandom(16_384))
+    block = os.urandom(1 << 20)
+    with open(src / "zbig.bin", "wb") as f:
+        for i in range(160):
+            f.write(i.to_bytes(4, "little") + block[4:])
+    (src / "zz-after.txt").write_text("the last one")
+    return tree_state(src)
+
+
+def interrupt_when(proc: subprocess.Popen, ready: object, timeout: float = 60) -> None:
+    """Send SIGINT (Ctrl-C) to `proc`'s whole process group, as a terminal does, once `ready()` holds."""
+    deadline = time.monotonic() + timeout
+    while not ready():  # type: ignore[operator]
+        assert proc.poll() is None, f"it ended before the moment came: {proc.communicate()}"
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGINT)
+
+
+def writing_a_temp_file(dst: Path) -> object:
+    def ready() -> bool:
+        try:
+            return any(is_temp(n) and os.path.getsize(dst / n) > 0 for n in os.listdir(dst))
+        except FileNotFoundError:
+            return False
+
+    return ready
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_copy_stopped_with_ctrl_c_exits_130_and_the_same_command_carries_it_on(
+    tmp_path: Path, env: dict[str, str], as_json: bool
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_source(src)
+    args = ["cp", *(["--json"] if as_json else []), str(src), str(dst)]
+    proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    interrupt_when(proc, writing_a_temp_file(dst))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err  # `sd cp A B && rm -rf A` must not delete the source
+    assert "Traceback" not in err
+    if as_json:
+        assert json.loads(out)["state"] == "paused"
+    assert not (dst / "zz-after.txt").exists()
+    (job,) = jobs(env)
+    assert job["state"] == "paused"
+
+    again = sd(env, *args)
+    assert again.returncode == 0, again.stderr
+    assert f"carrying on job {job['id']}" in again.stderr
+    assert [(j["id"], j["state"]) for j in jobs(env)] == [(job["id"], "completed")]  # no second, failed job
+    assert tree_state(dst) == expected  # every file once, intact, nothing else (no temp, no "src" inside)
+    assert tree_state(src) == expected
+
+
+def test_background_without_a_running_core_is_refused_and_starts_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    for args in (["cp", "--background", src, tmp_path / "dst"], ["location", "add", src, "--background"]):
+        out = sd(env, *args)
+        assert out.returncode == 1
+        assert "sd serve" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "dst").exists()
+    assert jobs(env) == []
+    assert json.loads(sd(env, "location", "list", "--json").stdout) == []
+
+
+def test_a_failed_mkdir_or_rename_says_why_and_leaves_no_failed_job(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "there").mkdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    for args, words in (
+        (["mkdir", tmp_path / "there"], "already exists"),
+        (["mkdir", tmp_path / "no" / "such"], "sd mkdir -p"),
+        (["rename", tmp_path / "a.txt", "b.txt"], "already exists"),
+    ):
+        out = sd(env, *args)
+        assert out.returncode == 1 and words in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert (tmp_path / "a.txt").read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
+    assert sd(env, "mkdir", "-p", tmp_path / "there").returncode == 0  # -p: no error if it exists
+    assert [j["state"] for j in jobs(env)] == ["completed"]
+
+
+def make_tree(root: Path, dirs: int = 300, files_per_dir: int = 100) -> None:
+    for d in range(dirs):
+        sub = root / f"d{d % 17}" / f"sub{d}"
+        sub.mkdir(parents=True)
+        for f in range(files_per_dir):
+            (sub / f"file{f}.txt").write_bytes(f"{d}-{f}".encode() * (1 + f % 7))
+
+
+def index_job(data: Path) -> dict | None:
+    """The index job's checkpoint as the database holds it now, or None."""
+    try:
+        db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
+        try:
+            row = conn.execute("SELECT checkpoint FROM jobs WHERE name = 'index'").fetchone()
+        finally:
+            conn.close()
+    except (StopIteration, sqlite3.Error):
+        return None
+    return msgpack.unpackb(row[0]) if row and row[0] else None
+
+
+@pytest.mark.parametrize("phase", ["discovery", "content"])
+def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finishes_it(
+    tmp_path: Path, env: dict[str, str], phase: str
+) -> None:
+    tree, data = tmp_path / "tree", Path(env["SD_DATA_DIR"])
+    make_tree(tree)
+    args = ["location", "add", str(tree), "--mode", "content"]
+    proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+    def in_phase() -> bool:
+        state = index_job(data)
+        return state is not None and state["phase"] == phase and (state["found"] if phase == "discovery" else state["hashed"]) > 0
+
+    interrupt_when(proc, in_phase)  # the walker and hashing children are in the group a terminal signals
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "status" not in err, err  # the children say nothing either
+    assert "paused" in err
+    (job,) = jobs(env)
+    assert job["state"] == "paused"
+    (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
+    assert loc["state"] == "paused"
+
+    # the advice printed is true both ways: the same command again, or `sd job resume` with a prefix of the id
+    again = sd(env, *args) if phase == "content" else sd(env, "job", "resume", job["id"][:6])
+    assert again.returncode == 0, again.stderr
+    assert [(j["id"], j["state"]) for j in jobs(env)] == [(job["id"], "completed")]
+    (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
+    assert (loc["state"], loc["files"]) == ("indexed", 30_000)
+    db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM entries WHERE content_id IS NOT NULL").fetchone() == (30_000,)
+        assert conn.execute("SELECT COUNT(*) FROM entries WHERE error IS NOT NULL").fetchone() == (0,)
+    finally:
+        conn.close()
