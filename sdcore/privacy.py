@@ -18,6 +18,8 @@ from sdcore.sdpath import display
 OTHERS = 0o077  # the group and other permission bits: never set on anything in the data dir
 CHECKED_DEPTH = 3  # data dir / libraries / NAME.sdlibrary / database.db: checked at every open
 SHOWN = 4  # paths named in the warning before "and N more"
+# Received files keep the sender's modes (masked to 0o777); their owner-only folder keeps others out.
+KEEP_MODES_INSIDE = ("spacedrop",)
 
 
 def make_private_dir(path: Path) -> None:
@@ -77,6 +79,7 @@ def repair(data_dir: Path) -> tuple[list[str], list[str]]:
             dirs.sort()
             for name in dirs + sorted(files):
                 _fix(root, os.path.join(directory, name), fixed, failed)
+            dirs[:] = [d for d in dirs if not _keeps_modes(root, os.path.join(directory, d))]
     return list(dict.fromkeys(fixed)), list(dict.fromkeys(failed))
 
 
@@ -92,12 +95,16 @@ def _below(root: str, depth: int) -> list[str]:
                     entries = sorted(it, key=lambda e: e.name)  # the warning names them in a stable order
                 for entry in entries:
                     found.append(entry.path)
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.is_dir(follow_symlinks=False) and not _keeps_modes(root, entry.path):
                         nxt.append(entry.path)
             except OSError:
                 continue
         level = nxt
     return found
+
+
+def _keeps_modes(root: str, path: str) -> bool:
+    return os.path.relpath(path, root) in KEEP_MODES_INSIDE
 
 
 def _fix(root: str, path: str, fixed: list[str], failed: list[str], follow: bool = False) -> None:

@@ -121,7 +121,9 @@ def test_a_data_dir_an_older_version_left_readable_is_repaired_with_one_warning(
     assert "warning" not in again.stderr  # repaired once, quiet after
 
 
-async def test_files_received_by_spacedrop_are_owner_only(tmp_path: Path) -> None:
+async def test_files_received_by_spacedrop_sit_in_an_owner_only_folder_with_the_senders_mode(
+    tmp_path: Path,
+) -> None:
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(os.urandom(1000))
     os.chmod(photo, 0o644)
@@ -137,8 +139,14 @@ async def test_files_received_by_spacedrop_are_owner_only(tmp_path: Path) -> Non
         os.umask(old)
     inbox = tmp_path / "a" / "spacedrop"
     assert stat.S_IMODE(inbox.stat().st_mode) == 0o700
-    assert stat.S_IMODE((inbox / "photo.jpg").stat().st_mode) == 0o600
-    assert readable_by_others(tmp_path / "a") == {}
+    received = inbox / "photo.jpg"
+    assert stat.S_IMODE(received.stat().st_mode) == 0o644  # the sender's mode: others are kept out by the folder
+    assert readable_by_others(tmp_path / "a") == {"spacedrop/photo.jpg": "0o644"}
+
+    os.chmod(tmp_path / "a", 0o755)  # so the check walks the whole data dir
+    again = sd(tmp_path / "a", "ls", str(inbox))
+    assert again.stderr.count("warning:") == 1 and "spacedrop" not in again.stderr, again.stderr
+    assert stat.S_IMODE(received.stat().st_mode) == 0o644
 
 
 def test_a_data_dir_reached_through_a_symlink_is_made_owner_only_where_it_is(tmp_path: Path) -> None:
