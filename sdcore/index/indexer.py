@@ -337,7 +337,7 @@ class IndexJob(Job):
             _orphan(db, loc.id, row[-1], row[1] == "dir")
             touched.append(name)
         if new and not bulk:
-            new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir)
+            new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir, writes)
         first_id = self._next_id
         self._next_id += len(new)
         writes.entries.extend([(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
@@ -354,7 +354,7 @@ class IndexJob(Job):
 
     def _match_moves(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
-        touched: list[str], queue_dir: Any,
+        touched: list[str], queue_dir: Any, writes: _BatchWrites,
     ) -> list[Found]:
         """Entries that moved here (same inode, gone from their old place) keep their row; the rest are new."""
         by_inode = {f[INODE]: f for f in new}
@@ -377,6 +377,7 @@ class IndexJob(Job):
                         continue  # still there: a hard link, not a move
                 except OSError:
                     pass
+            writes.write_paths(db)  # this folder may be new in this batch
             db.execute(
                 "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
                 " object_kind = CASE WHEN extension IS ? THEN object_kind ELSE ? END, extension = ?,"
@@ -571,9 +572,15 @@ class _BatchWrites:
             self.fingerprints[dir_id] = row[0] if row else None
         return self.fingerprints[dir_id]
 
-    def flush(self, db: sqlite3.Connection) -> None:
-        db.executemany(_INSERT, self.entries)
+    def write_paths(self, db: sqlite3.Connection) -> None:
+        """The paths of the folders new in this batch, now: the search triggers of an entry added or moved into
+        one look its path up (else it would be missing from search)."""
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
+        self.directories.clear()
+
+    def flush(self, db: sqlite3.Connection) -> None:
+        self.write_paths(db)
+        db.executemany(_INSERT, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)

@@ -1,0 +1,101 @@
+"""Search agrees with the listing: whatever a user does to a watched location, each entry is found by its name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from sdcore import search
+from sdcore.core import Core
+from sdcore.index.indexer import index_location
+from sdcore.library import Library
+
+SETTLE = 15.0  # seconds the watcher may take to bring a whole burst of churn in (a loaded CI machine)
+
+
+@pytest.fixture
+async def live(core: Core, library: Library, tmp_path: Path) -> AsyncIterator[tuple[Library, Path]]:
+    root = tmp_path / "home"
+    for folder in ("docs", "archive/2019", "music"):
+        (root / folder).mkdir(parents=True)
+        for i in range(10):
+            (root / folder / f"{folder.replace('/', '-')}-item{i:02}.txt").write_text(f"{folder} {i}")
+    loc = library.locations.add(str(root), mode="content")
+    assert (await library.jobs.wait(await index_location(library, loc))).state == "completed"
+    await core.go_live(library)
+    await asyncio.wait_for(core.watcher(library).ready.wait(), 5)
+    yield library, root
+
+
+def on_disk(root: Path) -> set[str]:
+    out = set()
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            out.add(os.path.relpath(os.path.join(directory, name), root))
+    return out
+
+
+def in_index(library: Library) -> dict[str, int]:
+    rows = library.read().execute(
+        "SELECT e.id, p.path, e.name FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+    )
+    return {(f"{parent}/{name}" if parent else name): entry_id for entry_id, parent, name in rows}
+
+
+async def until_index_is_disk(library: Library, root: Path) -> dict[str, int]:
+    deadline = time.monotonic() + SETTLE
+    while True:
+        indexed = in_index(library)
+        if set(indexed) == on_disk(root) and not library.read().execute(
+            "SELECT 1 FROM entries WHERE parent_id IS NULL AND id NOT IN (SELECT root_id FROM locations)"
+        ).fetchone():
+            return indexed
+        assert time.monotonic() < deadline, f"the index is not the disk after {SETTLE}s: {set(indexed) ^ on_disk(root)}"
+        await asyncio.sleep(0.1)
+
+
+def assert_search_agrees(library: Library, indexed: dict[str, int]) -> None:
+    """Each entry is found by its name, at its path; every hit is an entry at the path it is listed under."""
+    by_id = {entry_id: rel for rel, entry_id in indexed.items()}
+    for rel, entry_id in indexed.items():
+        hits = search.find(library, os.path.basename(rel), limit=1000)
+        assert entry_id in {h.entry_id for h in hits}, f"{rel} is listed but search does not find it"
+        for hit in hits:
+            assert by_id.get(hit.entry_id) == hit.relative, f"a ghost hit: {hit.relative} (entry {hit.entry_id})"
+    rows = library.read().execute("SELECT count(*) FROM search_index").fetchone()[0]
+    assert rows == len(indexed), f"the search index holds {rows} rows for {len(indexed)} entries"
+
+
+async def test_search_finds_every_entry_after_churn_under_a_live_core(live: tuple[Library, Path]) -> None:
+    library, root = live
+    # folders made and renamed at once (the watcher sees them first under their new name)
+    deep = root / "fresh" / "deeper" / "deepest"
+    deep.mkdir(parents=True)
+    for i in range(50):
+        (deep / f"fresh-file{i:02}.txt").write_text(str(i))
+    os.rename(root / "fresh", root / "fresh-renamed")
+    # an existing folder renamed; files deleted, renamed, appended to
+    os.rename(root / "archive", root / "archive-old")
+    for i in range(3):
+        (root / "docs" / f"docs-item{i:02}.txt").unlink()
+    for i in range(3, 6):
+        os.rename(root / "docs" / f"docs-item{i:02}.txt", root / "docs" / f"docs-renamed{i:02}.txt")
+    with open(root / "music" / "music-item00.txt", "a") as f:
+        f.write(" and more")
+    # a file moved into a folder made just now; a folder made and removed at once
+    (root / "newdir" / "inner").mkdir(parents=True)
+    os.rename(root / "music" / "music-item01.txt", root / "newdir" / "inner" / "music-moved01.txt")
+    (root / "gone" / "sub").mkdir(parents=True)
+    (root / "gone" / "sub" / "gone-file.txt").write_text("x")
+    shutil.rmtree(root / "gone")
+    await asyncio.sleep(0.5)
+    # a second wave on what the first one made
+    os.rename(root / "fresh-renamed" / "deeper", root / "docs" / "deeper-moved")
+    (root / "docs" / "deeper-moved" / "late-file.txt").write_text("late")
+    assert_search_agrees(library, await until_index_is_disk(library, root))
