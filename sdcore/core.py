@@ -78,10 +78,23 @@ class Core:
         self.save_settings(default_library=str(library.id))
         return library
 
-    async def go_live(self, library: Library) -> None:
-        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations."""
+    async def go_live(self, library: Library | None = None) -> None:
+        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs, watch the locations, and index each
+        again (a job) to catch up with what changed while no core watched. Without a library: every library."""
+        import logging
+
+        from sdcore.errors import SdError
+        from sdcore.index.indexer import catch_up
         from sdcore.index.watcher import LocationWatcher
 
+        if library is None:
+            self.library()  # the default one, made on first run
+            for info in self.libraries.list():
+                try:
+                    await self.go_live(self.libraries.open(info.id))
+                except SdError as exc:  # a damaged or locked library: the others still go live
+                    logging.getLogger(__name__).warning("library %s cannot go live: %s", info.name, exc)
+            return
         if library.id in self._watchers:
             return
         await library.jobs.resume_interrupted()
@@ -89,6 +102,7 @@ class Core:
         watcher.start()
         self._watchers[library.id] = watcher
         self.add_service(watcher)
+        await catch_up(library)
 
     def watcher(self, library: Library) -> Any:
         """The watcher of a live library (None when the library is not live)."""

@@ -89,6 +89,7 @@ class IndexJob(Job):
     hashed: int = 0
     to_hash: int = 0
     content_cursor: int = 0
+    moved_dirs: list[str] = field(default_factory=list)  # a one-level refresh: folders it found moved (to read whole)
     media_cursor: int = 0
     described: int = 0
     _next_id: int = 0
@@ -389,6 +390,8 @@ class IndexJob(Job):
                 old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
                 _move_paths(db, loc.id, old_rel, f"{rel_db}/{f[NAME]}" if rel_db else f[NAME])
                 queue_dir(entry_id, f[NAME])
+                if self.scope != "recursive":
+                    self.moved_dirs.append(from_db(f"{rel_db}/{f[NAME]}" if rel_db else f[NAME]))
             moved.add(inode)
             self.moved += 1
             touched.append(f[NAME])
@@ -660,13 +663,32 @@ def _delete_tree(db: sqlite3.Connection, location_id: int, entry_id: int, is_dir
 
 
 async def index_location(library: Library, location: Location | int | str, scope: str = "recursive") -> str:
-    """Start indexing a location as a job; resumes its interrupted or paused index job if it has one."""
+    """Start indexing a location as a job; resumes its interrupted or paused index job if it has one, and gives
+    the one already running (a catch-up as a core starts) rather than run a second beside it."""
     loc = location if isinstance(location, Location) else library.locations.get(location)
+    for record in library.jobs.list(states=("queued", "running")):
+        if record.kind == "index" and record.location_id == loc.id and library.jobs.is_running(record.id):
+            job = library.jobs.job(record.id)
+            if isinstance(job, IndexJob) and job.scope == scope and job.subpaths in ([], [""]):
+                return record.id
     for record in library.jobs.list(states=("interrupted", "paused")):
         if record.kind == "index" and record.location_id == loc.id:
             await library.jobs.resume(record.id)
             return record.id
     return await library.jobs.start(IndexJob(loc.id, scope=scope))
+
+
+async def catch_up(library: Library) -> list[str]:
+    """Index again, as jobs, the locations of this device that no index job is on: what changed while no core
+    watched them (a core that starts, before its watcher takes over). Returns the jobs' ids."""
+    busy = {
+        r.location_id for r in library.jobs.list(states=("queued", "running", "paused", "interrupted")) if r.kind == "index"
+    }
+    return [
+        await library.jobs.start(IndexJob(loc.id))
+        for loc in library.locations.list()
+        if loc.device_id == library.locations.device_id and loc.id not in busy and os.path.isdir(loc.path)
+    ]
 
 
 async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
@@ -684,6 +706,7 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for location_id, targets in by_location.items():
         reached: list[str] | None = None
+        moved: set[str] = set()
         for _ in range(64):
             job = IndexJob(location_id, scope="current", subpaths=sorted(targets), keep_orphans=True)
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
@@ -691,14 +714,16 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
                 summary = await job.run(ctx)
             finally:
                 await job.forget_queue(ctx)
+            moved.update(job.moved_dirs)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
             if job.subpaths == reached or set(job.subpaths) >= targets:
                 break
             reached = job.subpaths
         # A folder new here (made, or moved in from outside) may hold entries no watch event told of:
-        # the watch on it began only once it existed. Index such folders whole.
-        new_dirs = _unscanned_children(library, location_id, job.subpaths)
+        # the watch on it began only once it existed. So may a folder moved within the location: what
+        # changed in it just after the move is told under its old path. Index such folders whole.
+        new_dirs = sorted(set(_unscanned_children(library, location_id, job.subpaths)) | moved)
         if new_dirs:
             deep = IndexJob(location_id, scope="recursive", subpaths=new_dirs, keep_orphans=True)
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", deep, library, persistent=False)
@@ -708,7 +733,19 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
                 await deep.forget_queue(ctx)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
+        if _discovering(library, location_id):
+            continue  # that job's cleanup removes what vanished; ours could remove a move it has yet to find
         final = IndexJob(location_id, scope="current", subpaths=[], phase="cleanup")
         await final.run(JobContext(f"refresh-{uuid.uuid4().hex[:8]}", final, library, persistent=False))
         totals["removed"] = totals.get("removed", 0) + final.removed
     return totals
+
+
+def _discovering(library: Library, location_id: int) -> bool:
+    """Whether an index job of the location is still walking it (its orphans may yet be found moved)."""
+    for record in library.jobs.list(states=("running",)):
+        if record.kind == "index" and record.location_id == location_id and library.jobs.is_running(record.id):
+            job = library.jobs.job(record.id)
+            if isinstance(job, IndexJob) and job.phase in ("start", "discovery"):
+                return True
+    return False
