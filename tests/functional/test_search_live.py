@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from sdcore import search
 from sdcore.core import Core
-from sdcore.index.indexer import index_location
+from sdcore.index.indexer import IndexJob, index_location
 from sdcore.library import Library
 
 SETTLE = 15.0  # seconds the watcher may take to bring a whole burst of churn in (a loaded CI machine)
@@ -99,3 +102,72 @@ async def test_search_finds_every_entry_after_churn_under_a_live_core(live: tupl
     os.rename(root / "fresh-renamed" / "deeper", root / "docs" / "deeper-moved")
     (root / "docs" / "deeper-moved" / "late-file.txt").write_text("late")
     assert_search_agrees(library, await until_index_is_disk(library, root))
+
+
+# -- `sd serve`: a headless core is live too ------------------------------------------------------------------------
+
+SD = [str(Path(sys.executable).parent / "sd")]
+LIVE_WITHIN = 30.0  # seconds for 4,500 changes to reach the index of a loaded machine (a few on an idle one)
+
+
+def sd(data: Path, *args: str) -> str:
+    done = subprocess.run(
+        [*SD, "--data-dir", str(data), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def found(data: Path, text: str) -> list[str]:
+    return sorted(hit["name"] for hit in json.loads(sd(data, "search", text, "--json", "--limit", "10000")))
+
+
+async def interrupted_index(data: Path, folder: Path) -> None:
+    """A location whose first index was cut off (its core closed while it ran)."""
+    async with Core(data) as core:
+        library = core.library()
+        loc = library.locations.add(str(folder), mode="shallow")
+        await library.jobs.start(IndexJob(loc.id))
+    assert json.loads(sd(data, "job", "list", "--json"))[0]["state"] == "interrupted"
+
+
+def test_sd_serve_keeps_its_index_current(tmp_path: Path) -> None:
+    data, home, later = tmp_path / "data", tmp_path / "home", tmp_path / "later"
+    (home / "old").mkdir(parents=True)
+    for i in range(1000):
+        (home / "old" / f"doomed{i:04}.txt").write_text("d")
+    for i in range(500):
+        (home / "old" / f"before{i:04}.txt").write_text("b")
+    sd(data, "location", "add", str(home), "--mode", "content")
+    (home / "made-while-no-core-ran.txt").write_text("offline")
+    later.mkdir()
+    (later / "waiting-file.txt").write_text("w")
+    asyncio.run(interrupted_index(data, later))
+
+    server = subprocess.Popen(
+        [*SD, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None and "serving" in server.stdout.readline()
+        (home / "new").mkdir()
+        for i in range(3000):
+            (home / "new" / f"fresh{i:04}.txt").write_text("f")
+        for i in range(1000):
+            (home / "old" / f"doomed{i:04}.txt").unlink()
+        for i in range(500):
+            os.rename(home / "old" / f"before{i:04}.txt", home / "old" / f"after{i:04}.txt")
+        started = time.monotonic()
+        while len(json.loads(sd(data, "ls", str(home / "new"), "--json"))) < 3000 or found(data, "doomed"):
+            assert time.monotonic() - started < LIVE_WITHIN, "sd serve did not bring the changes into its index"
+            time.sleep(0.5)
+        assert found(data, "fresh") == [f"fresh{i:04}.txt" for i in range(3000)]
+        assert found(data, "after") == [f"after{i:04}.txt" for i in range(500)]
+        assert found(data, "before") == []
+        assert sorted(e["name"] for e in json.loads(sd(data, "ls", str(home / "old"), "--json"))) == found(data, "after")
+        # what changed while no core ran is caught up; the first index cut off is finished
+        assert found(data, "made-while-no-core-ran") == ["made-while-no-core-ran.txt"]
+        assert found(data, "waiting-file") == ["waiting-file.txt"]
+    finally:
+        server.terminate()
+        assert server.wait(30) == 0
