@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
+from sdcore.library.schema import folded_sql
 from sdcore.sdpath import display, from_db, to_db
 
 if TYPE_CHECKING:
@@ -136,7 +138,7 @@ def run(library: Library, query: Query) -> list[Hit]:
     where, params = _filters(conn, library, query, locations)
     facets = _ext_facets(query.ext)
     long_terms = [t for t in terms if len(t) >= _SHORT]
-    short_terms = [t.casefold() for t in terms if len(t) < _SHORT]
+    short_terms = [t for t in terms if len(t) < _SHORT]
     if query.sort == "relevance" and terms:
         rows = _by_relevance(conn, terms, long_terms, short_terms, where, params, facets, query.limit)
     else:
@@ -144,10 +146,8 @@ def run(library: Library, query: Query) -> list[Hit]:
     return [_hit(row, locations) for row in rows]
 
 
-_COLUMNS = (
-    "e.id, e.location_id, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, e.name, e.kind,"
-    " e.object_kind, e.size, e.mtime"
-)
+_PATH = "CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END"  # in its location; p: its folder's path
+_COLUMNS = f"e.id, e.location_id, {_PATH}, e.name, e.kind, e.object_kind, e.size, e.mtime"
 
 
 def _by_relevance(
@@ -172,13 +172,13 @@ def _by_relevance(
 
 
 def _scorer(terms: list[str]) -> Callable[[tuple], tuple[int, int, str]]:
-    needle = " ".join(terms).casefold()
-    words = [t.casefold() for t in terms]
+    needle = " ".join(terms)
+    words = terms
     word_start = re.compile(r"(?:^|[\s._\-])" + re.escape(needle))
 
     def score(row: tuple) -> tuple[int, int, str]:
         name: str = row[3]
-        folded = name.casefold()
+        folded = fold(name)
         if folded == needle or folded.rpartition(".")[0] == needle:
             rank = 0
         elif folded.startswith(needle):
@@ -224,7 +224,6 @@ def _walk_in_order(
     word); walking the order and testing costs as many rows as it takes. Gives up (None) when
     WALK_BUDGET rows hold fewer than `limit` matches: the matches are few, and sorting them is cheap.
     """
-    folded = [t.lower() for t in terms]
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     # The budget counts rows of the order walked (the index alone), not rows that pass the filters: bounded cost.
     cursor = conn.execute(
@@ -241,8 +240,8 @@ def _walk_in_order(
         row = raw[2:]
         if not raw[1] or row[-2] is None or row[2] is None:
             continue  # not in the search index yet (a first load still running)
-        text = row[-2].lower() + ("\n" + row[-1].lower() if row[-1] else "")
-        if all(t in text for t in folded):
+        text = fold(row[-2] + ("\n" + row[-1] if row[-1] else ""))
+        if all(t in text for t in terms):
             rows.append(row[:-2])
             if len(rows) == limit:
                 cursor.close()
@@ -269,7 +268,7 @@ def _select(
         source = "entries e"
     for term in short_terms:
         haystack = "s.name" if scope == "name" else "(s.path || char(10) || coalesce(s.note, ''))"
-        clauses.append(f"instr(lower({haystack}), ?)")
+        clauses.append(f"instr(lower({haystack}), ?)")  # the index folds all but ASCII: lower() does that
         args.append(term)
     clauses.extend(where)
     if order:  # sort every match on the entries alone, then look up the paths of the few kept
@@ -303,7 +302,18 @@ def _phrase(term: str) -> str:
 
 
 def _terms(text: str) -> list[str]:
-    return [to_db(t) for t in text.replace("\0", " ").split()]
+    return [fold(to_db(t)) for t in text.replace("\0", " ").split()]
+
+
+def fold(text: str) -> str:
+    """Text as the search index holds it and queries are matched: case folded, in one Unicode form (NFC).
+
+    So `café` typed finds `café` written decomposed (as macOS and many archives write names), and `CAFÉ` finds it.
+    The library's triggers call it as `search_fold` (sdcore.library.schema).
+    """
+    if not text or text.isascii():  # (None too: a NULL note, from SQL)
+        return text.lower() if text else text
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 def _filters(
@@ -533,7 +543,7 @@ def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
         return 0
     count = conn.execute(
         "INSERT INTO search_index (rowid, name, path, note, ext)"
-        " SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,"
+        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql(_PATH)}, {folded_sql('m.note')},"
         "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
         " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
         " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE +e.location_id = ? AND e.id > ?"

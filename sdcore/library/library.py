@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.library.schema import MIGRATIONS, migrate
+from sdcore.library.schema import MIGRATIONS, add_functions, migrate
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -78,6 +78,7 @@ class Library:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -65536")
+        add_functions(conn)
         return conn
 
     @contextmanager
