@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -22,6 +23,8 @@ from sdcore.sdpath import display, from_db, to_db
 if TYPE_CHECKING:
     from sdcore.library.library import Library
     from sdcore.library.locations import Location
+
+log = logging.getLogger(__name__)
 
 SORTS = ("relevance", "name", "size", "date")
 ENTRY_KINDS = ("file", "dir", "symlink", "fifo", "socket", "device", "other")
@@ -131,7 +134,7 @@ def run(library: Library, query: Query) -> list[Hit]:
     terms = _terms(query.text)
     if not terms and not query.has_filters():
         raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
-    _heal_stale_pauses(library)
+    _index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
     locations = {loc.id: loc for loc in library.locations.list()}
@@ -567,23 +570,47 @@ def fts_paused(conn: sqlite3.Connection, location_id: int) -> Iterator[None]:
     resume_fts(conn, location_id)
 
 
-def _heal_stale_pauses(library: Library) -> None:
-    """A pause whose index job is gone (failed, canceled, killed for good) would hide entries: end it."""
+def _index_cut_off_loads(library: Library) -> None:
+    """A first load leaves its entries out of search until it ends (`pause_fts`). One that no job is running
+    (paused, cut off by a crash, failed, gone) would hide them for good: index what it loaded, now."""
     conn = library.read()
     paused = [r[0] for r in conn.execute("SELECT location_id FROM fts_pause")]
     if not paused:
         return
-    live = {
-        r[0]
-        for r in conn.execute(
-            "SELECT location_id FROM jobs WHERE name = 'index' AND state IN ('queued', 'running', 'paused', 'interrupted')"
-        )
-    }
-    stale = [loc for loc in paused if loc not in live]
+    running = {r.location_id for r in library.jobs.list(states=("queued", "running")) if r.kind == "index"}
+    stale = [loc for loc in paused if loc not in running]
     if stale:
-        with library.write() as db:
-            for location_id in stale:
-                resume_fts(db, location_id)
+        try:
+            with library.write() as db:
+                for location_id in stale:
+                    resume_fts(db, location_id)  # the job, when it resumes, adds the rest through the triggers
+        except (sqlite3.Error, SdError) as exc:  # cannot write (a full disk...): search what is indexed
+            log.warning("could not index the entries of an unfinished first index for search: %s", exc)
+
+
+def incomplete(library: Library) -> builtins.list[str]:
+    """A line for each location whose first index has not finished (search sees only part of it): what to do."""
+    jobs = {r.location_id: r for r in library.jobs.list(states=("queued", "running", "paused", "interrupted", "failed"))
+            if r.kind == "index"}  # fmt: skip
+    lines = []
+    for loc in library.locations.list():
+        if loc.last_scanned is not None or loc.device_id != library.locations.device_id:
+            continue
+        count = library.read().execute("SELECT count(*) FROM entries WHERE location_id = ?", (loc.id,)).fetchone()[0]
+        seen = f"search sees the {max(count - 1, 0):,} entries indexed so far"
+        job = jobs.get(loc.id)
+        if job is not None and job.state in ("queued", "running"):
+            lines.append(f"location {loc.name!r} is being indexed for the first time: {seen}")
+        else:
+            why = {"paused": "was paused", "interrupted": "was cut off", "failed": "failed"}.get(
+                job.state if job else "", "has not run"
+            )
+            lines.append(
+                f"location {loc.name!r} is not fully indexed (its first index {why}): {seen}; "
+                f"`sd location rescan {loc.name}` finishes it"
+            )
+    return lines
+
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""

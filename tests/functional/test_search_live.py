@@ -171,3 +171,50 @@ def test_sd_serve_keeps_its_index_current(tmp_path: Path) -> None:
     finally:
         server.terminate()
         assert server.wait(30) == 0
+
+
+# -- a first index that did not finish ------------------------------------------------------------------------------
+
+
+async def paused_first_index(data: Path, root: Path) -> None:
+    from sdcore.index import indexer
+
+    async with Core(data) as core:
+        library = core.library()
+        loc = library.locations.add(str(root), mode="shallow")
+        job_id = await library.jobs.start(IndexJob(loc.id))
+        library.jobs.pause(job_id)  # half-way through its first (bulk) load, as Ctrl-C does
+        assert (await library.jobs.wait(job_id)).state == "paused"
+        assert indexer.BATCH_ENTRIES == 50
+
+
+def test_search_after_a_paused_first_index_finds_what_is_there_and_says_how_to_finish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.index import indexer
+
+    monkeypatch.setattr(indexer, "BATCH_ENTRIES", 50)  # many discovery batches from a small tree
+    data, root = tmp_path / "data", tmp_path / "big"
+    for d in range(20):
+        (root / f"d{d:02}").mkdir(parents=True)
+        for f in range(30):
+            (root / f"d{d:02}" / f"report{d:02}-{f:02}.txt").write_text(str(f))
+    asyncio.run(paused_first_index(data, root))
+
+    done = subprocess.run(
+        [*SD, "--data-dir", str(data), "search", "report", "--json", "--limit", "1000"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)
+    assert 0 < len(hits) < 600, "search finds the files the paused index reached"
+    assert all(os.path.exists(hit["path"]) for hit in hits)
+    assert "location 'big' is not fully indexed (its first index was paused)" in done.stderr
+    assert "`sd location rescan big` finishes it" in done.stderr
+
+    sd(data, "location", "rescan", "big")
+    done = subprocess.run(
+        [*SD, "--data-dir", str(data), "search", "report", "--json", "--limit", "1000"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    assert len(json.loads(done.stdout)) == 600 and done.stderr == ""
