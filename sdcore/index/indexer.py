@@ -89,6 +89,8 @@ class IndexJob(Job):
     hashed: int = 0
     to_hash: int = 0
     content_cursor: int = 0
+    vanished: int = 0  # files gone from where the content phase looked (moved or deleted since the walk)
+    rewalked: bool = False
     moved_dirs: list[str] = field(default_factory=list)  # a one-level refresh: folders it found moved (to read whole)
     media_cursor: int = 0
     described: int = 0
@@ -115,24 +117,27 @@ class IndexJob(Job):
             raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
         self._scan_state(library, loc, "indexing")
         try:
-            if self.phase == "start":
-                await asyncio.to_thread(self._start, ctx, loc)
-            while self.phase == "discovery":
-                await asyncio.to_thread(self._discover, ctx, loc)
-                ctx.stop_point()
-            if self.phase == "cleanup":
-                await asyncio.to_thread(self._in_tx, ctx, self._cleanup, loc)
-            if self.phase == "aggregation":
-                await asyncio.to_thread(self._in_tx, ctx, self._aggregate, loc)
-            if self.phase == "search":
-                ctx.progress(self.found, self.found, "search index", "entries")
-                await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
-            while self.phase == "content":
-                await asyncio.to_thread(self._content, ctx, loc)
-                ctx.stop_point()
-            while self.phase == "media":
-                await asyncio.to_thread(self._media_batch, ctx, loc)
-                ctx.stop_point()
+            while True:
+                if self.phase == "start":
+                    await asyncio.to_thread(self._start, ctx, loc)
+                while self.phase == "discovery":
+                    await asyncio.to_thread(self._discover, ctx, loc)
+                    ctx.stop_point()
+                if self.phase == "cleanup":
+                    await asyncio.to_thread(self._in_tx, ctx, self._cleanup, loc)
+                if self.phase == "aggregation":
+                    await asyncio.to_thread(self._in_tx, ctx, self._aggregate, loc)
+                if self.phase == "search":
+                    ctx.progress(self.found, self.found, "search index", "entries")
+                    await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
+                while self.phase == "content":
+                    await asyncio.to_thread(self._content, ctx, loc)
+                    ctx.stop_point()
+                while self.phase == "media":
+                    await asyncio.to_thread(self._media_batch, ctx, loc)
+                    ctx.stop_point()
+                if self.phase != "start":  # else files vanished under the content phase: see `_write_content`
+                    break
         except JobPaused:
             self._scan_state(library, loc, "paused")
             raise
@@ -181,6 +186,8 @@ class IndexJob(Job):
             self.first_load = count <= 1 and loc.last_scanned is None and not self.keep_orphans
             if self.first_load:
                 search.pause_fts(db, loc.id)  # the search index is built in one pass at the end
+            elif self.scope == "recursive" and self.subpaths == [""]:  # the whole location: try failed files again
+                db.execute("UPDATE entries SET error = NULL WHERE +location_id = ? AND kind = 'file' AND error IS NOT NULL", (loc.id,))
             else:
                 for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
                     db.execute(statement)
@@ -463,13 +470,8 @@ class IndexJob(Job):
                 (loc.id, cursor, count),
             ).fetchall()
 
-        root = loc.path.rstrip("/") + "/"
-
         def requests(rows: list[tuple[int, str, str, str]]) -> list[Request]:
-            return [
-                (entry_id, root + from_db(f"{parent}/{name}" if parent else name), from_db(ext))
-                for entry_id, name, ext, parent in rows
-            ]
+            return [(entry_id, _file_path(loc, parent, name), from_db(ext)) for entry_id, name, ext, parent in rows]
 
         hasher = start_hasher()
         try:
@@ -493,11 +495,16 @@ class IndexJob(Job):
         self, ctx: JobContext, loc: Location, rows: list[tuple[int, str, str, str]], results: list[Identified]
     ) -> None:
         library = ctx.library
+        paths = {entry_id: _file_path(loc, parent, name) for entry_id, name, _, parent in rows}
+        failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
+        # A file gone from where it was looked for moved or was deleted since the walk: not unreadable.
+        gone = {entry_id for _, entry_id in failed if not os.path.lexists(paths.get(entry_id, ""))}
+        failed = [f for f in failed if f[1] not in gone]
         with library.write() as db:
-            failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
             hashed = [r for r in results if r[1] is not None]
             db.executemany("UPDATE entries SET error = ? WHERE id = ?", failed)
             self.errors += len(failed)
+            self.vanished += len(gone)
             db.executemany(
                 "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
                 [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
@@ -510,6 +517,10 @@ class IndexJob(Job):
             self.hashed += len(results)
             if rows:
                 self.content_cursor = rows[-1][0]
+            elif self.vanished and not self.rewalked:
+                # The tree changed under the job (a pause, a crash): walk it once more, which finds where the
+                # files went (or removes them), then hash those.
+                self.phase, self.rewalked, self.content_cursor, self.dirs, self.found = "start", True, 0, 0, 0
             else:
                 self.phase = "media" if loc.mode == "deep" else "done"
             ctx.progress(self.hashed, max(self.to_hash, self.hashed), "content", "files")
@@ -601,6 +612,11 @@ def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tup
         if not rel:
             raise NotFound(f"location {loc.name!r} has no root entry; remove and add it again")
         rel = rel.rpartition("/")[0]
+
+
+def _file_path(loc: Location, parent: str, name: str) -> str:
+    """The absolute path of a file from its folder's path in the location and its name (as the database has them)."""
+    return loc.absolute(from_db(f"{parent}/{name}" if parent else name))
 
 
 def _subtree_where(prefix: str) -> tuple[str, tuple[str, str, str]]:
