@@ -79,16 +79,16 @@ class Core:
         return library
 
     async def go_live(self, library: Library | None = None) -> None:
-        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs, watch the locations, and index each
-        again (a job) to catch up with what changed while no core watched. Without a library: every library."""
+        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
+        first catches up with what changed while no core watched). Without a library: every library."""
         import logging
 
         from sdcore.errors import SdError
-        from sdcore.index.indexer import catch_up
-        from sdcore.index.watcher import LocationWatcher
+        from sdcore.index.watcher import LibrariesGoingLive, LocationWatcher
 
         if library is None:
-            self.library()  # the default one, made on first run
+            if not any(isinstance(s, LibrariesGoingLive) for s in self._services):
+                self.add_service(LibrariesGoingLive(self))  # and those that get their first location later
             for info in self.libraries.list():
                 try:
                     await self.go_live(self.libraries.open(info.id))
@@ -102,7 +102,6 @@ class Core:
         watcher.start()
         self._watchers[library.id] = watcher
         self.add_service(watcher)
-        await catch_up(library)
 
     def watcher(self, library: Library) -> Any:
         """The watcher of a live library (None when the library is not live)."""

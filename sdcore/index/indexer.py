@@ -694,17 +694,27 @@ async def index_location(library: Library, location: Location | int | str, scope
     return await library.jobs.start(IndexJob(loc.id, scope=scope))
 
 
-async def catch_up(library: Library) -> list[str]:
-    """Index again, as jobs, the locations of this device that no index job is on: what changed while no core
-    watched them (a core that starts, before its watcher takes over). Returns the jobs' ids."""
-    busy = {
-        r.location_id for r in library.jobs.list(states=("queued", "running", "paused", "interrupted")) if r.kind == "index"
-    }
-    return [
-        await library.jobs.start(IndexJob(loc.id))
-        for loc in library.locations.list()
-        if loc.device_id == library.locations.device_id and loc.id not in busy and os.path.isdir(loc.path)
-    ]
+async def catch_up(library: Library, location: Location, stop: asyncio.Event) -> dict[str, int]:
+    """Index a location again, quietly, as the watcher's refresh does: what changed while no core watched it.
+
+    No job: nothing is shown or kept (a core that starts does it again). Stops, consistent, when `stop` is set.
+    """
+    job = IndexJob(location.id)
+    ctx = JobContext(f"catch-up-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        ctx.cancel_requested = True
+
+    stopper = asyncio.get_running_loop().create_task(stop_when_asked())
+    try:
+        return await job.run(ctx)
+    except JobCanceled:
+        await job.cleanup(ctx)
+        return job.summary()
+    finally:
+        stopper.cancel()
+        await job.forget_queue(ctx)
 
 
 async def refresh(library: Library, directories: list[str]) -> dict[str, int]:

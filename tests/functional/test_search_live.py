@@ -131,6 +131,20 @@ async def interrupted_index(data: Path, folder: Path) -> None:
     assert json.loads(sd(data, "job", "list", "--json"))[0]["state"] == "interrupted"
 
 
+def serve(data: Path) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [*SD, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None and "serving" in server.stdout.readline()
+    return server
+
+
+def stop(server: subprocess.Popen[str]) -> None:
+    server.terminate()
+    assert server.wait(30) == 0
+
+
 def test_sd_serve_keeps_its_index_current(tmp_path: Path) -> None:
     data, home, later = tmp_path / "data", tmp_path / "home", tmp_path / "later"
     (home / "old").mkdir(parents=True)
@@ -144,12 +158,8 @@ def test_sd_serve_keeps_its_index_current(tmp_path: Path) -> None:
     (later / "waiting-file.txt").write_text("w")
     asyncio.run(interrupted_index(data, later))
 
-    server = subprocess.Popen(
-        [*SD, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = serve(data)
     try:
-        assert server.stdout is not None and "serving" in server.stdout.readline()
         (home / "new").mkdir()
         for i in range(3000):
             (home / "new" / f"fresh{i:04}.txt").write_text("f")
@@ -169,8 +179,23 @@ def test_sd_serve_keeps_its_index_current(tmp_path: Path) -> None:
         assert found(data, "made-while-no-core-ran") == ["made-while-no-core-ran.txt"]
         assert found(data, "waiting-file") == ["waiting-file.txt"]
     finally:
-        server.terminate()
-        assert server.wait(30) == 0
+        stop(server)
+
+
+def test_a_location_added_to_a_new_library_while_sd_serve_runs_is_watched(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    home.mkdir()
+    server = serve(data)  # a fresh data dir: no library yet
+    try:
+        sd(data, "location", "add", str(home))  # makes the library, in the server
+        for i in range(50):
+            (home / f"later{i:02}.txt").write_text("l")
+        started = time.monotonic()
+        while len(found(data, "later")) < 50:
+            assert time.monotonic() - started < LIVE_WITHIN, "the new location is not watched"
+            time.sleep(0.5)
+    finally:
+        stop(server)
 
 
 # -- a first index that did not finish ------------------------------------------------------------------------------
