@@ -590,8 +590,10 @@ def _index_cut_off_loads(library: Library) -> None:
 
 def incomplete(library: Library) -> builtins.list[str]:
     """A line for each location whose first index has not finished (search sees only part of it): what to do."""
-    jobs = {r.location_id: r for r in library.jobs.list(states=("queued", "running", "paused", "interrupted", "failed"))
-            if r.kind == "index"}  # fmt: skip
+    jobs: dict[int | None, Any] = {}
+    for record in library.jobs.list(states=("queued", "running", "paused", "interrupted", "failed")):
+        if record.kind == "index":
+            jobs.setdefault(record.location_id, record)  # the newest
     lines = []
     for loc in library.locations.list():
         if loc.last_scanned is not None or loc.device_id != library.locations.device_id:

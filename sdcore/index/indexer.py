@@ -186,11 +186,14 @@ class IndexJob(Job):
             self.first_load = count <= 1 and loc.last_scanned is None and not self.keep_orphans
             if self.first_load:
                 search.pause_fts(db, loc.id)  # the search index is built in one pass at the end
-            elif self.scope == "recursive" and self.subpaths == [""]:  # the whole location: try failed files again
-                db.execute("UPDATE entries SET error = NULL WHERE +location_id = ? AND kind = 'file' AND error IS NOT NULL", (loc.id,))
             else:
                 for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
                     db.execute(statement)
+            if self.scope == "recursive" and self.subpaths == [""]:  # the whole location: files that failed, again
+                db.execute(
+                    "UPDATE entries SET error = NULL WHERE +location_id = ? AND kind = 'file' AND error IS NOT NULL",
+                    (loc.id,),
+                )
             db.executemany(
                 "INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", [(ctx.job_id, i) for i, _ in starts]
             )
