@@ -79,10 +79,23 @@ class Core:
         self.save_settings(default_library=str(library.id))
         return library
 
-    async def go_live(self, library: Library) -> None:
-        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations."""
-        from sdcore.index.watcher import LocationWatcher
+    async def go_live(self, library: Library | None = None) -> None:
+        """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
+        first catches up with what changed while no core watched). Without a library: every library."""
+        import logging
 
+        from sdcore.errors import SdError
+        from sdcore.index.watcher import LibrariesGoingLive, LocationWatcher
+
+        if library is None:
+            if not any(isinstance(s, LibrariesGoingLive) for s in self._services):
+                self.add_service(LibrariesGoingLive(self))  # and those that get their first location later
+            for info in self.libraries.list():
+                try:
+                    await self.go_live(self.libraries.open(info.id))
+                except SdError as exc:  # a damaged or locked library: the others still go live
+                    logging.getLogger(__name__).warning("library %s cannot go live: %s", info.name, exc)
+            return
         if library.id in self._watchers:
             return
         await library.jobs.resume_interrupted()

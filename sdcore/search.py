@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -15,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
+from sdcore.library.schema import folded_sql
 from sdcore.sdpath import display, from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
     from sdcore.library.locations import Location
+
+log = logging.getLogger(__name__)
 
 SORTS = ("relevance", "name", "size", "date")
 ENTRY_KINDS = ("file", "dir", "symlink", "fifo", "socket", "device", "other")
@@ -129,14 +134,14 @@ def run(library: Library, query: Query) -> list[Hit]:
     terms = _terms(query.text)
     if not terms and not query.has_filters():
         raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
-    _heal_stale_pauses(library)
+    _index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
     locations = {loc.id: loc for loc in library.locations.list()}
     where, params = _filters(conn, library, query, locations)
     facets = _ext_facets(query.ext)
     long_terms = [t for t in terms if len(t) >= _SHORT]
-    short_terms = [t.casefold() for t in terms if len(t) < _SHORT]
+    short_terms = [t for t in terms if len(t) < _SHORT]
     if query.sort == "relevance" and terms:
         rows = _by_relevance(conn, terms, long_terms, short_terms, where, params, facets, query.limit)
     else:
@@ -144,10 +149,8 @@ def run(library: Library, query: Query) -> list[Hit]:
     return [_hit(row, locations) for row in rows]
 
 
-_COLUMNS = (
-    "e.id, e.location_id, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, e.name, e.kind,"
-    " e.object_kind, e.size, e.mtime"
-)
+_PATH = "CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END"  # in its location; p: its folder's path
+_COLUMNS = f"e.id, e.location_id, {_PATH}, e.name, e.kind, e.object_kind, e.size, e.mtime"
 
 
 def _by_relevance(
@@ -172,13 +175,13 @@ def _by_relevance(
 
 
 def _scorer(terms: list[str]) -> Callable[[tuple], tuple[int, int, str]]:
-    needle = " ".join(terms).casefold()
-    words = [t.casefold() for t in terms]
+    needle = " ".join(terms)
+    words = terms
     word_start = re.compile(r"(?:^|[\s._\-])" + re.escape(needle))
 
     def score(row: tuple) -> tuple[int, int, str]:
         name: str = row[3]
-        folded = name.casefold()
+        folded = fold(name)
         if folded == needle or folded.rpartition(".")[0] == needle:
             rank = 0
         elif folded.startswith(needle):
@@ -224,7 +227,6 @@ def _walk_in_order(
     word); walking the order and testing costs as many rows as it takes. Gives up (None) when
     WALK_BUDGET rows hold fewer than `limit` matches: the matches are few, and sorting them is cheap.
     """
-    folded = [t.lower() for t in terms]
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     # The budget counts rows of the order walked (the index alone), not rows that pass the filters: bounded cost.
     cursor = conn.execute(
@@ -241,8 +243,8 @@ def _walk_in_order(
         row = raw[2:]
         if not raw[1] or row[-2] is None or row[2] is None:
             continue  # not in the search index yet (a first load still running)
-        text = row[-2].lower() + ("\n" + row[-1].lower() if row[-1] else "")
-        if all(t in text for t in folded):
+        text = fold(row[-2] + ("\n" + row[-1] if row[-1] else ""))
+        if all(t in text for t in terms):
             rows.append(row[:-2])
             if len(rows) == limit:
                 cursor.close()
@@ -269,7 +271,7 @@ def _select(
         source = "entries e"
     for term in short_terms:
         haystack = "s.name" if scope == "name" else "(s.path || char(10) || coalesce(s.note, ''))"
-        clauses.append(f"instr(lower({haystack}), ?)")
+        clauses.append(f"instr(lower({haystack}), ?)")  # the index folds all but ASCII: lower() does that
         args.append(term)
     clauses.extend(where)
     if order:  # sort every match on the entries alone, then look up the paths of the few kept
@@ -303,7 +305,18 @@ def _phrase(term: str) -> str:
 
 
 def _terms(text: str) -> list[str]:
-    return [to_db(t) for t in text.replace("\0", " ").split()]
+    return [fold(to_db(t)) for t in text.replace("\0", " ").split()]
+
+
+def fold(text: str) -> str:
+    """Text as the search index holds it and queries are matched: case folded, in one Unicode form (NFC).
+
+    So `café` typed finds `café` written decomposed (as macOS and many archives write names), and `CAFÉ` finds it.
+    The library's triggers call it as `search_fold` (sdcore.library.schema).
+    """
+    if not text or text.isascii():  # (None too: a NULL note, from SQL)
+        return text.lower() if text else text
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 def _filters(
@@ -533,7 +546,7 @@ def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
         return 0
     count = conn.execute(
         "INSERT INTO search_index (rowid, name, path, note, ext)"
-        " SELECT e.id, e.name, CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END, m.note,"
+        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql(_PATH)}, {folded_sql('m.note')},"
         "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
         " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
         " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE +e.location_id = ? AND e.id > ?"
@@ -557,23 +570,49 @@ def fts_paused(conn: sqlite3.Connection, location_id: int) -> Iterator[None]:
     resume_fts(conn, location_id)
 
 
-def _heal_stale_pauses(library: Library) -> None:
-    """A pause whose index job is gone (failed, canceled, killed for good) would hide entries: end it."""
+def _index_cut_off_loads(library: Library) -> None:
+    """A first load leaves its entries out of search until it ends (`pause_fts`). One that no job is running
+    (paused, cut off by a crash, failed, gone) would hide them for good: index what it loaded, now."""
     conn = library.read()
     paused = [r[0] for r in conn.execute("SELECT location_id FROM fts_pause")]
     if not paused:
         return
-    live = {
-        r[0]
-        for r in conn.execute(
-            "SELECT location_id FROM jobs WHERE name = 'index' AND state IN ('queued', 'running', 'paused', 'interrupted')"
-        )
-    }
-    stale = [loc for loc in paused if loc not in live]
+    running = {r.location_id for r in library.jobs.list(states=("queued", "running")) if r.kind == "index"}
+    stale = [loc for loc in paused if loc not in running]
     if stale:
-        with library.write() as db:
-            for location_id in stale:
-                resume_fts(db, location_id)
+        try:
+            with library.write() as db:
+                for location_id in stale:
+                    resume_fts(db, location_id)  # the job, when it resumes, adds the rest through the triggers
+        except (sqlite3.Error, SdError) as exc:  # cannot write (a full disk...): search what is indexed
+            log.warning("could not index the entries of an unfinished first index for search: %s", exc)
+
+
+def incomplete(library: Library) -> builtins.list[str]:
+    """A line for each location whose first index has not finished (search sees only part of it): what to do."""
+    jobs: dict[int | None, Any] = {}
+    for record in library.jobs.list(states=("queued", "running", "paused", "interrupted", "failed")):
+        if record.kind == "index":
+            jobs.setdefault(record.location_id, record)  # the newest
+    lines = []
+    for loc in library.locations.list():
+        if loc.last_scanned is not None or loc.device_id != library.locations.device_id:
+            continue
+        count = library.read().execute("SELECT count(*) FROM entries WHERE location_id = ?", (loc.id,)).fetchone()[0]
+        seen = f"search sees the {max(count - 1, 0):,} entries indexed so far"
+        job = jobs.get(loc.id)
+        if job is not None and job.state in ("queued", "running"):
+            lines.append(f"location {loc.name!r} is being indexed for the first time: {seen}")
+        else:
+            why = {"paused": "was paused", "interrupted": "was cut off", "failed": "failed"}.get(
+                job.state if job else "", "has not run"
+            )
+            lines.append(
+                f"location {loc.name!r} is not fully indexed (its first index {why}): {seen}; "
+                f"`sd location rescan {loc.name}` finishes it"
+            )
+    return lines
+
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""

@@ -91,6 +91,9 @@ class IndexJob(Job):
     hashed: int = 0
     to_hash: int = 0
     content_cursor: int = 0
+    vanished: int = 0  # files gone from where the content phase looked (moved or deleted since the walk)
+    rewalked: bool = False
+    moved_dirs: list[str] = field(default_factory=list)  # a one-level refresh: folders it found moved (to read whole)
     media_cursor: int = 0
     described: int = 0
     _next_id: int = 0
@@ -116,24 +119,27 @@ class IndexJob(Job):
             raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
         self._scan_state(library, loc, "indexing")
         try:
-            if self.phase == "start":
-                await asyncio.to_thread(self._start, ctx, loc)
-            while self.phase == "discovery":
-                await asyncio.to_thread(self._discover, ctx, loc)
-                ctx.stop_point()
-            if self.phase == "cleanup":
-                await asyncio.to_thread(self._in_tx, ctx, self._cleanup, loc)
-            if self.phase == "aggregation":
-                await asyncio.to_thread(self._in_tx, ctx, self._aggregate, loc)
-            if self.phase == "search":
-                ctx.progress(self.found, self.found, "search index", "entries")
-                await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
-            while self.phase == "content":
-                await asyncio.to_thread(self._content, ctx, loc)
-                ctx.stop_point()
-            while self.phase == "media":
-                await asyncio.to_thread(self._media_batch, ctx, loc)
-                ctx.stop_point()
+            while True:
+                if self.phase == "start":
+                    await asyncio.to_thread(self._start, ctx, loc)
+                while self.phase == "discovery":
+                    await asyncio.to_thread(self._discover, ctx, loc)
+                    ctx.stop_point()
+                if self.phase == "cleanup":
+                    await asyncio.to_thread(self._in_tx, ctx, self._cleanup, loc)
+                if self.phase == "aggregation":
+                    await asyncio.to_thread(self._in_tx, ctx, self._aggregate, loc)
+                if self.phase == "search":
+                    ctx.progress(self.found, self.found, "search index", "entries")
+                    await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
+                while self.phase == "content":
+                    await asyncio.to_thread(self._content, ctx, loc)
+                    ctx.stop_point()
+                while self.phase == "media":
+                    await asyncio.to_thread(self._media_batch, ctx, loc)
+                    ctx.stop_point()
+                if self.phase != "start":  # else files vanished under the content phase: see `_write_content`
+                    break
         except JobPaused:
             self._scan_state(library, loc, "paused")
             raise
@@ -185,6 +191,11 @@ class IndexJob(Job):
             else:
                 for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
                     db.execute(statement)
+            if self.scope == "recursive" and self.subpaths == [""]:  # the whole location: files that failed, again
+                db.execute(
+                    "UPDATE entries SET error = NULL WHERE +location_id = ? AND kind = 'file' AND error IS NOT NULL",
+                    (loc.id,),
+                )
             db.executemany(
                 "INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", [(ctx.job_id, i) for i, _ in starts]
             )
@@ -340,7 +351,7 @@ class IndexJob(Job):
             _orphan(db, loc.id, row[-1], row[1] == "dir")
             touched.append(name)
         if new and not bulk:
-            new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir)
+            new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir, writes)
         first_id = self._next_id
         self._next_id += len(new)
         writes.entries.extend([(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
@@ -357,7 +368,7 @@ class IndexJob(Job):
 
     def _match_moves(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
-        touched: list[str], queue_dir: Any,
+        touched: list[str], queue_dir: Any, writes: _BatchWrites,
     ) -> list[Found]:
         """Entries that moved here (same inode, gone from their old place) keep their row; the rest are new."""
         by_inode = {f[INODE]: f for f in new}
@@ -380,6 +391,7 @@ class IndexJob(Job):
                         continue  # still there: a hard link, not a move
                 except OSError:
                     pass
+            writes.write_paths(db)  # this folder may be new in this batch
             db.execute(
                 "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
                 " object_kind = CASE WHEN extension IS ? THEN object_kind ELSE ? END, extension = ?,"
@@ -391,6 +403,8 @@ class IndexJob(Job):
                 old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
                 _move_paths(db, loc.id, old_rel, f"{rel_db}/{f[NAME]}" if rel_db else f[NAME])
                 queue_dir(entry_id, f[NAME])
+                if self.scope != "recursive":
+                    self.moved_dirs.append(from_db(f"{rel_db}/{f[NAME]}" if rel_db else f[NAME]))
             moved.add(inode)
             self.moved += 1
             touched.append(f[NAME])
@@ -462,13 +476,8 @@ class IndexJob(Job):
                 (loc.id, cursor, count),
             ).fetchall()
 
-        root = loc.path.rstrip("/") + "/"
-
         def requests(rows: list[tuple[int, str, str, str]]) -> list[Request]:
-            return [
-                (entry_id, root + from_db(f"{parent}/{name}" if parent else name), from_db(ext))
-                for entry_id, name, ext, parent in rows
-            ]
+            return [(entry_id, _file_path(loc, parent, name), from_db(ext)) for entry_id, name, ext, parent in rows]
 
         hasher = start_hasher()
         try:
@@ -495,11 +504,16 @@ class IndexJob(Job):
         self, ctx: JobContext, loc: Location, rows: list[tuple[int, str, str, str]], results: list[Identified]
     ) -> None:
         library = ctx.library
+        paths = {entry_id: _file_path(loc, parent, name) for entry_id, name, _, parent in rows}
+        failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
+        # A file gone from where it was looked for moved or was deleted since the walk: not unreadable.
+        gone = {entry_id for _, entry_id in failed if not os.path.lexists(paths.get(entry_id, ""))}
+        failed = [f for f in failed if f[1] not in gone]
         with library.write() as db:
-            failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
             hashed = [r for r in results if r[1] is not None]
             db.executemany("UPDATE entries SET error = ? WHERE id = ?", failed)
             self.errors += len(failed)
+            self.vanished += len(gone)
             db.executemany(
                 "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
                 [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
@@ -512,6 +526,10 @@ class IndexJob(Job):
             self.hashed += len(results)
             if rows:
                 self.content_cursor = rows[-1][0]
+            elif self.vanished and not self.rewalked:
+                # The tree changed under the job (a pause, a crash): walk it once more, which finds where the
+                # files went (or removes them), then hash those.
+                self.phase, self.rewalked, self.content_cursor, self.dirs, self.found = "start", True, 0, 0, 0
             else:
                 self.phase = "media" if loc.mode == "deep" else "done"
             ctx.progress(self.hashed, max(self.to_hash, self.hashed), "content", "files")
@@ -577,9 +595,15 @@ class _BatchWrites:
             self.fingerprints[dir_id] = row[0] if row else None
         return self.fingerprints[dir_id]
 
-    def flush(self, db: sqlite3.Connection) -> None:
-        db.executemany(_INSERT, self.entries)
+    def write_paths(self, db: sqlite3.Connection) -> None:
+        """The paths of the folders new in this batch, now: the search triggers of an entry added or moved into
+        one look its path up (else it would be missing from search)."""
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
+        self.directories.clear()
+
+    def flush(self, db: sqlite3.Connection) -> None:
+        self.write_paths(db)
+        db.executemany(_INSERT, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
@@ -597,6 +621,11 @@ def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tup
         if not rel:
             raise NotFound(f"location {loc.name!r} has no root entry; remove and add it again")
         rel = rel.rpartition("/")[0]
+
+
+def _file_path(loc: Location, parent: str, name: str) -> str:
+    """The absolute path of a file from its folder's path in the location and its name (as the database has them)."""
+    return loc.absolute(from_db(f"{parent}/{name}" if parent else name))
 
 
 def _subtree_where(prefix: str) -> tuple[str, tuple[str, str, str]]:
@@ -669,13 +698,42 @@ def _paused_if_stopping(ctx: JobContext) -> Iterator[None]:
 
 
 async def index_location(library: Library, location: Location | int | str, scope: str = "recursive") -> str:
-    """Start indexing a location as a job; resumes its interrupted or paused index job if it has one."""
+    """Start indexing a location as a job; resumes its interrupted or paused index job if it has one, and gives
+    the one already running (a catch-up as a core starts) rather than run a second beside it."""
     loc = location if isinstance(location, Location) else library.locations.get(location)
+    for record in library.jobs.list(states=("queued", "running")):
+        if record.kind == "index" and record.location_id == loc.id and library.jobs.is_running(record.id):
+            job = library.jobs.job(record.id)
+            if isinstance(job, IndexJob) and job.scope == scope and job.subpaths in ([], [""]):
+                return record.id
     for record in library.jobs.list(states=("interrupted", "paused")):
         if record.kind == "index" and record.location_id == loc.id:
             await library.jobs.resume(record.id)
             return record.id
     return await library.jobs.start(IndexJob(loc.id, scope=scope))
+
+
+async def catch_up(library: Library, location: Location, stop: asyncio.Event) -> dict[str, int]:
+    """Index a location again, quietly, as the watcher's refresh does: what changed while no core watched it.
+
+    No job: nothing is shown or kept (a core that starts does it again). Stops, consistent, when `stop` is set.
+    """
+    job = IndexJob(location.id)
+    ctx = JobContext(f"catch-up-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        ctx.cancel_requested = True
+
+    stopper = asyncio.get_running_loop().create_task(stop_when_asked())
+    try:
+        return await job.run(ctx)
+    except JobCanceled:
+        await job.cleanup(ctx)
+        return job.summary()
+    finally:
+        stopper.cancel()
+        await job.forget_queue(ctx)
 
 
 async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
@@ -693,6 +751,7 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
     totals: dict[str, int] = {}
     for location_id, targets in by_location.items():
         reached: list[str] | None = None
+        moved: set[str] = set()
         for _ in range(64):
             job = IndexJob(location_id, scope="current", subpaths=sorted(targets), keep_orphans=True)
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
@@ -700,14 +759,16 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
                 summary = await job.run(ctx)
             finally:
                 await job.forget_queue(ctx)
+            moved.update(job.moved_dirs)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
             if job.subpaths == reached or set(job.subpaths) >= targets:
                 break
             reached = job.subpaths
         # A folder new here (made, or moved in from outside) may hold entries no watch event told of:
-        # the watch on it began only once it existed. Index such folders whole.
-        new_dirs = _unscanned_children(library, location_id, job.subpaths)
+        # the watch on it began only once it existed. So may a folder moved within the location: what
+        # changed in it just after the move is told under its old path. Index such folders whole.
+        new_dirs = sorted(set(_unscanned_children(library, location_id, job.subpaths)) | moved)
         if new_dirs:
             deep = IndexJob(location_id, scope="recursive", subpaths=new_dirs, keep_orphans=True)
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", deep, library, persistent=False)
@@ -717,7 +778,19 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
                 await deep.forget_queue(ctx)
             for key, value in summary.items():
                 totals[key] = totals.get(key, 0) + value
+        if _discovering(library, location_id):
+            continue  # that job's cleanup removes what vanished; ours could remove a move it has yet to find
         final = IndexJob(location_id, scope="current", subpaths=[], phase="cleanup")
         await final.run(JobContext(f"refresh-{uuid.uuid4().hex[:8]}", final, library, persistent=False))
         totals["removed"] = totals.get("removed", 0) + final.removed
     return totals
+
+
+def _discovering(library: Library, location_id: int) -> bool:
+    """Whether an index job of the location is still walking it (its orphans may yet be found moved)."""
+    for record in library.jobs.list(states=("running",)):
+        if record.kind == "index" and record.location_id == location_id and library.jobs.is_running(record.id):
+            job = library.jobs.job(record.id)
+            if isinstance(job, IndexJob) and job.phase in ("start", "discovery"):
+                return True
+    return False

@@ -8,10 +8,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from sdcore.events import LibraryChanged
-from sdcore.index.indexer import index_location, refresh
+from sdcore.index.indexer import catch_up, index_location, refresh
 from sdcore.sdpath import display
 
 if TYPE_CHECKING:
+    from sdcore.core import Core
     from sdcore.library.library import Library
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class LocationWatcher:
         self._follow: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
+        self._caught_up: set[str] = set()  # roots indexed again since this watcher started
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -88,6 +90,7 @@ class LocationWatcher:
                 ):
                     if not running:
                         running = True
+                        await self._catch_up(root)  # changes meanwhile wait in watchfiles for the next burst
                         started(root)
                     if not changes:
                         continue
@@ -105,6 +108,30 @@ class LocationWatcher:
                 # index the location again (unchanged folders are skipped) and watch on.
                 log.warning("watching %s was cut off (%s); indexing it again", display(root), exc)
                 await self._rescan(root)
+
+    async def _catch_up(self, root: str) -> None:
+        """Index the location at `root` again once, as it starts being watched: what changed while nothing watched.
+
+        Not a location that an index job is on (it does that) or that was never indexed (its first index does).
+        """
+        if root in self._caught_up:
+            return
+        busy = {
+            r.location_id
+            for r in self.library.jobs.list(states=("queued", "running", "paused", "interrupted"))
+            if r.kind == "index"
+        }
+        for loc in self.library.locations.list():
+            if loc.path != root or loc.device_id != self.library.locations.device_id:
+                continue
+            if loc.id not in busy and loc.last_scanned is not None:
+                try:
+                    await catch_up(self.library, loc, self._stop)
+                except Exception:
+                    log.exception("catching up with %s failed", display(root))
+                    return
+        if not self._stop.is_set():
+            self._caught_up.add(root)
 
     async def _rescan(self, root: str) -> None:
         """Index the location at `root` again as a job (unless one is indexing it already)."""
@@ -128,6 +155,27 @@ class LocationWatcher:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+
+class LibrariesGoingLive:
+    """Makes each library of a live core live once it gets a location (one made after `sd serve` started)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="sd-libraries-going-live")
+
+    async def _follow(self) -> None:
+        with self.core.bus.subscribe(LibraryChanged) as events:
+            async for event in events:
+                if isinstance(event, LibraryChanged) and event.what == "location added":
+                    try:
+                        await self.core.go_live(self.core.libraries.open(event.library_id))
+                    except Exception:
+                        log.exception("library %s cannot go live", event.library_id)
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
 
 
 def _utf8(path: str) -> bool:

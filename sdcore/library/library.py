@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.library.schema import MIGRATIONS, migrate
+from sdcore.library.schema import MIGRATIONS, add_functions, migrate
 from sdcore.privacy import create_private, make_private_dir, write_private
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Library:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA cache_size = -65536")
+        add_functions(conn)
         return conn
 
     @contextmanager

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 
+
+def folded_sql(expression: str) -> str:
+    """SQL of `expression` as search holds text: folded by `search_fold` (below) unless it is printable ASCII,
+    which the trigram index folds itself (a call into Python per row costs a first index half as much again)."""
+    return f"CASE WHEN {expression} GLOB '*[^ -~]*' THEN search_fold({expression}) ELSE {expression} END"
+
+
 # Each migration runs once, in its own transaction; append, never edit a released one.
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -249,11 +256,72 @@ MIGRATIONS: dict[int, str] = {
     8: """
     INSERT INTO search_index (search_index, rank) VALUES ('hashsize', 33554432);
     """,
+    # Search folds Unicode (search-live): the index holds names, paths and notes as `search_fold` makes them
+    # (NFC, case folded), so `café` typed finds `café` written decomposed (as macOS writes it), and `CAFÉ` finds it.
+    9: f"""
+    DROP TRIGGER search_entry_added;
+    CREATE TRIGGER search_entry_added AFTER INSERT ON entries
+    WHEN new.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        INSERT INTO search_index (rowid, name, path, ext)
+            SELECT new.id, {folded_sql("new.name")},
+                   {folded_sql("CASE p.path WHEN '' THEN new.name ELSE p.path || '/' || new.name END")},
+                   CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END
+            FROM directory_paths p WHERE p.entry_id = new.parent_id;
+    END;
+    DROP TRIGGER search_entry_moved;
+    CREATE TRIGGER search_entry_moved AFTER UPDATE OF name, parent_id, extension ON entries
+    WHEN (old.name IS NOT new.name OR old.parent_id IS NOT new.parent_id OR old.extension IS NOT new.extension)
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id;
+        INSERT INTO search_index (rowid, name, path, note, ext)
+            SELECT new.id, {folded_sql("new.name")},
+                   {folded_sql("CASE p.path WHEN '' THEN new.name ELSE p.path || '/' || new.name END")},
+                   {folded_sql("(SELECT note FROM user_metadata WHERE entry_id = new.id)")},
+                   CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END
+            FROM directory_paths p WHERE p.entry_id = new.parent_id;
+    END;
+    DROP TRIGGER search_directory_moved;
+    CREATE TRIGGER search_directory_moved AFTER UPDATE OF path ON directory_paths
+    WHEN old.path IS NOT new.path
+    BEGIN
+        UPDATE search_index SET path = CASE new.path WHEN '' THEN name ELSE {folded_sql("new.path")} || '/' || name END
+            WHERE rowid IN (SELECT id FROM entries WHERE parent_id = new.entry_id);
+    END;
+    DROP TRIGGER search_note_added;
+    CREATE TRIGGER search_note_added AFTER INSERT ON user_metadata WHEN new.note IS NOT NULL
+    BEGIN
+        UPDATE search_index SET note = {folded_sql("new.note")} WHERE rowid = new.entry_id;
+    END;
+    DROP TRIGGER search_note_changed;
+    CREATE TRIGGER search_note_changed AFTER UPDATE OF note ON user_metadata WHEN old.note IS NOT new.note
+    BEGIN
+        UPDATE search_index SET note = {folded_sql("new.note")} WHERE rowid = new.entry_id;
+    END;
+    DELETE FROM search_index;
+    INSERT INTO search_index (rowid, name, path, note, ext)
+        SELECT e.id, {folded_sql("e.name")}, {folded_sql("CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END")},
+               {folded_sql("m.note")}, CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END
+        FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id
+        LEFT JOIN user_metadata m ON m.entry_id = e.id
+        WHERE NOT EXISTS (SELECT 1 FROM fts_pause f WHERE f.location_id = e.location_id AND e.id > f.from_id)
+        ORDER BY e.id;
+    """,
 }
+
+
+def add_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the schema's triggers call: every connection to a library database needs them."""
+    from sdcore.search import fold
+
+    conn.create_function("search_fold", 1, fold, deterministic=True)
 
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Run every migration newer than the database; returns the schema version."""
+    add_functions(conn)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     for number in sorted(n for n in MIGRATIONS if n > version):
         conn.execute("BEGIN")

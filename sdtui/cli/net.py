@@ -68,6 +68,7 @@ def serve(
         from sdtui.cli.forward import host
 
         await host(core)  # first: refuses to run twice for one data dir; then `sd` commands come here
+        await core.go_live()  # every library: interrupted jobs resume, locations are watched and caught up
         net = _network(core, auto_accept_drops=auto_accept)
         address = await net.start(listen)
         _say(f"serving {core.device.name} ({core.device.id}) on {address}")

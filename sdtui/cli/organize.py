@@ -302,6 +302,9 @@ def search_cmd(
             if not hits and device is None and not library.locations.list():
                 print("the library has no location yet: search looks in what `sd location add PATH` indexes",
                       file=sys.stderr)
+        if device is None:
+            for line in search.incomplete(library):
+                print(line, file=sys.stderr)
 
     run(body)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -290,3 +291,41 @@ async def test_notes_are_searched_with_names(library: Library, home: Path) -> No
     metadata.set_note(library, report, "for the zeppelin meeting")
     assert names(search.find(library, "zeppelin")) == ["report.txt"]
     assert names(search.find(library, "zeppelin", ext="pdf")) == []
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+async def test_unicode_forms_and_cases_are_one_to_search(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "intl"
+    (root / nfd("Ablage für Rechnungen")).mkdir(parents=True)  # decomposed, as macOS and many archives write it
+    (root / nfd("Ablage für Rechnungen") / nfd("café menu.txt")).write_text("m")
+    (root / "straße.txt").write_text("s")
+    (root / "ÆRØ.txt").write_text("a")
+    (root / "été.txt").write_text("e")
+    await index(library, root)
+    assert names(search.find(library, "café")) == [nfd("café menu.txt")]  # typed composed (NFC)
+    assert names(search.find(library, "CAFÉ MENU")) == [nfd("café menu.txt")]
+    assert names(search.find(library, "für rechnungen")) == [nfd("Ablage für Rechnungen"), nfd("café menu.txt")]
+    assert names(search.find(library, nfd("STRASSE"))) == ["straße.txt"]
+    assert names(search.find(library, "ærø")) == ["ÆRØ.txt"]
+    assert names(search.find(library, "ÉT")) == ["été.txt"]  # a short word, looked for row by row
+    assert names(search.find(library, "été", sort="name")) == ["été.txt"]  # a sorted search walks the index
+    metadata.set_note(library, search.entry_at(library, str(root / "straße.txt")), nfd("ÜBERWEISUNG im März"))
+    assert names(search.find(library, "überweisung märz")) == ["straße.txt"]
+
+
+async def test_an_index_written_before_unicode_folding_is_rebuilt_when_the_library_opens(tmp_path: Path) -> None:
+    root = tmp_path / "intl"
+    root.mkdir()
+    (root / nfd("Café.txt")).write_text("c")
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await index(library, root)
+        with library.write() as db:  # as schema 8 left it: the names as they are on disk
+            db.execute("UPDATE search_index SET name = ?, path = ?", (nfd("Café.txt"), nfd("Café.txt")))
+            db.execute("PRAGMA user_version = 8")
+        assert search.find(library, "café") == []
+    async with Core(tmp_path / "data") as core:
+        assert names(search.find(core.library(), "CAFÉ")) == [nfd("Café.txt")]
