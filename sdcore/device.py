@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import blake3
 
 if TYPE_CHECKING:
-    import asyncssh
+    from sdcore.sshlib import asyncssh
 
 KEY_FILE = "device_key"
 DEVICE_FILE = "device.json"
@@ -33,7 +33,7 @@ class Device:
     def key(self) -> asyncssh.SSHKey:
         """The device's private SSH key (loaded on first use: asyncssh is slow to import)."""
         if self._key is None:
-            import asyncssh
+            from sdcore.sshlib import asyncssh
 
             self._key = asyncssh.read_private_key(str(self.data_dir / KEY_FILE))
         return self._key
@@ -55,7 +55,7 @@ def load_or_create(data_dir: Path) -> Device:
     if key_path.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
         return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
-    import asyncssh
+    from sdcore.sshlib import asyncssh
 
     if key_path.exists():
         key = asyncssh.read_private_key(str(key_path))

@@ -10,10 +10,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from sdcore.device import device_id_of
 from sdcore.errors import NotFound, SdError
+from sdcore.sshlib import asyncssh
 
 TRUST_FILE = "trust.json"
 TRUST_LEVELS = ("full", "shared")
