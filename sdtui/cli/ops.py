@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from sdcore import ops
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
@@ -120,6 +120,8 @@ def _transfer(
         library = library_of(core)
         sources = [core.resolve(here(p)) for p in paths[:-1]]
         destination = core.resolve(here(paths[-1]))
+        if paths[-1].endswith("/"):
+            await _folder_meant(core, paths[-1], destination)
         if moving:
             job_id = await ops.move(library, sources, destination, on_conflict=on_conflict)
         else:
@@ -127,6 +129,19 @@ def _transfer(
         await _finish(library, job_id, json, background, "moved" if moving else "copied")
 
     run(body)
+
+
+async def _folder_meant(core: Any, typed: str, destination: SdPath) -> None:
+    """A destination typed with a trailing slash names a folder, as for cp: it must be one already."""
+    try:
+        info = await core.fs_for(destination.device_id).stat(destination.path)
+    except NotFound:
+        info = None
+    shown = display(typed)
+    if info is None:
+        raise NotFound(f"no folder {shown}: make it first (`sd mkdir {shown}`), or leave out the / to give a new name")
+    if info.kind == "file":
+        raise SdError(f"{shown} is a file, not a folder; leave out the trailing / to name the file")
 
 
 def rm(
