@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 import blake3
 
+from sdcore.errors import SdError
+from sdcore.sdpath import display
+
 if TYPE_CHECKING:
     from sdcore.sshlib import asyncssh
 
@@ -53,8 +56,14 @@ def load_or_create(data_dir: Path) -> Device:
     key_path = data_dir / KEY_FILE
     info_path = data_dir / DEVICE_FILE
     if key_path.exists() and info_path.exists():
-        info = json.loads(info_path.read_text())
-        return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
+        try:
+            info = json.loads(info_path.read_text())
+            return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise SdError(
+                f"{display(str(info_path))} is damaged; move it away and run again (it is made again from"
+                f" {KEY_FILE}, with the same device id), or restore it from a backup"
+            ) from None
     from sdcore.sshlib import asyncssh
 
     if key_path.exists():
@@ -85,3 +94,13 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = _tmp_name(path)
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def usable_data_dir(data_dir: Path) -> Path:
+    """`data_dir`, made if it is missing; a clear error when it cannot be a data dir (a file, no permission)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = "is a file" if isinstance(exc, FileExistsError) else f"cannot be made ({exc.strerror})"
+        raise SdError(f"the data dir {display(str(data_dir))} {what}; give --data-dir a folder of yours") from None
+    return data_dir

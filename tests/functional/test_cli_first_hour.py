@@ -103,3 +103,124 @@ def test_search_takes_several_words_and_globs(tmp_path: Path, env: dict[str, str
     assert found("sched", "?ore.*") == {"kernel/sched/core.c", "kernel/sched/core.h"}
     assert found("50%_*") == {"kernel/50%_off.c"}  # % and _ are plain characters in a name
     assert found("*.C") == found("*.c")  # like the rest of search, case does not matter
+
+
+# -- 12.10: output a person can read -----------------------------------------------------------------
+
+
+def test_a_piped_table_keeps_its_full_width(tmp_path: Path, env: dict[str, str]) -> None:
+    deep = tmp_path / ("linux-source-" + "x" * 60) / ("drivers-" + "y" * 60)
+    deep.mkdir(parents=True)
+    ok(sd(env, "location", "add", deep, "--mode", "shallow"))
+    listed = ok(sd(env, "location", "list"))  # stdout is a pipe here, as in `sd location list | grep linux`
+    assert str(deep) in listed and "…" not in listed
+    assert max(len(line) for line in listed.splitlines()) > 150
+
+
+def test_a_forwarded_usage_error_is_drawn_at_the_callers_width(tmp_path: Path, env: dict[str, str]) -> None:
+    server = subprocess.Popen(
+        [SD, "serve", "--listen", "127.0.0.1:0"], env={**env, "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None and "serving" in server.stdout.readline()
+        out = sd({**env, "COLUMNS": "60"}, "ls", "--no-such-option")
+        assert out.returncode == 2 and "No such option" in out.stderr, out.stderr
+        drawn = [line for line in out.stderr.splitlines() if line.startswith(("╭", "╰"))]
+        assert drawn and all(len(line) == 60 for line in drawn), out.stderr
+        helped = ok(sd({**env, "COLUMNS": "60"}, "location", "--help"))
+        assert max(len(line) for line in helped.splitlines()) == 60
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+# -- 12.13: errors that reached the user as tracebacks ----------------------------------------------
+
+
+def test_a_data_dir_that_is_a_file_is_a_one_line_error(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    refused(sd(env, "--data-dir", tmp_path / "notes.txt", "ls", tmp_path), "notes.txt", "is a file", "--data-dir")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_damaged_device_or_trust_file_is_named_and_kept(tmp_path: Path, env: dict[str, str]) -> None:
+    data = tmp_path / "data"
+    ok(sd(env, "network", "devices"))  # the first run makes the device
+    (data / "device.json").write_text('{"id": "trunc')
+    refused(sd(env, "ls", tmp_path), "device.json", "damaged", "move it away")
+    assert (data / "device.json").read_text() == '{"id": "trunc'  # never written over
+    (data / "device.json").unlink()
+    ok(sd(env, "ls", tmp_path))  # made again from the key
+    (data / "trust.json").write_text('{"peers": [')
+    refused(sd(env, "network", "devices"), "trust.json", "damaged", "pair")
+    assert (data / "trust.json").read_text() == '{"peers": ['
+
+
+def test_an_unexpected_failure_is_one_line_naming_the_log_which_holds_the_traceback(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A bug of ours (here planted: ops.copy raises TypeError) is told in one line; the log has the details."""
+    planted = (
+        "import sdcore.ops\n"
+        "async def broken(*args, **kwargs): raise TypeError('unsupported operand')\n"
+        "sdcore.ops.copy = broken\n"
+        "from sdtui.cli import main; main()\n"
+    )
+    (tmp_path / "a").write_text("a")
+    out = subprocess.run(
+        [sys.executable, "-c", planted, "cp", str(tmp_path / "a"), str(tmp_path / "b")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = refused(out, "sd cp", "unexpected", "sdtui.log")
+    assert "Traceback" not in out.stderr and "TypeError" not in line
+    log = (tmp_path / "data" / "sdtui.log").read_text()
+    assert "Traceback" in log and "TypeError: unsupported operand" in log
+
+
+def test_a_job_that_fails_unexpectedly_says_so_in_a_sentence(tmp_path: Path, env: dict[str, str]) -> None:
+    planted = (
+        "from sdcore.ops.transfer import TransferJob\n"
+        "async def broken(self, ctx): raise TypeError('unsupported operand')\n"
+        "TransferJob.run = broken\n"
+        "from sdtui.cli import main; main()\n"
+    )
+    (tmp_path / "a").write_text("a")
+    out = subprocess.run(
+        [sys.executable, "-c", planted, "cp", str(tmp_path / "a"), str(tmp_path / "b")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    line = refused(out, "failed", "unexpected error", "sdtui.log")
+    assert "TypeError" not in line and "unsupported operand" not in line
+    (job,) = json.loads(ok(sd(env, "job", "list", "--all", "--json")))
+    assert job["state"] == "failed" and "TypeError" not in job["error"]
+    assert "TypeError: unsupported operand" in (tmp_path / "data" / "sdtui.log").read_text()
+
+
+def test_copying_into_proc_does_not_blame_the_space(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "x").write_text("x")
+    out = sd(env, "cp", tmp_path / "x", "/proc/y")
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "space" not in out.stderr.split(";")[0] and "/proc/y" in out.stderr, out.stderr
+
+
+# -- 12.14: basics ------------------------------------------------------------------------------------
+
+
+def test_version_help_and_completion(tmp_path: Path, env: dict[str, str]) -> None:
+    from sdtui.command import version
+
+    assert ok(sd(env, "--version")).strip() == f"sd {version()}"
+    sdtui = str(Path(SD).parent / "sdtui")
+    out = subprocess.run([sdtui, "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == f"sdtui {version()}"
+    for command in (["--help"], ["cp", "--help"], ["search", "--help"]):
+        assert "<bool>" not in ok(sd(env, *command)), command
+    helped = subprocess.run([sdtui, "--help"], env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "Usage: sdtui [OPTIONS] [PATH]" in helped and "╭─ Options" in helped and "--data-dir" in helped
+    script = ok(sd(env, "--show-completion", "bash"))
+    assert "_SD_COMPLETE" in script
+    completing = {**env, "_SD_COMPLETE": "complete_bash", "COMP_WORDS": "sd location mo", "COMP_CWORD": "2"}
+    assert ok(sd(completing)).split() == ["mode"]
+    ok(sd({**env, "SHELL": "/bin/bash"}, "--install-completion", "bash"))
+    assert "sd" in (Path(env["HOME"]) / ".bashrc").read_text()
