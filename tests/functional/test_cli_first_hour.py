@@ -224,3 +224,37 @@ def test_version_help_and_completion(tmp_path: Path, env: dict[str, str]) -> Non
     assert ok(sd(completing)).split() == ["mode"]
     ok(sd({**env, "SHELL": "/bin/bash"}, "--install-completion", "bash"))
     assert "sd" in (Path(env["HOME"]) / ".bashrc").read_text()
+
+
+# -- 12.15: smaller ------------------------------------------------------------------------------------
+
+
+def test_a_move_within_one_disk_is_a_rename_and_claims_no_verification(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "report.pdf").write_bytes(b"%PDF" * 1000)
+    said = ok(sd(env, "mv", tmp_path / "report.pdf", tmp_path / "final.pdf"))
+    assert said.strip() == "moved 1 file(s)" and (tmp_path / "final.pdf").exists()
+    copied = ok(sd(env, "cp", "--verify", tmp_path / "final.pdf", tmp_path / "copy.pdf"))
+    assert "(verified)" in copied and "3.9 KiB" in copied  # a real copy still says so
+
+
+def test_trash_empty_takes_an_age_like_search(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "old.log").write_text("old")
+    ok(sd(env, "rm", tmp_path / "old.log"))
+    for age in ("3d", "12h", "2", "2024-05-01"):
+        assert ok(sd(env, "trash", "empty", "--older-than", age, "--yes")).startswith("removed 0 item(s)"), age
+    refused(sd(env, "trash", "empty", "--older-than", "soonish", "--yes"), "'soonish' is not an age", "3d")
+    assert ok(sd(env, "trash", "empty", "--older-than", "0s", "--yes")).startswith("removed 1 item(s)")
+
+
+def test_deleting_a_folder_that_holds_a_location_warns_and_yes_removes_it(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "projects" / "site").mkdir(parents=True)
+    (tmp_path / "projects" / "site" / "index.html").write_text("<html>")
+    ok(sd(env, "location", "add", tmp_path / "projects" / "site"))
+    out = sd(env, "rm", tmp_path / "projects")
+    assert out.returncode == 0 and "warning:" in out.stderr and "location 1" in out.stderr, out.stderr
+    assert "sd location remove 1" in out.stderr and "--yes" in out.stderr
+    assert len(json.loads(ok(sd(env, "location", "list", "--json")))) == 1  # kept: nobody said to remove it
+    ok(sd(env, "trash", "restore", tmp_path / "projects"))
+    out = sd(env, "rm", "--yes", tmp_path / "projects")
+    assert out.returncode == 0 and "removed location 1" in out.stderr, out.stderr
+    assert json.loads(ok(sd(env, "location", "list", "--json"))) == []
