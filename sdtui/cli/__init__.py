@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import typer
 
@@ -32,11 +31,7 @@ def main_options(
         False, "--version", callback=_version, is_eager=True, help="Print sd's version and exit."
     ),
 ) -> None:
-    from sdcore import log
-    from sdcore.core import default_data_dir
-
     common.options.set(common.Options(data_dir, library_name))
-    log.setup(Path(data_dir).expanduser() if data_dir else default_data_dir(), "sd")
 
 
 for module in (library, index, jobs, organize, ops, net):
@@ -46,8 +41,10 @@ common.flags_without_type_labels()
 
 def main() -> None:
     """The `sd` command: carried out by the core already running for the data dir, if one is."""
-    from sdtui.cli.forward import forward
+    from sdcore import log
+    from sdtui.cli.forward import _globals, forward
 
+    log.setup(_globals(sys.argv[1:])[0], "sd")  # the data dir as the main callback will read it
     try:
         code = forward(sys.argv[1:])
         if code is not None:
