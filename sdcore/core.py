@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from sdcore.device import Device, load_or_create
+from sdcore.device import Device, load_or_create, usable_data_dir
 from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
@@ -35,7 +35,7 @@ class Core:
 
     def __init__(self, data_dir: str | Path | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser() if data_dir else default_data_dir()
-        self.device: Device = load_or_create(self.data_dir)
+        self.device: Device = load_or_create(usable_data_dir(self.data_dir))
         self.bus = EventBus()
         self.local_fs = LocalFS()
         self.libraries = Libraries(self.data_dir / "libraries", self)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import blake3
 
+from sdcore.errors import NotFound
 from sdcore.index.cas import full_hash
-from sdcore.sdpath import from_db
+from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -274,6 +275,9 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     Files are grouped by size, then by a BLAKE3 of their first 4 KiB, then proven by a full BLAKE3;
     hard links count once, symlinks are not followed.
     """
+    missing = [top for top in paths if not os.path.lexists(top)]
+    if missing:
+        raise NotFound(f"{display(missing[0])} does not exist")
     by_size: dict[int, dict[tuple[int, int], list[str]]] = defaultdict(dict)
     for top in paths:
         for path, st in _walk(os.path.abspath(top)):

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 
 import blake3
 
+from sdcore.errors import SdError
 from sdcore.privacy import check_data_dir, make_private_dir, write_private
+from sdcore.sdpath import display
 
 if TYPE_CHECKING:
-    import asyncssh
+    from sdcore.sshlib import asyncssh
 
 KEY_FILE = "device_key"
 DEVICE_FILE = "device.json"
@@ -35,7 +37,7 @@ class Device:
     def key(self) -> asyncssh.SSHKey:
         """The device's private SSH key (loaded on first use: asyncssh is slow to import)."""
         if self._key is None:
-            import asyncssh
+            from sdcore.sshlib import asyncssh
 
             self._key = asyncssh.read_private_key(str(self.data_dir / KEY_FILE))
         return self._key
@@ -57,9 +59,15 @@ def load_or_create(data_dir: Path) -> Device:
     key_path = data_dir / KEY_FILE
     info_path = data_dir / DEVICE_FILE
     if key_path.exists() and info_path.exists():
-        info = json.loads(info_path.read_text())
-        return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
-    import asyncssh
+        try:
+            info = json.loads(info_path.read_text())
+            return Device(uuid.UUID(info["id"]), info.get("name") or socket.gethostname(), data_dir)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise SdError(
+                f"{display(str(info_path))} is damaged; move it away and run again (it is made again from"
+                f" {KEY_FILE}, with the same device id), or restore it from a backup"
+            ) from None
+    from sdcore.sshlib import asyncssh
 
     if key_path.exists():
         key = asyncssh.read_private_key(str(key_path))
@@ -87,3 +95,16 @@ def _tmp_name(path: Path) -> Path:
 
 def _write_json(path: Path, data: dict) -> None:
     write_private(path, json.dumps(data, indent=1))
+
+
+def usable_data_dir(data_dir: Path) -> Path:
+    """`data_dir`, made if it is missing; a clear error when it cannot be a data dir (a file, no permission)."""
+    try:
+        make_private_dir(data_dir)
+    except OSError as exc:
+        raise SdError(
+            f"the data dir {display(str(data_dir))} cannot be made ({exc.strerror}); give --data-dir a folder of yours"
+        ) from None
+    if not data_dir.is_dir():
+        raise SdError(f"the data dir {display(str(data_dir))} is a file; give --data-dir a folder of yours")
+    return data_dir

@@ -50,7 +50,8 @@ class NotIndexed(SdError):
 
 @dataclass(frozen=True)
 class Query:
-    """What to look for: a text (every word a substring of the name, path or note) and filters.
+    """What to look for: a text (every word a substring of the name, path or note; a word with * or ? a glob
+    that the name must match) and filters.
 
     Several values of one filter match any of them; different filters must all match.
     """
@@ -132,13 +133,18 @@ def run(library: Library, query: Query) -> list[Hit]:
     if query.limit < 1:
         raise SearchError(f"--limit must be at least 1 (got {query.limit})")
     terms = _terms(query.text)
-    if not terms and not query.has_filters():
+    globs = [t for t in terms if "*" in t or "?" in t]
+    terms = [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part]
+    if not terms and not globs and not query.has_filters():
         raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
     _index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
     locations = {loc.id: loc for loc in library.locations.list()}
     where, params = _filters(conn, library, query, locations)
+    for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
+        where.append("e.name LIKE ? ESCAPE '\\'")
+        params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
     facets = _ext_facets(query.ext)
     long_terms = [t for t in terms if len(t) >= _SHORT]
     short_terms = [t for t in terms if len(t) < _SHORT]

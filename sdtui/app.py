@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from sdcore import log
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
@@ -418,10 +419,13 @@ def _theme_setter(app: App, name: str):  # type: ignore[no-untyped-def]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from sdtui.command import PanelHelp, version
+
     parser = argparse.ArgumentParser(
         prog="sdtui",
         description="A keyboard-first terminal file manager with two panes over the sdtui core.",
         epilog="Keys: ? shows them all; ctrl+p opens the command palette; q quits.",
+        add_help=False,  # drawn as `sd --help` is (PanelHelp)
     )
     parser.add_argument("path", nargs="?", default=".", help="where to open: a local path or DEVICE:/path")
     parser.add_argument("other", nargs="?", default=None, help="what the second pane shows (default: PATH)")
@@ -433,6 +437,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--listen", metavar="HOST:PORT", help="let paired devices reach this one (like `sd serve`; port 0: any free port)"
     )
+    parser.add_argument("--version", action="version", version=f"sdtui {version()}", help="print sdtui's version and exit")
+    parser.add_argument("--help", "-h", action=PanelHelp)
     return parser.parse_args(argv)
 
 
@@ -447,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)
         return 2
+    log.setup(app.core.data_dir, "sdtui")
     app.run()
     return 0
 

@@ -15,6 +15,7 @@ import msgpack
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobStateChanged
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
+from sdcore.log import unexpected
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -93,9 +94,8 @@ class JobManager:
             raise
         except SdError as exc:
             self._set_state(ctx, "failed", str(exc))
-        except Exception as exc:
-            log.exception("job %s failed", ctx.job_id)
-            self._set_state(ctx, "failed", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # logged with its traceback; the job's error is a sentence naming the log
+            self._set_state(ctx, "failed", unexpected(exc, ctx.job.describe()))
         else:
             self._set_state(ctx, "completed", result=result)
         finally:

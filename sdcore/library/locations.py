@@ -69,8 +69,7 @@ class Locations:
 
     def add(self, path: str, mode: str = "content", name: str | None = None, ignore: list[str] | None = None) -> Location:
         """Register a folder of this device (indexing it is a job: see sdcore.index)."""
-        if mode not in MODES:
-            raise SdError(f"unknown index mode {mode!r}; use one of {', '.join(MODES)}")
+        check_mode(mode)
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.isdir(path):
             what = "does not exist" if not os.path.lexists(path) else "is not a directory"
@@ -129,6 +128,15 @@ class Locations:
             else:
                 db.execute("UPDATE locations SET scan_state = ? WHERE id = ?", (state, location_id))
 
+    def set_mode(self, key: int | str, mode: str) -> Location:
+        """Index the location in another mode from its next scan (what a new mode needs is added then)."""
+        check_mode(mode)
+        loc = self.get(key)
+        with self.library.write() as db:
+            db.execute("UPDATE locations SET mode = ? WHERE id = ?", (mode, loc.id))
+        self._changed("location mode changed")
+        return self.get(loc.id)
+
     def set_ignore(self, location_id: int, patterns: builtins.list[str]) -> None:
         with self.library.write() as db:
             db.execute("UPDATE locations SET ignore = ? WHERE id = ?", (json.dumps(patterns), location_id))
@@ -150,3 +158,8 @@ class Locations:
 
 def _as_loc(path: str) -> Location:
     return Location(0, "", path, "", "", (), "", None, 0.0, None)
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SdError(f"unknown index mode {mode!r}; use one of {', '.join(MODES)}")

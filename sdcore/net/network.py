@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from sdcore.device import Device
 from sdcore.errors import NotFound, SdError
 from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
@@ -35,6 +33,7 @@ from sdcore.net.rpc_client import NotSent, RpcClient
 from sdcore.net.rpc_server import RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
+from sdcore.sshlib import asyncssh
 
 DEFAULT_PORT = 37520
 PAIR_USER = "sd-pair"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from sdcore.net.confine import Confinement
 from sdcore.net.frames import PermissionDenied
+from sdcore.sshlib import asyncssh
 
 if TYPE_CHECKING:
     from sdcore.net.network import Network

@@ -10,10 +10,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from sdcore.device import device_id_of
 from sdcore.errors import NotFound, SdError
+from sdcore.sdpath import display
+from sdcore.sshlib import asyncssh
 
 TRUST_FILE = "trust.json"
 TRUST_LEVELS = ("full", "shared")
@@ -72,7 +72,13 @@ class TrustStore:
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp == self._stamp:
             return
-        data = json.loads(self.path.read_text() or "{}")
+        try:
+            data = json.loads(self.path.read_text() or "{}")
+        except ValueError:  # never written over: the pairings in it may be recovered by hand
+            raise SdError(
+                f"{display(str(self.path))} (the paired devices) is damaged; restore it from a backup, or move it"
+                " away and pair the devices again"
+            ) from None
         self._peers = {
             p["id"]: Peer(
                 id=p["id"],

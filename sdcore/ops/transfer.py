@@ -321,7 +321,7 @@ class TransferJob(Job):
         except OSError:
             return
         free = vfs.f_bavail * vfs.f_frsize
-        if self.total_bytes > free:
+        if vfs.f_blocks and self.total_bytes > free:  # no blocks: no size to tell (/proc, sysfs); writing will say
             raise SdError(
                 f"not enough space at {display(directory)}: the copy needs {self.total_bytes:,} bytes, "
                 f"{free:,} are free. Nothing was written; free some space and try again"

@@ -135,15 +135,65 @@ def here(text: str) -> str:
     return os.path.join(request.cwd, os.path.expanduser(text))
 
 
+PIPE_WIDTH = 100_000
+"""The width of output that goes to a pipe or a file: lines are never cut (a table is as wide as its rows)."""
+
+
 def console(stderr: bool = False) -> Any:
-    """A rich Console on this command's stdout (or stderr), sized for its terminal."""
+    """A rich Console on this command's stdout (or stderr), sized for its terminal; unlimited when piped."""
     from rich.console import Console
 
     request = current.get()
     if request is None:
-        return Console(stderr=stderr)
+        out: Any = sys.stderr if stderr else sys.stdout
+        return Console(stderr=stderr, width=None if out.isatty() else PIPE_WIDTH)
     out = request.err if stderr else request.out
-    return Console(file=cast(IO[str], out), width=request.width, _environ=request.env)
+    width = request.width if out.isatty() else PIPE_WIDTH
+    return Console(file=cast(IO[str], out), width=width, _environ=request.env)
+
+
+def unexpected_failure(exc: BaseException, argv: list[str]) -> None:
+    """An error `sd` did not expect: logged with its traceback, told in one line that names the log."""
+    from sdcore.log import unexpected
+    from sdtui.cli.forward import _globals  # the command's name, read as the main callback reads it
+
+    print(f"error: {unexpected(exc, ' '.join(['sd', _globals(argv)[1] or '']).strip())}", file=sys.stderr)
+
+
+def typer_draws_at_the_callers_width() -> None:
+    """typer draws help and usage errors on a Console of its own, sized for this process: a command forwarded
+    here (sdtui.cli.forward) gets them at the width of the terminal it was typed in."""
+    from typer import rich_utils
+
+    make = rich_utils._get_rich_console
+    if getattr(make, "for_callers", False):
+        return
+
+    def for_callers(stderr: bool = False) -> Any:
+        console = make(stderr)
+        request = current.get()
+        if request is not None and request.width:
+            console.width = request.width
+        return console
+
+    for_callers.for_callers = True  # type: ignore[attr-defined]
+    rich_utils._get_rich_console = for_callers
+
+
+def flags_without_type_labels() -> None:
+    """typer labels each option in --help with its Python type; a flag takes no value, so it shows none
+    (`--json`, not `--json <bool>`)."""
+    from typer.core import TyperOption
+
+    labelled = getattr(TyperOption, "display_type_rich", None)
+    if labelled is None or getattr(labelled, "for_flags", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if self.is_flag else labelled(self, ctx)  # type: ignore[no-any-return]
+
+    display_type_rich.for_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -18,7 +18,6 @@ import queue
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from sdcore.control import SOCKET_NAME, Call, ControlServer, Session
 from sdcore.errors import SdError
 from sdtui.cli import common
 
-NOT_FORWARDED = {"serve"}  # it would be a second core: refused locally with a clear error
+NOT_FORWARDED = {"serve", None}  # serve: a second core, refused here; no command: --version, --help, completion
 TERMINAL_VARIABLES = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
 CHUNK = 1 << 20
 
@@ -125,6 +124,7 @@ async def host(core: Any) -> ControlServer:
     server.register("sd", functools.partial(_command, core))
     await server.start()
     core.add_service(server)
+    common.typer_draws_at_the_callers_width()
     for name, attr in (("stdout", "out"), ("stderr", "err"), ("stdin", "stdin")):
         stream = getattr(sys, name)
         if not isinstance(stream, _Routed):
@@ -195,8 +195,8 @@ def _invoke(request: common.Request, argv: list[str], emit: Callable[[str, Any],
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    except BaseException:
-        traceback.print_exc()
+    except BaseException as exc:
+        common.unexpected_failure(exc, argv)
     finally:
         emit("exit", code)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
@@ -50,7 +51,9 @@ async def _index(library: Any, location: Any, background: bool, json: bool) -> N
 @location_app.command("add")
 def location_add(
     path: str,
-    mode: str = typer.Option("content", "--mode", "-m", help="shallow (metadata), content (+cas_id), deep (+media)."),
+    mode: str = typer.Option(
+        None, "--mode", "-m", help="shallow (metadata), content (+cas_id, the default), deep (+media)."
+    ),
     name: str = typer.Option(None, "--name", help="A name for the location (default: the folder's)."),
     ignore: list[str] = typer.Option([], "--ignore", help="A glob not to index (repeatable), e.g. .git or node_modules."),
     background: bool = BackgroundOpt,
@@ -58,16 +61,22 @@ def location_add(
 ) -> None:
     """Add a folder to the library and index it (Ctrl-C pauses; running this again resumes)."""
     refuse_background(background)
+    _checked(mode)
 
     async def body(core: Any) -> None:
         library = library_of(core)
         found = library.locations.containing(os.path.abspath(os.path.expanduser(here(path))))
         if found is not None and found[1] == "":  # added before: carry on with its index
             location = found[0]
+            if mode is not None and mode != location.mode:
+                fail(
+                    f"{display(path)} is a location already, indexed in {location.mode} mode; "
+                    f"`sd location mode {display(path)} {mode}` changes its mode"
+                )
         else:
-            location = library.locations.add(here(path), mode=mode, name=name, ignore=ignore)
+            location = library.locations.add(here(path), mode=mode or "content", name=name, ignore=ignore)
             if not json:
-                print(f"added location {location.id} ({location.name}) in {mode} mode")
+                print(f"added location {location.id} ({location.name}) in {location.mode} mode")
         await _index(library, location, background, json)
 
     run(body)
@@ -109,9 +118,51 @@ def location_rescan(location: str, background: bool = BackgroundOpt, json: bool 
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        await _index(library, library.locations.get(location), background, json)
+        await _index(library, _location(library, location), background, json)
 
     run(body)
+
+
+@location_app.command("mode")
+def location_mode(
+    location: str = typer.Argument(..., help="The location: its id, name or path."),
+    mode: str = typer.Argument(..., help="shallow (metadata), content (+cas_id) or deep (+media)."),
+    background: bool = BackgroundOpt,
+    json: bool = JsonOpt,
+) -> None:
+    """Index a location in another mode, from now on: it is indexed again at once (only what is new is added)."""
+    _checked(mode)
+
+    async def body(core: Any) -> None:
+        library = library_of(core)
+        loc = library.locations.set_mode(_location(library, location).id, mode)
+        if not json:
+            print(f"location {loc.id} ({loc.name}) is indexed in {loc.mode} mode now")
+        await _index(library, loc, background, json)
+
+    run(body)
+
+
+def _checked(mode: str | None) -> None:
+    """A bogus index mode is refused before anything is done."""
+    from sdcore.library.locations import check_mode
+
+    try:
+        if mode is not None:
+            check_mode(mode)
+    except SdError as exc:
+        fail(str(exc))
+
+
+def _location(library: Any, key: str) -> Any:
+    """A location by id, name or path; a relative path is taken from where `sd` ran."""
+    try:
+        return library.locations.get(key)
+    except NotFound as exc:
+        try:
+            return library.locations.get(here(key))
+        except NotFound:
+            raise exc from None
 
 
 @location_app.command("remove")

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from sdcore import ops
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
@@ -56,9 +56,11 @@ async def _finish(library: Any, job_id: str, json: bool, background: bool, verb:
     exit_unless_completed(record)
     result: dict[str, Any] = record.result or {}
     if "files" in result:
+        copied = result["bytes"] > 0  # a move within one filesystem renames: no bytes to count or verify
         print(
-            f"{verb} {result['files']:,} file(s), {human_size(result['bytes'])}"
-            + (" (verified)" if result.get("verified") else "")
+            f"{verb} {result['files']:,} file(s)"
+            + (f", {human_size(result['bytes'])}" if copied else "")
+            + (" (verified)" if copied and result.get("verified") else "")
         )
         for key, what in (
             ("skipped", "skipped (exists)"),
@@ -121,6 +123,8 @@ def _transfer(
         library = library_of(core)
         sources = [core.resolve(here(p)) for p in paths[:-1]]
         destination = core.resolve(here(paths[-1]))
+        if paths[-1].endswith("/"):
+            await _folder_meant(core, paths[-1], destination)
         if moving:
             job_id = await ops.move(library, sources, destination, on_conflict=on_conflict)
         else:
@@ -130,11 +134,25 @@ def _transfer(
     run(body)
 
 
+async def _folder_meant(core: Any, typed: str, destination: SdPath) -> None:
+    """A destination typed with a trailing slash names a folder, as for cp: it must be one already."""
+    try:
+        info = await core.fs_for(destination.device_id).stat(destination.path)
+    except NotFound:
+        info = None
+    shown = display(typed)
+    if info is None:
+        raise NotFound(f"no folder {shown}: make it first (`sd mkdir {shown}`), or leave out the / to give a new name")
+    if info.kind == "file":
+        raise SdError(f"{shown} is a file, not a folder; leave out the trailing / to name the file")
+
+
 def rm(
     paths: list[str] = typer.Argument(..., help="Files or folders."),
     permanent: bool = typer.Option(
         False, "--permanent", help="Delete for good instead of moving to the trash."
     ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Also remove the locations inside, without asking."),
     json: bool = JsonOpt,
     background: bool = BackgroundOpt,
 ) -> None:
@@ -144,8 +162,14 @@ def rm(
     async def body(core: Any) -> None:
         library = library_of(core)
         targets = [core.resolve(here(p)) for p in paths]
+        inside = _locations_inside(core, library, targets, yes)
         job_id = await ops.delete(library, targets, permanent=permanent)
         result = await _finish(library, job_id, json, background, "deleted")
+        if result is None and not background:
+            return
+        for location in inside:
+            library.locations.remove(location.id)
+            print(f"removed location {location.id} ({location.name}) with its index", file=sys.stderr)
         if result is None:
             return
         for target, outcome in zip(targets, result.get("outcomes", []), strict=False):
@@ -160,6 +184,28 @@ def rm(
             print(f"deleted {result['deleted']:,} entries")
 
     run(body)
+
+
+def _locations_inside(core: Any, library: Any, targets: list[SdPath], yes: bool) -> list[Any]:
+    """The locations that deleting `targets` takes away, when they are to be removed too: with --yes, or
+    when the user says so; otherwise a warning that names them."""
+    inside = [
+        loc
+        for loc in library.locations.list()
+        if loc.device_id == str(core.device.id)
+        and any(
+            core.is_local(t) and (loc.path == t.path or loc.path.startswith(t.path.rstrip("/") + "/"))
+            for t in targets
+        )
+    ]
+    if not inside or yes:
+        return inside
+    named = ", ".join(f"{loc.id} ({display(loc.path)})" for loc in inside)
+    print(f"warning: this deletes the folder of location {named}; its index, tags and notes stay", file=sys.stderr)
+    if sys.stdin.isatty() and typer.confirm("Remove the location too (its index, tags and notes)?", default=False):
+        return inside
+    print(f"`sd location remove {inside[0].id}` removes it later (`sd rm --yes` does it at once)", file=sys.stderr)
+    return []
 
 
 def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
@@ -262,20 +308,21 @@ def trash_restore(
 
 @trash_app.command("empty")
 def trash_empty(
-    older_than: float = typer.Option(
-        None, "--older-than", help="Only what was trashed more than this many days ago."
+    older_than: str = typer.Option(
+        None, "--older-than", help="Only what was trashed longer ago than this: 3d, 12h, 2w, a date, or a number of days."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
     json: bool = JsonOpt,
 ) -> None:
     """Delete what the trash holds, for good."""
+    seconds = _age(older_than) if older_than is not None else None
     if not yes:
         if not sys.stdin.isatty():
             fail("emptying the trash deletes files for good; add --yes to confirm")
-        typer.confirm("Delete everything in the trash for good?", abort=True)
+        what = "everything in the trash" if older_than is None else f"what was trashed more than {older_than} ago"
+        typer.confirm(f"Delete {what} for good?", abort=True)
 
     async def body(core: Any) -> None:
-        seconds = older_than * 86400 if older_than is not None else None
         count, freed = await asyncio.to_thread(trash_mod.empty, None, seconds)
         if json:
             print_json({"removed": count, "bytes": freed})
@@ -283,3 +330,17 @@ def trash_empty(
             print(f"removed {count:,} item(s), {human_size(freed)} freed")
 
     run(body)
+
+
+def _age(text: str) -> float:
+    """--older-than in seconds: an age as search takes it (3d, 12h, 2w), a date, or a plain number of days."""
+    from sdcore.search import parse_when
+
+    try:
+        return float(text) * 86400
+    except ValueError:
+        pass
+    try:
+        return time.time() - parse_when(text)
+    except SdError:
+        fail(f"{text!r} is not an age; write it like 3d, 12h, 2w, a date (2024-05-01) or a number of days")

@@ -235,7 +235,9 @@ def _hit_json(h: search.Hit) -> dict:
 
 
 def search_cmd(
-    query: str = typer.Argument("", help="Text: every word must be part of the name, the path or the note."),
+    words: list[str] = typer.Argument(
+        None, help="Words that must all be part of the name, the path or the note; * and ? make a glob of the name."
+    ),
     ext: list[str] = typer.Option(None, "--ext", help="Extension (repeatable or comma-separated): pdf,docx."),
     kind: list[str] = typer.Option(None, "--kind", help="image, video, audio, document, code, text, archive, dir..."),
     tag: list[str] = typer.Option(None, "--tag", help="Carrying this tag or one nested below it (repeatable)."),
@@ -255,7 +257,11 @@ def search_cmd(
     device: str = typer.Option(None, "--device", help="Search the library of this paired device instead."),
     json: bool = JsonOpt,
 ) -> None:
-    """Search the library: any part of a name or path, and notes; filters combine."""
+    """Search the library: any part of a name or path, and notes; filters combine.
+
+    `sd search sched core` finds names and paths holding both words; `sd search '*.c'` (quoted, or the shell
+    expands it) matches names by a glob.
+    """
 
     async def body(core: Any) -> None:
         library: Any = library_of(core) if device is None or saved or forget or run_saved or save else None
@@ -274,7 +280,7 @@ def search_cmd(
             q = search.get_saved(library, run_saved).query
         else:
             q = search.Query(
-                query, _many(ext), _many(kind), _many(tag),
+                " ".join(words or ()), _many(ext), _many(kind), _many(tag),
                 search.parse_size(min_size) if min_size is not None else None,
                 search.parse_size(max_size) if max_size is not None else None,
                 _checked_when(modified_after), _checked_when(modified_before),

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 GEN = ROOT.parent / "shared" / "bench" / "gen_tree.py"
 CORPUS = Path(os.environ.get("SD_BENCH_DIR", "/work/corpus"))
+SD = str(Path(sys.executable).parent / "sd")
 # sd runs as on a user's machine, with its bytecode cached (some sandboxes export PYTHONDONTWRITEBYTECODE,
 # which makes every start compile sd's modules again)
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -48,8 +49,8 @@ def bench_shallow(tree: Path) -> None:
     firsts, agains = [], []
     for _ in range(2):
         data = Path(tempfile.mkdtemp(prefix="sdbench-"))
-        firsts.append(wall(["sd", "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"]))
-        agains.append(wall(["sd", "--data-dir", str(data), "location", "rescan", "1"]))
+        firsts.append(wall([SD, "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"]))
+        agains.append(wall([SD, "--data-dir", str(data), "location", "rescan", "1"]))
         shutil.rmtree(data)
     print(f"shallow index 200k:   sd {min(firsts):.2f}s  find {find:.2f}s  ratio {min(firsts) / find:.2f}x (budget 2x)")
     print(f"re-index unchanged:   sd {min(agains):.2f}s  find {find:.2f}s  ratio {min(agains) / find:.2f}x (budget 1.5x)")
@@ -123,7 +124,7 @@ def bench_content(tree: Path) -> None:
 def bench_quick_scan(flat: Path) -> None:
     find = best(3, lambda: wall(["find", str(flat), "-maxdepth", "1", "-printf", r"%i %s %T@ %p\n"]))
     data = Path(tempfile.mkdtemp(prefix="sdbench-"))
-    ours = best(3, lambda: wall(["sd", "--data-dir", str(data), "index", "quick-scan", str(flat), "--scope", "current", "--ephemeral", "--json"]))
+    ours = best(3, lambda: wall([SD, "--data-dir", str(data), "index", "quick-scan", str(flat), "--scope", "current", "--ephemeral", "--json"]))
     from sdcore.fs.local import LocalFS
 
     async def first_batch() -> float:
@@ -144,7 +145,7 @@ def bench_quick_scan(flat: Path) -> None:
 def bench_memory(million: Path) -> None:
     data = Path(tempfile.mkdtemp(prefix="sdbench-"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    took = wall(["sd", "--data-dir", str(data), "location", "add", str(million), "--mode", "shallow"])
+    took = wall([SD, "--data-dir", str(data), "location", "add", str(million), "--mode", "shallow"])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"index 1,000,000 files (shallow): {took:.1f}s, peak RSS of a process {max(peak, before) / 1024:.0f} MB (budget 300 MB)")
     shutil.rmtree(data)

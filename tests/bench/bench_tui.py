@@ -142,7 +142,7 @@ def bench_tmux(root: Path, big: Path) -> dict[str, float]:
     """Run `sdtui` in a real terminal (tmux) and watch the screen as a person would see it."""
     figures: dict[str, float] = {}
     session = f"sdtui-bench-{os.getpid()}"
-    exe = shutil.which("sdtui") or f"{sys.executable} -m sdtui.app"
+    exe = str(Path(sys.executable).parent / "sdtui")
 
     def tmux(*args: str) -> str:
         return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout

@@ -7,11 +7,14 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import msgpack
 import pytest
+
+SD = str(Path(sys.executable).parent / "sd")  # this environment's sd, activated or not
 
 
 def make_tree(root: Path, dirs: int = 300, files_per_dir: int = 100) -> None:
@@ -24,7 +27,7 @@ def make_tree(root: Path, dirs: int = 300, files_per_dir: int = 100) -> None:
 
 def sd(data: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["sd", "--data-dir", str(data), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+        [SD, "--data-dir", str(data), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
     )
 
 
@@ -65,7 +68,7 @@ def test_a_killed_index_resumes_to_the_same_result(tmp_path: Path, kill_in: str)
     assert sd(reference, "location", "add", str(tree), "--mode", "content").returncode == 0
 
     child = subprocess.Popen(
-        ["sd", "--data-dir", str(victim), "location", "add", str(tree), "--mode", "content"],
+        [SD, "--data-dir", str(victim), "location", "add", str(tree), "--mode", "content"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60

@@ -10,6 +10,7 @@ import pytest
 
 from sdcore import dedup
 from sdcore.core import Core
+from sdcore.errors import NotFound
 from sdcore.index import cas
 from sdcore.index.indexer import index_location
 from sdcore.library.library import Library
@@ -163,4 +164,5 @@ def test_folders_that_are_not_indexed_are_checked_from_disk(tree: Path, tmp_path
     assert groups(dedup.find_in([str(tree)], min_size=10_000)) == {
         frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3"))
     }
-    assert dedup.find_in([str(tmp_path / "nowhere")]).groups == ()
+    with pytest.raises(NotFound, match="nowhere does not exist"):  # a mistyped folder is no "0 groups"
+        dedup.find_in([str(tmp_path / "nowhere")])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import sdcore
 
 FORBIDDEN = ("textual", "typer", "rich", "sdtui")
 
@@ -50,3 +54,19 @@ def test_the_check_itself_sees_a_forbidden_import() -> None:
     assert out.returncode == 0, out.stderr
     loaded = json.loads(out.stdout)["loaded"]
     assert "typer" in loaded and "sdtui" in loaded
+
+
+
+def test_asyncssh_is_imported_only_through_sdcore_sshlib() -> None:
+    """The newest cryptography warns when asyncssh is imported; sdcore.sshlib is where that is silenced."""
+    root = Path(sdcore.__file__).parent
+    direct = []
+    for source in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(n.split(".")[0] == "asyncssh" for n in names):
+                direct.append(f"{source.relative_to(root)}:{node.lineno}")
+    assert direct == ["sshlib.py:10"]
+    out = subprocess.run([sys.executable, "-c", "import sdcore.net.network"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == "", out.stderr

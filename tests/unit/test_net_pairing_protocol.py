@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncssh
 import pytest
 
 from sdcore.net.frames import pack_frame, read_frame
 from sdcore.net.pairing import PairingError, PairingOffer, host_side, joiner_side, new_code
 from sdcore.net.trust import key_text
+from sdcore.sshlib import asyncssh
 
 
 class Pipe:

@@ -1,0 +1,71 @@
+"""The log: a rotated file in the data dir, set up once per process by the front end (`sd`, `sdtui`)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.handlers
+import os
+from pathlib import Path
+
+from sdcore.sdpath import display
+
+LOG_FILE = "sdtui.log"
+MAX_BYTES = 1 << 20  # a megabyte a file, the last three kept: enough for a bug report, never a full disk
+BACKUPS = 3
+
+_path: Path | None = None
+
+
+class _Handler(logging.handlers.RotatingFileHandler):
+    """The log file, opened at the first record (a command that logs nothing leaves no trace, not even its
+    data dir); a log that cannot be written never stops the program."""
+
+    def _open(self) -> io.TextIOWrapper:
+        os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
+        return super()._open()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def setup(data_dir: Path, program: str) -> Path:
+    """Log to DATA_DIR/sdtui.log (rotated) from now on; returns the file's path.
+
+    Called once at start; a second call (a core running a forwarded `sd` command) keeps the first."""
+    global _path
+    if _path is not None:
+        return _path
+    handler = _Handler(
+        data_dir / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+    )
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s {program}[%(process)d] %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    _path = data_dir / LOG_FILE
+    return _path
+
+
+def where() -> str:
+    """Where the details of an unexpected failure are: the log file, as a user would type it."""
+    if _path is None:
+        return "the log (it is not set up in this process)"
+    home = os.path.expanduser("~").rstrip("/") + "/"
+    text = str(_path)
+    return display("~/" + text[len(home) :] if text.startswith(home) else text)
+
+
+def unexpected(exc: BaseException, what: str) -> str:
+    """Log an unexpected failure with its traceback; a sentence for the user that names the log.
+
+    `what` is what failed, for the sentence: "the copy", "sd ls"."""
+    logging.getLogger("sdcore").error("%s failed unexpectedly", what, exc_info=exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        cause = (
+            f"{display(str(exc.filename))}: {exc.strerror.lower()}" if exc.filename else exc.strerror.lower()
+        )
+        return f"{what} stopped: {cause} (details in {where()})"
+    return f"{what} stopped on an unexpected error; the details are in {where()}"
