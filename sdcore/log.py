@@ -8,6 +8,7 @@ import logging.handlers
 import os
 from pathlib import Path
 
+from sdcore.privacy import create_private, make_private_dir
 from sdcore.sdpath import display
 
 LOG_FILE = "sdtui.log"
@@ -22,7 +23,9 @@ class _Handler(logging.handlers.RotatingFileHandler):
     data dir); a log that cannot be written never stops the program."""
 
     def _open(self) -> io.TextIOWrapper:
-        os.makedirs(os.path.dirname(self.baseFilename), exist_ok=True)
+        path = Path(self.baseFilename)
+        make_private_dir(path.parent)
+        create_private(path)  # owner-only like all of the data dir, whatever the umask
         return super()._open()
 
     def handleError(self, record: logging.LogRecord) -> None:
