@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+from asyncssh.sftp import MIN_SFTP_VERSION
 
 from sdcore.device import Device
 from sdcore.errors import NotFound, SdError
@@ -48,6 +49,16 @@ CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly130
 TUNING: dict[str, Any] = {"encryption_algs": CIPHERS, "window": 16 << 20, "max_pktsize": 256 << 10}
 
 
+async def _refuse(process: asyncssh.SSHServerProcess[bytes], why: str) -> None:
+    """End a session the server does not offer with one line on stderr and a failing exit status."""
+    try:
+        process.stderr.write(why.encode() + b"\n")
+        await process.stderr.drain()
+    except (asyncssh.Error, ConnectionError):
+        pass
+    process.exit(1)
+
+
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
     """`HOST:PORT`, `HOST` or `[v6]:PORT` -> (host, port)."""
     text = text.strip()
@@ -67,12 +78,17 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int
 
 
 class _Incoming(asyncssh.SSHServer):
-    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth)."""
+    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth).
+
+    Its identity, `peer`, is the paired device whose key signed the login, settled once the login
+    completes; a pairing connection has none and gets the pairing subsystem and nothing else.
+    """
 
     def __init__(self, net: Network) -> None:
         self.net = net
         self.peer: Peer | None = None
         self.pairing = False
+        self._offered: Peer | None = None
         self.conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -84,22 +100,36 @@ class _Incoming(asyncssh.SSHServer):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
-        if username == PAIR_USER:
-            self.pairing = True
-            return False
-        return True
+        self._offered = None  # a key offered under another user name proves nothing for this one
+        self.pairing = username == PAIR_USER
+        return not self.pairing  # the pairing user logs in without a key
 
     def public_key_auth_supported(self) -> bool:
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        self.peer = self.net.trust.peer_for_key(key)
-        return self.peer is not None
+        # asyncssh asks this for a key merely offered too (a query, or a signature it has yet to check):
+        # remember whose key it is, it proves nothing yet
+        self._offered = self.net.trust.peer_for_key(key)
+        return self._offered is not None
 
     def auth_completed(self) -> None:
+        # Public key is the only method a user other than the pairing one can succeed with, and
+        # asyncssh checks the signature right after asking validate_public_key about that same key,
+        # with no other request in between: the last key offered is the one that signed.
+        self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
             self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
+
+    def session_requested(self) -> asyncssh.SSHServerProcess[bytes] | bool:
+        """Pairing connections get the pairing subsystem only; paired devices sd-rpc, SFTP and scp."""
+        if self.pairing:
+            return asyncssh.SSHServerProcess(self.net._pairing_session, None, MIN_SFTP_VERSION, False)
+        if self.peer is None:
+            return False
+        sftp = functools.partial(ConfinedSFTPServer, net=self.net)
+        return asyncssh.SSHServerProcess(self.net._session, sftp, MIN_SFTP_VERSION, True)
 
 
 class PeerLink:
@@ -227,10 +257,9 @@ class Network:
                 port,
                 server_host_keys=[self.device.key],
                 server_factory=lambda: _Incoming(self),
-                process_factory=self._session,
-                sftp_factory=lambda chan: ConfinedSFTPServer(chan, self),
-                allow_scp=True,
                 encoding=None,
+                gss_host=None,  # no Kerberos logins: a key is the only way in
+                agent_forwarding=False,
                 keepalive_interval=30,
                 login_timeout=30,
                 **TUNING,
@@ -273,35 +302,44 @@ class Network:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _pairing_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        if process.subsystem != PAIR_SUBSYSTEM:
+            await _refuse(
+                process, f"sd serve: only pairing is allowed without a key (subsystem {PAIR_SUBSYSTEM})"
+            )
+            return
+        try:
+            await self._host_pairing(process, process.get_extra_info("connection"))
+        except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            process.exit(0)
+
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         conn = process.get_extra_info("connection")
-        owner: _Incoming = conn.get_owner()
-        subsystem = process.subsystem
+        peer = conn.get_owner().peer
+        assert peer is not None, "only paired devices get sessions (see _Incoming.session_requested)"
+        if process.subsystem != RPC_SUBSYSTEM:
+            await _refuse(
+                process, "sd serve offers no shell and runs no commands: use sftp or scp, or sd and sdtui"
+            )
+            return
+        session = RpcSession(
+            Confinement(peer.trust, self.trust.shares),
+            still_trusted=lambda: self._still_trusted(peer),
+            drop=lambda names, sizes: self._offered(peer, names, sizes),
+            hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
+            extensions={
+                name: functools.partial(handler, peer)
+                for name, (handler, levels) in self._extensions.items()
+                if peer.trust in levels
+            },
+            on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+        )
         try:
-            if owner.pairing:
-                if subsystem != PAIR_SUBSYSTEM:
-                    process.stderr.write(b"only pairing is allowed without a key\n")
-                    return
-                await self._host_pairing(process, conn)
-            elif owner.peer is not None and subsystem == RPC_SUBSYSTEM:
-                peer = owner.peer
-                session = RpcSession(
-                    Confinement(peer.trust, self.trust.shares),
-                    still_trusted=lambda: self._still_trusted(peer),
-                    drop=lambda names, sizes: self._offered(peer, names, sizes),
-                    hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
-                    extensions={
-                        name: functools.partial(handler, peer)
-                        for name, (handler, levels) in self._extensions.items()
-                        if peer.trust in levels
-                    },
-                    on_hello=lambda client: self._renamed(peer.id, client.get("name")),
-                )
-                await session.serve(process.stdin, process.stdout)
-                if not self._still_trusted(peer):
-                    conn.close()
-            else:
-                process.stderr.write(b"this server offers the sd-rpc and sftp subsystems only\n")
+            await session.serve(process.stdin, process.stdout)
+            if not self._still_trusted(peer):
+                conn.close()
         except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -1,0 +1,226 @@
+"""Attacks on `sd serve`'s logins, tried the way an attacker on the network would: paramiko and OpenSSH
+against a real server on 127.0.0.1. A connection is who its verified key says, and nothing more."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from sdcore.net import Network
+from sdcore.net.network import PAIR_USER
+from sdcore.net.testing import device_network, pair
+
+
+class _Forged(paramiko.Ed25519Key):
+    """A paired device's public key (it is that device's SSH host key: anyone may fetch it) offered with a
+    signature that its private key never made."""
+
+    def __init__(self, public_key: str) -> None:
+        super().__init__(data=base64.b64decode(public_key.split()[1]))
+
+    def sign_ssh_data(self, data: bytes, algorithm: str | None = None) -> paramiko.Message:
+        m = paramiko.Message()
+        m.add_string(self.name)
+        m.add_string(bytes(64))
+        return m
+
+
+def _login(port: int) -> paramiko.Transport:
+    transport = paramiko.Transport(socket.create_connection(("127.0.0.1", port), timeout=10))
+    transport.start_client(timeout=10)
+    return transport
+
+
+def _auth_again(transport: paramiko.Transport, username: str, key: paramiko.PKey | None = None) -> list[str]:
+    """A further user-auth request in the same login, by `key`, else method `none` (paramiko's own
+    `auth_*` would first ask for the service again, which the server refuses)."""
+    event = threading.Event()
+    handler = transport.auth_handler = paramiko.auth_handler.AuthHandler(transport)
+    handler.auth_event, handler.username = event, username
+    handler.auth_method, handler.private_key = ("publickey", key) if key else ("none", None)
+    accepted = paramiko.Message()
+    accepted.add_string("ssh-userauth")
+    accepted.rewind()
+    with transport.lock:
+        handler._parse_service_accept(accepted)
+    return handler.wait_for_response(event)  # type: ignore[no-any-return]
+
+
+def _own_key(net: Network) -> paramiko.PKey:
+    return paramiko.Ed25519Key(filename=str(net.device.data_dir / "device_key"))
+
+
+def _what_it_gets(transport: paramiko.Transport, secret: Path, planted: Path) -> list[str]:
+    """Everything an authenticated connection managed to do beyond pairing."""
+    got = []
+    try:
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        try:
+            with sftp.open(str(secret)) as f:
+                got.append(f"sftp read {f.read()!r}")
+        except OSError:
+            pass
+        try:
+            with sftp.open(str(planted), "w") as f:
+                f.write(b"planted")
+            got.append("sftp write")
+        except OSError:
+            pass
+    except (paramiko.SSHException, EOFError):
+        pass
+    for command in ("id", f"scp -f {secret}"):
+        try:
+            chan = transport.open_session(timeout=5)
+            chan.settimeout(5)
+            chan.exec_command(command)
+            output = chan.makefile("rb").read()
+            if chan.recv_exit_status() == 0 or b"secret" in output:
+                got.append(f"exec {command!r}: {output!r}")
+        except (paramiko.SSHException, EOFError, OSError):
+            pass
+    for where in (("127.0.0.1", 22), ("127.0.0.1", transport.getpeername()[1])):
+        try:
+            transport.open_channel("direct-tcpip", where, ("127.0.0.1", 1), timeout=5).close()
+            got.append(f"port forwarding to {where}")
+        except (paramiko.SSHException, EOFError, OSError):
+            pass
+    try:
+        if transport.request_port_forward("127.0.0.1", 0):
+            got.append("remote port forwarding")
+    except (paramiko.SSHException, EOFError, OSError):
+        pass
+    return got
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.txt"
+    path.write_text("secret")
+    return path
+
+
+async def test_a_paired_devices_public_key_with_a_wrong_signature_then_the_pairing_user_gets_nothing(
+    tmp_path: Path, secret: Path
+) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)  # alpha trusts beta fully: beta's public key is what the attacker offers
+        planted = tmp_path / "planted.txt"
+
+        def attack() -> tuple[bool, list[str]]:
+            transport = _login(a.port)
+            try:
+                with pytest.raises(paramiko.AuthenticationException):
+                    transport.auth_publickey("me", _Forged(b.public_key))
+                _auth_again(transport, PAIR_USER)  # the same login, now as the pairing user
+                return transport.is_authenticated(), _what_it_gets(transport, secret, planted)
+            finally:
+                transport.close()
+
+        authenticated, got = await asyncio.to_thread(attack)
+        assert authenticated  # pairing needs no key...
+        assert got == []  # ...and gives nothing but the pairing subsystem
+        assert not planted.exists()
+
+
+async def test_a_wrong_signature_alone_does_not_log_in(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+
+        def attack() -> bool:
+            transport = _login(a.port)
+            try:
+                with pytest.raises(paramiko.AuthenticationException):
+                    transport.auth_publickey("me", _Forged(b.public_key))
+                with pytest.raises(paramiko.SSHException):
+                    _auth_again(transport, "me")
+                return transport.is_authenticated()
+            finally:
+                transport.close()
+
+        assert not await asyncio.to_thread(attack)
+
+
+async def test_a_shared_device_that_first_offers_a_full_devices_key_stays_shared(
+    tmp_path: Path, secret: Path
+) -> None:
+    async with (
+        device_network(tmp_path / "a", "alpha") as a,
+        device_network(tmp_path / "b", "beta") as b,
+        device_network(tmp_path / "c", "carol") as c,
+    ):
+        await pair(a, b)  # beta: full trust
+        await pair(a, c, host_trust="shared")  # carol: shared, and nothing is shared
+
+        def attack() -> list[str]:
+            transport = _login(a.port)
+            try:
+                with pytest.raises(paramiko.AuthenticationException):
+                    transport.auth_publickey("me", _Forged(b.public_key))
+                _auth_again(transport, "me", _own_key(c))
+                sftp = paramiko.SFTPClient.from_transport(transport)
+                assert sftp is not None
+                got = []
+                for path in (str(secret), "/etc/passwd"):
+                    try:
+                        with sftp.open(path) as f:
+                            got.append(f.read().decode()[:20])
+                    except OSError:
+                        pass
+                return got
+            finally:
+                transport.close()
+
+        assert await asyncio.to_thread(attack) == []
+
+
+async def test_a_paired_device_may_not_forward_ports(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+
+        def attack() -> list[str]:
+            transport = _login(a.port)
+            try:
+                transport.auth_publickey("me", _own_key(b))
+                got = []
+                try:
+                    transport.open_channel("direct-tcpip", ("127.0.0.1", a.port), ("127.0.0.1", 1), timeout=5)
+                    got.append("direct-tcpip")
+                except (paramiko.SSHException, EOFError, OSError):
+                    pass
+                try:
+                    if transport.request_port_forward("127.0.0.1", 0):
+                        got.append("tcpip-forward")
+                except (paramiko.SSHException, EOFError, OSError):
+                    pass
+                return got
+            finally:
+                transport.close()
+
+        assert await asyncio.to_thread(attack) == []
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH client not installed")
+async def test_ssh_with_a_command_fails_after_one_line_saying_why(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{a.port} {a.public_key}\n")
+        proc = await asyncio.create_subprocess_exec(
+            "ssh", "-i", str(b.device.data_dir / "device_key"), "-p", str(a.port),
+            "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+            "-o", "IdentitiesOnly=yes", "-F", "/dev/null", "me@127.0.0.1", "id",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode != 0
+        assert out == b""
+        lines = err.decode().splitlines()
+        assert len(lines) == 1 and "sftp" in lines[0], lines
