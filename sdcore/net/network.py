@@ -293,8 +293,8 @@ class Network:
         for inc in list(self._incoming):
             if inc.conn is not None:
                 inc.conn.close()
-        if self._offer is not None and not self._offer.done.done():
-            self._offer.done.cancel()
+        if self._offer is not None:
+            self._offer.withdraw()
 
     async def __aenter__(self) -> Network:
         return self
@@ -378,18 +378,24 @@ class Network:
     # --- pairing ------------------------------------------------------------------------------
 
     def pair_generate(self, trust: str = "full", ttl: float = CODE_TTL) -> str:
-        """A fresh 12-word code for the next device that joins; any earlier code stops working."""
+        """A fresh 12-word code for the next device that joins; any earlier code stops working.
+
+        The code lasts `ttl` seconds, until one device joined, or until `wait_paired` gives up.
+        """
         if trust not in TRUST_LEVELS:
             raise SdError(f"unknown trust level {trust!r}: use one of {', '.join(TRUST_LEVELS)}")
-        if self._offer is not None and not self._offer.done.done():
-            self._offer.done.cancel()
+        if self._offer is not None:
+            self._offer.withdraw()
         code = new_code()
         self._offer = PairingOffer(code, trust, expires_at=time.monotonic() + ttl)
         self.bus.publish(PairingProgress("waiting", "code generated"))
         return code
 
     async def wait_paired(self, timeout: float | None = None) -> Peer:
-        """Wait for a device to join with the current code; raises PairingError on a failed attempt."""
+        """Wait for a device to join with the current code; raises PairingError on a failed attempt.
+
+        When it ends without a pairing (timed out, canceled: its command ended) the code is withdrawn.
+        """
         offer = self._offer
         if offer is None:
             raise PairingError("no pairing code was generated")
@@ -401,6 +407,11 @@ class Network:
         except TimeoutError:
             offer.usable()
             raise PairingError("no device joined before the code expired; generate a new one") from None
+        finally:
+            if offer.state != "used":
+                offer.withdraw()
+                if offer.state == "withdrawn":
+                    self.bus.publish(PairingProgress("withdrawn", "the pairing code no longer works"))
         return peer
 
     async def _host_pairing(self, process: asyncssh.SSHServerProcess[bytes], conn: Any) -> None:
@@ -410,6 +421,8 @@ class Network:
 
         def accept(info: dict[str, Any]) -> None:
             assert offer is not None
+            if offer.state != "in use":  # withdrawn while the other device was proving the code
+                raise PairingError(offer.usable() or "the pairing code was withdrawn")
             peer = self._store(info, offer.trust)
             self.bus.publish(PairingProgress("paired", peer.name))
             if not offer.done.done():

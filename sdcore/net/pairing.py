@@ -49,7 +49,7 @@ class PairingOffer:
     code: str
     trust: str = "full"
     expires_at: float = field(default_factory=lambda: time.monotonic() + CODE_TTL)
-    state: str = "waiting"  # waiting | used | burnt | expired
+    state: str = "waiting"  # waiting | in use | used | burnt | expired | withdrawn
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def __post_init__(self) -> None:
@@ -69,7 +69,15 @@ class PairingOffer:
             "in use": "another device is trying the pairing code right now",
             "burnt": "the pairing code was burnt by a failed attempt",
             "expired": "the pairing code expired (codes last 10 minutes)",
+            "withdrawn": "the pairing code was withdrawn (the command that showed it has ended)",
         }[self.state]
+
+    def withdraw(self) -> None:
+        """End the offer now (its command ended): it no longer pairs, even an attempt under way."""
+        if self.state in ("waiting", "in use"):
+            self.state = "withdrawn"
+        if not self.done.done():
+            self.done.set_exception(PairingError(self.usable() or "the pairing code was withdrawn"))
 
 
 def _lp(*parts: bytes) -> bytes:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -224,3 +228,76 @@ async def test_ssh_with_a_command_fails_after_one_line_saying_why(tmp_path: Path
         assert out == b""
         lines = err.decode().splitlines()
         assert len(lines) == 1 and "sftp" in lines[0], lines
+
+
+# -- a pairing code lives as long as its command ----------------------------------------------------
+
+SD = str(Path(sys.executable).parent / "sd")
+
+
+def _sd(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SD, "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+
+
+def _start(data_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SD, "--data-dir", str(data_dir), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 30) -> list[str]:
+    """Lines of the process's stdout up to the one with `marker` (a reader thread keeps the deadline)."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            lines.append(line.rstrip("\n"))
+            if marker in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(timeout), f"{marker!r} never printed; got {lines}"
+    return lines
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`sd serve` for device alpha in tmp_path/a, and the address it listens on."""
+    assert _sd(tmp_path / "a", "device", "rename", "alpha").returncode == 0
+    assert _sd(tmp_path / "b", "device", "rename", "beta").returncode == 0
+    server = _start(tmp_path / "a", "serve", "--listen", "127.0.0.1:0")
+    try:
+        address = _read_until(server, "serving alpha")[-1].rsplit(" ", 1)[1]
+        yield server, address
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_a_pairing_code_ends_with_the_command_that_showed_it(
+    tmp_path: Path, served: tuple[subprocess.Popen[str], str], how: signal.Signals
+) -> None:
+    server, address = served
+    generate = _start(tmp_path / "a", "network", "pair", "generate")  # handed to the running server
+    try:
+        join_line = next(line for line in _read_until(generate, "--host") if "pair join" in line)
+        words = join_line.split("sd network pair join", 1)[1].split()[:12]
+        generate.send_signal(how)
+        generate.wait(20)
+    finally:
+        generate.kill()
+        generate.wait()
+    _read_until(server, "pairing: withdrawn")
+    late = _sd(tmp_path / "b", "network", "pair", "join", *words, "--host", address)
+    assert late.returncode == 1
+    assert "withdrawn" in late.stderr and "Traceback" not in late.stderr
+    assert _sd(tmp_path / "a", "network", "devices", "--json").stdout.strip() == "[]"
+    assert server.poll() is None  # the server itself goes on
