@@ -172,7 +172,7 @@ class PeerLink:
                 await self.close()
                 raise NotTrusted(f"{peer.name} answered as another device: unpair and pair again")
             self.net._renamed(peer.id, hello.get("name"))
-            self.net.bus.publish(DeviceConnected(peer.id, str(hello.get("name") or peer.name)))
+            self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
             return self.client
 
     def _lost(self, reason: str) -> None:
@@ -358,9 +358,12 @@ class Network:
         return now is not None and now.public_key == peer.public_key and now.trust == peer.trust
 
     def _renamed(self, device_id: str, name: object) -> None:
+        """Store the name a paired device now gives itself (made unique among the devices here)."""
         peer = self.trust.get(device_id)
-        if peer is not None and isinstance(name, str) and name and name != peer.name:
-            self.trust.add(dataclasses.replace(peer, name=name))
+        if peer is not None and isinstance(name, str) and name.strip():
+            unique = self.trust.free_name(name, peer.id, taken=[self.device.name])
+            if unique != peer.name:
+                self.trust.add(dataclasses.replace(peer, name=unique))
 
     def expose(
         self, name: str, handler: Callable[..., Awaitable[Any]], trust: tuple[str, ...] = ("full",)
@@ -437,7 +440,7 @@ class Network:
             raise PairingError("the other device claimed a device id that does not belong to its key")
         peer = Peer(
             id=str(info["id"]),
-            name=str(info["name"]),
+            name=self.trust.free_name(str(info["name"]), str(info["id"]), taken=[self.device.name]),
             public_key=key_text(key),
             trust=trust,
             addresses=tuple(str(a) for a in info.get("addresses", [])),
@@ -495,8 +498,12 @@ class Network:
         return self.trust.resolve(str(name_or_id))
 
     def device_id_of(self, name_or_id: str) -> uuid.UUID:
-        """A paired device's id by its name, id or unique id prefix (what `laptop:/path` names)."""
-        return self.resolve(name_or_id).uuid
+        """This device's or a paired device's id, by name, id or id prefix (what `laptop:/path` names).
+
+        A name or prefix that fits more than one device, this one included, is refused, never guessed.
+        """
+        here = Peer(id=str(self.device.id), name=self.device.name, public_key=self.public_key)
+        return self.trust.resolve(name_or_id, this_device=here).uuid
 
     async def unpair(self, name_or_id: str | uuid.UUID) -> Peer:
         """Forget a device; its open connections are closed now."""

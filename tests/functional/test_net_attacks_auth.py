@@ -301,3 +301,43 @@ def test_a_pairing_code_ends_with_the_command_that_showed_it(
     assert "withdrawn" in late.stderr and "Traceback" not in late.stderr
     assert _sd(tmp_path / "a", "network", "devices", "--json").stdout.strip() == "[]"
     assert server.poll() is None  # the server itself goes on
+
+
+# -- one name, one device --------------------------------------------------------------------------
+
+
+async def test_two_devices_with_one_name_get_distinct_names(tmp_path: Path) -> None:
+    async with (
+        device_network(tmp_path / "a", "vm") as a,
+        device_network(tmp_path / "b", "vm") as b,
+        device_network(tmp_path / "c", "vm") as c,
+        device_network(tmp_path / "d", "laptop") as d,
+    ):
+        await pair(a, b)  # the same name as this device
+        await pair(a, c)  # and as a paired one
+        await pair(a, d)
+        assert {p.name: p.id for p in a.devices()} == {
+            "vm-2": str(b.device.id), "vm-3": str(c.device.id), "laptop": str(d.device.id)
+        }  # fmt: skip
+        assert [p.name for p in b.devices()] == ["vm-2"]
+        d.device.rename("vm")  # renamed on its side: its new name reaches alpha at its next hello
+        await a.link(str(d.device.id)).connect()
+        assert a.trust.get(d.device.id).name == "vm-4"  # type: ignore[union-attr]
+        assert a.device_id_of("vm") == a.device.id
+        assert a.device_id_of("vm-4") == d.device.id
+
+
+async def test_a_name_of_this_device_and_of_a_paired_one_is_refused(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "vm") as b:
+        await pair(a, b)
+        own = str(a.device.id)
+    assert _sd(tmp_path / "a", "device", "rename", "vm").returncode == 0  # after pairing: now both are vm
+    (tmp_path / "here.txt").write_text("local")
+    listed = _sd(tmp_path / "a", "ls", f"vm:{tmp_path}")
+    assert listed.returncode == 1 and "here.txt" not in listed.stdout
+    assert listed.stderr.splitlines()[-1].startswith("error: 'vm' could be this device, vm ("), listed.stderr
+    removed = _sd(tmp_path / "a", "rm", f"vm:{tmp_path / 'here.txt'}")
+    assert removed.returncode == 1 and (tmp_path / "here.txt").exists()
+    assert "Traceback" not in listed.stderr + removed.stderr
+    mine = _sd(tmp_path / "a", "ls", f"{own[:8]}:{tmp_path}", "--json")  # an id prefix says which
+    assert mine.returncode == 0 and "here.txt" in mine.stdout, mine.stderr
