@@ -36,6 +36,7 @@ from sdcore.net.rpc_client import NotSent, RpcClient
 from sdcore.net.rpc_server import RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
+from sdcore.sdpath import display
 
 DEFAULT_PORT = 37520
 PAIR_USER = "sd-pair"
@@ -170,7 +171,7 @@ class PeerLink:
             hello = await self.client.call("hello", name=self.net.device.name, id=str(self.net.device.id))
             if hello.get("id") != peer.id:
                 await self.close()
-                raise NotTrusted(f"{peer.name} answered as another device: unpair and pair again")
+                raise NotTrusted(f"{display(peer.name)} answered as another device: unpair and pair again")
             self.net._renamed(peer.id, hello.get("name"))
             self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
             return self.client
@@ -547,12 +548,12 @@ class Network:
                 )
             except asyncssh.HostKeyNotVerifiable:
                 raise NotTrusted(
-                    f"{peer.name} at {address} presented a host key that is not the one stored when you "
+                    f"{display(peer.name)} at {address} presented a host key that is not the one stored when you "
                     "paired: something may be impersonating it. If it was reinstalled, unpair and pair again"
                 ) from None
             except asyncssh.PermissionDenied:
                 raise NotTrusted(
-                    f"{peer.name} refused this device's key: it no longer trusts this device "
+                    f"{display(peer.name)} refused this device's key: it no longer trusts this device "
                     "(unpaired there?). Pair the two devices again"
                 ) from None
             except (OSError, asyncssh.Error) as exc:
@@ -569,9 +570,11 @@ class Network:
                 conn.close()
                 errors.append(f"{address}: {exc}")
                 continue
-            return conn, RpcClient(reader, writer, peer.name, on_lost)
+            return conn, RpcClient(reader, writer, display(peer.name), on_lost)
         where = "; ".join(errors) or "no address is known for it"
-        raise DeviceUnreachable(f"cannot reach {peer.name} ({where}); is `sd serve` running there?")
+        raise DeviceUnreachable(
+            f"cannot reach {display(peer.name)} ({display(where)}); is `sd serve` running there?"
+        )
 
     # --- Spacedrop ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from spake2 import SPAKE2_A, SPAKE2_B
 
 from sdcore.errors import SdError
 from sdcore.net.frames import FrameWriter, Reader, Writer, read_frame
+from sdcore.sdpath import display
 
 CODE_TTL = 600.0  # a code expires 10 minutes after it was made
 _ID_JOINER = b"sdtui-pair-joiner"
@@ -168,7 +169,7 @@ async def joiner_side(
     if not isinstance(first, dict):
         raise PairingError("the other device sent a malformed pairing message")
     if "error" in first:
-        raise PairingError(str(first["error"]))
+        raise PairingError(display(str(first["error"])))
     if first.get("key") != host_key:
         raise PairingError("the other device claimed a key that is not its SSH host key: pairing stopped")
     spake = SPAKE2_A(code.encode(), idA=_ID_JOINER, idB=_ID_HOST)
@@ -187,7 +188,7 @@ async def joiner_side(
     if not isinstance(reply, dict):
         raise PairingError("the other device sent a malformed pairing message")
     if "error" in reply:
-        raise PairingError(str(reply["error"]))
+        raise PairingError(display(str(reply["error"])))
     if not hmac.compare_digest(mac(key, b"host", data), reply.get("mac", b"")):
         raise PairingError(
             "the other device could not prove it knows the code (a man in the middle?): nothing was stored"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
+import os
 import shutil
 import signal
 import socket
@@ -17,6 +19,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from sdcore.errors import SdError
 from sdcore.net import Network
 from sdcore.net.network import PAIR_USER
 from sdcore.net.testing import device_network, pair
@@ -237,8 +240,8 @@ SD = str(Path(sys.executable).parent / "sd")
 
 def _sd(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SD, "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        [SD, "--data-dir", str(data_dir), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        timeout=60, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
 
 
@@ -341,3 +344,59 @@ async def test_a_name_of_this_device_and_of_a_paired_one_is_refused(tmp_path: Pa
     assert "Traceback" not in listed.stderr + removed.stderr
     mine = _sd(tmp_path / "a", "ls", f"{own[:8]}:{tmp_path}", "--json")  # an id prefix says which
     assert mine.returncode == 0 and "here.txt" in mine.stdout, mine.stderr
+
+
+# -- what a peer chose never drives the terminal ----------------------------------------------------
+
+EVIL = "evil\x1b]0;PWNED\x07\x1b[31mRED"
+EVIL_SHOWN = "evil\\x1b]0;PWNED\\x07\\x1b[31mRED"
+
+
+def _raw(text: str) -> bool:
+    return any(c in text for c in "\x1b\x07\x9b")
+
+
+async def test_sd_serve_and_sd_network_show_a_peers_chosen_names_escaped(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", EVIL) as b:
+        await pair(a, b)
+        alpha = str(a.device.id)
+    devices = _sd(tmp_path / "a", "network", "devices")
+    assert EVIL_SHOWN in devices.stdout and not _raw(devices.stdout)
+    server = _start(tmp_path / "a", "serve", "--listen", "127.0.0.1:0", "--auto-accept")
+    try:
+        address = _read_until(server, "serving alpha")[-1].rsplit(" ", 1)[1]
+        async with device_network(tmp_path / "b", EVIL, listen=False) as b:
+            b.trust.add(dataclasses.replace(b.trust.get(alpha), addresses=(address,)))  # type: ignore[type-var]
+            dropped = tmp_path / f"photo\x1b[2J{EVIL}.jpg"
+            dropped.write_text("x")
+            await b.drop(alpha, [str(dropped)])
+        unpaired = _sd(tmp_path / "a", "network", "unpair", str(b.device.id)[:8])
+        assert unpaired.returncode == 0 and EVIL_SHOWN in unpaired.stdout and not _raw(unpaired.stdout)
+        log = _read_until(server, "disconnected: ")
+    finally:
+        server.terminate()
+        server.wait(10)
+    shown = "\n".join(log)
+    assert (
+        f"connected: {EVIL_SHOWN}" in shown
+        and f"drop from {EVIL_SHOWN}: photo\\x1b[2J{EVIL_SHOWN}.jpg" in shown
+    )
+    assert not _raw(shown)
+
+
+async def test_an_error_a_peer_sends_is_shown_escaped(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+
+        async def search(peer: object, query: str) -> None:
+            raise SdError(f"no such thing\x1b]0;PWNED\x07\x1b[2J{EVIL}")
+
+        b.expose("search", search)  # what `sd search --device beta` asks
+        proc = await asyncio.create_subprocess_exec(
+            SD, "--data-dir", str(tmp_path / "a"), "search", "x", "--device", "beta",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert f"no such thing\\x1b]0;PWNED\\x07\\x1b[2J{EVIL_SHOWN}" in err.decode()
+    assert not _raw((out + err).decode())
