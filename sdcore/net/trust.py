@@ -148,11 +148,11 @@ class TrustStore:
                 "this device" if d is this_device else f"{display(d.name)} ({d.id[:8]})" for d in found
             )
             raise AmbiguousDevice(
-                f"{display(name_or_id)!r} could be {which}: write more of the device id "
+                f"'{display(name_or_id)}' could be {which}: write more of the device id "
                 "(`sd device show` prints this device's, `sd network devices` the others')"
             )
         raise NotFound(
-            f"no paired device called {display(name_or_id)!r}: see `sd network devices`, or pair it first"
+            f"no paired device called '{display(name_or_id)}': see `sd network devices`, or pair it first"
         )
 
     def free_name(self, wanted: str, device_id: str, taken: Iterable[str] = ()) -> str:

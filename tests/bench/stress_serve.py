@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import logging
 import os
 import random
@@ -88,6 +89,7 @@ class Report:
     requests: Counter[str] = field(default_factory=Counter)
     refusals: Counter[str] = field(default_factory=Counter)
     checks: int = 0
+    resident: list[int] = field(default_factory=list)  # MiB, every 10 s of the run: growth or plateau?
     mismatches: list[str] = field(default_factory=list)
     server_alive: bool = True
 
@@ -101,6 +103,7 @@ class Report:
             f"{self.checks} exact listings and copies by the sixth",
             f"server: start {self.start}; peak {self.peak}; end {self.end} "
             f"({'within' if self.end.within(self.start) else 'NOT within'} {TOLERANCE:.0%} of the start)",
+            "resident MiB every 10 s: " + " ".join(str(m) for m in self.resident),
             "requests: " + ", ".join(f"{k} {v}" for k, v in self.requests.most_common()),
             "refused (most often): " + "; ".join(f"{v}x {k}" for k, v in self.refusals.most_common(8)),
         ]
@@ -487,9 +490,11 @@ async def _port(log: Path, server: subprocess.Popen[Any]) -> int:
 
 
 async def _sample(pid: int, report: Report) -> None:
-    while True:
+    for tick in itertools.count():
         now = usage(pid)
         report.peak = Usage(max(report.peak.fds, now.fds), max(report.peak.rss_kib, now.rss_kib))
+        if tick % 50 == 0:
+            report.resident.append(round(now.rss_kib / 1024))
         await asyncio.sleep(0.2)
 
 
