@@ -45,7 +45,9 @@ from sdcore.net.remote_fs import RemoteFS  # noqa: E402
 from sdcore.net.rpc_client import RpcClient  # noqa: E402
 from sdcore.net.testing import device_network, pair  # noqa: E402
 
-SD = str(Path(sys.executable).parent / "sd")
+_SCRIPT = Path(sys.executable).parent / "sd"
+# the `sd` installed beside this Python (a system Python puts scripts elsewhere: then run it as a module)
+SD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from sdtui.cli import main; main()"]
 CHAOS = [
     ("full-1", "full"),
     ("full-2", "full"),
@@ -432,7 +434,7 @@ async def stress(work: Path, seconds: float, seed: int = 1, warmup: float = 3.0)
     log = work / "serve.log"
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [SD, "--data-dir", str(server_dir), "serve", "--listen", "127.0.0.1:0"],
+            [*SD, "--data-dir", str(server_dir), "serve", "--listen", "127.0.0.1:0"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:

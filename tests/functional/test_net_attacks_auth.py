@@ -235,19 +235,21 @@ async def test_ssh_with_a_command_fails_after_one_line_saying_why(tmp_path: Path
 
 # -- a pairing code lives as long as its command ----------------------------------------------------
 
-SD = str(Path(sys.executable).parent / "sd")
+_SCRIPT = Path(sys.executable).parent / "sd"
+# the `sd` installed beside this Python (a system Python puts scripts elsewhere: then run it as a module)
+SD = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from sdtui.cli import main; main()"]
 
 
 def _sd(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SD, "--data-dir", str(data_dir), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        [*SD, "--data-dir", str(data_dir), *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
         timeout=60, env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
 
 
 def _start(data_dir: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [SD, "--data-dir", str(data_dir), *args],
+        [*SD, "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
 
@@ -393,7 +395,7 @@ async def test_an_error_a_peer_sends_is_shown_escaped(tmp_path: Path) -> None:
 
         b.expose("search", search)  # what `sd search --device beta` asks
         proc = await asyncio.create_subprocess_exec(
-            SD, "--data-dir", str(tmp_path / "a"), "search", "x", "--device", "beta",
+            *SD, "--data-dir", str(tmp_path / "a"), "search", "x", "--device", "beta",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(proc.communicate(), 60)
