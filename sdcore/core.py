@@ -161,9 +161,7 @@ class Core:
         return SdPath(self.device.id, os.path.abspath(os.path.expanduser(text)))
 
     def device_id_of(self, name_or_id: str) -> uuid.UUID:
-        """A device by name or id prefix: this one, or a paired one."""
-        if name_or_id in (self.device.name, str(self.device.id)) or str(self.device.id).startswith(name_or_id):
-            return self.device.id
+        """A device by name or id prefix: this one, or a paired one; one that fits both is refused."""
         return self.net().device_id_of(name_or_id)  # type: ignore[no-any-return]
 
     def is_local(self, path: SdPath) -> bool:

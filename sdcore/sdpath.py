@@ -80,15 +80,24 @@ def split_remote(text: str) -> tuple[str, str] | None:
     return None
 
 
+_BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))  # reorder what follows
+
+
 def display(text: str) -> str:
-    """`text` for people: bytes that were not UTF-8 shown as \\xNN, control characters escaped."""
+    """`text` for people and terminals: bytes that were not UTF-8 shown as \\xNN, control characters
+    (C0, DEL, C1) and bidirectional overrides escaped, so a name can neither drive the terminal nor
+    disguise itself. Everything a peer chose (names, file names, error text) is shown through it."""
+    if text.isprintable():
+        return text
     out = []
     for ch in text:
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x20 or code == 0x7F:
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
             out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, f"\\x{code:02x}"))
+        elif code in _BIDI:
+            out.append(f"\\u{code:04x}")
         else:
             out.append(ch)
     return "".join(out)

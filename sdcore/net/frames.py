@@ -10,6 +10,7 @@ import msgpack
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.fs.base import FsError
+from sdcore.sdpath import display
 
 MAX_FRAME = 64 << 20
 _LEN = struct.Struct(">I")
@@ -59,7 +60,7 @@ def decode_error(data: Any) -> SdError:
     if not isinstance(data, dict):
         return ProtocolError(f"malformed error from the other device: {data!r}")
     cls = ERROR_TYPES.get(str(data.get("type")), SdError)
-    return cls(str(data.get("message", "")))
+    return cls(display(str(data.get("message", ""))))  # the other device wrote it: it may drive a terminal
 
 
 class Reader(Protocol):

@@ -33,6 +33,7 @@ from sdcore.net.rpc_client import NotSent, RpcClient
 from sdcore.net.rpc_server import RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
+from sdcore.sdpath import display
 from sdcore.sshlib import asyncssh
 
 DEFAULT_PORT = 37520
@@ -45,6 +46,16 @@ DROP_ANSWER_TIMEOUT = 300.0
 # packets cut per-packet Python overhead on fast links.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
 TUNING: dict[str, Any] = {"encryption_algs": CIPHERS, "window": 16 << 20, "max_pktsize": 256 << 10}
+
+
+async def _refuse(process: asyncssh.SSHServerProcess[bytes], why: str) -> None:
+    """End a session the server does not offer with one line on stderr and a failing exit status."""
+    try:
+        process.stderr.write(why.encode() + b"\n")
+        await process.stderr.drain()
+    except (asyncssh.Error, ConnectionError):
+        pass
+    process.exit(1)
 
 
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -66,12 +77,17 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int
 
 
 class _Incoming(asyncssh.SSHServer):
-    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth)."""
+    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth).
+
+    Its identity, `peer`, is the paired device whose key signed the login, settled once the login
+    completes; a pairing connection has none and gets the pairing subsystem and nothing else.
+    """
 
     def __init__(self, net: Network) -> None:
         self.net = net
         self.peer: Peer | None = None
         self.pairing = False
+        self._offered: Peer | None = None
         self.conn: asyncssh.SSHServerConnection | None = None
         self.dropping = False  # it came to send files: its end is not a lost device
 
@@ -84,22 +100,36 @@ class _Incoming(asyncssh.SSHServer):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
-        if username == PAIR_USER:
-            self.pairing = True
-            return False
-        return True
+        self._offered = None  # a key offered under another user name proves nothing for this one
+        self.pairing = username == PAIR_USER
+        return not self.pairing  # the pairing user logs in without a key
 
     def public_key_auth_supported(self) -> bool:
         return True
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        self.peer = self.net.trust.peer_for_key(key)
-        return self.peer is not None
+        # asyncssh asks this for a key merely offered too (a query, or a signature it has yet to check):
+        # remember whose key it is, it proves nothing yet
+        self._offered = self.net.trust.peer_for_key(key)
+        return self._offered is not None
 
     def auth_completed(self) -> None:
+        # Public key is the only method a user other than the pairing one can succeed with, and
+        # asyncssh checks the signature right after asking validate_public_key about that same key,
+        # with no other request in between: the last key offered is the one that signed.
+        self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
             self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
+
+    def session_requested(self) -> asyncssh.SSHServerProcess[bytes] | bool:
+        """Pairing connections get the pairing subsystem only; paired devices sd-rpc, SFTP and scp."""
+        if self.pairing:
+            return asyncssh.SSHServerProcess(self.net._pairing_session, None, asyncssh.sftp.MIN_SFTP_VERSION, False)
+        if self.peer is None:
+            return False
+        sftp = functools.partial(ConfinedSFTPServer, net=self.net)
+        return asyncssh.SSHServerProcess(self.net._session, sftp, asyncssh.sftp.MIN_SFTP_VERSION, True)
 
 
 class PeerLink:
@@ -140,9 +170,9 @@ class PeerLink:
             hello = await self.client.call("hello", name=self.net.device.name, id=str(self.net.device.id))
             if hello.get("id") != peer.id:
                 await self.close()
-                raise NotTrusted(f"{peer.name} answered as another device: unpair and pair again")
+                raise NotTrusted(f"{display(peer.name)} answered as another device: unpair and pair again")
             self.net._renamed(peer.id, hello.get("name"))
-            self.net.bus.publish(DeviceConnected(peer.id, str(hello.get("name") or peer.name)))
+            self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
             return self.client
 
     def _lost(self, reason: str) -> None:
@@ -227,10 +257,9 @@ class Network:
                 port,
                 server_host_keys=[self.device.key],
                 server_factory=lambda: _Incoming(self),
-                process_factory=self._session,
-                sftp_factory=lambda chan: ConfinedSFTPServer(chan, self),
-                allow_scp=True,
                 encoding=None,
+                gss_host=None,  # no Kerberos logins: a key is the only way in
+                agent_forwarding=False,
                 keepalive_interval=30,
                 login_timeout=30,
                 **TUNING,
@@ -264,8 +293,8 @@ class Network:
         for inc in list(self._incoming):
             if inc.conn is not None:
                 inc.conn.close()
-        if self._offer is not None and not self._offer.done.done():
-            self._offer.done.cancel()
+        if self._offer is not None:
+            self._offer.withdraw()
 
     async def __aenter__(self) -> Network:
         return self
@@ -273,35 +302,45 @@ class Network:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _pairing_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        if process.subsystem != PAIR_SUBSYSTEM:
+            await _refuse(
+                process, f"sd serve: only pairing is allowed without a key (subsystem {PAIR_SUBSYSTEM})"
+            )
+            return
+        try:
+            await self._host_pairing(process, process.get_extra_info("connection"))
+        except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            process.exit(0)
+
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         conn = process.get_extra_info("connection")
         owner: _Incoming = conn.get_owner()
-        subsystem = process.subsystem
+        peer = owner.peer
+        assert peer is not None, "only paired devices get sessions (see _Incoming.session_requested)"
+        if process.subsystem != RPC_SUBSYSTEM:
+            await _refuse(
+                process, "sd serve offers no shell and runs no commands: use sftp or scp, or sd and sdtui"
+            )
+            return
+        session = RpcSession(
+            Confinement(peer.trust, self.trust.shares),
+            still_trusted=lambda: self._still_trusted(peer),
+            drop=lambda names, sizes: self._offered(peer, names, sizes, owner),
+            hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
+            extensions={
+                name: functools.partial(handler, peer)
+                for name, (handler, levels) in self._extensions.items()
+                if peer.trust in levels
+            },
+            on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+        )
         try:
-            if owner.pairing:
-                if subsystem != PAIR_SUBSYSTEM:
-                    process.stderr.write(b"only pairing is allowed without a key\n")
-                    return
-                await self._host_pairing(process, conn)
-            elif owner.peer is not None and subsystem == RPC_SUBSYSTEM:
-                peer = owner.peer
-                session = RpcSession(
-                    Confinement(peer.trust, self.trust.shares),
-                    still_trusted=lambda: self._still_trusted(peer),
-                    drop=lambda names, sizes: self._offered(peer, names, sizes, owner),
-                    hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},
-                    extensions={
-                        name: functools.partial(handler, peer)
-                        for name, (handler, levels) in self._extensions.items()
-                        if peer.trust in levels
-                    },
-                    on_hello=lambda client: self._renamed(peer.id, client.get("name")),
-                )
-                await session.serve(process.stdin, process.stdout)
-                if not self._still_trusted(peer):
-                    conn.close()
-            else:
-                process.stderr.write(b"this server offers the sd-rpc and sftp subsystems only\n")
+            await session.serve(process.stdin, process.stdout)
+            if not self._still_trusted(peer):
+                conn.close()
         except (asyncssh.Error, ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -320,9 +359,12 @@ class Network:
         return now is not None and now.public_key == peer.public_key and now.trust == peer.trust
 
     def _renamed(self, device_id: str, name: object) -> None:
+        """Store the name a paired device now gives itself (made unique among the devices here)."""
         peer = self.trust.get(device_id)
-        if peer is not None and isinstance(name, str) and name and name != peer.name:
-            self.trust.add(dataclasses.replace(peer, name=name))
+        if peer is not None and isinstance(name, str) and name.strip():
+            unique = self.trust.free_name(name, peer.id, taken=[self.device.name])
+            if unique != peer.name:
+                self.trust.add(dataclasses.replace(peer, name=unique))
 
     def expose(
         self, name: str, handler: Callable[..., Awaitable[Any]], trust: tuple[str, ...] = ("full",)
@@ -340,18 +382,24 @@ class Network:
     # --- pairing ------------------------------------------------------------------------------
 
     def pair_generate(self, trust: str = "full", ttl: float = CODE_TTL) -> str:
-        """A fresh 12-word code for the next device that joins; any earlier code stops working."""
+        """A fresh 12-word code for the next device that joins; any earlier code stops working.
+
+        The code lasts `ttl` seconds, until one device joined, or until `wait_paired` gives up.
+        """
         if trust not in TRUST_LEVELS:
             raise SdError(f"unknown trust level {trust!r}: use one of {', '.join(TRUST_LEVELS)}")
-        if self._offer is not None and not self._offer.done.done():
-            self._offer.done.cancel()
+        if self._offer is not None:
+            self._offer.withdraw()
         code = new_code()
         self._offer = PairingOffer(code, trust, expires_at=time.monotonic() + ttl)
         self.bus.publish(PairingProgress("waiting", "code generated"))
         return code
 
     async def wait_paired(self, timeout: float | None = None) -> Peer:
-        """Wait for a device to join with the current code; raises PairingError on a failed attempt."""
+        """Wait for a device to join with the current code; raises PairingError on a failed attempt.
+
+        When it ends without a pairing (timed out, canceled: its command ended) the code is withdrawn.
+        """
         offer = self._offer
         if offer is None:
             raise PairingError("no pairing code was generated")
@@ -363,6 +411,11 @@ class Network:
         except TimeoutError:
             offer.usable()
             raise PairingError("no device joined before the code expired; generate a new one") from None
+        finally:
+            if offer.state != "used":
+                offer.withdraw()
+                if offer.state == "withdrawn":
+                    self.bus.publish(PairingProgress("withdrawn", "the pairing code no longer works"))
         return peer
 
     async def _host_pairing(self, process: asyncssh.SSHServerProcess[bytes], conn: Any) -> None:
@@ -372,6 +425,8 @@ class Network:
 
         def accept(info: dict[str, Any]) -> None:
             assert offer is not None
+            if offer.state != "in use":  # withdrawn while the other device was proving the code
+                raise PairingError(offer.usable() or "the pairing code was withdrawn")
             peer = self._store(info, offer.trust)
             self.bus.publish(PairingProgress("paired", peer.name))
             if not offer.done.done():
@@ -386,7 +441,7 @@ class Network:
             raise PairingError("the other device claimed a device id that does not belong to its key")
         peer = Peer(
             id=str(info["id"]),
-            name=str(info["name"]),
+            name=self.trust.free_name(str(info["name"]), str(info["id"]), taken=[self.device.name]),
             public_key=key_text(key),
             trust=trust,
             addresses=tuple(str(a) for a in info.get("addresses", [])),
@@ -444,8 +499,12 @@ class Network:
         return self.trust.resolve(str(name_or_id))
 
     def device_id_of(self, name_or_id: str) -> uuid.UUID:
-        """A paired device's id by its name, id or unique id prefix (what `laptop:/path` names)."""
-        return self.resolve(name_or_id).uuid
+        """This device's or a paired device's id, by name, id or id prefix (what `laptop:/path` names).
+
+        A name or prefix that fits more than one device, this one included, is refused, never guessed.
+        """
+        here = Peer(id=str(self.device.id), name=self.device.name, public_key=self.public_key)
+        return self.trust.resolve(name_or_id, this_device=here).uuid
 
     async def unpair(self, name_or_id: str | uuid.UUID) -> Peer:
         """Forget a device; its open connections are closed now."""
@@ -489,12 +548,12 @@ class Network:
                 )
             except asyncssh.HostKeyNotVerifiable:
                 raise NotTrusted(
-                    f"{peer.name} at {address} presented a host key that is not the one stored when you "
+                    f"{display(peer.name)} at {address} presented a host key that is not the one stored when you "
                     "paired: something may be impersonating it. If it was reinstalled, unpair and pair again"
                 ) from None
             except asyncssh.PermissionDenied:
                 raise NotTrusted(
-                    f"{peer.name} refused this device's key: it no longer trusts this device "
+                    f"{display(peer.name)} refused this device's key: it no longer trusts this device "
                     "(unpaired there?). Pair the two devices again"
                 ) from None
             except (OSError, asyncssh.Error) as exc:
@@ -511,9 +570,11 @@ class Network:
                 conn.close()
                 errors.append(f"{address}: {exc}")
                 continue
-            return conn, RpcClient(reader, writer, peer.name, on_lost)
+            return conn, RpcClient(reader, writer, display(peer.name), on_lost)
         where = "; ".join(errors) or "no address is known for it"
-        raise DeviceUnreachable(f"cannot reach {peer.name} ({where}); is `sd serve` running there?")
+        raise DeviceUnreachable(
+            f"cannot reach {display(peer.name)} ({display(where)}); is `sd serve` running there?"
+        )
 
     # --- Spacedrop ----------------------------------------------------------------------------
 

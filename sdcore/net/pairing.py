@@ -15,6 +15,7 @@ from spake2 import SPAKE2_A, SPAKE2_B
 
 from sdcore.errors import SdError
 from sdcore.net.frames import FrameWriter, Reader, Writer, read_frame
+from sdcore.sdpath import display
 
 CODE_TTL = 600.0  # a code expires 10 minutes after it was made
 _ID_JOINER = b"sdtui-pair-joiner"
@@ -49,7 +50,7 @@ class PairingOffer:
     code: str
     trust: str = "full"
     expires_at: float = field(default_factory=lambda: time.monotonic() + CODE_TTL)
-    state: str = "waiting"  # waiting | used | burnt | expired
+    state: str = "waiting"  # waiting | in use | used | burnt | expired | withdrawn
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def __post_init__(self) -> None:
@@ -69,7 +70,15 @@ class PairingOffer:
             "in use": "another device is trying the pairing code right now",
             "burnt": "the pairing code was burnt by a failed attempt",
             "expired": "the pairing code expired (codes last 10 minutes)",
+            "withdrawn": "the pairing code was withdrawn (the command that showed it has ended)",
         }[self.state]
+
+    def withdraw(self) -> None:
+        """End the offer now (its command ended): it no longer pairs, even an attempt under way."""
+        if self.state in ("waiting", "in use"):
+            self.state = "withdrawn"
+        if not self.done.done():
+            self.done.set_exception(PairingError(self.usable() or "the pairing code was withdrawn"))
 
 
 def _lp(*parts: bytes) -> bytes:
@@ -160,7 +169,7 @@ async def joiner_side(
     if not isinstance(first, dict):
         raise PairingError("the other device sent a malformed pairing message")
     if "error" in first:
-        raise PairingError(str(first["error"]))
+        raise PairingError(display(str(first["error"])))
     if first.get("key") != host_key:
         raise PairingError("the other device claimed a key that is not its SSH host key: pairing stopped")
     spake = SPAKE2_A(code.encode(), idA=_ID_JOINER, idB=_ID_HOST)
@@ -179,7 +188,7 @@ async def joiner_side(
     if not isinstance(reply, dict):
         raise PairingError("the other device sent a malformed pairing message")
     if "error" in reply:
-        raise PairingError(str(reply["error"]))
+        raise PairingError(display(str(reply["error"])))
     if not hmac.compare_digest(mac(key, b"host", data), reply.get("mac", b"")):
         raise PairingError(
             "the other device could not prove it knows the code (a man in the middle?): nothing was stored"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from sdcore.sshlib import asyncssh
 
 TRUST_FILE = "trust.json"
 TRUST_LEVELS = ("full", "shared")
+NAME_LIMIT = 64  # a peer chooses its name: keep it to what fits a table
 
 
 class AmbiguousDevice(SdError):
@@ -138,23 +141,32 @@ class TrustStore:
             self._save()
             return peer
 
-    def resolve(self, name_or_id: str) -> Peer:
-        """A paired device by exact name, id, or unique id prefix."""
-        peers = self.peers()
-        for test in (
-            lambda p: p.id == name_or_id,
-            lambda p: p.name == name_or_id,
-            lambda p: p.id.startswith(name_or_id.lower()),
-        ):
-            found = [p for p in peers if test(p)]
-            if len(found) == 1:
-                return found[0]
-            if len(found) > 1:
-                raise AmbiguousDevice(
-                    f"{name_or_id!r} matches {len(found)} paired devices: use more of the device id "
-                    "(see `sd network devices`)"
-                )
-        raise NotFound(f"no paired device called {name_or_id!r}: see `sd network devices`, or pair it first")
+    def resolve(self, name_or_id: str, this_device: Peer | None = None) -> Peer:
+        """A paired device (or `this_device`) by id, name or id prefix; more than one match is refused."""
+        devices = [*([this_device] if this_device else []), *self.peers()]
+        exact = [d for d in devices if d.id == name_or_id]
+        found = exact or [d for d in devices if d.name == name_or_id or d.id.startswith(name_or_id.lower())]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            which = ", ".join(
+                "this device" if d is this_device else f"{display(d.name)} ({d.id[:8]})" for d in found
+            )
+            raise AmbiguousDevice(
+                f"'{display(name_or_id)}' could be {which}: write more of the device id "
+                "(`sd device show` prints this device's, `sd network devices` the others')"
+            )
+        raise NotFound(
+            f"no paired device called '{display(name_or_id)}': see `sd network devices`, or pair it first"
+        )
+
+    def free_name(self, wanted: str, device_id: str, taken: Iterable[str] = ()) -> str:
+        """`wanted`, else `wanted-2`, `wanted-3`...: the first name that no other paired device has,
+        nor any of `taken` (this device's own name), so a name always says which device it is."""
+        base = " ".join(wanted.split())[:NAME_LIMIT] or "device"
+        used = {p.name for p in self.peers() if p.id != device_id} | set(taken)
+        candidates = itertools.chain([base], (f"{base}-{i}" for i in itertools.count(2)))
+        return next(n for n in candidates if n not in used)
 
     def shares(self) -> list[str]:
         with self._lock:

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, here, print_json, print_table, run
 
 network_app = typer.Typer(help="Pair devices, list them, unpair them.", no_args_is_help=True)
@@ -77,20 +78,21 @@ def serve(
             with core.bus.subscribe(DeviceConnected, DeviceLost, DropOffered, PairingProgress) as events:
                 async for e in events:
                     if isinstance(e, DeviceConnected):
-                        _say(f"connected: {e.name} ({e.device_id})")
+                        _say(f"connected: {display(e.name)} ({e.device_id})")
                     elif isinstance(e, DeviceLost):
-                        _say(f"disconnected: {e.name} ({e.reason})")
+                        _say(f"disconnected: {display(e.name)} ({display(e.reason)})")
                     elif isinstance(e, DropOffered):
                         verdict = (
                             "accepted" if auto_accept else "not taken: nobody here to ask (--auto-accept takes drops)"
                         )
-                        _say(f"drop from {e.device_name}: {', '.join(e.names)} — {verdict}")
+                        names = ", ".join(display(n) for n in e.names)
+                        _say(f"drop from {display(e.device_name)}: {names} — {verdict}")
                         if not auto_accept:
                             net.answer_drop(
                                 e.drop_id, False, nobody_to_ask="it runs `sd serve` without --auto-accept"
                             )
                     elif isinstance(e, PairingProgress):
-                        _say(f"pairing: {e.stage} {e.detail}")
+                        _say(f"pairing: {e.stage} {display(e.detail)}")
 
         reporter = asyncio.create_task(report())
         try:
@@ -124,7 +126,7 @@ def pair_generate(
         address = net.address or await net.start(listen)  # a running `sd serve` takes the join on its port
         show(net.pair_generate(trust=trust), address)
         peer = await net.wait_paired()
-        _say(f"paired with {peer.name} ({peer.id}), trust {peer.trust}")
+        _say(f"paired with {display(peer.name)} ({peer.id}), trust {peer.trust}")
 
     run(body)
 
@@ -139,7 +141,7 @@ def pair_join(
 
     async def body(core: Any) -> None:
         peer = await _network(core).pair_join(words, host, trust=trust)
-        _say(f"paired with {peer.name} ({peer.id}) at {host}, trust {peer.trust}")
+        _say(f"paired with {display(peer.name)} ({peer.id}) at {host}, trust {peer.trust}")
 
     run(body)
 
@@ -180,7 +182,7 @@ def unpair(device: str = typer.Argument(..., help="The device's name or id prefi
 
     async def body(core: Any) -> None:
         peer = await _network(core).unpair(device)
-        _say(f"unpaired {peer.name} ({peer.id})")
+        _say(f"unpaired {display(peer.name)} ({peer.id})")
 
     run(body)
 
@@ -196,7 +198,7 @@ def drop(
 
     async def body(core: Any) -> None:
         names = await _network(core).drop(device, [here(f) for f in files])
-        _say(f"sent {len(names)} file(s) to {device}: {', '.join(names)}")
+        _say(f"sent {len(names)} file(s) to {display(device)}: {', '.join(display(n) for n in names)}")
 
     run(body)
 
@@ -232,6 +234,6 @@ def share_list(json: bool = JsonOpt) -> None:
             print_json(shares)
         else:
             for s in shares:
-                _say(s)
+                _say(display(s))
 
     run(body)

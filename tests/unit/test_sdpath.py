@@ -156,3 +156,10 @@ async def test_a_non_utf8_name_survives_index_then_list(tmp_path: Path, library:
     # the listed path opens the very file
     with open(inner[0].path, "rb") as f:
         assert f.read() == b"hello"
+
+
+def test_display_escapes_c1_controls_and_bidirectional_overrides() -> None:
+    # U+009B is an 8-bit CSI for some terminals; U+202E shows "exe.txt" as "txt.exe"
+    assert display("a\x9b31mb") == "a\\x9b31mb"
+    assert display("invoice\u202etxt.exe") == "invoice\\u202etxt.exe"
+    assert display("plain name.txt") == "plain name.txt"
