@@ -100,6 +100,7 @@ class RpcSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepted: dict[str, tuple[str, list[str]]] = {}  # drop token -> (folder, names still to come)
         self._held = 0  # bytes the requests in flight carry or asked for
+        self._opening = 0  # handles being opened right now
         self._room = asyncio.Event()
 
     async def serve(self, reader: Reader, writer: Writer) -> None:
@@ -167,11 +168,21 @@ class RpcSession:
         return self.confine.check(os.fsdecode(path))
 
     def _room_for_handle(self) -> None:
-        if len(self._reads) + len(self._writes) + len(self._lists) >= MAX_HANDLES:
+        if len(self._reads) + len(self._writes) + len(self._lists) + self._opening >= MAX_HANDLES:
             raise TooManyOpen(
                 f"this connection holds {MAX_HANDLES} files and listings open, as many as one may: "
                 "close some before opening more"
             )
+
+    @contextlib.contextmanager
+    def _opening_handle(self) -> Iterator[None]:
+        """Hold a place among the handles while one is being opened in a worker thread."""
+        self._room_for_handle()
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
 
     def _cleanup(self) -> None:
         for fd in self._reads.values():
@@ -223,14 +234,14 @@ class RpcSession:
     async def rpc_list_open(self, path: bytes, batch_size: int = 1000) -> list[Any]:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
         p = self._path(path)
-        self._room_for_handle()
-        fd = await asyncio.to_thread(self.confine.open, p, os.O_RDONLY | os.O_DIRECTORY)
-        batches = _listing(fd, max(1, min(batch_size, 10_000)))
-        first = await asyncio.to_thread(next, batches, None)
-        if first is None:
-            return [0, []]
-        handle = next(self._ids)
-        self._lists[handle] = batches
+        with self._opening_handle():
+            fd = await asyncio.to_thread(self.confine.open, p, os.O_RDONLY | os.O_DIRECTORY)
+            batches = _listing(fd, max(1, min(batch_size, 10_000)))
+            first = await asyncio.to_thread(next, batches, None)
+            if first is None:
+                return [0, []]
+            handle = next(self._ids)
+            self._lists[handle] = batches
         return [handle, [pack_entry(e) for e in first]]
 
     async def rpc_list_next(self, handle: int) -> list[Any] | None:
@@ -249,7 +260,6 @@ class RpcSession:
     async def rpc_read_open(self, path: bytes, offset: int = 0, length: int = 0) -> list[Any]:
         """[handle, first chunk]: a file read whole by this one request gets handle 0 (already closed)."""
         p = self._path(path)
-        self._room_for_handle()
 
         def first() -> tuple[int, bytes]:
             fd = self._regular_file(p)
@@ -263,11 +273,12 @@ class RpcSession:
                 return -1, data
             return fd, data
 
-        fd, data = await asyncio.to_thread(first)
-        if fd < 0:
-            return [0, data]
-        handle = next(self._ids)
-        self._reads[handle] = fd
+        with self._opening_handle():
+            fd, data = await asyncio.to_thread(first)
+            if fd < 0:
+                return [0, data]
+            handle = next(self._ids)
+            self._reads[handle] = fd
         return [handle, data]
 
     async def rpc_read(self, handle: int, offset: int, length: int) -> bytes:
