@@ -407,3 +407,77 @@ def test_openssh_scp_copies_folders_in_and_out_of_a_share(served: Served, mode: 
     code, out = asyncio.run(_openssh(served, "scp", *mode, "-r", str(got), f"me@127.0.0.1:{served.tmp}/out"))
     assert code != 0, out
     assert not (served.tmp / "out").exists()
+
+
+def test_sftp_handles_are_capped_per_connection_and_others_are_served(served: Served) -> None:
+    (served.share / "f.txt").write_text("x")
+
+    async def flood() -> None:
+        async with _sftp(served) as sftp:
+            files = []
+            with pytest.raises(asyncssh.SFTPFailure, match=f"holds {MAX_HANDLES} files and folders open"):
+                for _ in range(MAX_HANDLES + 50):
+                    files.append(await sftp.open(str(served.share / "f.txt")))
+            assert len(files) == MAX_HANDLES
+            with pytest.raises(asyncssh.SFTPFailure, match="close some first"):
+                await sftp.listdir(str(served.share))
+            async with _sftp(served, "c") as other:  # another device is served all along
+                assert "f.txt" in await other.listdir(str(served.share))
+            await files.pop().close()
+            assert "f.txt" in await sftp.listdir(str(served.share))  # a listing ended is closed too
+            assert "f.txt" in await sftp.listdir(str(served.share))
+
+    asyncio.run(flood())
+
+
+def _sftp_packet(kind: int, *fields: bytes) -> bytes:
+    body = bytes([kind]) + b"".join(fields)
+    return len(body).to_bytes(4, "big") + body
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "big")
+
+
+def _string(b: bytes) -> bytes:
+    return _u32(len(b)) + b
+
+
+def test_sftp_reads_whose_replies_are_never_read_do_not_grow_the_server(served: Served) -> None:
+    (served.share / "big.bin").write_bytes(os.urandom(32768))
+
+    async def flood() -> int:
+        key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
+        async with asyncssh.connect(
+            "127.0.0.1",
+            served.port,
+            username="sd",
+            client_keys=[key],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        ) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
+
+            async def reply() -> bytes:
+                return await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
+
+            writer.write(_sftp_packet(1, _u32(3)))  # INIT, version 3
+            await reply()
+            writer.write(
+                _sftp_packet(3, _u32(1), _string(_b(served.share / "big.bin")), _u32(1), _u32(0))
+            )  # OPEN
+            handle = (await reply())[5:]
+            await asyncio.sleep(1)
+            before = served.rss
+            read = _sftp_packet(5, _u32(2), handle, (0).to_bytes(8, "big"), _u32(32768))
+            for i in range(3000):  # 96 MiB of answers, never read
+                writer.write(read)
+                if i % 100 == 0:
+                    await asyncio.sleep(0)
+            await asyncio.sleep(5)
+            assert served.proc.poll() is None
+            return served.rss - before
+
+    grown = asyncio.run(flood())
+    assert grown < 8 << 20, f"the server grew by {grown / 2**20:.1f} MiB"
