@@ -323,11 +323,13 @@ def test_pipelined_requests_whose_replies_are_never_read_do_not_grow_the_server(
             config=None,
         ) as conn:
             writer, reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
-            writer.write(pack_frame([0, "hello", {}]))
-            await reader.readexactly(4)
+            frame = pack_frame([1, "list_open", {"path": _b(served.share), "batch_size": 1000}])
+            for _ in range(200):  # a warm-up read in full: the server's worker threads are there before
+                writer.write(frame)
+            for _ in range(200):
+                await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
             await asyncio.sleep(1)
             before = served.rss
-            frame = pack_frame([1, "list_open", {"path": _b(served.share), "batch_size": 1000}])
             for i in range(15_000):
                 writer.write(frame)
                 if i % 500 == 0:
