@@ -164,7 +164,10 @@ def _reserve_info(info_dir: int, base: str) -> tuple[str, int]:
         name = base if n == 1 else f"{stem}.{n}{ext}"
         try:
             return name, os.open(
-                name + INFO_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=info_dir
+                name + INFO_SUFFIX,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                0o600,
+                dir_fd=info_dir,
             )
         except FileExistsError:
             continue

@@ -151,7 +151,11 @@ class RpcSession:
             raise
         except OSError as exc:
             path = args.get("path", b"")
-            reply = [rid, False, encode_error(fs_error(exc, os.fsdecode(path) if isinstance(path, bytes) else ""))]
+            reply = [
+                rid,
+                False,
+                encode_error(fs_error(exc, os.fsdecode(path) if isinstance(path, bytes) else "")),
+            ]
         except TypeError as exc:
             reply = [rid, False, encode_error(ProtocolError(f"bad arguments to {method}: {exc}"))]
         except Exception as exc:
@@ -531,7 +535,9 @@ def _weight(frame: list[Any]) -> int:
         return 0
     data = args.get("data")
     length = args.get("length")
-    return (len(data) if isinstance(data, bytes) else 0) + (min(length, MAX_READ) if isinstance(length, int) else 0)
+    return (len(data) if isinstance(data, bytes) else 0) + (
+        min(length, MAX_READ) if isinstance(length, int) else 0
+    )
 
 
 def _unique(dir_fd: int, name: str) -> str:

@@ -306,7 +306,9 @@ class _Listing:
             return SFTPName(self._dots.pop(0), attrs=SFTPAttrs.from_local(os.fstat(self._fd)))
         for entry in self._entries:
             try:
-                return SFTPName(os.fsencode(entry.name), attrs=SFTPAttrs.from_local(entry.stat(follow_symlinks=False)))
+                return SFTPName(
+                    os.fsencode(entry.name), attrs=SFTPAttrs.from_local(entry.stat(follow_symlinks=False))
+                )
             except OSError:
                 continue  # gone between readdir and stat
         raise StopAsyncIteration

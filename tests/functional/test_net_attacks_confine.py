@@ -160,7 +160,8 @@ def test_a_shared_device_cannot_list_outside_by_a_swapped_symlink(served: Served
     assert [a for a in asyncio.run(attack()) if isinstance(a, list)] == []
 
 
-def test_a_shared_device_cannot_delete_outside_by_a_swapped_symlink(served: Served) -> None:
+@pytest.mark.parametrize("method", ["delete", "trash"])
+def test_a_shared_device_cannot_delete_outside_by_a_swapped_symlink(served: Served, method: str) -> None:
     home, swapped = _owner_up_link(served)
     victims = [served.tmp / f"victim-{i}.txt" for i in range(TRIES * 4)]
     for v in victims:
@@ -169,9 +170,7 @@ def test_a_shared_device_cannot_delete_outside_by_a_swapped_symlink(served: Serv
     async def attack() -> None:
         async with served.client() as net:
             for i in range(0, len(victims), 4):
-                await _race(
-                    net, "delete", [swapped / "up" / v.name for v in victims[i : i + 4]], swapped, home
-                )
+                await _race(net, method, [swapped / "up" / v.name for v in victims[i : i + 4]], swapped, home)
 
     asyncio.run(attack())
     assert [v.name for v in victims if not v.exists()] == []
