@@ -16,8 +16,6 @@ import platform
 import shutil
 import stat
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 O_PATH = getattr(os, "O_PATH", os.O_RDONLY)  # a descriptor that only names: no read permission needed
 _DIR = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
@@ -48,16 +46,17 @@ def _openat2(dir_fd: int, name: str, flags: int, mode: int) -> int:
     creates = flags & os.O_CREAT or flags & tmpfile == tmpfile
     how = _OpenHow(flags | os.O_CLOEXEC, mode if creates else 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
     encoded = os.fsencode(name)
-    while True:
+    for _ in range(1000):
         fd = _libc.syscall(_OPENAT2, dir_fd, encoded, ctypes.byref(how), ctypes.sizeof(how))
         if fd >= 0:
             return int(fd)
         err = ctypes.get_errno()
-        if err == errno.EINTR or err == errno.EAGAIN:  # EAGAIN: a concurrent rename; the kernel asks to retry
+        if err == errno.EINTR or err == errno.EAGAIN:  # EAGAIN: a rename raced the lookup; try again
             continue
         if err == errno.EXDEV:
             raise Escape(name)
         raise OSError(err, os.strerror(err), name)
+    raise OSError(errno.EAGAIN, "the folder kept changing while it was looked up", name)
 
 
 def kernel_resolves_beneath() -> bool:
@@ -142,29 +141,6 @@ def parent_beneath(root: int, rel: str) -> tuple[int, str]:
             return _openat2(root, rel, _DIR, 0), "."
         return _openat2(root, head or ".", _DIR, 0), name
     return _walk(root, rel, follow_last=False)
-
-
-@contextmanager
-def closing_fd(fd: int) -> Iterator[int]:
-    """Close a descriptor when the block ends."""
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def chmod_at(dir_fd: int, name: str, mode: int) -> None:
-    """chmod of `name` in `dir_fd` that never follows a symlink swapped in (Linux has no lchmod)."""
-    fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        if stat.S_ISLNK(os.fstat(fd).st_mode):
-            return  # a symlink's own mode means nothing on Linux
-        if O_PATH != os.O_RDONLY and os.path.isdir("/proc/self/fd"):
-            os.chmod(f"/proc/self/fd/{fd}", mode)  # the server's own descriptor: names exactly that file
-        else:
-            os.chmod(fd, mode)
-    finally:
-        os.close(fd)
 
 
 def delete_at(dir_fd: int, name: str) -> None:

@@ -202,9 +202,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     @_refusals
     def scandir(self, path: bytes) -> AsyncIterator[SFTPName]:
         self._room_for_handle()
-        fd = self.confine.open(self._local(path), os.O_RDONLY | os.O_DIRECTORY)
-        self.handles += 1
-        return _Listing(self, fd)
+        return _Listing(self, self.confine.open(self._local(path), os.O_RDONLY | os.O_DIRECTORY))
 
     @_refusals
     def remove(self, path: bytes) -> None:
@@ -287,8 +285,13 @@ class _Listing:
     def __init__(self, server: ConfinedSFTPServer, fd: int) -> None:
         self._server = server
         self._fd = fd
-        self._entries = os.scandir(fd)
+        try:
+            self._entries = os.scandir(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         self._dots = [b".", b".."]
+        server.handles += 1
         weakref.finalize(self, _Listing._release, server, fd, self._entries)
 
     @staticmethod
