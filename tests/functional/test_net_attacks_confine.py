@@ -20,6 +20,7 @@ import asyncssh
 import pytest
 
 from sdcore.errors import SdError
+from sdcore.fs import beneath
 from sdcore.net import Network
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_HANDLES
@@ -106,12 +107,18 @@ def _b(p: Path | str) -> bytes:
 
 
 async def _race(
-    net: Network, method: str, paths: list[Path], swap_in: Path, swap_out: Path, **args: Any
+    net: Network,
+    method: str,
+    paths: list[Path],
+    swap_in: Path,
+    swap_out: Path,
+    device: str = "beta",
+    **args: Any,
 ) -> list[Any]:
     """Send `method` for each path and, right behind them on the same connection, a rename that puts a
     symlink where the paths go through (after they were checked, before they are used); then take it
     away again. The answers to the attempts."""
-    link = net.link("beta")
+    link = net.link(device)
     *got, _ = await asyncio.gather(
         *[link.call(method, path=_b(p), **args) for p in paths],
         link.call("rename", src=_b(swap_out), dst=_b(swap_in)),
@@ -175,6 +182,31 @@ def test_a_shared_device_cannot_delete_outside_by_a_swapped_symlink(served: Serv
     asyncio.run(attack())
     assert [v.name for v in victims if not v.exists()] == []
     assert (served.share / "docs" / "old" / "up").is_symlink()  # the attacker's renames were allowed
+
+
+async def test_the_descriptor_walk_holds_against_the_same_race(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel has no openat2, the server walks the path itself: the same attack fails."""
+    monkeypatch.setattr(beneath, "_have_openat2", False)
+    share = tmp_path / "share"
+    (share / "docs" / "old").mkdir(parents=True)
+    (share / "docs" / "old" / "up").symlink_to("../..")
+    (tmp_path / "secret.txt").write_text("the owner's secret")
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b, host_trust="shared")
+        a.trust.add_share(str(share))
+        answers = []
+        for _ in range(TRIES):
+            attempts = [share / "old" / "up" / "secret.txt"] * 4
+            answers += await _race(
+                b, "read_open", attempts, share / "old", share / "docs" / "old", "alpha", length=100
+            )
+            answers += await _race(
+                b, "list_open", [share / "old" / "up"] * 4, share / "old", share / "docs" / "old", "alpha"
+            )
+    assert [a for a in answers if isinstance(a, list)] == []
+    assert all("outside the folders" in str(a) or "no such file" in str(a) for a in answers)
 
 
 def test_a_shared_device_can_still_follow_links_that_stay_in_the_share(served: Served) -> None:
