@@ -10,7 +10,7 @@ import os
 import stat
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sdcore.errors import AlreadyExists, SdError
 from sdcore.fs import trash
@@ -36,6 +36,7 @@ MAX_HANDLES = 256  # files and listings one connection may hold open
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
+_T = TypeVar("_T")
 
 
 def pack_entry(e: EntryInfo) -> list[Any]:
@@ -239,8 +240,7 @@ class RpcSession:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
         p = self._path(path)
         with self._opening_handle():
-            fd = await asyncio.to_thread(self.confine.open, p, os.O_RDONLY | os.O_DIRECTORY)
-            batches = _listing(fd, max(1, min(batch_size, 10_000)))
+            batches = _listing(lambda: self.confine.open(p, os.O_RDONLY | os.O_DIRECTORY), batch_size)
             first = await asyncio.to_thread(next, batches, None)
             if first is None:
                 return [0, []]
@@ -278,7 +278,7 @@ class RpcSession:
             return fd, data
 
         with self._opening_handle():
-            fd, data = await asyncio.to_thread(first)
+            fd, data = await _open_in_thread(first, lambda got: got[0])
             if fd < 0:
                 return [0, data]
             handle = next(self._ids)
@@ -520,10 +520,28 @@ def _abort(w: _Write, keep: bool = False) -> None:
     w.dir_fd = -1
 
 
-def _listing(fd: int, batch_size: int) -> Iterator[list[EntryInfo]]:
-    """The batches of the open folder `fd`, which is closed when they end (or the listing is closed)."""
+async def _open_in_thread(opener: Callable[[], _T], fd_of: Callable[[_T], int]) -> _T:
+    """`opener()` in a worker thread; if the request is cancelled meanwhile (its peer left), the
+    descriptor it opens is closed when it arrives instead of being lost."""
+    fut = asyncio.ensure_future(asyncio.to_thread(opener))
     try:
-        yield from scan_batches(fd, batch_size)
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+
+        def close_late(done: asyncio.Future[_T]) -> None:
+            if not done.cancelled() and done.exception() is None and fd_of(done.result()) >= 0:
+                os.close(fd_of(done.result()))
+
+        fut.add_done_callback(close_late)
+        raise
+
+
+def _listing(opener: Callable[[], int], batch_size: int) -> Iterator[list[EntryInfo]]:
+    """The batches of the folder `opener()` opens on the first `next` (in the worker thread that runs it,
+    so a listing never started holds nothing), closed when they end or the listing is closed."""
+    fd = opener()
+    try:
+        yield from scan_batches(fd, max(1, min(batch_size, 10_000)))
     finally:
         os.close(fd)
 

@@ -514,3 +514,45 @@ def test_sftp_reads_whose_replies_are_never_read_do_not_grow_the_server(served: 
 
     grown = asyncio.run(flood())
     assert grown < 8 << 20, f"the server grew by {grown / 2**20:.1f} MiB"
+
+
+def test_a_client_that_hangs_up_mid_flood_leaves_no_descriptor_open(served: Served) -> None:
+    (served.share / "f.txt").write_text("x")
+    (served.share / "d").mkdir()
+    fds = Path(f"/proc/{served.proc.pid}/fd")
+
+    async def flood() -> None:
+        key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
+        for _ in range(5):
+            async with asyncssh.connect(
+                "127.0.0.1",
+                served.port,
+                username="sd",
+                client_keys=[key],
+                known_hosts=None,
+                agent_path=None,
+                config=None,
+            ) as conn:
+                writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
+                for i in range(300):
+                    method, path = ("read_open", "f.txt") if i % 2 else ("list_open", "d")
+                    writer.write(pack_frame([i, method, {"path": _b(served.share / path)}]))
+                await asyncio.sleep(0.05)  # some answered, some opening in worker threads: then hang up
+
+    async def settle(before: int) -> int:
+        for _ in range(50):
+            if len(list(fds.iterdir())) <= before:
+                break
+            await asyncio.sleep(0.1)
+        return len(list(fds.iterdir()))
+
+    async def scenario() -> tuple[int, int]:
+        async with served.client() as net:  # the server's own threads and sockets exist before counting
+            await net.link("beta").call("stat", path=_b(served.share))
+        await asyncio.sleep(0.5)
+        before = len(list(fds.iterdir()))
+        await flood()
+        return before, await settle(before)
+
+    before, after = asyncio.run(scenario())
+    assert after <= before, f"{after - before} descriptors left open"
