@@ -28,37 +28,41 @@ def fs_error(exc: OSError, path: str) -> Exception:
     return FsError(f"{shown}: {exc.strerror or exc}")
 
 
-def entry_of(dirent: os.DirEntry[str]) -> EntryInfo:
+def entry_of(dirent: os.DirEntry[str], dir_fd: int | None = None) -> EntryInfo:
+    """An entry of `os.scandir` (of a path, or of the open folder `dir_fd`)."""
     st = dirent.stat(follow_symlinks=False)
     kind = kind_of_mode(st.st_mode)
     target = None
     if kind == "symlink":
         try:
-            target = os.readlink(dirent.path)
+            target = os.readlink(dirent.path, dir_fd=dir_fd)
         except OSError:
             target = None
     return EntryInfo(dirent.name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
 
 
-def stat_entry(path: str) -> EntryInfo:
-    st = os.lstat(path)
+def stat_entry(path: str, dir_fd: int | None = None) -> EntryInfo:
+    """The entry at `path` (relative to the open folder `dir_fd` if given), not following a final symlink."""
+    st = os.lstat(path, dir_fd=dir_fd)
     kind = kind_of_mode(st.st_mode)
-    target = os.readlink(path) if kind == "symlink" else None
+    target = os.readlink(path, dir_fd=dir_fd) if kind == "symlink" else None
     name = path.rstrip("/").rsplit("/", 1)[-1] or "/"
     return EntryInfo(name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
 
 
-def scan_batches(path: str, batch_size: int = 1000) -> Iterator[list[EntryInfo]]:
-    """List a directory in batches; an entry that vanishes between readdir and stat is skipped."""
+def scan_batches(path: str | int, batch_size: int = 1000) -> Iterator[list[EntryInfo]]:
+    """List a directory (a path, or an open descriptor the caller closes) in batches; an entry that
+    vanishes between readdir and stat is skipped."""
+    dir_fd = path if isinstance(path, int) else None
     try:
         it = os.scandir(path)
     except OSError as exc:
-        raise fs_error(exc, path) from None
+        raise fs_error(exc, str(path)) from None
     batch: list[EntryInfo] = []
     with it:
         for dirent in it:
             try:
-                batch.append(entry_of(dirent))
+                batch.append(entry_of(dirent, dir_fd))
             except OSError:
                 continue
             if len(batch) >= batch_size:

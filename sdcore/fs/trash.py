@@ -17,6 +17,7 @@ from sdcore.ops.names import numbered
 from sdcore.sdpath import display
 
 INFO_SUFFIX = ".trashinfo"
+_DIR = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 # Bytes kept as they are in a .trashinfo Path; every other byte is %-escaped (RFC 2396, as the spec asks).
 _SAFE = "/-_.!~*'()"
 
@@ -64,10 +65,14 @@ def mount_point(path: str) -> str:
     return "/"
 
 
-def trash_dir_for(path: str) -> tuple[str, str | None]:
-    """(the trash that takes `path`, its topdir or None for the home trash); made if missing."""
+def trash_dir_for(path: str, dev: int | None = None) -> tuple[str, str | None]:
+    """(the trash that takes `path`, its topdir or None for the home trash); made if missing.
+
+    `dev` is the device of `path`'s folder when the caller holds that folder open.
+    """
     home = home_trash()
-    dev = os.lstat(os.path.dirname(os.path.abspath(path)) or "/").st_dev
+    if dev is None:
+        dev = os.lstat(os.path.dirname(os.path.abspath(path)) or "/").st_dev
     os.makedirs(home, exist_ok=True)
     if os.stat(home).st_dev == dev:
         return home, None
@@ -96,53 +101,89 @@ def trash_dir_for(path: str) -> tuple[str, str | None]:
 def trash(path: str) -> str:
     """Move `path` to the trash of its filesystem; returns where it now lies."""
     path = os.path.abspath(path)
-    if not os.path.lexists(path):
-        raise NotFound(f"{display(path)}: no such file or directory")
-    trash_dir, top = trash_dir_for(path)
+    head, name = os.path.split(path)
+    fd = os.open(head or "/", _DIR)
+    try:
+        return trash_at(fd, name, path)
+    finally:
+        os.close(fd)
+
+
+def trash_at(dir_fd: int, name: str, path: str) -> str:
+    """Move `name` of the open folder `dir_fd` (known to people as `path`) to the trash of its filesystem.
+
+    The move is made from that descriptor into the trash's `files/` opened without following a
+    symlink, so a name swapped meanwhile, or a trash a peer planted at the top of its share, leads nowhere else.
+    """
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise NotFound(f"{display(path)}: no such file or directory") from None
+    trash_dir, top = trash_dir_for(path, os.fstat(dir_fd).st_dev)
     if (trash_dir + "/").startswith(path.rstrip("/") + "/"):
         raise TrashError(f"{display(path)} holds the trash itself; it cannot go into it")
-    files, info = os.path.join(trash_dir, "files"), os.path.join(trash_dir, "info")
-    os.makedirs(files, mode=0o700, exist_ok=True)
-    os.makedirs(info, mode=0o700, exist_ok=True)
-    recorded = os.path.relpath(path, top) if top is not None else path
-    body = (
-        "[Trash Info]\n"
-        f"Path={quote_from_bytes(os.fsencode(recorded), safe=_SAFE)}\n"
-        f"DeletionDate={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-    ).encode("ascii")
-    name, fd = _reserve_info(trash_dir, os.path.basename(path), body.splitlines()[1])
-    info_path = os.path.join(info, name + INFO_SUFFIX)
+    files, info = _trash_subdir(trash_dir, "files"), _trash_subdir(trash_dir, "info")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.rename(path, os.path.join(files, name))
-    except OSError as exc:
-        _unlink_quietly(info_path)
-        raise TrashError(f"{display(path)}: cannot move it to the trash ({exc.strerror})") from None
-    return os.path.join(files, name)
+        recorded = os.path.relpath(path, top) if top is not None else path
+        body = (
+            "[Trash Info]\n"
+            f"Path={quote_from_bytes(os.fsencode(recorded), safe=_SAFE)}\n"
+            f"DeletionDate={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+        ).encode("ascii")
+        kept, fd = _reserve_info(info, files, name, body.splitlines()[1])
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            os.rename(name, kept, src_dir_fd=dir_fd, dst_dir_fd=files)
+        except OSError as exc:
+            _unlink_quietly(kept + INFO_SUFFIX, info)
+            raise TrashError(f"{display(path)}: cannot move it to the trash ({exc.strerror})") from None
+    finally:
+        os.close(files)
+        os.close(info)
+    return os.path.join(trash_dir, "files", kept)
 
 
-def _reserve_info(trash_dir: str, base: str, path_line: bytes) -> tuple[str, int]:
+def _trash_subdir(trash_dir: str, sub: str) -> int:
+    """`files/` or `info/` of a trash, made if missing, opened without following a symlink in its place
+    (nor in the trash's own, unless it is the home trash, which its owner may have made a link)."""
+    follow = 0 if os.path.abspath(trash_dir) == os.path.abspath(home_trash()) else os.O_NOFOLLOW
+    top = os.open(trash_dir, _DIR | follow)
+    try:
+        try:
+            os.mkdir(sub, 0o700, dir_fd=top)
+        except FileExistsError:
+            pass
+        return os.open(sub, _DIR | os.O_NOFOLLOW, dir_fd=top)
+    finally:
+        os.close(top)
+
+
+def _reserve_info(info_dir: int, files_dir: int, base: str, path_line: bytes) -> tuple[str, int]:
     """Create the .trashinfo exclusively (the spec's atomic claim of a name); returns (name, fd).
 
     An info file of this same path whose file never arrived (a trash cut off by a kill) is taken over.
     """
-    info_dir = os.path.join(trash_dir, "info")
     for name in itertools.islice(numbered(base), 100_000):
-        info_path = os.path.join(info_dir, name + INFO_SUFFIX)
         try:
-            return name, os.open(info_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return name, os.open(
+                name + INFO_SUFFIX, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=info_dir
+            )
         except FileExistsError:
-            if _left_by_a_cut_off_trash(trash_dir, name, path_line):
-                return name, os.open(info_path, os.O_WRONLY | os.O_TRUNC)
+            if _left_by_a_cut_off_trash(info_dir, files_dir, name, path_line):
+                return name, os.open(name + INFO_SUFFIX, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, dir_fd=info_dir)
     raise TrashError(f"too many files named {display(base)} in the trash; empty it (`sd trash empty`)")
 
 
-def _left_by_a_cut_off_trash(trash_dir: str, name: str, path_line: bytes) -> bool:
-    if os.path.lexists(os.path.join(trash_dir, "files", name)):
-        return False
+def _left_by_a_cut_off_trash(info_dir: int, files_dir: int, name: str, path_line: bytes) -> bool:
     try:
-        with open(os.path.join(trash_dir, "info", name + INFO_SUFFIX), "rb") as f:
+        os.lstat(name, dir_fd=files_dir)
+        return False
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(name + INFO_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=info_dir)
+        with os.fdopen(fd, "rb") as f:
             return path_line in f.read().splitlines()
     except OSError:
         return False
@@ -246,17 +287,41 @@ def find(key: str, items: list[TrashItem] | None = None) -> TrashItem:
 def restore(item: TrashItem, to: str | None = None) -> str:
     """Put a trashed file back where it was (or at `to`); refuses to replace anything."""
     target = os.path.abspath(to) if to else item.original_path
-    if os.path.lexists(target):
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd = os.open(os.path.dirname(target), _DIR)
+    try:
+        return restore_at(item, fd, os.path.basename(target), target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(item.path, target)  # the original place is now on another filesystem
+        _unlink_quietly(item.info_path)
+        return target
+    finally:
+        os.close(fd)
+
+
+def restore_at(item: TrashItem, dir_fd: int, name: str, target: str) -> str:
+    """Put a trashed file back as `name` in the open folder `dir_fd` (known to people as `target`).
+
+    Raises OSError(EXDEV) when that folder is on another filesystem than the trash.
+    """
+    try:
+        os.lstat(name, dir_fd=dir_fd)
         raise AlreadyExists(
             f"{display(target)} exists already; move it away or restore to another place (`--to PATH`)"
         )
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    except FileNotFoundError:
+        pass
+    files = _trash_subdir(item.trash_dir, "files")
     try:
-        os.rename(item.path, target)
+        os.rename(item.name, name, src_dir_fd=files, dst_dir_fd=dir_fd)
     except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise TrashError(f"cannot restore {display(target)}: {exc.strerror}") from None
-        shutil.move(item.path, target)  # the original place is now on another filesystem
+        if exc.errno == errno.EXDEV:
+            raise
+        raise TrashError(f"cannot restore {display(target)}: {exc.strerror}") from None
+    finally:
+        os.close(files)
     _unlink_quietly(item.info_path)
     return target
 
@@ -320,8 +385,8 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str, dir_fd: int | None = None) -> None:
     try:
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
     except OSError:
         pass

@@ -59,10 +59,11 @@ def identify(path: str) -> tuple[str | None, bytes, int]:
         os.close(fd)
 
 
-def full_hash(path: str) -> str:
-    """BLAKE3 of the whole file as hex (multithreaded for large files)."""
+def full_hash(path: str | int) -> str:
+    """BLAKE3 of the whole file (a path, or an open descriptor the caller closes) as hex (multithreaded
+    for large files)."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    with open(path, "rb", buffering=0) as f:
+    with open(path, "rb", buffering=0, closefd=isinstance(path, str)) as f:
         while chunk := f.read(FULL_HASH_CHUNK):
             hasher.update(chunk)
     return hasher.hexdigest()

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import os
+import stat
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import blake3
 
-from sdcore.errors import SdError
-from sdcore.fs.base import EntryInfo
-from sdcore.fs.local import LocalFS, fs_error, scan_batches
-from sdcore.net.confine import Confinement
+from sdcore.errors import AlreadyExists, SdError
+from sdcore.fs import trash
+from sdcore.fs.base import EntryInfo, FsError
+from sdcore.fs.beneath import delete_at, lexists_at
+from sdcore.fs.local import fs_error, scan_batches, stat_entry
+from sdcore.index import cas
+from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import (
     FrameWriter,
     NetError,
@@ -26,9 +32,15 @@ from sdcore.net.frames import (
     read_frame,
 )
 from sdcore.ops.names import free_name
+from sdcore.sdpath import display
 
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
+MAX_HANDLES = 256  # files and listings one connection may hold open
+MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
+MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
+_BULK = ("read", "read_open", "write_chunk", "write_file")
+_T = TypeVar("_T")
 
 
 def pack_entry(e: EntryInfo) -> list[Any]:
@@ -44,8 +56,10 @@ def unpack_entry(v: list[Any]) -> EntryInfo:
 @dataclass
 class _Write:
     fd: int
-    tmp: str
-    path: str
+    dir_fd: int  # the folder, held open: the file is renamed into place there, whatever its path became
+    tmp: str  # names in dir_fd
+    name: str
+    path: str  # as the peer named it, for messages
     mtime: float | None
     mode: int | None
     written: int = 0
@@ -55,6 +69,10 @@ class _Write:
 
 class Revoked(SdError):
     """The device was unpaired while connected."""
+
+
+class TooManyOpen(NetError):
+    """A connection asked to hold more files and listings open than one connection may."""
 
 
 # A hook for Spacedrop: (peer id, names, sizes) -> accepted folder, or None when declined.
@@ -73,7 +91,6 @@ class RpcSession:
         extensions: dict[str, Callable[..., Awaitable[Any]]] | None = None,
         on_hello: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.fs = LocalFS()
         self.confine = confinement
         self.still_trusted = still_trusted
         self.drop = drop
@@ -81,17 +98,21 @@ class RpcSession:
         self.extensions = extensions or {}
         self.on_hello = on_hello
         self._ids = itertools.count(1)
-        self._lists: dict[int, Iterator[list[EntryInfo]]] = {}
+        self._lists: dict[int, Iterator[list[EntryInfo]]] = {}  # each holds its folder open
         self._reads: dict[int, int] = {}
         self._writes: dict[int, _Write] = {}
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepted: dict[str, tuple[str, list[str]]] = {}  # drop token -> (folder, names still to come)
+        self._held = 0  # bytes the requests in flight carry or asked for
+        self._opening = 0  # handles being opened right now
+        self._room = asyncio.Event()
 
     async def serve(self, reader: Reader, writer: Writer) -> None:
         out = FrameWriter(writer)
         try:
             while True:
+                await self._wait_for_room()
                 try:
                     frame = await read_frame(reader)
                 except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
@@ -102,13 +123,27 @@ class RpcSession:
                     revoked = Revoked("the other device no longer trusts this one (unpaired): pair again")
                     await out.send([frame[0], False, encode_error(revoked)])
                     return
+                held = _weight(frame)
+                self._held += held
                 task = asyncio.create_task(self._answer(out, *frame))
                 self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(lambda t, held=held: self._answered(t, held))  # type: ignore[misc]
         finally:
             for task in list(self._tasks):
                 task.cancel()
             self._cleanup()
+
+    async def _wait_for_room(self) -> None:
+        """Read no more requests while too many are unanswered (a peer that never reads the replies
+        cannot make the server hold more and more of them)."""
+        while len(self._tasks) >= MAX_IN_FLIGHT or (self._tasks and self._held > MAX_HELD):
+            self._room.clear()
+            await self._room.wait()
+
+    def _answered(self, task: asyncio.Task[None], held: int) -> None:
+        self._tasks.discard(task)
+        self._held -= held
+        self._room.set()
 
     async def _answer(self, out: FrameWriter, rid: int, method: str, args: dict[str, Any]) -> None:
         try:
@@ -120,11 +155,17 @@ class RpcSession:
         except asyncio.CancelledError:
             raise
         except OSError as exc:
-            reply = [rid, False, encode_error(fs_error(exc, str(args.get("path", ""))))]
+            path = args.get("path", b"")
+            reply = [
+                rid,
+                False,
+                encode_error(fs_error(exc, os.fsdecode(path) if isinstance(path, bytes) else "")),
+            ]
         except TypeError as exc:
             reply = [rid, False, encode_error(ProtocolError(f"bad arguments to {method}: {exc}"))]
         except Exception as exc:
             reply = [rid, False, encode_error(exc)]
+        del args  # a chunk written is not kept while the reply waits for a peer that does not read
         try:
             await out.send(reply)
         except (ConnectionError, BrokenPipeError):
@@ -135,14 +176,44 @@ class RpcSession:
             raise ProtocolError("paths travel as bytes")
         return self.confine.check(os.fsdecode(path))
 
+    def _room_for_handle(self) -> None:
+        if len(self._reads) + len(self._writes) + len(self._lists) + self._opening >= MAX_HANDLES:
+            raise TooManyOpen(
+                f"this connection holds {MAX_HANDLES} files and listings open, as many as one may: "
+                "close some before opening more"
+            )
+
+    @contextlib.contextmanager
+    def _opening_handle(self) -> Iterator[None]:
+        """Hold a place among the handles while one is being opened in a worker thread."""
+        self._room_for_handle()
+        self._opening += 1
+        try:
+            yield
+        finally:
+            self._opening -= 1
+
     def _cleanup(self) -> None:
         for fd in self._reads.values():
             os.close(fd)
         for w in self._writes.values():
             _abort(w, keep=w.keep)
+        for listing in self._lists.values():
+            try:
+                listing.close()  # type: ignore[attr-defined]  # a generator: closes its folder
+            except ValueError:
+                pass  # still running in a worker thread; it closes the folder when it ends
         self._reads.clear()
         self._writes.clear()
         self._lists.clear()
+
+    def _regular_file(self, path: str, flags: int = 0) -> int:
+        """A descriptor of the regular file at `path`; never opens (or hangs on) a FIFO or device."""
+        fd = self.confine.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise FsError(f"{display(path)}: not a regular file")
+        return fd
 
     # --- requests -------------------------------------------------------------------------
 
@@ -160,16 +231,25 @@ class RpcSession:
         return await handler(**args)
 
     async def rpc_stat(self, path: bytes) -> list[Any]:
-        return pack_entry(await self.fs.stat(self._path(path)))
+        p = self._path(path)
+
+        def lstat() -> EntryInfo:
+            with self.confine.parent(p) as (fd, name):
+                entry = stat_entry(name, fd)
+            return dataclasses.replace(entry, name=os.path.basename(p) or "/") if name == "." else entry
+
+        return pack_entry(await asyncio.to_thread(lstat))
 
     async def rpc_list_open(self, path: bytes, batch_size: int = 1000) -> list[Any]:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
-        batches = scan_batches(self._path(path), max(1, min(batch_size, 10_000)))
-        first = await asyncio.to_thread(next, batches, None)
-        if first is None:
-            return [0, []]
-        handle = next(self._ids)
-        self._lists[handle] = batches
+        p = self._path(path)
+        with self._opening_handle():
+            batches = _listing(lambda: self.confine.open(p, os.O_RDONLY | os.O_DIRECTORY), batch_size)
+            first = await asyncio.to_thread(next, batches, None)
+            if first is None:
+                return [0, []]
+            handle = next(self._ids)
+            self._lists[handle] = batches
         return [handle, [pack_entry(e) for e in first]]
 
     async def rpc_list_next(self, handle: int) -> list[Any] | None:
@@ -190,7 +270,7 @@ class RpcSession:
         p = self._path(path)
 
         def first() -> tuple[int, bytes]:
-            fd = os.open(p, os.O_RDONLY)
+            fd = self._regular_file(p)
             try:
                 data = os.pread(fd, min(length, MAX_READ), offset) if length else b""
             except BaseException:
@@ -201,11 +281,12 @@ class RpcSession:
                 return -1, data
             return fd, data
 
-        fd, data = await asyncio.to_thread(first)
-        if fd < 0:
-            return [0, data]
-        handle = next(self._ids)
-        self._reads[handle] = fd
+        with self._opening_handle():
+            fd, data = await _open_in_thread(first, lambda got: got[0])
+            if fd < 0:
+                return [0, data]
+            handle = next(self._ids)
+            self._reads[handle] = fd
         return [handle, data]
 
     async def rpc_read(self, handle: int, offset: int, length: int) -> bytes:
@@ -218,22 +299,36 @@ class RpcSession:
             os.close(fd)
 
     async def rpc_write_open(self, path: bytes, mtime: float | None = None, mode: int | None = None) -> int:
-        return self._open_write(self._path(path), mtime, mode)
+        p = self._path(path)
+        return self._open_write(*self.confine.locate(p), p, mtime, mode)
 
     async def rpc_write_file(
         self, path: bytes, data: bytes, mtime: float | None = None, mode: int | None = None
     ) -> int:
         """A whole small file in one request (temp file, fsync, rename)."""
-        handle = self._open_write(self._path(path), mtime, mode)
+        p = self._path(path)
+        handle = self._open_write(*self.confine.locate(p), p, mtime, mode)
         await self.rpc_write_chunk(handle, 0, data)
         return await self.rpc_write_close(handle)
 
-    def _open_write(self, p: str, mtime: float | None, mode: int | None) -> int:
-        directory, name = os.path.split(p)
-        handle = next(self._ids)
-        tmp = os.path.join(directory, f".{name}.sdtmp-{os.getpid()}-{handle}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._writes[handle] = _Write(fd, tmp, p, mtime, mode)
+    def _open_write(
+        self, dir_fd: int, name: str, path: str, mtime: float | None, mode: int | None, resume: bool = False
+    ) -> int:
+        """A write handle for `name` in the open folder `dir_fd` (which the handle now owns)."""
+        try:
+            self._room_for_handle()
+            if name == ".":
+                raise IsADirectoryError(21, "Is a directory")
+            handle = next(self._ids)
+            tmp = partial_path(name) if resume else f".{name}.sdtmp-{os.getpid()}-{handle}"
+            # a resumed write is read too (write_verify checks what it kept)
+            flags = (os.O_RDWR if resume else os.O_WRONLY | os.O_EXCL) | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        masked = mode & MODE_BITS if mode is not None else None
+        self._writes[handle] = _Write(fd, dir_fd, tmp, name, path, mtime, masked, keep=resume)
         return handle
 
     async def rpc_write_resume(
@@ -241,11 +336,8 @@ class RpcSession:
     ) -> list[int]:
         """[handle, bytes already there]: continue a write an earlier connection left partial."""
         p = self._path(path)
-        tmp = partial_path(p)
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)  # read too: write_verify
-        handle = next(self._ids)
-        self._writes[handle] = _Write(fd, tmp, p, mtime, mode, keep=True)
-        return [handle, os.fstat(fd).st_size]
+        handle = self._open_write(*self.confine.locate(p), p, mtime, mode, resume=True)
+        return [handle, os.fstat(self._writes[handle].fd).st_size]
 
     async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
         w = self._writes[handle]
@@ -263,23 +355,22 @@ class RpcSession:
         w = self._writes.pop(handle)
         try:
             await asyncio.to_thread(os.fsync, w.fd)
+            if w.mode is not None:
+                os.fchmod(w.fd, w.mode)
+            if w.mtime is not None:
+                os.utime(w.fd, (w.mtime, w.mtime))
             size = os.fstat(w.fd).st_size
             os.close(w.fd)
             w.fd = -1
-            if w.mode is not None:
-                os.chmod(w.tmp, w.mode & 0o7777)
-            if w.mtime is not None:
-                os.utime(w.tmp, (w.mtime, w.mtime))
             if handle in self._drops:
-                w.path = _unique(w.path)
-            else:
-                self.confine.check(w.path)
-            os.rename(w.tmp, w.path)
+                w.name = _unique(w.dir_fd, w.name)
+            os.rename(w.tmp, w.name, src_dir_fd=w.dir_fd, dst_dir_fd=w.dir_fd)
         except BaseException:
             _abort(w)
             raise
         finally:
             self._drops.pop(handle, None)
+        _abort(w, keep=True)  # closes the folder
         return size
 
     async def rpc_write_abort(self, handle: int) -> None:
@@ -288,32 +379,99 @@ class RpcSession:
             _abort(w)
 
     async def rpc_mkdir(self, path: bytes, parents: bool = False) -> None:
-        await self.fs.mkdir(self._path(path), parents)
+        p = self._path(path)
+
+        def mkdir() -> None:
+            if parents:
+                self.confine.makedirs(p)
+                return
+            with self.confine.parent(p) as (fd, name):
+                os.mkdir(name, dir_fd=fd)
+
+        await asyncio.to_thread(mkdir)
 
     async def rpc_rename(self, src: bytes, dst: bytes) -> None:
-        await self.fs.rename(self._path(src), self._path(dst))
+        s, d = self._path(src), self._path(dst)
+
+        def rename() -> None:
+            with self._movable(s) as (src_fd, src_name), self.confine.parent(d) as (dst_fd, dst_name):
+                if lexists_at(dst_fd, dst_name):
+                    raise AlreadyExists(f"{display(d)}: already exists")
+                try:
+                    os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                except OSError as exc:
+                    raise fs_error(exc, s) from None
+
+        await asyncio.to_thread(rename)
 
     async def rpc_delete(self, path: bytes) -> None:
-        await self.fs.delete(self._path(path))
+        p = self._path(path)
+
+        def delete() -> None:
+            with self._movable(p) as (fd, name):
+                delete_at(fd, name)
+
+        await asyncio.to_thread(delete)
 
     async def rpc_trash(self, path: bytes) -> bytes:
-        return os.fsencode(await self.fs.trash(self._path(path)))
+        p = self._path(path)
+
+        def to_trash() -> str:
+            with self._movable(p) as (fd, name):
+                return trash.trash_at(fd, name, p)
+
+        return os.fsencode(await asyncio.to_thread(to_trash))
+
+    @contextlib.contextmanager
+    def _movable(self, path: str) -> Iterator[tuple[int, str]]:
+        """`Confinement.parent` of something to delete or move away, which a share itself is not."""
+        with self.confine.parent(path) as (fd, name):
+            if name == ".":
+                raise PermissionDenied(
+                    f"{display(path)}: a shared folder itself cannot be deleted or moved from another "
+                    "device (what it holds can)"
+                )
+            yield fd, name
 
     async def rpc_restore(self, key: bytes) -> bytes:
         """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
-        from sdcore.fs import trash
-
         if not isinstance(key, bytes):
             raise ProtocolError("paths travel as bytes")
         item = await asyncio.to_thread(trash.find, os.fsdecode(key))
-        self.confine.check(item.original_path)
-        return os.fsencode(await asyncio.to_thread(trash.restore, item))
+        target = self.confine.check(item.original_path)
+        if not self.confine.confined:
+            return os.fsencode(await asyncio.to_thread(trash.restore, item))
+
+        def restore() -> str:
+            self.confine.makedirs(os.path.dirname(target))
+            with self.confine.parent(target) as (fd, name):
+                return trash.restore_at(item, fd, name, target)
+
+        return os.fsencode(await asyncio.to_thread(restore))
 
     async def rpc_cas_id(self, path: bytes) -> str | None:
-        return await self.fs.cas_id(self._path(path))
+        p = self._path(path)
+
+        def cas_id() -> str | None:
+            fd = self._regular_file(p, os.O_NOFOLLOW)
+            try:
+                return cas.cas_id_of_fd(fd, os.fstat(fd).st_size)
+            finally:
+                os.close(fd)
+
+        return await asyncio.to_thread(cas_id)
 
     async def rpc_full_hash(self, path: bytes) -> str:
-        return await self.fs.full_hash(self._path(path))
+        p = self._path(path)
+
+        def full_hash() -> str:
+            fd = self._regular_file(p)
+            try:
+                return cas.full_hash(fd)
+            finally:
+                os.close(fd)
+
+        return await asyncio.to_thread(full_hash)
 
     # --- Spacedrop --------------------------------------------------------------------------
 
@@ -339,7 +497,10 @@ class RpcSession:
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
         os.makedirs(folder, mode=0o700, exist_ok=True)  # received files are the user's alone until moved
-        handle = self._open_write(os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        handle = self._open_write(
+            dir_fd, base, os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777
+        )
         self._drops[handle] = folder
         return handle
 
@@ -382,18 +543,59 @@ def _keep_matching(fd: int, block: int, digests: list[bytes]) -> int:
 
 
 def _abort(w: _Write, keep: bool = False) -> None:
+    """Close a write's file and folder; remove its temporary file unless it is to be kept."""
     if w.fd >= 0:
         os.close(w.fd)
         w.fd = -1
-    if keep:
+    if w.dir_fd < 0:
         return
+    if not keep:
+        try:
+            os.unlink(w.tmp, dir_fd=w.dir_fd)
+        except OSError:
+            pass
+    os.close(w.dir_fd)
+    w.dir_fd = -1
+
+
+async def _open_in_thread(opener: Callable[[], _T], fd_of: Callable[[_T], int]) -> _T:
+    """`opener()` in a worker thread; if the request is cancelled meanwhile (its peer left), the
+    descriptor it opens is closed when it arrives instead of being lost."""
+    fut = asyncio.ensure_future(asyncio.to_thread(opener))
     try:
-        os.unlink(w.tmp)
-    except OSError:
-        pass
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+
+        def close_late(done: asyncio.Future[_T]) -> None:
+            if not done.cancelled() and done.exception() is None and fd_of(done.result()) >= 0:
+                os.close(fd_of(done.result()))
+
+        fut.add_done_callback(close_late)
+        raise
 
 
-def _unique(path: str) -> str:
-    """`path`, or `name (1).ext` beside it when that exists already (as the trash names a second one)."""
-    directory, name = os.path.split(path)
-    return os.path.join(directory, free_name(name, lambda n: os.path.lexists(os.path.join(directory, n))))
+def _listing(opener: Callable[[], int], batch_size: int) -> Iterator[list[EntryInfo]]:
+    """The batches of the folder `opener()` opens on the first `next` (in the worker thread that runs it,
+    so a listing never started holds nothing), closed when they end or the listing is closed."""
+    fd = opener()
+    try:
+        yield from scan_batches(fd, max(1, min(batch_size, 10_000)))
+    finally:
+        os.close(fd)
+
+
+def _weight(frame: list[Any]) -> int:
+    """The bytes a request carries or asks for, held until it is answered."""
+    args = frame[2] if isinstance(frame[2], dict) else {}
+    if frame[1] not in _BULK:
+        return 0
+    data = args.get("data")
+    length = args.get("length")
+    return (len(data) if isinstance(data, bytes) else 0) + (
+        min(length, MAX_READ) if isinstance(length, int) else 0
+    )
+
+
+def _unique(dir_fd: int, name: str) -> str:
+    """`name`, or `name (1).ext` beside it in the open folder `dir_fd` when that exists already (as the trash names a second one)."""
+    return free_name(name, lambda n: lexists_at(dir_fd, n))

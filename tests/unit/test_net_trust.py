@@ -59,16 +59,14 @@ def test_shared_confinement(tmp_path: Path) -> None:
     c = Confinement("shared", lambda: [str(share)])
     assert c.check(str(share)) == str(share)
     assert c.check(str(share / "in" / "new-file")) == str(share / "in" / "new-file")
-    assert c.check(str(share / "in-link"))
-    for bad in (
-        "/etc/passwd",
-        str(share / ".." / "secret"),
-        str(share / "out-link"),
-        "relative",
-        str(tmp_path),
-    ):
+    os.close(c.open(str(share / "in-link"), os.O_RDONLY | os.O_DIRECTORY))  # a link that stays inside
+    for bad in ("/etc/passwd", str(share / ".." / "secret"), "relative", str(tmp_path)):
         with pytest.raises(PermissionDenied):
             c.check(bad)
+    with pytest.raises(PermissionDenied, match="outside the folders"):  # what the name leads to, when opened
+        c.open(str(share / "out-link"), os.O_RDONLY)
+    with c.parent(str(share / "out-link")) as (fd, name):  # the link itself may be looked at or removed
+        assert name == "out-link" and os.readlink(name, dir_fd=fd) == str(tmp_path / "secret")
     # a sibling folder whose name starts like the share is outside it
     (tmp_path / "share2").mkdir()
     with pytest.raises(PermissionDenied):
