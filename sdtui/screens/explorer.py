@@ -511,6 +511,11 @@ class ExplorerScreen(Screen[None]):
         pane = self.active
         return [p for p in (pane.path_of(e) for e in pane.file_list.selection()) if p is not None]
 
+    def _selection_done(self) -> None:
+        """An operation took the selection: nothing stays selected and range mode ends, so the next operation
+        cannot reach files the user never picked for it (as in Midnight Commander)."""
+        self.active.file_list.action_clear_selection()
+
     def _describe(self, paths: list[SdPath]) -> str:
         return display(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"
 
@@ -594,6 +599,7 @@ class ExplorerScreen(Screen[None]):
         )
         if not ok:
             return
+        self._selection_done()
         try:
             await self.sd.trash(targets)
         except SdError as exc:
@@ -630,6 +636,7 @@ class ExplorerScreen(Screen[None]):
         )
         if not ok:
             return
+        self._selection_done()
         try:
             await self.sd.delete(targets)
         except SdError as exc:
@@ -694,18 +701,20 @@ class ExplorerScreen(Screen[None]):
             self.status("F5/F6 copy or move to the other pane: leave single-pane mode (o) first", error=True)
             return
         if await self._transfer(kind, sources, destination):
-            self.active.file_list.action_clear_selection()  # done with it, as in Midnight Commander
+            self._selection_done()
 
     def action_yank(self) -> None:
         targets = self._targets()
         if targets:
             self.clipboard = ("copy", targets)
+            self._selection_done()
             self.status(f"copied {self._describe(targets)}: p pastes")
 
     def action_cut(self) -> None:
         targets = self._targets()
         if targets:
             self.clipboard = ("cut", targets)
+            self._selection_done()
             self.status(f"cut {self._describe(targets)}: p moves them here")
 
     @work(group="ops", exit_on_error=False)
@@ -793,6 +802,7 @@ class ExplorerScreen(Screen[None]):
         name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
         if not name:
             return
+        self._selection_done()
         try:
             await self.sd.tag(name, ids)
         except SdError as exc:
@@ -840,6 +850,7 @@ class ExplorerScreen(Screen[None]):
         ids = await self._entry_ids(targets, "marked as favourite")
         if ids is None:
             return
+        self._selection_done()
         try:
             now = await self.sd.toggle_favourite(ids)
         except SdError as exc:

@@ -314,6 +314,8 @@ class FileList(ScrollView, can_focus=True):
             gcfreeze.hold(self)
         else:
             gcfreeze.release(self)
+        if self.selected:  # a name gone since it was selected is not selected when it comes back
+            self.selected &= {e.name for e in entries}
         self.notice = "empty directory" if not entries else "nothing matches the filter or all are hidden"
         self.state = "ready"
         self.post_message(self.StateChanged(self))
@@ -476,6 +478,7 @@ class FileList(ScrollView, can_focus=True):
         if self.visual_anchor is not None:
             low, high = sorted((old, index, self.visual_anchor))[0::2]
             self.refresh_lines(low, high - low + 1)
+            self.post_message(self.StateChanged(self))  # the footer counts the range as it grows
         else:
             self.refresh_line(old)
             self.refresh_line(index)
@@ -567,6 +570,7 @@ class FileList(ScrollView, can_focus=True):
         self.post_message(self.StateChanged(self))
 
     def action_clear_selection(self) -> None:
+        """Esc, and the end of every operation: nothing selected, range mode over."""
         self.selected.clear()
         self.visual_anchor = None
         self._lines.clear()

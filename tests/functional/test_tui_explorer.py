@@ -17,7 +17,7 @@ from textual.color import Color
 from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.worker import WorkerState
-from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F401 (own_home: autouse)
+from tui_support import FIXED, app_for, explorer, make_tree, names, own_home, settle, wait_for  # noqa: F401 (own_home: autouse)
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
@@ -43,45 +43,10 @@ from sdtui.widgets.jobs_strip import JobsStrip
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
-FIXED = 1_700_000_000.0
-
-
-def make_tree(root: Path) -> Path:
-    """A small tree with fixed mtimes: dirs, files, a hidden file, a symlink, a name that is not UTF-8."""
-    tree = root / "tree"
-    (tree / "docs" / "deep").mkdir(parents=True)
-    (tree / "music").mkdir()
-    (tree / "docs" / "notes.md").write_text("# Notes\n\nhello\n")
-    (tree / "docs" / "deep" / "x.txt").write_text("x\n")
-    (tree / "alpha.py").write_text("def alpha():\n    return 1\n")
-    (tree / "beta.txt").write_text("b" * 2000)
-    (tree / "Gamma.log").write_text("log line\n")
-    (tree / ".hidden").write_text("secret\n")
-    os.symlink("alpha.py", tree / "link")
-    os.close(os.open(os.fsencode(tree) + b"/caf\xe9.bin", os.O_CREAT | os.O_WRONLY, 0o644))
-    for dirpath, dirnames, filenames in os.walk(tree):
-        for name in dirnames + filenames:
-            os.utime(os.path.join(dirpath, name), (FIXED, FIXED), follow_symlinks=False)
-    os.utime(tree, (FIXED, FIXED))
-    return tree
-
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path)
-
-
-async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no pane is loading (and the message queue has drained)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while time.monotonic() < deadline:
-        lists = app.screen.query(FileList) if isinstance(app.screen, ExplorerScreen) else []
-        if all(fl.state not in ("loading", "empty") for fl in lists):
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause()
-
 
 async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
