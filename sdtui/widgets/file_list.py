@@ -369,8 +369,8 @@ class FileList(ScrollView, can_focus=True):
         entries = self.entries
         generation = self._generation
         rows = await asyncio.to_thread(arrange, entries, how)
-        if generation == self._generation and how == self.arrangement:
-            self._set_rows(rows, cursor_name=keep)
+        if generation == self._generation and how == self.arrangement and entries is self.entries:
+            self._set_rows(rows, cursor_name=keep)  # else a listing has streamed in since, arranged already
 
     async def patch(self, changed: dict[str, EntryInfo | None]) -> None:
         """Apply changes to some names (an entry, or None when it is gone) without listing again."""
@@ -591,6 +591,8 @@ class FileList(ScrollView, can_focus=True):
 
     async def set_filter(self, text: str) -> None:
         """Filter as you type: show only names containing `text`."""
+        if text == self.arrangement.filter:
+            return
         await self.rearrange(replace(self.arrangement, filter=text))
 
     def watch_state(self) -> None:

@@ -174,6 +174,7 @@ class Pane(Vertical):
             self.results[name] = path
             rows.append(replace(info, name=name))
         self.border_title = title
+        self._drop_filter()
 
         async def batches() -> AsyncIterator[list[EntryInfo]]:
             yield rows
@@ -210,14 +211,7 @@ class Pane(Vertical):
         self.path = path
         self.results = None
         self.border_title = self._label(path)
-        if self.filter_box.has_class("-open") or self.file_list.arrangement.filter:
-            self.filter_box.value = ""
-            self.close_filter(refocus=False)
-        self.file_list.arrangement = type(self.file_list.arrangement)(
-            sort=self.file_list.arrangement.sort,
-            reverse=self.file_list.arrangement.reverse,
-            show_hidden=self.file_list.arrangement.show_hidden,
-        )
+        self._drop_filter()
         if preloaded is not None:
             entries = list(preloaded)
 
@@ -228,6 +222,13 @@ class Pane(Vertical):
         else:
             self.file_list.load(lambda: self._browse(path), cursor_name=cursor_name, scroll_y=scroll_y)
         self.post_message(self.Navigated(self, path))
+
+    def _drop_filter(self) -> None:
+        """A new listing (a directory, search results) starts unfiltered; sort and hidden files carry over."""
+        if self.filter_box.has_class("-open") or self.file_list.arrangement.filter:
+            self.filter_box.value = ""
+            self.close_filter(refocus=False)
+        self.file_list.arrangement = replace(self.file_list.arrangement, filter="")
 
     def _watch_directory(self, path: SdPath | None) -> None:
         """Stop watching the directory being left; watch `path` (its changes come back as core events)."""

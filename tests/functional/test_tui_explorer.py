@@ -14,10 +14,20 @@ import pytest
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
-from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.worker import WorkerState
-from tui_support import FIXED, app_for, explorer, make_tree, names, own_home, settle, wait_for  # noqa: F401 (own_home: autouse)
+from tui_support import (  # noqa: F401 (own_home: autouse)
+    FIXED,
+    answer_prompt,
+    app_for,
+    explorer,
+    make_tree,
+    names,
+    own_home,
+    settle,
+    shown_text,
+    wait_for,
+)
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
@@ -56,7 +66,7 @@ async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Pat
         assert left.path is not None and left.path.path == str(tree)
         assert names(left) == ["docs", "music", "alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log", "link"]
         assert ".hidden" not in names(left)
-        assert "7 items" in left.footer_text()
+        assert "7 items" in left.footershown_text()
 
 
 async def test_enter_opens_a_directory_and_backspace_comes_back_onto_it(tmp_path: Path, tree: Path) -> None:
@@ -83,7 +93,7 @@ async def test_back_and_forward_restore_the_cursor_and_the_scroll(tmp_path: Path
     big.mkdir()
     (big / "aaa-dir").mkdir()
     for i in range(120):
-        (big / f"f{i:04d}").write_text("")
+        (big / f"f{i:04d}").writeshown_text("")
     app = app_for(tmp_path, big)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
@@ -129,7 +139,7 @@ async def test_space_selects_and_moves_down_and_v_selects_a_range(tmp_path: Path
         assert [e.name for e in fl.selection()] == ["alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"]
         await pilot.press("v")
         assert fl.selected == {"alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"}
-        assert "4 selected" in explorer(app).active.footer_text()
+        assert "4 selected" in explorer(app).active.footershown_text()
         await pilot.press("escape")
         assert fl.selected == set()
         assert [e.name for e in fl.selection()] == ["Gamma.log"]
@@ -224,17 +234,17 @@ async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_
         inspector = app.screen.query_one(Inspector)
         preview = inspector.query_one("#inspector-preview")
         await pilot.pause(0.4)
-        assert "notes.md" in _text(preview)  # the cursor starts on docs/
+        assert "notes.md" in shown_text(preview)  # the cursor starts on docs/
         await pilot.press("j", "j")  # alpha.py
         await pilot.pause(0.4)
-        assert "def alpha" in _text(preview)
-        assert "alpha.py" in _text(inspector.query_one("#inspector-meta"))
+        assert "def alpha" in shown_text(preview)
+        assert "alpha.py" in shown_text(inspector.query_one("#inspector-meta"))
 
 
 async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_a_file(
     tmp_path: Path, tree: Path
 ) -> None:
-    (tree / "music" / "beta copy.txt").write_text("b" * 2000)
+    (tree / "music" / "beta copy.txt").writeshown_text("b" * 2000)
     async with Core(tmp_path / "data") as core:
         library = core.library()
         location = library.locations.add(str(tree), mode="content")
@@ -244,27 +254,14 @@ async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_
         await settle(pilot, app)
         meta = app.screen.query_one(Inspector).query_one("#inspector-meta")
         # the cursor starts on docs/: notes.md and deep/x.txt, 15 + 2 bytes
-        await wait_for(pilot, lambda: "holds" in _text(meta))
-        assert "2 files, 17 B (indexed)" in _text(meta)
+        await wait_for(pilot, lambda: "holds" in shown_text(meta))
+        assert "2 files, 17 B (indexed)" in shown_text(meta)
         await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         for _ in range(100):
             await pilot.pause(0.05)
-            if "beta copy.txt" in _text(meta):
+            if "beta copy.txt" in shown_text(meta):
                 break
-        assert "same content" in _text(meta) and "beta copy.txt" in _text(meta)
-
-
-def _text(widget) -> str:  # type: ignore[no-untyped-def]
-    """What a widget shows on screen, as plain text."""
-    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
-    return "\n".join(strip.text for strip in strips)
-
-
-async def answer_prompt(pilot, app: SdtuiApp, key: str, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Press `key`, put `text` in place of what the prompt it opens holds, Enter."""
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
+        assert "same content" in shown_text(meta) and "beta copy.txt" in shown_text(meta)
 
 
 async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pager(
@@ -272,7 +269,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
 ) -> None:
     opened = tmp_path / "opened.log"
     program = tmp_path / "program.py"  # stands for the editor (appends a line) and the pager (only looks)
-    program.write_text(
+    program.writeshown_text(
         "import sys\n"
         "role, log, path = sys.argv[1:]\n"
         "open(log, 'a').write(role + ' ' + path + '\\n')\n"
@@ -285,10 +282,10 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
     monkeypatch.delenv("DISPLAY", raising=False)  # a terminal alone: Enter shows a file in the pager
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     beta = tree / "beta.txt"
-    before = beta.read_text()
+    before = beta.readshown_text()
 
     def runs() -> list[str]:
-        return opened.read_text().splitlines() if opened.exists() else []
+        return opened.readshown_text().splitlines() if opened.exists() else []
 
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
@@ -297,7 +294,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
         await pilot.press("f4")
-        await wait_for(pilot, lambda: beta.read_text() == before + "edited\n")
+        await wait_for(pilot, lambda: beta.readshown_text() == before + "edited\n")
         # the pane shows the file as the editor left it
         await wait_for(
             pilot, lambda: pane.file_list.current is not None and pane.file_list.current.size == beta.stat().st_size
@@ -305,7 +302,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         await pilot.press("f3", "enter")
         await wait_for(pilot, lambda: len(runs()) == 3)
         assert runs() == [f"editor {beta}", f"pager {beta}", f"pager {beta}"]
-        assert beta.read_text() == before + "edited\n"  # the pager changed nothing
+        assert beta.readshown_text() == before + "edited\n"  # the pager changed nothing
 
 
 async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,7 +320,7 @@ async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path,
         await settle(pilot, app)
         for key in ("enter", "f3", "f4"):
             await pilot.press(key)
-            await wait_for(pilot, lambda: "queue is a fifo: nothing to open" in _text(app.screen.query_one("#status")))
+            await wait_for(pilot, lambda: "queue is a fifo: nothing to open" in shown_text(app.screen.query_one("#status")))
             app.screen.query_one("#status", Static).update("")
     assert not opened.exists()
 
@@ -348,7 +345,7 @@ async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_
         assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
         await go_to(str(tree / "nowhere"))
         assert pane.path.path == str(tree)
-        assert "nowhere: no such file or directory" in _text(app.screen.query_one("#status"))
+        assert "nowhere: no such file or directory" in shown_text(app.screen.query_one("#status"))
 
 
 async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path) -> None:
@@ -415,15 +412,15 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
         await pilot.press("j", "j", "space", "space", "f5")  # alpha.py, beta.txt
         await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py", "beta.txt"])
         assert not screen.active.file_list.selected  # the selection is done with
-        assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
+        assert (tree / "music" / "beta.txt").readshown_text() == "b" * 2000
         assert (tree / "alpha.py").exists()
         # the status line says when it is done, not "copying" for good
-        await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in _text(screen.query_one("#status")))
+        await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in shown_text(screen.query_one("#status")))
 
 
 async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_cancel(tmp_path: Path, tree: Path) -> None:
     music = tree / "music"
-    (music / "beta.txt").write_text("the one already there")
+    (music / "beta.txt").writeshown_text("the one already there")
     app = app_for(tmp_path, tree, other=str(music))
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
@@ -437,14 +434,14 @@ async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_canc
             await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
 
         await f5_then("c")
-        assert "nothing copied" in _text(screen.query_one("#status"))
+        assert "nothing copied" in shown_text(screen.query_one("#status"))
         await f5_then("s")
         await f5_then("k")
         await wait_for(pilot, lambda: "beta (1).txt" in names(screen.inactive))
-        assert (music / "beta (1).txt").read_text() == "b" * 2000
-        assert (music / "beta.txt").read_text() == "the one already there"  # cancel and skip left it alone
+        assert (music / "beta (1).txt").readshown_text() == "b" * 2000
+        assert (music / "beta.txt").readshown_text() == "the one already there"  # cancel and skip left it alone
         await f5_then("o")
-        await wait_for(pilot, lambda: (music / "beta.txt").read_text() == "b" * 2000)
+        await wait_for(pilot, lambda: (music / "beta.txt").readshown_text() == "b" * 2000)
         assert sorted(os.listdir(music)) == ["beta (1).txt", "beta.txt"]
 
         # cut, then a paste onto a name already there, cancelled: the cut is still there to paste elsewhere
@@ -477,7 +474,7 @@ async def test_y_then_p_pastes_a_copy_in_another_directory(tmp_path: Path, tree:
         await settle(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: "alpha.py" in names(pane))
-        assert (tree / "docs" / "alpha.py").read_text() == (tree / "alpha.py").read_text()
+        assert (tree / "docs" / "alpha.py").readshown_text() == (tree / "alpha.py").readshown_text()
 
 
 async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: Path, tree: Path) -> None:
@@ -496,7 +493,7 @@ async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: P
         assert (record.kind, record.state) == ("copy", "completed")
         await pilot.press("r")
         await pilot.pause()
-        assert "only a paused" in _text(jobs.query_one("#jobs-status"))
+        assert "only a paused" in shown_text(jobs.query_one("#jobs-status"))
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ExplorerScreen)
@@ -510,12 +507,12 @@ async def test_copy_onto_itself_is_refused_and_keep_both_makes_a_numbered_copy(t
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         await pilot.press("o")  # overwrite
         await wait_for(pilot, lambda: "onto itself" in str(app.screen.query_one("#status").render()))
-        assert (tree / "alpha.py").read_text().startswith("def alpha")
+        assert (tree / "alpha.py").readshown_text().startswith("def alpha")
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         await pilot.press("k")  # keep both
         await wait_for(pilot, lambda: (tree / "alpha (1).py").exists())
-        assert (tree / "alpha (1).py").read_text() == (tree / "alpha.py").read_text()
+        assert (tree / "alpha (1).py").readshown_text() == (tree / "alpha.py").readshown_text()
 
 
 async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Path, tree: Path) -> None:
@@ -533,7 +530,7 @@ async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Pa
         assert [p.name for p in trashed] == ["alpha.py"]
         await pilot.press("u")
         await wait_for(pilot, lambda: "alpha.py" in names(pane))
-        assert (tree / "alpha.py").read_text().startswith("def alpha")
+        assert (tree / "alpha.py").readshown_text().startswith("def alpha")
 
 
 @pytest.fixture
@@ -558,7 +555,7 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         await wait_for(
             pilot,
             lambda: (
-                isinstance(app.screen, ExplorerScreen) and "tagged" in _text(app.screen.query_one("#status"))
+                isinstance(app.screen, ExplorerScreen) and "tagged" in shown_text(app.screen.query_one("#status"))
             ),
         )
         library = await app.library()
@@ -591,7 +588,7 @@ async def test_a_search_in_a_library_without_locations_says_so(tmp_path: Path, t
         await settle(pilot, app)
         await wait_for(pilot, lambda: not explorer(app).has_locations)  # the sidebar has been filled
         await answer_prompt(pilot, app, "ctrl+f", "alpha")
-        await wait_for(pilot, lambda: "no location yet" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "no location yet" in shown_text(app.screen.query_one("#status")))
 
 
 async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
@@ -623,7 +620,7 @@ async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
 async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Path, tree: Path) -> None:
     deep = tree / "archive" / "2019" / "quarterly reports" / "drafts and old copies"
     deep.mkdir(parents=True)
-    (deep / "budget-final.ods").write_text("figures")
+    (deep / "budget-final.ods").writeshown_text("figures")
     async with Core(tmp_path / "data") as core:
         library = core.library()
         await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
@@ -634,7 +631,7 @@ async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Pat
         await answer_prompt(pilot, app, "ctrl+f", "budget")
         await wait_for(pilot, lambda: len(names(pane)) == 1)
         await pilot.pause(0.1)
-        shown = _text(pane.file_list).splitlines()[0]
+        shown = shown_text(pane.file_list).splitlines()[0]
         assert "budget-final.ods" in shown and "…" in shown  # the folders in the middle give way, not the name
 
 
@@ -647,15 +644,15 @@ async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
         await pilot.press("j", "j", "n")  # alpha.py
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press(*"quarterly draft", "enter")
-        await wait_for(pilot, lambda: "note saved" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "note saved" in shown_text(app.screen.query_one("#status")))
         await pilot.press("asterisk")
-        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
         library = await app.library()
         entry_id = search.entry_at(library, str(indexed / "alpha.py"))
         assert metadata.note(library, entry_id) == "quarterly draft"
         assert metadata.is_favorite(library, entry_id)
         await pilot.pause(0.4)
-        meta = _text(app.screen.query_one("#inspector-meta"))
+        meta = shown_text(app.screen.query_one("#inspector-meta"))
         assert "quarterly draft" in meta and "★" in meta and "cas_id" in meta
         assert [h.name for h in search.find(library, "quarterly")] == ["alpha.py"]
 
@@ -674,8 +671,8 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
             question = app.screen.question  # type: ignore[attr-defined]
             assert "not in any location" in question and done in question and "~/tree" in question
             await pilot.press("n")
-            await wait_for(pilot, lambda: f"not {done}" in _text(status))  # noqa: B023
-            assert "in no location" in _text(status)
+            await wait_for(pilot, lambda: f"not {done}" in shown_text(status))  # noqa: B023
+            assert "in no location" in shown_text(status)
             assert library.locations.list() == []
         # saying yes makes the folder a location, indexes it, and the tag goes on
         await pilot.press("t")
@@ -684,7 +681,7 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
         await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
         assert [loc.path for loc in library.locations.list()] == [str(tree)]
         await pilot.press(*"later", "enter")
-        await wait_for(pilot, lambda: "tagged" in _text(status))
+        await wait_for(pilot, lambda: "tagged" in shown_text(status))
         tagged = {t.entry_id for t in tags.entries(library, "later")}
         assert list(search.paths_of(library, sorted(tagged)).values()) == [str(tree / "alpha.py")]
         assert "loc-" in "".join(app.screen.query_one(Sidebar)._places)
@@ -699,19 +696,19 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
         library = await app.library()
         watcher = app.core.watcher(library)
         await watcher.close()  # as if the change happened while no core ran
-        (indexed / "aaa-new.txt").write_text("new")
+        (indexed / "aaa-new.txt").writeshown_text("new")
         await wait_for(pilot, lambda: "aaa-new.txt" in names(explorer(app).active))
         with pytest.raises(search.NotIndexed):
             search.entry_at(library, str(indexed / "aaa-new.txt"))
         await pilot.press("home", "j", "j", "asterisk")  # aaa-new.txt, after docs/ and music/
-        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
         assert metadata.is_favorite(library, search.entry_at(library, str(indexed / "aaa-new.txt")))
 
 
 async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path: Path, tree: Path) -> None:
     far_files = tmp_path / "far-files"
     (far_files / "photos").mkdir(parents=True)
-    (far_files / "report.txt").write_text("from far away\n")
+    (far_files / "report.txt").writeshown_text("from far away\n")
     async with device_network(tmp_path / "far", "farbox") as far:
         async with device_network(tmp_path / "data", "herebox", listen=False) as here:
             await pair(far, here)
@@ -724,7 +721,7 @@ async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path:
             assert pane.border_title == f"farbox:{far_files}"
             await pilot.press("j")
             await pilot.pause(0.5)
-            assert "from far away" in _text(app.screen.query_one("#inspector-preview"))
+            assert "from far away" in shown_text(app.screen.query_one("#inspector-preview"))
             sidebar = app.screen.query_one(Sidebar)
             await wait_for(pilot, lambda: any(k.startswith("dev-") for k in sidebar._places))
 
@@ -734,7 +731,7 @@ async def test_sdtui_listens_and_asks_before_accepting_a_spacedrop(tmp_path: Pat
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     gift = tmp_path / "gift.txt"
-    gift.write_text("for you")
+    gift.writeshown_text("for you")
     async with device_network(tmp_path / "far", "farbox", listen=False) as far:
         async with device_network(tmp_path / "data", "herebox", listen=False) as here:
             await here.start(f"127.0.0.1:{port}")
@@ -748,7 +745,7 @@ async def test_sdtui_listens_and_asks_before_accepting_a_spacedrop(tmp_path: Pat
             assert "farbox wants to send you 1 file(s)" in app.screen.question and "gift.txt" in app.screen.question
             await pilot.press("y")
             assert await asyncio.wait_for(sent, 10) == ["gift.txt"]
-            assert (tmp_path / "data" / "spacedrop" / "gift.txt").read_text() == "for you"
+            assert (tmp_path / "data" / "spacedrop" / "gift.txt").readshown_text() == "for you"
             declined = asyncio.create_task(far.drop("herebox", [str(gift)]))
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("n")
@@ -766,7 +763,7 @@ async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
         library = await app.library()
         watcher = app.core.watcher(library)
         await asyncio.wait_for(watcher.ready.wait(), 10)
-        (indexed / "from-outside.txt").write_text("hello")
+        (indexed / "from-outside.txt").writeshown_text("hello")
         await wait_for(pilot, lambda: "from-outside.txt" in names(pane))
         (indexed / "from-outside.txt").unlink()
         await wait_for(pilot, lambda: "from-outside.txt" not in names(pane))
@@ -783,7 +780,7 @@ async def test_a_file_made_by_another_program_outside_every_location_appears_by_
         assert isinstance(watch, DirectoryWatch) and watch.path.path == str(tree)
         await wait_for(pilot, watch.ready.is_set)
         assert watch.error is None
-        (tree / "fresh.txt").write_text("new")
+        (tree / "fresh.txt").writeshown_text("new")
         await wait_for(pilot, lambda: "fresh.txt" in names(pane), timeout=2.0)
         (tree / "fresh.txt").rename(tree / "renamed.txt")
         await wait_for(pilot, lambda: "renamed.txt" in names(pane) and "fresh.txt" not in names(pane), 2.0)
@@ -791,7 +788,7 @@ async def test_a_file_made_by_another_program_outside_every_location_appears_by_
         await wait_for(pilot, lambda: "renamed.txt" not in names(pane), timeout=2.0)
         # the other pane watches its own directory; leaving a directory stops watching it
         other = explorer(app).inactive
-        (tree / "music" / "song.ogg").write_text("la")
+        (tree / "music" / "song.ogg").writeshown_text("la")
         await wait_for(pilot, lambda: names(other) == ["song.ogg"], timeout=2.0)
         await pilot.press("home", "enter")  # into docs/
         await settle(pilot, app)
@@ -812,7 +809,7 @@ async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        (tree / "fresh.txt").write_text("new")
+        (tree / "fresh.txt").writeshown_text("new")
         (tree / "Gamma.log").unlink()
         await pilot.pause(0.05)
         assert "fresh.txt" not in names(pane)  # no polling: nothing changes without an event
@@ -833,7 +830,7 @@ async def test_job_progress_events_drive_the_jobs_strip(tmp_path: Path, tree: Pa
         await pilot.pause(0.1)
         assert strip.has_class("-busy")
         assert strip.jobs["j1"].done == 5
-        assert "5/10" in _text(strip)
+        assert "5/10" in shown_text(strip)
         app.core.bus.publish(JobStateChanged("j1", "copy", "completed"))
         await pilot.pause(0.1)
         assert strip.jobs["j1"].state == "completed"
@@ -849,7 +846,7 @@ async def test_a_directory_that_cannot_be_listed_says_unreachable(tmp_path: Path
         fl = explorer(app).active.file_list
         assert fl.state == "unreachable"
         assert "no such file or directory" in fl.notice
-        assert "unreachable" in explorer(app).active.footer_text()
+        assert "unreachable" in explorer(app).active.footershown_text()
 
 
 async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree: Path) -> None:
@@ -872,7 +869,7 @@ async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree
         pane = explorer(app).active
         worker = pane.file_list.load(lambda: slow_mount(app.core.local_path(str(big))))
         await wait_for(pilot, lambda: len(pane.file_list.rows) >= 100)
-        assert pane.file_list.state == "loading" and "loading…" in pane.footer_text()
+        assert pane.file_list.state == "loading" and "loading…" in pane.footershown_text()
         pane.open(app.core.local_path(str(tree / "docs")))
         await settle(pilot, app)
         assert worker.state == WorkerState.CANCELLED
@@ -901,7 +898,7 @@ async def test_a_mount_that_does_not_answer_says_so_and_the_app_stays_responsive
         fl = screen.active.file_list
         fl.load(dead_mount)
         await wait_for(pilot, lambda: "slow" in fl.notice)
-        assert fl.state == "loading" and "loading…" in _text(fl)
+        assert fl.state == "loading" and "loading…" in shown_text(fl)
         await pilot.press("tab")  # the UI still answers while the listing waits
         assert screen.active_id == "right"
         answered.set()
@@ -920,7 +917,7 @@ async def test_question_mark_shows_every_key_and_the_keys_can_be_rebound(tmp_pat
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = _text(app.screen.query_one("HelpScreen Static"))
+        text = shown_text(app.screen.query_one("HelpScreen Static"))
         for needle in ("Copy", "Trash", "Filter", "Visual select", "ctrl+n", "F1"):
             assert needle in text, needle
         await pilot.press("escape")
@@ -998,7 +995,7 @@ def test_a_broken_config_file_is_a_message_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "config.toml"
-    bad.write_text("theme = [unclosed")
+    bad.writeshown_text("theme = [unclosed")
     assert main([str(tmp_path), "--config", str(bad)]) == 2
     assert "cannot read the config" in capsys.readouterr().err
 
@@ -1033,7 +1030,7 @@ async def test_the_sidebar_lists_mounted_volumes_and_a_click_opens_one(tmp_path:
     (usb / "DCIM").mkdir(parents=True)
     mounts = tmp_path / "mounts"
     escaped = str(usb).replace(" ", "\\040")  # as /proc/mounts writes a space
-    mounts.write_text(
+    mounts.writeshown_text(
         f"/dev/sda2 / ext4 rw 0 0\n/dev/sdc1 {escaped} vfat rw 0 0\n"
         "proc /proc proc rw 0 0\ntmpfs /run tmpfs rw 0 0\nserver:/srv /mnt/nfs nfs4 rw 0 0\n"
     )
@@ -1057,7 +1054,7 @@ async def test_the_mouse_wheel_scrolls_a_long_listing_without_moving_the_cursor(
     long = tmp_path / "long"
     long.mkdir()
     for i in range(200):
-        (long / f"f{i:03d}").write_text("")
+        (long / f"f{i:03d}").writeshown_text("")
     app = app_for(tmp_path, long)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
@@ -1085,15 +1082,15 @@ async def test_x_then_p_moves_the_file_to_where_it_is_pasted(tmp_path: Path, tre
         await settle(pilot, app)
         pane = explorer(app).active
         await pilot.press("j", "j", "x")  # cut alpha.py
-        assert "cut alpha.py" in _text(app.screen.query_one("#status"))
+        assert "cut alpha.py" in shown_text(app.screen.query_one("#status"))
         await pilot.press("home", "j", "enter")  # into music/
         await settle(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: names(pane) == ["alpha.py"])
-        assert (tree / "music" / "alpha.py").read_text().startswith("def alpha")
+        assert (tree / "music" / "alpha.py").readshown_text().startswith("def alpha")
         assert not (tree / "alpha.py").exists()
         await pilot.press("p")  # a cut pastes once
-        await wait_for(pilot, lambda: "nothing to paste" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "nothing to paste" in shown_text(app.screen.query_one("#status")))
 
 
 def test_every_binding_has_an_id_so_every_key_can_be_rebound() -> None:
@@ -1114,7 +1111,7 @@ def test_every_binding_has_an_id_so_every_key_can_be_rebound() -> None:
 async def test_keys_are_rebound_from_the_config_file(tmp_path: Path, tree: Path) -> None:
     config_file = tmp_path / "xdg-config" / "sdtui" / "config.toml"
     config_file.parent.mkdir(parents=True)
-    config_file.write_text(
+    config_file.writeshown_text(
         'theme = "sdtui-light"\n\n[keys]\ncursor_down = "down,ctrl+n"\nfilter = "f"\n'
         'toggle_hidden = "H"\ncopy_to_other = "f5,c"\nswitch_pane = "tab,ctrl+w"\n'
     )
@@ -1156,7 +1153,7 @@ async def test_w_pauses_resumes_and_cancels_a_running_copy(
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         await pilot.press("j", "j", "j", "f5")  # beta.txt
-        await wait_for(pilot, lambda: "copying beta.txt" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "copying beta.txt" in shown_text(app.screen.query_one("#status")))
         await pilot.press("w")
         jobs = app.screen
         assert isinstance(jobs, JobsScreen)
@@ -1168,7 +1165,7 @@ async def test_w_pauses_resumes_and_cancels_a_running_copy(
         await wait_for(pilot, lambda: state() == "running")
         await pilot.press("p")
         await wait_for(pilot, lambda: state() == "paused")
-        assert "pause requested" in _text(jobs.query_one("#jobs-status"))
+        assert "pause requested" in shown_text(jobs.query_one("#jobs-status"))
         await pilot.press("r")
         await wait_for(pilot, lambda: state() == "running")
         await pilot.press("c")

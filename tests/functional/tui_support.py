@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 
 from sdtui.app import SdtuiApp
 from sdtui.screens.explorer import ExplorerScreen
+from sdtui.screens.prompt import PromptScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
 
@@ -79,3 +81,16 @@ async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: i
             break
         await asyncio.sleep(0.01)
     await pilot.pause()
+
+
+def shown_text(widget) -> str:  # type: ignore[no-untyped-def]
+    """What a widget shows on screen, as plain text."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in strips)
+
+
+async def answer_prompt(pilot, app: SdtuiApp, key: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Press `key`, put `text` in place of what the prompt it opens holds, Enter."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
