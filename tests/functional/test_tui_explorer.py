@@ -66,7 +66,7 @@ async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Pat
         assert left.path is not None and left.path.path == str(tree)
         assert names(left) == ["docs", "music", "alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log", "link"]
         assert ".hidden" not in names(left)
-        assert "7 items" in left.footershown_text()
+        assert "7 items" in left.footer_text()
 
 
 async def test_enter_opens_a_directory_and_backspace_comes_back_onto_it(tmp_path: Path, tree: Path) -> None:
@@ -93,7 +93,7 @@ async def test_back_and_forward_restore_the_cursor_and_the_scroll(tmp_path: Path
     big.mkdir()
     (big / "aaa-dir").mkdir()
     for i in range(120):
-        (big / f"f{i:04d}").writeshown_text("")
+        (big / f"f{i:04d}").write_text("")
     app = app_for(tmp_path, big)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
@@ -139,7 +139,7 @@ async def test_space_selects_and_moves_down_and_v_selects_a_range(tmp_path: Path
         assert [e.name for e in fl.selection()] == ["alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"]
         await pilot.press("v")
         assert fl.selected == {"alpha.py", "beta.txt", "caf\udce9.bin", "Gamma.log"}
-        assert "4 selected" in explorer(app).active.footershown_text()
+        assert "4 selected" in explorer(app).active.footer_text()
         await pilot.press("escape")
         assert fl.selected == set()
         assert [e.name for e in fl.selection()] == ["Gamma.log"]
@@ -244,7 +244,7 @@ async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_
 async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_a_file(
     tmp_path: Path, tree: Path
 ) -> None:
-    (tree / "music" / "beta copy.txt").writeshown_text("b" * 2000)
+    (tree / "music" / "beta copy.txt").write_text("b" * 2000)
     async with Core(tmp_path / "data") as core:
         library = core.library()
         location = library.locations.add(str(tree), mode="content")
@@ -269,7 +269,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
 ) -> None:
     opened = tmp_path / "opened.log"
     program = tmp_path / "program.py"  # stands for the editor (appends a line) and the pager (only looks)
-    program.writeshown_text(
+    program.write_text(
         "import sys\n"
         "role, log, path = sys.argv[1:]\n"
         "open(log, 'a').write(role + ' ' + path + '\\n')\n"
@@ -282,10 +282,10 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
     monkeypatch.delenv("DISPLAY", raising=False)  # a terminal alone: Enter shows a file in the pager
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     beta = tree / "beta.txt"
-    before = beta.readshown_text()
+    before = beta.read_text()
 
     def runs() -> list[str]:
-        return opened.readshown_text().splitlines() if opened.exists() else []
+        return opened.read_text().splitlines() if opened.exists() else []
 
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
@@ -294,7 +294,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
         await pilot.press("f4")
-        await wait_for(pilot, lambda: beta.readshown_text() == before + "edited\n")
+        await wait_for(pilot, lambda: beta.read_text() == before + "edited\n")
         # the pane shows the file as the editor left it
         await wait_for(
             pilot, lambda: pane.file_list.current is not None and pane.file_list.current.size == beta.stat().st_size
@@ -302,7 +302,7 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         await pilot.press("f3", "enter")
         await wait_for(pilot, lambda: len(runs()) == 3)
         assert runs() == [f"editor {beta}", f"pager {beta}", f"pager {beta}"]
-        assert beta.readshown_text() == before + "edited\n"  # the pager changed nothing
+        assert beta.read_text() == before + "edited\n"  # the pager changed nothing
 
 
 async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -412,7 +412,7 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
         await pilot.press("j", "j", "space", "space", "f5")  # alpha.py, beta.txt
         await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py", "beta.txt"])
         assert not screen.active.file_list.selected  # the selection is done with
-        assert (tree / "music" / "beta.txt").readshown_text() == "b" * 2000
+        assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
         assert (tree / "alpha.py").exists()
         # the status line says when it is done, not "copying" for good
         await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in shown_text(screen.query_one("#status")))
@@ -420,7 +420,7 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
 
 async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_cancel(tmp_path: Path, tree: Path) -> None:
     music = tree / "music"
-    (music / "beta.txt").writeshown_text("the one already there")
+    (music / "beta.txt").write_text("the one already there")
     app = app_for(tmp_path, tree, other=str(music))
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
@@ -438,10 +438,10 @@ async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_canc
         await f5_then("s")
         await f5_then("k")
         await wait_for(pilot, lambda: "beta (1).txt" in names(screen.inactive))
-        assert (music / "beta (1).txt").readshown_text() == "b" * 2000
-        assert (music / "beta.txt").readshown_text() == "the one already there"  # cancel and skip left it alone
+        assert (music / "beta (1).txt").read_text() == "b" * 2000
+        assert (music / "beta.txt").read_text() == "the one already there"  # cancel and skip left it alone
         await f5_then("o")
-        await wait_for(pilot, lambda: (music / "beta.txt").readshown_text() == "b" * 2000)
+        await wait_for(pilot, lambda: (music / "beta.txt").read_text() == "b" * 2000)
         assert sorted(os.listdir(music)) == ["beta (1).txt", "beta.txt"]
 
         # cut, then a paste onto a name already there, cancelled: the cut is still there to paste elsewhere
@@ -474,7 +474,7 @@ async def test_y_then_p_pastes_a_copy_in_another_directory(tmp_path: Path, tree:
         await settle(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: "alpha.py" in names(pane))
-        assert (tree / "docs" / "alpha.py").readshown_text() == (tree / "alpha.py").readshown_text()
+        assert (tree / "docs" / "alpha.py").read_text() == (tree / "alpha.py").read_text()
 
 
 async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: Path, tree: Path) -> None:
@@ -507,12 +507,12 @@ async def test_copy_onto_itself_is_refused_and_keep_both_makes_a_numbered_copy(t
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         await pilot.press("o")  # overwrite
         await wait_for(pilot, lambda: "onto itself" in str(app.screen.query_one("#status").render()))
-        assert (tree / "alpha.py").readshown_text().startswith("def alpha")
+        assert (tree / "alpha.py").read_text().startswith("def alpha")
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen))
         await pilot.press("k")  # keep both
         await wait_for(pilot, lambda: (tree / "alpha (1).py").exists())
-        assert (tree / "alpha (1).py").readshown_text() == (tree / "alpha.py").readshown_text()
+        assert (tree / "alpha (1).py").read_text() == (tree / "alpha.py").read_text()
 
 
 async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Path, tree: Path) -> None:
@@ -530,7 +530,7 @@ async def test_d_sends_to_the_trash_after_confirming_and_u_restores(tmp_path: Pa
         assert [p.name for p in trashed] == ["alpha.py"]
         await pilot.press("u")
         await wait_for(pilot, lambda: "alpha.py" in names(pane))
-        assert (tree / "alpha.py").readshown_text().startswith("def alpha")
+        assert (tree / "alpha.py").read_text().startswith("def alpha")
 
 
 @pytest.fixture
@@ -620,7 +620,7 @@ async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
 async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Path, tree: Path) -> None:
     deep = tree / "archive" / "2019" / "quarterly reports" / "drafts and old copies"
     deep.mkdir(parents=True)
-    (deep / "budget-final.ods").writeshown_text("figures")
+    (deep / "budget-final.ods").write_text("figures")
     async with Core(tmp_path / "data") as core:
         library = core.library()
         await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
@@ -696,7 +696,7 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
         library = await app.library()
         watcher = app.core.watcher(library)
         await watcher.close()  # as if the change happened while no core ran
-        (indexed / "aaa-new.txt").writeshown_text("new")
+        (indexed / "aaa-new.txt").write_text("new")
         await wait_for(pilot, lambda: "aaa-new.txt" in names(explorer(app).active))
         with pytest.raises(search.NotIndexed):
             search.entry_at(library, str(indexed / "aaa-new.txt"))
@@ -708,7 +708,7 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
 async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path: Path, tree: Path) -> None:
     far_files = tmp_path / "far-files"
     (far_files / "photos").mkdir(parents=True)
-    (far_files / "report.txt").writeshown_text("from far away\n")
+    (far_files / "report.txt").write_text("from far away\n")
     async with device_network(tmp_path / "far", "farbox") as far:
         async with device_network(tmp_path / "data", "herebox", listen=False) as here:
             await pair(far, here)
@@ -731,7 +731,7 @@ async def test_sdtui_listens_and_asks_before_accepting_a_spacedrop(tmp_path: Pat
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     gift = tmp_path / "gift.txt"
-    gift.writeshown_text("for you")
+    gift.write_text("for you")
     async with device_network(tmp_path / "far", "farbox", listen=False) as far:
         async with device_network(tmp_path / "data", "herebox", listen=False) as here:
             await here.start(f"127.0.0.1:{port}")
@@ -745,7 +745,7 @@ async def test_sdtui_listens_and_asks_before_accepting_a_spacedrop(tmp_path: Pat
             assert "farbox wants to send you 1 file(s)" in app.screen.question and "gift.txt" in app.screen.question
             await pilot.press("y")
             assert await asyncio.wait_for(sent, 10) == ["gift.txt"]
-            assert (tmp_path / "data" / "spacedrop" / "gift.txt").readshown_text() == "for you"
+            assert (tmp_path / "data" / "spacedrop" / "gift.txt").read_text() == "for you"
             declined = asyncio.create_task(far.drop("herebox", [str(gift)]))
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("n")
@@ -763,7 +763,7 @@ async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
         library = await app.library()
         watcher = app.core.watcher(library)
         await asyncio.wait_for(watcher.ready.wait(), 10)
-        (indexed / "from-outside.txt").writeshown_text("hello")
+        (indexed / "from-outside.txt").write_text("hello")
         await wait_for(pilot, lambda: "from-outside.txt" in names(pane))
         (indexed / "from-outside.txt").unlink()
         await wait_for(pilot, lambda: "from-outside.txt" not in names(pane))
@@ -780,7 +780,7 @@ async def test_a_file_made_by_another_program_outside_every_location_appears_by_
         assert isinstance(watch, DirectoryWatch) and watch.path.path == str(tree)
         await wait_for(pilot, watch.ready.is_set)
         assert watch.error is None
-        (tree / "fresh.txt").writeshown_text("new")
+        (tree / "fresh.txt").write_text("new")
         await wait_for(pilot, lambda: "fresh.txt" in names(pane), timeout=2.0)
         (tree / "fresh.txt").rename(tree / "renamed.txt")
         await wait_for(pilot, lambda: "renamed.txt" in names(pane) and "fresh.txt" not in names(pane), 2.0)
@@ -788,7 +788,7 @@ async def test_a_file_made_by_another_program_outside_every_location_appears_by_
         await wait_for(pilot, lambda: "renamed.txt" not in names(pane), timeout=2.0)
         # the other pane watches its own directory; leaving a directory stops watching it
         other = explorer(app).inactive
-        (tree / "music" / "song.ogg").writeshown_text("la")
+        (tree / "music" / "song.ogg").write_text("la")
         await wait_for(pilot, lambda: names(other) == ["song.ogg"], timeout=2.0)
         await pilot.press("home", "enter")  # into docs/
         await settle(pilot, app)
@@ -809,7 +809,7 @@ async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        (tree / "fresh.txt").writeshown_text("new")
+        (tree / "fresh.txt").write_text("new")
         (tree / "Gamma.log").unlink()
         await pilot.pause(0.05)
         assert "fresh.txt" not in names(pane)  # no polling: nothing changes without an event
@@ -846,7 +846,7 @@ async def test_a_directory_that_cannot_be_listed_says_unreachable(tmp_path: Path
         fl = explorer(app).active.file_list
         assert fl.state == "unreachable"
         assert "no such file or directory" in fl.notice
-        assert "unreachable" in explorer(app).active.footershown_text()
+        assert "unreachable" in explorer(app).active.footer_text()
 
 
 async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree: Path) -> None:
@@ -869,7 +869,7 @@ async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree
         pane = explorer(app).active
         worker = pane.file_list.load(lambda: slow_mount(app.core.local_path(str(big))))
         await wait_for(pilot, lambda: len(pane.file_list.rows) >= 100)
-        assert pane.file_list.state == "loading" and "loading…" in pane.footershown_text()
+        assert pane.file_list.state == "loading" and "loading…" in pane.footer_text()
         pane.open(app.core.local_path(str(tree / "docs")))
         await settle(pilot, app)
         assert worker.state == WorkerState.CANCELLED
@@ -995,7 +995,7 @@ def test_a_broken_config_file_is_a_message_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "config.toml"
-    bad.writeshown_text("theme = [unclosed")
+    bad.write_text("theme = [unclosed")
     assert main([str(tmp_path), "--config", str(bad)]) == 2
     assert "cannot read the config" in capsys.readouterr().err
 
@@ -1030,7 +1030,7 @@ async def test_the_sidebar_lists_mounted_volumes_and_a_click_opens_one(tmp_path:
     (usb / "DCIM").mkdir(parents=True)
     mounts = tmp_path / "mounts"
     escaped = str(usb).replace(" ", "\\040")  # as /proc/mounts writes a space
-    mounts.writeshown_text(
+    mounts.write_text(
         f"/dev/sda2 / ext4 rw 0 0\n/dev/sdc1 {escaped} vfat rw 0 0\n"
         "proc /proc proc rw 0 0\ntmpfs /run tmpfs rw 0 0\nserver:/srv /mnt/nfs nfs4 rw 0 0\n"
     )
@@ -1054,7 +1054,7 @@ async def test_the_mouse_wheel_scrolls_a_long_listing_without_moving_the_cursor(
     long = tmp_path / "long"
     long.mkdir()
     for i in range(200):
-        (long / f"f{i:03d}").writeshown_text("")
+        (long / f"f{i:03d}").write_text("")
     app = app_for(tmp_path, long)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
@@ -1087,7 +1087,7 @@ async def test_x_then_p_moves_the_file_to_where_it_is_pasted(tmp_path: Path, tre
         await settle(pilot, app)
         await pilot.press("p")
         await wait_for(pilot, lambda: names(pane) == ["alpha.py"])
-        assert (tree / "music" / "alpha.py").readshown_text().startswith("def alpha")
+        assert (tree / "music" / "alpha.py").read_text().startswith("def alpha")
         assert not (tree / "alpha.py").exists()
         await pilot.press("p")  # a cut pastes once
         await wait_for(pilot, lambda: "nothing to paste" in shown_text(app.screen.query_one("#status")))
@@ -1111,7 +1111,7 @@ def test_every_binding_has_an_id_so_every_key_can_be_rebound() -> None:
 async def test_keys_are_rebound_from_the_config_file(tmp_path: Path, tree: Path) -> None:
     config_file = tmp_path / "xdg-config" / "sdtui" / "config.toml"
     config_file.parent.mkdir(parents=True)
-    config_file.writeshown_text(
+    config_file.write_text(
         'theme = "sdtui-light"\n\n[keys]\ncursor_down = "down,ctrl+n"\nfilter = "f"\n'
         'toggle_hidden = "H"\ncopy_to_other = "f5,c"\nswitch_pane = "tab,ctrl+w"\n'
     )
