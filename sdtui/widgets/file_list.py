@@ -36,6 +36,7 @@ from sdtui.widgets.listing import (
     SORT_KEYS,
     Arrangement,
     arrange,
+    fit_name,
     format_mtime,
     human_size,
     kind_marker,
@@ -436,7 +437,7 @@ class FileList(ScrollView, can_focus=True):
         if entry.link_target is not None and width >= 60:
             name += f" → {display(entry.link_target)}"
         if cell_len(name) > name_width:
-            name = _shortened_path(name, name_width) if "/" in entry.name else set_cell_size(name, name_width - 1) + "…"
+            name = fit_name(name, name_width, path="/" in entry.name)
         segments = [
             Segment("● " if selected else "  ", mark_style),
             Segment(set_cell_size(name, name_width), name_style),
@@ -450,6 +451,7 @@ class FileList(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._lines.clear()
         self.virtual_size = Size(event.size.width, len(self.rows))
+        self.call_after_refresh(self._scroll_cursor_into_view)  # a smaller terminal must not hide the cursor
 
     def on_focus(self) -> None:
         self._lines.clear()
@@ -600,13 +602,3 @@ class FileList(ScrollView, can_focus=True):
         self.set_class(self.state == "unreachable", "-unreachable")
         self.refresh()
 
-
-def _shortened_path(name: str, width: int) -> str:
-    """A path (a search result) cut to `width` cells: its folders give way from the left (the nearest one says
-    most), its last part goes last."""
-    folders, slash, last = name.rpartition("/")
-    room = width - 1 - cell_len(slash + last)
-    if room >= 4:
-        return "…" + folders[len(folders) - room :] + slash + last
-    last = "…" + slash + last
-    return last if cell_len(last) <= width else set_cell_size(last, width - 1) + "…"

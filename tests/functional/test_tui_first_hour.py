@@ -21,7 +21,9 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
 from sdtui.screens.confirm import ConfirmScreen
+from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.pane import Pane
+from sdtui.widgets.sidebar import Sidebar
 
 
 def footer(pane: Pane) -> str:
@@ -86,3 +88,45 @@ async def test_search_results_start_unfiltered_whatever_the_pane_was_filtered_by
         await settle(pilot, app)
         assert "fork" not in footer(pane) and pane.filter_box.value == ""
         assert not pane.filter_box.has_class("-open")
+
+
+async def test_at_120_columns_the_file_panes_get_the_room_and_a_long_hit_keeps_both_ends_of_its_name(
+    tmp_path: Path, tree: Path
+) -> None:
+    deep = tree / "src" / "linux" / "Documentation" / "admin-guide"
+    deep.mkdir(parents=True)
+    (deep / "kernel-parameters.txt").write_text("quiet\n")
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        inspector = screen.query_one(Inspector)
+        assert inspector.display and screen.query_one(Sidebar).display
+        assert inspector.outer_size.width <= 120 // 4
+        assert screen.active.outer_size.width >= 34 and screen.inactive.outer_size.width >= 34
+        await answer_prompt(pilot, app, "ctrl+f", "kernel-param")
+        await wait_for(pilot, lambda: len(names(screen.active)) == 1)
+        await pilot.pause(0.1)
+        shown = shown_text(screen.active.file_list).splitlines()[0]
+        assert "kernel-pa" in shown and "ers.txt" in shown
+
+
+async def test_after_a_resize_to_80x24_the_cursor_row_is_on_screen_without_a_key(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(100):
+        (folder / f"file-{i:03d}.txt").write_text("x")
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        fl = explorer(app).active.file_list
+        await pilot.press(*["j"] * 38)
+        assert fl.current is not None and fl.current.name == "file-038.txt"
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        top = int(fl.scroll_offset.y)
+        assert top <= fl.cursor < top + fl.scrollable_content_region.height
+        assert "file-038.txt" in shown_text(fl)
