@@ -11,7 +11,15 @@ from sdtui.config import BUILTIN_THEMES, ConfigError, load_config, load_themes, 
 from sdtui.screens.help import key_label
 from sdtui.screens.tag_picker import rank
 from sdtui.widgets.jobs_strip import JobView
-from sdtui.widgets.listing import Arrangement, arrange, fit_name, human_size, kind_marker, shorten_home, shorten_home_in
+from sdtui.widgets.listing import (
+    Arrangement,
+    arrange,
+    fit_name,
+    human_size,
+    kind_marker,
+    shorten_home,
+    shorten_home_in,
+)
 from sdtui.widgets.sidebar import volumes_from_mounts
 
 
