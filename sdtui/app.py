@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from sdcore.core import Core
 from sdcore.errors import SdError
@@ -21,7 +22,7 @@ from sdcore.fs.base import EntryInfo
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
 from sdcore.sdpath import SdPath, display, split_remote
-from sdtui.config import Config, ConfigError, load_config, load_themes
+from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
@@ -86,9 +87,24 @@ class SdtuiApp(App[None]):
         """Binding id -> keys, as the config rebinds them."""
         for theme in load_themes():
             self.register_theme(theme)
+        self.config_problems = config_problems(self.config, set(self.available_themes), binding_ids())
+        """What the config names that does not exist (said at start, not ignored)."""
         self.theme = self.config.theme if self.config.theme in self.available_themes else "sdtui-dark"
+        self._saved_theme = self.theme
         if self.keymap:
             self.set_keymap(self.keymap)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        """A theme picked in the palette is the one the next start uses (written to the config file)."""
+        if theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        try:
+            saved = save_theme(theme.name, self.config.path)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.notify(f"theme {theme.name} saved in {saved}", timeout=3)
 
     def attach_network(self) -> None:
         """The core's network, client side (paired devices become browsable); imported late for a fast start."""
@@ -97,6 +113,9 @@ class SdtuiApp(App[None]):
         net.attach(self.core)
 
     def on_mount(self) -> None:
+        for problem in self.config_problems:
+            self.notify(problem, severity="warning", timeout=12)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         try:
             if any(split_remote(t) for t in (self.start_text, self.other_text or "")):
                 self.attach_network()
@@ -383,6 +402,21 @@ class SdtuiApp(App[None]):
                 yield SystemCommand(
                     f"Theme: {name[6:]}", f"switch to the {name} theme", _theme_setter(self, name)
                 )
+
+
+def binding_ids() -> set[str]:
+    """The id of every binding of the explorer and its screens: what `[keys]` in the config can rebind."""
+    from sdtui.screens.confirm import ConfirmScreen
+    from sdtui.screens.conflict import ConflictScreen
+    from sdtui.screens.help import HelpScreen
+    from sdtui.screens.prompt import PromptScreen
+    from sdtui.screens.tag_picker import TagPickerScreen
+    from sdtui.widgets.pane import FilterBox
+    from sdtui.widgets.sidebar import Sidebar
+
+    classes = (FileList, Pane, FilterBox, Sidebar, ExplorerScreen, JobsScreen, ConfirmScreen, ConflictScreen,
+               HelpScreen, PromptScreen, TagPickerScreen)
+    return {b.id for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
 
 _PANE_IDS = {

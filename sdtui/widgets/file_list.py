@@ -99,7 +99,7 @@ class FileList(ScrollView, can_focus=True):
         Binding("backspace,h,left", "parent", "Up a level", show=False, id="parent"),
         Binding("space", "toggle_select", "Select", id="select"),
         Binding("v", "visual", "Visual select", show=False, id="visual"),
-        Binding("escape", "clear_selection", "Clear selection", show=False, id="clear_selection"),
+        Binding("escape", "escape", "Clear selection, else filter", show=False, id="clear_selection"),
         Binding("full_stop", "toggle_hidden", "Hidden files", show=False, id="toggle_hidden"),
         Binding("s", "cycle_sort", "Sort", show=False, id="cycle_sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
@@ -130,6 +130,16 @@ class FileList(ScrollView, can_focus=True):
     @dataclass
     class ParentRequested(Message):
         """Backspace: go up a level."""
+
+        file_list: FileList
+
+        @property
+        def control(self) -> FileList:
+            return self.file_list
+
+    @dataclass
+    class FilterDropRequested(Message):
+        """Esc with nothing selected while a filter is on: the pane clears its filter."""
 
         file_list: FileList
 
@@ -571,6 +581,13 @@ class FileList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.StateChanged(self))
 
+    def action_escape(self) -> None:
+        """Esc: drop the selection and the range; with none, drop the filter."""
+        if self.selected or self.visual_anchor is not None:
+            self.action_clear_selection()
+        elif self.arrangement.filter:
+            self.post_message(self.FilterDropRequested(self))
+
     def action_clear_selection(self) -> None:
         """Esc, and the end of every operation: nothing selected, range mode over."""
         self.selected.clear()
@@ -593,8 +610,6 @@ class FileList(ScrollView, can_focus=True):
 
     async def set_filter(self, text: str) -> None:
         """Filter as you type: show only names containing `text`."""
-        if text == self.arrangement.filter:
-            return
         await self.rearrange(replace(self.arrangement, filter=text))
 
     def watch_state(self) -> None:

@@ -42,10 +42,10 @@ def _ext(name: str) -> str:
     return name[dot + 1 :].casefold() if dot > 0 else ""
 
 
-_KEYS: dict[str, Callable[[EntryInfo], object]] = {
+_KEYS: dict[str, Callable[[EntryInfo], object]] = {  # as `sd search --sort`: largest and newest first
     "name": lambda e: e.name.casefold(),
-    "size": lambda e: (e.size, e.name.casefold()),
-    "mtime": lambda e: (e.mtime, e.name.casefold()),
+    "size": lambda e: (-e.size, e.name.casefold()),
+    "mtime": lambda e: (-e.mtime, e.name.casefold()),
     "ext": lambda e: (_ext(e.name), e.name.casefold()),
 }
 

@@ -306,6 +306,11 @@ class Pane(Vertical):
         else:
             self.post_message(self.FileOpened(self, target, event.entry))
 
+    @on(FileList.FilterDropRequested)
+    def _filter_dropped(self) -> None:
+        self.filter_box.value = ""
+        self.close_filter()
+
     @on(FileList.ParentRequested)
     def _parent_requested(self) -> None:
         self.go_up()

@@ -200,12 +200,13 @@ async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: 
         assert ".hidden" in names(pane)
         await pilot.press("full_stop")
         assert ".hidden" not in names(pane)
-        await pilot.press("s")  # name -> size
+        await pilot.press("s")  # name -> size, largest first as `sd ls --sort size`
         files = [e for e in pane.file_list.rows if not e.is_dir]
-        assert [e.size for e in files] == sorted(e.size for e in files)
-        assert files[-1].name == "beta.txt"
+        assert [e.size for e in files] == sorted((e.size for e in files), reverse=True)
+        assert files[0].name == "beta.txt"
+        assert "size↓" in pane.footer_text()
         await pilot.press("S")
-        assert [e for e in pane.file_list.rows if not e.is_dir][0].name == "beta.txt"
+        assert [e for e in pane.file_list.rows if not e.is_dir][-1].name == "beta.txt"
 
 
 async def test_tab_switches_the_active_pane_and_o_makes_it_single(tmp_path: Path, tree: Path) -> None:

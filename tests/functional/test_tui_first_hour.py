@@ -20,6 +20,8 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
+from sdcore.sdpath import display
+from sdtui.config import load_config
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.pane import Pane
@@ -70,7 +72,7 @@ async def test_a_range_deleted_leaves_nothing_selected_so_a_second_delete_offers
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         question = app.screen.question
         assert "items" not in question and pane.file_list.current is not None
-        assert pane.file_list.current.name in question
+        assert display(pane.file_list.current.name) in question
         await pilot.press("n")
 
 
@@ -130,3 +132,66 @@ async def test_after_a_resize_to_80x24_the_cursor_row_is_on_screen_without_a_key
         top = int(fl.scroll_offset.y)
         assert top <= fl.cursor < top + fl.scrollable_content_region.height
         assert "file-038.txt" in shown_text(fl)
+
+
+async def test_escape_in_the_list_clears_the_selection_first_then_the_filter(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("slash", "a", "enter")  # alpha.py, beta.txt, Gamma.log, caf….bin
+        await wait_for(pilot, lambda: "alpha.py" in names(pane) and "docs" not in names(pane))
+        assert pane.file_list.has_focus
+        await pilot.press("space", "escape")
+        await pilot.pause(0.1)
+        assert not pane.file_list.selected and "docs" not in names(pane)  # the selection went, the filter stays
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "docs" in names(pane))
+        assert pane.filter_box.value == "" and "/a" not in footer(pane)
+
+
+async def test_size_sorts_largest_first_as_the_cli_does(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "size↓" in footer(pane))
+        assert [e.name for e in pane.file_list.rows if not e.is_dir][0] == "beta.txt"  # 2,000 bytes, the largest
+
+
+async def test_a_theme_picked_in_the_palette_is_the_theme_of_the_next_start(tmp_path: Path, tree: Path) -> None:
+    config_file = tmp_path / "xdg-config" / "sdtui" / "config.toml"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('# mine\n[keys]\ncursor_down = "down,j,ctrl+n"\n')
+    app = app_for(tmp_path, tree, config=load_config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Theme: light")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.theme == "sdtui-light")
+        await pilot.pause(0.2)
+    config = load_config()
+    assert config.theme == "sdtui-light" and config.keys == {"cursor_down": "down,j,ctrl+n"}
+    assert "# mine" in config_file.read_text()  # the rest of the file is as the user wrote it
+    again = app_for(tmp_path, tree, config=load_config())
+    async with again.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, again)
+        assert again.theme == "sdtui-light"
+
+
+async def test_an_unknown_theme_or_key_action_in_the_config_is_said_at_start(tmp_path: Path, tree: Path) -> None:
+    config_file = tmp_path / "xdg-config" / "sdtui" / "config.toml"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('theme = "solarised"\n[keys]\ncursor_dwon = "ctrl+n"\ncursor_up = "up,k"\n')
+    app = app_for(tmp_path, tree, config=load_config())
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        said = [n.message for n in app._notifications]
+        assert any("no theme named 'solarised'" in m and "sdtui-light" in m for m in said)
+        assert any("cursor_dwon is no action" in m for m in said)
+        assert not any("cursor_up" in m for m in said)
+        assert app.theme == "sdtui-dark"

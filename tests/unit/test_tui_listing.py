@@ -57,9 +57,9 @@ def test_the_filter_is_a_case_insensitive_substring() -> None:
 @pytest.mark.parametrize(
     ("sort", "reverse", "files"),
     [
-        ("size", False, ["A.md", "c.TXT", "b.txt"]),
-        ("size", True, ["b.txt", "c.TXT", "A.md"]),
-        ("mtime", False, ["c.TXT", "A.md", "b.txt"]),
+        ("size", False, ["b.txt", "c.TXT", "A.md"]),  # largest first, as `sd ls --sort size`
+        ("size", True, ["A.md", "c.TXT", "b.txt"]),
+        ("mtime", False, ["b.txt", "A.md", "c.TXT"]),  # newest first
         ("ext", False, ["A.md", "b.txt", "c.TXT"]),
     ],
 )
