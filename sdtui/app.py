@@ -26,7 +26,7 @@ from sdtui.config import Config, ConfigError, config_problems, load_config, load
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.listing import human_size
+from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
 
 if TYPE_CHECKING:
@@ -162,6 +162,14 @@ class SdtuiApp(App[None]):
             await self.core.close()
 
     # -- what the screens ask of the core --------------------------------------------------
+
+    def label(self, path: SdPath) -> str:
+        """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
+        core = self.core
+        if core.is_local(path):
+            return display(shorten_home(path.path))
+        peer = core.network.trust.get(path.device_id) if core.network is not None else None
+        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
 
     async def library(self) -> Library:
         """The core's default library (opened once, in a thread: it reads SQLite)."""

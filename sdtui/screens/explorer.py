@@ -39,7 +39,7 @@ from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.jobs_strip import FINISHED_STATES, JobsStrip
-from sdtui.widgets.listing import human_size, shorten_home
+from sdtui.widgets.listing import human_size
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
 
@@ -190,11 +190,7 @@ class ExplorerScreen(Screen[None]):
         self.sd.host_commands()
 
     def _label(self, path: SdPath) -> str:
-        core = self.sd.core
-        if core.is_local(path):
-            return display(shorten_home(path.path))
-        peer = core.network.trust.get(path.device_id) if core.network is not None else None
-        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
+        return self.sd.label(path)
 
     def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
         return self.sd.core.fs_for(path.device_id).open_read(path.path)
@@ -430,7 +426,21 @@ class ExplorerScreen(Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.sd.help_sections(), self.sd.keymap))
 
+    @work(group="quit", exclusive=True, exit_on_error=False)
     async def action_quit(self) -> None:
+        """q: quit; while a copy, a move or a delete runs, ask first (it stops now and resumes at the next start)."""
+        running = self.query_one(JobsStrip).running(("copy", "move", "delete"))
+        if running:
+            what = ", ".join(f"{j.name} ({j.amount()})" for j in running[:3])
+            ok = await self.app.push_screen_wait(
+                ConfirmScreen(
+                    f"{what} {'is' if len(running) == 1 else 'are'} still running. Quit now? It stops where it is"
+                    " and carries on the next time sdtui or `sd serve` starts on this data dir.",
+                    title="Quit", yes="Quit",
+                )
+            )
+            if not ok:
+                return
         self.app.exit()
 
     # -- live updates ----------------------------------------------------------------------

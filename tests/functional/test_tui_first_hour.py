@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
@@ -20,10 +22,13 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
+from sdcore.ops import localcopy
 from sdcore.sdpath import display
 from sdtui.config import load_config
 from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.inspector import Inspector
+from sdtui.widgets.jobs_strip import JobsStrip
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
@@ -195,3 +200,65 @@ async def test_an_unknown_theme_or_key_action_in_the_config_is_said_at_start(tmp
         assert any("cursor_dwon is no action" in m for m in said)
         assert not any("cursor_up" in m for m in said)
         assert app.theme == "sdtui-dark"
+
+
+@pytest.fixture
+def slow_disk(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Copies wait at the start of each file until the test sets the event it yields (or the job stops)."""
+    opened = threading.Event()
+    real_copy = localcopy.copy_file
+
+    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
+        while not opened.is_set():
+            if kw["should_stop"]():
+                raise localcopy.Stopped
+            time.sleep(0.01)
+        return real_copy(src, dst, tmp, **kw)
+
+    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
+    yield opened
+    opened.set()
+
+
+async def test_q_during_a_running_copy_asks_first_and_the_jobs_screen_says_from_where_to_where(
+    tmp_path: Path, tree: Path, slow_disk: threading.Event
+) -> None:
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("j", "j", "j", "f5")  # beta.txt
+        await wait_for(pilot, lambda: screen.query_one(JobsStrip).running(("copy",)))
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "copy" in app.screen.question and "still running" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert app.is_running and app.screen is screen
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and bool(app.screen.records))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert "~/tree/beta.txt" in row and "~/tree/music" in row
+        assert any(cell.startswith(time.strftime("%Y-")) for cell in row)  # when it started
+        slow_disk.set()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: (tree / "music" / "beta.txt").exists())
+
+
+async def test_an_instant_operation_shows_no_0_of_0_bar(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        strip = explorer(app).query_one(JobsStrip)
+        await answer_prompt(pilot, app, "f7", "new folder")
+        await wait_for(pilot, lambda: (tree / "new folder").is_dir())
+        await wait_for(pilot, lambda: any(j.name == "mkdir" for j in strip.jobs.values()))
+        assert "mkdir" in shown_text(strip) and "0/0" not in shown_text(strip)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and bool(app.screen.records))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        row = [str(cell) for cell in table.get_row_at(0)]
+        assert "0/0" not in " ".join(row) and "~/tree/new folder" in row
