@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 import uuid
 from collections.abc import Iterable
@@ -370,6 +371,35 @@ class SdtuiApp(App[None]):
             except SdError:
                 continue  # gone since it was tagged
         return found
+
+    async def favourites(self) -> list[SdPath]:
+        """The favourite files and folders of the library (on this device), oldest favourite first."""
+
+        def run(library: Library) -> list[str]:
+            found = search.paths_of(library, metadata.favorites(library))
+            return list(found.values())
+
+        return [self.core.local_path(p) for p in await self._in_library(run)]
+
+    async def device_places(self, device_id: uuid.UUID) -> list[tuple[SdPath, EntryInfo]]:
+        """Where to start on a paired device: the folders it lets this device browse (its shares, or `/` for full
+        trust) and, when it trusts this device fully, its library's locations."""
+        fs = self.core.fs_for(device_id)
+        roots = await fs.roots()
+        paths = list(roots)
+        if "/" in roots:
+            try:
+                paths += [os.fsdecode(loc["path"]) for loc in await self.core.network.call(device_id, "locations")]
+            except SdError:
+                pass  # an older sdtui there: its roots are all there is to show
+        places = []
+        for path in dict.fromkeys(paths):
+            try:
+                info = await fs.stat(path)
+            except SdError:
+                continue  # a location that is not there (an unplugged disk)
+            places.append((SdPath(device_id, path), info))
+        return places
 
     def open_jobs(self) -> None:
         self.push_screen(JobsScreen())

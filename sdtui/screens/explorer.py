@@ -119,6 +119,8 @@ class ExplorerScreen(Screen[None]):
         """What the status line says when a copy or move started here completes (job id -> text)."""
         self.has_locations = True
         """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
+        self.online: dict[str, bool] = {}
+        """Paired devices known to be connected (True) or not (False), from DeviceConnected and DeviceLost."""
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
 
@@ -188,6 +190,23 @@ class ExplorerScreen(Screen[None]):
             self.status(f"paired devices: {exc}", error=True)
         self.fill_sidebar()
         self.sd.host_commands()
+        self.probe_devices()
+
+    @work(group="probe", exclusive=True, exit_on_error=False)
+    async def probe_devices(self) -> None:
+        """Connect once to each paired device to learn whether it is online; from then on DeviceConnected and
+        DeviceLost keep the sidebar current (no polling)."""
+        network = self.sd.core.network
+        if network is None:
+            return
+
+        async def probe(peer_id: str) -> None:
+            try:
+                await network.link(peer_id).connect()
+            except (SdError, OSError):
+                self._device_state(peer_id, False)
+
+        await asyncio.gather(*(probe(p.id) for p in network.trust.peers() if p.id not in self.online))
 
     def _label(self, path: SdPath) -> str:
         return self.sd.label(path)
@@ -211,7 +230,10 @@ class ExplorerScreen(Screen[None]):
             ("home", "~ home", core.local_path("~"), "dir"),
             ("root", "/ root", core.local_path("/"), "dir"),
         ]
+        if core.network is not None:  # where files other devices send land
+            here.append(("spacedrop", "⇣ Spacedrop", core.local_path(str(core.network.spacedrop_dir)), "spacedrop"))
         locations: list[tuple[str, str, SdPath | None, str]] = []
+        favourites: list[tuple[str, str, SdPath | None, str]] = []
         tags: list[tuple[str, str, SdPath | None, str]] = []
         saved: list[tuple[str, str, SdPath | None, str]] = []
         try:
@@ -220,6 +242,8 @@ class ExplorerScreen(Screen[None]):
                 locations.append(
                     (f"loc-{loc.id}", loc.name, SdPath(core.device.id, loc.path, library.id), "location")
                 )
+            for path in await self.sd.favourites():
+                favourites.append((f"fav:{path.path}", f"★ {path.name}", path, "favourite"))
             for tag in await self.sd.tag_names():
                 tags.append(
                     (
@@ -236,7 +260,7 @@ class ExplorerScreen(Screen[None]):
         devices: list[tuple[str, str, SdPath | None, str]] | None = None  # None: not known yet
         if core.network is not None:
             devices = [
-                (f"dev-{peer.id}", f"{peer.name} ({peer.trust})", SdPath(peer.uuid, "/"), "device")
+                (f"dev-{peer.id}", self._device_label(peer.id, peer.name), SdPath(peer.uuid, "/"), "device")
                 for peer in core.network.trust.peers()
             ]
         volumes: list[tuple[str, str, SdPath | None, str]] = []
@@ -261,6 +285,7 @@ class ExplorerScreen(Screen[None]):
                 (f"This device: {core.device.name}", here),
                 ("Paired devices", devices),
                 ("Locations", locations),
+                ("Favourites", favourites),
                 ("Tags", tags),
                 ("Saved searches", saved),
                 ("Volumes", volumes),
@@ -268,9 +293,30 @@ class ExplorerScreen(Screen[None]):
         )
         self.places_complete = devices is not None
 
+    def _device_label(self, device_id: str, name: str) -> str:
+        state = self.online.get(device_id)
+        return f"{name} " + ("● online" if state else "○ offline" if state is False else "… checking")
+
+    def _device_state(self, device_id: str, online: bool) -> None:
+        """A paired device went online or offline: its place in the sidebar says so."""
+        self.online[device_id] = online
+        network = self.sd.core.network
+        peer = network.trust.get(device_id) if network is not None else None
+        if peer is not None:
+            self.query_one(Sidebar).relabel(f"dev-{peer.id}", self._device_label(peer.id, peer.name))
+
     @on(Sidebar.PlaceChosen)
     async def _place_chosen(self, event: Sidebar.PlaceChosen) -> None:
-        if event.path is not None:
+        if event.kind == "device" and event.path is not None:
+            self.show_device(event.path)
+        elif event.kind == "favourite" and event.path is not None:
+            self.go_to(self.active, event.path)
+            self.active.file_list.focus()
+        elif event.kind == "spacedrop" and event.path is not None:
+            await asyncio.to_thread(os.makedirs, event.path.path, exist_ok=True)  # nothing received yet: empty
+            self.active.open(event.path)
+            self.active.file_list.focus()
+        elif event.path is not None:
             self.active.open(event.path)
             self.active.file_list.focus()
         elif event.kind == "tag":
@@ -281,6 +327,13 @@ class ExplorerScreen(Screen[None]):
             self.run_worker(
                 self.show_found(f"saved: {event.key[6:]}", self.sd.run_saved(event.key[6:])), group="ops"
             )
+
+    @work(group="ops", exit_on_error=False)
+    async def show_device(self, device: SdPath) -> None:
+        """A paired device opens on its places (its shares, or its locations), not on `/`."""
+        name = self._label(device).split(":", 1)[0]
+        self.status(f"{name}: asking for its places…")
+        await self.show_found(f"{name}: places", self.sd.device_places(device.device_id))
 
     # -- panes -----------------------------------------------------------------------------
 
@@ -481,9 +534,13 @@ class ExplorerScreen(Screen[None]):
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
+            self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            self.status(f"{event.name or event.device_id} connected")
+            was = self.online.get(event.device_id)
+            self._device_state(event.device_id, True)
+            if was is not None:  # not at the start-up check: only a device that comes back is news
+                self.status(f"{event.name or event.device_id} connected")
 
     def offer_drop(self, event: DropOffered) -> None:
         """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
@@ -571,6 +628,17 @@ class ExplorerScreen(Screen[None]):
         except SdError as exc:
             self._fail(exc)
             return
+        self.go_to(pane, target, info)
+
+    @work(group="ops", exit_on_error=False)
+    async def go_to(self, pane: Pane, target: SdPath, info: EntryInfo | None = None) -> None:
+        """Show a folder, or the folder of a file with the cursor on it."""
+        if info is None:
+            try:
+                info = await self.sd.core.fs_for(target.device_id).stat(target.path)
+            except SdError as exc:
+                self._fail(exc)
+                return
         if info.is_dir:
             pane.open(target)
         else:

@@ -21,7 +21,6 @@ from textual.widgets import Input, Static
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.listing import shorten_home
 
 Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
 """Streams the entries of a directory (the core's `browse`)."""
@@ -160,7 +159,8 @@ class Pane(Vertical):
         return self.path.child(entry.name) if self.path is not None else None
 
     def show_results(self, title: str, found: list[tuple[SdPath, EntryInfo]]) -> None:
-        """Show files from anywhere (search hits, tagged files) as rows named by their path; `[` goes back."""
+        """Show files from anywhere (search hits, tagged files, a device's places) as rows named by their path;
+        `[` goes back."""
         here = self.here()
         if here is not None:
             self.back_stack.append(here)
@@ -170,7 +170,7 @@ class Pane(Vertical):
         self.results = {}
         rows = []
         for path, info in found:
-            name = shorten_home(path.path)
+            name = self._label(path)  # `~/docs/a.txt` here, `laptop:/home/me/a.txt` on a paired device
             self.results[name] = path
             rows.append(replace(info, name=name))
         self.border_title = title

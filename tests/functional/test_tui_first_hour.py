@@ -20,8 +20,10 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     wait_for,
 )
 
+from sdcore import net
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
+from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy
 from sdcore.sdpath import display
 from sdtui.config import load_config
@@ -113,7 +115,7 @@ async def test_at_120_columns_the_file_panes_get_the_room_and_a_long_hit_keeps_b
         inspector = screen.query_one(Inspector)
         assert inspector.display and screen.query_one(Sidebar).display
         assert inspector.outer_size.width <= 120 // 4
-        assert screen.active.outer_size.width >= 34 and screen.inactive.outer_size.width >= 34
+        assert screen.active.outer_size.width >= 33 and screen.inactive.outer_size.width >= 33
         await answer_prompt(pilot, app, "ctrl+f", "kernel-param")
         await wait_for(pilot, lambda: len(names(screen.active)) == 1)
         await pilot.pause(0.1)
@@ -262,3 +264,67 @@ async def test_an_instant_operation_shows_no_0_of_0_bar(tmp_path: Path, tree: Pa
         await wait_for(pilot, lambda: table.row_count == 1)
         row = [str(cell) for cell in table.get_row_at(0)]
         assert "0/0" not in " ".join(row) and "~/tree/new folder" in row
+
+
+async def test_the_sidebar_takes_j_and_k_and_lists_favourites_that_open_where_they_lie(
+    tmp_path: Path, indexed: Path
+) -> None:
+    app = app_for(tmp_path, indexed / "docs")
+    async with app.run_test(size=(140, 34)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        await pilot.press("left")  # up to the tree, the cursor on docs
+        await settle(pilot, app)
+        await pilot.press("j", "j", "j")  # beta.txt
+        assert screen.active.file_list.current is not None and screen.active.file_list.current.name == "beta.txt"
+        await pilot.press("asterisk")
+        sidebar = screen.query_one(Sidebar)
+        await wait_for(pilot, lambda: f"fav:{indexed / 'beta.txt'}" in sidebar._places)
+        await pilot.press("left")  # away from it
+        await settle(pilot, app)
+        await pilot.press("b")
+        await pilot.pause(0.1)
+        assert sidebar.has_focus and sidebar.highlighted is not None  # a row is lit: Enter and j/k work at once
+        first = sidebar.highlighted
+        await pilot.press("j")
+        assert sidebar.highlighted > first
+        await pilot.press("k")
+        assert sidebar.highlighted == first
+        sidebar.highlighted = sidebar.get_option_index(f"fav:{indexed / 'beta.txt'}")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        pane = screen.active
+        await wait_for(pilot, lambda: pane.file_list.current is not None and pane.file_list.current.name == "beta.txt")
+        assert pane.path is not None and pane.path.path == str(indexed)
+
+
+async def test_a_paired_device_shows_online_then_offline_and_opens_on_its_locations(
+    tmp_path: Path, tree: Path
+) -> None:
+    far_files = tmp_path / "far-files"
+    (far_files / "photos").mkdir(parents=True)
+    async with Core(tmp_path / "far") as far:
+        far.device.rename("farbox")
+        net.attach(far)
+        await far.network.start("127.0.0.1:0")
+        far.library().locations.add(str(far_files))
+        async with device_network(tmp_path / "data", "herebox", listen=False) as here:
+            await pair(far.network, here)
+        app = app_for(tmp_path, tree)
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            sidebar = explorer(app).query_one(Sidebar)
+            key = f"dev-{far.device.id}"
+            await wait_for(pilot, lambda: key in sidebar._places and "● online" in sidebar._places[key][0], 30)
+            sidebar.focus()
+            sidebar.highlighted = sidebar.get_option_index(key)
+            await pilot.press("enter")
+            pane = explorer(app).active
+            await wait_for(pilot, lambda: f"farbox:{far_files}" in names(pane), 30)  # its location, not only `/`
+            assert pane.border_title.startswith("farbox: places")
+            assert "farbox:/" in names(pane)
+            pane.file_list.move_cursor(names(pane).index(f"farbox:{far_files}"))
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: names(pane) == ["photos"], 30)
+            await far.network.close()  # farbox goes away: the sidebar says so from the DeviceLost event
+            await wait_for(pilot, lambda: "○ offline" in sidebar._places[key][0], 30)
