@@ -29,6 +29,7 @@ from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
+from sdtui.widgets.sidebar import Sidebar
 
 if TYPE_CHECKING:
     from sdcore.search import Hit, SavedSearch
@@ -419,6 +420,7 @@ class SdtuiApp(App[None]):
             ("Moving and opening", bindings(FileList)),
             ("Panes", bindings(Pane) + [b for b in bindings(ExplorerScreen) if b.id in _PANE_IDS]),
             ("Files", [b for b in bindings(ExplorerScreen) if b.id not in _PANE_IDS]),
+            ("Places (b)", bindings(Sidebar)),
             ("Jobs screen (w)", bindings(JobsScreen)),
         ]
 
@@ -427,7 +429,7 @@ class SdtuiApp(App[None]):
         if not isinstance(screen, ExplorerScreen):
             return
         for title, bindings in self.help_sections():
-            if title.startswith("Jobs screen"):
+            if title.startswith(("Jobs screen", "Places")):
                 continue
             for binding in bindings:
                 yield SystemCommand(
@@ -435,6 +437,11 @@ class SdtuiApp(App[None]):
                     f"{binding.id}  ({self.keymap.get(binding.id or '', binding.key)})",
                     _runner(screen, binding.action),
                 )
+        yield SystemCommand("Pair: show a code", "let another device join this one with a 12-word code",
+                            screen.pair_show_code)
+        yield SystemCommand("Pair: join with a code", "join a device that shows a pairing code", screen.pair_join)
+        yield SystemCommand("Spacedrop: send the selection", "send the selected files to a paired device",
+                            screen.spacedrop_send)
         for name in sorted(self.available_themes):
             if name.startswith("sdtui-"):
                 yield SystemCommand(
@@ -450,7 +457,6 @@ def binding_ids() -> set[str]:
     from sdtui.screens.prompt import PromptScreen
     from sdtui.screens.tag_picker import TagPickerScreen
     from sdtui.widgets.pane import FilterBox
-    from sdtui.widgets.sidebar import Sidebar
 
     classes = (FileList, Pane, FilterBox, Sidebar, ExplorerScreen, JobsScreen, ConfirmScreen, ConflictScreen,
                HelpScreen, PromptScreen, TagPickerScreen)

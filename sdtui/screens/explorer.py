@@ -542,6 +542,103 @@ class ExplorerScreen(Screen[None]):
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
 
+    # -- pairing and Spacedrop (from the command palette) ---------------------------------------
+
+    async def _network(self):  # type: ignore[no-untyped-def]
+        """The core's network, attached now if it was not yet."""
+        if self.sd.core.network is None:
+            await asyncio.to_thread(self.sd.attach_network)
+        return self.sd.core.network
+
+    @work(group="pairing", exclusive=True, exit_on_error=False)
+    async def pair_show_code(self) -> None:
+        """Show a 12-word code and wait for another device to join with it (`sd network pair join` there)."""
+        from sdcore.net import DEFAULT_PORT, PairingError
+
+        network = await self._network()
+        if network.address is None:
+            typed = await self.app.push_screen_wait(
+                PromptScreen("Where should the other device reach this one? (HOST:PORT; 0.0.0.0 is every network)",
+                             f"0.0.0.0:{DEFAULT_PORT}", title="Pair: listen")
+            )
+            if not typed:
+                return
+            try:
+                await network.start(typed)
+            except SdError as exc:
+                self._fail(exc)
+                return
+        code = network.pair_generate()
+        self.app.notify(
+            f"Pairing code: {code}\n\nOn the other device: palette “Pair: join”, or\n"
+            f"sd network pair join {code} --host {network.address}",
+            title="Pair: waiting (10 minutes at most)", timeout=600,
+        )
+        self.status(f"pairing: waiting for a device to join at {network.address} with the code shown")
+        try:
+            peer = await network.wait_paired()
+        except PairingError as exc:
+            self._fail(exc)
+            return
+        self._paired(peer)
+
+    @work(group="pairing", exclusive=True, exit_on_error=False)
+    async def pair_join(self) -> None:
+        """Join another device that shows a pairing code."""
+        code = await self.app.push_screen_wait(
+            PromptScreen("The 12 words the other device shows:", title="Pair: join")
+        )
+        if not code:
+            return
+        host = await self.app.push_screen_wait(
+            PromptScreen("Where it listens (HOST:PORT, as it says):", title="Pair: join")
+        )
+        if not host:
+            return
+        network = await self._network()
+        self.status(f"pairing with the device at {host}…")
+        try:
+            peer = await network.pair_join(code, host)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self._paired(peer)
+
+    def _paired(self, peer) -> None:  # type: ignore[no-untyped-def]
+        self.app.clear_notifications()
+        self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
+        self.app.notify(f"paired with {peer.name}", timeout=5)
+        self.fill_sidebar()
+        self.probe_devices()
+
+    @work(group="ops", exit_on_error=False)
+    async def spacedrop_send(self) -> None:
+        """Send the selected files to a paired device's Spacedrop folder."""
+        pane = self.active
+        files = [p for e in pane.file_list.selection() if e.kind == "file" and (p := pane.path_of(e)) is not None]
+        if not files or any(not self.sd.core.is_local(f) for f in files):
+            self.status("Spacedrop sends files of this device: select one or more files first", error=True)
+            return
+        network = await self._network()
+        peers = network.trust.peers()
+        if not peers:
+            self.status("no paired device to send to: pair one first (palette: “Pair: show a code”)", error=True)
+            return
+        device = await self.app.push_screen_wait(
+            PromptScreen(f"Send {self._describe(files)} to which device? ({', '.join(p.name for p in peers)})",
+                         peers[0].name, title="Spacedrop")
+        )
+        if not device:
+            return
+        self._selection_done()
+        self.status(f"offering {self._describe(files)} to {device}…")
+        try:
+            sent = await network.drop(device, [f.path for f in files])
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"sent {len(sent)} file(s) to {device}'s Spacedrop folder")
+
     def offer_drop(self, event: DropOffered) -> None:
         """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
         names = ", ".join(display(n) for n in event.names[:5]) + (", …" if len(event.names) > 5 else "")
@@ -549,10 +646,15 @@ class ExplorerScreen(Screen[None]):
             f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
             f" {names}"
         )
-        self.app.push_screen(
-            ConfirmScreen(question, title="Spacedrop", yes="Accept"),
-            lambda accept: self.sd.answer_drop(event.drop_id, bool(accept)),
-        )
+        def answer(accept: bool | None) -> None:
+            self.sd.answer_drop(event.drop_id, bool(accept))
+            network = self.sd.core.network
+            if accept and network is not None:
+                where = self._label(self.sd.core.local_path(str(network.spacedrop_dir)))
+                self.app.notify(f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)")
+                self.fill_sidebar()
+
+        self.app.push_screen(ConfirmScreen(question, title="Spacedrop", yes="Accept"), answer)
 
     async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
         fs = self.sd.core.fs_for(directory.device_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from pathlib import Path
@@ -26,9 +27,11 @@ from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy
 from sdcore.sdpath import display
+from sdtui.app import SdtuiApp
 from sdtui.config import load_config
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.jobs import JobsScreen
+from sdtui.screens.prompt import PromptScreen
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.jobs_strip import JobsStrip
 from sdtui.widgets.pane import Pane
@@ -328,3 +331,74 @@ async def test_a_paired_device_shows_online_then_offline_and_opens_on_its_locati
             await wait_for(pilot, lambda: names(pane) == ["photos"], 30)
             await far.network.close()  # farbox goes away: the sidebar says so from the DeviceLost event
             await wait_for(pilot, lambda: "○ offline" in sidebar._places[key][0], 30)
+
+
+async def run_command(pilot, app: SdtuiApp, title: str) -> None:  # type: ignore[no-untyped-def]
+    """Pick a command in the palette (ctrl+p) by its title."""
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.2)
+    await pilot.press(*title)
+    await pilot.pause(0.5)
+    await pilot.press("enter")
+
+
+async def test_pairing_both_ways_and_sending_a_drop_from_the_palette(tmp_path: Path, tree: Path) -> None:
+    async with device_network(tmp_path / "far", "farbox", auto_accept_drops=True) as far:
+        app = app_for(tmp_path, tree)
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            # join a device that shows a code
+            code = far.pair_generate()
+            await run_command(pilot, app, "Pair: join")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+            await pilot.press(*code, "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and "listens" in app.screen.question)
+            await pilot.press(*far.address, "enter")
+            sidebar = explorer(app).query_one(Sidebar)
+            await wait_for(pilot, lambda: any(label.startswith("farbox") for label, _, _ in sidebar._places.values()), 30)
+            # send beta.txt to it
+            await pilot.press("j", "j", "j", "space")
+            await run_command(pilot, app, "Spacedrop: send")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+            assert "farbox" in app.screen.question
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: (far.spacedrop_dir / "beta.txt").exists(), 30)
+            assert (far.spacedrop_dir / "beta.txt").read_text() == "b" * 2000
+            # show a code another device joins with
+            await run_command(pilot, app, "Pair: show a code")
+            await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+            await pilot.press("ctrl+a", "ctrl+k", *"127.0.0.1:0", "enter")
+            await wait_for(pilot, lambda: any("Pairing code" in n.message for n in app._notifications), 30)
+            shown = next(n.message for n in app._notifications if "Pairing code" in n.message)
+            words = shown.split("Pairing code: ", 1)[1].split("\n", 1)[0]
+            async with device_network(tmp_path / "third", "thirdbox", listen=False) as third:
+                await third.pair_join(words, app.core.network.address)
+                await wait_for(pilot, lambda: any(label.startswith("thirdbox") for label, _, _ in sidebar._places.values()), 30)
+
+
+async def test_an_accepted_drop_says_where_the_files_are_and_the_sidebar_has_that_place(
+    tmp_path: Path, tree: Path
+) -> None:
+    gift = tmp_path / "gift.txt"
+    gift.write_text("for you")
+    async with device_network(tmp_path / "far", "farbox", listen=False) as far:
+        app = app_for(tmp_path, tree, listen="127.0.0.1:0")
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            await wait_for(pilot, lambda: app.core.network is not None and app.core.network.address is not None, 30)
+            here = app.core.network
+            code = here.pair_generate()
+            await far.pair_join(code, here.address)
+            sent = asyncio.create_task(far.drop(str(app.core.device.id), [str(gift)]))
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), 30)
+            await pilot.press("y")
+            assert await asyncio.wait_for(sent, 30) == ["gift.txt"]
+            folder = here.spacedrop_dir
+            assert any(str(folder.name) in n.message and "land in" in n.message for n in app._notifications)
+            sidebar = explorer(app).query_one(Sidebar)
+            await wait_for(pilot, lambda: "spacedrop" in sidebar._places)
+            sidebar.focus()
+            sidebar.highlighted = sidebar.get_option_index("spacedrop")
+            await pilot.press("enter")
+            pane = explorer(app).active
+            await wait_for(pilot, lambda: names(pane) == ["gift.txt"])
