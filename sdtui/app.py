@@ -104,9 +104,9 @@ class SdtuiApp(App[None]):
         try:
             saved = save_theme(theme.name, self.config.path)
         except ConfigError as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(str(exc), severity="warning", markup=False)
             return
-        self.notify(f"theme {theme.name} saved in {saved}", timeout=3)
+        self.notify(f"theme {theme.name} saved in {saved}", timeout=3, markup=False)
 
     def attach_network(self) -> None:
         """The core's network, client side (paired devices become browsable); imported late for a fast start."""
@@ -116,7 +116,7 @@ class SdtuiApp(App[None]):
 
     def on_mount(self) -> None:
         for problem in self.config_problems:
-            self.notify(problem, severity="warning", timeout=12)
+            self.notify(problem, severity="warning", timeout=12, markup=False)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         try:
             if any(split_remote(t) for t in (self.start_text, self.other_text or "")):

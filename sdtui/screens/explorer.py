@@ -572,7 +572,7 @@ class ExplorerScreen(Screen[None]):
         self.app.notify(
             f"Pairing code: {code}\n\nOn the other device: palette “Pair: join”, or\n"
             f"sd network pair join {code} --host {network.address}",
-            title="Pair: waiting (10 minutes at most)", timeout=600,
+            title="Pair: waiting (10 minutes at most)", timeout=600, markup=False,
         )
         self.status(f"pairing: waiting for a device to join at {network.address} with the code shown")
         try:
@@ -607,7 +607,7 @@ class ExplorerScreen(Screen[None]):
     def _paired(self, peer) -> None:  # type: ignore[no-untyped-def]
         self.app.clear_notifications()
         self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
-        self.app.notify(f"paired with {peer.name}", timeout=5)
+        self.app.notify(f"paired with {peer.name}", timeout=5, markup=False)
         self.fill_sidebar()
         self.probe_devices()
 
@@ -651,7 +651,9 @@ class ExplorerScreen(Screen[None]):
             network = self.sd.core.network
             if accept and network is not None:
                 where = self._label(self.sd.core.local_path(str(network.spacedrop_dir)))
-                self.app.notify(f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)")
+                self.app.notify(
+                    f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)", markup=False
+                )
                 self.fill_sidebar()
 
         self.app.push_screen(ConfirmScreen(question, title="Spacedrop", yes="Accept"), answer)
@@ -690,7 +692,7 @@ class ExplorerScreen(Screen[None]):
 
     def _fail(self, exc: SdError) -> None:
         self.status(str(exc), error=True)
-        self.app.notify(str(exc), severity="error", timeout=6)
+        self.app.notify(str(exc), severity="error", timeout=6, markup=False)
 
     @work(group="ops", exit_on_error=False)
     async def action_mkdir(self) -> None:

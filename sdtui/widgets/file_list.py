@@ -439,7 +439,7 @@ class FileList(ScrollView, can_focus=True):
             mark_style += cur
 
         size = "" if entry.kind == "dir" else human_size(entry.size)
-        show_time = width >= 44
+        show_time = width >= 56  # the name keeps 30 columns: it says more than the time (the inspector has that)
         meta = f" {size:>7}" + (f"  {format_mtime(entry.mtime)}" if show_time else "")
         meta = meta if width >= 24 else ""
         name_width = max(width - 2 - cell_len(meta), 1)
