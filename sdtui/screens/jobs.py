@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from sdcore.library.library import Library
     from sdtui.app import SdtuiApp
 
-COLUMNS = ("kind", "state", "progress", "done", "from", "to", "started", "message")
-"""The table's columns, in order."""
+COLUMNS = ("kind", "state", "done", "from", "to", "started", "progress", "message")
+"""The table's columns, in order (what and where first: at 80 columns the rest scrolls into view)."""
 
 Route = tuple[str, str]
 """Where a job reads from and where it writes to, for people ("" where it has no such side)."""
@@ -67,11 +67,11 @@ def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = (
     return (
         record.kind,
         Text(record.state, style=state_style),
-        ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20) if counted else "",
         amount(done, total, record.unit or "") if counted else "",
         Text(route[0], overflow="ellipsis", no_wrap=True),
         Text(route[1], overflow="ellipsis", no_wrap=True),
         format_mtime(record.created),
+        ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20) if counted else "",
         Text(record.error or message, style="red" if record.error else "", overflow="ellipsis"),
     )
 
