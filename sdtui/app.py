@@ -385,12 +385,15 @@ class SdtuiApp(App[None]):
     async def device_places(self, device_id: uuid.UUID) -> list[tuple[SdPath, EntryInfo]]:
         """Where to start on a paired device: the folders it lets this device browse (its shares, or `/` for full
         trust) and, when it trusts this device fully, its library's locations."""
-        fs = self.core.fs_for(device_id)
+        network = self.core.network
+        if network is None:
+            raise SdError("paired devices are not reachable yet: try again in a moment")
+        fs = network.fs_for(device_id)
         roots = await fs.roots()
         paths = list(roots)
         if "/" in roots:
             try:
-                paths += [os.fsdecode(loc["path"]) for loc in await self.core.network.call(device_id, "locations")]
+                paths += [os.fsdecode(loc["path"]) for loc in await network.call(device_id, "locations")]
             except SdError:
                 pass  # an older sdtui there: its roots are all there is to show
         places = []

@@ -44,6 +44,7 @@ from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
 
 if TYPE_CHECKING:
+    from sdcore.net import Network, Peer
     from sdtui.app import SdtuiApp
 
 NETWORK_AFTER = 1.0
@@ -544,10 +545,11 @@ class ExplorerScreen(Screen[None]):
 
     # -- pairing and Spacedrop (from the command palette) ---------------------------------------
 
-    async def _network(self):  # type: ignore[no-untyped-def]
+    async def _network(self) -> Network:
         """The core's network, attached now if it was not yet."""
         if self.sd.core.network is None:
             await asyncio.to_thread(self.sd.attach_network)
+        assert self.sd.core.network is not None
         return self.sd.core.network
 
     @work(group="pairing", exclusive=True, exit_on_error=False)
@@ -604,7 +606,7 @@ class ExplorerScreen(Screen[None]):
             return
         self._paired(peer)
 
-    def _paired(self, peer) -> None:  # type: ignore[no-untyped-def]
+    def _paired(self, peer: Peer) -> None:
         self.app.clear_notifications()
         self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
         self.app.notify(f"paired with {peer.name}", timeout=5, markup=False)
