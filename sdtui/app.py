@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import os
 import sys
 import uuid
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.theme import Theme
 
 from sdcore import log
 from sdcore.core import Core
@@ -22,12 +24,13 @@ from sdcore.fs.base import EntryInfo
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
 from sdcore.sdpath import SdPath, display, split_remote
-from sdtui.config import Config, ConfigError, load_config, load_themes
+from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.listing import human_size
+from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
+from sdtui.widgets.sidebar import Sidebar
 
 if TYPE_CHECKING:
     from sdcore.search import Hit, SavedSearch
@@ -87,9 +90,24 @@ class SdtuiApp(App[None]):
         """Binding id -> keys, as the config rebinds them."""
         for theme in load_themes():
             self.register_theme(theme)
+        self.config_problems = config_problems(self.config, set(self.available_themes), binding_ids())
+        """What the config names that does not exist (said at start, not ignored)."""
         self.theme = self.config.theme if self.config.theme in self.available_themes else "sdtui-dark"
+        self._saved_theme = self.theme
         if self.keymap:
             self.set_keymap(self.keymap)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        """A theme picked in the palette is the one the next start uses (written to the config file)."""
+        if theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        try:
+            saved = save_theme(theme.name, self.config.path)
+        except ConfigError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        self.notify(f"theme {theme.name} saved in {saved}", timeout=3, markup=False)
 
     def attach_network(self) -> None:
         """The core's network, client side (paired devices become browsable); imported late for a fast start."""
@@ -98,6 +116,9 @@ class SdtuiApp(App[None]):
         net.attach(self.core)
 
     def on_mount(self) -> None:
+        for problem in self.config_problems:
+            self.notify(problem, severity="warning", timeout=12, markup=False)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         try:
             if any(split_remote(t) for t in (self.start_text, self.other_text or "")):
                 self.attach_network()
@@ -144,6 +165,14 @@ class SdtuiApp(App[None]):
             await self.core.close()
 
     # -- what the screens ask of the core --------------------------------------------------
+
+    def label(self, path: SdPath) -> str:
+        """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
+        core = self.core
+        if core.is_local(path):
+            return display(shorten_home(path.path))
+        peer = core.network.trust.get(path.device_id) if core.network is not None else None
+        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
 
     async def library(self) -> Library:
         """The core's default library (opened once, in a thread: it reads SQLite)."""
@@ -345,6 +374,38 @@ class SdtuiApp(App[None]):
                 continue  # gone since it was tagged
         return found
 
+    async def favourites(self) -> list[SdPath]:
+        """The favourite files and folders of the library (on this device), oldest favourite first."""
+
+        def run(library: Library) -> list[str]:
+            found = search.paths_of(library, metadata.favorites(library))
+            return list(found.values())
+
+        return [self.core.local_path(p) for p in await self._in_library(run)]
+
+    async def device_places(self, device_id: uuid.UUID) -> list[tuple[SdPath, EntryInfo]]:
+        """Where to start on a paired device: the folders it lets this device browse (its shares, or `/` for full
+        trust) and, when it trusts this device fully, its library's locations."""
+        network = self.core.network
+        if network is None:
+            raise SdError("paired devices are not reachable yet: try again in a moment")
+        fs = network.fs_for(device_id)
+        roots = await fs.roots()
+        paths = list(roots)
+        if "/" in roots:
+            try:
+                paths += [os.fsdecode(loc["path"]) for loc in await network.call(device_id, "locations")]
+            except SdError:
+                pass  # an older sdtui there: its roots are all there is to show
+        places = []
+        for path in dict.fromkeys(paths):
+            try:
+                info = await fs.stat(path)
+            except SdError:
+                continue  # a location that is not there (an unplugged disk)
+            places.append((SdPath(device_id, path), info))
+        return places
+
     def open_jobs(self) -> None:
         self.push_screen(JobsScreen())
 
@@ -363,6 +424,7 @@ class SdtuiApp(App[None]):
             ("Moving and opening", bindings(FileList)),
             ("Panes", bindings(Pane) + [b for b in bindings(ExplorerScreen) if b.id in _PANE_IDS]),
             ("Files", [b for b in bindings(ExplorerScreen) if b.id not in _PANE_IDS]),
+            ("Places (b)", bindings(Sidebar)),
             ("Jobs screen (w)", bindings(JobsScreen)),
         ]
 
@@ -371,7 +433,7 @@ class SdtuiApp(App[None]):
         if not isinstance(screen, ExplorerScreen):
             return
         for title, bindings in self.help_sections():
-            if title.startswith("Jobs screen"):
+            if title.startswith(("Jobs screen", "Places")):
                 continue
             for binding in bindings:
                 yield SystemCommand(
@@ -379,11 +441,30 @@ class SdtuiApp(App[None]):
                     f"{binding.id}  ({self.keymap.get(binding.id or '', binding.key)})",
                     _runner(screen, binding.action),
                 )
+        yield SystemCommand("Pair: show a code", "let another device join this one with a 12-word code",
+                            screen.pair_show_code)
+        yield SystemCommand("Pair: join with a code", "join a device that shows a pairing code", screen.pair_join)
+        yield SystemCommand("Spacedrop: send the selection", "send the selected files to a paired device",
+                            screen.spacedrop_send)
         for name in sorted(self.available_themes):
             if name.startswith("sdtui-"):
                 yield SystemCommand(
                     f"Theme: {name[6:]}", f"switch to the {name} theme", _theme_setter(self, name)
                 )
+
+
+def binding_ids() -> set[str]:
+    """The id of every binding of the explorer and its screens: what `[keys]` in the config can rebind."""
+    from sdtui.screens.confirm import ConfirmScreen
+    from sdtui.screens.conflict import ConflictScreen
+    from sdtui.screens.help import HelpScreen
+    from sdtui.screens.prompt import PromptScreen
+    from sdtui.screens.tag_picker import TagPickerScreen
+    from sdtui.widgets.pane import FilterBox
+
+    classes = (FileList, Pane, FilterBox, Sidebar, ExplorerScreen, JobsScreen, ConfirmScreen, ConflictScreen,
+               HelpScreen, PromptScreen, TagPickerScreen)
+    return {b.id for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
 
 _PANE_IDS = {

@@ -13,7 +13,9 @@ Theme files are TOML too: `themes/*.toml` of this project, then `$XDG_CONFIG_HOM
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,58 @@ def load_config(path: Path | None = None) -> Config:
     if not isinstance(theme, str):
         raise ConfigError(f"{path}: theme must be a theme name")
     return Config(theme=theme, keys=dict(keys), path=path)
+
+
+def save_theme(name: str, path: Path | None = None) -> Path:
+    """Remember `name` as the theme to start with, in the config file (made when there is none).
+
+    Only the top-level `theme = ...` line is written (added at the top when missing); the rest of the file stays
+    as the user wrote it. Returns the file written.
+    """
+    path = path or config_dir() / "config.toml"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config to save the theme ({exc.strerror or exc})") from None
+    setting = f"theme = {json.dumps(name)}"  # a JSON string of a theme name is a TOML basic string
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("["):  # top-level keys end where the first table starts
+            lines.insert(0, setting)
+            break
+        if re.match(r"\s*theme\s*=", line):
+            lines[i] = setting
+            break
+    else:
+        lines.insert(0, setting)
+    new = "\n".join(lines) + "\n"
+    try:
+        if tomllib.loads(new).get("theme") != name:
+            raise ValueError
+    except (tomllib.TOMLDecodeError, ValueError):
+        raise ConfigError(f"{path}: cannot save the theme without breaking the file; set theme = {json.dumps(name)} there") from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_text(new)
+        os.replace(temp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot save the theme ({exc.strerror or exc})") from None
+    return path
+
+
+def config_problems(config: Config, themes: set[str], binding_ids: set[str]) -> list[str]:
+    """What in the config names a theme or an action that does not exist, one clear line each."""
+    where = str(config.path) if config.path is not None else "config"
+    problems = []
+    if config.theme not in themes:
+        known = ", ".join(sorted(t for t in themes if t.startswith("sdtui-")))
+        problems.append(f"{where}: no theme named {config.theme!r}; using {DEFAULT_THEME} (themes: {known}, …)")
+    for action in sorted(set(config.keys) - binding_ids):
+        problems.append(f"{where}: [keys] {action} is no action; ? lists the action ids (e.g. cursor_down)")
+    return problems
 
 
 def theme_from_file(path: Path) -> Theme:

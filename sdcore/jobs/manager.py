@@ -178,6 +178,17 @@ class JobManager:
         """The live state of a running job (for tests and the UI)."""
         return self._context(job_id).job
 
+    def state_of(self, job_id: str) -> Job:
+        """A job as it was last checkpointed (the live one while it runs): what it works on, from where to where."""
+        running = self._running.get(job_id)
+        if running is not None:
+            return running[1].job
+        record = self.get(job_id)
+        row = self.library.read().execute("SELECT checkpoint FROM jobs WHERE id = ?", (record.id,)).fetchone()
+        if job_class(record.kind) is None or row is None or row[0] is None:
+            raise SdError(f"job {job_id} is of a kind this version does not know ({record.kind})")
+        return unpack_state(record.kind, row[0])
+
     def is_running(self, job_id: str) -> bool:
         return job_id in self._running
 

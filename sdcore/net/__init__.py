@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import functools
+import os
 from typing import Any
 
 from sdcore.net.frames import DeviceUnreachable, NetError, PermissionDenied
@@ -31,6 +32,7 @@ def attach(core: Any, *, auto_accept_drops: bool = False) -> Network:
     if core.network is None:
         core.network = Network(core.device, core.bus, auto_accept_drops=auto_accept_drops)
         core.network.expose("search", functools.partial(_search_here, core))
+        core.network.expose("locations", functools.partial(_locations_here, core))
         core.add_service(core.network)
     network: Network = core.network
     network.auto_accept_drops = network.auto_accept_drops or auto_accept_drops
@@ -43,3 +45,9 @@ async def _search_here(core: Any, peer: Peer, query: str) -> list[dict[str, Any]
 
     hits = await asyncio.to_thread(search.run, core.library(), search.Query.from_json(query))
     return [{**dataclasses.asdict(h), "device_id": str(core.device.id)} for h in hits]
+
+
+async def _locations_here(core: Any, peer: Peer) -> list[dict[str, Any]]:
+    """The locations of this device's default library (what a `full`-trust device's explorer opens it on)."""
+    library = await asyncio.to_thread(core.library)
+    return [{"name": loc.name, "path": os.fsencode(loc.path)} for loc in await asyncio.to_thread(library.locations.list)]

@@ -39,11 +39,12 @@ from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.jobs_strip import FINISHED_STATES, JobsStrip
-from sdtui.widgets.listing import human_size, shorten_home
+from sdtui.widgets.listing import human_size
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
 
 if TYPE_CHECKING:
+    from sdcore.net import Network, Peer
     from sdtui.app import SdtuiApp
 
 NETWORK_AFTER = 1.0
@@ -119,6 +120,8 @@ class ExplorerScreen(Screen[None]):
         """What the status line says when a copy or move started here completes (job id -> text)."""
         self.has_locations = True
         """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
+        self.online: dict[str, bool] = {}
+        """Paired devices known to be connected (True) or not (False), from DeviceConnected and DeviceLost."""
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
 
@@ -188,13 +191,26 @@ class ExplorerScreen(Screen[None]):
             self.status(f"paired devices: {exc}", error=True)
         self.fill_sidebar()
         self.sd.host_commands()
+        self.probe_devices()
+
+    @work(group="probe", exclusive=True, exit_on_error=False)
+    async def probe_devices(self) -> None:
+        """Connect once to each paired device to learn whether it is online; from then on DeviceConnected and
+        DeviceLost keep the sidebar current (no polling)."""
+        network = self.sd.core.network
+        if network is None:
+            return
+
+        async def probe(peer_id: str) -> None:
+            try:
+                await network.link(peer_id).connect()
+            except (SdError, OSError):
+                self._device_state(peer_id, False)
+
+        await asyncio.gather(*(probe(p.id) for p in network.trust.peers() if p.id not in self.online))
 
     def _label(self, path: SdPath) -> str:
-        core = self.sd.core
-        if core.is_local(path):
-            return display(shorten_home(path.path))
-        peer = core.network.trust.get(path.device_id) if core.network is not None else None
-        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
+        return self.sd.label(path)
 
     def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
         return self.sd.core.fs_for(path.device_id).open_read(path.path)
@@ -215,7 +231,10 @@ class ExplorerScreen(Screen[None]):
             ("home", "~ home", core.local_path("~"), "dir"),
             ("root", "/ root", core.local_path("/"), "dir"),
         ]
+        if core.network is not None:  # where files other devices send land
+            here.append(("spacedrop", "⇣ Spacedrop", core.local_path(str(core.network.spacedrop_dir)), "spacedrop"))
         locations: list[tuple[str, str, SdPath | None, str]] = []
+        favourites: list[tuple[str, str, SdPath | None, str]] = []
         tags: list[tuple[str, str, SdPath | None, str]] = []
         saved: list[tuple[str, str, SdPath | None, str]] = []
         try:
@@ -224,6 +243,8 @@ class ExplorerScreen(Screen[None]):
                 locations.append(
                     (f"loc-{loc.id}", loc.name, SdPath(core.device.id, loc.path, library.id), "location")
                 )
+            for path in await self.sd.favourites():
+                favourites.append((f"fav:{path.path}", f"★ {path.name}", path, "favourite"))
             for tag in await self.sd.tag_names():
                 tags.append(
                     (
@@ -240,7 +261,7 @@ class ExplorerScreen(Screen[None]):
         devices: list[tuple[str, str, SdPath | None, str]] | None = None  # None: not known yet
         if core.network is not None:
             devices = [
-                (f"dev-{peer.id}", f"{peer.name} ({peer.trust})", SdPath(peer.uuid, "/"), "device")
+                (f"dev-{peer.id}", self._device_label(peer.id, peer.name), SdPath(peer.uuid, "/"), "device")
                 for peer in core.network.trust.peers()
             ]
         volumes: list[tuple[str, str, SdPath | None, str]] = []
@@ -265,6 +286,7 @@ class ExplorerScreen(Screen[None]):
                 (f"This device: {core.device.name}", here),
                 ("Paired devices", devices),
                 ("Locations", locations),
+                ("Favourites", favourites),
                 ("Tags", tags),
                 ("Saved searches", saved),
                 ("Volumes", volumes),
@@ -272,9 +294,30 @@ class ExplorerScreen(Screen[None]):
         )
         self.places_complete = devices is not None
 
+    def _device_label(self, device_id: str, name: str) -> str:
+        state = self.online.get(device_id)
+        return f"{name} " + ("● online" if state else "○ offline" if state is False else "… checking")
+
+    def _device_state(self, device_id: str, online: bool) -> None:
+        """A paired device went online or offline: its place in the sidebar says so."""
+        self.online[device_id] = online
+        network = self.sd.core.network
+        peer = network.trust.get(device_id) if network is not None else None
+        if peer is not None:
+            self.query_one(Sidebar).relabel(f"dev-{peer.id}", self._device_label(peer.id, peer.name))
+
     @on(Sidebar.PlaceChosen)
     async def _place_chosen(self, event: Sidebar.PlaceChosen) -> None:
-        if event.path is not None:
+        if event.kind == "device" and event.path is not None:
+            self.show_device(event.path)
+        elif event.kind == "favourite" and event.path is not None:
+            self.go_to(self.active, event.path)
+            self.active.file_list.focus()
+        elif event.kind == "spacedrop" and event.path is not None:
+            await asyncio.to_thread(os.makedirs, event.path.path, exist_ok=True)  # nothing received yet: empty
+            self.active.open(event.path)
+            self.active.file_list.focus()
+        elif event.path is not None:
             self.active.open(event.path)
             self.active.file_list.focus()
         elif event.kind == "tag":
@@ -285,6 +328,13 @@ class ExplorerScreen(Screen[None]):
             self.run_worker(
                 self.show_found(f"saved: {event.key[6:]}", self.sd.run_saved(event.key[6:])), group="ops"
             )
+
+    @work(group="ops", exit_on_error=False)
+    async def show_device(self, device: SdPath) -> None:
+        """A paired device opens on its places (its shares, or its locations), not on `/`."""
+        name = self._label(device).split(":", 1)[0]
+        self.status(f"{name}: asking for its places…")
+        await self.show_found(f"{name}: places", self.sd.device_places(device.device_id))
 
     # -- panes -----------------------------------------------------------------------------
 
@@ -430,7 +480,21 @@ class ExplorerScreen(Screen[None]):
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.sd.help_sections(), self.sd.keymap))
 
+    @work(group="quit", exclusive=True, exit_on_error=False)
     async def action_quit(self) -> None:
+        """q: quit; while a copy, a move or a delete runs, ask first (it stops now and resumes at the next start)."""
+        running = self.query_one(JobsStrip).running(("copy", "move", "delete"))
+        if running:
+            what = ", ".join(f"{j.name} ({j.amount()})" for j in running[:3])
+            ok = await self.app.push_screen_wait(
+                ConfirmScreen(
+                    f"{what} {'is' if len(running) == 1 else 'are'} still running. Quit now? It stops where it is"
+                    " and carries on the next time sdtui or `sd serve` starts on this data dir.",
+                    title="Quit", yes="Quit",
+                )
+            )
+            if not ok:
+                return
         self.app.exit()
 
     # -- live updates ----------------------------------------------------------------------
@@ -471,9 +535,111 @@ class ExplorerScreen(Screen[None]):
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
+            self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            self.status(f"{event.name or event.device_id} connected")
+            was = self.online.get(event.device_id)
+            self._device_state(event.device_id, True)
+            if was is not None:  # not at the start-up check: only a device that comes back is news
+                self.status(f"{event.name or event.device_id} connected")
+
+    # -- pairing and Spacedrop (from the command palette) ---------------------------------------
+
+    async def _network(self) -> Network:
+        """The core's network, attached now if it was not yet."""
+        if self.sd.core.network is None:
+            await asyncio.to_thread(self.sd.attach_network)
+        assert self.sd.core.network is not None
+        return self.sd.core.network
+
+    @work(group="pairing", exclusive=True, exit_on_error=False)
+    async def pair_show_code(self) -> None:
+        """Show a 12-word code and wait for another device to join with it (`sd network pair join` there)."""
+        from sdcore.net import DEFAULT_PORT, PairingError
+
+        network = await self._network()
+        if network.address is None:
+            typed = await self.app.push_screen_wait(
+                PromptScreen("Where should the other device reach this one? (HOST:PORT; 0.0.0.0 is every network)",
+                             f"0.0.0.0:{DEFAULT_PORT}", title="Pair: listen")
+            )
+            if not typed:
+                return
+            try:
+                await network.start(typed)
+            except SdError as exc:
+                self._fail(exc)
+                return
+        code = network.pair_generate()
+        self.app.notify(
+            f"Pairing code: {code}\n\nOn the other device: palette “Pair: join”, or\n"
+            f"sd network pair join {code} --host {network.address}",
+            title="Pair: waiting (10 minutes at most)", timeout=600, markup=False,
+        )
+        self.status(f"pairing: waiting for a device to join at {network.address} with the code shown")
+        try:
+            peer = await network.wait_paired()
+        except PairingError as exc:
+            self._fail(exc)
+            return
+        self._paired(peer)
+
+    @work(group="pairing", exclusive=True, exit_on_error=False)
+    async def pair_join(self) -> None:
+        """Join another device that shows a pairing code."""
+        code = await self.app.push_screen_wait(
+            PromptScreen("The 12 words the other device shows:", title="Pair: join")
+        )
+        if not code:
+            return
+        host = await self.app.push_screen_wait(
+            PromptScreen("Where it listens (HOST:PORT, as it says):", title="Pair: join")
+        )
+        if not host:
+            return
+        network = await self._network()
+        self.status(f"pairing with the device at {host}…")
+        try:
+            peer = await network.pair_join(code, host)
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self._paired(peer)
+
+    def _paired(self, peer: Peer) -> None:
+        self.app.clear_notifications()
+        self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
+        self.app.notify(f"paired with {peer.name}", timeout=5, markup=False)
+        self.fill_sidebar()
+        self.probe_devices()
+
+    @work(group="ops", exit_on_error=False)
+    async def spacedrop_send(self) -> None:
+        """Send the selected files to a paired device's Spacedrop folder."""
+        pane = self.active
+        files = [p for e in pane.file_list.selection() if e.kind == "file" and (p := pane.path_of(e)) is not None]
+        if not files or any(not self.sd.core.is_local(f) for f in files):
+            self.status("Spacedrop sends files of this device: select one or more files first", error=True)
+            return
+        network = await self._network()
+        peers = network.trust.peers()
+        if not peers:
+            self.status("no paired device to send to: pair one first (palette: “Pair: show a code”)", error=True)
+            return
+        device = await self.app.push_screen_wait(
+            PromptScreen(f"Send {self._describe(files)} to which device? ({', '.join(p.name for p in peers)})",
+                         peers[0].name, title="Spacedrop")
+        )
+        if not device:
+            return
+        self._selection_done()
+        self.status(f"offering {self._describe(files)} to {device}…")
+        try:
+            sent = await network.drop(device, [f.path for f in files])
+        except SdError as exc:
+            self._fail(exc)
+            return
+        self.status(f"sent {len(sent)} file(s) to {device}'s Spacedrop folder")
 
     def offer_drop(self, event: DropOffered) -> None:
         """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
@@ -482,10 +648,17 @@ class ExplorerScreen(Screen[None]):
             f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
             f" {names}"
         )
-        self.app.push_screen(
-            ConfirmScreen(question, title="Spacedrop", yes="Accept"),
-            lambda accept: self.sd.answer_drop(event.drop_id, bool(accept)),
-        )
+        def answer(accept: bool | None) -> None:
+            self.sd.answer_drop(event.drop_id, bool(accept))
+            network = self.sd.core.network
+            if accept and network is not None:
+                where = self._label(self.sd.core.local_path(str(network.spacedrop_dir)))
+                self.app.notify(
+                    f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)", markup=False
+                )
+                self.fill_sidebar()
+
+        self.app.push_screen(ConfirmScreen(question, title="Spacedrop", yes="Accept"), answer)
 
     async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
         fs = self.sd.core.fs_for(directory.device_id)
@@ -511,12 +684,17 @@ class ExplorerScreen(Screen[None]):
         pane = self.active
         return [p for p in (pane.path_of(e) for e in pane.file_list.selection()) if p is not None]
 
+    def _selection_done(self) -> None:
+        """An operation took the selection: nothing stays selected and range mode ends, so the next operation
+        cannot reach files the user never picked for it (as in Midnight Commander)."""
+        self.active.file_list.action_clear_selection()
+
     def _describe(self, paths: list[SdPath]) -> str:
         return display(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"
 
     def _fail(self, exc: SdError) -> None:
         self.status(str(exc), error=True)
-        self.app.notify(str(exc), severity="error", timeout=6)
+        self.app.notify(str(exc), severity="error", timeout=6, markup=False)
 
     @work(group="ops", exit_on_error=False)
     async def action_mkdir(self) -> None:
@@ -556,6 +734,17 @@ class ExplorerScreen(Screen[None]):
         except SdError as exc:
             self._fail(exc)
             return
+        self.go_to(pane, target, info)
+
+    @work(group="ops", exit_on_error=False)
+    async def go_to(self, pane: Pane, target: SdPath, info: EntryInfo | None = None) -> None:
+        """Show a folder, or the folder of a file with the cursor on it."""
+        if info is None:
+            try:
+                info = await self.sd.core.fs_for(target.device_id).stat(target.path)
+            except SdError as exc:
+                self._fail(exc)
+                return
         if info.is_dir:
             pane.open(target)
         else:
@@ -594,6 +783,7 @@ class ExplorerScreen(Screen[None]):
         )
         if not ok:
             return
+        self._selection_done()
         try:
             await self.sd.trash(targets)
         except SdError as exc:
@@ -630,6 +820,7 @@ class ExplorerScreen(Screen[None]):
         )
         if not ok:
             return
+        self._selection_done()
         try:
             await self.sd.delete(targets)
         except SdError as exc:
@@ -694,18 +885,20 @@ class ExplorerScreen(Screen[None]):
             self.status("F5/F6 copy or move to the other pane: leave single-pane mode (o) first", error=True)
             return
         if await self._transfer(kind, sources, destination):
-            self.active.file_list.action_clear_selection()  # done with it, as in Midnight Commander
+            self._selection_done()
 
     def action_yank(self) -> None:
         targets = self._targets()
         if targets:
             self.clipboard = ("copy", targets)
+            self._selection_done()
             self.status(f"copied {self._describe(targets)}: p pastes")
 
     def action_cut(self) -> None:
         targets = self._targets()
         if targets:
             self.clipboard = ("cut", targets)
+            self._selection_done()
             self.status(f"cut {self._describe(targets)}: p moves them here")
 
     @work(group="ops", exit_on_error=False)
@@ -793,6 +986,7 @@ class ExplorerScreen(Screen[None]):
         name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
         if not name:
             return
+        self._selection_done()
         try:
             await self.sd.tag(name, ids)
         except SdError as exc:
@@ -840,6 +1034,7 @@ class ExplorerScreen(Screen[None]):
         ids = await self._entry_ids(targets, "marked as favourite")
         if ids is None:
             return
+        self._selection_done()
         try:
             now = await self.sd.toggle_favourite(ids)
         except SdError as exc:

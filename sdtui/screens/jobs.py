@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.progress_bar import ProgressBar
@@ -15,28 +16,62 @@ from textual.widgets import DataTable, Footer, Static
 
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
+from sdcore.jobs.job import Job
 from sdcore.jobs.manager import JobRecord
+from sdcore.sdpath import SdPath, display
 from sdtui.widgets.jobs_strip import amount
+from sdtui.widgets.listing import format_mtime
 
 if TYPE_CHECKING:
+    from sdcore.library.library import Library
     from sdtui.app import SdtuiApp
 
-COLUMNS = ("kind", "state", "progress", "done", "message")
-"""The table's columns, in order."""
+COLUMNS = ("kind", "state", "done", "from", "to", "started", "progress", "message")
+"""The table's columns, in order (what and where first: at 80 columns the rest scrolls into view)."""
+
+Route = tuple[str, str]
+"""Where a job reads from and where it writes to, for people ("" where it has no such side)."""
 
 
-def job_row(record: JobRecord, live: JobProgress | None = None) -> tuple:
-    """A job as a table row (live progress, when one came, beats the stored figures)."""
+def job_route(job: Job, label: Callable[[SdPath], str]) -> Route:
+    """What a job works on: the sources and the folder they go to (copy, move), what it deletes, renames or makes."""
+
+    def names(texts: list[str]) -> str:
+        paths = [SdPath.parse_canonical(t) for t in texts]
+        if not paths:
+            return ""
+        return label(paths[0]) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+
+    sources, targets = getattr(job, "sources", None), getattr(job, "targets", None)
+    if sources is not None and targets:
+        return names(sources), label(SdPath.parse_canonical(targets[0]).parent)
+    if getattr(job, "paths", None) is not None:  # a delete
+        return names(job.paths), "" if getattr(job, "permanent", False) else "the trash"  # type: ignore[attr-defined]
+    if getattr(job, "new_name", None) is not None:  # a rename
+        path = SdPath.parse_canonical(job.path)  # type: ignore[attr-defined]
+        return label(path), display(job.new_name)  # type: ignore[attr-defined]
+    if getattr(job, "path", None):  # a mkdir
+        return "", names([job.path])  # type: ignore[attr-defined]
+    return "", ""
+
+
+def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = ("", "")) -> tuple:
+    """A job as a table row (live progress, when one came, beats the stored figures); an instant job (a rename,
+    a mkdir: nothing to count) shows no bar and no count."""
     done, total = (live.done, live.total) if live else (record.done, record.total)
     message = (live.message if live else record.message) or ""
     state_style = {"failed": "red", "completed": "green", "running": "bold", "paused": "yellow"}.get(
         record.state, ""
     )
+    counted = bool(total or done)
     return (
         record.kind,
         Text(record.state, style=state_style),
-        ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20),
-        amount(done, total, record.unit or ""),
+        amount(done, total, record.unit or "") if counted else "",
+        Text(route[0], overflow="ellipsis", no_wrap=True),
+        Text(route[1], overflow="ellipsis", no_wrap=True),
+        format_mtime(record.created),
+        ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20) if counted else "",
         Text(record.error or message, style="red" if record.error else "", overflow="ellipsis"),
     )
 
@@ -61,6 +96,8 @@ class JobsScreen(Screen[None]):
         self.live: dict[str, JobProgress] = {}
         """The latest progress of each running job."""
         self.records: dict[str, JobRecord] = {}
+        self.routes: dict[str, Route] = {}
+        """Each job's source and destination (they never change: read once per job)."""
 
     @property
     def sd(self) -> SdtuiApp:
@@ -84,6 +121,7 @@ class JobsScreen(Screen[None]):
         try:
             library = await self.sd.library()
             records = await asyncio.to_thread(library.jobs.list)
+            await asyncio.to_thread(self._read_routes, library, [r.id for r in records if r.id not in self.routes])
         except SdError as exc:
             self.say(str(exc))
             return
@@ -92,7 +130,7 @@ class JobsScreen(Screen[None]):
         self.records = {r.id: r for r in records}
         table.clear()
         for record in records:
-            table.add_row(*job_row(record, self.live.get(record.id)), key=record.id)
+            table.add_row(*job_row(record, self.live.get(record.id), self.routes.get(record.id, ("", ""))), key=record.id)
         if current in self.records:
             table.move_cursor(row=table.get_row_index(current))
 
@@ -105,10 +143,18 @@ class JobsScreen(Screen[None]):
                     record = self.records.get(event.job_id)
                     if record is not None:
                         table = self.query_one(DataTable)
-                        for column, value in zip(COLUMNS, job_row(record, event), strict=True):
+                        row = job_row(record, event, self.routes.get(record.id, ("", "")))
+                        for column, value in zip(COLUMNS, row, strict=True):
                             table.update_cell(event.job_id, column, value)
                         continue
                 self.reload()
+
+    def _read_routes(self, library: Library, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            try:
+                self.routes[job_id] = job_route(library.jobs.state_of(job_id), self.sd.label)
+            except SdError:
+                self.routes[job_id] = ("", "")
 
     def selected_id(self) -> str | None:
         table = self.query_one(DataTable)

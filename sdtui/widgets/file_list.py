@@ -36,6 +36,7 @@ from sdtui.widgets.listing import (
     SORT_KEYS,
     Arrangement,
     arrange,
+    fit_name,
     format_mtime,
     human_size,
     kind_marker,
@@ -98,7 +99,7 @@ class FileList(ScrollView, can_focus=True):
         Binding("backspace,h,left", "parent", "Up a level", show=False, id="parent"),
         Binding("space", "toggle_select", "Select", id="select"),
         Binding("v", "visual", "Visual select", show=False, id="visual"),
-        Binding("escape", "clear_selection", "Clear selection", show=False, id="clear_selection"),
+        Binding("escape", "escape", "Clear selection, else filter", show=False, id="clear_selection"),
         Binding("full_stop", "toggle_hidden", "Hidden files", show=False, id="toggle_hidden"),
         Binding("s", "cycle_sort", "Sort", show=False, id="cycle_sort"),
         Binding("S", "reverse_sort", "Reverse sort", show=False, id="reverse_sort"),
@@ -129,6 +130,16 @@ class FileList(ScrollView, can_focus=True):
     @dataclass
     class ParentRequested(Message):
         """Backspace: go up a level."""
+
+        file_list: FileList
+
+        @property
+        def control(self) -> FileList:
+            return self.file_list
+
+    @dataclass
+    class FilterDropRequested(Message):
+        """Esc with nothing selected while a filter is on: the pane clears its filter."""
 
         file_list: FileList
 
@@ -314,6 +325,8 @@ class FileList(ScrollView, can_focus=True):
             gcfreeze.hold(self)
         else:
             gcfreeze.release(self)
+        if self.selected:  # a name gone since it was selected is not selected when it comes back
+            self.selected &= {e.name for e in entries}
         self.notice = "empty directory" if not entries else "nothing matches the filter or all are hidden"
         self.state = "ready"
         self.post_message(self.StateChanged(self))
@@ -367,8 +380,8 @@ class FileList(ScrollView, can_focus=True):
         entries = self.entries
         generation = self._generation
         rows = await asyncio.to_thread(arrange, entries, how)
-        if generation == self._generation and how == self.arrangement:
-            self._set_rows(rows, cursor_name=keep)
+        if generation == self._generation and how == self.arrangement and entries is self.entries:
+            self._set_rows(rows, cursor_name=keep)  # else a listing has streamed in since, arranged already
 
     async def patch(self, changed: dict[str, EntryInfo | None]) -> None:
         """Apply changes to some names (an entry, or None when it is gone) without listing again."""
@@ -426,7 +439,7 @@ class FileList(ScrollView, can_focus=True):
             mark_style += cur
 
         size = "" if entry.kind == "dir" else human_size(entry.size)
-        show_time = width >= 44
+        show_time = width >= 56  # the name keeps 30 columns: it says more than the time (the inspector has that)
         meta = f" {size:>7}" + (f"  {format_mtime(entry.mtime)}" if show_time else "")
         meta = meta if width >= 24 else ""
         name_width = max(width - 2 - cell_len(meta), 1)
@@ -434,7 +447,7 @@ class FileList(ScrollView, can_focus=True):
         if entry.link_target is not None and width >= 60:
             name += f" → {display(entry.link_target)}"
         if cell_len(name) > name_width:
-            name = _shortened_path(name, name_width) if "/" in entry.name else set_cell_size(name, name_width - 1) + "…"
+            name = fit_name(name, name_width, path="/" in entry.name)
         segments = [
             Segment("● " if selected else "  ", mark_style),
             Segment(set_cell_size(name, name_width), name_style),
@@ -448,6 +461,7 @@ class FileList(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._lines.clear()
         self.virtual_size = Size(event.size.width, len(self.rows))
+        self.call_after_refresh(self._scroll_cursor_into_view)  # a smaller terminal must not hide the cursor
 
     def on_focus(self) -> None:
         self._lines.clear()
@@ -476,6 +490,7 @@ class FileList(ScrollView, can_focus=True):
         if self.visual_anchor is not None:
             low, high = sorted((old, index, self.visual_anchor))[0::2]
             self.refresh_lines(low, high - low + 1)
+            self.post_message(self.StateChanged(self))  # the footer counts the range as it grows
         else:
             self.refresh_line(old)
             self.refresh_line(index)
@@ -566,7 +581,15 @@ class FileList(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.StateChanged(self))
 
+    def action_escape(self) -> None:
+        """Esc: drop the selection and the range; with none, drop the filter."""
+        if self.selected or self.visual_anchor is not None:
+            self.action_clear_selection()
+        elif self.arrangement.filter:
+            self.post_message(self.FilterDropRequested(self))
+
     def action_clear_selection(self) -> None:
+        """Esc, and the end of every operation: nothing selected, range mode over."""
         self.selected.clear()
         self.visual_anchor = None
         self._lines.clear()
@@ -594,13 +617,3 @@ class FileList(ScrollView, can_focus=True):
         self.set_class(self.state == "unreachable", "-unreachable")
         self.refresh()
 
-
-def _shortened_path(name: str, width: int) -> str:
-    """A path (a search result) cut to `width` cells: its folders give way from the left (the nearest one says
-    most), its last part goes last."""
-    folders, slash, last = name.rpartition("/")
-    room = width - 1 - cell_len(slash + last)
-    if room >= 4:
-        return "…" + folders[len(folders) - room :] + slash + last
-    last = "…" + slash + last
-    return last if cell_len(last) <= width else set_cell_size(last, width - 1) + "…"

@@ -132,7 +132,7 @@ class Inspector(VerticalScroll):
     """Metadata and preview of the entry under the cursor in the active pane."""
 
     DEFAULT_CSS = """
-    Inspector { width: 40; height: 1fr; border: round $panel; background: $surface; padding: 0 1; }
+    Inspector { width: 25%; min-width: 24; max-width: 48; height: 1fr; border: round $panel; background: $surface; padding: 0 1; }
     Inspector > #inspector-meta { height: auto; margin-bottom: 1; }
     Inspector > #inspector-preview { height: auto; }
     """

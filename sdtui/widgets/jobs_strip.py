@@ -56,10 +56,11 @@ def jobs_table(jobs: list[JobView], width: int = 80) -> RenderableType:
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True, max_width=30, overflow="ellipsis")
     for job in jobs:
-        bar = ProgressBar(total=max(job.total, 1), completed=min(job.done, max(job.total, 1)))
+        counted = bool(job.total or job.done)  # an instant job (a rename, a mkdir) has nothing to count: no 0/0 bar
+        bar = ProgressBar(total=max(job.total, 1), completed=min(job.done, max(job.total, 1))) if counted else ""
         status = job.error or job.message or job.state
         style = "red" if job.state == "failed" else ("dim" if job.state in FINISHED_STATES else "")
-        table.add_row(Text(job.name, style="bold"), bar, job.amount(), Text(status, style=style))
+        table.add_row(Text(job.name, style="bold"), bar, job.amount() if counted else "", Text(status, style=style))
     return Group(table)
 
 
@@ -109,6 +110,10 @@ class JobsStrip(Static):
         if job is not None and job.state == state:
             del self.jobs[job_id]
             self._redraw()
+
+    def running(self, kinds: tuple[str, ...]) -> list[JobView]:
+        """The jobs of these kinds that run now."""
+        return [j for j in self.jobs.values() if j.state in ("queued", "running") and j.name in kinds]
 
     def _redraw(self) -> None:
         self.set_class(bool(self.jobs), "-busy")

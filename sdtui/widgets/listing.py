@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
+
 from sdcore.fs.base import EntryInfo
 
 SORT_KEYS = ("name", "size", "mtime", "ext")
@@ -40,10 +42,10 @@ def _ext(name: str) -> str:
     return name[dot + 1 :].casefold() if dot > 0 else ""
 
 
-_KEYS: dict[str, Callable[[EntryInfo], object]] = {
+_KEYS: dict[str, Callable[[EntryInfo], object]] = {  # as `sd search --sort`: largest and newest first
     "name": lambda e: e.name.casefold(),
-    "size": lambda e: (e.size, e.name.casefold()),
-    "mtime": lambda e: (e.mtime, e.name.casefold()),
+    "size": lambda e: (-e.size, e.name.casefold()),
+    "mtime": lambda e: (-e.mtime, e.name.casefold()),
     "ext": lambda e: (_ext(e.name), e.name.casefold()),
 }
 
@@ -63,6 +65,37 @@ def arrange(entries: Sequence[EntryInfo], how: Arrangement) -> list[EntryInfo]:
     dirs = sorted((e for e in rows if e.kind == "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
     files = sorted((e for e in rows if e.kind != "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
     return dirs + files
+
+
+def fit_name(name: str, width: int, *, path: bool = False) -> str:
+    """A row's name cut to `width` cells so that it still says which file it is.
+
+    A `path` (a search hit) gives way from its folders, nearest folder last; a name too long on its own loses its
+    middle, so its start and its end (the extension) both stay: `kernel-pa…eters.txt`.
+    """
+    if cell_len(name) <= width:
+        return name
+    folders, slash, last = name.rpartition("/") if path else ("", "", name)
+    room = width - 1 - cell_len(slash + last)
+    if slash and room >= 4:
+        kept = folders
+        while cell_len(kept) > room:
+            kept = kept[1:]
+        return "…" + kept + slash + last
+    return _cut_middle(last, width)
+
+
+def _cut_middle(text: str, width: int) -> str:
+    if cell_len(text) <= width:
+        return text
+    if width < 3:
+        return set_cell_size(text, width)
+    tail = ""
+    for char in reversed(text):
+        if cell_len(char + tail) > (width - 1) // 2:
+            break
+        tail = char + tail
+    return set_cell_size(text, width - 1 - cell_len(tail)) + "…" + tail
 
 
 def human_size(size: int) -> str:

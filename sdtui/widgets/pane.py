@@ -21,7 +21,6 @@ from textual.widgets import Input, Static
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.listing import shorten_home
 
 Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
 """Streams the entries of a directory (the core's `browse`)."""
@@ -160,7 +159,8 @@ class Pane(Vertical):
         return self.path.child(entry.name) if self.path is not None else None
 
     def show_results(self, title: str, found: list[tuple[SdPath, EntryInfo]]) -> None:
-        """Show files from anywhere (search hits, tagged files) as rows named by their path; `[` goes back."""
+        """Show files from anywhere (search hits, tagged files, a device's places) as rows named by their path;
+        `[` goes back."""
         here = self.here()
         if here is not None:
             self.back_stack.append(here)
@@ -170,10 +170,11 @@ class Pane(Vertical):
         self.results = {}
         rows = []
         for path, info in found:
-            name = shorten_home(path.path)
+            name = self._label(path)  # `~/docs/a.txt` here, `laptop:/home/me/a.txt` on a paired device
             self.results[name] = path
             rows.append(replace(info, name=name))
         self.border_title = title
+        self._drop_filter()
 
         async def batches() -> AsyncIterator[list[EntryInfo]]:
             yield rows
@@ -210,14 +211,7 @@ class Pane(Vertical):
         self.path = path
         self.results = None
         self.border_title = self._label(path)
-        if self.filter_box.has_class("-open") or self.file_list.arrangement.filter:
-            self.filter_box.value = ""
-            self.close_filter(refocus=False)
-        self.file_list.arrangement = type(self.file_list.arrangement)(
-            sort=self.file_list.arrangement.sort,
-            reverse=self.file_list.arrangement.reverse,
-            show_hidden=self.file_list.arrangement.show_hidden,
-        )
+        self._drop_filter()
         if preloaded is not None:
             entries = list(preloaded)
 
@@ -228,6 +222,13 @@ class Pane(Vertical):
         else:
             self.file_list.load(lambda: self._browse(path), cursor_name=cursor_name, scroll_y=scroll_y)
         self.post_message(self.Navigated(self, path))
+
+    def _drop_filter(self) -> None:
+        """A new listing (a directory, search results) starts unfiltered; sort and hidden files carry over."""
+        if self.filter_box.has_class("-open") or self.file_list.arrangement.filter:
+            self.filter_box.value = ""
+            self.close_filter(refocus=False)
+        self.file_list.arrangement = replace(self.file_list.arrangement, filter="")
 
     def _watch_directory(self, path: SdPath | None) -> None:
         """Stop watching the directory being left; watch `path` (its changes come back as core events)."""
@@ -304,6 +305,11 @@ class Pane(Vertical):
             self.open(target)
         else:
             self.post_message(self.FileOpened(self, target, event.entry))
+
+    @on(FileList.FilterDropRequested)
+    def _filter_dropped(self) -> None:
+        self.filter_box.value = ""
+        self.close_filter()
 
     @on(FileList.ParentRequested)
     def _parent_requested(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import on
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -68,9 +69,14 @@ class Sidebar(OptionList):
     """The places list; choosing one opens it in the active pane."""
 
     DEFAULT_CSS = """
-    Sidebar { width: 26; height: 1fr; border: round $panel; background: $surface; }
+    Sidebar { width: 20%; min-width: 18; max-width: 26; height: 1fr; border: round $panel; background: $surface; }
     Sidebar:focus { border: round $accent; }
     """
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, id="sidebar_down"),
+        Binding("k", "cursor_up", "Up", show=False, id="sidebar_up"),
+    ]
 
     @dataclass
     class PlaceChosen(Message):
@@ -105,10 +111,23 @@ class Sidebar(OptionList):
                 options.append(Option("  [dim]none[/dim]", disabled=True))
             for option_id, label, path, kind in items:
                 self._places[option_id] = (label, path, kind)
-                options.append(Option("  " + display(label).replace("[", r"\["), id=option_id))
+                options.append(Option(_prompt(label), id=option_id))
         self.add_options(options)
         if highlighted is not None and highlighted in self._places:
             self.highlighted = self.get_option_index(highlighted)
+        elif self.has_focus and self.highlighted is None:
+            self.action_first()
+
+    def relabel(self, option_id: str, label: str) -> None:
+        """Show a place under another label (a device going online or offline)."""
+        if option_id in self._places:
+            _, path, kind = self._places[option_id]
+            self._places[option_id] = (label, path, kind)
+            self.replace_option_prompt(option_id, _prompt(label))
+
+    def on_focus(self) -> None:
+        if self.highlighted is None:  # the first place, not nothing: Enter and j/k work at once
+            self.action_first()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
@@ -117,3 +136,7 @@ class Sidebar(OptionList):
         if option_id is not None and option_id in self._places:
             _, path, kind = self._places[option_id]
             self.post_message(self.PlaceChosen(self, path, kind, option_id))
+
+
+def _prompt(label: str) -> str:
+    return "  " + display(label).replace("[", r"\[")

@@ -14,10 +14,20 @@ import pytest
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
-from textual.geometry import Region
 from textual.widgets import DataTable, Static
 from textual.worker import WorkerState
-from tui_support import app_for, explorer, names, own_home, wait_for  # noqa: F401 (own_home: autouse)
+from tui_support import (  # noqa: F401 (own_home: autouse)
+    FIXED,
+    answer_prompt,
+    app_for,
+    explorer,
+    make_tree,
+    names,
+    own_home,
+    settle,
+    shown_text,
+    wait_for,
+)
 
 from sdcore import metadata, search, tags
 from sdcore.core import Core
@@ -43,45 +53,10 @@ from sdtui.widgets.jobs_strip import JobsStrip
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
-FIXED = 1_700_000_000.0
-
-
-def make_tree(root: Path) -> Path:
-    """A small tree with fixed mtimes: dirs, files, a hidden file, a symlink, a name that is not UTF-8."""
-    tree = root / "tree"
-    (tree / "docs" / "deep").mkdir(parents=True)
-    (tree / "music").mkdir()
-    (tree / "docs" / "notes.md").write_text("# Notes\n\nhello\n")
-    (tree / "docs" / "deep" / "x.txt").write_text("x\n")
-    (tree / "alpha.py").write_text("def alpha():\n    return 1\n")
-    (tree / "beta.txt").write_text("b" * 2000)
-    (tree / "Gamma.log").write_text("log line\n")
-    (tree / ".hidden").write_text("secret\n")
-    os.symlink("alpha.py", tree / "link")
-    os.close(os.open(os.fsencode(tree) + b"/caf\xe9.bin", os.O_CREAT | os.O_WRONLY, 0o644))
-    for dirpath, dirnames, filenames in os.walk(tree):
-        for name in dirnames + filenames:
-            os.utime(os.path.join(dirpath, name), (FIXED, FIXED), follow_symlinks=False)
-    os.utime(tree, (FIXED, FIXED))
-    return tree
-
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     return make_tree(tmp_path)
-
-
-async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until no pane is loading (and the message queue has drained)."""
-    deadline = time.monotonic() + timeout
-    await pilot.pause()
-    while time.monotonic() < deadline:
-        lists = app.screen.query(FileList) if isinstance(app.screen, ExplorerScreen) else []
-        if all(fl.state not in ("loading", "empty") for fl in lists):
-            break
-        await asyncio.sleep(0.01)
-    await pilot.pause()
-
 
 async def test_opens_on_the_given_directory_with_directories_first(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
@@ -225,12 +200,13 @@ async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: 
         assert ".hidden" in names(pane)
         await pilot.press("full_stop")
         assert ".hidden" not in names(pane)
-        await pilot.press("s")  # name -> size
+        await pilot.press("s")  # name -> size, largest first as `sd ls --sort size`
         files = [e for e in pane.file_list.rows if not e.is_dir]
-        assert [e.size for e in files] == sorted(e.size for e in files)
-        assert files[-1].name == "beta.txt"
+        assert [e.size for e in files] == sorted((e.size for e in files), reverse=True)
+        assert files[0].name == "beta.txt"
+        assert "size↓" in pane.footer_text()
         await pilot.press("S")
-        assert [e for e in pane.file_list.rows if not e.is_dir][0].name == "beta.txt"
+        assert [e for e in pane.file_list.rows if not e.is_dir][-1].name == "beta.txt"
 
 
 async def test_tab_switches_the_active_pane_and_o_makes_it_single(tmp_path: Path, tree: Path) -> None:
@@ -259,11 +235,11 @@ async def test_inspector_previews_code_with_highlighting_and_a_directory_as_its_
         inspector = app.screen.query_one(Inspector)
         preview = inspector.query_one("#inspector-preview")
         await pilot.pause(0.4)
-        assert "notes.md" in _text(preview)  # the cursor starts on docs/
+        assert "notes.md" in shown_text(preview)  # the cursor starts on docs/
         await pilot.press("j", "j")  # alpha.py
         await pilot.pause(0.4)
-        assert "def alpha" in _text(preview)
-        assert "alpha.py" in _text(inspector.query_one("#inspector-meta"))
+        assert "def alpha" in shown_text(preview)
+        assert "alpha.py" in shown_text(inspector.query_one("#inspector-meta"))
 
 
 async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_a_file(
@@ -279,27 +255,14 @@ async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_
         await settle(pilot, app)
         meta = app.screen.query_one(Inspector).query_one("#inspector-meta")
         # the cursor starts on docs/: notes.md and deep/x.txt, 15 + 2 bytes
-        await wait_for(pilot, lambda: "holds" in _text(meta))
-        assert "2 files, 17 B (indexed)" in _text(meta)
+        await wait_for(pilot, lambda: "holds" in shown_text(meta))
+        assert "2 files, 17 B (indexed)" in shown_text(meta)
         await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         for _ in range(100):
             await pilot.pause(0.05)
-            if "beta copy.txt" in _text(meta):
+            if "beta copy.txt" in shown_text(meta):
                 break
-        assert "same content" in _text(meta) and "beta copy.txt" in _text(meta)
-
-
-def _text(widget) -> str:  # type: ignore[no-untyped-def]
-    """What a widget shows on screen, as plain text."""
-    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
-    return "\n".join(strip.text for strip in strips)
-
-
-async def answer_prompt(pilot, app: SdtuiApp, key: str, text: str) -> None:  # type: ignore[no-untyped-def]
-    """Press `key`, put `text` in place of what the prompt it opens holds, Enter."""
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")
+        assert "same content" in shown_text(meta) and "beta copy.txt" in shown_text(meta)
 
 
 async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pager(
@@ -358,7 +321,7 @@ async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path,
         await settle(pilot, app)
         for key in ("enter", "f3", "f4"):
             await pilot.press(key)
-            await wait_for(pilot, lambda: "queue is a fifo: nothing to open" in _text(app.screen.query_one("#status")))
+            await wait_for(pilot, lambda: "queue is a fifo: nothing to open" in shown_text(app.screen.query_one("#status")))
             app.screen.query_one("#status", Static).update("")
     assert not opened.exists()
 
@@ -383,7 +346,7 @@ async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_
         assert pane.file_list.current is not None and pane.file_list.current.name == "beta.txt"
         await go_to(str(tree / "nowhere"))
         assert pane.path.path == str(tree)
-        assert "nowhere: no such file or directory" in _text(app.screen.query_one("#status"))
+        assert "nowhere: no such file or directory" in shown_text(app.screen.query_one("#status"))
 
 
 async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path) -> None:
@@ -453,7 +416,7 @@ async def test_f5_copies_the_selection_into_the_other_pane_as_a_job(tmp_path: Pa
         assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
         assert (tree / "alpha.py").exists()
         # the status line says when it is done, not "copying" for good
-        await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in _text(screen.query_one("#status")))
+        await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in shown_text(screen.query_one("#status")))
 
 
 async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_cancel(tmp_path: Path, tree: Path) -> None:
@@ -472,7 +435,7 @@ async def test_f5_onto_names_already_there_asks_keep_both_skip_overwrite_or_canc
             await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
 
         await f5_then("c")
-        assert "nothing copied" in _text(screen.query_one("#status"))
+        assert "nothing copied" in shown_text(screen.query_one("#status"))
         await f5_then("s")
         await f5_then("k")
         await wait_for(pilot, lambda: "beta (1).txt" in names(screen.inactive))
@@ -531,7 +494,7 @@ async def test_w_shows_the_jobs_and_refuses_to_resume_a_finished_one(tmp_path: P
         assert (record.kind, record.state) == ("copy", "completed")
         await pilot.press("r")
         await pilot.pause()
-        assert "only a paused" in _text(jobs.query_one("#jobs-status"))
+        assert "only a paused" in shown_text(jobs.query_one("#jobs-status"))
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ExplorerScreen)
@@ -593,7 +556,7 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         await wait_for(
             pilot,
             lambda: (
-                isinstance(app.screen, ExplorerScreen) and "tagged" in _text(app.screen.query_one("#status"))
+                isinstance(app.screen, ExplorerScreen) and "tagged" in shown_text(app.screen.query_one("#status"))
             ),
         )
         library = await app.library()
@@ -626,7 +589,7 @@ async def test_a_search_in_a_library_without_locations_says_so(tmp_path: Path, t
         await settle(pilot, app)
         await wait_for(pilot, lambda: not explorer(app).has_locations)  # the sidebar has been filled
         await answer_prompt(pilot, app, "ctrl+f", "alpha")
-        await wait_for(pilot, lambda: "no location yet" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "no location yet" in shown_text(app.screen.query_one("#status")))
 
 
 async def test_ctrl_f_searches_the_library_and_enter_opens_where_a_hit_lies(
@@ -669,7 +632,7 @@ async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Pat
         await answer_prompt(pilot, app, "ctrl+f", "budget")
         await wait_for(pilot, lambda: len(names(pane)) == 1)
         await pilot.pause(0.1)
-        shown = _text(pane.file_list).splitlines()[0]
+        shown = shown_text(pane.file_list).splitlines()[0]
         assert "budget-final.ods" in shown and "…" in shown  # the folders in the middle give way, not the name
 
 
@@ -682,15 +645,15 @@ async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
         await pilot.press("j", "j", "n")  # alpha.py
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press(*"quarterly draft", "enter")
-        await wait_for(pilot, lambda: "note saved" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "note saved" in shown_text(app.screen.query_one("#status")))
         await pilot.press("asterisk")
-        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
         library = await app.library()
         entry_id = search.entry_at(library, str(indexed / "alpha.py"))
         assert metadata.note(library, entry_id) == "quarterly draft"
         assert metadata.is_favorite(library, entry_id)
         await pilot.pause(0.4)
-        meta = _text(app.screen.query_one("#inspector-meta"))
+        meta = shown_text(app.screen.query_one("#inspector-meta"))
         assert "quarterly draft" in meta and "★" in meta and "cas_id" in meta
         assert [h.name for h in search.find(library, "quarterly")] == ["alpha.py"]
 
@@ -709,8 +672,8 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
             question = app.screen.question  # type: ignore[attr-defined]
             assert "not in any location" in question and done in question and "~/tree" in question
             await pilot.press("n")
-            await wait_for(pilot, lambda: f"not {done}" in _text(status))  # noqa: B023
-            assert "in no location" in _text(status)
+            await wait_for(pilot, lambda: f"not {done}" in shown_text(status))  # noqa: B023
+            assert "in no location" in shown_text(status)
             assert library.locations.list() == []
         # saying yes makes the folder a location, indexes it, and the tag goes on
         await pilot.press("t")
@@ -719,7 +682,7 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
         await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
         assert [loc.path for loc in library.locations.list()] == [str(tree)]
         await pilot.press(*"later", "enter")
-        await wait_for(pilot, lambda: "tagged" in _text(status))
+        await wait_for(pilot, lambda: "tagged" in shown_text(status))
         tagged = {t.entry_id for t in tags.entries(library, "later")}
         assert list(search.paths_of(library, sorted(tagged)).values()) == [str(tree / "alpha.py")]
         assert "loc-" in "".join(app.screen.query_one(Sidebar)._places)
@@ -739,7 +702,7 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
         with pytest.raises(search.NotIndexed):
             search.entry_at(library, str(indexed / "aaa-new.txt"))
         await pilot.press("home", "j", "j", "asterisk")  # aaa-new.txt, after docs/ and music/
-        await wait_for(pilot, lambda: "favourite" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
         assert metadata.is_favorite(library, search.entry_at(library, str(indexed / "aaa-new.txt")))
 
 
@@ -759,7 +722,7 @@ async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path:
             assert pane.border_title == f"farbox:{far_files}"
             await pilot.press("j")
             await pilot.pause(0.5)
-            assert "from far away" in _text(app.screen.query_one("#inspector-preview"))
+            assert "from far away" in shown_text(app.screen.query_one("#inspector-preview"))
             sidebar = app.screen.query_one(Sidebar)
             await wait_for(pilot, lambda: any(k.startswith("dev-") for k in sidebar._places))
 
@@ -868,7 +831,7 @@ async def test_job_progress_events_drive_the_jobs_strip(tmp_path: Path, tree: Pa
         await pilot.pause(0.1)
         assert strip.has_class("-busy")
         assert strip.jobs["j1"].done == 5
-        assert "5/10" in _text(strip)
+        assert "5/10" in shown_text(strip)
         app.core.bus.publish(JobStateChanged("j1", "copy", "completed"))
         await pilot.pause(0.1)
         assert strip.jobs["j1"].state == "completed"
@@ -936,7 +899,7 @@ async def test_a_mount_that_does_not_answer_says_so_and_the_app_stays_responsive
         fl = screen.active.file_list
         fl.load(dead_mount)
         await wait_for(pilot, lambda: "slow" in fl.notice)
-        assert fl.state == "loading" and "loading…" in _text(fl)
+        assert fl.state == "loading" and "loading…" in shown_text(fl)
         await pilot.press("tab")  # the UI still answers while the listing waits
         assert screen.active_id == "right"
         answered.set()
@@ -955,7 +918,7 @@ async def test_question_mark_shows_every_key_and_the_keys_can_be_rebound(tmp_pat
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        text = _text(app.screen.query_one("HelpScreen Static"))
+        text = shown_text(app.screen.query_one("HelpScreen Static"))
         for needle in ("Copy", "Trash", "Filter", "Visual select", "ctrl+n", "F1"):
             assert needle in text, needle
         await pilot.press("escape")
@@ -1120,7 +1083,7 @@ async def test_x_then_p_moves_the_file_to_where_it_is_pasted(tmp_path: Path, tre
         await settle(pilot, app)
         pane = explorer(app).active
         await pilot.press("j", "j", "x")  # cut alpha.py
-        assert "cut alpha.py" in _text(app.screen.query_one("#status"))
+        assert "cut alpha.py" in shown_text(app.screen.query_one("#status"))
         await pilot.press("home", "j", "enter")  # into music/
         await settle(pilot, app)
         await pilot.press("p")
@@ -1128,7 +1091,7 @@ async def test_x_then_p_moves_the_file_to_where_it_is_pasted(tmp_path: Path, tre
         assert (tree / "music" / "alpha.py").read_text().startswith("def alpha")
         assert not (tree / "alpha.py").exists()
         await pilot.press("p")  # a cut pastes once
-        await wait_for(pilot, lambda: "nothing to paste" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "nothing to paste" in shown_text(app.screen.query_one("#status")))
 
 
 def test_every_binding_has_an_id_so_every_key_can_be_rebound() -> None:
@@ -1191,7 +1154,7 @@ async def test_w_pauses_resumes_and_cancels_a_running_copy(
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         await pilot.press("j", "j", "j", "f5")  # beta.txt
-        await wait_for(pilot, lambda: "copying beta.txt" in _text(app.screen.query_one("#status")))
+        await wait_for(pilot, lambda: "copying beta.txt" in shown_text(app.screen.query_one("#status")))
         await pilot.press("w")
         jobs = app.screen
         assert isinstance(jobs, JobsScreen)
@@ -1203,7 +1166,7 @@ async def test_w_pauses_resumes_and_cancels_a_running_copy(
         await wait_for(pilot, lambda: state() == "running")
         await pilot.press("p")
         await wait_for(pilot, lambda: state() == "paused")
-        assert "pause requested" in _text(jobs.query_one("#jobs-status"))
+        assert "pause requested" in shown_text(jobs.query_one("#jobs-status"))
         await pilot.press("r")
         await wait_for(pilot, lambda: state() == "running")
         await pilot.press("c")

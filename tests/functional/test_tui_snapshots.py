@@ -24,6 +24,7 @@ from sdcore.index.indexer import index_location
 from sdcore.ops import localcopy
 from sdtui.app import SdtuiApp
 from sdtui.config import Config
+from sdtui.screens import jobs as jobs_screen
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
@@ -47,6 +48,7 @@ def deterministic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
+    monkeypatch.setattr(jobs_screen, "format_mtime", lambda _: "2023-11-14 22:13")  # a job starts now: any day
 
 
 def make_tree(root: Path) -> Path:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 
 from sdtui.app import SdtuiApp
 from sdtui.screens.explorer import ExplorerScreen
+from sdtui.screens.prompt import PromptScreen
+from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
 
 
@@ -41,3 +46,51 @@ async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:  # type: ig
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         await pilot.pause(0.02)
+
+
+FIXED = 1_700_000_000.0
+
+
+def make_tree(root: Path) -> Path:
+    """A small tree with fixed mtimes: dirs, files, a hidden file, a symlink, a name that is not UTF-8."""
+    tree = root / "tree"
+    (tree / "docs" / "deep").mkdir(parents=True)
+    (tree / "music").mkdir()
+    (tree / "docs" / "notes.md").write_text("# Notes\n\nhello\n")
+    (tree / "docs" / "deep" / "x.txt").write_text("x\n")
+    (tree / "alpha.py").write_text("def alpha():\n    return 1\n")
+    (tree / "beta.txt").write_text("b" * 2000)
+    (tree / "Gamma.log").write_text("log line\n")
+    (tree / ".hidden").write_text("secret\n")
+    os.symlink("alpha.py", tree / "link")
+    os.close(os.open(os.fsencode(tree) + b"/caf\xe9.bin", os.O_CREAT | os.O_WRONLY, 0o644))
+    for dirpath, dirnames, filenames in os.walk(tree):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (FIXED, FIXED), follow_symlinks=False)
+    os.utime(tree, (FIXED, FIXED))
+    return tree
+
+
+async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until no pane is loading (and the message queue has drained)."""
+    deadline = time.monotonic() + timeout
+    await pilot.pause()
+    while time.monotonic() < deadline:
+        lists = app.screen.query(FileList) if isinstance(app.screen, ExplorerScreen) else []
+        if all(fl.state not in ("loading", "empty") for fl in lists):
+            break
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+
+
+def shown_text(widget) -> str:  # type: ignore[no-untyped-def]
+    """What a widget shows on screen, as plain text."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text for strip in strips)
+
+
+async def answer_prompt(pilot, app: SdtuiApp, key: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Press `key`, put `text` in place of what the prompt it opens holds, Enter."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("ctrl+a", "ctrl+k", *text, "enter")

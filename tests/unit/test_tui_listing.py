@@ -11,7 +11,15 @@ from sdtui.config import BUILTIN_THEMES, ConfigError, load_config, load_themes, 
 from sdtui.screens.help import key_label
 from sdtui.screens.tag_picker import rank
 from sdtui.widgets.jobs_strip import JobView
-from sdtui.widgets.listing import Arrangement, arrange, human_size, kind_marker, shorten_home, shorten_home_in
+from sdtui.widgets.listing import (
+    Arrangement,
+    arrange,
+    fit_name,
+    human_size,
+    kind_marker,
+    shorten_home,
+    shorten_home_in,
+)
 from sdtui.widgets.sidebar import volumes_from_mounts
 
 
@@ -49,9 +57,9 @@ def test_the_filter_is_a_case_insensitive_substring() -> None:
 @pytest.mark.parametrize(
     ("sort", "reverse", "files"),
     [
-        ("size", False, ["A.md", "c.TXT", "b.txt"]),
-        ("size", True, ["b.txt", "c.TXT", "A.md"]),
-        ("mtime", False, ["c.TXT", "A.md", "b.txt"]),
+        ("size", False, ["b.txt", "c.TXT", "A.md"]),  # largest first, as `sd ls --sort size`
+        ("size", True, ["A.md", "c.TXT", "b.txt"]),
+        ("mtime", False, ["b.txt", "A.md", "c.TXT"]),  # newest first
         ("ext", False, ["A.md", "b.txt", "c.TXT"]),
     ],
 )
@@ -194,3 +202,17 @@ def test_big_listings_are_kept_from_full_collections_while_any_is_shown() -> Non
     gcfreeze.release(right)
     assert gc.get_freeze_count() == 0
     gcfreeze.release(right)  # releasing twice is harmless
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "path", "shown"),
+    [
+        ("~/src/linux/kernel/sched/core.c", 20, True, "…kernel/sched/core.c"),
+        ("~/src/linux/Documentation/admin-guide/kernel-parameters.txt", 20, True, "kernel-par…eters.txt"),
+        ("kernel-parameters.txt", 15, False, "kernel-…ers.txt"),
+        ("a-very-long-directory-name/", 12, False, "a-very…name/"),
+        ("short.txt", 20, False, "short.txt"),
+    ],
+)
+def test_a_name_too_long_for_its_row_keeps_its_start_and_its_end(name: str, width: int, path: bool, shown: str) -> None:
+    assert fit_name(name, width, path=path) == shown
