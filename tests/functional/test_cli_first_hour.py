@@ -148,11 +148,13 @@ def test_a_damaged_device_or_trust_file_is_named_and_kept(tmp_path: Path, env: d
     data = tmp_path / "data"
     ok(sd(env, "network", "devices"))  # the first run makes the device
     (data / "device.json").write_text('{"id": "trunc')
+    (data / "device.json").chmod(0o600)
     refused(sd(env, "ls", tmp_path), "device.json", "damaged", "move it away")
     assert (data / "device.json").read_text() == '{"id": "trunc'  # never written over
     (data / "device.json").unlink()
     ok(sd(env, "ls", tmp_path))  # made again from the key
     (data / "trust.json").write_text('{"peers": [')
+    (data / "trust.json").chmod(0o600)  # damaged content, not a mode the privacy check would repair and report
     refused(sd(env, "network", "devices"), "trust.json", "damaged", "pair")
     assert (data / "trust.json").read_text() == '{"peers": ['
 

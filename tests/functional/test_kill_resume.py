@@ -37,6 +37,30 @@ def tree_state(root: Path) -> dict[str, str]:
     }
 
 
+def bytes_in(root: Path) -> int:
+    """What has arrived under `root`, temporary files included."""
+    total = 0
+    for d, _, files in os.walk(root):
+        for n in files:
+            try:
+                total += os.lstat(os.path.join(d, n)).st_size
+            except FileNotFoundError:
+                pass  # renamed into place meanwhile
+    return total
+
+
+def killed_after_growing(proc: subprocess.Popen[bytes], dst: Path, grow: float) -> bool:
+    """SIGKILL `proc` once `grow` more bytes arrived under `dst`; False if it ended first."""
+    start = bytes_in(dst)
+    while proc.poll() is None:
+        if bytes_in(dst) - start >= grow and bytes_in(dst) > start:
+            proc.kill()
+            proc.wait()
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def jobs(env: dict[str, str]) -> list[dict]:
     return json.loads(sd(env, "job", "list", "--all", "--json").stdout)  # type: ignore[no-any-return]
 
@@ -55,24 +79,23 @@ def test_ten_kills_at_random_moments_of_a_copy_never_leave_a_wrong_file_and_it_e
     kills = 0
     while kills < 10:
         proc = subprocess.Popen([SD, "cp", src, dst], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            proc.wait(moments.uniform(0.2, 0.9))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # A moment in the copy, not in seconds: whatever the machine's speed, each kill lands mid-copy,
+        # after 0 to 12 MB more arrived (from the first byte written up to the middle of a big file).
+        if killed_after_growing(proc, dst, moments.uniform(0, 12 << 20)):
             kills += 1
         else:
             assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-            break
-        finally:
-            if proc.stderr:
-                proc.stderr.close()
+        if proc.stderr:
+            proc.stderr.close()
         finals = {rel: digest for rel, digest in tree_state(dst).items() if not is_temp(os.path.basename(rel))} if dst.exists() else {}
         wrong = [rel for rel, digest in finals.items() if expected.get(rel) != digest]
         assert not wrong, f"after kill {kills}: {wrong[:5]} exist under their final name with other content"
+        if [j["state"] for j in jobs(env)] == ["completed"]:  # done, maybe just before a kill landed
+            break
+    else:
+        last = sd(env, "cp", src, dst)  # the same command carries the interrupted job on
+        assert last.returncode == 0, last.stderr
     assert kills >= 5, "the copy finished too soon to be killed often; make it bigger"
-    last = sd(env, "cp", src, dst)  # the same command carries the interrupted job on
-    assert last.returncode == 0, last.stderr
     assert tree_state(dst) == expected  # every file once, intact, no temporary file, nothing else
     assert [j["state"] for j in jobs(env)] == ["completed"]
 
