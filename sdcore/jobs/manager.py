@@ -54,8 +54,7 @@ class JobManager:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._running: dict[str, tuple[asyncio.Task[Any], JobContext]] = {}
-        with library.write() as db:  # whoever held the lock before us is gone: its jobs were cut off
-            db.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+        # jobs a process cut off are marked interrupted when this one takes the library's lock (Library.hold_lock)
 
     async def start(self, job: Job) -> str:
         """Persist a new job and start it; returns its id."""

@@ -5,18 +5,21 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from sdcore.errors import SdError
+from sdcore.library import damage
+from sdcore.library.damage import LibraryDamaged
 from sdcore.library.schema import MIGRATIONS, migrate
 
 if TYPE_CHECKING:
@@ -25,14 +28,16 @@ if TYPE_CHECKING:
     from sdcore.library.locations import Locations
 
 SUFFIX = ".sdlibrary"
+LOCK_WAIT = 60.0
+"""Seconds a write waits for another process to let go of the library before it gives up."""
+TELL_AFTER = 1.0
+"""Seconds of waiting for the lock after which the person is told what they wait for."""
+
+__all__ = ["Library", "LibraryDamaged", "LibraryLocked"]
 
 
 class LibraryLocked(SdError):
     """Another process has the library open."""
-
-
-class LibraryDamaged(SdError):
-    """The library's files cannot be read; nothing was changed."""
 
 
 class Library:
@@ -40,35 +45,62 @@ class Library:
 
     Writes go through one connection guarded by a lock (`with library.write() as db:`, one
     transaction); reads use a connection per thread (`library.read()`), which WAL lets run beside writes.
+    Opening writes nothing: reads need no lock, so they run beside another process's writes. The first
+    write takes the library's lock (waiting for another process that holds it) and keeps it until close.
+    A library found damaged refuses every write.
     """
 
-    def __init__(self, folder: Path, core: Core | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        core: Core | None = None,
+        *,
+        program: str | None = None,
+        on_lock_wait: Callable[[str], None] | None = None,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
         self.folder = folder
         self.core = core
-        self._lock_file = _acquire_lock(folder)
-        try:
-            meta = json.loads((folder / "library.json").read_text())
-            self.id = uuid.UUID(meta["id"])
-            self.name: str = meta["name"]
-        except (OSError, ValueError, KeyError) as exc:
-            self._lock_file.close()
-            raise LibraryDamaged(f"{folder}/library.json cannot be read ({exc}); restore it from a backup") from None
+        self.program = program or os.path.basename(sys.argv[0])
+        """What the lock file says holds the library (`sd cp`, `sdtui`)."""
+        self.on_lock_wait = on_lock_wait
+        self.lock_wait = lock_wait
+        problem = damage.problem_of(folder)
+        if problem is not None:
+            name = folder.name.removesuffix(SUFFIX)
+            raise LibraryDamaged(f"library {name!r} cannot be used: {problem}; {damage.recovery(name)}")
+        meta = read_meta(folder)
+        self.id = uuid.UUID(meta["id"])
+        self.name: str = meta["name"]
+        self.damaged: str | None = None
+        """What is wrong, once damage was found while open (writes are refused from then on)."""
+        self._lock_file: IO[str] | None = None
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        self._readers: list[sqlite3.Connection] = []
         try:
             self._writer = self._connect()
             # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
             self._writer.execute("PRAGMA temp_store = FILE")
-            self.schema_version = migrate(self._writer)
-        except sqlite3.DatabaseError as exc:
-            self._lock_file.close()
-            raise LibraryDamaged(
-                f"the database of library {self.name!r} ({folder}/database.db) is damaged: {exc}. "
-                "Nothing was changed; restore the folder from a backup"
-            ) from None
-        if meta.get("schema") != self.schema_version:
-            _write_json(folder / "library.json", {**meta, "schema": self.schema_version})
-        self._readers: list[sqlite3.Connection] = []
+            self.schema_version: int = self._writer.execute("PRAGMA user_version").fetchone()[0]
+            if self.schema_version < max(MIGRATIONS):
+                self.hold_lock()  # migrations are writes
+            else:
+                self._lock_if_free()
+            if (folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
+                problems = damage.quick_check(self._writer)
+                if problems:
+                    raise sqlite3.DatabaseError(problems[0])
+        except (sqlite3.DatabaseError, LibraryDamaged) as exc:
+            self._abandon()
+            if damage.is_full(exc):
+                raise damage.disk_full(folder, self.name) from None
+            problem = f"its database {folder}/database.db is damaged ({exc})"
+            damage.mark(folder, problem)
+            raise LibraryDamaged(f"library {self.name!r} cannot be used: {problem}; {damage.recovery(self.name)}") from None
+        except BaseException:
+            self._abandon()
+            raise
         self.locations: Locations = _locations(self)
         self.jobs: JobManager = _jobs(self)
 
@@ -80,21 +112,113 @@ class Library:
         conn.execute("PRAGMA cache_size = -65536")
         return conn
 
+    def _abandon(self) -> None:
+        """Let go of everything a failed open took."""
+        if getattr(self, "_writer", None) is not None:
+            self._writer.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def hold_lock(self, wait: float | None = None) -> None:
+        """Make this process the library's one writer until it closes.
+
+        Waits up to `wait` seconds (default `lock_wait`) while another process is; then LibraryLocked.
+        """
+        with self._write_lock:
+            if self._lock_file is not None:
+                return
+            wait = self.lock_wait if wait is None else wait
+            self._lock_file = _acquire_lock(self.folder, self.name, self.program, self.on_lock_wait, wait)
+            try:
+                version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+                if version < max(MIGRATIONS):
+                    self.schema_version = migrate(self._writer)
+                    meta = read_meta(self.folder)
+                    if meta.get("schema") != self.schema_version:
+                        write_meta(self.folder, {**meta, "schema": self.schema_version})
+                # whoever held the lock before us is gone: its jobs were cut off (written only if there are any:
+                # opening writes nothing otherwise)
+                if self._writer.execute("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1").fetchone():
+                    self._writer.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+            except BaseException:
+                self._lock_file.close()
+                self._lock_file = None
+                raise
+
+    def _lock_if_free(self) -> None:
+        """Take the lock at open when nobody holds it: a rerun finds the jobs a killed process cut off."""
+        try:
+            self.hold_lock(wait=0)
+        except LibraryLocked:
+            pass  # reads go on beside the holder; the first write waits for it
+        except sqlite3.Error as exc:
+            if not damage.is_full(exc):
+                raise  # on a full disk the cut-off jobs are marked by a later opener; reading goes on
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock_file is not None
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer connection; commits on success, rolls back on error."""
+        """One write transaction on the writer connection; commits on success, rolls back on error.
+
+        Raises LibraryDamaged once the database is found damaged, and DiskFull when the disk has no room.
+        """
         with self._write_lock:
+            if self.damaged:
+                raise LibraryDamaged(self.damaged)
             conn = self._writer
             if conn.in_transaction:  # nested: part of the outer transaction
                 yield conn
                 return
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                self.hold_lock()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                told = self.explain(exc)
+                if told is None:
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise told from exc
+
+    def explain(self, exc: BaseException) -> SdError | None:
+        """A database or disk error as the line a person needs (and damage remembered); None if it is neither."""
+        if damage.is_full(exc):
+            return damage.disk_full(self.folder, self.name)
+        if not damage.is_damage(exc):
+            return None
+        return self.found_damage(str(exc))
+
+    def found_damage(self, detail: str) -> LibraryDamaged:
+        """Remember that the database is damaged: writes are refused from now on, and every later open."""
+        if not self.damaged:
+            self.damaged = (
+                f"the database of library {self.name!r} ({self.folder}/database.db) is damaged ({detail}); "
+                + damage.recovery(self.name)
+            )
+            damage.mark(self.folder, f"its database is damaged ({detail})")
+        return LibraryDamaged(self.damaged)
+
+    def verify(self) -> list[str]:
+        """SQLite's quick_check, on a connection of its own; what it finds is remembered as damage."""
+        conn = self._connect()
+        try:
+            problems = damage.quick_check(conn)
+        finally:
+            conn.close()
+        if problems:
+            self.found_damage(problems[0])
+        return problems
 
     def read(self) -> sqlite3.Connection:
         """This thread's read connection (sees every committed write)."""
@@ -110,7 +234,9 @@ class Library:
             conn.close()
         with self._write_lock:
             self._writer.close()
-        self._lock_file.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
     @property
     def thumbnails(self) -> Path:
@@ -121,24 +247,37 @@ class Library:
 
 
 def create_folder(root: Path, name: str) -> Path:
-    """Make an empty NAME.sdlibrary/ folder under `root`."""
+    """Make a NAME.sdlibrary/ folder under `root` with its database; it appears whole or not at all."""
     folder = root / (safe_folder_name(name) + SUFFIX)
     if folder.exists():
         from sdcore.errors import AlreadyExists
 
         raise AlreadyExists(f"a library named {name!r} exists already ({folder})")
-    folder.mkdir(parents=True)
-    (folder / "thumbnails").mkdir()
-    (folder / "indexes").mkdir()
-    _write_json(
-        folder / "library.json",
-        {"id": str(uuid.uuid4()), "name": name, "schema": max(MIGRATIONS), "created": time.time()},
-    )
+    root.mkdir(parents=True, exist_ok=True)
+    building = root / f".{uuid.uuid4().hex}.creating"
+    try:
+        building.mkdir()
+        (building / "thumbnails").mkdir()
+        (building / "indexes").mkdir()
+        conn = sqlite3.connect(building / "database.db", isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            schema = migrate(conn)
+        finally:
+            conn.close()
+        _write_json(
+            building / "library.json",
+            {"id": str(uuid.uuid4()), "name": name, "schema": schema, "created": time.time()},
+        )
+        building.rename(folder)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     return folder
 
 
 def read_meta(folder: Path) -> dict:
-    return json.loads((folder / "library.json").read_text())
+    return json.loads((folder / "library.json").read_text())  # type: ignore[no-any-return]
 
 
 def write_meta(folder: Path, meta: dict) -> None:
@@ -152,24 +291,39 @@ def safe_folder_name(name: str) -> str:
     return cleaned
 
 
-def _acquire_lock(folder: Path):  # type: ignore[no-untyped-def]
-    if not (folder / "library.json").exists():
-        raise LibraryDamaged(f"{folder} is not a library folder (no library.json)")
-    f = open(folder / ".lock", "a+")
+def _acquire_lock(
+    folder: Path, name: str, program: str, on_wait: Callable[[str], None] | None, wait: float
+) -> IO[str]:
+    """The library's lock file, locked; waits up to `wait` seconds for the process holding it."""
+    f = open(folder / ".lock", "a+")  # noqa: SIM115 - held open as long as the library is
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            waited = time.monotonic() - start
+            if waited >= wait:
+                f.close()
+                raise LibraryLocked(
+                    f"library {name!r} is open in {holder}, which did not let go in {wait:.0f} s; wait for it to "
+                    "finish, or run your command through it (a running `sd serve` or `sdtui` carries out `sd` "
+                    "commands for its data dir)"
+                ) from None
+            if not told and waited >= TELL_AFTER and on_wait is not None:
+                on_wait(f"waiting for library {name!r}, open in {holder} (up to {wait:.0f} s; Ctrl-C stops)")
+                told = True
+            time.sleep(0.05)
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
         f.seek(0)
-        holder = f.read().strip() or "another process"
-        f.close()
-        raise LibraryLocked(
-            f"library {folder.name} is open in {holder}; close that program, or run your command "
-            "through it (a running `sd serve` or `sdtui` carries out `sd` commands for its data dir)"
-        ) from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"process {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:2])}) on {socket.gethostname()}")
-    f.flush()
+        f.truncate()
+        f.write(f"process {os.getpid()} ({program}) on {socket.gethostname()}")
+        f.flush()
+    except OSError:  # a full disk: the lock holds all the same, only its note of who holds it is missing
+        pass
     return f
 
 

@@ -1,0 +1,136 @@
+"""A library's health: cheap checks before it opens, the damage mark, and SQLite errors told as a person needs them."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from sdcore.errors import SdError
+
+# quick_check reads every page: 0.19 s for the 156 MB database of a 200,000-file library (2.8 s with a cold
+# page cache). Databases up to this size are checked on every open (~20 ms); bigger ones on their first
+# sign of damage, in a long-running core's first minute, and by `sd library check`.
+QUICK_CHECK_LIMIT = 16 << 20
+MARK = "damage.json"
+"""Left in the library folder when damage was found, so every later open refuses at once (a restored
+database.db, found by its size, time and inode, is looked at afresh)."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+class LibraryDamaged(SdError):
+    """The library's files cannot be read; nothing was changed."""
+
+
+class DiskFull(SdError):
+    """The disk holding a library has no room left for a write."""
+
+
+def recovery(name: str) -> str:
+    """What a person can do about a damaged library."""
+    return (
+        f"nothing was written to it. `sd library repair {name!r}` rebuilds it from what can still be read "
+        "(the index from the disk), or restore the folder from a backup (a copy of the folder is one)"
+    )
+
+
+def problem_of(folder: Path, remembered: bool = True) -> str | None:
+    """What is wrong with a library folder as far as a cheap look can tell (None: nothing seen).
+
+    Reads library.json, the database file's header and (with `remembered`) the damage mark; opens nothing.
+    """
+    meta = folder / "library.json"
+    if not meta.exists():
+        return f"{folder} is not a library folder (no library.json)"
+    try:
+        data = json.loads(meta.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("name"), str):
+            raise ValueError("no id or name")
+    except (OSError, ValueError) as exc:
+        return f"{meta} cannot be read ({exc})"
+    database = folder / "database.db"
+    try:
+        with open(database, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return f"its database {database} is missing"
+    except OSError as exc:
+        return f"its database {database} cannot be read ({exc.strerror})"
+    if not header:
+        return f"its database {database} is empty (0 bytes)"
+    if header != SQLITE_HEADER:
+        return f"its database {database} is not an SQLite database (overwritten?)"
+    return marked(folder) if remembered else None
+
+
+def marked(folder: Path) -> str | None:
+    """The damage found earlier in this folder's database, if it is still the same file."""
+    try:
+        mark = json.loads((folder / MARK).read_text())
+        if mark.get("database") == _identity(folder / "database.db"):
+            return str(mark["problem"])
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    return None
+
+
+def mark(folder: Path, problem: str) -> None:
+    """Remember that this folder's database is damaged (best effort: the disk may be full or read-only)."""
+    try:
+        (folder / MARK).write_text(json.dumps({"problem": problem, "database": _identity(folder / "database.db")}))
+    except OSError:
+        pass
+
+
+def unmark(folder: Path) -> None:
+    (folder / MARK).unlink(missing_ok=True)
+
+
+def _identity(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def quick_check(conn: sqlite3.Connection, full: bool = False) -> list[str]:
+    """The problems SQLite finds in the database (quick_check, or integrity_check with `full`); [] if sound."""
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check(50)" if full else "PRAGMA quick_check(50)")]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
+
+
+def is_damage(exc: BaseException) -> bool:
+    """Whether an SQLite error says the database file itself is damaged."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+    )
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether an error says the disk is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
+def disk_full(folder: Path, name: str) -> DiskFull:
+    """The one line for a write a full disk refused."""
+    mount = mount_point(folder)
+    return DiskFull(
+        f"the disk holding library {name!r} ({mount}) is full; free some space on it and run the command again "
+        "(reading, listing and searching still work; a paused job carries on with `sd job resume ID`)"
+    )
+
+
+def mount_point(path: Path) -> str:
+    path = Path(os.path.abspath(path))
+    while not os.path.ismount(path) and path.parent != path:
+        path = path.parent
+    return str(path)
