@@ -10,6 +10,7 @@ job's cursor (the `scan_queue` rows and the job state), so a killed index resume
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -41,6 +42,7 @@ from sdcore.index.walker import (
     Walker,
 )
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
+from sdcore.library.damage import DiskFull
 from sdcore.library.library import Library
 from sdcore.library.locations import Location
 from sdcore.sdpath import display, from_db, to_db
@@ -137,6 +139,10 @@ class IndexJob(Job):
             raise
         except JobCanceled:
             self._scan_state(library, loc, "indexed" if loc.last_scanned else "pending")
+            raise
+        except DiskFull:  # the job pauses; freeing space and indexing again carries on
+            with contextlib.suppress(DiskFull):
+                self._scan_state(library, loc, "paused")
             raise
         except BaseException:
             self._scan_state(library, loc, "failed")

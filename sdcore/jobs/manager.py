@@ -15,6 +15,7 @@ import msgpack
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobStateChanged
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
+from sdcore.library.damage import DiskFull
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -88,6 +89,8 @@ class JobManager:
         except asyncio.CancelledError:  # the core is shutting down: resumable next time
             self._set_state(ctx, "interrupted")
             raise
+        except DiskFull as exc:  # resumable once space is freed, from its last checkpoint (the failed batch rolled back)
+            self._set_state(ctx, "paused", str(exc), save=False)
         except SdError as exc:
             self._set_state(ctx, "failed", str(exc))
         except Exception as exc:
@@ -98,9 +101,11 @@ class JobManager:
         finally:
             self._running.pop(ctx.job_id, None)
 
-    def _set_state(self, ctx: JobContext, state: str, error: str | None = None, result: Any = None) -> None:
+    def _set_state(
+        self, ctx: JobContext, state: str, error: str | None = None, result: Any = None, save: bool = True
+    ) -> None:
         with self.library.write() as db:
-            if state in ("paused", "interrupted", "failed", "completed"):
+            if save and state in ("paused", "interrupted", "failed", "completed"):
                 ctx.save(db)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",

@@ -78,10 +78,12 @@ def marked(folder: Path) -> str | None:
 
 def mark(folder: Path, problem: str) -> None:
     """Remember that this folder's database is damaged (best effort: the disk may be full or read-only)."""
+    tmp = folder / (MARK + ".tmp")
     try:
-        (folder / MARK).write_text(json.dumps({"problem": problem, "database": _identity(folder / "database.db")}))
+        tmp.write_text(json.dumps({"problem": problem, "database": _identity(folder / "database.db")}))
+        os.replace(tmp, folder / MARK)
     except OSError:
-        pass
+        tmp.unlink(missing_ok=True)
 
 
 def unmark(folder: Path) -> None:
@@ -113,19 +115,38 @@ def is_damage(exc: BaseException) -> bool:
     )
 
 
-def is_full(exc: BaseException) -> bool:
-    """Whether an error says the disk is full."""
+def is_full(exc: BaseException, folder: Path | None = None) -> bool:
+    """Whether an error says the disk is full (or is an I/O error on the disk of `folder`, which is full)."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    # SQLite says only "disk I/O error" when it cannot make the -shm file or write the -wal on a full disk
+    primary = code & 0xFF if isinstance(code, int) else None
+    return folder is not None and primary in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and disk_is_full(folder)
+
+
+def disk_is_full(folder: Path) -> bool:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW
+
+
+FULL_BELOW = 1 << 20
+"""Free bytes below which a disk counts as full when SQLite reports only an I/O error."""
 
 
 def disk_full(folder: Path, name: str) -> DiskFull:
     """The one line for a write a full disk refused."""
     mount = mount_point(folder)
     return DiskFull(
-        f"the disk holding library {name!r} ({mount}) is full; free some space on it and run the command again "
-        "(reading, listing and searching still work; a paused job carries on with `sd job resume ID`)"
+        f"the disk holding library {name!r} ({mount}) is full; free some space on it, then run the command "
+        "again (listing and searching still work meanwhile)"
     )
 
 

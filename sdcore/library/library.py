@@ -40,6 +40,10 @@ class LibraryLocked(SdError):
     """Another process has the library open."""
 
 
+class _Damaged(Exception):
+    """quick_check found damage while opening."""
+
+
 class Library:
     """An open library: its identity, its database connections and its lock.
 
@@ -78,23 +82,26 @@ class Library:
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._readers: list[sqlite3.Connection] = []
+        self.disk_full = False
+        """Opened on a full disk: read from the database file as it is, every write refused."""
         try:
-            self._writer = self._connect()
-            # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
-            self._writer.execute("PRAGMA temp_store = FILE")
-            self.schema_version: int = self._writer.execute("PRAGMA user_version").fetchone()[0]
-            if self.schema_version < max(MIGRATIONS):
-                self.hold_lock()  # migrations are writes
-            else:
-                self._lock_if_free()
-            if (folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
-                problems = damage.quick_check(self._writer)
-                if problems:
-                    raise sqlite3.DatabaseError(problems[0])
-        except (sqlite3.DatabaseError, LibraryDamaged) as exc:
+            try:
+                self._open_database()
+            except sqlite3.Error as exc:
+                if not damage.is_full(exc, folder):
+                    raise
+                self._abandon()
+                self.disk_full = True
+                self._open_database()
+        except (sqlite3.Error, _Damaged) as exc:
             self._abandon()
-            if damage.is_full(exc):
+            if damage.is_full(exc, folder):
                 raise damage.disk_full(folder, self.name) from None
+            if not isinstance(exc, _Damaged) and not damage.is_damage(exc):
+                raise SdError(
+                    f"the database of library {self.name!r} ({folder}/database.db) cannot be opened ({exc}); "
+                    "check the disk and the folder's permissions"
+                ) from None
             problem = f"its database {folder}/database.db is damaged ({exc})"
             damage.mark(folder, problem)
             raise LibraryDamaged(f"library {self.name!r} cannot be used: {problem}; {damage.recovery(self.name)}") from None
@@ -104,8 +111,27 @@ class Library:
         self.locations: Locations = _locations(self)
         self.jobs: JobManager = _jobs(self)
 
+    def _open_database(self) -> None:
+        self._writer = self._connect()
+        # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
+        self._writer.execute("PRAGMA temp_store = FILE")
+        self.schema_version: int = self._writer.execute("PRAGMA user_version").fetchone()[0]
+        if self.schema_version < max(MIGRATIONS):
+            if self.disk_full:
+                raise sqlite3.OperationalError("database or disk is full")  # told as the full disk it is
+            self.hold_lock()  # migrations are writes
+        elif not self.disk_full:
+            self._lock_if_free()
+        if (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
+            problems = damage.quick_check(self._writer)
+            if problems:
+                raise _Damaged(problems[0])
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.folder / "database.db", isolation_level=None, check_same_thread=False, timeout=30)
+        database = self.folder / "database.db"
+        if self.disk_full:  # SQLite cannot make its -shm file: read the file as it is, without WAL locking
+            return sqlite3.connect(f"{database.as_uri()}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -153,7 +179,7 @@ class Library:
         except LibraryLocked:
             pass  # reads go on beside the holder; the first write waits for it
         except sqlite3.Error as exc:
-            if not damage.is_full(exc):
+            if not damage.is_full(exc, self.folder):
                 raise  # on a full disk the cut-off jobs are marked by a later opener; reading goes on
 
     @property
@@ -169,6 +195,8 @@ class Library:
         with self._write_lock:
             if self.damaged:
                 raise LibraryDamaged(self.damaged)
+            if self.disk_full:
+                raise damage.disk_full(self.folder, self.name)
             conn = self._writer
             if conn.in_transaction:  # nested: part of the outer transaction
                 yield conn
@@ -193,7 +221,7 @@ class Library:
 
     def explain(self, exc: BaseException) -> SdError | None:
         """A database or disk error as the line a person needs (and damage remembered); None if it is neither."""
-        if damage.is_full(exc):
+        if damage.is_full(exc, self.folder):
             return damage.disk_full(self.folder, self.name)
         if not damage.is_damage(exc):
             return None
