@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.library.damage import unmark
 from sdcore.library.library import _acquire_lock, migrate, read_meta, write_meta
+from sdcore.sdpath import from_db
 
 if TYPE_CHECKING:
     from sdcore.library import Libraries, LibraryInfo
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 class OnEntry:
     """What a person put on one entry, found by its path."""
 
-    location_id: int
+    location_id: int | None
+    """None when only its path could be read: the location is the one holding that path on disk."""
     path: str
     """Relative to the location, as the database writes it."""
     cas_id: str | None
@@ -204,7 +206,7 @@ class _Reader:
         except sqlite3.DatabaseError:
             yield None
 
-    def place(self, entry_id: int) -> tuple[int, str, str | None] | None:
+    def place(self, entry_id: int) -> tuple[int | None, str, str | None] | None:
         """An entry's location, path in it and cas_id, if they can be read."""
         try:
             row = self.conn.execute(
@@ -215,11 +217,17 @@ class _Reader:
             ).fetchone()
         except sqlite3.DatabaseError:
             row = None
-        if row is None:
+        if row is not None:
+            location_id, name, parent, cas_id = row
+            return location_id, f"{parent}/{name}" if parent else name, cas_id
+        try:  # its row is lost: the search index holds its path too (not its location: found on disk later)
+            found = self.conn.execute("SELECT path FROM search_index WHERE rowid = ?", (entry_id,)).fetchone()
+        except sqlite3.DatabaseError:
+            found = None
+        if found is None:
             self.unreadable.append(f"where entry {entry_id} is (its tags, note or favourite are lost)")
             return None
-        location_id, name, parent, cas_id = row
-        return location_id, f"{parent}/{name}" if parent else name, cas_id
+        return None, found[0], None
 
 
 def _replace_database(folder: Path, salvage: Salvage) -> Path | None:
@@ -283,14 +291,17 @@ def _put_back(library: Any, on_entries: list[OnEntry]) -> tuple[int, int, int]:
     with library.write() as db:
         for item in on_entries:
             entry_id = None
-            if item.location_id in locations:
+            candidates = [item.location_id] if item.location_id is not None else [
+                loc.id for loc in locations.values() if os.path.lexists(loc.absolute(from_db(item.path)))
+            ]  # fmt: skip
+            for location_id in candidates:
                 parent, _, name = item.path.rpartition("/")
                 row = db.execute(
                     "SELECT e.id FROM directory_paths p JOIN entries e ON e.parent_id = p.entry_id"
                     " WHERE p.location_id = ? AND p.path = ? AND e.name = ?",
-                    (item.location_id, parent, name),
+                    (location_id, parent, name),
                 ).fetchone()
-                entry_id = row[0] if row else None
+                entry_id = row[0] if row else entry_id
             if entry_id is not None:
                 db.executemany(
                     "INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, created) SELECT ?, ?, ? WHERE EXISTS"

@@ -90,9 +90,11 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run `body(core)` with a Core for the chosen data dir; a user error prints its message and exits 1."""
     from sdcore.core import Core
 
+    program = _command_path()
+
     async def main() -> T:
         async with Core(chosen().data_dir) as core:
-            core.libraries.program = _command_path()
+            core.libraries.program = program
             core.libraries.on_lock_wait = lambda line: print(line, file=sys.stderr, flush=True)
             try:
                 return await body(core)
@@ -121,10 +123,16 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
 
 def _command_path() -> str:
     """The command as a person typed it, options left out (`sd cp`): the lock file names its holder so."""
-    import click
+    import importlib
 
-    context = click.get_current_context(silent=True)
-    return context.command_path if context is not None else os.path.basename(sys.argv[0])
+    for module in ("typer._click.globals", "click.globals"):  # newer typer carries a click of its own
+        try:
+            context = importlib.import_module(module).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if context is not None:
+            return str(context.command_path)
+    return os.path.basename(sys.argv[0])
 
 
 @contextmanager
