@@ -15,8 +15,8 @@ from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
-from sdcore.library import Libraries, Library, LibraryDamaged
-from sdcore.library.damage import QUICK_CHECK_LIMIT, recovery
+from sdcore.library import Libraries, Library, LibraryDamaged, damage
+from sdcore.library.damage import recovery
 from sdcore.sdpath import SCHEME, SdPath, split_remote
 
 DEFAULT_LIBRARY = "My Library"
@@ -96,7 +96,7 @@ class Core:
         if library.id in self._watchers:
             return
         await asyncio.to_thread(library.hold_lock)  # a live core writes at any moment: it is the library's writer
-        if (library.folder / "database.db").stat().st_size > QUICK_CHECK_LIMIT:  # smaller ones were checked on open
+        if (library.folder / "database.db").stat().st_size > damage.QUICK_CHECK_LIMIT:  # smaller ones were checked on open
             self._checks.add(asyncio.ensure_future(asyncio.to_thread(library.verify)))
         await library.jobs.resume_interrupted()
         watcher = LocationWatcher(library)

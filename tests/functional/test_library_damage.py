@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import hashlib
 import json
@@ -209,6 +210,28 @@ def test_a_big_library_finds_damage_at_its_first_malformed_read_and_refuses_writ
     assert digest(folder) == before
 
 
+async def test_a_live_core_checks_a_big_library_in_the_background_and_stops_writing_to_it(
+    tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.core import Core
+    from sdcore.library import LibraryDamaged
+
+    data, _, folder = tagged
+    overwrite_pages(folder / "database.db", "entries")
+    monkeypatch.setattr(damage, "QUICK_CHECK_LIMIT", 0)  # too big to check on open
+    async with Core(data) as core:
+        library = core.library()
+        assert library.damaged is None  # nothing read the damage yet
+        await core.go_live(library)
+        await asyncio.gather(*core._checks)
+        assert library.damaged and "sd library repair" in library.damaged
+        with pytest.raises(LibraryDamaged):
+            with library.write() as db:
+                db.execute("INSERT INTO tags (name, created) VALUES ('later', 0)")
+    with pytest.raises(LibraryDamaged, match="damaged"):  # and every later open refuses at once
+        Core(data).library()
+
+
 # -- 13.3: a full disk -----------------------------------------------------------------------------------
 
 
@@ -271,16 +294,6 @@ def test_a_full_disk_is_one_line_reads_go_on_and_the_index_pauses_then_carries_o
     locations = {loc["name"]: loc for loc in json.loads(ok(data, "location", "list", "--json"))}
     assert locations["many"]["state"] == "indexed" and locations["many"]["files"] == 4000
     assert len(json.loads(ok(data, "search", "--ext", "txt", "--limit", "10000", "--json"))) == 4001
-
-
-def test_reading_a_library_writes_nothing_into_it(tagged: tuple[Path, Path, Path]) -> None:
-    data, docs, folder = tagged
-    before = digest(folder)
-    ok(data, "location", "list")
-    ok(data, "search", "file1")
-    ok(data, "ls", str(docs / "d1"))
-    ok(data, "job", "list")
-    assert digest(folder) == before
 
 
 # -- 13.7 and 13.8: parallel commands and the lock -------------------------------------------------------
@@ -359,8 +372,8 @@ def test_library_create_asks_on_a_terminal(tmp_path: Path) -> None:
 
 
 async def test_sdtui_opens_the_library_it_is_given(tmp_path: Path) -> None:
-    from sdtui.app import SdtuiApp, parse_args
     from sdcore.errors import NotFound
+    from sdtui.app import SdtuiApp, parse_args
 
     data = tmp_path / "data"
     ok(data, "library", "create", "Work")
