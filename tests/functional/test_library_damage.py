@@ -210,6 +210,25 @@ def test_a_big_library_finds_damage_at_its_first_malformed_read_and_refuses_writ
     assert digest(folder) == before
 
 
+def test_an_index_job_meeting_damage_says_so_in_one_line_and_writes_no_more(
+    tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdtui.cli import app
+
+    data, docs, folder = tagged
+    for d in range(12):  # every folder changed: the rescan reads every folder's entries
+        (docs / f"d{d}" / "new.txt").write_text("new")
+    overwrite_pages(folder / "database.db", "entries", count=6)
+    monkeypatch.setattr(damage, "QUICK_CHECK_LIMIT", 0)
+    monkeypatch.setenv("COLUMNS", "300")
+    rescanned = CliRunner().invoke(app, ["--data-dir", str(data), "location", "rescan", str(docs)])
+    assert rescanned.exit_code == 1, rescanned.output
+    assert "damaged" in rescanned.output and "sd library repair" in rescanned.output
+    assert "Traceback" not in rescanned.output
+    assert damage.MARK in digest(folder)  # every later open refuses at once
+    one_line_error(sd(data, "search", "file1"), "damaged")
+
+
 async def test_a_live_core_checks_a_big_library_in_the_background_and_stops_writing_to_it(
     tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
