@@ -49,9 +49,9 @@ class Library:
 
     Writes go through one connection guarded by a lock (`with library.write() as db:`, one
     transaction); reads use a connection per thread (`library.read()`), which WAL lets run beside writes.
-    Opening writes nothing: reads need no lock, so they run beside another process's writes. The first
-    write takes the library's lock (waiting for another process that holds it) and keeps it until close.
-    A library found damaged refuses every write.
+    Opening writes nothing: reads need no lock, so they run beside another process's writes. The library's
+    lock is taken at open when it is free, else by the first write (which waits for the process holding
+    it), and kept until close. A library found damaged, or opened on a full disk, refuses every write.
     """
 
     def __init__(
