@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -14,7 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import NotFound, SdError
-from sdcore.library.damage import DiskFull, LibraryDamaged, is_damage, mark, problem_of, quick_check, unmark
+from sdcore.library.damage import (
+    DiskFull,
+    LibraryDamaged,
+    integrity_problems,
+    is_damage,
+    mark,
+    problem_of,
+    unmark,
+)
 from sdcore.library.library import (
     LOCK_WAIT,
     SUFFIX,
@@ -139,17 +146,7 @@ class Libraries:
         Damage found is remembered (every later open refuses until a repair); a sound database clears that.
         """
         info = self.find(key)
-        problem = problem_of(info.folder, remembered=False)
-        if problem is not None:
-            return [problem]
-        try:
-            conn = sqlite3.connect(f"{(info.folder / 'database.db').as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error as exc:
-            return [f"its database cannot be opened ({exc})"]
-        try:
-            problems = quick_check(conn, full=True)
-        finally:
-            conn.close()
+        problems = integrity_problems(info.folder)
         if problems:
             mark(info.folder, f"its database is damaged ({problems[0]})")
             library = self._open.get(info.folder)

@@ -107,6 +107,21 @@ def quick_check(conn: sqlite3.Connection, full: bool = False) -> list[str]:
     return [] if rows == ["ok"] else rows
 
 
+def integrity_problems(folder: Path) -> list[str]:
+    """Everything wrong with a library folder, every page of its database read; [] when it is sound."""
+    problem = problem_of(folder, remembered=False)
+    if problem is not None:
+        return [problem]
+    try:
+        conn = sqlite3.connect(f"{(folder / 'database.db').as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return [f"its database cannot be opened ({exc})"]
+    try:
+        return quick_check(conn, full=True)
+    finally:
+        conn.close()
+
+
 def is_damage(exc: BaseException) -> bool:
     """Whether an SQLite error says the database file itself is damaged."""
     return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) in (

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdcore.library.damage import unmark
+from sdcore.library.damage import integrity_problems, unmark
 from sdcore.library.library import _acquire_lock, migrate, read_meta, write_meta
 from sdcore.sdpath import from_db
 
@@ -71,6 +71,8 @@ class Repaired:
     unreadable: tuple[str, ...]
     new_id: bool
     """library.json could not be read and was written anew (a new id)."""
+    rebuilt: bool = True
+    """False when the database was whole (only library.json was written anew)."""
 
 
 async def repair(libraries: Libraries, info: LibraryInfo, on_step: Callable[[str], None]) -> Repaired:
@@ -82,6 +84,9 @@ async def repair(libraries: Libraries, info: LibraryInfo, on_step: Callable[[str
     try:
         new_id = _mend_meta(folder)
         name = read_meta(folder)["name"]
+        if new_id and not integrity_problems(folder):  # only library.json was lost: the database is whole
+            unmark(folder)
+            return Repaired(name, None, 0, 0, 0, 0, 0, (), new_id, rebuilt=False)
         on_step(f"reading what can be read of {folder / 'database.db'}")
         salvage = _salvage(folder / "database.db")
         on_step("writing a fresh database")

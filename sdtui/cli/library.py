@@ -145,20 +145,32 @@ def library_repair(
             print(f"library {info.name!r} is sound; nothing to repair (--force rebuilds it all the same)")
             return
         done = await core.libraries.repair(key, on_step=lambda step: print(step, file=sys.stderr, flush=True))
-        print(
-            f"repaired library {done.name!r}: kept {done.locations} locations and {done.tags} tags; tags, notes and "
-            f"favourites are back on {done.put_back} entries"
-            + (f", {done.waiting} wait for their content to appear again" if done.waiting else "")
-            + (f", {done.lost} could not be placed" if done.lost else "")
-        )
-        for what in done.unreadable:
-            print(f"  could not be read: {what}")
-        if done.backup is not None:
-            print(f"the damaged database is kept as {done.backup} (delete it once all is well)")
+        if not done.rebuilt:
+            print(f"repaired library {done.name!r}: its database is whole; library.json was written anew, with a new id")
+        else:
+            _tell_rebuilt(done)
         if done.new_id:
-            print(f"its library.json was written anew (a new id); `sd library use {_quoted(done.name)}` makes it the default")
+            if core.settings().get("default_library") not in {i.id for i in core.libraries.list()}:
+                await _use(core, done.name)  # the default named the old id: this was it
+            else:
+                print(f"`sd library use {_quoted(done.name)}` makes it the default")
 
     run(body)
+
+
+def _tell_rebuilt(done: Any) -> None:
+    print(
+        f"repaired library {done.name!r}: kept {done.locations} locations and {done.tags} tags; tags, notes and "
+        f"favourites are back on {done.put_back} entries"
+        + (f", {done.waiting} wait for their content to appear again" if done.waiting else "")
+        + (f", {done.lost} could not be placed" if done.lost else "")
+    )
+    for what in done.unreadable:
+        print(f"  could not be read: {what}")
+    if done.backup is not None:
+        print(f"the damaged database is kept as {done.backup} (delete it once all is well)")
+    if done.new_id:
+        print("its library.json could not be read and was written anew, with a new id")
 
 
 def _chosen_key(core: Any, name: str | None) -> str:

@@ -12,7 +12,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import uuid
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +343,21 @@ def test_ten_parallel_commands_reads_and_writes_all_succeed(tagged: tuple[Path, 
     assert len(list((out / "d2").iterdir())) == 50
 
 
+def test_a_write_waits_for_the_library_and_says_what_it_waits_for(tagged: tuple[Path, Path, Path]) -> None:
+    from sdcore.library import Library
+
+    data, _, folder = tagged
+    holder = Library(folder, program="a test holding the library")
+    assert holder.holds_lock
+    threading.Timer(3.0, holder.close).start()
+    started = time.monotonic()
+    waited = sd(data, "tag", "create", "patient")
+    assert waited.returncode == 0, waited.stderr
+    assert time.monotonic() - started >= 3.0
+    assert f"waiting for library 'My Library', open in process {os.getpid()} (a test holding the library)" in waited.stderr
+    assert "patient" in {t["name"] for t in json.loads(ok(data, "tag", "list", "--json"))}
+
+
 def test_the_lock_names_the_command_as_it_was_typed(tagged: tuple[Path, Path, Path]) -> None:
     data, _, folder = tagged
     ok(data, "tag", "create", "named")
@@ -405,12 +421,22 @@ async def test_sdtui_opens_the_library_it_is_given(tmp_path: Path) -> None:
         SdtuiApp(str(tmp_path), data_dir=tmp_path / "other", library="Nope")
 
 
-def test_an_unknown_default_id_with_a_damaged_library_refuses_rather_than_guesses(tmp_path: Path) -> None:
+def test_a_default_library_whose_library_json_is_lost_is_refused_not_guessed_then_repaired(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ok(data, "library", "create", "Work")
     ok(data, "library", "create", "Photos", "--use")
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "cat.jpg").write_bytes(b"meow")
+    ok(data, "location", "add", str(tmp_path / "pictures"))
+    settings = (data / "settings.json").read_text()
     photos = data / "libraries" / "Photos.sdlibrary"
     (photos / "library.json").write_text("")
-    one_line_error(sd(data, "location", "list"), "Photos", "sd library use")
-    assert json.loads((data / "settings.json").read_text())["default_library"] != str(uuid.UUID(int=0))
+
+    one_line_error(sd(data, "location", "list"), "Photos", "sd library use")  # not Work's locations instead
+    assert (data / "settings.json").read_text() == settings
     assert sorted(p.name for p in (data / "libraries").iterdir()) == ["Photos.sdlibrary", "Work.sdlibrary"]
+
+    repaired = ok(data, "library", "repair", "Photos")
+    assert "written anew" in repaired and "'Photos' is the default library now" in repaired
+    [location] = json.loads(ok(data, "location", "list", "--json"))  # the index lived on in its database
+    assert location["path"] == str(tmp_path / "pictures") and location["files"] == 1
