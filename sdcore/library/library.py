@@ -40,6 +40,10 @@ class LibraryLocked(SdError):
     """Another process has the library open."""
 
 
+_CUT_OFF_JOBS = "SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1"
+"""Jobs a process left running: cut off, unless the process holding the lock still runs them."""
+
+
 class _Damaged(Exception):
     """quick_check found damage while opening."""
 
@@ -49,9 +53,10 @@ class Library:
 
     Writes go through one connection guarded by a lock (`with library.write() as db:`, one
     transaction); reads use a connection per thread (`library.read()`), which WAL lets run beside writes.
-    Opening writes nothing: reads need no lock, so they run beside another process's writes. The library's
-    lock is taken at open when it is free, else by the first write (which waits for the process holding
-    it), and kept until close. A library found damaged, or opened on a full disk, refuses every write.
+    Opening writes nothing: reads need no lock, so they run beside another process's writes. The first
+    write takes the library's lock (waiting for the process holding it) and keeps it until close; so does
+    an open that finds jobs left running, if the lock is free (their process is gone: they are marked
+    interrupted, ready to resume). A library found damaged, or opened on a full disk, refuses every write.
     """
 
     def __init__(
@@ -120,8 +125,8 @@ class Library:
             if self.disk_full:
                 raise sqlite3.OperationalError("database or disk is full")  # told as the full disk it is
             self.hold_lock()  # migrations are writes
-        elif not self.disk_full:
-            self._lock_if_free()
+        elif not self.disk_full and self._writer.execute(_CUT_OFF_JOBS).fetchone():
+            self._lock_if_free()  # a rerun after a crash finds the jobs it cut off interrupted, ready to resume
         if (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
             problems = damage.quick_check(self._writer)
             if problems:
@@ -165,7 +170,7 @@ class Library:
                         write_meta(self.folder, {**meta, "schema": self.schema_version})
                 # whoever held the lock before us is gone: its jobs were cut off (written only if there are any:
                 # opening writes nothing otherwise)
-                if self._writer.execute("SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1").fetchone():
+                if self._writer.execute(_CUT_OFF_JOBS).fetchone():
                     self._writer.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
             except BaseException:
                 self._lock_file.close()
@@ -173,7 +178,7 @@ class Library:
                 raise
 
     def _lock_if_free(self) -> None:
-        """Take the lock at open when nobody holds it: a rerun finds the jobs a killed process cut off."""
+        """Take the lock now if nobody holds it (and mark the jobs its last holder left running as interrupted)."""
         try:
             self.hold_lock(wait=0)
         except LibraryLocked:
@@ -287,6 +292,7 @@ def create_folder(root: Path, name: str) -> Path:
         building.mkdir()
         (building / "thumbnails").mkdir()
         (building / "indexes").mkdir()
+        (building / ".lock").touch()
         conn = sqlite3.connect(building / "database.db", isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -337,12 +343,12 @@ def _acquire_lock(
             if waited >= wait:
                 f.close()
                 raise LibraryLocked(
-                    f"library {name!r} is open in {holder}, which did not let go in {wait:.0f} s; wait for it to "
+                    f"library {name!r} is open in {holder}, which did not let go in {wait:g} s; wait for it to "
                     "finish, or run your command through it (a running `sd serve` or `sdtui` carries out `sd` "
                     "commands for its data dir)"
                 ) from None
             if not told and waited >= TELL_AFTER and on_wait is not None:
-                on_wait(f"waiting for library {name!r}, open in {holder} (up to {wait:.0f} s; Ctrl-C stops)")
+                on_wait(f"waiting for library {name!r}, open in {holder} (up to {wait:g} s; Ctrl-C stops)")
                 told = True
             time.sleep(0.05)
     try:

@@ -348,7 +348,7 @@ def test_a_write_waits_for_the_library_and_says_what_it_waits_for(tagged: tuple[
 
     data, _, folder = tagged
     holder = Library(folder, program="a test holding the library")
-    assert holder.holds_lock
+    holder.hold_lock()
     threading.Timer(3.0, holder.close).start()
     started = time.monotonic()
     waited = sd(data, "tag", "create", "patient")

@@ -88,7 +88,7 @@ def test_a_name_with_a_slash_stays_one_folder(tmp_path: Path) -> None:
 def test_a_second_opener_reads_beside_the_holder_and_its_write_waits_then_names_the_holder(tmp_path: Path) -> None:
     libs = Libraries(tmp_path / "libraries")
     lib = libs.create("Mine")
-    assert lib.holds_lock
+    lib.hold_lock()  # as the first write does
     told: list[str] = []
     second = Library(lib.folder, program="sd tag create", on_lock_wait=told.append, lock_wait=1.5)
     try:
@@ -105,9 +105,30 @@ def test_a_second_opener_reads_beside_the_holder_and_its_write_waits_then_names_
     Library(lib.folder).close()  # the lock goes with its holder
 
 
+def test_a_reader_holds_no_lock_but_an_opener_finding_cut_off_jobs_takes_it_and_marks_them(tmp_path: Path) -> None:
+    libs = Libraries(tmp_path / "libraries")
+    lib = libs.create("Mine")
+    with lib.write() as db:
+        db.execute("INSERT INTO jobs (id, name, state, created, updated) VALUES ('j1', 'index', 'running', 0, 0)")
+    reader = Library(lib.folder)
+    assert not reader.holds_lock  # the writer that left the job running is still there
+    reader.close()
+    lib.close()  # now it is gone (as after a kill -9): its job was cut off
+    reader = Library(lib.folder)
+    try:
+        assert reader.holds_lock
+        assert reader.read().execute("SELECT state FROM jobs").fetchall() == [("interrupted",)]
+    finally:
+        reader.close()
+    again = Library(lib.folder)
+    assert not again.holds_lock  # nothing left to mark: reading takes no lock
+    again.close()
+
+
 def test_a_write_waits_for_the_holder_to_let_go(tmp_path: Path) -> None:
     libs = Libraries(tmp_path / "libraries")
     lib = libs.create("Mine")
+    lib.hold_lock()
     second = Library(lib.folder, lock_wait=30)
     threading.Timer(0.5, lib.close).start()
     with second.write() as db:
@@ -120,6 +141,7 @@ def test_a_write_waits_for_the_holder_to_let_go(tmp_path: Path) -> None:
 def test_another_process_cannot_write_rename_or_delete_a_library_in_use(tmp_path: Path) -> None:
     libs = Libraries(tmp_path / "libraries")
     lib = libs.create("Shared")
+    lib.hold_lock()
     script = textwrap.dedent(
         f"""
         from pathlib import Path
