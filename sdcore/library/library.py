@@ -127,7 +127,8 @@ class Library:
             self.hold_lock()  # migrations are writes
         elif not self.disk_full and self._writer.execute(_CUT_OFF_JOBS).fetchone():
             self._lock_if_free()  # a rerun after a crash finds the jobs it cut off interrupted, ready to resume
-        if (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
+        # (an immutable read on a full disk may see another process's half-written pages: no verdict from it)
+        if not self.disk_full and (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
             problems = damage.quick_check(self._writer)
             if problems:
                 raise _Damaged(problems[0])
@@ -226,7 +227,7 @@ class Library:
 
     def explain(self, exc: BaseException) -> SdError | None:
         """A database or disk error as the line a person needs (and damage remembered); None if it is neither."""
-        if damage.is_full(exc, self.folder):
+        if damage.is_full(exc, self.folder) or (self.disk_full and damage.is_damage(exc)):
             return damage.disk_full(self.folder, self.name)
         if not damage.is_damage(exc):
             return None
@@ -244,6 +245,8 @@ class Library:
 
     def verify(self) -> list[str]:
         """SQLite's quick_check, on a connection of its own; what it finds is remembered as damage."""
+        if self.disk_full:
+            return []  # read as it is, the file may be mid-write by another process: no verdict from it
         conn = self._connect()
         try:
             problems = damage.quick_check(conn)
