@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,6 +44,7 @@ class Core:
         self._services: list[Any] = []
         self._watchers: dict[uuid.UUID, Any] = {}
         self._directory_watches: set[DirectoryWatch] = set()
+        self._first_run = threading.Lock()
         self._checks: set[asyncio.Future[list[str]]] = set()  # live libraries' integrity checks in the background
 
     async def __aenter__(self) -> Core:
@@ -74,11 +76,12 @@ class Core:
         if name:
             return self.libraries.open(name)
         preferred = self.settings().get("default_library")
-        infos = self.libraries.list()
-        if not infos:
-            library = self.libraries.create(DEFAULT_LIBRARY)
-            self.save_settings(default_library=str(library.id))
-            return library
+        with self._first_run:  # the explorer and a command it carries out may both ask first
+            infos = self.libraries.list()
+            if not infos:
+                library = self.libraries.create(DEFAULT_LIBRARY)
+                self.save_settings(default_library=str(library.id))
+                return library
         chosen = next((i for i in infos if preferred in (i.id, i.name)), None)
         unreadable = [i for i in infos if not i.id]
         if chosen is None and preferred and unreadable:  # the default may be the one whose library.json is lost

@@ -309,6 +309,10 @@ def create_folder(root: Path, name: str) -> Path:
         building.rename(folder)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
+        if folder.exists():  # made meanwhile by another process
+            from sdcore.errors import AlreadyExists
+
+            raise AlreadyExists(f"a library named {name!r} exists already ({folder})") from None
         raise
     return folder
 
