@@ -113,13 +113,18 @@ def integrity_problems(folder: Path) -> list[str]:
     if problem is not None:
         return [problem]
     try:
-        conn = sqlite3.connect(f"{(folder / 'database.db').as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(uri(folder / "database.db", "mode=ro"), uri=True)
     except sqlite3.Error as exc:
         return [f"its database cannot be opened ({exc})"]
     try:
         return quick_check(conn, full=True)
     finally:
         conn.close()
+
+
+def uri(database: Path, query: str) -> str:
+    """An SQLite URI for a database file, with a query (`mode=ro`, `immutable=1`)."""
+    return f"{Path(os.path.abspath(database)).as_uri()}?{query}"
 
 
 def is_damage(exc: BaseException) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdcore.library.damage import integrity_problems, unmark
+from sdcore.library.damage import integrity_problems, unmark, uri
 from sdcore.library.library import _acquire_lock, migrate, read_meta, write_meta
 from sdcore.sdpath import from_db
 
@@ -137,7 +137,7 @@ def _salvage(database: Path) -> Salvage:
         salvage.unreadable.append("the whole database (it was missing or empty)")
         return salvage
     try:
-        conn = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(uri(database, "mode=ro"), uri=True)
         conn.execute("SELECT 1 FROM sqlite_master").fetchall()
     except sqlite3.DatabaseError as exc:
         salvage.unreadable.append(f"the whole database ({exc})")

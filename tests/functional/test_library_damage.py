@@ -161,7 +161,7 @@ def test_check_names_the_damage_and_repair_rebuilds_the_index_keeping_tags_notes
     tagged: tuple[Path, Path, Path],
 ) -> None:
     data, docs, folder = tagged
-    assert "is sound" in ok(data, "library", "check")
+    assert "is sound" in ok(Path(data.name), "library", "check", cwd=data.parent)  # a data dir given relative too
     overwrite_pages(folder / "database.db", "entries")
     damaged_bytes = (folder / "database.db").read_bytes()
 
