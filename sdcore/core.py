@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
-from sdcore.library import Libraries, Library
+from sdcore.library import Libraries, Library, LibraryDamaged, damage
+from sdcore.library.damage import recovery
 from sdcore.privacy import write_private
 from sdcore.sdpath import SCHEME, SdPath, split_remote
 
@@ -43,6 +45,8 @@ class Core:
         self._services: list[Any] = []
         self._watchers: dict[uuid.UUID, Any] = {}
         self._directory_watches: set[DirectoryWatch] = set()
+        self._first_run = threading.Lock()
+        self._checks: set[asyncio.Future[list[str]]] = set()  # live libraries' integrity checks in the background
 
     async def __aenter__(self) -> Core:
         return self
@@ -52,6 +56,7 @@ class Core:
 
     async def close(self) -> None:
         await self._close_directory_watches()
+        await asyncio.gather(*self._checks, return_exceptions=True)
         for service in reversed(self._services):
             await service.close()
         self._services.clear()
@@ -64,20 +69,29 @@ class Core:
     # -- libraries -------------------------------------------------------------------------
 
     def library(self, name: str | None = None) -> Library:
-        """An open library by name or id; without a name, the default one (made on first run)."""
+        """An open library by name or id; without a name, the default one (made on first run only).
+
+        A damaged library is never replaced: opening it raises LibraryDamaged, and no library is made
+        and the default is not moved while any library folder exists.
+        """
         if name:
             return self.libraries.open(name)
-        settings = self.settings()
-        preferred = settings.get("default_library")
-        infos = self.libraries.list()
-        for info in infos:
-            if preferred in (info.id, info.name):
-                return self.libraries.open(info.id)
-        if infos:
-            return self.libraries.open(infos[0].id)
-        library = self.libraries.create(DEFAULT_LIBRARY)
-        self.save_settings(default_library=str(library.id))
-        return library
+        preferred = self.settings().get("default_library")
+        with self._first_run:  # the explorer and a command it carries out may both ask first
+            infos = self.libraries.list()
+            if not infos:
+                library = self.libraries.create(DEFAULT_LIBRARY)
+                self.save_settings(default_library=str(library.id))
+                return library
+        chosen = next((i for i in infos if preferred in (i.id, i.name)), None)
+        unreadable = [i for i in infos if not i.id]
+        if chosen is None and preferred and unreadable:  # the default may be the one whose library.json is lost
+            raise LibraryDamaged(
+                f"the default library cannot be found, and library {unreadable[0].name!r} cannot be used: "
+                f"{unreadable[0].problem}; {recovery(unreadable[0].name)}, or pick another with `sd library use NAME`"
+            )
+        chosen = chosen or next((i for i in infos if i.id), infos[0])
+        return self.libraries.open(chosen.folder.name if not chosen.id else chosen.id)
 
     async def go_live(self, library: Library | None = None) -> None:
         """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
@@ -98,6 +112,9 @@ class Core:
             return
         if library.id in self._watchers:
             return
+        await asyncio.to_thread(library.hold_lock)  # a live core writes at any moment: it is the library's writer
+        if (library.folder / "database.db").stat().st_size > damage.QUICK_CHECK_LIMIT:  # smaller ones were checked on open
+            self._checks.add(asyncio.ensure_future(asyncio.to_thread(library.verify)))
         await library.jobs.resume_interrupted()
         watcher = LocationWatcher(library)
         watcher.start()

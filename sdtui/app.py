@@ -71,6 +71,7 @@ class SdtuiApp(App[None]):
         other: str | None = None,
         mounts_file: str = "/proc/mounts",
         listen: str | None = None,
+        library: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config or Config()
@@ -79,6 +80,10 @@ class SdtuiApp(App[None]):
         self.core: Core = core or Core(data_dir)
         self.start_text = start or "."
         self.other_text = other
+        self.library_name = library
+        """The library to open (name or id); None: the default one."""
+        if library:
+            self.core.libraries.find(library)  # a wrong name is said at once, before the screen is drawn
         self._library: Library | None = None
         self.last_trashed: list[SdPath] = []
         """Where the last items sent to the trash lie, each in its own device's trash (u restores them)."""
@@ -175,9 +180,9 @@ class SdtuiApp(App[None]):
         return f"{peer.name if peer else path.device_id}:{display(path.path)}"
 
     async def library(self) -> Library:
-        """The core's default library (opened once, in a thread: it reads SQLite)."""
+        """The library chosen with --library, else the core's default one (opened once, in a thread: it reads SQLite)."""
         if self._library is None:
-            library = await asyncio.to_thread(self.core.library)
+            library = await asyncio.to_thread(self.core.library, self.library_name)
             await self.core.go_live(library)  # resume cut-off jobs, watch the locations (live panes)
             self._library = library
         return self._library
@@ -513,6 +518,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir", help="the core's data dir (default: $SD_DATA_DIR or ~/.local/share/sdtui)"
     )
+    parser.add_argument("--library", "-L", help="the library to use (name or id; default: the default library)")
     parser.add_argument("--config", type=Path, help="config file (default: ~/.config/sdtui/config.toml)")
     parser.add_argument("--theme", help="theme name (sdtui-dark, sdtui-light, sdtui-high-contrast, ...)")
     parser.add_argument(
@@ -530,7 +536,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.theme:
             config.theme = args.theme
-        app = SdtuiApp(args.path, other=args.other, data_dir=args.data_dir, config=config, listen=args.listen)
+        app = SdtuiApp(
+            args.path, other=args.other, data_dir=args.data_dir, config=config, listen=args.listen, library=args.library
+        )
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)
         return 2

@@ -43,6 +43,7 @@ from sdcore.index.walker import (
     Walker,
 )
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
+from sdcore.library.damage import DiskFull
 from sdcore.library.library import Library
 from sdcore.library.locations import Location
 from sdcore.sdpath import display, from_db, to_db
@@ -145,6 +146,10 @@ class IndexJob(Job):
             raise
         except JobCanceled:
             self._scan_state(library, loc, "indexed" if loc.last_scanned else "pending")
+            raise
+        except DiskFull:  # the job pauses; freeing space and indexing again carries on
+            with contextlib.suppress(DiskFull):
+                self._scan_state(library, loc, "paused")
             raise
         except BaseException:
             self._scan_state(library, loc, "failed")

@@ -15,6 +15,7 @@ import msgpack
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobStateChanged
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
+from sdcore.library.damage import DiskFull
 from sdcore.log import unexpected
 
 if TYPE_CHECKING:
@@ -55,8 +56,7 @@ class JobManager:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._running: dict[str, tuple[asyncio.Task[Any], JobContext]] = {}
-        with library.write() as db:  # whoever held the lock before us is gone: its jobs were cut off
-            db.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+        # jobs a process cut off are marked interrupted when this one takes the library's lock (Library.hold_lock)
 
     async def start(self, job: Job) -> str:
         """Persist a new job and start it; returns its id."""
@@ -92,6 +92,8 @@ class JobManager:
         except asyncio.CancelledError:  # the core is shutting down: resumable next time
             self._set_state(ctx, "interrupted")
             raise
+        except DiskFull as exc:  # resumable once space is freed, from its last checkpoint (the failed batch rolled back)
+            self._set_state(ctx, "paused", str(exc), save=False)
         except SdError as exc:
             self._set_state(ctx, "failed", str(exc))
         except Exception as exc:  # logged with its traceback; the job's error is a sentence naming the log
@@ -101,9 +103,11 @@ class JobManager:
         finally:
             self._running.pop(ctx.job_id, None)
 
-    def _set_state(self, ctx: JobContext, state: str, error: str | None = None, result: Any = None) -> None:
+    def _set_state(
+        self, ctx: JobContext, state: str, error: str | None = None, result: Any = None, save: bool = True
+    ) -> None:
         with self.library.write() as db:
-            if state in ("paused", "interrupted", "failed", "completed"):
+            if save and state in ("paused", "interrupted", "failed", "completed"):
                 ctx.save(db)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",

@@ -5,18 +5,21 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from sdcore.errors import SdError
+from sdcore.library import damage
+from sdcore.library.damage import LibraryDamaged
 from sdcore.library.schema import MIGRATIONS, add_functions, migrate
 from sdcore.privacy import create_private, make_private_dir, write_private
 
@@ -26,14 +29,24 @@ if TYPE_CHECKING:
     from sdcore.library.locations import Locations
 
 SUFFIX = ".sdlibrary"
+LOCK_WAIT = 60.0
+"""Seconds a write waits for another process to let go of the library before it gives up."""
+TELL_AFTER = 1.0
+"""Seconds of waiting for the lock after which the person is told what they wait for."""
+
+__all__ = ["Library", "LibraryDamaged", "LibraryLocked"]
 
 
 class LibraryLocked(SdError):
     """Another process has the library open."""
 
 
-class LibraryDamaged(SdError):
-    """The library's files cannot be read; nothing was changed."""
+_CUT_OFF_JOBS = "SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1"
+"""Jobs a process left running: cut off, unless the process holding the lock still runs them."""
+
+
+class _Damaged(Exception):
+    """quick_check found damage while opening."""
 
 
 class Library:
@@ -41,40 +54,91 @@ class Library:
 
     Writes go through one connection guarded by a lock (`with library.write() as db:`, one
     transaction); reads use a connection per thread (`library.read()`), which WAL lets run beside writes.
+    Opening writes nothing: reads need no lock, so they run beside another process's writes. The first
+    write takes the library's lock (waiting for the process holding it) and keeps it until close; so does
+    an open that finds jobs left running, if the lock is free (their process is gone: they are marked
+    interrupted, ready to resume). A library found damaged, or opened on a full disk, refuses every write.
     """
 
-    def __init__(self, folder: Path, core: Core | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        core: Core | None = None,
+        *,
+        program: str | None = None,
+        on_lock_wait: Callable[[str], None] | None = None,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
         self.folder = folder
         self.core = core
-        self._lock_file = _acquire_lock(folder)
-        try:
-            meta = json.loads((folder / "library.json").read_text())
-            self.id = uuid.UUID(meta["id"])
-            self.name: str = meta["name"]
-        except (OSError, ValueError, KeyError) as exc:
-            self._lock_file.close()
-            raise LibraryDamaged(f"{folder}/library.json cannot be read ({exc}); restore it from a backup") from None
+        self.program = program or os.path.basename(sys.argv[0])
+        """What the lock file says holds the library (`sd cp`, `sdtui`)."""
+        self.on_lock_wait = on_lock_wait
+        self.lock_wait = lock_wait
+        problem = damage.problem_of(folder)
+        if problem is not None:
+            name = folder.name.removesuffix(SUFFIX)
+            raise LibraryDamaged(f"library {name!r} cannot be used: {problem}; {damage.recovery(name)}")
+        meta = read_meta(folder)
+        self.id = uuid.UUID(meta["id"])
+        self.name: str = meta["name"]
+        self.damaged: str | None = None
+        """What is wrong, once damage was found while open (writes are refused from then on)."""
+        self._lock_file: IO[str] | None = None
         self._local = threading.local()
         self._write_lock = threading.RLock()
-        try:
-            self._writer = self._connect()
-            # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
-            self._writer.execute("PRAGMA temp_store = FILE")
-            self.schema_version = migrate(self._writer)
-        except sqlite3.DatabaseError as exc:
-            self._lock_file.close()
-            raise LibraryDamaged(
-                f"the database of library {self.name!r} ({folder}/database.db) is damaged: {exc}. "
-                "Nothing was changed; restore the folder from a backup"
-            ) from None
-        if meta.get("schema") != self.schema_version:
-            _write_json(folder / "library.json", {**meta, "schema": self.schema_version})
         self._readers: list[sqlite3.Connection] = []
+        self.disk_full = False
+        """Opened on a full disk: read from the database file as it is, every write refused."""
+        try:
+            try:
+                self._open_database()
+            except sqlite3.Error as exc:
+                if not damage.is_full(exc, folder):
+                    raise
+                self._abandon()
+                self.disk_full = True
+                self._open_database()
+        except (sqlite3.Error, _Damaged) as exc:
+            self._abandon()
+            if damage.is_full(exc, folder):
+                raise damage.disk_full(folder, self.name) from None
+            if not isinstance(exc, _Damaged) and not damage.is_damage(exc):
+                raise SdError(
+                    f"the database of library {self.name!r} ({folder}/database.db) cannot be opened ({exc}); "
+                    "check the disk and the folder's permissions"
+                ) from None
+            problem = f"its database {folder}/database.db is damaged ({exc})"
+            damage.mark(folder, problem)
+            raise LibraryDamaged(f"library {self.name!r} cannot be used: {problem}; {damage.recovery(self.name)}") from None
+        except BaseException:
+            self._abandon()
+            raise
         self.locations: Locations = _locations(self)
         self.jobs: JobManager = _jobs(self)
 
+    def _open_database(self) -> None:
+        self._writer = self._connect()
+        # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
+        self._writer.execute("PRAGMA temp_store = FILE")
+        self.schema_version: int = self._writer.execute("PRAGMA user_version").fetchone()[0]
+        if self.schema_version < max(MIGRATIONS):
+            if self.disk_full:
+                raise sqlite3.OperationalError("database or disk is full")  # told as the full disk it is
+            self.hold_lock()  # migrations are writes
+        elif not self.disk_full and self._writer.execute(_CUT_OFF_JOBS).fetchone():
+            self._lock_if_free()  # a rerun after a crash finds the jobs it cut off interrupted, ready to resume
+        # (an immutable read on a full disk may see another process's half-written pages: no verdict from it)
+        if not self.disk_full and (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
+            problems = damage.quick_check(self._writer)
+            if problems:
+                raise _Damaged(problems[0])
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.folder / "database.db", isolation_level=None, check_same_thread=False, timeout=30)
+        database = self.folder / "database.db"
+        if self.disk_full:  # SQLite cannot make its -shm file: read the file as it is, without WAL locking
+            return sqlite3.connect(damage.uri(database, "immutable=1"), uri=True, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -82,21 +146,117 @@ class Library:
         add_functions(conn)
         return conn
 
+    def _abandon(self) -> None:
+        """Let go of everything a failed open took."""
+        if getattr(self, "_writer", None) is not None:
+            self._writer.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def hold_lock(self, wait: float | None = None) -> None:
+        """Make this process the library's one writer until it closes.
+
+        Waits up to `wait` seconds (default `lock_wait`) while another process is; then LibraryLocked.
+        """
+        with self._write_lock:
+            if self._lock_file is not None:
+                return
+            wait = self.lock_wait if wait is None else wait
+            self._lock_file = _acquire_lock(self.folder, self.name, self.program, self.on_lock_wait, wait)
+            try:
+                version = self._writer.execute("PRAGMA user_version").fetchone()[0]
+                if version < max(MIGRATIONS):
+                    self.schema_version = migrate(self._writer)
+                    meta = read_meta(self.folder)
+                    if meta.get("schema") != self.schema_version:
+                        write_meta(self.folder, {**meta, "schema": self.schema_version})
+                # whoever held the lock before us is gone: its jobs were cut off (written only if there are any:
+                # opening writes nothing otherwise)
+                if self._writer.execute(_CUT_OFF_JOBS).fetchone():
+                    self._writer.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+            except BaseException:
+                self._lock_file.close()
+                self._lock_file = None
+                raise
+
+    def _lock_if_free(self) -> None:
+        """Take the lock now if nobody holds it (and mark the jobs its last holder left running as interrupted)."""
+        try:
+            self.hold_lock(wait=0)
+        except LibraryLocked:
+            pass  # reads go on beside the holder; the first write waits for it
+        except sqlite3.Error as exc:
+            if not damage.is_full(exc, self.folder):
+                raise  # on a full disk the cut-off jobs are marked by a later opener; reading goes on
+
+    @property
+    def holds_lock(self) -> bool:
+        return self._lock_file is not None
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the writer connection; commits on success, rolls back on error."""
+        """One write transaction on the writer connection; commits on success, rolls back on error.
+
+        Raises LibraryDamaged once the database is found damaged, and DiskFull when the disk has no room.
+        """
         with self._write_lock:
+            if self.damaged:
+                raise LibraryDamaged(self.damaged)
+            if self.disk_full:
+                raise damage.disk_full(self.folder, self.name)
             conn = self._writer
             if conn.in_transaction:  # nested: part of the outer transaction
                 yield conn
                 return
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                self.hold_lock()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                told = self.explain(exc)
+                if told is None:
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise told from exc
+
+    def explain(self, exc: BaseException) -> SdError | None:
+        """A database or disk error as the line a person needs (and damage remembered); None if it is neither."""
+        if damage.is_full(exc, self.folder) or (self.disk_full and damage.is_damage(exc)):
+            return damage.disk_full(self.folder, self.name)
+        if not damage.is_damage(exc):
+            return None
+        return self.found_damage(str(exc))
+
+    def found_damage(self, detail: str) -> LibraryDamaged:
+        """Remember that the database is damaged: writes are refused from now on, and every later open."""
+        if not self.damaged:
+            self.damaged = (
+                f"the database of library {self.name!r} ({self.folder}/database.db) is damaged ({detail}); "
+                + damage.recovery(self.name)
+            )
+            damage.mark(self.folder, f"its database is damaged ({detail})")
+        return LibraryDamaged(self.damaged)
+
+    def verify(self) -> list[str]:
+        """SQLite's quick_check, on a connection of its own; what it finds is remembered as damage."""
+        if self.disk_full:
+            return []  # read as it is, the file may be mid-write by another process: no verdict from it
+        conn = self._connect()
+        try:
+            problems = damage.quick_check(conn)
+        finally:
+            conn.close()
+        if problems:
+            self.found_damage(problems[0])
+        return problems
 
     def read(self) -> sqlite3.Connection:
         """This thread's read connection (sees every committed write)."""
@@ -112,7 +272,9 @@ class Library:
             conn.close()
         with self._write_lock:
             self._writer.close()
-        self._lock_file.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
 
     @property
     def thumbnails(self) -> Path:
@@ -123,26 +285,43 @@ class Library:
 
 
 def create_folder(root: Path, name: str) -> Path:
-    """Make an empty NAME.sdlibrary/ folder under `root`."""
+    """Make a NAME.sdlibrary/ folder under `root` with its database; it appears whole or not at all."""
     folder = root / (safe_folder_name(name) + SUFFIX)
     if folder.exists():
         from sdcore.errors import AlreadyExists
 
         raise AlreadyExists(f"a library named {name!r} exists already ({folder})")
     make_private_dir(root)
-    folder.mkdir(mode=0o700)
-    (folder / "thumbnails").mkdir(mode=0o700)
-    (folder / "indexes").mkdir(mode=0o700)
-    create_private(folder / "database.db")  # before SQLite makes it: its -wal and -shm take its mode
-    _write_json(
-        folder / "library.json",
-        {"id": str(uuid.uuid4()), "name": name, "schema": max(MIGRATIONS), "created": time.time()},
-    )
+    building = root / f".{uuid.uuid4().hex}.creating"
+    try:
+        building.mkdir(mode=0o700)
+        (building / "thumbnails").mkdir(mode=0o700)
+        (building / "indexes").mkdir(mode=0o700)
+        create_private(building / ".lock")
+        create_private(building / "database.db")  # before SQLite makes it: its -wal and -shm take its mode
+        conn = sqlite3.connect(building / "database.db", isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            schema = migrate(conn)
+        finally:
+            conn.close()
+        _write_json(
+            building / "library.json",
+            {"id": str(uuid.uuid4()), "name": name, "schema": schema, "created": time.time()},
+        )
+        building.rename(folder)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        if folder.exists():  # made meanwhile by another process
+            from sdcore.errors import AlreadyExists
+
+            raise AlreadyExists(f"a library named {name!r} exists already ({folder})") from None
+        raise
     return folder
 
 
 def read_meta(folder: Path) -> dict:
-    return json.loads((folder / "library.json").read_text())
+    return json.loads((folder / "library.json").read_text())  # type: ignore[no-any-return]
 
 
 def write_meta(folder: Path, meta: dict) -> None:
@@ -156,24 +335,40 @@ def safe_folder_name(name: str) -> str:
     return cleaned
 
 
-def _acquire_lock(folder: Path):  # type: ignore[no-untyped-def]
-    if not (folder / "library.json").exists():
-        raise LibraryDamaged(f"{folder} is not a library folder (no library.json)")
+def _acquire_lock(
+    folder: Path, name: str, program: str, on_wait: Callable[[str], None] | None, wait: float
+) -> IO[str]:
+    """The library's lock file, locked; waits up to `wait` seconds for the process holding it."""
+    # held open as long as the library is; owner-only like all of the data dir
     f = os.fdopen(os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600), "a+")
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            waited = time.monotonic() - start
+            if waited >= wait:
+                f.close()
+                raise LibraryLocked(
+                    f"library {name!r} is open in {holder}, which did not let go in {wait:g} s; wait for it to "
+                    "finish, or run your command through it (a running `sd serve` or `sdtui` carries out `sd` "
+                    "commands for its data dir)"
+                ) from None
+            if not told and waited >= TELL_AFTER and on_wait is not None:
+                on_wait(f"waiting for library {name!r}, open in {holder} (up to {wait:g} s; Ctrl-C stops)")
+                told = True
+            time.sleep(0.05)
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
         f.seek(0)
-        holder = f.read().strip() or "another process"
-        f.close()
-        raise LibraryLocked(
-            f"library {folder.name} is open in {holder}; close that program, or run your command "
-            "through it (a running `sd serve` or `sdtui` carries out `sd` commands for its data dir)"
-        ) from None
-    f.seek(0)
-    f.truncate()
-    f.write(f"process {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:2])}) on {socket.gethostname()}")
-    f.flush()
+        f.truncate()
+        f.write(f"process {os.getpid()} ({program}) on {socket.gethostname()}")
+        f.flush()
+    except OSError:  # a full disk: the lock holds all the same, only its note of who holds it is missing
+        pass
     return f
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -89,17 +90,49 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     """Run `body(core)` with a Core for the chosen data dir; a user error prints its message and exits 1."""
     from sdcore.core import Core
 
+    program = _command_path()
+
     async def main() -> T:
         async with Core(chosen().data_dir) as core:
-            return await body(core)
+            core.libraries.program = program
+            core.libraries.on_lock_wait = lambda line: print(line, file=sys.stderr, flush=True)
+            try:
+                return await body(core)
+            except sqlite3.Error as exc:  # a damaged database or a full disk, said in one line
+                told = core.libraries.explain(exc)
+                if told is None:
+                    raise
+                raise told from exc
 
     request = current.get()
     try:
-        return request.run(body) if request is not None else asyncio.run(main())
+        if request is None:
+            return asyncio.run(main())
+        try:
+            return request.run(body)
+        except sqlite3.Error as exc:
+            told = request.core.libraries.explain(exc)
+            if told is None:
+                raise
+            raise told from exc
     except SdError as exc:
         fail(str(exc))
     except (KeyboardInterrupt, concurrent.futures.CancelledError):
         fail("interrupted", code=130)
+
+
+def _command_path() -> str:
+    """The command as a person typed it, options left out (`sd cp`): the lock file names its holder so."""
+    import importlib
+
+    for module in ("typer._click.globals", "click.globals"):  # newer typer carries a click of its own
+        try:
+            context = importlib.import_module(module).get_current_context(silent=True)
+        except (ImportError, AttributeError):
+            continue
+        if context is not None:
+            return str(context.command_path)
+    return os.path.basename(sys.argv[0])
 
 
 @contextmanager

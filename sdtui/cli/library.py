@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import shlex
+import sys
 import time
 from typing import Any
 
 import typer
 
-from sdtui.cli.common import JsonOpt, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, chosen, fail, human_size, print_json, print_table, run
 
 library_app = typer.Typer(help="Create, list, rename and delete libraries.", no_args_is_help=True)
 device_app = typer.Typer(help="This device's identity.", no_args_is_help=True)
@@ -19,21 +22,52 @@ def register(app: typer.Typer) -> None:
 
 
 @library_app.command("create")
-def library_create(name: str, default: bool = typer.Option(False, "--default", help="Make it the default library.")) -> None:
+def library_create(
+    name: str,
+    use: bool = typer.Option(
+        None, "--use/--no-use", help="Make it the default library, or not (asked on a terminal when neither is given)."
+    ),
+    default: bool = typer.Option(False, "--default", hidden=True, help="Same as --use."),
+) -> None:
     """Create a library (a NAME.sdlibrary folder in the data dir)."""
 
-    async def body(core: Any) -> None:
+    async def create(core: Any) -> tuple[str, bool]:
+        first = not core.libraries.list()
         library = core.libraries.create(name)
-        if default or len(core.libraries.list()) == 1:
-            core.save_settings(default_library=str(library.id))
         print(f"created library {library.name!r} ({library.id}) at {library.folder}")
+        return str(library.id), first
 
-    run(body)
+    library_id, first = run(create)
+    switch = True if default or first else use
+    if switch is None:
+        switch = sys.stdin.isatty() and typer.confirm(f"Use {name!r} from now on (as the default library)?", default=True)
+    if switch:
+        run(lambda core: _use(core, library_id))
+    else:
+        print(f"the default library stays as it was; `sd library use {_quoted(name)}` switches to this one")
+
+
+@library_app.command("use")
+def library_use(name: str) -> None:
+    """Make a library the default one (of sd and sdtui, for this data dir)."""
+    run(lambda core: _use(core, name))
+
+
+async def _use(core: Any, key: str) -> None:
+    info = core.libraries.find(key)
+    if info.problem:
+        fail(f"library {info.name!r} cannot be used: {info.problem}; `sd library repair {_quoted(info.name)}` mends it")
+    core.save_settings(default_library=info.id)
+    print(f"{info.name!r} is the default library now")
+
+
+def _quoted(name: str) -> str:
+    return shlex.quote(name)
 
 
 @library_app.command("list")
 def library_list(json: bool = JsonOpt) -> None:
-    """List the libraries of the data dir."""
+    """List the libraries of the data dir (a damaged one says what is wrong)."""
 
     async def body(core: Any) -> None:
         if not core.libraries.list():
@@ -41,12 +75,113 @@ def library_list(json: bool = JsonOpt) -> None:
         default = core.settings().get("default_library")
         infos = core.libraries.list()
         if json:
-            print_json([{"id": i.id, "name": i.name, "folder": str(i.folder), "default": i.id == default} for i in infos])
-        else:
-            rows = [("*" if i.id == default else "", i.name, i.id, time.strftime("%Y-%m-%d", time.localtime(i.created)), i.folder) for i in infos]
-            print_table(("", "name", "id", "created", "folder"), rows)
+            print_json(
+                [
+                    {"id": i.id, "name": i.name, "folder": str(i.folder), "default": bool(i.id) and i.id == default,
+                     "damaged": i.problem}
+                    for i in infos
+                ]
+            )  # fmt: skip
+            return
+        rows = [
+            (
+                "*" if i.id and i.id == default else "",
+                i.name,
+                i.id,
+                time.strftime("%Y-%m-%d", time.localtime(i.created)) if i.created else "",
+                i.folder,
+                "DAMAGED" if i.problem else "ok",
+            )
+            for i in infos
+        ]
+        print_table(("", "name", "id", "created", "folder", "state"), rows)
+        for i in infos:
+            if i.problem:
+                print(
+                    f"library {i.name!r} is damaged: {i.problem}; `sd library repair {_quoted(i.name)}` rebuilds it "
+                    "from what can be read, or restore its folder from a backup",
+                    file=sys.stderr,
+                )
 
     run(body)
+
+
+@library_app.command("check")
+def library_check(name: str = typer.Argument(None, help="The library (default: the default library).")) -> None:
+    """Read every page of a library's database and say whether it is sound."""
+
+    async def body(core: Any) -> None:
+        info = core.libraries.find(_chosen_key(core, name))
+        started = time.perf_counter()
+        problems = await asyncio.to_thread(core.libraries.check, info.folder.name if not info.id else info.id)
+        if problems:
+            print(f"library {info.name!r} is damaged:")
+            for problem in problems[:10]:
+                print(f"  {problem}")
+            fail(
+                f"library {info.name!r} is damaged; `sd library repair {_quoted(info.name)}` rebuilds it from what "
+                "can be read (the index from the disk), or restore its folder from a backup"
+            )
+        size = (info.folder / "database.db").stat().st_size
+        print(f"library {info.name!r} is sound (every page of its {human_size(size)} read in {time.perf_counter() - started:.1f} s)")
+
+    run(body)
+
+
+@library_app.command("repair")
+def library_repair(
+    name: str = typer.Argument(None, help="The library (default: the default library)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild it even when no damage is found."),
+) -> None:
+    """Rebuild a damaged library from what can be read: locations, tags, notes, favourites; the index from the disk.
+
+    The damaged database is kept beside the new one (database.db.damaged-DATE).
+    """
+
+    async def body(core: Any) -> None:
+        info = core.libraries.find(_chosen_key(core, name))
+        key = info.folder.name if not info.id else info.id
+        if not force and not await asyncio.to_thread(core.libraries.check, key):
+            print(f"library {info.name!r} is sound; nothing to repair (--force rebuilds it all the same)")
+            return
+        done = await core.libraries.repair(key, on_step=lambda step: print(step, file=sys.stderr, flush=True))
+        if not done.rebuilt:
+            print(f"repaired library {done.name!r}: its database is whole; library.json was written anew, with a new id")
+        else:
+            _tell_rebuilt(done)
+        if done.new_id:
+            if core.settings().get("default_library") not in {i.id for i in core.libraries.list()}:
+                await _use(core, done.name)  # the default named the old id: this was it
+            else:
+                print(f"`sd library use {_quoted(done.name)}` makes it the default")
+
+    run(body)
+
+
+def _tell_rebuilt(done: Any) -> None:
+    print(
+        f"repaired library {done.name!r}: kept {done.locations} locations and {done.tags} tags; tags, notes and "
+        f"favourites are back on {done.put_back} entries"
+        + (f", {done.waiting} wait for their content to appear again" if done.waiting else "")
+        + (f", {done.lost} could not be placed" if done.lost else "")
+    )
+    for what in done.unreadable:
+        print(f"  could not be read: {what}")
+    if done.backup is not None:
+        print(f"the damaged database is kept as {done.backup} (delete it once all is well)")
+    if done.new_id:
+        print("its library.json could not be read and was written anew, with a new id")
+
+
+def _chosen_key(core: Any, name: str | None) -> str:
+    """The library a command names, else --library, else the default one, else the only one."""
+    key = name or chosen().library or core.settings().get("default_library")
+    if key:
+        return str(key)
+    infos = core.libraries.list()
+    if not infos:
+        fail("there is no library yet; `sd library create NAME` makes one")
+    return str(infos[0].id or infos[0].folder.name)
 
 
 @library_app.command("rename")

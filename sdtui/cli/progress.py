@@ -57,6 +57,8 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
             record = await library.jobs.wait(job_id)
         else:
             record = await _with_bar(core, library, job_id)
+    if record.state == "paused" and record.error:  # paused by the core itself (a full disk): say why
+        raise SdError(f"job {job_id} paused: {record.error}")
     if record.state == "paused":
         print(f"job {job_id} paused; `sd job resume {job_id}` (or running the command again) carries on", file=sys.stderr)
     elif record.state == "failed":

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,32 +85,79 @@ def test_a_name_with_a_slash_stays_one_folder(tmp_path: Path) -> None:
     lib.close()
 
 
-def test_a_second_opener_gets_library_locked_naming_the_holder(tmp_path: Path) -> None:
+def test_a_second_opener_reads_beside_the_holder_and_its_write_waits_then_names_the_holder(tmp_path: Path) -> None:
     libs = Libraries(tmp_path / "libraries")
     lib = libs.create("Mine")
-    with pytest.raises(LibraryLocked) as err:
-        Library(lib.folder)
-    assert f"process {os.getpid()}" in str(err.value)
+    lib.hold_lock()  # as the first write does
+    told: list[str] = []
+    second = Library(lib.folder, program="sd tag create", on_lock_wait=told.append, lock_wait=1.5)
+    try:
+        assert not second.holds_lock and second.locations.list() == []  # reading needs no lock
+        with pytest.raises(LibraryLocked) as err:
+            with second.write() as db:
+                db.execute("INSERT INTO tags (name, created) VALUES ('x', 0)")
+        assert f"process {os.getpid()}" in str(err.value)
+        assert len(told) == 1 and "waiting for library 'Mine'" in told[0] and f"process {os.getpid()}" in told[0]
+        assert lib.read().execute("SELECT COUNT(*) FROM tags").fetchone() == (0,)
+    finally:
+        second.close()
     lib.close()
     Library(lib.folder).close()  # the lock goes with its holder
 
 
-def test_another_process_cannot_open_rename_or_delete_a_library_in_use(tmp_path: Path) -> None:
+def test_a_reader_holds_no_lock_but_an_opener_finding_cut_off_jobs_takes_it_and_marks_them(tmp_path: Path) -> None:
+    libs = Libraries(tmp_path / "libraries")
+    lib = libs.create("Mine")
+    with lib.write() as db:
+        db.execute("INSERT INTO jobs (id, name, state, created, updated) VALUES ('j1', 'index', 'running', 0, 0)")
+    reader = Library(lib.folder)
+    assert not reader.holds_lock  # the writer that left the job running is still there
+    reader.close()
+    lib.close()  # now it is gone (as after a kill -9): its job was cut off
+    reader = Library(lib.folder)
+    try:
+        assert reader.holds_lock
+        assert reader.read().execute("SELECT state FROM jobs").fetchall() == [("interrupted",)]
+    finally:
+        reader.close()
+    again = Library(lib.folder)
+    assert not again.holds_lock  # nothing left to mark: reading takes no lock
+    again.close()
+
+
+def test_a_write_waits_for_the_holder_to_let_go(tmp_path: Path) -> None:
+    libs = Libraries(tmp_path / "libraries")
+    lib = libs.create("Mine")
+    lib.hold_lock()
+    second = Library(lib.folder, lock_wait=30)
+    threading.Timer(0.5, lib.close).start()
+    with second.write() as db:
+        db.execute("INSERT INTO tags (name, created) VALUES ('x', 0)")
+    assert second.holds_lock
+    assert second.read().execute("SELECT name FROM tags").fetchall() == [("x",)]
+    second.close()
+
+
+def test_another_process_cannot_write_rename_or_delete_a_library_in_use(tmp_path: Path) -> None:
     libs = Libraries(tmp_path / "libraries")
     lib = libs.create("Shared")
+    lib.hold_lock()
     script = textwrap.dedent(
         f"""
         from pathlib import Path
         from sdcore.library import Libraries, Library, LibraryLocked
         libs = Libraries(Path({str(tmp_path / "libraries")!r}))
-        for attempt in (lambda: Library(Path({str(lib.folder)!r})), lambda: libs.rename("Shared", "X"),
-                        lambda: libs.delete("Shared")):
+        libs.lock_wait = 0.2
+        def write():
+            with Library(Path({str(lib.folder)!r}), lock_wait=0.2).write() as db:
+                db.execute("INSERT INTO tags (name, created) VALUES ('x', 0)")
+        for attempt in (write, lambda: libs.rename("Shared", "X"), lambda: libs.delete("Shared")):
             try:
                 attempt()
             except LibraryLocked as exc:
                 print("locked:", exc)
             else:
-                print("opened")
+                print("done")
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
