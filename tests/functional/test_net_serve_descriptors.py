@@ -1,0 +1,104 @@
+"""`sd serve` (on 127.0.0.1) gives back every descriptor a connection held once it is gone: folders opened
+by mistake as files over SFTP, and whatever a client that stopped reading its replies had in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncssh
+import pytest
+from test_net_attacks_confine import Served, served  # noqa: F401  # the real server fixture
+
+from sdcore.net.frames import pack_frame
+from sdcore.net.rpc_server import MAX_IN_FLIGHT
+
+
+def _open_descriptors(served: Served) -> list[str]:
+    fds = Path(f"/proc/{served.proc.pid}/fd")
+    names = []
+    for fd in fds.iterdir():
+        try:
+            names.append(os.readlink(fd))
+        except OSError:
+            pass  # closed while listed
+    return names
+
+
+async def _settled(served: Served, before: list[str], seconds: float = 3.0) -> list[str]:
+    """The server's descriptors once back to `before` (or what is open after `seconds`): cleanup is prompt."""
+    now = _open_descriptors(served)
+    for _ in range(int(seconds / 0.1)):
+        if len(now) <= len(before):
+            break
+        await asyncio.sleep(0.1)
+        now = _open_descriptors(served)
+    return now
+
+
+@asynccontextmanager
+async def _connection(served: Served) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
+    async with asyncssh.connect(
+        "127.0.0.1", served.port, username="sd", client_keys=[key], known_hosts=None, agent_path=None, config=None
+    ) as conn:
+        yield conn
+
+
+async def _baseline(served: Served) -> list[str]:
+    """The server's descriptors with its threads, logs and listening sockets already made."""
+    async with _connection(served) as conn, conn.start_sftp_client() as sftp:
+        await sftp.listdir(str(served.share))
+    await asyncio.sleep(0.5)
+    return _open_descriptors(served)
+
+
+def _leaked(before: list[str], after: list[str]) -> list[str]:
+    return sorted(set(after) - set(before)) or after[len(before) :]
+
+
+def test_opening_a_shared_folder_as_a_file_over_sftp_leaves_no_descriptor_open(served: Served) -> None:
+    (served.share / "d").mkdir()
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        before = await _baseline(served)
+        async with _connection(served) as conn, conn.start_sftp_client() as sftp:
+            for _ in range(20):
+                with pytest.raises(asyncssh.SFTPError):
+                    await sftp.open(str(served.share / "d"), "rb")  # a folder: refused
+            assert await sftp.listdir(str(served.share)) == [".", "..", "d"]  # the connection still serves
+        return before, await _settled(served, before)
+
+    before, after = asyncio.run(scenario())
+    assert len(after) <= len(before), f"left open: {_leaked(before, after)}"
+
+
+def test_a_client_that_stops_reading_and_hangs_up_gets_everything_it_held_freed(served: Served) -> None:
+    """The server stops reading once MAX_IN_FLIGHT requests wait for their replies; a client hanging up
+    then is noticed all the same, and its open files, listings and writes are closed."""
+    (served.share / "big").write_bytes(os.urandom(4 << 20))
+    (served.share / "d").mkdir()
+    for i in range(50):
+        (served.share / "d" / f"f{i}").write_text("x")
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        before = await _baseline(served)
+        for round_ in range(3):
+            async with _connection(served) as conn:
+                writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
+                for i in range(4 * MAX_IN_FLIGHT):  # replies never read: 4 MiB each fill every window
+                    method, args = [
+                        ("read_open", {"path": os.fsencode(served.share / "big"), "length": 4 << 20}),
+                        ("list_open", {"path": os.fsencode(served.share / "d"), "batch_size": 1}),
+                        ("write_open", {"path": os.fsencode(served.share / f"w{round_}-{i}")}),
+                    ][i % 3]
+                    writer.write(pack_frame([i, method, args]))
+                await asyncio.sleep(1.0)  # the server is holding MAX_IN_FLIGHT of them: hang up
+        return before, await _settled(served, before)
+
+    before, after = asyncio.run(scenario())
+    assert len(after) <= len(before), f"left open: {_leaked(before, after)}"
+    assert sorted(p.name for p in served.share.iterdir()) == ["big", "d"]  # no temporary file left behind
