@@ -141,7 +141,9 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         mode = attrs.permissions & MODE_BITS if attrs.permissions is not None else 0o666
         fd = self.confine.open(self._local(path), flags | os.O_NONBLOCK, mode)  # never hangs on a FIFO
         try:  # open() refuses a folder (IsADirectoryError) but leaves a descriptor it was given open
-            file_obj = open(fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0)
+            file_obj = open(
+                fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0
+            )
         except BaseException:
             os.close(fd)
             raise

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from test_net_attacks_confine import Served, served  # noqa: F401  # the real server fixture
+import test_net_attacks_confine
+from test_net_attacks_confine import Served
 
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_IN_FLIGHT
+
+served = test_net_attacks_confine.served  # beta's real `sd serve`, sharing a folder with alpha
 
 
 def _open_descriptors(served: Served) -> list[str]:
@@ -43,7 +46,13 @@ async def _settled(served: Served, before: list[str], seconds: float = 3.0) -> l
 async def _connection(served: Served) -> AsyncIterator[asyncssh.SSHClientConnection]:
     key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
     async with asyncssh.connect(
-        "127.0.0.1", served.port, username="sd", client_keys=[key], known_hosts=None, agent_path=None, config=None
+        "127.0.0.1",
+        served.port,
+        username="sd",
+        client_keys=[key],
+        known_hosts=None,
+        agent_path=None,
+        config=None,
     ) as conn:
         yield conn
 
