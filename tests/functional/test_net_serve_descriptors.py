@@ -105,7 +105,14 @@ def test_a_client_that_stops_reading_and_hangs_up_gets_everything_it_held_freed(
                         ("write_open", {"path": os.fsencode(served.share / f"w{round_}-{i}")}),
                     ][i % 3]
                     writer.write(pack_frame([i, method, args]))
-                await asyncio.sleep(1.0)  # the server is holding MAX_IN_FLIGHT of them: hang up
+                await asyncio.sleep(1.0)
+                sftp = await conn.start_sftp_client()  # and SFTP files and listings, left open
+                for _ in range(10):
+                    await sftp.open(str(served.share / "big"), "rb")
+                    await sftp._handler.opendir(os.fsencode(served.share / "d"))
+                held = len(_open_descriptors(served)) - len(before)
+                assert held >= MAX_IN_FLIGHT, f"only {held} open: the flood did not reach the server"
+                conn.abort()  # hang up, with the server no longer reading (MAX_IN_FLIGHT unanswered)
         return before, await _settled(served, before)
 
     before, after = asyncio.run(scenario())
