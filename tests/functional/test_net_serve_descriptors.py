@@ -14,7 +14,7 @@ import pytest
 import test_net_attacks_confine
 from test_net_attacks_confine import Served
 
-from sdcore.net.frames import pack_frame
+from sdcore.net.frames import pack_frame, read_frame
 from sdcore.net.rpc_server import MAX_IN_FLIGHT
 
 served = test_net_attacks_confine.served  # beta's real `sd serve`, sharing a folder with alpha
@@ -118,3 +118,35 @@ def test_a_client_that_stops_reading_and_hangs_up_gets_everything_it_held_freed(
     before, after = asyncio.run(scenario())
     assert len(after) <= len(before), f"left open: {_leaked(before, after)}"
     assert sorted(p.name for p in served.share.iterdir()) == ["big", "d"]  # no temporary file left behind
+
+
+def test_reads_sent_before_a_close_never_answer_with_another_files_bytes(served: Served) -> None:
+    """Reads of a handle queued for worker threads, then its close, then an open of another file (which
+    gets the lowest free descriptor number): the reads answer with the first file, never the second."""
+    (served.share / "mine").write_bytes(b"m" * (1 << 20))
+    (served.share / "other").write_bytes(b"o" * (1 << 20))
+
+    async def scenario() -> list[object]:
+        async with _connection(served) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
+            writer.write(
+                pack_frame([1, "read_open", {"path": os.fsencode(served.share / "mine"), "length": 1}])
+            )
+            [_, ok, (handle, _)] = await read_frame(reader)
+            assert ok and handle
+            reads = 40  # more than the worker threads: most wait in their queue with the descriptor's number
+            for i in range(reads):
+                writer.write(pack_frame([10 + i, "read", {"handle": handle, "offset": 0, "length": 1 << 20}]))
+            writer.write(pack_frame([2, "read_close", {"handle": handle}]))
+            writer.write(
+                pack_frame([3, "read_open", {"path": os.fsencode(served.share / "other"), "length": 1}])
+            )
+            answers = {}
+            while len(answers) < reads + 2:
+                rid, ok, result = await read_frame(reader)
+                answers[rid] = result if ok else "error"
+            return [answers[10 + i] for i in range(reads)]
+
+    answers = asyncio.run(scenario())
+    assert not [a for a in answers if isinstance(a, bytes) and a.startswith(b"o")], "another file's bytes"
+    assert answers == [b"m" * (1 << 20)] * len(answers)  # each read sent before the close is answered
