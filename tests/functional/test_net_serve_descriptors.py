@@ -112,6 +112,8 @@ def test_a_client_that_stops_reading_and_hangs_up_gets_everything_it_held_freed(
                     await sftp._handler.opendir(os.fsencode(served.share / "d"))
                 held = len(_open_descriptors(served)) - len(before)
                 assert held >= MAX_IN_FLIGHT, f"only {held} open: the flood did not reach the server"
+                writes_begun = len(list(served.share.glob(f".w{round_}-*.sdtmp-*")))
+                assert writes_begun < 4 * MAX_IN_FLIGHT // 3, "the server read every request: none waits"
                 conn.abort()  # hang up, with the server no longer reading (MAX_IN_FLIGHT unanswered)
         return before, await _settled(served, before)
 
