@@ -8,7 +8,7 @@ import dataclasses
 import itertools
 import os
 import stat
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ from sdcore.net.frames import (
 )
 from sdcore.ops.names import free_name
 from sdcore.sdpath import display
+from sdcore.sshlib import asyncssh
 
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
@@ -103,6 +104,7 @@ class RpcSession:
         self._writes: dict[int, _Write] = {}
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._threads: set[asyncio.Future[Any]] = set()  # worker threads using the descriptors below
         self._accepted: dict[str, tuple[str, list[str]]] = {}  # drop token -> (folder, names still to come)
         self._held = 0  # bytes the requests in flight carry or asked for
         self._opening = 0  # handles being opened right now
@@ -131,7 +133,7 @@ class RpcSession:
         finally:
             for task in list(self._tasks):
                 task.cancel()
-            self._cleanup()
+            self._close_when_idle(self._cleanup)
 
     async def _wait_for_room(self) -> None:
         """Read no more requests while too many are unanswered (a peer that never reads the replies
@@ -168,8 +170,8 @@ class RpcSession:
         del args  # a chunk written is not kept while the reply waits for a peer that does not read
         try:
             await out.send(reply)
-        except (ConnectionError, BrokenPipeError):
-            pass
+        except (ConnectionError, asyncssh.Error):
+            pass  # the peer is gone: `serve` ends and frees what it held
 
     def _path(self, path: bytes) -> str:
         if not isinstance(path, bytes):
@@ -193,16 +195,29 @@ class RpcSession:
         finally:
             self._opening -= 1
 
+    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` in a worker thread, on descriptors this session holds: one closed meanwhile (by a
+        close request, or because the peer left and this request was cancelled) is closed only once
+        the thread is done with it, never under it (its number could be another file's by then)."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._threads.add(fut)
+        fut.add_done_callback(self._threads.discard)
+        return await asyncio.shield(fut)
+
+    def _close_when_idle(self, close: Callable[[], object]) -> None:
+        """`close()` now, or as soon as the worker threads using this session's descriptors are done."""
+        if not self._threads:
+            close()
+            return
+        asyncio.gather(*self._threads, return_exceptions=True).add_done_callback(lambda _: close())
+
     def _cleanup(self) -> None:
         for fd in self._reads.values():
             os.close(fd)
         for w in self._writes.values():
             _abort(w, keep=w.keep)
         for listing in self._lists.values():
-            try:
-                listing.close()  # type: ignore[attr-defined]  # a generator: closes its folder
-            except ValueError:
-                pass  # still running in a worker thread; it closes the folder when it ends
+            listing.close()  # type: ignore[attr-defined]  # a generator: closes its folder
         self._reads.clear()
         self._writes.clear()
         self._lists.clear()
@@ -243,27 +258,34 @@ class RpcSession:
     async def rpc_list_open(self, path: bytes, batch_size: int = 1000) -> list[Any]:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
         p = self._path(path)
-        with self._opening_handle():
-            batches = _listing(lambda: self.confine.open(p, os.O_RDONLY | os.O_DIRECTORY), batch_size)
-            first = await asyncio.to_thread(next, batches, None)
-            if first is None:
-                return [0, []]
-            handle = next(self._ids)
-            self._lists[handle] = batches
+        self._room_for_handle()
+        batches = _listing(lambda: self.confine.open(p, os.O_RDONLY | os.O_DIRECTORY), batch_size)
+        handle = next(self._ids)
+        self._lists[handle] = batches  # from the start: whatever becomes of this request, it is closed
+        try:
+            first = await self._in_thread(next, batches, None)
+        except Exception:
+            await self.rpc_list_close(handle)
+            raise
+        if first is None:
+            await self.rpc_list_close(handle)
+            return [0, []]
         return [handle, [pack_entry(e) for e in first]]
 
     async def rpc_list_next(self, handle: int) -> list[Any] | None:
         batches = self._lists.get(handle)
         if batches is None:
             return None
-        batch = await asyncio.to_thread(next, batches, None)
+        batch = await self._in_thread(next, batches, None)
         if batch is None:
-            del self._lists[handle]
+            await self.rpc_list_close(handle)
             return None
         return [pack_entry(e) for e in batch]
 
     async def rpc_list_close(self, handle: int) -> None:
-        self._lists.pop(handle, None)
+        batches = self._lists.pop(handle, None)
+        if batches is not None:
+            self._close_when_idle(batches.close)  # type: ignore[attr-defined]  # a generator: closes its folder
 
     async def rpc_read_open(self, path: bytes, offset: int = 0, length: int = 0) -> list[Any]:
         """[handle, first chunk]: a file read whole by this one request gets handle 0 (already closed)."""
@@ -291,12 +313,12 @@ class RpcSession:
 
     async def rpc_read(self, handle: int, offset: int, length: int) -> bytes:
         fd = self._reads[handle]
-        return await asyncio.to_thread(os.pread, fd, min(length, MAX_READ), offset)
+        return await self._in_thread(os.pread, fd, min(length, MAX_READ), offset)
 
     async def rpc_read_close(self, handle: int) -> None:
         fd = self._reads.pop(handle, None)
         if fd is not None:
-            os.close(fd)
+            self._close_when_idle(lambda: os.close(fd))
 
     async def rpc_write_open(self, path: bytes, mtime: float | None = None, mode: int | None = None) -> int:
         p = self._path(path)
@@ -322,7 +344,9 @@ class RpcSession:
             handle = next(self._ids)
             tmp = partial_path(name) if resume else f".{name}.sdtmp-{os.getpid()}-{handle}"
             # a resumed write is read too (write_verify checks what it kept)
-            flags = (os.O_RDWR if resume else os.O_WRONLY | os.O_EXCL) | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags = (
+                (os.O_RDWR if resume else os.O_WRONLY | os.O_EXCL) | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            )
             fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
         except BaseException:
             os.close(dir_fd)
@@ -339,44 +363,35 @@ class RpcSession:
         handle = self._open_write(*self.confine.locate(p), p, mtime, mode, resume=True)
         return [handle, os.fstat(self._writes[handle].fd).st_size]
 
-    async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
+    @contextlib.asynccontextmanager
+    async def _write(self, handle: int) -> AsyncIterator[_Write]:
+        """The open write `handle`, its chunks before in order; still open once it is its turn."""
         w = self._writes[handle]
         async with w.lock:
-            await asyncio.to_thread(os.pwrite, w.fd, data, offset)
+            if self._writes.get(handle) is not w:
+                raise KeyError(handle)  # closed or aborted while this request waited
+            yield w
+
+    async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
+        async with self._write(handle) as w:
+            await self._in_thread(os.pwrite, w.fd, data, offset)
             w.written += len(data)
 
     async def rpc_write_detach(self, handle: int) -> None:
         """Stop a resumable write and keep what arrived, to resume later."""
         w = self._writes.pop(handle, None)
         if w is not None:
-            _abort(w, keep=True)
+            self._close_when_idle(lambda: _abort(w, keep=True))
 
     async def rpc_write_close(self, handle: int) -> int:
-        w = self._writes.pop(handle)
-        try:
-            await asyncio.to_thread(os.fsync, w.fd)
-            if w.mode is not None:
-                os.fchmod(w.fd, w.mode)
-            if w.mtime is not None:
-                os.utime(w.fd, (w.mtime, w.mtime))
-            size = os.fstat(w.fd).st_size
-            os.close(w.fd)
-            w.fd = -1
-            if handle in self._drops:
-                w.name = _unique(w.dir_fd, w.name)
-            os.rename(w.tmp, w.name, src_dir_fd=w.dir_fd, dst_dir_fd=w.dir_fd)
-        except BaseException:
-            _abort(w)
-            raise
-        finally:
-            self._drops.pop(handle, None)
-        _abort(w, keep=True)  # closes the folder
-        return size
+        async with self._write(handle) as w:
+            del self._writes[handle]  # from here on the worker thread finishes it, whatever becomes of us
+            return await self._in_thread(_finish, w, self._drops.pop(handle, None) is not None)
 
     async def rpc_write_abort(self, handle: int) -> None:
         w = self._writes.pop(handle, None)
         if w is not None:
-            _abort(w)
+            self._close_when_idle(lambda: _abort(w))
 
     async def rpc_mkdir(self, path: bytes, parents: bool = False) -> None:
         p = self._path(path)
@@ -486,7 +501,9 @@ class RpcSession:
         self._accepted[token] = (folder, [os.fsdecode(n) for n in names])
         return token
 
-    async def rpc_drop_open(self, drop: str, name: bytes, mtime: float | None = None, mode: int | None = None) -> int:
+    async def rpc_drop_open(
+        self, drop: str, name: bytes, mtime: float | None = None, mode: int | None = None
+    ) -> int:
         """A write handle for one of the accepted files, in the Spacedrop folder (each name once)."""
         folder, expected = self._accepted.get(drop, ("", []))
         wanted = os.fsdecode(name)
@@ -518,9 +535,8 @@ class RpcSession:
             or not isinstance(digests, list)
         ):
             raise ProtocolError("write_verify wants a block size of 64 KiB to 4 MiB and a list of digests")
-        w = self._writes[handle]
-        async with w.lock:
-            return await asyncio.to_thread(_keep_matching, w.fd, block, digests)
+        async with self._write(handle) as w:
+            return await self._in_thread(_keep_matching, w.fd, block, digests)
 
 
 def partial_path(path: str) -> str:
@@ -540,6 +556,27 @@ def _keep_matching(fd: int, block: int, digests: list[bytes]) -> int:
     if kept < os.fstat(fd).st_size:
         os.ftruncate(fd, kept)
     return kept
+
+
+def _finish(w: _Write, unique: bool) -> int:
+    """Put a finished write in place (its size); a Spacedrop file beside one of the same name when `unique`."""
+    try:
+        os.fsync(w.fd)
+        if w.mode is not None:
+            os.fchmod(w.fd, w.mode)
+        if w.mtime is not None:
+            os.utime(w.fd, (w.mtime, w.mtime))
+        size = os.fstat(w.fd).st_size
+        os.close(w.fd)
+        w.fd = -1
+        if unique:
+            w.name = _unique(w.dir_fd, w.name)
+        os.rename(w.tmp, w.name, src_dir_fd=w.dir_fd, dst_dir_fd=w.dir_fd)
+    except BaseException:
+        _abort(w)
+        raise
+    _abort(w, keep=True)  # closes the folder
+    return size
 
 
 def _abort(w: _Write, keep: bool = False) -> None:

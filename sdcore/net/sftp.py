@@ -83,6 +83,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         self._confine = Confinement(peer.trust, net.trust.shares) if peer is not None else None
         self._start = "/" if peer is None or peer.trust == "full" else (net.trust.shares() or ["/"])[0]
         self.handles = 0  # files and folder listings open on this connection
+        self.listings: weakref.WeakSet[_Listing] = weakref.WeakSet()  # closed when the session ends
         super().__init__(chan)
 
     @property
@@ -140,8 +141,15 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
                 flags |= flag
         mode = attrs.permissions & MODE_BITS if attrs.permissions is not None else 0o666
         fd = self.confine.open(self._local(path), flags | os.O_NONBLOCK, mode)  # never hangs on a FIFO
+        try:  # open() refuses a folder (IsADirectoryError) but leaves a descriptor it was given open
+            file_obj = open(
+                fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0
+            )
+        except BaseException:
+            os.close(fd)
+            raise
         self.handles += 1
-        return open(fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0)
+        return file_obj
 
     def close(self, file_obj: object) -> None:
         self.handles -= 1
@@ -272,7 +280,10 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
             os.close(fd)
 
     def exit(self) -> None:
-        """Report exit status 0: OpenSSH's scp (SFTP mode) counts a missing status as a failure."""
+        """Close the listings left open (asyncssh closes the files); report exit status 0: OpenSSH's
+        scp (SFTP mode) counts a missing status as a failure."""
+        for listing in list(self.listings):
+            listing.close()
         try:
             self.channel.exit(0)
         except (OSError, asyncssh.Error):
@@ -281,7 +292,8 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
 class _Listing:
     """The names of an open folder, `.` and `..` first as clients expect (both with the folder's own
-    attributes: the parent of a share is not the client's to see). Counts as a handle until dropped."""
+    attributes: the parent of a share is not the client's to see). Counts as a handle until read to
+    the end, dropped or its session ends."""
 
     def __init__(self, server: ConfinedSFTPServer, fd: int) -> None:
         self._server = server
@@ -293,7 +305,8 @@ class _Listing:
             raise
         self._dots = [b".", b".."]
         server.handles += 1
-        weakref.finalize(self, _Listing._release, server, fd, self._entries)
+        server.listings.add(self)
+        self.close = weakref.finalize(self, _Listing._release, server, fd, self._entries)  # runs once
 
     @staticmethod
     def _release(server: ConfinedSFTPServer, fd: int, entries: Any) -> None:
@@ -306,6 +319,8 @@ class _Listing:
 
     async def __anext__(self) -> SFTPName:
         await self._server._client_keeps_up()
+        if not self.close.alive:
+            raise StopAsyncIteration  # closed while waiting: the session ended
         if self._dots:
             return SFTPName(self._dots.pop(0), attrs=SFTPAttrs.from_local(os.fstat(self._fd)))
         for entry in self._entries:
@@ -315,4 +330,5 @@ class _Listing:
                 )
             except OSError:
                 continue  # gone between readdir and stat
+        self.close()  # all read: the folder need not stay open until the client closes the handle
         raise StopAsyncIteration
