@@ -248,6 +248,14 @@ def test_trash_empty_takes_an_age_like_search(tmp_path: Path, env: dict[str, str
     assert ok(sd(env, "trash", "empty", "--older-than", "0s", "--yes")).startswith("removed 1 item(s)")
 
 
+def test_a_file_trashed_by_a_relative_path_is_restored_by_the_same_path(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "usb" / "backup").mkdir(parents=True)
+    (tmp_path / "usb" / "backup" / "paper.pdf").write_text("paper")
+    ok(sd(env, "rm", "usb/backup/paper.pdf", cwd=tmp_path))
+    assert ok(sd(env, "trash", "restore", "usb/backup/paper.pdf", cwd=tmp_path)).startswith("restored")
+    assert (tmp_path / "usb" / "backup" / "paper.pdf").read_text() == "paper"
+
+
 def test_deleting_a_folder_that_holds_a_location_warns_and_yes_removes_it(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "projects" / "site").mkdir(parents=True)
     (tmp_path / "projects" / "site" / "index.html").write_text("<html>")
