@@ -268,3 +268,17 @@ def test_deleting_a_folder_that_holds_a_location_warns_and_yes_removes_it(tmp_pa
     out = sd(env, "rm", "--yes", tmp_path / "projects")
     assert out.returncode == 0 and "removed location 1" in out.stderr, out.stderr
     assert json.loads(ok(sd(env, "location", "list", "--json"))) == []
+
+
+def test_job_monitor_without_a_running_core_says_so_and_leaves_the_library_to_other_commands(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    monitor = subprocess.Popen([SD, "job", "monitor"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out, err = monitor.communicate(timeout=30)  # it used to wait for jobs no other process could run
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 1 and "sd serve" in err and "Traceback" not in err, err
+    ok(sd(env, "cp", tmp_path / "a.txt", tmp_path / "b.txt"))
