@@ -103,7 +103,7 @@ class JobManager:
 
     def _set_state(self, ctx: JobContext, state: str, error: str | None = None, result: Any = None) -> None:
         with self.library.write() as db:
-            if state in ("paused", "interrupted", "failed", "completed"):
+            if state in ("paused", "failed", "completed"):  # interrupted anywhere: its last checkpoint stands
                 ctx.save(db)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
