@@ -227,7 +227,9 @@ class JobManager:
 
     async def close(self) -> None:
         """Stop every running job at once; each is left resumable (interrupted)."""
-        tasks = [task for task, _ in self._running.values()]
-        for task in tasks:
+        tasks = []
+        for task, ctx in self._running.values():
+            ctx.closing = True
             task.cancel()
+            tasks.append(task)
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -492,3 +492,35 @@ async def test_a_copy_cut_off_by_quitting_midway_through_a_big_file_counts_its_b
     assert record.state == "completed", record.error
     assert record.result is not None and record.result["bytes"] == 40 << 20  # not 40 MiB and the half before
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
+
+
+async def test_quitting_stops_a_big_local_copy_at_once_rather_than_finishing_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(40 << 20))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
+    real = os.copy_file_range
+    calls = 0
+    begun = threading.Event()
+
+    def slow_disk(sfd: int, dfd: int, count: int) -> int:  # 40 chunks of 0.1 s: a 4 s copy
+        nonlocal calls
+        calls += 1
+        begun.set()
+        time.sleep(0.1)
+        return real(sfd, dfd, count)
+
+    monkeypatch.setattr(os, "copy_file_range", slow_disk)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+        await asyncio.to_thread(begun.wait, 30)
+        quit_at = time.monotonic()
+    assert time.monotonic() - quit_at < 1.5  # "it stops where it is", not when the file is done
+    stopped_at = calls
+    await asyncio.sleep(1)
+    assert calls == stopped_at < 20  # and its thread stopped writing too
+    assert not (tmp_path / "dst" / "disk.img").exists()
