@@ -282,3 +282,11 @@ def test_job_monitor_without_a_running_core_says_so_and_leaves_the_library_to_ot
         monitor.kill()
     assert monitor.returncode == 1 and "sd serve" in err and "Traceback" not in err, err
     ok(sd(env, "cp", tmp_path / "a.txt", tmp_path / "b.txt"))
+
+
+def test_ls_of_an_indexed_folder_counts_one_file_in_the_singular(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "place" / "one").mkdir(parents=True)
+    (tmp_path / "place" / "one" / "a.txt").write_text("a")
+    ok(sd(env, "location", "add", tmp_path / "place"))
+    listed = ok(sd(env, "ls", tmp_path / "place"))
+    assert "1 file " in listed and "1 files" not in listed, listed
