@@ -277,9 +277,12 @@ def _read_item(trash_dir: str, top: str | None, name: str) -> TrashItem | None:
 def find(key: str, items: list[TrashItem] | None = None) -> TrashItem:
     """A trashed file by its original path (the latest deleted), its path in the trash, or its trashed name."""
     items = list_trash() if items is None else items
-    absolute = os.path.abspath(os.path.expanduser(key)) if key.startswith(("/", "~", ".")) else None
+    absolute = os.path.abspath(os.path.expanduser(key))  # relative to where this process runs
     for item in items:
-        if key in (item.path, item.name) or absolute in (item.original_path, item.path):
+        if absolute in (item.original_path, item.path):
+            return item
+    for item in items:
+        if key == item.name:
             return item
     raise NotFound(f"nothing in the trash matches {display(key)}; `sd trash list` shows what it holds")
 

@@ -88,6 +88,7 @@ class JobContext:
         self.job = job
         self.library = library
         self.pause_requested = False
+        self.closing = False  # the core is shutting down: work in threads stops too, the job is interrupted
         self.cancel_requested = False
         self.done = 0
         self.total = 0
@@ -103,7 +104,7 @@ class JobContext:
 
     @property
     def should_stop(self) -> bool:
-        return self.pause_requested or self.cancel_requested
+        return self.pause_requested or self.cancel_requested or self.closing
 
     def progress(self, done: int, total: int | None = None, message: str | None = None, unit: str | None = None) -> None:
         """Report progress (coalesced on the bus, so call it as often as you like)."""

@@ -107,7 +107,7 @@ class JobManager:
         self, ctx: JobContext, state: str, error: str | None = None, result: Any = None, save: bool = True
     ) -> None:
         with self.library.write() as db:
-            if save and state in ("paused", "interrupted", "failed", "completed"):
+            if save and state in ("paused", "failed", "completed"):  # interrupted anywhere: its last checkpoint stands
                 ctx.save(db)
             db.execute(
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
@@ -231,7 +231,9 @@ class JobManager:
 
     async def close(self) -> None:
         """Stop every running job at once; each is left resumable (interrupted)."""
-        tasks = [task for task, _ in self._running.values()]
-        for task in tasks:
+        tasks = []
+        for task, ctx in self._running.values():
+            ctx.closing = True
             task.cancel()
+            tasks.append(task)
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,7 +9,7 @@ import stat
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
@@ -126,6 +126,8 @@ class TransferJob(Job):
         self._last_progress = 0.0
         if self.on_conflict not in POLICIES:
             raise SdError(f"unknown conflict policy {self.on_conflict!r}; use one of {', '.join(POLICIES)}")
+        if self.phase == "transfer" and not self.moving and await self._begun_target_gone():
+            self._start_over()
         if self.phase == "plan":
             _sweep_soon(ctx.library)
             await self._plan()
@@ -217,6 +219,21 @@ class TransferJob(Job):
             self._report(force=True)
             await ctx.checkpoint()
             self._last_checkpoint = time.monotonic()
+
+    async def _begun_target_gone(self) -> bool:
+        """Whether a destination this copy had begun to write was removed while it was paused."""
+        begun = self.targets[: self.index + (1 if self.cursor else 0)]
+        for text in begun:
+            dst = SdPath.parse_canonical(text)
+            if await _stat_or_none(self._fs(dst), dst.path) is None:
+                return True
+        return False
+
+    def _start_over(self) -> None:
+        """Plan and copy everything again: resuming would skip what was copied before and is gone now."""
+        fresh = type(self)(self.sources, self.targets, self.on_conflict, self.verify)
+        for f in fields(self):
+            setattr(self, f.name, getattr(fresh, f.name))
 
     def _finish(self, rel: tuple[str, ...]) -> None:
         self.cursor = list(rel)

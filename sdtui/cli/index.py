@@ -194,7 +194,7 @@ def location_ignore(location: str, patterns: list[str] = typer.Argument(None)) -
 
 def _entry_row(e: Any) -> tuple:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
-    size = f"{e.files:,} files" if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
+    size = f"{e.files:,} file{'' if e.files == 1 else 's'}" if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
     name = e.name + ("/" if e.kind == "dir" else "") + (f" -> {e.link_target}" if e.link_target else "")
     return (name, e.kind if e.kind != "file" else (e.object_kind or "file"), size, when, e.cas_id or "")
 

@@ -11,7 +11,7 @@ import typer
 
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, library_of, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, current, fail, library_of, print_json, print_table, run
 from sdtui.cli.progress import amount, exit_unless_completed, follow, rate, refuse_background
 
 job_app = typer.Typer(help="Long work: indexing, copies, moves, deletions.", no_args_is_help=True)
@@ -95,6 +95,11 @@ def job_cancel(job_id: str) -> None:
 @job_app.command("monitor")
 def job_monitor(json: bool = JsonOpt) -> None:
     """Print job progress and state changes as they happen (Ctrl-C stops watching)."""
+    if current.get() is None:  # this process would be the core: no other command's job could run to be seen
+        fail(
+            "nothing to watch: jobs run in a core, and none runs for this data dir; start `sd serve` "
+            "(or sdtui), then `sd` commands run their jobs there and `sd job monitor` follows them"
+        )
 
     async def body(core: Any) -> None:
         shown: dict[str, float] = {}  # job id -> when its progress was last printed

@@ -292,7 +292,10 @@ def trash_restore(
                 item = core.resolve(key)
                 restored.append(_typed(core, SdPath(item.device_id, await core.fs_for(item.device_id).restore(item.path))))
                 continue
-            found = trash_mod.find(here(key) if key.startswith((".", "~")) else key, items)
+            try:
+                found = trash_mod.find(here(key), items)  # the path as typed, where `sd` ran
+            except NotFound:
+                found = trash_mod.find(key, items)  # or its name in the trash
             here_now.append(await asyncio.to_thread(trash_mod.restore, found, to and here(to)))
             restored.append(here_now[-1])
             items.remove(found)

@@ -351,12 +351,15 @@ class FileList(ScrollView, can_focus=True):
     def _set_rows(
         self, rows: list[EntryInfo], *, cursor_name: str | None, scroll_y: float | None = None
     ) -> None:
-        before = self.current
+        before, old_rows = self.current, self.rows
         self.rows = rows
         self._index = None
         self._lines.clear()
         if cursor_name is not None:
             found = self.index_of(cursor_name)
+            if found is None:  # gone (deleted, moved away): the next row still there, as after `dd` in vim
+                later = (self.index_of(e.name) for e in old_rows[self.cursor + 1 :])
+                found = next((i for i in later if i is not None), None)
             self.cursor = found if found is not None else min(self.cursor, max(len(rows) - 1, 0))
         elif not self._user_moved:
             self.cursor = 0

@@ -67,6 +67,11 @@ def arrange(entries: Sequence[EntryInfo], how: Arrangement) -> list[EntryInfo]:
     return dirs + files
 
 
+def unfiltered_count(entries: Sequence[EntryInfo], how: Arrangement) -> int:
+    """How many entries the pane would show without its filter (hidden files count only when shown)."""
+    return len(entries) if how.show_hidden else sum(1 for e in entries if not e.name.startswith("."))
+
+
 def fit_name(name: str, width: int, *, path: bool = False) -> str:
     """A row's name cut to `width` cells so that it still says which file it is.
 

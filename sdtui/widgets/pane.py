@@ -21,6 +21,7 @@ from textual.widgets import Input, Static
 from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.file_list import FileList
+from sdtui.widgets.listing import unfiltered_count
 
 Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
 """Streams the entries of a directory (the core's `browse`)."""
@@ -322,7 +323,7 @@ class Pane(Vertical):
     def footer_text(self) -> str:
         fl = self.file_list
         parts = [
-            f"{len(fl.rows):,} of {len(fl.entries):,}"
+            f"{len(fl.rows):,} of {unfiltered_count(fl.entries, fl.arrangement):,}"
             if fl.arrangement.filter
             else f"{len(fl.rows):,} item{'' if len(fl.rows) == 1 else 's'}"
         ]

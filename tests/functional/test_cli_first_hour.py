@@ -248,6 +248,14 @@ def test_trash_empty_takes_an_age_like_search(tmp_path: Path, env: dict[str, str
     assert ok(sd(env, "trash", "empty", "--older-than", "0s", "--yes")).startswith("removed 1 item(s)")
 
 
+def test_a_file_trashed_by_a_relative_path_is_restored_by_the_same_path(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "usb" / "backup").mkdir(parents=True)
+    (tmp_path / "usb" / "backup" / "paper.pdf").write_text("paper")
+    ok(sd(env, "rm", "usb/backup/paper.pdf", cwd=tmp_path))
+    assert ok(sd(env, "trash", "restore", "usb/backup/paper.pdf", cwd=tmp_path)).startswith("restored")
+    assert (tmp_path / "usb" / "backup" / "paper.pdf").read_text() == "paper"
+
+
 def test_deleting_a_folder_that_holds_a_location_warns_and_yes_removes_it(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "projects" / "site").mkdir(parents=True)
     (tmp_path / "projects" / "site" / "index.html").write_text("<html>")
@@ -260,3 +268,25 @@ def test_deleting_a_folder_that_holds_a_location_warns_and_yes_removes_it(tmp_pa
     out = sd(env, "rm", "--yes", tmp_path / "projects")
     assert out.returncode == 0 and "removed location 1" in out.stderr, out.stderr
     assert json.loads(ok(sd(env, "location", "list", "--json"))) == []
+
+
+def test_job_monitor_without_a_running_core_says_so_and_leaves_the_library_to_other_commands(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    monitor = subprocess.Popen([SD, "job", "monitor"], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out, err = monitor.communicate(timeout=30)  # it used to wait for jobs no other process could run
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 1 and "sd serve" in err and "Traceback" not in err, err
+    ok(sd(env, "cp", tmp_path / "a.txt", tmp_path / "b.txt"))
+
+
+def test_ls_of_an_indexed_folder_counts_one_file_in_the_singular(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "place" / "one").mkdir(parents=True)
+    (tmp_path / "place" / "one" / "a.txt").write_text("a")
+    ok(sd(env, "location", "add", tmp_path / "place"))
+    listed = ok(sd(env, "ls", tmp_path / "place"))
+    assert "1 file " in listed and "1 files" not in listed, listed

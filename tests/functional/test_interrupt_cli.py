@@ -198,3 +198,21 @@ def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finish
         assert conn.execute("SELECT COUNT(*) FROM entries WHERE error IS NOT NULL").fetchone() == (0,)
     finally:
         conn.close()
+
+
+def test_a_paused_copy_whose_destination_was_removed_copies_everything_again_when_run_again(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    expected = make_source(src)
+    args = ["cp", str(src), str(dst)]
+    proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    interrupt_when(proc, writing_a_temp_file(dst))
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    subprocess.run(["rm", "-rf", str(dst)], check=True)  # starting over, as a person would
+
+    again = sd(env, *args)
+    assert again.returncode == 0, again.stderr
+    assert tree_state(dst) == expected  # not "copied 302 file(s)" with the 300 before the pause missing

@@ -402,3 +402,30 @@ async def test_an_accepted_drop_says_where_the_files_are_and_the_sidebar_has_tha
             await pilot.press("enter")
             pane = explorer(app).active
             await wait_for(pilot, lambda: names(pane) == ["gift.txt"])
+
+
+async def test_a_filtered_footer_counts_what_shows_without_the_filter_not_the_hidden_files(
+    tmp_path: Path, tree: Path
+) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        assert footer(pane).startswith("7 items")  # .hidden does not show
+        await pilot.press("slash", "a", "enter")  # alpha.py, beta.txt, Gamma.log, caf….bin
+        await wait_for(pilot, lambda: "docs" not in names(pane))
+        assert footer(pane).startswith("4 of 7 ")  # not "4 of 8"
+
+
+async def test_after_a_range_is_deleted_the_cursor_is_on_the_row_that_followed_it(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await pilot.press("v", "j", "j", "D")  # docs, music, alpha.py; the cursor on alpha.py
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "alpha.py" not in names(pane))
+        await settle(pilot, app)
+        assert pane.file_list.current is not None
+        assert pane.file_list.current.name == "beta.txt"  # not Gamma.log, two rows further down

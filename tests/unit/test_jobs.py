@@ -196,7 +196,7 @@ async def test_closing_the_core_leaves_a_running_job_interrupted_and_it_resumes(
         done = await library.jobs.wait(job_id)
         assert (done.state, done.result) == ("completed", expected(300))
         assert checkpoint_of(library, job_id)["starts"][0] == 0
-        assert checkpoint_of(library, job_id)["starts"][1] >= 5
+        assert checkpoint_of(library, job_id)["starts"][1] >= 4  # its last checkpoint (5 was counted, not saved)
 
 
 async def test_a_job_running_when_its_process_was_killed_is_interrupted_on_reopen_and_resumes(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -453,3 +456,71 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     assert record.result is not None and record.result["bytes"] == 40 << 20  # and counted every byte once
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
     assert temps(tmp_path / "dst") == []
+
+
+async def test_a_copy_cut_off_by_quitting_midway_through_a_big_file_counts_its_bytes_once_when_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(40 << 20))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
+    real = os.copy_file_range
+    calls = 0
+    midway = threading.Event()
+
+    def watching(sfd: int, dfd: int, count: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 20:
+            midway.set()
+            time.sleep(0.5)  # the quit lands while this file is half copied
+        return real(sfd, dfd, count)
+
+    monkeypatch.setattr(os, "copy_file_range", watching)
+    async with Core(tmp_path / "data") as core:  # sdtui quit (y) with the copy running
+        library = core.library()
+        job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+        await asyncio.to_thread(midway.wait, 30)
+    monkeypatch.setattr(os, "copy_file_range", real)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        assert library.jobs.get(job_id).state == "interrupted"
+        await library.jobs.resume(job_id)
+        record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert record.result is not None and record.result["bytes"] == 40 << 20  # not 40 MiB and the half before
+    assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
+
+
+async def test_quitting_stops_a_big_local_copy_at_once_rather_than_finishing_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(40 << 20))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
+    real = os.copy_file_range
+    calls = 0
+    begun = threading.Event()
+
+    def slow_disk(sfd: int, dfd: int, count: int) -> int:  # 40 chunks of 0.1 s: a 4 s copy
+        nonlocal calls
+        calls += 1
+        begun.set()
+        time.sleep(0.1)
+        return real(sfd, dfd, count)
+
+    monkeypatch.setattr(os, "copy_file_range", slow_disk)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+        await asyncio.to_thread(begun.wait, 30)
+        quit_at = time.monotonic()
+    assert time.monotonic() - quit_at < 1.5  # "it stops where it is", not when the file is done
+    stopped_at = calls
+    await asyncio.sleep(1)
+    assert calls == stopped_at < 20  # and its thread stopped writing too
+    assert not (tmp_path / "dst" / "disk.img").exists()
