@@ -16,6 +16,7 @@ MAX_BYTES = 1 << 20  # a megabyte a file, the last three kept: enough for a bug 
 BACKUPS = 3
 
 _path: Path | None = None
+_handler: logging.Handler | None = None
 
 
 class _Handler(logging.handlers.RotatingFileHandler):
@@ -35,21 +36,24 @@ class _Handler(logging.handlers.RotatingFileHandler):
 def setup(data_dir: Path, program: str) -> Path:
     """Log to DATA_DIR/sdtui.log (rotated) from now on; returns the file's path.
 
-    Called once at start; a second call (a core running a forwarded `sd` command) keeps the first."""
-    global _path
-    if _path is not None:
-        return _path
-    handler = _Handler(
-        data_dir / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
-    )
-    handler.setFormatter(
+    Called at start; a second call for the same data dir (a core running a forwarded `sd` command) keeps
+    the first, one for another data dir (an app opened on it in the same process) moves the log there."""
+    global _path, _handler
+    path = data_dir / LOG_FILE
+    if _path == path:
+        return path
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+        _handler.close()
+    _handler = _Handler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+    _handler.setFormatter(
         logging.Formatter(f"%(asctime)s {program}[%(process)d] %(levelname)s %(name)s: %(message)s")
     )
-    root = logging.getLogger()
-    root.addHandler(handler)
+    root.addHandler(_handler)
     root.setLevel(logging.INFO)
-    _path = data_dir / LOG_FILE
-    return _path
+    _path = path
+    return path
 
 
 def where() -> str:

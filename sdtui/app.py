@@ -78,6 +78,7 @@ class SdtuiApp(App[None]):
         self._owns_core = core is None
         self._hosting = False
         self.core: Core = core or Core(data_dir)
+        log.setup(self.core.data_dir, "sdtui")
         self.start_text = start or "."
         self.other_text = other
         self.library_name = library
@@ -542,7 +543,6 @@ def main(argv: list[str] | None = None) -> int:
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)
         return 2
-    log.setup(app.core.data_dir, "sdtui")
     app.run()
     return 0
 

@@ -16,7 +16,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
 
+from sdcore import log
 from sdcore.errors import NotFound, SdError
 from sdcore.events import (
     DeviceConnected,
@@ -214,6 +216,12 @@ class ExplorerScreen(Screen[None]):
 
     def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
         return self.sd.core.fs_for(path.device_id).open_read(path.path)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's unexpected error (a bug, not an SdError its action reports) is logged with its traceback
+        and said on the status line, never lost."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.status(log.unexpected(event.worker.error, event.worker.name or "the explorer"), error=True)
 
     def status(self, text: str, *, error: bool = False) -> None:
         """Say something on the status line (errors in the error colour)."""

@@ -429,3 +429,23 @@ async def test_after_a_range_is_deleted_the_cursor_is_on_the_row_that_followed_i
         await settle(pilot, app)
         assert pane.file_list.current is not None
         assert pane.file_list.current.name == "beta.txt"  # not Gamma.log, two rows further down
+
+
+async def test_an_unexpected_error_in_the_explorers_work_is_shown_and_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path)
+
+    async def broken(self: SdtuiApp) -> list[object]:
+        raise RuntimeError("favourites table went missing")  # a bug, not an error a user can cause
+
+    monkeypatch.setattr(SdtuiApp, "favourites", broken)
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        status = app.screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: "unexpected" in str(status.render()))
+        said = str(status.render())
+        assert "fill_sidebar" in said and "sdtui.log" in said, said
+    logged = (tmp_path / "data" / "sdtui.log").read_text()
+    assert "favourites table went missing" in logged and "Traceback" in logged
