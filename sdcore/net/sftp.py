@@ -19,7 +19,7 @@ from sdcore.errors import SdError
 from sdcore.fs.beneath import O_PATH, lexists_at
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import PermissionDenied
-from sdcore.net.rpc_server import MAX_HANDLES
+from sdcore.net.rpc_server import MAX_HANDLES, MAX_READ
 from sdcore.sshlib import asyncssh
 
 SFTPAttrs = asyncssh.SFTPAttrs
@@ -149,7 +149,8 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         await self._client_keeps_up()
-        return os.pread(file_obj.fileno(), size, offset)  # type: ignore[attr-defined]
+        # a client may ask for up to 4 GiB in one read: it gets at most what asyncssh advertises, as sd-rpc's read
+        return os.pread(file_obj.fileno(), min(size, MAX_READ), offset)  # type: ignore[attr-defined]
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
         fd = file_obj.fileno()  # type: ignore[attr-defined]

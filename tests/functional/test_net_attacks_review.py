@@ -1,0 +1,149 @@
+"""A second look at `sd serve` as an attacker on the same network, after issue 11's fixes: what still
+got through, against a real server on 127.0.0.1 (the `served` server of the confinement attacks)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import asyncssh
+import pytest
+from test_net_attacks_confine import Served, _b, _sftp_packet, _string, _u32, served  # noqa: F401 (served: fixture)
+
+from sdcore.net.frames import pack_frame
+from sdcore.net.rpc_server import MAX_HANDLES, MAX_READ
+
+
+def _connect(served: Served, who: str = "a", **kw: object) -> asyncssh.connection._ConnectCoro:  # type: ignore[name-defined]
+    key = asyncssh.read_private_key(served.tmp / who / "device_key")
+    return asyncssh.connect(
+        "127.0.0.1",
+        served.port,
+        username="sd",
+        client_keys=[key],
+        known_hosts=None,
+        agent_path=None,
+        config=None,
+        **kw,
+    )
+
+
+def _fds(served: Served) -> int:
+    return len(os.listdir(f"/proc/{served.proc.pid}/fd"))
+
+
+def test_one_sftp_read_cannot_make_the_server_read_gigabytes_into_memory(served: Served) -> None:
+    with open(served.share / "video.bin", "wb") as f:  # a big file in the share (sparse: no disk used)
+        f.truncate(256 << 20)
+
+    async def attack() -> int:
+        async with _connect(served) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
+
+            async def reply() -> bytes:
+                return await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
+
+            writer.write(_sftp_packet(1, _u32(3)))  # INIT, version 3
+            await reply()
+            writer.write(_sftp_packet(3, _u32(1), _string(_b(served.share / "video.bin")), _u32(1), _u32(0)))
+            handle = (await reply())[5:]
+            writer.write(_sftp_packet(5, _u32(2), handle, (0).to_bytes(8, "big"), _u32(256 << 20)))  # READ
+            data = await reply()  # DATA: id, then the bytes as a string
+            return int.from_bytes(data[5:9], "big")
+
+    got = asyncio.run(attack())
+    assert 0 < got <= MAX_READ, f"one read request made the server read {got / 2**20:.0f} MiB at once"
+
+
+def test_many_channels_of_one_connection_cannot_take_every_descriptor_of_the_server(served: Served) -> None:
+    """The handle cap is per channel: a device opening channel after channel multiplies it."""
+    (served.share / "f.txt").write_text("x")
+    channels = 24
+
+    async def attack() -> tuple[int, int]:
+        before = _fds(served)
+        async with _connect(served) as conn:
+            writers = []
+            for _ in range(channels):
+                try:
+                    writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
+                except asyncssh.ChannelOpenError:
+                    break
+                writers.append((writer, _reader))
+            for writer, _reader in writers:
+                for i in range(MAX_HANDLES):
+                    writer.write(pack_frame([i, "read_open", {"path": _b(served.share / "f.txt")}]))
+            peak = before
+            for _ in range(40):  # they open in the server's worker threads
+                await asyncio.sleep(0.25)
+                peak = max(peak, _fds(served))
+            return before, peak
+
+    before, peak = asyncio.run(attack())
+    assert peak - before < 4 * MAX_HANDLES, (
+        f"one device held {peak - before} descriptors of the server open through {channels} channels"
+    )
+
+
+def test_a_pairing_connection_does_not_outlive_its_pairing_session(served: Served) -> None:
+    """Anyone may log in as the pairing user; what it opened must not stay: held connections are
+    descriptors and memory an attacker who is not even paired could pile up."""
+
+    async def attack() -> bool:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            served.port,
+            username="sd-pair",
+            known_hosts=None,
+            client_keys=None,
+            agent_path=None,
+            config=None,
+            preferred_auth="none",
+        ) as conn:
+            writer, reader, _ = await conn.open_session(subsystem="sd-pair", encoding=None)
+            await reader.read()  # "no pairing code": the session ends
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if conn.is_closed():
+                    return True
+                await asyncio.sleep(0.1)
+            return False
+
+    assert asyncio.run(attack()), "the pairing connection stayed open after its pairing session ended"
+
+
+def test_idle_pairing_connections_are_capped(served: Served) -> None:
+    """Connections of the pairing user that never open a session are few at a time; paired devices
+    are served all along."""
+
+    async def attack() -> int:
+        conns = []
+        try:
+            for _ in range(40):
+                try:
+                    conns.append(
+                        await asyncssh.connect(
+                            "127.0.0.1",
+                            served.port,
+                            username="sd-pair",
+                            known_hosts=None,
+                            client_keys=None,
+                            agent_path=None,
+                            config=None,
+                            preferred_auth="none",
+                        )
+                    )
+                except (asyncssh.Error, OSError):
+                    pass
+            await asyncio.sleep(0.5)
+            async with served.client("c") as other:  # a paired device is served meanwhile
+                assert "alpha" not in str(await other.link("beta").call("stat", path=_b(served.share)))
+            return sum(1 for c in conns if not c.is_closed())
+        finally:
+            for c in conns:
+                c.close()
+
+    held = asyncio.run(attack())
+    assert held <= 8, f"{held} idle pairing connections held open at once"
