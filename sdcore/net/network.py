@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import os
@@ -42,6 +43,10 @@ RPC_USER = "sd"
 RPC_SUBSYSTEM = "sd-rpc"
 PAIR_SUBSYSTEM = "sd-pair"
 DROP_ANSWER_TIMEOUT = 300.0
+# Anyone may log in as the pairing user: only a few such connections at a time, each for a while
+# (a pairing's own steps time out after 60 s), so nobody can pile them up.
+MAX_PAIRING_CONNECTIONS = 8
+PAIRING_CONNECTION_TTL = 150.0
 # AES-GCM runs on the CPU's AES instructions (asyncssh's ChaCha20 path is slower); bigger windows and
 # packets cut per-packet Python overhead on fast links.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
@@ -96,12 +101,19 @@ class _Incoming(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.net._incoming.discard(self)
+        self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
         self._offered = None  # a key offered under another user name proves nothing for this one
         self.pairing = username == PAIR_USER
+        if self.pairing and self not in self.net._pairing and self.conn is not None:
+            if len(self.net._pairing) >= MAX_PAIRING_CONNECTIONS:
+                self.conn.close()
+                return True
+            self.net._pairing.add(self)
+            asyncio.get_running_loop().call_later(PAIRING_CONNECTION_TTL, self.conn.close)
         return not self.pairing  # the pairing user logs in without a key
 
     def public_key_auth_supported(self) -> bool:
@@ -234,6 +246,7 @@ class Network:
         self.address: str | None = None
         self._server: asyncssh.SSHAcceptor | None = None
         self._incoming: set[_Incoming] = set()
+        self._pairing: set[_Incoming] = set()  # connections of the pairing user
         self._links: dict[str, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
@@ -314,6 +327,10 @@ class Network:
             pass
         finally:
             process.exit(0)
+            # one pairing attempt per connection: it ends once the other side has read the last word
+            with contextlib.suppress(TimeoutError, asyncssh.Error, ConnectionError):
+                await asyncio.wait_for(process.wait_closed(), 5)
+            process.get_extra_info("connection").close()
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         conn = process.get_extra_info("connection")
