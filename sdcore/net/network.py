@@ -31,7 +31,7 @@ from sdcore.net.pairing import (
 )
 from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.rpc_client import NotSent, RpcClient
-from sdcore.net.rpc_server import RpcSession
+from sdcore.net.rpc_server import DeviceHandles, RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
 from sdcore.sdpath import display
@@ -247,6 +247,7 @@ class Network:
         self._server: asyncssh.SSHAcceptor | None = None
         self._incoming: set[_Incoming] = set()
         self._pairing: set[_Incoming] = set()  # connections of the pairing user
+        self._handles: dict[str, DeviceHandles] = {}
         self._links: dict[str, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
@@ -353,6 +354,7 @@ class Network:
                 if peer.trust in levels
             },
             on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+            device=self.device_handles(peer.id),
         )
         try:
             await session.serve(process.stdin, process.stdout)
@@ -362,6 +364,10 @@ class Network:
             pass
         finally:
             process.exit(0)
+
+    def device_handles(self, device_id: str) -> DeviceHandles:
+        """What a paired device holds open here, over all its connections."""
+        return self._handles.setdefault(device_id, DeviceHandles())
 
     async def _sweep(self) -> None:
         """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere)."""

@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import os
 import stat
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ from sdcore.sdpath import display
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
+MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
@@ -75,6 +77,21 @@ class TooManyOpen(NetError):
     """A connection asked to hold more files and listings open than one connection may."""
 
 
+class DeviceHandles:
+    """The files and listings one device holds open over all its connections and channels (each
+    channel has its own cap; a device opening channel after channel must not multiply it)."""
+
+    def __init__(self) -> None:
+        self.holders: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions with an `open_handles`
+
+    def check(self) -> None:
+        if sum(h.open_handles for h in list(self.holders)) >= MAX_DEVICE_HANDLES:
+            raise TooManyOpen(
+                f"your device holds {MAX_DEVICE_HANDLES} files and listings open over its connections, "
+                "as many as one may: close some before opening more"
+            )
+
+
 # A hook for Spacedrop: (peer id, names, sizes) -> accepted folder, or None when declined.
 DropHandler = Callable[[list[str], list[int]], Awaitable[str | None]]
 
@@ -90,6 +107,7 @@ class RpcSession:
         hello: dict[str, Any] | None = None,
         extensions: dict[str, Callable[..., Awaitable[Any]]] | None = None,
         on_hello: Callable[[dict[str, Any]], None] | None = None,
+        device: DeviceHandles | None = None,
     ) -> None:
         self.confine = confinement
         self.still_trusted = still_trusted
@@ -107,6 +125,8 @@ class RpcSession:
         self._held = 0  # bytes the requests in flight carry or asked for
         self._opening = 0  # handles being opened right now
         self._room = asyncio.Event()
+        self._device = device or DeviceHandles()
+        self._device.holders.add(self)
 
     async def serve(self, reader: Reader, writer: Writer) -> None:
         out = FrameWriter(writer)
@@ -176,12 +196,17 @@ class RpcSession:
             raise ProtocolError("paths travel as bytes")
         return self.confine.check(os.fsdecode(path))
 
+    @property
+    def open_handles(self) -> int:
+        return len(self._reads) + len(self._writes) + len(self._lists) + self._opening
+
     def _room_for_handle(self) -> None:
-        if len(self._reads) + len(self._writes) + len(self._lists) + self._opening >= MAX_HANDLES:
+        if self.open_handles >= MAX_HANDLES:
             raise TooManyOpen(
                 f"this connection holds {MAX_HANDLES} files and listings open, as many as one may: "
                 "close some before opening more"
             )
+        self._device.check()
 
     @contextlib.contextmanager
     def _opening_handle(self) -> Iterator[None]:
