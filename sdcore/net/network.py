@@ -47,6 +47,7 @@ DROP_ANSWER_TIMEOUT = 300.0
 # (a pairing's own steps time out after 60 s), so nobody can pile them up.
 MAX_PAIRING_CONNECTIONS = 8
 PAIRING_CONNECTION_TTL = 150.0
+MAX_LOGGING_IN = 64  # connections not logged in yet (each has 30 s); the oldest make room for new ones
 # AES-GCM runs on the CPU's AES instructions (asyncssh's ChaCha20 path is slower); bigger windows and
 # packets cut per-packet Python overhead on fast links.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
@@ -98,8 +99,16 @@ class _Incoming(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
+        waiting = self.net._logging_in
+        if len(waiting) >= MAX_LOGGING_IN:  # someone piles up connections: the oldest goes
+            oldest = next(iter(waiting))
+            waiting.pop(oldest)
+            if oldest.conn is not None:
+                oldest.conn.close()
+        waiting[self] = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.net._logging_in.pop(self, None)
         self.net._incoming.discard(self)
         self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
@@ -129,6 +138,7 @@ class _Incoming(asyncssh.SSHServer):
         # Public key is the only method a user other than the pairing one can succeed with, and
         # asyncssh checks the signature right after asking validate_public_key about that same key,
         # with no other request in between: the last key offered is the one that signed.
+        self.net._logging_in.pop(self, None)
         self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
@@ -247,6 +257,7 @@ class Network:
         self._server: asyncssh.SSHAcceptor | None = None
         self._incoming: set[_Incoming] = set()
         self._pairing: set[_Incoming] = set()  # connections of the pairing user
+        self._logging_in: dict[_Incoming, None] = {}  # oldest first
         self._handles: dict[str, DeviceHandles] = {}
         self._links: dict[str, PeerLink] = {}
         self._offer: PairingOffer | None = None

@@ -149,3 +149,23 @@ def test_idle_pairing_connections_are_capped(served: Served) -> None:
 
     held = asyncio.run(attack())
     assert held <= 8, f"{held} idle pairing connections held open at once"
+
+
+def test_connections_that_never_log_in_cannot_take_every_descriptor_of_the_server(served: Served) -> None:
+    """Anyone on the network may connect; while logins are pending (30 s each) they are few at a time."""
+
+    async def attack() -> int:
+        before = _fds(served)
+        silent = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(300)]
+        try:
+            await asyncio.sleep(1)
+            held = _fds(served) - before
+            async with served.client("c") as other:  # a paired device is served meanwhile
+                await other.link("beta").call("stat", path=_b(served.share))
+            return held
+        finally:
+            for _, w in silent:
+                w.close()
+
+    held = asyncio.run(attack())
+    assert held <= 80, f"{held} descriptors held by connections that never logged in"
