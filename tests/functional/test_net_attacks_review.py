@@ -12,6 +12,7 @@ import asyncssh
 import pytest
 from test_net_attacks_confine import Served, _b, _sftp_packet, _string, _u32, served  # noqa: F401 (served: fixture)
 
+from sdcore.fs import trash
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
 
@@ -169,3 +170,32 @@ def test_connections_that_never_log_in_cannot_take_every_descriptor_of_the_serve
 
     held = asyncio.run(attack())
     assert held <= 80, f"{held} descriptors held by connections that never logged in"
+
+
+@pytest.mark.parametrize("recorded", ["{victim}", "../victim/authorized_keys", "a/../../victim/authorized_keys"])
+def test_a_trash_a_shared_peer_planted_on_a_shared_drive_cannot_restore_outside_it(
+    served: Served, recorded: str
+) -> None:
+    """A shared drive is the top of its filesystem, so its trash (`.Trash-UID`) is the peer's to write.
+    An item there that claims to come from outside the drive would, once its owner restores it,
+    put the peer's file there (an `authorized_keys`, an autostart entry)."""
+    victim = served.tmp / "victim"
+    victim.mkdir()
+    planted = served.share / f".Trash-{os.getuid()}"
+    recorded = recorded.format(victim=victim / "authorized_keys")
+
+    async def plant() -> None:
+        async with _connect(served) as conn, conn.start_sftp_client() as sftp:
+            for sub in ("", "/files", "/info"):
+                await sftp.mkdir(f"{planted}{sub}")
+            async with sftp.open(f"{planted}/files/keys", "wb") as f:
+                await f.write(b"ssh-ed25519 AAAA the peer's key\n")
+            async with sftp.open(f"{planted}/info/keys.trashinfo", "wb") as f:
+                await f.write(f"[Trash Info]\nPath={recorded}\nDeletionDate=2026-01-01T10:00:00\n".encode())
+
+    asyncio.run(plant())
+    items = trash.list_trash([(str(planted), str(served.share))])  # as if the share were a drive's top
+    for item in items:
+        assert os.path.normpath(item.original_path).startswith(f"{served.share}/"), item.original_path
+        trash.restore(item)
+    assert not (victim / "authorized_keys").exists()
