@@ -66,6 +66,7 @@ class _Write:
     mode: int | None
     written: int = 0
     keep: bool = False  # a resumable write keeps its partial file when the connection drops
+    limit: int | None = None  # a Spacedrop file: the size offered, which the person accepted
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # chunks land in order: no holes
 
 
@@ -121,7 +122,7 @@ class RpcSession:
         self._writes: dict[int, _Write] = {}
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._accepted: dict[str, tuple[str, list[str]]] = {}  # drop token -> (folder, names still to come)
+        self._accepted: dict[str, tuple[str, list[tuple[str, int]]]] = {}  # drop token -> (folder, files to come)
         self._held = 0  # bytes the requests in flight carry or asked for
         self._opening = 0  # handles being opened right now
         self._room = asyncio.Event()
@@ -366,6 +367,8 @@ class RpcSession:
 
     async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
         w = self._writes[handle]
+        if w.limit is not None and offset + len(data) > w.limit:
+            raise PermissionDenied(f"{display(w.name)}: more than the {w.limit} bytes offered for it in this drop")
         async with w.lock:
             await asyncio.to_thread(os.pwrite, w.fd, data, offset)
             w.written += len(data)
@@ -504,20 +507,29 @@ class RpcSession:
         """Ask the user to accept these files; a token for `drop_open` when accepted, else None."""
         if self.drop is None:
             raise NetError("this device does not accept Spacedrop")
+        if not (
+            isinstance(names, list)
+            and isinstance(sizes, list)
+            and len(names) == len(sizes)
+            and all(isinstance(n, bytes) for n in names)
+            and all(isinstance(s, int) and s >= 0 for s in sizes)
+        ):
+            raise ProtocolError("drop_offer wants a name (bytes) and a size (0 or more) for each file")
         folder = await self.drop([os.fsdecode(n) for n in names], sizes)
         if folder is None:
             return None
         token = f"drop-{next(self._ids)}"
-        self._accepted[token] = (folder, [os.fsdecode(n) for n in names])
+        self._accepted[token] = (folder, [(os.fsdecode(n), s) for n, s in zip(names, sizes, strict=True)])
         return token
 
     async def rpc_drop_open(self, drop: str, name: bytes, mtime: float | None = None, mode: int | None = None) -> int:
         """A write handle for one of the accepted files, in the Spacedrop folder (each name once)."""
         folder, expected = self._accepted.get(drop, ("", []))
         wanted = os.fsdecode(name)
-        if wanted not in expected:
+        size = next((s for n, s in expected if n == wanted), None)
+        if size is None:
             raise PermissionDenied(f"{wanted!r} was not among the files accepted in this drop")
-        expected.remove(wanted)
+        expected.remove((wanted, size))
         base = os.path.basename(wanted)
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
@@ -527,6 +539,7 @@ class RpcSession:
             dir_fd, base, os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777
         )
         self._drops[handle] = folder
+        self._writes[handle].limit = size
         return handle
 
     # --- resumed writes ---------------------------------------------------------------------

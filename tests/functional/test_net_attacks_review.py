@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncssh
 import pytest
-from test_net_attacks_confine import Served, _b, _sftp_packet, _string, _u32, served  # noqa: F401 (served: fixture)
+from test_net_attacks_confine import (  # noqa: F401 (served: fixture)
+    SD,
+    Served,
+    _b,
+    _free_port,
+    _pair_all,
+    _sftp_packet,
+    _string,
+    _u32,
+    served,
+)
 
+from sdcore.errors import SdError
 from sdcore.fs import trash
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
@@ -199,3 +212,50 @@ def test_a_trash_a_shared_peer_planted_on_a_shared_drive_cannot_restore_outside_
         assert os.path.normpath(item.original_path).startswith(f"{served.share}/"), item.original_path
         trash.restore(item)
     assert not (victim / "authorized_keys").exists()
+
+
+@pytest.fixture
+def accepting(tmp_path: Path) -> Iterator[Served]:
+    """beta's `sd serve --auto-accept`: it takes every Spacedrop of its paired devices."""
+    port = _free_port()
+    asyncio.run(_pair_all(tmp_path, port))
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg-b")}
+    proc = subprocess.Popen(
+        [SD, "--data-dir", str(tmp_path / "b"), "serve", "--auto-accept", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    while not (line := proc.stdout.readline()).startswith("serving "):
+        assert line, "`sd serve` did not start"
+    try:
+        yield Served(tmp_path, port, proc, tmp_path / "b" / "spacedrop")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_an_accepted_spacedrop_is_no_bigger_than_what_was_offered(accepting: Served) -> None:
+    """The person (or --auto-accept) said yes to 10 bytes: a peer must not write gigabytes instead."""
+
+    async def attack() -> list[object]:
+        async with accepting.client() as net:
+            link = net.link("beta")
+            with pytest.raises(SdError, match="a size"):  # a huge file and a negative one would show as 10 bytes
+                await link.call("drop_offer", names=[b"a", b"b"], sizes=[1 << 40, 10 - (1 << 40)])
+            token = await link.call("drop_offer", names=[b"note.txt"], sizes=[10])
+            handle = await link.call("drop_open", drop=token, name=b"note.txt")
+            chunk = b"x" * (1 << 20)
+            got = await asyncio.gather(
+                *[link.call("write_chunk", handle=handle, offset=i << 20, data=chunk) for i in range(8)],
+                return_exceptions=True,
+            )
+            got.append(await asyncio.gather(link.call("write_close", handle=handle), return_exceptions=True))
+            return got
+
+    got = asyncio.run(attack())
+    landed = sum(f.stat().st_size for f in accepting.share.rglob("*") if f.is_file())
+    assert landed <= 10, f"{landed} bytes landed for a drop of 10 offered ({got[0]!r})"
+    assert any("10 bytes" in str(g) for g in got), got
