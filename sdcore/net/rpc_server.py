@@ -630,7 +630,7 @@ def _weight(frame: list[Any]) -> int:
     data = args.get("data")
     length = args.get("length")
     return (len(data) if isinstance(data, bytes) else 0) + (
-        min(length, MAX_READ) if isinstance(length, int) else 0
+        min(max(length, 0), MAX_READ) if isinstance(length, int) else 0  # never less than nothing
     )
 
 

@@ -259,3 +259,30 @@ def test_an_accepted_spacedrop_is_no_bigger_than_what_was_offered(accepting: Ser
     landed = sum(f.stat().st_size for f in accepting.share.rglob("*") if f.is_file())
     assert landed <= 10, f"{landed} bytes landed for a drop of 10 offered ({got[0]!r})"
     assert any("10 bytes" in str(g) for g in got), got
+
+
+def test_a_read_asking_a_negative_length_does_not_lift_the_cap_on_memory_held_for_replies(served: Served) -> None:
+    """Replies to a peer that does not read them are held up to 64 MiB per connection; a request
+    weighing less than nothing must not make room for more."""
+    (served.share / "big.bin").write_bytes(os.urandom(MAX_READ))
+
+    async def attack() -> int:
+        async with _connect(served) as conn:
+            writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
+            big = _b(served.share / "big.bin")
+
+            def read() -> bytes:
+                return pack_frame([1, "read_open", {"path": big, "length": MAX_READ}])
+
+            for _ in range(8):  # the channel's window fills: these replies wait, unread
+                writer.write(read())
+            await asyncio.sleep(1)
+            before = served.rss
+            writer.write(pack_frame([2, "read_open", {"path": big, "length": -(1 << 62)}]))
+            for _ in range(50):
+                writer.write(read())
+            await asyncio.sleep(4)
+            return served.rss - before
+
+    grown = asyncio.run(attack())
+    assert grown < 96 << 20, f"the server grew by {grown / 2**20:.0f} MiB holding replies nobody reads"
