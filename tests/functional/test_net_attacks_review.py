@@ -27,6 +27,7 @@ from test_net_attacks_confine import (  # noqa: F401 (served: fixture)
 from sdcore.errors import SdError
 from sdcore.fs import trash
 from sdcore.net.frames import pack_frame
+from sdcore.net.trust import TrustStore
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
 
 
@@ -312,3 +313,67 @@ def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_fo
                     h.cancel()
 
     asyncio.run(attack())
+
+
+# -- what held: kept as regression tests ------------------------------------------------------------
+
+
+def test_what_a_shared_device_tries_beyond_its_share_is_refused(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = served.tmp / "secret.txt"
+    secret.write_text("the owner's secret")
+    (served.share / "escape").symlink_to(secret)
+    monkeypatch.setenv("XDG_DATA_HOME", str(served.tmp / "xdg-b"))  # the server's trash
+    (served.tmp / "old.txt").write_text("the owner's, trashed")
+    trash.trash(str(served.tmp / "old.txt"))
+
+    async def attack() -> None:
+        async with served.client() as net:
+            link = net.link("beta")
+            for name in ("search", "locations"):  # requests for full trust only
+                with pytest.raises(SdError, match="does not offer"):
+                    await link.call("ext", name=name, args={})
+            with pytest.raises(SdError, match="outside"):  # an owner's trashed file put back outside
+                await link.call("restore", key=b"old.txt")
+            with pytest.raises(SdError):
+                await link.call("read_open", path=_b(served.share / "escape"), offset=-1, length=10)
+            await link.call("hello", name="beta")  # this device's own name
+        async with served.client("c") as net:
+            await net.link("beta").call("hello", name="alpha-2")
+            await net.link("beta").call("hello", name="alpha")  # another device's name
+        async with _connect(served) as conn, conn.start_sftp_client() as sftp:
+            await sftp.link(str(served.share / "escape"), str(served.share / "hard"))
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await sftp.link(str(secret), str(served.share / "hard2"))
+
+    asyncio.run(attack())
+    assert (served.share / "hard").is_symlink()  # the link itself, not the file it names
+    assert not (served.tmp / "old.txt").exists() and secret.read_text() == "the owner's secret"
+    names = sorted(p.name for p in TrustStore(served.tmp / "b").peers())
+    assert len(set(names)) == 2 and "beta" not in names, names
+
+
+def test_spacedrop_names_a_peer_chooses_land_in_the_spacedrop_folder_only(accepting: Served) -> None:
+    names = [b"../up.txt", b"/etc/cron.d/evil", b"line\nbreak", b"\xff\xfe-not-utf8", b"nul\x00byte", b".."]
+
+    async def attack() -> list[str]:
+        async with accepting.client() as net:
+            link = net.link("beta")
+            token = await link.call("drop_offer", names=names, sizes=[1] * len(names))
+            refused = []
+            for name in names:
+                try:
+                    handle = await link.call("drop_open", drop=token, name=name)
+                    await link.call("write_chunk", handle=handle, offset=0, data=b"x")
+                    await link.call("write_close", handle=handle)
+                except SdError as exc:
+                    refused.append(str(exc))
+            return refused
+
+    refused = asyncio.run(attack())
+    assert len(refused) == 2 and all("Traceback" not in r for r in refused), refused  # the NUL and ".."
+    assert sorted(os.listdir(os.fsencode(accepting.share))) == sorted(
+        [b"up.txt", b"evil", b"line\nbreak", b"\xff\xfe-not-utf8"]
+    )
+    assert accepting.proc.poll() is None
