@@ -377,3 +377,25 @@ def test_spacedrop_names_a_peer_chooses_land_in_the_spacedrop_folder_only(accept
         [b"up.txt", b"evil", b"line\nbreak", b"\xff\xfe-not-utf8"]
     )
     assert accepting.proc.poll() is None
+
+
+async def test_names_with_brackets_are_shown_as_they_are_in_the_explorers_titles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pane titles are text, not markup: a folder `x[` holding `y]` made `x[/y]`, a closing tag that
+    matches nothing (the explorer failed on it), and `[@click=app.quit]` made a title that acts."""
+    from tui_support import app_for, explorer, wait_for
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    deep = tmp_path / "x[" / "y]" / "[@click=app.quit]trap"
+    deep.mkdir(parents=True)
+    app = app_for(tmp_path, deep)
+    async with app.run_test(size=(140, 30)) as pilot:
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: pane.path is not None)
+        await pilot.pause()
+        title = pane._border_title
+        assert title is not None and title.plain.endswith("x[/y]/[@click=app.quit]trap"), title
+        assert not title.spans
