@@ -399,3 +399,32 @@ async def test_names_with_brackets_are_shown_as_they_are_in_the_explorers_titles
         title = pane._border_title
         assert title is not None and title.plain.endswith("x[/y]/[@click=app.quit]trap"), title
         assert not title.spans
+
+
+def test_the_pairing_user_gets_pairing_only_and_user_sd_needs_a_paired_key(served: Served) -> None:
+    async def attack() -> None:
+        for method in ("password", "keyboard-interactive", "none"):
+            with pytest.raises(asyncssh.PermissionDenied):
+                await asyncssh.connect(
+                    "127.0.0.1", served.port, username="sd", password="sd", known_hosts=None,
+                    client_keys=None, agent_path=None, config=None, preferred_auth=method,
+                )  # fmt: skip
+        async with asyncssh.connect(
+            "127.0.0.1", served.port, username="sd-pair", known_hosts=None,
+            client_keys=None, agent_path=None, config=None, preferred_auth="none",
+        ) as conn:  # fmt: skip
+            ran = await conn.run("cat /etc/hostname", timeout=10)
+            assert ran.exit_status != 0 and not ran.stdout
+        for ask in ("sftp", "forward"):
+            async with asyncssh.connect(
+                "127.0.0.1", served.port, username="sd-pair", known_hosts=None,
+                client_keys=None, agent_path=None, config=None, preferred_auth="none",
+            ) as conn:  # fmt: skip
+                with pytest.raises((asyncssh.Error, OSError)):
+                    if ask == "sftp":
+                        async with conn.start_sftp_client() as sftp:
+                            await sftp.listdir(str(served.share))
+                    else:
+                        await conn.open_connection("127.0.0.1", served.port)
+
+    asyncio.run(attack())
