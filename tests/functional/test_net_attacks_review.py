@@ -428,3 +428,13 @@ def test_the_pairing_user_gets_pairing_only_and_user_sd_needs_a_paired_key(serve
                         await conn.open_connection("127.0.0.1", served.port)
 
     asyncio.run(attack())
+
+
+def test_a_peer_cannot_take_a_name_that_looks_like_another_devices_by_invisible_characters(served: Served) -> None:
+    async def attack() -> None:
+        async with served.client("c") as net:
+            await net.link("beta").call("hello", name="alpha\u200b")  # a zero-width space: shows as "alpha"
+
+    asyncio.run(attack())
+    names = sorted(p.name for p in TrustStore(served.tmp / "b").peers())
+    assert names == ["alpha", "alpha-2"], names
