@@ -122,7 +122,8 @@ class RpcSession:
         self._writes: dict[int, _Write] = {}
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._accepted: dict[str, tuple[str, list[tuple[str, int]]]] = {}  # drop token -> (folder, files to come)
+        # drop token -> (folder, (name, size offered) of the files still to come)
+        self._accepted: dict[str, tuple[str, list[tuple[str, int]]]] = {}
         self._held = 0  # bytes the requests in flight carry or asked for
         self._opening = 0  # handles being opened right now
         self._room = asyncio.Event()
@@ -368,7 +369,9 @@ class RpcSession:
     async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
         w = self._writes[handle]
         if w.limit is not None and offset + len(data) > w.limit:
-            raise PermissionDenied(f"{display(w.name)}: more than the {w.limit} bytes offered for it in this drop")
+            raise PermissionDenied(
+                f"{display(w.name)}: more than the {w.limit} bytes offered for it in this drop"
+            )
         async with w.lock:
             await asyncio.to_thread(os.pwrite, w.fd, data, offset)
             w.written += len(data)

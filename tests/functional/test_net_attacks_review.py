@@ -9,29 +9,23 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
-from test_net_attacks_confine import (  # noqa: F401 (served: fixture)
-    SD,
-    Served,
-    _b,
-    _free_port,
-    _pair_all,
-    _sftp_packet,
-    _string,
-    _u32,
-    served,
-)
+import test_net_attacks_confine as confine
+from test_net_attacks_confine import SD, Served, _b, _free_port, _pair_all, _sftp_packet, _string, _u32
 
 from sdcore.errors import SdError
 from sdcore.fs import trash
 from sdcore.net.frames import pack_frame
-from sdcore.net.trust import TrustStore
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
+from sdcore.net.trust import TrustStore
+
+served = confine.served  # beta's `sd serve` sharing a folder with alpha and gamma (shared trust)
 
 
-def _connect(served: Served, who: str = "a", **kw: object) -> asyncssh.connection._ConnectCoro:  # type: ignore[name-defined]
+def _connect(served: Served, who: str = "a", **kw: object) -> Any:  # what `async with` and `await` take
     key = asyncssh.read_private_key(served.tmp / who / "device_key")
     return asyncssh.connect(
         "127.0.0.1",
@@ -95,7 +89,9 @@ def test_many_channels_of_one_connection_cannot_take_every_descriptor_of_the_ser
                 await asyncio.sleep(0.25)
                 peak = max(peak, _fds(served))
             async with served.client("c") as other:  # another device is served all along
-                assert "f.txt" in [e.name async for b in other.fs_for("beta").list_dir(str(served.share)) for e in b]
+                assert "f.txt" in [
+                    e.name async for b in other.fs_for("beta").list_dir(str(served.share)) for e in b
+                ]
             return before, peak
 
     before, peak = asyncio.run(attack())
@@ -186,7 +182,9 @@ def test_connections_that_never_log_in_cannot_take_every_descriptor_of_the_serve
     assert held <= 80, f"{held} descriptors held by connections that never logged in"
 
 
-@pytest.mark.parametrize("recorded", ["{victim}", "../victim/authorized_keys", "a/../../victim/authorized_keys"])
+@pytest.mark.parametrize(
+    "recorded", ["{victim}", "../victim/authorized_keys", "a/../../victim/authorized_keys"]
+)
 def test_a_trash_a_shared_peer_planted_on_a_shared_drive_cannot_restore_outside_it(
     served: Served, recorded: str
 ) -> None:
@@ -244,7 +242,9 @@ def test_an_accepted_spacedrop_is_no_bigger_than_what_was_offered(accepting: Ser
     async def attack() -> list[object]:
         async with accepting.client() as net:
             link = net.link("beta")
-            with pytest.raises(SdError, match="a size"):  # a huge file and a negative one would show as 10 bytes
+            with pytest.raises(
+                SdError, match="a size"
+            ):  # a huge file and a negative one would show as 10 bytes
                 await link.call("drop_offer", names=[b"a", b"b"], sizes=[1 << 40, 10 - (1 << 40)])
             token = await link.call("drop_offer", names=[b"note.txt"], sizes=[10])
             handle = await link.call("drop_open", drop=token, name=b"note.txt")
@@ -262,7 +262,9 @@ def test_an_accepted_spacedrop_is_no_bigger_than_what_was_offered(accepting: Ser
     assert any("10 bytes" in str(g) for g in got), got
 
 
-def test_a_read_asking_a_negative_length_does_not_lift_the_cap_on_memory_held_for_replies(served: Served) -> None:
+def test_a_read_asking_a_negative_length_does_not_lift_the_cap_on_memory_held_for_replies(
+    served: Served,
+) -> None:
     """Replies to a peer that does not read them are held up to 64 MiB per connection; a request
     weighing less than nothing must not make room for more."""
     (served.share / "big.bin").write_bytes(os.urandom(MAX_READ))
@@ -294,7 +296,9 @@ def test_a_read_asking_a_negative_length_does_not_lift_the_cap_on_memory_held_fo
     reason="every peer's blocking work shares asyncio's default executor (cpu count + 4 threads): a few slow "
     "requests of one device (hashes of a big or sparse file) hold them all; a per-device limit is a design change",
 )
-def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_for_others(served: Served) -> None:
+def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_for_others(
+    served: Served,
+) -> None:
     async def attack() -> None:
         async with served.client() as net:
             link = net.link("beta")
@@ -302,7 +306,8 @@ def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_fo
             await link.call("write_chunk", handle=handle, offset=64 << 30, data=b"x")  # 64 GiB, no disk used
             await link.call("write_close", handle=handle)
             hashes = [
-                asyncio.ensure_future(link.call("full_hash", path=_b(served.share / "huge.bin"))) for _ in range(12)
+                asyncio.ensure_future(link.call("full_hash", path=_b(served.share / "huge.bin")))
+                for _ in range(12)
             ]
             await asyncio.sleep(0.5)
             try:
@@ -430,7 +435,9 @@ def test_the_pairing_user_gets_pairing_only_and_user_sd_needs_a_paired_key(serve
     asyncio.run(attack())
 
 
-def test_a_peer_cannot_take_a_name_that_looks_like_another_devices_by_invisible_characters(served: Served) -> None:
+def test_a_peer_cannot_take_a_name_that_looks_like_another_devices_by_invisible_characters(
+    served: Served,
+) -> None:
     async def attack() -> None:
         async with served.client("c") as net:
             await net.link("beta").call("hello", name="alpha\u200b")  # a zero-width space: shows as "alpha"
