@@ -262,6 +262,7 @@ class Network:
         self._links: dict[str, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
+        self._asking: set[str] = set()  # devices whose Spacedrop waits for an answer
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
         self.sweep_interval = 2.0
@@ -615,12 +616,17 @@ class Network:
     async def _offered(self, peer: Peer, names: list[str], sizes: list[int], via: _Incoming) -> str | None:
         """The folder the offered files go to, None when a person declined; raises when nobody could answer."""
         via.dropping = True
+        if not self.auto_accept_drops and peer.id in self._asking:  # one question per device at a time
+            raise SdError(
+                f"an earlier Spacedrop of yours waits for an answer at {self.device.name}: send again once it has one"
+            )
         drop_id = uuid.uuid4().hex[:12]
         self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
         if self.auto_accept_drops:
             return str(self.spacedrop_dir)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._drops[drop_id] = fut
+        self._asking.add(peer.id)
         try:
             accepted = await asyncio.wait_for(fut, DROP_ANSWER_TIMEOUT)
         except TimeoutError:
@@ -629,6 +635,7 @@ class Network:
             ) from None
         finally:
             self._drops.pop(drop_id, None)
+            self._asking.discard(peer.id)
         return str(self.spacedrop_dir) if accepted else None
 
     def answer_drop(self, drop_id: str, accept: bool, nobody_to_ask: str | None = None) -> None:

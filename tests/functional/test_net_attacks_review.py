@@ -17,9 +17,11 @@ import test_net_attacks_confine as confine
 from test_net_attacks_confine import SD, Served, _b, _free_port, _pair_all, _sftp_packet, _string, _u32
 
 from sdcore.errors import SdError
+from sdcore.events import DropOffered
 from sdcore.fs import trash
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
+from sdcore.net.testing import device_network, pair
 from sdcore.net.trust import TrustStore
 
 served = confine.served  # beta's `sd serve` sharing a folder with alpha and gamma (shared trust)
@@ -445,3 +447,30 @@ def test_a_peer_cannot_take_a_name_that_looks_like_another_devices_by_invisible_
     asyncio.run(attack())
     names = sorted(p.name for p in TrustStore(served.tmp / "b").peers())
     assert names == ["alpha", "alpha-2"], names
+
+
+async def test_a_device_asks_one_spacedrop_at_a_time(tmp_path: Path) -> None:
+    """Each offer puts a question in front of the person; a peer sending offer after offer must
+    not bury the explorer under hundreds of them."""
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b, host_trust="shared")
+        with a.bus.subscribe(DropOffered) as offers:
+            link = b.link("alpha")
+            calls = [
+                asyncio.ensure_future(link.call("drop_offer", names=[f"f{i}".encode()], sizes=[1]))
+                for i in range(50)
+            ]
+            asked = [await asyncio.wait_for(offers.__anext__(), 5)]
+            await asyncio.sleep(1)
+            while True:
+                try:
+                    asked.append(await asyncio.wait_for(offers.__anext__(), 0.3))
+                except TimeoutError:
+                    break
+            for event in asked:
+                assert isinstance(event, DropOffered)
+                a.answer_drop(event.drop_id, False)
+            got = await asyncio.gather(*calls, return_exceptions=True)
+        assert len(asked) == 1, f"{len(asked)} questions asked at once"
+        refused = [g for g in got if isinstance(g, SdError)]
+        assert len(refused) == 49 and "waits for an answer" in str(refused[0])
