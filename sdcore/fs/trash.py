@@ -263,8 +263,15 @@ def _read_item(trash_dir: str, top: str | None, name: str) -> TrashItem | None:
     if "Path" not in fields:
         return None
     original = os.fsdecode(unquote_to_bytes(fields["Path"].strip()))
-    if not original.startswith("/"):
-        original = os.path.join(top or "/", original)
+    if top is not None:
+        # a drive's trash is writable by whoever may write the drive (a paired device it is shared
+        # with): its items come from the drive, as the spec says, never from elsewhere
+        inside = os.path.normpath(os.path.join(top, original))
+        if original.startswith("/") or not inside.startswith(top.rstrip("/") + "/"):
+            return None
+        original = inside
+    elif not original.startswith("/"):
+        original = "/" + original
     try:
         deleted = datetime.strptime(fields.get("DeletionDate", "").strip(), "%Y-%m-%dT%H:%M:%S").timestamp()
     except ValueError:

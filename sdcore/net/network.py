@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import os
@@ -30,7 +31,7 @@ from sdcore.net.pairing import (
 )
 from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.rpc_client import NotSent, RpcClient
-from sdcore.net.rpc_server import RpcSession
+from sdcore.net.rpc_server import DeviceHandles, RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
 from sdcore.sdpath import display
@@ -42,6 +43,11 @@ RPC_USER = "sd"
 RPC_SUBSYSTEM = "sd-rpc"
 PAIR_SUBSYSTEM = "sd-pair"
 DROP_ANSWER_TIMEOUT = 300.0
+# Anyone may log in as the pairing user: only a few such connections at a time, each for a while
+# (a pairing's own steps time out after 60 s), so nobody can pile them up.
+MAX_PAIRING_CONNECTIONS = 8
+PAIRING_CONNECTION_TTL = 150.0
+MAX_LOGGING_IN = 64  # connections not logged in yet (each has 30 s); the oldest make room for new ones
 # AES-GCM runs on the CPU's AES instructions (asyncssh's ChaCha20 path is slower); bigger windows and
 # packets cut per-packet Python overhead on fast links.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
@@ -93,15 +99,30 @@ class _Incoming(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
+        waiting = self.net._logging_in
+        if len(waiting) >= MAX_LOGGING_IN:  # someone piles up connections: the oldest goes
+            oldest = next(iter(waiting))
+            waiting.pop(oldest)
+            if oldest.conn is not None:
+                oldest.conn.close()
+        waiting[self] = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.net._logging_in.pop(self, None)
         self.net._incoming.discard(self)
+        self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
         self._offered = None  # a key offered under another user name proves nothing for this one
         self.pairing = username == PAIR_USER
+        if self.pairing and self not in self.net._pairing and self.conn is not None:
+            if len(self.net._pairing) >= MAX_PAIRING_CONNECTIONS:
+                self.conn.close()
+                return True
+            self.net._pairing.add(self)
+            asyncio.get_running_loop().call_later(PAIRING_CONNECTION_TTL, self.conn.close)
         return not self.pairing  # the pairing user logs in without a key
 
     def public_key_auth_supported(self) -> bool:
@@ -117,6 +138,7 @@ class _Incoming(asyncssh.SSHServer):
         # Public key is the only method a user other than the pairing one can succeed with, and
         # asyncssh checks the signature right after asking validate_public_key about that same key,
         # with no other request in between: the last key offered is the one that signed.
+        self.net._logging_in.pop(self, None)
         self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
@@ -234,9 +256,13 @@ class Network:
         self.address: str | None = None
         self._server: asyncssh.SSHAcceptor | None = None
         self._incoming: set[_Incoming] = set()
+        self._pairing: set[_Incoming] = set()  # connections of the pairing user
+        self._logging_in: dict[_Incoming, None] = {}  # oldest first
+        self._handles: dict[str, DeviceHandles] = {}
         self._links: dict[str, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
+        self._asking: set[str] = set()  # devices whose Spacedrop waits for an answer
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
         self.sweep_interval = 2.0
@@ -314,6 +340,10 @@ class Network:
             pass
         finally:
             process.exit(0)
+            # one pairing attempt per connection: it ends once the other side has read the last word
+            with contextlib.suppress(TimeoutError, asyncssh.Error, ConnectionError):
+                await asyncio.wait_for(process.wait_closed(), 5)
+            process.get_extra_info("connection").close()
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         conn = process.get_extra_info("connection")
@@ -336,6 +366,7 @@ class Network:
                 if peer.trust in levels
             },
             on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+            device=self.device_handles(peer.id),
         )
         try:
             await session.serve(process.stdin, process.stdout)
@@ -345,6 +376,10 @@ class Network:
             pass
         finally:
             process.exit(0)
+
+    def device_handles(self, device_id: str) -> DeviceHandles:
+        """What a paired device holds open here, over all its connections."""
+        return self._handles.setdefault(device_id, DeviceHandles())
 
     async def _sweep(self) -> None:
         """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere)."""
@@ -581,12 +616,17 @@ class Network:
     async def _offered(self, peer: Peer, names: list[str], sizes: list[int], via: _Incoming) -> str | None:
         """The folder the offered files go to, None when a person declined; raises when nobody could answer."""
         via.dropping = True
+        if not self.auto_accept_drops and peer.id in self._asking:  # one question per device at a time
+            raise SdError(
+                f"an earlier Spacedrop of yours waits for an answer at {self.device.name}: send again once it has one"
+            )
         drop_id = uuid.uuid4().hex[:12]
         self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
         if self.auto_accept_drops:
             return str(self.spacedrop_dir)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._drops[drop_id] = fut
+        self._asking.add(peer.id)
         try:
             accepted = await asyncio.wait_for(fut, DROP_ANSWER_TIMEOUT)
         except TimeoutError:
@@ -595,6 +635,7 @@ class Network:
             ) from None
         finally:
             self._drops.pop(drop_id, None)
+            self._asking.discard(peer.id)
         return str(self.spacedrop_dir) if accepted else None
 
     def answer_drop(self, drop_id: str, accept: bool, nobody_to_ask: str | None = None) -> None:

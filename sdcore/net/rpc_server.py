@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import os
 import stat
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from sdcore.sshlib import asyncssh
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
+MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
@@ -65,6 +67,7 @@ class _Write:
     mode: int | None
     written: int = 0
     keep: bool = False  # a resumable write keeps its partial file when the connection drops
+    limit: int | None = None  # a Spacedrop file: the size offered, which the person accepted
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # chunks land in order: no holes
 
 
@@ -74,6 +77,21 @@ class Revoked(SdError):
 
 class TooManyOpen(NetError):
     """A connection asked to hold more files and listings open than one connection may."""
+
+
+class DeviceHandles:
+    """The files and listings one device holds open over all its connections and channels (each
+    channel has its own cap; a device opening channel after channel must not multiply it)."""
+
+    def __init__(self) -> None:
+        self.holders: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions with an `open_handles`
+
+    def check(self) -> None:
+        if sum(h.open_handles for h in list(self.holders)) >= MAX_DEVICE_HANDLES:
+            raise TooManyOpen(
+                f"your device holds {MAX_DEVICE_HANDLES} files and listings open over its connections, "
+                "as many as one may: close some before opening more"
+            )
 
 
 # A hook for Spacedrop: (peer id, names, sizes) -> accepted folder, or None when declined.
@@ -91,6 +109,7 @@ class RpcSession:
         hello: dict[str, Any] | None = None,
         extensions: dict[str, Callable[..., Awaitable[Any]]] | None = None,
         on_hello: Callable[[dict[str, Any]], None] | None = None,
+        device: DeviceHandles | None = None,
     ) -> None:
         self.confine = confinement
         self.still_trusted = still_trusted
@@ -105,10 +124,13 @@ class RpcSession:
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._threads: set[asyncio.Future[Any]] = set()  # worker threads using the descriptors below
-        self._accepted: dict[str, tuple[str, list[str]]] = {}  # drop token -> (folder, names still to come)
+        # drop token -> (folder, (name, size offered) of the files still to come)
+        self._accepted: dict[str, tuple[str, list[tuple[str, int]]]] = {}
         self._held = 0  # bytes the requests in flight carry or asked for
         self._opening = 0  # handles being opened right now
         self._room = asyncio.Event()
+        self._device = device or DeviceHandles()
+        self._device.holders.add(self)
 
     async def serve(self, reader: Reader, writer: Writer) -> None:
         out = FrameWriter(writer)
@@ -178,12 +200,17 @@ class RpcSession:
             raise ProtocolError("paths travel as bytes")
         return self.confine.check(os.fsdecode(path))
 
+    @property
+    def open_handles(self) -> int:
+        return len(self._reads) + len(self._writes) + len(self._lists) + self._opening
+
     def _room_for_handle(self) -> None:
-        if len(self._reads) + len(self._writes) + len(self._lists) + self._opening >= MAX_HANDLES:
+        if self.open_handles >= MAX_HANDLES:
             raise TooManyOpen(
                 f"this connection holds {MAX_HANDLES} files and listings open, as many as one may: "
                 "close some before opening more"
             )
+        self._device.check()
 
     @contextlib.contextmanager
     def _opening_handle(self) -> Iterator[None]:
@@ -374,6 +401,10 @@ class RpcSession:
 
     async def rpc_write_chunk(self, handle: int, offset: int, data: bytes) -> None:
         async with self._write(handle) as w:
+            if w.limit is not None and offset + len(data) > w.limit:
+                raise PermissionDenied(
+                    f"{display(w.name)}: more than the {w.limit} bytes offered for it in this drop"
+                )
             await self._in_thread(os.pwrite, w.fd, data, offset)
             w.written += len(data)
 
@@ -494,11 +525,19 @@ class RpcSession:
         """Ask the user to accept these files; a token for `drop_open` when accepted, else None."""
         if self.drop is None:
             raise NetError("this device does not accept Spacedrop")
+        if not (
+            isinstance(names, list)
+            and isinstance(sizes, list)
+            and len(names) == len(sizes)
+            and all(isinstance(n, bytes) for n in names)
+            and all(isinstance(s, int) and s >= 0 for s in sizes)
+        ):
+            raise ProtocolError("drop_offer wants a name (bytes) and a size (0 or more) for each file")
         folder = await self.drop([os.fsdecode(n) for n in names], sizes)
         if folder is None:
             return None
         token = f"drop-{next(self._ids)}"
-        self._accepted[token] = (folder, [os.fsdecode(n) for n in names])
+        self._accepted[token] = (folder, [(os.fsdecode(n), s) for n, s in zip(names, sizes, strict=True)])
         return token
 
     async def rpc_drop_open(
@@ -507,9 +546,10 @@ class RpcSession:
         """A write handle for one of the accepted files, in the Spacedrop folder (each name once)."""
         folder, expected = self._accepted.get(drop, ("", []))
         wanted = os.fsdecode(name)
-        if wanted not in expected:
+        size = next((s for n, s in expected if n == wanted), None)
+        if size is None:
             raise PermissionDenied(f"{wanted!r} was not among the files accepted in this drop")
-        expected.remove(wanted)
+        expected.remove((wanted, size))
         base = os.path.basename(wanted)
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
@@ -519,6 +559,7 @@ class RpcSession:
             dir_fd, base, os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777
         )
         self._drops[handle] = folder
+        self._writes[handle].limit = size
         return handle
 
     # --- resumed writes ---------------------------------------------------------------------
@@ -629,7 +670,7 @@ def _weight(frame: list[Any]) -> int:
     data = args.get("data")
     length = args.get("length")
     return (len(data) if isinstance(data, bytes) else 0) + (
-        min(length, MAX_READ) if isinstance(length, int) else 0
+        min(max(length, 0), MAX_READ) if isinstance(length, int) else 0  # never less than nothing
     )
 
 

@@ -19,7 +19,7 @@ from sdcore.errors import SdError
 from sdcore.fs.beneath import O_PATH, lexists_at
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import PermissionDenied
-from sdcore.net.rpc_server import MAX_HANDLES
+from sdcore.net.rpc_server import MAX_HANDLES, MAX_READ, DeviceHandles, TooManyOpen
 from sdcore.sshlib import asyncssh
 
 SFTPAttrs = asyncssh.SFTPAttrs
@@ -84,6 +84,8 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         self._start = "/" if peer is None or peer.trust == "full" else (net.trust.shares() or ["/"])[0]
         self.handles = 0  # files and folder listings open on this connection
         self.listings: weakref.WeakSet[_Listing] = weakref.WeakSet()  # closed when the session ends
+        self._device = net.device_handles(peer.id) if peer is not None else DeviceHandles()
+        self._device.holders.add(self)
         super().__init__(chan)
 
     @property
@@ -111,11 +113,19 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied(str(exc)) from None
         return os.fsencode(local)
 
+    @property
+    def open_handles(self) -> int:
+        return self.handles
+
     def _room_for_handle(self) -> None:
         if self.handles >= MAX_HANDLES:
             raise asyncssh.SFTPFailure(
                 f"this connection holds {MAX_HANDLES} files and folders open, as many as one may: close some first"
             )
+        try:
+            self._device.check()
+        except TooManyOpen as exc:
+            raise asyncssh.SFTPFailure(str(exc)) from None
 
     async def _client_keeps_up(self) -> None:
         """Wait while replies pile up unread: a client that pipelines requests without reading the
@@ -157,7 +167,8 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         await self._client_keeps_up()
-        return os.pread(file_obj.fileno(), size, offset)  # type: ignore[attr-defined]
+        # a client may ask for up to 4 GiB in one read: it gets at most what asyncssh advertises, as sd-rpc's read
+        return os.pread(file_obj.fileno(), min(size, MAX_READ), offset)  # type: ignore[attr-defined]
 
     def fsetstat(self, file_obj: object, attrs: SFTPAttrs) -> None:
         fd = file_obj.fileno()  # type: ignore[attr-defined]

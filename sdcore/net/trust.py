@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from sdcore.device import device_id_of
 from sdcore.errors import NotFound, SdError
-from sdcore.sdpath import display
+from sdcore.sdpath import _BIDI, display
 from sdcore.sshlib import asyncssh
 
 TRUST_FILE = "trust.json"
@@ -163,7 +164,10 @@ class TrustStore:
     def free_name(self, wanted: str, device_id: str, taken: Iterable[str] = ()) -> str:
         """`wanted`, else `wanted-2`, `wanted-3`...: the first name that no other paired device has,
         nor any of `taken` (this device's own name), so a name always says which device it is."""
-        base = " ".join(wanted.split())[:NAME_LIMIT] or "device"
+        # without invisible format characters (zero-width ones), which would make it look like another's name;
+        # control characters stay, shown escaped, for people to see what the peer tried
+        visible = "".join(ch for ch in wanted if unicodedata.category(ch) != "Cf" or ord(ch) in _BIDI)
+        base = " ".join(visible.split())[:NAME_LIMIT] or "device"
         used = {p.name for p in self.peers() if p.id != device_id} | set(taken)
         candidates = itertools.chain([base], (f"{base}-{i}" for i in itertools.count(2)))
         return next(n for n in candidates if n not in used)

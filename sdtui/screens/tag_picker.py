@@ -6,6 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
@@ -44,7 +45,7 @@ class TagPickerScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Tag {self.what}"
+            box.border_title = Content(f"Tag {self.what}")  # a file name: text, not markup
             yield Input(placeholder="tag name (a/b nests)", id="picker-input")
             yield OptionList(id="picker-options")
             yield Static("Enter: tag · type a new name to create it · Esc: cancel", classes="picker--hint")

@@ -14,6 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Input, Static
@@ -174,7 +175,7 @@ class Pane(Vertical):
             name = self._label(path)  # `~/docs/a.txt` here, `laptop:/home/me/a.txt` on a paired device
             self.results[name] = path
             rows.append(replace(info, name=name))
-        self.border_title = title
+        self.border_title = Content(title)  # text, not markup: names may hold `[`
         self._drop_filter()
 
         async def batches() -> AsyncIterator[list[EntryInfo]]:
@@ -211,7 +212,7 @@ class Pane(Vertical):
             self._watch_directory(path)  # before listing: a change made while it lists is not missed
         self.path = path
         self.results = None
-        self.border_title = self._label(path)
+        self.border_title = Content(self._label(path))
         self._drop_filter()
         if preloaded is not None:
             entries = list(preloaded)
