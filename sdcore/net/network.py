@@ -530,6 +530,22 @@ class Network:
     def devices(self) -> list[Peer]:
         return self.trust.peers()
 
+    async def announce_name(self, timeout: float = 5.0) -> list[str]:
+        """Tell each reachable paired device this device's name now (after a rename); the names of those told.
+
+        The others learn it when they next connect (a connection starts with each side's name)."""
+
+        async def tell(peer: Peer) -> str | None:
+            try:
+                hello = {"name": self.device.name, "id": str(self.device.id)}
+                await asyncio.wait_for(self.link(peer.id).call("hello", **hello), timeout)
+                return peer.name
+            except (SdError, OSError, asyncssh.Error, TimeoutError):
+                return None
+
+        told = await asyncio.gather(*(tell(peer) for peer in self.devices()))
+        return [name for name in told if name is not None]
+
     def resolve(self, name_or_id: str | uuid.UUID) -> Peer:
         return self.trust.resolve(str(name_or_id))
 

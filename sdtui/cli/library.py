@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, chosen, fail, human_size, print_json, print_table, run
 
 library_app = typer.Typer(help="Create, list, rename and delete libraries.", no_args_is_help=True)
@@ -228,6 +229,13 @@ def device_rename(name: str) -> None:
 
     async def body(core: Any) -> None:
         core.device.rename(name)
-        print(f"this device is now {core.device.name!r}")
+        print(f"this device is now {display(core.device.name)!r}")
+        paired = core.net().devices()
+        if paired:
+            told = await core.net().announce_name()
+            print(
+                f"told {len(told)} of {len(paired)} paired device(s) now"
+                + ("" if len(told) == len(paired) else "; the others learn it when they next connect")
+            )
 
     run(body)

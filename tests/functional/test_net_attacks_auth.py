@@ -402,3 +402,11 @@ async def test_an_error_a_peer_sends_is_shown_escaped(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"no such thing\\x1b]0;PWNED\\x07\\x1b[2J{EVIL_SHOWN}" in err.decode()
     assert not _raw((out + err).decode())
+
+
+async def test_a_renamed_device_tells_its_paired_devices_at_once(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+        b.device.rename("beta-laptop")
+        assert await b.announce_name() == ["alpha"]
+        assert a.trust.get(str(b.device.id)).name == "beta-laptop"  # type: ignore[union-attr]
