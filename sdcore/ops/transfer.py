@@ -506,8 +506,8 @@ class TransferJob(Job):
         if failure is not None:
             await self._checkpoint(force=True)
             raise SdError(
-                f"{failure}. {self.done_files:,} of {self.total_files:,} files are done; fix the cause "
-                f"(free some space, say), then `sd job resume {self._ctx.job_id}` carries on"
+                f"{failure}. {self.done_files:,} of {self.total_files:,} files are done; fix what it "
+                f"says, then `sd job resume {self._ctx.job_id}` carries on"
             ) from None
         await self._checkpoint()
 
