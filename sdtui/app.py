@@ -352,6 +352,10 @@ class SdtuiApp(App[None]):
         """Library search: every word a substring of a name, path or note."""
         return self._found(await self._in_library(lambda lib: search.find(lib, text, limit=1000)))
 
+    async def incomplete_locations(self) -> list[str]:
+        """A line for each location whose first index has not finished: search sees only part of it."""
+        return await self._in_library(search.incomplete)  # type: ignore[no-any-return]
+
     async def run_saved(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
         return self._found(
             await self._in_library(lambda lib: search.run(lib, search.get_saved(lib, name).query))

@@ -1092,4 +1092,8 @@ class ExplorerScreen(Screen[None]):
         if not found and not self.has_locations:
             self.status(f"{title}: nothing, the library has no location yet (t, n or * on a file offers to add its folder)")
             return
+        unfinished = await self.sd.incomplete_locations()
+        if unfinished:  # found only among what the index reached so far: say so, and how to finish
+            self.status(f"{title}: {len(found)} found · {unfinished[0]}", error=True)
+            return
         self.status(f"{title}: {len(found)} found · Enter opens where it lies · [ goes back")

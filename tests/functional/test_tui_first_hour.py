@@ -449,3 +449,27 @@ async def test_an_unexpected_error_in_the_explorers_work_is_shown_and_logged(
         assert "fill_sidebar" in said and "sdtui.log" in said, said
     logged = (tmp_path / "data" / "sdtui.log").read_text()
     assert "favourites table went missing" in logged and "Traceback" in logged
+
+
+async def test_a_search_in_a_location_whose_first_index_was_paused_says_it_sees_only_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_search_live import paused_first_index
+
+    from sdcore.index import indexer
+
+    monkeypatch.setattr(indexer, "BATCH_ENTRIES", 50)  # many discovery batches from a small tree
+    root = tmp_path / "big"
+    for d in range(20):
+        (root / f"d{d:02}").mkdir(parents=True)
+        for f in range(30):
+            (root / f"d{d:02}" / f"report{d:02}-{f:02}.txt").write_text(str(f))
+    await paused_first_index(tmp_path / "data", root)
+    app = app_for(tmp_path, root)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        await answer_prompt(pilot, app, "ctrl+f", "report")
+        status = app.screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: "found" in str(status.render()))
+        said = str(status.render())
+        assert "not fully indexed" in said and "sd location rescan big" in said, said
