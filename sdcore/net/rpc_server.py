@@ -412,6 +412,8 @@ class RpcSession:
         """Stop a resumable write and keep what arrived, to resume later."""
         w = self._writes.pop(handle, None)
         if w is not None:
+            async with w.lock:  # chunks already being written land first: once detached, the kept part is still
+                pass
             self._close_when_idle(lambda: _abort(w, keep=True))
 
     async def rpc_write_close(self, handle: int) -> int:
