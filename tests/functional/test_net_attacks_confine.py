@@ -102,6 +102,22 @@ def served(tmp_path: Path) -> Iterator[Served]:
             proc.wait()
 
 
+@asynccontextmanager
+async def paired_connection(served: Served) -> AsyncIterator[asyncssh.SSHClientConnection]:
+    """An SSH connection to the served device as alpha, a paired device (its key proven), as a raw client."""
+    key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
+    async with asyncssh.connect(
+        "127.0.0.1",
+        served.port,
+        username="sd",
+        client_keys=[key],
+        known_hosts=None,
+        agent_path=None,
+        config=None,
+    ) as conn:
+        yield conn
+
+
 def _b(p: Path | str) -> bytes:
     return os.fsencode(str(p))
 
@@ -343,16 +359,7 @@ def test_pipelined_requests_whose_replies_are_never_read_do_not_grow_the_server(
         (served.share / f"file-with-a-long-name-{i:04d}.txt").write_text("x")
 
     async def flood() -> int:
-        key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
-        async with asyncssh.connect(
-            "127.0.0.1",
-            served.port,
-            username="sd",
-            client_keys=[key],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        ) as conn:
+        async with paired_connection(served) as conn:
             writer, reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
             frame = pack_frame([1, "list_open", {"path": _b(served.share), "batch_size": 1000}])
             for _ in range(200):  # a warm-up read in full: the server's worker threads are there before
@@ -480,16 +487,7 @@ def test_sftp_reads_whose_replies_are_never_read_do_not_grow_the_server(served: 
     (served.share / "big.bin").write_bytes(os.urandom(32768))
 
     async def flood() -> int:
-        key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
-        async with asyncssh.connect(
-            "127.0.0.1",
-            served.port,
-            username="sd",
-            client_keys=[key],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        ) as conn:
+        async with paired_connection(served) as conn:
             writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
 
             async def reply() -> bytes:
