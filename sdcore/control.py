@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,15 +16,34 @@ import msgpack
 from sdcore.errors import SdError
 
 SOCKET_NAME = "control.sock"
+MAX_FRAME = 64 << 20
+"""The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
 _LEN = struct.Struct(">I")
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
+# A connection handler takes the connection over after its first frame: (reader, writer, **arguments).
+ConnectionHandler = Callable[..., Awaitable[None]]
 
 
 async def _read(reader: asyncio.StreamReader) -> Any:
     (size,) = _LEN.unpack(await reader.readexactly(4))
-    return msgpack.unpackb(await reader.readexactly(size), raw=False)
+    if size > MAX_FRAME:
+        raise SdError(f"a frame of {size} bytes on the control socket (at most {MAX_FRAME})")
+    try:
+        return msgpack.unpackb(await reader.readexactly(size), raw=False)
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise SdError(f"a malformed frame on the control socket: {exc}") from None
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The uid of the process at the other end of a unix socket (SO_PEERCRED), None where unknown."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    _, uid, _ = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
+    return int(uid)
 
 
 async def _send(writer: asyncio.StreamWriter, message: Any) -> None:
@@ -54,11 +74,16 @@ class ControlServer:
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / SOCKET_NAME
         self.handlers: dict[str, Handler] = {}
+        self.connection_handlers: dict[str, ConnectionHandler] = {}
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[Any]] = set()
 
     def register(self, command: str, handler: Handler) -> None:
         self.handlers[command] = handler
+
+    def register_connection(self, command: str, handler: ConnectionHandler) -> None:
+        """`command` turns its connection into a session of its own, run by `handler(reader, writer, **args)`."""
+        self.connection_handlers[command] = handler
 
     async def start(self) -> None:
         if await is_running(self.path.parent):
@@ -88,11 +113,21 @@ class ControlServer:
         self._clients.add(task)
         session = Session(writer)
         try:
+            uid = peer_uid(writer)
+            if uid is not None and uid != os.getuid():  # besides the 0600 socket in the owner-only data dir
+                raise SdError(f"refused: uid {uid} does not own this core (uid {os.getuid()} does)")
             request = await _read(reader)
+            if not isinstance(request, dict) or not isinstance(request.get("args", {}), dict):
+                raise SdError("a malformed request on the control socket: {'cmd': NAME, 'args': {...}} expected")
+            args = {str(k): v for k, v in request.get("args", {}).items()}
+            takes_over = self.connection_handlers.get(str(request.get("cmd")))
+            if takes_over is not None:
+                await takes_over(reader, writer, **args)
+                return
             handler = self.handlers.get(str(request.get("cmd")))
             if handler is None:
                 raise SdError(f"the running core does not know {request.get('cmd')!r}")
-            work = asyncio.ensure_future(handler(session, **request.get("args", {})))
+            work = asyncio.ensure_future(handler(session, **args))
             listener = asyncio.ensure_future(_listen(reader, session))
             try:
                 await asyncio.wait({work, listener}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,268 @@
+"""The core API of another process: `await attach(data_dir)` gives a proxy with the same surface as the Api."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import struct
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sdcore.api import wire
+from sdcore.api.server import COMMAND
+from sdcore.control import SOCKET_NAME
+from sdcore.errors import SdError
+
+MAX_ANSWER = 1 << 30
+"""The largest answer frame taken from the core (a search of every file of a big library fits)."""
+HELLO_TIMEOUT = 5.0
+
+
+class Disconnected(SdError):
+    """The process that serves the core went away while this one used it."""
+
+
+wire.register(Disconnected)
+
+
+async def attach(data_dir: str | Path) -> RemoteApi | None:
+    """The core API served for `data_dir` by the process that runs its core; None when no core runs there."""
+    path = Path(data_dir).expanduser() / SOCKET_NAME
+    if not path.exists():
+        return None
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:  # a socket left by a core that died
+        return None
+    try:
+        body = wire.encode({"cmd": COMMAND, "args": {}})
+        writer.write(struct.pack(">I", len(body)) + body)
+        hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, MAX_ANSWER), HELLO_TIMEOUT))
+    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        writer.close()
+        return None
+    if not isinstance(hello, dict) or "hello" not in hello:
+        writer.close()
+        error = hello.get("error") if isinstance(hello, dict) else None
+        raise SdError(f"the core running for {path.parent} does not serve the core API: {error or hello!r:.200}")
+    connection = _Connection(reader, writer, path.parent)
+    return RemoteApi(connection, hello["hello"]["device"])
+
+
+class _Connection:
+    """One socket to the core, multiplexed: answers go to the request that asked, by id."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data_dir: Path) -> None:
+        self._writer = writer
+        self._data_dir = data_dir
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._streams: dict[int, _Queue] = {}
+        self.lost: SdError | None = None
+        self.gone = asyncio.Event()
+        self._reading = asyncio.ensure_future(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        reason = "it closed the connection"
+        try:
+            while True:
+                message = wire.decode(await wire.read_frame(reader, MAX_ANSWER))
+                rid = message.get("id") if isinstance(message, dict) else None
+                if rid in self._pending:
+                    future = self._pending.pop(rid)
+                    if future.done():
+                        continue
+                    if "error" in message:
+                        future.set_exception(wire.raise_error(message["error"]))
+                    else:
+                        future.set_result(message.get("done"))
+                elif rid in self._streams:
+                    queue = self._streams[rid]
+                    if "more" in message:
+                        queue.put(message["more"])
+                    else:
+                        del self._streams[rid]
+                        queue.end(wire.raise_error(message["error"]) if "error" in message else None)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except SdError as exc:
+            reason = f"it sent what this one cannot read: {exc}"
+        except asyncio.CancelledError:
+            reason = "this process closed the connection"
+        finally:
+            self._lose(reason)
+
+    def _lose(self, reason: str) -> None:
+        if self.lost is not None:
+            return
+        self.lost = Disconnected(f"the core serving {self._data_dir} stopped ({reason})")
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(self.lost)
+        for queue in self._streams.values():
+            queue.end(self.lost)
+        self._pending.clear()
+        self._streams.clear()
+        self._writer.close()
+        self.gone.set()
+
+    def _send(self, message: Any) -> None:
+        if self.lost is not None:
+            raise self.lost
+        self._writer.write(wire.frame(message))
+
+    async def call(self, chain: list[Any]) -> Any:
+        rid = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._send({"id": rid, "chain": chain})
+        self._pending[rid] = future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.cancel(rid)
+            raise
+
+    def stream(self, chain: list[Any]) -> _Stream:
+        rid = next(self._ids)
+        queue = _Queue()
+        self._send({"id": rid, "chain": chain, "stream": True})
+        self._streams[rid] = queue
+        return _Stream(self, rid, queue)
+
+    def cancel(self, rid: int) -> None:
+        """Stop a request on the server (its answer, if one comes, is dropped)."""
+        self._pending.pop(rid, None)
+        if self._streams.pop(rid, None) is not None or self.lost is None:
+            with contextlib.suppress(SdError, RuntimeError):  # RuntimeError: the loop is closed
+                self._send({"cancel": rid})
+
+    def close(self) -> None:
+        self._reading.cancel()
+
+
+class _Queue:
+    """What a stream received and its consumer has not taken yet; a newer progress event replaces a queued one."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._seq = 0
+        self._ready = asyncio.Event()
+        self.ended = False
+        self.error: SdError | None = None
+
+    def put(self, item: Any) -> None:
+        coalesce = getattr(item, "coalesce_key", None)
+        key = coalesce() if callable(coalesce) else None
+        if key is None:
+            self._seq += 1
+            key = ("seq", self._seq)
+        self._items[key] = item
+        self._ready.set()
+
+    def end(self, error: SdError | None) -> None:
+        self.ended, self.error = True, error
+        self._ready.set()
+
+    async def get(self) -> Any:
+        while not self._items:
+            if self.ended:
+                if self.error is not None:
+                    raise self.error
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popitem(last=False)[1]
+
+
+class _Stream:
+    """An async iterator over a stream of the core; leaving it (break, aclose, garbage) cancels it there."""
+
+    def __init__(self, connection: _Connection, rid: int, queue: _Queue) -> None:
+        self._connection, self._rid, self._queue = connection, rid, queue
+        self._open = True
+
+    def __aiter__(self) -> _Stream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._queue.get()
+        except (StopAsyncIteration, SdError):
+            self._open = False
+            raise
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._connection.cancel(self._rid)
+
+    def __del__(self) -> None:
+        if self._open:
+            self.close()
+
+    async def __aenter__(self) -> _Stream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Chain:
+    """A path into the core API, recorded without I/O: awaiting it asks for one answer, `async for` for a stream."""
+
+    __slots__ = ("_connection", "_steps")
+
+    def __init__(self, connection: _Connection, steps: tuple[list[Any], ...] = ()) -> None:
+        self._connection, self._steps = connection, steps
+
+    def __getattr__(self, name: str) -> Chain:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Chain(self._connection, (*self._steps, ["get", name]))
+
+    def __getitem__(self, key: Any) -> Chain:
+        return Chain(self._connection, (*self._steps, ["item", key]))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Chain:
+        return Chain(self._connection, (*self._steps, ["call", list(args), kwargs]))
+
+    def __await__(self) -> Any:
+        return self._connection.call(list(self._steps)).__await__()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._connection.stream(list(self._steps))
+
+    def __repr__(self) -> str:
+        return f"<core API {''.join(str(s[1]) if s[0] == 'get' else '(...)' for s in self._steps)}>"
+
+
+class RemoteApi(Chain):
+    """The Api of the process that runs the core, over its control socket (the same surface as in-process)."""
+
+    __slots__ = ("device",)
+
+    def __init__(self, connection: _Connection, device: Any) -> None:
+        super().__init__(connection)
+        self.device = device
+        """This device (the core's), learnt in the hello."""
+
+    @property
+    def lost(self) -> SdError | None:
+        """Why the connection to the core ended (None while it lasts)."""
+        return self._connection.lost
+
+    async def wait_lost(self) -> SdError:
+        """Wait until the connection to the core ends (the serving process exited, or `close()`); says why."""
+        await self._connection.gone.wait()
+        assert self._connection.lost is not None
+        return self._connection.lost
+
+    async def close(self) -> None:
+        self._connection.close()
+        await self._connection.gone.wait()

@@ -1,0 +1,139 @@
+"""The core API on the wire: msgpack with ext types for registered records, enums, UUIDs and tuples, and frames."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import struct
+import uuid
+from typing import Any, TypeVar
+
+import msgpack
+
+from sdcore.errors import SdError
+
+T = TypeVar("T", bound=type)
+
+_RECORD, _ENUM, _UUID, _TUPLE = 1, 2, 3, 4
+_LEN = struct.Struct(">I")
+_TEXT = "surrogatepass"  # a name that is not UTF-8 (a lone surrogate from os.fsdecode) crosses unchanged
+
+_classes: dict[str, type] = {}
+"""Registered record, enum and error classes by name: the only classes decoding ever builds."""
+_fields: dict[type, tuple[str, ...]] = {}
+
+
+class WireError(SdError):
+    """A frame that is not a message of the core API (malformed, too large, or naming an unknown record)."""
+
+
+def register(cls: T) -> T:
+    """Let `cls` (a dataclass, an Enum or an SdError subclass) cross the wire; usable as a class decorator."""
+    name = cls.__name__
+    known = _classes.get(name)
+    if known is not None and known is not cls:
+        raise TypeError(f"two wire records are called {name}: {known.__module__} and {cls.__module__}")
+    if dataclasses.is_dataclass(cls):
+        _fields[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    elif not issubclass(cls, (enum.Enum, SdError)):
+        raise TypeError(f"{name} is not a dataclass, an Enum or an SdError: it cannot cross the wire")
+    _classes[name] = cls
+    return cls
+
+
+register(SdError)
+register(WireError)
+
+
+def _default(obj: Any) -> Any:
+    cls = type(obj)
+    fields = _fields.get(cls)
+    if fields is not None and _classes.get(cls.__name__) is cls:
+        return msgpack.ExtType(_RECORD, _pack([cls.__name__, *[getattr(obj, f) for f in fields]]))
+    if isinstance(obj, enum.Enum) and _classes.get(cls.__name__) is cls:
+        return msgpack.ExtType(_ENUM, _pack([cls.__name__, obj.value]))
+    if cls is uuid.UUID:
+        return msgpack.ExtType(_UUID, obj.bytes)
+    if cls is tuple:
+        return msgpack.ExtType(_TUPLE, _pack(list(obj)))
+    raise TypeError(f"a {cls.__module__}.{cls.__qualname__} cannot cross the wire (register it in sdcore.api.wire)")
+
+
+def _pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, default=_default, strict_types=True, use_bin_type=True, unicode_errors=_TEXT)
+
+
+def _ext(code: int, data: bytes) -> Any:
+    if code == _UUID:
+        return uuid.UUID(bytes=data)
+    items = _unpack(data)
+    if code == _TUPLE:
+        return tuple(items)
+    if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items:
+        raise WireError(f"unknown ext type {code}")
+    cls = _classes.get(items[0]) if isinstance(items[0], str) else None
+    if cls is None or issubclass(cls, SdError):
+        raise WireError(f"{str(items[0])[:80]!r} is not a record of the core API")
+    if code == _ENUM and issubclass(cls, enum.Enum) and len(items) == 2:
+        return cls(items[1])
+    if code == _RECORD and cls in _fields and len(items) == len(_fields[cls]) + 1:
+        return cls(*items[1:])
+    raise WireError(f"a malformed {cls.__name__}")
+
+
+def _unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False, unicode_errors=_TEXT)
+
+
+def encode(message: Any) -> bytes:
+    """One message as bytes; TypeError names what cannot cross the wire."""
+    return _pack(message)
+
+
+def decode(data: bytes) -> Any:
+    """The message in `data`, building only registered classes; WireError when it is not one."""
+    try:
+        return _unpack(data)
+    except WireError:
+        raise
+    except (SdError, ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError) as exc:  # fmt: skip
+        raise WireError(f"a malformed frame: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def error_of(exc: BaseException) -> list[str]:
+    """An error as the wire carries it: (class name, message)."""
+    if isinstance(exc, SdError):
+        return [type(exc).__name__, str(exc)]
+    return ["SdError", f"the core failed: {type(exc).__name__}: {exc}"]
+
+
+def raise_error(carried: Any) -> SdError:
+    """The error a (class name, message) pair names: the same SdError subclass when registered, else SdError."""
+    name, message = (carried + ["", ""])[:2] if isinstance(carried, list) else ("SdError", str(carried))
+    cls = _classes.get(str(name))
+    if cls is None or not issubclass(cls, SdError):
+        cls = SdError
+    try:
+        return cls(str(message))
+    except TypeError:  # an error class whose constructor wants more than a message
+        return SdError(str(message))
+
+
+class FrameTooLarge(WireError):
+    """A frame's length prefix is over the cap: the stream cannot be resynchronised."""
+
+
+async def read_frame(reader: asyncio.StreamReader, limit: int) -> bytes:
+    """The next frame's body; IncompleteReadError at the end, FrameTooLarge over `limit` bytes."""
+    (size,) = _LEN.unpack(await reader.readexactly(4))
+    if size > limit:
+        raise FrameTooLarge(f"a frame of {size} bytes (at most {limit})")
+    return await reader.readexactly(size)
+
+
+def frame(message: Any) -> bytes:
+    """A message with its length prefix, ready to write."""
+    body = encode(message)
+    return _LEN.pack(len(body)) + body
