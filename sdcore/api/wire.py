@@ -22,6 +22,8 @@ _TEXT = "surrogatepass"  # a name that is not UTF-8 (a lone surrogate from os.fs
 _classes: dict[str, type] = {}
 """Registered record, enum and error classes by name: the only classes decoding ever builds."""
 _fields: dict[type, tuple[str, ...]] = {}
+_frozen: set[type] = set()
+"""Registered dataclasses that are frozen: one object can stand for equal bytes."""
 
 
 class WireError(SdError):
@@ -36,6 +38,8 @@ def register(cls: T) -> T:
         raise TypeError(f"two wire records are called {name}: {known.__module__} and {cls.__module__}")
     if dataclasses.is_dataclass(cls):
         _fields[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+        if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            _frozen.add(cls)
     elif not issubclass(cls, (enum.Enum, SdError)):
         raise TypeError(f"{name} is not a dataclass, an Enum or an SdError: it cannot cross the wire")
     _classes[name] = cls
@@ -46,11 +50,56 @@ register(SdError)
 register(WireError)
 
 
+_ERROR_MODULES = (
+    "sdcore.errors", "sdcore.sdpath", "sdcore.search", "sdcore.tags", "sdcore.fs.base", "sdcore.fs.trash",
+    "sdcore.library.library", "sdcore.library.damage", "sdcore.ops.localcopy", "sdcore.ops.transfer",
+)  # fmt: skip
+_known_loaded = False
+
+
+def _load_known() -> None:
+    """Register the API's records (`sdcore.api.records.RECORDS`) and the core's errors, on first need: importing
+    them all costs start-up time a first screen does not need."""
+    global _known_loaded
+    if _known_loaded:
+        return
+    _known_loaded = True
+    import importlib
+
+    try:  # TODO(attach): until the facade lands in main
+        from sdcore.api import records
+    except ImportError:
+        records = None  # type: ignore[assignment]
+
+    for cls in records.RECORDS if records is not None else ():
+        if _classes.get(cls.__name__) is not cls:
+            register(cls)
+    for name in _ERROR_MODULES:
+        for value in vars(importlib.import_module(name)).values():
+            if isinstance(value, type) and issubclass(value, SdError) and value.__name__ not in _classes:
+                register(value)
+
+
+_CACHED = 64
+_encoded: dict[int, tuple[Any, msgpack.ExtType]] = {}
+"""Records encoded lately, by identity: a listing's entries share their directory's SdPath."""
+
+
 def _default(obj: Any) -> Any:
+    cached = _encoded.get(id(obj))
+    if cached is not None and cached[0] is obj:
+        return cached[1]
     cls = type(obj)
+    if _classes.get(cls.__name__) is not cls and cls not in (uuid.UUID, tuple):
+        _load_known()
     fields = _fields.get(cls)
     if fields is not None and _classes.get(cls.__name__) is cls:
-        return msgpack.ExtType(_RECORD, _pack([cls.__name__, *[getattr(obj, f) for f in fields]]))
+        ext = msgpack.ExtType(_RECORD, _pack([cls.__name__, *[getattr(obj, f) for f in fields]]))
+        if cls in _frozen:
+            if len(_encoded) >= _CACHED:
+                _encoded.clear()
+            _encoded[id(obj)] = obj, ext  # kept alive while cached, so its id is not reused
+        return ext
     if isinstance(obj, enum.Enum) and _classes.get(cls.__name__) is cls:
         return msgpack.ExtType(_ENUM, _pack([cls.__name__, obj.value]))
     if cls is uuid.UUID:
@@ -64,21 +113,34 @@ def _pack(obj: Any) -> bytes:
     return msgpack.packb(obj, default=_default, strict_types=True, use_bin_type=True, unicode_errors=_TEXT)
 
 
+_decoded: dict[bytes, Any] = {}
+"""Records decoded lately, by their bytes (records are frozen: equal bytes can share one object)."""
+
+
 def _ext(code: int, data: bytes) -> Any:
     if code == _UUID:
         return uuid.UUID(bytes=data)
+    if code == _RECORD and data in _decoded:
+        return _decoded[data]
     items = _unpack(data)
     if code == _TUPLE:
         return tuple(items)
-    if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items:
+    if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items or not isinstance(items[0], str):
         raise WireError(f"unknown ext type {code}")
-    cls = _classes.get(items[0]) if isinstance(items[0], str) else None
+    if items[0] not in _classes:
+        _load_known()
+    cls = _classes.get(items[0])
     if cls is None or issubclass(cls, SdError):
-        raise WireError(f"{str(items[0])[:80]!r} is not a record of the core API")
+        raise WireError(f"{items[0][:80]!r} is not a record of the core API")
     if code == _ENUM and issubclass(cls, enum.Enum) and len(items) == 2:
         return cls(items[1])
     if code == _RECORD and cls in _fields and len(items) == len(_fields[cls]) + 1:
-        return cls(*items[1:])
+        record = cls(*items[1:])
+        if cls in _frozen and len(data) < 4096:
+            if len(_decoded) >= _CACHED:
+                _decoded.clear()
+            _decoded[data] = record
+        return record
     raise WireError(f"a malformed {cls.__name__}")
 
 
@@ -112,6 +174,8 @@ def error_of(exc: BaseException) -> list[str]:
 def raise_error(carried: Any) -> SdError:
     """The error a (class name, message) pair names: the same SdError subclass when registered, else SdError."""
     name, message = (carried + ["", ""])[:2] if isinstance(carried, list) else ("SdError", str(carried))
+    if str(name) not in _classes:
+        _load_known()
     cls = _classes.get(str(name))
     if cls is None or not issubclass(cls, SdError):
         cls = SdError

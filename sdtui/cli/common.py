@@ -96,6 +96,7 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         async with Core(chosen().data_dir) as core:
             core.libraries.program = program
             core.libraries.on_lock_wait = lambda line: print(line, file=sys.stderr, flush=True)
+            await _host(core)
             try:
                 return await body(core)
             except sqlite3.Error as exc:  # a damaged database or a full disk, said in one line
@@ -119,6 +120,17 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         fail(str(exc))
     except (KeyboardInterrupt, concurrent.futures.CancelledError):
         fail("interrupted", code=130)
+
+
+async def _host(core: Any) -> None:
+    """While this command runs, other `sd` and `sdtui` on its data dir use its core (`sd job list` beside a
+    foreground `sd cp`); not when a core started there since `sd` looked (then this one waits for the library)."""
+    from sdtui.cli.forward import host
+
+    try:
+        await host(core)
+    except (SdError, OSError):  # OSError: a data dir whose socket path is too long, say; the command runs on
+        pass
 
 
 def _command_path() -> str:

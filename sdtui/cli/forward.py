@@ -18,6 +18,7 @@ import queue
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,23 @@ def _width() -> int:
 # -- the core's side -----------------------------------------------------------------------------
 
 
-async def host(core: Any) -> ControlServer:
-    """Carry out `sd` commands for `core`'s data dir until the core closes; refuses if a core runs there."""
+_hosted: weakref.WeakKeyDictionary[Any, ControlServer] = weakref.WeakKeyDictionary()
+
+
+async def host(core: Any, api: Any = None) -> ControlServer:
+    """Serve the core API (`api`, else a new `Api(core)`) and carry out `sd` commands for `core`'s data dir until
+    the core closes; refuses if a core runs there. Hosting a core twice is hosting it once."""
+    server = _hosted.get(core)
+    if server is not None:
+        return server
+    from sdcore.api import Api
+    from sdcore.api.server import serve
+
     server = ControlServer(core.data_dir)
     server.register("sd", functools.partial(_command, core))
+    serve(server, api if api is not None else Api(core))
     await server.start()
+    _hosted[core] = server
     core.add_service(server)
     common.typer_draws_at_the_callers_width()
     for name, attr in (("stdout", "out"), ("stderr", "err"), ("stdin", "stdin")):
