@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import operator
 import struct
 import uuid
 from typing import Any, TypeVar
@@ -15,13 +16,16 @@ from sdcore.errors import SdError
 
 T = TypeVar("T", bound=type)
 
-_RECORD, _ENUM, _UUID, _TUPLE = 1, 2, 3, 4
+_RECORD, _ENUM, _UUID, _TUPLE, _RECORDS = 1, 2, 3, 4, 5
+_ROWS_FROM = 8
+"""A list of at least this many records of one class travels as rows of their fields (a listing's batch)."""
 _LEN = struct.Struct(">I")
 _TEXT = "surrogatepass"  # a name that is not UTF-8 (a lone surrogate from os.fsdecode) crosses unchanged
 
 _classes: dict[str, type] = {}
 """Registered record, enum and error classes by name: the only classes decoding ever builds."""
 _fields: dict[type, tuple[str, ...]] = {}
+_getters: dict[type, Any] = {}
 _frozen: set[type] = set()
 """Registered dataclasses that are frozen: one object can stand for equal bytes."""
 
@@ -38,6 +42,7 @@ def register(cls: T) -> T:
         raise TypeError(f"two wire records are called {name}: {known.__module__} and {cls.__module__}")
     if dataclasses.is_dataclass(cls):
         _fields[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+        _getters[cls] = operator.attrgetter(*_fields[cls]) if len(_fields[cls]) > 1 else None
         if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             _frozen.add(cls)
     elif not issubclass(cls, (enum.Enum, SdError)):
@@ -125,6 +130,8 @@ def _ext(code: int, data: bytes) -> Any:
     items = _unpack(data)
     if code == _TUPLE:
         return tuple(items)
+    if code == _RECORDS:
+        return _rows(items)
     if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items or not isinstance(items[0], str):
         raise WireError(f"unknown ext type {code}")
     if items[0] not in _classes:
@@ -148,8 +155,35 @@ def _unpack(data: bytes) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False, unicode_errors=_TEXT)
 
 
+def _as_rows(value: Any) -> Any:
+    """A long list of records of one class as one ext of rows: a packer per list instead of one per record."""
+    if type(value) is not list or len(value) < _ROWS_FROM:
+        return value
+    cls = type(value[0])
+    getter = _getters.get(cls)
+    if getter is None or _classes.get(cls.__name__) is not cls or any(type(v) is not cls for v in value):
+        return value
+    return msgpack.ExtType(_RECORDS, _pack([cls.__name__, [list(getter(v)) for v in value]]))
+
+
+def _rows(items: Any) -> list[Any]:
+    if not isinstance(items, list) or len(items) != 2 or not isinstance(items[0], str) or not isinstance(items[1], list):
+        raise WireError("malformed rows of records")
+    if items[0] not in _classes:
+        _load_known()
+    cls = _classes.get(items[0])
+    if cls is None or cls not in _fields:
+        raise WireError(f"{items[0][:80]!r} is not a record of the core API")
+    width = len(_fields[cls])
+    if not all(isinstance(row, list) and len(row) == width for row in items[1]):
+        raise WireError(f"a malformed {cls.__name__}")
+    return [cls(*row) for row in items[1]]
+
+
 def encode(message: Any) -> bytes:
     """One message as bytes; TypeError names what cannot cross the wire."""
+    if type(message) is dict:
+        message = {key: _as_rows(value) for key, value in message.items()}
     return _pack(message)
 
 

@@ -171,6 +171,8 @@ async def test_records_cross_unchanged_names_that_are_not_utf8_too(api: RemoteAp
     assert await api.echo(thing) == thing
     assert await api.echo([thing, None, 1.5, True, DEVICE], twice=True) == [[thing, None, 1.5, True, DEVICE]] * 2
     assert await api.tags["work/acme"].name() == "work/acme"
+    listing = [Thing(SdPath(DEVICE, f"/d/{i}{odd}"), Kind.FILE, (), b"", {}) for i in range(1000)]
+    assert await api.echo(listing) == listing  # a listing's batch travels as rows of fields
 
 
 async def test_errors_come_back_as_the_same_class(api: RemoteApi) -> None:
@@ -285,6 +287,8 @@ async def test_a_malformed_frame_gets_an_error_and_the_core_keeps_serving(
         wire.encode({"id": 1, "chain": [["get"]]}),
         bytes([0xC7, 2, 1]) + wire.encode([]),  # a record with no name
         wire._pack(msgpack_ext(1, ["Popen", "sh"])),  # a class the wire never registered
+        wire._pack(msgpack_ext(5, ["Popen", [["sh"]]])),
+        wire._pack(msgpack_ext(5, ["Device", [[1]]])),  # a row one field short
         b"\xdd\xff\xff\xff\xff",  # an array of 4 billion items
     ]
     for body in bad:

@@ -1,0 +1,235 @@
+"""Benchmark of a front end attached to another process's core vs in-process: `python tests/bench/bench_attach.py`.
+
+Side by side, on a directory of 100,000 files in a temporary folder, the core served by a real `sd serve`:
+- the API: first batch and the whole listing of the directory (`api.browse`),
+- the explorer (run_test): first screen of the directory, and key press to moved cursor (p95),
+- 1,000 progress events a second from a job: how far behind the attached explorer's jobs strip is, and how many
+  of them it had to draw (a newer progress event replaces the one still queued).
+Each attached figure is printed beside the in-process one, with the ratio and the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sdcore.api import Api
+from sdcore.api.client import attach
+from sdcore.core import Core
+from sdcore.sdpath import SdPath
+
+SD = str(Path(sys.executable).parent / "sd")
+EVENTS_SERVER = """
+import asyncio, sys, time
+from sdcore.core import Core
+from sdcore.events import JobProgress, JobStateChanged
+from sdtui.cli.forward import host
+
+async def main() -> None:
+    async with Core(sys.argv[1]) as core:
+        await host(core)
+        print("serving", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # the client is attached and listens
+        rate, seconds = int(sys.argv[2]), float(sys.argv[3])
+        started = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            core.bus.publish(JobProgress("bench", "copy", i + 1, int(rate * seconds), message=repr(time.time())))
+            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+        core.bus.publish(JobStateChanged("bench", "copy", "completed"))
+        await asyncio.to_thread(sys.stdin.readline)
+
+asyncio.run(main())
+"""
+
+
+def make_big(root: Path, count: int) -> Path:
+    big = root / "big"
+    big.mkdir()
+    for i in range(count):
+        os.close(os.open(big / f"f{i:06d}.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+    return big
+
+
+def serve(data: Path) -> subprocess.Popen[str]:
+    server = subprocess.Popen(
+        [SD, "--data-dir", str(data), "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None and server.stdout.readline().startswith("serving ")
+    return server
+
+
+async def listing(api: Any, directory: SdPath) -> tuple[float, float]:
+    """Seconds to the first batch of the directory, and to its last."""
+    started = time.perf_counter()
+    first, count = 0.0, 0
+    async for batch in api.browse(directory):
+        count += len(batch)
+        first = first or time.perf_counter() - started
+    assert count >= 100_000, count
+    return first, time.perf_counter() - started
+
+
+async def bench_api(data: Path, big: Path) -> dict[str, tuple[float, float]]:
+    figures: dict[str, tuple[float, float]] = {}
+    async with Core(data) as core:
+        local = Api(core)
+        directory = SdPath(local.device.id, str(big))
+        await listing(local, directory)  # warm the page cache
+        inprocess = sorted([await listing(local, directory) for _ in range(5)])[2]
+    server = serve(data)
+    try:
+        remote = await attach(data)
+        assert remote is not None
+        attached = sorted([await listing(remote, directory) for _ in range(5)])[2]
+        await remote.close()
+    finally:
+        server.terminate()
+        server.wait(20)
+    figures["API: first batch of 100k"] = (inprocess[0], attached[0])
+    figures["API: whole listing of 100k"] = (inprocess[1], attached[1])
+    return figures
+
+
+async def explorer(data: Path, big: Path) -> tuple[float, float]:
+    """The explorer (run_test) on `data`: first screen of the big directory, and key press to moved cursor (p95)."""
+    from sdtui.app import SdtuiApp
+    from sdtui.screens.explorer import ExplorerScreen
+
+    app = SdtuiApp(str(big.parent), data_dir=data)
+    async with app.run_test(size=(160, 50)) as pilot:
+        while not isinstance(app.screen, ExplorerScreen):
+            await pilot.pause(0.01)
+        await pilot.pause(1.0)
+        screen = app.screen
+        fl = screen.active.file_list
+        painted: list[tuple[float, int]] = []
+        render_line = fl.render_line
+
+        def spy(y: int):  # type: ignore[no-untyped-def]
+            index = int(fl.scroll_offset.y) + y
+            if index < len(fl.rows):
+                painted.append((time.perf_counter(), index if index == fl.cursor else -1))
+            return render_line(y)
+
+        fl.render_line = spy  # type: ignore[method-assign]
+        opened = time.perf_counter()
+        screen.active.open(SdPath(app.api.device.id, str(big)))
+        while not any(fl.rows) or not painted or len(fl.rows) < 50:
+            await asyncio.sleep(0.001)
+        first = painted[-1][0] - opened
+        while fl.state != "ready" or len(fl.entries) < 100_000:
+            await pilot.pause(0.01)
+        await pilot.pause(0.3)
+        keys = []
+        for _ in range(100):
+            painted.clear()
+            before = fl.cursor
+            pressed = time.perf_counter()
+            await pilot.press("j")
+            while not any(c not in (-1, before) for _, c in painted):
+                await asyncio.sleep(0.0005)
+            keys.append(next(t for t, c in painted if c not in (-1, before)) - pressed)
+    return first, sorted(keys)[int(len(keys) * 0.95)]
+
+
+async def bench_explorer(data: Path, big: Path) -> dict[str, tuple[float, float]]:
+    inprocess = await explorer(data, big)
+    server = serve(data)
+    try:
+        attached = await explorer(data, big)
+    finally:
+        server.terminate()
+        server.wait(20)
+    return {
+        "explorer: first screen of 100k": (inprocess[0], attached[0]),
+        "explorer: key press to moved cursor, p95": (inprocess[1], attached[1]),
+    }
+
+
+async def bench_events(data: Path, rate: int = 1000, seconds: float = 5.0) -> dict[str, float]:
+    """A job publishing `rate` progress events a second; the attached explorer's jobs strip draws what arrives."""
+    from sdtui.app import SdtuiApp
+    from sdtui.screens.explorer import ExplorerScreen
+    from sdtui.widgets.jobs_strip import JobsStrip
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", EVENTS_SERVER, str(data), str(rate), str(seconds)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None
+    assert server.stdout.readline().startswith("serving")
+    drawn: list[tuple[float, Any]] = []
+    try:
+        app = SdtuiApp(str(data), data_dir=data)
+        async with app.run_test(size=(160, 50)) as pilot:
+            while not isinstance(app.screen, ExplorerScreen):
+                await pilot.pause(0.01)
+            await pilot.pause(1.0)
+            strip = app.screen.query_one(JobsStrip)
+            shown = strip.on_job_progress if hasattr(strip, "on_job_progress") else None
+            original = type(strip).refresh
+
+            def counted(self: Any, *args: Any, **kw: Any) -> Any:
+                drawn.append((time.time(), None))
+                return original(self, *args, **kw)
+
+            type(strip).refresh = counted  # type: ignore[method-assign]
+            server.stdin.write("go\n")
+            server.stdin.flush()
+            started = time.time()
+            await pilot.pause(seconds + 0.5)
+            presses = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                await pilot.press("j")
+                presses.append(time.perf_counter() - t0)
+            type(strip).refresh = original  # type: ignore[method-assign]
+            del shown
+    finally:
+        server.stdin.write("done\n")
+        server.stdin.flush()
+        server.wait(20)
+    during = [t for t, _ in drawn if t <= started + seconds]
+    return {
+        "events published": rate * seconds,
+        "jobs strip redraws while they came": len(during),
+        "last redraw after the last event (s)": (max(t for t, _ in drawn) - (started + seconds)) if drawn else float("nan"),
+        "pilot.press j after the burst, worst (s)": max(presses),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--skip-explorer", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sd-bench-attach-"))
+    os.environ["HOME"] = str(root)
+    try:
+        big = make_big(root, args.files)
+        data = root / "data"
+        figures = asyncio.run(bench_api(data, big))
+        if not args.skip_explorer:
+            figures.update(asyncio.run(bench_explorer(data, big)))
+        budgets = {"explorer: first screen of 100k": "≤ 1.3x", "explorer: key press to moved cursor, p95": "< 20 ms"}
+        print(f"{'figure':45} {'in-process':>11} {'attached':>11} {'ratio':>7}  budget")
+        for name, (inprocess, attached) in figures.items():
+            ratio = attached / inprocess if inprocess else float("nan")
+            print(f"{name:45} {inprocess * 1000:9.1f}ms {attached * 1000:9.1f}ms {ratio:6.2f}x  {budgets.get(name, '')}")
+        if not args.skip_explorer:
+            for name, value in asyncio.run(bench_events(root / "data-events")).items():
+                print(f"{name:45} {value:11.3f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
