@@ -41,7 +41,7 @@ async def attach(data_dir: str | Path) -> RemoteApi | None:
         body = wire.encode({"cmd": COMMAND, "args": {}})
         writer.write(struct.pack(">I", len(body)) + body)
         hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, MAX_ANSWER), HELLO_TIMEOUT))
-    except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncio.IncompleteReadError):
         writer.close()
         return None
     if not isinstance(hello, dict) or "hello" not in hello:

@@ -87,8 +87,9 @@ class _Session:
             if task is not None:
                 task.cancel()
             return
-        rid = message.get("id") if isinstance(message, dict) else None
-        chain, stream = (message.get("chain"), bool(message.get("stream"))) if isinstance(message, dict) else (0, 0)
+        if not isinstance(message, dict):
+            raise wire.WireError("a request is {'id': INT, 'chain': [STEP...], 'stream': BOOL}")
+        rid, chain, stream = message.get("id"), message.get("chain"), bool(message.get("stream"))
         if not isinstance(rid, int) or not isinstance(chain, list):
             raise wire.WireError("a request is {'id': INT, 'chain': [STEP...], 'stream': BOOL}")
         if rid in self._tasks:
