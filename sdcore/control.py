@@ -18,6 +18,8 @@ from sdcore.errors import SdError
 SOCKET_NAME = "control.sock"
 MAX_FRAME = 64 << 20
 """The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
+GRACE = 0.25
+"""Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -100,6 +102,8 @@ class ControlServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            if self._clients:  # commands carried out here say their last words (a monitor: "copy completed")
+                await asyncio.wait(list(self._clients), timeout=GRACE)
             for task in list(self._clients):
                 task.cancel()
             await self._server.wait_closed()
@@ -191,7 +195,7 @@ class Call:
             try:
                 frame = await _read(self._reader)
             except (asyncio.IncompleteReadError, ConnectionError):
-                raise SdError("the running core closed the control socket") from None
+                raise SdError("the core that ran this command stopped before it finished") from None
             if "error" in frame:
                 raise SdError(str(frame["error"]))
             if "done" in frame:

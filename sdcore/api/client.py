@@ -28,8 +28,11 @@ class Disconnected(SdError):
 wire.register(Disconnected)
 
 
-async def attach(data_dir: str | Path) -> RemoteApi | None:
-    """The core API served for `data_dir` by the process that runs its core; None when no core runs there."""
+async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi | None:
+    """The core API served for `data_dir` by the process that runs its core; None when no core runs there.
+
+    `library`: the library `api.library()` names (name or id; None: the serving core's default one).
+    """
     path = Path(data_dir).expanduser() / SOCKET_NAME
     if not path.exists():
         return None
@@ -49,7 +52,7 @@ async def attach(data_dir: str | Path) -> RemoteApi | None:
         error = hello.get("error") if isinstance(hello, dict) else None
         raise SdError(f"the core running for {path.parent} does not serve the core API: {error or hello!r:.200}")
     connection = _Connection(reader, writer, path.parent)
-    return RemoteApi(connection, hello["hello"]["device"])
+    return RemoteApi(connection, hello["hello"]["device"], library)
 
 
 class _Connection:
@@ -245,12 +248,17 @@ class Chain:
 class RemoteApi(Chain):
     """The Api of the process that runs the core, over its control socket (the same surface as in-process)."""
 
-    __slots__ = ("device",)
+    __slots__ = ("_library", "device")
 
-    def __init__(self, connection: _Connection, device: Any) -> None:
+    def __init__(self, connection: _Connection, device: Any, library: str | None = None) -> None:
         super().__init__(connection)
         self.device = device
         """This device (the core's), learnt in the hello."""
+        self._library = library
+
+    def library(self, name: str | None = None) -> Chain:
+        """A library by name or id (None: the one `attach` was given, else the serving core's default one)."""
+        return Chain(self._connection, (["get", "library"], ["call", [name or self._library], {}]))
 
     @property
     def lost(self) -> SdError | None:

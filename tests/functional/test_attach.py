@@ -103,6 +103,9 @@ def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: 
         assert " copy " in line and "%" in line and "/1.0 GiB" in line, line
         out, err = copy.communicate(timeout=300)
         assert copy.returncode == 0, err
+        rest, said = monitor.communicate(timeout=20)  # the copy's core is gone: the monitor ends, saying why
+        assert rest.splitlines()[-1].endswith(" copy completed"), rest
+        assert "stopped" in said and monitor.returncode == 1, said
     finally:
         copy.kill()
         if monitor is not None:
