@@ -21,7 +21,8 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.search(text_or_query) -> list[Entry]   await lib.incomplete() -> list[str]
     await lib.saved.list() -> list[SavedSearch]      .save(name, query)  .run(name) -> list[Entry]  .forget(name)
     await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, index=False)  .remove(key)
-    await lib.jobs.list() -> list[JobRecord]         .get(id)  .wait(id)  .pause(id)  .resume(id)  .cancel(id)
+    await lib.jobs.list() -> list[JobRecord]         .get(id)  .wait(id)  .route(id) -> JobRoute
+    await lib.jobs.pause(job_id)                     .resume(id)  .cancel(id)
 
     await api.ops.copy(sources, dest, on_conflict="fail") -> job id     .move(...) -> job id
     await api.ops.trash(paths) -> list[Trashed]      await api.ops.restore(trashed) -> list[SdPath]
@@ -37,7 +38,16 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
 Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
 """
 
-from sdcore.api.records import DeviceId, DeviceInfo, Entry, EntryDetails, LibraryInfo, PairedDevice, Trashed
+from sdcore.api.records import (
+    DeviceId,
+    DeviceInfo,
+    Entry,
+    EntryDetails,
+    JobRoute,
+    LibraryInfo,
+    PairedDevice,
+    Trashed,
+)
 from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
 
@@ -47,6 +57,7 @@ __all__ = [
     "DeviceInfo",
     "Entry",
     "EntryDetails",
+    "JobRoute",
     "LibraryInfo",
     "PairedDevice",
     "Trashed",

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sdcore.api.records import Entry, EntryDetails, LibraryInfo
+from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SdPath, display, from_db
 
@@ -315,6 +315,10 @@ class Jobs(_Part):
         """Wait until the job stops running (finished, paused, failed or canceled); its record."""
         return await (await self._library()).jobs.wait(job_id)
 
+    async def route(self, job_id: str) -> JobRoute:
+        """What the job works on: its sources and where they go (a copy, a move), what it deletes, renames or makes."""
+        return await self._in_thread(_route, job_id)
+
     async def pause(self, job_id: str) -> None:
         (await self._library()).jobs.pause(job_id)
 
@@ -371,6 +375,23 @@ def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> bui
                   row[5] or 0, row[6] or 0, from_db(row[7]) if row[7] else None, entry_id, row[8])
         )
     return found
+
+
+def _route(library: Library, job_id: str) -> JobRoute:
+    job: Any = library.jobs.state_of(job_id)
+
+    def paths(texts: Sequence[str]) -> tuple[SdPath, ...]:
+        return tuple(SdPath.parse_canonical(t) for t in texts)
+
+    if getattr(job, "targets", None):  # a copy or a move
+        return JobRoute(paths(job.sources), paths(job.targets[:1])[0].parent)
+    if getattr(job, "paths", None) is not None:  # a delete
+        return JobRoute(paths(job.paths), to_trash=not job.permanent)
+    if getattr(job, "new_name", None) is not None:  # a rename
+        return JobRoute(paths([job.path]), new_name=job.new_name)
+    if getattr(job, "path", None):  # a mkdir
+        return JobRoute(destination=SdPath.parse_canonical(job.path))
+    return JobRoute()
 
 
 def _details(library: Library, entry_id: int) -> EntryDetails:

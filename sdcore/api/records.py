@@ -104,6 +104,17 @@ class Trashed:
     in_trash: SdPath
 
 
+@dataclass(frozen=True, slots=True)
+class JobRoute:
+    """What a job works on, to tell jobs apart: what it reads or changes, where it writes (a copy's folder, a
+    folder made), the new name of a rename, and whether a delete goes to the trash."""
+
+    sources: tuple[SdPath, ...] = ()
+    destination: SdPath | None = None
+    new_name: str | None = None
+    to_trash: bool = False
+
+
 def __getattr__(name: str) -> Any:
     """`RECORDS`: every record class a leaf of the API takes or returns (the wire registers them); built on first
     use, since search and tags are not needed to draw the first screen."""
@@ -117,6 +128,6 @@ def __getattr__(name: str) -> Any:
 
     every_event = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)]
     return (
-        SdPath, DeviceInfo, PairedDevice, LibraryInfo, Entry, EntryDetails, Trashed,
+        SdPath, DeviceInfo, PairedDevice, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
         Tag, Location, JobRecord, Query, SavedSearch, *every_event,
     )

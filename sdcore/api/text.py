@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 
 from sdcore.sdpath import SdPath, display
@@ -32,7 +33,7 @@ def shorten_home(path: str) -> str:
     return path
 
 
-def label(path: SdPath, here: object, names: Mapping[object, str]) -> str:
+def label(path: SdPath, here: uuid.UUID, names: Mapping[uuid.UUID, str]) -> str:
     """A path for people: `~/docs` on this device (`here`), `laptop:/home/me/docs` on a paired one (`names`:
     device id -> name; an unknown device shows its id)."""
     if path.device_id == here:

@@ -6,12 +6,14 @@ here; a client over the control socket is the same surface, and the same stories
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from sdcore.api import Api, Entry, human_size
+from sdcore.api import Api, Entry, JobRoute, human_size
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
@@ -102,6 +104,7 @@ async def copy_a_folder_and_read_what_the_job_did(api: Api, home: Path) -> None:
     assert record.state == "completed"
     # TODO(ops results.py): record.result becomes a CopyResult (files, bytes, outcomes as an enum)
     assert (record.result["files"], record.result["bytes"]) == (2, 8000)
+    assert await api.library().jobs.route(job_id) == JobRoute((at(api, source),), at(api, backup))
     copied = sorted((e.name, e.size) for e in await listed(api, backup / "photos"))
     assert copied == [("a.jpg", 3000), ("b.jpg", 5000)]
     entry = await api.stat(at(api, backup / "photos" / "a.jpg"), cas_id=True)
@@ -120,12 +123,28 @@ async def rename_and_make_a_folder(api: Api, home: Path) -> None:
         await api.ops.mkdir(renamed)
 
 
+async def a_shown_folder_tells_what_changed_in_it(api: Api, home: Path) -> None:
+    inbox = home / "inbox"
+    inbox.mkdir()
+    async with contextlib.aclosing(api.watch(at(api, inbox))) as changes:
+        change = asyncio.ensure_future(anext(changes))
+        for attempt in range(40):  # the first writes may come before the watch is in place
+            (inbox / f"new{attempt}.txt").write_text("fresh")
+            done, _ = await asyncio.wait({change}, timeout=0.25)
+            if done:
+                break
+        event = change.result()
+    assert event.directory == str(inbox)
+    assert event.names and event.names[0].startswith("new")
+
+
 STORIES = [
     tag_a_file_outside_every_location_and_find_it,
     a_file_made_since_the_index_is_indexed_when_noted,
     trash_three_files_and_restore_them,
     copy_a_folder_and_read_what_the_job_did,
     rename_and_make_a_folder,
+    a_shown_folder_tells_what_changed_in_it,
 ]
 
 
