@@ -17,6 +17,7 @@ from textual.theme import Theme
 
 from sdcore import log
 from sdcore.api import Api, DeviceId, Entry, EntryDetails, PairedDevice, Trashed, display, human_size, label
+from sdcore.api.client import RemoteApi, attach
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
@@ -70,6 +71,7 @@ class SdtuiApp(App[None]):
         super().__init__()
         self.config = config or Config()
         self._hosting = False
+        self._closing = False
         self.start_text = start or "."
         self.other_text = other
         self.library_name = library
@@ -128,6 +130,7 @@ class SdtuiApp(App[None]):
         for problem in self.config_problems:
             self.notify(problem, severity="warning", timeout=12, markup=False)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        await self._attach_to_a_running_core()
         try:
             if any(split_remote(t) for t in (self.start_text, self.other_text or "")):
                 await self.api.devices.attach()
@@ -141,6 +144,41 @@ class SdtuiApp(App[None]):
         if self.listen:
             self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
 
+    async def _attach_to_a_running_core(self) -> None:
+        """Where another process runs this data dir's core (`sd serve`, another sdtui, a foreground `sd`), use it:
+        `self.api` is then its API over the control socket. When that process exits, this one takes the core over."""
+        if not self._owns_core:
+            return
+        try:
+            remote = await attach(self.core.data_dir, self.library_name)
+        except SdError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        if remote is not None:
+            self.api = remote  # type: ignore[assignment]  # the same surface, over the socket
+            self._owns_core = False
+            self.run_worker(self._take_over_when_lost(remote), group="attach", exit_on_error=False)
+
+    async def _take_over_when_lost(self, remote: RemoteApi) -> None:
+        lost = await remote.wait_lost()
+        if self._closing:
+            return
+        self.api = self._make_api()
+        self._owns_core = True
+        await self._attach_to_a_running_core()  # another front end took it over first: use that one
+        if self._owns_core:
+            self.notify(f"{lost}: this sdtui runs the core now (its jobs resume here)", severity="warning", timeout=10)
+            self.host_commands()
+        else:
+            self.notify(f"{lost}: now using the core another process took over", severity="warning", timeout=10)
+        explorers = [s for s in self.screen_stack if isinstance(s, ExplorerScreen)]
+        if explorers:  # fresh panes, listening to the core that runs now
+            panes = [explorers[0].query_one(f"#{side}", Pane).path for side in ("left", "right")]
+            while len(self.screen_stack) > 2:
+                self.pop_screen()
+            start = panes[0] or await self.api.resolve(".")
+            await self.switch_screen(ExplorerScreen(start, panes[1]))
+
     def host_commands(self) -> None:
         """From now on `sd` commands on this data dir are carried out by this core (called after the first paint:
         loading the command line takes the interpreter for ~150 ms)."""
@@ -151,7 +189,7 @@ class SdtuiApp(App[None]):
     async def _host(self) -> None:
         try:
             forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
-            await forward.host(self.core)
+            await forward.host(self.core, self.api)
         except SdError as exc:
             self.notify(str(exc), severity="warning")
 
@@ -173,6 +211,9 @@ class SdtuiApp(App[None]):
         self.run_worker(answer(), group="drops", exit_on_error=False)
 
     async def on_unmount(self) -> None:
+        self._closing = True
+        if isinstance(self.api, RemoteApi):
+            await self.api.close()
         if self._owns_core:
             await self.core.close()
 

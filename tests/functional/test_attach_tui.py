@@ -1,0 +1,113 @@
+"""sdtui on a data dir whose core `sd serve` runs: it attaches to that core and is as whole as sdtui alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sdcore.api import Api
+from sdcore.api.client import RemoteApi
+from sdcore.core import Core
+from sdcore.index.indexer import index_location
+from sdtui.screens.explorer import ExplorerScreen
+from sdtui.screens.tag_picker import TagPickerScreen
+from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse fixture
+    answer_prompt,
+    app_for,
+    explorer,
+    make_tree,
+    names,
+    own_home,
+    settle,
+    shown_text,
+    wait_for,
+)
+
+SD = str(Path(sys.executable).parent / "sd")
+
+
+@pytest.fixture
+async def indexed(tmp_path: Path) -> Path:
+    """A tree that is a location of the default library, indexed."""
+    tree = make_tree(tmp_path)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    return tree
+
+
+@pytest.fixture
+def served(tmp_path: Path, indexed: Path) -> Iterator[subprocess.Popen[str]]:
+    """`sd serve` on the data dir, in a process of its own."""
+    server = subprocess.Popen(
+        [SD, "--data-dir", str(tmp_path / "data"), "serve", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    assert line.startswith("serving "), line + (server.stderr.read() if server.stderr else "")
+    yield server
+    server.kill()
+    server.wait()
+
+
+async def test_sdtui_beside_sd_serve_browses_copies_tags_and_searches(
+    tmp_path: Path, indexed: Path, served: subprocess.Popen[str]
+) -> None:
+    tree = indexed
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        assert isinstance(app.api, RemoteApi)  # no "a core is already running … stop it first"
+        screen = explorer(app)
+        assert names(screen.active)[:2] == ["docs", "music"]
+        await pilot.press("j", "j", "space", "space", "f5")  # alpha.py, beta.txt
+        await wait_for(pilot, lambda: names(screen.inactive) == ["alpha.py", "beta.txt"])
+        assert (tree / "music" / "beta.txt").read_text() == "b" * 2000
+        await wait_for(pilot, lambda: "copied 2 items to ~/tree/music" in shown_text(screen.query_one("#status")))
+
+        await pilot.press("t")  # the cursor is on beta.txt
+        await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
+        await pilot.press(*"work/acme", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen) and "tagged" in shown_text(
+            app.screen.query_one("#status")))  # fmt: skip
+        tagged = await app.api.library().tags["work/acme"].files()
+        assert [e.name for e in tagged] == ["beta.txt"]
+
+        await answer_prompt(pilot, app, "ctrl+f", "notes")
+        await wait_for(pilot, lambda: names(screen.active) == ["~/tree/docs/notes.md"])
+    assert served.poll() is None  # the core goes on serving
+
+
+async def test_the_serving_core_killed_sdtui_says_so_within_2s_and_takes_it_over(
+    tmp_path: Path, indexed: Path, served: subprocess.Popen[str]
+) -> None:
+    tree = indexed
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(150, 34)) as pilot:
+        await settle(pilot, app)
+        assert isinstance(app.api, RemoteApi)
+        said: list[str] = []
+        notify = app.notify
+        app.notify = lambda message, *a, **kw: (said.append(str(message)), notify(message, *a, **kw))[1]  # type: ignore[method-assign]
+        served.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await wait_for(pilot, lambda: any("stopped" in s for s in said), timeout=2)
+        assert time.monotonic() - killed < 2
+        assert any("this sdtui runs the core now" in s for s in said), said
+        await wait_for(pilot, lambda: isinstance(app.api, Api) and isinstance(app.screen, ExplorerScreen))
+        await settle(pilot, app)
+        assert names(explorer(app).active)[:2] == ["docs", "music"]
+        (tree / "fresh.txt").write_text("made after the take-over")
+        await answer_prompt(pilot, app, "ctrl+f", "notes")  # the library is this process's now
+        await wait_for(pilot, lambda: names(explorer(app).active) == ["~/tree/docs/notes.md"])
+    await asyncio.sleep(0)
+    assert not (tmp_path / "data" / "control.sock").exists() or os.environ.get("KEEP")
