@@ -219,10 +219,11 @@ class _Stream:
 class Chain:
     """A path into the core API, recorded without I/O: awaiting it asks for one answer, `async for` for a stream."""
 
-    __slots__ = ("_connection", "_steps")
+    __slots__ = ("_connection", "_steps", "_stream")
 
     def __init__(self, connection: _Connection, steps: tuple[list[Any], ...] = ()) -> None:
         self._connection, self._steps = connection, steps
+        self._stream: _Stream | None = None
 
     def __getattr__(self, name: str) -> Chain:
         if name.startswith("_"):
@@ -239,7 +240,21 @@ class Chain:
         return self._connection.call(list(self._steps)).__await__()
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._connection.stream(list(self._steps))
+        return self._opened()
+
+    async def __anext__(self) -> Any:
+        """A stream used as the async generator it is in-process (`anext(api.watch(path))`)."""
+        return await self._opened().__anext__()
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    def _opened(self) -> _Stream:
+        """The stream this chain names, asked for once (iterating it again goes on where it was, as a generator)."""
+        if self._stream is None:
+            self._stream = self._connection.stream(list(self._steps))
+        return self._stream
 
     def __repr__(self) -> str:
         return f"<core API {''.join(str(s[1]) if s[0] == 'get' else '(...)' for s in self._steps)}>"
