@@ -61,6 +61,8 @@ class Session:
         self._writer = writer
         self.on_message: Callable[[Any], None] | None = None
         """Called with each message the client sends while its request runs (e.g. a Ctrl-C)."""
+        self.holds_core = False
+        """Whether its core, closing, should let it finish (a command's work) rather than end it (a monitor)."""
 
     async def send(self, answer: Any) -> None:
         """An interim answer (the handler's return value is the final one)."""
@@ -78,7 +80,11 @@ class ControlServer:
         self.handlers: dict[str, Handler] = {}
         self.connection_handlers: dict[str, ConnectionHandler] = {}
         self._server: asyncio.AbstractServer | None = None
-        self._clients: set[asyncio.Task[Any]] = set()
+        self._clients: dict[asyncio.Task[Any], Session] = {}
+        self.finish_commands = False
+        """Whether closing waits for the commands it carries out (a foreground `sd` that hosted others' commands)."""
+        self.on_finishing: Callable[[int], None] | None = None
+        """Told how many commands closing waits for."""
 
     def register(self, command: str, handler: Handler) -> None:
         self.handlers[command] = handler
@@ -101,21 +107,25 @@ class ControlServer:
 
     async def close(self) -> None:
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # from now on `sd` runs commands itself (waiting for the library if need be)
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            finishing = [task for task, session in self._clients.items() if session.holds_core]
+            if finishing and self.finish_commands:
+                if self.on_finishing is not None:
+                    self.on_finishing(len(finishing))
+                await asyncio.wait(finishing)
             if self._clients:  # commands carried out here say their last words (a monitor: "copy completed")
                 await asyncio.wait(list(self._clients), timeout=GRACE)
             for task in list(self._clients):
                 task.cancel()
             await self._server.wait_closed()
             self._server = None
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._clients.add(task)
-        session = Session(writer)
+        session = self._clients[task] = Session(writer)
         try:
             uid = peer_uid(writer)
             if uid is not None and uid != os.getuid():  # besides the 0600 socket in the owner-only data dir
@@ -149,7 +159,7 @@ class ControlServer:
             with contextlib.suppress(ConnectionError):
                 await _send(writer, {"error": message})
         finally:
-            self._clients.discard(task)
+            self._clients.pop(task, None)
             writer.close()
 
 

@@ -128,7 +128,7 @@ async def _host(core: Any) -> None:
     from sdtui.cli.forward import host
 
     try:
-        await host(core)
+        await host(core, finish_commands=True)
     except (SdError, OSError):  # OSError: a data dir whose socket path is too long, say; the command runs on
         pass
 

@@ -122,17 +122,26 @@ def _width() -> int:
 _hosted: weakref.WeakKeyDictionary[Any, ControlServer] = weakref.WeakKeyDictionary()
 
 
-async def host(core: Any, api: Any = None) -> ControlServer:
+async def host(core: Any, api: Any = None, finish_commands: bool = False) -> ControlServer:
     """Serve the core API (`api`, else a new `Api(core)`) and carry out `sd` commands for `core`'s data dir until
-    the core closes; refuses if a core runs there. Hosting a core twice is hosting it once."""
+    the core closes; refuses if a core runs there. Hosting a core twice is hosting it once.
+
+    `finish_commands`: the core, closing, first lets the commands it carries out finish (a foreground `sd`).
+    """
     server = _hosted.get(core)
     if server is not None:
+        server.finish_commands = finish_commands
         return server
     from sdcore.api import Api
     from sdcore.api.server import serve
 
     server = ControlServer(core.data_dir)
     server.register("sd", functools.partial(_command, core))
+    server.finish_commands = finish_commands
+    server.on_finishing = lambda n: print(
+        f"finishing {n} command{'s' if n > 1 else ''} typed elsewhere that this one carried out…",
+        file=sys.__stderr__, flush=True,
+    )  # fmt: skip
     serve(server, api if api is not None else Api(core))
     await server.start()
     _hosted[core] = server
@@ -172,6 +181,7 @@ async def _command(
             stdin.answer(str(message["stdin"]))
 
     session.on_message = on_message
+    session.holds_core = not _follows_the_core(argv)
     # a thread per command: typer's parsing is synchronous, and a pool could starve the core's to_thread
     threading.Thread(
         target=_invoke, args=(request, argv, emit), name="sd " + " ".join(argv)[:60], daemon=True
@@ -193,6 +203,12 @@ async def _command(
     finally:
         request.stop()  # the client went away (or the core closes): stop waiting for the command
         stdin.answer("")  # and for an answer
+
+
+def _follows_the_core(argv: list[str]) -> bool:
+    """Whether the command only follows what the core does (`sd job monitor`): it ends with the core."""
+    words = [a for a in argv[argv.index(_globals(argv)[1]) :] if not a.startswith("-")] if _globals(argv)[1] else []
+    return words[:2] == ["job", "monitor"]
 
 
 def _invoke(request: common.Request, argv: list[str], emit: Callable[[str, Any], None]) -> None:
