@@ -49,6 +49,7 @@ class _OnFirstUse:
 
 
 dedup = _OnFirstUse("sdcore.dedup")
+entries = _OnFirstUse("sdcore.library.entries")
 metadata = _OnFirstUse("sdcore.metadata")
 ops = _OnFirstUse("sdcore.ops")
 search = _OnFirstUse("sdcore.search")
@@ -246,7 +247,7 @@ class SdtuiApp(App[None]):
         local = [None if self.core.is_local(p) else str(p.device_id) for p in paths]
         library = await self.library()
         return await asyncio.to_thread(
-            lambda: [search.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
+            lambda: [entries.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
         )
 
     async def add_location(self, folder: SdPath) -> str:
@@ -314,7 +315,7 @@ class SdtuiApp(App[None]):
 
         def run(library: Library) -> list[tuple[str, str]]:
             try:
-                entry_id = search.entry_at(
+                entry_id = entries.entry_at(
                     library, path.path, None if self.core.is_local(path) else str(path.device_id)
                 )
             except SdError:
@@ -372,7 +373,7 @@ class SdtuiApp(App[None]):
 
         def run(library: Library) -> dict[int, str]:
             ids = sorted({t.entry_id for t in tags.entries(library, name)})
-            return search.paths_of(library, ids)
+            return entries.paths_of(library, ids)
 
         paths = await self._in_library(run)
         fs = self.core.local_fs
@@ -388,7 +389,7 @@ class SdtuiApp(App[None]):
         """The favourite files and folders of the library (on this device), oldest favourite first."""
 
         def run(library: Library) -> list[str]:
-            found = search.paths_of(library, metadata.favorites(library))
+            found = entries.paths_of(library, metadata.favorites(library))
             return list(found.values())
 
         return [self.core.local_path(p) for p in await self._in_library(run)]

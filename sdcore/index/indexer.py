@@ -22,9 +22,9 @@ from typing import Any
 import msgpack
 import xxhash
 
-from sdcore import search
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LocationScanState
+from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.hasher import Identified, Request, start_hasher
 from sdcore.index.walker import (
     EXTENSION,
@@ -165,7 +165,7 @@ class IndexJob(Job):
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
                 for statement in CREATE_SECONDARY_INDEXES:  # a canceled first load dropped them
                     db.execute(statement)
-                search.resume_fts(db, self.location)
+                resume_fts(db, self.location)
                 self._aggregate(db, ctx.library.locations.get(self.location))
 
         await asyncio.to_thread(finish)
@@ -192,7 +192,7 @@ class IndexJob(Job):
             # A bulk load: only ever a location's first index, never a refresh (keep_orphans) beside it.
             self.first_load = count <= 1 and loc.last_scanned is None and not self.keep_orphans
             if self.first_load:
-                search.pause_fts(db, loc.id)  # the search index is built in one pass at the end
+                pause_fts(db, loc.id)  # the search index is built in one pass at the end
             else:
                 for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
                     db.execute(statement)
@@ -458,7 +458,7 @@ class IndexJob(Job):
 
     def _build_search(self, db: sqlite3.Connection, loc: Location) -> None:
         """After a first load, the search index of the location in one pass (far faster than a trigger per row)."""
-        search.resume_fts(db, loc.id)
+        resume_fts(db, loc.id)
         if loc.mode == "shallow":
             self.phase = "done"
         else:
