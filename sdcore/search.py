@@ -495,5 +495,4 @@ def incomplete(library: Library) -> builtins.list[str]:
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    if library.core is not None:
-        library.core.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(str(library.id), what))

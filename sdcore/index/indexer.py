@@ -284,10 +284,9 @@ class IndexJob(Job):
                 self.phase = "cleanup"
             ctx.progress(self.found, 0, f"discovery: {self.dirs:,} folders", "entries")
             ctx.save(db)
-        core = library.core
-        if core is not None:
-            for directory, names in changed_dirs:
-                core.bus.publish(EntriesChanged(str(core.device.id), directory, names, str(library.id)))
+        context = library.context
+        for directory, names in changed_dirs:
+            context.bus.publish(EntriesChanged(str(context.device_id), directory, names, str(library.id)))
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
@@ -574,8 +573,7 @@ class IndexJob(Job):
         if self.scope != "recursive" or self.subpaths not in ([], [""]):
             return  # a refresh of one directory does not change the location's state
         library.locations.set_state(loc.id, state, scanned)
-        if library.core is not None:
-            library.core.bus.publish(LocationScanState(str(library.id), loc.id, state))
+        library.context.bus.publish(LocationScanState(str(library.id), loc.id, state))
 
 
 class _BatchWrites:

@@ -34,7 +34,7 @@ class LocationWatcher:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name="sd-watcher")
-        if self._follow is None and self.library.core is not None:
+        if self._follow is None:
             self._follow = loop.create_task(self._follow_locations(), name="sd-watcher-locations")
 
     async def restart(self) -> None:
@@ -45,8 +45,7 @@ class LocationWatcher:
         self.start()
 
     async def _follow_locations(self) -> None:
-        assert self.library.core is not None
-        with self.library.core.bus.subscribe(LibraryChanged) as events:
+        with self.library.context.bus.subscribe(LibraryChanged) as events:
             async for event in events:
                 if not isinstance(event, LibraryChanged) or event.library_id != str(self.library.id):
                     continue

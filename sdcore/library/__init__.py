@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import NotFound, SdError
+from sdcore.library.context import LibraryContext
 from sdcore.library.damage import (
     DiskFull,
     LibraryDamaged,
@@ -36,10 +37,12 @@ from sdcore.library.library import (
 from sdcore.library.locations import Location, Locations
 
 if TYPE_CHECKING:
-    from sdcore.core import Core
     from sdcore.library.repair import Repaired
 
-__all__ = ["DiskFull", "Libraries", "Library", "LibraryDamaged", "LibraryInfo", "LibraryLocked", "Location", "Locations"]
+__all__ = [
+    "DiskFull", "Libraries", "Library", "LibraryContext", "LibraryDamaged", "LibraryInfo", "LibraryLocked", "Location",
+    "Locations",
+]
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,9 @@ class LibraryInfo:
 class Libraries:
     """The libraries of one data dir; opened ones are kept open until the core closes."""
 
-    def __init__(self, root: Path, core: Core | None = None) -> None:
+    def __init__(self, root: Path, context: LibraryContext | None = None) -> None:
         self.root = root
-        self.core = core
+        self.context = context or LibraryContext.this_device_only()
         self.program: str | None = None
         """What the lock file says holds a library this process opens (`sd cp`); default the program's name."""
         self.on_lock_wait: Callable[[str], None] | None = None
@@ -104,7 +107,7 @@ class Libraries:
         with self._opening:
             if folder not in self._open:
                 self._open[folder] = Library(
-                    folder, self.core, program=self.program, on_lock_wait=self.on_lock_wait, lock_wait=self.lock_wait
+                    folder, self.context, program=self.program, on_lock_wait=self.on_lock_wait, lock_wait=self.lock_wait
                 )
             return self._open[folder]
 

@@ -64,8 +64,7 @@ class Locations:
 
     @property
     def device_id(self) -> str:
-        core = self.library.core
-        return str(core.device.id) if core is not None else "00000000-0000-0000-0000-000000000000"
+        return str(self.library.context.device_id)
 
     def add(self, path: str, mode: str = "content", name: str | None = None, ignore: list[str] | None = None) -> Location:
         """Register a folder of this device (indexing it is a job: see sdcore.index)."""
@@ -152,8 +151,7 @@ class Locations:
         return loc
 
     def _changed(self, what: str) -> None:
-        if self.library.core is not None:
-            self.library.core.bus.publish(LibraryChanged(str(self.library.id), what))
+        self.library.context.bus.publish(LibraryChanged(str(self.library.id), what))
 
 
 def _as_loc(path: str) -> Location:

@@ -20,13 +20,19 @@ from sdcore.library.library import Library
 from sdcore.ops import localcopy
 from sdcore.ops.localcopy import hash_file
 from sdcore.ops.names import is_temp
+from sdcore.sdpath import SdPath
 
 
 @pytest.fixture
-async def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Library]:
+async def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Core]:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     async with Core(tmp_path / "data") as core:
-        yield core.library()
+        yield core
+
+
+@pytest.fixture
+def library(core: Core) -> Library:
+    return core.library()
 
 
 def mount_tmpfs(where: Path, size: str) -> Iterator[Path]:
@@ -69,10 +75,9 @@ def temps(root: Path) -> list[str]:
 
 
 async def transfer(library: Library, moving: bool, sources: list[Path], dst: Path, **kw: Any) -> JobRecord:
-    core = library.core
-    assert core is not None
     start = ops.move if moving else ops.copy
-    job_id = await start(library, [core.local_path(str(s)) for s in sources], core.local_path(str(dst)), **kw)
+    here = library.context.device_id
+    job_id = await start(library, [SdPath(here, str(s)) for s in sources], SdPath(here, str(dst)), **kw)
     return await library.jobs.wait(job_id)
 
 

@@ -210,8 +210,7 @@ async def test_notes_and_favourites_are_kept_and_searchable(library: Library, ho
 
 async def test_changes_are_announced_to_the_ui(library: Library, home: Path) -> None:
     await index(library, home)
-    assert library.core is not None
-    with library.core.bus.subscribe(LibraryChanged) as events:
+    with library.context.bus.subscribe(LibraryChanged) as events:
         tags.create(library, "seen")
         tags.assign(library, "seen", [at(library, home / "docs" / "report.txt")])
         metadata.set_favorite(library, [at(library, home / "docs" / "report.txt")])
