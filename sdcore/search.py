@@ -17,7 +17,7 @@ from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
 from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
-from sdcore.sdpath import from_db, to_db
+from sdcore.sdpath import DeviceId, from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -92,7 +92,7 @@ class Hit:
     object_kind: str | None
     size: int
     mtime: float | None
-    device_id: str = field(default="", compare=False)
+    device_id: DeviceId = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -495,4 +495,4 @@ def incomplete(library: Library) -> builtins.list[str]:
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    library.context.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(library.id, what))

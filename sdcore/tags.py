@@ -300,4 +300,4 @@ def _cas_ids(conn: sqlite3.Connection, ids: builtins.list[int]) -> builtins.list
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    library.context.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(library.id, what))

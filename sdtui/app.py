@@ -244,7 +244,7 @@ class SdtuiApp(App[None]):
 
     async def entry_ids(self, paths: list[SdPath]) -> list[int]:
         """The library's entry ids of these files (they must lie in a location of the library)."""
-        local = [None if self.core.is_local(p) else str(p.device_id) for p in paths]
+        local = [None if self.core.is_local(p) else p.device_id for p in paths]
         library = await self.library()
         return await asyncio.to_thread(
             lambda: [entries.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
@@ -316,7 +316,7 @@ class SdtuiApp(App[None]):
         def run(library: Library) -> list[tuple[str, str]]:
             try:
                 entry_id = entries.entry_at(
-                    library, path.path, None if self.core.is_local(path) else str(path.device_id)
+                    library, path.path, None if self.core.is_local(path) else path.device_id
                 )
             except SdError:
                 return []
@@ -342,10 +342,9 @@ class SdtuiApp(App[None]):
     def _found(self, hits: list[Hit]) -> list[tuple[SdPath, EntryInfo]]:
         found = []
         for hit in hits:
-            device = uuid.UUID(hit.device_id) if hit.device_id else self.core.device.id
             kind = hit.kind if hit.kind in ("dir", "file", "symlink") else "file"
             found.append(
-                (SdPath(device, hit.path), EntryInfo(hit.name, kind, hit.size or 0, hit.mtime or 0.0, 0, 0))
+                (SdPath(hit.device_id, hit.path), EntryInfo(hit.name, kind, hit.size or 0, hit.mtime or 0.0, 0, 0))
             )
         return found
 

@@ -286,7 +286,7 @@ class IndexJob(Job):
             ctx.save(db)
         context = library.context
         for directory, names in changed_dirs:
-            context.bus.publish(EntriesChanged(str(context.device_id), directory, names, str(library.id)))
+            context.bus.publish(EntriesChanged(context.device_id, directory, names, library.id))
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
@@ -573,7 +573,7 @@ class IndexJob(Job):
         if self.scope != "recursive" or self.subpaths not in ([], [""]):
             return  # a refresh of one directory does not change the location's state
         library.locations.set_state(loc.id, state, scanned)
-        library.context.bus.publish(LocationScanState(str(library.id), loc.id, state))
+        library.context.bus.publish(LocationScanState(library.id, loc.id, state))
 
 
 class _BatchWrites:

@@ -47,7 +47,7 @@ class LocationWatcher:
     async def _follow_locations(self) -> None:
         with self.library.context.bus.subscribe(LibraryChanged) as events:
             async for event in events:
-                if not isinstance(event, LibraryChanged) or event.library_id != str(self.library.id):
+                if not isinstance(event, LibraryChanged) or event.library_id != self.library.id:
                     continue
                 if event.what in ("location added", "location removed"):
                     await self.restart()
@@ -168,7 +168,7 @@ class LibrariesGoingLive:
             async for event in events:
                 if isinstance(event, LibraryChanged) and event.what == "location added":
                     try:
-                        await self.core.go_live(self.core.libraries.open(event.library_id))
+                        await self.core.go_live(self.core.libraries.open(str(event.library_id)))
                     except Exception:
                         log.exception("library %s cannot go live", event.library_id)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.sdpath import display, from_db, to_db
+from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -24,7 +24,7 @@ class NotIndexed(SdError):
     """A path inside a location that the index has not reached yet."""
 
 
-def entry_at(library: Library, path: str, device_id: str | None = None) -> int:
+def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> int:
     """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
     path = os.path.abspath(path) if device_id is None else path
     found = library.locations.containing(path, device_id)

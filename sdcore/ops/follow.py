@@ -34,9 +34,9 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
         local.append(os.path.abspath(where))
     unique = list(dict.fromkeys(local))
     for directory in unique:
-        context.bus.publish(EntriesChanged(str(context.device_id), directory, library_id=str(library.id)))
+        context.bus.publish(EntriesChanged(context.device_id, directory, library_id=library.id))
     for far in dict.fromkeys(elsewhere):
-        context.bus.publish(EntriesChanged(str(far.device_id), far.path))
+        context.bus.publish(EntriesChanged(far.device_id, far.path))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter

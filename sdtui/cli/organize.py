@@ -39,7 +39,7 @@ async def _entries(core: Any, library: Any, paths: list[str]) -> list[int]:
     for text in paths:
         target = core.resolve(here(text))
         local = core.is_local(target)
-        device = None if local else str(target.device_id)
+        device = None if local else target.device_id
         try:
             ids.append(entries.entry_at(library, target.path, device))
         except entries.NotIndexed:
@@ -231,7 +231,7 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
 def _hit_json(h: search.Hit) -> dict:
     return {
         "entry_id": h.entry_id, "path": h.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
-        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": h.device_id,
+        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": str(h.device_id),
     }
 
 
@@ -290,7 +290,9 @@ def search_cmd(
         if device is None:
             hits = search.run(library, q)
         else:
-            hits = [search.Hit(**h) for h in await core.net().call(device, "search", query=q.to_json())]
+            asked = core.net().resolve(device)  # its hits are on the device asked, whatever they say
+            found = await core.net().call(asked.id, "search", query=q.to_json())
+            hits = [search.Hit(**{**h, "device_id": asked.uuid}) for h in found]
         if save:
             search.save(library, save, q)
         if json:

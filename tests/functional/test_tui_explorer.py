@@ -815,7 +815,7 @@ async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
         (tree / "Gamma.log").unlink()
         await pilot.pause(0.05)
         assert "fresh.txt" not in names(pane)  # no polling: nothing changes without an event
-        app.core.bus.publish(EntriesChanged(str(app.core.device.id), str(tree), ("fresh.txt", "Gamma.log")))
+        app.core.bus.publish(EntriesChanged(app.core.device.id, str(tree), ("fresh.txt", "Gamma.log")))
         await settle(pilot, app)
         await pilot.pause(0.1)
         assert "fresh.txt" in names(pane)

@@ -305,7 +305,7 @@ async def test_a_library_opened_without_a_core_works_on_this_device_and_tells_it
             told = [events.get_nowait() for _ in range(3)]
         assert copied.state == "completed", copied.error
         assert (tmp_path / "a.txt").read_text() == "a"
-        assert told[0] == LibraryChanged(str(library.id), "location added")
+        assert told[0] == LibraryChanged(library.id, "location added")
         assert [e.state for e in told[1:] if isinstance(e, JobStateChanged)] == ["running", "completed"]
         with pytest.raises(NotFound, match="cannot be reached from here"):
             await ops.copy(library, [SdPath(uuid.uuid4(), "/elsewhere/b.txt")], SdPath(here, str(tmp_path)))

@@ -225,6 +225,7 @@ async def test_names_that_are_not_utf8_are_found_and_kept(library: Library, tmp_
     hit = search.find(library, "menu")[0]
     assert os.fsencode(hit.path) == raw
     assert entries.entry_at(library, hit.path) == hit.entry_id
+    assert hit.device_id == library.context.device_id  # a DeviceId, as in an SdPath
 
 
 async def test_a_paused_bulk_load_is_indexed_in_one_go_at_the_end(library: Library, tmp_path: Path) -> None:
