@@ -102,15 +102,15 @@ class Core:
                 library = self.libraries.create(DEFAULT_LIBRARY)
                 self.save_settings(default_library=str(library.id))
                 return library
-        chosen = next((i for i in infos if preferred in (i.id, i.name)), None)
-        unreadable = [i for i in infos if not i.id]
+        chosen = next((i for i in infos if preferred in (str(i.id), i.name)), None)
+        unreadable = [i for i in infos if i.id is None]
         if chosen is None and preferred and unreadable:  # the default may be the one whose library.json is lost
             raise LibraryDamaged(
                 f"the default library cannot be found, and library {unreadable[0].name!r} cannot be used: "
                 f"{unreadable[0].problem}; {recovery(unreadable[0].name)}, or pick another with `sd library use NAME`"
             )
-        chosen = chosen or next((i for i in infos if i.id), infos[0])
-        return self.libraries.open(chosen.folder.name if not chosen.id else chosen.id)
+        chosen = chosen or next((i for i in infos if i.id is not None), infos[0])
+        return self.libraries.open(chosen.key)
 
     async def go_live(self, library: Library | None = None) -> None:
         """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
@@ -125,7 +125,7 @@ class Core:
                 self.add_service(LibrariesGoingLive(self))  # and those that get their first location later
             for info in self.libraries.list():
                 try:
-                    await self.go_live(self.libraries.open(info.id))
+                    await self.go_live(self.libraries.open(info.key))
                 except SdError as exc:  # a damaged or locked library: the others still go live
                     logging.getLogger(__name__).warning("library %s cannot go live: %s", info.name, exc)
             return

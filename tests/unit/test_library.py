@@ -47,7 +47,7 @@ def test_create_list_rename_delete(tmp_path: Path) -> None:
     work = libs.create("Work")
     photos = libs.create("Photos")
     assert sorted(i.name for i in libs.list()) == ["Photos", "Work"]
-    assert {i.id for i in libs.list()} == {str(work.id), str(photos.id)}
+    assert {i.id for i in libs.list()} == {work.id, photos.id}
     assert libs.open("Work") is work
     assert libs.open(str(photos.id)[:8]) is photos  # an id prefix will do
 
@@ -57,7 +57,7 @@ def test_create_list_rename_delete(tmp_path: Path) -> None:
         libs.rename("Work", "Photos")
 
     info = libs.rename("Work", "Work 2026")
-    assert info.name == "Work 2026" and info.id == str(work.id)
+    assert info.name == "Work 2026" and info.id == work.id
     assert info.folder.name == "Work 2026.sdlibrary"
     assert not (tmp_path / "libraries" / "Work.sdlibrary").exists()
     assert json.loads((info.folder / "library.json").read_text())["name"] == "Work 2026"
