@@ -294,6 +294,7 @@ async def test_a_library_opened_without_a_core_works_on_this_device_and_tells_it
 
     library = Libraries(tmp_path / "libraries").create("Alone")
     here = library.context.device_id
+    assert not hasattr(library, "core")  # what it needs is in its context, never a core that may be None
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("a")
     try:
