@@ -104,10 +104,9 @@ class Api:
         with self._core.bus.subscribe(EntriesChanged) as events:
             watch = self._core.watch(directory)  # a directory outside every location is watched too
             try:
-                device = str(directory.device_id)
                 async for event in events:
                     assert isinstance(event, EntriesChanged)
-                    if str(event.device_id) == device and event.directory == directory.path:
+                    if event.device_id == directory.device_id and event.directory == directory.path:
                         yield event
             finally:
                 if watch is not None:
@@ -192,9 +191,8 @@ class Devices:
         """The network's client side, attached on first use (in a thread: importing asyncssh takes a while)."""
         core = self._api._core
         if core.network is None:
-            await asyncio.to_thread(core.net)
-        network: Network = core.network
-        return network
+            return await asyncio.to_thread(core.net)
+        return core.net()
 
     async def attach(self) -> None:
         """Make paired devices reachable (`browse`, `copy` and `list` attach on first use too)."""
@@ -205,7 +203,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.network.trust.peers()]
+        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""

@@ -76,19 +76,16 @@ async def delete(library: Library, paths: list[SdPath], *, permanent: bool = Fal
     again = await _resume_same(library, DeleteJob, lambda j: (j.paths, j.permanent) == (texts, permanent))
     if again is not None:
         return again
-    core = library.core
-    assert core is not None
     for path in paths:
         check_deletable(path.path)
-        await core.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
+        await library.context.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
     return await library.jobs.start(DeleteJob([str(p) for p in paths], permanent=permanent))
 
 
 async def rename(library: Library, path: SdPath, new_name: str) -> str:
     """Start renaming `path` to `new_name` in the same folder; returns the job id."""
     check_name(new_name)
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
+    fs = library.context.fs_for(path.device_id)
     await fs.stat(path.path)
     target = join(path.parent.path, new_name)
     if target != path.path and await _stat_or_none(fs, target) is not None:  # refused here: no failed job
@@ -98,8 +95,7 @@ async def rename(library: Library, path: SdPath, new_name: str) -> str:
 
 async def mkdir(library: Library, path: SdPath, *, parents: bool = False) -> str:
     """Start making a folder; returns the job id. What would fail is refused before any job starts."""
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
+    fs = library.context.fs_for(path.device_id)
     existing = await _file_in_the_way(fs, path.path)
     if existing is not None and not (parents and existing.is_dir):
         raise AlreadyExists(f"{display(path.path)} already exists" + ("" if existing.is_dir else " (a file)"))
@@ -157,16 +153,15 @@ async def plan_targets(
 
     `duplicate`: a file copied onto itself is allowed (the conflict policy "rename" gives it a numbered name).
     """
-    core = library.core
-    assert core is not None
+    fs_for, here = library.context.fs_for, library.context.device_id
     if not sources:
         raise SdError("nothing to copy: give at least one source")
-    dst_fs = core.fs_for(destination.device_id)
+    dst_fs = fs_for(destination.device_id)
     try:
         dst_info = await _stat_or_none(dst_fs, destination.path)
     except FsError:
         dst_info = None  # ENOTDIR and the like: the parent checks below say what is wrong
-    infos = [await core.fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
+    infos = [await fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
     shown = display(destination.path)
     if dst_info is not None and dst_info.is_dir:
         targets = [destination.child(s.name) for s in sources]
@@ -197,8 +192,8 @@ async def plan_targets(
         if source.device_id != target.device_id:
             continue
         src_real, dst_real = (
-            _real(source.path, core.is_local(source)),
-            _real(target.path, core.is_local(source)),
+            _real(source.path, source.device_id == here),
+            _real(target.path, source.device_id == here),
         )
         if src_real == dst_real and not (duplicate and not info.is_dir):  # a folder would merge into itself
             raise SdError(f"{display(source.path)} would be {'moved' if moving else 'copied'} onto itself")

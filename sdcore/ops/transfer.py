@@ -175,7 +175,7 @@ class TransferJob(Job):
         await self._unlink_moved()
         if self.partials and self.targets:
             try:
-                fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
+                fs = ctx.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
                 for tmp in list(self.partials):
                     await _discard_partial(fs, tmp)
             except SdError:
@@ -184,7 +184,7 @@ class TransferJob(Job):
     # -- helpers ------------------------------------------------------------------------------
 
     def _fs(self, path: SdPath) -> FileSystem:
-        return self._ctx.core.fs_for(path.device_id)
+        return self._ctx.fs_for(path.device_id)
 
     def _local_pair(self, src: SdPath, dst: SdPath) -> bool:
         return isinstance(self._fs(src), LocalFS) and isinstance(self._fs(dst), LocalFS)
@@ -199,7 +199,7 @@ class TransferJob(Job):
 
     def _touch(self, directory: str, device: uuid.UUID) -> None:
         """Note a directory whose listing changed: a plain path on this device, sd:// text on another."""
-        if device != self._ctx.core.device.id:
+        if device != self._ctx.device_id:
             directory = str(SdPath(device, directory))
         if len(self.touched) < self.MAX_TOUCHED and directory not in self.touched[-8:]:
             self.touched.append(directory)
@@ -937,8 +937,6 @@ async def discard_stale_partials(library: Library, older_than: float = STALE_AFT
     A stopped job stays resumable: those files are sent again from their first byte. A device out of
     reach keeps them until a later sweep.
     """
-    if library.core is None:
-        return
     rows = (
         library.read()
         .execute(
@@ -953,7 +951,7 @@ async def discard_stale_partials(library: Library, older_than: float = STALE_AFT
         if not job.partials or not job.targets:
             continue
         try:
-            fs = library.core.fs_for(SdPath.parse_canonical(job.targets[0]).device_id)
+            fs = library.context.fs_for(SdPath.parse_canonical(job.targets[0]).device_id)
             for tmp in list(job.partials):
                 if library.jobs.is_running(job_id):
                     break

@@ -16,8 +16,8 @@ import pytest
 from sdcore.api import Api, Entry, JobRoute, human_size
 from sdcore.core import Core
 from sdcore.errors import SdError
+from sdcore.library.entries import NotInLibrary
 from sdcore.sdpath import SdPath
-from sdcore.search import NotInLibrary
 
 
 @pytest.fixture(params=["in-process"])
