@@ -57,8 +57,10 @@ register(WireError)
 
 _ERROR_MODULES = (
     "sdcore.errors", "sdcore.sdpath", "sdcore.search", "sdcore.tags", "sdcore.fs.base", "sdcore.fs.trash",
-    "sdcore.library.library", "sdcore.library.damage", "sdcore.ops.localcopy", "sdcore.ops.transfer",
+    "sdcore.library.entries", "sdcore.library.library", "sdcore.library.damage", "sdcore.ops.localcopy",
+    "sdcore.ops.transfer", "sdcore.net.frames",
 )  # fmt: skip
+"""Where the core's errors are defined: a client re-raises them as the same classes."""
 _known_loaded = False
 
 
@@ -80,9 +82,13 @@ def _load_known() -> None:
         if _classes.get(cls.__name__) is not cls:
             register(cls)
     for name in _ERROR_MODULES:
-        for value in vars(importlib.import_module(name)).values():
-            if isinstance(value, type) and issubclass(value, SdError) and value.__name__ not in _classes:
-                register(value)
+        importlib.import_module(name)
+    errors = [SdError]
+    while errors:  # every SdError subclass imported by now
+        for cls in errors.pop().__subclasses__():
+            errors.append(cls)
+            if cls.__name__ not in _classes:
+                register(cls)
 
 
 _CACHED = 64

@@ -379,3 +379,27 @@ async def test_another_users_process_is_refused(facade: ToyApi) -> None:
         await control.close()
     finally:
         shutil.rmtree(data)
+
+
+def test_every_error_of_the_core_comes_back_as_itself_in_a_fresh_client() -> None:
+    import importlib
+    import pkgutil
+
+    import sdcore
+
+    for module in pkgutil.walk_packages(sdcore.__path__, "sdcore."):
+        importlib.import_module(module.name)
+    names, errors = set(), [SdError]
+    while errors:
+        for cls in errors.pop().__subclasses__():
+            errors.append(cls)
+            if cls.__module__.startswith("sdcore.") and cls.__module__ not in ("sdcore.api.client", "sdcore.api.server"):
+                names.add(cls.__name__)
+    script = (
+        "import sys\nfrom sdcore.api import wire\n"
+        "for name in sys.argv[1:]:\n    print(name, type(wire.raise_error([name, 'm'])).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, *sorted(names)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    wrong = [line for line in out.stdout.splitlines() if line.split()[0] != line.split()[1]]
+    assert not wrong, f"add their modules to sdcore.api.wire._ERROR_MODULES: {wrong}"
