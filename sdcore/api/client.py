@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import struct
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -41,8 +40,7 @@ async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi 
     except OSError:  # a socket left by a core that died
         return None
     try:
-        body = wire.encode({"cmd": COMMAND, "args": {}})
-        writer.write(struct.pack(">I", len(body)) + body)
+        writer.write(wire.frame({"cmd": COMMAND, "args": {}}))
         hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, MAX_ANSWER), HELLO_TIMEOUT))
     except (TimeoutError, OSError, asyncio.IncompleteReadError):
         writer.close()
@@ -69,7 +67,7 @@ class _Connection:
         self._reading = asyncio.ensure_future(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        reason = "it closed the connection"
+        reason = "its process exited"
         try:
             while True:
                 message = wire.decode(await wire.read_frame(reader, MAX_ANSWER))
@@ -94,14 +92,14 @@ class _Connection:
         except SdError as exc:
             reason = f"it sent what this one cannot read: {exc}"
         except asyncio.CancelledError:
-            reason = "this process closed the connection"
+            reason = "this one let go of it"
         finally:
             self._lose(reason)
 
     def _lose(self, reason: str) -> None:
         if self.lost is not None:
             return
-        self.lost = Disconnected(f"the core serving {self._data_dir} stopped ({reason})")
+        self.lost = Disconnected(f"the core running for {self._data_dir} stopped ({reason})")
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.lost)
