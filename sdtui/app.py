@@ -23,6 +23,7 @@ from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
+from sdcore.ops.results import DeleteResult
 from sdcore.sdpath import SdPath, display, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
@@ -210,9 +211,8 @@ class SdtuiApp(App[None]):
         """Move to the trash (each device's own); returns where each item lies in it (for restoring)."""
         library = await self.library()
         record = await self._run_job(await ops.delete(library, paths))
-        result = record.result or {}
-        trashed_paths = [p for p, outcome in zip(paths, result.get("outcomes", []), strict=False) if outcome == "trashed"]
-        trashed = [SdPath(p.device_id, there) for p, (_, there) in zip(trashed_paths, result.get("trashed", []), strict=True)]
+        items = record.result.items if isinstance(record.result, DeleteResult) else ()
+        trashed = [SdPath(p.device_id, i.trashed_at) for p, i in zip(paths, items, strict=False) if i.trashed_at is not None]
         self.last_trashed = trashed
         return trashed
 

@@ -100,7 +100,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)  # byte-identical
     assert offsets[1:] == [0, carry_on_at]  # read once to check what was kept, then sent from there
-    assert record.result["bytes"] == 24 * MiB
+    assert record.result.bytes == 24 * MiB
     assert os.listdir(tmp_path / "inbox") == ["video.mkv"]
 
 
@@ -139,7 +139,7 @@ async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "dst" / "disk.img") == sha256(src / "disk.img")
     assert starts == [0, 2 * localcopy.KEPT_BLOCK]  # copied again from the damaged block on
-    assert record.result["bytes"] == 40 * MiB
+    assert record.result.bytes == 40 * MiB
     assert os.listdir(tmp_path / "dst") == ["disk.img"]
 
 
