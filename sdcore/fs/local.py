@@ -6,10 +6,11 @@ import asyncio
 import errno
 import os
 import shutil
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.fs.base import CHUNK, EntryInfo, FsError, kind_of_mode
+from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, partial_path
 from sdcore.index import cas
 from sdcore.sdpath import display
 
@@ -130,6 +131,45 @@ class LocalFS:
             _remove_quietly(tmp)
             raise
         return written
+
+    async def write_resumable(
+        self,
+        path: str,
+        source: Callable[[int], AsyncIterable[bytes]],
+        *,
+        mtime: float | None = None,
+        mode: int | None = None,
+        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+    ) -> int:
+        partial = partial_path(path)
+        try:
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+        try:
+            have = os.fstat(fd).st_size
+            if have:
+                digests = await block_digests(reread(), have) if reread is not None else []
+                have = await asyncio.to_thread(keep_matching, fd, KEPT_BLOCK, digests)
+            offset = have
+            async for chunk in source(have):
+                await asyncio.to_thread(os.pwrite, fd, chunk, offset)
+                offset += len(chunk)
+            os.ftruncate(fd, offset)
+            await asyncio.to_thread(os.fsync, fd)
+            if mode is not None:
+                os.fchmod(fd, mode & 0o7777)
+            if mtime is not None:
+                os.utime(fd, (mtime, mtime))
+            os.rename(partial, path)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+        finally:
+            os.close(fd)  # cut short: the partial file stays for the next call
+        return offset
+
+    async def discard_resumable(self, path: str) -> None:
+        _remove_quietly(partial_path(path))
 
     async def mkdir(self, path: str, parents: bool = False) -> None:
         try:

@@ -71,14 +71,14 @@ async def test_a_tree_is_copied_to_and_from_a_paired_device(
 async def test_a_paused_copy_to_a_device_carries_on_from_the_bytes_it_sent(
     two_devices: tuple[Core, SdPath], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sdcore.ops import transfer
+    from sdcore.ops import engine
 
     core, remote = two_devices
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(24 << 20))
     offsets: list[int] = []
-    real_read = transfer._read
+    real_read = engine._read
     job_id = ""
 
     async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -90,7 +90,7 @@ async def test_a_paused_copy_to_a_device_carries_on_from_the_bytes_it_sent(
             if len(offsets) == 1 and sent >= 6 << 20:  # the user pauses a quarter of the way
                 library.jobs.pause(job_id)
 
-    monkeypatch.setattr(transfer, "_read", pausing_read)
+    monkeypatch.setattr(engine, "_read", pausing_read)
     job_id = await ops.copy(library, [core.local_path(str(big))], remote)
     assert (await library.jobs.wait(job_id)).state == "paused"
     assert not (tmp_path / "alpha-files" / "video.mkv").exists()

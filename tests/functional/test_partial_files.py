@@ -23,7 +23,7 @@ from sdcore.library.library import Library
 from sdcore.net import Network
 from sdcore.net.remote_fs import KEPT_BLOCK
 from sdcore.net.testing import device_network, pair
-from sdcore.ops import localcopy, transfer
+from sdcore.ops import engine, localcopy, transfer
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
 
@@ -68,7 +68,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(24 * MiB))
     offsets: list[int] = []  # where each read of the source began
-    real_read = transfer._read
+    real_read = engine._read
     job_id = ""
 
     async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -80,7 +80,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
             if len(offsets) == 1 and sent >= 16 * MiB:  # the user pauses two thirds of the way
                 library.jobs.pause(job_id)
 
-    monkeypatch.setattr(transfer, "_read", pausing_read)
+    monkeypatch.setattr(engine, "_read", pausing_read)
     job_id = await ops.copy(library, [core.local_path(str(big))], remote)
     assert (await library.jobs.wait(job_id)).state == "paused"
     [partial] = (tmp_path / "inbox").iterdir()
@@ -175,7 +175,7 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(16 * MiB))
-    real_read = transfer._read
+    real_read = engine._read
     job_id = ""
 
     async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -183,10 +183,10 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
             yield chunk
             library.jobs.pause(job_id)
 
-    monkeypatch.setattr(transfer, "_read", pausing_read)
+    monkeypatch.setattr(engine, "_read", pausing_read)
     job_id = await ops.copy(library, [core.local_path(str(big))], remote)
     assert (await library.jobs.wait(job_id)).state == "paused"
-    monkeypatch.setattr(transfer, "_read", real_read)
+    monkeypatch.setattr(engine, "_read", real_read)
     [partial] = (tmp_path / "inbox").iterdir()
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "b.txt").write_text("b")
@@ -236,7 +236,7 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
             core.network = beta
             library = core.library()
             remote = SdPath(alpha.device.id, str(inbox))
-            real_read = transfer._read
+            real_read = engine._read
             job_id = ""
 
             async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -244,10 +244,10 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
                     yield chunk
                     library.jobs.pause(job_id)
 
-            monkeypatch.setattr(transfer, "_read", pausing_read)
+            monkeypatch.setattr(engine, "_read", pausing_read)
             job_id = await ops.copy(library, [core.local_path(str(big))], remote)
             assert (await library.jobs.wait(job_id)).state == "paused"
-            monkeypatch.setattr(transfer, "_read", real_read)
+            monkeypatch.setattr(engine, "_read", real_read)
             [partial] = inbox.iterdir()
 
             await alpha.close()  # alpha goes off; the user cancels the copy meanwhile
