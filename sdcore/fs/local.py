@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.fs.base import CHUNK, EntryInfo, FsError, kind_of_mode
@@ -146,26 +147,19 @@ class LocalFS:
             fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise fs_error(exc, path) from None
-        try:
+        try:  # cut short: the partial file stays for the next call
             have = os.fstat(fd).st_size
             if have:
                 digests = await block_digests(reread(), have) if reread is not None else []
                 have = await asyncio.to_thread(keep_matching, fd, KEPT_BLOCK, digests)
             offset = have
             async for chunk in source(have):
-                await asyncio.to_thread(os.pwrite, fd, chunk, offset)
+                await _in_place(os.pwrite, path, fd, chunk, offset)
                 offset += len(chunk)
-            os.ftruncate(fd, offset)
-            await asyncio.to_thread(os.fsync, fd)
-            if mode is not None:
-                os.fchmod(fd, mode & 0o7777)
-            if mtime is not None:
-                os.utime(fd, (mtime, mtime))
-            os.rename(partial, path)
-        except OSError as exc:
-            raise fs_error(exc, path) from None
+            await _in_place(_finish_partial, path, fd, offset, mtime, mode)
+            await _in_place(os.rename, path, partial, path)
         finally:
-            os.close(fd)  # cut short: the partial file stays for the next call
+            os.close(fd)
         return offset
 
     async def discard_resumable(self, path: str) -> None:
@@ -221,6 +215,23 @@ class LocalFS:
             return await asyncio.to_thread(cas.full_hash, path)
         except OSError as exc:
             raise fs_error(exc, path) from None
+
+
+async def _in_place(call: Callable[..., Any], path: str, *args: Any) -> Any:
+    """Run a filesystem call in a thread; its OSError as our own error about `path`."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except OSError as exc:
+        raise fs_error(exc, path) from None
+
+
+def _finish_partial(fd: int, size: int, mtime: float | None, mode: int | None) -> None:
+    os.ftruncate(fd, size)
+    os.fsync(fd)
+    if mode is not None:
+        os.fchmod(fd, mode & 0o7777)
+    if mtime is not None:
+        os.utime(fd, (mtime, mtime))
 
 
 def _remove_quietly(path: str) -> None:

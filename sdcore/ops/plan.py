@@ -6,11 +6,15 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sdcore.errors import NotFound, SdError
-from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.base import EntryInfo, FileSystem, FsError
 from sdcore.ops.walk import batches, by_name, pair_of, stat_or_none, walk
 from sdcore.sdpath import SdPath, display, join
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
 
 POLICIES = ("fail", "skip", "overwrite", "rename")
 SHOWN = 10  # names listed in an error before "and N more"
@@ -154,3 +158,84 @@ def check_space(fs_for: Callable[[uuid.UUID], FileSystem], plan: Plan, moving: b
             f"not enough space at {display(directory)}: the copy needs {plan.total_bytes:,} bytes, "
             f"{free:,} are free. Nothing was written; free some space and try again"
         )
+
+
+async def plan_targets(
+    library: Library, sources: list[SdPath], destination: SdPath, *, moving: bool, duplicate: bool = False
+) -> list[SdPath]:
+    """Where each source lands, as `cp` decides it; refuses a bad destination before any job starts.
+
+    `duplicate`: a file copied onto itself is allowed (the conflict policy "rename" gives it a numbered name).
+    """
+    core = library.core
+    assert core is not None
+    if not sources:
+        raise SdError("nothing to copy: give at least one source")
+    dst_fs = core.fs_for(destination.device_id)
+    try:
+        dst_info = await stat_or_none(dst_fs, destination.path)
+    except FsError:
+        dst_info = None  # ENOTDIR and the like: the parent checks below say what is wrong
+    infos = [await core.fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
+    shown = display(destination.path)
+    if dst_info is not None and dst_info.is_dir:
+        targets = [destination.child(s.name) for s in sources]
+    elif len(sources) > 1:
+        if dst_info is None:
+            raise NotFound(
+                f"{shown} does not exist; several sources go into an existing folder (`sd mkdir {shown}`)"
+            )
+        raise SdError(f"{shown} is a file where a directory is expected (several sources go into a folder)")
+    else:
+        if dst_info is not None and infos[0].is_dir:
+            raise SdError(f"{shown} is a file where a directory is expected")
+        parent = await file_in_the_way(dst_fs, destination.parent.path)
+        if parent is None:
+            raise NotFound(
+                f"{display(destination.parent.path)} does not exist; make it first (`sd mkdir -p`)"
+            )
+        if not parent.is_dir:
+            raise SdError(f"{display(destination.parent.path)} is a file where a directory is expected")
+        targets = [destination]
+    seen: dict[str, SdPath] = {}
+    for source, info, target in zip(sources, infos, targets, strict=True):
+        if target.path in seen:
+            raise SdError(
+                f"{display(source.path)} and {display(seen[target.path].path)} would both land at {display(target.path)}"
+            )
+        seen[target.path] = source
+        if source.device_id != target.device_id:
+            continue
+        src_real, dst_real = (
+            _real(source.path, core.is_local(source)),
+            _real(target.path, core.is_local(source)),
+        )
+        if src_real == dst_real and not (duplicate and not info.is_dir):  # a folder would merge into itself
+            raise SdError(f"{display(source.path)} would be {'moved' if moving else 'copied'} onto itself")
+        if info.is_dir and dst_real.startswith(src_real.rstrip("/") + "/"):
+            raise SdError(
+                f"cannot {'move' if moving else 'copy'} the folder {display(source.path)} into itself"
+            )
+    return targets
+
+
+def _real(path: str, local: bool) -> str:
+    """The path with its parent's symlinks resolved (the final name is kept: a symlink is copied as one)."""
+    if not local:
+        return path
+    head, name = os.path.split(path)
+    return join(os.path.realpath(head), name)
+
+
+async def file_in_the_way(fs: FileSystem, path: str) -> EntryInfo | None:
+    """The entry at `path`; when a file stands where one of its folders should be, say which."""
+    try:
+        return await stat_or_none(fs, path)
+    except FsError:
+        head = path
+        while head != "/":
+            head = os.path.dirname(head)
+            info = await stat_or_none(fs, head)
+            if info is not None and not info.is_dir:
+                raise SdError(f"{display(head)} is a file where a directory is expected") from None
+        raise
