@@ -47,8 +47,8 @@ class JobRecord:
 
     @property
     def result(self) -> Any:
-        """The typed result (TransferResult, DeleteResult, PathResult) of a finished file operation; other
-        jobs' results as stored."""
+        """The typed result of a finished job (sdcore.ops.results: TransferResult, DeleteResult, PathResult,
+        IndexResult); other kinds' results as stored."""
         from sdcore.ops.results import decode_result  # sdcore.ops imports the jobs package
 
         return decode_result(self.kind, self.stored_result)

@@ -1,4 +1,5 @@
-"""What a finished file operation did, as typed records decoded from the dicts the jobs table stores."""
+"""What a finished job did (a file operation, an indexing), as typed records decoded from the dicts the jobs
+table stores."""
 
 from __future__ import annotations
 
@@ -139,6 +140,29 @@ class PathResult:
         return {"path": self.path}
 
 
+@dataclass(frozen=True, slots=True)
+class IndexResult:
+    """A finished indexing of a location (or of part of it): what it walked and what changed in the library."""
+
+    dirs: int = 0
+    found: int = 0  # entries walked
+    added: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    errors: int = 0  # entries that could not be read
+    hashed: int = 0  # files given a content id
+    described: int = 0  # media files whose metadata was read
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexResult:
+        return cls(**{f: int(data.get(f, 0)) for f in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict[str, int]:
+        """The stored form (and `sd index --json`'s counts)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
 OpResult = TransferResult | DeleteResult | PathResult
 
 
@@ -152,4 +176,6 @@ def decode_result(kind: str, data: Any) -> Any:
         return DeleteResult.from_dict(data)
     if kind in ("rename", "mkdir"):
         return PathResult.from_dict(data)
+    if kind == "index":
+        return IndexResult.from_dict(data)
     return data

@@ -11,7 +11,7 @@ import pytest
 
 from sdcore import ops
 from sdcore.library.library import Library
-from sdcore.ops.results import DeletedItem, DeleteResult, Outcome, TransferResult
+from sdcore.ops.results import DeletedItem, DeleteResult, IndexResult, Outcome, TransferResult
 
 
 def store(library: Library, kind: str, result: dict) -> str:
@@ -93,3 +93,11 @@ async def test_a_trash_job_result_says_where_each_item_lies_in_the_trash(
     ]
     assert [Path(i.trashed_at).read_text() for i in record.result.items] == ["second", "first"]
     assert DeleteResult.from_dict(record.stored_result) == record.result
+
+
+def test_an_index_job_from_before_media_was_described_decodes(library: Library) -> None:
+    counts = {"dirs": 2, "found": 9, "added": 9, "changed": 0, "moved": 0, "removed": 0, "errors": 1, "hashed": 7}
+    job_id = store(library, "index", counts)
+    result = library.jobs.get(job_id).result
+    assert result == IndexResult(**counts) and result.described == 0
+    assert result.to_dict() == {**counts, "described": 0}  # what `sd index --json` prints
