@@ -140,14 +140,16 @@ class Ops:
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
         from sdcore import ops
+        from sdcore.ops.results import DeleteResult, Outcome
 
         library = await self._library()
         record = await wait_for(library, await ops.delete(library, paths))
-        # TODO(ops results.py): DeleteResult replaces this decoding of the job's result dict.
-        result = record.result or {}
-        gone = [p for p, outcome in zip(paths, result.get("outcomes", []), strict=False) if outcome == "trashed"]
+        result = record.result
+        items = result.items if isinstance(result, DeleteResult) else ()
         return [
-            Trashed(p, SdPath(p.device_id, there)) for p, (_, there) in zip(gone, result.get("trashed", []), strict=True)
+            Trashed(p, SdPath(p.device_id, item.trashed_at))
+            for p, item in zip(paths, items, strict=False)
+            if item.outcome is Outcome.TRASHED and item.trashed_at is not None
         ]
 
     async def restore(self, items: builtins.list[Trashed]) -> builtins.list[SdPath]:

@@ -43,7 +43,15 @@ class JobRecord:
     location_id: int | None
     created: float
     updated: float
-    result: Any = None
+    stored_result: Any = None  # what a finished job returned, as the jobs table stores it (msgpack)
+
+    @property
+    def result(self) -> Any:
+        """The typed result of a finished job (sdcore.ops.results: TransferResult, DeleteResult, PathResult,
+        IndexResult); other kinds' results as stored."""
+        from sdcore.ops.results import decode_result  # sdcore.ops imports the jobs package
+
+        return decode_result(self.kind, self.stored_result)
 
     @property
     def fraction(self) -> float:

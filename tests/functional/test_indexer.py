@@ -26,7 +26,7 @@ PDF = b"%PDF-1.7\n" + b"x" * 100
 async def index(library: Library, loc: Location, scope: str = "recursive") -> dict[str, int]:
     record = await library.jobs.wait(await index_location(library, loc, scope=scope))
     assert record.state == "completed", record.error
-    return record.result  # type: ignore[no-any-return]
+    return record.stored_result  # type: ignore[no-any-return]
 
 
 def entries(library: Library, loc: Location) -> dict[str, dict[str, Any]]:

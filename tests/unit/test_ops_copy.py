@@ -89,8 +89,8 @@ async def test_a_tree_is_copied_with_modes_mtimes_and_symlinks(library: Library,
     record = await copy(library, [src], tmp_path / "copy", verify=True)
     assert record.state == "completed", record.error
     assert snapshot(tmp_path / "copy") == snapshot(src)
-    assert record.result["files"] == 7 and record.result["verified"] is True
-    assert record.result["bytes"] == sum(
+    assert record.result.files == 7 and record.result.verified is True
+    assert record.result.bytes == sum(
         p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink()
     )
     assert temps(tmp_path / "copy") == []
@@ -149,7 +149,7 @@ async def test_each_conflict_policy(
     assert record.state == "completed", record.error
     assert {p.name: p.read_text() for p in (tmp_path / "dst" / "src").iterdir()} == expected
     if policy == "skip":
-        assert record.result["skipped"] == [str(tmp_path / "dst" / "src" / "b")]
+        assert list(record.result.skipped) == [str(tmp_path / "dst" / "src" / "b")]
 
 
 async def test_a_file_never_replaces_a_directory_even_with_overwrite(
@@ -295,7 +295,7 @@ async def test_a_source_that_vanishes_mid_copy_is_reported_and_the_rest_copied(
     monkeypatch.setattr(localcopy, "copy_file", copy_then_remove)
     record = await copy(library, [src], tmp_path / "dst")
     assert record.state == "completed", record.error
-    assert sorted(record.result["vanished"]) == [str(src / "b"), str(src / "dir")]
+    assert sorted(record.result.vanished) == [str(src / "b"), str(src / "dir")]
     assert sorted(os.listdir(tmp_path / "dst")) == ["a", "c"]
     assert temps(tmp_path / "dst") == []
 
@@ -417,7 +417,7 @@ async def test_special_files_are_reported_not_copied(library: Library, tmp_path:
     (src / "plain").write_text("plain")
     record = await copy(library, [src], tmp_path / "dst")
     assert record.state == "completed", record.error
-    assert record.result["unsupported"] == [str(src / "pipe")]
+    assert list(record.result.unsupported) == [str(src / "pipe")]
     assert os.listdir(tmp_path / "dst") == ["plain"]
 
 
@@ -452,7 +452,7 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert starts[0] == 0 and starts[1] >= 15 << 20  # carried on near where it paused, not from zero
-    assert record.result is not None and record.result["bytes"] == 40 << 20  # and counted every byte once
+    assert record.result is not None and record.result.bytes == 40 << 20  # and counted every byte once
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
     assert temps(tmp_path / "dst") == []
 
@@ -489,7 +489,7 @@ async def test_a_copy_cut_off_by_quitting_midway_through_a_big_file_counts_its_b
         await library.jobs.resume(job_id)
         record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
-    assert record.result is not None and record.result["bytes"] == 40 << 20  # not 40 MiB and the half before
+    assert record.result is not None and record.result.bytes == 40 << 20  # not 40 MiB and the half before
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
 
 

@@ -119,7 +119,7 @@ async def test_a_move_across_filesystems_copies_verifies_then_deletes(
     before = hashes(src)
     record = await transfer(library, True, [src], tmp_path / "album")
     assert record.state == "completed", record.error
-    assert record.result["verified"] is True and record.result["files"] == 22
+    assert record.result.verified is True and record.result.files == 22
     assert hashes(tmp_path / "album") == before
     assert os.readlink(tmp_path / "album" / "readme") == "index.txt"
     assert not src.exists()

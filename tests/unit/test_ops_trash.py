@@ -160,14 +160,14 @@ async def test_rm_moves_to_the_trash_and_rm_permanent_deletes(
     )
     record = await library.jobs.wait(job)
     assert record.state == "completed", record.error
-    assert [t[0] for t in record.result["trashed"]] == [str(tmp_path / "tree"), str(tmp_path / "single")]
+    assert [i.path for i in record.result.items] == [str(tmp_path / "tree"), str(tmp_path / "single")]
     assert not (tmp_path / "tree").exists()
     assert {i.name for i in trash.list_trash()} == {"tree", "single"}
     trash.restore(trash.find(str(tmp_path / "tree")))
     job = await ops.delete(library, [core.local_path(str(tmp_path / "tree"))], permanent=True)
     record = await library.jobs.wait(job)
     assert record.state == "completed", record.error
-    assert record.result["deleted"] == 32 and not (tmp_path / "tree").exists()
+    assert record.result.deleted == 32 and not (tmp_path / "tree").exists()
     assert [i.name for i in trash.list_trash()] == ["single"]
 
 
