@@ -35,8 +35,11 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.send(device, paths)            await api.devices.answer(drop_id, accept)
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
 
+Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
 Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
 """
+
+from typing import Any
 
 from sdcore.api.records import (
     DeviceId,
@@ -50,6 +53,7 @@ from sdcore.api.records import (
 )
 from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
+from sdcore.jobs.manager import JobRecord
 
 __all__ = [
     "Api",
@@ -57,8 +61,11 @@ __all__ = [
     "DeviceInfo",
     "Entry",
     "EntryDetails",
+    "JobRecord",
     "JobRoute",
     "LibraryInfo",
+    "NotInLibrary",
+    "NotIndexed",
     "PairedDevice",
     "Trashed",
     "display",
@@ -66,3 +73,12 @@ __all__ = [
     "label",
     "shorten_home",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`NotInLibrary` and `NotIndexed`, imported when first used (search is not needed to draw the first screen)."""
+    if name in ("NotInLibrary", "NotIndexed"):
+        from sdcore import search
+
+        return getattr(search, name)
+    raise AttributeError(name)

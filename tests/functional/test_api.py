@@ -181,3 +181,13 @@ async def test_a_paired_device_path_is_labelled_with_its_name_and_browses(tmp_pa
             ("plan.txt", remote.child("plan.txt"))
         ]
         assert await here.label(SdPath(laptop.device.id, str(Path.home() / "docs"))) == "~/docs"
+
+
+def test_the_explorer_reaches_the_core_only_through_the_api() -> None:
+    """No SQL, no job-result dicts and no core internals in the explorer: it asks `app.api` (issue 14)."""
+    sdtui = Path(__file__).parents[2] / "sdtui"
+    files = [sdtui / "app.py", *sorted((sdtui / "screens").glob("*.py")), *sorted((sdtui / "widgets").glob("*.py"))]
+    forbidden = ("sqlite3", ".execute(", "SELECT ", 'get("outcomes"', "sd.core", "self.core.bus", "core.network",
+                 "from sdcore.search", "from sdcore.tags", "from sdcore.metadata", "from sdcore.ops")
+    found = [f"{f.name}: {word}" for f in files for word in forbidden if word in f.read_text()]
+    assert found == []
