@@ -39,8 +39,6 @@ Errors are SdError subclasses; `NotInLibrary` (a path outside every location) an
 Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
 """
 
-from typing import Any
-
 from sdcore.api.records import (
     DeviceId,
     DeviceInfo,
@@ -54,6 +52,7 @@ from sdcore.api.records import (
 from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
 from sdcore.jobs.manager import JobRecord
+from sdcore.library.entries import NotIndexed, NotInLibrary
 
 __all__ = [
     "Api",
@@ -74,11 +73,3 @@ __all__ = [
     "shorten_home",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """`NotInLibrary` and `NotIndexed`, imported when first used (search is not needed to draw the first screen)."""
-    if name in ("NotInLibrary", "NotIndexed"):
-        from sdcore import search
-
-        return getattr(search, name)
-    raise AttributeError(name)

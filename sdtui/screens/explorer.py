@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import replace
@@ -445,12 +444,11 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
-            self._device_state(uuid.UUID(str(event.device_id)), False)  # TODO(context): the event's id is a DeviceId
+            self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            device = uuid.UUID(str(event.device_id))
-            was = self.online.get(device)
-            self._device_state(device, True)
+            was = self.online.get(event.device_id)
+            self._device_state(event.device_id, True)
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
 
