@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -89,17 +88,26 @@ async def test_sdtui_beside_sd_serve_browses_copies_tags_and_searches(
     assert served.poll() is None  # the core goes on serving
 
 
-async def test_the_serving_core_killed_sdtui_says_so_within_2s_and_takes_it_over(
+async def test_the_serving_core_killed_sdtui_says_so_within_2s_takes_it_over_and_the_copy_resumes(
     tmp_path: Path, indexed: Path, served: subprocess.Popen[str]
 ) -> None:
     tree = indexed
-    app = app_for(tmp_path, tree)
+    big = tmp_path / "big"
+    big.mkdir()
+    block = os.urandom(1 << 20)
+    with open(big / "big.bin", "wb") as f:
+        for _ in range(384):
+            f.write(block)
+    app = app_for(tmp_path, big, other=str(tree / "music"))
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
         assert isinstance(app.api, RemoteApi)
         said: list[str] = []
         notify = app.notify
         app.notify = lambda message, *a, **kw: (said.append(str(message)), notify(message, *a, **kw))[1]  # type: ignore[method-assign]
+        await pilot.press("f5")  # big.bin, copied by the core `sd serve` runs
+        arriving = tree / "music"
+        await wait_for(pilot, lambda: sum(p.stat().st_size for p in arriving.iterdir() if p.is_file()) > 0, timeout=30)
         served.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         await wait_for(pilot, lambda: any("this sdtui runs the core now" in s for s in said), timeout=2)
@@ -107,9 +115,8 @@ async def test_the_serving_core_killed_sdtui_says_so_within_2s_and_takes_it_over
         assert all("stopped" in s for s in said), said
         await wait_for(pilot, lambda: isinstance(app.api, Api) and isinstance(app.screen, ExplorerScreen))
         await settle(pilot, app)
-        assert names(explorer(app).active)[:2] == ["docs", "music"]
-        (tree / "fresh.txt").write_text("made after the take-over")
+        assert names(explorer(app).active) == ["big.bin"]
+        await wait_for(pilot, lambda: (arriving / "big.bin").exists(), timeout=120)  # the cut-off copy resumed here
+        assert (arriving / "big.bin").read_bytes() == (big / "big.bin").read_bytes()
         await answer_prompt(pilot, app, "ctrl+f", "notes")  # the library is this process's now
         await wait_for(pilot, lambda: names(explorer(app).active) == ["~/tree/docs/notes.md"])
-    await asyncio.sleep(0)
-    assert not (tmp_path / "data" / "control.sock").exists() or os.environ.get("KEEP")
