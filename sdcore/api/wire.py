@@ -73,12 +73,9 @@ def _load_known() -> None:
     _known_loaded = True
     import importlib
 
-    try:  # TODO(attach): until the facade lands in main
-        from sdcore.api import records
-    except ImportError:
-        records = None  # type: ignore[assignment]
+    from sdcore.api import records
 
-    for cls in records.RECORDS if records is not None else ():
+    for cls in records.RECORDS:
         if _classes.get(cls.__name__) is not cls:
             register(cls)
     for name in _ERROR_MODULES:
