@@ -102,7 +102,10 @@ def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: 
         seen = [monitor.stdout.readline()]
         while seen[-1] and not ("%" in seen[-1] and "/1.0 GiB" in seen[-1]) and "completed" not in seen[-1]:
             seen.append(monitor.stdout.readline())  # a first line may tell another phase (planning)
-        assert " copy " in seen[-1] and "/1.0 GiB" in seen[-1], seen  # live progress of the foreground copy
+        if not seen[-1]:
+            monitor.wait(10)
+        said = monitor.stderr.read() if not seen[-1] and monitor.stderr else ""
+        assert " copy " in seen[-1] and "/1.0 GiB" in seen[-1], (seen, said)  # live progress of the foreground copy
         out, err = copy.communicate(timeout=300)
         assert copy.returncode == 0, err
         rest, said = monitor.communicate(timeout=20)  # the copy's core is gone: the monitor ends, saying why
