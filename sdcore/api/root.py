@@ -87,10 +87,6 @@ class Api:
         async for chunk in self._core.fs_for(path.device_id).open_read(path.path, offset):
             yield chunk
 
-    async def places(self) -> builtins.list[tuple[str, SdPath]]:
-        """Where to start on this device: home and the root."""
-        return [("home", SdPath(self.device.id, os.path.expanduser("~"))), ("root", SdPath(self.device.id, "/"))]
-
     # -- events ------------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[Event]:
