@@ -121,8 +121,7 @@ class JobManager:
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
                 (state, error, msgpack.packb(result, unicode_errors="surrogateescape"), time.time(), ctx.job_id),
             )
-        if self.library.core is not None:
-            self.library.core.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
+        self.library.context.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
 
     async def wait(self, job_id: str) -> JobRecord:
         """Wait until the job stops running (finished, paused, failed or canceled)."""

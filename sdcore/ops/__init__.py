@@ -76,19 +76,16 @@ async def delete(library: Library, paths: list[SdPath], *, permanent: bool = Fal
     again = await _resume_same(library, DeleteJob, lambda j: (j.paths, j.permanent) == (texts, permanent))
     if again is not None:
         return again
-    core = library.core
-    assert core is not None
     for path in paths:
         check_deletable(path.path)
-        await core.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
+        await library.context.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
     return await library.jobs.start(DeleteJob([str(p) for p in paths], permanent=permanent))
 
 
 async def rename(library: Library, path: SdPath, new_name: str) -> str:
     """Start renaming `path` to `new_name` in the same folder; returns the job id."""
     check_name(new_name)
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
+    fs = library.context.fs_for(path.device_id)
     await fs.stat(path.path)
     target = join(path.parent.path, new_name)
     if target != path.path and await stat_or_none(fs, target) is not None:  # refused here: no failed job
@@ -98,8 +95,7 @@ async def rename(library: Library, path: SdPath, new_name: str) -> str:
 
 async def mkdir(library: Library, path: SdPath, *, parents: bool = False) -> str:
     """Start making a folder; returns the job id. What would fail is refused before any job starts."""
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
+    fs = library.context.fs_for(path.device_id)
     existing = await file_in_the_way(fs, path.path)
     if existing is not None and not (parents and existing.is_dir):
         raise AlreadyExists(f"{display(path.path)} already exists" + ("" if existing.is_dir else " (a file)"))

@@ -39,7 +39,7 @@ class DeleteJob(Job):
         touched: list[SdPath] = []
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
-            fs = ctx.core.fs_for(path.device_id)
+            fs = ctx.fs_for(path.device_id)
             ctx.progress(self.index, len(self.paths), display(path.name), "items")
             try:
                 if self.permanent:

@@ -161,7 +161,7 @@ class TransferJob(Job):
         await self._unlink_moved()
         if self.partials and self.targets:
             try:
-                fs = ctx.core.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
+                fs = ctx.fs_for(SdPath.parse_canonical(self.targets[0]).device_id)
                 for tmp in list(self.partials):
                     await discard_partial(fs, tmp)
             except SdError:
@@ -170,14 +170,14 @@ class TransferJob(Job):
     # -- helpers ------------------------------------------------------------------------------
 
     def _fs(self, path: SdPath) -> FileSystem:
-        return self.ctx.core.fs_for(path.device_id)
+        return self.ctx.fs_for(path.device_id)
 
     def _pair(self, src: SdPath, dst: SdPath) -> Pair:
-        return pair_of(self.ctx.core.fs_for, src, dst, self.moving)
+        return pair_of(self.ctx.fs_for, src, dst, self.moving)
 
     def _touch(self, directory: str, device: uuid.UUID) -> None:
         """Note a directory whose listing changed: a plain path on this device, sd:// text on another."""
-        if device != self.ctx.core.device.id:
+        if device != self.ctx.device_id:
             directory = str(SdPath(device, directory))
         if len(self.touched) < self.MAX_TOUCHED and directory not in self.touched[-8:]:
             self.touched.append(directory)
@@ -222,7 +222,7 @@ class TransferJob(Job):
 
     async def _plan(self, ctx: JobContext) -> None:
         plan = await plan_transfer(
-            ctx.core.fs_for,
+            ctx.fs_for,
             [SdPath.parse_canonical(t) for t in self.sources],
             [SdPath.parse_canonical(t) for t in self.targets],
             on_conflict=self.on_conflict,
@@ -547,8 +547,6 @@ async def discard_stale_partials(library: Library, older_than: float = STALE_AFT
     A stopped job stays resumable: those files are sent again from their first byte. A device out of
     reach keeps them until a later sweep.
     """
-    if library.core is None:
-        return
     rows = (
         library.read()
         .execute(
@@ -563,7 +561,7 @@ async def discard_stale_partials(library: Library, older_than: float = STALE_AFT
         if not job.partials or not job.targets:
             continue
         try:
-            fs = library.core.fs_for(SdPath.parse_canonical(job.targets[0]).device_id)
+            fs = library.context.fs_for(SdPath.parse_canonical(job.targets[0]).device_id)
             for tmp in list(job.partials):
                 if library.jobs.is_running(job_id):
                     break

@@ -194,7 +194,7 @@ def _locations_inside(core: Any, library: Any, targets: list[SdPath], yes: bool)
     inside = [
         loc
         for loc in library.locations.list()
-        if loc.device_id == str(core.device.id)
+        if loc.device_id == core.device.id
         and any(
             core.is_local(t) and (loc.path == t.path or loc.path.startswith(t.path.rstrip("/") + "/"))
             for t in targets

@@ -105,14 +105,13 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
 
 
 async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "disk.img").write_bytes(os.urandom(40 * MiB))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     starts: list[int] = []  # where each run's first copy began in the source
     calls = 0
@@ -144,14 +143,13 @@ async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
 
 
 async def test_a_paused_local_copy_that_is_canceled_leaves_no_partial_file(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "disk.img").write_bytes(os.urandom(24 * MiB))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     job_id = ""
 
