@@ -10,6 +10,7 @@ import msgpack
 import pytest
 
 from sdcore import ops
+from sdcore.core import Core
 from sdcore.library.library import Library
 from sdcore.ops.results import DeletedItem, DeleteResult, IndexResult, Outcome, TransferResult
 
@@ -60,10 +61,8 @@ def test_a_copy_job_from_before_totals_and_targets_were_stored_decodes(library: 
 
 
 async def test_a_copy_result_is_stored_as_it_was_and_read_back_typed(
-    library: Library, tmp_path: Path
+    core: Core, library: Library, tmp_path: Path
 ) -> None:
-    core = library.core
-    assert core is not None
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a").write_bytes(b"abc")
     (tmp_path / "dst").mkdir()
@@ -78,11 +77,9 @@ async def test_a_copy_result_is_stored_as_it_was_and_read_back_typed(
 
 
 async def test_a_trash_job_result_says_where_each_item_lies_in_the_trash(
-    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    core: Core, library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    core = library.core
-    assert core is not None
     (tmp_path / "a").write_text("first")
     (tmp_path / "b").write_text("second")
     paths = [core.local_path(str(tmp_path / name)) for name in ("b", "a")]
