@@ -167,16 +167,15 @@ async def plan_targets(
 
     `duplicate`: a file copied onto itself is allowed (the conflict policy "rename" gives it a numbered name).
     """
-    core = library.core
-    assert core is not None
+    fs_for, here = library.context.fs_for, library.context.device_id
     if not sources:
         raise SdError("nothing to copy: give at least one source")
-    dst_fs = core.fs_for(destination.device_id)
+    dst_fs = fs_for(destination.device_id)
     try:
         dst_info = await stat_or_none(dst_fs, destination.path)
     except FsError:
         dst_info = None  # ENOTDIR and the like: the parent checks below say what is wrong
-    infos = [await core.fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
+    infos = [await fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
     shown = display(destination.path)
     if dst_info is not None and dst_info.is_dir:
         targets = [destination.child(s.name) for s in sources]
@@ -207,8 +206,8 @@ async def plan_targets(
         if source.device_id != target.device_id:
             continue
         src_real, dst_real = (
-            _real(source.path, core.is_local(source)),
-            _real(target.path, core.is_local(source)),
+            _real(source.path, source.device_id == here),
+            _real(target.path, source.device_id == here),
         )
         if src_real == dst_real and not (duplicate and not info.is_dir):  # a folder would merge into itself
             raise SdError(f"{display(source.path)} would be {'moved' if moving else 'copied'} onto itself")
