@@ -122,7 +122,7 @@ class SdtuiApp(App[None]):
         from sdcore import net
 
         network = net.attach(self.core)  # TODO(api): `await self.api.devices.attach()` once the explorer awaits it
-        self.device_names = {p.uuid: p.name for p in network.trust.peers()}
+        self.device_names = {p.id: p.name for p in network.trust.peers()}
 
     async def on_mount(self) -> None:
         for problem in self.config_problems:
@@ -181,7 +181,7 @@ class SdtuiApp(App[None]):
     def label(self, path: SdPath) -> str:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
         if path.device_id not in self.device_names and self.core.network is not None:  # TODO(api): names from
-            self.device_names = {p.uuid: p.name for p in self.core.network.trust.peers()}  # paired_devices()
+            self.device_names = {p.id: p.name for p in self.core.network.trust.peers()}  # paired_devices()
         return label(path, self.api.device.id, self.device_names)
 
     async def paired_devices(self) -> list[PairedDevice]:

@@ -26,7 +26,7 @@ from sdcore.events import (
     LibraryChanged,
 )
 from sdcore.fs.base import EntryInfo
-from sdcore.sdpath import SdPath
+from sdcore.sdpath import DeviceId, SdPath
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer_files import FileActions
 from sdtui.screens.explorer_network import NetworkActions
@@ -109,7 +109,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """What the status line says when a copy or move started here completes (job id -> text)."""
         self.has_locations = True
         """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
-        self.online: dict[str, bool] = {}
+        self.online: dict[DeviceId, bool] = {}
         """Paired devices known to be connected (True) or not (False), from DeviceConnected and DeviceLost."""
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
@@ -175,7 +175,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         if network is None:
             return
 
-        async def probe(peer_id: str) -> None:
+        async def probe(peer_id: DeviceId) -> None:
             try:
                 await network.link(peer_id).connect()
             except (SdError, OSError):
@@ -231,7 +231,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         devices: list[tuple[str, str, SdPath | None, str]] | None = None  # None: not known yet
         if core.network is not None:
             devices = [
-                (f"dev-{peer.id}", self._device_label(peer.id, peer.name), SdPath(peer.uuid, "/"), "device")
+                (f"dev-{peer.id}", self._device_label(peer.id, peer.name), SdPath(peer.id, "/"), "device")
                 for peer in core.network.trust.peers()
             ]
         volumes: list[tuple[str, str, SdPath | None, str]] = []
@@ -264,11 +264,11 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         )
         self.places_complete = devices is not None
 
-    def _device_label(self, device_id: str, name: str) -> str:
+    def _device_label(self, device_id: DeviceId, name: str) -> str:
         state = self.online.get(device_id)
         return f"{name} " + ("● online" if state else "○ offline" if state is False else "… checking")
 
-    def _device_state(self, device_id: str, online: bool) -> None:
+    def _device_state(self, device_id: DeviceId, online: bool) -> None:
         """A paired device went online or offline: its place in the sidebar says so."""
         self.online[device_id] = online
         network = self.sd.core.network
@@ -439,11 +439,11 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
-            self._device_state(str(event.device_id), False)
+            self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            was = self.online.get(str(event.device_id))  # keyed as the trust store keys its peers
-            self._device_state(str(event.device_id), True)
+            was = self.online.get(event.device_id)
+            self._device_state(event.device_id, True)
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
 
