@@ -94,7 +94,7 @@ class TrustStore:
             data = json.loads(self.path.read_text() or "{}")
             peers = [_peer_from_json(p) for p in data.get("peers", [])]
             shares = list(data.get("shares", []))
-        except (ValueError, KeyError, TypeError, AttributeError):  # never written over: it may be mended by hand
+        except (ValueError, KeyError, TypeError, AttributeError):  # never written over: it may be mended
             raise SdError(
                 f"{display(str(self.path))} (the paired devices) is damaged; restore it from a backup, or move it"
                 " away and pair the devices again"
@@ -104,7 +104,8 @@ class TrustStore:
         self._stamp = stamp
 
     def _save(self) -> None:
-        data = {"peers": [{**asdict(p), "id": str(p.id)} for p in self._peers.values()], "shares": self._shares}
+        peers = [{**asdict(p), "id": str(p.id)} for p in self._peers.values()]
+        data = {"peers": peers, "shares": self._shares}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{TRUST_FILE}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -155,7 +156,8 @@ class TrustStore:
         is refused."""
         devices = [*([this_device] if this_device else []), *self.peers()]
         exact = [d for d in devices if str(d.id) == name_or_id]
-        found = exact or [d for d in devices if d.name == name_or_id or str(d.id).startswith(name_or_id.lower())]
+        prefix = name_or_id.lower()
+        found = exact or [d for d in devices if d.name == name_or_id or str(d.id).startswith(prefix)]
         if len(found) == 1:
             return found[0]
         if found:

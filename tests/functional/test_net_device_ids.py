@@ -52,7 +52,8 @@ async def test_a_paired_device_is_recognised_after_both_restart_and_a_shared_one
         a.trust.add_share(str(share))
         port, alpha, beta = a.port, a.device.id, b.device.id
     stored = json.loads((tmp_path / "a" / "trust.json").read_text())["peers"]
-    assert [(p["id"], p["trust"]) for p in stored] == [(str(beta), "shared")]  # on disk: the id's text, as before
+    # on disk the id stays its text, as before
+    assert [(p["id"], p["trust"]) for p in stored] == [(str(beta), "shared")]
 
     async with _restarted(tmp_path / "a", port) as a, _restarted(tmp_path / "b") as b:
         with a.bus.subscribe(DeviceConnected) as connected:
@@ -72,7 +73,9 @@ async def test_a_paired_device_is_recognised_after_both_restart_and_a_shared_one
             a.resolve(beta)
 
     listed = subprocess.run(
-        [SD, "--data-dir", str(tmp_path / "b"), "network", "devices", "--json"], capture_output=True, text=True
+        [SD, "--data-dir", str(tmp_path / "b"), "network", "devices", "--json"],
+        capture_output=True,
+        text=True,
     )
     assert listed.returncode == 0, listed.stderr
     assert [(d["id"], d["name"]) for d in json.loads(listed.stdout)] == [(str(alpha), "alpha")]
@@ -88,8 +91,12 @@ def test_a_device_id_as_text_is_a_bug_the_trust_store_says_so(tmp_path: Path) ->
 def test_a_trust_json_with_a_damaged_id_is_refused_clearly_and_kept(tmp_path: Path) -> None:
     trust = tmp_path / "trust.json"
     key = key_text(load_or_create(tmp_path / "x").key)
-    trust.write_text(json.dumps({"peers": [{"id": "not-an-id", "name": "x", "public_key": key}], "shares": []}))
-    shown = subprocess.run([SD, "--data-dir", str(tmp_path), "network", "devices"], capture_output=True, text=True)
+    trust.write_text(
+        json.dumps({"peers": [{"id": "not-an-id", "name": "x", "public_key": key}], "shares": []})
+    )
+    shown = subprocess.run(
+        [SD, "--data-dir", str(tmp_path), "network", "devices"], capture_output=True, text=True
+    )
     assert shown.returncode == 1 and "Traceback" not in shown.stderr
     assert "is damaged; restore it from a backup" in shown.stderr.splitlines()[-1], shown.stderr
     assert "not-an-id" in trust.read_text()  # never written over
@@ -167,7 +174,10 @@ async def test_a_paired_device_that_answers_with_a_malformed_or_other_id_is_refu
         beta = b.device.id
     if hello == "other":
         hello = {"id": str(load_or_create(tmp_path / "c").id), "name": "beta"}
-    async with _restarted(tmp_path / "a") as a, _tampered(load_or_create(tmp_path / "b").key, hello) as address:
+    async with (
+        _restarted(tmp_path / "a") as a,
+        _tampered(load_or_create(tmp_path / "b").key, hello) as address,
+    ):
         a.trust.add(dataclasses.replace(a.resolve(beta), addresses=(address,)))
         with a.bus.subscribe(DeviceConnected) as connected:
             with pytest.raises(NotTrusted, match=said):
