@@ -35,7 +35,7 @@ class DeleteJob(Job):
         return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
-        touched: list[SdPath] = []
+        gone: list[SdPath] = []
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
             fs = ctx.core.fs_for(path.device_id)
@@ -58,11 +58,11 @@ class DeleteJob(Job):
                 else:
                     self.vanished.append(path.path)
                     self.outcomes.append("vanished")
-            touched.append(path.parent)
+            gone.append(path)
             self.index += 1
             await ctx.checkpoint()
         ctx.progress(self.index, len(self.paths), "", "items")
-        await follow_changes(ctx.library, touched)
+        await follow_changes(ctx.library, entries=gone)
         return {
             "trashed": self.trashed,
             "deleted": self.done_files if self.permanent else 0,

@@ -16,15 +16,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def follow_changes(library: Library, directories: Sequence[str | SdPath]) -> None:
-    """Re-index the touched directories that lie in locations, and publish EntriesChanged for each.
+async def follow_changes(
+    library: Library, directories: Sequence[str | SdPath] = (), *, entries: Sequence[SdPath] = ()
+) -> None:
+    """Announce what an operation changed, once, and re-index the touched directories that lie in locations.
 
-    A directory is a path on this device, or an SdPath (or its sd:// text) on any device.
+    `entries` are the files and folders it made, renamed or removed: their folders are announced with their
+    names. The other `directories` (a path on this device, or an SdPath or its sd:// text on any device) are
+    announced whole. The re-index says nothing more: the operation told it.
     """
     core = library.core
     local: list[str] = []
     elsewhere: list[SdPath] = []
-    for d in directories:
+    names: dict[SdPath, list[str]] = {}
+    for entry in entries:
+        names.setdefault(entry.parent, []).append(entry.name)
+    for d in [*directories, *names]:
         where = SdPath.parse_canonical(d) if isinstance(d, str) and d.startswith(SCHEME) else d
         if isinstance(where, SdPath):
             if core is None or where.device_id != core.device.id:
@@ -34,10 +41,12 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
         local.append(os.path.abspath(where))
     unique = list(dict.fromkeys(local))
     if core is not None:
+        named = {(str(d.device_id), d.path): tuple(sorted(set(n))) for d, n in names.items()}
         for directory in unique:
-            core.bus.publish(EntriesChanged(str(core.device.id), directory, library_id=str(library.id)))
+            told = named.get((str(core.device.id), directory), ())
+            core.bus.publish(EntriesChanged(str(core.device.id), directory, told, str(library.id)))
         for far in dict.fromkeys(elsewhere):
-            core.bus.publish(EntriesChanged(str(far.device_id), far.path))
+            core.bus.publish(EntriesChanged(str(far.device_id), far.path, named.get((str(far.device_id), far.path), ())))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter
@@ -50,6 +59,6 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
     except ImportError:
         return
     try:
-        await refresh(library, indexed)
+        await refresh(library, indexed, announce=False)
     except Exception:  # noqa: BLE001
         log.warning("re-indexing after the operation failed; the next scan will catch up", exc_info=True)
