@@ -156,6 +156,9 @@ _UNKNOWN = object()
 KNOWN_PER_DIRECTORY = 10_000
 """Entries remembered per watched directory; past it the memory starts again (a change may then be told twice)."""
 
+CHECKED_PER_EVENT = 1_000
+"""An event naming more entries is told as it is, unchecked (a UI lists the directory again for it anyway)."""
+
 
 def _signature(path: str) -> Signature:
     try:
@@ -193,8 +196,8 @@ class Announced:
     def news(self, event: EntriesChanged) -> EntriesChanged | None:
         """The event with only the names not announced as they stand now; None when nothing is left."""
         key = (str(event.device_id), event.directory)
-        if key not in self._watched or not event.names:
-            return event  # not watched here, or the whole directory: always told
+        if key not in self._watched or not event.names or len(event.names) > CHECKED_PER_EVENT:
+            return event  # not watched here, the whole directory or most of it: always told
         known = self._known.setdefault(key, {})
         if len(known) > KNOWN_PER_DIRECTORY:
             known.clear()
