@@ -1,4 +1,4 @@
-"""The jobs screen follows the core's job events: a burst of progress keeps it current without reading each."""
+"""The explorer renders the core's events: one change reaches a pane once; a burst of job progress is not re-read."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ from typing import Any
 
 import pytest
 from textual.widgets import DataTable
-from tui_support import app_for, make_tree, own_home, settle, wait_for  # noqa: F401 (own_home: autouse)
+from tui_support import (  # noqa: F401 (own_home: autouse)
+    answer_prompt,
+    app_for,
+    explorer,
+    make_tree,
+    names,
+    own_home,
+    settle,
+    wait_for,
+)
 
+from sdcore.core import Core
+from sdcore.events import EntriesChanged
+from sdcore.index.indexer import index_location
 from sdcore.jobs.job import Job, JobContext
 from sdtui.screens.jobs import JobsScreen
+from sdtui.widgets.pane import Pane
 
 
 @dataclass
@@ -38,6 +51,35 @@ def counted(calls: list[str], name: str, method: Callable[..., Any]) -> Callable
         return method(*args, **kw)
 
     return call
+
+
+async def test_a_rename_in_a_watched_location_reaches_the_pane_once_and_the_pane_lists_nothing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path)
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        await asyncio.wait_for(app.core.watcher(await app.library()).ready.wait(), 10)
+        screen = explorer(app)
+        pane = screen.active
+        watch = pane.watching
+        assert watch is not None and await asyncio.to_thread(watch.ready.wait, 5)
+        listings: list[str] = []
+        for shown in screen.query(Pane):
+            monkeypatch.setattr(shown.file_list, "load", counted(listings, shown.id or "", shown.file_list.load))
+        with app.core.bus.subscribe(EntriesChanged) as events:
+            await pilot.press("j", "j")  # alpha.py
+            await answer_prompt(pilot, app, "r", "omega.py")
+            await wait_for(pilot, lambda: pane.file_list.current is not None and pane.file_list.current.name == "omega.py")
+            await pilot.pause(1.5)  # the location watcher's and the directory watch's bursts would have come
+            told = [(e.directory, e.names) for e in iter(events.get_nowait, None) if isinstance(e, EntriesChanged)]
+        assert told == [(str(tree), ("alpha.py", "omega.py"))]
+        assert listings == []
+        assert "omega.py" in names(pane) and "alpha.py" not in names(pane)
 
 
 async def test_a_burst_of_1000_progress_events_keeps_the_jobs_screen_current_with_one_read_per_job(
