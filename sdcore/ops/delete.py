@@ -35,9 +35,17 @@ class DeleteJob(Job):
         return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
-        gone: list[SdPath] = []
+        gone: list[SdPath] = []  # what this run trashed or deleted (the last one perhaps partly)
+        try:
+            return await self._run(ctx, gone)
+        except Exception:  # paused, canceled or failed: what was done before shows too
+            await follow_changes(ctx.library, entries=gone)
+            raise
+
+    async def _run(self, ctx: JobContext, gone: list[SdPath]) -> dict[str, Any]:
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
+            gone.append(path)
             fs = ctx.core.fs_for(path.device_id)
             ctx.progress(self.index, len(self.paths), display(path.name), "items")
             try:
@@ -58,7 +66,6 @@ class DeleteJob(Job):
                 else:
                     self.vanished.append(path.path)
                     self.outcomes.append("vanished")
-            gone.append(path)
             self.index += 1
             await ctx.checkpoint()
         ctx.progress(self.index, len(self.paths), "", "items")

@@ -424,7 +424,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
                 if not event.names or len(event.names) > PATCH_LIMIT or pane.file_list.is_loading:
                     pane.refresh_listing()
                 else:
-                    await pane.file_list.patch(await self._stat_names(path, event.names))
+                    await pane.apply_changes(await self._stat_names(path, event.names))
         elif isinstance(event, JobProgress):
             self.query_one(JobsStrip).on_progress(event)
         elif isinstance(event, JobStateChanged):
