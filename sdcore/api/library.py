@@ -93,19 +93,19 @@ class Entries(_Part):
 
     async def find(self, *paths: SdPath, index: bool = False) -> builtins.list[Entry]:
         """The library's entries at `paths` (see `at`)."""
-        from sdcore import search
+        from sdcore.library import entries
 
         library = await self._library()
         here = self._api.device.id
 
         def look_up() -> builtins.list[int]:
             return [
-                search.entry_at(library, p.path, None if p.device_id == here else str(p.device_id)) for p in paths
+                entries.entry_at(library, p.path, None if p.device_id == here else p.device_id) for p in paths
             ]
 
         try:
             ids = await asyncio.to_thread(look_up)
-        except search.NotIndexed:
+        except entries.NotIndexed:
             if not index:
                 raise
             from sdcore.index.indexer import refresh
@@ -173,11 +173,12 @@ class TagHandle(_Part):
 
     async def files(self, nested: bool = True) -> builtins.list[Entry]:
         """The files carrying the tag (or one nested below it), as they are now (gone ones left out)."""
-        from sdcore import search, tags
+        from sdcore import tags
+        from sdcore.library.entries import paths_of
 
         def run(library: Library) -> dict[int, str]:
             ids = sorted({t.entry_id for t in tags.entries(library, self._tag, nested)})
-            return search.paths_of(library, ids)
+            return paths_of(library, ids)
 
         found = []
         for entry_id, path in (await self._in_thread(run)).items():
@@ -330,13 +331,11 @@ class Jobs(_Part):
 
 
 # -- reading entries -------------------------------------------------------------------------------------
-# TODO(context: sdcore/library/entries.py): these lookups move there with entry_at and paths_of.
 
 
 def _hit_entry(api: Api, hit: Any) -> Entry:
-    device = uuid.UUID(hit.device_id) if hit.device_id else api.device.id
     directory, _, name = hit.path.rpartition("/")
-    return Entry(SdPath(device, directory or "/"), name or "/", hit.kind, hit.size or 0, hit.mtime or 0.0,
+    return Entry(SdPath(hit.device_id, directory or "/"), name or "/", hit.kind, hit.size or 0, hit.mtime or 0.0,
                  entry_id=hit.entry_id)
 
 
@@ -348,9 +347,9 @@ def _with_id(entry: Entry, entry_id: int) -> Entry:
 
 def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> builtins.list[Entry]:
     """Entries of the library by id, in that order, as the index knows them (gone ones left out)."""
-    from sdcore import search
+    from sdcore.library.entries import paths_of
 
-    paths = search.paths_of(library, ids)
+    paths = paths_of(library, ids)
     devices = {loc.id: loc.device_id for loc in library.locations.list()}
     rows: dict[int, tuple] = {}
     conn = library.read()
@@ -368,8 +367,7 @@ def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> bui
         row, path = rows.get(entry_id), paths.get(entry_id)
         if row is None or path is None:
             continue
-        device = devices.get(row[1])
-        where = SdPath(uuid.UUID(device) if device and device != str(here) else here, path)
+        where = SdPath(devices.get(row[1], here), path)
         found.append(
             Entry(where.parent if where.path != "/" else where, where.name, row[2], row[3] or 0, row[4] or 0.0,
                   row[5] or 0, row[6] or 0, from_db(row[7]) if row[7] else None, entry_id, row[8])

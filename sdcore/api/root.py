@@ -104,10 +104,9 @@ class Api:
         with self._core.bus.subscribe(EntriesChanged) as events:
             watch = self._core.watch(directory)  # a directory outside every location is watched too
             try:
-                device = str(directory.device_id)
                 async for event in events:
                     assert isinstance(event, EntriesChanged)
-                    if str(event.device_id) == device and event.directory == directory.path:
+                    if event.device_id == directory.device_id and event.directory == directory.path:
                         yield event
             finally:
                 if watch is not None:
@@ -141,14 +140,16 @@ class Ops:
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
         from sdcore import ops
+        from sdcore.ops.results import DeleteResult, Outcome
 
         library = await self._library()
         record = await wait_for(library, await ops.delete(library, paths))
-        # TODO(ops results.py): DeleteResult replaces this decoding of the job's result dict.
-        result = record.result or {}
-        gone = [p for p, outcome in zip(paths, result.get("outcomes", []), strict=False) if outcome == "trashed"]
+        result = record.result
+        items = result.items if isinstance(result, DeleteResult) else ()
         return [
-            Trashed(p, SdPath(p.device_id, there)) for p, (_, there) in zip(gone, result.get("trashed", []), strict=True)
+            Trashed(p, SdPath(p.device_id, item.trashed_at))
+            for p, item in zip(paths, items, strict=False)
+            if item.outcome is Outcome.TRASHED and item.trashed_at is not None
         ]
 
     async def restore(self, items: builtins.list[Trashed]) -> builtins.list[SdPath]:
@@ -192,9 +193,8 @@ class Devices:
         """The network's client side, attached on first use (in a thread: importing asyncssh takes a while)."""
         core = self._api._core
         if core.network is None:
-            await asyncio.to_thread(core.net)
-        network: Network = core.network
-        return network
+            return await asyncio.to_thread(core.net)
+        return core.net()
 
     async def attach(self) -> None:
         """Make paired devices reachable (`browse`, `copy` and `list` attach on first use too)."""
@@ -205,7 +205,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.network.trust.peers()]
+        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""

@@ -25,7 +25,7 @@ async def follow_changes(
     names. The other `directories` (a path on this device, or an SdPath or its sd:// text on any device) are
     announced whole. The re-index says nothing more: the operation told it.
     """
-    core = library.core
+    context = library.context
     local: list[str] = []
     elsewhere: list[SdPath] = []
     names: dict[SdPath, list[str]] = {}
@@ -34,19 +34,18 @@ async def follow_changes(
     for d in [*directories, *names]:
         where = SdPath.parse_canonical(d) if isinstance(d, str) and d.startswith(SCHEME) else d
         if isinstance(where, SdPath):
-            if core is None or where.device_id != core.device.id:
+            if where.device_id != context.device_id:
                 elsewhere.append(where)  # a paired device's folder: the UI lists it again, nothing to index
                 continue
             where = where.path
         local.append(os.path.abspath(where))
     unique = list(dict.fromkeys(local))
-    if core is not None:
-        named = {(str(d.device_id), d.path): tuple(sorted(set(n))) for d, n in names.items()}
-        for directory in unique:
-            told = named.get((str(core.device.id), directory), ())
-            core.bus.publish(EntriesChanged(str(core.device.id), directory, told, str(library.id)))
-        for far in dict.fromkeys(elsewhere):
-            core.bus.publish(EntriesChanged(str(far.device_id), far.path, named.get((str(far.device_id), far.path), ())))
+    named = {(d.device_id, d.path): tuple(sorted(set(n))) for d, n in names.items()}
+    for directory in unique:
+        told = named.get((context.device_id, directory), ())
+        context.bus.publish(EntriesChanged(context.device_id, directory, told, library_id=library.id))
+    for far in dict.fromkeys(elsewhere):
+        context.bus.publish(EntriesChanged(far.device_id, far.path, named.get((far.device_id, far.path), ())))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter

@@ -32,7 +32,7 @@ class RenameJob(Job):
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
         target = join(path.parent.path, self.new_name)
-        await ctx.core.fs_for(path.device_id).rename(path.path, target)
+        await ctx.fs_for(path.device_id).rename(path.path, target)
         await follow_changes(ctx.library, entries=[path, path.parent.child(self.new_name)])
         return {"path": target}
 
@@ -51,7 +51,7 @@ class MkdirJob(Job):
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
-        await ctx.core.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
+        await ctx.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
         if self.parents:  # the folders it made may begin higher up: the parent is listed whole
             await follow_changes(ctx.library, [path.parent])
         else:

@@ -417,7 +417,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
                 path = pane.path
                 if (
                     path is None
-                    or str(path.device_id) != str(event.device_id)
+                    or path.device_id != event.device_id
                     or path.path != event.directory
                 ):
                     continue
@@ -439,11 +439,11 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
-            self._device_state(event.device_id, False)
+            self._device_state(str(event.device_id), False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            was = self.online.get(event.device_id)
-            self._device_state(event.device_id, True)
+            was = self.online.get(str(event.device_id))  # keyed as the trust store keys its peers
+            self._device_state(str(event.device_id), True)
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
 

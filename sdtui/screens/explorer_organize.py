@@ -25,7 +25,7 @@ class OrganizeActions(ExplorerBase):
         reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
         folder becomes a location), and is left alone, with a message saying so, when the user declines.
         """
-        from sdcore.search import NotIndexed, NotInLibrary  # not needed to start
+        from sdcore.library.entries import NotIndexed, NotInLibrary  # not needed to start
 
         try:
             return await self.sd.entry_ids(targets)

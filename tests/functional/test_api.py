@@ -16,8 +16,8 @@ import pytest
 from sdcore.api import Api, Entry, JobRoute, human_size
 from sdcore.core import Core
 from sdcore.errors import SdError
+from sdcore.library.entries import NotInLibrary
 from sdcore.sdpath import SdPath
-from sdcore.search import NotInLibrary
 
 
 @pytest.fixture(params=["in-process"])
@@ -102,8 +102,7 @@ async def copy_a_folder_and_read_what_the_job_did(api: Api, home: Path) -> None:
     job_id = await api.ops.copy([at(api, source)], at(api, backup))
     record = await api.library().jobs.wait(job_id)
     assert record.state == "completed"
-    # TODO(ops results.py): record.result becomes a CopyResult (files, bytes, outcomes as an enum)
-    assert (record.result["files"], record.result["bytes"]) == (2, 8000)
+    assert (record.result.files, record.result.bytes, record.result.verb) == (2, 8000, "copied")
     assert await api.library().jobs.route(job_id) == JobRoute((at(api, source),), at(api, backup))
     copied = sorted((e.name, e.size) for e in await listed(api, backup / "photos"))
     assert copied == [("a.jpg", 3000), ("b.jpg", 5000)]
