@@ -119,8 +119,8 @@ class JobsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.follow()
         self.load()
+        self.follow()
 
     @work(group="jobs-load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:
