@@ -200,7 +200,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
+        return [PairedDevice(p.id, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""
@@ -250,12 +250,12 @@ class Devices:
     async def wait_paired(self) -> PairedDevice:
         """Wait for a device to join with the current code."""
         peer = await (await self._network()).wait_paired()
-        return PairedDevice(peer.uuid, peer.name, peer.trust, peer.addresses)
+        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
 
     async def pair_join(self, code: str, host: str) -> PairedDevice:
         """Join a device that shows a pairing code, at HOST:PORT."""
         peer = await (await self._network()).pair_join(code, host)
-        return PairedDevice(peer.uuid, peer.name, peer.trust, peer.addresses)
+        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
 
     async def spacedrop_dir(self) -> SdPath:
         """Where files other devices send land on this device."""
