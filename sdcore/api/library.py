@@ -7,6 +7,7 @@ import builtins
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
@@ -340,8 +341,6 @@ def _hit_entry(api: Api, hit: Any) -> Entry:
 
 
 def _with_id(entry: Entry, entry_id: int) -> Entry:
-    from dataclasses import replace
-
     return replace(entry, entry_id=entry_id)
 
 

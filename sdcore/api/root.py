@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sdcore.api.library import LibraryHandle, wait_for
@@ -77,8 +78,6 @@ class Api:
         fs = self._core.fs_for(path.device_id)
         entry = Entry.at(path, await fs.stat(path.path))
         if cas_id and entry.kind == "file":
-            from dataclasses import replace
-
             entry = replace(entry, cas_id=await fs.cas_id(path.path))
         return entry
 
