@@ -12,8 +12,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -349,12 +347,19 @@ def test_a_write_waits_for_the_library_and_says_what_it_waits_for(tagged: tuple[
     data, _, folder = tagged
     holder = Library(folder, program="a test holding the library")
     holder.hold_lock()
-    threading.Timer(3.0, holder.close).start()
-    started = time.monotonic()
-    waited = sd(data, "tag", "create", "patient")
-    assert waited.returncode == 0, waited.stderr
-    assert time.monotonic() - started >= 3.0
-    assert f"waiting for library 'My Library', open in process {os.getpid()} (a test holding the library)" in waited.stderr
+    waiting = subprocess.Popen(
+        [*SD, "--data-dir", str(data), "tag", "create", "patient"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, stdin=subprocess.DEVNULL, env=ENV,
+    )  # fmt: skip
+    try:
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()  # the library is held until `sd` says what it waits for, however slow
+        assert waiting.poll() is None, said  # it waits...
+    finally:
+        holder.close()
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, said + err  # ...and carries on once the library is free
+    assert f"waiting for library 'My Library', open in process {os.getpid()} (a test holding the library)" in said
     assert "patient" in {t["name"] for t in json.loads(ok(data, "tag", "list", "--json"))}
 
 
