@@ -9,17 +9,21 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sdcore.device import Device, load_or_create, usable_data_dir
 from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
-from sdcore.library import Libraries, Library, LibraryDamaged, damage
+from sdcore.library import Libraries, Library, LibraryContext, LibraryDamaged, damage
 from sdcore.library.damage import recovery
 from sdcore.privacy import write_private
-from sdcore.sdpath import SCHEME, SdPath, split_remote
+from sdcore.sdpath import SCHEME, DeviceId, SdPath, split_remote
+
+if TYPE_CHECKING:
+    from sdcore.index.watcher import LocationWatcher
+    from sdcore.net import Network
 
 DEFAULT_LIBRARY = "My Library"
 
@@ -32,6 +36,20 @@ def default_data_dir() -> Path:
     return Path(xdg) / "sdtui"
 
 
+class Service(Protocol):
+    """Something that lives as long as the core (watchers, the network, a forwarded port)."""
+
+    async def close(self) -> None: ...
+
+
+class NetworkService(Service, Protocol):
+    """What the core asks of its network (sdcore.net.Network): the files of paired devices and their names."""
+
+    def device_id_of(self, name_or_id: str) -> DeviceId: ...
+
+    def fs_for(self, device_id: DeviceId) -> FileSystem: ...
+
+
 class Core:
     """The core of one data dir. Use as `async with Core(data_dir) as core:` (or `Core(...)` + `await close()`)."""
 
@@ -40,10 +58,11 @@ class Core:
         self.device: Device = load_or_create(usable_data_dir(self.data_dir))
         self.bus = EventBus()
         self.local_fs = LocalFS()
-        self.libraries = Libraries(self.data_dir / "libraries", self)
-        self.network: Any = None  # sdcore.net.Network once started
-        self._services: list[Any] = []
-        self._watchers: dict[uuid.UUID, Any] = {}
+        self.libraries = Libraries(self.data_dir / "libraries", LibraryContext(self.device.id, self.bus, self.fs_for))
+        self.network: NetworkService | None = None
+        """The network once used (`net()` makes it): sdcore.net.Network, or a test's."""
+        self._services: list[Service] = []
+        self._watchers: dict[uuid.UUID, LocationWatcher] = {}
         self._directory_watches: set[DirectoryWatch] = set()
         self._first_run = threading.Lock()
         self._checks: set[asyncio.Future[list[str]]] = set()  # live libraries' integrity checks in the background
@@ -62,8 +81,8 @@ class Core:
         self._services.clear()
         await self.libraries.close()
 
-    def add_service(self, service: Any) -> None:
-        """Something with `async close()` that lives as long as the core (watchers, network)."""
+    def add_service(self, service: Service) -> None:
+        """Close `service` when the core closes."""
         self._services.append(service)
 
     # -- libraries -------------------------------------------------------------------------
@@ -83,15 +102,15 @@ class Core:
                 library = self.libraries.create(DEFAULT_LIBRARY)
                 self.save_settings(default_library=str(library.id))
                 return library
-        chosen = next((i for i in infos if preferred in (i.id, i.name)), None)
-        unreadable = [i for i in infos if not i.id]
+        chosen = next((i for i in infos if preferred in (str(i.id), i.name)), None)
+        unreadable = [i for i in infos if i.id is None]
         if chosen is None and preferred and unreadable:  # the default may be the one whose library.json is lost
             raise LibraryDamaged(
                 f"the default library cannot be found, and library {unreadable[0].name!r} cannot be used: "
                 f"{unreadable[0].problem}; {recovery(unreadable[0].name)}, or pick another with `sd library use NAME`"
             )
-        chosen = chosen or next((i for i in infos if i.id), infos[0])
-        return self.libraries.open(chosen.folder.name if not chosen.id else chosen.id)
+        chosen = chosen or next((i for i in infos if i.id is not None), infos[0])
+        return self.libraries.open(chosen.key)
 
     async def go_live(self, library: Library | None = None) -> None:
         """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
@@ -106,7 +125,7 @@ class Core:
                 self.add_service(LibrariesGoingLive(self))  # and those that get their first location later
             for info in self.libraries.list():
                 try:
-                    await self.go_live(self.libraries.open(info.id))
+                    await self.go_live(self.libraries.open(info.key))
                 except SdError as exc:  # a damaged or locked library: the others still go live
                     logging.getLogger(__name__).warning("library %s cannot go live: %s", info.name, exc)
             return
@@ -121,7 +140,7 @@ class Core:
         self._watchers[library.id] = watcher
         self.add_service(watcher)
 
-    def watcher(self, library: Library) -> Any:
+    def watcher(self, library: Library) -> LocationWatcher | None:
         """The watcher of a live library (None when the library is not live)."""
         return self._watchers.get(library.id)
 
@@ -177,20 +196,20 @@ class Core:
     def local_path(self, text: str) -> SdPath:
         return SdPath(self.device.id, os.path.abspath(os.path.expanduser(text)))
 
-    def device_id_of(self, name_or_id: str) -> uuid.UUID:
+    def device_id_of(self, name_or_id: str) -> DeviceId:
         """A device by name or id prefix: this one, or a paired one; one that fits both is refused."""
-        return self.net().device_id_of(name_or_id)  # type: ignore[no-any-return]
+        return self.net().device_id_of(name_or_id)
 
     def is_local(self, path: SdPath) -> bool:
         return path.device_id == self.device.id
 
-    def fs_for(self, device_id: uuid.UUID) -> FileSystem:
+    def fs_for(self, device_id: DeviceId) -> FileSystem:
         """The filesystem of a device: LocalFS for this one, RemoteFS for a paired one."""
         if device_id == self.device.id:
             return self.local_fs
-        return self.net().fs_for(device_id)  # type: ignore[no-any-return]
+        return self.net().fs_for(device_id)
 
-    def net(self) -> Any:
+    def net(self) -> Network:
         """The network (sdcore.net.Network), its client side made on first use: paired devices by name, RemoteFS."""
         from sdcore.net import attach
 

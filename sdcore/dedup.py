@@ -14,6 +14,7 @@ import blake3
 
 from sdcore.errors import NotFound
 from sdcore.index.cas import full_hash
+from sdcore.library.entries import paths_of
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
@@ -111,8 +112,6 @@ def find(
 
 def copies_of(library: Library, entry_id: int, limit: int = 20) -> list[str]:
     """Paths of the other indexed files with this entry's content (same cas_id; `find` confirms by full hash)."""
-    from sdcore.search import paths_of
-
     ids = [
         row[0]
         for row in library.read().execute(

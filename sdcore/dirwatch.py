@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sdcore.events import EntriesChanged
-from sdcore.sdpath import SdPath, display
+from sdcore.sdpath import DeviceId, SdPath, display
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -36,7 +36,7 @@ TIMEOUT_MS = 1000
 class DirectoryWatch:
     """A running watch of one local directory; `close()` stops it (it is cheap and never blocks)."""
 
-    def __init__(self, path: SdPath, publish: Callable[[EntriesChanged], None], device_id: str) -> None:
+    def __init__(self, path: SdPath, publish: Callable[[EntriesChanged], None], device_id: DeviceId) -> None:
         self.path = path
         """The directory watched."""
         self.ready = threading.Event()
@@ -117,4 +117,4 @@ def watch_directory(core: Core, path: SdPath) -> DirectoryWatch:
     """Start watching directory `path` of this device for `core` (see `Core.watch`)."""
     if not core.is_local(path):
         raise ValueError("only a directory of this device can be watched")
-    return DirectoryWatch(path, core.bus.publish, str(core.device.id)).start()
+    return DirectoryWatch(path, core.bus.publish, core.device.id).start()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from sdcore.sdpath import DeviceId
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +26,10 @@ class Event:
 class EntriesChanged(Event):
     """Entries in one directory were created, modified, renamed or deleted."""
 
-    device_id: str
+    device_id: DeviceId
     directory: str
     names: tuple[str, ...] = ()
-    library_id: str | None = None
+    library_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class JobStateChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class LocationScanState(Event):
-    library_id: str
+    library_id: uuid.UUID
     location_id: int
     state: str
 
@@ -62,19 +65,19 @@ class LocationScanState(Event):
 class LibraryChanged(Event):
     """A library was created, renamed, deleted, or its tags/locations changed."""
 
-    library_id: str
+    library_id: uuid.UUID
     what: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceConnected(Event):
-    device_id: str
+    device_id: DeviceId
     name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceLost(Event):
-    device_id: str
+    device_id: DeviceId
     name: str = ""
     reason: str = ""
 
@@ -90,7 +93,7 @@ class DropOffered(Event):
     """A paired device offers files (Spacedrop); answer with the drop id."""
 
     drop_id: str
-    device_id: str
+    device_id: DeviceId
     device_name: str
     names: tuple[str, ...] = field(default_factory=tuple)
     total_bytes: int = 0

@@ -70,5 +70,4 @@ def _require(db: sqlite3.Connection, entry_id: int) -> None:
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    if library.core is not None:
-        library.core.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(library.id, what))

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from typing import TypeAlias
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from sdcore.errors import SdError
+
+DeviceId: TypeAlias = uuid.UUID
+"""A device's id: the one type for it in every record, event and SdPath (never its text)."""
 
 SCHEME = "sd://"
 # Printable ASCII that stays as-is in the canonical text form; every other byte is %-escaped.
@@ -22,7 +26,7 @@ class SdPath:
     surrogates, so every name on disk survives a round trip.
     """
 
-    device_id: uuid.UUID
+    device_id: DeviceId
     path: str
     library_id: uuid.UUID | None = None
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
-from sdcore.library.schema import folded_sql
-from sdcore.sdpath import display, from_db, to_db
+from sdcore.index.fts import index_cut_off_loads
+from sdcore.library.entries import PATH_SQL
+from sdcore.sdpath import DeviceId, from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -38,14 +37,6 @@ _SHORT = 3  # the trigram index cannot look up a term shorter than this; such te
 
 class SearchError(SdError):
     """A search that cannot run as given (the message says how to fix it)."""
-
-
-class NotInLibrary(SdError):
-    """A path outside every location of the library."""
-
-
-class NotIndexed(SdError):
-    """A path inside a location that the index has not reached yet."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,7 @@ class Hit:
     object_kind: str | None
     size: int
     mtime: float | None
-    device_id: str = field(default="", compare=False)
+    device_id: DeviceId = field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,7 +128,7 @@ def run(library: Library, query: Query) -> list[Hit]:
     terms = [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part]
     if not terms and not globs and not query.has_filters():
         raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
-    _index_cut_off_loads(library)
+    index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
     locations = {loc.id: loc for loc in library.locations.list()}
@@ -155,8 +146,7 @@ def run(library: Library, query: Query) -> list[Hit]:
     return [_hit(row, locations) for row in rows]
 
 
-_PATH = "CASE p.path WHEN '' THEN e.name ELSE p.path || '/' || e.name END"  # in its location; p: its folder's path
-_COLUMNS = f"e.id, e.location_id, {_PATH}, e.name, e.kind, e.object_kind, e.size, e.mtime"
+_COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.size, e.mtime"
 
 
 def _by_relevance(
@@ -436,59 +426,6 @@ def parse_when(value: float | str) -> float:
         raise SearchError(f"{value!r} is not a date; write it like 2024-05-01, 2024-05-01T13:00, or an age: 3d, 2w, 12h") from None
 
 
-# -- entries by path ----------------------------------------------------------------------------------
-
-
-def entry_at(library: Library, path: str, device_id: str | None = None) -> int:
-    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
-    path = os.path.abspath(path) if device_id is None else path
-    found = library.locations.containing(path, device_id)
-    if found is None:
-        raise NotInLibrary(
-            f"{display(path)} is not in any location of library {library.name!r}; add its folder with "
-            "`sd location add DIR` and index it first"
-        )
-    loc, rel = found
-    if rel == "":
-        assert loc.root_id is not None
-        return loc.root_id
-    parent, _, name = rel.rpartition("/")
-    row = library.read().execute(
-        "SELECT e.id FROM directory_paths p JOIN entries e ON e.parent_id = p.entry_id"
-        " WHERE p.location_id = ? AND p.path = ? AND e.name = ?",
-        (loc.id, to_db(parent), to_db(name)),
-    ).fetchone()
-    if row is None:
-        raise NotIndexed(
-            f"{display(path)} is in location {loc.name!r} but not indexed yet (or no longer exists); "
-            f"run `sd location rescan {loc.name}` first"
-        )
-    return int(row[0])
-
-
-def paths_of(library: Library, entry_ids: Sequence[int]) -> dict[int, str]:
-    """Absolute paths of entries by id (entries that no longer exist are left out)."""
-    locations = {loc.id: loc for loc in library.locations.list()}
-    out: dict[int, str] = {}
-    conn = library.read()
-    ids = builtins.list(entry_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for entry_id, location_id, parent_id, name, parent_path in conn.execute(
-            "SELECT e.id, e.location_id, e.parent_id, e.name, p.path FROM entries e"
-            f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id WHERE e.id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            loc = locations[location_id]
-            if parent_id is None:
-                if entry_id == loc.root_id:
-                    out[entry_id] = loc.path
-                continue
-            rel = from_db(f"{parent_path}/{name}" if parent_path else name)
-            out[entry_id] = loc.absolute(rel)
-    return out
-
-
 # -- saved searches -----------------------------------------------------------------------------------
 
 
@@ -530,70 +467,6 @@ def forget(library: Library, name: str) -> None:
     _changed(library, "saved searches")
 
 
-# -- keeping the index current during a first bulk load ------------------------------------------------
-
-
-def pause_fts(conn: sqlite3.Connection, location_id: int) -> None:
-    """Stop the search triggers for entries of this location added from now on (until `resume_fts`).
-
-    Persistent: it is committed with the caller's transaction and survives a crash, so a resumed
-    load still ends with every entry searchable. Pausing an already paused location keeps the older mark.
-    """
-    conn.execute(
-        "INSERT OR IGNORE INTO fts_pause (location_id, from_id) VALUES (?, (SELECT coalesce(max(id), 0) FROM entries))",
-        (location_id,),
-    )
-
-
-def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
-    """Index, in one INSERT ... SELECT, the entries added while paused, and restart the triggers; returns how many."""
-    row = conn.execute("SELECT from_id FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone()
-    if row is None:
-        return 0
-    count = conn.execute(
-        "INSERT INTO search_index (rowid, name, path, note, ext)"
-        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql(_PATH)}, {folded_sql('m.note')},"
-        "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
-        " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
-        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE +e.location_id = ? AND e.id > ?"
-        # a walk of entries in rowid order: FTS5 appends rows so 3x faster, and no sort holds every path in memory
-        " ORDER BY e.id",
-        (location_id, row[0]),
-    ).rowcount
-    conn.execute("DELETE FROM fts_pause WHERE location_id = ?", (location_id,))
-    return count
-
-
-@contextmanager
-def fts_paused(conn: sqlite3.Connection, location_id: int) -> Iterator[None]:
-    """Within a write transaction: add a location's entries without a trigger per row, index them at the end.
-
-        with library.write() as db, search.fts_paused(db, location.id):
-            db.executemany(INSERT_ENTRY, rows)
-    """
-    pause_fts(conn, location_id)
-    yield
-    resume_fts(conn, location_id)
-
-
-def _index_cut_off_loads(library: Library) -> None:
-    """A first load leaves its entries out of search until it ends (`pause_fts`). One that no job is running
-    (paused, cut off by a crash, failed, gone) would hide them for good: index what it loaded, now."""
-    conn = library.read()
-    paused = [r[0] for r in conn.execute("SELECT location_id FROM fts_pause")]
-    if not paused:
-        return
-    running = {r.location_id for r in library.jobs.list(states=("queued", "running")) if r.kind == "index"}
-    stale = [loc for loc in paused if loc not in running]
-    if stale:
-        try:
-            with library.write() as db:
-                for location_id in stale:
-                    resume_fts(db, location_id)  # the job, when it resumes, adds the rest through the triggers
-        except (sqlite3.Error, SdError) as exc:  # cannot write (a full disk...): search what is indexed
-            log.warning("could not index the entries of an unfinished first index for search: %s", exc)
-
-
 def incomplete(library: Library) -> builtins.list[str]:
     """A line for each location whose first index has not finished (search sees only part of it): what to do."""
     jobs: dict[int | None, Any] = {}
@@ -622,5 +495,4 @@ def incomplete(library: Library) -> builtins.list[str]:
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    if library.core is not None:
-        library.core.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(library.id, what))

@@ -300,5 +300,4 @@ def _cas_ids(conn: sqlite3.Connection, ids: builtins.list[int]) -> builtins.list
 
 def _changed(library: Library, what: str) -> None:
     """Tell the UI (it never polls): the library's {what} changed."""
-    if library.core is not None:
-        library.core.bus.publish(LibraryChanged(str(library.id), what))
+    library.context.bus.publish(LibraryChanged(library.id, what))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
 import sys
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,22 +16,21 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from sdcore import log
+from sdcore.api import Api, DeviceId, Entry, EntryDetails, PairedDevice, Trashed, display, human_size, label
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.fs.base import EntryInfo
-from sdcore.jobs.manager import JobRecord
 from sdcore.library.library import Library
-from sdcore.sdpath import SdPath, display, split_remote
+from sdcore.sdpath import SdPath, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.listing import human_size, shorten_home
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
 if TYPE_CHECKING:
-    from sdcore.search import Hit, SavedSearch
+    from sdcore.search import SavedSearch
     from sdcore.tags import Tag
 
 
@@ -48,15 +45,12 @@ class _OnFirstUse:
         return getattr(importlib.import_module(self._name), attr)  # the import lock makes this thread-safe
 
 
-dedup = _OnFirstUse("sdcore.dedup")
 metadata = _OnFirstUse("sdcore.metadata")
-ops = _OnFirstUse("sdcore.ops")
-search = _OnFirstUse("sdcore.search")
 tags = _OnFirstUse("sdcore.tags")
 
 
 class SdtuiApp(App[None]):
-    """The explorer app over one Core (opened here from a data dir, or handed in already open)."""
+    """The explorer app over the core API (of a Core opened here from a data dir, or handed in already open)."""
 
     TITLE = "sdtui"
     ENABLE_COMMAND_PALETTE = True
@@ -75,19 +69,20 @@ class SdtuiApp(App[None]):
     ) -> None:
         super().__init__()
         self.config = config or Config()
-        self._owns_core = core is None
         self._hosting = False
-        self.core: Core = core or Core(data_dir)
-        log.setup(self.core.data_dir, "sdtui")
         self.start_text = start or "."
         self.other_text = other
         self.library_name = library
         """The library to open (name or id); None: the default one."""
-        if library:
-            self.core.libraries.find(library)  # a wrong name is said at once, before the screen is drawn
-        self._library: Library | None = None
-        self.last_trashed: list[SdPath] = []
-        """Where the last items sent to the trash lie, each in its own device's trash (u restores them)."""
+        self._owns_core = core is None
+        self.core: Core = core or Core(data_dir)
+        """The core this process holds (the screens reach it only through `api`)."""
+        self.api: Api = self._make_api()
+        """The core API: everything the screens ask of the core goes through it."""
+        self.device_names: dict[DeviceId, str] = {}
+        """Paired devices' names by id, as last listed (what `label` shows)."""
+        self.last_trashed: list[Trashed] = []
+        """The items the last trash sent there, and where each lies in its own device's trash (u restores them)."""
         self.mounts_file = mounts_file
         """Where the sidebar reads the mounted volumes from."""
         self.listen = listen
@@ -102,6 +97,13 @@ class SdtuiApp(App[None]):
         self._saved_theme = self.theme
         if self.keymap:
             self.set_keymap(self.keymap)
+
+    def _make_api(self) -> Api:
+        """The core API of the core this process holds (a wrong --library is said at once, before drawing)."""
+        log.setup(self.core.data_dir, "sdtui")
+        if self.library_name:
+            self.core.libraries.find(self.library_name)
+        return Api(self.core, library=self.library_name, live=True)
 
     def _remember_theme(self, theme: Theme) -> None:
         """A theme picked in the palette is the one the next start uses (written to the config file)."""
@@ -119,20 +121,22 @@ class SdtuiApp(App[None]):
         """The core's network, client side (paired devices become browsable); imported late for a fast start."""
         from sdcore import net
 
-        net.attach(self.core)
+        network = net.attach(self.core)  # TODO(api): `await self.api.devices.attach()` once the explorer awaits it
+        self.device_names = {p.uuid: p.name for p in network.trust.peers()}
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         for problem in self.config_problems:
             self.notify(problem, severity="warning", timeout=12, markup=False)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         try:
             if any(split_remote(t) for t in (self.start_text, self.other_text or "")):
-                self.attach_network()
-            start = self.core.resolve(self.start_text)
-            other = self.core.resolve(self.other_text) if self.other_text else None
+                await self.api.devices.attach()
+                await self.paired_devices()
+            start = await self.api.resolve(self.start_text)
+            other = await self.api.resolve(self.other_text) if self.other_text else None
         except SdError as exc:
             self.notify(str(exc), severity="error")
-            start, other = self.core.local_path("."), None
+            start, other = await self.api.resolve("."), None
         self.push_screen(ExplorerScreen(start, other))
         if self.listen:
             self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
@@ -153,18 +157,20 @@ class SdtuiApp(App[None]):
 
     async def _serve(self, listen: str) -> None:
         try:
-            await asyncio.to_thread(self.attach_network)
-            address = await self.core.network.start(listen)
-        except (SdError, OSError) as exc:
+            address = await self.api.devices.listen(listen)
+        except SdError as exc:
             self.notify(f"cannot listen on {listen}: {exc}", severity="error")
             return
         self.notify(f"paired devices reach this one at {address}")
 
     def answer_drop(self, drop_id: str, accept: bool) -> None:
-        try:
-            self.core.network.answer_drop(drop_id, accept)
-        except SdError as exc:
-            self.notify(str(exc), severity="warning")
+        async def answer() -> None:
+            try:
+                await self.api.devices.answer(drop_id, accept)
+            except SdError as exc:
+                self.notify(str(exc), severity="warning")
+
+        self.run_worker(answer(), group="drops", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         if self._owns_core:
@@ -174,102 +180,67 @@ class SdtuiApp(App[None]):
 
     def label(self, path: SdPath) -> str:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
-        core = self.core
-        if core.is_local(path):
-            return display(shorten_home(path.path))
-        peer = core.network.trust.get(path.device_id) if core.network is not None else None
-        return f"{peer.name if peer else path.device_id}:{display(path.path)}"
+        if path.device_id not in self.device_names and self.core.network is not None:  # TODO(api): names from
+            self.device_names = {p.uuid: p.name for p in self.core.network.trust.peers()}  # paired_devices()
+        return label(path, self.api.device.id, self.device_names)
+
+    async def paired_devices(self) -> list[PairedDevice]:
+        """The paired devices (their names are what `label` shows from now on)."""
+        devices = await self.api.devices.list()
+        self.device_names = {d.id: d.name for d in devices}
+        return devices
 
     async def library(self) -> Library:
         """The library chosen with --library, else the core's default one (opened once, in a thread: it reads SQLite)."""
-        if self._library is None:
-            library = await asyncio.to_thread(self.core.library, self.library_name)
-            await self.core.go_live(library)  # resume cut-off jobs, watch the locations (live panes)
-            self._library = library
-        return self._library
-
-    async def _run_job(self, job_id: str) -> JobRecord:
-        """Wait for a quick job (rename, mkdir) and raise its error as ours."""
-        library = await self.library()
-        record = await library.jobs.wait(job_id)
-        if record.state == "failed":
-            raise SdError(record.error or f"{record.kind} failed")
-        return record
+        return await self.api._open(self.library_name)  # TODO(api): gone once the explorer calls self.api
 
     async def rename(self, source: SdPath, new_name: str) -> None:
-        """Rename within the same directory (a rename job, waited for)."""
-        library = await self.library()
-        await self._run_job(await ops.rename(library, source, new_name))
+        await self.api.ops.rename(source, new_name)
 
     async def mkdir(self, path: SdPath) -> None:
-        """Make a directory (a mkdir job, waited for)."""
-        library = await self.library()
-        await self._run_job(await ops.mkdir(library, path))
+        await self.api.ops.mkdir(path)
 
-    async def trash(self, paths: list[SdPath]) -> list[SdPath]:
-        """Move to the trash (each device's own); returns where each item lies in it (for restoring)."""
-        library = await self.library()
-        record = await self._run_job(await ops.delete(library, paths))
-        result = record.result or {}
-        trashed_paths = [p for p, outcome in zip(paths, result.get("outcomes", []), strict=False) if outcome == "trashed"]
-        trashed = [SdPath(p.device_id, there) for p, (_, there) in zip(trashed_paths, result.get("trashed", []), strict=True)]
-        self.last_trashed = trashed
-        return trashed
+    async def trash(self, paths: list[SdPath]) -> list[Trashed]:
+        self.last_trashed = await self.api.ops.trash(paths)
+        return self.last_trashed
 
-    async def restore(self, trashed: list[SdPath]) -> list[SdPath]:
-        """Put trashed items back where they were (on their own device); returns where they are now."""
-        restored = []
-        for item in trashed:
-            back = await self.core.fs_for(item.device_id).restore(item.path)
-            restored.append(SdPath(item.device_id, back))
-        return restored
+    async def restore(self, trashed: list[Trashed]) -> list[SdPath]:
+        return await self.api.ops.restore(trashed)
 
     async def delete(self, paths: list[SdPath]) -> None:
-        """Delete permanently (a delete job, waited for)."""
-        library = await self.library()
-        await self._run_job(await ops.delete(library, paths, permanent=True))
+        await self.api.ops.delete(paths)
 
     async def transfer(self, kind: str, sources: list[SdPath], destination: SdPath, on_conflict: str = "fail") -> str:
         """Start a copy or move job of `sources` into directory `destination`; returns the job id."""
-        library = await self.library()
-        start = ops.copy if kind == "copy" else ops.move
-        return await start(library, sources, destination, on_conflict=on_conflict)
+        start = self.api.ops.copy if kind == "copy" else self.api.ops.move
+        return await start(sources, destination, on_conflict=on_conflict)
 
     # -- organize and find ------------------------------------------------------------------
 
-    async def _in_library(self, call, *args):  # type: ignore[no-untyped-def]
-        library = await self.library()
-        return await asyncio.to_thread(call, library, *args)
-
     async def entry_ids(self, paths: list[SdPath]) -> list[int]:
         """The library's entry ids of these files (they must lie in a location of the library)."""
-        local = [None if self.core.is_local(p) else str(p.device_id) for p in paths]
-        library = await self.library()
-        return await asyncio.to_thread(
-            lambda: [search.entry_at(library, p.path, d) for p, d in zip(paths, local, strict=True)]
-        )
+        return [e.entry_id for e in await self.api.library().entries.find(*paths) if e.entry_id is not None]
 
     async def add_location(self, folder: SdPath) -> str:
         """Make a local folder a location of the library and index it (shallow: names, sizes, times).
 
         Waits for the index job (the jobs strip shows it); returns the location's name.
         """
-        from sdcore.index.indexer import index_location  # the indexer is not needed to start
-
-        library = await self.library()
-        location = await asyncio.to_thread(library.locations.add, folder.path, "shallow")
-        await self._run_job(await index_location(library, location))
-        return location.name
+        return (await self.api.library().locations.add(folder, "shallow", index=True)).name
 
     async def index_now(self, directories: list[SdPath]) -> None:
         """Bring directories of a location into the index now (one level each), e.g. a folder made moments ago."""
         from sdcore.index.indexer import refresh
 
         library = await self.library()
-        await refresh(library, [d.path for d in directories if self.core.is_local(d)])
+        await refresh(library, [d.path for d in directories if d.device_id == self.api.device.id])
 
     async def tag_names(self) -> list[Tag]:
-        return await self._in_library(tags.list)  # type: ignore[no-any-return]
+        return await self.api.library().tags.list()
+
+    async def _in_library(self, call, *args):  # type: ignore[no-untyped-def]
+        library = await self.library()
+        return await asyncio.to_thread(call, library, *args)
 
     async def tag(self, name: str, entry_ids: list[int]) -> None:
         """Put tag `name` on the entries, creating the tag when it is new."""
@@ -300,121 +271,42 @@ class SdtuiApp(App[None]):
     async def details(self, path: SdPath, entry: EntryInfo) -> list[tuple[str, str]]:
         """What the core knows of an entry: a file's cas_id; a folder's indexed totals, tags, note and favourite
         when the library indexes it."""
-        rows: list[tuple[str, str]] = []
+        cas_id: str | None = None
         if entry.kind == "file":
             try:
-                rows.append(
-                    ("cas_id", (await self.core.fs_for(path.device_id).cas_id(path.path)) or "— (empty)")
-                )
+                cas_id = (await self.api.stat(path, cas_id=True)).cas_id or "— (empty)"
             except SdError:
                 pass
-        return rows + await self._library_details(path)
-
-    async def _library_details(self, path: SdPath) -> list[tuple[str, str]]:
-
-        def run(library: Library) -> list[tuple[str, str]]:
-            try:
-                entry_id = search.entry_at(
-                    library, path.path, None if self.core.is_local(path) else str(path.device_id)
-                )
-            except SdError:
-                return []
-            rows = []
-            kind, size, files = library.read().execute(
-                "SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)
-            ).fetchone()
-            if kind == "dir" and files is not None:  # summed by the indexer: what `du` would take a walk for
-                rows.append(("holds", f"{files:,} file{'' if files == 1 else 's'}, {human_size(size or 0)} (indexed)"))
-            rows.append(("tags", ", ".join(t.tag for t in tags.of(library, entry_id)) or "—"))
-            if metadata.is_favorite(library, entry_id):
-                rows.append(("favourite", "★"))
-            text = metadata.note(library, entry_id)
-            if text:
-                rows.append(("note", text))
-            copies = dedup.copies_of(library, entry_id)
-            if copies:
-                rows.append(("same content", "\n".join(display(p) for p in copies)))
-            return rows
-
-        return await self._in_library(run)  # type: ignore[no-any-return]
-
-    def _found(self, hits: list[Hit]) -> list[tuple[SdPath, EntryInfo]]:
-        found = []
-        for hit in hits:
-            device = uuid.UUID(hit.device_id) if hit.device_id else self.core.device.id
-            kind = hit.kind if hit.kind in ("dir", "file", "symlink") else "file"
-            found.append(
-                (SdPath(device, hit.path), EntryInfo(hit.name, kind, hit.size or 0, hit.mtime or 0.0, 0, 0))
-            )
-        return found
+        return detail_rows(cas_id, await self.api.library().entries.details(path))
 
     async def search(self, text: str) -> list[tuple[SdPath, EntryInfo]]:
         """Library search: every word a substring of a name, path or note."""
-        return self._found(await self._in_library(lambda lib: search.find(lib, text, limit=1000)))
+        return _pairs(await self.api.library().search(text))
 
     async def incomplete_locations(self) -> list[str]:
         """A line for each location whose first index has not finished: search sees only part of it."""
-        return await self._in_library(search.incomplete)  # type: ignore[no-any-return]
+        return await self.api.library().incomplete()
 
     async def run_saved(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
-        return self._found(
-            await self._in_library(lambda lib: search.run(lib, search.get_saved(lib, name).query))
-        )
+        return _pairs(await self.api.library().saved.run(name))
 
     async def save_search(self, name: str, text: str) -> None:
-        await self._in_library(lambda lib: search.save(lib, name, search.Query(text)))
+        await self.api.library().saved.save(name, text)
 
     async def saved_searches(self) -> list[SavedSearch]:
-        return await self._in_library(search.saved)  # type: ignore[no-any-return]
+        return await self.api.library().saved.list()
 
     async def tagged(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
         """The files carrying tag `name` (or a tag below it)."""
-
-        def run(library: Library) -> dict[int, str]:
-            ids = sorted({t.entry_id for t in tags.entries(library, name)})
-            return search.paths_of(library, ids)
-
-        paths = await self._in_library(run)
-        fs = self.core.local_fs
-        found = []
-        for path in paths.values():
-            try:
-                found.append((self.core.local_path(path), await fs.stat(path)))
-            except SdError:
-                continue  # gone since it was tagged
-        return found
+        return _pairs(await self.api.library().tags[name].files())
 
     async def favourites(self) -> list[SdPath]:
         """The favourite files and folders of the library (on this device), oldest favourite first."""
+        return [e.path for e in await self.api.library().favourites.list()]
 
-        def run(library: Library) -> list[str]:
-            found = search.paths_of(library, metadata.favorites(library))
-            return list(found.values())
-
-        return [self.core.local_path(p) for p in await self._in_library(run)]
-
-    async def device_places(self, device_id: uuid.UUID) -> list[tuple[SdPath, EntryInfo]]:
-        """Where to start on a paired device: the folders it lets this device browse (its shares, or `/` for full
-        trust) and, when it trusts this device fully, its library's locations."""
-        network = self.core.network
-        if network is None:
-            raise SdError("paired devices are not reachable yet: try again in a moment")
-        fs = network.fs_for(device_id)
-        roots = await fs.roots()
-        paths = list(roots)
-        if "/" in roots:
-            try:
-                paths += [os.fsdecode(loc["path"]) for loc in await network.call(device_id, "locations")]
-            except SdError:
-                pass  # an older sdtui there: its roots are all there is to show
-        places = []
-        for path in dict.fromkeys(paths):
-            try:
-                info = await fs.stat(path)
-            except SdError:
-                continue  # a location that is not there (an unplugged disk)
-            places.append((SdPath(device_id, path), info))
-        return places
+    async def device_places(self, device_id: DeviceId) -> list[tuple[SdPath, EntryInfo]]:
+        """Where to start on a paired device (its shares, or its locations)."""
+        return _pairs(await self.api.devices.places(device_id))
 
     def open_jobs(self) -> None:
         self.push_screen(JobsScreen())
@@ -461,6 +353,28 @@ class SdtuiApp(App[None]):
                 yield SystemCommand(
                     f"Theme: {name[6:]}", f"switch to the {name} theme", _theme_setter(self, name)
                 )
+
+
+def _pairs(entries: list[Entry]) -> list[tuple[SdPath, EntryInfo]]:  # TODO(api): panes take Entry
+    return [(e.path, e) for e in entries]  # type: ignore[misc]
+
+
+def detail_rows(cas_id: str | None, details: EntryDetails | None) -> list[tuple[str, str]]:
+    """The inspector's rows of what the core knows of an entry beyond its listing."""
+    rows = [("cas_id", cas_id)] if cas_id else []
+    if details is None:
+        return rows
+    if details.files is not None:  # summed by the indexer: what `du` would take a walk for
+        files = details.files
+        rows.append(("holds", f"{files:,} file{'' if files == 1 else 's'}, {human_size(details.size)} (indexed)"))
+    rows.append(("tags", ", ".join(details.tags) or "—"))
+    if details.favourite:
+        rows.append(("favourite", "★"))
+    if details.note:
+        rows.append(("note", details.note))
+    if details.same_content:
+        rows.append(("same content", "\n".join(display(p) for p in details.same_content)))
+    return rows
 
 
 def binding_ids() -> set[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stat as statmod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,6 +72,28 @@ class FileSystem(Protocol):
         self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None
     ) -> int:
         """Write to a temporary name beside `path`, fsync, rename into place; returns bytes written."""
+        ...
+
+    async def write_resumable(
+        self,
+        path: str,
+        source: Callable[[int], AsyncIterable[bytes]],
+        *,
+        mtime: float | None = None,
+        mode: int | None = None,
+        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+    ) -> int:
+        """Like write_atomic, but a write cut short (a pause, a kill, a lost connection) keeps its partial file,
+        and the next call asks `source(offset)` only for the bytes still missing. Returns the size.
+
+        The kept bytes are not trusted: `reread()` (the source again from its first byte) is hashed block by
+        block and the partial file is kept only up to its first block that differs. Without `reread` the
+        write starts from the first byte.
+        """
+        ...
+
+    async def discard_resumable(self, path: str) -> None:
+        """Delete what a resumable write to `path` left (the next one starts from the first byte)."""
         ...
 
     async def mkdir(self, path: str, parents: bool = False) -> None: ...

@@ -6,10 +6,12 @@ import asyncio
 import errno
 import os
 import shutil
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.fs.base import CHUNK, EntryInfo, FsError, kind_of_mode
+from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, partial_path
 from sdcore.index import cas
 from sdcore.sdpath import display
 
@@ -131,6 +133,38 @@ class LocalFS:
             raise
         return written
 
+    async def write_resumable(
+        self,
+        path: str,
+        source: Callable[[int], AsyncIterable[bytes]],
+        *,
+        mtime: float | None = None,
+        mode: int | None = None,
+        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+    ) -> int:
+        partial = partial_path(path)
+        try:
+            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise fs_error(exc, path) from None
+        try:  # cut short: the partial file stays for the next call
+            have = os.fstat(fd).st_size
+            if have:
+                digests = await block_digests(reread(), have) if reread is not None else []
+                have = await asyncio.to_thread(keep_matching, fd, KEPT_BLOCK, digests)
+            offset = have
+            async for chunk in source(have):
+                await _in_place(os.pwrite, path, fd, chunk, offset)
+                offset += len(chunk)
+            await _in_place(_finish_partial, path, fd, offset, mtime, mode)
+            await _in_place(os.rename, path, partial, path)
+        finally:
+            os.close(fd)
+        return offset
+
+    async def discard_resumable(self, path: str) -> None:
+        _remove_quietly(partial_path(path))
+
     async def mkdir(self, path: str, parents: bool = False) -> None:
         try:
             if parents:
@@ -181,6 +215,23 @@ class LocalFS:
             return await asyncio.to_thread(cas.full_hash, path)
         except OSError as exc:
             raise fs_error(exc, path) from None
+
+
+async def _in_place(call: Callable[..., Any], path: str, *args: Any) -> Any:
+    """Run a filesystem call in a thread; its OSError as our own error about `path`."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except OSError as exc:
+        raise fs_error(exc, path) from None
+
+
+def _finish_partial(fd: int, size: int, mtime: float | None, mode: int | None) -> None:
+    os.ftruncate(fd, size)
+    os.fsync(fd)
+    if mode is not None:
+        os.fchmod(fd, mode & 0o7777)
+    if mtime is not None:
+        os.utime(fd, (mtime, mtime))
 
 
 def _remove_quietly(path: str) -> None:

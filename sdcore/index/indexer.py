@@ -22,9 +22,9 @@ from typing import Any
 import msgpack
 import xxhash
 
-from sdcore import search
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LocationScanState
+from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.hasher import Identified, Request, start_hasher
 from sdcore.index.walker import (
     EXTENSION,
@@ -165,7 +165,7 @@ class IndexJob(Job):
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
                 for statement in CREATE_SECONDARY_INDEXES:  # a canceled first load dropped them
                     db.execute(statement)
-                search.resume_fts(db, self.location)
+                resume_fts(db, self.location)
                 self._aggregate(db, ctx.library.locations.get(self.location))
 
         await asyncio.to_thread(finish)
@@ -192,7 +192,7 @@ class IndexJob(Job):
             # A bulk load: only ever a location's first index, never a refresh (keep_orphans) beside it.
             self.first_load = count <= 1 and loc.last_scanned is None and not self.keep_orphans
             if self.first_load:
-                search.pause_fts(db, loc.id)  # the search index is built in one pass at the end
+                pause_fts(db, loc.id)  # the search index is built in one pass at the end
             else:
                 for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
                     db.execute(statement)
@@ -284,10 +284,9 @@ class IndexJob(Job):
                 self.phase = "cleanup"
             ctx.progress(self.found, 0, f"discovery: {self.dirs:,} folders", "entries")
             ctx.save(db)
-        core = library.core
-        if core is not None:
-            for directory, names in changed_dirs:
-                core.bus.publish(EntriesChanged(str(core.device.id), directory, names, str(library.id)))
+        context = library.context
+        for directory, names in changed_dirs:
+            context.bus.publish(EntriesChanged(context.device_id, directory, names, library.id))
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
@@ -458,7 +457,7 @@ class IndexJob(Job):
 
     def _build_search(self, db: sqlite3.Connection, loc: Location) -> None:
         """After a first load, the search index of the location in one pass (far faster than a trigger per row)."""
-        search.resume_fts(db, loc.id)
+        resume_fts(db, loc.id)
         if loc.mode == "shallow":
             self.phase = "done"
         else:
@@ -574,8 +573,7 @@ class IndexJob(Job):
         if self.scope != "recursive" or self.subpaths not in ([], [""]):
             return  # a refresh of one directory does not change the location's state
         library.locations.set_state(loc.id, state, scanned)
-        if library.core is not None:
-            library.core.bus.publish(LocationScanState(str(library.id), loc.id, state))
+        library.context.bus.publish(LocationScanState(library.id, loc.id, state))
 
 
 class _BatchWrites:

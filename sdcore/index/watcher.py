@@ -34,7 +34,7 @@ class LocationWatcher:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name="sd-watcher")
-        if self._follow is None and self.library.core is not None:
+        if self._follow is None:
             self._follow = loop.create_task(self._follow_locations(), name="sd-watcher-locations")
 
     async def restart(self) -> None:
@@ -45,10 +45,9 @@ class LocationWatcher:
         self.start()
 
     async def _follow_locations(self) -> None:
-        assert self.library.core is not None
-        with self.library.core.bus.subscribe(LibraryChanged) as events:
+        with self.library.context.bus.subscribe(LibraryChanged) as events:
             async for event in events:
-                if not isinstance(event, LibraryChanged) or event.library_id != str(self.library.id):
+                if not isinstance(event, LibraryChanged) or event.library_id != self.library.id:
                     continue
                 if event.what in ("location added", "location removed"):
                     await self.restart()
@@ -169,7 +168,7 @@ class LibrariesGoingLive:
             async for event in events:
                 if isinstance(event, LibraryChanged) and event.what == "location added":
                     try:
-                        await self.core.go_live(self.core.libraries.open(event.library_id))
+                        await self.core.go_live(self.core.libraries.open(str(event.library_id)))
                     except Exception:
                         log.exception("library %s cannot go live", event.library_id)
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgpack
 
 from sdcore.events import JobProgress
+from sdcore.sdpath import DeviceId
 
 if TYPE_CHECKING:
-    from sdcore.core import Core
+    from sdcore.fs.base import FileSystem
     from sdcore.library.library import Library
 
 JOB_KINDS: dict[str, type[Job]] = {}
@@ -98,9 +99,13 @@ class JobContext:
         self.rate = 0.0
 
     @property
-    def core(self) -> Core:
-        assert self.library.core is not None, "this library was opened without a core"
-        return self.library.core
+    def device_id(self) -> DeviceId:
+        """The device the job runs on."""
+        return self.library.context.device_id
+
+    def fs_for(self, device_id: DeviceId) -> FileSystem:
+        """The filesystem of a device the job works on (this one's or a paired one's)."""
+        return self.library.context.fs_for(device_id)
 
     @property
     def should_stop(self) -> bool:
@@ -116,8 +121,8 @@ class JobContext:
             self.message = message
         if unit is not None:
             self.unit = unit
-        if self.library.core is not None and self.persistent:
-            self.library.core.bus.publish(
+        if self.persistent:
+            self.library.context.bus.publish(
                 JobProgress(self.job_id, self.job.kind, done, self.total, self.message, self.unit, self.rate)
             )
 

@@ -43,7 +43,15 @@ class JobRecord:
     location_id: int | None
     created: float
     updated: float
-    result: Any = None
+    stored_result: Any = None  # what a finished job returned, as the jobs table stores it (msgpack)
+
+    @property
+    def result(self) -> Any:
+        """The typed result of a finished job (sdcore.ops.results: TransferResult, DeleteResult, PathResult,
+        IndexResult); other kinds' results as stored."""
+        from sdcore.ops.results import decode_result  # sdcore.ops imports the jobs package
+
+        return decode_result(self.kind, self.stored_result)
 
     @property
     def fraction(self) -> float:
@@ -113,8 +121,7 @@ class JobManager:
                 "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
                 (state, error, msgpack.packb(result, unicode_errors="surrogateescape"), time.time(), ctx.job_id),
             )
-        if self.library.core is not None:
-            self.library.core.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
+        self.library.context.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
 
     async def wait(self, job_id: str) -> JobRecord:
         """Wait until the job stops running (finished, paused, failed or canceled)."""

@@ -7,12 +7,14 @@ import os
 import shutil
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import NotFound, SdError
+from sdcore.library.context import LibraryContext
 from sdcore.library.damage import (
     DiskFull,
     LibraryDamaged,
@@ -36,18 +38,20 @@ from sdcore.library.library import (
 from sdcore.library.locations import Location, Locations
 
 if TYPE_CHECKING:
-    from sdcore.core import Core
     from sdcore.library.repair import Repaired
 
-__all__ = ["DiskFull", "Libraries", "Library", "LibraryDamaged", "LibraryInfo", "LibraryLocked", "Location", "Locations"]
+__all__ = [
+    "DiskFull", "Libraries", "Library", "LibraryContext", "LibraryDamaged", "LibraryInfo", "LibraryLocked", "Location",
+    "Locations",
+]
 
 
 @dataclass(frozen=True)
 class LibraryInfo:
     """A library folder as listed, without opening it."""
 
-    id: str
-    """'' when its library.json cannot be read."""
+    id: uuid.UUID | None
+    """None when its library.json cannot be read."""
     name: str
     """Its name, or its folder's name when library.json cannot be read."""
     folder: Path
@@ -55,13 +59,18 @@ class LibraryInfo:
     problem: str | None = None
     """What is wrong with it, when a cheap look finds it damaged (it cannot be used until repaired)."""
 
+    @property
+    def key(self) -> str:
+        """What `Libraries.open` opens it by: its id, or its folder's name when its library.json cannot be read."""
+        return str(self.id) if self.id is not None else self.folder.name
+
 
 class Libraries:
     """The libraries of one data dir; opened ones are kept open until the core closes."""
 
-    def __init__(self, root: Path, core: Core | None = None) -> None:
+    def __init__(self, root: Path, context: LibraryContext | None = None) -> None:
         self.root = root
-        self.core = core
+        self.context = context or LibraryContext.this_device_only()
         self.program: str | None = None
         """What the lock file says holds a library this process opens (`sd cp`); default the program's name."""
         self.on_lock_wait: Callable[[str], None] | None = None
@@ -77,9 +86,9 @@ class Libraries:
             problem = problem_of(folder)
             try:
                 meta = read_meta(folder)
-                infos.append(LibraryInfo(meta["id"], meta["name"], folder, meta.get("created", 0.0), problem))
+                infos.append(LibraryInfo(uuid.UUID(meta["id"]), meta["name"], folder, meta.get("created", 0.0), problem))
             except (OSError, ValueError, KeyError, TypeError):
-                infos.append(LibraryInfo("", folder.name.removesuffix(SUFFIX), folder, 0.0, problem))
+                infos.append(LibraryInfo(None, folder.name.removesuffix(SUFFIX), folder, 0.0, problem))
         return infos
 
     def create(self, name: str) -> Library:
@@ -89,9 +98,9 @@ class Libraries:
         """A library by name or id (or a unique id prefix)."""
         infos = self.list()
         for info in infos:
-            if key in (info.name, info.id) or (not info.id and key == info.folder.name):
+            if key in (info.name, info.key):
                 return info
-        matches = [i for i in infos if i.id.startswith(key)] if len(key) >= 4 else []
+        matches = [i for i in infos if i.id is not None and str(i.id).startswith(key)] if len(key) >= 4 else []
         if len(matches) == 1:
             return matches[0]
         names = ", ".join(repr(i.name) for i in infos) or "none yet"
@@ -104,7 +113,7 @@ class Libraries:
         with self._opening:
             if folder not in self._open:
                 self._open[folder] = Library(
-                    folder, self.core, program=self.program, on_lock_wait=self.on_lock_wait, lock_wait=self.lock_wait
+                    folder, self.context, program=self.program, on_lock_wait=self.on_lock_wait, lock_wait=self.lock_wait
                 )
             return self._open[folder]
 
@@ -127,7 +136,7 @@ class Libraries:
             from sdcore.errors import AlreadyExists
 
             raise AlreadyExists(f"a library named {new_name!r} exists already")
-        if not info.id:
+        if info.id is None:
             raise LibraryDamaged(f"library {info.name!r} cannot be renamed: {info.problem}; repair it first")
         self._held(info)
         write_meta(info.folder, {**read_meta(info.folder), "name": new_name})

@@ -19,12 +19,12 @@ from typing import IO, TYPE_CHECKING
 
 from sdcore.errors import SdError
 from sdcore.library import damage
+from sdcore.library.context import LibraryContext
 from sdcore.library.damage import LibraryDamaged
 from sdcore.library.schema import MIGRATIONS, add_functions, migrate
 from sdcore.privacy import create_private, make_private_dir, write_private
 
 if TYPE_CHECKING:
-    from sdcore.core import Core
     from sdcore.jobs.manager import JobManager
     from sdcore.library.locations import Locations
 
@@ -63,14 +63,15 @@ class Library:
     def __init__(
         self,
         folder: Path,
-        core: Core | None = None,
+        context: LibraryContext | None = None,
         *,
         program: str | None = None,
         on_lock_wait: Callable[[str], None] | None = None,
         lock_wait: float = LOCK_WAIT,
     ) -> None:
         self.folder = folder
-        self.core = core
+        self.context = context or LibraryContext.this_device_only()
+        """The device it runs on, its event bus and the filesystems of devices (from the core that opened it)."""
         self.program = program or os.path.basename(sys.argv[0])
         """What the lock file says holds the library (`sd cp`, `sdtui`)."""
         self.on_lock_wait = on_lock_wait

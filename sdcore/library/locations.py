@@ -6,12 +6,13 @@ import builtins
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
-from sdcore.sdpath import display, from_db, to_db
+from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -26,7 +27,7 @@ class Location:
     """A folder of a device that a library indexes."""
 
     id: int
-    device_id: str
+    device_id: DeviceId
     path: str
     name: str
     mode: str
@@ -52,7 +53,7 @@ _COLUMNS = "id, device_id, path, name, mode, ignore, scan_state, root_id, create
 
 def _location(row: tuple) -> Location:
     return Location(
-        row[0], row[1], from_db(row[2]), from_db(row[3]), row[4], tuple(json.loads(row[5])), *row[6:]
+        row[0], uuid.UUID(row[1]), from_db(row[2]), from_db(row[3]), row[4], tuple(json.loads(row[5])), *row[6:]
     )
 
 
@@ -63,9 +64,9 @@ class Locations:
         self.library = library
 
     @property
-    def device_id(self) -> str:
-        core = self.library.core
-        return str(core.device.id) if core is not None else "00000000-0000-0000-0000-000000000000"
+    def device_id(self) -> DeviceId:
+        """This device: the one whose folders `add` registers."""
+        return self.library.context.device_id
 
     def add(self, path: str, mode: str = "content", name: str | None = None, ignore: list[str] | None = None) -> Location:
         """Register a folder of this device (indexing it is a job: see sdcore.index)."""
@@ -88,7 +89,7 @@ class Locations:
         with self.library.write() as db:
             cur = db.execute(
                 "INSERT INTO locations (device_id, path, name, mode, ignore, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.device_id, to_db(path), to_db(name or os.path.basename(path) or path), mode,
+                (str(self.device_id), to_db(path), to_db(name or os.path.basename(path) or path), mode,
                  json.dumps(ignore or []), now),
             )
             location_id = cur.lastrowid
@@ -111,7 +112,7 @@ class Locations:
                 return loc
         raise NotFound(f"no location {display(str(key))!r}; `sd location list` shows them")
 
-    def containing(self, path: str, device_id: str | None = None) -> tuple[Location, str] | None:
+    def containing(self, path: str, device_id: DeviceId | None = None) -> tuple[Location, str] | None:
         """The location holding `path` on a device, and the path relative to it."""
         device_id = device_id or self.device_id
         for loc in self.list():
@@ -152,12 +153,11 @@ class Locations:
         return loc
 
     def _changed(self, what: str) -> None:
-        if self.library.core is not None:
-            self.library.core.bus.publish(LibraryChanged(str(self.library.id), what))
+        self.library.context.bus.publish(LibraryChanged(self.library.id, what))
 
 
 def _as_loc(path: str) -> Location:
-    return Location(0, "", path, "", "", (), "", None, 0.0, None)
+    return Location(0, uuid.UUID(int=0), path, "", "", (), "", None, 0.0, None)
 
 
 def check_mode(mode: str) -> None:

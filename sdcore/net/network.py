@@ -112,7 +112,7 @@ class _Incoming(asyncssh.SSHServer):
         self.net._incoming.discard(self)
         self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
-            self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
+            self.net.bus.publish(DeviceLost(self.peer.uuid, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
         self._offered = None  # a key offered under another user name proves nothing for this one
@@ -142,7 +142,7 @@ class _Incoming(asyncssh.SSHServer):
         self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
-            self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
+            self.net.bus.publish(DeviceConnected(self.peer.uuid, self.peer.name))
 
     def session_requested(self) -> asyncssh.SSHServerProcess[bytes] | bool:
         """Pairing connections get the pairing subsystem only; paired devices sd-rpc, SFTP and scp."""
@@ -194,13 +194,13 @@ class PeerLink:
                 await self.close()
                 raise NotTrusted(f"{display(peer.name)} answered as another device: unpair and pair again")
             self.net._renamed(peer.id, hello.get("name"))
-            self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
+            self.net.bus.publish(DeviceConnected(peer.uuid, (self.net.trust.get(peer.id) or peer).name))
             return self.client
 
     def _lost(self, reason: str) -> None:
         peer = self.net.trust.get(self.device_id)
         name = peer.name if peer else ""
-        self.net.bus.publish(DeviceLost(self.device_id, name, reason))
+        self.net.bus.publish(DeviceLost(uuid.UUID(self.device_id), name, reason))
         if self.conn is not None:
             self.conn.close()
         if peer is not None and not self.net._closing and reason != "closed":
@@ -637,7 +637,7 @@ class Network:
                 f"an earlier Spacedrop of yours waits for an answer at {self.device.name}: send again once it has one"
             )
         drop_id = uuid.uuid4().hex[:12]
-        self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
+        self.bus.publish(DropOffered(drop_id, peer.uuid, peer.name, tuple(names), sum(sizes)))
         if self.auto_accept_drops:
             return str(self.spacedrop_dir)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()

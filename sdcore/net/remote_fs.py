@@ -8,16 +8,14 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-import blake3
-
 from sdcore.errors import NotFound
 from sdcore.fs.base import EntryInfo
-from sdcore.net.rpc_server import partial_path, unpack_entry
+from sdcore.fs.resumable import KEPT_BLOCK, block_digests, partial_path
+from sdcore.net.rpc_server import unpack_entry
 
 REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
 READ_AHEAD = 3  # read requests in flight
 WRITE_AHEAD = 8  # write requests in flight
-KEPT_BLOCK = 4 << 20  # a resumed write checks the bytes kept by an earlier run in blocks of this size
 
 
 class Caller(Protocol):
@@ -129,7 +127,7 @@ class RemoteFS:
         handle, have = await self.link.call("write_resume", path=_b(path), mtime=mtime, mode=mode)
         if have:
             try:
-                digests = await _digests(reread(), have) if reread is not None else []
+                digests = await block_digests(reread(), have) if reread is not None else []
                 have = await self.link.call("write_verify", handle=handle, block=KEPT_BLOCK, digests=digests)
             except BaseException:
                 await self._quietly("write_detach", handle)
@@ -207,33 +205,6 @@ def _drop(inflight: deque[asyncio.Future[Any]]) -> None:
                 fut.exception()
         else:
             fut.cancel()
-
-
-async def _digests(chunks: AsyncIterable[bytes], length: int) -> list[bytes]:
-    """BLAKE3 of each KEPT_BLOCK of the first `length` bytes of `chunks` (the last block may be shorter)."""
-    digests: list[bytes] = []
-    hasher, filled, seen = blake3.blake3(), 0, 0
-    try:
-        async for chunk in chunks:
-            view = memoryview(chunk)[: length - seen]
-            seen += len(view)
-            while view:
-                take = view[: KEPT_BLOCK - filled]
-                hasher.update(take)
-                filled += len(take)
-                view = view[len(take) :]
-                if filled == KEPT_BLOCK:
-                    digests.append(hasher.digest())
-                    hasher, filled = blake3.blake3(), 0
-            if seen >= length:
-                break
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()  # a read handle there is closed now, not when the generator is collected
-    if filled:
-        digests.append(hasher.digest())
-    return digests
 
 
 def _pieces(chunk: bytes, size: int) -> list[bytes]:

@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import blake3
-
 from sdcore.errors import AlreadyExists, SdError
 from sdcore.fs import trash
 from sdcore.fs.base import EntryInfo, FsError
 from sdcore.fs.beneath import delete_at, lexists_at
 from sdcore.fs.local import fs_error, scan_batches, stat_entry
+from sdcore.fs.resumable import keep_matching, partial_path
 from sdcore.index import cas
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import (
@@ -579,26 +578,7 @@ class RpcSession:
         ):
             raise ProtocolError("write_verify wants a block size of 64 KiB to 4 MiB and a list of digests")
         async with self._write(handle) as w:
-            return await self._in_thread(_keep_matching, w.fd, block, digests)
-
-
-def partial_path(path: str) -> str:
-    """Where a resumable write to `path` keeps the bytes that arrived until it is finished."""
-    directory, name = os.path.split(path)
-    return os.path.join(directory, f".{name}.sdpart")
-
-
-def _keep_matching(fd: int, block: int, digests: list[bytes]) -> int:
-    """Cut the file open at `fd` after its leading blocks whose BLAKE3 match `digests`, in order; returns its size."""
-    kept = 0
-    for digest in digests:
-        data = os.pread(fd, block, kept)
-        if not data or blake3.blake3(data).digest() != digest:
-            break
-        kept += len(data)
-    if kept < os.fstat(fd).st_size:
-        os.ftruncate(fd, kept)
-    return kept
+            return await self._in_thread(keep_matching, w.fd, block, digests)
 
 
 def _finish(w: _Write, unique: bool) -> int:

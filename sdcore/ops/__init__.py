@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.fs.base import EntryInfo, FileSystem, FsError
 from sdcore.jobs.job import Job
 from sdcore.ops.delete import DeleteJob, check_deletable
+from sdcore.ops.plan import POLICIES, ConflictError, file_in_the_way, plan_targets
 from sdcore.ops.simple import MkdirJob, RenameJob, check_name
-from sdcore.ops.transfer import POLICIES, ConflictError, MoveJob, TransferJob, cursor_status
+from sdcore.ops.transfer import MoveJob, TransferJob, cursor_status
+from sdcore.ops.walk import stat_or_none
 from sdcore.sdpath import SdPath, display, join
 
 if TYPE_CHECKING:
@@ -76,34 +76,30 @@ async def delete(library: Library, paths: list[SdPath], *, permanent: bool = Fal
     again = await _resume_same(library, DeleteJob, lambda j: (j.paths, j.permanent) == (texts, permanent))
     if again is not None:
         return again
-    core = library.core
-    assert core is not None
     for path in paths:
         check_deletable(path.path)
-        await core.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
+        await library.context.fs_for(path.device_id).stat(path.path)  # NotFound says which one is missing
     return await library.jobs.start(DeleteJob([str(p) for p in paths], permanent=permanent))
 
 
 async def rename(library: Library, path: SdPath, new_name: str) -> str:
     """Start renaming `path` to `new_name` in the same folder; returns the job id."""
     check_name(new_name)
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
+    fs = library.context.fs_for(path.device_id)
     await fs.stat(path.path)
     target = join(path.parent.path, new_name)
-    if target != path.path and await _stat_or_none(fs, target) is not None:  # refused here: no failed job
+    if target != path.path and await stat_or_none(fs, target) is not None:  # refused here: no failed job
         raise AlreadyExists(f"{display(target)} already exists; choose another name or move it away first")
     return await library.jobs.start(RenameJob(str(path), new_name))
 
 
 async def mkdir(library: Library, path: SdPath, *, parents: bool = False) -> str:
     """Start making a folder; returns the job id. What would fail is refused before any job starts."""
-    assert library.core is not None
-    fs = library.core.fs_for(path.device_id)
-    existing = await _file_in_the_way(fs, path.path)
+    fs = library.context.fs_for(path.device_id)
+    existing = await file_in_the_way(fs, path.path)
     if existing is not None and not (parents and existing.is_dir):
         raise AlreadyExists(f"{display(path.path)} already exists" + ("" if existing.is_dir else " (a file)"))
-    if not parents and await _file_in_the_way(fs, path.parent.path) is None:
+    if not parents and await file_in_the_way(fs, path.parent.path) is None:
         raise NotFound(f"{display(path.parent.path)} does not exist; `sd mkdir -p` makes missing parents too")
     return await library.jobs.start(MkdirJob(str(path), parents))
 
@@ -148,91 +144,3 @@ def _job(
         on_conflict=on_conflict,
         verify=verify,
     )
-
-
-async def plan_targets(
-    library: Library, sources: list[SdPath], destination: SdPath, *, moving: bool, duplicate: bool = False
-) -> list[SdPath]:
-    """Where each source lands, as `cp` decides it; refuses a bad destination before any job starts.
-
-    `duplicate`: a file copied onto itself is allowed (the conflict policy "rename" gives it a numbered name).
-    """
-    core = library.core
-    assert core is not None
-    if not sources:
-        raise SdError("nothing to copy: give at least one source")
-    dst_fs = core.fs_for(destination.device_id)
-    try:
-        dst_info = await _stat_or_none(dst_fs, destination.path)
-    except FsError:
-        dst_info = None  # ENOTDIR and the like: the parent checks below say what is wrong
-    infos = [await core.fs_for(s.device_id).stat(s.path) for s in sources]  # NotFound names a missing source
-    shown = display(destination.path)
-    if dst_info is not None and dst_info.is_dir:
-        targets = [destination.child(s.name) for s in sources]
-    elif len(sources) > 1:
-        if dst_info is None:
-            raise NotFound(
-                f"{shown} does not exist; several sources go into an existing folder (`sd mkdir {shown}`)"
-            )
-        raise SdError(f"{shown} is a file where a directory is expected (several sources go into a folder)")
-    else:
-        if dst_info is not None and infos[0].is_dir:
-            raise SdError(f"{shown} is a file where a directory is expected")
-        parent = await _file_in_the_way(dst_fs, destination.parent.path)
-        if parent is None:
-            raise NotFound(
-                f"{display(destination.parent.path)} does not exist; make it first (`sd mkdir -p`)"
-            )
-        if not parent.is_dir:
-            raise SdError(f"{display(destination.parent.path)} is a file where a directory is expected")
-        targets = [destination]
-    seen: dict[str, SdPath] = {}
-    for source, info, target in zip(sources, infos, targets, strict=True):
-        if target.path in seen:
-            raise SdError(
-                f"{display(source.path)} and {display(seen[target.path].path)} would both land at {display(target.path)}"
-            )
-        seen[target.path] = source
-        if source.device_id != target.device_id:
-            continue
-        src_real, dst_real = (
-            _real(source.path, core.is_local(source)),
-            _real(target.path, core.is_local(source)),
-        )
-        if src_real == dst_real and not (duplicate and not info.is_dir):  # a folder would merge into itself
-            raise SdError(f"{display(source.path)} would be {'moved' if moving else 'copied'} onto itself")
-        if info.is_dir and dst_real.startswith(src_real.rstrip("/") + "/"):
-            raise SdError(
-                f"cannot {'move' if moving else 'copy'} the folder {display(source.path)} into itself"
-            )
-    return targets
-
-
-def _real(path: str, local: bool) -> str:
-    """The path with its parent's symlinks resolved (the final name is kept: a symlink is copied as one)."""
-    if not local:
-        return path
-    head, name = os.path.split(path)
-    return join(os.path.realpath(head), name)
-
-
-async def _file_in_the_way(fs: FileSystem, path: str) -> EntryInfo | None:
-    """The entry at `path`; when a file stands where one of its folders should be, say which."""
-    try:
-        return await _stat_or_none(fs, path)
-    except FsError:
-        head = path
-        while head != "/":
-            head = os.path.dirname(head)
-            info = await _stat_or_none(fs, head)
-            if info is not None and not info.is_dir:
-                raise SdError(f"{display(head)} is a file where a directory is expected") from None
-        raise
-
-
-async def _stat_or_none(fs: FileSystem, path: str) -> EntryInfo | None:
-    try:
-        return await fs.stat(path)
-    except NotFound:
-        return None

@@ -13,6 +13,7 @@ from sdcore.fs import trash
 from sdcore.fs.local import LocalFS, fs_error
 from sdcore.jobs.job import Job, JobContext
 from sdcore.ops.follow import follow_changes
+from sdcore.ops.results import DeletedItem, DeleteResult, Outcome
 from sdcore.sdpath import SdPath, display
 
 
@@ -38,7 +39,7 @@ class DeleteJob(Job):
         touched: list[SdPath] = []
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
-            fs = ctx.core.fs_for(path.device_id)
+            fs = ctx.fs_for(path.device_id)
             ctx.progress(self.index, len(self.paths), display(path.name), "items")
             try:
                 if self.permanent:
@@ -46,29 +47,38 @@ class DeleteJob(Job):
                         await self._delete_local(ctx, path.path)
                     else:
                         await fs.delete(path.path)
-                    self.outcomes.append("deleted")
+                    self.outcomes.append(Outcome.DELETED.value)
                 else:
                     self.trashed.append([path.path, await fs.trash(path.path)])
-                    self.outcomes.append("trashed")
+                    self.outcomes.append(Outcome.TRASHED.value)
             except NotFound:
                 where = await self._trashed_before(ctx, fs, path.path)
                 if where is not None:  # a run a kill cut off had trashed it
                     self.trashed.append([path.path, where])
-                    self.outcomes.append("trashed")
+                    self.outcomes.append(Outcome.TRASHED.value)
                 else:
                     self.vanished.append(path.path)
-                    self.outcomes.append("vanished")
+                    self.outcomes.append(Outcome.VANISHED.value)
             touched.append(path.parent)
             self.index += 1
             await ctx.checkpoint()
         ctx.progress(self.index, len(self.paths), "", "items")
         await follow_changes(ctx.library, touched)
-        return {
-            "trashed": self.trashed,
-            "deleted": self.done_files if self.permanent else 0,
-            "vanished": self.vanished,
-            "outcomes": self.outcomes,
-        }
+        return self.result().to_dict()
+
+    def result(self) -> DeleteResult:
+        """What this deletion did to each of its paths, in order."""
+        trashed, vanished = iter(self.trashed), iter(self.vanished)
+        items = []
+        for text, word in zip(self.paths, self.outcomes, strict=False):
+            outcome = Outcome(word)
+            if outcome is Outcome.TRASHED:
+                original, where = next(trashed)
+                items.append(DeletedItem(original, outcome, where))
+            else:
+                path = next(vanished) if outcome is Outcome.VANISHED else SdPath.parse_canonical(text).path
+                items.append(DeletedItem(path, outcome))
+        return DeleteResult(tuple(items), self.done_files if self.permanent else 0)
 
     async def _trashed_before(self, ctx: JobContext, fs: Any, path: str) -> str | None:
         """Where this job put `path` in the trash before it was cut off, if it did."""

@@ -21,23 +21,22 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
 
     A directory is a path on this device, or an SdPath (or its sd:// text) on any device.
     """
-    core = library.core
+    context = library.context
     local: list[str] = []
     elsewhere: list[SdPath] = []
     for d in directories:
         where = SdPath.parse_canonical(d) if isinstance(d, str) and d.startswith(SCHEME) else d
         if isinstance(where, SdPath):
-            if core is None or where.device_id != core.device.id:
+            if where.device_id != context.device_id:
                 elsewhere.append(where)  # a paired device's folder: the UI lists it again, nothing to index
                 continue
             where = where.path
         local.append(os.path.abspath(where))
     unique = list(dict.fromkeys(local))
-    if core is not None:
-        for directory in unique:
-            core.bus.publish(EntriesChanged(str(core.device.id), directory, library_id=str(library.id)))
-        for far in dict.fromkeys(elsewhere):
-            core.bus.publish(EntriesChanged(str(far.device_id), far.path))
+    for directory in unique:
+        context.bus.publish(EntriesChanged(context.device_id, directory, library_id=library.id))
+    for far in dict.fromkeys(elsewhere):
+        context.bus.publish(EntriesChanged(far.device_id, far.path))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter

@@ -32,7 +32,7 @@ class RenameJob(Job):
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
         target = join(path.parent.path, self.new_name)
-        await ctx.core.fs_for(path.device_id).rename(path.path, target)
+        await ctx.fs_for(path.device_id).rename(path.path, target)
         await follow_changes(ctx.library, [path.parent])
         return {"path": target}
 
@@ -51,6 +51,6 @@ class MkdirJob(Job):
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
-        await ctx.core.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
+        await ctx.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
         await follow_changes(ctx.library, [path.parent])
         return {"path": path.path}

@@ -37,13 +37,13 @@ async def _index(library: Any, location: Any, background: bool, json: bool) -> N
         return
     record = await follow(library, job_id, quiet=json)
     if json:
-        print_json({"job": job_id, "state": record.state, **(record.result or {})})
+        print_json({"job": job_id, "state": record.state, **(record.result.to_dict() if record.result else {})})
     elif record.state == "completed":
         r = record.result
         print(
-            f"indexed {location.name}: {r['found']:,} entries in {r['dirs']:,} folders "
-            f"({r['added']:,} new, {r['changed']:,} changed, {r['moved']:,} moved, {r['removed']:,} removed, "
-            f"{r['hashed']:,} hashed, {r['errors']:,} unreadable)"
+            f"indexed {location.name}: {r.found:,} entries in {r.dirs:,} folders "
+            f"({r.added:,} new, {r.changed:,} changed, {r.moved:,} moved, {r.removed:,} removed, "
+            f"{r.hashed:,} hashed, {r.errors:,} unreadable)"
         )
     exit_unless_completed(record)
 
@@ -248,7 +248,8 @@ def quick_scan(
         loc, rel = found
         job_id = await library.jobs.start(IndexJob(loc.id, scope=scope, subpaths=[rel]))
         record = await follow(library, job_id, quiet=json)
-        print_json(record.result) if json else print(record.result)
+        counts = record.result.to_dict() if record.result else None
+        print_json(counts) if json else print(counts)
 
     run(body)
 

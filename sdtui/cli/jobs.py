@@ -25,7 +25,7 @@ def _record_json(r: Any) -> dict:
     return {
         "id": r.id, "kind": r.kind, "state": r.state, "done": r.done, "total": r.total, "unit": r.unit,
         "message": r.message, "error": r.error, "location_id": r.location_id, "created": r.created,
-        "updated": r.updated, "result": r.result,
+        "updated": r.updated, "result": r.stored_result,
     }
 
 

@@ -58,7 +58,7 @@ async def _use(core: Any, key: str) -> None:
     info = core.libraries.find(key)
     if info.problem:
         fail(f"library {info.name!r} cannot be used: {info.problem}; `sd library repair {_quoted(info.name)}` mends it")
-    core.save_settings(default_library=info.id)
+    core.save_settings(default_library=str(info.id or ""))
     print(f"{info.name!r} is the default library now")
 
 
@@ -78,7 +78,7 @@ def library_list(json: bool = JsonOpt) -> None:
         if json:
             print_json(
                 [
-                    {"id": i.id, "name": i.name, "folder": str(i.folder), "default": bool(i.id) and i.id == default,
+                    {"id": str(i.id or ""), "name": i.name, "folder": str(i.folder), "default": str(i.id) == default,
                      "damaged": i.problem}
                     for i in infos
                 ]
@@ -86,9 +86,9 @@ def library_list(json: bool = JsonOpt) -> None:
             return
         rows = [
             (
-                "*" if i.id and i.id == default else "",
+                "*" if str(i.id) == default else "",
                 i.name,
-                i.id,
+                str(i.id or ""),
                 time.strftime("%Y-%m-%d", time.localtime(i.created)) if i.created else "",
                 i.folder,
                 "DAMAGED" if i.problem else "ok",
@@ -114,7 +114,7 @@ def library_check(name: str = typer.Argument(None, help="The library (default: t
     async def body(core: Any) -> None:
         info = core.libraries.find(_chosen_key(core, name))
         started = time.perf_counter()
-        problems = await asyncio.to_thread(core.libraries.check, info.folder.name if not info.id else info.id)
+        problems = await asyncio.to_thread(core.libraries.check, info.key)
         if problems:
             print(f"library {info.name!r} is damaged:")
             for problem in problems[:10]:
@@ -141,7 +141,7 @@ def library_repair(
 
     async def body(core: Any) -> None:
         info = core.libraries.find(_chosen_key(core, name))
-        key = info.folder.name if not info.id else info.id
+        key = info.key
         if not force and not await asyncio.to_thread(core.libraries.check, key):
             print(f"library {info.name!r} is sound; nothing to repair (--force rebuilds it all the same)")
             return
@@ -151,7 +151,7 @@ def library_repair(
         else:
             _tell_rebuilt(done)
         if done.new_id:
-            if core.settings().get("default_library") not in {i.id for i in core.libraries.list()}:
+            if core.settings().get("default_library") not in {str(i.id) for i in core.libraries.list()}:
                 await _use(core, done.name)  # the default named the old id: this was it
             else:
                 print(f"`sd library use {_quoted(done.name)}` makes it the default")
@@ -182,7 +182,7 @@ def _chosen_key(core: Any, name: str | None) -> str:
     infos = core.libraries.list()
     if not infos:
         fail("there is no library yet; `sd library create NAME` makes one")
-    return str(infos[0].id or infos[0].folder.name)
+    return str(infos[0].key)
 
 
 @library_app.command("rename")

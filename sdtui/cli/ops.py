@@ -14,6 +14,7 @@ from sdcore import ops
 from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
+from sdcore.ops.results import DeleteResult, OpResult, Outcome, PathResult, TransferResult
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trash_app, name="trash")
 
 
-async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> dict[str, Any] | None:
+async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> OpResult | None:
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
     completed job shown to a person (for what a command says of its own), else None."""
     if library.jobs.get(job_id).state in ("paused", "interrupted"):  # not begun yet: the same command, resumed
@@ -47,31 +48,32 @@ async def _finish(library: Any, job_id: str, json: bool, background: bool, verb:
         return None
     if json:  # scripts get the outcome as JSON on stdout; a job not completed exits non-zero
         record = await follow_quietly(library, job_id)
+        result = record.result
         print_json(
-            {"job": job_id, "state": record.state, "error": record.error, "result": record.result or {}}
+            {"job": job_id, "state": record.state, "error": record.error, "result": result.to_dict() if result else {}}
         )
         exit_unless_completed(record)
         return None
     record = await follow(library, job_id)
     exit_unless_completed(record)
-    result: dict[str, Any] = record.result or {}
-    if "files" in result:
-        copied = result["bytes"] > 0  # a move within one filesystem renames: no bytes to count or verify
+    result = record.result
+    if isinstance(result, TransferResult):
+        copied = result.bytes > 0  # a move within one filesystem renames: no bytes to count or verify
         print(
-            f"{verb} {result['files']:,} file(s)"
-            + (f", {human_size(result['bytes'])}" if copied else "")
-            + (" (verified)" if copied and result.get("verified") else "")
+            f"{verb} {result.files:,} file(s)"
+            + (f", {human_size(result.bytes)}" if copied else "")
+            + (" (verified)" if copied and result.verified else "")
         )
-        for key, what in (
-            ("skipped", "skipped (exists)"),
-            ("vanished", "vanished before it was copied"),
-            ("unsupported", "not copied (special file)"),
+        for paths, what in (
+            (result.skipped, "skipped (exists)"),
+            (result.vanished, "vanished before it was copied"),
+            (result.unsupported, "not copied (special file)"),
         ):
-            for path in result.get(key, []):
+            for path in paths:
                 print(f"warning: {display(path)}: {what}", file=sys.stderr)
-    elif "path" in result:
-        print(f"{verb} {display(result['path'])}")
-    return result
+    elif isinstance(result, PathResult):
+        print(f"{verb} {display(result.path)}")
+    return result  # type: ignore[no-any-return]
 
 
 def _typed(core: Any, path: SdPath) -> str:
@@ -170,18 +172,18 @@ def rm(
         for location in inside:
             library.locations.remove(location.id)
             print(f"removed location {location.id} ({location.name}) with its index", file=sys.stderr)
-        if result is None:
+        if not isinstance(result, DeleteResult):
             return
-        for target, outcome in zip(targets, result.get("outcomes", []), strict=False):
+        for target, item in zip(targets, result.items, strict=False):
             label = display(_typed(core, target))  # on a paired device: in its trash, restored from there
-            if outcome == "trashed":
+            if item.outcome is Outcome.TRASHED:
                 print(f"trashed {label} (`sd trash restore {label}` brings it back)")
-            elif outcome == "vanished":
+            elif item.outcome is Outcome.VANISHED:
                 print(f"warning: {label} was already gone", file=sys.stderr)
             elif not core.is_local(target):  # deleted for good over there: no count of entries comes back
                 print(f"deleted {label}")
-        if result.get("deleted"):
-            print(f"deleted {result['deleted']:,} entries")
+        if result.deleted:
+            print(f"deleted {result.deleted:,} entries")
 
     run(body)
 
@@ -192,7 +194,7 @@ def _locations_inside(core: Any, library: Any, targets: list[SdPath], yes: bool)
     inside = [
         loc
         for loc in library.locations.list()
-        if loc.device_id == str(core.device.id)
+        if loc.device_id == core.device.id
         and any(
             core.is_local(t) and (loc.path == t.path or loc.path.startswith(t.path.rstrip("/") + "/"))
             for t in targets

@@ -12,6 +12,7 @@ import typer
 
 from sdcore import dedup, metadata, search, tags
 from sdcore.errors import NotFound, SdError
+from sdcore.library import entries
 from sdcore.sdpath import display
 from sdtui.cli.common import JsonOpt, here, human_size, library_of, print_json, print_table, run
 
@@ -38,16 +39,16 @@ async def _entries(core: Any, library: Any, paths: list[str]) -> list[int]:
     for text in paths:
         target = core.resolve(here(text))
         local = core.is_local(target)
-        device = None if local else str(target.device_id)
+        device = None if local else target.device_id
         try:
-            ids.append(search.entry_at(library, target.path, device))
-        except search.NotIndexed:
+            ids.append(entries.entry_at(library, target.path, device))
+        except entries.NotIndexed:
             if not local or not os.path.lexists(target.path):
                 if local:
                     raise NotFound(f"{display(target.path)} does not exist") from None
                 raise
             await refresh(library, [os.path.dirname(target.path) or "/"])
-            ids.append(search.entry_at(library, target.path))
+            ids.append(entries.entry_at(library, target.path))
             print(f"indexed {display(target.path)}", file=sys.stderr)
     return ids
 
@@ -164,7 +165,7 @@ def tag_show(
     async def body(core: Any) -> None:
         library = library_of(core)
         found = tags.entries(library, tag, nested=not exact)
-        paths = search.paths_of(library, [t.entry_id for t in found])
+        paths = entries.paths_of(library, [t.entry_id for t in found])
         rows = [(paths[t.entry_id], t.tag, "content" if t.via_content else "file") for t in found if t.entry_id in paths]
         rows.sort()
         if json:
@@ -210,7 +211,7 @@ def fav(
             count = metadata.set_favorite(library, await _entries(core, library, paths), not remove)
             print(f"{'unmarked' if remove else 'marked'} {count} favourite(s)")
             return
-        favorites = search.paths_of(library, metadata.favorites(library))
+        favorites = entries.paths_of(library, metadata.favorites(library))
         if json:
             print_json([{"entry_id": k, "path": v} for k, v in favorites.items()])
         else:
@@ -230,7 +231,7 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
 def _hit_json(h: search.Hit) -> dict:
     return {
         "entry_id": h.entry_id, "path": h.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
-        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": h.device_id,
+        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": str(h.device_id),
     }
 
 
@@ -289,7 +290,9 @@ def search_cmd(
         if device is None:
             hits = search.run(library, q)
         else:
-            hits = [search.Hit(**h) for h in await core.net().call(device, "search", query=q.to_json())]
+            asked = core.net().resolve(device)  # its hits are on the device asked, whatever they say
+            found = await core.net().call(asked.id, "search", query=q.to_json())
+            hits = [search.Hit(**{**h, "device_id": asked.uuid}) for h in found]
         if save:
             search.save(library, save, q)
         if json:

@@ -36,7 +36,6 @@ _interrupted: set[str] = set()
 
 async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
     """Wait for a job, drawing its progress; Ctrl-C asks it to pause. Returns its final record."""
-    core = library.core
     interrupted = False
 
     def on_sigint() -> bool:
@@ -56,7 +55,7 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
         if quiet or not sys.stderr.isatty():
             record = await library.jobs.wait(job_id)
         else:
-            record = await _with_bar(core, library, job_id)
+            record = await _with_bar(library, job_id)
     if record.state == "paused" and record.error:  # paused by the core itself (a full disk): say why
         raise SdError(f"job {job_id} paused: {record.error}")
     if record.state == "paused":
@@ -68,10 +67,10 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
     return record
 
 
-async def _with_bar(core: Any, library: Any, job_id: str) -> Any:
+async def _with_bar(library: Any, job_id: str) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with core.bus.subscribe(JobProgress, JobStateChanged) as events:
+    with library.context.bus.subscribe(JobProgress, JobStateChanged) as events:
         waiter = asyncio.ensure_future(library.jobs.wait(job_id))
         with Progress(
             TextColumn("[bold]{task.description}"),

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import posixpath
-import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from textual import events, on, work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from sdcore import log
 from sdcore.errors import NotFound, SdError
 from sdcore.events import (
     DeviceConnected,
@@ -31,23 +26,18 @@ from sdcore.events import (
     LibraryChanged,
 )
 from sdcore.fs.base import EntryInfo
-from sdcore.sdpath import SCHEME, SdPath, display, split_remote
-from sdtui import programs
+from sdcore.sdpath import SdPath
 from sdtui.screens.confirm import ConfirmScreen
-from sdtui.screens.conflict import ConflictScreen
+from sdtui.screens.explorer_files import FileActions
+from sdtui.screens.explorer_network import NetworkActions
+from sdtui.screens.explorer_organize import OrganizeActions
+from sdtui.screens.explorer_programs import ProgramActions
 from sdtui.screens.help import HelpScreen
-from sdtui.screens.prompt import PromptScreen
-from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.jobs_strip import FINISHED_STATES, JobsStrip
-from sdtui.widgets.listing import human_size
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
-
-if TYPE_CHECKING:
-    from sdcore.net import Network, Peer
-    from sdtui.app import SdtuiApp
 
 NETWORK_AFTER = 1.0
 """Seconds after start-up by which the network is attached even if the first listing has not come."""
@@ -55,16 +45,13 @@ NETWORK_AFTER = 1.0
 PATCH_LIMIT = 256
 """An EntriesChanged naming more entries than this re-lists the directory instead of patching it."""
 
-OPENABLE = ("file", "symlink")
-"""Kinds of entry Enter, F3 and F4 hand to another program (never a FIFO, socket or device)."""
-
 INSPECTOR_FROM = 120
 SIDEBAR_FROM = 100
 """Terminal widths (columns) from which the inspector, and the sidebar, are shown at first (80 columns: two panes of 40)."""
 
 
-class ExplorerScreen(Screen[None]):
-    """The main screen: browse with two panes, act on the selection."""
+class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramActions):
+    """The main screen: browse with two panes, act on the selection (the actions live in explorer_*.py)."""
 
     DEFAULT_CSS = """
     ExplorerScreen > #main { height: 1fr; }
@@ -127,10 +114,6 @@ class ExplorerScreen(Screen[None]):
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
 
-    @property
-    def sd(self) -> SdtuiApp:
-        return self.app  # type: ignore[return-value]
-
     # -- layout ----------------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
@@ -154,17 +137,6 @@ class ExplorerScreen(Screen[None]):
         yield Static("", id="status", markup=False)
         yield Footer()
 
-    @property
-    def active(self) -> Pane:
-        return self.query_one(f"#{self.active_id}", Pane)
-
-    @property
-    def inactive(self) -> Pane:
-        return self.query_one("#right" if self.active_id == "left" else "#left", Pane)
-
-    @property
-    def panes(self) -> list[Pane]:
-        return list(self.query(Pane))
 
     def on_mount(self) -> None:
         self.query_one("#left", Pane).open(self.start)
@@ -211,23 +183,13 @@ class ExplorerScreen(Screen[None]):
 
         await asyncio.gather(*(probe(p.id) for p in network.trust.peers() if p.id not in self.online))
 
-    def _label(self, path: SdPath) -> str:
-        return self.sd.label(path)
-
     def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
         return self.sd.core.fs_for(path.device_id).open_read(path.path)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A worker's unexpected error (a bug, not an SdError its action reports) is logged with its traceback
-        and said on the status line, never lost."""
+        """A worker's error that no action reported (a bug: an action reports its own) is reported, never lost."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.status(log.unexpected(event.worker.error, event.worker.name or "the explorer"), error=True)
-
-    def status(self, text: str, *, error: bool = False) -> None:
-        """Say something on the status line (errors in the error colour)."""
-        line = self.query_one("#status", Static)
-        line.update(text)
-        line.set_class(error, "-error")
+            self.report(event.worker.error, event.worker.name or "the explorer")
 
     # -- sidebar ---------------------------------------------------------------------------
 
@@ -371,73 +333,7 @@ class ExplorerScreen(Screen[None]):
 
     @on(Pane.FileOpened)
     def _file_opened(self, event: Pane.FileOpened) -> None:
-        """Enter on a file: the desktop's default application opens it, or, in a terminal alone, the pager."""
-        if not self.sd.core.is_local(event.path):  # not an error here: the inspector shows it
-            self.status(f"{self._label(event.path)}: previewed in the inspector; F5 copies it here to open it")
-            return
-        if not self._openable(event.path, event.entry):
-            return
-        opener = programs.desktop_opener()
-        if not opener:
-            self.action_view(event.path)
-            return
-        try:
-            subprocess.Popen(
-                [*opener, event.path.path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True,
-            )
-        except OSError as exc:
-            self.status(f"{opener[0]}: {exc.strerror or exc}", error=True)
-            return
-        self.status(f"opened {display(event.path.name)} with {opener[0]}")
-
-    def action_view(self, path: SdPath | None = None) -> None:
-        path = path or self._file_under_cursor()
-        if path is not None:
-            self._run_in_terminal(programs.pager(), path, "a pager (set $PAGER)")
-
-    def action_edit(self) -> None:
-        path = self._file_under_cursor()
-        if path is not None:
-            self._run_in_terminal(programs.editor(), path, "an editor (set $EDITOR)")
-
-    def _file_under_cursor(self) -> SdPath | None:
-        """The file under the cursor, if a program here can open it (see `_openable`)."""
-        pane = self.active
-        entry = pane.file_list.current
-        path = pane.path_of(entry) if entry is not None else None
-        if entry is None or path is None or entry.is_dir or not self._openable(path, entry):
-            return None
-        return path
-
-    def _openable(self, path: SdPath, entry: EntryInfo) -> bool:
-        """Whether a program here can open this file: one of this device's, and never a FIFO, socket or device
-        (a pager or an editor would wait on a FIFO for good); says why not on the status line."""
-        if entry.kind not in OPENABLE:
-            self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
-            return False
-        if not self.sd.core.is_local(path):
-            self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
-            return False
-        return True
-
-    def _run_in_terminal(self, program: list[str], path: SdPath, wanted: str) -> None:
-        """Hand the terminal to `program` on `path` until it exits (the pager or the editor)."""
-        if not program:
-            self.status(f"no {wanted} is installed", error=True)
-            return
-        command = [*program, path.path]
-        try:
-            with self.app.suspend():
-                code = subprocess.call(command)
-        except SuspendNotSupported:  # no terminal to hand over (headless, as in tests): run it without one
-            code = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        except OSError as exc:
-            self.status(f"{program[0]}: {exc.strerror or exc}", error=True)
-            return
-        if code != 0:
-            self.status(f"{program[0]} exited with status {code}", error=True)
-        self.refresh_panes(path.parent)  # an editor may have changed it
+        self.open_file(event.path, event.entry)
 
     @on(FileList.StateChanged, "#left FileList")
     def _left_listed(self, event: FileList.StateChanged) -> None:
@@ -521,7 +417,7 @@ class ExplorerScreen(Screen[None]):
                 path = pane.path
                 if (
                     path is None
-                    or str(path.device_id) != str(event.device_id)
+                    or path.device_id != event.device_id
                     or path.path != event.directory
                 ):
                     continue
@@ -543,130 +439,13 @@ class ExplorerScreen(Screen[None]):
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
-            self._device_state(event.device_id, False)
+            self._device_state(str(event.device_id), False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            was = self.online.get(event.device_id)
-            self._device_state(event.device_id, True)
+            was = self.online.get(str(event.device_id))  # keyed as the trust store keys its peers
+            self._device_state(str(event.device_id), True)
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
-
-    # -- pairing and Spacedrop (from the command palette) ---------------------------------------
-
-    async def _network(self) -> Network:
-        """The core's network, attached now if it was not yet."""
-        if self.sd.core.network is None:
-            await asyncio.to_thread(self.sd.attach_network)
-        assert self.sd.core.network is not None
-        return self.sd.core.network
-
-    @work(group="pairing", exclusive=True, exit_on_error=False)
-    async def pair_show_code(self) -> None:
-        """Show a 12-word code and wait for another device to join with it (`sd network pair join` there)."""
-        from sdcore.net import DEFAULT_PORT, PairingError
-
-        network = await self._network()
-        if network.address is None:
-            typed = await self.app.push_screen_wait(
-                PromptScreen("Where should the other device reach this one? (HOST:PORT; 0.0.0.0 is every network)",
-                             f"0.0.0.0:{DEFAULT_PORT}", title="Pair: listen")
-            )
-            if not typed:
-                return
-            try:
-                await network.start(typed)
-            except SdError as exc:
-                self._fail(exc)
-                return
-        code = network.pair_generate()
-        self.app.notify(
-            f"Pairing code: {code}\n\nOn the other device: palette “Pair: join”, or\n"
-            f"sd network pair join {code} --host {network.address}",
-            title="Pair: waiting (10 minutes at most)", timeout=600, markup=False,
-        )
-        self.status(f"pairing: waiting for a device to join at {network.address} with the code shown")
-        try:
-            peer = await network.wait_paired()
-        except PairingError as exc:
-            self._fail(exc)
-            return
-        self._paired(peer)
-
-    @work(group="pairing", exclusive=True, exit_on_error=False)
-    async def pair_join(self) -> None:
-        """Join another device that shows a pairing code."""
-        code = await self.app.push_screen_wait(
-            PromptScreen("The 12 words the other device shows:", title="Pair: join")
-        )
-        if not code:
-            return
-        host = await self.app.push_screen_wait(
-            PromptScreen("Where it listens (HOST:PORT, as it says):", title="Pair: join")
-        )
-        if not host:
-            return
-        network = await self._network()
-        self.status(f"pairing with the device at {host}…")
-        try:
-            peer = await network.pair_join(code, host)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self._paired(peer)
-
-    def _paired(self, peer: Peer) -> None:
-        self.app.clear_notifications()
-        self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
-        self.app.notify(f"paired with {peer.name}", timeout=5, markup=False)
-        self.fill_sidebar()
-        self.probe_devices()
-
-    @work(group="ops", exit_on_error=False)
-    async def spacedrop_send(self) -> None:
-        """Send the selected files to a paired device's Spacedrop folder."""
-        pane = self.active
-        files = [p for e in pane.file_list.selection() if e.kind == "file" and (p := pane.path_of(e)) is not None]
-        if not files or any(not self.sd.core.is_local(f) for f in files):
-            self.status("Spacedrop sends files of this device: select one or more files first", error=True)
-            return
-        network = await self._network()
-        peers = network.trust.peers()
-        if not peers:
-            self.status("no paired device to send to: pair one first (palette: “Pair: show a code”)", error=True)
-            return
-        device = await self.app.push_screen_wait(
-            PromptScreen(f"Send {self._describe(files)} to which device? ({', '.join(p.name for p in peers)})",
-                         peers[0].name, title="Spacedrop")
-        )
-        if not device:
-            return
-        self._selection_done()
-        self.status(f"offering {self._describe(files)} to {device}…")
-        try:
-            sent = await network.drop(device, [f.path for f in files])
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"sent {len(sent)} file(s) to {device}'s Spacedrop folder")
-
-    def offer_drop(self, event: DropOffered) -> None:
-        """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
-        names = ", ".join(display(n) for n in event.names[:5]) + (", …" if len(event.names) > 5 else "")
-        question = (
-            f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
-            f" {names}"
-        )
-        def answer(accept: bool | None) -> None:
-            self.sd.answer_drop(event.drop_id, bool(accept))
-            network = self.sd.core.network
-            if accept and network is not None:
-                where = self._label(self.sd.core.local_path(str(network.spacedrop_dir)))
-                self.app.notify(
-                    f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)", markup=False
-                )
-                self.fill_sidebar()
-
-        self.app.push_screen(ConfirmScreen(question, title="Spacedrop", yes="Accept"), answer)
 
     async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
         fs = self.sd.core.fs_for(directory.device_id)
@@ -680,420 +459,6 @@ class ExplorerScreen(Screen[None]):
                 continue
         return changed
 
-    def refresh_panes(self, *directories: SdPath) -> None:
-        """List again the panes that show any of `directories` (after an operation of ours)."""
-        for pane in self.panes:
-            if pane.path is not None and pane.path in directories:
-                pane.refresh_listing()
-
-    # -- operations ------------------------------------------------------------------------
-
-    def _targets(self) -> list[SdPath]:
-        pane = self.active
-        return [p for p in (pane.path_of(e) for e in pane.file_list.selection()) if p is not None]
-
-    def _selection_done(self) -> None:
-        """An operation took the selection: nothing stays selected and range mode ends, so the next operation
-        cannot reach files the user never picked for it (as in Midnight Commander)."""
-        self.active.file_list.action_clear_selection()
-
-    def _describe(self, paths: list[SdPath]) -> str:
-        return display(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"
-
-    def _fail(self, exc: SdError) -> None:
-        self.status(str(exc), error=True)
-        self.app.notify(str(exc), severity="error", timeout=6, markup=False)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_mkdir(self) -> None:
-        pane = self.active
-        if pane.path is None:
-            return
-        name = await self.app.push_screen_wait(PromptScreen("New folder name:", title="Make directory"))
-        if not name:
-            return
-        target = pane.path.child(name)
-        try:
-            await self.sd.mkdir(target)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"made {display(target.path)}")
-        pane.file_list.load(lambda: self.sd.core.browse(target.parent), keep=True, cursor_name=name)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_goto(self) -> None:
-        """Ctrl+L: type where to go (a folder, or a file to put the cursor on), as in a file dialog."""
-        pane = self.active
-        here = pane.path
-        typed = await self.app.push_screen_wait(
-            PromptScreen("A folder or a file: /path, ~/path, a path from here, or DEVICE:/path",
-                         self._label(here) if here is not None else "", title="Go to")
-        )
-        if not typed or not typed.strip():
-            return
-        text = typed.strip()
-        try:
-            if here is not None and not text.startswith(("/", "~", SCHEME)) and split_remote(text) is None:
-                target = SdPath(here.device_id, posixpath.normpath(posixpath.join(here.path, text)))
-            else:
-                target = self.sd.core.resolve(text)
-            info = await self.sd.core.fs_for(target.device_id).stat(target.path)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.go_to(pane, target, info)
-
-    @work(group="ops", exit_on_error=False)
-    async def go_to(self, pane: Pane, target: SdPath, info: EntryInfo | None = None) -> None:
-        """Show a folder, or the folder of a file with the cursor on it."""
-        if info is None:
-            try:
-                info = await self.sd.core.fs_for(target.device_id).stat(target.path)
-            except SdError as exc:
-                self._fail(exc)
-                return
-        if info.is_dir:
-            pane.open(target)
-        else:
-            pane.open(target.parent, cursor_name=target.name)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_rename(self) -> None:
-        pane = self.active
-        entry = pane.file_list.current
-        source = pane.path_of(entry) if entry is not None else None
-        if source is None:
-            return
-        new = await self.app.push_screen_wait(
-            PromptScreen(f"Rename {display(source.name)} to:", source.name, title="Rename", select_stem=True)
-        )
-        if not new or new == source.name:
-            return
-        try:
-            await self.sd.rename(source, new)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"renamed {display(source.name)} to {display(new)}")
-        directory = source.parent
-        if pane.path == directory:
-            pane.file_list.load(lambda: self.sd.core.browse(directory), keep=True, cursor_name=new)
-        self.refresh_panes(*(p.path for p in self.panes if p is not pane and p.path == directory))
-
-    @work(group="ops", exit_on_error=False)
-    async def action_trash(self) -> None:
-        targets = self._targets()
-        if not targets:
-            return
-        ok = await self.app.push_screen_wait(
-            ConfirmScreen(f"Move {self._describe(targets)} to the trash?", title="Trash", yes="Trash")
-        )
-        if not ok:
-            return
-        self._selection_done()
-        try:
-            await self.sd.trash(targets)
-        except SdError as exc:
-            self._fail(exc)
-        else:
-            self.status(f"moved {self._describe(targets)} to the trash: u restores")
-        self.refresh_panes(targets[0].parent)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_restore(self) -> None:
-        if not self.sd.last_trashed:
-            self.status("nothing to restore: u puts back what d last sent to the trash")
-            return
-        try:
-            restored = await self.sd.restore(self.sd.last_trashed)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.sd.last_trashed = []
-        self.status(f"restored {len(restored)} item(s) from the trash")
-        self.refresh_panes(*{p.parent for p in restored})
-
-    @work(group="ops", exit_on_error=False)
-    async def action_delete(self) -> None:
-        targets = self._targets()
-        if not targets:
-            return
-        ok = await self.app.push_screen_wait(
-            ConfirmScreen(
-                f"Delete {self._describe(targets)} permanently? This cannot be undone.",
-                title="Delete permanently",
-                yes="Delete",
-            )
-        )
-        if not ok:
-            return
-        self._selection_done()
-        try:
-            await self.sd.delete(targets)
-        except SdError as exc:
-            self._fail(exc)
-        else:
-            self.status(f"deleted {self._describe(targets)}")
-        self.refresh_panes(targets[0].parent)
-
-    async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool:
-        """Start a copy or move job into `destination`, asking first what to do with names already there;
-        whether a job started."""
-        existing = await self._names_in(destination)
-        clashes = [s for s in sources if s.name in existing]
-        on_conflict = "fail"
-        if clashes:
-            shown = ", ".join(display(s.name) for s in clashes[:3]) + (f" and {len(clashes) - 3} more" if len(clashes) > 3 else "")
-            answer = await self.app.push_screen_wait(
-                ConflictScreen(f"{self._label(destination)} already has {shown}. Keep both (a file that clashes"
-                               " gets a numbered name, folders merge), skip those, or overwrite them?")
-            )
-            if answer is None:
-                self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
-                return False
-            on_conflict = answer
-        try:
-            job_id = await self.sd.transfer(kind, sources, destination, on_conflict=on_conflict)
-        except SdError as exc:
-            self._fail(exc)
-            return False
-        what = f"{self._describe(sources)} to {self._label(destination)}"
-        self.status(f"{'copying' if kind == 'copy' else 'moving'} {what} (job {job_id}: w shows jobs)")
-        self.said_when_done[job_id] = f"{'copied' if kind == 'copy' else 'moved'} {what}"
-        return True
-
-    async def _names_in(self, directory: SdPath) -> set[str]:
-        """The names in a directory: from a pane that shows it whole, else listed now."""
-        for pane in self.panes:
-            if pane.path == directory and pane.file_list.state == "ready":
-                return {e.name for e in pane.file_list.entries}
-        names: set[str] = set()
-        try:
-            async for batch in self.sd.core.browse(directory):
-                names.update(e.name for e in batch)
-        except SdError:
-            pass  # the job says what is wrong with the destination
-        return names
-
-    @work(group="ops", exit_on_error=False)
-    async def action_copy_to_other(self) -> None:
-        await self._to_other("copy")
-
-    @work(group="ops", exit_on_error=False)
-    async def action_move_to_other(self) -> None:
-        await self._to_other("move")
-
-    async def _to_other(self, kind: str) -> None:
-        sources = self._targets()
-        destination = self.inactive.path
-        if not sources or destination is None:
-            return
-        if self.has_class("-single"):
-            self.status("F5/F6 copy or move to the other pane: leave single-pane mode (o) first", error=True)
-            return
-        if await self._transfer(kind, sources, destination):
-            self._selection_done()
-
-    def action_yank(self) -> None:
-        targets = self._targets()
-        if targets:
-            self.clipboard = ("copy", targets)
-            self._selection_done()
-            self.status(f"copied {self._describe(targets)}: p pastes")
-
-    def action_cut(self) -> None:
-        targets = self._targets()
-        if targets:
-            self.clipboard = ("cut", targets)
-            self._selection_done()
-            self.status(f"cut {self._describe(targets)}: p moves them here")
-
-    @work(group="ops", exit_on_error=False)
-    async def action_paste(self) -> None:
-        if self.clipboard is None or self.active.path is None:
-            self.status("nothing to paste: y copies, x cuts")
-            return
-        kind, sources = self.clipboard
-        destination = self.active.path
-        if await self._transfer("copy" if kind == "copy" else "move", sources, destination) and kind == "cut":
-            self.clipboard = None  # moved: there is nothing left to paste
-
     def action_jobs(self) -> None:
         self.sd.open_jobs()
 
-    async def _entry_ids(self, targets: list[SdPath], done: str) -> list[int] | None:
-        """The library entries of the targets, indexing them first if the user agrees; None (said why) if not.
-
-        Tags, notes and favourites live on the library's entries. A file in a location the index has not
-        reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
-        folder becomes a location), and is left alone, with a message saying so, when the user declines.
-        """
-        from sdcore.search import NotIndexed, NotInLibrary  # not needed to start
-
-        try:
-            return await self.sd.entry_ids(targets)
-        except NotIndexed:
-            try:
-                await self.sd.index_now(sorted({t.parent for t in targets}, key=str))
-                return await self.sd.entry_ids(targets)
-            except SdError as exc:
-                self._fail(exc)
-                return None
-        except NotInLibrary as exc:
-            outside = targets[0]
-            folder = outside.parent
-            if not self.sd.core.is_local(outside):
-                self._fail(exc)
-                return None
-            library = await self.sd.library()
-            ok = await self.app.push_screen_wait(
-                ConfirmScreen(
-                    f"{self._describe(targets)} is not in any location of library “{library.name}”, so it cannot"
-                    f" be {done} yet: tags, notes and favourites live in the library's index.\n\n"
-                    f"Add {self._label(folder)} as a location and index it now?",
-                    title="Not in a location",
-                    yes="Add and index",
-                )
-            )
-            if not ok:
-                self.status(
-                    f"not {done}: {display(outside.name)} is in no location of the library"
-                    " (add its folder as a location first)",
-                    error=True,
-                )
-                return None
-            self.status(f"indexing {self._label(folder)} as a new location… (w shows the job)")
-        except SdError as exc:
-            self._fail(exc)
-            return None
-        try:
-            name = await self.sd.add_location(folder)
-            self.fill_sidebar()
-            ids = await self.sd.entry_ids(targets)
-        except SdError as exc:
-            self._fail(exc)
-            return None
-        self.status(f"{self._label(folder)} is now location “{name}”, indexed")
-        return ids
-
-    @work(group="ops", exit_on_error=False)
-    async def action_tag(self) -> None:
-        """t: tag the selection (picker with fuzzy match; a new name creates the tag)."""
-        targets = self._targets()
-        if not targets:
-            return
-        ids = await self._entry_ids(targets, "tagged")
-        if ids is None:
-            return
-        try:
-            names = [t.name for t in await self.sd.tag_names()]
-        except SdError as exc:
-            self._fail(exc)
-            return
-        name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
-        if not name:
-            return
-        self._selection_done()
-        try:
-            await self.sd.tag(name, ids)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"tagged {self._describe(targets)} “{name}”")
-        self.fill_sidebar()
-        self._inspect(self.active)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_note(self) -> None:
-        """n: write the note of the entry under the cursor (blank removes it)."""
-        entry = self.active.file_list.current
-        path = self.active.path_of(entry) if entry is not None else None
-        if path is None:
-            return
-        ids = await self._entry_ids([path], "given a note")
-        if ids is None:
-            return
-        (entry_id,) = ids
-        try:
-            current = await self.sd.note(entry_id)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        text = await self.app.push_screen_wait(
-            PromptScreen(f"Note on {display(path.name)}:", current or "", title="Note")
-        )
-        if text is None and current is None:
-            return
-        try:
-            await self.sd.set_note(entry_id, text)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"note {'saved' if text else 'removed'} on {display(path.name)}")
-        self._inspect(self.active)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_favourite(self) -> None:
-        """*: mark the selection as favourites, or unmark them when the first already is one."""
-        targets = self._targets()
-        if not targets:
-            return
-        ids = await self._entry_ids(targets, "marked as favourite")
-        if ids is None:
-            return
-        self._selection_done()
-        try:
-            now = await self.sd.toggle_favourite(ids)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"{self._describe(targets)} {'marked as favourite ★' if now else 'no longer favourite'}")
-        self._inspect(self.active)
-
-    @work(group="ops", exit_on_error=False)
-    async def action_search(self) -> None:
-        """ctrl+f: search the library; the results fill the active pane (`[` goes back)."""
-        text = await self.app.push_screen_wait(
-            PromptScreen("Search the library (names, paths, notes):", title="Search")
-        )
-        if not text:
-            return
-        await self.show_found(f"search: {text}", self.sd.search(text))
-        self.last_search = text
-
-    @work(group="ops", exit_on_error=False)
-    async def action_save_search(self) -> None:
-        """ctrl+s: keep the last search under a name; it shows in the sidebar's saved searches."""
-        if not self.last_search:
-            self.status("nothing to save: search first (ctrl+f)")
-            return
-        name = await self.app.push_screen_wait(
-            PromptScreen(f"Save the search “{self.last_search}” as:", self.last_search, title="Save search")
-        )
-        if not name:
-            return
-        try:
-            await self.sd.save_search(name, self.last_search)
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.status(f"saved the search as “{name}”")
-        self.fill_sidebar()
-
-    async def show_found(self, title: str, finding: Awaitable[list[tuple[SdPath, EntryInfo]]]) -> None:
-        try:
-            found = await finding
-        except SdError as exc:
-            self._fail(exc)
-            return
-        self.active.show_results(f"{title} ({len(found)})", found)
-        self.active.file_list.focus()
-        if not found and not self.has_locations:
-            self.status(f"{title}: nothing, the library has no location yet (t, n or * on a file offers to add its folder)")
-            return
-        unfinished = await self.sd.incomplete_locations()
-        if unfinished:  # found only among what the index reached so far: say so, and how to finish
-            self.status(f"{title}: {len(found)} found · {unfinished[0]}", error=True)
-            return
-        self.status(f"{title}: {len(found)} found · Enter opens where it lies · [ goes back")

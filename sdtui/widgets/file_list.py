@@ -28,8 +28,9 @@ from textual.strip import Strip
 from textual.widgets import Input
 from textual.worker import Worker
 
+from sdcore.api.records import Entry
+from sdcore.api.text import human_size
 from sdcore.errors import SdError
-from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import display
 from sdtui import gcfreeze
 from sdtui.widgets.listing import (
@@ -38,12 +39,11 @@ from sdtui.widgets.listing import (
     arrange,
     fit_name,
     format_mtime,
-    human_size,
     kind_marker,
     shorten_home_in,
 )
 
-Batches = Callable[[], AsyncIterator[list[EntryInfo]]]
+Batches = Callable[[], AsyncIterator[list[Entry]]]
 """What a list is loaded from: a function that starts streaming a directory's entries in batches."""
 
 REARRANGE_EVERY = 1.0
@@ -110,7 +110,7 @@ class FileList(ScrollView, can_focus=True):
         """The cursor is on another entry (None when the list is empty)."""
 
         file_list: FileList
-        entry: EntryInfo | None
+        entry: Entry | None
 
         @property
         def control(self) -> FileList:
@@ -121,7 +121,7 @@ class FileList(ScrollView, can_focus=True):
         """Enter on an entry: the pane opens a directory or previews a file."""
 
         file_list: FileList
-        entry: EntryInfo
+        entry: Entry
 
         @property
         def control(self) -> FileList:
@@ -165,9 +165,9 @@ class FileList(ScrollView, can_focus=True):
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.entries: list[EntryInfo] = []
+        self.entries: list[Entry] = []
         """Every entry of the directory as listed, unordered."""
-        self.rows: list[EntryInfo] = []
+        self.rows: list[Entry] = []
         """The entries shown, arranged."""
         self.arrangement = Arrangement()
         """Sort, filter and hidden files."""
@@ -198,7 +198,7 @@ class FileList(ScrollView, can_focus=True):
     # -- data ------------------------------------------------------------------------------
 
     @property
-    def current(self) -> EntryInfo | None:
+    def current(self) -> Entry | None:
         """The entry under the cursor."""
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
@@ -206,7 +206,7 @@ class FileList(ScrollView, can_focus=True):
     def is_loading(self) -> bool:
         return self.state == "loading"
 
-    def selection(self) -> list[EntryInfo]:
+    def selection(self) -> list[Entry]:
         """The entries an action applies to: the selection (with a visual range), else the cursor's."""
         names = self._selected_names()
         if names:
@@ -267,7 +267,7 @@ class FileList(ScrollView, can_focus=True):
         self, batches: Batches, generation: int, cursor_name: str | None, scroll_y: float, keep: bool
     ) -> None:
         started = time.monotonic()
-        entries: list[EntryInfo] = []
+        entries: list[Entry] = []
         last_arranged = 0.0
         last_counted = 0.0
         arranged: tuple[int, Arrangement] | None = None
@@ -349,7 +349,7 @@ class FileList(ScrollView, can_focus=True):
         self.scroll_y = y
 
     def _set_rows(
-        self, rows: list[EntryInfo], *, cursor_name: str | None, scroll_y: float | None = None
+        self, rows: list[Entry], *, cursor_name: str | None, scroll_y: float | None = None
     ) -> None:
         before, old_rows = self.current, self.rows
         self.rows = rows
@@ -386,7 +386,7 @@ class FileList(ScrollView, can_focus=True):
         if generation == self._generation and how == self.arrangement and entries is self.entries:
             self._set_rows(rows, cursor_name=keep)  # else a listing has streamed in since, arranged already
 
-    async def patch(self, changed: dict[str, EntryInfo | None]) -> None:
+    async def patch(self, changed: dict[str, Entry | None]) -> None:
         """Apply changes to some names (an entry, or None when it is gone) without listing again."""
         entries = [e for e in self.entries if e.name not in changed]
         entries.extend(e for e in changed.values() if e is not None)
@@ -419,7 +419,7 @@ class FileList(ScrollView, can_focus=True):
             self._lines[key] = strip
         return strip
 
-    def _render_row(self, entry: EntryInfo, width: int, is_cursor: bool, selected: bool) -> Strip:
+    def _render_row(self, entry: Entry, width: int, is_cursor: bool, selected: bool) -> Strip:
         base = self.rich_style
         if entry.kind == "dir":
             name_style = base + self.get_component_rich_style("file-list--dir", partial=True)

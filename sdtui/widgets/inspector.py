@@ -19,10 +19,11 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Static
 
+from sdcore.api.records import Entry
+from sdcore.api.text import human_size, shorten_home
 from sdcore.errors import SdError
-from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath, display
-from sdtui.widgets.listing import Arrangement, arrange, format_mtime, human_size, kind_marker, shorten_home
+from sdtui.widgets.listing import Arrangement, arrange, format_mtime, kind_marker
 
 PREVIEW_BYTES = 16 * 1024
 """How much of a file the preview reads."""
@@ -40,12 +41,12 @@ PREVIEW_DELAY = 0.12
 """Seconds the cursor must rest on an entry before its preview is read."""
 
 ReadHead = Callable[[SdPath, int], "AsyncIterator[bytes]"]
-Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
-Details = Callable[[SdPath, EntryInfo], Awaitable[list[tuple[str, str]]]]
+Browse = Callable[[SdPath], AsyncIterator[list[Entry]]]
+Details = Callable[[SdPath, Entry], Awaitable[list[tuple[str, str]]]]
 """What the library knows of a file (cas_id, tags, note...), as (label, text) rows."""
 
 
-def metadata_table(path: SdPath, entry: EntryInfo, extra: list[tuple[str, str]] | None = None) -> Table:
+def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | None = None) -> Table:
     """The facts about one entry as a two-column table."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
@@ -113,7 +114,7 @@ def text_preview(name: str, data: bytes) -> RenderableType:
     )
 
 
-def listing_preview(entries: list[EntryInfo], total: int | None) -> RenderableType:
+def listing_preview(entries: list[Entry], total: int | None) -> RenderableType:
     """A directory as a short listing (`total` None: more entries than were read)."""
     lines = Text()
     for entry in entries:
@@ -153,14 +154,14 @@ class Inspector(VerticalScroll):
         yield Static(Text("nothing selected", style="dim italic"), id="inspector-meta")
         yield Static("", id="inspector-preview")
 
-    def show(self, path: SdPath | None, entry: EntryInfo | None) -> None:
+    def show(self, path: SdPath | None, entry: Entry | None) -> None:
         """Show `entry` (at `path`) once the cursor rests: metadata first, then the preview."""
         if self._timer is not None:
             self._timer.stop()
         self.shown = path
         self._timer = self.set_timer(SHOW_DELAY, lambda: self._show_now(path, entry))
 
-    def _show_now(self, path: SdPath | None, entry: EntryInfo | None) -> None:
+    def _show_now(self, path: SdPath | None, entry: Entry | None) -> None:
         if self.shown != path:
             return
         meta = self.query_one("#inspector-meta", Static)
@@ -173,13 +174,13 @@ class Inspector(VerticalScroll):
         preview.update(Text("…", style="dim"))
         self._timer = self.set_timer(PREVIEW_DELAY - SHOW_DELAY, lambda: self._start_preview(path, entry))
 
-    def _start_preview(self, path: SdPath, entry: EntryInfo) -> None:
+    def _start_preview(self, path: SdPath, entry: Entry) -> None:
         self.run_worker(
             partial(self._preview, path, entry),  # type: ignore[arg-type]  # textual types a partial too narrowly
             group="preview", exclusive=True, exit_on_error=False,
         )
 
-    async def _preview(self, path: SdPath, entry: EntryInfo) -> None:
+    async def _preview(self, path: SdPath, entry: Entry) -> None:
         preview = self.query_one("#inspector-preview", Static)
         try:
             if self._details is not None:
@@ -187,7 +188,7 @@ class Inspector(VerticalScroll):
                 if extra and self.shown == path:
                     self.query_one("#inspector-meta", Static).update(metadata_table(path, entry, extra))
             if entry.is_dir:
-                entries: list[EntryInfo] = []
+                entries: list[Entry] = []
                 async for batch in self._browse(path):
                     entries.extend(batch)
                     if len(entries) >= PREVIEW_SCAN:

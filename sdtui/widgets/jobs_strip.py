@@ -11,8 +11,8 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import Static
 
+from sdcore.api.text import human_size
 from sdcore.events import JobProgress, JobStateChanged
-from sdtui.widgets.listing import human_size
 
 FINISHED_STATES = ("completed", "done", "failed", "canceled", "cancelled")
 """Job states after which a job leaves the strip (a moment later)."""

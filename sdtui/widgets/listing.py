@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 
-from sdcore.fs.base import EntryInfo
+from sdcore.api.records import Entry
+from sdcore.api.text import human_size, shorten_home  # noqa: F401 (the explorer's words are the core's)
 
 SORT_KEYS = ("name", "size", "mtime", "ext")
 """The orders a pane can be sorted in, in the order `s` cycles through them."""
@@ -42,7 +43,7 @@ def _ext(name: str) -> str:
     return name[dot + 1 :].casefold() if dot > 0 else ""
 
 
-_KEYS: dict[str, Callable[[EntryInfo], object]] = {  # as `sd search --sort`: largest and newest first
+_KEYS: dict[str, Callable[[Entry], object]] = {  # as `sd search --sort`: largest and newest first
     "name": lambda e: e.name.casefold(),
     "size": lambda e: (-e.size, e.name.casefold()),
     "mtime": lambda e: (-e.mtime, e.name.casefold()),
@@ -50,12 +51,12 @@ _KEYS: dict[str, Callable[[EntryInfo], object]] = {  # as `sd search --sort`: la
 }
 
 
-def arrange(entries: Sequence[EntryInfo], how: Arrangement) -> list[EntryInfo]:
+def arrange(entries: Sequence[Entry], how: Arrangement) -> list[Entry]:
     """The entries a pane shows, in order: directories first, then the sort key; filtered, hidden dropped.
 
     The filter matches a case-insensitive substring of the name.
     """
-    rows: Sequence[EntryInfo] = entries
+    rows: Sequence[Entry] = entries
     if not how.show_hidden:
         rows = [e for e in rows if not e.name.startswith(".")]
     if how.filter:
@@ -67,7 +68,7 @@ def arrange(entries: Sequence[EntryInfo], how: Arrangement) -> list[EntryInfo]:
     return dirs + files
 
 
-def unfiltered_count(entries: Sequence[EntryInfo], how: Arrangement) -> int:
+def unfiltered_count(entries: Sequence[Entry], how: Arrangement) -> int:
     """How many entries the pane would show without its filter (hidden files count only when shown)."""
     return len(entries) if how.show_hidden else sum(1 for e in entries if not e.name.startswith("."))
 
@@ -103,36 +104,14 @@ def _cut_middle(text: str, width: int) -> str:
     return set_cell_size(text, width - 1 - cell_len(tail)) + "…" + tail
 
 
-def human_size(size: int) -> str:
-    """A size for people: 512 B, 1.5K, 23M, 4.0G."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in "KMGTPE":
-        value /= 1024
-        if value < 10:
-            return f"{value:.1f}{unit}"
-        if value < 1024:
-            return f"{value:.0f}{unit}"
-    return f"{value:.0f}Z"
-
-
 def format_mtime(mtime: float) -> str:
     """A modification time as `2026-11-26 17:54` (local time)."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
 
 
-def kind_marker(entry: EntryInfo) -> str:
+def kind_marker(entry: Entry) -> str:
     """The suffix `ls -F` would give the name: / for a directory, @ for a link, | for a fifo..."""
     return {"dir": "/", "symlink": "@", "fifo": "|", "socket": "=", "device": "#"}.get(entry.kind, "")
-
-
-def shorten_home(path: str) -> str:
-    """`path` with the home directory shown as `~`."""
-    home = os.path.expanduser("~").rstrip("/")
-    if home and (path == home or path.startswith(home + "/")):
-        return "~" + path[len(home) :]
-    return path
 
 
 def shorten_home_in(message: str) -> str:

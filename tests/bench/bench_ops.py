@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sdcore import ops  # noqa: E402
 from sdcore.core import Core  # noqa: E402
 from sdcore.library.library import Library  # noqa: E402
+from sdcore.sdpath import SdPath  # noqa: E402
 
 BIG = 2 << 30
 SMALL_FILES = 20_000
@@ -57,13 +58,12 @@ def timed_cp(args: list[str]) -> float:
 
 
 async def timed_op(library: Library, moving: bool, src: Path, dst: Path) -> float:
-    core = library.core
-    assert core is not None
+    here = library.context.device_id
     settle()
     start = time.perf_counter()
     begin = ops.move if moving else ops.copy
     record = await library.jobs.wait(
-        await begin(library, [core.local_path(str(src))], core.local_path(str(dst)))
+        await begin(library, [SdPath(here, str(src))], SdPath(here, str(dst)))
     )
     elapsed = time.perf_counter() - start
     assert record.state == "completed", record.error

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sdcore import search  # noqa: E402
 from sdcore.core import Core  # noqa: E402
+from sdcore.index.fts import pause_fts, resume_fts  # noqa: E402
 from sdcore.index.kinds import extension_of, kind_from_extension  # noqa: E402
 from sdcore.library.library import Library  # noqa: E402
 from sdcore.sdpath import to_db  # noqa: E402
@@ -82,12 +83,12 @@ def synthesize(library: Library, root: str, entries: int, seed: int = 7) -> tupl
     )
     t0 = time.perf_counter()
     with library.write() as db:
-        search.pause_fts(db, loc.id)
+        pause_fts(db, loc.id)
         db.executemany(insert, dir_rows)
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", path_rows)
         db.executemany(insert, file_rows)
         t1 = time.perf_counter()
-        search.resume_fts(db, loc.id)
+        resume_fts(db, loc.id)
     t2 = time.perf_counter()
     return paths, t1 - t0, t2 - t1
 

@@ -36,7 +36,7 @@ async def test_a_watched_directory_names_what_changed_in_it_and_nothing_below(
         (shown / "a.txt").write_text("x")
         event = await next_change(events)
         assert (event.device_id, event.directory, event.names) == (
-            str(core.device.id),
+            core.device.id,
             str(shown),
             ("a.txt",),
         )

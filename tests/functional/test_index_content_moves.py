@@ -53,7 +53,7 @@ async def test_files_of_a_folder_renamed_while_the_content_index_was_paused_get_
 
     record = await library.jobs.wait(await index_location(library, loc))  # resumes the paused job
     assert record.state == "completed"
-    assert record.result["errors"] == 0, "files that moved are not unreadable"
+    assert record.result.errors == 0, "files that moved are not unreadable"
     after = content(library)
     assert sorted(after) == sorted(f"renamed{d}/track{f:02}.txt" for d in range(10) for f in range(40))
     for path, (cas_id, error) in after.items():
@@ -82,7 +82,7 @@ async def test_a_file_deleted_before_its_content_was_read_is_removed_not_unreada
 
     record = await library.jobs.wait(await index_location(library, loc))
     assert record.state == "completed"
-    assert (record.result["errors"], record.result["removed"]) == (0, 5)
+    assert (record.result.errors, record.result.removed) == (0, 5)
     assert len(content(library)) == 395 and all(cas_id and not error for cas_id, error in content(library).values())
 
 
@@ -94,5 +94,5 @@ async def test_a_file_that_failed_to_be_read_is_tried_again_by_the_next_index(li
     with library.write() as db:  # as an older version left a file it could not find where it looked
         db.execute("UPDATE entries SET content_id = NULL, error = 'No such file or directory' WHERE name = 'track07.txt'")
     record = await library.jobs.wait(await index_location(library, loc))
-    assert record.result["errors"] == 0
+    assert record.result.errors == 0
     assert all(cas_id and not error for cas_id, error in content(library).values())

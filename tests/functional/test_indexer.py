@@ -26,7 +26,7 @@ PDF = b"%PDF-1.7\n" + b"x" * 100
 async def index(library: Library, loc: Location, scope: str = "recursive") -> dict[str, int]:
     record = await library.jobs.wait(await index_location(library, loc, scope=scope))
     assert record.state == "completed", record.error
-    return record.result  # type: ignore[no-any-return]
+    return record.stored_result  # type: ignore[no-any-return]
 
 
 def entries(library: Library, loc: Location) -> dict[str, dict[str, Any]]:
@@ -376,7 +376,7 @@ async def test_reindex_publishes_entries_changed_for_the_directories_that_change
         while (event := events.get_nowait()) is not None:
             seen.append(event)
     assert [(e.directory, e.names) for e in seen] == [(str(tree / "photos"), ("new.png",))]
-    assert seen[0].device_id == str(core.device.id) and seen[0].library_id == str(library.id)
+    assert seen[0].device_id == core.device.id and seen[0].library_id == library.id
 
 
 async def test_the_first_file_in_an_empty_location_is_announced(core: Core, library: Library, tmp_path: Path) -> None:

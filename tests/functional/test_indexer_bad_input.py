@@ -29,7 +29,7 @@ async def index(library: Library, loc: Location, timeout: float = 30) -> dict[st
     job_id = await index_location(library, loc)
     record = await asyncio.wait_for(library.jobs.wait(job_id), timeout)
     assert record.state == "completed", record.error
-    return record.result  # type: ignore[no-any-return]
+    return record.stored_result  # type: ignore[no-any-return]
 
 
 def listed_tree(library: Library, path: str) -> dict[bytes, Any]:
@@ -254,7 +254,7 @@ UNREADABLE_SCRIPT = textwrap.dedent(
         record = await library.jobs.wait(await index_location(library, loc))
         errors = library.read().execute("SELECT name, error FROM entries WHERE error IS NOT NULL").fetchall()
         names = sorted(r[0] for r in library.read().execute("SELECT name FROM entries WHERE parent_id IS NOT NULL"))
-        print(json.dumps({"state": record.state, "error": record.error, "result": record.result,
+        print(json.dumps({"state": record.state, "error": record.error, "result": record.stored_result,
                           "errors": errors, "names": names}))
         await library.jobs.close()
         library.close()

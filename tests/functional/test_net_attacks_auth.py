@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -402,6 +403,26 @@ async def test_an_error_a_peer_sends_is_shown_escaped(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"no such thing\\x1b]0;PWNED\\x07\\x1b[2J{EVIL_SHOWN}" in err.decode()
     assert not _raw((out + err).decode())
+
+
+async def test_search_hits_from_a_peer_are_told_as_that_peer_s_whatever_device_they_claim(tmp_path: Path) -> None:
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+
+        async def search(peer: object, query: str) -> list[dict[str, object]]:
+            hit = {"entry_id": 7, "location_id": 1, "path": "/srv/x.txt", "relative": "x.txt", "name": "x.txt",
+                   "kind": "file", "object_kind": "text", "size": 1, "mtime": 0.0}  # fmt: skip
+            return [{**hit, "device_id": str(a.device.id)}]  # claims the asker's own disk
+
+        b.expose("search", search)
+        proc = await asyncio.create_subprocess_exec(
+            *SD, "--data-dir", str(tmp_path / "a"), "search", "x", "--device", "beta", "--json",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    (hit,) = json.loads(out)
+    assert (hit["path"], hit["device_id"]) == ("/srv/x.txt", str(b.device.id))
 
 
 async def test_a_renamed_device_tells_its_paired_devices_at_once(tmp_path: Path) -> None:

@@ -174,7 +174,7 @@ def test_a_copy_cut_by_killing_the_server_resumes_and_ends_byte_identical(
                         nxt.cancel()
             record = waiter.result()
             assert record.state == "completed", record.error
-            return kept, record.result["bytes"], seen
+            return kept, record.result.bytes, seen
 
     kept, done, seen = asyncio.run(scenario())
     assert _sha256(inbox / "film.mkv") == want  # byte-identical

@@ -143,7 +143,7 @@ async def test_unpair_closes_open_connections(tmp_path: Path, paired: tuple[Netw
     with b.bus.subscribe(DeviceLost) as lost:
         await a.unpair("beta")
         event = await asyncio.wait_for(lost.__anext__(), 5)
-    assert isinstance(event, DeviceLost) and event.device_id == str(a.device.id)
+    assert isinstance(event, DeviceLost) and event.device_id == a.device.id
     with pytest.raises(NetError):
         await fs.stat(str(tmp_path))
 

@@ -23,7 +23,7 @@ from sdcore.library.library import Library
 from sdcore.net import Network
 from sdcore.net.remote_fs import KEPT_BLOCK
 from sdcore.net.testing import device_network, pair
-from sdcore.ops import localcopy, transfer
+from sdcore.ops import engine, localcopy, transfer
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
 
@@ -68,7 +68,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(24 * MiB))
     offsets: list[int] = []  # where each read of the source began
-    real_read = transfer._read
+    real_read = engine._read
     job_id = ""
 
     async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -80,7 +80,7 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
             if len(offsets) == 1 and sent >= 16 * MiB:  # the user pauses two thirds of the way
                 library.jobs.pause(job_id)
 
-    monkeypatch.setattr(transfer, "_read", pausing_read)
+    monkeypatch.setattr(engine, "_read", pausing_read)
     job_id = await ops.copy(library, [core.local_path(str(big))], remote)
     assert (await library.jobs.wait(job_id)).state == "paused"
     [partial] = (tmp_path / "inbox").iterdir()
@@ -100,19 +100,18 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "inbox" / "video.mkv") == sha256(big)  # byte-identical
     assert offsets[1:] == [0, carry_on_at]  # read once to check what was kept, then sent from there
-    assert record.result["bytes"] == 24 * MiB
+    assert record.result.bytes == 24 * MiB
     assert os.listdir(tmp_path / "inbox") == ["video.mkv"]
 
 
 async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "disk.img").write_bytes(os.urandom(40 * MiB))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     starts: list[int] = []  # where each run's first copy began in the source
     calls = 0
@@ -139,19 +138,18 @@ async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
     assert record.state == "completed", record.error
     assert sha256(tmp_path / "dst" / "disk.img") == sha256(src / "disk.img")
     assert starts == [0, 2 * localcopy.KEPT_BLOCK]  # copied again from the damaged block on
-    assert record.result["bytes"] == 40 * MiB
+    assert record.result.bytes == 40 * MiB
     assert os.listdir(tmp_path / "dst") == ["disk.img"]
 
 
 async def test_a_paused_local_copy_that_is_canceled_leaves_no_partial_file(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "disk.img").write_bytes(os.urandom(24 * MiB))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     job_id = ""
 
@@ -175,7 +173,7 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(16 * MiB))
-    real_read = transfer._read
+    real_read = engine._read
     job_id = ""
 
     async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -183,10 +181,10 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
             yield chunk
             library.jobs.pause(job_id)
 
-    monkeypatch.setattr(transfer, "_read", pausing_read)
+    monkeypatch.setattr(engine, "_read", pausing_read)
     job_id = await ops.copy(library, [core.local_path(str(big))], remote)
     assert (await library.jobs.wait(job_id)).state == "paused"
-    monkeypatch.setattr(transfer, "_read", real_read)
+    monkeypatch.setattr(engine, "_read", real_read)
     [partial] = (tmp_path / "inbox").iterdir()
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "b.txt").write_text("b")
@@ -236,7 +234,7 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
             core.network = beta
             library = core.library()
             remote = SdPath(alpha.device.id, str(inbox))
-            real_read = transfer._read
+            real_read = engine._read
             job_id = ""
 
             async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
@@ -244,10 +242,10 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
                     yield chunk
                     library.jobs.pause(job_id)
 
-            monkeypatch.setattr(transfer, "_read", pausing_read)
+            monkeypatch.setattr(engine, "_read", pausing_read)
             job_id = await ops.copy(library, [core.local_path(str(big))], remote)
             assert (await library.jobs.wait(job_id)).state == "paused"
-            monkeypatch.setattr(transfer, "_read", real_read)
+            monkeypatch.setattr(engine, "_read", real_read)
             [partial] = inbox.iterdir()
 
             await alpha.close()  # alpha goes off; the user cancels the copy meanwhile

@@ -35,6 +35,7 @@ from sdcore.dirwatch import DirectoryWatch
 from sdcore.errors import SdError
 from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
+from sdcore.library import entries
 from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy
 from sdtui.app import SdtuiApp, main
@@ -561,7 +562,7 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
         )
         library = await app.library()
         tagged = {t.entry_id for t in tags.entries(library, "work/acme")}
-        assert set(search.paths_of(library, sorted(tagged)).values()) == {
+        assert set(entries.paths_of(library, sorted(tagged)).values()) == {
             str(indexed / "alpha.py"),
             str(indexed / "beta.txt"),
         }
@@ -649,7 +650,7 @@ async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
         await pilot.press("asterisk")
         await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
         library = await app.library()
-        entry_id = search.entry_at(library, str(indexed / "alpha.py"))
+        entry_id = entries.entry_at(library, str(indexed / "alpha.py"))
         assert metadata.note(library, entry_id) == "quarterly draft"
         assert metadata.is_favorite(library, entry_id)
         await pilot.pause(0.4)
@@ -684,7 +685,7 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
         await pilot.press(*"later", "enter")
         await wait_for(pilot, lambda: "tagged" in shown_text(status))
         tagged = {t.entry_id for t in tags.entries(library, "later")}
-        assert list(search.paths_of(library, sorted(tagged)).values()) == [str(tree / "alpha.py")]
+        assert list(entries.paths_of(library, sorted(tagged)).values()) == [str(tree / "alpha.py")]
         assert "loc-" in "".join(app.screen.query_one(Sidebar)._places)
 
 
@@ -699,11 +700,11 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
         await watcher.close()  # as if the change happened while no core ran
         (indexed / "aaa-new.txt").write_text("new")
         await wait_for(pilot, lambda: "aaa-new.txt" in names(explorer(app).active))
-        with pytest.raises(search.NotIndexed):
-            search.entry_at(library, str(indexed / "aaa-new.txt"))
+        with pytest.raises(entries.NotIndexed):
+            entries.entry_at(library, str(indexed / "aaa-new.txt"))
         await pilot.press("home", "j", "j", "asterisk")  # aaa-new.txt, after docs/ and music/
         await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
-        assert metadata.is_favorite(library, search.entry_at(library, str(indexed / "aaa-new.txt")))
+        assert metadata.is_favorite(library, entries.entry_at(library, str(indexed / "aaa-new.txt")))
 
 
 async def test_a_pane_browses_a_paired_device_and_the_sidebar_lists_it(tmp_path: Path, tree: Path) -> None:
@@ -814,7 +815,7 @@ async def test_a_file_created_in_a_shown_directory_appears_from_the_core_event(
         (tree / "Gamma.log").unlink()
         await pilot.pause(0.05)
         assert "fresh.txt" not in names(pane)  # no polling: nothing changes without an event
-        app.core.bus.publish(EntriesChanged(str(app.core.device.id), str(tree), ("fresh.txt", "Gamma.log")))
+        app.core.bus.publish(EntriesChanged(app.core.device.id, str(tree), ("fresh.txt", "Gamma.log")))
         await settle(pilot, app)
         await pilot.pause(0.1)
         assert "fresh.txt" in names(pane)

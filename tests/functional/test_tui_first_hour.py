@@ -473,3 +473,30 @@ async def test_a_search_in_a_location_whose_first_index_was_paused_says_it_sees_
         await wait_for(pilot, lambda: "found" in str(status.render()))
         said = str(status.render())
         assert "not fully indexed" in said and "sd location rescan big" in said, said
+
+
+async def test_an_actions_error_is_said_on_the_status_line_and_a_bug_in_it_names_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = make_tree(tmp_path)
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        status = app.screen.query_one("#status", Static)
+        await answer_prompt(pilot, app, "f7", "docs")  # a folder of that name is already there: the user's error
+        await wait_for(pilot, lambda: status.has_class("-error"))
+        said = str(status.render())
+        assert "docs" in said and "unexpected" not in said, said
+        assert [n.message for n in app._notifications] == [said]  # and told once as a notification
+
+        async def broken(self: SdtuiApp, source: object, new: str) -> None:
+            raise RuntimeError("rename lost its library")  # a bug, not an error a user can cause
+
+        monkeypatch.setattr(SdtuiApp, "rename", broken)
+        await answer_prompt(pilot, app, "r", "alpha-renamed.py")
+        await wait_for(pilot, lambda: "unexpected" in str(status.render()))
+        said = str(status.render())
+        assert "action_rename" in said and "sdtui.log" in said and status.has_class("-error"), said
+        assert isinstance(app.screen, type(explorer(app)))  # the explorer carries on
+    logged = (tmp_path / "data" / "sdtui.log").read_text()
+    assert "rename lost its library" in logged and "Traceback" in logged

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_create_list_rename_delete(tmp_path: Path) -> None:
     work = libs.create("Work")
     photos = libs.create("Photos")
     assert sorted(i.name for i in libs.list()) == ["Photos", "Work"]
-    assert {i.id for i in libs.list()} == {str(work.id), str(photos.id)}
+    assert {i.id for i in libs.list()} == {work.id, photos.id}
     assert libs.open("Work") is work
     assert libs.open(str(photos.id)[:8]) is photos  # an id prefix will do
 
@@ -56,7 +57,7 @@ def test_create_list_rename_delete(tmp_path: Path) -> None:
         libs.rename("Work", "Photos")
 
     info = libs.rename("Work", "Work 2026")
-    assert info.name == "Work 2026" and info.id == str(work.id)
+    assert info.name == "Work 2026" and info.id == work.id
     assert info.folder.name == "Work 2026.sdlibrary"
     assert not (tmp_path / "libraries" / "Work.sdlibrary").exists()
     assert json.loads((info.folder / "library.json").read_text())["name"] == "Work 2026"
@@ -283,3 +284,32 @@ def test_locations_add_list_remove(tmp_path: Path, library: Library) -> None:
     assert docs.is_dir()  # the files themselves are untouched
     with pytest.raises(NotFound):
         library.locations.get(loc.id)
+
+
+async def test_a_library_opened_without_a_core_works_on_this_device_and_tells_its_own_bus(tmp_path: Path) -> None:
+    """A tool (or a test) opens a library folder by itself: no core, yet its changes are told and local ops run."""
+    from sdcore import ops
+    from sdcore.events import JobStateChanged, LibraryChanged
+    from sdcore.sdpath import SdPath
+
+    library = Libraries(tmp_path / "libraries").create("Alone")
+    here = library.context.device_id
+    assert not hasattr(library, "core")  # what it needs is in its context, never a core that may be None
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("a")
+    try:
+        with library.context.bus.subscribe(LibraryChanged, JobStateChanged) as events:
+            library.locations.add(str(tmp_path / "docs"))
+            copied = await library.jobs.wait(
+                await ops.copy(library, [SdPath(here, str(tmp_path / "docs" / "a.txt"))], SdPath(here, str(tmp_path)))
+            )
+            told = [events.get_nowait() for _ in range(3)]
+        assert copied.state == "completed", copied.error
+        assert (tmp_path / "a.txt").read_text() == "a"
+        assert told[0] == LibraryChanged(library.id, "location added")
+        assert [e.state for e in told[1:] if isinstance(e, JobStateChanged)] == ["running", "completed"]
+        with pytest.raises(NotFound, match="cannot be reached from here"):
+            await ops.copy(library, [SdPath(uuid.uuid4(), "/elsewhere/b.txt")], SdPath(here, str(tmp_path)))
+    finally:
+        await library.jobs.close()
+        library.close()

@@ -20,13 +20,19 @@ from sdcore.library.library import Library
 from sdcore.ops import localcopy
 from sdcore.ops.localcopy import hash_file
 from sdcore.ops.names import is_temp
+from sdcore.sdpath import SdPath
 
 
 @pytest.fixture
-async def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Library]:
+async def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Core]:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     async with Core(tmp_path / "data") as core:
-        yield core.library()
+        yield core
+
+
+@pytest.fixture
+def library(core: Core) -> Library:
+    return core.library()
 
 
 def make_tree(root: Path) -> Path:
@@ -73,11 +79,8 @@ def temps(root: Path) -> list[str]:
 
 
 async def copy(library: Library, sources: list[Path], dst: Path, **kw: Any) -> JobRecord:
-    core = library.core
-    assert core is not None
-    job_id = await ops.copy(
-        library, [core.local_path(str(s)) for s in sources], core.local_path(str(dst)), **kw
-    )
+    here = library.context.device_id
+    job_id = await ops.copy(library, [SdPath(here, str(s)) for s in sources], SdPath(here, str(dst)), **kw)
     return await library.jobs.wait(job_id)
 
 
@@ -86,8 +89,8 @@ async def test_a_tree_is_copied_with_modes_mtimes_and_symlinks(library: Library,
     record = await copy(library, [src], tmp_path / "copy", verify=True)
     assert record.state == "completed", record.error
     assert snapshot(tmp_path / "copy") == snapshot(src)
-    assert record.result["files"] == 7 and record.result["verified"] is True
-    assert record.result["bytes"] == sum(
+    assert record.result.files == 7 and record.result.verified is True
+    assert record.result.bytes == sum(
         p.stat().st_size for p in src.rglob("*") if p.is_file() and not p.is_symlink()
     )
     assert temps(tmp_path / "copy") == []
@@ -146,7 +149,7 @@ async def test_each_conflict_policy(
     assert record.state == "completed", record.error
     assert {p.name: p.read_text() for p in (tmp_path / "dst" / "src").iterdir()} == expected
     if policy == "skip":
-        assert record.result["skipped"] == [str(tmp_path / "dst" / "src" / "b")]
+        assert list(record.result.skipped) == [str(tmp_path / "dst" / "src" / "b")]
 
 
 async def test_a_file_never_replaces_a_directory_even_with_overwrite(
@@ -292,12 +295,13 @@ async def test_a_source_that_vanishes_mid_copy_is_reported_and_the_rest_copied(
     monkeypatch.setattr(localcopy, "copy_file", copy_then_remove)
     record = await copy(library, [src], tmp_path / "dst")
     assert record.state == "completed", record.error
-    assert sorted(record.result["vanished"]) == [str(src / "b"), str(src / "dir")]
+    assert sorted(record.result.vanished) == [str(src / "b"), str(src / "dir")]
     assert sorted(os.listdir(tmp_path / "dst")) == ["a", "c"]
     assert temps(tmp_path / "dst") == []
 
 
 async def test_a_paused_copy_resumes_where_it_stopped(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sdcore.ops import transfer
@@ -308,8 +312,6 @@ async def test_a_paused_copy_resumes_where_it_stopped(
         (src / f"d{d}").mkdir(parents=True)
         for i in range(50):
             (src / f"d{d}" / f"f{i:03}").write_bytes(os.urandom(2000))
-    core = library.core
-    assert core is not None
     job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
     copied: list[int] = []
     real = localcopy.copy_file
@@ -342,6 +344,7 @@ async def _checkpointed(library: Library, job_id: str) -> Any:
 
 @pytest.mark.parametrize("unnamed_up_to", [0, 16 << 20], ids=["named-temp", "unnamed-temp"])
 async def test_a_canceled_copy_stops_and_leaves_no_temporary_file(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unnamed_up_to: int
 ) -> None:
     monkeypatch.setattr(localcopy, "UNNAMED_UP_TO", unnamed_up_to)
@@ -349,8 +352,6 @@ async def test_a_canceled_copy_stops_and_leaves_no_temporary_file(
     src.mkdir()
     (src / "huge").write_bytes(os.urandom(8 << 20))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     job_id = ""
 
@@ -378,6 +379,7 @@ def test_the_cursor_orders_entries_as_the_sorted_walk_visits_them() -> None:
 
 
 async def test_a_file_that_appears_at_the_destination_while_paused_is_never_overwritten(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sdcore.ops import transfer
@@ -387,8 +389,6 @@ async def test_a_file_that_appears_at_the_destination_while_paused_is_never_over
     src.mkdir()
     for i in range(40):
         (src / f"f{i:02}").write_text(f"new {i}")
-    core = library.core
-    assert core is not None
     job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
     real = localcopy.copy_file
     calls: list[str] = []
@@ -417,19 +417,18 @@ async def test_special_files_are_reported_not_copied(library: Library, tmp_path:
     (src / "plain").write_text("plain")
     record = await copy(library, [src], tmp_path / "dst")
     assert record.state == "completed", record.error
-    assert record.result["unsupported"] == [str(src / "pipe")]
+    assert list(record.result.unsupported) == [str(src / "pipe")]
     assert os.listdir(tmp_path / "dst") == ["plain"]
 
 
 async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
+    core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "disk.img").write_bytes(os.urandom(40 << 20))
     monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
-    core = library.core
-    assert core is not None
     real = os.copy_file_range
     starts: list[int] = []  # where each run's first copy began in the source
     calls = 0
@@ -453,7 +452,7 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert starts[0] == 0 and starts[1] >= 15 << 20  # carried on near where it paused, not from zero
-    assert record.result is not None and record.result["bytes"] == 40 << 20  # and counted every byte once
+    assert record.result is not None and record.result.bytes == 40 << 20  # and counted every byte once
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
     assert temps(tmp_path / "dst") == []
 
@@ -490,7 +489,7 @@ async def test_a_copy_cut_off_by_quitting_midway_through_a_big_file_counts_its_b
         await library.jobs.resume(job_id)
         record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
-    assert record.result is not None and record.result["bytes"] == 40 << 20  # not 40 MiB and the half before
+    assert record.result is not None and record.result.bytes == 40 << 20  # not 40 MiB and the half before
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
 
 

@@ -10,22 +10,29 @@ from typing import Any
 
 import pytest
 
-from sdcore import ops, search, tags
+from sdcore import ops, tags
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.index.indexer import index_location
 from sdcore.jobs.manager import JobRecord
+from sdcore.library import entries
 from sdcore.library.library import Library
 from sdcore.ops import localcopy
 from sdcore.ops.localcopy import hash_file
 from sdcore.ops.names import is_temp
+from sdcore.sdpath import SdPath
 
 
 @pytest.fixture
-async def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Library]:
+async def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Core]:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     async with Core(tmp_path / "data") as core:
-        yield core.library()
+        yield core
+
+
+@pytest.fixture
+def library(core: Core) -> Library:
+    return core.library()
 
 
 def mount_tmpfs(where: Path, size: str) -> Iterator[Path]:
@@ -68,10 +75,9 @@ def temps(root: Path) -> list[str]:
 
 
 async def transfer(library: Library, moving: bool, sources: list[Path], dst: Path, **kw: Any) -> JobRecord:
-    core = library.core
-    assert core is not None
     start = ops.move if moving else ops.copy
-    job_id = await start(library, [core.local_path(str(s)) for s in sources], core.local_path(str(dst)), **kw)
+    here = library.context.device_id
+    job_id = await start(library, [SdPath(here, str(s)) for s in sources], SdPath(here, str(dst)), **kw)
     return await library.jobs.wait(job_id)
 
 
@@ -113,7 +119,7 @@ async def test_a_move_across_filesystems_copies_verifies_then_deletes(
     before = hashes(src)
     record = await transfer(library, True, [src], tmp_path / "album")
     assert record.state == "completed", record.error
-    assert record.result["verified"] is True and record.result["files"] == 22
+    assert record.result.verified is True and record.result.files == 22
     assert hashes(tmp_path / "album") == before
     assert os.readlink(tmp_path / "album" / "readme") == "index.txt"
     assert not src.exists()
@@ -188,12 +194,12 @@ async def test_a_tag_follows_a_file_moved_inside_a_location(library: Library, tm
     (home / "archive").mkdir()
     (home / "inbox" / "invoice.pdf").write_bytes(b"%PDF invoice 42")
     await index(library, home)
-    entry = search.entry_at(library, str(home / "inbox" / "invoice.pdf"))
+    entry = entries.entry_at(library, str(home / "inbox" / "invoice.pdf"))
     tags.create(library, "paid")
     tags.assign(library, "paid", [entry])
     record = await transfer(library, True, [home / "inbox" / "invoice.pdf"], home / "archive")
     assert record.state == "completed", record.error
-    moved = search.entry_at(library, str(home / "archive" / "invoice.pdf"))
+    moved = entries.entry_at(library, str(home / "archive" / "invoice.pdf"))
     assert moved == entry
     assert [t.tag for t in tags.of(library, moved)] == ["paid"]
 
@@ -205,7 +211,7 @@ async def test_a_copy_into_a_location_is_indexed_at_once(library: Library, tmp_p
     (tmp_path / "report.txt").write_text("quarterly")
     record = await transfer(library, False, [tmp_path / "report.txt"], home)
     assert record.state == "completed", record.error
-    assert search.entry_at(library, str(home / "report.txt")) > 0
+    assert entries.entry_at(library, str(home / "report.txt")) > 0
 
 
 async def test_a_copy_of_content_tagged_in_a_location_carries_the_content_tag(
@@ -217,10 +223,10 @@ async def test_a_copy_of_content_tagged_in_a_location_carries_the_content_tag(
     await index(library, home)
     tags.create(library, "summer")
     tags.assign(
-        library, "summer", [search.entry_at(library, str(home / "photos" / "beach.jpg"))], content=True
+        library, "summer", [entries.entry_at(library, str(home / "photos" / "beach.jpg"))], content=True
     )
     (home / "backup").mkdir()
     record = await transfer(library, False, [home / "photos"], home / "backup")
     assert record.state == "completed", record.error
-    copy = search.entry_at(library, str(home / "backup" / "photos" / "beach.jpg"))
+    copy = entries.entry_at(library, str(home / "backup" / "photos" / "beach.jpg"))
     assert [(t.tag, t.via_content) for t in tags.of(library, copy)] == [("summer", True)]

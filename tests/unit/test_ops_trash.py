@@ -23,9 +23,14 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-async def library(tmp_path: Path, xdg: Path) -> AsyncIterator[Library]:
+async def core(tmp_path: Path, xdg: Path) -> AsyncIterator[Core]:
     async with Core(tmp_path / "data") as core:
-        yield core.library()
+        yield core
+
+
+@pytest.fixture
+def library(core: Core) -> Library:
+    return core.library()
 
 
 @pytest.fixture
@@ -143,10 +148,9 @@ def test_nothing_matches_an_unknown_key(xdg: Path) -> None:
 
 
 async def test_rm_moves_to_the_trash_and_rm_permanent_deletes(
+    core: Core,
     library: Library, tmp_path: Path, xdg: Path
 ) -> None:
-    core = library.core
-    assert core is not None
     (tmp_path / "tree" / "sub").mkdir(parents=True)
     for i in range(30):
         (tmp_path / "tree" / "sub" / f"f{i}").write_text(str(i))
@@ -156,29 +160,25 @@ async def test_rm_moves_to_the_trash_and_rm_permanent_deletes(
     )
     record = await library.jobs.wait(job)
     assert record.state == "completed", record.error
-    assert [t[0] for t in record.result["trashed"]] == [str(tmp_path / "tree"), str(tmp_path / "single")]
+    assert [i.path for i in record.result.items] == [str(tmp_path / "tree"), str(tmp_path / "single")]
     assert not (tmp_path / "tree").exists()
     assert {i.name for i in trash.list_trash()} == {"tree", "single"}
     trash.restore(trash.find(str(tmp_path / "tree")))
     job = await ops.delete(library, [core.local_path(str(tmp_path / "tree"))], permanent=True)
     record = await library.jobs.wait(job)
     assert record.state == "completed", record.error
-    assert record.result["deleted"] == 32 and not (tmp_path / "tree").exists()
+    assert record.result.deleted == 32 and not (tmp_path / "tree").exists()
     assert [i.name for i in trash.list_trash()] == ["single"]
 
 
-async def test_deleting_a_missing_path_or_the_root_is_refused(library: Library, tmp_path: Path) -> None:
-    core = library.core
-    assert core is not None
+async def test_deleting_a_missing_path_or_the_root_is_refused(core: Core, library: Library, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         await ops.delete(library, [core.local_path(str(tmp_path / "missing"))])
     with pytest.raises(SdError, match="refusing"):
         await ops.delete(library, [core.local_path("/")], permanent=True)
 
 
-async def test_rename_and_mkdir(library: Library, tmp_path: Path) -> None:
-    core = library.core
-    assert core is not None
+async def test_rename_and_mkdir(core: Core, library: Library, tmp_path: Path) -> None:
     (tmp_path / "draft.txt").write_text("d")
     (tmp_path / "taken.txt").write_text("t")
     record = await library.jobs.wait(

@@ -13,9 +13,11 @@ import pytest
 from sdcore import metadata, search, tags
 from sdcore.core import Core
 from sdcore.errors import AlreadyExists, NotFound
+from sdcore.index.fts import fts_paused, pause_fts
 from sdcore.index.indexer import index_location, refresh
+from sdcore.library import entries
 from sdcore.library.library import Library
-from sdcore.search import Query, SearchError, fts_paused
+from sdcore.search import Query, SearchError
 
 
 @pytest.fixture
@@ -149,7 +151,7 @@ async def test_filters_combine(library: Library, home: Path, tmp_path: Path) -> 
     assert names(search.find(library, "invoice", ext="pdf", modified_after="30d")) == ["invoice.pdf"]
     assert names(search.find(library, "invoice", ext="pdf", modified_after=time.strftime("%Y-%m-%d"))) == ["invoice.pdf"]
     tags.create(library, "work/acme")
-    tags.assign(library, "work/acme", [search.entry_at(library, str(home / "docs" / "report.txt"))])
+    tags.assign(library, "work/acme", [entries.entry_at(library, str(home / "docs" / "report.txt"))])
     assert names(search.find(library, "", tags="work")) == ["report.txt"]
     assert names(search.find(library, "rep", tags=["work/acme"], ext="txt")) == ["report.txt"]
     assert search.find(library, "invoice", tags="work") == []
@@ -222,7 +224,8 @@ async def test_names_that_are_not_utf8_are_found_and_kept(library: Library, tmp_
     await index(library, root)
     hit = search.find(library, "menu")[0]
     assert os.fsencode(hit.path) == raw
-    assert search.entry_at(library, hit.path) == hit.entry_id
+    assert entries.entry_at(library, hit.path) == hit.entry_id
+    assert hit.device_id == library.context.device_id  # a DeviceId, as in an SdPath
 
 
 async def test_a_paused_bulk_load_is_indexed_in_one_go_at_the_end(library: Library, tmp_path: Path) -> None:
@@ -239,7 +242,7 @@ async def test_a_paused_bulk_load_is_indexed_in_one_go_at_the_end(library: Libra
     # A load spread over transactions (and a crash) keeps its mark until it is resumed, or until no job
     # is left to resume it: then the next search indexes what the load left.
     with library.write() as db:
-        search.pause_fts(db, loc.id)
+        pause_fts(db, loc.id)
         db.executemany(insert, [(loc.id, loc.root_id, f"later-{i}.txt") for i in range(10)])
     with library.write() as db:
         db.execute(insert, (loc.id, loc.root_id, "later-x.txt"))
@@ -288,7 +291,7 @@ def test_sizes_and_dates_are_read_like_people_write_them() -> None:
 
 async def test_notes_are_searched_with_names(library: Library, home: Path) -> None:
     await index(library, home)
-    report = search.entry_at(library, str(home / "docs" / "report.txt"))
+    report = entries.entry_at(library, str(home / "docs" / "report.txt"))
     metadata.set_note(library, report, "for the zeppelin meeting")
     assert names(search.find(library, "zeppelin")) == ["report.txt"]
     assert names(search.find(library, "zeppelin", ext="pdf")) == []
@@ -313,7 +316,7 @@ async def test_unicode_forms_and_cases_are_one_to_search(library: Library, tmp_p
     assert names(search.find(library, "ærø")) == ["ÆRØ.txt"]
     assert names(search.find(library, "ÉT")) == ["été.txt"]  # a short word, looked for row by row
     assert names(search.find(library, "été", sort="name")) == ["été.txt"]  # a sorted search walks the index
-    metadata.set_note(library, search.entry_at(library, str(root / "straße.txt")), nfd("ÜBERWEISUNG im März"))
+    metadata.set_note(library, entries.entry_at(library, str(root / "straße.txt")), nfd("ÜBERWEISUNG im März"))
     assert names(search.find(library, "überweisung märz")) == ["straße.txt"]
 
 

@@ -15,8 +15,9 @@ from sdcore.core import Core
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.events import LibraryChanged
 from sdcore.index.indexer import index_location
+from sdcore.library import entries
+from sdcore.library.entries import NotIndexed, NotInLibrary
 from sdcore.library.library import Library
-from sdcore.search import NotIndexed, NotInLibrary
 from sdcore.tags import TagError
 
 
@@ -46,12 +47,12 @@ async def index(library: Library, root: Path, mode: str = "content") -> None:
 
 
 def at(library: Library, path: Path) -> int:
-    return search.entry_at(library, str(path))
+    return entries.entry_at(library, str(path))
 
 
 def tagged_paths(library: Library, name: str) -> set[str]:
     found = tags.entries(library, name)
-    return set(search.paths_of(library, [t.entry_id for t in found]).values())
+    return set(entries.paths_of(library, [t.entry_id for t in found]).values())
 
 
 # -- the tags themselves -------------------------------------------------------------------------------
@@ -209,8 +210,7 @@ async def test_notes_and_favourites_are_kept_and_searchable(library: Library, ho
 
 async def test_changes_are_announced_to_the_ui(library: Library, home: Path) -> None:
     await index(library, home)
-    assert library.core is not None
-    with library.core.bus.subscribe(LibraryChanged) as events:
+    with library.context.bus.subscribe(LibraryChanged) as events:
         tags.create(library, "seen")
         tags.assign(library, "seen", [at(library, home / "docs" / "report.txt")])
         metadata.set_favorite(library, [at(library, home / "docs" / "report.txt")])

@@ -1,0 +1,410 @@
+"""A library through the core API: its entries, tags, notes, favourites, searches, locations and jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
+from sdcore.errors import NotFound, SdError
+from sdcore.sdpath import SdPath, display, from_db
+
+if TYPE_CHECKING:
+    from sdcore.api.root import Api
+    from sdcore.jobs.manager import JobRecord
+    from sdcore.library.library import Library
+    from sdcore.library.locations import Location
+    from sdcore.search import Query, SavedSearch
+    from sdcore.tags import Tag
+
+T = TypeVar("T")
+
+
+async def wait_for(library: Library, job_id: str) -> JobRecord:
+    """Wait for a job and raise its error as ours."""
+    record = await library.jobs.wait(job_id)
+    if record.state == "failed":
+        raise SdError(record.error or f"{record.kind} failed")
+    return record
+
+
+class _Part:
+    """A part of one library (its tags, its jobs...): the library is opened when a call first needs it."""
+
+    def __init__(self, api: Api, name: str | None) -> None:
+        self._api = api
+        self._name = name
+
+    async def _library(self) -> Library:
+        return await self._api._open(self._name)
+
+    async def _in_thread(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(library, *args)` in a thread (SQLite reads and writes)."""
+        library = await self._library()
+        return await asyncio.to_thread(call, library, *args)
+
+    async def _entry_ids(self, paths: Sequence[SdPath]) -> builtins.list[int]:
+        return [e.entry_id for e in await Entries(self._api, self._name).find(*paths, index=True) if e.entry_id]
+
+
+class LibraryHandle(_Part):
+    """One library: `lib.tags["work"].add(path)`, `await lib.search("beach")`."""
+
+    def __init__(self, api: Api, name: str | None) -> None:
+        super().__init__(api, name)
+        self.entries = Entries(api, name)
+        self.tags = Tags(api, name)
+        self.notes = Notes(api, name)
+        self.favourites = Favourites(api, name)
+        self.saved = SavedSearches(api, name)
+        self.locations = Locations(api, name)
+        self.jobs = Jobs(api, name)
+
+    async def info(self) -> LibraryInfo:
+        library = await self._library()
+        return LibraryInfo(library.id, library.name)
+
+    async def search(self, query: str | Query, limit: int = 1000) -> builtins.list[Entry]:
+        """Entries matching: every word a substring of a name, a path or a note (or a full Query)."""
+        from sdcore import search
+
+        q = search.Query(query, limit=limit) if isinstance(query, str) else query
+        return [_hit_entry(self._api, h) for h in await self._in_thread(search.run, q)]
+
+    async def incomplete(self) -> builtins.list[str]:
+        """A line for each location whose first index has not finished (search sees only part of it)."""
+        from sdcore import search
+
+        return await self._in_thread(search.incomplete)
+
+
+class Entries(_Part):
+    """The library's entries, by path."""
+
+    async def at(self, path: SdPath, *, index: bool = False) -> Entry:
+        """The library's entry at `path`; with `index`, a file of a location that the index has not reached
+        yet is indexed first (raises NotInLibrary for a file outside every location)."""
+        (entry,) = await self.find(path, index=index)
+        return entry
+
+    async def find(self, *paths: SdPath, index: bool = False) -> builtins.list[Entry]:
+        """The library's entries at `paths` (see `at`)."""
+        from sdcore.library import entries
+
+        library = await self._library()
+        here = self._api.device.id
+
+        def look_up() -> builtins.list[int]:
+            return [
+                entries.entry_at(library, p.path, None if p.device_id == here else p.device_id) for p in paths
+            ]
+
+        try:
+            ids = await asyncio.to_thread(look_up)
+        except entries.NotIndexed:
+            if not index:
+                raise
+            from sdcore.index.indexer import refresh
+
+            local = [p for p in paths if p.device_id == here]
+            for p in local:
+                if not await asyncio.to_thread(os.path.lexists, p.path):
+                    raise NotFound(f"{display(p.path)} does not exist") from None
+            await refresh(library, sorted({os.path.dirname(p.path) or "/" for p in local}))
+            ids = await asyncio.to_thread(look_up)
+        return await asyncio.to_thread(_entries_by_id, library, here, ids)
+
+    async def details(self, path: SdPath) -> EntryDetails | None:
+        """What the library knows of the entry at `path` (None when it is in no location, or not indexed)."""
+        try:
+            (entry,) = await self.find(path)
+        except SdError:
+            return None
+        assert entry.entry_id is not None
+        return await self._in_thread(_details, entry.entry_id)
+
+
+class Tags(_Part):
+    """The library's tags: `await lib.tags.list()`, `await lib.tags["work/acme"].add(path)`."""
+
+    async def list(self) -> builtins.list[Tag]:
+        from sdcore import tags
+
+        return await self._in_thread(tags.list)
+
+    async def create(self, name: str, color: str | None = None) -> Tag:
+        from sdcore import tags
+
+        return await self._in_thread(tags.create, name, color)
+
+    def __getitem__(self, name: str) -> TagHandle:
+        return TagHandle(self._api, self._name, name)
+
+
+class TagHandle(_Part):
+    """One tag of a library, by name (nested with '/')."""
+
+    def __init__(self, api: Api, library: str | None, tag: str) -> None:
+        super().__init__(api, library)
+        self._tag = tag
+
+    async def add(self, *paths: SdPath, content: bool = False) -> int:
+        """Put the tag on these files or folders (made when it is new; a file of a location that the index has
+        not reached is indexed first); how many took it."""
+        from sdcore import tags
+
+        ids = await self._entry_ids(paths)
+
+        def run(library: Library) -> int:
+            if tags.normalize(self._tag) not in {t.name for t in tags.list(library)}:
+                tags.create(library, self._tag)
+            return tags.assign(library, self._tag, ids, content=content)
+
+        return await self._in_thread(run)
+
+    async def remove(self, *paths: SdPath, content: bool = False) -> int:
+        from sdcore import tags
+
+        return await self._in_thread(tags.remove, self._tag, await self._entry_ids(paths), content)
+
+    async def files(self, nested: bool = True) -> builtins.list[Entry]:
+        """The files carrying the tag (or one nested below it), as they are now (gone ones left out)."""
+        from sdcore import tags
+        from sdcore.library.entries import paths_of
+
+        def run(library: Library) -> dict[int, str]:
+            ids = sorted({t.entry_id for t in tags.entries(library, self._tag, nested)})
+            return paths_of(library, ids)
+
+        found = []
+        for entry_id, path in (await self._in_thread(run)).items():
+            try:
+                entry = await self._api.stat(SdPath(self._api.device.id, path))
+            except SdError:
+                continue  # gone since it was tagged
+            found.append(_with_id(entry, entry_id))
+        return found
+
+    async def rename(self, new_name: str) -> Tag:
+        from sdcore import tags
+
+        return await self._in_thread(tags.rename, self._tag, new_name)
+
+    async def delete(self, recursive: bool = False) -> int:
+        from sdcore import tags
+
+        return await self._in_thread(tags.delete, self._tag, recursive)
+
+
+class Notes(_Part):
+    """Notes on entries (searched with names)."""
+
+    async def get(self, path: SdPath) -> str | None:
+        from sdcore import metadata
+
+        (entry_id,) = await self._entry_ids([path])
+        return await self._in_thread(metadata.note, entry_id)
+
+    async def set(self, path: SdPath, text: str | None) -> None:
+        """Write the note of `path` (None or blank removes it)."""
+        from sdcore import metadata
+
+        (entry_id,) = await self._entry_ids([path])
+        await self._in_thread(metadata.set_note, entry_id, text)
+
+
+class Favourites(_Part):
+    """Favourite files and folders."""
+
+    async def list(self) -> builtins.list[Entry]:
+        """The favourites on this device, oldest favourite first."""
+        from sdcore import metadata
+
+        def run(library: Library) -> builtins.list[Entry]:
+            return _entries_by_id(library, self._api.device.id, metadata.favorites(library))
+
+        return await self._in_thread(run)
+
+    async def set(self, *paths: SdPath, favourite: bool = True) -> int:
+        """Mark (or unmark) these as favourites; how many changed."""
+        from sdcore import metadata
+
+        return await self._in_thread(metadata.set_favorite, await self._entry_ids(paths), favourite)
+
+    async def toggle(self, *paths: SdPath) -> bool:
+        """Favourite them, or un-favourite them when the first one is; the new state."""
+        from sdcore import metadata
+
+        ids = await self._entry_ids(paths)
+
+        def run(library: Library) -> bool:
+            now = not metadata.is_favorite(library, ids[0])
+            metadata.set_favorite(library, ids, now)
+            return now
+
+        return await self._in_thread(run)
+
+
+class SavedSearches(_Part):
+    """Searches kept under a name."""
+
+    async def list(self) -> builtins.list[SavedSearch]:
+        from sdcore import search
+
+        return await self._in_thread(search.saved)
+
+    async def save(self, name: str, query: str | Query) -> SavedSearch:
+        from sdcore import search
+
+        q = search.Query(query) if isinstance(query, str) else query
+        return await self._in_thread(search.save, name, q)
+
+    async def run(self, name: str) -> builtins.list[Entry]:
+        from sdcore import search
+
+        def run(library: Library) -> builtins.list[Any]:
+            q = search.get_saved(library, name).query
+            return search.run(library, q)
+
+        return [_hit_entry(self._api, h) for h in await self._in_thread(run)]
+
+    async def forget(self, name: str) -> None:
+        from sdcore import search
+
+        await self._in_thread(search.forget, name)
+
+
+class Locations(_Part):
+    """The folders the library indexes."""
+
+    async def list(self) -> builtins.list[Location]:
+        library = await self._library()
+        return await asyncio.to_thread(library.locations.list)
+
+    async def add(self, path: SdPath | str, mode: str = "content", name: str | None = None, *, index: bool = False) -> Location:
+        """Make a folder of this device a location; with `index`, index it now and wait (the jobs show it)."""
+        library = await self._library()
+        folder = path.path if isinstance(path, SdPath) else path
+        location = await asyncio.to_thread(library.locations.add, folder, mode, name)
+        if index:
+            from sdcore.index.indexer import index_location
+
+            await wait_for(library, await index_location(library, location))
+        return location
+
+    async def remove(self, key: int | str) -> Location:
+        library = await self._library()
+        return await asyncio.to_thread(library.locations.remove, key)
+
+
+class Jobs(_Part):
+    """The library's jobs: `await lib.jobs.pause(job_id)`."""
+
+    async def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> builtins.list[JobRecord]:
+        library = await self._library()
+        return await asyncio.to_thread(library.jobs.list, states, limit)
+
+    async def get(self, job_id: str) -> JobRecord:
+        library = await self._library()
+        return await asyncio.to_thread(library.jobs.get, job_id)
+
+    async def wait(self, job_id: str) -> JobRecord:
+        """Wait until the job stops running (finished, paused, failed or canceled); its record."""
+        return await (await self._library()).jobs.wait(job_id)
+
+    async def route(self, job_id: str) -> JobRoute:
+        """What the job works on: its sources and where they go (a copy, a move), what it deletes, renames or makes."""
+        return await self._in_thread(_route, job_id)
+
+    async def pause(self, job_id: str) -> None:
+        (await self._library()).jobs.pause(job_id)
+
+    async def resume(self, job_id: str) -> None:
+        await (await self._library()).jobs.resume(job_id)
+
+    async def cancel(self, job_id: str) -> None:
+        (await self._library()).jobs.cancel(job_id)
+
+
+# -- reading entries -------------------------------------------------------------------------------------
+
+
+def _hit_entry(api: Api, hit: Any) -> Entry:
+    directory, _, name = hit.path.rpartition("/")
+    return Entry(SdPath(hit.device_id, directory or "/"), name or "/", hit.kind, hit.size or 0, hit.mtime or 0.0,
+                 entry_id=hit.entry_id)
+
+
+def _with_id(entry: Entry, entry_id: int) -> Entry:
+    from dataclasses import replace
+
+    return replace(entry, entry_id=entry_id)
+
+
+def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> builtins.list[Entry]:
+    """Entries of the library by id, in that order, as the index knows them (gone ones left out)."""
+    from sdcore.library.entries import paths_of
+
+    paths = paths_of(library, ids)
+    devices = {loc.id: loc.device_id for loc in library.locations.list()}
+    rows: dict[int, tuple] = {}
+    conn = library.read()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        for row in conn.execute(
+            "SELECT e.id, e.location_id, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target, c.cas_id"
+            " FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
+            f" WHERE e.id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            rows[row[0]] = row
+    found = []
+    for entry_id in ids:
+        row, path = rows.get(entry_id), paths.get(entry_id)
+        if row is None or path is None:
+            continue
+        where = SdPath(devices.get(row[1], here), path)
+        found.append(
+            Entry(where.parent if where.path != "/" else where, where.name, row[2], row[3] or 0, row[4] or 0.0,
+                  row[5] or 0, row[6] or 0, from_db(row[7]) if row[7] else None, entry_id, row[8])
+        )
+    return found
+
+
+def _route(library: Library, job_id: str) -> JobRoute:
+    job: Any = library.jobs.state_of(job_id)
+
+    def paths(texts: Sequence[str]) -> tuple[SdPath, ...]:
+        return tuple(SdPath.parse_canonical(t) for t in texts)
+
+    if getattr(job, "targets", None):  # a copy or a move
+        return JobRoute(paths(job.sources), paths(job.targets[:1])[0].parent)
+    if getattr(job, "paths", None) is not None:  # a delete
+        return JobRoute(paths(job.paths), to_trash=not job.permanent)
+    if getattr(job, "new_name", None) is not None:  # a rename
+        return JobRoute(paths([job.path]), new_name=job.new_name)
+    if getattr(job, "path", None):  # a mkdir
+        return JobRoute(destination=SdPath.parse_canonical(job.path))
+    return JobRoute()
+
+
+def _details(library: Library, entry_id: int) -> EntryDetails:
+    from sdcore import dedup, metadata, tags
+
+    kind, size, files = library.read().execute(
+        "SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)
+    ).fetchone()
+    return EntryDetails(
+        entry_id,
+        kind,
+        files if kind == "dir" else None,
+        size or 0,
+        tuple(t.tag for t in tags.of(library, entry_id)),
+        metadata.is_favorite(library, entry_id),
+        metadata.note(library, entry_id),
+        tuple(dedup.copies_of(library, entry_id)),
+    )

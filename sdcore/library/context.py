@@ -1,0 +1,38 @@
+"""What a library, its jobs and its indexer need from the core that opened them: a frozen context."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sdcore.errors import NotFound
+from sdcore.events import EventBus
+from sdcore.fs.base import FileSystem
+from sdcore.fs.local import LocalFS
+from sdcore.sdpath import DeviceId
+
+UNNAMED_DEVICE: DeviceId = uuid.UUID(int=0)
+"""The device of a library opened without a core (its locations are recorded against it)."""
+
+
+@dataclass(frozen=True)
+class LibraryContext:
+    """The device a library runs on, the bus it tells its changes on, and the filesystems of devices."""
+
+    device_id: DeviceId
+    bus: EventBus
+    fs_for: Callable[[DeviceId], FileSystem]
+    """The filesystem of a device: this one's, or a paired one's (raises when that device is out of reach)."""
+
+    @classmethod
+    def this_device_only(cls, device_id: DeviceId = UNNAMED_DEVICE) -> LibraryContext:
+        """For a library opened without a core (tests, tools): local files only, events that nobody hears."""
+        local = LocalFS()
+
+        def fs_for(device: DeviceId) -> FileSystem:
+            if device != device_id:
+                raise NotFound(f"device {device} cannot be reached from here; open the library through `sd` or sdtui")
+            return local
+
+        return cls(device_id, EventBus(), fs_for)

@@ -1,0 +1,265 @@
+"""The per-file engine of copies and moves, for every pair of devices: local to local kernel-side
+(copy_file_range), every other pair through the FileSystem interface, big files as resumable writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.local import fs_error
+from sdcore.ops import localcopy
+from sdcore.ops.names import temp_name
+from sdcore.ops.results import Outcome
+from sdcore.ops.walk import Pair, stat_or_none
+
+if TYPE_CHECKING:
+    from sdcore.ops.transfer import TransferJob
+
+RESUMABLE_FROM = 8 << 20  # files this big go to another device resumably (a pause or lost link carries on)
+
+
+@dataclass
+class Action:
+    """One file or symlink to write."""
+
+    rel: tuple[str, ...]
+    src: str
+    dst: str
+    info: EntryInfo
+    replace: bool
+    reuse: bool = False  # a matching copy is there already (ours, from before a crash)
+
+
+Written = tuple[Action, Outcome, SdError | None]
+
+
+class Engine:
+    """Writes a transfer job's files one after another, counting bytes into the job and stopping at a pause."""
+
+    def __init__(self, job: TransferJob) -> None:
+        self.job = job
+        self.ctx = job.ctx
+        self.done = Outcome.MOVED if job.moving else Outcome.COPIED
+
+    async def write(self, pair: Pair, batch: list[Action]) -> list[Written]:
+        """Write a batch; stops after a pause, cancel or failure (the rest of the batch is not reported)."""
+        if pair.local:
+            if not pair.same_fs:
+                await self._note_partials(batch)
+            return await asyncio.to_thread(self._copy_local_batch, batch, pair.same_fs)
+        results = []
+        for one in batch:
+            counted = self.job.done_bytes
+            results.append(await self._copy_one(pair, one))
+            if results[-1][1] is not self.done:  # the bytes of a file not done count when it is (once)
+                self.job.done_bytes = counted
+            if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
+                break
+        return results
+
+    # -- this machine to this machine ---------------------------------------------------------
+
+    async def _note_partials(self, batch: list[Action]) -> None:
+        """Before a big local file is begun, checkpoint that its temp file may be carried on by a later run."""
+        job, noted = self.job, False
+        for a in batch:
+            if a.info.kind == "file" and a.info.size > localcopy.UNNAMED_UP_TO and not a.reuse:
+                tmp = temp_name(a.dst, self.ctx.job_id)
+                if job.partials.get(tmp) != [a.info.size, a.info.mtime]:
+                    localcopy.unlink_quietly(tmp)  # begun for another version of the source: start again
+                    job.partials[tmp] = [a.info.size, a.info.mtime]
+                    noted = True
+        if noted:
+            await job.checkpoint(force=True)
+
+    def _copy_local_batch(self, batch: list[Action], same_fs: bool) -> list[Written]:
+        """In a worker thread: copy (or move) files one after another; stops at a pause, cancel or failure."""
+        job, ctx = self.job, self.ctx
+        results: list[Written] = []
+        moved_sources: list[str] = []
+        checked = job.verify or job.moving
+
+        def on_bytes(n: int) -> None:
+            job.done_bytes += n
+            job.report()
+
+        for a in batch:
+            if ctx.should_stop:
+                break
+            counted = job.done_bytes
+            tmp = temp_name(a.dst, ctx.job_id)
+            size = a.info.size if a.info.kind == "file" else 0
+            try:
+                if same_fs:
+                    localcopy.place(a.src, a.dst, a.replace)  # a move within one filesystem: a rename
+                    results.append((a, self.done, None))
+                    continue
+                if a.reuse and not checked:
+                    job.done_bytes += size
+                elif a.reuse and a.info.kind == "file" and localcopy.hash_file(a.src) == localcopy.hash_file(a.dst):
+                    job.done_bytes += size
+                elif a.info.kind == "symlink":
+                    localcopy.copy_symlink(a.src, a.dst, tmp, replace=a.replace)
+                else:
+                    partial = job.partials.get(tmp)
+                    localcopy.copy_file(
+                        a.src,
+                        a.dst,
+                        tmp,
+                        replace=a.replace,
+                        verify=checked,
+                        on_bytes=on_bytes,
+                        should_stop=lambda: ctx.should_stop,
+                        partial_of=(int(partial[0]), partial[1]) if partial else None,
+                    )
+                results.append((a, self.done, None))
+                if job.moving:
+                    moved_sources.append(a.src)
+            except localcopy.Stopped:
+                job.done_bytes = counted  # a file kept in part is counted whole when the copy carries on
+                break
+            except localcopy.SourceVanished as exc:
+                localcopy.unlink_quietly(tmp)
+                results.append((a, Outcome.VANISHED, exc))
+            except localcopy.SourceChanged as exc:
+                results.append((a, Outcome.CHANGED, exc))
+            except localcopy.CopyDiffers as exc:
+                results.append((a, Outcome.DIFFERS, exc))
+            except AlreadyExists as exc:
+                results.append((a, Outcome.PROBLEM, exc))
+            except SdError as exc:
+                results.append((a, Outcome.FAILED, exc))
+                break
+            except FileNotFoundError as exc:
+                results.append((a, Outcome.VANISHED, fs_error(exc, a.src)))  # type: ignore[arg-type]
+            except OSError as exc:
+                results.append((a, Outcome.FAILED, fs_error(exc, a.dst)))  # type: ignore[arg-type]
+                break
+        if moved_sources:
+            sync_filesystem(os.path.dirname(batch[0].dst))  # the copies are on disk before their sources go
+            job.unlinking = moved_sources
+        return results
+
+    # -- any device to any device -------------------------------------------------------------
+
+    async def _copy_one(self, pair: Pair, a: Action) -> Written:
+        """Copy one file through the FileSystem interface."""
+        job = self.job
+        if a.info.kind == "symlink":  # the FileSystem interface cannot make one on another device yet
+            return a, Outcome.UNSUPPORTED, None
+        tmp = temp_name(a.dst, self.ctx.job_id)
+        checked = job.verify or job.moving
+        try:
+            if a.reuse and checked:
+                if await pair.src_fs.full_hash(a.src) != await pair.dst_fs.full_hash(a.dst):
+                    a = Action(a.rel, a.src, a.dst, a.info, replace=True)
+            if not a.reuse:
+                before = await pair.src_fs.stat(a.src)
+                if before.size >= RESUMABLE_FROM:
+                    await self._write_resumable(pair, a.src, tmp, before)
+                else:
+                    await pair.dst_fs.write_atomic(
+                        tmp, self._counting(_read(pair.src_fs, a.src)), mtime=before.mtime, mode=before.mode
+                    )
+                job.partials.pop(tmp, None)
+                after = await pair.src_fs.stat(a.src)
+                if (after.size, after.mtime) != (before.size, before.mtime):
+                    await delete_quietly(pair.dst_fs, tmp)
+                    return a, Outcome.CHANGED, None
+                if checked and await pair.src_fs.full_hash(a.src) != await pair.dst_fs.full_hash(tmp):
+                    await delete_quietly(pair.dst_fs, tmp)
+                    return a, Outcome.DIFFERS, None
+                if a.replace and await stat_or_none(pair.dst_fs, a.dst) is not None:
+                    await pair.dst_fs.delete(a.dst)
+                await pair.dst_fs.rename(tmp, a.dst)
+            else:
+                job.done_bytes += a.info.size
+            if job.moving:
+                await pair.src_fs.delete(a.src)
+        except localcopy.Stopped:
+            if tmp not in job.partials:  # a resumable write keeps what it sent for the next run
+                await delete_quietly(pair.dst_fs, tmp)
+            return a, Outcome.STOPPED, None
+        except NotFound as exc:
+            await delete_quietly(pair.dst_fs, tmp)
+            return a, Outcome.VANISHED, exc
+        except AlreadyExists as exc:
+            await delete_quietly(pair.dst_fs, tmp)
+            return a, Outcome.PROBLEM, exc
+        except SdError as exc:
+            if tmp not in job.partials:  # a lost connection: the next run carries on a resumable write
+                await delete_quietly(pair.dst_fs, tmp)
+            return a, Outcome.FAILED, exc
+        return a, self.done, None
+
+    async def _write_resumable(self, pair: Pair, src: str, tmp: str, before: EntryInfo) -> None:
+        """Send a big file so that a run cut short (pause, kill, lost connection) is carried on, not redone.
+
+        The partial temp file is only continued when the source has the same size and mtime as when it began.
+        """
+        job = self.job
+        if job.partials.get(tmp) != [before.size, before.mtime]:
+            await discard_partial(pair.dst_fs, tmp)  # begun for another version of the source: start again
+            job.partials[tmp] = [before.size, before.mtime]
+            await job.checkpoint(force=True)
+
+        def source(offset: int) -> AsyncIterator[bytes]:
+            job.done_bytes += offset
+            return self._counting(_read(pair.src_fs, src, offset))
+
+        def reread() -> AsyncIterator[bytes]:  # to check what an earlier run left there, not counted
+            return self._stoppable(_read(pair.src_fs, src))
+
+        await pair.dst_fs.write_resumable(tmp, source, mtime=before.mtime, mode=before.mode, reread=reread)
+
+    async def _counting(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in self._stoppable(chunks):
+            self.job.done_bytes += len(chunk)
+            self.job.report()
+            yield chunk
+
+    async def _stoppable(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            if self.ctx.should_stop:
+                raise localcopy.Stopped()
+            yield chunk
+
+
+def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+    return cast(Any, fs).open_read(path, offset)  # type: ignore[no-any-return]
+
+
+def sync_filesystem(dst_dir: str) -> None:
+    """Flush the copies to disk before their sources are deleted: a crash never leaves a file in neither place."""
+    try:
+        fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.syncfs(fd) if hasattr(os, "syncfs") else os.sync()
+        finally:
+            os.close(fd)
+    except OSError:
+        os.sync()
+
+
+async def discard_partial(fs: FileSystem, tmp: str) -> None:
+    """Delete what a run cut short left of `tmp`: the file itself, or the partial a resumable write keeps.
+
+    Raises SdError when that cannot be done (the device is out of reach).
+    """
+    await fs.discard_resumable(tmp)
+    try:
+        await fs.delete(tmp)
+    except NotFound:
+        pass
+
+
+async def delete_quietly(fs: FileSystem, path: str) -> None:
+    try:
+        await fs.delete(path)
+    except SdError:
+        pass

@@ -1,0 +1,101 @@
+"""What the explorer's screen and its actions share: the panes, the status line, and the one way an action reports its error."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+from textual.widgets import Static
+
+from sdcore import log
+from sdcore.errors import SdError
+from sdcore.sdpath import SdPath, display
+from sdtui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from sdtui.app import SdtuiApp
+
+Action = Callable[..., Awaitable[None]]
+
+
+def reports_errors(action: Action) -> Action:
+    """Run an explorer action; whatever stops it is reported (see `ExplorerBase.report`), never raised or lost."""
+
+    @functools.wraps(action)
+    async def run(self: ExplorerBase, *args: Any, **kwargs: Any) -> None:
+        try:
+            await action(self, *args, **kwargs)
+        except Exception as exc:  # an SdError is said as its message, anything else is logged
+            self.report(exc, action.__name__)
+
+    return run
+
+
+class ExplorerBase(Screen[None]):
+    """The explorer screen's parts that its actions (files, organize, network, programs) use."""
+
+    if TYPE_CHECKING:  # the screen's own state and work, which actions use (set in ExplorerScreen)
+        active_id: str
+        clipboard: tuple[str, list[SdPath]] | None
+        said_when_done: dict[str, str]
+        last_search: str
+        has_locations: bool
+
+        def fill_sidebar(self) -> Any: ...
+        def probe_devices(self) -> Any: ...
+        def _inspect(self, pane: Pane) -> None: ...
+
+    @property
+    def sd(self) -> SdtuiApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def active(self) -> Pane:
+        return self.query_one(f"#{self.active_id}", Pane)
+
+    @property
+    def inactive(self) -> Pane:
+        return self.query_one("#right" if self.active_id == "left" else "#left", Pane)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def status(self, text: str, *, error: bool = False) -> None:
+        """Say something on the status line (errors in the error colour)."""
+        line = self.query_one("#status", Static)
+        line.update(text)
+        line.set_class(error, "-error")
+
+    def report(self, exc: BaseException, what: str) -> None:
+        """The one way the explorer reports what stopped its work: an SdError (a user can cause it) says its message
+        on the status line and in a notification; anything else is a bug, logged with its traceback and told in one
+        line naming the log."""
+        if isinstance(exc, SdError):
+            self.status(str(exc), error=True)
+            self.app.notify(str(exc), severity="error", timeout=6, markup=False)
+        else:
+            self.status(log.unexpected(exc, what), error=True)
+
+    def _label(self, path: SdPath) -> str:
+        return self.sd.label(path)
+
+    def refresh_panes(self, *directories: SdPath) -> None:
+        """List again the panes that show any of `directories` (after an operation of ours)."""
+        for pane in self.panes:
+            if pane.path is not None and pane.path in directories:
+                pane.refresh_listing()
+
+    def _targets(self) -> list[SdPath]:
+        pane = self.active
+        return [p for p in (pane.path_of(e) for e in pane.file_list.selection()) if p is not None]
+
+    def _selection_done(self) -> None:
+        """An operation took the selection: nothing stays selected and range mode ends, so the next operation
+        cannot reach files the user never picked for it (as in Midnight Commander)."""
+        self.active.file_list.action_clear_selection()
+
+    def _describe(self, paths: list[SdPath]) -> str:
+        return display(paths[0].name) if len(paths) == 1 else f"{len(paths)} items"

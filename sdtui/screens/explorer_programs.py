@@ -1,0 +1,88 @@
+"""The explorer's hand-over to other programs: the desktop's opener, the pager and the editor."""
+
+from __future__ import annotations
+
+import subprocess
+
+from textual.app import SuspendNotSupported
+
+from sdcore.fs.base import EntryInfo
+from sdcore.sdpath import SdPath, display
+from sdtui import programs
+from sdtui.screens.explorer_base import ExplorerBase
+
+OPENABLE = ("file", "symlink")
+"""Kinds of entry Enter, F3 and F4 hand to another program (never a FIFO, socket or device)."""
+
+
+class ProgramActions(ExplorerBase):
+    """Enter, F3 (view) and F4 (edit) on a file of this device."""
+
+    def open_file(self, path: SdPath, entry: EntryInfo) -> None:
+        """Enter on a file: the desktop's default application opens it, or, in a terminal alone, the pager."""
+        if not self.sd.core.is_local(path):  # not an error here: the inspector shows it
+            self.status(f"{self._label(path)}: previewed in the inspector; F5 copies it here to open it")
+            return
+        if not self._openable(path, entry):
+            return
+        opener = programs.desktop_opener()
+        if not opener:
+            self.action_view(path)
+            return
+        try:
+            subprocess.Popen(
+                [*opener, path.path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as exc:
+            self.status(f"{opener[0]}: {exc.strerror or exc}", error=True)
+            return
+        self.status(f"opened {display(path.name)} with {opener[0]}")
+
+    def action_view(self, path: SdPath | None = None) -> None:
+        path = path or self._file_under_cursor()
+        if path is not None:
+            self._run_in_terminal(programs.pager(), path, "a pager (set $PAGER)")
+
+    def action_edit(self) -> None:
+        path = self._file_under_cursor()
+        if path is not None:
+            self._run_in_terminal(programs.editor(), path, "an editor (set $EDITOR)")
+
+    def _file_under_cursor(self) -> SdPath | None:
+        """The file under the cursor, if a program here can open it (see `_openable`)."""
+        pane = self.active
+        entry = pane.file_list.current
+        path = pane.path_of(entry) if entry is not None else None
+        if entry is None or path is None or entry.is_dir or not self._openable(path, entry):
+            return None
+        return path
+
+    def _openable(self, path: SdPath, entry: EntryInfo) -> bool:
+        """Whether a program here can open this file: one of this device's, and never a FIFO, socket or device
+        (a pager or an editor would wait on a FIFO for good); says why not on the status line."""
+        if entry.kind not in OPENABLE:
+            self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
+            return False
+        if not self.sd.core.is_local(path):
+            self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
+            return False
+        return True
+
+    def _run_in_terminal(self, program: list[str], path: SdPath, wanted: str) -> None:
+        """Hand the terminal to `program` on `path` until it exits (the pager or the editor)."""
+        if not program:
+            self.status(f"no {wanted} is installed", error=True)
+            return
+        command = [*program, path.path]
+        try:
+            with self.app.suspend():
+                code = subprocess.call(command)
+        except SuspendNotSupported:  # no terminal to hand over (headless, as in tests): run it without one
+            code = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        except OSError as exc:
+            self.status(f"{program[0]}: {exc.strerror or exc}", error=True)
+            return
+        if code != 0:
+            self.status(f"{program[0]} exited with status {code}", error=True)
+        self.refresh_panes(path.parent)  # an editor may have changed it
