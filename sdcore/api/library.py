@@ -189,10 +189,22 @@ class TagHandle(_Part):
             found.append(_with_id(entry, entry_id))
         return found
 
+    async def get(self) -> Tag:
+        """The tag (raises NotFound, saying how to make it, when there is none of that name)."""
+        from sdcore import tags
+
+        return await self._in_thread(tags.get, self._tag)
+
     async def rename(self, new_name: str) -> Tag:
         from sdcore import tags
 
         return await self._in_thread(tags.rename, self._tag, new_name)
+
+    async def recolor(self, color: str | None) -> Tag:
+        """Give the tag a colour (#rrggbb, #rgb or a colour name; None or "none" takes it off)."""
+        from sdcore import tags
+
+        return await self._in_thread(tags.recolor, self._tag, color)
 
     async def delete(self, recursive: bool = False) -> int:
         from sdcore import tags

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from sdcore.errors import SdError
-from sdcore.events import JobProgress, JobStateChanged
+from sdcore.events import JobProgress
 from sdtui.cli.common import console, current, fail, human_size, on_interrupt
 
 
@@ -34,9 +34,17 @@ _interrupted: set[str] = set()
 """Jobs a Ctrl-C asked to pause (a core hosting commands follows several at once)."""
 
 
-async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
-    """Wait for a job, drawing its progress; Ctrl-C asks it to pause. Returns its final record."""
+async def follow(api: Any, job_id: str, quiet: bool = False) -> Any:
+    """Wait for a job of the api's library, drawing its progress; Ctrl-C asks it to pause. Returns its final
+    record."""
+    jobs = api.library().jobs
     interrupted = False
+
+    async def pause() -> None:
+        try:
+            await jobs.pause(job_id)
+        except SdError:
+            pass
 
     def on_sigint() -> bool:
         nonlocal interrupted
@@ -45,17 +53,14 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
         interrupted = True
         _interrupted.add(job_id)
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
-        try:
-            library.jobs.pause(job_id)
-        except SdError:
-            pass
+        _pausing.add(asyncio.ensure_future(pause()))
         return True
 
     with on_interrupt(on_sigint):
         if quiet or not sys.stderr.isatty():
-            record = await library.jobs.wait(job_id)
+            record = await jobs.wait(job_id)
         else:
-            record = await _with_bar(library, job_id)
+            record = await _with_bar(api, job_id)
     if record.state == "paused" and record.error:  # paused by the core itself (a full disk): say why
         raise SdError(f"job {job_id} paused: {record.error}")
     if record.state == "paused":
@@ -67,11 +72,16 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
     return record
 
 
-async def _with_bar(library: Any, job_id: str) -> Any:
+_pausing: set[asyncio.Future[None]] = set()
+"""Pauses asked by a Ctrl-C, kept until done (a task nobody holds may be collected mid-way)."""
+
+
+async def _with_bar(api: Any, job_id: str) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with library.context.bus.subscribe(JobProgress, JobStateChanged) as events:
-        waiter = asyncio.ensure_future(library.jobs.wait(job_id))
+    events = api.events()
+    waiter = asyncio.ensure_future(api.library().jobs.wait(job_id))
+    try:
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -104,7 +114,9 @@ async def _with_bar(library: Any, job_id: str) -> Any:
                         rate=rate(event.rate, event.unit),
                         message=event.message[-40:],
                     )
-        return waiter.result()
+    finally:
+        await events.aclose()
+    return waiter.result()
 
 
 def amount(done: int, total: int, unit: str) -> str:
