@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from sdcore.api import human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.cli.common import (
@@ -17,7 +18,6 @@ from sdtui.cli.common import (
     api_of,
     fail,
     here,
-    human_size,
     library_of,
     print_json,
     print_table,

@@ -123,7 +123,7 @@ MONITOR_EVERY = 1.0  # seconds between two progress lines of one job
 
 
 def progress_line(event: JobProgress) -> str:
-    """`3f2a1b copy  45%  1.2 GiB/2.6 GiB  80.0 MiB/s  914/3,005 files · report.pdf`"""
+    """`3f2a1b copy  45%  1.2G/2.6G  80M/s  914/3,005 files · report.pdf`"""
     percent = f"{100 * event.done / event.total:.0f}%" if event.total else ""
     parts = [percent, amount(event.done, event.total, event.unit), rate(event.rate, event.unit), display(event.message)]
     return f"{event.job_id} {event.name}  " + "  ".join(p for p in parts if p)

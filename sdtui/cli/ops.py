@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from sdcore import ops
+from sdcore.api import human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
@@ -21,7 +22,6 @@ from sdtui.cli.common import (
     api_of,
     fail,
     here,
-    human_size,
     library_of,
     print_json,
     print_table,

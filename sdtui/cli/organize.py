@@ -11,10 +11,11 @@ from typing import Any
 import typer
 
 from sdcore import dedup, search, tags
+from sdcore.api import human_size
 from sdcore.errors import SdError
 from sdcore.library import entries
 from sdcore.sdpath import SdPath, display
-from sdtui.cli.common import JsonOpt, here, human_size, library_of, print_json, print_table, run, run_api
+from sdtui.cli.common import JsonOpt, here, library_of, print_json, print_table, run, run_api
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import typer
 
+from sdcore.api import human_size
 from sdcore.errors import SdError
 from sdcore.events import JobProgress
-from sdtui.cli.common import console, current, fail, human_size, on_interrupt
+from sdtui.cli.common import console, current, fail, on_interrupt
 
 
 def refuse_background(background: bool) -> None:
@@ -120,14 +121,14 @@ async def _with_bar(api: Any, job_id: str) -> Any:
 
 
 def amount(done: int, total: int, unit: str) -> str:
-    """`1.2 GiB/3.4 GiB`, `61,777/90,000 files`, or `61,777 entries` while the total is not known yet."""
+    """`1.2G/3.4G`, `61,777/90,000 files`, or `61,777 entries` while the total is not known yet."""
     fmt = human_size if unit == "bytes" else (lambda n: f"{n:,.0f}")
     text = f"{fmt(done)}/{fmt(total)}" if total else fmt(done)
     return text if unit == "bytes" else f"{text} {unit}"
 
 
 def rate(per_second: float, unit: str) -> str:
-    """`80.0 MiB/s`, `1,250 files/s`; empty before a rate is measured."""
+    """`80M/s`, `1,250 files/s`; empty before a rate is measured."""
     if not per_second:
         return ""
-    return f"{human_size(per_second)}/s" if unit == "bytes" else f"{per_second:,.0f} {unit}/s"
+    return f"{human_size(int(per_second))}/s" if unit == "bytes" else f"{per_second:,.0f} {unit}/s"
