@@ -209,6 +209,24 @@ def test_a_big_library_finds_damage_at_its_first_malformed_read_and_refuses_writ
     assert digest(folder) == before
 
 
+async def test_the_api_says_a_damaged_page_it_meets_as_the_error_a_person_reads(
+    tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A front end asking the core API meets an SdError that says what to do, never sqlite3's own error."""
+    from sdcore.api import Api
+    from sdcore.core import Core
+    from sdcore.errors import SdError
+
+    data, docs, folder = tagged
+    overwrite_pages(folder / "database.db", "entries", count=6)
+    monkeypatch.setattr(damage, "QUICK_CHECK_LIMIT", 0)  # found when a read meets it, not on open
+    async with Core(data) as core:
+        entries = Api(core).library().entries
+        with pytest.raises(SdError, match="damaged.*sd library repair"):
+            for d in range(12):  # one of these folders lies on a damaged page
+                await entries.find(*(core.local_path(str(docs / f"d{d}" / f"file{f}.txt")) for f in range(50)))
+
+
 def test_an_index_job_meeting_damage_says_so_in_one_line_and_writes_no_more(
     tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
