@@ -180,11 +180,11 @@ def _location(library: Any, key: str) -> Any:
 def location_remove(location: str) -> None:
     """Forget a location and its index (the files are not touched)."""
 
-    async def body(core: Any) -> None:
-        removed = library_of(core).locations.remove(location)
+    async def body(api: Any) -> None:
+        removed = await api.library().locations.remove(location)
         print(f"removed location {removed.id} ({removed.name}); its files are untouched")
 
-    run(body)
+    run_api(body)
 
 
 @location_app.command("ignore")
