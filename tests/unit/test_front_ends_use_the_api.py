@@ -37,14 +37,14 @@ KNOWN_DEBT: dict[str, set[str]] = {
     "screens/explorer_programs.py": {"imports sdcore.fs.base"},
     "screens/jobs.py": {"imports sdcore.jobs.job", "imports sdcore.jobs.manager", "imports sdcore.library.library"},
     "widgets/pane.py": {"imports sdcore.fs.base"},
-    # The `sd` command. Hosting and attaching (the attach engineer's): run() opens the Core and explains an
-    # SQLite error met by a command that still reaches the library directly (until the API raises SdError
-    # itself for every leaf).
+    # The `sd` command. Hosting and attaching (the attach engineer's): run() opens the Core, and explains an
+    # SQLite error met by a command that still reaches the library directly (the API explains its own).
     "cli/common.py": {"SQL: import sqlite3", "imports sdcore.core"},
     "cli/forward.py": {"imports sdcore.control", "imports sdcore.core"},
-    # Commands with no API leaf yet: indexing with progress, ls with what the index knows, quick-scan, location
-    # mode and ignore; rm, rename and mkdir followed as jobs, the trash's list/restore/empty; tag show (which tag,
-    # through the content), search (object kind, location), dupes; pairing, sharing and `sd serve`.
+    # Commands with no API leaf yet: location add/rescan/mode (an index job to follow, ignore globs), ls with
+    # what the index knows, quick-scan; rm, rename and mkdir as jobs to follow, the trash's list/restore/empty;
+    # tag show (which tag, through the content), search (object kind, location; a paired device's), saved
+    # searches, dupes; pairing (trust), paired devices (key, date), unpair, shares and `sd serve`.
     "cli/index.py": {"imports sdcore.index.indexer", "imports sdcore.index.listing", "imports sdcore.library.locations"},
     "cli/ops.py": {"imports sdcore.fs", "imports sdcore.ops", "imports sdcore.ops.follow", "imports sdcore.search"},
     "cli/organize.py": {"imports sdcore.dedup", "imports sdcore.library", "imports sdcore.search", "imports sdcore.tags"},
