@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
@@ -54,7 +55,9 @@ async def follow(api: Any, job_id: str, quiet: bool = False) -> Any:
         interrupted = True
         _interrupted.add(job_id)
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
-        _pausing.add(asyncio.ensure_future(pause()))
+        pausing = asyncio.ensure_future(pause())
+        _pausing.add(pausing)
+        pausing.add_done_callback(_pausing.discard)
         return True
 
     with on_interrupt(on_sigint):
@@ -80,31 +83,24 @@ _pausing: set[asyncio.Future[None]] = set()
 async def _with_bar(api: Any, job_id: str) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    events = api.events()
-    waiter = asyncio.ensure_future(api.library().jobs.wait(job_id))
-    try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[amount]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[message]}", style="dim"),
-            transient=False,
-            console=console(),
-            # a core running others' commands must not swap its sys.stdout for one command's bar
-            redirect_stdout=current.get() is None,
-            redirect_stderr=current.get() is None,
-        ) as bar:
-            task = bar.add_task(job_id, total=None, amount="", rate="", message="")
-            while not waiter.done():
-                next_event = asyncio.ensure_future(events.__anext__())
-                done, _ = await asyncio.wait({waiter, next_event}, return_when=asyncio.FIRST_COMPLETED)
-                if next_event not in done:
-                    next_event.cancel()
-                    continue
-                event = next_event.result()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[amount]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}", style="dim"),
+        transient=False,
+        console=console(),
+        # a core running others' commands must not swap its sys.stdout for one command's bar
+        redirect_stdout=current.get() is None,
+        redirect_stderr=current.get() is None,
+    ) as bar:
+        task = bar.add_task(job_id, total=None, amount="", rate="", message="")
+
+        async def draw() -> None:
+            async for event in api.events():
                 if isinstance(event, JobProgress) and event.job_id == job_id:
                     bar.update(
                         task,
@@ -115,9 +111,14 @@ async def _with_bar(api: Any, job_id: str) -> Any:
                         rate=rate(event.rate, event.unit),
                         message=event.message[-40:],
                     )
-    finally:
-        await events.aclose()
-    return waiter.result()
+
+        drawing = asyncio.ensure_future(draw())
+        try:
+            return await api.library().jobs.wait(job_id)
+        finally:
+            drawing.cancel()  # the events' stream ends with the task (its subscription with it)
+            with contextlib.suppress(asyncio.CancelledError):
+                await drawing
 
 
 def amount(done: int, total: int, unit: str) -> str:
