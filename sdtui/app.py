@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -16,11 +16,9 @@ from textual.screen import Screen
 from textual.theme import Theme
 
 from sdcore import log
-from sdcore.api import Api, DeviceId, Entry, EntryDetails, PairedDevice, Trashed, display, human_size, label
+from sdcore.api import Api, DeviceId, PairedDevice, label
 from sdcore.core import Core
 from sdcore.errors import SdError
-from sdcore.fs.base import EntryInfo
-from sdcore.library.library import Library
 from sdcore.sdpath import SdPath, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
@@ -28,25 +26,6 @@ from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
-
-if TYPE_CHECKING:
-    from sdcore.search import SavedSearch
-    from sdcore.tags import Tag
-
-
-class _OnFirstUse:
-    """A module imported when first used: organize, search and file operations are not needed to draw the
-    first screen, and importing them all at start-up costs tens of milliseconds before it."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)  # the import lock makes this thread-safe
-
-
-metadata = _OnFirstUse("sdcore.metadata")
-tags = _OnFirstUse("sdcore.tags")
 
 
 class SdtuiApp(App[None]):
@@ -81,8 +60,6 @@ class SdtuiApp(App[None]):
         """The core API: everything the screens ask of the core goes through it."""
         self.device_names: dict[DeviceId, str] = {}
         """Paired devices' names by id, as last listed (what `label` shows)."""
-        self.last_trashed: list[Trashed] = []
-        """The items the last trash sent there, and where each lies in its own device's trash (u restores them)."""
         self.mounts_file = mounts_file
         """Where the sidebar reads the mounted volumes from."""
         self.listen = listen
@@ -116,13 +93,6 @@ class SdtuiApp(App[None]):
             self.notify(str(exc), severity="warning", markup=False)
             return
         self.notify(f"theme {theme.name} saved in {saved}", timeout=3, markup=False)
-
-    def attach_network(self) -> None:
-        """The core's network, client side (paired devices become browsable); imported late for a fast start."""
-        from sdcore import net
-
-        network = net.attach(self.core)  # TODO(api): `await self.api.devices.attach()` once the explorer awaits it
-        self.device_names = {p.uuid: p.name for p in network.trust.peers()}
 
     async def on_mount(self) -> None:
         for problem in self.config_problems:
@@ -163,15 +133,6 @@ class SdtuiApp(App[None]):
             return
         self.notify(f"paired devices reach this one at {address}")
 
-    def answer_drop(self, drop_id: str, accept: bool) -> None:
-        async def answer() -> None:
-            try:
-                await self.api.devices.answer(drop_id, accept)
-            except SdError as exc:
-                self.notify(str(exc), severity="warning")
-
-        self.run_worker(answer(), group="drops", exit_on_error=False)
-
     async def on_unmount(self) -> None:
         if self._owns_core:
             await self.core.close()
@@ -180,8 +141,6 @@ class SdtuiApp(App[None]):
 
     def label(self, path: SdPath) -> str:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
-        if path.device_id not in self.device_names and self.core.network is not None:  # TODO(api): names from
-            self.device_names = {p.uuid: p.name for p in self.core.network.trust.peers()}  # paired_devices()
         return label(path, self.api.device.id, self.device_names)
 
     async def paired_devices(self) -> list[PairedDevice]:
@@ -189,124 +148,6 @@ class SdtuiApp(App[None]):
         devices = await self.api.devices.list()
         self.device_names = {d.id: d.name for d in devices}
         return devices
-
-    async def library(self) -> Library:
-        """The library chosen with --library, else the core's default one (opened once, in a thread: it reads SQLite)."""
-        return await self.api._open(self.library_name)  # TODO(api): gone once the explorer calls self.api
-
-    async def rename(self, source: SdPath, new_name: str) -> None:
-        await self.api.ops.rename(source, new_name)
-
-    async def mkdir(self, path: SdPath) -> None:
-        await self.api.ops.mkdir(path)
-
-    async def trash(self, paths: list[SdPath]) -> list[Trashed]:
-        self.last_trashed = await self.api.ops.trash(paths)
-        return self.last_trashed
-
-    async def restore(self, trashed: list[Trashed]) -> list[SdPath]:
-        return await self.api.ops.restore(trashed)
-
-    async def delete(self, paths: list[SdPath]) -> None:
-        await self.api.ops.delete(paths)
-
-    async def transfer(self, kind: str, sources: list[SdPath], destination: SdPath, on_conflict: str = "fail") -> str:
-        """Start a copy or move job of `sources` into directory `destination`; returns the job id."""
-        start = self.api.ops.copy if kind == "copy" else self.api.ops.move
-        return await start(sources, destination, on_conflict=on_conflict)
-
-    # -- organize and find ------------------------------------------------------------------
-
-    async def entry_ids(self, paths: list[SdPath]) -> list[int]:
-        """The library's entry ids of these files (they must lie in a location of the library)."""
-        return [e.entry_id for e in await self.api.library().entries.find(*paths) if e.entry_id is not None]
-
-    async def add_location(self, folder: SdPath) -> str:
-        """Make a local folder a location of the library and index it (shallow: names, sizes, times).
-
-        Waits for the index job (the jobs strip shows it); returns the location's name.
-        """
-        return (await self.api.library().locations.add(folder, "shallow", index=True)).name
-
-    async def index_now(self, directories: list[SdPath]) -> None:
-        """Bring directories of a location into the index now (one level each), e.g. a folder made moments ago."""
-        from sdcore.index.indexer import refresh
-
-        library = await self.library()
-        await refresh(library, [d.path for d in directories if d.device_id == self.api.device.id])
-
-    async def tag_names(self) -> list[Tag]:
-        return await self.api.library().tags.list()
-
-    async def _in_library(self, call, *args):  # type: ignore[no-untyped-def]
-        library = await self.library()
-        return await asyncio.to_thread(call, library, *args)
-
-    async def tag(self, name: str, entry_ids: list[int]) -> None:
-        """Put tag `name` on the entries, creating the tag when it is new."""
-
-        def run(library: Library) -> None:
-            if tags.normalize(name) not in {t.name for t in tags.list(library)}:
-                tags.create(library, name)
-            tags.assign(library, name, entry_ids)
-
-        await self._in_library(run)
-
-    async def note(self, entry_id: int) -> str | None:
-        return await self._in_library(metadata.note, entry_id)  # type: ignore[no-any-return]
-
-    async def set_note(self, entry_id: int, text: str | None) -> None:
-        await self._in_library(metadata.set_note, entry_id, text)
-
-    async def toggle_favourite(self, entry_ids: list[int]) -> bool:
-        """Favourite the entries, or un-favourite them when the first one is; returns the new state."""
-
-        def run(library: Library) -> bool:
-            now = not metadata.is_favorite(library, entry_ids[0])
-            metadata.set_favorite(library, entry_ids, now)
-            return now
-
-        return await self._in_library(run)  # type: ignore[no-any-return]
-
-    async def details(self, path: SdPath, entry: EntryInfo) -> list[tuple[str, str]]:
-        """What the core knows of an entry: a file's cas_id; a folder's indexed totals, tags, note and favourite
-        when the library indexes it."""
-        cas_id: str | None = None
-        if entry.kind == "file":
-            try:
-                cas_id = (await self.api.stat(path, cas_id=True)).cas_id or "— (empty)"
-            except SdError:
-                pass
-        return detail_rows(cas_id, await self.api.library().entries.details(path))
-
-    async def search(self, text: str) -> list[tuple[SdPath, EntryInfo]]:
-        """Library search: every word a substring of a name, path or note."""
-        return _pairs(await self.api.library().search(text))
-
-    async def incomplete_locations(self) -> list[str]:
-        """A line for each location whose first index has not finished: search sees only part of it."""
-        return await self.api.library().incomplete()
-
-    async def run_saved(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
-        return _pairs(await self.api.library().saved.run(name))
-
-    async def save_search(self, name: str, text: str) -> None:
-        await self.api.library().saved.save(name, text)
-
-    async def saved_searches(self) -> list[SavedSearch]:
-        return await self.api.library().saved.list()
-
-    async def tagged(self, name: str) -> list[tuple[SdPath, EntryInfo]]:
-        """The files carrying tag `name` (or a tag below it)."""
-        return _pairs(await self.api.library().tags[name].files())
-
-    async def favourites(self) -> list[SdPath]:
-        """The favourite files and folders of the library (on this device), oldest favourite first."""
-        return [e.path for e in await self.api.library().favourites.list()]
-
-    async def device_places(self, device_id: DeviceId) -> list[tuple[SdPath, EntryInfo]]:
-        """Where to start on a paired device (its shares, or its locations)."""
-        return _pairs(await self.api.devices.places(device_id))
 
     def open_jobs(self) -> None:
         self.push_screen(JobsScreen())
@@ -353,28 +194,6 @@ class SdtuiApp(App[None]):
                 yield SystemCommand(
                     f"Theme: {name[6:]}", f"switch to the {name} theme", _theme_setter(self, name)
                 )
-
-
-def _pairs(entries: list[Entry]) -> list[tuple[SdPath, EntryInfo]]:  # TODO(api): panes take Entry
-    return [(e.path, e) for e in entries]  # type: ignore[misc]
-
-
-def detail_rows(cas_id: str | None, details: EntryDetails | None) -> list[tuple[str, str]]:
-    """The inspector's rows of what the core knows of an entry beyond its listing."""
-    rows = [("cas_id", cas_id)] if cas_id else []
-    if details is None:
-        return rows
-    if details.files is not None:  # summed by the indexer: what `du` would take a walk for
-        files = details.files
-        rows.append(("holds", f"{files:,} file{'' if files == 1 else 's'}, {human_size(details.size)} (indexed)"))
-    rows.append(("tags", ", ".join(details.tags) or "—"))
-    if details.favourite:
-        rows.append(("favourite", "★"))
-    if details.note:
-        rows.append(("note", details.note))
-    if details.same_content:
-        rows.append(("same content", "\n".join(display(p) for p in details.same_content)))
-    return rows
 
 
 def binding_ids() -> set[str]:

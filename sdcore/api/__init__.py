@@ -35,6 +35,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.send(device, paths)            await api.devices.answer(drop_id, accept)
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
 
+Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
 Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
 """
 
@@ -50,6 +51,8 @@ from sdcore.api.records import (
 )
 from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
+from sdcore.jobs.manager import JobRecord
+from sdcore.library.entries import NotIndexed, NotInLibrary
 
 __all__ = [
     "Api",
@@ -57,8 +60,11 @@ __all__ = [
     "DeviceInfo",
     "Entry",
     "EntryDetails",
+    "JobRecord",
     "JobRoute",
     "LibraryInfo",
+    "NotInLibrary",
+    "NotIndexed",
     "PairedDevice",
     "Trashed",
     "display",
@@ -66,3 +72,4 @@ __all__ = [
     "label",
     "shorten_home",
 ]
+

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdcore.fs.base import EntryInfo
-from sdcore.sdpath import SdPath
-
-DeviceId = uuid.UUID
-"""A device's id (until sdcore.sdpath.DeviceId lands: the same type)."""
+from sdcore.sdpath import DeviceId, SdPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +120,13 @@ def __getattr__(name: str) -> Any:
     from sdcore import events
     from sdcore.jobs.manager import JobRecord
     from sdcore.library.locations import Location
+    from sdcore.ops import results
     from sdcore.search import Query, SavedSearch
     from sdcore.tags import Tag
 
     every_event = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)]
     return (
         SdPath, DeviceInfo, PairedDevice, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
-        Tag, Location, JobRecord, Query, SavedSearch, *every_event,
+        Tag, Location, JobRecord, Query, SavedSearch, *every_event, results.Outcome, results.TransferResult,
+        results.DeletedItem, results.DeleteResult, results.PathResult, results.IndexResult,
     )

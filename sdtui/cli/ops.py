@@ -89,7 +89,7 @@ async def _finish(api: Any, job_id: str, json: bool, background: bool, verb: str
 
 def _typed(core: Any, path: SdPath) -> str:
     """A path as a user types it: DEVICE:/path on a paired device, the plain path on this one."""
-    return path.path if core.is_local(path) else f"{core.net().trust.resolve(str(path.device_id)).name}:{path.path}"
+    return path.path if core.is_local(path) else f"{core.net().resolve(path.device_id).name}:{path.path}"
 
 
 async def follow_quietly(api: Any, job_id: str) -> Any:

@@ -286,7 +286,7 @@ def search_cmd(
         else:
             asked = core.net().resolve(device)  # its hits are on the device asked, whatever they say
             found = await core.net().call(asked.id, "search", query=q.to_json())
-            hits = [search.Hit(**{**h, "device_id": asked.uuid}) for h in found]
+            hits = [search.Hit(**{**h, "device_id": asked.id}) for h in found]
         if save:
             search.save(library, save, q)
         if json:

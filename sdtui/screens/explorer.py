@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import replace
 
 from textual import events, on, work
@@ -14,18 +15,17 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from sdcore.api import DeviceId, Entry, PairedDevice, Trashed
 from sdcore.errors import NotFound, SdError
 from sdcore.events import (
     DeviceConnected,
     DeviceLost,
     DropOffered,
-    EntriesChanged,
     Event,
     JobProgress,
     JobStateChanged,
     LibraryChanged,
 )
-from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SdPath
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer_files import FileActions
@@ -34,7 +34,7 @@ from sdtui.screens.explorer_organize import OrganizeActions
 from sdtui.screens.explorer_programs import ProgramActions
 from sdtui.screens.help import HelpScreen
 from sdtui.widgets.file_list import FileList
-from sdtui.widgets.inspector import Inspector
+from sdtui.widgets.inspector import Inspector, detail_rows
 from sdtui.widgets.jobs_strip import FINISHED_STATES, JobsStrip
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar, volumes_from_mounts
@@ -101,6 +101,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """The text of the last library search (ctrl+s saves it)."""
         self.clipboard: tuple[str, list[SdPath]] | None = None
         """('copy' or 'cut', paths) after y or x."""
+        self.last_trashed: list[Trashed] = []
+        """What d last sent to the trash, and where each item lies in its own device's trash (u restores them)."""
         self.network_attached = False
         """Whether the network was asked for (paired devices listed); see `attach_network`."""
         self.places_complete = False
@@ -109,7 +111,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """What the status line says when a copy or move started here completes (job id -> text)."""
         self.has_locations = True
         """Whether the library has a location (as the sidebar last listed them): an empty search says if not."""
-        self.online: dict[str, bool] = {}
+        self.online: dict[DeviceId, bool] = {}
         """Paired devices known to be connected (True) or not (False), from DeviceConnected and DeviceLost."""
         self.width_class = ""
         """How much the terminal's width holds ("wide", "medium", "narrow"); see `on_resize`."""
@@ -127,12 +129,12 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             self.set_class(fits == "narrow", "-no-sidebar")
 
     def compose(self) -> ComposeResult:
-        core = self.sd.core
+        api = self.api
         with Horizontal(id="main"):
             yield Sidebar(id="sidebar")
-            yield Pane(core.browse, self._label, watch=core.watch, id="left")
-            yield Pane(core.browse, self._label, watch=core.watch, id="right")
-            yield Inspector(self._read_head, core.browse, self.sd.details, id="inspector")
+            yield Pane(api.browse, self._label, watch=api.watch, id="left")
+            yield Pane(api.browse, self._label, watch=api.watch, id="right")
+            yield Inspector(self._read_head, api.browse, self._details, id="inspector")
         yield JobsStrip(id="jobs-strip")
         yield Static("", id="status", markup=False)
         yield Footer()
@@ -160,7 +162,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             return
         self.network_attached = True
         try:
-            await asyncio.to_thread(self.sd.attach_network)
+            await self.api.devices.attach()
+            await self.sd.paired_devices()
         except (SdError, ImportError) as exc:
             self.status(f"paired devices: {exc}", error=True)
         self.fill_sidebar()
@@ -171,20 +174,25 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
     async def probe_devices(self) -> None:
         """Connect once to each paired device to learn whether it is online; from then on DeviceConnected and
         DeviceLost keep the sidebar current (no polling)."""
-        network = self.sd.core.network
-        if network is None:
-            return
 
-        async def probe(peer_id: str) -> None:
+        async def probe(device: PairedDevice) -> None:
             try:
-                await network.link(peer_id).connect()
+                await self.api.devices.connect(device.id)
             except (SdError, OSError):
-                self._device_state(peer_id, False)
+                self._device_state(device.id, False)
 
-        await asyncio.gather(*(probe(p.id) for p in network.trust.peers() if p.id not in self.online))
+        await asyncio.gather(*(probe(d) for d in await self.sd.paired_devices() if d.id not in self.online))
 
     def _read_head(self, path: SdPath, size: int) -> AsyncIterator[bytes]:
-        return self.sd.core.fs_for(path.device_id).open_read(path.path)
+        return self.api.read(path)
+
+    async def _details(self, path: SdPath, entry: Entry) -> list[tuple[str, str]]:
+        """What the core knows of an entry beyond its listing (the inspector's rows)."""
+        cas_id = None
+        if entry.kind == "file":
+            with suppress(SdError):
+                cas_id = (await self.api.stat(path, cas_id=True)).cas_id or "— (empty)"
+        return detail_rows(cas_id, await self.api.library().entries.details(path))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker's error that no action reported (a bug: an action reports its own) is reported, never lost."""
@@ -196,26 +204,28 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
     @work(group="sidebar", exclusive=True, exit_on_error=False)
     async def fill_sidebar(self) -> None:
         """The places: this device, locations, tags, saved searches, volumes."""
-        core = self.sd.core
+        api = self.api
         here: list[tuple[str, str, SdPath | None, str]] = [
-            ("home", "~ home", core.local_path("~"), "dir"),
-            ("root", "/ root", core.local_path("/"), "dir"),
+            ("home", "~ home", await api.resolve("~"), "dir"),
+            ("root", "/ root", await api.resolve("/"), "dir"),
         ]
-        if core.network is not None:  # where files other devices send land
-            here.append(("spacedrop", "⇣ Spacedrop", core.local_path(str(core.network.spacedrop_dir)), "spacedrop"))
+        if self.network_attached:  # where files other devices send land
+            with suppress(SdError, ImportError):
+                here.append(("spacedrop", "⇣ Spacedrop", await api.devices.spacedrop_dir(), "spacedrop"))
         locations: list[tuple[str, str, SdPath | None, str]] = []
         favourites: list[tuple[str, str, SdPath | None, str]] = []
         tags: list[tuple[str, str, SdPath | None, str]] = []
         saved: list[tuple[str, str, SdPath | None, str]] = []
         try:
-            library = await self.sd.library()
-            for loc in await asyncio.to_thread(library.locations.list):
+            library = api.library()
+            library_id = (await library.info()).id
+            for loc in await library.locations.list():
                 locations.append(
-                    (f"loc-{loc.id}", loc.name, SdPath(core.device.id, loc.path, library.id), "location")
+                    (f"loc-{loc.id}", loc.name, SdPath(api.device.id, loc.path, library_id), "location")
                 )
-            for path in await self.sd.favourites():
-                favourites.append((f"fav:{path.path}", f"★ {path.name}", path, "favourite"))
-            for tag in await self.sd.tag_names():
+            for entry in await library.favourites.list():
+                favourites.append((f"fav:{entry.path.path}", f"★ {entry.name}", entry.path, "favourite"))
+            for tag in await library.tags.list():
                 tags.append(
                     (
                         f"tag:{tag.name}",
@@ -224,27 +234,27 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
                         "tag",
                     )
                 )
-            for search in await self.sd.saved_searches():
+            for search in await library.saved.list():
                 saved.append((f"saved:{search.name}", search.name, None, "saved"))
         except SdError as exc:
             self.status(f"library: {exc}", error=True)
         devices: list[tuple[str, str, SdPath | None, str]] | None = None  # None: not known yet
-        if core.network is not None:
+        if self.network_attached:
             devices = [
-                (f"dev-{peer.id}", self._device_label(peer.id, peer.name), SdPath(peer.uuid, "/"), "device")
-                for peer in core.network.trust.peers()
+                (f"dev-{d.id}", self._device_label(d.id, d.name), SdPath(d.id, "/"), "device")
+                for d in await self.sd.paired_devices()
             ]
         volumes: list[tuple[str, str, SdPath | None, str]] = []
         try:
             data = b""
-            async for chunk in core.local_fs.open_read(self.sd.mounts_file):
+            async for chunk in api.read(SdPath(api.device.id, self.sd.mounts_file)):
                 data += chunk
             for point, source in volumes_from_mounts(data.decode("utf-8", "replace")):
                 volumes.append(
                     (
                         f"vol-{point}",
                         f"{point} ({os.path.basename(source)})",
-                        core.local_path(point),
+                        SdPath(api.device.id, point),
                         "volume",
                     )
                 )
@@ -253,7 +263,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         self.has_locations = bool(locations)
         self.query_one(Sidebar).set_places(
             [
-                (f"This device: {core.device.name}", here),
+                (f"This device: {api.device.name}", here),
                 ("Paired devices", devices),
                 ("Locations", locations),
                 ("Favourites", favourites),
@@ -264,17 +274,16 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         )
         self.places_complete = devices is not None
 
-    def _device_label(self, device_id: str, name: str) -> str:
+    def _device_label(self, device_id: DeviceId, name: str) -> str:
         state = self.online.get(device_id)
         return f"{name} " + ("● online" if state else "○ offline" if state is False else "… checking")
 
-    def _device_state(self, device_id: str, online: bool) -> None:
+    def _device_state(self, device_id: DeviceId, online: bool) -> None:
         """A paired device went online or offline: its place in the sidebar says so."""
         self.online[device_id] = online
-        network = self.sd.core.network
-        peer = network.trust.get(device_id) if network is not None else None
-        if peer is not None:
-            self.query_one(Sidebar).relabel(f"dev-{peer.id}", self._device_label(peer.id, peer.name))
+        name = self.sd.device_names.get(device_id)
+        if name is not None:
+            self.query_one(Sidebar).relabel(f"dev-{device_id}", self._device_label(device_id, name))
 
     @on(Sidebar.PlaceChosen)
     async def _place_chosen(self, event: Sidebar.PlaceChosen) -> None:
@@ -292,11 +301,11 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             self.active.file_list.focus()
         elif event.kind == "tag":
             self.run_worker(
-                self.show_found(f"tag: {event.key[4:]}", self.sd.tagged(event.key[4:])), group="ops"
+                self.show_found(f"tag: {event.key[4:]}", self.api.library().tags[event.key[4:]].files()), group="ops"
             )
         elif event.kind == "saved":
             self.run_worker(
-                self.show_found(f"saved: {event.key[6:]}", self.sd.run_saved(event.key[6:])), group="ops"
+                self.show_found(f"saved: {event.key[6:]}", self.api.library().saved.run(event.key[6:])), group="ops"
             )
 
     @work(group="ops", exit_on_error=False)
@@ -304,7 +313,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """A paired device opens on its places (its shares, or its locations), not on `/`."""
         name = self._label(device).split(":", 1)[0]
         self.status(f"{name}: asking for its places…")
-        await self.show_found(f"{name}: places", self.sd.device_places(device.device_id))
+        await self.show_found(f"{name}: places", self.api.devices.places(device.device_id))
 
     # -- panes -----------------------------------------------------------------------------
 
@@ -405,27 +414,23 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
 
     @work(group="events", exit_on_error=False)
     async def follow_events(self) -> None:
-        """Apply the core's events: changed directories are patched, job progress drives the strip."""
-        watched = (EntriesChanged, JobProgress, JobStateChanged, LibraryChanged, DeviceConnected, DeviceLost, DropOffered)
-        with self.sd.core.bus.subscribe(*watched) as events:
-            async for event in events:
-                await self.apply_event(event)
+        """Apply the core's events: job progress drives the strip (a pane follows its own directory's changes)."""
+        async for event in self.api.events():
+            await self.apply_event(event)
+
+    @on(Pane.Changed)
+    async def _pane_changed(self, event: Pane.Changed) -> None:
+        """Entries changed in the directory a pane shows: patch them in, or list it again when many did."""
+        pane, path, names = event.pane, event.directory, event.change.names
+        if pane.path != path:
+            return  # it left the directory meanwhile
+        if not names or len(names) > PATCH_LIMIT or pane.file_list.is_loading:
+            pane.refresh_listing()
+        else:
+            await pane.file_list.patch(await self._stat_names(path, names))
 
     async def apply_event(self, event: Event) -> None:
-        if isinstance(event, EntriesChanged):
-            for pane in self.panes:
-                path = pane.path
-                if (
-                    path is None
-                    or path.device_id != event.device_id
-                    or path.path != event.directory
-                ):
-                    continue
-                if not event.names or len(event.names) > PATCH_LIMIT or pane.file_list.is_loading:
-                    pane.refresh_listing()
-                else:
-                    await pane.file_list.patch(await self._stat_names(path, event.names))
-        elif isinstance(event, JobProgress):
+        if isinstance(event, JobProgress):
             self.query_one(JobsStrip).on_progress(event)
         elif isinstance(event, JobStateChanged):
             self.query_one(JobsStrip).on_state(event)
@@ -439,20 +444,19 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DropOffered):
             self.offer_drop(event)
         elif isinstance(event, DeviceLost):
-            self._device_state(str(event.device_id), False)
+            self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
         elif isinstance(event, DeviceConnected):
-            was = self.online.get(str(event.device_id))  # keyed as the trust store keys its peers
-            self._device_state(str(event.device_id), True)
+            was = self.online.get(event.device_id)
+            self._device_state(event.device_id, True)
             if was is not None:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
 
-    async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, EntryInfo | None]:
-        fs = self.sd.core.fs_for(directory.device_id)
-        changed: dict[str, EntryInfo | None] = {}
+    async def _stat_names(self, directory: SdPath, names: tuple[str, ...]) -> dict[str, Entry | None]:
+        changed: dict[str, Entry | None] = {}
         for name in names:
             try:
-                changed[name] = await fs.stat(directory.child(name).path)
+                changed[name] = await self.api.stat(directory.child(name))
             except NotFound:
                 changed[name] = None
             except SdError:

@@ -15,6 +15,7 @@ from sdcore.sdpath import SdPath, display
 from sdtui.widgets.pane import Pane
 
 if TYPE_CHECKING:
+    from sdcore.api import Api, Trashed
     from sdtui.app import SdtuiApp
 
 Action = Callable[..., Awaitable[None]]
@@ -39,6 +40,7 @@ class ExplorerBase(Screen[None]):
     if TYPE_CHECKING:  # the screen's own state and work, which actions use (set in ExplorerScreen)
         active_id: str
         clipboard: tuple[str, list[SdPath]] | None
+        last_trashed: list[Trashed]
         said_when_done: dict[str, str]
         last_search: str
         has_locations: bool
@@ -50,6 +52,15 @@ class ExplorerBase(Screen[None]):
     @property
     def sd(self) -> SdtuiApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def api(self) -> Api:
+        """The core API: the explorer's one way to the core."""
+        return self.sd.api
+
+    def is_here(self, path: SdPath) -> bool:
+        """Whether `path` is on the device the core runs on (a program here can open it)."""
+        return path.device_id == self.sd.api.device.id
 
     @property
     def active(self) -> Pane:

@@ -6,8 +6,8 @@ import posixpath
 
 from textual import work
 
+from sdcore.api import Entry
 from sdcore.errors import SdError
-from sdcore.fs.base import EntryInfo
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.conflict import ConflictScreen
@@ -29,9 +29,9 @@ class FileActions(ExplorerBase):
         if not name:
             return
         target = pane.path.child(name)
-        await self.sd.mkdir(target)
+        await self.api.ops.mkdir(target)
         self.status(f"made {display(target.path)}")
-        pane.file_list.load(lambda: self.sd.core.browse(target.parent), keep=True, cursor_name=name)
+        pane.file_list.load(lambda: self.api.browse(target.parent), keep=True, cursor_name=name)
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -49,16 +49,15 @@ class FileActions(ExplorerBase):
         if here is not None and not text.startswith(("/", "~", SCHEME)) and split_remote(text) is None:
             target = SdPath(here.device_id, posixpath.normpath(posixpath.join(here.path, text)))
         else:
-            target = self.sd.core.resolve(text)
-        info = await self.sd.core.fs_for(target.device_id).stat(target.path)
-        self.go_to(pane, target, info)
+            target = await self.api.resolve(text)
+        self.go_to(pane, target, await self.api.stat(target))
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
-    async def go_to(self, pane: Pane, target: SdPath, info: EntryInfo | None = None) -> None:
+    async def go_to(self, pane: Pane, target: SdPath, info: Entry | None = None) -> None:
         """Show a folder, or the folder of a file with the cursor on it."""
         if info is None:
-            info = await self.sd.core.fs_for(target.device_id).stat(target.path)
+            info = await self.api.stat(target)
         if info.is_dir:
             pane.open(target)
         else:
@@ -77,11 +76,11 @@ class FileActions(ExplorerBase):
         )
         if not new or new == source.name:
             return
-        await self.sd.rename(source, new)
+        await self.api.ops.rename(source, new)
         self.status(f"renamed {display(source.name)} to {display(new)}")
         directory = source.parent
         if pane.path == directory:
-            pane.file_list.load(lambda: self.sd.core.browse(directory), keep=True, cursor_name=new)
+            pane.file_list.load(lambda: self.api.browse(directory), keep=True, cursor_name=new)
         self.refresh_panes(*(p.path for p in self.panes if p is not pane and p.path == directory))
 
     @work(group="ops", exit_on_error=False)
@@ -97,7 +96,7 @@ class FileActions(ExplorerBase):
             return
         self._selection_done()
         try:
-            await self.sd.trash(targets)
+            self.last_trashed = await self.api.ops.trash(targets)
             self.status(f"moved {self._describe(targets)} to the trash: u restores")
         finally:  # what was done before an error shows too
             self.refresh_panes(targets[0].parent)
@@ -105,11 +104,11 @@ class FileActions(ExplorerBase):
     @work(group="ops", exit_on_error=False)
     @reports_errors
     async def action_restore(self) -> None:
-        if not self.sd.last_trashed:
+        if not self.last_trashed:
             self.status("nothing to restore: u puts back what d last sent to the trash")
             return
-        restored = await self.sd.restore(self.sd.last_trashed)
-        self.sd.last_trashed = []
+        restored = await self.api.ops.restore(self.last_trashed)
+        self.last_trashed = []
         self.status(f"restored {len(restored)} item(s) from the trash")
         self.refresh_panes(*{p.parent for p in restored})
 
@@ -130,7 +129,7 @@ class FileActions(ExplorerBase):
             return
         self._selection_done()
         try:
-            await self.sd.delete(targets)
+            await self.api.ops.delete(targets)
             self.status(f"deleted {self._describe(targets)}")
         finally:  # what was done before an error shows too
             self.refresh_panes(targets[0].parent)
@@ -151,7 +150,8 @@ class FileActions(ExplorerBase):
                 self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
                 return False
             on_conflict = answer
-        job_id = await self.sd.transfer(kind, sources, destination, on_conflict=on_conflict)
+        start = self.api.ops.copy if kind == "copy" else self.api.ops.move
+        job_id = await start(sources, destination, on_conflict=on_conflict)
         what = f"{self._describe(sources)} to {self._label(destination)}"
         self.status(f"{'copying' if kind == 'copy' else 'moving'} {what} (job {job_id}: w shows jobs)")
         self.said_when_done[job_id] = f"{'copied' if kind == 'copy' else 'moved'} {what}"
@@ -164,7 +164,7 @@ class FileActions(ExplorerBase):
                 return {e.name for e in pane.file_list.entries}
         names: set[str] = set()
         try:
-            async for batch in self.sd.core.browse(directory):
+            async for batch in self.api.browse(directory):
                 names.update(e.name for e in batch)
         except SdError:
             pass  # the job says what is wrong with the destination

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from textual import work
 
+from sdcore.api import human_size
 from sdcore.events import DropOffered
 from sdcore.sdpath import display
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer_base import ExplorerBase, reports_errors
 from sdtui.screens.prompt import PromptScreen
-from sdtui.widgets.listing import human_size
 
 if TYPE_CHECKING:
-    from sdcore.net import Network, Peer
+    from sdcore.api import PairedDevice
 
 
 class NetworkActions(ExplorerBase):
     """Pair with a code, join one, send files with Spacedrop, answer a device's offer."""
-
-    async def _network(self) -> Network:
-        """The core's network, attached now if it was not yet."""
-        if self.sd.core.network is None:
-            await asyncio.to_thread(self.sd.attach_network)
-        assert self.sd.core.network is not None
-        return self.sd.core.network
 
     @work(group="pairing", exclusive=True, exit_on_error=False)
     @reports_errors
@@ -34,24 +26,24 @@ class NetworkActions(ExplorerBase):
         """Show a 12-word code and wait for another device to join with it (`sd network pair join` there)."""
         from sdcore.net import DEFAULT_PORT
 
-        network = await self._network()
-        if network.address is None:
+        devices = self.api.devices
+        address = await devices.address()
+        if address is None:
             typed = await self.app.push_screen_wait(
                 PromptScreen("Where should the other device reach this one? (HOST:PORT; 0.0.0.0 is every network)",
                              f"0.0.0.0:{DEFAULT_PORT}", title="Pair: listen")
             )
             if not typed:
                 return
-            await network.start(typed)
-        code = network.pair_generate()
+            address = await devices.listen(typed)
+        code = await devices.pair_code()
         self.app.notify(
             f"Pairing code: {code}\n\nOn the other device: palette “Pair: join”, or\n"
-            f"sd network pair join {code} --host {network.address}",
+            f"sd network pair join {code} --host {address}",
             title="Pair: waiting (10 minutes at most)", timeout=600, markup=False,
         )
-        self.status(f"pairing: waiting for a device to join at {network.address} with the code shown")
-        peer = await network.wait_paired()
-        self._paired(peer)
+        self.status(f"pairing: waiting for a device to join at {address} with the code shown")
+        self._paired(await devices.wait_paired())
 
     @work(group="pairing", exclusive=True, exit_on_error=False)
     @reports_errors
@@ -67,12 +59,10 @@ class NetworkActions(ExplorerBase):
         )
         if not host:
             return
-        network = await self._network()
         self.status(f"pairing with the device at {host}…")
-        peer = await network.pair_join(code, host)
-        self._paired(peer)
+        self._paired(await self.api.devices.pair_join(code, host))
 
-    def _paired(self, peer: Peer) -> None:
+    def _paired(self, peer: PairedDevice) -> None:
         self.app.clear_notifications()
         self.status(f"paired with {peer.name}, trust {peer.trust}: it is in the sidebar")
         self.app.notify(f"paired with {peer.name}", timeout=5, markup=False)
@@ -85,11 +75,11 @@ class NetworkActions(ExplorerBase):
         """Send the selected files to a paired device's Spacedrop folder."""
         pane = self.active
         files = [p for e in pane.file_list.selection() if e.kind == "file" and (p := pane.path_of(e)) is not None]
-        if not files or any(not self.sd.core.is_local(f) for f in files):
+        if not files or any(not self.is_here(f) for f in files):
             self.status("Spacedrop sends files of this device: select one or more files first", error=True)
             return
-        network = await self._network()
-        peers = network.trust.peers()
+        await self.api.devices.attach()
+        peers = await self.sd.paired_devices()
         if not peers:
             self.status("no paired device to send to: pair one first (palette: “Pair: show a code”)", error=True)
             return
@@ -101,7 +91,7 @@ class NetworkActions(ExplorerBase):
             return
         self._selection_done()
         self.status(f"offering {self._describe(files)} to {device}…")
-        sent = await network.drop(device, [f.path for f in files])
+        sent = await self.api.devices.send(device, files)
         self.status(f"sent {len(sent)} file(s) to {device}'s Spacedrop folder")
 
     def offer_drop(self, event: DropOffered) -> None:
@@ -111,14 +101,19 @@ class NetworkActions(ExplorerBase):
             f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
             f" {names}"
         )
+
         def answer(accept: bool | None) -> None:
-            self.sd.answer_drop(event.drop_id, bool(accept))
-            network = self.sd.core.network
-            if accept and network is not None:
-                where = self._label(self.sd.core.local_path(str(network.spacedrop_dir)))
-                self.app.notify(
-                    f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)", markup=False
-                )
-                self.fill_sidebar()
+            self.answer_drop(event, bool(accept))
 
         self.app.push_screen(ConfirmScreen(question, title="Spacedrop", yes="Accept"), answer)
+
+    @work(group="drops", exit_on_error=False)
+    @reports_errors
+    async def answer_drop(self, event: DropOffered, accept: bool) -> None:
+        await self.api.devices.answer(event.drop_id, accept)
+        if accept:
+            where = self._label(await self.api.devices.spacedrop_dir())
+            self.app.notify(
+                f"the files from {event.device_name} land in {where} (⇣ Spacedrop in the sidebar)", markup=False
+            )
+            self.fill_sidebar()

@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 from textual import work
 
-from sdcore.fs.base import EntryInfo
+from sdcore.api import Entry, NotInLibrary
 from sdcore.sdpath import SdPath, display
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer_base import ExplorerBase, reports_errors
@@ -17,49 +17,44 @@ from sdtui.screens.tag_picker import TagPickerScreen
 class OrganizeActions(ExplorerBase):
     """t, n, *, ctrl+f and ctrl+s, and the results of a search, a tag or a saved search in a pane."""
 
-    async def _entry_ids(self, targets: list[SdPath], done: str) -> list[int] | None:
-        """The library entries of the targets, indexing them first if the user agrees; None (said why) if the
-        user declines.
+    async def _in_library(self, targets: list[SdPath], done: str) -> bool:
+        """Whether the targets are entries of the library, indexing them first if the user agrees (else said why).
 
         Tags, notes and favourites live on the library's entries. A file in a location the index has not
         reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
         folder becomes a location), and is left alone, with a message saying so, when the user declines.
         """
-        from sdcore.library.entries import NotIndexed, NotInLibrary  # not needed to start
-
+        library = self.api.library()
         try:
-            return await self.sd.entry_ids(targets)
-        except NotIndexed:
-            await self.sd.index_now(sorted({t.parent for t in targets}, key=str))
-            return await self.sd.entry_ids(targets)
+            await library.entries.find(*targets, index=True)
+            return True
         except NotInLibrary:
             outside = targets[0]
-            folder = outside.parent
-            if not self.sd.core.is_local(outside):
+            if not self.is_here(outside):
                 raise
-            library = await self.sd.library()
-            ok = await self.app.push_screen_wait(
-                ConfirmScreen(
-                    f"{self._describe(targets)} is not in any location of library “{library.name}”, so it cannot"
-                    f" be {done} yet: tags, notes and favourites live in the library's index.\n\n"
-                    f"Add {self._label(folder)} as a location and index it now?",
-                    title="Not in a location",
-                    yes="Add and index",
-                )
+        folder = outside.parent
+        ok = await self.app.push_screen_wait(
+            ConfirmScreen(
+                f"{self._describe(targets)} is not in any location of library “{(await library.info()).name}”, so it"
+                f" cannot be {done} yet: tags, notes and favourites live in the library's index.\n\n"
+                f"Add {self._label(folder)} as a location and index it now?",
+                title="Not in a location",
+                yes="Add and index",
             )
-            if not ok:
-                self.status(
-                    f"not {done}: {display(outside.name)} is in no location of the library"
-                    " (add its folder as a location first)",
-                    error=True,
-                )
-                return None
-            self.status(f"indexing {self._label(folder)} as a new location… (w shows the job)")
-        name = await self.sd.add_location(folder)
+        )
+        if not ok:
+            self.status(
+                f"not {done}: {display(outside.name)} is in no location of the library"
+                " (add its folder as a location first)",
+                error=True,
+            )
+            return False
+        self.status(f"indexing {self._label(folder)} as a new location… (w shows the job)")
+        location = await library.locations.add(folder, "shallow", index=True)
         self.fill_sidebar()
-        ids = await self.sd.entry_ids(targets)
-        self.status(f"{self._label(folder)} is now location “{name}”, indexed")
-        return ids
+        await library.entries.find(*targets)
+        self.status(f"{self._label(folder)} is now location “{location.name}”, indexed")
+        return True
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -68,15 +63,14 @@ class OrganizeActions(ExplorerBase):
         targets = self._targets()
         if not targets:
             return
-        ids = await self._entry_ids(targets, "tagged")
-        if ids is None:
+        if not await self._in_library(targets, "tagged"):
             return
-        names = [t.name for t in await self.sd.tag_names()]
+        names = [t.name for t in await self.api.library().tags.list()]
         name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
         if not name:
             return
         self._selection_done()
-        await self.sd.tag(name, ids)
+        await self.api.library().tags[name].add(*targets)
         self.status(f"tagged {self._describe(targets)} “{name}”")
         self.fill_sidebar()
         self._inspect(self.active)
@@ -89,17 +83,16 @@ class OrganizeActions(ExplorerBase):
         path = self.active.path_of(entry) if entry is not None else None
         if path is None:
             return
-        ids = await self._entry_ids([path], "given a note")
-        if ids is None:
+        if not await self._in_library([path], "given a note"):
             return
-        (entry_id,) = ids
-        current = await self.sd.note(entry_id)
+        notes = self.api.library().notes
+        current = await notes.get(path)
         text = await self.app.push_screen_wait(
             PromptScreen(f"Note on {display(path.name)}:", current or "", title="Note")
         )
         if text is None and current is None:
             return
-        await self.sd.set_note(entry_id, text)
+        await notes.set(path, text)
         self.status(f"note {'saved' if text else 'removed'} on {display(path.name)}")
         self._inspect(self.active)
 
@@ -110,11 +103,10 @@ class OrganizeActions(ExplorerBase):
         targets = self._targets()
         if not targets:
             return
-        ids = await self._entry_ids(targets, "marked as favourite")
-        if ids is None:
+        if not await self._in_library(targets, "marked as favourite"):
             return
         self._selection_done()
-        now = await self.sd.toggle_favourite(ids)
+        now = await self.api.library().favourites.toggle(*targets)
         self.status(f"{self._describe(targets)} {'marked as favourite ★' if now else 'no longer favourite'}")
         self._inspect(self.active)
 
@@ -127,7 +119,7 @@ class OrganizeActions(ExplorerBase):
         )
         if not text:
             return
-        await self.show_found(f"search: {text}", self.sd.search(text))
+        await self.show_found(f"search: {text}", self.api.library().search(text))
         self.last_search = text
 
     @work(group="ops", exit_on_error=False)
@@ -142,19 +134,19 @@ class OrganizeActions(ExplorerBase):
         )
         if not name:
             return
-        await self.sd.save_search(name, self.last_search)
+        await self.api.library().saved.save(name, self.last_search)
         self.status(f"saved the search as “{name}”")
         self.fill_sidebar()
 
     @reports_errors
-    async def show_found(self, title: str, finding: Awaitable[list[tuple[SdPath, EntryInfo]]]) -> None:
+    async def show_found(self, title: str, finding: Awaitable[list[Entry]]) -> None:
         found = await finding
         self.active.show_results(f"{title} ({len(found)})", found)
         self.active.file_list.focus()
         if not found and not self.has_locations:
             self.status(f"{title}: nothing, the library has no location yet (t, n or * on a file offers to add its folder)")
             return
-        unfinished = await self.sd.incomplete_locations()
+        unfinished = await self.api.library().incomplete()
         if unfinished:  # found only among what the index reached so far: say so, and how to finish
             self.status(f"{title}: {len(found)} found · {unfinished[0]}", error=True)
             return

@@ -6,7 +6,7 @@ import subprocess
 
 from textual.app import SuspendNotSupported
 
-from sdcore.fs.base import EntryInfo
+from sdcore.api import Entry
 from sdcore.sdpath import SdPath, display
 from sdtui import programs
 from sdtui.screens.explorer_base import ExplorerBase
@@ -18,9 +18,9 @@ OPENABLE = ("file", "symlink")
 class ProgramActions(ExplorerBase):
     """Enter, F3 (view) and F4 (edit) on a file of this device."""
 
-    def open_file(self, path: SdPath, entry: EntryInfo) -> None:
+    def open_file(self, path: SdPath, entry: Entry) -> None:
         """Enter on a file: the desktop's default application opens it, or, in a terminal alone, the pager."""
-        if not self.sd.core.is_local(path):  # not an error here: the inspector shows it
+        if not self.is_here(path):  # not an error here: the inspector shows it
             self.status(f"{self._label(path)}: previewed in the inspector; F5 copies it here to open it")
             return
         if not self._openable(path, entry):
@@ -58,13 +58,13 @@ class ProgramActions(ExplorerBase):
             return None
         return path
 
-    def _openable(self, path: SdPath, entry: EntryInfo) -> bool:
+    def _openable(self, path: SdPath, entry: Entry) -> bool:
         """Whether a program here can open this file: one of this device's, and never a FIFO, socket or device
         (a pager or an editor would wait on a FIFO for good); says why not on the status line."""
         if entry.kind not in OPENABLE:
             self.status(f"{display(path.name)} is a {entry.kind}: nothing to open", error=True)
             return False
-        if not self.sd.core.is_local(path):
+        if not self.is_here(path):
             self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
             return False
         return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,16 +13,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from sdcore.api import JobRecord, JobRoute
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
-from sdcore.jobs.job import Job
-from sdcore.jobs.manager import JobRecord
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.jobs_strip import amount
 from sdtui.widgets.listing import format_mtime
 
 if TYPE_CHECKING:
-    from sdcore.library.library import Library
     from sdtui.app import SdtuiApp
 
 COLUMNS = ("kind", "state", "done", "from", "to", "started", "progress", "message")
@@ -33,26 +30,17 @@ Route = tuple[str, str]
 """Where a job reads from and where it writes to, for people ("" where it has no such side)."""
 
 
-def job_route(job: Job, label: Callable[[SdPath], str]) -> Route:
+def job_route(route: JobRoute, label: Callable[[SdPath], str]) -> Route:
     """What a job works on: the sources and the folder they go to (copy, move), what it deletes, renames or makes."""
-
-    def names(texts: list[str]) -> str:
-        paths = [SdPath.parse_canonical(t) for t in texts]
-        if not paths:
-            return ""
-        return label(paths[0]) + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
-
-    sources, targets = getattr(job, "sources", None), getattr(job, "targets", None)
-    if sources is not None and targets:
-        return names(sources), label(SdPath.parse_canonical(targets[0]).parent)
-    if getattr(job, "paths", None) is not None:  # a delete
-        return names(job.paths), "" if getattr(job, "permanent", False) else "the trash"  # type: ignore[attr-defined]
-    if getattr(job, "new_name", None) is not None:  # a rename
-        path = SdPath.parse_canonical(job.path)  # type: ignore[attr-defined]
-        return label(path), display(job.new_name)  # type: ignore[attr-defined]
-    if getattr(job, "path", None):  # a mkdir
-        return "", names([job.path])  # type: ignore[attr-defined]
-    return "", ""
+    sources = ""
+    if route.sources:
+        more = len(route.sources) - 1
+        sources = label(route.sources[0]) + (f" and {more} more" if more else "")
+    if route.new_name is not None:  # a rename
+        return sources, display(route.new_name)
+    if route.destination is not None:  # a copy, a move, a mkdir
+        return sources, label(route.destination)
+    return sources, "the trash" if route.to_trash else ""
 
 
 def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = ("", "")) -> tuple:
@@ -119,9 +107,8 @@ class JobsScreen(Screen[None]):
     async def reload(self) -> None:
         """Read the jobs from the library and redraw the table, keeping the cursor's job."""
         try:
-            library = await self.sd.library()
-            records = await asyncio.to_thread(library.jobs.list)
-            await asyncio.to_thread(self._read_routes, library, [r.id for r in records if r.id not in self.routes])
+            records = await self.sd.api.library().jobs.list()
+            await self._read_routes([r.id for r in records if r.id not in self.routes])
         except SdError as exc:
             self.say(str(exc))
             return
@@ -136,23 +123,25 @@ class JobsScreen(Screen[None]):
 
     @work(group="jobs-follow", exit_on_error=False)
     async def follow(self) -> None:
-        with self.sd.core.bus.subscribe(JobProgress, JobStateChanged) as events:
-            async for event in events:
-                if isinstance(event, JobProgress):
-                    self.live[event.job_id] = event
-                    record = self.records.get(event.job_id)
-                    if record is not None:
-                        table = self.query_one(DataTable)
-                        row = job_row(record, event, self.routes.get(record.id, ("", "")))
-                        for column, value in zip(COLUMNS, row, strict=True):
-                            table.update_cell(event.job_id, column, value)
-                        continue
-                self.reload()
+        async for event in self.sd.api.events():
+            if isinstance(event, JobProgress):
+                self.live[event.job_id] = event
+                record = self.records.get(event.job_id)
+                if record is not None:
+                    table = self.query_one(DataTable)
+                    row = job_row(record, event, self.routes.get(record.id, ("", "")))
+                    for column, value in zip(COLUMNS, row, strict=True):
+                        table.update_cell(event.job_id, column, value)
+                    continue
+            elif not isinstance(event, JobStateChanged):
+                continue
+            self.reload()
 
-    def _read_routes(self, library: Library, job_ids: list[str]) -> None:
+    async def _read_routes(self, job_ids: list[str]) -> None:
+        jobs = self.sd.api.library().jobs
         for job_id in job_ids:
             try:
-                self.routes[job_id] = job_route(library.jobs.state_of(job_id), self.sd.label)
+                self.routes[job_id] = job_route(await jobs.route(job_id), self.sd.label)
             except SdError:
                 self.routes[job_id] = ("", "")
 
@@ -170,14 +159,14 @@ class JobsScreen(Screen[None]):
         job_id = self.selected_id()
         if job_id is None:
             return
-        library = await self.sd.library()
+        jobs = self.sd.api.library().jobs
         try:
             if verb == "pause":
-                library.jobs.pause(job_id)
+                await jobs.pause(job_id)
             elif verb == "cancel":
-                library.jobs.cancel(job_id)
+                await jobs.cancel(job_id)
             else:
-                await library.jobs.resume(job_id)
+                await jobs.resume(job_id)
         except SdError as exc:
             self.say(str(exc))
             return

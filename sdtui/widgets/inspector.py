@@ -19,7 +19,7 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Static
 
-from sdcore.api.records import Entry
+from sdcore.api.records import Entry, EntryDetails
 from sdcore.api.text import human_size, shorten_home
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
@@ -64,6 +64,25 @@ def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | No
     for key, value in extra or ():
         table.add_row(key, Text(value))
     return table
+
+
+def detail_rows(cas_id: str | None, details: EntryDetails | None) -> list[tuple[str, str]]:
+    """The rows of what the core knows of an entry beyond its listing: a file's cas_id; a folder's indexed totals,
+    tags, note, favourite and the other files with the same content, when the library indexes it."""
+    rows = [("cas_id", cas_id)] if cas_id else []
+    if details is None:
+        return rows
+    if details.files is not None:  # summed by the indexer: what `du` would take a walk for
+        files = details.files
+        rows.append(("holds", f"{files:,} file{'' if files == 1 else 's'}, {human_size(details.size)} (indexed)"))
+    rows.append(("tags", ", ".join(details.tags) or "—"))
+    if details.favourite:
+        rows.append(("favourite", "★"))
+    if details.note:
+        rows.append(("note", details.note))
+    if details.same_content:
+        rows.append(("same content", "\n".join(display(p) for p in details.same_content)))
+    return rows
 
 
 @functools.cache

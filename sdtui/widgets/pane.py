@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Protocol
 
 from textual import on
 from textual.app import ComposeResult
@@ -18,24 +17,20 @@ from textual.content import Content
 from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Input, Static
+from textual.worker import Worker
 
-from sdcore.fs.base import EntryInfo
+from sdcore.api.records import Entry
+from sdcore.errors import SdError
+from sdcore.events import EntriesChanged
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.listing import unfiltered_count
 
-Browse = Callable[[SdPath], AsyncIterator[list[EntryInfo]]]
-"""Streams the entries of a directory (the core's `browse`)."""
+Browse = Callable[[SdPath], AsyncIterator[list[Entry]]]
+"""Streams the entries of a directory (the core API's `browse`)."""
 
-
-class Watch(Protocol):
-    """A watch of a shown directory (the core's `DirectoryWatch`): its changes arrive as core events."""
-
-    def close(self) -> None: ...
-
-
-Watcher = Callable[[SdPath], Watch | None]
-"""Starts watching a directory while the pane shows it (the core's `watch`); None when it cannot be."""
+Watcher = Callable[[SdPath], AsyncIterator[EntriesChanged]]
+"""The changes of a directory while they are iterated (the core API's `watch`)."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,19 @@ class Pane(Vertical):
 
         pane: Pane
         path: SdPath
-        entry: EntryInfo
+        entry: Entry
+
+        @property
+        def control(self) -> Pane:
+            return self.pane
+
+    @dataclass
+    class Changed(Message):
+        """Entries changed in the directory the pane shows (the core's event of it)."""
+
+        pane: Pane
+        directory: SdPath
+        change: EntriesChanged
 
         @property
         def control(self) -> Pane:
@@ -127,7 +134,8 @@ class Pane(Vertical):
         super().__init__(id=id)
         self._browse = browse
         self._start_watch = watch
-        self._watch: Watch | None = None
+        self._watch: Worker[None] | None = None
+        self._watching: SdPath | None = None
         self._label = label or (lambda p: display(p.path))
         self.path: SdPath | None = None
         """The directory shown (None while the pane shows search results)."""
@@ -146,21 +154,21 @@ class Pane(Vertical):
         return self.query_one(FileList)
 
     @property
-    def watching(self) -> Watch | None:
-        """The watch of the directory shown, while there is one."""
-        return self._watch
+    def watching(self) -> SdPath | None:
+        """The directory whose changes the pane follows, while there is one."""
+        return self._watching
 
     @property
     def filter_box(self) -> FilterBox:
         return self.query_one(FilterBox)
 
-    def path_of(self, entry: EntryInfo) -> SdPath | None:
+    def path_of(self, entry: Entry) -> SdPath | None:
         """The file a row stands for."""
         if self.results is not None:
             return self.results.get(entry.name)
         return self.path.child(entry.name) if self.path is not None else None
 
-    def show_results(self, title: str, found: list[tuple[SdPath, EntryInfo]]) -> None:
+    def show_results(self, title: str, found: list[Entry]) -> None:
         """Show files from anywhere (search hits, tagged files, a device's places) as rows named by their path;
         `[` goes back."""
         here = self.here()
@@ -171,14 +179,14 @@ class Pane(Vertical):
         self.path = None
         self.results = {}
         rows = []
-        for path, info in found:
-            name = self._label(path)  # `~/docs/a.txt` here, `laptop:/home/me/a.txt` on a paired device
-            self.results[name] = path
-            rows.append(replace(info, name=name))
+        for entry in found:
+            name = self._label(entry.path)  # `~/docs/a.txt` here, `laptop:/home/me/a.txt` on a paired device
+            self.results[name] = entry.path
+            rows.append(replace(entry, name=name))
         self.border_title = Content(title)  # text, not markup: names may hold `[`
         self._drop_filter()
 
-        async def batches() -> AsyncIterator[list[EntryInfo]]:
+        async def batches() -> AsyncIterator[list[Entry]]:
             yield rows
 
         self.file_list.load(batches)
@@ -197,7 +205,7 @@ class Pane(Vertical):
         cursor_name: str | None = None,
         scroll_y: float = 0.0,
         record: bool = True,
-        preloaded: list[EntryInfo] | None = None,
+        preloaded: list[Entry] | None = None,
     ) -> None:
         """Show directory `path`; the place being left goes on the back stack.
 
@@ -208,7 +216,7 @@ class Pane(Vertical):
             if here is not None and here.path != path:
                 self.back_stack.append(here)
                 self.forward_stack.clear()
-        if path != self.path or self._watch is None:
+        if path != self._watching:
             self._watch_directory(path)  # before listing: a change made while it lists is not missed
         self.path = path
         self.results = None
@@ -217,7 +225,7 @@ class Pane(Vertical):
         if preloaded is not None:
             entries = list(preloaded)
 
-            async def batches() -> AsyncIterator[list[EntryInfo]]:
+            async def batches() -> AsyncIterator[list[Entry]]:
                 yield entries
 
             self.file_list.load(batches, cursor_name=cursor_name, scroll_y=scroll_y)
@@ -233,12 +241,22 @@ class Pane(Vertical):
         self.file_list.arrangement = replace(self.file_list.arrangement, filter="")
 
     def _watch_directory(self, path: SdPath | None) -> None:
-        """Stop watching the directory being left; watch `path` (its changes come back as core events)."""
+        """Stop following the directory being left; follow `path` (each change comes as a `Changed` message)."""
         if self._watch is not None:
-            self._watch.close()
+            self._watch.cancel()
             self._watch = None
+        self._watching = None
         if path is not None and self._start_watch is not None:
-            self._watch = self._start_watch(path)
+            self._watching = path
+            self._watch = self.run_worker(self._follow(path), group="watch", exit_on_error=False)
+
+    async def _follow(self, directory: SdPath) -> None:
+        assert self._start_watch is not None
+        try:
+            async for change in self._start_watch(directory):
+                self.post_message(self.Changed(self, directory, change))
+        except SdError:
+            pass  # a directory that cannot be watched still lists; ctrl+r lists it again
 
     def on_unmount(self) -> None:
         self._watch_directory(None)

@@ -17,6 +17,7 @@ from sdcore.api import Api, Entry, JobRoute, human_size
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.library.entries import NotInLibrary
+from sdcore.ops.results import CopyResult
 from sdcore.sdpath import SdPath
 
 
@@ -102,6 +103,7 @@ async def copy_a_folder_and_read_what_the_job_did(api: Api, home: Path) -> None:
     job_id = await api.ops.copy([at(api, source)], at(api, backup))
     record = await api.library().jobs.wait(job_id)
     assert record.state == "completed"
+    assert isinstance(record.result, CopyResult)
     assert (record.result.files, record.result.bytes, record.result.verb) == (2, 8000, "copied")
     assert await api.library().jobs.route(job_id) == JobRoute((at(api, source),), at(api, backup))
     copied = sorted((e.name, e.size) for e in await listed(api, backup / "photos"))
@@ -180,3 +182,13 @@ async def test_a_paired_device_path_is_labelled_with_its_name_and_browses(tmp_pa
             ("plan.txt", remote.child("plan.txt"))
         ]
         assert await here.label(SdPath(laptop.device.id, str(Path.home() / "docs"))) == "~/docs"
+
+
+def test_the_explorer_reaches_the_core_only_through_the_api() -> None:
+    """No SQL, no job-result dicts and no core internals in the explorer: it asks `app.api` (issue 14)."""
+    sdtui = Path(__file__).parents[2] / "sdtui"
+    files = [sdtui / "app.py", *sorted((sdtui / "screens").glob("*.py")), *sorted((sdtui / "widgets").glob("*.py"))]
+    forbidden = ("sqlite3", ".execute(", "SELECT ", 'get("outcomes"', "sd.core", "self.core.bus", "core.network",
+                 "from sdcore.search", "from sdcore.tags", "from sdcore.metadata", "from sdcore.ops")
+    found = [f"{f.name}: {word}" for f in files for word in forbidden if word in f.read_text()]
+    assert found == []

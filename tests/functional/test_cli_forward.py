@@ -242,7 +242,7 @@ async def test_sdtui_carries_out_sd_commands_while_it_runs(tmp_path: Path) -> No
 
     app = SdtuiApp(str(tmp_path / "docs"), data_dir=data)
     async with app.run_test() as pilot:
-        await app.library()  # the explorer has the library open (and locked)
+        await app.api.library().info()  # the explorer has the library open (and locked)
         for _ in range(100):
             if (data / "control.sock").exists():
                 break

@@ -439,7 +439,7 @@ async def test_sdtui_opens_the_library_it_is_given(tmp_path: Path) -> None:
     assert parse_args(["--library", "Photos", "."]).library == "Photos"
     app = SdtuiApp(str(tmp_path), data_dir=data, library="Photos")
     async with app.run_test():
-        assert (await app.library()).name == "Photos"
+        assert (await app.api.library().info()).name == "Photos"
     with pytest.raises(NotFound, match="no library 'Nope'"):
         SdtuiApp(str(tmp_path), data_dir=tmp_path / "other", library="Nope")
 

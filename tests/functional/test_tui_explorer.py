@@ -21,6 +21,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
     explorer,
+    library_of,
     make_tree,
     names,
     own_home,
@@ -38,6 +39,7 @@ from sdcore.index.indexer import index_location
 from sdcore.library import entries
 from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy
+from sdcore.sdpath import SdPath
 from sdtui.app import SdtuiApp, main
 from sdtui.config import Config, load_config
 from sdtui.screens.confirm import ConfirmScreen
@@ -560,7 +562,7 @@ async def test_t_tags_the_selection_creating_the_tag_and_the_sidebar_lists_it(
                 isinstance(app.screen, ExplorerScreen) and "tagged" in shown_text(app.screen.query_one("#status"))
             ),
         )
-        library = await app.library()
+        library = await library_of(app)
         tagged = {t.entry_id for t in tags.entries(library, "work/acme")}
         assert set(entries.paths_of(library, sorted(tagged)).values()) == {
             str(indexed / "alpha.py"),
@@ -649,7 +651,7 @@ async def test_n_writes_a_note_that_search_finds_and_star_marks_a_favourite(
         await wait_for(pilot, lambda: "note saved" in shown_text(app.screen.query_one("#status")))
         await pilot.press("asterisk")
         await wait_for(pilot, lambda: "favourite" in shown_text(app.screen.query_one("#status")))
-        library = await app.library()
+        library = await library_of(app)
         entry_id = entries.entry_at(library, str(indexed / "alpha.py"))
         assert metadata.note(library, entry_id) == "quarterly draft"
         assert metadata.is_favorite(library, entry_id)
@@ -666,7 +668,7 @@ async def test_t_n_and_star_outside_every_location_ask_to_index_the_folder_or_sa
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
         status = app.screen.query_one("#status")
-        library = await app.library()
+        library = await library_of(app)
         for key, done in (("t", "tagged"), ("n", "given a note"), ("asterisk", "marked as favourite")):
             await pilot.press("home", "j", "j", key)  # alpha.py
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -695,7 +697,7 @@ async def test_a_file_of_a_location_not_indexed_yet_is_indexed_on_the_spot_to_be
     app = app_for(tmp_path, indexed)
     async with app.run_test(size=(150, 34)) as pilot:
         await settle(pilot, app)
-        library = await app.library()
+        library = await library_of(app)
         watcher = app.core.watcher(library)
         await watcher.close()  # as if the change happened while no core ran
         (indexed / "aaa-new.txt").write_text("new")
@@ -762,7 +764,7 @@ async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        library = await app.library()
+        library = await library_of(app)
         watcher = app.core.watcher(library)
         await asyncio.wait_for(watcher.ready.wait(), 10)
         (indexed / "from-outside.txt").write_text("hello")
@@ -772,14 +774,25 @@ async def test_a_file_made_by_another_program_in_a_location_appears_by_itself(
 
 
 async def test_a_file_made_by_another_program_outside_every_location_appears_by_itself(
-    tmp_path: Path, tree: Path
+    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = app_for(tmp_path, tree, other=str(tree / "music"))
+    watches: dict[str, DirectoryWatch] = {}  # the core's watch of each directory a pane follows
+    start_watch = app.core.watch
+
+    def watch_and_keep(path: SdPath) -> DirectoryWatch | None:
+        made = start_watch(path)
+        if made is not None:
+            watches[path.path] = made
+        return made
+
+    monkeypatch.setattr(app.core, "watch", watch_and_keep)
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
         pane = explorer(app).active
-        watch = pane.watching
-        assert isinstance(watch, DirectoryWatch) and watch.path.path == str(tree)
+        assert pane.watching is not None and pane.watching.path == str(tree)
+        await wait_for(pilot, lambda: str(tree) in watches)
+        watch = watches[str(tree)]
         await wait_for(pilot, watch.ready.is_set)
         assert watch.error is None
         (tree / "fresh.txt").write_text("new")
@@ -794,8 +807,9 @@ async def test_a_file_made_by_another_program_outside_every_location_appears_by_
         await wait_for(pilot, lambda: names(other) == ["song.ogg"], timeout=2.0)
         await pilot.press("home", "enter")  # into docs/
         await settle(pilot, app)
-        assert watch.closed
-        assert isinstance(pane.watching, DirectoryWatch) and pane.watching.path.path == str(tree / "docs")
+        await wait_for(pilot, lambda: watch.closed)
+        assert pane.watching is not None and pane.watching.path == str(tree / "docs")
+        await wait_for(pilot, lambda: str(tree / "docs") in watches and not watches[str(tree / "docs")].closed)
         await pilot.press("ctrl+f")  # results in a pane: nothing to watch
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         await pilot.press(*"x", "enter")
@@ -1008,13 +1022,13 @@ async def test_paired_devices_are_listed_even_when_the_network_is_slow_to_attach
     """The network attaches after the first listing or after a second, whichever comes first; when importing
     it takes longer than that second, the later call must not cancel the earlier (the sidebar said "loading…"
     for good)."""
-    attach = SdtuiApp.attach_network
+    attach = Core.net
 
-    def slow_attach(self: SdtuiApp) -> None:
+    def slow_attach(self: Core) -> object:
         time.sleep(1.5)
-        attach(self)
+        return attach(self)
 
-    monkeypatch.setattr(SdtuiApp, "attach_network", slow_attach)
+    monkeypatch.setattr(Core, "net", slow_attach)
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)

@@ -22,6 +22,8 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 )
 
 from sdcore import net
+from sdcore.api.library import Favourites
+from sdcore.api.root import Ops
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
@@ -436,10 +438,10 @@ async def test_an_unexpected_error_in_the_explorers_work_is_shown_and_logged(
 ) -> None:
     tree = make_tree(tmp_path)
 
-    async def broken(self: SdtuiApp) -> list[object]:
+    async def broken(self: Favourites) -> list[object]:
         raise RuntimeError("favourites table went missing")  # a bug, not an error a user can cause
 
-    monkeypatch.setattr(SdtuiApp, "favourites", broken)
+    monkeypatch.setattr(Favourites, "list", broken)
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot, app)
@@ -489,10 +491,10 @@ async def test_an_actions_error_is_said_on_the_status_line_and_a_bug_in_it_names
         assert "docs" in said and "unexpected" not in said, said
         assert [n.message for n in app._notifications] == [said]  # and told once as a notification
 
-        async def broken(self: SdtuiApp, source: object, new: str) -> None:
+        async def broken(self: Ops, source: object, new: str) -> None:
             raise RuntimeError("rename lost its library")  # a bug, not an error a user can cause
 
-        monkeypatch.setattr(SdtuiApp, "rename", broken)
+        monkeypatch.setattr(Ops, "rename", broken)
         await answer_prompt(pilot, app, "r", "alpha-renamed.py")
         await wait_for(pilot, lambda: "unexpected" in str(status.render()))
         said = str(status.render())

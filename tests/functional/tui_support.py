@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.geometry import Region
 
+from sdcore.library import Library
 from sdtui.app import SdtuiApp
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.prompt import PromptScreen
@@ -29,6 +30,12 @@ def app_for(tmp_path: Path, start: Path | str, **kw: object) -> SdtuiApp:
     mounts = tmp_path / "mounts"
     mounts.write_text("/dev/sdb1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
     return SdtuiApp(str(start), data_dir=tmp_path / "data", mounts_file=str(mounts), **kw)  # type: ignore[arg-type]
+
+
+async def library_of(app: SdtuiApp) -> Library:
+    """The library the explorer uses, open (and live) as the explorer has it: for a test that looks inside it."""
+    await app.api.library().info()
+    return app.core.library(app.library_name)
 
 
 def explorer(app: SdtuiApp) -> ExplorerScreen:
