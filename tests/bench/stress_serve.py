@@ -4,7 +4,7 @@ memory must come back within 10% of where they started once the clients are gone
 copy of the sixth client must be exact.
 
 Run: python tests/bench/stress_serve.py [--seconds 120] [--seed 1]
-The CI suite runs the same code for 15 seconds (tests/functional/test_net_stress.py).
+The CI suite runs the same code for 8 seconds (tests/functional/test_net_stress.py).
 
 "Start" is measured after a short warm-up by the same clients, so one-time costs (lazy imports, the
 thread pool, caches) do not count as growth. Resident memory then still rises for a minute or two to a
