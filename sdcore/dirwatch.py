@@ -3,8 +3,9 @@
 A file manager shows directories that lie in no location (an external disk, /tmp): the location
 watcher does not see them. `core.watch(path)` watches one such directory with watchfiles' notifier,
 in a thread of its own, and publishes `EntriesChanged` on the core's bus for each burst of changes,
-naming the entries that changed; the UI renders the event as it renders any other. Closing the watch
-(leaving the directory) stops the thread within a step.
+naming the entries that changed; the UI renders the event as it renders any other. A change the core
+announced already (an operation of ours, the location watcher) is not told again (`EventBus.watching`).
+Closing the watch (leaving the directory) stops the thread within a step.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sdcore.events import EntriesChanged
+from sdcore.events import EntriesChanged, EventBus
 from sdcore.sdpath import DeviceId, SdPath, display
 
 if TYPE_CHECKING:
@@ -36,14 +36,15 @@ TIMEOUT_MS = 1000
 class DirectoryWatch:
     """A running watch of one local directory; `close()` stops it (it is cheap and never blocks)."""
 
-    def __init__(self, path: SdPath, publish: Callable[[EntriesChanged], None], device_id: DeviceId) -> None:
+    def __init__(self, path: SdPath, bus: EventBus, device_id: DeviceId) -> None:
         self.path = path
         """The directory watched."""
         self.ready = threading.Event()
         """Set once the watch is in place (or has failed: see `error`)."""
         self.error: str | None = None
         """Why the directory cannot be watched, if it cannot (a name that is not UTF-8, no such folder)."""
-        self._publish = publish
+        self._publish = bus.publish
+        self._unwatch = bus.watching(device_id, path.path)
         self._device_id = device_id
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -61,6 +62,7 @@ class DirectoryWatch:
     def close(self) -> None:
         """Stop watching (the thread ends within STEP_MS)."""
         self._stop.set()
+        self._unwatch()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the watching thread to end (after `close`)."""
@@ -85,13 +87,16 @@ class DirectoryWatch:
                 changes = notifier.watch(DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._stop)
                 if isinstance(changes, str):  # 'timeout', 'stop' or 'signal'
                     continue
-                self._send(self._event(changes))
+                event = self._event(changes)
+                if event is not None:
+                    self._send(event)
         except Exception as exc:  # the watch broke (e.g. the folder was unmounted): say so once, stop
             self.error = f"watching {display(directory)} stopped ({exc or type(exc).__name__})"
             log.info("%s", self.error)
             self._send(EntriesChanged(self._device_id, directory))
         finally:
             notifier.close()
+            self._unwatch()
 
     def _send(self, event: EntriesChanged) -> None:
         if self._stop.is_set():
@@ -101,7 +106,7 @@ class DirectoryWatch:
         except RuntimeError:  # the core's loop closed under us
             self._stop.set()
 
-    def _event(self, changes: set[tuple[int, str]]) -> EntriesChanged:
+    def _event(self, changes: set[tuple[int, str]]) -> EntriesChanged | None:
         """The event of a burst: the names that changed, or none (list it all again) if the folder itself did."""
         directory = self.path.path
         names: set[str] = set()
@@ -109,12 +114,19 @@ class DirectoryWatch:
             parent, name = os.path.split(changed)
             if parent != directory or not name:
                 return EntriesChanged(self._device_id, directory)
-            names.add(name)
-        return EntriesChanged(self._device_id, directory, tuple(sorted(names)))
+            if not _unnamed_file(changed):
+                names.add(name)
+        return EntriesChanged(self._device_id, directory, tuple(sorted(names))) if names else None
+
+
+def _unnamed_file(path: str) -> bool:
+    """A file being written before it has a name (O_TMPFILE, as copies write): Linux reports it as `#INODE`."""
+    name = os.path.basename(path)
+    return name[:1] == "#" and name[1:].isdigit() and not os.path.lexists(path)
 
 
 def watch_directory(core: Core, path: SdPath) -> DirectoryWatch:
     """Start watching directory `path` of this device for `core` (see `Core.watch`)."""
     if not core.is_local(path):
         raise ValueError("only a directory of this device can be watched")
-    return DirectoryWatch(path, core.bus.publish, core.device.id).start()
+    return DirectoryWatch(path, core.bus, core.device.id).start()

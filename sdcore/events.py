@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sdcore.sdpath import DeviceId
@@ -150,12 +151,95 @@ class Subscription:
         self.close()
 
 
+Signature = tuple[int, int, int, int, int] | None
+"""An entry as it stands on disk (inode, mode, size, mtime and ctime in ns), or None when it is not there."""
+
+_UNKNOWN = object()
+
+KNOWN_PER_DIRECTORY = 10_000
+"""Entries remembered per watched directory; past it the memory starts again (a change may then be told twice)."""
+
+CHECKED_PER_EVENT = 1_000
+"""An event naming more entries is told as it is, unchecked (a UI lists the directory again for it anyway)."""
+
+
+def _signature(path: str) -> Signature:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Announced:
+    """What was last announced of each entry of the directories a UI watches, as it stood on disk then.
+
+    A change is seen by up to three layers: the one that made it (an operation), the location watcher (its
+    index refresh) and the watch of a shown directory. Whoever announces it first does; the others, finding
+    the entry as it was announced, say nothing. A directory no one watches is not remembered (no one shows it).
+    """
+
+    def __init__(self) -> None:
+        self._watched: dict[tuple[str, str], int] = {}
+        self._known: dict[tuple[str, str], dict[str, Signature]] = {}
+
+    def watch(self, device_id: object, directory: str) -> None:
+        key = (str(device_id), directory)
+        self._watched[key] = self._watched.get(key, 0) + 1
+
+    def unwatch(self, device_id: object, directory: str) -> None:
+        key = (str(device_id), directory)
+        left = self._watched.get(key, 0) - 1
+        if left > 0:
+            self._watched[key] = left
+        else:
+            self._watched.pop(key, None)
+            self._known.pop(key, None)
+
+    def news(self, event: EntriesChanged) -> EntriesChanged | None:
+        """The event with only the names not announced as they stand now; None when nothing is left."""
+        key = (str(event.device_id), event.directory)
+        if key not in self._watched or not event.names or len(event.names) > CHECKED_PER_EVENT:
+            return event  # not watched here, the whole directory or most of it: always told
+        known = self._known.setdefault(key, {})
+        if len(known) > KNOWN_PER_DIRECTORY:
+            known.clear()
+        fresh = []
+        for name in event.names:
+            now = _signature(os.path.join(event.directory, name))
+            if known.get(name, _UNKNOWN) != now:
+                known[name] = now
+                fresh.append(name)
+        if not fresh:
+            return None
+        return event if len(fresh) == len(event.names) else replace(event, names=tuple(fresh))
+
+
 class EventBus:
-    """Publish from any thread; each subscriber gets its own bounded, coalescing queue."""
+    """Publish from any thread; each subscriber gets its own bounded, coalescing queue.
+
+    An `EntriesChanged` for a directory a UI watches is published once per change (see `Announced`).
+    """
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
         self._lock = threading.Lock()
+        self._announced = Announced()
+        self._announcing = threading.Lock()
+
+    def watching(self, device_id: object, directory: str) -> Callable[[], None]:
+        """Say a UI watches this directory (its changes get told once); returns what to call when it stops."""
+        with self._announcing:
+            self._announced.watch(device_id, directory)
+        done = threading.Event()
+
+        def stop() -> None:
+            if not done.is_set():
+                done.set()
+                with self._announcing:
+                    self._announced.unwatch(device_id, directory)
+
+        return stop
 
     def subscribe(self, *types: type[Event], maxsize: int = 10_000) -> Subscription:
         """Subscribe to events of these types (all when none); call from the event loop."""
@@ -170,6 +254,15 @@ class EventBus:
                 self._subs.remove(sub)
 
     def publish(self, event: Event) -> None:
+        if isinstance(event, EntriesChanged):
+            with self._announcing:  # check and tell at once: two layers telling the same change race here
+                news = self._announced.news(event)
+                if news is not None:
+                    self._deliver(news)
+            return
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         with self._lock:
             subs = list(self._subs)
         for sub in subs:

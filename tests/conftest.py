@@ -1,4 +1,4 @@
-"""Shared fixtures: a Core over a fresh data dir in tmp_path, and its default library."""
+"""Shared fixtures: each test its own home, a Core over a fresh data dir in tmp_path, and its default library."""
 
 from __future__ import annotations
 
@@ -9,6 +9,19 @@ import pytest
 
 from sdcore.core import Core
 from sdcore.library import Library
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and each `sd` it starts) gets a home of its own, beside its tmp_path rather than in it: the
+    default data dir, the trash and the config are never shared by tests running side by side (pytest -n),
+    nor with the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.delenv("SD_DATA_DIR", raising=False)
 
 
 @pytest.fixture

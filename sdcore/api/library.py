@@ -7,6 +7,7 @@ import builtins
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
@@ -32,6 +33,20 @@ async def wait_for(library: Library, job_id: str) -> JobRecord:
     return record
 
 
+async def in_thread(library: Library, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` in a thread (it reads or writes the library's SQLite): an SQLite error comes out as the SdError
+    that says it in one line (a damaged database, a full disk), never as itself."""
+    import sqlite3
+
+    try:
+        return await asyncio.to_thread(call, *args)
+    except sqlite3.Error as exc:
+        told = library.explain(exc)
+        if told is None:
+            raise
+        raise told from exc
+
+
 class _Part:
     """A part of one library (its tags, its jobs...): the library is opened when a call first needs it."""
 
@@ -45,7 +60,7 @@ class _Part:
     async def _in_thread(self, call: Callable[..., T], *args: Any) -> T:
         """`call(library, *args)` in a thread (SQLite reads and writes)."""
         library = await self._library()
-        return await asyncio.to_thread(call, library, *args)
+        return await in_thread(library, call, library, *args)
 
     async def _entry_ids(self, paths: Sequence[SdPath]) -> builtins.list[int]:
         return [e.entry_id for e in await Entries(self._api, self._name).find(*paths, index=True) if e.entry_id]
@@ -104,7 +119,7 @@ class Entries(_Part):
             ]
 
         try:
-            ids = await asyncio.to_thread(look_up)
+            ids = await in_thread(library, look_up)
         except entries.NotIndexed:
             if not index:
                 raise
@@ -115,8 +130,8 @@ class Entries(_Part):
                 if not await asyncio.to_thread(os.path.lexists, p.path):
                     raise NotFound(f"{display(p.path)} does not exist") from None
             await refresh(library, sorted({os.path.dirname(p.path) or "/" for p in local}))
-            ids = await asyncio.to_thread(look_up)
-        return await asyncio.to_thread(_entries_by_id, library, here, ids)
+            ids = await in_thread(library, look_up)
+        return await in_thread(library, _entries_by_id, library, here, ids)
 
     async def details(self, path: SdPath) -> EntryDetails | None:
         """What the library knows of the entry at `path` (None when it is in no location, or not indexed)."""
@@ -189,10 +204,22 @@ class TagHandle(_Part):
             found.append(_with_id(entry, entry_id))
         return found
 
+    async def get(self) -> Tag:
+        """The tag (raises NotFound, saying how to make it, when there is none of that name)."""
+        from sdcore import tags
+
+        return await self._in_thread(tags.get, self._tag)
+
     async def rename(self, new_name: str) -> Tag:
         from sdcore import tags
 
         return await self._in_thread(tags.rename, self._tag, new_name)
+
+    async def recolor(self, color: str | None) -> Tag:
+        """Give the tag a colour (#rrggbb, #rgb or a colour name; None or "none" takes it off)."""
+        from sdcore import tags
+
+        return await self._in_thread(tags.recolor, self._tag, color)
 
     async def delete(self, recursive: bool = False) -> int:
         from sdcore import tags
@@ -283,13 +310,13 @@ class Locations(_Part):
 
     async def list(self) -> builtins.list[Location]:
         library = await self._library()
-        return await asyncio.to_thread(library.locations.list)
+        return await in_thread(library, library.locations.list)
 
     async def add(self, path: SdPath | str, mode: str = "content", name: str | None = None, *, index: bool = False) -> Location:
         """Make a folder of this device a location; with `index`, index it now and wait (the jobs show it)."""
         library = await self._library()
         folder = path.path if isinstance(path, SdPath) else path
-        location = await asyncio.to_thread(library.locations.add, folder, mode, name)
+        location = await in_thread(library, library.locations.add, folder, mode, name)
         if index:
             from sdcore.index.indexer import index_location
 
@@ -298,7 +325,7 @@ class Locations(_Part):
 
     async def remove(self, key: int | str) -> Location:
         library = await self._library()
-        return await asyncio.to_thread(library.locations.remove, key)
+        return await in_thread(library, library.locations.remove, key)
 
 
 class Jobs(_Part):
@@ -306,11 +333,11 @@ class Jobs(_Part):
 
     async def list(self, states: tuple[str, ...] | None = None, limit: int = 200) -> builtins.list[JobRecord]:
         library = await self._library()
-        return await asyncio.to_thread(library.jobs.list, states, limit)
+        return await in_thread(library, library.jobs.list, states, limit)
 
     async def get(self, job_id: str) -> JobRecord:
         library = await self._library()
-        return await asyncio.to_thread(library.jobs.get, job_id)
+        return await in_thread(library, library.jobs.get, job_id)
 
     async def wait(self, job_id: str) -> JobRecord:
         """Wait until the job stops running (finished, paused, failed or canceled); its record."""
@@ -340,8 +367,6 @@ def _hit_entry(api: Api, hit: Any) -> Entry:
 
 
 def _with_id(entry: Entry, entry_id: int) -> Entry:
-    from dataclasses import replace
-
     return replace(entry, entry_id=entry_id)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import builtins
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sdcore.api.library import LibraryHandle, wait_for
@@ -77,8 +78,6 @@ class Api:
         fs = self._core.fs_for(path.device_id)
         entry = Entry.at(path, await fs.stat(path.path))
         if cas_id and entry.kind == "file":
-            from dataclasses import replace
-
             entry = replace(entry, cas_id=await fs.cas_id(path.path))
         return entry
 
@@ -86,10 +85,6 @@ class Api:
         """A file's bytes from `offset`, in chunks."""
         async for chunk in self._core.fs_for(path.device_id).open_read(path.path, offset):
             yield chunk
-
-    async def places(self) -> builtins.list[tuple[str, SdPath]]:
-        """Where to start on this device: home and the root."""
-        return [("home", SdPath(self.device.id, os.path.expanduser("~"))), ("root", SdPath(self.device.id, "/"))]
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -205,7 +200,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.uuid, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
+        return [PairedDevice(p.id, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""
@@ -255,12 +250,12 @@ class Devices:
     async def wait_paired(self) -> PairedDevice:
         """Wait for a device to join with the current code."""
         peer = await (await self._network()).wait_paired()
-        return PairedDevice(peer.uuid, peer.name, peer.trust, peer.addresses)
+        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
 
     async def pair_join(self, code: str, host: str) -> PairedDevice:
         """Join a device that shows a pairing code, at HOST:PORT."""
         peer = await (await self._network()).pair_join(code, host)
-        return PairedDevice(peer.uuid, peer.name, peer.trust, peer.addresses)
+        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
 
     async def spacedrop_dir(self) -> SdPath:
         """Where files other devices send land on this device."""

@@ -80,6 +80,7 @@ class IndexJob(Job):
     scope: str = "recursive"
     subpaths: list[str] = field(default_factory=list)  # directories to start from ('' or none: the root)
     keep_orphans: bool = False  # a refresh pass that more passes follow: vanished entries may yet turn up
+    announce: bool = True  # publish EntriesChanged for what changed (not when an operation told it already)
     phase: str = "start"
     first_load: bool = False
     dirs: int = 0
@@ -285,7 +286,7 @@ class IndexJob(Job):
             ctx.progress(self.found, 0, f"discovery: {self.dirs:,} folders", "entries")
             ctx.save(db)
         context = library.context
-        for directory, names in changed_dirs:
+        for directory, names in changed_dirs if self.announce else ():
             context.bus.publish(EntriesChanged(context.device_id, directory, names, library.id))
 
     def _apply_dir(
@@ -739,8 +740,10 @@ async def catch_up(library: Library, location: Location, stop: asyncio.Event) ->
         await job.forget_queue(ctx)
 
 
-async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
+async def refresh(library: Library, directories: list[str], *, announce: bool = True) -> dict[str, int]:
     """Re-index these directories of this device (one level each) now, outside the job list.
+
+    `announce=False`: the changes were announced already (by the operation that made them).
 
     A directory not indexed yet (made since the last scan) is reached through its parents, one
     level a pass; vanished entries are only removed after the last pass, so a move into a new
@@ -756,7 +759,9 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
         reached: list[str] | None = None
         moved: set[str] = set()
         for _ in range(64):
-            job = IndexJob(location_id, scope="current", subpaths=sorted(targets), keep_orphans=True)
+            job = IndexJob(
+                location_id, scope="current", subpaths=sorted(targets), keep_orphans=True, announce=announce
+            )
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", job, library, persistent=False)
             try:
                 summary = await job.run(ctx)
@@ -773,7 +778,7 @@ async def refresh(library: Library, directories: list[str]) -> dict[str, int]:
         # changed in it just after the move is told under its old path. Index such folders whole.
         new_dirs = sorted(set(_unscanned_children(library, location_id, job.subpaths)) | moved)
         if new_dirs:
-            deep = IndexJob(location_id, scope="recursive", subpaths=new_dirs, keep_orphans=True)
+            deep = IndexJob(location_id, scope="recursive", subpaths=new_dirs, keep_orphans=True, announce=announce)
             ctx = JobContext(f"refresh-{uuid.uuid4().hex[:8]}", deep, library, persistent=False)
             try:
                 summary = await deep.run(ctx)

@@ -33,8 +33,8 @@ from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.rpc_client import NotSent, RpcClient
 from sdcore.net.rpc_server import DeviceHandles, RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
-from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text
-from sdcore.sdpath import display
+from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text, parse_device_id
+from sdcore.sdpath import DeviceId, display
 from sdcore.sshlib import asyncssh
 
 DEFAULT_PORT = 37520
@@ -112,7 +112,7 @@ class _Incoming(asyncssh.SSHServer):
         self.net._incoming.discard(self)
         self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
-            self.net.bus.publish(DeviceLost(self.peer.uuid, self.peer.name, str(exc or "disconnected")))
+            self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
     def begin_auth(self, username: str) -> bool:
         self._offered = None  # a key offered under another user name proves nothing for this one
@@ -142,7 +142,7 @@ class _Incoming(asyncssh.SSHServer):
         self.peer = None if self.pairing else self._offered
         if self.peer is not None:
             self.net._incoming.add(self)
-            self.net.bus.publish(DeviceConnected(self.peer.uuid, self.peer.name))
+            self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
 
     def session_requested(self) -> asyncssh.SSHServerProcess[bytes] | bool:
         """Pairing connections get the pairing subsystem only; paired devices sd-rpc, SFTP and scp."""
@@ -157,7 +157,7 @@ class _Incoming(asyncssh.SSHServer):
 class PeerLink:
     """The one SSH connection to a paired device: made on first use, re-made with backoff when lost."""
 
-    def __init__(self, net: Network, device_id: str) -> None:
+    def __init__(self, net: Network, device_id: DeviceId) -> None:
         self.net = net
         self.device_id = device_id
         self.conn: asyncssh.SSHClientConnection | None = None
@@ -190,17 +190,22 @@ class PeerLink:
                 raise NotFound(f"device {self.device_id} is not paired with this one: pair it first")
             self.conn, self.client = await self.net._dial(peer, self._lost)
             hello = await self.client.call("hello", name=self.net.device.name, id=str(self.net.device.id))
-            if hello.get("id") != peer.id:
+            said = parse_device_id(hello.get("id")) if isinstance(hello, dict) else None
+            if said != peer.id:
                 await self.close()
+                if said is None:
+                    raise NotTrusted(
+                        f"{display(peer.name)} answered without a valid device id: is the same sdtui running there?"
+                    )
                 raise NotTrusted(f"{display(peer.name)} answered as another device: unpair and pair again")
             self.net._renamed(peer.id, hello.get("name"))
-            self.net.bus.publish(DeviceConnected(peer.uuid, (self.net.trust.get(peer.id) or peer).name))
+            self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
             return self.client
 
     def _lost(self, reason: str) -> None:
         peer = self.net.trust.get(self.device_id)
         name = peer.name if peer else ""
-        self.net.bus.publish(DeviceLost(uuid.UUID(self.device_id), name, reason))
+        self.net.bus.publish(DeviceLost(self.device_id, name, reason))
         if self.conn is not None:
             self.conn.close()
         if peer is not None and not self.net._closing and reason != "closed":
@@ -258,11 +263,11 @@ class Network:
         self._incoming: set[_Incoming] = set()
         self._pairing: set[_Incoming] = set()  # connections of the pairing user
         self._logging_in: dict[_Incoming, None] = {}  # oldest first
-        self._handles: dict[str, DeviceHandles] = {}
-        self._links: dict[str, PeerLink] = {}
+        self._handles: dict[DeviceId, DeviceHandles] = {}
+        self._links: dict[DeviceId, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
-        self._asking: set[str] = set()  # devices whose Spacedrop waits for an answer
+        self._asking: set[DeviceId] = set()  # devices whose Spacedrop waits for an answer
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
         self.sweep_interval = 2.0
@@ -377,7 +382,7 @@ class Network:
         finally:
             process.exit(0)
 
-    def device_handles(self, device_id: str) -> DeviceHandles:
+    def device_handles(self, device_id: DeviceId) -> DeviceHandles:
         """What a paired device holds open here, over all its connections."""
         return self._handles.setdefault(device_id, DeviceHandles())
 
@@ -393,7 +398,7 @@ class Network:
         now = self.trust.get(peer.id)
         return now is not None and now.public_key == peer.public_key and now.trust == peer.trust
 
-    def _renamed(self, device_id: str, name: object) -> None:
+    def _renamed(self, device_id: DeviceId, name: object) -> None:
         """Store the name a paired device now gives itself (made unique among the devices here)."""
         peer = self.trust.get(device_id)
         if peer is not None and isinstance(name, str) and name.strip():
@@ -410,7 +415,7 @@ class Network:
         """
         self._extensions[name] = (handler, trust)
 
-    async def call(self, device: str | uuid.UUID, name: str, **args: Any) -> Any:
+    async def call(self, device: str | DeviceId, name: str, **args: Any) -> Any:
         """Call a request a paired device offers with `expose`."""
         return await self.link(device).call("ext", name=name, args=args)
 
@@ -472,11 +477,14 @@ class Network:
 
     def _store(self, info: dict[str, Any], trust: str) -> Peer:
         key = asyncssh.import_public_key(info["key"])
-        if not id_matches_key(str(info.get("id")), key_text(key)):
+        device_id = parse_device_id(info.get("id"))
+        if device_id is None:
+            raise PairingError("the other device sent a malformed device id: is the same sdtui running there?")
+        if not id_matches_key(device_id, key_text(key)):
             raise PairingError("the other device claimed a device id that does not belong to its key")
         peer = Peer(
-            id=str(info["id"]),
-            name=self.trust.free_name(str(info["name"]), str(info["id"]), taken=[self.device.name]),
+            id=device_id,
+            name=self.trust.free_name(str(info["name"]), device_id, taken=[self.device.name]),
             public_key=key_text(key),
             trust=trust,
             addresses=tuple(str(a) for a in info.get("addresses", [])),
@@ -546,18 +554,24 @@ class Network:
         told = await asyncio.gather(*(tell(peer) for peer in self.devices()))
         return [name for name in told if name is not None]
 
-    def resolve(self, name_or_id: str | uuid.UUID) -> Peer:
-        return self.trust.resolve(str(name_or_id))
+    def resolve(self, name_or_id: str | DeviceId) -> Peer:
+        """A paired device by its id, or by name, id or id prefix as a person writes it."""
+        if not isinstance(name_or_id, uuid.UUID):
+            return self.trust.resolve(name_or_id)
+        peer = self.trust.get(name_or_id)
+        if peer is None:
+            raise NotFound(f"no paired device with id {name_or_id}: see `sd network devices`, or pair it first")
+        return peer
 
-    def device_id_of(self, name_or_id: str) -> uuid.UUID:
+    def device_id_of(self, name_or_id: str) -> DeviceId:
         """This device's or a paired device's id, by name, id or id prefix (what `laptop:/path` names).
 
         A name or prefix that fits more than one device, this one included, is refused, never guessed.
         """
-        here = Peer(id=str(self.device.id), name=self.device.name, public_key=self.public_key)
-        return self.trust.resolve(name_or_id, this_device=here).uuid
+        here = Peer(id=self.device.id, name=self.device.name, public_key=self.public_key)
+        return self.trust.resolve(name_or_id, this_device=here).id
 
-    async def unpair(self, name_or_id: str | uuid.UUID) -> Peer:
+    async def unpair(self, name_or_id: str | DeviceId) -> Peer:
         """Forget a device; its open connections are closed now."""
         peer = self.trust.remove(self.resolve(name_or_id).id)
         link = self._links.pop(peer.id, None)
@@ -568,14 +582,14 @@ class Network:
                 inc.conn.close()
         return peer
 
-    def link(self, name_or_id: str | uuid.UUID) -> PeerLink:
+    def link(self, name_or_id: str | DeviceId) -> PeerLink:
         peer = self.resolve(name_or_id)
         link = self._links.get(peer.id)
         if link is None:
             link = self._links[peer.id] = PeerLink(self, peer.id)
         return link
 
-    def fs_for(self, device_id: str | uuid.UUID) -> RemoteFS:
+    def fs_for(self, device_id: str | DeviceId) -> RemoteFS:
         """The files of a paired device (connects on first use)."""
         return RemoteFS(self.link(device_id))
 
@@ -637,7 +651,7 @@ class Network:
                 f"an earlier Spacedrop of yours waits for an answer at {self.device.name}: send again once it has one"
             )
         drop_id = uuid.uuid4().hex[:12]
-        self.bus.publish(DropOffered(drop_id, peer.uuid, peer.name, tuple(names), sum(sizes)))
+        self.bus.publish(DropOffered(drop_id, peer.id, peer.name, tuple(names), sum(sizes)))
         if self.auto_accept_drops:
             return str(self.spacedrop_dir)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -669,7 +683,7 @@ class Network:
         else:
             fut.set_result(accept)
 
-    async def drop(self, device: str | uuid.UUID, paths: list[str]) -> list[str]:
+    async def drop(self, device: str | DeviceId, paths: list[str]) -> list[str]:
         """Send files to a paired device's Spacedrop folder; returns the names sent."""
         files = [os.path.abspath(p) for p in paths]
         for f in files:

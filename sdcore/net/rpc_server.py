@@ -93,7 +93,7 @@ class DeviceHandles:
             )
 
 
-# A hook for Spacedrop: (peer id, names, sizes) -> accepted folder, or None when declined.
+# A hook for Spacedrop: (names, sizes) -> accepted folder, or None when declined.
 DropHandler = Callable[[list[str], list[int]], Awaitable[str | None]]
 
 

@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sdcore.device import device_id_of
 from sdcore.errors import NotFound, SdError
-from sdcore.sdpath import _BIDI, display
+from sdcore.sdpath import _BIDI, DeviceId, display
 from sdcore.sshlib import asyncssh
 
 TRUST_FILE = "trust.json"
@@ -31,16 +32,12 @@ class AmbiguousDevice(SdError):
 class Peer:
     """A paired device as this device trusts it."""
 
-    id: str
+    id: DeviceId
     name: str
     public_key: str  # OpenSSH one-line form
     trust: str = "full"  # "full": anything the OS user may read; "shared": only this device's shares
     addresses: tuple[str, ...] = ()
     paired_at: float = field(default_factory=time.time)
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        return uuid.UUID(self.id)
 
     def key(self) -> asyncssh.SSHKey:
         return asyncssh.import_public_key(self.public_key)
@@ -52,9 +49,26 @@ def key_text(key: asyncssh.SSHKey) -> str:
     return f"{algo} {data}"
 
 
-def id_matches_key(device_id: str, public_key: str) -> bool:
+def id_matches_key(device_id: DeviceId, public_key: str) -> bool:
     """Whether `device_id` is the one derived from `public_key` (so nobody claims an id without its key)."""
-    return device_id == str(device_id_of(asyncssh.import_public_key(public_key)))
+    return device_id == device_id_of(asyncssh.import_public_key(public_key))
+
+
+def parse_device_id(text: object) -> DeviceId | None:
+    """The device id another device sent in its text form; None when it is not one (the caller refuses it)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _checked(device_id: DeviceId) -> DeviceId:
+    # a device id as text would silently match no paired device: a bug to see, never "not paired"
+    if not isinstance(device_id, uuid.UUID):
+        raise TypeError(f"a device id is a DeviceId (uuid.UUID), not {type(device_id).__name__}")
+    return device_id
 
 
 class TrustStore:
@@ -64,7 +78,7 @@ class TrustStore:
         self.path = Path(data_dir) / TRUST_FILE
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._peers: dict[str, Peer] = {}
+        self._peers: dict[DeviceId, Peer] = {}
         self._shares: list[str] = []
 
     def _reload(self) -> None:
@@ -78,27 +92,20 @@ class TrustStore:
             return
         try:
             data = json.loads(self.path.read_text() or "{}")
-        except ValueError:  # never written over: the pairings in it may be recovered by hand
+            peers = [_peer_from_json(p) for p in data.get("peers", [])]
+            shares = list(data.get("shares", []))
+        except (ValueError, KeyError, TypeError, AttributeError):  # never written over: it may be mended
             raise SdError(
                 f"{display(str(self.path))} (the paired devices) is damaged; restore it from a backup, or move it"
                 " away and pair the devices again"
             ) from None
-        self._peers = {
-            p["id"]: Peer(
-                id=p["id"],
-                name=p["name"],
-                public_key=p["public_key"],
-                trust=p.get("trust", "full"),
-                addresses=tuple(p.get("addresses", ())),
-                paired_at=p.get("paired_at", 0.0),
-            )
-            for p in data.get("peers", [])
-        }
-        self._shares = list(data.get("shares", []))
+        self._peers = {p.id: p for p in peers}
+        self._shares = shares
         self._stamp = stamp
 
     def _save(self) -> None:
-        data = {"peers": [asdict(p) for p in self._peers.values()], "shares": self._shares}
+        peers = [{**asdict(p), "id": str(p.id)} for p in self._peers.values()]
+        data = {"peers": peers, "shares": self._shares}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{TRUST_FILE}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -113,10 +120,11 @@ class TrustStore:
             self._reload()
             return sorted(self._peers.values(), key=lambda p: (p.name, p.id))
 
-    def get(self, device_id: str | uuid.UUID) -> Peer | None:
+    def get(self, device_id: DeviceId) -> Peer | None:
+        _checked(device_id)
         with self._lock:
             self._reload()
-            return self._peers.get(str(device_id))
+            return self._peers.get(device_id)
 
     def peer_for_key(self, key: asyncssh.SSHKey) -> Peer | None:
         """The paired device whose stored key is exactly this one."""
@@ -133,25 +141,28 @@ class TrustStore:
             self._peers[peer.id] = peer
             self._save()
 
-    def remove(self, device_id: str | uuid.UUID) -> Peer:
+    def remove(self, device_id: DeviceId) -> Peer:
+        _checked(device_id)
         with self._lock:
             self._reload()
-            peer = self._peers.pop(str(device_id), None)
+            peer = self._peers.pop(device_id, None)
             if peer is None:
                 raise NotFound(f"no paired device with id {device_id}: see `sd network devices`")
             self._save()
             return peer
 
     def resolve(self, name_or_id: str, this_device: Peer | None = None) -> Peer:
-        """A paired device (or `this_device`) by id, name or id prefix; more than one match is refused."""
+        """A paired device (or `this_device`) by id, name or id prefix as a person writes it; more than one match
+        is refused."""
         devices = [*([this_device] if this_device else []), *self.peers()]
-        exact = [d for d in devices if d.id == name_or_id]
-        found = exact or [d for d in devices if d.name == name_or_id or d.id.startswith(name_or_id.lower())]
+        exact = [d for d in devices if str(d.id) == name_or_id]
+        prefix = name_or_id.lower()
+        found = exact or [d for d in devices if d.name == name_or_id or str(d.id).startswith(prefix)]
         if len(found) == 1:
             return found[0]
         if found:
             which = ", ".join(
-                "this device" if d is this_device else f"{display(d.name)} ({d.id[:8]})" for d in found
+                "this device" if d is this_device else f"{display(d.name)} ({str(d.id)[:8]})" for d in found
             )
             raise AmbiguousDevice(
                 f"'{display(name_or_id)}' could be {which}: write more of the device id "
@@ -161,7 +172,7 @@ class TrustStore:
             f"no paired device called '{display(name_or_id)}': see `sd network devices`, or pair it first"
         )
 
-    def free_name(self, wanted: str, device_id: str, taken: Iterable[str] = ()) -> str:
+    def free_name(self, wanted: str, device_id: DeviceId, taken: Iterable[str] = ()) -> str:
         """`wanted`, else `wanted-2`, `wanted-3`...: the first name that no other paired device has,
         nor any of `taken` (this device's own name), so a name always says which device it is."""
         # without invisible format characters (zero-width ones), which would make it look like another's name;
@@ -196,3 +207,15 @@ class TrustStore:
                 raise NotFound(f"{path} is not shared: see `sd share list`")
             self._shares.remove(real)
             self._save()
+
+
+def _peer_from_json(p: dict[str, Any]) -> Peer:
+    """A paired device as trust.json stores it (its id as text)."""
+    return Peer(
+        id=uuid.UUID(p["id"]),
+        name=p["name"],
+        public_key=p["public_key"],
+        trust=p.get("trust", "full"),
+        addresses=tuple(p.get("addresses", ())),
+        paired_at=p.get("paired_at", 0.0),
+    )

@@ -36,9 +36,17 @@ class DeleteJob(Job):
         return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
-        touched: list[SdPath] = []
+        gone: list[SdPath] = []  # what this run trashed or deleted (the last one perhaps partly)
+        try:
+            return await self._run(ctx, gone)
+        except Exception:  # paused, canceled or failed: what was done before shows too
+            await follow_changes(ctx.library, entries=gone)
+            raise
+
+    async def _run(self, ctx: JobContext, gone: list[SdPath]) -> dict[str, Any]:
         while self.index < len(self.paths):
             path = SdPath.parse_canonical(self.paths[self.index])
+            gone.append(path)
             fs = ctx.fs_for(path.device_id)
             ctx.progress(self.index, len(self.paths), display(path.name), "items")
             try:
@@ -59,11 +67,10 @@ class DeleteJob(Job):
                 else:
                     self.vanished.append(path.path)
                     self.outcomes.append(Outcome.VANISHED.value)
-            touched.append(path.parent)
             self.index += 1
             await ctx.checkpoint()
         ctx.progress(self.index, len(self.paths), "", "items")
-        await follow_changes(ctx.library, touched)
+        await follow_changes(ctx.library, entries=gone)
         return self.result().to_dict()
 
     def result(self) -> DeleteResult:

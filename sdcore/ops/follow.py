@@ -16,15 +16,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def follow_changes(library: Library, directories: Sequence[str | SdPath]) -> None:
-    """Re-index the touched directories that lie in locations, and publish EntriesChanged for each.
+async def follow_changes(
+    library: Library, directories: Sequence[str | SdPath] = (), *, entries: Sequence[SdPath] = ()
+) -> None:
+    """Announce what an operation changed, once, and re-index the touched directories that lie in locations.
 
-    A directory is a path on this device, or an SdPath (or its sd:// text) on any device.
+    `entries` are the files and folders it made, renamed or removed: their folders are announced with their
+    names. The other `directories` (a path on this device, or an SdPath or its sd:// text on any device) are
+    announced whole. The re-index says nothing more: the operation told it.
     """
     context = library.context
     local: list[str] = []
     elsewhere: list[SdPath] = []
-    for d in directories:
+    names: dict[SdPath, list[str]] = {}
+    for entry in entries:
+        names.setdefault(entry.parent, []).append(entry.name)
+    for d in [*directories, *names]:
         where = SdPath.parse_canonical(d) if isinstance(d, str) and d.startswith(SCHEME) else d
         if isinstance(where, SdPath):
             if where.device_id != context.device_id:
@@ -33,10 +40,12 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
             where = where.path
         local.append(os.path.abspath(where))
     unique = list(dict.fromkeys(local))
+    named = {(d.device_id, d.path): tuple(sorted(set(n))) for d, n in names.items()}
     for directory in unique:
-        context.bus.publish(EntriesChanged(context.device_id, directory, library_id=library.id))
+        told = named.get((context.device_id, directory), ())
+        context.bus.publish(EntriesChanged(context.device_id, directory, told, library_id=library.id))
     for far in dict.fromkeys(elsewhere):
-        context.bus.publish(EntriesChanged(far.device_id, far.path))
+        context.bus.publish(EntriesChanged(far.device_id, far.path, named.get((far.device_id, far.path), ())))
     try:
         indexed = [d for d in unique if library.locations.containing(d) is not None]
     except Exception:  # noqa: BLE001 - the index is a convenience; the files are what matter
@@ -49,6 +58,6 @@ async def follow_changes(library: Library, directories: Sequence[str | SdPath]) 
     except ImportError:
         return
     try:
-        await refresh(library, indexed)
+        await refresh(library, indexed, announce=False)
     except Exception:  # noqa: BLE001
         log.warning("re-indexing after the operation failed; the next scan will catch up", exc_info=True)

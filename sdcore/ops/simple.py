@@ -33,7 +33,7 @@ class RenameJob(Job):
         path = SdPath.parse_canonical(self.path)
         target = join(path.parent.path, self.new_name)
         await ctx.fs_for(path.device_id).rename(path.path, target)
-        await follow_changes(ctx.library, [path.parent])
+        await follow_changes(ctx.library, entries=[path, path.parent.child(self.new_name)])
         return {"path": target}
 
 
@@ -52,5 +52,8 @@ class MkdirJob(Job):
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
         await ctx.fs_for(path.device_id).mkdir(path.path, parents=self.parents)
-        await follow_changes(ctx.library, [path.parent])
+        if self.parents:  # the folders it made may begin higher up: the parent is listed whole
+            await follow_changes(ctx.library, [path.parent])
+        else:
+            await follow_changes(ctx.library, entries=[path])
         return {"path": path.path}

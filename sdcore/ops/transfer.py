@@ -131,7 +131,7 @@ class TransferJob(Job):
             self.cursor = None
             await self.checkpoint()
         self.report(force=True)
-        await follow_changes(ctx.library, self.touched)
+        await follow_changes(ctx.library, self.touched, entries=self._changed_entries())
         if self.changed or self.problems:
             why = [c[2] if len(c) > 2 else CHANGED for c in self.changed]  # older checkpoints: [src, dst]
             lines = [f"{display(c[0])} {w}" for c, w in zip(self.changed, why, strict=True)] + self.problems
@@ -168,6 +168,13 @@ class TransferJob(Job):
                 pass  # the device is out of reach: the sweep when a copy starts removes them later
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _changed_entries(self) -> list[SdPath]:
+        """The names this job made (or, moving, removed) in the folders it was given: they are announced by name."""
+        targets = [SdPath.parse_canonical(t) for t in self.targets]
+        renamed = [t.parent.child(os.path.basename(self.renames[t.path])) for t in targets if t.path in self.renames]
+        sources = [SdPath.parse_canonical(s) for s in self.sources] if self.moving else []
+        return targets + renamed + sources
 
     def _fs(self, path: SdPath) -> FileSystem:
         return self.ctx.fs_for(path.device_id)

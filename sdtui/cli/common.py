@@ -250,6 +250,18 @@ def library_of(core: Any) -> Any:
     return core.library(chosen().library)
 
 
+def api_of(core: Any) -> Any:
+    """The core API of `core`, where `api.library()` is the library chosen with --library (else the default)."""
+    from sdcore.api import Api
+
+    return Api(core, library=chosen().library)
+
+
+def run_api(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """`run` for a command written against the core API: `body(api)` (see `api_of`)."""
+    return run(lambda core: body(api_of(core)))
+
+
 def print_json(data: Any) -> None:
     """JSON on stdout, ASCII-escaped: a name that is not UTF-8 keeps its bytes as \\udcXX (os.fsencode restores them)."""
     sys.stdout.write(json.dumps(data, default=str) + "\n")
@@ -262,11 +274,3 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: st
     for row in rows:
         table.add_row(*(display(str(v)) if v is not None else "" for v in row))
     console().print(table)
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)

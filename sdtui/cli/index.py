@@ -10,9 +10,20 @@ from typing import Any
 
 import typer
 
+from sdcore.api import human_size
 from sdcore.errors import NotFound, SdError
-from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
+from sdcore.sdpath import SdPath, display
+from sdtui.cli.common import (
+    JsonOpt,
+    api_of,
+    fail,
+    here,
+    library_of,
+    print_json,
+    print_table,
+    run,
+    run_api,
+)
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
 location_app = typer.Typer(help="Folders a library indexes.", no_args_is_help=True)
@@ -28,14 +39,14 @@ def register(app: typer.Typer) -> None:
 BackgroundOpt = typer.Option(False, "--background", help="Start the job and return at once.")
 
 
-async def _index(library: Any, location: Any, background: bool, json: bool) -> None:
+async def _index(core: Any, location: Any, background: bool, json: bool) -> None:
     from sdcore.index.indexer import index_location
 
-    job_id = await index_location(library, location)
+    job_id = await index_location(library_of(core), location)
     if background:
         print_json({"job": job_id}) if json else print(f"indexing in job {job_id}")
         return
-    record = await follow(library, job_id, quiet=json)
+    record = await follow(api_of(core), job_id, quiet=json)
     if json:
         print_json({"job": job_id, "state": record.state, **(record.result.to_dict() if record.result else {})})
     elif record.state == "completed":
@@ -77,7 +88,7 @@ def location_add(
             location = library.locations.add(here(path), mode=mode or "content", name=name, ignore=ignore)
             if not json:
                 print(f"added location {location.id} ({location.name}) in {location.mode} mode")
-        await _index(library, location, background, json)
+        await _index(core, location, background, json)
 
     run(body)
 
@@ -86,12 +97,12 @@ def location_add(
 def location_list(json: bool = JsonOpt) -> None:
     """List the library's locations."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
+    async def body(api: Any) -> None:
+        lib = api.library()
         rows = []
-        for loc in library.locations.list():
-            size, files = library.read().execute("SELECT size, files FROM entries WHERE id = ?", (loc.root_id,)).fetchone()
-            rows.append((loc, size, files))
+        for loc in await lib.locations.list():
+            details = await lib.entries.details(SdPath(loc.device_id, loc.path))
+            rows.append((loc, details.size if details else 0, (details.files or 0) if details else 0))
         if json:
             print_json([
                 {"id": loc.id, "name": loc.name, "path": loc.path, "mode": loc.mode, "state": loc.scan_state,
@@ -108,7 +119,7 @@ def location_list(json: bool = JsonOpt) -> None:
             ],
         )
 
-    run(body)
+    run_api(body)
 
 
 @location_app.command("rescan")
@@ -118,7 +129,7 @@ def location_rescan(location: str, background: bool = BackgroundOpt, json: bool 
 
     async def body(core: Any) -> None:
         library = library_of(core)
-        await _index(library, _location(library, location), background, json)
+        await _index(core, _location(library, location), background, json)
 
     run(body)
 
@@ -138,7 +149,7 @@ def location_mode(
         loc = library.locations.set_mode(_location(library, location).id, mode)
         if not json:
             print(f"location {loc.id} ({loc.name}) is indexed in {loc.mode} mode now")
-        await _index(library, loc, background, json)
+        await _index(core, loc, background, json)
 
     run(body)
 
@@ -169,11 +180,11 @@ def _location(library: Any, key: str) -> Any:
 def location_remove(location: str) -> None:
     """Forget a location and its index (the files are not touched)."""
 
-    async def body(core: Any) -> None:
-        removed = library_of(core).locations.remove(location)
+    async def body(api: Any) -> None:
+        removed = await api.library().locations.remove(location)
         print(f"removed location {removed.id} ({removed.name}); its files are untouched")
 
-    run(body)
+    run_api(body)
 
 
 @location_app.command("ignore")
@@ -247,7 +258,7 @@ def quick_scan(
             fail(f"{display(target)} is in no location; add it with `sd location add`, or use --ephemeral")
         loc, rel = found
         job_id = await library.jobs.start(IndexJob(loc.id, scope=scope, subpaths=[rel]))
-        record = await follow(library, job_id, quiet=json)
+        record = await follow(api_of(core), job_id, quiet=json)
         counts = record.result.to_dict() if record.result else None
         print_json(counts) if json else print(counts)
 

@@ -11,7 +11,7 @@ import typer
 
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, current, fail, library_of, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, current, fail, print_json, print_table, run_api
 from sdtui.cli.progress import amount, exit_unless_completed, follow, rate, refuse_background
 
 job_app = typer.Typer(help="Long work: indexing, copies, moves, deletions.", no_args_is_help=True)
@@ -33,9 +33,9 @@ def _record_json(r: Any) -> dict:
 def job_list(json: bool = JsonOpt, all_: bool = typer.Option(False, "--all", "-a", help="Include finished jobs.")) -> None:
     """List jobs (unfinished ones unless --all)."""
 
-    async def body(core: Any) -> None:
-        jobs = library_of(core).jobs
-        records = jobs.list() if all_ else jobs.list(states=("queued", "running", "paused", "interrupted", "failed"))
+    async def body(api: Any) -> None:
+        jobs = api.library().jobs
+        records = await (jobs.list() if all_ else jobs.list(states=("queued", "running", "paused", "interrupted", "failed")))
         if json:
             print_json([_record_json(r) for r in records])
             return
@@ -45,7 +45,7 @@ def job_list(json: bool = JsonOpt, all_: bool = typer.Option(False, "--all", "-a
         ]
         print_table(("id", "kind", "state", "progress", "updated", "message"), rows)
 
-    run(body)
+    run_api(body)
 
 
 @job_app.command("resume")
@@ -54,42 +54,41 @@ def job_resume(job_id: str, background: bool = typer.Option(False, "--background
 
     refuse_background(background)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        job_id_full = library.jobs.get(job_id).id
-        await library.jobs.resume(job_id_full)
+    async def body(api: Any) -> None:
+        jobs = api.library().jobs
+        job_id_full = (await jobs.get(job_id)).id
+        await jobs.resume(job_id_full)
         if not background:
-            record = await follow(library, job_id_full)
+            record = await follow(api, job_id_full)
             print(f"job {record.id}: {record.state}")
             exit_unless_completed(record)
 
-    run(body)
+    run_api(body)
 
 
 @job_app.command("pause")
 def job_pause(job_id: str) -> None:
     """Pause a running job at its next checkpoint."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        library.jobs.pause(library.jobs.get(job_id).id)
+    async def body(api: Any) -> None:
+        jobs = api.library().jobs
+        await jobs.pause((await jobs.get(job_id)).id)
 
-    run(body)
+    run_api(body)
 
 
 @job_app.command("cancel")
 def job_cancel(job_id: str) -> None:
     """Cancel a job (a running one stops at its next checkpoint and cleans up)."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        record = library.jobs.get(job_id)
-        library.jobs.cancel(record.id)
-        if library.jobs.is_running(record.id):
-            await library.jobs.wait(record.id)
+    async def body(api: Any) -> None:
+        jobs = api.library().jobs
+        record = await jobs.get(job_id)
+        await jobs.cancel(record.id)
+        await jobs.wait(record.id)  # a running one stops at its next checkpoint
         print(f"job {record.id} canceled")
 
-    run(body)
+    run_api(body)
 
 
 @job_app.command("monitor")
@@ -101,29 +100,30 @@ def job_monitor(json: bool = JsonOpt) -> None:
             "(or sdtui), then `sd` commands run their jobs there and `sd job monitor` follows them"
         )
 
-    async def body(core: Any) -> None:
+    async def body(api: Any) -> None:
         shown: dict[str, float] = {}  # job id -> when its progress was last printed
-        with core.bus.subscribe(JobProgress, JobStateChanged) as events:
-            library_of(core)
-            async for event in events:
-                if json:
-                    print_json({"event": type(event).__name__, **dataclasses.asdict(event)})
-                elif isinstance(event, JobStateChanged):
-                    shown.pop(event.job_id, None)
-                    print(state_line(event), flush=True)
-                elif time.monotonic() - shown.get(event.job_id, 0.0) >= MONITOR_EVERY:
-                    shown[event.job_id] = time.monotonic()
-                    print(progress_line(event), flush=True)
-                await asyncio.sleep(0)
+        await api.library().info()  # opened: its jobs are the ones to follow
+        async for event in api.events():
+            if not isinstance(event, (JobProgress, JobStateChanged)):
+                continue
+            if json:
+                print_json({"event": type(event).__name__, **dataclasses.asdict(event)})
+            elif isinstance(event, JobStateChanged):
+                shown.pop(event.job_id, None)
+                print(state_line(event), flush=True)
+            elif time.monotonic() - shown.get(event.job_id, 0.0) >= MONITOR_EVERY:
+                shown[event.job_id] = time.monotonic()
+                print(progress_line(event), flush=True)
+            await asyncio.sleep(0)
 
-    run(body)
+    run_api(body)
 
 
 MONITOR_EVERY = 1.0  # seconds between two progress lines of one job
 
 
 def progress_line(event: JobProgress) -> str:
-    """`3f2a1b copy  45%  1.2 GiB/2.6 GiB  80.0 MiB/s  914/3,005 files · report.pdf`"""
+    """`3f2a1b copy  45%  1.2G/2.6G  80M/s  914/3,005 files · report.pdf`"""
     percent = f"{100 * event.done / event.total:.0f}%" if event.total else ""
     parts = [percent, amount(event.done, event.total, event.unit), rate(event.rate, event.unit), display(event.message)]
     return f"{event.job_id} {event.name}  " + "  ".join(p for p in parts if p)

@@ -10,8 +10,9 @@ from typing import Any
 
 import typer
 
+from sdcore.api import human_size
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, chosen, fail, human_size, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, chosen, fail, print_json, print_table, run
 
 library_app = typer.Typer(help="Create, list, rename and delete libraries.", no_args_is_help=True)
 device_app = typer.Typer(help="This device's identity.", no_args_is_help=True)

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, here, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, here, print_json, print_table, run, run_api
 
 network_app = typer.Typer(help="Pair devices, list them, unpair them.", no_args_is_help=True)
 pair_app = typer.Typer(help="Pair this device with another one using a 12-word code.", no_args_is_help=True)
@@ -196,11 +196,11 @@ def drop(
         raise typer.Exit(2)
     *files, device = args
 
-    async def body(core: Any) -> None:
-        names = await _network(core).drop(device, [here(f) for f in files])
+    async def body(api: Any) -> None:
+        names = await api.devices.send(device, [await api.resolve(here(f)) for f in files])
         _say(f"sent {len(names)} file(s) to {display(device)}: {', '.join(display(n) for n in names)}")
 
-    run(body)
+    run_api(body)
 
 
 @share_app.command("add")

@@ -11,12 +11,23 @@ from typing import Any
 import typer
 
 from sdcore import ops
+from sdcore.api import human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
 from sdcore.ops.follow import follow_changes
 from sdcore.ops.results import DeleteResult, OpResult, Outcome, PathResult, TransferResult
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
-from sdtui.cli.common import JsonOpt, fail, here, human_size, library_of, print_json, print_table, run
+from sdtui.cli.common import (
+    JsonOpt,
+    api_of,
+    fail,
+    here,
+    library_of,
+    print_json,
+    print_table,
+    run,
+    run_api,
+)
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
 trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
@@ -38,23 +49,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trash_app, name="trash")
 
 
-async def _finish(library: Any, job_id: str, json: bool, background: bool, verb: str) -> OpResult | None:
+async def _finish(api: Any, job_id: str, json: bool, background: bool, verb: str) -> OpResult | None:
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
     completed job shown to a person (for what a command says of its own), else None."""
-    if library.jobs.get(job_id).state in ("paused", "interrupted"):  # not begun yet: the same command, resumed
+    if (await api.library().jobs.get(job_id)).state in ("paused", "interrupted"):  # not begun yet: the same command, resumed
         print(f"carrying on job {job_id} where it stopped", file=sys.stderr)
     if background:
         print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
         return None
     if json:  # scripts get the outcome as JSON on stdout; a job not completed exits non-zero
-        record = await follow_quietly(library, job_id)
+        record = await follow_quietly(api, job_id)
         result = record.result
         print_json(
             {"job": job_id, "state": record.state, "error": record.error, "result": result.to_dict() if result else {}}
         )
         exit_unless_completed(record)
         return None
-    record = await follow(library, job_id)
+    record = await follow(api, job_id)
     exit_unless_completed(record)
     result = record.result
     if isinstance(result, TransferResult):
@@ -78,15 +89,15 @@ async def _finish(library: Any, job_id: str, json: bool, background: bool, verb:
 
 def _typed(core: Any, path: SdPath) -> str:
     """A path as a user types it: DEVICE:/path on a paired device, the plain path on this one."""
-    return path.path if core.is_local(path) else f"{core.net().trust.resolve(str(path.device_id)).name}:{path.path}"
+    return path.path if core.is_local(path) else f"{core.net().resolve(path.device_id).name}:{path.path}"
 
 
-async def follow_quietly(library: Any, job_id: str) -> Any:
+async def follow_quietly(api: Any, job_id: str) -> Any:
     """`follow` without a bar; a failed job is returned, not raised."""
     try:
-        return await follow(library, job_id, quiet=True)
+        return await follow(api, job_id, quiet=True)
     except SdError:
-        return library.jobs.get(job_id)
+        return await api.library().jobs.get(job_id)
 
 
 def cp(
@@ -121,25 +132,24 @@ def _transfer(
         raise typer.BadParameter("give at least one source and a destination")
     refuse_background(background)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        sources = [core.resolve(here(p)) for p in paths[:-1]]
-        destination = core.resolve(here(paths[-1]))
+    async def body(api: Any) -> None:
+        sources = [await api.resolve(here(p)) for p in paths[:-1]]
+        destination = await api.resolve(here(paths[-1]))
         if paths[-1].endswith("/"):
-            await _folder_meant(core, paths[-1], destination)
+            await _folder_meant(api, paths[-1], destination)
         if moving:
-            job_id = await ops.move(library, sources, destination, on_conflict=on_conflict)
+            job_id = await api.ops.move(sources, destination, on_conflict=on_conflict)
         else:
-            job_id = await ops.copy(library, sources, destination, on_conflict=on_conflict, verify=verify)
-        await _finish(library, job_id, json, background, "moved" if moving else "copied")
+            job_id = await api.ops.copy(sources, destination, on_conflict=on_conflict, verify=verify)
+        await _finish(api, job_id, json, background, "moved" if moving else "copied")
 
-    run(body)
+    run_api(body)
 
 
-async def _folder_meant(core: Any, typed: str, destination: SdPath) -> None:
+async def _folder_meant(api: Any, typed: str, destination: SdPath) -> None:
     """A destination typed with a trailing slash names a folder, as for cp: it must be one already."""
     try:
-        info = await core.fs_for(destination.device_id).stat(destination.path)
+        info = await api.stat(destination)
     except NotFound:
         info = None
     shown = display(typed)
@@ -166,7 +176,7 @@ def rm(
         targets = [core.resolve(here(p)) for p in paths]
         inside = _locations_inside(core, library, targets, yes)
         job_id = await ops.delete(library, targets, permanent=permanent)
-        result = await _finish(library, job_id, json, background, "deleted")
+        result = await _finish(api_of(core), job_id, json, background, "deleted")
         if result is None and not background:
             return
         for location in inside:
@@ -216,7 +226,7 @@ def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
     async def body(core: Any) -> None:
         library = library_of(core)
         job_id = await ops.rename(library, core.resolve(here(path)), new_name)
-        await _finish(library, job_id, json, False, "renamed to")
+        await _finish(api_of(core), job_id, json, False, "renamed to")
 
     run(body)
 
@@ -234,7 +244,7 @@ def mkdir(
         library = library_of(core)
         for path in paths:
             job_id = await ops.mkdir(library, core.resolve(here(path)), parents=parents)
-            await _finish(library, job_id, json, False, "made")
+            await _finish(api_of(core), job_id, json, False, "made")
 
     run(body)
 

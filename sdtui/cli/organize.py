@@ -10,11 +10,12 @@ from typing import Any
 
 import typer
 
-from sdcore import dedup, metadata, search, tags
-from sdcore.errors import NotFound, SdError
+from sdcore import dedup, search, tags
+from sdcore.api import human_size
+from sdcore.errors import SdError
 from sdcore.library import entries
-from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, here, human_size, library_of, print_json, print_table, run
+from sdcore.sdpath import SdPath, display
+from sdtui.cli.common import JsonOpt, here, library_of, print_json, print_table, run, run_api
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -31,26 +32,20 @@ def register(app: typer.Typer) -> None:
     app.command("dupes")(dupes)
 
 
-async def _entries(core: Any, library: Any, paths: list[str]) -> list[int]:
-    """Entry ids of paths; a file in a location that the index has not reached yet is indexed first."""
-    from sdcore.index.indexer import refresh
-
-    ids = []
+async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
+    """The paths as typed, each known to the library: a file of a location that the index has not reached yet
+    is indexed first (and said so)."""
+    entries = api.library().entries
+    targets = []
     for text in paths:
-        target = core.resolve(here(text))
-        local = core.is_local(target)
-        device = None if local else target.device_id
+        target = await api.resolve(here(text))
         try:
-            ids.append(entries.entry_at(library, target.path, device))
-        except entries.NotIndexed:
-            if not local or not os.path.lexists(target.path):
-                if local:
-                    raise NotFound(f"{display(target.path)} does not exist") from None
-                raise
-            await refresh(library, [os.path.dirname(target.path) or "/"])
-            ids.append(entries.entry_at(library, target.path))
+            await entries.at(target)
+        except SdError:  # not indexed yet, else the same error again, with what to do
+            await entries.at(target, index=True)
             print(f"indexed {display(target.path)}", file=sys.stderr)
-    return ids
+        targets.append(target)
+    return targets
 
 
 def _when(mtime: float | None) -> str:
@@ -72,19 +67,19 @@ def tag_create(
 ) -> None:
     """Create a tag (and its parents)."""
 
-    async def body(core: Any) -> None:
-        tag = tags.create(library_of(core), name, color)
+    async def body(api: Any) -> None:
+        tag = await api.library().tags.create(name, color)
         print_json(_tag_json(tag)) if json else print(f"created tag {tag.name}")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("list")
 def tag_list(json: bool = JsonOpt) -> None:
     """List the tags as a tree, with how many files and contents carry each."""
 
-    async def body(core: Any) -> None:
-        listed = tags.list(library_of(core))
+    async def body(api: Any) -> None:
+        listed = await api.library().tags.list()
         if json:
             print_json([_tag_json(t) for t in listed])
             return
@@ -93,65 +88,64 @@ def tag_list(json: bool = JsonOpt) -> None:
             (("  " * t.depth + t.leaf, t.color or "", t.entries, t.contents) for t in listed),
         )
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("rename")
 def tag_rename(name: str, new_name: str) -> None:
     """Rename a tag (nested tags move with it)."""
 
-    async def body(core: Any) -> None:
-        tag = tags.rename(library_of(core), name, new_name)
+    async def body(api: Any) -> None:
+        tag = await api.library().tags[name].rename(new_name)
         print(f"renamed tag {name} to {tag.name}")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("color")
 def tag_color(name: str, color: str = typer.Argument(..., help="#rrggbb, #rgb, a colour name, or 'none'.")) -> None:
     """Recolour a tag."""
 
-    async def body(core: Any) -> None:
-        tag = tags.recolor(library_of(core), name, color)
+    async def body(api: Any) -> None:
+        tag = await api.library().tags[name].recolor(color)
         print(f"tag {tag.name} is now {tag.color or 'without colour'}")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("delete")
 def tag_delete(name: str, recursive: bool = typer.Option(False, "--recursive", "-r", help="Nested tags too.")) -> None:
     """Delete a tag and take it off every file (the files are not touched)."""
 
-    async def body(core: Any) -> None:
-        count = tags.delete(library_of(core), name, recursive)
+    async def body(api: Any) -> None:
+        count = await api.library().tags[name].delete(recursive)
         print(f"deleted {count} tag(s)")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("add")
 def tag_add(tag: str, paths: list[str] = PathsArg, content: bool = ContentOpt) -> None:
     """Tag files or folders."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        tags.get(library, tag)
-        count = tags.assign(library, tag, await _entries(core, library, paths), content=content)
+    async def body(api: Any) -> None:
+        tagging = api.library().tags[tag]
+        await tagging.get()  # made by `sd tag create`, not by a typo here
+        count = await tagging.add(*await _indexed(api, paths), content=content)
         print(f"tagged {count} {'content(s)' if content else 'entr' + ('y' if count == 1 else 'ies')} with {tag}")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("rm")
 def tag_rm(tag: str, paths: list[str] = PathsArg, content: bool = ContentOpt) -> None:
     """Take a tag off files or folders."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        count = tags.remove(library, tag, await _entries(core, library, paths), content=content)
+    async def body(api: Any) -> None:
+        count = await api.library().tags[tag].remove(*await _indexed(api, paths), content=content)
         print(f"removed {tag} from {count} {'content(s)' if content else 'entr' + ('y' if count == 1 else 'ies')}")
 
-    run(body)
+    run_api(body)
 
 
 @tag_app.command("show")
@@ -186,16 +180,16 @@ def note(
 ) -> None:
     """Write, show or clear the note of a file (notes are searched with names)."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        [entry_id] = await _entries(core, library, [path])
+    async def body(api: Any) -> None:
+        notes = api.library().notes
+        [target] = await _indexed(api, [path])
         if clear or text is not None:
-            metadata.set_note(library, entry_id, None if clear else text)
+            await notes.set(target, None if clear else text)
             print(f"{'cleared the note of' if clear else 'noted'} {path}")
-        elif (current := metadata.note(library, entry_id)) is not None:
+        elif (current := await notes.get(target)) is not None:
             print(current)
 
-    run(body)
+    run_api(body)
 
 
 def fav(
@@ -205,20 +199,20 @@ def fav(
 ) -> None:
     """Mark files as favourites, unmark them, or list the favourites."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
+    async def body(api: Any) -> None:
+        favourites = api.library().favourites
         if paths:
-            count = metadata.set_favorite(library, await _entries(core, library, paths), not remove)
+            count = await favourites.set(*await _indexed(api, paths), favourite=not remove)
             print(f"{'unmarked' if remove else 'marked'} {count} favourite(s)")
             return
-        favorites = entries.paths_of(library, metadata.favorites(library))
+        listed = await favourites.list()
         if json:
-            print_json([{"entry_id": k, "path": v} for k, v in favorites.items()])
+            print_json([{"entry_id": e.entry_id, "path": e.path.path} for e in listed])
         else:
-            for path in favorites.values():
-                print(display(path))
+            for e in listed:
+                print(display(e.path.path))
 
-    run(body)
+    run_api(body)
 
 
 # -- search --------------------------------------------------------------------------------------------
@@ -292,7 +286,7 @@ def search_cmd(
         else:
             asked = core.net().resolve(device)  # its hits are on the device asked, whatever they say
             found = await core.net().call(asked.id, "search", query=q.to_json())
-            hits = [search.Hit(**{**h, "device_id": asked.uuid}) for h in found]
+            hits = [search.Hit(**{**h, "device_id": asked.id}) for h in found]
         if save:
             search.save(library, save, q)
         if json:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
 import typer
 
+from sdcore.api import human_size
 from sdcore.errors import SdError
-from sdcore.events import JobProgress, JobStateChanged
-from sdtui.cli.common import console, current, fail, human_size, on_interrupt
+from sdcore.events import JobProgress
+from sdtui.cli.common import console, current, fail, on_interrupt
 
 
 def refuse_background(background: bool) -> None:
@@ -34,9 +36,17 @@ _interrupted: set[str] = set()
 """Jobs a Ctrl-C asked to pause (a core hosting commands follows several at once)."""
 
 
-async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
-    """Wait for a job, drawing its progress; Ctrl-C asks it to pause. Returns its final record."""
+async def follow(api: Any, job_id: str, quiet: bool = False) -> Any:
+    """Wait for a job of the api's library, drawing its progress; Ctrl-C asks it to pause. Returns its final
+    record."""
+    jobs = api.library().jobs
     interrupted = False
+
+    async def pause() -> None:
+        try:
+            await jobs.pause(job_id)
+        except SdError:
+            pass
 
     def on_sigint() -> bool:
         nonlocal interrupted
@@ -45,17 +55,16 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
         interrupted = True
         _interrupted.add(job_id)
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
-        try:
-            library.jobs.pause(job_id)
-        except SdError:
-            pass
+        pausing = asyncio.ensure_future(pause())
+        _pausing.add(pausing)
+        pausing.add_done_callback(_pausing.discard)
         return True
 
     with on_interrupt(on_sigint):
         if quiet or not sys.stderr.isatty():
-            record = await library.jobs.wait(job_id)
+            record = await jobs.wait(job_id)
         else:
-            record = await _with_bar(library, job_id)
+            record = await _with_bar(api, job_id)
     if record.state == "paused" and record.error:  # paused by the core itself (a full disk): say why
         raise SdError(f"job {job_id} paused: {record.error}")
     if record.state == "paused":
@@ -67,33 +76,31 @@ async def follow(library: Any, job_id: str, quiet: bool = False) -> Any:
     return record
 
 
-async def _with_bar(library: Any, job_id: str) -> Any:
+_pausing: set[asyncio.Future[None]] = set()
+"""Pauses asked by a Ctrl-C, kept until done (a task nobody holds may be collected mid-way)."""
+
+
+async def _with_bar(api: Any, job_id: str) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    with library.context.bus.subscribe(JobProgress, JobStateChanged) as events:
-        waiter = asyncio.ensure_future(library.jobs.wait(job_id))
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[amount]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[message]}", style="dim"),
-            transient=False,
-            console=console(),
-            # a core running others' commands must not swap its sys.stdout for one command's bar
-            redirect_stdout=current.get() is None,
-            redirect_stderr=current.get() is None,
-        ) as bar:
-            task = bar.add_task(job_id, total=None, amount="", rate="", message="")
-            while not waiter.done():
-                next_event = asyncio.ensure_future(events.__anext__())
-                done, _ = await asyncio.wait({waiter, next_event}, return_when=asyncio.FIRST_COMPLETED)
-                if next_event not in done:
-                    next_event.cancel()
-                    continue
-                event = next_event.result()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[amount]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[message]}", style="dim"),
+        transient=False,
+        console=console(),
+        # a core running others' commands must not swap its sys.stdout for one command's bar
+        redirect_stdout=current.get() is None,
+        redirect_stderr=current.get() is None,
+    ) as bar:
+        task = bar.add_task(job_id, total=None, amount="", rate="", message="")
+
+        async def draw() -> None:
+            async for event in api.events():
                 if isinstance(event, JobProgress) and event.job_id == job_id:
                     bar.update(
                         task,
@@ -104,18 +111,25 @@ async def _with_bar(library: Any, job_id: str) -> Any:
                         rate=rate(event.rate, event.unit),
                         message=event.message[-40:],
                     )
-        return waiter.result()
+
+        drawing = asyncio.ensure_future(draw())
+        try:
+            return await api.library().jobs.wait(job_id)
+        finally:
+            drawing.cancel()  # the events' stream ends with the task (its subscription with it)
+            with contextlib.suppress(asyncio.CancelledError):
+                await drawing
 
 
 def amount(done: int, total: int, unit: str) -> str:
-    """`1.2 GiB/3.4 GiB`, `61,777/90,000 files`, or `61,777 entries` while the total is not known yet."""
+    """`1.2G/3.4G`, `61,777/90,000 files`, or `61,777 entries` while the total is not known yet."""
     fmt = human_size if unit == "bytes" else (lambda n: f"{n:,.0f}")
     text = f"{fmt(done)}/{fmt(total)}" if total else fmt(done)
     return text if unit == "bytes" else f"{text} {unit}"
 
 
 def rate(per_second: float, unit: str) -> str:
-    """`80.0 MiB/s`, `1,250 files/s`; empty before a rate is measured."""
+    """`80M/s`, `1,250 files/s`; empty before a rate is measured."""
     if not per_second:
         return ""
-    return f"{human_size(per_second)}/s" if unit == "bytes" else f"{per_second:,.0f} {unit}/s"
+    return f"{human_size(int(per_second))}/s" if unit == "bytes" else f"{per_second:,.0f} {unit}/s"

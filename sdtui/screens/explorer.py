@@ -427,7 +427,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         if not names or len(names) > PATCH_LIMIT or pane.file_list.is_loading:
             pane.refresh_listing()
         else:
-            await pane.file_list.patch(await self._stat_names(path, names))
+            await pane.apply_changes(await self._stat_names(path, names))
 
     async def apply_event(self, event: Event) -> None:
         if isinstance(event, JobProgress):

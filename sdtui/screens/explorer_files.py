@@ -31,7 +31,8 @@ class FileActions(ExplorerBase):
         target = pane.path.child(name)
         await self.api.ops.mkdir(target)
         self.status(f"made {display(target.path)}")
-        pane.file_list.load(lambda: self.api.browse(target.parent), keep=True, cursor_name=name)
+        if pane.path == target.parent:  # the core's event of it shows it; the cursor goes there
+            pane.put_cursor_on(target.name)
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -78,10 +79,8 @@ class FileActions(ExplorerBase):
             return
         await self.api.ops.rename(source, new)
         self.status(f"renamed {display(source.name)} to {display(new)}")
-        directory = source.parent
-        if pane.path == directory:
-            pane.file_list.load(lambda: self.api.browse(directory), keep=True, cursor_name=new)
-        self.refresh_panes(*(p.path for p in self.panes if p is not pane and p.path == directory))
+        if pane.path == source.parent:  # the core's event of it updates every pane; the cursor follows the file
+            pane.put_cursor_on(new)
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -95,11 +94,8 @@ class FileActions(ExplorerBase):
         if not ok:
             return
         self._selection_done()
-        try:
-            self.last_trashed = await self.api.ops.trash(targets)
-            self.status(f"moved {self._describe(targets)} to the trash: u restores")
-        finally:  # what was done before an error shows too
-            self.refresh_panes(targets[0].parent)
+        self.last_trashed = await self.api.ops.trash(targets)  # the core's event updates the panes
+        self.status(f"moved {self._describe(targets)} to the trash: u restores")
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -128,11 +124,8 @@ class FileActions(ExplorerBase):
         if not ok:
             return
         self._selection_done()
-        try:
-            await self.api.ops.delete(targets)
-            self.status(f"deleted {self._describe(targets)}")
-        finally:  # what was done before an error shows too
-            self.refresh_panes(targets[0].parent)
+        await self.api.ops.delete(targets)  # the core's event of it updates the panes (what was done before an error too)
+        self.status(f"deleted {self._describe(targets)}")
 
     async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool:
         """Start a copy or move job into `destination`, asking first what to do with names already there;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.progress_bar import ProgressBar
@@ -14,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from sdcore.api import JobRecord, JobRoute
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.jobs_strip import amount
@@ -28,6 +29,10 @@ COLUMNS = ("kind", "state", "done", "from", "to", "started", "progress", "messag
 
 Route = tuple[str, str]
 """Where a job reads from and where it writes to, for people ("" where it has no such side)."""
+
+
+SHOWN = 200
+"""The newest jobs shown."""
 
 
 def job_route(route: JobRoute, label: Callable[[SdPath], str]) -> Route:
@@ -65,7 +70,7 @@ def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = (
 
 
 class JobsScreen(Screen[None]):
-    """Every job of the library, newest first, updated from the core's job events."""
+    """Every job of the library, newest first: read once when it opens, then kept current by the core's job events."""
 
     DEFAULT_CSS = """
     JobsScreen > DataTable { height: 1fr; }
@@ -86,6 +91,8 @@ class JobsScreen(Screen[None]):
         self.records: dict[str, JobRecord] = {}
         self.routes: dict[str, Route] = {}
         """Each job's source and destination (they never change: read once per job)."""
+        self.elsewhere: set[str] = set()
+        """Jobs whose events came but that are not this library's (another library of the core)."""
 
     @property
     def sd(self) -> SdtuiApp:
@@ -100,42 +107,76 @@ class JobsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.reload()
+        self.load()
         self.follow()
 
     @work(group="jobs-load", exclusive=True, exit_on_error=False)
-    async def reload(self) -> None:
-        """Read the jobs from the library and redraw the table, keeping the cursor's job."""
+    async def load(self) -> None:
+        """Read the newest jobs of the library (once: their events keep them current)."""
         try:
-            records = await self.sd.api.library().jobs.list()
+            records = await self.sd.api.library().jobs.list(limit=SHOWN)
             await self._read_routes([r.id for r in records if r.id not in self.routes])
         except SdError as exc:
             self.say(str(exc))
             return
+        for record in records:
+            self.records.setdefault(record.id, record)  # one an event brought meanwhile is newer
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the table again from the jobs held, newest first, keeping the cursor's job."""
         table = self.query_one(DataTable)
         current = self.selected_id()
-        self.records = {r.id: r for r in records}
+        newest = sorted(self.records.values(), key=lambda r: r.created, reverse=True)[:SHOWN]
+        self.records = {r.id: r for r in newest}
         table.clear()
-        for record in records:
+        for record in newest:
             table.add_row(*job_row(record, self.live.get(record.id), self.routes.get(record.id, ("", ""))), key=record.id)
         if current in self.records:
             table.move_cursor(row=table.get_row_index(current))
 
     @work(group="jobs-follow", exit_on_error=False)
     async def follow(self) -> None:
+        """Apply each job event to the row it changes; a job new to this screen is read once."""
         async for event in self.sd.api.events():
+            if not isinstance(event, JobProgress | JobStateChanged) or event.job_id in self.elsewhere:
+                continue
+            record = self.records.get(event.job_id)
+            new = record is None
+            if record is None:
+                record = await self._read_job(event.job_id)
+                if record is None:
+                    continue
             if isinstance(event, JobProgress):
                 self.live[event.job_id] = event
-                record = self.records.get(event.job_id)
-                if record is not None:
-                    table = self.query_one(DataTable)
-                    row = job_row(record, event, self.routes.get(record.id, ("", "")))
-                    for column, value in zip(COLUMNS, row, strict=True):
-                        table.update_cell(event.job_id, column, value)
-                    continue
-            elif not isinstance(event, JobStateChanged):
-                continue
-            self.reload()
+            else:
+                record = replace(record, state=event.state, error=event.error)
+            self.records[event.job_id] = record
+            if new:
+                self.redraw()
+            else:
+                self._update_row(record)
+
+    async def _read_job(self, job_id: str) -> JobRecord | None:
+        """The record of a job this screen has not seen yet (None when it is another library's)."""
+        try:
+            record = await self.sd.api.library().jobs.get(job_id)
+            if record.id != job_id:
+                raise NotFound(job_id)
+            await self._read_routes([job_id])
+        except NotFound:
+            self.elsewhere.add(job_id)
+            return None
+        except SdError as exc:
+            self.say(str(exc))
+            return None
+        return record
+
+    def _update_row(self, record: JobRecord) -> None:
+        table = self.query_one(DataTable)
+        row = job_row(record, self.live.get(record.id), self.routes.get(record.id, ("", "")))
+        for column, value in zip(COLUMNS, row, strict=True):
+            table.update_cell(record.id, column, value)
 
     async def _read_routes(self, job_ids: list[str]) -> None:
         jobs = self.sd.api.library().jobs
@@ -170,8 +211,7 @@ class JobsScreen(Screen[None]):
         except SdError as exc:
             self.say(str(exc))
             return
-        self.say(f"{verb} requested for job {job_id}")
-        self.reload()
+        self.say(f"{verb} requested for job {job_id}")  # the job's state event updates its row
 
     async def action_pause(self) -> None:
         await self._control("pause")

@@ -143,6 +143,7 @@ class Pane(Vertical):
         """While the pane shows results (a search, a tag): each row's name -> the file it stands for."""
         self.back_stack: list[Place] = []
         self.forward_stack: list[Place] = []
+        self._cursor_to: str | None = None
 
     def compose(self) -> ComposeResult:
         yield FileList()
@@ -220,6 +221,7 @@ class Pane(Vertical):
             self._watch_directory(path)  # before listing: a change made while it lists is not missed
         self.path = path
         self.results = None
+        self._cursor_to = None
         self.border_title = Content(self._label(path))
         self._drop_filter()
         if preloaded is not None:
@@ -265,7 +267,23 @@ class Pane(Vertical):
         """List the directory again, keeping the rows shown until the new listing is complete."""
         if self.path is not None:
             path = self.path
-            self.file_list.load(lambda: self._browse(path), keep=True)
+            cursor_to, self._cursor_to = self._cursor_to, None
+            self.file_list.load(lambda: self._browse(path), keep=True, cursor_name=cursor_to)
+
+    async def apply_changes(self, changed: dict[str, Entry | None]) -> None:
+        """Apply the changes of a core event to some names (an entry, or None when it is gone), without listing again."""
+        await self.file_list.patch(changed)
+        if self._cursor_to is not None and changed.get(self._cursor_to) is not None:
+            self.put_cursor_on(self._cursor_to)
+
+    def put_cursor_on(self, name: str) -> None:
+        """Put the cursor on `name` (a folder made or a file renamed here): now, or once the core's event of it arrived."""
+        found = self.file_list.index_of(name)
+        if found is None:
+            self._cursor_to = name
+        else:
+            self._cursor_to = None
+            self.file_list.move_cursor(found)
 
     def go_up(self) -> None:
         if self.results is not None:

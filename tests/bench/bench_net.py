@@ -115,7 +115,7 @@ async def main() -> None:
         server, client = load_or_create(server_dir), load_or_create(client_dir)
         server.rename("server")
         # pair by writing both trust stores (the pairing handshake itself is tested elsewhere)
-        Network(server).trust.add(Peer(str(client.id), "client", key_text(client.key)))
+        Network(server).trust.add(Peer(client.id, "client", key_text(client.key)))
         sd = subprocess.Popen(
             [sys.executable, "-c", "from sdtui.cli import main; main()", "--data-dir", str(server_dir),
              "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
@@ -123,7 +123,7 @@ async def main() -> None:
         assert sd.stdout is not None
         address = sd.stdout.readline().rsplit(" ", 1)[1].strip()
         net = Network(client)
-        net.trust.add(Peer(str(server.id), "server", key_text(server.key), addresses=(address,)))
+        net.trust.add(Peer(server.id, "server", key_text(server.key), addresses=(address,)))
         sshd, port, known = start_sshd(work, key_text(client.key))
         key = client_dir / "device_key"
         try:

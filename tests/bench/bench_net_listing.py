@@ -40,7 +40,7 @@ async def main() -> int:
 
         async with device_network(work / "a", "alpha") as a, device_network(work / "b", "beta") as b:
             await pair(a, b)
-            links = [PeerLink(b, str(a.device.id)) for _ in range(args.connections)]
+            links = [PeerLink(b, a.device.id) for _ in range(args.connections)]
             try:
                 started = time.perf_counter()
                 await asyncio.gather(*(RemoteFS(link).stat("/") for link in links))

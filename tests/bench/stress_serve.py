@@ -4,7 +4,7 @@ memory must come back within 10% of where they started once the clients are gone
 copy of the sixth client must be exact.
 
 Run: python tests/bench/stress_serve.py [--seconds 120] [--seed 1]
-The CI suite runs the same code for 15 seconds (tests/functional/test_net_stress.py).
+The CI suite runs the same code for 8 seconds (tests/functional/test_net_stress.py).
 
 "Start" is measured after a short warm-up by the same clients, so one-time costs (lazy imports, the
 thread pool, caches) do not count as growth. Resident memory then still rises for a minute or two to a
@@ -44,6 +44,7 @@ from sdcore.net.network import RPC_SUBSYSTEM  # noqa: E402
 from sdcore.net.remote_fs import RemoteFS  # noqa: E402
 from sdcore.net.rpc_client import RpcClient  # noqa: E402
 from sdcore.net.testing import device_network, pair  # noqa: E402
+from sdcore.sdpath import DeviceId  # noqa: E402
 
 _SCRIPT = Path(sys.executable).parent / "sd"
 # the `sd` installed beside this Python (a system Python puts scripts elsewhere: then run it as a module)
@@ -381,7 +382,7 @@ class Chaos:
 
 
 async def check(
-    net: Any, server_id: str, tree: Tree, until: float, rng: random.Random, report: Report
+    net: Any, server_id: DeviceId, tree: Tree, until: float, rng: random.Random, report: Report
 ) -> None:
     """List folders and copy files both ways, each compared with what is known to be there; any
     difference or error is a mismatch."""
@@ -427,7 +428,7 @@ async def stress(work: Path, seconds: float, seed: int = 1, warmup: float = 3.0)
     server_dir = work / "server"
     async with device_network(server_dir, "server") as host:
         host.trust.add_share(str(tree.share))
-        server_id = str(host.device.id)
+        server_id = host.device.id
         for name, trust in [*CHAOS, ("checker", "full")]:
             async with device_network(work / name, name, listen=False) as client:
                 await pair(host, client, host_trust=trust)
@@ -467,7 +468,7 @@ async def _round(
     port: int,
     tree: Tree,
     checker: Any,
-    server_id: str,
+    server_id: DeviceId,
     seconds: float,
     rng: random.Random,
     report: Report,

@@ -116,6 +116,17 @@ def test_add_a_location_then_list_it_from_the_index(tmp_path: Path, tree: Path) 
     assert (job["kind"], job["state"], job["result"]["found"]) == ("index", "completed", 5)
 
 
+def test_a_removed_location_leaves_its_files_and_is_listed_no_more(tmp_path: Path, tree: Path) -> None:
+    data = tmp_path / "data"
+    sd_json(data, "location", "add", str(tree), "--mode", "shallow")
+    before = sorted(p.name for p in tree.rglob("*"))
+    removed = sd(data, "location", "remove", str(tree))
+    assert removed.returncode == 0 and "its files are untouched" in removed.stdout, removed.stderr
+    assert sd_json(data, "location", "list") == []
+    assert sorted(p.name for p in tree.rglob("*")) == before
+    assert_clear_error(sd(data, "location", "remove", str(tree)), "no location")
+
+
 def test_ls_keeps_a_non_utf8_name_escaped_in_json(tmp_path: Path, tree: Path) -> None:
     out = sd(tmp_path / "data", "ls", str(tree), "--json")
     assert out.returncode == 0, out.stderr

@@ -12,8 +12,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +209,24 @@ def test_a_big_library_finds_damage_at_its_first_malformed_read_and_refuses_writ
     assert digest(folder) == before
 
 
+async def test_the_api_says_a_damaged_page_it_meets_as_the_error_a_person_reads(
+    tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A front end asking the core API meets an SdError that says what to do, never sqlite3's own error."""
+    from sdcore.api import Api
+    from sdcore.core import Core
+    from sdcore.errors import SdError
+
+    data, docs, folder = tagged
+    overwrite_pages(folder / "database.db", "entries", count=6)
+    monkeypatch.setattr(damage, "QUICK_CHECK_LIMIT", 0)  # found when a read meets it, not on open
+    async with Core(data) as core:
+        entries = Api(core).library().entries
+        with pytest.raises(SdError, match="damaged.*sd library repair"):
+            for d in range(12):  # one of these folders lies on a damaged page
+                await entries.find(*(core.local_path(str(docs / f"d{d}" / f"file{f}.txt")) for f in range(50)))
+
+
 def test_an_index_job_meeting_damage_says_so_in_one_line_and_writes_no_more(
     tagged: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -349,12 +365,19 @@ def test_a_write_waits_for_the_library_and_says_what_it_waits_for(tagged: tuple[
     data, _, folder = tagged
     holder = Library(folder, program="a test holding the library")
     holder.hold_lock()
-    threading.Timer(3.0, holder.close).start()
-    started = time.monotonic()
-    waited = sd(data, "tag", "create", "patient")
-    assert waited.returncode == 0, waited.stderr
-    assert time.monotonic() - started >= 3.0
-    assert f"waiting for library 'My Library', open in process {os.getpid()} (a test holding the library)" in waited.stderr
+    waiting = subprocess.Popen(
+        [*SD, "--data-dir", str(data), "tag", "create", "patient"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, stdin=subprocess.DEVNULL, env=ENV,
+    )  # fmt: skip
+    try:
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()  # the library is held until `sd` says what it waits for, however slow
+        assert waiting.poll() is None, said  # it waits...
+    finally:
+        holder.close()
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, said + err  # ...and carries on once the library is free
+    assert f"waiting for library 'My Library', open in process {os.getpid()} (a test holding the library)" in said
     assert "patient" in {t["name"] for t in json.loads(ok(data, "tag", "list", "--json"))}
 
 

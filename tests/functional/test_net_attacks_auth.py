@@ -323,11 +323,11 @@ async def test_two_devices_with_one_name_get_distinct_names(tmp_path: Path) -> N
         await pair(a, c)  # and as a paired one
         await pair(a, d)
         assert {p.name: p.id for p in a.devices()} == {
-            "vm-2": str(b.device.id), "vm-3": str(c.device.id), "laptop": str(d.device.id)
+            "vm-2": b.device.id, "vm-3": c.device.id, "laptop": d.device.id
         }  # fmt: skip
         assert [p.name for p in b.devices()] == ["vm-2"]
         d.device.rename("vm")  # renamed on its side: its new name reaches alpha at its next hello
-        await a.link(str(d.device.id)).connect()
+        await a.link(d.device.id).connect()
         assert a.trust.get(d.device.id).name == "vm-4"  # type: ignore[union-attr]
         assert a.device_id_of("vm") == a.device.id
         assert a.device_id_of("vm-4") == d.device.id
@@ -362,7 +362,7 @@ def _raw(text: str) -> bool:
 async def test_sd_serve_and_sd_network_show_a_peers_chosen_names_escaped(tmp_path: Path) -> None:
     async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", EVIL) as b:
         await pair(a, b)
-        alpha = str(a.device.id)
+        alpha = a.device.id
     devices = _sd(tmp_path / "a", "network", "devices")
     assert EVIL_SHOWN in devices.stdout and not _raw(devices.stdout)
     server = _start(tmp_path / "a", "serve", "--listen", "127.0.0.1:0", "--auto-accept")
@@ -430,4 +430,4 @@ async def test_a_renamed_device_tells_its_paired_devices_at_once(tmp_path: Path)
         await pair(a, b)
         b.device.rename("beta-laptop")
         assert await b.announce_name() == ["alpha"]
-        assert a.trust.get(str(b.device.id)).name == "beta-laptop"  # type: ignore[union-attr]
+        assert a.trust.get(b.device.id).name == "beta-laptop"  # type: ignore[union-attr]

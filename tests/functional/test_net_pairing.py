@@ -41,11 +41,11 @@ async def test_right_code_pairs_both_ways(two: tuple[Network, Network]) -> None:
     waiter = asyncio.create_task(a.wait_paired(timeout=10))
     peer_a = await b.pair_join(code.split(), a.address or "")
     peer_b = await waiter
-    assert peer_a.id == str(a.device.id) and peer_a.name == "alpha" and peer_a.trust == "full"
-    assert peer_b.id == str(b.device.id) and peer_b.name == "beta"
+    assert peer_a.id == a.device.id and peer_a.name == "alpha" and peer_a.trust == "full"
+    assert peer_b.id == b.device.id and peer_b.name == "beta"
     assert peer_a.addresses == (a.address,)
-    assert [p.id for p in a.devices()] == [str(b.device.id)]
-    assert [p.id for p in b.devices()] == [str(a.device.id)]
+    assert [p.id for p in a.devices()] == [b.device.id]
+    assert [p.id for p in b.devices()] == [a.device.id]
     assert a.trust.get(b.device.id).public_key == b.public_key  # type: ignore[union-attr]
     assert b.trust.get(a.device.id).public_key == a.public_key  # type: ignore[union-attr]
 

@@ -1,4 +1,4 @@
-"""`sd serve` under 15 seconds of random valid and invalid requests from five paired clients while a
+"""`sd serve` under 8 seconds of random valid and invalid requests from five paired clients while a
 sixth lists and copies (tests/bench/stress_serve.py runs the same for 2 minutes)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from stress_serve import stress  # noqa: E402
 async def test_sd_serve_outlasts_five_clients_trying_everything_and_a_sixth_gets_exact_results(
     tmp_path: Path,
 ) -> None:
-    report = await stress(tmp_path, seconds=15)
+    report = await stress(tmp_path, seconds=8)
     assert report.server_alive, str(report)
     assert report.mismatches == [], str(report)
     assert report.checks > 0 and sum(report.requests.values()) > 100, str(report)

@@ -101,7 +101,7 @@ async def test_an_unpaired_key_is_refused(tmp_path: Path, paired: tuple[Network,
         c.trust.add(
             replace(
                 TrustStore(a.device.data_dir).peers()[0],
-                id=str(a.device.id),
+                id=a.device.id,
                 name="alpha",
                 public_key=a.public_key,
                 addresses=(a.address or "",),
@@ -204,14 +204,14 @@ async def test_shared_trust_sees_only_the_share(
 async def test_twenty_connections_list_a_big_directory(
     tmp_path: Path, paired: tuple[Network, Network]
 ) -> None:
-    """20,000 entries keep CI quick; tests/bench/bench_net_listing.py runs the same check on 100,000."""
+    """5,000 entries (five batches each) keep CI quick; tests/bench/bench_net_listing.py runs the same check on 100,000."""
     a, b = paired
     big = tmp_path / "big"
     big.mkdir()
-    n = 20_000
+    n = 5_000
     for i in range(n):
         os.close(os.open(big / f"f{i:05d}", os.O_CREAT | os.O_WRONLY, 0o644))
-    links = [PeerLink(b, str(a.device.id)) for _ in range(20)]
+    links = [PeerLink(b, a.device.id) for _ in range(20)]
     try:
         from sdcore.net import RemoteFS
 

@@ -190,3 +190,42 @@ def test_a_move_across_filesystems_killed_with_sigkill_loses_and_duplicates_noth
         assert not src.exists()
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_copy_followed_on_a_terminal_draws_a_bar_and_ends_saying_what_it_copied(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """With a terminal on stderr `sd cp` draws a progress bar from the job's events until the job ends."""
+    import pty
+    import threading
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dst").mkdir()
+    (tmp_path / "src" / "big.bin").write_bytes(os.urandom(32 << 20))
+    terminal, side = pty.openpty()
+    said: list[bytes] = []
+
+    def drain() -> None:  # what `sd` writes to the terminal, so that it never blocks on a full one
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the other side closed
+                return
+            if not chunk:
+                return
+            said.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        done = subprocess.run(
+            [*SD, "cp", str(tmp_path / "src" / "big.bin"), f"{tmp_path / 'dst'}/"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=side, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(side)
+    reader.join(10)
+    os.close(terminal)
+    assert done.returncode == 0, b"".join(said).decode(errors="replace")
+    assert "━" in done.stdout and "copied 1 file(s), 32M" in done.stdout, done.stdout
+    assert (tmp_path / "dst" / "big.bin").read_bytes() == (tmp_path / "src" / "big.bin").read_bytes()

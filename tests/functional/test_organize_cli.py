@@ -85,6 +85,16 @@ def test_a_user_tags_notes_and_finds_files(sd: Sd, home: Path) -> None:
     assert "beach.jpg" in out
 
 
+def test_a_tag_is_recoloured_and_its_colour_taken_off(sd: Sd) -> None:
+    sd("tag", "create", "work/urgent", "--color", "#0af")
+    assert "tag work/urgent is now red" in sd("tag", "color", "work/urgent", "red")[0]
+    assert {t["name"]: t["color"] for t in sd.json("tag", "list")}["work/urgent"] == "red"
+    assert "without colour" in sd("tag", "color", "work/urgent", "none")[0]
+    assert {t["name"]: t["color"] for t in sd.json("tag", "list")}["work/urgent"] is None
+    assert "not a colour" in sd("tag", "color", "work/urgent", "plaid", ok=False)[1]
+    assert "no tag named" in sd("tag", "color", "work/later", "red", ok=False)[1]
+
+
 def test_bad_input_gets_a_clear_message(sd: Sd, home: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("x")

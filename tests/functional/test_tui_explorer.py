@@ -263,9 +263,9 @@ async def test_inspector_shows_a_folders_indexed_totals_and_the_other_copies_of_
         await pilot.press("j", "j", "j")  # docs/ music/ alpha.py beta.txt
         for _ in range(100):
             await pilot.pause(0.05)
-            if "beta copy.txt" in shown_text(meta):
+            if "copy.txt" in shown_text(meta):  # its path is wrapped where the column ends, wherever tmp_path is
                 break
-        assert "same content" in shown_text(meta) and "beta copy.txt" in shown_text(meta)
+        assert "same content" in shown_text(meta) and "copy.txt" in shown_text(meta)
 
 
 async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pager(

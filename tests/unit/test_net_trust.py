@@ -16,7 +16,7 @@ from sdcore.net.trust import AmbiguousDevice, Peer, TrustStore, id_matches_key, 
 
 def peer(data_dir: Path, name: str, trust: str = "full") -> Peer:
     device = load_or_create(data_dir)
-    return Peer(id=str(device.id), name=name, public_key=key_text(device.key), trust=trust)
+    return Peer(id=device.id, name=name, public_key=key_text(device.key), trust=trust)
 
 
 def test_peers_are_found_by_name_id_prefix_and_key(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_peers_are_found_by_name_id_prefix_and_key(tmp_path: Path) -> None:
     store.add(laptop)
     store.add(phone)
     assert store.resolve("laptop") == laptop
-    assert store.resolve(phone.id[:8]) == phone
+    assert store.resolve(str(phone.id)[:8]) == phone
     assert store.peer_for_key(load_or_create(tmp_path / "l").key) == laptop
     assert store.peer_for_key(load_or_create(tmp_path / "other").key) is None
     with pytest.raises(NotFound, match="sd network devices"):
@@ -46,8 +46,8 @@ def test_a_change_by_another_process_is_seen(tmp_path: Path) -> None:
 
 def test_a_device_id_is_bound_to_its_key(tmp_path: Path) -> None:
     a, b = load_or_create(tmp_path / "a"), load_or_create(tmp_path / "b")
-    assert id_matches_key(str(a.id), key_text(a.key))
-    assert not id_matches_key(str(b.id), key_text(a.key))
+    assert id_matches_key(a.id, key_text(a.key))
+    assert not id_matches_key(b.id, key_text(a.key))
 
 
 def test_shared_confinement(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import msgpack
 import pytest
 
 from sdcore import ops
+from sdcore.core import Core
 from sdcore.library.library import Library
 from sdcore.ops.results import DeletedItem, DeleteResult, IndexResult, Outcome, TransferResult
-from sdcore.sdpath import SdPath
 
 
 def store(library: Library, kind: str, result: dict) -> str:
@@ -61,14 +61,13 @@ def test_a_copy_job_from_before_totals_and_targets_were_stored_decodes(library: 
 
 
 async def test_a_copy_result_is_stored_as_it_was_and_read_back_typed(
-    library: Library, tmp_path: Path
+    core: Core, library: Library, tmp_path: Path
 ) -> None:
-    here = library.context.device_id
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a").write_bytes(b"abc")
     (tmp_path / "dst").mkdir()
     job_id = await ops.copy(
-        library, [SdPath(here, str(tmp_path / "src"))], SdPath(here, str(tmp_path / "dst"))
+        library, [core.local_path(str(tmp_path / "src"))], core.local_path(str(tmp_path / "dst"))
     )
     record = await library.jobs.wait(job_id)
     assert record.result == TransferResult(
@@ -78,13 +77,12 @@ async def test_a_copy_result_is_stored_as_it_was_and_read_back_typed(
 
 
 async def test_a_trash_job_result_says_where_each_item_lies_in_the_trash(
-    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    core: Core, library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    here = library.context.device_id
     (tmp_path / "a").write_text("first")
     (tmp_path / "b").write_text("second")
-    paths = [SdPath(here, str(tmp_path / name)) for name in ("b", "a")]
+    paths = [core.local_path(str(tmp_path / name)) for name in ("b", "a")]
     record = await library.jobs.wait(await ops.delete(library, paths))
     assert [(i.path, i.outcome) for i in record.result.items] == [
         (str(tmp_path / "b"), Outcome.TRASHED),
