@@ -20,7 +20,9 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.favourites.list() -> list[Entry]       .set(*paths, favourite=True) -> int   .toggle(*paths) -> bool
     await lib.search(text_or_query) -> list[Entry]   await lib.incomplete() -> list[str]
     await lib.saved.list() -> list[SavedSearch]      .save(name, query)  .run(name) -> list[Entry]  .forget(name)
-    await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, index=False)  .remove(key)
+    await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, ignore=(), index=False)
+    await lib.locations.get(key) -> Location         .containing(sdpath) -> Location | None  .remove(key)
+    await lib.locations.index(key, scope="recursive", below=None) -> job id   .set_mode(key, mode)  .set_ignore(key, globs)
     await lib.jobs.list() -> list[JobRecord]         .get(id)  .wait(id)  .route(id) -> JobRoute
     await lib.jobs.pause(job_id)                     .resume(id)  .cancel(id)
 
@@ -36,7 +38,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
 
 Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
-Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
+Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`, `check_index_mode`.
 """
 
 from sdcore.api.records import (
@@ -53,6 +55,7 @@ from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.entries import NotIndexed, NotInLibrary
+from sdcore.library.locations import check_mode as check_index_mode
 
 __all__ = [
     "Api",
@@ -67,6 +70,7 @@ __all__ = [
     "NotIndexed",
     "PairedDevice",
     "Trashed",
+    "check_index_mode",
     "display",
     "human_size",
     "label",
