@@ -66,11 +66,31 @@ class Api:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
         return label(path, self.device.id, {d.id: d.name for d in await self.devices.list()})
 
-    async def browse(self, path: SdPath, batch_size: int = 1000) -> AsyncIterator[list[Entry]]:
-        """A directory's entries in batches, straight from its device (never waits on indexing)."""
+    async def browse(self, path: SdPath, batch_size: int = 1000, *, index: bool = False) -> AsyncIterator[list[Entry]]:
+        """A directory's entries in batches, straight from its device (never waits on indexing).
+
+        With `index`: a directory of this device that the library has indexed is listed as the index knows it
+        (entry and content ids, object kinds, folders' file counts), and anything else with object kinds.
+        """
+        if index:
+            async for entries in self._listing(path):
+                yield entries
+            return
         async for batch in self._core.fs_for(path.device_id).list_dir(path.path, batch_size):
             yield [
                 Entry(path, e.name, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target) for e in batch
+            ]
+
+    async def _listing(self, path: SdPath) -> AsyncIterator[list[Entry]]:
+        from sdcore.index.listing import listing
+
+        local = self._core.is_local(path)
+        library = await self._open(self._library_name) if local and self._core.libraries.list() else None
+        async for batch in listing(self._core, path, library):
+            yield [
+                Entry(path, e.name, e.kind, e.size, e.mtime, e.inode or 0, 0, e.link_target, e.entry_id, e.cas_id,
+                      object_kind=e.object_kind, files=e.files)
+                for e in batch
             ]
 
     async def stat(self, path: SdPath, *, cas_id: bool = False) -> Entry:

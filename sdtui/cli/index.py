@@ -17,10 +17,8 @@ from sdtui.cli.common import (
     JsonOpt,
     fail,
     here,
-    library_of,
     print_json,
     print_table,
-    run,
     run_api,
 )
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
@@ -211,12 +209,9 @@ def ls(
 ) -> None:
     """List a directory: from the index inside a location, read from disk (nothing written) elsewhere."""
 
-    async def body(core: Any) -> None:
-        from sdcore.index.listing import listing
-
-        target = core.resolve(here(path))
-        library = library_of(core) if core.is_local(target) and core.libraries.list() else None
-        entries = [e async for batch in listing(core, target, library) for e in batch]
+    async def body(api: Any) -> None:
+        target = await api.resolve(here(path))
+        entries = [e async for batch in api.browse(target, index=True) for e in batch]
         if not all_:
             entries = [e for e in entries if not e.hidden]
         entries.sort(key=lambda e: (e.kind != "dir", e.name.lower()))
@@ -225,7 +220,7 @@ def ls(
         else:
             print_table(("name", "kind", "size", "modified", "cas_id"), (_entry_row(e) for e in entries))
 
-    run(body)
+    run_api(body)
 
 
 @index_app.command("quick-scan")
