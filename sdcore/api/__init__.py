@@ -29,6 +29,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.ops.copy(sources, dest, on_conflict="fail") -> job id     .move(...) -> job id
     await api.ops.trash(paths) -> list[Trashed]      await api.ops.restore(trashed) -> list[SdPath]
     await api.ops.delete(paths)   .rename(path, new_name) -> SdPath   .mkdir(path, parents=False)
+    await api.ops.start_delete(paths, permanent=False) -> job id   .start_rename(path, new_name)  .start_mkdir(path)
 
     await api.devices.attach()                       await api.devices.list() -> list[PairedDevice]
     await api.devices.label(sdpath) -> str           await api.devices.places(device_id) -> list[Entry]

@@ -152,13 +152,30 @@ class Ops:
 
         return await ops.move(await self._library(), sources, destination, on_conflict=on_conflict)
 
+    async def start_delete(self, paths: builtins.list[SdPath], *, permanent: bool = False) -> str:
+        """Start sending `paths` to the trash (each device's own), or deleting them for good; the job's id (the
+        same deletion paused or cut off before is carried on instead)."""
+        from sdcore import ops
+
+        return await ops.delete(await self._library(), paths, permanent=permanent)
+
+    async def start_rename(self, path: SdPath, new_name: str) -> str:
+        """Start renaming `path` within its folder; the job's id."""
+        from sdcore import ops
+
+        return await ops.rename(await self._library(), path, new_name)
+
+    async def start_mkdir(self, path: SdPath, *, parents: bool = False) -> str:
+        """Start making a folder (what would fail is refused first); the job's id."""
+        from sdcore import ops
+
+        return await ops.mkdir(await self._library(), path, parents=parents)
+
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
-        from sdcore import ops
         from sdcore.ops.results import DeleteResult, Outcome
 
-        library = await self._library()
-        record = await wait_for(library, await ops.delete(library, paths))
+        record = await wait_for(await self._library(), await self.start_delete(paths))
         result = record.result
         items = result.items if isinstance(result, DeleteResult) else ()
         return [
@@ -177,25 +194,16 @@ class Ops:
 
     async def delete(self, paths: builtins.list[SdPath]) -> None:
         """Delete permanently, and wait."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.delete(library, paths, permanent=True))
+        await wait_for(await self._library(), await self.start_delete(paths, permanent=True))
 
     async def rename(self, path: SdPath, new_name: str) -> SdPath:
         """Rename within its folder, and wait; the new path."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.rename(library, path, new_name))
+        await wait_for(await self._library(), await self.start_rename(path, new_name))
         return path.parent.child(new_name)
 
     async def mkdir(self, path: SdPath, *, parents: bool = False) -> None:
         """Make a folder, and wait."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.mkdir(library, path, parents=parents))
+        await wait_for(await self._library(), await self.start_mkdir(path, parents=parents))
 
 
 class Devices:
