@@ -20,13 +20,16 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.favourites.list() -> list[Entry]       .set(*paths, favourite=True) -> int   .toggle(*paths) -> bool
     await lib.search(text_or_query) -> list[Entry]   await lib.incomplete() -> list[str]
     await lib.saved.list() -> list[SavedSearch]      .save(name, query)  .run(name) -> list[Entry]  .forget(name)
-    await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, index=False)  .remove(key)
+    await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, ignore=(), index=False)
+    await lib.locations.get(key) -> Location         .containing(sdpath) -> Location | None  .remove(key)
+    await lib.locations.index(key, scope="recursive", below=None) -> job id   .set_mode(key, mode)  .set_ignore(key, globs)
     await lib.jobs.list() -> list[JobRecord]         .get(id)  .wait(id)  .route(id) -> JobRoute
     await lib.jobs.pause(job_id)                     .resume(id)  .cancel(id)
 
     await api.ops.copy(sources, dest, on_conflict="fail") -> job id     .move(...) -> job id
     await api.ops.trash(paths) -> list[Trashed]      await api.ops.restore(trashed) -> list[SdPath]
     await api.ops.delete(paths)   .rename(path, new_name) -> SdPath   .mkdir(path, parents=False)
+    await api.ops.start_delete(paths, permanent=False) -> job id   .start_rename(path, new_name)  .start_mkdir(path)
 
     await api.devices.attach()                       await api.devices.list() -> list[PairedDevice]
     await api.devices.label(sdpath) -> str           await api.devices.places(device_id) -> list[Entry]
@@ -36,7 +39,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
 
 Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
-Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`.
+Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`, `check_index_mode`.
 """
 
 from sdcore.api.records import (
@@ -53,6 +56,7 @@ from sdcore.api.root import Api
 from sdcore.api.text import display, human_size, label, shorten_home
 from sdcore.jobs.manager import JobRecord
 from sdcore.library.entries import NotIndexed, NotInLibrary
+from sdcore.library.locations import check_mode as check_index_mode
 
 __all__ = [
     "Api",
@@ -67,6 +71,7 @@ __all__ = [
     "NotIndexed",
     "PairedDevice",
     "Trashed",
+    "check_index_mode",
     "display",
     "human_size",
     "label",

@@ -316,16 +316,62 @@ class Locations(_Part):
         library = await self._library()
         return await in_thread(library, library.locations.list)
 
-    async def add(self, path: SdPath | str, mode: str = "content", name: str | None = None, *, index: bool = False) -> Location:
-        """Make a folder of this device a location; with `index`, index it now and wait (the jobs show it)."""
+    async def get(self, key: int | str) -> Location:
+        """A location by id, name or path (raises NotFound, saying how to list them)."""
+        library = await self._library()
+        return await in_thread(library, library.locations.get, key)
+
+    async def containing(self, path: SdPath) -> Location | None:
+        """The location holding `path` (None: it is in no location)."""
+        library = await self._library()
+        found = await in_thread(library, library.locations.containing, path.path, path.device_id)
+        return found[0] if found is not None else None
+
+    async def add(
+        self,
+        path: SdPath | str,
+        mode: str = "content",
+        name: str | None = None,
+        *,
+        ignore: Sequence[str] = (),
+        index: bool = False,
+    ) -> Location:
+        """Make a folder of this device a location (`ignore`: globs it does not index); with `index`, index it
+        now and wait (the jobs show it; `index()` starts the job to follow instead)."""
         library = await self._library()
         folder = path.path if isinstance(path, SdPath) else path
-        location = await in_thread(library, library.locations.add, folder, mode, name)
+        location = await in_thread(library, library.locations.add, folder, mode, name, builtins.list(ignore))
         if index:
             from sdcore.index.indexer import index_location
 
             await wait_for(library, await index_location(library, location))
         return location
+
+    async def index(self, key: int | str, *, scope: str = "recursive", below: SdPath | None = None) -> str:
+        """Start indexing a location (or, with `below`, one of its folders; scope current: one level); the job's
+        id. A location's interrupted or paused index job is resumed, a running one given, rather than a second."""
+        from sdcore.index.indexer import IndexJob, index_location
+
+        library = await self._library()
+        location = await self.get(key)
+        if below is None:
+            return await index_location(library, location, scope)
+        rel = location.relative(below.path)
+        if rel is None or below.device_id != location.device_id:
+            raise NotFound(f"{display(below.path)} is not in location {location.id} ({location.name})")
+        return await library.jobs.start(IndexJob(location.id, scope=scope, subpaths=[rel]))
+
+    async def set_mode(self, key: int | str, mode: str) -> Location:
+        """Index the location in another mode from its next index (`index()` starts one)."""
+        library = await self._library()
+        return await in_thread(library, library.locations.set_mode, key, mode)
+
+    async def set_ignore(self, key: int | str, patterns: Sequence[str]) -> Location:
+        """The globs the location does not index, from its next index."""
+        library = await self._library()
+        location = await self.get(key)
+        await in_thread(library, library.locations.set_ignore, location.id, builtins.list(patterns))
+        return await self.get(location.id)
 
     async def remove(self, key: int | str) -> Location:
         library = await self._library()

@@ -54,6 +54,8 @@ class Entry:
     link_target: str | None = None
     entry_id: int | None = None
     cas_id: str | None = None
+    object_kind: str | None = None  # a file's kind by its content or extension ("image", "text"...), when asked
+    files: int | None = None  # a folder: how many files are below it, when the index knows
 
     @property
     def path(self) -> SdPath:
@@ -66,6 +68,17 @@ class Entry:
     @property
     def hidden(self) -> bool:
         return self.name.startswith(".")
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry for scripts: name, path, kind, size, mtime, and the rest where known."""
+        data: dict[str, Any] = {"name": self.name, "path": self.path.path, "kind": self.kind, "size": self.size,
+                                "mtime": self.mtime, "inode": self.inode}
+        for key in ("object_kind", "cas_id", "files", "link_target", "entry_id"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data["hidden"] = self.hidden
+        return data
 
     @classmethod
     def of(cls, directory: SdPath, info: EntryInfo) -> Entry:

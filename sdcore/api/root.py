@@ -66,11 +66,31 @@ class Api:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
         return label(path, self.device.id, {d.id: d.name for d in await self.devices.list()})
 
-    async def browse(self, path: SdPath, batch_size: int = 1000) -> AsyncIterator[list[Entry]]:
-        """A directory's entries in batches, straight from its device (never waits on indexing)."""
+    async def browse(self, path: SdPath, batch_size: int = 1000, *, index: bool = False) -> AsyncIterator[list[Entry]]:
+        """A directory's entries in batches, straight from its device (never waits on indexing).
+
+        With `index`: a directory of this device that the library has indexed is listed as the index knows it
+        (entry and content ids, object kinds, folders' file counts), and anything else with object kinds.
+        """
+        if index:
+            async for entries in self._listing(path):
+                yield entries
+            return
         async for batch in self._core.fs_for(path.device_id).list_dir(path.path, batch_size):
             yield [
                 Entry(path, e.name, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target) for e in batch
+            ]
+
+    async def _listing(self, path: SdPath) -> AsyncIterator[list[Entry]]:
+        from sdcore.index.listing import listing
+
+        local = self._core.is_local(path)
+        library = await self._open(self._library_name) if local and self._core.libraries.list() else None
+        async for batch in listing(self._core, path, library):
+            yield [
+                Entry(path, e.name, e.kind, e.size, e.mtime, e.inode or 0, 0, e.link_target, e.entry_id, e.cas_id,
+                      object_kind=e.object_kind, files=e.files)
+                for e in batch
             ]
 
     async def stat(self, path: SdPath, *, cas_id: bool = False) -> Entry:
@@ -133,13 +153,30 @@ class Ops:
 
         return await ops.move(await self._library(), sources, destination, on_conflict=on_conflict)
 
+    async def start_delete(self, paths: builtins.list[SdPath], *, permanent: bool = False) -> str:
+        """Start sending `paths` to the trash (each device's own), or deleting them for good; the job's id (the
+        same deletion paused or cut off before is carried on instead)."""
+        from sdcore import ops
+
+        return await ops.delete(await self._library(), paths, permanent=permanent)
+
+    async def start_rename(self, path: SdPath, new_name: str) -> str:
+        """Start renaming `path` within its folder; the job's id."""
+        from sdcore import ops
+
+        return await ops.rename(await self._library(), path, new_name)
+
+    async def start_mkdir(self, path: SdPath, *, parents: bool = False) -> str:
+        """Start making a folder (what would fail is refused first); the job's id."""
+        from sdcore import ops
+
+        return await ops.mkdir(await self._library(), path, parents=parents)
+
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
-        from sdcore import ops
         from sdcore.ops.results import DeleteResult, Outcome
 
-        library = await self._library()
-        record = await wait_for(library, await ops.delete(library, paths))
+        record = await wait_for(await self._library(), await self.start_delete(paths))
         result = record.result
         items = result.items if isinstance(result, DeleteResult) else ()
         return [
@@ -158,25 +195,16 @@ class Ops:
 
     async def delete(self, paths: builtins.list[SdPath]) -> None:
         """Delete permanently, and wait."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.delete(library, paths, permanent=True))
+        await wait_for(await self._library(), await self.start_delete(paths, permanent=True))
 
     async def rename(self, path: SdPath, new_name: str) -> SdPath:
         """Rename within its folder, and wait; the new path."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.rename(library, path, new_name))
+        await wait_for(await self._library(), await self.start_rename(path, new_name))
         return path.parent.child(new_name)
 
     async def mkdir(self, path: SdPath, *, parents: bool = False) -> None:
         """Make a folder, and wait."""
-        from sdcore import ops
-
-        library = await self._library()
-        await wait_for(library, await ops.mkdir(library, path, parents=parents))
+        await wait_for(await self._library(), await self.start_mkdir(path, parents=parents))
 
 
 class Devices:

@@ -10,18 +10,15 @@ from typing import Any
 
 import typer
 
-from sdcore.api import human_size
+from sdcore.api import check_index_mode, human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.cli.common import (
     JsonOpt,
-    api_of,
     fail,
     here,
-    library_of,
     print_json,
     print_table,
-    run,
     run_api,
 )
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
@@ -39,14 +36,12 @@ def register(app: typer.Typer) -> None:
 BackgroundOpt = typer.Option(False, "--background", help="Start the job and return at once.")
 
 
-async def _index(core: Any, location: Any, background: bool, json: bool) -> None:
-    from sdcore.index.indexer import index_location
-
-    job_id = await index_location(library_of(core), location)
+async def _index(api: Any, location: Any, background: bool, json: bool) -> None:
+    job_id = await api.library().locations.index(location.id)
     if background:
         print_json({"job": job_id}) if json else print(f"indexing in job {job_id}")
         return
-    record = await follow(api_of(core), job_id, quiet=json)
+    record = await follow(api, job_id, quiet=json)
     if json:
         print_json({"job": job_id, "state": record.state, **(record.result.to_dict() if record.result else {})})
     elif record.state == "completed":
@@ -74,23 +69,23 @@ def location_add(
     refuse_background(background)
     _checked(mode)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        found = library.locations.containing(os.path.abspath(os.path.expanduser(here(path))))
-        if found is not None and found[1] == "":  # added before: carry on with its index
-            location = found[0]
+    async def body(api: Any) -> None:
+        locations = api.library().locations
+        folder = os.path.abspath(os.path.expanduser(here(path)))
+        location = await locations.containing(SdPath(api.device.id, folder))
+        if location is not None and location.path == folder:  # added before: carry on with its index
             if mode is not None and mode != location.mode:
                 fail(
                     f"{display(path)} is a location already, indexed in {location.mode} mode; "
                     f"`sd location mode {display(path)} {mode}` changes its mode"
                 )
         else:
-            location = library.locations.add(here(path), mode=mode or "content", name=name, ignore=ignore)
+            location = await locations.add(here(path), mode=mode or "content", name=name, ignore=ignore)
             if not json:
                 print(f"added location {location.id} ({location.name}) in {location.mode} mode")
-        await _index(core, location, background, json)
+        await _index(api, location, background, json)
 
-    run(body)
+    run_api(body)
 
 
 @location_app.command("list")
@@ -127,11 +122,10 @@ def location_rescan(location: str, background: bool = BackgroundOpt, json: bool 
     """Index a location again (only what changed is written)."""
     refuse_background(background)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        await _index(core, _location(library, location), background, json)
+    async def body(api: Any) -> None:
+        await _index(api, await _location(api, location), background, json)
 
-    run(body)
+    run_api(body)
 
 
 @location_app.command("mode")
@@ -144,34 +138,32 @@ def location_mode(
     """Index a location in another mode, from now on: it is indexed again at once (only what is new is added)."""
     _checked(mode)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        loc = library.locations.set_mode(_location(library, location).id, mode)
+    async def body(api: Any) -> None:
+        loc = await api.library().locations.set_mode((await _location(api, location)).id, mode)
         if not json:
             print(f"location {loc.id} ({loc.name}) is indexed in {loc.mode} mode now")
-        await _index(core, loc, background, json)
+        await _index(api, loc, background, json)
 
-    run(body)
+    run_api(body)
 
 
 def _checked(mode: str | None) -> None:
     """A bogus index mode is refused before anything is done."""
-    from sdcore.library.locations import check_mode
-
     try:
         if mode is not None:
-            check_mode(mode)
+            check_index_mode(mode)
     except SdError as exc:
         fail(str(exc))
 
 
-def _location(library: Any, key: str) -> Any:
+async def _location(api: Any, key: str) -> Any:
     """A location by id, name or path; a relative path is taken from where `sd` ran."""
+    locations = api.library().locations
     try:
-        return library.locations.get(key)
+        return await locations.get(key)
     except NotFound as exc:
         try:
-            return library.locations.get(here(key))
+            return await locations.get(here(key))
         except NotFound:
             raise exc from None
 
@@ -191,16 +183,16 @@ def location_remove(location: str) -> None:
 def location_ignore(location: str, patterns: list[str] = typer.Argument(None)) -> None:
     """Set the globs a location does not index (none: show them). Rescan to apply."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        loc = library.locations.get(location)
+    async def body(api: Any) -> None:
+        locations = api.library().locations
+        loc = await locations.get(location)
         if patterns:
-            library.locations.set_ignore(loc.id, patterns)
+            await locations.set_ignore(loc.id, patterns)
             print(f"location {loc.name} ignores {', '.join(patterns)}; `sd location rescan {loc.id}` applies it")
         else:
             print("\n".join(loc.ignore) or "(nothing ignored)")
 
-    run(body)
+    run_api(body)
 
 
 def _entry_row(e: Any) -> tuple:
@@ -217,12 +209,9 @@ def ls(
 ) -> None:
     """List a directory: from the index inside a location, read from disk (nothing written) elsewhere."""
 
-    async def body(core: Any) -> None:
-        from sdcore.index.listing import listing
-
-        target = core.resolve(here(path))
-        library = library_of(core) if core.is_local(target) and core.libraries.list() else None
-        entries = [e async for batch in listing(core, target, library) for e in batch]
+    async def body(api: Any) -> None:
+        target = await api.resolve(here(path))
+        entries = [e async for batch in api.browse(target, index=True) for e in batch]
         if not all_:
             entries = [e for e in entries if not e.hidden]
         entries.sort(key=lambda e: (e.kind != "dir", e.name.lower()))
@@ -231,7 +220,7 @@ def ls(
         else:
             print_table(("name", "kind", "size", "modified", "cas_id"), (_entry_row(e) for e in entries))
 
-    run(body)
+    run_api(body)
 
 
 @index_app.command("quick-scan")
@@ -248,21 +237,18 @@ def quick_scan(
         _quick_scan_ephemeral(path, scope == "recursive", json)
         return
 
-    async def body(core: Any) -> None:
-        from sdcore.index.indexer import IndexJob
-
-        library = library_of(core)
-        target = os.path.abspath(os.path.expanduser(here(path)))
-        found = library.locations.containing(target)
-        if found is None:
-            fail(f"{display(target)} is in no location; add it with `sd location add`, or use --ephemeral")
-        loc, rel = found
-        job_id = await library.jobs.start(IndexJob(loc.id, scope=scope, subpaths=[rel]))
-        record = await follow(api_of(core), job_id, quiet=json)
+    async def body(api: Any) -> None:
+        locations = api.library().locations
+        target = SdPath(api.device.id, os.path.abspath(os.path.expanduser(here(path))))
+        loc = await locations.containing(target)
+        if loc is None:
+            fail(f"{display(target.path)} is in no location; add it with `sd location add`, or use --ephemeral")
+        job_id = await locations.index(loc.id, scope=scope, below=target)
+        record = await follow(api, job_id, quiet=json)
         counts = record.result.to_dict() if record.result else None
         print_json(counts) if json else print(counts)
 
-    run(body)
+    run_api(body)
 
 
 def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:

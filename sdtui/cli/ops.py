@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 
-from sdcore import ops
 from sdcore.api import human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash as trash_mod
@@ -87,9 +86,12 @@ async def _finish(api: Any, job_id: str, json: bool, background: bool, verb: str
     return result  # type: ignore[no-any-return]
 
 
-def _typed(core: Any, path: SdPath) -> str:
+async def _typed(api: Any, path: SdPath) -> str:
     """A path as a user types it: DEVICE:/path on a paired device, the plain path on this one."""
-    return path.path if core.is_local(path) else f"{core.net().resolve(path.device_id).name}:{path.path}"
+    if path.device_id == api.device.id:
+        return path.path
+    names = {d.id: d.name for d in await api.devices.list()}
+    return f"{names.get(path.device_id, path.device_id)}:{path.path}"
 
 
 async def follow_quietly(api: Any, job_id: str) -> Any:
@@ -171,42 +173,42 @@ def rm(
     """Move files and folders to the trash (restorable), or delete them with --permanent."""
     refuse_background(background)
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        targets = [core.resolve(here(p)) for p in paths]
-        inside = _locations_inside(core, library, targets, yes)
-        job_id = await ops.delete(library, targets, permanent=permanent)
-        result = await _finish(api_of(core), job_id, json, background, "deleted")
+    async def body(api: Any) -> None:
+        targets = [await api.resolve(here(p)) for p in paths]
+        inside = await _locations_inside(api, targets, yes)
+        job_id = await api.ops.start_delete(targets, permanent=permanent)
+        result = await _finish(api, job_id, json, background, "deleted")
         if result is None and not background:
             return
         for location in inside:
-            library.locations.remove(location.id)
+            await api.library().locations.remove(location.id)
             print(f"removed location {location.id} ({location.name}) with its index", file=sys.stderr)
         if not isinstance(result, DeleteResult):
             return
         for target, item in zip(targets, result.items, strict=False):
-            label = display(_typed(core, target))  # on a paired device: in its trash, restored from there
+            label = display(await _typed(api, target))  # on a paired device: in its trash, restored from there
             if item.outcome is Outcome.TRASHED:
                 print(f"trashed {label} (`sd trash restore {label}` brings it back)")
             elif item.outcome is Outcome.VANISHED:
                 print(f"warning: {label} was already gone", file=sys.stderr)
-            elif not core.is_local(target):  # deleted for good over there: no count of entries comes back
+            elif target.device_id != api.device.id:  # deleted for good over there: no count of entries comes back
                 print(f"deleted {label}")
         if result.deleted:
             print(f"deleted {result.deleted:,} entries")
 
-    run(body)
+    run_api(body)
 
 
-def _locations_inside(core: Any, library: Any, targets: list[SdPath], yes: bool) -> list[Any]:
+async def _locations_inside(api: Any, targets: list[SdPath], yes: bool) -> list[Any]:
     """The locations that deleting `targets` takes away, when they are to be removed too: with --yes, or
     when the user says so; otherwise a warning that names them."""
+    here_id = api.device.id
     inside = [
         loc
-        for loc in library.locations.list()
-        if loc.device_id == core.device.id
+        for loc in await api.library().locations.list()
+        if loc.device_id == here_id
         and any(
-            core.is_local(t) and (loc.path == t.path or loc.path.startswith(t.path.rstrip("/") + "/"))
+            t.device_id == here_id and (loc.path == t.path or loc.path.startswith(t.path.rstrip("/") + "/"))
             for t in targets
         )
     ]
@@ -223,12 +225,11 @@ def _locations_inside(core: Any, library: Any, targets: list[SdPath], yes: bool)
 def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
     """Give a file or folder a new name in the same folder (refuses to replace anything)."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        job_id = await ops.rename(library, core.resolve(here(path)), new_name)
-        await _finish(api_of(core), job_id, json, False, "renamed to")
+    async def body(api: Any) -> None:
+        job_id = await api.ops.start_rename(await api.resolve(here(path)), new_name)
+        await _finish(api, job_id, json, False, "renamed to")
 
-    run(body)
+    run_api(body)
 
 
 def mkdir(
@@ -240,13 +241,12 @@ def mkdir(
 ) -> None:
     """Make folders."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
+    async def body(api: Any) -> None:
         for path in paths:
-            job_id = await ops.mkdir(library, core.resolve(here(path)), parents=parents)
-            await _finish(api_of(core), job_id, json, False, "made")
+            job_id = await api.ops.start_mkdir(await api.resolve(here(path)), parents=parents)
+            await _finish(api, job_id, json, False, "made")
 
-    run(body)
+    run_api(body)
 
 
 def _item_json(item: trash_mod.TrashItem) -> dict:
@@ -302,7 +302,8 @@ def trash_restore(
                 if to:
                     fail("--to restores only from this device's trash")
                 item = core.resolve(key)
-                restored.append(_typed(core, SdPath(item.device_id, await core.fs_for(item.device_id).restore(item.path))))
+                back = await core.fs_for(item.device_id).restore(item.path)
+                restored.append(await _typed(api_of(core), SdPath(item.device_id, back)))
                 continue
             try:
                 found = trash_mod.find(here(key), items)  # the path as typed, where `sd` ran

@@ -139,6 +139,33 @@ async def a_shown_folder_tells_what_changed_in_it(api: Api, home: Path) -> None:
     assert event.names and event.names[0].startswith("new")
 
 
+async def index_a_folder_ignoring_one_and_list_what_the_index_knows(api: Api, home: Path) -> None:
+    (home / "photos").mkdir()
+    (home / "photos" / "beach.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    (home / "build").mkdir()
+    (home / "build" / "out.o").write_bytes(b"obj")
+    lib = api.library()
+    location = await lib.locations.add(at(api, home), mode="content", ignore=["build"])
+    assert location.ignore == ("build",)
+    assert await lib.locations.containing(at(api, home / "photos")) == location
+    assert await lib.locations.containing(at(api, home.parent)) is None
+    record = await lib.jobs.wait(await lib.locations.index(location.id))
+    assert (record.state, record.result.found) == ("completed", 2)  # photos and beach.png: build is ignored
+
+    shown = {e.name: e async for batch in api.browse(at(api, home), index=True) for e in batch}
+    assert (shown["photos"].files, shown["photos"].entry_id is not None) == (1, True)
+    assert shown["build"].entry_id is None  # listed, never indexed: rules decide what is indexed, not shown
+    (beach,) = [e async for batch in api.browse(at(api, home / "photos"), index=True) for e in batch]
+    assert (beach.object_kind, beach.cas_id is not None) == ("image", True)
+    assert [e.object_kind for e in await listed(api, home / "photos")] == [None]  # browse: the disk only
+
+    moved = await lib.locations.set_mode("home", "shallow")
+    assert moved.mode == "shallow"
+    assert (await lib.locations.set_ignore(location.id, [])).ignore == ()
+    with pytest.raises(SdError, match="is not in location"):
+        await lib.locations.index(location.id, below=at(api, home.parent))
+
+
 STORIES = [
     tag_a_file_outside_every_location_and_find_it,
     a_file_made_since_the_index_is_indexed_when_noted,
@@ -146,6 +173,7 @@ STORIES = [
     copy_a_folder_and_read_what_the_job_did,
     rename_and_make_a_folder,
     a_shown_folder_tells_what_changed_in_it,
+    index_a_folder_ignoring_one_and_list_what_the_index_knows,
 ]
 
 

@@ -127,6 +127,25 @@ def test_a_removed_location_leaves_its_files_and_is_listed_no_more(tmp_path: Pat
     assert_clear_error(sd(data, "location", "remove", str(tree)), "no location")
 
 
+def test_ignore_a_folder_then_rescan_and_quick_scan_one_folder_into_the_index(tmp_path: Path, tree: Path) -> None:
+    data = tmp_path / "data"
+    sd_json(data, "location", "add", str(tree), "--mode", "shallow")
+    assert sd(data, "location", "ignore", "Documents").stdout == "(nothing ignored)\n"
+    told = sd(data, "location", "ignore", "Documents", "projects")
+    assert told.returncode == 0 and "ignores projects; `sd location rescan 1` applies it" in told.stdout, told.stderr
+    assert sd(data, "location", "ignore", "Documents").stdout == "projects\n"
+    rescanned = sd_json(data, "location", "rescan", "Documents")
+    assert (rescanned["state"], rescanned["removed"]) == ("completed", 2)  # the folder and its plan.md
+    assert sd_json(data, "location", "list")[0]["ignore"] == ["projects"]
+
+    (tree / "later.txt").write_text("later")
+    counts = sd_json(data, "index", "quick-scan", str(tree))  # this folder, one level, into the index
+    assert counts["added"] == 1
+    assert "later.txt" in {e["name"] for e in sd_json(data, "ls", str(tree))}
+    assert_clear_error(sd(data, "index", "quick-scan", str(tmp_path)), "is in no location", "--ephemeral")
+    assert_clear_error(sd(data, "location", "rescan", "nowhere"), "no location", "sd location list")
+
+
 def test_ls_keeps_a_non_utf8_name_escaped_in_json(tmp_path: Path, tree: Path) -> None:
     out = sd(tmp_path / "data", "ls", str(tree), "--json")
     assert out.returncode == 0, out.stderr

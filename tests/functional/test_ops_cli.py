@@ -106,6 +106,17 @@ def test_mv_rm_and_the_trash_round_trip(tmp_path: Path, env: dict[str, str]) -> 
     assert json.loads(sd(env, "trash", "list", "--json").stdout) == []
 
 
+def test_mkdir_rename_and_rm_say_what_they_did(tmp_path: Path, env: dict[str, str]) -> None:
+    made = sd(env, "mkdir", tmp_path / "drafts")
+    assert (made.returncode, made.stdout) == (0, f"made {tmp_path / 'drafts'}\n"), made.stderr
+    renamed = sd(env, "rename", tmp_path / "drafts", "final")
+    assert (renamed.returncode, renamed.stdout) == (0, f"renamed to {tmp_path / 'final'}\n"), renamed.stderr
+    trashed = sd(env, "rm", tmp_path / "final")
+    gone = tmp_path / "final"
+    assert trashed.stdout == f"trashed {gone} (`sd trash restore {gone}` brings it back)\n", trashed.stderr
+    assert not gone.exists()
+
+
 def make_source(src: Path) -> dict[str, str]:
     """300 small files, then a big one (to be caught in the middle of), then one more; their hashes."""
     (src / "small").mkdir(parents=True)
