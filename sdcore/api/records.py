@@ -26,6 +26,8 @@ class PairedDevice:
     name: str
     trust: str
     addresses: tuple[str, ...] = ()
+    public_key: str = ""  # its SSH key, OpenSSH one-line form
+    paired_at: float = 0.0  # seconds since the epoch
 
 
 @dataclass(frozen=True, slots=True)

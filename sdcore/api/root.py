@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sdcore.core import Core
     from sdcore.library.library import Library
     from sdcore.net import Network
+    from sdcore.net.trust import Peer
 
 
 class Api:
@@ -201,7 +202,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.id, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
+        return [_paired(p) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""
@@ -250,13 +251,27 @@ class Devices:
 
     async def wait_paired(self) -> PairedDevice:
         """Wait for a device to join with the current code."""
-        peer = await (await self._network()).wait_paired()
-        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
+        return _paired(await (await self._network()).wait_paired())
 
-    async def pair_join(self, code: str, host: str) -> PairedDevice:
-        """Join a device that shows a pairing code, at HOST:PORT."""
-        peer = await (await self._network()).pair_join(code, host)
-        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
+    async def pair_join(self, code: str | builtins.list[str], host: str, trust: str = "full") -> PairedDevice:
+        """Join a device that shows a pairing code, at HOST:PORT, trusting it `full` or `shared`."""
+        return _paired(await (await self._network()).pair_join(code, host, trust=trust))
+
+    async def unpair(self, device: str | DeviceId) -> PairedDevice:
+        """Forget a paired device (by name, id or id prefix): it can no longer connect; its connections close."""
+        return _paired(await (await self._network()).unpair(device))
+
+    async def shares(self) -> builtins.list[str]:
+        """The folders of this device that devices paired with `shared` trust may use."""
+        return (await self._network()).trust.shares()  # type: ignore[no-any-return]
+
+    async def share(self, path: str) -> str:
+        """Share a folder of this device (an absolute path, or relative to where the core runs); its real path."""
+        return (await self._network()).trust.add_share(path)  # type: ignore[no-any-return]
+
+    async def unshare(self, path: str) -> None:
+        """Stop sharing a folder of this device."""
+        (await self._network()).trust.remove_share(path)
 
     async def spacedrop_dir(self) -> SdPath:
         """Where files other devices send land on this device."""
@@ -273,3 +288,8 @@ class Devices:
     async def answer(self, drop_id: str, accept: bool) -> None:
         """Accept or decline the files a DropOffered event offers."""
         (await self._network()).answer_drop(drop_id, accept)
+
+
+def _paired(peer: Peer) -> PairedDevice:
+    """A paired device as the API tells it."""
+    return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses, peer.public_key, peer.paired_at)

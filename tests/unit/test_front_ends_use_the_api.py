@@ -36,11 +36,11 @@ KNOWN_DEBT: dict[str, set[str]] = {
     # Commands with no API leaf yet: location add/rescan/mode (an index job to follow, ignore globs), ls with
     # what the index knows, quick-scan; rm, rename and mkdir as jobs to follow, the trash's list/restore/empty;
     # tag show (which tag, through the content), search (object kind, location; a paired device's), saved
-    # searches, dupes; pairing (trust), paired devices (key, date), unpair, shares and `sd serve`.
+    # searches, dupes.
     "cli/index.py": {"imports sdcore.index.indexer", "imports sdcore.index.listing", "imports sdcore.library.locations"},
     "cli/ops.py": {"imports sdcore.fs", "imports sdcore.ops", "imports sdcore.ops.follow", "imports sdcore.search"},
     "cli/organize.py": {"imports sdcore.dedup", "imports sdcore.library", "imports sdcore.search", "imports sdcore.tags"},
-    "cli/net.py": {"imports sdcore.net"},
+    "cli/net.py": {"imports sdcore.net"},  # `sd serve`: the core's host starts the network the API's devices use
 }
 
 
