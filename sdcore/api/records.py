@@ -31,6 +31,16 @@ class PairedDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class Renamed:
+    """This device renamed: its new name, the paired devices told at once (the others learn it when they next
+    connect) and how many are paired."""
+
+    name: str
+    told: tuple[str, ...]
+    paired: int
+
+
+@dataclass(frozen=True, slots=True)
 class LibraryInfo:
     """A library: its id and name."""
 
@@ -128,7 +138,7 @@ def __getattr__(name: str) -> Any:
 
     every_event = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)]
     return (
-        SdPath, DeviceInfo, PairedDevice, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
+        SdPath, DeviceInfo, PairedDevice, Renamed, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
         Tag, Location, JobRecord, Query, SavedSearch, *every_event, results.Outcome, results.TransferResult,
         results.DeletedItem, results.DeleteResult, results.PathResult, results.IndexResult,
     )

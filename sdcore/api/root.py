@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sdcore.api.library import LibraryHandle, wait_for
-from sdcore.api.records import DeviceId, DeviceInfo, Entry, PairedDevice, Trashed
+from sdcore.api.records import DeviceId, DeviceInfo, Entry, PairedDevice, Renamed, Trashed
 from sdcore.api.text import label
 from sdcore.errors import SdError
 from sdcore.events import EntriesChanged, Event
@@ -260,6 +260,17 @@ class Devices:
     async def unpair(self, device: str | DeviceId) -> PairedDevice:
         """Forget a paired device (by name, id or id prefix): it can no longer connect; its connections close."""
         return _paired(await (await self._network()).unpair(device))
+
+    async def rename_this(self, name: str) -> Renamed:
+        """Rename this device (blank: keep its name) and tell the reachable paired devices now (`api.device` of a
+        client attached before keeps the name it learnt)."""
+        core = self._api._core
+        core.device.rename(name)
+        self._api.device = DeviceInfo(core.device.id, core.device.name)
+        network = await self._network()
+        paired = network.devices()
+        told = await network.announce_name() if paired else []
+        return Renamed(core.device.name, tuple(told), len(paired))
 
     async def shares(self) -> builtins.list[str]:
         """The folders of this device that devices paired with `shared` trust may use."""

@@ -77,3 +77,17 @@ async def test_the_network_behind_the_devices_is_out_of_reach_of_a_socket(tmp_pa
         finally:
             await remote.close()
             await control.close()
+
+
+async def test_rename_this_device_and_tell_a_paired_one(two: tuple[Any, Api]) -> None:
+    a, b = two
+    address = await a.devices.listen("127.0.0.1:0")
+    code = await a.devices.pair_code()
+    waiter = asyncio.ensure_future(a.devices.wait_paired())
+    await b.devices.pair_join(code, address)
+    await waiter
+    renamed = await b.devices.rename_this("  gamma ")
+    assert (renamed.name, renamed.paired, b.device.name) == ("gamma", 1, "gamma")
+    assert len(renamed.told) == 1  # told at once, not when it next connects
+    assert [d.name for d in await a.devices.list()] == ["gamma"]
+    assert (await a.devices.rename_this("")).name == a.device.name  # a blank name keeps the one it has
