@@ -37,6 +37,9 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.pair_code() -> str             .wait_paired() / .pair_join(code, host) -> PairedDevice
     await api.devices.send(device, paths)            await api.devices.answer(drop_id, accept)
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
+    await api.devices.pair_code(trust="shared")      .pair_join(code, host, trust="shared") -> PairedDevice
+    await api.devices.unpair(device) -> PairedDevice await api.devices.rename_this(name) -> Renamed
+    await api.devices.shares() -> list[str]          .share(path) -> real path   .unshare(path)
 
 Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
 Pure helpers that need no core: `human_size`, `display`, `label`, `shorten_home`, `check_index_mode`.

@@ -26,6 +26,18 @@ class PairedDevice:
     name: str
     trust: str
     addresses: tuple[str, ...] = ()
+    public_key: str = ""  # its SSH key, OpenSSH one-line form
+    paired_at: float = 0.0  # seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """This device renamed: its new name, the paired devices told at once (the others learn it when they next
+    connect) and how many are paired."""
+
+    name: str
+    told: tuple[str, ...]
+    paired: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +151,7 @@ def __getattr__(name: str) -> Any:
 
     every_event = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)]
     return (
-        SdPath, DeviceInfo, PairedDevice, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
+        SdPath, DeviceInfo, PairedDevice, Renamed, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
         Tag, Location, JobRecord, Query, SavedSearch, *every_event, results.Outcome, results.TransferResult,
         results.DeletedItem, results.DeleteResult, results.PathResult, results.IndexResult,
     )

@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sdcore.api.library import LibraryHandle, wait_for
-from sdcore.api.records import DeviceId, DeviceInfo, Entry, PairedDevice, Trashed
+from sdcore.api.records import DeviceId, DeviceInfo, Entry, PairedDevice, Renamed, Trashed
 from sdcore.api.text import label
 from sdcore.errors import SdError
 from sdcore.events import EntriesChanged, Event
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sdcore.core import Core
     from sdcore.library.library import Library
     from sdcore.net import Network
+    from sdcore.net.trust import Peer
 
 
 class Api:
@@ -229,7 +230,7 @@ class Devices:
         core = self._api._core
         if core.network is None:
             return []
-        return [PairedDevice(p.id, p.name, p.trust, p.addresses) for p in core.net().trust.peers()]
+        return [_paired(p) for p in core.net().trust.peers()]
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `laptop:/home/me/docs` on a paired device, `~/docs` here."""
@@ -278,13 +279,38 @@ class Devices:
 
     async def wait_paired(self) -> PairedDevice:
         """Wait for a device to join with the current code."""
-        peer = await (await self._network()).wait_paired()
-        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
+        return _paired(await (await self._network()).wait_paired())
 
-    async def pair_join(self, code: str, host: str) -> PairedDevice:
-        """Join a device that shows a pairing code, at HOST:PORT."""
-        peer = await (await self._network()).pair_join(code, host)
-        return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses)
+    async def pair_join(self, code: str | builtins.list[str], host: str, trust: str = "full") -> PairedDevice:
+        """Join a device that shows a pairing code, at HOST:PORT, trusting it `full` or `shared`."""
+        return _paired(await (await self._network()).pair_join(code, host, trust=trust))
+
+    async def unpair(self, device: str | DeviceId) -> PairedDevice:
+        """Forget a paired device (by name, id or id prefix): it can no longer connect; its connections close."""
+        return _paired(await (await self._network()).unpair(device))
+
+    async def rename_this(self, name: str) -> Renamed:
+        """Rename this device (blank: keep its name) and tell the reachable paired devices now (`api.device` of a
+        client attached before keeps the name it learnt)."""
+        core = self._api._core
+        core.device.rename(name)
+        self._api.device = DeviceInfo(core.device.id, core.device.name)
+        network = await self._network()
+        paired = network.devices()
+        told = await network.announce_name() if paired else []
+        return Renamed(core.device.name, tuple(told), len(paired))
+
+    async def shares(self) -> builtins.list[str]:
+        """The folders of this device that devices paired with `shared` trust may use."""
+        return (await self._network()).trust.shares()  # type: ignore[no-any-return]
+
+    async def share(self, path: str) -> str:
+        """Share a folder of this device (an absolute path, or relative to where the core runs); its real path."""
+        return (await self._network()).trust.add_share(path)  # type: ignore[no-any-return]
+
+    async def unshare(self, path: str) -> None:
+        """Stop sharing a folder of this device."""
+        (await self._network()).trust.remove_share(path)
 
     async def spacedrop_dir(self) -> SdPath:
         """Where files other devices send land on this device."""
@@ -301,3 +327,8 @@ class Devices:
     async def answer(self, drop_id: str, accept: bool) -> None:
         """Accept or decline the files a DropOffered event offers."""
         (await self._network()).answer_drop(drop_id, accept)
+
+
+def _paired(peer: Peer) -> PairedDevice:
+    """A paired device as the API tells it."""
+    return PairedDevice(peer.id, peer.name, peer.trust, peer.addresses, peer.public_key, peer.paired_at)

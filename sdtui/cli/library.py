@@ -12,7 +12,7 @@ import typer
 
 from sdcore.api import human_size
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, chosen, fail, print_json, print_table, run
+from sdtui.cli.common import JsonOpt, chosen, fail, print_json, print_table, run, run_api
 
 library_app = typer.Typer(help="Create, list, rename and delete libraries.", no_args_is_help=True)
 device_app = typer.Typer(help="This device's identity.", no_args_is_help=True)
@@ -228,15 +228,13 @@ def device_show(json: bool = JsonOpt) -> None:
 def device_rename(name: str) -> None:
     """Rename this device (paired devices see the new name)."""
 
-    async def body(core: Any) -> None:
-        core.device.rename(name)
-        print(f"this device is now {display(core.device.name)!r}")
-        paired = core.net().devices()
-        if paired:
-            told = await core.net().announce_name()
+    async def body(api: Any) -> None:
+        renamed = await api.devices.rename_this(name)
+        print(f"this device is now {display(renamed.name)!r}")
+        if renamed.paired:
             print(
-                f"told {len(told)} of {len(paired)} paired device(s) now"
-                + ("" if len(told) == len(paired) else "; the others learn it when they next connect")
+                f"told {len(renamed.told)} of {renamed.paired} paired device(s) now"
+                + ("" if len(renamed.told) == renamed.paired else "; the others learn it when they next connect")
             )
 
-    run(body)
+    run_api(body)

@@ -124,14 +124,13 @@ def pair_generate(
             _say(f"on the other device run:\n  sd network pair join {code} --host {address}")
             _say("waiting (the code works once, for 10 minutes)...")
 
-    async def body(core: Any) -> None:
-        net = _network(core)
-        address = net.address or await net.start(listen)  # a running `sd serve` takes the join on its port
-        show(net.pair_generate(trust=trust), address)
-        peer = await net.wait_paired()
+    async def body(api: Any) -> None:
+        address = await api.devices.address() or await api.devices.listen(listen)  # `sd serve` takes the join
+        show(await api.devices.pair_code(trust), address)
+        peer = await api.devices.wait_paired()
         _say(f"paired with {display(peer.name)} ({peer.id}), trust {peer.trust}")
 
-    run(body)
+    run_api(body)
 
 
 @pair_app.command("join")
@@ -142,19 +141,20 @@ def pair_join(
 ) -> None:
     """Join a device that is showing a pairing code."""
 
-    async def body(core: Any) -> None:
-        peer = await _network(core).pair_join(words, host, trust=trust)
+    async def body(api: Any) -> None:
+        peer = await api.devices.pair_join(words, host, trust=trust)
         _say(f"paired with {display(peer.name)} ({peer.id}) at {host}, trust {peer.trust}")
 
-    run(body)
+    run_api(body)
 
 
 @network_app.command("devices")
 def devices(json: bool = JsonOpt) -> None:
     """List the paired devices."""
 
-    async def body(core: Any) -> None:
-        peers = _network(core).devices()
+    async def body(api: Any) -> None:
+        await api.devices.attach()  # the paired devices are read by the network
+        peers = await api.devices.list()
         if json:
             print_json(
                 [
@@ -176,18 +176,18 @@ def devices(json: bool = JsonOpt) -> None:
             ]
             print_table(("name", "id", "trust", "addresses", "paired"), rows)
 
-    run(body)
+    run_api(body)
 
 
 @network_app.command("unpair")
 def unpair(device: str = typer.Argument(..., help="The device's name or id prefix.")) -> None:
     """Forget a paired device: it can no longer connect (open connections are closed)."""
 
-    async def body(core: Any) -> None:
-        peer = await _network(core).unpair(device)
+    async def body(api: Any) -> None:
+        peer = await api.devices.unpair(device)
         _say(f"unpaired {display(peer.name)} ({peer.id})")
 
-    run(body)
+    run_api(body)
 
 
 def drop(
@@ -210,33 +210,33 @@ def drop(
 def share_add(path: str) -> None:
     """Share a folder with devices paired with `shared` trust."""
 
-    async def body(core: Any) -> None:
-        _say(f"shared {_network(core).trust.add_share(here(path))}")
+    async def body(api: Any) -> None:
+        _say(f"shared {display(await api.devices.share(here(path)))}")
 
-    run(body)
+    run_api(body)
 
 
 @share_app.command("remove")
 def share_remove(path: str) -> None:
     """Stop sharing a folder."""
 
-    async def body(core: Any) -> None:
-        _network(core).trust.remove_share(here(path))
-        _say(f"no longer shared: {path}")
+    async def body(api: Any) -> None:
+        await api.devices.unshare(here(path))
+        _say(f"no longer shared: {display(path)}")
 
-    run(body)
+    run_api(body)
 
 
 @share_app.command("list")
 def share_list(json: bool = JsonOpt) -> None:
     """List the shared folders."""
 
-    async def body(core: Any) -> None:
-        shares = _network(core).trust.shares()
+    async def body(api: Any) -> None:
+        shares = await api.devices.shares()
         if json:
             print_json(shares)
         else:
             for s in shares:
                 _say(display(s))
 
-    run(body)
+    run_api(body)

@@ -35,12 +35,11 @@ KNOWN_DEBT: dict[str, set[str]] = {
     "cli/forward.py": {"imports sdcore.control", "imports sdcore.core"},
     # Commands with no API leaf yet: the ephemeral quick-scan (no core, to start in a blink); the trash's
     # list/restore/empty (and --older-than's ages); tag show (which tag, through the content), search (object
-    # kind, location; a paired device's), saved searches, dupes; pairing (trust), paired devices (key, date),
-    # unpair, shares and `sd serve`.
+    # kind, location; a paired device's), saved searches, dupes.
     "cli/index.py": {"imports sdcore.index.listing"},
     "cli/ops.py": {"imports sdcore.fs", "imports sdcore.ops.follow", "imports sdcore.search"},
     "cli/organize.py": {"imports sdcore.dedup", "imports sdcore.library", "imports sdcore.search", "imports sdcore.tags"},
-    "cli/net.py": {"imports sdcore.net"},
+    "cli/net.py": {"imports sdcore.net"},  # `sd serve`: the core's host starts the network the API's devices use
 }
 
 
