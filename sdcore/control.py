@@ -22,9 +22,7 @@ GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
-_TEXT = (
-    "surrogatepass"  # an argument or a folder that is not UTF-8 (a lone surrogate from os.fsdecode) crosses
-)
+_TEXT = "surrogatepass"  # an argument or a folder that is not UTF-8 (a lone surrogate from os.fsdecode) crosses
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
@@ -146,9 +144,7 @@ class ControlServer:
                 raise SdError(f"refused: uid {uid} does not own this core (uid {os.getuid()} does)")
             request = await _read(reader)
             if not isinstance(request, dict) or not isinstance(request.get("args", {}), dict):
-                raise SdError(
-                    "a malformed request on the control socket: {'cmd': NAME, 'args': {...}} expected"
-                )
+                raise SdError("a malformed request on the control socket: {'cmd': NAME, 'args': {...}} expected")
             args = {str(k): v for k, v in request.get("args", {}).items()}
             takes_over = self.connection_handlers.get(str(request.get("cmd")))
             if takes_over is not None:

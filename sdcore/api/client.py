@@ -50,9 +50,7 @@ async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi 
     if not isinstance(hello, dict) or "hello" not in hello:
         writer.close()
         error = hello.get("error") if isinstance(hello, dict) else None
-        raise SdError(
-            f"the core running for {path.parent} does not serve the core API: {error or hello!r:.200}"
-        )
+        raise SdError(f"the core running for {path.parent} does not serve the core API: {error or hello!r:.200}")
     connection = _Connection(reader, writer, path.parent)
     return RemoteApi(connection, hello["hello"]["device"], library)
 

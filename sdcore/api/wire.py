@@ -114,9 +114,7 @@ def _default(obj: Any) -> Any:
         return msgpack.ExtType(_UUID, obj.bytes)
     if cls is tuple:
         return msgpack.ExtType(_TUPLE, _pack(list(obj)))
-    raise TypeError(
-        f"a {cls.__module__}.{cls.__qualname__} cannot cross the wire (register it in sdcore.api.wire)"
-    )
+    raise TypeError(f"a {cls.__module__}.{cls.__qualname__} cannot cross the wire (register it in sdcore.api.wire)")
 
 
 def _pack(obj: Any) -> bytes:
@@ -137,12 +135,7 @@ def _ext(code: int, data: bytes) -> Any:
         return tuple(items)
     if code == _RECORDS:
         return _rows(items)
-    if (
-        code not in (_RECORD, _ENUM)
-        or not isinstance(items, list)
-        or not items
-        or not isinstance(items[0], str)
-    ):
+    if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items or not isinstance(items[0], str):
         raise WireError(f"unknown ext type {code}")
     if items[0] not in _classes:
         _load_known()
@@ -178,12 +171,7 @@ def _as_rows(value: Any) -> Any:
 
 
 def _rows(items: Any) -> list[Any]:
-    if (
-        not isinstance(items, list)
-        or len(items) != 2
-        or not isinstance(items[0], str)
-        or not isinstance(items[1], list)
-    ):
+    if not isinstance(items, list) or len(items) != 2 or not isinstance(items[0], str) or not isinstance(items[1], list):
         raise WireError("malformed rows of records")
     if items[0] not in _classes:
         _load_known()

@@ -27,10 +27,7 @@ from sdcore.control import SOCKET_NAME, Call, ControlServer, Session
 from sdcore.errors import SdError
 from sdtui.cli import common
 
-NOT_FORWARDED = {
-    "serve",
-    None,
-}  # serve: a second core, refused here; no command: --version, --help, completion
+NOT_FORWARDED = {"serve", None}  # serve: a second core, refused here; no command: --version, --help, completion
 TERMINAL_VARIABLES = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
 CHUNK = 1 << 20
 
@@ -213,11 +210,7 @@ async def _command(
 
 def _follows_the_core(argv: list[str]) -> bool:
     """Whether the command only follows what the core does (`sd job monitor`): it ends with the core."""
-    words = (
-        [a for a in argv[argv.index(_globals(argv)[1]) :] if not a.startswith("-")]
-        if _globals(argv)[1]
-        else []
-    )
+    words = [a for a in argv[argv.index(_globals(argv)[1]) :] if not a.startswith("-")] if _globals(argv)[1] else []
     return words[:2] == ["job", "monitor"]
 
 
