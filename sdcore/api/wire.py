@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import operator
 import struct
+import threading
 import uuid
 from typing import Any, TypeVar
 
@@ -123,6 +124,9 @@ def _pack(obj: Any) -> bytes:
 
 _decoded: dict[bytes, Any] = {}
 """Records decoded lately, by their bytes (records are frozen: equal bytes can share one object)."""
+MAX_NESTING = 16
+"""Records, tuples and rows nested in one another at most this deep: each level copies what it holds."""
+_nesting = threading.local()
 
 
 def _ext(code: int, data: bytes) -> Any:
@@ -130,7 +134,14 @@ def _ext(code: int, data: bytes) -> Any:
         return uuid.UUID(bytes=data)
     if code == _RECORD and data in _decoded:
         return _decoded[data]
-    items = _unpack(data)
+    depth = getattr(_nesting, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise WireError(f"records nested more than {MAX_NESTING} deep")
+    _nesting.depth = depth + 1
+    try:
+        items = _unpack(data)
+    finally:
+        _nesting.depth = depth
     if code == _TUPLE:
         return tuple(items)
     if code == _RECORDS:

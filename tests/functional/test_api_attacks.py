@@ -148,3 +148,28 @@ def test_sd_sends_nothing_to_a_socket_another_user_planted() -> None:
         fake.kill()
         fake.wait()
         shutil.rmtree(data)
+
+
+async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
+    served: tuple[ControlServer, RemoteApi], tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    control, api = served
+    reader, writer = await asyncio.open_unix_connection(str(control.path))
+    writer.write(wire.frame({"cmd": "api", "args": {}}))
+    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
+    body = wire.encode([b"x" * (2 << 20)])
+    for _ in range(150):  # tuples in tuples: decoding each level copied all it held, 2 MiB became 300 MiB
+        body = b"\xc9" + struct.pack(">I", len(body) + 1) + b"\x04\x91" + body
+    tracemalloc.start()
+    try:
+        writer.write(struct.pack(">I", len(body)) + body)
+        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer["error"][0] == "WireError" and "nested" in answer["error"][1]
+    assert peak < 80 << 20, f"{peak >> 20} MiB"
+    assert (await api.stat(SdPath(api.device.id, str(tmp_path)))).kind == "dir"
+    writer.close()
