@@ -173,3 +173,24 @@ async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
     assert peak < 80 << 20, f"{peak >> 20} MiB"
     assert (await api.stat(SdPath(api.device.id, str(tmp_path)))).kind == "dir"
     writer.close()
+
+
+async def test_a_record_of_wrong_types_is_refused_and_the_session_goes_on(
+    served: tuple[ControlServer, RemoteApi], tmp_path: Path
+) -> None:
+    import msgpack
+
+    control, _ = served
+    reader, writer = await asyncio.open_unix_connection(str(control.path))
+    writer.write(wire.frame({"cmd": "api", "args": {}}))
+    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
+    path = msgpack.ExtType(1, wire.encode(["SdPath", 1, 2, None]))  # its check calls str methods on an int
+    body = wire._pack({"id": 1, "chain": [["get", "stat"], ["call", [path], {}]]})
+    writer.write(struct.pack(">I", len(body)) + body)
+    answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 10))
+    assert answer.get("error", [""])[0] == "WireError", answer  # it ended the whole session, its requests too
+    here = SdPath(served[1].device.id, str(tmp_path))
+    writer.write(wire.frame({"id": 2, "chain": [["get", "stat"], ["call", [here], {}]]}))
+    answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 10))
+    assert answer["id"] == 2 and answer["done"].kind == "dir"
+    writer.close()
