@@ -110,11 +110,9 @@ class ControlServer:
             raise SdError(f"a core is already running for {self.path.parent}; stop it first (or use it)")
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by a core that died
-        old = os.umask(0o077)
-        try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        finally:
-            os.umask(old)
+        # no umask here: it is the process's, and a file another thread made meanwhile lost its group and other bits;
+        # until the chmod the owner-only data dir and the SO_PEERCRED check keep others out
+        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:

@@ -194,3 +194,37 @@ async def test_a_record_of_wrong_types_is_refused_and_the_session_goes_on(
     answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 10))
     assert answer["id"] == 2 and answer["done"].kind == "dir"
     writer.close()
+
+
+async def test_starting_the_socket_leaves_modes_of_files_made_meanwhile_alone(tmp_path: Path) -> None:
+    import stat
+    import threading
+
+    data, made = tmp_path / "data", tmp_path / "made"
+    data.mkdir(mode=0o700)
+    made.mkdir()
+    done, modes = threading.Event(), set()
+
+    def copying() -> None:  # a job's thread writing while the core starts serving (sdtui taking a core over)
+        n = 0
+        while not done.is_set():
+            path = made / f"f{n}"
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+            modes.add(stat.S_IMODE(path.stat().st_mode))
+            path.unlink()
+            n += 1
+
+    old = os.umask(0o022)
+    thread = threading.Thread(target=copying)
+    thread.start()
+    try:
+        for _ in range(100):
+            control = ControlServer(data)
+            await control.start()
+            assert stat.S_IMODE(control.path.stat().st_mode) == 0o600
+            await control.close()
+    finally:
+        done.set()
+        thread.join()
+        os.umask(old)
+    assert modes == {0o644}  # the umask the socket was made under was the whole process's: some came out 0600
