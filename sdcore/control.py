@@ -22,6 +22,7 @@ GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_TEXT = "surrogatepass"  # an argument or a folder that is not UTF-8 (a lone surrogate from os.fsdecode) crosses
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
@@ -34,7 +35,7 @@ async def _read(reader: asyncio.StreamReader) -> Any:
     if size > MAX_FRAME:
         raise SdError(f"a frame of {size} bytes on the control socket (at most {MAX_FRAME})")
     try:
-        return msgpack.unpackb(await reader.readexactly(size), raw=False)
+        return msgpack.unpackb(await reader.readexactly(size), raw=False, unicode_errors=_TEXT)
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise SdError(f"a malformed frame on the control socket: {exc}") from None
 
@@ -48,8 +49,19 @@ def peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
+def check_core(writer: asyncio.StreamWriter, path: Path) -> None:
+    """Raise unless the core at the other end runs as this user: a client trusts no socket another user planted."""
+    uid = peer_uid(writer)
+    if uid is not None and uid != os.getuid():
+        writer.close()
+        raise SdError(
+            f"refused: {path} is served by uid {uid}, not by you (uid {os.getuid()}); "
+            "use a data dir only you can write to"
+        )
+
+
 async def _send(writer: asyncio.StreamWriter, message: Any) -> None:
-    body = msgpack.packb(message, use_bin_type=True)
+    body = msgpack.packb(message, use_bin_type=True, unicode_errors=_TEXT)
     writer.write(_LEN.pack(len(body)) + body)
     await writer.drain()
 
@@ -100,11 +112,9 @@ class ControlServer:
             raise SdError(f"a core is already running for {self.path.parent}; stop it first (or use it)")
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by a core that died
-        old = os.umask(0o077)
-        try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        finally:
-            os.umask(old)
+        # no umask here: it is the process's, and a file another thread made meanwhile lost its group and other bits;
+        # until the chmod the owner-only data dir and the SO_PEERCRED check keep others out
+        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
         os.chmod(self.path, 0o600)
 
     async def close(self) -> None:
@@ -192,8 +202,10 @@ class Call:
 
     @classmethod
     async def open(cls, data_dir: Path, command: str, **args: Any) -> Call:
-        """Send `command`; raises OSError when no core listens on the data dir (none runs, or it died)."""
+        """Send `command`; raises OSError when no core listens on the data dir (none runs, or it died), SdError
+        when another user's process does."""
         reader, writer = await asyncio.open_unix_connection(str(Path(data_dir) / SOCKET_NAME))
+        check_core(writer, Path(data_dir) / SOCKET_NAME)
         await _send(writer, {"cmd": command, "args": args})
         return cls(reader, writer)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sdcore.api import wire
 from sdcore.api.server import COMMAND
-from sdcore.control import SOCKET_NAME
+from sdcore.control import SOCKET_NAME, check_core
 from sdcore.errors import SdError
 
 MAX_ANSWER = 1 << 30
@@ -28,7 +28,8 @@ wire.register(Disconnected)
 
 
 async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi | None:
-    """The core API served for `data_dir` by the process that runs its core; None when no core runs there.
+    """The core API served for `data_dir` by the process that runs its core; None when no core runs there,
+    SdError when another user's process listens there.
 
     `library`: the library `api.library()` names (name or id; None: the serving core's default one).
     """
@@ -39,6 +40,7 @@ async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi 
         reader, writer = await asyncio.open_unix_connection(str(path))
     except OSError:  # a socket left by a core that died
         return None
+    check_core(writer, path)
     try:
         writer.write(wire.frame({"cmd": COMMAND, "args": {}}))
         hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, MAX_ANSWER), HELLO_TIMEOUT))

@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import operator
 import struct
+import threading
 import uuid
 from typing import Any, TypeVar
 
@@ -123,6 +124,9 @@ def _pack(obj: Any) -> bytes:
 
 _decoded: dict[bytes, Any] = {}
 """Records decoded lately, by their bytes (records are frozen: equal bytes can share one object)."""
+MAX_NESTING = 16
+"""Records, tuples and rows nested in one another at most this deep: each level copies what it holds."""
+_nesting = threading.local()
 
 
 def _ext(code: int, data: bytes) -> Any:
@@ -130,7 +134,14 @@ def _ext(code: int, data: bytes) -> Any:
         return uuid.UUID(bytes=data)
     if code == _RECORD and data in _decoded:
         return _decoded[data]
-    items = _unpack(data)
+    depth = getattr(_nesting, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise WireError(f"records nested more than {MAX_NESTING} deep")
+    _nesting.depth = depth + 1
+    try:
+        items = _unpack(data)
+    finally:
+        _nesting.depth = depth
     if code == _TUPLE:
         return tuple(items)
     if code == _RECORDS:
@@ -155,7 +166,8 @@ def _ext(code: int, data: bytes) -> Any:
 
 
 def _unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=False, unicode_errors=_TEXT)
+    # map keys are text or bytes only: a UUID or a tuple key's hash can be chosen to collide (quadratic inserts)
+    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=True, unicode_errors=_TEXT)
 
 
 def _as_rows(value: Any) -> Any:
@@ -196,8 +208,7 @@ def decode(data: bytes) -> Any:
         return _unpack(data)
     except WireError:
         raise
-    except (SdError, ValueError, TypeError, RecursionError, msgpack.ExtraData, msgpack.FormatError,
-            msgpack.StackError) as exc:  # fmt: skip
+    except Exception as exc:  # msgpack's errors, and whatever a record's own checks raise on fields of wrong types
         raise WireError(f"a malformed frame: {type(exc).__name__}: {exc}"[:300]) from None
 
 

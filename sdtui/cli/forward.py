@@ -73,6 +73,9 @@ async def _forward(data_dir: Path, argv: list[str]) -> int | None:
         )  # fmt: skip
     except OSError:  # a socket left by a core that died: nobody else holds the library, run here
         return None
+    except SdError as exc:  # another user's process listens there: it gets nothing of this command
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     loop = asyncio.get_running_loop()
     interrupts = 0
 
