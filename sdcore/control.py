@@ -154,6 +154,8 @@ class ControlServer:
             await _send(writer, {"done": work.result()})
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            pass  # the core closes: end quietly (asyncio 3.11 logs a traceback for a cancelled connection task)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SdError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(ConnectionError):
