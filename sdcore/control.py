@@ -85,6 +85,8 @@ class ControlServer:
         """Whether closing waits for the commands it carries out (a foreground `sd` that hosted others' commands)."""
         self.on_finishing: Callable[[int], None] | None = None
         """Told how many commands closing waits for."""
+        self.attached = 0
+        """API clients attached now (an explorer there can answer what the core asks, e.g. a Spacedrop)."""
 
     def register(self, command: str, handler: Handler) -> None:
         self.handlers[command] = handler

@@ -274,6 +274,11 @@ class RemoteApi(Chain):
         return Chain(self._connection, (["get", "library"], ["call", [name or self._library], {}]))
 
     @property
+    def ops(self) -> Chain:
+        """File operations as jobs of the library `attach` was given (else of the serving core's default one)."""
+        return self.library().ops if self._library else Chain(self._connection, (["get", "ops"],))
+
+    @property
     def lost(self) -> SdError | None:
         """Why the connection to the core ended (None while it lasts)."""
         return self._connection.lost

@@ -78,6 +78,10 @@ class LibraryHandle(_Part):
         self.saved = SavedSearches(api, name)
         self.locations = Locations(api, name)
         self.jobs = Jobs(api, name)
+        from sdcore.api.root import Ops  # root builds library handles: imported here, not at the top
+
+        self.ops = Ops(api, name)
+        """File operations as jobs of this library."""
 
     async def info(self) -> LibraryInfo:
         library = await self._library()

@@ -38,7 +38,7 @@ class Api:
         self._opening = asyncio.Lock()
         self.device = DeviceInfo(core.device.id, core.device.name)
         """This device: the one the core runs on."""
-        self.ops = Ops(self)
+        self.ops = Ops(self, library)
         self.devices = Devices(self)
 
     def library(self, name: str | None = None) -> LibraryHandle:
@@ -109,13 +109,14 @@ class Api:
 
 
 class Ops:
-    """File operations, as jobs of the api's library: `await api.ops.trash(paths)`."""
+    """File operations, as jobs of a library (`lib.ops`; `api.ops`: the api's library): `await api.ops.trash(paths)`."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Api, library: str | None = None) -> None:
         self._api = api
+        self._library_name = library
 
     async def _library(self) -> Library:
-        return await self._api._open(self._api._library_name)
+        return await self._api._open(self._library_name)
 
     async def copy(
         self, sources: builtins.list[SdPath], destination: SdPath, *, on_conflict: str = "fail", verify: bool = False

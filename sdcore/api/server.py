@@ -46,7 +46,11 @@ def serve(control: ControlServer, api: Any) -> None:
     """Serve `api` (the in-process Api) to clients of the control socket."""
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **_: Any) -> None:
-        await _Session(api, reader, writer).run()
+        control.attached += 1
+        try:
+            await _Session(api, reader, writer).run()
+        finally:
+            control.attached -= 1
 
     control.register_connection(COMMAND, session)
 

@@ -68,7 +68,7 @@ def serve(
         from sdcore.events import DeviceConnected, DeviceLost, DropOffered, PairingProgress
         from sdtui.cli.forward import host
 
-        await host(core)  # first: refuses to run twice for one data dir; then `sd` commands come here
+        server = await host(core)  # first: refuses to run twice for one data dir; then `sd` commands come here
         await core.go_live()  # every library: interrupted jobs resume, locations are watched and caught up
         net = _network(core, auto_accept_drops=auto_accept)
         address = await net.start(listen)
@@ -82,12 +82,15 @@ def serve(
                     elif isinstance(e, DeviceLost):
                         _say(f"disconnected: {display(e.name)} ({display(e.reason)})")
                     elif isinstance(e, DropOffered):
+                        asked = not auto_accept and server.attached > 0  # an attached explorer asks its person
                         verdict = (
-                            "accepted" if auto_accept else "not taken: nobody here to ask (--auto-accept takes drops)"
-                        )
+                            "accepted" if auto_accept
+                            else "asked in the attached explorer" if asked
+                            else "not taken: nobody here to ask (--auto-accept takes drops)"
+                        )  # fmt: skip
                         names = ", ".join(display(n) for n in e.names)
                         _say(f"drop from {display(e.device_name)}: {names} — {verdict}")
-                        if not auto_accept:
+                        if not auto_accept and not asked:
                             net.answer_drop(
                                 e.drop_id, False, nobody_to_ask="it runs `sd serve` without --auto-accept"
                             )

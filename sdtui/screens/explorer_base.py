@@ -10,6 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from sdcore import log
+from sdcore.api.client import Disconnected
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.pane import Pane
@@ -83,7 +84,9 @@ class ExplorerBase(Screen[None]):
     def report(self, exc: BaseException, what: str) -> None:
         """The one way the explorer reports what stopped its work: an SdError (a user can cause it) says its message
         on the status line and in a notification; anything else is a bug, logged with its traceback and told in one
-        line naming the log."""
+        line naming the log. A lost core is said once, by the app, which takes the core over."""
+        if isinstance(exc, Disconnected):
+            return
         if isinstance(exc, SdError):
             self.status(str(exc), error=True)
             self.app.notify(str(exc), severity="error", timeout=6, markup=False)

@@ -47,6 +47,28 @@ async def test_story_attached(remote: RemoteApi, tmp_path: Path, story) -> None:
     await story(remote, home)
 
 
+async def test_a_client_attached_with_another_library_runs_its_copies_in_that_library(tmp_path: Path) -> None:
+    async with Core(tmp_path / "data") as core:
+        await asyncio.to_thread(core.library)  # the default library, made on first use
+        await asyncio.to_thread(core.libraries.create, "Work")
+        control = ControlServer(core.data_dir)
+        serve(control, Api(core))
+        await control.start()
+        api = await attach(core.data_dir, library="Work")
+        assert api is not None
+        try:
+            (tmp_path / "a.txt").write_text("report")
+            (tmp_path / "to").mkdir()
+            here = api.device.id
+            job_id = await api.ops.copy([SdPath(here, str(tmp_path / "a.txt"))], SdPath(here, str(tmp_path / "to")))
+            assert (await api.library().jobs.wait(job_id)).state == "completed"
+            assert job_id in [j.id for j in await api.library("Work").jobs.list()]
+            assert job_id not in [j.id for j in await Api(core).library().jobs.list()]
+        finally:
+            await api.close()
+            await control.close()
+
+
 # -- with real processes -------------------------------------------------------------------------------------
 
 

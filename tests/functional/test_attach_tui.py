@@ -115,6 +115,7 @@ async def test_the_serving_core_killed_sdtui_says_so_within_2s_takes_it_over_and
         assert all("stopped" in s for s in said), said
         await wait_for(pilot, lambda: isinstance(app.api, Api) and isinstance(app.screen, ExplorerScreen))
         await settle(pilot, app)
+        assert len(said) == 1, said  # said once, by the app: not again by each explorer call the loss cut short
         assert names(explorer(app).active) == ["big.bin"]
         await wait_for(pilot, lambda: (arriving / "big.bin").exists(), timeout=120)  # the cut-off copy resumed here
         assert (arriving / "big.bin").read_bytes() == (big / "big.bin").read_bytes()

@@ -98,3 +98,40 @@ def test_dropped_files_keep_their_mode_take_a_free_name_and_their_connection_end
     }  # fmt: skip
     assert "drop from alpha" in said
     assert "disconnected" not in said, said
+
+
+def test_an_explorer_attached_to_sd_serve_is_asked_and_its_yes_takes_the_files(tmp_path: Path) -> None:
+    from sdcore.api.client import attach
+    from sdcore.events import DropOffered
+
+    port = free_port()
+    asyncio.run(_pair_on_port(tmp_path, port))
+    report = tmp_path / "report.txt"
+    report.write_text("q4")
+    server = serve(tmp_path, port)
+
+    async def attached_person_says_yes() -> list[str]:
+        api = await attach(tmp_path / "b")
+        assert api is not None
+        try:
+            events = api.events()
+            sender = asyncio.create_task(asyncio.to_thread(drop, tmp_path, report, "beta"))
+            async for event in events:
+                if isinstance(event, DropOffered):
+                    await api.devices.answer(event.drop_id, True)
+                    break
+            sent = await asyncio.wait_for(sender, 60)
+            assert sent.returncode == 0, sent.stderr
+            return list(event.names)
+        finally:
+            await api.close()
+
+    try:
+        offered = asyncio.run(asyncio.wait_for(attached_person_says_yes(), 90))
+        out = stop(server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert offered == ["report.txt"]
+    assert (tmp_path / "b" / "spacedrop" / "report.txt").read_text() == "q4"
+    assert "asked in the attached explorer" in out
