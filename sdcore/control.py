@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
 import struct
@@ -16,12 +17,18 @@ import msgpack
 from sdcore.errors import SdError
 
 SOCKET_NAME = "control.sock"
+LOCK_NAME = "control.lock"
+"""Held (flock) by the process that serves the socket: two that start at once cannot both serve."""
 MAX_FRAME = 64 << 20
 """The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
 GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+class CoreRunning(SdError):
+    """Another process serves this data dir's core already."""
+
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
@@ -80,6 +87,7 @@ class ControlServer:
         self.handlers: dict[str, Handler] = {}
         self.connection_handlers: dict[str, ConnectionHandler] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._lock: int | None = None
         self._clients: dict[asyncio.Task[Any], Session] = {}
         self.finish_commands = False
         """Whether closing waits for the commands it carries out (a foreground `sd` that hosted others' commands)."""
@@ -96,16 +104,28 @@ class ControlServer:
         self.connection_handlers[command] = handler
 
     async def start(self) -> None:
-        if await is_running(self.path.parent):
-            raise SdError(f"a core is already running for {self.path.parent}; stop it first (or use it)")
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a core that died
-        old = os.umask(0o077)
+        running = CoreRunning(f"a core is already running for {self.path.parent}; stop it first (or use it)")
+        lock = os.open(self.path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the claim: checking the socket first is a race
+        except BlockingIOError:
+            os.close(lock)
+            raise running from None
+        try:
+            if await is_running(self.path.parent):  # a core of a version that did not take the lock
+                raise running
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # left by a core that died
+            old = os.umask(0o077)
+            try:
+                self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+            finally:
+                os.umask(old)
+            os.chmod(self.path, 0o600)
+        except BaseException:
+            os.close(lock)
+            raise
+        self._lock = lock
 
     async def close(self) -> None:
         if self._server is not None:
@@ -123,6 +143,9 @@ class ControlServer:
                 task.cancel()
             await self._server.wait_closed()
             self._server = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the claim: another process may serve the core now
+            self._lock = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
