@@ -14,21 +14,15 @@ from typing import Any
 
 import msgpack
 
-from sdcore.errors import SdError
+from sdcore.errors import CoreRunning, SdError
 
 SOCKET_NAME = "control.sock"
-LOCK_NAME = "control.lock"
-"""Held (flock) by the process that serves the socket: two that start at once cannot both serve."""
 MAX_FRAME = 64 << 20
 """The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
 GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
-
-class CoreRunning(SdError):
-    """Another process serves this data dir's core already."""
-
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
@@ -105,9 +99,9 @@ class ControlServer:
 
     async def start(self) -> None:
         running = CoreRunning(f"a core is already running for {self.path.parent}; stop it first (or use it)")
-        lock = os.open(self.path.parent / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the claim: checking the socket first is a race
+        lock = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # the claim, held on the data dir while serving: checking the socket first is a race
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(lock)
             raise running from None

@@ -18,9 +18,8 @@ from textual.theme import Theme
 from sdcore import log
 from sdcore.api import Api, DeviceId, PairedDevice, label
 from sdcore.api.client import RemoteApi, attach
-from sdcore.control import CoreRunning
 from sdcore.core import Core
-from sdcore.errors import SdError
+from sdcore.errors import CoreRunning, SdError
 from sdcore.sdpath import SdPath, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen

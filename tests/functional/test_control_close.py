@@ -13,8 +13,9 @@ import pytest
 from sdcore.api import Api
 from sdcore.api.client import attach
 from sdcore.api.server import serve
-from sdcore.control import LOCK_NAME, SOCKET_NAME, ControlServer, CoreRunning
+from sdcore.control import SOCKET_NAME, ControlServer
 from sdcore.core import Core
+from sdcore.errors import CoreRunning
 
 
 async def test_stopping_a_core_with_an_explorer_attached_logs_no_traceback(tmp_path: Path) -> None:
@@ -43,7 +44,7 @@ async def test_two_front_ends_that_claim_a_lost_core_at_once_do_not_both_serve_i
     # and is still opening its socket when the second looks (no socket yet: it must not serve the core too)
     data = tmp_path / "data"
     data.mkdir()
-    first = os.open(data / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    first = os.open(data, os.O_RDONLY | os.O_DIRECTORY)  # the claim is a lock on the data dir
     fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
     second = ControlServer(data)
     with pytest.raises(CoreRunning):
