@@ -280,6 +280,9 @@ class _Source(io.TextIOBase):
 class _Routed:
     """sys.stdout, stderr or stdin of a process that hosts commands: a command's own, else the process's."""
 
+    routes_commands = True
+    """What `common.routes_commands` looks for."""
+
     def __init__(self, attr: str, fallback: Any) -> None:
         self._attr, self._fallback = attr, fallback
 
