@@ -1,4 +1,4 @@
-"""A foreground `sd cp` on a terminal carries out others' `sd` commands: their output is theirs alone."""
+"""`sd` commands carried out by a core another process runs: any name goes there, and their output is theirs alone."""
 
 from __future__ import annotations
 
@@ -52,3 +52,22 @@ def test_a_command_run_beside_a_foreground_copy_does_not_get_the_copys_progress_
         copy.kill()
         copy.wait()
         os.close(terminal)
+
+
+def test_a_name_that_is_not_utf8_goes_to_a_running_core_and_back(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    odd_dir = os.path.join(os.fsencode(tmp_path), b"caf\xe9")
+    os.mkdir(odd_dir)
+    with open(os.path.join(odd_dir, b"bad\xff.txt"), "wb") as f:
+        f.write(b"x")
+    env = {**os.environ, "SD_DATA_DIR": str(data)}
+    server = subprocess.Popen([SD, "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout is not None and "serving" in server.stdout.readline()
+        for args, cwd in (([odd_dir], None), ([b"."], odd_dir)):  # named, and the folder it runs in
+            listed = subprocess.run([SD, "ls", *args], capture_output=True, env=env, cwd=cwd, timeout=120)
+            assert listed.returncode == 0, listed.stderr
+            assert b"bad\\xff.txt" in listed.stdout, listed.stdout  # shown escaped
+    finally:
+        server.terminate()
+        server.wait(10)
