@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import socket
 import struct
@@ -13,7 +14,7 @@ from typing import Any
 
 import msgpack
 
-from sdcore.errors import SdError
+from sdcore.errors import CoreRunning, SdError
 
 SOCKET_NAME = "control.sock"
 MAX_FRAME = 64 << 20
@@ -92,6 +93,7 @@ class ControlServer:
         self.handlers: dict[str, Handler] = {}
         self.connection_handlers: dict[str, ConnectionHandler] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._lock: int | None = None
         self._clients: dict[asyncio.Task[Any], Session] = {}
         self.finish_commands = False
         """Whether closing waits for the commands it carries out (a foreground `sd` that hosted others' commands)."""
@@ -108,14 +110,26 @@ class ControlServer:
         self.connection_handlers[command] = handler
 
     async def start(self) -> None:
-        if await is_running(self.path.parent):
-            raise SdError(f"a core is already running for {self.path.parent}; stop it first (or use it)")
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # left by a core that died
-        # no umask here: it is the process's, and a file another thread made meanwhile lost its group and other bits;
-        # until the chmod the owner-only data dir and the SO_PEERCRED check keep others out
-        self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-        os.chmod(self.path, 0o600)
+        running = CoreRunning(f"a core is already running for {self.path.parent}; stop it first (or use it)")
+        lock = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # the claim, held on the data dir while serving: checking the socket first is a race
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            raise running from None
+        try:
+            if await is_running(self.path.parent):  # a core of a version that did not take the lock
+                raise running
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # left by a core that died
+            # no umask here: it is the process's, and a file another thread made meanwhile lost its group and other
+            # bits; until the chmod the owner-only data dir and the SO_PEERCRED check keep others out
+            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
+            os.chmod(self.path, 0o600)
+        except BaseException:
+            os.close(lock)
+            raise
+        self._lock = lock
 
     async def close(self) -> None:
         if self._server is not None:
@@ -133,6 +147,9 @@ class ControlServer:
                 task.cancel()
             await self._server.wait_closed()
             self._server = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the claim: another process may serve the core now
+            self._lock = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -166,6 +183,8 @@ class ControlServer:
             await _send(writer, {"done": work.result()})
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except asyncio.CancelledError:
+            pass  # the core closes: end quietly (asyncio 3.11 logs a traceback for a cancelled connection task)
         except Exception as exc:
             message = str(exc) if isinstance(exc, SdError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(ConnectionError):

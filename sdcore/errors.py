@@ -11,3 +11,7 @@ class NotFound(SdError):
 
 class AlreadyExists(SdError):
     """Something with that name or path exists already."""
+
+
+class CoreRunning(SdError):
+    """Another process serves this data dir's core already."""

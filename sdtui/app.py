@@ -19,7 +19,7 @@ from sdcore import log
 from sdcore.api import Api, DeviceId, PairedDevice, label
 from sdcore.api.client import RemoteApi, attach
 from sdcore.core import Core
-from sdcore.errors import SdError
+from sdcore.errors import CoreRunning, SdError
 from sdcore.sdpath import SdPath, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
 from sdtui.screens.explorer import ExplorerScreen
@@ -27,6 +27,9 @@ from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
 from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
+
+CLAIM_TRIES = 100
+"""Looks, 50 ms apart, for the socket of a front end that claimed a lost core first (then this one uses it)."""
 
 
 class SdtuiApp(App[None]):
@@ -135,10 +138,8 @@ class SdtuiApp(App[None]):
             return
         self.api = self._make_api()
         self._owns_core = True
-        await self._attach_to_a_running_core()  # another front end took it over first: use that one
-        if self._owns_core:
+        if await self._claim_core():
             self.notify(f"{lost}: this sdtui runs the core now (its jobs resume here)", severity="warning", timeout=10)
-            self.host_commands()
         else:
             self.notify(f"{lost}: now using the core another process took over", severity="warning", timeout=10)
         explorers = [s for s in self.screen_stack if isinstance(s, ExplorerScreen)]
@@ -149,6 +150,26 @@ class SdtuiApp(App[None]):
             start = panes[0] or await self.api.resolve(".")
             await self.switch_screen(ExplorerScreen(start, panes[1]))
 
+    async def _claim_core(self) -> bool:
+        """Serve the core from now on, unless another front end claimed it first: then use that one (False).
+
+        Every explorer attached to a core that stopped gets here at once; the control socket's lock picks one.
+        """
+        for _ in range(CLAIM_TRIES):
+            try:
+                await self._serve_commands()
+                return True
+            except CoreRunning:
+                await self._attach_to_a_running_core()
+                if not self._owns_core:
+                    return False
+                await asyncio.sleep(0.05)  # the one that claimed it is still opening its socket
+            except SdError as exc:
+                self.notify(str(exc), severity="warning")
+                return True
+        self.notify(f"another process holds the core of {self.core.data_dir} but does not answer", severity="error")
+        return True
+
     def host_commands(self) -> None:
         """From now on `sd` commands on this data dir are carried out by this core (called after the first paint:
         loading the command line takes the interpreter for ~150 ms)."""
@@ -158,10 +179,15 @@ class SdtuiApp(App[None]):
 
     async def _host(self) -> None:
         try:
-            forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
-            await forward.host(self.core, self.api)
+            await self._serve_commands()
         except SdError as exc:
             self.notify(str(exc), severity="warning")
+
+    async def _serve_commands(self) -> None:
+        """Serve this core's API and `sd` commands on the data dir's control socket (CoreRunning: another does)."""
+        forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
+        await forward.host(self.core, self.api)
+        self._hosting = True
 
     async def _serve(self, listen: str) -> None:
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
 from sdcore.errors import NotFound, SdError
+from sdcore.fs.base import why_not_a_folder
 from sdcore.sdpath import SdPath, display, from_db
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Entries(_Part):
             local = [p for p in paths if p.device_id == here]
             for p in local:
                 if not await asyncio.to_thread(os.path.lexists, p.path):
-                    raise NotFound(f"{display(p.path)} does not exist") from None
+                    raise NotFound(f"{display(p.path)} {why_not_a_folder(p.path)}") from None
             await refresh(library, sorted({os.path.dirname(p.path) or "/" for p in local}))
             ids = await in_thread(library, look_up)
         return await in_thread(library, _entries_by_id, library, here, ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat as statmod
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -122,3 +123,14 @@ class FileSystem(Protocol):
     async def full_hash(self, path: str) -> str:
         """The BLAKE3 of the whole file, as hex."""
         ...
+
+
+def why_not_a_folder(path: str) -> str:
+    """Why a local `path` is no folder, for people (os.path.lexists is False for a missing and a denied path alike)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return "cannot be reached (permission denied)"
+    except OSError:
+        return "does not exist"
+    return "is not a directory"

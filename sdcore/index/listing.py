@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import NotFound
-from sdcore.fs.base import EntryInfo
+from sdcore.fs.base import EntryInfo, why_not_a_folder
 from sdcore.fs.local import fs_error
 from sdcore.index.kinds import extension_of, kind_from_extension
 from sdcore.index.walker import KIND, NAME, Found, IgnoreRules, scan_dir
@@ -149,7 +149,6 @@ async def listing(core: Core, path: SdPath, library: Library | None = None) -> A
                 yield indexed[i : i + 1000]
             return
     if core.is_local(path) and not os.path.isdir(path.path):
-        what = "does not exist" if not os.path.lexists(path.path) else "is not a directory"
-        raise NotFound(f"{display(path.path)} {what}")
+        raise NotFound(f"{display(path.path)} {why_not_a_folder(path.path)}")
     async for batch in core.browse(path):
         yield [entry_of_info(path.path, info) for info in batch]

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 200
+UNDECODABLE = "Unable to decode path"
+"""How watchfiles says a changed name is not UTF-8 (it then stops, whatever else changed)."""
 
 
 class LocationWatcher:
@@ -100,12 +102,13 @@ class LocationWatcher:
                         log.exception("refreshing %s failed", directories)
             except Exception as exc:
                 started(root)
-                if not running:  # e.g. a folder name that is not UTF-8, or the OS limit on watches
-                    log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), exc)
+                reason = _reason(exc)
+                if not running and UNDECODABLE not in reason:  # e.g. the OS limit on watches
+                    log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), reason)
                     return
-                # watchfiles fails a whole burst on a name that is not UTF-8, without naming it:
-                # index the location again (unchanged folders are skipped) and watch on.
-                log.warning("watching %s was cut off (%s); indexing it again", display(root), exc)
+                # watchfiles fails a whole burst on a name that is not UTF-8 (merely reading such a file is one,
+                # first burst included): index the location again (unchanged folders are skipped) and watch on.
+                log.warning("watching %s was cut off (%s); indexing it again", display(root), reason)
                 await self._rescan(root)
 
     async def _catch_up(self, root: str) -> None:
@@ -175,6 +178,13 @@ class LibrariesGoingLive:
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the first error inside the groups watchfiles wraps it in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return str(exc)
 
 
 def _utf8(path: str) -> bool:

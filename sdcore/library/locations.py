@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
+from sdcore.fs.base import why_not_a_folder
 from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
@@ -73,8 +74,7 @@ class Locations:
         check_mode(mode)
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.isdir(path):
-            what = "does not exist" if not os.path.lexists(path) else "is not a directory"
-            raise NotFound(f"{display(path)} {what}; a location must be an existing folder")
+            raise NotFound(f"{display(path)} {why_not_a_folder(path)}; a location must be an existing folder")
         for other in self.list():
             if other.device_id != self.device_id:
                 continue

@@ -180,6 +180,11 @@ def here(text: str) -> str:
     return os.path.join(request.cwd, os.path.expanduser(text))
 
 
+def routes_commands() -> bool:
+    """Whether this process carries out others' `sd` commands (its sys.stdout routes each one's output to it)."""
+    return current.get() is not None or bool(getattr(sys.stdout, "routes_commands", False))
+
+
 PIPE_WIDTH = 100_000
 """The width of output that goes to a pipe or a file: lines are never cut (a table is as wide as its rows)."""
 

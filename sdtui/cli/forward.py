@@ -67,7 +67,8 @@ def _globals(argv: list[str]) -> tuple[Path, str | None]:
 async def _forward(data_dir: Path, argv: list[str]) -> int | None:
     try:
         call = await Call.open(
-            data_dir, "sd", argv=argv, cwd=os.getcwd(), width=_width(),
+            # as bytes: a name that is not UTF-8 (os.fsdecode's surrogates) cannot go over the wire as text
+            data_dir, "sd", argv=[os.fsencode(a) for a in argv], cwd=os.fsencode(os.getcwd()), width=_width(),
             tty=[sys.stdout.isatty(), sys.stderr.isatty(), sys.stdin is not None and sys.stdin.isatty()],
             env={k: os.environ[k] for k in TERMINAL_VARIABLES if k in os.environ},
         )  # fmt: skip
@@ -160,12 +161,13 @@ async def host(core: Any, api: Any = None, finish_commands: bool = False) -> Con
 async def _command(
     core: Any,
     session: Session,
-    argv: list[str],
-    cwd: str,
+    argv: list[bytes],  # bytes: a name that is not UTF-8 survives the wire
+    cwd: bytes,
     width: int | None = None,
     tty: tuple[bool, ...] = (False, False, False),  # stdout, stderr, stdin
     env: dict[str, str] | None = None,
 ) -> dict[str, int]:
+    words, folder = [os.fsdecode(a) for a in argv], os.fsdecode(cwd)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
 
@@ -174,7 +176,7 @@ async def _command(
 
     stdin = _Source(emit, len(tty) > 2 and tty[2])
     request = common.Request(
-        core, loop, cwd, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}, stdin
+        core, loop, folder, _Sink("out", emit, tty[0]), _Sink("err", emit, tty[1]), width, env or {}, stdin
     )
 
     def on_message(message: dict[str, Any]) -> None:
@@ -184,10 +186,10 @@ async def _command(
             stdin.answer(str(message["stdin"]))
 
     session.on_message = on_message
-    session.holds_core = not _follows_the_core(argv)
+    session.holds_core = not _follows_the_core(words)
     # a thread per command: typer's parsing is synchronous, and a pool could starve the core's to_thread
     threading.Thread(
-        target=_invoke, args=(request, argv, emit), name="sd " + " ".join(argv)[:60], daemon=True
+        target=_invoke, args=(request, words, emit), name="sd " + " ".join(words)[:60], daemon=True
     ).start()
     try:
         while True:
@@ -282,6 +284,9 @@ class _Source(io.TextIOBase):
 
 class _Routed:
     """sys.stdout, stderr or stdin of a process that hosts commands: a command's own, else the process's."""
+
+    routes_commands = True
+    """What `common.routes_commands` looks for."""
 
     def __init__(self, attr: str, fallback: Any) -> None:
         self._attr, self._fallback = attr, fallback

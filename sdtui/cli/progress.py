@@ -12,7 +12,7 @@ import typer
 from sdcore.api import human_size
 from sdcore.errors import SdError
 from sdcore.events import JobProgress
-from sdtui.cli.common import console, current, fail, on_interrupt
+from sdtui.cli.common import console, current, fail, on_interrupt, routes_commands
 
 
 def refuse_background(background: bool) -> None:
@@ -93,9 +93,10 @@ async def _with_bar(api: Any, job_id: str) -> Any:
         TextColumn("{task.fields[message]}", style="dim"),
         transient=False,
         console=console(),
-        # a core running others' commands must not swap its sys.stdout for one command's bar
-        redirect_stdout=current.get() is None,
-        redirect_stderr=current.get() is None,
+        # a core running others' commands must not swap its sys.stdout for a bar: what they print would go
+        # through that bar's console (the bar drawn after it, on the wrong stream, at the wrong width)
+        redirect_stdout=not routes_commands(),
+        redirect_stderr=not routes_commands(),
     ) as bar:
         task = bar.add_task(job_id, total=None, amount="", rate="", message="")
 

@@ -16,6 +16,7 @@ from sdcore.api import Api
 from sdcore.api.client import RemoteApi
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
+from sdcore.sdpath import SdPath
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse fixture
@@ -121,3 +122,29 @@ async def test_the_serving_core_killed_sdtui_says_so_within_2s_takes_it_over_and
         assert (arriving / "big.bin").read_bytes() == (big / "big.bin").read_bytes()
         await answer_prompt(pilot, app, "ctrl+f", "notes")  # the library is this process's now
         await wait_for(pilot, lambda: names(explorer(app).active) == ["~/tree/docs/notes.md"])
+
+
+async def test_two_explorers_on_a_core_that_dies_one_takes_it_over_and_the_other_uses_it(
+    tmp_path: Path, indexed: Path, served: subprocess.Popen[str]
+) -> None:
+    tree = indexed
+    first, second = app_for(tmp_path, tree), app_for(tmp_path, tree)
+    said: dict[int, list[str]] = {id(first): [], id(second): []}
+    for app in (first, second):
+        notify = app.notify
+        app.notify = lambda message, *a, _app=app, _notify=notify, **kw: (  # type: ignore[method-assign]
+            said[id(_app)].append(str(message)), _notify(message, *a, **kw))[1]  # fmt: skip
+    async with first.run_test(size=(120, 30)) as one, second.run_test(size=(120, 30)) as two:
+        await settle(one, first)
+        await settle(two, second)
+        assert isinstance(first.api, RemoteApi) and isinstance(second.api, RemoteApi)
+        served.send_signal(signal.SIGKILL)
+        await wait_for(one, lambda: all(said.values()), timeout=10)
+        await wait_for(two, lambda: all(said.values()), timeout=10)
+        took = [app for app in (first, second) if any("this sdtui runs the core now" in s for s in said[id(app)])]
+        assert len(took) == 1, said  # not both: the other would wait on the library's lock and fail
+        other = second if took[0] is first else first
+        assert any("now using the core another process took over" in s for s in said[id(other)]), said
+        assert isinstance(other.api, RemoteApi)
+        await other.api.library().tags["work/acme"].add(SdPath(other.api.device.id, str(tree / "beta.txt")))
+        assert [e.name for e in await took[0].api.library().tags["work/acme"].files()] == ["beta.txt"]

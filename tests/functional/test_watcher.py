@@ -249,3 +249,31 @@ async def test_a_location_added_while_live_is_watched_too(core: Core, live: tupl
     with core.bus.subscribe(EntriesChanged) as events:
         (later / "new.txt").write_text("new")
         await settle(library, events, later, lambda entries: "new.txt" in entries)
+
+
+async def test_a_file_name_that_is_not_utf8_read_as_the_watch_starts_leaves_the_location_watched(
+    core: Core, library: Library, tmp_path: Path
+) -> None:
+    # reading such a file (an index hashing it, a preview) cuts watchfiles off before its first burst
+    root = tmp_path / "odd"
+    root.mkdir()
+    odd = os.path.join(os.fsencode(root), b"bad\xff\xfename.txt")
+    with open(odd, "wb") as f:
+        f.write(b"x")
+    loc = library.locations.add(str(root), mode="content")
+    assert (await library.jobs.wait(await index_location(library, loc))).state == "completed"
+
+    def read_it_meanwhile() -> None:
+        for _ in range(50):
+            with open(odd, "rb") as f:
+                f.read()
+            time.sleep(0.01)
+
+    reading = asyncio.ensure_future(asyncio.to_thread(read_it_meanwhile))
+    await core.go_live(library)
+    await asyncio.wait_for(core.watcher(library).ready.wait(), 5)
+    await reading
+    await asyncio.sleep(0.5)  # the watch is up again
+    with core.bus.subscribe(EntriesChanged) as events:
+        (root / "new.txt").write_text("new")
+        await settle(library, events, root, lambda e: "new.txt" in e)
