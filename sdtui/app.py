@@ -111,7 +111,7 @@ class SdtuiApp(App[None]):
             start = await self.api.resolve(self.start_text)
             other = await self.api.resolve(self.other_text) if self.other_text else None
         except SdError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             start, other = await self.api.resolve("."), None
         self.push_screen(ExplorerScreen(start, other))
         if self.listen:
@@ -125,7 +125,7 @@ class SdtuiApp(App[None]):
         try:
             remote = await attach(self.core.data_dir, self.library_name)
         except SdError as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(str(exc), severity="warning", markup=False)
             return
         if remote is not None:
             self.api = remote  # type: ignore[assignment]  # the same surface, over the socket
@@ -139,9 +139,9 @@ class SdtuiApp(App[None]):
         self.api = self._make_api()
         self._owns_core = True
         if await self._claim_core():
-            self.notify(f"{lost}: this sdtui runs the core now (its jobs resume here)", severity="warning", timeout=10)
+            self.notify(f"{lost}: this sdtui runs the core now (its jobs resume here)", severity="warning", timeout=10, markup=False)
         else:
-            self.notify(f"{lost}: now using the core another process took over", severity="warning", timeout=10)
+            self.notify(f"{lost}: now using the core another process took over", severity="warning", timeout=10, markup=False)
         explorers = [s for s in self.screen_stack if isinstance(s, ExplorerScreen)]
         if explorers:  # fresh panes, listening to the core that runs now
             panes = [explorers[0].query_one(f"#{side}", Pane).path for side in ("left", "right")]
@@ -165,9 +165,9 @@ class SdtuiApp(App[None]):
                     return False
                 await asyncio.sleep(0.05)  # the one that claimed it is still opening its socket
             except SdError as exc:
-                self.notify(str(exc), severity="warning")
+                self.notify(str(exc), severity="warning", markup=False)
                 return True
-        self.notify(f"another process holds the core of {self.core.data_dir} but does not answer", severity="error")
+        self.notify(f"another process holds the core of {self.core.data_dir} but does not answer", severity="error", markup=False)
         return True
 
     def host_commands(self) -> None:
@@ -181,7 +181,7 @@ class SdtuiApp(App[None]):
         try:
             await self._serve_commands()
         except SdError as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(str(exc), severity="warning", markup=False)
 
     async def _serve_commands(self) -> None:
         """Serve this core's API and `sd` commands on the data dir's control socket (CoreRunning: another does)."""
@@ -193,7 +193,7 @@ class SdtuiApp(App[None]):
         try:
             address = await self.api.devices.listen(listen)
         except SdError as exc:
-            self.notify(f"cannot listen on {listen}: {exc}", severity="error")
+            self.notify(f"cannot listen on {listen}: {exc}", severity="error", markup=False)
             return
         self.notify(f"paired devices reach this one at {address}")
 

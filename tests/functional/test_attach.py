@@ -111,13 +111,22 @@ def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-
 
 def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: dict[str, str]) -> None:
     source = big_file(tmp_path / "big.bin", 1 << 30)
-    (tmp_path / "dst").mkdir()
-    copy = started(env, "cp", source, tmp_path / "dst", "--verify")
+    for attempt in range(3):  # a copy that ends before the monitor starts (a fast moment) is tried again
+        if _list_and_monitor_a_foreground_copy(tmp_path, env, source, tmp_path / f"dst{attempt}"):
+            return
+    pytest.fail("the copy ended before `sd job monitor` could attach, three times")
+
+
+def _list_and_monitor_a_foreground_copy(tmp_path: Path, env: dict[str, str], source: Path, dst: Path) -> bool:
+    dst.mkdir()
+    copy = started(env, "cp", source, dst, "--verify")
     monitor = None
     try:
         until(lambda: (tmp_path / "data" / SOCKET_NAME).exists() or copy.poll() is not None)
         listed = sd(env, "job", "list")  # no "library is locked" wait: it runs in the copy's own core
         assert listed.returncode == 0, listed.stderr
+        if copy.poll() is not None:
+            return False
         assert "copy" in listed.stdout and "running" in listed.stdout, listed.stdout
         monitor = started(env, "job", "monitor")
         assert monitor.stdout is not None
@@ -127,6 +136,8 @@ def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: 
         if not seen[-1]:
             monitor.wait(10)
         said = monitor.stderr.read() if not seen[-1] and monitor.stderr else ""
+        if "nothing to watch" in said and copy.wait(300) == 0:
+            return False  # the copy ended between the list and the monitor
         assert " copy " in seen[-1] and "%" in seen[-1], (seen, said)  # live progress of the foreground copy
         out, err = copy.communicate(timeout=300)
         assert copy.returncode == 0, err
@@ -135,11 +146,13 @@ def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: 
         assert "stopped" in said and monitor.returncode == 1, said
     finally:
         copy.kill()
+        copy.wait()
         if monitor is not None:
             monitor.kill()
             monitor.wait()
-    assert (tmp_path / "dst" / "big.bin").stat().st_size == 1 << 30
+    assert (dst / "big.bin").stat().st_size == 1 << 30
     assert not (tmp_path / "data" / SOCKET_NAME).exists()
+    return True
 
 
 async def test_the_serving_process_killed_the_client_says_so_and_a_rerun_resumes_the_job(

@@ -124,5 +124,7 @@ async def test_a_burst_of_1000_progress_events_keeps_the_jobs_screen_current_wit
         await wait_for(pilot, current)
         took = time.monotonic() - started
         assert table.row_count == 10
-        assert len(reads) <= 1 + 2 * len(ids), f"{len(reads)} reads: {reads}"  # each new job read once (its record, its route)
+        # each new job read once (its record, its route), plus a finished job's record read by the explorer under
+        # the screen when its state event comes late: a few reads per job, never one per event (1,000)
+        assert len(reads) <= 1 + 3 * len(ids), f"{len(reads)} reads: {reads}"
         print(f"1,000 progress events over 10 new jobs: {len(reads)} reads, current after {took:.2f}s")
