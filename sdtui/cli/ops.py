@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Collection
 from typing import Any
 
 import typer
@@ -48,10 +49,18 @@ def register(app: typer.Typer) -> None:
     app.add_typer(trash_app, name="trash")
 
 
-async def _finish(api: Any, job_id: str, json: bool, background: bool, verb: str) -> OpResult | None:
+async def _stopped_jobs(api: Any) -> set[str]:
+    """The jobs a rerun of the same command would carry on (paused or cut off), asked before it starts."""
+    return {j.id for j in await api.library().jobs.list(states=("paused", "interrupted"), limit=1000)}
+
+
+async def _finish(
+    api: Any, job_id: str, json: bool, background: bool, verb: str, stopped: Collection[str] = ()
+) -> OpResult | None:
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
-    completed job shown to a person (for what a command says of its own), else None."""
-    if (await api.library().jobs.get(job_id)).state in ("paused", "interrupted"):  # not begun yet: the same command, resumed
+    completed job shown to a person (for what a command says of its own), else None. `stopped`: the jobs
+    that were paused or cut off before this command started (one of them is this job when it carries it on)."""
+    if job_id in stopped:  # not its state now: a resumed job may be running already
         print(f"carrying on job {job_id} where it stopped", file=sys.stderr)
     if background:
         print_json({"job": job_id, "state": "running"}) if json else print(f"job {job_id} started")
@@ -139,11 +148,12 @@ def _transfer(
         destination = await api.resolve(here(paths[-1]))
         if paths[-1].endswith("/"):
             await _folder_meant(api, paths[-1], destination)
+        stopped = await _stopped_jobs(api)
         if moving:
             job_id = await api.ops.move(sources, destination, on_conflict=on_conflict)
         else:
             job_id = await api.ops.copy(sources, destination, on_conflict=on_conflict, verify=verify)
-        await _finish(api, job_id, json, background, "moved" if moving else "copied")
+        await _finish(api, job_id, json, background, "moved" if moving else "copied", stopped)
 
     run_api(body)
 
@@ -176,8 +186,9 @@ def rm(
     async def body(api: Any) -> None:
         targets = [await api.resolve(here(p)) for p in paths]
         inside = await _locations_inside(api, targets, yes)
+        stopped = await _stopped_jobs(api)
         job_id = await api.ops.start_delete(targets, permanent=permanent)
-        result = await _finish(api, job_id, json, background, "deleted")
+        result = await _finish(api, job_id, json, background, "deleted", stopped)
         if result is None and not background:
             return
         for location in inside:
