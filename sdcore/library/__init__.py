@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 import uuid
@@ -178,9 +179,9 @@ class Libraries:
 
     def explain(self, exc: BaseException) -> SdError | None:
         """An SQLite error met while using the open libraries, as the line a person needs (None: not a damage
-        or full-disk error). Damage is pinned on the library whose quick_check finds it."""
+        or full-disk error, or no SQLite error at all). Damage is pinned on the library whose quick_check finds it."""
         libraries = builtins.list(self._open.values())
-        if not libraries:
+        if not libraries or not isinstance(exc, sqlite3.Error):
             return None
         if len(libraries) == 1 or not is_damage(exc):
             return libraries[0].explain(exc)

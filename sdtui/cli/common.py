@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -99,7 +98,7 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
             await _host(core)
             try:
                 return await body(core)
-            except sqlite3.Error as exc:  # a damaged database or a full disk, said in one line
+            except Exception as exc:  # a damaged database or a full disk, said in one line (the core tells which)
                 told = core.libraries.explain(exc)
                 if told is None:
                     raise
@@ -111,7 +110,7 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
             return asyncio.run(main())
         try:
             return request.run(body)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # as above
             told = request.core.libraries.explain(exc)
             if told is None:
                 raise

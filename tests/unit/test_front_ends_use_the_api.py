@@ -29,9 +29,8 @@ KNOWN_DEBT: dict[str, set[str]] = {
     # (app.py builds it, as the CLI's run() does) and offers the network's default port when pairing:
     "app.py": {"imports sdcore.core"},
     "screens/explorer_network.py": {"imports sdcore.net"},
-    # The `sd` command. Hosting and attaching (the attach engineer's): run() opens the Core, and explains an
-    # SQLite error met by a command that still reaches the library directly (the API explains its own).
-    "cli/common.py": {"SQL: import sqlite3", "imports sdcore.core"},
+    # The `sd` command. Hosting and attaching: run() opens the Core (an SQLite error it meets is told by the core).
+    "cli/common.py": {"imports sdcore.core"},
     "cli/forward.py": {"imports sdcore.control", "imports sdcore.core"},
     # Commands with no API leaf yet: the ephemeral quick-scan (no core, to start in a blink); the trash's
     # list/restore/empty (and --older-than's ages); tag show (which tag, through the content), search (object
