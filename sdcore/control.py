@@ -8,21 +8,35 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
+from sdcore import unpacking
 from sdcore.errors import CoreRunning, SdError
 
 SOCKET_NAME = "control.sock"
 MAX_FRAME = 64 << 20
 """The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
+CLIENT_FRAME = 16 << 20
+"""The largest frame a client may send (a command's arguments, a line of its input)."""
+MAX_DECODED = 64 << 20
+"""What one frame from a client may take once read (a frame of empty lists is 64 times its size)."""
+MAX_CLIENTS = 128
+"""Connections served at once (commands, attached front ends): past it, a new one is told so and closed."""
+FIRST_FRAME = 10.0
+"""Seconds a new connection has to say what it wants: one that says nothing gives its place back."""
 GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
 _LEN = struct.Struct(">I")
 _CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)  # <asm/socket.h> on Linux
+_XUCRED = struct.Struct("II")  # the head of struct xucred (macOS, BSD): cr_version, cr_uid
+XUCRED_SIZE = 76  # the whole struct: version, uid, ngroups, 16 groups
+SOL_LOCAL, LOCAL_PEERCRED = 0, 0x001  # <sys/un.h> on macOS and the BSDs
 _TEXT = "surrogatepass"  # an argument or a folder that is not UTF-8 (a lone surrogate from os.fsdecode) crosses
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
@@ -31,29 +45,55 @@ Handler = Callable[..., Awaitable[Any]]
 ConnectionHandler = Callable[..., Awaitable[None]]
 
 
-async def _read(reader: asyncio.StreamReader) -> Any:
+async def _read(reader: asyncio.StreamReader, from_client: bool = False) -> Any:
+    """The next frame; a client's is smaller, and read under a budget of the objects built from it."""
     (size,) = _LEN.unpack(await reader.readexactly(4))
-    if size > MAX_FRAME:
-        raise SdError(f"a frame of {size} bytes on the control socket (at most {MAX_FRAME})")
+    limit = CLIENT_FRAME if from_client else MAX_FRAME
+    if size > limit:
+        raise SdError(f"a frame of {size} bytes on the control socket (at most {limit})")
+    data = await reader.readexactly(size)
     try:
-        return msgpack.unpackb(await reader.readexactly(size), raw=False, unicode_errors=_TEXT)
+        if from_client:
+            return unpacking.unpackb(data, MAX_DECODED, raw=False, unicode_errors=_TEXT)
+        return msgpack.unpackb(data, raw=False, unicode_errors=_TEXT)
+    except unpacking.Overspent as exc:
+        raise SdError(f"a frame too big on the control socket: {exc}") from None
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
         raise SdError(f"a malformed frame on the control socket: {exc}") from None
 
 
-def peer_uid(writer: asyncio.StreamWriter) -> int | None:
-    """The uid of the process at the other end of a unix socket (SO_PEERCRED), None where unknown."""
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a unix socket: SO_PEERCRED (Linux), LOCAL_PEERCRED (macOS, BSD).
+
+    Raises SdError where the system offers neither: nobody is served on the word of a file mode alone.
+    """
+    if sys.platform.startswith("linux"):
+        _, uid, _ = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _CREDENTIALS.size))
+        return int(uid)
+    if sys.platform.startswith(("darwin", "freebsd", "dragonfly")):
+        _, uid = _XUCRED.unpack_from(sock.getsockopt(SOL_LOCAL, LOCAL_PEERCRED, XUCRED_SIZE))
+        return int(uid)
+    raise SdError(
+        f"sd cannot tell on {sys.platform} which user is at the other end of the control socket, so it serves "
+        "nobody there: run one sd or sdtui at a time on a data dir"
+    )
+
+
+def _peer(writer: asyncio.StreamWriter) -> int:
     sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return None
-    _, uid, _ = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size))
-    return int(uid)
+    if sock is None:
+        raise SdError("the control socket's connection has no socket to ask who is at its other end")
+    return peer_uid(sock)
 
 
 def check_core(writer: asyncio.StreamWriter, path: Path) -> None:
     """Raise unless the core at the other end runs as this user: a client trusts no socket another user planted."""
-    uid = peer_uid(writer)
-    if uid is not None and uid != os.getuid():
+    try:
+        uid = _peer(writer)
+    except SdError:
+        writer.close()
+        raise
+    if uid != os.getuid():
         writer.close()
         raise SdError(
             f"refused: {path} is served by uid {uid}, not by you (uid {os.getuid()}); "
@@ -101,6 +141,9 @@ class ControlServer:
         """Told how many commands closing waits for."""
         self.attached = 0
         """API clients attached now (an explorer there can answer what the core asks, e.g. a Spacedrop)."""
+        self.on_unasked: Callable[[str], None] | None = None
+        """Told of a Spacedrop (its drop id) once every attached client that was asked it has gone, answered or not:
+        a core with nobody else to ask answers for them (the sender need not wait for the timeout)."""
 
     def register(self, command: str, handler: Handler) -> None:
         self.handlers[command] = handler
@@ -122,10 +165,7 @@ class ControlServer:
                 raise running
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()  # left by a core that died
-            # no umask here: it is the process's, and a file another thread made meanwhile lost its group and other
-            # bits; until the chmod the owner-only data dir and the SO_PEERCRED check keep others out
-            self._server = await asyncio.start_unix_server(self._client, path=str(self.path))
-            os.chmod(self.path, 0o600)
+            self._server = await asyncio.start_unix_server(self._client, sock=_owner_only_socket(self.path))
         except BaseException:
             os.close(lock)
             raise
@@ -154,12 +194,18 @@ class ControlServer:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        session = self._clients[task] = Session(writer)
+        session = Session(writer)
         try:
-            uid = peer_uid(writer)
-            if uid is not None and uid != os.getuid():  # besides the 0600 socket in the owner-only data dir
+            if len(self._clients) >= MAX_CLIENTS:
+                raise SdError(f"the core serves {MAX_CLIENTS} connections already: close some and try again")
+            self._clients[task] = session
+            uid = _peer(writer)
+            if uid != os.getuid():  # besides the 0600 socket in the owner-only data dir
                 raise SdError(f"refused: uid {uid} does not own this core (uid {os.getuid()} does)")
-            request = await _read(reader)
+            try:
+                request = await asyncio.wait_for(_read(reader, from_client=True), FIRST_FRAME)
+            except TimeoutError:
+                raise SdError(f"nothing asked within {FIRST_FRAME:.0f} s of connecting") from None
             if not isinstance(request, dict) or not isinstance(request.get("args", {}), dict):
                 raise SdError("a malformed request on the control socket: {'cmd': NAME, 'args': {...}} expected")
             args = {str(k): v for k, v in request.get("args", {}).items()}
@@ -198,7 +244,7 @@ async def _listen(reader: asyncio.StreamReader, session: Session) -> None:
     """Hand the client's messages to the session until the client goes away."""
     with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
         while True:
-            message = await _read(reader)
+            message = await _read(reader, from_client=True)
             if session.on_message is not None:
                 session.on_message(message)
 
@@ -248,3 +294,23 @@ class Call:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _owner_only_socket(path: Path) -> socket.socket:
+    """A Unix socket bound at `path` that is owner-only from the moment the name exists: bound under a temporary
+    name, chmod-ed, then renamed into place. (No umask: it is the process's, and a file another thread made
+    meanwhile would lose its group and other bits.) The claim on the data dir keeps the temporary name ours."""
+    temp = path.with_name(".control.tmp")  # no longer than the socket's own name: sun_path holds 108 bytes
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()  # left by a core that died here
+        sock.bind(str(temp))
+        os.chmod(temp, 0o600)
+        os.rename(temp, path)
+    except BaseException:
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return sock

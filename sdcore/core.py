@@ -8,32 +8,27 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sdcore.device import Device, load_or_create, usable_data_dir
+from sdcore.device import KEY_FILE, Device, load_or_create, usable_data_dir
 from sdcore.dirwatch import DirectoryWatch, watch_directory
-from sdcore.events import EventBus
+from sdcore.errors import SdError
+from sdcore.events import EventBus, VolumesChanged
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
 from sdcore.library import Libraries, Library, LibraryContext, LibraryDamaged, damage
 from sdcore.library.damage import recovery
-from sdcore.privacy import write_private
+from sdcore.privacy import default_data_dir, write_private
 from sdcore.sdpath import SCHEME, DeviceId, SdPath, split_remote
+from sdcore.volumes import MOUNTINFO, MountWatcher
 
 if TYPE_CHECKING:
     from sdcore.index.watcher import LocationWatcher
     from sdcore.net import Network
 
 DEFAULT_LIBRARY = "My Library"
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("SD_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(xdg) / "sdtui"
 
 
 class Service(Protocol):
@@ -58,7 +53,9 @@ class Core:
         self.device: Device = load_or_create(usable_data_dir(self.data_dir))
         self.bus = EventBus()
         self.local_fs = LocalFS()
-        self.libraries = Libraries(self.data_dir / "libraries", LibraryContext(self.device.id, self.bus, self.fs_for))
+        self.libraries = Libraries(self.data_dir / "libraries", LibraryContext(
+            self.device.id, self.bus, self.fs_for, self.device.name, self.data_dir / KEY_FILE
+        ))
         self.network: NetworkService | None = None
         """The network once used (`net()` makes it): sdcore.net.Network, or a test's."""
         self._services: list[Service] = []
@@ -66,6 +63,9 @@ class Core:
         self._directory_watches: set[DirectoryWatch] = set()
         self._first_run = threading.Lock()
         self._checks: set[asyncio.Future[list[str]]] = set()  # live libraries' integrity checks in the background
+        self.mount_table = MOUNTINFO
+        """The mount table volumes are listed from and watched in (a test may give its own, in mountinfo's format)."""
+        self._mount_watcher: MountWatcher | None = None
 
     async def __aenter__(self) -> Core:
         return self
@@ -75,11 +75,20 @@ class Core:
 
     async def close(self) -> None:
         await self._close_directory_watches()
+        if self._mount_watcher is not None:
+            await asyncio.to_thread(self._mount_watcher.close)
+            self._mount_watcher = None
         await asyncio.gather(*self._checks, return_exceptions=True)
         for service in reversed(self._services):
             await service.close()
         self._services.clear()
         await self.libraries.close()
+
+    def watch_mounts(self) -> None:
+        """Publish VolumesChanged on the bus whenever a volume is mounted or unmounted (from the first call on)."""
+        if self._mount_watcher is None:
+            with suppress(OSError):  # a mount table that is not there is listed as empty, and not watched
+                self._mount_watcher = MountWatcher(lambda: self.bus.publish(VolumesChanged()), self.mount_table)
 
     def add_service(self, service: Service) -> None:
         """Close `service` when the core closes."""
@@ -102,38 +111,59 @@ class Core:
                 library = self.libraries.create(DEFAULT_LIBRARY)
                 self.save_settings(default_library=str(library.id))
                 return library
-        chosen = next((i for i in infos if preferred in (str(i.id), i.name)), None)
-        unreadable = [i for i in infos if i.id is None]
+        usable = [i for i in infos if i.unusable is None]  # not a copy of another folder's library, not too new
+        chosen = next((i for i in usable if preferred in (str(i.id), i.name)), None)
+        unreadable = [i for i in infos if i.id is None and i.problem]
+        gone = next((i for i in infos if preferred and str(i.id) == preferred and i.unusable), None)
+        if chosen is None and gone is not None:  # on a disk not mounted, or too new: never another one in its place
+            raise SdError(f"the default library cannot be used: {gone.unusable}")
         if chosen is None and preferred and unreadable:  # the default may be the one whose library.json is lost
             raise LibraryDamaged(
                 f"the default library cannot be found, and library {unreadable[0].name!r} cannot be used: "
                 f"{unreadable[0].problem}; {recovery(unreadable[0].name)}, or pick another with `sd library use NAME`"
             )
-        chosen = chosen or next((i for i in infos if i.id is not None), infos[0])
+        chosen = chosen or next((i for i in usable if i.id is not None), infos[0])
         return self.libraries.open(chosen.key)
 
-    async def go_live(self, library: Library | None = None) -> None:
+    async def go_live(self, library: Library | None = None, *, lock_wait: float | None = None) -> None:
         """For a long-running core (sdtui, `sd serve`): resume interrupted jobs and watch the locations (the watcher
-        first catches up with what changed while no core watched). Without a library: every library."""
+        first catches up with what changed while no core watched). Without a library: every library; one that
+        another process holds goes live once that process lets go.
+
+        `lock_wait`: seconds to wait for another process holding the library (default the libraries' lock_wait).
+        """
         import logging
 
         from sdcore.errors import SdError
         from sdcore.index.watcher import LibrariesGoingLive, LocationWatcher
+        from sdcore.library.library import LibraryLocked
 
         if library is None:
-            if not any(isinstance(s, LibrariesGoingLive) for s in self._services):
-                self.add_service(LibrariesGoingLive(self))  # and those that get their first location later
+            going_live = next((s for s in self._services if isinstance(s, LibrariesGoingLive)), None)
+            if going_live is None:
+                going_live = LibrariesGoingLive(self)  # and those that get their first location later
+                self.add_service(going_live)
             for info in self.libraries.list():
                 try:
-                    await self.go_live(self.libraries.open(info.key))
-                except SdError as exc:  # a damaged or locked library: the others still go live
+                    opened = self.libraries.open(info.key)
+                    try:
+                        await self.go_live(opened, lock_wait=0)
+                    except LibraryLocked:
+                        going_live.when_free(opened)
+                except SdError as exc:  # a damaged library: the others still go live
                     logging.getLogger(__name__).warning("library %s cannot go live: %s", info.name, exc)
             return
         if library.id in self._watchers:
             return
-        await asyncio.to_thread(library.hold_lock)  # a live core writes at any moment: it is the library's writer
+        # a live core writes at any moment: it is the library's writer
+        await asyncio.to_thread(library.hold_lock, lock_wait)
         if (library.folder / "database.db").stat().st_size > damage.QUICK_CHECK_LIMIT:  # smaller ones were checked on open
             self._checks.add(asyncio.ensure_future(asyncio.to_thread(library.verify)))
+        from sdcore.library.volume_locations import follow
+
+        if any(loc.volume_id for loc in library.locations.list()):
+            await asyncio.to_thread(follow, library)  # a disk mounted elsewhere since: its locations are there now
+            self.watch_mounts()  # and follow it from now on
         await library.jobs.resume_interrupted()
         watcher = LocationWatcher(library)
         watcher.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,51 @@ class Duplicates:
     @property
     def wasted(self) -> int:
         return sum(g.wasted for g in self.groups)
+
+
+@dataclass(frozen=True)
+class DeviceCopy:
+    """One copy of a content on some device of the library (this one, or one known from its catalogue)."""
+
+    device_id: uuid.UUID
+    path: str
+    entry_id: int
+
+
+@dataclass(frozen=True)
+class CrossDeviceGroup:
+    """Files on two or more devices with one cas_id: the same content, by its sampled content id only (the
+    catalogue of another device carries no full hash: not verified byte for byte)."""
+
+    cas_id: str
+    size: int
+    copies: tuple[DeviceCopy, ...]
+
+
+def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> tuple[CrossDeviceGroup, ...]:
+    """Contents held on more than one device of the library, by cas_id, biggest first."""
+    conn = library.read()
+    groups = conn.execute(
+        "SELECT e.content_id, c.cas_id, max(e.size) FROM entries e JOIN locations l ON l.id = e.location_id"
+        " JOIN content_identities c ON c.id = e.content_id"
+        " WHERE e.kind = 'file' AND e.content_id IS NOT NULL AND e.size >= ? AND e.parent_id IS NOT NULL"
+        " GROUP BY e.content_id HAVING count(DISTINCT l.device_id) > 1 ORDER BY max(e.size) DESC, c.cas_id LIMIT ?",
+        (max(min_size, 1), limit),
+    ).fetchall()
+    out = []
+    for content_id, cas_id, size in groups:
+        rows = conn.execute(
+            "SELECT e.id, l.device_id FROM entries e JOIN locations l ON l.id = e.location_id"
+            " WHERE e.content_id = ? AND e.kind = 'file' AND e.parent_id IS NOT NULL",
+            (content_id,),
+        ).fetchall()
+        paths = paths_of(library, [r[0] for r in rows])
+        copies = sorted(
+            (DeviceCopy(uuid.UUID(device), paths[entry_id], entry_id) for entry_id, device in rows if entry_id in paths),
+            key=lambda c: (str(c.device_id), c.path),
+        )
+        out.append(CrossDeviceGroup(cas_id, size, tuple(copies)))
+    return tuple(out)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """DirectoryWatch: watch one shown directory (not its subdirectories) and publish its changes as events.
 
 A file manager shows directories that lie in no location (an external disk, /tmp): the location
-watcher does not see them. `core.watch(path)` watches one such directory with watchfiles' notifier,
-in a thread of its own, and publishes `EntriesChanged` on the core's bus for each burst of changes,
+watcher does not see them. `core.watch(path)` watches one such directory with inotify (changes only,
+names of any bytes), in a thread of its own, and publishes `EntriesChanged` on the core's bus for each burst of changes,
 naming the entries that changed; the UI renders the event as it renders any other. A change the core
 announced already (an operation of ours, the location watcher) is not told again (`EventBus.watching`).
 Closing the watch (leaving the directory) stops the thread within a step.
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from sdcore.events import EntriesChanged, EventBus
+from sdcore.inotify import Change, Inotify, Overflow
 from sdcore.sdpath import DeviceId, SdPath, display
 
 if TYPE_CHECKING:
@@ -28,9 +31,6 @@ DEBOUNCE_MS = 300
 
 STEP_MS = 50
 """A burst ends when nothing changed for this long; also how soon a closed watch notices it."""
-
-TIMEOUT_MS = 1000
-"""How long one wait for changes lasts before the thread looks again (a bound, not a poll of the disk)."""
 
 
 class DirectoryWatch:
@@ -69,34 +69,52 @@ class DirectoryWatch:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        # watchfiles' notifier itself, not its `watch()` generator: that one gives no moment at which the watch
-        # is in place, and `ready` (set then) is what lets a caller know no change can be missed
-        from watchfiles._rust_notify import RustNotify
-
         directory = self.path.path
         try:
-            notifier = RustNotify([directory], False, False, 300, False, True)
-        except Exception as exc:  # not UTF-8, gone, not a directory, the OS limit on watches
-            self.error = f"{display(directory)} cannot be watched ({exc or type(exc).__name__})"
-            log.info("%s", self.error)
-            self.ready.set()
+            notify = Inotify()
+        except OSError as exc:  # the OS limit on inotify instances
+            self._cannot(f"{display(directory)} cannot be watched ({exc})")
             return
-        self.ready.set()
         try:
+            try:
+                notify.watch(directory)
+            except OSError as exc:  # gone, not a directory, the OS limit on watches
+                self._cannot(f"{display(directory)} cannot be watched ({exc.strerror or exc})")
+                return
+            self.ready.set()
+            poller = select.poll()
+            poller.register(notify.fd, select.POLLIN)
             while not self._stop.is_set():
-                changes = notifier.watch(DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._stop)
-                if isinstance(changes, str):  # 'timeout', 'stop' or 'signal'
+                if not poller.poll(STEP_MS):
                     continue
-                event = self._event(changes)
+                try:
+                    event = self._event(self._burst(notify))
+                except Overflow:
+                    event = EntriesChanged(self._device_id, directory)
                 if event is not None:
                     self._send(event)
-        except Exception as exc:  # the watch broke (e.g. the folder was unmounted): say so once, stop
-            self.error = f"watching {display(directory)} stopped ({exc or type(exc).__name__})"
-            log.info("%s", self.error)
-            self._send(EntriesChanged(self._device_id, directory))
+                    if not event.names:  # the folder itself went away or moved: nothing more to watch here
+                        return
         finally:
-            notifier.close()
+            notify.close()
             self._unwatch()
+
+    def _burst(self, notify: Inotify) -> list[Change]:
+        """The changes of one burst: until nothing changed for STEP_MS, at most DEBOUNCE_MS."""
+        changes = notify.read()
+        ends = time.monotonic() + DEBOUNCE_MS / 1000
+        while time.monotonic() < ends and not self._stop.is_set():
+            time.sleep(STEP_MS / 1000)
+            more = notify.read()
+            if not more:
+                break
+            changes += more
+        return changes
+
+    def _cannot(self, why: str) -> None:
+        self.error = why
+        log.info("%s", why)
+        self.ready.set()
 
     def _send(self, event: EntriesChanged) -> None:
         if self._stop.is_set():
@@ -106,16 +124,15 @@ class DirectoryWatch:
         except RuntimeError:  # the core's loop closed under us
             self._stop.set()
 
-    def _event(self, changes: set[tuple[int, str]]) -> EntriesChanged | None:
+    def _event(self, changes: list[Change]) -> EntriesChanged | None:
         """The event of a burst: the names that changed, or none (list it all again) if the folder itself did."""
         directory = self.path.path
         names: set[str] = set()
-        for _, changed in changes:
-            parent, name = os.path.split(changed)
-            if parent != directory or not name:
+        for change in changes:
+            if not change.name:
                 return EntriesChanged(self._device_id, directory)
-            if not _unnamed_file(changed):
-                names.add(name)
+            if not _unnamed_file(os.path.join(directory, change.name)):
+                names.add(change.name)
         return EntriesChanged(self._device_id, directory, tuple(sorted(names))) if names else None
 
 

@@ -15,3 +15,16 @@ class AlreadyExists(SdError):
 
 class CoreRunning(SdError):
     """Another process serves this data dir's core already."""
+
+
+class NotAdmin(SdError):
+    """A paired device refused this one its core API: it does not trust this device fully (only its files)."""
+
+
+class CannotUndo(SdError):
+    """The last step of the undo history cannot be undone now (its file changed, its old name is taken): nothing
+    was done."""
+
+
+class Closing(SdError):
+    """The core is shutting down: no new work on a library starts (the sync service says so)."""

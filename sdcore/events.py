@@ -71,6 +71,32 @@ class LibraryChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogueChanged(Event):
+    """This device's entries or locations changed in a library whose catalogue it numbers (sync tells its peers)."""
+
+    library_id: uuid.UUID
+    device_id: DeviceId
+
+    def coalesce_key(self) -> Any:
+        return ("catalogue", self.library_id)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumesChanged(Event):
+    """A volume was mounted or unmounted on this device (`api.volumes()` lists them as they are now)."""
+
+    def coalesce_key(self) -> Any:
+        return "volumes"
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDataChanged(Event):
+    """A library's shared data (tags, notes, favourites, saved searches) has operations that other devices lack."""
+
+    library_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceConnected(Event):
     device_id: DeviceId
     name: str = ""

@@ -14,6 +14,7 @@ from sdcore.sdpath import display
 LOG_FILE = "sdtui.log"
 MAX_BYTES = 1 << 20  # a megabyte a file, the last three kept: enough for a bug report, never a full disk
 BACKUPS = 3
+MAX_MESSAGE = 2000  # characters of one record's message: a peer's long text cannot roll the others out of the log
 
 _path: Path | None = None
 _handler: logging.Handler | None = None
@@ -33,6 +34,17 @@ class _Handler(logging.handlers.RotatingFileHandler):
         pass
 
 
+class _Formatter(logging.Formatter):
+    """One line a record: its message escaped (a peer's command or name, logged by us or by a library, can
+    neither drive the terminal that shows the log nor forge a line of it) and cut short; a traceback stays as it is."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = display(record.message)
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+        return super().formatMessage(logging.makeLogRecord({**record.__dict__, "message": message}))
+
+
 def setup(data_dir: Path, program: str) -> Path:
     """Log to DATA_DIR/sdtui.log (rotated) from now on; returns the file's path.
 
@@ -48,10 +60,13 @@ def setup(data_dir: Path, program: str) -> Path:
         _handler.close()
     _handler = _Handler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
     _handler.setFormatter(
-        logging.Formatter(f"%(asctime)s {program}[%(process)d] %(levelname)s %(name)s: %(message)s")
+        _Formatter(f"%(asctime)s {program}[%(process)d] %(levelname)s %(name)s: %(message)s")
     )
     root.addHandler(_handler)
     root.setLevel(logging.INFO)
+    # asyncssh says several lines per connection and channel at INFO: a health probe every 10 s would push the
+    # log's own lines (logins, sessions, refusals: sdcore.net.admin) out of the rotated files within days
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     _path = path
     return path
 

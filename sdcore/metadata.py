@@ -7,25 +7,25 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from sdcore.errors import NotFound
-from sdcore.events import LibraryChanged
+from sdcore.errors import NotFound, SdError
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
+    from sdcore.sync.shared import Version
 
 
 def set_note(library: Library, entry_id: int, text: str | None) -> None:
     """Write an entry's note (None or blank text removes it); search finds it at once."""
+    from sdcore.sync.oplog import NOTE_LIMIT
+
     note = text.strip() if text and text.strip() else None
+    if note is not None and len(note) > NOTE_LIMIT:
+        raise SdError(f"a note is at most {NOTE_LIMIT:,} characters (this one has {len(note):,}); keep a longer text in a file")
     with library.write() as db:
         _require(db, entry_id)
-        db.execute(
-            "INSERT INTO user_metadata (entry_id, note, updated) VALUES (?, ?, ?)"
-            " ON CONFLICT (entry_id) DO UPDATE SET note = excluded.note, updated = excluded.updated",
-            (entry_id, note, time.time()),
-        )
-        db.execute("DELETE FROM user_metadata WHERE entry_id = ? AND note IS NULL AND NOT favorite", (entry_id,))
-    _changed(library, "notes")
+        library.sync.set_note(db, entry_id, note)
+        _keep(db, entry_id, "note", note)
+    library.sync.tell()
 
 
 def note(library: Library, entry_id: int) -> str | None:
@@ -34,23 +34,36 @@ def note(library: Library, entry_id: int) -> str | None:
     return row[0] if row else None
 
 
+def note_history(library: Library, entry_id: int) -> list[Version]:
+    """Every text the entry's note held, on any device of the library, oldest first."""
+    _require(library.read(), entry_id)
+    return library.sync.note_history(entry_id)
+
+
+def restore_note(library: Library, entry_id: int, number: int) -> str | None:
+    """Put back the text the note held as version `number` of `note_history`; the note now."""
+    versions = note_history(library, entry_id)
+    if not 1 <= number <= len(versions):
+        raise NotFound(
+            f"the note has no version {number}; "
+            + (f"pick 1 to {len(versions)} (`sd note PATH --history` lists them)" if versions else "it never had a text")
+        )
+    text = versions[number - 1].value
+    set_note(library, entry_id, text)
+    return text  # type: ignore[no-any-return]
+
+
 def set_favorite(library: Library, entry_ids: Iterable[int], favorite: bool = True) -> int:
     """Mark entries as favourites (or not); returns how many changed."""
-    now = time.time()
     changed = 0
     with library.write() as db:
         for entry_id in entry_ids:
             _require(db, entry_id)
-            before = db.total_changes
-            db.execute(
-                "INSERT INTO user_metadata (entry_id, favorite, updated) VALUES (?, ?, ?)"
-                " ON CONFLICT (entry_id) DO UPDATE SET favorite = excluded.favorite, updated = excluded.updated"
-                " WHERE favorite IS NOT excluded.favorite",
-                (entry_id, int(favorite), now),
-            )
-            changed += db.total_changes - before
-            db.execute("DELETE FROM user_metadata WHERE entry_id = ? AND note IS NULL AND NOT favorite", (entry_id,))
-    _changed(library, "favorites")
+            row = db.execute("SELECT favorite FROM user_metadata WHERE entry_id = ?", (entry_id,)).fetchone()
+            changed += bool(row and row[0]) != favorite
+            library.sync.set_favorite(db, entry_id, favorite)
+            _keep(db, entry_id, "favorite", int(favorite))
+    library.sync.tell()
     return changed
 
 
@@ -68,6 +81,14 @@ def _require(db: sqlite3.Connection, entry_id: int) -> None:
     if db.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is None:
         raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
 
-def _changed(library: Library, what: str) -> None:
-    """Tell the UI (it never polls): the library's {what} changed."""
-    library.context.bus.publish(LibraryChanged(library.id, what))
+
+def _keep(db: sqlite3.Connection, entry_id: int, column: str, value: object) -> None:
+    """Write what the person asked for even where the shared state held it already (a value a moved file's content
+    brought back through the `detached` trigger is this device's alone)."""
+    db.execute(
+        f"INSERT INTO user_metadata (entry_id, {column}, updated) VALUES (?, ?, ?)"
+        f" ON CONFLICT (entry_id) DO UPDATE SET {column} = excluded.{column}, updated = excluded.updated"
+        f" WHERE {column} IS NOT excluded.{column}",
+        (entry_id, value, time.time()),
+    )
+    db.execute("DELETE FROM user_metadata WHERE entry_id = ? AND note IS NULL AND NOT favorite", (entry_id,))

@@ -1,4 +1,5 @@
-"""Owner-only data: the data dir and everything in it are 0700 (folders) and 0600 (files), whatever the umask.
+"""The data dir: where it is, and owner-only: it and everything in it are 0700 (folders) and 0600 (files), whatever
+the umask.
 
 A person's index, tags, notes, keys and received files are theirs alone. Everything sdcore makes in the
 data dir is created owner-only (a mode given at creation, which a umask can only narrow), and a data dir
@@ -20,6 +21,15 @@ CHECKED_DEPTH = 3  # data dir / libraries / NAME.sdlibrary / database.db: checke
 SHOWN = 4  # paths named in the warning before "and N more"
 # Received files keep the sender's modes (masked to 0o777); their owner-only folder keeps others out.
 KEEP_MODES_INSIDE = ("spacedrop",)
+
+
+def default_data_dir() -> Path:
+    """The data dir when none is given: $SD_DATA_DIR, else sdtui in the XDG data dir."""
+    env = os.environ.get("SD_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(xdg) / "sdtui"
 
 
 def make_private_dir(path: Path) -> None:

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.events import LibraryChanged
 from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
 from sdcore.sdpath import DeviceId, from_db, to_db
@@ -60,10 +59,11 @@ class Query:
     sort: str = "relevance"
     reverse: bool = False
     limit: int = 100
+    device: str | None = None  # only on this device of the library (its id); None: every device
 
     def has_filters(self) -> bool:
         return bool(
-            self.ext or self.kind or self.tags or self.favorites or self.location is not None
+            self.ext or self.kind or self.tags or self.favorites or self.location is not None or self.device is not None
             or self.min_size is not None or self.max_size is not None
             or self.modified_after is not None or self.modified_before is not None
         )
@@ -137,12 +137,10 @@ def run(library: Library, query: Query) -> list[Hit]:
         where.append("e.name LIKE ? ESCAPE '\\'")
         params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
     facets = _ext_facets(query.ext)
-    long_terms = [t for t in terms if len(t) >= _SHORT]
-    short_terms = [t for t in terms if len(t) < _SHORT]
     if query.sort == "relevance" and terms:
-        rows = _by_relevance(conn, terms, long_terms, short_terms, where, params, facets, query.limit)
+        rows = _by_relevance(conn, terms, where, params, facets, query.limit)
     else:
-        rows = _sorted(conn, long_terms, short_terms, where, params, facets, query)
+        rows = _sorted(conn, terms, where, params, facets, query)
     return [_hit(row, locations) for row in rows]
 
 
@@ -150,22 +148,21 @@ _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.s
 
 
 def _by_relevance(
-    conn: sqlite3.Connection, terms: list[str], long_terms: list[str], short_terms: list[str],
-    where: list[str], params: list[Any], facets: str, limit: int,
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int
 ) -> list[tuple]:
     """Name matches first (exact, then prefix, then at a word start, then anywhere; shorter names first), then
     matches in the path or the note.
 
-    Scored here on the first few hundred matches in index order (with filters, on the first `limit`):
-    cheap, and what people mean by relevant for file names.
+    Scored here on the first few hundred matches found (with filters, on the first `limit`): cheap, and what
+    people mean by relevant for file names.
     """
     cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
     score = _scorer(terms)
-    rows = _select(conn, long_terms, short_terms, where, params, facets, "any", cap, order="")
+    rows = _select(conn, terms, where, params, facets, "any", cap, order="")
     if len(rows) < cap or len(terms) > 1 or "/" in terms[0]:
         return sorted(rows, key=score)[:limit]  # every match is here (or several words: scored where found)
     # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
-    named = _select(conn, long_terms, short_terms, where, params, facets, "name", cap, order="")
+    named = _select(conn, terms, where, params, facets, "name", cap, order="")
     seen = {r[0] for r in named}
     return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
 
@@ -196,9 +193,10 @@ def _scorer(terms: list[str]) -> Callable[[tuple], tuple[int, int, str]]:
 
 
 def _sorted(
-    conn: sqlite3.Connection, long_terms: list[str], short_terms: list[str], where: list[str], params: list[Any],
-    facets: str, query: Query,
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, query: Query
 ) -> list[tuple]:
+    if not terms and query.sort == "relevance" and not query.reverse:
+        return _select(conn, terms, where, params, facets, "any", query.limit, order="")  # in index order: stops early
     column, descending = {
         "relevance": ("e.id", False), "name": ("e.name COLLATE NOCASE", False), "size": ("e.size", True),
         "date": ("e.mtime", True),
@@ -207,11 +205,11 @@ def _sorted(
         descending = not descending
     direction = "DESC" if descending else "ASC"
     order = f"{column} {direction}, e.id {direction}"  # the order of the index: (column, rowid)
-    if (long_terms or short_terms) and query.sort != "relevance":
-        rows = _walk_in_order(conn, long_terms + short_terms, where, params, order, query.limit)
+    if terms and query.sort != "relevance":
+        rows = _walk_in_order(conn, terms, where, params, order, query.limit)
         if rows is not None:
             return rows
-    return _select(conn, long_terms, short_terms, where, params, facets, "any", query.limit, f"ORDER BY {order}")
+    return _select(conn, terms, where, params, facets, "any", query.limit, f"ORDER BY {order}")
 
 
 def _walk_in_order(
@@ -226,9 +224,9 @@ def _walk_in_order(
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     # The budget counts rows of the order walked (the index alone), not rows that pass the filters: bounded cost.
     cursor = conn.execute(
-        f"SELECT w.id, e.parent_id IS NOT NULL AND {clauses}, {_COLUMNS}, s.path, s.note"
+        f"SELECT w.id, e.parent_id IS NOT NULL AND {clauses}, {_COLUMNS}, m.note"
         f" FROM (SELECT e.id AS id FROM entries e ORDER BY {order} LIMIT ?) AS w"
-        " JOIN entries e ON e.id = w.id LEFT JOIN search_index s ON s.rowid = e.id"
+        " JOIN entries e ON e.id = w.id LEFT JOIN user_metadata m ON m.entry_id = e.id"
         " LEFT JOIN directory_paths p ON p.entry_id = e.parent_id",
         [*params, WALK_BUDGET],
     )
@@ -237,53 +235,178 @@ def _walk_in_order(
     for raw in cursor:
         walked += 1
         row = raw[2:]
-        if not raw[1] or row[-2] is None or row[2] is None:
-            continue  # not in the search index yet (a first load still running)
-        text = fold(row[-2] + ("\n" + row[-1] if row[-1] else ""))
+        if not raw[1] or row[2] is None:
+            continue
+        text = fold(row[2] + "\n" + (row[-1] or ""))
         if all(t in text for t in terms):
-            rows.append(row[:-2])
+            rows.append(row[:-1])
             if len(rows) == limit:
                 cursor.close()
                 return rows
     return rows if walked < WALK_BUDGET else None
 
 
+def _folded(expression: str) -> str:
+    """SQL of `expression` folded as `fold` does (Python is called only for text that is not ASCII)."""
+    return f"CASE WHEN {expression} GLOB '*[^ -~]*' THEN search_fold({expression}) ELSE lower({expression}) END"
+
+
+# A term looked for row by row, over entries `e`, its folder's directory_paths `p` and its user_metadata `m`: in its
+# path (its folder's path, '/', its name) or its note. Read from the tables: a lookup in an FTS table costs more.
+_PATH = f"(CASE p.path WHEN '' THEN '' ELSE {_folded('p.path')} || '/' END || {_folded('e.name')})"
+_IN_PARTS = f"(instr({_folded('e.name')}, ?) OR instr({_folded('p.path')}, ?) OR instr({_folded('m.note')}, ?))"
+_WITH_TEXT = " JOIN directory_paths p ON p.entry_id = e.parent_id LEFT JOIN user_metadata m ON m.entry_id = e.id"
+_NOTE = " LEFT JOIN user_metadata m ON m.entry_id = e.id"
+_TEXT_IF_CHECKED = " <_WITH_TEXT if any term is checked>"
+
+
+def _check(term: str, scope: str) -> tuple[str, list[str]]:
+    """SQL true for a row whose name (scope 'name'), name or note (scope 'own'), or path or note, holds `term`; and
+    its arguments."""
+    if scope == "name":
+        return f"instr({_folded('e.name')}, ?)", [term]
+    if scope == "own":
+        return f"(instr({_folded('e.name')}, ?) OR instr({_folded('m.note')}, ?))", [term, term]
+    if "/" in term:  # perhaps across the folder's path and the name
+        return f"(instr({_PATH}, ?) OR instr({_folded('m.note')}, ?))", [term, term]
+    return _IN_PARTS, [term, term, term]  # the name first: where a word is most often found
+
+
+FOLDER_DRIVEN = 2000  # a word in at most this many folders' paths: their entries are read and checked
+# Entries of the folders holding some of several words, looked at first: where words meet across a folder and a name
+# they are found there cheaply, else the names are searched next (an index that reads whatever its words match).
+FOLDER_SAMPLE = 3000
+
+
+def _in_indexes(term: str) -> tuple[str, str] | None:
+    """How the trigram indexes find every entry whose path or note holds `term`: (a query of the entry's own row
+    in search_index, a query of folder_index for its folder), or None when they cannot (too short a term)."""
+    if "/" not in term:
+        return (f"{{name note}} : {_phrase(term)}", _phrase(term)) if len(term) >= _SHORT else None
+    # A name holds no '/': the term is in the note, in the folder's path, or across the folder's end and the name.
+    head, _, tail = term.rpartition("/")
+    if len(head) >= _SHORT:  # in the folder's path or across its end: the folder's path holds `head` either way
+        return f"note : {_phrase(term)}", _phrase(head)
+    if len(tail) >= _SHORT:  # across the end: the name holds `tail`
+        return f"(note : {_phrase(term)} OR name : {_phrase(tail)})", _phrase(term)
+    return None
+
+
+def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str) -> list[tuple[str, list[Any]]]:
+    """SELECTs of entry ids (with their arguments) that together give exactly the entries holding every term.
+
+    Each term is in the entry's own row (its name or note) or in its folder's path: one SELECT per way of
+    placing the (three longest) terms; a term an index cannot find alone is checked row by row. In the order
+    they are best read in when a search stops at its first matches: one word's matches in names first; for
+    several words, those of the fewest folders first (words rarely meet in one name, and an index that
+    intersects their matches in names reads them all to find that out).
+    """
+    def checked(rows: str, exact: list[str], own: Sequence[str] = ()) -> tuple[str, list[Any]]:
+        """`rows` with a check of each term not in `exact`: in the entry's name or note alone for those in `own` (a
+        source of their own reads them in folders' paths), else in its path or note."""
+        checks = [_check(t, "own" if t in own else scope) for t in terms if t not in exact]
+        if checks and rows.startswith(f"{fts} WHERE"):  # the entry's text is needed to check
+            rows = fts + f" JOIN entries e ON e.id = s.rowid{_WITH_TEXT}" + rows[len(fts) :]
+        in_path = any(t not in exact and t not in own for t in terms)  # joins that cost a lookup a row:
+        rows = rows.replace(_TEXT_IF_CHECKED, _WITH_TEXT if in_path else _NOTE if checks else "")  # as few as will do
+        return rows + "".join(f" AND {sql}" for sql, _ in checks), [a for _, args in checks for a in args]
+
+    plans = {t: _in_indexes(t) for t in terms}
+    indexed = sorted((t for t in terms if plans[t] is not None), key=len, reverse=True)[:3]
+    fts = "SELECT s.rowid AS id FROM search_index s"
+    if scope == "name":
+        if any("/" in t for t in terms):
+            return []  # no name holds a '/'
+        words = [t for t in indexed if "/" not in t]
+        match = " AND ".join([f"name : {_phrase(t)}" for t in words] + ([facets] if facets else []))
+        sql, rest = checked(f"{fts} WHERE " + ("search_index MATCH ?" if match else "1"), words)
+        return [(sql, ([match] if match else []) + rest)]
+    if not indexed:
+        if facets:
+            sql, rest = checked(f"{fts} WHERE search_index MATCH ?", [])
+            return [(sql, [facets, *rest])]
+        sql, rest = checked(f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE 1", [])
+        return [(sql, rest)]
+    sources: list[tuple[tuple[int, int], str, list[Any]]] = []  # (the order to read them in, SQL, arguments)
+    several = len(indexed) > 1
+    for mask in range(1 << len(indexed)):
+        in_folder = [t for i, t in enumerate(indexed) if mask >> i & 1]
+        in_entry = [t for t in indexed if t not in in_folder]
+        exact_entry = [t for t in in_entry if "/" not in t]
+        exact_folder = [t for t in in_folder if "/" not in t]
+        entry_match = " AND ".join([plans[t][0] for t in in_entry] + ([facets] if facets else []))  # type: ignore[index]
+        if not in_folder:
+            sql, rest = checked(f"{fts} WHERE search_index MATCH ?", exact_entry)
+            sources.append(((1 if several else 0, 0), sql, [entry_match, *rest]))
+            continue
+        folder_match = " AND ".join(plans[t][1] for t in in_folder)  # type: ignore[index]
+        folders = 1  # one word: its folders' entries come after its names, however many
+        if several or facets:
+            count = "SELECT count(*) FROM folder_index WHERE folder_index MATCH ?"
+            folders = conn.execute(count, (folder_match,)).fetchone()[0]
+            if folders == 0:
+                continue
+        in_folders = "SELECT rowid FROM folder_index WHERE folder_index MATCH ?"
+        if (in_entry or facets) and folders > FOLDER_DRIVEN:  # walk the entries' own matches, in the folders' set
+            sql, rest = checked(
+                f"{fts} JOIN entries e ON e.id = s.rowid{_TEXT_IF_CHECKED} WHERE search_index MATCH ? AND e.parent_id IN ({in_folders})",
+                exact_entry + exact_folder,
+            )
+            sources.append(((1, folders), sql, [entry_match, folder_match, *rest]))
+        else:  # read the entries of the folders that match, the other terms checked
+            sql, rest = checked(
+                f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE e.parent_id IN ({in_folders})", exact_folder, exact_entry
+            )
+            sources.append(((2 if several else 1, folders), sql, [folder_match, *rest]))
+            if several:  # a first look at a few of their entries, before any source that may read many
+                sql, rest = checked(
+                    f"SELECT e.id AS id FROM (SELECT id FROM entries WHERE parent_id IN ({in_folders}) LIMIT {FOLDER_SAMPLE})"
+                    f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
+                    exact_folder,
+                    exact_entry,
+                )
+                sources.append(((0, folders), sql, [folder_match, *rest]))
+    return [(sql, args) for _, sql, args in sorted(sources, key=lambda source: source[0])]
+
+
 def _select(
-    conn: sqlite3.Connection, long_terms: list[str], short_terms: list[str], where: list[str], params: list[Any],
-    facets: str, scope: str, limit: int, order: str,
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, scope: str,
+    limit: int, order: str,
 ) -> list[tuple]:
-    """Rows of entries matching every term (in the name, or in any column when scope is 'any') and filters."""
-    clauses: list[str] = []
-    args: list[Any] = []
-    columns = "name" if scope == "name" else "{path note}"
-    match = [f"{columns} : {_phrase(t)}" for t in long_terms] + ([facets] if facets else [])
-    if match:
-        source = "search_index s JOIN entries e ON e.id = s.rowid"
-        clauses.append("search_index MATCH ?")
-        args.append(" AND ".join(match))
-    elif short_terms:
-        source = "search_index s JOIN entries e ON e.id = s.rowid"
+    """Rows of entries matching every term (in the name, or in the path or note when scope is 'any') and filters."""
+    if not terms and not facets:
+        sources: list[tuple[str, list[Any]]] = [("SELECT e.id AS id FROM entries e WHERE 1", [])]
     else:
-        source = "entries e"
-    for term in short_terms:
-        haystack = "s.name" if scope == "name" else "(s.path || char(10) || coalesce(s.note, ''))"
-        clauses.append(f"instr(lower({haystack}), ?)")  # the index folds all but ASCII: lower() does that
-        args.append(term)
-    clauses.extend(where)
-    if order:  # sort every match on the entries alone, then look up the paths of the few kept
-        source = (
-            f"(SELECT e.id AS id FROM {source} WHERE e.parent_id IS NOT NULL AND {' AND '.join(clauses) or '1'}"
-            f" {order} LIMIT ?) AS top JOIN entries e ON e.id = top.id"
-        )
-        args.extend(params)
-        args.append(limit)
-        clauses, params = [], []
-    sql = (
-        f"SELECT {_COLUMNS} FROM {source} JOIN directory_paths p ON p.entry_id = e.parent_id"
-        f" WHERE {' AND '.join(clauses) or '1'} {order} LIMIT ?"
-    )
+        sources = _sources(conn, terms, facets, scope)
+    clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     try:
-        return conn.execute(sql, [*args, *params, limit]).fetchall()
+        if order:  # sort every match on the entries alone, then look up the paths of the few kept
+            sources = [(sql, args) for sql, args in sources if f"LIMIT {FOLDER_SAMPLE})" not in sql]  # no first looks
+            union = " UNION ".join(  # each source filtered first: their union holds only what matches
+                f"SELECT e.id AS id FROM ({sql}) AS c JOIN entries e ON e.id = c.id WHERE {clauses}" for sql, _ in sources
+            )
+            sql = (
+                f"SELECT {_COLUMNS} FROM (SELECT e.id AS id FROM ({union or 'SELECT NULL AS id WHERE 0'}) AS u"
+                f" JOIN entries e ON e.id = u.id {order} LIMIT ?) AS top JOIN entries e ON e.id = top.id"
+                f" JOIN directory_paths p ON p.entry_id = e.parent_id {order}"
+            )
+            return conn.execute(sql, [*(a for _, args in sources for a in [*args, *params]), limit]).fetchall()
+        rows: list[tuple] = []
+        seen: set[int] = set()
+        for source, args in sources:  # one after the other, stopping once `limit` are found
+            cursor = conn.execute(
+                f"SELECT {_COLUMNS} FROM ({source}) AS c JOIN entries e ON e.id = c.id"
+                f" JOIN directory_paths p ON p.entry_id = e.parent_id WHERE {clauses}",
+                [*args, *params],
+            )
+            for row in cursor:
+                if row[0] not in seen:
+                    seen.add(row[0])
+                    rows.append(row)
+                    if len(rows) == limit:
+                        cursor.close()
+                        return rows
+        return rows
     except sqlite3.OperationalError as exc:  # never show an SQL error for a user's text
         raise SearchError(f"this search could not run ({exc}); try simpler text") from None
 
@@ -370,6 +493,9 @@ def _filters(
     if query.modified_before is not None:
         where.append("e.mtime < ?")
         params.append(parse_when(query.modified_before))
+    if query.device is not None:
+        where.append("e.location_id IN (SELECT id FROM locations WHERE device_id = ?)")
+        params.append(str(query.device))
     if query.location is not None:
         where.append("e.location_id = ?")
         params.append(library.locations.get(query.location).id)
@@ -438,11 +564,8 @@ def save(library: Library, name: str, query: Query, replace: bool = False) -> Sa
         exists = db.execute("SELECT 1 FROM saved_searches WHERE name = ?", (name,)).fetchone()
         if exists and not replace:
             raise AlreadyExists(f"a saved search named {name!r} exists already; pick another name or delete it first")
-        db.execute(
-            "INSERT OR REPLACE INTO saved_searches (name, query, created) VALUES (?, ?, ?)",
-            (name, query.to_json(), time.time()),
-        )
-    _changed(library, "saved searches")
+        library.sync.set_search(db, name, query.to_json())
+    library.sync.tell()
     return get_saved(library, name)
 
 
@@ -463,8 +586,8 @@ def forget(library: Library, name: str) -> None:
     """Delete a saved search."""
     get_saved(library, name)
     with library.write() as db:
-        db.execute("DELETE FROM saved_searches WHERE name = ?", (name.strip(),))
-    _changed(library, "saved searches")
+        library.sync.set_search(db, get_saved(library, name).name, None)
+    library.sync.tell()
 
 
 def incomplete(library: Library) -> builtins.list[str]:
@@ -491,8 +614,3 @@ def incomplete(library: Library) -> builtins.list[str]:
                 f"`sd location rescan {loc.name}` finishes it"
             )
     return lines
-
-
-def _changed(library: Library, what: str) -> None:
-    """Tell the UI (it never polls): the library's {what} changed."""
-    library.context.bus.publish(LibraryChanged(library.id, what))

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.events import LibraryChanged
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
+    from sdcore.sync.shared import TagEvent
 
 COLORS = (
     "red", "orange", "yellow", "green", "teal", "cyan", "blue", "purple", "magenta", "pink", "brown", "gray", "grey",
@@ -74,12 +74,9 @@ def create(library: Library, name: str, color: str | None = None) -> Tag:
             raise AlreadyExists(
                 f"tag {existing.name!r} exists already; `sd tag rename` renames it, `sd tag color` recolours it"
             )
-        now = time.time()
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            db.execute("INSERT OR IGNORE INTO tags (name, created) VALUES (?, ?)", ("/".join(parts[:depth]), now))
-        db.execute("INSERT INTO tags (name, color, created) VALUES (?, ?, ?)", (name, color, now))
-    _changed(library, "tags")
+        _make_parents(library, db, name)
+        library.sync.new_tag(db, name, color)
+    library.sync.tell()
     return get(library, name)
 
 
@@ -108,7 +105,7 @@ def rename(library: Library, name: str, new_name: str) -> Tag:
     with library.write() as db:
         tag = _require(db, normalize(name))
         if new_name.casefold() == tag.name.casefold():
-            db.execute("UPDATE tags SET name = ? WHERE id = ?", (new_name, tag.id))  # a change of case only
+            library.sync.set_tag(db, _uid(library, db, tag.id), "name", new_name)  # a change of case only
         else:
             if new_name.casefold().startswith(tag.name.casefold() + "/"):
                 raise TagError(f"cannot move tag {tag.name!r} inside itself ({new_name!r})")
@@ -116,13 +113,10 @@ def rename(library: Library, name: str, new_name: str) -> Tag:
             if clash is not None:
                 raise AlreadyExists(f"tag {clash.name!r} exists already; delete it first or choose another name")
             subtree = _subtree(db, tag.name)
-            now = time.time()
-            parts = new_name.split("/")
-            for depth in range(1, len(parts)):
-                db.execute("INSERT OR IGNORE INTO tags (name, created) VALUES (?, ?)", ("/".join(parts[:depth]), now))
+            _make_parents(library, db, new_name)
             for tag_id, old in subtree:
-                db.execute("UPDATE tags SET name = ? WHERE id = ?", (new_name + old[len(tag.name) :], tag_id))
-    _changed(library, "tags")
+                library.sync.set_tag(db, _uid(library, db, tag_id), "name", new_name + old[len(tag.name) :])
+    library.sync.tell()
     return get(library, new_name)
 
 
@@ -131,8 +125,8 @@ def recolor(library: Library, name: str, color: str | None) -> Tag:
     color = normalize_color(color)
     with library.write() as db:
         tag = _require(db, normalize(name))
-        db.execute("UPDATE tags SET color = ? WHERE id = ?", (color, tag.id))
-    _changed(library, "tags")
+        library.sync.set_tag(db, _uid(library, db, tag.id), "color", color)
+    library.sync.tell()
     return get(library, tag.name)
 
 
@@ -145,12 +139,13 @@ def delete(library: Library, name: str, recursive: bool = False) -> int:
             raise TagError(
                 f"tag {tag.name!r} has {len(subtree) - 1} nested tag(s); delete them first, or delete all with --recursive"
             )
-        ids = [(tag_id,) for tag_id, _ in subtree]
-        db.executemany("DELETE FROM tag_assignments WHERE tag_id = ?", ids)
-        db.executemany("DELETE FROM detached WHERE tag_id = ?", ids)
-        db.executemany("DELETE FROM tags WHERE id = ?", ids)
-    _changed(library, "tags")
-    return len(ids)
+        for tag_id, _ in subtree:
+            uid = _uid(library, db, tag_id)
+            for target in library.sync.targets_of(db, uid):
+                library.sync.untag(db, uid, target)
+            library.sync.set_tag(db, uid, "gone", True)
+    library.sync.tell()
+    return len(subtree)
 
 
 # -- tagging -------------------------------------------------------------------------------------------
@@ -162,34 +157,32 @@ def assign(library: Library, name: str, entry_ids: Iterable[int], content: bool 
     now = time.time()
     with library.write() as db:
         tag = _require(db, normalize(name))
-        rows: builtins.list[tuple[int, int | None, str | None, float]]
-        if content:
-            cas_ids = _cas_ids(db, ids)
-            rows = [(tag.id, None, cas, now) for cas in dict.fromkeys(cas_ids)]
-        else:
-            _check_entries(db, ids)
-            rows = [(tag.id, entry_id, None, now) for entry_id in dict.fromkeys(ids)]
+        uid = _uid(library, db, tag.id)
+        places = _targets(library, db, ids, content)
         before = db.total_changes
-        db.executemany("INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, cas_id, created) VALUES (?, ?, ?, ?)", rows)
+        db.executemany(
+            f"INSERT OR IGNORE INTO tag_assignments (tag_id, {'cas_id' if content else 'entry_id'}, created) VALUES (?, ?, ?)",
+            [(tag.id, value, now) for _, value, _ in places],
+        )
         count = db.total_changes - before
-    _changed(library, "tags")
+        library.sync.tag(db, uid, [target for _, _, target in places])
+    library.sync.tell()
     return count
 
 
 def remove(library: Library, name: str, entry_ids: Iterable[int], content: bool = False) -> int:
     """Untag entries (with `content`, their content); returns how many assignments went."""
     ids = builtins.list(entry_ids)
+    count = 0
     with library.write() as db:
         tag = _require(db, normalize(name))
-        before = db.total_changes
-        if content:
-            db.executemany(
-                "DELETE FROM tag_assignments WHERE tag_id = ? AND cas_id = ?", [(tag.id, c) for c in _cas_ids(db, ids)]
-            )
-        else:
-            db.executemany("DELETE FROM tag_assignments WHERE tag_id = ? AND entry_id = ?", [(tag.id, e) for e in ids])
-        count = db.total_changes - before
-    _changed(library, "tags")
+        uid = _uid(library, db, tag.id)
+        for column, value, target in _targets(library, db, ids, content, known=False):
+            count += _carries(db, tag.id, column, value)
+            library.sync.untag(db, uid, target)
+            # one a moved file's content brought back (the `detached` trigger) is this device's alone
+            db.execute(f"DELETE FROM tag_assignments WHERE tag_id = ? AND {column} = ?", (tag.id, value))
+    library.sync.tell()
     return count
 
 
@@ -218,6 +211,12 @@ def of(library: Library, entry_id: int) -> builtins.list[Tagged]:
         (entry_id, entry_id),
     )
     return [Tagged(entry_id, name, bool(via)) for name, via in rows]
+
+
+def history(library: Library, entry_id: int) -> builtins.list[TagEvent]:
+    """The tags put on and taken off an entry and its content, on any device of the library, oldest first."""
+    _check_entries(library.read(), [entry_id])
+    return library.sync.tag_history(entry_id)
 
 
 def ids_under(conn: sqlite3.Connection, name: str) -> builtins.list[int]:
@@ -275,6 +274,42 @@ def _subtree(conn: sqlite3.Connection, name: str) -> builtins.list[tuple[int, st
     return [(r[0], r[1]) for r in rows]
 
 
+def _make_parents(library: Library, db: sqlite3.Connection, name: str) -> None:
+    """Make the missing tags above `name` ('a' and 'a/b' for 'a/b/c')."""
+    parts = name.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if _find(db, parent) is None:
+            library.sync.new_tag(db, parent)
+
+
+def _uid(library: Library, db: sqlite3.Connection, tag_id: int) -> str:
+    """The id every device knows the tag by."""
+    return library.sync.uid_of(db, tag_id)
+
+
+def _targets(
+    library: Library, db: sqlite3.Connection, ids: builtins.list[int], content: bool, known: bool = True
+) -> builtins.list[tuple[str, int | str, str]]:
+    """(column, value, sync target) of each distinct entry, or of its content; `known`: every id must be an entry."""
+    from sdcore.sync import oplog
+
+    if content:
+        return [("cas_id", cas, oplog.content_target(cas)) for cas in dict.fromkeys(_cas_ids(db, ids))]
+    out: builtins.list[tuple[str, int | str, str]] = []
+    for entry_id in dict.fromkeys(ids):
+        try:
+            out.append(("entry_id", entry_id, library.sync.target_of(db, entry_id)))
+        except NotFound:
+            if known:
+                raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)") from None
+    return out
+
+
+def _carries(db: sqlite3.Connection, tag_id: int, column: str, value: int | str) -> bool:
+    return db.execute(f"SELECT 1 FROM tag_assignments WHERE tag_id = ? AND {column} = ?", (tag_id, value)).fetchone() is not None
+
+
 def _check_entries(conn: sqlite3.Connection, ids: builtins.list[int]) -> None:
     for entry_id in ids:
         if conn.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is None:
@@ -297,7 +332,3 @@ def _cas_ids(conn: sqlite3.Connection, ids: builtins.list[int]) -> builtins.list
             )
         out.append(row[1])
     return out
-
-def _changed(library: Library, what: str) -> None:
-    """Tell the UI (it never polls): the library's {what} changed."""
-    library.context.bus.publish(LibraryChanged(library.id, what))

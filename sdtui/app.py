@@ -46,7 +46,7 @@ class SdtuiApp(App[None]):
         core: Core | None = None,
         config: Config | None = None,
         other: str | None = None,
-        mounts_file: str = "/proc/mounts",
+        mounts_file: str | None = None,
         listen: str | None = None,
         library: str | None = None,
     ) -> None:
@@ -55,18 +55,24 @@ class SdtuiApp(App[None]):
         self._hosting = False
         self._closing = False
         self.start_text = start or "."
+        self.restore_tabs = start is None
+        """No folder was asked for: the explorer opens on its saved tabs."""
         self.other_text = other
         self.library_name = library
         """The library to open (name or id); None: the default one."""
         self._owns_core = core is None
         self.core: Core = core or Core(data_dir)
         """The core this process holds (the screens reach it only through `api`)."""
+        if mounts_file is not None:  # a test's mount table
+            self.core.mount_table = mounts_file
         self.api: Api = self._make_api()
         """The core API: everything the screens ask of the core goes through it."""
+        self.data_dir = self.core.data_dir
+        """Where the explorer keeps its own state (tabs, jump list) beside the core's."""
         self.device_names: dict[DeviceId, str] = {}
         """Paired devices' names by id, as last listed (what `label` shows)."""
-        self.mounts_file = mounts_file
-        """Where the sidebar reads the mounted volumes from."""
+        self.device_apis: dict[DeviceId, RemoteApi] = {}
+        """The core APIs of paired devices whose library is open here (they trust this one fully), by device."""
         self.listen = listen
         """HOST:PORT where paired devices reach this core (browse, copy, Spacedrop), if it listens."""
         self.keymap: dict[str, str] = dict(self.config.keys)
@@ -113,7 +119,7 @@ class SdtuiApp(App[None]):
         except SdError as exc:
             self.notify(str(exc), severity="error", markup=False)
             start, other = await self.api.resolve("."), None
-        self.push_screen(ExplorerScreen(start, other))
+        self.push_screen(ExplorerScreen(start, other, restore=self.restore_tabs))
         if self.listen:
             self.run_worker(self._serve(self.listen), group="network", exit_on_error=False)
 
@@ -138,10 +144,23 @@ class SdtuiApp(App[None]):
             return
         self.api = self._make_api()
         self._owns_core = True
-        if await self._claim_core():
+        claimed = await self._claim_core()
+        if claimed is None:  # its libraries stay locked by that process: waiting on them would hang, so stop
+            said = (
+                f"{lost}; another process holds the core of {self.core.data_dir} but does not answer: sdtui stops"
+                " (run it again once that process answers or has ended)"
+            )
+            self.notify(said, severity="error", timeout=10, markup=False)
+            self.exit(return_code=1, message=said)
+            return
+        if claimed:
             self.notify(f"{lost}: this sdtui runs the core now (its jobs resume here)", severity="warning", timeout=10, markup=False)
         else:
             self.notify(f"{lost}: now using the core another process took over", severity="warning", timeout=10, markup=False)
+        await self._fresh_explorer()
+
+    async def _fresh_explorer(self) -> None:
+        """The explorer again where it was, on the core `self.api` reaches now."""
         explorers = [s for s in self.screen_stack if isinstance(s, ExplorerScreen)]
         if explorers:  # fresh panes, listening to the core that runs now
             panes = [explorers[0].query_one(f"#{side}", Pane).path for side in ("left", "right")]
@@ -150,8 +169,9 @@ class SdtuiApp(App[None]):
             start = panes[0] or await self.api.resolve(".")
             await self.switch_screen(ExplorerScreen(start, panes[1]))
 
-    async def _claim_core(self) -> bool:
-        """Serve the core from now on, unless another front end claimed it first: then use that one (False).
+    async def _claim_core(self) -> bool | None:
+        """Serve the core from now on, unless another front end claimed it first: then use that one (False);
+        None when the process that claimed it does not answer.
 
         Every explorer attached to a core that stopped gets here at once; the control socket's lock picks one.
         """
@@ -167,8 +187,7 @@ class SdtuiApp(App[None]):
             except SdError as exc:
                 self.notify(str(exc), severity="warning", markup=False)
                 return True
-        self.notify(f"another process holds the core of {self.core.data_dir} but does not answer", severity="error", markup=False)
-        return True
+        return None
 
     def host_commands(self) -> None:
         """From now on `sd` commands on this data dir are carried out by this core (called after the first paint:
@@ -180,14 +199,32 @@ class SdtuiApp(App[None]):
     async def _host(self) -> None:
         try:
             await self._serve_commands()
+        except CoreRunning:  # another front end started at the same moment and serves the core: use that one
+            await self._use_the_core_served_elsewhere()
         except SdError as exc:
             self.notify(str(exc), severity="warning", markup=False)
+
+    async def _use_the_core_served_elsewhere(self) -> None:
+        """Attach to the core another process began to serve after this one looked (two cores would fight over
+        the libraries' locks), and let go of this one's; it is taken over again if that process exits."""
+        for _ in range(CLAIM_TRIES):
+            await self._attach_to_a_running_core()
+            if not self._owns_core:
+                await self.core.close()
+                mount_table = self.core.mount_table
+                self.core = Core(self.core.data_dir)
+                self.core.mount_table = mount_table
+                await self._fresh_explorer()
+                return
+            await asyncio.sleep(0.05)  # it is still opening its socket
+        self.notify(f"another process holds the core of {self.core.data_dir} but does not answer", severity="error", markup=False)
 
     async def _serve_commands(self) -> None:
         """Serve this core's API and `sd` commands on the data dir's control socket (CoreRunning: another does)."""
         forward = await asyncio.to_thread(importlib.import_module, "sdtui.cli.forward")
         await forward.host(self.core, self.api)
         self._hosting = True
+        self.run_worker(self.api.devices.keep_in_sync(when_shared=True), group="sync", exit_on_error=False)
 
     async def _serve(self, listen: str) -> None:
         try:
@@ -199,6 +236,8 @@ class SdtuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         self._closing = True
+        for remote in list(self.device_apis.values()):
+            await remote.close()
         if isinstance(self.api, RemoteApi):
             await self.api.close()
         if self._owns_core:
@@ -215,6 +254,35 @@ class SdtuiApp(App[None]):
         devices = await self.api.devices.list()
         self.device_names = {d.id: d.name for d in devices}
         return devices
+
+    async def device_api(self, device_id: DeviceId) -> RemoteApi:
+        """A paired device's core API, opened once over its link (NotTrusted when it does not trust this device
+        fully); when it is lost the explorer is told (`ExplorerScreen.device_api_lost`), and the next call opens it again."""
+        remote = self.device_apis.get(device_id)
+        if remote is None or remote.lost is not None:
+            network = await asyncio.to_thread(self.core.net)  # the network of this process: attached or not
+            remote = self.device_apis[device_id] = await network.api_of(device_id)
+            self.run_worker(self._tell_when_lost(device_id, remote), group="device-apis", exit_on_error=False)
+        return remote
+
+    async def _tell_when_lost(self, device_id: DeviceId, remote: RemoteApi) -> None:
+        lost = await remote.wait_lost()
+        if self.device_apis.get(device_id) is remote:
+            del self.device_apis[device_id]
+        if not self._closing:
+            self.notify(f"{lost}: its library is no longer shown here", severity="warning", timeout=8, markup=False)
+            for screen in self.screen_stack:
+                if isinstance(screen, ExplorerScreen):
+                    screen.device_api_lost(device_id, lost)
+
+    def api_for(self, *paths: SdPath) -> Api:
+        """The core API that runs what is done with `paths`: the core of their device when they all lie on one
+        paired device whose library is open here, else this one's."""
+        devices = {p.device_id for p in paths}
+        remote = self.device_apis.get(devices.pop()) if len(devices) == 1 else None
+        if remote is None or remote.lost is not None:
+            return self.api
+        return remote  # type: ignore[return-value]  # the same surface, over SSH
 
     def open_jobs(self) -> None:
         self.push_screen(JobsScreen())
@@ -267,13 +335,14 @@ def binding_ids() -> set[str]:
     """The id of every binding of the explorer and its screens: what `[keys]` in the config can rebind."""
     from sdtui.screens.confirm import ConfirmScreen
     from sdtui.screens.conflict import ConflictScreen
+    from sdtui.screens.disk_usage import DiskUsageScreen
     from sdtui.screens.help import HelpScreen
     from sdtui.screens.prompt import PromptScreen
     from sdtui.screens.tag_picker import TagPickerScreen
     from sdtui.widgets.pane import FilterBox
 
     classes = (FileList, Pane, FilterBox, Sidebar, ExplorerScreen, JobsScreen, ConfirmScreen, ConflictScreen,
-               HelpScreen, PromptScreen, TagPickerScreen)
+               HelpScreen, PromptScreen, TagPickerScreen, DiskUsageScreen)
     return {b.id for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
 
@@ -318,7 +387,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="Keys: ? shows them all; ctrl+p opens the command palette; q quits.",
         add_help=False,  # drawn as `sd --help` is (PanelHelp)
     )
-    parser.add_argument("path", nargs="?", default=".", help="where to open: a local path or DEVICE:/path")
+    parser.add_argument("path", nargs="?", default=None, help="where to open: a local path or DEVICE:/path (default: the tabs of the last run)")
     parser.add_argument("other", nargs="?", default=None, help="what the second pane shows (default: PATH)")
     parser.add_argument(
         "--data-dir", help="the core's data dir (default: $SD_DATA_DIR or ~/.local/share/sdtui)"

@@ -8,14 +8,10 @@ from typing import Any
 
 
 def version() -> str:
-    """The installed version of sdtui (and of its `sd` command)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
+    """The version of sdtui (and of its `sd` command)."""
+    from sdtui import __version__
 
-    try:
-        return installed("sdtui")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        return "(not installed)"
+    return __version__
 
 
 class PanelHelp(argparse.Action):

@@ -27,7 +27,15 @@ from sdcore.errors import SdError
 DEFAULT_THEME = "sdtui-dark"
 """The theme used when the config names none."""
 
-BUILTIN_THEMES = Path(__file__).resolve().parent.parent / "themes"
+
+def builtin_themes(package: Path) -> Path:
+    """Where the themes that ship with sdtui are: inside the installed package (the wheel puts them there), else
+    at the top of the source checkout the package runs from."""
+    inside = package / "themes"
+    return inside if inside.is_dir() else package.parent / "themes"
+
+
+BUILTIN_THEMES = builtin_themes(Path(__file__).resolve().parent)
 """The theme files that ship with sdtui."""
 
 _THEME_FIELDS = (

@@ -1,14 +1,28 @@
-"""Shared fixtures: each test its own home, a Core over a fresh data dir in tmp_path, and its default library."""
+"""Shared fixtures: each test its own home, a Core over a fresh data dir in tmp_path, its default library, and its
+API served on the control socket with a client attached."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from sdcore.api.client import RemoteApi
+from sdcore.control import ControlServer
 from sdcore.core import Core
 from sdcore.library import Library
+from tests.functional.attach_support import attached
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every `sd` a test starts imports sdcore and sdtui from cached bytecode: where the environment sets
+    PYTHONDONTWRITEBYTECODE (some CI images do), each of the suite's hundreds of `sd` start-ups compiled them
+    again (a fifth of the CPU of each)."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +49,10 @@ async def core(tmp_path: Path) -> AsyncIterator[Core]:
 def library(core: Core) -> Library:
     """The core's default library (made on first use)."""
     return core.library()
+
+
+@pytest.fixture
+async def served_api(core: Core) -> AsyncIterator[tuple[ControlServer, RemoteApi]]:
+    """The core's API served on its control socket, and a client attached to it."""
+    async with attached(core) as both:
+        yield both

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,27 +41,64 @@ async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi 
         reader, writer = await asyncio.open_unix_connection(str(path))
     except OSError:  # a socket left by a core that died
         return None
-    check_core(writer, path)
     try:
+        check_core(writer, path)
         writer.write(wire.frame({"cmd": COMMAND, "args": {}}))
-        hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, MAX_ANSWER), HELLO_TIMEOUT))
+        return await over(reader, writer, f"the core running for {path.parent}", library)
     except (TimeoutError, OSError, asyncio.IncompleteReadError):
         writer.close()
         return None
-    if not isinstance(hello, dict) or "hello" not in hello:
+    except BaseException:  # cancelled (a caller's timeout) or an unreadable hello: the socket goes too
+        writer.close()
+        raise
+
+
+async def over(
+    reader: Any,
+    writer: Any,
+    core: str,
+    library: str | None = None,
+    limits: Limits | None = None,
+    ended: str = "its process exited",
+) -> RemoteApi:
+    """The core API served at the other end of a stream pair (the control socket, an SSH channel), once it said
+    hello; `core` names that core in errors ("the core running for DIR"), `ended` why it is lost when the stream
+    ends. TimeoutError, OSError or
+    IncompleteReadError when no hello comes; SdError when something else does."""
+    limits = limits or Limits()
+    hello = wire.decode(await asyncio.wait_for(wire.read_frame(reader, limits.answer), HELLO_TIMEOUT))
+    said = hello.get("hello") if isinstance(hello, dict) else None
+    if not isinstance(said, dict) or "device" not in said:
         writer.close()
         error = hello.get("error") if isinstance(hello, dict) else None
-        raise SdError(f"the core running for {path.parent} does not serve the core API: {error or hello!r:.200}")
-    connection = _Connection(reader, writer, path.parent)
-    return RemoteApi(connection, hello["hello"]["device"], library)
+        if isinstance(error, str):  # e.g. it serves as many connections as it takes
+            raise SdError(f"{core} refused: {error}")
+        raise SdError(f"{core} does not serve the core API: {hello!r:.200}")
+    return RemoteApi(_Connection(reader, writer, core, limits, ended), said["device"], library)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a client takes from the core it uses: a core of another device is held to less (it may be hostile)."""
+
+    answer: int = MAX_ANSWER
+    """The largest answer frame."""
+    unread: int | None = None
+    """Bytes one stream may hold unread before it is ended (None: no limit, a core of this device's)."""
+
+
+REMOTE_LIMITS = Limits(answer=64 << 20, unread=256 << 20)
+"""What this device takes from another device's core (a listing's batch is ~100 KB, an events stream coalesces)."""
 
 
 class _Connection:
     """One socket to the core, multiplexed: answers go to the request that asked, by id."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data_dir: Path) -> None:
+    def __init__(self, reader: Any, writer: Any, core: str, limits: Limits, ended: str) -> None:
         self._writer = writer
-        self._data_dir = data_dir
+        self._ended = ended
+        self._core = core
+        self._limits = limits
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._streams: dict[int, _Queue] = {}
@@ -68,11 +106,12 @@ class _Connection:
         self.gone = asyncio.Event()
         self._reading = asyncio.ensure_future(self._read(reader))
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        reason = "its process exited"
+    async def _read(self, reader: Any) -> None:
+        reason = self._ended
         try:
             while True:
-                message = wire.decode(await wire.read_frame(reader, MAX_ANSWER))
+                body = await wire.read_frame(reader, self._limits.answer)
+                message = wire.decode(body)
                 rid = message.get("id") if isinstance(message, dict) else None
                 if rid in self._pending:
                     future = self._pending.pop(rid)
@@ -85,7 +124,10 @@ class _Connection:
                 elif rid in self._streams:
                     queue = self._streams[rid]
                     if "more" in message:
-                        queue.put(message["more"])
+                        queue.put(message["more"], len(body))
+                        if self._limits.unread is not None and queue.unread > self._limits.unread:
+                            self.cancel(rid)  # it sends faster than this side reads, without end
+                            queue.end(SdError(f"{self._core} sent more than {self._limits.unread >> 20} MiB unread"))
                     else:
                         del self._streams[rid]
                         queue.end(wire.raise_error(message["error"]) if "error" in message else None)
@@ -93,15 +135,18 @@ class _Connection:
             pass
         except SdError as exc:
             reason = f"it sent what this one cannot read: {exc}"
+        except Exception as exc:  # an SSH channel's own (the link to another device dropped)
+            reason = str(exc) or type(exc).__name__
         except asyncio.CancelledError:
             reason = "this one let go of it"
+            raise
         finally:
             self._lose(reason)
 
     def _lose(self, reason: str) -> None:
         if self.lost is not None:
             return
-        self.lost = Disconnected(f"the core running for {self._data_dir} stopped ({reason})")
+        self.lost = Disconnected(f"{self._core} stopped ({reason})")
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(self.lost)
@@ -150,19 +195,23 @@ class _Queue:
     """What a stream received and its consumer has not taken yet; a newer progress event replaces a queued one."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._seq = 0
         self._ready = asyncio.Event()
         self.ended = False
         self.error: SdError | None = None
+        self.unread = 0
+        """Bytes (as they came) of the items not taken yet."""
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, size: int = 0) -> None:
         coalesce = getattr(item, "coalesce_key", None)
         key = coalesce() if callable(coalesce) else None
         if key is None:
             self._seq += 1
             key = ("seq", self._seq)
-        self._items[key] = item
+        replaced = self._items.get(key)
+        self.unread += size - (replaced[1] if replaced else 0)
+        self._items[key] = item, size
         self._ready.set()
 
     def end(self, error: SdError | None) -> None:
@@ -177,7 +226,9 @@ class _Queue:
                 raise StopAsyncIteration
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popitem(last=False)[1]
+        item, size = self._items.popitem(last=False)[1]
+        self.unread -= size
+        return item
 
 
 class _Stream:

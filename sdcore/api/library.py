@@ -10,17 +10,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sdcore.api.records import Entry, EntryDetails, JobRoute, LibraryInfo
+from sdcore.api.records import (
+    DeviceInfo,
+    Entry,
+    EntryDetails,
+    JobRoute,
+    LibraryInfo,
+    NoteVersion,
+    TagChange,
+    TaggedFile,
+)
 from sdcore.errors import NotFound, SdError
 from sdcore.fs.base import why_not_a_folder
 from sdcore.sdpath import SdPath, display, from_db
 
 if TYPE_CHECKING:
     from sdcore.api.root import Api
+    from sdcore.dedup import CrossDeviceGroup, Duplicates
     from sdcore.jobs.manager import JobRecord
     from sdcore.library.library import Library
     from sdcore.library.locations import Location
-    from sdcore.search import Query, SavedSearch
+    from sdcore.search import Hit, Query, SavedSearch
     from sdcore.tags import Tag
 
 T = TypeVar("T")
@@ -32,6 +42,11 @@ async def wait_for(library: Library, job_id: str) -> JobRecord:
     if record.state == "failed":
         raise SdError(record.error or f"{record.kind} failed")
     return record
+
+
+async def started(library: Library, job_id: str) -> JobRecord:
+    """The record of a job just started (its id, kind, state; `jobs.wait(job.id)` gives its result)."""
+    return await in_thread(library, library.jobs.get, job_id)
 
 
 async def in_thread(library: Library, call: Callable[..., T], *args: Any) -> T:
@@ -66,6 +81,49 @@ class _Part:
     async def _entry_ids(self, paths: Sequence[SdPath]) -> builtins.list[int]:
         return [e.entry_id for e in await Entries(self._api, self._name).find(*paths, index=True) if e.entry_id]
 
+    async def _split(self, paths: Sequence[SdPath]) -> tuple[builtins.list[SdPath], dict[uuid.UUID, builtins.list[SdPath]]]:
+        """The paths this library can name (this device's, indexed first when need be, and other devices' that their
+        catalogue here holds), and, by device, other devices' paths it does not know yet."""
+        from sdcore.library import entries
+
+        library = await self._library()
+        here = self._api.device.id
+        known: builtins.list[SdPath] = []
+        elsewhere: dict[uuid.UUID, builtins.list[SdPath]] = {}
+        for path in paths:
+            if path.device_id != here:
+                try:
+                    await in_thread(library, entries.entry_at, library, path.path, path.device_id)
+                except (entries.NotInLibrary, entries.NotIndexed):
+                    elsewhere.setdefault(path.device_id, []).append(path)
+                    continue
+            known.append(path)
+        return known, elsewhere
+
+    async def _on_owner(self, device: uuid.UUID, path: SdPath) -> Any:
+        """This library on `device` itself (its core API), for a file of that device this device's copy of the
+        library does not know yet: there its folder is indexed first, as here for a file of this device; the change
+        comes back as any of that device's changes do. Raises NotInLibrary when the library is not shared with it."""
+        from sdcore.library.entries import NotInLibrary
+
+        library = await self._library()
+        shared = await in_thread(library, _holds_files_of, library, str(device))
+        where = await self._api.label(path)
+        name = where.partition(":")[0] if where.partition(":")[1] else str(device)[:8]
+        if not shared:
+            raise NotInLibrary(
+                f"{where} is on {name}, and library {library.name!r} is not shared with {name}; "
+                f"`sd library share {library.name!r} {name}` shares it"
+            )
+        network = await self._api.devices._network()
+        return (await network.api_of(device)).library(str(library.id))
+
+    async def _device_names(self) -> dict[str, str]:
+        """Device id -> name, for people: this device's and its paired devices' (others by the start of their id)."""
+        names = {str(d.id): d.name for d in await self._api.devices.list()}
+        names[str(self._api.device.id)] = self._api.device.name
+        return names
+
 
 class LibraryHandle(_Part):
     """One library: `lib.tags["work"].add(path)`, `await lib.search("beach")`."""
@@ -79,6 +137,10 @@ class LibraryHandle(_Part):
         self.saved = SavedSearches(api, name)
         self.locations = Locations(api, name)
         self.jobs = Jobs(api, name)
+        from sdcore.api.sync import Sharing
+
+        self.sharing = Sharing(api, name)
+        """The devices that hold this library: sharing it with another device, or no more."""
         from sdcore.api.root import Ops  # root builds library handles: imported here, not at the top
 
         self.ops = Ops(api, name)
@@ -93,13 +155,43 @@ class LibraryHandle(_Part):
         from sdcore import search
 
         q = search.Query(query, limit=limit) if isinstance(query, str) else query
-        return [_hit_entry(self._api, h) for h in await self._in_thread(search.run, q)]
+        return [hit_entry(h) for h in await self._in_thread(search.run, q)]
+
+    async def holds_files_of(self, device: uuid.UUID) -> bool:
+        """Whether the library is shared with that device (or holds its catalogue), so tags, notes and favourites
+        on that device's files are written here (or, for a file it does not know yet, on that device in the same
+        library)."""
+        return await self._in_thread(_holds_files_of, str(device))
 
     async def incomplete(self) -> builtins.list[str]:
         """A line for each location whose first index has not finished (search sees only part of it)."""
         from sdcore import search
 
         return await self._in_thread(search.incomplete)
+
+    async def duplicates(
+        self, location: int | str | None = None, min_size: int = 1, include_empty: bool = False
+    ) -> Duplicates:
+        """Files of the library's locations on this device (or of one) with the same content, proven by a full
+        BLAKE3, biggest waste first; files changed since they were indexed are left out and named."""
+        from sdcore import dedup
+
+        return await self._in_thread(dedup.find, location, min_size, include_empty)
+
+
+    async def duplicates_across_devices(self, min_size: int = 1) -> builtins.list[CrossDeviceGroup]:
+        """Contents held on more than one device of the library (this one and those known from its catalogue), by
+        cas_id: the same content by its sampled id, not verified byte for byte."""
+        from sdcore import dedup
+
+        return builtins.list(await self._in_thread(dedup.across_devices, min_size))
+
+    async def devices(self) -> builtins.list[DeviceInfo]:
+        """The other devices whose catalogue the library holds (their files are listed and searched here)."""
+        from sdcore.sync import catalogue
+
+        known = await self._in_thread(catalogue.devices)
+        return [DeviceInfo(device, name) for device, name in known.items()]
 
 
 class Entries(_Part):
@@ -136,13 +228,38 @@ class Entries(_Part):
                     raise NotFound(f"{display(p.path)} {why_not_a_folder(p.path)}") from None
             await refresh(library, sorted({os.path.dirname(p.path) or "/" for p in local}))
             ids = await in_thread(library, look_up)
-        return await in_thread(library, _entries_by_id, library, here, ids)
+        found = await in_thread(library, _entries_by_id, library, here, ids)
+        if len(found) < len(ids):  # one went between its lookup and reading its row
+            known = {e.entry_id for e in found}
+            gone = next(p for p, i in zip(paths, ids, strict=True) if i not in known)
+            raise NotFound(f"{display(gone.path)} no longer exists (it went while it was looked up)")
+        return found
+
+    async def make_known(self, *paths: SdPath) -> builtins.list[Location]:
+        """Make these files of this device entries of the library, as tagging, a note or a favourite needs: a file
+        of a location that the index has not reached is indexed, and the folder of a file outside every location
+        becomes a location (shallow) and is indexed first. The locations it added."""
+        from sdcore.library.entries import refuse_archive_members
+
+        refuse_archive_members([p.path for p in paths if p.device_id == self._api.device.id])
+        locations = Locations(self._api, self._name)
+        added: builtins.list[Location] = []
+        for path in sorted(paths, key=lambda p: p.path.count("/")):  # a folder added may hold the deeper ones
+            if path.device_id != self._api.device.id or await locations.containing(path) is not None:
+                continue
+            if not await asyncio.to_thread(os.path.lexists, path.path):
+                raise NotFound(f"{display(path.path)} {why_not_a_folder(path.path)}")
+            added.append(await locations.add(path.parent, "shallow", index=True))
+        await self.find(*paths, index=True)
+        return added
 
     async def details(self, path: SdPath) -> EntryDetails | None:
         """What the library knows of the entry at `path` (None when it is in no location, or not indexed)."""
+        from sdcore.library.entries import InsideArchive, NotIndexed, NotInLibrary
+
         try:
-            (entry,) = await self.find(path)
-        except SdError:
+            entry = await self.at(path)
+        except (NotIndexed, NotInLibrary, InsideArchive):
             return None
         assert entry.entry_id is not None
         return await self._in_thread(_details, entry.entry_id)
@@ -150,6 +267,17 @@ class Entries(_Part):
 
 class Tags(_Part):
     """The library's tags: `await lib.tags.list()`, `await lib.tags["work/acme"].add(path)`."""
+
+    async def history(self, path: SdPath) -> builtins.list[TagChange]:
+        """The tags put on and taken off `path` (and its content), on any device of the library, oldest first."""
+        from sdcore import tags
+
+        (entry_id,) = await self._entry_ids([path])
+        names = await self._device_names()
+        return [
+            TagChange(e.tag, e.added, e.content, e.when, names.get(e.origin, e.origin[:8]))
+            for e in await self._in_thread(tags.history, entry_id)
+        ]
 
     async def list(self) -> builtins.list[Tag]:
         from sdcore import tags
@@ -177,37 +305,89 @@ class TagHandle(_Part):
         not reached is indexed first); how many took it."""
         from sdcore import tags
 
-        ids = await self._entry_ids(paths)
+        known, elsewhere = await self._split(paths)
+        ids = await self._entry_ids(known)
 
         def run(library: Library) -> int:
-            if tags.normalize(self._tag) not in {t.name for t in tags.list(library)}:
-                tags.create(library, self._tag)
-            return tags.assign(library, self._tag, ids, content=content)
+            from sdcore.ops import undo
 
-        return await self._in_thread(run)
+            created = tags.normalize(self._tag) not in {t.name for t in tags.list(library)}
+            if created:
+                tags.create(library, self._tag)
+            before = {t.entry_id for t in tags.entries(library, self._tag, nested=False)}
+            count = tags.assign(library, self._tag, ids, content=content)
+            fresh = [i for i in dict.fromkeys(ids) if i not in before]
+            if fresh:  # undone by taking the tag off these only: those that had it keep it
+                what = f"tag {display(known[0].name) if len(known) == 1 else f'{len(fresh)} items'} “{self._tag}”"
+                undo.record(library, "tag", what, {"tag": self._tag, "entries": fresh, "content": content, "created": created})
+            return count
+
+        count = await self._in_thread(run) if known or not elsewhere else 0
+        for device, there in elsewhere.items():
+            count += await (await self._on_owner(device, there[0])).tags[self._tag].add(*there, content=content)
+        return count
 
     async def remove(self, *paths: SdPath, content: bool = False) -> int:
         from sdcore import tags
 
-        return await self._in_thread(tags.remove, self._tag, await self._entry_ids(paths), content)
+        known, elsewhere = await self._split(paths)
+        ids = await self._entry_ids(known)
+
+        def run(library: Library) -> int:
+            from sdcore.ops import undo
+
+            had = {t.entry_id for t in tags.entries(library, self._tag, nested=False) if t.via_content == content}
+            count = tags.remove(library, self._tag, ids, content)
+            taken = [i for i in dict.fromkeys(ids) if i in had]
+            if taken:  # undone by putting it back on these
+                names = dict(zip(ids, known, strict=False)) if len(ids) == len(known) else {}
+                one = names.get(taken[0]) if len(taken) == 1 else None
+                what = f"untag {display(one.name) if one else f'{len(taken)} items'} “{self._tag}”"
+                undo.record(library, "untag", what, {"tag": self._tag, "entries": taken, "content": content})
+            return count
+
+        count = await self._in_thread(run) if known or not elsewhere else 0
+        for device, there in elsewhere.items():
+            count += await (await self._on_owner(device, there[0])).tags[self._tag].remove(*there, content=content)
+        return count
 
     async def files(self, nested: bool = True) -> builtins.list[Entry]:
-        """The files carrying the tag (or one nested below it), as they are now (gone ones left out)."""
+        """The files carrying the tag (or one nested below it), as they are now (gone ones left out); another
+        device's as its catalogue here has them."""
         from sdcore import tags
         from sdcore.library.entries import paths_of
 
-        def run(library: Library) -> dict[int, str]:
+        here = self._api.device.id
+
+        def run(library: Library) -> tuple[dict[int, str], dict[int, Entry]]:
             ids = sorted({t.entry_id for t in tags.entries(library, self._tag, nested)})
-            return paths_of(library, ids)
+            return paths_of(library, ids), {e.entry_id: e for e in _entries_by_id(library, here, ids) if e.entry_id}
 
         found = []
-        for entry_id, path in (await self._in_thread(run)).items():
+        paths, known = await self._in_thread(run)
+        for entry_id, path in paths.items():
+            elsewhere = known.get(entry_id)
+            if elsewhere is not None and elsewhere.path.device_id != here:
+                found.append(elsewhere)  # it may be offline: the catalogue's word
+                continue
             try:
                 entry = await self._api.stat(SdPath(self._api.device.id, path))
             except SdError:
                 continue  # gone since it was tagged
-            found.append(_with_id(entry, entry_id))
+            found.append(replace(entry, entry_id=entry_id))
         return found
+
+    async def tagged(self, nested: bool = True) -> builtins.list[TaggedFile]:
+        """What carries the tag (or, `nested`, one below it), itself or through its content, as the index knows it."""
+        from sdcore import tags
+
+        def run(library: Library) -> builtins.list[TaggedFile]:
+            found = tags.entries(library, self._tag, nested)
+            ids = sorted({t.entry_id for t in found})
+            at = {e.entry_id: e.path for e in _entries_by_id(library, self._api.device.id, ids)}
+            return [TaggedFile(at[t.entry_id], t.tag, t.via_content) for t in found if t.entry_id in at]
+
+        return await self._in_thread(run)
 
     async def get(self) -> Tag:
         """The tag (raises NotFound, saying how to make it, when there is none of that name)."""
@@ -233,11 +413,31 @@ class TagHandle(_Part):
 
 
 class Notes(_Part):
-    """Notes on entries (searched with names)."""
+    """Notes on entries (searched with names); every text a note held is kept (`history`, `restore`)."""
+
+    async def history(self, path: SdPath) -> builtins.list[NoteVersion]:
+        """Every text the note of `path` held, on any device of the library, oldest first."""
+        from sdcore import metadata
+
+        (entry_id,) = await self._entry_ids([path])
+        names = await self._device_names()
+        return [
+            NoteVersion(v.number, v.value, v.when, names.get(v.origin, v.origin[:8]), v.current)
+            for v in await self._in_thread(metadata.note_history, entry_id)
+        ]
+
+    async def restore(self, path: SdPath, number: int) -> str | None:
+        """Put back version `number` of `history` (a new edit: the text it replaces stays in the history too)."""
+        from sdcore import metadata
+
+        (entry_id,) = await self._entry_ids([path])
+        return await self._in_thread(metadata.restore_note, entry_id, number)
 
     async def get(self, path: SdPath) -> str | None:
         from sdcore import metadata
 
+        if (there := await self._owner_of(path)) is not None:
+            return await there.notes.get(path)  # type: ignore[no-any-return]
         (entry_id,) = await self._entry_ids([path])
         return await self._in_thread(metadata.note, entry_id)
 
@@ -245,8 +445,27 @@ class Notes(_Part):
         """Write the note of `path` (None or blank removes it)."""
         from sdcore import metadata
 
+        if (there := await self._owner_of(path)) is not None:
+            await there.notes.set(path, text)
+            return
         (entry_id,) = await self._entry_ids([path])
-        await self._in_thread(metadata.set_note, entry_id, text)
+
+        def run(library: Library) -> None:
+            from sdcore.ops import undo
+
+            before = metadata.note(library, entry_id)
+            metadata.set_note(library, entry_id, text)
+            after = metadata.note(library, entry_id)
+            if after != before:
+                what = f"{'note on' if after else 'remove the note of'} {display(path.name)}"
+                undo.record(library, "note", what, {"entry": entry_id, "before": before, "after": after})
+
+        await self._in_thread(run)
+
+    async def _owner_of(self, path: SdPath) -> Any:
+        """This library on the device of `path` when this device's copy does not know that file yet, else None."""
+        _, elsewhere = await self._split([path])
+        return await self._on_owner(path.device_id, path) if elsewhere else None
 
 
 class Favourites(_Part):
@@ -265,20 +484,29 @@ class Favourites(_Part):
         """Mark (or unmark) these as favourites; how many changed."""
         from sdcore import metadata
 
-        return await self._in_thread(metadata.set_favorite, await self._entry_ids(paths), favourite)
+        known, elsewhere = await self._split(paths)
+        count = await self._in_thread(metadata.set_favorite, await self._entry_ids(known), favourite)
+        for device, there in elsewhere.items():
+            count += await (await self._on_owner(device, there[0])).favourites.set(*there, favourite=favourite)
+        return count
 
     async def toggle(self, *paths: SdPath) -> bool:
         """Favourite them, or un-favourite them when the first one is; the new state."""
         from sdcore import metadata
 
-        ids = await self._entry_ids(paths)
-
-        def run(library: Library) -> bool:
-            now = not metadata.is_favorite(library, ids[0])
-            metadata.set_favorite(library, ids, now)
-            return now
-
-        return await self._in_thread(run)
+        if not paths:
+            raise SdError("nothing to mark as favourite: name a file or folder")
+        _, elsewhere = await self._split(paths[:1])
+        if elsewhere:  # the first one decides, on its device
+            now: bool = await (await self._on_owner(paths[0].device_id, paths[0])).favourites.toggle(paths[0])
+        else:
+            (first,) = await self._entry_ids(paths[:1])
+            now = not await self._in_thread(metadata.is_favorite, first)
+        if elsewhere and len(paths) > 1:
+            await self.set(*paths[1:], favourite=now)
+        elif not elsewhere:
+            await self.set(*paths, favourite=now)
+        return now
 
 
 class SavedSearches(_Part):
@@ -288,6 +516,12 @@ class SavedSearches(_Part):
         from sdcore import search
 
         return await self._in_thread(search.saved)
+
+    async def get(self, name: str) -> SavedSearch:
+        """A saved search by name (raises NotFound, saying how to list them)."""
+        from sdcore import search
+
+        return await self._in_thread(search.get_saved, name)
 
     async def save(self, name: str, query: str | Query) -> SavedSearch:
         from sdcore import search
@@ -302,7 +536,7 @@ class SavedSearches(_Part):
             q = search.get_saved(library, name).query
             return search.run(library, q)
 
-        return [_hit_entry(self._api, h) for h in await self._in_thread(run)]
+        return [hit_entry(h) for h in await self._in_thread(run)]
 
     async def forget(self, name: str) -> None:
         from sdcore import search
@@ -342,25 +576,27 @@ class Locations(_Part):
         library = await self._library()
         folder = path.path if isinstance(path, SdPath) else path
         location = await in_thread(library, library.locations.add, folder, mode, name, builtins.list(ignore))
+        if location.volume_id:
+            self._api._core.watch_mounts()  # the disk's coming and going moves the location or makes it offline
         if index:
             from sdcore.index.indexer import index_location
 
             await wait_for(library, await index_location(library, location))
         return location
 
-    async def index(self, key: int | str, *, scope: str = "recursive", below: SdPath | None = None) -> str:
-        """Start indexing a location (or, with `below`, one of its folders; scope current: one level); the job's
-        id. A location's interrupted or paused index job is resumed, a running one given, rather than a second."""
+    async def index(self, key: int | str, *, scope: str = "recursive", below: SdPath | None = None) -> JobRecord:
+        """Start indexing a location (or, with `below`, one of its folders; scope current: one level); the job.
+        A location's interrupted or paused index job is resumed, a running one given, rather than a second."""
         from sdcore.index.indexer import IndexJob, index_location
 
         library = await self._library()
         location = await self.get(key)
         if below is None:
-            return await index_location(library, location, scope)
+            return await started(library, await index_location(library, location, scope))
         rel = location.relative(below.path)
         if rel is None or below.device_id != location.device_id:
             raise NotFound(f"{display(below.path)} is not in location {location.id} ({location.name})")
-        return await library.jobs.start(IndexJob(location.id, scope=scope, subpaths=[rel]))
+        return await started(library, await library.jobs.start(IndexJob(location.id, scope=scope, subpaths=[rel])))
 
     async def set_mode(self, key: int | str, mode: str) -> Location:
         """Index the location in another mode from its next index (`index()` starts one)."""
@@ -411,14 +647,11 @@ class Jobs(_Part):
 # -- reading entries -------------------------------------------------------------------------------------
 
 
-def _hit_entry(api: Api, hit: Any) -> Entry:
+def hit_entry(hit: Hit) -> Entry:
+    """A search's hit as an entry (its kind by content, its location)."""
     directory, _, name = hit.path.rpartition("/")
     return Entry(SdPath(hit.device_id, directory or "/"), name or "/", hit.kind, hit.size or 0, hit.mtime or 0.0,
-                 entry_id=hit.entry_id)
-
-
-def _with_id(entry: Entry, entry_id: int) -> Entry:
-    return replace(entry, entry_id=entry_id)
+                 entry_id=hit.entry_id, object_kind=hit.object_kind, location_id=hit.location_id)
 
 
 def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> builtins.list[Entry]:
@@ -446,9 +679,20 @@ def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> bui
         where = SdPath(devices.get(row[1], here), path)
         found.append(
             Entry(where.parent if where.path != "/" else where, where.name, row[2], row[3] or 0, row[4] or 0.0,
-                  row[5] or 0, row[6] or 0, from_db(row[7]) if row[7] else None, entry_id, row[8])
+                  row[5] or 0, row[6] or 0, from_db(row[7]) if row[7] else None, entry_id, row[8],
+                  location_id=row[1])
         )
     return found
+
+
+def _holds_files_of(library: Library, device_id: str) -> bool:
+    """Whether the library is shared with that device (a member), or holds its locations (its catalogue, as in a
+    library folder copied from it)."""
+    from sdcore.sync.members import Members
+
+    return Members(library.folder).holds(device_id) or library.read().execute(
+        "SELECT 1 FROM locations WHERE device_id = ? LIMIT 1", (device_id,)
+    ).fetchone() is not None
 
 
 def _route(library: Library, job_id: str) -> JobRoute:
@@ -468,12 +712,13 @@ def _route(library: Library, job_id: str) -> JobRoute:
     return JobRoute()
 
 
-def _details(library: Library, entry_id: int) -> EntryDetails:
+def _details(library: Library, entry_id: int) -> EntryDetails | None:
     from sdcore import dedup, metadata, tags
 
-    kind, size, files = library.read().execute(
-        "SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)
-    ).fetchone()
+    row = library.read().execute("SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)).fetchone()
+    if row is None:  # removed (the watcher saw it go) since `details` found it
+        return None
+    kind, size, files = row
     return EntryDetails(
         entry_id,
         kind,

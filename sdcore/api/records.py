@@ -31,6 +31,17 @@ class PairedDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminKey:
+    """An admin key: an SSH public key that may administer this core (the explorer and `sd` over SSH)."""
+
+    name: str
+    type: str  # as ssh-keygen -l says it: "ED25519", "ECDSA 256", "RSA 3072"
+    fingerprint: str  # "SHA256:..."
+    public_key: str  # OpenSSH one-line form, without its comment
+    added: float = 0.0  # seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
 class Renamed:
     """This device renamed: its new name, the paired devices told at once (the others learn it when they next
     connect) and how many are paired."""
@@ -38,6 +49,15 @@ class Renamed:
     name: str
     told: tuple[str, ...]
     paired: int
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A running core as `sd health` checks it: its device, its process, and where its SSH server listens."""
+
+    device: DeviceInfo
+    pid: int
+    ssh: str | None  # HOST:PORT a process on this machine reaches it at; None: the core does not listen for SSH
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +73,10 @@ class Entry:
     """A file, folder or link: where it is (`directory` + `name`; `path` is both) and what it is, and, when the
     library was asked, its entry id and content id.
 
-    The directory is a field (not the whole path) so that a listing of 100,000 entries shares one SdPath.
+    The directory is a field (not the whole path) so that a listing of 100,000 entries shares one SdPath. The
+    fields from `name` to `link_target` are a filesystem's EntryInfo (`Entry.of` builds one from it), kept flat
+    rather than nested so that a listing crosses the control socket as rows of plain values (sdcore.api.wire).
+    Listings, stats, searches and tags all give this one type.
     """
 
     directory: SdPath
@@ -68,6 +91,7 @@ class Entry:
     cas_id: str | None = None
     object_kind: str | None = None  # a file's kind by its content or extension ("image", "text"...), when asked
     files: int | None = None  # a folder: how many files are below it, when the index knows
+    location_id: int | None = None  # the library's location holding it, when a search found it
 
     @property
     def path(self) -> SdPath:
@@ -120,10 +144,32 @@ class EntryDetails:
 
 @dataclass(frozen=True, slots=True)
 class Trashed:
-    """An item sent to the trash: where it was, and where it lies in its own device's trash (to restore it)."""
+    """An item in the trash: where it was, where it lies in its own device's trash (to restore it), and, when the
+    trash is listed, when it went there, what it is and its size."""
 
     path: SdPath
     in_trash: SdPath
+    deleted: float = 0.0  # seconds since the epoch
+    kind: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Emptied:
+    """What emptying the trash did: how many items it deleted for good and the bytes it freed."""
+
+    items: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedFile:
+    """A file or folder carrying a tag: the tag (the one asked, or one nested below it) and whether the file
+    carries it itself or through its content (a copy of a tagged file)."""
+
+    path: SdPath
+    tag: str
+    via_content: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,21 +183,106 @@ class JobRoute:
     to_trash: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LibraryDevice:
+    """A device that holds a library: this one, or one it is shared with (online now or not, and when this device
+    last synced with it: seconds since the epoch, None when never)."""
+
+    id: str
+    name: str
+    this_device: bool
+    online: bool
+    last_sync: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """A device out of reach whose files are listed from the library's catalogue of it, as they were `as_of` (when
+    the catalogue was last brought up to date; 0.0: unknown)."""
+
+    device: DeviceInfo
+    as_of: float
+    volume: str = ""
+    """The label of the disk that is out, when the path is on a disk of this device rather than on another device."""
+
+    def describe(self) -> str:
+        """`offline, as of 2026-12-07 14:03`; a disk that is out: `offline — PHOTOS-2019, last seen 2026-12-07 14:03`."""
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.as_of)) if self.as_of else ""
+        if self.volume:
+            return f"offline — {self.volume}, last seen {when or 'never'}"
+        return "offline, as of " + (when or "an unknown time")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVersion:
+    """A text a file's note held: numbered from 1 (the oldest; `notes.restore` takes the number), the device that
+    wrote it and when; `text` None for a note cleared; `current` for the one that holds now."""
+
+    number: int
+    text: str | None
+    when: float
+    device: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """A tag put on (`added`) or taken off a file, or its content (`content`: every copy), by a device, at a time."""
+
+    tag: str
+    added: bool
+    content: bool
+    when: float
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What can be shown of a file beyond its first bytes, made on the device that holds it: a picture (small RGB
+    pixels, from the library's thumbnail where it has one), a document's first page as text, a recording's facts."""
+
+    facts: tuple[tuple[str, str], ...] = ()  # (label, text): pixel size, camera, date taken, duration, codecs
+    width: int = 0  # of `pixels`
+    height: int = 0
+    pixels: bytes = b""  # RGB, row by row
+    text: str | None = None
+    note: str | None = None  # why there is not more to see (a missing program, a refused image)
+
+
+@dataclass(frozen=True, slots=True)
+class UndoStep:
+    """A step of the undo history: its number (`undo.undo(id)` undoes it only while it is the last), what it did
+    ("rename a.txt to b.txt"), its kind (rename, move, trash, tag, note) and when."""
+
+    id: int
+    what: str
+    kind: str
+    when: float
+
+
+OWN = (SdPath, DeviceInfo, Health, PairedDevice, AdminKey, Renamed, LibraryInfo, Entry, EntryDetails, Trashed,
+       Emptied, TaggedFile, JobRoute, Offline, NoteVersion, TagChange, LibraryDevice, Preview, UndoStep)  # fmt: skip
+"""The records of this module (and SdPath): what attach's hello and a listing need, without the modules of the rest."""
+
+
 def __getattr__(name: str) -> Any:
     """`RECORDS`: every record class a leaf of the API takes or returns (the wire registers them); built on first
     use, since search and tags are not needed to draw the first screen."""
     if name != "RECORDS":
         raise AttributeError(name)
-    from sdcore import events
+    from sdcore import dedup, events
     from sdcore.jobs.manager import JobRecord
     from sdcore.library.locations import Location
     from sdcore.ops import results
     from sdcore.search import Query, SavedSearch
     from sdcore.tags import Tag
+    from sdcore.volumes import Volume
 
     every_event = [c for c in vars(events).values() if isinstance(c, type) and issubclass(c, events.Event)]
     return (
-        SdPath, DeviceInfo, PairedDevice, Renamed, LibraryInfo, Entry, EntryDetails, Trashed, JobRoute,
-        Tag, Location, JobRecord, Query, SavedSearch, *every_event, results.Outcome, results.TransferResult,
-        results.DeletedItem, results.DeleteResult, results.PathResult, results.IndexResult,
+        *OWN, Tag, Location, JobRecord, Query, SavedSearch, dedup.Duplicates,
+        dedup.DuplicateGroup, dedup.DuplicateFile, dedup.DeviceCopy, dedup.CrossDeviceGroup, *every_event, results.Outcome, results.TransferResult,
+        results.DeletedItem, results.DeleteResult, results.PathResult, results.IndexResult, Volume,
     )

@@ -6,21 +6,45 @@ import asyncio
 import builtins
 import os
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-from sdcore.api.library import LibraryHandle, wait_for
-from sdcore.api.records import DeviceId, DeviceInfo, Entry, PairedDevice, Renamed, Trashed
+from sdcore.api.admins import Admins
+from sdcore.api.library import LibraryHandle, hit_entry, in_thread, started, wait_for
+from sdcore.api.records import (
+    DeviceId,
+    DeviceInfo,
+    Emptied,
+    Entry,
+    Health,
+    Offline,
+    PairedDevice,
+    Preview,
+    Renamed,
+    Trashed,
+)
 from sdcore.api.text import label
-from sdcore.errors import SdError
+from sdcore.api.undo import Undo
+from sdcore.errors import NotAdmin, NotFound, SdError
 from sdcore.events import EntriesChanged, Event
-from sdcore.sdpath import SdPath
+from sdcore.fs import base as fs_base
+from sdcore.fs.base import FsError
+from sdcore.sdpath import SdPath, display
 
 if TYPE_CHECKING:
+    from sdcore.api.client import RemoteApi
     from sdcore.core import Core
+    from sdcore.dedup import Duplicates
+    from sdcore.fs.archive import ArchiveFS
+    from sdcore.fs.base import FileSystem
+    from sdcore.jobs.manager import JobRecord
     from sdcore.library.library import Library
     from sdcore.net import Network
     from sdcore.net.trust import Peer
+    from sdcore.search import Query
+    from sdcore.volumes import Volume
 
 
 class Api:
@@ -41,6 +65,10 @@ class Api:
         """This device: the one the core runs on."""
         self.ops = Ops(self, library)
         self.devices = Devices(self)
+        self.trash = Trash(self)
+        self.admins = Admins(self)
+        self.undo = Undo(self, library)
+        """The undo history of the api's library: `await api.undo.undo()` undoes the last step."""
 
     def library(self, name: str | None = None) -> LibraryHandle:
         """A library by name or id (None: the one this api was opened with); opened when first used."""
@@ -54,18 +82,53 @@ class Api:
                 library = await asyncio.to_thread(self._core.library, name)
                 if self._live:
                     await self._core.go_live(library)  # resume cut-off jobs, watch the locations (live panes)
+                elif any(loc.volume_id for loc in library.locations.list()):
+                    from sdcore.library.volume_locations import follow
+
+                    await in_thread(library, follow, library)  # a disk mounted elsewhere: its locations are there
                 self._libraries[name] = library
             return library
+
+    async def health(self) -> Health:
+        """That the core answers, and where its SSH server listens (a client checks that it answers too)."""
+        network = self._core.network  # not made here: a core that never listened has no SSH server to check
+        return Health(self.device, os.getpid(), getattr(network, "local_address", None))
 
     # -- paths and listings --------------------------------------------------------------------
 
     async def resolve(self, text: str) -> SdPath:
         """A path as a user types it: a plain local path, `DEVICE:/path` or `sd://DEVICE_ID/path`."""
-        return await asyncio.to_thread(self._core.resolve, text)  # a device name needs the network: its import is slow
+        try:
+            return await asyncio.to_thread(self._core.resolve, text)  # a device name needs the network: its import is slow
+        except NotFound:
+            known = await self._catalogue_device(text)  # a device known only from the library's catalogue
+            if known is None:
+                raise
+            return known
+
+    async def _catalogue_device(self, text: str) -> SdPath | None:
+        """`DEVICE:/path` for a device the library knows from its catalogue (not paired), by name or id prefix."""
+        from sdcore.sdpath import split_remote
+        from sdcore.sync.catalogue import devices
+
+        remote = split_remote(text)
+        if remote is None or not self._core.libraries.list():
+            return None
+        name, path = remote
+        library = await self._open(self._library_name)
+        known = await in_thread(library, devices, library)
+        fits = [d for d, n in known.items() if n == name] or [d for d in known if str(d).startswith(name.lower())]
+        return SdPath(fits[0], path) if len(fits) == 1 else None
 
     async def label(self, path: SdPath) -> str:
         """A path for people: `~/docs` here, `laptop:/home/me/docs` on a paired device."""
-        return label(path, self.device.id, {d.id: d.name for d in await self.devices.list()})
+        names = {d.id: d.name for d in await self.devices.list()}
+        library = self._libraries.get(self._library_name)
+        if path.device_id != self.device.id and path.device_id not in names and library is not None:
+            from sdcore.sync.catalogue import devices  # a device known from the library's catalogue only
+
+            names.update(await in_thread(library, devices, library))
+        return label(path, self.device.id, names)
 
     async def browse(self, path: SdPath, batch_size: int = 1000, *, index: bool = False) -> AsyncIterator[list[Entry]]:
         """A directory's entries in batches, straight from its device (never waits on indexing).
@@ -73,14 +136,111 @@ class Api:
         With `index`: a directory of this device that the library has indexed is listed as the index knows it
         (entry and content ids, object kinds, folders' file counts), and anything else with object kinds.
         """
+        members = self._archive(path)
+        if members is not None:  # an archive file of this device: its members, as a read-only folder
+            async for batch in members.list_dir(path.path, batch_size):
+                yield [Entry.of(path, e) for e in batch]
+            return
+        offline = await self.offline(path)
+        if offline is not None:  # a device out of reach: its files as its catalogue here has them
+            async for entries in self._catalogue_listing(path):
+                yield entries
+            return
+        remote = await self._core_holding_archive(path)
+        if remote is not None:  # an archive of a paired device: listed by its core, there
+            try:
+                listed = 0
+                async for entries in remote.browse(path, batch_size):
+                    listed += len(entries)
+                    if listed > fs_base.MAX_LISTED:
+                        raise SdError(fs_base.too_many_listed(path.path))
+                    yield entries
+            finally:
+                await remote.close()
+            return
         if index:
             async for entries in self._listing(path):
                 yield entries
             return
-        async for batch in self._core.fs_for(path.device_id).list_dir(path.path, batch_size):
-            yield [
-                Entry(path, e.name, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target) for e in batch
-            ]
+        try:
+            async for batch in self._core.fs_for(path.device_id).list_dir(path.path, batch_size):
+                yield [Entry.of(path, e) for e in batch]
+        except FsError:
+            from sdcore.fs.archive_path import is_archive_name
+
+            if self._core.is_local(path) or not is_archive_name(path.name):
+                raise
+            raise SdError(f"{display(path.name)} is an archive of a device that lets this one use its files, not its "
+                          "core: its members are listed there, or here once it is copied here (F5)") from None
+
+    async def usage(self, folder: SdPath) -> AsyncIterator[list[Entry]]:
+        """A folder's children with what each holds, as ncdu shows them: a folder's `size` is what is below it and
+        `files` how many files. First the listing (from the index, whose folders have their totals at once), then
+        each folder the index has no totals for again, as its walk ends. Stop iterating to stop the walk."""
+        from sdcore import usage
+
+        entries = [e async for batch in self.browse(folder, index=True) for e in batch]
+        yield entries
+        walked = [e for e in entries if e.is_dir and e.files is None]
+        if walked and self._archive(folder) is not None:  # an archive's folders: summed from its index
+            from sdcore.fs import archive
+            from sdcore.fs.archive_path import split
+
+            file, inner = split(folder.path) or (folder.path, "/")
+            idx = await asyncio.to_thread(archive.index, file)
+            yield [replace(e, size=s, files=n) for e in walked for s, n in [idx.total_of(f"{inner.rstrip('/')}/{e.name}")]]
+            return
+        fs = None if self._core.is_local(folder) else self._core.fs_for(folder.device_id)
+        for entry in walked:
+            size, files = await usage.total(fs, entry.path.path)
+            yield [replace(entry, size=size, files=files)]
+
+    async def offline(self, path: SdPath) -> Offline | None:
+        """When `path` is on another device that cannot be reached now and the library holds its catalogue: that
+        device and how old its catalogue is (listings of it come from there, read-only); else None."""
+        from sdcore.sync import catalogue
+
+        if self._core.is_local(path):
+            return await self._offline_volume(path)
+        if not self._core.libraries.list():
+            return None
+        library = await self._open(self._library_name)
+        when = await catalogue.offline_since(library, path.device_id)
+        if when is None:
+            return None
+        name = await in_thread(library, catalogue.device_name, library, path.device_id)
+        return Offline(DeviceInfo(path.device_id, name), when)
+
+    async def _offline_volume(self, path: SdPath) -> Offline | None:
+        """When `path` is in a location on a disk that is out: that disk's label and when it was last seen."""
+        from sdcore.library import volume_locations
+
+        library = self._libraries.get(self._library_name)  # open already in a front end: each listing asks this
+        if library is None:
+            if not self._core.libraries.list():
+                return None
+            library = await self._open(self._library_name)
+        found = library.locations.containing(path.path)
+        if found is None or not found[0].volume_id:
+            return None
+        out = await in_thread(library, volume_locations.offline, library, found[0])
+        return None if out is None else Offline(self.device, out.last_seen or 0.0, out.label)
+
+    async def _catalogue_listing(self, path: SdPath) -> AsyncIterator[list[Entry]]:
+        from sdcore.index.listing import list_indexed
+
+        library = await self._open(self._library_name)
+        entries = await in_thread(library, list_indexed, library, path.path, path.device_id)
+        if entries is None:
+            from sdcore.sync.catalogue import device_name
+
+            name = device_name(library, path.device_id)
+            raise NotFound(
+                f"{display(path.path)} is not in the catalogue of {name}, which is offline; only its indexed "
+                "folders can be listed until it is back"
+            )
+        for i in range(0, max(len(entries), 1), 1000):
+            yield entries[i : i + 1000]
 
     async def _listing(self, path: SdPath) -> AsyncIterator[list[Entry]]:
         from sdcore.index.listing import listing
@@ -88,14 +248,19 @@ class Api:
         local = self._core.is_local(path)
         library = await self._open(self._library_name) if local and self._core.libraries.list() else None
         async for batch in listing(self._core, path, library):
-            yield [
-                Entry(path, e.name, e.kind, e.size, e.mtime, e.inode or 0, 0, e.link_target, e.entry_id, e.cas_id,
-                      object_kind=e.object_kind, files=e.files)
-                for e in batch
-            ]
+            yield batch
 
     async def stat(self, path: SdPath, *, cas_id: bool = False) -> Entry:
         """The entry at `path` (a final symlink not followed); with `cas_id`, a file's content id too."""
+        members = self._archive(path, member=True)
+        if members is not None:
+            return Entry.at(path, await members.stat(path.path))
+        remote = await self._core_holding_archive(path)
+        if remote is not None:
+            try:
+                return await remote.stat(path)  # type: ignore[no-any-return]
+            finally:
+                await remote.close()
         fs = self._core.fs_for(path.device_id)
         entry = Entry.at(path, await fs.stat(path.path))
         if cas_id and entry.kind == "file":
@@ -104,8 +269,127 @@ class Api:
 
     async def read(self, path: SdPath, offset: int = 0) -> AsyncIterator[bytes]:
         """A file's bytes from `offset`, in chunks."""
-        async for chunk in self._core.fs_for(path.device_id).open_read(path.path, offset):
+        remote = await self._core_holding_archive(path)
+        if remote is not None:
+            try:
+                async for chunk in remote.read(path, offset):
+                    yield chunk
+            finally:
+                await remote.close()
+            return
+        fs = self._archive(path, member=True) or self._core.fs_for(path.device_id)
+        async for chunk in fs.open_read(path.path, offset):
             yield chunk
+
+    async def _core_holding_archive(self, path: SdPath) -> RemoteApi | None:
+        """The core of the paired device `path` is on, when the path goes through a file named like an archive
+        there (its members are read by that core: only the listing crosses); None for any other path, and for a
+        device that does not trust this one fully (it offers its files, not its core)."""
+        from sdcore.fs.archive_path import is_archive_name
+
+        if self._core.is_local(path) or not any(is_archive_name(part) for part in path.path.split("/")):
+            return None
+        try:
+            return await (await self.devices._network()).api_of(path.device_id)  # type: ignore[no-any-return]
+        except NotAdmin:
+            return None
+
+    async def preview(self, path: SdPath, width: int, height: int) -> Preview:
+        """What can be shown of a file beyond its first bytes (`sdcore.preview`): its picture fitted in `width` x
+        `height` pixels (from the library's thumbnail of it where there is one), a PDF's first page, a recording's
+        duration and codecs. Made on the device that holds the file: a paired device's picture crosses as pixels."""
+        from sdcore import preview
+
+        box = (max(1, min(width, 512)), max(1, min(height, 512)))  # a client asks for a preview, not a copy
+        if not self._core.is_local(path):
+            network = await self.devices._network()
+            try:
+                made = await network.call(path.device_id, "preview", path=os.fsencode(path.path), box=list(box))
+                return preview.from_wire(made, box)
+            except SdError as exc:
+                return Preview(note=f"no preview from that device: {exc}")
+        if self._archive(path, member=True) is not None:
+            return Preview(note="inside an archive: F5 unpacks it to see it")
+        thumbnail = await self._thumbnail(path) if preview.extension_of(path.name) in preview.IMAGES else None
+        return await asyncio.to_thread(preview.preview, path.path, box, thumbnail)
+
+    async def _thumbnail(self, path: SdPath) -> Path | None:
+        """The thumbnail the library made of this file's content when it indexed it deeply, if any."""
+        from sdcore.index.media import thumbnail_path
+
+        if not self._core.libraries.list():
+            return None
+        try:
+            cas_id = await self._core.fs_for(path.device_id).cas_id(path.path)
+        except SdError:
+            return None
+        library = await self._open(self._library_name)
+        found = thumbnail_path(library.thumbnails, cas_id) if cas_id else None
+        return found if found is not None and found.exists() else None
+
+    def _archive(self, path: SdPath, *, member: bool = False) -> ArchiveFS | None:
+        """The archive reader when `path` is an archive file of this device (`member`: a member inside one)."""
+        if not self._core.is_local(path):
+            return None
+        from sdcore.fs.archive_path import split
+
+        found = split(path.path)
+        if found is None or (member and found[1] == "/"):
+            return None
+        from sdcore.fs.archive import ArchiveFS
+
+        return ArchiveFS()
+
+    async def duplicates_in(
+        self, folders: builtins.list[SdPath], min_size: int = 1, include_empty: bool = False
+    ) -> Duplicates:
+        """Files with the same content under folders of this device, read from disk (indexed or not, nothing
+        written): grouped by size and a hash of their start, proven by a full BLAKE3."""
+        from sdcore import dedup
+
+        elsewhere = [f for f in folders if f.device_id != self.device.id]
+        if elsewhere:
+            raise SdError(
+                f"{display(elsewhere[0].path)} is on another device; index it there, or check it with `sd dupes` there"
+            )
+        return await asyncio.to_thread(dedup.find_in, [f.path for f in folders], min_size, include_empty)
+
+    async def volumes(self) -> list[Volume]:
+        """The volumes mounted on this device now; from this call on, VolumesChanged is published on the
+        core's events when one is mounted or unmounted."""
+        from sdcore.volumes import list_volumes
+
+        self._core.watch_mounts()
+        return await asyncio.to_thread(list_volumes, self._core.mount_table)
+
+    async def eject(self, name: str) -> Volume:
+        """Unmount the volume `name` names (mount point, label, device or id); raises with the reason when it
+        stays mounted (files open on it, a system volume)."""
+        from sdcore import volumes
+
+        volume = volumes.find(await self.volumes(), name)
+        volumes.refuse_if_used(volume, self._jobs_using_paths())
+        await asyncio.to_thread(volumes.eject, volume)
+        return volume
+
+    def _jobs_using_paths(self) -> builtins.list[tuple[str, builtins.list[str]]]:
+        """Each running job of this device's open libraries: what it is, and the local paths it reads or writes."""
+        here = self.device.id
+        found = []
+        for library in self._core.libraries.opened():
+            for record in library.jobs.list(states=("queued", "running")):
+                if not library.jobs.is_running(record.id):
+                    continue
+                job = library.jobs.job(record.id)
+                paths = [p for p in map(SdPath.parse_canonical, job.used_paths()) if p.device_id == here]
+                texts = [p.path for p in paths]
+                if record.location_id is not None:
+                    with suppress(SdError):
+                        location = library.locations.get(record.location_id)
+                        if location.device_id == here:
+                            texts.append(location.path)
+                found.append((job.describe(), texts))
+        return found
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -140,44 +424,143 @@ class Ops:
         return await self._api._open(self._library_name)
 
     async def copy(
-        self, sources: builtins.list[SdPath], destination: SdPath, *, on_conflict: str = "fail", verify: bool = False
-    ) -> str:
-        """Start copying `sources` into folder `destination` (or to that name, for one source); the job's id
-        (`api.library().jobs.wait(job_id)` waits for its result)."""
+        self,
+        sources: builtins.list[SdPath],
+        destination: SdPath,
+        *,
+        on_conflict: str = "fail",
+        verify: bool = False,
+        unfit_names: str = "fail",
+    ) -> JobRecord:
+        """Start copying `sources` into folder `destination` (or to that name, for one source); the job
+        (`await lib.jobs.wait(job.id)` waits for it: its `.result` is a CopyResult). `unfit_names`: names the
+        destination cannot hold (FAT, exFAT) fail the job, or are renamed (`a:b` -> `a_b`) or skipped."""
         from sdcore import ops
 
-        return await ops.copy(await self._library(), sources, destination, on_conflict=on_conflict, verify=verify)
+        library = await self._library()
+        self._refuse_writing_into([destination])
+        await self._refuse_members_of_remote_archives(sources)
+        members = [s for s in sources if ops.inside_archive(s, self._api.device.id) is not None]
+        if members:  # copying out of an archive unpacks its members
+            if len(members) < len(sources):
+                raise SdError("copy the members of an archive apart from other files: they are unpacked, not copied")
+            job = await ops.extract(library, sources, destination, on_conflict=on_conflict, unfit_names=unfit_names)
+            return await started(library, job)
+        job = await ops.copy(
+            library, sources, destination, on_conflict=on_conflict, verify=verify, unfit_names=unfit_names
+        )
+        return await started(library, job)
 
-    async def move(self, sources: builtins.list[SdPath], destination: SdPath, *, on_conflict: str = "fail") -> str:
-        """Start moving `sources` into folder `destination`; the job's id."""
+    async def _refuse_members_of_remote_archives(self, sources: builtins.list[SdPath]) -> None:
+        """A member of an archive of a paired device is unpacked by that device's core, into its own folders."""
+        from sdcore.fs.archive_path import is_archive_name
+
+        for source in sources:
+            if source.device_id == self._api.device.id or not any(map(is_archive_name, source.path.split("/")[:-1])):
+                continue
+            try:
+                await self._api._core.fs_for(source.device_id).stat(source.path)
+            except NotFound:
+                raise
+            except SdError:  # not a directory: a component is an archive file
+                raise SdError(
+                    f"{display(source.path)} is inside an archive on another device, which unpacks it there: copy it "
+                    "to a folder of that device first (F5 with both panes there, or `sd --device NAME cp`)"
+                ) from None
+
+    def _refuse_writing_into(self, paths: builtins.list[SdPath]) -> None:
+        """Archives open as folders, read-only: nothing is written, moved or deleted inside one."""
         from sdcore import ops
 
-        return await ops.move(await self._library(), sources, destination, on_conflict=on_conflict)
+        for path in paths:
+            found = ops.inside_archive(path, self._api.device.id)
+            if found is not None:
+                raise SdError(
+                    f"{display(path.path)} is inside an archive, which is read-only here: "
+                    "copy (F5, sd cp) its members to a folder and change them there"
+                )
 
-    async def start_delete(self, paths: builtins.list[SdPath], *, permanent: bool = False) -> str:
-        """Start sending `paths` to the trash (each device's own), or deleting them for good; the job's id (the
-        same deletion paused or cut off before is carried on instead)."""
+    async def move(
+        self,
+        sources: builtins.list[SdPath],
+        destination: SdPath,
+        *,
+        on_conflict: str = "fail",
+        unfit_names: str = "fail",
+    ) -> JobRecord:
+        """Start moving `sources` into folder `destination`; the job."""
         from sdcore import ops
 
-        return await ops.delete(await self._library(), paths, permanent=permanent)
+        library = await self._library()
+        self._refuse_writing_into([*sources, destination])
+        job = await ops.move(library, sources, destination, on_conflict=on_conflict, unfit_names=unfit_names)
+        return await started(library, job)
 
-    async def start_rename(self, path: SdPath, new_name: str) -> str:
-        """Start renaming `path` within its folder; the job's id."""
+    async def unfit_names(self, sources: builtins.list[SdPath], destination: SdPath) -> builtins.list[str]:
+        """The names of `sources` (their trees too) that `destination`'s filesystem cannot hold (FAT, exFAT:
+        `a:b`, `notes.`, `README` beside `readme`), as they would land; none on a filesystem without limits."""
+        from sdcore.ops import limits
+
+        if destination.device_id != self._api.device.id:
+            return []
+        held = limits.limits_at(destination.path)
+        if held is None or not held.dos_names:
+            return []
+        found: builtins.list[str] = []
+        for source in sources:
+            if source.device_id == destination.device_id:
+                members = self._api._archive(source, member=True)  # a member of an archive: listed by its reader
+                fs = cast("FileSystem", members) if members is not None else self._api._core.local_fs
+                found += await limits.unfit_names_in(fs, source.path, source.name, await fs.stat(source.path))
+        return found
+
+    async def start_delete(self, paths: builtins.list[SdPath], *, permanent: bool = False) -> JobRecord:
+        """Start sending `paths` to the trash (each device's own), or deleting them for good; the job (the same
+        deletion paused or cut off before is carried on instead)."""
         from sdcore import ops
 
-        return await ops.rename(await self._library(), path, new_name)
+        self._refuse_writing_into(paths)
+        library = await self._library()
+        return await started(library, await ops.delete(library, paths, permanent=permanent))
 
-    async def start_mkdir(self, path: SdPath, *, parents: bool = False) -> str:
-        """Start making a folder (what would fail is refused first); the job's id."""
+    async def start_rename(self, path: SdPath, new_name: str) -> JobRecord:
+        """Start renaming `path` within its folder; the job."""
         from sdcore import ops
 
-        return await ops.mkdir(await self._library(), path, parents=parents)
+        self._refuse_writing_into([path])
+        library = await self._library()
+        return await started(library, await ops.rename(library, path, new_name))
+
+    async def start_rename_many(self, renames: builtins.list[tuple[SdPath, str]]) -> JobRecord | None:
+        """Start giving each path its new name in its folder, as one job (a swap or a cycle of names is fine); the
+        job, None when no name changes. A clash, a name that is not one, a file gone: refused before any rename."""
+        from sdcore import ops
+
+        library = await self._library()
+        job_id = await ops.rename_many(library, [(p, n) for p, n in renames])
+        return None if job_id is None else await started(library, job_id)
+
+    async def rename_many(self, renames: builtins.list[tuple[SdPath, str]]) -> int:
+        """Rename many, and wait (see `start_rename_many`); how many names changed."""
+        job = await self.start_rename_many(renames)
+        if job is None:
+            return 0
+        await wait_for(await self._library(), job.id)
+        return sum(1 for p, n in renames if p.name != n)
+
+    async def start_mkdir(self, path: SdPath, *, parents: bool = False) -> JobRecord:
+        """Start making a folder (what would fail is refused first); the job."""
+        from sdcore import ops
+
+        self._refuse_writing_into([path])
+        library = await self._library()
+        return await started(library, await ops.mkdir(library, path, parents=parents))
 
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
         from sdcore.ops.results import DeleteResult, Outcome
 
-        record = await wait_for(await self._library(), await self.start_delete(paths))
+        record = await wait_for(await self._library(), (await self.start_delete(paths)).id)
         result = record.result
         items = result.items if isinstance(result, DeleteResult) else ()
         return [
@@ -188,24 +571,95 @@ class Ops:
 
     async def restore(self, items: builtins.list[Trashed]) -> builtins.list[SdPath]:
         """Put trashed items back where they were, on their own device; where they are now."""
+        from sdcore.ops.follow import follow_changes
+
         restored = []
-        for item in items:
-            back = await self._api._core.fs_for(item.in_trash.device_id).restore(item.in_trash.path)
-            restored.append(SdPath(item.in_trash.device_id, back))
+        try:
+            for item in items:
+                back = await self._api._core.fs_for(item.in_trash.device_id).restore(item.in_trash.path)
+                restored.append(SdPath(item.in_trash.device_id, back))
+        finally:  # what came back before a failure is announced too
+            if restored:
+                from sdcore.ops import undo
+
+                library = await self._library()
+                undo.restored(library, [i.in_trash for i in items[: len(restored)]])  # undone: out of the undo history
+                await follow_changes(library, entries=restored)  # the index follows; panes hear it
         return restored
 
     async def delete(self, paths: builtins.list[SdPath]) -> None:
         """Delete permanently, and wait."""
-        await wait_for(await self._library(), await self.start_delete(paths, permanent=True))
+        await wait_for(await self._library(), (await self.start_delete(paths, permanent=True)).id)
 
     async def rename(self, path: SdPath, new_name: str) -> SdPath:
         """Rename within its folder, and wait; the new path."""
-        await wait_for(await self._library(), await self.start_rename(path, new_name))
+        await wait_for(await self._library(), (await self.start_rename(path, new_name)).id)
         return path.parent.child(new_name)
 
     async def mkdir(self, path: SdPath, *, parents: bool = False) -> None:
         """Make a folder, and wait."""
-        await wait_for(await self._library(), await self.start_mkdir(path, parents=parents))
+        await wait_for(await self._library(), (await self.start_mkdir(path, parents=parents)).id)
+
+
+class Trash:
+    """This device's trash (the home trash and those of its other mounted filesystems): `await api.trash.list()`."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+
+    async def list(self) -> builtins.list[Trashed]:
+        """What the trash holds, most recently trashed first."""
+        from sdcore.fs import trash
+
+        here = self._api.device.id
+        return [
+            Trashed(SdPath(here, i.original_path), SdPath(here, i.path), i.deleted, i.kind, i.size)
+            for i in await asyncio.to_thread(trash.list_trash)
+        ]
+
+    async def restore(self, item: SdPath | str, to: SdPath | None = None) -> SdPath:
+        """Put a trashed item back where it was (or at `to`), never replacing anything; where it is now.
+
+        `item`: where it was or where it lies in the trash (a paired device's: from that device's own trash),
+        or its name in this device's trash.
+        """
+        from sdcore.fs import trash
+        from sdcore.ops.follow import follow_changes
+
+        here = self._api.device.id
+        if isinstance(item, SdPath) and item.device_id != here:
+            if to is not None:
+                raise SdError("an item of a paired device's trash goes back where it was: restore it elsewhere there")
+            back = await self._api._core.fs_for(item.device_id).restore(item.path)
+            return SdPath(item.device_id, back)
+        if to is not None and to.device_id != here:
+            raise SdError(f"{display(to.path)} is on another device: an item of this device's trash goes back here")
+
+        def run() -> str:
+            items = trash.list_trash()
+            if isinstance(item, SdPath):
+                found = trash.find(item.path, items)
+            else:
+                named = [i for i in items if i.name == item]
+                if not named:
+                    raise NotFound(f"nothing in the trash matches {display(item)}; `sd trash list` shows what it holds")
+                found = named[0]
+            back = trash.restore(found, to.path if to is not None else None)
+            undo.restored(library, [SdPath(here, found.path)])  # undone: out of the undo history
+            return back
+
+        from sdcore.ops import undo
+
+        library = await self._api._open(self._api._library_name)
+        back = await in_thread(library, run)
+        await follow_changes(library, [os.path.dirname(back)])  # the index follows; panes hear it
+        return SdPath(here, back)
+
+    async def empty(self, older_than: float | None = None) -> Emptied:
+        """Delete what the trash holds for good (only what went there more than `older_than` seconds ago)."""
+        from sdcore.fs import trash
+
+        return Emptied(*await asyncio.to_thread(trash.empty, None, older_than))
 
 
 class Devices:
@@ -242,7 +696,10 @@ class Devices:
 
     async def places(self, device: DeviceId) -> builtins.list[Entry]:
         """Where to start on a paired device: the folders it lets this device browse (its shares, or `/` for
-        full trust) and, when it trusts this device fully, its library's locations."""
+        full trust) and, when it trusts this device fully, its library's locations. Offline: its locations as this
+        library's catalogue of it has them (their listings come from there too)."""
+        if await self._api.offline(SdPath(device, "/")) is not None:
+            return await self._catalogue_places(device)
         network = await self._network()
         fs = network.fs_for(device)
         roots = await fs.roots()
@@ -260,6 +717,36 @@ class Devices:
                 continue  # a location that is not there (an unplugged disk)
         return places
 
+    async def _catalogue_places(self, device: DeviceId) -> builtins.list[Entry]:
+        library = await self._api._open(self._api._library_name)
+        locations = await in_thread(library, library.locations.list)
+        return [
+            Entry(SdPath(device, loc.path).parent, os.path.basename(loc.path) or "/", "dir", 0, loc.last_scanned or 0.0,
+                  location_id=loc.id)
+            for loc in locations if loc.device_id == device
+        ]  # fmt: skip
+
+    async def search(self, device: str | DeviceId, query: str | Query) -> builtins.list[Entry]:
+        """Search the library of a paired device (by name or id): what its index knows, on that device."""
+        from sdcore import search
+
+        network = await self._network()
+        asked = network.resolve(device)  # its hits are on the device asked, whatever they say
+        q = search.Query(query) if isinstance(query, str) else query
+        found = await network.call(asked.id, "search", query=q.to_json())
+        if not isinstance(found, builtins.list) or not all(
+            isinstance(h, dict) and all(isinstance(h.get(k), t) for k, t in _HIT_FIELDS.items()) for h in found
+        ):  # a device of another version, or a hostile one
+            raise SdError(f"{display(asked.name)} answered the search with something other than files found; "
+                          "if its sdtui is another version, update both")
+        return [hit_entry(search.Hit(**{**{k: h[k] for k in _HIT_FIELDS}, "device_id": asked.id})) for h in found]
+
+    async def default_port(self) -> int:
+        """The port a device listens at for paired devices unless told otherwise."""
+        from sdcore.net import DEFAULT_PORT
+
+        return DEFAULT_PORT
+
     async def listen(self, address: str) -> str:
         """Let paired devices reach this one at HOST:PORT (port 0: any free one); the address it listens at."""
         network = await self._network()
@@ -267,7 +754,23 @@ class Devices:
             listening: str = await network.start(address)
         except OSError as exc:
             raise SdError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+        await self.keep_in_sync()  # a device others reach keeps its shared libraries in sync
         return listening
+
+    async def keep_in_sync(self, when_shared: bool = False) -> None:
+        """Keep the libraries shared with other devices in sync from now on: pull from each device that holds one
+        what this device lacks, and tell them of changes here (`sd serve`, sdtui). `when_shared`: only if a library
+        is shared now (nothing is started otherwise; sharing one later starts it)."""
+        from sdcore.sync.members import Members
+        from sdcore.sync.service import sync_of
+
+        core = self._api._core
+        if when_shared and not await asyncio.to_thread(
+            lambda: any(Members(info.folder).current() for info in core.libraries.list())
+        ):
+            return
+        await self._network()
+        await sync_of(core).start()
 
     async def address(self) -> str | None:
         """Where this device listens for paired devices (None: it does not)."""
@@ -318,8 +821,8 @@ class Devices:
 
     async def send(self, device: str | DeviceId, paths: builtins.list[SdPath]) -> builtins.list[str]:
         """Spacedrop: send files of this device to a paired device (by name or id); the names sent."""
-        here = [p for p in paths if p.device_id != self._api.device.id]
-        if here:
+        elsewhere = [p for p in paths if p.device_id != self._api.device.id]
+        if elsewhere:
             raise SdError("Spacedrop sends files of this device: copy the others here first")
         sent: builtins.list[str] = await (await self._network()).drop(device, [p.path for p in paths])
         return sent
@@ -327,6 +830,13 @@ class Devices:
     async def answer(self, drop_id: str, accept: bool) -> None:
         """Accept or decline the files a DropOffered event offers."""
         (await self._network()).answer_drop(drop_id, accept)
+
+
+_HIT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "entry_id": int, "location_id": int, "path": str, "relative": str, "name": str, "kind": str,
+    "object_kind": (str, type(None)), "size": (int, type(None)), "mtime": (int, float, type(None)),
+}  # fmt: skip
+"""What a paired device's search answers for each file found (sdcore.search.Hit's fields but its device), in order."""
 
 
 def _paired(peer: Peer) -> PairedDevice:

@@ -10,9 +10,11 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sdcore import unpacking
 from sdcore.api import wire
 from sdcore.control import ControlServer
 from sdcore.errors import SdError
+from sdcore.events import DropOffered
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +23,16 @@ COMMAND = "api"
 PROTOCOL = 1
 MAX_REQUEST = 16 << 20
 """The largest request frame a client may send."""
+MAX_DECODED = 64 << 20
+"""What one request may take once read, estimated (a frame of empty lists is 64 times its size; a copy of
+100,000 paths, a 6 MiB frame, is counted 38 MiB)."""
 MAX_IN_FLIGHT = 256
 """Requests (streams included) one client may have running at once."""
 MAX_STREAMS = 64
 """Streams (events, watches, listings) one client may hold open at once."""
 MAX_QUEUED = 64 << 20
-"""Bytes queued for a client that does not read them: past this it is dropped (a stream waits long before)."""
+"""Bytes queued for a client that does not read them: past this it is dropped (a stream waits long before).
+The requests it has in flight count too (what they took once read): past it, a new one is refused."""
 STREAM_QUEUED = 1 << 20
 """A stream waits while more than this is queued for its client (an events stream coalesces meanwhile)."""
 
@@ -44,25 +50,49 @@ wire.register(Refused)
 
 def serve(control: ControlServer, api: Any) -> None:
     """Serve `api` (the in-process Api) to clients of the control socket."""
+    asked: dict[str, set[_Session]] = {}  # a Spacedrop's drop id: the clients its question was sent to
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **_: Any) -> None:
         control.attached += 1
+        client = _Session(api, reader, writer, asked)
         try:
-            await _Session(api, reader, writer).run()
+            await client.run()
         finally:
             control.attached -= 1
+            for drop_id in client.asked:
+                askers = asked.get(drop_id, set())
+                askers.discard(client)
+                if not askers:
+                    asked.pop(drop_id, None)
+                    if control.on_unasked is not None:  # nobody attached that was asked is left to answer
+                        control.on_unasked(drop_id)
 
     control.register_connection(COMMAND, session)
+
+
+async def serve_stream(api: Any, reader: Any, writer: Any, transport: Any) -> None:
+    """Serve `api` to one client over any stream pair until it goes away (an SSH channel: `sd-api`), with the
+    control socket's caps. `transport` is what holds the bytes queued for the client (get_write_buffer_size,
+    set_write_buffer_limits, abort): the writer's transport, or an SSH channel."""
+    await _Session(api, reader, writer, {}, transport).run()
 
 
 class _Session:
     """One attached client: its requests in flight, the streams it holds, what is queued for it."""
 
-    def __init__(self, api: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, api: Any, reader: Any, writer: Any, asked: dict[str, set[_Session]], transport: Any = None
+    ) -> None:
         self._api, self._reader, self._writer = api, reader, writer
+        self._transport = transport if transport is not None else writer.transport
+        self._asked_all = asked
+        self.asked: set[str] = set()
+        """The Spacedrops whose question this client was sent (by drop id)."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._streams = 0
-        writer.transport.set_write_buffer_limits(high=STREAM_QUEUED)
+        self._held = 0
+        """What the requests in flight took once read (estimated)."""
+        self._transport.set_write_buffer_limits(high=STREAM_QUEUED)
 
     async def run(self) -> None:
         try:
@@ -74,7 +104,10 @@ class _Session:
                     self._send({"id": None, "error": wire.error_of(exc)})
                     return
                 try:
-                    self._dispatch(wire.decode(body))
+                    with unpacking.bounded(MAX_DECODED) as read:
+                        message = wire.decode(body)
+                    del body
+                    self._dispatch(message, read.spent)
                 except SdError as exc:  # a malformed frame: said, and the session goes on
                     self._send({"id": None, "error": wire.error_of(exc)})
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -85,7 +118,7 @@ class _Session:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
             self._writer.close()
 
-    def _dispatch(self, message: Any) -> None:
+    def _dispatch(self, message: Any, held: int) -> None:
         if isinstance(message, dict) and "cancel" in message:
             task = self._tasks.get(message["cancel"]) if isinstance(message["cancel"], int) else None
             if task is not None:
@@ -102,12 +135,22 @@ class _Session:
             what = f"{MAX_STREAMS} streams" if stream else f"{MAX_IN_FLIGHT} requests"
             self._send({"id": rid, "error": wire.error_of(SdError(f"too many at once: a client holds at most {what}"))})
             return
+        queued = self._transport.get_write_buffer_size()
+        if self._tasks and self._held + held + queued > MAX_QUEUED:
+            too_much = SdError(
+                f"too much at once: requests in flight and answers not read take {(self._held + queued) >> 20} MiB"
+                f" (at most {MAX_QUEUED >> 20}); wait for their answers"
+            )
+            self._send({"id": rid, "error": wire.error_of(too_much)})
+            return
         self._streams += stream
+        self._held += held
         task = self._tasks[rid] = asyncio.ensure_future(self._answer(rid, chain, stream))
-        task.add_done_callback(lambda _: self._finished(rid, stream))
+        task.add_done_callback(lambda _: self._finished(rid, stream, held))
 
-    def _finished(self, rid: int, stream: bool) -> None:
+    def _finished(self, rid: int, stream: bool, held: int) -> None:
         self._streams -= stream
+        self._held -= held
         self._tasks.pop(rid, None)
 
     async def _answer(self, rid: int, chain: list[Any], stream: bool) -> None:
@@ -120,6 +163,9 @@ class _Session:
                     raise Refused(f"{_named(chain)} is not a stream: await it")
                 async with _closing(target) as items:
                     async for item in items:
+                        if type(item) is DropOffered:
+                            self.asked.add(item.drop_id)
+                            self._asked_all.setdefault(item.drop_id, set()).add(self)
                         self._send({"id": rid, "more": item})
                         await self._writer.drain()  # waits while its client is behind; the core never does
                 value = None
@@ -131,7 +177,7 @@ class _Session:
                 value = target
             self._send({"id": rid, "done": value})
         except asyncio.CancelledError:
-            pass  # the client canceled it, or went away
+            raise  # the client canceled it, or went away: nothing to tell it
         except Exception as exc:
             if self._writer.is_closing():
                 return  # nobody to tell
@@ -149,9 +195,9 @@ class _Session:
             log.error("core API answer cannot be sent: %s", exc)
             data = wire.frame({"id": message.get("id"), "error": ["SdError", f"the core cannot send its answer: {exc}"]})
         self._writer.write(data)
-        if self._writer.transport.get_write_buffer_size() > MAX_QUEUED:
+        if self._transport.get_write_buffer_size() > MAX_QUEUED:
             log.warning("core API client dropped: it let %d bytes pile up", MAX_QUEUED)
-            self._writer.transport.abort()
+            self._transport.abort()
 
 
 @contextlib.asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import itertools
 import operator
 import struct
 import threading
@@ -13,20 +14,24 @@ from typing import Any, TypeVar
 
 import msgpack
 
+from sdcore import unpacking
 from sdcore.errors import SdError
 
 T = TypeVar("T", bound=type)
 
-_RECORD, _ENUM, _UUID, _TUPLE, _RECORDS = 1, 2, 3, 4, 5
+_RECORD, _ENUM, _UUID, _TUPLE, _RECORDS = 1, 2, 3, 4, 6
 _ROWS_FROM = 8
-"""A list of at least this many records of one class travels as rows of their fields (a listing's batch)."""
+"""A list of at least this many records of one class travels as columns of their fields (a listing's batch)."""
+_SAME = "same"
+"""A column whose every value is one object travels once, as {_SAME: value} (a listing's directory, its Nones)."""
 _LEN = struct.Struct(">I")
 _TEXT = "surrogatepass"  # a name that is not UTF-8 (a lone surrogate from os.fsdecode) crosses unchanged
 
 _classes: dict[str, type] = {}
 """Registered record, enum and error classes by name: the only classes decoding ever builds."""
 _fields: dict[type, tuple[str, ...]] = {}
-_getters: dict[type, Any] = {}
+_getters: dict[type, tuple[Any, ...]] = {}
+"""A registered dataclass's getter of each field."""
 _frozen: set[type] = set()
 """Registered dataclasses that are frozen: one object can stand for equal bytes."""
 
@@ -43,7 +48,7 @@ def register(cls: T) -> T:
         raise TypeError(f"two wire records are called {name}: {known.__module__} and {cls.__module__}")
     if dataclasses.is_dataclass(cls):
         _fields[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.init)
-        _getters[cls] = operator.attrgetter(*_fields[cls]) if len(_fields[cls]) > 1 else None
+        _getters[cls] = tuple(map(operator.attrgetter, _fields[cls]))
         if cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             _frozen.add(cls)
     elif not issubclass(cls, (enum.Enum, SdError)):
@@ -59,34 +64,38 @@ register(WireError)
 _ERROR_MODULES = (
     "sdcore.errors", "sdcore.sdpath", "sdcore.search", "sdcore.tags", "sdcore.fs.base", "sdcore.fs.trash",
     "sdcore.library.entries", "sdcore.library.library", "sdcore.library.damage", "sdcore.ops.localcopy",
-    "sdcore.ops.transfer", "sdcore.net.frames",
+    "sdcore.ops.transfer", "sdcore.net.frames", "sdcore.api.health", "sdcore.library", "sdcore.sync.oplog",
+    "sdcore.sync.catalogue", "sdcore.volumes", "sdcore.fs.archive",
 )  # fmt: skip
 """Where the core's errors are defined: a client re-raises them as the same classes."""
-_known_loaded = False
+_loaded = 0
+"""How many of _load_known's steps have run."""
 
 
-def _load_known() -> None:
-    """Register the API's records (`sdcore.api.records.RECORDS`) and the core's errors, on first need: importing
-    them all costs start-up time a first screen does not need."""
-    global _known_loaded
-    if _known_loaded:
-        return
-    _known_loaded = True
+def _load_known(name: str) -> None:
+    """Register classes until `name` is one (or all are: an unknown name), on first need, in steps of more
+    start-up time: the records of `sdcore.api.records` (attach's hello, a listing), the rest of its `RECORDS`
+    (0.13 s), the core's errors (most of the core, asyncssh too: 0.3 s)."""
+    global _loaded
     import importlib
 
     from sdcore.api import records
 
-    for cls in records.RECORDS:
-        if _classes.get(cls.__name__) is not cls:
-            register(cls)
-    for name in _ERROR_MODULES:
-        importlib.import_module(name)
-    errors = [SdError]
-    while errors:  # every SdError subclass imported by now
-        for cls in errors.pop().__subclasses__():
-            errors.append(cls)
-            if cls.__name__ not in _classes:
-                register(cls)
+    while _loaded < 3 and name not in _classes:
+        _loaded += 1
+        if _loaded < 3:
+            for cls in records.OWN if _loaded == 1 else records.RECORDS:
+                if _classes.get(cls.__name__) is not cls:
+                    register(cls)
+            continue
+        for module in _ERROR_MODULES:
+            importlib.import_module(module)
+        errors = [SdError]
+        while errors:  # every SdError subclass imported by now
+            for error in errors.pop().__subclasses__():
+                errors.append(error)
+                if error.__name__ not in _classes:
+                    register(error)
 
 
 _CACHED = 64
@@ -100,7 +109,7 @@ def _default(obj: Any) -> Any:
         return cached[1]
     cls = type(obj)
     if _classes.get(cls.__name__) is not cls and cls not in (uuid.UUID, tuple):
-        _load_known()
+        _load_known(cls.__name__)
     fields = _fields.get(cls)
     if fields is not None and _classes.get(cls.__name__) is cls:
         ext = msgpack.ExtType(_RECORD, _pack([cls.__name__, *[getattr(obj, f) for f in fields]]))
@@ -149,7 +158,7 @@ def _ext(code: int, data: bytes) -> Any:
     if code not in (_RECORD, _ENUM) or not isinstance(items, list) or not items or not isinstance(items[0], str):
         raise WireError(f"unknown ext type {code}")
     if items[0] not in _classes:
-        _load_known()
+        _load_known(items[0])
     cls = _classes.get(items[0])
     if cls is None or issubclass(cls, SdError):
         raise WireError(f"{items[0][:80]!r} is not a record of the core API")
@@ -167,32 +176,75 @@ def _ext(code: int, data: bytes) -> Any:
 
 def _unpack(data: bytes) -> Any:
     # map keys are text or bytes only: a UUID or a tuple key's hash can be chosen to collide (quadratic inserts)
-    return msgpack.unpackb(data, ext_hook=_ext, raw=False, strict_map_key=True, unicode_errors=_TEXT)
+    return msgpack.unpackb(
+        data, ext_hook=_ext, raw=False, strict_map_key=True, unicode_errors=_TEXT, **unpacking.limits(data)
+    )
 
 
 def _as_rows(value: Any) -> Any:
-    """A long list of records of one class as one ext of rows: a packer per list instead of one per record."""
+    """A long list of records of one class as one ext of columns: a packer per list instead of one per record."""
     if type(value) is not list or len(value) < _ROWS_FROM:
         return value
     cls = type(value[0])
-    getter = _getters.get(cls)
-    if getter is None or _classes.get(cls.__name__) is not cls or any(type(v) is not cls for v in value):
+    if cls not in _getters and dataclasses.is_dataclass(cls):
+        _load_known(cls.__name__)
+    getters = _getters.get(cls)
+    if not getters or _classes.get(cls.__name__) is not cls:
         return value
-    return msgpack.ExtType(_RECORDS, _pack([cls.__name__, [list(getter(v)) for v in value]]))
+    if not all(map(operator.is_, map(type, value), itertools.repeat(cls))):
+        return value
+    columns: list[Any] = []
+    for getter in getters:
+        column = list(map(getter, value))
+        first = column[0]
+        same = column[-1] is first and all(map(operator.is_, column, itertools.repeat(first)))
+        columns.append({_SAME: first} if same else column)
+    return msgpack.ExtType(_RECORDS, _pack([cls.__name__, len(value), columns]))
 
 
 def _rows(items: Any) -> list[Any]:
-    if not isinstance(items, list) or len(items) != 2 or not isinstance(items[0], str) or not isinstance(items[1], list):
+    """The records an ext of columns holds: [class name, how many, a list of values or {_SAME: value} per field]."""
+    if not isinstance(items, list) or len(items) != 3 or not isinstance(items[0], str):
         raise WireError("malformed rows of records")
-    if items[0] not in _classes:
-        _load_known()
-    cls = _classes.get(items[0])
+    name, count, columns = items
+    if name not in _classes:
+        _load_known(name)
+    cls = _classes.get(name)
     if cls is None or cls not in _fields:
-        raise WireError(f"{items[0][:80]!r} is not a record of the core API")
+        raise WireError(f"{name[:80]!r} is not a record of the core API")
     width = len(_fields[cls])
-    if not all(isinstance(row, list) and len(row) == width for row in items[1]):
-        raise WireError(f"a malformed {cls.__name__}")
-    return [cls(*row) for row in items[1]]
+    if type(count) is not int or not 0 < count <= unpacking.MAX_ARRAY or type(columns) is not list or len(columns) != width:
+        raise WireError(f"malformed rows of {cls.__name__}")
+    unpacking.spend(count * (unpacking.SLOT + 8 * width))  # the records: the frame's bytes did not count them
+    values: list[Any] = []
+    for column in columns:
+        if type(column) is list and len(column) == count:
+            values.append(column)
+        elif type(column) is dict and len(column) == 1 and _SAME in column:
+            values.append(itertools.repeat(column[_SAME], count))
+        else:
+            raise WireError(f"a malformed column of {cls.__name__}")
+    return list(map(_builders.get(cls) or _builder(cls), *values))
+
+
+_builders: dict[type, Any] = {}
+"""What builds each registered dataclass from its fields when it comes in columns."""
+
+
+def _builder(cls: type) -> Any:
+    """What builds a record from its fields: for a frozen slotted dataclass that checks nothing, a function that
+    sets its slots (a frozen dataclass's __init__ takes twice as long: 0.65 s for 100,000 entries), else `cls`."""
+    build: Any = cls
+    fields = _fields[cls]
+    if (cls in _frozen and "__slots__" in cls.__dict__ and not hasattr(cls, "__post_init__")
+            and len(fields) == len(dataclasses.fields(cls)) and cls.__new__ is object.__new__):  # fmt: skip
+        setters = {f"set_{name}": cls.__dict__[name].__set__ for name in fields}
+        code = "".join(f"\n    set_{name}(o, {name})" for name in fields)
+        namespace = {"new": object.__new__, "cls": cls, **setters}
+        exec(f"def build({', '.join(fields)}):\n    o = new(cls){code}\n    return o", namespace)
+        build = namespace["build"]
+    _builders[cls] = build
+    return build
 
 
 def encode(message: Any) -> bytes:
@@ -203,11 +255,14 @@ def encode(message: Any) -> bytes:
 
 
 def decode(data: bytes) -> Any:
-    """The message in `data`, building only registered classes; WireError when it is not one."""
+    """The message in `data`, building only registered classes; WireError when it is not one (or when it would
+    take more memory than the `unpacking.bounded` budget in force)."""
     try:
         return _unpack(data)
     except WireError:
         raise
+    except unpacking.Overspent as exc:
+        raise WireError(f"a frame too big: {exc}") from None
     except Exception as exc:  # msgpack's errors, and whatever a record's own checks raise on fields of wrong types
         raise WireError(f"a malformed frame: {type(exc).__name__}: {exc}"[:300]) from None
 
@@ -223,7 +278,7 @@ def raise_error(carried: Any) -> SdError:
     """The error a (class name, message) pair names: the same SdError subclass when registered, else SdError."""
     name, message = (carried + ["", ""])[:2] if isinstance(carried, list) else ("SdError", str(carried))
     if str(name) not in _classes:
-        _load_known()
+        _load_known(str(name))
     cls = _classes.get(str(name))
     if cls is None or not issubclass(cls, SdError):
         cls = SdError

@@ -9,12 +9,31 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sdcore.errors import SdError
+from sdcore.sdpath import display
 
 CHUNK = 1 << 20  # bytes per read/write chunk
+MAX_LISTED = 2_000_000
+"""Entries of one folder taken from another device: a hostile one could list names without end, until this device
+runs out of memory (a real folder of two million entries is rare enough to be told to list it there)."""
+
+
+def too_many_listed(path: str) -> str:
+    """What is said when another device lists more than MAX_LISTED entries in one folder."""
+    return (f"the other device listed more than {MAX_LISTED:,} entries in {display(path)}: the rest is not taken "
+            "(list it there, e.g. `sd ls` on that device)")  # fmt: skip
+
+Source = Callable[[int], AsyncIterable[bytes]]
+"""A file's bytes from an offset: what a resumable write asks for the bytes it still lacks."""
+Reread = Callable[[], AsyncIterable[bytes]]
+"""A file's bytes from its first: what a resumed write hashes to check the bytes an earlier run left."""
 
 
 class FsError(SdError):
     """A filesystem call failed; the message names the path and the reason."""
+
+
+class AccessDenied(FsError):
+    """The filesystem refused this user access to the path (permission denied)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +95,8 @@ class FileSystem(Protocol):
         ...
 
     async def write_resumable(
-        self,
-        path: str,
-        source: Callable[[int], AsyncIterable[bytes]],
-        *,
-        mtime: float | None = None,
-        mode: int | None = None,
-        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+        self, path: str, source: Source, *, mtime: float | None = None, mode: int | None = None,
+        reread: Reread | None = None,
     ) -> int:
         """Like write_atomic, but a write cut short (a pause, a kill, a lost connection) keeps its partial file,
         and the next call asks `source(offset)` only for the bytes still missing. Returns the size.

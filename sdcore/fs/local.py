@@ -10,8 +10,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any
 
 from sdcore.errors import AlreadyExists, NotFound
-from sdcore.fs.base import CHUNK, EntryInfo, FsError, kind_of_mode
-from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, partial_path
+from sdcore.fs.base import CHUNK, AccessDenied, EntryInfo, FsError, Reread, Source, kind_of_mode
+from sdcore.fs.noreplace import rename_noreplace
+from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, open_kept, partial_path
 from sdcore.index import cas
 from sdcore.sdpath import display
 
@@ -25,8 +26,10 @@ def fs_error(exc: OSError, path: str) -> Exception:
         return AlreadyExists(f"{shown}: already exists")
     if exc.errno == errno.ENOSPC:
         return FsError(f"{shown}: no space left on the device")
+    if exc.errno == errno.EROFS:
+        return FsError(f"{shown}: the volume is mounted read-only; remount it read-write or choose another place")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return FsError(f"{shown}: permission denied")
+        return AccessDenied(f"{shown}: permission denied")
     return FsError(f"{shown}: {exc.strerror or exc}")
 
 
@@ -112,7 +115,8 @@ class LocalFS:
         tmp = os.path.join(directory, f".{name}.sdtmp-{os.getpid()}")
         written = 0
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            _remove_quietly(tmp)  # left by a run that died; made anew, never followed: it may be a planted link
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 async for chunk in chunks:
                     await asyncio.to_thread(os.write, fd, chunk)
@@ -134,19 +138,11 @@ class LocalFS:
         return written
 
     async def write_resumable(
-        self,
-        path: str,
-        source: Callable[[int], AsyncIterable[bytes]],
-        *,
-        mtime: float | None = None,
-        mode: int | None = None,
-        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+        self, path: str, source: Source, *, mtime: float | None = None, mode: int | None = None,
+        reread: Reread | None = None,
     ) -> int:
         partial = partial_path(path)
-        try:
-            fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise fs_error(exc, path) from None
+        fd = await _in_place(_open_partial, path, partial)
         try:  # cut short: the partial file stays for the next call
             have = os.fstat(fd).st_size
             if have:
@@ -157,7 +153,7 @@ class LocalFS:
                 await _in_place(os.pwrite, path, fd, chunk, offset)
                 offset += len(chunk)
             await _in_place(_finish_partial, path, fd, offset, mtime, mode)
-            await _in_place(os.rename, path, partial, path)
+            await _in_place(_rename_own, path, fd, partial, path)
         finally:
             os.close(fd)
         return offset
@@ -175,12 +171,10 @@ class LocalFS:
             raise fs_error(exc, path) from None
 
     async def rename(self, src: str, dst: str) -> None:
-        if os.path.lexists(dst):
-            raise AlreadyExists(f"{display(dst)}: already exists")
         try:
-            os.rename(src, dst)
+            await asyncio.to_thread(rename_noreplace, src, dst)
         except OSError as exc:
-            raise fs_error(exc, src) from None
+            raise fs_error(exc, dst if exc.errno == errno.EEXIST else src) from None
 
     async def trash(self, path: str) -> str:
         from sdcore.fs import trash
@@ -223,6 +217,23 @@ async def _in_place(call: Callable[..., Any], path: str, *args: Any) -> Any:
         return await asyncio.to_thread(call, *args)
     except OSError as exc:
         raise fs_error(exc, path) from None
+
+
+def _open_partial(partial: str) -> int:
+    """The partial file a resumable write carries on (see `open_kept`), else a new one."""
+    fd = open_kept(partial)
+    if fd is None:
+        fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    return fd
+
+
+def _rename_own(fd: int, partial: str, path: str) -> None:
+    """Rename the partial file open at `fd` to `path`; what was renamed must be that file, not one put there since."""
+    os.rename(partial, path)
+    st, at = os.fstat(fd), os.lstat(path)
+    if (st.st_dev, st.st_ino) != (at.st_dev, at.st_ino):
+        os.unlink(path)
+        raise OSError(errno.ESTALE, "its partial file was replaced while it was written; copy it again")
 
 
 def _finish_partial(fd: int, size: int, mtime: float | None, mode: int | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import AsyncIterable
 
 import blake3
@@ -14,6 +16,30 @@ def partial_path(path: str) -> str:
     """Where a resumable write to `path` keeps the bytes that arrived until it is finished."""
     directory, name = os.path.split(path)
     return os.path.join(directory, f".{name}.sdpart")
+
+
+def open_kept(path: str, dir_fd: int | None = None) -> int | None:
+    """The file an earlier run left at `path` (in the open folder `dir_fd` if given), open to be carried on;
+    None when there is none.
+
+    Only a regular file of this user with no other name is carried on: a link planted there (symbolic or hard)
+    would have the copy written into the file it names. Anything else there is unlinked (the link, never its file).
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        os.unlink(path, dir_fd=dir_fd)
+        return None
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and st.st_nlink == 1:
+        return fd
+    os.close(fd)
+    os.unlink(path, dir_fd=dir_fd)
+    return None
 
 
 def keep_matching(fd: int, block: int, digests: list[bytes]) -> int:

@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.fs.noreplace import rename_noreplace
 from sdcore.ops.names import numbered
 from sdcore.sdpath import display
 
@@ -316,17 +317,14 @@ def restore_at(item: TrashItem, dir_fd: int, name: str, target: str) -> str:
 
     Raises OSError(EXDEV) when that folder is on another filesystem than the trash.
     """
-    try:
-        os.lstat(name, dir_fd=dir_fd)
-        raise AlreadyExists(
-            f"{display(target)} exists already; move it away or restore to another place (`--to PATH`)"
-        )
-    except FileNotFoundError:
-        pass
     files = _trash_subdir(item.trash_dir, "files")
     try:
-        os.rename(item.name, name, src_dir_fd=files, dst_dir_fd=dir_fd)
+        rename_noreplace(item.name, name, src_dir_fd=files, dst_dir_fd=dir_fd)
     except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise AlreadyExists(
+                f"{display(target)} exists already; move it away or restore to another place (`--to PATH`)"
+            ) from None
         if exc.errno == errno.EXDEV:
             raise
         raise TrashError(f"cannot restore {display(target)}: {exc.strerror}") from None

@@ -1,4 +1,9 @@
-"""The search index during a first bulk load: paused for a location's new entries, built in one pass at the end."""
+"""The search index during a first bulk load: paused for a location's new entries, built in one pass at the end.
+
+`pause_fts(conn, location_id)` and `resume_fts(conn, location_id)` are the one pair every bulk load calls (the
+indexer's first index, a first sync of another device's catalogue): whatever the search index is made of, they
+stop keeping it per row and build it for the location's new entries in one pass. Write no search-index SQL elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.library.entries import PATH_SQL
 from sdcore.library.schema import folded_sql
 
 if TYPE_CHECKING:
@@ -31,20 +35,25 @@ def pause_fts(conn: sqlite3.Connection, location_id: int) -> None:
 
 
 def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
-    """Index, in one INSERT ... SELECT, the entries added while paused, and restart the triggers; returns how many."""
+    """Index the entries (their names) and folders (their paths) added while paused, an INSERT ... SELECT each, and
+    restart the triggers; returns how many entries."""
     row = conn.execute("SELECT from_id FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone()
     if row is None:
         return 0
+    # Walks in rowid order: FTS5 appends rows so 3x faster, and no sort holds every name in memory.
     count = conn.execute(
-        "INSERT INTO search_index (rowid, name, path, note, ext)"
-        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql(PATH_SQL)}, {folded_sql('m.note')},"
-        "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END"
-        " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
-        " LEFT JOIN user_metadata m ON m.entry_id = e.id WHERE +e.location_id = ? AND e.id > ?"
-        # a walk of entries in rowid order: FTS5 appends rows so 3x faster, and no sort holds every path in memory
-        " ORDER BY e.id",
+        "INSERT INTO search_index (rowid, name, note, ext, parent)"
+        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql('m.note')},"
+        "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END, e.parent_id"
+        " FROM entries e LEFT JOIN user_metadata m ON m.entry_id = e.id"
+        " WHERE +e.location_id = ? AND e.id > ? AND e.parent_id IS NOT NULL ORDER BY e.id",
         (location_id, row[0]),
     ).rowcount
+    conn.execute(
+        f"INSERT INTO folder_index (rowid, path) SELECT p.entry_id, {folded_sql('p.path')} FROM directory_paths p"
+        " WHERE +p.location_id = ? AND p.entry_id > ? AND p.path != '' ORDER BY p.entry_id",
+        (location_id, row[0]),
+    )
     conn.execute("DELETE FROM fts_pause WHERE location_id = ?", (location_id,))
     return count
 

@@ -43,22 +43,16 @@ from sdcore.index.walker import (
     Walker,
 )
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
+from sdcore.library import volume_locations
+from sdcore.library.bulk import CREATE_SECONDARY_INDEXES, SECONDARY_INDEXES
 from sdcore.library.damage import DiskFull
 from sdcore.library.library import Library
 from sdcore.library.locations import Location
+from sdcore.library.schema import next_entry_id
 from sdcore.sdpath import display, from_db, to_db
+from sdcore.sync.catalogue import refuse_catalogue
 
 BATCH_ENTRIES = 5000  # entries per discovery transaction
-# Dropped during a location's first bulk load and made again after it (as in schema.py).
-CREATE_SECONDARY_INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS entries_by_parent ON entries (parent_id, name)",
-    "CREATE INDEX IF NOT EXISTS entries_by_inode ON entries (location_id, inode)",
-    "CREATE INDEX IF NOT EXISTS entries_by_content ON entries (content_id)",
-    "CREATE INDEX IF NOT EXISTS entries_by_size ON entries (size)",
-    "CREATE INDEX IF NOT EXISTS entries_by_mtime ON entries (mtime)",
-    "CREATE INDEX IF NOT EXISTS entries_by_name ON entries (name COLLATE NOCASE)",
-)
-SECONDARY_INDEXES = tuple(statement.split(" EXISTS ")[1].split()[0] for statement in CREATE_SECONDARY_INDEXES)
 # Files hashed (by the children) while the last batch is written: about CONTENT_BATCH_SECONDS' worth, so a fast disk
 # makes few write transactions (~10 ms each at any size) and a slow one still moves the progress bar.
 CONTENT_BATCH_SECONDS = 1.0
@@ -116,6 +110,12 @@ class IndexJob(Job):
     async def run(self, ctx: JobContext) -> dict[str, int]:
         library = ctx.library
         loc = library.locations.get(self.location)
+        refuse_catalogue(library, loc)
+        out = volume_locations.offline(library, loc) if loc.volume_id else None
+        if out is not None:  # its mount point may be there, empty: indexing it would forget the disk's files
+            raise volume_locations.VolumeOffline(
+                f"location {loc.name!r} is on {out.label}, which is not plugged in ({out.describe()}); plug the disk in"
+            )
         if not os.path.isdir(loc.path):
             library.locations.set_state(loc.id, "failed")
             raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
@@ -231,10 +231,14 @@ class IndexJob(Job):
         recursive = self.scope == "recursive"
         rules = IgnoreRules(loc.ignore)
         walker: ProcessWalker | Walker
+        (root_inode,) = ctx.library.read().execute("SELECT inode FROM entries WHERE id = ?", (loc.root_id,)).fetchone() or (None,)
         try:  # a whole tree is read by a child process, so the disk and SQLite each get a core
-            walker = ProcessWalker(loc.path, list(ids), rules) if recursive else Walker(loc.path, list(ids), rules, False)
+            walker = (
+                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode) if recursive
+                else Walker(loc.path, list(ids), rules, False, root_inode=root_inode)
+            )  # fmt: skip
         except OSError:
-            walker = Walker(loc.path, list(ids), rules, recursive)
+            walker = Walker(loc.path, list(ids), rules, recursive, root_inode=root_inode)
         try:
             batch: list[tuple[str, list[Found] | OSError]] = []
             size = 0
@@ -259,7 +263,7 @@ class IndexJob(Job):
         changed_dirs: list[tuple[str, tuple[str, ...]]] = []
         with library.write() as db:
             # The one writer holds the lock: ids are handed out here, so every insert can be batched.
-            self._next_id = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM entries").fetchone()[0]
+            self._next_id = next_entry_id(db)
             writes = _BatchWrites(db, [ids[rel] for rel, found in batch if rel in ids and isinstance(found, list)])
             done: list[tuple[str, int]] = []
             for rel_db, found in batch:
@@ -375,20 +379,28 @@ class IndexJob(Job):
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
         touched: list[str], queue_dir: Any, writes: _BatchWrites,
     ) -> list[Found]:
-        """Entries that moved here (same inode, gone from their old place) keep their row; the rest are new."""
+        """Entries that moved here (gone from their old place) keep their row; the rest are new.
+
+        A file is the same file when its inode, size and time are: a filesystem gives a deleted file's inode to
+        the next one made (ext4, tmpfs), and that file must not take the old one's tags, notes and undo steps.
+        So a file renamed and edited while nothing watched is taken for a new one. A folder matches on its inode
+        alone (its time changes with its contents): what is in it is diffed name by name like any folder.
+        """
         by_inode = {f[INODE]: f for f in new}
         marks = ",".join("?" * len(by_inode))
         candidates = db.execute(
-            f"SELECT e.id, e.parent_id, e.name, e.kind, e.inode, p.path FROM entries e"
+            f"SELECT e.id, e.parent_id, e.name, e.kind, e.inode, e.size, e.mtime, p.path FROM entries e"
             f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id"
             f" WHERE e.location_id = ? AND e.inode IN ({marks}) AND e.id != ?",
             (loc.id, *by_inode, loc.root_id),
         ).fetchall()
         moved: set[int] = set()
-        for entry_id, parent_id, name, kind, inode, parent_rel in candidates:
+        for entry_id, parent_id, name, kind, inode, size, mtime, parent_rel in candidates:
             f = by_inode.get(inode)
             if f is None or f[KIND] != kind or inode in moved or entry_id == dir_id:
                 continue
+            if kind != "dir" and (size, mtime) != (f[SIZE], f[MTIME]):
+                continue  # another file on a reused inode
             if parent_id is not None:
                 old = loc.absolute(from_db(f"{parent_rel}/{name}" if parent_rel else name))
                 try:
@@ -400,9 +412,9 @@ class IndexJob(Job):
             db.execute(
                 "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
                 " object_kind = CASE WHEN extension IS ? THEN object_kind ELSE ? END, extension = ?,"
-                " error = NULL, content_id = CASE WHEN size IS ? AND mtime IS ? THEN content_id END WHERE id = ?",
+                " error = NULL WHERE id = ?",
                 (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[HIDDEN], f[LINK], f[EXTENSION], f[OBJECT_KIND], f[EXTENSION],
-                 f[SIZE], f[MTIME], entry_id),
+                 entry_id),
             )
             if kind == "dir":
                 old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
@@ -705,6 +717,7 @@ async def index_location(library: Library, location: Location | int | str, scope
     """Start indexing a location as a job; resumes its interrupted or paused index job if it has one, and gives
     the one already running (a catch-up as a core starts) rather than run a second beside it."""
     loc = location if isinstance(location, Location) else library.locations.get(location)
+    refuse_catalogue(library, loc)
     for record in library.jobs.list(states=("queued", "running")):
         if record.kind == "index" and record.location_id == loc.id and library.jobs.is_running(record.id):
             job = library.jobs.job(record.id)

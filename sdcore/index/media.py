@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 THUMBNAIL_SIZE = (256, 256)
 _EXIF_DATETIME = 36867  # DateTimeOriginal
@@ -30,15 +32,18 @@ def describe_image(path: str, thumbnails: Path, cas_id: str) -> MediaData:
     """Read an image's metadata and write its thumbnail (atomically). Raises OSError or ValueError if it is no image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from sdcore.preview import MAX_IMAGE_PIXELS, MAX_JPEG_PIXELS
+
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # its pixels are counted below
+            image = Image.open(path)  # reads the header only
+        with image:
             width, height = image.size
-            exif = image.getexif()
-            ifd = exif.get_ifd(_EXIF_IFD) if exif else {}
-            taken = ifd.get(_EXIF_DATETIME) or exif.get(306)
-            camera = " ".join(str(exif[k]).strip() for k in (_EXIF_MAKE, _EXIF_MODEL) if exif.get(k)) or None
+            taken, camera = exif_facts(image)
             target = thumbnail_path(thumbnails, cas_id)
-            if not target.exists():
+            bomb = width * height > (MAX_JPEG_PIXELS if image.format == "JPEG" else MAX_IMAGE_PIXELS)
+            if not target.exists() and not bomb:  # a picture too big to decode is described, never thumbnailed
                 image.draft("RGB", THUMBNAIL_SIZE)  # JPEG: decode at a reduced scale, far faster
                 thumb = ImageOps.exif_transpose(image)
                 thumb.thumbnail(THUMBNAIL_SIZE)
@@ -53,4 +58,13 @@ def describe_image(path: str, thumbnails: Path, cas_id: str) -> MediaData:
                 os.replace(tmp, target)
     except (UnidentifiedImageError, Image.DecompressionBombError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from None
-    return MediaData(width, height, str(taken) if taken else None, camera)
+    return MediaData(width, height, taken, camera)
+
+
+def exif_facts(image: Any) -> tuple[str | None, str | None]:
+    """When an open PIL image was taken and with what camera, from its EXIF (None: not said)."""
+    exif = image.getexif()
+    ifd = exif.get_ifd(_EXIF_IFD) if exif else {}
+    taken = ifd.get(_EXIF_DATETIME) or exif.get(306)
+    camera = " ".join(str(exif[k]).strip(" \t\r\n\0") for k in (_EXIF_MAKE, _EXIF_MODEL) if exif.get(k)) or None
+    return (str(taken).strip(" \t\r\n\0") if taken else None), camera

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import fnmatch
 import os
@@ -57,16 +58,45 @@ class IgnoreRules:
         )
 
 
-def scan_dir(path: str, relative: str, rules: IgnoreRules) -> list[Found]:
-    """The entries of one directory; an entry that vanishes while it is read is left out.
+def open_root(path: str, inode: int | None) -> int:
+    """A descriptor of a location's folder to walk beneath. A symlink at `path` is followed only to the folder the
+    location was made with (`inode`): one put there since leads to another folder, and is refused."""
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if os.fstat(fd).st_ino != inode:
+        os.close(fd)
+        raise OSError(errno.ELOOP, "a symlink to another folder stands where the location's folder was", path)
+    return fd
+
+
+def scan_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = None) -> list[Found]:
+    """The entries of one directory; an entry that vanishes while it is read is left out. With `root` (a
+    descriptor of the location's folder, `open_root`), the directory is opened beneath it at the moment it is
+    read, never through a symlink swapped in since it was found.
 
     Raises OSError when the directory itself cannot be read.
     """
+    if root is None:
+        return _scan(path, relative, rules, None)
+    from sdcore.fs.beneath import open_beneath
+
+    fd = open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return _scan(fd, relative, rules, fd)
+    finally:
+        os.close(fd)
+
+
+def _scan(where: str | int, relative: str, rules: IgnoreRules, dir_fd: int | None) -> list[Found]:
     found: list[Found] = []
     append = found.append
     kinds = _KIND_OF_FMT
     s_ifmt = stat.S_IFMT
-    with os.scandir(path) as it:
+    with os.scandir(where) as it:
         for dirent in it:
             name = dirent.name
             if rules and rules.ignores(name, f"{relative}/{name}" if relative else name):
@@ -84,7 +114,7 @@ def scan_dir(path: str, relative: str, rules: IgnoreRules) -> list[Found]:
             link = None
             if kind == "symlink":
                 try:
-                    link = to_db(os.readlink(dirent.path))
+                    link = to_db(os.readlink(dirent.path, dir_fd=dir_fd))
                 except OSError:
                     link = None
             append((name if name.isascii() else to_db(name), "", kind, None, 0 if kind == "dir" else st.st_size,
@@ -99,8 +129,11 @@ class Walker:
     the order the directories were queued; descends into every directory it finds when `recursive`.
     """
 
-    def __init__(self, root: str, start: list[str], rules: IgnoreRules, recursive: bool, ahead: int = 256) -> None:
+    def __init__(
+        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool, ahead: int = 256, root_inode: int | None = None
+    ) -> None:
         self.root = root
+        self.root_inode = root_inode
         self.rules = rules
         self.recursive = recursive
         self._pending: deque[str] = deque(start)
@@ -112,12 +145,19 @@ class Walker:
     def _run(self) -> None:
         from sdcore.sdpath import from_db
 
+        root: int | OSError
+        try:
+            root = open_root(self.root, self.root_inode)
+        except OSError as exc:
+            root = exc
         try:
             while self._pending and not self._stop.is_set():
                 rel_db = self._pending.popleft()
                 rel = from_db(rel_db)
                 try:
-                    found: list[Found] | OSError = scan_dir(os.path.join(self.root, rel) if rel else self.root, rel, self.rules)
+                    if isinstance(root, OSError):
+                        raise root
+                    found: list[Found] | OSError = scan_dir(self.root, rel, self.rules, root)
                 except OSError as exc:
                     found = exc
                 if self.recursive and isinstance(found, list):
@@ -125,6 +165,8 @@ class Walker:
                     self._pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
                 self._put((rel_db, found))
         finally:
+            if isinstance(root, int):
+                os.close(root)
             self._put(None)
 
     def _put(self, item: tuple[str, list[Found] | OSError] | None) -> None:
@@ -154,7 +196,9 @@ class ProcessWalker:
     the bound on how far ahead it runs.
     """
 
-    def __init__(self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True) -> None:
+    def __init__(
+        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True, root_inode: int | None = None
+    ) -> None:
         self._child = subprocess.Popen(
             [sys.executable, "-m", "sdcore.index.walker"],
             stdin=subprocess.PIPE,
@@ -166,7 +210,7 @@ class ProcessWalker:
         with contextlib.suppress(OSError):  # a deeper pipe lets the walk run ahead while SQLite writes a batch
             fcntl.fcntl(self._child.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._child.stdin.write(
-            msgpack.packb([root, start, [*rules.names], [*rules.paths], recursive], unicode_errors="surrogateescape")
+            msgpack.packb([root, start, [*rules.names], [*rules.paths], recursive, root_inode], unicode_errors="surrogateescape")
         )
         self._child.stdin.close()
 
@@ -193,18 +237,24 @@ def _child_main() -> None:
 
 
 def _walk_to_stdout() -> None:
-    root, start, names, paths, recursive = msgpack.unpackb(sys.stdin.buffer.read(), unicode_errors="surrogateescape")
+    root, start, names, paths, recursive, root_inode = msgpack.unpackb(sys.stdin.buffer.read(), unicode_errors="surrogateescape")
     rules = IgnoreRules([*names, *paths])
     out = sys.stdout.buffer
     pack = msgpack.Packer(unicode_errors="surrogateescape").pack
     pending = deque(start)
     from sdcore.sdpath import from_db
 
+    try:
+        root_fd: int | OSError = open_root(root, root_inode)
+    except OSError as exc:
+        root_fd = exc
     while pending:
         rel_db = pending.popleft()
         rel = from_db(rel_db)
         try:
-            found = scan_dir(os.path.join(root, rel) if rel else root, rel, rules)
+            if isinstance(root_fd, OSError):
+                raise root_fd
+            found = scan_dir(root, rel, rules, root_fd)
         except OSError as exc:
             out.write(pack((rel_db, exc.strerror or str(exc))))
             continue

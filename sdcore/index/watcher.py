@@ -1,15 +1,21 @@
-"""The watcher: keeps a library's local locations current while a core runs (watchfiles)."""
+"""The watcher: keeps a library's local locations current while a core runs (inotify)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import threading
+import time
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from sdcore.events import LibraryChanged
+from sdcore.events import LibraryChanged, VolumesChanged
 from sdcore.index.indexer import catch_up, index_location, refresh
+from sdcore.inotify import Change, Inotify, Overflow
+from sdcore.library import volume_locations
 from sdcore.sdpath import display
+from sdcore.volumes import list_volumes
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -17,9 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STEP_MS = 50
+"""A burst of changes ends when nothing changed for this long..."""
 DEBOUNCE_MS = 200
-UNDECODABLE = "Unable to decode path"
-"""How watchfiles says a changed name is not UTF-8 (it then stops, whatever else changed)."""
+"""...or this long after it began (a file written for minutes is refreshed every DEBOUNCE_MS)."""
 
 
 class LocationWatcher:
@@ -29,6 +36,8 @@ class LocationWatcher:
         self.library = library
         self._task: asyncio.Task[None] | None = None
         self._follow: asyncio.Task[None] | None = None
+        self._volumes: asyncio.Task[None] | None = None
+        self._mounted: set[str] = set()  # ids of the disks mounted when last looked (its locations on disks only)
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self._caught_up: set[str] = set()  # roots indexed again since this watcher started
@@ -38,6 +47,7 @@ class LocationWatcher:
         self._task = loop.create_task(self._run(), name="sd-watcher")
         if self._follow is None:
             self._follow = loop.create_task(self._follow_locations(), name="sd-watcher-locations")
+            self._volumes = loop.create_task(self._follow_volumes(), name="sd-watcher-volumes")
 
     async def restart(self) -> None:
         """Watch again after locations were added or removed."""
@@ -51,18 +61,34 @@ class LocationWatcher:
             async for event in events:
                 if not isinstance(event, LibraryChanged) or event.library_id != self.library.id:
                     continue
-                if event.what in ("location added", "location removed"):
+                if event.what in ("location added", "location removed", volume_locations.MOVED):
                     await self.restart()
 
+    async def _follow_volumes(self) -> None:
+        """A disk plugged in or out: its locations follow it (and are watched there), or are not watched (offline)."""
+        def on_disks() -> bool:
+            return any(loc.volume_id for loc in self.library.locations.list())
+
+        with self.library.context.bus.subscribe(VolumesChanged) as events:
+            async for _ in events:
+                if not on_disks():
+                    continue
+                mounted = await asyncio.to_thread(list_volumes)
+                now = {v.id for v in mounted}
+                gone, self._mounted = self._mounted - now, now  # unplugged this moment: seen till now
+                if not await asyncio.to_thread(volume_locations.follow, self.library, mounted, gone):
+                    await self.restart()  # else the move's LibraryChanged restarts it
+
     async def _run(self) -> None:
-        roots = []
-        for loc in self.library.locations.list():
-            if loc.device_id != self.library.locations.device_id or not os.path.isdir(loc.path):
-                continue
-            if _utf8(loc.path):
-                roots.append(loc.path)
-            else:  # watchfiles takes UTF-8 paths only
-                log.warning("location %s cannot be watched (its path is not UTF-8)", display(loc.path))
+        here = self.library.locations.device_id
+        mine = [loc for loc in self.library.locations.list() if loc.device_id == here]
+        mounted = await asyncio.to_thread(list_volumes) if any(loc.volume_id for loc in mine) else []
+        self._mounted = {v.id for v in mounted}
+        roots = [  # not a disk's location while the disk is out: its mount point is an empty folder
+            loc.path
+            for loc in mine
+            if os.path.isdir(loc.path) and volume_locations.offline(self.library, loc, mounted) is None
+        ]
         if not roots:
             self.ready.set()
             await self._stop.wait()
@@ -80,36 +106,55 @@ class LocationWatcher:
             self.ready.set()
 
     async def _watch(self, root: str, started: Any) -> None:
-        import watchfiles
-
-        while not self._stop.is_set():
-            running = False
+        try:
+            notify = Inotify()
+        except OSError as exc:  # the OS limit on inotify instances
+            started(root)
+            log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), exc)
+            return
+        try:
             try:
-                async for changes in watchfiles.awatch(
-                    root, stop_event=self._stop, debounce=DEBOUNCE_MS, step=50, recursive=True,
-                    watch_filter=None, yield_on_timeout=True, rust_timeout=200,
-                ):
-                    if not running:
-                        running = True
-                        await self._catch_up(root)  # changes meanwhile wait in watchfiles for the next burst
-                        started(root)
-                    if not changes:
-                        continue
-                    directories = sorted({os.path.dirname(path) for _, path in changes})
-                    try:
-                        await refresh(self.library, directories)
-                    except Exception:  # one bad burst must not stop the watching
-                        log.exception("refreshing %s failed", directories)
-            except Exception as exc:
+                await asyncio.to_thread(notify.watch_tree, root)
+            except OSError as exc:  # e.g. the OS limit on watches
                 started(root)
-                reason = _reason(exc)
-                if not running and UNDECODABLE not in reason:  # e.g. the OS limit on watches
-                    log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), reason)
-                    return
-                # watchfiles fails a whole burst on a name that is not UTF-8 (merely reading such a file is one,
-                # first burst included): index the location again (unchanged folders are skipped) and watch on.
-                log.warning("watching %s was cut off (%s); indexing it again", display(root), reason)
-                await self._rescan(root)
+                log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), exc)
+                return
+            await self._catch_up(root)  # changes meanwhile wait in the kernel for the first burst
+            started(root)
+            readable = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            loop.add_reader(notify.fd, readable.set)
+            try:
+                while not self._stop.is_set():
+                    if not await _either(readable, self._stop):
+                        break
+                    try:
+                        changes = await _burst(notify, readable)
+                    except Overflow:
+                        log.warning("changes to %s came faster than they could be followed; indexing it again", display(root))
+                        await self._rescan(root)
+                        continue
+                    await self._apply(notify, changes)
+            finally:
+                loop.remove_reader(notify.fd)
+        finally:
+            notify.close()
+
+    async def _apply(self, notify: Inotify, changes: list[Change]) -> None:
+        """Refresh the folders a burst of changes touched; a folder made or moved in is watched too."""
+        directories = {c.directory if c.name else os.path.dirname(c.directory) for c in changes}
+        for change in changes:
+            if (folder := change.new_folder) is not None:
+                try:
+                    directories.update(await asyncio.to_thread(notify.watch_tree, folder))
+                except OSError as exc:
+                    log.warning("%s cannot be watched (%s); `sd location rescan` updates it", display(folder), exc)
+        if not directories:
+            return
+        try:
+            await refresh(self.library, sorted(directories))
+        except Exception:  # one bad burst must not stop the watching
+            log.exception("refreshing %s failed", sorted(directories))
 
     async def _catch_up(self, root: str) -> None:
         """Index the location at `root` again once, as it starts being watched: what changed while nothing watched.
@@ -148,7 +193,9 @@ class LocationWatcher:
     async def close(self) -> None:
         if self._follow is not None:
             self._follow.cancel()
-            await asyncio.gather(self._follow, return_exceptions=True)
+            if self._volumes is not None:
+                self._volumes.cancel()
+            await asyncio.gather(self._follow, *([self._volumes] if self._volumes else []), return_exceptions=True)
             self._follow = None
         await self._stop_watching()
 
@@ -160,36 +207,87 @@ class LocationWatcher:
 
 
 class LibrariesGoingLive:
-    """Makes each library of a live core live once it gets a location (one made after `sd serve` started)."""
+    """Makes each library of a live core live once it gets a location (one made after `sd serve` started), and
+    each that another process held when the core went live once that process lets go."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self._task = asyncio.get_running_loop().create_task(self._follow(), name="sd-libraries-going-live")
+        self._freed: asyncio.Queue[Library] = asyncio.Queue()
+        self._waiting: set[str] = set()
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [
+            self._loop.create_task(self._follow(), name="sd-libraries-going-live"),
+            self._loop.create_task(self._go_live_when_freed(), name="sd-libraries-going-live-when-freed"),
+        ]
+
+    def when_free(self, library: Library) -> None:
+        """Make `library` live once no other process holds it (a thread blocks on its lock meanwhile)."""
+        if str(library.id) in self._waiting:
+            return
+        self._waiting.add(str(library.id))
+        try:
+            holder = (library.folder / ".lock").read_text().strip() or "another process"
+        except OSError:
+            holder = "another process"
+        log.warning("library %s is open in %s; it goes live once that lets go", library.name, holder)
+
+        def wait() -> None:
+            library.wait_until_free()
+            with suppress(RuntimeError):  # the core's loop closed meanwhile: nothing left to make live
+                self._loop.call_soon_threadsafe(self._freed.put_nowait, library)
+
+        # a daemon: a wait that never ends must not keep the process from exiting
+        threading.Thread(target=wait, name=f"sd-wait-for-{library.name}", daemon=True).start()
 
     async def _follow(self) -> None:
         with self.core.bus.subscribe(LibraryChanged) as events:
             async for event in events:
                 if isinstance(event, LibraryChanged) and event.what == "location added":
-                    try:
-                        await self.core.go_live(self.core.libraries.open(str(event.library_id)))
-                    except Exception:
-                        log.exception("library %s cannot go live", event.library_id)
+                    await self._go_live(self.core.libraries.open(str(event.library_id)))
+
+    async def _go_live_when_freed(self) -> None:
+        while True:
+            library = await self._freed.get()
+            self._waiting.discard(str(library.id))
+            await self._go_live(library)
+
+    async def _go_live(self, library: Library) -> None:
+        from sdcore.library.library import LibraryLocked
+
+        try:
+            await self.core.go_live(library, lock_wait=0)
+        except LibraryLocked:  # another process took it first (or holds it now): wait for it in turn
+            self.when_free(library)
+        except Exception:
+            log.exception("library %s cannot go live", library.name)
 
     async def close(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def _reason(exc: BaseException) -> str:
-    """What went wrong, from the first error inside the groups watchfiles wraps it in."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return str(exc)
+async def _burst(notify: Inotify, readable: asyncio.Event) -> list[Change]:
+    """The changes of one burst (see STEP_MS and DEBOUNCE_MS); raises Overflow when the kernel dropped some."""
+    changes: list[Change] = []
+    ends = time.monotonic() + DEBOUNCE_MS / 1000
+    while True:
+        await asyncio.sleep(STEP_MS / 1000)
+        readable.clear()
+        more = notify.read()
+        changes += more
+        if not more or time.monotonic() >= ends:
+            return changes
 
 
-def _utf8(path: str) -> bool:
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
+async def _either(event: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait for `event` or `stop`; whether it was `event`."""
+    if stop.is_set():
         return False
-    return True
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    return not stop.is_set()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 JOB_KINDS: dict[str, type[Job]] = {}
 RATE_WINDOW = 1.0  # seconds a job's rate is measured over
 # Modules that define job kinds, imported when a stored job of an unknown kind is to be rebuilt.
-JOB_MODULES = ("sdcore.index.indexer", "sdcore.ops", "sdcore.net")
+JOB_MODULES = ("sdcore.index.indexer", "sdcore.ops", "sdcore.net", "sdcore.sync.service")
 
 
 def job_class(kind: str) -> type[Job] | None:
@@ -57,6 +57,11 @@ class Job:
 
     def describe(self) -> str:
         return self.kind
+
+    def used_paths(self) -> list[str]:
+        """The files and folders this job reads or writes, as canonical SdPath text (eject refuses a volume a
+        running job uses); an index job's location is known by `location_id`."""
+        return []
 
     async def cleanup(self, ctx: JobContext) -> None:
         """Called once when the job is canceled (remove temporary files, ...)."""

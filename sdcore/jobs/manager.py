@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import logging
 import time
 import uuid
@@ -15,7 +16,7 @@ import msgpack
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobStateChanged
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
-from sdcore.library.damage import DiskFull
+from sdcore.library.damage import DiskFull, LibraryDamaged
 from sdcore.log import unexpected
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class JobManager:
     def __init__(self, library: Library) -> None:
         self.library = library
         self._running: dict[str, tuple[asyncio.Task[Any], JobContext]] = {}
+        self._unstored: dict[str, tuple[str, str]] = {}  # job id -> (state, error) a damaged library refused to store
         # jobs a process cut off are marked interrupted when this one takes the library's lock (Library.hold_lock)
 
     async def start(self, job: Job) -> str:
@@ -87,8 +89,8 @@ class JobManager:
         self._running[job_id] = (task, ctx)
 
     async def _run(self, ctx: JobContext) -> None:
-        self._set_state(ctx, "running")
         try:
+            self._set_state(ctx, "running")
             result = await ctx.job.run(ctx)
         except JobPaused:
             self._set_state(ctx, "paused")
@@ -107,20 +109,38 @@ class JobManager:
         except Exception as exc:  # logged with its traceback; the job's error is a sentence naming the log
             self._set_state(ctx, "failed", unexpected(exc, ctx.job.describe()))
         else:
+            await self._remember_for_undo(ctx, result)
             self._set_state(ctx, "completed", result=result)
         finally:
             self._running.pop(ctx.job_id, None)
 
+    async def _remember_for_undo(self, ctx: JobContext, result: Any) -> None:
+        """A finished rename, move or trash goes into the library's undo history (before anyone hears it is done)."""
+        from sdcore.ops import undo
+
+        try:
+            await undo.job_finished(self.library, ctx.job, result)
+        except Exception:  # noqa: BLE001 - the job did its work; only its undo is lost
+            log.warning("job %s: could not record it for undo", ctx.job_id, exc_info=True)
+
     def _set_state(
         self, ctx: JobContext, state: str, error: str | None = None, result: Any = None, save: bool = True
     ) -> None:
-        with self.library.write() as db:
-            if save and state in ("paused", "failed", "completed"):  # interrupted anywhere: its last checkpoint stands
-                ctx.save(db)
-            db.execute(
-                "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
-                (state, error, msgpack.packb(result, unicode_errors="surrogateescape"), time.time(), ctx.job_id),
-            )
+        try:
+            with self.library.write() as db:
+                if save and state in ("paused", "failed", "completed"):  # interrupted anywhere: its last checkpoint stands
+                    ctx.save(db)
+                db.execute(
+                    "UPDATE jobs SET state = ?, error = ?, result = ?, updated = ? WHERE id = ?",
+                    (state, error, msgpack.packb(result, unicode_errors="surrogateescape"), time.time(), ctx.job_id),
+                )
+        except LibraryDamaged as exc:
+            if state == "running":
+                raise  # the job fails before it begins (and that is said below)
+            # the job ends failed with the damage as its error, known from memory: whoever waits for it or follows
+            # its events (even after it ended) reads why, not a job left "running" for ever
+            state, error = "failed", str(exc)
+            self._unstored[ctx.job_id] = (state, error)
         self.library.context.bus.publish(JobStateChanged(ctx.job_id, ctx.job.kind, state, error))
 
     async def wait(self, job_id: str) -> JobRecord:
@@ -224,10 +244,23 @@ class JobManager:
             f"FROM jobs {where}",
             params,
         )
-        return [
+        records = [
             JobRecord(*r[:11], msgpack.unpackb(r[11], unicode_errors="surrogateescape") if r[11] else None)  # type: ignore[call-arg]
             for r in rows
         ]
+        return [self._live(r) for r in records]
+
+    def _live(self, record: JobRecord) -> JobRecord:
+        """A running job's progress as it reports it (the table has it as of its last checkpoint: a copy of one
+        big file checkpoints only when the file is done)."""
+        if record.id in self._unstored:
+            state, error = self._unstored[record.id]
+            return dataclasses.replace(record, state=state, error=error)
+        running = self._running.get(record.id)
+        if running is None or record.state != "running":
+            return record
+        ctx = running[1]
+        return dataclasses.replace(record, done=ctx.done, total=ctx.total, unit=ctx.unit, message=ctx.message)
 
     def _context(self, job_id: str) -> JobContext:
         running = self._running.get(job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sdcore.errors import NotFound
 from sdcore.events import EventBus
@@ -24,6 +25,10 @@ class LibraryContext:
     bus: EventBus
     fs_for: Callable[[DeviceId], FileSystem]
     """The filesystem of a device: this one's, or a paired one's (raises when that device is out of reach)."""
+    device_name: str = ""
+    """This device's name as it started (what the catalogue it sends calls it)."""
+    key_file: Path | None = None
+    """This device's key, which signs its changes of shared data (None: a library opened without a core)."""
 
     @classmethod
     def this_device_only(cls, device_id: DeviceId = UNNAMED_DEVICE) -> LibraryContext:

@@ -18,7 +18,6 @@ QUICK_CHECK_LIMIT = 16 << 20
 MARK = "damage.json"
 """Left in the library folder when damage was found, so every later open refuses at once (a restored
 database.db, found by its size, time and inode, is looked at afresh)."""
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class LibraryDamaged(SdError):
@@ -53,17 +52,35 @@ def problem_of(folder: Path, remembered: bool = True) -> str | None:
         return f"{meta} cannot be read ({exc})"
     database = folder / "database.db"
     try:
-        with open(database, "rb") as f:
-            header = f.read(len(SQLITE_HEADER))
+        size = database.stat().st_size
     except FileNotFoundError:
         return f"its database {database} is missing"
     except OSError as exc:
         return f"its database {database} cannot be read ({exc.strerror})"
-    if not header:
+    if not size:
         return f"its database {database} is empty (0 bytes)"
-    if header != SQLITE_HEADER:
-        return f"its database {database} is not an SQLite database (overwritten?)"
+    try:
+        schema_in_header(database)
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            return f"its database {database} is not an SQLite database (overwritten?)"
+        return f"its database {database} cannot be read ({exc})"
     return marked(folder) if remembered else None
+
+
+def schema_in_header(database: Path) -> int:
+    """The schema version in a database file's header (SQLite's user_version); sqlite3.DatabaseError when the file
+    is not an SQLite database.
+
+    Read through SQLite, never with open(): closing any descriptor of the file drops every lock SQLite holds on it
+    in this process (POSIX locks belong to the process), and another process closing its connection would take the
+    database for unused and delete its WAL, with the writes in it.
+    """
+    conn = sqlite3.connect(uri(database, "mode=ro&immutable=1"), uri=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def marked(folder: Path) -> str | None:

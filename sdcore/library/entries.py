@@ -24,11 +24,29 @@ class NotIndexed(SdError):
     """A path inside a location that the index has not reached yet."""
 
 
+class InsideArchive(SdError):
+    """A member of an archive: not a file the library can hold (archives open as read-only folders)."""
+
+
+def refuse_archive_members(paths: list[str]) -> None:
+    """Tags, notes and favourites go on files of folders, never on the members of an archive (read-only folders)."""
+    from sdcore.fs.archive_path import split
+
+    for path in paths:
+        found = split(path)
+        if found is not None and found[1] != "/":
+            raise InsideArchive(
+                f"{display(path)} is inside an archive: unpack it first (F5, sd cp), then tag or note the copy"
+            )
+
+
 def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> int:
     """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
     path = os.path.abspath(path) if device_id is None else path
     found = library.locations.containing(path, device_id)
     if found is None:
+        if device_id is None:  # a path of this device: one inside an archive of it is said so
+            refuse_archive_members([path])
         raise NotInLibrary(
             f"{display(path)} is not in any location of library {library.name!r}; add its folder with "
             "`sd location add DIR` and index it first"

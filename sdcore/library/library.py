@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from sdcore.errors import SdError
 from sdcore.library import damage
+from sdcore.library.bulk import make_secondary_indexes, secondary_indexes_missing
 from sdcore.library.context import LibraryContext
 from sdcore.library.damage import LibraryDamaged
 from sdcore.library.schema import MIGRATIONS, add_functions, migrate
@@ -27,6 +29,7 @@ from sdcore.privacy import create_private, make_private_dir, write_private
 if TYPE_CHECKING:
     from sdcore.jobs.manager import JobManager
     from sdcore.library.locations import Locations
+    from sdcore.sync.shared import SharedData
 
 SUFFIX = ".sdlibrary"
 LOCK_WAIT = 60.0
@@ -34,11 +37,22 @@ LOCK_WAIT = 60.0
 TELL_AFTER = 1.0
 """Seconds of waiting for the lock after which the person is told what they wait for."""
 
-__all__ = ["Library", "LibraryDamaged", "LibraryLocked"]
+__all__ = ["Library", "LibraryDamaged", "LibraryLocked", "LibraryTooNew"]
 
 
 class LibraryLocked(SdError):
     """Another process has the library open."""
+
+
+class LibraryTooNew(SdError):
+    """The library was written by a newer sdtui, whose schema this one does not know; nothing was changed."""
+
+
+def too_new(name: str, schema: int) -> LibraryTooNew:
+    return LibraryTooNew(
+        f"library {name!r} was written by a newer sdtui (schema {schema}; this one knows up to {max(MIGRATIONS)}); "
+        "update sdtui to use it (nothing was changed)"
+    )
 
 
 _CUT_OFF_JOBS = "SELECT 1 FROM jobs WHERE state IN ('queued', 'running') LIMIT 1"
@@ -83,14 +97,19 @@ class Library:
         meta = read_meta(folder)
         self.id = uuid.UUID(meta["id"])
         self.name: str = meta["name"]
+        if isinstance(meta.get("schema"), int) and meta["schema"] > max(MIGRATIONS):
+            raise too_new(self.name, meta["schema"])
         self.damaged: str | None = None
         """What is wrong, once damage was found while open (writes are refused from then on)."""
+        self._damage_problem = ""  # what the damage mark beside the database says
         self._lock_file: IO[str] | None = None
         self._local = threading.local()
         self._write_lock = threading.RLock()
-        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
         self.disk_full = False
         """Opened on a full disk: read from the database file as it is, every write refused."""
+        self.catalogue_head: int | None = None
+        """The last change of this device's catalogue told on the bus (0: not numbered; None: not looked yet)."""
         try:
             try:
                 self._open_database()
@@ -117,18 +136,26 @@ class Library:
             raise
         self.locations: Locations = _locations(self)
         self.jobs: JobManager = _jobs(self)
+        self.sync: SharedData = _sync(self)
+        """Its shared data (tags, notes, favourites, saved searches) as an operation log other devices merge."""
 
     def _open_database(self) -> None:
         self._writer = self._connect()
         # the writer's big sorts (an index made over a million rows) spill to disk, not into this process
         self._writer.execute("PRAGMA temp_store = FILE")
         self.schema_version: int = self._writer.execute("PRAGMA user_version").fetchone()[0]
+        if self.schema_version > max(MIGRATIONS):
+            raise too_new(self.name, self.schema_version)
         if self.schema_version < max(MIGRATIONS):
             if self.disk_full:
                 raise sqlite3.OperationalError("database or disk is full")  # told as the full disk it is
             self.hold_lock()  # migrations are writes
-        elif not self.disk_full and self._writer.execute(_CUT_OFF_JOBS).fetchone():
-            self._lock_if_free()  # a rerun after a crash finds the jobs it cut off interrupted, ready to resume
+        elif not self.disk_full and (
+            self._writer.execute(_CUT_OFF_JOBS).fetchone() or secondary_indexes_missing(self._writer)
+        ):
+            # a rerun after a crash finds the jobs it cut off interrupted, ready to resume, and the indexes a bulk
+            # load it cut off went without made again (unless another process holds the lock: its load is under way)
+            self._lock_if_free()
         # (an immutable read on a full disk may see another process's half-written pages: no verdict from it)
         if not self.disk_full and (self.folder / "database.db").stat().st_size <= damage.QUICK_CHECK_LIMIT:
             problems = damage.quick_check(self._writer)
@@ -176,6 +203,8 @@ class Library:
                 # opening writes nothing otherwise)
                 if self._writer.execute(_CUT_OFF_JOBS).fetchone():
                     self._writer.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
+                if secondary_indexes_missing(self._writer):  # a bulk load was cut off: never left without them
+                    make_secondary_indexes(self._writer)
             except BaseException:
                 self._lock_file.close()
                 self._lock_file = None
@@ -194,6 +223,14 @@ class Library:
     @property
     def holds_lock(self) -> bool:
         return self._lock_file is not None
+
+    def wait_until_free(self) -> None:
+        """Block, without polling, until no process holds the library's lock (not taking it: `hold_lock` does)."""
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a lock of its own open file: closing it lets go of this one only
+        finally:
+            os.close(fd)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -220,6 +257,8 @@ class Library:
                         conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+                if self.catalogue_head != 0:
+                    tell_changes(self)
             except sqlite3.Error as exc:
                 told = self.explain(exc)
                 if told is None:
@@ -243,7 +282,8 @@ class Library:
                 f"the database of library {self.name!r} ({self.folder}/database.db) is damaged ({detail}); "
                 + damage.recovery(self.name)
             )
-            damage.mark(self.folder, f"its database is damaged ({detail})")
+            self._damage_problem = f"its database is damaged ({detail})"
+            damage.mark(self.folder, self._damage_problem)
         return LibraryDamaged(self.damaged)
 
     def verify(self) -> list[str]:
@@ -263,16 +303,26 @@ class Library:
         """This thread's read connection (sees every committed write)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._closed:
+                raise sqlite3.ProgrammingError(f"library {self.name!r} is closed")
             conn = self._connect()
             self._local.conn = conn
-            self._readers.append(conn)
         return conn
 
     def close(self) -> None:
-        for conn in self._readers:
-            conn.close()
+        self._closed = True
+        mine = getattr(self._local, "conn", None)
+        if mine is not None:
+            mine.close()
+        # Another thread's reader is never closed from here: closed under a query, SQLite frees what the query still
+        # uses and the interpreter dies. Dropped from the threads' slots, each is closed by the collector (a
+        # connection and its statement cache refer to each other) once nothing uses it: the idle ones now.
+        self._local = threading.local()
+        gc.collect()
         with self._write_lock:
             self._writer.close()
+            if self._damage_problem:  # the last close checkpointed the WAL into the file: mark the file as it is now
+                damage.mark(self.folder, self._damage_problem)
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
@@ -285,9 +335,10 @@ class Library:
         return f"Library({self.name!r}, {self.folder})"
 
 
-def create_folder(root: Path, name: str) -> Path:
-    """Make a NAME.sdlibrary/ folder under `root` with its database; it appears whole or not at all."""
-    folder = root / (safe_folder_name(name) + SUFFIX)
+def create_folder(root: Path, name: str, library_id: uuid.UUID | None = None, folder_name: str | None = None) -> Path:
+    """Make a NAME.sdlibrary/ folder (or FOLDER_NAME.sdlibrary/) under `root` with its database, of a new library
+    (or of the library `library_id`); it appears whole or not at all."""
+    folder = root / ((folder_name or safe_folder_name(name)) + SUFFIX)
     if folder.exists():
         from sdcore.errors import AlreadyExists
 
@@ -308,7 +359,7 @@ def create_folder(root: Path, name: str) -> Path:
             conn.close()
         _write_json(
             building / "library.json",
-            {"id": str(uuid.uuid4()), "name": name, "schema": schema, "created": time.time()},
+            {"id": str(library_id or uuid.uuid4()), "name": name, "schema": schema, "created": time.time()},
         )
         building.rename(folder)
     except BaseException:
@@ -377,10 +428,22 @@ def _write_json(path: Path, data: dict) -> None:
     write_private(path, json.dumps(data, indent=1))
 
 
+def tell_changes(library: Library) -> None:
+    from sdcore.sync.catalogue import tell_changes as tell
+
+    tell(library)
+
+
 def _locations(library: Library) -> Locations:
     from sdcore.library.locations import Locations
 
     return Locations(library)
+
+
+def _sync(library: Library) -> SharedData:
+    from sdcore.sync.shared import SharedData
+
+    return SharedData(library)
 
 
 def _jobs(library: Library) -> JobManager:

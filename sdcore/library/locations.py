@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
 from sdcore.fs.base import why_not_a_folder
+from sdcore.library.schema import next_entry_id
 from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class Location:
     root_id: int | None
     created: float
     last_scanned: float | None
+    volume_id: str | None = None
+    """The identity of the disk it is on (sdcore.volumes), when that disk comes and goes; else None."""
+    volume_label: str | None = None
+    volume_path: str | None = None
+    """Its folder inside that disk ('' for the disk's root)."""
+    volume_seen: float | None = None
+    """When the disk was last seen mounted."""
 
     def relative(self, path: str) -> str | None:
         """`path` relative to this location ('' for its root), or None when outside it."""
@@ -49,13 +57,18 @@ class Location:
         return os.path.join(self.path, relative) if relative else self.path
 
 
-_COLUMNS = "id, device_id, path, name, mode, ignore, scan_state, root_id, created, last_scanned"
+_COLUMNS = (
+    "id, device_id, path, name, mode, ignore, scan_state, root_id, created, last_scanned,"
+    " volume_id, volume_label, volume_path, volume_seen"
+)
 
 
 def _location(row: tuple) -> Location:
+    state, root_id, created, scanned, volume_id, volume_label, volume_path, volume_seen = row[6:]
     return Location(
-        row[0], uuid.UUID(row[1]), from_db(row[2]), from_db(row[3]), row[4], tuple(json.loads(row[5])), *row[6:]
-    )
+        row[0], uuid.UUID(row[1]), from_db(row[2]), from_db(row[3]), row[4], tuple(json.loads(row[5])), state, root_id,
+        created, scanned, volume_id, volume_label, None if volume_path is None else from_db(volume_path), volume_seen,
+    )  # fmt: skip
 
 
 class Locations:
@@ -86,16 +99,23 @@ class Locations:
                 )
         st = os.stat(path)
         now = time.time()
+        from sdcore.library.volume_locations import volume_holding
+
+        volume = volume_holding(path)
+        inside = None if volume is None else "" if path == volume.mount_point else os.path.relpath(path, volume.mount_point)
         with self.library.write() as db:
             cur = db.execute(
-                "INSERT INTO locations (device_id, path, name, mode, ignore, created) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO locations (device_id, path, name, mode, ignore, created, volume_id, volume_label,"
+                " volume_path, volume_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (str(self.device_id), to_db(path), to_db(name or os.path.basename(path) or path), mode,
-                 json.dumps(ignore or []), now),
+                 json.dumps(ignore or []), now, volume and volume.id, volume and volume.name,
+                 None if inside is None else to_db(inside), volume and now),
             )
             location_id = cur.lastrowid
             root = db.execute(
-                "INSERT INTO entries (location_id, parent_id, name, kind, inode, mtime, mode) VALUES (?, NULL, '', 'dir', ?, ?, ?)",
-                (location_id, st.st_ino, st.st_mtime, st.st_mode),
+                "INSERT INTO entries (id, location_id, parent_id, name, kind, inode, mtime, mode)"
+                " VALUES (?, ?, NULL, '', 'dir', ?, ?, ?)",
+                (next_entry_id(db), location_id, st.st_ino, st.st_mtime, st.st_mode),
             ).lastrowid
             db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, location_id))
             db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, location_id))
@@ -106,8 +126,8 @@ class Locations:
         return [_location(r) for r in self.library.read().execute(f"SELECT {_COLUMNS} FROM locations ORDER BY id")]
 
     def get(self, key: int | str) -> Location:
-        """A location by id, name or path."""
-        for loc in self.list():
+        """A location by id, name or path (this device's first: another device's is known from its catalogue)."""
+        for loc in sorted(self.list(), key=lambda loc: loc.device_id != self.device_id):
             if str(loc.id) == str(key) or loc.name == key or loc.path == os.path.abspath(os.path.expanduser(str(key))):
                 return loc
         raise NotFound(f"no location {display(str(key))!r}; `sd location list` shows them")
@@ -132,24 +152,32 @@ class Locations:
     def set_mode(self, key: int | str, mode: str) -> Location:
         """Index the location in another mode from its next scan (what a new mode needs is added then)."""
         check_mode(mode)
-        loc = self.get(key)
+        loc = self._own(self.get(key))
         with self.library.write() as db:
             db.execute("UPDATE locations SET mode = ? WHERE id = ?", (mode, loc.id))
         self._changed("location mode changed")
         return self.get(loc.id)
 
     def set_ignore(self, location_id: int, patterns: builtins.list[str]) -> None:
+        self._own(self.get(location_id))
         with self.library.write() as db:
             db.execute("UPDATE locations SET ignore = ? WHERE id = ?", (json.dumps(patterns), location_id))
 
     def remove(self, key: int | str) -> Location:
         """Forget a location and its index (the files themselves are not touched)."""
-        loc = self.get(key)
+        loc = self._own(self.get(key))
         with self.library.write() as db:
             db.execute("DELETE FROM directory_paths WHERE location_id = ?", (loc.id,))
             db.execute("DELETE FROM entries WHERE location_id = ?", (loc.id,))
             db.execute("DELETE FROM locations WHERE id = ?", (loc.id,))
         self._changed("location removed")
+        return loc
+
+    def _own(self, loc: Location) -> Location:
+        """`loc`, if this device's: another device's location is its own to change (its catalogue here follows)."""
+        from sdcore.sync.catalogue import refuse_catalogue
+
+        refuse_catalogue(self.library, loc)
         return loc
 
     def _changed(self, what: str) -> None:

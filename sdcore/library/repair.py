@@ -95,7 +95,7 @@ async def repair(libraries: Libraries, info: LibraryInfo, on_step: Callable[[str
         unmark(folder)
     finally:
         lock.close()
-    library = libraries.open(info.folder.name if new_id else read_meta(folder)["id"])
+    library = libraries.open(info.folder_name if new_id else read_meta(folder)["id"])
     here = library.locations.device_id
     for location in library.locations.list():
         if location.device_id != here:
@@ -226,8 +226,12 @@ class _Reader:
         if row is not None:
             location_id, name, parent, cas_id = row
             return location_id, f"{parent}/{name}" if parent else name, cas_id
-        try:  # its row is lost: the search index holds its path too (not its location: found on disk later)
-            found = self.conn.execute("SELECT path FROM search_index WHERE rowid = ?", (entry_id,)).fetchone()
+        try:  # its row is lost: the search index holds its name and folder too (not its location: found on disk later)
+            found = self.conn.execute(
+                "SELECT CASE p.path WHEN '' THEN s.name ELSE p.path || '/' || s.name END FROM search_index s"
+                " JOIN directory_paths p ON p.entry_id = s.parent WHERE s.rowid = ?",
+                (entry_id,),
+            ).fetchone()
         except sqlite3.DatabaseError:
             found = None
         if found is None:

@@ -309,7 +309,208 @@ MIGRATIONS: dict[int, str] = {
         WHERE NOT EXISTS (SELECT 1 FROM fts_pause f WHERE f.location_id = e.location_id AND e.id > f.from_id)
         ORDER BY e.id;
     """,
+    # Sync (issue 16): shared data as an operation log. A tag gets an id that every device knows it by (a rename
+    # keeps it); `sdcore.sync.shared` explains the other tables.
+    10: """
+    ALTER TABLE tags ADD COLUMN uid TEXT;
+    CREATE UNIQUE INDEX tags_by_uid ON tags (uid);
+    CREATE TABLE sync_ops (              -- every change of shared data, from every device, kept for good
+        origin TEXT NOT NULL,            -- the device that made it
+        hlc INTEGER NOT NULL,            -- its hybrid logical clock stamp: ms since the epoch << 16 | counter
+        kind TEXT NOT NULL,
+        body BLOB NOT NULL,              -- msgpack of its fields
+        PRIMARY KEY (origin, hlc)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_fields (           -- each field's value: the op with the highest (hlc, origin) wins
+        key TEXT PRIMARY KEY,            -- 'tag:UID:name', 'note:TARGET', 'fav:TARGET', 'search:NAME'
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        value BLOB                       -- msgpack
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_history (          -- the ops that wrote each field (or tagged each target): its history
+        key TEXT NOT NULL,
+        hlc INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        PRIMARY KEY (key, hlc, origin)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_tagged (           -- tags on targets, an add-wins set: each add, and whether a removal saw it
+        uid TEXT NOT NULL,
+        target TEXT NOT NULL,            -- 'e:DEVICE:ENTRY' or 'c:CAS_ID'
+        hlc INTEGER NOT NULL,            -- the add's stamp
+        origin TEXT NOT NULL,
+        removed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (uid, target, hlc, origin)
+    ) WITHOUT ROWID;
+    """,
+    # The catalogue (sdcore.sync.catalogue). Once this device's library is shared, each change of this device's
+    # entries and locations gets a number in `catalogue_log` (one row per entry or location: its latest change,
+    # or its deletion), which the devices holding the library pull from their watermark. Until then the
+    # triggers cost one empty-table lookup per write. Another device's entries are ordinary rows, each mapped
+    # to that device's own id for it (`catalogue_entries`, `catalogue_locations`).
+    20: """
+    CREATE TABLE catalogue_tracking (        -- the device whose changes are numbered (this one, once shared)
+        device_id TEXT PRIMARY KEY
+    );
+    CREATE TABLE catalogue_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a peer's watermark stays meaningful
+        entry_id INTEGER,
+        location_id INTEGER,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        CHECK ((entry_id IS NULL) <> (location_id IS NULL))
+    );
+    CREATE UNIQUE INDEX catalogue_log_by_entry ON catalogue_log (entry_id) WHERE entry_id IS NOT NULL;
+    CREATE UNIQUE INDEX catalogue_log_by_location ON catalogue_log (location_id) WHERE location_id IS NOT NULL;
+    CREATE TABLE catalogue_entries (
+        entry_id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        origin_id INTEGER NOT NULL,
+        UNIQUE (device_id, origin_id)
+    );
+    CREATE TABLE catalogue_locations (
+        location_id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        origin_id INTEGER NOT NULL,
+        UNIQUE (device_id, origin_id)
+    );
+    CREATE TABLE catalogue_peers (           -- how far this device has the catalogue of each other device
+        device_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        synced REAL NOT NULL                 -- when it last received from it: "offline, as of" this
+    );
+    CREATE TRIGGER catalogue_entry_added AFTER INSERT ON entries
+    WHEN EXISTS (SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = new.location_id)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER catalogue_entry_changed
+    AFTER UPDATE OF location_id, parent_id, name, kind, object_kind, size, files, mtime, hidden, content_id ON entries
+    WHEN (old.location_id IS NOT new.location_id OR old.parent_id IS NOT new.parent_id OR old.name IS NOT new.name
+          OR old.kind IS NOT new.kind OR old.object_kind IS NOT new.object_kind OR old.size IS NOT new.size
+          OR old.files IS NOT new.files OR old.mtime IS NOT new.mtime OR old.hidden IS NOT new.hidden
+          OR old.content_id IS NOT new.content_id)
+      AND EXISTS (SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = new.location_id)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER catalogue_entry_removed AFTER DELETE ON entries
+    WHEN EXISTS (SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = old.location_id)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (entry_id, deleted) VALUES (old.id, 1);
+    END;
+    CREATE TRIGGER catalogue_location_added AFTER INSERT ON locations
+    WHEN new.device_id IN (SELECT device_id FROM catalogue_tracking)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (location_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER catalogue_location_changed AFTER UPDATE ON locations
+    WHEN new.device_id IN (SELECT device_id FROM catalogue_tracking)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (location_id) VALUES (new.id);
+    END;
+    CREATE TRIGGER catalogue_location_removed AFTER DELETE ON locations
+    WHEN old.device_id IN (SELECT device_id FROM catalogue_tracking)
+    BEGIN
+        INSERT OR REPLACE INTO catalogue_log (location_id, deleted) VALUES (old.id, 1);
+    END;
+    """,
+    # Sync: what the shared data says about one device's entries, found by target when its catalogue brings them.
+    21: """
+    CREATE INDEX sync_tagged_by_target ON sync_tagged (target);
+    """,
+    # A location on a disk that comes and goes (sdcore.library.volume_locations): the disk's identity, its label,
+    # the location's folder inside it ('' its root) and when it was last seen mounted. `path` follows the disk to
+    # wherever it is mounted; while it is out, the location is offline (listed and searched from the index).
+    22: """
+    ALTER TABLE locations ADD COLUMN volume_id TEXT;
+    ALTER TABLE locations ADD COLUMN volume_label TEXT;
+    ALTER TABLE locations ADD COLUMN volume_path TEXT;
+    ALTER TABLE locations ADD COLUMN volume_seen REAL;
+    """,
+    # Sync: each op signed by its origin device, so a device relaying it cannot change it or pass off its own.
+    23: """
+    ALTER TABLE sync_ops ADD COLUMN sig BLOB;   -- the origin's Ed25519 signature (NULL: an op made before signing)
+    CREATE TABLE sync_keys (                     -- the public key of each origin (its device id is the key's hash)
+        device TEXT PRIMARY KEY,
+        key BLOB NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # An entry id is never given again once its entry is deleted: shared data names an entry by its owner's id,
+    # so a new entry under an old id would take the old one's tags and notes (see `next_entry_id`).
+    24: """
+    CREATE TABLE entry_id_floor (id INTEGER NOT NULL);  -- one row: the highest entry id ever deleted
+    INSERT INTO entry_id_floor SELECT coalesce(max(id), 0) FROM entries;
+    CREATE TRIGGER entry_id_floor_raised AFTER DELETE ON entries
+    WHEN old.id > (SELECT id FROM entry_id_floor)
+    BEGIN
+        UPDATE entry_id_floor SET id = old.id;
+    END;
+    """,
+    # Search over names, plus a small index over folder paths (issue 18): a trigram index over every entry's full path
+    # cost index time and space in proportion to the depth of the tree. A word in a folder's path finds the entries
+    # of every folder whose path holds it (sdcore.search); renaming a folder rewrites its subfolders' rows only.
+    # columnsize=0: relevance is scored in Python, never with bm25, so the column sizes are not kept.
+    25: f"""
+    DROP TRIGGER search_entry_added;
+    DROP TRIGGER search_entry_moved;
+    DROP TRIGGER search_directory_moved;
+    DROP TABLE search_index;
+    CREATE VIRTUAL TABLE search_index USING fts5(name, note, ext, parent UNINDEXED, tokenize = 'trigram', columnsize = 0);
+    INSERT INTO search_index (search_index, rank) VALUES ('hashsize', 33554432);
+    CREATE VIRTUAL TABLE folder_index USING fts5(path, tokenize = 'trigram', columnsize = 0);
+    INSERT INTO folder_index (folder_index, rank) VALUES ('hashsize', 33554432);
+    CREATE TRIGGER search_entry_added AFTER INSERT ON entries
+    WHEN new.parent_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        INSERT INTO search_index (rowid, name, ext, parent) VALUES (new.id, {folded_sql("new.name")},
+            CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END, new.parent_id);
+    END;
+    CREATE TRIGGER search_entry_moved AFTER UPDATE OF name, parent_id, extension ON entries
+    WHEN (old.name IS NOT new.name OR old.parent_id IS NOT new.parent_id OR old.extension IS NOT new.extension)
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.id > from_id)
+    BEGIN
+        DELETE FROM search_index WHERE rowid = old.id;
+        INSERT INTO search_index (rowid, name, note, ext, parent)
+            SELECT new.id, {folded_sql("new.name")}, {folded_sql("(SELECT note FROM user_metadata WHERE entry_id = new.id)")},
+                   CASE new.extension WHEN '' THEN '' ELSE char(57344) || new.extension || char(57344) END, new.parent_id
+            WHERE new.parent_id IS NOT NULL;
+    END;
+    CREATE TRIGGER search_folder_added AFTER INSERT ON directory_paths
+    WHEN new.path != ''
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.entry_id > from_id)
+    BEGIN
+        INSERT INTO folder_index (rowid, path) VALUES (new.entry_id, {folded_sql("new.path")});
+    END;
+    CREATE TRIGGER search_folder_moved AFTER UPDATE OF path ON directory_paths
+    WHEN old.path IS NOT new.path
+      AND NOT EXISTS (SELECT 1 FROM fts_pause WHERE location_id = new.location_id AND new.entry_id > from_id)
+    BEGIN
+        DELETE FROM folder_index WHERE rowid = old.entry_id;
+        INSERT INTO folder_index (rowid, path) SELECT new.entry_id, {folded_sql("new.path")} WHERE new.path != '';
+    END;
+    CREATE TRIGGER search_folder_removed AFTER DELETE ON directory_paths
+    BEGIN
+        DELETE FROM folder_index WHERE rowid = old.entry_id;
+    END;
+    INSERT INTO search_index (rowid, name, note, ext, parent)
+        SELECT e.id, {folded_sql("e.name")}, {folded_sql("m.note")},
+               CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END, e.parent_id
+        FROM entries e LEFT JOIN user_metadata m ON m.entry_id = e.id
+        WHERE e.parent_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM fts_pause f WHERE f.location_id = e.location_id AND e.id > f.from_id)
+        ORDER BY e.id;
+    INSERT INTO folder_index (rowid, path)
+        SELECT p.entry_id, {folded_sql("p.path")} FROM directory_paths p
+        WHERE p.path != ''
+          AND NOT EXISTS (SELECT 1 FROM fts_pause f WHERE f.location_id = p.location_id AND p.entry_id > f.from_id)
+        ORDER BY p.entry_id;
+    """,
 }
+
+
+def next_entry_id(db: sqlite3.Connection) -> int:
+    """The id the next new entry gets: above every entry id there is or ever was (in the write transaction `db`)."""
+    return int(db.execute("SELECT max(coalesce((SELECT max(id) FROM entries), 0), (SELECT id FROM entry_id_floor)) + 1").fetchone()[0])
 
 
 def add_functions(conn: sqlite3.Connection) -> None:

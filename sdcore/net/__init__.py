@@ -8,16 +8,21 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
+from sdcore.errors import SdError
+from sdcore.net.admin_sessions import AdminPrograms
 from sdcore.net.frames import DeviceUnreachable, NetError, PermissionDenied
 from sdcore.net.network import DEFAULT_PORT, Network, parse_address
 from sdcore.net.pairing import PairingError
+from sdcore.net.remote_command import run_on_device
 from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.trust import Peer, TrustStore
+from sdcore.sdpath import SdPath
 
 if TYPE_CHECKING:
     from sdcore.core import Core
 
 __all__ = [
+    "AdminPrograms",
     "attach",
     "DEFAULT_PORT",
     "DeviceUnreachable",
@@ -29,6 +34,7 @@ __all__ = [
     "RemoteFS",
     "TrustStore",
     "parse_address",
+    "run_on_device",
 ]
 
 
@@ -39,6 +45,8 @@ def attach(core: Core, *, auto_accept_drops: bool = False) -> Network:
         network = Network(core.device, core.bus, auto_accept_drops=auto_accept_drops)
         network.expose("search", functools.partial(_search_here, core))
         network.expose("locations", functools.partial(_locations_here, core))
+        network.expose("preview", functools.partial(_preview_here, core))
+        network.api_server = _api_server(core)
         core.network = network
         core.add_service(network)
     if not isinstance(network, Network):
@@ -47,12 +55,38 @@ def attach(core: Core, *, auto_accept_drops: bool = False) -> Network:
     return network
 
 
+def _api_server(core: Core) -> Any:
+    """Serve this core's API to an admin over an SSH channel (one Api for all of them, as live as the core)."""
+    api: Any = None
+
+    async def serve(reader: Any, writer: Any, channel: Any) -> None:
+        nonlocal api
+        from sdcore.api import Api
+        from sdcore.api.server import serve_stream
+
+        api = api or Api(core, live=True)
+        await serve_stream(api, reader, writer, channel)
+
+    return serve
+
+
 async def _search_here(core: Core, peer: Peer, query: str) -> list[dict[str, Any]]:
     """`sd search --device` from a paired device: the query (Query.to_json) run on this device's default library."""
     from sdcore import search
 
     hits = await asyncio.to_thread(search.run, core.library(), search.Query.from_json(query))
     return [{**dataclasses.asdict(h), "device_id": str(core.device.id)} for h in hits]
+
+
+async def _preview_here(core: Core, peer: Peer, path: bytes, box: list[int]) -> dict[str, Any]:
+    """The preview of a file of this device for a paired device's inspector (a picture as small pixels)."""
+    from sdcore.api import Api
+    from sdcore.preview import to_wire
+
+    if not isinstance(path, bytes) or not (isinstance(box, list) and len(box) == 2 and all(isinstance(n, int) for n in box)):
+        raise SdError("a preview is asked for with a path (bytes) and a box of two numbers")
+    made = await Api(core).preview(SdPath(core.device.id, os.fsdecode(path)), box[0], box[1])
+    return to_wire(made)
 
 
 async def _locations_here(core: Core, peer: Peer) -> list[dict[str, Any]]:

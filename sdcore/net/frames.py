@@ -8,11 +8,14 @@ from typing import Any, Protocol
 
 import msgpack
 
+from sdcore import unpacking
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.fs.base import FsError
+from sdcore.fs.base import AccessDenied, FsError
 from sdcore.sdpath import display
 
 MAX_FRAME = 64 << 20
+MAX_DECODED = 128 << 20
+"""What one frame may take once read: a peer's frame of empty lists would take 64 times its size."""
 _LEN = struct.Struct(">I")
 
 
@@ -40,6 +43,7 @@ ERROR_TYPES: dict[str, type[SdError]] = {
     "NotFound": NotFound,
     "AlreadyExists": AlreadyExists,
     "FsError": FsError,
+    "AccessDenied": AccessDenied,
     "PermissionDenied": PermissionDenied,
     "NetError": NetError,
 }
@@ -73,12 +77,16 @@ class Writer(Protocol):
     async def drain(self) -> None: ...
 
 
-async def read_frame(reader: Reader) -> Any:
-    """The next frame; raises asyncio.IncompleteReadError at the end of the stream."""
+async def read_frame(reader: Reader, limit: int | None = None) -> Any:
+    """The next frame of at most `limit` bytes (MAX_FRAME); raises asyncio.IncompleteReadError at the end of the stream."""
+    limit = MAX_FRAME if limit is None else limit
     (size,) = _LEN.unpack(await reader.readexactly(4))
-    if size > MAX_FRAME:
+    if size > limit:
         raise ProtocolError(f"frame of {size} bytes is larger than the limit")
-    return msgpack.unpackb(await reader.readexactly(size), raw=False, use_list=True)
+    try:
+        return unpacking.unpackb(await reader.readexactly(size), 2 * limit, raw=False, use_list=True)
+    except unpacking.Overspent as exc:
+        raise ProtocolError(f"a frame too big: {exc}") from None
 
 
 def pack_frame(obj: Any) -> bytes:

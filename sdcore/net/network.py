@@ -6,18 +6,21 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdcore.device import Device
-from sdcore.errors import NotFound, SdError
+from sdcore.errors import NotAdmin, NotFound, SdError
 from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
 from sdcore.fs.local import LocalFS
+from sdcore.net.admin_sessions import AdminPrograms, AdminSessions, refuse
+from sdcore.net.admins import AdminKey, AdminStore
 from sdcore.net.confine import Confinement
 from sdcore.net.frames import DeviceUnreachable, NetError, NotTrusted
 from sdcore.net.pairing import (
@@ -29,19 +32,33 @@ from sdcore.net.pairing import (
     new_code,
     normalize_code,
 )
+from sdcore.net.refusals import RefusalLog
 from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.rpc_client import NotSent, RpcClient
 from sdcore.net.rpc_server import DeviceHandles, RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
-from sdcore.net.trust import TRUST_LEVELS, Peer, TrustStore, id_matches_key, key_text, parse_device_id
+from sdcore.net.trust import (
+    NAME_LIMIT,
+    TRUST_LEVELS,
+    Peer,
+    TrustStore,
+    id_matches_key,
+    key_text,
+    parse_device_id,
+)
 from sdcore.sdpath import DeviceId, display
 from sdcore.sshlib import asyncssh
+
+if TYPE_CHECKING:
+    from sdcore.api.client import RemoteApi
 
 DEFAULT_PORT = 37520
 PAIR_USER = "sd-pair"
 RPC_USER = "sd"
 RPC_SUBSYSTEM = "sd-rpc"
 PAIR_SUBSYSTEM = "sd-pair"
+API_SUBSYSTEM = "sd-api"
+"""The core API (the control socket's protocol) for those who may administer this core."""
 DROP_ANSWER_TIMEOUT = 300.0
 # Anyone may log in as the pairing user: only a few such connections at a time, each for a while
 # (a pairing's own steps time out after 60 s), so nobody can pile them up.
@@ -52,16 +69,27 @@ MAX_LOGGING_IN = 64  # connections not logged in yet (each has 30 s); the oldest
 # packets cut per-packet Python overhead on fast links.
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]
 TUNING: dict[str, Any] = {"encryption_algs": CIPHERS, "window": 16 << 20, "max_pktsize": 256 << 10}
+MAX_KEYS_LOGGED = 8  # keys one refused login is logged with (a client may offer many)
+# A session channel takes a window of its client's data before any request: so many open at once per device or
+# admin key (over its connections), and a pairing connection (anyone, no key) one, with a window its few small
+# frames fit in.
+MAX_OPEN_SESSIONS = 32
+MAX_OPEN_SESSIONS_SHARED = 8  # a shared device needs one or two (its link's sd-rpc, an sftp): 128 MiB of windows at most
+PAIRING_WINDOW = 64 << 10
+NOT_ADMIN = (
+    "sd serve runs commands and the explorer for admins only (admin keys, devices paired with full trust): "
+    "on the server, `sd admin allow KEYFILE.pub` makes your key one"
+)
+
+log = logging.getLogger("sdcore.net.admin")
 
 
-async def _refuse(process: asyncssh.SSHServerProcess[bytes], why: str) -> None:
-    """End a session the server does not offer with one line on stderr and a failing exit status."""
-    try:
-        process.stderr.write(why.encode() + b"\n")
-        await process.stderr.drain()
-    except (asyncssh.Error, ConnectionError):
-        pass
-    process.exit(1)
+def _asked(process: asyncssh.SSHServerProcess[bytes]) -> str:
+    """What a session asked for, for the log (the command as the peer wrote it, escaped)."""
+    command = process.command
+    if command is not None:
+        return f"command '{display(command[:200])}'"
+    return "a terminal (pty)" if process.get_terminal_type() else "a session with no command"
 
 
 def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
@@ -83,22 +111,70 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int
 
 
 class _Incoming(asyncssh.SSHServer):
-    """One incoming SSH connection: a paired device (public key auth) or a pairing attempt (no auth).
+    """One incoming SSH connection: a paired device or an admin key (public key auth), or a pairing attempt.
 
-    Its identity, `peer`, is the paired device whose key signed the login, settled once the login
-    completes; a pairing connection has none and gets the pairing subsystem and nothing else.
+    Its identity, `peer` or `admin_key`, is the paired device or admin key whose key signed the login,
+    settled once the login completes; a pairing connection has none and gets the pairing subsystem only.
     """
 
     def __init__(self, net: Network) -> None:
         self.net = net
         self.peer: Peer | None = None
+        self.admin_key: AdminKey | None = None
         self.pairing = False
+        self.address = "?"
+        """Where the connection comes from (HOST:PORT)."""
+        self.host = "?"
+        """Its host alone: refusals are counted by host (a client picks a new port each time)."""
+        self._user: str | None = None  # the user name it logs in as, escaped
         self._offered: Peer | None = None
+        self._offered_admin: AdminKey | None = None
+        self._offered_fingerprint = "?"
+        self._tried: dict[str, str] = {}  # fingerprint -> whose key it is: what a refused login is logged with
+        self._was_admin = False
         self.conn: asyncssh.SSHServerConnection | None = None
         self.dropping = False  # it came to send files: its end is not a lost device
+        self._sessions: set[asyncio.Future[None]] = set()  # each open session's channel closing
+
+    @property
+    def admin(self) -> str | None:
+        """Who may administer this core over this connection, as of now: its admin key's name while the key is
+        allowed, else its device's name while that device is paired with full trust; None for anyone else."""
+        if self.admin_key is not None:
+            try:
+                key = self.net.admins.get(self.admin_key.public_key)
+            except SdError:  # admins.json damaged meanwhile: no admin key counts until it is mended
+                key = None
+            if key is not None:
+                return key.name
+        if self.peer is not None:
+            now = self.net._trusted_now(self.peer)
+            if now is not None and now.trust == "full":
+                return now.name
+        return None
+
+    @property
+    def who(self) -> str:
+        """How the log names this connection's identity (peer-chosen names escaped)."""
+        if self.peer is not None:
+            return f"device {display(self.peer.name)}"
+        if self.admin_key is not None:
+            return f"admin key {display(self.admin_key.name)}"
+        return "the pairing user" if self.pairing else "nobody (not logged in)"
+
+    def cut(self, why: str) -> None:
+        """Close the connection now, and log why."""
+        if self.conn is not None:
+            log.info("cut %s from %s: %s", self.who, self.address, why)
+            self.conn.close()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
+        peername = conn.get_extra_info("peername")
+        if peername:
+            host, port = peername[0], peername[1]
+            self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            self.host = host
         waiting = self.net._logging_in
         if len(waiting) >= MAX_LOGGING_IN:  # someone piles up connections: the oldest goes
             oldest = next(iter(waiting))
@@ -108,14 +184,31 @@ class _Incoming(asyncssh.SSHServer):
         waiting[self] = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        logging_in = self in self.net._logging_in
         self.net._logging_in.pop(self, None)
+        if logging_in and self._user is not None:
+            self._log_refused(exc)
+        elif self.peer is not None or self.admin_key is not None:
+            log.info("logout: %s from %s%s", self.who, self.address, f" ({display(str(exc))})" if exc else "")
         self.net._incoming.discard(self)
         self.net._pairing.discard(self)
         if self.peer is not None and not (self.dropping and exc is None):
             self.net.bus.publish(DeviceLost(self.peer.id, self.peer.name, str(exc or "disconnected")))
 
+    def _log_refused(self, exc: Exception | None) -> None:
+        if self._tried:
+            keys = ", ".join(f"key {fp} ({what})" for fp, what in self._tried.items())
+        else:
+            keys = "no public key offered (a key is the only way in)"
+        why = f"; {display(str(exc))}" if exc else ""
+        self.net.refusals.refused(
+            self.host, "refused login from %s as user '%s': %s%s", self.address, self._user, keys, why
+        )
+
     def begin_auth(self, username: str) -> bool:
-        self._offered = None  # a key offered under another user name proves nothing for this one
+        self._user = display(username[:NAME_LIMIT])  # for the log
+        # a key offered under another user name proves nothing for this one
+        self._offered, self._offered_admin = None, None
         self.pairing = username == PAIR_USER
         if self.pairing and self not in self.net._pairing and self.conn is not None:
             if len(self.net._pairing) >= MAX_PAIRING_CONNECTIONS:
@@ -132,26 +225,92 @@ class _Incoming(asyncssh.SSHServer):
         # asyncssh asks this for a key merely offered too (a query, or a signature it has yet to check):
         # remember whose key it is, it proves nothing yet
         self._offered = self.net.trust.peer_for_key(key)
-        return self._offered is not None
+        try:
+            self._offered_admin = self.net.admins.for_key(key)
+        except SdError as exc:  # a damaged admins.json: no admin key logs in until it is mended
+            log.error("%s", exc)
+            self._offered_admin = None
+        fingerprint = self._offered_fingerprint = key.get_fingerprint("sha256")
+        if fingerprint in self._tried or len(self._tried) < MAX_KEYS_LOGGED:
+            whose = [
+                *([f"device {display(self._offered.name)}"] if self._offered else []),
+                *([f"admin key {display(self._offered_admin.name)}"] if self._offered_admin else []),
+            ]
+            self._tried[fingerprint] = (
+                f"{' and '.join(whose)}, no valid signature" if whose else "neither an admin key nor a paired device"
+            )
+        return self._offered is not None or self._offered_admin is not None
 
     def auth_completed(self) -> None:
         # Public key is the only method a user other than the pairing one can succeed with, and
         # asyncssh checks the signature right after asking validate_public_key about that same key,
         # with no other request in between: the last key offered is the one that signed.
         self.net._logging_in.pop(self, None)
-        self.peer = None if self.pairing else self._offered
+        if self.pairing:
+            log.info("login: the pairing user from %s (pairing only)", self.address)
+            return
+        self.peer, self.admin_key = self._offered, self._offered_admin
+        self._was_admin = self.admin is not None
+        trust = f", {self.peer.trust} trust" if self.peer is not None else ""
+        admin = f", admin {display(self.admin or '')}" if self._was_admin else ", not an admin"
+        log.info("login: %s from %s as user '%s', key %s%s%s", self.who, self.address, self._user,
+                 self._offered_fingerprint, trust, admin)  # fmt: skip
+        self.net._incoming.add(self)
         if self.peer is not None:
-            self.net._incoming.add(self)
             self.net.bus.publish(DeviceConnected(self.peer.id, self.peer.name))
 
-    def session_requested(self) -> asyncssh.SSHServerProcess[bytes] | bool:
-        """Pairing connections get the pairing subsystem only; paired devices sd-rpc, SFTP and scp."""
-        if self.pairing:
-            return asyncssh.SSHServerProcess(self.net._pairing_session, None, asyncssh.sftp.MIN_SFTP_VERSION, False)
-        if self.peer is None:
+    def lost_admin(self) -> bool:
+        """Whether it logged in as an admin and is no longer one (its key revoked, its device unpaired or
+        downgraded to shared trust)."""
+        return self._was_admin and self.admin is None
+
+    @property
+    def _identity(self) -> object:
+        """What its sessions are counted by: its device, else its admin key (over all its connections)."""
+        if self.peer is not None:
+            return self.peer.id
+        return self.admin_key.public_key if self.admin_key is not None else self
+
+    def session_requested(self) -> tuple[asyncssh.SSHServerChannel[bytes], asyncssh.SSHServerProcess[bytes]] | bool:
+        """Pairing connections get the pairing subsystem only, one session at a time; paired devices sd-rpc, SFTP
+        and scp; an admin (key or full-trust device) at most MAX_OPEN_SESSIONS sessions at once, a shared device
+        MAX_OPEN_SESSIONS_SHARED."""
+        if self.conn is None or (self.peer is None and self.admin_key is None and not self.pairing):
             return False
-        sftp = functools.partial(ConfinedSFTPServer, net=self.net)
-        return asyncssh.SSHServerProcess(self.net._session, sftp, asyncssh.sftp.MIN_SFTP_VERSION, True)
+        same = [self] if self.pairing else [c for c in self.net._incoming if c._identity == self._identity]
+        open_now = sum(len(c._sessions) for c in same)
+        limit = 1 if self.pairing else MAX_OPEN_SESSIONS if self.admin is not None else MAX_OPEN_SESSIONS_SHARED
+        if open_now >= limit:
+            log.warning("refused a session to %s from %s: %d open already", self.who, self.address, open_now)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_RESOURCE_SHORTAGE, f"{open_now} sessions of this key are open already: close one"
+            )
+        process: asyncssh.SSHServerProcess[bytes]
+        if self.pairing:
+            process = asyncssh.SSHServerProcess(self.net._pairing_session, None, asyncssh.sftp.MIN_SFTP_VERSION, False)
+        elif self.peer is None:  # an admin key is not a device: no SFTP, no scp
+            process = asyncssh.SSHServerProcess(self.net._session, None, asyncssh.sftp.MIN_SFTP_VERSION, False)
+        else:
+            sftp = functools.partial(ConfinedSFTPServer, net=self.net)
+            process = asyncssh.SSHServerProcess(self.net._session, sftp, asyncssh.sftp.MIN_SFTP_VERSION, True)
+        channel = self.conn.create_server_channel(window=PAIRING_WINDOW if self.pairing else 0)
+        _refuse_piling_requests(channel, admin=self.admin is not None)
+        closing = asyncio.ensure_future(channel.wait_closed())
+        self._sessions.add(closing)
+        closing.add_done_callback(self._sessions.discard)
+        return channel, process
+
+
+def _refuse_piling_requests(channel: asyncssh.SSHServerChannel[bytes], admin: bool) -> None:
+    """Refuse the channel requests a client may repeat without end, each kept until someone takes it, where nobody
+    would: the environment always (no child gets it), window changes, signals and breaks on all but an admin's
+    sessions (only the explorer and sd commands read them). asyncssh has no hook for this: its handlers, by name."""
+    for request in ("env", *(() if admin else ("window_change", "signal", "break"))):
+        setattr(channel, f"_process_{request}_request", _refused)
+
+
+def _refused(packet: object) -> bool:
+    return False
 
 
 class PeerLink:
@@ -201,6 +360,33 @@ class PeerLink:
             self.net._renamed(peer.id, hello.get("name"))
             self.net.bus.publish(DeviceConnected(peer.id, (self.net.trust.get(peer.id) or peer).name))
             return self.client
+
+    async def api(self) -> RemoteApi:
+        """The paired device's core API, on a channel of this link's connection (its core must trust this one
+        fully); Disconnected from its calls once the channel or the link drops."""
+        from sdcore.api.client import REMOTE_LIMITS, over
+
+        await self.connect()
+        peer = self.net.resolve(self.device_id)
+        assert self.conn is not None
+        core = f"the core of {display(peer.name)}"
+        try:
+            writer, reader, errors = await self.conn.open_session(
+                subsystem=API_SUBSYSTEM, encoding=None, window=TUNING["window"], max_pktsize=TUNING["max_pktsize"]
+            )
+        except (OSError, asyncssh.Error) as exc:
+            raise DeviceUnreachable(f"cannot reach {core}: {display(str(exc))}") from None
+        try:
+            return await over(reader, writer, core, limits=REMOTE_LIMITS, ended="the link to it was lost")
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncssh.Error):
+            writer.close()
+            said = b""
+            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+                said = await asyncio.wait_for(errors.read(500), 2)
+            if not said.strip():
+                raise DeviceUnreachable(f"{core} did not answer: is the same sdtui running there?") from None
+            why = display(said.decode("utf-8", "replace").strip().splitlines()[0])
+            raise NotAdmin(f"{core} cannot be used from here: {why}") from None
 
     def _lost(self, reason: str) -> None:
         peer = self.net.trust.get(self.device_id)
@@ -256,6 +442,7 @@ class Network:
         self.device = device
         self.bus = bus or EventBus()
         self.trust = TrustStore(device.data_dir)
+        self.admins = AdminStore(device.data_dir)
         self.auto_accept_drops = auto_accept_drops
         self.spacedrop_dir = spacedrop_dir or device.data_dir / "spacedrop"
         self.address: str | None = None
@@ -270,8 +457,17 @@ class Network:
         self._asking: set[DeviceId] = set()  # devices whose Spacedrop waits for an answer
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
-        self.sweep_interval = 2.0
+        self.sweep_interval = 1.0
         self._extensions: dict[str, tuple[Callable[..., Awaitable[Any]], tuple[str, ...]]] = {}
+        self.api_server: Callable[[Any, Any, Any], Awaitable[None]] | None = None
+        """Serves this core's API over (reader, writer, channel) to admins, as subsystem sd-api (sdcore.net.attach)."""
+        self.admin_sessions: AdminSessions | None = None
+        self.refusals = RefusalLog(log)
+        """Where refused logins and sessions are logged: a flood of them is counted, not written line by line."""
+
+    def serve_programs(self, programs: AdminPrograms) -> None:
+        """Run these programs for admins' SSH sessions (the explorer on a pty, `sd` commands); `sd serve` calls it."""
+        self.admin_sessions = AdminSessions(programs, self.device.data_dir, self.refusals)
 
     @property
     def public_key(self) -> str:
@@ -293,6 +489,7 @@ class Network:
                 agent_forwarding=False,
                 keepalive_interval=30,
                 login_timeout=30,
+                line_editor=False,  # an admin's pty carries the explorer's keys as they are
                 **TUNING,
             )
         except OSError as exc:
@@ -310,6 +507,16 @@ class Network:
         assert self.address is not None, "not listening"
         return parse_address(self.address)[1]
 
+    @property
+    def local_address(self) -> str | None:
+        """HOST:PORT where a process on this machine reaches the SSH server (None: not listening); a server on
+        every interface is reached on loopback, as the host name may not resolve (a container)."""
+        if self._server is None:
+            return None
+        host, port = self._server.sockets[0].getsockname()[:2]
+        loopback = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        return f"[{loopback}]:{port}" if ":" in loopback else f"{loopback}:{port}"
+
     async def close(self) -> None:
         self._closing = True
         if self._sweeper is not None:
@@ -324,6 +531,8 @@ class Network:
         for inc in list(self._incoming):
             if inc.conn is not None:
                 inc.conn.close()
+        if self.admin_sessions is not None:
+            await self.admin_sessions.close()
         if self._offer is not None:
             self._offer.withdraw()
 
@@ -335,7 +544,7 @@ class Network:
 
     async def _pairing_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         if process.subsystem != PAIR_SUBSYSTEM:
-            await _refuse(
+            await refuse(
                 process, f"sd serve: only pairing is allowed without a key (subsystem {PAIR_SUBSYSTEM})"
             )
             return
@@ -351,15 +560,41 @@ class Network:
             process.get_extra_info("connection").close()
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        conn = process.get_extra_info("connection")
-        owner: _Incoming = conn.get_owner()
+        """A paired device's session: sd-rpc for any; for admins the explorer (a pty) or an `sd` command (exec)."""
+        owner: _Incoming = process.get_extra_info("connection").get_owner()
         peer = owner.peer
-        assert peer is not None, "only paired devices get sessions (see _Incoming.session_requested)"
-        if process.subsystem != RPC_SUBSYSTEM:
-            await _refuse(
-                process, "sd serve offers no shell and runs no commands: use sftp or scp, or sd and sdtui"
+        if process.subsystem == RPC_SUBSYSTEM and peer is not None:
+            await self._rpc_session(process, owner, peer)
+        elif process.subsystem == API_SUBSYSTEM:
+            await self._api_session(process, owner)
+        elif process.subsystem is None and owner.admin is not None:
+            await self._admin_session(process, owner)
+        elif process.subsystem is None:
+            self.refusals.refused(
+                owner.who, "refused %s from %s: %s, not an admin", _asked(process), owner.address, owner.who
+            )
+            await refuse(process, NOT_ADMIN)
+        else:
+            why = f"sd serve does not offer subsystem {display(process.subsystem)}: it offers sd-rpc, sd-api, sftp and scp"
+            self.refusals.refused(owner.who, "refused %s from %s: %s", owner.who, owner.address, why)
+            await refuse(process, why)
+
+    async def _admin_session(self, process: asyncssh.SSHServerProcess[bytes], owner: _Incoming) -> None:
+        """The explorer or an `sd` command, for an admin: the programs `sd serve` gave, else a one-line refusal."""
+        if self.admin_sessions is None:
+            self.refusals.refused(
+                owner.who, "refused %s from %s: %s, no programs to serve", _asked(process), owner.address, owner.who
+            )
+            await refuse(
+                process,
+                f"{self.device.name} offers sftp, scp and sd-rpc here; the explorer and sd commands over SSH "
+                "come with `sd serve`",
             )
             return
+        await self.admin_sessions.run(process, owner, owner.who, owner.address)
+
+    async def _rpc_session(self, process: asyncssh.SSHServerProcess[bytes], owner: _Incoming, peer: Peer) -> None:
+        conn = process.get_extra_info("connection")
         session = RpcSession(
             Confinement(peer.trust, self.trust.shares),
             still_trusted=lambda: self._still_trusted(peer),
@@ -382,21 +617,55 @@ class Network:
         finally:
             process.exit(0)
 
+    async def _api_session(self, process: asyncssh.SSHServerProcess[bytes], owner: _Incoming) -> None:
+        """sd-api: this core's API, as its control socket serves it, to an admin (admin key, full-trust device)."""
+        if owner.admin is None or self.api_server is None:
+            self.refusals.refused(owner.who, "refused the core API to %s from %s: not an admin", owner.who, owner.address)
+            why = f"this device is paired with {owner.peer.trust} trust" if owner.peer else "this key is not allowed"
+            await refuse(process, f"sd serve: the core API is for admins only (admin keys, devices paired with full "
+                          f"trust); {why}")
+            return
+        log.info("core API opened: %s from %s", owner.who, owner.address)
+        try:
+            await self.api_server(process.stdin, process.stdout, process.channel)
+        except (asyncssh.Error, ConnectionError):
+            pass
+        except Exception:  # a bug of the API's server: this session ends, the connection's others go on
+            log.exception("core API of %s from %s failed", owner.who, owner.address)
+        finally:
+            log.info("core API closed: %s from %s", owner.who, owner.address)
+            process.exit(0)
+
     def device_handles(self, device_id: DeviceId) -> DeviceHandles:
         """What a paired device holds open here, over all its connections."""
         return self._handles.setdefault(device_id, DeviceHandles())
 
     async def _sweep(self) -> None:
-        """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere)."""
+        """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere), and of
+        admins who are admins no more (an admin key revoked, a device downgraded to shared trust)."""
         while True:
             await asyncio.sleep(self.sweep_interval)
             for inc in list(self._incoming):
-                if inc.peer is not None and inc.conn is not None and not self._still_trusted(inc.peer):
-                    inc.conn.close()
+                if inc.peer is not None and not self._still_trusted(inc.peer):
+                    inc.cut("the device is no longer paired with this trust")
+                elif inc.lost_admin():
+                    inc.cut("no longer an admin")
+
+    def _trusted_now(self, peer: Peer) -> Peer | None:
+        """The device's pairing as of now (its name may have changed), if it is still with that key and trust."""
+        now = self.trust.get(peer.id)
+        return now if now is not None and now.public_key == peer.public_key and now.trust == peer.trust else None
 
     def _still_trusted(self, peer: Peer) -> bool:
-        now = self.trust.get(peer.id)
-        return now is not None and now.public_key == peer.public_key and now.trust == peer.trust
+        return self._trusted_now(peer) is not None
+
+    def revoke_admin(self, name: str) -> AdminKey:
+        """Take an admin key away (by name or fingerprint); its open connections are closed now."""
+        key = self.admins.revoke(name)
+        for inc in list(self._incoming):
+            if inc.admin_key is not None and inc.admin_key.public_key == key.public_key:
+                inc.cut("its admin key was revoked")
+        return key
 
     def _renamed(self, device_id: DeviceId, name: object) -> None:
         """Store the name a paired device now gives itself (made unique among the devices here)."""
@@ -578,8 +847,8 @@ class Network:
         if link is not None:
             await link.close()
         for inc in list(self._incoming):
-            if inc.peer is not None and inc.peer.id == peer.id and inc.conn is not None:
-                inc.conn.close()
+            if inc.peer is not None and inc.peer.id == peer.id:
+                inc.cut("the device was unpaired")
         return peer
 
     def link(self, name_or_id: str | DeviceId) -> PeerLink:
@@ -588,6 +857,10 @@ class Network:
         if link is None:
             link = self._links[peer.id] = PeerLink(self, peer.id)
         return link
+
+    async def api_of(self, device: str | DeviceId) -> RemoteApi:
+        """A paired device's core API (the same surface as this core's; it must trust this device fully)."""
+        return await self.link(device).api()
 
     def fs_for(self, device_id: str | DeviceId) -> RemoteFS:
         """The files of a paired device (connects on first use)."""

@@ -18,6 +18,7 @@ from sdcore.net.frames import FrameWriter, Reader, Writer, read_frame
 from sdcore.sdpath import display
 
 CODE_TTL = 600.0  # a code expires 10 minutes after it was made
+PAIRING_FRAME = 16 << 10  # a pairing message is under 2 KiB: a stranger may not make us read 64 MiB
 _ID_JOINER = b"sdtui-pair-joiner"
 _ID_HOST = b"sdtui-pair-host"
 _WORDS = Mnemonic("english")
@@ -128,7 +129,7 @@ async def host_side(
     try:
         spake = SPAKE2_B(offer.code.encode(), idA=_ID_JOINER, idB=_ID_HOST)
         await out.send({"v": 1, "spake": spake.start(), **me})
-        joiner = await asyncio.wait_for(read_frame(reader), 60)
+        joiner = await asyncio.wait_for(read_frame(reader, PAIRING_FRAME), 60)
         if not isinstance(joiner, dict) or not all(k in joiner for k in ("spake", "key", "name", "mac")):
             raise PairingError("the joining device sent a malformed pairing message")
         key = spake.finish(joiner["spake"])
@@ -165,7 +166,7 @@ async def joiner_side(
     `host_key` is the SSH host key the pairing channel presented: the host must claim that same key.
     """
     out = FrameWriter(writer)
-    first = await asyncio.wait_for(read_frame(reader), 60)
+    first = await asyncio.wait_for(read_frame(reader, PAIRING_FRAME), 60)
     if not isinstance(first, dict):
         raise PairingError("the other device sent a malformed pairing message")
     if "error" in first:
@@ -182,7 +183,7 @@ async def joiner_side(
     data = transcript(host, me)
     await out.send({"spake": my_msg, **me, "mac": mac(key, b"joiner", data)})
     try:
-        reply = await asyncio.wait_for(read_frame(reader), 60)
+        reply = await asyncio.wait_for(read_frame(reader, PAIRING_FRAME), 60)
     except asyncio.IncompleteReadError:
         raise PairingError("the other device closed the pairing channel") from None
     if not isinstance(reply, dict):

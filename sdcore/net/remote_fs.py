@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from typing import Any, Protocol
 
 from sdcore.errors import NotFound
-from sdcore.fs.base import EntryInfo
+from sdcore.fs import base
+from sdcore.fs.base import EntryInfo, Reread, Source
 from sdcore.fs.resumable import KEPT_BLOCK, block_digests, partial_path
+from sdcore.net.frames import ProtocolError
 from sdcore.net.rpc_server import unpack_entry
+from sdcore.sdpath import display
 
 REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
 READ_AHEAD = 3  # read requests in flight
@@ -42,18 +45,22 @@ class RemoteFS:
         handle, first = await self.link.call("list_open", path=_b(path), batch_size=batch_size)
         if not handle:
             if first:
-                yield [unpack_entry(e) for e in first]
+                yield _named(first, path)
             return
         try:
             nxt = asyncio.ensure_future(self.link.call("list_next", handle=handle))
-            yield [unpack_entry(e) for e in first]
+            listed = len(first)
+            yield _named(first, path)
             while True:
                 batch = await nxt
                 if batch is None:
                     handle = 0
                     return
+                listed += len(batch)
+                if listed > base.MAX_LISTED:
+                    raise ProtocolError(base.too_many_listed(path))
                 nxt = asyncio.ensure_future(self.link.call("list_next", handle=handle))
-                yield [unpack_entry(e) for e in batch]
+                yield _named(batch, path)
         finally:
             if handle:
                 nxt.cancel()
@@ -68,6 +75,7 @@ class RemoteFS:
     async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         size = self.chunk_size
         handle, first = await self.link.call("read_open", path=_b(path), offset=offset, length=size)
+        _as_asked(first, size, path)
         if first:
             yield first
         if not handle:
@@ -81,7 +89,7 @@ class RemoteFS:
                         asyncio.ensure_future(self.link.call("read", handle=handle, offset=pos, length=size))
                     )
                     pos += size
-                chunk = await inflight.popleft()
+                chunk = _as_asked(await inflight.popleft(), size, path)
                 if chunk:
                     yield chunk
                 if len(chunk) < size:
@@ -109,21 +117,11 @@ class RemoteFS:
         return await self._send(handle, rest)
 
     async def write_resumable(
-        self,
-        path: str,
-        source: Callable[[int], AsyncIterable[bytes]],
-        *,
-        mtime: float | None = None,
-        mode: int | None = None,
-        reread: Callable[[], AsyncIterable[bytes]] | None = None,
+        self, path: str, source: Source, *, mtime: float | None = None, mode: int | None = None,
+        reread: Reread | None = None,
     ) -> int:
-        """Like write_atomic, but a write cut short (connection lost, cancelled) keeps its partial file
-        there, and the next call asks `source(offset)` only for the bytes still missing. Returns the size.
-
-        The kept bytes are not trusted: `reread()` (the source again from its first byte) is hashed block
-        by block and the other device keeps its partial file only up to the first block that differs, so a
-        damaged partial file is sent again from there. Without `reread` the write starts from the first byte.
-        """
+        """As FileSystem.write_resumable: the partial file stays on the other device, which checks its kept blocks
+        against the digests sent from here."""
         handle, have = await self.link.call("write_resume", path=_b(path), mtime=mtime, mode=mode)
         if have:
             try:
@@ -195,6 +193,26 @@ class RemoteFS:
     async def full_hash(self, path: str) -> str:
         result: str = await self.link.call("full_hash", path=_b(path))
         return result
+
+
+def _named(batch: list[Any], directory: str) -> list[EntryInfo]:
+    """A batch of a listing from the other device; a name that is not one (`..`, `a/b`) would lead a copy out of
+    the folder it writes to, and is refused."""
+    entries = [unpack_entry(e) for e in batch]
+    for e in entries:
+        if e.name in ("", ".", "..") or "/" in e.name or "\0" in e.name:
+            raise ProtocolError(
+                f"{display(directory)}: the other device listed {display(e.name)!r}, which is not a name; nothing "
+                "was taken from that listing"
+            )
+    return entries
+
+
+def _as_asked(chunk: bytes, size: int, path: str) -> bytes:
+    """A chunk read from the other device, refused if longer than asked: its bytes would overlap the next one's."""
+    if not isinstance(chunk, bytes) or len(chunk) > size:
+        raise ProtocolError(f"{display(path)}: the other device sent more than it was asked for; copy it again")
+    return chunk
 
 
 def _drop(inflight: deque[asyncio.Future[Any]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 import stat
@@ -13,12 +14,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sdcore.errors import AlreadyExists, SdError
+from sdcore.errors import SdError
 from sdcore.fs import trash
 from sdcore.fs.base import EntryInfo, FsError
 from sdcore.fs.beneath import delete_at, lexists_at
 from sdcore.fs.local import fs_error, scan_batches, stat_entry
-from sdcore.fs.resumable import keep_matching, partial_path
+from sdcore.fs.noreplace import rename_noreplace
+from sdcore.fs.resumable import keep_matching, open_kept, partial_path
 from sdcore.index import cas
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import (
@@ -370,10 +372,9 @@ class RpcSession:
             handle = next(self._ids)
             tmp = partial_path(name) if resume else f".{name}.sdtmp-{os.getpid()}-{handle}"
             # a resumed write is read too (write_verify checks what it kept)
-            flags = (
-                (os.O_RDWR if resume else os.O_WRONLY | os.O_EXCL) | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            )
-            fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+            kept = open_kept(tmp, dir_fd) if resume else None
+            flags = (os.O_RDWR if resume else os.O_WRONLY) | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = kept if kept is not None else os.open(tmp, flags, 0o600, dir_fd=dir_fd)
         except BaseException:
             os.close(dir_fd)
             raise
@@ -442,12 +443,10 @@ class RpcSession:
 
         def rename() -> None:
             with self._movable(s) as (src_fd, src_name), self.confine.parent(d) as (dst_fd, dst_name):
-                if lexists_at(dst_fd, dst_name):
-                    raise AlreadyExists(f"{display(d)}: already exists")
                 try:
-                    os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                    rename_noreplace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
                 except OSError as exc:
-                    raise fs_error(exc, s) from None
+                    raise fs_error(exc, d if exc.errno == errno.EEXIST else s) from None
 
         await asyncio.to_thread(rename)
 

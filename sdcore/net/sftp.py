@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdcore.errors import SdError
-from sdcore.fs.beneath import O_PATH, lexists_at
+from sdcore.fs.beneath import O_PATH
+from sdcore.fs.noreplace import rename_noreplace
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import PermissionDenied
 from sdcore.net.rpc_server import MAX_HANDLES, MAX_READ, DeviceHandles, TooManyOpen
@@ -253,9 +254,13 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
             self.confine.parent(self._local(oldpath)) as (src_fd, src),
             self.confine.parent(self._local(newpath)) as (dst_fd, dst),
         ):
-            if not replace and lexists_at(dst_fd, dst):
-                raise asyncssh.SFTPFileAlreadyExists("File already exists")
-            os.replace(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            if replace:
+                os.replace(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                return
+            try:
+                rename_noreplace(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            except FileExistsError:
+                raise asyncssh.SFTPFileAlreadyExists("File already exists") from None
 
     @_refusals
     def readlink(self, path: bytes) -> bytes:

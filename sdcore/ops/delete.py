@@ -35,6 +35,9 @@ class DeleteJob(Job):
         names = ", ".join(display(SdPath.parse_canonical(p).name) for p in self.paths[:3])
         return ("delete " if self.permanent else "trash ") + names + (" …" if len(self.paths) > 3 else "")
 
+    def used_paths(self) -> list[str]:
+        return self.paths
+
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         gone: list[SdPath] = []  # what this run trashed or deleted (the last one perhaps partly)
         try:

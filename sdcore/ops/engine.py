@@ -7,10 +7,10 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
 from sdcore.fs.local import fs_error
 from sdcore.ops import localcopy
 from sdcore.ops.names import temp_name
@@ -48,19 +48,30 @@ class Engine:
 
     async def write(self, pair: Pair, batch: list[Action]) -> list[Written]:
         """Write a batch; stops after a pause, cancel or failure (the rest of the batch is not reported)."""
+        job = self.job
+        job.done_bytes, job.begun_bytes = job.done_bytes - job.begun_bytes, 0  # counted again as it carries on
         if pair.local:
             if not pair.same_fs:
                 await self._note_partials(batch)
             return await asyncio.to_thread(self._copy_local_batch, batch, pair.same_fs)
         results = []
         for one in batch:
-            counted = self.job.done_bytes
+            counted = job.done_bytes
             results.append(await self._copy_one(pair, one))
-            if results[-1][1] is not self.done:  # the bytes of a file not done count when it is (once)
-                self.job.done_bytes = counted
+            if results[-1][1] is not self.done:
+                self._stopped_in(one, counted)
             if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
                 break
         return results
+
+    def _stopped_in(self, a: Action, counted: int) -> None:
+        """A file not finished: the part kept for the next run stays counted (progress never steps back at a
+        pause), the bytes of one thrown away are taken back; `counted` is what was done before it."""
+        job = self.job
+        if temp_name(a.dst, self.ctx.job_id) in job.partials:
+            job.begun_bytes = job.done_bytes - counted
+        else:
+            job.done_bytes = counted
 
     # -- this machine to this machine ---------------------------------------------------------
 
@@ -121,13 +132,15 @@ class Engine:
                 if job.moving:
                     moved_sources.append(a.src)
             except localcopy.Stopped:
-                job.done_bytes = counted  # a file kept in part is counted whole when the copy carries on
+                self._stopped_in(a, counted)
                 break
             except localcopy.SourceVanished as exc:
                 localcopy.unlink_quietly(tmp)
                 results.append((a, Outcome.VANISHED, exc))
             except localcopy.SourceChanged as exc:
                 results.append((a, Outcome.CHANGED, exc))
+            except localcopy.SourceUnreadable as exc:
+                results.append((a, Outcome.UNREADABLE, exc))
             except localcopy.CopyDiffers as exc:
                 results.append((a, Outcome.DIFFERS, exc))
             except AlreadyExists as exc:
@@ -160,18 +173,21 @@ class Engine:
                     a = Action(a.rel, a.src, a.dst, a.info, replace=True)
             if not a.reuse:
                 before = await pair.src_fs.stat(a.src)
+                resumed = False
                 if before.size >= RESUMABLE_FROM:
-                    await self._write_resumable(pair, a.src, tmp, before)
+                    written, resumed = await self._write_resumable(pair, a.src, tmp, before)
                 else:
-                    await pair.dst_fs.write_atomic(
-                        tmp, self._counting(_read(pair.src_fs, a.src)), mtime=before.mtime, mode=before.mode
+                    written = await pair.dst_fs.write_atomic(
+                        tmp, self._counting(_read(pair.src_fs, a.src)), mtime=before.mtime, mode=_kept(before.mode)
                     )
                 job.partials.pop(tmp, None)
                 after = await pair.src_fs.stat(a.src)
-                if (after.size, after.mtime) != (before.size, before.mtime):
-                    await delete_quietly(pair.dst_fs, tmp)
+                if (after.size, after.mtime) != (before.size, before.mtime) or written != before.size:
+                    await delete_quietly(pair.dst_fs, tmp)  # more or fewer bytes than its size: not this file
                     return a, Outcome.CHANGED, None
-                if checked and await pair.src_fs.full_hash(a.src) != await pair.dst_fs.full_hash(tmp):
+                # a carried-on file is two reads of the source, the kept part's and the rest's: proven one file
+                proven = checked or resumed
+                if proven and await pair.src_fs.full_hash(a.src) != await pair.dst_fs.full_hash(tmp):
                     await delete_quietly(pair.dst_fs, tmp)
                     return a, Outcome.DIFFERS, None
                 if a.replace and await stat_or_none(pair.dst_fs, a.dst) is not None:
@@ -188,6 +204,9 @@ class Engine:
         except NotFound as exc:
             await delete_quietly(pair.dst_fs, tmp)
             return a, Outcome.VANISHED, exc
+        except localcopy.SourceUnreadable as exc:
+            await delete_quietly(pair.dst_fs, tmp)
+            return a, Outcome.UNREADABLE, exc
         except AlreadyExists as exc:
             await delete_quietly(pair.dst_fs, tmp)
             return a, Outcome.PROBLEM, exc
@@ -197,10 +216,11 @@ class Engine:
             return a, Outcome.FAILED, exc
         return a, self.done, None
 
-    async def _write_resumable(self, pair: Pair, src: str, tmp: str, before: EntryInfo) -> None:
+    async def _write_resumable(self, pair: Pair, src: str, tmp: str, before: EntryInfo) -> tuple[int, bool]:
         """Send a big file so that a run cut short (pause, kill, lost connection) is carried on, not redone.
 
         The partial temp file is only continued when the source has the same size and mtime as when it began.
+        Returns the bytes the file has and whether some were kept from an earlier run.
         """
         job = self.job
         if job.partials.get(tmp) != [before.size, before.mtime]:
@@ -208,14 +228,21 @@ class Engine:
             job.partials[tmp] = [before.size, before.mtime]
             await job.checkpoint(force=True)
 
+        kept = 0
+
         def source(offset: int) -> AsyncIterator[bytes]:
+            nonlocal kept
+            kept = offset
             job.done_bytes += offset
             return self._counting(_read(pair.src_fs, src, offset))
 
         def reread() -> AsyncIterator[bytes]:  # to check what an earlier run left there, not counted
             return self._stoppable(_read(pair.src_fs, src))
 
-        await pair.dst_fs.write_resumable(tmp, source, mtime=before.mtime, mode=before.mode, reread=reread)
+        written = await pair.dst_fs.write_resumable(
+            tmp, source, mtime=before.mtime, mode=_kept(before.mode), reread=reread
+        )
+        return written, kept > 0
 
     async def _counting(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         async for chunk in self._stoppable(chunks):
@@ -230,8 +257,18 @@ class Engine:
             yield chunk
 
 
-def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-    return cast(Any, fs).open_read(path, offset)  # type: ignore[no-any-return]
+def _kept(mode: int) -> int:
+    """The mode a copy on another device gets: a device's setuid, setgid and sticky bits never land on another."""
+    return mode & 0o777
+
+
+async def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+    """The source's bytes from `offset`; one this user may not read raises SourceUnreadable."""
+    try:
+        async for chunk in fs.open_read(path, offset):
+            yield chunk
+    except AccessDenied as exc:
+        raise localcopy.SourceUnreadable(str(exc)) from None
 
 
 def sync_filesystem(dst_dir: str) -> None:

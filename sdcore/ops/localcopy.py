@@ -13,8 +13,10 @@ from typing import Any
 import blake3
 
 from sdcore.errors import AlreadyExists, NotFound
-from sdcore.fs.base import FsError
+from sdcore.fs.base import AccessDenied, FsError
 from sdcore.fs.local import fs_error
+from sdcore.fs.noreplace import rename_noreplace
+from sdcore.fs.resumable import open_kept
 from sdcore.sdpath import display
 
 RANGE_CHUNK = 16 << 20  # bytes per copy_file_range call: progress and pause are checked between calls
@@ -27,6 +29,10 @@ _FALLBACK_ERRNOS = (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, e
 
 class SourceVanished(NotFound):
     """The source disappeared between listing and copying."""
+
+
+class SourceUnreadable(AccessDenied):
+    """This user may not read the source (permission denied): it is reported, the copy goes on without it."""
 
 
 class SourceChanged(FsError):
@@ -69,7 +75,7 @@ def copy_file(
             raise SourceVanished(f"{display(src)} vanished before it could be copied") from None
         if exc.errno == errno.ELOOP:
             raise SourceChanged(f"{display(src)} became a symlink while being copied") from None
-        raise fs_error(exc, src) from None
+        raise source_error(exc, src) from None
     try:
         before = os.fstat(sfd)
         if not stat.S_ISREG(before.st_mode):
@@ -132,6 +138,12 @@ def copy_file(
     return copied, digest
 
 
+def source_error(exc: OSError, src: str) -> Exception:
+    """An error reading the source as our own: one this user may not read is SourceUnreadable."""
+    error = fs_error(exc, src)
+    return SourceUnreadable(str(error)) if isinstance(error, AccessDenied) else error
+
+
 def _create_unnamed(directory: str, mode: int) -> int | None:
     """An unnamed file in `directory` (O_TMPFILE), or None where the filesystem or kernel has none."""
     if not _unnamed_ok:
@@ -164,9 +176,8 @@ def _reopen_partial(tmp: str, sfd: int, size: int) -> tuple[int | None, int]:
     What was kept is not trusted: it is compared with the source block by block and cut at the first
     block that differs (a crash may have left a tail unwritten; the file may have been damaged).
     """
-    try:
-        dfd = os.open(tmp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    dfd = open_kept(tmp)
+    if dfd is None:
         return None, 0
     start = 0
     have = min(os.fstat(dfd).st_size, size)
@@ -236,7 +247,7 @@ def copy_symlink(src: str, dst: str, tmp: str, *, replace: bool) -> None:
     except FileNotFoundError:
         raise SourceVanished(f"{display(src)} vanished before it could be copied") from None
     except OSError as exc:
-        raise fs_error(exc, src) from None
+        raise source_error(exc, src) from None
     unlink_quietly(tmp)
     try:
         os.symlink(target, tmp)
@@ -252,17 +263,10 @@ def place(tmp: str, dst: str, replace: bool) -> None:
     if replace:
         os.rename(tmp, dst)
         return
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err == errno.EEXIST:
-            raise AlreadyExists(f"{display(dst)} appeared while copying; it was left as it is")
-        if err not in (errno.EINVAL, errno.ENOSYS):  # EINVAL: this filesystem has no RENAME_NOREPLACE
-            raise OSError(err, os.strerror(err), dst)
-    if os.path.lexists(dst):
-        raise AlreadyExists(f"{display(dst)} appeared while copying; it was left as it is")
-    os.rename(tmp, dst)
+    try:
+        rename_noreplace(tmp, dst)
+    except FileExistsError:
+        raise AlreadyExists(f"{display(dst)} appeared while copying; it was left as it is") from None
 
 
 def _libc_call(name: str, *argtypes: Any) -> Callable[..., int] | None:
@@ -291,10 +295,6 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 _AT_FDCWD = -100
 _AT_SYMLINK_FOLLOW = 0x400
-_RENAME_NOREPLACE = 1
-_renameat2 = _libc_call(
-    "renameat2", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint
-)
 _linkat = _libc_call("linkat", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
 # Unnamed files need O_TMPFILE, linkat and /proc/self/fd (linking an fd by AT_EMPTY_PATH needs a privilege)
 _unnamed_ok = hasattr(os, "O_TMPFILE") and _linkat is not None and os.path.isdir("/proc/self/fd")

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sdcore.api.text import count
 from sdcore.errors import NotFound, SdError
-from sdcore.fs.base import EntryInfo, FileSystem, FsError
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem, FsError
+from sdcore.ops import limits
 from sdcore.ops.walk import batches, by_name, pair_of, stat_or_none, walk
 from sdcore.sdpath import SdPath, display, join
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 
 POLICIES = ("fail", "skip", "overwrite", "rename")
 SHOWN = 10  # names listed in an error before "and N more"
+FAT_MAX = 4 << 30  # the smallest size no filesystem with a limit holds (FAT32: 4 GiB less a byte)
 
 
 class ConflictError(SdError):
@@ -47,25 +50,39 @@ async def plan_transfer(
     *,
     on_conflict: str,
     moving: bool,
+    unfit_names: str = "fail",
 ) -> Plan:
     """Count what `sources` -> `targets` writes and find what exists there; refuse before anything is written
-    (ConflictError with --on-conflict fail, a file over a directory, too little space)."""
+    (ConflictError with --on-conflict fail, a file over a directory, too little space, a read-only volume, a file
+    too big for its filesystem, names it cannot hold with --unfit-names fail)."""
     if on_conflict not in POLICIES:
         raise SdError(f"unknown conflict policy {on_conflict!r}; use one of {', '.join(POLICIES)}")
     tally = _Tally(on_conflict)
+    unfit: list[str] = []
     for src, dst in zip(sources, targets, strict=True):
         pair = pair_of(fs_for, src, dst, moving)
         try:
             info = await pair.src_fs.stat(src.path)
         except NotFound:
             continue  # reported as vanished when its turn comes
+        if pair.local:
+            limits.refuse_read_only(os.path.dirname(dst.path))
         existing = await stat_or_none(pair.dst_fs, dst.path)
         await tally.item(pair.src_fs, pair.dst_fs, src.path, dst.path, info, existing, pair.same_fs)
+        if pair.local and not pair.same_fs:
+            held = limits.refuse_too_big(os.path.dirname(dst.path), tally.big)
+            if held is not None and held.dos_names and unfit_names == "fail":
+                unfit += await limits.unfit_names_in(pair.src_fs, src.path, dst.name, info)
+    if unfit:
+        held = limits.limits_at(os.path.dirname(targets[0].path))
+        assert held is not None
+        limits.refuse_unfit(held, os.path.dirname(targets[0].path), unfit)
     if tally.refusals:
         raise ConflictError(f"nothing was written: {listed_names(tally.refusals)}")
     if tally.conflicts and on_conflict == "fail":
         raise ConflictError(
-            f"{len(tally.conflicts)} path(s) exist at the destination: {listed_names(sorted(tally.conflicts))}. "
+            f"{count(len(tally.conflicts), 'item')} {'exists' if len(tally.conflicts) == 1 else 'exist'} at the "
+            f"destination: {listed_names(sorted(tally.conflicts))}. "
             "Nothing was written; choose --on-conflict skip, overwrite or rename"
         )
     plan = Plan(
@@ -86,6 +103,7 @@ class _Tally:
     bytes: int = 0
     conflicts: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+    big: list[tuple[str, int]] = field(default_factory=list)  # files of 4 GiB or more (FAT32 holds none)
 
     async def item(
         self,
@@ -111,19 +129,24 @@ class _Tally:
                     if entry.kind in ("file", "symlink"):
                         self.files += 1
                         self.bytes += entry.size if entry.kind == "file" else 0
+                        if entry.kind == "file" and entry.size >= FAT_MAX:
+                            self.big.append((entry.name, entry.size))
                 return
             children = await by_name(dst_fs, dst)
-            async for batch in batches(src_fs, src):
-                for child in batch:
-                    await self.item(
-                        src_fs,
-                        dst_fs,
-                        join(src, child.name),
-                        join(dst, child.name),
-                        child,
-                        children.get(child.name),
-                        same_fs,
-                    )
+            try:
+                async for batch in batches(src_fs, src):
+                    for child in batch:
+                        await self.item(
+                            src_fs,
+                            dst_fs,
+                            join(src, child.name),
+                            join(dst, child.name),
+                            child,
+                            children.get(child.name),
+                            same_fs,
+                        )
+            except AccessDenied:  # this user may not read it: the copy reports it when its turn comes
+                pass
             return
         if info.kind not in ("file", "symlink"):
             return
@@ -136,6 +159,8 @@ class _Tally:
         self.files += 1
         if info.kind == "file" and not same_fs:
             self.bytes += info.size
+            if info.size >= FAT_MAX:
+                self.big.append((src, info.size))
 
 
 def check_space(fs_for: Callable[[uuid.UUID], FileSystem], plan: Plan, moving: bool) -> None:

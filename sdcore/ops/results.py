@@ -22,6 +22,7 @@ class Outcome(enum.Enum):
     DIFFERS = "differs"  # the copy did not match its source (BLAKE3): discarded, retried on resume
     PROBLEM = "problem"  # left as it is (something appeared at the destination meanwhile)
     UNSUPPORTED = "unsupported"  # a special file, or a symlink another device cannot make
+    UNREADABLE = "unreadable"  # this user may not read it (permission denied): left out, the rest goes on
     STOPPED = "stopped"  # a pause or cancel came in the middle of it
     FAILED = "failed"
 
@@ -38,6 +39,7 @@ class TransferResult:
     skipped: tuple[str, ...] = ()  # destination paths that existed and were kept (--on-conflict skip)
     vanished: tuple[str, ...] = ()  # sources gone before their turn
     unsupported: tuple[str, ...] = ()  # sources not copied (special files)
+    unreadable: tuple[str, ...] = ()  # sources this user may not read (files, or whole folders): not copied
     verified: bool = False  # every copy was checked against its source by BLAKE3
     targets: tuple[str, ...] = ()  # where each source landed (paths on the destination device)
 
@@ -56,6 +58,7 @@ class TransferResult:
             skipped=tuple(data.get("skipped", ())),
             vanished=tuple(data.get("vanished", ())),
             unsupported=tuple(data.get("unsupported", ())),
+            unreadable=tuple(data.get("unreadable", ())),
             verified=bool(data.get("verified", False)),
             targets=tuple(data.get("targets", ())),
         )
@@ -70,6 +73,7 @@ class TransferResult:
             "skipped": list(self.skipped),
             "vanished": list(self.vanished),
             "unsupported": list(self.unsupported),
+            "unreadable": list(self.unreadable),
             "verified": self.verified,
             "targets": list(self.targets),
         }
@@ -170,7 +174,7 @@ def decode_result(kind: str, data: Any) -> Any:
     """The typed result of a finished job of `kind` from what the jobs table stores; other kinds' as stored."""
     if not isinstance(data, dict):
         return data
-    if kind in ("copy", "move"):
+    if kind in ("copy", "move", "extract"):
         return TransferResult.from_dict(data, moved=kind == "move")
     if kind == "delete":
         return DeleteResult.from_dict(data)

@@ -29,6 +29,9 @@ class RenameJob(Job):
     def describe(self) -> str:
         return f"rename {display(SdPath.parse_canonical(self.path).name)} to {display(self.new_name)}"
 
+    def used_paths(self) -> list[str]:
+        return [self.path]
+
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)
         target = join(path.parent.path, self.new_name)
@@ -48,6 +51,9 @@ class MkdirJob(Job):
 
     def describe(self) -> str:
         return f"mkdir {display(SdPath.parse_canonical(self.path).path)}"
+
+    def used_paths(self) -> list[str]:
+        return [self.path]
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         path = SdPath.parse_canonical(self.path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import stat
@@ -14,17 +15,20 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sdcore.errors import NotFound, SdError
-from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
 from sdcore.fs.local import fs_error
+from sdcore.fs.noreplace import rename_noreplace
 from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
 from sdcore.ops import localcopy
 from sdcore.ops.engine import Action, Engine, delete_quietly, discard_partial
 from sdcore.ops.follow import follow_changes
+from sdcore.ops.limits import NAME_POLICIES, fit_names
 from sdcore.ops.names import conflict_name, temp_name
 from sdcore.ops.plan import POLICIES, ConflictError, listed_names, plan_transfer
 from sdcore.ops.results import Outcome, TransferResult
 from sdcore.ops.walk import Pair, by_name, pair_of, sorted_listing, stat_or_none
 from sdcore.sdpath import SdPath, display, join
+from sdcore.volumes import limits_at, mount_points, mounts_holding
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -32,6 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["POLICIES", "ConflictError", "MoveJob", "TransferJob", "cursor_status", "discard_stale_partials"]
+
+class VolumeGone(SdError):
+    """A disk the copy reads or writes went away (unplugged, unmounted); resumable once it is back."""
+
 
 CHECKPOINT_EVERY = (
     2.0  # seconds between checkpoints; a resume recognises the copies made since by size and mtime
@@ -68,6 +76,7 @@ class TransferJob(Job):
     targets: list[str] = field(default_factory=list)  # where each source lands, canonical SdPath text
     on_conflict: str = "fail"
     verify: bool = False
+    unfit_names: str = "fail"  # names the destination cannot hold (FAT): fail the job, rename or skip them
     phase: str = "plan"  # plan | transfer
     index: int = 0  # the source in progress
     cursor: list[str] | None = None  # last finished entry of that source, as path components
@@ -77,18 +86,22 @@ class TransferJob(Job):
     total_files: int = 0
     done_bytes: int = 0
     done_files: int = 0
+    begun_bytes: int = 0  # of done_bytes, the part of an unfinished file kept for the next run to carry on
     skipped: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     changed: list[list[str]] = field(
         default_factory=list
     )  # [src, dst, why] not copied this run (written to meanwhile, a copy that did not match): retried on resume
     unsupported: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # sources this user may not read: left out, reported
     problems: list[str] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)  # directories whose listing changed (index, events)
     partials: dict[str, list[float]] = field(
         default_factory=dict
     )  # resumable temp -> [size, mtime] of its source
     unlinking: list[str] = field(default_factory=list)  # moved files' sources: copied, synced, counted
+    merged: list[str] = field(default_factory=list)  # targets that were folders already when planned (merged into)
+    mounts: list[str] = field(default_factory=list)  # mount points of this device the copy reads or writes under
 
     kind = "copy"
     moving: ClassVar[bool] = False
@@ -100,16 +113,25 @@ class TransferJob(Job):
         more = f" and {len(self.sources) - 3} more" if len(self.sources) > 3 else ""
         return f"{what} {names}{more}"
 
+    def used_paths(self) -> list[str]:
+        return [*self.sources, *self.targets]
+
     # -- the run --------------------------------------------------------------------------
 
     async def run(self, ctx: JobContext) -> dict[str, Any]:
         self.ctx = ctx
         self._engine = Engine(self)
         self._conflict_set = set(self.conflicts)
+        self._fitting: str | None = None  # the --unfit-names policy while the destination is FAT or exFAT
         self._last_checkpoint = time.monotonic()
         self._last_progress = 0.0
         if self.on_conflict not in POLICIES:
             raise SdError(f"unknown conflict policy {self.on_conflict!r}; use one of {', '.join(POLICIES)}")
+        if self.unfit_names not in NAME_POLICIES:
+            raise SdError(f"unknown --unfit-names {self.unfit_names!r}; use one of {', '.join(NAME_POLICIES)}")
+        gone = self._volume_gone()
+        if gone is not None:  # never a copy into the empty folder a disk is mounted on
+            raise VolumeGone(f"the volume at {display(gone)} is not mounted: plug the disk in (mount it there) and resume")
         if self.phase == "transfer" and not self.moving and await self._begun_target_gone():
             self._start_over()
         if self.phase == "plan":
@@ -119,6 +141,30 @@ class TransferJob(Job):
             self.report(force=True)
             await ctx.checkpoint()
         self.problems = []
+        try:
+            await self._transfer_all()
+        except SdError:
+            gone = self._volume_gone()
+            if gone is None:
+                raise
+            raise VolumeGone(
+                f"the volume went away ({display(gone)} is not mounted any more): {self.done_files:,} of "
+                f"{self.total_files:,} files are done; plug the disk in, then `sd job resume {ctx.job_id}` carries on"
+            ) from None
+        self.done_bytes, self.begun_bytes = self.done_bytes - self.begun_bytes, 0  # that file was not copied after all
+        self.report(force=True)
+        await follow_changes(ctx.library, self.touched, entries=self._changed_entries())
+        if self.changed or self.problems:
+            why = [c[2] if len(c) > 2 else CHANGED for c in self.changed]  # older checkpoints: [src, dst]
+            lines = [f"{display(c[0])} {w}" for c, w in zip(self.changed, why, strict=True)] + self.problems
+            raise SdError(
+                f"{len(lines)} {'file was' if len(lines) == 1 else 'files were'} not {'moved' if self.moving else 'copied'}: "
+                f"{listed_names(lines)}"
+                + ("; resume the job to copy them again" if self.changed else "")
+            )
+        return self.result().to_dict()
+
+    async def _transfer_all(self) -> None:
         await self._unlink_moved()  # what a run cut off had counted as moved but not removed yet
         retry, self.changed = self.changed, []
         for src_path, dst_path, *_ in retry:
@@ -130,16 +176,13 @@ class TransferJob(Job):
             self.index += 1
             self.cursor = None
             await self.checkpoint()
-        self.report(force=True)
-        await follow_changes(ctx.library, self.touched, entries=self._changed_entries())
-        if self.changed or self.problems:
-            why = [c[2] if len(c) > 2 else CHANGED for c in self.changed]  # older checkpoints: [src, dst]
-            lines = [f"{display(c[0])} {w}" for c, w in zip(self.changed, why, strict=True)] + self.problems
-            raise SdError(
-                f"{len(lines)} file(s) were not {'moved' if self.moving else 'copied'}: {listed_names(lines)}"
-                + ("; resume the job to copy them again" if self.changed else "")
-            )
-        return self.result().to_dict()
+
+    def _volume_gone(self) -> str | None:
+        """A mount point this copy works under that is not mounted now (a disk unplugged), or None."""
+        if not self.mounts:
+            return None
+        mounted = mount_points()
+        return next((point for point in self.mounts if point not in mounted), None)
 
     def result(self) -> TransferResult:
         """What this copy or move did."""
@@ -152,6 +195,7 @@ class TransferJob(Job):
             skipped=tuple(_unique(self.skipped)),
             vanished=tuple(_unique(self.vanished)),
             unsupported=tuple(_unique(self.unsupported)),
+            unreadable=tuple(_unique(self.unreadable)),
             verified=self.verify or self.moving,
             targets=tuple(SdPath.parse_canonical(t).path for t in self.targets),
         )
@@ -218,7 +262,7 @@ class TransferJob(Job):
 
     def _start_over(self) -> None:
         """Plan and copy everything again: resuming would skip what was copied before and is gone now."""
-        fresh = type(self)(self.sources, self.targets, self.on_conflict, self.verify)
+        fresh = type(self)(self.sources, self.targets, self.on_conflict, self.verify, self.unfit_names)
         for f in fields(self):
             setattr(self, f.name, getattr(fresh, f.name))
 
@@ -234,9 +278,18 @@ class TransferJob(Job):
             [SdPath.parse_canonical(t) for t in self.targets],
             on_conflict=self.on_conflict,
             moving=self.moving,
+            unfit_names=self.unfit_names,
         )
         self.conflicts = list(plan.conflicts)
         self._conflict_set = set(plan.conflicts)
+        for text in self.targets:  # what was there before is not this job's to take away (an undo of the move)
+            target = SdPath.parse_canonical(text)
+            existing = await stat_or_none(ctx.fs_for(target.device_id), target.path)
+            if existing is not None and existing.is_dir:
+                self.merged.append(target.path)
+        here = [SdPath.parse_canonical(p) for p in self.used_paths()]
+        held = mounts_holding([p.path for p in here if p.device_id == ctx.device_id])
+        self.mounts = sorted({m.point for m in held if m is not None and m.point != "/"})
         self.total_files, self.total_bytes = plan.total_files, plan.total_bytes
 
     # -- transfer ---------------------------------------------------------------------------
@@ -245,6 +298,14 @@ class TransferJob(Job):
         src_fs, dst_fs = self._fs(src), self._fs(dst)
         if cursor_status((), self.cursor) == "done":
             return
+        held = limits_at(os.path.dirname(dst.path)) if self._pair(src, dst).local else None
+        self._fitting = self.unfit_names if held is not None and held.dos_names else None
+        if self._fitting is not None:
+            fitted = fit_names([dst.name], self._fitting)[dst.name]
+            if fitted is None:
+                self.skipped.append(dst.path)
+                return
+            dst = dst.parent.child(fitted)
         try:
             info = await src_fs.stat(src.path)
         except NotFound:
@@ -277,6 +338,7 @@ class TransferJob(Job):
         """Handle the sorted entries of one source directory (or the one root entry)."""
         batch: list[Action] = []
         batch_bytes = 0
+        fitted = fit_names([i.name for i in infos], self._fitting) if self._fitting and root is None else {}
         for info in infos:
             name = info.name if root is None else root[0]
             dst_name = info.name if root is None else root[1]
@@ -284,6 +346,16 @@ class TransferJob(Job):
             status = cursor_status(rel, self.cursor)
             if status == "done":
                 continue
+            if fitted:
+                dst_name = fitted[name] or ""
+                if not dst_name:  # a name the destination cannot hold, left out as asked
+                    self.skipped.append(join(src_dir, name))
+                    if not info.is_dir:
+                        self.total_files -= 1
+                        self.total_bytes -= info.size if info.kind == "file" else 0
+                    if not batch:
+                        self._finish(rel)
+                    continue
             src, dst = join(src_dir, name), join(dst_dir, dst_name)
             if info.kind in ("file", "symlink"):
                 action = await self._decide(w, rel, src, dst, info, listing)
@@ -375,6 +447,10 @@ class TransferJob(Job):
             elif outcome is Outcome.UNSUPPORTED:
                 self.unsupported.append(action.src)
                 self.total_files -= 1
+            elif outcome is Outcome.UNREADABLE:
+                self.unreadable.append(action.src)
+                self.total_files -= 1
+                self.total_bytes -= action.info.size
             elif outcome is Outcome.STOPPED:
                 break
             else:
@@ -444,6 +520,10 @@ class TransferJob(Job):
             self.vanished.append(src)
             self._finish(rel)
             return
+        except AccessDenied:  # the planner could not count what is inside either
+            self.unreadable.append(src)
+            self._finish(rel)
+            return
         if status == "todo" and existing is None:
             await _mkdir(w, dst)
             fresh = True
@@ -461,9 +541,9 @@ class TransferJob(Job):
 
     async def _rename_whole(self, src: str, dst: str) -> None:
         try:
-            os.rename(src, dst)
+            await asyncio.to_thread(rename_noreplace, src, dst)  # a slow or network disk must not stall the loop
         except OSError as exc:
-            raise fs_error(exc, src) from None
+            raise fs_error(exc, dst if exc.errno == errno.EEXIST else src) from None
         self.done_files += 1
 
     async def _finish_directory(self, w: Pair, src: str, dst: str, info: EntryInfo) -> None:

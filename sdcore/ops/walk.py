@@ -6,10 +6,9 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, cast
 
 from sdcore.errors import NotFound
-from sdcore.fs.base import EntryInfo, FileSystem
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
 from sdcore.sdpath import SdPath, join
 
@@ -40,8 +39,7 @@ def _same_device(src: SdPath, dst: SdPath) -> bool:
 
 
 def batches(fs: FileSystem, path: str) -> AsyncIterator[list[EntryInfo]]:
-    # FileSystem declares its async generators `async def ... -> AsyncIterator`, which mypy reads as coroutines
-    return cast(Any, fs).list_dir(path)  # type: ignore[no-any-return]
+    return fs.list_dir(path)
 
 
 async def stat_or_none(fs: FileSystem, path: str) -> EntryInfo | None:
@@ -67,7 +65,8 @@ async def sorted_listing(fs: FileSystem, path: str) -> list[EntryInfo]:
 
 
 async def walk(fs: FileSystem, path: str) -> AsyncIterator[EntryInfo]:
-    """Every entry below a directory (depth first, not following symlinks)."""
+    """Every entry below a directory (depth first, not following symlinks); a folder this user may not read
+    is passed over (a copy reports it when its turn comes)."""
     stack = [path]
     while stack:
         directory = stack.pop()
@@ -77,5 +76,5 @@ async def walk(fs: FileSystem, path: str) -> AsyncIterator[EntryInfo]:
                     yield entry
                     if entry.is_dir:
                         stack.append(join(directory, entry.name))
-        except NotFound:
+        except (NotFound, AccessDenied):
             continue

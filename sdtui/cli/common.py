@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, NoReturn, TypeVar, cast
 
 import typer
@@ -39,6 +40,32 @@ options: ContextVar[Options | None] = ContextVar("sd_options", default=None)
 def chosen() -> Options:
     """The global options of this command."""
     return options.get() or Options()
+
+
+def data_dir() -> Path:
+    """The data dir this command works on: --data-dir, else $SD_DATA_DIR, else the default."""
+    from sdcore.core import default_data_dir
+
+    given = chosen().data_dir
+    return Path(given).expanduser() if given else default_data_dir()
+
+
+def shell_word(text: str) -> str:
+    """`text` as one word a person can paste into a shell to type it: quoted where need be; a name that is not
+    UTF-8 or holds control characters as bash's $'...' with \\xNN escapes (as `display` shows them)."""
+    import shlex
+
+    if display(text) == text:
+        return shlex.quote(text)
+    out = []
+    for ch in text:
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF or not ch.isprintable():
+            out.append(display(ch) if display(ch) != ch else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "$'" + "".join(out) + "'"
 
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
@@ -273,8 +300,9 @@ def print_json(data: Any) -> None:
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*columns, title=title, box=None, header_style="bold")
-    for row in rows:
-        table.add_row(*(display(str(v)) if v is not None else "" for v in row))
+    for row in rows:  # as Text: a name such as "[bold]x" is shown as it is, never read as markup
+        table.add_row(*(Text(display(str(v))) if v is not None else "" for v in row))
     console().print(table)

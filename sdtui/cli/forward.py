@@ -21,13 +21,16 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdcore.control import SOCKET_NAME, Call, ControlServer, Session
 from sdcore.errors import SdError
-from sdtui.cli import common
 
-NOT_FORWARDED = {"serve", None}  # serve: a second core, refused here; no command: --version, --help, completion
+if TYPE_CHECKING:  # the client side (forward) runs without typer and the commands: only the host imports them
+    from sdtui.cli import common
+
+NOT_FORWARDED = {"serve", "health", None}  # serve: a second core, refused here; health: asks the core itself;
+# no command: --version, --help, completion
 TERMINAL_VARIABLES = ("TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
 CHUNK = 1 << 20
 
@@ -37,8 +40,8 @@ CHUNK = 1 << 20
 def forward(argv: list[str]) -> int | None:
     """Run `sd ARGV` in the core running for its data dir and return its exit status; None if none runs."""
     data_dir, command = _globals(argv)
-    if command in NOT_FORWARDED or not (data_dir / SOCKET_NAME).exists():
-        return None
+    if command in NOT_FORWARDED or _follows_the_core(argv) or not (data_dir / SOCKET_NAME).exists():
+        return None  # a monitor attaches to the core itself: it outlives it, to say what the core's end cut off
     try:
         return asyncio.run(_forward(data_dir, argv))
     except KeyboardInterrupt:
@@ -48,20 +51,25 @@ def forward(argv: list[str]) -> int | None:
 
 def _globals(argv: list[str]) -> tuple[Path, str | None]:
     """The data dir and the command name, read the way the main callback reads them."""
-    from sdcore.core import default_data_dir
+    data_dir, at = _read_globals(argv)
+    return data_dir, argv[at] if at < len(argv) else None
+
+
+def _read_globals(argv: list[str]) -> tuple[Path, int]:
+    """The data dir, and where the command's name is in `argv` (its length: no command)."""
+    from sdcore.privacy import default_data_dir  # not sdcore.core: a forwarded command's client needs no core
 
     data_dir, i = None, 0
     while i < len(argv) and argv[i].startswith("-"):
         arg = argv[i]
         if arg.startswith("--data-dir="):
             data_dir = arg.split("=", 1)[1]
-        elif arg in ("--data-dir", "--library", "-L") and i + 1 < len(argv):  # an option with a value
+        elif arg in ("--data-dir", "--library", "-L", "--device") and i + 1 < len(argv):  # an option with a value
             if arg == "--data-dir":
                 data_dir = argv[i + 1]
             i += 1
         i += 1
-    command = argv[i] if i < len(argv) else None
-    return (Path(data_dir).expanduser() if data_dir else default_data_dir()), command
+    return (Path(data_dir).expanduser() if data_dir else default_data_dir()), i
 
 
 async def _forward(data_dir: Path, argv: list[str]) -> int | None:
@@ -150,7 +158,6 @@ async def host(core: Any, api: Any = None, finish_commands: bool = False) -> Con
     await server.start()
     _hosted[core] = server
     core.add_service(server)
-    common.typer_draws_at_the_callers_width()
     for name, attr in (("stdout", "out"), ("stderr", "err"), ("stdin", "stdin")):
         stream = getattr(sys, name)
         if not isinstance(stream, _Routed):
@@ -167,6 +174,9 @@ async def _command(
     tty: tuple[bool, ...] = (False, False, False),  # stdout, stderr, stdin
     env: dict[str, str] | None = None,
 ) -> dict[str, int]:
+    from sdtui.cli import common
+
+    common.typer_draws_at_the_callers_width()  # here, not when hosting starts: typer's rich_utils costs ~60 ms to import
     words, folder = [os.fsdecode(a) for a in argv], os.fsdecode(cwd)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -212,13 +222,13 @@ async def _command(
 
 def _follows_the_core(argv: list[str]) -> bool:
     """Whether the command only follows what the core does (`sd job monitor`): it ends with the core."""
-    words = [a for a in argv[argv.index(_globals(argv)[1]) :] if not a.startswith("-")] if _globals(argv)[1] else []
+    words = [a for a in argv[_read_globals(argv)[1] :] if not a.startswith("-")]
     return words[:2] == ["job", "monitor"]
 
 
 def _invoke(request: common.Request, argv: list[str], emit: Callable[[str, Any], None]) -> None:
     """Parse and run the command in this thread, as `sd` would; report its exit status."""
-    from sdtui.cli import app
+    from sdtui.cli import app, common
 
     common.current.set(request)
     code = 1
@@ -292,6 +302,8 @@ class _Routed:
         self._attr, self._fallback = attr, fallback
 
     def _target(self) -> Any:
+        from sdtui.cli import common
+
         request = common.current.get()
         return self._fallback if request is None else getattr(request, self._attr)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sdcore.api import check_index_mode, human_size
+from sdcore.api import check_index_mode, count, human_size
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.cli.common import (
@@ -20,6 +20,7 @@ from sdtui.cli.common import (
     print_json,
     print_table,
     run_api,
+    shell_word,
 )
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
@@ -37,7 +38,7 @@ BackgroundOpt = typer.Option(False, "--background", help="Start the job and retu
 
 
 async def _index(api: Any, location: Any, background: bool, json: bool) -> None:
-    job_id = await api.library().locations.index(location.id)
+    job_id = (await api.library().locations.index(location.id)).id
     if background:
         print_json({"job": job_id}) if json else print(f"indexing in job {job_id}")
         return
@@ -77,7 +78,7 @@ def location_add(
             if mode is not None and mode != location.mode:
                 fail(
                     f"{display(path)} is a location already, indexed in {location.mode} mode; "
-                    f"`sd location mode {display(path)} {mode}` changes its mode"
+                    f"`sd location mode {shell_word(path)} {mode}` changes its mode"
                 )
         else:
             location = await locations.add(here(path), mode=mode or "content", name=name, ignore=ignore)
@@ -95,20 +96,28 @@ def location_list(json: bool = JsonOpt) -> None:
     async def body(api: Any) -> None:
         lib = api.library()
         rows = []
+        shown: dict[int, str] = {}  # another device's location (from its catalogue) as `alpha:/photos`
+        state: dict[int, str] = {}  # a location on a disk that is out: `offline — LABEL, last seen DATE`
         for loc in await lib.locations.list():
             details = await lib.entries.details(SdPath(loc.device_id, loc.path))
             rows.append((loc, details.size if details else 0, (details.files or 0) if details else 0))
+            here_ = loc.device_id == api.device.id or loc.device_id.int == 0
+            shown[loc.id] = loc.path if here_ else await api.label(SdPath(loc.device_id, loc.path))
+            offline = await api.offline(SdPath(loc.device_id, loc.path)) if here_ and loc.volume_id else None
+            state[loc.id] = offline.describe() if offline is not None else loc.scan_state
         if json:
             print_json([
-                {"id": loc.id, "name": loc.name, "path": loc.path, "mode": loc.mode, "state": loc.scan_state,
-                 "files": files, "size": size, "ignore": list(loc.ignore), "last_scanned": loc.last_scanned}
+                {"id": loc.id, "name": loc.name, "path": loc.path, "mode": loc.mode, "state": state[loc.id],
+                 "volume_id": loc.volume_id, "volume_label": loc.volume_label,
+                 "files": files, "size": size, "ignore": list(loc.ignore), "last_scanned": loc.last_scanned,
+                 "device_id": str(loc.device_id)}
                 for loc, size, files in rows
             ])
             return
         print_table(
             ("id", "name", "path", "mode", "state", "files", "size", "scanned"),
             [
-                (loc.id, loc.name, loc.path, loc.mode, loc.scan_state, f"{files:,}", human_size(size),
+                (loc.id, loc.name, shown[loc.id], loc.mode, state[loc.id], f"{files:,}", human_size(size),
                  time.strftime("%Y-%m-%d %H:%M", time.localtime(loc.last_scanned)) if loc.last_scanned else "never")
                 for loc, size, files in rows
             ],
@@ -197,7 +206,7 @@ def location_ignore(location: str, patterns: list[str] = typer.Argument(None)) -
 
 def _entry_row(e: Any) -> tuple:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
-    size = f"{e.files:,} file{'' if e.files == 1 else 's'}" if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
+    size = count(e.files, "file") if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
     name = e.name + ("/" if e.kind == "dir" else "") + (f" -> {e.link_target}" if e.link_target else "")
     return (name, e.kind if e.kind != "file" else (e.object_kind or "file"), size, when, e.cas_id or "")
 
@@ -211,6 +220,11 @@ def ls(
 
     async def body(api: Any) -> None:
         target = await api.resolve(here(path))
+        offline = await api.offline(target)
+        if offline is not None:  # listed from the library's catalogue of that device
+            source = "the index" if offline.volume else "the catalogue"
+            print(f"{await api.label(target)}: {offline.describe()} (from {source}, read-only)",
+                  file=sys.stderr if json else sys.stdout)  # fmt: skip
         entries = [e async for batch in api.browse(target, index=True) for e in batch]
         if not all_:
             entries = [e for e in entries if not e.hidden]
@@ -243,8 +257,8 @@ def quick_scan(
         loc = await locations.containing(target)
         if loc is None:
             fail(f"{display(target.path)} is in no location; add it with `sd location add`, or use --ephemeral")
-        job_id = await locations.index(loc.id, scope=scope, below=target)
-        record = await follow(api, job_id, quiet=json)
+        job = await locations.index(loc.id, scope=scope, below=target)
+        record = await follow(api, job.id, quiet=json)
         counts = record.result.to_dict() if record.result else None
         print_json(counts) if json else print(counts)
 
@@ -258,23 +272,23 @@ def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
 
     directory = os.path.abspath(os.path.expanduser(here(path)))
     out = sys.stdout
-    count = 0
+    listed = 0
     try:
         if json:
             out.write("[")
         for parent, found in scan_ephemeral_found(directory, recursive):
             if json:
-                out.write((", " if count and found else "") + ", ".join(_json_objects(parent, found)))
+                out.write((", " if listed and found else "") + ", ".join(_json_objects(parent, found)))
             else:
                 prefix = display(parent).rstrip("/") + "/"
                 out.write("".join(prefix + display(f[0]) + ("/\n" if f[2] == "dir" else "\n") for f in found))
-            count += len(found)
+            listed += len(found)
         if json:
             out.write("]\n")
     except SdError as exc:
         fail(str(exc))
     if not json:
-        print(f"{count:,} entries", file=sys.stderr)
+        print(count(listed, "entry", "entries"), file=sys.stderr)
 
 
 def _json_objects(parent: str, found: list[tuple]) -> Iterator[str]:

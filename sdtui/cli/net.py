@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -10,8 +11,9 @@ from typing import Any
 
 import typer
 
+from sdcore.api import count
 from sdcore.sdpath import display
-from sdtui.cli.common import JsonOpt, here, print_json, print_table, run, run_api
+from sdtui.cli.common import JsonOpt, api_of, here, print_json, print_table, run, run_api
 
 network_app = typer.Typer(help="Pair devices, list them, unpair them.", no_args_is_help=True)
 pair_app = typer.Typer(help="Pair this device with another one using a 12-word code.", no_args_is_help=True)
@@ -46,6 +48,54 @@ def _network(core: Any, auto_accept_drops: bool = False) -> Any:
     return attach(core, auto_accept_drops=auto_accept_drops)
 
 
+def on_device(argv: list[str]) -> int | None:
+    """`sd --device NAME ARGS...`: run `sd ARGS...` on that paired device's core and return its exit status.
+
+    None when no --device is given. The device runs it with its own data dir; --library goes with the command.
+    """
+    from sdtui.cli.forward import _globals
+
+    device, rest, i = None, [], 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        if arg in ("--device", "--data-dir", "--library", "-L") and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+        elif arg.startswith(("--device=", "--data-dir=")):
+            value, i = arg.split("=", 1)[1], i + 1
+            arg = arg.split("=", 1)[0]
+        else:
+            rest.append(arg)
+            i += 1
+            continue
+        if arg == "--device":
+            device = value
+        elif arg != "--data-dir":  # the data dir is this device's (its key); the other side uses its own
+            rest += [arg, value]
+    if device is None:
+        return None
+    from sdcore.errors import SdError
+    from sdcore.net import run_on_device
+
+    try:
+        return asyncio.run(run_on_device(_globals(argv)[0], device, rest + argv[i:]))
+    except SdError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def ssh_programs() -> Any:
+    """What an admin's SSH session runs: the explorer or `sd`, each attached to this core through its control socket."""
+    from sdcore.net import AdminPrograms
+
+    return AdminPrograms(
+        explorer=(sys.executable, "-m", "sdtui.app"),
+        command=(sys.executable, "-m", "sdtui.cli"),
+        spare=(sys.executable, "-m", "sdtui.spare"),
+    )
+
+
 async def _until_stopped() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,12 +117,24 @@ def serve(
     async def body(core: Any) -> None:
         from sdcore.events import DeviceConnected, DeviceLost, DropOffered, PairingProgress
         from sdtui.cli.forward import host
+        from sdtui.cli.headless import pair_on_start
 
         server = await host(core)  # first: refuses to run twice for one data dir; then `sd` commands come here
         await core.go_live()  # every library: interrupted jobs resume, locations are watched and caught up
         net = _network(core, auto_accept_drops=auto_accept)
+        net.serve_programs(ssh_programs())
         address = await net.start(listen)
+        await api_of(core).devices.keep_in_sync()  # the libraries shared with other devices
+
+        def unasked(drop_id: str) -> None:  # the explorer asked quit or died: no one else here can answer
+            from sdcore.errors import NotFound
+
+            with contextlib.suppress(NotFound):  # answered there before it closed
+                net.answer_drop(drop_id, False, nobody_to_ask="the explorer it was asked in has closed")
+
+        server.on_unasked = unasked
         _say(f"serving {core.device.name} ({core.device.id}) on {address}")
+        pair_on_start(net, _say)
 
         async def report() -> None:
             with core.bus.subscribe(DeviceConnected, DeviceLost, DropOffered, PairingProgress) as events:
@@ -201,7 +263,7 @@ def drop(
 
     async def body(api: Any) -> None:
         names = await api.devices.send(device, [await api.resolve(here(f)) for f in files])
-        _say(f"sent {len(names)} file(s) to {display(device)}: {', '.join(display(n) for n in names)}")
+        _say(f"sent {count(len(names), 'file')} to {display(device)}: {', '.join(display(n) for n in names)}")
 
     run_api(body)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -11,22 +10,18 @@ from typing import Any
 
 import typer
 
-from sdcore.api import human_size
-from sdcore.errors import NotFound, SdError
-from sdcore.fs import trash as trash_mod
-from sdcore.ops.follow import follow_changes
+from sdcore.api import Trashed, count, human_size, parse_age
+from sdcore.errors import CannotUndo, NotFound, SdError
 from sdcore.ops.results import DeleteResult, OpResult, Outcome, PathResult, TransferResult
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import (
     JsonOpt,
-    api_of,
     fail,
     here,
-    library_of,
     print_json,
     print_table,
-    run,
     run_api,
+    shell_word,
 )
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
@@ -36,6 +31,12 @@ ConflictOpt = typer.Option(
     "fail",
     "--on-conflict",
     help="When a destination exists: fail (before writing anything), skip, overwrite, rename.",
+)
+UnfitNamesOpt = typer.Option(
+    "fail",
+    "--unfit-names",
+    help="Names the destination cannot hold (FAT, exFAT: a:b, trailing dots, case clashes): fail (before writing "
+    "anything), rename (a:b becomes a_b), skip.",
 )
 BackgroundOpt = typer.Option(False, "--background", help="Start the job and print its id; do not wait.")
 
@@ -47,6 +48,7 @@ def register(app: typer.Typer) -> None:
     app.command("rename")(rename)
     app.command("mkdir")(mkdir)
     app.add_typer(trash_app, name="trash")
+    app.command("undo")(undo)
 
 
 async def _stopped_jobs(api: Any) -> set[str]:
@@ -72,6 +74,8 @@ async def _finish(
             {"job": job_id, "state": record.state, "error": record.error, "result": result.to_dict() if result else {}}
         )
         exit_unless_completed(record)
+        if isinstance(result, TransferResult) and result.unreadable:
+            raise typer.Exit(1)  # listed in "unreadable": not everything was copied
         return None
     record = await follow(api, job_id)
     exit_unless_completed(record)
@@ -79,7 +83,7 @@ async def _finish(
     if isinstance(result, TransferResult):
         copied = result.bytes > 0  # a move within one filesystem renames: no bytes to count or verify
         print(
-            f"{verb} {result.files:,} file(s)"
+            f"{verb} {count(result.files, 'file')}"
             + (f", {human_size(result.bytes)}" if copied else "")
             + (" (verified)" if copied and result.verified else "")
         )
@@ -87,9 +91,13 @@ async def _finish(
             (result.skipped, "skipped (exists)"),
             (result.vanished, "vanished before it was copied"),
             (result.unsupported, "not copied (special file)"),
+            (result.unreadable, "permission denied, not " + verb),
         ):
             for path in paths:
                 print(f"warning: {display(path)}: {what}", file=sys.stderr)
+        if result.unreadable:
+            again = "move" if result.moved else "copy"
+            fail(f"{count(len(result.unreadable), 'item')} above could not be read; make them readable, then {again} them again")
     elif isinstance(result, PathResult):
         print(f"{verb} {display(result.path)}")
     return result  # type: ignore[no-any-return]
@@ -119,25 +127,33 @@ def cp(
     verify: bool = typer.Option(
         False, "--verify", help="Compare a full BLAKE3 of each copy with its source."
     ),
+    unfit_names: str = UnfitNamesOpt,
     json: bool = JsonOpt,
     background: bool = BackgroundOpt,
 ) -> None:
     """Copy files and folders (recursively; keeps mode, mtime and symlinks)."""
-    _transfer(paths, on_conflict, verify, json, background, moving=False)
+    _transfer(paths, on_conflict, verify, json, background, moving=False, unfit_names=unfit_names)
 
 
 def mv(
     paths: list[str] = typer.Argument(..., help="SOURCE... DESTINATION."),
     on_conflict: str = ConflictOpt,
+    unfit_names: str = UnfitNamesOpt,
     json: bool = JsonOpt,
     background: bool = BackgroundOpt,
 ) -> None:
     """Move files and folders (a rename on one filesystem; else copy, verify, delete, file by file)."""
-    _transfer(paths, on_conflict, True, json, background, moving=True)
+    _transfer(paths, on_conflict, True, json, background, moving=True, unfit_names=unfit_names)
 
 
 def _transfer(
-    paths: list[str], on_conflict: str, verify: bool, json: bool, background: bool, moving: bool
+    paths: list[str],
+    on_conflict: str,
+    verify: bool,
+    json: bool,
+    background: bool,
+    moving: bool,
+    unfit_names: str = "fail",
 ) -> None:
     if len(paths) < 2:
         raise typer.BadParameter("give at least one source and a destination")
@@ -150,10 +166,12 @@ def _transfer(
             await _folder_meant(api, paths[-1], destination)
         stopped = await _stopped_jobs(api)
         if moving:
-            job_id = await api.ops.move(sources, destination, on_conflict=on_conflict)
+            job = await api.ops.move(sources, destination, on_conflict=on_conflict, unfit_names=unfit_names)
         else:
-            job_id = await api.ops.copy(sources, destination, on_conflict=on_conflict, verify=verify)
-        await _finish(api, job_id, json, background, "moved" if moving else "copied", stopped)
+            job = await api.ops.copy(
+                sources, destination, on_conflict=on_conflict, verify=verify, unfit_names=unfit_names
+            )
+        await _finish(api, job.id, json, background, "moved" if moving else "copied", stopped)
 
     run_api(body)
 
@@ -166,7 +184,7 @@ async def _folder_meant(api: Any, typed: str, destination: SdPath) -> None:
         info = None
     shown = display(typed)
     if info is None:
-        raise NotFound(f"no folder {shown}: make it first (`sd mkdir {shown}`), or leave out the / to give a new name")
+        raise NotFound(f"no folder {shown}: make it first (`sd mkdir {shell_word(typed)}`), or leave out the / to give a new name")
     if info.kind == "file":
         raise SdError(f"{shown} is a file, not a folder; leave out the trailing / to name the file")
 
@@ -187,8 +205,8 @@ def rm(
         targets = [await api.resolve(here(p)) for p in paths]
         inside = await _locations_inside(api, targets, yes)
         stopped = await _stopped_jobs(api)
-        job_id = await api.ops.start_delete(targets, permanent=permanent)
-        result = await _finish(api, job_id, json, background, "deleted", stopped)
+        job = await api.ops.start_delete(targets, permanent=permanent)
+        result = await _finish(api, job.id, json, background, "deleted", stopped)
         if result is None and not background:
             return
         for location in inside:
@@ -199,7 +217,7 @@ def rm(
         for target, item in zip(targets, result.items, strict=False):
             label = display(await _typed(api, target))  # on a paired device: in its trash, restored from there
             if item.outcome is Outcome.TRASHED:
-                print(f"trashed {label} (`sd trash restore {label}` brings it back)")
+                print(f"trashed {label} (`sd trash restore {shell_word(await _typed(api, target))}` brings it back)")
             elif item.outcome is Outcome.VANISHED:
                 print(f"warning: {label} was already gone", file=sys.stderr)
             elif target.device_id != api.device.id:  # deleted for good over there: no count of entries comes back
@@ -237,8 +255,8 @@ def rename(path: str, new_name: str, json: bool = JsonOpt) -> None:
     """Give a file or folder a new name in the same folder (refuses to replace anything)."""
 
     async def body(api: Any) -> None:
-        job_id = await api.ops.start_rename(await api.resolve(here(path)), new_name)
-        await _finish(api, job_id, json, False, "renamed to")
+        job = await api.ops.start_rename(await api.resolve(here(path)), new_name)
+        await _finish(api, job.id, json, False, "renamed to")
 
     run_api(body)
 
@@ -254,17 +272,17 @@ def mkdir(
 
     async def body(api: Any) -> None:
         for path in paths:
-            job_id = await api.ops.start_mkdir(await api.resolve(here(path)), parents=parents)
-            await _finish(api, job_id, json, False, "made")
+            job = await api.ops.start_mkdir(await api.resolve(here(path)), parents=parents)
+            await _finish(api, job.id, json, False, "made")
 
     run_api(body)
 
 
-def _item_json(item: trash_mod.TrashItem) -> dict:
+def _item_json(item: Trashed) -> dict:
     return {
-        "name": item.name,
-        "original_path": item.original_path,
-        "trashed_path": item.path,
+        "name": os.path.basename(item.in_trash.path),
+        "original_path": item.path.path,
+        "trashed_path": item.in_trash.path,
         "deleted": item.deleted,
         "kind": item.kind,
         "size": item.size,
@@ -274,21 +292,25 @@ def _item_json(item: trash_mod.TrashItem) -> dict:
 @trash_app.command("list")
 def trash_list(json: bool = JsonOpt) -> None:
     """What the trash holds (the home trash and those of other mounted filesystems), newest first."""
-    items = trash_mod.list_trash()
-    if json:
-        print_json([_item_json(i) for i in items])
-        return
-    rows = [
-        (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(i.deleted)),
-            i.kind,
-            human_size(i.size),
-            i.original_path,
-            i.name,
-        )
-        for i in items
-    ]
-    print_table(("deleted", "kind", "size", "original path", "name in trash"), rows)
+
+    async def body(api: Any) -> None:
+        items = await api.trash.list()
+        if json:
+            print_json([_item_json(i) for i in items])
+            return
+        rows = [
+            (
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(i.deleted)),
+                i.kind,
+                human_size(i.size),
+                i.path.path,
+                os.path.basename(i.in_trash.path),
+            )
+            for i in items
+        ]
+        print_table(("deleted", "kind", "size", "original path", "name in trash"), rows)
+
+    run_api(body)
 
 
 @trash_app.command("restore")
@@ -303,34 +325,27 @@ def trash_restore(
     if to and len(keys) > 1:
         raise typer.BadParameter("--to takes one item")
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        items = await asyncio.to_thread(trash_mod.list_trash)
+    async def body(api: Any) -> None:
         restored: list[str] = []  # where each went, DEVICE:/path for another device's
-        here_now: list[str] = []
+        target = await api.resolve(here(to)) if to else None
         for key in keys:
             if split_remote(key) is not None or key.startswith(SCHEME):  # from that device's own trash
                 if to:
                     fail("--to restores only from this device's trash")
-                item = core.resolve(key)
-                back = await core.fs_for(item.device_id).restore(item.path)
-                restored.append(await _typed(api_of(core), SdPath(item.device_id, back)))
-                continue
-            try:
-                found = trash_mod.find(here(key), items)  # the path as typed, where `sd` ran
-            except NotFound:
-                found = trash_mod.find(key, items)  # or its name in the trash
-            here_now.append(await asyncio.to_thread(trash_mod.restore, found, to and here(to)))
-            restored.append(here_now[-1])
-            items.remove(found)
-        await follow_changes(library, [os.path.dirname(p) for p in here_now])
+                back = await api.trash.restore(await api.resolve(key))
+            else:
+                try:
+                    back = await api.trash.restore(await api.resolve(here(key)), target)  # the path as typed
+                except NotFound:
+                    back = await api.trash.restore(key, target)  # or its name in the trash
+            restored.append(await _typed(api, back))
         if json:
             print_json({"restored": restored})
         else:
             for path in restored:
                 print(f"restored {display(path)}")
 
-    run(body)
+    run_api(body)
 
 
 @trash_app.command("empty")
@@ -342,32 +357,60 @@ def trash_empty(
     json: bool = JsonOpt,
 ) -> None:
     """Delete what the trash holds, for good."""
-    seconds = _age(older_than) if older_than is not None else None
+    try:
+        seconds = parse_age(older_than) if older_than is not None else None
+    except SdError as exc:
+        fail(str(exc))
     if not yes:
         if not sys.stdin.isatty():
             fail("emptying the trash deletes files for good; add --yes to confirm")
         what = "everything in the trash" if older_than is None else f"what was trashed more than {older_than} ago"
         typer.confirm(f"Delete {what} for good?", abort=True)
 
-    async def body(core: Any) -> None:
-        count, freed = await asyncio.to_thread(trash_mod.empty, None, seconds)
+    async def body(api: Any) -> None:
+        emptied = await api.trash.empty(seconds)
         if json:
-            print_json({"removed": count, "bytes": freed})
+            print_json({"removed": emptied.items, "bytes": emptied.bytes})
         else:
-            print(f"removed {count:,} item(s), {human_size(freed)} freed")
+            print(f"removed {count(emptied.items, 'item')}, {human_size(emptied.bytes)} freed")
 
-    run(body)
+    run_api(body)
 
 
-def _age(text: str) -> float:
-    """--older-than in seconds: an age as search takes it (3d, 12h, 2w), a date, or a plain number of days."""
-    from sdcore.search import parse_when
+def undo(
+    show: bool = typer.Option(False, "--list", help="List what can be undone, newest first; undo nothing."),
+    forget: bool = typer.Option(False, "--forget", help="Drop the last step without undoing it."),
+    json: bool = JsonOpt,
+) -> None:
+    """Undo the last rename, move, trashing, tag or note (up to 50 back, newest first); never over a file
+    changed since or a name taken since."""
 
-    try:
-        return float(text) * 86400
-    except ValueError:
-        pass
-    try:
-        return time.time() - parse_when(text)
-    except SdError:
-        fail(f"{text!r} is not an age; write it like 3d, 12h, 2w, a date (2024-05-01) or a number of days")
+    async def body(api: Any) -> None:
+        if show:
+            steps = await api.undo.list()
+            if json:
+                print_json([{"id": s.id, "what": s.what, "kind": s.kind, "when": s.when} for s in steps])
+            elif not steps:
+                print("nothing to undo", file=sys.stderr)
+            else:
+                when = [time.strftime("%Y-%m-%d %H:%M", time.localtime(s.when)) for s in steps]
+                print_table(["WHEN", "WHAT"], zip(when, [s.what for s in steps], strict=True))
+            return
+        step = await api.undo.last()
+        if step is None:
+            fail("nothing to undo: renames, moves, trashings, tags and notes are undone, newest first")
+        if forget:
+            await api.undo.forget(step.id)
+            print(f"dropped from the undo history: {display(step.what)}")
+            return
+        print(f"undoing: {display(step.what)}", file=sys.stderr)
+        try:
+            await api.undo.undo(step.id)
+        except CannotUndo as exc:
+            fail(f"{exc} (`sd undo --forget` drops this step)")
+        if json:
+            print_json({"undone": step.what, "kind": step.kind})
+        else:
+            print(f"undone: {display(step.what)}")
+
+    run_api(body)

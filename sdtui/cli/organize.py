@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import typer
 
-from sdcore import dedup, search, tags
-from sdcore.api import human_size
-from sdcore.errors import SdError
-from sdcore.library import entries
+from sdcore.api import Entry, NotIndexed, NotInLibrary, Query, count, human_size, parse_size, parse_when
 from sdcore.sdpath import SdPath, display
-from sdtui.cli.common import JsonOpt, here, library_of, print_json, print_table, run, run_api
+from sdtui.cli.common import JsonOpt, here, print_json, print_table, run_api
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -33,19 +29,48 @@ def register(app: typer.Typer) -> None:
 
 
 async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
-    """The paths as typed, each known to the library: a file of a location that the index has not reached yet
-    is indexed first (and said so)."""
+    """The paths as typed, each of this device known to the library: a file the index has not reached yet is
+    indexed first, and the folder of a file outside every location made a location (each said so). Another
+    device's file is left to the library: its catalogue here, or that device's own core, indexing it there."""
     entries = api.library().entries
     targets = []
     for text in paths:
         target = await api.resolve(here(text))
+        if target.device_id != api.device.id:  # another device's file: the library finds it, there if need be
+            targets.append(target)
+            continue
         try:
             await entries.at(target)
-        except SdError:  # not indexed yet, else the same error again, with what to do
-            await entries.at(target, index=True)
+        except (NotIndexed, NotInLibrary):
+            for location in await entries.make_known(target):
+                print(f"added {display(location.path)} as location {location.name!r}", file=sys.stderr)
             print(f"indexed {display(target.path)}", file=sys.stderr)
         targets.append(target)
     return targets
+
+
+async def _known(api: Any, text: str) -> SdPath | None:
+    """The path as typed, if the library knows it (another device's: left to the library); None for a file of
+    this device the library has not indexed. Nothing is indexed or added: reading never writes."""
+    target = await api.resolve(here(text))
+    if target.device_id != api.device.id:
+        return target
+    try:
+        await api.library().entries.at(target)
+    except (NotIndexed, NotInLibrary):
+        return None
+    return target
+
+
+def _print_history(json: bool, records: list[dict], empty: str, headers: tuple[str, ...], rows: Any, hint: str) -> None:
+    """A history (of a note, of tags): as JSON records, else a table and a hint on how to put one back."""
+    if json:
+        print_json(records)
+    elif not records:
+        print(empty)
+    else:
+        print_table(headers, rows)
+        print(hint, file=sys.stderr)
 
 
 def _when(mtime: float | None) -> str:
@@ -55,7 +80,7 @@ def _when(mtime: float | None) -> str:
 # -- tags ----------------------------------------------------------------------------------------------
 
 
-def _tag_json(t: tags.Tag) -> dict:
+def _tag_json(t: Any) -> dict:
     return {"id": t.id, "name": t.name, "color": t.color, "entries": t.entries, "contents": t.contents, "created": t.created}
 
 
@@ -118,8 +143,8 @@ def tag_delete(name: str, recursive: bool = typer.Option(False, "--recursive", "
     """Delete a tag and take it off every file (the files are not touched)."""
 
     async def body(api: Any) -> None:
-        count = await api.library().tags[name].delete(recursive)
-        print(f"deleted {count} tag(s)")
+        deleted = await api.library().tags[name].delete(recursive)
+        print(f"deleted {count(deleted, 'tag')}")
 
     run_api(body)
 
@@ -131,8 +156,8 @@ def tag_add(tag: str, paths: list[str] = PathsArg, content: bool = ContentOpt) -
     async def body(api: Any) -> None:
         tagging = api.library().tags[tag]
         await tagging.get()  # made by `sd tag create`, not by a typo here
-        count = await tagging.add(*await _indexed(api, paths), content=content)
-        print(f"tagged {count} {'content(s)' if content else 'entr' + ('y' if count == 1 else 'ies')} with {tag}")
+        tagged = await tagging.add(*await _indexed(api, paths), content=content)
+        print(f"tagged {_things(tagged, content)} with {tag}")
 
     run_api(body)
 
@@ -142,10 +167,32 @@ def tag_rm(tag: str, paths: list[str] = PathsArg, content: bool = ContentOpt) ->
     """Take a tag off files or folders."""
 
     async def body(api: Any) -> None:
-        count = await api.library().tags[tag].remove(*await _indexed(api, paths), content=content)
-        print(f"removed {tag} from {count} {'content(s)' if content else 'entr' + ('y' if count == 1 else 'ies')}")
+        removed = await api.library().tags[tag].remove(*await _indexed(api, paths), content=content)
+        print(f"removed {tag} from {_things(removed, content)}")
 
     run_api(body)
+
+
+@tag_app.command("history")
+def tag_history(path: str = typer.Argument(..., help="A file or folder."), json: bool = JsonOpt) -> None:
+    """The tags put on and taken off a file (and its content), on any device of the library."""
+
+    async def body(api: Any) -> None:
+        target = await _known(api, path)
+        changes = await api.library().tags.history(target) if target is not None else []
+        _print_history(
+            json, [{"tag": c.tag, "added": c.added, "content": c.content, "when": c.when, "device": c.device} for c in changes],
+            f"no tag was ever put on {display(path)}", ("when", "device", "change", "on"),
+            ((_when(c.when), c.device, ("+" if c.added else "-") + c.tag, "content" if c.content else "file") for c in changes),
+            f"`sd tag add TAG {path}` puts one back",
+        )  # fmt: skip
+
+    run_api(body)
+
+
+def _things(number: int, content: bool) -> str:
+    """`1 entry`, `3 entries`, or `2 contents` when the tag went on the content."""
+    return count(number, "content") if content else count(number, "entry", "entries")
 
 
 @tag_app.command("show")
@@ -156,18 +203,15 @@ def tag_show(
 ) -> None:
     """List the files carrying a tag (or a tag nested below it), directly or through their content."""
 
-    async def body(core: Any) -> None:
-        library = library_of(core)
-        found = tags.entries(library, tag, nested=not exact)
-        paths = entries.paths_of(library, [t.entry_id for t in found])
-        rows = [(paths[t.entry_id], t.tag, "content" if t.via_content else "file") for t in found if t.entry_id in paths]
-        rows.sort()
+    async def body(api: Any) -> None:
+        found = await api.library().tags[tag].tagged(nested=not exact)
+        rows = sorted((t.path.path, t.tag, "content" if t.via_content else "file") for t in found)
         if json:
             print_json([{"path": p, "tag": t, "via": via} for p, t, via in rows])
         else:
             print_table(("path", "tag", "on"), rows)
 
-    run(body)
+    run_api(body)
 
 
 # -- notes and favourites ------------------------------------------------------------------------------
@@ -177,17 +221,40 @@ def note(
     path: str = typer.Argument(..., help="A file or folder."),
     text: str = typer.Argument(None, help="The note; without it the note is shown."),
     clear: bool = typer.Option(False, "--clear", help="Remove the note."),
+    history: bool = typer.Option(False, "--history", help="Every text the note held, on any device, numbered."),
+    restore: int = typer.Option(None, "--restore", metavar="N", help="Put back the text numbered N by --history."),
+    json: bool = JsonOpt,
 ) -> None:
-    """Write, show or clear the note of a file (notes are searched with names)."""
+    """Write, show or clear the note of a file (notes are searched with names); nothing written is lost."""
 
     async def body(api: Any) -> None:
         notes = api.library().notes
+        if history or (text is None and not clear and restore is None):  # reading: nothing is indexed for it
+            target = await _known(api, path)
+            if not history:
+                current = await notes.get(target) if target is not None else None
+                if current is not None:
+                    print("\n".join(display(line) for line in current.split("\n")))  # another device may have written it
+                else:
+                    print(f"no note on {display(path)}")
+                return
+            versions = await notes.history(target) if target is not None else []
+            _print_history(
+                json, [{"number": v.number, "text": v.text, "when": v.when, "device": v.device, "current": v.current}
+                       for v in versions],
+                f"no note was ever written on {display(path)}", ("#", "written", "device", "note"),
+                ((f"{v.number}{'*' if v.current else ''}", _when(v.when), v.device,
+                  "(cleared)" if v.text is None else v.text.replace("\n", " ")) for v in reversed(versions)),
+                f"* holds now; `sd note {path} --restore N` puts back another",
+            )  # fmt: skip
+            return
         [target] = await _indexed(api, [path])
-        if clear or text is not None:
-            await notes.set(target, None if clear else text)
-            print(f"{'cleared the note of' if clear else 'noted'} {path}")
-        elif (current := await notes.get(target)) is not None:
-            print(current)
+        if restore is not None:
+            now = await notes.restore(target, restore)
+            print(f"put back note {restore} of {path}" + ("" if now is not None else " (a cleared note: none now)"))
+            return
+        await notes.set(target, None if clear else text)
+        print(f"{'cleared the note of' if clear else 'noted'} {path}")
 
     run_api(body)
 
@@ -202,8 +269,8 @@ def fav(
     async def body(api: Any) -> None:
         favourites = api.library().favourites
         if paths:
-            count = await favourites.set(*await _indexed(api, paths), favourite=not remove)
-            print(f"{'unmarked' if remove else 'marked'} {count} favourite(s)")
+            changed = await favourites.set(*await _indexed(api, paths), favourite=not remove)
+            print(f"{'unmarked' if remove else 'marked'} {count(changed, 'favourite')}")
             return
         listed = await favourites.list()
         if json:
@@ -222,11 +289,33 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
 
 
-def _hit_json(h: search.Hit) -> dict:
+def _hit_json(h: Entry) -> dict:
     return {
-        "entry_id": h.entry_id, "path": h.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
-        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": str(h.device_id),
+        "entry_id": h.entry_id, "path": h.path.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
+        "object_kind": h.object_kind, "size": h.size, "mtime": h.mtime, "device_id": str(h.path.device_id),
     }
+
+
+async def _devices_of(api: Any, hits: list[Entry]) -> dict[Any, tuple[str, bool]]:
+    """Each device of the hits: its name and whether it answers now (a device known from the catalogue may not)."""
+    out: dict[Any, tuple[str, bool]] = {api.device.id: (api.device.name, True)}
+    for device in {h.path.device_id for h in hits} - set(out):
+        root = SdPath(device, "/")
+        offline = await api.offline(root)
+        out[device] = ((await api.label(root)).removesuffix(":/"), offline is None)
+    return out
+
+
+async def _disks_out(api: Any, library: Any, hits: list[Entry]) -> dict[int, str]:
+    """The locations of this device's hits whose disk is out: `offline — LABEL, last seen DATE` by location id."""
+    ids = {h.location_id for h in hits if h.path.device_id == api.device.id and h.location_id is not None}
+    out: dict[int, str] = {}
+    for loc in await library.locations.list() if ids else []:
+        if loc.id in ids and loc.volume_id:
+            offline = await api.offline(SdPath(api.device.id, loc.path))
+            if offline is not None:
+                out[loc.id] = offline.describe()
+    return out
 
 
 def search_cmd(
@@ -249,7 +338,9 @@ def search_cmd(
     saved: bool = typer.Option(False, "--saved", help="List the saved searches."),
     run_saved: str = typer.Option(None, "--run", help="Run a saved search."),
     forget: str = typer.Option(None, "--forget", help="Delete a saved search."),
-    device: str = typer.Option(None, "--device", help="Search the library of this paired device instead."),
+    device: str = typer.Option(
+        None, "--device", help="Only files of this device of the library (or search a paired device's own library)."
+    ),
     json: bool = JsonOpt,
 ) -> None:
     """Search the library: any part of a name or path, and notes; filters combine.
@@ -258,67 +349,74 @@ def search_cmd(
     expands it) matches names by a glob.
     """
 
-    async def body(core: Any) -> None:
-        library: Any = library_of(core) if device is None or saved or forget or run_saved or save else None
+    async def body(api: Any) -> None:
+        library = api.library()
         if saved:
-            listed = search.saved(library)
+            listed = await library.saved.list()
             if json:
                 print_json([{"name": s.name, "query": s.query.to_json(), "created": s.created} for s in listed])
             else:
                 print_table(("name", "search"), ((s.name, _describe(s.query)) for s in listed))
             return
         if forget:
-            search.forget(library, forget)
+            await library.saved.forget(forget)
             print(f"deleted saved search {forget}")
             return
         if run_saved:
-            q = search.get_saved(library, run_saved).query
+            q = (await library.saved.get(run_saved)).query
         else:
-            q = search.Query(
+            q = Query(
                 " ".join(words or ()), _many(ext), _many(kind), _many(tag),
-                search.parse_size(min_size) if min_size is not None else None,
-                search.parse_size(max_size) if max_size is not None else None,
+                parse_size(min_size) if min_size is not None else None,
+                parse_size(max_size) if max_size is not None else None,
                 _checked_when(modified_after), _checked_when(modified_before),
                 location, favorites, sort, reverse, limit,
             )
-        if device is None:
-            hits = search.run(library, q)
-        else:
-            asked = core.net().resolve(device)  # its hits are on the device asked, whatever they say
-            found = await core.net().call(asked.id, "search", query=q.to_json())
-            hits = [search.Hit(**{**h, "device_id": asked.id}) for h in found]
+        remote = False
+        if device is not None:
+            asked = (await api.resolve(f"{device}:/")).device_id
+            in_library = asked == api.device.id or asked in {d.id for d in await library.devices()}
+            if in_library:
+                q = replace(q, device=str(asked))
+            remote = not in_library  # a paired device whose library this one does not share: ask it
+        hits = await (api.devices.search(device, q) if remote else library.search(q))
         if save:
-            search.save(library, save, q)
+            await library.saved.save(save, q)
+        where = await _devices_of(api, hits)
+        out = await _disks_out(api, library, hits)
         if json:
-            print_json([_hit_json(h) for h in hits])
+            print_json([{**_hit_json(h), "device": where[h.path.device_id][0], "online": where[h.path.device_id][1],
+                         "disk_offline": out.get(h.location_id)} for h in hits])  # fmt: skip
         else:
             print_table(
-                ("name", "kind", "size", "modified", "folder"),
+                ("name", "kind", "size", "modified", "device", "folder"),
                 (
                     (h.name + ("/" if h.kind == "dir" else ""), h.object_kind or h.kind,
-                     "" if h.kind == "dir" else human_size(h.size), _when(h.mtime), os.path.dirname(h.path))
+                     "" if h.kind == "dir" else human_size(h.size), _when(h.mtime),
+                     where[h.path.device_id][0] + ("" if where[h.path.device_id][1] else " (offline)")
+                     + (f" ({out[h.location_id]})" if h.location_id in out else ""), h.directory.path)
                     for h in hits
                 ),
-            )
+            )  # fmt: skip
             if save:
                 print(f"saved as {save!r}", file=sys.stderr)
-            if not hits and device is None and not library.locations.list():
+            if not hits and device is None and not await library.locations.list():
                 print("the library has no location yet: search looks in what `sd location add PATH` indexes",
                       file=sys.stderr)
         if device is None:
-            for line in search.incomplete(library):
+            for line in await library.incomplete():
                 print(line, file=sys.stderr)
 
-    run(body)
+    run_api(body)
 
 
 def _checked_when(text: str | None) -> str | None:
     if text is not None:
-        search.parse_when(text)  # a bad date fails now, not when a saved search runs
+        parse_when(text)  # a bad date fails now, not when a saved search runs
     return text
 
 
-def _describe(q: search.Query) -> str:
+def _describe(q: Query) -> str:
     parts = [repr(q.text)] if q.text else []
     for label, values in (("ext", q.ext), ("kind", q.kind), ("tag", q.tags)):
         parts += [f"--{label} {v}" for v in values]
@@ -343,6 +441,9 @@ def dupes(
     location: str = typer.Option(None, "--location", help="Only in this location (id, name or path)."),
     min_size: str = typer.Option("1", "--min-size", help="Ignore files smaller than this: 500, 10k, 1M."),
     include_empty: bool = typer.Option(False, "--include-empty", help="Report empty files as duplicates of each other."),
+    devices: bool = typer.Option(
+        False, "--devices", help="Contents held on more than one device of the library (by cas_id, from the catalogue)."
+    ),
     json: bool = JsonOpt,
 ) -> None:
     """Find files with the same content (by cas_id, proven with a full BLAKE3) and the space they waste.
@@ -351,16 +452,15 @@ def dupes(
     straight from disk, indexed or not.
     """
 
-    async def body(core: Any) -> None:
-        size = search.parse_size(min_size)
+    async def body(api: Any) -> None:
+        size = parse_size(min_size)
+        if devices:
+            await _dupes_across_devices(api, size, json)
+            return
         if paths:
-            targets = [core.resolve(here(p)) for p in paths]
-            remote = [t for t in targets if not core.is_local(t)]
-            if remote:
-                raise SdError(f"{display(remote[0].path)} is on another device; index it there, or check it with `sd dupes` there")
-            found = await asyncio.to_thread(dedup.find_in, [t.path for t in targets], size, include_empty)
+            found = await api.duplicates_in([await api.resolve(here(p)) for p in paths], size, include_empty)
         else:
-            found = await asyncio.to_thread(dedup.find, library_of(core), location, size, include_empty)
+            found = await api.library().duplicates(location, size, include_empty)
         if json:
             print_json({
                 "groups": [
@@ -379,12 +479,36 @@ def dupes(
                 for f in g.files:
                     links = f"  (hard links: {', '.join(display(x) for x in f.links)})" if f.links else ""
                     print(f"  {display(f.path)}{links}")
-            print(f"{len(found.groups)} group(s), {human_size(found.wasted)} wasted")
+            print(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted")
         if found.changed:
             print(
-                f"{len(found.changed)} file(s) changed since they were indexed and were left out; "
+                f"{count(len(found.changed), 'file')} changed since they were indexed and were left out; "
                 "`sd location rescan` their location and run this again",
                 file=sys.stderr,
             )
 
-    run(body)
+    run_api(body)
+
+
+async def _dupes_across_devices(api: Any, min_size: int, json: bool) -> None:
+    """`sd dupes --devices`: the same cas_id on several devices. A catalogue has no full hash: not verified."""
+    groups = await api.library().duplicates_across_devices(min_size)
+    names: dict[Any, str] = {}
+    for device in {c.device_id for g in groups for c in g.copies}:
+        root = SdPath(device, "/")
+        offline = await api.offline(root)
+        names[device] = (await api.label(root)).removesuffix(":/") if device != api.device.id else api.device.name
+        names[device] += " (offline)" if offline is not None else ""
+    if json:
+        print_json([
+            {"cas_id": g.cas_id, "size": g.size, "verified": False,
+             "copies": [{"device_id": str(c.device_id), "device": names[c.device_id], "path": c.path} for c in g.copies]}
+            for g in groups
+        ])  # fmt: skip
+        return
+    for g in groups:
+        print(f"{len(g.copies)} copies of {human_size(g.size)} on {count(len({c.device_id for c in g.copies}), 'device')}"
+              f" (same cas_id, not verified) cas_id {g.cas_id[:16]}")  # fmt: skip
+        for c in g.copies:
+            print(f"  {names[c.device_id]}: {display(c.path)}")
+    print(f"{count(len(groups), 'content')} on more than one device")

@@ -90,7 +90,7 @@ async def _with_bar(api: Any, job_id: str) -> Any:
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[message]}", style="dim"),
+        TextColumn("{task.fields[message]}", style="dim", markup=False),  # a file's name: never markup
         transient=False,
         console=console(),
         # a core running others' commands must not swap its sys.stdout for a bar: what they print would go

@@ -18,6 +18,7 @@ from sdtui.widgets.pane import Pane
 if TYPE_CHECKING:
     from sdcore.api import Api, Trashed
     from sdtui.app import SdtuiApp
+    from sdtui.state import State
 
 Action = Callable[..., Awaitable[None]]
 
@@ -44,11 +45,17 @@ class ExplorerBase(Screen[None]):
         last_trashed: list[Trashed]
         said_when_done: dict[str, str]
         last_search: str
+        searched: Api | None
         has_locations: bool
+        state: State
+
+        def keep_tab(self) -> None: ...
+        async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool: ...
 
         def fill_sidebar(self) -> Any: ...
         def probe_devices(self) -> Any: ...
         def _inspect(self, pane: Pane) -> None: ...
+        def run_program(self, command: list[str]) -> bool: ...
 
     @property
     def sd(self) -> SdtuiApp:

@@ -6,9 +6,10 @@ import posixpath
 
 from textual import work
 
-from sdcore.api import Entry
+from sdcore.api import Entry, count, is_archive_name
 from sdcore.errors import SdError
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
+from sdtui.screens.choice import ChoiceScreen
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.conflict import ConflictScreen
 from sdtui.screens.explorer_base import ExplorerBase, reports_errors
@@ -41,17 +42,37 @@ class FileActions(ExplorerBase):
         pane = self.active
         here = pane.path
         typed = await self.app.push_screen_wait(
-            PromptScreen("A folder or a file: /path, ~/path, a path from here, or DEVICE:/path",
-                         self._label(here) if here is not None else "", title="Go to")
+            PromptScreen("A folder or a file: /path, ~/path, a path from here, or DEVICE:/path (Tab completes)",
+                         self._label(here) if here is not None else "", title="Go to",
+                         complete=lambda text: self._complete_path(here, text))
         )
         if not typed or not typed.strip():
             return
-        text = typed.strip()
-        if here is not None and not text.startswith(("/", "~", SCHEME)) and split_remote(text) is None:
-            target = SdPath(here.device_id, posixpath.normpath(posixpath.join(here.path, text)))
-        else:
-            target = await self.api.resolve(text)
+        target = await self._typed_path(here, typed.strip())
         self.go_to(pane, target, await self.api.stat(target))
+
+    async def _typed_path(self, here: SdPath | None, text: str) -> SdPath:
+        """A path as typed in the go-to prompt: from `here` unless it starts with /, ~ or names a device."""
+        if here is not None and not text.startswith(("/", "~", SCHEME)) and split_remote(text) is None:
+            return SdPath(here.device_id, posixpath.normpath(posixpath.join(here.path, text)))
+        return await self.api.resolve(text)
+
+    async def _complete_path(self, here: SdPath | None, typed: str) -> str:
+        """Tab in the go-to prompt: the last name typed completed as far as the names in its folder agree, and a
+        folder that is the only one to fit gets its `/` (as a shell completes)."""
+        head, slash, stem = typed.rpartition("/")
+        try:
+            folder = await self._typed_path(here, head + slash if slash else ".")
+            fits = [e async for batch in self.api.browse(folder) for e in batch
+                    if e.name.startswith(stem) and (stem.startswith(".") or not e.name.startswith("."))]  # fmt: skip
+        except SdError:
+            return typed
+        if not fits:
+            return typed
+        common = posixpath.commonprefix([e.name for e in fits])
+        if len(fits) == 1 and fits[0].is_dir:
+            common += "/"
+        return head + slash + common
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -95,18 +116,17 @@ class FileActions(ExplorerBase):
             return
         self._selection_done()
         self.last_trashed = await self.api.ops.trash(targets)  # the core's event updates the panes
-        self.status(f"moved {self._describe(targets)} to the trash: u restores")
+        self.status(f"moved {self._describe(targets)} to the trash: u undoes it")
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
     async def action_restore(self) -> None:
         if not self.last_trashed:
-            self.status("nothing to restore: u puts back what d last sent to the trash")
+            self.status("nothing to restore: U puts back what d last sent to the trash")
             return
-        restored = await self.api.ops.restore(self.last_trashed)
+        restored = await self.api.ops.restore(self.last_trashed)  # the core's event updates the panes
         self.last_trashed = []
-        self.status(f"restored {len(restored)} item(s) from the trash")
-        self.refresh_panes(*{p.parent for p in restored})
+        self.status(f"restored {count(len(restored), 'item')} from the trash")
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -130,6 +150,9 @@ class FileActions(ExplorerBase):
     async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool:
         """Start a copy or move job into `destination`, asking first what to do with names already there;
         whether a job started."""
+        if is_archive_name(destination.name) and (await self.api.stat(destination)).kind == "file":
+            self.status(f"{self._label(destination)} is an archive, read-only here: copy into a folder", error=True)
+            return False
         existing = await self._names_in(destination)
         clashes = [s for s in sources if s.name in existing]
         on_conflict = "fail"
@@ -143,11 +166,28 @@ class FileActions(ExplorerBase):
                 self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
                 return False
             on_conflict = answer
-        start = self.api.ops.copy if kind == "copy" else self.api.ops.move
-        job_id = await start(sources, destination, on_conflict=on_conflict)
+        api = self.sd.api_for(*sources, destination)  # both sides on a paired device: its core runs the job
+        unfit = await api.ops.unfit_names(sources, destination)
+        unfit_names = "fail"
+        if unfit:
+            shown = ", ".join(display(n) for n in unfit[:5]) + (f" and {len(unfit) - 5} more" if len(unfit) > 5 else "")
+            answer = await self.app.push_screen_wait(ChoiceScreen(
+                f"{self._label(destination)} is on a FAT or exFAT disk, which cannot hold {count(len(unfit), 'name')}"
+                f" (: ? \" * < > | \\, a trailing dot or space, two names differing only in case): {shown}. "
+                "Rename them (a:b becomes a_b) or skip them?",
+                [("rename", "Rename", "r"), ("skip", "Skip them", "s")], title="Names the disk cannot hold",
+            ))  # fmt: skip
+            if answer is None:
+                self.status(f"nothing {'copied' if kind == 'copy' else 'moved'}")
+                return False
+            unfit_names = answer
+        start = api.ops.copy if kind == "copy" else api.ops.move
+        job = await start(sources, destination, on_conflict=on_conflict, unfit_names=unfit_names)
         what = f"{self._describe(sources)} to {self._label(destination)}"
-        self.status(f"{'copying' if kind == 'copy' else 'moving'} {what} (job {job_id}: w shows jobs)")
-        self.said_when_done[job_id] = f"{'copied' if kind == 'copy' else 'moved'} {what}"
+        doing, done = {"copy": ("copying", "copied"), "move": ("moving", "moved"), "extract": ("unpacking", "unpacked")}[
+            job.kind if job.kind == "extract" else kind]
+        self.status(f"{doing} {what} (job {job.id}: w shows jobs)")
+        self.said_when_done[job.id] = f"{done} {what}"
         return True
 
     async def _names_in(self, directory: SdPath) -> set[str]:
@@ -162,6 +202,31 @@ class FileActions(ExplorerBase):
         except SdError:
             pass  # the job says what is wrong with the destination
         return names
+
+    @work(group="ops", exit_on_error=False)
+    @reports_errors
+    async def action_index_disk(self) -> None:
+        """I: make the disk the active pane shows a location (shallow or content, as chosen) and index it."""
+        pane = self.active
+        here = pane.path
+        disks = [] if here is None or here.device_id != self.api.device.id else await self.api.volumes()
+        inside = [v for v in disks if here is not None and (here.path + "/").startswith(v.mount_point.rstrip("/") + "/")]
+        volume = max(inside, key=lambda v: len(v.mount_point), default=None)
+        if volume is None or volume.system:
+            self.status("I indexes a disk: open one from the sidebar's Volumes first (b, then Enter on it)", error=True)
+            return
+        mode = await self.app.push_screen_wait(ChoiceScreen(
+            f"Index {volume.name} ({display(volume.mount_point)})? Shallow reads names, sizes and dates (quick); "
+            "content also identifies each file's content (to find duplicates and the same file on other disks). "
+            "Either way the disk is known by its identity: its files stay searchable when it is unplugged.",
+            [("shallow", "Shallow", "s"), ("content", "Content", "c")], title="Index this disk",
+        ))  # fmt: skip
+        if mode is None:
+            return
+        locations = self.api.library().locations
+        location = await locations.add(SdPath(self.api.device.id, volume.mount_point), mode=mode, name=volume.name)
+        job = await locations.index(location.id)
+        self.status(f"indexing {volume.name} ({mode}; job {job.id}: w shows jobs)")
 
     @work(group="ops", exit_on_error=False)
     @reports_errors

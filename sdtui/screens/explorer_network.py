@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from sdcore.api import human_size
+from sdcore.api import count, human_size
 from sdcore.events import DropOffered
 from sdcore.sdpath import display
 from sdtui.screens.confirm import ConfirmScreen
@@ -24,14 +24,12 @@ class NetworkActions(ExplorerBase):
     @reports_errors
     async def pair_show_code(self) -> None:
         """Show a 12-word code and wait for another device to join with it (`sd network pair join` there)."""
-        from sdcore.net import DEFAULT_PORT
-
         devices = self.api.devices
         address = await devices.address()
         if address is None:
             typed = await self.app.push_screen_wait(
                 PromptScreen("Where should the other device reach this one? (HOST:PORT; 0.0.0.0 is every network)",
-                             f"0.0.0.0:{DEFAULT_PORT}", title="Pair: listen")
+                             f"0.0.0.0:{await devices.default_port()}", title="Pair: listen")
             )
             if not typed:
                 return
@@ -92,13 +90,13 @@ class NetworkActions(ExplorerBase):
         self._selection_done()
         self.status(f"offering {self._describe(files)} to {device}…")
         sent = await self.api.devices.send(device, files)
-        self.status(f"sent {len(sent)} file(s) to {device}'s Spacedrop folder")
+        self.status(f"sent {count(len(sent), 'file')} to {device}'s Spacedrop folder")
 
     def offer_drop(self, event: DropOffered) -> None:
         """Spacedrop: a paired device offers files; they land in the Spacedrop folder only if the user says yes."""
         names = ", ".join(display(n) for n in event.names[:5]) + (", …" if len(event.names) > 5 else "")
         question = (
-            f"{event.device_name} wants to send you {len(event.names)} file(s), {human_size(event.total_bytes)}:"
+            f"{event.device_name} wants to send you {count(len(event.names), 'file')}, {human_size(event.total_bytes)}:"
             f" {names}"
         )
 

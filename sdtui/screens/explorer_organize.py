@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 from textual import work
 
@@ -10,8 +11,12 @@ from sdcore.api import Entry, NotInLibrary
 from sdcore.sdpath import SdPath, display
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.explorer_base import ExplorerBase, reports_errors
+from sdtui.screens.history import HistoryScreen
 from sdtui.screens.prompt import PromptScreen
 from sdtui.screens.tag_picker import TagPickerScreen
+
+if TYPE_CHECKING:
+    from sdcore.api import Api
 
 
 class OrganizeActions(ExplorerBase):
@@ -24,13 +29,16 @@ class OrganizeActions(ExplorerBase):
         reached yet is indexed on the spot; a file outside every location is offered to be indexed (its
         folder becomes a location), and is left alone, with a message saying so, when the user declines.
         """
-        library = self.api.library()
+        api = await self._organizer(*targets)
+        library = api.library()
+        if api is self.api and {t.device_id for t in targets} != {api.device.id}:
+            return True  # a device this library is shared with: its catalogue here, or that device, knows them
         try:
             await library.entries.find(*targets, index=True)
             return True
         except NotInLibrary:
             outside = targets[0]
-            if not self.is_here(outside):
+            if outside.device_id != api.device.id:
                 raise
         folder = outside.parent
         ok = await self.app.push_screen_wait(
@@ -50,11 +58,18 @@ class OrganizeActions(ExplorerBase):
             )
             return False
         self.status(f"indexing {self._label(folder)} as a new location… (w shows the job)")
-        location = await library.locations.add(folder, "shallow", index=True)
+        added = await library.entries.make_known(*targets)
         self.fill_sidebar()
-        await library.entries.find(*targets)
-        self.status(f"{self._label(folder)} is now location “{location.name}”, indexed")
+        self.status(", ".join(f"{self._label(SdPath(loc.device_id, loc.path))} is now location “{loc.name}”, indexed" for loc in added))
         return True
+
+    async def _organizer(self, *targets: SdPath) -> Api:
+        """The core whose library tags, notes and favourites these: this one, when they are this device's or
+        its library is shared with their device; else their device's, when its library is open here."""
+        devices = {t.device_id for t in targets}
+        if devices == {self.api.device.id} or (len(devices) == 1 and await self.api.library().holds_files_of(devices.pop())):
+            return self.api
+        return self.sd.api_for(*targets)  # a paired device's files, in its library when it is open here
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -65,12 +80,13 @@ class OrganizeActions(ExplorerBase):
             return
         if not await self._in_library(targets, "tagged"):
             return
-        names = [t.name for t in await self.api.library().tags.list()]
+        library = (await self._organizer(*targets)).library()
+        names = [t.name for t in await library.tags.list()]
         name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
         if not name:
             return
         self._selection_done()
-        await self.api.library().tags[name].add(*targets)
+        await library.tags[name].add(*targets)
         self.status(f"tagged {self._describe(targets)} “{name}”")
         self.fill_sidebar()
         self._inspect(self.active)
@@ -85,7 +101,7 @@ class OrganizeActions(ExplorerBase):
             return
         if not await self._in_library([path], "given a note"):
             return
-        notes = self.api.library().notes
+        notes = (await self._organizer(path)).library().notes
         current = await notes.get(path)
         text = await self.app.push_screen_wait(
             PromptScreen(f"Note on {display(path.name)}:", current or "", title="Note")
@@ -98,6 +114,33 @@ class OrganizeActions(ExplorerBase):
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
+    async def action_history(self) -> None:
+        """N: the texts the note of the entry under the cursor held and the tags put on and taken off it, on any
+        device of the library; Enter puts an old text or a tag taken off back."""
+        entry = self.active.file_list.current
+        path = self.active.path_of(entry) if entry is not None else None
+        if path is None:
+            return
+        library = (await self._organizer(path)).library()
+        details = await library.entries.details(path)
+        if details is None:
+            self.status(f"{display(path.name)} is in no location of the library: it has no history", error=True)
+            return
+        notes, changes = await library.notes.history(path), await library.tags.history(path)
+        picked = await self.app.push_screen_wait(HistoryScreen(path.name, notes, changes, set(details.tags)))
+        if picked is None:
+            return
+        if picked[0] == "note":
+            text = await library.notes.restore(path, int(picked[1]))
+            self.status(f"note on {display(path.name)} put back" + ("" if text else " (none: it was cleared)"))
+        else:
+            await library.tags[str(picked[1])].add(path)
+            self.status(f"tag “{display(str(picked[1]))}” put back on {display(path.name)}")
+        self.fill_sidebar()
+        self._inspect(self.active)
+
+    @work(group="ops", exit_on_error=False)
+    @reports_errors
     async def action_favourite(self) -> None:
         """*: mark the selection as favourites, or unmark them when the first already is one."""
         targets = self._targets()
@@ -106,21 +149,25 @@ class OrganizeActions(ExplorerBase):
         if not await self._in_library(targets, "marked as favourite"):
             return
         self._selection_done()
-        now = await self.api.library().favourites.toggle(*targets)
+        now = await (await self._organizer(*targets)).library().favourites.toggle(*targets)
         self.status(f"{self._describe(targets)} {'marked as favourite ★' if now else 'no longer favourite'}")
         self._inspect(self.active)
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
     async def action_search(self) -> None:
-        """ctrl+f: search the library; the results fill the active pane (`[` goes back)."""
+        """ctrl+f: search the library (a paired device's, when the pane shows its files and its library is open
+        here); the results fill the active pane (`[` goes back)."""
+        where = self.active.path
+        api = self.sd.api_for(where) if where is not None else self.api
+        there = f" of {display(self.sd.device_names.get(api.device.id, api.device.name))}" if api is not self.api else ""
         text = await self.app.push_screen_wait(
-            PromptScreen("Search the library (names, paths, notes):", title="Search")
+            PromptScreen(f"Search the library{there} (names, paths, notes):", title="Search")
         )
         if not text:
             return
-        await self.show_found(f"search: {text}", self.api.library().search(text))
-        self.last_search = text
+        await self.show_found(f"search{there}: {text}", api.library().search(text), api)
+        self.last_search, self.searched = text, api
 
     @work(group="ops", exit_on_error=False)
     @reports_errors
@@ -129,24 +176,39 @@ class OrganizeActions(ExplorerBase):
         if not self.last_search:
             self.status("nothing to save: search first (ctrl+f)")
             return
+        api = self.searched or self.api
+        there = f" in the library of {display(self.sd.device_names.get(api.device.id, api.device.name))}" if api is not self.api else ""
         name = await self.app.push_screen_wait(
-            PromptScreen(f"Save the search “{self.last_search}” as:", self.last_search, title="Save search")
+            PromptScreen(f"Save the search “{self.last_search}”{there} as:", self.last_search, title="Save search")
         )
         if not name:
             return
-        await self.api.library().saved.save(name, self.last_search)
-        self.status(f"saved the search as “{name}”")
+        await api.library().saved.save(name, self.last_search)
+        self.status(f"saved the search as “{name}”{there}")
         self.fill_sidebar()
 
+    async def _devices_off(self, found: list[Entry]) -> str:
+        """Hits on other devices of the library are named by device (`alpha:/…`); those offline are said so."""
+        others = {e.path.device_id for e in found} - {self.api.device.id}
+        if not others:
+            return ""
+        for device in await self.api.library().devices():  # known from the catalogue, paired or not
+            self.sd.device_names.setdefault(device.id, device.name)
+        offline = [o for o in [await self.api.offline(SdPath(d, "/")) for d in sorted(others)] if o is not None]
+        return "".join(f" · {display(o.device.name)} {o.describe()}" for o in offline)
+
     @reports_errors
-    async def show_found(self, title: str, finding: Awaitable[list[Entry]]) -> None:
+    async def show_found(self, title: str, finding: Awaitable[list[Entry]], api: Api | None = None) -> None:
+        """Show what a search, a tag or a saved search found (`api`: the core that found it, this one's if None)."""
         found = await finding
+        if api in (None, self.api):
+            title += await self._devices_off(found)
         self.active.show_results(f"{title} ({len(found)})", found)
         self.active.file_list.focus()
-        if not found and not self.has_locations:
+        if not found and api in (None, self.api) and not self.has_locations:  # this library's, not a device's
             self.status(f"{title}: nothing, the library has no location yet (t, n or * on a file offers to add its folder)")
             return
-        unfinished = await self.api.library().incomplete()
+        unfinished = await (api or self.api).library().incomplete()
         if unfinished:  # found only among what the index reached so far: say so, and how to finish
             self.status(f"{title}: {len(found)} found · {unfinished[0]}", error=True)
             return

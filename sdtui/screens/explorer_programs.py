@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
+from textual import work
 from textual.app import SuspendNotSupported
 
-from sdcore.api import Entry
+from sdcore.api import Entry, previewable
 from sdcore.sdpath import SdPath, display
 from sdtui import programs
-from sdtui.screens.explorer_base import ExplorerBase
+from sdtui.screens.explorer_base import ExplorerBase, reports_errors
 
 OPENABLE = ("file", "symlink")
 """Kinds of entry Enter, F3 and F4 hand to another program (never a FIFO, socket or device)."""
@@ -26,6 +28,9 @@ class ProgramActions(ExplorerBase):
         if not self._openable(path, entry):
             return
         opener = programs.desktop_opener()
+        if not opener and previewable(path.name):  # a pager shows a picture or a recording as noise
+            self.status(f"{display(path.name)} is previewed in the inspector (i shows it); F3 views its bytes")
+            return
         if not opener:
             self.action_view(path)
             return
@@ -48,6 +53,37 @@ class ProgramActions(ExplorerBase):
         path = self._file_under_cursor()
         if path is not None:
             self._run_in_terminal(programs.editor(), path, "an editor (set $EDITOR)")
+
+    @work(group="ops", exit_on_error=False)
+    @reports_errors
+    async def action_open_with(self) -> None:
+        """O: choose the program that opens the file under the cursor (the desktop's for its type, $EDITOR, $PAGER)."""
+        from sdtui import open_with
+        from sdtui.screens.open_with import OpenWithScreen
+
+        path = self._file_under_cursor()
+        if path is None:
+            return
+        choices = await asyncio.to_thread(open_with.programs_for, path.name)
+        if not choices:
+            self.status(f"no program here opens {open_with.mime_type(path.name)}: set $EDITOR or $PAGER", error=True)
+            return
+        chosen = await self.app.push_screen_wait(OpenWithScreen(path.name, open_with.mime_type(path.name), choices))
+        if chosen is None:
+            return
+        if chosen.terminal:
+            self.run_program(chosen.argv(path.path))
+            self.refresh_panes(path.parent)
+            return
+        try:
+            subprocess.Popen(
+                chosen.argv(path.path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as exc:
+            self.status(f"{chosen.command[0]}: {exc.strerror or exc}", error=True)
+            return
+        self.status(f"opened {display(path.name)} with {chosen.name}")
 
     def _file_under_cursor(self) -> SdPath | None:
         """The file under the cursor, if a program here can open it (see `_openable`)."""
@@ -74,15 +110,19 @@ class ProgramActions(ExplorerBase):
         if not program:
             self.status(f"no {wanted} is installed", error=True)
             return
-        command = [*program, path.path]
+        self.run_program([*program, path.path])
+        self.refresh_panes(path.parent)  # an editor may have changed it
+
+    def run_program(self, command: list[str]) -> bool:
+        """Hand the terminal to `command` until it exits; whether it ended well (else said)."""
         try:
             with self.app.suspend():
                 code = subprocess.call(command)
         except SuspendNotSupported:  # no terminal to hand over (headless, as in tests): run it without one
             code = subprocess.call(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except OSError as exc:
-            self.status(f"{program[0]}: {exc.strerror or exc}", error=True)
-            return
+            self.status(f"{command[0]}: {exc.strerror or exc}", error=True)
+            return False
         if code != 0:
-            self.status(f"{program[0]} exited with status {code}", error=True)
-        self.refresh_panes(path.parent)  # an editor may have changed it
+            self.status(f"{command[0]} exited with status {code}", error=True)
+        return code == 0

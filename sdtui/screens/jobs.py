@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING
 
 from rich.progress_bar import ProgressBar
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from sdcore.api import JobRecord, JobRoute
+from sdcore.api import Api, JobRecord, JobRoute
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.sdpath import SdPath, display
@@ -24,8 +23,11 @@ from sdtui.widgets.listing import format_mtime
 if TYPE_CHECKING:
     from sdtui.app import SdtuiApp
 
-COLUMNS = ("kind", "state", "done", "from", "to", "started", "progress", "message")
+COLUMNS = ("kind", "device", "state", "done", "from", "to", "started", "progress", "message")
 """The table's columns, in order (what and where first: at 80 columns the rest scrolls into view)."""
+
+CHANGING = ("state", "done", "progress", "message")
+"""The columns a job's events change (the others are drawn once, with its row)."""
 
 Route = tuple[str, str]
 """Where a job reads from and where it writes to, for people ("" where it has no such side)."""
@@ -48,29 +50,31 @@ def job_route(route: JobRoute, label: Callable[[SdPath], str]) -> Route:
     return sources, "the trash" if route.to_trash else ""
 
 
-def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = ("", "")) -> tuple:
+def job_row(record: JobRecord, live: JobProgress | None = None, route: Route = ("", ""), device: str = "") -> tuple:
     """A job as a table row (live progress, when one came, beats the stored figures); an instant job (a rename,
-    a mkdir: nothing to count) shows no bar and no count."""
+    a mkdir: nothing to count) shows no bar and no count. `device`: the device whose core runs it."""
     done, total = (live.done, live.total) if live else (record.done, record.total)
     message = (live.message if live else record.message) or ""
     state_style = {"failed": "red", "completed": "green", "running": "bold", "paused": "yellow"}.get(
         record.state, ""
     )
     counted = bool(total or done)
-    return (
-        record.kind,
+    return (  # as Text, escaped: a paired device's job says what that device chose (its kind, its error)
+        Text(display(record.kind)),
+        Text(display(device), overflow="ellipsis", no_wrap=True),
         Text(record.state, style=state_style),
         amount(done, total, record.unit or "") if counted else "",
         Text(route[0], overflow="ellipsis", no_wrap=True),
         Text(route[1], overflow="ellipsis", no_wrap=True),
         format_mtime(record.created),
         ProgressBar(total=max(total, 1), completed=min(done, max(total, 1)), width=20) if counted else "",
-        Text(record.error or message, style="red" if record.error else "", overflow="ellipsis"),
+        Text(display(record.error or message), style="red" if record.error else "", overflow="ellipsis"),
     )
 
 
 class JobsScreen(Screen[None]):
-    """Every job of the library, newest first: read once when it opens, then kept current by the core's job events."""
+    """Every job of the library, newest first, and of the paired devices' libraries open in the explorer: read once
+    when it opens, then kept current by each core's job events."""
 
     DEFAULT_CSS = """
     JobsScreen > DataTable { height: 1fr; }
@@ -93,6 +97,10 @@ class JobsScreen(Screen[None]):
         """Each job's source and destination (they never change: read once per job)."""
         self.elsewhere: set[str] = set()
         """Jobs whose events came but that are not this library's (another library of the core)."""
+        self.device_of: dict[str, str] = {}
+        """The device whose core runs each job, by name."""
+        self.cores: dict[str, Api] = {}
+        """The cores whose jobs are shown, by their device's name: this one's, and the open paired devices'."""
 
     @property
     def sd(self) -> SdtuiApp:
@@ -107,14 +115,19 @@ class JobsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load()
-        self.follow()
+        self.cores = {self.sd.api.device.name: self.sd.api}
+        for device_id, remote in self.sd.device_apis.items():
+            self.cores.setdefault(self.sd.device_names.get(device_id, remote.device.name), remote)  # type: ignore[arg-type]
+        for device in self.cores:
+            self.run_worker(self.load(device), group="jobs-load", exit_on_error=False)
+            self.run_worker(self.follow(device), group="jobs-follow", exit_on_error=False)
 
-    @work(group="jobs-load", exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
-        """Read the newest jobs of the library (once: their events keep them current)."""
+    async def load(self, device: str) -> None:
+        """Read the newest jobs of a core's library (once: their events keep them current)."""
         try:
-            records = await self.sd.api.library().jobs.list(limit=SHOWN)
+            records = await self.cores[device].library().jobs.list(limit=SHOWN)
+            for record in records:
+                self.device_of[record.id] = device
             await self._read_routes([r.id for r in records if r.id not in self.routes])
         except SdError as exc:
             self.say(str(exc))
@@ -131,19 +144,25 @@ class JobsScreen(Screen[None]):
         self.records = {r.id: r for r in newest}
         table.clear()
         for record in newest:
-            table.add_row(*job_row(record, self.live.get(record.id), self.routes.get(record.id, ("", ""))), key=record.id)
+            table.add_row(*self._row(record), key=record.id)
         if current in self.records:
             table.move_cursor(row=table.get_row_index(current))
 
-    @work(group="jobs-follow", exit_on_error=False)
-    async def follow(self) -> None:
-        """Apply each job event to the row it changes; a job new to this screen is read once."""
-        async for event in self.sd.api.events():
+    async def follow(self, device: str) -> None:
+        """Apply each job event of a core to the row it changes; a job new to this screen is read once."""
+        try:
+            await self._follow(device)
+        except SdError as exc:  # a paired device's core went away: its rows stay as they were
+            self.say(str(exc))
+
+    async def _follow(self, device: str) -> None:
+        async for event in self.cores[device].events():
             if not isinstance(event, JobProgress | JobStateChanged) or event.job_id in self.elsewhere:
                 continue
             record = self.records.get(event.job_id)
             new = record is None
             if record is None:
+                self.device_of[event.job_id] = device
                 record = await self._read_job(event.job_id)
                 if record is None:
                     continue
@@ -160,7 +179,7 @@ class JobsScreen(Screen[None]):
     async def _read_job(self, job_id: str) -> JobRecord | None:
         """The record of a job this screen has not seen yet (None when it is another library's)."""
         try:
-            record = await self.sd.api.library().jobs.get(job_id)
+            record = await self._api_of(job_id).library().jobs.get(job_id)
             if record.id != job_id:
                 raise NotFound(job_id)
             await self._read_routes([job_id])
@@ -174,15 +193,22 @@ class JobsScreen(Screen[None]):
 
     def _update_row(self, record: JobRecord) -> None:
         table = self.query_one(DataTable)
-        row = job_row(record, self.live.get(record.id), self.routes.get(record.id, ("", "")))
-        for column, value in zip(COLUMNS, row, strict=True):
-            table.update_cell(record.id, column, value)
+        row = dict(zip(COLUMNS, self._row(record), strict=True))
+        for column in CHANGING:
+            table.update_cell(record.id, column, row[column], update_width=True)
+
+    def _row(self, record: JobRecord) -> tuple:
+        route = self.routes.get(record.id, ("", ""))
+        return job_row(record, self.live.get(record.id), route, self.device_of.get(record.id, ""))
+
+    def _api_of(self, job_id: str) -> Api:
+        """The core that runs a job: a paired device's, or this one's."""
+        return self.cores.get(self.device_of.get(job_id, ""), self.sd.api)
 
     async def _read_routes(self, job_ids: list[str]) -> None:
-        jobs = self.sd.api.library().jobs
         for job_id in job_ids:
             try:
-                self.routes[job_id] = job_route(await jobs.route(job_id), self.sd.label)
+                self.routes[job_id] = job_route(await self._api_of(job_id).library().jobs.route(job_id), self.sd.label)
             except SdError:
                 self.routes[job_id] = ("", "")
 
@@ -200,7 +226,7 @@ class JobsScreen(Screen[None]):
         job_id = self.selected_id()
         if job_id is None:
             return
-        jobs = self.sd.api.library().jobs
+        jobs = self._api_of(job_id).library().jobs
         try:
             if verb == "pause":
                 await jobs.pause(job_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,14 +21,27 @@ class PromptScreen(ModalScreen[str | None]):
     PromptScreen Input { margin-top: 1; }
     """
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt_cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="prompt_cancel"),
+        Binding("tab", "complete", "Complete", show=False, priority=True, id="prompt_complete"),
+    ]
 
-    def __init__(self, question: str, value: str = "", *, title: str = "", select_stem: bool = False) -> None:
+    def __init__(
+        self,
+        question: str,
+        value: str = "",
+        *,
+        title: str = "",
+        select_stem: bool = False,
+        complete: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
         super().__init__()
         self.question = question
         self.value = value
         self.title_text = title
         self.select_stem = select_stem
+        self.complete = complete
+        """Tab: the text completed (a path, in the go-to prompt); None: Tab is not taken."""
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
@@ -47,3 +62,15 @@ class PromptScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.complete is not None if action == "complete" else True
+
+    async def action_complete(self) -> None:
+        if self.complete is None:
+            return
+        field = self.query_one(Input)
+        completed = await self.complete(field.value)
+        if completed != field.value:
+            field.value = completed
+            field.cursor_position = len(completed)

@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from sdcore.sdpath import display
+
 
 def rank(names: list[str], query: str) -> list[str]:
     """Tag names matching `query` fuzzily, best first (all of them, in order, for an empty query)."""
@@ -58,9 +60,9 @@ class TagPickerScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         options.clear_options()
         matches = rank(self.names, query)
-        items = [Option(name, id=f"tag:{name}") for name in matches]
+        items = [Option(Content(display(name)), id=f"tag:{name}") for name in matches]  # text, not markup: "a[/b]"
         if query.strip() and query.strip().lower() not in (n.lower() for n in self.names):
-            items.append(Option(f"+ create “{query.strip()}”", id=f"new:{query.strip()}"))
+            items.append(Option(Content(f"+ create “{display(query.strip())}”"), id=f"new:{query.strip()}"))
         options.add_options(items)
         if items:
             options.highlighted = 0

@@ -1,6 +1,7 @@
 """Inspector: the metadata of the entry under the cursor and a preview of it.
 
-Text and code are previewed with rich's Syntax highlighting; a directory is previewed as its listing.
+Text and code are previewed with rich's Syntax highlighting, other files as hex; a directory or an archive is
+previewed as its listing; pictures, PDFs and recordings as the core's `preview` makes them (sdtui.widgets.preview).
 The preview is read in a worker after the cursor rests, so moving fast through a list stays fast.
 """
 
@@ -12,18 +13,24 @@ import stat as statmod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.containers import VerticalScroll
+from textual import events
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Static
+from textual.visual import Visual, visualize
+from textual.widget import Widget
 
-from sdcore.api.records import Entry, EntryDetails
+from sdcore.api import is_archive_name, previewable
+from sdcore.api.records import Entry, EntryDetails, Preview
 from sdcore.api.text import human_size, shorten_home
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.widgets.listing import Arrangement, arrange, format_mtime, kind_marker
+from sdtui.widgets.preview import PICTURE_ROWS, hex_view, preview_renderable, shown_text
 
 PREVIEW_BYTES = 16 * 1024
 """How much of a file the preview reads."""
@@ -44,6 +51,8 @@ ReadHead = Callable[[SdPath, int], "AsyncIterator[bytes]"]
 Browse = Callable[[SdPath], AsyncIterator[list[Entry]]]
 Details = Callable[[SdPath, Entry], Awaitable[list[tuple[str, str]]]]
 """What the library knows of a file (cas_id, tags, note...), as (label, text) rows."""
+PreviewOf = Callable[[SdPath, int, int], Awaitable[Preview]]
+"""The core's preview of a file (a picture fitted in width x height pixels, a PDF's text, a recording's facts)."""
 
 
 def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | None = None) -> Table:
@@ -62,7 +71,7 @@ def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | No
         table.add_row("target", Text(display(entry.link_target)))
     table.add_row("path", Text(display(shorten_home(path.path))))
     for key, value in extra or ():
-        table.add_row(key, Text(value))
+        table.add_row(key, Text(shown_text(value)))  # a note or a tag may come from another device: escaped
     return table
 
 
@@ -120,25 +129,34 @@ def lexer_for(name: str) -> str:
     return suffix[1:] if suffix[1:] in aliases else by_name.get(suffix, "text")
 
 
-def text_preview(name: str, data: bytes) -> RenderableType:
-    """Highlighted text for the first bytes of a file, or a note that it is binary."""
+def text_preview(name: str, data: bytes, width: int = 44) -> RenderableType:
+    """Highlighted text for the first bytes of a file, or hex for a binary one (as many bytes a line as `width` fits)."""
     if b"\0" in data[:4096]:
-        return Text("binary file", style="dim italic")
+        return hex_view(data, width)
     from rich.syntax import Syntax  # pygments: not needed until the first preview (a faster start)
 
-    text = data.decode("utf-8", errors="replace")
+    text = shown_text(data.decode("utf-8", errors="replace"))
     lexer = lexer_for(name)
     return Syntax(
         text, lexer, theme="ansi_dark", line_numbers=False, word_wrap=False, background_color="default"
     )
 
 
-def listing_preview(entries: list[Entry], total: int | None) -> RenderableType:
-    """A directory as a short listing (`total` None: more entries than were read)."""
+def listing_preview(entries: list[Entry], total: int | None, width: int = 0) -> RenderableType:
+    """A directory (or an archive) as a short listing, each file's size at the right of a line `width` wide (0: no
+    sizes); `total` None: more entries than were read."""
     lines = Text()
     for entry in entries:
         style = "bold" if entry.is_dir else ""
-        lines.append(display(entry.name) + kind_marker(entry) + "\n", style=style)
+        name = display(entry.name) + kind_marker(entry)
+        size = human_size(entry.size) if entry.kind == "file" else ""
+        if width and size:
+            room = width - len(size) - 1
+            name = set_cell_size(name, room - 1) + "…" if cell_len(name) > room else name + " " * (room - cell_len(name))
+            lines.append(name, style=style)
+            lines.append(" " + size + "\n", style="dim")
+        else:
+            lines.append(name + "\n", style=style)
     if total is None:
         lines.append(f"… and more: a preview reads {PREVIEW_SCAN:,} entries, Enter lists all", style="dim italic")
     elif total > len(entries):
@@ -148,30 +166,90 @@ def listing_preview(entries: list[Entry], total: int | None) -> RenderableType:
     return lines
 
 
-class Inspector(VerticalScroll):
-    """Metadata and preview of the entry under the cursor in the active pane."""
+class Inspector(Widget):
+    """Metadata and preview of the entry under the cursor in the active pane.
+
+    Drawn through the Line API, in a box of a fixed size: what it shows is rendered to lines once a change (and a
+    width), and a change repaints the inspector alone. (Two widgets of automatic height in a scrolling container laid
+    the whole screen out again several times a change, twice a cursor rest: a key pressed meanwhile waited tens of
+    milliseconds, more over SSH.) The mouse wheel scrolls a long preview.
+    """
 
     DEFAULT_CSS = """
     Inspector { width: 25%; min-width: 24; max-width: 48; height: 1fr; border: round $panel; background: $surface; padding: 0 1; }
-    Inspector > #inspector-meta { height: auto; margin-bottom: 1; }
-    Inspector > #inspector-preview { height: auto; }
     """
 
+    SCROLL_LINES = 3
+    """Lines a turn of the mouse wheel scrolls."""
+
     def __init__(
-        self, read_head: ReadHead, browse: Browse, details: Details | None = None, *, id: str | None = None
+        self,
+        read_head: ReadHead,
+        browse: Browse,
+        details: Details | None = None,
+        preview: PreviewOf | None = None,
+        *,
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self._read_head = read_head
         self._browse = browse
         self._details = details
+        self._preview_of = preview
         self._timer: Timer | None = None
         self.shown: SdPath | None = None
         """The path whose preview is shown (or being read)."""
+        self.meta: RenderableType = Text("nothing selected", style="dim italic")
+        """What is shown of the entry: its metadata table."""
+        self.preview: RenderableType = ""
+        """Its preview, below the metadata."""
+        self._lines: list[Strip] = []
+        self._top = 0  # the first line shown (the mouse wheel scrolls)
         self.border_title = "Inspector"
 
-    def compose(self):  # type: ignore[no-untyped-def]
-        yield Static(Text("nothing selected", style="dim italic"), id="inspector-meta")
-        yield Static("", id="inspector-preview")
+    def _draw(
+        self, meta: RenderableType | None = None, preview: RenderableType | None = None, top: int | None = None
+    ) -> None:
+        """Show this metadata and preview (None: keep what is shown), from line `top` (None: where it is scrolled):
+        rendered to lines now, at the current width."""
+        self.meta = self.meta if meta is None else meta
+        self.preview = self.preview if preview is None else preview
+        width = self.content_size.width
+        if width <= 0:
+            return  # not laid out yet: drawn at the first resize
+        style = self.visual_style
+        shown = [self.render_line(y) for y in range(self.content_size.height)]
+        self._lines = [
+            *Visual.to_strips(self, visualize(self, self.meta), width, None, style),
+            Strip.blank(width, style.rich_style),  # the metadata's margin
+            *Visual.to_strips(self, visualize(self, self.preview), width, None, style),
+        ]
+        self._top = max(0, min(self._top if top is None else top, len(self._lines) - self.content_size.height))
+        # the rows that changed, no more: what goes to the terminal (over SSH too) is what differs
+        changed = [Region(0, y, width, 1) for y, line in enumerate(shown) if self.render_line(y) != line]
+        if changed:
+            self.refresh(*changed)
+
+    def render_line(self, y: int) -> Strip:
+        index = self._top + y
+        if index < len(self._lines):
+            return self._lines[index]
+        return Strip.blank(self.content_size.width, self.visual_style.rich_style)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._draw()
+
+    def _scroll(self, lines: int) -> None:
+        top = max(0, min(self._top + lines, len(self._lines) - self.content_size.height))
+        if top != self._top:
+            self._top = top
+            self.refresh()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._scroll(self.SCROLL_LINES)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._scroll(-self.SCROLL_LINES)
 
     def show(self, path: SdPath | None, entry: Entry | None) -> None:
         """Show `entry` (at `path`) once the cursor rests: metadata first, then the preview."""
@@ -183,14 +261,10 @@ class Inspector(VerticalScroll):
     def _show_now(self, path: SdPath | None, entry: Entry | None) -> None:
         if self.shown != path:
             return
-        meta = self.query_one("#inspector-meta", Static)
-        preview = self.query_one("#inspector-preview", Static)
         if path is None or entry is None:
-            meta.update(Text("nothing selected", style="dim italic"))
-            preview.update("")
+            self._draw(Text("nothing selected", style="dim italic"), "", top=0)
             return
-        meta.update(metadata_table(path, entry))
-        preview.update(Text("…", style="dim"))
+        self._draw(metadata_table(path, entry), Text("…", style="dim"), top=0)  # another entry: its metadata first
         self._timer = self.set_timer(PREVIEW_DELAY - SHOW_DELAY, lambda: self._start_preview(path, entry))
 
     def _start_preview(self, path: SdPath, entry: Entry) -> None:
@@ -200,13 +274,13 @@ class Inspector(VerticalScroll):
         )
 
     async def _preview(self, path: SdPath, entry: Entry) -> None:
-        preview = self.query_one("#inspector-preview", Static)
+        meta = None
         try:
             if self._details is not None:
                 extra = await self._details(path, entry)
-                if extra and self.shown == path:
-                    self.query_one("#inspector-meta", Static).update(metadata_table(path, entry, extra))
-            if entry.is_dir:
+                if extra:
+                    meta = metadata_table(path, entry, extra)
+            if entry.is_dir or (entry.kind == "file" and is_archive_name(entry.name)):  # an archive lists as a folder
                 entries: list[Entry] = []
                 async for batch in self._browse(path):
                     entries.extend(batch)
@@ -214,17 +288,21 @@ class Inspector(VerticalScroll):
                         break  # a huge directory: its pane lists it all, the preview need not
                 rows = await asyncio.to_thread(arrange, entries, Arrangement())
                 total = len(rows) if len(entries) < PREVIEW_SCAN else None
-                renderable = listing_preview(rows[:PREVIEW_ENTRIES], total)
+                renderable = listing_preview(rows[:PREVIEW_ENTRIES], total, self.content_size.width)
+            elif entry.kind == "file" and self._preview_of is not None and previewable(entry.name):
+                width = max(self.content_size.width, 8)
+                made = await self._preview_of(path, width, 2 * min(PICTURE_ROWS, width))
+                renderable = preview_renderable(made)
             elif entry.kind == "file":
                 data = b""
                 async for chunk in self._read_head(path, PREVIEW_BYTES):
                     data += chunk
                     if len(data) >= PREVIEW_BYTES:
                         break
-                renderable = text_preview(entry.name, data[:PREVIEW_BYTES])
+                renderable = text_preview(entry.name, data[:PREVIEW_BYTES], self.content_size.width)
             else:
                 renderable = Text(f"{entry.kind}: no preview", style="dim italic")
         except SdError as exc:
             renderable = Text(str(exc), style="italic")
         if self.shown == path:
-            preview.update(Group(renderable))
+            self._draw(meta, Group(renderable))  # one change, one repaint: the details and the preview together

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from sdcore.api.text import human_size
 from sdcore.events import JobProgress, JobStateChanged
+from sdcore.sdpath import display
 
 FINISHED_STATES = ("completed", "done", "failed", "canceled", "cancelled")
 """Job states after which a job leaves the strip (a moment later)."""
@@ -35,6 +36,13 @@ class JobView:
     rate: float = 0.0
     error: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    device: str = ""
+    """The paired device whose core runs it ("" for this device's)."""
+
+    @property
+    def title(self) -> str:
+        """Its kind, and where it runs when that is another device: `copy on nas`."""
+        return f"{self.name} on {display(self.device)}" if self.device else self.name
 
     def amount(self) -> str:
         rate = f" {human_size(int(self.rate))}/s" if self.rate and self.unit == "bytes" else ""
@@ -51,7 +59,7 @@ def amount(done: int, total: int, unit: str) -> str:
 def jobs_table(jobs: list[JobView], width: int = 80) -> RenderableType:
     """The jobs as rows: name, bar, amount, state or message."""
     table = Table.grid(padding=(0, 1), expand=True)
-    table.add_column(no_wrap=True, max_width=24)
+    table.add_column(no_wrap=True, max_width=24, overflow="ellipsis")
     table.add_column(ratio=1, min_width=10)
     table.add_column(no_wrap=True)
     table.add_column(no_wrap=True, max_width=30, overflow="ellipsis")
@@ -60,7 +68,7 @@ def jobs_table(jobs: list[JobView], width: int = 80) -> RenderableType:
         bar = ProgressBar(total=max(job.total, 1), completed=min(job.done, max(job.total, 1))) if counted else ""
         status = job.error or job.message or job.state
         style = "red" if job.state == "failed" else ("dim" if job.state in FINISHED_STATES else "")
-        table.add_row(Text(job.name, style="bold"), bar, job.amount() if counted else "", Text(status, style=style))
+        table.add_row(Text(job.title, style="bold"), bar, job.amount() if counted else "", Text(status, style=style))
     return Group(table)
 
 
@@ -90,14 +98,15 @@ class JobsStrip(Static):
     def on_click(self) -> None:
         self.post_message(self.Clicked(self))
 
-    def on_progress(self, event: JobProgress) -> None:
-        job = self.jobs.setdefault(event.job_id, JobView(event.job_id, event.name))
+    def on_progress(self, event: JobProgress, device: str = "") -> None:
+        """A job's progress (`device`: the paired device whose core runs it)."""
+        job = self.jobs.setdefault(event.job_id, JobView(event.job_id, event.name, device=device))
         job.done, job.total, job.unit, job.rate = event.done, event.total, event.unit, event.rate
         job.message = event.message
         self._redraw()
 
-    def on_state(self, event: JobStateChanged) -> None:
-        job = self.jobs.setdefault(event.job_id, JobView(event.job_id, event.name))
+    def on_state(self, event: JobStateChanged, device: str = "") -> None:
+        job = self.jobs.setdefault(event.job_id, JobView(event.job_id, event.name, device=device))
         job.state, job.error = event.state, event.error
         if event.state in FINISHED_STATES:
             if event.state in ("completed", "done") and job.total:
@@ -112,8 +121,8 @@ class JobsStrip(Static):
             self._redraw()
 
     def running(self, kinds: tuple[str, ...]) -> list[JobView]:
-        """The jobs of these kinds that run now."""
-        return [j for j in self.jobs.values() if j.state in ("queued", "running") and j.name in kinds]
+        """This core's jobs of these kinds that run now (a paired device's go on whatever this explorer does)."""
+        return [j for j in self.jobs.values() if j.state in ("queued", "running") and j.name in kinds and not j.device]
 
     def _redraw(self) -> None:
         self.set_class(bool(self.jobs), "-busy")

@@ -5,7 +5,9 @@ Plain functions with no Textual import, so they run in a worker thread and test 
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,18 +56,38 @@ _KEYS: dict[str, Callable[[Entry], object]] = {  # as `sd search --sort`: larges
 def arrange(entries: Sequence[Entry], how: Arrangement) -> list[Entry]:
     """The entries a pane shows, in order: directories first, then the sort key; filtered, hidden dropped.
 
-    The filter matches a case-insensitive substring of the name.
+    The filter matches names as `name_matcher` says.
     """
     rows: Sequence[Entry] = entries
     if not how.show_hidden:
         rows = [e for e in rows if not e.name.startswith(".")]
     if how.filter:
-        needle = how.filter.casefold()
-        rows = [e for e in rows if needle in e.name.casefold()]
+        matches = name_matcher(how.filter)
+        rows = [e for e in rows if matches(e.name)]
     key = _KEYS[how.sort]
     dirs = sorted((e for e in rows if e.kind == "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
     files = sorted((e for e in rows if e.kind != "dir"), key=key, reverse=how.reverse)  # type: ignore[arg-type]
     return dirs + files
+
+
+REGEX_PREFIX = "re:"
+"""A filter that starts with this is a regular expression (searched in the name, case aside)."""
+
+
+def name_matcher(text: str) -> Callable[[str], bool]:
+    """What a pane's filter keeps, case aside: `re:REGEX` the names it finds; a glob (`*.c`, `IMG_????.jpg`, with
+    `*`, `?` or `[`) the whole names it fits; anything else the names holding it. A regular expression not written
+    to the end yet (`re:(ab`) keeps every name until it is."""
+    if text.startswith(REGEX_PREFIX):
+        try:
+            return re.compile(text[len(REGEX_PREFIX) :], re.IGNORECASE).search  # type: ignore[return-value]
+        except re.error:
+            return lambda name: True
+    if any(c in text for c in "*?["):
+        pattern = re.compile(fnmatch.translate(text), re.IGNORECASE)
+        return lambda name: pattern.match(name) is not None
+    needle = text.casefold()
+    return lambda name: needle in name.casefold()
 
 
 def unfiltered_count(entries: Sequence[Entry], how: Arrangement) -> int:

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import Worker
 
+from sdcore.api import is_archive_name
 from sdcore.api.records import Entry
 from sdcore.errors import SdError
 from sdcore.events import EntriesChanged
@@ -148,7 +149,7 @@ class Pane(Vertical):
     def compose(self) -> ComposeResult:
         yield FileList()
         yield FilterBox(placeholder="/ filter", select_on_focus=False)  # keys typed before it had focus stay
-        yield Static("", classes="pane--footer")
+        yield Static("", classes="pane--footer", markup=False)  # the filter typed: a glob "*.[ch]" is text
 
     @property
     def file_list(self) -> FileList:
@@ -339,8 +340,8 @@ class Pane(Vertical):
             return
         if self.results is not None and not event.entry.is_dir:
             self.open(target.parent, cursor_name=target.name)  # a hit opens where it lies
-        elif event.entry.is_dir:
-            self.open(target)
+        elif event.entry.is_dir or (event.entry.kind == "file" and is_archive_name(event.entry.name)):
+            self.open(target)  # an archive opens as a read-only folder of its members
         else:
             self.post_message(self.FileOpened(self, target, event.entry))
 

@@ -12,58 +12,6 @@ from textual.widgets.option_list import Option
 
 from sdcore.sdpath import SdPath, display
 
-PSEUDO_FS = {
-    "proc",
-    "sysfs",
-    "devpts",
-    "devtmpfs",
-    "cgroup",
-    "cgroup2",
-    "mqueue",
-    "securityfs",
-    "debugfs",
-    "tracefs",
-    "pstore",
-    "bpf",
-    "configfs",
-    "fusectl",
-    "hugetlbfs",
-    "autofs",
-    "binfmt_misc",
-    "nsfs",
-    "rpc_pipefs",
-    "efivarfs",
-    "overlay",
-    "squashfs",
-    "tmpfs",
-    "ramfs",
-    "shm",
-}
-"""Filesystem types of /proc/mounts that are not volumes a person would browse."""
-
-
-def volumes_from_mounts(text: str) -> list[tuple[str, str]]:
-    """(mount point, device) of the real volumes listed in /proc/mounts text; `\\040` etc. unescaped."""
-    found: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 3 or fields[2] in PSEUDO_FS:
-            continue
-        source, point = fields[0], _unescape(fields[1])
-        if not (source.startswith("/dev/") or fields[2] in ("nfs", "nfs4", "cifs", "smb3", "fuseblk", "9p")):
-            continue
-        if point.startswith(("/proc", "/sys", "/dev", "/run/user", "/snap", "/boot/efi")) or point.startswith(
-            "/etc/"
-        ):
-            continue
-        if point not in (p for p, _ in found):
-            found.append((point, source))
-    return found
-
-
-def _unescape(field: str) -> str:
-    return field.encode("latin-1").decode("unicode_escape") if "\\" in field else field
-
 
 class Sidebar(OptionList):
     """The places list; choosing one opens it in the active pane."""
@@ -103,7 +51,7 @@ class Sidebar(OptionList):
         self._places.clear()
         options: list[Option] = []
         for title, items in sections:
-            options.append(Option(f"[b]{title}[/b]", disabled=True))
+            options.append(Option(f"[b]{_escaped(title)}[/b]", disabled=True))  # a paired device names some
             if items is None:
                 options.append(Option("  [dim]loading…[/dim]", disabled=True))
                 continue
@@ -139,4 +87,9 @@ class Sidebar(OptionList):
 
 
 def _prompt(label: str) -> str:
-    return "  " + display(label).replace("[", r"\[")
+    return "  " + _escaped(label)
+
+
+def _escaped(text: str) -> str:
+    """Text as the option list shows it: control characters escaped, `[` not read as markup."""
+    return display(text).replace("[", r"\[")

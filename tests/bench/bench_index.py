@@ -46,13 +46,25 @@ def best(n: int, fn) -> float:  # type: ignore[no-untyped-def]
 
 def bench_shallow(tree: Path) -> None:
     find = best(3, lambda: wall(["find", str(tree), "-printf", r"%i %s %T@ %p\n"]))
-    firsts, agains = [], []
+    firsts, agains, updatedbs = [], [], []
+    database = 0
     for _ in range(2):
         data = Path(tempfile.mkdtemp(prefix="sdbench-"))
         firsts.append(wall([SD, "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"]))
+        database = (data / "libraries" / "My Library.sdlibrary" / "database.db").stat().st_size
         agains.append(wall([SD, "--data-dir", str(data), "location", "rescan", "1"]))
         shutil.rmtree(data)
+        if shutil.which("updatedb"):  # plocate's: walk a tree and make it searchable, in C++
+            out = data.with_suffix(".plocate")
+            updatedbs.append(wall(["updatedb", "-U", str(tree), "-o", str(out), "-l", "0"]))
+            out.unlink()
     print(f"shallow index 200k:   sd {min(firsts):.2f}s  find {find:.2f}s  ratio {min(firsts) / find:.2f}x (budget 2x)")
+    if updatedbs:
+        print(f"  vs plocate's updatedb -U: {min(updatedbs):.2f}s  ratio {min(firsts) / min(updatedbs):.2f}x (budget 3x)")
+    paths = subprocess.run(["find", str(tree), "-printf", r"%p\n"], capture_output=True, check=True).stdout
+    entries = paths.count(b"\n")
+    print(f"  index size: {database / entries:.0f} bytes an entry; the paths as text {len(paths) / entries:.0f}:"
+          f" {database / len(paths):.2f}x (budget 2x)")
     print(f"re-index unchanged:   sd {min(agains):.2f}s  find {find:.2f}s  ratio {min(agains) / find:.2f}x (budget 1.5x)")
     floor = python_floor(tree)
     print(f"  the floor in CPython, writing nothing: {floor:.2f}s = {floor / find:.2f}x find")

@@ -11,38 +11,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from sdcore.api import Api, wire
+from sdcore.api import wire
 from sdcore.api.client import RemoteApi, attach
-from sdcore.api.server import serve
 from sdcore.control import Call, ControlServer
-from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
+from tests.functional.attach_support import raw_session
 from tests.functional.test_cli_forward import sd, stop
 from tests.functional.test_cli_forward import serve as sd_serve
 
 NOBODY = 65534
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[ControlServer, RemoteApi]]:
-    """A real core over a fresh data dir, served on its control socket, and a client attached to it."""
-    async with Core(tmp_path / "data") as core:
-        control = ControlServer(core.data_dir)
-        serve(control, Api(core))
-        await control.start()
-        api = await attach(core.data_dir)
-        assert api is not None
-        try:
-            yield control, api
-        finally:
-            await api.close()
-            await control.close()
 
 
 def _colliding_keys(count: int) -> bytes:
@@ -55,12 +37,10 @@ def _colliding_keys(count: int) -> bytes:
 
 
 async def test_a_frame_of_colliding_keys_does_not_freeze_the_core(
-    served: tuple[ControlServer, RemoteApi], tmp_path: Path
+    served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
-    control, api = served
-    reader, writer = await asyncio.open_unix_connection(str(control.path))
-    writer.write(wire.frame({"cmd": "api", "args": {}}))
-    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
+    control, api = served_api
+    reader, writer = await raw_session(control)
     body = _colliding_keys(
         20_000
     )  # 380 kB: its quadratic dict inserts held the core's loop for 10 s and more
@@ -151,14 +131,12 @@ def test_sd_sends_nothing_to_a_socket_another_user_planted() -> None:
 
 
 async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
-    served: tuple[ControlServer, RemoteApi], tmp_path: Path
+    served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
     import tracemalloc
 
-    control, api = served
-    reader, writer = await asyncio.open_unix_connection(str(control.path))
-    writer.write(wire.frame({"cmd": "api", "args": {}}))
-    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
+    control, api = served_api
+    reader, writer = await raw_session(control)
     body = wire.encode([b"x" * (2 << 20)])
     for _ in range(150):  # tuples in tuples: decoding each level copied all it held, 2 MiB became 300 MiB
         body = b"\xc9" + struct.pack(">I", len(body) + 1) + b"\x04\x91" + body
@@ -175,21 +153,45 @@ async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
     writer.close()
 
 
+async def test_rows_claimed_out_of_a_few_bytes_do_not_blow_up_the_cores_memory(
+    served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    import msgpack
+
+    control, api = served_api
+    reader, writer = await raw_session(control)
+    here = SdPath(api.device.id, str(tmp_path))
+    columns = [{"same": here}, {"same": "x"}, {"same": "file"}] + [{"same": 0}] * 10
+    batch = msgpack.ExtType(6, wire.encode(["Entry", 1 << 18, columns]))  # 262,144 entries in 300 bytes
+    body = wire._pack({"id": 1, "chain": [["get", "echo"], ["call", [[batch] * 100], {}]]})
+    tracemalloc.start()
+    try:
+        writer.write(struct.pack(">I", len(body)) + body)
+        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer["error"][0] == "WireError" and "too big" in answer["error"][1]
+    assert peak < 80 << 20, f"{peak >> 20} MiB"  # building them all took gigabytes
+    assert (await api.stat(here)).kind == "dir"
+    writer.close()
+
+
 async def test_a_record_of_wrong_types_is_refused_and_the_session_goes_on(
-    served: tuple[ControlServer, RemoteApi], tmp_path: Path
+    served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
     import msgpack
 
-    control, _ = served
-    reader, writer = await asyncio.open_unix_connection(str(control.path))
-    writer.write(wire.frame({"cmd": "api", "args": {}}))
-    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
+    control, _ = served_api
+    reader, writer = await raw_session(control)
     path = msgpack.ExtType(1, wire.encode(["SdPath", 1, 2, None]))  # its check calls str methods on an int
     body = wire._pack({"id": 1, "chain": [["get", "stat"], ["call", [path], {}]]})
     writer.write(struct.pack(">I", len(body)) + body)
     answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 10))
     assert answer.get("error", [""])[0] == "WireError", answer  # it ended the whole session, its requests too
-    here = SdPath(served[1].device.id, str(tmp_path))
+    here = SdPath(served_api[1].device.id, str(tmp_path))
     writer.write(wire.frame({"id": 2, "chain": [["get", "stat"], ["call", [here], {}]]}))
     answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 10))
     assert answer["id"] == 2 and answer["done"].kind == "dir"

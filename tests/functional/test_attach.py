@@ -3,70 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
+import warnings
 from pathlib import Path
 
 import pytest
 
 from sdcore.api import Api
-from sdcore.api.client import Disconnected, RemoteApi, attach
-from sdcore.api.server import serve
-from sdcore.control import SOCKET_NAME, ControlServer
+from sdcore.api.client import Disconnected, attach
+from sdcore.control import SOCKET_NAME
 from sdcore.core import Core
 from sdcore.sdpath import SdPath
-from tests.functional.test_api import STORIES
-
-SD = str(Path(sys.executable).parent / "sd")
-
-
-@pytest.fixture
-async def remote(tmp_path: Path) -> AsyncIterator[RemoteApi]:
-    """The API of a core over a fresh data dir, reached over its control socket."""
-    async with Core(tmp_path / "data") as core:
-        control = ControlServer(core.data_dir)
-        serve(control, Api(core))
-        await control.start()
-        api = await attach(core.data_dir)
-        assert api is not None
-        try:
-            yield api
-        finally:
-            await api.close()
-            await control.close()
-
-
-@pytest.mark.parametrize("story", STORIES, ids=[s.__name__ for s in STORIES])
-async def test_story_attached(remote: RemoteApi, tmp_path: Path, story) -> None:  # type: ignore[no-untyped-def]
-    home = tmp_path / "home"
-    home.mkdir()
-    await story(remote, home)
+from tests.functional.attach_support import SD, attached, sd_serve
+from tests.functional.slow_disk import SLOW_SD
 
 
 async def test_a_client_attached_with_another_library_runs_its_copies_in_that_library(tmp_path: Path) -> None:
     async with Core(tmp_path / "data") as core:
         await asyncio.to_thread(core.library)  # the default library, made on first use
         await asyncio.to_thread(core.libraries.create, "Work")
-        control = ControlServer(core.data_dir)
-        serve(control, Api(core))
-        await control.start()
-        api = await attach(core.data_dir, library="Work")
-        assert api is not None
-        try:
+        async with attached(core, library="Work") as (_, api):
             (tmp_path / "a.txt").write_text("report")
             (tmp_path / "to").mkdir()
             here = api.device.id
-            job_id = await api.ops.copy([SdPath(here, str(tmp_path / "a.txt"))], SdPath(here, str(tmp_path / "to")))
-            assert (await api.library().jobs.wait(job_id)).state == "completed"
-            assert job_id in [j.id for j in await api.library("Work").jobs.list()]
-            assert job_id not in [j.id for j in await Api(core).library().jobs.list()]
-        finally:
-            await api.close()
-            await control.close()
+            job = await api.ops.copy([SdPath(here, str(tmp_path / "a.txt"))], SdPath(here, str(tmp_path / "to")))
+            done = await api.library().jobs.wait(job.id)
+            assert (done.state, done.result.files, done.result.bytes) == ("completed", 1, len("report"))
+            assert job.id in [j.id for j in await api.library("Work").jobs.list()]
+            assert job.id not in [j.id for j in await Api(core).library().jobs.list()]
 
 
 # -- with real processes -------------------------------------------------------------------------------------
@@ -83,14 +51,6 @@ def sd(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[st
 
 def started(env: dict[str, str], *args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen([SD, *map(str, args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def serving(env: dict[str, str]) -> subprocess.Popen[str]:
-    server = started(env, "serve", "--listen", "127.0.0.1:0")
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    assert line.startswith("serving "), line + (server.stderr.read() if server.stderr else "")
-    return server
 
 
 def big_file(path: Path, size: int) -> Path:
@@ -110,23 +70,26 @@ def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-
 
 
 def test_job_list_and_monitor_while_a_foreground_copy_runs(tmp_path: Path, env: dict[str, str]) -> None:
-    source = big_file(tmp_path / "big.bin", 1 << 30)
-    for attempt in range(3):  # a copy that ends before the monitor starts (a fast moment) is tried again
-        if _list_and_monitor_a_foreground_copy(tmp_path, env, source, tmp_path / f"dst{attempt}"):
-            return
-    pytest.fail("the copy ended before `sd job monitor` could attach, three times")
+    source = big_file(tmp_path / "big.bin", 24 << 20)  # about 10 s from the slow disk: time to list and monitor
+    if not _list_and_monitor_a_foreground_copy(tmp_path, env, source, tmp_path / "dst"):
+        pytest.fail("the copy ended before `sd job monitor` could attach")
 
 
 def _list_and_monitor_a_foreground_copy(tmp_path: Path, env: dict[str, str], source: Path, dst: Path) -> bool:
     dst.mkdir()
-    copy = started(env, "cp", source, dst, "--verify")
+    copy = subprocess.Popen([*SLOW_SD, "cp", source, dst, "--verify"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     monitor = None
     try:
         until(lambda: (tmp_path / "data" / SOCKET_NAME).exists() or copy.poll() is not None)
-        listed = sd(env, "job", "list")  # no "library is locked" wait: it runs in the copy's own core
-        assert listed.returncode == 0, listed.stderr
-        if copy.poll() is not None:
-            return False
+        deadline = time.monotonic() + 60
+        while True:  # the socket is served before the copy's job is made: the list may come first
+            listed = sd(env, "job", "list")  # no "library is locked" wait: it runs in the copy's own core
+            assert listed.returncode == 0, listed.stderr
+            if copy.poll() is not None:
+                return False
+            if "copy" in listed.stdout and "running" in listed.stdout or time.monotonic() > deadline:
+                break
         assert "copy" in listed.stdout and "running" in listed.stdout, listed.stdout
         monitor = started(env, "job", "monitor")
         assert monitor.stdout is not None
@@ -150,7 +113,7 @@ def _list_and_monitor_a_foreground_copy(tmp_path: Path, env: dict[str, str], sou
         if monitor is not None:
             monitor.kill()
             monitor.wait()
-    assert (dst / "big.bin").stat().st_size == 1 << 30
+    assert (dst / "big.bin").read_bytes() == source.read_bytes()
     assert not (tmp_path / "data" / SOCKET_NAME).exists()
     return True
 
@@ -160,14 +123,12 @@ async def test_the_serving_process_killed_the_client_says_so_and_a_rerun_resumes
 ) -> None:
     source = big_file(tmp_path / "big.bin", 512 << 20)
     (tmp_path / "dst").mkdir()
-    server = serving(env)
+    server = sd_serve(tmp_path / "data", env)
     try:
         api = await attach(tmp_path / "data")
         assert api is not None
         lib = api.library()
-        job_id = await api.ops.copy(
-            [SdPath(api.device.id, str(source))], SdPath(api.device.id, str(tmp_path / "dst"))
-        )
+        job_id = (await api.ops.copy([SdPath(api.device.id, str(source))], SdPath(api.device.id, str(tmp_path / "dst")))).id
         waiting = asyncio.ensure_future(lib.jobs.wait(job_id))
         events = api.events().__aiter__()
         while True:  # the copy is under way
@@ -187,7 +148,7 @@ async def test_the_serving_process_killed_the_client_says_so_and_a_rerun_resumes
         server.wait()
     assert (tmp_path / "dst" / "big.bin").stat().st_size < 512 << 20 if (tmp_path / "dst" / "big.bin").exists() else True
 
-    server = serving(env)  # a rerun of the core: the cut-off copy resumes
+    server = sd_serve(tmp_path / "data", env)  # a rerun of the core: the cut-off copy resumes
     try:
         api = await attach(tmp_path / "data")
         assert api is not None
@@ -198,3 +159,27 @@ async def test_the_serving_process_killed_the_client_says_so_and_a_rerun_resumes
         server.terminate()
         server.wait(20)
     assert (tmp_path / "dst" / "big.bin").read_bytes() == source.read_bytes()
+
+
+async def test_an_attach_given_up_during_the_hello_lets_go_of_its_socket(tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    accepted: asyncio.Queue[asyncio.StreamReader] = asyncio.Queue()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.put_nowait(reader)  # a hung core: it takes the connection and never says hello
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_unix_server(silent, str(tmp_path / SOCKET_NAME))
+    try:
+        gc.collect()  # what earlier tests left is not this one's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(attach(tmp_path), 0.5)  # a caller's timeout, shorter than the hello's
+            gc.collect()
+        assert [str(w.message) for w in caught if w.category is ResourceWarning] == []  # closed, not left to the GC
+        reader = await asyncio.wait_for(accepted.get(), 1)
+        await reader.read(1 << 16)  # the hello request
+        assert await asyncio.wait_for(reader.read(1), 2) == b""  # the client closed its end
+    finally:
+        server.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +13,13 @@ import pytest
 
 from sdcore.api import Api
 from sdcore.api.client import RemoteApi
+from sdcore.control import SOCKET_NAME
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
 from sdcore.sdpath import SdPath
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
+from tests.functional.attach_support import SD, sd_serve
 from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse fixture
     answer_prompt,
     app_for,
@@ -30,8 +31,6 @@ from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse
     shown_text,
     wait_for,
 )
-
-SD = str(Path(sys.executable).parent / "sd")
 
 
 @pytest.fixture
@@ -47,13 +46,7 @@ async def indexed(tmp_path: Path) -> Path:
 @pytest.fixture
 def served(tmp_path: Path, indexed: Path) -> Iterator[subprocess.Popen[str]]:
     """`sd serve` on the data dir, in a process of its own."""
-    server = subprocess.Popen(
-        [SD, "--data-dir", str(tmp_path / "data"), "serve", "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert server.stdout is not None
-    line = server.stdout.readline()
-    assert line.startswith("serving "), line + (server.stderr.read() if server.stderr else "")
+    server = sd_serve(tmp_path / "data")
     yield server
     server.kill()
     server.wait()
@@ -148,3 +141,63 @@ async def test_two_explorers_on_a_core_that_dies_one_takes_it_over_and_the_other
         assert isinstance(other.api, RemoteApi)
         await other.api.library().tags["work/acme"].add(SdPath(other.api.device.id, str(tree / "beta.txt")))
         assert [e.name for e in await took[0].api.library().tags["work/acme"].files()] == ["beta.txt"]
+
+
+async def test_a_lost_core_whose_claimer_does_not_answer_is_said_so_and_not_claimed(
+    tmp_path: Path, indexed: Path, served: subprocess.Popen[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sdtui.app.CLAIM_TRIES", 3)  # fewer tries, shorter waits: the same path, sooner
+    monkeypatch.setattr("sdcore.api.client.HELLO_TIMEOUT", 0.3)
+    app = app_for(tmp_path, indexed)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        remote = app.api
+        assert isinstance(remote, RemoteApi)
+        said: list[str] = []
+        notify = app.notify
+        app.notify = lambda message, *a, **kw: (said.append(str(message)), notify(message, *a, **kw))[1]  # type: ignore[method-assign]
+        served.send_signal(signal.SIGSTOP)  # it holds the core's claim and its libraries, and answers nothing
+        try:
+            await remote.close()  # the connection ends: this sdtui tries to take the core over
+            await wait_for(pilot, lambda: app.return_code is not None, timeout=10)
+        finally:
+            served.send_signal(signal.SIGCONT)
+    assert app.return_code == 1  # stopped, rather than hang on a library that process holds
+    assert len(said) == 1 and "does not answer: sdtui stops" in said[0], said  # not "this sdtui runs the core now"
+
+
+async def test_an_explorer_started_at_the_same_moment_as_sd_serve_uses_its_core_rather_than_a_second_one(
+    tmp_path: Path, indexed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdtui.app import SdtuiApp
+
+    tree = indexed
+    held: list[SdtuiApp] = []
+    real_host = SdtuiApp.host_commands
+    monkeypatch.setattr(SdtuiApp, "host_commands", lambda self: held.append(self))  # the race, made to happen
+    app = app_for(tmp_path, tree)
+    said: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, *a, **kw: (said.append(str(message)), notify(message, *a, **kw))[1]  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        assert not isinstance(app.api, RemoteApi)  # no core served when it looked
+        server = subprocess.Popen(
+            [SD, "--data-dir", str(tmp_path / "data"), "serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            # its socket is up before it waits for the library this explorer holds (its "serving" line comes after)
+            await wait_for(pilot, lambda: (tmp_path / "data" / SOCKET_NAME).exists(), timeout=30)
+            await wait_for(pilot, lambda: bool(held))
+            real_host(app)  # now it would serve too, and finds the other one there
+            await wait_for(pilot, lambda: isinstance(app.api, RemoteApi) and isinstance(app.screen, ExplorerScreen))
+            await settle(pilot, app)
+            assert not [s for s in said if "already running" in s], said  # no "stop it first"
+            assert names(explorer(app).active)[:2] == ["docs", "music"]
+            await app.api.library().tags["work"].add(SdPath(app.api.device.id, str(tree / "beta.txt")))
+            assert [e.name for e in await app.api.library().tags["work"].files()] == ["beta.txt"]
+            assert server.stdout is not None and server.stdout.readline().startswith("serving ")
+        finally:
+            server.kill()
+            server.wait()

@@ -172,7 +172,13 @@ async def test_records_cross_unchanged_names_that_are_not_utf8_too(api: RemoteAp
     assert await api.echo([thing, None, 1.5, True, DEVICE], twice=True) == [[thing, None, 1.5, True, DEVICE]] * 2
     assert await api.tags["work/acme"].name() == "work/acme"
     listing = [Thing(SdPath(DEVICE, f"/d/{i}{odd}"), Kind.FILE, (), b"", {}) for i in range(1000)]
-    assert await api.echo(listing) == listing  # a listing's batch travels as rows of fields
+    assert await api.echo(listing) == listing  # a listing's batch travels as columns of fields
+    here = SdPath(DEVICE, "/d")
+    shared = [Thing(here, Kind.FILE, (), b"", {odd: i}) for i in range(10)]  # one directory: sent once
+    echoed = await api.echo(shared)
+    assert echoed == shared and echoed[0].path is echoed[9].path
+    alike = [Device(DEVICE, name) for name in [0, False, 0.0] * 4]  # equal values of other types stay apart
+    assert [type(d.name) for d in await api.echo(alike)] == [int, bool, float] * 4
 
 
 async def test_errors_come_back_as_the_same_class(api: RemoteApi) -> None:
@@ -287,8 +293,13 @@ async def test_a_malformed_frame_gets_an_error_and_the_core_keeps_serving(
         wire.encode({"id": 1, "chain": [["get"]]}),
         bytes([0xC7, 2, 1]) + wire.encode([]),  # a record with no name
         wire._pack(msgpack_ext(1, ["Popen", "sh"])),  # a class the wire never registered
-        wire._pack(msgpack_ext(5, ["Popen", [["sh"]]])),
-        wire._pack(msgpack_ext(5, ["Device", [[1]]])),  # a row one field short
+        wire._pack(msgpack_ext(6, ["Popen", 8, [["sh"] * 8]])),
+        wire._pack(msgpack_ext(6, ["Device", 8, [[1] * 8]])),  # rows of a record one field short
+        wire._pack(msgpack_ext(6, ["Device", 8, [[DEVICE] * 7, {"same": "x"}]])),  # a column one value short
+        wire._pack(msgpack_ext(6, ["Device", 8, [{"other": DEVICE}, {"same": "x"}]])),
+        wire._pack(msgpack_ext(6, ["Device", -1, [{"same": DEVICE}, {"same": "x"}]])),
+        wire._pack(msgpack_ext(6, ["Device", 1 << 40, [{"same": DEVICE}, {"same": "x"}]])),  # rows out of nothing
+        wire._pack(msgpack_ext(6, ["Device", [[DEVICE, "x"]] * 8])),  # the rows format that came before columns
         b"\xdd\xff\xff\xff\xff",  # an array of 4 billion items
     ]
     for body in bad:

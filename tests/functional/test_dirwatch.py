@@ -64,12 +64,31 @@ async def test_a_watched_directory_that_goes_away_asks_for_a_new_listing(core: C
 async def test_a_directory_that_cannot_be_watched_says_why_and_the_core_still_closes(
     tmp_path: Path,
 ) -> None:
-    odd = os.fsencode(tmp_path) + b"/caf\xe9"
-    os.mkdir(odd)
     async with Core(tmp_path / "data") as core:
-        watch = core.watch(core.local_path(os.fsdecode(odd)))
+        watch = core.watch(core.local_path(str(tmp_path / "gone")))
         assert watch is not None and await asyncio.to_thread(watch.ready.wait, 5)
         assert watch.error is not None and "cannot be watched" in watch.error
         alive = core.watch(core.local_path(str(tmp_path)))
         assert alive is not None
     assert alive.closed
+
+
+async def test_a_directory_with_a_name_that_is_not_utf8_is_watched_and_reading_its_files_is_no_change(
+    core: Core, tmp_path: Path
+) -> None:
+    shown = os.fsencode(tmp_path) + b"/caf\xe9"
+    os.mkdir(shown)
+    odd = shown + b"/r\xe9sum\xe9.txt"
+    with open(odd, "wb") as f:
+        f.write(b"cv")
+    with core.bus.subscribe(EntriesChanged) as events:
+        watch = core.watch(core.local_path(os.fsdecode(shown)))
+        assert watch is not None and await asyncio.to_thread(watch.ready.wait, 5) and watch.error is None
+        for _ in range(3):  # the explorer previews it
+            with open(odd, "rb") as f:
+                f.read()
+        assert await nothing_within(events, 0.6)  # a read is no change
+        with open(shown + b"/new\xff.txt", "wb") as f:
+            f.write(b"new")
+        event = await next_change(events)  # and the watch goes on
+        assert event.directory == os.fsdecode(shown) and event.names == (os.fsdecode(b"new\xff.txt"),)

@@ -50,3 +50,31 @@ async def test_content_mode_makes_no_thumbnails(tmp_path: Path) -> None:
         await library.jobs.wait(await index_location(library, location))
         assert list(library.thumbnails.rglob("*.webp")) == []
         assert library.read().execute("SELECT cas_id FROM content_identities").fetchone() is not None
+
+
+def a_picture_bomb(path: Path, side: int = 12_000) -> Path:
+    """A real, whole PNG of side × side black pixels (144 megapixels: under Pillow's own limit) in a few KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(bytes(side * (1 + side // 8)), 9)  # one bit a pixel, each row after its filter byte
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+async def test_a_picture_bomb_is_described_but_never_decoded_for_a_thumbnail(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    a_picture_bomb(photos / "bomb.png")
+    Image.new("RGB", (64, 48), "red").save(photos / "fine.png")
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        location = library.locations.add(str(photos), mode="deep")
+        assert (await library.jobs.wait(await index_location(library, location))).state == "completed"
+        sizes = sorted(library.read().execute("SELECT width, height FROM media_data").fetchall())
+        assert sizes == [(64, 48), (12_000, 12_000)]  # its size is told; decoding it would take 144 MB and seconds
+        assert len(list(library.thumbnails.rglob("*.webp"))) == 1

@@ -60,12 +60,25 @@ def job_state(db: Path) -> tuple[str, dict] | None:
     return row[0], msgpack.unpackb(row[1])
 
 
-@pytest.mark.parametrize("kill_in", ["discovery", "content"])
-def test_a_killed_index_resumes_to_the_same_result(tmp_path: Path, kill_in: str) -> None:
-    tree = tmp_path / "tree"
+pytestmark = pytest.mark.xdist_group("index_resume")  # one worker makes the tree and its reference index, once
+
+
+@pytest.fixture(scope="module")
+def indexed_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[tuple]]:
+    """A tree of 30,000 files and its index by an uninterrupted run, shared by the kills (none writes to it)."""
+    root = tmp_path_factory.mktemp("indexed")
+    tree, reference = root / "tree", root / "reference"
     make_tree(tree)
-    reference, victim = tmp_path / "reference", tmp_path / "victim"
     assert sd(reference, "location", "add", str(tree), "--mode", "content").returncode == 0
+    return tree, index_rows(reference)
+
+
+@pytest.mark.parametrize("kill_in", ["discovery", "content"])
+def test_a_killed_index_resumes_to_the_same_result(
+    tmp_path: Path, kill_in: str, indexed_tree: tuple[Path, set[tuple]]
+) -> None:
+    tree, reference_rows = indexed_tree
+    victim = tmp_path / "victim"
 
     child = subprocess.Popen(
         [SD, "--data-dir", str(victim), "location", "add", str(tree), "--mode", "content"],
@@ -90,6 +103,6 @@ def test_a_killed_index_resumes_to_the_same_result(tmp_path: Path, kill_in: str)
     resumed = sd(victim, "job", "resume", job_id)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(sd(victim, "job", "list", "--json", "--all").stdout)[0]["state"] == "completed"
-    assert index_rows(victim) == index_rows(reference)
+    assert index_rows(victim) == reference_rows
     db = next((victim / "libraries").glob("*.sdlibrary")) / "database.db"
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)

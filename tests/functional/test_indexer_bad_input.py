@@ -43,9 +43,9 @@ def listed_tree(library: Library, path: str) -> dict[bytes, Any]:
         for e in listing:
             rel = prefix + os.fsencode(e.name)
             out[rel] = e
-            assert os.fsencode(e.path) == os.fsencode(directory) + b"/" + os.fsencode(e.name)
+            assert os.fsencode(e.path.path) == os.fsencode(directory) + b"/" + os.fsencode(e.name)
             if e.kind == "dir":
-                pending.append((e.path, rel + b"/"))
+                pending.append((e.path.path, rel + b"/"))
     return out
 
 

@@ -161,12 +161,20 @@ def index_job(data: Path) -> dict | None:
     return msgpack.unpackb(row[0]) if row and row[0] else None
 
 
+@pytest.fixture(scope="module")
+def big_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30,000 files, made once for both phases (indexing writes nothing into them)."""
+    tree = tmp_path_factory.mktemp("big") / "tree"
+    make_tree(tree)
+    return tree
+
+
+@pytest.mark.xdist_group("interrupt_index")  # both phases on one worker, which makes big_tree once
 @pytest.mark.parametrize("phase", ["discovery", "content"])
 def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finishes_it(
-    tmp_path: Path, env: dict[str, str], phase: str
+    big_tree: Path, env: dict[str, str], phase: str
 ) -> None:
-    tree, data = tmp_path / "tree", Path(env["SD_DATA_DIR"])
-    make_tree(tree)
+    tree, data = big_tree, Path(env["SD_DATA_DIR"])
     args = ["location", "add", str(tree), "--mode", "content"]
     proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip

@@ -65,6 +65,7 @@ def jobs(env: dict[str, str]) -> list[dict]:
     return json.loads(sd(env, "job", "list", "--all", "--json").stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.timeout(300)  # twenty `sd` start-ups: well over the usual two minutes on a loaded machine
 def test_ten_kills_at_random_moments_of_a_copy_never_leave_a_wrong_file_and_it_ends_identical(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

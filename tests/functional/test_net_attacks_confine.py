@@ -554,3 +554,18 @@ def test_a_client_that_hangs_up_mid_flood_leaves_no_descriptor_open(served: Serv
 
     before, after = asyncio.run(scenario())
     assert after <= before, f"{after - before} descriptors left open"
+
+
+def test_an_sftp_rename_keeps_a_file_at_the_new_name_unless_told_to_replace_it(served: Served) -> None:
+    (served.share / "draft.txt").write_text("draft")
+    (served.share / "final.txt").write_text("the owner's final")
+
+    async def rename() -> None:
+        async with _sftp(served) as sftp:
+            with pytest.raises(asyncssh.SFTPError, match="File already exists"):  # SFTP v3 says it as a failure
+                await sftp.rename(str(served.share / "draft.txt"), str(served.share / "final.txt"))
+            assert (served.share / "final.txt").read_text() == "the owner's final"
+            await sftp.posix_rename(str(served.share / "draft.txt"), str(served.share / "final.txt"))
+
+    asyncio.run(rename())
+    assert (served.share / "final.txt").read_text() == "draft" and not (served.share / "draft.txt").exists()

@@ -85,7 +85,7 @@ def test_pair_list_drop_and_unpair_from_the_command_line(tmp_path: Path) -> None
         note = tmp_path / "note.txt"
         note.write_text("dropped")
         out = sd(b, "drop", str(note), "alpha").stdout
-        assert "sent 1 file(s) to alpha" in out
+        assert "sent 1 file to alpha" in out
         assert (a / "spacedrop" / "note.txt").read_text() == "dropped"
 
         # a paired device's files, by its name, from the plain command line
@@ -137,7 +137,7 @@ def test_pair_generate_hands_its_code_to_the_running_server(tmp_path: Path) -> N
         assert [(d["name"], d["trust"], d["addresses"]) for d in devices] == [("beta", "shared", [b_address])]
         gift = tmp_path / "gift.txt"
         gift.write_text("for beta")
-        assert "sent 1 file(s) to beta" in sd(a, "drop", str(gift), "beta").stdout
+        assert "sent 1 file to beta" in sd(a, "drop", str(gift), "beta").stdout
         assert (b / "spacedrop" / "gift.txt").read_text() == "for beta"
         assert "unpaired beta" in sd(a, "network", "unpair", "beta").stdout
     finally:

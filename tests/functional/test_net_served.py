@@ -210,7 +210,7 @@ def test_rm_and_mv_on_a_paired_device_from_the_command_line(tmp_path: Path, beta
     report.write_bytes(os.urandom(100_000))
     want = _sha256(report)
     out = sd(tmp_path, "a", "mv", "./report.pdf", f"beta:{there}/", cwd=tmp_path).stdout
-    assert "moved 1 file(s)" in out and "(verified)" in out
+    assert "moved 1 file" in out and "(verified)" in out
     assert not report.exists()  # gone here
     assert _sha256(there / "report.pdf") == want  # intact there
     assert sorted(os.listdir(there)) == ["old.log", "report.pdf"]  # no temporary file left

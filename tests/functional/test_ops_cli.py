@@ -64,7 +64,7 @@ def test_cp_prints_json_and_refuses_conflicts_before_writing(tmp_path: Path, env
     (src / "b.txt").write_text("b")
     done = sd(env, "cp", src / "a.txt", src / "b.txt", tmp_path / "dst")
     assert done.returncode == 1
-    assert "1 path(s) exist" in done.stderr and "dst/a.txt" in done.stderr and "--on-conflict" in done.stderr
+    assert "1 item exists at the destination" in done.stderr and "dst/a.txt" in done.stderr and "--on-conflict" in done.stderr
     assert not (tmp_path / "dst" / "b.txt").exists()
     done = sd(env, "cp", "--json", src / "a.txt", tmp_path / "dst")
     assert done.returncode == 1
@@ -75,6 +75,15 @@ def test_cp_prints_json_and_refuses_conflicts_before_writing(tmp_path: Path, env
     assert sorted(os.listdir(tmp_path / "dst")) == sorted(
         [os.fsdecode(b"\xffraw"), "a (1).txt", "a.txt", "b.txt"]
     )
+
+
+def test_job_list_tells_bytes_as_sizes_like_the_explorer(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "video.mkv").write_bytes(os.urandom(3 << 20))
+    (tmp_path / "backup").mkdir()
+    done = sd(env, "cp", tmp_path / "video.mkv", tmp_path / "backup")
+    assert done.returncode == 0 and "copied 1 file, 3.0M" in done.stdout, done.stderr
+    listed = sd(env, "job", "list", "--all").stdout
+    assert "3.0M/3.0M" in listed and "3,145,728" not in listed, listed
 
 
 def test_refusals_print_a_message_not_a_traceback(tmp_path: Path, env: dict[str, str]) -> None:
@@ -238,5 +247,93 @@ def test_a_copy_followed_on_a_terminal_draws_a_bar_and_ends_saying_what_it_copie
     reader.join(10)
     os.close(terminal)
     assert done.returncode == 0, b"".join(said).decode(errors="replace")
-    assert "━" in done.stdout and "copied 1 file(s), 32M" in done.stdout, done.stdout
+    assert "━" in done.stdout and "copied 1 file, 32M" in done.stdout, done.stdout
     assert (tmp_path / "dst" / "big.bin").read_bytes() == (tmp_path / "src" / "big.bin").read_bytes()
+
+
+def _without_root_read_powers() -> None:
+    """In the child before exec: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so root obeys chmod 000."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def sd_unprivileged(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`sd` as a user whom chmod 000 keeps out (tests run as root, and root reads any folder)."""
+    return subprocess.run(
+        [*SD, *map(os.fsdecode, args)], env=env, capture_output=True, text=True, timeout=120,
+        preexec_fn=_without_root_read_powers if os.geteuid() == 0 else None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["person", "json"])
+def test_cp_of_a_tree_with_an_unreadable_folder_and_file_copies_the_rest_and_names_each_one(
+    tmp_path: Path, env: dict[str, str], json_output: bool
+) -> None:
+    tree = tmp_path / "tree"
+    for folder in ("a-open", "locked", "z-open"):
+        (tree / folder).mkdir(parents=True)
+        (tree / folder / "note.txt").write_text(folder)
+    (tree / "secret.txt").write_text("no")
+    (tree / "top.txt").write_text("top")
+    os.chmod(tree / "locked", 0)
+    os.chmod(tree / "secret.txt", 0)
+    probe = sd_unprivileged(env, "ls", tree / "locked")
+    if probe.returncode == 0:
+        pytest.skip("this user reads a chmod 000 folder anyway")
+    try:
+        done = sd_unprivileged(env, "cp", *(["--json"] if json_output else []), tree, tmp_path / "dst")
+    finally:
+        os.chmod(tree / "locked", 0o755)
+        os.chmod(tree / "secret.txt", 0o644)
+    assert done.returncode == 1, done.stderr  # not everything was copied
+    copied = tree_state(tmp_path / "dst")
+    assert sorted(copied) == ["a-open/note.txt", "top.txt", "z-open/note.txt"]  # all that could be read
+    assert tree_state(tree)["locked/note.txt"] and (tree / "secret.txt").read_text() == "no"  # nothing lost
+    if json_output:
+        out = json.loads(done.stdout)
+        assert out["state"] == "completed" and sorted(out["result"]["unreadable"]) == [
+            str(tree / "locked"), str(tree / "secret.txt")
+        ]  # fmt: skip
+        return
+    assert f"{tree / 'locked'}: permission denied" in done.stderr, done.stderr
+    assert f"{tree / 'secret.txt'}: permission denied" in done.stderr, done.stderr
+    assert "copied 3 files" in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 3, done.stderr
+
+
+@pytest.mark.parametrize("name", [b"my report.txt", b"caf\xe9 men\xfc.txt", b"it's $HOME.txt", b"tab\there.txt"])
+def test_the_restore_command_sd_rm_prints_works_pasted_into_a_shell(
+    tmp_path: Path, env: dict[str, str], name: bytes
+) -> None:
+    path = os.path.join(os.fsencode(tmp_path), name)
+    with open(path, "wb") as f:
+        f.write(b"keep me")
+    removed = sd(env, "rm", "--yes", os.fsdecode(path))
+    assert removed.returncode == 0, removed.stderr
+    assert not os.path.exists(path)
+    said = removed.stdout.strip().splitlines()[-1]
+    command = said[said.index("`") + 1 : said.rindex("`")]  # what a person copies from the line
+    assert command.startswith("sd trash restore ")
+    restored = subprocess.run(
+        ["bash", "-c", command.replace("sd ", os.path.join(os.path.dirname(sys.executable), "sd") + " ", 1)],
+        env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert open(path, "rb").read() == b"keep me"
+
+
+
+def test_sd_undo_refuses_a_file_changed_since_and_says_how_to_drop_the_step(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "draft.txt").write_text("draft")
+    assert sd(env, "rename", tmp_path / "draft.txt", "final.txt").returncode == 0
+    (tmp_path / "final.txt").write_text("edited after the rename")
+    refused = sd(env, "undo")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("undoing: rename draft.txt to final.txt\n")
+    assert "final.txt was changed since; nothing done (`sd undo --forget` drops this step)" in refused.stderr
+    assert sd(env, "undo", "--forget").stdout == "dropped from the undo history: rename draft.txt to final.txt\n"
+    assert (tmp_path / "final.txt").read_text() == "edited after the rename"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from sdcore.core import Core
 from sdcore.net.testing import device_network, pair
 from sdcore.ops.localcopy import hash_file
 from sdcore.sdpath import SdPath
+from tests.functional.copy_support import PausedCopy
 
 
 @pytest.fixture
@@ -71,28 +71,15 @@ async def test_a_tree_is_copied_to_and_from_a_paired_device(
 async def test_a_paused_copy_to_a_device_carries_on_from_the_bytes_it_sent(
     two_devices: tuple[Core, SdPath], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sdcore.ops import engine
 
     core, remote = two_devices
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(24 << 20))
-    offsets: list[int] = []
-    real_read = engine._read
-    job_id = ""
-
-    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-        offsets.append(offset)
-        sent = 0
-        async for chunk in real_read(fs, path, offset):
-            yield chunk
-            sent += len(chunk)
-            if len(offsets) == 1 and sent >= 6 << 20:  # the user pauses a quarter of the way
-                library.jobs.pause(job_id)
-
-    monkeypatch.setattr(engine, "_read", pausing_read)
-    job_id = await ops.copy(library, [core.local_path(str(big))], remote)
-    assert (await library.jobs.wait(job_id)).state == "paused"
+    paused = PausedCopy(monkeypatch, library, after=6 << 20)  # the user pauses a quarter of the way
+    job_id = await paused.start([core.local_path(str(big))], remote)
+    offsets = paused.offsets
+    assert library.jobs.get(job_id).done >= 6 << 20  # shows what it sent, not 0 B
     assert not (tmp_path / "alpha-files" / "video.mkv").exists()
     await library.jobs.resume(job_id)
     record = await library.jobs.wait(job_id)
@@ -128,7 +115,6 @@ async def test_a_paused_copy_to_a_device_that_is_canceled_leaves_nothing_there(
 async def test_a_paused_copy_from_a_device_carries_on_from_the_bytes_it_received(
     two_devices: tuple[Core, SdPath], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sdcore.ops import engine
 
     core, remote = two_devices
     library = core.library()
@@ -136,22 +122,9 @@ async def test_a_paused_copy_from_a_device_carries_on_from_the_bytes_it_received
     big.write_bytes(os.urandom(24 << 20))
     here = tmp_path / "downloads"
     here.mkdir()
-    offsets: list[int] = []
-    real_read = engine._read
-    job_id = ""
-
-    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-        offsets.append(offset)
-        sent = 0
-        async for chunk in real_read(fs, path, offset):
-            yield chunk
-            sent += len(chunk)
-            if len(offsets) == 1 and sent >= 6 << 20:  # the user pauses a quarter of the way
-                library.jobs.pause(job_id)
-
-    monkeypatch.setattr(engine, "_read", pausing_read)
-    job_id = await ops.copy(library, [remote.child("video.mkv")], core.local_path(str(here)))
-    assert (await library.jobs.wait(job_id)).state == "paused"
+    paused = PausedCopy(monkeypatch, library, after=6 << 20)  # the user pauses a quarter of the way
+    job_id = await paused.start([remote.child("video.mkv")], core.local_path(str(here)))
+    offsets = paused.offsets
     [partial] = os.listdir(here)  # what arrived so far is kept here for a resume
     assert partial.endswith(".sdpart") and (here / partial).stat().st_size >= 6 << 20
     await library.jobs.resume(job_id)

@@ -68,6 +68,7 @@ def test_a_user_tags_notes_and_finds_files(sd: Sd, home: Path) -> None:
     sd("tag", "rm", "work/customers/acme", str(home / "work/acme/contract.docx"))
     assert len(sd.json("tag", "show", "work/customers/acme")) == 2
 
+    assert sd("note", invoice)[0].strip() == f"no note on {invoice}"  # said, not an empty line
     sd("note", invoice, "paid in March, ref ZX-81")
     assert sd("note", invoice)[0].strip() == "paid in March, ref ZX-81"
     assert [h["path"] for h in sd.json("search", "zx-81")] == [invoice]
@@ -96,10 +97,7 @@ def test_a_tag_is_recoloured_and_its_colour_taken_off(sd: Sd) -> None:
 
 
 def test_bad_input_gets_a_clear_message(sd: Sd, home: Path, tmp_path: Path) -> None:
-    outside = tmp_path / "outside.txt"
-    outside.write_text("x")
     sd("tag", "create", "t")
-    assert "not in any location" in sd("tag", "add", "t", str(outside), ok=False)[1]
     assert "does not exist" in sd("tag", "add", "t", str(home / "nope.txt"), ok=False)[1]
     assert "no tag named" in sd("tag", "add", "missing", str(home / "notes/todo.txt"), ok=False)[1]
     assert "nothing to search for" in sd("search", "", ok=False)[1]
@@ -126,8 +124,69 @@ def test_dupes_reports_groups_and_waste(sd: Sd, home: Path) -> None:
     assert len(with_empty["groups"]) == 2
     assert sd.json("dupes", "--min-size", "1M")["groups"] == []
     out, _ = sd("dupes")
-    assert "2 copies" in out and "1 group(s)" in out
+    assert "2 copies" in out and "1 group," in out
     from_disk = sd.json("dupes", str(home / "photos"))  # folders straight from disk: the same answer
     assert [sorted(f["path"] for f in g["files"]) for g in from_disk["groups"]] == [
         sorted(f["path"] for f in report["groups"][0]["files"])
     ]
+
+
+def test_tagging_a_file_outside_every_location_adds_its_folder_and_says_so(sd: Sd, tmp_path: Path) -> None:
+    outside = tmp_path / "downloads" / "ticket.pdf"
+    outside.parent.mkdir()
+    outside.write_bytes(b"%PDF ticket")
+    sd("tag", "create", "travel")
+    _, err = sd("tag", "add", "travel", str(outside))
+    assert f"added {outside.parent} as location 'downloads'" in err and f"indexed {outside}" in err
+    assert [r["path"] for r in sd.json("tag", "show", "travel")] == [str(outside)]
+    assert "does not exist" in sd("tag", "add", "travel", str(tmp_path / "elsewhere" / "nope.pdf"), ok=False)[1]
+    assert sorted(loc["path"] for loc in sd.json("location", "list")) == sorted([str(outside.parent), str(tmp_path / "home")])
+
+
+def test_reading_the_note_or_history_of_a_file_outside_every_location_adds_nothing(sd: Sd, tmp_path: Path) -> None:
+    outside = tmp_path / "downloads" / "ticket.pdf"
+    outside.parent.mkdir()
+    outside.write_bytes(b"%PDF ticket")
+    before = sd.json("location", "list")
+    assert sd("note", str(outside)) == (f"no note on {outside}\n", "")
+    assert sd("note", str(outside), "--history")[0].strip() == f"no note was ever written on {outside}"
+    assert sd("tag", "history", str(outside))[0].strip() == f"no tag was ever put on {outside}"
+    assert sd.json("note", str(outside), "--history") == []
+    assert sd.json("location", "list") == before
+    _, err = sd("note", str(outside), "to print")  # writing does add its folder, and says so
+    assert f"added {outside.parent} as location 'downloads'" in err
+    assert sd("note", str(outside))[0].strip() == "to print"
+
+
+def test_an_overwritten_note_is_listed_and_put_back(sd: Sd, home: Path) -> None:
+    todo = str(home / "notes/todo.txt")
+    sd("note", todo, "buy milk")
+    sd("note", todo, "buy oat milk")
+    sd("note", todo, "--clear")
+    versions = sd.json("note", todo, "--history")
+    assert [(v["number"], v["text"], v["current"]) for v in versions] == [
+        (1, "buy milk", False), (2, "buy oat milk", False), (3, None, True)
+    ]
+    table, hint = sd("note", todo, "--history")
+    assert table.index("(cleared)") < table.index("buy oat milk") < table.index("buy milk")  # newest first
+    assert "--restore N" in hint
+    assert "put back note 2" in sd("note", todo, "--restore", "2")[0]
+    assert sd("note", todo)[0].strip() == "buy oat milk"
+    assert sd.json("search", "oat")[0]["name"] == "todo.txt"
+    assert "no version 9; pick 1 to 4" in sd("note", todo, "--restore", "9", ok=False)[1]
+    assert "a note is at most 65,536 characters" in sd("note", todo, "x" * 70_000, ok=False)[1]
+    assert sd("note", todo)[0].strip() == "buy oat milk"  # nothing lost
+
+
+def test_the_tags_a_file_had_are_listed_with_who_took_them_off(sd: Sd, home: Path) -> None:
+    beach = str(home / "photos/beach.jpg")
+    sd("tag", "create", "holiday")
+    sd("tag", "add", "holiday", beach)
+    sd("tag", "add", "--content", "holiday", beach)
+    sd("tag", "rm", "holiday", beach)
+    changes = sd.json("tag", "history", beach)
+    assert [(c["tag"], c["added"], c["content"]) for c in changes] == [
+        ("holiday", True, False), ("holiday", True, True), ("holiday", False, False)
+    ]
+    assert "-holiday" in sd("tag", "history", beach)[0]
+    assert "no tag was ever put on" in sd("tag", "history", str(home / "notes/todo.txt"))[0]

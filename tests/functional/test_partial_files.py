@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,9 +22,10 @@ from sdcore.library.library import Library
 from sdcore.net import Network
 from sdcore.net.remote_fs import KEPT_BLOCK
 from sdcore.net.testing import device_network, pair
-from sdcore.ops import engine, localcopy, transfer
+from sdcore.ops import localcopy, transfer
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
+from tests.functional.copy_support import PausedCopy
 
 MiB = 1 << 20
 SD = Path(sys.executable).parent / "sd"
@@ -67,22 +67,9 @@ async def test_a_partial_file_on_a_device_is_checked_and_sent_again_from_the_dam
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(24 * MiB))
-    offsets: list[int] = []  # where each read of the source began
-    real_read = engine._read
-    job_id = ""
-
-    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-        offsets.append(offset)
-        sent = 0
-        async for chunk in real_read(fs, path, offset):
-            yield chunk
-            sent += len(chunk)
-            if len(offsets) == 1 and sent >= 16 * MiB:  # the user pauses two thirds of the way
-                library.jobs.pause(job_id)
-
-    monkeypatch.setattr(engine, "_read", pausing_read)
-    job_id = await ops.copy(library, [core.local_path(str(big))], remote)
-    assert (await library.jobs.wait(job_id)).state == "paused"
+    paused = PausedCopy(monkeypatch, library, after=16 * MiB)  # the user pauses two thirds of the way
+    job_id = await paused.start([core.local_path(str(big))], remote)
+    offsets = paused.offsets  # where each read of the source began
     [partial] = (tmp_path / "inbox").iterdir()
     kept = partial.stat().st_size
     assert partial.name.endswith(".sdpart") and 6 * MiB < kept < 24 * MiB
@@ -173,18 +160,7 @@ async def test_a_copy_stopped_for_a_week_gives_up_its_partial_file_when_another_
     library = core.library()
     big = tmp_path / "video.mkv"
     big.write_bytes(os.urandom(16 * MiB))
-    real_read = engine._read
-    job_id = ""
-
-    async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-        async for chunk in real_read(fs, path, offset):
-            yield chunk
-            library.jobs.pause(job_id)
-
-    monkeypatch.setattr(engine, "_read", pausing_read)
-    job_id = await ops.copy(library, [core.local_path(str(big))], remote)
-    assert (await library.jobs.wait(job_id)).state == "paused"
-    monkeypatch.setattr(engine, "_read", real_read)
+    job_id = await PausedCopy(monkeypatch, library).start([core.local_path(str(big))], remote)
     [partial] = (tmp_path / "inbox").iterdir()
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "b.txt").write_text("b")
@@ -234,18 +210,7 @@ async def test_a_copy_canceled_while_the_device_is_off_has_its_partial_file_swep
             core.network = beta
             library = core.library()
             remote = SdPath(alpha.device.id, str(inbox))
-            real_read = engine._read
-            job_id = ""
-
-            async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-                async for chunk in real_read(fs, path, offset):
-                    yield chunk
-                    library.jobs.pause(job_id)
-
-            monkeypatch.setattr(engine, "_read", pausing_read)
-            job_id = await ops.copy(library, [core.local_path(str(big))], remote)
-            assert (await library.jobs.wait(job_id)).state == "paused"
-            monkeypatch.setattr(engine, "_read", real_read)
+            job_id = await PausedCopy(monkeypatch, library).start([core.local_path(str(big))], remote)
             [partial] = inbox.iterdir()
 
             await alpha.close()  # alpha goes off; the user cancels the copy meanwhile

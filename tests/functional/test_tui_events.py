@@ -20,6 +20,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     names,
     own_home,
     settle,
+    shown_text,
     wait_for,
 )
 
@@ -128,3 +129,30 @@ async def test_a_burst_of_1000_progress_events_keeps_the_jobs_screen_current_wit
         # the screen when its state event comes late: a few reads per job, never one per event (1,000)
         assert len(reads) <= 1 + 3 * len(ids), f"{len(reads)} reads: {reads}"
         print(f"1,000 progress events over 10 new jobs: {len(reads)} reads, current after {took:.2f}s")
+
+
+async def test_an_event_the_explorer_fails_to_apply_is_reported_and_the_next_ones_still_reach_the_strip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sdcore.events import JobProgress, JobStateChanged
+    from sdtui.widgets.jobs_strip import JobsStrip
+
+    on_progress = JobsStrip.on_progress
+
+    def fails_on_job_a(strip: JobsStrip, event: JobProgress, device: str = "") -> None:
+        if event.job_id == "a":  # a bug in the explorer, met by one event
+            raise ValueError("a bug")
+        on_progress(strip, event, device)
+
+    monkeypatch.setattr(JobsStrip, "on_progress", fails_on_job_a)
+    app = app_for(tmp_path, make_tree(tmp_path))
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        strip = app.screen.query_one(JobsStrip)
+        app.core.bus.publish(JobProgress("a", "copy", 1, 10, "x.txt", unit="items"))
+        await wait_for(pilot, lambda: "JobProgress event stopped" in shown_text(app.screen.query_one("#status")))
+        app.core.bus.publish(JobProgress("b", "copy", 5, 10, "y.txt", unit="items"))
+        app.core.bus.publish(JobStateChanged("b", "copy", "completed"))
+        await wait_for(pilot, lambda: "b" in strip.jobs and strip.jobs["b"].state == "completed")
+        assert "a" not in strip.jobs
+    assert any(r.exc_info and str(r.exc_info[1]) == "a bug" for r in caplog.records)  # logged with its traceback

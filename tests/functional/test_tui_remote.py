@@ -96,7 +96,7 @@ async def test_f5_and_f6_between_a_local_pane_and_a_paired_devices_pane(tmp_path
         assert sorted(os.listdir(farbox)) == ["holiday.jpg", "scan.pdf"]  # no temporary file left there
         assert sorted(os.listdir(here)) == ["holiday.jpg", "scan.pdf", "todo.txt"]  # nor here
 
-        # d sends a file of farbox to farbox's trash; u, from here, puts it back there
+        # d sends a file of farbox to farbox's trash; U, from here, puts it back there
         want = hash_file(str(farbox / "holiday.jpg"))
         await pilot.press("home")  # holiday.jpg
         assert remote.file_list.current is not None and remote.file_list.current.name == "holiday.jpg"
@@ -105,6 +105,6 @@ async def test_f5_and_f6_between_a_local_pane_and_a_paired_devices_pane(tmp_path
         await pilot.press("y")
         await wait_for(pilot, lambda: "holiday.jpg" not in names(remote))
         assert os.listdir(tmp_path / "xdg-far" / "Trash" / "files") == ["holiday.jpg"]  # farbox's trash, not ours
-        await pilot.press("u")
+        await pilot.press("U")
         await wait_for(pilot, lambda: "holiday.jpg" in names(remote))
         assert hash_file(str(farbox / "holiday.jpg")) == want

@@ -77,7 +77,7 @@ def make_app(
     if indexed:
         asyncio.run(index_with_tags(data, tree))
     mounts = tmp_path / "mounts"
-    mounts.write_text("/dev/sdb1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    mounts.write_text("40 1 8:17 / /media/usb rw - ext4 /dev/sdb1 rw\n22 1 0:21 / /proc rw - proc proc rw\n")
     return SdtuiApp(start or str(tree), data_dir=data, mounts_file=str(mounts), config=Config(theme=theme))
 
 
@@ -247,6 +247,32 @@ def test_jobs_screen_with_a_running_copy(  # type: ignore[no-untyped-def]
         for _ in range(500):
             records = getattr(pilot.app.screen, "records", {})
             if [(r.state, r.total) for r in records.values()] == [("running", 2000)]:  # planned, held
+                break
+            await asyncio.sleep(0.01)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_picture_preview_in_half_blocks(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from sdtui.widgets.inspector import Inspector
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    image = Image.new("RGB", (60, 40), (230, 60, 40))  # red, a blue band and a yellow square: colours and shape
+    image.paste((40, 90, 220), (0, 26, 60, 40))
+    image.paste((240, 210, 50), (40, 4, 54, 18))
+    image.save(pictures / "flag.bmp")  # uncompressed: the same bytes (and cas_id) with any Pillow
+    os.utime(pictures / "flag.bmp", (FIXED, FIXED))
+    app = make_app(tmp_path, start=str(pictures))
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        inspector = pilot.app.screen.query_one(Inspector)
+        for _ in range(1000):
+            if any("▀" in inspector.render_line(y).text for y in range(inspector.size.height)):
                 break
             await asyncio.sleep(0.01)
         await pilot.pause(0.2)

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from sdcore.api.records import Entry
 from sdcore.core import Core
 from sdcore.events import EntriesChanged, Subscription
 from sdcore.index import cas
 from sdcore.index.indexer import index_location
-from sdcore.index.listing import Entry, list_indexed
+from sdcore.index.listing import list_indexed
 from sdcore.library import Library
+from tests.functional.test_inode_reuse import made_on_the_inode_of
 
 WITHIN = 2.0  # seconds, as issue 2 promises
 
@@ -91,6 +93,16 @@ async def test_a_renamed_file_keeps_its_entry(core: Core, live: tuple[Library, P
         os.rename(root / "keep.txt", root / "kept.txt")
         await settle(library, events, root, lambda e: "kept.txt" in e and "keep.txt" not in e)
     assert listing(library, root)["kept.txt"].entry_id == before.entry_id
+
+
+async def test_a_file_made_on_a_deleted_files_inode_gets_an_entry_of_its_own(core: Core, live: tuple[Library, Path]) -> None:
+    library, root = live
+    before = listing(library, root)["keep.txt"]
+    with core.bus.subscribe(EntriesChanged) as events:
+        if not made_on_the_inode_of(root / "keep.txt", root / "other.txt", "another file"):
+            pytest.skip("the filesystem gave other.txt another inode than the deleted keep.txt's")
+        await settle(library, events, root, lambda e: "other.txt" in e and "keep.txt" not in e)
+    assert listing(library, root)["other.txt"].entry_id != before.entry_id
 
 
 async def test_a_file_moved_into_a_new_folder_keeps_its_entry(core: Core, live: tuple[Library, Path]) -> None:
@@ -193,7 +205,6 @@ async def wait_for_names(library: Library, directory: Path, names: list[bytes]) 
 
 
 async def test_a_file_name_that_is_not_utf8_is_indexed(live: tuple[Library, Path]) -> None:
-    # watchfiles cannot carry such a name: the watcher indexes the location again instead
     library, root = live
     with open(os.path.join(os.fsencode(root), b"sub", b"r\xe9sum\xe9.txt"), "wb") as f:
         f.write(b"cv")
@@ -220,7 +231,7 @@ async def test_a_folder_name_that_is_not_utf8_is_indexed_and_other_locations_sta
         await settle(library, events, plain, lambda e: "new.txt" in e)
 
 
-async def test_a_location_whose_path_is_not_utf8_does_not_stop_the_others(
+async def test_a_location_whose_path_is_not_utf8_is_watched_as_the_others(
     core: Core, library: Library, tmp_path: Path
 ) -> None:
     odd = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
@@ -235,6 +246,9 @@ async def test_a_location_whose_path_is_not_utf8_does_not_stop_the_others(
     with core.bus.subscribe(EntriesChanged) as events:
         (plain / "new.txt").write_text("new")
         await settle(library, events, plain, lambda e: "new.txt" in e)
+        with open(os.path.join(os.fsencode(odd), b"menu.txt"), "wb") as f:
+            f.write(b"menu")
+        await settle(library, events, Path(odd), lambda e: "menu.txt" in e)
 
 
 async def test_a_location_added_while_live_is_watched_too(core: Core, live: tuple[Library, Path], tmp_path: Path) -> None:
@@ -254,7 +268,7 @@ async def test_a_location_added_while_live_is_watched_too(core: Core, live: tupl
 async def test_a_file_name_that_is_not_utf8_read_as_the_watch_starts_leaves_the_location_watched(
     core: Core, library: Library, tmp_path: Path
 ) -> None:
-    # reading such a file (an index hashing it, a preview) cuts watchfiles off before its first burst
+    # reading such a file (an index hashing it, a preview) as the watch starts is no change to follow
     root = tmp_path / "odd"
     root.mkdir()
     odd = os.path.join(os.fsencode(root), b"bad\xff\xfename.txt")
@@ -277,3 +291,25 @@ async def test_a_file_name_that_is_not_utf8_read_as_the_watch_starts_leaves_the_
     with core.bus.subscribe(EntriesChanged) as events:
         (root / "new.txt").write_text("new")
         await settle(library, events, root, lambda e: "new.txt" in e)
+
+
+async def test_reading_a_file_whose_name_is_not_utf8_is_no_change_and_indexes_nothing_again(
+    core: Core, live: tuple[Library, Path]
+) -> None:
+    library, root = live
+    odd = os.path.join(os.fsencode(root), b"sub", b"caf\xe9.txt")
+    with open(odd, "wb") as f:
+        f.write(b"menu")
+    await wait_for_names(library, root / "sub", [b"caf\xe9.txt", b"old.txt"])
+    await asyncio.sleep(0.5)
+    indexed = [r.id for r in library.jobs.list() if r.kind == "index"]
+    with core.bus.subscribe(EntriesChanged) as events:
+        for _ in range(5):  # a preview, `sd cat`, a hash: reads, not changes
+            with open(odd, "rb") as f:
+                f.read()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        assert [r.id for r in library.jobs.list() if r.kind == "index"] == indexed  # the location not indexed again
+        assert events.get_nowait() is None  # and no change announced
+        (root / "sub" / "new.txt").write_text("new")  # still watched
+        await settle(library, events, root / "sub", lambda e: "new.txt" in e)

@@ -28,7 +28,7 @@ def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def app_for(tmp_path: Path, start: Path | str, **kw: object) -> SdtuiApp:
     mounts = tmp_path / "mounts"
-    mounts.write_text("/dev/sdb1 /media/usb ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    mounts.write_text("40 1 8:17 / /media/usb rw - ext4 /dev/sdb1 rw\n22 1 0:21 / /proc rw - proc proc rw\n")
     return SdtuiApp(str(start), data_dir=tmp_path / "data", mounts_file=str(mounts), **kw)  # type: ignore[arg-type]
 
 
@@ -48,7 +48,7 @@ def names(pane: Pane) -> list[str]:
     return [e.name for e in pane.file_list.rows]
 
 
-async def wait_for(pilot, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -78,7 +78,7 @@ def make_tree(root: Path) -> Path:
     return tree
 
 
-async def settle(pilot, app: SdtuiApp, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def settle(pilot, app: SdtuiApp, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     """Wait until no pane is loading (and the message queue has drained)."""
     deadline = time.monotonic() + timeout
     await pilot.pause()

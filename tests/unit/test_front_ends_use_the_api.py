@@ -24,21 +24,17 @@ WORDS = {
     'result["': "a job's result dict",
 }
 
-KNOWN_DEBT: dict[str, set[str]] = {
-    # What is left; strike a line off once it is gone (the test says so). The explorer holds the Core it serves
-    # (app.py builds it, as the CLI's run() does) and offers the network's default port when pairing:
+HOSTS: dict[str, set[str]] = {
+    # Not debt: the processes that start a core and serve its API hold it (the API is what they serve).
+    # The explorer builds the Core it serves when none runs for its data dir:
     "app.py": {"imports sdcore.core"},
-    "screens/explorer_network.py": {"imports sdcore.net"},
-    # The `sd` command. Hosting and attaching: run() opens the Core (an SQLite error it meets is told by the core).
+    # `sd`: run() opens the Core (an SQLite error it meets is told by the core) and hosts others' commands on it:
     "cli/common.py": {"imports sdcore.core"},
-    "cli/forward.py": {"imports sdcore.control", "imports sdcore.core"},
-    # Commands with no API leaf yet: the ephemeral quick-scan (no core, to start in a blink); the trash's
-    # list/restore/empty (and --older-than's ages); tag show (which tag, through the content), search (object
-    # kind, location; a paired device's), saved searches, dupes.
-    "cli/index.py": {"imports sdcore.index.listing"},
-    "cli/ops.py": {"imports sdcore.fs", "imports sdcore.ops.follow", "imports sdcore.search"},
-    "cli/organize.py": {"imports sdcore.dedup", "imports sdcore.library", "imports sdcore.search", "imports sdcore.tags"},
+    "cli/forward.py": {"imports sdcore.control", "imports sdcore.privacy"},  # the data dir, without a core
     "cli/net.py": {"imports sdcore.net"},  # `sd serve`: the core's host starts the network the API's devices use
+    # `sd index --ephemeral` lists a folder with no core at all: opening one (its data dir, its lock, a library)
+    # would cost more than the scan it prints as it goes; nothing of a core is read or written.
+    "cli/index.py": {"imports sdcore.index.listing"},
 }
 
 
@@ -65,13 +61,13 @@ def test_sdtui_reaches_the_core_only_through_its_api() -> None:
     for path in sorted(SDTUI.rglob("*.py")):
         name = path.relative_to(SDTUI).as_posix()
         found = findings(path.read_text())
-        debt = KNOWN_DEBT.get(name, set())
+        debt = HOSTS.get(name, set())
         if found - debt:
             new[name] = sorted(found - debt)
         if debt - found:
             paid[name] = sorted(debt - found)
     assert new == {}, "use the core API (sdcore.api) instead"
-    assert paid == {}, "paid off: strike these off KNOWN_DEBT"
+    assert paid == {}, "no longer imported: strike these off HOSTS"
 
 
 def test_the_check_sees_sql_result_dicts_and_internals() -> None:

@@ -90,6 +90,33 @@ async def test_a_job_runs_to_completion_and_keeps_its_result(library: Library) -
     assert job_id not in [r.id for r in library.jobs.list(states=("running", "paused"))]
 
 
+@dataclass
+class OneBigFileJob(Job):
+    """Reports progress often and checkpoints only at its end, as a copy of one big file does."""
+
+    kind = "test-one-big-file"
+
+    async def run(self, ctx: JobContext) -> None:
+        for done in range(1, 2001):
+            ctx.progress(done, 2000, "big.bin")
+            await asyncio.sleep(0.002)
+            if ctx.should_stop:
+                await ctx.checkpoint()
+
+
+async def test_the_jobs_list_shows_the_progress_of_a_job_under_way_not_its_last_checkpoint(library: Library) -> None:
+    with library.context.bus.subscribe(JobProgress) as events:
+        job_id = await library.jobs.start(OneBigFileJob())
+        async for event in events:
+            if event.job_id == job_id and event.done >= 50:
+                break
+    listed = next(r for r in library.jobs.list() if r.id == job_id)
+    assert listed.done >= 50 and listed.message == "big.bin"  # `sd job list` beside a foreground `sd cp`
+    assert library.jobs.get(job_id).done >= listed.done
+    library.jobs.cancel(job_id)
+    assert (await library.jobs.wait(job_id)).state == "canceled"
+
+
 async def test_pause_then_resume_finishes_with_the_same_result(library: Library) -> None:
     job_id = await library.jobs.start(CountJob(target=200, delay=0.002))
     await until(lambda: library.jobs.job(job_id).count >= 5)

@@ -313,3 +313,27 @@ async def test_a_library_opened_without_a_core_works_on_this_device_and_tells_it
     finally:
         await library.jobs.close()
         library.close()
+
+
+def test_listing_libraries_while_one_is_open_loses_none_of_its_writes(tmp_path: Path) -> None:
+    """Listing libraries read each database's header with open() and close(). Closing any descriptor of a file drops
+    every POSIX lock the process holds on it, SQLite's too: another process closing its connection then took the
+    database for unused and deleted its WAL, and the open library's next writes went to a deleted file (lost; "disk
+    I/O error" once the other process wrote), as an explorer and `sd serve` started together found."""
+    libs = Libraries(tmp_path / "libraries")
+    lib = libs.create("Mine")
+    with lib.write() as db:
+        db.execute("CREATE TABLE kept (n INTEGER)")
+    database = lib.folder / "database.db"
+    assert lib.read().execute("SELECT count(*) FROM kept").fetchone() == (0,)  # a reader connection open too
+    assert [info.name for info in libs.list()] == ["Mine"]
+    Library(lib.folder, lock_wait=0).close()  # opening a second handle looks at the header too
+    other_process = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM sqlite_master'); c.close()"
+    subprocess.run([sys.executable, "-c", other_process, str(database)], check=True)
+    with lib.write() as db:
+        db.execute("INSERT INTO kept VALUES (1)")
+    seen = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM kept').fetchone()[0])"
+    try:  # another process (a second front end) sees the write, as it would any committed one
+        assert subprocess.run([sys.executable, "-c", seen, str(database)], capture_output=True, text=True).stdout == "1\n"
+    finally:
+        lib.close()

@@ -109,3 +109,13 @@ async def test_a_man_in_the_middle_who_presents_his_own_host_key_is_detected() -
     )
     assert accepted == [] and offer.state == "burnt"
     assert isinstance(results[1], PairingError)
+
+
+async def test_a_stranger_answering_a_pairing_code_with_a_megabyte_is_refused_before_it_is_read() -> None:
+    to_host, to_joiner = Pipe(), Pipe()
+    offer = PairingOffer(new_code())
+    stranger = pack_frame({"spake": b"x", "key": "k", "name": "n" * (1 << 20), "mac": b"m"})
+    to_host.write(stranger[:4])  # only the length: a host that waits for the rest has already lost
+    with pytest.raises(Exception, match="larger than the limit"):
+        await asyncio.wait_for(host_side(offer, me("host"), to_host.reader, to_joiner, lambda info: None), 10)
+    assert offer.state != "used"

@@ -122,7 +122,7 @@ async def test_conflicts_fail_before_anything_is_written_and_are_listed(
     (dst / "src" / "c").write_text("old c")
     record = await copy(library, [src], dst)
     assert record.state == "failed"
-    assert "2 path(s) exist" in record.error and "src/b" in record.error and "src/c" in record.error
+    assert "2 items exist at the destination" in record.error and "src/b" in record.error and "src/c" in record.error
     assert "--on-conflict" in record.error
     assert sorted(os.listdir(dst / "src")) == ["b", "c"]  # not even the free name "a" was written
     assert (dst / "src" / "b").read_text() == "old b"
@@ -455,6 +455,47 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     assert record.result is not None and record.result.bytes == 40 << 20  # and counted every byte once
     assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
     assert temps(tmp_path / "dst") == []
+
+
+async def test_a_big_file_paused_midway_shows_its_bytes_done_and_the_resumed_copy_goes_on_from_there(
+    core: Core,
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.jobs.job import JobContext
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "disk.img").write_bytes(os.urandom(40 << 20))
+    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
+    real_range, real_progress = os.copy_file_range, JobContext.progress
+    calls = 0
+    shown: list[int] = []  # every figure of bytes done the job reports
+    job_id = ""
+
+    def watching(sfd: int, dfd: int, count: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 20:
+            library.jobs.pause(job_id)  # the user pauses halfway through the file
+        return real_range(sfd, dfd, count)
+
+    def progress(ctx: JobContext, done: int, *args: Any, **kw: Any) -> None:
+        shown.append(done)
+        real_progress(ctx, done, *args, **kw)
+
+    monkeypatch.setattr(os, "copy_file_range", watching)
+    monkeypatch.setattr(JobContext, "progress", progress)
+    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
+    paused = await library.jobs.wait(job_id)
+    assert paused.state == "paused"
+    assert paused.done >= 15 << 20  # not "0 B" for a file half copied
+    shown.clear()
+    await library.jobs.resume(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert shown and min(shown) >= paused.done  # no step back to the files finished before it
+    assert shown == sorted(shown) and record.done == 40 << 20
+    assert record.result is not None and record.result.bytes == 40 << 20
 
 
 async def test_a_copy_cut_off_by_quitting_midway_through_a_big_file_counts_its_bytes_once_when_resumed(

@@ -67,7 +67,7 @@ async def test_a_copy_that_would_fail_on_a_conflict_is_refused_before_anything_i
     tmp_path: Path,
 ) -> None:
     src, dst = tree(tmp_path)
-    with pytest.raises(ConflictError, match="1 path\\(s\\) exist at the destination: .*a.jpg"):
+    with pytest.raises(ConflictError, match="1 item exists at the destination: .*a.jpg"):
         await plan(src, dst, "fail")
     assert sorted(os.listdir(dst)) == ["a.jpg"] and (dst / "a.jpg").read_bytes() == b"older"
 

@@ -149,12 +149,12 @@ async def test_a_non_utf8_name_survives_index_then_list(tmp_path: Path, library:
 
     top = list_indexed(library, str(root))
     assert top is not None and [e.name for e in top] == [os.fsdecode(b"dir\xfe")]
-    inner = list_indexed(library, top[0].path)
+    inner = list_indexed(library, top[0].path.path)
     assert inner is not None and len(inner) == 1
-    assert os.fsencode(inner[0].path) == raw_file
+    assert os.fsencode(inner[0].path.path) == raw_file
     assert inner[0].cas_id is not None
     # the listed path opens the very file
-    with open(inner[0].path, "rb") as f:
+    with open(inner[0].path.path, "rb") as f:
         assert f.read() == b"hello"
 
 

@@ -20,7 +20,6 @@ from sdtui.widgets.listing import (
     shorten_home,
     shorten_home_in,
 )
-from sdtui.widgets.sidebar import volumes_from_mounts
 
 
 def entry(name: str, kind: str = "file", size: int = 0, mtime: float = 0.0) -> EntryInfo:
@@ -52,6 +51,15 @@ def test_hidden_files_show_only_when_asked() -> None:
 def test_the_filter_is_a_case_insensitive_substring() -> None:
     assert names(arrange(ENTRIES, Arrangement(filter="TX"))) == ["b.txt", "c.TXT"]
     assert names(arrange(ENTRIES, Arrangement(filter="nothing"))) == []
+
+
+def test_the_filter_takes_a_glob_of_the_whole_name_or_a_regular_expression_after_re() -> None:
+    assert names(arrange(ENTRIES, Arrangement(filter="*.txt"))) == ["b.txt", "c.TXT"]
+    assert names(arrange(ENTRIES, Arrangement(filter="?dir"))) == ["adir", "zdir"]
+    assert names(arrange(ENTRIES, Arrangement(filter="*.t"))) == []  # a glob fits the whole name
+    assert names(arrange(ENTRIES, Arrangement(filter="re:^[ab]"))) == ["adir", "A.md", "b.txt"]
+    assert names(arrange(ENTRIES, Arrangement(filter="re:dir$|md$"))) == ["adir", "zdir", "A.md"]
+    assert len(arrange(ENTRIES, Arrangement(filter="re:(di"))) == 5  # not written to the end yet: all stay
 
 
 @pytest.mark.parametrize(
@@ -94,24 +102,6 @@ def test_home_is_shown_as_tilde(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shorten_home("/home/ann/docs") == "~/docs"
     assert shorten_home("/home/anna") == "/home/anna"
     assert shorten_home_in("/home/ann/x: no such file") == "~/x: no such file"
-
-
-def test_volumes_are_the_real_mounts_with_escapes_undone() -> None:
-    mounts = "\n".join(
-        [
-            "/dev/sda2 / ext4 rw 0 0",
-            "proc /proc proc rw 0 0",
-            "tmpfs /run tmpfs rw 0 0",
-            r"/dev/sdb1 /media/ann/My\040Disk vfat rw 0 0",
-            "server:/export /mnt/nas nfs4 rw 0 0",
-            "/dev/loop3 /snap/core/1 squashfs ro 0 0",
-        ]
-    )
-    assert volumes_from_mounts(mounts) == [
-        ("/", "/dev/sda2"),
-        ("/media/ann/My Disk", "/dev/sdb1"),
-        ("/mnt/nas", "server:/export"),
-    ]
 
 
 def test_config_keys_and_theme(tmp_path: Path) -> None:
@@ -216,3 +206,16 @@ def test_big_listings_are_kept_from_full_collections_while_any_is_shown() -> Non
 )
 def test_a_name_too_long_for_its_row_keeps_its_start_and_its_end(name: str, width: int, path: bool, shown: str) -> None:
     assert fit_name(name, width, path=path) == shown
+
+
+def test_a_paired_devices_job_is_shown_as_text_that_cannot_drive_the_terminal() -> None:
+    from textual.widgets._data_table import default_cell_formatter
+
+    from sdcore.jobs.manager import JobRecord
+    from sdtui.screens.jobs import job_row
+
+    hostile = JobRecord("j1", "[/]copy", "failed", 1, 2, "files", "\x1b[2J", "\x1b]0;owned\x07 gone", None, 0.0, 0.0)
+    cells = [default_cell_formatter(cell) for cell in job_row(hostile, device="nas")]  # as the jobs table draws them
+    shown = [cell.plain for cell in cells if hasattr(cell, "plain")]
+    assert shown[0] == "[/]copy"  # its kind as written, not markup (which stopped the jobs screen)
+    assert not any("\x1b" in text or "\x07" in text for text in shown)

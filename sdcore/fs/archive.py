@@ -1,0 +1,487 @@
+"""Archives as read-only folders: a path such as `/home/me/a.zip/inner/dir` lists, stats and reads the members of
+`a.zip` (zip, tar, tar.gz, tar.bz2, tar.xz, tar.zst), and the limits that keep a hostile archive from escaping or
+exploding."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import os
+import stat as statmod
+import struct
+import tarfile
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from zstandard import ZstdError
+
+from sdcore.errors import NotFound
+from sdcore.fs.archive_path import split
+from sdcore.fs.base import CHUNK, EntryInfo, FsError
+from sdcore.sdpath import display
+
+MAX_RATIO = 200
+"""An archive unpacks to at most this many times its own size (a zip bomb unpacks to thousands)."""
+MAX_TOTAL = 8 << 30
+"""... and to at most this many bytes in all."""
+MAX_MEMBERS = 500_000
+"""Members one archive may hold (each costs memory while it is open: a tar member's header ~350 bytes)."""
+MAX_DIRECTORY = 256 << 20
+"""Bytes of a zip's central directory read at most (100,000 members take ~10 MB)."""
+_CACHED = 4
+"""Archives whose member index is kept (the pane, its preview and a copy share one reading)."""
+
+
+class ArchiveError(FsError):
+    """An archive that cannot be read, or that is refused (it would escape its folder or explode)."""
+
+
+Row = tuple[str, int, float, int, "str | None"]
+"""A member as the index keeps it: (kind, size, mtime, mode, link target); an EntryInfo is made when it is listed."""
+_FOLDER_MODE = statmod.S_IFDIR | 0o755
+
+
+@dataclass
+class ArchiveIndex:
+    """An archive's members as a tree of folders (names cleaned: no `..`, none absolute), and what it holds that
+    no extraction may write: members named to land outside, or through a link."""
+
+    path: str
+    size: int
+    folders: dict[str, dict[str, Row]] = field(default_factory=lambda: {"/": {}})
+    keys: dict[str, object] = field(default_factory=dict)  # a member's path -> what its reader opens it by
+    unsafe: list[str] = field(default_factory=list)
+    total: int = 0  # bytes its files unpack to, as it declares
+    _zip: zipfile.ZipFile | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tar: tarfile.TarFile | None = None  # kept open: a compressed tar read on from where it is, not from its start
+    _tar_free: threading.Lock = field(default_factory=threading.Lock)
+    _tar_kept: contextlib.ExitStack | None = None  # what keeps `_tar` open (a zstd stream: its file and decoder)
+    _tar_read: int = -1  # a kept zstd stream: the offset of the last member it read (it reads on, never back)
+
+    def folder(self, inner: str) -> dict[str, Row]:
+        found = self.folders.get(inner)
+        if found is None:
+            what = "is not a folder" if self.member(inner) is not None else "does not exist"
+            raise NotFound(f"{display(self.path)}{display(inner)} {what} in the archive")
+        return found
+
+    def member(self, inner: str) -> EntryInfo | None:
+        if inner == "/":
+            return None
+        parent, _, name = inner.rpartition("/")
+        row = self.folders.get(parent or "/", {}).get(name)
+        return None if row is None else EntryInfo(name, *row[:3], 0, *row[3:])
+
+    def total_of(self, inner: str) -> tuple[int, int]:
+        """(bytes, files) its folder `inner` holds, summed below it, as the archive declares them."""
+        size = files = 0
+        stack = [inner]
+        while stack:
+            folder = stack.pop()
+            for name, row in self.folders.get(folder, {}).items():
+                if row[0] == "dir":
+                    stack.append(folder.rstrip("/") + "/" + name)
+                else:
+                    size, files = size + row[1], files + 1
+        return size, files
+
+    def zip_file(self) -> zipfile.ZipFile:
+        """The archive opened for reading members, once (zipfile reads its whole directory on opening)."""
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)
+            return self._zip
+
+    @contextlib.contextmanager
+    def tar_file(self, key: tarfile.TarInfo) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+        """The tar archive opened to read member `key`, and that member as it reads it: the archive kept open when no
+        other read uses it (members read in the order they are stored unpack the archive once), else one of its
+        own. A zstd stream is read on up to the member (it cannot seek), and opened again for one behind it."""
+        if not self._tar_free.acquire(blocking=False):
+            with open_tar(self.path) as own:
+                yield own, _read_on_to(own, key.offset) if _is_zst(self.path) else key
+            return
+        try:
+            if self._tar is not None and _is_zst(self.path) and self._tar_read >= key.offset:
+                self._close_tar()
+            if self._tar is None:
+                self._tar_kept = contextlib.ExitStack()
+                self._tar = self._tar_kept.enter_context(open_tar(self.path))
+            member = key
+            if _is_zst(self.path):
+                member = _read_on_to(self._tar, key.offset)
+                self._tar_read = key.offset
+            yield self._tar, member
+        except BaseException:
+            self._close_tar()  # a stream left anywhere is read again from its start
+            raise
+        finally:
+            self._tar_free.release()
+
+    def _close_tar(self) -> None:
+        if self._tar_kept is not None:
+            self._tar_kept.close()
+        self._tar, self._tar_kept, self._tar_read = None, None, -1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._zip is not None:
+                self._zip.close()
+                self._zip = None
+        with self._tar_free:
+            self._close_tar()
+
+    def add(self, raw: str, row: Row, key: object) -> None:
+        """Put a member at its cleaned place; one named to land elsewhere goes to `unsafe` instead."""
+        name = raw.rstrip("/")
+        if name in ("", "."):
+            return  # the archive's own top ("./" of `tar -C dir -cf x.tar .`, or "/"): it is the folder shown
+        if name.startswith(("/", "./")) or ".." in name or "//" in name or "/./" in name or "\0" in name:
+            name = self._cleaned(raw)
+            if not name:
+                return
+        elif len(name) > 1 and name[1] == ":":
+            self.unsafe.append(f"{raw!r} (an absolute path)")
+            return
+        parent, _, leaf = name.rpartition("/")
+        folder = "/" + parent
+        inside = self.folders.get(folder)
+        if inside is None:
+            inside = self._make_folders(folder, raw, row[2])
+            if inside is None:
+                return
+        existing = inside.get(leaf)
+        path = folder.rstrip("/") + "/" + leaf
+        if row[0] == "dir":
+            if existing is not None and existing[0] == "dir":
+                inside[leaf] = (*row[:4], None)  # its own mtime and mode, over the ones made for its members
+                return
+            self.folders.setdefault(path, {})
+        elif existing is not None and existing[0] == "dir":
+            self.unsafe.append(f"{raw!r} (a {row[0]} over a folder of the same name)")
+            return
+        inside[leaf] = row
+        self.keys[path] = key
+        if row[0] == "file":
+            self.total += row[1]
+
+    def _cleaned(self, raw: str) -> str:
+        """`raw` without `.` and empty parts; "" (and a note in `unsafe`) when it is absolute or climbs out."""
+        if raw.startswith("/"):
+            self.unsafe.append(f"{raw!r} (an absolute path)")
+            return ""
+        parts = [p for p in raw.split("/") if p not in ("", ".")]
+        if ".." in parts or any("\0" in p for p in parts):
+            self.unsafe.append(f"{raw!r} (it climbs out with ..)")
+            return ""
+        return "/".join(parts)
+
+    def _make_folders(self, folder: str, raw: str, mtime: float) -> dict[str, Row] | None:
+        """The folder `folder` (and those above it, dated `mtime`: the member's) made where missing; None when a
+        member that is no folder is in the way (a link a naive unpacker would write through). A loop, not a
+        recursion: a member may be named thousands of folders deep."""
+        missing = []
+        at = folder
+        while at not in self.folders:  # "/" always is
+            missing.append(at)
+            at = at.rpartition("/")[0] or "/"
+        for path in reversed(missing):
+            parent, _, leaf = path.rpartition("/")
+            above = self.folders[parent or "/"]
+            existing = above.get(leaf)
+            if existing is not None and existing[0] != "dir":
+                self.unsafe.append(f"{raw!r} (it goes through the {existing[0]} {leaf!r})")
+                return None
+            if existing is None:
+                above[leaf] = ("dir", 0, mtime, _FOLDER_MODE, None)
+            self.folders[path] = {}
+        return self.folders[folder]
+
+
+_cache: OrderedDict[tuple[str, int, int, int], ArchiveIndex] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def index(path: str) -> ArchiveIndex:
+    """The member index of the archive file at `path` (read once while the file is unchanged)."""
+    key, found = _cached(path)
+    if found is not None:
+        return found
+    return collections.deque(index_in_steps(path, key), maxlen=1)[0]
+
+
+def _cached(path: str) -> tuple[tuple[str, int, int, int], ArchiveIndex | None]:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise NotFound(f"{display(path)}: {exc.strerror or exc}") from None
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+        return key, found
+
+
+def index_in_steps(path: str, key: tuple[str, int, int, int], step: int = 4000) -> Iterator[ArchiveIndex]:
+    """The index of an archive as it is read: the same object after its first 1,000 members and every `step`
+    after (a listing shows its first screen meanwhile), and complete at the end, when it is cached too."""
+    size = key[2]
+    idx = ArchiveIndex(path, size)
+    count = 0
+    try:
+        if path.lower().endswith(".zip"):
+            with open(path, "rb") as f:
+                for raw, row in zip_members(f, size):
+                    idx.add(raw, row, raw)
+                    count += 1
+                    if count % step == 0 or count == 1000:
+                        yield idx
+        else:
+            with open_tar(path) as tf:
+                budget = max(size, 1 << 20) * MAX_RATIO  # headers are found by unpacking what lies between them
+                while (ti := tf.next()) is not None:
+                    count += 1
+                    if count > MAX_MEMBERS:
+                        raise ArchiveError(f"{display(path)} holds more than {MAX_MEMBERS:,} members")
+                    if tf.offset > budget:
+                        raise ArchiveError(_bomb(path, size, tf.offset))
+                    idx.add(ti.name, _tar_row(ti), ti)
+                    if count % step == 0 or count == 1000:
+                        yield idx
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, struct.error, ZstdError) as exc:
+        raise ArchiveError(f"{display(path)} cannot be read as an archive: {exc}") from None
+    with _cache_lock:
+        _cache[key] = idx
+        while len(_cache) > _CACHED:
+            _cache.popitem(last=False)[1].close()
+    yield idx
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+
+
+def zip_members(f: IO[bytes], size: int) -> Iterator[tuple[str, Row]]:
+    """The members a zip's central directory lists, read straight from it (zipfile builds an object of each, three
+    times slower: 100,000 members must list in a blink)."""
+    tail_size = min(size, (1 << 16) + _EOCD.size)
+    f.seek(size - tail_size)
+    tail = f.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0:
+        raise zipfile.BadZipFile("no end of central directory: not a zip file")
+    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    end = size - tail_size + at  # where the end record starts
+    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:  # zip64
+        f.seek(end - _EOCD64_LOCATOR.size)
+        sig, _, record_at, _ = _EOCD64_LOCATOR.unpack(f.read(_EOCD64_LOCATOR.size))
+        if sig != b"PK\x06\x07":
+            raise zipfile.BadZipFile("a zip64 archive without its locator")
+        f.seek(record_at)
+        record = _EOCD64.unpack(f.read(_EOCD64.size))
+        count, cd_size, end = record[7], record[8], record_at
+    if count > MAX_MEMBERS or cd_size > MAX_DIRECTORY:
+        raise zipfile.BadZipFile(f"it holds {count:,} members in {cd_size:,} bytes, more than {MAX_MEMBERS:,} members "
+                                 f"or {MAX_DIRECTORY >> 20} MiB are opened")  # fmt: skip
+    f.seek(end - cd_size)
+    data = f.read(cd_size)
+    days: dict[int, float] = {}
+    pos = 0
+    unpack, header = _CENTRAL.unpack_from, _CENTRAL.size
+    for _ in range(count):
+        (sig, _, _, flags, _, dos_time, dos_date, _, _, usize, name_len, extra_len, comment_len, _, _, attr,
+         _) = unpack(data, pos)  # fmt: skip
+        if sig != b"PK\x01\x02":
+            raise zipfile.BadZipFile("a damaged central directory")
+        start = pos + header
+        raw = data[start : start + name_len]
+        name = raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437")
+        if usize == 0xFFFFFFFF:
+            usize = _zip64_size(data[start + name_len : start + name_len + extra_len])
+        pos = start + name_len + extra_len + comment_len
+        day = days.get(dos_date)
+        if day is None:
+            try:
+                day = time.mktime(((dos_date >> 9) + 1980, (dos_date >> 5) & 15, dos_date & 31, 0, 0, 0, 0, 0, -1))
+            except (OverflowError, ValueError):
+                day = 0.0
+            days[dos_date] = day
+        mtime = day + (dos_time >> 11) * 3600 + ((dos_time >> 5) & 63) * 60 + (dos_time & 31) * 2
+        unix = attr >> 16
+        if name.endswith("/"):
+            yield name, ("dir", 0, mtime, statmod.S_IFDIR | (unix & 0o7777 or 0o755), None)
+            continue
+        if not statmod.S_IFMT(unix):  # written without a file type (zipfile's writestr, most tools but Info-ZIP)
+            unix |= statmod.S_IFREG | (0 if unix & 0o777 else 0o644)
+        if statmod.S_ISREG(unix):
+            yield name, ("file", usize, mtime, unix, None)
+        else:  # a link's target is its content: never read to list it
+            yield name, ("symlink" if statmod.S_ISLNK(unix) else "other", 0, mtime, unix, "?" if statmod.S_ISLNK(unix) else None)
+
+
+def _zip64_size(extra: bytes) -> int:
+    """The uncompressed size a zip64 extra field holds (its first value, when the header's says 0xFFFFFFFF)."""
+    pos = 0
+    while pos + 4 <= len(extra):
+        kind, length = struct.unpack_from("<HH", extra, pos)
+        if kind == 1:
+            return int(struct.unpack_from("<Q", extra, pos + 4)[0])
+        pos += 4 + length
+    raise zipfile.BadZipFile("a zip64 member without its sizes")
+
+
+def _tar_row(ti: tarfile.TarInfo) -> Row:
+    if ti.isdir():
+        return ("dir", 0, float(ti.mtime), statmod.S_IFDIR | (ti.mode & 0o7777), None)
+    if ti.issym() or ti.islnk():
+        return ("symlink", 0, float(ti.mtime), statmod.S_IFLNK | 0o777, ti.linkname)
+    kind = "file" if ti.isreg() else "fifo" if ti.isfifo() else "device" if ti.isdev() else "other"
+    return (kind, ti.size if kind == "file" else 0, float(ti.mtime), statmod.S_IFREG | (ti.mode & 0o777), None)
+
+
+def _bomb(path: str, size: int, unpacked: int) -> str:
+    return (
+        f"{display(path)} would unpack to more than {unpacked:,} bytes from {size:,} ({unpacked // max(size, 1):,} "
+        f"times its size; sdtui opens archives up to {MAX_RATIO} times their size and {MAX_TOTAL >> 30} GiB): "
+        "a zip bomb? Unpack it with a tool you trust if you are sure"
+    )
+
+
+def check_extractable(idx: ArchiveIndex, total: int | None = None) -> None:
+    """Refuse an extraction from this archive (before anything is written) when it holds members named to land
+    outside their folder, or when it would unpack past the stated limits."""
+    if idx.unsafe:
+        more = f" and {len(idx.unsafe) - 1} more" if len(idx.unsafe) > 1 else ""
+        raise ArchiveError(
+            f"{display(idx.path)} holds a member named {idx.unsafe[0]}{more}, which would land outside the folder it "
+            "is unpacked to: nothing unpacked from it"
+        )
+    unpacked = idx.total if total is None else total
+    if unpacked > MAX_TOTAL or unpacked > MAX_RATIO * max(idx.size, 1 << 20):
+        raise ArchiveError(_bomb(idx.path, idx.size, unpacked))
+
+
+def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
+    """A file member's bytes in chunks, never more than it declared (a lying header cannot make it unpack more)."""
+    member = idx.member(inner)
+    if member is None or member.is_dir:
+        raise NotFound(f"{display(idx.path)}{display(inner)} is no file in the archive")
+    if member.kind != "file":
+        raise ArchiveError(f"{display(idx.path)}{display(inner)} is a {member.kind} member: only files are read")
+    check_extractable(idx, total=member.size)
+    key = idx.keys[inner]
+    try:
+        if isinstance(key, str):
+            zf = idx.zip_file()
+            with zf.open(zf.getinfo(key)) as stream:
+                yield from _capped(stream, member.size)
+            return
+        assert isinstance(key, tarfile.TarInfo)
+        with idx.tar_file(key) as (tf, current):
+            got = tf.extractfile(current)
+            if got is None:
+                raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read")
+            with got as stream:
+                yield from _capped(stream, member.size)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, RuntimeError, KeyError, ZstdError) as exc:
+        raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read: {exc}") from None
+
+
+def _read_on_to(tf: tarfile.TarFile, offset: int) -> tarfile.TarInfo:
+    """The member whose header is at `offset`, a tar stream read on to it."""
+    while (ti := tf.next()) is not None:
+        if ti.offset == offset:
+            return ti
+    raise ArchiveError("a member is gone from the archive (changed while it was read?)")
+
+
+def _is_zst(path: str) -> bool:
+    return path.lower().endswith((".zst", ".tzst"))
+
+
+@contextlib.contextmanager
+def open_tar(path: str) -> Iterator[tarfile.TarFile]:
+    """A tar archive opened for reading, compressed or not (zstd as a stream: read in order only)."""
+    if not _is_zst(path):
+        with tarfile.open(path, "r:*") as tf:
+            yield tf
+        return
+    import zstandard
+
+    with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[arg-type]
+            yield tf
+
+
+def _capped(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    left = size
+    while left > 0 and (chunk := stream.read(min(CHUNK, left))):
+        left -= len(chunk)
+        yield chunk
+
+
+class ArchiveFS:
+    """The members of archive files of this machine, through the read side of the filesystem interface."""
+
+    async def list_dir(self, path: str, batch_size: int = 1000) -> AsyncIterator[list[EntryInfo]]:
+        archive, inner = _split_or_fail(path)
+        key, idx = await asyncio.to_thread(_cached, archive)
+        shown = 0
+        if idx is None:  # read now: what is found of this folder is listed as the reading goes
+            steps = index_in_steps(archive, key)
+            while (step := await asyncio.to_thread(next, steps, None)) is not None:  # type: ignore[arg-type]
+                idx = step
+                folder = idx.folders.get(inner, {})
+                if len(folder) - shown >= batch_size:
+                    yield _infos(itertools.islice(folder.items(), shown, None))
+                    shown = len(folder)
+            assert idx is not None
+        members = list(itertools.islice(idx.folder(inner).items(), shown, None))
+        for i in range(0, len(members), batch_size):
+            yield _infos(members[i : i + batch_size])
+
+    async def stat(self, path: str) -> EntryInfo:
+        archive, inner = _split_or_fail(path)
+        idx = await asyncio.to_thread(index, archive)
+        if inner == "/":
+            raise NotFound(f"{display(path)} is the archive itself")
+        member = idx.member(inner)
+        if member is None:
+            raise NotFound(f"{display(path)}: no such member in {display(archive)}")
+        return member
+
+    async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+        archive, inner = _split_or_fail(path)
+        idx = await asyncio.to_thread(index, archive)
+        chunks = read_member(idx, inner)
+        done = object()
+        skip = offset
+        while (chunk := await asyncio.to_thread(next, chunks, done)) is not done:
+            assert isinstance(chunk, bytes)
+            if skip:
+                cut, skip = min(skip, len(chunk)), max(0, skip - len(chunk))
+                chunk = chunk[cut:]
+            if chunk:
+                yield chunk
+
+
+def _infos(rows: Iterable[tuple[str, Row]]) -> list[EntryInfo]:
+    return [EntryInfo(name, *row[:3], 0, *row[3:]) for name, row in rows]
+
+
+def _split_or_fail(path: str) -> tuple[str, str]:
+    found = split(path)
+    if found is None:
+        raise NotFound(f"{display(path)}: no such file or directory")
+    return found

@@ -1,0 +1,110 @@
+"""Locations on disks that come and go: stored against the disk's identity and a folder inside it, followed to
+wherever the disk is mounted next, and offline (listed and searched from the index) while it is out."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sdcore.errors import SdError
+from sdcore.events import LibraryChanged
+from sdcore.sdpath import display, to_db
+from sdcore.volumes import SYSTEM_POINTS, Volume, list_volumes, mount_at, removable, volume_of_mount
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+    from sdcore.library.locations import Location
+
+SEEN_EVERY = 600.0
+"""Seconds between two notes of when a mounted disk was seen (its "last seen" is that close to the truth)."""
+MOVED = "location moved"
+"""What LibraryChanged says when a disk's locations follow it to another mount point."""
+
+
+class VolumeOffline(SdError):
+    """The disk a location is on is not mounted: plug it in."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineVolume:
+    """A location whose disk is out: its label and when it was last seen mounted."""
+
+    label: str
+    last_seen: float | None
+
+    def describe(self) -> str:
+        """`offline — PHOTOS-2019, last seen 2026-12-07 14:03`."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.last_seen)) if self.last_seen else "never"
+        return f"offline — {self.label}, last seen {when}"
+
+
+def volume_holding(path: str) -> Volume | None:
+    """The disk that holds `path` when it is one that comes and goes (not the system's): known by its identity
+    from now on (an id file is written at its root if the OS tells no UUID)."""
+    mount = mount_at(path)
+    if mount is None or mount.point == "/" or mount.point in SYSTEM_POINTS and not removable(mount.source):
+        return None  # the system's own disk (told without asking blkid)
+    volume = volume_of_mount(path, claim=True)
+    if volume is None or volume.system:
+        return None
+    return volume
+
+
+def follow(library: Library, mounted: list[Volume] | None = None, gone: set[str] | frozenset[str] = frozenset()) -> list[Location]:
+    """Point this device's locations on disks at where those disks are mounted now (`mounted`: list_volumes());
+    returns the locations that moved (index them again: a rescan finds what changed while they were away).
+    `gone`: ids of disks mounted until now (unplugged this moment): their locations were last seen now."""
+    here = library.context.device_id
+    on_disks = [loc for loc in library.locations.list() if loc.volume_id and loc.device_id == here]
+    if not on_disks:
+        return []
+    by_id = {v.id: v for v in (list_volumes() if mounted is None else mounted)}
+    moved: list[Location] = []
+    now = time.time()
+    with library.write() as db:
+        for loc in on_disks:
+            volume = by_id.get(loc.volume_id or "")
+            if volume is None:
+                if loc.volume_id in gone:
+                    db.execute("UPDATE locations SET volume_seen = ? WHERE id = ?", (now, loc.id))
+                continue
+            path = os.path.join(volume.mount_point, loc.volume_path) if loc.volume_path else volume.mount_point
+            if (path, volume.name) == (loc.path, loc.volume_label) and now - (loc.volume_seen or 0) < SEEN_EVERY:
+                continue  # no write (nor a change for the devices it syncs to) each time a library opens
+            db.execute(
+                "UPDATE locations SET path = ?, volume_label = ?, volume_seen = ? WHERE id = ?",
+                (to_db(path), volume.name, now, loc.id),
+            )
+            if path != loc.path:
+                moved.append(loc)
+    if moved:
+        library.context.bus.publish(LibraryChanged(library.id, MOVED))
+    return [library.locations.get(loc.id) for loc in moved]
+
+
+def offline(library: Library, loc: Location, mounted: list[Volume] | None = None) -> OfflineVolume | None:
+    """Whether `loc` is on a disk that is out now (its label and when it was last seen), else None."""
+    if not loc.volume_id or loc.device_id != library.context.device_id:
+        return None
+    volumes = list_volumes() if mounted is None else mounted
+    if any(v.id == loc.volume_id for v in volumes):
+        return None
+    return OfflineVolume(loc.volume_label or loc.volume_id, loc.volume_seen)
+
+
+def refuse_offline(library: Library, paths: list[str]) -> None:
+    """Raise VolumeOffline when one of these paths of this device is in a location whose disk is out."""
+    mounted: list[Volume] | None = None
+    for path in paths:
+        found = library.locations.containing(path)
+        if found is None or not found[0].volume_id:
+            continue
+        mounted = list_volumes() if mounted is None else mounted
+        out = offline(library, found[0], mounted)
+        if out is not None:
+            raise VolumeOffline(
+                f"{display(path)} is on {out.label}, which is not plugged in ({out.describe()}); "
+                "plug the disk in and try again"
+            )

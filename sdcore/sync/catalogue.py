@@ -1,0 +1,1021 @@
+"""The catalogue: this device's entries and locations, numbered for the devices that share its library, and the
+read-only copies of theirs (sync's device-owned data).
+
+On the owner, `catalogue_log` holds one row per changed entry or location (its latest change or its deletion)
+under a growing sequence number; `catalogue_changes(library, since, limit)` reads a batch after a peer's
+watermark. On the other devices, `apply_catalogue(library, device, batch)` writes it into the ordinary
+`locations` and `entries` tables (so listing, search, dupes and tags work on them unchanged), each row mapped
+to the owner's id for it, and moves the watermark in the same transaction: a first sync is the same call from 0
+in batches, and one cut off resumes exactly. A sync that brings more than the library holds loads as the
+indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
+at its end (sdcore.index.fts, sdcore.library.bulk). A location of another device is never scanned, watched or
+changed here (`is_catalogue`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sdcore.errors import NotFound, SdError
+from sdcore.index.fts import pause_fts, resume_fts
+from sdcore.index.kinds import extension_of
+from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes, secondary_indexes_missing
+from sdcore.library.context import UNNAMED_DEVICE
+from sdcore.library.locations import MODES, Location
+from sdcore.library.schema import next_entry_id
+from sdcore.sdpath import DeviceId, display, from_db
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+FORMAT = 1
+"""The version of a packed batch."""
+LIMIT = 2000
+"""Changes a batch carries by default (`catalogue_changes`); a batch adds the folders they need before them."""
+MAX_LIMIT = 5000
+MAX_ENTRIES = MAX_LIMIT + 4096
+"""Entries one batch may carry: the changes asked for, and the folders above them (a path has at most 2048)."""
+MAX_DELETED = MAX_LIMIT
+MAX_LOCATIONS = 1000
+MAX_NAME = 1024
+"""Characters of a name (Linux allows 255 bytes; a name not UTF-8 takes more characters in its stored form)."""
+MAX_PATH = 4096
+MAX_ID = (1 << 63) - 1
+MAX_HELD = 20_000_000
+"""Entries this device keeps of one other device's catalogue (a peer cannot fill this disk with made-up files)."""
+MAX_SIZE = 1 << 60
+"""Bytes a file or folder may claim (an exabyte): past it a peer is lying."""
+KINDS = frozenset({"file", "dir", "symlink", "fifo", "socket", "device", "other"})
+OBJECT_KINDS = frozenset(
+    {"image", "video", "audio", "document", "code", "text", "archive", "executable", "database", "font"}
+)
+SCAN_STATES = frozenset({"pending", "indexing", "indexed", "paused", "failed"})
+_CAS_ID = re.compile(r"[0-9a-f]{1,64}")
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+class CatalogueRefused(SdError):
+    """A peer's catalogue batch that breaks the rules: nothing of it is written."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRef:
+    """An entry as every device of a library names it: its owner device and the owner's id for it (which survives
+    renames and moves on that device)."""
+
+    device_id: DeviceId
+    entry_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueLocation:
+    """A location of the owner as its catalogue carries it (ids are the owner's)."""
+
+    id: int
+    path: str
+    name: str
+    mode: str
+    scan_state: str
+    created: float
+    last_scanned: float | None
+    root_id: int | None
+
+
+class CatalogueEntry(NamedTuple):
+    """An entry of the owner as its catalogue carries it (ids are the owner's; `name` as the database stores it).
+    A tuple, in the wire's order of fields: a first sync makes hundreds of thousands."""
+
+    id: int
+    location_id: int
+    parent_id: int | None  # None: the location's root, or an entry its owner's scan has detached for now
+    name: str
+    kind: str
+    object_kind: str | None
+    size: int
+    files: int
+    mtime: float | None
+    hidden: bool
+    cas_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueBatch:
+    """The owner's changes after `since` up to `up_to` (of `head` so far): locations and entries as they are now
+    (every folder an entry needs comes before it, here or in an earlier batch), and the ids deleted."""
+
+    device_id: DeviceId
+    device_name: str
+    since: int
+    up_to: int
+    head: int
+    locations: tuple[CatalogueLocation, ...] = ()
+    entries: tuple[CatalogueEntry, ...] = ()
+    deleted_locations: tuple[int, ...] = ()
+    deleted_entries: tuple[int, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the receiver has everything the owner had when it made the batch."""
+        return self.up_to >= self.head
+
+    def pack(self) -> list[Any]:
+        """Plain values for msgpack."""
+        return [
+            FORMAT, str(self.device_id), self.device_name, self.since, self.up_to, self.head,
+            [[lo.id, lo.path, lo.name, lo.mode, lo.scan_state, lo.created, lo.last_scanned, lo.root_id]
+             for lo in self.locations],
+            [[e.id, e.location_id, e.parent_id, e.name, e.kind, e.object_kind, e.size, e.files, e.mtime, e.hidden,
+              e.cas_id] for e in self.entries],
+            list(self.deleted_locations), list(self.deleted_entries),
+        ]  # fmt: skip
+
+    @classmethod
+    def unpack(cls, data: Any) -> CatalogueBatch:
+        """A batch from what a peer sent, every field checked; CatalogueRefused says what is wrong."""
+        _check(isinstance(data, list) and len(data) == 10, "it is not a catalogue batch")
+        version, device, device_name, since, up_to, head, locations, entries, gone_locations, gone_entries = data
+        _check(version == FORMAT, f"its format {version!r} is not {FORMAT}; update sdtui on both devices")
+        _check(isinstance(device, str), "its device is not an id")
+        try:
+            device_id = uuid.UUID(device)
+        except ValueError:
+            raise CatalogueRefused(f"a catalogue batch was refused: its device {device[:40]!r} is not an id") from None
+        _check(isinstance(device_name, str) and 0 < len(device_name) <= 200, "its device name is empty or too long")
+        for what, number in (("since", since), ("up_to", up_to), ("head", head)):
+            _check(_is_int(number) and 0 <= number <= MAX_ID, f"its {what} is not a sequence number")
+        _check(since <= up_to <= head, "its sequence numbers are out of order")
+        _check(isinstance(locations, list) and len(locations) <= MAX_LOCATIONS, "it carries too many locations")
+        _check(isinstance(entries, list) and len(entries) <= MAX_ENTRIES, "it carries too many entries")
+        for gone, limit in ((gone_locations, MAX_LOCATIONS), (gone_entries, MAX_DELETED)):
+            _check(isinstance(gone, list) and len(gone) <= limit, "it deletes too many ids at once")
+            _check(all(_is_id(i) for i in gone), "it deletes something that is not an id")
+        return cls(
+            device_id, device_name, since, up_to, head, tuple(_location(lo) for lo in locations),
+            _entries(entries), tuple(gone_locations), tuple(gone_entries),
+        )  # fmt: skip
+
+
+def _check(condition: bool, why: str) -> None:
+    if not condition:
+        raise CatalogueRefused(f"a catalogue batch was refused: {why}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_id(value: Any) -> bool:
+    return _is_int(value) and 0 < value <= MAX_ID
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _location(data: Any) -> CatalogueLocation:
+    _check(isinstance(data, list) and len(data) == 8, "a location is malformed")
+    id_, path, name, mode, state, created, scanned, root = data
+    _check(_is_id(id_), "a location's id is not an id")
+    _check(
+        isinstance(path, str) and path.startswith("/") and 0 < len(path) <= MAX_PATH and "\0" not in path
+        and ".." not in path.split("/") and "." not in path.split("/"),
+        f"location {id_}'s path is not an absolute path",
+    )  # fmt: skip
+    _check(isinstance(name, str) and len(name) <= MAX_NAME and "\0" not in name, f"location {id_}'s name is unusable")
+    _check(isinstance(mode, str) and mode in MODES, f"location {id_}'s mode is not one of {', '.join(MODES)}")
+    _check(isinstance(state, str) and state in SCAN_STATES, f"location {id_}'s scan state is unknown")
+    _check(_is_time(created) and (scanned is None or _is_time(scanned)), f"location {id_}'s times are not times")
+    _check(root is None or _is_id(root), f"location {id_}'s root is not an id")
+    return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root)
+
+
+def _entries(rows: list[Any]) -> tuple[CatalogueEntry, ...]:
+    """A batch's entries, every field checked: a column at a time (a first sync brings hundreds of thousands), and
+    row by row, to say which entry is wrong, when one is."""
+    if _all_fine(rows):
+        return tuple(map(CatalogueEntry._make, rows))
+    return tuple(_entry(row) for row in rows)
+
+
+def _all_fine(rows: list[Any]) -> bool:
+    """Whether every entry passes `_entry`'s checks (False may also mean: let `_entry` look closer)."""
+    if not rows:
+        return True
+    if not all(type(row) is list and len(row) == 11 for row in rows):
+        return False
+    ids, locations, parents, names, kinds, object_kinds, sizes, files, mtimes, hidden, cas_ids = zip(*rows, strict=True)
+    if not (_ints(ids, 1, MAX_ID) and _ints(locations, 1, MAX_ID) and _ints(sizes, 0, MAX_SIZE) and _ints(files, 0, MAX_ID)):
+        return False
+    if not all(p is None or (type(p) is int and 0 < p <= MAX_ID and p != i) for p, i in zip(parents, ids, strict=True)):
+        return False
+    if not all(type(k) is str for k in kinds) or not set(kinds) <= KINDS:
+        return False
+    if not all(type(n) is str for n in names) or max(map(len, names)) > MAX_NAME:
+        return False
+    joined = "".join(names)
+    if "/" in joined or "\0" in joined:
+        return False
+    odd = [i for i, n in enumerate(names) if n in ("", ".", "..")]
+    if not all(names[i] == "" and parents[i] is None and kinds[i] == "dir" for i in odd):
+        return False
+    known = [o for o in object_kinds if o is not None]
+    if not all(type(o) is str for o in known) or not set(known) <= OBJECT_KINDS:
+        return False
+    if not all(m is None or ((type(m) is float or type(m) is int) and math.isfinite(m)) for m in mtimes):
+        return False
+    if not all(type(h) is bool for h in hidden):
+        return False
+    cas = [c for c in cas_ids if c is not None]
+    return all(type(c) is str and 0 < len(c) <= 64 for c in cas) and _HEX.fullmatch("".join(cas)) is not None
+
+
+def _ints(column: tuple[Any, ...], low: int, high: int) -> bool:
+    return all(type(v) is int for v in column) and low <= min(column) and max(column) <= high
+
+
+def _entry(data: Any) -> CatalogueEntry:
+    _check(isinstance(data, list) and len(data) == 11, "an entry is malformed")
+    id_, location, parent, name, kind, object_kind, size, files, mtime, hidden, cas_id = data
+    _check(_is_id(id_) and _is_id(location), "an entry's id or location is not an id")
+    _check(parent is None or (_is_id(parent) and parent != id_), f"entry {id_}'s folder is not an id")
+    _check(isinstance(name, str) and len(name) <= MAX_NAME, f"entry {id_}'s name is not a name")
+    _check(
+        (name == "" and parent is None and kind == "dir")
+        or (name not in ("", ".", "..") and "/" not in name and "\0" not in name),
+        f"entry {id_}'s name {display(name[:80])!r} is not a file name",
+    )
+    _check(isinstance(kind, str) and kind in KINDS, f"entry {id_}'s kind is unknown")
+    _check(
+        object_kind is None or (isinstance(object_kind, str) and object_kind in OBJECT_KINDS),
+        f"entry {id_}'s object kind is unknown",
+    )
+    _check(_is_int(size) and 0 <= size <= MAX_SIZE, f"entry {id_}'s size is not a size")
+    _check(_is_int(files) and 0 <= files <= MAX_ID, f"entry {id_}'s file count is not a count")
+    _check(mtime is None or _is_time(mtime), f"entry {id_}'s modification time is not a time")
+    _check(isinstance(hidden, bool), f"entry {id_}'s hidden flag is not a flag")
+    _check(cas_id is None or (isinstance(cas_id, str) and _CAS_ID.fullmatch(cas_id) is not None),
+           f"entry {id_}'s cas_id is not a content id")  # fmt: skip
+    return CatalogueEntry(id_, location, parent, name, kind, object_kind, size, files, mtime, hidden, cas_id)
+
+
+# -- references ---------------------------------------------------------------------------------------------
+
+
+def ref_of(conn: sqlite3.Connection, entry_id: int) -> EntryRef:
+    """The stable reference of an entry of this database: (its owner, the owner's id for it)."""
+    row = conn.execute(
+        "SELECT c.device_id, c.origin_id, l.device_id FROM entries e JOIN locations l ON l.id = e.location_id"
+        " LEFT JOIN catalogue_entries c ON c.entry_id = e.id WHERE e.id = ?",
+        (entry_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no entry {entry_id} in the library")
+    if row[0] is not None:
+        return EntryRef(uuid.UUID(row[0]), row[1])
+    return EntryRef(uuid.UUID(row[2]), entry_id)  # this device's, or a library folder copied from its owner
+
+
+def entry_of(conn: sqlite3.Connection, ref: EntryRef) -> int | None:
+    """This database's id of the entry `ref` names; None when the catalogue has not brought it yet."""
+    row = conn.execute(
+        "SELECT entry_id FROM catalogue_entries WHERE device_id = ? AND origin_id = ?", (str(ref.device_id), ref.entry_id)
+    ).fetchone()
+    if row is not None:
+        return int(row[0])
+    row = conn.execute(
+        "SELECT e.id FROM entries e JOIN locations l ON l.id = e.location_id WHERE e.id = ? AND l.device_id = ?"
+        " AND NOT EXISTS (SELECT 1 FROM catalogue_entries c WHERE c.entry_id = e.id)",
+        (ref.entry_id, str(ref.device_id)),
+    ).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+# -- whose locations ------------------------------------------------------------------------------------------
+
+
+def is_catalogue(library: Library, location: Location) -> bool:
+    """Whether a location is another device's (known from its catalogue): never scanned, watched or changed here."""
+    return location.device_id not in (library.context.device_id, UNNAMED_DEVICE)
+
+
+def refuse_catalogue(library: Library, location: Location) -> None:
+    """Raise the line that says why another device's location cannot be indexed here."""
+    if is_catalogue(library, location):
+        owner = device_name(library, location.device_id)
+        raise SdError(
+            f"location {location.name!r} is on {owner}, not this device: only {owner} indexes or changes it (this "
+            "device keeps its catalogue); run the command there"
+        )
+
+
+def device_name(library: Library, device_id: DeviceId) -> str:
+    """A device's name as the library knows it (from its catalogue), else its id; fit to print."""
+    return display(_raw_name(library, device_id))
+
+
+def _raw_name(library: Library, device_id: DeviceId) -> str:
+    row = library.read().execute("SELECT name FROM devices WHERE id = ?", (str(device_id),)).fetchone()
+    return str(row[0]) if row else str(device_id)
+
+
+def devices(library: Library) -> dict[DeviceId, str]:
+    """The other devices whose catalogue the library holds: id -> name (as the device calls itself)."""
+    here = library.context.device_id
+    ids = {uuid.UUID(r[0]) for r in library.read().execute("SELECT DISTINCT device_id FROM locations")} - {here, UNNAMED_DEVICE}
+    return {d: _raw_name(library, d) for d in sorted(ids)}
+
+
+def as_of(library: Library, device_id: DeviceId) -> float | None:
+    """When the catalogue of a device was last brought up to date (its last sync, else its last scan as copied)."""
+    conn = library.read()
+    row = conn.execute("SELECT synced FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
+    if row is not None:
+        return float(row[0])
+    row = conn.execute("SELECT max(last_scanned) FROM locations WHERE device_id = ?", (str(device_id),)).fetchone()
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def describe_as_of(when: float | None) -> str:
+    """`offline, as of 2026-12-07 14:03` for people."""
+    return "offline, as of " + (time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if when else "an unknown time")
+
+
+# -- offline devices ---------------------------------------------------------------------------------------
+
+REACH_TIMEOUT = 5.0
+"""Seconds a listing waits for a device before it lists the device's catalogue instead."""
+UNREACHABLE_FOR = 5.0
+"""Seconds a device found unreachable is taken as offline without trying again (one command asks several times)."""
+_unreachable: dict[DeviceId, float] = {}
+
+
+class DeviceOffline(SdError):
+    """A device known from its catalogue is out of reach: its files can be listed and searched, not changed."""
+
+
+def has_catalogue(library: Library, device_id: DeviceId) -> bool:
+    """Whether the library holds a catalogue of that (other) device."""
+    if device_id in (library.context.device_id, UNNAMED_DEVICE):
+        return False
+    return library.read().execute("SELECT 1 FROM locations WHERE device_id = ? LIMIT 1", (str(device_id),)).fetchone() is not None
+
+
+async def reachable(library: Library, device_id: DeviceId) -> bool:
+    """Whether a device answers now (connecting to it if need be, for `REACH_TIMEOUT` at most)."""
+    import asyncio
+
+    if device_id == library.context.device_id:
+        return True
+    if time.monotonic() - _unreachable.get(device_id, -UNREACHABLE_FOR) < UNREACHABLE_FOR:
+        return False
+    try:
+        link = getattr(library.context.fs_for(device_id), "link", None)  # unpaired: known from its catalogue only
+        if link is not None and not getattr(link, "connected", True):
+            await asyncio.wait_for(link.connect(), REACH_TIMEOUT)
+    except (SdError, OSError, TimeoutError):
+        _unreachable[device_id] = time.monotonic()
+        return False
+    _unreachable.pop(device_id, None)
+    return True
+
+
+async def offline_since(library: Library, device_id: DeviceId) -> float | None:
+    """For a device the library has a catalogue of and that cannot be reached now: when its catalogue was brought
+    up to date (0.0 when never known); None when it is this device, reachable, or not in the catalogue."""
+    if not has_catalogue(library, device_id) or await reachable(library, device_id):
+        return None
+    return as_of(library, device_id) or 0.0
+
+
+async def refuse_offline(library: Library, devices: Iterable[DeviceId]) -> None:
+    """Raise DeviceOffline for the first of `devices` known from its catalogue that cannot be reached now."""
+    for device_id in dict.fromkeys(devices):
+        when = await offline_since(library, device_id)
+        if when is not None:
+            raise DeviceOffline(
+                f"{device_name(library, device_id)} is offline: its files can be listed and searched from the "
+                f"catalogue ({describe_as_of(when).removeprefix('offline, ')}), not changed"
+            )
+
+
+# -- the owner's side ---------------------------------------------------------------------------------------
+
+
+def catalogue_changes(library: Library, since_seq: int, limit: int = LIMIT) -> CatalogueBatch:
+    """This device's changes after `since_seq`: at most `limit` of them, with the folders and locations they need
+    that the asker lacks. The first call starts numbering (every entry of this device, as it is now)."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    start_tracking(library)
+    here = library.context.device_id
+    conn = library._connect()  # one read transaction of its own: the batch is one state of the index
+    try:
+        conn.execute("BEGIN")
+        head = conn.execute("SELECT coalesce(max(seq), 0) FROM catalogue_log").fetchone()[0]
+        if since_seq > head:  # asked after a change this log never reached: it restarted (a restored backup)
+            since_seq = 0  # the whole catalogue again; the asker sees its head below what it asked and starts over
+        # each change with its entry as it is now, in one statement (a statement an entry is several times slower)
+        rows = conn.execute(
+            "SELECT g.seq, g.entry_id, g.location_id, g.deleted, e.id, e.location_id, e.parent_id, e.name, e.kind,"
+            " e.object_kind, e.size, e.files, e.mtime, e.hidden, c.cas_id FROM catalogue_log g"
+            " LEFT JOIN entries e ON e.id = g.entry_id AND g.deleted = 0"
+            " LEFT JOIN content_identities c ON c.id = e.content_id WHERE g.seq > ? ORDER BY g.seq LIMIT ?",
+            (since_seq, limit),
+        ).fetchall()
+        up_to = rows[-1][0] if len(rows) == limit else head
+        builder = _BatchBuilder(conn, str(here), since_seq)
+        for _seq, entry_id, location_id, deleted, *entry in rows:
+            if entry_id is None:
+                builder.location(location_id, deleted)
+            elif deleted:
+                builder.deleted_entries.append(entry_id)
+            elif entry[0] is not None:
+                entry[-2] = bool(entry[-2])
+                builder.entry(CatalogueEntry._make(entry))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return CatalogueBatch(
+        here, _this_device_name(library), since_seq, max(up_to, since_seq), max(head, since_seq),
+        tuple(builder.locations.values()), tuple(builder.entries.values()), tuple(builder.deleted_locations),
+        tuple(builder.deleted_entries),
+    )  # fmt: skip
+
+
+def start_tracking(library: Library) -> None:
+    """Number this device's changes from now on, starting with every entry and location it has (a library copied
+    from another device starts again for this one)."""
+    here = str(library.context.device_id)
+    row = library.read().execute("SELECT device_id FROM catalogue_tracking").fetchone()
+    if row is not None and row[0] == here:
+        return
+    with library.write() as db:
+        db.execute("DELETE FROM catalogue_tracking")
+        db.execute("DELETE FROM catalogue_log")
+        db.execute("INSERT INTO catalogue_tracking (device_id) VALUES (?)", (here,))
+        db.execute("INSERT INTO catalogue_log (location_id) SELECT id FROM locations WHERE device_id = ? ORDER BY id", (here,))
+        db.execute(
+            "INSERT INTO catalogue_log (entry_id) SELECT e.id FROM entries e JOIN locations l ON l.id = e.location_id"
+            " WHERE l.device_id = ? ORDER BY e.id",
+            (here,),
+        )
+    library.catalogue_head = -1
+
+
+def tell_changes(library: Library) -> None:
+    """After a write: publish CatalogueChanged when this device's numbered changes grew (the sync pushes on it)."""
+    from sdcore.events import CatalogueChanged
+
+    if library.catalogue_head is None:  # not known yet: is this device's catalogue numbered at all?
+        try:
+            row = library._writer.execute("SELECT device_id FROM catalogue_tracking").fetchone()
+        except sqlite3.OperationalError:  # a schema from before the catalogue (a test of an older migration)
+            row = None
+        library.catalogue_head = -1 if row and row[0] == str(library.context.device_id) else 0
+    if library.catalogue_head == 0:
+        return
+    row = library._writer.execute("SELECT seq FROM sqlite_sequence WHERE name = 'catalogue_log'").fetchone()
+    head = row[0] if row else 0
+    if head != library.catalogue_head:
+        first = library.catalogue_head == -1
+        library.catalogue_head = head
+        if not first:
+            library.context.bus.publish(CatalogueChanged(library.id, library.context.device_id))
+
+
+def _this_device_name(library: Library) -> str:
+    return library.context.device_name or str(library.context.device_id)[:8]
+
+
+_ENTRY_SQL = (
+    "SELECT e.id, e.location_id, e.parent_id, e.name, e.kind, e.object_kind, e.size, e.files, e.mtime, e.hidden,"
+    " c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?"
+)
+_LOCATION_SQL = (
+    "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id FROM locations WHERE id = ? AND device_id = ?"
+)
+
+
+class _BatchBuilder:
+    """Collects a batch's rows, each folder and location before what needs it."""
+
+    def __init__(self, conn: sqlite3.Connection, here: str, since: int) -> None:
+        self.conn, self.here, self.since = conn, here, since
+        self.locations: dict[int, CatalogueLocation] = {}
+        self.entries: dict[int, CatalogueEntry] = {}
+        self.deleted_locations: list[int] = []
+        self.deleted_entries: list[int] = []
+        self._sent: dict[tuple[str, int], bool] = {}
+
+    def _asker_has(self, kind: str, row_id: int) -> bool:
+        """Whether the asker has this entry or location as it is now (its last change is at or before `since`)."""
+        key = (kind, row_id)
+        if key not in self._sent:
+            column = "entry_id" if kind == "entry" else "location_id"
+            row = self.conn.execute(f"SELECT seq FROM catalogue_log WHERE {column} = ?", (row_id,)).fetchone()
+            self._sent[key] = row is not None and row[0] <= self.since
+        return self._sent[key]
+
+    def location(self, location_id: int, deleted: bool = False) -> None:
+        if deleted:
+            self.deleted_locations.append(location_id)
+            return
+        if location_id in self.locations:
+            return
+        row = self.conn.execute(_LOCATION_SQL, (location_id, self.here)).fetchone()
+        if row is not None:
+            lid, path, name, mode, state, created, scanned, root = row
+            self.locations[lid] = CatalogueLocation(lid, path, name, mode, state, created, scanned, root)
+
+    def entry(self, entry: CatalogueEntry) -> None:
+        """Add an entry, and before it the folders above it that the asker lacks."""
+        chain: list[CatalogueEntry] = []
+        found: CatalogueEntry | None = entry
+        while found is not None and found.id not in self.entries and len(chain) < 4096:
+            chain.append(found)
+            parent = found.parent_id
+            found = None
+            if parent is not None and parent not in self.entries and not self._asker_has("entry", parent):
+                row = self.conn.execute(_ENTRY_SQL, (parent,)).fetchone()
+                found = None if row is None else CatalogueEntry._make((*row[:9], bool(row[9]), row[10]))
+        for found in reversed(chain):
+            if found.location_id not in self.locations and not self._asker_has("location", found.location_id):
+                self.location(found.location_id)
+            self.entries[found.id] = found
+
+
+# -- the receiver's side ------------------------------------------------------------------------------------
+
+
+def catalogue_watermark(library: Library, device_id: DeviceId) -> int:
+    """How far this device has the catalogue of `device_id` (0: nothing yet)."""
+    row = library.read().execute("SELECT seq FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch) -> None:
+    """Write another device's batch into its catalogue and move its watermark, in one transaction; a batch applied
+    twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules."""
+    from sdcore.events import EntriesChanged, LibraryChanged
+
+    if batch.device_id != device_id:
+        raise CatalogueRefused(
+            f"a catalogue batch from {device_id} was refused: it claims to be the catalogue of {batch.device_id} "
+            "(a device sends only its own)"
+        )
+    if device_id in (library.context.device_id, UNNAMED_DEVICE):
+        raise CatalogueRefused("a catalogue batch was refused: it claims to be this device's own catalogue")
+    with library.write() as db:
+        watermark = _watermark(db, device_id)
+        if batch.since > watermark:
+            raise CatalogueRefused(
+                f"a catalogue batch from {display(batch.device_name)} was refused: it starts after change "
+                f"{batch.since}, and this device has only up to {watermark}; ask again from {watermark}"
+            )
+        if batch.up_to < watermark:
+            return  # an older batch than one applied (a retry that arrived late): what it carries is known or newer
+        held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
+        if held + len(batch.entries) - len(batch.deleted_entries) > MAX_HELD:
+            raise CatalogueRefused(
+                f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
+                f" {MAX_HELD:,} entries of one device's catalogue, and holds {held:,} of it"
+            )
+        bulk = _bulk_load(db, batch)
+        if bulk:
+            drop_secondary_indexes(db, keep=("entries_by_parent",))  # the writer finds entries by folder and name
+        writer = _Writer(db, device_id, library)
+        writer.device(batch.device_name)
+        try:
+            for origin in batch.deleted_entries:
+                writer.delete_entry(origin)
+            for origin in batch.deleted_locations:
+                writer.delete_location(origin)
+            for loc in batch.locations:
+                writer.location(loc)
+            writer.known([e.id for e in batch.entries] + [e.parent_id for e in batch.entries if e.parent_id])
+            writer.contents(batch.entries)
+            for entry in batch.entries:
+                writer.entry(entry)
+            writer.flush()
+            for loc in batch.locations:
+                writer.root_of(loc)
+            library.sync.reapply_pending(db, str(device_id), [e.id for e in batch.entries])  # tags waiting for them
+        except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
+            raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
+        writer.index_for_search(batch.complete)
+        if batch.complete and not bulk and secondary_indexes_missing(db):
+            make_secondary_indexes(db)  # a first sync's last batch: the indexes it wrote without, in one pass each
+        if batch.up_to > watermark:
+            db.execute(
+                "INSERT INTO catalogue_peers (device_id, seq, synced) VALUES (?, ?, ?) ON CONFLICT (device_id)"
+                " DO UPDATE SET seq = excluded.seq, synced = excluded.synced",
+                (str(device_id), batch.up_to, time.time()),
+            )
+        else:
+            db.execute("UPDATE catalogue_peers SET synced = ? WHERE device_id = ?", (time.time(), str(device_id)))
+    bus = library.context.bus
+    if batch.locations or batch.deleted_locations:
+        bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
+    for directory in sorted(writer.touched):
+        bus.publish(EntriesChanged(device_id, directory, (), library.id))
+
+
+def forget_catalogue(library: Library, device_id: DeviceId) -> None:
+    """Drop this device's catalogue of another device and its watermark (it is loaded again from the start)."""
+    from sdcore.events import LibraryChanged
+
+    with library.write() as db:
+        writer = _Writer(db, device_id, library)
+        for (local,) in db.execute("SELECT location_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),)).fetchall():
+            writer._drop_location(local)
+        db.execute("DELETE FROM catalogue_peers WHERE device_id = ?", (str(device_id),))
+    library.context.bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
+
+
+BULK_LOAD_MIN = 20_000
+"""Changes a sync must still bring (and more than the library holds) to be written as a bulk load."""
+
+
+def _bulk_load(db: sqlite3.Connection, batch: CatalogueBatch) -> bool:
+    """Whether this batch is part of a bulk load, written without the entries' secondary indexes (far faster than a
+    B-tree insert a row in each): one under way (the indexes are missing), or a sync that still brings more entries
+    than the library has (a first sync, mostly). Its last batch makes them again; so does a sync that stops before
+    (`end_bulk_load`), or the next open after a crash (`Library.hold_lock`)."""
+    if batch.complete:
+        return False
+    if secondary_indexes_missing(db):
+        return True
+    held = db.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
+    return batch.head - batch.since > max(BULK_LOAD_MIN, held)
+
+
+def end_bulk_load(library: Library) -> None:
+    """After a first sync stopped before its end (the device went away, the job was paused or canceled): make the
+    indexes it wrote without, so the library is not left slow to sort and find duplicates in meanwhile."""
+    if secondary_indexes_missing(library.read()):
+        with library.write() as db:
+            make_secondary_indexes(db)
+
+
+def _watermark(db: sqlite3.Connection, device_id: DeviceId) -> int:
+    row = db.execute("SELECT seq FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
+    return int(row[0]) if row else 0
+
+
+class _Writer:
+    """Applies one batch of one device's catalogue inside a write transaction."""
+
+    def __init__(self, db: sqlite3.Connection, device_id: DeviceId, library: Library) -> None:
+        self.db = db
+        self.device_id = device_id
+        self.owner = str(device_id)
+        self.touched: set[str] = set()  # directories (absolute, the owner's) whose listing changed, if few
+        self._locations: dict[int, tuple[int, str]] = {}  # origin id -> (local id, path)
+        self._roots: dict[int, int] = {}  # local location id -> the owner's id of its root entry
+        self._mapped: dict[int, int | None] = {}  # origin id -> local id (None: not here), as looked up
+        self._folders: dict[int, tuple[int, str, str | None]] = {}  # local id -> (location, kind, directory path)
+        self._new_folders: set[int] = set()  # local ids made in this batch: nothing else is in them yet
+        self._content: dict[str, int] = {}
+        self._new_rows: list[tuple] = []  # entries to insert, their ids handed out here (`flush`)
+        self._new_paths: list[tuple[int, int, str]] = []
+        self._taken: list[tuple[int, str]] = []  # (folder, name) of new entries in folders that were here before
+        self._origin: dict[int, int] = {}  # local id handed out -> the owner's id
+        self._next_id = next_entry_id(db)
+        self._paused: set[int] = set()  # local locations loaded without the search triggers (a first sync)
+        # A library folder copied from the owner holds its entries under their own ids, unmapped: looked up then.
+        self._adoptable = db.execute(
+            "SELECT 1 FROM locations WHERE device_id = ? AND id NOT IN (SELECT location_id FROM catalogue_locations)"
+            " LIMIT 1", (self.owner,),
+        ).fetchone() is not None  # fmt: skip
+
+    def device(self, name: str) -> None:
+        self.db.execute(
+            "INSERT INTO devices (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            (self.owner, name),
+        )
+
+    # locations
+
+    def _local_location(self, origin: int) -> tuple[int, str] | None:
+        if origin in self._locations:
+            return self._locations[origin]
+        row = self.db.execute(
+            "SELECT l.id, l.path FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
+            " WHERE c.device_id = ? AND c.origin_id = ?",
+            (self.owner, origin),
+        ).fetchone()
+        if row is None:  # a library folder copied from the owner holds its locations under their own ids
+            row = self.db.execute(
+                "SELECT id, path FROM locations WHERE id = ? AND device_id = ?"
+                " AND id NOT IN (SELECT location_id FROM catalogue_locations)",
+                (origin, self.owner),
+            ).fetchone()
+            if row is not None:
+                self.db.execute("INSERT INTO catalogue_locations VALUES (?, ?, ?)", (row[0], self.owner, origin))
+        if row is not None:
+            self._locations[origin] = (row[0], row[1])
+        return self._locations.get(origin)
+
+    def location(self, loc: CatalogueLocation) -> None:
+        known = self._local_location(loc.id)
+        if known is None:
+            stale = self.db.execute(
+                "SELECT id FROM locations WHERE device_id = ? AND path = ?", (self.owner, loc.path)
+            ).fetchone()
+            if stale is not None:  # removed there and added again: its removal is on its way
+                self._drop_location(stale[0])
+            local = self.db.execute(
+                "INSERT INTO locations (device_id, path, name, mode, scan_state, created, last_scanned)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (self.owner, loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned),
+            ).lastrowid
+            assert local is not None
+            self.db.execute("INSERT INTO catalogue_locations VALUES (?, ?, ?)", (local, self.owner, loc.id))
+            pause_fts(self.db, local)  # a first sync: its search index is made in one pass when it completes
+            self._paused.add(local)
+        else:
+            local = known[0]
+            if known[1] != loc.path:
+                clash = self.db.execute(
+                    "SELECT id FROM locations WHERE device_id = ? AND path = ? AND id != ?", (self.owner, loc.path, local)
+                ).fetchone()
+                if clash is not None:
+                    self._drop_location(clash[0])
+            self.db.execute(
+                "UPDATE locations SET path = ?, name = ?, mode = ?, scan_state = ?, created = ?, last_scanned = ?"
+                " WHERE id = ?",
+                (loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned, local),
+            )
+        self._locations[loc.id] = (local, loc.path)
+        if loc.root_id is not None:
+            self._roots[local] = loc.root_id
+
+    def root_of(self, loc: CatalogueLocation) -> None:
+        local_location = self._locations[loc.id][0]
+        root = self._local_entry(loc.root_id) if loc.root_id is not None else None
+        self.db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, local_location))
+
+    def delete_location(self, origin: int) -> None:
+        known = self._local_location(origin)
+        if known is not None:
+            self._drop_location(known[0])
+            self._locations.pop(origin, None)
+
+    def _drop_location(self, local: int) -> None:
+        self.flush()
+        db = self.db
+        db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (local,))
+        db.execute("DELETE FROM directory_paths WHERE location_id = ?", (local,))
+        db.execute("DELETE FROM entries WHERE location_id = ?", (local,))
+        db.execute("DELETE FROM catalogue_locations WHERE location_id = ?", (local,))
+        db.execute("DELETE FROM locations WHERE id = ?", (local,))
+        db.execute("DELETE FROM fts_pause WHERE location_id = ?", (local,))
+        self._folders.clear()
+        self._mapped.clear()
+        self._locations = {k: v for k, v in self._locations.items() if v[0] != local}
+
+    def index_for_search(self, complete: bool) -> None:
+        """A first sync's entries join the search index in one pass once it is complete (a trigger a row is slower)."""
+        if complete:
+            for (location,) in self.db.execute(
+                "SELECT location_id FROM catalogue_locations WHERE device_id = ?", (self.owner,)
+            ).fetchall():
+                resume_fts(self.db, location)
+
+    # entries
+
+    def contents(self, entries: tuple[CatalogueEntry, ...]) -> None:
+        """The content ids of the batch's cas_ids, made where new, all at once."""
+        found = {e.cas_id: e for e in entries if e.cas_id is not None}
+        self.db.executemany(
+            "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
+            [(cas, e.size, e.object_kind) for cas, e in found.items()],
+        )
+        wanted = list(found)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            self._content.update(self.db.execute(
+                f"SELECT cas_id, id FROM content_identities WHERE cas_id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall())  # fmt: skip
+
+    def flush(self) -> None:
+        """Write the new entries held back (one statement for many is far faster than one each)."""
+        self._free_taken()
+        if self._new_paths:
+            self.db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self._new_paths)
+        if self._new_rows:
+            self.db.executemany(
+                "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, files, mtime,"
+                " hidden, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._new_rows,
+            )
+            self.db.executemany(
+                "INSERT INTO catalogue_entries VALUES (?, ?, ?)", [(row[0], self.owner, self._origin[row[0]]) for row in self._new_rows]
+            )
+        self._new_paths, self._new_rows = [], []
+
+    def known(self, origins: list[int]) -> None:
+        """Look up which of these entries the catalogue has already, all at once."""
+        wanted = [o for o in dict.fromkeys(origins) if o not in self._mapped]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            self._mapped.update(dict.fromkeys(chunk))
+            self._mapped.update(self.db.execute(
+                f"SELECT origin_id, entry_id FROM catalogue_entries WHERE device_id = ? AND origin_id IN"
+                f" ({','.join('?' * len(chunk))})", (self.owner, *chunk),
+            ).fetchall())  # fmt: skip
+            if self._adoptable:
+                for origin in chunk:
+                    if self._mapped[origin] is None:
+                        self._mapped[origin] = entry_of(self.db, EntryRef(self.device_id, origin))
+
+    def _local_entry(self, origin: int) -> int | None:
+        if origin not in self._mapped:
+            self._mapped[origin] = entry_of(self.db, EntryRef(self.device_id, origin))
+        return self._mapped[origin]
+
+    def _folder(self, local: int) -> tuple[int, str, str | None] | None:
+        """(location, kind, directory path) of a local entry."""
+        if local not in self._folders:
+            row = self.db.execute(
+                "SELECT e.location_id, e.kind, p.path FROM entries e LEFT JOIN directory_paths p ON p.entry_id = e.id"
+                " WHERE e.id = ?", (local,),
+            ).fetchone()  # fmt: skip
+            if row is None:
+                return None
+            self._folders[local] = (row[0], row[1], row[2])
+        return self._folders[local]
+
+    def _content_id(self, e: CatalogueEntry) -> int | None:
+        return None if e.cas_id is None else self._content[e.cas_id]
+
+    def _ensure_mapped(self, origin: int, local: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO catalogue_entries VALUES (?, ?, ?)", (local, self.owner, origin))
+
+    def entry(self, e: CatalogueEntry) -> None:
+        db = self.db
+        where = self._local_location(e.location_id)
+        if where is None:
+            raise CatalogueRefused(
+                f"a catalogue batch was refused: entry {e.id} is in location {e.location_id}, which its device "
+                "never sent"
+            )
+        location, location_path = where
+        parent: int | None = None
+        parent_path: str | None = None
+        if e.parent_id is not None:
+            parent = self._local_entry(e.parent_id)
+            folder = None if parent is None else self._folder(parent)
+            if folder is None or folder[0] != location or folder[1] != "dir":
+                raise CatalogueRefused(
+                    f"a catalogue batch was refused: entry {e.id}'s folder {e.parent_id} is not a folder of its "
+                    "location that its device sent"
+                )
+            parent_path = folder[2]
+        local = self._local_entry(e.id)
+        if local is not None:
+            self.flush()  # a change of what is here: the rows held back go in first
+        old = None if local is None else self._folder(local)
+        if old is not None and (old[0] != location or old[1] != e.kind):  # the owner reused the id for another entry
+            self._drop_entry(local)  # type: ignore[arg-type]
+            local, old = None, None
+        path: str | None = None
+        if e.kind == "dir":
+            if e.parent_id is None and self._is_root(location, e.id):
+                path = ""
+            elif parent_path is not None:
+                path = f"{parent_path}/{e.name}" if parent_path else e.name
+            # else: detached by its owner's scan for now; its place comes with its next change
+            if local is not None and path is not None:
+                self._refuse_cycle(local, parent, e)
+        if parent is not None and local is not None:
+            self._free(parent, e.name, local, location)
+        elif parent is not None and parent not in self._new_folders:
+            self._taken.append((parent, e.name))  # what is at that name is looked up for every new entry at once
+        ext = extension_of(e.name) if e.kind == "file" else ""
+        values = (parent, e.name, ext, e.kind, e.object_kind, e.size, e.files, e.mtime, int(e.hidden), self._content_id(e))
+        if local is None:
+            local = self._next_id
+            self._next_id += 1
+            self._new_rows.append((local, location, *values))
+            self._origin[local] = e.id
+            self._mapped[e.id] = local
+            if e.kind == "dir":
+                path = path if path is not None else f"//orphan-{local}"
+                self._new_paths.append((local, location, path))
+                self._new_folders.add(local)
+        else:
+            self._ensure_mapped(e.id, local)
+            db.execute(
+                "UPDATE entries SET parent_id = ?, name = ?, extension = ?, kind = ?, object_kind = ?, size = ?,"
+                " files = ?, mtime = ?, hidden = ?, content_id = ? WHERE id = ?",
+                (*values, local),
+            )
+            if e.kind == "dir":
+                path = path if path is not None else f"//orphan-{local}"
+                if old is not None and old[2] is not None and old[2] != path:
+                    _move_paths(db, location, old[2], path)
+                    self._folders.clear()  # the paths below it moved too
+                elif old is not None and old[2] is None:
+                    db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)",
+                               (local, location, path))  # fmt: skip
+        if e.kind == "dir":
+            self._folders[local] = (location, "dir", path)
+        if parent_path is not None and not parent_path.startswith("//") and len(self.touched) < 64:
+            self.touched.add(_absolute(location_path, from_db(parent_path)))
+
+    def _is_root(self, location: int, origin: int) -> bool:
+        if location not in self._roots:
+            root = self._root_origin(location)
+            if root is None:
+                return False
+            self._roots[location] = root
+        return self._roots[location] == origin
+
+    def _root_origin(self, location: int) -> int | None:
+        row = self.db.execute(
+            "SELECT c.origin_id, l.root_id FROM locations l LEFT JOIN catalogue_entries c ON c.entry_id = l.root_id"
+            " WHERE l.id = ?", (location,),
+        ).fetchone()  # fmt: skip
+        if row is None or row[1] is None:
+            return None
+        return int(row[0]) if row[0] is not None else int(row[1])
+
+    def _refuse_cycle(self, local: int, parent: int | None, e: CatalogueEntry) -> None:
+        """A folder may not go below itself (a peer's lie, or a bug: either way the tree would loop)."""
+        self.flush()
+        seen = 0
+        here = parent
+        while here is not None and seen < 10_000:
+            if here == local:
+                raise CatalogueRefused(f"a catalogue batch was refused: it moves folder {e.id} into itself")
+            row = self.db.execute("SELECT parent_id FROM entries WHERE id = ?", (here,)).fetchone()
+            here = row[0] if row else None
+            seen += 1
+
+    def _free(self, parent: int, name: str, keep: int | None, location: int) -> None:
+        """An entry still at that name is out of date (its change is in a later batch): detach it till then."""
+        row = self.db.execute("SELECT id, kind FROM entries WHERE parent_id = ? AND name = ?", (parent, name)).fetchone()
+        if row is not None and row[0] != keep:
+            self.flush()
+            _orphan(self.db, location, row[0], row[1] == "dir")
+            self._folders.clear()
+
+    def _free_taken(self) -> None:
+        """`_free` for the names the new entries held back take: a look at each of their folders, not at each name."""
+        taken: dict[int, set[str]] = {}
+        for parent, name in self._taken:
+            taken.setdefault(parent, set()).add(name)
+        self._taken = []
+        stale: list[tuple[int, int, str]] = []
+        for parent, names in taken.items():
+            here = self.db.execute("SELECT name, location_id, id, kind FROM entries WHERE parent_id = ?", (parent,))
+            stale.extend(row[1:] for row in here if row[0] in names)
+        for location, entry_id, kind in stale:
+            _orphan(self.db, location, entry_id, kind == "dir")
+        if stale:
+            self._folders.clear()
+
+    def delete_entry(self, origin: int) -> None:
+        local = self._local_entry(origin)
+        if local is not None:
+            self._drop_entry(local)
+
+    def _drop_entry(self, local: int) -> None:
+        """Delete one entry; what is still below it is detached (its own deletion or move is on its way)."""
+        self.flush()
+        db = self.db
+        row = db.execute("SELECT location_id, kind FROM entries WHERE id = ?", (local,)).fetchone()
+        if row is None:
+            return
+        location = row[0]
+        if row[1] == "dir":
+            for child, kind in db.execute("SELECT id, kind FROM entries WHERE parent_id = ?", (local,)).fetchall():
+                _orphan(db, location, child, kind == "dir")
+            db.execute("DELETE FROM directory_paths WHERE entry_id = ?", (local,))
+        db.execute("DELETE FROM entries WHERE id = ?", (local,))
+        db.execute("DELETE FROM catalogue_entries WHERE entry_id = ?", (local,))
+        self._folders.clear()
+        self._mapped = {k: v for k, v in self._mapped.items() if v != local}
+
+
+def _absolute(location_path: str, relative: str) -> str:
+    return f"{location_path.rstrip('/')}/{relative}" if relative else location_path
+
+
+def _move_paths(db: sqlite3.Connection, location_id: int, old: str, new: str) -> None:
+    from sdcore.index.indexer import _move_paths as move
+
+    move(db, location_id, old, new)
+
+
+def _orphan(db: sqlite3.Connection, location_id: int, entry_id: int, is_dir: bool) -> None:
+    from sdcore.index.indexer import _orphan as orphan
+
+    orphan(db, location_id, entry_id, is_dir)

@@ -1,0 +1,221 @@
+"""Which devices hold a library: its `members.json`, merged between members as a last-writer-wins set.
+
+Each entry (a device added, or removed) is signed by the device that made that change, with the signer's public
+key beside it (its hash is the signer's device id). A list from another member is taken in entry by entry: an
+entry counts only when its signature verifies and its signer is a member here (or this device), so a member
+relaying the list cannot change what others wrote, and a device that is not a member (or no longer) changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdcore.privacy import write_private
+from sdcore.sync import signing
+
+FILE = "members.json"
+MAX_MEMBERS = 64
+"""Devices one library may be shared with (what a peer's list may make this device hold)."""
+NAME_LIMIT = 200
+MAX_AHEAD = 24 * 3600.0
+"""Seconds ahead of this device's clock an entry may be dated: a later one would win over every change to come
+(a member removed in the year 4000 could never be shared with again), so it is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A device a library is shared with (this device is one too, implicitly: it is never listed)."""
+
+    device_id: str
+    name: str
+    added: float
+    removed: float | None = None
+    """When it was unshared (kept, so that an older list from another member cannot bring it back)."""
+    last_sync: float | None = None
+    """When this device last pulled from it (this device's own knowledge: never merged)."""
+    by: str = ""
+    """The device that made this change (added or removed it), which signed it ('' in a list made before that)."""
+    key: bytes = b""
+    """The public key of `by`."""
+    sig: bytes = b""
+
+    def signed_part(self, library_id: object) -> bytes:
+        return signing.payload("member", str(library_id), [self.device_id, self.name, self.added, self.removed, self.by])
+
+    def signed_by(self, signer: signing.Signer, library_id: object) -> Member:
+        made = dataclasses.replace(self, by=signer.device_id, key=signer.public_key)
+        return dataclasses.replace(made, sig=signer.sign(made.signed_part(library_id)))
+
+    def verifies(self, library_id: object) -> bool:
+        return signing.device_of_key(self.key) == self.by and signing.verify(self.key, self.signed_part(library_id), self.sig)
+
+    @property
+    def current(self) -> bool:
+        return self.removed is None or self.removed < self.added
+
+    @property
+    def stamp(self) -> float:
+        return max(self.added, self.removed or 0.0)
+
+
+class Members:
+    """The members of one library, in its folder (so a copied library folder keeps them). Changing or sending
+    them takes the library's id and this device's signer."""
+
+    def __init__(self, folder: Path, library_id: uuid.UUID | None = None, signer: signing.Signer | None = None) -> None:
+        self.path = folder / FILE
+        self.library_id, self.signer = library_id, signer
+        self._lock = threading.Lock()
+
+    def _sign(self, m: Member) -> Member:
+        assert self.signer is not None and self.library_id is not None, "Members(folder, library_id, signer) to change it"
+        return m.signed_by(self.signer, self.library_id)
+
+    def _load(self) -> dict[str, Member]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        members = {}
+        for device_id, m in (raw.get("devices") or {}).items() if isinstance(raw, dict) else ():
+            try:
+                members[device_id] = Member(
+                    device_id, str(m["name"]), float(m["added"]), _opt_float(m.get("removed")),
+                    _opt_float(m.get("last_sync")), str(m.get("by", "")), bytes.fromhex(m.get("key", "")),
+                    bytes.fromhex(m.get("sig", "")),
+                )  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue
+        return members
+
+    def _save(self, members: dict[str, Member]) -> None:
+        data = {
+            "devices": {
+                m.device_id: {"name": m.name, "added": m.added, "removed": m.removed, "last_sync": m.last_sync,
+                              "by": m.by, "key": m.key.hex(), "sig": m.sig.hex()}
+                for m in members.values()
+            }
+        }
+        write_private(self.path, json.dumps(data, indent=1))
+
+    def all(self) -> list[Member]:
+        """Every device ever shared with (unshared ones too: see `Member.current`)."""
+        with self._lock:
+            return list(self._load().values())
+
+    def current(self) -> list[Member]:
+        return [m for m in self.all() if m.current]
+
+    def holds(self, device_id: object) -> bool:
+        m = self._load().get(str(device_id))
+        return m is not None and m.current
+
+    def add(self, device_id: object, name: str, when: float | None = None) -> Member:
+        with self._lock:
+            members = self._load()
+            old = members.get(str(device_id))
+            m = Member(str(device_id), name[:NAME_LIMIT], when or time.time(), None, old.last_sync if old else None)
+            members[m.device_id] = m = self._sign(m)
+            self._save(members)
+            return m
+
+    def remove(self, device_id: object, when: float | None = None) -> Member | None:
+        with self._lock:
+            members = self._load()
+            old = members.get(str(device_id))
+            if old is None:
+                return None
+            members[old.device_id] = self._sign(Member(old.device_id, old.name, old.added, when or time.time(), old.last_sync))
+            self._save(members)
+            return old
+
+    def synced(self, device_id: object, when: float | None = None) -> None:
+        with self._lock:
+            members = self._load()
+            old = members.get(str(device_id))
+            if old is not None:
+                members[old.device_id] = dataclasses.replace(old, last_sync=when or time.time())
+                self._save(members)
+
+    def packed(self, *extra: Member) -> list[list[Any]]:
+        """The list as it goes to another member, `extra` first: [device id, name, added, removed, by, key, sig]
+        each (an entry of a list made before entries were signed is signed by this device on the way out)."""
+        out = []
+        for m in [*extra, *self.all()]:
+            if not m.sig:
+                m = self._sign(m)
+            out.append([m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig])
+        return out
+
+    def me(self, name: str) -> Member:
+        """This device as an entry of the list it sends (stamped 0: it never overrides what a member knows)."""
+        assert self.signer is not None
+        return self._sign(Member(self.signer.device_id, name[:NAME_LIMIT], 0.0))
+
+    def merge(self, packed: object, this_device: object) -> list[Member]:
+        """Take in another member's list (validated: a peer sends it); the devices that became members here.
+        Entries not signed by a member here are left out (and logged)."""
+        if not isinstance(packed, list) or len(packed) > MAX_MEMBERS + 1:
+            raise ValueError("a list of members, 65 at most")
+        theirs = [_unpack(row) for row in packed]
+        joined = []
+        with self._lock:
+            members = self._load()
+            changed = False
+            waiting = [m for m in theirs if m.device_id != str(this_device)]
+            while waiting:  # an entry signed by a member this list makes known comes after it
+                later = []
+                for m in waiting:
+                    signer = members.get(m.by)
+                    if not (m.by == str(this_device) or (signer is not None and signer.current)):
+                        later.append(m)
+                        continue
+                    if not m.verifies(self.library_id):
+                        signing.refusals.refused(m.by, f"a member list entry of {m.device_id} not signed by {m.by}")
+                        continue
+                    if m.stamp > time.time() + MAX_AHEAD:
+                        signing.refusals.refused(m.by, f"a member list entry of {m.device_id} dated in the future")
+                        continue
+                    old = members.get(m.device_id)
+                    if (old is not None and old.stamp >= m.stamp) or (old is None and len(members) >= MAX_MEMBERS):
+                        continue
+                    members[m.device_id] = dataclasses.replace(m, last_sync=old.last_sync if old else None)
+                    changed = True
+                    if m.current and (old is None or not old.current):
+                        joined.append(m)
+                if len(later) == len(waiting):
+                    break  # signed by devices that are not members here: left out
+                waiting = later
+            if changed:
+                self._save(members)
+        return joined
+
+
+def _unpack(row: object) -> Member:
+    if not (isinstance(row, list) and len(row) == 7 and isinstance(row[1], str) and len(row[1]) <= NAME_LIMIT
+            and _is_time(row[2])
+            and (row[3] is None or _is_time(row[3])) and isinstance(row[4], str)
+            and isinstance(row[5], bytes) and len(row[5]) == signing.KEY_SIZE
+            and isinstance(row[6], bytes) and len(row[6]) == signing.SIG_SIZE):  # fmt: skip
+        raise ValueError("a member is [device id, name, added, removed, by, key, signature]")
+    try:
+        device_id = str(uuid.UUID(str(row[0])))
+    except ValueError:
+        raise ValueError("a member's device id is a UUID") from None
+    return Member(device_id, row[1], float(row[2]), _opt_float(row[3]), None, row[4], row[5], row[6])
+
+
+def _is_time(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e11
+
+
+def _opt_float(v: object) -> float | None:
+    return None if v is None else float(v)  # type: ignore[arg-type]

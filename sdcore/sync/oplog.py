@@ -1,0 +1,291 @@
+"""The operation log: every change of shared data as an Op stamped (HLC, origin device), kept for good in `sync_ops`.
+
+An Op crosses the wire as `Op.pack()`; `Op.unpack()` takes what a peer sent and checks every field, so the merge
+only ever sees well-formed operations of known kinds and bounded sizes.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+import re
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from sdcore.errors import SdError
+from sdcore.sync import hlc, signing
+
+NOTE_LIMIT = 64 * 1024
+"""Characters a note may hold (a peer's longer note is refused, a local one too)."""
+QUERY_LIMIT = 16 * 1024
+"""Characters of a saved search's query (JSON)."""
+SEEN_LIMIT = 4096
+"""Adds one removal may name."""
+BODY_LIMIT = 3 * NOTE_LIMIT + SEEN_LIMIT * 64
+"""Bytes of one op's body: a 64 Ki-character note of 3-byte characters fits, a 10 MB one does not."""
+NAME_LIMIT = 200
+MAX_STRANGERS = 128
+"""Devices not members of a library (the devices of copies of it) whose ops it takes from others: with its members
+(64 at most) an asker names each in its watermarks (256 at most, sdcore.sync.protocol.MAX_WATERMARKS)."""
+
+KINDS = ("tag", "tag+", "tag-", "note", "fav", "search")
+"""tag: one field of a tag (name, color, gone); tag+/tag-: a tag put on / taken off an entry or a content;
+note, fav: an entry's note and favourite mark; search: a saved search (None: deleted)."""
+TAG_FIELDS = ("name", "color", "gone")
+
+_UID = re.compile(r"[0-9a-f]{32}")
+_TARGET = re.compile(r"e:([0-9a-f-]{36}):([0-9]{1,18})|c:([0-9a-zA-Z]{1,64})")
+
+
+class BadOp(SdError):
+    """An operation a peer sent that is not well-formed (it is refused, nothing of it is applied)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One change of shared data: who made it (`origin`, a device id), when (`hlc`), what (`kind`, `body`)."""
+
+    origin: str
+    hlc: int
+    kind: str
+    body: bytes
+    """msgpack of the kind's fields (see `make`)."""
+    sig: bytes | None = None
+    """The origin's signature of the op in its library (`signed_part`); None for an op made before ops were signed."""
+
+    @property
+    def stamp(self) -> tuple[int, str]:
+        """What orders ops: the HLC, the origin breaking ties."""
+        return self.hlc, self.origin
+
+    def fields(self) -> dict[str, Any]:
+        return msgpack.unpackb(self.body, raw=False)  # type: ignore[no-any-return]
+
+    def pack(self) -> list[Any]:
+        return [self.origin, self.hlc, self.kind, self.body, *([self.sig] if self.sig is not None else [])]
+
+    def signed_part(self, library_id: object) -> bytes:
+        """What the origin signs: the op in its library (so it cannot be passed off as another's, or elsewhere)."""
+        return signing.payload("op", str(library_id), [self.origin, self.hlc, self.kind, self.body])
+
+    @classmethod
+    def unpack(cls, raw: Any) -> Op:
+        """An Op from what a peer sent; raises BadOp, saying what is wrong, unless every field is valid (the
+        signature is checked by whoever knows the library and the origin's key: `SharedData.receive`)."""
+        if not isinstance(raw, list | tuple) or len(raw) not in (4, 5):
+            raise BadOp("an operation is a list of origin, hlc, kind, body and signature")
+        origin, stamp, kind, body, *sig = raw
+        if sig and not (isinstance(sig[0], bytes) and len(sig[0]) == signing.SIG_SIZE):
+            raise BadOp(f"an operation's signature is {signing.SIG_SIZE} bytes")
+        if not isinstance(origin, str) or not _is_device_id(origin):
+            raise BadOp("an operation's origin is not a device id")
+        if type(stamp) is not int or not 0 < stamp <= hlc.MAX_STAMP:
+            raise BadOp("an operation's hlc is not a stamp")
+        if kind not in KINDS:
+            raise BadOp(f"unknown kind of operation {str(kind)[:20]!r}")
+        if not isinstance(body, bytes) or len(body) > BODY_LIMIT:
+            raise BadOp(f"the body of a {kind} operation is not bytes of at most {BODY_LIMIT}")
+        try:
+            fields = msgpack.unpackb(body, raw=False, strict_map_key=True, max_bin_len=0, max_ext_len=0)
+        except Exception as exc:  # msgpack raises several types for bad input
+            raise BadOp(f"the body of a {kind} operation is not msgpack ({type(exc).__name__})") from None
+        validate(kind, fields)
+        return cls(origin, stamp, kind, body, sig[0] if sig else None)
+
+
+def make(origin: str, stamp: int, kind: str, **fields: Any) -> Op:
+    """An op of this device, its fields checked as a peer's would be."""
+    validate(kind, fields)
+    return Op(origin, stamp, kind, msgpack.packb(fields))
+
+
+def validate(kind: str, fields: Any) -> None:
+    """Raise BadOp unless `fields` are exactly what an op of `kind` carries, each of its type and size."""
+    if not isinstance(fields, dict):
+        raise BadOp(f"the body of a {kind} operation is not a map")
+    expected = {
+        "tag": {"uid", "field", "value"},
+        "tag+": {"uid", "target"},
+        "tag-": {"uid", "target", "seen"},
+        "note": {"target", "value"},
+        "fav": {"target", "value"},
+        "search": {"name", "value"},
+    }[kind]
+    if set(fields) != expected:
+        raise BadOp(f"a {kind} operation carries {sorted(expected)}, not {sorted(map(str, fields))[:8]}")
+    if "uid" in fields and not (isinstance(fields["uid"], str) and _UID.fullmatch(fields["uid"])):
+        raise BadOp(f"a {kind} operation names no tag id")
+    if "target" in fields:
+        target = fields["target"]
+        if not isinstance(target, str) or not parse_target(target):
+            raise BadOp(f"a {kind} operation's target is not an entry or a content")
+        if kind in ("note", "fav") and not target.startswith("e:"):
+            raise BadOp(f"a {kind} operation's target is not an entry")
+    value = fields.get("value")
+    if kind == "tag":
+        _check_tag_field(fields["field"], value)
+    elif kind == "tag-":
+        seen = fields["seen"]
+        if not isinstance(seen, list) or len(seen) > SEEN_LIMIT or not all(
+            isinstance(s, list) and len(s) == 2 and isinstance(s[0], str) and _is_device_id(s[0])
+            and type(s[1]) is int and 0 < s[1] <= hlc.MAX_STAMP
+            for s in seen
+        ):
+            raise BadOp(f"a tag removal names at most {SEEN_LIMIT} adds, each a device id and a stamp")
+    elif kind == "note":
+        if value is not None and not (isinstance(value, str) and 0 < len(value) <= NOTE_LIMIT):
+            raise BadOp(f"a note is text of at most {NOTE_LIMIT} characters")
+    elif kind == "fav":
+        if not isinstance(value, bool):
+            raise BadOp("a favourite mark is true or false")
+    elif kind == "search":
+        name = fields["name"]
+        if not isinstance(name, str) or not name.strip() or len(name) > NAME_LIMIT or not _printable(name):
+            raise BadOp(f"a saved search's name is plain text of at most {NAME_LIMIT} characters")
+        if value is not None and not (isinstance(value, str) and len(value) <= QUERY_LIMIT and _is_query(value)):
+            raise BadOp(f"a saved search's query is a search's JSON of at most {QUERY_LIMIT} characters")
+
+
+def _check_tag_field(field: Any, value: Any) -> None:
+    from sdcore import tags
+
+    if field == "gone":
+        if not isinstance(value, bool):
+            raise BadOp("a tag's gone mark is true or false")
+        return
+    if field not in TAG_FIELDS:
+        raise BadOp(f"a tag has no field {str(field)[:20]!r}")
+    if field == "color" and value is None:
+        return
+    if not isinstance(value, str):
+        raise BadOp(f"a tag's {field} is text")
+    try:
+        ok = (tags.normalize(value) if field == "name" else tags.normalize_color(value)) == value
+    except SdError as exc:
+        raise BadOp(str(exc)) from None
+    if not ok:
+        raise BadOp(f"a tag's {field} is not written as this device writes it")
+
+
+_QUERY_TYPES: dict[str, tuple[type, ...]] = {
+    "text": (str,), "ext": (list,), "kind": (list,), "tags": (list,), "min_size": (int, type(None)),
+    "max_size": (int, type(None)), "modified_after": (int, float, str, type(None)),
+    "modified_before": (int, float, str, type(None)), "location": (int, str, type(None)), "favorites": (bool,),
+    "sort": (str,), "reverse": (bool,), "limit": (int,),
+}  # fmt: skip
+"""What each field of a saved search (sdcore.search.Query as JSON) may hold (another: a JSON scalar)."""
+
+
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _is_query(text: str) -> bool:
+    from dataclasses import fields
+
+    from sdcore.search import Query
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    known = {f.name for f in fields(Query)}
+    return (
+        isinstance(data, dict)
+        and all(k in known and isinstance(v, _QUERY_TYPES.get(k, _SCALAR)) for k, v in data.items())
+        and all(isinstance(x, str) for k in ("ext", "kind", "tags") for x in data.get(k, ()))
+        and not isinstance(data.get("limit", 1), bool)
+    )
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(c) < 0x20 or c == "\x7f" or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+@functools.lru_cache(maxsize=256)  # a library has a few devices: each op names one
+def _is_device_id(text: str) -> bool:
+    try:
+        return len(text) == 36 and str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+# -- targets: what shared data is about ---------------------------------------------------------------
+
+
+def entry_target(device_id: str, entry_id: int) -> str:
+    """An entry, by its owner's device id and its owner's entry id (stable across renames and moves there)."""
+    return f"e:{device_id}:{entry_id}"
+
+
+def content_target(cas_id: str) -> str:
+    """A content: every copy of it, on every device."""
+    return f"c:{cas_id}"
+
+
+def parse_target(target: str) -> tuple[str, int] | str | None:
+    """(device id, entry id) of an entry target, the cas_id of a content one; None when it is neither."""
+    m = _TARGET.fullmatch(target)
+    if m is None:
+        return None
+    if m[3] is not None:
+        return m[3]
+    return (m[1], int(m[2])) if _is_device_id(m[1]) else None
+
+
+# -- the log in the database -------------------------------------------------------------------------
+
+
+def insert(db: sqlite3.Connection, op: Op) -> bool:
+    """Keep an op; False when it was kept already."""
+    before = db.total_changes
+    db.execute(
+        "INSERT OR IGNORE INTO sync_ops (origin, hlc, kind, body, sig) VALUES (?, ?, ?, ?, ?)",
+        (op.origin, op.hlc, op.kind, op.body, op.sig),
+    )
+    return db.total_changes > before
+
+
+def watermarks(conn: sqlite3.Connection) -> dict[str, int]:
+    """Origin device id -> the highest stamp held from it."""
+    return dict(conn.execute("SELECT origin, max(hlc) FROM sync_ops GROUP BY origin"))
+
+
+def ops_since(
+    conn: sqlite3.Connection, marks: dict[str, int], limit: int, max_bytes: int | None = None, verifiable_by_others: str = ""
+) -> list[Op]:
+    """Up to `limit` ops the holder of `marks` lacks, oldest first (so what it keeps of each origin has no gap);
+    their bodies `max_bytes` at most in all (one op at least), so that an answer fits in a frame.
+
+    `verifiable_by_others` (this device's id): of other origins, only the ops signed by a key held here, the ones
+    another device can check; the rest (kept before ops were signed, or in a copy made without its origin's key)
+    would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else."""
+    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops")]
+    if verifiable_by_others:
+        keyed = {r[0] for r in conn.execute("SELECT device FROM sync_keys")} | {verifiable_by_others}
+        origins = [o for o in origins if o in keyed]
+    streams = []
+    for origin in origins:
+        signed = " AND sig IS NOT NULL" if verifiable_by_others and origin != verifiable_by_others else ""
+        rows = conn.execute(
+            f"SELECT origin, hlc, kind, body, sig FROM sync_ops WHERE origin = ? AND hlc > ?{signed} ORDER BY hlc LIMIT ?",
+            (origin, marks.get(origin, 0), limit),
+        ).fetchall()
+        streams.append([Op(*row) for row in rows])
+    ops: list[Op] = []
+    size = 0
+    for op in heapq.merge(*streams, key=lambda op: op.stamp):
+        size += len(op.body)
+        if len(ops) >= limit or (ops and max_bytes is not None and size > max_bytes):
+            break
+        ops.append(op)
+    return ops
+
+
+def get(conn: sqlite3.Connection, origin: str, stamp: int) -> Op | None:
+    row = conn.execute("SELECT origin, hlc, kind, body, sig FROM sync_ops WHERE origin = ? AND hlc = ?", (origin, stamp)).fetchone()
+    return Op(*row) if row else None

@@ -1,0 +1,193 @@
+"""The sync wire: what devices sharing a library send each other, bounded and checked, and the adapters that
+reach the shared data (operations) and the catalogue of a library in those terms.
+
+Every request names the library by id; the device answering serves it only to a current member of that library
+(a library not shared with a device is never sent to it). Each device PULLS from each member it reaches:
+
+    sync_share(library, title, members) -> {"name"}     the library is shared with you (a full-trust device only)
+    sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library
+    sync_ops(library, watermarks, limit) -> {"ops", "more", "members", "keys"}   operations of every origin you
+                                                    lack, each signed by its origin, and the origins' public keys
+    sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
+    sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NoReturn, Protocol
+
+from sdcore.errors import SdError
+
+MAX_OPS = 2000
+"""Operations in one answer (an asker may ask fewer)."""
+MAX_CATALOGUE = 5000
+"""Entries and locations in one catalogue answer."""
+def max_answer_bytes() -> int:
+    """Bytes of operations in one answer: a quarter of a frame (the rest is room for msgpack, keys and members),
+    so many long notes come in several answers, never in one that the asker's reader refuses at every pull."""
+    from sdcore.net import frames
+
+    return frames.MAX_FRAME // 4
+
+
+MAX_WATERMARKS = 256
+"""Origins an asker may name in its watermarks."""
+MAX_HLC = (1 << 63) - 1
+
+
+class Refused(Exception):
+    """A peer sent something that is not the sync protocol (said back to it as a ProtocolError)."""
+
+
+def library_id(value: object) -> uuid.UUID:
+    if not isinstance(value, str):
+        _bad("a library id (text)")
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        _bad("a library id (a UUID)")
+
+
+def device_id(value: object) -> str:
+    if not isinstance(value, str):
+        _bad("a device id (text)")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        _bad("a device id (a UUID)")
+
+
+def watermarks(value: object) -> dict[str, int]:
+    """Checked watermarks: {device id: highest HLC held from it}."""
+    if not isinstance(value, dict) or len(value) > MAX_WATERMARKS:
+        _bad(f"watermarks: a map of at most {MAX_WATERMARKS} device ids to HLCs")
+    out = {}
+    for k, v in value.items():
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_HLC:
+            _bad("a watermark is an HLC (an integer of 0 or more)")
+        out[device_id(k)] = v
+    return out
+
+
+def count(value: object, most: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        _bad("a limit is an integer of 1 or more")
+    return min(value, most)
+
+
+def seq(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_HLC:
+        _bad("a catalogue sequence is an integer of 0 or more")
+    return value
+
+
+def _bad(what: str) -> NoReturn:
+    raise Refused(f"sync: expected {what}")
+
+
+# --- what a library's sync needs from syncops (shared data) and synccat (catalogue) -------------------
+
+
+class SharedData(Protocol):
+    """A library's operation log, in packed (msgpack-able) operations."""
+
+    def watermarks(self) -> dict[str, int]: ...
+
+    def ops_since(self, watermarks: dict[str, int], limit: int, max_bytes: int) -> tuple[list[Any], dict[str, bytes]]:
+        """(packed ops, the public keys of their origins): `limit` at most, their bodies `max_bytes` at most."""
+        ...
+
+    def apply(self, packed: list[Any], sender: str, keys: object) -> int:
+        """Merge ops `sender` sent, those signed by their origins (`keys`: public keys it sent); how many were new."""
+        ...
+
+    def digest(self) -> str: ...
+
+
+class Catalogue(Protocol):
+    """A library's device-owned data: this device's changes out, another device's changes in."""
+
+    def changes(self, since: int, limit: int) -> tuple[Any, int, int]:
+        """(packed batch, up_to, head) of this device's own entries and locations changed after `since` (more to
+        come while up_to < head)."""
+        ...
+
+    def apply(self, device: str, packed: Any) -> None:
+        """Apply a member's own batch into its read-only catalogue here (validated; idempotent)."""
+        ...
+
+    def watermark(self, device: str) -> int: ...
+
+    def forget(self, device: str) -> None:
+        """Drop a member's catalogue here (its log restarted below the watermark: it is loaded again)."""
+        ...
+
+
+def shared_data(library: Any) -> SharedData:
+    """The library's operation log (syncops' `library.sync`), its ops packed for the wire."""
+    return _Ops(library.sync)
+
+
+def catalogue(library: Any) -> Catalogue:
+    """The library's catalogue stream (synccat's), its batches packed for the wire."""
+    return _Catalogue(library)
+
+
+class _Ops:
+    """syncops' log, its Op packed for the wire and unpacked (validated) from it."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def watermarks(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.log.watermarks().items()}
+
+    def ops_since(self, watermarks: dict[str, int], limit: int, max_bytes: int) -> tuple[list[Any], dict[str, bytes]]:
+        ops = self.log.ops_since(watermarks, limit, max_bytes, verifiable=True)
+        return [op.pack() for op in ops], self.log.keys_of({op.origin for op in ops})
+
+    def apply(self, packed: list[Any], sender: str, keys: object) -> int:
+        from sdcore.sync.oplog import Op
+        from sdcore.sync.signing import checked_keys
+
+        try:
+            ops = [Op.unpack(p) for p in packed]
+        except SdError as exc:
+            raise Refused(f"sync: a malformed operation ({exc})") from None
+        return int(self.log.receive(ops, sender, checked_keys(keys)))
+
+    def digest(self) -> str:
+        return str(self.log.digest())
+
+
+class _Catalogue:
+    def __init__(self, library: Any) -> None:
+        self.library = library
+
+    def changes(self, since: int, limit: int) -> tuple[Any, int, int]:
+        from sdcore.sync.catalogue import catalogue_changes
+
+        batch = catalogue_changes(self.library, since, limit)
+        return batch.pack(), batch.up_to, batch.head
+
+    def apply(self, device: str, packed: Any) -> None:
+        from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
+
+        try:
+            batch = CatalogueBatch.unpack(packed)
+        except SdError as exc:
+            raise Refused(f"sync: {exc}") from None
+        if str(batch.device_id) != device:  # a device sends its own catalogue only, never a third device's
+            raise Refused("sync: a catalogue batch of another device than the one that sent it")
+        apply_catalogue(self.library, uuid.UUID(device), batch)
+
+    def watermark(self, device: str) -> int:
+        from sdcore.sync.catalogue import catalogue_watermark
+
+        return catalogue_watermark(self.library, uuid.UUID(device))
+
+    def forget(self, device: str) -> None:
+        from sdcore.sync.catalogue import forget_catalogue
+
+        forget_catalogue(self.library, uuid.UUID(device))

@@ -1,0 +1,486 @@
+"""The sync service of a core: membership of its libraries, the sync requests it answers, and one puller per
+member device that fetches what this device lacks (operations by watermarks, the member's own catalogue by
+sequence), woken by the member's "changed" notice, by its connecting, or by a slow timer.
+
+Membership travels in the exchange itself: an answer to `sync_ops` carries the answerer's member list, merged
+here as a last-writer-wins set (members.py), so with three devices B learns of C from A (and pulls from C when
+it is paired with C; C's operations reach B through A in any case, as every origin's operations are relayed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import logging
+import sqlite3
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from sdcore.api.records import LibraryDevice
+from sdcore.device import KEY_FILE
+from sdcore.errors import Closing, NotFound, SdError
+from sdcore.events import (
+    CatalogueChanged,
+    DeviceConnected,
+    DeviceLost,
+    EntriesChanged,
+    Event,
+    LibraryChanged,
+    LocationScanState,
+    SharedDataChanged,
+)
+from sdcore.jobs.job import Job, JobContext
+from sdcore.net.frames import PermissionDenied, ProtocolError
+from sdcore.sdpath import display
+from sdcore.sync import oplog, protocol, signing
+from sdcore.sync.catalogue import end_bulk_load
+from sdcore.sync.members import MAX_MEMBERS, Member, Members
+
+if TYPE_CHECKING:
+    from sdcore.core import Core
+    from sdcore.library.library import Library
+    from sdcore.net.network import Network
+    from sdcore.net.trust import Peer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PUSH_DELAY = 0.05
+"""A burst of changes is told to the members once, this long after its first change."""
+IDLE_PULL = 30.0
+"""A member that told nothing is asked anyway this often (a notice lost with its connection)."""
+RETRY = (1.0, 2.0, 4.0, 8.0, 15.0)
+"""Waits between attempts to reach a member that cannot be reached."""
+CALL_TIMEOUT = 60.0
+MAX_SHARED_BY_ONE = 32
+"""Libraries one device may share with this one."""
+
+
+@dataclass
+class FirstSync(Job):
+    """The first sync of a member's catalogue, batch after batch (resumed with the sync service that started it)."""
+
+    kind: ClassVar[str] = "sync"
+    device: str = ""
+    name: str = ""
+
+    def describe(self) -> str:
+        return f"first sync from {display(self.name)}"
+
+    async def run(self, ctx: JobContext) -> None:
+        service = _serving.get(ctx.library.id)
+        peer = service.net.trust.get(uuid.UUID(self.device)) if service is not None else None
+        if service is None or peer is None:
+            return  # no sync service here now: it carries on when one runs (`sd serve`, a listening sdtui)
+        try:
+            await service._pull_catalogue(peer, ctx.library, ctx)
+        except Closing:
+            raise asyncio.CancelledError from None  # cut off by the core's end: interrupted, resumed next time
+
+
+_serving: weakref.WeakValueDictionary[uuid.UUID, SyncService] = weakref.WeakValueDictionary()
+"""The sync service of each library that runs a first sync (what its job carries on with)."""
+
+
+def sync_of(core: Core) -> SyncService:
+    """The core's sync service (made, and its requests offered on the network, on first use)."""
+    service = _services.get(core)
+    if service is None:
+        service = _services[core] = SyncService(core, core.net())
+        core.add_service(service)
+    return service
+
+
+_services: weakref.WeakKeyDictionary[Core, SyncService] = weakref.WeakKeyDictionary()
+
+
+class SyncService:
+    def __init__(self, core: Core, net: Network) -> None:
+        self.core, self.net = core, net
+        self.me = str(core.device.id)
+        self._wanted: dict[str, asyncio.Event] = {}
+        self._pullers: dict[str, asyncio.Task[None]] = {}
+        self._dirty: dict[uuid.UUID, set[str]] = {}  # library -> devices not to tell (the one it came from)
+        self._flush: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._logs: dict[uuid.UUID, protocol.SharedData] = {}
+        self._online: set[str] = set()
+        self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
+        self.started = False
+        self.closed = False
+        for name, handler in (
+            ("sync_share", self._on_share), ("sync_unshare", self._on_unshare), ("sync_ops", self._on_ops),
+            ("sync_catalogue", self._on_catalogue), ("sync_changed", self._on_changed),
+        ):  # fmt: skip
+            net.expose(name, handler, trust=("full",))
+
+    # --- life -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Pull from every member of every shared library, now and whenever told; tell them of changes here."""
+        if self.started:
+            return
+        self.started = True
+        events = self.core.bus.subscribe()
+        self._watch = asyncio.create_task(self._follow(events))
+        for device in await self._in_thread(self._all_members):
+            self._puller(device)
+
+    async def close(self) -> None:
+        self.closed = True
+        tasks = [t for t in (self._watch, self._flush, *self._pullers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._pullers.clear()
+        await asyncio.gather(*self._working, return_exceptions=True)  # the libraries close next: not under a thread
+
+    async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` on a worker thread (it reads or writes a library); `close` waits for it to end, as a task
+        canceled leaves its thread running. None starts once the service is closing."""
+        if self.closed:
+            raise Closing("sync stopped: this device is shutting down")
+        call = functools.partial(contextvars.copy_context().run, work, *args)
+        future = asyncio.get_running_loop().run_in_executor(None, call)
+        self._working.add(future)
+        future.add_done_callback(self._working.discard)
+        return await asyncio.shield(future)
+
+    def _members(self, library: Library) -> Members:
+        """The members of a library, to change or send (signed by this device)."""
+        return Members(library.folder, library.id, signing.signer_of(self.core.data_dir / KEY_FILE))
+
+    def _all_members(self) -> set[str]:
+        return {m.device_id for info in self.core.libraries.list() for m in Members(info.folder).current()}
+
+    # --- membership -------------------------------------------------------------------------------
+
+    async def share(self, library: Library, device: str) -> Member:
+        """Share a library with a paired device (full trust only): it gets the same library (same id)."""
+        peer = self.net.resolve(device)
+        if peer.trust != "full":
+            raise PermissionDenied(
+                f"{display(peer.name)} is paired with {peer.trust} trust: a library is shared only with a device "
+                "paired with full trust (unpair it and pair again with --trust full)"
+            )
+        members = self._members(library)
+        await self._ext(peer.id, "sync_share", library=str(library.id), title=library.name,
+                        members=members.packed(members.me(self.core.device.name)))  # fmt: skip
+        member = members.add(peer.id, peer.name)
+        if self.started:
+            self._puller(str(peer.id)).set()
+            self._changed(library.id)  # the others learn of the new member from the next exchange
+        return member
+
+    async def unshare(self, library: Library, device: str) -> Member:
+        """Stop sharing a library with a device: it keeps its copy, and no longer syncs it with anyone."""
+        peer_id = str(self.net.device_id_of(device))
+        members = self._members(library)
+        if not members.holds(peer_id):
+            raise NotFound(f"library {library.name!r} is not shared with {display(device)}: "
+                           f"`sd library devices {library.name}` lists who holds it")  # fmt: skip
+        old = members.remove(peer_id)
+        for m in [*members.current(), old]:  # the device itself, and the others, told now if they are reachable
+            if m is not None:
+                with contextlib.suppress(SdError, OSError, TimeoutError):
+                    await self._ext(m.device_id, "sync_unshare", library=str(library.id), member=peer_id)
+        assert old is not None
+        return old
+
+    def devices(self, library: Library) -> list[LibraryDevice]:
+        """This device and the library's members, each online or not, with the time of the last sync."""
+        here = LibraryDevice(self.me, self.core.device.name, True, True, None)
+        return [here] + [
+            LibraryDevice(m.device_id, self._name(m), False, self._is_online(m.device_id), m.last_sync)
+            for m in sorted(Members(library.folder).current(), key=lambda m: m.name)
+        ]
+
+    def _name(self, m: Member) -> str:
+        peer = self.net.trust.get(uuid.UUID(m.device_id))
+        return peer.name if peer is not None else m.name
+
+    def _is_online(self, device: str) -> bool:
+        if device in self._online:
+            return True
+        try:
+            return self.net.link(uuid.UUID(device)).connected
+        except SdError:
+            return False
+
+    # --- requests from members ----------------------------------------------------------------------
+
+    async def _member_library(self, peer: Peer, library: object) -> Library:
+        """The library `library` names, if it is shared with `peer`; the same refusal whether it exists or not."""
+        lib_id = _parsed(protocol.library_id, library)
+        try:
+            info = self.core.libraries.find(str(lib_id))
+        except NotFound:
+            info = None
+        if info is None or info.id != lib_id or not Members(info.folder).holds(peer.id):
+            raise PermissionDenied(f"no library {lib_id} is shared with {display(peer.name)} here")
+        self._online.add(str(peer.id))
+        return await self._in_thread(self.core.libraries.open, str(lib_id))
+
+    async def _on_share(self, peer: Peer, library: object, title: object, members: object) -> dict[str, str]:
+        lib_id = _parsed(protocol.library_id, library)
+        if not isinstance(title, str) or not title.strip() or len(title) > 200:
+            raise ProtocolError("sync_share: a library name of 1 to 200 characters")
+        opened = await self._in_thread(self._library_shared_by, peer, lib_id, title)
+        member_list = self._members(opened)
+        member_list.add(peer.id, peer.name)
+        try:
+            joined = member_list.merge(members, self.me)
+        except ValueError as exc:
+            raise ProtocolError(f"sync_share: {exc}") from None
+        log.info("library %s (%s) shared by %s", display(opened.name), lib_id, display(peer.name))
+        if self.started:
+            for device in [str(peer.id), *(m.device_id for m in joined)]:
+                self._puller(device).set()
+        return {"name": self.core.device.name}
+
+    def _library_shared_by(self, peer: Peer, lib_id: uuid.UUID, name: str) -> Library:
+        """This device's library of that id, else a new one made with it (`NAME.sdlibrary`, or beside one)."""
+        libraries = self.core.libraries
+        infos = libraries.list()
+        for info in infos:
+            if info.id == lib_id:
+                return libraries.open(str(lib_id))
+        by_peer = sum(1 for info in infos if Members(info.folder).holds(peer.id))
+        if by_peer >= MAX_SHARED_BY_ONE:
+            raise PermissionDenied(f"{display(peer.name)} shares {by_peer} libraries with this device already")
+        try:
+            return libraries.create(name, library_id=lib_id)
+        except SdError:  # a library of that name exists here: this one is told apart by its id
+            return libraries.create(f"{name} ({str(lib_id)[:8]})", library_id=lib_id)
+
+    async def _on_unshare(self, peer: Peer, library: object, member: object) -> None:
+        lib = await self._member_library(peer, library)
+        gone = _parsed(protocol.device_id, member)
+        members = self._members(lib)
+        if gone == self.me:  # this device leaves: it keeps its copy, as a library of its own
+            for m in members.current():
+                members.remove(m.device_id)
+        else:
+            members.remove(gone)
+
+    async def _on_ops(self, peer: Peer, library: object, watermarks: object, limit: object) -> dict[str, Any]:
+        lib = await self._member_library(peer, library)
+        marks, most = _parsed(protocol.watermarks, watermarks), _parsed(protocol.count, limit, protocol.MAX_OPS)
+        log_ = await self._log(lib)
+        budget = protocol.max_answer_bytes()
+        ops, keys = await self._in_thread(log_.ops_since, marks, most, budget)
+        cut = sum(len(op[3]) for op in ops) > budget - oplog.BODY_LIMIT  # the next op may not have fitted
+        members = self._members(lib)
+        return {"ops": ops, "more": len(ops) >= most or cut, "members": members.packed(members.me(self.core.device.name)), "keys": keys}
+
+    async def _on_catalogue(self, peer: Peer, library: object, since: object, limit: object) -> dict[str, Any]:
+        lib = await self._member_library(peer, library)
+        after, most = _parsed(protocol.seq, since), _parsed(protocol.count, limit, protocol.MAX_CATALOGUE)
+        batch, up_to, head = await self._in_thread(protocol.catalogue(lib).changes, after, most)
+        return {"batch": batch, "up_to": up_to, "head": head}
+
+    async def _on_changed(self, peer: Peer, library: object) -> None:
+        await self._member_library(peer, library)
+        if self.started:
+            self._puller(str(peer.id)).set()
+
+    async def _log(self, library: Library) -> protocol.SharedData:
+        log_ = self._logs.get(library.id)
+        if log_ is None:
+            log_ = self._logs[library.id] = await self._in_thread(protocol.shared_data, library)
+        return log_
+
+    # --- pulling ------------------------------------------------------------------------------------
+
+    def _puller(self, device: str) -> asyncio.Event:
+        """The event that wakes the puller of `device` (started if it was not running)."""
+        wanted = self._wanted.setdefault(device, asyncio.Event())
+        task = self._pullers.get(device)
+        if task is None or task.done():
+            self._pullers[device] = asyncio.create_task(self._pull_forever(device, wanted))
+        return wanted
+
+    async def _pull_forever(self, device: str, wanted: asyncio.Event) -> None:
+        failures = 0
+        wanted.set()
+        while True:
+            wait = IDLE_PULL if failures == 0 else RETRY[min(failures, len(RETRY)) - 1]
+            try:
+                async with asyncio.timeout(wait):  # not wait_for: in 3.11 it may swallow a cancellation
+                    await wanted.wait()
+            except TimeoutError:
+                pass
+            if self.closed:
+                return
+            wanted.clear()
+            try:
+                if not await self.pull(device):
+                    return  # no library is shared with it any more
+                failures = 0
+            except (SdError, OSError, TimeoutError, protocol.Refused) as exc:
+                failures += 1
+                self._online.discard(device)
+                if failures == 1:  # once, not at every retry while it is away
+                    log.info("sync with device %s stopped: %s", device, display(str(exc) or type(exc).__name__))
+            except Exception:
+                failures += 1
+                log.exception("sync with %s failed", device)
+
+    async def pull(self, device: str) -> bool:
+        """Fetch from `device` what this device lacks of every library shared with it; False when none is."""
+        peer_id = uuid.UUID(device)
+        peer = self.net.trust.get(peer_id)
+        infos = [i for i in await self._in_thread(self.core.libraries.list)
+                 if i.id is not None and Members(i.folder).holds(device)]  # fmt: skip
+        if not infos:
+            return False
+        if peer is None or peer.trust != "full":
+            return True  # a member not paired (fully) with this one: its operations come through the others
+        for info in infos:
+            library = await self._in_thread(self.core.libraries.open, str(info.id))
+            await self._pull_library(peer, library)
+        self._online.add(device)
+        return True
+
+    async def _call(self, peer: Peer, request: str, **args: Any) -> Any:
+        return await self._ext(peer.id, request, **args)
+
+    async def _ext(self, device: object, request: str, timeout: float = CALL_TIMEOUT, **args: Any) -> Any:
+        """A sync request to a paired device (its `Network.expose`d handler), within `timeout` seconds."""
+        link = self.net.link(device if isinstance(device, uuid.UUID) else uuid.UUID(str(device)))
+        async with asyncio.timeout(timeout):
+            return await link.call("ext", name=request, args=args)
+
+    async def _pull_library(self, peer: Peer, library: Library) -> None:
+        log_ = await self._log(library)
+        members = self._members(library)
+        applied = 0
+        while True:
+            marks = await self._in_thread(log_.watermarks)
+            answer = await self._call(peer, "sync_ops", library=str(library.id), watermarks=marks, limit=protocol.MAX_OPS)
+            if not (isinstance(answer, dict) and isinstance(answer.get("ops"), list)
+                    and len(answer["ops"]) <= protocol.MAX_OPS and isinstance(answer.get("more"), bool)):  # fmt: skip
+                raise protocol.Refused(f"{display(peer.name)} answered sync_ops with something else")
+            new = await self._in_thread(log_.apply, answer["ops"], str(peer.id), answer.get("keys"))
+            applied += new
+            try:
+                for m in members.merge(answer.get("members", []), self.me):
+                    if self.started:
+                        self._puller(m.device_id)
+            except ValueError as exc:
+                raise protocol.Refused(f"{display(peer.name)}: {exc}") from None
+            if not answer["more"] or not new:
+                break  # (nothing new in a full batch: what it holds beyond is refused here, asked again later)
+        await self._pull_catalogue(peer, library)
+        members.synced(peer.id)
+        if applied:
+            self._changed(library.id, told_by=str(peer.id))
+
+    async def _pull_catalogue(self, peer: Peer, library: Library, job: JobContext | None = None) -> None:
+        """The member's own entries and locations since the last batch applied (it cannot send a third device's).
+
+        The next batch is asked for while one is applied (the member builds it meanwhile). A first sync with more
+        than one batch to come carries on as a job (its progress in the jobs screen)."""
+        cat = protocol.catalogue(library)
+        device = str(peer.id)
+        since = await self._in_thread(cat.watermark, device)
+        first = since == 0
+        asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
+        ended = False
+        try:
+            while True:
+                answer = await asking
+                more = answer["up_to"] < answer["head"]
+                if more and (job is not None or not first):
+                    asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
+                await self._in_thread(cat.apply, device, answer["batch"])
+                if not more:
+                    ended = True
+                    return
+                if job is not None:
+                    job.progress(answer["up_to"], answer["head"], f"first sync from {display(peer.name)}", "changes")
+                    await job.checkpoint()  # a pause or cancel takes effect here; the watermark keeps what came
+                elif first:
+                    job_id = await library.jobs.start(FirstSync(device, peer.name))
+                    _serving[library.id] = self
+                    ended = True  # the job carries on, and ends what it started
+                    await library.jobs.wait(job_id)
+                    return
+        finally:
+            asking.cancel()
+            if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
+                with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
+                    await self._in_thread(end_bulk_load, library)
+
+    async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
+        answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
+        if not (isinstance(answer, dict) and all(isinstance(answer.get(k), int) for k in ("up_to", "head"))
+                and answer["up_to"] <= answer["head"] and (since <= answer["up_to"] or answer["head"] < since)):  # fmt: skip
+            raise protocol.Refused(f"{display(peer.name)} answered sync_catalogue with something else")
+        if answer["head"] < since:  # its log restarted below what this device holds (a library restored from a backup)
+            log.warning("the catalogue of %s restarted below change %s: loading it again", display(peer.name), since)
+            await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
+        return answer
+
+    # --- telling members of changes here ---------------------------------------------------------------
+
+    async def _follow(self, events: Any) -> None:
+        with events:
+            async for event in events:
+                self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, DeviceConnected):
+            device = str(event.device_id)
+            self._online.add(device)
+            if device in self._pullers:
+                self._puller(device).set()
+        elif isinstance(event, DeviceLost):
+            self._online.discard(str(event.device_id))
+        elif isinstance(event, LibraryChanged | EntriesChanged | LocationScanState | SharedDataChanged | CatalogueChanged):
+            library_id = getattr(event, "library_id", None)
+            if isinstance(library_id, uuid.UUID):
+                self._changed(library_id)
+
+    def _changed(self, library_id: uuid.UUID, told_by: str | None = None) -> None:
+        """Tell the members of a library that it changed here (once per burst), but the one the change came from."""
+        skip = self._dirty.get(library_id)
+        if skip is None:
+            self._dirty[library_id] = {told_by} if told_by else set()
+        elif not told_by or told_by not in skip:
+            skip.clear()  # a change of its own too: everyone is told
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._tell())
+
+    async def _tell(self) -> None:
+        await asyncio.sleep(PUSH_DELAY)
+        dirty, self._dirty = self._dirty, {}
+        calls = []
+        for library_id, skip in dirty.items():
+            try:
+                info = self.core.libraries.find(str(library_id))
+            except NotFound:
+                continue
+            for m in Members(info.folder).current()[:MAX_MEMBERS]:
+                if m.device_id not in skip and self._is_online(m.device_id):
+                    calls.append(self._notify(m.device_id, library_id))
+        await asyncio.gather(*calls)
+
+    async def _notify(self, device: str, library_id: uuid.UUID) -> None:
+        try:
+            await self._ext(device, "sync_changed", timeout=10, library=str(library_id))
+        except (SdError, OSError, TimeoutError):
+            self._online.discard(device)
+
+
+def _parsed(parse: Callable[..., T], *values: object) -> T:
+    """What `parse` makes of what a member sent; a ProtocolError (said back to it) when that is not the protocol."""
+    try:
+        return parse(*values)
+    except protocol.Refused as exc:
+        raise ProtocolError(str(exc)) from None

@@ -1,0 +1,579 @@
+"""Shared data of a library (tags, tag assignments, notes, favourites, saved searches) as a merged operation log.
+
+Every change is an Op kept in `sync_ops`, written in the transaction of the change it makes. The state is a
+function of the set of ops held, whatever their order:
+
+- a field (a tag's name, colour or gone mark; an entry's note or favourite mark; a saved search) is a register:
+  the op with the highest (HLC, origin) wins (`sync_fields`); every op that wrote it stays in the log, listed
+  by `sync_history`, so an overwritten value can be read and put back;
+- a tag on an entry or a content is an add-wins set (`sync_tagged`): a removal names the adds it saw, so an add
+  it did not see (made meanwhile on another device) stays.
+
+What users see (the `tags`, `tag_assignments`, `user_metadata` and `saved_searches` tables that listing and
+search read) is made from that state. An op about an entry this device does not know yet (another device's
+catalogue has not brought it) changes the state only; `reapply_pending` shows it once the entry arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from sdcore.events import LibraryChanged, SharedDataChanged
+from sdcore.sync import hlc, oplog, signing
+from sdcore.sync.catalogue import EntryRef, entry_of, ref_of
+from sdcore.sync.members import Members
+from sdcore.sync.oplog import Op
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+log = logging.getLogger(__name__)
+
+_WHAT = {"tag": "tags", "tag+": "tags", "tag-": "tags", "note": "notes", "fav": "favorites", "search": "saved searches"}
+"""The LibraryChanged each kind of op makes (what the explorer reloads)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One value a field had: who wrote it and when; `current` for the one that holds now."""
+
+    number: int
+    """1 for the oldest: `restore` takes this number."""
+    origin: str
+    when: float
+    value: Any
+    current: bool
+
+
+@dataclass(frozen=True)
+class TagEvent:
+    """A tag put on or taken off an entry (or its content) by a device, at a time."""
+
+    when: float
+    origin: str
+    tag: str
+    added: bool
+    content: bool
+
+
+def tag_uid(name: str) -> str:
+    """The id a new tag of this name gets: the same on every device, so two devices making 'work' make one tag."""
+    return hashlib.sha256(("tag:" + name.casefold()).encode()).hexdigest()[:32]
+
+
+class SharedData:
+    """The shared data of one library: `library.sync`. Local changes come through the methods that take the
+    write transaction `db`; other devices' ops through `apply`."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self._clock: hlc.Clock | None = None
+        self._adopted = False
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        """The kinds of change made in the write transaction under way (told once it commits)."""
+
+    @property
+    def device(self) -> str:
+        return str(self.library.context.device_id)
+
+    @property
+    def clock(self) -> hlc.Clock:
+        with self._lock:
+            if self._clock is None:
+                last = self.library.read().execute("SELECT max(hlc) FROM sync_ops").fetchone()[0]
+                self._clock = hlc.Clock(last or 0)
+            return self._clock
+
+    # -- what other devices call (through syncwire) ---------------------------------------------------
+
+    def watermarks(self) -> dict[str, int]:
+        """Origin device id -> the highest stamp held from it."""
+        self._adopt_now()
+        return oplog.watermarks(self.library.read())
+
+    def ops_since(
+        self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False
+    ) -> list[Op]:
+        """Up to `limit` ops that a device holding `watermarks` lacks, oldest first, their bodies `max_bytes` at most;
+        `verifiable`: only those the other device can check (oplog.ops_since). This device's own ops made before ops
+        were signed are signed on the way out."""
+        self._adopt_now()
+        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "")
+        if any(op.sig is None and op.origin == self.device for op in ops):
+            ops = [self._signed(op) if op.origin == self.device else op for op in ops]
+        return ops
+
+    def keys_of(self, origins: Iterable[str]) -> dict[str, bytes]:
+        """The public keys of these origins held here (what a receiver needs to check their ops' signatures)."""
+        wanted = set(origins)
+        keys = dict(self.library.read().execute("SELECT device, key FROM sync_keys"))
+        signer = self._signer()
+        if signer is not None:
+            keys[signer.device_id] = signer.public_key
+        return {device: key for device, key in keys.items() if device in wanted}
+
+    def receive(self, ops: Sequence[Op], sender: str, keys: dict[str, bytes]) -> int:
+        """Merge the ops a member sent, its own and those of other devices it relays, each only if its origin's
+        signature of it in this library verifies; the others are refused and logged. How many were new.
+
+        The sender's own ops are checked too: one kept here unsigned would be relayed to devices that refuse it,
+        and a batch of them, oldest of all, would be every answer those devices get from here (their sync stalls).
+        An honest device signs its own ops made before ops were signed as it sends them (`ops_since`)."""
+        known = self.keys_of({op.origin for op in ops})
+        good: list[Op] = []
+        learnt: dict[str, bytes] = {}
+        for op in ops:
+            key = known.get(op.origin) or keys.get(op.origin)
+            ok = op.sig is not None and key is not None and signing.verify(key, op.signed_part(self.library.id), op.sig)
+            if not ok:
+                signing.refusals.refused(sender, f"an operation of device {op.origin} not signed by it (forged or altered)")
+                continue
+            good.append(op)
+            if key is not None and op.origin not in known:
+                learnt[op.origin] = key
+        if learnt:
+            good = self._within_origins(good, sender)
+        return self.apply(good, learnt)
+
+    def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:
+        """The ops but those of devices that are not members of the library, new here past `oplog.MAX_STRANGERS` of
+        them (a member making up devices by the hundred would make the requests this device asks with, naming every
+        device it holds ops of, too long to be answered: its sync would stop for good)."""
+        members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
+        held = {origin for (origin,) in self.library.read().execute("SELECT DISTINCT origin FROM sync_ops")} | members
+        room = oplog.MAX_STRANGERS - len(held - members)
+        taken, left_out = set(held), 0
+        for origin in dict.fromkeys(op.origin for op in ops):
+            if origin not in taken:
+                if room <= 0:
+                    left_out += 1
+                    continue
+                taken.add(origin)
+                room -= 1
+        if left_out:
+            signing.refusals.refused(sender, f"operations of {left_out} more devices that are not members of the library")
+        return [op for op in ops if op.origin in taken]
+
+    def apply(self, ops: Iterable[Op], keys: dict[str, bytes] | None = None) -> int:
+        """Merge other devices' ops (validated by `Op.unpack`); how many were new. Idempotent, in any order. An op
+        stamped more than a day ahead of this device's clock is refused with every later op of its origin here:
+        the watermark stays below it, so it comes again once the clocks agree."""
+        clock = self.clock
+        refused: set[str] = set()
+        taken = []
+        for op in sorted(ops, key=lambda o: o.stamp):
+            if op.origin in refused:
+                continue
+            try:
+                clock.check(op.hlc)
+            except hlc.ClockSkew as exc:
+                log.warning("refused the ops of device %s from %s on: %s", op.origin, op.hlc, exc)
+                refused.add(op.origin)
+                continue
+            taken.append(op)
+        if not taken:
+            return 0  # no write lock taken for nothing
+        new = 0
+        with self.library.write() as db:
+            self.adopt(db)
+            db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (keys or {}).items())
+            for op in taken:
+                if oplog.insert(db, op):
+                    clock.observe(op.hlc)
+                    self._merge(db, op)
+                    new += 1
+        if new:
+            self.tell()
+        return new
+
+    def digest(self) -> str:
+        """A hash of the shared state: equal on devices that hold the same ops."""
+        self._adopt_now()
+        conn = self.library.read()
+        h = hashlib.sha256()
+        for row in conn.execute("SELECT key, hlc, origin, value FROM sync_fields ORDER BY key"):
+            h.update(msgpack.packb(list(row)))
+        for row in conn.execute("SELECT uid, target, hlc, origin, removed FROM sync_tagged ORDER BY uid, target, hlc, origin"):
+            h.update(msgpack.packb(list(row)))
+        return h.hexdigest()
+
+    def reapply_pending(self, conn: sqlite3.Connection, device_id: str, origin_ids: Iterable[int]) -> None:
+        """Show what the shared data says of another device's entries that its catalogue just brought (their ids
+        on that device); in the catalogue's write transaction `conn`."""
+        arrived = set(origin_ids)
+        prefix = f"e:{device_id}:"
+        low, high = prefix, prefix[:-1] + ";"  # every target of that device sorts between these
+        targets: set[str] = set()
+        for kind in ("note", "fav"):
+            keys = conn.execute("SELECT key FROM sync_fields WHERE key >= ? AND key < ?", (f"{kind}:{low}", f"{kind}:{high}"))
+            targets.update(key.partition(":")[2] for (key,) in keys)
+        for target in targets:
+            if int(target.rpartition(":")[2]) in arrived:
+                self._show_metadata(conn, target)
+        rows = conn.execute(
+            "SELECT DISTINCT uid, target FROM sync_tagged WHERE target >= ? AND target < ? AND removed = 0", (low, high)
+        ).fetchall()
+        for uid, target in rows:
+            if int(target.rpartition(":")[2]) in arrived:
+                self._show_tagging(conn, uid, target)
+
+    # -- local changes: each an op, in the caller's write transaction ---------------------------------
+
+    def record(self, db: sqlite3.Connection, kind: str, **fields: Any) -> Op:
+        """Make an op of this device and merge it, in the write transaction `db`."""
+        self.adopt(db)
+        self._keep_key(db)
+        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, **fields))
+        oplog.insert(db, op)
+        self._merge(db, op)
+        return op
+
+    def _keep_key(self, db: sqlite3.Connection) -> None:
+        """Keep this device's public key beside its ops: a copy of the library taken to another device (a new
+        laptop) relays them with it, so the devices it is shared with can check them (without it, refused there)."""
+        signer = self._signer()
+        if signer is not None:
+            db.execute("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (signer.device_id, signer.public_key))
+
+    def _signer(self) -> signing.Signer | None:
+        """This device's signer (None for a library opened without a core: its ops stay unsigned)."""
+        key_file = self.library.context.key_file
+        if key_file is None:
+            return None
+        signer = signing.signer_of(key_file)
+        return signer if signer.device_id == self.device else None
+
+    def _signed(self, op: Op) -> Op:
+        """This device's op with its signature (kept with it: a copy of the library relays it as it is)."""
+        signer = self._signer()
+        if signer is None:
+            return op
+        return dataclasses.replace(op, sig=signer.sign(op.signed_part(self.library.id)))
+
+    def tell(self) -> None:
+        """Say what changed (after the write transaction committed): the explorer reloads, syncwire pushes."""
+        bus = self.library.context.bus
+        changed, self._changed = self._changed, set()
+        for what in sorted(changed):
+            bus.publish(LibraryChanged(self.library.id, what))
+        bus.publish(SharedDataChanged(self.library.id))
+
+    def new_tag(self, db: sqlite3.Connection, name: str, color: str | None = None) -> str:
+        """Make a tag (its name normalized, no tag of that name shown); its uid."""
+        uid = tag_uid(name)
+        gone = self._field(db, f"tag:{uid}:gone")
+        if self._field(db, f"tag:{uid}:name") is not None and not gone:
+            uid = hashlib.sha256(f"{self.device}:{self.clock.tick()}".encode()).hexdigest()[:32]  # the name's id is taken
+            gone = None
+        self.record(db, "tag", uid=uid, field="name", value=name)
+        if color is not None or self._field(db, f"tag:{uid}:color") is not None:
+            self.record(db, "tag", uid=uid, field="color", value=color)
+        if gone:
+            self.record(db, "tag", uid=uid, field="gone", value=False)
+        return uid
+
+    def uid_of(self, db: sqlite3.Connection, tag_id: int) -> str:
+        """The id every device knows a tag by (one written into the table without an op gets one, and its op)."""
+        self.adopt(db)
+        uid, name, color = db.execute("SELECT uid, name, color FROM tags WHERE id = ?", (tag_id,)).fetchone()
+        return str(uid) if uid is not None else self._adopt_tag(db, tag_id, name, color)
+
+    def set_tag(self, db: sqlite3.Connection, uid: str, field: str, value: Any) -> None:
+        """Set a tag's name, colour or gone mark."""
+        if self._field(db, f"tag:{uid}:{field}") != value or self._field(db, f"tag:{uid}:name") is None:
+            self.record(db, "tag", uid=uid, field=field, value=value)
+
+    def tag(self, db: sqlite3.Connection, uid: str, targets: Sequence[str]) -> None:
+        """Record a tag put on targets (oplog.entry_target or oplog.content_target): an op for each it is not on
+        yet. The caller shows them: it has their rows (ops written in bulk: tagging 10,000 files is one call)."""
+        self.adopt(db)
+        if len(targets) > 64:
+            live = set(self.targets_of(db, uid))
+        else:
+            live = {t for t in targets if self._live_adds(db, uid, t)}
+        new = [t for t in dict.fromkeys(targets) if t not in live]
+        if not new:
+            return
+        self._keep_key(db)
+        ops = [self._signed(oplog.make(self.device, self.clock.tick(), "tag+", uid=uid, target=t)) for t in new]
+        db.executemany(
+            "INSERT INTO sync_ops (origin, hlc, kind, body, sig) VALUES (?, ?, ?, ?, ?)",
+            [(op.origin, op.hlc, op.kind, op.body, op.sig) for op in ops],
+        )
+        db.executemany(
+            "INSERT INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)",
+            [("tagged:" + t, op.hlc, op.origin) for t, op in zip(new, ops, strict=True)],
+        )
+        db.executemany(
+            "INSERT INTO sync_tagged (uid, target, hlc, origin) VALUES (?, ?, ?, ?)",
+            [(uid, t, op.hlc, op.origin) for t, op in zip(new, ops, strict=True)],
+        )
+        self._changed.add("tags")
+
+    def targets_of(self, conn: sqlite3.Connection, uid: str) -> list[str]:
+        """What a tag is on (entry and content targets)."""
+        return [r[0] for r in conn.execute("SELECT DISTINCT target FROM sync_tagged WHERE uid = ? AND removed = 0", (uid,))]
+
+    def untag(self, db: sqlite3.Connection, uid: str, target: str) -> None:
+        """Take a tag off a target: every add of it seen here is removed (one made elsewhere meanwhile stays)."""
+        seen = self._live_adds(db, uid, target)
+        for start in range(0, len(seen), oplog.SEEN_LIMIT):
+            self.record(db, "tag-", uid=uid, target=target, seen=seen[start : start + oplog.SEEN_LIMIT])
+
+    def set_note(self, db: sqlite3.Connection, entry_id: int, text: str | None) -> None:
+        target = self.target_of(db, entry_id)
+        if self._field(db, f"note:{target}", missing=...) != text:
+            self.record(db, "note", target=target, value=text)
+
+    def set_favorite(self, db: sqlite3.Connection, entry_id: int, favorite: bool) -> None:
+        target = self.target_of(db, entry_id)
+        if self._field(db, f"fav:{target}", missing=...) != favorite:
+            self.record(db, "fav", target=target, value=favorite)
+
+    def set_search(self, db: sqlite3.Connection, name: str, query: str | None) -> None:
+        """Keep (or, None, delete) a saved search."""
+        self.record(db, "search", name=name, value=query)
+
+    def target_of(self, conn: sqlite3.Connection, entry_id: int) -> str:
+        ref = ref_of(conn, entry_id)
+        return oplog.entry_target(str(ref.device_id), ref.entry_id)
+
+    # -- history --------------------------------------------------------------------------------------
+
+    def history(self, key: str) -> list[Version]:
+        """Every value a field had, oldest first (`note:TARGET`, `fav:TARGET`, `tag:UID:name`...)."""
+        conn = self.library.read()
+        current = conn.execute("SELECT hlc, origin FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        out = []
+        rows = conn.execute("SELECT hlc, origin FROM sync_history WHERE key = ? ORDER BY hlc, origin", (key,)).fetchall()
+        for number, (stamp, origin) in enumerate(rows, 1):
+            op = oplog.get(conn, origin, stamp)
+            if op is None:
+                continue
+            out.append(Version(number, origin, hlc.seconds(stamp), op.fields()["value"], current == (stamp, origin)))
+        return out
+
+    def note_history(self, entry_id: int) -> list[Version]:
+        return self.history(f"note:{self.target_of(self.library.read(), entry_id)}")
+
+    def tag_history(self, entry_id: int) -> list[TagEvent]:
+        """Tags put on and taken off an entry and its content, oldest first."""
+        conn = self.library.read()
+        targets = [self.target_of(conn, entry_id)]
+        row = conn.execute(
+            "SELECT c.cas_id FROM entries e JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?", (entry_id,)
+        ).fetchone()
+        if row:
+            targets.append(oplog.content_target(row[0]))
+        names = self._tag_names(conn)
+        events = []
+        for target in targets:
+            for stamp, origin in conn.execute("SELECT hlc, origin FROM sync_history WHERE key = ?", ("tagged:" + target,)):
+                op = oplog.get(conn, origin, stamp)
+                if op is None:
+                    continue
+                uid = op.fields()["uid"]
+                events.append(TagEvent(hlc.seconds(stamp), origin, names.get(uid, uid[:8]), op.kind == "tag+", target.startswith("c:")))
+        return sorted(events, key=lambda e: e.when)
+
+    # -- the merge ------------------------------------------------------------------------------------
+
+    def _merge(self, db: sqlite3.Connection, op: Op) -> None:
+        """Fold one new op into the state and show its effect."""
+        fields = op.fields()
+        self._changed.add(_WHAT[op.kind])
+        if op.kind == "tag+" or op.kind == "tag-":
+            uid, target = fields["uid"], fields["target"]
+            db.execute("INSERT OR IGNORE INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)", ("tagged:" + target, op.hlc, op.origin))
+            live = None
+            if op.kind == "tag+":
+                before = db.total_changes
+                db.execute(
+                    "INSERT OR IGNORE INTO sync_tagged (uid, target, hlc, origin) VALUES (?, ?, ?, ?)", (uid, target, op.hlc, op.origin)
+                )
+                live = db.total_changes > before or None  # a new add is live; an old one may have been removed
+            else:
+                db.executemany(
+                    "INSERT INTO sync_tagged (uid, target, hlc, origin, removed) VALUES (?, ?, ?, ?, 1)"
+                    " ON CONFLICT DO UPDATE SET removed = 1",
+                    [(uid, target, stamp, origin) for origin, stamp in fields["seen"]],
+                )
+            self._show_tagging(db, uid, target, live)
+            return
+        if op.kind == "tag":
+            key = f"tag:{fields['uid']}:{fields['field']}"
+            value = fields["value"]
+        elif op.kind == "search":
+            key = "search:" + fields["name"].strip().casefold()
+            value = [fields["name"].strip(), fields["value"]] if fields["value"] is not None else None
+        else:
+            key = f"{op.kind}:{fields['target']}"
+            value = fields["value"]
+        db.execute("INSERT OR IGNORE INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)", (key, op.hlc, op.origin))
+        row = db.execute("SELECT hlc, origin, value FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        if row is not None and (row[0], row[1]) >= op.stamp:
+            return  # an op written later holds the field
+        db.execute(
+            "INSERT INTO sync_fields (key, hlc, origin, value) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE"
+            " SET hlc = excluded.hlc, origin = excluded.origin, value = excluded.value",
+            (key, op.hlc, op.origin, msgpack.packb(value)),
+        )
+        if op.kind == "tag":
+            old = msgpack.unpackb(row[2]) if row is not None and fields["field"] == "name" else None
+            self._show_tag(db, fields["uid"], old)
+        elif op.kind == "search":
+            self._show_search(db, fields["name"].strip(), value)
+        else:
+            self._show_metadata(db, fields["target"])
+
+    def _field(self, conn: sqlite3.Connection, key: str, missing: Any = None) -> Any:
+        row = conn.execute("SELECT value FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        return msgpack.unpackb(row[0]) if row else missing
+
+    def _live_adds(self, conn: sqlite3.Connection, uid: str, target: str) -> list[list[Any]]:
+        rows = conn.execute("SELECT origin, hlc FROM sync_tagged WHERE uid = ? AND target = ? AND removed = 0", (uid, target))
+        return [list(r) for r in rows]
+
+    # -- showing the state: the tables listing and search read ---------------------------------------
+
+    def _show_tag(self, db: sqlite3.Connection, uid: str, old_name: str | None) -> None:
+        name = self._field(db, f"tag:{uid}:name")
+        row = db.execute("SELECT id FROM tags WHERE uid = ?", (uid,)).fetchone()
+        if name is None or self._field(db, f"tag:{uid}:gone"):
+            if row is not None:
+                db.execute("DELETE FROM tag_assignments WHERE tag_id = ?", (row[0],))
+                db.execute("DELETE FROM detached WHERE tag_id = ?", (row[0],))
+                db.execute("DELETE FROM tags WHERE id = ?", (row[0],))
+        else:
+            color = self._field(db, f"tag:{uid}:color")
+            if row is None:
+                stamp = db.execute("SELECT hlc FROM sync_fields WHERE key = ?", (f"tag:{uid}:name",)).fetchone()[0]
+                db.execute("INSERT INTO tags (name, color, created, uid) VALUES (?, ?, ?, ?)", ("\x01" + uid, color, hlc.seconds(stamp), uid))
+                for (target,) in db.execute("SELECT DISTINCT target FROM sync_tagged WHERE uid = ? AND removed = 0", (uid,)).fetchall():
+                    self._show_tagging(db, uid, target)
+            else:  # its old name set aside: the tags of that name take it again below, whatever the order
+                db.execute("UPDATE tags SET color = ?, name = ? WHERE id = ?", (color, "\x01" + uid, row[0]))
+        for group in {n.casefold() for n in (name, old_name) if n is not None}:
+            self._name_group(db, group)
+
+    def _name_group(self, db: sqlite3.Connection, folded: str) -> None:
+        """Show the live tags named `folded` (two devices may give two tags one name): the one named first keeps
+        the name, the others show it with the start of their id."""
+        members = []
+        for key, stamp, origin, value in db.execute("SELECT key, hlc, origin, value FROM sync_fields WHERE key LIKE 'tag:%:name'").fetchall():
+            name = msgpack.unpackb(value)
+            uid = key.split(":")[1]
+            if name.casefold() == folded and not self._field(db, f"tag:{uid}:gone"):
+                members.append(((stamp, origin), uid, name))
+        members.sort()
+        db.executemany("UPDATE tags SET name = ? WHERE uid = ?", [("\x01" + uid, uid) for _, uid, _ in members])
+        for rank, (_, uid, name) in enumerate(members):
+            db.execute("UPDATE tags SET name = ? WHERE uid = ?", (name if rank == 0 else f"{name} ({uid[:6]})", uid))
+
+    def _show_tagging(self, db: sqlite3.Connection, uid: str, target: str, live: bool | None = None) -> None:
+        """Show whether the tag is on the target (`live`: known to be, else looked up)."""
+        tag = db.execute("SELECT id FROM tags WHERE uid = ?", (uid,)).fetchone()
+        if tag is None:
+            return  # the tag is gone, or not known here yet: shown when it comes
+        place = oplog.parse_target(target)
+        value: int | str | None
+        if isinstance(place, tuple):
+            column, value = "entry_id", entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]))
+            if value is None:
+                return  # not known here yet: shown when it comes
+        else:
+            column, value = "cas_id", place
+        if live or db.execute("SELECT 1 FROM sync_tagged WHERE uid = ? AND target = ? AND removed = 0", (uid, target)).fetchone():
+            db.execute(
+                f"INSERT OR IGNORE INTO tag_assignments (tag_id, {column}, created) VALUES (?, ?, unixepoch())", (tag[0], value)
+            )
+        else:
+            db.execute(f"DELETE FROM tag_assignments WHERE tag_id = ? AND {column} = ?", (tag[0], value))
+
+    def _show_metadata(self, db: sqlite3.Connection, target: str) -> None:
+        place = oplog.parse_target(target)
+        assert isinstance(place, tuple)
+        entry_id = entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]))
+        if entry_id is None:
+            return
+        note = self._field(db, f"note:{target}")
+        favorite = bool(self._field(db, f"fav:{target}"))
+        now = db.execute("SELECT note, favorite FROM user_metadata WHERE entry_id = ?", (entry_id,)).fetchone()
+        if now is not None and (now[0], bool(now[1])) == (note, favorite):
+            return
+        if note is None and not favorite:
+            db.execute("DELETE FROM user_metadata WHERE entry_id = ?", (entry_id,))
+        else:
+            db.execute(
+                "INSERT INTO user_metadata (entry_id, note, favorite, updated) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (entry_id) DO UPDATE SET note = excluded.note, favorite = excluded.favorite,"
+                " updated = CASE WHEN favorite IS excluded.favorite THEN updated ELSE excluded.updated END",
+                (entry_id, note, int(favorite), time.time()),
+            )
+
+    def _show_search(self, db: sqlite3.Connection, name: str, value: Sequence[str] | None) -> None:
+        db.execute("DELETE FROM saved_searches WHERE name = ?", (name,))
+        if value is not None:
+            db.execute("INSERT INTO saved_searches (name, query, created) VALUES (?, ?, ?)", (value[0], value[1], time.time()))
+
+    def _tag_names(self, conn: sqlite3.Connection) -> dict[str, str]:
+        names = {}
+        for key, value in conn.execute("SELECT key, value FROM sync_fields WHERE key LIKE 'tag:%:name'"):
+            names[key.split(":")[1]] = msgpack.unpackb(value)
+        return names
+
+    # -- shared data made before the log ---------------------------------------------------------------
+
+    def _adopt_tag(self, db: sqlite3.Connection, tag_id: int, name: str, color: str | None) -> str:
+        """Ops for a tag row made without them (before the log, or by a tool): its name, colour and assignments."""
+        uid = tag_uid(name)
+        if self._field(db, f"tag:{uid}:name") is not None:
+            uid = hashlib.sha256(f"{self.device}:{self.clock.tick()}".encode()).hexdigest()[:32]
+        db.execute("UPDATE tags SET uid = ? WHERE id = ?", (uid, tag_id))
+        self.record(db, "tag", uid=uid, field="name", value=name)
+        if color is not None:
+            self.record(db, "tag", uid=uid, field="color", value=color)
+        rows = db.execute("SELECT entry_id, cas_id FROM tag_assignments WHERE tag_id = ? ORDER BY rowid", (tag_id,)).fetchall()
+        self.tag(db, uid, [self.target_of(db, e) if e is not None else oplog.content_target(c) for e, c in rows])
+        return uid
+
+    def _adopt_now(self) -> None:
+        if self._adopted:
+            return
+        conn = self.library.read()  # most libraries have nothing to adopt: no write, no lock taken
+        if conn.execute("SELECT 1 FROM sync_ops LIMIT 1").fetchone() or not any(
+            conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() for table in ("tags", "user_metadata", "saved_searches")
+        ):
+            self._adopted = True
+            return
+        with self.library.write() as db:
+            self.adopt(db)
+
+    def adopt(self, db: sqlite3.Connection) -> None:
+        """Make ops of the shared data this library held before it had a log (once: the log is empty then)."""
+        if self._adopted:
+            return
+        self._adopted = True
+        if db.execute("SELECT 1 FROM sync_ops LIMIT 1").fetchone():
+            return
+        for tag_id, name, color in db.execute("SELECT id, name, color FROM tags WHERE uid IS NULL ORDER BY id").fetchall():
+            self._adopt_tag(db, tag_id, name, color)
+        for entry_id, note, favorite in db.execute("SELECT entry_id, note, favorite FROM user_metadata ORDER BY updated").fetchall():
+            if note is not None:
+                self.set_note(db, entry_id, note)
+            if favorite:
+                self.set_favorite(db, entry_id, True)
+        for name, query in db.execute("SELECT name, query FROM saved_searches ORDER BY created").fetchall():
+            self.set_search(db, name, query)

@@ -1,0 +1,341 @@
+"""Archives as folders: browsed like a folder, their members copied out (unpacked) byte for byte, and hostile
+archives (members named `../evil` or `/abs`, links, bombs) refused before anything is written."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sdcore.api import Api
+from sdcore.core import Core
+from sdcore.errors import SdError
+from sdcore.sdpath import SdPath
+
+
+def at(api: Api, path: Path | str) -> SdPath:
+    return SdPath(api.device.id, str(path))
+
+
+def a_tree(root: Path) -> Path:
+    (root / "docs" / "deep").mkdir(parents=True)
+    (root / "docs" / "readme.txt").write_text("read me\n")
+    (root / "docs" / "deep" / "data.bin").write_bytes(os.urandom(300_000))
+    (root / "top.txt").write_text("top\n")
+    return root
+
+
+def zipped(tree: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(tree.rglob("*")):
+            zf.write(path, path.relative_to(tree).as_posix())
+    return archive
+
+
+def tarred(tree: Path, archive: Path, mode: str = "w:xz") -> Path:
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") if archive.name.endswith(".zst") else tarfile.open(archive, mode) as tf:
+        for path in sorted(tree.iterdir()):
+            tf.add(path, path.name)
+    if archive.name.endswith(".zst"):
+        import zstandard
+
+        archive.write_bytes(zstandard.ZstdCompressor().compress(plain.getvalue()))
+    return archive
+
+
+async def names(api: Api, path: SdPath) -> list[tuple[str, str]]:
+    return sorted([(e.name, e.kind) async for batch in api.browse(path) for e in batch])
+
+
+def same_tree(a: Path, b: Path) -> None:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*"))
+    assert files_a == sorted(p.relative_to(b) for p in b.rglob("*"))
+    for rel in files_a:
+        if (a / rel).is_file():
+            assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> Api:
+    async with Core(tmp_path / "data") as core:
+        yield Api(core)
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.xz", "tar.zst"])
+async def test_an_archive_is_browsed_as_a_folder_and_unpacked_byte_identical(api: Api, tmp_path: Path, kind: str) -> None:
+    tree = a_tree(tmp_path / "tree")
+    archive = tmp_path / f"pack.{kind}"
+    zipped(tree, archive) if kind == "zip" else tarred(tree, archive)
+    assert await names(api, at(api, archive)) == [("docs", "dir"), ("top.txt", "file")]
+    assert await names(api, at(api, archive / "docs")) == [("deep", "dir"), ("readme.txt", "file")]
+    readme = await api.stat(at(api, archive / "docs" / "readme.txt"))
+    assert (readme.kind, readme.size) == ("file", 8)
+    assert b"".join([c async for c in api.read(at(api, archive / "docs" / "readme.txt"))]) == b"read me\n"
+
+    out = tmp_path / "out"
+    out.mkdir()
+    job = await api.ops.copy([at(api, archive / "docs"), at(api, archive / "top.txt")], at(api, out))
+    record = await api.library().jobs.wait(job.id)
+    assert record.state == "completed", record.error
+    assert (record.result.files, record.result.total_bytes) == (3, 300_000 + 8 + 4)
+    same_tree(tree, out)
+
+
+async def test_an_archive_is_read_only(api: Api, tmp_path: Path) -> None:
+    archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "pack.zip")
+    with pytest.raises(SdError, match="inside an archive, which is read-only"):
+        await api.ops.copy([at(api, tmp_path / "tree" / "top.txt")], at(api, archive / "docs"))
+    with pytest.raises(SdError, match="read-only"):
+        await api.ops.trash([at(api, archive / "top.txt")])
+    with pytest.raises(SdError, match="read-only"):
+        await api.ops.move([at(api, archive / "top.txt")], at(api, tmp_path))
+
+
+def hostile_zip(path: Path, member: str) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("fine.txt", "fine")
+        zf.writestr(member, "evil")
+    return path
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/tmp/evil.txt", "a/../../evil.txt"])
+async def test_a_member_named_to_land_outside_is_refused_and_nothing_is_written(
+    api: Api, tmp_path: Path, member: str
+) -> None:
+    archive = hostile_zip(tmp_path / "hostile.zip", member)
+    out = tmp_path / "box" / "out"
+    out.mkdir(parents=True)
+    assert await names(api, at(api, archive)) == [("fine.txt", "file")]  # browsing shows what is safe
+    with pytest.raises(SdError, match=r"would land outside the folder it is unpacked to: nothing unpacked"):
+        await api.ops.copy([at(api, archive / "fine.txt")], at(api, out))
+    assert list(out.iterdir()) == [] and not (tmp_path / "box" / "evil.txt").exists()
+    assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
+
+
+async def test_link_and_device_members_are_left_out_never_made(api: Api, tmp_path: Path) -> None:
+    archive = tmp_path / "links.tar"
+    with tarfile.open(archive, "w") as tf:
+        link = tarfile.TarInfo("pack/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+        hard = tarfile.TarInfo("pack/shadow")
+        hard.type, hard.linkname = tarfile.LNKTYPE, "/etc/shadow"
+        tf.addfile(hard)
+        dev = tarfile.TarInfo("pack/sda")
+        dev.type, dev.devmajor = tarfile.BLKTYPE, 8
+        tf.addfile(dev)
+        data = b"plain"
+        plain = tarfile.TarInfo("pack/plain.txt")
+        plain.size = len(data)
+        tf.addfile(plain, io.BytesIO(data))
+        through = tarfile.TarInfo("pack/passwd/evil")  # written through the link by a naive unpacker
+        through.size = 4
+        tf.addfile(through, io.BytesIO(b"evil"))
+    assert await names(api, at(api, archive / "pack")) == [
+        ("passwd", "symlink"), ("plain.txt", "file"), ("sda", "device"), ("shadow", "symlink")]
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SdError, match=r"'pack/passwd/evil' \(it goes through the symlink 'passwd'\)"):
+        await api.ops.copy([at(api, archive / "pack")], at(api, out))
+    assert list(out.iterdir()) == []
+
+
+async def test_links_alone_are_left_out_and_said(api: Api, tmp_path: Path) -> None:
+    archive = tmp_path / "links.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        link = tarfile.TarInfo("pack/passwd")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+        plain = tarfile.TarInfo("pack/plain.txt")
+        plain.size = 5
+        tf.addfile(plain, io.BytesIO(b"plain"))
+    out = tmp_path / "out"
+    out.mkdir()
+    record = await api.library().jobs.wait((await api.ops.copy([at(api, archive / "pack")], at(api, out))).id)
+    assert record.state == "completed", record.error
+    assert sorted(os.listdir(out / "pack")) == ["plain.txt"]
+    assert record.result.unsupported == (f"{archive}/pack/passwd (a symlink)",)
+
+
+async def test_a_zip_bomb_is_refused_with_its_ratio_and_nothing_is_written(api: Api, tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        with zf.open("zeros.bin", "w", force_zip64=True) as member:
+            block = bytes(4 << 20)
+            for _ in range(60):  # 240 MiB of zeros: about 1 MiB packed
+                member.write(block)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SdError, match=r"times its size; sdtui opens archives up to 200 times their size and 8 GiB"):
+        await api.ops.copy([at(api, archive / "zeros.bin")], at(api, out))
+    assert list(out.iterdir()) == []
+
+
+def test_sd_ls_and_sd_cp_take_archive_paths(tmp_path: Path) -> None:
+    tree = a_tree(tmp_path / "tree")
+    archive = tarred(tree, tmp_path / "pack.tar.gz", "w:gz")
+    env = {**os.environ, "SD_DATA_DIR": str(tmp_path / "data")}
+    ls = subprocess.run([sys.executable, "-m", "sdtui.cli", "ls", f"{archive}/docs"], env=env, text=True,
+                        capture_output=True, timeout=60)  # fmt: skip
+    assert ls.returncode == 0, ls.stderr
+    assert "readme.txt" in ls.stdout and "deep/" in ls.stdout
+    cp = subprocess.run([sys.executable, "-m", "sdtui.cli", "cp", f"{archive}/docs/readme.txt", str(tmp_path / "r.txt")],
+                        env=env, text=True, capture_output=True, timeout=60)  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    assert (tmp_path / "r.txt").read_text() == "read me\n"
+
+
+async def test_a_paired_devices_archive_is_listed_and_read_by_its_core(tmp_path: Path) -> None:
+    from sdcore import net
+    from sdcore.net.testing import pair
+
+    tree = a_tree(tmp_path / "tree")
+    archive = zipped(tree, tmp_path / "on-nas.zip")
+    async with Core(tmp_path / "a") as laptop, Core(tmp_path / "b") as nas:
+        nas.device.rename("nas")
+        await net.attach(nas).start("127.0.0.1:0")
+        await pair(net.attach(nas), net.attach(laptop))
+        api = Api(laptop)
+        there = SdPath(nas.device.id, str(archive))
+        assert await names(api, there) == [("docs", "dir"), ("top.txt", "file")]
+        assert (await api.stat(there.child("top.txt"))).size == 4
+        assert b"".join([c async for c in api.read(there.child("docs").child("readme.txt"))]) == b"read me\n"
+        with pytest.raises(SdError, match="inside an archive on another device, which unpacks it there"):
+            await api.ops.copy([there.child("top.txt")], at(api, tmp_path))
+
+
+async def test_an_archive_of_too_many_members_is_not_opened(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.fs import archive as archive_module
+
+    monkeypatch.setattr(archive_module, "MAX_MEMBERS", 2)
+    crowded = tmp_path / "crowded.zip"
+    with zipfile.ZipFile(crowded, "w") as zf:
+        for name in ("a", "b", "c"):
+            zf.writestr(name, name)
+    with pytest.raises(SdError, match=r"crowded.zip cannot be read as an archive: it holds 3 members .* more than 2"):
+        await names(api, at(api, crowded))
+    tarred_crowd = tmp_path / "crowded.tar"
+    with tarfile.open(tarred_crowd, "w") as tf:
+        for name in ("a", "b", "c"):
+            tf.addfile(tarfile.TarInfo(name))
+    with pytest.raises(SdError, match=r"crowded.tar holds more than 2 members"):
+        await names(api, at(api, tarred_crowd))
+
+
+async def test_a_member_cannot_be_tagged_noted_or_made_a_location(api: Api, tmp_path: Path) -> None:
+    archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "pack.zip")
+    member = at(api, archive / "top.txt")
+    for attempt in (api.library().tags["work"].add(member), api.library().notes.set(member, "hello"),
+                    api.library().entries.make_known(member)):  # fmt: skip
+        with pytest.raises(SdError, match=r"pack.zip/top.txt is inside an archive: unpack it first \(F5, sd cp\)"):
+            await attempt
+
+
+async def test_an_archive_of_a_device_sharing_only_its_files_says_where_it_opens(tmp_path: Path) -> None:
+    from sdcore import net
+    from sdcore.net.testing import pair
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    archive = zipped(a_tree(tmp_path / "tree"), shared / "pack.zip")
+    async with Core(tmp_path / "a") as laptop, Core(tmp_path / "b") as nas:
+        await net.attach(nas).start("127.0.0.1:0")
+        await pair(net.attach(nas), net.attach(laptop), host_trust="shared")
+        net.attach(nas).trust.add_share(str(shared))
+        api = Api(laptop)
+        there = SdPath(nas.device.id, str(archive))
+        assert (await api.stat(there)).kind == "file"  # the archive itself: a file like any other
+        with pytest.raises(SdError, match="pack.zip is an archive of a device that lets this one use its files, not"):
+            await names(api, there)
+
+
+async def test_disk_usage_inside_an_archive_sums_its_folders(api: Api, tmp_path: Path) -> None:
+    archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "pack.zip")
+    sizes = {}
+    async for batch in api.usage(at(api, archive)):
+        sizes.update({e.name: (e.size, e.files) for e in batch})
+    assert sizes == {"docs": (300_008, 2), "top.txt": (4, None)}
+
+
+async def test_unpacking_to_a_fat_disk_fits_the_names_it_cannot_hold(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names are the archive's, the disk's limits the core's (a FAT mount stood in for: its limits at the folder)."""
+    import importlib
+
+    from sdcore.volumes import LIMITS
+
+    monkeypatch.setattr(importlib.import_module("sdcore.ops.extract"), "limits_at", lambda path: LIMITS["vfat"])
+    archive = tmp_path / "names.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pack/a:b.txt", "colon")
+        zf.writestr("pack/plain.txt", "plain")
+    out = tmp_path / "usb"
+    out.mkdir()
+    with pytest.raises(SdError, match=r"FAT or exFAT disk cannot hold 1 of the names unpacked.*pack/a:b.txt"):
+        await api.ops.copy([at(api, archive / "pack")], at(api, out))
+    assert list(out.iterdir()) == []
+    job = await api.ops.copy([at(api, archive / "pack")], at(api, out), unfit_names="rename")
+    assert (await api.library().jobs.wait(job.id)).state == "completed"
+    assert sorted(os.listdir(out / "pack")) == ["a_b.txt", "plain.txt"]
+
+
+async def test_a_tar_made_of_a_folders_dot_lists_its_members_without_a_dot_folder(api: Api, tmp_path: Path) -> None:
+    tree = a_tree(tmp_path / "tree")
+    archive = tmp_path / "dot.tar"
+    with tarfile.open(archive, "w") as tf:  # as `tar -C tree -cf dot.tar .` writes it: ./, ./docs/, ./top.txt
+        tf.add(tree, ".")
+    assert await names(api, at(api, archive)) == [("docs", "dir"), ("top.txt", "file")]
+    out = tmp_path / "out"
+    out.mkdir()
+    job = await api.ops.copy([at(api, archive / "docs"), at(api, archive / "top.txt")], at(api, out))
+    assert (await api.library().jobs.wait(job.id)).state == "completed"
+    same_tree(tree, out)
+
+
+async def test_a_paired_device_whose_archive_lists_without_end_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore import net
+    from sdcore.fs import archive as archive_module
+    from sdcore.fs import base
+    from sdcore.fs.base import EntryInfo
+    from sdcore.net.testing import pair
+
+    async def endless(self: object, path: str, batch_size: int = 1000) -> object:
+        n = 0
+        while True:  # the other device's core, hostile: members that never run out
+            yield [EntryInfo(f"m{i}", "file", 1, 0.0, 0, 0o100644) for i in range(n, n + batch_size)]
+            n += batch_size
+            await asyncio.sleep(0)  # another process, in truth: this one's loop goes on meanwhile
+
+    archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "on-nas.zip")
+    async with Core(tmp_path / "a") as laptop, Core(tmp_path / "b") as nas:
+        await net.attach(nas).start("127.0.0.1:0")
+        await pair(net.attach(nas), net.attach(laptop))
+        monkeypatch.setattr(archive_module.ArchiveFS, "list_dir", endless)
+        monkeypatch.setattr(base, "MAX_LISTED", 5_000)
+        got = 0
+        with pytest.raises(SdError, match=r"the other device listed more than 5,000 entries in .*on-nas.zip"):
+            async for batch in Api(laptop).browse(SdPath(nas.device.id, str(archive))):
+                got += len(batch)
+                if got > 50_000:
+                    pytest.fail("the endless listing was taken on and on")
+
+
+async def test_a_member_nested_five_thousand_folders_deep_is_listed(api: Api, tmp_path: Path) -> None:
+    archive = tmp_path / "deep.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a/" * 5000 + "f.txt", "at the bottom")
+    assert await names(api, at(api, archive)) == [("a", "dir")]
+    assert await names(api, at(api, archive / "/".join(["a"] * 5000))) == [("f.txt", "file")]

@@ -1,0 +1,210 @@
+"""One library across three real `sd serve` processes on 127.0.0.1 (three data dirs = three devices)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore.net.testing import device_network, pair
+from tests.functional.test_net_served import Server, free_port, sd
+
+NAMES = {"a": "alpha", "b": "beta", "c": "gamma"}
+
+pytestmark = pytest.mark.xdist_group("sync_served")  # one worker makes the three servers, once (pyproject.toml)
+
+
+async def _pair_all(tmp: Path, ports: dict[str, int]) -> None:
+    """Each device paired with the two others (full trust), each known at the port its `sd serve` listens on."""
+    async with (
+        device_network(tmp / "a", "alpha", listen=False) as a,
+        device_network(tmp / "b", "beta", listen=False) as b,
+        device_network(tmp / "c", "gamma", listen=False) as c,
+    ):
+        for who, network in (("a", a), ("b", b), ("c", c)):
+            await network.start(f"127.0.0.1:{ports[who]}")
+        await pair(a, b)
+        await pair(a, c)
+        await pair(b, c)
+
+
+class Devices:
+    """alpha, beta and gamma serving, sharing the library Photos (made on alpha)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.ports = {who: free_port() for who in NAMES}
+        asyncio.run(_pair_all(tmp, self.ports))
+        self.servers = {who: Server(tmp, who, self.ports[who]) for who in NAMES}
+        self.photos = tmp / "alpha-photos"
+        for server in self.servers.values():
+            server.start()
+
+    def sd(self, who: str, *args: str, check: bool = True) -> Any:
+        return sd(self.tmp, who, *args, check=check)
+
+    def json(self, who: str, *args: str) -> Any:
+        return json.loads(self.sd(who, *args, "--json").stdout)
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+
+    def db(self, who: str, library: str = "Photos") -> Path:
+        [folder] = [f for f in (self.tmp / who / "libraries").glob("*.sdlibrary") if library in f.name]
+        return folder / "database.db"
+
+    def shared_state(self, who: str, library: str = "Photos") -> list[Any]:
+        """The library's shared tables on that device, read as they are (its `sd serve` holds the library)."""
+        return query(self.db(who, library), "SELECT key, hlc, origin, value FROM sync_fields ORDER BY key") + query(
+            self.db(who, library), "SELECT uid, target, hlc, origin, removed FROM sync_tagged ORDER BY uid, target, hlc"
+        )
+
+    def converged(self, library: str = "Photos") -> bool:
+        states = [self.shared_state(who, library) for who in NAMES]
+        return bool(states[0]) and states[0] == states[1] == states[2]
+
+
+def query(db: Path, sql: str, *args: Any) -> list[Any]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def eventually(check: Callable[[], bool], within: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        try:
+            if check():
+                return time.monotonic() - started
+        except sqlite3.OperationalError:  # a database being made, or locked for a moment
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+@pytest.fixture(scope="module")
+def devices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devices]:
+    devices = Devices(tmp_path_factory.mktemp("sync"))
+    devices.sd("a", "library", "create", "Photos", "--no-use")
+    devices.sd("a", "library", "share", "Photos", "beta")
+    devices.sd("a", "library", "share", "Photos", "gamma")
+    photos = devices.tmp / "alpha-photos"
+    photos.mkdir()
+    (photos / "harbour.jpg").write_bytes(b"\xff\xd8" + b"h" * 3000)
+    (photos / "beach.jpg").write_bytes(b"\xff\xd8" + b"b" * 3000)
+    devices.sd("a", "--library", "Photos", "location", "add", str(photos))
+    devices.photos = photos
+    try:
+        yield devices
+    finally:
+        devices.stop()
+
+
+def test_a_library_shared_among_three_devices_lists_all_three_online_on_each(devices: Devices) -> None:
+    for who in NAMES:
+        def all_online(who: str = who) -> bool:
+            listed = devices.json(who, "library", "devices", "Photos")
+            return sorted(d["name"] for d in listed) == sorted(NAMES.values()) and all(d["online"] for d in listed)
+
+        eventually(all_online, 10, f"{NAMES[who]} lists the three devices online")
+    ids = {json.loads(devices.sd(who, "library", "list", "--json").stdout)[0]["id"] for who in ("b", "c")}
+    assert len(ids) == 1  # the same library (one id) on beta and gamma
+
+
+def test_a_library_not_shared_stays_on_its_device(devices: Devices) -> None:
+    devices.sd("a", "library", "create", "Diary", "--no-use")
+    for who in ("b", "c"):
+        assert "Diary" not in [lib["name"] for lib in devices.json(who, "library", "list")]
+
+
+def test_a_tag_and_a_note_made_on_alpha_reach_beta_and_gamma_within_two_seconds(devices: Devices) -> None:
+    harbour = str(devices.photos / "harbour.jpg")
+    eventually(lambda: all(query(devices.db(w), "SELECT 1 FROM entries WHERE name = 'harbour.jpg'") for w in "bc"),
+               20, "alpha's catalogue on beta and gamma")  # fmt: skip
+    devices.sd("a", "--library", "Photos", "tag", "create", "trips/2024")
+    devices.sd("a", "--library", "Photos", "tag", "add", "trips/2024", harbour)
+    devices.sd("a", "--library", "Photos", "note", harbour, "the old harbour")
+    took = eventually(devices.converged, 2, "alpha's tag and note on beta and gamma")
+    assert took < 2
+    for who in "bc":
+        shown = devices.sd(who, "--library", "Photos", "note", f"alpha:{harbour}").stdout
+        assert "the old harbour" in shown
+        assert "trips/2024" in [t["name"] for t in devices.json(who, "--library", "Photos", "tag", "list")]
+
+
+def test_gamma_back_from_a_partition_converges_with_the_winners_and_the_losers_in_history(devices: Devices) -> None:
+    harbour = str(devices.photos / "harbour.jpg")
+    devices.sd("a", "--library", "Photos", "tag", "create", "keep")
+    devices.sd("a", "--library", "Photos", "tag", "add", "keep", harbour)
+    eventually(devices.converged, 30, "the tag on all three")
+    devices.servers["c"].stop()  # gamma is off
+    devices.servers["b"].stop()  # and beta edits on its own, apart from alpha: the edits are concurrent
+    devices.sd("a", "--library", "Photos", "note", harbour, "written on alpha")
+    devices.sd("a", "--library", "Photos", "tag", "rm", "keep", harbour)
+    devices.sd("a", "--library", "Photos", "tag", "add", "keep", harbour)  # a new add, which beta has not seen
+    devices.sd("b", "--library", "Photos", "tag", "rm", "keep", f"alpha:{harbour}")
+    time.sleep(0.05)  # beta's edit is the later one, by any clock
+    devices.sd("b", "--library", "Photos", "note", f"alpha:{harbour}", "written on beta")
+    os.rename(devices.photos / "beach.jpg", devices.photos / "beach-2024.jpg")  # renamed on its device
+    devices.servers["b"].start()
+    devices.servers["c"].start()
+    eventually(devices.converged, 60, "the three converge")
+    eventually(lambda: all(query(devices.db(w), "SELECT 1 FROM entries WHERE name = 'beach-2024.jpg'") for w in "bc"),
+               60, "the rename on beta and gamma")  # fmt: skip
+    for who in "abc":
+        target = harbour if who == "a" else f"alpha:{harbour}"
+        assert "written on beta" in devices.sd(who, "--library", "Photos", "note", target).stdout  # the later edit
+        history = devices.json(who, "--library", "Photos", "note", target, "--history")
+        assert "written on alpha" in [v["text"] for v in history]  # the loser, kept
+        tagged = devices.json(who, "--library", "Photos", "tag", "show", "keep")
+        assert [t["path"] for t in tagged] == [harbour]  # add-wins: beta's removal had not seen alpha's new add
+
+
+def _seq(devices: Devices, who: str, of: str, library: str) -> int:
+    """How far `who` has the catalogue of device `of` (its watermark)."""
+    device_id = json.loads(devices.sd(of, "device", "show", "--json").stdout)["id"]
+    rows = query(devices.db(who, library), "SELECT seq FROM catalogue_peers WHERE device_id = ?", device_id)
+    return int(rows[0][0]) if rows else 0
+
+
+def _catalogued(devices: Devices, who: str, library: str) -> tuple[int, int]:
+    """(entries of other devices, distinct owner entries) in `who`'s catalogue: equal when nothing came twice."""
+    [(rows, distinct)] = query(devices.db(who, library),
+                               "SELECT count(*), count(DISTINCT device_id || ':' || origin_id) FROM catalogue_entries")  # fmt: skip
+    return rows, distinct
+
+
+def test_a_first_sync_cut_by_kill_9_on_either_side_resumes_without_loss_or_duplicates(devices: Devices) -> None:
+    files = devices.tmp / "alpha-big"
+    files.mkdir()
+    for d in range(40):
+        (files / f"d{d:02}").mkdir()
+        for n in range(500):
+            (files / f"d{d:02}" / f"f{n:03}.txt").touch()
+    devices.sd("a", "library", "create", "Big", "--no-use")
+    devices.sd("a", "--library", "Big", "location", "add", str(files), "--mode", "shallow")
+    [(owned,)] = query(devices.db("a", "Big"), "SELECT count(*) FROM entries")
+    assert owned > 20_000
+
+    for receiver, killed in (("b", "b"), ("c", "a")):  # kill -9 the receiver, then the sender
+        devices.sd("a", "library", "share", "Big", NAMES[receiver])
+        eventually(lambda receiver=receiver: 0 < _seq(devices, receiver, "a", "Big"), 60, "the first batch")
+        devices.servers[killed].kill()
+        got = _catalogued(devices, receiver, "Big")[0]
+        assert got < owned, "the sync ended before the kill: nothing was cut"
+        devices.servers[killed].start()
+        eventually(lambda receiver=receiver: _catalogued(devices, receiver, "Big")[0] >= owned, 120,
+                   f"{NAMES[receiver]} has all of alpha's entries")  # fmt: skip
+        assert _catalogued(devices, receiver, "Big") == (owned, owned)  # every entry, each once
+        indexes = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_by_%'"
+        assert query(devices.db(receiver, "Big"), indexes) == [(6,)]  # a bulk load's (over 20,000), cut or not

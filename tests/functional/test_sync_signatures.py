@@ -1,0 +1,139 @@
+"""Who made a change of shared data is what its signature proves, never what a relaying member says.
+
+Three devices in a chain: alpha paired with beta, beta with gamma; alpha and gamma never met. alpha's changes reach
+gamma through beta and verify there with alpha's key, which came with them; gamma, a member turned hostile,
+cannot pass a change off as alpha's to beta.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sdcore.api import Api
+from sdcore.core import Core
+from sdcore.sync import hlc, oplog, protocol, signing
+from sdcore.sync.service import sync_of
+from tests.functional.test_sync_transport import eventually, three_devices
+
+
+@pytest.fixture
+async def chain(tmp_path: Path) -> AsyncIterator[tuple[Core, Core, Core]]:
+    """alpha - beta - gamma on 127.0.0.1 (full trust), Photos shared by alpha with beta, by beta with gamma."""
+    async with three_devices(tmp_path, [(0, 1), (1, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(b).share(b.library("Photos"), "gamma")
+        yield a, b, c
+
+
+async def tags(core: Core) -> list[str]:
+    return sorted(t.name for t in await Api(core).library("Photos").tags.list())
+
+
+def tag_names(core: Core) -> set[str]:
+    """The tags the library shows on that device (read in a thread by `eventually`)."""
+    return {name for (name,) in core.library("Photos").read().execute("SELECT name FROM tags")}
+
+
+async def test_a_change_relayed_from_a_device_never_paired_with_verifies_with_the_key_that_came_with_it(
+    chain: tuple[Core, Core, Core],
+) -> None:
+    a, b, c = chain
+    await Api(a).library("Photos").tags.create("harbour")
+    await eventually(lambda: "harbour" in tag_names(c), 10, "alpha's tag on gamma")
+    held = c.library("Photos").read().execute("SELECT key FROM sync_keys WHERE device = ?", (str(a.device.id),)).fetchone()
+    assert held is not None and signing.device_of_key(held[0]) == str(a.device.id)
+
+
+async def test_a_member_cannot_pass_off_a_change_as_another_devices(
+    chain: tuple[Core, Core, Core], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b, c = chain
+    await Api(a).library("Photos").tags.create("harbour")
+    await eventually(lambda: "harbour" in tag_names(c), 10, "alpha's tag on gamma")
+    diary = a.libraries.create("Diary")  # not shared: an op signed by alpha there is worth nothing in Photos
+    await Api(a).library("Diary").tags.create("from the diary")
+    alpha, gamma = str(a.device.id), str(c.device.id)
+    genuine = [op for op in oplog.ops_since(a.library("Photos").read(), {}, 100) if op.origin == alpha][-1]
+    in_diary = [op for op in oplog.ops_since(diary.read(), {}, 100) if op.kind == "tag"][-1]
+    gammas_key = signing.signer_of(c.data_dir / "device_key")
+    photos_c = c.library("Photos")
+    later = genuine.hlc + 1000
+
+    def forged_as_alpha(name: str, stamp: int) -> oplog.Op:
+        return oplog.make(alpha, stamp, "tag", uid=f"{stamp:032x}", field="name", value=name)
+
+    unsigned = forged_as_alpha("unsigned", later)
+    signed_by_gamma = forged_as_alpha("signed by gamma", later + 1)
+    signed_by_gamma = dataclasses.replace(signed_by_gamma, sig=gammas_key.sign(signed_by_gamma.signed_part(photos_c.id)))
+    altered = oplog.make(alpha, later + 2, "tag", uid=genuine.fields()["uid"], field="name", value="altered")
+    altered = dataclasses.replace(altered, sig=genuine.sig)
+    restamped = dataclasses.replace(genuine, hlc=later + 3)  # alpha's own op, its signature, at another time
+    replayed = in_diary  # alpha's op of another library, as it was signed there (made after `genuine`)
+    with photos_c.write() as db:  # gamma's log, as a hostile gamma would serve it
+        for op in (unsigned, signed_by_gamma, altered, restamped, replayed):
+            oplog.insert(db, op)
+
+    caplog.set_level(logging.WARNING, logger="sdcore.sync.signing")
+    signing.refusals._last.clear()
+    await sync_of(b).pull(gamma)
+    photos_b = b.library("Photos")
+    held = {(o, h) for o, h in photos_b.read().execute("SELECT origin, hlc FROM sync_ops")}
+    for op in (unsigned, signed_by_gamma, altered, restamped, replayed):
+        assert (op.origin, op.hlc) not in held
+    assert await tags(b) == ["harbour"]
+    refused = [r.getMessage() for r in caplog.records if "refused from device" in r.getMessage()]
+    assert len(refused) == 1 and gamma in refused[0] and "forged or altered" in refused[0]  # one line, not five
+
+    # alpha's next change still reaches beta (nothing of alpha's was marked as held by the forgeries)
+    await Api(a).library("Photos").tags.create("lighthouse")
+    await eventually(lambda: tag_names(b) == {"harbour", "lighthouse"}, 10, "alpha's new tag")
+
+
+async def test_a_member_cannot_stall_the_others_with_its_own_operations_badly_signed(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(protocol, "MAX_OPS", 5)  # answers of 5 ops: a hostile gamma's 5 fill one
+    gamma = str(c.device.id)
+    with c.library("Photos").write() as db:  # gamma's log, as a hostile gamma serves it: its own ops, oldest of all
+        for n in range(1, 6):
+            op = oplog.make(gamma, n, "tag", uid=f"{n:032x}", field="name", value=f"junk{n}")
+            oplog.insert(db, dataclasses.replace(op, sig=bytes(signing.SIG_SIZE)))
+    await sync_of(b).pull(gamma)
+    held = b.library("Photos").read().execute("SELECT count(*) FROM sync_ops WHERE origin = ?", (gamma,)).fetchone()[0]
+    assert held == 0  # beta keeps none of them: relayed, alpha would refuse each, asking again for ever
+
+    # so what beta writes still reaches alpha (before: every answer to alpha was gamma's five, all refused)
+    await Api(b).library("Photos").tags.create("lighthouse")
+    await sync_of(a).pull(str(b.device.id))
+    await eventually(lambda: "lighthouse" in tag_names(a), 10, "beta's tag on alpha")
+
+
+async def test_a_member_cannot_stop_the_sync_of_others_with_operations_of_hundreds_of_made_up_devices(
+    chain: tuple[Core, Core, Core],
+) -> None:
+    a, b, c = chain
+    photos_c = c.library("Photos")
+    with photos_c.write() as db:  # a hostile gamma's log: one genuine-looking op of each of 300 devices it made up
+        for n in range(300):
+            made_up = signing.Signer(Ed25519PrivateKey.generate())
+            op = oplog.make(made_up.device_id, hlc.encode(int(time.time() * 1000), 0), "tag",
+                            uid=f"{n:032x}", field="name", value=f"fake{n}")  # fmt: skip
+            oplog.insert(db, dataclasses.replace(op, sig=made_up.sign(op.signed_part(photos_c.id))))
+            db.execute("INSERT INTO sync_keys (device, key) VALUES (?, ?)", (made_up.device_id, made_up.public_key))
+    await sync_of(b).pull(str(c.device.id))
+    origins = b.library("Photos").read().execute("SELECT count(DISTINCT origin) FROM sync_ops").fetchone()[0]
+    assert origins <= protocol.MAX_WATERMARKS  # what beta asks with names every origin it holds
+
+    # so beta still asks alpha for what it lacks (before: its watermarks of 300 origins were refused, at every pull)
+    await Api(a).library("Photos").tags.create("lighthouse")
+    await sync_of(b).pull(str(a.device.id))
+    await eventually(lambda: "lighthouse" in tag_names(b), 10, "alpha's tag on beta")

@@ -1,0 +1,55 @@
+"""The explorer on a device that is switched off: its pane lists the catalogue, and its title says how old it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_support import (  # noqa: F401 (own_home: autouse)
+    answer_prompt,
+    app_for,
+    explorer,
+    names,
+    own_home,
+    settle,
+    wait_for,
+)
+
+from sdcore.core import Core
+from tests.functional.test_catalogue import device, index, make_photos, sync
+
+
+async def test_a_pane_on_an_offline_device_lists_its_catalogue_marked_offline(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "on-alpha")
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a = alpha.library()
+        await index(a, a.locations.add(str(photos)))
+        sync(a, here.library())
+
+    app = app_for(tmp_path, f"alpha:{photos}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: names(pane) == ["2024", "notes.txt"])
+        await wait_for(pilot, lambda: "offline, as of" in str(pane.border_title))
+        assert str(pane.border_title).startswith(f"alpha:{photos}")
+
+
+async def test_the_explorers_search_finds_an_offline_devices_files_and_says_it_is_offline(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "on-alpha")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "beach-towel.txt").write_text("blue")
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a, b = alpha.library(), here.library()
+        await index(a, a.locations.add(str(photos)))
+        await index(b, b.locations.add(str(mine)))
+        sync(a, b)
+
+    app = app_for(tmp_path, mine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        await answer_prompt(pilot, app, "ctrl+f", "beach")
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: pane.results is not None and len(names(pane)) == 2)
+        assert sorted(names(pane)) == [f"alpha:{photos}/2024/summer/beach.jpg", "~/mine/beach-towel.txt"]
+        assert "alpha offline, as of" in str(pane.border_title)

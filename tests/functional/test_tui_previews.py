@@ -1,0 +1,152 @@
+"""The inspector's previews of pictures and binary files, and archives opened as folders in a pane."""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+from PIL import Image
+from rich.color import Color
+from textual.widgets import Static
+from tui_support import app_for, explorer, names, own_home, settle, shown_text, wait_for  # noqa: F401 (own_home)
+
+from sdcore.sdpath import SdPath
+from sdtui import programs
+from sdtui.widgets.inspector import Inspector
+from sdtui.widgets.pane import Pane
+
+
+def a_picture(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
+    """Red above, blue below."""
+    image = Image.new("RGB", size, (255, 0, 0))
+    image.paste((0, 0, 255), (0, size[1] // 2, size[0], size[1]))
+    image.save(path)
+    return path
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that says it is `width` x `height` and holds no pixels at all."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def cell_colours(inspector: Inspector) -> set[tuple[str | None, str | None]]:
+    """The (foreground, background) of every half-block the inspector shows."""
+    found = set()
+    for y in range(inspector.size.height):
+        for segment in inspector.render_line(y):
+            if segment.text and set(segment.text) == {"▀"} and segment.style is not None:
+                fg, bg = segment.style.color, segment.style.bgcolor
+                found.add((fg.name if fg else None, bg.name if bg else None))
+    return found
+
+
+async def test_a_picture_shows_as_half_blocks_with_its_pixel_size(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    a_picture(pictures / "flag.png")
+    app = app_for(tmp_path, pictures)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "▀" in shown_text(inspector))
+        assert "64 × 48" in shown_text(inspector)
+        red, blue = Color.from_rgb(255, 0, 0).name, Color.from_rgb(0, 0, 255).name
+        colours = cell_colours(inspector)
+        assert (red, red) in colours and (blue, blue) in colours  # the top half red, the bottom half blue
+        assert (blue, red) not in colours  # upright: blue never above red
+
+
+async def test_a_hostile_picture_is_refused_with_its_size_said(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "bomb.png").write_bytes(png_header(12_000, 12_000))  # 144 megapixels, says its header
+    (pictures / "huge.png").write_bytes(png_header(100_000, 100_000))  # 10 gigapixels
+    app = app_for(tmp_path, pictures)
+    async with app.run_test(size=(200, 40)) as pilot:  # an inspector of 48 columns
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "not decoded" in shown_text(inspector))
+        assert "12,000 × 12,000" in shown_text(inspector) and "more than 40 megapixels: not decoded" in shown_text(inspector)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: "huge.png" in shown_text(inspector) and "not decoded" in shown_text(inspector))
+
+
+async def test_enter_on_a_picture_never_runs_the_pager(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    a_picture(pictures / "flag.png")
+    ran = tmp_path / "pager-ran"
+    monkeypatch.setattr(programs, "desktop_opener", lambda: [])
+    monkeypatch.setattr(programs, "pager", lambda: ["sh", "-c", f"touch {ran}", "pager"])
+    app = app_for(tmp_path, pictures)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "previewed in the inspector" in shown_text(app.screen.query_one("#status", Static)))
+        assert not ran.exists()
+
+
+async def test_a_binary_file_previews_as_hex(tmp_path: Path) -> None:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "blob.dat").write_bytes(b"\x7fELF\x02\x01\x00\x00" + bytes(range(40)))
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(200, 40)) as pilot:  # an inspector of 48 columns: 8 bytes a line
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "000000 7f 45 4c 46 02 01 00 00 .ELF...." in shown_text(inspector))
+        assert "000008 00 01 02 03 04 05 06 07 ........" in shown_text(inspector)
+
+
+async def test_a_text_file_cannot_send_escape_sequences_to_the_terminal_through_its_preview(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()  # a title, the clipboard (OSC 52) and a cleared screen, set by merely resting the cursor on it
+    (folder / "readme.txt").write_bytes(b"before\x1b]0;owned\x1b\\\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\x9b31mafter\n")
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "before" in shown_text(inspector))
+        shown = shown_text(inspector)
+        assert not any(c in shown for c in "\x1b\x07\x9b"), shown
+        assert "before\\x1b]0;owned" in shown  # shown escaped, as the file holds it
+
+
+async def test_enter_on_a_zip_lists_its_members_and_f5_unpacks_the_selection(tmp_path: Path) -> None:
+    folder = tmp_path / "box"
+    folder.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    with zipfile.ZipFile(folder / "pack.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("inner/dir/one.txt", "one\n")
+        zf.writestr("inner/two.bin", bytes(range(256)) * 100)
+        zf.writestr("top.txt", "top\n")
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        left, right = screen.query_one("#left", Pane), screen.query_one("#right", Pane)
+        inspector = screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "inner/" in shown_text(inspector) and "top.txt" in shown_text(inspector))
+        right.open(SdPath(app.api.device.id, str(out)))
+        await pilot.press("enter")  # into pack.zip
+        await wait_for(pilot, lambda: names(left) == ["inner", "top.txt"])
+        assert "pack.zip" in str(left.border_title)
+        await pilot.press("j")  # a member's preview is its text, as any file's
+        await wait_for(pilot, lambda: "top.txt" in shown_text(inspector) and "\ntop" in shown_text(inspector).replace("│ ", "\n"))
+        await pilot.press("k")
+        await pilot.press("enter")  # into inner/
+        await wait_for(pilot, lambda: names(left) == ["dir", "two.bin"])
+        assert str(left.border_title).endswith("pack.zip/inner")
+        await pilot.press("space", "space", "f5")  # dir/ and two.bin, to the other pane
+        await wait_for(pilot, lambda: (out / "two.bin").exists() and (out / "dir" / "one.txt").exists())
+        await wait_for(pilot, lambda: (out / "two.bin").stat().st_size == 25_600)
+        assert (out / "two.bin").read_bytes() == bytes(range(256)) * 100
+        assert (out / "dir" / "one.txt").read_text() == "one\n"
+        await wait_for(pilot, lambda: "unpacked 2 items" in shown_text(screen.query_one("#status", Static)))

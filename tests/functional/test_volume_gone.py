@@ -1,0 +1,85 @@
+"""A disk pulled out in the middle of a copy onto it (`umount -l`): the job fails saying the volume went away,
+nothing half-written lies under a final name, resuming before the disk is back refuses, and resuming once it is
+back finishes the copy byte for byte. A real loop-mounted ext4 image (root and mkfs.ext4, else skipped with the reason)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore.api import Api
+from sdcore.core import Core
+from sdcore.ops import localcopy
+from sdcore.ops.names import TEMP_PREFIX
+from tests.functional.loop_disks import make_disk
+
+FILES = 2_000
+PULLED_AT = 700
+"""The file being copied when the disk is pulled out."""
+
+
+async def test_a_disk_pulled_out_mid_copy_fails_the_job_cleanly_and_resume_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = make_disk(tmp_path / "usb.img", "ext4", "BACKUP", megabytes=32)  # room for 2,000 inodes
+    point = tmp_path / "usb"
+    disk.mount(point)
+    try:
+        photos = tmp_path / "photos"
+        photos.mkdir()
+        for n in range(FILES):
+            (photos / f"{n:04}.jpg").write_bytes(os.urandom(n % 3000 + 1))
+        calls, reached, pulled = 0, threading.Event(), threading.Event()
+        real = localcopy.copy_file
+
+        def copy_file(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == PULLED_AT:  # in the copy's worker thread: the disk goes while this file is written
+                reached.set()
+                pulled.wait(60)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(localcopy, "copy_file", copy_file)
+        async with Core(tmp_path / "data") as core:
+            api = Api(core)
+            jobs = api.library().jobs
+            job = await api.ops.copy([await api.resolve(str(photos))], await api.resolve(str(point)))
+            deadline = time.monotonic() + 60
+            while not reached.is_set():
+                assert time.monotonic() < deadline, "the copy never reached the pulled file"
+                await asyncio.sleep(0.02)
+            disk.umount(point, lazy=True)
+            pulled.set()
+            record = await jobs.wait(job.id)
+            assert record.state == "failed" and record.error.startswith("the volume went away"), record.error
+            assert f"sd job resume {job.id}" in record.error
+            assert not (point / "photos").exists()  # the empty folder the disk was mounted on got nothing
+            await jobs.resume(job.id)  # too soon: the disk is still out
+            record = await jobs.wait(job.id)
+            assert record.state == "failed" and "is not mounted: plug the disk in" in record.error
+            assert os.listdir(point) == []  # nothing copied into the folder the disk is mounted on
+
+            disk.mount(point)
+            landed = point / "photos"
+            names = os.listdir(landed)
+            assert 0 < len(names) < FILES
+            for name in names:  # whatever has a final name is whole; no temporary file was left behind
+                assert not name.startswith(TEMP_PREFIX)
+                assert (landed / name).read_bytes() == (photos / name).read_bytes()
+
+            await jobs.resume(job.id)
+            record = await jobs.wait(job.id)
+            assert record.state == "completed", record.error
+        assert sorted(os.listdir(landed)) == sorted(os.listdir(photos))
+        for name in os.listdir(photos):
+            assert (landed / name).read_bytes() == (photos / name).read_bytes()
+    finally:
+        disk.umount_all()
+

@@ -1,0 +1,131 @@
+"""`sd` and `attach()` start without the modules they do not need: the core behind the Api, every command, asyncssh."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from subprocess import PIPE
+
+import pytest
+import typer
+from typer._adapters import build_adapter
+from typer.models import OptionInfo
+
+from sdcore.api import wire
+from sdcore.api.records import DeviceInfo
+from sdcore.core import Core
+from sdtui import cli
+from sdtui.cli import plain_params
+
+
+def loaded_after(code: str, stdin: bytes = b"") -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (its last line of output lists them)."""
+    script = f"import sys\n{code}\nprint(' '.join(sys.modules), file=sys.stderr)"
+    done = subprocess.run([sys.executable, "-c", script], input=stdin, capture_output=True, check=False)
+    return set(done.stderr.decode().splitlines()[-1].split())
+
+
+def test_every_command_is_found_in_the_module_the_table_names() -> None:
+    for name in cli.MODULES:
+        app = typer.Typer()
+        getattr(cli, name).register(app)
+        commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+        assert commands == {command for command, module in cli.COMMANDS.items() if module == name}, name
+
+
+def test_sd_version_loads_neither_the_core_nor_a_command() -> None:
+    modules = loaded_after("sys.argv = ['sd', '--version']\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass")
+    assert "sdtui.cli.ops" not in modules and "sdcore.core" not in modules and "pydantic" not in modules
+
+
+def test_a_command_loads_its_own_module_only(tmp_path: object) -> None:
+    code = f"sys.argv = ['sd', '--data-dir', '{tmp_path}', 'health']\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass"
+    modules = loaded_after(code)
+    assert "sdtui.cli.headless" in modules
+    assert not {"sdtui.cli.ops", "sdtui.cli.organize", "sdtui.cli.index", "sdcore.api.root"} & modules
+
+
+def test_attach_reads_the_cores_hello_without_the_core_or_asyncssh() -> None:
+    hello = wire.encode({"hello": {"device": DeviceInfo(uuid.uuid4(), "laptop")}})
+    code = "from sdcore.api import client, wire\nprint(wire.decode(sys.stdin.buffer.read()))"
+    modules = loaded_after(code, hello)
+    assert "sdcore.api.records" in modules
+    assert not {"asyncssh", "sdcore.api.root", "sdcore.jobs.manager"} & modules
+
+
+def test_sd_ls_and_a_search_with_a_number_never_load_pydantic(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "report.pdf").write_text("x")
+    for command, told in ((["ls", str(tmp_path / "folder")], "report.pdf"), (["search", "x", "--limit", "3"], "")):
+        argv = ["sd", "--data-dir", str(tmp_path / "data"), *command]
+        script = f"import sys\nsys.argv = {argv!r}\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass"
+        script += "\nprint(' '.join(sys.modules), file=sys.stderr)"
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        *said, modules = done.stderr.splitlines()
+        assert told in done.stdout and not any("Invalid value" in line for line in said), said
+        assert "pydantic" not in modules.split(), f"sd {command[0]} imported pydantic"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["search", "x", "--limit", "5x"], "Invalid value for '--limit': Input should be a valid integer"),
+        (["health", "--timeout", "0.01"], "Invalid value for '--timeout': Input should be greater than or equal to 0.1"),
+    ],
+)
+def test_a_mistyped_number_is_still_told_in_typers_words(tmp_path: Path, command: list[str], message: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sdtui.cli", "--data-dir", str(tmp_path), *command],
+        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("annotation", "values"),
+    [
+        (str, ["", "x", "-", "ü ∂", "\udcff"]),
+        (int, ["0", "-0", "007", "12", "-12", "999999999999999999", 3]),
+        (float, ["0", "3", "1.5", "-2.25", "0.10", "007.5", 2.0]),
+        (list[str], [["a", "b"], ("a",), []]),
+        (bool, [True, False]),
+    ],
+)
+def test_a_plain_value_is_what_typers_pydantic_check_makes_of_it(annotation: object, values: list[object]) -> None:
+    adapter = build_adapter(annotation, OptionInfo())
+    for value in values:
+        ours = plain_params._plain(annotation, None, None, value)
+        theirs = adapter.validate_python(value)
+        assert ours == theirs and type(ours) is type(theirs), (annotation, value)
+
+
+def test_anything_else_goes_to_typers_own_check() -> None:
+    for annotation, low, high, value in [
+        (int, None, None, "5x"), (int, None, None, "1_000"), (int, None, None, " 5"), (int, None, None, "1.0"),
+        (int, None, None, "9" * 40), (float, 0.1, None, "0.01"), (float, 0.1, None, "abc"), (int, None, 5, "6"),
+        (str, None, None, b"bytes"), (list[str], None, None, "one"), (bool, None, None, "yes"), (float, None, None, "1e3"),
+    ]:  # fmt: skip
+        assert plain_params._plain(annotation, low, high, value) is plain_params._NOT_PLAIN, (annotation, value)
+
+
+async def test_a_command_the_running_core_carries_out_starts_neither_typer_nor_a_core_here(
+    core: Core, tmp_path: Path
+) -> None:
+    from sdtui.cli.forward import host
+
+    await host(core)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "report.pdf").write_text("x")
+    argv = ["sd", "--data-dir", str(core.data_dir), "ls", str(tmp_path / "folder")]
+    script = f"import sys\nsys.argv = {argv!r}\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass"
+    script += "\nprint(' '.join(sys.modules), file=sys.stderr)"
+    client = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=PIPE, stderr=PIPE)
+    out, err = await asyncio.wait_for(client.communicate(), 60)
+    assert "report.pdf" in out.decode(), err.decode()
+    modules = set(err.decode().splitlines()[-1].split())
+    assert "sdtui.cli.forward" in modules
+    assert not {"typer", "sdcore.core", "sdtui.cli.common", "sdtui.cli.index"} & modules

@@ -1,0 +1,109 @@
+"""A library's member list as other members send it: an entry counts when a member here signed it, as it was."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sdcore.sync.members import Member, Members
+from sdcore.sync.signing import Signer
+
+LIBRARY = uuid.uuid4()
+
+
+def device() -> Signer:
+    return Signer(Ed25519PrivateKey.generate())
+
+
+def members_of(folder: Path, who: Signer) -> Members:
+    folder.mkdir(exist_ok=True)
+    return Members(folder, LIBRARY, who)
+
+
+def test_a_member_added_by_a_device_that_the_same_list_makes_a_member_joins(tmp_path: Path) -> None:
+    alpha, beta, gamma, delta = device(), device(), device(), device()
+    at_alpha = members_of(tmp_path / "alpha", alpha)
+    at_alpha.add(beta.device_id, "beta")
+    at_alpha.add(gamma.device_id, "gamma")
+    delta_by_gamma = Member(delta.device_id, "delta", 100.0).signed_by(gamma, LIBRARY)
+    sent = at_alpha.packed()
+    sent.insert(0, [delta_by_gamma.device_id, "delta", 100.0, None, gamma.device_id, gamma.public_key, delta_by_gamma.sig])
+
+    at_beta = members_of(tmp_path / "beta", beta)
+    at_beta.add(alpha.device_id, "alpha")  # alpha shared it with beta
+    joined = at_beta.merge(sent, beta.device_id)
+    assert sorted(m.name for m in joined) == ["delta", "gamma"]
+    assert sorted(m.name for m in at_beta.current()) == ["alpha", "delta", "gamma"]
+
+
+def test_a_member_cannot_change_what_another_wrote_nor_speak_for_it(tmp_path: Path) -> None:
+    alpha, beta, gamma, mallory, delta = device(), device(), device(), device(), device()
+    at_beta = members_of(tmp_path / "beta", beta)
+    at_beta.add(alpha.device_id, "alpha")
+    at_beta.add(gamma.device_id, "gamma")
+    before = at_beta.path.read_bytes()
+    alphas_entry = at_beta.packed()[0]
+
+    def row(m: Member) -> list[object]:
+        return [m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig]
+
+    renamed = [alphas_entry[0], "alpha (evil twin)", *alphas_entry[2:]]  # beta's entry, its name changed by gamma
+    as_if_alpha = dataclasses.replace(Member(delta.device_id, "delta", 500.0).signed_by(gamma, LIBRARY), by=alpha.device_id)
+    alpha_removed_as_if_by_beta = dataclasses.replace(
+        Member(alpha.device_id, "alpha", 1.0, removed=9e9).signed_by(gamma, LIBRARY), by=beta.device_id, key=beta.public_key
+    )
+    by_a_stranger = Member(mallory.device_id, "mallory", 500.0).signed_by(mallory, LIBRARY)
+    other_library = Member(delta.device_id, "delta", 600.0).signed_by(gamma, uuid.uuid4())
+    sent = [renamed, row(as_if_alpha), row(alpha_removed_as_if_by_beta), row(by_a_stranger), row(other_library)]
+
+    assert at_beta.merge(sent, beta.device_id) == []
+    assert at_beta.path.read_bytes() == before
+    assert sorted(m.name for m in at_beta.current()) == ["alpha", "gamma"]
+
+
+def test_a_removed_member_no_longer_changes_the_list(tmp_path: Path) -> None:
+    alpha, beta, gamma, delta = device(), device(), device(), device()
+    at_beta = members_of(tmp_path / "beta", beta)
+    at_beta.add(alpha.device_id, "alpha")
+    at_beta.add(gamma.device_id, "gamma")
+    at_beta.remove(gamma.device_id)
+    delta_by_gamma = Member(delta.device_id, "delta", 9e9).signed_by(gamma, LIBRARY)
+    back_by_gamma = Member(gamma.device_id, "gamma", 9e9).signed_by(gamma, LIBRARY)
+    sent = [[m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig] for m in (delta_by_gamma, back_by_gamma)]
+    assert at_beta.merge(sent, beta.device_id) == []
+    assert [m.name for m in at_beta.current()] == ["alpha"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        ["not a uuid", "x", 1.0, None, "", b"k" * 32, b"s" * 64],
+        [str(uuid.uuid4()), "x", 1.0, None, ""],  # unsigned, as before lists were signed
+        [str(uuid.uuid4()), "x" * 201, 1.0, None, "", b"k" * 32, b"s" * 64],
+        [str(uuid.uuid4()), "x", 1.0, None, "", b"k" * 31, b"s" * 64],
+    ],
+)
+def test_a_malformed_member_entry_is_refused_with_what_it_should_be(tmp_path: Path, row: list[object]) -> None:
+    with pytest.raises(ValueError, match="a member"):
+        members_of(tmp_path / "beta", device()).merge([row], uuid.uuid4())
+
+
+def test_a_member_cannot_remove_another_for_good_by_dating_the_removal_in_the_future(tmp_path: Path) -> None:
+    alpha, beta, gamma, delta = device(), device(), device(), device()
+    at_beta = members_of(tmp_path / "beta", beta)
+    for who, name in ((alpha, "alpha"), (gamma, "gamma"), (delta, "delta")):
+        at_beta.add(who.device_id, name)
+
+    def row(m: Member) -> list[object]:
+        return [m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig]
+
+    in_the_year_4000 = Member(alpha.device_id, "alpha", 1.0, removed=6.4e10).signed_by(gamma, LIBRARY)  # by gamma, hostile
+    assert at_beta.merge([row(in_the_year_4000)], beta.device_id) == []
+    shared_again = Member(alpha.device_id, "alpha", time.time() + 1).signed_by(delta, LIBRARY)  # what delta would send
+    at_beta.merge([row(shared_again)], beta.device_id)
+    assert sorted(m.name for m in at_beta.current()) == ["alpha", "delta", "gamma"]  # before: alpha out for 2,000 years

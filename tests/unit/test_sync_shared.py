@@ -1,0 +1,448 @@
+"""Shared data across devices: three libraries (three devices) in one process exchange operations and agree."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from sdcore import metadata, search, tags
+from sdcore.index.indexer import index_location
+from sdcore.library import entries
+from sdcore.library.context import LibraryContext
+from sdcore.library.library import Library, create_folder
+from sdcore.sync import hlc
+from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue, catalogue_changes, catalogue_watermark
+from sdcore.sync.oplog import BadOp, Op, content_target, make
+
+A, B, C = (str(uuid.UUID(int=n)) for n in (0xA, 0xB, 0xC))
+FILES = ("a.txt", "b.txt", "c.txt", "same1.bin", "same2.bin")
+
+
+def device(folder: Path, device_id: str) -> Library:
+    return Library(folder, LibraryContext.this_device_only(uuid.UUID(device_id)))
+
+
+@pytest.fixture
+async def trio(tmp_path: Path) -> AsyncIterator[tuple[Library, Library, Library]]:
+    """Devices A, B and C holding one library: A's folder of files indexed, copied to B and C (as sharing does)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in FILES:
+        (home / name).write_text("same content" if name.startswith("same") else f"text of {name}")
+    folder = create_folder(tmp_path / "a", "Shared")
+    a = device(folder, A)
+    location = a.locations.add(str(home), mode="content")
+    assert (await a.jobs.wait(await index_location(a, location))).state == "completed"
+    a.close()
+    copies = [folder]
+    for name in ("b", "c"):
+        copies.append(tmp_path / name / folder.name)
+        shutil.copytree(folder, copies[-1], ignore=shutil.ignore_patterns(".lock"))
+    trio = (device(copies[0], A), device(copies[1], B), device(copies[2], C))
+    yield trio
+    for library in trio:
+        library.close()
+
+
+def entry(library: Library, name: str) -> int:
+    location = library.locations.list()[0]
+    return entries.entry_at(library, f"{location.path}/{name}", location.device_id)
+
+
+def exchange(giver: Library, taker: Library, limit: int = 1000) -> int:
+    """What a pull does: the taker asks for what it lacks, in batches, and applies it."""
+    total = 0
+    while batch := giver.sync.ops_since(taker.sync.watermarks(), limit):
+        total += taker.sync.apply([Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) for op in batch])
+    return total
+
+
+def converge(*devices: Library) -> None:
+    for _ in range(2):
+        for giver in devices:
+            for taker in devices:
+                if giver is not taker:
+                    exchange(giver, taker)
+
+
+def tag_names(library: Library) -> dict[str, str | None]:
+    return {t.name: t.color for t in tags.list(library)}
+
+
+def tagged(library: Library, name: str) -> set[str]:
+    try:
+        found = tags.entries(library, name)
+    except Exception:
+        return set()
+    return {entries.paths_of(library, [t.entry_id])[t.entry_id].rpartition("/")[2] for t in found}
+
+
+# -- the clock --------------------------------------------------------------------------------------------
+
+
+def test_the_clock_never_goes_back_when_the_wall_clock_does() -> None:
+    wall = [1_000_000.0]
+    clock = hlc.Clock(wall=lambda: wall[0])
+    first = clock.tick()
+    wall[0] -= 3600  # an NTP step back by an hour
+    second = clock.tick()
+    assert second > first
+    assert hlc.millis(second) == hlc.millis(first)  # the counter moved, not the time
+
+
+def test_a_stamp_seen_from_another_device_orders_the_next_local_edit_after_it() -> None:
+    behind = hlc.Clock(wall=lambda: 1_000_000.0 - 3600)  # an hour behind
+    ahead = hlc.Clock(wall=lambda: 1_000_000.0)
+    seen = ahead.tick()
+    behind.observe(seen)
+    assert behind.tick() > seen
+
+
+def test_a_stamp_a_week_ahead_is_refused() -> None:
+    clock = hlc.Clock(wall=lambda: 1_000_000.0)
+    with pytest.raises(hlc.ClockSkew):
+        clock.observe(hlc.encode(int((1_000_000.0 + 7 * 86400) * 1000), 0))
+    assert clock.tick() < hlc.encode(int(1_000_001 * 1000), 0)  # it did not pull ours along
+
+
+# -- what a peer may send ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "complaint"),
+    [
+        ("not a list", "list of origin"),
+        ([A, 1, "tag+"], "list of origin"),
+        (["laptop", 1, "note", b""], "not a device id"),
+        ([A, -5, "note", b""], "not a stamp"),
+        ([A, 2**70, "note", b""], "not a stamp"),
+        ([A, 1, "drop table", b""], "unknown kind"),
+        ([A, 1, "note", "text"], "not bytes"),
+        ([A, 1, "note", b"\xc1"], "not msgpack"),
+        ([A, 1, "note", msgpack.packb({"target": f"e:{A}:1", "value": "x" * 10_000_000})], "not bytes of at most"),
+        ([A, 1, "note", msgpack.packb({"target": f"e:{A}:1", "value": "x" * 70_000})], "at most 65536 characters"),
+        ([A, 1, "note", msgpack.packb({"target": "c:abc", "value": "x"})], "not an entry"),
+        ([A, 1, "note", msgpack.packb({"target": "../../etc", "value": "x"})], "not an entry or a content"),
+        ([A, 1, "note", msgpack.packb({"target": f"e:{A}:1", "value": "x", "extra": 1})], "carries"),
+        ([A, 1, "tag", msgpack.packb({"uid": "0" * 32, "field": "name", "value": "evil\x1b[2J"})], "control character"),
+        ([A, 1, "tag", msgpack.packb({"uid": "0" * 32, "field": "name", "value": " work/ "})], "not written as"),
+        ([A, 1, "tag", msgpack.packb({"uid": "0" * 32, "field": "owner", "value": "x"})], "no field"),
+        ([A, 1, "tag", msgpack.packb({"uid": "'; --", "field": "name", "value": "x"})], "names no tag"),
+        ([A, 1, "tag-", msgpack.packb({"uid": "0" * 32, "target": "c:ab", "seen": [[A, 1]] * 5000})], "at most 4096"),
+        ([A, 1, "fav", msgpack.packb({"target": f"e:{A}:1", "value": "yes"})], "true or false"),
+        ([A, 1, "search", msgpack.packb({"name": "x\n", "value": None})], "plain text"),
+        ([A, 1, "search", msgpack.packb({"name": "x", "value": "[1, 2]"})], "a search's JSON"),
+        ([A, 1, "search", msgpack.packb({"name": "x", "value": '{"limit": {"a": 1}, "sort": 5}'})], "a search's JSON"),
+    ],
+)
+def test_an_operation_a_peer_sends_is_checked_field_by_field(raw: object, complaint: str) -> None:
+    with pytest.raises(BadOp, match=complaint):
+        Op.unpack(raw)
+
+
+def test_a_valid_operation_crosses_the_wire_unchanged() -> None:
+    op = make(A, 12345, "tag+", uid="0" * 32, target=content_target("abcdef"))
+    assert Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) == op
+
+
+# -- merge rules ------------------------------------------------------------------------------------------
+
+
+async def test_a_tag_and_a_note_made_on_one_device_appear_on_another(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    tags.create(a, "work/acme", "orange")
+    tags.assign(a, "work/acme", [entry(a, "a.txt")])
+    metadata.set_note(a, entry(a, "a.txt"), "signed copy")
+    metadata.set_favorite(a, [entry(a, "b.txt")])
+    search.save(a, "texts", search.Query("txt"))
+    exchange(a, b)
+    assert tag_names(b) == {"work": None, "work/acme": "orange"}
+    assert tagged(b, "work/acme") == {"a.txt"}
+    assert metadata.note(b, entry(b, "a.txt")) == "signed copy"
+    assert search.find(b, "signed") and metadata.favorites(b) == [entry(b, "b.txt")]
+    assert [s.name for s in search.saved(b)] == ["texts"]
+    assert a.sync.digest() == b.sync.digest()
+
+
+async def test_the_same_note_edited_on_two_devices_keeps_the_later_and_the_history_keeps_both(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    a, b, c = trio
+    metadata.set_note(a, entry(a, "a.txt"), "draft")
+    converge(a, b, c)
+    metadata.set_note(a, entry(a, "a.txt"), "from A")
+    metadata.set_note(b, entry(b, "a.txt"), "from B")  # later: B wins
+    converge(a, b, c)
+    for device_ in trio:
+        assert metadata.note(device_, entry(device_, "a.txt")) == "from B"
+    history = c.sync.note_history(entry(c, "a.txt"))
+    assert [(v.value, v.origin, v.current) for v in history] == [("draft", A, False), ("from A", A, False), ("from B", B, True)]
+
+
+async def test_a_tag_added_on_one_device_while_removed_on_another_stays(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "keep")
+    tags.assign(a, "keep", [entry(a, "a.txt")])
+    converge(a, b, c)
+    tags.remove(b, "keep", [entry(b, "a.txt")])  # B took it off...
+    tags.assign(a, "keep", [entry(a, "b.txt")])
+    tags.remove(a, "keep", [entry(a, "a.txt")])
+    tags.assign(a, "keep", [entry(a, "a.txt")])  # ...while A took it off and put it back: A's new add stays
+    converge(c, b, a)
+    assert {tuple(sorted(tagged(d, "keep"))) for d in trio} == {("a.txt", "b.txt")}
+    events = [(e.tag, e.added, e.origin) for e in c.sync.tag_history(entry(c, "a.txt"))]
+    assert events[0] == ("keep", True, A) and ("keep", False, B) in events and events[-1] == ("keep", True, A)
+
+
+async def test_a_removal_that_saw_every_add_takes_the_tag_off_everywhere(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "old")
+    tags.assign(a, "old", [entry(a, "a.txt")])
+    converge(a, b, c)
+    tags.remove(c, "old", [entry(c, "a.txt")])
+    converge(a, b, c)
+    assert all(tagged(d, "old") == set() for d in trio)
+
+
+async def test_a_content_tag_reaches_every_copy_on_every_device(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    tags.create(b, "dup")
+    tags.assign(b, "dup", [entry(b, "same1.bin")], content=True)
+    exchange(b, a)
+    assert tagged(a, "dup") == {"same1.bin", "same2.bin"}
+
+
+async def test_a_tag_renamed_on_one_device_and_recoloured_on_another_gets_both(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "photos/2024", "blue")
+    tags.assign(a, "photos/2024", [entry(a, "a.txt")])
+    converge(a, b, c)
+    tags.rename(a, "photos", "pictures")
+    tags.recolor(b, "photos/2024", "red")
+    converge(a, b, c)
+    for device_ in trio:
+        assert tag_names(device_) == {"pictures": None, "pictures/2024": "red"}
+        assert tagged(device_, "pictures/2024") == {"a.txt"}
+
+
+async def test_two_devices_making_one_tag_name_make_one_tag(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "Work", "blue")
+    tags.create(b, "work", "green")  # later: its spelling and colour win
+    tags.assign(a, "Work", [entry(a, "a.txt")])
+    tags.assign(b, "work", [entry(b, "b.txt")])
+    converge(a, b, c)
+    for device_ in trio:
+        assert tag_names(device_) == {"work": "green"}
+        assert tagged(device_, "work") == {"a.txt", "b.txt"}
+
+
+async def test_a_rename_onto_a_name_made_elsewhere_keeps_both_tags_apart(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "draft")
+    converge(a, b, c)
+    tags.create(b, "final")
+    tags.assign(b, "final", [entry(b, "b.txt")])
+    time.sleep(0.002)  # a later millisecond: within one, the two names are concurrent and either may keep it
+    tags.rename(a, "draft", "final")  # A did not know B's
+    tags.assign(a, "final", [entry(a, "a.txt")])
+    converge(a, b, c)
+    names = {tuple(sorted(tag_names(d))) for d in trio}
+    assert len(names) == 1
+    (shown,) = names
+    assert shown[0] == "final" and shown[1].startswith("final (")  # B's named "final" first: it keeps the name
+    assert {tuple(sorted(tagged(d, "final"))) for d in trio} == {("b.txt",)}
+
+
+async def test_a_deleted_tag_goes_everywhere_and_its_assignments_stay_in_the_history(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    a, b, c = trio
+    tags.create(a, "tmp")
+    tags.assign(a, "tmp", [entry(a, "a.txt")])
+    converge(a, b, c)
+    tags.delete(b, "tmp")
+    converge(a, b, c)
+    assert all("tmp" not in tag_names(d) for d in trio)
+    assert [(e.tag, e.added) for e in a.sync.tag_history(entry(a, "a.txt"))] == [("tmp", True), ("tmp", False)]
+
+
+async def test_a_favourite_and_a_saved_search_follow_the_last_writer(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    metadata.set_favorite(a, [entry(a, "c.txt")])
+    search.save(b, "Mine", search.Query("a"))
+    converge(a, b, c)
+    metadata.set_favorite(b, [entry(b, "c.txt")], False)
+    search.save(a, "mine", search.Query("b"), replace=True)
+    search.forget(c, "Mine")  # the last word
+    converge(a, b, c)
+    assert all(metadata.favorites(d) == [] and search.saved(d) == [] for d in trio)
+
+
+async def test_applying_a_batch_twice_or_backwards_changes_nothing_more(trio: tuple[Library, Library, Library]) -> None:
+    a, b, c = trio
+    tags.create(a, "x")
+    for name in FILES:
+        tags.assign(a, "x", [entry(a, name)])
+        metadata.set_note(a, entry(a, name), f"note {name}")
+    tags.remove(a, "x", [entry(a, "b.txt")])
+    tags.rename(a, "x", "y")
+    batch = a.sync.ops_since({}, 1000)
+    assert b.sync.apply(batch) == len(batch)
+    assert b.sync.apply(batch) == 0
+    assert c.sync.apply(list(reversed(batch))) == len(batch)
+    assert a.sync.digest() == b.sync.digest() == c.sync.digest()
+    assert tagged(c, "y") == set(FILES) - {"b.txt"}
+    assert metadata.note(c, entry(c, "c.txt")) == "note c.txt"
+
+
+async def test_a_device_an_hour_behind_still_orders_edits_as_they_were_made(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    b.sync._clock = hlc.Clock(0, wall=lambda: time.time() - 3600)  # B's clock is an hour behind
+    metadata.set_note(a, entry(a, "a.txt"), "A first")
+    exchange(a, b)
+    metadata.set_note(b, entry(b, "a.txt"), "B after seeing A")  # stamped after A's, though B's clock says earlier
+    exchange(b, a)
+    assert metadata.note(a, entry(a, "a.txt")) == "B after seeing A"
+
+
+async def test_ops_from_a_clock_a_week_ahead_wait_until_they_are_sane(trio: tuple[Library, Library, Library]) -> None:
+    _, b, _ = trio
+    week_ahead = hlc.encode(int((time.time() + 7 * 86400) * 1000), 0)
+    target = b.sync.target_of(b.read(), entry(b, "a.txt"))
+    future = make(C, week_ahead, "note", target=target, value="from the future")
+    later = make(C, week_ahead + 1, "note", target=target, value="later still")
+    assert b.sync.apply([later, future]) == 0
+    assert metadata.note(b, entry(b, "a.txt")) is None
+    assert C not in b.sync.watermarks()
+    assert b.sync.clock.tick() < week_ahead
+
+
+async def test_shared_data_made_before_the_log_is_adopted(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    with a.write() as db:  # as a library from before sync holds it: rows, no ops
+        db.execute("INSERT INTO tags (name, color, created) VALUES ('legacy', 'red', 0)")
+        db.execute("INSERT INTO user_metadata (entry_id, note, favorite, updated) VALUES (?, 'old note', 1, 0)", (entry(a, "c.txt"),))
+    a.sync._adopted = False
+    exchange(a, b)
+    assert tag_names(b) == {"legacy": "red"}
+    assert metadata.note(b, entry(b, "c.txt")) == "old note" and metadata.favorites(b) == [entry(b, "c.txt")]
+
+
+async def test_an_op_about_an_entry_not_known_yet_shows_once_the_entry_arrives(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    a, _, c = trio
+    report = entry(c, "c.txt")
+    with c.write() as db:  # C's catalogue has not brought c.txt yet
+        row = db.execute("SELECT * FROM entries WHERE id = ?", (report,)).fetchone()
+        db.execute("DELETE FROM entries WHERE id = ?", (report,))
+    tags.create(a, "later")
+    tags.assign(a, "later", [entry(a, "c.txt")])
+    metadata.set_note(a, entry(a, "c.txt"), "arrives later")
+    exchange(a, c)
+    assert tagged(c, "later") == set() and a.sync.digest() == c.sync.digest()  # held, not shown
+    with c.write() as db:  # the catalogue brings it
+        db.execute(f"INSERT INTO entries VALUES ({','.join('?' * len(row))})", row)
+        c.sync.reapply_pending(db, A, [report, 999_999])
+    assert tagged(c, "later") == {"c.txt"} and metadata.note(c, report) == "arrives later"
+    assert search.find(c, "arrives")
+
+
+async def test_a_tag_made_before_the_catalogue_brings_its_file_shows_when_it_does_and_follows_a_rename(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "draft.txt").write_text("words")
+    a = device(create_folder(tmp_path / "a", "Shared"), A)
+    b = device(create_folder(tmp_path / "b", "Shared"), B)  # knows nothing of A's files yet
+    location = a.locations.add(str(home), mode="content")
+    assert (await a.jobs.wait(await index_location(a, location))).state == "completed"
+    tags.create(a, "work")
+    tags.assign(a, "work", [entry(a, "draft.txt")])
+    metadata.set_note(a, entry(a, "draft.txt"), "for monday")
+    exchange(a, b)  # the ops come first: held
+    assert tags.entries(b, "work") == [] and search.find(b, "monday") == []
+
+    def catalogue() -> None:
+        while True:
+            batch = catalogue_changes(a, catalogue_watermark(b, uuid.UUID(A)))
+            apply_catalogue(b, uuid.UUID(A), CatalogueBatch.unpack(batch.pack()))
+            if batch.complete:
+                return
+
+    catalogue()
+    assert tagged(b, "work") == {"draft.txt"} and metadata.note(b, entry(b, "draft.txt")) == "for monday"
+    (home / "draft.txt").rename(home / "final.txt")
+    assert (await a.jobs.wait(await index_location(a, location))).state == "completed"
+    catalogue()
+    assert tagged(b, "work") == {"final.txt"} and metadata.note(b, entry(b, "final.txt")) == "for monday"
+    for library in (a, b):
+        library.close()
+
+
+# -- convergence under random partitions ------------------------------------------------------------------
+
+
+def random_edit(rng: random.Random, library: Library) -> None:
+    names = ["red", "work", "work/acme", "later"]
+    ids = [entry(library, n) for n in FILES]
+    action = rng.choice(["create", "tag", "tag", "untag", "note", "fav", "rename", "recolor", "search", "delete"])
+    try:
+        if action == "create":
+            tags.create(library, rng.choice(names), rng.choice([None, "red", "blue"]))
+        elif action == "tag":
+            name = rng.choice(names)
+            if name not in tag_names(library):
+                tags.create(library, name)
+            tags.assign(library, name, rng.sample(ids, 2), content=rng.random() < 0.2)
+        elif action == "untag":
+            tags.remove(library, rng.choice(list(tag_names(library)) or ["none"]), rng.sample(ids, 2))
+        elif action == "note":
+            metadata.set_note(library, rng.choice(ids), rng.choice([None, "one", "two", f"n{rng.random()}"]))
+        elif action == "fav":
+            metadata.set_favorite(library, [rng.choice(ids)], rng.random() < 0.6)
+        elif action == "rename":
+            tags.rename(library, rng.choice(list(tag_names(library)) or ["none"]), rng.choice(names + ["other"]))
+        elif action == "recolor":
+            tags.recolor(library, rng.choice(list(tag_names(library)) or ["none"]), rng.choice([None, "teal"]))
+        elif action == "search":
+            if rng.random() < 0.7:
+                search.save(library, rng.choice(["s1", "S1", "s2"]), search.Query(rng.choice(["a", "b"])), replace=True)
+            else:
+                search.forget(library, rng.choice(["s1", "s2"]))
+        elif action == "delete":
+            tags.delete(library, rng.choice(list(tag_names(library)) or ["none"]), recursive=True)
+    except (tags.TagError, tags.NotFound, tags.AlreadyExists):
+        pass  # what a person might type wrongly: refused, nothing written
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_three_devices_end_equal_whatever_they_did_apart(seed: int, trio: tuple[Library, Library, Library]) -> None:
+    rng = random.Random(seed)
+    if seed % 2:  # C's clock an hour behind
+        trio[2].sync._clock = hlc.Clock(0, wall=lambda: time.time() - 3600)
+    for _ in range(80):
+        if rng.random() < 0.7:
+            random_edit(rng, rng.choice(trio))
+        else:  # a link that is up for a moment: one pull, maybe cut short
+            giver, taker = rng.sample(trio, 2)
+            batch = giver.sync.ops_since(taker.sync.watermarks(), rng.randint(1, 20))
+            taker.sync.apply(batch)
+    converge(*trio)
+    digests = {d.sync.digest() for d in trio}
+    assert len(digests) == 1, f"seed {seed}"
+    shown = {(tuple(sorted(tag_names(d).items(), key=str)), tuple(sorted(map(str, metadata.favorites(d))))) for d in trio}
+    assert len(shown) == 1, f"seed {seed}: what the devices show differs"
+    notes = {tuple(metadata.note(d, entry(d, n)) for n in FILES) for d in trio}
+    assert len(notes) == 1, f"seed {seed}: notes differ"
+    assigned = {tuple(sorted((n, tuple(sorted(tagged(d, n)))) for n in tag_names(d))) for d in trio}
+    assert len(assigned) == 1, f"seed {seed}: tagged files differ"
