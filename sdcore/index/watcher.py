@@ -37,7 +37,7 @@ class LocationWatcher:
         self._task: asyncio.Task[None] | None = None
         self._follow: asyncio.Task[None] | None = None
         self._volumes: asyncio.Task[None] | None = None
-        self._mounted: set[str] = set()  # ids of the disks mounted when last looked (its locations on disks only)
+        self._mounted: set[str] = set()  # ids of the disks seen mounted and not yet noted gone
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self._caught_up: set[str] = set()  # roots indexed again since this watcher started
@@ -83,7 +83,7 @@ class LocationWatcher:
         here = self.library.locations.device_id
         mine = [loc for loc in self.library.locations.list() if loc.device_id == here]
         mounted = await asyncio.to_thread(list_volumes) if any(loc.volume_id for loc in mine) else []
-        self._mounted = {v.id for v in mounted}
+        self._mounted |= {v.id for v in mounted}  # not reset: a disk that went since the last look is still gone
         roots = [  # not a disk's location while the disk is out: its mount point is an empty folder
             loc.path
             for loc in mine
