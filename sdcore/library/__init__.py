@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.fs.noreplace import rename_noreplace
 from sdcore.library.context import LibraryContext
 from sdcore.library.damage import (
     DiskFull,
@@ -332,8 +333,13 @@ class Libraries:
         if taken or any(i.name == new_name and i.folder != info.folder for i in self.list()):
             raise AlreadyExists(f"a library named {new_name!r} exists already")
         self._held(info)
-        write_meta(info.folder, {**read_meta(info.folder), "name": new_name})
-        listed.rename(new_listed)
+        if new_listed != listed:
+            try:  # never onto a folder made since the check above
+                rename_noreplace(str(listed), str(new_listed))
+            except FileExistsError:
+                raise AlreadyExists(f"a library named {new_name!r} exists already") from None
+        folder = info.folder if info.link else new_listed
+        write_meta(folder, {**read_meta(folder), "name": new_name})
         self._remember(info.id, new_listed)
         return self.find(new_listed.name)
 
