@@ -558,9 +558,9 @@ async def test_quitting_stops_a_big_local_copy_at_once_rather_than_finishing_the
         library = core.library()
         await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
         await asyncio.to_thread(begun.wait, 30)
-        quit_at = time.monotonic()
-    assert time.monotonic() - quit_at < 1.5  # "it stops where it is", not when the file is done
+        at_quit = calls
     stopped_at = calls
+    assert stopped_at - at_quit <= 2  # "it stops where it is" (chunks, not seconds: a loaded machine is slow)
     await asyncio.sleep(1)
     assert calls == stopped_at < 20  # and its thread stopped writing too
     assert not (tmp_path / "dst" / "disk.img").exists()
