@@ -17,7 +17,10 @@ class Sidebar(OptionList):
     """The places list; choosing one opens it in the active pane."""
 
     DEFAULT_CSS = """
-    Sidebar { width: 20%; min-width: 18; max-width: 26; height: 1fr; border: round $panel; background: $surface; }
+    Sidebar {
+        width: 20%; min-width: 18; max-width: 26; height: 1fr; border: round $panel; background: $surface;
+        text-wrap: nowrap; text-overflow: ellipsis;  /* a long label is cut, never wrapped under the next */
+    }
     Sidebar:focus { border: round $accent; }
     """
 
