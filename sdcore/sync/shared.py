@@ -145,7 +145,7 @@ class SharedData:
                 learnt[op.origin] = key
         if learnt:
             good = self._within_origins(good, sender)
-        return self.apply(good, learnt)
+        return self.apply(good, learnt, sender)
 
     def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:
         """The ops but those of devices that are not members of the library, new here past `oplog.MAX_STRANGERS` of
@@ -166,10 +166,11 @@ class SharedData:
             signing.refusals.refused(sender, f"operations of {left_out} more devices that are not members of the library")
         return [op for op in ops if op.origin in taken]
 
-    def apply(self, ops: Iterable[Op], keys: dict[str, bytes] | None = None) -> int:
+    def apply(self, ops: Iterable[Op], keys: dict[str, bytes] | None = None, sender: str = "") -> int:
         """Merge other devices' ops (validated by `Op.unpack`); how many were new. Idempotent, in any order. An op
         stamped more than a day ahead of this device's clock is refused with every later op of its origin here:
-        the watermark stays below it, so it comes again once the clocks agree."""
+        the watermark stays below it, so it comes again once the clocks agree. So is an origin's numbered op
+        whose predecessor is not held (`oplog.without_gaps`): a relay cannot make this device skip an origin's ops."""
         clock = self.clock
         refused: set[str] = set()
         taken = []
@@ -188,8 +189,14 @@ class SharedData:
         new = 0
         with self.library.write() as db:
             self.adopt(db)
+            taken, missing = oplog.without_gaps(db, taken)
+            if missing:
+                origin, seq = next(iter(missing.items()))
+                signing.refusals.refused(
+                    sender or "(local)", f"operations of device {origin} after a gap (its operation {seq} is missing): waiting for it"
+                )
             db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (keys or {}).items())
-            for op in taken:
+            for op in sorted(taken, key=lambda o: o.stamp):
                 if oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
@@ -235,7 +242,7 @@ class SharedData:
         """Make an op of this device and merge it, in the write transaction `db`."""
         self.adopt(db)
         self._keep_key(db)
-        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, **fields))
+        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, oplog.last_seq(db, self.device) + 1, **fields))
         oplog.insert(db, op)
         self._merge(db, op)
         return op
@@ -307,10 +314,14 @@ class SharedData:
         if not new:
             return
         self._keep_key(db)
-        ops = [self._signed(oplog.make(self.device, self.clock.tick(), "tag+", uid=uid, target=t)) for t in new]
+        first = oplog.last_seq(db, self.device) + 1
+        ops = [
+            self._signed(oplog.make(self.device, self.clock.tick(), "tag+", first + n, uid=uid, target=t))
+            for n, t in enumerate(new)
+        ]
         db.executemany(
-            "INSERT INTO sync_ops (origin, hlc, kind, body, sig) VALUES (?, ?, ?, ?, ?)",
-            [(op.origin, op.hlc, op.kind, op.body, op.sig) for op in ops],
+            "INSERT INTO sync_ops (origin, hlc, kind, body, sig, seq) VALUES (?, ?, ?, ?, ?, ?)",
+            [(op.origin, op.hlc, op.kind, op.body, op.sig, op.seq) for op in ops],
         )
         db.executemany(
             "INSERT INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)",

@@ -137,3 +137,33 @@ async def test_a_member_cannot_stop_the_sync_of_others_with_operations_of_hundre
     await Api(a).library("Photos").tags.create("lighthouse")
     await sync_of(b).pull(str(a.device.id))
     await eventually(lambda: "lighthouse" in tag_names(b), 10, "alpha's tag on beta")
+
+
+async def test_a_member_cannot_hide_another_devices_earlier_operations_by_relaying_only_its_latest(
+    chain: tuple[Core, Core, Core],
+) -> None:
+    a, b, c = chain
+    alpha, gamma = str(a.device.id), str(c.device.id)
+    alphas_key = signing.signer_of(a.data_dir / "device_key")
+    photos_a, photos_b, photos_c = a.library("Photos"), b.library("Photos"), c.library("Photos")
+    first = oplog.last_seq(photos_a.read(), alpha) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    made = []  # three tags alpha made (signed and numbered by alpha), not yet sent to anyone
+    for n in range(3):
+        op = oplog.make(alpha, stamp + n, "tag", first + n, uid=f"{stamp + n:032x}", field="name", value=f"made{n}")
+        made.append(dataclasses.replace(op, sig=alphas_key.sign(op.signed_part(photos_a.id))))
+    with photos_c.write() as db:  # a hostile gamma that got them serves only the latest
+        oplog.insert(db, made[-1])
+        db.execute("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (alpha, alphas_key.public_key))
+    await sync_of(b).pull(gamma)
+    assert (alpha, made[-1].hlc) not in set(photos_b.read().execute("SELECT origin, hlc FROM sync_ops"))
+    assert photos_b.sync.watermarks().get(alpha, 0) < made[0].hlc  # not past the two hidden ones
+
+    with photos_a.write() as db:  # alpha serves all three: beta takes them all (before: only the latest, for good)
+        for op in made:
+            oplog.insert(db, op)
+    await sync_of(b).pull(alpha)
+    assert {"made0", "made1", "made2"} <= tag_names(b)
+    # a forged renumbering is refused: the number is signed
+    renumbered = dataclasses.replace(made[-1], seq=first)
+    assert not signing.verify(alphas_key.public_key, renumbered.signed_part(photos_a.id), renumbered.sig)
