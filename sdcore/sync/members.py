@@ -5,6 +5,12 @@ key beside it (its hash is the signer's device id). A list from another member i
 entry counts only when its signature verifies and its signer is a member here (or this device), so a member
 relaying the list cannot change what others wrote, and a device that is not a member (or no longer) changes
 nothing.
+
+Who may remove whom: a device may always leave (its own removal, signed by itself); another device's removal
+counts here only when this device signed it or a device this device's user trusts fully did (paired with full
+trust here: `trusted`). So a member that this user never paired with cannot take a third device (or all) out.
+A device never adds itself (only its list's own entry, stamped 0, which changes nothing once it is known): a
+removed device comes back only when a member's user shares the library with it again.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,10 @@ FILE = "members.json"
 MAX_MEMBERS = 64
 """Devices one library may be shared with (what a peer's list may make this device hold)."""
 NAME_LIMIT = 200
+JOINED = 1.0
+"""The time a device that shared a library with this one is listed as added (by this device, which did not ask
+for it): earlier than any removal, so a removed device that shares the library back with a member that did not
+know of its removal is not brought back everywhere by that member's list."""
 MAX_AHEAD = 24 * 3600.0
 """Seconds ahead of this device's clock an entry may be dated: a later one would win over every change to come
 (a member removed in the year 4000 could never be shared with again), so it is refused."""
@@ -145,12 +156,21 @@ class Members:
                 members[old.device_id] = dataclasses.replace(old, last_sync=when or time.time())
                 self._save(members)
 
+    def leave(self) -> None:
+        """This device no longer syncs the library (another member's user unshared it from this one): every
+        member is forgotten here. Nothing is signed: what others hold of the library is theirs to change."""
+        with self._lock:
+            self._save({})
+
     def packed(self, *extra: Member) -> list[list[Any]]:
         """The list as it goes to another member, `extra` first: [device id, name, added, removed, by, key, sig]
-        each (an entry of a list made before entries were signed is signed by this device on the way out)."""
+        each (an entry of a list made before entries were signed is signed by this device on the way out, an
+        addition only: this device does not vouch for a removal it did not make)."""
         out = []
         for m in [*extra, *self.all()]:
             if not m.sig:
+                if not m.current:
+                    continue
                 m = self._sign(m)
             out.append([m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig])
         return out
@@ -160,9 +180,11 @@ class Members:
         assert self.signer is not None
         return self._sign(Member(self.signer.device_id, name[:NAME_LIMIT], 0.0))
 
-    def merge(self, packed: object, this_device: object) -> list[Member]:
+    def merge(self, packed: object, this_device: object, trusted: Collection[str] = ()) -> list[Member]:
         """Take in another member's list (validated: a peer sends it); the devices that became members here.
-        Entries not signed by a member here are left out (and logged)."""
+        Entries not signed by a member here are left out (and logged), and so are removals of another device
+        than their signer by a device not in `trusted` (the devices paired with full trust here), and additions
+        of a device by itself."""
         if not isinstance(packed, list) or len(packed) > MAX_MEMBERS + 1:
             raise ValueError("a list of members, 65 at most")
         theirs = [_unpack(row) for row in packed]
@@ -183,6 +205,12 @@ class Members:
                         continue
                     if m.stamp > time.time() + MAX_AHEAD:
                         signing.refusals.refused(m.by, f"a member list entry of {m.device_id} dated in the future")
+                        continue
+                    if not m.current and m.by not in (m.device_id, str(this_device)) and m.by not in trusted:
+                        signing.refusals.refused(m.by, f"the removal of device {m.device_id} by a device not paired here with full trust")
+                        continue
+                    if m.current and m.by == m.device_id and m.stamp > 0:
+                        signing.refusals.refused(m.by, "a device adding itself to the library")
                         continue
                     old = members.get(m.device_id)
                     if (old is not None and old.stamp >= m.stamp) or (old is None and len(members) >= MAX_MEMBERS):

@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sdcore import net
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.net.frames import PermissionDenied
 from sdcore.sync import hlc, oplog, protocol, signing
+from sdcore.sync.members import Members
 from sdcore.sync.service import sync_of
 from tests.functional.test_sync_transport import eventually, three_devices
 
@@ -167,3 +170,53 @@ async def test_a_member_cannot_hide_another_devices_earlier_operations_by_relayi
     # a forged renumbering is refused: the number is signed
     renumbered = dataclasses.replace(made[-1], seq=first)
     assert not signing.verify(alphas_key.public_key, renumbered.signed_part(photos_a.id), renumbered.sig)
+
+
+def members(core: Core) -> list[str]:
+    return sorted(m.name for m in Members(core.library("Photos").folder).current())
+
+
+async def test_a_member_not_paired_with_full_trust_cannot_remove_a_third_device(chain: tuple[Core, Core, Core]) -> None:
+    a, b, c = chain
+    photos_a, photos_c = a.library("Photos"), c.library("Photos")
+    delta = signing.Signer(Ed25519PrivateKey.generate())  # a fourth member (it never connects: enough for the list)
+    Members(photos_a.folder, photos_a.id, signing.signer_of(a.data_dir / "device_key")).add(delta.device_id, "delta")
+    await sync_of(b).pull(str(a.device.id))
+    assert "delta" in members(b)
+    hostile = Members(photos_c.folder, photos_c.id, signing.signer_of(c.data_dir / "device_key"))
+    hostile.add(delta.device_id, "delta")
+    hostile.remove(delta.device_id)  # gamma's list, as a hostile gamma serves it: delta removed, signed by gamma
+    await sync_of(b).pull(str(c.device.id))  # beta's user paired gamma with full trust: beta takes delta's removal
+    await sync_of(a).pull(str(b.device.id))  # alpha never paired with gamma: it does not
+    assert members(a) == ["beta", "delta", "gamma"]
+
+
+async def test_a_device_told_it_was_unshared_signs_no_removal_of_the_others(tmp_path: Path) -> None:
+    async with three_devices(tmp_path, [(0, 1), (0, 2), (1, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(a).share(photos, "gamma")
+        await sync_of(b).pull(str(a.device.id))
+        # gamma, hostile, tells beta that beta was unshared: beta leaves, as if alpha's user had unshared it
+        await net.attach(c).call("beta", "sync_unshare", library=str(photos.id), member=str(b.device.id))
+        assert members(b) == []
+        await sync_of(a).share(photos, "beta")  # alpha's user shares it with beta again
+        await sync_of(a).pull(str(b.device.id))
+        assert members(a) == ["beta", "gamma"]  # before: beta's signed removal of gamma reached alpha
+        assert members(b) == ["alpha", "gamma"]
+
+
+async def test_a_removed_device_cannot_share_the_library_back_by_itself(tmp_path: Path) -> None:
+    async with three_devices(tmp_path, [(0, 1), (0, 2), (1, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(a).share(photos, "gamma")
+        await sync_of(b).pull(str(a.device.id))
+        await sync_of(a).unshare(photos, "gamma")
+        assert members(a) == ["beta"] and members(b) == ["alpha"]
+        for member in ("alpha", "beta"):  # gamma, hostile, shares the library id back with each
+            with pytest.raises(PermissionDenied, match="was removed from library"):
+                await net.attach(c).call(member, "sync_share", library=str(photos.id), title="Photos", members=[])
+        assert members(a) == ["beta"] and members(b) == ["alpha"]
+        await sync_of(a).share(photos, "gamma")  # alpha's user shares it with gamma again: gamma is back
+        assert members(a) == ["beta", "gamma"]
