@@ -113,8 +113,9 @@ class Catalogue(Protocol):
         come while up_to < head)."""
         ...
 
-    def apply(self, device: str, packed: Any) -> None:
-        """Apply a member's own batch into its read-only catalogue here (validated; idempotent)."""
+    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+        """Apply a member's own batch into its read-only catalogue here (validated; idempotent); `name`: what the
+        device is called here (as paired), kept instead of the name the batch says."""
         ...
 
     def watermark(self, device: str) -> int: ...
@@ -171,7 +172,9 @@ class _Catalogue:
         batch = catalogue_changes(self.library, since, limit)
         return batch.pack(), batch.up_to, batch.head
 
-    def apply(self, device: str, packed: Any) -> None:
+    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+        import dataclasses
+
         from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
 
         try:
@@ -180,6 +183,8 @@ class _Catalogue:
             raise Refused(f"sync: {exc}") from None
         if str(batch.device_id) != device:  # a device sends its own catalogue only, never a third device's
             raise Refused("sync: a catalogue batch of another device than the one that sent it")
+        if name:
+            batch = dataclasses.replace(batch, device_name=name)
         apply_catalogue(self.library, uuid.UUID(device), batch)
 
     def watermark(self, device: str) -> int:

@@ -199,14 +199,14 @@ class SyncService:
     def devices(self, library: Library) -> list[LibraryDevice]:
         """This device and the library's members, each online or not, with the time of the last sync."""
         here = LibraryDevice(self.me, self.core.device.name, True, True, None)
-        return [here] + [
-            LibraryDevice(m.device_id, self._name(m), False, self._is_online(m.device_id), m.last_sync)
-            for m in sorted(Members(library.folder).current(), key=lambda m: m.name)
-        ]
+        members = Members(library.folder)
+        named = sorted(((self._name(m, members), m) for m in members.current()), key=lambda t: t[0])
+        return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync) for name, m in named]
 
-    def _name(self, m: Member) -> str:
+    def _name(self, m: Member, members: Members) -> str:
+        """A member's name: as paired here, else as it calls itself (signed by it): never as a relay called it."""
         peer = self.net.trust.get(uuid.UUID(m.device_id))
-        return peer.name if peer is not None else m.name
+        return peer.name if peer is not None else members.name_of(m)
 
     def _is_online(self, device: str) -> bool:
         if device in self._online:
@@ -412,7 +412,7 @@ class SyncService:
                 more = answer["up_to"] < answer["head"]
                 if more and (job is not None or not first):
                     asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                await self._in_thread(cat.apply, device, answer["batch"])
+                await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
                 if not more:
                     ended = True
                     return

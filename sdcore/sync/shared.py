@@ -145,6 +145,8 @@ class SharedData:
                 learnt[op.origin] = key
         if learnt:
             good = self._within_origins(good, sender)
+            kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
+            learnt = {origin: key for origin, key in learnt.items() if origin in kept}
         return self.apply(good, learnt, sender)
 
     def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:

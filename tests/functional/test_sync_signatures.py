@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sdcore import net
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.index.indexer import index_location
 from sdcore.net.frames import PermissionDenied
-from sdcore.sync import hlc, oplog, protocol, signing
+from sdcore.sync import catalogue, hlc, oplog, protocol, signing
 from sdcore.sync.members import Members
 from sdcore.sync.service import sync_of
 from tests.functional.test_sync_transport import eventually, three_devices
@@ -220,3 +222,28 @@ async def test_a_removed_device_cannot_share_the_library_back_by_itself(tmp_path
         assert members(a) == ["beta"] and members(b) == ["alpha"]
         await sync_of(a).share(photos, "gamma")  # alpha's user shares it with gamma again: gamma is back
         assert members(a) == ["beta", "gamma"]
+
+
+async def test_a_relay_cannot_rename_a_device_and_a_catalogue_keeps_the_name_paired_with(
+    chain: tuple[Core, Core, Core], tmp_path: Path
+) -> None:
+    a, b, c = chain
+    alpha, beta, gamma = (str(core.device.id) for core in chain)
+    await sync_of(b).pull(gamma)
+    await sync_of(a).pull(beta)
+
+    def names(core: Core) -> dict[str, str]:
+        return {d.id: d.name for d in sync_of(core).devices(core.library("Photos"))}
+
+    assert names(a) == {alpha: "alpha", beta: "beta", gamma: "gamma"}  # gamma as it calls itself (never paired)
+    photos_b = b.library("Photos")
+    hostile = Members(photos_b.folder, photos_b.id, signing.signer_of(b.data_dir / "device_key"))
+    hostile.add(gamma, "alpha")  # beta, hostile, relabels gamma in its list (a newer entry, signed by beta)
+    b.device.rename("alpha")  # and calls itself alpha in its catalogue
+    folder = tmp_path / "beta-files"
+    folder.mkdir()
+    (folder / "x.txt").write_text("x")
+    await photos_b.jobs.wait(await index_location(photos_b, photos_b.locations.add(str(folder))))
+    await sync_of(a).pull(beta)
+    assert names(a) == {alpha: "alpha", beta: "beta", gamma: "gamma"}  # before: gamma listed as "alpha"
+    assert catalogue.device_name(a.library("Photos"), uuid.UUID(beta)) == "beta"  # before: "alpha"
