@@ -302,15 +302,17 @@ def watermarks(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def ops_since(
-    conn: sqlite3.Connection, marks: dict[str, int], limit: int, max_bytes: int | None = None, verifiable_by_others: str = ""
+    conn: sqlite3.Connection, marks: dict[str, int], limit: int, max_bytes: int | None = None, verifiable_by_others: str = "",
+    only: set[str] | None = None,
 ) -> list[Op]:
     """Up to `limit` ops the holder of `marks` lacks, oldest first (so what it keeps of each origin has no gap);
     their bodies `max_bytes` at most in all (one op at least), so that an answer fits in a frame.
 
     `verifiable_by_others` (this device's id): of other origins, only the ops signed by a key held here, the ones
     another device can check; the rest (kept before ops were signed, or in a copy made without its origin's key)
-    would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else."""
-    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops")]
+    would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else.
+    `only`: the origins whose ops to send (None: all)."""
+    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops") if only is None or r[0] in only]
     if verifiable_by_others:
         keyed = {r[0] for r in conn.execute("SELECT device FROM sync_keys")} | {verifiable_by_others}
         origins = [o for o in origins if o in keyed]

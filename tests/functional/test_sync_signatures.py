@@ -7,6 +7,7 @@ cannot pass a change off as alpha's to beta.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -22,7 +23,7 @@ from sdcore.api import Api
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
 from sdcore.net.frames import PermissionDenied
-from sdcore.sync import catalogue, hlc, oplog, protocol, signing
+from sdcore.sync import catalogue, hlc, oplog, protocol, shared, signing
 from sdcore.sync.members import Members
 from sdcore.sync.service import sync_of
 from tests.functional.test_sync_transport import eventually, three_devices
@@ -247,3 +248,63 @@ async def test_a_relay_cannot_rename_a_device_and_a_catalogue_keeps_the_name_pai
     await sync_of(a).pull(beta)
     assert names(a) == {alpha: "alpha", beta: "beta", gamma: "gamma"}  # before: gamma listed as "alpha"
     assert catalogue.device_name(a.library("Photos"), uuid.UUID(beta)) == "beta"  # before: "alpha"
+
+
+async def test_a_member_cannot_fill_the_disk_with_its_own_signed_operations(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(shared, "QUOTA_OPS", 50)  # an hour's quota of 50 ops, the hour a second
+    monkeypatch.setattr(shared, "QUOTA_PERIOD", 1.0)
+    gamma = str(c.device.id)
+    photos_b, photos_c = b.library("Photos"), c.library("Photos")
+    gammas_key = signing.signer_of(c.data_dir / "device_key")
+    first = oplog.last_seq(photos_c.read(), gamma) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    with photos_c.write() as db:  # a hostile gamma's own ops, well signed, by the thousand (200 here)
+        for n in range(200):
+            op = oplog.make(gamma, stamp + n, "search", first + n, name=f"junk {n}", value=None)
+            oplog.insert(db, dataclasses.replace(op, sig=gammas_key.sign(op.signed_part(photos_c.id))))
+
+    def held() -> int:
+        return int(photos_b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ? AND seq >= ?", (gamma, first)).fetchone()[0])
+
+    caplog.set_level(logging.WARNING, logger="sdcore.sync.signing")
+    signing.refusals._last.clear()
+    await sync_of(b).pull(gamma)
+    assert 50 <= held() < 60  # (a little refilled while the pull ran)
+    await sync_of(b).pull(gamma)
+    refused = [r.getMessage() for r in caplog.records if "past what one device may add" in r.getMessage()]
+    assert len(refused) == 1 and gamma in refused[0]  # said once
+    await asyncio.sleep(1.1)
+    await sync_of(b).pull(gamma)  # an "hour" later: the next ones, without a gap
+    assert 100 <= held() < 130
+    seqs = [s for (s,) in photos_b.read().execute("SELECT seq FROM sync_ops WHERE origin = ? AND seq >= ? ORDER BY seq", (gamma, first))]
+    assert seqs == list(range(first, first + len(seqs)))
+
+
+async def test_a_device_holding_other_non_members_than_the_asker_does_not_stall_its_pull(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(oplog, "MAX_STRANGERS", 3)
+    monkeypatch.setattr(protocol, "MAX_OPS", 5)
+
+    def strangers(core: Core, count: int, each: int) -> None:
+        """`count` devices that are not members, `each` ops of each, in the device's log (as a copy brings them)."""
+        library = core.library("Photos")
+        stamp = hlc.encode(int(time.time() * 1000) - 60_000, 0)  # older than what comes next
+        with library.write() as db:
+            for n in range(count):
+                made_up = signing.Signer(Ed25519PrivateKey.generate())
+                db.execute("INSERT INTO sync_keys (device, key) VALUES (?, ?)", (made_up.device_id, made_up.public_key))
+                for k in range(each):
+                    op = oplog.make(made_up.device_id, stamp + 10 * n + k, "search", k + 1, name=f"s{n}.{k}", value=None)
+                    oplog.insert(db, dataclasses.replace(op, sig=made_up.sign(op.signed_part(library.id))))
+
+    strangers(c, 3, 1)
+    await sync_of(b).pull(str(c.device.id))  # beta takes gamma's three (all it takes)
+    strangers(a, 3, 2)  # alpha holds three others, six ops older than its next change
+    await Api(a).library("Photos").tags.create("lighthouse")
+    await sync_of(b).pull(str(a.device.id))
+    assert "lighthouse" in tag_names(b)  # before: every answer was five ops of alpha's strangers, refused
