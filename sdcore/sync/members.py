@@ -20,8 +20,8 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
