@@ -86,6 +86,8 @@ class Quota:
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float, float]] = {}  # origin -> (ops left, bytes left, when)
         self._held: dict[str, list[int]] = {}  # origin -> [ops, bytes] held (counted once, then kept up to date)
+        self.full: dict[str, int] = {}
+        """Origins whose ops were refused for their quota (`resting`), each with the bytes it may hold in all."""
 
     def room(self, conn: sqlite3.Connection, origin: str, stranger: bool) -> tuple[float, float]:
         """(ops, bytes) `origin` may add now."""
@@ -100,6 +102,22 @@ class Quota:
             held = self._held[origin] = [int(row[0]), int(row[1])]
         most = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
         return min(ops, MAX_HELD_OPS - held[0]), min(size, most - held[1])
+
+    def resting(self) -> set[str]:
+        """The origins refused for their quota that have not got room for a tenth of it back yet: not asked for (their
+        ops, oldest of all, would fill every answer, ahead of the ops of other devices)."""
+        now = time.monotonic()
+        out = set()
+        for origin, most in list(self.full.items()):
+            ops, size, when = self._buckets[origin]
+            refill = (now - when) / QUOTA_PERIOD
+            held = self._held[origin]
+            if (ops + refill * QUOTA_OPS < QUOTA_OPS / 10 or size + refill * QUOTA_BYTES < QUOTA_BYTES / 10
+                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT):  # fmt: skip
+                out.add(origin)
+            else:
+                del self.full[origin]
+        return out
 
     def took(self, origin: str, ops: int, size: int) -> None:
         left_ops, left_bytes, when = self._buckets[origin]
@@ -142,9 +160,13 @@ class SharedData:
     # -- what other devices call (through syncwire) ---------------------------------------------------
 
     def watermarks(self) -> dict[str, int]:
-        """Origin device id -> the highest stamp held from it."""
+        """Origin device id -> the highest stamp held from it; what this device asks with: the devices past their
+        quota here (`Quota.resting`) marked as held up to the last stamp, so that none of their ops is sent."""
         self._adopt_now()
-        return oplog.watermarks(self.library.read())
+        marks = oplog.watermarks(self.library.read())
+        for origin in self.quota.resting():
+            marks[origin] = hlc.MAX_STAMP
+        return marks
 
     def ops_since(
         self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False
@@ -261,6 +283,8 @@ class SharedData:
                     room[op.origin] = list(self.quota.room(db, op.origin, op.origin not in members))
                 if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
                     over.add(op.origin)
+                    stranger = members is not None and op.origin not in members
+                    self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
                 if oplog.insert(db, op):
                     clock.observe(op.hlc)

@@ -308,3 +308,29 @@ async def test_a_device_holding_other_non_members_than_the_asker_does_not_stall_
     await Api(a).library("Photos").tags.create("lighthouse")
     await sync_of(b).pull(str(a.device.id))
     assert "lighthouse" in tag_names(b)  # before: every answer was five ops of alpha's strangers, refused
+
+
+async def test_a_device_past_its_quota_does_not_hold_up_the_operations_of_others(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(shared, "QUOTA_OPS", 20)
+    monkeypatch.setattr(protocol, "MAX_OPS", 5)
+    alpha, gamma = str(a.device.id), str(c.device.id)
+    photos_a, photos_b, photos_c = a.library("Photos"), b.library("Photos"), c.library("Photos")
+    gammas_key, alphas_key = (signing.signer_of(core.data_dir / "device_key") for core in (c, a))
+    first = oplog.last_seq(photos_c.read(), gamma) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    with photos_c.write() as db:  # a hostile gamma's own ops, oldest, then an op of alpha's it relays
+        for n in range(100):
+            op = oplog.make(gamma, stamp + n, "search", first + n, name=f"junk {n}", value=None)
+            oplog.insert(db, dataclasses.replace(op, sig=gammas_key.sign(op.signed_part(photos_c.id))))
+        op = oplog.make(alpha, stamp + 500, "tag", oplog.last_seq(photos_a.read(), alpha) + 1,
+                        uid="ab" * 16, field="name", value="relayed")  # fmt: skip
+        oplog.insert(db, dataclasses.replace(op, sig=alphas_key.sign(op.signed_part(photos_a.id))))
+        db.execute("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (alpha, alphas_key.public_key))
+    for _ in range(6):
+        await sync_of(b).pull(gamma)
+    assert "relayed" in tag_names(b)  # before: every answer held five of gamma's ops past its quota, refused
+    held = photos_b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ? AND seq >= ?", (gamma, first)).fetchone()[0]
+    assert held == 20
