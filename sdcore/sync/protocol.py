@@ -5,9 +5,11 @@ Every request names the library by id; the device answering serves it only to a 
 (a library not shared with a device is never sent to it). Each device PULLS from each member it reaches:
 
     sync_share(library, title, members) -> {"name"}     the library is shared with you (a full-trust device only)
-    sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library
+    sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library (another
+                                                    device than the caller and you: the caller is fully trusted)
     sync_ops(library, watermarks, limit) -> {"ops", "more", "members", "keys"}   operations of every origin you
-                                                    lack, each signed by its origin, and the origins' public keys
+                                                    lack, each signed by its origin (and numbered by it: see
+                                                    oplog.Op.seq), and the origins' public keys
     sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
 """

@@ -257,8 +257,8 @@ class SyncService:
                 was = {m.device_id: m for m in Members(info.folder).all()}.get(str(peer.id))
                 if was is not None and not was.current:  # it does not re-join by itself
                     raise PermissionDenied(
-                        f"{display(peer.name)} was removed from library {display(info.name)}: only a member's user "
-                        "shares it with that device again (`sd library share` there)"
+                        f"{display(peer.name)} was removed from library {display(info.name)} here: it comes back only "
+                        f"when a member's user shares the library with it (`sd library share` on a member)"
                     )
                 return libraries.open(str(lib_id))
         by_peer = sum(1 for info in infos if Members(info.folder).holds(peer.id))
