@@ -112,7 +112,7 @@ class Op:
 
 
 def make(origin: str, stamp: int, kind: str, seq: int | None = None, **fields: Any) -> Op:
-    """An op of this device (`seq`: its number, `next_seq`), its fields checked as a peer's would be."""
+    """An op of this device (`seq`: its number, `last_seq(...) + 1`), its fields checked as a peer's would be."""
     validate(kind, fields)
     return Op(origin, stamp, kind, msgpack.packb(fields), None, seq)
 
