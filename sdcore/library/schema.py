@@ -505,6 +505,13 @@ MIGRATIONS: dict[int, str] = {
           AND NOT EXISTS (SELECT 1 FROM fts_pause f WHERE f.location_id = p.location_id AND p.entry_id > f.from_id)
         ORDER BY p.entry_id;
     """,
+    # Sync: each op of a device numbered 1, 2, 3... by it, the number signed with the op, so a receiver takes an
+    # origin's ops without a gap (a relay that sends only an origin's latest op cannot hide the ones before it).
+    # NULL: an op made before this (taken as before). A second op of one number (the origin's own) is not kept.
+    26: """
+    ALTER TABLE sync_ops ADD COLUMN seq INTEGER;
+    CREATE UNIQUE INDEX sync_ops_by_seq ON sync_ops (origin, seq) WHERE seq IS NOT NULL;
+    """,
 }
 
 

@@ -5,6 +5,12 @@ key beside it (its hash is the signer's device id). A list from another member i
 entry counts only when its signature verifies and its signer is a member here (or this device), so a member
 relaying the list cannot change what others wrote, and a device that is not a member (or no longer) changes
 nothing.
+
+Who may remove whom: a device may always leave (its own removal, signed by itself); another device's removal
+counts here only when this device signed it or a device this device's user trusts fully did (paired with full
+trust here: `trusted`). So a member that this user never paired with cannot take a third device (or all) out.
+A device never adds itself (only its list's own entry, stamped 0, which changes nothing once it is known): a
+removed device comes back only when a member's user shares the library with it again.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,10 @@ FILE = "members.json"
 MAX_MEMBERS = 64
 """Devices one library may be shared with (what a peer's list may make this device hold)."""
 NAME_LIMIT = 200
+JOINED = 1.0
+"""The time a device that shared a library with this one is listed as added (by this device, which did not ask
+for it): earlier than any removal, so a removed device that shares the library back with a member that did not
+know of its removal is not brought back everywhere by that member's list."""
 MAX_AHEAD = 24 * 3600.0
 """Seconds ahead of this device's clock an entry may be dated: a later one would win over every change to come
 (a member removed in the year 4000 could never be shared with again), so it is refused."""
@@ -46,6 +57,10 @@ class Member:
     key: bytes = b""
     """The public key of `by`."""
     sig: bytes = b""
+    own: tuple[str, bytes, bytes] | None = None
+    """The name the device gives itself, with its public key and its signature of it (its list's own entry, `me`),
+    relayed as it is: what this device calls a member it is not paired with (`name` is what the entry's signer,
+    maybe a relay, called it). Never merged as a change of the list."""
 
     def signed_part(self, library_id: object) -> bytes:
         return signing.payload("member", str(library_id), [self.device_id, self.name, self.added, self.removed, self.by])
@@ -87,10 +102,12 @@ class Members:
         members = {}
         for device_id, m in (raw.get("devices") or {}).items() if isinstance(raw, dict) else ():
             try:
+                own = m.get("own")
                 members[device_id] = Member(
                     device_id, str(m["name"]), float(m["added"]), _opt_float(m.get("removed")),
                     _opt_float(m.get("last_sync")), str(m.get("by", "")), bytes.fromhex(m.get("key", "")),
                     bytes.fromhex(m.get("sig", "")),
+                    (str(own[0]), bytes.fromhex(own[1]), bytes.fromhex(own[2])) if own else None,
                 )  # fmt: skip
             except (KeyError, TypeError, ValueError):
                 continue
@@ -100,7 +117,8 @@ class Members:
         data = {
             "devices": {
                 m.device_id: {"name": m.name, "added": m.added, "removed": m.removed, "last_sync": m.last_sync,
-                              "by": m.by, "key": m.key.hex(), "sig": m.sig.hex()}
+                              "by": m.by, "key": m.key.hex(), "sig": m.sig.hex(),
+                              "own": [m.own[0], m.own[1].hex(), m.own[2].hex()] if m.own else None}
                 for m in members.values()
             }
         }
@@ -123,7 +141,7 @@ class Members:
             members = self._load()
             old = members.get(str(device_id))
             m = Member(str(device_id), name[:NAME_LIMIT], when or time.time(), None, old.last_sync if old else None)
-            members[m.device_id] = m = self._sign(m)
+            members[m.device_id] = m = dataclasses.replace(self._sign(m), own=old.own if old else None)
             self._save(members)
             return m
 
@@ -133,7 +151,8 @@ class Members:
             old = members.get(str(device_id))
             if old is None:
                 return None
-            members[old.device_id] = self._sign(Member(old.device_id, old.name, old.added, when or time.time(), old.last_sync))
+            gone = self._sign(Member(old.device_id, old.name, old.added, when or time.time(), old.last_sync))
+            members[old.device_id] = dataclasses.replace(gone, own=old.own)
             self._save(members)
             return old
 
@@ -145,32 +164,52 @@ class Members:
                 members[old.device_id] = dataclasses.replace(old, last_sync=when or time.time())
                 self._save(members)
 
+    def leave(self) -> None:
+        """This device no longer syncs the library (another member's user unshared it from this one): every
+        member is forgotten here. Nothing is signed: what others hold of the library is theirs to change."""
+        with self._lock:
+            self._save({})
+
     def packed(self, *extra: Member) -> list[list[Any]]:
         """The list as it goes to another member, `extra` first: [device id, name, added, removed, by, key, sig]
-        each (an entry of a list made before entries were signed is signed by this device on the way out)."""
+        each (an entry of a list made before entries were signed is signed by this device on the way out, an
+        addition only: this device does not vouch for a removal it did not make)."""
         out = []
-        for m in [*extra, *self.all()]:
+        held = self.all()
+        for m in [*extra, *held]:
             if not m.sig:
+                if not m.current:
+                    continue
                 m = self._sign(m)
             out.append([m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig])
+        for m in held:  # each member's own name, as it signed it
+            if m.own is not None:
+                out.append([m.device_id, m.own[0], 0.0, None, m.device_id, m.own[1], m.own[2]])
         return out
+
+    def name_of(self, m: Member) -> str:
+        """What to call a member not paired with this device: the name it gives itself (signed by it), never one a
+        relay gave it; else the start of its id."""
+        return m.own[0] if m.own is not None else m.device_id[:8]
 
     def me(self, name: str) -> Member:
         """This device as an entry of the list it sends (stamped 0: it never overrides what a member knows)."""
         assert self.signer is not None
         return self._sign(Member(self.signer.device_id, name[:NAME_LIMIT], 0.0))
 
-    def merge(self, packed: object, this_device: object) -> list[Member]:
+    def merge(self, packed: object, this_device: object, trusted: Collection[str] = ()) -> list[Member]:
         """Take in another member's list (validated: a peer sends it); the devices that became members here.
-        Entries not signed by a member here are left out (and logged)."""
-        if not isinstance(packed, list) or len(packed) > MAX_MEMBERS + 1:
-            raise ValueError("a list of members, 65 at most")
+        Entries not signed by a member here are left out (and logged), and so are removals of another device
+        than their signer by a device not in `trusted` (the devices paired with full trust here), and additions
+        of a device by itself."""
+        if not isinstance(packed, list) or len(packed) > 2 * MAX_MEMBERS + 1:
+            raise ValueError(f"a list of members, {2 * MAX_MEMBERS + 1} at most")
         theirs = [_unpack(row) for row in packed]
         joined = []
         with self._lock:
             members = self._load()
             changed = False
-            waiting = [m for m in theirs if m.device_id != str(this_device)]
+            waiting = [m for m in theirs if m.device_id != str(this_device) and not (m.by == m.device_id and m.added == 0.0)]
             while waiting:  # an entry signed by a member this list makes known comes after it
                 later = []
                 for m in waiting:
@@ -184,16 +223,30 @@ class Members:
                     if m.stamp > time.time() + MAX_AHEAD:
                         signing.refusals.refused(m.by, f"a member list entry of {m.device_id} dated in the future")
                         continue
+                    if not m.current and m.by not in (m.device_id, str(this_device)) and m.by not in trusted:
+                        signing.refusals.refused(m.by, f"the removal of device {m.device_id} by a device not paired here with full trust")
+                        continue
+                    if m.current and m.by == m.device_id and m.stamp > 0:
+                        signing.refusals.refused(m.by, "a device adding itself to the library")
+                        continue
                     old = members.get(m.device_id)
                     if (old is not None and old.stamp >= m.stamp) or (old is None and len(members) >= MAX_MEMBERS):
                         continue
-                    members[m.device_id] = dataclasses.replace(m, last_sync=old.last_sync if old else None)
+                    members[m.device_id] = dataclasses.replace(
+                        m, last_sync=old.last_sync if old else None, own=old.own if old else None
+                    )
                     changed = True
                     if m.current and (old is None or not old.current):
                         joined.append(m)
                 if len(later) == len(waiting):
                     break  # signed by devices that are not members here: left out
                 waiting = later
+            for m in theirs:  # a device's own name, signed by it (its list's own entry, stamped 0)
+                old = members.get(m.device_id)
+                if (m.by == m.device_id and m.added == 0.0 and m.removed is None and old is not None
+                        and (old.own is None or old.own[0] != m.name) and m.verifies(self.library_id)):  # fmt: skip
+                    members[m.device_id] = dataclasses.replace(old, own=(m.name, m.key, m.sig))
+                    changed = True
             if changed:
                 self._save(members)
         return joined

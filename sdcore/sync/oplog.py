@@ -29,6 +29,7 @@ SEEN_LIMIT = 4096
 BODY_LIMIT = 3 * NOTE_LIMIT + SEEN_LIMIT * 64
 """Bytes of one op's body: a 64 Ki-character note of 3-byte characters fits, a 10 MB one does not."""
 NAME_LIMIT = 200
+MAX_SEQ = (1 << 63) - 1
 MAX_STRANGERS = 128
 """Devices not members of a library (the devices of copies of it) whose ops it takes from others: with its members
 (64 at most) an asker names each in its watermarks (256 at most, sdcore.sync.protocol.MAX_WATERMARKS)."""
@@ -57,6 +58,9 @@ class Op:
     """msgpack of the kind's fields (see `make`)."""
     sig: bytes | None = None
     """The origin's signature of the op in its library (`signed_part`); None for an op made before ops were signed."""
+    seq: int | None = None
+    """The op's number among its origin's ops (1, 2, 3...: signed with it, so a receiver sees a gap and waits for
+    what is missing, never taking an origin's later ops without its earlier ones); None for an op made before."""
 
     @property
     def stamp(self) -> tuple[int, str]:
@@ -67,21 +71,30 @@ class Op:
         return msgpack.unpackb(self.body, raw=False)  # type: ignore[no-any-return]
 
     def pack(self) -> list[Any]:
+        """[origin, hlc, kind, body] and the signature, if any, then the number, if any (with the signature or None
+        before it). A device from before numbers refuses a numbered op as malformed, saying so."""
+        if self.seq is not None:
+            return [self.origin, self.hlc, self.kind, self.body, self.sig, self.seq]
         return [self.origin, self.hlc, self.kind, self.body, *([self.sig] if self.sig is not None else [])]
 
     def signed_part(self, library_id: object) -> bytes:
-        """What the origin signs: the op in its library (so it cannot be passed off as another's, or elsewhere)."""
-        return signing.payload("op", str(library_id), [self.origin, self.hlc, self.kind, self.body])
+        """What the origin signs: the op in its library (so it cannot be passed off as another's, or elsewhere),
+        and its number when it has one (so a relay cannot renumber it)."""
+        numbered = [self.seq] if self.seq is not None else []
+        return signing.payload("op", str(library_id), [self.origin, self.hlc, self.kind, self.body, *numbered])
 
     @classmethod
     def unpack(cls, raw: Any) -> Op:
         """An Op from what a peer sent; raises BadOp, saying what is wrong, unless every field is valid (the
         signature is checked by whoever knows the library and the origin's key: `SharedData.receive`)."""
-        if not isinstance(raw, list | tuple) or len(raw) not in (4, 5):
-            raise BadOp("an operation is a list of origin, hlc, kind, body and signature")
-        origin, stamp, kind, body, *sig = raw
-        if sig and not (isinstance(sig[0], bytes) and len(sig[0]) == signing.SIG_SIZE):
+        if not isinstance(raw, list | tuple) or len(raw) not in (4, 5, 6):
+            raise BadOp("an operation is a list of origin, hlc, kind, body, signature and number")
+        origin, stamp, kind, body, *rest = raw
+        sig, seq = (rest + [None, None])[:2]
+        if sig is not None and not (isinstance(sig, bytes) and len(sig) == signing.SIG_SIZE):
             raise BadOp(f"an operation's signature is {signing.SIG_SIZE} bytes")
+        if len(raw) == 6 and not (type(seq) is int and 0 < seq <= MAX_SEQ):
+            raise BadOp("an operation's number is an integer of 1 or more")
         if not isinstance(origin, str) or not _is_device_id(origin):
             raise BadOp("an operation's origin is not a device id")
         if type(stamp) is not int or not 0 < stamp <= hlc.MAX_STAMP:
@@ -95,13 +108,13 @@ class Op:
         except Exception as exc:  # msgpack raises several types for bad input
             raise BadOp(f"the body of a {kind} operation is not msgpack ({type(exc).__name__})") from None
         validate(kind, fields)
-        return cls(origin, stamp, kind, body, sig[0] if sig else None)
+        return cls(origin, stamp, kind, body, sig, seq)
 
 
-def make(origin: str, stamp: int, kind: str, **fields: Any) -> Op:
-    """An op of this device, its fields checked as a peer's would be."""
+def make(origin: str, stamp: int, kind: str, seq: int | None = None, **fields: Any) -> Op:
+    """An op of this device (`seq`: its number, `last_seq(...) + 1`), its fields checked as a peer's would be."""
     validate(kind, fields)
-    return Op(origin, stamp, kind, msgpack.packb(fields))
+    return Op(origin, stamp, kind, msgpack.packb(fields), None, seq)
 
 
 def validate(kind: str, fields: Any) -> None:
@@ -244,10 +257,43 @@ def insert(db: sqlite3.Connection, op: Op) -> bool:
     """Keep an op; False when it was kept already."""
     before = db.total_changes
     db.execute(
-        "INSERT OR IGNORE INTO sync_ops (origin, hlc, kind, body, sig) VALUES (?, ?, ?, ?, ?)",
-        (op.origin, op.hlc, op.kind, op.body, op.sig),
+        "INSERT OR IGNORE INTO sync_ops (origin, hlc, kind, body, sig, seq) VALUES (?, ?, ?, ?, ?, ?)",
+        (op.origin, op.hlc, op.kind, op.body, op.sig, op.seq),
     )
     return db.total_changes > before
+
+
+def last_seq(conn: sqlite3.Connection, origin: str) -> int:
+    """The number of the last op of `origin` held here (0: none numbered)."""
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()[0])
+
+
+def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dict[str, int]]:
+    """The ops that keep what is held of each origin without a gap: an origin's numbered ops are taken in order,
+    from the one after its last held here, up to the first missing one (the rest come again: the watermark stays
+    below them). Ops without a number (made before numbers) are taken as they come. Also: of each origin whose
+    ops stopped at a gap, the number that is missing."""
+    by_origin: dict[str, list[Op]] = {}
+    out: list[Op] = []
+    for op in ops:
+        if op.seq is None:
+            out.append(op)
+        else:
+            by_origin.setdefault(op.origin, []).append(op)
+    missing: dict[str, int] = {}
+    for origin, numbered in by_origin.items():
+        after = last_seq(conn, origin)
+        for op in sorted(numbered, key=lambda o: o.seq or 0):
+            assert op.seq is not None
+            if op.seq <= after:
+                out.append(op)  # held already (or another op of that number: not kept, by the unique index)
+            elif op.seq == after + 1:
+                out.append(op)
+                after = op.seq
+            else:
+                missing[origin] = after + 1
+                break
+    return out, missing
 
 
 def watermarks(conn: sqlite3.Connection) -> dict[str, int]:
@@ -256,15 +302,17 @@ def watermarks(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def ops_since(
-    conn: sqlite3.Connection, marks: dict[str, int], limit: int, max_bytes: int | None = None, verifiable_by_others: str = ""
+    conn: sqlite3.Connection, marks: dict[str, int], limit: int, max_bytes: int | None = None, verifiable_by_others: str = "",
+    only: set[str] | None = None,
 ) -> list[Op]:
     """Up to `limit` ops the holder of `marks` lacks, oldest first (so what it keeps of each origin has no gap);
     their bodies `max_bytes` at most in all (one op at least), so that an answer fits in a frame.
 
     `verifiable_by_others` (this device's id): of other origins, only the ops signed by a key held here, the ones
     another device can check; the rest (kept before ops were signed, or in a copy made without its origin's key)
-    would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else."""
-    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops")]
+    would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else.
+    `only`: the origins whose ops to send (None: all)."""
+    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops") if only is None or r[0] in only]
     if verifiable_by_others:
         keyed = {r[0] for r in conn.execute("SELECT device FROM sync_keys")} | {verifiable_by_others}
         origins = [o for o in origins if o in keyed]
@@ -272,7 +320,7 @@ def ops_since(
     for origin in origins:
         signed = " AND sig IS NOT NULL" if verifiable_by_others and origin != verifiable_by_others else ""
         rows = conn.execute(
-            f"SELECT origin, hlc, kind, body, sig FROM sync_ops WHERE origin = ? AND hlc > ?{signed} ORDER BY hlc LIMIT ?",
+            f"SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND hlc > ?{signed} ORDER BY hlc LIMIT ?",
             (origin, marks.get(origin, 0), limit),
         ).fetchall()
         streams.append([Op(*row) for row in rows])
@@ -287,5 +335,5 @@ def ops_since(
 
 
 def get(conn: sqlite3.Connection, origin: str, stamp: int) -> Op | None:
-    row = conn.execute("SELECT origin, hlc, kind, body, sig FROM sync_ops WHERE origin = ? AND hlc = ?", (origin, stamp)).fetchone()
+    row = conn.execute("SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND hlc = ?", (origin, stamp)).fetchone()
     return Op(*row) if row else None

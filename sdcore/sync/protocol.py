@@ -5,9 +5,11 @@ Every request names the library by id; the device answering serves it only to a 
 (a library not shared with a device is never sent to it). Each device PULLS from each member it reaches:
 
     sync_share(library, title, members) -> {"name"}     the library is shared with you (a full-trust device only)
-    sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library
+    sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library (another
+                                                    device than the caller and you: the caller is fully trusted)
     sync_ops(library, watermarks, limit) -> {"ops", "more", "members", "keys"}   operations of every origin you
-                                                    lack, each signed by its origin, and the origins' public keys
+                                                    lack, each signed by its origin (and numbered by it: see
+                                                    oplog.Op.seq), and the origins' public keys
     sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
 """
@@ -113,8 +115,9 @@ class Catalogue(Protocol):
         come while up_to < head)."""
         ...
 
-    def apply(self, device: str, packed: Any) -> None:
-        """Apply a member's own batch into its read-only catalogue here (validated; idempotent)."""
+    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+        """Apply a member's own batch into its read-only catalogue here (validated; idempotent); `name`: what the
+        device is called here (as paired), kept instead of the name the batch says."""
         ...
 
     def watermark(self, device: str) -> int: ...
@@ -171,7 +174,9 @@ class _Catalogue:
         batch = catalogue_changes(self.library, since, limit)
         return batch.pack(), batch.up_to, batch.head
 
-    def apply(self, device: str, packed: Any) -> None:
+    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+        import dataclasses
+
         from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
 
         try:
@@ -180,6 +185,8 @@ class _Catalogue:
             raise Refused(f"sync: {exc}") from None
         if str(batch.device_id) != device:  # a device sends its own catalogue only, never a third device's
             raise Refused("sync: a catalogue batch of another device than the one that sent it")
+        if name:
+            batch = dataclasses.replace(batch, device_name=name)
         apply_catalogue(self.library, uuid.UUID(device), batch)
 
     def watermark(self, device: str) -> int:

@@ -39,7 +39,7 @@ from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display
 from sdcore.sync import oplog, protocol, signing
 from sdcore.sync.catalogue import end_bulk_load
-from sdcore.sync.members import MAX_MEMBERS, Member, Members
+from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -155,6 +155,10 @@ class SyncService:
         """The members of a library, to change or send (signed by this device)."""
         return Members(library.folder, library.id, signing.signer_of(self.core.data_dir / KEY_FILE))
 
+    def _trusted(self) -> set[str]:
+        """The devices paired with full trust here (who may remove a third device from a library: members.py)."""
+        return {str(p.id) for p in self.net.trust.peers() if p.trust == "full"}
+
     def _all_members(self) -> set[str]:
         return {m.device_id for info in self.core.libraries.list() for m in Members(info.folder).current()}
 
@@ -195,14 +199,14 @@ class SyncService:
     def devices(self, library: Library) -> list[LibraryDevice]:
         """This device and the library's members, each online or not, with the time of the last sync."""
         here = LibraryDevice(self.me, self.core.device.name, True, True, None)
-        return [here] + [
-            LibraryDevice(m.device_id, self._name(m), False, self._is_online(m.device_id), m.last_sync)
-            for m in sorted(Members(library.folder).current(), key=lambda m: m.name)
-        ]
+        members = Members(library.folder)
+        named = sorted(((self._name(m, members), m) for m in members.current()), key=lambda t: t[0])
+        return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync) for name, m in named]
 
-    def _name(self, m: Member) -> str:
+    def _name(self, m: Member, members: Members) -> str:
+        """A member's name: as paired here, else as it calls itself (signed by it): never as a relay called it."""
         peer = self.net.trust.get(uuid.UUID(m.device_id))
-        return peer.name if peer is not None else m.name
+        return peer.name if peer is not None else members.name_of(m)
 
     def _is_online(self, device: str) -> bool:
         if device in self._online:
@@ -232,9 +236,10 @@ class SyncService:
             raise ProtocolError("sync_share: a library name of 1 to 200 characters")
         opened = await self._in_thread(self._library_shared_by, peer, lib_id, title)
         member_list = self._members(opened)
-        member_list.add(peer.id, peer.name)
+        if not member_list.holds(peer.id):  # listed as added before any removal: see members.JOINED
+            member_list.add(peer.id, peer.name, when=JOINED)
         try:
-            joined = member_list.merge(members, self.me)
+            joined = member_list.merge(members, self.me, self._trusted())
         except ValueError as exc:
             raise ProtocolError(f"sync_share: {exc}") from None
         log.info("library %s (%s) shared by %s", display(opened.name), lib_id, display(peer.name))
@@ -249,6 +254,12 @@ class SyncService:
         infos = libraries.list()
         for info in infos:
             if info.id == lib_id:
+                was = {m.device_id: m for m in Members(info.folder).all()}.get(str(peer.id))
+                if was is not None and not was.current:  # it does not re-join by itself
+                    raise PermissionDenied(
+                        f"{display(peer.name)} was removed from library {display(info.name)} here: it comes back only "
+                        f"when a member's user shares the library with it (`sd library share` on a member)"
+                    )
                 return libraries.open(str(lib_id))
         by_peer = sum(1 for info in infos if Members(info.folder).holds(peer.id))
         if by_peer >= MAX_SHARED_BY_ONE:
@@ -262,11 +273,14 @@ class SyncService:
         lib = await self._member_library(peer, library)
         gone = _parsed(protocol.device_id, member)
         members = self._members(lib)
-        if gone == self.me:  # this device leaves: it keeps its copy, as a library of its own
-            for m in members.current():
-                members.remove(m.device_id)
+        if gone == self.me:
+            # unshared from this device by the user of a member: it keeps its copy, as a library of its own, and
+            # signs nothing (before, it signed the removal of every member, which the others took in)
+            members.leave()
+        elif gone == str(peer.id) or peer.trust == "full":  # a device leaving; another removed by a device
+            members.remove(gone)                             # this user trusts fully (see members.py)
         else:
-            members.remove(gone)
+            raise PermissionDenied(f"{display(peer.name)} may not remove another device from this library")
 
     async def _on_ops(self, peer: Peer, library: object, watermarks: object, limit: object) -> dict[str, Any]:
         lib = await self._member_library(peer, library)
@@ -369,7 +383,7 @@ class SyncService:
             new = await self._in_thread(log_.apply, answer["ops"], str(peer.id), answer.get("keys"))
             applied += new
             try:
-                for m in members.merge(answer.get("members", []), self.me):
+                for m in members.merge(answer.get("members", []), self.me, self._trusted()):
                     if self.started:
                         self._puller(m.device_id)
             except ValueError as exc:
@@ -398,7 +412,7 @@ class SyncService:
                 more = answer["up_to"] < answer["head"]
                 if more and (job is not None or not first):
                     asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                await self._in_thread(cat.apply, device, answer["batch"])
+                await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
                 if not more:
                     ended = True
                     return

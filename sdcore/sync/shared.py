@@ -67,6 +67,66 @@ class TagEvent:
     content: bool
 
 
+QUOTA_OPS = 200_000
+QUOTA_BYTES = 64 << 20
+"""What one other device's ops may add here in an hour (operations, bytes of their bodies), in a burst or spread:
+past it, its further ops wait (its watermark stays below them: they come again at later pulls). 10,000 tag
+operations made offline come in one burst well within it."""
+QUOTA_PERIOD = 3600.0
+MAX_HELD_BYTES = 1 << 30
+"""Bytes of ops bodies of one other device this device keeps in all (the log is never compacted)..."""
+MAX_HELD_BYTES_STRANGER = 16 << 20
+"""...of a device that is not a member of the library (a copy's old device; a member making up devices)."""
+MAX_HELD_OPS = 10_000_000
+
+
+class Quota:
+    """What each other device's ops may still add to a library here (`QUOTA_*` per hour, `MAX_HELD_*` in all)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float, float]] = {}  # origin -> (ops left, bytes left, when)
+        self._held: dict[str, list[int]] = {}  # origin -> [ops, bytes] held (counted once, then kept up to date)
+        self.full: dict[str, int] = {}
+        """Origins whose ops were refused for their quota (`resting`), each with the bytes it may hold in all."""
+
+    def room(self, conn: sqlite3.Connection, origin: str, stranger: bool) -> tuple[float, float]:
+        """(ops, bytes) `origin` may add now."""
+        now = time.monotonic()
+        ops, size, when = self._buckets.get(origin, (float(QUOTA_OPS), float(QUOTA_BYTES), now))
+        refill = (now - when) / QUOTA_PERIOD
+        ops, size = min(QUOTA_OPS, ops + refill * QUOTA_OPS), min(QUOTA_BYTES, size + refill * QUOTA_BYTES)
+        self._buckets[origin] = (ops, size, now)
+        held = self._held.get(origin)
+        if held is None:
+            row = conn.execute("SELECT count(*), total(length(body)) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
+            held = self._held[origin] = [int(row[0]), int(row[1])]
+        most = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
+        return min(ops, MAX_HELD_OPS - held[0]), min(size, most - held[1])
+
+    def resting(self) -> set[str]:
+        """The origins refused for their quota that have not got room for a tenth of it back yet: not asked for (their
+        ops, oldest of all, would fill every answer, ahead of the ops of other devices)."""
+        now = time.monotonic()
+        out = set()
+        for origin, most in list(self.full.items()):
+            ops, size, when = self._buckets[origin]
+            refill = (now - when) / QUOTA_PERIOD
+            held = self._held[origin]
+            if (ops + refill * QUOTA_OPS < QUOTA_OPS / 10 or size + refill * QUOTA_BYTES < QUOTA_BYTES / 10
+                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT):  # fmt: skip
+                out.add(origin)
+            else:
+                del self.full[origin]
+        return out
+
+    def took(self, origin: str, ops: int, size: int) -> None:
+        left_ops, left_bytes, when = self._buckets[origin]
+        self._buckets[origin] = (left_ops - ops, left_bytes - size, when)
+        held = self._held[origin]
+        held[0] += ops
+        held[1] += size
+
+
 def tag_uid(name: str) -> str:
     """The id a new tag of this name gets: the same on every device, so two devices making 'work' make one tag."""
     return hashlib.sha256(("tag:" + name.casefold()).encode()).hexdigest()[:32]
@@ -83,6 +143,7 @@ class SharedData:
         self._lock = threading.Lock()
         self._changed: set[str] = set()
         """The kinds of change made in the write transaction under way (told once it commits)."""
+        self.quota = Quota()
 
     @property
     def device(self) -> str:
@@ -99,9 +160,13 @@ class SharedData:
     # -- what other devices call (through syncwire) ---------------------------------------------------
 
     def watermarks(self) -> dict[str, int]:
-        """Origin device id -> the highest stamp held from it."""
+        """Origin device id -> the highest stamp held from it; what this device asks with: the devices past their
+        quota here (`Quota.resting`) marked as held up to the last stamp, so that none of their ops is sent."""
         self._adopt_now()
-        return oplog.watermarks(self.library.read())
+        marks = oplog.watermarks(self.library.read())
+        for origin in self.quota.resting():
+            marks[origin] = hlc.MAX_STAMP
+        return marks
 
     def ops_since(
         self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False
@@ -110,7 +175,13 @@ class SharedData:
         `verifiable`: only those the other device can check (oplog.ops_since). This device's own ops made before ops
         were signed are signed on the way out."""
         self._adopt_now()
-        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "")
+        only = None
+        members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
+        if len(set(watermarks) - members) >= oplog.MAX_STRANGERS:
+            # the asker holds as many devices that are not members as it takes: the ops of others it lacks would be
+            # refused there, and, older than what it can take, fill every answer (its sync would stall for good)
+            only = set(watermarks) | members
+        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "", only)
         if any(op.sig is None and op.origin == self.device for op in ops):
             ops = [self._signed(op) if op.origin == self.device else op for op in ops]
         return ops
@@ -145,7 +216,9 @@ class SharedData:
                 learnt[op.origin] = key
         if learnt:
             good = self._within_origins(good, sender)
-        return self.apply(good, learnt)
+            kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
+            learnt = {origin: key for origin, key in learnt.items() if origin in kept}
+        return self.apply(good, learnt, sender)
 
     def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:
         """The ops but those of devices that are not members of the library, new here past `oplog.MAX_STRANGERS` of
@@ -166,10 +239,12 @@ class SharedData:
             signing.refusals.refused(sender, f"operations of {left_out} more devices that are not members of the library")
         return [op for op in ops if op.origin in taken]
 
-    def apply(self, ops: Iterable[Op], keys: dict[str, bytes] | None = None) -> int:
+    def apply(self, ops: Iterable[Op], keys: dict[str, bytes] | None = None, sender: str = "") -> int:
         """Merge other devices' ops (validated by `Op.unpack`); how many were new. Idempotent, in any order. An op
         stamped more than a day ahead of this device's clock is refused with every later op of its origin here:
-        the watermark stays below it, so it comes again once the clocks agree."""
+        the watermark stays below it, so it comes again once the clocks agree. So is an origin's numbered op
+        whose predecessor is not held (`oplog.without_gaps`): a relay cannot make this device skip an origin's ops.
+        And another device's ops past its quota (`Quota`), with its later ones: they wait for room."""
         clock = self.clock
         refused: set[str] = set()
         taken = []
@@ -188,12 +263,45 @@ class SharedData:
         new = 0
         with self.library.write() as db:
             self.adopt(db)
+            taken, missing = oplog.without_gaps(db, taken)
+            if missing:
+                origin, seq = next(iter(missing.items()))
+                signing.refusals.refused(
+                    sender or "(local)", f"operations of device {origin} after a gap (its operation {seq} is missing): waiting for it"
+                )
             db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (keys or {}).items())
-            for op in taken:
+            room: dict[str, list[float]] = {}
+            over: set[str] = set()
+            members: set[str] | None = None
+            for op in sorted(taken, key=lambda o: o.stamp):
+                if op.origin in over:
+                    continue
+                mine = op.origin == self.device
+                if not mine and op.origin not in room:
+                    if members is None:
+                        members = {m.device_id for m in Members(self.library.folder).all()}
+                    room[op.origin] = list(self.quota.room(db, op.origin, op.origin not in members))
+                if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
+                    over.add(op.origin)
+                    stranger = members is not None and op.origin not in members
+                    self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
+                    continue
                 if oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
                     new += 1
+                    if not mine:
+                        room[op.origin][0] -= 1
+                        room[op.origin][1] -= len(op.body)
+                        self.quota.took(op.origin, 1, len(op.body))
+            if over:
+                signing.refusals.refused(
+                    sender or "(local)",
+                    f"operations of device {sorted(over)[0]}{f' (and {len(over) - 1} more devices)' if len(over) > 1 else ''} "
+                    f"past what one device may add here (at most {QUOTA_OPS:,} operations or {QUOTA_BYTES >> 20} MiB an hour, "
+                    f"{MAX_HELD_BYTES >> 20} MiB in all, {MAX_HELD_BYTES_STRANGER >> 20} MiB for a device not a member): "
+                    "the rest waits",
+                )
         if new:
             self.tell()
         return new
@@ -235,7 +343,7 @@ class SharedData:
         """Make an op of this device and merge it, in the write transaction `db`."""
         self.adopt(db)
         self._keep_key(db)
-        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, **fields))
+        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, oplog.last_seq(db, self.device) + 1, **fields))
         oplog.insert(db, op)
         self._merge(db, op)
         return op
@@ -307,10 +415,14 @@ class SharedData:
         if not new:
             return
         self._keep_key(db)
-        ops = [self._signed(oplog.make(self.device, self.clock.tick(), "tag+", uid=uid, target=t)) for t in new]
+        first = oplog.last_seq(db, self.device) + 1
+        ops = [
+            self._signed(oplog.make(self.device, self.clock.tick(), "tag+", first + n, uid=uid, target=t))
+            for n, t in enumerate(new)
+        ]
         db.executemany(
-            "INSERT INTO sync_ops (origin, hlc, kind, body, sig) VALUES (?, ?, ?, ?, ?)",
-            [(op.origin, op.hlc, op.kind, op.body, op.sig) for op in ops],
+            "INSERT INTO sync_ops (origin, hlc, kind, body, sig, seq) VALUES (?, ?, ?, ?, ?, ?)",
+            [(op.origin, op.hlc, op.kind, op.body, op.sig, op.seq) for op in ops],
         )
         db.executemany(
             "INSERT INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)",

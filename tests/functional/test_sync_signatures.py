@@ -7,18 +7,24 @@ cannot pass a change off as alpha's to beta.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sdcore import net
 from sdcore.api import Api
 from sdcore.core import Core
-from sdcore.sync import hlc, oplog, protocol, signing
+from sdcore.index.indexer import index_location
+from sdcore.net.frames import PermissionDenied
+from sdcore.sync import catalogue, hlc, oplog, protocol, shared, signing
+from sdcore.sync.members import Members
 from sdcore.sync.service import sync_of
 from tests.functional.test_sync_transport import eventually, three_devices
 
@@ -137,3 +143,194 @@ async def test_a_member_cannot_stop_the_sync_of_others_with_operations_of_hundre
     await Api(a).library("Photos").tags.create("lighthouse")
     await sync_of(b).pull(str(a.device.id))
     await eventually(lambda: "lighthouse" in tag_names(b), 10, "alpha's tag on beta")
+
+
+async def test_a_member_cannot_hide_another_devices_earlier_operations_by_relaying_only_its_latest(
+    chain: tuple[Core, Core, Core],
+) -> None:
+    a, b, c = chain
+    alpha, gamma = str(a.device.id), str(c.device.id)
+    alphas_key = signing.signer_of(a.data_dir / "device_key")
+    photos_a, photos_b, photos_c = a.library("Photos"), b.library("Photos"), c.library("Photos")
+    first = oplog.last_seq(photos_a.read(), alpha) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    made = []  # three tags alpha made (signed and numbered by alpha), not yet sent to anyone
+    for n in range(3):
+        op = oplog.make(alpha, stamp + n, "tag", first + n, uid=f"{stamp + n:032x}", field="name", value=f"made{n}")
+        made.append(dataclasses.replace(op, sig=alphas_key.sign(op.signed_part(photos_a.id))))
+    with photos_c.write() as db:  # a hostile gamma that got them serves only the latest
+        oplog.insert(db, made[-1])
+        db.execute("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (alpha, alphas_key.public_key))
+    await sync_of(b).pull(gamma)
+    assert (alpha, made[-1].hlc) not in set(photos_b.read().execute("SELECT origin, hlc FROM sync_ops"))
+    assert photos_b.sync.watermarks().get(alpha, 0) < made[0].hlc  # not past the two hidden ones
+
+    with photos_a.write() as db:  # alpha serves all three: beta takes them all (before: only the latest, for good)
+        for op in made:
+            oplog.insert(db, op)
+    await sync_of(b).pull(alpha)
+    assert {"made0", "made1", "made2"} <= tag_names(b)
+    # a forged renumbering is refused: the number is signed
+    renumbered = dataclasses.replace(made[-1], seq=first)
+    assert not signing.verify(alphas_key.public_key, renumbered.signed_part(photos_a.id), renumbered.sig)
+
+
+def members(core: Core) -> list[str]:
+    return sorted(m.name for m in Members(core.library("Photos").folder).current())
+
+
+async def test_a_member_not_paired_with_full_trust_cannot_remove_a_third_device(chain: tuple[Core, Core, Core]) -> None:
+    a, b, c = chain
+    photos_a, photos_c = a.library("Photos"), c.library("Photos")
+    delta = signing.Signer(Ed25519PrivateKey.generate())  # a fourth member (it never connects: enough for the list)
+    Members(photos_a.folder, photos_a.id, signing.signer_of(a.data_dir / "device_key")).add(delta.device_id, "delta")
+    await sync_of(b).pull(str(a.device.id))
+    assert "delta" in members(b)
+    hostile = Members(photos_c.folder, photos_c.id, signing.signer_of(c.data_dir / "device_key"))
+    hostile.add(delta.device_id, "delta")
+    hostile.remove(delta.device_id)  # gamma's list, as a hostile gamma serves it: delta removed, signed by gamma
+    await sync_of(b).pull(str(c.device.id))  # beta's user paired gamma with full trust: beta takes delta's removal
+    await sync_of(a).pull(str(b.device.id))  # alpha never paired with gamma: it does not
+    assert members(a) == ["beta", "delta", "gamma"]
+
+
+async def test_a_device_told_it_was_unshared_signs_no_removal_of_the_others(tmp_path: Path) -> None:
+    async with three_devices(tmp_path, [(0, 1), (0, 2), (1, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(a).share(photos, "gamma")
+        await sync_of(b).pull(str(a.device.id))
+        # gamma, hostile, tells beta that beta was unshared: beta leaves, as if alpha's user had unshared it
+        await net.attach(c).call("beta", "sync_unshare", library=str(photos.id), member=str(b.device.id))
+        assert members(b) == []
+        await sync_of(a).share(photos, "beta")  # alpha's user shares it with beta again
+        await sync_of(a).pull(str(b.device.id))
+        assert members(a) == ["beta", "gamma"]  # before: beta's signed removal of gamma reached alpha
+        assert members(b) == ["alpha", "gamma"]
+
+
+async def test_a_removed_device_cannot_share_the_library_back_by_itself(tmp_path: Path) -> None:
+    async with three_devices(tmp_path, [(0, 1), (0, 2), (1, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(a).share(photos, "gamma")
+        await sync_of(b).pull(str(a.device.id))
+        await sync_of(a).unshare(photos, "gamma")
+        assert members(a) == ["beta"] and members(b) == ["alpha"]
+        for member in ("alpha", "beta"):  # gamma, hostile, shares the library id back with each
+            with pytest.raises(PermissionDenied, match="was removed from library"):
+                await net.attach(c).call(member, "sync_share", library=str(photos.id), title="Photos", members=[])
+        assert members(a) == ["beta"] and members(b) == ["alpha"]
+        await sync_of(a).share(photos, "gamma")  # alpha's user shares it with gamma again: gamma is back
+        assert members(a) == ["beta", "gamma"]
+
+
+async def test_a_relay_cannot_rename_a_device_and_a_catalogue_keeps_the_name_paired_with(
+    chain: tuple[Core, Core, Core], tmp_path: Path
+) -> None:
+    a, b, c = chain
+    alpha, beta, gamma = (str(core.device.id) for core in chain)
+    await sync_of(b).pull(gamma)
+    await sync_of(a).pull(beta)
+
+    def names(core: Core) -> dict[str, str]:
+        return {d.id: d.name for d in sync_of(core).devices(core.library("Photos"))}
+
+    assert names(a) == {alpha: "alpha", beta: "beta", gamma: "gamma"}  # gamma as it calls itself (never paired)
+    photos_b = b.library("Photos")
+    hostile = Members(photos_b.folder, photos_b.id, signing.signer_of(b.data_dir / "device_key"))
+    hostile.add(gamma, "alpha")  # beta, hostile, relabels gamma in its list (a newer entry, signed by beta)
+    b.device.rename("alpha")  # and calls itself alpha in its catalogue
+    folder = tmp_path / "beta-files"
+    folder.mkdir()
+    (folder / "x.txt").write_text("x")
+    await photos_b.jobs.wait(await index_location(photos_b, photos_b.locations.add(str(folder))))
+    await sync_of(a).pull(beta)
+    assert names(a) == {alpha: "alpha", beta: "beta", gamma: "gamma"}  # before: gamma listed as "alpha"
+    assert catalogue.device_name(a.library("Photos"), uuid.UUID(beta)) == "beta"  # before: "alpha"
+
+
+async def test_a_member_cannot_fill_the_disk_with_its_own_signed_operations(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(shared, "QUOTA_OPS", 50)  # an hour's quota of 50 ops, the hour a second
+    monkeypatch.setattr(shared, "QUOTA_PERIOD", 1.0)
+    gamma = str(c.device.id)
+    photos_b, photos_c = b.library("Photos"), c.library("Photos")
+    gammas_key = signing.signer_of(c.data_dir / "device_key")
+    first = oplog.last_seq(photos_c.read(), gamma) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    with photos_c.write() as db:  # a hostile gamma's own ops, well signed, by the thousand (200 here)
+        for n in range(200):
+            op = oplog.make(gamma, stamp + n, "search", first + n, name=f"junk {n}", value=None)
+            oplog.insert(db, dataclasses.replace(op, sig=gammas_key.sign(op.signed_part(photos_c.id))))
+
+    def held() -> int:
+        return int(photos_b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ? AND seq >= ?", (gamma, first)).fetchone()[0])
+
+    caplog.set_level(logging.WARNING, logger="sdcore.sync.signing")
+    signing.refusals._last.clear()
+    await sync_of(b).pull(gamma)
+    assert 50 <= held() < 60  # (a little refilled while the pull ran)
+    await sync_of(b).pull(gamma)
+    refused = [r.getMessage() for r in caplog.records if "past what one device may add" in r.getMessage()]
+    assert len(refused) == 1 and gamma in refused[0]  # said once
+    await asyncio.sleep(1.1)
+    await sync_of(b).pull(gamma)  # an "hour" later: the next ones, without a gap
+    assert 100 <= held() < 130
+    seqs = [s for (s,) in photos_b.read().execute("SELECT seq FROM sync_ops WHERE origin = ? AND seq >= ? ORDER BY seq", (gamma, first))]
+    assert seqs == list(range(first, first + len(seqs)))
+
+
+async def test_a_device_holding_other_non_members_than_the_asker_does_not_stall_its_pull(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(oplog, "MAX_STRANGERS", 3)
+    monkeypatch.setattr(protocol, "MAX_OPS", 5)
+
+    def strangers(core: Core, count: int, each: int) -> None:
+        """`count` devices that are not members, `each` ops of each, in the device's log (as a copy brings them)."""
+        library = core.library("Photos")
+        stamp = hlc.encode(int(time.time() * 1000) - 60_000, 0)  # older than what comes next
+        with library.write() as db:
+            for n in range(count):
+                made_up = signing.Signer(Ed25519PrivateKey.generate())
+                db.execute("INSERT INTO sync_keys (device, key) VALUES (?, ?)", (made_up.device_id, made_up.public_key))
+                for k in range(each):
+                    op = oplog.make(made_up.device_id, stamp + 10 * n + k, "search", k + 1, name=f"s{n}.{k}", value=None)
+                    oplog.insert(db, dataclasses.replace(op, sig=made_up.sign(op.signed_part(library.id))))
+
+    strangers(c, 3, 1)
+    await sync_of(b).pull(str(c.device.id))  # beta takes gamma's three (all it takes)
+    strangers(a, 3, 2)  # alpha holds three others, six ops older than its next change
+    await Api(a).library("Photos").tags.create("lighthouse")
+    await sync_of(b).pull(str(a.device.id))
+    assert "lighthouse" in tag_names(b)  # before: every answer was five ops of alpha's strangers, refused
+
+
+async def test_a_device_past_its_quota_does_not_hold_up_the_operations_of_others(
+    chain: tuple[Core, Core, Core], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, c = chain
+    monkeypatch.setattr(shared, "QUOTA_OPS", 20)
+    monkeypatch.setattr(protocol, "MAX_OPS", 5)
+    alpha, gamma = str(a.device.id), str(c.device.id)
+    photos_a, photos_b, photos_c = a.library("Photos"), b.library("Photos"), c.library("Photos")
+    gammas_key, alphas_key = (signing.signer_of(core.data_dir / "device_key") for core in (c, a))
+    first = oplog.last_seq(photos_c.read(), gamma) + 1
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    with photos_c.write() as db:  # a hostile gamma's own ops, oldest, then an op of alpha's it relays
+        for n in range(100):
+            op = oplog.make(gamma, stamp + n, "search", first + n, name=f"junk {n}", value=None)
+            oplog.insert(db, dataclasses.replace(op, sig=gammas_key.sign(op.signed_part(photos_c.id))))
+        op = oplog.make(alpha, stamp + 500, "tag", oplog.last_seq(photos_a.read(), alpha) + 1,
+                        uid="ab" * 16, field="name", value="relayed")  # fmt: skip
+        oplog.insert(db, dataclasses.replace(op, sig=alphas_key.sign(op.signed_part(photos_a.id))))
+        db.execute("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (alpha, alphas_key.public_key))
+    for _ in range(6):
+        await sync_of(b).pull(gamma)
+    assert "relayed" in tag_names(b)  # before: every answer held five of gamma's ops past its quota, refused
+    held = photos_b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ? AND seq >= ?", (gamma, first)).fetchone()[0]
+    assert held == 20

@@ -107,3 +107,28 @@ def test_a_member_cannot_remove_another_for_good_by_dating_the_removal_in_the_fu
     shared_again = Member(alpha.device_id, "alpha", time.time() + 1).signed_by(delta, LIBRARY)  # what delta would send
     at_beta.merge([row(shared_again)], beta.device_id)
     assert sorted(m.name for m in at_beta.current()) == ["alpha", "delta", "gamma"]  # before: alpha out for 2,000 years
+
+
+def test_a_third_device_is_removed_only_by_a_device_paired_here_with_full_trust_and_any_device_may_leave(
+    tmp_path: Path,
+) -> None:
+    alpha, beta, gamma, delta = device(), device(), device(), device()
+    at_beta = members_of(tmp_path / "beta", beta)
+    for who, name in ((alpha, "alpha"), (gamma, "gamma"), (delta, "delta")):
+        at_beta.add(who.device_id, name)
+
+    def row(m: Member) -> list[object]:
+        return [m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig]
+
+    later = time.time() + 10
+    by_gamma = [row(Member(who.device_id, name, 1.0, removed=later).signed_by(gamma, LIBRARY))
+                for who, name in ((alpha, "alpha"), (delta, "delta"))]  # fmt: skip
+    assert at_beta.merge(by_gamma, beta.device_id, trusted={alpha.device_id}) == []
+    assert sorted(m.name for m in at_beta.current()) == ["alpha", "delta", "gamma"]  # gamma is not trusted here
+    at_beta.merge(by_gamma[1:], beta.device_id, trusted={gamma.device_id})  # trusted here: delta's removal counts
+    assert sorted(m.name for m in at_beta.current()) == ["alpha", "gamma"]
+    gamma_leaves = Member(gamma.device_id, "gamma", 1.0, removed=later).signed_by(gamma, LIBRARY)
+    back_by_itself = Member(gamma.device_id, "gamma", later + 1).signed_by(gamma, LIBRARY)
+    at_beta.merge([row(gamma_leaves)], beta.device_id)
+    at_beta.merge([row(back_by_itself)], beta.device_id)
+    assert [m.name for m in at_beta.current()] == ["alpha"]  # it left, and does not come back by itself

@@ -150,6 +150,30 @@ def test_an_operation_a_peer_sends_is_checked_field_by_field(raw: object, compla
 def test_a_valid_operation_crosses_the_wire_unchanged() -> None:
     op = make(A, 12345, "tag+", uid="0" * 32, target=content_target("abcdef"))
     assert Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) == op
+    numbered = make(A, 12345, "tag+", 7, uid="0" * 32, target=content_target("abcdef"))
+    assert Op.unpack(msgpack.unpackb(msgpack.packb(numbered.pack()))) == numbered
+    assert numbered.signed_part(A) != op.signed_part(A)  # the number is signed
+    with pytest.raises(BadOp, match="number is an integer"):
+        Op.unpack([*op.pack(), None, 0])
+
+
+def test_an_operation_from_before_numbers_is_taken_and_signed_as_it_was() -> None:
+    old = [A, 12345, "tag+", msgpack.packb({"uid": "0" * 32, "target": "c:ab"}), bytes(64)]  # as a device before sent it
+    op = Op.unpack(old)
+    assert op.seq is None and op.pack() == old
+    assert op.signed_part(A) == msgpack.packb(["sdtui sync", "op", A, A, 12345, "tag+", old[3]])
+
+
+async def test_an_origins_operations_are_taken_without_a_gap_only(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    tags.create(a, "x")
+    tags.assign(a, "x", [entry(a, name) for name in FILES])
+    batch = a.sync.ops_since({}, 1000)
+    assert [op.seq for op in batch] == list(range(1, len(batch) + 1))
+    assert b.sync.apply(batch[2:]) == 0 and A not in b.sync.watermarks()  # the first two missing: nothing taken
+    assert b.sync.apply(batch[:1] + batch[3:]) == 1  # the first; the rest waits for the second
+    assert b.sync.apply(batch) == len(batch) - 1
+    assert a.sync.digest() == b.sync.digest()
 
 
 # -- merge rules ------------------------------------------------------------------------------------------
