@@ -39,6 +39,16 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 @pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A folder of three small files, a.txt, b.txt and c.txt, each saying its name ("I am a.txt")."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text(f"I am {name}")
+    return folder
+
+
+@pytest.fixture
 async def core(tmp_path: Path) -> AsyncIterator[Core]:
     """A Core with its own data dir (a device of its own), closed after the test."""
     async with Core(tmp_path / "data") as c:

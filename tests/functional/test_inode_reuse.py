@@ -24,15 +24,6 @@ async def api(tmp_path: Path) -> Api:  # type: ignore[misc]
         yield Api(core)
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for name in ("a.txt", "b.txt", "c.txt"):
-        (folder / name).write_text(f"I am {name}")
-    return folder
-
-
 def made_on_the_inode_of(old: Path, new: Path, text: str) -> bool:
     """Delete `old` and write `new`, as nothing watches; whether `new` got the inode `old` had (ext4 gives it at
     once, unless another file made meanwhile took it: a few tries)."""

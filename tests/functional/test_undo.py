@@ -23,15 +23,6 @@ def names(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for name in ("a.txt", "b.txt", "c.txt"):
-        (folder / name).write_text(f"I am {name}")
-    return folder
-
-
 async def test_a_swap_of_two_names_is_done_in_one_job_and_undone_in_one_step(tmp_path: Path, home: Path) -> None:
     async with Core(tmp_path / "data") as core:
         api = Api(core)
