@@ -169,6 +169,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             self.width_class = fits
             self.set_class(fits != "wide", "-no-inspector")
             self.set_class(fits == "narrow", "-no-sidebar")
+            if fits == "wide":  # shown by this resize: what the cursor is on, not "nothing selected"
+                self.call_after_refresh(self._inspect, self.active)
 
     def compose(self) -> ComposeResult:
         api = self.api

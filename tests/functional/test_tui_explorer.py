@@ -207,6 +207,19 @@ async def test_an_80_column_terminal_gets_two_panes_of_40_and_i_still_shows_the_
         await wait_for(pilot, lambda: sidebar.display and inspector.display)
 
 
+async def test_widening_the_terminal_shows_the_inspector_on_what_the_cursor_is_on(tmp_path: Path, tree: Path) -> None:
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        inspector = screen.query_one(Inspector)
+        current = screen.active.file_list.current
+        assert current is not None and not inspector.display
+        await pilot.resize_terminal(160, 40)  # an SSH session's first size is often 80x24, then the real one
+        await wait_for(pilot, lambda: inspector.display and current.name in shown_text(inspector))
+        assert "nothing selected" not in shown_text(inspector)
+
+
 async def test_dot_shows_hidden_files_and_s_sorts_by_size(tmp_path: Path, tree: Path) -> None:
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
