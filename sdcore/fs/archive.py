@@ -193,14 +193,13 @@ class ArchiveIndex:
             if inside is None:
                 return
         existing = inside.get(leaf)
-        path = folder.rstrip("/") + "/" + leaf
         kind = _KIND[row[0]]
         if kind == _DIR:
             if existing is not None and self.kinds[existing] == _DIR:
                 self.mtimes[existing], self.modes[existing] = row[2], row[3]  # its own, over those made for members
                 self.keys[existing] = key
                 return
-            self.folders.setdefault(path, {})
+            self.folders.setdefault(folder.rstrip("/") + "/" + leaf, {})
         elif existing is not None and self.kinds[existing] == _DIR:
             self.unsafe.append(f"{raw!r} (a {row[0]} over a folder of the same name)")
             return
@@ -212,7 +211,8 @@ class ArchiveIndex:
         """A new member's number, its facts appended to the arrays."""
         n = len(self.kinds)
         self.kinds.append(kind)
-        self.sizes.append(min(max(row[1], 0), (1 << 64) - 1))
+        size = row[1]
+        self.sizes.append(size if 0 <= size <= _MAX_SIZE else min(max(size, 0), _MAX_SIZE))
         self.mtimes.append(row[2])
         self.modes.append(row[3] & 0xFFFFFFFF)
         self.keys.append(key)
@@ -255,6 +255,7 @@ class ArchiveIndex:
 
 
 _KIND = {kind: n for n, kind in enumerate(KINDS)}
+_MAX_SIZE = (1 << 64) - 1
 
 
 _cache: OrderedDict[tuple[str, int, int, int], ArchiveIndex] = OrderedDict()
