@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import io
 import itertools
 import os
 import stat as statmod
@@ -80,8 +81,6 @@ class ArchiveIndex:
     total: int = 0  # bytes its files unpack to, as it declares
     names_size: int = 0  # characters of the names it holds (what its memory costs, with MEMBER_COST a member)
     complete: bool = False  # every member read (an index is cached only then)
-    _zip: zipfile.ZipFile | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _tar: tarfile.TarFile | None = None  # kept open: a compressed tar read on from where it is, not from its start
     _tar_free: threading.Lock = field(default_factory=threading.Lock)
     _tar_kept: contextlib.ExitStack | None = None  # what keeps `_tar` open (a zstd stream: its file and decoder)
@@ -129,13 +128,6 @@ class ArchiveIndex:
                     size, files = size + sizes[n], files + 1
         return size, files
 
-    def zip_file(self) -> zipfile.ZipFile:
-        """The archive opened for reading members, once (zipfile reads its whole directory on opening)."""
-        with self._lock:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            return self._zip
-
     @contextlib.contextmanager
     def tar_file(self, offset: int) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
         """The tar archive opened to read the member whose header is at `offset`, and that member: the archive kept
@@ -166,10 +158,6 @@ class ArchiveIndex:
         self._tar, self._tar_kept, self._tar_read = None, None, -1
 
     def close(self) -> None:
-        with self._lock:
-            if self._zip is not None:
-                self._zip.close()
-                self._zip = None
         with self._tar_free:
             self._close_tar()
 
@@ -438,24 +426,54 @@ class _Pieces:
         return self.pos
 
 
-def zip_name_at(f: IO[bytes], record_at: int) -> str:
-    """The name of the member whose central directory record is at `record_at`, as zipfile knows it."""
+_LOCAL = struct.Struct("<4s5H3L2H")
+
+
+def zip_open(f: IO[bytes], record_at: int) -> zipfile.ZipExtFile:
+    """The member whose central directory record is at `record_at`, opened to read (unpacked, its CRC checked at its
+    end) from its own header: zipfile.ZipFile would first build an object of every member (100,000 of them: half a
+    second and 60 MB, for one member)."""
     f.seek(record_at)
     record = f.read(_CENTRAL.size)
     if len(record) < _CENTRAL.size or record[:4] != b"PK\x01\x02":
         raise zipfile.BadZipFile("a damaged central directory (changed while it was read?)")
-    fields = _CENTRAL.unpack(record)
-    raw = f.read(fields[10])
-    return raw.decode("utf-8") if fields[3] & 0x800 else raw.decode("cp437")
+    (_, _, _, flags, method, _, _, crc, packed, size, name_len, extra_len, _, _, _, _, offset) = _CENTRAL.unpack(record)
+    raw = f.read(name_len)
+    extra = f.read(extra_len)
+    if flags & 0x1:
+        raise zipfile.BadZipFile("it is encrypted: sdtui does not unpack encrypted members")
+    big = [i for i, value in enumerate((size, packed, offset)) if value == 0xFFFFFFFF]
+    if big:
+        wide = _zip64_values(extra, len(big))
+        values = [size, packed, offset]
+        for i, value in zip(big, wide, strict=True):
+            values[i] = value
+        size, packed, offset = values
+    info = zipfile.ZipInfo(raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437"))
+    info.flag_bits, info.compress_type, info.CRC = flags, method, crc
+    info.compress_size, info.file_size, info.header_offset = packed, size, offset
+    f.seek(offset)
+    local = f.read(_LOCAL.size)
+    if len(local) < _LOCAL.size or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("a member's header is not where the central directory says")
+    fields = _LOCAL.unpack(local)
+    f.seek(offset + _LOCAL.size + fields[9] + fields[10])
+    return zipfile.ZipExtFile(f, "r", info)  # type: ignore[arg-type]  # a file of its own: no _SharedFile needed
 
 
 def _zip64_size(extra: bytes) -> int:
     """The uncompressed size a zip64 extra field holds (its first value, when the header's says 0xFFFFFFFF)."""
+    return _zip64_values(extra, 1)[0]
+
+
+def _zip64_values(extra: bytes, count: int) -> list[int]:
+    """The first `count` values of a zip64 extra field: those of (size, packed size, header offset) whose field in
+    the record says 0xFFFFFFFF, in that order."""
     pos = 0
     while pos + 4 <= len(extra):
         kind, length = struct.unpack_from("<HH", extra, pos)
-        if kind == 1:
-            return int(struct.unpack_from("<Q", extra, pos + 4)[0])
+        if kind == 1 and length >= 8 * count:
+            return list(struct.unpack_from(f"<{count}Q", extra, pos + 4))
         pos += 4 + length
     raise zipfile.BadZipFile("a zip64 member without its sizes")
 
@@ -511,10 +529,7 @@ def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
             yield from sevenzip.read(idx.path, idx.raw[key], member.size)
             return
         if idx.path.lower().endswith(".zip"):
-            zf = idx.zip_file()
-            with open(idx.path, "rb") as f:
-                name = zip_name_at(f, key)
-            with zf.open(zf.getinfo(name)) as stream:
+            with open(idx.path, "rb") as f, zip_open(f, key) as stream:
                 yield from _capped(stream, member.size)
             return
         with idx.tar_file(key) as (tf, current):
@@ -576,7 +591,7 @@ def open_tar(path: str) -> Iterator[tarfile.TarFile]:
             yield tf
 
 
-def _capped(stream: IO[bytes], size: int) -> Iterator[bytes]:
+def _capped(stream: IO[bytes] | io.BufferedIOBase, size: int) -> Iterator[bytes]:
     left = size
     while left > 0 and (chunk := stream.read(min(CHUNK, left))):
         left -= len(chunk)
