@@ -610,7 +610,7 @@ class ArchiveFS:
             while (step := await asyncio.to_thread(next, steps, None)) is not None:  # type: ignore[arg-type]
                 idx = step
                 folder = idx.folders.get(inner, {})
-                if len(folder) - shown >= batch_size:
+                if len(folder) - shown >= batch_size or (not shown and folder):  # the first found show at once
                     yield _infos(idx, itertools.islice(folder.items(), shown, None))
                     shown = len(folder)
             assert idx is not None
