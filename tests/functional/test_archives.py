@@ -514,3 +514,24 @@ def test_a_zip_member_is_read_from_its_own_header_its_crc_checked(tmp_path: Path
         pack.write_bytes(bytes(spoiled))
         with pytest.raises(SdError, match="Bad CRC-32"):
             b"".join(archive.read_member(archive.index(str(pack)), "/big/data.bin"))
+
+
+async def test_an_archive_under_one_top_folder_shows_it_before_the_rest_is_read(api: Api, tmp_path: Path) -> None:
+    """Most archives hold one folder (`project-1.0/...`): it shows once the first members are read, not after all of
+    them (100,000 members took half a second); here the last is damaged, and the folder was shown before."""
+    from sdcore.fs import archive
+
+    pack = tmp_path / "project.zip"
+    with zipfile.ZipFile(pack, "w") as zf:
+        for i in range(3_000):
+            zf.writestr(f"project-1.0/file{i:04d}.txt", b"x")
+    data = bytearray(pack.read_bytes())
+    last = data.rfind(b"PK\x01\x02")
+    data[last : last + 2] = b"XX"
+    pack.write_bytes(bytes(data))
+    archive._cache.clear()
+    shown: list[str] = []
+    with pytest.raises(SdError, match="a damaged central directory"):
+        async for batch in api.browse(at(api, pack)):
+            shown.extend(e.name for e in batch)
+    assert shown == ["project-1.0"]
