@@ -130,7 +130,8 @@ def tar_index_memory(root: Path, members: int = 100_000) -> None:
 
 
 async def usage_of_a_location(root: Path) -> tuple[float, float]:
-    """Seconds (wall, cpu) to the first answer of `api.usage` on a location of 200,000 files in 200 folders."""
+    """Seconds (wall, cpu) to the first answer of `api.usage` (apparent sizes: the index's totals) on a location of
+    200,000 files in 200 folders."""
     from sdcore.api import Api
     from sdcore.core import Core
     from sdcore.index.indexer import index_location
@@ -148,7 +149,7 @@ async def usage_of_a_location(root: Path) -> tuple[float, float]:
         best = (float("inf"), float("inf"))
         for _ in range(3):
             wall, cpu = time.perf_counter(), time.process_time()
-            async for first in api.usage(SdPath(core.device.id, str(tree))):
+            async for first in api.usage(SdPath(core.device.id, str(tree)), apparent=True):
                 assert sum(e.files or 0 for e in first) == 200_000
                 break
             best = min(best, (time.perf_counter() - wall, time.process_time() - cpu))
