@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from sdcore.api import Api, Entry, display, human_size
+from sdcore.api import Api, Entry, display, human_size, is_archive_name
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
 from sdtui.screens.confirm import ConfirmScreen
@@ -90,7 +90,10 @@ class DiskUsageScreen(Screen[None]):
 
     def _said(self, text: str | None = None) -> None:
         total = sum(e.size for e in self.entries.values())
-        measure = "apparent size" if self.apparent or self.folder.device_id != self.api.device.id else "disk usage"
+        blocks_known = self.folder.device_id == self.api.device.id and not any(
+            is_archive_name(part) for part in self.folder.path.split("/")
+        )  # a paired device's files and an archive's members have apparent sizes only
+        measure = "disk usage" if blocks_known and not self.apparent else "apparent size"
         title = f"{display(self._label)}  {human_size(total)} in {len(self.entries):,} entries ({measure})"
         self.query_one("#usage-title", Static).update(title)
         if text is None:
