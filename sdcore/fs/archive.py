@@ -34,7 +34,7 @@ MAX_RATIO = 200
 MAX_TOTAL = 8 << 30
 """... and to at most this many bytes in all."""
 MAX_MEMBERS = 500_000
-"""Members one archive may hold (each costs memory while it is open: a tar member's header ~350 bytes)."""
+"""Members one archive may hold (each costs ~160 bytes of memory while its index is kept: 500,000 take ~80 MB)."""
 MAX_DIRECTORY = 256 << 20
 """Bytes of a zip's central directory read at most (100,000 members take ~10 MB)."""
 _CACHED = 4
@@ -54,7 +54,8 @@ Row = tuple[str, int, float, int, "str | None"]
 """A member as a reader gives it: (kind, size, mtime, mode, link target)."""
 _FOLDER_MODE = statmod.S_IFDIR | 0o755
 MEMBER_COST = 150
-"""Bytes a member's record takes in an index, besides its name (measured: 100,000 members of a tar.gz, ~135)."""
+"""Bytes a member's record takes in an index, besides its name (measured with tracemalloc: 100,000 members of a
+tar.gz whose names are 20 characters, 159 bytes a member in all)."""
 
 
 @dataclass
