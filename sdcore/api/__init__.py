@@ -11,9 +11,11 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.offline(sdpath) -> Offline | None      a device out of reach, listed from its catalogue: .describe()
     await api.stat(sdpath, cas_id=False) -> Entry    async for chunk in api.read(sdpath, offset=0)
     (an archive file of this device browses as a read-only folder: `a.zip/inner/file`; is_archive_name(name))
+    await api.peek(sdpath, limit) -> (list[Entry], complete)   a preview's glance: an archive read no further
     await api.preview(sdpath, width, height) -> Preview   a picture as pixels, a PDF's first page, a recording's facts
                                                      (made on the file's device; previewable(name) says which have one)
-    async for batch in api.usage(folder)             its children with what each holds (ncdu): index totals, else walked
+    async for batch in api.usage(folder, apparent=False)   its children with what each holds (ncdu): disk blocks as du
+                                                     counts them, walked; apparent: index totals, else walked
     async for event in api.events()                  every Event the core publishes
     async for change in api.watch(directory)         EntriesChanged of one directory while iterated
     await api.volumes() -> list[Volume]              mounted volumes by identity; VolumesChanged follows from then on

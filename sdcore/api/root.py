@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -173,13 +174,40 @@ class Api:
             raise SdError(f"{display(path.name)} is an archive of a device that lets this one use its files, not its "
                           "core: its members are listed there, or here once it is copied here (F5)") from None
 
-    async def usage(self, folder: SdPath) -> AsyncIterator[list[Entry]]:
+    async def peek(self, path: SdPath, limit: int) -> tuple[list[Entry], bool]:
+        """A glance at a folder or an archive (a preview's): its first `limit` entries, and whether that is all of
+        them. An archive not yet read is read no further than its first `limit` members (a tar of 100,000 members
+        is not unpacked for a glance); one already read gives its whole folder."""
+        members = self._archive(path)
+        if members is not None:
+            found, complete = await asyncio.to_thread(members.peek, path.path, limit)
+            return [Entry.of(path, e) for e in found[:limit]], complete and len(found) <= limit
+        entries: list[Entry] = []
+        async with contextlib.aclosing(cast(AsyncGenerator[list[Entry], None], self.browse(path))) as batches:
+            async for batch in batches:
+                entries.extend(batch)
+                if len(entries) >= limit:
+                    return entries[:limit], False
+        return entries, True
+
+    async def usage(self, folder: SdPath, *, apparent: bool = False) -> AsyncIterator[list[Entry]]:
         """A folder's children with what each holds, as ncdu shows them: a folder's `size` is what is below it and
-        `files` how many files. First the listing (from the index, whose folders have their totals at once), then
-        each folder the index has no totals for again, as its walk ends. Stop iterating to stop the walk."""
+        `files` how many files. First the listing, then each folder again as its walk ends (a folder with `files`
+        None is still being counted). Stop iterating to stop the walk.
+
+        What is counted is the disk's blocks, as `du` counts them (a hard-linked file once); with `apparent`, the
+        sizes the files say (`du --apparent-size`): those the index sums, so a location's folders come at once. A
+        paired device's folders, walked through its files, and an archive's members give apparent sizes only."""
         from sdcore import usage
 
         entries = [e async for batch in self.browse(folder, index=True) for e in batch]
+        local = self._core.is_local(folder) and self._archive(folder) is None
+        seen: usage.Seen = set()
+        if local and not apparent:  # the index sums apparent sizes: every folder is walked, every file stat'ed
+            files = [e for e in entries if not e.is_dir]
+            held = await asyncio.to_thread(usage.files_held, [e.path.path for e in files], False, seen)
+            blocks = {e.name: n for e, n in zip(files, held, strict=True)}
+            entries = [replace(e, files=None) if e.is_dir else replace(e, size=blocks[e.name] or 0) for e in entries]
         yield entries
         walked = [e for e in entries if e.is_dir and e.files is None]
         if walked and self._archive(folder) is not None:  # an archive's folders: summed from its index
@@ -192,8 +220,8 @@ class Api:
             return
         fs = None if self._core.is_local(folder) else self._core.fs_for(folder.device_id)
         for entry in walked:
-            size, files = await usage.total(fs, entry.path.path)
-            yield [replace(entry, size=size, files=files)]
+            size, count = await usage.total(fs, entry.path.path, apparent or not local, seen)
+            yield [replace(entry, size=size, files=count)]
 
     async def offline(self, path: SdPath) -> Offline | None:
         """When `path` is on another device that cannot be reached now and the library holds its catalogue: that

@@ -1,5 +1,5 @@
 """Archives as read-only folders: a path such as `/home/me/a.zip/inner/dir` lists, stats and reads the members of
-`a.zip` (zip, tar, tar.gz, tar.bz2, tar.xz, tar.zst), and the limits that keep a hostile archive from escaping or
+`a.zip` (zip, tar, tar.gz, tar.bz2, tar.xz, tar.zst; 7z through the 7-Zip command, sdcore.fs.sevenzip), and the limits that keep a hostile archive from escaping or
 exploding."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import io
 import itertools
 import os
 import stat as statmod
@@ -15,8 +16,9 @@ import tarfile
 import threading
 import time
 import zipfile
+from array import array
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -32,93 +34,118 @@ MAX_RATIO = 200
 MAX_TOTAL = 8 << 30
 """... and to at most this many bytes in all."""
 MAX_MEMBERS = 500_000
-"""Members one archive may hold (each costs memory while it is open: a tar member's header ~350 bytes)."""
+"""Members one archive may hold (each costs ~160 bytes of memory while its index is kept: 500,000 take ~80 MB)."""
 MAX_DIRECTORY = 256 << 20
 """Bytes of a zip's central directory read at most (100,000 members take ~10 MB)."""
 _CACHED = 4
-"""Archives whose member index is kept (the pane, its preview and a copy share one reading)."""
+"""Archives whose member index is kept (the pane, its preview and a copy share one reading)..."""
+MAX_CACHED_BYTES = 64 << 20
+"""... within this many bytes of memory in all (the last one read is kept whatever its size)."""
 
 
 class ArchiveError(FsError):
     """An archive that cannot be read, or that is refused (it would escape its folder or explode)."""
 
 
+KINDS = ("dir", "file", "symlink", "fifo", "device", "other")
+"""A member's kind, as its index keeps it: the number of one of these."""
+_DIR, _FILE = 0, 1
 Row = tuple[str, int, float, int, "str | None"]
-"""A member as the index keeps it: (kind, size, mtime, mode, link target); an EntryInfo is made when it is listed."""
+"""A member as a reader gives it: (kind, size, mtime, mode, link target)."""
 _FOLDER_MODE = statmod.S_IFDIR | 0o755
+MEMBER_COST = 150
+"""Bytes a member's record takes in an index, besides its name (measured with tracemalloc: 100,000 members of a
+tar.gz whose names are 20 characters, 159 bytes a member in all)."""
 
 
 @dataclass
 class ArchiveIndex:
     """An archive's members as a tree of folders (names cleaned: no `..`, none absolute), and what it holds that
-    no extraction may write: members named to land outside, or through a link."""
+    no extraction may write: members named to land outside, or through a link.
+
+    Compact: a folder maps each name to the member's number, and a member's facts are that number's place in a few
+    arrays of plain numbers (a tar's TarInfo of each member took ~760 bytes: 100,000 members 76 MB; now ~150)."""
 
     path: str
     size: int
-    folders: dict[str, dict[str, Row]] = field(default_factory=lambda: {"/": {}})
-    keys: dict[str, object] = field(default_factory=dict)  # a member's path -> what its reader opens it by
+    folders: dict[str, dict[str, int]] = field(default_factory=lambda: {"/": {}})
+    kinds: bytearray = field(default_factory=bytearray)
+    sizes: array = field(default_factory=lambda: array("Q"))
+    mtimes: array = field(default_factory=lambda: array("d"))
+    modes: array = field(default_factory=lambda: array("I"))
+    keys: array = field(default_factory=lambda: array("q"))
+    """Where its reader finds a member: a tar header's offset, a zip's central directory record, a 7z member's
+    number (-1: a folder made for the members below it)."""
+    links: dict[int, str] = field(default_factory=dict)
+    raw: list[str] | None = None  # a 7z: each member's name as stored, by number (7-Zip unpacks a member by name)
     unsafe: list[str] = field(default_factory=list)
     total: int = 0  # bytes its files unpack to, as it declares
-    _zip: zipfile.ZipFile | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    names_size: int = 0  # characters of the names it holds (what its memory costs, with MEMBER_COST a member)
+    complete: bool = False  # every member read (an index is cached only then)
     _tar: tarfile.TarFile | None = None  # kept open: a compressed tar read on from where it is, not from its start
     _tar_free: threading.Lock = field(default_factory=threading.Lock)
     _tar_kept: contextlib.ExitStack | None = None  # what keeps `_tar` open (a zstd stream: its file and decoder)
     _tar_read: int = -1  # a kept zstd stream: the offset of the last member it read (it reads on, never back)
 
-    def folder(self, inner: str) -> dict[str, Row]:
+    @property
+    def cost(self) -> int:
+        """Bytes of memory the index takes, roughly."""
+        return len(self.kinds) * MEMBER_COST + self.names_size
+
+    def folder(self, inner: str) -> dict[str, int]:
+        """The members of folder `inner` by name (their numbers)."""
         found = self.folders.get(inner)
         if found is None:
             what = "is not a folder" if self.member(inner) is not None else "does not exist"
             raise NotFound(f"{display(self.path)}{display(inner)} {what} in the archive")
         return found
 
-    def member(self, inner: str) -> EntryInfo | None:
+    def number(self, inner: str) -> int | None:
+        """The number of the member at `inner` (numbers go in the order the archive stores its members)."""
         if inner == "/":
             return None
         parent, _, name = inner.rpartition("/")
-        row = self.folders.get(parent or "/", {}).get(name)
-        return None if row is None else EntryInfo(name, *row[:3], 0, *row[3:])
+        return self.folders.get(parent or "/", {}).get(name)
+
+    def member(self, inner: str) -> EntryInfo | None:
+        n = self.number(inner)
+        return None if n is None else self.info(inner.rpartition("/")[2], n)
+
+    def info(self, name: str, n: int) -> EntryInfo:
+        """Member `n` as a listing gives it, named `name`."""
+        return EntryInfo(name, KINDS[self.kinds[n]], self.sizes[n], self.mtimes[n], 0, self.modes[n], self.links.get(n))
 
     def total_of(self, inner: str) -> tuple[int, int]:
         """(bytes, files) its folder `inner` holds, summed below it, as the archive declares them."""
         size = files = 0
         stack = [inner]
+        kinds, sizes = self.kinds, self.sizes
         while stack:
             folder = stack.pop()
-            for name, row in self.folders.get(folder, {}).items():
-                if row[0] == "dir":
+            for name, n in self.folders.get(folder, {}).items():
+                if kinds[n] == _DIR:
                     stack.append(folder.rstrip("/") + "/" + name)
-                else:
-                    size, files = size + row[1], files + 1
+                elif kinds[n] == _FILE:
+                    size, files = size + sizes[n], files + 1
         return size, files
 
-    def zip_file(self) -> zipfile.ZipFile:
-        """The archive opened for reading members, once (zipfile reads its whole directory on opening)."""
-        with self._lock:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.path)
-            return self._zip
-
     @contextlib.contextmanager
-    def tar_file(self, key: tarfile.TarInfo) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-        """The tar archive opened to read member `key`, and that member as it reads it: the archive kept open when no
-        other read uses it (members read in the order they are stored unpack the archive once), else one of its
-        own. A zstd stream is read on up to the member (it cannot seek), and opened again for one behind it."""
+    def tar_file(self, offset: int) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+        """The tar archive opened to read the member whose header is at `offset`, and that member: the archive kept
+        open when no other read uses it (members read in the order they are stored unpack the archive once), else one
+        of its own. A zstd stream is read on up to the member (it cannot seek), and opened again for one behind it."""
         if not self._tar_free.acquire(blocking=False):
             with open_tar(self.path) as own:
-                yield own, _read_on_to(own, key.offset) if _is_zst(self.path) else key
+                yield own, _tar_member(own, offset, _is_zst(self.path))
             return
         try:
-            if self._tar is not None and _is_zst(self.path) and self._tar_read >= key.offset:
+            if self._tar is not None and _is_zst(self.path) and self._tar_read >= offset:
                 self._close_tar()
             if self._tar is None:
                 self._tar_kept = contextlib.ExitStack()
                 self._tar = self._tar_kept.enter_context(open_tar(self.path))
-            member = key
-            if _is_zst(self.path):
-                member = _read_on_to(self._tar, key.offset)
-                self._tar_read = key.offset
+            member = _tar_member(self._tar, offset, _is_zst(self.path))
+            self._tar_read = offset
             yield self._tar, member
         except BaseException:
             self._close_tar()  # a stream left anywhere is read again from its start
@@ -132,14 +159,10 @@ class ArchiveIndex:
         self._tar, self._tar_kept, self._tar_read = None, None, -1
 
     def close(self) -> None:
-        with self._lock:
-            if self._zip is not None:
-                self._zip.close()
-                self._zip = None
         with self._tar_free:
             self._close_tar()
 
-    def add(self, raw: str, row: Row, key: object) -> None:
+    def add(self, raw: str, row: Row, key: int) -> None:
         """Put a member at its cleaned place; one named to land elsewhere goes to `unsafe` instead."""
         name = raw.rstrip("/")
         if name in ("", "."):
@@ -159,19 +182,33 @@ class ArchiveIndex:
             if inside is None:
                 return
         existing = inside.get(leaf)
-        path = folder.rstrip("/") + "/" + leaf
-        if row[0] == "dir":
-            if existing is not None and existing[0] == "dir":
-                inside[leaf] = (*row[:4], None)  # its own mtime and mode, over the ones made for its members
+        kind = _KIND[row[0]]
+        if kind == _DIR:
+            if existing is not None and self.kinds[existing] == _DIR:
+                self.mtimes[existing], self.modes[existing] = row[2], row[3]  # its own, over those made for members
+                self.keys[existing] = key
                 return
-            self.folders.setdefault(path, {})
-        elif existing is not None and existing[0] == "dir":
+            self.folders.setdefault(folder.rstrip("/") + "/" + leaf, {})
+        elif existing is not None and self.kinds[existing] == _DIR:
             self.unsafe.append(f"{raw!r} (a {row[0]} over a folder of the same name)")
             return
-        inside[leaf] = row
-        self.keys[path] = key
-        if row[0] == "file":
+        inside[leaf] = self._new(kind, row, key, len(name))
+        if kind == _FILE:
             self.total += row[1]
+
+    def _new(self, kind: int, row: Row, key: int, name_size: int) -> int:
+        """A new member's number, its facts appended to the arrays."""
+        n = len(self.kinds)
+        self.kinds.append(kind)
+        size = row[1]
+        self.sizes.append(size if 0 <= size <= _MAX_SIZE else min(max(size, 0), _MAX_SIZE))
+        self.mtimes.append(row[2])
+        self.modes.append(row[3] & 0xFFFFFFFF)
+        self.keys.append(key)
+        if row[4] is not None:
+            self.links[n] = row[4]
+        self.names_size += name_size
+        return n
 
     def _cleaned(self, raw: str) -> str:
         """`raw` without `.` and empty parts; "" (and a note in `unsafe`) when it is absolute or climbs out."""
@@ -184,7 +221,7 @@ class ArchiveIndex:
             return ""
         return "/".join(parts)
 
-    def _make_folders(self, folder: str, raw: str, mtime: float) -> dict[str, Row] | None:
+    def _make_folders(self, folder: str, raw: str, mtime: float) -> dict[str, int] | None:
         """The folder `folder` (and those above it, dated `mtime`: the member's) made where missing; None when a
         member that is no folder is in the way (a link a naive unpacker would write through). A loop, not a
         recursion: a member may be named thousands of folders deep."""
@@ -197,13 +234,17 @@ class ArchiveIndex:
             parent, _, leaf = path.rpartition("/")
             above = self.folders[parent or "/"]
             existing = above.get(leaf)
-            if existing is not None and existing[0] != "dir":
-                self.unsafe.append(f"{raw!r} (it goes through the {existing[0]} {leaf!r})")
+            if existing is not None and self.kinds[existing] != _DIR:
+                self.unsafe.append(f"{raw!r} (it goes through the {KINDS[self.kinds[existing]]} {leaf!r})")
                 return None
             if existing is None:
-                above[leaf] = ("dir", 0, mtime, _FOLDER_MODE, None)
+                above[leaf] = self._new(_DIR, ("dir", 0, mtime, _FOLDER_MODE, None), -1, len(path))
             self.folders[path] = {}
         return self.folders[folder]
+
+
+_KIND = {kind: n for n, kind in enumerate(KINDS)}
+_MAX_SIZE = (1 << 64) - 1
 
 
 _cache: OrderedDict[tuple[str, int, int, int], ArchiveIndex] = OrderedDict()
@@ -231,123 +272,221 @@ def _cached(path: str) -> tuple[tuple[str, int, int, int], ArchiveIndex | None]:
         return key, found
 
 
-def index_in_steps(path: str, key: tuple[str, int, int, int], step: int = 4000) -> Iterator[ArchiveIndex]:
+def index_in_steps(
+    path: str, key: tuple[str, int, int, int], step: int = 4000, limit: int | None = None
+) -> Iterator[ArchiveIndex]:
     """The index of an archive as it is read: the same object after its first 1,000 members and every `step`
-    after (a listing shows its first screen meanwhile), and complete at the end, when it is cached too."""
+    after (a listing shows its first screen meanwhile), and complete at the end, when it is cached too. With `limit`:
+    no more members than that are read (a preview's glance), and the index is `complete` only if that was all."""
     size = key[2]
-    idx = ArchiveIndex(path, size)
+    idx = ArchiveIndex(path, size, raw=[] if path.lower().endswith(".7z") else None)
     count = 0
     try:
-        if path.lower().endswith(".zip"):
-            with open(path, "rb") as f:
-                for raw, row in zip_members(f, size):
-                    idx.add(raw, row, raw)
-                    count += 1
-                    if count % step == 0 or count == 1000:
-                        yield idx
+        if path.lower().endswith(".7z"):
+            from sdcore.fs import sevenzip
+
+            members: Generator[tuple[str, Row, int], None, None] = sevenzip.members(path)
+        elif path.lower().endswith(".zip"):
+            members = zip_members(path, size)
         else:
-            with open_tar(path) as tf:
-                budget = max(size, 1 << 20) * MAX_RATIO  # headers are found by unpacking what lies between them
-                while (ti := tf.next()) is not None:
-                    count += 1
-                    if count > MAX_MEMBERS:
-                        raise ArchiveError(f"{display(path)} holds more than {MAX_MEMBERS:,} members")
-                    if tf.offset > budget:
-                        raise ArchiveError(_bomb(path, size, tf.offset))
-                    idx.add(ti.name, _tar_row(ti), ti)
-                    if count % step == 0 or count == 1000:
-                        yield idx
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, struct.error, ZstdError) as exc:
+            members = tar_members(path, size)
+        with contextlib.closing(members):
+            for raw, row, where in members:
+                if count == limit:
+                    yield idx  # not complete, not cached
+                    return
+                if idx.raw is not None:
+                    idx.raw.append(raw)
+                idx.add(raw, row, where)
+                count += 1
+                if count % step == 0 or count == 1000:
+                    yield idx
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, OverflowError, struct.error,
+            ZstdError) as exc:  # fmt: skip
         raise ArchiveError(f"{display(path)} cannot be read as an archive: {exc}") from None
+    idx.complete = True
     with _cache_lock:
         _cache[key] = idx
-        while len(_cache) > _CACHED:
-            _cache.popitem(last=False)[1].close()
+        held = sum(i.cost for i in _cache.values())
+        while len(_cache) > 1 and (len(_cache) > _CACHED or held > MAX_CACHED_BYTES):
+            dropped = _cache.popitem(last=False)[1]
+            held -= dropped.cost
+            dropped.close()
     yield idx
+
+
+def tar_members(path: str, size: int) -> Generator[tuple[str, Row, int], None, None]:
+    """A tar's members as its headers declare them, with each header's offset. Refused as it goes, before unpacking
+    what lies past a header: more than MAX_MEMBERS members, or members declaring more than MAX_RATIO times the
+    archive's size (a tar bomb would otherwise be unpacked to find the next header)."""
+    budget = max(size, 1 << 20) * MAX_RATIO
+    declared = count = 0
+    with open_tar(path) as tf:
+        while (ti := tf.next()) is not None:
+            tf.members.clear()  # type: ignore[attr-defined]  # tarfile keeps every TarInfo it read: ~760 bytes each
+            count += 1
+            if count > MAX_MEMBERS:
+                raise ArchiveError(f"{display(path)} holds more than {MAX_MEMBERS:,} members")
+            declared += max(ti.size, 0)
+            if declared > budget or tf.offset > budget:
+                raise ArchiveError(_bomb(path, size, max(declared, tf.offset)))
+            yield ti.name, _tar_row(ti), ti.offset
 
 
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
+_READ = 1 << 18
+"""Bytes of a zip's central directory read at a time (the first members are listed before the rest is read)."""
 
 
-def zip_members(f: IO[bytes], size: int) -> Iterator[tuple[str, Row]]:
-    """The members a zip's central directory lists, read straight from it (zipfile builds an object of each, three
-    times slower: 100,000 members must list in a blink)."""
-    tail_size = min(size, (1 << 16) + _EOCD.size)
-    f.seek(size - tail_size)
-    tail = f.read(tail_size)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0:
-        raise zipfile.BadZipFile("no end of central directory: not a zip file")
-    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
-    end = size - tail_size + at  # where the end record starts
-    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:  # zip64
-        f.seek(end - _EOCD64_LOCATOR.size)
-        sig, _, record_at, _ = _EOCD64_LOCATOR.unpack(f.read(_EOCD64_LOCATOR.size))
-        if sig != b"PK\x06\x07":
-            raise zipfile.BadZipFile("a zip64 archive without its locator")
-        f.seek(record_at)
-        record = _EOCD64.unpack(f.read(_EOCD64.size))
-        count, cd_size, end = record[7], record[8], record_at
-    if count > MAX_MEMBERS or cd_size > MAX_DIRECTORY:
-        raise zipfile.BadZipFile(f"it holds {count:,} members in {cd_size:,} bytes, more than {MAX_MEMBERS:,} members "
-                                 f"or {MAX_DIRECTORY >> 20} MiB are opened")  # fmt: skip
-    f.seek(end - cd_size)
-    data = f.read(cd_size)
-    days: dict[int, float] = {}
-    pos = 0
-    unpack, header = _CENTRAL.unpack_from, _CENTRAL.size
-    for _ in range(count):
-        (sig, _, _, flags, _, dos_time, dos_date, _, _, usize, name_len, extra_len, comment_len, _, _, attr,
-         _) = unpack(data, pos)  # fmt: skip
-        if sig != b"PK\x01\x02":
-            raise zipfile.BadZipFile("a damaged central directory")
-        start = pos + header
-        raw = data[start : start + name_len]
-        name = raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437")
-        if usize == 0xFFFFFFFF:
-            usize = _zip64_size(data[start + name_len : start + name_len + extra_len])
-        pos = start + name_len + extra_len + comment_len
-        day = days.get(dos_date)
-        if day is None:
-            try:
-                day = time.mktime(((dos_date >> 9) + 1980, (dos_date >> 5) & 15, dos_date & 31, 0, 0, 0, 0, 0, -1))
-            except (OverflowError, ValueError):
-                day = 0.0
-            days[dos_date] = day
-        mtime = day + (dos_time >> 11) * 3600 + ((dos_time >> 5) & 63) * 60 + (dos_time & 31) * 2
-        unix = attr >> 16
-        if name.endswith("/"):
-            yield name, ("dir", 0, mtime, statmod.S_IFDIR | (unix & 0o7777 or 0o755), None)
-            continue
-        if not statmod.S_IFMT(unix):  # written without a file type (zipfile's writestr, most tools but Info-ZIP)
-            unix |= statmod.S_IFREG | (0 if unix & 0o777 else 0o644)
-        if statmod.S_ISREG(unix):
-            yield name, ("file", usize, mtime, unix, None)
-        else:  # a link's target is its content: never read to list it
-            yield name, ("symlink" if statmod.S_ISLNK(unix) else "other", 0, mtime, unix, "?" if statmod.S_ISLNK(unix) else None)
+def zip_members(path: str, size: int) -> Generator[tuple[str, Row, int], None, None]:
+    """The members a zip's central directory lists, with the offset of each one's record there, read straight from
+    it as it streams in (zipfile builds an object of each, three times slower, after reading all: 100,000 members
+    must list in a blink)."""
+    with open(path, "rb") as f:
+        tail_size = min(size, (1 << 16) + _EOCD.size)
+        f.seek(size - tail_size)
+        tail = f.read(tail_size)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0:
+            raise zipfile.BadZipFile("no end of central directory: not a zip file")
+        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+        end = size - tail_size + at  # where the end record starts
+        if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:  # zip64
+            f.seek(end - _EOCD64_LOCATOR.size)
+            sig, _, record_at, _ = _EOCD64_LOCATOR.unpack(f.read(_EOCD64_LOCATOR.size))
+            if sig != b"PK\x06\x07":
+                raise zipfile.BadZipFile("a zip64 archive without its locator")
+            f.seek(record_at)
+            record = _EOCD64.unpack(f.read(_EOCD64.size))
+            count, cd_size, end = record[7], record[8], record_at
+        if count > MAX_MEMBERS or cd_size > MAX_DIRECTORY:
+            raise zipfile.BadZipFile(f"it holds {count:,} members in {cd_size:,} bytes, more than {MAX_MEMBERS:,} "
+                                     f"members or {MAX_DIRECTORY >> 20} MiB are opened")  # fmt: skip
+        start_of_cd = end - cd_size
+        if start_of_cd < 0:
+            raise zipfile.BadZipFile("a central directory larger than the file")
+        cd = _Pieces(f, start_of_cd, cd_size)
+        days: dict[int, float] = {}
+        unpack, header = _CENTRAL.unpack_from, _CENTRAL.size
+        for _ in range(count):
+            at = cd.ensure(header)
+            (sig, _, _, flags, _, dos_time, dos_date, _, _, usize, name_len, extra_len, comment_len, _, _, attr,
+             _) = unpack(cd.data, at)  # fmt: skip
+            if sig != b"PK\x01\x02":
+                raise zipfile.BadZipFile("a damaged central directory")
+            length = header + name_len + extra_len + comment_len
+            at = cd.ensure(length)
+            data, record_at = cd.data, cd.base + at
+            cd.pos = at + length
+            start = at + header
+            raw = data[start : start + name_len]
+            name = raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437")
+            if usize == 0xFFFFFFFF:
+                usize = _zip64_size(data[start + name_len : start + name_len + extra_len])
+            day = days.get(dos_date)
+            if day is None:
+                try:
+                    day = time.mktime(((dos_date >> 9) + 1980, (dos_date >> 5) & 15, dos_date & 31, 0, 0, 0, 0, 0, -1))
+                except (OverflowError, ValueError):
+                    day = 0.0
+                days[dos_date] = day
+            mtime = day + (dos_time >> 11) * 3600 + ((dos_time >> 5) & 63) * 60 + (dos_time & 31) * 2
+            unix = attr >> 16
+            if name.endswith("/"):
+                yield name, ("dir", 0, mtime, statmod.S_IFDIR | (unix & 0o7777 or 0o755), None), record_at
+                continue
+            if not statmod.S_IFMT(unix):  # written without a file type (zipfile's writestr, most tools but Info-ZIP)
+                unix |= statmod.S_IFREG | (0 if unix & 0o777 else 0o644)
+            if statmod.S_ISREG(unix):
+                yield name, ("file", usize, mtime, unix, None), record_at
+            else:  # a link's target is its content: never read to list it
+                link = "?" if statmod.S_ISLNK(unix) else None
+                yield name, ("symlink" if link else "other", 0, mtime, unix, link), record_at
+
+
+class _Pieces:
+    """A zip's central directory read a piece at a time: `ensure(n)` makes its next `n` bytes be in `data` and says
+    where they start there (`base`: the file offset of data[0]); the caller moves `pos` past what it read."""
+
+    def __init__(self, f: IO[bytes], start: int, size: int) -> None:
+        f.seek(start)
+        self.f, self.left, self.data, self.pos, self.base = f, size, b"", 0, start
+
+    def ensure(self, n: int) -> int:
+        while len(self.data) - self.pos < n:
+            more = self.f.read(min(self.left, max(_READ, n)))
+            if not more:
+                raise zipfile.BadZipFile("a damaged central directory (cut short)")
+            self.left -= len(more)
+            self.base += self.pos
+            self.data = self.data[self.pos :] + more
+            self.pos = 0
+        return self.pos
+
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+
+
+def zip_open(f: IO[bytes], record_at: int) -> zipfile.ZipExtFile:
+    """The member whose central directory record is at `record_at`, opened to read (unpacked, its CRC checked at its
+    end) from its own header: zipfile.ZipFile would first build an object of every member (100,000 of them: half a
+    second and 60 MB, for one member)."""
+    f.seek(record_at)
+    record = f.read(_CENTRAL.size)
+    if len(record) < _CENTRAL.size or record[:4] != b"PK\x01\x02":
+        raise zipfile.BadZipFile("a damaged central directory (changed while it was read?)")
+    (_, _, _, flags, method, _, _, crc, packed, size, name_len, extra_len, _, _, _, _, offset) = _CENTRAL.unpack(record)
+    raw = f.read(name_len)
+    extra = f.read(extra_len)
+    if flags & 0x1:
+        raise zipfile.BadZipFile("it is encrypted: sdtui does not unpack encrypted members")
+    big = [i for i, value in enumerate((size, packed, offset)) if value == 0xFFFFFFFF]
+    if big:
+        wide = _zip64_values(extra, len(big))
+        values = [size, packed, offset]
+        for i, value in zip(big, wide, strict=True):
+            values[i] = value
+        size, packed, offset = values
+    info = zipfile.ZipInfo(raw.decode("utf-8", "surrogateescape") if flags & 0x800 else raw.decode("cp437"))
+    info.flag_bits, info.compress_type, info.CRC = flags, method, crc
+    info.compress_size, info.file_size, info.header_offset = packed, size, offset
+    f.seek(offset)
+    local = f.read(_LOCAL.size)
+    if len(local) < _LOCAL.size or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("a member's header is not where the central directory says")
+    fields = _LOCAL.unpack(local)
+    f.seek(offset + _LOCAL.size + fields[9] + fields[10])
+    return zipfile.ZipExtFile(f, "r", info)  # type: ignore[arg-type]  # a file of its own: no _SharedFile needed
 
 
 def _zip64_size(extra: bytes) -> int:
     """The uncompressed size a zip64 extra field holds (its first value, when the header's says 0xFFFFFFFF)."""
+    return _zip64_values(extra, 1)[0]
+
+
+def _zip64_values(extra: bytes, count: int) -> list[int]:
+    """The first `count` values of a zip64 extra field: those of (size, packed size, header offset) whose field in
+    the record says 0xFFFFFFFF, in that order."""
     pos = 0
     while pos + 4 <= len(extra):
         kind, length = struct.unpack_from("<HH", extra, pos)
-        if kind == 1:
-            return int(struct.unpack_from("<Q", extra, pos + 4)[0])
+        if kind == 1 and length >= 8 * count:
+            return list(struct.unpack_from(f"<{count}Q", extra, pos + 4))
         pos += 4 + length
     raise zipfile.BadZipFile("a zip64 member without its sizes")
 
 
 def _tar_row(ti: tarfile.TarInfo) -> Row:
+    mtime = float(ti.mtime) if -(1 << 40) < ti.mtime < 1 << 40 else 0.0  # a base-256 field may hold any number
     if ti.isdir():
-        return ("dir", 0, float(ti.mtime), statmod.S_IFDIR | (ti.mode & 0o7777), None)
+        return ("dir", 0, mtime, statmod.S_IFDIR | (ti.mode & 0o7777), None)
     if ti.issym() or ti.islnk():
-        return ("symlink", 0, float(ti.mtime), statmod.S_IFLNK | 0o777, ti.linkname)
+        return ("symlink", 0, mtime, statmod.S_IFLNK | 0o777, ti.linkname)
     kind = "file" if ti.isreg() else "fifo" if ti.isfifo() else "device" if ti.isdev() else "other"
-    return (kind, ti.size if kind == "file" else 0, float(ti.mtime), statmod.S_IFREG | (ti.mode & 0o777), None)
+    return (kind, ti.size if kind == "file" else 0, mtime, statmod.S_IFREG | (ti.mode & 0o777), None)
 
 
 def _bomb(path: str, size: int, unpacked: int) -> str:
@@ -380,14 +519,20 @@ def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
     if member.kind != "file":
         raise ArchiveError(f"{display(idx.path)}{display(inner)} is a {member.kind} member: only files are read")
     check_extractable(idx, total=member.size)
-    key = idx.keys[inner]
+    n = idx.number(inner)
+    assert n is not None
+    key = idx.keys[n]
     try:
-        if isinstance(key, str):
-            zf = idx.zip_file()
-            with zf.open(zf.getinfo(key)) as stream:
+        if idx.path.lower().endswith(".7z"):
+            from sdcore.fs import sevenzip
+
+            assert idx.raw is not None
+            yield from sevenzip.read(idx.path, idx.raw[key], member.size)
+            return
+        if idx.path.lower().endswith(".zip"):
+            with open(idx.path, "rb") as f, zip_open(f, key) as stream:
                 yield from _capped(stream, member.size)
             return
-        assert isinstance(key, tarfile.TarInfo)
         with idx.tar_file(key) as (tf, current):
             got = tf.extractfile(current)
             if got is None:
@@ -398,9 +543,13 @@ def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
         raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read: {exc}") from None
 
 
-def _read_on_to(tf: tarfile.TarFile, offset: int) -> tarfile.TarInfo:
-    """The member whose header is at `offset`, a tar stream read on to it."""
+def _tar_member(tf: tarfile.TarFile, offset: int, stream: bool) -> tarfile.TarInfo:
+    """The member whose header is at `offset`: read there (a stream: read on to it, forgetting what it passes)."""
+    if not stream:
+        tf.fileobj.seek(offset)  # type: ignore[union-attr]
+        return tf.tarinfo.fromtarfile(tf)
     while (ti := tf.next()) is not None:
+        tf.members.clear()  # type: ignore[attr-defined]
         if ti.offset == offset:
             return ti
     raise ArchiveError("a member is gone from the archive (changed while it was read?)")
@@ -410,21 +559,40 @@ def _is_zst(path: str) -> bool:
     return path.lower().endswith((".zst", ".tzst"))
 
 
+MAX_HEADER = 1 << 20
+"""Bytes of a tar's long-name or pax header read at most (tarfile reads one whole: a few bytes of a .tar.gz could
+declare gigabytes)."""
+_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                 tarfile.SOLARIS_XHDTYPE)  # fmt: skip
+
+
+class _Header(tarfile.TarInfo):
+    """A tar header whose long name or pax record is refused past MAX_HEADER bytes, before tarfile reads it."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _LONG_HEADERS and self.size > MAX_HEADER:
+            raise tarfile.ReadError(
+                f"a header declares {self.size:,} bytes of name or attributes (more than {MAX_HEADER >> 20} MiB: "
+                "refused)"
+            )
+        return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+
+
 @contextlib.contextmanager
 def open_tar(path: str) -> Iterator[tarfile.TarFile]:
     """A tar archive opened for reading, compressed or not (zstd as a stream: read in order only)."""
     if not _is_zst(path):
-        with tarfile.open(path, "r:*") as tf:
+        with tarfile.open(path, "r:*", tarinfo=_Header) as tf:
             yield tf
         return
     import zstandard
 
     with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream:
-        with tarfile.open(fileobj=stream, mode="r|") as tf:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_Header) as tf:  # type: ignore[arg-type]
             yield tf
 
 
-def _capped(stream: IO[bytes], size: int) -> Iterator[bytes]:
+def _capped(stream: IO[bytes] | io.BufferedIOBase, size: int) -> Iterator[bytes]:
     left = size
     while left > 0 and (chunk := stream.read(min(CHUNK, left))):
         left -= len(chunk)
@@ -443,13 +611,23 @@ class ArchiveFS:
             while (step := await asyncio.to_thread(next, steps, None)) is not None:  # type: ignore[arg-type]
                 idx = step
                 folder = idx.folders.get(inner, {})
-                if len(folder) - shown >= batch_size:
-                    yield _infos(itertools.islice(folder.items(), shown, None))
+                if len(folder) - shown >= batch_size or (not shown and folder):  # the first found show at once
+                    yield _infos(idx, itertools.islice(folder.items(), shown, None))
                     shown = len(folder)
             assert idx is not None
         members = list(itertools.islice(idx.folder(inner).items(), shown, None))
         for i in range(0, len(members), batch_size):
-            yield _infos(members[i : i + batch_size])
+            yield _infos(idx, members[i : i + batch_size])
+
+    def peek(self, path: str, members: int) -> tuple[list[EntryInfo], bool]:
+        """What a glance at a folder of an archive finds in its first `members` members (all of them once the archive
+        is indexed), and whether that is the whole folder. Blocking: run it in a thread."""
+        archive, inner = _split_or_fail(path)
+        key, idx = _cached(archive)
+        if idx is None:
+            idx = collections.deque(index_in_steps(archive, key, limit=members), maxlen=1)[0]
+        folder = idx.folders.get(inner) if not idx.complete else idx.folder(inner)
+        return _infos(idx, (folder or {}).items()), idx.complete
 
     async def stat(self, path: str) -> EntryInfo:
         archive, inner = _split_or_fail(path)
@@ -476,8 +654,8 @@ class ArchiveFS:
                 yield chunk
 
 
-def _infos(rows: Iterable[tuple[str, Row]]) -> list[EntryInfo]:
-    return [EntryInfo(name, *row[:3], 0, *row[3:]) for name, row in rows]
+def _infos(idx: ArchiveIndex, members: Iterable[tuple[str, int]]) -> list[EntryInfo]:
+    return [idx.info(name, n) for name, n in members]
 
 
 def _split_or_fail(path: str) -> tuple[str, str]:

@@ -82,15 +82,15 @@ def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = Non
                 for name, fit in fitted(list(inside), to).items():
                     check_name(name)
                     if fit is not None:
-                        row = inside[name]
-                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), row[0], row[1]))
+                        n = inside[name]
+                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), archive.KINDS[idx.kinds[n]], idx.sizes[n]))
             elif kind == "file":
                 chosen.append(_Item(path, at, to, "file", size))
             else:
                 left_out.append(f"{display(path)}{display(at)} (a {kind})")
         archive.check_extractable(idx, total=sum(i.size for i in chosen))
-        stored = {inner: n for n, inner in enumerate(idx.keys)}  # a compressed tar unpacks once, read in its order
-        items.extend(sorted(chosen, key=lambda i: (i.kind != "dir", stored.get(i.inner, 0) if i.kind == "file" else i.target)))
+        # files in the order the archive stores them: a compressed tar unpacks once
+        items.extend(sorted(chosen, key=lambda i: (i.kind != "dir", idx.number(i.inner) or 0 if i.kind == "file" else i.target)))
     if unfit and dos_names == "fail":
         raise UnfitNames(
             f"a FAT or exFAT disk cannot hold {len(unfit):,} of the names unpacked (no : ? \" * < > | \\, no trailing dot or "

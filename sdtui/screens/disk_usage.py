@@ -1,5 +1,6 @@
 """DiskUsageScreen: what each child of a folder holds, largest first (ncdu's view): Enter goes into a folder,
-Backspace up, `d` sends the entry to the trash, Esc closes (and stops the counting)."""
+Backspace up, `d` sends the entry to the trash, `a` switches between the disk's blocks (as `du`) and apparent sizes
+(the index's totals in a location: at once), Esc closes (and stops the counting)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from sdcore.api import Api, Entry, display, human_size
+from sdcore.api import Api, Entry, display, human_size, is_archive_name
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
 from sdtui.screens.confirm import ConfirmScreen
@@ -28,6 +29,7 @@ class DiskUsageScreen(Screen[None]):
         Binding("enter,l,right", "into", "Into folder", id="usage_into"),
         Binding("backspace,h,left", "up", "Up a level", id="usage_up"),
         Binding("d,f8", "trash", "Trash", id="usage_trash"),
+        Binding("a", "apparent", "Disk/apparent", id="usage_apparent"),
         Binding("escape,q", "close", "Back", id="usage_close"),
     ]
 
@@ -40,6 +42,8 @@ class DiskUsageScreen(Screen[None]):
         """The children shown, by name."""
         self.walking: set[str] = set()
         """Folders still being counted."""
+        self.apparent = False
+        """Apparent sizes (what the files say, the index's totals) rather than the disk's blocks (as du counts)."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="usage-title", markup=False)
@@ -69,7 +73,7 @@ class DiskUsageScreen(Screen[None]):
         self._said("listing…")
         try:
             first = True
-            async for batch in self.api.usage(folder):
+            async for batch in self.api.usage(folder, apparent=self.apparent):
                 for entry in batch:
                     self.entries[entry.name] = entry
                     self.walking.discard(entry.name)
@@ -86,10 +90,16 @@ class DiskUsageScreen(Screen[None]):
 
     def _said(self, text: str | None = None) -> None:
         total = sum(e.size for e in self.entries.values())
-        title = f"{display(self._label)}  {human_size(total)} in {len(self.entries):,} entries"
+        blocks_known = self.folder.device_id == self.api.device.id and not any(
+            is_archive_name(part) for part in self.folder.path.split("/")
+        )  # a paired device's files and an archive's members have apparent sizes only
+        measure = "disk usage" if blocks_known and not self.apparent else "apparent size"
+        title = f"{display(self._label)}  {human_size(total)} in {len(self.entries):,} entries ({measure})"
         self.query_one("#usage-title", Static).update(title)
         if text is None:
-            text = f"counting {len(self.walking):,} folders… (Esc stops)" if self.walking else "Enter: into · Backspace: up · d: trash · Esc: back"
+            other = "disk usage" if self.apparent else "apparent sizes"
+            text = (f"counting {len(self.walking):,} folders… (Esc stops)" if self.walking
+                    else f"Enter: into · Backspace: up · d: trash · a: {other} · Esc: back")  # fmt: skip
         self.query_one("#usage-status", Static).update(text)
 
     def action_into(self) -> None:
@@ -97,6 +107,12 @@ class DiskUsageScreen(Screen[None]):
         if entry is not None and entry.is_dir:
             self._label = f"{self._label.rstrip('/')}/{entry.name}"
             self.load(self.folder.child(entry.name))
+
+    def action_apparent(self) -> None:
+        """Count the other way: apparent sizes, or the disk's blocks."""
+        self.apparent = not self.apparent
+        current = self.usage_list.current
+        self.load(self.folder, cursor_on=current.name if current is not None else None)
 
     def action_up(self) -> None:
         if self.folder.path != "/":

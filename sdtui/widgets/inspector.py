@@ -39,7 +39,7 @@ PREVIEW_ENTRIES = 200
 """How many entries of a directory the preview lists."""
 
 PREVIEW_SCAN = 5_000
-"""How many entries of a directory the preview reads at most (it lists the first of them in order)."""
+"""How many entries of a directory (members of an archive) the preview reads at most (it lists the first in order)."""
 
 SHOW_DELAY = 0.04
 """Seconds the cursor must rest on an entry before the inspector redraws (holding a key stays fast)."""
@@ -48,7 +48,8 @@ PREVIEW_DELAY = 0.12
 """Seconds the cursor must rest on an entry before its preview is read."""
 
 ReadHead = Callable[[SdPath, int], "AsyncIterator[bytes]"]
-Browse = Callable[[SdPath], AsyncIterator[list[Entry]]]
+Peek = Callable[[SdPath, int], Awaitable[tuple[list[Entry], bool]]]
+"""A glance at a folder or an archive: its first entries (an archive read no further), and whether that is all."""
 Details = Callable[[SdPath, Entry], Awaitable[list[tuple[str, str]]]]
 """What the library knows of a file (cas_id, tags, note...), as (label, text) rows."""
 PreviewOf = Callable[[SdPath, int, int], Awaitable[Preview]]
@@ -158,7 +159,7 @@ def listing_preview(entries: list[Entry], total: int | None, width: int = 0) -> 
         else:
             lines.append(name + "\n", style=style)
     if total is None:
-        lines.append(f"… and more: a preview reads {PREVIEW_SCAN:,} entries, Enter lists all", style="dim italic")
+        lines.append(f"… and more: a preview reads the first {PREVIEW_SCAN:,}, Enter lists all", style="dim italic")
     elif total > len(entries):
         lines.append(f"… and {total - len(entries):,} more", style="dim italic")
     if not entries:
@@ -185,7 +186,7 @@ class Inspector(Widget):
     def __init__(
         self,
         read_head: ReadHead,
-        browse: Browse,
+        peek: Peek,
         details: Details | None = None,
         preview: PreviewOf | None = None,
         *,
@@ -193,7 +194,7 @@ class Inspector(Widget):
     ) -> None:
         super().__init__(id=id)
         self._read_head = read_head
-        self._browse = browse
+        self._peek = peek
         self._details = details
         self._preview_of = preview
         self._timer: Timer | None = None
@@ -281,13 +282,9 @@ class Inspector(Widget):
                 if extra:
                     meta = metadata_table(path, entry, extra)
             if entry.is_dir or (entry.kind == "file" and is_archive_name(entry.name)):  # an archive lists as a folder
-                entries: list[Entry] = []
-                async for batch in self._browse(path):
-                    entries.extend(batch)
-                    if len(entries) >= PREVIEW_SCAN:
-                        break  # a huge directory: its pane lists it all, the preview need not
+                entries, complete = await self._peek(path, PREVIEW_SCAN)  # a huge one: its pane lists it all
                 rows = await asyncio.to_thread(arrange, entries, Arrangement())
-                total = len(rows) if len(entries) < PREVIEW_SCAN else None
+                total = len(rows) if complete else None
                 renderable = listing_preview(rows[:PREVIEW_ENTRIES], total, self.content_size.width)
             elif entry.kind == "file" and self._preview_of is not None and previewable(entry.name):
                 width = max(self.content_size.width, 8)

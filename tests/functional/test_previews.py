@@ -121,10 +121,15 @@ async def test_a_front_end_of_another_process_gets_previews_archives_and_usage_a
         members = [e.name async for batch in api.browse(SdPath(here, str(tmp_path / "box" / "pack.zip"))) for e in batch]
         assert members == ["inner"]
         sizes = {}
-        async for batch in api.usage(SdPath(here, str(tmp_path / "box"))):
+        async for batch in api.usage(SdPath(here, str(tmp_path / "box")), apparent=True):
             sizes.update({e.name: e.size for e in batch})
         assert sizes["pack.zip"] == (tmp_path / "box" / "pack.zip").stat().st_size
         assert sizes["photo.jpg"] == (tmp_path / "box" / "photo.jpg").stat().st_size
+        async for batch in api.usage(SdPath(here, str(tmp_path / "box"))):  # the disk's blocks, as du counts
+            sizes.update({e.name: e.size for e in batch})
+        assert sizes["photo.jpg"] == (tmp_path / "box" / "photo.jpg").stat().st_blocks * 512
+        entries, complete = await api.peek(SdPath(here, str(tmp_path / "box" / "pack.zip")), 10)
+        assert ([e.name for e in entries], complete) == (["inner"], True)
 
 
 def test_a_fifo_named_like_a_picture_is_not_opened(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The disk usage view (`U`): a folder's children largest first, counted as it goes outside the index, at once from
-the index's totals in a location; Enter and Backspace move through it, `d` trashes from it."""
+"""The disk usage view (`c`): a folder's children largest first, the disk's blocks counted as it goes (as du), or
+apparent sizes (`a`), at once from the index's totals in a location; Enter and Backspace move through it, `d` trashes
+from it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def sized_tree(root: Path) -> Path:
     return root
 
 
+def blocks_below(path: Path) -> int:
+    """Bytes of the disk's blocks `path` takes, itself and all below (what `du -s -B1` says)."""
+    if path.is_file():
+        return path.stat().st_blocks * 512
+    return path.stat().st_blocks * 512 + sum(blocks_below(p) for p in path.iterdir())
+
+
 def rows(screen: DiskUsageScreen) -> list[tuple[str, int, int | None]]:
     return [(e.name, e.size, e.files) for e in screen.usage_list.rows]
 
@@ -40,6 +48,11 @@ async def test_disk_usage_counts_folders_largest_first_and_trashes_from_the_view
                        and len(app.screen.usage_list.rows) == 3)  # fmt: skip
         screen = app.screen
         assert isinstance(screen, DiskUsageScreen)
+        blocks = [(p.name, blocks_below(p)) for p in (tree / "big", tree / "mid", tree / "small.txt")]
+        assert [(name, size) for name, size, _ in rows(screen)] == blocks  # the disk's blocks, as du counts them
+        assert "(disk usage)" in str(screen.query_one("#usage-title").render())
+        await pilot.press("a")  # apparent sizes
+        await wait_for(pilot, lambda: not screen.walking and rows(screen)[0][1] == 300_000)
         assert rows(screen) == [("big", 300_000, 3), ("mid", 100_000, 1), ("small.txt", 10, None)]
         await pilot.press("enter")  # into big/
         await wait_for(pilot, lambda: not screen.walking and rows(screen) == [
@@ -65,8 +78,9 @@ async def test_in_a_location_the_totals_come_from_the_index_at_once(tmp_path: Pa
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, DiskUsageScreen) and len(app.screen.usage_list.rows) == 3)
+        await pilot.press("c", "a")  # apparent sizes: what the index sums
+        await wait_for(pilot, lambda: isinstance(app.screen, DiskUsageScreen) and app.screen.apparent
+                       and len(app.screen.usage_list.rows) == 3)  # fmt: skip
         screen = app.screen
         assert isinstance(screen, DiskUsageScreen)
         assert screen.walking == set()  # nothing to count: the index summed the folders when it indexed them
@@ -82,7 +96,7 @@ async def test_esc_stops_the_counting_of_a_folder(tmp_path: Path, monkeypatch) -
     tree = sized_tree(tmp_path / "tree")
     walking, stopped = threading.Event(), threading.Event()
 
-    def slow_walk(path: str, stop: threading.Event) -> tuple[int, int]:
+    def slow_walk(path: str, stop: threading.Event, *_: object) -> tuple[int, int]:
         walking.set()
         if stop.wait(30):
             stopped.set()
