@@ -42,8 +42,9 @@ class DiskUsageScreen(Screen[None]):
         """The children shown, by name."""
         self.walking: set[str] = set()
         """Folders still being counted."""
-        self.apparent = False
-        """Apparent sizes (what the files say, the index's totals) rather than the disk's blocks (as du counts)."""
+        self.apparent: bool | None = None
+        """Apparent sizes (what the files say, the index's totals) rather than the disk's blocks (as du counts);
+        None until the first count: apparent in a location (its index's totals come at once), else blocks."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="usage-title", markup=False)
@@ -72,6 +73,8 @@ class DiskUsageScreen(Screen[None]):
     async def _count(self, folder: SdPath, cursor_on: str | None) -> None:
         self._said("listing…")
         try:
+            if self.apparent is None:
+                self.apparent = await self.api.library().locations.containing(folder) is not None
             first = True
             async for batch in self.api.usage(folder, apparent=self.apparent):
                 for entry in batch:
@@ -110,7 +113,7 @@ class DiskUsageScreen(Screen[None]):
 
     def action_apparent(self) -> None:
         """Count the other way: apparent sizes, or the disk's blocks."""
-        self.apparent = not self.apparent
+        self.apparent = not self.apparent  # (None, not yet decided, becomes apparent: the index's totals)
         current = self.usage_list.current
         self.load(self.folder, cursor_on=current.name if current is not None else None)
 

@@ -78,13 +78,17 @@ async def test_in_a_location_the_totals_come_from_the_index_at_once(tmp_path: Pa
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)
-        await pilot.press("c", "a")  # apparent sizes: what the index sums
+        await pilot.press("c")  # in a location: apparent sizes, what the index summed, at once
         await wait_for(pilot, lambda: isinstance(app.screen, DiskUsageScreen) and app.screen.apparent
                        and len(app.screen.usage_list.rows) == 3)  # fmt: skip
         screen = app.screen
         assert isinstance(screen, DiskUsageScreen)
         assert screen.walking == set()  # nothing to count: the index summed the folders when it indexed them
         assert rows(screen) == [("big", 300_000, 3), ("mid", 100_000, 1), ("small.txt", 10, None)]
+        assert "(apparent size)" in str(screen.query_one("#usage-title").render())
+        await pilot.press("a")  # the disk's blocks, as du counts them: walked
+        await wait_for(pilot, lambda: screen.apparent is False and not screen.walking
+                       and "(disk usage)" in str(screen.query_one("#usage-title").render()))  # fmt: skip
 
 
 async def test_esc_stops_the_counting_of_a_folder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
