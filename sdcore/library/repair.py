@@ -226,7 +226,9 @@ class _Reader:
         if row is not None:
             location_id, name, parent, cas_id = row
             return location_id, f"{parent}/{name}" if parent else name, cas_id
-        try:  # its row is lost: the search index holds its name and folder too (not its location: found on disk later)
+        # Its row is lost: a search index of before migration 26 holds its name (folded) and folder too (not its location:
+        # found on disk later). Today's keeps no text: the query fails, and the entry is told lost.
+        try:
             found = self.conn.execute(
                 "SELECT CASE p.path WHEN '' THEN s.name ELSE p.path || '/' || s.name END FROM search_index s"
                 " JOIN directory_paths p ON p.entry_id = s.parent WHERE s.rowid = ?",
