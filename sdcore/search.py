@@ -307,13 +307,13 @@ def _in_indexes(term: str) -> _Plan | None:
     return None
 
 
-def _own_rows(plans: dict[str, Any], words: Sequence[str], facets: str) -> tuple[str, list[str]]:
+def _own_rows(plans: dict[str, _Plan], words: Sequence[str], facets: str) -> tuple[str, list[str]]:
     """A SELECT of the ids (`id`) of entries whose own name or note may hold every word (with an extension of `facets`):
     those whose name has the words' trigrams, then those whose note holds one of them."""
     parts: list[str] = []
     args: list[str] = []
-    names = [plans[w].name for w in words]
-    if all(names):  # (a word with a '/' is in no name: only in a note)
+    names = [n for w in words if (n := plans[w].name)]
+    if len(names) == len(words):  # (a word with a '/' is in no name: only in a note)
         parts.append("SELECT rowid AS id FROM search_index WHERE search_index MATCH ?")
         args.append(" AND ".join([*names, *([facets] if facets else [])]))
     if words:
@@ -322,7 +322,7 @@ def _own_rows(plans: dict[str, Any], words: Sequence[str], facets: str) -> tuple
     return " UNION ALL ".join(parts), args
 
 
-def _folder_rows(plans: dict[str, Any], words: Sequence[str]) -> tuple[str, list[str]]:
+def _folder_rows(plans: dict[str, _Plan], words: Sequence[str]) -> tuple[str, list[str]]:
     """A SELECT of the folders whose path holds every word (a word with a '/': may hold it, checked on the entries)."""
     plain = [w for w in words if "/" not in w]
     path = " JOIN directory_paths d ON d.entry_id = f.rowid" if plain else ""
@@ -354,12 +354,12 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
         rows = rows.replace(_TEXT_IF_CHECKED, _WITH_TEXT if in_path else _NOTE if checks and scope != "name" else "")
         return rows + "".join(f" AND {sql}" for sql, _ in checks), [a for _, args in checks for a in args]
 
-    plans = {t: _in_indexes(t) for t in terms}
-    indexed = sorted((t for t in terms if plans[t] is not None), key=len, reverse=True)[:3]
+    plans = {t: plan for t in terms if (plan := _in_indexes(t)) is not None}
+    indexed = sorted(plans, key=len, reverse=True)[:3]
     if scope == "name":
         if any("/" in t for t in terms):
             return []  # no name holds a '/'
-        match = " AND ".join([plans[t].name for t in indexed] + ([facets] if facets else []))  # type: ignore[misc]
+        match = " AND ".join([n for t in indexed if (n := plans[t].name)] + ([facets] if facets else []))
         if not match:
             return [checked(f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE 1", [])]
         sql, rest = checked(_over("SELECT rowid AS id FROM search_index WHERE search_index MATCH ?"), [])

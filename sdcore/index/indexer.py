@@ -19,9 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-import xxhash
-
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LocationScanState
 from sdcore.index.fts import pause_fts, resume_fts
@@ -240,7 +237,7 @@ class IndexJob(Job):
         except OSError:
             walker = Walker(loc.path, list(ids), rules, recursive, root_inode=root_inode)
         try:
-            batch: list[tuple[str, list[Found] | OSError]] = []
+            batch: list[tuple[str, list[Found] | OSError, int]] = []
             size = 0
             with _paused_if_stopping(ctx):
                 for item in walker:
@@ -256,7 +253,7 @@ class IndexJob(Job):
             walker.close()
 
     def _write_batch(
-        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError]], ids: dict[str, int],
+        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError, int]], ids: dict[str, int],
         last: bool = False,
     ) -> None:
         library = ctx.library
@@ -264,9 +261,9 @@ class IndexJob(Job):
         with library.write() as db:
             # The one writer holds the lock: ids are handed out here, so every insert can be batched.
             self._next_id = next_entry_id(db)
-            writes = _BatchWrites(db, [ids[rel] for rel, found in batch if rel in ids and isinstance(found, list)])
+            writes = _BatchWrites(db, [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)])
             done: list[tuple[str, int]] = []
-            for rel_db, found in batch:
+            for rel_db, found, fingerprint in batch:
                 dir_id = ids.pop(rel_db, None)
                 if dir_id is None:
                     continue
@@ -274,7 +271,7 @@ class IndexJob(Job):
                     self.errors += 1
                     writes.unreadable.append((found.strerror or str(found), dir_id))
                 else:
-                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, ids, writes)
+                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, fingerprint, ids, writes)
                     if names:
                         changed_dirs.append((loc.absolute(from_db(rel_db)), names))
                     self.found += len(found)
@@ -295,7 +292,7 @@ class IndexJob(Job):
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
-        ids: dict[str, int], writes: _BatchWrites,
+        fingerprint: int, ids: dict[str, int], writes: _BatchWrites,
     ) -> tuple[str, ...]:
         """Diff one directory with the database and write the difference; returns the names that changed.
 
@@ -310,28 +307,23 @@ class IndexJob(Job):
                 queued.append((ctx.job_id, entry_id))
                 ids[prefix + name] = entry_id
 
-        fingerprint = xxhash.xxh3_64_intdigest(msgpack.packb(found)) >> 1
         # A first load writes a directory without a diff, unless something else read it first (a refresh by
         # the watcher or a tag while the load runs: it left a fingerprint); that one is diffed as usual.
         known = writes.fingerprint(db, dir_id)
-        bulk = self.first_load and known is None
-        if bulk:
-            existing: dict[str, tuple] = {}
-        else:
-            if known == fingerprint:
-                if recursive:  # the listing is as it was: only its subdirectories need a look
-                    for name, entry_id in db.execute(
-                        "SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)
-                    ):
-                        queue_dir(entry_id, name)
-                return ()
-            existing = {
-                row[0]: row
-                for row in db.execute(
-                    "SELECT name, kind, size, inode, mtime, mode, link_target, id FROM entries WHERE parent_id = ?",
-                    (dir_id,),
-                )
-            }
+        if self.first_load and known is None:  # every entry is new: no diff
+            self._add_new(loc, dir_id, prefix, found, fingerprint, queue_dir, writes)
+            return ()
+        if known == fingerprint:
+            if recursive:  # the listing is as it was: only its subdirectories need a look
+                for name, entry_id in db.execute("SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)):
+                    queue_dir(entry_id, name)
+            return ()
+        existing = {
+            row[0]: row
+            for row in db.execute(
+                "SELECT name, kind, size, inode, mtime, mode, link_target, id FROM entries WHERE parent_id = ?", (dir_id,)
+            )
+        }
         new: list[Found] = []
         touched: list[str] = []
         for f in found:
@@ -359,8 +351,17 @@ class IndexJob(Job):
         for name, row in existing.items():
             _orphan(db, loc.id, row[-1], row[1] == "dir")
             touched.append(name)
-        if new and not bulk:
+        if new:
             new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir, writes)
+        self._add_new(loc, dir_id, prefix, new, fingerprint, queue_dir, writes)
+        touched.extend(f[NAME] for f in new)
+        return tuple(from_db(n) for n in touched)
+
+    def _add_new(
+        self, loc: Location, dir_id: int, prefix: str, new: list[Found], fingerprint: int, queue_dir: Any,
+        writes: _BatchWrites,
+    ) -> None:
+        """Entries new in a directory, given their ids (the rows are written with the batch); its subfolders queued."""
         first_id = self._next_id
         self._next_id += len(new)
         writes.entries.extend([(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
@@ -370,10 +371,6 @@ class IndexJob(Job):
                 queue_dir(first_id + i, f[NAME])
         writes.listed.append((fingerprint, dir_id))
         self.added += len(new)
-        if bulk:
-            return ()
-        touched.extend(f[NAME] for f in new)
-        return tuple(from_db(n) for n in touched)
 
     def _match_moves(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
