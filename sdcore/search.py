@@ -159,9 +159,10 @@ def _by_relevance(
     cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
     score = _scorer(terms)
     rows = _select(conn, terms, where, params, facets, "any", cap, order="")
-    if len(rows) < cap or len(terms) > 1 or "/" in terms[0]:
-        return sorted(rows, key=score)[:limit]  # every match is here (or several words: scored where found)
-    # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
+    if len(rows) < cap or any("/" in t for t in terms):
+        return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold a word: none ranks higher)
+    # Many matches: those in the path (a word in a folder's name, another in the file's) may crowd out those with every
+    # word in the name, which rank first: look in names alone too.
     named = _select(conn, terms, where, params, facets, "name", cap, order="")
     seen = {r[0] for r in named}
     return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]

@@ -442,12 +442,13 @@ class IndexJob(Job):
         self.phase = "search"
         if not (self.first_load or self.added or self.changed or self.moved or self.removed):
             return  # nothing changed (a canceled job aggregated what it had changed when it stopped)
+        # A first load's entries are the rows after its root (ids only grow): read in rowid order, 3x cheaper than
+        # through an index when they are most of the library; else the location's entries through its index.
+        where, args = ("+location_id = ? AND id > ?", (loc.id, loc.root_id)) if self.first_load else ("location_id = ?", (loc.id,))
         direct: dict[int, tuple[int, int]] = {
             parent: (size or 0, files or 0)
             for parent, size, files in db.execute(
-                "SELECT parent_id, SUM(size), COUNT(*) FROM entries WHERE location_id = ? AND kind = 'file'"
-                " GROUP BY parent_id",
-                (loc.id,),
+                f"SELECT parent_id, SUM(size), COUNT(*) FROM entries WHERE {where} AND kind = 'file' GROUP BY parent_id", args
             )
         }
         dirs = db.execute(

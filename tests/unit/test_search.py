@@ -68,6 +68,20 @@ async def test_any_substring_of_a_name_or_path_matches(library: Library, home: P
     assert (hit.relative, hit.kind, hit.object_kind, hit.size) == ("photos/2020/sunbeach.jpg", "file", "image", 70003)
 
 
+async def test_a_file_with_every_word_in_its_name_comes_first_however_many_folders_hold_the_words(
+    library: Library, tmp_path: Path
+) -> None:
+    root = tmp_path / "work"
+    (root / "projects alpha").mkdir(parents=True)
+    for i in range(search.RELEVANCE_CANDIDATES + 100):  # more matches across a folder and a name than are scored
+        (root / "projects alpha" / f"beta-{i}.txt").write_text("b")
+    (root / "misc").mkdir()
+    (root / "misc" / "alpha beta plan.txt").write_text("p")
+    await index(library, root)
+    assert names(search.find(library, "alpha beta", limit=5))[0] == "alpha beta plan.txt"
+    assert names(search.find(library, "beta alpha", limit=5))[0] == "alpha beta plan.txt"
+
+
 async def test_relevance_puts_exact_then_prefix_then_word_then_path_matches_first(library: Library, home: Path) -> None:
     await index(library, home)
     hits = names(search.find(library, "beach"))
