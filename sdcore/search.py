@@ -324,12 +324,9 @@ def _own_rows(plans: dict[str, _Plan], words: Sequence[str], facets: str) -> tup
 
 
 def _folder_rows(plans: dict[str, _Plan], words: Sequence[str]) -> tuple[str, list[str]]:
-    """A SELECT of the folders whose path holds every word (a word with a '/': may hold it, checked on the entries)."""
-    plain = [w for w in words if "/" not in w]
-    path = " JOIN directory_paths d ON d.entry_id = f.rowid" if plain else ""
-    checks = "".join(f" AND instr({_folded('d.path')}, ?)" for _ in plain)
-    match = " AND ".join(plans[w].folder for w in words)
-    return f"SELECT f.rowid FROM folder_index f{path} WHERE folder_index MATCH ?{checks}", [match, *plain]
+    """A SELECT of the folders whose path may hold every word (their entries are checked: a check of every folder here
+    would cost a common word's thousands of folders before the first entry is read)."""
+    return "SELECT rowid FROM folder_index WHERE folder_index MATCH ?", [" AND ".join(plans[w].folder for w in words)]
 
 
 def _over(rows: str) -> str:
@@ -375,8 +372,7 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
     for mask in range(1 << len(indexed)):
         in_folder = [t for i, t in enumerate(indexed) if mask >> i & 1]
         in_entry = [t for t in indexed if t not in in_folder]
-        own = [t for t in in_entry if "/" not in t]  # checked in the entry's name or note
-        exact_folder = [t for t in in_folder if "/" not in t]  # checked in the folder's path already
+        own = [t for t in in_entry if "/" not in t]  # checked in the entry's name or note (the others in its path too)
         if not in_folder:
             rows, args = _own_rows(plans, in_entry, facets)
             sql, rest = checked(_over(rows), [], own)
@@ -390,18 +386,18 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
                 continue
         if (in_entry or facets) and folders > FOLDER_DRIVEN:  # walk the entries' own matches, in the folders' set
             rows, args = _own_rows(plans, in_entry, facets)
-            sql, rest = checked(_over(rows) + f" AND e.parent_id IN ({in_folders})", exact_folder, own)
+            sql, rest = checked(_over(rows) + f" AND e.parent_id IN ({in_folders})", [], own)
             sources.append(((1, folders), sql, [*args, *folder_args, *rest]))
         else:  # read the entries of the folders that match, the other terms checked
             sql, rest = checked(
-                f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE e.parent_id IN ({in_folders})", exact_folder, own
+                f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE e.parent_id IN ({in_folders})", [], own
             )
             sources.append(((2 if several else 1, folders), sql, [*folder_args, *rest]))
             if several:  # a first look at a few of their entries, before any source that may read many
                 sql, rest = checked(
                     f"SELECT e.id AS id FROM (SELECT id FROM entries WHERE parent_id IN ({in_folders}) LIMIT {FOLDER_SAMPLE})"
                     f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
-                    exact_folder,
+                    [],
                     own,
                 )
                 sources.append(((0, folders), sql, [*folder_args, *rest]))
