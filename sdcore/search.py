@@ -324,8 +324,8 @@ def _own_rows(plans: dict[str, _Plan], words: Sequence[str], facets: str) -> tup
 
 
 def _folder_rows(plans: dict[str, _Plan], words: Sequence[str]) -> tuple[str, list[str]]:
-    """A SELECT of the folders whose path may hold every word (their entries are checked: a check of every folder here
-    would cost a common word's thousands of folders before the first entry is read)."""
+    """A SELECT of the folders whose path may hold every word (unchecked: a check of every folder here would cost a
+    common word's thousands of folders before the first entry is read)."""
     return "SELECT rowid FROM folder_index WHERE folder_index MATCH ?", [" AND ".join(plans[w].folder for w in words)]
 
 
@@ -380,7 +380,7 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
             continue
         in_folders, folder_args = _folder_rows(plans, in_folder)
         folders = 1  # one word: its folders' entries come after its names, however many
-        if several or facets:
+        if several or facets:  # (folders the index gives: an estimate, never below the true count)
             folders = conn.execute(f"SELECT count(*) FROM ({in_folders})", folder_args).fetchone()[0]
             if folders == 0:
                 continue
@@ -388,19 +388,24 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
             rows, args = _own_rows(plans, in_entry, facets)
             sql, rest = checked(_over(rows) + f" AND e.parent_id IN ({in_folders})", [], own)
             sources.append(((1, folders), sql, [*args, *folder_args, *rest]))
-        else:  # read the entries of the folders that match, the other terms checked
+            continue
+        # Else read the entries of the folders that match, folder by folder (each folder's path checked once, as it is
+        # reached: a search that stops at its first matches checks only the folders it reads), the other terms checked.
+        plain = [t for t in in_folder if "/" not in t]
+        by_folder = (
+            "folder_index f JOIN directory_paths d ON d.entry_id = f.rowid JOIN entries e ON e.parent_id = f.rowid"
+            "{text} WHERE folder_index MATCH ?" + "".join(f" AND instr({_folded('d.path')}, ?)" for _ in plain)
+        )
+        sql, rest = checked(f"SELECT e.id AS id FROM {by_folder.format(text=_TEXT_IF_CHECKED)}", plain, own)
+        sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain, *rest]))
+        if several:  # a first look at a few of their entries, before any source that may read many
             sql, rest = checked(
-                f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE e.parent_id IN ({in_folders})", [], own
+                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {FOLDER_SAMPLE})"
+                f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
+                plain,
+                own,
             )
-            sources.append(((2 if several else 1, folders), sql, [*folder_args, *rest]))
-            if several:  # a first look at a few of their entries, before any source that may read many
-                sql, rest = checked(
-                    f"SELECT e.id AS id FROM (SELECT id FROM entries WHERE parent_id IN ({in_folders}) LIMIT {FOLDER_SAMPLE})"
-                    f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
-                    [],
-                    own,
-                )
-                sources.append(((0, folders), sql, [*folder_args, *rest]))
+            sources.append(((0, folders), sql, [*folder_args, *plain, *rest]))
     return [(sql, args) for _, sql, args in sorted(sources, key=lambda source: source[0])]
 
 
