@@ -599,6 +599,33 @@ MIGRATIONS: dict[int, str] = {
         ORDER BY p.entry_id;
     INSERT INTO note_index (rowid, note)
         SELECT entry_id, {folded_sql("note")} FROM user_metadata WHERE note IS NOT NULL ORDER BY entry_id;
+    -- Where each entry that holds tags, a note or a favourite is (its folder and name): what a repair puts them back on
+    -- when the entry's own row is lost (sdcore.library.repair; the search index held every name before).
+    CREATE TABLE entry_places (
+        entry_id INTEGER PRIMARY KEY,
+        parent_id INTEGER,
+        name TEXT NOT NULL
+    );
+    CREATE TRIGGER entry_place_tagged AFTER INSERT ON tag_assignments WHEN new.entry_id IS NOT NULL
+    BEGIN
+        INSERT OR REPLACE INTO entry_places SELECT id, parent_id, name FROM entries WHERE id = new.entry_id;
+    END;
+    CREATE TRIGGER entry_place_noted AFTER INSERT ON user_metadata
+    BEGIN
+        INSERT OR REPLACE INTO entry_places SELECT id, parent_id, name FROM entries WHERE id = new.entry_id;
+    END;
+    CREATE TRIGGER entry_place_moved AFTER UPDATE OF name, parent_id ON entries
+    WHEN EXISTS (SELECT 1 FROM entry_places WHERE entry_id = new.id)
+    BEGIN
+        UPDATE entry_places SET parent_id = new.parent_id, name = new.name WHERE entry_id = new.id;
+    END;
+    CREATE TRIGGER entry_place_removed AFTER DELETE ON entries
+    WHEN EXISTS (SELECT 1 FROM entry_places WHERE entry_id = old.id)
+    BEGIN
+        DELETE FROM entry_places WHERE entry_id = old.id;
+    END;
+    INSERT INTO entry_places SELECT id, parent_id, name FROM entries
+        WHERE id IN (SELECT entry_id FROM tag_assignments UNION SELECT entry_id FROM user_metadata);
     """,
 }
 

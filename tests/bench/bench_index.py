@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-GEN = ROOT.parent / "shared" / "bench" / "gen_tree.py"
+# ../shared from the main checkout, ../../shared from a worktree under wt/
+GEN = next((g for g in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if g.exists()), ROOT.parent / "shared") / "bench" / "gen_tree.py"
 CORPUS = Path(os.environ.get("SD_BENCH_DIR", "/work/corpus"))
 SD = str(Path(sys.executable).parent / "sd")
 # sd runs as on a user's machine, with its bytecode cached (some sandboxes export PYTHONDONTWRITEBYTECODE,
@@ -200,7 +201,6 @@ def main() -> None:
     ap.add_argument("--only", choices=["shallow", "content", "quick", "memory"])
     a = ap.parse_args()
     tree = corpus("tree", "tree")
-    flat = corpus("flat", "flat")
     print(f"machine: {os.cpu_count()} cores; corpora in {CORPUS}")
     print(f"load: {os.getloadavg()[0]:.1f}")
     if a.only in (None, "shallow"):
@@ -209,7 +209,7 @@ def main() -> None:
         if linux is not None:
             bench_shallow(linux, "Linux 6.1 source")
     if a.only in (None, "quick"):
-        bench_quick_scan(flat)
+        bench_quick_scan(corpus("flat", "flat"))
     if a.only in (None, "content"):
         bench_content(tree)
     if a.million or a.only == "memory":
