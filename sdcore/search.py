@@ -158,11 +158,21 @@ def _by_relevance(
     """
     cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
     score = _scorer(terms)
+    in_names = not any("/" in t for t in terms)  # (a name holds no '/')
+    if len(terms) > 1 and in_names:
+        # Several words: matches in the path (a word in a folder's name, another in the file's) may crowd out those with
+        # every word in the name, which rank first; so these are looked for first, and when they are many they are
+        # all that is shown.
+        named = _select(conn, terms, where, params, facets, "name", cap, order="")
+        if len(named) == cap:
+            return sorted(named, key=score)[:limit]
+        rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+        seen = {r[0] for r in named}
+        return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
     rows = _select(conn, terms, where, params, facets, "any", cap, order="")
-    if len(rows) < cap or any("/" in t for t in terms):
-        return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold a word: none ranks higher)
-    # Many matches: those in the path (a word in a folder's name, another in the file's) may crowd out those with every
-    # word in the name, which rank first: look in names alone too.
+    if len(rows) < cap or not in_names:
+        return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold the word: none ranks higher)
+    # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
     named = _select(conn, terms, where, params, facets, "name", cap, order="")
     seen = {r[0] for r in named}
     return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
