@@ -159,7 +159,7 @@ def _by_relevance(
     cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
     score = _scorer(terms)
     in_names = not any("/" in t for t in terms)  # (a name holds no '/')
-    if len(terms) > 1 and in_names:
+    if len(terms) > 1 and in_names and any(_in_indexes(t) for t in terms):  # (else names are read one by one)
         # Several words: matches in the path (a word in a folder's name, another in the file's) may crowd out those with
         # every word in the name, which rank first; so these are looked for first, and when they are many they are
         # all that is shown.
