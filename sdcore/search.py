@@ -11,7 +11,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.index.fts import index_cut_off_loads
@@ -158,9 +158,20 @@ def _by_relevance(
     """
     cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
     score = _scorer(terms)
+    in_names = not any("/" in t for t in terms)  # (a name holds no '/')
+    if len(terms) > 1 and in_names and any(_in_indexes(t) for t in terms):  # (else names are read one by one)
+        # Several words: matches in the path (a word in a folder's name, another in the file's) may crowd out those with
+        # every word in the name, which rank first; so these are looked for first, and when they are many they are
+        # all that is shown.
+        named = _select(conn, terms, where, params, facets, "name", cap, order="")
+        if len(named) == cap:
+            return sorted(named, key=score)[:limit]
+        rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+        seen = {r[0] for r in named}
+        return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
     rows = _select(conn, terms, where, params, facets, "any", cap, order="")
-    if len(rows) < cap or len(terms) > 1 or "/" in terms[0]:
-        return sorted(rows, key=score)[:limit]  # every match is here (or several words: scored where found)
+    if len(rows) < cap or not in_names:
+        return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold the word: none ranks higher)
     # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
     named = _select(conn, terms, where, params, facets, "name", cap, order="")
     seen = {r[0] for r in named}
@@ -278,94 +289,133 @@ FOLDER_DRIVEN = 2000  # a word in at most this many folders' paths: their entrie
 FOLDER_SAMPLE = 3000
 
 
-def _in_indexes(term: str) -> tuple[str, str] | None:
-    """How the trigram indexes find every entry whose path or note holds `term`: (a query of the entry's own row
-    in search_index, a query of folder_index for its folder), or None when they cannot (too short a term)."""
+class _Plan(NamedTuple):
+    """How the trigram indexes find every entry whose path or note may hold a term: queries of each index (a superset:
+    search_index and folder_index keep no positions, so what they give is checked against the text after)."""
+
+    name: str | None  # search_index: entries whose name may hold it (None: no name can, it has a '/')
+    note: str  # note_index: entries whose note holds it
+    folder: str  # folder_index: folders whose path may hold it (a term with a '/': what a folder's path must hold)
+
+
+def _trigrams(term: str) -> str:
+    """A query of a trigram index without positions that every text holding `term` matches: trigrams of it side by
+    side (one every three characters, and the last), all needed."""
+    starts = sorted({*range(0, len(term) - 2, 3), len(term) - 3})
+    return " AND ".join(dict.fromkeys(_phrase(term[i : i + 3]) for i in starts))
+
+
+def _in_indexes(term: str) -> _Plan | None:
+    """How the indexes find `term`, or None when they cannot (too short a term: it is checked row by row)."""
     if "/" not in term:
-        return (f"{{name note}} : {_phrase(term)}", _phrase(term)) if len(term) >= _SHORT else None
+        return _Plan(_trigrams(term), _phrase(term), _trigrams(term)) if len(term) >= _SHORT else None
     # A name holds no '/': the term is in the note, in the folder's path, or across the folder's end and the name.
     head, _, tail = term.rpartition("/")
     if len(head) >= _SHORT:  # in the folder's path or across its end: the folder's path holds `head` either way
-        return f"note : {_phrase(term)}", _phrase(head)
-    if len(tail) >= _SHORT:  # across the end: the name holds `tail`
-        return f"(note : {_phrase(term)} OR name : {_phrase(tail)})", _phrase(term)
+        return _Plan(None, _phrase(term), _trigrams(head))
+    if len(tail) >= _SHORT:  # across the end: the name holds `tail`; or inside the folder's path
+        return _Plan(_trigrams(tail), _phrase(term), _trigrams(term))
     return None
+
+
+def _own_rows(plans: dict[str, _Plan], words: Sequence[str], facets: str) -> tuple[str, list[str]]:
+    """A SELECT of the ids (`id`) of entries whose own name or note may hold every word (with an extension of `facets`):
+    those whose name has the words' trigrams, then those whose note holds one of them."""
+    parts: list[str] = []
+    args: list[str] = []
+    names = [n for w in words if (n := plans[w].name)]
+    if len(names) == len(words):  # (a word with a '/' is in no name: only in a note)
+        parts.append("SELECT rowid AS id FROM search_index WHERE search_index MATCH ?")
+        args.append(" AND ".join([*names, *([facets] if facets else [])]))
+    if words:
+        parts.append("SELECT rowid AS id FROM note_index WHERE note_index MATCH ?")
+        args.append(" OR ".join(plans[w].note for w in words))
+    return " UNION ALL ".join(parts), args
+
+
+def _folder_rows(plans: dict[str, _Plan], words: Sequence[str]) -> tuple[str, list[str]]:
+    """A SELECT of the folders whose path may hold every word (unchecked: a check of every folder here would cost a
+    common word's thousands of folders before the first entry is read)."""
+    return "SELECT rowid FROM folder_index WHERE folder_index MATCH ?", [" AND ".join(plans[w].folder for w in words)]
+
+
+def _over(rows: str) -> str:
+    """Entries `e` of the ids `rows` gives, to be checked."""
+    return f"SELECT e.id AS id FROM ({rows}) AS s JOIN entries e ON e.id = s.id{_TEXT_IF_CHECKED} WHERE 1"
 
 
 def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str) -> list[tuple[str, list[Any]]]:
     """SELECTs of entry ids (with their arguments) that together give exactly the entries holding every term.
 
     Each term is in the entry's own row (its name or note) or in its folder's path: one SELECT per way of
-    placing the (three longest) terms; a term an index cannot find alone is checked row by row. In the order
-    they are best read in when a search stops at its first matches: one word's matches in names first; for
-    several words, those of the fewest folders first (words rarely meet in one name, and an index that
-    intersects their matches in names reads them all to find that out).
+    placing the (three longest) terms; what the indexes give is checked, and a term an index cannot find alone is
+    checked row by row. In the order they are best read in when a search stops at its first matches: one word's
+    matches in names first; for several words, those of the fewest folders first (words rarely meet in one name,
+    and an index that intersects their matches in names reads them all to find that out).
     """
-    def checked(rows: str, exact: list[str], own: Sequence[str] = ()) -> tuple[str, list[Any]]:
+    def checked(rows: str, exact: Sequence[str], own: Sequence[str] = ()) -> tuple[str, list[Any]]:
         """`rows` with a check of each term not in `exact`: in the entry's name or note alone for those in `own` (a
-        source of their own reads them in folders' paths), else in its path or note."""
+        source of their own reads them in folders' paths), in its name alone for a search of names, else in its path
+        or note."""
         checks = [_check(t, "own" if t in own else scope) for t in terms if t not in exact]
-        if checks and rows.startswith(f"{fts} WHERE"):  # the entry's text is needed to check
-            rows = fts + f" JOIN entries e ON e.id = s.rowid{_WITH_TEXT}" + rows[len(fts) :]
-        in_path = any(t not in exact and t not in own for t in terms)  # joins that cost a lookup a row:
-        rows = rows.replace(_TEXT_IF_CHECKED, _WITH_TEXT if in_path else _NOTE if checks else "")  # as few as will do
+        in_path = scope != "name" and any(t not in exact and t not in own for t in terms)  # joins that cost a lookup
+        rows = rows.replace(_TEXT_IF_CHECKED, _WITH_TEXT if in_path else _NOTE if checks and scope != "name" else "")
         return rows + "".join(f" AND {sql}" for sql, _ in checks), [a for _, args in checks for a in args]
 
-    plans = {t: _in_indexes(t) for t in terms}
-    indexed = sorted((t for t in terms if plans[t] is not None), key=len, reverse=True)[:3]
-    fts = "SELECT s.rowid AS id FROM search_index s"
+    plans = {t: plan for t in terms if (plan := _in_indexes(t)) is not None}
+    indexed = sorted(plans, key=len, reverse=True)[:3]
     if scope == "name":
         if any("/" in t for t in terms):
             return []  # no name holds a '/'
-        words = [t for t in indexed if "/" not in t]
-        match = " AND ".join([f"name : {_phrase(t)}" for t in words] + ([facets] if facets else []))
-        sql, rest = checked(f"{fts} WHERE " + ("search_index MATCH ?" if match else "1"), words)
-        return [(sql, ([match] if match else []) + rest)]
+        match = " AND ".join([n for t in indexed if (n := plans[t].name)] + ([facets] if facets else []))
+        if not match:
+            return [checked(f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE 1", [])]
+        sql, rest = checked(_over("SELECT rowid AS id FROM search_index WHERE search_index MATCH ?"), [])
+        return [(sql, [match, *rest])]
     if not indexed:
         if facets:
-            sql, rest = checked(f"{fts} WHERE search_index MATCH ?", [])
+            sql, rest = checked(_over("SELECT rowid AS id FROM search_index WHERE search_index MATCH ?"), [])
             return [(sql, [facets, *rest])]
-        sql, rest = checked(f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE 1", [])
-        return [(sql, rest)]
+        return [checked(f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE 1", [])]
     sources: list[tuple[tuple[int, int], str, list[Any]]] = []  # (the order to read them in, SQL, arguments)
     several = len(indexed) > 1
     for mask in range(1 << len(indexed)):
         in_folder = [t for i, t in enumerate(indexed) if mask >> i & 1]
         in_entry = [t for t in indexed if t not in in_folder]
-        exact_entry = [t for t in in_entry if "/" not in t]
-        exact_folder = [t for t in in_folder if "/" not in t]
-        entry_match = " AND ".join([plans[t][0] for t in in_entry] + ([facets] if facets else []))  # type: ignore[index]
+        own = [t for t in in_entry if "/" not in t]  # checked in the entry's name or note (the others in its path too)
         if not in_folder:
-            sql, rest = checked(f"{fts} WHERE search_index MATCH ?", exact_entry)
-            sources.append(((1 if several else 0, 0), sql, [entry_match, *rest]))
+            rows, args = _own_rows(plans, in_entry, facets)
+            sql, rest = checked(_over(rows), [], own)
+            sources.append(((1 if several else 0, 0), sql, [*args, *rest]))
             continue
-        folder_match = " AND ".join(plans[t][1] for t in in_folder)  # type: ignore[index]
+        in_folders, folder_args = _folder_rows(plans, in_folder)
         folders = 1  # one word: its folders' entries come after its names, however many
-        if several or facets:
-            count = "SELECT count(*) FROM folder_index WHERE folder_index MATCH ?"
-            folders = conn.execute(count, (folder_match,)).fetchone()[0]
+        if several or facets:  # (folders the index gives: an estimate, never below the true count)
+            folders = conn.execute(f"SELECT count(*) FROM ({in_folders})", folder_args).fetchone()[0]
             if folders == 0:
                 continue
-        in_folders = "SELECT rowid FROM folder_index WHERE folder_index MATCH ?"
         if (in_entry or facets) and folders > FOLDER_DRIVEN:  # walk the entries' own matches, in the folders' set
+            rows, args = _own_rows(plans, in_entry, facets)
+            sql, rest = checked(_over(rows) + f" AND e.parent_id IN ({in_folders})", [], own)
+            sources.append(((1, folders), sql, [*args, *folder_args, *rest]))
+            continue
+        # Else read the entries of the folders that match, folder by folder (each folder's path checked once, as it is
+        # reached: a search that stops at its first matches checks only the folders it reads), the other terms checked.
+        plain = [t for t in in_folder if "/" not in t]
+        by_folder = (
+            "folder_index f JOIN directory_paths d ON d.entry_id = f.rowid JOIN entries e ON e.parent_id = f.rowid"
+            "{text} WHERE folder_index MATCH ?" + "".join(f" AND instr({_folded('d.path')}, ?)" for _ in plain)
+        )
+        sql, rest = checked(f"SELECT e.id AS id FROM {by_folder.format(text=_TEXT_IF_CHECKED)}", plain, own)
+        sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain, *rest]))
+        if several:  # a first look at a few of their entries, before any source that may read many
             sql, rest = checked(
-                f"{fts} JOIN entries e ON e.id = s.rowid{_TEXT_IF_CHECKED} WHERE search_index MATCH ? AND e.parent_id IN ({in_folders})",
-                exact_entry + exact_folder,
+                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {FOLDER_SAMPLE})"
+                f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
+                plain,
+                own,
             )
-            sources.append(((1, folders), sql, [entry_match, folder_match, *rest]))
-        else:  # read the entries of the folders that match, the other terms checked
-            sql, rest = checked(
-                f"SELECT e.id AS id FROM entries e{_TEXT_IF_CHECKED} WHERE e.parent_id IN ({in_folders})", exact_folder, exact_entry
-            )
-            sources.append(((2 if several else 1, folders), sql, [folder_match, *rest]))
-            if several:  # a first look at a few of their entries, before any source that may read many
-                sql, rest = checked(
-                    f"SELECT e.id AS id FROM (SELECT id FROM entries WHERE parent_id IN ({in_folders}) LIMIT {FOLDER_SAMPLE})"
-                    f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
-                    exact_folder,
-                    exact_entry,
-                )
-                sources.append(((0, folders), sql, [folder_match, *rest]))
+            sources.append(((0, folders), sql, [*folder_args, *plain, *rest]))
     return [(sql, args) for _, sql, args in sorted(sources, key=lambda source: source[0])]
 
 
@@ -416,7 +466,8 @@ def _ext_facets(extensions: tuple[str, ...]) -> str:
     exts = [to_db(x.strip().rpartition(".")[2].lower()) for x in extensions]
     if not exts or not all(exts):
         return ""
-    return "(" + " OR ".join(f"ext : {_phrase(chr(0xE000) + x + chr(0xE000))}" for x in exts) + ")"
+    # (its own token: U+E000 ext U+E000, trigrams no name holds; the extension is checked too, in `_filters`)
+    return "(" + " OR ".join(f"({_trigrams(chr(0xE000) + x + chr(0xE000))})" for x in exts) + ")"
 
 
 def _phrase(term: str) -> str:

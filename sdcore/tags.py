@@ -159,12 +159,10 @@ def assign(library: Library, name: str, entry_ids: Iterable[int], content: bool 
         tag = _require(db, normalize(name))
         uid = _uid(library, db, tag.id)
         places = _targets(library, db, ids, content)
-        before = db.total_changes
-        db.executemany(
+        count = db.executemany(  # (the rows it inserted: not what triggers wrote beside them)
             f"INSERT OR IGNORE INTO tag_assignments (tag_id, {'cas_id' if content else 'entry_id'}, created) VALUES (?, ?, ?)",
             [(tag.id, value, now) for _, value, _ in places],
-        )
-        count = db.total_changes - before
+        ).rowcount
         library.sync.tag(db, uid, [target for _, _, target in places])
     library.sync.tell()
     return count

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.library.schema import folded_sql
+from sdcore.library.schema import ext_token_sql, folded_sql
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -35,18 +35,16 @@ def pause_fts(conn: sqlite3.Connection, location_id: int) -> None:
 
 
 def resume_fts(conn: sqlite3.Connection, location_id: int) -> int:
-    """Index the entries (their names) and folders (their paths) added while paused, an INSERT ... SELECT each, and
-    restart the triggers; returns how many entries."""
+    """Index the entries (their names and extensions) and folders (their paths) added while paused, an INSERT ... SELECT
+    each, and restart the triggers; returns how many entries."""
     row = conn.execute("SELECT from_id FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone()
     if row is None:
         return 0
-    # Walks in rowid order: FTS5 appends rows so 3x faster, and no sort holds every name in memory.
+    # Walks in rowid order: FTS5 appends rows so 3x faster, and no sort holds every name in memory. (Notes have an index
+    # of their own, kept by its triggers whatever is paused.)
     count = conn.execute(
-        "INSERT INTO search_index (rowid, name, note, ext, parent)"
-        f" SELECT e.id, {folded_sql('e.name')}, {folded_sql('m.note')},"
-        "  CASE e.extension WHEN '' THEN '' ELSE char(57344) || e.extension || char(57344) END, e.parent_id"
-        " FROM entries e LEFT JOIN user_metadata m ON m.entry_id = e.id"
-        " WHERE +e.location_id = ? AND e.id > ? AND e.parent_id IS NOT NULL ORDER BY e.id",
+        f"INSERT INTO search_index (rowid, name, ext) SELECT e.id, {folded_sql('e.name')}, {ext_token_sql('e.extension')}"
+        " FROM entries e WHERE +e.location_id = ? AND e.id > ? AND e.parent_id IS NOT NULL ORDER BY e.id",
         (location_id, row[0]),
     ).rowcount
     conn.execute(
@@ -86,3 +84,12 @@ def index_cut_off_loads(library: Library) -> None:
                     resume_fts(db, location_id)  # the job, when it resumes, adds the rest through the triggers
         except (sqlite3.Error, SdError) as exc:  # cannot write (a full disk...): search what is indexed
             log.warning("could not index the entries of an unfinished first index for search: %s", exc)
+
+
+def searchable_entries(conn: sqlite3.Connection) -> set[int]:
+    """The ids of the entries the search index holds (a check for tests and repairs: it reads the whole index).
+
+    An entry is there when it has a folder, its location is not paused, and its name or extension gives a trigram
+    (a name of one or two characters without one gives none: such names are looked for row by row)."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_index_rows USING fts5vocab(main, search_index, 'instance')")
+    return {row[0] for row in conn.execute("SELECT DISTINCT doc FROM temp.search_index_rows")}

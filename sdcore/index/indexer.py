@@ -19,9 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-import xxhash
-
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LocationScanState
 from sdcore.index.fts import pause_fts, resume_fts
@@ -240,7 +237,7 @@ class IndexJob(Job):
         except OSError:
             walker = Walker(loc.path, list(ids), rules, recursive, root_inode=root_inode)
         try:
-            batch: list[tuple[str, list[Found] | OSError]] = []
+            batch: list[tuple[str, list[Found] | OSError, int]] = []
             size = 0
             with _paused_if_stopping(ctx):
                 for item in walker:
@@ -256,7 +253,7 @@ class IndexJob(Job):
             walker.close()
 
     def _write_batch(
-        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError]], ids: dict[str, int],
+        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError, int]], ids: dict[str, int],
         last: bool = False,
     ) -> None:
         library = ctx.library
@@ -264,9 +261,9 @@ class IndexJob(Job):
         with library.write() as db:
             # The one writer holds the lock: ids are handed out here, so every insert can be batched.
             self._next_id = next_entry_id(db)
-            writes = _BatchWrites(db, [ids[rel] for rel, found in batch if rel in ids and isinstance(found, list)])
+            writes = _BatchWrites(db, [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)])
             done: list[tuple[str, int]] = []
-            for rel_db, found in batch:
+            for rel_db, found, fingerprint in batch:
                 dir_id = ids.pop(rel_db, None)
                 if dir_id is None:
                     continue
@@ -274,13 +271,13 @@ class IndexJob(Job):
                     self.errors += 1
                     writes.unreadable.append((found.strerror or str(found), dir_id))
                 else:
-                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, ids, writes)
+                    names = self._apply_dir(db, ctx, loc, dir_id, rel_db, found, fingerprint, ids, writes)
                     if names:
                         changed_dirs.append((loc.absolute(from_db(rel_db)), names))
                     self.found += len(found)
                 done.append((ctx.job_id, dir_id))
                 self.dirs += 1
-            writes.flush(db)
+            writes.flush(db, loc.id if self.first_load else None)
             db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
             if last:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
@@ -295,7 +292,7 @@ class IndexJob(Job):
 
     def _apply_dir(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
-        ids: dict[str, int], writes: _BatchWrites,
+        fingerprint: int, ids: dict[str, int], writes: _BatchWrites,
     ) -> tuple[str, ...]:
         """Diff one directory with the database and write the difference; returns the names that changed.
 
@@ -310,28 +307,23 @@ class IndexJob(Job):
                 queued.append((ctx.job_id, entry_id))
                 ids[prefix + name] = entry_id
 
-        fingerprint = xxhash.xxh3_64_intdigest(msgpack.packb(found)) >> 1
         # A first load writes a directory without a diff, unless something else read it first (a refresh by
         # the watcher or a tag while the load runs: it left a fingerprint); that one is diffed as usual.
         known = writes.fingerprint(db, dir_id)
-        bulk = self.first_load and known is None
-        if bulk:
-            existing: dict[str, tuple] = {}
-        else:
-            if known == fingerprint:
-                if recursive:  # the listing is as it was: only its subdirectories need a look
-                    for name, entry_id in db.execute(
-                        "SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)
-                    ):
-                        queue_dir(entry_id, name)
-                return ()
-            existing = {
-                row[0]: row
-                for row in db.execute(
-                    "SELECT name, kind, size, inode, mtime, mode, link_target, id FROM entries WHERE parent_id = ?",
-                    (dir_id,),
-                )
-            }
+        if self.first_load and known is None:  # every entry is new: no diff
+            self._add_new(loc, dir_id, prefix, found, fingerprint, queue_dir, writes)
+            return ()
+        if known == fingerprint:
+            if recursive:  # the listing is as it was: only its subdirectories need a look
+                for name, entry_id in db.execute("SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)):
+                    queue_dir(entry_id, name)
+            return ()
+        existing = {
+            row[0]: row
+            for row in db.execute(
+                "SELECT name, kind, size, inode, mtime, mode, link_target, id FROM entries WHERE parent_id = ?", (dir_id,)
+            )
+        }
         new: list[Found] = []
         touched: list[str] = []
         for f in found:
@@ -359,8 +351,17 @@ class IndexJob(Job):
         for name, row in existing.items():
             _orphan(db, loc.id, row[-1], row[1] == "dir")
             touched.append(name)
-        if new and not bulk:
+        if new:
             new = self._match_moves(db, ctx, loc, dir_id, rel_db, new, touched, queue_dir, writes)
+        self._add_new(loc, dir_id, prefix, new, fingerprint, queue_dir, writes)
+        touched.extend(f[NAME] for f in new)
+        return tuple(from_db(n) for n in touched)
+
+    def _add_new(
+        self, loc: Location, dir_id: int, prefix: str, new: list[Found], fingerprint: int, queue_dir: Any,
+        writes: _BatchWrites,
+    ) -> None:
+        """Entries new in a directory, given their ids (the rows are written with the batch); its subfolders queued."""
         first_id = self._next_id
         self._next_id += len(new)
         writes.entries.extend([(first_id + i, loc.id, dir_id, *f) for i, f in enumerate(new)])
@@ -370,10 +371,6 @@ class IndexJob(Job):
                 queue_dir(first_id + i, f[NAME])
         writes.listed.append((fingerprint, dir_id))
         self.added += len(new)
-        if bulk:
-            return ()
-        touched.extend(f[NAME] for f in new)
-        return tuple(from_db(n) for n in touched)
 
     def _match_moves(
         self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, new: list[Found],
@@ -445,12 +442,13 @@ class IndexJob(Job):
         self.phase = "search"
         if not (self.first_load or self.added or self.changed or self.moved or self.removed):
             return  # nothing changed (a canceled job aggregated what it had changed when it stopped)
+        # A first load's entries are the rows after its root (ids only grow): read in rowid order, 3x cheaper than
+        # through an index when they are most of the library; else the location's entries through its index.
+        where, args = ("+location_id = ? AND id > ?", (loc.id, loc.root_id)) if self.first_load else ("location_id = ?", (loc.id,))
         direct: dict[int, tuple[int, int]] = {
             parent: (size or 0, files or 0)
             for parent, size, files in db.execute(
-                "SELECT parent_id, SUM(size), COUNT(*) FROM entries WHERE location_id = ? AND kind = 'file'"
-                " GROUP BY parent_id",
-                (loc.id,),
+                f"SELECT parent_id, SUM(size), COUNT(*) FROM entries WHERE {where} AND kind = 'file' GROUP BY parent_id", args
             )
         }
         dirs = db.execute(
@@ -617,12 +615,43 @@ class _BatchWrites:
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
         self.directories.clear()
 
-    def flush(self, db: sqlite3.Connection) -> None:
+    def flush(self, db: sqlite3.Connection, first_load_of: int | None = None) -> None:
+        """Write the batch; `first_load_of` a location: its first load, whose rows go in without a trigger a row."""
         self.write_paths(db)
-        db.executemany(_INSERT, self.entries)
+        if first_load_of is not None and self.entries:
+            _insert_without_triggers(db, first_load_of, self.entries)
+        else:
+            db.executemany(_INSERT, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
+
+
+_INSERT_TRIGGERS = ("search_entry_added", "catalogue_entry_added")
+"""The triggers of a new entry: a row's search index (paused in a first load) and its change number (once shared)."""
+
+
+def _insert_without_triggers(db: sqlite3.Connection, location_id: int, rows: list[tuple]) -> None:
+    """Insert a first load's new entries with the insert triggers taken away and put back in the same transaction,
+    doing what they would have done in one statement: any trigger on a table costs each row its share (a first
+    index's inserts take 40% less time without). Nobody else sees the table without them (the writer's lock).
+
+    The search trigger does nothing for these rows while the location's search index is paused (so it must be);
+    the catalogue trigger numbers each new entry once the library is shared."""
+    if db.execute("SELECT 1 FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone() is None:
+        db.executemany(_INSERT, rows)  # resumed after a search indexed what was loaded: the triggers index the rest
+        return
+    marks = ",".join("?" * len(_INSERT_TRIGGERS))
+    saved = db.execute(f"SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name IN ({marks})", _INSERT_TRIGGERS).fetchall()
+    for name, _ in saved:
+        db.execute(f"DROP TRIGGER {name}")
+    db.executemany(_INSERT, rows)
+    if db.execute(
+        "SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = ?", (location_id,)
+    ).fetchone():
+        db.executemany("INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (?)", [(row[0],) for row in rows])
+    for _, sql in saved:
+        db.execute(sql)
 
 
 def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tuple[int, str]:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 
 import msgpack
+import xxhash
 
 from sdcore.index.kinds import extension_of, kind_from_extension
 from sdcore.sdpath import to_db
@@ -36,6 +37,12 @@ _KIND_OF_FMT = {
     stat.S_IFCHR: "device",
     stat.S_IFBLK: "device",
 }
+
+
+def listing_fingerprint(packed: bytes) -> int:
+    """The fingerprint of a directory's listing from its found entries packed with msgpack (`msgpack.packb(found)`):
+    kept on the directory's entry, a listing that has not changed is not diffed again."""
+    return xxhash.xxh3_64_intdigest(packed) >> 1
 
 
 class IgnoreRules:
@@ -125,8 +132,8 @@ def _scan(where: str | int, relative: str, rules: IgnoreRules, dir_fd: int | Non
 class Walker:
     """Reads directories breadth-first on a background thread, a bounded distance ahead of its reader.
 
-    Yields (relative path in DB form, found entries or the OSError that stopped the directory) in
-    the order the directories were queued; descends into every directory it finds when `recursive`.
+    Yields (relative path in DB form, found entries or the OSError that stopped the directory, the listing's
+    fingerprint) in the order the directories were queued; descends into every directory it finds when `recursive`.
     """
 
     def __init__(
@@ -137,7 +144,7 @@ class Walker:
         self.rules = rules
         self.recursive = recursive
         self._pending: deque[str] = deque(start)
-        self._out: queue.Queue[tuple[str, list[Found] | OSError] | None] = queue.Queue(maxsize=ahead)
+        self._out: queue.Queue[tuple[str, list[Found] | OSError, int] | None] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sd-walker", daemon=True)
         self._thread.start()
@@ -163,13 +170,14 @@ class Walker:
                 if self.recursive and isinstance(found, list):
                     prefix = rel_db + "/" if rel_db else ""
                     self._pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
-                self._put((rel_db, found))
+                fingerprint = listing_fingerprint(msgpack.packb(found)) if isinstance(found, list) else 0
+                self._put((rel_db, found, fingerprint))
         finally:
             if isinstance(root, int):
                 os.close(root)
             self._put(None)
 
-    def _put(self, item: tuple[str, list[Found] | OSError] | None) -> None:
+    def _put(self, item: tuple[str, list[Found] | OSError, int] | None) -> None:
         while not self._stop.is_set():
             try:
                 self._out.put(item, timeout=0.1)
@@ -177,7 +185,7 @@ class Walker:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError]]:
+    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError, int]]:
         while True:
             item = self._out.get()
             if item is None:
@@ -192,8 +200,8 @@ class Walker:
 class ProcessWalker:
     """The same walk in a child process, so reading the disk and writing SQLite use two cores.
 
-    The child streams msgpack frames `(relative path, entries | error text)`; the pipe's buffer is
-    the bound on how far ahead it runs.
+    The child streams msgpack frames `(relative path, entries | error text, fingerprint)`: the listing's fingerprint
+    is hashed there, beside the walk, off the writer's core. The pipe's buffer is the bound on how far ahead it runs.
     """
 
     def __init__(
@@ -214,10 +222,10 @@ class ProcessWalker:
         )
         self._child.stdin.close()
 
-    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError]]:
+    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError, int]]:
         assert self._child.stdout is not None
-        for rel_db, found in msgpack.Unpacker(self._child.stdout, use_list=False, unicode_errors="surrogateescape"):
-            yield rel_db, (list(found) if isinstance(found, tuple) else OSError(0, found))
+        for rel_db, found, fingerprint in msgpack.Unpacker(self._child.stdout, use_list=False, unicode_errors="surrogateescape"):
+            yield rel_db, (list(found) if isinstance(found, tuple) else OSError(0, found)), fingerprint
         if self._child.wait() != 0:
             raise OSError(f"the directory walker stopped with status {self._child.returncode}")
 
@@ -256,12 +264,13 @@ def _walk_to_stdout() -> None:
                 raise root_fd
             found = scan_dir(root, rel, rules, root_fd)
         except OSError as exc:
-            out.write(pack((rel_db, exc.strerror or str(exc))))
+            out.write(pack((rel_db, exc.strerror or str(exc), 0)))
             continue
         if recursive:
             prefix = rel_db + "/" if rel_db else ""
             pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
-        out.write(pack((rel_db, found)))
+        body = pack(found)  # a frame is a 3-array: its header, the path, the entries (packed once), the fingerprint
+        out.write(b"\x93" + pack(rel_db) + body + pack(listing_fingerprint(body)))
     out.flush()
 
 

@@ -165,7 +165,9 @@ class Library:
     def _connect(self) -> sqlite3.Connection:
         database = self.folder / "database.db"
         if self.disk_full:  # SQLite cannot make its -shm file: read the file as it is, without WAL locking
-            return sqlite3.connect(damage.uri(database, "immutable=1"), uri=True, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(damage.uri(database, "immutable=1"), uri=True, isolation_level=None, check_same_thread=False)
+            add_functions(conn)  # a search checks its candidates with them
+            return conn
         conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

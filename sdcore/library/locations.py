@@ -169,6 +169,7 @@ class Locations:
         with self.library.write() as db:
             db.execute("DELETE FROM directory_paths WHERE location_id = ?", (loc.id,))
             db.execute("DELETE FROM entries WHERE location_id = ?", (loc.id,))
+            db.execute("DELETE FROM fts_pause WHERE location_id = ?", (loc.id,))  # (after: a paused entry is in no index)
             db.execute("DELETE FROM locations WHERE id = ?", (loc.id,))
         self._changed("location removed")
         return loc

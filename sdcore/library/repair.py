@@ -226,14 +226,21 @@ class _Reader:
         if row is not None:
             location_id, name, parent, cas_id = row
             return location_id, f"{parent}/{name}" if parent else name, cas_id
-        try:  # its row is lost: the search index holds its name and folder too (not its location: found on disk later)
-            found = self.conn.execute(
-                "SELECT CASE p.path WHEN '' THEN s.name ELSE p.path || '/' || s.name END FROM search_index s"
-                " JOIN directory_paths p ON p.entry_id = s.parent WHERE s.rowid = ?",
-                (entry_id,),
-            ).fetchone()
-        except sqlite3.DatabaseError:
-            found = None
+        # Its row is lost: where it was is kept apart for an entry with tags, a note or a favourite (migration 27); a
+        # search index of before then held its name (folded) and folder (not its location: found on disk later).
+        found = None
+        for where in (
+            "SELECT CASE p.path WHEN '' THEN s.name ELSE p.path || '/' || s.name END FROM entry_places s"
+            " JOIN directory_paths p ON p.entry_id = s.parent_id WHERE s.entry_id = ?",
+            "SELECT CASE p.path WHEN '' THEN s.name ELSE p.path || '/' || s.name END FROM search_index s"
+            " JOIN directory_paths p ON p.entry_id = s.parent WHERE s.rowid = ?",
+        ):
+            try:
+                found = self.conn.execute(where, (entry_id,)).fetchone()
+            except sqlite3.DatabaseError:
+                found = None
+            if found is not None:
+                break
         if found is None:
             self.unreadable.append(f"where entry {entry_id} is (its tags, note or favourite are lost)")
             return None

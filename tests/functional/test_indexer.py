@@ -118,6 +118,26 @@ async def test_first_index_counts_match_the_tree(library: Library, tree: Path) -
     assert library.read().execute("SELECT COUNT(*) FROM scan_queue").fetchone() == (0,)
 
 
+async def test_a_first_index_of_a_shared_library_numbers_every_entry_and_keeps_its_triggers(
+    library: Library, tree: Path, tmp_path: Path
+) -> None:
+    from sdcore.sync.catalogue import start_tracking
+
+    start_tracking(library)  # shared: each change of this device's entries gets a number other devices pull from
+    loc = library.locations.add(str(tree), mode="shallow")
+    await index(library, loc)  # a first load: its rows go in with the insert triggers taken away, then put back
+    db = library.read()
+    ids = {r[0] for r in db.execute("SELECT id FROM entries WHERE location_id = ?", (loc.id,))}
+    assert ids <= {r[0] for r in db.execute("SELECT entry_id FROM catalogue_log WHERE entry_id IS NOT NULL")}
+    triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger'")}
+    assert {"search_entry_added", "catalogue_entry_added"} <= triggers
+    (tree / "made after.txt").write_text("later")  # the triggers work again: numbered and searchable
+    await refresh(library, [str(tree)])
+    made = db.execute("SELECT id FROM entries WHERE name = 'made after.txt'").fetchone()[0]
+    assert db.execute("SELECT 1 FROM catalogue_log WHERE entry_id = ?", (made,)).fetchone()
+    assert [h.entry_id for h in search.find(library, "made after")] == [made]
+
+
 async def test_directory_sizes_and_counts_are_aggregated(library: Library, tree: Path) -> None:
     loc = library.locations.add(str(tree), mode="shallow")
     await index(library, loc)
