@@ -20,9 +20,9 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from sdcore.errors import NotFound, SdError
 from sdcore.index.fts import pause_fts, resume_fts
@@ -119,7 +119,7 @@ class CatalogueBatch:
     up_to: int
     head: int
     locations: tuple[CatalogueLocation, ...] = ()
-    entries: tuple[CatalogueEntry, ...] = ()
+    entries: Sequence[CatalogueEntry] = ()
     deleted_locations: tuple[int, ...] = ()
     deleted_entries: tuple[int, ...] = ()
 
@@ -134,8 +134,7 @@ class CatalogueBatch:
             FORMAT, str(self.device_id), self.device_name, self.since, self.up_to, self.head,
             [[lo.id, lo.path, lo.name, lo.mode, lo.scan_state, lo.created, lo.last_scanned, lo.root_id]
              for lo in self.locations],
-            [[e.id, e.location_id, e.parent_id, e.name, e.kind, e.object_kind, e.size, e.files, e.mtime, e.hidden,
-              e.cas_id] for e in self.entries],
+            self.entries.rows if isinstance(self.entries, EntryRows) else list(map(list, self.entries)),
             list(self.deleted_locations), list(self.deleted_entries),
         ]  # fmt: skip
 
@@ -199,11 +198,41 @@ def _location(data: Any) -> CatalogueLocation:
     return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root)
 
 
-def _entries(rows: list[Any]) -> tuple[CatalogueEntry, ...]:
+class EntryRows(Sequence[CatalogueEntry]):
+    """A batch's entries as the wire carries them, every field checked, seen one at a time as CatalogueEntry and
+    written in bulk as they are (`rows`): a first sync brings hundreds of thousands, no object is made for each."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> CatalogueEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CatalogueEntry]: ...
+    def __getitem__(self, index: int | slice) -> CatalogueEntry | Sequence[CatalogueEntry]:
+        if isinstance(index, slice):
+            return EntryRows(self.rows[index])
+        return CatalogueEntry._make(self.rows[index])
+
+    def __iter__(self) -> Iterator[CatalogueEntry]:
+        return map(CatalogueEntry._make, self.rows)
+
+
+def _rows(entries: Sequence[CatalogueEntry]) -> Sequence[Sequence[Any]]:
+    """Entries as rows of values in the wire's order, as they are (msgpack packs a NamedTuple as the list it is)."""
+    return entries.rows if isinstance(entries, EntryRows) else list(entries)
+
+
+def _entries(rows: list[Any]) -> Sequence[CatalogueEntry]:
     """A batch's entries, every field checked: a column at a time (a first sync brings hundreds of thousands), and
     row by row, to say which entry is wrong, when one is."""
     if _all_fine(rows):
-        return tuple(map(CatalogueEntry._make, rows))
+        return EntryRows(rows)
     return tuple(_entry(row) for row in rows)
 
 
@@ -601,7 +630,9 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
             )
         if batch.up_to < watermark:
             return  # an older batch than one applied (a retry that arrived late): what it carries is known or newer
-        held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
+        held = db.execute("SELECT coalesce(max(entry_id), 0) FROM catalogue_entries").fetchone()[0]  # at least as many
+        if held + len(batch.entries) > MAX_HELD:  # maybe too many: counted (counting every batch of a first sync is not free)
+            held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
         if held + len(batch.entries) - len(batch.deleted_entries) > MAX_HELD:
             raise CatalogueRefused(
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
@@ -627,7 +658,7 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 writer.flush()
             for loc in batch.locations:
                 writer.root_of(loc)
-            library.sync.reapply_pending(db, str(device_id), [e.id for e in batch.entries])  # tags waiting for them
+            library.sync.reapply_pending(db, str(device_id), [row[0] for row in _rows(batch.entries)])  # tags waiting
         except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
             raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
         writer.index_for_search(batch.complete)
@@ -738,10 +769,9 @@ _NEW_FOLDERS = (
     f"SELECT s.n, s.id, s.parent_id, s.name, p.n, d.path, s.place FROM temp.catalogue_stage s {_FOLDER_OF_STAGED}"
     " LEFT JOIN directory_paths d ON d.entry_id = c.entry_id WHERE s.kind = 'dir' ORDER BY s.n"
 )
-_NEW_PARENTS = (  # the folders of the staged entries, in the order they first come
-    f"SELECT s.place, p.n, d.path FROM temp.catalogue_stage s {_FOLDER_OF_STAGED}"
+_NEW_PARENTS = (  # the folders of the staged entries, in the order they first come (read as far as needed)
+    f"SELECT DISTINCT s.parent_id, s.place, p.n, d.path FROM temp.catalogue_stage s {_FOLDER_OF_STAGED}"
     " LEFT JOIN directory_paths d ON d.entry_id = c.entry_id WHERE s.parent_id IS NOT NULL"
-    " GROUP BY s.parent_id ORDER BY min(s.n)"
 )
 
 
@@ -867,7 +897,7 @@ class _Writer:
 
     # entries
 
-    def contents(self, entries: tuple[CatalogueEntry, ...]) -> None:
+    def contents(self, entries: Sequence[CatalogueEntry]) -> None:
         """The content ids of the batch's cas_ids, made where new, all at once."""
         found = {e.cas_id: e for e in entries if e.cas_id is not None}
         self.db.executemany(
@@ -881,7 +911,7 @@ class _Writer:
                 f"SELECT cas_id, id FROM content_identities WHERE cas_id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall())  # fmt: skip
 
-    def new_entries(self, entries: tuple[CatalogueEntry, ...]) -> bool:
+    def new_entries(self, entries: Sequence[CatalogueEntry]) -> bool:
         """Write a batch's entries when none of them is here yet (a first sync, new files) with no Python per entry:
         staged as they came, checked and written by a few statements (folders' paths are worked out in Python, a
         folder at a time). False, having written nothing, when some are here already, or an id comes twice, or the
@@ -894,7 +924,7 @@ class _Writer:
         db.execute(_STAGE_TABLE)
         db.execute("DELETE FROM temp.catalogue_stage")
         try:
-            db.executemany(_STAGE_ENTRY, entries)
+            db.executemany(_STAGE_ENTRY, _rows(entries))  # (a NamedTuple is bound as a sequence: slower, still right)
         except sqlite3.IntegrityError:  # an id twice: the later row is a change of the earlier one
             return False
         if db.execute(_ANY_KNOWN, (owner,)).fetchone() is not None:
@@ -952,7 +982,7 @@ class _Writer:
 
     def _touch(self, places: dict[int, str], paths: dict[int, str]) -> None:
         """The folders whose listing the staged entries changed, as `entry` notes them (the first 64)."""
-        for place, parent_n, above in self.db.execute(_NEW_PARENTS, (self.owner,)):
+        for _parent, place, parent_n, above in self.db.execute(_NEW_PARENTS, (self.owner,)):
             if len(self.touched) >= 64:
                 break
             path = paths[parent_n] if parent_n is not None else above
