@@ -585,6 +585,14 @@ class _BatchBuilder:
 
     def entry(self, entry: CatalogueEntry) -> None:
         """Add an entry, and before it the folders above it that the asker lacks."""
+        parent = entry.parent_id
+        if (
+            (parent is None or parent in self.entries or self._asker_has("entry", parent))
+            and (entry.location_id in self.locations or self._asker_has("location", entry.location_id))
+            and entry.id not in self.entries
+        ):
+            self.entries[entry.id] = entry  # (most of a first sync: its folder and location came before it)
+            return
         chain: list[CatalogueEntry] = []
         found: CatalogueEntry | None = entry
         while found is not None and found.id not in self.entries and len(chain) < 4096:
