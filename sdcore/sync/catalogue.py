@@ -6,7 +6,8 @@ under a growing sequence number; `catalogue_changes(library, since, limit)` read
 watermark. On the other devices, `apply_catalogue(library, device, batch)` writes it into the ordinary
 `locations` and `entries` tables (so listing, search, dupes and tags work on them unchanged), each row mapped
 to the owner's id for it, and moves the watermark in the same transaction: a first sync is the same call from 0
-in batches, and one cut off resumes exactly. A sync that brings more than the library holds loads as the
+in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
+is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
 at its end (sdcore.index.fts, sdcore.library.bulk). A location of another device is never scanned, watched or
 changed here (`is_catalogue`).
@@ -990,12 +991,14 @@ class _Writer:
 
     def _touch(self, places: dict[int, str], paths: dict[int, str]) -> None:
         """The folders whose listing the staged entries changed, as `entry` notes them (the first 64)."""
-        for _parent, place, parent_n, above in self.db.execute(_NEW_PARENTS, (self.owner,)):
+        folders = self.db.execute(_NEW_PARENTS, (self.owner,))
+        for _parent, place, parent_n, above in folders:
             if len(self.touched) >= 64:
                 break
             path = paths[parent_n] if parent_n is not None else above
             if path is not None and not path.startswith("//"):
                 self.touched.add(_absolute(places[place], from_db(path)))
+        folders.close()
 
     def flush(self) -> None:
         """Write the new entries held back (one statement for many is far faster than one each)."""
