@@ -644,9 +644,11 @@ def next_entry_id(db: sqlite3.Connection) -> int:
 
 def add_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions the schema's triggers call: every connection to a library database needs them."""
+    from sdcore.index.kinds import extension_of
     from sdcore.search import fold
 
     conn.create_function("search_fold", 1, fold, deterministic=True)
+    conn.create_function("extension_of", 1, extension_of, deterministic=True)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -6,7 +6,8 @@ under a growing sequence number; `catalogue_changes(library, since, limit)` read
 watermark. On the other devices, `apply_catalogue(library, device, batch)` writes it into the ordinary
 `locations` and `entries` tables (so listing, search, dupes and tags work on them unchanged), each row mapped
 to the owner's id for it, and moves the watermark in the same transaction: a first sync is the same call from 0
-in batches, and one cut off resumes exactly. A sync that brings more than the library holds loads as the
+in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
+is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
 at its end (sdcore.index.fts, sdcore.library.bulk). A location of another device is never scanned, watched or
 changed here (`is_catalogue`).
@@ -15,13 +16,14 @@ changed here (`is_catalogue`).
 from __future__ import annotations
 
 import math
+import operator
 import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from sdcore.errors import NotFound, SdError
 from sdcore.index.fts import pause_fts, resume_fts
@@ -52,6 +54,8 @@ MAX_HELD = 20_000_000
 """Entries this device keeps of one other device's catalogue (a peer cannot fill this disk with made-up files)."""
 MAX_SIZE = 1 << 60
 """Bytes a file or folder may claim (an exabyte): past it a peer is lying."""
+MAX_TIME = 1e15
+"""Seconds from 1970 a time may be, either way (some 30 million years): past it a peer is lying."""
 KINDS = frozenset({"file", "dir", "symlink", "fifo", "socket", "device", "other"})
 OBJECT_KINDS = frozenset(
     {"image", "video", "audio", "document", "code", "text", "archive", "executable", "database", "font"}
@@ -116,7 +120,7 @@ class CatalogueBatch:
     up_to: int
     head: int
     locations: tuple[CatalogueLocation, ...] = ()
-    entries: tuple[CatalogueEntry, ...] = ()
+    entries: Sequence[CatalogueEntry] = ()
     deleted_locations: tuple[int, ...] = ()
     deleted_entries: tuple[int, ...] = ()
 
@@ -131,8 +135,7 @@ class CatalogueBatch:
             FORMAT, str(self.device_id), self.device_name, self.since, self.up_to, self.head,
             [[lo.id, lo.path, lo.name, lo.mode, lo.scan_state, lo.created, lo.last_scanned, lo.root_id]
              for lo in self.locations],
-            [[e.id, e.location_id, e.parent_id, e.name, e.kind, e.object_kind, e.size, e.files, e.mtime, e.hidden,
-              e.cas_id] for e in self.entries],
+            self.entries.rows if isinstance(self.entries, EntryRows) else list(map(list, self.entries)),
             list(self.deleted_locations), list(self.deleted_entries),
         ]  # fmt: skip
 
@@ -176,7 +179,7 @@ def _is_id(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and -MAX_TIME <= value <= MAX_TIME
 
 
 def _location(data: Any) -> CatalogueLocation:
@@ -196,48 +199,96 @@ def _location(data: Any) -> CatalogueLocation:
     return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root)
 
 
-def _entries(rows: list[Any]) -> tuple[CatalogueEntry, ...]:
+class EntryRows(Sequence[CatalogueEntry]):
+    """A batch's entries as the wire carries them, every field checked, seen one at a time as CatalogueEntry and
+    written in bulk as they are (`rows`): a first sync brings hundreds of thousands, no object is made for each."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> CatalogueEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CatalogueEntry]: ...
+    def __getitem__(self, index: int | slice) -> CatalogueEntry | Sequence[CatalogueEntry]:
+        if isinstance(index, slice):
+            return EntryRows(self.rows[index])
+        return CatalogueEntry._make(self.rows[index])
+
+    def __iter__(self) -> Iterator[CatalogueEntry]:
+        return map(CatalogueEntry._make, self.rows)
+
+
+def _rows(entries: Sequence[CatalogueEntry]) -> Sequence[Sequence[Any]]:
+    """Entries as rows of values in the wire's order, as they are (msgpack packs a NamedTuple as the list it is)."""
+    return entries.rows if isinstance(entries, EntryRows) else list(entries)
+
+
+def _entries(rows: list[Any]) -> Sequence[CatalogueEntry]:
     """A batch's entries, every field checked: a column at a time (a first sync brings hundreds of thousands), and
     row by row, to say which entry is wrong, when one is."""
     if _all_fine(rows):
-        return tuple(map(CatalogueEntry._make, rows))
+        return EntryRows(rows)
     return tuple(_entry(row) for row in rows)
 
 
 def _all_fine(rows: list[Any]) -> bool:
-    """Whether every entry passes `_entry`'s checks (False may also mean: let `_entry` look closer)."""
+    """Whether every entry passes `_entry`'s checks (False may also mean: let `_entry` look closer). Each check runs
+    over a column in C (set, map, min, max, join), never a Python line per entry: a batch holds thousands."""
     if not rows:
         return True
-    if not all(type(row) is list and len(row) == 11 for row in rows):
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {11}:
         return False
     ids, locations, parents, names, kinds, object_kinds, sizes, files, mtimes, hidden, cas_ids = zip(*rows, strict=True)
     if not (_ints(ids, 1, MAX_ID) and _ints(locations, 1, MAX_ID) and _ints(sizes, 0, MAX_SIZE) and _ints(files, 0, MAX_ID)):
         return False
-    if not all(p is None or (type(p) is int and 0 < p <= MAX_ID and p != i) for p, i in zip(parents, ids, strict=True)):
+    folders = _present(parents)
+    if not _ints(folders, 1, MAX_ID) or any(map(operator.eq, parents, ids)):
         return False
-    if not all(type(k) is str for k in kinds) or not set(kinds) <= KINDS:
+    if set(map(type, kinds)) != {str} or not set(kinds) <= KINDS:
         return False
-    if not all(type(n) is str for n in names) or max(map(len, names)) > MAX_NAME:
+    if set(map(type, names)) != {str} or max(map(len, names)) > MAX_NAME:
         return False
     joined = "".join(names)
     if "/" in joined or "\0" in joined:
         return False
-    odd = [i for i, n in enumerate(names) if n in ("", ".", "..")]
-    if not all(names[i] == "" and parents[i] is None and kinds[i] == "dir" for i in odd):
+    if "" in names or "." in names or ".." in names:  # the root's name is "", and only the root's
+        odd = [i for i, n in enumerate(names) if n in ("", ".", "..")]
+        if not all(names[i] == "" and parents[i] is None and kinds[i] == "dir" for i in odd):
+            return False
+    known = _present(object_kinds)
+    if set(map(type, known)) - {str} or not set(known) <= OBJECT_KINDS:
         return False
-    known = [o for o in object_kinds if o is not None]
-    if not all(type(o) is str for o in known) or not set(known) <= OBJECT_KINDS:
+    times = _present(mtimes)
+    if set(map(type, times)) - {float, int}:
         return False
-    if not all(m is None or ((type(m) is float or type(m) is int) and math.isfinite(m)) for m in mtimes):
+    try:
+        if times and not (all(map(math.isfinite, times)) and -MAX_TIME <= min(times) and max(times) <= MAX_TIME):
+            return False
+    except OverflowError:  # an int past any float
         return False
-    if not all(type(h) is bool for h in hidden):
+    if set(map(type, hidden)) != {bool}:
         return False
-    cas = [c for c in cas_ids if c is not None]
-    return all(type(c) is str and 0 < len(c) <= 64 for c in cas) and _HEX.fullmatch("".join(cas)) is not None
+    cas = _present(cas_ids)
+    if not cas:
+        return True
+    return set(map(type, cas)) == {str} and 0 < min(map(len, cas)) and max(map(len, cas)) <= 64 and (
+        _HEX.fullmatch("".join(cas)) is not None
+    )
 
 
-def _ints(column: tuple[Any, ...], low: int, high: int) -> bool:
-    return all(type(v) is int for v in column) and low <= min(column) and max(column) <= high
+def _ints(column: Sequence[Any], low: int, high: int) -> bool:
+    return not column or (set(map(type, column)) == {int} and low <= min(column) and max(column) <= high)
+
+
+def _present(column: tuple[Any, ...]) -> Sequence[Any]:
+    """The values of a column that are not None."""
+    return column if None not in column else [v for v in column if v is not None]
 
 
 def _entry(data: Any) -> CatalogueEntry:
@@ -535,6 +586,14 @@ class _BatchBuilder:
 
     def entry(self, entry: CatalogueEntry) -> None:
         """Add an entry, and before it the folders above it that the asker lacks."""
+        parent = entry.parent_id
+        if (
+            (parent is None or parent in self.entries or self._asker_has("entry", parent))
+            and (entry.location_id in self.locations or self._asker_has("location", entry.location_id))
+            and entry.id not in self.entries
+        ):
+            self.entries[entry.id] = entry  # (most of a first sync: its folder and location came before it)
+            return
         chain: list[CatalogueEntry] = []
         found: CatalogueEntry | None = entry
         while found is not None and found.id not in self.entries and len(chain) < 4096:
@@ -580,7 +639,9 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
             )
         if batch.up_to < watermark:
             return  # an older batch than one applied (a retry that arrived late): what it carries is known or newer
-        held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
+        held = db.execute("SELECT coalesce(max(entry_id), 0) FROM catalogue_entries").fetchone()[0]  # at least as many
+        if held + len(batch.entries) > MAX_HELD:  # maybe too many: counted (counting every batch of a first sync is not free)
+            held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
         if held + len(batch.entries) - len(batch.deleted_entries) > MAX_HELD:
             raise CatalogueRefused(
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
@@ -598,14 +659,15 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 writer.delete_location(origin)
             for loc in batch.locations:
                 writer.location(loc)
-            writer.known([e.id for e in batch.entries] + [e.parent_id for e in batch.entries if e.parent_id])
-            writer.contents(batch.entries)
-            for entry in batch.entries:
-                writer.entry(entry)
-            writer.flush()
+            if not writer.new_entries(batch.entries):  # some are here already: one at a time
+                writer.known([e.id for e in batch.entries] + [e.parent_id for e in batch.entries if e.parent_id])
+                writer.contents(batch.entries)
+                for entry in batch.entries:
+                    writer.entry(entry)
+                writer.flush()
             for loc in batch.locations:
                 writer.root_of(loc)
-            library.sync.reapply_pending(db, str(device_id), [e.id for e in batch.entries])  # tags waiting for them
+            library.sync.reapply_pending(db, str(device_id), [row[0] for row in _rows(batch.entries)])  # tags waiting
         except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
             raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
         writer.index_for_search(batch.complete)
@@ -666,6 +728,60 @@ def end_bulk_load(library: Library) -> None:
 def _watermark(db: sqlite3.Connection, device_id: DeviceId) -> int:
     row = db.execute("SELECT seq FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
     return int(row[0]) if row else 0
+
+
+# A batch's new entries as they came (`_Writer.new_entries`): `n` their order, `place` their local location. A
+# staged entry's folder is the staged row `p` of that id, else (`p.id IS NULL`) the entry `c` of the catalogue.
+_STAGE_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS catalogue_stage (n INTEGER PRIMARY KEY, id INTEGER NOT NULL UNIQUE,"
+    " location_id INTEGER, parent_id INTEGER, name TEXT, kind TEXT, object_kind TEXT, size INTEGER, files INTEGER,"
+    " mtime REAL, hidden INTEGER, cas_id TEXT, place INTEGER)"
+)
+_STAGE_ENTRY = (
+    "INSERT INTO temp.catalogue_stage (id, location_id, parent_id, name, kind, object_kind, size, files, mtime, hidden,"
+    " cas_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FOLDER_OF_STAGED = (
+    " LEFT JOIN temp.catalogue_stage p ON p.id = s.parent_id"
+    " LEFT JOIN catalogue_entries c ON p.id IS NULL AND c.device_id = ?1 AND c.origin_id = s.parent_id"
+)
+_ANY_KNOWN = (  # (CROSS JOIN: the stage first, never the device's every entry first)
+    "SELECT 1 FROM temp.catalogue_stage s CROSS JOIN catalogue_entries c ON c.device_id = ? AND c.origin_id = s.id"
+    " LIMIT 1"
+)
+_WRONG_FOLDER = (  # the first entry whose folder is not a folder of its location, staged before it or here already
+    f"SELECT s.id, s.parent_id FROM temp.catalogue_stage s {_FOLDER_OF_STAGED} LEFT JOIN entries f ON f.id = c.entry_id"
+    " WHERE s.parent_id IS NOT NULL AND NOT coalesce(CASE WHEN p.id IS NOT NULL"
+    "  THEN p.n < s.n AND p.kind = 'dir' AND p.place = s.place ELSE f.kind = 'dir' AND f.location_id = s.place END, 0)"
+    " ORDER BY s.n LIMIT 1"
+)
+_NAMES_TAKEN = (  # entries here at the folder and name of a staged one
+    "SELECT e.location_id, e.id, e.kind FROM temp.catalogue_stage s"
+    " CROSS JOIN catalogue_entries c ON c.device_id = ? AND c.origin_id = s.parent_id"
+    " CROSS JOIN entries e ON e.parent_id = c.entry_id AND e.name = s.name"
+)
+_NEW_CONTENTS = (
+    "INSERT INTO content_identities (cas_id, size, object_kind) SELECT cas_id, size, object_kind"
+    " FROM temp.catalogue_stage WHERE cas_id IS NOT NULL ORDER BY cas_id ON CONFLICT (cas_id) DO NOTHING"
+)
+_NEW_ENTRIES = (
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, files, mtime, hidden,"
+    " content_id)"
+    " SELECT s.n + :offset, s.place, coalesce(p.n + :offset, c.entry_id), s.name,"
+    "  CASE s.kind WHEN 'file' THEN extension_of(s.name) ELSE '' END,"
+    "  s.kind, s.object_kind, s.size, s.files, s.mtime, s.hidden, i.id"
+    " FROM temp.catalogue_stage s LEFT JOIN temp.catalogue_stage p ON p.id = s.parent_id"
+    " LEFT JOIN catalogue_entries c ON p.id IS NULL AND c.device_id = :owner AND c.origin_id = s.parent_id"
+    " LEFT JOIN content_identities i ON i.cas_id = s.cas_id ORDER BY s.n"
+)
+_NEW_FOLDERS = (
+    f"SELECT s.n, s.id, s.parent_id, s.name, p.n, d.path, s.place FROM temp.catalogue_stage s {_FOLDER_OF_STAGED}"
+    " LEFT JOIN directory_paths d ON d.entry_id = c.entry_id WHERE s.kind = 'dir' ORDER BY s.n"
+)
+_NEW_PARENTS = (  # the folders of the staged entries, in the order they first come (read as far as needed)
+    f"SELECT DISTINCT s.parent_id, s.place, p.n, d.path FROM temp.catalogue_stage s {_FOLDER_OF_STAGED}"
+    " LEFT JOIN directory_paths d ON d.entry_id = c.entry_id WHERE s.parent_id IS NOT NULL"
+)
 
 
 class _Writer:
@@ -790,7 +906,7 @@ class _Writer:
 
     # entries
 
-    def contents(self, entries: tuple[CatalogueEntry, ...]) -> None:
+    def contents(self, entries: Sequence[CatalogueEntry]) -> None:
         """The content ids of the batch's cas_ids, made where new, all at once."""
         found = {e.cas_id: e for e in entries if e.cas_id is not None}
         self.db.executemany(
@@ -803,6 +919,86 @@ class _Writer:
             self._content.update(self.db.execute(
                 f"SELECT cas_id, id FROM content_identities WHERE cas_id IN ({','.join('?' * len(chunk))})", chunk
             ).fetchall())  # fmt: skip
+
+    def new_entries(self, entries: Sequence[CatalogueEntry]) -> bool:
+        """Write a batch's entries when none of them is here yet (a first sync, new files) with no Python per entry:
+        staged as they came, checked and written by a few statements (folders' paths are worked out in Python, a
+        folder at a time). False, having written nothing, when some are here already, or an id comes twice, or the
+        library is a copy of the owner's (its entries are found one by one): `entry` writes them then."""
+        if not entries:
+            return True
+        if self._adoptable:
+            return False
+        db, owner = self.db, self.owner
+        db.execute(_STAGE_TABLE)
+        db.execute("DELETE FROM temp.catalogue_stage")
+        try:
+            db.executemany(_STAGE_ENTRY, _rows(entries))  # (a NamedTuple is bound as a sequence: slower, still right)
+        except sqlite3.IntegrityError:  # an id twice: the later row is a change of the earlier one
+            return False
+        if db.execute(_ANY_KNOWN, (owner,)).fetchone() is not None:
+            return False
+        places: dict[int, str] = {}  # local location -> its path
+        for (origin,) in db.execute("SELECT DISTINCT location_id FROM temp.catalogue_stage").fetchall():
+            where = self._local_location(origin)
+            if where is None:
+                (first,) = db.execute("SELECT id FROM temp.catalogue_stage WHERE location_id = ? ORDER BY n", (origin,)).fetchone()
+                raise CatalogueRefused(
+                    f"a catalogue batch was refused: entry {first} is in location {origin}, which its device never sent"
+                )
+            db.execute("UPDATE temp.catalogue_stage SET place = ? WHERE location_id = ?", (where[0], origin))
+            places[where[0]] = where[1]
+        wrong = db.execute(_WRONG_FOLDER, (owner,)).fetchone()
+        if wrong is not None:
+            raise CatalogueRefused(
+                f"a catalogue batch was refused: entry {wrong[0]}'s folder {wrong[1]} is not a folder of its location"
+                " that its device sent"
+            )
+        for location, entry_id, kind in db.execute(_NAMES_TAKEN, (owner,)).fetchall():
+            _orphan(db, location, entry_id, kind == "dir")  # out of date: its own change is in a later batch
+        base = next_entry_id(db)
+        offset = base - db.execute("SELECT min(n) FROM temp.catalogue_stage").fetchone()[0]
+        db.execute(_NEW_CONTENTS)
+        db.execute(_NEW_ENTRIES, {"offset": offset, "owner": owner})
+        db.execute("INSERT INTO catalogue_entries SELECT n + ?, ?, id FROM temp.catalogue_stage ORDER BY n", (offset, owner))
+        paths = self._new_folder_paths(offset)
+        self._touch(places, paths)
+        db.execute("DELETE FROM temp.catalogue_stage")
+        self._next_id = base + len(entries)
+        self._folders.clear()
+        self._mapped.clear()
+        return True
+
+    def _new_folder_paths(self, offset: int) -> dict[int, str]:
+        """The paths of the staged folders (each below its folder, staged before it or here already): written, and
+        returned by stage row."""
+        paths: dict[int, str] = {}
+        rows: list[tuple[int, int, str]] = []
+        for n, origin, parent, name, parent_n, above, place in self.db.execute(_NEW_FOLDERS, (self.owner,)).fetchall():
+            local = n + offset
+            path: str | None = None
+            if parent is None:
+                path = "" if self._is_root(place, origin) else None  # else detached by its owner's scan for now
+            else:
+                if parent_n is not None:
+                    above = paths[parent_n]
+                if above is not None:
+                    path = f"{above}/{name}" if above else name
+            paths[n] = path if path is not None else f"//orphan-{local}"
+            rows.append((local, place, paths[n]))
+        self.db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", rows)
+        return paths
+
+    def _touch(self, places: dict[int, str], paths: dict[int, str]) -> None:
+        """The folders whose listing the staged entries changed, as `entry` notes them (the first 64)."""
+        folders = self.db.execute(_NEW_PARENTS, (self.owner,))
+        for _parent, place, parent_n, above in folders:
+            if len(self.touched) >= 64:
+                break
+            path = paths[parent_n] if parent_n is not None else above
+            if path is not None and not path.startswith("//"):
+                self.touched.add(_absolute(places[place], from_db(path)))
+        folders.close()
 
     def flush(self) -> None:
         """Write the new entries held back (one statement for many is far faster than one each)."""

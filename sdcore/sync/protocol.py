@@ -115,9 +115,14 @@ class Catalogue(Protocol):
         come while up_to < head)."""
         ...
 
+    def check(self, device: str, packed: Any) -> Any:
+        """A member's own batch validated (Refused if it is not), for `apply`: checked while the one before is
+        applied."""
+        ...
+
     def apply(self, device: str, packed: Any, name: str | None = None) -> None:
-        """Apply a member's own batch into its read-only catalogue here (validated; idempotent); `name`: what the
-        device is called here (as paired), kept instead of the name the batch says."""
+        """Apply a member's own batch (packed, or as `check` gave it) into its read-only catalogue here (validated;
+        idempotent); `name`: what the device is called here (as paired), kept instead of the name the batch says."""
         ...
 
     def watermark(self, device: str) -> int: ...
@@ -174,10 +179,8 @@ class _Catalogue:
         batch = catalogue_changes(self.library, since, limit)
         return batch.pack(), batch.up_to, batch.head
 
-    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
-        import dataclasses
-
-        from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
+    def check(self, device: str, packed: Any) -> Any:
+        from sdcore.sync.catalogue import CatalogueBatch
 
         try:
             batch = CatalogueBatch.unpack(packed)
@@ -185,9 +188,17 @@ class _Catalogue:
             raise Refused(f"sync: {exc}") from None
         if str(batch.device_id) != device:  # a device sends its own catalogue only, never a third device's
             raise Refused("sync: a catalogue batch of another device than the one that sent it")
+        return batch
+
+    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+        import dataclasses
+
+        from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
+
+        batch = packed if isinstance(packed, CatalogueBatch) else self.check(device, packed)
         if name:
             batch = dataclasses.replace(batch, device_name=name)
-        apply_catalogue(self.library, uuid.UUID(device), batch)
+        apply_catalogue(self.library, uuid.UUID(device), batch)  # (which refuses a batch of another device too)
 
     def watermark(self, device: str) -> int:
         from sdcore.sync.catalogue import catalogue_watermark

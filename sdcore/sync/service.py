@@ -439,6 +439,8 @@ class SyncService:
         if answer["head"] < since:  # its log restarted below what this device holds (a library restored from a backup)
             log.warning("the catalogue of %s restarted below change %s: loading it again", display(peer.name), since)
             await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
+        # checked here, on a thread of its own: while the batch before is written (SQLite lets go of the GIL)
+        answer["batch"] = await self._in_thread(protocol.catalogue(library).check, str(peer.id), answer["batch"])
         return answer
 
     # --- telling members of changes here ---------------------------------------------------------------

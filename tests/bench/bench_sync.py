@@ -83,6 +83,33 @@ async def prepare(tmp: Path, tree: Path, mode: str, ports: dict[str, int]) -> No
         await pair(a, b)
 
 
+def cpu_s(server: Server) -> float:
+    """CPU seconds (user + system) the server's process has used so far."""
+    assert server.proc is not None
+    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settled(*servers: Server, quiet: float = 2.0, timeout: float = 300) -> float:
+    """Wait until no thread of these servers has run for `quiet` seconds (the owner's watcher catches up with its
+    location when `sd serve` starts: a quiet rescan that is not the first sync). Under load a starved process uses
+    little CPU too, so a thread's state (R) is watched, not its CPU."""
+    start = calm = time.perf_counter()
+    while time.perf_counter() - calm < quiet:
+        if time.perf_counter() - start > timeout:
+            raise SystemExit(f"the servers did not settle within {timeout} s")
+        for server in servers:
+            assert server.proc is not None
+            for task in Path(f"/proc/{server.proc.pid}/task").iterdir():
+                try:
+                    if (task / "stat").read_text().rsplit(")", 1)[1].split()[0] == "R":
+                        calm = time.perf_counter()
+                except FileNotFoundError:
+                    pass
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
 def until(check: object, timeout: float) -> float:
     start = time.perf_counter()
     while not check():  # type: ignore[operator]
@@ -107,8 +134,10 @@ def main() -> None:
         owner.start()
         receiver.start()
         try:
+            waited = settled(owner, receiver)
             [owner_db] = (tmp / "a" / "libraries").glob("*.sdlibrary/database.db")
             entries = query(owner_db, "SELECT count(*) FROM entries")
+            owner_cpu, receiver_cpu = cpu_s(owner), cpu_s(receiver)
             start = time.perf_counter()
             sd(tmp, "a", "library", "share", "My Library", "newbox")
             shared = time.perf_counter() - start
@@ -118,18 +147,25 @@ def main() -> None:
             until(lambda: query(receiver_db, "SELECT count(*) FROM catalogue_entries") >= entries, 1800)
             until(lambda: searchable_and_sortable(receiver_db), 1800)  # a sync ends when its load's last pass did
             took = time.perf_counter() - start
+            owner_cpu, receiver_cpu = cpu_s(owner) - owner_cpu, cpu_s(receiver) - receiver_cpu
             copy = tmp / "copy.db"
             key = tmp / "b" / "device_key"
+            scp_cpu, children = cpu_s(owner), os.times()
             start = time.perf_counter()
             subprocess.run(["scp", "-q", "-i", str(key), "-P", str(ports["a"]), "-o", "StrictHostKeyChecking=no",
                             "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
                             f"sd@127.0.0.1:{owner_db}", str(copy)], check=True)  # fmt: skip
             scp = time.perf_counter() - start
+            after = os.times()
+            scp_cpu = cpu_s(owner) - scp_cpu + after.children_user + after.children_system - children.children_user - children.children_system
             size = owner_db.stat().st_size / 2**20
             print(f"first sync of {entries:,} entries over SSH: {took:.1f} s from `sd library share` (which took "
                   f"{shared:.1f} s) ({entries / took:,.0f} entries/s); scp of the "
                   f"owner's database ({size:.0f} MiB) {scp:.1f} s: x{took / scp:.2f}; peak memory: owner {peak_mb(owner):.0f} MB,"
                   f" receiver {peak_mb(receiver):.0f} MB  [{load()}]")  # fmt: skip
+            print(f"  CPU: the sync's owner {owner_cpu:.2f} s + receiver {receiver_cpu:.2f} s; scp's server + client "
+                  f"{scp_cpu:.2f} s: x{(owner_cpu + receiver_cpu) / scp_cpu:.2f} (the servers settled {waited:.0f} s after "
+                  "starting: the owner's watcher catches up with its location first)")  # fmt: skip
 
             receiver.stop()
             files = sorted(str(p) for p in tree.rglob("*") if p.is_file())[: args.ops]

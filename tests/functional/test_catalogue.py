@@ -137,6 +137,89 @@ async def test_renames_moves_and_deletions_on_the_owner_reach_the_catalogue(alph
     assert not run(b, Query("notes"))
 
 
+def _as_the_owner_names_it(library: Library) -> list[tuple]:
+    """Every catalogue entry with what this device keeps of it, its ids the owner's (comparable across devices)."""
+    return library.read().execute(
+        "SELECT c.origin_id, pc.origin_id, e.name, e.extension, e.kind, e.object_kind, e.size, e.files, e.mtime,"
+        " e.hidden, i.cas_id, d.path, l.path FROM entries e JOIN catalogue_entries c ON c.entry_id = e.id"
+        " LEFT JOIN catalogue_entries pc ON pc.entry_id = e.parent_id LEFT JOIN content_identities i ON i.id = e.content_id"
+        " LEFT JOIN directory_paths d ON d.entry_id = e.id JOIN locations l ON l.id = e.location_id ORDER BY c.origin_id"
+    ).fetchall()
+
+
+async def test_new_entries_written_in_bulk_are_what_writing_them_one_at_a_time_makes(
+    alpha: Core, beta: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of entries new to the receiver is written by a few statements (`_Writer.new_entries`): the same rows,
+    paths, content ids, extensions and search hits as one entry at a time, in a first sync and after it (new files in
+    folders it has, a new file at a name an entry still holds until its own change comes in a later batch)."""
+    tree = tmp_path / "on-alpha" / "tree"
+    names = ["Été.JPG", ".hidden", "archive.tar.GZ", "noext", "trailing.", "..dots.txt", "ΣΠ.ΤΧΤ", "a b.c d"]
+    for folder in ("x", "x/y", "x/y/z", "w"):
+        (tree / folder).mkdir(parents=True)
+        for name in names:
+            (tree / folder / name).write_text(f"{folder}/{name}")
+    (tree / "x" / "same.bin").write_bytes(b"same")
+    (tree / "w" / "same.bin").write_bytes(b"same")
+    a = alpha.library()
+    loc = a.locations.add(str(tree))
+    await index(a, loc)
+    async with Core(device(tmp_path / "gamma", "gamma")) as gamma:
+        bulk, one_by_one = beta.library(), gamma.library()
+
+        def both(limit: int) -> None:
+            sync(a, bulk, limit=limit)
+            with monkeypatch.context() as m:
+                m.setattr(catalogue._Writer, "new_entries", lambda self, entries: False)
+                sync(a, one_by_one, limit=limit)
+
+        both(7)  # folders and their files in several batches
+        assert _as_the_owner_names_it(bulk) == _as_the_owner_names_it(one_by_one)
+        files = [row for row in _as_the_owner_names_it(bulk) if row[4] == "file"]
+        assert len(files) == len(names) * 4 + 2 and {(row[2], row[3]) for row in files} >= {
+            ("Été.JPG", "jpg"), (".hidden", ""), ("archive.tar.GZ", "gz"), ("noext", ""), ("trailing.", ""),
+            ("..dots.txt", "txt"), ("ΣΠ.ΤΧΤ", "τχτ"), ("a b.c d", "c d"),
+        }  # fmt: skip
+        assert [h.path for h in run(bulk, Query("été"))] == [h.path for h in run(one_by_one, Query("été"))] != []
+
+        (tree / "x" / "noext").rename(tree / "x" / "moved")  # its entry leaves the name, a new file takes it
+        (tree / "x" / "noext").write_text("new")
+        (tree / "x" / "y" / "new").mkdir()
+        (tree / "x" / "y" / "new" / "inside.txt").write_text("inside")
+        await index(a, loc)
+        (tree / "x" / "moved").write_text("changed")  # the moved entry's change now comes after the new file
+        await index(a, loc)
+        both(1)
+        assert _as_the_owner_names_it(bulk) == _as_the_owner_names_it(one_by_one)
+        assert listing(bulk, alpha, str(tree / "x")) == sorted([*names, "moved", "same.bin", "y/"])
+        assert listing(bulk, alpha, str(tree / "x" / "y" / "new")) == ["inside.txt"]
+
+
+async def test_a_batch_whose_folder_comes_after_its_entry_is_refused_whole(alpha: Core, beta: Core, tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "on-alpha")
+    a, b = alpha.library(), beta.library()
+    await index(a, a.locations.add(str(photos)))
+    packed = catalogue_changes(a, 0).pack()
+    summer = next(i for i, e in enumerate(packed[7]) if e[3] == "summer")
+    packed[7].append(packed[7].pop(summer))  # the folder after the file in it
+
+    with pytest.raises(CatalogueRefused, match="beach.jpg|folder .* is not a folder"):
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(packed))
+    assert _catalogue_rows(b) == ([], [])
+
+
+async def test_a_batch_that_brings_one_entry_twice_keeps_the_later(alpha: Core, beta: Core, tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "on-alpha")
+    a, b = alpha.library(), beta.library()
+    await index(a, a.locations.add(str(photos)))
+    packed = catalogue_changes(a, 0).pack()
+    notes = next(e for e in packed[7] if e[3] == "notes.txt")
+    packed[7].append([*notes[:3], "renamed.txt", *notes[4:]])
+
+    apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(packed))
+    assert listing(b, alpha, str(photos)) == ["2024/", "renamed.txt"]
+
+
 async def test_applying_a_batch_twice_changes_nothing(alpha: Core, beta: Core, tmp_path: Path) -> None:
     photos = make_photos(tmp_path / "on-alpha")
     a, b = alpha.library(), beta.library()
@@ -292,6 +375,7 @@ async def test_migrate_leaves_a_synced_devices_catalogue_as_that_devices_mapping
         ("kind", "door", "kind is unknown"),
         ("cas_id", "not hex!", "not a content id"),
         ("mtime", float("nan"), "not a time"),
+        ("mtime", 1 << 70, "not a time"),
         ("id", True, "not an id"),
         ("parent_id", "1", "folder is not an id"),
         ("hidden", 1, "hidden flag is not a flag"),
