@@ -22,13 +22,13 @@ from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
 from sdcore.ops import localcopy
 from sdcore.ops.engine import Action, Engine, delete_quietly, discard_partial
 from sdcore.ops.follow import follow_changes
-from sdcore.ops.limits import NAME_POLICIES, fit_names
+from sdcore.ops.limits import NAME_POLICIES, fit_names, limits_of
 from sdcore.ops.names import conflict_name, temp_name
 from sdcore.ops.plan import POLICIES, ConflictError, listed_names, plan_transfer
 from sdcore.ops.results import Outcome, TransferResult
 from sdcore.ops.walk import Pair, by_name, pair_of, sorted_listing, stat_or_none
 from sdcore.sdpath import SdPath, display, join
-from sdcore.volumes import limits_at, mount_points, mounts_holding
+from sdcore.volumes import mount_points, mounts_holding
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -298,7 +298,7 @@ class TransferJob(Job):
         src_fs, dst_fs = self._fs(src), self._fs(dst)
         if cursor_status((), self.cursor) == "done":
             return
-        held = limits_at(os.path.dirname(dst.path)) if self._pair(src, dst).local else None
+        held = await limits_of(self._pair(src, dst).dst_fs, os.path.dirname(dst.path))  # here or a paired device's
         self._fitting = self.unfit_names if held is not None and held.dos_names else None
         if self._fitting is not None:
             fitted = fit_names([dst.name], self._fitting)[dst.name]
