@@ -76,6 +76,9 @@ class LocationWatcher:
                 mounted = await asyncio.to_thread(list_volumes)
                 now = {v.id for v in mounted}
                 gone, self._mounted = self._mounted - now, now  # unplugged this moment: seen till now
+                for loc in self.library.locations.list():  # back, it may have changed elsewhere: caught up again
+                    if loc.volume_id in gone:
+                        self._caught_up.discard(loc.path)
                 if not await asyncio.to_thread(volume_locations.follow, self.library, mounted, gone):
                     await self.restart()  # else the move's LibraryChanged restarts it
 
