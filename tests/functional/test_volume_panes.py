@@ -55,3 +55,38 @@ async def test_a_pane_on_a_disk_lists_the_index_when_it_goes_and_the_disk_when_i
     finally:
         disk.umount_all()
         stick.umount_all()
+
+
+async def test_the_explorer_says_when_a_disks_location_waits_for_a_decision(tmp_path: Path) -> None:
+    from sdtui.widgets.sidebar import Sidebar
+    from tests.functional.loop_disks import uuid_of
+
+    ours = make_disk(tmp_path / "ours.img", "ext4", "PHOTOS-2019")
+    theirs = make_disk(tmp_path / "theirs.img", "ext4", "PHOTOS-2019", uuid=uuid_of(ours.image))  # a clone
+    point = tmp_path / "usb"
+    theirs.mount(point)
+    (point / "their-dog.jpg").write_bytes(b"woof")
+    theirs.umount(point)
+    ours.mount(point)
+    for i in range(120):
+        (point / f"photo-{i:03}.jpg").write_bytes(b"sea")
+    (tmp_path / "home").mkdir()
+    app = SdtuiApp(str(tmp_path / "home"), data_dir=tmp_path / "data")
+    try:
+        async with app.run_test(size=(150, 34)) as pilot:
+            await settle(pilot, app)
+            location = await app.api.library().locations.add(str(point), mode="shallow", index=True)
+            pane = explorer(app).active
+            pane.open(app.core.local_path(str(point)))
+            await wait_for(pilot, lambda: len(names(pane)) >= 120)
+            ours.umount(point)
+            await wait_for(pilot, lambda: "offline — PHOTOS-2019" in str(pane.border_title))
+            theirs.mount(point)  # a stranger's disk taken for ours: its files are listed, the title asks
+            await wait_for(pilot, lambda: "--confirm-drop" in str(pane.border_title))
+            assert f"sd location rescan {location.id} --confirm-drop" in str(pane.border_title)
+            await wait_for(pilot, lambda: "their-dog.jpg" in names(pane))
+            sidebar = app.screen.query_one(Sidebar)
+            await wait_for(pilot, lambda: "another disk?" in sidebar._places.get(f"loc-{location.id}", ("",))[0])
+    finally:
+        ours.umount_all()
+        theirs.umount_all()
