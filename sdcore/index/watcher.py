@@ -87,10 +87,13 @@ class LocationWatcher:
         mine = [loc for loc in self.library.locations.list() if loc.device_id == here]
         mounted = await asyncio.to_thread(list_volumes) if any(loc.volume_id for loc in mine) else []
         self._mounted |= {v.id for v in mounted}  # not reset: a disk that went since the last look is still gone
-        roots = [  # not a disk's location while the disk is out (its mount point is an empty folder), nor while
-            loc.path  # another disk may be mounted as it (a change there would drop the real disk's entries)
-            for loc in mine
-            if os.path.isdir(loc.path) and not loc.undecided and volume_locations.offline(self.library, loc, mounted) is None
+        present = [  # not a disk's location while the disk is out (its mount point is an empty folder)
+            loc for loc in mine if os.path.isdir(loc.path) and volume_locations.offline(self.library, loc, mounted) is None
+        ]
+        roots = [  # nor while another disk may be mounted as it (a change there would drop the real disk's entries)
+            loc.path
+            for loc in present
+            if not loc.undecided or not await asyncio.to_thread(volume_locations.still_undecided, self.library, loc)
         ]
         if not roots:
             self.ready.set()

@@ -142,11 +142,26 @@ def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
     return round(gone * total / len(rows)), total
 
 
+def too_many_missing(missing: int, total: int) -> bool:
+    """Whether a rescan dropping `missing` of `total` entries waits for a decision (see DROP_SHARE)."""
+    return missing > DROP_LEAST and missing > DROP_SHARE * total
+
+
+def still_undecided(library: Library, loc: Location) -> bool:
+    """Whether `loc` (UNCONFIRMED) still waits for a decision: not when the disk mounted as it now holds most of
+    what is indexed (the real disk came back; it is indexed again as usual)."""
+    if too_many_missing(*missing_on_disk(library, loc)):
+        return True
+    library.locations.set_state(loc.id, "indexed")
+    library.context.bus.publish(LibraryChanged(library.id, NEEDS_DECISION))
+    return False
+
+
 def refuse_mass_drop(library: Library, loc: Location) -> None:
     """Before a rescan of a location on a disk: when it would drop most of what is indexed (see DROP_SHARE), mark
     the location UNCONFIRMED and raise RescanWouldDrop saying how to confirm; nothing is dropped."""
     missing, total = missing_on_disk(library, loc)
-    if missing <= DROP_LEAST or missing <= DROP_SHARE * total:
+    if not too_many_missing(missing, total):
         return
     library.locations.set_state(loc.id, UNCONFIRMED)
     library.context.bus.publish(LibraryChanged(library.id, NEEDS_DECISION))

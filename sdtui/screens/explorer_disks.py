@@ -22,7 +22,8 @@ class DiskView:
     offline: bool
     location: tuple[int, str, str] | None
     """The location holding the folder: its id, its path then, and the folder inside it."""
-    undecided: bool
+    undecided: str
+    """When the disk mounted there may be another disk than the one indexed: what to do (else "")."""
 
 
 class DiskActions(ExplorerBase):
@@ -54,7 +55,7 @@ class DiskActions(ExplorerBase):
     async def _view_of(self, path: SdPath) -> tuple[Offline | None, DiskView]:
         offline = await self.api.offline(path)
         location = None
-        undecided = False
+        undecided = ""
         if self.is_here(path) and offline is None or offline is not None and offline.volume:
             try:
                 loc = await self.api.library().locations.containing(path)
@@ -62,7 +63,8 @@ class DiskActions(ExplorerBase):
                 loc = None
             if loc is not None and loc.volume_id:
                 location = (loc.id, loc.path, loc.relative(path.path) or "")
-                undecided = loc.undecided
+                if loc.undecided:  # the status line of 80 columns (`sd location list` says more)
+                    undecided = f"most of {loc.name} is missing; same disk? `sd location rescan {loc.id} --confirm-drop`"
         return offline, DiskView(offline is not None, location, undecided)
 
     def _title(self, pane: Pane, path: SdPath, offline: Offline | None, view: DiskView) -> None:
@@ -71,16 +73,16 @@ class DiskActions(ExplorerBase):
         if offline is not None:
             where = display(path.path) if offline.volume else f"{offline.device.name}:{display(path.path)}"
             pane.border_title = Content(f"{where} — {offline.describe()}")
-        elif view.undecided and view.location is not None:
-            pane.border_title = Content(
-                f"{self._label(path)} — another disk? `sd location rescan {view.location[0]} --confirm-drop` if not"
-            )
+        elif view.undecided:  # the title is short: the status line says what to do
+            pane.border_title = Content(f"{self._label(path)} — another disk?")
+            if pane.id == self.active_id:
+                self.status(view.undecided, error=True)
         else:
             pane.border_title = Content(self._label(path))
 
     async def _follow_disks(self) -> None:
         points = {v.mount_point for v in await self.api.volumes()}
-        changed = points ^ self.mount_points if self.mount_points is not None else points
+        changed = points ^ self.mount_points if self.mount_points is not None else set()  # else: told by the views
         looks: list[tuple[Pane, SdPath, Offline | None, DiskView, SdPath | None]] = []
         for pane in self.panes:
             path = pane.path

@@ -58,6 +58,8 @@ async def test_a_pane_on_a_disk_lists_the_index_when_it_goes_and_the_disk_when_i
 
 
 async def test_the_explorer_says_when_a_disks_location_waits_for_a_decision(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
     from sdtui.widgets.sidebar import Sidebar
     from tests.functional.loop_disks import uuid_of
 
@@ -82,8 +84,9 @@ async def test_the_explorer_says_when_a_disks_location_waits_for_a_decision(tmp_
             ours.umount(point)
             await wait_for(pilot, lambda: "offline — PHOTOS-2019" in str(pane.border_title))
             theirs.mount(point)  # a stranger's disk taken for ours: its files are listed, the title asks
-            await wait_for(pilot, lambda: "--confirm-drop" in str(pane.border_title))
-            assert f"sd location rescan {location.id} --confirm-drop" in str(pane.border_title)
+            await wait_for(pilot, lambda: "another disk?" in str(pane.border_title))
+            status = str(app.screen.query_one("#status", Static).render())
+            assert f"same disk? `sd location rescan {location.id} --confirm-drop`" in status
             await wait_for(pilot, lambda: "their-dog.jpg" in names(pane))
             sidebar = app.screen.query_one(Sidebar)
             await wait_for(pilot, lambda: "another disk?" in sidebar._places.get(f"loc-{location.id}", ("",))[0])
