@@ -135,6 +135,10 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """What each pane's folder was on (its disk out or not, its location) when it last looked."""
         self.mount_points: set[str] | None = None
         """Where volumes were mounted at the last look (None: not looked yet)."""
+        self.disks_looking = False
+        """Whether a look at the panes' disks runs now."""
+        self.disks_look_again = False
+        """Whether a disk changed while it ran (one more look follows)."""
         self.last_search = ""
         """The text of the last library search (ctrl+s saves it)."""
         self.searched: Api | None = None

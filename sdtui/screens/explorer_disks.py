@@ -34,6 +34,10 @@ class DiskActions(ExplorerBase):
         """What each pane's folder was on when it last looked (pane id -> view)."""
         mount_points: set[str] | None
         """Where volumes were mounted at the last look (None: not looked yet)."""
+        disks_looking: bool
+        """Whether a look at the panes' disks runs now."""
+        disks_look_again: bool
+        """Whether a disk changed while it ran (one more look follows)."""
 
     def look_at_disk(self, pane: Pane) -> None:
         """A pane shows another folder: say in its title when that folder is on a disk that is out or on a disk
@@ -42,8 +46,24 @@ class DiskActions(ExplorerBase):
             self.run_worker(self._mark(pane, pane.path), group=f"disk-{pane.id}", exclusive=True, exit_on_error=False)
 
     def disks_changed(self) -> None:
-        """A disk was plugged in or out, or a location followed its disk: the panes it touches list it again."""
-        self.run_worker(self._follow_disks(), group="disks", exclusive=True, exit_on_error=False)
+        """A disk was plugged in or out, or a location followed its disk: the panes it touches list it again.
+
+        One look at a time, and one more after it when something changed meanwhile: a look is never cancelled by
+        the next event (mounts elsewhere on a busy machine could otherwise cancel every look before it ends)."""
+        if self.disks_looking:
+            self.disks_look_again = True
+            return
+        self.disks_looking = True
+        self.run_worker(self._follow_disks(), group="disks", exit_on_error=False)
+
+    async def _follow_disks(self) -> None:
+        try:
+            self.disks_look_again = True
+            while self.disks_look_again:
+                self.disks_look_again = False
+                await self._look_at_disks()
+        finally:
+            self.disks_looking = False
 
     async def _mark(self, pane: Pane, path: SdPath) -> None:
         offline, view = await self._view_of(path)
@@ -80,7 +100,7 @@ class DiskActions(ExplorerBase):
         else:
             pane.border_title = Content(self._label(path))
 
-    async def _follow_disks(self) -> None:
+    async def _look_at_disks(self) -> None:
         points = {v.mount_point for v in await self.api.volumes()}
         changed = points ^ self.mount_points if self.mount_points is not None else set()  # else: told by the views
         looks: list[tuple[Pane, SdPath, Offline | None, DiskView, SdPath | None]] = []
@@ -100,7 +120,7 @@ class DiskActions(ExplorerBase):
                 if loc is not None and loc.path != was_at:  # it followed its disk to another mount point
                     moved_to = SdPath(path.device_id, loc.absolute(inside), path.library_id)
             looks.append((pane, path, offline, view, moved_to if moved_to != path else None))
-        # no await from here on: a newer event's look (this worker is exclusive) never finds half of this one done
+        # no await from here on: what the panes show and what was seen change together
         self.mount_points = points
         for pane, path, offline, view, moved_to in looks:
             if pane.path != path:
