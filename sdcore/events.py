@@ -70,6 +70,13 @@ class LibraryChanged(Event):
     what: str = ""
 
 
+LOCATION_MOVED = "location moved"
+"""What LibraryChanged says when a disk's locations follow it to another mount point."""
+LOCATION_NEEDS_DECISION = "location needs a decision"
+"""What LibraryChanged says when a location on a disk waits for a person to say the disk mounted as it is the same
+disk (most of what is indexed is not on it), and when a confirmed rescan ends that."""
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogueChanged(Event):
     """This device's entries or locations changed in a library whose catalogue it numbers (sync tells its peers)."""

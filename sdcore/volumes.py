@@ -144,28 +144,39 @@ class DeviceFacts:
 
     uuids: dict[str, str]
     labels: dict[str, str]
+    untold: frozenset[str] = frozenset()
+    """Devices blkid was asked of and did not answer for, twice (it failed or timed out: a loaded machine)."""
 
     @classmethod
     def read(cls, devices: Sequence[str] = (), disk_dir: str = "/dev/disk") -> DeviceFacts:
-        """What udev's links tell; for `devices` they do not name (a container has no /dev/disk), blkid's answer."""
-        facts = cls(_links(os.path.join(disk_dir, "by-uuid")), _links(os.path.join(disk_dir, "by-label")))
-        untold = [d for d in devices if d not in facts.uuids]
-        if untold and shutil.which("blkid"):
-            for device, fields in _blkid(untold).items():
-                if "UUID" in fields:
-                    facts.uuids[device] = fields["UUID"]
-                if "LABEL" in fields:
-                    facts.labels.setdefault(device, fields["LABEL"])
-        return facts
+        """What udev's links tell; for `devices` they do not name (a container has no /dev/disk), blkid's answer
+        (asked once more for those it did not answer for)."""
+        uuids, labels = _links(os.path.join(disk_dir, "by-uuid")), _links(os.path.join(disk_dir, "by-label"))
+        untold = [d for d in devices if d not in uuids]
+        if not untold or not shutil.which("blkid"):
+            return cls(uuids, labels)
+        told = _blkid(untold)
+        if missed := [d for d in untold if d not in told]:
+            told.update(_blkid(missed))
+        for device, fields in told.items():
+            if "UUID" in fields:
+                uuids[device] = fields["UUID"]
+            if "LABEL" in fields:
+                labels.setdefault(device, fields["LABEL"])
+        return cls(uuids, labels, frozenset(d for d in untold if d not in told))
+
+
+BLKID_TIMEOUT = 5.0
+"""Seconds blkid may take to read a device's superblock before it is asked again (then its last answer holds)."""
 
 
 def _blkid(devices: Sequence[str]) -> dict[str, dict[str, str]]:
     """blkid's UUID and LABEL of the devices (read from their superblocks now, never from blkid's cache: a loop or
-    USB device's name is reused for another disk; root may read them)."""
+    USB device's name is reused for another disk; root may read them); a device it failed on is left out."""
     try:
         done = subprocess.run(
-            ["blkid", "-c", "/dev/null", "-o", "export", "--", *devices], capture_output=True, text=True, timeout=5,
-            stdin=subprocess.DEVNULL, errors="surrogateescape",
+            ["blkid", "-c", "/dev/null", "-o", "export", "--", *devices], capture_output=True, text=True,
+            timeout=BLKID_TIMEOUT, stdin=subprocess.DEVNULL, errors="surrogateescape",
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return {}
@@ -267,6 +278,46 @@ def _read_only(point: str) -> bool:
         return True
 
 
+_KNOWN: dict[tuple[int, str, str, str], tuple[str | None, str]] = {}
+"""The UUID and label last read of each mount (by mount id, device number, mount point and source), kept while it
+stays mounted: a blkid that fails under load must not make a mounted disk another one, nor look unplugged."""
+_KNOWN_LOCK = threading.Lock()
+
+
+def _mount_key(mount: Mount) -> tuple[int, str, str, str]:
+    return (mount.mount_id, mount.device, mount.point, mount.source)
+
+
+def _forget_unmounted(mounts: list[Mount]) -> None:
+    """Forget what was read of the mounts that are no longer in the mount table (their device may be another disk
+    next time)."""
+    now = {_mount_key(m) for m in mounts}
+    with _KNOWN_LOCK:
+        for key in [k for k in _KNOWN if k not in now]:
+            del _KNOWN[key]
+
+
+def _told(mount: Mount, device: str, facts: DeviceFacts, claim: bool) -> tuple[str | None, str]:
+    """The UUID and label of the mount's device: as read now, else (blkid did not answer) as last read while it
+    has been mounted; a first use (`claim`) with neither is refused rather than given a made-up identity."""
+    key = _mount_key(mount)
+    if device not in facts.untold:
+        told = (facts.uuids.get(device), facts.labels.get(device, ""))
+        with _KNOWN_LOCK:
+            _KNOWN[key] = told
+        return told
+    with _KNOWN_LOCK:
+        known = _KNOWN.get(key)
+    if known is not None:
+        return known
+    if claim:
+        raise VolumeUnreadable(
+            f"the identity of the disk at {mount.point} ({mount.source}) could not be read: blkid failed twice "
+            "(a busy machine?); try again in a moment"
+        )
+    return None, ""
+
+
 def volume_of(mount: Mount, facts: DeviceFacts, *, claim: bool = False) -> Volume:
     """The Volume of a mount: sizes, identity, whether removable or the system's. `claim`: write the id file
     at its root if it needs one (its first use)."""
@@ -276,7 +327,7 @@ def volume_of(mount: Mount, facts: DeviceFacts, *, claim: bool = False) -> Volum
     except OSError:
         size = free = 0
     device = os.path.realpath(mount.source) if mount.source.startswith("/dev/") else mount.source
-    label = facts.labels.get(device, "")
+    uuid_, label = _told(mount, device, facts, claim)
     is_removable = removable(mount.source)
     system = not is_removable and (mount.point in SYSTEM_POINTS or mount.fs_type in PSEUDO_FS)
     return Volume(
@@ -285,7 +336,7 @@ def volume_of(mount: Mount, facts: DeviceFacts, *, claim: bool = False) -> Volum
             label=label,
             fs_type=mount.fs_type,
             size=size,
-            uuid_=facts.uuids.get(device),
+            uuid_=uuid_,
             write=claim and not mount.read_only and not system,
         ),
         label=label,
@@ -306,7 +357,9 @@ def list_volumes(mountinfo: str = MOUNTINFO) -> list[Volume]:
         text = Path(mountinfo).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return []
-    mounts = browsable(parse_mountinfo(text))
+    table = parse_mountinfo(text)
+    _forget_unmounted(table)
+    mounts = browsable(table)
     facts = DeviceFacts.read([os.path.realpath(m.source) for m in mounts if m.source.startswith("/dev/")])
     return [volume_of(m, facts) for m in mounts]
 
@@ -318,7 +371,9 @@ def volume_of_mount(path: str, *, claim: bool = False, mountinfo: str | None = N
         text = Path(mountinfo or MOUNTINFO).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return None
-    mount = _holding(browsable(parse_mountinfo(text)), path)
+    table = parse_mountinfo(text)
+    _forget_unmounted(table)
+    mount = _holding(browsable(table), path)
     if mount is None:
         return None
     devices = [os.path.realpath(mount.source)] if mount.source.startswith("/dev/") else []
@@ -483,3 +538,7 @@ class VolumeNotFound(SdError):
 
 class CannotEject(SdError):
     """The volume stays mounted; the message says why."""
+
+
+class VolumeUnreadable(SdError):
+    """A disk's identity could not be read (blkid failed); nothing was recorded of it."""

@@ -40,7 +40,8 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.devices() -> list[DeviceInfo]          the other devices whose catalogue the library holds
     await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, ignore=(), index=False)
     await lib.locations.get(key) -> Location         .containing(sdpath) -> Location | None  .remove(key)
-    await lib.locations.index(key, scope="recursive", below=None) -> JobRecord   .set_mode(key, mode)  .set_ignore(key, globs)
+    await lib.locations.index(key, scope="recursive", below=None, confirm_drop=False) -> JobRecord   .set_mode(key, mode)
+                                                     .set_ignore(key, globs)   (confirm_drop: a disk's location that waits for a decision)
     await lib.jobs.list() -> list[JobRecord]         .get(id)  .wait(id)  .route(id) -> JobRoute
     await lib.jobs.pause(job_id)                     .resume(id)  .cancel(id)
 

@@ -584,15 +584,19 @@ class Locations(_Part):
             await wait_for(library, await index_location(library, location))
         return location
 
-    async def index(self, key: int | str, *, scope: str = "recursive", below: SdPath | None = None) -> JobRecord:
+    async def index(
+        self, key: int | str, *, scope: str = "recursive", below: SdPath | None = None, confirm_drop: bool = False
+    ) -> JobRecord:
         """Start indexing a location (or, with `below`, one of its folders; scope current: one level); the job.
-        A location's interrupted or paused index job is resumed, a running one given, rather than a second."""
+        A location's interrupted or paused index job is resumed, a running one given, rather than a second.
+        `confirm_drop`: a location on a disk that waits for a decision (most of its files are not on the disk
+        mounted as it) forgets what is not there."""
         from sdcore.index.indexer import IndexJob, index_location
 
         library = await self._library()
         location = await self.get(key)
         if below is None:
-            return await started(library, await index_location(library, location, scope))
+            return await started(library, await index_location(library, location, scope, confirm_drop=confirm_drop))
         rel = location.relative(below.path)
         if rel is None or below.device_id != location.device_id:
             raise NotFound(f"{display(below.path)} is not in location {location.id} ({location.name})")

@@ -529,17 +529,15 @@ class Ops:
         `a:b`, `notes.`, `README` beside `readme`), as they would land; none on a filesystem without limits."""
         from sdcore.ops import limits
 
-        if destination.device_id != self._api.device.id:
-            return []
-        held = limits.limits_at(destination.path)
+        core = self._api._core
+        held = await limits.limits_of(core.fs_for(destination.device_id), destination.path)  # a paired device tells its own
         if held is None or not held.dos_names:
             return []
         found: builtins.list[str] = []
         for source in sources:
-            if source.device_id == destination.device_id:
-                members = self._api._archive(source, member=True)  # a member of an archive: listed by its reader
-                fs = cast("FileSystem", members) if members is not None else self._api._core.local_fs
-                found += await limits.unfit_names_in(fs, source.path, source.name, await fs.stat(source.path))
+            members = self._api._archive(source, member=True)  # a member of an archive: listed by its reader
+            fs = cast("FileSystem", members) if members is not None else core.fs_for(source.device_id)
+            found += await limits.unfit_names_in(fs, source.path, source.name, await fs.stat(source.path))
         return found
 
     async def start_delete(self, paths: builtins.list[SdPath], *, permanent: bool = False) -> JobRecord:

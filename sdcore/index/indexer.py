@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdcore.errors import NotFound
-from sdcore.events import EntriesChanged, LocationScanState
+from sdcore.events import EntriesChanged, LibraryChanged, LocationScanState
 from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.hasher import Identified, Request, start_hasher
 from sdcore.index.walker import (
@@ -71,6 +71,7 @@ class IndexJob(Job):
     scope: str = "recursive"
     subpaths: list[str] = field(default_factory=list)  # directories to start from ('' or none: the root)
     keep_orphans: bool = False  # a refresh pass that more passes follow: vanished entries may yet turn up
+    confirm_drop: bool = False  # a disk's location: drop what is not there even when it is most of it
     announce: bool = True  # publish EntriesChanged for what changed (not when an operation told it already)
     phase: str = "start"
     first_load: bool = False
@@ -116,6 +117,9 @@ class IndexJob(Job):
         if not os.path.isdir(loc.path):
             library.locations.set_state(loc.id, "failed")
             raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
+        if self._rescans_a_disk(loc):  # another disk taken for it would lose the real one's entries and tags
+            await asyncio.to_thread(volume_locations.refuse_mass_drop, library, loc)
+        undecided = loc.undecided
         self._scan_state(library, loc, "indexing")
         try:
             while True:
@@ -153,7 +157,16 @@ class IndexJob(Job):
             self._scan_state(library, loc, "failed")
             raise
         self._scan_state(library, loc, "indexed", scanned=True)
+        if undecided:  # decided: its folders are watched again
+            library.context.bus.publish(LibraryChanged(library.id, volume_locations.NEEDS_DECISION))
         return self.summary()
+
+    def _rescans_a_disk(self, loc: Location) -> bool:
+        """Whether this is a rescan of a whole location on a disk, not confirmed to drop what is not there."""
+        return bool(
+            loc.volume_id and loc.last_scanned is not None and self.phase == "start" and self.scope == "recursive"
+            and self.subpaths in ([], [""]) and not self.keep_orphans and not self.confirm_drop
+        )  # fmt: skip
 
     async def cleanup(self, ctx: JobContext) -> None:
         """Canceled: leave the location consistent with what was found so far (searchable, sizes summed)."""
@@ -742,9 +755,12 @@ def _paused_if_stopping(ctx: JobContext) -> Iterator[None]:
 # -- entry points ----------------------------------------------------------------------------
 
 
-async def index_location(library: Library, location: Location | int | str, scope: str = "recursive") -> str:
+async def index_location(
+    library: Library, location: Location | int | str, scope: str = "recursive", *, confirm_drop: bool = False
+) -> str:
     """Start indexing a location as a job; resumes its interrupted or paused index job if it has one, and gives
-    the one already running (a catch-up as a core starts) rather than run a second beside it."""
+    the one already running (a catch-up as a core starts) rather than run a second beside it. `confirm_drop`: a
+    location on a disk drops what is not there even when that is most of it (see volume_locations.UNCONFIRMED)."""
     loc = location if isinstance(location, Location) else library.locations.get(location)
     refuse_catalogue(library, loc)
     for record in library.jobs.list(states=("queued", "running")):
@@ -754,9 +770,9 @@ async def index_location(library: Library, location: Location | int | str, scope
                 return record.id
     for record in library.jobs.list(states=("interrupted", "paused")):
         if record.kind == "index" and record.location_id == loc.id:
-            await library.jobs.resume(record.id)
+            await library.jobs.resume(record.id)  # past its start: what it drops was looked at then
             return record.id
-    return await library.jobs.start(IndexJob(loc.id, scope=scope))
+    return await library.jobs.start(IndexJob(loc.id, scope=scope, confirm_drop=confirm_drop))
 
 
 async def catch_up(library: Library, location: Location, stop: asyncio.Event) -> dict[str, int]:

@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     from sdcore.library.library import Library
 
 
-def list_indexed(library: Library, path: str, device_id: DeviceId | None = None) -> list[Entry] | None:
+def list_indexed(
+    library: Library, path: str, device_id: DeviceId | None = None, *, decided: bool = False
+) -> list[Entry] | None:
     """The children of `path` (a folder of this device, or of `device_id` from its catalogue) as the index has
-    them; None when `path` is not an indexed directory."""
+    them; None when `path` is not an indexed directory (nor, with `decided`, in a location on a disk that may be
+    another disk than the one indexed: see Location.undecided)."""
     directory = SdPath(device_id or library.context.device_id, path)
     found = library.locations.containing(path, device_id)
-    if found is None:
+    if found is None or decided and found[0].undecided:
         return None
     loc, rel = found
     db = library.read()
@@ -118,7 +121,7 @@ def scan_ephemeral_found(path: str, recursive: bool = False) -> Iterator[tuple[s
 async def listing(core: Core, path: SdPath, library: Library | None = None) -> AsyncIterator[list[Entry]]:
     """A directory of any device in batches: from the index when it is indexed here, else from its filesystem."""
     if library is not None and core.is_local(path):
-        indexed = list_indexed(library, path.path)
+        indexed = list_indexed(library, path.path, decided=True)  # the disk mounted there is listed as it is
         if indexed is not None:
             for i in range(0, max(len(indexed), 1), 1000):
                 yield indexed[i : i + 1000]

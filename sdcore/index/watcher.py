@@ -61,7 +61,7 @@ class LocationWatcher:
             async for event in events:
                 if not isinstance(event, LibraryChanged) or event.library_id != self.library.id:
                     continue
-                if event.what in ("location added", "location removed", volume_locations.MOVED):
+                if event.what in ("location added", "location removed", volume_locations.MOVED, volume_locations.NEEDS_DECISION):
                     await self.restart()
 
     async def _follow_volumes(self) -> None:
@@ -76,6 +76,9 @@ class LocationWatcher:
                 mounted = await asyncio.to_thread(list_volumes)
                 now = {v.id for v in mounted}
                 gone, self._mounted = self._mounted - now, now  # unplugged this moment: seen till now
+                for loc in self.library.locations.list():  # back, it may have changed elsewhere: caught up again
+                    if loc.volume_id in gone:
+                        self._caught_up.discard(loc.path)
                 if not await asyncio.to_thread(volume_locations.follow, self.library, mounted, gone):
                     await self.restart()  # else the move's LibraryChanged restarts it
 
@@ -84,10 +87,13 @@ class LocationWatcher:
         mine = [loc for loc in self.library.locations.list() if loc.device_id == here]
         mounted = await asyncio.to_thread(list_volumes) if any(loc.volume_id for loc in mine) else []
         self._mounted |= {v.id for v in mounted}  # not reset: a disk that went since the last look is still gone
-        roots = [  # not a disk's location while the disk is out: its mount point is an empty folder
+        present = [  # not a disk's location while the disk is out (its mount point is an empty folder)
+            loc for loc in mine if os.path.isdir(loc.path) and volume_locations.offline(self.library, loc, mounted) is None
+        ]
+        roots = [  # nor while another disk may be mounted as it (a change there would drop the real disk's entries)
             loc.path
-            for loc in mine
-            if os.path.isdir(loc.path) and volume_locations.offline(self.library, loc, mounted) is None
+            for loc in present
+            if not loc.undecided or not await asyncio.to_thread(volume_locations.still_undecided, self.library, loc)
         ]
         if not roots:
             self.ready.set()
@@ -119,7 +125,9 @@ class LocationWatcher:
                 started(root)
                 log.warning("location %s cannot be watched (%s); `sd location rescan` updates it", display(root), exc)
                 return
-            await self._catch_up(root)  # changes meanwhile wait in the kernel for the first burst
+            if not await self._catch_up(root):  # changes meanwhile wait in the kernel for the first burst
+                started(root)
+                return  # most of what is indexed is not on the disk mounted there: a person decides first
             started(root)
             readable = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -156,13 +164,15 @@ class LocationWatcher:
         except Exception:  # one bad burst must not stop the watching
             log.exception("refreshing %s failed", sorted(directories))
 
-    async def _catch_up(self, root: str) -> None:
+    async def _catch_up(self, root: str) -> bool:
         """Index the location at `root` again once, as it starts being watched: what changed while nothing watched.
+        Whether to watch it: not when the disk mounted there lacks most of what is indexed of it (then it waits for
+        a person's decision, see volume_locations.refuse_mass_drop).
 
         Not a location that an index job is on (it does that) or that was never indexed (its first index does).
         """
         if root in self._caught_up:
-            return
+            return True
         busy = {
             r.location_id
             for r in self.library.jobs.list(states=("queued", "running", "paused", "interrupted"))
@@ -174,11 +184,15 @@ class LocationWatcher:
             if loc.id not in busy and loc.last_scanned is not None:
                 try:
                     await catch_up(self.library, loc, self._stop)
+                except volume_locations.RescanWouldDrop as exc:
+                    log.warning("%s", exc)
+                    return False
                 except Exception:
                     log.exception("catching up with %s failed", display(root))
-                    return
+                    return True
         if not self._stop.is_set():
             self._caught_up.add(root)
+        return True
 
     async def _rescan(self, root: str) -> None:
         """Index the location at `root` again as a job (unless one is indexing it already)."""

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from sdcore.library.library import Library
 
 MODES = ("shallow", "content", "deep")
+UNCONFIRMED = "unconfirmed"
+"""The scan state of a location on a disk whose rescan would drop most of what is indexed of it: another disk with
+the same identity (a copied id file, a cloned filesystem UUID) may be mounted as it. Nothing is dropped, and its
+folders are not watched, until a person says it is the same disk (`sd location rescan ID --confirm-drop`)."""
 # Indexed by default: everything a user would want. These are skipped only where a location asks.
 SUGGESTED_IGNORES = [".git", "node_modules", "__pycache__", ".cache"]
 
@@ -55,6 +59,22 @@ class Location:
 
     def absolute(self, relative: str) -> str:
         return os.path.join(self.path, relative) if relative else self.path
+
+    @property
+    def undecided(self) -> bool:
+        """Whether it is on a disk whose rescan would drop most of what is indexed of it, and waits for a person
+        to say it is the same disk (see sdcore.library.volume_locations.UNCONFIRMED)."""
+        return self.scan_state == UNCONFIRMED
+
+    def decision(self, how_many: str = "most of its") -> str:
+        """What an undecided location says, and how to confirm."""
+        disk = self.volume_label or "its disk"
+        return (
+            f"location {self.name!r}: {how_many} indexed files and folders are not on the disk mounted as {disk} "
+            f"at {display(self.path)} — another disk with the same identity (a copied .sdvolume file, a cloned "
+            f"filesystem UUID)? Nothing was dropped; if it is the same disk, `sd location rescan {self.id} "
+            "--confirm-drop` forgets what is not there"
+        )
 
 
 _COLUMNS = (

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.events import LibraryChanged
-from sdcore.sdpath import display, to_db
+from sdcore.events import LOCATION_MOVED, LOCATION_NEEDS_DECISION, LibraryChanged
+from sdcore.library.locations import UNCONFIRMED
+from sdcore.sdpath import display, from_db, to_db
 from sdcore.volumes import SYSTEM_POINTS, Volume, list_volumes, mount_at, removable, volume_of_mount
 
 if TYPE_CHECKING:
@@ -19,12 +20,22 @@ if TYPE_CHECKING:
 
 SEEN_EVERY = 600.0
 """Seconds between two notes of when a mounted disk was seen (its "last seen" is that close to the truth)."""
-MOVED = "location moved"
-"""What LibraryChanged says when a disk's locations follow it to another mount point."""
+MOVED = LOCATION_MOVED
+NEEDS_DECISION = LOCATION_NEEDS_DECISION
+DROP_LEAST = 100
+DROP_SHARE = 0.5
+"""A rescan of a location on a disk waits for a decision when it would drop more than DROP_LEAST entries and
+more than this share of them."""
+SAMPLE = 2000
+"""Entries looked for on the disk before a rescan: all of them up to twice this, else an even sample of about this."""
 
 
 class VolumeOffline(SdError):
     """The disk a location is on is not mounted: plug it in."""
+
+
+class RescanWouldDrop(SdError):
+    """Most of a disk's indexed files are not on the disk mounted as it: nothing was dropped; a person decides."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +119,50 @@ def refuse_offline(library: Library, paths: list[str]) -> None:
                 f"{display(path)} is on {out.label}, which is not plugged in ({out.describe()}); "
                 "plug the disk in and try again"
             )
+
+
+def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
+    """How many of the location's indexed entries are not where the index has them (estimated from an even sample
+    when there are many, see SAMPLE), and how many it has."""
+    db = library.read()
+    (total,) = db.execute(
+        "SELECT COUNT(*) FROM entries WHERE location_id = ? AND id != ?", (loc.id, loc.root_id)
+    ).fetchone()
+    if total <= DROP_LEAST:
+        return 0, total
+    step = max(1, total // SAMPLE)
+    rows = db.execute(
+        "SELECT p.path, e.name FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+        " WHERE e.location_id = ? AND e.id % ? = 0",
+        (loc.id, step),
+    ).fetchall()
+    if not rows:
+        return 0, total
+    gone = sum(not os.path.lexists(loc.absolute(from_db(f"{parent}/{name}" if parent else name))) for parent, name in rows)
+    return round(gone * total / len(rows)), total
+
+
+def too_many_missing(missing: int, total: int) -> bool:
+    """Whether a rescan dropping `missing` of `total` entries waits for a decision (see DROP_SHARE)."""
+    return missing > DROP_LEAST and missing > DROP_SHARE * total
+
+
+def still_undecided(library: Library, loc: Location) -> bool:
+    """Whether `loc` (UNCONFIRMED) still waits for a decision: not when the disk mounted as it now holds most of
+    what is indexed (the real disk came back; it is indexed again as usual)."""
+    if too_many_missing(*missing_on_disk(library, loc)):
+        return True
+    library.locations.set_state(loc.id, "indexed")
+    library.context.bus.publish(LibraryChanged(library.id, NEEDS_DECISION))
+    return False
+
+
+def refuse_mass_drop(library: Library, loc: Location) -> None:
+    """Before a rescan of a location on a disk: when it would drop most of what is indexed (see DROP_SHARE), mark
+    the location UNCONFIRMED and raise RescanWouldDrop saying how to confirm; nothing is dropped."""
+    missing, total = missing_on_disk(library, loc)
+    if not too_many_missing(missing, total):
+        return
+    library.locations.set_state(loc.id, UNCONFIRMED)
+    library.context.bus.publish(LibraryChanged(library.id, NEEDS_DECISION))
+    raise RescanWouldDrop(loc.decision(f"{'about ' if total > 2 * SAMPLE else ''}{missing:,} of its {total:,}"))

@@ -15,6 +15,7 @@ from sdcore.fs.resumable import KEPT_BLOCK, block_digests, partial_path
 from sdcore.net.frames import ProtocolError
 from sdcore.net.rpc_server import unpack_entry
 from sdcore.sdpath import display
+from sdcore.volumes import Limits
 
 REMOTE_CHUNK = 4 << 20  # bytes per read request: fewer, larger frames go faster over SSH
 READ_AHEAD = 3  # read requests in flight
@@ -193,6 +194,24 @@ class RemoteFS:
     async def full_hash(self, path: str) -> str:
         result: str = await self.link.call("full_hash", path=_b(path))
         return result
+
+    async def limits(self, path: str) -> Limits | None:
+        """What the filesystem holding `path` there cannot hold (FAT's 4 GiB, DOS names), as the other device tells
+        it from its own mount table; None when nothing, or when the other device is too old to tell."""
+        try:
+            told = await self.link.call("limits", path=_b(path))
+        except ProtocolError as exc:
+            if "unknown request" in str(exc):
+                return None
+            raise
+        if told is None:
+            return None
+        if (
+            not isinstance(told, list) or len(told) != 3 or not isinstance(told[0], str)
+            or not (told[1] is None or isinstance(told[1], int) and told[1] > 0) or not isinstance(told[2], bool)
+        ):  # fmt: skip
+            raise ProtocolError(f"the other device told limits of {display(path)} that are none: {told!r}"[:300])
+        return Limits(display(told[0][:40]), told[1], told[2])
 
 
 def _named(batch: list[Any], directory: str) -> list[EntryInfo]:

@@ -36,6 +36,7 @@ from sdcore.net.frames import (
 from sdcore.ops.names import free_name
 from sdcore.sdpath import display
 from sdcore.sshlib import asyncssh
+from sdcore.volumes import limits_at
 
 MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
@@ -518,6 +519,12 @@ class RpcSession:
                 os.close(fd)
 
         return await asyncio.to_thread(full_hash)
+
+    async def rpc_limits(self, path: bytes) -> list[Any] | None:
+        """What the filesystem holding `path` cannot hold (FAT's 4 GiB, DOS names), as this device's mount table
+        tells it: a copy from the other device refuses what would not fit before writing."""
+        held = await asyncio.to_thread(limits_at, self._path(path))
+        return None if held is None else [held.name, held.max_file, held.dos_names]
 
     # --- Spacedrop --------------------------------------------------------------------------
 

@@ -3,8 +3,10 @@ too big for FAT32, names FAT and exFAT cannot hold (and how a job fits such a na
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable
+from typing import Literal, cast
 
 from sdcore.api.text import count
 from sdcore.errors import NotFound, SdError
@@ -45,10 +47,24 @@ def refuse_read_only(directory: str) -> None:
         )
 
 
-def refuse_too_big(directory: str, files: Iterable[tuple[str, int]]) -> Limits | None:
-    """The limits of the filesystem of `directory`; raises TooBigForVolume when one of `files` (path, size) is
-    bigger than it holds."""
-    limits = limits_at(directory)
+async def limits_of(fs: FileSystem, directory: str) -> Limits | None:
+    """The limits of the filesystem holding `directory` on its device: this machine's mount table tells them, and a
+    paired device tells its own (RemoteFS.limits)."""
+    from sdcore.fs.local import LocalFS
+
+    if isinstance(fs, LocalFS):
+        return await asyncio.to_thread(limits_at, directory)
+    told = getattr(fs, "limits", None)  # a RemoteFS; an archive's members are written nowhere
+    return None if told is None else cast("Limits | None", await told(directory))
+
+
+def refuse_too_big(
+    directory: str, files: Iterable[tuple[str, int]], limits: Limits | None | Literal["here"] = "here"
+) -> Limits | None:
+    """The limits of the filesystem of `directory` (as given, else this machine's mount table tells them); raises
+    TooBigForVolume when one of `files` (path, size) is bigger than it holds."""
+    if limits == "here":
+        limits = limits_at(directory)
     if limits is None or limits.max_file is None:
         return limits
     big = [(path, size) for path, size in files if size > limits.max_file]

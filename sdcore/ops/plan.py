@@ -14,6 +14,7 @@ from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem, FsError
 from sdcore.ops import limits
 from sdcore.ops.walk import batches, by_name, pair_of, stat_or_none, walk
 from sdcore.sdpath import SdPath, display, join
+from sdcore.volumes import Limits
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -59,6 +60,7 @@ async def plan_transfer(
         raise SdError(f"unknown conflict policy {on_conflict!r}; use one of {', '.join(POLICIES)}")
     tally = _Tally(on_conflict)
     unfit: list[str] = []
+    unfit_at: tuple[Limits, str] | None = None  # the filesystem that cannot hold them, and where
     for src, dst in zip(sources, targets, strict=True):
         pair = pair_of(fs_for, src, dst, moving)
         try:
@@ -69,14 +71,14 @@ async def plan_transfer(
             limits.refuse_read_only(os.path.dirname(dst.path))
         existing = await stat_or_none(pair.dst_fs, dst.path)
         await tally.item(pair.src_fs, pair.dst_fs, src.path, dst.path, info, existing, pair.same_fs)
-        if pair.local and not pair.same_fs:
-            held = limits.refuse_too_big(os.path.dirname(dst.path), tally.big)
+        if not pair.same_fs:  # on this machine or a paired device (which tells its own filesystem's limits)
+            directory = os.path.dirname(dst.path)
+            held = limits.refuse_too_big(directory, tally.big, await limits.limits_of(pair.dst_fs, directory))
             if held is not None and held.dos_names and unfit_names == "fail":
                 unfit += await limits.unfit_names_in(pair.src_fs, src.path, dst.name, info)
-    if unfit:
-        held = limits.limits_at(os.path.dirname(targets[0].path))
-        assert held is not None
-        limits.refuse_unfit(held, os.path.dirname(targets[0].path), unfit)
+                unfit_at = unfit_at or (held, directory)
+    if unfit and unfit_at is not None:
+        limits.refuse_unfit(*unfit_at, unfit)
     if tally.refusals:
         raise ConflictError(f"nothing was written: {listed_names(tally.refusals)}")
     if tally.conflicts and on_conflict == "fail":

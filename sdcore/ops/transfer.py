@@ -22,13 +22,13 @@ from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
 from sdcore.ops import localcopy
 from sdcore.ops.engine import Action, Engine, delete_quietly, discard_partial
 from sdcore.ops.follow import follow_changes
-from sdcore.ops.limits import NAME_POLICIES, fit_names
+from sdcore.ops.limits import NAME_POLICIES, fit_names, limits_of
 from sdcore.ops.names import conflict_name, temp_name
 from sdcore.ops.plan import POLICIES, ConflictError, listed_names, plan_transfer
 from sdcore.ops.results import Outcome, TransferResult
 from sdcore.ops.walk import Pair, by_name, pair_of, sorted_listing, stat_or_none
 from sdcore.sdpath import SdPath, display, join
-from sdcore.volumes import limits_at, mount_points, mounts_holding
+from sdcore.volumes import Limits, mount_points, mounts_holding
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -123,6 +123,7 @@ class TransferJob(Job):
         self._engine = Engine(self)
         self._conflict_set = set(self.conflicts)
         self._fitting: str | None = None  # the --unfit-names policy while the destination is FAT or exFAT
+        self._limits: dict[tuple[uuid.UUID, str], Limits | None] = {}  # by destination folder: asked once a run
         self._last_checkpoint = time.monotonic()
         self._last_progress = 0.0
         if self.on_conflict not in POLICIES:
@@ -298,7 +299,10 @@ class TransferJob(Job):
         src_fs, dst_fs = self._fs(src), self._fs(dst)
         if cursor_status((), self.cursor) == "done":
             return
-        held = limits_at(os.path.dirname(dst.path)) if self._pair(src, dst).local else None
+        folder = (dst.device_id, os.path.dirname(dst.path))
+        if folder not in self._limits:  # here, or as a paired device tells its own
+            self._limits[folder] = await limits_of(self._pair(src, dst).dst_fs, folder[1])
+        held = self._limits[folder]
         self._fitting = self.unfit_names if held is not None and held.dos_names else None
         if self._fitting is not None:
             fitted = fit_names([dst.name], self._fitting)[dst.name]

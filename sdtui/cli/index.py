@@ -37,8 +37,8 @@ def register(app: typer.Typer) -> None:
 BackgroundOpt = typer.Option(False, "--background", help="Start the job and return at once.")
 
 
-async def _index(api: Any, location: Any, background: bool, json: bool) -> None:
-    job_id = (await api.library().locations.index(location.id)).id
+async def _index(api: Any, location: Any, background: bool, json: bool, *, confirm_drop: bool = False) -> None:
+    job_id = (await api.library().locations.index(location.id, confirm_drop=confirm_drop)).id
     if background:
         print_json({"job": job_id}) if json else print(f"indexing in job {job_id}")
         return
@@ -98,6 +98,7 @@ def location_list(json: bool = JsonOpt) -> None:
         rows = []
         shown: dict[int, str] = {}  # another device's location (from its catalogue) as `alpha:/photos`
         state: dict[int, str] = {}  # a location on a disk that is out: `offline — LABEL, last seen DATE`
+        decisions: list[str] = []  # locations on disks whose rescan waits for a person (see UNCONFIRMED)
         for loc in await lib.locations.list():
             details = await lib.entries.details(SdPath(loc.device_id, loc.path))
             rows.append((loc, details.size if details else 0, (details.files or 0) if details else 0))
@@ -105,6 +106,9 @@ def location_list(json: bool = JsonOpt) -> None:
             shown[loc.id] = loc.path if here_ else await api.label(SdPath(loc.device_id, loc.path))
             offline = await api.offline(SdPath(loc.device_id, loc.path)) if here_ and loc.volume_id else None
             state[loc.id] = offline.describe() if offline is not None else loc.scan_state
+            if offline is None and loc.undecided:
+                state[loc.id] = "needs a decision"
+                decisions.append(loc.decision())
         if json:
             print_json([
                 {"id": loc.id, "name": loc.name, "path": loc.path, "mode": loc.mode, "state": state[loc.id],
@@ -122,17 +126,27 @@ def location_list(json: bool = JsonOpt) -> None:
                 for loc, size, files in rows
             ],
         )
+        for text in decisions:
+            print(text)
 
     run_api(body)
 
 
 @location_app.command("rescan")
-def location_rescan(location: str, background: bool = BackgroundOpt, json: bool = JsonOpt) -> None:
+def location_rescan(
+    location: str,
+    confirm_drop: bool = typer.Option(
+        False, "--confirm-drop", help="A location on a disk waiting for a decision: it is the same disk, forget "
+        "what is not on it (most of what was indexed).",
+    ),
+    background: bool = BackgroundOpt,
+    json: bool = JsonOpt,
+) -> None:
     """Index a location again (only what changed is written)."""
     refuse_background(background)
 
     async def body(api: Any) -> None:
-        await _index(api, await _location(api, location), background, json)
+        await _index(api, await _location(api, location), background, json, confirm_drop=confirm_drop)
 
     run_api(body)
 

@@ -14,13 +14,14 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.content import Content
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from sdcore.api import Api, DeviceId, Entry, PairedDevice, Trashed, human_size
 from sdcore.errors import NotAdmin, NotFound, SdError
 from sdcore.events import (
+    LOCATION_MOVED,
+    LOCATION_NEEDS_DECISION,
     DeviceConnected,
     DeviceLost,
     DropOffered,
@@ -33,6 +34,7 @@ from sdcore.events import (
 )
 from sdcore.sdpath import SdPath, display
 from sdtui.screens.confirm import ConfirmScreen
+from sdtui.screens.explorer_disks import DiskActions, DiskView
 from sdtui.screens.explorer_files import FileActions
 from sdtui.screens.explorer_jump import JumpActions
 from sdtui.screens.explorer_mouse import MouseActions
@@ -67,7 +69,7 @@ SIDEBAR_FROM = 100
 
 
 class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramActions, UndoActions, JumpActions, TabActions,
-                     MouseActions):
+                     MouseActions, DiskActions):
     """The main screen: browse with two panes, act on the selection (the actions live in explorer_*.py)."""
 
     DEFAULT_CSS = """
@@ -129,6 +131,14 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         """Whether to open on the saved tabs as they were (no folder was asked for)."""
         self.active_id = "left"
         """Id of the pane actions apply to."""
+        self.disk_views: dict[str, DiskView] = {}
+        """What each pane's folder was on (its disk out or not, its location) when it last looked."""
+        self.mount_points: set[str] | None = None
+        """Where volumes were mounted at the last look (None: not looked yet)."""
+        self.disks_looking = False
+        """Whether a look at the panes' disks runs now."""
+        self.disks_look_again = False
+        """Whether a disk changed while it ran (one more look follows)."""
         self.last_search = ""
         """The text of the last library search (ctrl+s saves it)."""
         self.searched: Api | None = None
@@ -502,16 +512,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         self.keep_tab()
         if event.pane.id == self.active_id:
             self.status(self._label(event.path))
-        self.run_worker(self._mark_offline(event.pane, event.path), group=f"offline-{event.pane.id}", exclusive=True,
-                        exit_on_error=False)  # fmt: skip
-
-    async def _mark_offline(self, pane: Pane, path: SdPath) -> None:
-        """A pane on a device out of reach lists its catalogue, one on a disk that is out lists the index: its
-        title says so, and how old that is."""
-        offline = await self.api.offline(path)
-        if offline is not None and pane.path == path:
-            where = display(path.path) if offline.volume else f"{offline.device.name}:{display(path.path)}"
-            pane.border_title = Content(f"{where} — {offline.describe()}")
+        self.look_at_disk(event.pane)  # a device out of reach, a disk that is out: the title says so
 
     def action_switch_pane(self) -> None:
         if self.has_class("-single"):
@@ -590,6 +591,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
                 await self._say_done(event.job_id, done_text)
         elif isinstance(event, LibraryChanged | VolumesChanged):
             self.fill_sidebar()
+            if isinstance(event, VolumesChanged) or event.what in (LOCATION_MOVED, LOCATION_NEEDS_DECISION):
+                self.disks_changed()  # a pane on a disk that came or went lists it again
             if isinstance(event, LibraryChanged) and event.what in ("tags", "notes", "favorites"):  # another device's, synced: shown at once
                 self._inspect(self.active)
         elif isinstance(event, DropOffered):
@@ -649,7 +652,8 @@ async def _library_places(api: Api, kind: str) -> tuple[list[Place], list[Place]
     library_id = (await library.info()).id
     prefix = kind  # one paired device's library is shown at a time: its ids cannot clash with this one's
     locations: list[Place] = [
-        (f"{prefix}loc-{loc.id}", loc.name, SdPath(api.device.id, loc.path, library_id), "location")
+        (f"{prefix}loc-{loc.id}", f"{loc.name} (another disk?)" if loc.undecided else loc.name,
+         SdPath(api.device.id, loc.path, library_id), "location")
         for loc in await library.locations.list()
     ]
     favourites: list[Place] = [

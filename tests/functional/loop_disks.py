@@ -43,13 +43,23 @@ class Disk:
         self.mounted.clear()
 
 
-def make_disk(image: Path, fs: str = "ext4", label: str = "MY PHOTOS", megabytes: int = 8) -> Disk:
-    """A fresh, sparse image of `fs`; skips the test where it cannot be made or mounted."""
+def make_disk(
+    image: Path, fs: str = "ext4", label: str = "MY PHOTOS", megabytes: int = 8, uuid: str | None = None
+) -> Disk:
+    """A fresh, sparse image of `fs` (ext4 with the filesystem UUID `uuid`, as a cloned disk has, if given); skips the
+    test where it cannot be made or mounted."""
     if os.geteuid() != 0:
         pytest.skip("mounting a disk image needs root (CI runs as root)")
     if shutil.which(MKFS[fs][0]) is None or shutil.which("mount") is None:
         pytest.skip(f"{MKFS[fs][0]} and mount are needed to make and mount a disk image ({fs})")
     with open(image, "wb") as f:
         f.truncate(megabytes << 20)
-    subprocess.run([*MKFS[fs], label, str(image)], check=True, capture_output=True)
+    subprocess.run([*MKFS[fs], label, *(["-U", uuid] if uuid else []), str(image)], check=True, capture_output=True)
     return Disk(image)
+
+
+def uuid_of(image: Path) -> str:
+    """The filesystem UUID of an image, read from its superblock."""
+    done = subprocess.run(["blkid", "-c", "/dev/null", "-s", "UUID", "-o", "value", str(image)], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return done.stdout.strip()
