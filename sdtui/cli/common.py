@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import gc
 import io
 import json
 import os
@@ -135,6 +136,7 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     request = current.get()
     try:
         if request is None:
+            gc.freeze()  # the core's modules, loaded just now, live as long as `sd` (see sdtui.cli.main)
             return asyncio.run(main())
         try:
             return request.run(body)
