@@ -419,7 +419,7 @@ class Libraries:
             raise SdError(f"library folder {info.folder_name!r} cannot be repaired here: {info.unusable}")
         library = self._open.pop(info.folder, None)
         if library is not None:
-            await library.jobs.close()
+            await library.close_jobs()
             library.close()
         return await repair(self, info, on_step or (lambda _: None))
 
@@ -436,7 +436,7 @@ class Libraries:
 
     async def close(self) -> None:
         for library in self._open.values():
-            await library.jobs.close()
+            await library.close_jobs()
             library.close()
         self._open.clear()
 
