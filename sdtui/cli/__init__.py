@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:  # `app`: every command; a module of commands
 
 @contextmanager
 def _loading() -> Iterator[None]:
-    """Import modules without the collector: they make ~100,000 objects that live as long as `sd`, which it would
+    """Import modules without the collector: they make ~40,000 objects that live as long as `sd`, which it would
     scan again and again (while importing, and in every full collection after, such as a library's close); once
     made, they are moved where it never looks (gc.freeze; `common.run` freezes the core's modules too)."""
     gc.disable()

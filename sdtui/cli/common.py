@@ -323,8 +323,10 @@ def _plain_table(columns: Sequence[str], cells: list[list[str]]) -> bool:
     if out.isatty() or "FORCE_COLOR" in env or env.get("TTY_COMPATIBLE") == "1":
         return False  # styles, or a width to fit: rich's
     lines = [list(columns), *cells]
-    if any(len(line) != len(columns) for line in cells) or not all(_PLAIN_CELL.fullmatch(cell) for line in lines for cell in line) or any("[" in c for c in columns):
-        return False  # a wide or combining character, or a header rich would read as markup
+    if any(len(line) != len(columns) for line in cells) or any("[" in column for column in columns):
+        return False  # rows rich pads, or a header it would read as markup
+    if not all(_PLAIN_CELL.fullmatch(cell) for line in lines for cell in line):
+        return False  # a wide or a combining character: rich measures it
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     if sum(widths) + 2 * len(widths) > PIPE_WIDTH:
         return False
