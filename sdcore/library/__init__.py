@@ -44,7 +44,6 @@ from sdcore.library.library import (
 from sdcore.library.locations import Location, Locations
 from sdcore.library.schema import MIGRATIONS
 from sdcore.privacy import make_private_dir, write_private
-from sdcore.sync import members
 
 if TYPE_CHECKING:
     from sdcore.library.adopt import Migrated
@@ -355,6 +354,8 @@ class Libraries:
         self._held(info)
         new_id = uuid.uuid4()
         write_meta(info.folder, {**read_meta(info.folder), "id": str(new_id), "name": new_name})
+        from sdcore.sync import members  # here: opening a library needs none of sync
+
         (info.folder / members.FILE).unlink(missing_ok=True)  # shared with no device: the devices know the other id
         listed = info.link or info.folder
         if listed.parent == self.root:
