@@ -162,3 +162,9 @@ def test_sd_ls_and_sd_search_load_neither_the_network_nor_the_explorer(tmp_path:
         never |= NEVER_FOR_A_LISTING
         loaded = {m for m in modules for name in never if m == name or m.startswith(name + ".")}
         assert not loaded, f"sd {' '.join(command[:1])} imported {sorted(loaded)}"
+
+
+def test_the_core_watches_the_mount_table_sdcore_volumes_reads(tmp_path: Path) -> None:
+    from sdcore.volumes import MOUNTINFO
+
+    assert Core(tmp_path / "data").mount_table == MOUNTINFO  # written out in the core: it imports no volumes at start
