@@ -7,8 +7,6 @@ import contextlib
 import fcntl
 import os
 import socket
-import struct
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,11 +14,9 @@ from typing import Any
 import msgpack
 
 from sdcore import unpacking
+from sdcore.control_client import LENGTH, MAX_FRAME, SOCKET_NAME, TEXT_ERRORS, peer_uid, refuse_other_users
 from sdcore.errors import CoreRunning, SdError
 
-SOCKET_NAME = "control.sock"
-MAX_FRAME = 64 << 20
-"""The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
 CLIENT_FRAME = 16 << 20
 """The largest frame a client may send (a command's arguments, a line of its input)."""
 MAX_DECODED = 64 << 20
@@ -31,13 +27,7 @@ FIRST_FRAME = 10.0
 """Seconds a new connection has to say what it wants: one that says nothing gives its place back."""
 GRACE = 0.25
 """Seconds a closing core gives the commands and clients it serves to finish what they were saying."""
-_LEN = struct.Struct(">I")
-_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
-SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)  # <asm/socket.h> on Linux
-_XUCRED = struct.Struct("II")  # the head of struct xucred (macOS, BSD): cr_version, cr_uid
-XUCRED_SIZE = 76  # the whole struct: version, uid, ngroups, 16 groups
-SOL_LOCAL, LOCAL_PEERCRED = 0, 0x001  # <sys/un.h> on macOS and the BSDs
-_TEXT = "surrogatepass"  # an argument or a folder that is not UTF-8 (a lone surrogate from os.fsdecode) crosses
+_LEN, _TEXT = LENGTH, TEXT_ERRORS
 
 # A handler gets the Session and the request's arguments; what it returns is the final answer.
 Handler = Callable[..., Awaitable[Any]]
@@ -62,23 +52,6 @@ async def _read(reader: asyncio.StreamReader, from_client: bool = False) -> Any:
         raise SdError(f"a malformed frame on the control socket: {exc}") from None
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a unix socket: SO_PEERCRED (Linux), LOCAL_PEERCRED (macOS, BSD).
-
-    Raises SdError where the system offers neither: nobody is served on the word of a file mode alone.
-    """
-    if sys.platform.startswith("linux"):
-        _, uid, _ = _CREDENTIALS.unpack(sock.getsockopt(socket.SOL_SOCKET, SO_PEERCRED, _CREDENTIALS.size))
-        return int(uid)
-    if sys.platform.startswith(("darwin", "freebsd", "dragonfly")):
-        _, uid = _XUCRED.unpack_from(sock.getsockopt(SOL_LOCAL, LOCAL_PEERCRED, XUCRED_SIZE))
-        return int(uid)
-    raise SdError(
-        f"sd cannot tell on {sys.platform} which user is at the other end of the control socket, so it serves "
-        "nobody there: run one sd or sdtui at a time on a data dir"
-    )
-
-
 def _peer(writer: asyncio.StreamWriter) -> int:
     sock = writer.get_extra_info("socket")
     if sock is None:
@@ -88,17 +61,14 @@ def _peer(writer: asyncio.StreamWriter) -> int:
 
 def check_core(writer: asyncio.StreamWriter, path: Path) -> None:
     """Raise unless the core at the other end runs as this user: a client trusts no socket another user planted."""
+    sock = writer.get_extra_info("socket")
     try:
-        uid = _peer(writer)
+        if sock is None:
+            raise SdError("the control socket's connection has no socket to ask who is at its other end")
+        refuse_other_users(sock, path)
     except SdError:
         writer.close()
         raise
-    if uid != os.getuid():
-        writer.close()
-        raise SdError(
-            f"refused: {path} is served by uid {uid}, not by you (uid {os.getuid()}); "
-            "use a data dir only you can write to"
-        )
 
 
 async def _send(writer: asyncio.StreamWriter, message: Any) -> None:

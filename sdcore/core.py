@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sdcore.device import KEY_FILE, Device, load_or_create, usable_data_dir
-from sdcore.dirwatch import DirectoryWatch, watch_directory
 from sdcore.errors import SdError
-from sdcore.events import EventBus, VolumesChanged
+from sdcore.events import EventBus
 from sdcore.fs.base import EntryInfo, FileSystem
 from sdcore.fs.local import LocalFS
 from sdcore.library import Libraries, Library, LibraryContext, LibraryDamaged, damage
 from sdcore.library.damage import recovery
 from sdcore.privacy import default_data_dir, write_private
 from sdcore.sdpath import SCHEME, DeviceId, SdPath, split_remote
-from sdcore.volumes import MOUNTINFO, MountWatcher
 
 if TYPE_CHECKING:
+    from sdcore.dirwatch import DirectoryWatch
     from sdcore.index.watcher import LocationWatcher
     from sdcore.net import Network
+    from sdcore.volumes import MountWatcher
 
 DEFAULT_LIBRARY = "My Library"
 
@@ -63,7 +63,7 @@ class Core:
         self._directory_watches: set[DirectoryWatch] = set()
         self._first_run = threading.Lock()
         self._checks: set[asyncio.Future[list[str]]] = set()  # live libraries' integrity checks in the background
-        self.mount_table = MOUNTINFO
+        self.mount_table = "/proc/self/mountinfo"  # sdcore.volumes.MOUNTINFO (not imported: a listing needs none of it)
         """The mount table volumes are listed from and watched in (a test may give its own, in mountinfo's format)."""
         self._mount_watcher: MountWatcher | None = None
 
@@ -87,6 +87,9 @@ class Core:
     def watch_mounts(self) -> None:
         """Publish VolumesChanged on the bus whenever a volume is mounted or unmounted (from the first call on)."""
         if self._mount_watcher is None:
+            from sdcore.events import VolumesChanged
+            from sdcore.volumes import MountWatcher
+
             with suppress(OSError):  # a mount table that is not there is listed as empty, and not watched
                 self._mount_watcher = MountWatcher(lambda: self.bus.publish(VolumesChanged()), self.mount_table)
 
@@ -185,6 +188,8 @@ class Core:
         """
         if not self.is_local(path):
             return None
+        from sdcore.dirwatch import watch_directory
+
         self._directory_watches = {w for w in self._directory_watches if not w.closed}
         watch = watch_directory(self, path)
         self._directory_watches.add(watch)

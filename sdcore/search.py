@@ -8,7 +8,6 @@ import logging
 import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
+from sdcore.library.schema import fold
 from sdcore.sdpath import DeviceId, from_db, to_db
 
 if TYPE_CHECKING:
@@ -476,17 +476,6 @@ def _phrase(term: str) -> str:
 
 def _terms(text: str) -> list[str]:
     return [fold(to_db(t)) for t in text.replace("\0", " ").split()]
-
-
-def fold(text: str) -> str:
-    """Text as the search index holds it and queries are matched: case folded, in one Unicode form (NFC).
-
-    So `café` typed finds `café` written decomposed (as macOS and many archives write names), and `CAFÉ` finds it.
-    The library's triggers call it as `search_fold` (sdcore.library.schema).
-    """
-    if not text or text.isascii():  # (None too: a NULL note, from SQL)
-        return text.lower() if text else text
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
 
 
 def _filters(

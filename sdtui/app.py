@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import sys
 from collections.abc import Iterable
@@ -416,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)
         return 2
+    # What importing made (textual, the core: ~40,000 objects) lives as long as the explorer; frozen, each full
+    # collection while it runs skips it (~0.1 s less CPU by the first screen's settling, measured with run_test).
+    gc.freeze()
     app.run()
     return 0
 

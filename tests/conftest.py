@@ -3,6 +3,7 @@ API served on the control socket with a client attached."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,13 @@ def pytest_configure(config: pytest.Config) -> None:
     again (a fifth of the CPU of each)."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.dont_write_bytecode = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collecting imported (textual, the core, every test module) lives as long as the run: frozen, the
+    collector's full passes while the tests run skip it (each explorer a test starts makes several). Measured on
+    test_tui_explorer.py (58 tests, -n 0, load ~16, one run each): 82.4 s CPU without, 75.4 s with."""
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -226,10 +226,10 @@ class Api:
     async def offline(self, path: SdPath) -> Offline | None:
         """When `path` is on another device that cannot be reached now and the library holds its catalogue: that
         device and how old its catalogue is (listings of it come from there, read-only); else None."""
-        from sdcore.sync import catalogue
-
         if self._core.is_local(path):
             return await self._offline_volume(path)
+        from sdcore.sync import catalogue  # not before: a local listing (`sd ls`) needs none of it
+
         if not self._core.libraries.list():
             return None
         library = await self._open(self._library_name)
@@ -241,8 +241,6 @@ class Api:
 
     async def _offline_volume(self, path: SdPath) -> Offline | None:
         """When `path` is in a location on a disk that is out: that disk's label and when it was last seen."""
-        from sdcore.library import volume_locations
-
         library = self._libraries.get(self._library_name)  # open already in a front end: each listing asks this
         if library is None:
             if not self._core.libraries.list():
@@ -251,6 +249,8 @@ class Api:
         found = library.locations.containing(path.path)
         if found is None or not found[0].volume_id:
             return None
+        from sdcore.library import volume_locations
+
         out = await in_thread(library, volume_locations.offline, library, found[0])
         return None if out is None else Offline(self.device, out.last_seen or 0.0, out.label)
 

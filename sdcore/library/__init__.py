@@ -45,7 +45,6 @@ from sdcore.library.library import (
 from sdcore.library.locations import Location, Locations
 from sdcore.library.schema import MIGRATIONS
 from sdcore.privacy import make_private_dir, write_private
-from sdcore.sync import members
 
 if TYPE_CHECKING:
     from sdcore.library.adopt import Migrated
@@ -361,6 +360,8 @@ class Libraries:
         self._held(info)
         new_id = uuid.uuid4()
         write_meta(info.folder, {**read_meta(info.folder), "id": str(new_id), "name": new_name})
+        from sdcore.sync import members  # here: opening a library needs none of sync
+
         (info.folder / members.FILE).unlink(missing_ok=True)  # shared with no device: the devices know the other id
         listed = info.link or info.folder
         if listed.parent == self.root:
@@ -425,7 +426,7 @@ class Libraries:
             raise SdError(f"library folder {info.folder_name!r} cannot be repaired here: {info.unusable}")
         library = self._open.pop(info.folder, None)
         if library is not None:
-            await library.jobs.close()
+            await library.close_jobs()
             library.close()
         return await repair(self, info, on_step or (lambda _: None))
 
@@ -442,7 +443,7 @@ class Libraries:
 
     async def close(self) -> None:
         for library in self._open.values():
-            await library.jobs.close()
+            await library.close_jobs()
             library.close()
         self._open.clear()
 

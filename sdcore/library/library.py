@@ -135,9 +135,33 @@ class Library:
             self._abandon()
             raise
         self.locations: Locations = _locations(self)
-        self.jobs: JobManager = _jobs(self)
-        self.sync: SharedData = _sync(self)
-        """Its shared data (tags, notes, favourites, saved searches) as an operation log other devices merge."""
+        self._jobs: JobManager | None = None
+        self._sync: SharedData | None = None
+        self._parts = threading.Lock()
+
+    @property
+    def jobs(self) -> JobManager:
+        """Its jobs (made when first asked: a listing needs neither them nor their modules)."""
+        if self._jobs is None:
+            with self._parts:
+                if self._jobs is None:
+                    self._jobs = _jobs(self)
+        return self._jobs
+
+    async def close_jobs(self) -> None:
+        """Stop its running jobs (see JobManager.close); nothing to do when no one asked for its jobs."""
+        if self._jobs is not None:
+            await self._jobs.close()
+
+    @property
+    def sync(self) -> SharedData:
+        """Its shared data (tags, notes, favourites, saved searches) as an operation log other devices merge (made
+        when first asked, as `jobs`)."""
+        if self._sync is None:
+            with self._parts:
+                if self._sync is None:
+                    self._sync = _sync(self)
+        return self._sync
 
     def _open_database(self) -> None:
         self._writer = self._connect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 
 
 def folded_sql(expression: str) -> str:
@@ -642,10 +643,20 @@ def next_entry_id(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT max(coalesce((SELECT max(id) FROM entries), 0), (SELECT id FROM entry_id_floor)) + 1").fetchone()[0])
 
 
+def fold(text: str) -> str:
+    """Text as the search index holds it and queries are matched: case folded, in one Unicode form (NFC).
+
+    So `café` typed finds `café` written decomposed (as macOS and many archives write names), and `CAFÉ` finds it.
+    The library's triggers call it as `search_fold`; search (sdcore.search) folds what is typed with it.
+    """
+    if not text or text.isascii():  # (None too: a NULL note, from SQL)
+        return text.lower() if text else text
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
+
+
 def add_functions(conn: sqlite3.Connection) -> None:
     """The SQL functions the schema's triggers call: every connection to a library database needs them."""
     from sdcore.index.kinds import extension_of
-    from sdcore.search import fold
 
     conn.create_function("search_fold", 1, fold, deterministic=True)
     conn.create_function("extension_of", 1, extension_of, deterministic=True)

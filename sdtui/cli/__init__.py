@@ -6,9 +6,12 @@ app lives in sdtui.cli.commands.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 MODULES = ("library", "index", "jobs", "organize", "ops", "net", "admin", "headless", "volume")
@@ -37,6 +40,19 @@ def __getattr__(name: str) -> Any:  # `app`: every command; a module of commands
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@contextmanager
+def _loading() -> Iterator[None]:
+    """Import modules without the collector: they make ~40,000 objects that live as long as `sd`, which it would
+    scan again and again (while importing, and in every full collection after, such as a library's close); once
+    made, they are moved where it never looks (gc.freeze; `common.run` freezes the core's modules too)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def main() -> None:
     """The `sd` command: carried out by the core already running for the data dir, if one is."""
     if sys.argv[1:2] == ["--version"]:  # before the core's modules, and typer's parser (which imports pydantic)
@@ -44,9 +60,9 @@ def main() -> None:
 
         print(f"sd {version()}")
         raise SystemExit(0)
-    # no typer yet: a command that a running core carries out needs none here
-    from sdcore import log
-    from sdtui.cli.forward import _globals, forward
+    with _loading():  # no typer yet: a command that a running core carries out needs none here
+        from sdcore import log
+        from sdtui.cli.forward import _globals, forward
 
     data_dir, command = _globals(sys.argv[1:])
     log.setup(data_dir, "sd")  # the data dir as the main callback will read it
@@ -60,7 +76,9 @@ def main() -> None:
             code = forward(sys.argv[1:])
         if code is not None:
             sys.exit(code)
-        with_commands(command)()
+        with _loading():
+            app = with_commands(command)
+        app()
     except BrokenPipeError:  # the reader went away (`sd ls | head`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)

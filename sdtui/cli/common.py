@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import gc
 import io
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
@@ -134,6 +136,7 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     request = current.get()
     try:
         if request is None:
+            gc.freeze()  # the core's modules, loaded just now, live as long as `sd` (see sdtui.cli.main)
             return asyncio.run(main())
         try:
             return request.run(body)
@@ -299,10 +302,37 @@ def print_json(data: Any) -> None:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    cells = [[display(str(v)) if v is not None else "" for v in row] for row in rows]
+    if title is None and _plain_table(columns, cells):
+        return
     from rich.table import Table
     from rich.text import Text
 
     table = Table(*columns, title=title, box=None, header_style="bold")
-    for row in rows:  # as Text: a name such as "[bold]x" is shown as it is, never read as markup
-        table.add_row(*(Text(display(str(v))) if v is not None else "" for v in row))
+    for row in cells:  # as Text: a name such as "[bold]x" is shown as it is, never read as markup
+        table.add_row(*(Text(v) if v else "" for v in row))
     console().print(table)
+
+
+def _plain_table(columns: Sequence[str], cells: list[list[str]]) -> bool:
+    """Print the table as rich would, without rich (~40 ms of imports), where that is plain: output to a pipe or a
+    file (no styles, no width to fit), every cell printable ASCII (one column per character); False: not printed."""
+    request = current.get()
+    out: Any = sys.stdout if request is None else request.out
+    env = os.environ if request is None else request.env
+    if out.isatty() or "FORCE_COLOR" in env or env.get("TTY_COMPATIBLE") == "1":
+        return False  # styles, or a width to fit: rich's
+    lines = [list(columns), *cells]
+    if any(len(line) != len(columns) for line in cells) or any("[" in column for column in columns):
+        return False  # rows rich pads, or a header it would read as markup
+    if not all(_PLAIN_CELL.fullmatch(cell) for line in lines for cell in line):
+        return False  # a wide or a combining character: rich measures it
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    if sum(widths) + 2 * len(widths) > PIPE_WIDTH:
+        return False
+    out.write("".join(" " + "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " \n" for line in lines))
+    return True
+
+
+_PLAIN_CELL = re.compile("[ -~]*")
+"""Printable ASCII: each character one column wide, as rich counts it."""

@@ -9,13 +9,15 @@ command's exit status; Ctrl-C is passed on (a job pauses, as it does here).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import functools
 import io
 import itertools
 import os
 import queue
+import select
 import signal
+import socket
 import sys
 import threading
 import weakref
@@ -23,10 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdcore.control import SOCKET_NAME, Call, ControlServer, Session
+from sdcore.control_client import SOCKET_NAME
 from sdcore.errors import SdError
 
-if TYPE_CHECKING:  # the client side (forward) runs without typer and the commands: only the host imports them
+if TYPE_CHECKING:  # the client side (forward) runs without asyncio, typer and the commands: only the host needs them
+    import asyncio
+
+    from sdcore.control import ControlServer, Session
     from sdtui.cli import common
 
 NOT_FORWARDED = {"serve", "health", None}  # serve: a second core, refused here; health: asks the core itself;
@@ -43,7 +48,7 @@ def forward(argv: list[str]) -> int | None:
     if command in NOT_FORWARDED or _follows_the_core(argv) or not (data_dir / SOCKET_NAME).exists():
         return None  # a monitor attaches to the core itself: it outlives it, to say what the core's end cut off
     try:
-        return asyncio.run(_forward(data_dir, argv))
+        return _forward(data_dir, argv)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -72,9 +77,13 @@ def _read_globals(argv: list[str]) -> tuple[Path, int]:
     return (Path(data_dir).expanduser() if data_dir else default_data_dir()), i
 
 
-async def _forward(data_dir: Path, argv: list[str]) -> int | None:
+def _forward(data_dir: Path, argv: list[str]) -> int | None:
+    """The client: no event loop (asyncio and its ssl would cost more CPU than all the rest), one select over the
+    core's answers, Ctrl-C (through a wakeup socket) and a line the user typed (read in a thread when asked)."""
+    from sdcore.control_client import BlockingCall
+
     try:
-        call = await Call.open(
+        call = BlockingCall.open(
             # as bytes: a name that is not UTF-8 (os.fsdecode's surrogates) cannot go over the wire as text
             data_dir, "sd", argv=[os.fsencode(a) for a in argv], cwd=os.fsencode(os.getcwd()), width=_width(),
             tty=[sys.stdout.isatty(), sys.stderr.isatty(), sys.stdin is not None and sys.stdin.isatty()],
@@ -85,25 +94,47 @@ async def _forward(data_dir: Path, argv: list[str]) -> int | None:
     except SdError as exc:  # another user's process listens there: it gets nothing of this command
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    loop = asyncio.get_running_loop()
-    interrupts = 0
+    interrupts = told = 0
 
-    def on_sigint() -> None:
+    def on_sigint(signum: int, frame: Any) -> None:
         nonlocal interrupts
         interrupts += 1
         if interrupts > 2:  # the core does not react: give up waiting for it
             raise KeyboardInterrupt
-        loop.create_task(call.tell({"signal": "INT"}))
 
-    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    woken, waker = socket.socketpair()  # Ctrl-C writes a byte here (set_wakeup_fd): select wakes for it
+    typed, typing = socket.socketpair()  # a line the user typed is ready
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for end in (woken, waker):
+        end.setblocking(False)
+    previous_fd = signal.set_wakeup_fd(waker.fileno(), warn_on_full_buffer=False)
+    previous = signal.signal(signal.SIGINT, on_sigint)
+
+    def read_a_line() -> None:
+        lines.put(sys.stdin.readline() if sys.stdin is not None else "")
+        typing.send(b".")
+
     streams = {"out": sys.stdout.buffer, "err": sys.stderr.buffer}
     try:
-        async for final, answer in call.answers():
+        while True:
+            ready = select.select([call, woken, typed], [], [])[0]
+            if woken in ready:
+                with contextlib.suppress(BlockingIOError):
+                    while woken.recv(512):
+                        pass
+            while told < interrupts:
+                told += 1
+                call.tell({"signal": "INT"})
+            if typed in ready:
+                typed.recv(1)
+                call.tell({"stdin": lines.get()})
+            if call not in ready:
+                continue
+            final, answer = call.answer()
             if final:
                 return int(answer["exit"])
             if "ask" in answer:  # the command reads a line (a question): the user answers it here
-                line = await asyncio.to_thread(sys.stdin.readline) if sys.stdin is not None else ""
-                await call.tell({"stdin": line})
+                threading.Thread(target=read_a_line, name="sd stdin", daemon=True).start()
                 continue
             for name, data in answer.items():
                 streams[name].write(data)
@@ -111,7 +142,11 @@ async def _forward(data_dir: Path, argv: list[str]) -> int | None:
     except SdError as exc:
         print(f"error: {exc}", file=sys.stderr)
     finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.set_wakeup_fd(previous_fd)
         call.close()
+        for end in (woken, waker, typed, typing):
+            end.close()
     return 1
 
 
@@ -146,6 +181,7 @@ async def host(core: Any, api: Any = None, finish_commands: bool = False) -> Con
         return server
     from sdcore.api import Api
     from sdcore.api.server import serve
+    from sdcore.control import ControlServer
 
     server = ControlServer(core.data_dir)
     server.register("sd", functools.partial(_command, core))
@@ -174,6 +210,8 @@ async def _command(
     tty: tuple[bool, ...] = (False, False, False),  # stdout, stderr, stdin
     env: dict[str, str] | None = None,
 ) -> dict[str, int]:
+    import asyncio
+
     from sdtui.cli import common
 
     common.typer_draws_at_the_callers_width()  # here, not when hosting starts: typer's rich_utils costs ~60 ms to import

@@ -6,13 +6,12 @@ import os
 import sys
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from sdcore.api import Trashed, count, human_size, parse_age
 from sdcore.errors import CannotUndo, NotFound, SdError
-from sdcore.ops.results import DeleteResult, OpResult, Outcome, PathResult, TransferResult
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import (
     JsonOpt,
@@ -24,6 +23,9 @@ from sdtui.cli.common import (
     shell_word,
 )
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
+
+if TYPE_CHECKING:  # sdcore.ops is imported when a command uses it: `sd --help` lists them without it
+    from sdcore.ops.results import OpResult
 
 trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
 
@@ -62,6 +64,8 @@ async def _finish(
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
     completed job shown to a person (for what a command says of its own), else None. `stopped`: the jobs
     that were paused or cut off before this command started (one of them is this job when it carries it on)."""
+    from sdcore.ops.results import PathResult, TransferResult
+
     if job_id in stopped:  # not its state now: a resumed job may be running already
         print(f"carrying on job {job_id} where it stopped", file=sys.stderr)
     if background:
@@ -212,6 +216,8 @@ def rm(
         for location in inside:
             await api.library().locations.remove(location.id)
             print(f"removed location {location.id} ({location.name}) with its index", file=sys.stderr)
+        from sdcore.ops.results import DeleteResult, Outcome
+
         if not isinstance(result, DeleteResult):
             return
         for target, item in zip(targets, result.items, strict=False):

@@ -128,4 +128,43 @@ async def test_a_command_the_running_core_carries_out_starts_neither_typer_nor_a
     assert "report.pdf" in out.decode(), err.decode()
     modules = set(err.decode().splitlines()[-1].split())
     assert "sdtui.cli.forward" in modules
-    assert not {"typer", "sdcore.core", "sdtui.cli.common", "sdtui.cli.index"} & modules
+    assert not {"typer", "sdcore.core", "sdtui.cli.common", "sdtui.cli.index", "asyncio", "ssl"} & modules
+
+
+NEVER_FOR_A_LISTING = {
+    "asyncssh", "textual", "sdtui.app", "pydantic", "rich", "sdcore.net", "sdcore.sync.catalogue", "sdcore.sync.service",
+    "sdcore.library.volume_locations", "PIL", "zstandard", "sqlite_utils", "sdcore.fs.archive",
+}  # fmt: skip
+"""What `sd ls` and `sd search` to a pipe must not import: the network, the explorer, rich (a plain table needs none)."""
+
+
+def test_sd_ls_and_sd_search_load_neither_the_network_nor_the_explorer(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    (tmp_path / "place" / "inner").mkdir(parents=True)
+    (tmp_path / "place" / "inner" / "notes.md").write_text("y")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "report.pdf").write_text("x")
+    added = subprocess.run(
+        [sys.executable, "-m", "sdtui.cli", "--data-dir", data, "location", "add", str(tmp_path / "place"), "--mode", "shallow"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    for command, told, never in (
+        (["ls", str(tmp_path / "elsewhere")], "report.pdf", {"sdcore.jobs"}),  # outside every location: from disk
+        (["ls", str(tmp_path / "place" / "inner")], "notes.md", {"sdcore.jobs"}),  # inside one: from the index
+        (["search", "notes"], "notes.md", set()),  # (it says which locations are still being indexed: their jobs)
+    ):
+        code = f"sys.argv = {['sd', '--data-dir', data, *command]!r}\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass"
+        script = f"import sys\n{code}\nprint(' '.join(sys.modules), file=sys.stderr)"
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        assert told in done.stdout, done.stderr
+        modules = set(done.stderr.splitlines()[-1].split())
+        never |= NEVER_FOR_A_LISTING
+        loaded = {m for m in modules for name in never if m == name or m.startswith(name + ".")}
+        assert not loaded, f"sd {' '.join(command[:1])} imported {sorted(loaded)}"
+
+
+def test_the_core_watches_the_mount_table_sdcore_volumes_reads(tmp_path: Path) -> None:
+    from sdcore.volumes import MOUNTINFO
+
+    assert Core(tmp_path / "data").mount_table == MOUNTINFO  # written out in the core: it imports no volumes at start

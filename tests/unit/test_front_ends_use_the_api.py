@@ -30,7 +30,8 @@ HOSTS: dict[str, set[str]] = {
     "app.py": {"imports sdcore.core"},
     # `sd`: run() opens the Core (an SQLite error it meets is told by the core) and hosts others' commands on it:
     "cli/common.py": {"imports sdcore.core"},
-    "cli/forward.py": {"imports sdcore.control", "imports sdcore.privacy"},  # the data dir, without a core
+    # the data dir and its control socket, without a core (the client side: without asyncio either)
+    "cli/forward.py": {"imports sdcore.control", "imports sdcore.control_client", "imports sdcore.privacy"},
     "cli/net.py": {"imports sdcore.net"},  # `sd serve`: the core's host starts the network the API's devices use
     # `sd index --ephemeral` lists a folder with no core at all: opening one (its data dir, its lock, a library)
     # would cost more than the scan it prints as it goes; nothing of a core is read or written.
