@@ -183,6 +183,9 @@ class FileActions(ExplorerBase):
             unfit_names = answer
         start = api.ops.copy if kind == "copy" else api.ops.move
         job = await start(sources, destination, on_conflict=on_conflict, unfit_names=unfit_names)
+        if kind == "move" and api is not self.api:  # the device's core records it: u here undoes it there
+            await self.api.undo.remember(api.device.id, f"move {self._describe(sources)} to {display(destination.path)}",
+                                         job=job.id)
         what = f"{self._describe(sources)} to {self._label(destination)}"
         doing, done = {"copy": ("copying", "copied"), "move": ("moving", "moved"), "extract": ("unpacking", "unpacked")}[
             job.kind if job.kind == "extract" else kind]
