@@ -455,7 +455,7 @@ class FileList(ScrollView, can_focus=True):
             name_style = base + self.get_component_rich_style("file-list--dir", partial=True)
         elif entry.kind == "symlink":
             name_style = base + self.get_component_rich_style("file-list--symlink", partial=True)
-        elif tree_leaf(entry.name).startswith("."):
+        elif (tree_leaf(entry.name) if self.tree_open is not None else entry.name).startswith("."):
             name_style = base + self.get_component_rich_style("file-list--hidden", partial=True)
         else:
             name_style = base

@@ -79,7 +79,7 @@ class Pane(Vertical):
         Binding("left_square_bracket,alt+left", "back", "Back", show=False, id="back"),
         Binding("right_square_bracket,alt+right", "forward", "Forward", show=False, id="forward"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
-        Binding("T", "toggle_tree", "Tree view (l opens a folder in place, h closes it)", show=False, id="toggle_tree"),
+        Binding("T", "toggle_tree", "Tree view (l opens, h closes)", show=False, id="toggle_tree"),
     ]
 
     @dataclass
