@@ -101,13 +101,13 @@ class ExplorerBase(Screen[None]):
         else:
             self.status(log.unexpected(exc, what), error=True)
 
-    async def remembered(self, api: Api, doing: Awaitable[T]) -> T:
+    async def remembered(self, api: Api, step: Callable[[], Awaitable[T]]) -> T:
         """Do a step through `api`; when that is a paired device's core (its files, its library), the step it records
         there goes into this explorer's undo history too, so that u here undoes it there."""
         if api is self.api:
-            return await doing
+            return await step()
         before = await api.undo.last()
-        result = await doing
+        result = await step()
         after = await api.undo.last()
         if after is not None and (before is None or after.id != before.id):
             await self.api.undo.remember(api.device.id, display(after.what), step=after.id)  # its core's words: escaped

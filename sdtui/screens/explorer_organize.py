@@ -87,7 +87,7 @@ class OrganizeActions(ExplorerBase):
         if not name:
             return
         self._selection_done()
-        await self.remembered(organizer, library.tags[name].add(*targets))
+        await self.remembered(organizer, lambda: library.tags[name].add(*targets))
         self.status(f"tagged {self._describe(targets)} “{name}”")
         self.fill_sidebar()
         self._inspect(self.active)
@@ -110,7 +110,7 @@ class OrganizeActions(ExplorerBase):
         )
         if text is None and current is None:
             return
-        await self.remembered(organizer, notes.set(path, text))
+        await self.remembered(organizer, lambda: notes.set(path, text))
         self.status(f"note {'saved' if text else 'removed'} on {display(path.name)}")
         self._inspect(self.active)
 
