@@ -89,8 +89,8 @@ class Undo:
         except (NotAdmin, NotFound) as exc:  # unpaired, or no longer trusted with its core: it will not come back
             raise CannotUndo(f"cannot undo {step.what}: {exc}; nothing done") from None
         except SdError as exc:
-            raise SdError(f"cannot undo “{step.what}” now: {exc}. Nothing done: it is undone there, so try again once "
-                          "that device is online") from None
+            raise SdError(f"cannot undo “{step.what}” now, nothing done: {exc} — it is undone on that device, so try "
+                          "again once it is online") from None
         try:
             there = await self._step_there(remote, step)
             await remote.undo.undo(there.id)
