@@ -414,6 +414,9 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         if device_id not in self.following:
             self.following.add(device_id)
             self.follow_device(device_id, remote)
+            for pane in self.panes:  # a pane opened on its files before: its core tells of their changes from now on
+                if pane.path is not None and pane.path.device_id == device_id:
+                    pane.follow_again()
         self.fill_sidebar()
 
     def warn(self, text: str) -> None:

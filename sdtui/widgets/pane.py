@@ -278,6 +278,19 @@ class Pane(Vertical):
         self._watch_directory(None)
         self._close_folders()
 
+    def follow_again(self) -> None:
+        """Follow the pane's folder, and the folders open in its tree, anew (another core watches them now: a paired
+        device's own, once its library is open here), and list them again for what changed meanwhile."""
+        if self.path is None or self._start_watch is None:
+            return
+        self._watch_directory(self.path)
+        for folder, watch in list(self._folder_watches.items()):
+            watch.cancel()
+            self._folder_watches[folder] = self.run_worker(
+                self._follow(self.path.child(folder)), group="watch", exit_on_error=False
+            )
+        self.refresh_listing()
+
     def refresh_listing(self) -> None:
         """List the directory again (in a tree, with the folders open in it), keeping the rows shown until the new
         listing is complete."""

@@ -23,6 +23,7 @@ from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.jobs_strip import JobsStrip
+from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
 
@@ -267,3 +268,22 @@ async def test_u_on_the_laptop_undoes_a_move_and_a_tag_the_nas_core_did(
         assert (photos / "harbour.jpg").exists() and not (photos / "backup" / "harbour.jpg").exists()
         assert await Api(a).undo.list() == []
         assert [s.what for s in await Api(b).undo.list()] == ["tag reef.jpg “trips”"]  # the nas's own, before
+
+
+async def test_a_pane_on_the_nas_opened_before_its_library_follows_its_changes_once_the_library_is_open(
+    tmp_path: Path, laptop_and_nas: tuple[Core, Core]
+) -> None:
+    a, b = laptop_and_nas
+    photos = tmp_path / "nas-photos"
+    await nas_with_photos(b, photos)
+    app = SdtuiApp(f"nas:{photos}", other=f"nas:{photos / 'backup'}", core=a,
+                   mounts_file=str(tmp_path / "no-mounts"))  # fmt: skip
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        right = screen.query_one("#right", Pane)
+        assert right.path == SdPath(b.device.id, str(photos / "backup")) and names(right) == []
+        await open_device(pilot, app, b.device.id)  # the active pane shows its places; the other stays on backup/
+        await wait_for(pilot, lambda: b.device.id in screen.following)
+        await Api(b).ops.mkdir(SdPath(b.device.id, str(photos / "backup" / "2025")))  # made by the nas's core
+        await wait_for(pilot, lambda: names(right) == ["2025"])
