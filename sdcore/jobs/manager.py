@@ -119,7 +119,7 @@ class JobManager:
         from sdcore.ops import undo
 
         try:
-            await undo.job_finished(self.library, ctx.job, result)
+            await undo.job_finished(self.library, ctx.job, result, ctx.job_id)
         except Exception:  # noqa: BLE001 - the job did its work; only its undo is lost
             log.warning("job %s: could not record it for undo", ctx.job_id, exc_info=True)
 

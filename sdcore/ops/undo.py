@@ -1,5 +1,9 @@
 """Undo: the last operations on a library's files and their tags and notes (rename, bulk rename, move, trash, tag,
-note), kept in the library's folder across restarts, each put back only while nothing changed since."""
+note), kept in the library's folder across restarts, each put back only while nothing changed since.
+
+A step that a paired device's core did for this device's user (a move between two of its folders, a tag in its
+library) is in that device's history; this one keeps a step of kind REMOTE that says where, and undoing it asks that
+core to undo its own step (sdcore.api.undo)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ FILE = "undo.json"
 """The undo history, in the library's folder."""
 KEEP = 50
 """How many steps the history keeps (the oldest go first)."""
+REMOTE = "remote"
+"""The kind of a step done by a paired device's core: its data names the device, and its job or its own step."""
 
 _lock = threading.Lock()  # steps are recorded from jobs (the event loop) and from tagging (worker threads)
 
@@ -36,7 +42,7 @@ class Step:
     """One undoable step: its number, its kind, what it did (for people), when, and what undoing it needs."""
 
     id: int
-    kind: str  # rename | move | trash | tag | untag | note
+    kind: str  # rename | move | trash | tag | untag | note | remote
     what: str
     when: float
     data: dict[str, Any]
@@ -67,6 +73,17 @@ def restored(library: Library, in_trash: Sequence[SdPath]) -> None:
         if len(kept) != len(stored["steps"]):
             stored["steps"] = kept
             _write(library, stored)
+
+
+def of_job(library: Library, job_id: str) -> Step | None:
+    """The step a finished job recorded (None: none, or no longer in the history)."""
+    return next((s for s in history(library) if s.data.get("job") == job_id), None)
+
+
+def remember_remote(library: Library, device: str, what: str, *, job: str | None = None, step: int | None = None) -> Step:
+    """Note a step that `device`'s core did for this device's user: its job `job` (its step once finished), or its
+    own step `step`."""
+    return record(library, REMOTE, what, {"device": device, "job": job, "step": step})
 
 
 def forget(library: Library, step_id: int) -> None:
@@ -106,8 +123,9 @@ def _as_dict(step: Step) -> dict[str, Any]:
 # -- what a finished job recorded ----------------------------------------------------------------
 
 
-async def job_finished(library: Library, job: Job, result: Any) -> None:
-    """Record what a rename, bulk rename, move or trash job did, unless the job is itself an undo."""
+async def job_finished(library: Library, job: Job, result: Any, job_id: str | None = None) -> None:
+    """Record what a rename, bulk rename, move or trash job did, unless the job is itself an undo (the step keeps the
+    job's id: a device that asked for the job finds its step by it)."""
     if getattr(job, "undoing", False) or not isinstance(result, dict):
         return
     fs_for = library.context.fs_for
@@ -121,7 +139,7 @@ async def job_finished(library: Library, job: Job, result: Any) -> None:
     elif kind == "move":
         pairs = _moved(job)
     elif kind == "delete" and not job.permanent:  # type: ignore[attr-defined]
-        _trashed(library, job)
+        _trashed(library, job, job_id)
         return
     else:
         return
@@ -141,10 +159,10 @@ async def job_finished(library: Library, job: Job, result: Any) -> None:
         what = f"rename {display(SdPath.parse_canonical(items[0][0]).name)} to {display(SdPath.parse_canonical(items[0][1]).name)}"
     else:
         what = f"rename {len(items)} files"
-    record(library, "move" if kind == "move" else "rename", what, {"items": items})
+    record(library, "move" if kind == "move" else "rename", what, {"items": items, "job": job_id})
 
 
-def _trashed(library: Library, job: Any) -> None:
+def _trashed(library: Library, job: Any, job_id: str | None) -> None:
     """Record what a deletion sent to the trash: where each was, where it lies in its device's trash."""
     lying = iter(job.trashed)
     items = []
@@ -154,7 +172,7 @@ def _trashed(library: Library, job: Any) -> None:
             device = SdPath.parse_canonical(path).device_id
             items.append([str(SdPath(device, was)), str(SdPath(device, where))])
     if items:
-        record(library, "trash", f"trash {_names([SdPath.parse_canonical(i[0]) for i in items])}", {"items": items})
+        record(library, "trash", f"trash {_names([SdPath.parse_canonical(i[0]) for i in items])}", {"items": items, "job": job_id})
 
 
 def _moved(job: Any) -> list[tuple[SdPath, SdPath]]:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+
+from sdtui.screens.choice import ButtonDialog
 
 POLICIES = ("rename", "skip", "overwrite")
-"""The core's conflict policies a user can choose here (the ids of the buttons)."""
+"""The core's conflict policies a user can choose here (the ids of the answers)."""
 
 
-class ConflictScreen(ModalScreen[str | None]):
-    """Dismissed with a conflict policy ("rename", "skip", "overwrite"), or None to do nothing."""
+class ConflictScreen(ButtonDialog):
+    """Dismissed with a conflict policy ("rename", "skip", "overwrite"), or None to do nothing; its keys are
+    bindings (they can be rebound)."""
 
     DEFAULT_CSS = """
-    ConflictScreen { align: center middle; }
-    ConflictScreen > Vertical { width: 72; height: auto; max-height: 80%; border: thick $warning; background: $surface; padding: 1 2; }
-    ConflictScreen .conflict--question { margin-bottom: 1; }
-    ConflictScreen Horizontal { height: auto; align-horizontal: right; }
-    ConflictScreen Button { margin-left: 1; min-width: 12; }
+    ConflictScreen > Vertical { width: 72; }
     """
 
     BINDINGS = [
@@ -32,25 +26,8 @@ class ConflictScreen(ModalScreen[str | None]):
     ]
 
     def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = "Already there"
-            yield Static(self.question, classes="conflict--question", markup=False)
-            with Horizontal():
-                yield Button("Keep both (k)", variant="primary", id="rename")
-                yield Button("Skip (s)", id="skip")
-                yield Button("Overwrite (o)", variant="error", id="overwrite")
-                yield Button("Cancel (c)", id="cancel")
-
-    def on_mount(self) -> None:
-        self.query_one("#rename", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id if event.button.id in POLICIES else None)
+        super().__init__(question, [("rename", "Keep both", "k"), ("skip", "Skip", "s"),
+                                    ("overwrite", "Overwrite", "o", "error")], title="Already there", cancel_key="c")
 
     def action_answer(self, answer: str | None) -> None:
         self.dismiss(answer)

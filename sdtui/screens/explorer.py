@@ -41,7 +41,7 @@ from sdtui.screens.explorer_mouse import MouseActions
 from sdtui.screens.explorer_network import NetworkActions
 from sdtui.screens.explorer_organize import OrganizeActions
 from sdtui.screens.explorer_programs import ProgramActions
-from sdtui.screens.explorer_tabs import TabActions
+from sdtui.screens.explorer_tabs import ALT_DIGITS_AS_READ, TabActions
 from sdtui.screens.explorer_undo import UndoActions
 from sdtui.screens.help import HelpScreen
 from sdtui.state import State
@@ -108,7 +108,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         Binding("apostrophe", "go_mark", "Go to a bookmark (its letter)", show=False, id="go_mark"),
         Binding("ctrl+t", "new_tab", "New tab", show=False, id="new_tab"),
         Binding("ctrl+w", "close_tab", "Close tab", show=False, id="close_tab"),
-        *[Binding(f"{n},alt+{n}", f"switch_tab({n})", f"Tab {n}", show=False, id=f"tab_{n}") for n in range(1, 10)],
+        *[Binding(f"{n},alt+{n},{ALT_DIGITS_AS_READ[n]}", f"switch_tab({n})", f"Tab {n}", show=False, id=f"tab_{n}")
+          for n in range(1, 10)],  # alt+N also as Textual reads it under tmux (ESC N)
         Binding("y", "yank", "Copy (clipboard)", show=False, id="yank"),
         Binding("x", "cut", "Cut (clipboard)", show=False, id="cut"),
         Binding("p", "paste", "Paste here", show=False, id="paste"),
@@ -425,6 +426,9 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         if device_id not in self.following:
             self.following.add(device_id)
             self.follow_device(device_id, remote)
+            for pane in self.panes:  # a pane opened on its files before: its core tells of their changes from now on
+                if pane.path is not None and pane.path.device_id == device_id:
+                    pane.follow_again()
         self.fill_sidebar()
 
     def warn(self, text: str) -> None:
@@ -569,14 +573,16 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
 
     @on(Pane.Changed)
     async def _pane_changed(self, event: Pane.Changed) -> None:
-        """Entries changed in the directory a pane shows: patch them in, or list it again when many did."""
+        """Entries changed in a directory a pane shows (its folder, or one open in its tree): patch them in, or list it
+        again when many did."""
         pane, path, names = event.pane, event.directory, event.change.names
-        if pane.path != path:
+        folder = pane.folder_of(path)  # the pane's folder, or one open in its tree
+        if folder is None:
             return  # it left the directory meanwhile
         if not names or len(names) > PATCH_LIMIT or pane.file_list.is_loading:
             pane.refresh_listing()
         else:
-            await pane.apply_changes(await self._stat_names(path, names))
+            await pane.apply_changes(await self._stat_names(path, names), folder)
 
     async def apply_event(self, event: Event, device: str = "") -> None:
         """Apply an event of this core, or (`device`: its name) a job event of a paired device's core."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.screen import Screen
 from textual.widgets import Static
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sdtui.state import State
 
 Action = Callable[..., Awaitable[None]]
+T = TypeVar("T")
 
 
 def reports_errors(action: Action) -> Action:
@@ -99,6 +100,18 @@ class ExplorerBase(Screen[None]):
             self.app.notify(str(exc), severity="error", timeout=6, markup=False)
         else:
             self.status(log.unexpected(exc, what), error=True)
+
+    async def remembered(self, api: Api, step: Callable[[], Awaitable[T]]) -> T:
+        """Do a step through `api`; when that is a paired device's core (its files, its library), the step it records
+        there goes into this explorer's undo history too, so that u here undoes it there."""
+        if api is self.api:
+            return await step()
+        before = await api.undo.last()
+        result = await step()
+        after = await api.undo.last()
+        if after is not None and (before is None or after.id != before.id):
+            await self.api.undo.remember(api.device.id, display(after.what), step=after.id)  # its core's words: escaped
+        return result
 
     def _label(self, path: SdPath) -> str:
         return self.sd.label(path)

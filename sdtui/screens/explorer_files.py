@@ -187,7 +187,10 @@ class FileActions(ExplorerBase):
         doing, done = {"copy": ("copying", "copied"), "move": ("moving", "moved"), "extract": ("unpacking", "unpacked")}[
             job.kind if job.kind == "extract" else kind]
         self.status(f"{doing} {what} (job {job.id}: w shows jobs)")
-        self.said_when_done[job.id] = f"{done} {what}"
+        self.said_when_done[job.id] = f"{done} {what}"  # before any wait: a quick job's end may come during it
+        if kind == "move" and api is not self.api:  # the device's core records it: u here undoes it there
+            await self.api.undo.remember(api.device.id, f"move {self._describe(sources)} to {display(destination.path)}",
+                                         job=job.id)
         return True
 
     async def _names_in(self, directory: SdPath) -> set[str]:

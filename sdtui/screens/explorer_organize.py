@@ -80,13 +80,14 @@ class OrganizeActions(ExplorerBase):
             return
         if not await self._in_library(targets, "tagged"):
             return
-        library = (await self._organizer(*targets)).library()
+        organizer = await self._organizer(*targets)
+        library = organizer.library()
         names = [t.name for t in await library.tags.list()]
         name = await self.app.push_screen_wait(TagPickerScreen(names, what=self._describe(targets)))
         if not name:
             return
         self._selection_done()
-        await library.tags[name].add(*targets)
+        await self.remembered(organizer, lambda: library.tags[name].add(*targets))
         self.status(f"tagged {self._describe(targets)} “{name}”")
         self.fill_sidebar()
         self._inspect(self.active)
@@ -101,14 +102,15 @@ class OrganizeActions(ExplorerBase):
             return
         if not await self._in_library([path], "given a note"):
             return
-        notes = (await self._organizer(path)).library().notes
+        organizer = await self._organizer(path)
+        notes = organizer.library().notes
         current = await notes.get(path)
         text = await self.app.push_screen_wait(
             PromptScreen(f"Note on {display(path.name)}:", current or "", title="Note")
         )
         if text is None and current is None:
             return
-        await notes.set(path, text)
+        await self.remembered(organizer, lambda: notes.set(path, text))
         self.status(f"note {'saved' if text else 'removed'} on {display(path.name)}")
         self._inspect(self.active)
 

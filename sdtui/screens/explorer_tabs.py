@@ -10,6 +10,12 @@ from sdtui.screens.explorer_base import ExplorerBase
 from sdtui.state import Tab
 from sdtui.widgets.pane import Pane, Place
 
+ALT_DIGITS_AS_READ = dict(zip(range(1, 10), ("inverted_exclamation_mark", "trade_mark_sign", "pound_sign", "cent_sign",
+                                             "infinity", "section_sign", "pilcrow_sign", "bullet", "ª"), strict=True))
+"""alt+1 to alt+9 as Textual reads them when the terminal sends ESC then the digit (tmux, xterm, most terminals without
+the kitty keyboard protocol): it takes those bytes for WezTerm-on-macOS's Option+digit and gives the character that
+types (¡ ™ £ ¢ ∞ § ¶ • ª). The tab keys are bound to these too; the help shows them as alt+N."""
+
 History = tuple[list[Place], list[Place], list[Place], list[Place]]
 """A tab's back and forward stacks, left pane's then right's (kept while sdtui runs)."""
 

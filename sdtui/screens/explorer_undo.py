@@ -42,7 +42,7 @@ class UndoActions(ExplorerBase):
                 self.status(str(exc), error=True)
             return
         self.status(f"undone: {display(step.what)}")  # the core's events update the panes
-        if step.kind in ("tag", "untag", "note"):
+        if step.kind in ("tag", "untag", "note", "remote"):  # a remote step may be a tag of its library
             self.fill_sidebar()
             self._inspect(self.active)
 

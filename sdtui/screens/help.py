@@ -10,6 +10,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from sdtui.screens.explorer_tabs import ALT_DIGITS_AS_READ
+
+_READ_AS = set(ALT_DIGITS_AS_READ.values())
+
 
 def key_label(keys: str) -> str:
     """`down,j` as people read it: `↓ j`."""
@@ -38,6 +42,8 @@ def key_label(keys: str) -> str:
     out = []
     for key in keys.split(","):
         key = key.strip()
+        if key in _READ_AS:  # alt+N as Textual reads it under tmux: shown as the alt+N beside it
+            continue
         if key.startswith("f") and key[1:].isdigit():
             out.append(key.upper())
         elif "+" in key:

@@ -3,16 +3,16 @@ of a bookmark after m or ')."""
 
 from __future__ import annotations
 
-from textual import events, on
+from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Static
 from textual.widgets.option_list import Option
 
 from sdcore.sdpath import SdPath
+from sdtui.screens.picker import PickerScreen, picker_bindings
 
 
 def matching(labels: list[str], typed: str) -> list[int]:
@@ -32,71 +32,27 @@ def matching(labels: list[str], typed: str) -> list[int]:
     return found
 
 
-class JumpScreen(ModalScreen[SdPath | None]):
+class JumpScreen(PickerScreen[SdPath]):
     """Type words of a folder's path to narrow the list; Enter goes to the highlighted folder."""
 
     DEFAULT_CSS = """
-    JumpScreen { align: center middle; }
-    JumpScreen > Vertical { width: 80%; max-width: 100; height: 80%; border: thick $accent; background: $surface; padding: 0 1; }
-    JumpScreen OptionList { height: 1fr; border: none; }
-    JumpScreen .jump--hint { color: $text-muted; height: 1; }
+    JumpScreen > Vertical { width: 80%; max-width: 100; height: 80%; }
     """
 
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="jump_cancel"),
-        Binding("down", "down", "Next", show=False, id="jump_down"),
-        Binding("up", "up", "Previous", show=False, id="jump_up"),
-    ]
+    BINDINGS = picker_bindings("jump")
 
     def __init__(self, folders: list[tuple[str, SdPath]]) -> None:
-        super().__init__()
+        super().__init__("Jump to a folder", "words of its path",
+                         "Enter: go · Esc: cancel · the most visited, and lately, first", ids="jump")
         self.folders = folders
         """(label, folder), the most frecent first."""
 
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = "Jump to a folder"
-            yield Input(placeholder="words of its path", id="jump-input")
-            yield OptionList(id="jump-options")
-            yield Static("Enter: go · Esc: cancel · the most visited, and lately, first", classes="jump--hint")
-
-    def on_mount(self) -> None:
-        self._fill("")
-        self.query_one(Input).focus()
-
-    def _fill(self, typed: str) -> None:
-        options = self.query_one(OptionList)
-        options.clear_options()
+    def options(self, typed: str) -> list[Option]:
         shown = matching([label for label, _ in self.folders], typed)
-        options.add_options([Option(Content(self.folders[n][0]), id=str(n)) for n in shown])  # text, not markup
-        if shown:
-            options.highlighted = 0
+        return [Option(Content(self.folders[n][0]), id=str(n)) for n in shown]  # text, not markup
 
-    @on(Input.Changed)
-    def _changed(self, event: Input.Changed) -> None:
-        self._fill(event.value)
-
-    @on(Input.Submitted)
-    def _submitted(self) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self._go(options.get_option_at_index(options.highlighted))
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        self._go(event.option)
-
-    def _go(self, option: Option) -> None:
-        self.dismiss(self.folders[int(option.id or 0)][1])
-
-    def action_down(self) -> None:
-        self.query_one(OptionList).action_cursor_down()
-
-    def action_up(self) -> None:
-        self.query_one(OptionList).action_cursor_up()
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def picked(self, option: Option) -> SdPath:
+        return self.folders[int(option.id or 0)][1]
 
 
 class LetterScreen(ModalScreen[str | None]):

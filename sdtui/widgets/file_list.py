@@ -37,10 +37,13 @@ from sdtui.widgets.listing import (
     SORT_KEYS,
     Arrangement,
     arrange,
+    arrange_tree,
     fit_name,
     format_mtime,
     kind_marker,
     shorten_home_in,
+    tree_depth,
+    tree_leaf,
 )
 
 Batches = Callable[[], AsyncIterator[list[Entry]]]
@@ -194,6 +197,9 @@ class FileList(ScrollView, can_focus=True):
         self._pending_cursor: str | None = None
         self.typing_into: Input | None = None
         """A text box opening for this list (the filter): printable keys that still reach the list go there."""
+        self.tree_open: frozenset[str] | None = None
+        """In a tree view, the folders shown expanded (rows are named by their path from the pane's folder, `a/b.txt`);
+        None in a plain listing."""
 
     # -- data ------------------------------------------------------------------------------
 
@@ -287,7 +293,7 @@ class FileList(ScrollView, can_focus=True):
                 if first:
                     slow_timer.stop()
                 how = self.arrangement
-                rows = await asyncio.to_thread(arrange, list(entries), how)
+                rows = await asyncio.to_thread(self._arranger(), list(entries), how)
                 if generation != self._generation:
                     return
                 arranged = (len(entries), how)
@@ -311,7 +317,7 @@ class FileList(ScrollView, can_focus=True):
             slow_timer.stop()
         first = last_arranged == 0.0
         if arranged != (len(entries), self.arrangement):  # else the rows shown are complete already
-            rows = await asyncio.to_thread(arrange, list(entries), self.arrangement)
+            rows = await asyncio.to_thread(self._arranger(), list(entries), self.arrangement)
             if generation != self._generation:
                 return
             self.entries = entries
@@ -382,16 +388,40 @@ class FileList(ScrollView, can_focus=True):
         keep = self.current.name if self.current else None
         entries = self.entries
         generation = self._generation
-        rows = await asyncio.to_thread(arrange, entries, how)
-        if generation == self._generation and how == self.arrangement and entries is self.entries:
+        tree = self.tree_open
+        rows = await asyncio.to_thread(self._arranger(), entries, how)
+        if generation == self._generation and how == self.arrangement and entries is self.entries and tree == self.tree_open:
             self._set_rows(rows, cursor_name=keep)  # else a listing has streamed in since, arranged already
 
-    async def patch(self, changed: dict[str, Entry | None]) -> None:
-        """Apply changes to some names (an entry, or None when it is gone) without listing again."""
+    def _arranger(self) -> Callable[[list[Entry], Arrangement], list[Entry]]:
+        """How rows are made from entries: a folder's listing, or a tree's rows with its expanded folders now."""
+        if self.tree_open is None:
+            return arrange
+        return partial(arrange_tree, expanded=self.tree_open)
+
+    async def show_tree(self, expanded: frozenset[str] | None, changed: dict[str, Entry | None] | None = None) -> None:
+        """Show the entries as a tree with these folders `expanded` (None: as a plain listing), after applying the
+        `changed` entries; the cursor stays on its entry, or goes to the nearest folder still shown above it."""
+        self.tree_open = expanded
+        if changed:
+            self._apply(changed)
+        current = self.current.name if self.current else None
+        while current and "/" in current and (expanded is None or current.rpartition("/")[0] not in expanded):
+            current = current.rpartition("/")[0]  # hidden in a folder collapsed: the cursor goes to that folder
+        entries, generation = self.entries, self._generation
+        rows = await asyncio.to_thread(self._arranger(), entries, self.arrangement)
+        if generation == self._generation and entries is self.entries and expanded == self.tree_open:
+            self._set_rows(rows, cursor_name=current)
+
+    def _apply(self, changed: dict[str, Entry | None]) -> None:
         entries = [e for e in self.entries if e.name not in changed]
         entries.extend(e for e in changed.values() if e is not None)
         self.entries = entries
         self.selected &= {e.name for e in entries}
+
+    async def patch(self, changed: dict[str, Entry | None]) -> None:
+        """Apply changes to some names (an entry, or None when it is gone) without listing again."""
+        self._apply(changed)
         await self.rearrange(self.arrangement)
 
     # -- drawing ---------------------------------------------------------------------------
@@ -412,7 +442,7 @@ class FileList(ScrollView, can_focus=True):
             self.visual_anchor is not None
             and min(self.visual_anchor, self.cursor) <= index <= max(self.visual_anchor, self.cursor)
         )
-        key = (index, is_cursor and (1 + self.has_focus), selected, width, self._generation, id(self.rows))
+        key = (index, is_cursor and (1 + self.has_focus), selected, width, self._generation, id(self.rows), self.tree_open)
         strip = self._lines.get(key)
         if strip is None:
             strip = self._render_row(entry, width, is_cursor, selected)
@@ -425,7 +455,7 @@ class FileList(ScrollView, can_focus=True):
             name_style = base + self.get_component_rich_style("file-list--dir", partial=True)
         elif entry.kind == "symlink":
             name_style = base + self.get_component_rich_style("file-list--symlink", partial=True)
-        elif entry.name.startswith("."):
+        elif (tree_leaf(entry.name) if self.tree_open is not None else entry.name).startswith("."):
             name_style = base + self.get_component_rich_style("file-list--hidden", partial=True)
         else:
             name_style = base
@@ -446,13 +476,19 @@ class FileList(ScrollView, can_focus=True):
         meta = f" {size:>7}" + (f"  {format_mtime(entry.mtime)}" if show_time else "")
         meta = meta if width >= 24 else ""
         name_width = max(width - 2 - cell_len(meta), 1)
-        name = display(entry.name) + kind_marker(entry)
+        indent = ""
+        if self.tree_open is not None:  # a tree: the row's depth, and whether a folder is open
+            opened = "▾ " if entry.name in self.tree_open else "▸ " if entry.kind == "dir" else "  "
+            indent = ("  " * tree_depth(entry.name) + opened)[: max(name_width - 4, 0)]
+            name_width -= len(indent)
+        name = display(tree_leaf(entry.name) if self.tree_open is not None else entry.name) + kind_marker(entry)
         if entry.link_target is not None and width >= 60:
             name += f" → {display(entry.link_target)}"
         if cell_len(name) > name_width:
-            name = fit_name(name, name_width, path="/" in entry.name)
+            name = fit_name(name, name_width, path="/" in entry.name and self.tree_open is None)
         segments = [
             Segment("● " if selected else "  ", mark_style),
+            *([Segment(indent, meta_style)] if indent else []),
             Segment(set_cell_size(name, name_width), name_style),
             Segment(meta, meta_style),
         ]

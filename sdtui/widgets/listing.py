@@ -70,6 +70,53 @@ def arrange(entries: Sequence[Entry], how: Arrangement) -> list[Entry]:
     return dirs + files
 
 
+def arrange_tree(entries: Sequence[Entry], how: Arrangement, expanded: frozenset[str]) -> list[Entry]:
+    """The rows of a tree view: `entries` are named by their path from the pane's folder (`docs/deep/a.txt`), each
+    folder's children arranged as `arrange` arranges a folder and shown under it when it is `expanded`.
+
+    A hidden name hides what is below it; the filter keeps the names it matches and the folders leading to them.
+    """
+    children: dict[str, list[Entry]] = {}
+    for entry in entries:
+        parent, _, _ = entry.name.rpartition("/")
+        children.setdefault(parent, []).append(entry)
+    leaf_key = _TREE_KEYS[how.sort]  # siblings sort by their own names
+    matches = name_matcher(how.filter) if how.filter else None
+
+    def under(folder: str) -> list[Entry]:
+        """The rows of `folder`'s children and of what is expanded below them, in order."""
+        found: list[Entry] = []
+        level = [e for e in children.get(folder, ()) if how.show_hidden or not tree_leaf(e.name).startswith(".")]
+        dirs = sorted((e for e in level if e.kind == "dir"), key=leaf_key, reverse=how.reverse)  # type: ignore[arg-type]
+        files = sorted((e for e in level if e.kind != "dir"), key=leaf_key, reverse=how.reverse)  # type: ignore[arg-type]
+        for entry in dirs + files:
+            below = under(entry.name) if entry.kind == "dir" and entry.name in expanded else []
+            if matches is None or below or matches(tree_leaf(entry.name)):
+                found.append(entry)
+                found.extend(below)
+        return found
+
+    return under("")
+
+
+def tree_leaf(name: str) -> str:
+    """The last name of a tree row's path (`a.txt` of `docs/deep/a.txt`)."""
+    return name.rpartition("/")[2]
+
+
+def tree_depth(name: str) -> int:
+    """How deep a tree row lies below the pane's folder (0: in it)."""
+    return name.count("/")
+
+
+_TREE_KEYS: dict[str, Callable[[Entry], object]] = {
+    "name": lambda e: tree_leaf(e.name).casefold(),
+    "size": lambda e: (-e.size, tree_leaf(e.name).casefold()),
+    "mtime": lambda e: (-e.mtime, tree_leaf(e.name).casefold()),
+    "ext": lambda e: (_ext(tree_leaf(e.name)), tree_leaf(e.name).casefold()),
+}
+
+
 REGEX_PREFIX = "re:"
 """A filter that starts with this is a regular expression (searched in the name, case aside)."""
 

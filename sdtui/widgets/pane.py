@@ -1,11 +1,13 @@
 """Pane: one side of the explorer: a path header, the file list, a filter box, and a footer of counts.
 
-A pane owns its place and its history: going back or forward restores the cursor and the scroll.
+A pane owns its place and its history: going back or forward restores the cursor and the scroll. In a tree view (T)
+its folders open in place: each one opened is listed when it is opened, and followed while it is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -77,6 +79,7 @@ class Pane(Vertical):
         Binding("left_square_bracket,alt+left", "back", "Back", show=False, id="back"),
         Binding("right_square_bracket,alt+right", "forward", "Forward", show=False, id="forward"),
         Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("T", "toggle_tree", "Tree view (l opens, h closes)", show=False, id="toggle_tree"),
     ]
 
     @dataclass
@@ -145,6 +148,12 @@ class Pane(Vertical):
         self.back_stack: list[Place] = []
         self.forward_stack: list[Place] = []
         self._cursor_to: str | None = None
+        self.tree_view = False
+        """Whether the pane shows its folder as a tree (T): folders open in place, their rows named by their path from
+        the pane's folder (`docs/deep/a.txt`)."""
+        self.expanded: set[str] = set()
+        """In a tree view, the folders opened in place (paths from the pane's folder)."""
+        self._folder_watches: dict[str, Worker[None]] = {}
 
     def compose(self) -> ComposeResult:
         yield FileList()
@@ -178,6 +187,8 @@ class Pane(Vertical):
             self.back_stack.append(here)
             self.forward_stack.clear()
         self._watch_directory(None)
+        self._close_folders()
+        self.file_list.tree_open = None  # results are named by their path: never a tree
         self.path = None
         self.results = {}
         rows = []
@@ -220,6 +231,8 @@ class Pane(Vertical):
                 self.forward_stack.clear()
         if path != self._watching:
             self._watch_directory(path)  # before listing: a change made while it lists is not missed
+        self._close_folders()
+        self.file_list.tree_open = frozenset() if self.tree_view else None
         self.path = path
         self.results = None
         self._cursor_to = None
@@ -263,19 +276,139 @@ class Pane(Vertical):
 
     def on_unmount(self) -> None:
         self._watch_directory(None)
+        self._close_folders()
+
+    def follow_again(self) -> None:
+        """Follow the pane's folder, and the folders open in its tree, anew (another core watches them now: a paired
+        device's own, once its library is open here), and list them again for what changed meanwhile."""
+        if self.path is None or self._start_watch is None:
+            return
+        self._watch_directory(self.path)
+        for folder, watch in list(self._folder_watches.items()):
+            watch.cancel()
+            self._folder_watches[folder] = self.run_worker(
+                self._follow(self.path.child(folder)), group="watch", exit_on_error=False
+            )
+        self.refresh_listing()
 
     def refresh_listing(self) -> None:
-        """List the directory again, keeping the rows shown until the new listing is complete."""
+        """List the directory again (in a tree, with the folders open in it), keeping the rows shown until the new
+        listing is complete."""
         if self.path is not None:
             path = self.path
             cursor_to, self._cursor_to = self._cursor_to, None
-            self.file_list.load(lambda: self._browse(path), keep=True, cursor_name=cursor_to)
+            self.file_list.load(lambda: self._tree_listing(path), keep=True, cursor_name=cursor_to)
 
-    async def apply_changes(self, changed: dict[str, Entry | None]) -> None:
-        """Apply the changes of a core event to some names (an entry, or None when it is gone), without listing again."""
-        await self.file_list.patch(changed)
+    async def apply_changes(self, changed: dict[str, Entry | None], folder: str = "") -> None:
+        """Apply the changes of a core event to some names of the pane's folder, or of a `folder` open in its tree (an
+        entry, or None when it is gone), without listing again."""
+        if folder and folder not in self.expanded:
+            return  # closed meanwhile
+        if not self.tree_view or self.path is None:
+            await self.file_list.patch(changed)
+        else:
+            rows: dict[str, Entry | None] = {}
+            for name, entry in changed.items():
+                row = f"{folder}/{name}" if folder else name
+                rows[row] = None if entry is None else replace(entry, directory=self.path, name=row)
+                if (entry is None or not entry.is_dir) and row in self.expanded:  # gone: so is what it showed
+                    rows.update(self._close_folder(row))
+            await self.file_list.show_tree(frozenset(self.expanded), rows)
         if self._cursor_to is not None and changed.get(self._cursor_to) is not None:
             self.put_cursor_on(self._cursor_to)
+
+    # -- the tree view ---------------------------------------------------------------------
+
+    def folder_of(self, directory: SdPath) -> str | None:
+        """Where `directory` shows in the pane: "" for its folder, a folder's path from there when it is open in the
+        tree; None when it is not shown."""
+        if self.path is None:
+            return None
+        if directory == self.path:
+            return ""
+        return next((f for f in self.expanded if self.path.child(f) == directory), None)
+
+    async def action_toggle_tree(self) -> None:
+        """T: show the folder as a tree (its folders open in place), or as a plain listing again."""
+        if self.path is None:
+            self.notify("a tree view is of a folder: open one first", severity="warning", markup=False)
+            return
+        self.tree_view = not self.tree_view
+        if self.tree_view:
+            await self.file_list.show_tree(frozenset())
+        else:
+            below = {e.name: None for e in self.file_list.entries if "/" in e.name}
+            self._close_folders()
+            await self.file_list.show_tree(None, below)
+        self._state_changed()
+
+    def open_folder(self, folder: str) -> None:
+        """Open `folder` (a path from the pane's folder) in place: shown open at once, its rows once listed."""
+        if self.path is None or folder in self.expanded or self.file_list.is_loading:
+            return
+        self.expanded.add(folder)
+        if self._start_watch is not None:  # before listing: a change made while it lists is not missed
+            self._folder_watches[folder] = self.run_worker(
+                self._follow(self.path.child(folder)), group="watch", exit_on_error=False
+            )
+        self.run_worker(self._list_folder(self.path, folder), group=f"tree-{folder}", exclusive=True, exit_on_error=False)
+
+    async def _list_folder(self, root: SdPath, folder: str) -> None:
+        await self.file_list.show_tree(frozenset(self.expanded))
+        rows: dict[str, Entry | None] = {}
+        try:
+            async for batch in self._browse(root.child(folder)):
+                rows.update((f"{folder}/{e.name}", replace(e, directory=root, name=f"{folder}/{e.name}")) for e in batch)
+        except (TimeoutError, SdError, OSError, ConnectionError) as exc:
+            if self.path == root and folder in self.expanded:
+                await self.file_list.show_tree(frozenset(self.expanded), self._close_folder(folder))
+                self.notify(f"{display(folder)}: {exc}", severity="error", markup=False)
+            return
+        if self.path == root and folder in self.expanded and self.file_list.tree_open is not None:
+            await self.file_list.show_tree(frozenset(self.expanded), rows)
+
+    def close_folder(self, folder: str) -> None:
+        """Close a folder open in the tree (and those open below it)."""
+        gone = self._close_folder(folder)
+        self.run_worker(self.file_list.show_tree(frozenset(self.expanded), gone), group="tree-close", exit_on_error=False)
+
+    def _close_folder(self, folder: str) -> dict[str, Entry | None]:
+        """Forget that `folder` and the folders below it are open; the rows that leave the tree (as None)."""
+        below = folder + "/"
+        for open_folder in [f for f in self.expanded if f == folder or f.startswith(below)]:
+            self.expanded.discard(open_folder)
+            watch = self._folder_watches.pop(open_folder, None)
+            if watch is not None:
+                watch.cancel()
+        return {e.name: None for e in self.file_list.entries if e.name.startswith(below)}
+
+    def _close_folders(self) -> None:
+        """Forget every folder open in the tree, and stop following them."""
+        for watch in self._folder_watches.values():
+            watch.cancel()
+        self._folder_watches.clear()
+        self.expanded.clear()
+
+    async def _tree_listing(self, root: SdPath) -> AsyncIterator[list[Entry]]:
+        """The pane's folder listed, then each folder open in its tree that is still there (the others close)."""
+        folders: set[str] = set()
+        async for batch in self._browse(root):
+            folders.update(e.name for e in batch if e.is_dir)
+            yield batch
+        for folder in sorted(self.expanded, key=lambda f: f.count("/")):  # a folder after the one holding it
+            if self.path != root:
+                return
+            rows = None
+            if folder in folders:
+                with suppress(TimeoutError, SdError, OSError, ConnectionError):
+                    rows = [replace(e, directory=root, name=f"{folder}/{e.name}")
+                            async for batch in self._browse(root.child(folder)) for e in batch]  # fmt: skip
+            if rows is None:  # gone, or no longer readable: it closes
+                self._close_folder(folder)
+                self.file_list.tree_open = frozenset(self.expanded)
+                continue
+            folders.update(e.name for e in rows if e.is_dir)
+            yield rows
 
     def put_cursor_on(self, name: str) -> None:
         """Put the cursor on `name` (a folder made or a file renamed here): now, or once the core's event of it arrived."""
@@ -338,7 +471,9 @@ class Pane(Vertical):
         target = self.path_of(event.entry)
         if target is None:
             return
-        if self.results is not None and not event.entry.is_dir:
+        if self.tree_view and self.results is None and event.entry.is_dir and event.entry.name not in self.expanded:
+            self.open_folder(event.entry.name)  # l again goes into it
+        elif self.results is not None and not event.entry.is_dir:
             self.open(target.parent, cursor_name=target.name)  # a hit opens where it lies
         elif event.entry.is_dir or (event.entry.kind == "file" and is_archive_name(event.entry.name)):
             self.open(target)  # an archive opens as a read-only folder of its members
@@ -352,7 +487,13 @@ class Pane(Vertical):
 
     @on(FileList.ParentRequested)
     def _parent_requested(self) -> None:
-        self.go_up()
+        current = self.file_list.current
+        if self.tree_view and self.results is None and current is not None and current.name in self.expanded:
+            self.close_folder(current.name)
+        elif self.tree_view and self.results is None and current is not None and "/" in current.name:
+            self.put_cursor_on(current.name.rpartition("/")[0])  # to the folder it is in; h again closes it
+        else:
+            self.go_up()
 
     @on(FileList.StateChanged)
     def _state_changed(self) -> None:
@@ -369,6 +510,8 @@ class Pane(Vertical):
         if chosen:
             parts.append(f"{chosen} selected")
         parts.append(fl.arrangement.describe())
+        if self.tree_view and self.path is not None:
+            parts.append(f"tree, {len(self.expanded)} open" if self.expanded else "tree")
         if fl.state == "loading":
             parts.append(f"loading… {fl.listed:,} listed")
         elif fl.state == "unreachable":

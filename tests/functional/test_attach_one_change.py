@@ -54,9 +54,9 @@ async def test_a_change_by_another_program_reaches_the_pane_showing_it_once(
     applied: list[tuple[str, object]] = []
     real_apply, real_refresh = Pane.apply_changes, Pane.refresh_listing
 
-    async def apply_changes(self: Pane, changed: dict[str, object]) -> None:
+    async def apply_changes(self: Pane, changed: dict[str, object], folder: str = "") -> None:
         applied.append((str(self.id), tuple(sorted(changed))))
-        await real_apply(self, changed)  # type: ignore[arg-type]
+        await real_apply(self, changed, folder)  # type: ignore[arg-type]
 
     def refresh_listing(self: Pane) -> None:
         applied.append((str(self.id), "listed again"))

@@ -23,6 +23,7 @@ from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.jobs_strip import JobsStrip
+from sdtui.widgets.pane import Pane
 from sdtui.widgets.sidebar import Sidebar
 
 
@@ -220,3 +221,69 @@ async def test_a_hostile_nas_core_cannot_wedge_the_explorer(tmp_path: Path, lapt
         await wait_for(pilot, lambda: screen.active.file_list.current is not None
                        and screen.active.file_list.current.name == "c.txt")
         assert "\x1b" not in shown_text(screen.query_one(JobsStrip))
+
+
+async def test_u_on_the_laptop_undoes_a_move_and_a_tag_the_nas_core_did(
+    tmp_path: Path, laptop_and_nas: tuple[Core, Core]
+) -> None:
+    from sdtui.screens.confirm import ConfirmScreen
+
+    a, b = laptop_and_nas
+    photos = tmp_path / "nas-photos"
+    await nas_with_photos(b, photos)
+    (tmp_path / "here").mkdir()
+    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        sidebar = await open_device(pilot, app, b.device.id)
+        await wait_for(pilot, lambda: any(k.startswith("remote-loc-") for k in sidebar._places))
+        screen = explorer(app)
+        screen.active.open(SdPath(b.device.id, str(photos)))
+        screen.inactive.open(SdPath(b.device.id, str(photos / "backup")))
+        await settle(pilot, app)
+        screen.active.file_list.focus()
+        await pilot.press("home", "j", "f6")  # harbour.jpg into backup/: the nas's core moves it
+        await wait_for(pilot, lambda: (photos / "backup" / "harbour.jpg").exists() and not (photos / "harbour.jpg").exists())
+        await wait_for(pilot, lambda: "moved harbour.jpg" in status(app))
+
+        await pilot.press("j", "t")  # reef.jpg, tagged in the nas's library
+        await wait_for(pilot, lambda: isinstance(app.screen, TagPickerScreen))
+        await pilot.press(*"keepers", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen) and "tagged" in status(app))
+        assert [e.name for e in await Api(b).library().tags["keepers"].files()] == ["reef.jpg"]
+
+        await pilot.press("u")  # the tag first (the newest), taken off on the nas
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Undo “tag reef.jpg “keepers” on nas”?" in shown_text(app.screen.query_one(".confirm--question"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "undone: tag reef.jpg" in status(app))
+        assert "keepers" not in [t.name for t in await Api(b).library().tags.list()]  # made by the step: gone with it
+
+        await pilot.press("u")  # then the move: the nas's core moves it back
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        asked = shown_text(app.screen.query_one(".confirm--question"))  # wrapped: a long path
+        assert "".join(asked.split()) == "".join(f"Undo “move harbour.jpg to {photos}/backup on nas”?".split())
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "undone: move harbour.jpg" in status(app))
+        assert (photos / "harbour.jpg").exists() and not (photos / "backup" / "harbour.jpg").exists()
+        assert await Api(a).undo.list() == []
+        assert [s.what for s in await Api(b).undo.list()] == ["tag reef.jpg “trips”"]  # the nas's own, before
+
+
+async def test_a_pane_on_the_nas_opened_before_its_library_follows_its_changes_once_the_library_is_open(
+    tmp_path: Path, laptop_and_nas: tuple[Core, Core]
+) -> None:
+    a, b = laptop_and_nas
+    photos = tmp_path / "nas-photos"
+    await nas_with_photos(b, photos)
+    app = SdtuiApp(f"nas:{photos}", other=f"nas:{photos / 'backup'}", core=a,
+                   mounts_file=str(tmp_path / "no-mounts"))  # fmt: skip
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        right = screen.query_one("#right", Pane)
+        assert right.path == SdPath(b.device.id, str(photos / "backup")) and names(right) == []
+        await open_device(pilot, app, b.device.id)  # the active pane shows its places; the other stays on backup/
+        await wait_for(pilot, lambda: b.device.id in screen.following)
+        await Api(b).ops.mkdir(SdPath(b.device.id, str(photos / "backup" / "2025")))  # made by the nas's core
+        await wait_for(pilot, lambda: names(right) == ["2025"])

@@ -278,3 +278,47 @@ def test_picture_preview_in_half_blocks(snap_compare, tmp_path: Path) -> None:  
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def _over_the_explorer(screen_of):  # type: ignore[no-untyped-def]
+    """A run_before that pushes a modal screen (made by `screen_of(app)`) over the settled explorer."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.push_screen(screen_of(pilot.app))
+        await pilot.pause(0.2)
+
+    return run_before
+
+
+def test_jump_list_filtered(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sdcore.sdpath import SdPath
+    from sdtui.screens.jump import JumpScreen
+
+    def jump(app: SdtuiApp) -> JumpScreen:
+        device = app.core.device.id
+        return JumpScreen([(label, SdPath(device, f"/x/{label}")) for label in ("~/tree", "~/tree/docs", "~/tree/music", "/etc")])
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _over_the_explorer(jump)(pilot)
+        await pilot.press(*"tr d")
+        await pilot.pause(0.2)
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_conflict_dialog(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sdtui.screens.conflict import ConflictScreen
+
+    question = "~/tree/music already has alpha.py, beta.txt. Keep both, skip those, or overwrite them?"
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=_over_the_explorer(lambda _: ConflictScreen(question)))
+
+
+def test_choice_dialog(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from sdtui.screens.choice import ChoiceScreen
+
+    def choice(_: SdtuiApp) -> ChoiceScreen:
+        return ChoiceScreen("Index usb (/media/usb)? Shallow reads names, sizes and dates (quick).",
+                            [("shallow", "Shallow", "s"), ("content", "Content", "c")], title="Index this disk")
+
+    assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=_over_the_explorer(choice))

@@ -119,3 +119,40 @@ def test_the_jump_list_forgets_the_least_visited_folders_past_its_size(tmp_path:
     assert len(state.visits) == MAX_FOLDERS
     kept = {p.path for p in state.jump_list(MAX_FOLDERS + 10.0)}
     assert "/often" in kept and "/once/0" not in kept and f"/once/{MAX_FOLDERS - 1}" in kept
+
+
+def test_alt_and_a_digit_as_tmux_sends_it_switch_tabs_and_a_digit_typed_in_the_filter_stays_there(
+    tmp_path: Path, folders: Path
+) -> None:
+    """On a real terminal: tmux (and xterm, and most terminals without the kitty keyboard protocol) sends alt+2 as
+    ESC then 2, which Textual reads as WezTerm's Option+2 (™)."""
+    import os
+    import sys
+
+    from tests.functional.ssh_support import Terminal
+
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+           "XDG_DATA_HOME": str(tmp_path / "xdg-data")}  # fmt: skip
+    argv = [sys.executable, "-m", "sdtui.app", "--data-dir", str(tmp_path / "data"), str(folders / "docs")]
+    term = Terminal(argv, 80, 24, env=env)
+    try:
+        term.wait_for("a.txt")
+        term.press("o")  # one pane: what it shows is the tab's
+        term.until(lambda: term.text.count("a.txt") == 1)
+        term.press("\x14")  # ctrl+t: a second tab, on docs too
+        term.wait_for(" 2 docs ")
+        term.press("\x7f")  # Backspace: tab 2 goes up to root
+        term.wait_for("music/")
+        term.press("\x1b1")  # alt+1 as tmux sends it
+        term.wait_for("a.txt")
+        assert "music/" not in term.text
+        term.press("\x1b2")
+        term.wait_for("music/")
+        term.press("\x1b1")
+        term.wait_for("a.txt")
+        term.press("/", "2")  # a digit typed in the filter is the filter's
+        term.wait_for("/2")
+        term.until(lambda: "a.txt" not in term.text)  # only 2024/ fits
+        assert "2024/" in term.text and "music/" not in term.text
+    finally:
+        term.close()

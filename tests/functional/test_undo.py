@@ -199,3 +199,76 @@ async def test_a_move_under_a_new_name_says_the_new_name_before_it_is_undone(api
     await api.library().jobs.wait((await api.ops.move([at(api, home / "a.txt")], at(api, home / "kept.txt"))).id)
     step = await api.undo.last()
     assert step is not None and step.what == f"move a.txt to {home}/kept.txt"  # not "to {home}": it is there no more
+
+
+async def test_a_move_done_by_a_paired_devices_core_is_undone_there_and_refused_while_it_is_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore import net
+    from sdcore.net.testing import pair
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    photos = tmp_path / "nas-photos"
+    (photos / "backup").mkdir(parents=True)
+    (photos / "harbour.jpg").write_bytes(b"\xff\xd8 harbour")
+    (photos / "reef.jpg").write_bytes(b"\xff\xd8 reef")
+    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
+        b.device.rename("nas")
+        await net.attach(b).start("127.0.0.1:0")
+        await pair(net.attach(b), net.attach(a))
+        laptop = Api(a)
+        nas = await net.attach(a).api_of(b.device.id)  # the nas's core, as the laptop's explorer uses it
+        try:
+            here = SdPath(b.device.id, str(photos))
+            job = await nas.ops.move([here.child("harbour.jpg")], here.child("backup"))
+            await laptop.undo.remember(b.device.id, f"move harbour.jpg to {photos}/backup", job=job.id)
+            assert (await nas.library().jobs.wait(job.id)).state == "completed"
+            assert (await laptop.undo.last()).what == f"move harbour.jpg to {photos}/backup on nas"  # type: ignore[union-attr]
+
+            undone = await laptop.undo.undo()  # u on the laptop: the nas's core moves it back
+            assert undone.kind == "remote"
+            assert (photos / "harbour.jpg").read_bytes() == b"\xff\xd8 harbour" and not (photos / "backup" / "harbour.jpg").exists()
+            assert await laptop.undo.list() == [] and await nas.undo.list() == []  # gone from both histories
+
+            job = await nas.ops.move([here.child("reef.jpg")], here.child("backup"))
+            await laptop.undo.remember(b.device.id, f"move reef.jpg to {photos}/backup", job=job.id)
+            await nas.library().jobs.wait(job.id)
+        finally:
+            await nas.close()
+        await net.attach(b).close()  # the nas goes offline
+        with pytest.raises(SdError) as refused:
+            await laptop.undo.undo()
+        assert not isinstance(refused.value, CannotUndo)  # not a step to drop: it can be undone once the nas is back
+        assert "cannot undo “move reef.jpg" in str(refused.value) and "online" in str(refused.value)
+        assert [s.what for s in await laptop.undo.list()] == [f"move reef.jpg to {photos}/backup on nas"]  # kept
+        assert (photos / "backup" / "reef.jpg").exists()
+
+
+async def test_a_step_on_a_paired_device_that_is_no_longer_its_last_is_refused_and_can_be_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore import net
+    from sdcore.net.testing import pair
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    files = tmp_path / "nas-files"
+    files.mkdir()
+    (files / "a.txt").write_text("a")
+    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
+        await net.attach(b).start("127.0.0.1:0")
+        await pair(net.attach(b), net.attach(a))
+        laptop = Api(a)
+        nas = await net.attach(a).api_of(b.device.id)
+        try:
+            at_nas = SdPath(b.device.id, str(files))
+            job = await nas.ops.move([at_nas.child("a.txt")], at_nas.child("b.txt"))
+            await laptop.undo.remember(b.device.id, "move a.txt", job=job.id)
+            await nas.library().jobs.wait(job.id)
+            await Api(b).ops.rename(at_nas.child("b.txt"), "c.txt")  # the nas's own user, after it
+            with pytest.raises(CannotUndo, match="“rename b.txt to c.txt” was done there after it"):
+                await laptop.undo.undo()
+            assert (files / "c.txt").exists()
+            await laptop.undo.forget()
+            assert await laptop.undo.list() == [] and len(await nas.undo.list()) == 2
+        finally:
+            await nas.close()

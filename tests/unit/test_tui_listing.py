@@ -14,6 +14,7 @@ from sdtui.widgets.jobs_strip import JobView
 from sdtui.widgets.listing import (
     Arrangement,
     arrange,
+    arrange_tree,
     fit_name,
     human_size,
     kind_marker,
@@ -38,6 +39,26 @@ ENTRIES = [
 
 def names(rows: list[EntryInfo]) -> list[str]:
     return [e.name for e in rows]
+
+
+TREE = [
+    entry("src", "dir"), entry("README", size=3), entry("src/b.py", size=1), entry("src/a.py", size=9),
+    entry("src/lib", "dir"), entry("src/lib/x.c", size=2), entry("src/.cache", "dir"), entry("src/.cache/junk"),
+    entry("docs", "dir"), entry("docs/guide.md"),
+]  # fmt: skip
+
+
+def test_a_tree_shows_each_open_folders_children_under_it_arranged_as_a_folder_is() -> None:
+    assert names(arrange_tree(TREE, Arrangement(), frozenset())) == ["docs", "src", "README"]
+    assert names(arrange_tree(TREE, Arrangement(), frozenset({"src"}))) == [
+        "docs", "src", "src/lib", "src/a.py", "src/b.py", "README"]  # fmt: skip
+    assert names(arrange_tree(TREE, Arrangement(sort="size"), frozenset({"src", "src/lib", "docs"}))) == [
+        "docs", "docs/guide.md", "src", "src/lib", "src/lib/x.c", "src/a.py", "src/b.py", "README"]  # fmt: skip
+    shown = arrange_tree(TREE, Arrangement(show_hidden=True), frozenset({"src", "src/.cache"}))
+    assert names(shown)[:4] == ["docs", "src", "src/.cache", "src/.cache/junk"]
+    # the filter keeps what matches and the folders leading to it, open or not
+    assert names(arrange_tree(TREE, Arrangement(filter="*.c"), frozenset({"src", "src/lib"}))) == ["src", "src/lib", "src/lib/x.c"]
+    assert names(arrange_tree(TREE, Arrangement(filter="*.c"), frozenset({"src"}))) == []
 
 
 def test_directories_come_first_then_names_without_regard_to_case() -> None:
