@@ -286,7 +286,7 @@ def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dic
         for op in sorted(numbered, key=lambda o: o.seq or 0):
             assert op.seq is not None
             if op.seq <= after:
-                out.append(op)  # held already (or another op of that number: not kept, by the unique index)
+                out.append(op)  # held already, or another op of that number (a restored device's, or a forked one): kept too
             elif op.seq == after + 1:
                 out.append(op)
                 after = op.seq

@@ -176,6 +176,35 @@ async def test_an_origins_operations_are_taken_without_a_gap_only(trio: tuple[Li
     assert a.sync.digest() == b.sync.digest()
 
 
+async def test_a_device_restored_from_a_backup_still_gets_its_new_edits_to_the_others(
+    trio: tuple[Library, Library, Library], tmp_path: Path
+) -> None:
+    a, b, c = trio
+    tags.create(a, "kept")
+    exchange(a, b)
+    exchange(a, c)
+    folder = a.folder
+    a.close()
+    backup = tmp_path / "backup" / folder.name
+    shutil.copytree(folder, backup, ignore=shutil.ignore_patterns(".lock"))
+    a = device(folder, A)
+    tags.create(a, "lost in the restore")  # reaches b only; c is away
+    exchange(a, b)
+    a.close()
+    shutil.rmtree(folder)
+    shutil.copytree(backup, folder)
+    a = device(folder, A)  # a's library restored from the backup: it numbers its next op as the lost one was
+    try:
+        tags.create(a, "made after the restore")
+        assert b.sync.apply(a.sync.ops_since(b.sync.watermarks())) == 1  # before: 0, b held an op of that number
+        converge(b, c)  # c back: it gets the lost op from b, then the new one from a, of the same number
+        exchange(a, c)
+        assert {"lost in the restore", "made after the restore"} <= set(tag_names(c)) & set(tag_names(b))
+        assert b.sync.digest() == c.sync.digest()
+    finally:
+        a.close()
+
+
 # -- merge rules ------------------------------------------------------------------------------------------
 
 
