@@ -205,6 +205,23 @@ async def test_a_device_restored_from_a_backup_still_gets_its_new_edits_to_the_o
         a.close()
 
 
+async def test_a_batch_of_new_tags_reads_the_tag_names_once_not_once_per_tag(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    ops = [make(A, stamp + n, "tag", n + 1, uid=f"{n:032x}", field="name", value=f"t{n}") for n in range(300)]
+    scans = []
+    with b.write() as db:
+        db.set_trace_callback(lambda sql: scans.append(sql) if "'tag:%:name'" in sql else None)
+    try:
+        assert b.sync.apply(ops) == 300
+    finally:
+        with b.write() as db:
+            db.set_trace_callback(None)
+    # before: every tag name read again for each new tag (8,000 new tags from a member took 32 s of CPU, 2,000 took 2)
+    assert len(scans) <= 2
+    assert len(tags.list(b)) == 300
+
+
 # -- merge rules ------------------------------------------------------------------------------------------
 
 
