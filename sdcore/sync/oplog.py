@@ -265,7 +265,22 @@ def insert(db: sqlite3.Connection, op: Op) -> bool:
 
 def last_seq(conn: sqlite3.Connection, origin: str) -> int:
     """The number of the last op of `origin` held here (0: none numbered)."""
-    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()[0])
+    # (`seq IS NOT NULL`: read from the index sync_ops_by_seq; without it, every op of the origin: a local edit
+    # in a library of 300,000 ops of this device read them all, 40 ms each)
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_ops WHERE origin = ? AND seq IS NOT NULL", (origin,)).fetchone()[0])
+
+
+_ORIGINS = """WITH RECURSIVE o(origin) AS (
+    SELECT min(origin) FROM sync_ops
+    UNION ALL SELECT (SELECT min(origin) FROM sync_ops WHERE origin > o.origin) FROM o WHERE o.origin IS NOT NULL
+) SELECT origin FROM o WHERE origin IS NOT NULL"""
+"""The origins of the log, one primary-key seek each (DISTINCT or GROUP BY read every op: 0.1 s for 900,000 ops,
+at every request of a pull and every answer)."""
+
+
+def origins(conn: sqlite3.Connection) -> list[str]:
+    """Every device whose ops are held here."""
+    return [r[0] for r in conn.execute(_ORIGINS)]
 
 
 def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dict[str, int]]:
@@ -298,7 +313,7 @@ def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dic
 
 def watermarks(conn: sqlite3.Connection) -> dict[str, int]:
     """Origin device id -> the highest stamp held from it."""
-    return dict(conn.execute("SELECT origin, max(hlc) FROM sync_ops GROUP BY origin"))
+    return {o: conn.execute("SELECT max(hlc) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0] for o in origins(conn)}
 
 
 def ops_since(
@@ -312,12 +327,12 @@ def ops_since(
     another device can check; the rest (kept before ops were signed, or in a copy made without its origin's key)
     would be refused there, and, oldest of all, asked for and refused again at every pull, ahead of everything else.
     `only`: the origins whose ops to send (None: all)."""
-    origins = [r[0] for r in conn.execute("SELECT DISTINCT origin FROM sync_ops") if only is None or r[0] in only]
+    wanted = [o for o in origins(conn) if only is None or o in only]
     if verifiable_by_others:
         keyed = {r[0] for r in conn.execute("SELECT device FROM sync_keys")} | {verifiable_by_others}
-        origins = [o for o in origins if o in keyed]
+        wanted = [o for o in wanted if o in keyed]
     streams = []
-    for origin in origins:
+    for origin in wanted:
         signed = " AND sig IS NOT NULL" if verifiable_by_others and origin != verifiable_by_others else ""
         rows = conn.execute(
             f"SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND hlc > ?{signed} ORDER BY hlc LIMIT ?",

@@ -158,8 +158,8 @@ class SharedData:
     def clock(self) -> hlc.Clock:
         with self._lock:
             if self._clock is None:
-                last = self.library.read().execute("SELECT max(hlc) FROM sync_ops").fetchone()[0]
-                self._clock = hlc.Clock(last or 0)
+                last = max(oplog.watermarks(self.library.read()).values(), default=0)  # (max(hlc): every op read)
+                self._clock = hlc.Clock(last)
             return self._clock
 
     # -- what other devices call (through syncwire) ---------------------------------------------------
@@ -230,7 +230,7 @@ class SharedData:
         them (a member making up devices by the hundred would make the requests this device asks with, naming every
         device it holds ops of, too long to be answered: its sync would stop for good)."""
         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
-        held = {origin for (origin,) in self.library.read().execute("SELECT DISTINCT origin FROM sync_ops")} | members
+        held = set(oplog.origins(self.library.read())) | members
         room = oplog.MAX_STRANGERS - len(held - members)
         taken, left_out = set(held), 0
         for origin in dict.fromkeys(op.origin for op in ops):

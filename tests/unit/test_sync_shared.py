@@ -6,7 +6,7 @@ import random
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgpack
@@ -220,6 +220,37 @@ async def test_a_batch_of_new_tags_reads_the_tag_names_once_not_once_per_tag(tri
     # before: every tag name read again for each new tag (8,000 new tags from a member took 32 s of CPU, 2,000 took 2)
     assert len(scans) <= 2
     assert len(tags.list(b)) == 300
+
+
+def steps(library: Library, work: Callable[[], object]) -> int:
+    """SQLite's work (virtual machine steps, in thousands) for `work` on the library's connections of this thread."""
+    count = [0]
+    with library.write() as db:
+        connections = [db, library.read()]
+    for conn in connections:
+        conn.set_progress_handler(lambda: count.__setitem__(0, count[0] + 1), 1000)
+    try:
+        work()
+    finally:
+        for conn in connections:
+            conn.set_progress_handler(None, 0)
+    return count[0]
+
+
+async def test_a_long_log_is_not_read_whole_for_a_local_edit_or_a_pull(trio: tuple[Library, Library, Library]) -> None:
+    _, b, c = trio
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    for library, n in ((b, 30_000), (c, 300)):  # ops of b and of a, as if made and synced over the years
+        with library.write() as db:
+            db.executemany(
+                "INSERT INTO sync_ops (origin, hlc, kind, body, seq) VALUES (?, ?, 'search', x'80', ?)",
+                [(origin, stamp + i, i + 1) for origin in (A, str(library.context.device_id)) for i in range(n)],
+            )
+    costs = [
+        (steps(d, lambda d=d: search.save(d, "edit", search.Query("x"))), steps(d, d.sync.watermarks)) for d in (b, c)
+    ]
+    # before: the number of a device's next op, and the watermarks asked with at each pull, read every op held
+    assert costs[0][0] < costs[1][0] + 20 and costs[0][1] < costs[1][1] + 20, costs
 
 
 # -- merge rules ------------------------------------------------------------------------------------------
