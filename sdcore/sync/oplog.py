@@ -284,10 +284,13 @@ def origins(conn: sqlite3.Connection) -> list[str]:
 
 
 def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dict[str, int]]:
-    """The ops that keep what is held of each origin without a gap: an origin's numbered ops are taken in order,
-    from the one after its last held here, up to the first missing one (the rest come again: the watermark stays
-    below them). Ops without a number (made before numbers) are taken as they come. Also: of each origin whose
-    ops stopped at a gap, the number that is missing."""
+    """The ops that keep what is held of each origin without a gap, in number and in time: an origin's op numbered
+    n > 1 is taken only with an op n - 1 of that origin stamped before it (held here, or taken with it); the others
+    wait (the watermark stays below them: they come again). So what this device holds, and serves oldest first,
+    never opens with ops that another device must refuse: an origin numbering its ops against their time (its op 1
+    stamped after its ops 2, 3...) had them fill every answer to others, refused there at every pull, ahead of the
+    ops of every other device. Ops without a number (made before numbers) are taken as they come. Also: of each
+    origin whose ops stopped, the number that is missing."""
     by_origin: dict[str, list[Op]] = {}
     out: list[Op] = []
     for op in ops:
@@ -297,17 +300,21 @@ def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dic
             by_origin.setdefault(op.origin, []).append(op)
     missing: dict[str, int] = {}
     for origin, numbered in by_origin.items():
-        after = last_seq(conn, origin)
-        for op in sorted(numbered, key=lambda o: o.seq or 0):
+        first: dict[int, int] = {}  # number -> the earliest stamp of an op of that number held or taken
+
+        def earliest(seq: int, origin: str = origin, first: dict[int, int] = first) -> int:
+            if seq not in first:
+                row = conn.execute("SELECT min(hlc) FROM sync_ops WHERE origin = ? AND seq = ?", (origin, seq)).fetchone()
+                first[seq] = row[0] if row[0] is not None else 1 << 63
+            return first[seq]
+
+        for op in sorted(numbered, key=lambda o: (o.seq or 0, o.hlc)):
             assert op.seq is not None
-            if op.seq <= after:
-                out.append(op)  # held already, or another op of that number (a restored device's, or a forked one): kept too
-            elif op.seq == after + 1:
+            if op.seq == 1 or earliest(op.seq - 1) < op.hlc:  # (two ops of one number: a restored device's, kept)
                 out.append(op)
-                after = op.seq
-            else:
-                missing[origin] = after + 1
-                break
+                first[op.seq] = min(earliest(op.seq), op.hlc)
+            elif origin not in missing:
+                missing[origin] = op.seq - 1
     return out, missing
 
 

@@ -222,6 +222,29 @@ async def test_a_batch_of_new_tags_reads_the_tag_names_once_not_once_per_tag(tri
     assert len(tags.list(b)) == 300
 
 
+def pull(giver: Library, taker: Library, limit: int) -> None:
+    """What the sync service's pull does: batches until one brings nothing new."""
+    while batch := giver.sync.ops_since(taker.sync.watermarks(), limit):
+        if not taker.sync.apply(batch):
+            break
+
+
+async def test_a_member_numbering_its_ops_against_their_time_cannot_stall_the_sync_of_others(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    a, b, _ = trio
+    stamp = hlc.encode(int(time.time() * 1000) - 60_000, 0)
+    # a hostile c: its op 1 stamped last, its ops 2, 3... stamped long before it (so, oldest of all, they come first)
+    hostile = [make(C, stamp + (500 if n == 1 else n), "search", n, name=f"junk {n}", value=None) for n in range(1, 80)]
+    b.sync.apply(hostile)
+    tags.create(b, "from b")
+    pull(b, a, limit=50)
+    # before: b took c's ops (numbered without a gap) and served them, oldest first, 50 a time: a refused them all
+    # (op 1 missing), at every pull, and never got b's own tag
+    assert "from b" in tag_names(a)
+    assert a.sync.digest() == b.sync.digest()
+
+
 def steps(library: Library, work: Callable[[], object]) -> int:
     """SQLite's work (virtual machine steps, in thousands) for `work` on the library's connections of this thread."""
     count = [0]
