@@ -219,10 +219,9 @@ class SharedData:
             good.append(op)
             if key is not None and op.origin not in known:
                 learnt[op.origin] = key
-        if learnt:
-            good = self._within_origins(good, sender)
-            kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
-            learnt = {origin: key for origin, key in learnt.items() if origin in kept}
+        good = self._within_origins(good, sender)  # (whatever keys are held: a key kept does not make a member)
+        kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
+        learnt = {origin: key for origin, key in learnt.items() if origin in kept}
         return self.apply(good, learnt, sender)
 
     def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:
@@ -274,9 +273,9 @@ class SharedData:
                 signing.refusals.refused(
                     sender or "(local)", f"operations of device {origin} after a gap (its operation {seq} is missing): waiting for it"
                 )
-            db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (keys or {}).items())
             room: dict[str, list[float]] = {}
             over: set[str] = set()
+            kept: set[str] = set()
             members: set[str] | None = None
             for op in sorted(taken, key=lambda o: o.stamp):
                 if op.origin in over:
@@ -291,6 +290,7 @@ class SharedData:
                     stranger = members is not None and op.origin not in members
                     self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
+                kept.add(op.origin)
                 if oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
@@ -299,6 +299,9 @@ class SharedData:
                         room[op.origin][0] -= 1
                         room[op.origin][1] -= len(op.body)
                         self.quota.took(op.origin, 1, len(op.body))
+            # the keys of the origins of ops held only: one whose ops all waited (a gap, its quota) is not known yet
+            db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)",
+                           [(origin, key) for origin, key in (keys or {}).items() if origin in kept])  # fmt: skip
             if over:
                 signing.refusals.refused(
                     sender or "(local)",

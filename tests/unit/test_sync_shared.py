@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import time
@@ -17,7 +18,7 @@ from sdcore.index.indexer import index_location
 from sdcore.library import entries
 from sdcore.library.context import LibraryContext
 from sdcore.library.library import Library, create_folder
-from sdcore.sync import hlc
+from sdcore.sync import hlc, oplog, signing
 from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue, catalogue_changes, catalogue_watermark
 from sdcore.sync.oplog import BadOp, Op, content_target, make
 
@@ -243,6 +244,29 @@ async def test_a_member_numbering_its_ops_against_their_time_cannot_stall_the_sy
     # (op 1 missing), at every pull, and never got b's own tag
     assert "from b" in tag_names(a)
     assert a.sync.digest() == b.sync.digest()
+
+
+async def test_keys_of_devices_whose_operations_waited_do_not_open_the_cap_on_non_members(
+    trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    _, b, _ = trio
+    monkeypatch.setattr(oplog, "MAX_STRANGERS", 3)
+    made_up = [signing.Signer(Ed25519PrivateKey.generate()) for _ in range(6)]  # a hostile member's inventions
+    keys = {s.device_id: s.public_key for s in made_up}
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+
+    def op(signer: signing.Signer, seq: int) -> Op:
+        made = make(signer.device_id, stamp + seq, "search", seq, name=f"junk {seq}", value=None)
+        return dataclasses.replace(made, sig=signer.sign(made.signed_part(b.id)))
+
+    for group in (made_up[:3], made_up[3:]):  # their ops 2, without an op 1: they wait, their keys were kept
+        assert b.sync.receive([op(s, 2) for s in group], A, keys) == 0
+    b.sync.receive([op(s, 1) for s in made_up], A, keys)  # then their ops 1, from devices now "known"
+    held = set(oplog.origins(b.read()))
+    assert len(held) <= 3, len(held)  # before: 6 (past the cap, its asks refused everywhere once past 256)
+    assert {d for (d,) in b.read().execute("SELECT device FROM sync_keys")} <= held | {str(b.context.device_id)}
 
 
 def steps(library: Library, work: Callable[[], object]) -> int:
