@@ -141,6 +141,7 @@ def test_a_stamp_a_week_ahead_is_refused() -> None:
         ([A, 1, "search", msgpack.packb({"name": "x\n", "value": None})], "plain text"),
         ([A, 1, "search", msgpack.packb({"name": "x", "value": "[1, 2]"})], "a search's JSON"),
         ([A, 1, "search", msgpack.packb({"name": "x", "value": '{"limit": {"a": 1}, "sort": 5}'})], "a search's JSON"),
+        ([A, 1, "search", msgpack.packb({"name": "x", "value": "[" * 16_000})], "a search's JSON"),  # (RecursionError)
     ],
 )
 def test_an_operation_a_peer_sends_is_checked_field_by_field(raw: object, complaint: str) -> None:
