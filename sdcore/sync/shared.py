@@ -24,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,9 @@ MAX_HELD_BYTES = 1 << 30
 """Bytes of ops bodies of one other device this device keeps in all (the log is never compacted)..."""
 MAX_HELD_BYTES_STRANGER = 16 << 20
 """...of a device that is not a member of the library (a copy's old device; a member making up devices)."""
+MAX_HELD_BYTES_STRANGERS = 64 << 20
+"""...of all devices not members together (a member making up 128 devices, the most this device takes, had them
+add 2 GiB here)."""
 MAX_HELD_OPS = 10_000_000
 
 
@@ -89,9 +92,12 @@ class Quota:
         self._held: dict[str, list[int]] = {}  # origin -> [ops, bytes] held (counted once, then kept up to date)
         self.full: dict[str, int] = {}
         """Origins whose ops were refused for their quota (`resting`), each with the bytes it may hold in all."""
+        self._strangers: set[str] = set()
+        self._strangers_held: int | None = None
+        """Bytes held of the ops of all devices not members (counted once, then kept up to date)."""
 
-    def room(self, conn: sqlite3.Connection, origin: str, stranger: bool) -> tuple[float, float]:
-        """(ops, bytes) `origin` may add now."""
+    def room(self, conn: sqlite3.Connection, origin: str, members: Collection[str]) -> tuple[float, float]:
+        """(ops, bytes) `origin` may add now (`members`: the library's members and this device)."""
         now = time.monotonic()
         ops, size, when = self._buckets.get(origin, (float(QUOTA_OPS), float(QUOTA_BYTES), now))
         refill = (now - when) / QUOTA_PERIOD
@@ -101,8 +107,17 @@ class Quota:
         if held is None:
             row = conn.execute("SELECT count(*), total(length(body)) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
             held = self._held[origin] = [int(row[0]), int(row[1])]
-        most = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
-        return min(ops, MAX_HELD_OPS - held[0]), min(size, most - held[1])
+        if origin in members:
+            return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES - held[1])
+        if self._strangers_held is None:
+            self._strangers.update(o for o in oplog.origins(conn) if o not in members)
+            self._strangers_held = sum(
+                int(conn.execute("SELECT total(length(body)) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
+                for o in self._strangers
+            )  # fmt: skip
+        self._strangers.add(origin)
+        strangers_room = MAX_HELD_BYTES_STRANGERS - self._strangers_held
+        return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES_STRANGER - held[1], strangers_room)
 
     def resting(self) -> set[str]:
         """The origins refused for their quota that have not got room for a tenth of it back yet: not asked for (their
@@ -114,7 +129,9 @@ class Quota:
             refill = (now - when) / QUOTA_PERIOD
             held = self._held[origin]
             if (ops + refill * QUOTA_OPS < QUOTA_OPS / 10 or size + refill * QUOTA_BYTES < QUOTA_BYTES / 10
-                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT):  # fmt: skip
+                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT
+                    or (origin in self._strangers and self._strangers_held is not None
+                        and self._strangers_held >= MAX_HELD_BYTES_STRANGERS - oplog.BODY_LIMIT)):  # fmt: skip
                 out.add(origin)
             else:
                 del self.full[origin]
@@ -126,6 +143,8 @@ class Quota:
         held = self._held[origin]
         held[0] += ops
         held[1] += size
+        if origin in self._strangers and self._strangers_held is not None:
+            self._strangers_held += size
 
 
 def tag_uid(name: str) -> str:
@@ -283,8 +302,8 @@ class SharedData:
                 mine = op.origin == self.device
                 if not mine and op.origin not in room:
                     if members is None:
-                        members = {m.device_id for m in Members(self.library.folder).all()}
-                    room[op.origin] = list(self.quota.room(db, op.origin, op.origin not in members))
+                        members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
+                    room[op.origin] = list(self.quota.room(db, op.origin, members))
                 if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
                     over.add(op.origin)
                     stranger = members is not None and op.origin not in members
@@ -307,7 +326,8 @@ class SharedData:
                     sender or "(local)",
                     f"operations of device {sorted(over)[0]}{f' (and {len(over) - 1} more devices)' if len(over) > 1 else ''} "
                     f"past what one device may add here (at most {QUOTA_OPS:,} operations or {QUOTA_BYTES >> 20} MiB an hour, "
-                    f"{MAX_HELD_BYTES >> 20} MiB in all, {MAX_HELD_BYTES_STRANGER >> 20} MiB for a device not a member): "
+                    f"{MAX_HELD_BYTES >> 20} MiB in all, {MAX_HELD_BYTES_STRANGER >> 20} MiB for a device not a member, "
+                    f"{MAX_HELD_BYTES_STRANGERS >> 20} MiB for all of them): "
                     "the rest waits",
                 )
         if new:

@@ -270,6 +270,21 @@ async def test_keys_of_devices_whose_operations_waited_do_not_open_the_cap_on_no
     assert {d for (d,) in b.read().execute("SELECT device FROM sync_keys")} <= held | {str(b.context.device_id)}
 
 
+async def test_devices_not_members_may_add_little_here_however_many_they_are(
+    trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.sync import shared
+
+    _, b, _ = trio
+    monkeypatch.setattr(shared, "MAX_HELD_BYTES_STRANGERS", 3000, raising=False)
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    made_up = [str(uuid.UUID(int=0xD00 + n)) for n in range(10)]  # devices a hostile member made up
+    ops = [make(d, stamp + 100 * i + n, "search", n + 1, name=f"junk {n}", value=None) for i, d in enumerate(made_up) for n in range(30)]
+    b.sync.apply(ops)
+    held = b.read().execute("SELECT total(length(body)) FROM sync_ops WHERE origin != ?", (str(b.context.device_id),)).fetchone()[0]
+    assert held <= 3000, held  # before: 16 MiB each, 128 of them (here all 10 * 30 ops, 6,200 bytes)
+
+
 def steps(library: Library, work: Callable[[], object]) -> int:
     """SQLite's work (virtual machine steps, in thousands) for `work` on the library's connections of this thread."""
     count = [0]
