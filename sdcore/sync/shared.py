@@ -115,7 +115,9 @@ class Quota:
                 int(conn.execute("SELECT total(length(body)) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
                 for o in self._strangers
             )  # fmt: skip
-        self._strangers.add(origin)
+        if origin not in self._strangers:  # (a device no longer a member, say: what it holds counts from now on)
+            self._strangers.add(origin)
+            self._strangers_held += held[1]
         strangers_room = MAX_HELD_BYTES_STRANGERS - self._strangers_held
         return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES_STRANGER - held[1], strangers_room)
 
