@@ -514,7 +514,7 @@ MIGRATIONS: dict[int, str] = {
     """,
     # Sync: each op of a device numbered 1, 2, 3... by it, the number signed with the op, so a receiver takes an
     # origin's ops without a gap (a relay that sends only an origin's latest op cannot hide the ones before it).
-    # NULL: an op made before this (taken as before). A second op of one number (the origin's own) is not kept.
+    # NULL: an op made before this (taken as before). (28: a second op of one number is kept too.)
     26: """
     ALTER TABLE sync_ops ADD COLUMN seq INTEGER;
     CREATE UNIQUE INDEX sync_ops_by_seq ON sync_ops (origin, seq) WHERE seq IS NOT NULL;
@@ -634,6 +634,13 @@ MIGRATIONS: dict[int, str] = {
     END;
     INSERT INTO entry_places SELECT id, parent_id, name FROM entries
         WHERE id IN (SELECT entry_id FROM tag_assignments UNION SELECT entry_id FROM user_metadata);
+    """,
+    # Two ops of one origin may carry one number: a device whose library was restored from a backup numbers its
+    # next ops as the ones lost in the restore, which others hold. Both are kept (the number only shows a gap):
+    # with the unique index, the new ones were ignored for good wherever the lost ones had arrived first.
+    28: """
+    DROP INDEX sync_ops_by_seq;
+    CREATE INDEX sync_ops_by_seq ON sync_ops (origin, seq) WHERE seq IS NOT NULL;
     """,
 }
 

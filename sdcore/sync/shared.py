@@ -16,6 +16,7 @@ catalogue has not brought it) changes the state only; `reapply_pending` shows it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -23,7 +24,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,9 @@ MAX_HELD_BYTES = 1 << 30
 """Bytes of ops bodies of one other device this device keeps in all (the log is never compacted)..."""
 MAX_HELD_BYTES_STRANGER = 16 << 20
 """...of a device that is not a member of the library (a copy's old device; a member making up devices)."""
+MAX_HELD_BYTES_STRANGERS = 64 << 20
+"""...of all devices not members together (a member making up 128 devices, the most this device takes, had them
+add 2 GiB here)."""
 MAX_HELD_OPS = 10_000_000
 
 
@@ -88,9 +92,12 @@ class Quota:
         self._held: dict[str, list[int]] = {}  # origin -> [ops, bytes] held (counted once, then kept up to date)
         self.full: dict[str, int] = {}
         """Origins whose ops were refused for their quota (`resting`), each with the bytes it may hold in all."""
+        self._strangers: set[str] = set()
+        self._strangers_held: int | None = None
+        """Bytes held of the ops of all devices not members (counted once, then kept up to date)."""
 
-    def room(self, conn: sqlite3.Connection, origin: str, stranger: bool) -> tuple[float, float]:
-        """(ops, bytes) `origin` may add now."""
+    def room(self, conn: sqlite3.Connection, origin: str, members: Collection[str]) -> tuple[float, float]:
+        """(ops, bytes) `origin` may add now (`members`: the library's members and this device)."""
         now = time.monotonic()
         ops, size, when = self._buckets.get(origin, (float(QUOTA_OPS), float(QUOTA_BYTES), now))
         refill = (now - when) / QUOTA_PERIOD
@@ -100,8 +107,19 @@ class Quota:
         if held is None:
             row = conn.execute("SELECT count(*), total(length(body)) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
             held = self._held[origin] = [int(row[0]), int(row[1])]
-        most = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
-        return min(ops, MAX_HELD_OPS - held[0]), min(size, most - held[1])
+        if origin in members:
+            return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES - held[1])
+        if self._strangers_held is None:
+            self._strangers.update(o for o in oplog.origins(conn) if o not in members)
+            self._strangers_held = sum(
+                int(conn.execute("SELECT total(length(body)) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
+                for o in self._strangers
+            )  # fmt: skip
+        if origin not in self._strangers:  # (a device no longer a member, say: what it holds counts from now on)
+            self._strangers.add(origin)
+            self._strangers_held += held[1]
+        strangers_room = MAX_HELD_BYTES_STRANGERS - self._strangers_held
+        return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES_STRANGER - held[1], strangers_room)
 
     def resting(self) -> set[str]:
         """The origins refused for their quota that have not got room for a tenth of it back yet: not asked for (their
@@ -113,7 +131,9 @@ class Quota:
             refill = (now - when) / QUOTA_PERIOD
             held = self._held[origin]
             if (ops + refill * QUOTA_OPS < QUOTA_OPS / 10 or size + refill * QUOTA_BYTES < QUOTA_BYTES / 10
-                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT):  # fmt: skip
+                    or held[0] >= MAX_HELD_OPS or held[1] >= most - oplog.BODY_LIMIT
+                    or (origin in self._strangers and self._strangers_held is not None
+                        and self._strangers_held >= MAX_HELD_BYTES_STRANGERS - oplog.BODY_LIMIT)):  # fmt: skip
                 out.add(origin)
             else:
                 del self.full[origin]
@@ -125,6 +145,8 @@ class Quota:
         held = self._held[origin]
         held[0] += ops
         held[1] += size
+        if origin in self._strangers and self._strangers_held is not None:
+            self._strangers_held += size
 
 
 def tag_uid(name: str) -> str:
@@ -144,6 +166,10 @@ class SharedData:
         self._changed: set[str] = set()
         """The kinds of change made in the write transaction under way (told once it commits)."""
         self.quota = Quota()
+        self._names: dict[str, dict[str, tuple[tuple[int, str], str]]] | None = None
+        """While a batch of other devices' ops is merged (`apply`): every tag name, casefolded -> {uid: (stamp of its
+        name, name)}, read once (`_name_group` read them all for each op: 8,000 new tags took 32 s)."""
+        self._naming = False
 
     @property
     def device(self) -> str:
@@ -153,8 +179,8 @@ class SharedData:
     def clock(self) -> hlc.Clock:
         with self._lock:
             if self._clock is None:
-                last = self.library.read().execute("SELECT max(hlc) FROM sync_ops").fetchone()[0]
-                self._clock = hlc.Clock(last or 0)
+                last = max(oplog.watermarks(self.library.read()).values(), default=0)  # (max(hlc): every op read)
+                self._clock = hlc.Clock(last)
             return self._clock
 
     # -- what other devices call (through syncwire) ---------------------------------------------------
@@ -214,10 +240,9 @@ class SharedData:
             good.append(op)
             if key is not None and op.origin not in known:
                 learnt[op.origin] = key
-        if learnt:
-            good = self._within_origins(good, sender)
-            kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
-            learnt = {origin: key for origin, key in learnt.items() if origin in kept}
+        good = self._within_origins(good, sender)  # (whatever keys are held: a key kept does not make a member)
+        kept = {op.origin for op in good}  # the key of an origin left out is not kept (else it would count as known)
+        learnt = {origin: key for origin, key in learnt.items() if origin in kept}
         return self.apply(good, learnt, sender)
 
     def _within_origins(self, ops: list[Op], sender: str) -> list[Op]:
@@ -225,7 +250,7 @@ class SharedData:
         them (a member making up devices by the hundred would make the requests this device asks with, naming every
         device it holds ops of, too long to be answered: its sync would stop for good)."""
         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
-        held = {origin for (origin,) in self.library.read().execute("SELECT DISTINCT origin FROM sync_ops")} | members
+        held = set(oplog.origins(self.library.read())) | members
         room = oplog.MAX_STRANGERS - len(held - members)
         taken, left_out = set(held), 0
         for origin in dict.fromkeys(op.origin for op in ops):
@@ -261,7 +286,7 @@ class SharedData:
         if not taken:
             return 0  # no write lock taken for nothing
         new = 0
-        with self.library.write() as db:
+        with self.library.write() as db, self._names_read_once():
             self.adopt(db)
             taken, missing = oplog.without_gaps(db, taken)
             if missing:
@@ -269,9 +294,9 @@ class SharedData:
                 signing.refusals.refused(
                     sender or "(local)", f"operations of device {origin} after a gap (its operation {seq} is missing): waiting for it"
                 )
-            db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)", (keys or {}).items())
             room: dict[str, list[float]] = {}
             over: set[str] = set()
+            kept: set[str] = set()
             members: set[str] | None = None
             for op in sorted(taken, key=lambda o: o.stamp):
                 if op.origin in over:
@@ -279,13 +304,14 @@ class SharedData:
                 mine = op.origin == self.device
                 if not mine and op.origin not in room:
                     if members is None:
-                        members = {m.device_id for m in Members(self.library.folder).all()}
-                    room[op.origin] = list(self.quota.room(db, op.origin, op.origin not in members))
+                        members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
+                    room[op.origin] = list(self.quota.room(db, op.origin, members))
                 if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
                     over.add(op.origin)
                     stranger = members is not None and op.origin not in members
                     self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
+                kept.add(op.origin)
                 if oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
@@ -294,17 +320,29 @@ class SharedData:
                         room[op.origin][0] -= 1
                         room[op.origin][1] -= len(op.body)
                         self.quota.took(op.origin, 1, len(op.body))
+            # the keys of the origins of ops held only: one whose ops all waited (a gap, its quota) is not known yet
+            db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)",
+                           [(origin, key) for origin, key in (keys or {}).items() if origin in kept])  # fmt: skip
             if over:
                 signing.refusals.refused(
                     sender or "(local)",
                     f"operations of device {sorted(over)[0]}{f' (and {len(over) - 1} more devices)' if len(over) > 1 else ''} "
                     f"past what one device may add here (at most {QUOTA_OPS:,} operations or {QUOTA_BYTES >> 20} MiB an hour, "
-                    f"{MAX_HELD_BYTES >> 20} MiB in all, {MAX_HELD_BYTES_STRANGER >> 20} MiB for a device not a member): "
+                    f"{MAX_HELD_BYTES >> 20} MiB in all, {MAX_HELD_BYTES_STRANGER >> 20} MiB for a device not a member, "
+                    f"{MAX_HELD_BYTES_STRANGERS >> 20} MiB for all of them): "
                     "the rest waits",
                 )
         if new:
             self.tell()
         return new
+
+    @contextlib.contextmanager
+    def _names_read_once(self) -> Iterator[None]:
+        self._naming, self._names = True, None
+        try:
+            yield
+        finally:
+            self._naming, self._names = False, None
 
     def digest(self) -> str:
         """A hash of the shared state: equal on devices that hold the same ops."""
@@ -544,6 +582,10 @@ class SharedData:
         )
         if op.kind == "tag":
             old = msgpack.unpackb(row[2]) if row is not None and fields["field"] == "name" else None
+            if fields["field"] == "name" and self._names is not None:
+                if old is not None:
+                    self._names.get(old.casefold(), {}).pop(fields["uid"], None)
+                self._names.setdefault(value.casefold(), {})[fields["uid"]] = (op.stamp, value)
             self._show_tag(db, fields["uid"], old)
         elif op.kind == "search":
             self._show_search(db, fields["name"].strip(), value)
@@ -583,16 +625,24 @@ class SharedData:
     def _name_group(self, db: sqlite3.Connection, folded: str) -> None:
         """Show the live tags named `folded` (two devices may give two tags one name): the one named first keeps
         the name, the others show it with the start of their id."""
-        members = []
-        for key, stamp, origin, value in db.execute("SELECT key, hlc, origin, value FROM sync_fields WHERE key LIKE 'tag:%:name'").fetchall():
-            name = msgpack.unpackb(value)
-            uid = key.split(":")[1]
-            if name.casefold() == folded and not self._field(db, f"tag:{uid}:gone"):
-                members.append(((stamp, origin), uid, name))
+        members = [(stamp, uid, name) for uid, (stamp, name) in self._named(db, folded).items()
+                   if not self._field(db, f"tag:{uid}:gone")]  # fmt: skip
         members.sort()
         db.executemany("UPDATE tags SET name = ? WHERE uid = ?", [("\x01" + uid, uid) for _, uid, _ in members])
         for rank, (_, uid, name) in enumerate(members):
             db.execute("UPDATE tags SET name = ? WHERE uid = ?", (name if rank == 0 else f"{name} ({uid[:6]})", uid))
+
+    def _named(self, db: sqlite3.Connection, folded: str) -> dict[str, tuple[tuple[int, str], str]]:
+        """The tags (live or gone) named `folded` once casefolded: {uid: (stamp of its name, name)}."""
+        if self._names is not None:
+            return self._names.get(folded, {})
+        names: dict[str, dict[str, tuple[tuple[int, str], str]]] = {}
+        for key, stamp, origin, value in db.execute("SELECT key, hlc, origin, value FROM sync_fields WHERE key LIKE 'tag:%:name'"):
+            name = msgpack.unpackb(value)
+            names.setdefault(name.casefold(), {})[key.split(":")[1]] = ((stamp, origin), name)
+        if self._naming:
+            self._names = names
+        return names.get(folded, {})
 
     def _show_tagging(self, db: sqlite3.Connection, uid: str, target: str, live: bool | None = None) -> None:
         """Show whether the tag is on the target (`live`: known to be, else looked up)."""
