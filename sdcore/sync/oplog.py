@@ -265,7 +265,18 @@ def insert(db: sqlite3.Connection, op: Op) -> bool:
 
 def last_seq(conn: sqlite3.Connection, origin: str) -> int:
     """The number of the last op of `origin` held here (0: none numbered)."""
-    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()[0])
+    return int(conn.execute(  # IS NOT NULL: read from the index of numbers (one look), not every op of the origin
+        "SELECT coalesce(max(seq), 0) FROM sync_ops WHERE origin = ? AND seq IS NOT NULL", (origin,)
+    ).fetchone()[0])
+
+
+def next_seq(conn: sqlite3.Connection, origin: str) -> int:
+    """The number the next op of `origin` (this device) gets: after its last held here, and after every number a
+    restore from a backup found the other devices may hold (sdcore.sync.highwater: never given twice)."""
+    return int(conn.execute(
+        "SELECT max(coalesce((SELECT max(seq) FROM sync_ops WHERE origin = ?1 AND seq IS NOT NULL), 0),"
+        " coalesce((SELECT max(ops_to) FROM sync_restores WHERE origin = ?1), 0)) + 1", (origin,),
+    ).fetchone()[0])  # fmt: skip
 
 
 def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dict[str, int]]:
