@@ -133,11 +133,16 @@ def check(library: Library, db: sqlite3.Connection) -> str | None:
             db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'catalogue_log'", (mark.catalogue,))
         else:
             db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('catalogue_log', ?)", (mark.catalogue,))
+    # what it holds of its own ops (not what an earlier restore raised its numbers to: those it may have lost again)
+    held_seq, held_hlc = db.execute(
+        "SELECT coalesce((SELECT max(seq) FROM sync_ops WHERE origin = ?1 AND seq IS NOT NULL), 0),"
+        " coalesce((SELECT max(hlc) FROM sync_ops WHERE origin = ?1), 0)", (device,),
+    ).fetchone()  # fmt: skip
     db.execute(
         "INSERT INTO sync_restores (origin, catalogue_from, catalogue_to, ops_from, ops_to, hlc_from, hlc_to, found)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (device, now.catalogue, max(now.catalogue, mark.catalogue), now.op_seq, max(now.op_seq, mark.op_seq),
-         now.hlc, max(now.hlc, mark.hlc), time.time()),
+        (device, now.catalogue, max(now.catalogue, mark.catalogue), held_seq, max(now.op_seq, mark.op_seq),
+         held_hlc, max(now.hlc, mark.hlc), time.time()),
     )  # fmt: skip
     told = (
         f"library {library.name!r} is older than what the devices it is shared with have seen of it (restored from a "
