@@ -219,15 +219,19 @@ class LibraryHandle(_Part):
         if not await catalogue.reachable(library, device):
             raise catalogue.DeviceOffline(f"device {device} is out of reach")
         refs = await in_thread(library, _owner_ids, library, ids)  # its own ids for them (the catalogue maps them)
-        remote = (await (await self._api.devices._network()).api_of(device)).library(str(library.id))
-        out: dict[int, str | None] = {}
-        for start in range(0, len(ids), dedup.MAX_HASHED):
-            chunk = ids[start : start + dedup.MAX_HASHED]
-            got = await remote.full_hashes([refs[i] for i in chunk])
-            if not isinstance(got, builtins.list) or len(got) != len(chunk):
-                raise SdError(f"device {device} answered full_hashes with something else")
-            out.update((i, h if isinstance(h, str) and len(h) == 64 else None) for i, h in zip(chunk, got, strict=True))
-        return out
+        core = await (await self._api.devices._network()).api_of(device)
+        try:  # one session of its core for the lot, closed after (a device allows a few at once)
+            remote = core.library(str(library.id))
+            out: dict[int, str | None] = {}
+            for start in range(0, len(ids), dedup.MAX_HASHED):
+                chunk = ids[start : start + dedup.MAX_HASHED]
+                got = await remote.full_hashes([refs[i] for i in chunk])
+                if not isinstance(got, builtins.list) or len(got) != len(chunk):
+                    raise SdError(f"device {device} answered full_hashes with something else")
+                out.update((i, h if isinstance(h, str) and len(h) == 64 else None) for i, h in zip(chunk, got, strict=True))
+            return out
+        finally:
+            await core.close()
 
     async def full_hashes(self, entry_ids: builtins.list[int]) -> builtins.list[str | None]:
         """The full BLAKE3 of each of this device's own indexed files of the library named by entry id (at most
