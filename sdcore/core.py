@@ -54,7 +54,7 @@ class Core:
         self.bus = EventBus()
         self.local_fs = LocalFS()
         self.libraries = Libraries(self.data_dir / "libraries", LibraryContext(
-            self.device.id, self.bus, self.fs_for, self.device.name, self.data_dir / KEY_FILE
+            self.device.id, self.bus, self.fs_for, self.device.name, self.data_dir / KEY_FILE, self.data_dir / "highwater"
         ))
         self.network: NetworkService | None = None
         """The network once used (`net()` makes it): sdcore.net.Network, or a test's."""

@@ -73,16 +73,26 @@ class DeviceCopy:
 
 @dataclass(frozen=True)
 class CrossDeviceGroup:
-    """Files on two or more devices with one cas_id: the same content, by its sampled content id only (the
-    catalogue of another device carries no full hash: not verified byte for byte)."""
+    """Files on two or more devices with one cas_id. Proven identical (`proven`) when each device hashed its copy
+    whole (`full_hash`, equal); copies on the devices in `offline` are the same content by the sampled content id
+    only (the catalogue of another device carries no full hash: not verified byte for byte)."""
 
     cas_id: str
     size: int
     copies: tuple[DeviceCopy, ...]
+    full_hash: str | None = None
+    """The full BLAKE3 of every copy on a device that was asked (None: none was)."""
+    offline: tuple[uuid.UUID, ...] = ()
+    """Devices whose copies were not hashed (out of reach): held by the sampled cas_id only."""
+
+    @property
+    def proven(self) -> bool:
+        """Whether every copy was hashed whole where it lives, with one result."""
+        return self.full_hash is not None and not self.offline
 
 
 def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> tuple[CrossDeviceGroup, ...]:
-    """Contents held on more than one device of the library, by cas_id, biggest first."""
+    """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`)."""
     conn = library.read()
     groups = conn.execute(
         "SELECT e.content_id, c.cas_id, max(e.size) FROM entries e JOIN locations l ON l.id = e.location_id"
@@ -103,8 +113,80 @@ def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> 
             (DeviceCopy(uuid.UUID(device), paths[entry_id], entry_id) for entry_id, device in rows if entry_id in paths),
             key=lambda c: (str(c.device_id), c.path),
         )
-        out.append(CrossDeviceGroup(cas_id, size, tuple(copies)))
+        out.append(CrossDeviceGroup(cas_id, size, tuple(copies), None, tuple(sorted({c.device_id for c in copies}))))
     return tuple(out)
+
+
+def proven_by(
+    groups: tuple[CrossDeviceGroup, ...], hashes: dict[int, str | None], offline: set[uuid.UUID]
+) -> tuple[CrossDeviceGroup, ...]:
+    """The groups split by the full hash of each copy (`hashes`: entry id -> its device's full BLAKE3 of it; None:
+    changed since it was indexed, or unreadable: left out). A group whose copies on reachable devices differ
+    becomes one group per content (those on one device only are not cross-device duplicates); copies on `offline`
+    devices join each, held by the sampled cas_id only."""
+    out: list[CrossDeviceGroup] = []
+    for g in groups:
+        away = [c for c in g.copies if c.device_id in offline]
+        classes: dict[str, list[DeviceCopy]] = defaultdict(list)
+        for c in g.copies:
+            digest = hashes.get(c.entry_id) if c.device_id not in offline else None
+            if digest is not None:
+                classes[digest].append(c)
+        if away and not classes:
+            classes[""] = []
+        for digest, same in classes.items():
+            copies = sorted([*same, *away], key=lambda c: (str(c.device_id), c.path))
+            if len({c.device_id for c in copies}) > 1:
+                unproven = tuple(sorted({c.device_id for c in away}))
+                out.append(CrossDeviceGroup(g.cas_id, g.size, tuple(copies), digest or None, unproven))
+    return tuple(out)
+
+
+MAX_HASHED = 1000
+"""Files one `full_hashes` call hashes (a device asks for more in several)."""
+
+
+def full_hashes(library: Library, entry_ids: list[int]) -> list[str | None]:
+    """The full BLAKE3 of each of these entries, read whole here (blocking: run it in a thread); None for one that is
+    not a file of this device's own locations in the library (another device's, from its catalogue: never read
+    through here), that changed since it was indexed, or that cannot be read. Kept and reused as `find` does."""
+    if len(entry_ids) > MAX_HASHED:
+        raise ValueError(f"at most {MAX_HASHED} files at once")
+    locations = {loc.id: loc for loc in library.locations.list() if loc.device_id == library.locations.device_id}
+    wanted = [i for i in entry_ids if type(i) is int]
+    if not locations or not wanted:
+        return [None] * len(entry_ids)
+    marks = ",".join("?" * len(wanted))
+    rows = library.read().execute(
+        "SELECT e.id, e.location_id, p.path, e.name, e.size, e.mtime, e.inode, h.size, h.inode, h.ctime_ns, h.full_hash"
+        " FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id LEFT JOIN file_hashes h ON h.entry_id = e.id"
+        f" WHERE e.id IN ({marks}) AND e.kind = 'file'",
+        wanted,
+    ).fetchall()
+    candidates = []
+    for entry_id, location_id, parent, name, size, mtime, inode, *cache in rows:
+        if location_id in locations:
+            rel = from_db(f"{parent}/{name}" if parent else name)
+            held = tuple(cache) if cache[0] is not None else None
+            candidates.append(_Candidate(entry_id, locations[location_id].absolute(rel), size, mtime, inode, held))  # type: ignore[arg-type]
+    found: dict[int, str] = {}
+    fresh: list[tuple[int, int, int, int, str]] = []
+    for files in _distinct_files(candidates, []).values():
+        first = files[0]
+        digest = first.cached or (_hash_small(first.path) if first.size < _BIG else _hash_or_none(first.path))
+        if digest is None:
+            continue
+        if first.cached is None:
+            fresh.append((first.entry_id, *first.stamp, digest))
+        found.update((f.entry_id, digest) for f in files)
+    if fresh:
+        with library.write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO file_hashes (entry_id, size, inode, ctime_ns, full_hash)"
+                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
+                [(*row, row[0]) for row in fresh],
+            )
+    return [found.get(i) for i in entry_ids]
 
 
 @dataclass

@@ -36,7 +36,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.holds_files_of(device_id) -> bool      (its catalogue is here: tags on its files are written here)
     await lib.saved.list() -> list[SavedSearch]      .get(name)  .save(name, query)  .run(name) -> list[Entry]  .forget(name)
     await lib.duplicates(location=None, min_size=1) -> Duplicates    await api.duplicates_in(folders) (from disk)
-    await lib.duplicates_across_devices(min_size=1) -> list[CrossDeviceGroup]   (same cas_id on several devices)
+    await lib.duplicates_across_devices(min_size=1) -> list[CrossDeviceGroup]   (on several devices, proven by full hash)
     await lib.devices() -> list[DeviceInfo]          the other devices whose catalogue the library holds
     await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, ignore=(), index=False)
     await lib.locations.get(key) -> Location         .containing(sdpath) -> Location | None  .remove(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from sdcore.tags import Tag
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 async def wait_for(library: Library, job_id: str) -> JobRecord:
@@ -180,11 +182,66 @@ class LibraryHandle(_Part):
 
 
     async def duplicates_across_devices(self, min_size: int = 1) -> builtins.list[CrossDeviceGroup]:
-        """Contents held on more than one device of the library (this one and those known from its catalogue), by
-        cas_id: the same content by its sampled id, not verified byte for byte."""
+        """Contents held on more than one device of the library (this one and those known from its catalogue): by
+        cas_id, then proven with a full BLAKE3 that each device reachable now makes of its own copy (nothing but the
+        hash crosses); a group with copies on a device out of reach says so (`offline`: by the sampled id only)."""
         from sdcore import dedup
 
-        return builtins.list(await self._in_thread(dedup.across_devices, min_size))
+        library = await self._library()
+        groups = await self._in_thread(dedup.across_devices, min_size)
+        by_device: dict[uuid.UUID, builtins.list[int]] = {}
+        for g in groups:
+            for c in g.copies:
+                by_device.setdefault(c.device_id, []).append(c.entry_id)
+        hashes: dict[int, str | None] = {}
+        offline: set[uuid.UUID] = set()
+        for device, ids in by_device.items():
+            try:
+                hashes.update(await self._full_hashes_on(library, device, ids))
+            except (SdError, OSError, TimeoutError) as exc:
+                if device == self._api.device.id:
+                    raise
+                log.info("no full hashes from device %s: %s", device, exc)
+                offline.add(device)
+        return builtins.list(dedup.proven_by(groups, hashes, offline))
+
+    async def _full_hashes_on(self, library: Library, device: uuid.UUID, ids: builtins.list[int]) -> dict[int, str | None]:
+        """Entry id (here) -> the full BLAKE3 its device makes of it (SdError or OSError: that device is out of reach)."""
+        from sdcore import dedup
+        from sdcore.sync import catalogue
+
+        if device == self._api.device.id:
+            local: dict[int, str | None] = {}
+            for start in range(0, len(ids), dedup.MAX_HASHED):
+                chunk = ids[start : start + dedup.MAX_HASHED]
+                local.update(zip(chunk, await in_thread(library, dedup.full_hashes, library, chunk), strict=True))
+            return local
+        if not await catalogue.reachable(library, device):
+            raise catalogue.DeviceOffline(f"device {device} is out of reach")
+        refs = await in_thread(library, _owner_ids, library, ids)  # its own ids for them (the catalogue maps them)
+        core = await (await self._api.devices._network()).api_of(device)
+        try:  # one session of its core for the lot, closed after (a device allows a few at once)
+            remote = core.library(str(library.id))
+            out: dict[int, str | None] = {}
+            for start in range(0, len(ids), dedup.MAX_HASHED):
+                chunk = ids[start : start + dedup.MAX_HASHED]
+                got = await remote.full_hashes([refs[i] for i in chunk])
+                if not isinstance(got, builtins.list) or len(got) != len(chunk):
+                    raise SdError(f"device {device} answered full_hashes with something else")
+                out.update((i, h if isinstance(h, str) and len(h) == 64 else None) for i, h in zip(chunk, got, strict=True))
+            return out
+        finally:
+            await core.close()
+
+    async def full_hashes(self, entry_ids: builtins.list[int]) -> builtins.list[str | None]:
+        """The full BLAKE3 of each of this device's own indexed files of the library named by entry id (at most
+        `dedup.MAX_HASHED`), read whole here; None for one that is not this device's, changed since it was indexed
+        or unreadable. What a device of the library asks another to prove a duplicate without moving the file."""
+        from sdcore import dedup
+
+        if not isinstance(entry_ids, builtins.list) or len(entry_ids) > dedup.MAX_HASHED:
+            raise SdError(f"full_hashes takes a list of at most {dedup.MAX_HASHED} entry ids")
+        return await self._in_thread(dedup.full_hashes, entry_ids)
 
     async def devices(self) -> builtins.list[DeviceInfo]:
         """The other devices whose catalogue the library holds (their files are listed and searched here)."""
@@ -687,6 +744,14 @@ def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> bui
                   location_id=row[1])
         )
     return found
+
+
+def _owner_ids(library: Library, ids: builtins.list[int]) -> dict[int, int]:
+    """Entry id here -> the id its owner device has for it."""
+    from sdcore.sync.catalogue import ref_of
+
+    conn = library.read()
+    return {i: ref_of(conn, i).entry_id for i in ids}
 
 
 def _holds_files_of(library: Library, device_id: str) -> bool:

@@ -29,6 +29,8 @@ class LibraryContext:
     """This device's name as it started (what the catalogue it sends calls it)."""
     key_file: Path | None = None
     """This device's key, which signs its changes of shared data (None: a library opened without a core)."""
+    marks: Path | None = None
+    """Where this device keeps each library's high-water mark, outside the library (sdcore.sync.highwater)."""
 
     @classmethod
     def this_device_only(cls, device_id: DeviceId = UNNAMED_DEVICE) -> LibraryContext:

@@ -108,6 +108,8 @@ class Library:
         self._closed = False
         self.disk_full = False
         """Opened on a full disk: read from the database file as it is, every write refused."""
+        self.restored: str | None = None
+        """The line that says the library was found restored from a backup when this process took its lock."""
         self.catalogue_head: int | None = None
         """The last change of this device's catalogue told on the bus (0: not numbered; None: not looked yet)."""
         try:
@@ -231,10 +233,32 @@ class Library:
                     self._writer.execute("UPDATE jobs SET state = 'interrupted' WHERE state IN ('queued', 'running')")
                 if secondary_indexes_missing(self._writer):  # a bulk load was cut off: never left without them
                     make_secondary_indexes(self._writer)
+                self._check_restored()
             except BaseException:
                 self._lock_file.close()
                 self._lock_file = None
                 raise
+
+    def _check_restored(self) -> None:
+        """Before the first write: if the library's numbers are below what the devices it is shared with saw of it
+        (restored from a backup), number on past them (sdcore.sync.highwater); said once, in `restored`."""
+        if self.context.marks is None:
+            return
+        from sdcore.events import LibraryChanged
+        from sdcore.sync import highwater
+
+        self._writer.execute("BEGIN IMMEDIATE")
+        try:
+            told = highwater.check(self, self._writer)
+            self._writer.execute("COMMIT")
+        except BaseException:
+            self._writer.execute("ROLLBACK")
+            raise
+        if told is not None:
+            self.restored = told
+            if getattr(self, "sync", None) is not None:
+                self.sync._clock = None  # it starts again past the stamps of the ops the restore lost
+            self.context.bus.publish(LibraryChanged(self.id, "restored"))
 
     def _lock_if_free(self) -> None:
         """Take the lock now if nobody holds it (and mark the jobs its last holder left running as interrupted)."""

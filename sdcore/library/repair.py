@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.library.damage import integrity_problems, unmark, uri
 from sdcore.library.library import _acquire_lock, migrate, read_meta, write_meta
+from sdcore.library.schema import next_entry_id
 from sdcore.privacy import create_private
 from sdcore.sdpath import from_db
 
@@ -52,6 +53,9 @@ class Salvage:
     on_entries: list[OnEntry] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     """What could not be read, said for a person."""
+    entry_floor: int = 0
+    """The highest entry id the damaged database ever gave, as far as can be read (never given again: the devices
+    the library is shared with name entries by it)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,12 @@ async def repair(libraries: Libraries, info: LibraryInfo, on_step: Callable[[str
         on_step(f"reading what can be read of {folder / 'database.db'}")
         salvage = _salvage(folder / "database.db")
         on_step("writing a fresh database")
-        backup = _replace_database(folder, salvage)
+        mark = 0
+        if libraries.context.marks is not None:  # what the devices it is shared with have seen of it
+            from sdcore.sync.highwater import mark_in
+
+            mark = mark_in(libraries.context.marks, read_meta(folder)["id"]).entry_id
+        backup = _replace_database(folder, salvage, floor=max(salvage.entry_floor, mark))
         unmark(folder)
     finally:
         lock.close()
@@ -150,6 +159,7 @@ def _salvage(database: Path) -> Salvage:
         salvage.content_tags = read.rows("tag_assignments", "tag_id, cas_id, created", "cas_id IS NOT NULL")
         salvage.detached = read.rows("detached", "cas_id, tag_id, note, favorite, detached")
         salvage.saved_searches = read.rows("saved_searches", "name, query, created")
+        salvage.entry_floor = read.highest_entry_id()
         by_entry: dict[int, dict[str, Any]] = {}
         for tag_id, entry_id in read.rows("tag_assignments", "tag_id, entry_id", "entry_id IS NOT NULL"):
             by_entry.setdefault(entry_id, {"tags": []})["tags"].append(tag_id)
@@ -212,6 +222,22 @@ class _Reader:
         except sqlite3.DatabaseError:
             yield None
 
+    def highest_entry_id(self) -> int:
+        """The highest entry id the database gave, from whatever still says it (its floor, the entries' highest
+        rowid, the search index, the folders): each is one read of a b-tree's last page."""
+        best = 0
+        for sql in (
+            "SELECT id FROM entry_id_floor", "SELECT max(id) FROM entries", "SELECT max(rowid) FROM search_index",
+            "SELECT max(entry_id) FROM directory_paths", "SELECT max(entry_id) FROM catalogue_entries",
+        ):  # fmt: skip
+            try:
+                row = self.conn.execute(sql).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            if row is not None and isinstance(row[0], int):
+                best = max(best, row[0])
+        return best
+
     def place(self, entry_id: int) -> tuple[int | None, str, str | None] | None:
         """An entry's location, path in it and cas_id, if they can be read."""
         try:
@@ -247,8 +273,9 @@ class _Reader:
         return None, found[0], None
 
 
-def _replace_database(folder: Path, salvage: Salvage) -> Path | None:
-    """A fresh database of the salvaged rows in place of the damaged one, which is kept; returns where."""
+def _replace_database(folder: Path, salvage: Salvage, floor: int = 0) -> Path | None:
+    """A fresh database of the salvaged rows in place of the damaged one, which is kept; returns where. Its entry ids
+    start above `floor` (no id the damaged database gave is given again)."""
     fresh = folder / "database.db.rebuilding"
     for leftover in (fresh, fresh.with_name(fresh.name + "-wal"), fresh.with_name(fresh.name + "-shm")):
         leftover.unlink(missing_ok=True)
@@ -258,6 +285,7 @@ def _replace_database(folder: Path, salvage: Salvage) -> Path | None:
         conn.execute("PRAGMA journal_mode = WAL")
         schema = migrate(conn)
         conn.execute("BEGIN")
+        conn.execute("UPDATE entry_id_floor SET id = max(id, ?)", (floor,))
         for loc_id, device_id, path, name, mode, ignore, created in salvage.locations:
             conn.execute(
                 "INSERT INTO locations (id, device_id, path, name, mode, ignore, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -269,8 +297,9 @@ def _replace_database(folder: Path, salvage: Salvage) -> Path | None:
             except (OSError, TypeError, ValueError):
                 inode, mtime, st_mode = None, None, None
             root = conn.execute(
-                "INSERT INTO entries (location_id, parent_id, name, kind, inode, mtime, mode) VALUES (?, NULL, '', 'dir', ?, ?, ?)",
-                (loc_id, inode, mtime, st_mode),
+                "INSERT INTO entries (id, location_id, parent_id, name, kind, inode, mtime, mode)"
+                " VALUES (?, ?, NULL, '', 'dir', ?, ?, ?)",
+                (next_entry_id(conn), loc_id, inode, mtime, st_mode),
             ).lastrowid
             conn.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, loc_id))
             conn.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, loc_id))

@@ -642,6 +642,21 @@ MIGRATIONS: dict[int, str] = {
     DROP INDEX sync_ops_by_seq;
     CREATE INDEX sync_ops_by_seq ON sync_ops (origin, seq) WHERE seq IS NOT NULL;
     """,
+    # A library restored from a backup, found by its numbers below what other devices saw (sdcore.sync.highwater):
+    # what it had as restored (_from) and what the others may hold (_to). A device asking for its catalogue's changes
+    # after a number between them loads it again; its own ops between them are asked back from the others.
+    29: """
+    CREATE TABLE sync_restores (
+        origin TEXT NOT NULL,
+        catalogue_from INTEGER NOT NULL,
+        catalogue_to INTEGER NOT NULL,
+        ops_from INTEGER NOT NULL,
+        ops_to INTEGER NOT NULL,
+        hlc_from INTEGER NOT NULL,
+        hlc_to INTEGER NOT NULL,
+        found REAL NOT NULL
+    );
+    """,
 }
 
 

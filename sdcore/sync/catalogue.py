@@ -33,6 +33,7 @@ from sdcore.library.context import UNNAMED_DEVICE
 from sdcore.library.locations import MODES, Location
 from sdcore.library.schema import next_entry_id
 from sdcore.sdpath import DeviceId, display, from_db
+from sdcore.sync import highwater
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -469,8 +470,10 @@ def catalogue_changes(library: Library, since_seq: int, limit: int = LIMIT) -> C
     try:
         conn.execute("BEGIN")
         head = conn.execute("SELECT coalesce(max(seq), 0) FROM catalogue_log").fetchone()[0]
-        if since_seq > head:  # asked after a change this log never reached: it restarted (a restored backup)
-            since_seq = 0  # the whole catalogue again; the asker sees its head below what it asked and starts over
+        if since_seq > head or highwater.restarted(conn, since_seq):
+            # asked after a change this log never reached, or one a restore from a backup lost: the whole catalogue
+            # again; the asker sees its head below what it asked, or is told to restart, and starts over
+            since_seq = 0
         # each change with its entry as it is now, in one statement (a statement an entry is several times slower)
         rows = conn.execute(
             "SELECT g.seq, g.entry_id, g.location_id, g.deleted, e.id, e.location_id, e.parent_id, e.name, e.kind,"

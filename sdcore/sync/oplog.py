@@ -283,6 +283,15 @@ def origins(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute(_ORIGINS)]
 
 
+def next_seq(conn: sqlite3.Connection, origin: str) -> int:
+    """The number the next op of `origin` (this device) gets: after its last held here, and after every number a
+    restore from a backup found the other devices may hold (sdcore.sync.highwater: never given twice)."""
+    return int(conn.execute(
+        "SELECT max(coalesce((SELECT max(seq) FROM sync_ops WHERE origin = ?1 AND seq IS NOT NULL), 0),"
+        " coalesce((SELECT max(ops_to) FROM sync_restores WHERE origin = ?1), 0)) + 1", (origin,),
+    ).fetchone()[0])  # fmt: skip
+
+
 def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dict[str, int]]:
     """The ops that keep what is held of each origin without a gap, in number and in time: an origin's op numbered
     n > 1 is taken only with an op n - 1 of that origin stamped before it (held here, or taken with it); the others

@@ -11,6 +11,8 @@ Every request names the library by id; the device answering serves it only to a 
                                                     lack, each signed by its origin (and numbered by it: see
                                                     oplog.Op.seq), and the origins' public keys
     sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
+                                                    (with "restart": true, from the start instead: the asker holds
+                                                    changes the answerer lost to a restore; it loads it again)
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
 """
 

@@ -37,7 +37,7 @@ from sdcore.events import (
 from sdcore.jobs.job import Job, JobContext
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display
-from sdcore.sync import oplog, protocol, signing
+from sdcore.sync import highwater, oplog, protocol, signing
 from sdcore.sync.catalogue import end_bulk_load
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
@@ -288,6 +288,8 @@ class SyncService:
         log_ = await self._log(lib)
         budget = protocol.max_answer_bytes()
         ops, keys = await self._in_thread(log_.ops_since, marks, most, budget)
+        if any(op[0] == self.me for op in ops):
+            await self._in_thread(highwater.seen, lib)  # kept before they leave: a restore never reuses them
         cut = sum(len(op[3]) for op in ops) > budget - oplog.BODY_LIMIT  # the next op may not have fitted
         members = self._members(lib)
         return {"ops": ops, "more": len(ops) >= most or cut, "members": members.packed(members.me(self.core.device.name)), "keys": keys}
@@ -296,6 +298,9 @@ class SyncService:
         lib = await self._member_library(peer, library)
         after, most = _parsed(protocol.seq, since), _parsed(protocol.count, limit, protocol.MAX_CATALOGUE)
         batch, up_to, head = await self._in_thread(protocol.catalogue(lib).changes, after, most)
+        await self._in_thread(highwater.seen, lib)  # its numbers are kept before they leave: a restore never reuses them
+        if after > 0 and batch[3] == 0:  # from the start, for an asker holding what a restore lost (or past the head)
+            return {"batch": batch, "up_to": up_to, "head": head, "restart": True}
         return {"batch": batch, "up_to": up_to, "head": head}
 
     async def _on_changed(self, peer: Peer, library: object) -> None:
@@ -434,9 +439,11 @@ class SyncService:
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
         if not (isinstance(answer, dict) and all(isinstance(answer.get(k), int) for k in ("up_to", "head"))
-                and answer["up_to"] <= answer["head"] and (since <= answer["up_to"] or answer["head"] < since)):  # fmt: skip
+                and answer["up_to"] <= answer["head"]
+                and (since <= answer["up_to"] or answer["head"] < since or answer.get("restart") is True)):  # fmt: skip
             raise protocol.Refused(f"{display(peer.name)} answered sync_catalogue with something else")
-        if answer["head"] < since:  # its log restarted below what this device holds (a library restored from a backup)
+        if since > 0 and (answer["head"] < since or answer.get("restart") is True):
+            # its log restarted below what this device holds, or past changes it lost (a library restored from a backup)
             log.warning("the catalogue of %s restarted below change %s: loading it again", display(peer.name), since)
             await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
         # checked here, on a thread of its own: while the batch before is written (SQLite lets go of the GIL)

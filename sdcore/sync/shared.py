@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from sdcore.events import LibraryChanged, SharedDataChanged
-from sdcore.sync import hlc, oplog, signing
+from sdcore.sync import highwater, hlc, oplog, signing
 from sdcore.sync.catalogue import EntryRef, entry_of, ref_of
 from sdcore.sync.members import Members
 from sdcore.sync.oplog import Op
@@ -180,7 +180,8 @@ class SharedData:
         with self._lock:
             if self._clock is None:
                 last = max(oplog.watermarks(self.library.read()).values(), default=0)  # (max(hlc): every op read)
-                self._clock = hlc.Clock(last)
+                restored = self.library.read().execute("SELECT coalesce(max(hlc_to), 0) FROM sync_restores").fetchone()[0]
+                self._clock = hlc.Clock(max(last, restored))  # past a restored library's lost ops (sync.highwater)
             return self._clock
 
     # -- what other devices call (through syncwire) ---------------------------------------------------
@@ -189,7 +190,9 @@ class SharedData:
         """Origin device id -> the highest stamp held from it; what this device asks with: the devices past their
         quota here (`Quota.resting`) marked as held up to the last stamp, so that none of their ops is sent."""
         self._adopt_now()
-        marks = oplog.watermarks(self.library.read())
+        conn = self.library.read()
+        marks = oplog.watermarks(conn)
+        highwater.own_watermark(conn, marks)  # a restored library asks its lost ops back
         for origin in self.quota.resting():
             marks[origin] = hlc.MAX_STAMP
         return marks
@@ -381,7 +384,7 @@ class SharedData:
         """Make an op of this device and merge it, in the write transaction `db`."""
         self.adopt(db)
         self._keep_key(db)
-        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, oplog.last_seq(db, self.device) + 1, **fields))
+        op = self._signed(oplog.make(self.device, self.clock.tick(), kind, oplog.next_seq(db, self.device), **fields))
         oplog.insert(db, op)
         self._merge(db, op)
         return op
@@ -453,7 +456,7 @@ class SharedData:
         if not new:
             return
         self._keep_key(db)
-        first = oplog.last_seq(db, self.device) + 1
+        first = oplog.next_seq(db, self.device)
         ops = [
             self._signed(oplog.make(self.device, self.clock.tick(), "tag+", first + n, uid=uid, target=t))
             for n, t in enumerate(new)

@@ -442,7 +442,7 @@ def dupes(
     min_size: str = typer.Option("1", "--min-size", help="Ignore files smaller than this: 500, 10k, 1M."),
     include_empty: bool = typer.Option(False, "--include-empty", help="Report empty files as duplicates of each other."),
     devices: bool = typer.Option(
-        False, "--devices", help="Contents held on more than one device of the library (by cas_id, from the catalogue)."
+        False, "--devices", help="Contents held on more than one device of the library (proven by a full hash where both are online)."
     ),
     json: bool = JsonOpt,
 ) -> None:
@@ -491,24 +491,26 @@ def dupes(
 
 
 async def _dupes_across_devices(api: Any, min_size: int, json: bool) -> None:
-    """`sd dupes --devices`: the same cas_id on several devices. A catalogue has no full hash: not verified."""
+    """`sd dupes --devices`: the same cas_id on several devices, proven by a full hash that each device reachable
+    now makes of its own copy; copies on a device out of reach are held by the sampled id from the catalogue."""
     groups = await api.library().duplicates_across_devices(min_size)
     names: dict[Any, str] = {}
     for device in {c.device_id for g in groups for c in g.copies}:
         root = SdPath(device, "/")
-        offline = await api.offline(root)
         names[device] = (await api.label(root)).removesuffix(":/") if device != api.device.id else api.device.name
-        names[device] += " (offline)" if offline is not None else ""
     if json:
         print_json([
-            {"cas_id": g.cas_id, "size": g.size, "verified": False,
-             "copies": [{"device_id": str(c.device_id), "device": names[c.device_id], "path": c.path} for c in g.copies]}
+            {"cas_id": g.cas_id, "size": g.size, "verified": g.proven, "full_hash": g.full_hash,
+             "copies": [{"device_id": str(c.device_id), "device": names[c.device_id], "path": c.path,
+                         "online": c.device_id not in g.offline} for c in g.copies]}
             for g in groups
         ])  # fmt: skip
         return
     for g in groups:
+        how = f"proven (full hash) blake3 {g.full_hash[:16]}" if g.proven and g.full_hash else (
+            f"same sampled id (device offline) cas_id {g.cas_id[:16]}")
         print(f"{len(g.copies)} copies of {human_size(g.size)} on {count(len({c.device_id for c in g.copies}), 'device')}"
-              f" (same cas_id, not verified) cas_id {g.cas_id[:16]}")  # fmt: skip
+              f" {how}")  # fmt: skip
         for c in g.copies:
-            print(f"  {names[c.device_id]}: {display(c.path)}")
+            print(f"  {names[c.device_id]}{' (offline)' if c.device_id in g.offline else ''}: {display(c.path)}")
     print(f"{count(len(groups), 'content')} on more than one device")

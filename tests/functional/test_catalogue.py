@@ -541,7 +541,7 @@ def test_from_the_shell_an_offline_devices_files_are_listed_searched_and_not_cha
     assert f"alpha:{photos}" in out and str(tmp_path / "on-beta") in out
 
     out, _ = sd("dupes", "--devices")
-    assert "same cas_id, not verified" in out
+    assert "same sampled id (device offline)" in out
     assert f"alpha (offline): {photos}/2024/summer/beach.jpg" in out
     assert str(tmp_path / "on-beta" / "beach-copy.jpg") in out
 

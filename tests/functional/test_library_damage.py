@@ -501,3 +501,37 @@ def test_a_default_library_whose_library_json_is_lost_is_refused_not_guessed_the
     assert "written anew" in repaired and "'Photos' is the default library now" in repaired
     [location] = json.loads(ok(data, "location", "list", "--json"))  # the index lived on in its database
     assert location["path"] == str(tmp_path / "pictures") and location["files"] == 1
+
+
+async def test_a_repaired_library_never_gives_an_entry_id_again_that_it_or_a_device_it_is_shared_with_saw(
+    tagged: tuple[Path, Path, Path],
+) -> None:
+    """The devices a library is shared with name its entries by id: a repair starts its ids above the damaged
+    database's floor, its highest id, and the high-water mark kept in the data dir (sdcore.sync.highwater)."""
+    from sdcore.core import Core
+    from sdcore.sync.highwater import Mark, _write
+
+    data, docs, folder = tagged
+    conn = sqlite3.connect(folder / "database.db")
+    last = conn.execute(  # the files with the highest ids, deleted: the floor is above every id left
+        "SELECT p.path || '/' || e.name FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
+        " WHERE e.kind = 'file' ORDER BY e.id DESC LIMIT 10"
+    ).fetchall()
+    conn.close()
+    for (rel,) in last:
+        (docs / rel).unlink()
+    ok(data, "location", "rescan", "1")
+    conn = sqlite3.connect(folder / "database.db")
+    floor = conn.execute("SELECT id FROM entry_id_floor").fetchone()[0]
+    highest = conn.execute("SELECT max(id) FROM entries").fetchone()[0]
+    conn.close()
+    assert floor > highest
+    library_id = json.loads((folder / "library.json").read_text())["id"]
+    overwrite_pages(folder / "database.db", "entries")
+
+    async with Core(data) as core:
+        assert core.libraries.context.marks is not None
+        _write(core.libraries.context.marks / f"{library_id}.json", Mark(entry_id=floor + 50))  # others saw more
+        await core.libraries.repair("My Library", on_step=lambda step: None)
+        ids = [i for (i,) in core.library().read().execute("SELECT id FROM entries")]
+    assert len(ids) > 500 and min(ids) > floor + 50
