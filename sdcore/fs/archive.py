@@ -9,6 +9,7 @@ import collections
 import contextlib
 import io
 import itertools
+import lzma
 import os
 import stat as statmod
 import struct
@@ -16,6 +17,7 @@ import tarfile
 import threading
 import time
 import zipfile
+import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
@@ -45,6 +47,10 @@ MAX_CACHED_BYTES = 64 << 20
 
 class ArchiveError(FsError):
     """An archive that cannot be read, or that is refused (it would escape its folder or explode)."""
+
+
+_DAMAGED = (ZstdError, zlib.error, lzma.LZMAError)
+"""What decoders raise on damaged data besides OSError (a deflated zip member, a tar.xz: neither is one)."""
 
 
 KINDS = ("dir", "file", "symlink", "fifo", "device", "other")
@@ -302,7 +308,7 @@ def index_in_steps(
                 if count % step == 0 or count == 1000:
                     yield idx
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, OverflowError, struct.error,
-            ZstdError) as exc:  # fmt: skip
+            *_DAMAGED) as exc:  # fmt: skip
         raise ArchiveError(f"{display(path)} cannot be read as an archive: {exc}") from None
     idx.complete = True
     with _cache_lock:
@@ -539,7 +545,7 @@ def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
                 raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read")
             with got as stream:
                 yield from _capped(stream, member.size)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, RuntimeError, KeyError, ZstdError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, RuntimeError, KeyError, *_DAMAGED) as exc:
         raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read: {exc}") from None
 
 

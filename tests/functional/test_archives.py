@@ -535,3 +535,39 @@ async def test_an_archive_under_one_top_folder_shows_it_before_the_rest_is_read(
         async for batch in api.browse(at(api, pack)):
             shown.extend(e.name for e in batch)
     assert shown == ["project-1.0"]
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_zip_member_whose_packed_bytes_are_garbage_is_an_archive_error(tmp_path: Path, method: int) -> None:
+    """zlib and lzma say a damaged stream with errors of their own (neither an OSError nor a ValueError): a preview
+    or a copy of such a member got them raw, not the SdError it catches."""
+    from sdcore.fs import archive
+
+    pack = tmp_path / "damaged.zip"
+    data = os.urandom(20_000)
+    with zipfile.ZipFile(pack, "w", method) as zf:
+        zf.writestr("data.bin", data)
+    spoiled = bytearray(pack.read_bytes())
+    header = spoiled.find(b"PK\x03\x04") + 30 + len("data.bin")
+    spoiled[header : header + 200] = os.urandom(200) if method != zipfile.ZIP_DEFLATED else b"\xff" * 200
+    pack.write_bytes(bytes(spoiled))
+    with pytest.raises(SdError, match="damaged.zip/data.bin cannot be read"):
+        b"".join(archive.read_member(archive.index(str(pack)), "/data.bin"))
+
+
+def test_a_damaged_tar_xz_is_an_archive_error(tmp_path: Path) -> None:
+    from sdcore.fs import archive
+
+    pack = tmp_path / "damaged.tar.xz"
+    with tarfile.open(pack, "w:xz") as tf:
+        for i in range(20):
+            data = os.urandom(5000)
+            info = tarfile.TarInfo(f"f{i}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    spoiled = bytearray(pack.read_bytes())
+    middle = len(spoiled) // 2
+    spoiled[middle : middle + 50] = bytes(b ^ 0x55 for b in spoiled[middle : middle + 50])
+    pack.write_bytes(bytes(spoiled))
+    with pytest.raises(SdError, match="damaged.tar.xz cannot be read as an archive"):
+        archive.index(str(pack))
