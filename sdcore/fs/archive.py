@@ -572,8 +572,15 @@ _LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHD
                  tarfile.SOLARIS_XHDTYPE)  # fmt: skip
 
 
+MAX_CHAIN = 16
+"""Long-name and pax headers one member may have before its own (tarfile reads each next one by recursing: a
+thousand of them was a RecursionError; real archives have two or three)."""
+
+
 class _Header(tarfile.TarInfo):
-    """A tar header whose long name or pax record is refused past MAX_HEADER bytes, before tarfile reads it."""
+    """A tar header whose long name or pax record is refused past MAX_HEADER bytes, before tarfile reads it; and
+    whose headers in all (a chain of long names, a GNU sparse map's extension blocks, which tarfile reads on while
+    each says one more follows) are read through a _Budget of MAX_HEADER bytes and MAX_CHAIN headers."""
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _LONG_HEADERS and self.size > MAX_HEADER:
@@ -581,7 +588,37 @@ class _Header(tarfile.TarInfo):
                 f"a header declares {self.size:,} bytes of name or attributes (more than {MAX_HEADER >> 20} MiB: "
                 "refused)"
             )
-        return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        f = tarfile_.fileobj  # type: ignore[attr-defined]
+        if isinstance(f, _Budget):  # a header after a long name or pax header of the same member
+            f.headers += 1
+            if f.headers > MAX_CHAIN:
+                raise tarfile.ReadError(f"a member has more than {MAX_CHAIN} long-name or pax headers: refused")
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        tarfile_.fileobj = _Budget(f)  # type: ignore[attr-defined]
+        try:
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        finally:
+            tarfile_.fileobj = f  # type: ignore[attr-defined]
+
+
+class _Budget:
+    """A tar's file while one member's headers are read: refused past MAX_HEADER bytes, or cut short (a sparse map
+    cut by the end of the file was an IndexError)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f, self.left, self.headers = f, MAX_HEADER, 0
+
+    def read(self, size: int) -> bytes:
+        if size > self.left:
+            raise tarfile.ReadError(f"a member's headers take more than {MAX_HEADER >> 20} MiB: refused")
+        data = self._f.read(size)
+        self.left -= len(data)
+        if len(data) < size:
+            raise tarfile.ReadError("a member's headers are cut short")
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
 
 
 @contextlib.contextmanager

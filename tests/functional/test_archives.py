@@ -4,6 +4,7 @@ archives (members named `../evil` or `/abs`, links, bombs) refused before anythi
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import os
 import shutil
@@ -570,4 +571,50 @@ def test_a_damaged_tar_xz_is_an_archive_error(tmp_path: Path) -> None:
     spoiled[middle : middle + 50] = bytes(b ^ 0x55 for b in spoiled[middle : middle + 50])
     pack.write_bytes(bytes(spoiled))
     with pytest.raises(SdError, match="damaged.tar.xz cannot be read as an archive"):
+        archive.index(str(pack))
+
+
+def _checksummed(block: bytearray) -> bytes:
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    return bytes(block)
+
+
+def sparse_map_tar(blocks: int, end: bool = True) -> bytes:
+    """A GNU sparse member whose map goes on in `blocks` extension blocks (each saying one more follows)."""
+    info = tarfile.TarInfo("sparse.bin")
+    info.type = tarfile.GNUTYPE_SPARSE
+    head = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    head[482] = 1  # an extension block follows
+    extension = bytearray(b"%011o\0%011o\0" % (1, 1) * 21 + bytes(8))
+    extension[504] = 1
+    last = bytearray(extension)
+    last[504] = 0
+    return _checksummed(head) + bytes(extension) * blocks + (bytes(last) + bytes(1024) if end else b"")
+
+
+def long_names_tar(count: int) -> bytes:
+    """A member after `count` GNU long-name headers, each naming it again."""
+    info = tarfile.TarInfo("././@LongLink")
+    info.type, info.size = tarfile.GNUTYPE_LONGNAME, 6
+    long_name = info.tobuf(tarfile.GNU_FORMAT) + b"x" * 6 + bytes(506)
+    return long_name * count + tarfile.TarInfo("f").tobuf(tarfile.GNU_FORMAT) + bytes(1024)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("map.tar.gz", "headers take more than 1 MiB"),  # 35 kB held 26 MB of sparse map in memory (and so on)
+        ("cut.tar", "headers are cut short"),  # was an IndexError
+        ("names.tar", "more than 16 long-name or pax headers"),  # was a RecursionError
+    ],
+)
+def test_a_tar_member_whose_headers_go_on_and_on_is_refused(tmp_path: Path, name: str, said: str) -> None:
+    from sdcore.fs import archive
+
+    pack = tmp_path / name
+    made = {"map.tar.gz": lambda: gzip.compress(sparse_map_tar(20_000)), "cut.tar": lambda: sparse_map_tar(3, end=False),
+            "names.tar": lambda: long_names_tar(1000)}  # fmt: skip
+    pack.write_bytes(made[name]())
+    with pytest.raises(SdError, match=said):
         archive.index(str(pack))
