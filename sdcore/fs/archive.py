@@ -92,6 +92,7 @@ class ArchiveIndex:
     _tar_free: threading.Lock = field(default_factory=threading.Lock)
     _tar_kept: contextlib.ExitStack | None = None  # what keeps `_tar` open (a zstd stream: its file and decoder)
     _tar_read: int = -1  # a kept zstd stream: the offset of the last member it read (it reads on, never back)
+    _closing: bool = False  # closed while a read used `_tar`: that read closes it as it ends
 
     @property
     def cost(self) -> int:
@@ -157,6 +158,9 @@ class ArchiveIndex:
             self._close_tar()  # a stream left anywhere is read again from its start
             raise
         finally:
+            if self._closing:
+                self._closing = False
+                self._close_tar()
             self._tar_free.release()
 
     def _close_tar(self) -> None:
@@ -165,8 +169,16 @@ class ArchiveIndex:
         self._tar, self._tar_kept, self._tar_read = None, None, -1
 
     def close(self) -> None:
-        with self._tar_free:
-            self._close_tar()
+        """Close the kept tar: now, or as the read using it ends. Never waited for: a read lasts as long as its reader
+        takes (a copy to a slow device, a preview left open), and the cache drops an index holding its lock (every
+        other archive's reading waited on it)."""
+        self._closing = True
+        if self._tar_free.acquire(blocking=False):
+            try:
+                self._closing = False
+                self._close_tar()
+            finally:
+                self._tar_free.release()
 
     def add(self, raw: str, row: Row, key: int) -> None:
         """Put a member at its cleaned place; one named to land elsewhere goes to `unsafe` instead."""

@@ -618,3 +618,30 @@ def test_a_tar_member_whose_headers_go_on_and_on_is_refused(tmp_path: Path, name
     pack.write_bytes(made[name]())
     with pytest.raises(SdError, match=said):
         archive.index(str(pack))
+
+
+def test_an_archive_dropped_from_the_cache_while_a_member_is_read_waits_for_nothing(tmp_path: Path) -> None:
+    """A member read halfway (a copy to a slow device, a preview) held the kept tar; the cache dropping that index
+    waited for the read to end while holding its lock: every other archive's reading waited too."""
+    import threading
+
+    from sdcore.fs import archive
+
+    packs = []
+    for i in range(archive._CACHED + 2):
+        packs.append(tmp_path / f"pack{i}.tar")
+        with tarfile.open(packs[-1], "w") as tf:
+            info = tarfile.TarInfo("big")
+            info.size = 4 * archive.CHUNK
+            tf.addfile(info, io.BytesIO(os.urandom(info.size)))
+    archive._cache.clear()
+    idx = archive.index(str(packs[0]))
+    reading = archive.read_member(idx, "/big")
+    first = next(reading)  # the reader waits before its next chunk
+    others = threading.Thread(target=lambda: [archive.index(str(p)) for p in packs[1:]], daemon=True)
+    others.start()
+    others.join(10)
+    assert not others.is_alive()  # (it waited without end)
+    assert str(packs[0]) not in [key[0] for key in archive._cache]
+    assert len(first + b"".join(reading)) == 4 * archive.CHUNK  # the read goes on to its end
+    assert idx._tar is None  # and closed the tar as it ended
