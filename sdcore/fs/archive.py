@@ -22,7 +22,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from zstandard import ZstdError
 
@@ -600,17 +600,18 @@ class _Header(tarfile.TarInfo):
                 f"a header declares {self.size:,} bytes of name or attributes (more than {MAX_HEADER >> 20} MiB: "
                 "refused)"
             )
-        f = tarfile_.fileobj  # type: ignore[attr-defined]
+        f: Any = tarfile_.fileobj
         if isinstance(f, _Budget):  # a header after a long name or pax header of the same member
             f.headers += 1
             if f.headers > MAX_CHAIN:
                 raise tarfile.ReadError(f"a member has more than {MAX_CHAIN} long-name or pax headers: refused")
             return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
-        tarfile_.fileobj = _Budget(f)  # type: ignore[attr-defined]
+        budget: Any = _Budget(f)
+        tarfile_.fileobj = budget
         try:
             return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
         finally:
-            tarfile_.fileobj = f  # type: ignore[attr-defined]
+            tarfile_.fileobj = f
 
 
 class _Budget:
