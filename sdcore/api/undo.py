@@ -59,16 +59,21 @@ class Undo:
             await undo.undo(library, step)
         return _told(step)
 
-    async def remember(self, device: DeviceId, what: str, *, job: str | None = None, step: int | None = None) -> UndoStep:
+    async def remember(
+        self, device: DeviceId, what: str, *, job: str | None = None, step: UndoStep | None = None
+    ) -> UndoStep:
         """Note in this history a step that `device`'s core did for this device's user: its job `job` (the step that
-        job records when it finishes), or its own undo step `step`. `undo()` undoes it on that device; `what` says
-        what it did ("move a.txt to /srv"), the device's name is added."""
+        job records when it finishes), or its own undo step `step` (as its history gave it). `undo()` undoes it on that
+        device; `what` says what it did ("move a.txt to /srv"), the device's name is added."""
         from sdcore.ops import undo
 
         names = {d.id: d.name for d in await self._api.devices.list()}
         told = f"{what} on {names.get(device, str(device)[:8])}"
         library = await self._library()
-        kept = await in_thread(library, lambda: undo.remember_remote(library, str(device), told, job=job, step=step))
+        number, when = (None, None) if step is None else (step.id, step.when)
+        kept = await in_thread(
+            library, lambda: undo.remember_remote(library, str(device), told, job=job, step=number, when=when)
+        )
         return _told(kept)
 
     async def of_job(self, job_id: str) -> UndoStep | None:
@@ -101,6 +106,8 @@ class Undo:
         """The step of the device's own history that `step` stands for, while it is that device's last."""
         job, step_id = step.data.get("job"), step.data.get("step")
         there = await remote.undo.of_job(job) if job else next((s for s in await remote.undo.list() if s.id == step_id), None)
+        if there is not None and step.data.get("when") not in (None, there.when):
+            there = None  # its number given to another step since (that history started again): not ours
         if there is None:
             state = ""
             if job:

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import io
 import itertools
+import lzma
 import os
 import stat as statmod
 import struct
@@ -16,11 +17,12 @@ import tarfile
 import threading
 import time
 import zipfile
+import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 from zstandard import ZstdError
 
@@ -45,6 +47,10 @@ MAX_CACHED_BYTES = 64 << 20
 
 class ArchiveError(FsError):
     """An archive that cannot be read, or that is refused (it would escape its folder or explode)."""
+
+
+_DAMAGED = (ZstdError, zlib.error, lzma.LZMAError)
+"""What decoders raise on damaged data besides OSError (a deflated zip member, a tar.xz: neither is one)."""
 
 
 KINDS = ("dir", "file", "symlink", "fifo", "device", "other")
@@ -86,6 +92,7 @@ class ArchiveIndex:
     _tar_free: threading.Lock = field(default_factory=threading.Lock)
     _tar_kept: contextlib.ExitStack | None = None  # what keeps `_tar` open (a zstd stream: its file and decoder)
     _tar_read: int = -1  # a kept zstd stream: the offset of the last member it read (it reads on, never back)
+    _closing: bool = False  # closed while a read used `_tar`: that read closes it as it ends
 
     @property
     def cost(self) -> int:
@@ -151,6 +158,9 @@ class ArchiveIndex:
             self._close_tar()  # a stream left anywhere is read again from its start
             raise
         finally:
+            if self._closing:
+                self._closing = False
+                self._close_tar()
             self._tar_free.release()
 
     def _close_tar(self) -> None:
@@ -159,8 +169,16 @@ class ArchiveIndex:
         self._tar, self._tar_kept, self._tar_read = None, None, -1
 
     def close(self) -> None:
-        with self._tar_free:
-            self._close_tar()
+        """Close the kept tar: now, or as the read using it ends. Never waited for: a read lasts as long as its reader
+        takes (a copy to a slow device, a preview left open), and the cache drops an index holding its lock (every
+        other archive's reading waited on it)."""
+        self._closing = True
+        if self._tar_free.acquire(blocking=False):
+            try:
+                self._closing = False
+                self._close_tar()
+            finally:
+                self._tar_free.release()
 
     def add(self, raw: str, row: Row, key: int) -> None:
         """Put a member at its cleaned place; one named to land elsewhere goes to `unsafe` instead."""
@@ -302,7 +320,7 @@ def index_in_steps(
                 if count % step == 0 or count == 1000:
                     yield idx
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, OverflowError, struct.error,
-            ZstdError) as exc:  # fmt: skip
+            *_DAMAGED) as exc:  # fmt: skip
         raise ArchiveError(f"{display(path)} cannot be read as an archive: {exc}") from None
     idx.complete = True
     with _cache_lock:
@@ -539,7 +557,7 @@ def read_member(idx: ArchiveIndex, inner: str) -> Iterator[bytes]:
                 raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read")
             with got as stream:
                 yield from _capped(stream, member.size)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, RuntimeError, KeyError, ZstdError) as exc:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, RuntimeError, KeyError, *_DAMAGED) as exc:
         raise ArchiveError(f"{display(idx.path)}{display(inner)} cannot be read: {exc}") from None
 
 
@@ -566,8 +584,15 @@ _LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHD
                  tarfile.SOLARIS_XHDTYPE)  # fmt: skip
 
 
+MAX_CHAIN = 16
+"""Long-name and pax headers one member may have before its own (tarfile reads each next one by recursing: a
+thousand of them was a RecursionError; real archives have two or three)."""
+
+
 class _Header(tarfile.TarInfo):
-    """A tar header whose long name or pax record is refused past MAX_HEADER bytes, before tarfile reads it."""
+    """A tar header whose long name or pax record is refused past MAX_HEADER bytes, before tarfile reads it; and
+    whose headers in all (a chain of long names, a GNU sparse map's extension blocks, which tarfile reads on while
+    each says one more follows) are read through a _Budget of MAX_HEADER bytes and MAX_CHAIN headers."""
 
     def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in _LONG_HEADERS and self.size > MAX_HEADER:
@@ -575,7 +600,38 @@ class _Header(tarfile.TarInfo):
                 f"a header declares {self.size:,} bytes of name or attributes (more than {MAX_HEADER >> 20} MiB: "
                 "refused)"
             )
-        return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        f: Any = tarfile_.fileobj
+        if isinstance(f, _Budget):  # a header after a long name or pax header of the same member
+            f.headers += 1
+            if f.headers > MAX_CHAIN:
+                raise tarfile.ReadError(f"a member has more than {MAX_CHAIN} long-name or pax headers: refused")
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        budget: Any = _Budget(f)
+        tarfile_.fileobj = budget
+        try:
+            return super()._proc_member(tarfile_)  # type: ignore[misc, no-any-return]
+        finally:
+            tarfile_.fileobj = f
+
+
+class _Budget:
+    """A tar's file while one member's headers are read: refused past MAX_HEADER bytes, or cut short (a sparse map
+    cut by the end of the file was an IndexError)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f, self.left, self.headers = f, MAX_HEADER, 0
+
+    def read(self, size: int) -> bytes:
+        if size > self.left:
+            raise tarfile.ReadError(f"a member's headers take more than {MAX_HEADER >> 20} MiB: refused")
+        data = self._f.read(size)
+        self.left -= len(data)
+        if len(data) < size:
+            raise tarfile.ReadError("a member's headers are cut short")
+        return data
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
 
 
 @contextlib.contextmanager

@@ -119,6 +119,9 @@ class IndexJob(Job):
             raise NotFound(f"location {loc.name!r}: {display(loc.path)} is not there (unmounted or deleted?)")
         if self._rescans_a_disk(loc):  # another disk taken for it would lose the real one's entries and tags
             await asyncio.to_thread(volume_locations.refuse_mass_drop, library, loc)
+        elif loc.undecided and self.phase == "start" and not (self.confirm_drop or self.keep_orphans):  # a folder of it:
+            if await asyncio.to_thread(volume_locations.still_undecided, library, loc):  # what it drops is ours too
+                raise volume_locations.RescanWouldDrop(loc.decision())
         undecided = loc.undecided
         self._scan_state(library, loc, "indexing")
         try:

@@ -61,6 +61,7 @@ async def plan_transfer(
     tally = _Tally(on_conflict)
     unfit: list[str] = []
     unfit_at: tuple[Limits, str] | None = None  # the filesystem that cannot hold them, and where
+    held_at: dict[tuple[object, str], Limits | None] = {}  # each destination folder's, asked once (a paired device: an RPC)
     for src, dst in zip(sources, targets, strict=True):
         pair = pair_of(fs_for, src, dst, moving)
         try:
@@ -73,7 +74,9 @@ async def plan_transfer(
         await tally.item(pair.src_fs, pair.dst_fs, src.path, dst.path, info, existing, pair.same_fs)
         if not pair.same_fs:  # on this machine or a paired device (which tells its own filesystem's limits)
             directory = os.path.dirname(dst.path)
-            held = limits.refuse_too_big(directory, tally.big, await limits.limits_of(pair.dst_fs, directory))
+            if (dst.device_id, directory) not in held_at:
+                held_at[dst.device_id, directory] = await limits.limits_of(pair.dst_fs, directory)
+            held = limits.refuse_too_big(directory, tally.big, held_at[dst.device_id, directory])
             if held is not None and held.dos_names and unfit_names == "fail":
                 unfit += await limits.unfit_names_in(pair.src_fs, src.path, dst.name, info)
                 unfit_at = unfit_at or (held, directory)

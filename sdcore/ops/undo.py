@@ -80,10 +80,13 @@ def of_job(library: Library, job_id: str) -> Step | None:
     return next((s for s in history(library) if s.data.get("job") == job_id), None)
 
 
-def remember_remote(library: Library, device: str, what: str, *, job: str | None = None, step: int | None = None) -> Step:
+def remember_remote(
+    library: Library, device: str, what: str, *, job: str | None = None, step: int | None = None,
+    when: float | None = None,
+) -> Step:  # fmt: skip
     """Note a step that `device`'s core did for this device's user: its job `job` (its step once finished), or its
-    own step `step`."""
-    return record(library, REMOTE, what, {"device": device, "job": job, "step": step})
+    own step `step` done at `when` (a number alone may name another step there later: its history lost, begun again)."""
+    return record(library, REMOTE, what, {"device": device, "job": job, "step": step, "when": when})
 
 
 def forget(library: Library, step_id: int) -> None:

@@ -110,7 +110,7 @@ class ExplorerBase(Screen[None]):
         result = await step()
         after = await api.undo.last()
         if after is not None and (before is None or after.id != before.id):
-            await self.api.undo.remember(api.device.id, display(after.what), step=after.id)  # its core's words: escaped
+            await self.api.undo.remember(api.device.id, display(after.what), step=after)  # its core's words: escaped
         return result
 
     def _label(self, path: SdPath) -> str:

@@ -272,3 +272,38 @@ async def test_a_step_on_a_paired_device_that_is_no_longer_its_last_is_refused_a
             assert await laptop.undo.list() == [] and len(await nas.undo.list()) == 2
         finally:
             await nas.close()
+
+
+async def test_a_remembered_step_whose_number_another_step_took_there_since_is_not_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step of a paired device's history was kept by its number alone: once that history began again (its file
+    lost), the number named the nas's own user's next step, and u here undid that."""
+    from sdcore import net
+    from sdcore.net.testing import pair
+    from sdcore.ops import undo
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    files = tmp_path / "nas-files"
+    files.mkdir()
+    (files / "a.txt").write_text("a")
+    (files / "mine.txt").write_text("the nas user's")
+    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
+        await net.attach(b).start("127.0.0.1:0")
+        await pair(net.attach(b), net.attach(a))
+        laptop = Api(a)
+        nas = await net.attach(a).api_of(b.device.id)
+        try:
+            at_nas = SdPath(b.device.id, str(files))
+            await nas.ops.rename(at_nas.child("a.txt"), "b.txt")
+            done = await nas.undo.last()
+            assert done is not None
+            await laptop.undo.remember(b.device.id, "rename a.txt to b.txt", step=done)
+            (b.library().folder / undo.FILE).unlink()  # the nas's history lost: it begins again at 1
+            await Api(b).ops.rename(at_nas.child("mine.txt"), "theirs.txt")  # the nas's own user
+            assert (await nas.undo.last()).id == done.id  # type: ignore[union-attr]
+            with pytest.raises(CannotUndo, match="that device has nothing of it to undo"):
+                await laptop.undo.undo()
+            assert (files / "theirs.txt").exists() and (files / "b.txt").exists()  # neither put back
+        finally:
+            await nas.close()

@@ -76,3 +76,30 @@ async def test_names_a_paired_devices_fat_disk_cannot_hold_are_listed_first_then
     assert record.state == "completed", record.error
     assert sorted(os.listdir(usb / "notes")) == ["README", "a_b.txt", "drafts", "ok.txt", "readme (1)"]
     assert (usb / "notes" / "drafts" / "x_y.txt").read_text() == "drafts/x|y.txt"
+
+
+async def test_a_copy_of_many_files_asks_the_paired_device_its_folders_limits_once(
+    fat_there: tuple[Core, SdPath, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan asked the other device once per file copied (an RPC each, 200 files: 200 more round trips)."""
+    from sdcore.net.remote_fs import RemoteFS
+
+    core, remote, usb = fat_there
+    files = tmp_path / "many"
+    files.mkdir()
+    for i in range(200):
+        (files / f"f{i:03}.txt").write_text(str(i))
+    asked: list[str] = []
+    told = RemoteFS.limits
+
+    async def counted(self: RemoteFS, path: str) -> object:
+        asked.append(path)
+        return await told(self, path)
+
+    monkeypatch.setattr(RemoteFS, "limits", counted)
+    library = core.library()
+    sources = [core.local_path(str(files / f"f{i:03}.txt")) for i in range(200)]
+    record = await library.jobs.wait(await ops.copy(library, sources, remote))
+    assert record.state == "completed", record.error
+    assert len(os.listdir(usb)) == 200
+    assert asked == [str(usb)] * 2  # the plan's, and the job's (once a run)

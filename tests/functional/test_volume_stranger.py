@@ -134,3 +134,31 @@ async def test_our_own_disk_with_a_few_files_deleted_elsewhere_is_rescanned_with
             assert not (await api.library().locations.get(location.id)).undecided
     finally:
         ours.umount_all()
+
+
+async def test_no_folder_of_a_location_waiting_for_a_decision_is_rescanned_either(tmp_path: Path) -> None:
+    """Only a whole rescan looked at what it would drop: `sd index FOLDER` (one folder of the location, or its top with
+    --scope current) dropped the real disk's entries and their tags while the location waited for a person."""
+    import shutil
+
+    from sdcore.library.locations import UNCONFIRMED
+    from sdcore.sdpath import SdPath
+
+    disk = tmp_path / "disk"
+    (disk / "2019").mkdir(parents=True)
+    for i in range(PHOTOS):
+        (disk / "2019" / f"photo-{i:03}.jpg").write_bytes(b"sea")
+    async with Core(tmp_path / "data") as core:
+        api = Api(core)
+        locations = api.library().locations
+        location = await locations.add(str(disk), mode="shallow", index=True)
+        core.library().locations.set_state(location.id, UNCONFIRMED)  # as a stranger's disk mounted for ours makes it
+        shutil.rmtree(disk / "2019")  # that disk's files where ours were
+        (disk / "2019").mkdir()
+        (disk / "2019" / "their-dog.jpg").write_bytes(b"dog")
+        for scope, below in (("current", disk), ("recursive", disk / "2019"), ("current", None)):
+            job = await locations.index(location.id, scope=scope, below=below and SdPath(api.device.id, str(below)))
+            record = await api.library().jobs.wait(job.id)
+            assert record.state == "failed" and f"sd location rescan {location.id} --confirm-drop" in (record.error or "")
+        assert len(await api.library().search("photo")) >= 100  # nothing dropped
+        assert (await locations.get(location.id)).undecided
