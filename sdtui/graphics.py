@@ -30,7 +30,7 @@ CHUNK = 4096
 """Base64 characters an escape sequence of Kitty's protocol carries at most."""
 
 _QUERY_ID = 4031
-_KITTY_OK = re.compile(rb"\x1b_Gi=%d;OK\x1b\\\\" % _QUERY_ID)
+_KITTY_OK = re.compile(rb"\x1b_Gi=%d;OK\x1b\\" % _QUERY_ID)
 _CELL = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 _ATTRIBUTES = re.compile(rb"\x1b\[\?[\d;]*c")  # the answer to `ESC [ c`, sent last: every answer came before it
 
