@@ -217,10 +217,11 @@ class Inspector(Widget):
 
     def on_mount(self) -> None:
         if self.picture is not None:  # the picture follows the inspector wherever the layout moves it
-            self.screen.screen_layout_refresh_signal.subscribe(self, lambda _: self._place_picture())
-            self.app.screen_change_signal.subscribe(self, lambda _: self._place_picture())
-            self.app.app_suspend_signal.subscribe(self, lambda _: self._place_picture(hide=True))
-            self.app.app_resume_signal.subscribe(self, lambda _: self._place_picture())
+            # immediate: a screen under a dialog holds its messages until it is shown again
+            self.screen.screen_layout_refresh_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
+            self.app.screen_change_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
+            self.app.app_suspend_signal.subscribe(self, lambda _: self._place_picture(hide=True), immediate=True)
+            self.app.app_resume_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
 
     def on_hide(self) -> None:
         self._place_picture(hide=True)
@@ -241,7 +242,8 @@ class Inspector(Widget):
         if self.picture is None:
             return
         region = self.content_region
-        shown = not hide and self.is_mounted and self.screen.is_current and self.region.area > 0 and self.display
+        on_top = self.is_mounted and self.app.screen is self.screen  # a screen under a dialog counts as current
+        shown = not hide and on_top and self.region.area > 0 and self.display
         start = self._picture_at - self._top  # where its top line is, from the content's top
         first = max(0, -start)  # its first line in view
         visible = min(self.picture.lines - first, region.height - max(0, start)) if shown else 0

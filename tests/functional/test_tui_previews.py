@@ -201,6 +201,11 @@ async def test_a_picture_is_drawn_by_kitty_protocol_where_the_terminal_has_it_an
         box_y = inspector.content_region.y + lines.index("pixels 640 × 480") + 1
         assert f"\x1b[{box_y + 1};{inspector.content_region.x + 1}H" in row
         written.clear()
+        await pilot.press("question_mark")  # a dialog over it: the picture hides (it would show through), then returns
+        await wait_for(pilot, lambda: ({"a": "d", "d": "i", "i": image_id, "p": "1", "q": "2"}, "") in kitty_commands(written))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any(k.get("a") == "p" for k, _ in kitty_commands(written)))
+        written.clear()
         await pilot.press("j")  # the text file: the picture leaves the screen and the terminal's memory
         await wait_for(pilot, lambda: "plain words" in shown_text(inspector))
         assert ({"a": "d", "d": "I", "i": image_id, "q": "2"}, "") in kitty_commands(written)
