@@ -13,6 +13,9 @@ from sdtui.graphics import Graphics, kitty_forget, kitty_hide, kitty_place, kitt
 
 _ids = itertools.count(1)
 
+MAX_BOX = 640
+"""Pixels a picture sent to the terminal has at most, across or down (~1.2 MB of RGB; zlib makes it less)."""
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -42,10 +45,14 @@ class KittyPicture:
         self.lines = 0
         self.shown: Placement | None = None
         """Where it shows now (None: nowhere)."""
+        self._scale = 1.0  # of the pixels asked for by `box`, to the cells' own
 
     def box(self, columns: int, lines: int) -> tuple[int, int]:
-        """The pixels a picture may have to fill `columns` x `lines` cells."""
-        return columns * self.graphics.cell_width, lines * self.graphics.cell_height
+        """The pixels a picture may have to fill `columns` x `lines` cells (at most MAX_BOX a side: a paired device's
+        picture crosses the network as raw pixels; the terminal stretches it to its cells)."""
+        cell_width, cell_height = self.graphics.cell_width, self.graphics.cell_height
+        self._scale = min(1.0, MAX_BOX / (columns * cell_width), MAX_BOX / (lines * cell_height))
+        return int(columns * cell_width * self._scale), int(lines * cell_height * self._scale)
 
     def set(self, width: int, height: int, pixels: bytes, max_columns: int) -> None:
         """Send this picture (replacing the one sent before); shown by the next `place`."""
@@ -54,8 +61,8 @@ class KittyPicture:
             return
         self.image_id = next(_ids)
         self.width, self.height = width, height
-        self.columns = max(1, min(max_columns, math.ceil(width / self.graphics.cell_width)))
-        self.lines = max(1, math.ceil(height / self.graphics.cell_height))
+        self.columns = max(1, min(max_columns, math.ceil(width / (self.graphics.cell_width * self._scale))))
+        self.lines = max(1, math.ceil(height / (self.graphics.cell_height * self._scale)))
         self._write(kitty_transmit(self.image_id, width, height, pixels))
 
     def clear(self) -> None:

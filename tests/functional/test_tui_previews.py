@@ -19,6 +19,7 @@ from sdtui import programs
 from sdtui.graphics import Graphics
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.pane import Pane
+from sdtui.widgets.picture import KittyPicture
 
 
 def a_picture(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
@@ -224,3 +225,10 @@ async def test_half_blocks_write_no_picture_escapes(tmp_path: Path) -> None:
         inspector = app.screen.query_one(Inspector)
         await wait_for(pilot, lambda: "▀" in shown_text(inspector))
         assert inspector.picture is None and not kitty_commands(written)
+
+
+def test_a_picture_for_big_cells_is_asked_no_bigger_than_640_pixels_and_still_fills_its_cells() -> None:
+    picture = KittyPicture(Graphics("kitty", 20, 40), lambda _: None)  # a HiDPI terminal: 48 x 20 cells = 960 x 800
+    assert picture.box(48, 20) == (640, 533)
+    picture.set(640, 480, bytes(640 * 480 * 3), 48)  # a 4:3 picture fitted in that box
+    assert (picture.columns, picture.lines) == (48, 18)  # the cells it fills: as wide as the inspector
