@@ -8,11 +8,13 @@ import pty
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 import pytest
 
 from sdcore.errors import SdError
+from sdcore.net.admin_sessions import AdminPrograms, AdminSessions
 from sdtui.graphics import HALF_BLOCKS, Graphics, graphics_from_env, query_terminal
 
 
@@ -66,3 +68,9 @@ def test_sdtui_graphics_forces_a_way_or_says_what_to_write() -> None:
     with pytest.raises(SdError, match="write one of auto, halfblocks, kitty"):
         graphics_from_env({"SDTUI_GRAPHICS": "sixel"})
     assert Graphics("kitty").cell_width == 10
+
+
+def test_sd_serves_explorer_draws_half_blocks_and_never_asks_the_ssh_clients_terminal(tmp_path: Path) -> None:
+    sessions = AdminSessions(AdminPrograms(explorer=("sdtui",), command=("sd",)), tmp_path)
+    env = sessions._env("xterm-kitty")
+    assert env["SDTUI_GRAPHICS"] == "halfblocks" and graphics_from_env(env) is HALF_BLOCKS
