@@ -55,7 +55,8 @@ def graphics_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
     """The way to draw pictures SDTUI_GRAPHICS asks for; in auto, what the terminal answers (see module doc)."""
     mode = environ.get("SDTUI_GRAPHICS", "").strip().lower() or "auto"
     if mode not in MODES:
-        raise SdError(f"SDTUI_GRAPHICS={mode!r} is not a way to draw pictures; write one of {', '.join(MODES)}")
+        what = "sixel pictures are not drawn yet" if mode == "sixel" else f"{mode!r} is not a way to draw pictures"
+        raise SdError(f"SDTUI_GRAPHICS: {what}; write one of {', '.join(MODES)}")
     if mode == "halfblocks":
         return HALF_BLOCKS
     stdin, stdout = sys.__stdin__, sys.__stdout__
