@@ -23,6 +23,7 @@ from sdcore.core import Core
 from sdcore.errors import CoreRunning, SdError
 from sdcore.sdpath import SdPath, split_remote
 from sdtui.config import Config, ConfigError, config_problems, load_config, load_themes, save_theme
+from sdtui.graphics import HALF_BLOCKS, Graphics, graphics_from_env
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.jobs import JobsScreen
 from sdtui.widgets.file_list import FileList
@@ -50,9 +51,12 @@ class SdtuiApp(App[None]):
         mounts_file: str | None = None,
         listen: str | None = None,
         library: str | None = None,
+        graphics: Graphics = HALF_BLOCKS,
     ) -> None:
         super().__init__()
         self.config = config or Config()
+        self.graphics = graphics
+        """How the inspector draws pictures (settled before the app starts: see sdtui.graphics)."""
         self._hosting = False
         self._closing = False
         self.start_text = start or "."
@@ -411,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.theme:
             config.theme = args.theme
+        graphics = graphics_from_env()  # asks the terminal, if at all, before Textual reads its input
         app = SdtuiApp(
-            args.path, other=args.other, data_dir=args.data_dir, config=config, listen=args.listen, library=args.library
+            args.path, other=args.other, data_dir=args.data_dir, config=config, listen=args.listen, library=args.library,
+            graphics=graphics,
         )
     except (SdError, ConfigError) as exc:
         print(f"sdtui: {exc}", file=sys.stderr)

@@ -163,6 +163,7 @@ class AdminSessions:
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "SD_DATA_DIR", "TERM")}
         if term:
             env["TERM"] = term
+        env["SDTUI_GRAPHICS"] = "halfblocks"  # a picture's escapes would cross the network each redraw: half-blocks
         return env
 
 

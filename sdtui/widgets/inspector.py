@@ -8,6 +8,7 @@ The preview is read in a worker after the cursor rests, so moving fast through a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import stat as statmod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,7 +30,9 @@ from sdcore.api.records import Entry, EntryDetails, Preview
 from sdcore.api.text import human_size, shorten_home
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
+from sdtui.graphics import HALF_BLOCKS, Graphics
 from sdtui.widgets.listing import Arrangement, arrange, format_mtime, kind_marker
+from sdtui.widgets.picture import KittyPicture
 from sdtui.widgets.preview import PICTURE_ROWS, hex_view, preview_renderable, shown_text
 
 PREVIEW_BYTES = 16 * 1024
@@ -190,6 +193,7 @@ class Inspector(Widget):
         details: Details | None = None,
         preview: PreviewOf | None = None,
         *,
+        graphics: Graphics = HALF_BLOCKS,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -206,16 +210,61 @@ class Inspector(Widget):
         """Its preview, below the metadata."""
         self._lines: list[Strip] = []
         self._top = 0  # the first line shown (the mouse wheel scrolls)
+        self.picture = KittyPicture(graphics, self._write_terminal) if graphics.kitty else None
+        """The picture the terminal draws (Kitty's protocol), below the preview's lines; None: half-blocks."""
+        self._picture_at = 0  # the line of _lines where the picture's blank box starts
         self.border_title = "Inspector"
 
+    def on_mount(self) -> None:
+        if self.picture is not None:  # the picture follows the inspector wherever the layout moves it
+            # immediate: a screen under a dialog holds its messages until it is shown again
+            self.screen.screen_layout_refresh_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
+            self.app.screen_change_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
+            self.app.app_suspend_signal.subscribe(self, lambda _: self._place_picture(hide=True), immediate=True)
+            self.app.app_resume_signal.subscribe(self, lambda _: self._place_picture(), immediate=True)
+
+    def on_hide(self) -> None:
+        self._place_picture(hide=True)
+
+    def on_unmount(self) -> None:
+        if self.picture is not None:
+            self.picture.clear()
+
+    def _write_terminal(self, sequence: str) -> None:
+        """Write to the terminal through the app's driver, in order with its frames."""
+        driver = self.app._driver
+        if driver is not None:
+            driver.write(sequence)
+
+    def _place_picture(self, hide: bool = False) -> None:
+        """Show the picture over its blank box, the part of it scrolled into view; hidden when the inspector is not
+        on the screen shown (a dialog over it, another program in the terminal, a narrow window)."""
+        if self.picture is None:
+            return
+        region = self.content_region
+        on_top = self.is_mounted and self.app.screen is self.screen  # a screen under a dialog counts as current
+        shown = not hide and on_top and self.region.area > 0 and self.display
+        start = self._picture_at - self._top  # where its top line is, from the content's top
+        first = max(0, -start)  # its first line in view
+        visible = min(self.picture.lines - first, region.height - max(0, start)) if shown else 0
+        self.picture.place(Region(region.x, region.y + max(0, start), 0, 0), first, visible)
+
     def _draw(
-        self, meta: RenderableType | None = None, preview: RenderableType | None = None, top: int | None = None
+        self,
+        meta: RenderableType | None = None,
+        preview: RenderableType | None = None,
+        top: int | None = None,
+        picture: Preview | None = None,
     ) -> None:
         """Show this metadata and preview (None: keep what is shown), from line `top` (None: where it is scrolled):
-        rendered to lines now, at the current width."""
+        rendered to lines now, at the current width. A new preview takes the place of the terminal's picture (by
+        `picture`'s pixels, or by none)."""
         self.meta = self.meta if meta is None else meta
         self.preview = self.preview if preview is None else preview
         width = self.content_size.width
+        if self.picture is not None and preview is not None:
+            made = picture or Preview()
+            self.picture.set(made.width, made.height, made.pixels, max(width, 1))
         if width <= 0:
             return  # not laid out yet: drawn at the first resize
         style = self.visual_style
@@ -225,7 +274,11 @@ class Inspector(Widget):
             Strip.blank(width, style.rich_style),  # the metadata's margin
             *Visual.to_strips(self, visualize(self, self.preview), width, None, style),
         ]
+        if self.picture is not None:  # its box: blank lines the terminal draws the picture over
+            self._picture_at = len(self._lines)
+            self._lines += [Strip.blank(width, style.rich_style)] * self.picture.lines
         self._top = max(0, min(self._top if top is None else top, len(self._lines) - self.content_size.height))
+        self._place_picture()
         # the rows that changed, no more: what goes to the terminal (over SSH too) is what differs
         changed = [Region(0, y, width, 1) for y, line in enumerate(shown) if self.render_line(y) != line]
         if changed:
@@ -245,6 +298,7 @@ class Inspector(Widget):
         if top != self._top:
             self._top = top
             self.refresh()
+            self._place_picture()
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         self._scroll(self.SCROLL_LINES)
@@ -276,6 +330,7 @@ class Inspector(Widget):
 
     async def _preview(self, path: SdPath, entry: Entry) -> None:
         meta = None
+        picture = None
         try:
             if self._details is not None:
                 extra = await self._details(path, entry)
@@ -288,7 +343,11 @@ class Inspector(Widget):
                 renderable = listing_preview(rows[:PREVIEW_ENTRIES], total, self.content_size.width)
             elif entry.kind == "file" and self._preview_of is not None and previewable(entry.name):
                 width = max(self.content_size.width, 8)
-                made = await self._preview_of(path, width, 2 * min(PICTURE_ROWS, width))
+                if self.picture is not None:  # the terminal draws it: pixels to fill its cells, shown apart
+                    made = await self._preview_of(path, *self.picture.box(width, PICTURE_ROWS))
+                    picture, made = made, dataclasses.replace(made, width=0, height=0, pixels=b"")
+                else:
+                    made = await self._preview_of(path, width, 2 * min(PICTURE_ROWS, width))
                 renderable = preview_renderable(made)
             elif entry.kind == "file":
                 data = b""
@@ -302,4 +361,4 @@ class Inspector(Widget):
         except SdError as exc:
             renderable = Text(str(exc), style="italic")
         if self.shown == path:
-            self._draw(meta, Group(renderable))  # one change, one repaint: the details and the preview together
+            self._draw(meta, Group(renderable), picture=picture)  # one change, one repaint: the details and the preview together

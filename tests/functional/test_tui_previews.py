@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import struct
 import zipfile
 import zlib
@@ -14,8 +16,10 @@ from tui_support import app_for, explorer, names, own_home, settle, shown_text, 
 
 from sdcore.sdpath import SdPath
 from sdtui import programs
+from sdtui.graphics import Graphics
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.pane import Pane
+from sdtui.widgets.picture import KittyPicture
 
 
 def a_picture(path: Path, size: tuple[int, int] = (64, 48)) -> Path:
@@ -150,3 +154,81 @@ async def test_enter_on_a_zip_lists_its_members_and_f5_unpacks_the_selection(tmp
         assert (out / "two.bin").read_bytes() == bytes(range(256)) * 100
         assert (out / "dir" / "one.txt").read_text() == "one\n"
         await wait_for(pilot, lambda: "unpacked 2 items" in shown_text(screen.query_one("#status", Static)))
+
+
+def kitty_commands(written: list[str]) -> list[tuple[dict[str, str], str]]:
+    """Kitty's graphics commands among what was written to the terminal: (keys, payload) each."""
+    found = []
+    for text in written:
+        for body in re.findall(r"\x1b_G([^\x1b]*)\x1b\\", text):
+            keys, _, payload = body.partition(";")
+            found.append((dict(k.split("=", 1) for k in keys.split(",")), payload))
+    return found
+
+
+async def test_a_picture_is_drawn_by_kitty_protocol_where_the_terminal_has_it_and_cleared_on_leaving(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    a_picture(pictures / "flag.png", (640, 480))
+    (pictures / "notes.txt").write_text("plain words\n")
+    app = app_for(tmp_path, pictures, graphics=Graphics("kitty", 8, 16))
+    async with app.run_test(size=(160, 40)) as pilot:
+        written: list[str] = []
+        app._driver.write = written.append  # type: ignore[method-assign,union-attr]  # what reaches the terminal
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: any(k.get("a") == "p" for k, _ in kitty_commands(written)))
+        commands = kitty_commands(written)
+        first = next(i for i, (k, _) in enumerate(commands) if k.get("a") == "t")
+        keys = commands[first][0]
+        assert (keys["f"], keys["o"]) == ("24", "z")  # RGB, compressed
+        width, height, image_id = int(keys["s"]), int(keys["v"]), keys["i"]
+        assert (width, height) == (inspector.content_size.width * 8, inspector.content_size.width * 8 * 3 // 4)
+        payload = ""
+        for keys, chunk in commands[first:]:
+            assert len(chunk) <= 4096
+            payload += chunk
+            if keys.get("m") == "0":
+                break
+        pixels = zlib.decompress(base64.b64decode(payload))
+        assert len(pixels) == width * height * 3
+        assert pixels[:3] == b"\xff\x00\x00" and pixels[-3:] == b"\x00\x00\xff"  # red above, blue below
+        place = next(k for k, _ in commands if k.get("a") == "p")
+        assert place["i"] == image_id and int(place["c"]) <= inspector.content_size.width
+        shown = shown_text(inspector)
+        assert "640 × 480" in shown and "▀" not in shown  # its size said; no half-blocks under it
+        row = next(t for t in written if "a=p" in t)  # placed at its blank box's top-left cell, below the facts
+        lines = [inspector.render_line(y).text.rstrip() for y in range(inspector.content_size.height)]
+        box_y = inspector.content_region.y + lines.index("pixels 640 × 480") + 1
+        assert f"\x1b[{box_y + 1};{inspector.content_region.x + 1}H" in row
+        written.clear()
+        await pilot.press("question_mark")  # a dialog over it: the picture hides (it would show through), then returns
+        await wait_for(pilot, lambda: ({"a": "d", "d": "i", "i": image_id, "p": "1", "q": "2"}, "") in kitty_commands(written))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: any(k.get("a") == "p" for k, _ in kitty_commands(written)))
+        written.clear()
+        await pilot.press("j")  # the text file: the picture leaves the screen and the terminal's memory
+        await wait_for(pilot, lambda: "plain words" in shown_text(inspector))
+        assert ({"a": "d", "d": "I", "i": image_id, "q": "2"}, "") in kitty_commands(written)
+        assert not any(k.get("a") in ("t", "p") for k, _ in kitty_commands(written))
+
+
+async def test_half_blocks_write_no_picture_escapes(tmp_path: Path) -> None:
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    a_picture(pictures / "flag.png")
+    app = app_for(tmp_path, pictures)  # as under tests, tmux and `sd serve`: half-blocks
+    async with app.run_test(size=(160, 40)) as pilot:
+        written: list[str] = []
+        app._driver.write = written.append  # type: ignore[method-assign,union-attr]
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "▀" in shown_text(inspector))
+        assert inspector.picture is None and not kitty_commands(written)
+
+
+def test_a_picture_for_big_cells_is_asked_no_bigger_than_640_pixels_and_still_fills_its_cells() -> None:
+    picture = KittyPicture(Graphics("kitty", 20, 40), lambda _: None)  # a HiDPI terminal: 48 x 20 cells = 960 x 800
+    assert picture.box(48, 20) == (640, 533)
+    picture.set(640, 480, bytes(640 * 480 * 3), 48)  # a 4:3 picture fitted in that box
+    assert (picture.columns, picture.lines) == (48, 18)  # the cells it fills: as wide as the inspector
