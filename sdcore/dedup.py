@@ -179,6 +179,12 @@ def full_hashes(library: Library, entry_ids: list[int]) -> list[str | None]:
         if first.cached is None:
             fresh.append((first.entry_id, *first.stamp, digest))
         found.update((f.entry_id, digest) for f in files)
+    _keep_hashes(library, fresh)
+    return [found.get(i) for i in entry_ids]
+
+
+def _keep_hashes(library: Library, fresh: list[tuple[int, int, int, int, str]]) -> None:
+    """Remember full hashes (entry id, size, inode, ctime_ns, hash) while the entries are still there."""
     if fresh:
         with library.write() as db:
             db.executemany(
@@ -186,7 +192,6 @@ def full_hashes(library: Library, entry_ids: list[int]) -> list[str | None]:
                 " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
                 [(*row, row[0]) for row in fresh],
             )
-    return [found.get(i) for i in entry_ids]
 
 
 @dataclass
@@ -227,13 +232,7 @@ def find(
             groups.extend(_confirm(candidates, changed, fresh, pool))
     if include_empty and min_size <= 1:
         groups.extend(_empty_files(library, locations, changed))
-    if fresh:
-        with library.write() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO file_hashes (entry_id, size, inode, ctime_ns, full_hash)"
-                " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
-                [(*row, row[0]) for row in fresh],
-            )
+    _keep_hashes(library, fresh)
     groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
     return Duplicates(tuple(groups), tuple(changed))
 

@@ -87,7 +87,8 @@ class UsageList(ScrollView, can_focus=True):
             filled = round(BAR * entry.size / largest)
             bar = "█" * filled + " " * (BAR - filled)
             size = human_size(entry.size)
-            files = f"{entry.files:,} files" if entry.is_dir and entry.files is not None else ""
+            count = entry.files if entry.is_dir else None
+            files = "" if count is None else f"{count:,} file" if count == 1 else f"{count:,} files"
         name = display(entry.name) + ("/" if entry.is_dir else "")
         text = f" {bar} {size:>7} {files:>13}  {name}"
         style = self.rich_style
