@@ -191,7 +191,18 @@ class FileActions(ExplorerBase):
         if kind == "move" and api is not self.api:  # the device's core records it: u here undoes it there
             await self.api.undo.remember(api.device.id, f"move {self._describe(sources)} to {display(destination.path)}",
                                          job=job.id)
+        if api is self.api:
+            await self._say_if_done_already(job.id)
         return True
+
+    async def _say_if_done_already(self, job_id: str) -> None:
+        """A quick job can end before its start is answered (its end's event, come first, found nothing to say)."""
+        try:
+            state = (await self.api.library().jobs.get(job_id)).state
+        except SdError:
+            return
+        if state == "completed" and (text := self.said_when_done.pop(job_id, None)):
+            await self._say_done(job_id, text)
 
     async def _names_in(self, directory: SdPath) -> set[str]:
         """The names in a directory: from a pane that shows it whole, else listed now."""
