@@ -328,7 +328,7 @@ async def a_picture_drawn_in_cells(tmp_path: Path, protocol: str, start: str) ->
     a_picture(pictures / "flag.png", (640, 480))
     (pictures / "notes.txt").write_text("plain words\n")
     app = app_for(tmp_path, pictures, graphics=Graphics(protocol, 8, 16))
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
         written: list[str] = []
         record_terminal(app, written)
         await settle(pilot, app)
@@ -343,6 +343,14 @@ async def a_picture_drawn_in_cells(tmp_path: Path, protocol: str, start: str) ->
         assert columns == inspector.content_size.width and rows == math.ceil(columns * 8 * 3 / 4 / 16)
         await settle(pilot, app)
         assert picture_stays(written, start, range(line, line + rows))  # drawn after the frame that painted its box
+        written.clear()
+        app.notify("a toast over it " * 60, timeout=0.5)  # toasts show bottom right: over the inspector
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+        toast = app.screen.query_one("Toast").region
+        assert toast.y < line + rows - 1 and toast.right > column  # over the picture's box (lines from 1, regions from 0)
+        await wait_for(pilot, lambda: not app.screen.query("Toast"))
+        await settle(pilot, app)
+        assert picture_stays(written, start, range(line, line + rows))  # drawn again where the toast was
         written.clear()
         await pilot.press("question_mark")
         await pilot.press("escape")  # the dialog's frames wiped it: drawn again over the explorer's
