@@ -179,16 +179,16 @@ def _image(width: int, height: int, pixels: bytes, size: tuple[int, int] | None 
     return image if size is None or size == (width, height) else image.resize(size, Image.Resampling.BILINEAR)
 
 
-def iterm2_image(width: int, height: int, pixels: bytes, cells: tuple[int, int], x: int, y: int) -> str:
-    """iTerm2's inline image (a PNG of these RGB pixels, row by row) stretched over `cells` (columns, lines) from
-    screen cell (x, y) (from 0). The cursor is left where it was."""
+def iterm2_image(width: int, height: int, pixels: bytes, cells: tuple[int, int]) -> str:
+    """iTerm2's inline image (a PNG of these RGB pixels, row by row) stretched over `cells` (columns, lines) from the
+    cursor (`at_cell` puts it somewhere)."""
     import io
 
     out = io.BytesIO()
     _image(width, height, pixels).save(out, "PNG", compress_level=1)
     data = base64.standard_b64encode(out.getvalue()).decode("ascii")
     keys = f"inline=1;size={out.tell()};width={cells[0]};height={cells[1]};preserveAspectRatio=0;doNotMoveCursor=1"
-    return f"\x1b7\x1b[{y + 1};{x + 1}H\x1b]1337;File={keys}:{data}\x07\x1b8"
+    return f"\x1b]1337;File={keys}:{data}\x07"
 
 
 SIXEL_COLOURS = 256
@@ -232,6 +232,7 @@ def sixel_encode(width: int, height: int, pixels: bytes, size: tuple[int, int] |
     return "".join(out)
 
 
-def sixel_place(sixel: str, x: int, y: int) -> str:
-    """Draw a Sixel picture with its top-left at screen cell (x, y) (from 0); the cursor is left where it was."""
-    return f"\x1b7\x1b[{y + 1};{x + 1}H{sixel}\x1b8"
+def at_cell(x: int, y: int, picture: str) -> str:
+    """Draw a picture drawn from the cursor (Sixel, iTerm2's) with its top-left at screen cell (x, y) (from 0); the
+    cursor is left where it was."""
+    return f"\x1b7\x1b[{y + 1};{x + 1}H{picture}\x1b8"

@@ -12,13 +12,13 @@ from textual.geometry import Region
 
 from sdtui.graphics import (
     Graphics,
+    at_cell,
     iterm2_image,
     kitty_forget,
     kitty_hide,
     kitty_place,
     kitty_transmit,
     sixel_encode,
-    sixel_place,
 )
 
 _ids = itertools.count(1)
@@ -142,7 +142,7 @@ class CellPicture(Picture):
     def __init__(self, graphics: Graphics, write: Callable[[str], None]) -> None:
         super().__init__(graphics, write)
         self._pixels = b""
-        self._encoded: tuple[Placement, str] | None = None
+        self._encoded: tuple[tuple[tuple[int, int, int, int], tuple[int, int]], str] | None = None  # of a part, cells
 
     def _take(self, pixels: bytes) -> None:
         self._pixels = pixels
@@ -155,31 +155,31 @@ class CellPicture(Picture):
         pass
 
     def _show(self, placement: Placement) -> None:
-        if self._encoded is None or self._encoded[0] != placement:
+        key = placement.source, placement.cells
+        if self._encoded is None or self._encoded[0] != key:
             _x, top, width, height = placement.source
             part = self._pixels[top * width * 3 : (top + height) * width * 3]
-            self._encoded = placement, self._encode(width, height, part, placement)
-        self._write(self._encoded[1])
+            self._encoded = key, self._encode(width, height, part, placement.cells)
+        self._write(at_cell(placement.x, placement.y, self._encoded[1]))
 
-    def _encode(self, width: int, height: int, pixels: bytes, placement: Placement) -> str:
+    def _encode(self, width: int, height: int, pixels: bytes, cells: tuple[int, int]) -> str:
         raise NotImplementedError
 
 
 class ITermPicture(CellPicture):
     """iTerm2's inline images (iTerm2, WezTerm): a PNG of the visible part, stretched by the terminal over its cells."""
 
-    def _encode(self, width: int, height: int, pixels: bytes, placement: Placement) -> str:
-        return iterm2_image(width, height, pixels, placement.cells, placement.x, placement.y)
+    def _encode(self, width: int, height: int, pixels: bytes, cells: tuple[int, int]) -> str:
+        return iterm2_image(width, height, pixels, cells)
 
 
 class SixelPicture(CellPicture):
     """Sixel: the visible part scaled here to its cells' pixels (Sixel draws one pixel a pixel), at most 256 colours."""
 
-    def _encode(self, width: int, height: int, pixels: bytes, placement: Placement) -> str:
-        columns, lines = placement.cells
-        size = (columns * self.graphics.cell_width, lines * self.graphics.cell_height)
+    def _encode(self, width: int, height: int, pixels: bytes, cells: tuple[int, int]) -> str:
+        size = (cells[0] * self.graphics.cell_width, cells[1] * self.graphics.cell_height)
         fitted = (min(size[0], round(width / self._scale)), min(size[1], round(height / self._scale)))
-        return sixel_place(sixel_encode(width, height, pixels, fitted), placement.x, placement.y)
+        return sixel_encode(width, height, pixels, fitted)
 
 
 PICTURES: dict[str, type[Picture]] = {"kitty": KittyPicture, "iterm2": ITermPicture, "sixel": SixelPicture}

@@ -386,3 +386,25 @@ async def test_a_picture_is_drawn_by_iterm2_inline_image_stretched_over_its_cell
     image = Image.open(io.BytesIO(png)).convert("RGB")
     assert image.size == (columns * 8, columns * 8 * 3 // 4)
     assert image.getpixel((0, 0)) == (255, 0, 0) and image.getpixel((image.width - 1, image.height - 1)) == (0, 0, 255)
+
+
+def test_a_sixel_picture_scrolled_half_out_draws_its_visible_lines_only() -> None:
+    from textual.geometry import Region
+
+    from sdtui.widgets.picture import SixelPicture
+
+    written: list[str] = []
+    picture = SixelPicture(Graphics("sixel", 8, 16), written.append)
+    assert picture.box(10, 10) == (80, 160)
+    picture.set(80, 60, b"\xff\x00\x00" * 80 * 30 + b"\x00\x00\xff" * 80 * 30, 10)  # red above, blue below
+    assert (picture.columns, picture.lines) == (10, 4) and not written  # nothing drawn before it is placed
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2)  # its top two lines scrolled out of view
+    assert len(written) == 1 and written[0].startswith("\x1b7\x1b[4;6H\x1bP") and written[0].endswith("\x1b\\\x1b8")
+    size, pixels = sixel_decode(written[0])
+    assert size == (80, 30) and set(pixels.values()) == {(0, 0, 100)}  # its lower half: blue only
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2)
+    assert len(written) == 1  # where it is: not drawn again...
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2, redraw=True)
+    assert written[1] == written[0]  # ...unless its cells were repainted
+    picture.place(None)
+    assert len(written) == 2 and picture.shown is None  # hiding writes nothing: the widget repaints the cells
