@@ -38,7 +38,9 @@ _CELL = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 _ATTRIBUTES = re.compile(rb"\x1b\[\?([\d;]*)c")  # the answer to `ESC [ c`, sent last: every answer came before it
 _VERSION = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")  # the answer to XTVERSION, `ESC [ > 0 q`: the terminal's name
 _INLINE_IMAGES = ("iTerm2", "WezTerm")
-"""Terminals (by the name they answer, or TERM_PROGRAM's) that draw iTerm2's inline images."""
+"""Terminals (by the name they answer to XTVERSION) that draw iTerm2's inline images..."""
+_INLINE_IMAGES_PROGRAMS = ("iTerm.app", "WezTerm")
+"""...and by the TERM_PROGRAM they set."""
 
 
 @dataclass(frozen=True)
@@ -72,21 +74,20 @@ def graphics_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
         return HALF_BLOCKS  # tmux: a placement would land where tmux's own cursor is, not in our pane
     assert stdin is not None and stdout is not None
     try:
-        protocol, cell = query_terminal(stdin, stdout)
+        protocol, cell = query_terminal(stdin, stdout, term_program=environ.get("TERM_PROGRAM", ""))
     except OSError:
         return HALF_BLOCKS
-    if protocol in ("halfblocks", "sixel") and environ.get("TERM_PROGRAM", "").startswith(_INLINE_IMAGES):
-        protocol = "iterm2"  # iTerm.app, WezTerm: whatever they answered
     return Graphics(protocol, *cell) if protocol != "halfblocks" and cell else HALF_BLOCKS
 
 
-def protocol_from_answers(answers: bytes) -> str:
-    """The best way to draw pictures a terminal's answers (to `query_terminal`'s questions) tell of: "kitty",
-    "iterm2", "sixel" or "halfblocks"."""
+def protocol_from_answers(answers: bytes, term_program: str = "") -> str:
+    """The best way to draw pictures a terminal's answers (to `query_terminal`'s questions) tell of, or its
+    TERM_PROGRAM (iTerm.app, WezTerm): "kitty", "iterm2", "sixel" or "halfblocks"."""
     if _KITTY_OK.search(answers):
         return "kitty"
     version = _VERSION.search(answers)
-    if version and version.group(1).decode("utf-8", "replace").startswith(_INLINE_IMAGES):
+    name = version.group(1).decode("utf-8", "replace") if version else ""
+    if name.startswith(_INLINE_IMAGES) or term_program in _INLINE_IMAGES_PROGRAMS:
         return "iterm2"
     attributes = _ATTRIBUTES.search(answers)
     if attributes and b"4" in attributes.group(1).split(b";")[1:]:  # the first is the terminal's class (62, 64...)
@@ -110,7 +111,9 @@ def _cell_size(stdout: TextIO | None) -> tuple[int, int] | None:
     return (xpixels // cols, ypixels // rows) if rows and cols and xpixels and ypixels else None
 
 
-def query_terminal(stdin: TextIO, stdout: TextIO, timeout: float = QUERY_TIMEOUT) -> tuple[str, tuple[int, int] | None]:
+def query_terminal(
+    stdin: TextIO, stdout: TextIO, timeout: float = QUERY_TIMEOUT, term_program: str = ""
+) -> tuple[str, tuple[int, int] | None]:
     """Ask the terminal how it draws pictures, and its cell size: (protocol, (width, height) or None); the
     protocol as `protocol_from_answers` tells it.
 
@@ -135,7 +138,7 @@ def query_terminal(stdin: TextIO, stdout: TextIO, timeout: float = QUERY_TIMEOUT
         termios.tcsetattr(fd_in, termios.TCSANOW, saved)
     found = _CELL.search(answers)
     cell = (int(found.group(2)), int(found.group(1))) if found and int(found.group(1)) and int(found.group(2)) else None
-    return protocol_from_answers(answers), cell or _cell_size(stdout)
+    return protocol_from_answers(answers, term_program), cell or _cell_size(stdout)
 
 
 def _command(keys: str, payload: str = "") -> str:

@@ -68,6 +68,9 @@ def test_the_best_protocol_is_told_from_recorded_answers() -> None:
     assert protocol_from_answers(b"\x1b[?4;2c") == "halfblocks"  # 4 as the class, not as an attribute
     assert protocol_from_answers(b"\x1b[?1;2c") == "halfblocks"  # the Linux console, old VTs
     assert protocol_from_answers(b"") == "halfblocks"  # a silent terminal
+    assert protocol_from_answers(b"\x1b[?62;4c", term_program="iTerm.app") == "iterm2"  # an older iTerm2: no name
+    assert protocol_from_answers(b"\x1b[?62;c", term_program="WezTerm") == "iterm2"
+    assert protocol_from_answers(b"\x1b[?62;4c", term_program="vscode") == "sixel"
 
 
 def test_a_silent_terminal_ends_the_wait_at_the_timeout() -> None:
