@@ -26,6 +26,9 @@ from sdcore.errors import SdError
 MODES = ("auto", "halfblocks", "kitty", "iterm2", "sixel")
 """What SDTUI_GRAPHICS may say."""
 
+SIXEL_COLOURS = 256
+"""Colours a Sixel picture has at most (the palette most terminals keep)."""
+
 QUERY_TIMEOUT = 0.3
 """Seconds to wait for a terminal that answers nothing (nearly all answer the device-attributes query at once)."""
 
@@ -35,6 +38,7 @@ CHUNK = 4096
 _QUERY_ID = 4031
 _KITTY_OK = re.compile(rb"\x1b_Gi=%d;OK\x1b\\" % _QUERY_ID)
 _CELL = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
+_REGISTERS = re.compile(rb"\x1b\[\?1;0;(\d+)S")  # the answer to XTSMGRAPHICS `ESC [ ? 1 ; 1 ; 0 S`: Sixel's colours
 _ATTRIBUTES = re.compile(rb"\x1b\[\?([\d;]*)c")  # the answer to `ESC [ c`, sent last: every answer came before it
 _VERSION = re.compile(rb"\x1bP>\|([^\x1b]*)\x1b\\")  # the answer to XTVERSION, `ESC [ > 0 q`: the terminal's name
 _INLINE_IMAGES = ("iTerm2", "WezTerm")
@@ -50,6 +54,8 @@ class Graphics:
     protocol: str = "halfblocks"
     cell_width: int = 10
     cell_height: int = 20
+    colours: int = 256
+    """Colours a Sixel picture may have (the terminal's colour registers: xterm as a VT340 keeps 16)."""
 
     @property
     def kitty(self) -> bool:
@@ -74,10 +80,10 @@ def graphics_from_env(environ: dict[str, str] | os._Environ[str] = os.environ) -
         return HALF_BLOCKS  # tmux: a placement would land where tmux's own cursor is, not in our pane
     assert stdin is not None and stdout is not None
     try:
-        protocol, cell = query_terminal(stdin, stdout, term_program=environ.get("TERM_PROGRAM", ""))
+        protocol, cell, colours = query_terminal(stdin, stdout, term_program=environ.get("TERM_PROGRAM", ""))
     except OSError:
         return HALF_BLOCKS
-    return Graphics(protocol, *cell) if protocol != "halfblocks" and cell else HALF_BLOCKS
+    return Graphics(protocol, *cell, colours) if protocol != "halfblocks" and cell else HALF_BLOCKS
 
 
 def protocol_from_answers(answers: bytes, term_program: str = "") -> str:
@@ -113,9 +119,9 @@ def _cell_size(stdout: TextIO | None) -> tuple[int, int] | None:
 
 def query_terminal(
     stdin: TextIO, stdout: TextIO, timeout: float = QUERY_TIMEOUT, term_program: str = ""
-) -> tuple[str, tuple[int, int] | None]:
-    """Ask the terminal how it draws pictures, and its cell size: (protocol, (width, height) or None); the
-    protocol as `protocol_from_answers` tells it.
+) -> tuple[str, tuple[int, int] | None, int]:
+    """Ask the terminal how it draws pictures, its cell size and its Sixel colours: (protocol, (width, height) or
+    None, colours: 256 unless it says fewer); the protocol as `protocol_from_answers` tells it.
 
     The questions end with `ESC [ c`, which every terminal answers: its answer closes the wait. Keys typed in that
     instant are lost (they would be read as part of the answers)."""
@@ -127,7 +133,7 @@ def query_terminal(
     answers = b""
     try:
         tty.setcbreak(fd_in, termios.TCSANOW)
-        os.write(fd_out, b"\x1b_Gi=%d,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[16t\x1b[>0q\x1b[c" % _QUERY_ID)
+        os.write(fd_out, b"\x1b_Gi=%d,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[16t\x1b[>0q\x1b[?1;1;0S\x1b[c" % _QUERY_ID)
         deadline = time.monotonic() + timeout
         while not _ATTRIBUTES.search(answers):
             left = deadline - time.monotonic()
@@ -138,7 +144,9 @@ def query_terminal(
         termios.tcsetattr(fd_in, termios.TCSANOW, saved)
     found = _CELL.search(answers)
     cell = (int(found.group(2)), int(found.group(1))) if found and int(found.group(1)) and int(found.group(2)) else None
-    return protocol_from_answers(answers, term_program), cell or _cell_size(stdout)
+    registers = _REGISTERS.search(answers)
+    colours = max(2, min(SIXEL_COLOURS, int(registers.group(1)))) if registers else SIXEL_COLOURS
+    return protocol_from_answers(answers, term_program), cell or _cell_size(stdout), colours
 
 
 def _command(keys: str, payload: str = "") -> str:
@@ -194,18 +202,18 @@ def iterm2_image(width: int, height: int, pixels: bytes, cells: tuple[int, int])
     return f"\x1b]1337;File={keys}:{data}\x07"
 
 
-SIXEL_COLOURS = 256
-"""Colours a Sixel picture has at most (the palette most terminals keep)."""
-
 _SIXEL_RUN = re.compile(rb"(.)\1{3,}")  # four or more of one sixel: `!count` is shorter
 
 
-def sixel_encode(width: int, height: int, pixels: bytes, size: tuple[int, int] | None = None) -> str:
+def sixel_encode(
+    width: int, height: int, pixels: bytes, size: tuple[int, int] | None = None, colours: int = SIXEL_COLOURS
+) -> str:
     """These RGB pixels (row by row) as a Sixel picture, scaled to `size` (terminal pixels) first: its colours
-    quantized to at most 256 (a palette of percents), six-pixel bands, each colour's run of one sixel as `!count`."""
+    quantized to at most `colours` (a palette of percents), six-pixel bands, each colour's run of one sixel as
+    `!count`."""
     from PIL import Image
 
-    image = _image(width, height, pixels, size).quantize(SIXEL_COLOURS, Image.Quantize.FASTOCTREE)
+    image = _image(width, height, pixels, size).quantize(colours, Image.Quantize.FASTOCTREE)
     width, height = image.size
     palette = image.getpalette() or []
     indices = image.tobytes()

@@ -179,7 +179,7 @@ class SixelPicture(CellPicture):
     def _encode(self, width: int, height: int, pixels: bytes, cells: tuple[int, int]) -> str:
         size = (cells[0] * self.graphics.cell_width, cells[1] * self.graphics.cell_height)
         fitted = (min(size[0], round(width / self._scale)), min(size[1], round(height / self._scale)))
-        return sixel_encode(width, height, pixels, fitted)
+        return sixel_encode(width, height, pixels, fitted, self.graphics.colours)
 
 
 PICTURES: dict[str, type[Picture]] = {"kitty": KittyPicture, "iterm2": ITermPicture, "sixel": SixelPicture}

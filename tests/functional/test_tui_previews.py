@@ -280,6 +280,9 @@ def test_sixel_encoding_decodes_back_to_its_picture() -> None:
     assert {decoded[(x, y)] for x in range(7) for y in range(5, 9)} == {(0, 0, 100)}
     size, decoded = sixel_decode(sixel_encode(7, 9, pixels, (14, 18)))  # scaled to the cells' pixels
     assert size == (14, 18) and decoded[(13, 0)] == (100, 0, 0) and decoded[(0, 17)] == (0, 0, 100)
+    rainbow = bytes(v for i in range(64 * 8) for v in (i % 64 * 4, i // 64 * 32, 255 - i % 64 * 4))  # 512 colours
+    sixel = sixel_encode(64, 8, rainbow, colours=16)  # xterm as a VT340: 16 colour registers
+    assert len(set(re.findall(r"#(\d+);2;", sixel))) <= 16 and len(sixel_decode(sixel)[1]) == 64 * 8
 
 
 def drawn_pictures(written: list[str], start: str) -> list[tuple[int, int, str]]:

@@ -43,19 +43,19 @@ def a_terminal(answer: bytes) -> Iterator[TextIO]:
 
 def test_a_kitty_terminal_is_told_by_its_answers_with_its_cell_size() -> None:
     with a_terminal(b"\x1b_Gi=4031;OK\x1b\\\x1b[6;18;9t\x1b[?62;22c") as side:
-        assert query_terminal(side, side) == ("kitty", (9, 18))
+        assert query_terminal(side, side) == ("kitty", (9, 18), 256)
 
 
 def test_a_sixel_terminal_is_told_by_its_attributes_without_waiting() -> None:
     started = time.monotonic()
-    with a_terminal(b"\x1b[6;20;10t\x1b[?62;4;22c") as side:  # xterm -ti vt340: sixel (4), no Kitty, no name
-        assert query_terminal(side, side, timeout=5.0) == ("sixel", (10, 20))
+    with a_terminal(b"\x1b[6;20;10t\x1b[?1;0;16S\x1b[?63;1;2;4;6;9;15;22c") as side:  # xterm -ti vt340: 16 colours
+        assert query_terminal(side, side, timeout=5.0) == ("sixel", (10, 20), 16)
     assert time.monotonic() - started < 2.0  # its answer closed the wait, not the timeout
 
 
 def test_an_iterm2_terminal_is_told_by_its_name() -> None:
     with a_terminal(b"\x1bP>|iTerm2 3.5.10\x1b\\\x1b[6;32;14t\x1b[?62;4c") as side:  # also says sixel: iTerm2's first
-        assert query_terminal(side, side) == ("iterm2", (14, 32))
+        assert query_terminal(side, side) == ("iterm2", (14, 32), 256)
 
 
 def test_the_best_protocol_is_told_from_recorded_answers() -> None:
