@@ -32,7 +32,7 @@ from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
 from sdtui.graphics import HALF_BLOCKS, Graphics
 from sdtui.widgets.listing import Arrangement, arrange, format_mtime, kind_marker
-from sdtui.widgets.picture import KittyPicture
+from sdtui.widgets.picture import picture_for
 from sdtui.widgets.preview import PICTURE_ROWS, hex_view, preview_renderable, shown_text
 
 PREVIEW_BYTES = 16 * 1024
@@ -210,8 +210,9 @@ class Inspector(Widget):
         """Its preview, below the metadata."""
         self._lines: list[Strip] = []
         self._top = 0  # the first line shown (the mouse wheel scrolls)
-        self.picture = KittyPicture(graphics, self._write_terminal) if graphics.kitty else None
-        """The picture the terminal draws (Kitty's protocol), below the preview's lines; None: half-blocks."""
+        self.picture = picture_for(graphics, self._write_terminal)
+        """The picture the terminal draws (Kitty's protocol, iTerm2's, Sixel), below the preview's lines; None:
+        half-blocks."""
         self._picture_at = 0  # the line of _lines where the picture's blank box starts
         self.border_title = "Inspector"
 
@@ -238,7 +239,16 @@ class Inspector(Widget):
 
     def _place_picture(self, hide: bool = False) -> None:
         """Show the picture over its blank box, the part of it scrolled into view; hidden when the inspector is not
-        on the screen shown (a dialog over it, another program in the terminal, a narrow window)."""
+        on the screen shown (a dialog over it, another program in the terminal, a narrow window). A picture drawn
+        into the cells is drawn after the repaint that comes (of its blank box, which would wipe it), and again."""
+        if self.picture is None:
+            return
+        if self.picture.in_cells and not hide:
+            self.call_after_refresh(self._place_picture_now, True)
+            return
+        self._place_picture_now(hide=hide)
+
+    def _place_picture_now(self, redraw: bool = False, hide: bool = False) -> None:
         if self.picture is None:
             return
         region = self.content_region
@@ -247,7 +257,7 @@ class Inspector(Widget):
         start = self._picture_at - self._top  # where its top line is, from the content's top
         first = max(0, -start)  # its first line in view
         visible = min(self.picture.lines - first, region.height - max(0, start)) if shown else 0
-        self.picture.place(Region(region.x, region.y + max(0, start), 0, 0), first, visible)
+        self.picture.place(Region(region.x, region.y + max(0, start), 0, 0), first, visible, redraw=redraw)
 
     def _draw(
         self,
@@ -262,6 +272,7 @@ class Inspector(Widget):
         self.meta = self.meta if meta is None else meta
         self.preview = self.preview if preview is None else preview
         width = self.content_size.width
+        wipe = self.picture is not None and self.picture.in_cells and self.picture.shown is not None
         if self.picture is not None and preview is not None:
             made = picture or Preview()
             self.picture.set(made.width, made.height, made.pixels, max(width, 1))
@@ -281,7 +292,9 @@ class Inspector(Widget):
         self._place_picture()
         # the rows that changed, no more: what goes to the terminal (over SSH too) is what differs
         changed = [Region(0, y, width, 1) for y, line in enumerate(shown) if self.render_line(y) != line]
-        if changed:
+        if wipe:  # a picture drawn into the cells goes when they are repainted (and is drawn again if it stays)
+            self.refresh()
+        elif changed:
             self.refresh(*changed)
 
     def render_line(self, y: int) -> Strip:

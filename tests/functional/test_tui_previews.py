@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import math
 import re
 import struct
 import zipfile
@@ -11,6 +13,10 @@ from pathlib import Path
 
 from PIL import Image
 from rich.color import Color
+from rich.console import RenderableType
+from textual._compositor import CompositorUpdate
+from textual.app import App
+from textual.screen import Screen
 from textual.widgets import Static
 from tui_support import app_for, explorer, names, own_home, settle, shown_text, wait_for  # noqa: F401 (own_home)
 
@@ -232,3 +238,176 @@ def test_a_picture_for_big_cells_is_asked_no_bigger_than_640_pixels_and_still_fi
     assert picture.box(48, 20) == (640, 533)
     picture.set(640, 480, bytes(640 * 480 * 3), 48)  # a 4:3 picture fitted in that box
     assert (picture.columns, picture.lines) == (48, 18)  # the cells it fills: as wide as the inspector
+
+
+def sixel_decode(text: str) -> tuple[tuple[int, int], dict[tuple[int, int], tuple[int, int, int]]]:
+    """A Sixel picture's declared size and its pixels' colours (in percents), as a terminal reads it."""
+    body = text[text.index("q", text.index("\x1bP")) + 1 : text.index("\x1b\\", text.index("\x1bP"))]
+    raster = re.match(r'"1;1;(\d+);(\d+)', body)
+    assert raster is not None
+    size = int(raster.group(1)), int(raster.group(2))
+    palette: dict[int, tuple[int, int, int]] = {}
+    pixels: dict[tuple[int, int], tuple[int, int, int]] = {}
+    colour, x, top = 0, 0, 0
+    for token in re.findall(r"#\d+(?:;2;\d+;\d+;\d+)?|![0-9]+[?-~]|[?-~]|\$|-", body[raster.end() :]):
+        if token.startswith("#"):
+            numbers = [int(n) for n in token[1:].split(";")]
+            colour = numbers[0]
+            if len(numbers) == 5:
+                palette[colour] = (numbers[2], numbers[3], numbers[4])
+        elif token == "$":
+            x = 0
+        elif token == "-":
+            x, top = 0, top + 6
+        else:
+            count, char = (int(token[1:-1]), token[-1]) if token.startswith("!") else (1, token)
+            bits = ord(char) - 63
+            for _ in range(count):
+                for bit in range(6):
+                    if bits >> bit & 1:
+                        pixels[(x, top + bit)] = palette[colour]
+                x += 1
+    return size, pixels
+
+
+def test_sixel_encoding_decodes_back_to_its_picture() -> None:
+    from sdtui.graphics import sixel_encode
+
+    pixels = (b"\xff\x00\x00" * 7 * 5) + (b"\x00\x00\xff" * 7 * 4)  # 7 x 9: red above, blue below (bands split)
+    size, decoded = sixel_decode(sixel_encode(7, 9, pixels))
+    assert size == (7, 9) and len(decoded) == 63
+    assert {decoded[(x, y)] for x in range(7) for y in range(5)} == {(100, 0, 0)}
+    assert {decoded[(x, y)] for x in range(7) for y in range(5, 9)} == {(0, 0, 100)}
+    size, decoded = sixel_decode(sixel_encode(7, 9, pixels, (14, 18)))  # scaled to the cells' pixels
+    assert size == (14, 18) and decoded[(13, 0)] == (100, 0, 0) and decoded[(0, 17)] == (0, 0, 100)
+    rainbow = bytes(v for i in range(64 * 8) for v in (i % 64 * 4, i // 64 * 32, 255 - i % 64 * 4))  # 512 colours
+    sixel = sixel_encode(64, 8, rainbow, colours=16)  # xterm as a VT340: 16 colour registers
+    assert len(set(re.findall(r"#(\d+);2;", sixel))) <= 16 and len(sixel_decode(sixel)[1]) == 64 * 8
+
+
+def drawn_pictures(written: list[str], start: str) -> list[tuple[int, int, str]]:
+    """Pictures drawn into the cells (Sixel's `ESC P`, iTerm2's `ESC ] 1337`) among what was written: the screen line
+    and column (from 1) the cursor was moved to first, and the picture's escape, each."""
+    found = []
+    for text in written:
+        for line, column, escape in re.findall(r"\x1b7\x1b\[(\d+);(\d+)H(" + re.escape(start) + r".*?(?:\x1b\\|\x07))\x1b8", text, re.S):
+            found.append((int(line), int(column), escape))
+    return found
+
+
+def picture_stays(written: list[str], start: str, lines: range) -> bool:
+    """Whether the picture was drawn after the last of Textual's frames that repainted any of `lines` (a frame over
+    a picture drawn into the cells wipes it)."""
+    drawn = [i for i, text in enumerate(written) if start in text]
+    painted = [i for i, text in enumerate(written) if "\x1b7" not in text and repainted_lines([text]) & set(lines)]
+    return bool(drawn) and (not painted or drawn[-1] > painted[-1])
+
+
+def repainted_lines(written: list[str]) -> set[int]:
+    """The screen lines (from 1) Textual's frames among what was written move the cursor to, to paint them."""
+    return {int(line) for text in written if "\x1b7" not in text for line in re.findall(r"\x1b\[(\d+);\d+H", text)}
+
+
+def record_terminal(app: App[object], written: list[str]) -> None:
+    """Keep in `written` what reaches the terminal: what is written to it, and Textual's frames (rendered as a real
+    terminal gets them: a headless app does not write them)."""
+    app._driver.write = written.append  # type: ignore[method-assign,union-attr]
+    display = app._display
+
+    def frame(screen: Screen[object], update: RenderableType | None) -> None:
+        if isinstance(update, CompositorUpdate):
+            written.append(update.render_segments(app.console))
+        display(screen, update)
+
+    app._display = frame  # type: ignore[method-assign]
+
+
+async def a_picture_drawn_in_cells(tmp_path: Path, protocol: str, start: str) -> tuple[str, int, int]:
+    """A 640 x 480 picture drawn by `protocol` at its blank box, after the frame that painted it; drawn again when a
+    dialog over it goes; its box repainted, and it never drawn again, when the cursor moves on to a text file.
+    Returns the escape that drew it first, and the cells it fills (columns, lines)."""
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    a_picture(pictures / "flag.png", (640, 480))
+    (pictures / "notes.txt").write_text("plain words\n")
+    app = app_for(tmp_path, pictures, graphics=Graphics(protocol, 8, 16))
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        written: list[str] = []
+        record_terminal(app, written)
+        await settle(pilot, app)
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: bool(drawn_pictures(written, start)))
+        assert inspector.picture is not None and inspector.picture.in_cells
+        line, column, escape = drawn_pictures(written, start)[0]
+        lines = [inspector.render_line(y).text.rstrip() for y in range(inspector.content_size.height)]
+        box_y = inspector.content_region.y + lines.index("pixels 640 × 480") + 1
+        assert (line, column) == (box_y + 1, inspector.content_region.x + 1)  # at its blank box's top-left cell
+        columns, rows = inspector.picture.columns, inspector.picture.lines
+        assert columns == inspector.content_size.width and rows == math.ceil(columns * 8 * 3 / 4 / 16)
+        await settle(pilot, app)
+        assert picture_stays(written, start, range(line, line + rows))  # drawn after the frame that painted its box
+        written.clear()
+        app.notify("a toast over it " * 60, timeout=0.5)  # toasts show bottom right: over the inspector
+        await wait_for(pilot, lambda: bool(app.screen.query("Toast")))
+        toast = app.screen.query_one("Toast").region
+        assert toast.y < line + rows - 1 and toast.right > column  # over the picture's box (lines from 1, regions from 0)
+        await wait_for(pilot, lambda: not app.screen.query("Toast"))
+        await settle(pilot, app)
+        assert picture_stays(written, start, range(line, line + rows))  # drawn again where the toast was
+        written.clear()
+        await pilot.press("question_mark")
+        await pilot.press("escape")  # the dialog's frames wiped it: drawn again over the explorer's
+        await wait_for(pilot, lambda: bool(drawn_pictures(written, start)))
+        assert drawn_pictures(written, start)[-1][:2] == (line, column)
+        await settle(pilot, app)
+        assert picture_stays(written, start, range(line, line + rows))
+        written.clear()
+        await pilot.press("j")  # the text file: the box's lines repainted, the picture not drawn again
+        await wait_for(pilot, lambda: "plain words" in shown_text(inspector))
+        await settle(pilot, app)
+        assert not drawn_pictures(written, start) and inspector.picture.shown is None
+        assert set(range(line, line + rows)) <= repainted_lines(written)
+    return escape, columns, rows
+
+
+async def test_a_picture_is_drawn_by_sixel_at_its_cells_pixel_size_and_wiped_on_leaving(tmp_path: Path) -> None:
+    escape, columns, rows = await a_picture_drawn_in_cells(tmp_path, "sixel", "\x1bP")
+    size, pixels = sixel_decode(escape)
+    assert size == (columns * 8, columns * 8 * 3 // 4)  # the picture's own pixels at the cells' size: no stretching
+    assert len(pixels) == size[0] * size[1]
+    assert pixels[(0, 0)] == pixels[(size[0] - 1, size[1] // 2 - 2)] == (100, 0, 0)  # red above
+    assert pixels[(0, size[1] // 2 + 2)] == pixels[(size[0] - 1, size[1] - 1)] == (0, 0, 100)  # blue below
+
+
+async def test_a_picture_is_drawn_by_iterm2_inline_image_stretched_over_its_cells(tmp_path: Path) -> None:
+    escape, columns, rows = await a_picture_drawn_in_cells(tmp_path, "iterm2", "\x1b]1337;")
+    keys, _, data = escape[len("\x1b]1337;File=") : -1].partition(":")
+    fields = dict(field.split("=") for field in keys.split(";"))
+    assert (fields["inline"], fields["width"], fields["height"], fields["preserveAspectRatio"]) == ("1", str(columns), str(rows), "0")
+    png = base64.b64decode(data)
+    assert int(fields["size"]) == len(png)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (columns * 8, columns * 8 * 3 // 4)
+    assert image.getpixel((0, 0)) == (255, 0, 0) and image.getpixel((image.width - 1, image.height - 1)) == (0, 0, 255)
+
+
+def test_a_sixel_picture_scrolled_half_out_draws_its_visible_lines_only() -> None:
+    from textual.geometry import Region
+
+    from sdtui.widgets.picture import SixelPicture
+
+    written: list[str] = []
+    picture = SixelPicture(Graphics("sixel", 8, 16), written.append)
+    assert picture.box(10, 10) == (80, 160)
+    picture.set(80, 60, b"\xff\x00\x00" * 80 * 30 + b"\x00\x00\xff" * 80 * 30, 10)  # red above, blue below
+    assert (picture.columns, picture.lines) == (10, 4) and not written  # nothing drawn before it is placed
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2)  # its top two lines scrolled out of view
+    assert len(written) == 1 and written[0].startswith("\x1b7\x1b[4;6H\x1bP") and written[0].endswith("\x1b\\\x1b8")
+    size, pixels = sixel_decode(written[0])
+    assert size == (80, 30) and set(pixels.values()) == {(0, 0, 100)}  # its lower half: blue only
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2)
+    assert len(written) == 1  # where it is: not drawn again...
+    picture.place(Region(5, 3, 0, 0), first_line=2, visible_lines=2, redraw=True)
+    assert written[1] == written[0]  # ...unless its cells were repainted
+    picture.place(None)
+    assert len(written) == 2 and picture.shown is None  # hiding writes nothing: the widget repaints the cells
