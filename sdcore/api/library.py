@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -102,10 +103,12 @@ class _Part:
             known.append(path)
         return known, elsewhere
 
-    async def _on_owner(self, device: uuid.UUID, path: SdPath) -> Any:
+    @contextlib.asynccontextmanager
+    async def _on_owner(self, device: uuid.UUID, path: SdPath) -> AsyncIterator[Any]:
         """This library on `device` itself (its core API), for a file of that device this device's copy of the
         library does not know yet: there its folder is indexed first, as here for a file of this device; the change
-        comes back as any of that device's changes do. Raises NotInLibrary when the library is not shared with it."""
+        comes back as any of that device's changes do. Raises NotInLibrary when the library is not shared with it.
+        The session of its core is closed on leaving (a device allows a few at once)."""
         from sdcore.library.entries import NotInLibrary
 
         library = await self._library()
@@ -118,7 +121,11 @@ class _Part:
                 f"`sd library share {library.name!r} {name}` shares it"
             )
         network = await self._api.devices._network()
-        return (await network.api_of(device)).library(str(library.id))
+        core = await network.api_of(device)
+        try:
+            yield core.library(str(library.id))
+        finally:
+            await core.close()
 
     async def _device_names(self) -> dict[str, str]:
         """Device id -> name, for people: this device's and its paired devices' (others by the start of their id)."""
@@ -381,7 +388,8 @@ class TagHandle(_Part):
 
         count = await self._in_thread(run) if known or not elsewhere else 0
         for device, there in elsewhere.items():
-            count += await (await self._on_owner(device, there[0])).tags[self._tag].add(*there, content=content)
+            async with self._on_owner(device, there[0]) as owner:
+                count += await owner.tags[self._tag].add(*there, content=content)
         return count
 
     async def remove(self, *paths: SdPath, content: bool = False) -> int:
@@ -405,7 +413,8 @@ class TagHandle(_Part):
 
         count = await self._in_thread(run) if known or not elsewhere else 0
         for device, there in elsewhere.items():
-            count += await (await self._on_owner(device, there[0])).tags[self._tag].remove(*there, content=content)
+            async with self._on_owner(device, there[0]) as owner:
+                count += await owner.tags[self._tag].remove(*there, content=content)
         return count
 
     async def files(self, nested: bool = True) -> builtins.list[Entry]:
@@ -493,8 +502,9 @@ class Notes(_Part):
     async def get(self, path: SdPath) -> str | None:
         from sdcore import metadata
 
-        if (there := await self._owner_of(path)) is not None:
-            return await there.notes.get(path)  # type: ignore[no-any-return]
+        if await self._elsewhere(path):
+            async with self._on_owner(path.device_id, path) as there:
+                return await there.notes.get(path)  # type: ignore[no-any-return]
         (entry_id,) = await self._entry_ids([path])
         return await self._in_thread(metadata.note, entry_id)
 
@@ -502,8 +512,9 @@ class Notes(_Part):
         """Write the note of `path` (None or blank removes it)."""
         from sdcore import metadata
 
-        if (there := await self._owner_of(path)) is not None:
-            await there.notes.set(path, text)
+        if await self._elsewhere(path):
+            async with self._on_owner(path.device_id, path) as there:
+                await there.notes.set(path, text)
             return
         (entry_id,) = await self._entry_ids([path])
 
@@ -519,10 +530,10 @@ class Notes(_Part):
 
         await self._in_thread(run)
 
-    async def _owner_of(self, path: SdPath) -> Any:
-        """This library on the device of `path` when this device's copy does not know that file yet, else None."""
+    async def _elsewhere(self, path: SdPath) -> bool:
+        """Whether `path` is a file of another device this device's copy of the library does not know yet."""
         _, elsewhere = await self._split([path])
-        return await self._on_owner(path.device_id, path) if elsewhere else None
+        return bool(elsewhere)
 
 
 class Favourites(_Part):
@@ -544,7 +555,8 @@ class Favourites(_Part):
         known, elsewhere = await self._split(paths)
         count = await self._in_thread(metadata.set_favorite, await self._entry_ids(known), favourite)
         for device, there in elsewhere.items():
-            count += await (await self._on_owner(device, there[0])).favourites.set(*there, favourite=favourite)
+            async with self._on_owner(device, there[0]) as owner:
+                count += await owner.favourites.set(*there, favourite=favourite)
         return count
 
     async def toggle(self, *paths: SdPath) -> bool:
@@ -555,7 +567,8 @@ class Favourites(_Part):
             raise SdError("nothing to mark as favourite: name a file or folder")
         _, elsewhere = await self._split(paths[:1])
         if elsewhere:  # the first one decides, on its device
-            now: bool = await (await self._on_owner(paths[0].device_id, paths[0])).favourites.toggle(paths[0])
+            async with self._on_owner(paths[0].device_id, paths[0]) as owner:
+                now: bool = await owner.favourites.toggle(paths[0])
         else:
             (first,) = await self._entry_ids(paths[:1])
             now = not await self._in_thread(metadata.is_favorite, first)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -79,6 +81,13 @@ async def test_a_file_of_the_nas_not_indexed_yet_is_indexed_and_noted_there(core
     here, there = a.library("Shared"), b.library("Shared")
     assert {op.origin for op in there.sync.ops_since({}, 100)} == {str(b.device.id)}
     assert here.sync.apply(there.sync.ops_since(here.sync.watermarks(), 1000)) > 0
+    # each asked the nas's core on a session of its own, closed after (it allows a few at once: a long-running
+    # explorer that kept them found the nas "offline" after a few dozen)
+    sessions = lambda: sum(len(c._sessions) for c in net.attach(b)._incoming)  # noqa: E731
+    deadline = time.monotonic() + 10
+    while sessions() > 1:  # (the laptop's RPC session stays)
+        assert time.monotonic() < deadline, f"{sessions()} sessions open on the nas"
+        await asyncio.sleep(0.05)
 
 
 async def test_a_library_not_shared_with_the_nas_says_so_and_what_to_type(cores: tuple[Core, Core], tmp_path: Path) -> None:
