@@ -16,15 +16,33 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pyte
 
+from sdcore.core import Core
 from sdcore.net.testing import device_network, pair
 
 SSH = shutil.which("ssh")
 SD = [sys.executable, "-m", "sdtui.cli"]
 KEYS = {"down": b"\x1b[B", "up": b"\x1b[A", "f5": b"\x1b[15~", "enter": b"\r", "tab": b"\t", "escape": b"\x1b", "home": b"\x1b[H"}
+
+
+@asynccontextmanager
+async def paired_core(tmp_path: Path) -> AsyncIterator[tuple[Core, Any]]:
+    """A core on device beta (data dir tmp_path/b) whose network is paired with device alpha (tmp_path/a), both
+    in this process on 127.0.0.1: yields (beta's core, alpha's network)."""
+    async with (
+        device_network(tmp_path / "a", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta)
+        async with Core(tmp_path / "b") as core:
+            core.network = beta
+            yield core, alpha
 
 
 def free_port() -> int:

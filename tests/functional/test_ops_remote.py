@@ -10,25 +10,19 @@ import pytest
 
 from sdcore import ops
 from sdcore.core import Core
-from sdcore.net.testing import device_network, pair
 from sdcore.ops.localcopy import hash_file
 from sdcore.sdpath import SdPath
 from tests.functional.copy_support import PausedCopy
+from tests.functional.ssh_support import paired_core
 
 
 @pytest.fixture
 async def two_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Core, SdPath]]:
     """A core on device beta whose network is paired with device alpha; and alpha's folder as an SdPath."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            (tmp_path / "alpha-files").mkdir()
-            yield core, SdPath(alpha.device.id, str(tmp_path / "alpha-files"))
+    async with paired_core(tmp_path) as (core, alpha):
+        (tmp_path / "alpha-files").mkdir()
+        yield core, SdPath(alpha.device.id, str(tmp_path / "alpha-files"))
 
 
 async def test_a_tree_is_copied_to_and_from_a_paired_device(

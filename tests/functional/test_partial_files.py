@@ -26,6 +26,7 @@ from sdcore.ops import localcopy, transfer
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
 from tests.functional.copy_support import PausedCopy
+from tests.functional.ssh_support import paired_core
 
 MiB = 1 << 20
 SD = Path(sys.executable).parent / "sd"
@@ -35,15 +36,9 @@ SD = Path(sys.executable).parent / "sd"
 async def two_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Core, SdPath]]:
     """A core on device beta whose network is paired with device alpha; and alpha's inbox as an SdPath."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            (tmp_path / "inbox").mkdir()
-            yield core, SdPath(alpha.device.id, str(tmp_path / "inbox"))
+    async with paired_core(tmp_path) as (core, alpha):
+        (tmp_path / "inbox").mkdir()
+        yield core, SdPath(alpha.device.id, str(tmp_path / "inbox"))
 
 
 def sha256(path: Path) -> str:

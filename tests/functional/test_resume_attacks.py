@@ -19,6 +19,7 @@ from sdcore.net.rpc_server import RpcSession
 from sdcore.net.testing import device_network, pair
 from sdcore.ops import engine
 from sdcore.sdpath import SdPath
+from tests.functional.ssh_support import paired_core
 
 MiB = 1 << 20
 
@@ -50,37 +51,31 @@ class Copy:
 @pytest.fixture
 async def paused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Copy]:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            (tmp_path / "served").mkdir()
-            (tmp_path / "here").mkdir()
-            source = tmp_path / "served" / "video.mkv"
-            source.write_bytes(os.urandom(24 * MiB))
-            copy = Copy(core, source, tmp_path / "here", reads=[])
-            library = core.library()
-            real_read = engine._read
+    async with paired_core(tmp_path) as (core, alpha):
+        (tmp_path / "served").mkdir()
+        (tmp_path / "here").mkdir()
+        source = tmp_path / "served" / "video.mkv"
+        source.write_bytes(os.urandom(24 * MiB))
+        copy = Copy(core, source, tmp_path / "here", reads=[])
+        library = core.library()
+        real_read = engine._read
 
-            async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-                assert copy.reads is not None
-                copy.reads.append(offset)
-                sent = 0
-                async for chunk in real_read(fs, path, offset):
-                    yield chunk
-                    sent += len(chunk)
-                    if len(copy.reads) == 1 and sent >= 16 * MiB:
-                        library.jobs.pause(copy.job_id)
+        async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+            assert copy.reads is not None
+            copy.reads.append(offset)
+            sent = 0
+            async for chunk in real_read(fs, path, offset):
+                yield chunk
+                sent += len(chunk)
+                if len(copy.reads) == 1 and sent >= 16 * MiB:
+                    library.jobs.pause(copy.job_id)
 
-            monkeypatch.setattr(engine, "_read", pausing_read)
-            remote = SdPath(alpha.device.id, str(source))
-            copy.job_id = await ops.copy(library, [remote], core.local_path(str(copy.here)))
-            assert (await library.jobs.wait(copy.job_id)).state == "paused"
-            assert 8 * MiB <= copy.partial().stat().st_size < 24 * MiB
-            yield copy
+        monkeypatch.setattr(engine, "_read", pausing_read)
+        remote = SdPath(alpha.device.id, str(source))
+        copy.job_id = await ops.copy(library, [remote], core.local_path(str(copy.here)))
+        assert (await library.jobs.wait(copy.job_id)).state == "paused"
+        assert 8 * MiB <= copy.partial().stat().st_size < 24 * MiB
+        yield copy
 
 
 def sha256(path: Path) -> str:
@@ -236,37 +231,31 @@ async def test_a_partial_file_on_a_device_replaced_by_a_hard_link_leaves_the_lin
     big.write_bytes(os.urandom(24 * MiB))
     precious = tmp_path / "alphas-own.txt"
     precious.write_bytes(b"mine" * 1000)
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            inbox = tmp_path / "inbox"
-            inbox.mkdir()
-            library = core.library()
-            real_read = engine._read
-            job_id, reads = "", 0
+    async with paired_core(tmp_path) as (core, alpha):
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        library = core.library()
+        real_read = engine._read
+        job_id, reads = "", 0
 
-            async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
-                nonlocal reads
-                reads += 1
-                sent = 0
-                async for chunk in real_read(fs, path, offset):
-                    yield chunk
-                    sent += len(chunk)
-                    if reads == 1 and sent >= 16 * MiB:
-                        library.jobs.pause(job_id)
+        async def pausing_read(fs: Any, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+            nonlocal reads
+            reads += 1
+            sent = 0
+            async for chunk in real_read(fs, path, offset):
+                yield chunk
+                sent += len(chunk)
+                if reads == 1 and sent >= 16 * MiB:
+                    library.jobs.pause(job_id)
 
-            monkeypatch.setattr(engine, "_read", pausing_read)
-            job_id = await ops.copy(library, [core.local_path(str(big))], SdPath(alpha.device.id, str(inbox)))
-            assert (await library.jobs.wait(job_id)).state == "paused"
-            [partial] = inbox.iterdir()
-            partial.unlink()
-            os.link(precious, partial)  # it was carried on: cut to nothing, and the copy written into it
-            await library.jobs.resume(job_id)
-            record = await library.jobs.wait(job_id)
+        monkeypatch.setattr(engine, "_read", pausing_read)
+        job_id = await ops.copy(library, [core.local_path(str(big))], SdPath(alpha.device.id, str(inbox)))
+        assert (await library.jobs.wait(job_id)).state == "paused"
+        [partial] = inbox.iterdir()
+        partial.unlink()
+        os.link(precious, partial)  # it was carried on: cut to nothing, and the copy written into it
+        await library.jobs.resume(job_id)
+        record = await library.jobs.wait(job_id)
     assert record.state == "completed", record.error
     assert precious.read_bytes() == b"mine" * 1000
     assert sha256(inbox / "video.mkv") == sha256(big)
@@ -293,16 +282,10 @@ async def test_a_device_that_lists_a_name_that_is_not_one_gets_nothing_written_o
         return [handle, first]
 
     monkeypatch.setattr(RpcSession, "rpc_list_open", rpc_list_open)
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            library = core.library()
-            job_id = await ops.copy(library, [SdPath(alpha.device.id, str(folder))], core.local_path(str(here)))
-            record = await library.jobs.wait(job_id)
+    async with paired_core(tmp_path) as (core, alpha):
+        library = core.library()
+        job_id = await ops.copy(library, [SdPath(alpha.device.id, str(folder))], core.local_path(str(here)))
+        record = await library.jobs.wait(job_id)
     assert record.state == "failed" and "which is not a name" in record.error, record.error
     assert sorted(p.name for p in (tmp_path / "h1").rglob("*")) in (["h2"], ["folder", "h2"])
     assert not Path("/tmp/sd-absolute.txt").exists()
@@ -319,16 +302,10 @@ async def test_a_setuid_file_of_a_device_lands_here_without_its_setuid_bit(
     big.write_bytes(os.urandom(engine.RESUMABLE_FROM))
     for tool in (small, big):
         tool.chmod(0o6755)  # a peer's setuid root shell, were beta's core root
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            library = core.library()
-            sources = [SdPath(alpha.device.id, str(tool)) for tool in (small, big)]
-            record = await library.jobs.wait(await ops.copy(library, sources, core.local_path(str(tmp_path / "here"))))
+    async with paired_core(tmp_path) as (core, alpha):
+        library = core.library()
+        sources = [SdPath(alpha.device.id, str(tool)) for tool in (small, big)]
+        record = await library.jobs.wait(await ops.copy(library, sources, core.local_path(str(tmp_path / "here"))))
     assert record.state == "completed", record.error
     assert {p.name: p.stat().st_mode & 0o7777 for p in (tmp_path / "here").iterdir()} == {
         "tool": 0o755, "big-tool": 0o755,

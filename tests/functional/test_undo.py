@@ -13,6 +13,7 @@ from sdcore.errors import AlreadyExists, CannotUndo, NotFound, SdError
 from sdcore.ops.undo import KEEP
 from sdcore.sdpath import SdPath
 from tests.functional.attach_support import attached
+from tests.functional.ssh_support import paired_core
 
 
 def at(api: Api, path: Path) -> SdPath:
@@ -118,8 +119,6 @@ async def api(tmp_path: Path) -> Api:  # type: ignore[misc]
 
 
 async def test_a_move_to_a_paired_device_is_undone_back_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sdcore.net.testing import device_network, pair
-
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     here = tmp_path / "here"
     here.mkdir()
@@ -128,24 +127,18 @@ async def test_a_move_to_a_paired_device_is_undone_back_here(tmp_path: Path, mon
     (here / "photos" / "beach.jpg").write_bytes(b"\xff\xd8 a beach")
     there = tmp_path / "alpha-files"
     there.mkdir()
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            api = Api(core)
-            alpha_folder = SdPath(alpha.device.id, str(there))
-            job = await api.ops.move([at(api, here / "report.pdf"), at(api, here / "photos")], alpha_folder)
-            assert (await api.library().jobs.wait(job.id)).state == "completed"
-            assert sorted(p.name for p in there.iterdir()) == ["photos", "report.pdf"] and not list(here.iterdir())
+    async with paired_core(tmp_path) as (core, alpha):
+        api = Api(core)
+        alpha_folder = SdPath(alpha.device.id, str(there))
+        job = await api.ops.move([at(api, here / "report.pdf"), at(api, here / "photos")], alpha_folder)
+        assert (await api.library().jobs.wait(job.id)).state == "completed"
+        assert sorted(p.name for p in there.iterdir()) == ["photos", "report.pdf"] and not list(here.iterdir())
 
-            step = await api.undo.undo()
-            assert step.what == f"move 2 items to {there}"
-            assert (here / "report.pdf").read_bytes() == b"%PDF- the report"
-            assert (here / "photos" / "beach.jpg").read_bytes() == b"\xff\xd8 a beach"
-            assert not list(there.iterdir())
+        step = await api.undo.undo()
+        assert step.what == f"move 2 items to {there}"
+        assert (here / "report.pdf").read_bytes() == b"%PDF- the report"
+        assert (here / "photos" / "beach.jpg").read_bytes() == b"\xff\xd8 a beach"
+        assert not list(there.iterdir())
 
 
 async def test_what_is_put_back_from_the_trash_leaves_the_undo_history(api: Api, home: Path) -> None:

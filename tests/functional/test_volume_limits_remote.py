@@ -14,8 +14,8 @@ import pytest
 from sdcore import ops, volumes
 from sdcore.api import Api
 from sdcore.core import Core
-from sdcore.net.testing import device_network, pair
 from sdcore.sdpath import SdPath
+from tests.functional.ssh_support import paired_core
 
 
 @pytest.fixture
@@ -27,14 +27,8 @@ async def fat_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     table = tmp_path / "mountinfo"  # both devices run in this process: the table is alpha's as much as beta's
     table.write_text(f"{Path(volumes.MOUNTINFO).read_text()}999 1 0:99 / {usb} rw,relatime - vfat /dev/loop999 rw\n")
     monkeypatch.setattr(volumes, "MOUNTINFO", str(table))
-    async with (
-        device_network(tmp_path / "a", "alpha") as alpha,
-        device_network(tmp_path / "b", "beta") as beta,
-    ):
-        await pair(alpha, beta)
-        async with Core(tmp_path / "b") as core:
-            core.network = beta
-            yield core, SdPath(alpha.device.id, str(usb)), usb
+    async with paired_core(tmp_path) as (core, alpha):
+        yield core, SdPath(alpha.device.id, str(usb)), usb
 
 
 async def test_a_5_gib_file_to_a_paired_devices_fat_disk_fails_at_once_and_sends_nothing(
