@@ -108,3 +108,28 @@ def test_a_file_of_no_open_library_is_closed_at_once(tmp_path: Path) -> None:
             os.fstat(fd)
     finally:
         lib.close()
+
+
+def test_copying_the_open_library_s_folder_in_the_core_loses_none_of_its_writes(tmp_path: Path) -> None:
+    """`sd cp` of the .sdlibrary folder, forwarded to the running core: its copy job reads the database files."""
+    backup = tmp_path / "backup"
+    backup.mkdir()
+
+    async def story() -> None:
+        async with Core(tmp_path / "data") as core:
+            api = Api(core)
+            lib = core.library()
+            folder = core.local_path(str(lib.folder))
+
+            def copy() -> None:
+                async def run() -> None:
+                    job = await api.ops.copy([folder], core.local_path(str(backup)))
+                    assert (await api.library().jobs.wait(job.id)).state == "completed"
+
+                asyncio.run_coroutine_threadsafe(run(), loop).result(30)
+
+            loop = asyncio.get_running_loop()
+            await asyncio.to_thread(_write_survives, lib, copy)
+
+    asyncio.run(story())
+    assert (backup / "My Library.sdlibrary" / "database.db").exists()
