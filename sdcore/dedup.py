@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import blake3
 
 from sdcore.errors import NotFound
+from sdcore.fs import held
 from sdcore.index.cas import full_hash
 from sdcore.library.entries import paths_of
 from sdcore.sdpath import display, from_db
@@ -361,7 +362,7 @@ def _hash_small(path: str) -> str | None:
     except OSError:
         return None
     finally:
-        os.close(fd)
+        held.close(fd)
 
 
 def _hash_or_none(path: str) -> str | None:
@@ -486,4 +487,4 @@ def _hash_head(path: str) -> str | None:
     except OSError:
         return None
     finally:
-        os.close(fd)
+        held.close(fd)

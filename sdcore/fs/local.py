@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any
 
 from sdcore.errors import AlreadyExists, NotFound
+from sdcore.fs import held
 from sdcore.fs.base import CHUNK, AccessDenied, EntryInfo, FsError, Reread, Source, kind_of_mode
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, open_kept, partial_path
@@ -97,16 +98,18 @@ class LocalFS:
 
     async def open_read(self, path: str, offset: int = 0) -> AsyncIterator[bytes]:
         try:
-            f = await asyncio.to_thread(open, path, "rb", 0)
+            fd = await asyncio.to_thread(os.open, path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise fs_error(exc, path) from None
         try:
             if offset:
-                f.seek(offset)
-            while chunk := await asyncio.to_thread(f.read, CHUNK):
+                os.lseek(fd, offset, os.SEEK_SET)
+            while chunk := await asyncio.to_thread(os.read, fd, CHUNK):
                 yield chunk
+        except IsADirectoryError as exc:
+            raise fs_error(exc, path) from None
         finally:
-            f.close()
+            held.close(fd)  # never drops the locks of a library open here when its database is what was read
 
     async def write_atomic(
         self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None

@@ -7,6 +7,8 @@ import stat
 
 import blake3
 
+from sdcore.fs import held
+
 MINIMUM_FILE_SIZE = 100 * 1024  # files up to this size are hashed whole
 SAMPLE_COUNT = 4
 SAMPLE_SIZE = 10 * 1024
@@ -49,6 +51,7 @@ def cas_id(path: str) -> str | None:
 def identify(path: str) -> tuple[str | None, bytes, int]:
     """(cas_id, first 16 bytes, size) of a regular file, opened once; never opens a FIFO or device."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    st = None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -56,14 +59,18 @@ def identify(path: str) -> tuple[str | None, bytes, int]:
         cas_id, head = _sampled(fd, st.st_size)
         return cas_id, head[:16], st.st_size
     finally:
-        os.close(fd)
+        held.close(fd, st)
 
 
 def full_hash(path: str | int) -> str:
     """BLAKE3 of the whole file (a path, or an open descriptor the caller closes) as hex (multithreaded
     for large files)."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    with open(path, "rb", buffering=0, closefd=isinstance(path, str)) as f:
-        while chunk := f.read(FULL_HASH_CHUNK):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
+    try:
+        while chunk := os.read(fd, FULL_HASH_CHUNK):
             hasher.update(chunk)
+    finally:
+        if isinstance(path, str):
+            held.close(fd)
     return hasher.hexdigest()

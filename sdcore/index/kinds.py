@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from sdcore.fs import held
+
 _BY_EXTENSION: dict[str, str] = {}
 for _kind, _exts in {
     "image": "jpg jpeg png gif heic heif webp bmp tif tiff svg ico raw cr2 nef arw dng avif",
@@ -79,4 +81,4 @@ def read_head(path: str) -> bytes:
     try:
         return os.pread(fd, MAGIC_BYTES, 0)
     finally:
-        os.close(fd)
+        held.close(fd)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from sdcore.errors import SdError
+from sdcore.fs import held
 from sdcore.library import damage
 from sdcore.library.bulk import make_secondary_indexes, secondary_indexes_missing
 from sdcore.library.context import LibraryContext
@@ -136,6 +137,8 @@ class Library:
         except BaseException:
             self._abandon()
             raise
+        # its database files, once SQLite made them: a reader in this process closing one would drop its locks
+        self._held = held.hold(self.folder / f"database.db{suffix}" for suffix in ("", "-wal", "-shm"))
         self.locations: Locations = _locations(self)
         self._jobs: JobManager | None = None
         self._sync: SharedData | None = None
@@ -376,6 +379,8 @@ class Library:
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
+            held.release(self._held)
+            self._held = []
 
     @property
     def thumbnails(self) -> Path:

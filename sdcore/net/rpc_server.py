@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sdcore.errors import SdError
-from sdcore.fs import trash
+from sdcore.fs import held, trash
 from sdcore.fs.base import EntryInfo, FsError
 from sdcore.fs.beneath import delete_at, lexists_at
 from sdcore.fs.local import fs_error, scan_batches, stat_entry
@@ -242,7 +242,7 @@ class RpcSession:
 
     def _cleanup(self) -> None:
         for fd in self._reads.values():
-            os.close(fd)
+            held.close(fd)
         for w in self._writes.values():
             _abort(w, keep=w.keep)
         for listing in self._lists.values():
@@ -325,10 +325,10 @@ class RpcSession:
             try:
                 data = os.pread(fd, min(length, MAX_READ), offset) if length else b""
             except BaseException:
-                os.close(fd)
+                held.close(fd)
                 raise
             if length and len(data) < min(length, MAX_READ):
-                os.close(fd)
+                held.close(fd)  # the database of a library open here, read by a peer, keeps its locks
                 return -1, data
             return fd, data
 
@@ -347,7 +347,7 @@ class RpcSession:
     async def rpc_read_close(self, handle: int) -> None:
         fd = self._reads.pop(handle, None)
         if fd is not None:
-            self._close_when_idle(lambda: os.close(fd))
+            self._close_when_idle(lambda: held.close(fd))
 
     async def rpc_write_open(self, path: bytes, mtime: float | None = None, mode: int | None = None) -> int:
         p = self._path(path)
@@ -504,7 +504,7 @@ class RpcSession:
             try:
                 return cas.cas_id_of_fd(fd, os.fstat(fd).st_size)
             finally:
-                os.close(fd)
+                held.close(fd)
 
         return await asyncio.to_thread(cas_id)
 
@@ -516,7 +516,7 @@ class RpcSession:
             try:
                 return cas.full_hash(fd)
             finally:
-                os.close(fd)
+                held.close(fd)
 
         return await asyncio.to_thread(full_hash)
 
@@ -634,7 +634,7 @@ async def _open_in_thread(opener: Callable[[], _T], fd_of: Callable[[_T], int]) 
 
         def close_late(done: asyncio.Future[_T]) -> None:
             if not done.cancelled() and done.exception() is None and fd_of(done.result()) >= 0:
-                os.close(fd_of(done.result()))
+                held.close(fd_of(done.result()))
 
         fut.add_done_callback(close_late)
         raise

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sdcore.errors import SdError
+from sdcore.fs import held
 from sdcore.fs.beneath import O_PATH
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.net.confine import MODE_BITS, Confinement
@@ -153,8 +154,8 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
         mode = attrs.permissions & MODE_BITS if attrs.permissions is not None else 0o666
         fd = self.confine.open(self._local(path), flags | os.O_NONBLOCK, mode)  # never hangs on a FIFO
         try:  # open() refuses a folder (IsADirectoryError) but leaves a descriptor it was given open
-            file_obj = open(
-                fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0
+            file_obj = open(  # noqa: SIM115 -- a handle, closed by `close`
+                fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0, closefd=False
             )
         except BaseException:
             os.close(fd)
@@ -164,7 +165,9 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     def close(self, file_obj: object) -> None:
         self.handles -= 1
+        fd = file_obj.fileno()  # type: ignore[attr-defined]
         file_obj.close()  # type: ignore[attr-defined]
+        held.close(fd)  # a peer reading a library open in this process (its .sdlibrary folder) leaves its locks
 
     async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         await self._client_keeps_up()

@@ -13,6 +13,7 @@ from typing import Any
 import blake3
 
 from sdcore.errors import AlreadyExists, NotFound
+from sdcore.fs import held
 from sdcore.fs.base import AccessDenied, FsError
 from sdcore.fs.local import fs_error
 from sdcore.fs.noreplace import rename_noreplace
@@ -76,6 +77,7 @@ def copy_file(
         if exc.errno == errno.ELOOP:
             raise SourceChanged(f"{display(src)} became a symlink while being copied") from None
         raise source_error(exc, src) from None
+    before: os.stat_result | None = None
     try:
         before = os.fstat(sfd)
         if not stat.S_ISREG(before.st_mode):
@@ -134,7 +136,7 @@ def copy_file(
                 unlink_quietly(tmp)
             raise
     finally:
-        os.close(sfd)
+        held.close(sfd, before)  # a library open here keeps its locks when its database is what was copied
     return copied, digest
 
 
@@ -308,7 +310,7 @@ def hash_file(path: str) -> str:
         while chunk := os.read(fd, 1 << 20):
             hasher.update(chunk)
     finally:
-        os.close(fd)
+        held.close(fd)
     return hasher.hexdigest()
 
 
