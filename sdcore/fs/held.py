@@ -18,6 +18,10 @@ from pathlib import Path
 
 Inode = tuple[int, int]
 
+MAX_PARKED = 64
+"""Descriptors parked on one inode before a peer's further reads of it are refused (each read parks one until the
+library closes: without a bound, a peer re-reading database.db could take every descriptor of the process)."""
+
 _lock = threading.Lock()
 _holders: dict[Inode, int] = {}  # inode of a database file of an open library -> how many open libraries hold it
 _parked: dict[Inode, list[int]] = {}  # descriptors closed by a reader while their inode was held
@@ -72,6 +76,19 @@ def close(fd: int, st: os.stat_result | None = None) -> None:
                     _parked.setdefault(inode, []).append(fd)
                     return
     os.close(fd)
+
+
+def crowded(path: str, follow: bool = True) -> bool:
+    """Whether `path` is a database file of a library open here whose parked descriptors reached MAX_PARKED: a
+    peer's read of it is refused before it is opened (a stat, and only while a library is open)."""
+    if not _holders:
+        return False
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+    except OSError:
+        return False
+    with _lock:
+        return len(_parked.get((st.st_dev, st.st_ino), ())) >= MAX_PARKED
 
 
 def parked() -> int:

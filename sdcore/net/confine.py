@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from sdcore.fs import held
 from sdcore.fs.beneath import O_PATH, Escape, open_beneath, parent_beneath
 from sdcore.net.frames import PermissionDenied
 from sdcore.sdpath import display
@@ -63,6 +64,11 @@ class Confinement:
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:
         """A new descriptor of `path` (a final symlink followed unless O_NOFOLLOW, beneath the share)."""
         self.check(path)
+        if held.crowded(path, follow=not flags & os.O_NOFOLLOW):
+            raise PermissionDenied(
+                f"{display(path)}: the database of a library open on this device, read {held.MAX_PARKED} times "
+                "already while it is open: read it again once the library is closed"
+            )
         if not self.confined:
             return os.open(path, flags | os.O_CLOEXEC, mode)
         root, rel = self._share_of(path)

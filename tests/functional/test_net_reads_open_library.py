@@ -62,3 +62,33 @@ async def test_a_peer_reading_an_open_library_s_database_loses_none_of_its_write
         seen = subprocess.run([sys.executable, "-c", SEEN, str(database)], capture_output=True, text=True)
         assert seen.stdout == "2\n", seen.stderr
         assert os.path.exists(database)
+
+
+async def test_a_peer_re_reading_an_open_library_s_database_cannot_take_every_descriptor_of_the_process(
+    tmp_path: Path,
+) -> None:
+    """Each read parks a descriptor until the library closes (closing it would drop the library's locks): past
+    MAX_PARKED on one file, the peer's reads of it are refused before anything is opened."""
+    from sdcore.errors import SdError
+
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
+        await pair(a, b)
+        lib = Libraries(tmp_path / "a" / "libraries").create("Mine")
+        database = str(lib.folder / "database.db")
+        try:
+            fs = b.fs_for("alpha")
+            refused = 0
+            for _ in range(held.MAX_PARKED + 40):
+                try:
+                    assert b"".join([c async for c in fs.open_read(database)])
+                except SdError as exc:
+                    assert "read 64 times already" in str(exc)
+                    refused += 1
+            assert refused == 40
+            assert held.parked() == held.MAX_PARKED  # not one more, however often it asks
+            with lib.write() as db:  # and the library goes on
+                db.execute("CREATE TABLE kept (n INTEGER)")
+        finally:
+            lib.close()
+        assert held.parked() == 0
+        assert [c async for c in fs.open_read(str(tmp_path / "a" / "libraries" / "Mine.sdlibrary" / "library.json"))]
