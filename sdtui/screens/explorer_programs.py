@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import stat
 import subprocess
 
 from textual import work
@@ -15,6 +18,10 @@ from sdtui.screens.explorer_base import ExplorerBase, reports_errors
 
 OPENABLE = ("file", "symlink")
 """Kinds of entry Enter, F3 and F4 hand to another program (never a FIFO, socket or device)."""
+BROKEN_LINK = {
+    errno.ELOOP: "a link that leads round in a loop of links",
+    errno.ENOENT: "a link that leads to nothing (its target is gone)",
+}
 
 
 class ProgramActions(ExplorerBase):
@@ -102,6 +109,21 @@ class ProgramActions(ExplorerBase):
             return False
         if not self.is_here(path):
             self.status(f"{self._label(path)} is on another device: F5 copies it here to open it", error=True)
+            return False
+        if entry.kind == "symlink":
+            return self._link_leads_somewhere(path)
+        return True
+
+    def _link_leads_somewhere(self, path: SdPath) -> bool:
+        """Whether a link leads to something a program can open; says where it fails to on the status line."""
+        try:
+            target = os.stat(path.path)
+        except OSError as exc:
+            why = BROKEN_LINK.get(exc.errno or 0) or exc.strerror or str(exc)
+            self.status(f"{display(path.name)}: {why}", error=True)
+            return False
+        if not stat.S_ISREG(target.st_mode):  # a pager would wait on a FIFO for good
+            self.status(f"{display(path.name)}: a link to something that is not a file: nothing to open", error=True)
             return False
         return True
 

@@ -396,6 +396,39 @@ async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path,
     assert not opened.exists()
 
 
+
+async def test_a_link_that_leads_nowhere_says_so_instead_of_handing_the_terminal_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "links"
+    folder.mkdir()
+    os.mkfifo(folder / "queue")
+    (folder / "a-loop").symlink_to("a-loop")
+    (folder / "b-gone").symlink_to("nowhere.txt")
+    (folder / "c-pipe").symlink_to("queue")
+    opened = tmp_path / "opened.log"
+    monkeypatch.setenv("PAGER", f"touch {opened}")
+    monkeypatch.setenv("EDITOR", f"touch {opened}")
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    app = app_for(tmp_path, folder)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot, app)
+        said = {
+            "a-loop": "a-loop: a link that leads round in a loop of links",
+            "b-gone": "b-gone: a link that leads to nothing (its target is gone)",
+            "c-pipe": "c-pipe: a link to something that is not a file: nothing to open",
+        }
+        for name, message in said.items():
+            assert explorer(app).active.file_list.current.name == name
+            for key in ("enter", "f3", "f4"):
+                await pilot.press(key)
+                await wait_for(pilot, lambda message=message: message in shown_text(app.screen.query_one("#status")))
+                app.screen.query_one("#status", Static).update("")
+            await pilot.press("down")
+    assert not opened.exists()  # with `less` as the pager, it printed nothing useful and exited with status 1
+
 async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_error(
     tmp_path: Path, tree: Path
 ) -> None:
