@@ -490,6 +490,9 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
 
     @on(Pane.FileOpened)
     def _file_opened(self, event: Pane.FileOpened) -> None:
+        if event.entry.kind == "symlink" and self.is_here(event.path) and os.path.isdir(event.path.path):
+            event.pane.open(event.path)  # a link to a folder opens as that folder, as in mc and yazi
+            return
         self.open_file(event.path, event.entry)
 
     @on(FileList.StateChanged, "#left FileList")

@@ -406,6 +406,7 @@ async def test_a_link_that_leads_nowhere_says_so_instead_of_handing_the_terminal
     (folder / "a-loop").symlink_to("a-loop")
     (folder / "b-gone").symlink_to("nowhere.txt")
     (folder / "c-pipe").symlink_to("queue")
+    (folder / "d-folder").symlink_to(tmp_path)
     opened = tmp_path / "opened.log"
     monkeypatch.setenv("PAGER", f"touch {opened}")
     monkeypatch.setenv("EDITOR", f"touch {opened}")
@@ -427,6 +428,10 @@ async def test_a_link_that_leads_nowhere_says_so_instead_of_handing_the_terminal
                 await wait_for(pilot, lambda message=message: message in shown_text(app.screen.query_one("#status")))
                 app.screen.query_one("#status", Static).update("")
             await pilot.press("down")
+        assert explorer(app).active.file_list.current.name == "d-folder"
+        await pilot.press("enter")  # a link to a folder opens as the folder
+        await wait_for(pilot, lambda: explorer(app).active.path.path == str(folder / "d-folder"))
+        await wait_for(pilot, lambda: "links" in [e.name for e in explorer(app).active.file_list.entries])
     assert not opened.exists()  # with `less` as the pager, it printed nothing useful and exited with status 1
 
 async def test_ctrl_l_goes_to_a_typed_folder_or_file_and_a_wrong_one_is_a_clear_error(
