@@ -376,16 +376,22 @@ async def test_f4_edits_a_file_in_the_editor_and_f3_and_enter_show_it_in_the_pag
         assert beta.read_text() == before + "edited\n"  # the pager changed nothing
 
 
-async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "pipes"
-    folder.mkdir()
-    os.mkfifo(folder / "queue")  # less or vi would wait on it for good, with the terminal handed over
+def programs_that_leave_a_mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A terminal alone whose pager and editor only make a file: the file that appears if either ran."""
     opened = tmp_path / "opened.log"
     monkeypatch.setenv("PAGER", f"touch {opened}")
     monkeypatch.setenv("EDITOR", f"touch {opened}")
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    return opened
+
+
+async def test_a_fifo_is_never_handed_to_the_pager_or_the_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "pipes"
+    folder.mkdir()
+    os.mkfifo(folder / "queue")  # less or vi would wait on it for good, with the terminal handed over
+    opened = programs_that_leave_a_mark(tmp_path, monkeypatch)
     app = app_for(tmp_path, folder)
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
@@ -407,12 +413,7 @@ async def test_a_link_that_leads_nowhere_says_so_instead_of_handing_the_terminal
     (folder / "b-gone").symlink_to("nowhere.txt")
     (folder / "c-pipe").symlink_to("queue")
     (folder / "d-folder").symlink_to(tmp_path)
-    opened = tmp_path / "opened.log"
-    monkeypatch.setenv("PAGER", f"touch {opened}")
-    monkeypatch.setenv("EDITOR", f"touch {opened}")
-    monkeypatch.delenv("VISUAL", raising=False)
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    opened = programs_that_leave_a_mark(tmp_path, monkeypatch)
     app = app_for(tmp_path, folder)
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
