@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sdcore.api.client import RemoteApi
 from sdcore.control import ControlServer
 from sdcore.core import Core
 from sdcore.library import Library
+from sdcore.ops import localcopy
 from tests.functional.attach_support import attached
 
 
@@ -74,3 +77,21 @@ async def served_api(core: Core) -> AsyncIterator[tuple[ControlServer, RemoteApi
     """The core's API served on its control socket, and a client attached to it."""
     async with attached(core) as both:
         yield both
+
+
+@pytest.fixture
+def slow_disk(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Copies wait at the start of each file until the test sets the event it yields (or the job stops)."""
+    opened = threading.Event()
+    real_copy = localcopy.copy_file
+
+    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
+        while not opened.is_set():
+            if kw["should_stop"]():
+                raise localcopy.Stopped
+            time.sleep(0.01)
+        return real_copy(src, dst, tmp, **kw)
+
+    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
+    yield opened
+    opened.set()

@@ -38,7 +38,6 @@ from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
 from sdcore.library import entries
 from sdcore.net.testing import device_network, pair
-from sdcore.ops import localcopy
 from sdcore.sdpath import SdPath
 from sdtui.app import SdtuiApp, main
 from sdtui.config import Config, load_config
@@ -1292,20 +1291,8 @@ async def test_keys_are_rebound_from_the_config_file(tmp_path: Path, tree: Path)
 
 
 async def test_w_pauses_resumes_and_cancels_a_running_copy(
-    tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tree: Path, slow_disk: threading.Event
 ) -> None:
-    opened = threading.Event()
-    real_copy = localcopy.copy_file
-
-    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
-        """The copy of one file waits at its start until the test lets it go (or the job stops)."""
-        while not opened.is_set():
-            if kw["should_stop"]():
-                raise localcopy.Stopped
-            time.sleep(0.01)
-        return real_copy(src, dst, tmp, **kw)
-
-    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
     app = app_for(tmp_path, tree, other=str(tree / "music"))
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
@@ -1334,5 +1321,5 @@ async def test_w_pauses_resumes_and_cancels_a_running_copy(
         # a second copy runs to the end once the disk answers
         await pilot.press("escape")
         await pilot.press("f5")
-        opened.set()
+        slow_disk.set()
         await wait_for(pilot, lambda: (tree / "music" / "beta.txt").exists())

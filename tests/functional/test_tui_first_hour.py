@@ -27,7 +27,6 @@ from sdcore.api.root import Ops
 from sdcore.core import Core
 from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
-from sdcore.ops import localcopy
 from sdcore.sdpath import display
 from sdtui.app import SdtuiApp
 from sdtui.config import load_config
@@ -207,24 +206,6 @@ async def test_an_unknown_theme_or_key_action_in_the_config_is_said_at_start(tmp
         assert any("cursor_dwon is no action" in m for m in said)
         assert not any("cursor_up" in m for m in said)
         assert app.theme == "sdtui-dark"
-
-
-@pytest.fixture
-def slow_disk(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Copies wait at the start of each file until the test sets the event it yields (or the job stops)."""
-    opened = threading.Event()
-    real_copy = localcopy.copy_file
-
-    def copy_on_a_slow_disk(src: str, dst: str, tmp: str, **kw):  # type: ignore[no-untyped-def]
-        while not opened.is_set():
-            if kw["should_stop"]():
-                raise localcopy.Stopped
-            time.sleep(0.01)
-        return real_copy(src, dst, tmp, **kw)
-
-    monkeypatch.setattr(localcopy, "copy_file", copy_on_a_slow_disk)
-    yield opened
-    opened.set()
 
 
 async def test_q_during_a_running_copy_asks_first_and_the_jobs_screen_says_from_where_to_where(
