@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from sdcore.api import Api, wire
 from sdcore.api.client import RemoteApi, attach
@@ -42,6 +45,19 @@ async def raw_session(control: ControlServer) -> tuple[asyncio.StreamReader, asy
     writer.write(wire.frame({"cmd": COMMAND, "args": {}}))
     assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
     return reader, writer
+
+
+async def answer_and_peak(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes
+) -> tuple[Any, int]:
+    """The answer to one frame of `body` sent as it is, and the most memory Python held until it came."""
+    tracemalloc.start()
+    try:
+        writer.write(struct.pack(">I", len(body)) + body)
+        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
+        return answer, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def sd_serve(data_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

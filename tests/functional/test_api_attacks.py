@@ -20,7 +20,7 @@ from sdcore.api.client import RemoteApi, attach
 from sdcore.control import Call, ControlServer
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
-from tests.functional.attach_support import raw_session
+from tests.functional.attach_support import answer_and_peak, raw_session
 from tests.functional.test_cli_forward import sd, stop
 from tests.functional.test_cli_forward import serve as sd_serve
 
@@ -133,20 +133,12 @@ def test_sd_sends_nothing_to_a_socket_another_user_planted() -> None:
 async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
     served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
-    import tracemalloc
-
     control, api = served_api
     reader, writer = await raw_session(control)
     body = wire.encode([b"x" * (2 << 20)])
     for _ in range(150):  # tuples in tuples: decoding each level copied all it held, 2 MiB became 300 MiB
         body = b"\xc9" + struct.pack(">I", len(body) + 1) + b"\x04\x91" + body
-    tracemalloc.start()
-    try:
-        writer.write(struct.pack(">I", len(body)) + body)
-        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    answer, peak = await answer_and_peak(reader, writer, body)
     assert answer["error"][0] == "WireError" and "nested" in answer["error"][1]
     assert peak < 80 << 20, f"{peak >> 20} MiB"
     assert (await api.stat(SdPath(api.device.id, str(tmp_path)))).kind == "dir"
@@ -156,8 +148,6 @@ async def test_records_nested_deep_do_not_blow_up_the_cores_memory(
 async def test_rows_claimed_out_of_a_few_bytes_do_not_blow_up_the_cores_memory(
     served_api: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
-    import tracemalloc
-
     import msgpack
 
     control, api = served_api
@@ -166,13 +156,7 @@ async def test_rows_claimed_out_of_a_few_bytes_do_not_blow_up_the_cores_memory(
     columns = [{"same": here}, {"same": "x"}, {"same": "file"}] + [{"same": 0}] * 10
     batch = msgpack.ExtType(6, wire.encode(["Entry", 1 << 18, columns]))  # 262,144 entries in 300 bytes
     body = wire._pack({"id": 1, "chain": [["get", "echo"], ["call", [[batch] * 100], {}]]})
-    tracemalloc.start()
-    try:
-        writer.write(struct.pack(">I", len(body)) + body)
-        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    answer, peak = await answer_and_peak(reader, writer, body)
     assert answer["error"][0] == "WireError" and "too big" in answer["error"][1]
     assert peak < 80 << 20, f"{peak >> 20} MiB"  # building them all took gigabytes
     assert (await api.stat(here)).kind == "dir"

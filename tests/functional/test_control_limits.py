@@ -24,6 +24,7 @@ from sdcore.control import Call, ControlServer, peer_uid
 from sdcore.core import Core
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath
+from tests.functional.attach_support import answer_and_peak, raw_session
 
 
 @pytest.fixture
@@ -45,13 +46,6 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[ControlServer, RemoteApi
         finally:
             await api.close()
             await server.close()
-
-
-async def _api_session(server: ControlServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_unix_connection(str(server.path))
-    writer.write(wire.frame({"cmd": "api", "args": {}}))
-    assert "hello" in wire.decode(await wire.read_frame(reader, 1 << 20))
-    return reader, writer
 
 
 def _empty_lists(count: int, per_list: int = 100_000) -> bytes:
@@ -130,15 +124,9 @@ async def test_an_api_request_of_empty_lists_is_refused_before_it_swells_and_the
     served: tuple[ControlServer, RemoteApi], tmp_path: Path
 ) -> None:
     server, api = served
-    reader, writer = await _api_session(server)
+    reader, writer = await raw_session(server)
     body = _empty_lists(api_server.MAX_REQUEST - 1000)  # read whole, it took over 1 GiB
-    tracemalloc.start()
-    try:
-        writer.write(struct.pack(">I", len(body)) + body)
-        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    answer, peak = await answer_and_peak(reader, writer, body)
     assert answer["error"][0] == "WireError" and "too big" in answer["error"][1], answer
     assert peak < 120 << 20, f"{peak >> 20} MiB"
     here = SdPath(api.device.id, str(tmp_path))
@@ -154,16 +142,10 @@ async def test_records_full_of_empty_lists_are_counted_too(
     import msgpack
 
     server, api = served
-    reader, writer = await _api_session(server)
+    reader, writer = await raw_session(server)
     inner = msgpack.ExtType(4, _empty_lists(200_000))  # a tuple, decoded by the ext hook
     body = wire._pack([inner] * 60)  # 12 MiB: 770 MiB once read
-    tracemalloc.start()
-    try:
-        writer.write(struct.pack(">I", len(body)) + body)
-        answer = wire.decode(await asyncio.wait_for(wire.read_frame(reader, 1 << 20), 30))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    answer, peak = await answer_and_peak(reader, writer, body)
     assert answer["error"][0] == "WireError" and "too big" in answer["error"][1], answer
     assert peak < 120 << 20, f"{peak >> 20} MiB"
     writer.close()
@@ -186,7 +168,7 @@ async def test_requests_held_in_flight_count_against_the_clients_cap(
 ) -> None:
     server, api = served
     monkeypatch.setattr(api_server, "MAX_QUEUED", 4 << 20)
-    reader, writer = await _api_session(server)
+    reader, writer = await raw_session(server)
     device = api.device.id
     never = SdPath(device, str(tmp_path / "nowhere"))
     paths = [SdPath(device, f"{tmp_path}/some/long/enough/name/{i:06d}") for i in range(10_000)]
