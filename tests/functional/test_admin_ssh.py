@@ -4,15 +4,12 @@ Who gets in is the key whose signature verified; revoking or downgrading takes t
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import logging
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from sdcore.net.admin_sessions import MAX_SESSIONS, AdminPrograms
 from sdcore.net.network import NOT_ADMIN, PAIR_USER
 from sdcore.net.testing import device_network, pair
 from sdcore.sshlib import asyncssh
+from tests.functional.forged_logins import Forged, auth_again, login
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="OpenSSH client not installed")
 
@@ -233,33 +231,6 @@ async def test_a_device_downgraded_to_shared_loses_admin_at_once(tmp_path: Path)
 # -- an admin key offered without its signature proves nothing --------------------------------------
 
 
-class _Forged(paramiko.Ed25519Key):
-    """An admin's public key (public: it may be anywhere) offered with a signature its private key never made."""
-
-    def __init__(self, public_key: str) -> None:
-        super().__init__(data=base64.b64decode(public_key.split()[1]))
-
-    def sign_ssh_data(self, data: bytes, algorithm: str | None = None) -> paramiko.Message:
-        m = paramiko.Message()
-        m.add_string(self.name)
-        m.add_string(bytes(64))
-        return m
-
-
-def _auth_again(transport: paramiko.Transport, username: str, key: paramiko.PKey | None = None) -> list[str]:
-    """A further user-auth request in the same login (see test_net_attacks_auth)."""
-    event = threading.Event()
-    handler = transport.auth_handler = paramiko.auth_handler.AuthHandler(transport)
-    handler.auth_event, handler.username = event, username
-    handler.auth_method, handler.private_key = ("publickey", key) if key else ("none", None)
-    accepted = paramiko.Message()
-    accepted.add_string("ssh-userauth")
-    accepted.rewind()
-    with transport.lock:
-        handler._parse_service_accept(accepted)
-    return handler.wait_for_response(event)  # type: ignore[no-any-return]
-
-
 def _exec(transport: paramiko.Transport, command: str) -> bytes:
     chan = transport.open_session(timeout=5)
     chan.settimeout(5)
@@ -278,15 +249,14 @@ async def test_an_admin_key_with_a_forged_signature_then_another_login_is_no_adm
         a.admins.allow((tmp_path / "ops.pub").read_text(), name="ops")
 
         def attack() -> tuple[bool, bytes]:
-            transport = paramiko.Transport(socket.create_connection(("127.0.0.1", a.port), timeout=10))
-            transport.start_client(timeout=10)
+            transport = login(a.port)
             try:
                 with pytest.raises(paramiko.AuthenticationException):
-                    transport.auth_publickey("admin", _Forged((tmp_path / "ops.pub").read_text()))
+                    transport.auth_publickey("admin", Forged((tmp_path / "ops.pub").read_text()))
                 if then == "pairing user":
-                    _auth_again(transport, PAIR_USER)
+                    auth_again(transport, PAIR_USER)
                 else:
-                    _auth_again(transport, "admin", paramiko.Ed25519Key(filename=str(c.device.data_dir / "device_key")))
+                    auth_again(transport, "admin", paramiko.Ed25519Key(filename=str(c.device.data_dir / "device_key")))
                 return transport.is_authenticated(), _exec(transport, "sd --version")
             finally:
                 transport.close()

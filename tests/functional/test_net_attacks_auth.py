@@ -4,13 +4,11 @@ against a real server on 127.0.0.1. A connection is who its verified key says, a
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,41 +22,7 @@ from sdcore.errors import SdError
 from sdcore.net import Network
 from sdcore.net.network import PAIR_USER
 from sdcore.net.testing import device_network, pair
-
-
-class _Forged(paramiko.Ed25519Key):
-    """A paired device's public key (it is that device's SSH host key: anyone may fetch it) offered with a
-    signature that its private key never made."""
-
-    def __init__(self, public_key: str) -> None:
-        super().__init__(data=base64.b64decode(public_key.split()[1]))
-
-    def sign_ssh_data(self, data: bytes, algorithm: str | None = None) -> paramiko.Message:
-        m = paramiko.Message()
-        m.add_string(self.name)
-        m.add_string(bytes(64))
-        return m
-
-
-def _login(port: int) -> paramiko.Transport:
-    transport = paramiko.Transport(socket.create_connection(("127.0.0.1", port), timeout=10))
-    transport.start_client(timeout=10)
-    return transport
-
-
-def _auth_again(transport: paramiko.Transport, username: str, key: paramiko.PKey | None = None) -> list[str]:
-    """A further user-auth request in the same login, by `key`, else method `none` (paramiko's own
-    `auth_*` would first ask for the service again, which the server refuses)."""
-    event = threading.Event()
-    handler = transport.auth_handler = paramiko.auth_handler.AuthHandler(transport)
-    handler.auth_event, handler.username = event, username
-    handler.auth_method, handler.private_key = ("publickey", key) if key else ("none", None)
-    accepted = paramiko.Message()
-    accepted.add_string("ssh-userauth")
-    accepted.rewind()
-    with transport.lock:
-        handler._parse_service_accept(accepted)
-    return handler.wait_for_response(event)  # type: ignore[no-any-return]
+from tests.functional.forged_logins import Forged, auth_again, login
 
 
 def _own_key(net: Network) -> paramiko.PKey:
@@ -123,11 +87,11 @@ async def test_a_paired_devices_public_key_with_a_wrong_signature_then_the_pairi
         planted = tmp_path / "planted.txt"
 
         def attack() -> tuple[bool, list[str]]:
-            transport = _login(a.port)
+            transport = login(a.port)
             try:
                 with pytest.raises(paramiko.AuthenticationException):
-                    transport.auth_publickey("me", _Forged(b.public_key))
-                _auth_again(transport, PAIR_USER)  # the same login, now as the pairing user
+                    transport.auth_publickey("me", Forged(b.public_key))
+                auth_again(transport, PAIR_USER)  # the same login, now as the pairing user
                 return transport.is_authenticated(), _what_it_gets(transport, secret, planted)
             finally:
                 transport.close()
@@ -143,12 +107,12 @@ async def test_a_wrong_signature_alone_does_not_log_in(tmp_path: Path) -> None:
         await pair(a, b)
 
         def attack() -> bool:
-            transport = _login(a.port)
+            transport = login(a.port)
             try:
                 with pytest.raises(paramiko.AuthenticationException):
-                    transport.auth_publickey("me", _Forged(b.public_key))
+                    transport.auth_publickey("me", Forged(b.public_key))
                 with pytest.raises(paramiko.SSHException):
-                    _auth_again(transport, "me")
+                    auth_again(transport, "me")
                 return transport.is_authenticated()
             finally:
                 transport.close()
@@ -168,11 +132,11 @@ async def test_a_shared_device_that_first_offers_a_full_devices_key_stays_shared
         await pair(a, c, host_trust="shared")  # carol: shared, and nothing is shared
 
         def attack() -> list[str]:
-            transport = _login(a.port)
+            transport = login(a.port)
             try:
                 with pytest.raises(paramiko.AuthenticationException):
-                    transport.auth_publickey("me", _Forged(b.public_key))
-                _auth_again(transport, "me", _own_key(c))
+                    transport.auth_publickey("me", Forged(b.public_key))
+                auth_again(transport, "me", _own_key(c))
                 sftp = paramiko.SFTPClient.from_transport(transport)
                 assert sftp is not None
                 got = []
@@ -194,7 +158,7 @@ async def test_a_paired_device_may_not_forward_ports(tmp_path: Path) -> None:
         await pair(a, b)
 
         def attack() -> list[str]:
-            transport = _login(a.port)
+            transport = login(a.port)
             try:
                 transport.auth_publickey("me", _own_key(b))
                 got = []
