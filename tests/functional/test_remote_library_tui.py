@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -61,6 +62,17 @@ async def open_device(pilot, app: SdtuiApp, device_id: object) -> Sidebar:  # ty
     return sidebar
 
 
+@contextlib.asynccontextmanager
+async def laptop_on_the_nas(tmp_path: Path, a: Core, b: Core) -> AsyncIterator[tuple[SdtuiApp, Any, Sidebar]]:
+    """The nas with its photos; the laptop's explorer (its app, pilot and sidebar) with the nas opened in it."""
+    await nas_with_photos(b, tmp_path / "nas-photos")
+    (tmp_path / "here").mkdir()
+    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        yield app, pilot, await open_device(pilot, app, b.device.id)
+
+
 def status(app: SdtuiApp) -> str:
     return shown_text(app.screen.query_one("#status"))
 
@@ -70,12 +82,7 @@ async def test_the_laptop_browses_tags_searches_and_copies_in_the_nas_library(
 ) -> None:
     a, b = laptop_and_nas
     photos = tmp_path / "nas-photos"
-    await nas_with_photos(b, photos)
-    (tmp_path / "here").mkdir()
-    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(pilot, app)
-        sidebar = await open_device(pilot, app, b.device.id)
+    async with laptop_on_the_nas(tmp_path, a, b) as (app, pilot, sidebar):
 
         # its library in the sidebar: its location, tags and saved searches, what its core sent shown escaped
         await wait_for(pilot, lambda: "remote-tag:trips" in sidebar._places)
@@ -144,12 +151,7 @@ async def test_a_lost_nas_leaves_the_sidebar_and_the_explorer_says_so(
     tmp_path: Path, laptop_and_nas: tuple[Core, Core]
 ) -> None:
     a, b = laptop_and_nas
-    await nas_with_photos(b, tmp_path / "nas-photos")
-    (tmp_path / "here").mkdir()
-    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(pilot, app)
-        sidebar = await open_device(pilot, app, b.device.id)
+    async with laptop_on_the_nas(tmp_path, a, b) as (app, pilot, sidebar):
         await wait_for(pilot, lambda: "remote-tag:trips" in sidebar._places)
         started = time.monotonic()
         await b.network.close()  # type: ignore[union-attr]  # the nas goes away
@@ -164,12 +166,7 @@ async def test_a_nas_that_shares_files_only_keeps_the_browse_only_view(
     tmp_path: Path, laptop_and_nas: tuple[Core, Core]
 ) -> None:
     a, b = laptop_and_nas
-    await nas_with_photos(b, tmp_path / "nas-photos")
-    (tmp_path / "here").mkdir()
-    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(pilot, app)
-        sidebar = await open_device(pilot, app, b.device.id)
+    async with laptop_on_the_nas(tmp_path, a, b) as (app, pilot, sidebar):
         await wait_for(pilot, lambda: b.device.id in explorer(app).browse_only)
         await wait_for(pilot, lambda: "nas: places (0)" in status(app) or "places" in status(app))
         assert not any(k.startswith("remote-") for k in sidebar._places)
@@ -230,12 +227,7 @@ async def test_u_on_the_laptop_undoes_a_move_and_a_tag_the_nas_core_did(
 
     a, b = laptop_and_nas
     photos = tmp_path / "nas-photos"
-    await nas_with_photos(b, photos)
-    (tmp_path / "here").mkdir()
-    app = SdtuiApp(str(tmp_path / "here"), core=a, mounts_file=str(tmp_path / "no-mounts"))
-    async with app.run_test(size=(160, 45)) as pilot:
-        await settle(pilot, app)
-        sidebar = await open_device(pilot, app, b.device.id)
+    async with laptop_on_the_nas(tmp_path, a, b) as (app, pilot, sidebar):
         await wait_for(pilot, lambda: any(k.startswith("remote-loc-") for k in sidebar._places))
         screen = explorer(app)
         screen.active.open(SdPath(b.device.id, str(photos)))
