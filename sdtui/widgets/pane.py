@@ -55,7 +55,10 @@ class FilterBox(Input):
     BINDINGS = [Binding("escape", "cancel", "Clear filter", show=False, id="filter_cancel")]
 
     def on_focus(self) -> None:
-        self.query_ancestor(Pane).file_list.typing_into = None
+        # Keys sent to the list before the focus moved here are still in its queue: they go to the box, then the
+        # list stops forwarding (set at once, the rest of a fast typist's "/2" was lost under load).
+        file_list = self.query_ancestor(Pane).file_list
+        file_list.call_later(setattr, file_list, "typing_into", None)
 
     def action_cancel(self) -> None:
         self.value = ""
