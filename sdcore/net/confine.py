@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -75,16 +76,19 @@ class DataDir:
     itself: tuple[int, int]
     folders: frozenset[tuple[int, int]]  # the folders above it
     above: frozenset[tuple[int, int]]  # those, and each name (a symlink too) on the path it is known by
+    files: frozenset[tuple[int, int]]  # the files right in it (its key, its trust store), for their hard links
 
     @classmethod
     def of(cls, path: str) -> DataDir | None:
         """None when there is no data dir (yet) to keep out of reach."""
         try:
-            fd = os.open(path, _DIR)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # to be listed: not O_PATH
         except FileNotFoundError:
             return None
         try:
             itself, *folders = _folders_up(fd)
+            with os.scandir(fd) as entries:
+                files = frozenset(_identity(e.stat()) for e in entries if e.is_file(follow_symlinks=False))
         finally:
             os.close(fd)
         names = set()
@@ -94,7 +98,7 @@ class DataDir:
             except OSError:
                 pass
         names.add(_identity(os.lstat(path)))
-        return cls(itself, frozenset(folders), frozenset(folders) | (frozenset(names) - {itself}))
+        return cls(itself, frozenset(folders), frozenset(folders) | (frozenset(names) - {itself}), files)
 
     def holds(self, fd: int) -> bool:
         """Whether the open folder `fd` is the data dir or in it."""
@@ -166,9 +170,15 @@ class Confinement:
                 raise outside(path) from None
         try:
             self._keep_data_dir(path, dir_fd, name, changes=changes or bool(flags & _WRITES))
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
+        st = os.fstat(fd)
+        if st.st_nlink > 1 and stat.S_ISREG(st.st_mode) and (data_dir := self._data_dir_now()) is not None:
+            if _identity(st) in data_dir.files:  # a hard link its owner made in the share (one of a peer's is refused)
+                os.close(fd)
+                raise never_shared(path, "is a hard link to a file of")
+        return fd
 
     def locate(self, path: str, changes: bool = True) -> tuple[int, str]:
         """(a new descriptor of the folder holding `path`'s last component, that name); the caller closes it.

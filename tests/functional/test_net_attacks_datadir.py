@@ -17,6 +17,7 @@ from typing import Any
 import asyncssh
 import pytest
 
+from sdcore.fs import beneath
 from sdcore.net import Network, PermissionDenied
 from sdcore.net.testing import device_network, pair
 
@@ -68,8 +69,13 @@ class Home:
             yield sftp
 
 
-@pytest.fixture
-async def shared_home(tmp_path: Path) -> AsyncIterator[Home]:
+@pytest.fixture(params=["openat2", "descriptor walk"])
+async def shared_home(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Home]:
+    """Each attack twice: names resolved by the kernel, and by the walk made where it has no openat2."""
+    if request.param == "descriptor walk":
+        monkeypatch.setattr(beneath, "_have_openat2", False)
     home = tmp_path / "home"
     async with (
         device_network(home / ".local" / "share" / "sdtui", "alpha") as alpha,
@@ -160,6 +166,17 @@ async def test_a_symlink_or_hard_link_made_in_the_share_does_not_lead_into_the_d
     assert (await h.call("stat", path=h.home / "door"))[1] == "symlink"
     await h.call("delete", path=h.home / "door")
     assert h.data_dir.is_dir() and not (h.home / "door").exists()
+
+
+async def test_a_hard_link_to_the_key_that_the_owner_made_in_the_share_gives_nothing(shared_home: Home) -> None:
+    """A backup made with hard links (`cp -al`) into the shared home: the key is the same file there."""
+    h = shared_home
+    os.link(h.key, h.home / "backup-key")
+    with pytest.raises(PermissionDenied, match=f"backup-key is a hard link to a file of {NEVER}"):
+        await h.call("read_open", path=h.home / "backup-key", length=4096)
+    async with h.sftp() as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="hard link"):
+            await sftp.open(str(h.home / "backup-key"))
 
 
 async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_the_data_dir(shared_home: Home) -> None:
