@@ -64,7 +64,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.spacedrop_dir() -> SdPath      await api.devices.address() -> str | None
     await api.devices.pair_code(trust="shared")      .pair_join(code, host, trust="shared") -> PairedDevice
     await api.devices.unpair(device) -> PairedDevice await api.devices.rename_this(name) -> Renamed
-    await api.devices.shares() -> list[str]          .share(path) -> real path   .unshare(path)
+    await api.devices.shares() -> list[str]          .share(path) -> SharedFolder   .unshare(path)
     await api.devices.search(device, query) -> list[Entry]   (its library)   await api.devices.default_port() -> int
     await api.admins.list() -> list[AdminKey]        .allow(public_key_text, name=None, file_name=None) -> AdminKey
     await api.admins.revoke(name_or_fingerprint) -> AdminKey   (its open SSH sessions end at once)

@@ -52,6 +52,14 @@ class Renamed:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedFolder:
+    """A folder shared with devices paired with `shared` trust (its real path)."""
+
+    path: str
+    data_dir: str | None = None  # this device's data dir when the folder holds it: that stays private
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     """A running core as `sd health` checks it: its device, its process, and where its SSH server listens."""
 
@@ -262,7 +270,7 @@ class UndoStep:
     when: float
 
 
-OWN = (SdPath, DeviceInfo, Health, PairedDevice, AdminKey, Renamed, LibraryInfo, Entry, EntryDetails, Trashed,
+OWN = (SdPath, DeviceInfo, Health, PairedDevice, AdminKey, Renamed, SharedFolder, LibraryInfo, Entry, EntryDetails, Trashed,
        Emptied, TaggedFile, JobRoute, Offline, NoteVersion, TagChange, LibraryDevice, Preview, UndoStep)  # fmt: skip
 """The records of this module (and SdPath): what attach's hello and a listing need, without the modules of the rest."""
 

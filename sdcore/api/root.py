@@ -24,6 +24,7 @@ from sdcore.api.records import (
     PairedDevice,
     Preview,
     Renamed,
+    SharedFolder,
     Trashed,
 )
 from sdcore.api.text import label
@@ -833,9 +834,12 @@ class Devices:
         """The folders of this device that devices paired with `shared` trust may use."""
         return (await self._network()).trust.shares()  # type: ignore[no-any-return]
 
-    async def share(self, path: str) -> str:
-        """Share a folder of this device (an absolute path, or relative to where the core runs); its real path."""
-        return (await self._network()).trust.add_share(path)  # type: ignore[no-any-return]
+    async def share(self, path: str) -> SharedFolder:
+        """Share a folder of this device (an absolute path, or relative to where the core runs), never its data dir
+        or a folder in it; a folder that holds the data dir is shared without it."""
+        trust = (await self._network()).trust
+        real = trust.add_share(path)
+        return SharedFolder(real, trust.data_dir if trust.holds_data_dir(real) else None)
 
     async def unshare(self, path: str) -> None:
         """Stop sharing a folder of this device."""

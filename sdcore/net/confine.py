@@ -3,20 +3,32 @@
 A `shared` device's path is resolved at the moment of use beneath an open descriptor of the share
 (`sdcore.fs.beneath`), and the operation is made on what that resolution returned; a `full` device's
 path is used as it is.
+
+This device's data dir (its SSH key, its trust store) is never a `shared` device's, even in a share that
+holds it: what was opened is compared with the data dir by device and inode, never by the path the peer
+wrote (a symlink in the share, a share above the data dir), and a name that leads to the data dir may not
+be renamed, replaced or deleted, so it cannot be swapped for one the peer made.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import posixpath
+import stat
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 from sdcore.fs import held
-from sdcore.fs.beneath import O_PATH, Escape, open_beneath, parent_beneath
+from sdcore.fs.beneath import MAX_LINKS, O_PATH, Escape, parent_beneath
 from sdcore.net.frames import PermissionDenied
 from sdcore.sdpath import display
 
 MODE_BITS = 0o777  # modes from peers: no setuid, setgid or sticky bit
+_DIR = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def outside(path: str) -> PermissionDenied:
@@ -26,12 +38,88 @@ def outside(path: str) -> PermissionDenied:
     )
 
 
-class Confinement:
-    """Opens what a peer names: plainly for `full` trust, beneath one of the shares for `shared`."""
+def never_shared(path: str, how: str = "is") -> PermissionDenied:
+    return PermissionDenied(f"{display(path)} {how} this device's data dir: never shared")
 
-    def __init__(self, trust: str, shares: Callable[[], list[str]]) -> None:
+
+def _holds(path: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"{display(path)} holds this device's data dir: another device may not rename, replace, change or "
+        "delete it (what else it holds it may)"
+    )
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _folders_up(fd: int) -> Generator[tuple[int, int], None, None]:
+    """The identity of the open folder `fd` and of each folder above it, by `..` (where it really is), up to /."""
+    here = _identity(os.fstat(fd))
+    yield here
+    up = os.open("..", _DIR, dir_fd=fd)
+    try:
+        while (above := _identity(os.fstat(up))) != here:
+            yield above
+            here = above
+            up_again = os.open("..", _DIR, dir_fd=up)
+            os.close(up)
+            up = up_again
+    finally:
+        os.close(up)
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """This device's data dir as it is now: its identity, and those of the names leading to it."""
+
+    itself: tuple[int, int]
+    folders: frozenset[tuple[int, int]]  # the folders above it
+    above: frozenset[tuple[int, int]]  # those, and each name (a symlink too) on the path it is known by
+    files: frozenset[tuple[int, int]]  # the files right in it (its key, its trust store), for their hard links
+
+    @classmethod
+    def of(cls, path: str) -> DataDir | None:
+        """None when there is no data dir (yet) to keep out of reach."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # to be listed: not O_PATH
+        except FileNotFoundError:
+            return None
+        try:
+            itself, *folders = _folders_up(fd)
+            with os.scandir(fd) as entries:
+                files = frozenset(_identity(e.stat()) for e in entries if e.is_file(follow_symlinks=False))
+        finally:
+            os.close(fd)
+        names = set()
+        for prefix in Path(os.path.abspath(path)).parents:
+            try:
+                names.add(_identity(os.lstat(prefix)))
+            except OSError:
+                pass
+        names.add(_identity(os.lstat(path)))
+        return cls(itself, frozenset(folders), frozenset(folders) | (frozenset(names) - {itself}), files)
+
+    def holds(self, fd: int) -> bool:
+        """Whether the open folder `fd` is the data dir or in it."""
+        with closing(_folders_up(fd)) as up:
+            for folder in up:
+                if folder == self.itself:
+                    return True
+                if folder in self.folders:
+                    return False  # above the data dir: so is the rest of the way up
+        return False
+
+
+class Confinement:
+    """Opens what a peer names: plainly for `full` trust, beneath one of the shares for `shared` and never
+    in this device's data dir."""
+
+    def __init__(self, trust: str, shares: Callable[[], list[str]], data_dir: str | Path | None = None) -> None:
         self.trust = trust
         self._shares = shares
+        self._data_dir = os.path.abspath(data_dir) if data_dir is not None else None
+        self._known: DataDir | None = None
 
     @property
     def confined(self) -> bool:
@@ -61,8 +149,11 @@ class Confinement:
                 return root, path[len(root) :].lstrip("/")
         raise outside(path)
 
-    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
-        """A new descriptor of `path` (a final symlink followed unless O_NOFOLLOW, beneath the share)."""
+    def open(self, path: str, flags: int, mode: int = 0o666, changes: bool = False) -> int:
+        """A new descriptor of `path` (a final symlink followed unless O_NOFOLLOW, beneath the share).
+
+        `changes`: the caller changes what it opens (its mode, its times) even though `flags` do not say so.
+        """
         self.check(path)
         if held.crowded(path, follow=not flags & os.O_NOFOLLOW):
             raise PermissionDenied(
@@ -72,32 +163,95 @@ class Confinement:
         if not self.confined:
             return os.open(path, flags | os.O_CLOEXEC, mode)
         root, rel = self._share_of(path)
-        with self._root(root) as fd:
+        with self._root(root) as root_fd:
             try:
-                return open_beneath(fd, rel, flags, mode)
+                dir_fd, name = _resolve(root_fd, rel, follow=not flags & os.O_NOFOLLOW)
             except Escape:
                 raise outside(path) from None
+        try:
+            self._keep_data_dir(path, dir_fd, name, changes=changes or bool(flags & _WRITES))
+            fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        st = os.fstat(fd)
+        if st.st_nlink > 1 and stat.S_ISREG(st.st_mode) and (data_dir := self._data_dir_now()) is not None:
+            if _identity(st) in data_dir.files:  # a hard link its owner made in the share (one of a peer's is refused)
+                os.close(fd)
+                raise never_shared(path, "is a hard link to a file of")
+        return fd
 
-    def locate(self, path: str) -> tuple[int, str]:
+    def locate(self, path: str, changes: bool = True) -> tuple[int, str]:
         """(a new descriptor of the folder holding `path`'s last component, that name); the caller closes it.
 
         Act on the pair, never on the path again. The name is "." for a share itself (or "/").
+        `changes`: the caller may rename, replace, change or delete that name (not only look at it).
         """
         self.check(path)
         if not self.confined:
             head, _, name = path.rstrip("/").rpartition("/")
-            return os.open(head or "/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), name or "."
+            return os.open(head or "/", _DIR), name or "."
         root, rel = self._share_of(path)
         with self._root(root) as root_fd:
             try:
-                return parent_beneath(root_fd, rel)
+                dir_fd, name = parent_beneath(root_fd, rel)
             except Escape:
                 raise outside(path) from None
+        try:
+            self._keep_data_dir(path, dir_fd, name, changes)
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        return dir_fd, name
+
+    def _keep_data_dir(self, path: str, dir_fd: int, name: str, changes: bool) -> None:
+        """Refuse `name` of the open folder `dir_fd` when it is the data dir, in it, or (for a change) above it."""
+        data_dir = self._data_dir_now()
+        if data_dir is None:
+            return
+        try:
+            found = _identity(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
+        except FileNotFoundError:
+            found = None
+        if found == data_dir.itself:
+            raise never_shared(path)
+        if data_dir.holds(dir_fd):
+            raise never_shared(path, "is in")
+        if changes and found in data_dir.above:
+            raise _holds(path)
+
+    def _data_dir_now(self) -> DataDir | None:
+        """The data dir, looked at again when its path leads elsewhere than last time (its owner replaced it;
+        no peer can: the names leading to it are never a peer's to change)."""
+        if self._data_dir is None:
+            return None
+        try:
+            now = _identity(os.stat(self._data_dir))
+        except FileNotFoundError:
+            return None
+        if self._known is None or self._known.itself != now:
+            self._known = DataDir.of(self._data_dir)
+        return self._known
+
+    def own_folder(self, folder: str) -> int:
+        """A descriptor of a folder this device chose for a peer's files (Spacedrop's). One named in the data dir
+        is the device's own (no peer can touch the names leading to it); one named elsewhere may have been
+        replaced by a `shared` peer with a link, and must not lead into the data dir."""
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        named_inside = self._data_dir is not None and (
+            os.path.abspath(folder) + "/"
+        ).startswith(self._data_dir.rstrip("/") + "/")
+        if self.confined and not named_inside:
+            try:
+                self._keep_data_dir(folder, fd, ".", changes=False)
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
 
     @contextmanager
-    def parent(self, path: str) -> Iterator[tuple[int, str]]:
+    def parent(self, path: str, changes: bool = True) -> Iterator[tuple[int, str]]:
         """`locate` for the length of a block."""
-        fd, name = self.locate(path)
+        fd, name = self.locate(path, changes)
         try:
             yield fd, name
         finally:
@@ -118,10 +272,28 @@ class Confinement:
         parts = [p for p in path[len(root) :].split("/") if p]
         for i in range(1, len(parts) + 1):
             level = root.rstrip("/") + "/" + "/".join(parts[:i])
-            with self.parent(level) as (fd, name):
+            with self.parent(level, changes=False) as (fd, name):  # mkdir makes a name or fails
                 try:
                     os.mkdir(name, dir_fd=fd)
                     continue
                 except FileExistsError:
                     pass
             os.close(self.open(level, O_PATH | os.O_DIRECTORY))  # NotADirectoryError if it is not one
+
+
+def _resolve(root: int, rel: str, follow: bool) -> tuple[int, str]:
+    """`parent_beneath`, with a final symlink followed (beneath `root`) when `follow`: the folder that really
+    holds what `rel` leads to, so that folder can be judged before what it holds is opened."""
+    for _ in range(MAX_LINKS + 1):
+        dir_fd, name = parent_beneath(root, rel)
+        if not follow or name == ".":
+            return dir_fd, name
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError:  # not a symlink, or nothing there yet (a name to create)
+            return dir_fd, name
+        os.close(dir_fd)
+        if target.startswith("/"):
+            raise Escape(rel)
+        rel = posixpath.join(posixpath.dirname(rel.strip("/")), target)
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), rel)

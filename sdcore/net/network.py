@@ -596,7 +596,7 @@ class Network:
     async def _rpc_session(self, process: asyncssh.SSHServerProcess[bytes], owner: _Incoming, peer: Peer) -> None:
         conn = process.get_extra_info("connection")
         session = RpcSession(
-            Confinement(peer.trust, self.trust.shares),
+            Confinement(peer.trust, self.trust.shares, self.device.data_dir),
             still_trusted=lambda: self._still_trusted(peer),
             drop=lambda names, sizes: self._offered(peer, names, sizes, owner),
             hello={"id": str(self.device.id), "name": self.device.name, "trust": peer.trust},

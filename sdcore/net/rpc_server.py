@@ -278,7 +278,7 @@ class RpcSession:
         p = self._path(path)
 
         def lstat() -> EntryInfo:
-            with self.confine.parent(p) as (fd, name):
+            with self.confine.parent(p, changes=False) as (fd, name):
                 entry = stat_entry(name, fd)
             return dataclasses.replace(entry, name=os.path.basename(p) or "/") if name == "." else entry
 
@@ -561,7 +561,7 @@ class RpcSession:
         if base in ("", ".", ".."):
             raise PermissionDenied(f"{wanted!r}: not a file name")
         os.makedirs(folder, mode=0o700, exist_ok=True)  # received files are the user's alone until moved
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = self.confine.own_folder(folder)
         handle = self._open_write(
             dir_fd, base, os.path.join(folder, base), mtime, None if mode is None else int(mode) & 0o777
         )

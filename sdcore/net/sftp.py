@@ -82,7 +82,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     def __init__(self, chan: Any, net: Network) -> None:
         owner = chan.get_connection().get_owner()
         peer = getattr(owner, "peer", None)
-        self._confine = Confinement(peer.trust, net.trust.shares) if peer is not None else None
+        self._confine = Confinement(peer.trust, net.trust.shares, net.device.data_dir) if peer is not None else None
         self._start = "/" if peer is None or peer.trust == "full" else (net.trust.shares() or ["/"])[0]
         self.handles = 0  # files and folder listings open on this connection
         self.listings: weakref.WeakSet[_Listing] = weakref.WeakSet()  # closed when the session ends
@@ -189,7 +189,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     @_refusals
     def lstat(self, path: bytes) -> os.stat_result:
-        with self.confine.parent(self._local(path)) as (fd, name):
+        with self.confine.parent(self._local(path), changes=False) as (fd, name):
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
 
     @_refusals
@@ -210,7 +210,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     def _setstat(self, path: bytes, attrs: SFTPAttrs, follow: bool) -> None:
         local = self._local(path)
-        fd = self.confine.open(local, O_PATH | (0 if follow else os.O_NOFOLLOW))
+        fd = self.confine.open(local, O_PATH | (0 if follow else os.O_NOFOLLOW), changes=True)
         try:
             st = os.fstat(fd)
             if not stat.S_ISLNK(st.st_mode):
@@ -267,7 +267,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
 
     @_refusals
     def readlink(self, path: bytes) -> bytes:
-        with self.confine.parent(self._local(path)) as (fd, name):
+        with self.confine.parent(self._local(path), changes=False) as (fd, name):
             return os.fsencode(os.readlink(name, dir_fd=fd))
 
     @_refusals
@@ -285,7 +285,7 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
     @_refusals
     def link(self, oldpath: bytes, newpath: bytes) -> None:
         with (
-            self.confine.parent(self._local(oldpath)) as (src_fd, src),
+            self.confine.parent(self._local(oldpath), changes=False) as (src_fd, src),
             self.confine.parent(self._local(newpath)) as (dst_fd, dst),
         ):
             os.link(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd, follow_symlinks=False)

@@ -183,15 +183,29 @@ class TrustStore:
         candidates = itertools.chain([base], (f"{base}-{i}" for i in itertools.count(2)))
         return next(n for n in candidates if n not in used)
 
+    @property
+    def data_dir(self) -> str:
+        """This device's data dir (its real path), which no share may expose."""
+        return os.path.realpath(self.path.parent)
+
+    def holds_data_dir(self, folder: str) -> bool:
+        return within(self.data_dir, folder)
+
     def shares(self) -> list[str]:
         with self._lock:
             self._reload()
             return list(self._shares)
 
     def add_share(self, path: str) -> str:
+        """Share a folder (its real path): never the data dir or a folder in it; one that holds it is shared without it."""
         real = os.path.realpath(path)
         if not os.path.isdir(real):
             raise NotFound(f"{path}: not a directory; a share is a folder")
+        if within(real, self.data_dir):
+            raise SdError(
+                f"{display(path)} is {'' if real == self.data_dir else 'in '}this device's data dir (its keys and "
+                "paired devices), which is never shared: share a folder outside it"
+            )
         with self._lock:
             self._reload()
             if real not in self._shares:
@@ -207,6 +221,11 @@ class TrustStore:
                 raise NotFound(f"{path} is not shared: see `sd share list`")
             self._shares.remove(real)
             self._save()
+
+
+def within(path: str, folder: str) -> bool:
+    """Whether the real path `path` is `folder` or in it."""
+    return (path.rstrip("/") + "/").startswith(folder.rstrip("/") + "/")
 
 
 def _peer_from_json(p: dict[str, Any]) -> Peer:

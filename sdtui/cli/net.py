@@ -273,7 +273,11 @@ def share_add(path: str) -> None:
     """Share a folder with devices paired with `shared` trust."""
 
     async def body(api: Any) -> None:
-        _say(f"shared {display(await api.devices.share(here(path)))}")
+        shared = await api.devices.share(here(path))
+        _say(f"shared {display(shared.path)}")
+        if shared.data_dir is not None:
+            _say(f"note: it holds this device's data dir {display(shared.data_dir)}, which stays private: "
+                 "paired devices never reach it")
 
     run_api(body)
 

@@ -55,7 +55,7 @@ async def test_pair_with_a_trust_list_with_key_and_date_then_unpair(two: tuple[A
 async def test_share_and_unshare_a_folder(two: tuple[Any, Api], tmp_path: Path) -> None:
     a, _ = two
     (tmp_path / "photos").mkdir()
-    assert await a.devices.share(str(tmp_path / "photos")) == str((tmp_path / "photos").resolve())
+    assert (await a.devices.share(str(tmp_path / "photos"))).path == str((tmp_path / "photos").resolve())
     assert await a.devices.shares() == [str((tmp_path / "photos").resolve())]
     await a.devices.unshare(str(tmp_path / "photos"))
     assert await a.devices.shares() == []

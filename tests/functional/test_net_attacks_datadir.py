@@ -1,0 +1,279 @@
+"""A device paired with `shared` trust, when its owner shares their whole home folder, still cannot reach the
+home's data dir of sdtui (the device's SSH key, its trust store): not by its path, not through a symlink or a
+hard link it makes in the share, not by renaming a folder above it away; over sd-rpc and over sftp alike."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+
+from sdcore.fs import beneath
+from sdcore.net import Network, PermissionDenied
+from sdcore.net.testing import device_network, pair
+
+SD = Path(sys.executable).parent / "sd"
+NEVER = "this device's data dir: never shared"
+
+
+@dataclass
+class Home:
+    """alpha keeps its data dir in `home`/.local/share/sdtui and shares `home` with beta (`shared` trust)."""
+
+    home: Path
+    alpha: Network
+    beta: Network
+
+    @property
+    def data_dir(self) -> Path:
+        return self.alpha.device.data_dir
+
+    @property
+    def key(self) -> Path:
+        return self.data_dir / "device_key"
+
+    @property
+    def trust(self) -> Path:
+        return self.data_dir / "trust.json"
+
+    async def call(self, method: str, **args: Any) -> Any:
+        """beta's request to alpha, paths as bytes."""
+        paths = {k: os.fsencode(v) if isinstance(v, Path) else v for k, v in args.items()}
+        return await self.beta.link("alpha").call(method, **paths)
+
+    @asynccontextmanager
+    async def sftp(self) -> AsyncIterator[asyncssh.SFTPClient]:
+        """beta's sftp session on alpha (a stock client with beta's key)."""
+        assert self.alpha.port is not None
+        async with (
+            asyncssh.connect(
+                "127.0.0.1",
+                self.alpha.port,
+                username="sd",
+                client_keys=[asyncssh.read_private_key(self.beta.device.data_dir / "device_key")],
+                known_hosts=None,
+                agent_path=None,
+                config=None,
+            ) as conn,
+            conn.start_sftp_client() as sftp,
+        ):
+            yield sftp
+
+
+@pytest.fixture(params=["openat2", "descriptor walk"])
+async def shared_home(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Home]:
+    """Each attack twice: names resolved by the kernel, and by the walk made where it has no openat2."""
+    if request.param == "descriptor walk":
+        monkeypatch.setattr(beneath, "_have_openat2", False)
+    home = tmp_path / "home"
+    async with (
+        device_network(home / ".local" / "share" / "sdtui", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        (home / "notes.txt").write_text("the owner's notes, shared")
+        yield Home(home, alpha, beta)
+
+
+async def test_a_shared_device_cannot_read_the_private_key_or_look_into_the_data_dir(shared_home: Home) -> None:
+    h = shared_home
+    with pytest.raises(PermissionDenied, match=f"device_key is in {NEVER}"):
+        await h.call("read_open", path=h.key, length=4096)
+    for method in ("list_open", "stat"):
+        with pytest.raises(PermissionDenied, match=f"sdtui is {NEVER}"):
+            await h.call(method, path=h.data_dir)
+    with pytest.raises(PermissionDenied, match=NEVER):
+        await h.call("full_hash", path=h.key)
+    # the rest of the home is the device's, the folder holding the data dir too
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1] == b"the owner's notes, shared"
+    assert [e[0] for e in (await h.call("list_open", path=h.data_dir.parent))[1]] == [b"sdtui"]
+
+
+async def test_a_shared_device_cannot_write_the_trust_store(shared_home: Home) -> None:
+    h = shared_home
+    before = h.trust.read_bytes()
+    (h.home / "mine.json").write_text('{"peers": [], "shares": ["/"]}')
+    attempts = [
+        h.call("write_file", path=h.trust, data=b'{"peers": [], "shares": ["/"]}'),
+        h.call("write_open", path=h.data_dir / "admins.json"),
+        h.call("rename", src=h.home / "mine.json", dst=h.trust),
+        h.call("rename", src=h.trust, dst=h.home / "theirs.json"),
+        h.call("delete", path=h.trust),
+        h.call("trash", path=h.trust),
+        h.call("mkdir", path=h.data_dir / "libraries" / "evil.sdlibrary", parents=True),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied, match=NEVER):
+            await attempt
+    assert h.trust.read_bytes() == before
+    assert sorted(p.name for p in h.data_dir.iterdir()) == ["device.json", "device_key", "trust.json"]
+    assert h.alpha.trust.shares() == [str(h.home)]
+
+
+async def test_a_shared_device_cannot_move_a_folder_above_the_data_dir_away(shared_home: Home) -> None:
+    """Else it would rename ~/.local away and make a new ~/.local/share/sdtui with a trust store of its own."""
+    h = shared_home
+    local = h.home / ".local"
+    for above in (local, local / "share", h.data_dir):
+        for attempt in (
+            h.call("rename", src=above, dst=h.home / "old"),
+            h.call("delete", path=above),
+            h.call("trash", path=above),
+        ):
+            with pytest.raises(PermissionDenied, match="data dir"):
+                await attempt
+    with pytest.raises(PermissionDenied, match="holds this device's data dir"):
+        await h.call("rename", src=h.home / "notes.txt", dst=local)  # nor put something in its place
+    assert h.key.exists() and not (h.home / "old").exists()
+    # what else those folders hold is the other device's to change
+    await h.call("mkdir", path=local / "share" / "other")
+    await h.call("rename", src=local / "share" / "other", dst=h.home / "other")
+    assert (h.home / "other").is_dir()
+
+
+async def test_a_symlink_or_hard_link_made_in_the_share_does_not_lead_into_the_data_dir(shared_home: Home) -> None:
+    h = shared_home
+    async with h.sftp() as sftp:
+        await sftp.symlink(".local/share/sdtui", str(h.home / "door"))  # stays in the share by its name
+        await sftp.symlink(".local/share/sdtui/device_key", str(h.home / "key"))
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match=NEVER):
+            await sftp.link(str(h.key), str(h.home / "hard-key"))
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match=NEVER):
+            await sftp.link(str(h.home / "door" / "device_key"), str(h.home / "hard-key"))
+    assert not (h.home / "hard-key").exists()
+    for attempt in (
+        h.call("read_open", path=h.home / "key", length=4096),
+        h.call("read_open", path=h.home / "door" / "device_key", length=4096),
+        h.call("list_open", path=h.home / "door"),
+        h.call("write_file", path=h.home / "door" / "trust.json", data=b"{}"),
+        h.call("rename", src=h.home / "notes.txt", dst=h.home / "door" / "trust.json"),
+    ):
+        with pytest.raises(PermissionDenied, match=NEVER):
+            await attempt
+    # the links themselves are the peer's: it may look at them and remove them
+    assert (await h.call("stat", path=h.home / "door"))[1] == "symlink"
+    await h.call("delete", path=h.home / "door")
+    assert h.data_dir.is_dir() and not (h.home / "door").exists()
+
+
+async def test_a_hard_link_to_the_key_that_the_owner_made_in_the_share_gives_nothing(shared_home: Home) -> None:
+    """A backup made with hard links (`cp -al`) into the shared home: the key is the same file there."""
+    h = shared_home
+    os.link(h.key, h.home / "backup-key")
+    with pytest.raises(PermissionDenied, match=f"backup-key is a hard link to a file of {NEVER}"):
+        await h.call("read_open", path=h.home / "backup-key", length=4096)
+    async with h.sftp() as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="hard link"):
+            await sftp.open(str(h.home / "backup-key"))
+
+
+async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_the_data_dir(shared_home: Home) -> None:
+    """The peer swaps `x` between a folder of its own and a link to the data dir as fast as it can, with reads
+    of `x/device_key` in flight: what is read is judged where it really is, when it is opened."""
+    h = shared_home
+    (h.home / "decoy").mkdir()
+    (h.home / "decoy" / "device_key").write_text("not the key")
+    (h.home / "link").symlink_to(".local/share/sdtui")
+    secret = h.key.read_bytes()
+    got = []
+    for _ in range(40):
+        got += await asyncio.gather(
+            h.call("read_open", path=h.home / "x" / "device_key", length=4096),
+            h.call("rename", src=h.home / "link", dst=h.home / "x"),
+            h.call("read_open", path=h.home / "x" / "device_key", length=4096),
+            h.call("rename", src=h.home / "x", dst=h.home / "link"),
+            h.call("rename", src=h.home / "decoy", dst=h.home / "x"),
+            h.call("read_open", path=h.home / "x" / "device_key", length=4096),
+            h.call("rename", src=h.home / "x", dst=h.home / "decoy"),
+            return_exceptions=True,
+        )
+    assert not [a for a in got if isinstance(a, list) and a[1] == secret]
+    assert [a for a in got if isinstance(a, list) and a[1] == b"not the key"]  # the race was run
+    assert {str(a) for a in got if isinstance(a, PermissionDenied)} <= {f"{h.home}/x/device_key is in {NEVER}"}
+
+
+async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) -> None:
+    h = shared_home
+    before = h.trust.read_bytes()
+    async with h.sftp() as sftp:
+        refused = [
+            sftp.open(str(h.key)),
+            sftp.stat(str(h.data_dir)),
+            sftp.listdir(str(h.data_dir)),
+            sftp.open(str(h.trust), "wb"),
+            sftp.open(str(h.data_dir / "admins.json"), "wb"),
+            sftp.remove(str(h.trust)),
+            sftp.posix_rename(str(h.home / "notes.txt"), str(h.trust)),
+            sftp.rename(str(h.home / ".local"), str(h.home / "old")),
+            sftp.posix_rename(str(h.home / ".local" / "share"), str(h.home / "old")),
+            sftp.rmdir(str(h.data_dir)),
+            sftp.chmod(str(h.home / ".local"), 0o777),  # other users of the machine could then move it
+            sftp.mkdir(str(h.data_dir / "highwater")),
+        ]
+        for attempt in refused:
+            with pytest.raises(asyncssh.SFTPPermissionDenied, match="data dir"):
+                await attempt
+        assert "sdtui" in await sftp.listdir(str(h.data_dir.parent))
+        assert await (await sftp.open(str(h.home / "notes.txt"))).read() == "the owner's notes, shared"
+    assert h.trust.read_bytes() == before and (h.home / ".local").stat().st_mode & 0o777 != 0o777
+
+
+async def test_a_spacedrop_folder_a_peer_replaced_by_a_link_into_the_data_dir_takes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with (
+        device_network(home / ".local" / "share" / "sdtui", "alpha", auto_accept_drops=True) as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        alpha.spacedrop_dir = home / "Downloads"
+        (home / "Downloads").symlink_to(".local/share/sdtui")  # as the peer can make it with sftp
+        offered = tmp_path / "admins.json"
+        offered.write_text("[]")
+        with pytest.raises(PermissionDenied, match=f"Downloads is {NEVER}"):
+            await beta.drop("alpha", [str(offered)])
+        assert not (alpha.device.data_dir / "admins.json").exists()
+
+
+async def test_a_full_trust_device_still_reaches_the_data_dir(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with (
+        device_network(home / ".local" / "share" / "sdtui", "alpha") as alpha,
+        device_network(tmp_path / "c", "gamma") as gamma,
+    ):
+        await pair(alpha, gamma, host_trust="full")
+        device_json = alpha.device.data_dir / "device.json"
+        got = await gamma.link("alpha").call("read_open", path=os.fsencode(device_json), length=4096)
+        assert got[1] == device_json.read_bytes()
+
+
+def _sd(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SD, "--data-dir", str(data_dir), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_sd_share_add_refuses_the_data_dir_and_notes_it_in_a_folder_that_holds_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data_dir = home / ".local" / "share" / "sdtui"
+    data_dir.mkdir(parents=True, mode=0o700)
+    (data_dir / "libraries").mkdir(mode=0o700)
+    for inside in (data_dir, data_dir / "libraries"):
+        refused = _sd(data_dir, "share", "add", str(inside))
+        assert refused.returncode != 0
+        assert "this device's data dir (its keys and paired devices), which is never shared" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    accepted = _sd(data_dir, "share", "add", str(home))
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"holds this device's data dir {data_dir}, which stays private" in accepted.stdout + accepted.stderr
+    assert _sd(data_dir, "share", "list").stdout.split() == [str(home)]
