@@ -599,7 +599,11 @@ class MoveJob(TransferJob):
 async def _mkdir(w: Pair, path: str) -> None:
     await w.dst_fs.mkdir(path)
     if w.local:
-        os.chmod(path, 0o700)  # writable while it fills; its own mode comes when it is finished
+        try:
+            os.chmod(path, 0o700)  # writable while it fills; its own mode comes when it is finished
+        except OSError as exc:  # FAT keeps no modes: the kernel's vfat says EPERM, fusefat ENOSYS
+            if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -1,11 +1,13 @@
 """Real disks for the volume tests: filesystem images made with mkfs and loop-mounted where a test likes (root
-only; a test skips with the reason where it may not mount)."""
+only; a test skips with the reason where it may not mount). A FAT image is mounted by the kernel's vfat where it
+has one, else through FUSE by fusefat (Debian's `fusefat`: a real FAT filesystem, mount type `fuse.fusefat`)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,12 @@ MKFS = {"ext4": ["mkfs.ext4", "-q", "-L"], "vfat": ["mkfs.vfat", "-F", "32", "-n
 class Disk:
     """A filesystem image that a test mounts and unmounts where it likes."""
 
-    def __init__(self, image: Path) -> None:
+    def __init__(self, image: Path, fs: str) -> None:
         self.image = image
+        self.fs = fs
         self.mounted: list[Path] = []
+        self.driver: subprocess.Popen[bytes] | None = None
+        """fusefat serving the image, where the kernel could not mount it."""
 
     def mount(self, point: Path, *options: str) -> None:
         point.mkdir(parents=True, exist_ok=True)
@@ -26,9 +31,37 @@ class Disk:
         done = subprocess.run(
             ["mount", "-o", opts, str(self.image), str(point)], capture_output=True, text=True
         )
-        if done.returncode != 0:
+        if done.returncode != 0 and self.fs == "vfat":
+            self._fuse_mount(point, options, why=done.stderr.strip())
+        elif done.returncode != 0:
             pytest.skip(f"this machine does not let a test mount a loop image: {done.stderr.strip()}")
         self.mounted.append(point)
+
+    def _fuse_mount(self, point: Path, options: tuple[str, ...], why: str) -> None:
+        if shutil.which("fusefat") is None or not os.path.exists("/dev/fuse"):
+            pytest.skip(f"the kernel mounts no FAT image here ({why}) and fusefat or /dev/fuse is missing")
+        self._driver_gone()  # two drivers writing one image would break it
+        rw = [] if "ro" in options else ["-o", "rw+"]
+        self.driver = subprocess.Popen(  # -s: one request at a time, as a person's one copy makes them
+            ["fusefat", "-f", "-s", *rw, str(self.image), str(point)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(point):
+            if self.driver.poll() is not None or time.monotonic() > deadline:
+                pytest.skip(f"the kernel mounts no FAT image here ({why}) and fusefat did not mount it either")
+            time.sleep(0.01)
+
+    def _driver_gone(self, timeout: float = 30) -> None:
+        """Wait for fusefat to end once nothing holds its unmounted filesystem (a lazy unmount ends it then)."""
+        if self.driver is not None:
+            try:
+                self.driver.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.driver.kill()
+                self.driver.wait()
+                raise
+            self.driver = None
 
     def remount(self, point: Path, *options: str) -> None:
         subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(point)], check=True)
@@ -36,11 +69,14 @@ class Disk:
     def umount(self, point: Path, *, lazy: bool = False) -> None:
         subprocess.run(["umount", *(["-l"] if lazy else []), str(point)], check=True)
         self.mounted.remove(point)
+        if not lazy:
+            self._driver_gone()
 
     def umount_all(self) -> None:
         for point in reversed(self.mounted):
             subprocess.run(["umount", "-l", str(point)], check=False)
         self.mounted.clear()
+        self._driver_gone(timeout=10)
 
 
 def make_disk(
@@ -55,7 +91,7 @@ def make_disk(
     with open(image, "wb") as f:
         f.truncate(megabytes << 20)
     subprocess.run([*MKFS[fs], label, *(["-U", uuid] if uuid else []), str(image)], check=True, capture_output=True)
-    return Disk(image)
+    return Disk(image, fs)
 
 
 def uuid_of(image: Path) -> str:
