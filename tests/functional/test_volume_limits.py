@@ -195,3 +195,20 @@ async def test_f5_onto_fat_asks_to_rename_or_skip_the_names_it_cannot_hold_befor
         await pilot.press("r")
         await wait_for(pilot, lambda: os.listdir(target) == ["q&a_ march.txt"])
     assert (target / "q&a_ march.txt").read_text() == "answers"
+
+
+async def test_an_exfat_disk_mounted_through_fuse_lists_the_names_it_cannot_hold_before_the_copy(
+    tmp_path: Path, api: Api
+) -> None:
+    disk = make_disk(tmp_path / "exfat.img", "exfat", "CAMERA", megabytes=40)
+    point = tmp_path / "camera"
+    disk.mount(point)  # exfat-fuse's mount says only `fuseblk`: what the device holds tells it is exFAT
+    try:
+        tree = _tree_with_names_fat_refuses(tmp_path)
+        record = await copy(api, [tree], point)
+        assert record.state == "failed" and "exFAT" in record.error
+        for name in ("a:b.txt", "why?.md", "trailing.", "readme (clashes with README)", "x|y.txt"):
+            assert name in record.error
+        assert not (point / "notes").exists()
+    finally:
+        disk.umount_all()
