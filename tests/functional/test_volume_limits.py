@@ -118,6 +118,21 @@ async def test_names_fat_cannot_hold_are_renamed_or_skipped_as_asked(
     assert os.listdir(skipped / "notes" / "drafts") == []
 
 
+async def test_files_and_folders_with_modes_fat_cannot_keep_are_copied_onto_it(
+    tmp_path: Path, fat: Path, api: Api
+) -> None:
+    card = tmp_path / "DCIM"  # as from a camera card or a Windows share: everyone may write everything
+    card.mkdir()
+    (card / "IMG_0001.JPG").write_bytes(b"\xff\xd8 a photo")
+    os.chmod(card / "IMG_0001.JPG", 0o777)
+    os.chmod(card, 0o777)
+    target = fat / "modes"
+    target.mkdir()
+    record = await copy(api, [card], target)
+    assert record.state == "completed", record.error
+    assert (target / "DCIM" / "IMG_0001.JPG").read_bytes() == b"\xff\xd8 a photo"
+
+
 async def test_a_read_only_mount_says_so_at_the_first_write(
     tmp_path: Path, usb: tuple[Disk, Path], api: Api
 ) -> None:
