@@ -3,12 +3,15 @@ point, and a watcher that says when one comes or goes."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import os
 import re
 import select
 import shutil
 import stat
+import struct
 import subprocess
 import threading
 import uuid
@@ -16,6 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sdcore.errors import SdError
 
@@ -31,6 +35,9 @@ PSEUDO_FS = frozenset(
 """Filesystem types that are not volumes a person would browse (the system's own, memory, images of snaps)."""
 NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "fuseblk", "9p"})
 """Filesystems a volume may have without a /dev/ source."""
+FUSE_DRIVERS = {"fusefat": "vfat", "vfat": "vfat", "msdos": "msdos", "exfat": "exfat", "exfat-fuse": "exfat"}
+"""The disk format a FUSE driver serves, by the subtype it mounts with (mountinfo's type `fuse.SUBTYPE`, as
+fusefat's `fuse.fusefat`, or `fuseblk.SUBTYPE`); its source is a name it chose, not a device."""
 HIDDEN_POINTS = ("/proc", "/sys", "/dev", "/run/user", "/snap", "/boot/efi", "/etc/")
 """Mount points under which nothing is a volume to browse (the system's own files, bind-mounted config)."""
 SYSTEM_POINTS = frozenset({"/", "/home", "/boot", "/usr", "/var", "/opt", "/srv", "/tmp"})
@@ -122,13 +129,43 @@ def browsable(mounts: list[Mount]) -> list[Mount]:
     for mount in mounts:
         if mount.fs_type in PSEUDO_FS or mount.point.startswith(HIDDEN_POINTS):
             continue
-        if not (mount.source.startswith("/dev/") or mount.fs_type in NETWORK_FS):
+        on_disk_or_network = mount.source.startswith("/dev/") or mount.fs_type in NETWORK_FS
+        if not (on_disk_or_network or _fuse_subtype(mount) in FUSE_DRIVERS):
             continue
         if mount.root != "/" and (mount.device in whole or not _is_dir(mount.point)):
             continue  # a folder of a volume shown at its root anyway, or a file
         found.pop(mount.point, None)
         found[mount.point] = mount
     return list(found.values())
+
+
+def _fuse_subtype(mount: Mount) -> str | None:
+    """The FUSE driver's subtype of a FUSE mount (`fuse.fusefat` -> fusefat; "" for a plain fuse/fuseblk), else None."""
+    kind, _, subtype = mount.fs_type.partition(".")
+    return subtype if kind in ("fuse", "fuseblk") else None
+
+
+UDEV_DATA = "/run/udev/data"
+"""What udev read of each device (`bMAJOR:MINOR` files: `E:ID_FS_TYPE=exfat`), readable without root."""
+
+
+def disk_format(mount: Mount) -> str:
+    """The filesystem on a mount's disk: its mountinfo type, but for a FUSE driver the format it serves (fusefat's
+    `fuse.fusefat` is vfat; a plain `fuseblk`, as exfat-fuse and ntfs-3g mount a device, is what udev or blkid read
+    on that device)."""
+    subtype = _fuse_subtype(mount)
+    if subtype is None:
+        return mount.fs_type
+    if subtype:
+        return FUSE_DRIVERS.get(subtype, mount.fs_type)
+    if mount.fs_type != "fuseblk" or not mount.source.startswith("/dev/"):
+        return mount.fs_type
+    with suppress(OSError):
+        for line in Path(UDEV_DATA, f"b{mount.device}").read_text(errors="replace").splitlines():
+            if line.startswith("E:ID_FS_TYPE="):
+                return line.partition("=")[2] or mount.fs_type
+    device = os.path.realpath(mount.source)
+    return _blkid([device]).get(device, {}).get("TYPE") or mount.fs_type
 
 
 def _is_dir(path: str) -> bool:
@@ -278,14 +315,51 @@ def _read_only(point: str) -> bool:
         return True
 
 
-_KNOWN: dict[tuple[int, str, str, str], tuple[str | None, str]] = {}
-"""The UUID and label last read of each mount (by mount id, device number, mount point and source), kept while it
-stays mounted: a blkid that fails under load must not make a mounted disk another one, nor look unplugged."""
+_KNOWN: dict[tuple[int, str, str, str], tuple[int | None, str | None, str]] = {}
+"""What was last read of each mount (by mount id, device number, mount point and source): the mount's birth (see
+`_birth`), its UUID and label, kept while it stays mounted: a blkid that fails under load must not make a mounted
+disk another one, nor look unplugged."""
 _KNOWN_LOCK = threading.Lock()
 
 
 def _mount_key(mount: Mount) -> tuple[int, str, str, str]:
     return (mount.mount_id, mount.device, mount.point, mount.source)
+
+
+STATX_BTIME, STATX_MNT_ID_UNIQUE = 0x800, 0x4000
+AT_NO_AUTOMOUNT, AT_STATX_DONT_SYNC = 0x800, 0x4000
+
+
+@functools.cache
+def _statx() -> Any:
+    try:
+        call = ctypes.CDLL(None, use_errno=True).statx
+    except (AttributeError, OSError):  # not glibc 2.28+
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    call.restype = ctypes.c_int
+    return call
+
+
+def _birth(point: str) -> int | None:
+    """What tells the mount at `point` from a later one there that the kernel gave the same mount id, on the same
+    device (a disk swapped while nobody looked): the kernel's unique mount id (Linux 6.8+: never reused while it
+    runs), else the birth time of the volume's root where its filesystem tells one (ext4's is when it was made);
+    None where neither is told (then the mount id, device, point and source are all that tell them apart)."""
+    call = _statx()
+    if call is None:
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    flags = AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC
+    if call(-100, os.fsencode(point), flags, STATX_MNT_ID_UNIQUE | STATX_BTIME, buf) != 0:  # -100: AT_FDCWD
+        return None
+    (mask,) = struct.unpack_from("I", buf, 0)
+    if mask & STATX_MNT_ID_UNIQUE:
+        return int(struct.unpack_from("Q", buf, 144)[0])  # stx_mnt_id
+    if mask & STATX_BTIME:
+        seconds, nanoseconds = struct.unpack_from("qI", buf, 80)  # stx_btime
+        return seconds * 1_000_000_000 + nanoseconds or None
+    return None
 
 
 def _forget_unmounted(mounts: list[Mount]) -> None:
@@ -299,17 +373,18 @@ def _forget_unmounted(mounts: list[Mount]) -> None:
 
 def _told(mount: Mount, device: str, facts: DeviceFacts, claim: bool) -> tuple[str | None, str]:
     """The UUID and label of the mount's device: as read now, else (blkid did not answer) as last read while it
-    has been mounted; a first use (`claim`) with neither is refused rather than given a made-up identity."""
-    key = _mount_key(mount)
+    has been mounted (the same mount: its birth unchanged); a first use (`claim`) with neither is refused rather
+    than given a made-up identity."""
+    key, birth = _mount_key(mount), _birth(mount.point)
     if device not in facts.untold:
-        told = (facts.uuids.get(device), facts.labels.get(device, ""))
+        uuid_, label = facts.uuids.get(device), facts.labels.get(device, "")
         with _KNOWN_LOCK:
-            _KNOWN[key] = told
-        return told
+            _KNOWN[key] = (birth, uuid_, label)
+        return uuid_, label
     with _KNOWN_LOCK:
         known = _KNOWN.get(key)
-    if known is not None:
-        return known
+    if known is not None and known[0] == birth:
+        return known[1], known[2]
     if claim:
         raise VolumeUnreadable(
             f"the identity of the disk at {mount.point} ({mount.source}) could not be read: blkid failed twice "
@@ -429,7 +504,7 @@ LIMITS = {
     "msdos": Limits("FAT", 4 * GIB - 1, dos_names=True),
     "exfat": Limits("exFAT", None, dos_names=True),
 }
-"""The filesystems with limits a copy must know of, by mountinfo type."""
+"""The filesystems with limits a copy must know of, by their format (`disk_format`)."""
 DOS_FORBIDDEN = frozenset(':?"*<>|\\') | frozenset(chr(c) for c in range(32))
 
 
@@ -470,7 +545,7 @@ def _holding(mounts: list[Mount], path: str) -> Mount | None:
 def limits_at(path: str, mountinfo: str | None = None) -> Limits | None:
     """The limits of the filesystem that holds `path`, where it has any."""
     mount = mount_at(path, mountinfo)
-    return LIMITS.get(mount.fs_type) if mount is not None else None
+    return LIMITS.get(disk_format(mount)) if mount is not None else None
 
 
 def unfit_name(name: str) -> bool:

@@ -18,6 +18,16 @@ from sdcore.index import cas
 from sdcore.sdpath import display
 
 
+def set_mode(target: int | str, mode: int) -> None:
+    """chmod a file or folder (a path or an open fd) made by a copy; where the filesystem keeps no modes (FAT: the
+    kernel's vfat says EPERM, fusefat ENOSYS) the copy goes on without them."""
+    try:
+        os.chmod(target, mode)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+
+
 def fs_error(exc: OSError, path: str) -> Exception:
     """An OSError as our own error, with the path shown for people."""
     shown = display(path)
@@ -128,7 +138,7 @@ class LocalFS:
             finally:
                 os.close(fd)
             if mode is not None:
-                os.chmod(tmp, mode & 0o7777)
+                set_mode(tmp, mode & 0o7777)
             if mtime is not None:
                 os.utime(tmp, (mtime, mtime))
             os.rename(tmp, path)
@@ -243,7 +253,7 @@ def _finish_partial(fd: int, size: int, mtime: float | None, mode: int | None) -
     os.ftruncate(fd, size)
     os.fsync(fd)
     if mode is not None:
-        os.fchmod(fd, mode & 0o7777)
+        set_mode(fd, mode & 0o7777)
     if mtime is not None:
         os.utime(fd, (mtime, mtime))
 

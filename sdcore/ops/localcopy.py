@@ -15,7 +15,7 @@ import blake3
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.fs import held
 from sdcore.fs.base import AccessDenied, FsError
-from sdcore.fs.local import fs_error
+from sdcore.fs.local import fs_error, set_mode
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.fs.resumable import open_kept
 from sdcore.sdpath import display
@@ -110,7 +110,7 @@ def copy_file(
                         "the copy was discarded. Resume the job once it is no longer being written"
                     )
                 if mode & ~_UMASK != mode or mode & 0o7000:  # what creation could not give
-                    os.fchmod(dfd, mode)
+                    set_mode(dfd, mode)
                 os.utime(dfd, ns=(before.st_atime_ns, before.st_mtime_ns))
                 if unnamed:
                     _link_unnamed(dfd, dst)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from sdcore.errors import NotFound, SdError
 from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
-from sdcore.fs.local import fs_error
+from sdcore.fs.local import fs_error, set_mode
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
 from sdcore.ops import localcopy
@@ -599,7 +599,7 @@ class MoveJob(TransferJob):
 async def _mkdir(w: Pair, path: str) -> None:
     await w.dst_fs.mkdir(path)
     if w.local:
-        os.chmod(path, 0o700)  # writable while it fills; its own mode comes when it is finished
+        set_mode(path, 0o700)  # writable while it fills; its own mode comes when it is finished
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -111,3 +111,36 @@ async def test_a_blkid_that_keeps_failing_leaves_a_mounted_disk_its_identity_and
             assert [loc.id for loc in await api.library().locations.list()] == [location.id]
     finally:
         disk.umount_all()
+
+
+def test_another_disk_given_the_old_ones_mount_id_while_blkid_fails_does_not_inherit_its_identity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = make_disk(tmp_path / "ours.img", "ext4", "OURS")
+    theirs = make_disk(tmp_path / "theirs.img", "ext4", "THEIRS")
+    blkid = FlakyBlkid(tmp_path, monkeypatch)
+    point, table = tmp_path / "usb", tmp_path / "mountinfo"
+    ours.mount(point)
+    try:
+        seen = _at(point)  # read while blkid works: kept while this mount stays
+        assert (seen.id, seen.label) == (f"uuid:{uuid_of(ours.image)}", "OURS")
+        (old,) = [line.split(" ") for line in Path(volumes.MOUNTINFO).read_text().splitlines() if line.split(" ")[4] == str(point)]
+        ours.umount(point)  # unplugged and another disk plugged in before anyone read the mount table
+        theirs.mount(point)
+        lines = []
+        for line in Path(volumes.MOUNTINFO).read_text().splitlines():
+            fields = line.split(" ")
+            if fields[4] == str(point):  # as the kernel may have it: the old mount id, the same loop device
+                fields[0], fields[2] = old[0], old[2]
+                fields[fields.index("-") + 2] = old[old.index("-") + 2]
+            lines.append(" ".join(fields))
+        table.write_text("\n".join(lines) + "\n")
+        blkid.fail(1000)
+        (swapped,) = [v for v in volumes.list_volumes(str(table)) if v.mount_point == str(point)]
+        assert swapped.id != seen.id and swapped.label != "OURS"
+        with pytest.raises(SdError, match="identity of the disk at .* could not be read"):  # as any first use
+            volumes.volume_of_mount(str(point), claim=True, mountinfo=str(table))
+        assert not (point / volumes.ID_FILE).exists()
+    finally:
+        ours.umount_all()
+        theirs.umount_all()

@@ -1,7 +1,6 @@
 """A copy onto a disk is told what the disk cannot take before a byte is written: FAT32's 4 GiB, names FAT cannot
 hold, a read-only mount; and a disk a job uses is not ejected under it. Real loop-mounted images (root and mkfs,
-else skipped with the reason); where the kernel has no vfat, the FAT tests run on a folder the mount table says
-is vfat (what the core reads to know a filesystem's limits)."""
+else skipped with the reason); where the kernel has no vfat, the FAT image is mounted through FUSE by fusefat."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from sdcore import volumes
 from sdcore.api import Api
 from sdcore.core import Core
 from sdcore.errors import SdError
@@ -23,31 +21,13 @@ from tests.functional.loop_disks import Disk, make_disk
 
 
 @pytest.fixture(scope="module")
-def fat_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bool]]:
-    """One FAT32 disk for the module, mounted (True), or, where it cannot be (no vfat in this kernel, no root), a
-    folder (False) that the `fat` fixture's mount table says is one."""
+def fat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where a FAT32 disk is mounted, one for the module (each test writes in a folder of its own on it)."""
     root = tmp_path_factory.mktemp("fat")
-    try:
-        disk = make_disk(root / "fat.img", "vfat", "USB STICK", megabytes=40)
-        disk.mount(root / "usb")
-    except pytest.skip.Exception:
-        (root / "usb").mkdir(exist_ok=True)
-        yield root / "usb", False
-        return
-    yield root / "usb", True
+    disk = make_disk(root / "fat.img", "vfat", "USB STICK", megabytes=40)
+    disk.mount(root / "usb")
+    yield root / "usb"
     disk.umount_all()
-
-
-@pytest.fixture
-def fat(fat_disk: tuple[Path, bool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where a FAT32 disk is mounted (each test writes in a folder of its own on it)."""
-    point, real = fat_disk
-    if not real:  # the mount table as the kernel has it now, plus the folder as a FAT disk
-        table = tmp_path / "mountinfo"
-        now = Path(volumes.MOUNTINFO).read_text()
-        table.write_text(f"{now}999 1 0:99 / {point} rw,relatime - vfat /dev/loop999 rw,fmask=0022\n")
-        monkeypatch.setattr(volumes, "MOUNTINFO", str(table))
-    return point
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +118,21 @@ async def test_names_fat_cannot_hold_are_renamed_or_skipped_as_asked(
     assert os.listdir(skipped / "notes" / "drafts") == []
 
 
+async def test_files_and_folders_with_modes_fat_cannot_keep_are_copied_onto_it(
+    tmp_path: Path, fat: Path, api: Api
+) -> None:
+    card = tmp_path / "DCIM"  # as from a camera card or a Windows share: everyone may write everything
+    card.mkdir()
+    (card / "IMG_0001.JPG").write_bytes(b"\xff\xd8 a photo")
+    os.chmod(card / "IMG_0001.JPG", 0o777)
+    os.chmod(card, 0o777)
+    target = fat / "modes"
+    target.mkdir()
+    record = await copy(api, [card], target)
+    assert record.state == "completed", record.error
+    assert (target / "DCIM" / "IMG_0001.JPG").read_bytes() == b"\xff\xd8 a photo"
+
+
 async def test_a_read_only_mount_says_so_at_the_first_write(
     tmp_path: Path, usb: tuple[Disk, Path], api: Api
 ) -> None:
@@ -215,3 +210,20 @@ async def test_f5_onto_fat_asks_to_rename_or_skip_the_names_it_cannot_hold_befor
         await pilot.press("r")
         await wait_for(pilot, lambda: os.listdir(target) == ["q&a_ march.txt"])
     assert (target / "q&a_ march.txt").read_text() == "answers"
+
+
+async def test_an_exfat_disk_mounted_through_fuse_lists_the_names_it_cannot_hold_before_the_copy(
+    tmp_path: Path, api: Api
+) -> None:
+    disk = make_disk(tmp_path / "exfat.img", "exfat", "CAMERA", megabytes=40)
+    point = tmp_path / "camera"
+    disk.mount(point)  # exfat-fuse's mount says only `fuseblk`: what the device holds tells it is exFAT
+    try:
+        tree = _tree_with_names_fat_refuses(tmp_path)
+        record = await copy(api, [tree], point)
+        assert record.state == "failed" and "exFAT" in record.error
+        for name in ("a:b.txt", "why?.md", "trailing.", "readme (clashes with README)", "x|y.txt"):
+            assert name in record.error
+        assert not (point / "notes").exists()
+    finally:
+        disk.umount_all()

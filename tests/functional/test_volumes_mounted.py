@@ -21,10 +21,13 @@ from sdcore.volumes import (
     ID_FILE,
     DeviceFacts,
     MountWatcher,
+    Volume,
     browsable,
     list_volumes,
+    mount_at,
     parse_mountinfo,
     volume_of,
+    volume_of_mount,
 )
 from sdtui.app import SdtuiApp
 from sdtui.widgets.sidebar import Sidebar
@@ -89,6 +92,30 @@ def test_the_same_disk_is_the_same_volume_at_another_mount_point(tmp_path: Path,
         m for m in parse_mountinfo(Path("/proc/self/mountinfo").read_text()) if m.point == str(second)
     )
     assert volume_of(mount, facts, claim=True).id == claimed.id
+
+
+def test_a_fat_disk_whose_uuid_is_not_read_gets_the_id_file_and_is_the_same_volume_elsewhere(tmp_path: Path) -> None:
+    disk = make_disk(tmp_path / "fat.img", "vfat", "USB STICK", megabytes=40)
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def claim(point: Path) -> Volume:
+        mount = mount_at(str(point))
+        assert mount is not None and str(point) in [v.mount_point for v in list_volumes()]
+        if mount.source.startswith("/dev/"):  # the kernel's vfat: blkid reads FAT's serial; as where none is told
+            return volume_of(mount, DeviceFacts({}, {}), claim=True)
+        volume = volume_of_mount(str(point), claim=True)  # fusefat's mount names no device: no UUID is read
+        assert volume is not None
+        return volume
+
+    disk.mount(first)
+    try:
+        claimed = claim(first)
+        assert claimed.id.startswith("file:") and (first / ID_FILE).is_file()
+        disk.umount(first)
+        disk.mount(second)
+        assert claim(second).id == claimed.id
+    finally:
+        disk.umount_all()
 
 
 def test_a_labelled_disk_is_listed_by_its_label_and_uuid_wherever_it_is_mounted(
