@@ -173,6 +173,7 @@ class SyncService:
                 "paired with full trust (unpair it and pair again with --trust full)"
             )
         members = self._members(library)
+        members.refuse_if_full(peer.id, library.name, display(peer.name))  # before anything is sent
         await self._ext(peer.id, "sync_share", library=str(library.id), title=library.name,
                         members=members.packed(members.me(self.core.device.name)))  # fmt: skip
         member = members.add(peer.id, peer.name)

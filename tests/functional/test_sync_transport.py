@@ -18,6 +18,7 @@ import pytest
 from sdcore import net
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.device import KEY_FILE
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
@@ -26,8 +27,10 @@ from sdcore.net.frames import PermissionDenied
 from sdcore.net.rpc_client import RpcClient
 from sdcore.net.testing import pair
 from sdcore.sdpath import SdPath
-from sdcore.sync import catalogue, oplog, protocol, service
+from sdcore.sync import catalogue, oplog, protocol, service, signing
+from sdcore.sync.members import MAX_MEMBERS, Members
 from sdcore.sync.service import sync_of
+from tests.functional.ssh_support import SD
 
 
 async def eventually(check: Callable[[], Any], within: float, what: str) -> float:
@@ -165,6 +168,33 @@ async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) ->
             with pytest.raises(SdError, match=f"does not offer '{request}'"):
                 await net.attach(d).call(str(a.device.id), request, **args)
         assert [i.name for i in a.libraries.list()] == ["Photos"]
+
+
+async def test_sd_library_share_past_the_member_limit_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    async with Core(tmp_path / "b") as b:
+        b.device.rename("beta")
+        await net.attach(b).start("127.0.0.1:0")
+        await sync_of(b).start()
+        async with Core(tmp_path / "a") as a:
+            await pair(net.attach(b), net.attach(a))
+            photos = a.libraries.create("Photos")
+            members = Members(photos.folder, photos.id, signing.signer_of(a.data_dir / KEY_FILE))
+            for n in range(MAX_MEMBERS):  # shared with 64 devices, one of them unshared since (it stays listed)
+                members.add(uuid.uuid4(), f"device {n}")
+            members.remove(members.current()[0].device_id)
+        sd = await asyncio.create_subprocess_exec(
+            *SD, "--data-dir", str(tmp_path / "a"), "library", "share", "Photos", "beta",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(sd.communicate(), 60)
+        assert sd.returncode == 1, out + err
+        assert err.decode().strip().splitlines() == [
+            "error: library 'Photos' is not shared with beta: it has been shared with 64 devices (1 of them unshared "
+            "since, kept in its list so that no old list brings them back), the most one library may be; "
+            "`sd library devices 'Photos'` lists them"
+        ]
+        assert [i.name for i in b.libraries.list() if i.id == photos.id] == []  # nothing was sent to beta
+        assert len(members.all()) == MAX_MEMBERS
 
 
 async def test_an_offline_device_catches_up_on_what_it_lacks_when_it_returns(
