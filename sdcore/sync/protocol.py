@@ -14,6 +14,8 @@ Every request names the library by id; the device answering serves it only to a 
                                                     (with "restart": true, from the start instead: the asker holds
                                                     changes the answerer lost to a restore; it loads it again)
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
+    sync_watch()                        -> bool         held until a library shared with you changes (true) or
+                                                    25 s pass (false): "I changed" to a device you cannot dial
 """
 
 from __future__ import annotations
