@@ -43,7 +43,7 @@ from sdcore.jobs.job import Job, JobContext
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import end_bulk_load
+from sdcore.sync.catalogue import BulkWatch, bulk_load_under_way, end_bulk_load
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class SyncService:
         self._logs: dict[uuid.UUID, protocol.SharedData] = {}
         self._online: set[str] = set()
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
+        self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) whose bulk load was cut short here
         self.started = False
         self.closed = False
         for name, handler in (
@@ -478,14 +479,15 @@ class SyncService:
         since = await self._in_thread(cat.watermark, device)
         first = since == 0
         asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
+        bulk = BulkWatch(await self._in_thread(bulk_load_under_way, library), (library.id, device) not in self._no_bulk)
         ended = False
         try:
             while True:
-                answer = await asking
+                answer = await self._next_batch(asking, bulk, library)
                 more = answer["up_to"] < answer["head"]
                 if more and (job is not None or not first):
                     asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
+                await self._in_thread(cat.apply, device, answer["batch"], peer.name, bulk)  # the name it is paired as
                 if not more:
                     ended = True
                     return
@@ -498,11 +500,24 @@ class SyncService:
                     ended = True  # the job carries on, and ends what it started
                     await library.jobs.wait(job_id)
                     return
+        except (SdError, OSError, TimeoutError, protocol.Refused):
+            bulk.stalled()  # gone in the middle: the next sync from it does without a bulk load
+            raise
         finally:
             asking.cancel()
+            if not bulk.allowed:  # a device that stalled or trickled is not trusted with one again while this runs
+                self._no_bulk.add((library.id, device))
             if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
                 with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
                     await self._in_thread(end_bulk_load, library)
+
+    async def _next_batch(self, asking: asyncio.Future[dict[str, Any]], bulk: BulkWatch, library: Library) -> dict[str, Any]:
+        """The answer being asked for; a bulk load under way ends if it does not come within the load's patience."""
+        patience = bulk.patience()
+        if patience is not None and not (await asyncio.wait({asking}, timeout=patience))[0]:
+            bulk.stalled()
+            await self._in_thread(end_bulk_load, library)
+        return await asking
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
