@@ -505,8 +505,10 @@ class SyncService:
             raise
         finally:
             asking.cancel()
-            if not bulk.allowed:  # a device that stalled or trickled is not trusted with one again while this runs
-                self._no_bulk.add((library.id, device))
+            if not bulk.allowed and (library.id, device) not in self._no_bulk:
+                self._no_bulk.add((library.id, device))  # a device that stalled or trickled is not trusted with one again
+                log.info("the catalogue of %s is written with the library's indexes from now on: it stalled, went away "
+                         "or came too slowly for what it said was to come", display(peer.name))  # fmt: skip
             if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
                 with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
                     await self._in_thread(end_bulk_load, library)
