@@ -727,9 +727,13 @@ class BulkWatch:
         self._began = time.monotonic() if under_way else None
         self._arrived = 0
 
+    @property
+    def under_way(self) -> bool:
+        return self._began is not None and self.allowed
+
     def patience(self) -> float | None:
         """How long to wait for the next batch before ending the load (None: no load under way)."""
-        return BULK_STALL if self._began is not None and self.allowed else None
+        return BULK_STALL if self.under_way else None
 
     def stalled(self) -> None:
         """No batch came within `patience()`: the load ends (the caller makes the indexes: `end_bulk_load`)."""

@@ -501,7 +501,8 @@ class SyncService:
                     await library.jobs.wait(job_id)
                     return
         except (SdError, OSError, TimeoutError, protocol.Refused):
-            bulk.stalled()  # gone in the middle: the next sync from it does without a bulk load
+            if bulk.under_way and not self.closed:
+                bulk.stalled()  # gone in the middle of a bulk load: the next sync from it does without one
             raise
         finally:
             asking.cancel()
