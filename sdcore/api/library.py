@@ -121,11 +121,8 @@ class _Part:
                 f"`sd library share {library.name!r} {name}` shares it"
             )
         network = await self._api.devices._network()
-        core = await network.api_of(device)
-        try:
+        async with network.core_session(device) as core:
             yield core.library(str(library.id))
-        finally:
-            await core.close()
 
     async def _device_names(self) -> dict[str, str]:
         """Device id -> name, for people: this device's and its paired devices' (others by the start of their id)."""
@@ -226,8 +223,7 @@ class LibraryHandle(_Part):
         if not await catalogue.reachable(library, device):
             raise catalogue.DeviceOffline(f"device {device} is out of reach")
         refs = await in_thread(library, _owner_ids, library, ids)  # its own ids for them (the catalogue maps them)
-        core = await (await self._api.devices._network()).api_of(device)
-        try:  # one session of its core for the lot, closed after (a device allows a few at once)
+        async with (await self._api.devices._network()).core_session(device) as core:  # one session for the lot
             remote = core.library(str(library.id))
             out: dict[int, str | None] = {}
             for start in range(0, len(ids), dedup.MAX_HASHED):
@@ -237,8 +233,6 @@ class LibraryHandle(_Part):
                     raise SdError(f"device {device} answered full_hashes with something else")
                 out.update((i, h if isinstance(h, str) and len(h) == 64 else None) for i, h in zip(chunk, got, strict=True))
             return out
-        finally:
-            await core.close()
 
     async def full_hashes(self, entry_ids: builtins.list[int]) -> builtins.list[str | None]:
         """The full BLAKE3 of each of this device's own indexed files of the library named by entry id (at most

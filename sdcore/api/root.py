@@ -148,18 +148,15 @@ class Api:
             async for entries in self._catalogue_listing(path):
                 yield entries
             return
-        remote = await self._core_holding_archive(path)
-        if remote is not None:  # an archive of a paired device: listed by its core, there
-            try:
+        async with self._core_holding_archive(path) as remote:
+            if remote is not None:  # an archive of a paired device: listed by its core, there
                 listed = 0
                 async for entries in remote.browse(path, batch_size):
                     listed += len(entries)
                     if listed > fs_base.MAX_LISTED:
                         raise SdError(fs_base.too_many_listed(path.path))
                     yield entries
-            finally:
-                await remote.close()
-            return
+                return
         if index:
             async for entries in self._listing(path):
                 yield entries
@@ -284,12 +281,9 @@ class Api:
         members = self._archive(path, member=True)
         if members is not None:
             return Entry.at(path, await members.stat(path.path))
-        remote = await self._core_holding_archive(path)
-        if remote is not None:
-            try:
+        async with self._core_holding_archive(path) as remote:
+            if remote is not None:
                 return await remote.stat(path)  # type: ignore[no-any-return]
-            finally:
-                await remote.close()
         fs = self._core.fs_for(path.device_id)
         entry = Entry.at(path, await fs.stat(path.path))
         if cas_id and entry.kind == "file":
@@ -298,30 +292,29 @@ class Api:
 
     async def read(self, path: SdPath, offset: int = 0) -> AsyncIterator[bytes]:
         """A file's bytes from `offset`, in chunks."""
-        remote = await self._core_holding_archive(path)
-        if remote is not None:
-            try:
+        async with self._core_holding_archive(path) as remote:
+            if remote is not None:
                 async for chunk in remote.read(path, offset):
                     yield chunk
-            finally:
-                await remote.close()
-            return
+                return
         fs = self._archive(path, member=True) or self._core.fs_for(path.device_id)
         async for chunk in fs.open_read(path.path, offset):
             yield chunk
 
-    async def _core_holding_archive(self, path: SdPath) -> RemoteApi | None:
+    @contextlib.asynccontextmanager
+    async def _core_holding_archive(self, path: SdPath) -> AsyncIterator[RemoteApi | None]:
         """The core of the paired device `path` is on, when the path goes through a file named like an archive
-        there (its members are read by that core: only the listing crosses); None for any other path, and for a
-        device that does not trust this one fully (it offers its files, not its core)."""
+        there (its members are read by that core: only the listing crosses), its session closed at the end of the
+        block; None for any other path, and for a device that does not trust this one fully (it offers its files,
+        not its core)."""
         from sdcore.fs.archive_path import is_archive_name
 
-        if self._core.is_local(path) or not any(is_archive_name(part) for part in path.path.split("/")):
-            return None
-        try:
-            return await (await self.devices._network()).api_of(path.device_id)  # type: ignore[no-any-return]
-        except NotAdmin:
-            return None
+        async with contextlib.AsyncExitStack() as session:
+            remote = None
+            if not self._core.is_local(path) and any(is_archive_name(part) for part in path.path.split("/")):
+                with suppress(NotAdmin):
+                    remote = await session.enter_async_context((await self.devices._network()).core_session(path.device_id))
+            yield remote
 
     async def preview(self, path: SdPath, width: int, height: int) -> Preview:
         """What can be shown of a file beyond its first bytes (`sdcore.preview`): its picture fitted in `width` x

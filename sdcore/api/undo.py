@@ -6,7 +6,7 @@ through its API, and refused with the reason while it cannot be reached."""
 from __future__ import annotations
 
 import builtins
-from contextlib import suppress
+from contextlib import AsyncExitStack, suppress
 from typing import TYPE_CHECKING
 
 from sdcore.api.library import in_thread
@@ -89,18 +89,16 @@ class Undo:
         import uuid
 
         device = uuid.UUID(step.data["device"])
-        try:
-            remote = await (await self._api.devices._network()).api_of(device)
-        except (NotAdmin, NotFound) as exc:  # unpaired, or no longer trusted with its core: it will not come back
-            raise CannotUndo(f"cannot undo {step.what}: {exc}; nothing done") from None
-        except SdError as exc:
-            raise SdError(f"cannot undo “{step.what}” now, nothing done: {exc} — it is undone on that device, so try "
-                          "again once it is online") from None
-        try:
+        async with AsyncExitStack() as session:
+            try:
+                remote = await session.enter_async_context((await self._api.devices._network()).core_session(device))
+            except (NotAdmin, NotFound) as exc:  # unpaired, or no longer trusted with its core: it will not come back
+                raise CannotUndo(f"cannot undo {step.what}: {exc}; nothing done") from None
+            except SdError as exc:
+                raise SdError(f"cannot undo “{step.what}” now, nothing done: {exc} — it is undone on that device, so "
+                              "try again once it is online") from None
             there = await self._step_there(remote, step)
             await remote.undo.undo(there.id)
-        finally:
-            await remote.close()
 
     async def _step_there(self, remote: RemoteApi, step: Step) -> UndoStep:
         """The step of the device's own history that `step` stands for, while it is that device's last."""

@@ -66,7 +66,7 @@ _ERROR_MODULES = (
     "sdcore.library.entries", "sdcore.library.library", "sdcore.library.damage", "sdcore.ops.localcopy",
     "sdcore.ops.transfer", "sdcore.net.frames", "sdcore.api.health", "sdcore.library", "sdcore.sync.oplog",
     "sdcore.sync.catalogue", "sdcore.volumes", "sdcore.fs.archive", "sdcore.fs.sevenzip",
-    "sdcore.library.volume_locations",
+    "sdcore.library.volume_locations", "sdcore.sync.members",
 )  # fmt: skip
 """Where the core's errors are defined: a client re-raises them as the same classes."""
 _loaded = 0

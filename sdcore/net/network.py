@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -859,8 +859,19 @@ class Network:
         return link
 
     async def api_of(self, device: str | DeviceId) -> RemoteApi:
-        """A paired device's core API (the same surface as this core's; it must trust this device fully)."""
+        """A paired device's core API (the same surface as this core's; it must trust this device fully). Its session
+        stays open until closed: `core_session` closes it at the end of a block."""
         return await self.link(device).api()
+
+    @contextlib.asynccontextmanager
+    async def core_session(self, device: str | DeviceId) -> AsyncIterator[RemoteApi]:
+        """`api_of(device)` for the length of a block, its session closed on leaving however the block ends (a device
+        allows a few sessions a key at once: one left open each time would make it refuse, and look offline)."""
+        core = await self.api_of(device)
+        try:
+            yield core
+        finally:
+            await core.close()
 
     def fs_for(self, device_id: str | DeviceId) -> RemoteFS:
         """The files of a paired device (connects on first use)."""

@@ -9,7 +9,7 @@ to the owner's id for it, and moves the watermark in the same transaction: a fir
 in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
 is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
-at its end (sdcore.index.fts, sdcore.library.bulk). A location of another device is never scanned, watched or
+at its end (sdcore.index.fts, sdcore.library.bulk), for a bounded time whatever the device says (`BulkWatch`). A location of another device is never scanned, watched or
 changed here (`is_catalogue`).
 """
 
@@ -621,9 +621,10 @@ def catalogue_watermark(library: Library, device_id: DeviceId) -> int:
     return int(row[0]) if row else 0
 
 
-def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch) -> None:
+def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None = None) -> None:
     """Write another device's batch into its catalogue and move its watermark, in one transaction; a batch applied
-    twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules."""
+    twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules. `bulk`: what
+    bounds the bulk load of a sync from a device (see BulkWatch)."""
     from sdcore.events import EntriesChanged, LibraryChanged
 
     if batch.device_id != device_id:
@@ -650,8 +651,8 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
                 f" {MAX_HELD:,} entries of one device's catalogue, and holds {held:,} of it"
             )
-        bulk = _bulk_load(db, batch)
-        if bulk:
+        bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
+        if bulked:
             drop_secondary_indexes(db, keep=("entries_by_parent",))  # the writer finds entries by folder and name
         writer = _Writer(db, device_id, library)
         writer.device(batch.device_name)
@@ -674,7 +675,9 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
             raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
         writer.index_for_search(batch.complete)
-        if batch.complete and not bulk and secondary_indexes_missing(db):
+        if bulk is not None and bulk.applied(bulked, len(batch.entries), batch.head - batch.up_to):
+            make_secondary_indexes(db)  # the device does not bring what it says fast enough: no more without them
+        elif batch.complete and not bulked and secondary_indexes_missing(db):
             make_secondary_indexes(db)  # a first sync's last batch: the indexes it wrote without, in one pass each
         if batch.up_to > watermark:
             db.execute(
@@ -705,6 +708,53 @@ def forget_catalogue(library: Library, device_id: DeviceId) -> None:
 
 BULK_LOAD_MIN = 20_000
 """Changes a sync must still bring (and more than the library holds) to be written as a bulk load."""
+BULK_STALL = 5.0
+"""Seconds a bulk load of a sync waits for the device's next batch before it makes the indexes again."""
+BULK_MOST = 300.0
+"""Seconds a bulk load of a sync may keep the library without those indexes, whatever the device says is to come."""
+
+
+class BulkWatch:
+    """What bounds the time a sync from a device keeps this library without its secondary indexes. A bulk load starts
+    on what the device says is still to come (its `head`), which it may make up; the library's own sorted searches,
+    duplicates and rescans are slow meanwhile. So the load ends (the indexes made again, and not dropped again in
+    this sync) when the device stalls (no batch within BULK_STALL), when its batches come too slowly to bring what
+    it says within BULK_MOST of the load's start, or at BULK_MOST."""
+
+    def __init__(self, under_way: bool, allowed: bool = True) -> None:
+        self.allowed = allowed
+        """Whether this sync may (still) write as a bulk load."""
+        self._began = time.monotonic() if under_way else None
+        self._arrived = 0
+
+    @property
+    def under_way(self) -> bool:
+        return self._began is not None and self.allowed
+
+    def patience(self) -> float | None:
+        """How long to wait for the next batch before ending the load (None: no load under way)."""
+        return BULK_STALL if self.under_way else None
+
+    def stalled(self) -> None:
+        """No batch came within `patience()`: the load ends (the caller makes the indexes: `end_bulk_load`)."""
+        self.allowed = False
+
+    def applied(self, bulked: bool, entries: int, to_come: int) -> bool:
+        """After a batch (`bulked`: written as a bulk load) of `entries`, with `to_come` changes still to come by the
+        device's word: whether the load ends here (the caller makes the indexes)."""
+        if not bulked:
+            return False
+        now = time.monotonic()
+        if self._began is None:
+            self._began = now
+            return False
+        self._arrived += entries
+        elapsed, left = now - self._began, BULK_MOST - (now - self._began)
+        if left <= 0 or to_come * elapsed > left * max(self._arrived, 1):  # at this rate, not all within BULK_MOST
+            self.allowed = False
+            return True
+        return False
+
 
 
 def _bulk_load(db: sqlite3.Connection, batch: CatalogueBatch) -> bool:
@@ -718,6 +768,10 @@ def _bulk_load(db: sqlite3.Connection, batch: CatalogueBatch) -> bool:
         return True
     held = db.execute("SELECT coalesce(max(id), 0) FROM entries").fetchone()[0]
     return batch.head - batch.since > max(BULK_LOAD_MIN, held)
+
+
+def bulk_load_under_way(library: Library) -> bool:
+    return secondary_indexes_missing(library.read())
 
 
 def end_bulk_load(library: Library) -> None:

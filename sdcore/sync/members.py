@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdcore.errors import SdError
 from sdcore.privacy import write_private
 from sdcore.sync import signing
 
 FILE = "members.json"
 MAX_MEMBERS = 64
-"""Devices one library may be shared with (what a peer's list may make this device hold)."""
+"""Devices one library's list may hold, those unshared since included (their removal is kept: see `Member.removed`):
+what sharing it here and a member's list taken in may make it hold."""
 NAME_LIMIT = 200
 JOINED = 1.0
 """The time a device that shared a library with this one is listed as added (by this device, which did not ask
@@ -79,6 +81,15 @@ class Member:
     @property
     def stamp(self) -> float:
         return max(self.added, self.removed or 0.0)
+
+
+class LibraryFull(SdError):
+    """A library's list of devices holds MAX_MEMBERS already."""
+
+
+def _full(members: dict[str, Member], device_id: str) -> bool:
+    """Whether one more device, `device_id`, would take the list past MAX_MEMBERS."""
+    return device_id not in members and len(members) >= MAX_MEMBERS
 
 
 class Members:
@@ -136,9 +147,23 @@ class Members:
         m = self._load().get(str(device_id))
         return m is not None and m.current
 
+    def refuse_if_full(self, device_id: object, library_name: str, device_name: str) -> None:
+        """Raise LibraryFull when the library cannot be shared with one more device, `device_id`."""
+        with self._lock:
+            members = self._load()
+        if _full(members, str(device_id)):
+            unshared = sum(1 for m in members.values() if not m.current)
+            kept = f" ({unshared} of them unshared since, kept in its list so that no old list brings them back)" if unshared else ""
+            raise LibraryFull(
+                f"library {library_name!r} is not shared with {device_name}: it has been shared with {len(members)} "
+                f"devices{kept}, the most one library may be; `sd library devices {library_name!r}` lists them"
+            )
+
     def add(self, device_id: object, name: str, when: float | None = None) -> Member:
         with self._lock:
             members = self._load()
+            if _full(members, str(device_id)):
+                raise LibraryFull(f"this library has been shared with {MAX_MEMBERS} devices, the most one library may be")
             old = members.get(str(device_id))
             m = Member(str(device_id), name[:NAME_LIMIT], when or time.time(), None, old.last_sync if old else None)
             members[m.device_id] = m = dataclasses.replace(self._sign(m), own=old.own if old else None)
@@ -230,7 +255,7 @@ class Members:
                         signing.refusals.refused(m.by, "a device adding itself to the library")
                         continue
                     old = members.get(m.device_id)
-                    if (old is not None and old.stamp >= m.stamp) or (old is None and len(members) >= MAX_MEMBERS):
+                    if (old is not None and old.stamp >= m.stamp) or _full(members, m.device_id):
                         continue
                     members[m.device_id] = dataclasses.replace(
                         m, last_sync=old.last_sync if old else None, own=old.own if old else None

@@ -14,6 +14,8 @@ Every request names the library by id; the device answering serves it only to a 
                                                     (with "restart": true, from the start instead: the asker holds
                                                     changes the answerer lost to a restore; it loads it again)
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
+    sync_watch()                        -> bool         held until a library shared with you changes (true) or
+                                                    25 s pass (false): "I changed" to a device you cannot dial
 """
 
 from __future__ import annotations
@@ -122,9 +124,10 @@ class Catalogue(Protocol):
         applied."""
         ...
 
-    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+    def apply(self, device: str, packed: Any, name: str | None = None, bulk: Any = None) -> None:
         """Apply a member's own batch (packed, or as `check` gave it) into its read-only catalogue here (validated;
-        idempotent); `name`: what the device is called here (as paired), kept instead of the name the batch says."""
+        idempotent); `name`: what the device is called here (as paired), kept instead of the name the batch says;
+        `bulk`: what bounds its bulk load (catalogue.BulkWatch)."""
         ...
 
     def watermark(self, device: str) -> int: ...
@@ -192,7 +195,7 @@ class _Catalogue:
             raise Refused("sync: a catalogue batch of another device than the one that sent it")
         return batch
 
-    def apply(self, device: str, packed: Any, name: str | None = None) -> None:
+    def apply(self, device: str, packed: Any, name: str | None = None, bulk: Any = None) -> None:
         import dataclasses
 
         from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
@@ -200,7 +203,7 @@ class _Catalogue:
         batch = packed if isinstance(packed, CatalogueBatch) else self.check(device, packed)
         if name:
             batch = dataclasses.replace(batch, device_name=name)
-        apply_catalogue(self.library, uuid.UUID(device), batch)  # (which refuses a batch of another device too)
+        apply_catalogue(self.library, uuid.UUID(device), batch, bulk)  # (which refuses a batch of another device too)
 
     def watermark(self, device: str) -> int:
         from sdcore.sync.catalogue import catalogue_watermark

@@ -2,6 +2,10 @@
 member device that fetches what this device lacks (operations by watermarks, the member's own catalogue by
 sequence), woken by the member's "changed" notice, by its connecting, or by a slow timer.
 
+The notice goes on a connection the member opened when there is one: a member it cannot dial (a plain `sdtui`,
+which does not listen, or one with no route to it) keeps a `sync_watch` waiting on its own connection, answered when
+a library shared with it changes here; otherwise the notice is a `sync_changed` sent to it.
+
 Membership travels in the exchange itself: an answer to `sync_ops` carries the answerer's member list, merged
 here as a last-writer-wins set (members.py), so with three devices B learns of C from A (and pulls from C when
 it is paired with C; C's operations reach B through A in any case, as every origin's operations are relayed).
@@ -15,10 +19,11 @@ import contextvars
 import functools
 import logging
 import sqlite3
+import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from sdcore.api.records import LibraryDevice
@@ -38,7 +43,7 @@ from sdcore.jobs.job import Job, JobContext
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import end_bulk_load
+from sdcore.sync.catalogue import BulkWatch, bulk_load_under_way, end_bulk_load
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
 if TYPE_CHECKING:
@@ -59,6 +64,11 @@ RETRY = (1.0, 2.0, 4.0, 8.0, 15.0)
 CALL_TIMEOUT = 60.0
 MAX_SHARED_BY_ONE = 32
 """Libraries one device may share with this one."""
+WATCH_HOLD = 25.0
+"""Seconds a member's `sync_watch` waits for a change here before it is answered "none" (it asks again)."""
+WATCH_GAP = 5.0
+"""Seconds after a watch was answered in which a change is kept for the member's next one (the notice is not lost
+in the round trip), not sent to it as `sync_changed`."""
 
 
 @dataclass
@@ -83,6 +93,15 @@ class FirstSync(Job):
             raise asyncio.CancelledError from None  # cut off by the core's end: interrupted, resumed next time
 
 
+@dataclass
+class _Watch:
+    """A member's `sync_watch` requests: how many wait, when the last one was answered, a change kept for it."""
+
+    told: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+    answered: float = 0.0
+
+
 _serving: weakref.WeakValueDictionary[uuid.UUID, SyncService] = weakref.WeakValueDictionary()
 """The sync service of each library that runs a first sync (what its job carries on with)."""
 
@@ -105,17 +124,20 @@ class SyncService:
         self.me = str(core.device.id)
         self._wanted: dict[str, asyncio.Event] = {}
         self._pullers: dict[str, asyncio.Task[None]] = {}
+        self._watching: dict[str, asyncio.Task[None]] = {}  # device -> this device's watch on it
+        self._watches: dict[str, _Watch] = {}  # device -> its watch on this one
         self._dirty: dict[uuid.UUID, set[str]] = {}  # library -> devices not to tell (the one it came from)
         self._flush: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._logs: dict[uuid.UUID, protocol.SharedData] = {}
         self._online: set[str] = set()
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
+        self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) whose bulk load was cut short here
         self.started = False
         self.closed = False
         for name, handler in (
             ("sync_share", self._on_share), ("sync_unshare", self._on_unshare), ("sync_ops", self._on_ops),
-            ("sync_catalogue", self._on_catalogue), ("sync_changed", self._on_changed),
+            ("sync_catalogue", self._on_catalogue), ("sync_changed", self._on_changed), ("sync_watch", self._on_watch),
         ):  # fmt: skip
             net.expose(name, handler, trust=("full",))
 
@@ -133,11 +155,12 @@ class SyncService:
 
     async def close(self) -> None:
         self.closed = True
-        tasks = [t for t in (self._watch, self._flush, *self._pullers.values()) if t is not None]
+        tasks = [t for t in (self._watch, self._flush, *self._pullers.values(), *self._watching.values()) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pullers.clear()
+        self._watching.clear()
         await asyncio.gather(*self._working, return_exceptions=True)  # the libraries close next: not under a thread
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
@@ -173,6 +196,7 @@ class SyncService:
                 "paired with full trust (unpair it and pair again with --trust full)"
             )
         members = self._members(library)
+        members.refuse_if_full(peer.id, library.name, display(peer.name))  # before anything is sent
         await self._ext(peer.id, "sync_share", library=str(library.id), title=library.name,
                         members=members.packed(members.me(self.core.device.name)))  # fmt: skip
         member = members.add(peer.id, peer.name)
@@ -209,7 +233,7 @@ class SyncService:
         return peer.name if peer is not None else members.name_of(m)
 
     def _is_online(self, device: str) -> bool:
-        if device in self._online:
+        if device in self._online or self._watched_by(device):
             return True
         try:
             return self.net.link(uuid.UUID(device)).connected
@@ -308,6 +332,35 @@ class SyncService:
         if self.started:
             self._puller(str(peer.id)).set()
 
+    async def _on_watch(self, peer: Peer) -> bool:
+        """Answered when a library shared with `peer` changes here (True), or after WATCH_HOLD seconds (False): the
+        notice of a change on the connection the member opened (see the module's docstring)."""
+        device = str(peer.id)
+        if device not in await self._in_thread(self._all_members):
+            raise PermissionDenied(f"no library is shared with {display(peer.name)} here")
+        watch = self._watches.setdefault(device, _Watch())
+        if watch.waiting >= 2:
+            raise PermissionDenied(f"{display(peer.name)} watches for changes here already")
+        watch.waiting += 1
+        self._online.add(device)
+        try:
+            async with asyncio.timeout(WATCH_HOLD):
+                await watch.told.wait()
+            watch.told.clear()
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            watch.waiting -= 1
+            watch.answered = time.monotonic()
+
+    def _watched_by(self, device: str) -> _Watch | None:
+        """The watch `device` keeps on this one (one waiting, or answered so lately that the next is on its way)."""
+        watch = self._watches.get(device)
+        if watch is not None and (watch.waiting or time.monotonic() - watch.answered < WATCH_GAP):
+            return watch
+        return None
+
     async def _log(self, library: Library) -> protocol.SharedData:
         log_ = self._logs.get(library.id)
         if log_ is None:
@@ -364,7 +417,23 @@ class SyncService:
             library = await self._in_thread(self.core.libraries.open, str(info.id))
             await self._pull_library(peer, library)
         self._online.add(device)
+        task = self._watching.get(device)
+        if task is None or task.done():
+            self._watching[device] = asyncio.create_task(self._watch_on(device))
         return True
+
+    async def _watch_on(self, device: str) -> None:
+        """Keep a `sync_watch` waiting on `device` (told that way if it cannot dial this device) and pull when it
+        is answered; ends when the device cannot be reached (the next pull from it starts it again)."""
+        while not self.closed:
+            try:
+                told = await self._ext(device, "sync_watch", timeout=WATCH_HOLD + CALL_TIMEOUT)
+            except (SdError, OSError, TimeoutError):
+                return  # gone, or an older sdtui (which says "changed" only by dialing this device)
+            if told is True:
+                self._puller(device).set()
+            else:
+                await asyncio.sleep(RETRY[0])  # (a change meanwhile waits for the next: WATCH_GAP)
 
     async def _call(self, peer: Peer, request: str, **args: Any) -> Any:
         return await self._ext(peer.id, request, **args)
@@ -410,14 +479,15 @@ class SyncService:
         since = await self._in_thread(cat.watermark, device)
         first = since == 0
         asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
+        bulk = BulkWatch(await self._in_thread(bulk_load_under_way, library), (library.id, device) not in self._no_bulk)
         ended = False
         try:
             while True:
-                answer = await asking
+                answer = await self._next_batch(asking, bulk, library)
                 more = answer["up_to"] < answer["head"]
                 if more and (job is not None or not first):
                     asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
+                await self._in_thread(cat.apply, device, answer["batch"], peer.name, bulk)  # the name it is paired as
                 if not more:
                     ended = True
                     return
@@ -430,11 +500,27 @@ class SyncService:
                     ended = True  # the job carries on, and ends what it started
                     await library.jobs.wait(job_id)
                     return
+        except (SdError, OSError, TimeoutError, protocol.Refused):
+            if bulk.under_way and not self.closed:
+                bulk.stalled()  # gone in the middle of a bulk load: the next sync from it does without one
+            raise
         finally:
             asking.cancel()
+            if not bulk.allowed and (library.id, device) not in self._no_bulk:
+                self._no_bulk.add((library.id, device))  # a device that stalled or trickled is not trusted with one again
+                log.info("the catalogue of %s is written with the library's indexes from now on: it stalled, went away "
+                         "or came too slowly for what it said was to come", display(peer.name))  # fmt: skip
             if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
                 with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
                     await self._in_thread(end_bulk_load, library)
+
+    async def _next_batch(self, asking: asyncio.Future[dict[str, Any]], bulk: BulkWatch, library: Library) -> dict[str, Any]:
+        """The answer being asked for; a bulk load under way ends if it does not come within the load's patience."""
+        patience = bulk.patience()
+        if patience is not None and not (await asyncio.wait({asking}, timeout=patience))[0]:
+            bulk.stalled()
+            await self._in_thread(end_bulk_load, library)
+        return await asking
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
@@ -490,7 +576,12 @@ class SyncService:
             except NotFound:
                 continue
             for m in Members(info.folder).current()[:MAX_MEMBERS]:
-                if m.device_id not in skip and self._is_online(m.device_id):
+                if m.device_id in skip:
+                    continue
+                watch = self._watched_by(m.device_id)
+                if watch is not None:
+                    watch.told.set()  # on the connection it opened
+                elif self._is_online(m.device_id):
                     calls.append(self._notify(m.device_id, library_id))
         await asyncio.gather(*calls)
 

@@ -214,6 +214,30 @@ async def test_a_paired_devices_archive_is_listed_and_read_by_its_core(tmp_path:
             await api.ops.copy([there.child("top.txt")], at(api, tmp_path))
 
 
+async def test_browsing_a_paired_devices_archives_for_long_leaves_no_session_of_its_core_open(tmp_path: Path) -> None:
+    from sdcore import net
+    from sdcore.net.testing import pair
+
+    archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "on-nas.zip")
+    async with Core(tmp_path / "a") as laptop, Core(tmp_path / "b") as nas:
+        await net.attach(nas).start("127.0.0.1:0")
+        await pair(net.attach(nas), net.attach(laptop))
+        api, there = Api(laptop), SdPath(nas.device.id, str(archive))
+        readme = there.child("docs").child("readme.txt")
+        for _ in range(40):  # more than the 32 sessions the nas allows a key at once: an explorer open for a day
+            assert await names(api, there) == [("docs", "dir"), ("top.txt", "file")]
+            assert (await api.stat(there.child("top.txt"))).size == 4
+            assert b"".join([c async for c in api.read(readme)]) == b"read me\n"
+            async for _chunk in api.read(readme):  # a preview's first bytes, and on to the next file
+                break
+            async for _batch in api.browse(there, 1):
+                break
+        sessions = lambda: sum(len(c._sessions) for c in net.attach(nas)._incoming)  # noqa: E731
+        async with asyncio.timeout(10):
+            while sessions() > 1:  # (the laptop's RPC session stays)
+                await asyncio.sleep(0.05)
+
+
 async def test_an_archive_of_too_many_members_is_not_opened(
     api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

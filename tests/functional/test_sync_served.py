@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
+from sdcore.api import Api
+from sdcore.core import Core
 from sdcore.net.testing import device_network, pair
+from tests.functional.ssh_support import SD, ServedCore
 from tests.functional.test_net_served import Server, free_port, sd
 
 NAMES = {"a": "alpha", "b": "beta", "c": "gamma"}
@@ -208,3 +211,40 @@ def test_a_first_sync_cut_by_kill_9_on_either_side_resumes_without_loss_or_dupli
         assert _catalogued(devices, receiver, "Big") == (owned, owned)  # every entry, each once
         indexes = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'entries_by_%'"
         assert query(devices.db(receiver, "Big"), indexes) == [(6,)]  # a bulk load's (over 20,000), cut or not
+
+
+def test_an_explorer_that_does_not_listen_is_told_of_a_tag_made_on_a_served_device_within_two_seconds(
+    tmp_path: Path,
+) -> None:
+    served = ServedCore(tmp_path)  # `sd serve` on "server"; the explorer's device, "laptop", paired with it
+    try:
+        took = asyncio.run(_tag_reaches_a_core_with_no_server(served))
+    finally:
+        served.stop()
+    print(f"a tag made on the served device reached the explorer's core in {took:.3f} s")
+    assert took < 2
+
+
+async def _tag_reaches_a_core_with_no_server(served: ServedCore) -> float:
+    """Seconds from `sd tag create` on the served device to the tag in the laptop's core, which does not listen (as
+    the explorer holds it): the served device cannot dial it, and tells it on the connection the laptop opened."""
+    async with Core(served.tmp / "laptop") as laptop:
+        laptop.libraries.create("Photos")
+        photos = Api(laptop).library("Photos")
+        await photos.sharing.share("server")  # (the laptop keeps it in sync from now on, as the explorer does)
+
+        async def tag_there(name: str) -> float:
+            made = await asyncio.create_subprocess_exec(
+                *SD, "--data-dir", str(served.data_dir), "--library", "Photos", "tag", "create", name, env=served.env,
+                stdout=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            assert await made.wait() == 0
+            started = time.monotonic()
+            async with asyncio.timeout(60):
+                while name not in {t.name for t in await photos.tags.list()}:
+                    await asyncio.sleep(0.02)
+            return time.monotonic() - started
+
+        await tag_there("first")  # the server holds the library and its first sync is done
+        await asyncio.sleep(1)
+        return await tag_there("second")

@@ -15,19 +15,23 @@ from typing import Any
 
 import pytest
 
-from sdcore import net
+from sdcore import net, search
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.device import KEY_FILE
 from sdcore.errors import SdError
 from sdcore.events import JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
+from sdcore.library import bulk
 from sdcore.net import frames
 from sdcore.net.frames import PermissionDenied
 from sdcore.net.rpc_client import RpcClient
 from sdcore.net.testing import pair
 from sdcore.sdpath import SdPath
-from sdcore.sync import catalogue, oplog, protocol, service
+from sdcore.sync import catalogue, oplog, protocol, service, signing
+from sdcore.sync.members import MAX_MEMBERS, Members
 from sdcore.sync.service import sync_of
+from tests.functional.ssh_support import SD
 
 
 async def eventually(check: Callable[[], Any], within: float, what: str) -> float:
@@ -167,6 +171,33 @@ async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) ->
         assert [i.name for i in a.libraries.list()] == ["Photos"]
 
 
+async def test_sd_library_share_past_the_member_limit_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    async with Core(tmp_path / "b") as b:
+        b.device.rename("beta")
+        await net.attach(b).start("127.0.0.1:0")
+        await sync_of(b).start()
+        async with Core(tmp_path / "a") as a:
+            await pair(net.attach(b), net.attach(a))
+            photos = a.libraries.create("Photos")
+            members = Members(photos.folder, photos.id, signing.signer_of(a.data_dir / KEY_FILE))
+            for n in range(MAX_MEMBERS):  # shared with 64 devices, one of them unshared since (it stays listed)
+                members.add(uuid.uuid4(), f"device {n}")
+            members.remove(members.current()[0].device_id)
+        sd = await asyncio.create_subprocess_exec(
+            *SD, "--data-dir", str(tmp_path / "a"), "library", "share", "Photos", "beta",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(sd.communicate(), 60)
+        assert sd.returncode == 1, out + err
+        assert err.decode().strip().splitlines() == [
+            "error: library 'Photos' is not shared with beta: it has been shared with 64 devices (1 of them unshared "
+            "since, kept in its list so that no old list brings them back), the most one library may be; "
+            "`sd library devices 'Photos'` lists them"
+        ]
+        assert [i.name for i in b.libraries.list() if i.id == photos.id] == []  # nothing was sent to beta
+        assert len(members.all()) == MAX_MEMBERS
+
+
 async def test_an_offline_device_catches_up_on_what_it_lacks_when_it_returns(
     devices: tuple[Core, Core, Core],
 ) -> None:
@@ -255,6 +286,58 @@ async def test_a_big_first_sync_paused_midway_leaves_the_library_sortable_and_re
     await mine.jobs.resume(event.job_id)
     assert (await mine.jobs.wait(event.job_id)).state == "completed"
     assert mine.read().execute(files).fetchone()[0] == 20 and _index_names(mine) >= indexes
+
+
+@pytest.mark.parametrize("liar", ["stops", "trickles"])
+async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_without_its_indexes(
+    tmp_path: Path, liar: str
+) -> None:
+    own = tmp_path / "beta-files"  # beta's own 15,000 files, in the library it shares with alpha
+    for d in range(30):
+        (own / f"d{d}").mkdir(parents=True)
+        for f in range(500):
+            (own / f"d{d}" / f"f{f}.txt").write_bytes(b"x" * (f % 97))
+    async with three_devices(tmp_path, [(0, 1)]) as (a, b, _):
+        ready, measured, answers = asyncio.Event(), asyncio.Event(), [0]
+
+        async def lying_catalogue(peer: Any, library: str, since: int, limit: int) -> dict[str, Any]:
+            """Alpha's own changes, one at a time, said to be 10 million: then it stops, or trickles one every second."""
+            await ready.wait()
+            answers[0] += 1
+            if answers[0] > 1:
+                await measured.wait()
+                await asyncio.sleep(1 if liar == "trickles" else 3600)
+            batch = catalogue.catalogue_changes(a.libraries.open(library), since, 1).pack()
+            batch[5] = 10_000_000
+            return {"batch": batch, "up_to": batch[4], "head": batch[5]}
+
+        net.attach(a).expose("sync_catalogue", lying_catalogue)
+        mine = b.libraries.create("Photos")
+        await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
+        await sync_of(b).share(mine, "alpha")
+        theirs = a.libraries.open(str(mine.id))
+        await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(tmp_path / "beta-files" / "d0"))))
+        ready.set()
+        photos = Api(b).library("Photos")
+
+        async def sorted_search() -> float:  # the median of 7, in seconds
+            took = []
+            for _ in range(7):
+                started = time.monotonic()
+                assert len(await photos.search(search.Query("txt", sort="size", limit=20))) == 20
+                took.append(time.monotonic() - started)
+            return sorted(took)[3]
+
+        indexes = set(bulk.SECONDARY_INDEXES)
+        await eventually(lambda: not _index_names(mine) >= indexes, 30, "a bulk load (alpha says 10 million)")
+        dropped = time.monotonic()
+        slow = await sorted_search()
+        measured.set()
+        await eventually(lambda: _index_names(mine) >= indexes, 30, "the indexes made again")
+        back = time.monotonic() - dropped
+        fast = await sorted_search()
+        print(f"{liar}: indexes back {back:.1f} s after they were dropped; sorted search {slow * 1e3:.1f} -> {fast * 1e3:.1f} ms")
+        assert back < catalogue.BULK_STALL + 10 and fast * 2 < slow
 
 
 def _index_names(library: Any) -> set[str]:
