@@ -3,6 +3,7 @@ wherever the disk is mounted next, and offline (listed and searched from the ind
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -93,6 +94,42 @@ def follow(library: Library, mounted: list[Volume] | None = None, gone: set[str]
     if moved:
         library.context.bus.publish(LibraryChanged(library.id, MOVED))
     return [library.locations.get(loc.id) for loc in moved]
+
+
+def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Location]:
+    """Make this device's the locations other devices of the library have on the disks mounted here now
+    (`mounted`: list_volumes()), at the folder they are in on the disk, keeping their entries (and the tags, notes
+    and favourites on them); returns them (index them again: a rescan finds what changed). Not a disk of this
+    system's own, nor a folder of a disk this device has a location in already (a cloned disk mounted on both
+    devices: each keeps its own)."""
+    from sdcore.library.adopt import folder_here, take
+    from sdcore.sync.catalogue import is_catalogue
+
+    locations = library.locations.list()
+    theirs = [loc for loc in locations if loc.volume_id and is_catalogue(library, loc)]
+    if not theirs:
+        return []
+    by_id = {v.id: v for v in (list_volumes() if mounted is None else mounted) if not v.system}
+    mine = [loc for loc in locations if loc.device_id == library.context.device_id]
+    taken: list[Location] = []
+    for loc in theirs:
+        volume = by_id.get(loc.volume_id or "")
+        if volume is None:
+            continue
+        path = os.path.normpath(os.path.join(volume.mount_point, from_db(loc.volume_path or "")))
+        if not path.startswith(volume.mount_point) or not folder_here(path):
+            continue  # not on this disk (its folder was removed meanwhile): it stays theirs
+        here = dataclasses.replace(loc, path=path)
+        if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
+               and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
+            continue
+        with library.write() as db:
+            db.execute("UPDATE locations SET volume_label = ?, volume_seen = ? WHERE id = ?", (volume.name, time.time(), loc.id))
+        taken.append(take(library, loc, path))
+        mine.append(taken[-1])
+    if taken:
+        library.context.bus.publish(LibraryChanged(library.id, MOVED))
+    return taken
 
 
 def offline(library: Library, loc: Location, mounted: list[Volume] | None = None) -> OfflineVolume | None:
