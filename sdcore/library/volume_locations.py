@@ -1,5 +1,27 @@
 """Locations on disks that come and go: stored against the disk's identity and a folder inside it, followed to
-wherever the disk is mounted next, and offline (listed and searched from the index) while it is out."""
+wherever the disk is mounted next, and offline (listed and searched from the index) while it is out.
+
+The disk is followed to another device of the library too. The catalogue carries each location's disk; a device
+that has the disk mounted takes another device's location on it over (`take_over`): the location becomes its own,
+keeps its entry rows (and with them the tags, notes and favourites on its files, said again as its own entries'),
+and is rescanned, which writes only what changed on the disk meanwhile. The device it came from learns it from
+the new owner's catalogue (sdcore.sync.catalogue, `_Writer._hand_over`): it drops its own location of that folder of
+the disk, which comes back as the new owner's, and stops scanning and sending it.
+
+Who may take what (a member may lie):
+- Only a location stored against a disk that comes and goes moves: a folder of the system's own disk has no disk
+  identity, and a device takes nothing over on a disk it counts as its system's.
+- A device hears "this location is mine now" only from that device's own catalogue, on the connection whose key
+  verified (the sync refuses a batch naming another device).
+- A device refuses the claim for a disk it has mounted now, and keeps its location. Two disks with one identity (a
+  clone) mounted on two devices at once are each their device's own location: each device lists the other's from
+  its catalogue, the one that took over ignores what the other says of the location it took, and nothing is dropped.
+- What a lying member can still do: claim a disk of another device while it is unplugged there. That device's
+  location then shows as the member's until the disk is plugged in there again, when it is taken back and rescanned
+  (the stranger check below stops a rescan dropping most of it without a person). Its tags, notes and favourites
+  wait by content (`detached`, as for any deleted entry) for an index to hash a file of that content again; a
+  member could remove them through the shared data anyway.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ in batches, and one cut off resumes exactly. A batch of entries none of which is
 is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
 at its end (sdcore.index.fts, sdcore.library.bulk). A location of another device is never scanned, watched or
-changed here (`is_catalogue`).
+changed here (`is_catalogue`), unless it is on a disk plugged in here: then it is handed over to this device
+(sdcore.library.volume_locations says who may take what).
 """
 
 from __future__ import annotations
@@ -716,6 +717,11 @@ def _without_taken_over(db: sqlite3.Connection, batch: CatalogueBatch) -> Catalo
         "SELECT c.origin_id FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
         " WHERE c.device_id = ?1 AND l.device_id != ?1", (str(batch.device_id),),
     )}  # fmt: skip
+    released = taken & set(batch.deleted_locations)  # the owner has let go of it: the id may come again, for another
+    if released:
+        db.executemany("DELETE FROM catalogue_locations WHERE device_id = ? AND origin_id = ?",
+                       [(str(batch.device_id), origin) for origin in released])  # fmt: skip
+        taken -= released
     if not taken:
         return batch
     entries = batch.entries

@@ -12,14 +12,18 @@ import pytest
 
 from sdcore import tags
 from sdcore.core import Core
-from sdcore.library import Library
+from sdcore.library import Library, Location
 from sdcore.library.volume_locations import take_over
-from sdcore.sync.catalogue import CatalogueBatch, CatalogueRefused, apply_catalogue, catalogue_changes
+from sdcore.sync.catalogue import (
+    CatalogueBatch,
+    CatalogueRefused,
+    apply_catalogue,
+    catalogue_changes,
+    forget_catalogue,
+)
 from sdcore.volumes import list_volumes
 from tests.functional.loop_disks import make_disk
 from tests.functional.test_catalogue import _id, alpha, beta, index, sync  # noqa: F401 -- fixtures
-
-LOCATION_FIELDS = ["id", "path", "name", "mode", "scan_state", "created", "last_scanned", "root_id", "volume_id", "volume_path"]
 
 
 def tagged(library: Library) -> list[str]:
@@ -144,3 +148,64 @@ async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_re
         lying = [*packed[:6], [[*lo[:8], volume_id, inside] for lo in packed[6]], *packed[7:]]
         with pytest.raises(CatalogueRefused, match="disk is not a disk's identity and a folder inside it"):
             CatalogueBatch.unpack(lying)
+
+
+async def taken_by_beta(alpha: Core, beta: Core, tmp_path: Path) -> tuple[Location, Location]:  # noqa: F811
+    """alpha's location on a disk, and the same taken over by beta (the disk plugged into beta, then out)."""
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        loc = a.locations.add(str(media / "2019"))
+        await index(a, loc)
+        sync(a, b)
+        [taken] = take_over(b)
+        await index(b, taken)
+        return loc, taken
+    finally:
+        disk.umount_all()  # out of alpha's reach too: alpha takes beta's word for it
+
+
+async def test_the_device_the_disk_left_hands_its_location_over_and_its_id_may_come_again(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    loc, taken = await taken_by_beta(alpha, beta, tmp_path)
+    a, b = alpha.library(), beta.library()
+    sync(b, a)
+    assert own(a) == []
+    [theirs] = a.locations.list()
+    assert theirs.device_id == beta.device.id and theirs.volume_id == loc.volume_id
+    assert names(a, theirs) == ["beach.jpg", "harbour.jpg"]  # from beta's catalogue
+
+    sync(a, b)  # alpha's "gone" reaches beta: beta keeps the location it took, and forgets alpha's id for it
+    assert own(b) == [(taken.path, 3)]
+    forget_catalogue(a, beta.device.id)  # (beta's catalogue loaded again from the start, say): the id is free
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy film")
+    again = a.locations.add(str(tmp_path / "notes"))
+    assert again.id == loc.id  # SQLite gives the id again
+    await index(a, again)
+    sync(a, b)
+    assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(tmp_path / "notes")]
+
+
+async def test_a_location_taken_over_and_removed_comes_back_as_its_first_devices_while_that_one_has_it(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    loc, taken = await taken_by_beta(alpha, beta, tmp_path)
+    a, b = alpha.library(), beta.library()
+    b.locations.remove(taken.id)  # before alpha heard of it
+    a.locations.set_state(loc.id, "indexed", scanned=True)  # alpha still says it is its own
+    sync(a, b)  # (the location's id here is given again: nothing of the one taken over may be left on it)
+    [back] = b.locations.list()
+    assert (back.path, back.device_id) == (loc.path, alpha.device.id)
+
+
+def names(library: Library, loc: Location) -> list[str]:
+    return sorted(row[0] for row in library.read().execute(
+        "SELECT name FROM entries WHERE location_id = ? AND parent_id IS NOT NULL", (loc.id,)
+    ))  # fmt: skip
