@@ -139,8 +139,8 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
         if volume is None:
             continue
         path = os.path.normpath(os.path.join(volume.mount_point, from_db(loc.volume_path or "")))
-        if not path.startswith(volume.mount_point) or not folder_here(path):
-            continue  # not on this disk (its folder was removed meanwhile): it stays theirs
+        if os.path.commonpath([path, volume.mount_point]) != volume.mount_point or not folder_here(path):
+            continue  # not a folder of this disk (removed meanwhile, or a link out of it): it stays theirs
         here = dataclasses.replace(loc, path=path)
         if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
                and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
