@@ -152,6 +152,7 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
 
     taken = eventually(betas, 30, "beta to take the disk's location over")
     assert taken["id"] == listed[0]["id"] and taken["volume_id"] == mine["volume_id"]
+    assert [v["mount_point"] for v in machines.json("b", "volume", "list") if v["id"] == mine["volume_id"]] == [str(on_beta)]
 
     def rescanned() -> Any:
         jobs = machines.json("b", "--library", "Photos", "job", "list", "--all")
@@ -186,4 +187,6 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
                "beta's rescan on alpha")  # fmt: skip
     tagged = eventually(lambda: machines.json("a", "--library", "Photos", "tag", "show", "summer"), 30, "the tag on alpha")
     assert [t["path"] for t in tagged] == [str(on_beta / "2019" / "beach.jpg")]
+    grey = f"beta:{on_beta / '2019' / 'rocks' / 'photo-7.jpg'}"
+    eventually(lambda: machines.sd("a", "--library", "Photos", "note", grey).strip() == "the grey one", 30, "the note")
     machines.on("b", "umount", str(on_beta))
