@@ -140,6 +140,8 @@ async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_re
     assert [lo.volume_id for lo in CatalogueBatch.unpack(old).locations] == [None]
     with pytest.raises(CatalogueRefused, match="malformed"):
         CatalogueBatch.unpack([2, *old[1:]])  # format 2 with a location of format 1
+    waiting = [*packed[:6], [[*lo[:4], "unconfirmed", *lo[5:]] for lo in packed[6]], *packed[7:]]
+    assert [lo.scan_state for lo in CatalogueBatch.unpack(waiting).locations] == ["unconfirmed"]  # a disk's, undecided
 
     for volume_id, inside in [
         ("uuid:0b4f", "../../etc"), ("uuid:0b4f", "/etc"), ("uuid:0b4f", None), (None, "photos"), ("uuid:../x", ""),
