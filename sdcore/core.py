@@ -166,7 +166,7 @@ class Core:
 
         if any(loc.volume_id for loc in library.locations.list()):
             await asyncio.to_thread(follow, library)  # a disk mounted elsewhere since: its locations are there now
-            self.watch_mounts()  # and follow it from now on
+        self.watch_mounts()  # and follow disks from now on (another device's disk plugged in here becomes this one's)
         await library.jobs.resume_interrupted()
         watcher = LocationWatcher(library)
         watcher.start()

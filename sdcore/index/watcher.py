@@ -15,7 +15,7 @@ from sdcore.index.indexer import catch_up, index_location, refresh
 from sdcore.inotify import Change, Inotify, Overflow
 from sdcore.library import volume_locations
 from sdcore.sdpath import display
-from sdcore.volumes import list_volumes
+from sdcore.volumes import Volume, list_volumes
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -63,6 +63,8 @@ class LocationWatcher:
                     continue
                 if event.what in ("location added", "location removed", volume_locations.MOVED, volume_locations.NEEDS_DECISION):
                     await self.restart()
+                elif event.what == "catalogue locations changed":  # another device's location on a disk plugged in here?
+                    await self._take_over()
 
     async def _follow_volumes(self) -> None:
         """A disk plugged in or out: its locations follow it (and are watched there), or are not watched (offline)."""
@@ -70,6 +72,7 @@ class LocationWatcher:
             return any(loc.volume_id for loc in self.library.locations.list())
 
         with self.library.context.bus.subscribe(VolumesChanged) as events:
+            await self._take_over()  # a disk plugged in before this core started
             async for _ in events:
                 if not on_disks():
                     continue
@@ -81,6 +84,18 @@ class LocationWatcher:
                         self._caught_up.discard(loc.path)
                 if not await asyncio.to_thread(volume_locations.follow, self.library, mounted, gone):
                     await self.restart()  # else the move's LibraryChanged restarts it
+                await self._take_over(mounted)
+
+    async def _take_over(self, mounted: list[Volume] | None = None) -> None:
+        """Other devices' locations on the disks mounted here become this device's, and are indexed again as a job
+        (what changed on the disk since their device last indexed it)."""
+        if not any(loc.volume_id for loc in self.library.locations.list()):
+            return
+        try:
+            for loc in await asyncio.to_thread(volume_locations.take_over, self.library, mounted):
+                await index_location(self.library, loc)
+        except Exception:
+            log.exception("taking over the locations of a disk plugged in failed")
 
     async def _run(self) -> None:
         here = self.library.locations.device_id
@@ -256,8 +271,14 @@ class LibrariesGoingLive:
     async def _follow(self) -> None:
         with self.core.bus.subscribe(LibraryChanged) as events:
             async for event in events:
-                if isinstance(event, LibraryChanged) and event.what == "location added":
+                if not isinstance(event, LibraryChanged):
+                    continue
+                if event.what == "location added":
                     await self._go_live(self.core.libraries.open(str(event.library_id)))
+                elif event.what == "catalogue locations changed":  # another device's disk may be plugged in here
+                    library = self.core.libraries.open(str(event.library_id))
+                    if any(loc.volume_id for loc in library.locations.list()):
+                        await self._go_live(library)
 
     async def _go_live_when_freed(self) -> None:
         while True:

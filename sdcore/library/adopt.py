@@ -1,5 +1,6 @@
 """Migrating a library copied from another device: its locations there become this device's where the same
-folders exist here (`sd library migrate`).
+folders exist here (`sd library migrate`). The same hand-over (`take`) makes a location on a disk this device's
+when the disk is plugged in here (sdcore.library.volume_locations.take_over).
 
 A copied library's locations keep their device's id: here they are that device's catalogue, never scanned. An
 adopted location becomes this device's, keeps its entry rows (so the tags, notes and favourites on them stay
@@ -11,6 +12,8 @@ each entry's path here (or cleared where nothing is), so that the index goes by 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sdcore.events import LibraryChanged
-from sdcore.sdpath import from_db
+from sdcore.sdpath import from_db, to_db
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -67,19 +70,14 @@ def adopt(library: Library) -> Migrated:
     for loc in locations:
         if loc.device_id == here or _synced(library.read(), loc.id):
             continue
-        if not _folder_here(loc.path):
+        if not folder_here(loc.path):
             done.absent.append(loc)
             continue
         clash = next((m for m in mine if m.relative(loc.path) is not None or loc.relative(m.path) is not None), None)
         if clash is not None:
             done.taken.append((loc, clash))
             continue
-        with library.write() as db:
-            db.execute("UPDATE locations SET device_id = ?, scan_state = 'pending' WHERE id = ?", (str(here), loc.id))
-            _inodes_from_here(library.read(), db, loc)
-            _shared_data_follows(library, db, loc.id)
-        library.sync.tell()
-        adopted = library.locations.get(loc.id)
+        adopted = take(library, loc)
         mine.append(adopted)
         done.adopted.append(adopted)
     if done.adopted:
@@ -87,7 +85,29 @@ def adopt(library: Library) -> Migrated:
     return done
 
 
-def _folder_here(path: str) -> bool:
+def take(library: Library, loc: Location, path: str | None = None) -> Location:
+    """Make another device's location this device's, at `path` (its own path by default), keeping its entries;
+    the caller indexes it again (a rescan: what differs here)."""
+    here = str(library.locations.device_id)
+    loc = loc if path is None else dataclasses.replace(loc, path=path)
+    with library.write() as db:
+        # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
+        db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))
+        db.execute(
+            "UPDATE locations SET device_id = ?, path = ?, scan_state = 'pending' WHERE id = ?", (here, to_db(loc.path), loc.id)
+        )
+        db.execute(  # and the devices this library is shared with get them as this device's
+            "INSERT OR REPLACE INTO catalogue_log (entry_id) SELECT id FROM entries WHERE location_id = ?"
+            " AND EXISTS (SELECT 1 FROM catalogue_tracking WHERE device_id = ?) ORDER BY id",
+            (loc.id, here),
+        )
+        _inodes_from_here(library.read(), db, loc)
+        _shared_data_follows(library, db, loc.id)
+    library.sync.tell()
+    return library.locations.get(loc.id)
+
+
+def folder_here(path: str) -> bool:
     """Whether `path` is a folder here, reached without a symlink (one put there would make the location
     another folder of this machine: the copied library names the folder, not where a link on this disk leads)."""
     return os.path.isdir(path) and os.path.realpath(path) == os.path.normpath(path)
@@ -127,7 +147,8 @@ def _shared_data_follows(library: Library, db: sqlite3.Connection, location_id: 
 
 
 def _inodes_from_here(read: sqlite3.Connection, db: sqlite3.Connection, loc: Location) -> None:
-    """Each entry's inode as found at its path on this device (NULL where nothing of its kind is there).
+    """Each entry's inode as found at its path on this device (NULL where nothing of its kind is there), and its
+    mode and link where the row has none (another device's catalogue does not carry them).
 
     Read on the read connection: a scan of the writer's own rows would meet them again as their inodes change."""
     rows = read.execute(
@@ -136,22 +157,32 @@ def _inodes_from_here(read: sqlite3.Connection, db: sqlite3.Connection, loc: Loc
         (loc.id,),
     )
     while batch := rows.fetchmany(BATCH):
-        found: list[tuple[int | None, int]] = []
+        found: list[tuple[int | None, int | None, str | None, int]] = []
         for entry_id, kind, parent, name in batch:
             if entry_id == loc.root_id:
                 path = loc.path
             elif parent is None:  # orphaned: a scan left it looking for its move; the index settles it
-                found.append((None, entry_id))
+                found.append((None, None, None, entry_id))
                 continue
             else:
                 path = loc.absolute(from_db(f"{parent}/{name}" if parent else name))
-            found.append((_inode(path, kind), entry_id))
-        db.executemany("UPDATE entries SET inode = ? WHERE id = ?", found)
+            found.append((*_found(path, kind), entry_id))
+        db.executemany(
+            "UPDATE entries SET inode = ?, mode = coalesce(mode, ?), link_target = coalesce(link_target, ?) WHERE id = ?",
+            found,
+        )
 
 
-def _inode(path: str, kind: str) -> int | None:
+def _found(path: str, kind: str) -> tuple[int | None, int | None, str | None]:
+    """Inode, mode and link target of what is at `path` when it is of that kind."""
     try:
         st = os.lstat(path)
     except OSError:
-        return None
-    return st.st_ino if stat.S_ISDIR(st.st_mode) == (kind == "dir") else None
+        return None, None, None
+    if stat.S_ISDIR(st.st_mode) != (kind == "dir"):
+        return None, None, None
+    link = None
+    if stat.S_ISLNK(st.st_mode):
+        with contextlib.suppress(OSError):
+            link = to_db(os.readlink(path))
+    return st.st_ino, st.st_mode, link

@@ -191,6 +191,7 @@ class Locations:
             db.execute("DELETE FROM entries WHERE location_id = ?", (loc.id,))
             db.execute("DELETE FROM fts_pause WHERE location_id = ?", (loc.id,))  # (after: a paused entry is in no index)
             db.execute("DELETE FROM locations WHERE id = ?", (loc.id,))
+            db.execute("DELETE FROM catalogue_locations WHERE location_id = ?", (loc.id,))  # one taken over from a device
         self._changed("location removed")
         return loc
 

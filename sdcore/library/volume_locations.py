@@ -1,8 +1,31 @@
 """Locations on disks that come and go: stored against the disk's identity and a folder inside it, followed to
-wherever the disk is mounted next, and offline (listed and searched from the index) while it is out."""
+wherever the disk is mounted next, and offline (listed and searched from the index) while it is out.
+
+The disk is followed to another device of the library too. The catalogue carries each location's disk; a device
+that has the disk mounted takes another device's location on it over (`take_over`): the location becomes its own,
+keeps its entry rows (and with them the tags, notes and favourites on its files, said again as its own entries'),
+and is rescanned, which writes only what changed on the disk meanwhile. The device it came from learns it from
+the new owner's catalogue (sdcore.sync.catalogue, `_Writer._hand_over`): it drops its own location of that folder of
+the disk, which comes back as the new owner's, and stops scanning and sending it.
+
+Who may take what (a member may lie):
+- Only a location stored against a disk that comes and goes moves: a folder of the system's own disk has no disk
+  identity, and a device takes nothing over on a disk it counts as its system's.
+- A device hears "this location is mine now" only from that device's own catalogue, on the connection whose key
+  verified (the sync refuses a batch naming another device).
+- A device refuses the claim for a disk it has mounted now, and keeps its location. Two disks with one identity (a
+  clone) mounted on two devices at once are each their device's own location: each device lists the other's from
+  its catalogue, the one that took over ignores what the other says of the location it took, and nothing is dropped.
+- What a lying member can still do: claim a disk of another device while it is unplugged there. That device's
+  location then shows as the member's until the disk is plugged in there again, when it is taken back and rescanned
+  (the stranger check below stops a rescan dropping most of it without a person). Its tags, notes and favourites
+  wait by content (`detached`, as for any deleted entry) for an index to hash a file of that content again; a
+  member could remove them through the shared data anyway.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -93,6 +116,42 @@ def follow(library: Library, mounted: list[Volume] | None = None, gone: set[str]
     if moved:
         library.context.bus.publish(LibraryChanged(library.id, MOVED))
     return [library.locations.get(loc.id) for loc in moved]
+
+
+def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Location]:
+    """Make this device's the locations other devices of the library have on the disks mounted here now
+    (`mounted`: list_volumes()), at the folder they are in on the disk, keeping their entries (and the tags, notes
+    and favourites on them); returns them (index them again: a rescan finds what changed). Not a disk of this
+    system's own, nor a folder of a disk this device has a location in already (a cloned disk mounted on both
+    devices: each keeps its own)."""
+    from sdcore.library.adopt import folder_here, take
+    from sdcore.sync.catalogue import is_catalogue
+
+    locations = library.locations.list()
+    theirs = [loc for loc in locations if loc.volume_id and is_catalogue(library, loc)]
+    if not theirs:
+        return []
+    by_id = {v.id: v for v in (list_volumes() if mounted is None else mounted) if not v.system}
+    mine = [loc for loc in locations if loc.device_id == library.context.device_id]
+    taken: list[Location] = []
+    for loc in theirs:
+        volume = by_id.get(loc.volume_id or "")
+        if volume is None:
+            continue
+        path = os.path.normpath(os.path.join(volume.mount_point, from_db(loc.volume_path or "")))
+        if os.path.commonpath([path, volume.mount_point]) != volume.mount_point or not folder_here(path):
+            continue  # not a folder of this disk (removed meanwhile, or a link out of it): it stays theirs
+        here = dataclasses.replace(loc, path=path)
+        if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
+               and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
+            continue
+        with library.write() as db:
+            db.execute("UPDATE locations SET volume_label = ?, volume_seen = ? WHERE id = ?", (volume.name, time.time(), loc.id))
+        taken.append(take(library, loc, path))
+        mine.append(taken[-1])
+    if taken:
+        library.context.bus.publish(LibraryChanged(library.id, MOVED))
+    return taken
 
 
 def offline(library: Library, loc: Location, mounted: list[Volume] | None = None) -> OfflineVolume | None:

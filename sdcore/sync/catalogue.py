@@ -9,12 +9,14 @@ to the owner's id for it, and moves the watermark in the same transaction: a fir
 in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
 is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
-at its end (sdcore.index.fts, sdcore.library.bulk), for a bounded time whatever the device says (`BulkWatch`). A location of another device is never scanned, watched or
-changed here (`is_catalogue`).
+at its end (sdcore.index.fts, sdcore.library.bulk), for a bounded time whatever the device says (`BulkWatch`). A
+location of another device is never scanned, watched or changed here (`is_catalogue`), unless it is on a disk
+plugged in here: then it is handed over to this device (sdcore.library.volume_locations says who may take what).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -30,7 +32,7 @@ from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.kinds import extension_of
 from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes, secondary_indexes_missing
 from sdcore.library.context import UNNAMED_DEVICE
-from sdcore.library.locations import MODES, Location
+from sdcore.library.locations import MODES, UNCONFIRMED, Location
 from sdcore.library.schema import next_entry_id
 from sdcore.sdpath import DeviceId, display, from_db
 from sdcore.sync import highwater
@@ -38,8 +40,9 @@ from sdcore.sync import highwater
 if TYPE_CHECKING:
     from sdcore.library.library import Library
 
-FORMAT = 1
-"""The version of a packed batch."""
+FORMAT = 2
+"""The version of a packed batch: 2 carries each location's disk (volume id and folder inside it); 1 (older peers,
+still read) does not."""
 LIMIT = 2000
 """Changes a batch carries by default (`catalogue_changes`); a batch adds the folders they need before them."""
 MAX_LIMIT = 5000
@@ -61,9 +64,11 @@ KINDS = frozenset({"file", "dir", "symlink", "fifo", "socket", "device", "other"
 OBJECT_KINDS = frozenset(
     {"image", "video", "audio", "document", "code", "text", "archive", "executable", "database", "font"}
 )
-SCAN_STATES = frozenset({"pending", "indexing", "indexed", "paused", "failed"})
+SCAN_STATES = frozenset({"pending", "indexing", "indexed", "paused", "failed", UNCONFIRMED})
 _CAS_ID = re.compile(r"[0-9a-f]{1,64}")
 _HEX = re.compile(r"[0-9a-f]*")
+_VOLUME_ID = re.compile(r"(uuid|file|fingerprint):[0-9a-z._-]{1,100}")
+"""A disk's identity as sdcore.volumes.identify makes it."""
 
 
 class CatalogueRefused(SdError):
@@ -91,6 +96,10 @@ class CatalogueLocation:
     created: float
     last_scanned: float | None
     root_id: int | None
+    volume_id: str | None = None
+    """The disk it is on when that disk comes and goes (sdcore.volumes); it follows the disk to any device."""
+    volume_path: str | None = None
+    """Its folder inside that disk ('' its root), as the database stores it."""
 
 
 class CatalogueEntry(NamedTuple):
@@ -134,8 +143,8 @@ class CatalogueBatch:
         """Plain values for msgpack."""
         return [
             FORMAT, str(self.device_id), self.device_name, self.since, self.up_to, self.head,
-            [[lo.id, lo.path, lo.name, lo.mode, lo.scan_state, lo.created, lo.last_scanned, lo.root_id]
-             for lo in self.locations],
+            [[lo.id, lo.path, lo.name, lo.mode, lo.scan_state, lo.created, lo.last_scanned, lo.root_id, lo.volume_id,
+              lo.volume_path] for lo in self.locations],
             self.entries.rows if isinstance(self.entries, EntryRows) else list(map(list, self.entries)),
             list(self.deleted_locations), list(self.deleted_entries),
         ]  # fmt: skip
@@ -145,7 +154,7 @@ class CatalogueBatch:
         """A batch from what a peer sent, every field checked; CatalogueRefused says what is wrong."""
         _check(isinstance(data, list) and len(data) == 10, "it is not a catalogue batch")
         version, device, device_name, since, up_to, head, locations, entries, gone_locations, gone_entries = data
-        _check(version == FORMAT, f"its format {version!r} is not {FORMAT}; update sdtui on both devices")
+        _check(version in (1, FORMAT), f"its format {version!r} is not {FORMAT}; update sdtui on both devices")
         _check(isinstance(device, str), "its device is not an id")
         try:
             device_id = uuid.UUID(device)
@@ -161,7 +170,7 @@ class CatalogueBatch:
             _check(isinstance(gone, list) and len(gone) <= limit, "it deletes too many ids at once")
             _check(all(_is_id(i) for i in gone), "it deletes something that is not an id")
         return cls(
-            device_id, device_name, since, up_to, head, tuple(_location(lo) for lo in locations),
+            device_id, device_name, since, up_to, head, tuple(_location(lo, version) for lo in locations),
             _entries(entries), tuple(gone_locations), tuple(gone_entries),
         )  # fmt: skip
 
@@ -183,9 +192,9 @@ def _is_time(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and -MAX_TIME <= value <= MAX_TIME
 
 
-def _location(data: Any) -> CatalogueLocation:
-    _check(isinstance(data, list) and len(data) == 8, "a location is malformed")
-    id_, path, name, mode, state, created, scanned, root = data
+def _location(data: Any, version: int = FORMAT) -> CatalogueLocation:
+    _check(isinstance(data, list) and len(data) == (8 if version == 1 else 10), "a location is malformed")
+    id_, path, name, mode, state, created, scanned, root, volume, inside = data if version > 1 else [*data, None, None]
     _check(_is_id(id_), "a location's id is not an id")
     _check(
         isinstance(path, str) and path.startswith("/") and 0 < len(path) <= MAX_PATH and "\0" not in path
@@ -197,7 +206,14 @@ def _location(data: Any) -> CatalogueLocation:
     _check(isinstance(state, str) and state in SCAN_STATES, f"location {id_}'s scan state is unknown")
     _check(_is_time(created) and (scanned is None or _is_time(scanned)), f"location {id_}'s times are not times")
     _check(root is None or _is_id(root), f"location {id_}'s root is not an id")
-    return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root)
+    _check(
+        (volume is None and inside is None)
+        or (isinstance(volume, str) and _VOLUME_ID.fullmatch(volume) is not None and isinstance(inside, str)
+            and len(inside) <= MAX_PATH and "\0" not in inside and not inside.startswith("/")
+            and not {".", ".."} & set(inside.split("/"))),
+        f"location {id_}'s disk is not a disk's identity and a folder inside it",
+    )  # fmt: skip
+    return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root, volume, inside)
 
 
 class EntryRows(Sequence[CatalogueEntry]):
@@ -552,7 +568,8 @@ _ENTRY_SQL = (
     " c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?"
 )
 _LOCATION_SQL = (
-    "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id FROM locations WHERE id = ? AND device_id = ?"
+    "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id, volume_path FROM locations"
+    " WHERE id = ? AND device_id = ?"
 )
 
 
@@ -584,8 +601,7 @@ class _BatchBuilder:
             return
         row = self.conn.execute(_LOCATION_SQL, (location_id, self.here)).fetchone()
         if row is not None:
-            lid, path, name, mode, state, created, scanned, root = row
-            self.locations[lid] = CatalogueLocation(lid, path, name, mode, state, created, scanned, root)
+            self.locations[row[0]] = CatalogueLocation(*row)
 
     def entry(self, entry: CatalogueEntry) -> None:
         """Add an entry, and before it the folders above it that the asker lacks."""
@@ -651,6 +667,7 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
                 f" {MAX_HELD:,} entries of one device's catalogue, and holds {held:,} of it"
             )
+        batch = _without_taken_over(db, batch)
         bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
         if bulked:
             drop_secondary_indexes(db, keep=("entries_by_parent",))  # the writer finds entries by folder and name
@@ -688,10 +705,38 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         else:
             db.execute("UPDATE catalogue_peers SET synced = ? WHERE device_id = ?", (time.time(), str(device_id)))
     bus = library.context.bus
+    if writer.handed_over:
+        bus.publish(LibraryChanged(library.id, "location removed"))
     if batch.locations or batch.deleted_locations:
         bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
     for directory in sorted(writer.touched):
         bus.publish(EntriesChanged(device_id, directory, (), library.id))
+
+
+def _without_taken_over(db: sqlite3.Connection, batch: CatalogueBatch) -> CatalogueBatch:
+    """The batch without what it says of the locations this device took over from its owner (their disk is here
+    now; the owner learns it from this device's catalogue): they are this device's, its changes of them are not."""
+    taken = {origin for (origin,) in db.execute(
+        "SELECT c.origin_id FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
+        " WHERE c.device_id = ?1 AND l.device_id != ?1", (str(batch.device_id),),
+    )}  # fmt: skip
+    released = taken & set(batch.deleted_locations)  # the owner has let go of it: the id may come again, for another
+    if released:
+        db.executemany("DELETE FROM catalogue_locations WHERE device_id = ? AND origin_id = ?",
+                       [(str(batch.device_id), origin) for origin in released])  # fmt: skip
+        taken -= released
+    if not taken:
+        return batch
+    entries = batch.entries
+    kept = EntryRows([row for row in entries.rows if row[1] not in taken]) if isinstance(entries, EntryRows) else tuple(
+        e for e in entries if e.location_id not in taken
+    )
+    return dataclasses.replace(
+        batch,
+        locations=tuple(lo for lo in batch.locations if lo.id not in taken),
+        entries=kept,
+        deleted_locations=tuple(i for i in batch.deleted_locations if i not in taken),
+    )  # (its deleted entries are not mapped to the entries taken over any more: deleting them does nothing)
 
 
 def forget_catalogue(library: Library, device_id: DeviceId) -> None:
@@ -700,7 +745,10 @@ def forget_catalogue(library: Library, device_id: DeviceId) -> None:
 
     with library.write() as db:
         writer = _Writer(db, device_id, library)
-        for (local,) in db.execute("SELECT location_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),)).fetchall():
+        for (local,) in db.execute(
+            "SELECT c.location_id FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
+            " WHERE c.device_id = ?1 AND l.device_id = ?1", (str(device_id),),
+        ).fetchall():  # fmt: skip
             writer._drop_location(local)
         db.execute("DELETE FROM catalogue_peers WHERE device_id = ?", (str(device_id),))
     library.context.bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
@@ -861,6 +909,8 @@ class _Writer:
         self._origin: dict[int, int] = {}  # local id handed out -> the owner's id
         self._next_id = next_entry_id(db)
         self._paused: set[int] = set()  # local locations loaded without the search triggers (a first sync)
+        self.library = library
+        self.handed_over = False  # whether a location of this device became the owner's (`_hand_over`)
         # A library folder copied from the owner holds its entries under their own ids, unmapped: looked up then.
         self._adoptable = db.execute(
             "SELECT 1 FROM locations WHERE device_id = ? AND id NOT IN (SELECT location_id FROM catalogue_locations)"
@@ -903,11 +953,14 @@ class _Writer:
             ).fetchone()
             if stale is not None:  # removed there and added again: its removal is on its way
                 self._drop_location(stale[0])
+            if loc.volume_id is not None:
+                self._hand_over(loc.volume_id, loc.volume_path or "")
             local = self.db.execute(
-                "INSERT INTO locations (device_id, path, name, mode, scan_state, created, last_scanned)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (self.owner, loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned),
-            ).lastrowid
+                "INSERT INTO locations (device_id, path, name, mode, scan_state, created, last_scanned, volume_id,"
+                " volume_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.owner, loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned, loc.volume_id,
+                 loc.volume_path),
+            ).lastrowid  # fmt: skip
             assert local is not None
             self.db.execute("INSERT INTO catalogue_locations VALUES (?, ?, ?)", (local, self.owner, loc.id))
             pause_fts(self.db, local)  # a first sync: its search index is made in one pass when it completes
@@ -921,13 +974,31 @@ class _Writer:
                 if clash is not None:
                     self._drop_location(clash[0])
             self.db.execute(
-                "UPDATE locations SET path = ?, name = ?, mode = ?, scan_state = ?, created = ?, last_scanned = ?"
-                " WHERE id = ?",
-                (loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned, local),
-            )
+                "UPDATE locations SET path = ?, name = ?, mode = ?, scan_state = ?, created = ?, last_scanned = ?,"
+                " volume_id = ?, volume_path = ? WHERE id = ?",
+                (loc.path, loc.name, loc.mode, loc.scan_state, loc.created, loc.last_scanned, loc.volume_id,
+                 loc.volume_path, local),
+            )  # fmt: skip
         self._locations[loc.id] = (local, loc.path)
         if loc.root_id is not None:
             self._roots[local] = loc.root_id
+
+    def _hand_over(self, volume_id: str, inside: str) -> None:
+        """The owner says its new location is this device's location on a disk (it has the disk mounted now): this
+        device's is dropped (its entries come back as the owner's), unless the disk is mounted here too (see
+        sdcore.library.volume_locations: a cloned disk, or a lie)."""
+        from sdcore.volumes import list_volumes
+
+        here = str(self.library.context.device_id)
+        mine = self.db.execute(
+            "SELECT id FROM locations WHERE device_id = ? AND volume_id = ? AND volume_path = ?", (here, volume_id, inside)
+        ).fetchall()
+        if not mine or any(v.id == volume_id for v in list_volumes()):
+            return
+        for (local,) in mine:
+            self.db.execute("DELETE FROM locations WHERE id = ?", (local,))  # first: peers are told of it, not of each entry
+            self._drop_location(local)
+            self.handed_over = True
 
     def root_of(self, loc: CatalogueLocation) -> None:
         local_location = self._locations[loc.id][0]

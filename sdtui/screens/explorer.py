@@ -662,11 +662,14 @@ async def _library_places(api: Api, kind: str) -> tuple[list[Place], list[Place]
     library = api.library()
     library_id = (await library.info()).id
     prefix = kind  # one paired device's library is shown at a time: its ids cannot clash with this one's
-    locations: list[Place] = [
-        (f"{prefix}loc-{loc.id}", f"{loc.name} (another disk?)" if loc.undecided else loc.name,
-         SdPath(api.device.id, loc.path, library_id), "location")
-        for loc in await library.locations.list()
-    ]
+    locations: list[Place] = []
+    for loc in await library.locations.list():
+        name = f"{loc.name} (another disk?)" if loc.undecided else loc.name
+        path = SdPath(api.device.id, loc.path, library_id)
+        if not kind and loc.device_id != api.device.id and loc.device_id.int != 0:  # another device's (its catalogue)
+            path = SdPath(loc.device_id, loc.path, library_id)
+            name = f"{name} on {(await api.label(SdPath(loc.device_id, '/'))).rpartition(':')[0]}"
+        locations.append((f"{prefix}loc-{loc.id}", name, path, "location"))
     favourites: list[Place] = [
         (f"{prefix}fav:{e.path.path}", f"★ {e.name}", e.path, "favourite") for e in await library.favourites.list()
     ] if not kind else []

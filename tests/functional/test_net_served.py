@@ -55,13 +55,14 @@ def free_port() -> int:
 class Server:
     """`sd serve --listen 127.0.0.1:PORT` for one data dir, as a child process."""
 
-    def __init__(self, tmp_path: Path, who: str, port: int) -> None:
+    def __init__(self, tmp_path: Path, who: str, port: int, wrap: tuple[str, ...] = ()) -> None:
         self.tmp_path, self.who, self.port = tmp_path, who, port
+        self.wrap = wrap  # a command the server runs under (`unshare --mount`: a machine with its own mounts)
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [*SD, "--data-dir", str(self.tmp_path / self.who), "serve", "--listen", f"127.0.0.1:{self.port}"],
+            [*self.wrap, *SD, "--data-dir", str(self.tmp_path / self.who), "serve", "--listen", f"127.0.0.1:{self.port}"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

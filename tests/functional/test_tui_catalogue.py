@@ -15,6 +15,8 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 )
 
 from sdcore.core import Core
+from sdcore.sdpath import SdPath
+from sdtui.widgets.sidebar import Sidebar
 from tests.functional.test_catalogue import device, index, make_photos, sync
 
 
@@ -53,3 +55,24 @@ async def test_the_explorers_search_finds_an_offline_devices_files_and_says_it_i
         await wait_for(pilot, lambda: pane.results is not None and len(names(pane)) == 2)
         assert sorted(names(pane)) == [f"alpha:{photos}/2024/summer/beach.jpg", "~/mine/beach-towel.txt"]
         assert "alpha offline, as of" in str(pane.border_title)
+
+
+async def test_the_sidebar_lists_another_devices_location_under_that_device(tmp_path: Path) -> None:
+    photos = make_photos(tmp_path / "on-alpha")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a, b = alpha.library(), here.library()
+        await index(a, a.locations.add(str(photos)))  # (a disk's location taken over by alpha is shown so too)
+        await index(b, b.locations.add(str(mine)))
+        sync(a, b)
+        alpha_id = alpha.device.id
+
+    app = app_for(tmp_path, mine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        sidebar = app.screen.query_one(Sidebar)
+        await wait_for(pilot, lambda: len([p for p in sidebar._places if p.startswith("loc-")]) == 2)
+        shown = {label: path for label, path, kind in sidebar._places.values() if kind == "location"}
+        assert shown["photos on alpha"] == SdPath(alpha_id, str(photos), shown["photos on alpha"].library_id)
+        assert shown["mine"].device_id == app.core.device.id

@@ -1,0 +1,213 @@
+"""The hand-over of a location on a disk to the device it is plugged into, against members that lie: a claim for the
+disk this device has mounted now, or for a location on the system's own disk, takes nothing; a cloned disk mounted
+on two devices at once leaves each its own location, nothing dropped; an older peer's batch (no disks) is still
+read, and a disk field that is not one is refused. In-process cores and a real loop-mounted ext4 image."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sdcore import tags
+from sdcore.core import Core
+from sdcore.library import Library, Location
+from sdcore.library.volume_locations import take_over
+from sdcore.sync.catalogue import (
+    CatalogueBatch,
+    CatalogueRefused,
+    apply_catalogue,
+    catalogue_changes,
+    forget_catalogue,
+)
+from sdcore.volumes import list_volumes
+from tests.functional.loop_disks import make_disk
+from tests.functional.test_catalogue import _id, alpha, beta, index, sync  # noqa: F401 -- fixtures
+
+
+def tagged(library: Library) -> list[str]:
+    return sorted(row[0] for row in library.read().execute(
+        "SELECT e.name FROM tag_assignments a JOIN entries e ON e.id = a.entry_id"
+    ))  # fmt: skip
+
+
+def own(library: Library) -> list[tuple[str, int]]:
+    """This device's locations, each with how many entries it has."""
+    here = str(library.context.device_id)
+    return library.read().execute(
+        "SELECT l.path, (SELECT count(*) FROM entries e WHERE e.location_id = l.id) FROM locations l"
+        " WHERE l.device_id = ? ORDER BY l.id", (here,),
+    ).fetchall()  # fmt: skip
+
+
+def claim(liar: Core, batch: CatalogueBatch, which: int, volume_id: str, inside: str) -> CatalogueBatch:
+    """A location of `batch`, said to be `liar`'s on that disk (as if it had the disk mounted)."""
+    said = dataclasses.replace(batch.locations[which], volume_id=volume_id, volume_path=inside)
+    return dataclasses.replace(batch, device_id=liar.device.id, device_name="mallory", locations=(said,),
+                               entries=[e for e in batch.entries if e.location_id == said.id])  # fmt: skip
+
+
+async def test_a_member_claiming_a_disk_mounted_here_or_a_system_folder_takes_nothing(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
+        (media / "2019" / "harbour.jpg").write_bytes(b"boats" * 100)
+        (tmp_path / "home").mkdir()
+        (tmp_path / "home" / "cv.pdf").write_bytes(b"%PDF")
+        a = alpha.library()
+        on_disk = a.locations.add(str(media / "2019"))
+        at_home = a.locations.add(str(tmp_path / "home"))  # the system's own disk: no volume id, never moves
+        assert on_disk.volume_id and at_home.volume_id is None
+        await index(a, on_disk)
+        await index(a, at_home)
+        tags.create(a, "summer")
+        tags.assign(a, "summer", [_id(a, on_disk, "beach.jpg")])
+        before = own(a)
+
+        # beta (a member, lying) says its location is on alpha's mounted disk, then on the system's disk
+        honest = catalogue_changes(a, 0)
+        system = next(v for v in list_volumes() if v.system)
+        home = str(tmp_path / "home").lstrip("/")
+        for which, volume_id, inside in ((0, on_disk.volume_id, "2019"), (1, system.id, home)):
+            batch = claim(beta, honest, which, volume_id, inside)
+            apply_catalogue(a, beta.device.id, CatalogueBatch.unpack(batch.pack()))
+            assert own(a) == before  # alpha keeps both, every entry of them
+            assert tagged(a) == ["beach.jpg"]
+        assert len([x for x in a.locations.list() if x.device_id == beta.device.id]) == 2  # listed as mallory's
+
+        # nor does a device take over a location said to be on its system's disk (alpha lying, this time)
+        b = beta.library()
+        home_said_on_system = dataclasses.replace(honest.locations[1], volume_id=system.id, volume_path=home)
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(
+            dataclasses.replace(honest, locations=(honest.locations[0], home_said_on_system)).pack()
+        ))  # fmt: skip
+        assert [loc.path for loc in take_over(b)] == [str(media / "2019")]  # the disk mounted here: that one only
+        assert own(b) == [(str(media / "2019"), 3)]
+    finally:
+        disk.umount_all()
+
+
+async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_location(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)  # (both devices run in this process: each sees the disk mounted, as with a clone on each)
+    try:
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        loc = a.locations.add(str(media / "2019"))
+        await index(a, loc)
+        tags.create(a, "summer")
+        tags.assign(a, "summer", [_id(a, loc, "beach.jpg")])
+        sync(a, b)
+        [taken] = take_over(b)  # beta has its clone mounted: the location is beta's
+        await index(b, taken)
+        assert own(b) == [(str(media / "2019"), 3)]
+
+        sync(b, a)  # alpha has its disk mounted too: it refuses the claim and keeps its own location
+        assert own(a) == [(str(media / "2019"), 3)]
+        theirs = [x for x in a.locations.list() if x.device_id == beta.device.id]
+        assert [x.volume_id for x in theirs] == [loc.volume_id]  # and lists beta's, from beta's catalogue
+        assert tagged(a) == ["beach.jpg"]
+
+        (media / "2019" / "lighthouse.jpg").write_bytes(b"light")  # alpha goes on indexing its own
+        await index(a, loc)
+        sync(a, b)  # beta ignores what alpha says of the location it took over (beta's own now)
+        assert own(b) == [(str(media / "2019"), 3)]
+        assert take_over(b) == [] and take_over(a) == []  # neither takes the other's: each has its own there
+    finally:
+        disk.umount_all()
+
+
+async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_refused(
+    alpha: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "beach.jpg").write_bytes(b"sand")
+    a = alpha.library()
+    await index(a, a.locations.add(str(tmp_path / "photos")))
+    packed = catalogue_changes(a, 0).pack()
+    old = [1, *packed[1:6], [lo[:8] for lo in packed[6]], *packed[7:]]  # as sdtui before disks were sent
+    assert [lo.volume_id for lo in CatalogueBatch.unpack(old).locations] == [None]
+    with pytest.raises(CatalogueRefused, match="malformed"):
+        CatalogueBatch.unpack([2, *old[1:]])  # format 2 with a location of format 1
+    waiting = [*packed[:6], [[*lo[:4], "unconfirmed", *lo[5:]] for lo in packed[6]], *packed[7:]]
+    assert [lo.scan_state for lo in CatalogueBatch.unpack(waiting).locations] == ["unconfirmed"]  # a disk's, undecided
+
+    for volume_id, inside in [
+        ("uuid:0b4f", "../../etc"), ("uuid:0b4f", "/etc"), ("uuid:0b4f", None), (None, "photos"), ("uuid:../x", ""),
+        ("sda1", ""), (7, ""), ("uuid:" + "a" * 101, ""), ("uuid:0b4f", "a\0b"), ("uuid:0b4f", "x/" * 3000),
+    ]:
+        lying = [*packed[:6], [[*lo[:8], volume_id, inside] for lo in packed[6]], *packed[7:]]
+        with pytest.raises(CatalogueRefused, match="disk is not a disk's identity and a folder inside it"):
+            CatalogueBatch.unpack(lying)
+
+
+async def taken_by_beta(alpha: Core, beta: Core, tmp_path: Path) -> tuple[Location, Location]:  # noqa: F811
+    """alpha's location on a disk, and the same taken over by beta (the disk plugged into beta, then out)."""
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        loc = a.locations.add(str(media / "2019"))
+        await index(a, loc)
+        sync(a, b)
+        [taken] = take_over(b)
+        await index(b, taken)
+        return loc, taken
+    finally:
+        disk.umount_all()  # out of alpha's reach too: alpha takes beta's word for it
+
+
+async def test_the_device_the_disk_left_hands_its_location_over_and_its_id_may_come_again(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    loc, taken = await taken_by_beta(alpha, beta, tmp_path)
+    a, b = alpha.library(), beta.library()
+    sync(b, a)
+    assert own(a) == []
+    [theirs] = a.locations.list()
+    assert theirs.device_id == beta.device.id and theirs.volume_id == loc.volume_id
+    assert names(a, theirs) == ["beach.jpg", "harbour.jpg"]  # from beta's catalogue
+
+    sync(a, b)  # alpha's "gone" reaches beta: beta keeps the location it took, and forgets alpha's id for it
+    assert own(b) == [(taken.path, 3)]
+    forget_catalogue(a, beta.device.id)  # (beta's catalogue loaded again from the start, say): the id is free
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy film")
+    again = a.locations.add(str(tmp_path / "notes"))
+    assert again.id == loc.id  # SQLite gives the id again
+    await index(a, again)
+    sync(a, b)
+    assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(tmp_path / "notes")]
+
+
+async def test_a_location_taken_over_and_removed_comes_back_as_its_first_devices_while_that_one_has_it(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    loc, taken = await taken_by_beta(alpha, beta, tmp_path)
+    a, b = alpha.library(), beta.library()
+    b.locations.remove(taken.id)  # before alpha heard of it
+    a.locations.set_state(loc.id, "indexed", scanned=True)  # alpha still says it is its own
+    sync(a, b)  # (the location's id here is given again: nothing of the one taken over may be left on it)
+    [back] = b.locations.list()
+    assert (back.path, back.device_id) == (loc.path, alpha.device.id)
+
+
+def names(library: Library, loc: Location) -> list[str]:
+    return sorted(row[0] for row in library.read().execute(
+        "SELECT name FROM entries WHERE location_id = ? AND parent_id IS NOT NULL", (loc.id,)
+    ))  # fmt: skip
