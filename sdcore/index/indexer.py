@@ -41,7 +41,7 @@ from sdcore.index.walker import (
 )
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
 from sdcore.library import volume_locations
-from sdcore.library.bulk import CREATE_SECONDARY_INDEXES, SECONDARY_INDEXES
+from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes
 from sdcore.library.damage import DiskFull
 from sdcore.library.library import Library
 from sdcore.library.locations import Location
@@ -138,6 +138,9 @@ class IndexJob(Job):
                 if self.phase == "search":
                     ctx.progress(self.found, self.found, "search index", "entries")
                     await asyncio.to_thread(self._in_tx, ctx, self._build_search, loc)
+                if self.phase == "indexes":
+                    ctx.progress(self.found, self.found, "indexes", "entries")
+                    await asyncio.to_thread(self._in_tx, ctx, self._make_indexes, loc)
                 while self.phase == "content":
                     await asyncio.to_thread(self._content, ctx, loc)
                     ctx.stop_point()
@@ -177,8 +180,7 @@ class IndexJob(Job):
         def finish() -> None:
             with ctx.library.write() as db:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
-                for statement in CREATE_SECONDARY_INDEXES:  # a canceled first load dropped them
-                    db.execute(statement)
+                make_secondary_indexes(db)  # a canceled first load dropped them
                 resume_fts(db, self.location)
                 self._aggregate(db, ctx.library.locations.get(self.location))
 
@@ -208,8 +210,7 @@ class IndexJob(Job):
             if self.first_load:
                 pause_fts(db, loc.id)  # the search index is built in one pass at the end
             else:
-                for statement in CREATE_SECONDARY_INDEXES:  # in case a first load elsewhere was cut off
-                    db.execute(statement)
+                make_secondary_indexes(db)  # in case a first load elsewhere was cut off
             if self.scope == "recursive" and self.subpaths == [""]:  # the whole location: files that failed, again
                 db.execute(
                     "UPDATE entries SET error = NULL WHERE +location_id = ? AND kind = 'file' AND error IS NOT NULL",
@@ -239,8 +240,7 @@ class IndexJob(Job):
                 (ctx.job_id,),
             )
             if self.first_load:  # a first bulk load writes faster without secondary indexes; made again after
-                for name in SECONDARY_INDEXES:
-                    db.execute(f"DROP INDEX IF EXISTS {name}")
+                drop_secondary_indexes(db)
         recursive = self.scope == "recursive"
         rules = IgnoreRules(loc.ignore)
         walker: ProcessWalker | Walker
@@ -297,8 +297,8 @@ class IndexJob(Job):
             db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
             if last:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
-                for statement in CREATE_SECONDARY_INDEXES:
-                    db.execute(statement)
+                if not self.first_load:  # a first load's are made once its entries are searchable (`_make_indexes`)
+                    make_secondary_indexes(db)
                 self.phase = "cleanup"
             ctx.progress(self.found, 0, f"discovery: {self.dirs:,} folders", "entries")
             ctx.save(db)
@@ -485,6 +485,14 @@ class IndexJob(Job):
     def _build_search(self, db: sqlite3.Connection, loc: Location) -> None:
         """After a first load, the search index of the location in one pass (far faster than a trigger per row)."""
         resume_fts(db, loc.id)
+        self.phase = "indexes"
+        if not self.first_load:
+            self._make_indexes(db, loc)
+
+    def _make_indexes(self, db: sqlite3.Connection, loc: Location) -> None:
+        """A first load's secondary indexes, in one pass each, once its entries are searchable (committed): until then
+        it reads its rows in rowid order and needs none, and search needs none (they order and find duplicates)."""
+        make_secondary_indexes(db)
         if loc.mode == "shallow":
             self.phase = "done"
         else:
