@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import msgpack
 import xxhash
 
-from sdcore.index.kinds import extension_of, kind_from_extension
+from sdcore.index.kinds import kind_from_extension
 from sdcore.sdpath import to_db
 
 # A found entry is a plain tuple (millions are made): the columns of `entries` in insert order.
@@ -103,20 +103,29 @@ def _scan(where: str | int, relative: str, rules: IgnoreRules, dir_fd: int | Non
     append = found.append
     kinds = _KIND_OF_FMT
     s_ifmt = stat.S_IFMT
+    of_extension = _OF_EXTENSION
+    ignoring = bool(rules)
     with os.scandir(where) as it:
         for dirent in it:
             name = dirent.name
-            if rules and rules.ignores(name, f"{relative}/{name}" if relative else name):
+            if ignoring and rules.ignores(name, f"{relative}/{name}" if relative else name):
                 continue
             try:
                 st = dirent.stat(follow_symlinks=False)
             except OSError:
                 continue
             kind = kinds.get(s_ifmt(st.st_mode), "other")
+            db_name = name if name.isascii() else to_db(name)
             if kind == "file":
-                ext = extension_of(name)
-                append((name if name.isascii() else to_db(name), to_db(ext), "file", kind_from_extension(ext),
-                        st.st_size, st.st_ino, st.st_mtime, st.st_mode, name[0] == ".", None))
+                stem, dot, tail = name.rpartition(".")
+                ext_kind = of_extension.get(tail) if dot and stem.strip(".") else _NO_EXTENSION
+                if ext_kind is None:
+                    ext = tail.lower()
+                    ext_kind = (to_db(ext), kind_from_extension(ext))
+                    if len(of_extension) < _EXTENSIONS_KEPT:
+                        of_extension[tail] = ext_kind
+                append((db_name, ext_kind[0], "file", ext_kind[1], st.st_size, st.st_ino, st.st_mtime, st.st_mode,
+                        name[0] == ".", None))
                 continue
             link = None
             if kind == "symlink":
@@ -124,9 +133,16 @@ def _scan(where: str | int, relative: str, rules: IgnoreRules, dir_fd: int | Non
                     link = to_db(os.readlink(dirent.path, dir_fd=dir_fd))
                 except OSError:
                     link = None
-            append((name if name.isascii() else to_db(name), "", kind, None, 0 if kind == "dir" else st.st_size,
-                    st.st_ino, st.st_mtime, st.st_mode, name[0] == ".", link))
+            append((db_name, "", kind, None, 0 if kind == "dir" else st.st_size, st.st_ino, st.st_mtime, st.st_mode,
+                    name[0] == ".", link))
     return found
+
+
+_NO_EXTENSION = ("", None)
+_OF_EXTENSION: dict[str, tuple[str, str | None]] = {}
+"""A file name's text after its last dot -> (its extension as the database holds it, its kind): a walk meets few,
+so each is worked out once (a tree of names with made-up tails keeps no more than _EXTENSIONS_KEPT)."""
+_EXTENSIONS_KEPT = 4096
 
 
 class Walker:

@@ -191,6 +191,77 @@ async def test_shallow_mode_computes_no_content_ids(library: Library, tree: Path
     assert indexed["photos/pic.txt"]["object_kind"] == "text"  # from the name only: nothing was read
 
 
+async def test_a_first_index_is_searchable_before_its_secondary_indexes_are_made(
+    library: Library, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sorting indexes and the like are made after the search index is committed: a search meanwhile finds the files."""
+    from sdcore.index.indexer import IndexJob
+    from sdcore.library.bulk import SECONDARY_INDEXES
+
+    seen: list[tuple[list[str], set[str]]] = []
+    make_indexes = IndexJob._make_indexes
+
+    def looking_first(job: IndexJob, db: sqlite3.Connection, loc: Location) -> None:
+        reader = library.read()  # another connection: sees what is committed
+        made = {r[0] for r in reader.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        seen.append(([hit.relative for hit in search.find(library, "pic")], made))
+        make_indexes(job, db, loc)
+
+    monkeypatch.setattr(IndexJob, "_make_indexes", looking_first)
+    loc = library.locations.add(str(tree), mode="shallow")
+    await index(library, loc)
+    assert len(seen) == 1
+    found, made = seen[0]
+    assert found == ["photos/pic.txt"]
+    assert not made & {"entries_by_size", "entries_by_mtime", "entries_by_name"}
+    made = {r[0] for r in library.read().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert set(SECONDARY_INDEXES) <= made
+
+
+async def test_a_shallow_index_keeps_no_content_index_rows(library: Library, tmp_path: Path) -> None:
+    """entries_by_content holds only entries that have a content id: a shallow index adds none to it."""
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(3000):
+        (root / f"f{i}.txt").write_text(str(i))
+    loc = library.locations.add(str(root), mode="shallow")
+    await index(library, loc)
+    db = library.read()
+    pages = db.execute("SELECT count(*) FROM dbstat WHERE name = 'entries_by_content'").fetchone()[0]
+    assert pages == 1  # its root page, empty (it held a row for each of the 3,000)
+    plan = " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN SELECT id FROM entries WHERE content_id = 7"))
+    assert "entries_by_content" in plan
+
+
+async def test_a_first_index_leaves_the_entries_pages_full(library: Library, tmp_path: Path) -> None:
+    """Folders' rows grow after they are written (fingerprint, totals): on pages shared with files, each growth split a
+    full page into half-empty ones (11% of the table unused on the Linux source)."""
+    root = tmp_path / "many"
+    for d in range(400):
+        folder = root / f"folder {d:03}" / "inner"
+        folder.mkdir(parents=True)
+        for f in range(12):
+            (folder.parent / f"file {f:02}.txt").write_text("x" * f)
+    loc = library.locations.add(str(root), mode="shallow")
+    await index(library, loc)
+    used, unused = library.read().execute("SELECT sum(pgsize), sum(unused) FROM dbstat WHERE name = 'entries'").fetchone()
+    assert unused / used < 0.04, unused / used
+
+
+async def test_extensions_and_kinds_of_odd_names(library: Library, tmp_path: Path) -> None:
+    from sdcore.index.kinds import extension_of, kind_from_extension
+
+    root = tmp_path / "odd"
+    root.mkdir()
+    names = [".bashrc", "..foo.txt", "...", "a.", "a..", ".a.", "x.TXT", "y.Txt", "z.tar.GZ", "noext", "été.JPG", "a.jpg.", "..x"]
+    for name in names:
+        (root / name).write_text(name)
+    loc = library.locations.add(str(root), mode="shallow")
+    await index(library, loc)
+    rows = dict(library.read().execute("SELECT name, extension || '|' || coalesce(object_kind, '') FROM entries WHERE parent_id IS NOT NULL"))
+    assert rows == {n: f"{extension_of(n)}|{kind_from_extension(extension_of(n)) or ''}" for n in names}
+
+
 async def test_reindex_with_nothing_changed_writes_nothing(library: Library, tree: Path) -> None:
     loc = library.locations.add(str(tree), mode="content")
     await index(library, loc)
