@@ -149,6 +149,32 @@ class Quota:
             self._strangers_held += size
 
 
+def _field_key(kind: str, fields: dict[str, Any]) -> str:
+    """The field an op of a register kind writes (`sync_fields.key`)."""
+    if kind == "tag":
+        return f"tag:{fields['uid']}:{fields['field']}"
+    if kind == "search":
+        return "search:" + fields["name"].strip().casefold()
+    return f"{kind}:{fields['target']}"
+
+
+_said: dict[str, float] = {}
+
+
+def _say_conflict(origin: str, kept: Op, dropped: Op) -> None:
+    """Say in the log that `origin` signed two different ops as one (once a minute per origin at most)."""
+    now = time.monotonic()
+    if now - _said.get(origin, float("-inf")) < 60:
+        return
+    _said[origin] = now
+    number = f"its operation {dropped.seq}" if dropped.seq is not None and dropped.seq == kept.seq else "one stamp"
+    log.warning(
+        "device %s signed conflicting operations (%s twice, differently): kept the earlier, as every device does; "
+        "`sd library devices` names it (a device restored from a backup with its data dir, or one not to trust)",
+        origin, number,
+    )
+
+
 def tag_uid(name: str) -> str:
     """The id a new tag of this name gets: the same on every device, so two devices making 'work' make one tag."""
     return hashlib.sha256(("tag:" + name.casefold()).encode()).hexdigest()[:32]
@@ -170,6 +196,8 @@ class SharedData:
         """While a batch of other devices' ops is merged (`apply`): every tag name, casefolded -> {uid: (stamp of its
         name, name)}, read once (`_name_group` read them all for each op: 8,000 new tags took 32 s)."""
         self._naming = False
+        self._remade: list[tuple[str, dict[str, Any]]] = []
+        """This device's own ops dropped in the batch being merged (`_wins_conflicts`), to make again."""
 
     @property
     def device(self) -> str:
@@ -197,12 +225,22 @@ class SharedData:
             marks[origin] = hlc.MAX_STAMP
         return marks
 
+    def held(self) -> dict[str, list[Any]]:
+        """Which numbers of each origin's ops this device holds (`oplog.held`), what it asks with beside its
+        watermarks: the devices past their quota here as holding every number, so that none of their ops is sent."""
+        self._adopt_now()
+        numbers = oplog.held(self.library.read())
+        for origin in self.quota.resting():
+            numbers[origin] = [oplog.MAX_SEQ, []]
+        return numbers
+
     def ops_since(
-        self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False
+        self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False,
+        numbers: dict[str, list[Any]] | None = None,
     ) -> list[Op]:
-        """Up to `limit` ops that a device holding `watermarks` lacks, oldest first, their bodies `max_bytes` at most;
-        `verifiable`: only those the other device can check (oplog.ops_since). This device's own ops made before ops
-        were signed are signed on the way out."""
+        """Up to `limit` ops that a device holding `watermarks` (and `numbers`: `held`) lacks, oldest first, their
+        bodies `max_bytes` at most; `verifiable`: only those the other device can check (oplog.ops_since). This
+        device's own ops made before ops were signed are signed on the way out."""
         self._adopt_now()
         only = None
         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
@@ -210,7 +248,7 @@ class SharedData:
             # the asker holds as many devices that are not members as it takes: the ops of others it lacks would be
             # refused there, and, older than what it can take, fill every answer (its sync would stall for good)
             only = set(watermarks) | members
-        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "", only)
+        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "", only, numbers)
         if any(op.sig is None and op.origin == self.device for op in ops):
             ops = [self._signed(op) if op.origin == self.device else op for op in ops]
         return ops
@@ -315,7 +353,7 @@ class SharedData:
                     self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
                 kept.add(op.origin)
-                if oplog.insert(db, op):
+                if self._wins_conflicts(db, op) and oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
                     new += 1
@@ -323,6 +361,9 @@ class SharedData:
                         room[op.origin][0] -= 1
                         room[op.origin][1] -= len(op.body)
                         self.quota.took(op.origin, 1, len(op.body))
+            remade, self._remade = self._remade, []
+            for kind, fields in remade:
+                self.record(db, kind, **fields)
             # the keys of the origins of ops held only: one whose ops all waited (a gap, its quota) is not known yet
             db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)",
                            [(origin, key) for origin, key in (keys or {}).items() if origin in kept])  # fmt: skip
@@ -465,6 +506,7 @@ class SharedData:
             "INSERT INTO sync_ops (origin, hlc, kind, body, sig, seq) VALUES (?, ?, ?, ?, ?, ?)",
             [(op.origin, op.hlc, op.kind, op.body, op.sig, op.seq) for op in ops],
         )
+        oplog.note_held(db, self.device, first, first + len(ops) - 1)
         db.executemany(
             "INSERT INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)",
             [("tagged:" + t, op.hlc, op.origin) for t, op in zip(new, ops, strict=True)],
@@ -565,14 +607,11 @@ class SharedData:
                 )
             self._show_tagging(db, uid, target, live)
             return
-        if op.kind == "tag":
-            key = f"tag:{fields['uid']}:{fields['field']}"
-            value = fields["value"]
-        elif op.kind == "search":
-            key = "search:" + fields["name"].strip().casefold()
+        key = _field_key(op.kind, fields)
+        value: Any
+        if op.kind == "search":
             value = [fields["name"].strip(), fields["value"]] if fields["value"] is not None else None
         else:
-            key = f"{op.kind}:{fields['target']}"
             value = fields["value"]
         db.execute("INSERT OR IGNORE INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)", (key, op.hlc, op.origin))
         row = db.execute("SELECT hlc, origin, value FROM sync_fields WHERE key = ?", (key,)).fetchone()
@@ -592,6 +631,75 @@ class SharedData:
             self._show_tag(db, fields["uid"], old)
         elif op.kind == "search":
             self._show_search(db, fields["name"].strip(), value)
+        else:
+            self._show_metadata(db, fields["target"])
+
+    def _wins_conflicts(self, db: sqlite3.Connection, op: Op) -> bool:
+        """Whether to keep `op`: no op its origin signed with its number or its stamp is held here, or `op` ranks
+        before each that is (`oplog.rank`: every device keeps the same one), which are dropped and their effects
+        undone. A conflict is kept as evidence (`oplog.record_conflict`) and said in the log."""
+        rivals = oplog.rivals(db, op)
+        if not rivals:
+            return True
+        best = min(rivals, key=oplog.rank)
+        if oplog.rank(best) < oplog.rank(op):
+            if oplog.record_conflict(db, best, op):
+                _say_conflict(op.origin, best, op)
+            return False
+        for rival in rivals:
+            if oplog.record_conflict(db, op, rival):
+                _say_conflict(op.origin, op, rival)
+            self._unmerge(db, rival)
+            if rival.origin == self.device:
+                # this device's own change, numbered again after a restore from a backup that took its data dir
+                # too (no high-water mark): made again, past the numbers it holds, so the user's edit is not lost
+                fields = rival.fields()
+                self._remade.append((rival.kind, fields))
+        return True
+
+    def _unmerge(self, db: sqlite3.Connection, op: Op) -> None:
+        """Undo a held op (it lost a conflict): drop it and its line of history, and fold what it wrote again from
+        the ops left."""
+        oplog.delete(db, op)
+        fields = op.fields()
+        self._changed.add(_WHAT[op.kind])
+        self._names = None  # (read again when next needed)
+        if op.kind == "tag+" or op.kind == "tag-":
+            uid, target = fields["uid"], fields["target"]
+            db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", ("tagged:" + target, op.hlc, op.origin))
+            if op.kind == "tag+":
+                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", (uid, target, op.hlc, op.origin))
+            else:
+                still_seen: set[tuple[str, int]] = set()
+                for stamp, origin in db.execute("SELECT hlc, origin FROM sync_history WHERE key = ?", ("tagged:" + target,)).fetchall():
+                    other = oplog.get(db, origin, stamp)
+                    if other is not None and other.kind == "tag-" and other.fields()["uid"] == uid:
+                        still_seen.update((o, t) for o, t in other.fields()["seen"])
+                for origin, stamp in fields["seen"]:
+                    if (origin, stamp) in still_seen:
+                        continue
+                    held = oplog.get(db, origin, stamp) is not None  # the add is held: it is on again; else forgotten
+                    db.execute(
+                        "UPDATE sync_tagged SET removed = 0 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?" if held
+                        else "DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?",
+                        (uid, target, stamp, origin),
+                    )  # fmt: skip
+            self._show_tagging(db, uid, target)
+            return
+        key = _field_key(op.kind, fields)
+        db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", (key, op.hlc, op.origin))
+        row = db.execute("SELECT hlc, origin FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        if row is None or tuple(row) != op.stamp:
+            return  # a later op holds the field
+        db.execute("DELETE FROM sync_fields WHERE key = ?", (key,))
+        last = db.execute("SELECT hlc, origin FROM sync_history WHERE key = ? ORDER BY hlc DESC, origin DESC LIMIT 1", (key,)).fetchone()
+        before = oplog.get(db, last[1], last[0]) if last is not None else None
+        if before is not None:
+            self._merge(db, before)
+        if op.kind == "tag":
+            self._show_tag(db, fields["uid"], fields["value"] if fields["field"] == "name" else None)
+        elif op.kind == "search":
+            self._show_search(db, fields["name"].strip(), self._field(db, key))
         else:
             self._show_metadata(db, fields["target"])
 

@@ -18,7 +18,7 @@ from sdcore.index.indexer import index_location
 from sdcore.library import entries
 from sdcore.library.context import LibraryContext
 from sdcore.library.library import Library, create_folder
-from sdcore.sync import hlc, oplog, signing
+from sdcore.sync import hlc, oplog, protocol, signing
 from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue, catalogue_changes, catalogue_watermark
 from sdcore.sync.oplog import BadOp, Op, content_target, make
 
@@ -58,11 +58,21 @@ def entry(library: Library, name: str) -> int:
 
 
 def exchange(giver: Library, taker: Library, limit: int = 1000) -> int:
-    """What a pull does: the taker asks for what it lacks, in batches, and applies it."""
+    """What a pull does: the taker asks for what it lacks (by watermarks and numbers held), in batches, and applies
+    it with the ops the giver kept in conflicts it found since the last pull."""
     total = 0
-    while batch := giver.sync.ops_since(taker.sync.watermarks(), limit):
-        total += taker.sync.apply([Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) for op in batch])
-    return total
+    cursor = protocol.shared_data(taker)
+    sender = str(giver.context.device_id)
+    while True:
+        kept, up_to = oplog.kept_in_conflicts(giver.read(), cursor.cursor(sender), limit, 1 << 30)
+        batch = kept + giver.sync.ops_since(taker.sync.watermarks(), limit, numbers=taker.sync.held())
+        if not batch:
+            return total
+        new = taker.sync.apply([Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) for op in batch])
+        cursor.set_cursor(sender, up_to)
+        total += new
+        if not new:
+            return total
 
 
 def converge(*devices: Library) -> None:
@@ -198,11 +208,14 @@ async def test_a_device_restored_from_a_backup_still_gets_its_new_edits_to_the_o
     a = device(folder, A)  # a's library restored from the backup: it numbers its next op as the lost one was
     try:
         tags.create(a, "made after the restore")
-        assert b.sync.apply(a.sync.ops_since(b.sync.watermarks())) == 1  # before: 0, b held an op of that number
-        converge(b, c)  # c back: it gets the lost op from b, then the new one from a, of the same number
-        exchange(a, c)
-        assert {"lost in the restore", "made after the restore"} <= set(tag_names(c)) & set(tag_names(b))
-        assert b.sync.digest() == c.sync.digest()
+        assert exchange(a, c) == 1  # c, away before, takes a's new op numbered as the lost one (it holds neither)
+        assert exchange(a, b) == 0  # b holds the lost op of that number, earlier: a's new one is dropped there
+        assert oplog.conflicts(b.read()) == {A: 1}
+        assert exchange(b, a) == 1  # a gets the lost op back (b says which it kept), and makes its change again
+        converge(a, b, c)  # c drops a's op of that number too (told by a or b), and takes both changes
+        for library in (a, b, c):
+            assert {"lost in the restore", "made after the restore"} <= set(tag_names(library))
+        assert a.sync.digest() == b.sync.digest() == c.sync.digest()
     finally:
         a.close()
 
