@@ -269,6 +269,23 @@ def insert(db: sqlite3.Connection, op: Op) -> bool:
     return True
 
 
+OP_ROW_BYTES = 340
+"""What keeping an op costs here beyond its body: its row (origin, stamp, signature, number), its number's index
+entry and its line of history (measured: ~330 bytes a note of one character, whose body is 59)."""
+TAGGED_ROW_BYTES = 300
+"""...and, for a tag put on a target, its row of the add-wins set and that row's index entry (~620 in all)."""
+
+
+def stored_size(op: Op) -> int:
+    """The bytes an op takes here once kept (what a device's quota counts: its body alone let tiny ops take ~7
+    times the bytes the quota allows)."""
+    return len(op.body) + OP_ROW_BYTES + (TAGGED_ROW_BYTES if op.kind == "tag+" else 0)
+
+
+STORED_SIZE_SQL = f"total(length(body)) + count(*) * {OP_ROW_BYTES} + total(kind = 'tag+') * {TAGGED_ROW_BYTES}"
+"""`stored_size` summed over the ops a query selects."""
+
+
 def delete(db: sqlite3.Connection, op: Op) -> None:
     """Drop an op (one that lost to another its origin signed with its number or stamp: `rivals`); its number stays
     held (the op kept in its place carries it)."""

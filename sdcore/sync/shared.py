@@ -70,12 +70,12 @@ class TagEvent:
 
 QUOTA_OPS = 200_000
 QUOTA_BYTES = 64 << 20
-"""What one other device's ops may add here in an hour (operations, bytes of their bodies), in a burst or spread:
+"""What one other device's ops may add here in an hour (operations, bytes they take: `oplog.stored_size`), in a burst or spread:
 past it, its further ops wait (its watermark stays below them: they come again at later pulls). 10,000 tag
 operations made offline come in one burst well within it."""
 QUOTA_PERIOD = 3600.0
 MAX_HELD_BYTES = 1 << 30
-"""Bytes of ops bodies of one other device this device keeps in all (the log is never compacted)..."""
+"""Bytes the ops of one other device take here in all (the log is never compacted)..."""
 MAX_HELD_BYTES_STRANGER = 16 << 20
 """...of a device that is not a member of the library (a copy's old device; a member making up devices)."""
 MAX_HELD_BYTES_STRANGERS = 64 << 20
@@ -105,14 +105,14 @@ class Quota:
         self._buckets[origin] = (ops, size, now)
         held = self._held.get(origin)
         if held is None:
-            row = conn.execute("SELECT count(*), total(length(body)) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
+            row = conn.execute(f"SELECT count(*), {oplog.STORED_SIZE_SQL} FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
             held = self._held[origin] = [int(row[0]), int(row[1])]
         if origin in members:
             return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES - held[1])
         if self._strangers_held is None:
             self._strangers.update(o for o in oplog.origins(conn) if o not in members)
             self._strangers_held = sum(
-                int(conn.execute("SELECT total(length(body)) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
+                int(conn.execute(f"SELECT {oplog.STORED_SIZE_SQL} FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
                 for o in self._strangers
             )  # fmt: skip
         if origin not in self._strangers:  # (a device no longer a member, say: what it holds counts from now on)
@@ -347,20 +347,25 @@ class SharedData:
                     if members is None:
                         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
                     room[op.origin] = list(self.quota.room(db, op.origin, members))
-                if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
+                size = oplog.stored_size(op)
+                if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < size):
                     over.add(op.origin)
                     stranger = members is not None and op.origin not in members
                     self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
                 kept.add(op.origin)
-                if self._wins_conflicts(db, op) and oplog.insert(db, op):
+                if not self._wins_conflicts(db, op):
+                    if not mine:  # (kept as evidence, for the first few)
+                        room[op.origin][1] -= size
+                        self.quota.took(op.origin, 0, size)
+                elif oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
                     new += 1
                     if not mine:
                         room[op.origin][0] -= 1
-                        room[op.origin][1] -= len(op.body)
-                        self.quota.took(op.origin, 1, len(op.body))
+                        room[op.origin][1] -= size
+                        self.quota.took(op.origin, 1, size)
             remade, self._remade = self._remade, []
             for kind, fields in remade:
                 self.record(db, kind, **fields)

@@ -298,6 +298,27 @@ async def test_devices_not_members_may_add_little_here_however_many_they_are(
     assert held <= 3000, held  # before: 16 MiB each, 128 of them (here all 10 * 30 ops, 6,200 bytes)
 
 
+async def test_a_devices_quota_counts_the_bytes_its_operations_take_here_not_their_bodies_alone(
+    trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdcore.sync import shared
+
+    _, b, _ = trio
+    monkeypatch.setattr(shared, "QUOTA_BYTES", 200_000)
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    tiny = [make(A, stamp + n, "tag+", n + 1, uid="0" * 32, target=f"e:{A}:{n}") for n in range(2000)]  # 91 bytes each
+
+    def used() -> int:
+        conn = b.read()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages * conn.execute("PRAGMA page_size").fetchone()[0])
+
+    before = used()
+    b.sync.apply(tiny)
+    assert used() - before <= 1.2 * 200_000  # before: 2000 ops of 182 KB of bodies, 1.3 MB on disk
+    assert b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ?", (A,)).fetchone()[0] > 200
+
+
 def steps(library: Library, work: Callable[[], object]) -> int:
     """SQLite's work (virtual machine steps, in thousands) for `work` on the library's connections of this thread."""
     count = [0]
