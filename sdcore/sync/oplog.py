@@ -359,12 +359,13 @@ def rank(op: Op) -> tuple[int, bytes]:
 
 def rivals(conn: sqlite3.Connection, op: Op) -> list[Op]:
     """The ops held of `op`'s origin with its stamp or its number that are not `op`."""
-    rows = conn.execute(
-        "SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ?1 AND hlc = ?2"
-        " UNION SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ?1 AND seq = ?3",
-        (op.origin, op.hlc, op.seq),
-    ).fetchall()
-    return [held for held in (Op(*r) for r in rows) if not same(held, op)]
+    stamps = {op.hlc}
+    if op.seq is not None:  # (the stamps alone, from the numbers index: asked for whole rows, SQLite read every op
+        stamps.update(stamp for (stamp,) in conn.execute(  # of the origin, 0.5 ms each with 10,000 ops)
+            "SELECT hlc FROM sync_ops WHERE origin = ? AND seq = ? AND seq IS NOT NULL", (op.origin, op.seq)
+        ))  # fmt: skip
+    held = (get(conn, op.origin, stamp) for stamp in sorted(stamps))
+    return [h for h in held if h is not None and not same(h, op)]
 
 
 def record_conflict(db: sqlite3.Connection, kept: Op, dropped: Op) -> bool:
@@ -453,7 +454,7 @@ def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dic
 
         def earliest(seq: int, origin: str = origin, first: dict[int, int] = first) -> int:
             if seq not in first:
-                row = conn.execute("SELECT min(hlc) FROM sync_ops WHERE origin = ? AND seq = ?", (origin, seq)).fetchone()
+                row = conn.execute("SELECT min(hlc) FROM sync_ops WHERE origin = ? AND seq = ? AND seq IS NOT NULL", (origin, seq)).fetchone()
                 first[seq] = row[0] if row[0] is not None else 1 << 63
             return first[seq]
 
@@ -502,7 +503,7 @@ def ops_since(
             first, runs = numbers[origin]
             for after, before in _missing(first, runs):
                 rows += conn.execute(
-                    "SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND seq > ? AND seq <= ?"
+                    "SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND seq > ? AND seq <= ? AND seq IS NOT NULL"
                     f"{signed} ORDER BY seq LIMIT ?", (origin, after, before, limit),
                 ).fetchall()  # fmt: skip
             rows = sorted(set(rows), key=lambda r: r[1])[:limit]
