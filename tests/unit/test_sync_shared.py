@@ -644,3 +644,53 @@ async def test_three_devices_end_equal_whatever_they_did_apart(seed: int, trio: 
     assert len(notes) == 1, f"seed {seed}: notes differ"
     assigned = {tuple(sorted((n, tuple(sorted(tagged(d, n)))) for n in tag_names(d))) for d in trio}
     assert len(assigned) == 1, f"seed {seed}: tagged files differ"
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_devices_given_two_different_histories_of_one_device_end_equal(
+    seed: int, trio: tuple[Library, Library, Library], tmp_path: Path
+) -> None:
+    """D's library is restored from a backup with no mark of what it had numbered: it numbers its next changes as
+    the lost ones were (two histories under one set of numbers, as a lying device would sign them). Whatever part of
+    each the others get, in whatever order, with their own edits between: all four end with the same state, one op
+    of each of D's numbers everywhere, and none of D's changes after the restore lost."""
+    rng = random.Random(seed)
+    a, b, c = trio
+    D = str(uuid.UUID(int=0xD))
+    folder = tmp_path / "d" / a.folder.name
+    shutil.copytree(a.folder, folder, ignore=shutil.ignore_patterns(".lock"))
+    backup = tmp_path / "backup"
+    shutil.copytree(folder, backup)
+    histories = []
+    for _ in range(2):  # the lost history, then the one made after the restore
+        d = device(folder, D)
+        for _ in range(rng.randint(3, 12)):
+            random_edit(rng, d)
+        histories.append(d.sync.ops_since({}, 10_000))
+        d.close()
+        shutil.rmtree(folder)
+        shutil.copytree(backup, folder)
+    d = device(folder, D)  # D as restored, with the second history: what it holds now
+    d.sync.apply(histories[1])
+    try:
+        for library in trio:
+            for history in rng.sample(histories, 2):
+                cut = rng.randint(0, len(history))
+                library.sync.apply(rng.sample(history[:cut], cut))  # (in any order: what waits comes again)
+            if rng.random() < 0.5:
+                random_edit(rng, library)
+        for _ in range(5):
+            giver, taker = rng.sample([a, b, c, d], 2)
+            exchange(giver, taker, rng.randint(1, 5))
+        for _ in range(3):
+            converge(a, b, c, d)
+        assert len({x.sync.digest() for x in (a, b, c, d)}) == 1, f"seed {seed}"
+        shown = {tuple(sorted(tag_names(x).items(), key=str)) for x in (a, b, c, d)}
+        assert len(shown) == 1, f"seed {seed}: the tags shown differ"
+        for x in (a, b, c, d):
+            numbers = [s for (s,) in x.read().execute("SELECT seq FROM sync_ops WHERE origin = ? ORDER BY seq", (D,))]
+            assert len(numbers) == len(set(numbers)), f"seed {seed}: two ops of one number of D"
+        kept = {(op.kind, op.body) for op in d.sync.ops_since({}, 10_000) if op.origin == D}
+        assert {(op.kind, op.body) for op in histories[1]} <= kept, f"seed {seed}: a change D made after the restore lost"
+    finally:
+        d.close()
