@@ -144,7 +144,10 @@ class SharedData(Protocol):
         """The last of `device`'s conflicts it sent here."""
         ...
 
-    def set_cursor(self, device: str, up_to: int) -> None: ...
+    def set_cursor(self, device: str, up_to: int, packed: list[Any]) -> None:
+        """After `packed` (an answer's ops) was applied: `device`'s conflicts up to `up_to` were sent here, unless one
+        of those ops waits (a gap): then they come again."""
+        ...
 
     def apply(self, packed: list[Any], sender: str, keys: object) -> int:
         """Merge ops `sender` sent, those signed by their origins (`keys`: public keys it sent); how many were new."""
@@ -219,7 +222,14 @@ class _Ops:
         row = self.log.library.read().execute("SELECT conflicts FROM sync_cursors WHERE device = ?", (device,)).fetchone()
         return int(row[0]) if row else 0
 
-    def set_cursor(self, device: str, up_to: int) -> None:
+    def set_cursor(self, device: str, up_to: int, packed: list[Any]) -> None:
+        conn = self.log.library.read()
+        if up_to <= self.cursor(device):
+            return
+        for op in packed:  # (well-formed: `apply` refused the answer otherwise)
+            if not conn.execute("SELECT 1 FROM sync_ops WHERE origin = ?1 AND hlc = ?2 UNION ALL"
+                                " SELECT 1 FROM sync_conflicts WHERE origin = ?1 AND hlc = ?2", (op[0], op[1])).fetchone():  # fmt: skip
+                return
         with self.log.library.write() as db:
             db.execute(
                 "INSERT INTO sync_cursors (device, conflicts) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET conflicts = excluded.conflicts",

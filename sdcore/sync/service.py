@@ -399,7 +399,7 @@ class SyncService:
             applied += new
             up_to = answer.get("conflicts_up_to")
             if isinstance(up_to, int) and not isinstance(up_to, bool) and 0 <= up_to <= protocol.MAX_HLC:
-                await self._in_thread(log_.set_cursor, str(peer.id), up_to)
+                await self._in_thread(log_.set_cursor, str(peer.id), up_to, answer["ops"])
             try:
                 for m in members.merge(answer.get("members", []), self.me, self._trusted()):
                     if self.started:

@@ -69,7 +69,7 @@ def exchange(giver: Library, taker: Library, limit: int = 1000) -> int:
         if not batch:
             return total
         new = taker.sync.apply([Op.unpack(msgpack.unpackb(msgpack.packb(op.pack()))) for op in batch])
-        cursor.set_cursor(sender, up_to)
+        cursor.set_cursor(sender, up_to, [op.pack() for op in batch])
         total += new
         if not new:
             return total
