@@ -400,7 +400,7 @@ class SharedData:
         h = hashlib.sha256()
         for row in conn.execute("SELECT key, hlc, origin, value FROM sync_fields ORDER BY key"):
             h.update(msgpack.packb(list(row)))
-        for row in conn.execute("SELECT uid, target, hlc, origin, removed FROM sync_tagged ORDER BY uid, target, hlc, origin"):
+        for row in conn.execute("SELECT uid, target, hlc, origin, removed > 0 FROM sync_tagged ORDER BY uid, target, hlc, origin"):
             h.update(msgpack.packb(list(row)))
         return h.hexdigest()
 
@@ -607,7 +607,7 @@ class SharedData:
             else:
                 db.executemany(
                     "INSERT INTO sync_tagged (uid, target, hlc, origin, removed) VALUES (?, ?, ?, ?, 1)"
-                    " ON CONFLICT DO UPDATE SET removed = 1",
+                    " ON CONFLICT DO UPDATE SET removed = removed + 1",  # (how many removals saw it: `_unmerge`)
                     [(uid, target, stamp, origin) for origin, stamp in fields["seen"]],
                 )
             self._show_tagging(db, uid, target, live)
@@ -674,21 +674,12 @@ class SharedData:
             db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", ("tagged:" + target, op.hlc, op.origin))
             if op.kind == "tag+":
                 db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", (uid, target, op.hlc, op.origin))
-            else:
-                still_seen: set[tuple[str, int]] = set()
-                for stamp, origin in db.execute("SELECT hlc, origin FROM sync_history WHERE key = ?", ("tagged:" + target,)).fetchall():
-                    other = oplog.get(db, origin, stamp)
-                    if other is not None and other.kind == "tag-" and other.fields()["uid"] == uid:
-                        still_seen.update((o, t) for o, t in other.fields()["seen"])
-                for origin, stamp in fields["seen"]:
-                    if (origin, stamp) in still_seen:
-                        continue
-                    held = oplog.get(db, origin, stamp) is not None  # the add is held: it is on again; else forgotten
-                    db.execute(
-                        "UPDATE sync_tagged SET removed = 0 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?" if held
-                        else "DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?",
-                        (uid, target, stamp, origin),
-                    )  # fmt: skip
+            else:  # each add it saw: seen by one removal fewer (on again when none is left; forgotten if not held)
+                seen = [(uid, target, stamp, origin) for origin, stamp in fields["seen"]]
+                db.executemany("UPDATE sync_tagged SET removed = removed - 1 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", seen)
+                for row in seen:
+                    if oplog.get(db, row[3], row[2]) is None:
+                        db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0", row)
             self._show_tagging(db, uid, target)
             return
         key = _field_key(op.kind, fields)

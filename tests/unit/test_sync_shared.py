@@ -694,3 +694,25 @@ async def test_devices_given_two_different_histories_of_one_device_end_equal(
         assert {(op.kind, op.body) for op in histories[1]} <= kept, f"seed {seed}: a change D made after the restore lost"
     finally:
         d.close()
+
+
+async def test_undoing_a_removal_that_lost_a_conflict_costs_what_it_saw_not_the_files_whole_history(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    """A member signing two removals with one number, the later sent first, makes every device undo it: on a file
+    tagged and untagged 4,000 times, that read the file's whole history (each time: a lying member's cheap way to
+    make others work), now only the adds the removal saw."""
+    _, b, c = trio
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    target = content_target("ab" * 16)
+    cost = {}
+    for library, churn in ((b, 40), (c, 4000)):
+        history = [make(A, stamp + n, "tag+" if n % 2 == 0 else "tag-", n + 1, uid="1" * 32, target=target,
+                        **({} if n % 2 == 0 else {"seen": [[A, stamp + n - 1]]})) for n in range(churn)]  # fmt: skip
+        library.sync.apply(history)
+        add = make(A, stamp + churn, "tag+", churn + 1, uid="1" * 32, target=target)
+        liar = [make(A, stamp + churn + 1 + n, "tag-", churn + 2, uid="1" * 32, target=target, seen=[[A, add.hlc]]) for n in range(2)]
+        library.sync.apply([add, liar[1]])
+        cost[churn] = steps(library, lambda library=library, liar=liar: library.sync.apply([liar[0]]))  # type: ignore[misc]
+        assert oplog.conflicts(library.read()) == {A: 1}
+    assert cost[4000] <= 2 * cost[40] + 5, cost  # before: 92,000 steps vs 1,000 (the 4,000 ops read and unpacked)
