@@ -501,11 +501,16 @@ def ops_since(
         ).fetchall()
         if numbers is not None and origin in numbers:
             first, runs = numbers[origin]
-            for after, before in _missing(first, runs):
-                rows += conn.execute(
+            by_number = 0
+            for after, up_to in _missing(first, runs):  # (`limit` ops in all: an asker naming many gaps costs no more)
+                found = conn.execute(
                     "SELECT origin, hlc, kind, body, sig, seq FROM sync_ops WHERE origin = ? AND seq > ? AND seq <= ? AND seq IS NOT NULL"
-                    f"{signed} ORDER BY seq LIMIT ?", (origin, after, before, limit),
+                    f"{signed} ORDER BY seq LIMIT ?", (origin, after, up_to, limit - by_number),
                 ).fetchall()  # fmt: skip
+                rows += found
+                by_number += len(found)
+                if by_number >= limit:
+                    break
             rows = sorted(set(rows), key=lambda r: r[1])[:limit]
         streams.append([Op(*row) for row in rows])
     ops: list[Op] = []
