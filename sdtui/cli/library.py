@@ -366,7 +366,10 @@ def library_devices(name: str = typer.Argument(None, help="The library (default:
         ]  # fmt: skip
         print_table(("device", "id", "state", "last sync"), rows)
         for d in devices:
-            if d.conflicts:
+            if d.this_device and d.conflicts:
+                print(f"this device numbered {d.conflicts} changes as ones the others held (restored with its data dir "
+                      "from a backup): the others' were kept, and its own made again after them")  # fmt: skip
+            elif d.conflicts:
                 print(f"{display(d.name)} signed conflicting operations ({d.conflicts} found here: two different "
                       "changes under one number); the earlier of each is kept on every device. Restored with its "
                       "data dir from a backup? Otherwise do not trust it: `sd library unshare`")  # fmt: skip
