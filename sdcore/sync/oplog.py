@@ -460,7 +460,7 @@ def without_gaps(conn: sqlite3.Connection, ops: list[Op]) -> tuple[list[Op], dic
 
         for op in sorted(numbered, key=lambda o: (o.seq or 0, o.hlc)):
             assert op.seq is not None
-            if op.seq == 1 or earliest(op.seq - 1) < op.hlc:  # (two ops of one number: a restored device's, kept)
+            if op.seq == 1 or earliest(op.seq - 1) < op.hlc:  # (two of one number: the conflict is settled on insert)
                 out.append(op)
                 first[op.seq] = min(earliest(op.seq), op.hlc)
             elif origin not in missing:

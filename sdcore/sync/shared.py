@@ -9,6 +9,10 @@ function of the set of ops held, whatever their order:
 - a tag on an entry or a content is an add-wins set (`sync_tagged`): a removal names the adds it saw, so an add
   it did not see (made meanwhile on another device) stays.
 
+An origin signs each op with a number of its own (oplog.Op.seq). Two different ops it signed with one number or one
+stamp (a device restored with its data dir from a backup, or one that lies) are a conflict: the earlier is kept on
+every device, the other undone where it was merged and kept as evidence (`_wins_conflicts`).
+
 What users see (the `tags`, `tag_assignments`, `user_metadata` and `saved_searches` tables that listing and
 search read) is made from that state. An op about an entry this device does not know yet (another device's
 catalogue has not brought it) changes the state only; `reapply_pending` shows it once the entry arrives.
