@@ -716,3 +716,19 @@ async def test_undoing_a_removal_that_lost_a_conflict_costs_what_it_saw_not_the_
         cost[churn] = steps(library, lambda library=library, liar=liar: library.sync.apply([liar[0]]))  # type: ignore[misc]
         assert oplog.conflicts(library.read()) == {A: 1}
     assert cost[4000] <= 2 * cost[40] + 5, cost  # before: 92,000 steps vs 1,000 (the 4,000 ops read and unpacked)
+
+
+async def test_an_asker_says_which_numbers_it_holds_and_gets_exactly_the_others(trio: tuple[Library, Library, Library]) -> None:
+    a, b, _ = trio
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    ops = [make(B, stamp + n, "search", n, name=f"s{n}", value=None) for n in range(1, 41)]
+    a.sync.apply(ops)
+    with b.write() as db:  # b holds 1-5, 7 and 30-40 (as a restored device might: its own numbers past a gap)
+        for op in ops[:5] + ops[6:7] + ops[29:]:
+            oplog.insert(db, op)
+    assert b.sync.held()[B] == [5, [[7, 7], [30, 40]]]
+    assert b.sync.watermarks()[B] == ops[-1].hlc  # by time alone, b lacks nothing
+    assert a.sync.ops_since(b.sync.watermarks(), 1000) == []
+    lacking = a.sync.ops_since(b.sync.watermarks(), 1000, numbers=b.sync.held())
+    assert [op.seq for op in lacking] == [6, *range(8, 30)]
+    assert [op.seq for op in a.sync.ops_since(b.sync.watermarks(), 5, numbers=b.sync.held())] == [6, 8, 9, 10, 11]
