@@ -2,6 +2,11 @@
 
 An Op crosses the wire as `Op.pack()`; `Op.unpack()` takes what a peer sent and checks every field, so the merge
 only ever sees well-formed operations of known kinds and bounded sizes.
+
+Why the log is not compacted, even of ops every member holds: it is the history (`sync_history` names ops; the
+values `sd note --history` and `sd tag history` show are their bodies), and a device that joins later, or one
+restored from a backup, takes an origin's ops only as signed by it and without a gap in their numbers; a dropped
+op leaves a gap no one can prove is harmless (taking another device's word for it is how a relay hides ops).
 """
 
 from __future__ import annotations
