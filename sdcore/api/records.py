@@ -201,6 +201,9 @@ class LibraryDevice:
     this_device: bool
     online: bool
     last_sync: float | None
+    conflicts: int = 0
+    """Operations it signed twice, differently (one number or one stamp for two changes), found here: a device
+    restored with its data dir from a backup, or one that lies (the earlier of each is kept, on every device)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -665,6 +665,36 @@ MIGRATIONS: dict[int, str] = {
     DROP INDEX IF EXISTS entries_by_content;
     CREATE INDEX entries_by_content ON entries (content_id) WHERE content_id IS NOT NULL;
     """,
+    # Which numbers of each origin's ops are held (runs lo..hi): what an asker names (sdcore.sync.oplog.held), so a
+    # member holding an op it lacks sends it, whatever the stamps it holds; and two different ops one origin signed
+    # with one number or one stamp (an equivocation): the one dropped, as evidence, and the one kept on every device.
+    31: """
+    CREATE TABLE sync_held (
+        origin TEXT NOT NULL,
+        lo INTEGER NOT NULL,
+        hi INTEGER NOT NULL,
+        PRIMARY KEY (origin, lo)
+    ) WITHOUT ROWID;
+    INSERT INTO sync_held (origin, lo, hi)
+        SELECT origin, min(seq), max(seq) FROM (
+            SELECT origin, seq, seq - dense_rank() OVER (PARTITION BY origin ORDER BY seq) AS run
+            FROM sync_ops WHERE seq IS NOT NULL
+        ) GROUP BY origin, run;
+    CREATE TABLE sync_conflicts (
+        id INTEGER PRIMARY KEY,
+        origin TEXT NOT NULL,
+        seq INTEGER,                     -- the number both carry (NULL: they share a stamp only)
+        hlc INTEGER NOT NULL,            -- the dropped op's stamp
+        kept_hlc INTEGER NOT NULL,       -- the kept op's (in sync_ops)
+        evidence BLOB,                   -- msgpack [kept, dropped] as signed (the first few of an origin only)
+        found REAL NOT NULL,
+        UNIQUE (origin, hlc, kept_hlc)
+    );
+    CREATE TABLE sync_cursors (          -- of each device asked: the last of its conflicts it sent here
+        device TEXT PRIMARY KEY,
+        conflicts INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 
 

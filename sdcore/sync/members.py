@@ -27,7 +27,7 @@ from typing import Any
 
 from sdcore.errors import SdError
 from sdcore.privacy import write_private
-from sdcore.sync import signing
+from sdcore.sync import hlc, signing
 
 FILE = "members.json"
 MAX_MEMBERS = 64
@@ -38,9 +38,10 @@ JOINED = 1.0
 """The time a device that shared a library with this one is listed as added (by this device, which did not ask
 for it): earlier than any removal, so a removed device that shares the library back with a member that did not
 know of its removal is not brought back everywhere by that member's list."""
-MAX_AHEAD = 24 * 3600.0
-"""Seconds ahead of this device's clock an entry may be dated: a later one would win over every change to come
-(a member removed in the year 4000 could never be shared with again), so it is refused."""
+MAX_AHEAD = hlc.MAX_AHEAD_MS / 1000
+"""Seconds ahead of this device's clock an entry may be dated, as an op's stamp may (a later one would win over
+every change to come: a member removed in the year 4000 could never be shared with again), so it is refused. One
+within it does not hold up the changes made here after it was seen: they are dated past it (`Members.add`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ class Members:
             if _full(members, str(device_id)):
                 raise LibraryFull(f"this library has been shared with {MAX_MEMBERS} devices, the most one library may be")
             old = members.get(str(device_id))
-            m = Member(str(device_id), name[:NAME_LIMIT], when or time.time(), None, old.last_sync if old else None)
+            m = Member(str(device_id), name[:NAME_LIMIT], when or _after(old), None, old.last_sync if old else None)
             members[m.device_id] = m = dataclasses.replace(self._sign(m), own=old.own if old else None)
             self._save(members)
             return m
@@ -176,7 +177,7 @@ class Members:
             old = members.get(str(device_id))
             if old is None:
                 return None
-            gone = self._sign(Member(old.device_id, old.name, old.added, when or time.time(), old.last_sync))
+            gone = self._sign(Member(old.device_id, old.name, old.added, when or _after(old), old.last_sync))
             members[old.device_id] = dataclasses.replace(gone, own=old.own)
             self._save(members)
             return old
@@ -275,6 +276,14 @@ class Members:
             if changed:
                 self._save(members)
         return joined
+
+
+def _after(old: Member | None) -> float:
+    """When a change of a member made now is dated: now, or just after the entry it replaces when that is dated
+    ahead of this clock (another device's clock ahead, by up to MAX_AHEAD), as an HLC dates an edit after what it
+    saw: else a removal dated a day ahead beat this device's user sharing the library again, everywhere but here."""
+    now = time.time()
+    return now if old is None or old.stamp < now else old.stamp + 0.001
 
 
 def _unpack(row: object) -> Member:

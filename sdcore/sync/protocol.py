@@ -7,9 +7,13 @@ Every request names the library by id; the device answering serves it only to a 
     sync_share(library, title, members) -> {"name"}     the library is shared with you (a full-trust device only)
     sync_unshare(library, member)       -> None         `member` (maybe you) no longer holds the library (another
                                                     device than the caller and you: the caller is fully trusted)
-    sync_ops(library, watermarks, limit) -> {"ops", "more", "members", "keys"}   operations of every origin you
-                                                    lack, each signed by its origin (and numbered by it: see
-                                                    oplog.Op.seq), and the origins' public keys
+    sync_ops(library, watermarks, limit, held, conflicts_after) -> {"ops", "more", "members", "keys",
+                                                    "conflicts_up_to"}   operations of every origin you lack (stamped
+                                                    past your watermark, or numbered as none you hold: `held`), each
+                                                    signed by its origin (and numbered by it: see oplog.Op.seq), and
+                                                    the origins' public keys; first, the ops kept here in conflicts
+                                                    found after your `conflicts_after` (a device from before `held`
+                                                    refuses both arguments: asked without them)
     sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
                                                     (with "restart": true, from the start instead: the asker holds
                                                     changes the answerer lost to a restore; it loads it again)
@@ -76,6 +80,34 @@ def watermarks(value: object) -> dict[str, int]:
     return out
 
 
+def held(value: object) -> dict[str, list[Any]]:
+    """Checked numbers held: {device id: [n, [[lo, hi], ...]]} (1..n held, and runs above, in order, apart)."""
+    from sdcore.sync.oplog import MAX_HELD_RANGES, MAX_RANGES, MAX_SEQ
+
+    if not isinstance(value, dict) or len(value) > MAX_WATERMARKS:
+        _bad(f"held numbers: a map of at most {MAX_WATERMARKS} device ids to [n, runs]")
+    out, total = {}, 0
+    for k, v in value.items():
+        if not (isinstance(v, list) and len(v) == 2 and _number(v[0]) and isinstance(v[1], list)
+                and len(v[1]) <= MAX_RANGES):  # fmt: skip
+            _bad(f"held numbers of a device: [n, at most {MAX_RANGES} runs [lo, hi]]")
+        after = v[0]
+        for run in v[1]:
+            if not (isinstance(run, list) and len(run) == 2 and _number(run[0]) and _number(run[1])
+                    and after < run[0] <= run[1] <= MAX_SEQ):  # fmt: skip
+                _bad("a run of held numbers: [lo, hi], past n and the run before")
+            after = run[1]
+        total += len(v[1])
+        if total > MAX_HELD_RANGES:
+            _bad(f"held numbers: at most {MAX_HELD_RANGES} runs in all")
+        out[device_id(k)] = [v[0], [list(r) for r in v[1]]]
+    return out
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_HLC
+
+
 def count(value: object, most: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         _bad("a limit is an integer of 1 or more")
@@ -100,8 +132,23 @@ class SharedData(Protocol):
 
     def watermarks(self) -> dict[str, int]: ...
 
-    def ops_since(self, watermarks: dict[str, int], limit: int, max_bytes: int) -> tuple[list[Any], dict[str, bytes]]:
-        """(packed ops, the public keys of their origins): `limit` at most, their bodies `max_bytes` at most."""
+    def held(self) -> dict[str, list[Any]]: ...
+
+    def ops_since(
+        self, watermarks: dict[str, int], limit: int, max_bytes: int, numbers: dict[str, list[Any]] | None = None,
+        conflicts_after: int | None = None,
+    ) -> tuple[list[Any], dict[str, bytes], int | None]:
+        """(packed ops, the public keys of their origins, the last conflict found here they cover): `limit` at most,
+        their bodies `max_bytes` at most; with `conflicts_after`, the ops kept in conflicts found after it first."""
+        ...
+
+    def cursor(self, device: str) -> int:
+        """The last of `device`'s conflicts it sent here."""
+        ...
+
+    def set_cursor(self, device: str, up_to: int, packed: list[Any]) -> None:
+        """After `packed` (an answer's ops) was applied: `device`'s conflicts up to `up_to` were sent here, unless one
+        of those ops waits (a gap): then they come again."""
         ...
 
     def apply(self, packed: list[Any], sender: str, keys: object) -> int:
@@ -156,9 +203,41 @@ class _Ops:
     def watermarks(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self.log.watermarks().items()}
 
-    def ops_since(self, watermarks: dict[str, int], limit: int, max_bytes: int) -> tuple[list[Any], dict[str, bytes]]:
-        ops = self.log.ops_since(watermarks, limit, max_bytes, verifiable=True)
-        return [op.pack() for op in ops], self.log.keys_of({op.origin for op in ops})
+    def held(self) -> dict[str, list[Any]]:
+        return {str(k): v for k, v in self.log.held().items()}
+
+    def ops_since(
+        self, watermarks: dict[str, int], limit: int, max_bytes: int, numbers: dict[str, list[Any]] | None = None,
+        conflicts_after: int | None = None,
+    ) -> tuple[list[Any], dict[str, bytes], int | None]:
+        from sdcore.sync import oplog
+
+        kept: list[Any] = []
+        up_to = None
+        if conflicts_after is not None:  # (a quarter of the room at most: they never crowd out the ops asked for)
+            kept, up_to = oplog.kept_in_conflicts(self.log.library.read(), conflicts_after, limit // 4 or 1, max_bytes // 4)
+        ops = self.log.ops_since(watermarks, limit - len(kept), max_bytes - sum(len(op.body) for op in kept),
+                                 verifiable=True, numbers=numbers)  # fmt: skip
+        ops = kept + ops
+        return [op.pack() for op in ops], self.log.keys_of({op.origin for op in ops}), up_to
+
+    def cursor(self, device: str) -> int:
+        row = self.log.library.read().execute("SELECT conflicts FROM sync_cursors WHERE device = ?", (device,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_cursor(self, device: str, up_to: int, packed: list[Any]) -> None:
+        conn = self.log.library.read()
+        if up_to <= self.cursor(device):
+            return
+        for op in packed:  # (well-formed: `apply` refused the answer otherwise)
+            if not conn.execute("SELECT 1 FROM sync_ops WHERE origin = ?1 AND hlc = ?2 UNION ALL"
+                                " SELECT 1 FROM sync_conflicts WHERE origin = ?1 AND hlc = ?2", (op[0], op[1])).fetchone():  # fmt: skip
+                return
+        with self.log.library.write() as db:
+            db.execute(
+                "INSERT INTO sync_cursors (device, conflicts) VALUES (?, ?) ON CONFLICT (device) DO UPDATE SET conflicts = excluded.conflicts",
+                (device, up_to),
+            )
 
     def apply(self, packed: list[Any], sender: str, keys: object) -> int:
         from sdcore.sync.oplog import Op

@@ -131,6 +131,8 @@ class SyncService:
         self._watch: asyncio.Task[None] | None = None
         self._logs: dict[uuid.UUID, protocol.SharedData] = {}
         self._online: set[str] = set()
+        self._by_watermarks: set[str] = set()
+        """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) whose bulk load was cut short here
         self.started = False
@@ -222,10 +224,12 @@ class SyncService:
 
     def devices(self, library: Library) -> list[LibraryDevice]:
         """This device and the library's members, each online or not, with the time of the last sync."""
-        here = LibraryDevice(self.me, self.core.device.name, True, True, None)
+        conflicts = oplog.conflicts(library.read())
+        here = LibraryDevice(self.me, self.core.device.name, True, True, None, conflicts.get(self.me, 0))
         members = Members(library.folder)
         named = sorted(((self._name(m, members), m) for m in members.current()), key=lambda t: t[0])
-        return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync) for name, m in named]
+        return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync,
+                                       conflicts.get(m.device_id, 0)) for name, m in named]  # fmt: skip
 
     def _name(self, m: Member, members: Members) -> str:
         """A member's name: as paired here, else as it calls itself (signed by it): never as a relay called it."""
@@ -306,17 +310,24 @@ class SyncService:
         else:
             raise PermissionDenied(f"{display(peer.name)} may not remove another device from this library")
 
-    async def _on_ops(self, peer: Peer, library: object, watermarks: object, limit: object) -> dict[str, Any]:
+    async def _on_ops(
+        self, peer: Peer, library: object, watermarks: object, limit: object, held: object = None, conflicts_after: object = None
+    ) -> dict[str, Any]:
         lib = await self._member_library(peer, library)
         marks, most = _parsed(protocol.watermarks, watermarks), _parsed(protocol.count, limit, protocol.MAX_OPS)
+        numbers = None if held is None else _parsed(protocol.held, held)
+        after = None if conflicts_after is None else _parsed(protocol.seq, conflicts_after)
         log_ = await self._log(lib)
         budget = protocol.max_answer_bytes()
-        ops, keys = await self._in_thread(log_.ops_since, marks, most, budget)
+        ops, keys, up_to = await self._in_thread(log_.ops_since, marks, most, budget, numbers, after)
         if any(op[0] == self.me for op in ops):
             await self._in_thread(highwater.seen, lib)  # kept before they leave: a restore never reuses them
         cut = sum(len(op[3]) for op in ops) > budget - oplog.BODY_LIMIT  # the next op may not have fitted
         members = self._members(lib)
-        return {"ops": ops, "more": len(ops) >= most or cut, "members": members.packed(members.me(self.core.device.name)), "keys": keys}
+        answer = {"ops": ops, "more": len(ops) >= most or cut, "members": members.packed(members.me(self.core.device.name)), "keys": keys}
+        if up_to is not None:
+            answer["conflicts_up_to"] = up_to
+        return answer
 
     async def _on_catalogue(self, peer: Peer, library: object, since: object, limit: object) -> dict[str, Any]:
         lib = await self._member_library(peer, library)
@@ -449,13 +460,15 @@ class SyncService:
         members = self._members(library)
         applied = 0
         while True:
-            marks = await self._in_thread(log_.watermarks)
-            answer = await self._call(peer, "sync_ops", library=str(library.id), watermarks=marks, limit=protocol.MAX_OPS)
+            answer = await self._ask_ops(peer, library, log_)
             if not (isinstance(answer, dict) and isinstance(answer.get("ops"), list)
                     and len(answer["ops"]) <= protocol.MAX_OPS and isinstance(answer.get("more"), bool)):  # fmt: skip
                 raise protocol.Refused(f"{display(peer.name)} answered sync_ops with something else")
             new = await self._in_thread(log_.apply, answer["ops"], str(peer.id), answer.get("keys"))
             applied += new
+            up_to = answer.get("conflicts_up_to")
+            if isinstance(up_to, int) and not isinstance(up_to, bool) and 0 <= up_to <= protocol.MAX_HLC:
+                await self._in_thread(log_.set_cursor, str(peer.id), up_to, answer["ops"])
             try:
                 for m in members.merge(answer.get("members", []), self.me, self._trusted()):
                     if self.started:
@@ -468,6 +481,24 @@ class SyncService:
         members.synced(peer.id)
         if applied:
             self._changed(library.id, told_by=str(peer.id))
+
+    async def _ask_ops(self, peer: Peer, library: Library, log_: protocol.SharedData) -> Any:
+        """Ask `peer` for the ops this device lacks: by watermarks, and by the numbers it holds of each origin (a
+        device from before numbers were asked for is asked by watermarks only)."""
+        marks = await self._in_thread(log_.watermarks)
+        args: dict[str, Any] = {"library": str(library.id), "watermarks": marks, "limit": protocol.MAX_OPS}
+        if str(peer.id) not in self._by_watermarks:
+            args["held"] = await self._in_thread(log_.held)
+            args["conflicts_after"] = await self._in_thread(log_.cursor, str(peer.id))
+            try:
+                return await self._call(peer, "sync_ops", **args)
+            except SdError as exc:  # (as the other device's error type is known here, or not)
+                if "unexpected keyword argument 'held'" not in str(exc):
+                    raise
+                log.info("%s is an older sdtui: asked by watermarks only", display(peer.name))
+                self._by_watermarks.add(str(peer.id))
+                del args["held"], args["conflicts_after"]
+        return await self._call(peer, "sync_ops", **args)
 
     async def _pull_catalogue(self, peer: Peer, library: Library, job: JobContext | None = None) -> None:
         """The member's own entries and locations since the last batch applied (it cannot send a third device's).

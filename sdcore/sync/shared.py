@@ -9,6 +9,10 @@ function of the set of ops held, whatever their order:
 - a tag on an entry or a content is an add-wins set (`sync_tagged`): a removal names the adds it saw, so an add
   it did not see (made meanwhile on another device) stays.
 
+An origin signs each op with a number of its own (oplog.Op.seq). Two different ops it signed with one number or one
+stamp (a device restored with its data dir from a backup, or one that lies) are a conflict: the earlier is kept on
+every device, the other undone where it was merged and kept as evidence (`_wins_conflicts`).
+
 What users see (the `tags`, `tag_assignments`, `user_metadata` and `saved_searches` tables that listing and
 search read) is made from that state. An op about an entry this device does not know yet (another device's
 catalogue has not brought it) changes the state only; `reapply_pending` shows it once the entry arrives.
@@ -70,12 +74,12 @@ class TagEvent:
 
 QUOTA_OPS = 200_000
 QUOTA_BYTES = 64 << 20
-"""What one other device's ops may add here in an hour (operations, bytes of their bodies), in a burst or spread:
+"""What one other device's ops may add here in an hour (operations, bytes they take: `oplog.stored_size`), in a burst or spread:
 past it, its further ops wait (its watermark stays below them: they come again at later pulls). 10,000 tag
 operations made offline come in one burst well within it."""
 QUOTA_PERIOD = 3600.0
 MAX_HELD_BYTES = 1 << 30
-"""Bytes of ops bodies of one other device this device keeps in all (the log is never compacted)..."""
+"""Bytes the ops of one other device take here in all (the log is never compacted)..."""
 MAX_HELD_BYTES_STRANGER = 16 << 20
 """...of a device that is not a member of the library (a copy's old device; a member making up devices)."""
 MAX_HELD_BYTES_STRANGERS = 64 << 20
@@ -105,14 +109,14 @@ class Quota:
         self._buckets[origin] = (ops, size, now)
         held = self._held.get(origin)
         if held is None:
-            row = conn.execute("SELECT count(*), total(length(body)) FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
+            row = conn.execute(f"SELECT count(*), {oplog.STORED_SIZE_SQL} FROM sync_ops WHERE origin = ?", (origin,)).fetchone()
             held = self._held[origin] = [int(row[0]), int(row[1])]
         if origin in members:
             return min(ops, MAX_HELD_OPS - held[0]), min(size, MAX_HELD_BYTES - held[1])
         if self._strangers_held is None:
             self._strangers.update(o for o in oplog.origins(conn) if o not in members)
             self._strangers_held = sum(
-                int(conn.execute("SELECT total(length(body)) FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
+                int(conn.execute(f"SELECT {oplog.STORED_SIZE_SQL} FROM sync_ops WHERE origin = ?", (o,)).fetchone()[0])
                 for o in self._strangers
             )  # fmt: skip
         if origin not in self._strangers:  # (a device no longer a member, say: what it holds counts from now on)
@@ -149,6 +153,32 @@ class Quota:
             self._strangers_held += size
 
 
+def _field_key(kind: str, fields: dict[str, Any]) -> str:
+    """The field an op of a register kind writes (`sync_fields.key`)."""
+    if kind == "tag":
+        return f"tag:{fields['uid']}:{fields['field']}"
+    if kind == "search":
+        return "search:" + fields["name"].strip().casefold()
+    return f"{kind}:{fields['target']}"
+
+
+_said: dict[str, float] = {}
+
+
+def _say_conflict(origin: str, kept: Op, dropped: Op) -> None:
+    """Say in the log that `origin` signed two different ops as one (once a minute per origin at most)."""
+    now = time.monotonic()
+    if now - _said.get(origin, float("-inf")) < 60:
+        return
+    _said[origin] = now
+    number = f"its operation {dropped.seq}" if dropped.seq is not None and dropped.seq == kept.seq else "one stamp"
+    log.warning(
+        "device %s signed conflicting operations (%s twice, differently): kept the earlier, as every device does; "
+        "`sd library devices` names it (a device restored from a backup with its data dir, or one not to trust)",
+        origin, number,
+    )
+
+
 def tag_uid(name: str) -> str:
     """The id a new tag of this name gets: the same on every device, so two devices making 'work' make one tag."""
     return hashlib.sha256(("tag:" + name.casefold()).encode()).hexdigest()[:32]
@@ -170,6 +200,8 @@ class SharedData:
         """While a batch of other devices' ops is merged (`apply`): every tag name, casefolded -> {uid: (stamp of its
         name, name)}, read once (`_name_group` read them all for each op: 8,000 new tags took 32 s)."""
         self._naming = False
+        self._remade: list[tuple[str, dict[str, Any]]] = []
+        """This device's own ops dropped in the batch being merged (`_wins_conflicts`), to make again."""
 
     @property
     def device(self) -> str:
@@ -197,12 +229,22 @@ class SharedData:
             marks[origin] = hlc.MAX_STAMP
         return marks
 
+    def held(self) -> dict[str, list[Any]]:
+        """Which numbers of each origin's ops this device holds (`oplog.held`), what it asks with beside its
+        watermarks: the devices past their quota here as holding every number, so that none of their ops is sent."""
+        self._adopt_now()
+        numbers = oplog.held(self.library.read())
+        for origin in self.quota.resting():
+            numbers[origin] = [oplog.MAX_SEQ, []]
+        return numbers
+
     def ops_since(
-        self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False
+        self, watermarks: dict[str, int], limit: int = 1000, max_bytes: int | None = None, verifiable: bool = False,
+        numbers: dict[str, list[Any]] | None = None,
     ) -> list[Op]:
-        """Up to `limit` ops that a device holding `watermarks` lacks, oldest first, their bodies `max_bytes` at most;
-        `verifiable`: only those the other device can check (oplog.ops_since). This device's own ops made before ops
-        were signed are signed on the way out."""
+        """Up to `limit` ops that a device holding `watermarks` (and `numbers`: `held`) lacks, oldest first, their
+        bodies `max_bytes` at most; `verifiable`: only those the other device can check (oplog.ops_since). This
+        device's own ops made before ops were signed are signed on the way out."""
         self._adopt_now()
         only = None
         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
@@ -210,7 +252,7 @@ class SharedData:
             # the asker holds as many devices that are not members as it takes: the ops of others it lacks would be
             # refused there, and, older than what it can take, fill every answer (its sync would stall for good)
             only = set(watermarks) | members
-        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "", only)
+        ops = oplog.ops_since(self.library.read(), watermarks, limit, max_bytes, self.device if verifiable else "", only, numbers)
         if any(op.sig is None and op.origin == self.device for op in ops):
             ops = [self._signed(op) if op.origin == self.device else op for op in ops]
         return ops
@@ -309,20 +351,28 @@ class SharedData:
                     if members is None:
                         members = {m.device_id for m in Members(self.library.folder).all()} | {self.device}
                     room[op.origin] = list(self.quota.room(db, op.origin, members))
-                if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < len(op.body)):
+                size = oplog.stored_size(op)
+                if not mine and (room[op.origin][0] < 1 or room[op.origin][1] < size):
                     over.add(op.origin)
                     stranger = members is not None and op.origin not in members
                     self.quota.full[op.origin] = MAX_HELD_BYTES_STRANGER if stranger else MAX_HELD_BYTES
                     continue
                 kept.add(op.origin)
-                if oplog.insert(db, op):
+                if not self._wins_conflicts(db, op):
+                    if not mine:  # (kept as evidence, for the first few)
+                        room[op.origin][1] -= size
+                        self.quota.took(op.origin, 0, size)
+                elif oplog.insert(db, op):
                     clock.observe(op.hlc)
                     self._merge(db, op)
                     new += 1
                     if not mine:
                         room[op.origin][0] -= 1
-                        room[op.origin][1] -= len(op.body)
-                        self.quota.took(op.origin, 1, len(op.body))
+                        room[op.origin][1] -= size
+                        self.quota.took(op.origin, 1, size)
+            remade, self._remade = self._remade, []
+            for kind, fields in remade:
+                self.record(db, kind, **fields)
             # the keys of the origins of ops held only: one whose ops all waited (a gap, its quota) is not known yet
             db.executemany("INSERT OR IGNORE INTO sync_keys (device, key) VALUES (?, ?)",
                            [(origin, key) for origin, key in (keys or {}).items() if origin in kept])  # fmt: skip
@@ -354,7 +404,7 @@ class SharedData:
         h = hashlib.sha256()
         for row in conn.execute("SELECT key, hlc, origin, value FROM sync_fields ORDER BY key"):
             h.update(msgpack.packb(list(row)))
-        for row in conn.execute("SELECT uid, target, hlc, origin, removed FROM sync_tagged ORDER BY uid, target, hlc, origin"):
+        for row in conn.execute("SELECT uid, target, hlc, origin, removed > 0 FROM sync_tagged ORDER BY uid, target, hlc, origin"):
             h.update(msgpack.packb(list(row)))
         return h.hexdigest()
 
@@ -465,6 +515,7 @@ class SharedData:
             "INSERT INTO sync_ops (origin, hlc, kind, body, sig, seq) VALUES (?, ?, ?, ?, ?, ?)",
             [(op.origin, op.hlc, op.kind, op.body, op.sig, op.seq) for op in ops],
         )
+        oplog.note_held(db, self.device, first, first + len(ops) - 1)
         db.executemany(
             "INSERT INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)",
             [("tagged:" + t, op.hlc, op.origin) for t, op in zip(new, ops, strict=True)],
@@ -560,19 +611,16 @@ class SharedData:
             else:
                 db.executemany(
                     "INSERT INTO sync_tagged (uid, target, hlc, origin, removed) VALUES (?, ?, ?, ?, 1)"
-                    " ON CONFLICT DO UPDATE SET removed = 1",
+                    " ON CONFLICT DO UPDATE SET removed = removed + 1",  # (how many removals saw it: `_unmerge`)
                     [(uid, target, stamp, origin) for origin, stamp in fields["seen"]],
                 )
             self._show_tagging(db, uid, target, live)
             return
-        if op.kind == "tag":
-            key = f"tag:{fields['uid']}:{fields['field']}"
-            value = fields["value"]
-        elif op.kind == "search":
-            key = "search:" + fields["name"].strip().casefold()
+        key = _field_key(op.kind, fields)
+        value: Any
+        if op.kind == "search":
             value = [fields["name"].strip(), fields["value"]] if fields["value"] is not None else None
         else:
-            key = f"{op.kind}:{fields['target']}"
             value = fields["value"]
         db.execute("INSERT OR IGNORE INTO sync_history (key, hlc, origin) VALUES (?, ?, ?)", (key, op.hlc, op.origin))
         row = db.execute("SELECT hlc, origin, value FROM sync_fields WHERE key = ?", (key,)).fetchone()
@@ -592,6 +640,66 @@ class SharedData:
             self._show_tag(db, fields["uid"], old)
         elif op.kind == "search":
             self._show_search(db, fields["name"].strip(), value)
+        else:
+            self._show_metadata(db, fields["target"])
+
+    def _wins_conflicts(self, db: sqlite3.Connection, op: Op) -> bool:
+        """Whether to keep `op`: no op its origin signed with its number or its stamp is held here, or `op` ranks
+        before each that is (`oplog.rank`: every device keeps the same one), which are dropped and their effects
+        undone. A conflict is kept as evidence (`oplog.record_conflict`) and said in the log."""
+        rivals = oplog.rivals(db, op)
+        if not rivals:
+            return True
+        best = min(rivals, key=oplog.rank)
+        if oplog.rank(best) < oplog.rank(op):
+            if oplog.record_conflict(db, best, op):
+                _say_conflict(op.origin, best, op)
+            return False
+        for rival in rivals:
+            if oplog.record_conflict(db, op, rival):
+                _say_conflict(op.origin, op, rival)
+            self._unmerge(db, rival)
+            if rival.origin == self.device:
+                # this device's own change, numbered again after a restore from a backup that took its data dir
+                # too (no high-water mark): made again, past the numbers it holds, so the user's edit is not lost
+                fields = rival.fields()
+                self._remade.append((rival.kind, fields))
+        return True
+
+    def _unmerge(self, db: sqlite3.Connection, op: Op) -> None:
+        """Undo a held op (it lost a conflict): drop it and its line of history, and fold what it wrote again from
+        the ops left."""
+        oplog.delete(db, op)
+        fields = op.fields()
+        self._changed.add(_WHAT[op.kind])
+        self._names = None  # (read again when next needed)
+        if op.kind == "tag+" or op.kind == "tag-":
+            uid, target = fields["uid"], fields["target"]
+            db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", ("tagged:" + target, op.hlc, op.origin))
+            if op.kind == "tag+":
+                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", (uid, target, op.hlc, op.origin))
+            else:  # each add it saw: seen by one removal fewer (on again when none is left; forgotten if not held)
+                seen = [(uid, target, stamp, origin) for origin, stamp in fields["seen"]]
+                db.executemany("UPDATE sync_tagged SET removed = removed - 1 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", seen)
+                for row in seen:
+                    if oplog.get(db, row[3], row[2]) is None:
+                        db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0", row)
+            self._show_tagging(db, uid, target)
+            return
+        key = _field_key(op.kind, fields)
+        db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", (key, op.hlc, op.origin))
+        row = db.execute("SELECT hlc, origin FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        if row is None or tuple(row) != op.stamp:
+            return  # a later op holds the field
+        db.execute("DELETE FROM sync_fields WHERE key = ?", (key,))
+        last = db.execute("SELECT hlc, origin FROM sync_history WHERE key = ? ORDER BY hlc DESC, origin DESC LIMIT 1", (key,)).fetchone()
+        before = oplog.get(db, last[1], last[0]) if last is not None else None
+        if before is not None:
+            self._merge(db, before)
+        if op.kind == "tag":
+            self._show_tag(db, fields["uid"], fields["value"] if fields["field"] == "name" else None)
+        elif op.kind == "search":
+            self._show_search(db, fields["name"].strip(), self._field(db, key))
         else:
             self._show_metadata(db, fields["target"])
 

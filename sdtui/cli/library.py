@@ -357,7 +357,7 @@ def library_devices(name: str = typer.Argument(None, help="The library (default:
         devices = await api.library(name).sharing.list()
         if json:
             print_json([{"id": d.id, "name": d.name, "this_device": d.this_device, "online": d.online,
-                         "last_sync": d.last_sync} for d in devices])  # fmt: skip
+                         "last_sync": d.last_sync, "conflicts": d.conflicts} for d in devices])  # fmt: skip
             return
         rows = [
             (d.name, d.id, "this device" if d.this_device else "online" if d.online else "offline",
@@ -365,6 +365,14 @@ def library_devices(name: str = typer.Argument(None, help="The library (default:
             for d in devices
         ]  # fmt: skip
         print_table(("device", "id", "state", "last sync"), rows)
+        for d in devices:
+            if d.this_device and d.conflicts:
+                print(f"this device numbered {d.conflicts} changes as ones the others held (restored with its data dir "
+                      "from a backup): the others' were kept, and its own made again after them")  # fmt: skip
+            elif d.conflicts:
+                print(f"{display(d.name)} signed conflicting operations ({d.conflicts} found here: two different "
+                      "changes under one number); the earlier of each is kept on every device. Restored with its "
+                      "data dir from a backup? Otherwise do not trust it: `sd library unshare`")  # fmt: skip
 
     run_api(body)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sdcore.sync import hlc, members
 from sdcore.sync.members import Member, Members
 from sdcore.sync.signing import Signer
 
@@ -132,3 +133,30 @@ def test_a_third_device_is_removed_only_by_a_device_paired_here_with_full_trust_
     at_beta.merge([row(gamma_leaves)], beta.device_id)
     at_beta.merge([row(back_by_itself)], beta.device_id)
     assert [m.name for m in at_beta.current()] == ["alpha"]  # it left, and does not come back by itself
+
+
+def test_sharing_again_after_a_removal_dated_ahead_by_a_clock_ahead_counts_on_every_member(tmp_path: Path) -> None:
+    assert members.MAX_AHEAD * 1000 == hlc.MAX_AHEAD_MS  # a member list entry may be as far ahead as an op, no more
+    alpha, beta, gamma, delta = device(), device(), device(), device()
+    at_beta, at_delta = members_of(tmp_path / "beta", beta), members_of(tmp_path / "delta", delta)
+    at_beta.add(alpha.device_id, "alpha")
+    at_beta.add(gamma.device_id, "gamma")
+    at_beta.add(delta.device_id, "delta")
+    at_delta.add(beta.device_id, "beta")
+    at_delta.merge(at_beta.packed(), delta.device_id)
+    assert sorted(m.name for m in at_delta.current()) == ["alpha", "beta", "gamma"]
+
+    def row(m: Member) -> list[object]:
+        return [m.device_id, m.name, m.added, m.removed, m.by, m.key, m.sig]
+
+    gammas_clock = time.time() + 23 * 3600  # gamma's clock a day ahead, nearly: within what an op may be
+    removed = Member(alpha.device_id, "alpha", 1.0, removed=gammas_clock).signed_by(gamma, LIBRARY)
+    for here, me in ((at_beta, beta), (at_delta, delta)):
+        here.merge([row(removed)], me.device_id, trusted={gamma.device_id})
+        assert "alpha" not in [m.name for m in here.current()]
+    at_beta.add(alpha.device_id, "alpha")  # beta's user shares the library with alpha again
+    at_delta.merge(at_beta.packed(), delta.device_id, trusted={beta.device_id})
+    assert "alpha" in [m.name for m in at_delta.current()]  # before: out on delta (and everywhere) for 23 h
+    beyond = Member(gamma.device_id, "gamma", 1.0, removed=time.time() + members.MAX_AHEAD + 60).signed_by(beta, LIBRARY)
+    at_delta.merge([row(beyond)], delta.device_id)  # past what an op's stamp may be ahead: refused, as an op is
+    assert "gamma" in [m.name for m in at_delta.current()]
