@@ -12,10 +12,14 @@ be renamed, replaced or deleted, so it cannot be swapped for one the peer made.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import os
 import posixpath
 import stat
+import sys
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from sdcore.net.frames import PermissionDenied
 from sdcore.sdpath import display
 
 MODE_BITS = 0o777  # modes from peers: no setuid, setgid or sticky bit
+MAX_DEPTH = 1024  # folders above one a peer opens that are looked at (a real path of 4,096 bytes has fewer)
+PROC_SUPER_MAGIC = 0x9FA0  # statfs(2): procfs, where a process's memory is a file
 _DIR = O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 _WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -49,8 +55,61 @@ def _holds(path: str) -> PermissionDenied:
     )
 
 
+def _too_deep(path: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"{display(path)}: more than {MAX_DEPTH} folders deep (through links), deeper than any real path: "
+        "name a folder nearer the top"
+    )
+
+
+def _of_processes(path: str) -> PermissionDenied:
+    return PermissionDenied(f"{display(path)}: the files of running processes (/proc) are never shared")
+
+
 def _identity(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _on_procfs(fd: int) -> bool:
+    """Whether the open `fd` is in a procfs (/proc/self/mem is the memory of the process holding the key)."""
+    if sys.platform != "linux":
+        return False
+    buf = ctypes.create_string_buffer(256)  # a struct statfs: its first field, a long, is the filesystem's type
+    return _libc().fstatfs(fd, buf) == 0 and ctypes.c_long.from_buffer(buf).value == PROC_SUPER_MAGIC
+
+
+def _names_to(path: str) -> set[tuple[int, int]]:
+    """The identity of each name the resolution of the absolute `path` passes: its folders and every symlink on
+    the way, those in a link's target too, and a `..` after a link taken from where the link led (as the kernel)."""
+    names = set()
+    todo = deque(path.split("/"))
+    here, links = "/", 0
+    while todo:
+        part = todo.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            here = os.path.dirname(here)  # `here` holds no symlink: its `..` is its parent
+            continue
+        there = os.path.join(here, part)
+        try:
+            st = os.lstat(there)
+        except OSError:
+            break
+        names.add(_identity(st))
+        if stat.S_ISLNK(st.st_mode) and links < MAX_LINKS:
+            links += 1
+            target = os.readlink(there)
+            here = "/" if target.startswith("/") else here
+            todo.extendleft(reversed(target.split("/")))
+        else:
+            here = there
+    return names
 
 
 def _folders_up(fd: int) -> Generator[tuple[int, int], None, None]:
@@ -91,23 +150,19 @@ class DataDir:
                 files = frozenset(_identity(e.stat()) for e in entries if e.is_file(follow_symlinks=False))
         finally:
             os.close(fd)
-        names = set()
-        for prefix in Path(os.path.abspath(path)).parents:
-            try:
-                names.add(_identity(os.lstat(prefix)))
-            except OSError:
-                pass
-        names.add(_identity(os.lstat(path)))
-        return cls(itself, frozenset(folders), frozenset(folders) | (frozenset(names) - {itself}), files)
+        names = frozenset(_names_to(path))
+        return cls(itself, frozenset(folders), frozenset(folders) | (names - {itself}), files)
 
-    def holds(self, fd: int) -> bool:
-        """Whether the open folder `fd` is the data dir or in it."""
+    def holds(self, fd: int, path: str) -> bool:
+        """Whether the open folder `fd` (`path` to the peer) is the data dir or in it."""
         with closing(_folders_up(fd)) as up:
-            for folder in up:
+            for depth, folder in enumerate(up):
                 if folder == self.itself:
                     return True
                 if folder in self.folders:
                     return False  # above the data dir: so is the rest of the way up
+                if depth == MAX_DEPTH:  # a peer's links lead 80,000 folders deep: walked up for each request
+                    raise _too_deep(path)
         return False
 
 
@@ -118,7 +173,8 @@ class Confinement:
     def __init__(self, trust: str, shares: Callable[[], list[str]], data_dir: str | Path | None = None) -> None:
         self.trust = trust
         self._shares = shares
-        self._data_dir = os.path.abspath(data_dir) if data_dir is not None else None
+        # as given, made absolute but not normalized: `link/..` is where `link` leads to's parent, not `.`
+        self._data_dir = _absolute(data_dir) if data_dir is not None else None
         self._known: DataDir | None = None
 
     @property
@@ -173,6 +229,9 @@ class Confinement:
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
+        if _on_procfs(fd):
+            os.close(fd)
+            raise _of_processes(path)
         st = os.fstat(fd)
         if st.st_nlink > 1 and stat.S_ISREG(st.st_mode) and (data_dir := self._data_dir_now()) is not None:
             if _identity(st) in data_dir.files:  # a hard link its owner made in the share (one of a peer's is refused)
@@ -214,7 +273,7 @@ class Confinement:
             found = None
         if found == data_dir.itself:
             raise never_shared(path)
-        if data_dir.holds(dir_fd):
+        if data_dir.holds(dir_fd, path):
             raise never_shared(path, "is in")
         if changes and found in data_dir.above:
             raise _holds(path)
@@ -238,7 +297,7 @@ class Confinement:
         replaced by a `shared` peer with a link, and must not lead into the data dir."""
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         named_inside = self._data_dir is not None and (
-            os.path.abspath(folder) + "/"
+            _absolute(folder) + "/"
         ).startswith(self._data_dir.rstrip("/") + "/")
         if self.confined and not named_inside:
             try:
@@ -279,6 +338,10 @@ class Confinement:
                 except FileExistsError:
                     pass
             os.close(self.open(level, O_PATH | os.O_DIRECTORY))  # NotADirectoryError if it is not one
+
+
+def _absolute(path: str | Path) -> str:
+    return os.path.join(os.getcwd(), os.fspath(path))
 
 
 def _resolve(root: int, rel: str, follow: bool) -> tuple[int, str]:

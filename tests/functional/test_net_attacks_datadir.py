@@ -5,7 +5,9 @@ hard link it makes in the share, not by renaming a folder above it away; over sd
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -277,3 +279,90 @@ def test_sd_share_add_refuses_the_data_dir_and_notes_it_in_a_folder_that_holds_i
     assert accepted.returncode == 0, accepted.stderr
     assert f"holds this device's data dir {data_dir}, which stays private" in accepted.stdout + accepted.stderr
     assert _sd(data_dir, "share", "list").stdout.split() == [str(home)]
+
+
+async def test_a_shared_root_gives_neither_the_memory_nor_the_files_of_the_running_server(shared_home: Home) -> None:
+    """Sharing / shares /proc too: /proc/self/mem is the memory of the process that holds the device's key (and
+    written, its code). The server here runs in this test's process: the peer aims at bytes it knows are there."""
+    h = shared_home
+    h.alpha.trust.add_share("/")
+    secret = h.key.read_bytes()  # the key, in the server's memory as the device holds it
+    where = ctypes.cast(secret, ctypes.c_void_p).value
+    with pytest.raises(PermissionDenied, match="files of running processes"):
+        await h.call("read_open", path=Path("/proc/self/mem"), offset=where, length=len(secret))
+    for method in ("list_open", "read_open"):
+        with pytest.raises(PermissionDenied, match="files of running processes"):
+            await h.call(method, path=Path("/proc/self/environ" if method == "read_open" else "/proc/self"))
+    mine = ctypes.create_string_buffer(b"untouched")
+    async with h.sftp() as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="files of running processes"):
+            async with sftp.open("/proc/self/mem", "r+b") as mem:
+                await mem.seek(ctypes.addressof(mine))
+                await mem.write(b"rewritten")
+    assert mine.value == b"untouched"
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1] == b"the owner's notes, shared"
+
+
+@pytest.mark.parametrize("layout", ["a chain of symlinks", "'..' after a symlink"])
+async def test_a_data_dir_named_through_symlinks_is_kept_whatever_the_links(tmp_path: Path, layout: str) -> None:
+    """SD_DATA_DIR=~/sd/data with ~/sd -> dots and ~/dots -> real (dotfiles kept behind links), or
+    SD_DATA_DIR=~/sd/../data with ~/sd -> deep/sd (the kernel's '..' is the real folder's parent, not ~)."""
+    home = tmp_path / "home"
+    (home / "real").mkdir(parents=True)
+    if layout == "a chain of symlinks":
+        (home / "dots").symlink_to("real")
+        (home / "sd").symlink_to("dots")
+        named, real, link = home / "sd" / "data", home / "real" / "data", home / "dots"
+    else:
+        (home / "real" / "sd").mkdir()
+        (home / "sd").symlink_to("real/sd")
+        named, real, link = Path(f"{home}/sd/../data"), home / "real" / "data", home / "real"
+    async with (
+        device_network(named, "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        assert (real / "device_key").exists()
+        h = Home(home, alpha, beta)
+        with pytest.raises(PermissionDenied, match=NEVER):
+            await h.call("read_open", path=real / "device_key", length=4096)
+        (home / "evil" / "data").mkdir(parents=True)
+        (home / "evil" / "data" / "trust.json").write_text('{"peers": [], "shares": ["/"]}')
+        with pytest.raises(PermissionDenied, match="holds this device's data dir"):
+            await h.call("rename", src=link, dst=home / "old")  # and then a link of its own in its place
+        assert alpha.trust.shares() == [str(home)]
+
+
+def _levels_down(dir_fd: int, count: int) -> int:
+    """A descriptor of a new folder `count` levels below the open folder `dir_fd` (d/d/.../d), which it closes."""
+    for _ in range(count):
+        os.mkdir("d", dir_fd=dir_fd)
+        below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+        os.close(dir_fd)
+        dir_fd = below
+    return dir_fd
+
+
+async def test_a_folder_linked_deeper_than_any_real_path_is_refused_not_walked(shared_home: Home) -> None:
+    """Symlinks of 2,000 levels each, made by the peer (mkdir, rename, symlink), lead 80,000 folders deep from a
+    path of a few names: judging whether such a folder is in the data dir must not walk 80,000 folders up for each
+    request. A folder more than 1,024 deep is refused; here two links of 600 levels."""
+    h = shared_home
+    deep = h.home / "deep"
+    deep.mkdir()
+    levels = "/".join(["d"] * 600)
+    middle = _levels_down(os.open(deep, os.O_RDONLY | os.O_DIRECTORY), 600)
+    os.symlink(levels, "l1", dir_fd=middle)
+    (deep / "l0").symlink_to(levels)
+    bottom = _levels_down(middle, 600)
+    os.close(os.open("end.txt", os.O_WRONLY | os.O_CREAT, dir_fd=bottom))
+    os.close(bottom)
+    try:
+        for method, args in (("read_open", {"length": 100}), ("list_open", {}), ("stat", {})):
+            with pytest.raises(PermissionDenied, match="folders deep"):
+                await h.call(method, path=deep / "l0" / "l1" / "end.txt", **args)
+        assert sorted(e[0] for e in (await h.call("list_open", path=deep / "l0"))[1]) == [b"d", b"l1"]
+    finally:
+        shutil.rmtree(deep / levels / "d")  # rmtree recurses: 1,200 levels at once are beyond Python's limit
+        shutil.rmtree(deep)
