@@ -135,23 +135,30 @@ class DataDir:
     itself: tuple[int, int]
     folders: frozenset[tuple[int, int]]  # the folders above it
     above: frozenset[tuple[int, int]]  # those, and each name (a symlink too) on the path it is known by
-    files: frozenset[tuple[int, int]]  # the files right in it (its key, its trust store), for their hard links
+    path: str
 
     @classmethod
     def of(cls, path: str) -> DataDir | None:
         """None when there is no data dir (yet) to keep out of reach."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # to be listed: not O_PATH
+            fd = os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         try:
             itself, *folders = _folders_up(fd)
-            with os.scandir(fd) as entries:
-                files = frozenset(_identity(e.stat()) for e in entries if e.is_file(follow_symlinks=False))
         finally:
             os.close(fd)
         names = frozenset(_names_to(path))
-        return cls(itself, frozenset(folders), frozenset(folders) | (names - {itself}), files)
+        return cls(itself, frozenset(folders), frozenset(folders) | (names - {itself}), path)
+
+    def has_file(self, st: os.stat_result) -> bool:
+        """Whether `st` is of a file right in the data dir (its key, its trust store) as it is now: each change
+        of the trust store is a new file."""
+        try:
+            with os.scandir(self.path) as entries:
+                return any(_identity(e.stat()) == _identity(st) for e in entries if e.is_file(follow_symlinks=False))
+        except FileNotFoundError:
+            return False
 
     def holds(self, fd: int, path: str) -> bool:
         """Whether the open folder `fd` (`path` to the peer) is the data dir or in it."""
@@ -234,7 +241,7 @@ class Confinement:
             raise _of_processes(path)
         st = os.fstat(fd)
         if st.st_nlink > 1 and stat.S_ISREG(st.st_mode) and (data_dir := self._data_dir_now()) is not None:
-            if _identity(st) in data_dir.files:  # a hard link its owner made in the share (one of a peer's is refused)
+            if data_dir.has_file(st):  # a hard link its owner made in the share (one of a peer's is refused)
                 os.close(fd)
                 raise never_shared(path, "is a hard link to a file of")
         return fd

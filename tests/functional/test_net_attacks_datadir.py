@@ -181,6 +181,17 @@ async def test_a_hard_link_to_the_key_that_the_owner_made_in_the_share_gives_not
             await sftp.open(str(h.home / "backup-key"))
 
 
+async def test_a_hard_link_to_a_trust_store_written_since_the_peer_connected_gives_nothing(shared_home: Home) -> None:
+    """The trust store is replaced (a new file) at each change: one written after the peer's session began, then
+    hard-linked by its owner into the share, is still the data dir's."""
+    h = shared_home
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    h.alpha.trust.add_share(str(h.home / ".."))  # the trust store written again
+    os.link(h.trust, h.home / "backup-trust.json")
+    with pytest.raises(PermissionDenied, match="is a hard link to a file of"):
+        await h.call("read_open", path=h.home / "backup-trust.json", length=4096)
+
+
 async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_the_data_dir(shared_home: Home) -> None:
     """The peer swaps `x` between a folder of its own and a link to the data dir as fast as it can, with reads
     of `x/device_key` in flight: what is read is judged where it really is, when it is opened."""
