@@ -300,19 +300,24 @@ class Confinement:
 
     def own_folder(self, folder: str) -> int:
         """A descriptor of a folder this device chose for a peer's files (Spacedrop's). One named in the data dir
-        is the device's own (no peer can touch the names leading to it); one named elsewhere may have been
-        replaced by a `shared` peer with a link, and must not lead into the data dir."""
+        is the device's own (no peer can touch the names leading to it); one named elsewhere is `keep_out`'s."""
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        named_inside = self._data_dir is not None and (
-            _absolute(folder) + "/"
-        ).startswith(self._data_dir.rstrip("/") + "/")
-        if self.confined and not named_inside:
+        named_inside = self._data_dir is not None and (_absolute(folder) + "/").startswith(
+            self._data_dir.rstrip("/") + "/"
+        )
+        if not named_inside:
             try:
-                self._keep_data_dir(folder, fd, ".", changes=False)
+                self.keep_out(fd, folder)
             except BaseException:
                 os.close(fd)
                 raise
         return fd
+
+    def keep_out(self, fd: int, folder: str) -> None:
+        """Refuse the open `folder` that this device chose for a peer's files (Spacedrop's, the trash) when it is
+        in the data dir: a `shared` peer may have replaced it with a link."""
+        if self.confined:
+            self._keep_data_dir(folder, fd, ".", changes=False)
 
     @contextmanager
     def parent(self, path: str, changes: bool = True) -> Iterator[tuple[int, str]]:

@@ -217,6 +217,22 @@ async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_t
     assert {str(a) for a in got if isinstance(a, PermissionDenied)} <= {f"{h.home}/x/device_key is in {NEVER}"}
 
 
+async def test_a_home_trash_the_peer_linked_to_the_data_dir_takes_nothing(
+    shared_home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The home trash is ~/.local/share/Trash, beside the data dir: the peer makes it a link to `sdtui` (it stays
+    in the share by its name), then trashes its own files, which would land in the data dir."""
+    h = shared_home
+    monkeypatch.setenv("XDG_DATA_HOME", str(h.home / ".local" / "share"))
+    async with h.sftp() as sftp:
+        await sftp.symlink("sdtui", str(h.home / ".local" / "share" / "Trash"))
+    before = sorted(p.name for p in h.data_dir.iterdir())
+    with pytest.raises(PermissionDenied, match=f"Trash is {NEVER}"):
+        await h.call("trash", path=h.home / "notes.txt")
+    assert sorted(p.name for p in h.data_dir.iterdir()) == before
+    assert (h.home / "notes.txt").exists()
+
+
 async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) -> None:
     h = shared_home
     before = h.trust.read_bytes()
