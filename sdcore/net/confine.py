@@ -50,7 +50,7 @@ def never_shared(path: str, how: str = "is") -> PermissionDenied:
 
 def _holds(path: str) -> PermissionDenied:
     return PermissionDenied(
-        f"{display(path)} holds this device's data dir: another device may not rename, replace, change or "
+        f"{display(path)} holds this device's data dir or a library of it: another device may not rename, replace, change or "
         "delete it (what else it holds it may)"
     )
 
@@ -130,12 +130,15 @@ def _folders_up(fd: int) -> Generator[tuple[int, int], None, None]:
 
 @dataclass(frozen=True)
 class DataDir:
-    """This device's data dir as it is now: its identity, and those of the names leading to it."""
+    """This device's data dir as it is now: its identity, those of the libraries it lists from elsewhere
+    (`sd library open PATH`: a link in its libraries/), and those of the names leading to any of them."""
 
     itself: tuple[int, int]
+    libraries: frozenset[tuple[int, int]]  # library folders kept outside it
     folders: frozenset[tuple[int, int]]  # the folders above it
-    above: frozenset[tuple[int, int]]  # those, and each name (a symlink too) on the path it is known by
+    above: frozenset[tuple[int, int]]  # those, the folders above those libraries, and each name on the paths to them
     path: str
+    stamp: tuple[tuple[int, int], int]  # its identity and when its libraries/ last changed: made again on a change
 
     @classmethod
     def of(cls, path: str) -> DataDir | None:
@@ -148,8 +151,20 @@ class DataDir:
             itself, *folders = _folders_up(fd)
         finally:
             os.close(fd)
-        names = frozenset(_names_to(path))
-        return cls(itself, frozenset(folders), frozenset(folders) | (names - {itself}), path)
+        names, libraries = _names_to(path), set()
+        for link in _library_links(path):
+            try:
+                fd = os.open(link, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue  # a library folder not there (a drive not plugged in)
+            try:
+                library, *up = _folders_up(fd)
+            finally:
+                os.close(fd)
+            libraries.add(library)
+            names |= set(up) | _names_to(link)
+        above = frozenset(folders) | frozenset(names) - {itself} - libraries
+        return cls(itself, frozenset(libraries), frozenset(folders), above, path, _stamp(path))
 
     def has_file(self, st: os.stat_result) -> bool:
         """Whether `st` is of a file right in the data dir (its key, its trust store) as it is now: each change
@@ -160,17 +175,42 @@ class DataDir:
         except FileNotFoundError:
             return False
 
-    def holds(self, fd: int, path: str) -> bool:
-        """Whether the open folder `fd` (`path` to the peer) is the data dir or in it."""
+    def refuse(self, found: tuple[int, int] | None, path: str, how: str = "is") -> None:
+        """Refuse what a peer named `path` when `found` (an identity) is the data dir or one of its libraries."""
+        if found == self.itself:
+            raise never_shared(path, how)
+        if found in self.libraries:
+            raise PermissionDenied(
+                f"{display(path)} {how} a library of this device (its index, notes and jobs): shared only with "
+                "devices of full trust (`sd library share`)"
+            )
+
+    def holds(self, fd: int, path: str) -> None:
+        """Refuse the open folder `fd` (`path` to the peer) when it is in the data dir or in one of its libraries."""
         with closing(_folders_up(fd)) as up:
             for depth, folder in enumerate(up):
-                if folder == self.itself:
-                    return True
+                self.refuse(folder, path, "is in")
                 if folder in self.folders:
-                    return False  # above the data dir: so is the rest of the way up
+                    return  # above the data dir: so is the rest of the way up
                 if depth == MAX_DEPTH:  # a peer's links lead 80,000 folders deep: walked up for each request
                     raise _too_deep(path)
-        return False
+
+
+def _library_links(data_dir: str) -> list[str]:
+    try:
+        with os.scandir(os.path.join(data_dir, "libraries")) as entries:
+            return [e.path for e in entries if e.is_symlink()]
+    except OSError:
+        return []
+
+
+def _stamp(data_dir: str) -> tuple[tuple[int, int], int]:
+    """The data dir's identity, and when a library was last listed in it or taken off."""
+    try:
+        changed = os.stat(os.path.join(data_dir, "libraries")).st_mtime_ns
+    except OSError:
+        changed = 0
+    return _identity(os.stat(data_dir)), changed
 
 
 class Confinement:
@@ -278,23 +318,21 @@ class Confinement:
             found = _identity(os.stat(name, dir_fd=dir_fd, follow_symlinks=False))
         except FileNotFoundError:
             found = None
-        if found == data_dir.itself:
-            raise never_shared(path)
-        if data_dir.holds(dir_fd, path):
-            raise never_shared(path, "is in")
+        data_dir.refuse(found, path)
+        data_dir.holds(dir_fd, path)
         if changes and found in data_dir.above:
             raise _holds(path)
 
     def _data_dir_now(self) -> DataDir | None:
         """The data dir, looked at again when its path leads elsewhere than last time (its owner replaced it;
-        no peer can: the names leading to it are never a peer's to change)."""
+        no peer can: the names leading to it are never a peer's to change) or a library was listed in it."""
         if self._data_dir is None:
             return None
         try:
-            now = _identity(os.stat(self._data_dir))
+            now = _stamp(self._data_dir)
         except FileNotFoundError:
             return None
-        if self._known is None or self._known.itself != now:
+        if self._known is None or self._known.stamp != now:
             self._known = DataDir.of(self._data_dir)
         return self._known
 

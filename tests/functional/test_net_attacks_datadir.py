@@ -20,6 +20,7 @@ import asyncssh
 import pytest
 
 from sdcore.fs import beneath
+from sdcore.library import Libraries
 from sdcore.net import Network, PermissionDenied
 from sdcore.net.testing import device_network, pair
 
@@ -231,6 +232,29 @@ async def test_a_home_trash_the_peer_linked_to_the_data_dir_takes_nothing(
         await h.call("trash", path=h.home / "notes.txt")
     assert sorted(p.name for p in h.data_dir.iterdir()) == before
     assert (h.home / "notes.txt").exists()
+
+
+async def test_a_library_kept_outside_the_data_dir_is_as_private_as_the_data_dir(shared_home: Home) -> None:
+    """`sd library open ~/Libs/Work.sdlibrary`, while the peer is connected, lists a library kept in the shared home:
+    its database (the names of every file it indexed, notes, the jobs this device resumes) stays this device's."""
+    h = shared_home
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    work = h.home / "Libs" / "Work.sdlibrary"
+    Libraries(h.home / "Libs").create("Work").close()
+    Libraries(h.data_dir / "libraries").add_folder(work)
+    database = (work / "database.db").read_bytes()
+    for attempt in (
+        h.call("read_open", path=work / "database.db", length=4096),
+        h.call("list_open", path=work),
+        h.call("write_file", path=work / "database.db", data=b"a database of the peer's"),
+        h.call("delete", path=work / "library.json"),
+        h.call("rename", src=work, dst=h.home / "old"),
+        h.call("rename", src=h.home / "Libs", dst=h.home / "old"),  # else a Libs/Work.sdlibrary of its own
+    ):
+        with pytest.raises(PermissionDenied, match="(is|is in|holds) .*a library of"):
+            await attempt
+    assert (work / "database.db").read_bytes() == database
+    assert [e[0] for e in (await h.call("list_open", path=h.home / "Libs"))[1]] == [b"Work.sdlibrary"]
 
 
 async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) -> None:
