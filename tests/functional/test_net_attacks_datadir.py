@@ -300,6 +300,28 @@ async def test_a_spacedrop_folder_a_peer_replaced_by_a_link_into_the_data_dir_ta
         assert not (alpha.device.data_dir / "admins.json").exists()
 
 
+async def test_a_file_the_peer_linked_to_the_key_is_not_sent_to_it_by_spacedrop(tmp_path: Path) -> None:
+    """The peer makes ~/holiday.jpg a link to the key (an absolute one: it names a place in the share, so it may) and
+    asks for the photo: the owner's `sd drop friend ~/holiday.jpg` must not send it the key. The link is judged when
+    the file is opened, before the offer: a link swapped in once the peer has the offer changes nothing."""
+    home = tmp_path / "home"
+    async with (
+        device_network(home / ".local" / "share" / "sdtui", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta", auto_accept_drops=True) as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        h = Home(home, alpha, beta)
+        (home / "photo.jpg").write_bytes(b"a photo")
+        async with h.sftp() as sftp:
+            await sftp.symlink(str(h.key), str(home / "holiday.jpg"))
+        with pytest.raises(PermissionDenied, match=f"device_key is in {NEVER}"):
+            await alpha.drop("beta", [str(home / "holiday.jpg")])
+        assert not beta.spacedrop_dir.exists() or not any(beta.spacedrop_dir.iterdir())
+        assert await alpha.drop("beta", [str(home / "photo.jpg")]) == ["photo.jpg"]  # what the owner names is sent
+        assert (beta.spacedrop_dir / "photo.jpg").read_bytes() == b"a photo"
+
+
 async def test_a_full_trust_device_still_reaches_the_data_dir(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with (
