@@ -139,6 +139,7 @@ class DataDir:
     above: frozenset[tuple[int, int]]  # those, the folders above those libraries, and each name on the paths to them
     path: str
     stamp: tuple[tuple[int, int], int]  # its identity and when its libraries/ last changed: made again on a change
+    missing: tuple[str, ...]  # links to library folders not there (a drive not plugged in): made again once one is
 
     @classmethod
     def of(cls, path: str) -> DataDir | None:
@@ -151,12 +152,13 @@ class DataDir:
             itself, *folders = _folders_up(fd)
         finally:
             os.close(fd)
-        names, libraries = _names_to(path), set()
+        names, libraries, missing = _names_to(path), set(), []
         for link in _library_links(path):
             try:
                 fd = os.open(link, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             except OSError:
-                continue  # a library folder not there (a drive not plugged in)
+                missing.append(link)
+                continue
             try:
                 library, *up = _folders_up(fd)
             finally:
@@ -164,7 +166,7 @@ class DataDir:
             libraries.add(library)
             names |= set(up) | _names_to(link)
         above = frozenset(folders) | frozenset(names) - {itself} - libraries
-        return cls(itself, frozenset(libraries), frozenset(folders), above, path, _stamp(path))
+        return cls(itself, frozenset(libraries), frozenset(folders), above, path, _stamp(path), tuple(missing))
 
     def has_file(self, st: os.stat_result) -> bool:
         """Whether `st` is of a file right in the data dir (its key, its trust store) as it is now: each change
@@ -332,7 +334,8 @@ class Confinement:
             now = _stamp(self._data_dir)
         except FileNotFoundError:
             return None
-        if self._known is None or self._known.stamp != now:
+        known = self._known
+        if known is None or known.stamp != now or any(os.path.exists(link) for link in known.missing):
             self._known = DataDir.of(self._data_dir)
         return self._known
 

@@ -257,6 +257,19 @@ async def test_a_library_kept_outside_the_data_dir_is_as_private_as_the_data_dir
     assert [e[0] for e in (await h.call("list_open", path=h.home / "Libs"))[1]] == [b"Work.sdlibrary"]
 
 
+async def test_a_library_on_a_drive_plugged_in_while_the_peer_is_connected_is_kept_too(shared_home: Home) -> None:
+    """A library listed from a drive that is not plugged in when the peer connects (its folder not there)."""
+    h = shared_home
+    work = h.home / "Drive" / "Work.sdlibrary"
+    Libraries(h.home / "Drive").create("Work").close()
+    Libraries(h.data_dir / "libraries").add_folder(work)
+    (h.home / "Drive").rename(h.home / "unplugged")
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    (h.home / "unplugged").rename(h.home / "Drive")
+    with pytest.raises(PermissionDenied, match="a library of this device"):
+        await h.call("read_open", path=work / "database.db", length=4096)
+
+
 async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) -> None:
     h = shared_home
     before = h.trust.read_bytes()
