@@ -50,8 +50,8 @@ def never_shared(path: str, how: str = "is") -> PermissionDenied:
 
 def _holds(path: str) -> PermissionDenied:
     return PermissionDenied(
-        f"{display(path)} holds this device's data dir or a library of it: another device may not rename, replace, change or "
-        "delete it (what else it holds it may)"
+        f"{display(path)} holds this device's data dir or a library of it: another device may not rename, replace, "
+        "change or delete it (what else it holds it may)"
     )
 
 

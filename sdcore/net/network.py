@@ -983,7 +983,9 @@ class Network:
             for fd, st in opened:
                 held.close(fd, st)
 
-    async def _send_drop(self, device: str | DeviceId, files: list[str], opened: list[tuple[int, os.stat_result]]) -> list[str]:
+    async def _send_drop(
+        self, device: str | DeviceId, files: list[str], opened: list[tuple[int, os.stat_result]]
+    ) -> list[str]:
         link = self.link(device)
         names = [os.fsencode(os.path.basename(f)) for f in files]
         sizes = [st.st_size for _, st in opened]
