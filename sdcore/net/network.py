@@ -21,6 +21,7 @@ from sdcore.errors import NotAdmin, NotFound, SdError
 from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
 from sdcore.fs import held
 from sdcore.fs.base import CHUNK
+from sdcore.fs.local import fs_error
 from sdcore.net.admin_sessions import AdminPrograms, AdminSessions, refuse
 from sdcore.net.admins import AdminKey, AdminStore
 from sdcore.net.confine import Confinement
@@ -974,7 +975,10 @@ class Network:
                 if not os.path.isfile(f):
                     raise NotFound(f"{f}: not a file; Spacedrop sends files")
                 flags = os.O_RDONLY | os.O_NONBLOCK  # never hangs on a pipe swapped in
-                fd = keep_out.open(os.path.realpath(f), flags) if keep_out else os.open(f, flags | os.O_CLOEXEC)
+                try:
+                    fd = keep_out.open(os.path.realpath(f), flags) if keep_out else os.open(f, flags | os.O_CLOEXEC)
+                except OSError as exc:
+                    raise fs_error(exc, f) from None
                 opened.append((fd, os.fstat(fd)))
                 if not stat.S_ISREG(opened[-1][1].st_mode):
                     raise NotFound(f"{f}: not a file; Spacedrop sends files")
