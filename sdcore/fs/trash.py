@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote_from_bytes, unquote_to_bytes
@@ -21,6 +22,9 @@ INFO_SUFFIX = ".trashinfo"
 _DIR = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 # Bytes kept as they are in a .trashinfo Path; every other byte is %-escaped (RFC 2396, as the spec asks).
 _SAFE = "/-_.!~*'()"
+KeepOut = Callable[[int, str], None]
+"""Called with a trash folder's descriptor and path before anything is moved in or out: raises to refuse it (a
+peer's request refuses one the peer linked into this device's data dir)."""
 
 
 class TrashError(SdError):
@@ -110,7 +114,7 @@ def trash(path: str) -> str:
         os.close(fd)
 
 
-def trash_at(dir_fd: int, name: str, path: str) -> str:
+def trash_at(dir_fd: int, name: str, path: str, keep_out: KeepOut | None = None) -> str:
     """Move `name` of the open folder `dir_fd` (known to people as `path`) to the trash of its filesystem.
 
     The move is made from that descriptor into the trash's `files/` opened without following a
@@ -123,7 +127,12 @@ def trash_at(dir_fd: int, name: str, path: str) -> str:
     trash_dir, top = trash_dir_for(path, os.fstat(dir_fd).st_dev)
     if (trash_dir + "/").startswith(path.rstrip("/") + "/"):
         raise TrashError(f"{display(path)} holds the trash itself; it cannot go into it")
-    files, info = _trash_subdir(trash_dir, "files"), _trash_subdir(trash_dir, "info")
+    files = _trash_subdir(trash_dir, "files", keep_out)
+    try:
+        info = _trash_subdir(trash_dir, "info", keep_out)
+    except BaseException:
+        os.close(files)
+        raise
     try:
         recorded = os.path.relpath(path, top) if top is not None else path
         body = (
@@ -145,12 +154,14 @@ def trash_at(dir_fd: int, name: str, path: str) -> str:
     return os.path.join(trash_dir, "files", kept)
 
 
-def _trash_subdir(trash_dir: str, sub: str) -> int:
+def _trash_subdir(trash_dir: str, sub: str, keep_out: KeepOut | None = None) -> int:
     """`files/` or `info/` of a trash, made if missing, opened without following a symlink in its place
     (nor in the trash's own, unless it is the home trash, which its owner may have made a link)."""
     follow = 0 if os.path.abspath(trash_dir) == os.path.abspath(home_trash()) else os.O_NOFOLLOW
     top = os.open(trash_dir, _DIR | follow)
     try:
+        if keep_out is not None:
+            keep_out(top, trash_dir)
         try:
             os.mkdir(sub, 0o700, dir_fd=top)
         except FileExistsError:
@@ -312,12 +323,12 @@ def restore(item: TrashItem, to: str | None = None) -> str:
         os.close(fd)
 
 
-def restore_at(item: TrashItem, dir_fd: int, name: str, target: str) -> str:
+def restore_at(item: TrashItem, dir_fd: int, name: str, target: str, keep_out: KeepOut | None = None) -> str:
     """Put a trashed file back as `name` in the open folder `dir_fd` (known to people as `target`).
 
     Raises OSError(EXDEV) when that folder is on another filesystem than the trash.
     """
-    files = _trash_subdir(item.trash_dir, "files")
+    files = _trash_subdir(item.trash_dir, "files", keep_out)
     try:
         rename_noreplace(item.name, name, src_dir_fd=files, dst_dir_fd=dir_fd)
     except OSError as exc:

@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import socket
+import stat
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from sdcore.device import Device
 from sdcore.errors import NotAdmin, NotFound, SdError
 from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
-from sdcore.fs.local import LocalFS
+from sdcore.fs import held
+from sdcore.fs.base import CHUNK
+from sdcore.fs.local import fs_error
 from sdcore.net.admin_sessions import AdminPrograms, AdminSessions, refuse
 from sdcore.net.admins import AdminKey, AdminStore
 from sdcore.net.confine import Confinement
@@ -968,21 +971,51 @@ class Network:
             fut.set_result(accept)
 
     async def drop(self, device: str | DeviceId, paths: list[str]) -> list[str]:
-        """Send files to a paired device's Spacedrop folder; returns the names sent."""
+        """Send files to a paired device's Spacedrop folder; returns the names sent.
+
+        Each file is opened before the offer and sent from that descriptor; to a device of `shared` trust never
+        one of the data dir (a link the device made in a share this device sends from must not lead it there).
+        """
         files = [os.path.abspath(p) for p in paths]
-        for f in files:
-            if not os.path.isfile(f):
-                raise NotFound(f"{f}: not a file; Spacedrop sends files")
+        keep_out = None
+        if self.resolve(device).trust != "full":
+            keep_out = Confinement("shared", lambda: ["/"], self.device.data_dir)
+        opened: list[tuple[int, os.stat_result]] = []
+        try:
+            for f in files:
+                if not os.path.isfile(f):
+                    raise NotFound(f"{f}: not a file; Spacedrop sends files")
+                flags = os.O_RDONLY | os.O_NONBLOCK  # never hangs on a pipe swapped in
+                try:
+                    fd = keep_out.open(os.path.realpath(f), flags) if keep_out else os.open(f, flags | os.O_CLOEXEC)
+                except OSError as exc:
+                    raise fs_error(exc, f) from None
+                opened.append((fd, os.fstat(fd)))
+                if not stat.S_ISREG(opened[-1][1].st_mode):
+                    raise NotFound(f"{f}: not a file; Spacedrop sends files")
+            return await self._send_drop(device, files, opened)
+        finally:
+            for fd, st in opened:
+                held.close(fd, st)
+
+    async def _send_drop(
+        self, device: str | DeviceId, files: list[str], opened: list[tuple[int, os.stat_result]]
+    ) -> list[str]:
         link = self.link(device)
         names = [os.fsencode(os.path.basename(f)) for f in files]
-        sizes = [os.path.getsize(f) for f in files]
+        sizes = [st.st_size for _, st in opened]
         token = await link.call("drop_offer", names=names, sizes=sizes)
         if token is None:
             raise SdError(f"{self.resolve(device).name} declined the files")
         remote = RemoteFS(link)
-        local = LocalFS()
-        for f, name in zip(files, names, strict=True):
-            st = os.stat(f)  # the receiver keeps the file's permissions, never setuid, setgid or sticky
+        for (fd, st), name in zip(opened, names, strict=True):
+            # the receiver keeps the file's permissions, never setuid, setgid or sticky
             handle = await link.call("drop_open", drop=token, name=name, mtime=st.st_mtime, mode=st.st_mode & 0o777)
-            await remote._send(handle, local.open_read(f))
+            await remote._send(handle, _chunks(fd))
         return [os.fsdecode(n) for n in names]
+
+
+async def _chunks(fd: int) -> AsyncIterator[bytes]:
+    """What is left to read of the open file `fd`."""
+    while chunk := await asyncio.to_thread(os.read, fd, CHUNK):
+        yield chunk

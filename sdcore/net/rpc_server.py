@@ -465,7 +465,7 @@ class RpcSession:
 
         def to_trash() -> str:
             with self._movable(p) as (fd, name):
-                return trash.trash_at(fd, name, p)
+                return trash.trash_at(fd, name, p, self.confine.keep_out)
 
         return os.fsencode(await asyncio.to_thread(to_trash))
 
@@ -492,7 +492,7 @@ class RpcSession:
         def restore() -> str:
             self.confine.makedirs(os.path.dirname(target))
             with self.confine.parent(target) as (fd, name):
-                return trash.restore_at(item, fd, name, target)
+                return trash.restore_at(item, fd, name, target, self.confine.keep_out)
 
         return os.fsencode(await asyncio.to_thread(restore))
 

@@ -5,7 +5,9 @@ hard link it makes in the share, not by renaming a folder above it away; over sd
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ import asyncssh
 import pytest
 
 from sdcore.fs import beneath
+from sdcore.library import Libraries
 from sdcore.net import Network, PermissionDenied
 from sdcore.net.testing import device_network, pair
 
@@ -179,6 +182,17 @@ async def test_a_hard_link_to_the_key_that_the_owner_made_in_the_share_gives_not
             await sftp.open(str(h.home / "backup-key"))
 
 
+async def test_a_hard_link_to_a_trust_store_written_since_the_peer_connected_gives_nothing(shared_home: Home) -> None:
+    """The trust store is replaced (a new file) at each change: one written after the peer's session began, then
+    hard-linked by its owner into the share, is still the data dir's."""
+    h = shared_home
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    h.alpha.trust.add_share(str(h.home / ".."))  # the trust store written again
+    os.link(h.trust, h.home / "backup-trust.json")
+    with pytest.raises(PermissionDenied, match="is a hard link to a file of"):
+        await h.call("read_open", path=h.home / "backup-trust.json", length=4096)
+
+
 async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_the_data_dir(shared_home: Home) -> None:
     """The peer swaps `x` between a folder of its own and a link to the data dir as fast as it can, with reads
     of `x/device_key` in flight: what is read is judged where it really is, when it is opened."""
@@ -202,6 +216,58 @@ async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_t
     assert not [a for a in got if isinstance(a, list) and a[1] == secret]
     assert [a for a in got if isinstance(a, list) and a[1] == b"not the key"]  # the race was run
     assert {str(a) for a in got if isinstance(a, PermissionDenied)} <= {f"{h.home}/x/device_key is in {NEVER}"}
+
+
+async def test_a_home_trash_the_peer_linked_to_the_data_dir_takes_nothing(
+    shared_home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The home trash is ~/.local/share/Trash, beside the data dir: the peer makes it a link to `sdtui` (it stays
+    in the share by its name), then trashes its own files, which would land in the data dir."""
+    h = shared_home
+    monkeypatch.setenv("XDG_DATA_HOME", str(h.home / ".local" / "share"))
+    async with h.sftp() as sftp:
+        await sftp.symlink("sdtui", str(h.home / ".local" / "share" / "Trash"))
+    before = sorted(p.name for p in h.data_dir.iterdir())
+    with pytest.raises(PermissionDenied, match=f"Trash is {NEVER}"):
+        await h.call("trash", path=h.home / "notes.txt")
+    assert sorted(p.name for p in h.data_dir.iterdir()) == before
+    assert (h.home / "notes.txt").exists()
+
+
+async def test_a_library_kept_outside_the_data_dir_is_as_private_as_the_data_dir(shared_home: Home) -> None:
+    """`sd library open ~/Libs/Work.sdlibrary`, while the peer is connected, lists a library kept in the shared home:
+    its database (the names of every file it indexed, notes, the jobs this device resumes) stays this device's."""
+    h = shared_home
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    work = h.home / "Libs" / "Work.sdlibrary"
+    Libraries(h.home / "Libs").create("Work").close()
+    Libraries(h.data_dir / "libraries").add_folder(work)
+    database = (work / "database.db").read_bytes()
+    for attempt in (
+        h.call("read_open", path=work / "database.db", length=4096),
+        h.call("list_open", path=work),
+        h.call("write_file", path=work / "database.db", data=b"a database of the peer's"),
+        h.call("delete", path=work / "library.json"),
+        h.call("rename", src=work, dst=h.home / "old"),
+        h.call("rename", src=h.home / "Libs", dst=h.home / "old"),  # else a Libs/Work.sdlibrary of its own
+    ):
+        with pytest.raises(PermissionDenied, match="(is|is in|holds) .*a library of"):
+            await attempt
+    assert (work / "database.db").read_bytes() == database
+    assert [e[0] for e in (await h.call("list_open", path=h.home / "Libs"))[1]] == [b"Work.sdlibrary"]
+
+
+async def test_a_library_on_a_drive_plugged_in_while_the_peer_is_connected_is_kept_too(shared_home: Home) -> None:
+    """A library listed from a drive that is not plugged in when the peer connects (its folder not there)."""
+    h = shared_home
+    work = h.home / "Drive" / "Work.sdlibrary"
+    Libraries(h.home / "Drive").create("Work").close()
+    Libraries(h.data_dir / "libraries").add_folder(work)
+    (h.home / "Drive").rename(h.home / "unplugged")
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1]  # the session is under way
+    (h.home / "unplugged").rename(h.home / "Drive")
+    with pytest.raises(PermissionDenied, match="a library of this device"):
+        await h.call("read_open", path=work / "database.db", length=4096)
 
 
 async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) -> None:
@@ -247,6 +313,28 @@ async def test_a_spacedrop_folder_a_peer_replaced_by_a_link_into_the_data_dir_ta
         assert not (alpha.device.data_dir / "admins.json").exists()
 
 
+async def test_a_file_the_peer_linked_to_the_key_is_not_sent_to_it_by_spacedrop(tmp_path: Path) -> None:
+    """The peer makes ~/holiday.jpg a link to the key (an absolute one: it names a place in the share, so it may) and
+    asks for the photo: the owner's `sd drop friend ~/holiday.jpg` must not send it the key. The link is judged when
+    the file is opened, before the offer: a link swapped in once the peer has the offer changes nothing."""
+    home = tmp_path / "home"
+    async with (
+        device_network(home / ".local" / "share" / "sdtui", "alpha") as alpha,
+        device_network(tmp_path / "b", "beta", auto_accept_drops=True) as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        h = Home(home, alpha, beta)
+        (home / "photo.jpg").write_bytes(b"a photo")
+        async with h.sftp() as sftp:
+            await sftp.symlink(str(h.key), str(home / "holiday.jpg"))
+        with pytest.raises(PermissionDenied, match=f"device_key is in {NEVER}"):
+            await alpha.drop("beta", [str(home / "holiday.jpg")])
+        assert not beta.spacedrop_dir.exists() or not any(beta.spacedrop_dir.iterdir())
+        assert await alpha.drop("beta", [str(home / "photo.jpg")]) == ["photo.jpg"]  # what the owner names is sent
+        assert (beta.spacedrop_dir / "photo.jpg").read_bytes() == b"a photo"
+
+
 async def test_a_full_trust_device_still_reaches_the_data_dir(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with (
@@ -277,3 +365,90 @@ def test_sd_share_add_refuses_the_data_dir_and_notes_it_in_a_folder_that_holds_i
     assert accepted.returncode == 0, accepted.stderr
     assert f"holds this device's data dir {data_dir}, which stays private" in accepted.stdout + accepted.stderr
     assert _sd(data_dir, "share", "list").stdout.split() == [str(home)]
+
+
+async def test_a_shared_root_gives_neither_the_memory_nor_the_files_of_the_running_server(shared_home: Home) -> None:
+    """Sharing / shares /proc too: /proc/self/mem is the memory of the process that holds the device's key (and
+    written, its code). The server here runs in this test's process: the peer aims at bytes it knows are there."""
+    h = shared_home
+    h.alpha.trust.add_share("/")
+    secret = h.key.read_bytes()  # the key, in the server's memory as the device holds it
+    where = ctypes.cast(secret, ctypes.c_void_p).value
+    with pytest.raises(PermissionDenied, match="files of running processes"):
+        await h.call("read_open", path=Path("/proc/self/mem"), offset=where, length=len(secret))
+    for method in ("list_open", "read_open"):
+        with pytest.raises(PermissionDenied, match="files of running processes"):
+            await h.call(method, path=Path("/proc/self/environ" if method == "read_open" else "/proc/self"))
+    mine = ctypes.create_string_buffer(b"untouched")
+    async with h.sftp() as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="files of running processes"):
+            async with sftp.open("/proc/self/mem", "r+b") as mem:
+                await mem.seek(ctypes.addressof(mine))
+                await mem.write(b"rewritten")
+    assert mine.value == b"untouched"
+    assert (await h.call("read_open", path=h.home / "notes.txt", length=100))[1] == b"the owner's notes, shared"
+
+
+@pytest.mark.parametrize("layout", ["a chain of symlinks", "'..' after a symlink"])
+async def test_a_data_dir_named_through_symlinks_is_kept_whatever_the_links(tmp_path: Path, layout: str) -> None:
+    """SD_DATA_DIR=~/sd/data with ~/sd -> dots and ~/dots -> real (dotfiles kept behind links), or
+    SD_DATA_DIR=~/sd/../data with ~/sd -> deep/sd (the kernel's '..' is the real folder's parent, not ~)."""
+    home = tmp_path / "home"
+    (home / "real").mkdir(parents=True)
+    if layout == "a chain of symlinks":
+        (home / "dots").symlink_to("real")
+        (home / "sd").symlink_to("dots")
+        named, real, link = home / "sd" / "data", home / "real" / "data", home / "dots"
+    else:
+        (home / "real" / "sd").mkdir()
+        (home / "sd").symlink_to("real/sd")
+        named, real, link = Path(f"{home}/sd/../data"), home / "real" / "data", home / "real"
+    async with (
+        device_network(named, "alpha") as alpha,
+        device_network(tmp_path / "b", "beta") as beta,
+    ):
+        await pair(alpha, beta, host_trust="shared")
+        alpha.trust.add_share(str(home))
+        assert (real / "device_key").exists()
+        h = Home(home, alpha, beta)
+        with pytest.raises(PermissionDenied, match=NEVER):
+            await h.call("read_open", path=real / "device_key", length=4096)
+        (home / "evil" / "data").mkdir(parents=True)
+        (home / "evil" / "data" / "trust.json").write_text('{"peers": [], "shares": ["/"]}')
+        with pytest.raises(PermissionDenied, match="holds this device's data dir"):
+            await h.call("rename", src=link, dst=home / "old")  # and then a link of its own in its place
+        assert alpha.trust.shares() == [str(home)]
+
+
+def _levels_down(dir_fd: int, count: int) -> int:
+    """A descriptor of a new folder `count` levels below the open folder `dir_fd` (d/d/.../d), which it closes."""
+    for _ in range(count):
+        os.mkdir("d", dir_fd=dir_fd)
+        below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
+        os.close(dir_fd)
+        dir_fd = below
+    return dir_fd
+
+
+async def test_a_folder_linked_deeper_than_any_real_path_is_refused_not_walked(shared_home: Home) -> None:
+    """Symlinks of 2,000 levels each, made by the peer (mkdir, rename, symlink), lead 80,000 folders deep from a
+    path of a few names: judging whether such a folder is in the data dir must not walk 80,000 folders up for each
+    request. A folder more than 1,024 deep is refused; here two links of 600 levels."""
+    h = shared_home
+    deep = h.home / "deep"
+    deep.mkdir()
+    levels = "/".join(["d"] * 600)
+    middle = _levels_down(os.open(deep, os.O_RDONLY | os.O_DIRECTORY), 600)
+    os.symlink(levels, "l1", dir_fd=middle)
+    (deep / "l0").symlink_to(levels)
+    bottom = _levels_down(middle, 600)
+    os.close(os.open("end.txt", os.O_WRONLY | os.O_CREAT, dir_fd=bottom))
+    os.close(bottom)
+    try:
+        for method, args in (("read_open", {"length": 100}), ("list_open", {}), ("stat", {})):
+            with pytest.raises(PermissionDenied, match="folders deep"):
+                await h.call(method, path=deep / "l0" / "l1" / "end.txt", **args)
+        assert sorted(e[0] for e in (await h.call("list_open", path=deep / "l0"))[1]) == [b"d", b"l1"]
+    finally:
+        shutil.rmtree(deep / levels / "d")  # rmtree recurses: 1,200 levels at once are beyond Python's limit
+        shutil.rmtree(deep)
