@@ -57,6 +57,7 @@ class SharedFolder:
 
     path: str
     data_dir: str | None = None  # this device's data dir when the folder holds it: that stays private
+    holds_home: bool = False  # the user's home folder is (in) it: ~/.ssh, ~/.bashrc and the like too
 
 
 @dataclass(frozen=True, slots=True)

@@ -832,7 +832,11 @@ class Devices:
         or a folder in it; a folder that holds the data dir is shared without it."""
         trust = (await self._network()).trust
         real = trust.add_share(path)
-        return SharedFolder(real, trust.data_dir if trust.holds_data_dir(real) else None)
+        home = os.path.realpath(os.path.expanduser("~"))
+        return SharedFolder(
+            real, trust.data_dir if trust.holds_data_dir(real) else None,
+            holds_home=(home + "/").startswith(real.rstrip("/") + "/"),
+        )
 
     async def unshare(self, path: str) -> None:
         """Stop sharing a folder of this device."""

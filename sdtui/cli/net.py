@@ -278,6 +278,9 @@ def share_add(path: str) -> None:
         if shared.data_dir is not None:
             _say(f"note: it holds this device's data dir {display(shared.data_dir)}, which stays private: "
                  "paired devices never reach it")
+        if shared.holds_home:
+            _say("note: devices you share it with may change ~/.ssh/authorized_keys, ~/.bashrc and the like, and so "
+                 "run commands as you: to share files only, share the folders in your home that hold them")
 
     run_api(body)
 

@@ -364,7 +364,10 @@ def test_sd_share_add_refuses_the_data_dir_and_notes_it_in_a_folder_that_holds_i
     accepted = _sd(data_dir, "share", "add", str(home))
     assert accepted.returncode == 0, accepted.stderr
     assert f"holds this device's data dir {data_dir}, which stays private" in accepted.stdout + accepted.stderr
+    assert "run commands as you" not in accepted.stdout + accepted.stderr  # not the user's home
     assert _sd(data_dir, "share", "list").stdout.split() == [str(home)]
+    user_home = _sd(data_dir, "share", "add", os.environ["HOME"])  # the home a shell would give ~ for
+    assert "may change ~/.ssh/authorized_keys, ~/.bashrc and the like, and so run commands as you" in user_home.stdout
 
 
 async def test_a_shared_root_gives_neither_the_memory_nor_the_files_of_the_running_server(shared_home: Home) -> None:
