@@ -767,13 +767,19 @@ class BulkWatch:
     on what the device says is still to come (its `head`), which it may make up; the library's own sorted searches,
     duplicates and rescans are slow meanwhile. So the load ends (the indexes made again, and not dropped again in
     this sync) when the device stalls (no batch within BULK_STALL), when its batches come too slowly to bring what
-    it says within BULK_MOST of the load's start, or at BULK_MOST."""
+    it says within BULK_MOST of the load's start, or at BULK_MOST. A device has one bulk load per run of the sync
+    service (sdcore.sync.service): each makes the indexes again, over the whole library."""
 
     def __init__(self, under_way: bool, allowed: bool = True) -> None:
         self.allowed = allowed
         """Whether this sync may (still) write as a bulk load."""
         self._began = time.monotonic() if under_way else None
         self._arrived = 0
+
+    @property
+    def began(self) -> bool:
+        """Whether a bulk load was under way in this sync."""
+        return self._began is not None
 
     @property
     def under_way(self) -> bool:

@@ -340,6 +340,40 @@ async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_wit
         assert back < catalogue.BULK_STALL + 10 and fast * 2 < slow
 
 
+async def test_a_member_cannot_make_the_library_drop_and_remake_its_indexes_sync_after_sync(tmp_path: Path) -> None:
+    own = tmp_path / "beta-files"  # beta's own 3,000 files
+    for d in range(6):
+        (own / f"d{d}").mkdir(parents=True)
+        for f in range(500):
+            (own / f"d{d}" / f"f{f}.txt").write_bytes(b"")
+    async with three_devices(tmp_path, [(0, 1)]) as (a, b, _):
+        ready, indexes, without = asyncio.Event(), set(bulk.SECONDARY_INDEXES), []
+
+        async def lying_catalogue(peer: Any, library: str, since: int, limit: int) -> dict[str, Any]:
+            """Each sync: one change, said to be 10 million more; then, once beta wrote it, all of them at once."""
+            await ready.wait()
+            batch = catalogue.catalogue_changes(theirs, 0, 1).pack()
+            if since % 10_000_000 == 0:
+                batch[3:6] = [since, since + 1, since + 10_000_000]
+            else:
+                await eventually(lambda: catalogue.catalogue_watermark(mine, a.device.id) == since, 30, "batch written")
+                without.append(not _index_names(mine) >= indexes)
+                batch[3:6] = [since, since + 9_999_999, since + 9_999_999]
+            return {"batch": batch, "up_to": batch[4], "head": batch[5]}
+
+        net.attach(a).expose("sync_catalogue", lying_catalogue)
+        mine = b.libraries.create("Photos")
+        await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
+        await sync_of(b).share(mine, "alpha")
+        theirs = a.libraries.open(str(mine.id))
+        await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(tmp_path / "beta-files" / "d0"))))
+        ready.set()
+        for n in range(4):  # four syncs, each woken by a change on alpha
+            await Api(a).library("Photos").tags.create(f"wake/{n}")
+            await eventually(lambda n=n: len(without) > n and _index_names(mine) >= indexes, 30, f"sync {n} ended")
+        assert without[0] and not any(without[1:]), f"the indexes were dropped in syncs {without}"
+
+
 def _index_names(library: Any) -> set[str]:
     rows = library.read().execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'")
     return {name for (name,) in rows}
