@@ -16,6 +16,8 @@ Who may take what (a member may lie):
 - A device refuses the claim for a disk it has mounted now, and keeps its location. Two disks with one identity (a
   clone) mounted on two devices at once are each their device's own location: each device lists the other's from
   its catalogue, the one that took over ignores what the other says of the location it took, and nothing is dropped.
+- A device takes nothing over whose files are mostly not in that folder of its disk (see `too_many_missing`): a
+  member cannot have another pass off as its own files it made up, beyond a few (DROP_LEAST).
 - What a lying member can still do: claim a disk of another device while it is unplugged there. That device's
   location then shows as the member's until the disk is plugged in there again, when it is taken back and rescanned
   (the stranger check below stops a rescan dropping most of it without a person). Its tags, notes and favourites
@@ -145,6 +147,8 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
         if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
                and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
             continue
+        if too_many_missing(*missing_on_disk(library, here)):
+            continue  # most of what its device says is in this folder is not (a lie, or another disk): it stays theirs
         with library.write() as db:
             db.execute("UPDATE locations SET volume_label = ?, volume_seen = ? WHERE id = ?", (volume.name, time.time(), loc.id))
         taken.append(take(library, loc, path))

@@ -93,6 +93,32 @@ async def test_a_member_claiming_a_disk_mounted_here_or_a_system_folder_takes_no
         disk.umount_all()
 
 
+async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_mounted_here(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "spare").mkdir()  # a folder of beta's disk that beta never indexed, with one file
+        (media / "spare" / "real.txt").write_bytes(b"real")
+        made_up = tmp_path / "made-up"  # alpha (a member, lying) says its 300 files are that folder
+        made_up.mkdir()
+        for n in range(300):
+            (made_up / f"invoice-{n}.pdf").write_bytes(b"%PDF")
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(made_up)))
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        batch = claim(alpha, catalogue_changes(a, 0), 0, volume.id, "spare")
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(batch.pack()))
+
+        assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
+        assert own(b) == []  # beta's catalogue does not say alpha's made-up files are beta's
+        assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
+    finally:
+        disk.umount_all()
+
+
 async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_location(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
