@@ -917,6 +917,7 @@ class _Writer:
         self._paused: set[int] = set()  # local locations loaded without the search triggers (a first sync)
         self.library = library
         self.handed_over = False  # whether a location of this device became the owner's (`_hand_over`)
+        self._mounted: set[str] | None = None  # ids of the disks mounted here, read at the batch's first claim for one
         # A library folder copied from the owner holds its entries under their own ids, unmapped: looked up then.
         self._adoptable = db.execute(
             "SELECT 1 FROM locations WHERE device_id = ? AND id NOT IN (SELECT location_id FROM catalogue_locations)"
@@ -999,7 +1000,11 @@ class _Writer:
         mine = self.db.execute(
             "SELECT id FROM locations WHERE device_id = ? AND volume_id = ? AND volume_path = ?", (here, volume_id, inside)
         ).fetchall()
-        if not mine or any(v.id == volume_id for v in list_volumes()):
+        if not mine:
+            return
+        if self._mounted is None:  # once a batch: a batch of a thousand such claims would read the disks a thousand times
+            self._mounted = {v.id for v in list_volumes()}
+        if volume_id in self._mounted:
             return
         for (local,) in mine:
             self.db.execute("DELETE FROM locations WHERE id = ?", (local,))  # first: peers are told of it, not of each entry

@@ -6,6 +6,8 @@ read, and a disk field that is not one is refused. In-process cores and a real l
 from __future__ import annotations
 
 import dataclasses
+import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,49 @@ async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_m
         assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
         assert own(b) == []  # beta's catalogue does not say alpha's made-up files are beta's
         assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
+    finally:
+        disk.umount_all()
+
+
+def cpu_of(work: Callable[[], object]) -> float:
+    """CPU seconds `work()` took in this process and the processes it ran (blkid)."""
+    def now() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    before = now()
+    work()
+    return now() - before
+
+
+async def test_a_batch_of_a_thousand_claims_for_a_disk_mounted_here_costs_what_a_thousand_locations_do(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand")
+        (tmp_path / "alphas-files").mkdir()
+        b = beta.library()
+        mine = b.locations.add(str(media / "2019"))
+        await index(b, mine)
+        a = alpha.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        honest = catalogue_changes(a, 0)
+
+        def batch(n: int, volume_id: str | None) -> CatalogueBatch:  # alpha's n-th batch: 1,000 locations
+            said = [dataclasses.replace(honest.locations[0], id=n * 1000 + i, path=f"/claims/{n}/{i}", root_id=None,
+                                        volume_id=volume_id, volume_path=volume_id and "2019") for i in range(1, 1001)]
+            return dataclasses.replace(honest, since=n, up_to=n + 1, head=n + 1, locations=tuple(said), entries=[])
+
+        plain, claims = [], []  # CPU seconds of each, alternating
+        for n in range(0, 6, 2):
+            plain.append(cpu_of(lambda n=n: apply_catalogue(b, alpha.device.id, batch(n, None))))
+            claims.append(cpu_of(lambda n=n: apply_catalogue(b, alpha.device.id, batch(n + 1, mine.volume_id))))
+        print(f"a batch of 1,000 locations: {sorted(plain)[1]:.3f} s CPU; of 1,000 claims for beta's disk: {sorted(claims)[1]:.3f} s")
+        assert own(b) == [(str(media / "2019"), 2)]  # beta has its disk mounted: it keeps its location
+        assert sorted(claims)[1] < 3 * sorted(plain)[1] + 0.2
     finally:
         disk.umount_all()
 
