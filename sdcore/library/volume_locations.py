@@ -53,6 +53,11 @@ DROP_SHARE = 0.5
 more than this share of them."""
 SAMPLE = 2000
 """Entries looked for on the disk before a rescan: all of them up to twice this, else an even sample of about this."""
+NOT_THERE_KEPT = 10_000
+_NOT_THERE: set[tuple[object, int, str]] = set()
+"""(library, location, folder) of other devices' locations take_over found mostly not in that folder of a disk mounted
+here: not sampled again at each change of a catalogue, which may bring a thousand such claims (at most NOT_THERE_KEPT
+are kept)."""
 
 
 class VolumeOffline(SdError):
@@ -147,8 +152,13 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
         if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
                and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
             continue
-        if too_many_missing(*missing_on_disk(library, here)):
-            continue  # most of what its device says is in this folder is not (a lie, or another disk): it stays theirs
+        if (library.id, loc.id, path) in _NOT_THERE:
+            continue
+        if too_many_missing(*missing_on_disk(library, here)):  # (a lie, or another disk): it stays theirs
+            if len(_NOT_THERE) >= NOT_THERE_KEPT:
+                _NOT_THERE.clear()
+            _NOT_THERE.add((library.id, loc.id, path))
+            continue
         with library.write() as db:
             db.execute("UPDATE locations SET volume_label = ?, volume_seen = ? WHERE id = ?", (volume.name, time.time(), loc.id))
         taken.append(take(library, loc, path))
