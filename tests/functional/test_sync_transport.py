@@ -165,10 +165,43 @@ async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) ->
         pushed = str(uuid.uuid4())
         for request, args in (("sync_share", {"library": pushed, "title": "Pushed", "members": []}),
                               ("sync_ops", {"library": str(photos.id), "watermarks": {}, "limit": 10}),
-                              ("sync_catalogue", {"library": str(photos.id), "since": 0, "limit": 10})):  # fmt: skip
+                              ("sync_catalogue", {"library": str(photos.id), "since": 0, "limit": 10}),
+                              ("sync_watch", {})):  # fmt: skip
             with pytest.raises(SdError, match=f"does not offer '{request}'"):
                 await net.attach(d).call(str(a.device.id), request, **args)
         assert [i.name for i in a.libraries.list()] == ["Photos"]
+
+
+async def test_a_device_keeps_at_most_two_watches_waiting_and_gets_them_back_when_its_connection_drops(
+    tmp_path: Path,
+) -> None:
+    async with Core(tmp_path / "a") as a, Core(tmp_path / "d") as d:  # delta runs no sync: its watches are ours
+        d.device.rename("delta")
+        for core in (a, d):
+            await net.attach(core).start("127.0.0.1:0")
+        await pair(net.attach(a), net.attach(d))
+        await sync_of(a).start()
+        photos = a.libraries.create("Photos")
+        alpha = str(a.device.id)
+
+        def watch() -> asyncio.Task[Any]:
+            return asyncio.create_task(net.attach(d).call(alpha, "sync_watch"))
+
+        with pytest.raises(PermissionDenied, match="no library is shared with delta here"):
+            await watch()  # paired with full trust, but no member of any library here
+        Members(photos.folder, photos.id, signing.signer_of(a.data_dir / KEY_FILE)).add(d.device.id, "delta")
+        for _ in range(2):  # its connection drops with two waiting: they end there, and it may wait with two again
+            waiting = [watch(), watch()]
+            await asyncio.sleep(0.5)
+            with pytest.raises(PermissionDenied, match="delta watches for changes here already"):
+                await watch()
+            assert not any(w.done() for w in waiting)
+            await net.attach(d).link(alpha).close()
+            await asyncio.gather(*waiting, return_exceptions=True)
+        waiting = [watch(), watch()]
+        await asyncio.sleep(0.5)
+        await Api(a).library("Photos").tags.create("told")
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 2) == [True, True]
 
 
 async def test_sd_library_share_past_the_member_limit_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
