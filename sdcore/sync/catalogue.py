@@ -209,8 +209,8 @@ def _location(data: Any, version: int = FORMAT) -> CatalogueLocation:
     _check(
         (volume is None and inside is None)
         or (isinstance(volume, str) and _VOLUME_ID.fullmatch(volume) is not None and isinstance(inside, str)
-            and len(inside) <= MAX_PATH and "\0" not in inside and not inside.startswith("/")
-            and not {".", ".."} & set(inside.split("/"))),
+            and len(inside) <= MAX_PATH and "\0" not in inside
+            and (inside == "" or not {"", ".", ".."} & set(inside.split("/")))),
         f"location {id_}'s disk is not a disk's identity and a folder inside it",
     )  # fmt: skip
     return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root, volume, inside)

@@ -250,6 +250,7 @@ async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_re
     for volume_id, inside in [
         ("uuid:0b4f", "../../etc"), ("uuid:0b4f", "/etc"), ("uuid:0b4f", None), (None, "photos"), ("uuid:../x", ""),
         ("sda1", ""), (7, ""), ("uuid:" + "a" * 101, ""), ("uuid:0b4f", "a\0b"), ("uuid:0b4f", "x/" * 3000),
+        ("uuid:0b4f", "photos/"), ("uuid:0b4f", "a//photos"),  # not as the device writes it: "photos" said another way
     ]:
         lying = [*packed[:6], [[*lo[:8], volume_id, inside] for lo in packed[6]], *packed[7:]]
         with pytest.raises(CatalogueRefused, match="disk is not a disk's identity and a folder inside it"):
