@@ -150,8 +150,8 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
             continue  # not a folder of this disk (removed meanwhile, or a link out of it): it stays theirs
         here = dataclasses.replace(loc, path=path)
         if any(m.relative(path) is not None or here.relative(m.path) is not None or m.volume_id == loc.volume_id
-               and m.volume_path == loc.volume_path for m in mine):  # fmt: skip
-            continue
+               and _nested(m.volume_path or "", loc.volume_path or "") for m in mine):  # fmt: skip
+            continue  # (by the disk's folders too: one of this device's may not have followed the disk here yet)
         if (library.id, loc.id, path) in _NOT_THERE:
             continue
         if too_many_missing(*missing_on_disk(library, here)):  # (a lie, or another disk): it stays theirs
@@ -166,6 +166,11 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
     if taken:
         library.context.bus.publish(LibraryChanged(library.id, MOVED))
     return taken
+
+
+def _nested(one: str, other: str) -> bool:
+    """Whether one folder of a disk ('' its root) is the other or holds it."""
+    return one == other or not one or not other or one.startswith(other + "/") or other.startswith(one + "/")
 
 
 def offline(library: Library, loc: Location, mounted: list[Volume] | None = None) -> OfflineVolume | None:

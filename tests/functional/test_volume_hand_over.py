@@ -15,7 +15,7 @@ import pytest
 from sdcore import tags
 from sdcore.core import Core
 from sdcore.library import Library, Location
-from sdcore.library.volume_locations import take_over
+from sdcore.library.volume_locations import follow, take_over
 from sdcore.sync.catalogue import (
     CatalogueBatch,
     CatalogueRefused,
@@ -193,6 +193,32 @@ async def test_claims_refused_as_made_up_are_not_sampled_again_at_each_change_of
         again = [cpu_of(lambda: take_over(b)) for _ in range(3)]  # as at each batch of alpha's that moves a location
         print(f"take_over with 200 made-up claims: {first:.3f} s CPU the first time, {sorted(again)[1]:.3f} s again")
         assert own(b) == [] and sorted(again)[1] < first / 4
+    finally:
+        disk.umount_all()
+
+
+async def test_a_claim_for_a_whole_disk_holding_a_location_here_takes_nothing_before_that_location_followed_it(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    disk.mount(tmp_path / "media")
+    try:
+        (tmp_path / "media" / "2019").mkdir()
+        (tmp_path / "media" / "2019" / "beach.jpg").write_bytes(b"sand")
+        b = beta.library()
+        mine = b.locations.add(str(tmp_path / "media" / "2019"))
+        await index(b, mine)
+        disk.umount(tmp_path / "media")
+        disk.mount(tmp_path / "usb")  # plugged in again, elsewhere: beta's location follows it in a moment
+        (tmp_path / "alphas-files").mkdir()
+        a = alpha.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        whole = claim(alpha, catalogue_changes(a, 0), 0, str(mine.volume_id), "")  # alpha: "the whole disk is mine"
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(whole.pack()))
+
+        assert take_over(b) == []  # it holds beta's '2019': beta does not take it, nor index its own files twice
+        follow(b)
+        assert own(b) == [(str(tmp_path / "usb" / "2019"), 2)]
     finally:
         disk.umount_all()
 
