@@ -22,7 +22,9 @@ Who may take what (a member may lie):
   location then shows as the member's until the disk is plugged in there again, when it is taken back and rescanned
   (the stranger check below stops a rescan dropping most of it without a person). Its tags, notes and favourites
   wait by content (`detached`, as for any deleted entry) for an index to hash a file of that content again; a
-  member could remove them through the shared data anyway.
+  member could remove them through the shared data anyway (where its history keeps them). Those on folders and on
+  files without a content id (a shallow location, files not hashed yet) have no content to wait by: they are lost
+  (test_volume_hand_over's xfail test; not fixed yet).
 """
 
 from __future__ import annotations

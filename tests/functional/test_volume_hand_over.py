@@ -223,6 +223,37 @@ async def test_a_claim_for_a_whole_disk_holding_a_location_here_takes_nothing_be
         disk.umount_all()
 
 
+@pytest.mark.xfail(strict=True, reason="left: a tag on a file without a content id has nothing to wait by")
+async def test_a_claim_for_a_shallow_location_on_a_disk_unplugged_here_loses_none_of_its_tags(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
+        a = alpha.library()
+        loc = a.locations.add(str(media / "2019"), mode="shallow")  # names and sizes only: no content ids
+        await index(a, loc)
+        tags.create(a, "summer")
+        tags.assign(a, "summer", [_id(a, loc, "beach.jpg")])
+        disk.umount(media)
+        (tmp_path / "betas-files").mkdir()
+        b = beta.library()
+        await index(b, b.locations.add(str(tmp_path / "betas-files")))
+        lie = claim(beta, catalogue_changes(b, 0), 0, str(loc.volume_id), "2019")  # beta: "that disk is here now"
+        apply_catalogue(a, beta.device.id, CatalogueBatch.unpack(lie.pack()))
+        assert own(a) == []  # alpha takes its word for it while the disk is out (volume_locations says so)
+
+        disk.mount(media)  # plugged into alpha again: alpha takes it back and indexes it again
+        [back] = take_over(a)
+        await index(a, back)
+        assert tagged(a) == ["beach.jpg"]
+    finally:
+        disk.umount_all()
+
+
 async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_location(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
