@@ -17,6 +17,7 @@ plugged in here: then it is handed over to this device (sdcore.library.volume_lo
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import operator
 import re
@@ -56,6 +57,9 @@ MAX_PATH = 4096
 MAX_ID = (1 << 63) - 1
 MAX_HELD = 20_000_000
 """Entries this device keeps of one other device's catalogue (a peer cannot fill this disk with made-up files)."""
+MAX_HELD_LOCATIONS = 10_000
+"""Locations this device keeps of one other device's catalogue (each is listed, and looked at when a disk is plugged
+in or a catalogue changes: see sdcore.library.volume_locations.take_over)."""
 MAX_SIZE = 1 << 60
 """Bytes a file or folder may claim (an exabyte): past it a peer is lying."""
 MAX_TIME = 1e15
@@ -667,6 +671,13 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
                 f" {MAX_HELD:,} entries of one device's catalogue, and holds {held:,} of it"
             )
+        if batch.locations:
+            places = _places_after(db, device_id, batch)
+            if places > MAX_HELD_LOCATIONS:
+                raise CatalogueRefused(
+                    f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
+                    f" {MAX_HELD_LOCATIONS:,} locations of one device's catalogue, and it would hold {places:,} of it"
+                )
         batch = _without_taken_over(db, batch)
         bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
         if bulked:
@@ -711,6 +722,19 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
     for directory in sorted(writer.touched):
         bus.publish(EntriesChanged(device_id, directory, (), library.id))
+
+
+def _places_after(db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch) -> int:
+    """How many locations of the device's catalogue this device would hold with the batch (at least: those it
+    deletes are not counted out)."""
+    (places,) = db.execute("SELECT count(*) FROM catalogue_locations WHERE device_id = ?", (str(device_id),)).fetchone()
+    if places + len(batch.locations) <= MAX_HELD_LOCATIONS:
+        return places + len(batch.locations)
+    (known,) = db.execute(
+        "SELECT count(*) FROM catalogue_locations WHERE device_id = ? AND origin_id IN (SELECT value FROM json_each(?))",
+        (str(device_id), json.dumps([lo.id for lo in batch.locations])),
+    ).fetchone()
+    return places + len(batch.locations) - known
 
 
 def _without_taken_over(db: sqlite3.Connection, batch: CatalogueBatch) -> CatalogueBatch:
