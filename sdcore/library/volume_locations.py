@@ -145,7 +145,7 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
     taken: list[Location] = []
     for loc in theirs:
         volume = by_id.get(loc.volume_id or "")
-        if volume is None:
+        if volume is None or loc.root_id is None:  # (no root folder came with it: it could not be indexed here)
             continue
         path = os.path.normpath(os.path.join(volume.mount_point, from_db(loc.volume_path or "")))
         if os.path.commonpath([path, volume.mount_point]) != volume.mount_point or not folder_here(path):

@@ -164,6 +164,29 @@ async def test_a_batch_of_a_thousand_claims_for_a_disk_mounted_here_costs_what_a
         disk.umount_all()
 
 
+async def test_a_claim_without_its_root_folder_is_not_taken_over_as_a_location_that_cannot_be_indexed(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "spare").mkdir()
+        (media / "spare" / "real.txt").write_bytes(b"real")
+        (tmp_path / "alphas-files").mkdir()
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        said = claim(alpha, catalogue_changes(a, 0), 0, volume.id, "spare")
+        rootless = dataclasses.replace(said, locations=(dataclasses.replace(said.locations[0], root_id=None),), entries=[])
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(rootless.pack()))
+
+        assert take_over(b) == []  # taken, its index failed: "location 'alphas-files' has no root entry; remove it"
+        assert own(b) == []
+    finally:
+        disk.umount_all()
+
+
 async def test_claims_refused_as_made_up_are_not_sampled_again_at_each_change_of_the_catalogue(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
