@@ -17,6 +17,7 @@ plugged in here: then it is handed over to this device (sdcore.library.volume_lo
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import operator
 import re
@@ -56,6 +57,9 @@ MAX_PATH = 4096
 MAX_ID = (1 << 63) - 1
 MAX_HELD = 20_000_000
 """Entries this device keeps of one other device's catalogue (a peer cannot fill this disk with made-up files)."""
+MAX_HELD_LOCATIONS = 10_000
+"""Locations this device keeps of one other device's catalogue (each is listed, and looked at when a disk is plugged
+in or a catalogue changes: see sdcore.library.volume_locations.take_over)."""
 MAX_SIZE = 1 << 60
 """Bytes a file or folder may claim (an exabyte): past it a peer is lying."""
 MAX_TIME = 1e15
@@ -209,8 +213,8 @@ def _location(data: Any, version: int = FORMAT) -> CatalogueLocation:
     _check(
         (volume is None and inside is None)
         or (isinstance(volume, str) and _VOLUME_ID.fullmatch(volume) is not None and isinstance(inside, str)
-            and len(inside) <= MAX_PATH and "\0" not in inside and not inside.startswith("/")
-            and not {".", ".."} & set(inside.split("/"))),
+            and len(inside) <= MAX_PATH and "\0" not in inside
+            and (inside == "" or not {"", ".", ".."} & set(inside.split("/")))),
         f"location {id_}'s disk is not a disk's identity and a folder inside it",
     )  # fmt: skip
     return CatalogueLocation(id_, path, name, mode, state, float(created), scanned, root, volume, inside)
@@ -667,6 +671,13 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                 f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
                 f" {MAX_HELD:,} entries of one device's catalogue, and holds {held:,} of it"
             )
+        if batch.locations:
+            places = _places_after(db, device_id, batch)
+            if places > MAX_HELD_LOCATIONS:
+                raise CatalogueRefused(
+                    f"a catalogue batch from {display(batch.device_name)} was refused: this device keeps at most"
+                    f" {MAX_HELD_LOCATIONS:,} locations of one device's catalogue, and it would hold {places:,} of it"
+                )
         batch = _without_taken_over(db, batch)
         bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
         if bulked:
@@ -711,6 +722,19 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
     for directory in sorted(writer.touched):
         bus.publish(EntriesChanged(device_id, directory, (), library.id))
+
+
+def _places_after(db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch) -> int:
+    """How many locations of the device's catalogue this device would hold with the batch (at least: those it
+    deletes are not counted out)."""
+    (places,) = db.execute("SELECT count(*) FROM catalogue_locations WHERE device_id = ?", (str(device_id),)).fetchone()
+    if places + len(batch.locations) <= MAX_HELD_LOCATIONS:
+        return places + len(batch.locations)
+    (known,) = db.execute(
+        "SELECT count(*) FROM catalogue_locations WHERE device_id = ? AND origin_id IN (SELECT value FROM json_each(?))",
+        (str(device_id), json.dumps([lo.id for lo in batch.locations])),
+    ).fetchone()
+    return places + len(batch.locations) - known
 
 
 def _without_taken_over(db: sqlite3.Connection, batch: CatalogueBatch) -> CatalogueBatch:
@@ -767,13 +791,19 @@ class BulkWatch:
     on what the device says is still to come (its `head`), which it may make up; the library's own sorted searches,
     duplicates and rescans are slow meanwhile. So the load ends (the indexes made again, and not dropped again in
     this sync) when the device stalls (no batch within BULK_STALL), when its batches come too slowly to bring what
-    it says within BULK_MOST of the load's start, or at BULK_MOST."""
+    it says within BULK_MOST of the load's start, or at BULK_MOST. A device has one bulk load per run of the sync
+    service (sdcore.sync.service): each makes the indexes again, over the whole library."""
 
     def __init__(self, under_way: bool, allowed: bool = True) -> None:
         self.allowed = allowed
         """Whether this sync may (still) write as a bulk load."""
         self._began = time.monotonic() if under_way else None
         self._arrived = 0
+
+    @property
+    def began(self) -> bool:
+        """Whether a bulk load was under way in this sync."""
+        return self._began is not None
 
     @property
     def under_way(self) -> bool:
@@ -911,6 +941,7 @@ class _Writer:
         self._paused: set[int] = set()  # local locations loaded without the search triggers (a first sync)
         self.library = library
         self.handed_over = False  # whether a location of this device became the owner's (`_hand_over`)
+        self._mounted: set[str] | None = None  # ids of the disks mounted here, read at the batch's first claim for one
         # A library folder copied from the owner holds its entries under their own ids, unmapped: looked up then.
         self._adoptable = db.execute(
             "SELECT 1 FROM locations WHERE device_id = ? AND id NOT IN (SELECT location_id FROM catalogue_locations)"
@@ -993,7 +1024,11 @@ class _Writer:
         mine = self.db.execute(
             "SELECT id FROM locations WHERE device_id = ? AND volume_id = ? AND volume_path = ?", (here, volume_id, inside)
         ).fetchall()
-        if not mine or any(v.id == volume_id for v in list_volumes()):
+        if not mine:
+            return
+        if self._mounted is None:  # once a batch: a batch of a thousand such claims would read the disks a thousand times
+            self._mounted = {v.id for v in list_volumes()}
+        if volume_id in self._mounted:
             return
         for (local,) in mine:
             self.db.execute("DELETE FROM locations WHERE id = ?", (local,))  # first: peers are told of it, not of each entry

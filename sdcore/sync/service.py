@@ -134,7 +134,7 @@ class SyncService:
         self._by_watermarks: set[str] = set()
         """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
-        self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) whose bulk load was cut short here
+        self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) that had its bulk load this run
         self.started = False
         self.closed = False
         for name, handler in (
@@ -537,10 +537,13 @@ class SyncService:
             raise
         finally:
             asking.cancel()
-            if not bulk.allowed and (library.id, device) not in self._no_bulk:
-                self._no_bulk.add((library.id, device))  # a device that stalled or trickled is not trusted with one again
-                log.info("the catalogue of %s is written with the library's indexes from now on: it stalled, went away "
-                         "or came too slowly for what it said was to come", display(peer.name))  # fmt: skip
+            if bulk.began and (library.id, device) not in self._no_bulk:
+                # one bulk load of a device per run: one that says "millions more" each sync and then that it is done
+                # would have the library's indexes dropped and made again each time
+                self._no_bulk.add((library.id, device))
+                if not bulk.allowed:
+                    log.info("the catalogue of %s is written with the library's indexes from now on: it stalled, went "
+                             "away or came too slowly for what it said was to come", display(peer.name))  # fmt: skip
             if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
                 with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
                     await self._in_thread(end_bulk_load, library)

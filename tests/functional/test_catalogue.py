@@ -4,6 +4,7 @@ duplicates in while A is off; A's renames, moves and deletions follow; a peer's 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -344,6 +345,34 @@ async def test_a_peer_cannot_make_this_device_hold_more_than_the_cap_of_its_cata
     with pytest.raises(CatalogueRefused, match="keeps at most 3 entries of one device's catalogue"):
         sync(a, b)
     assert _catalogue_rows(b) == ([], [])
+
+
+async def test_a_peer_cannot_make_this_device_hold_more_than_the_cap_of_its_locations(
+    alpha: Core, beta: Core, tmp_path: Path
+) -> None:
+    from sdcore.library.volume_locations import take_over
+
+    a, b = alpha.library(), beta.library()
+    await index(a, a.locations.add(str(make_photos(tmp_path / "on-alpha"))))
+    honest = catalogue_changes(a, 0)
+
+    def batch(n: int) -> CatalogueBatch:  # alpha's n-th batch: 1,000 made-up locations, no entries (none counted)
+        said = [dataclasses.replace(honest.locations[0], id=n * 1000 + i, path=f"/made-up/{n}/{i}", root_id=None,
+                                    volume_id=f"uuid:{n}-{i}", volume_path="") for i in range(1, 1001)]  # fmt: skip
+        return dataclasses.replace(honest, since=n, up_to=n + 1, head=n + 1, locations=tuple(said), entries=[])
+
+    took = []
+    for n in range(catalogue.MAX_HELD_LOCATIONS // 1000):
+        apply_catalogue(b, alpha.device.id, batch(n))
+        if n in (0, catalogue.MAX_HELD_LOCATIONS // 1000 - 1):
+            started = time.process_time()
+            take_over(b)  # what each batch that moves a location costs (the explorer lists them all, too)
+            took.append(time.process_time() - started)
+    print(f"take_over with 1,000 and {catalogue.MAX_HELD_LOCATIONS:,} of alpha's locations: {took[0]:.3f}, {took[1]:.3f} s CPU")
+    with pytest.raises(CatalogueRefused, match=f"keeps at most {catalogue.MAX_HELD_LOCATIONS:,} locations of one device's catalogue, and it would hold 11,000"):
+        apply_catalogue(b, alpha.device.id, batch(catalogue.MAX_HELD_LOCATIONS // 1000))
+    apply_catalogue(b, alpha.device.id, batch(catalogue.MAX_HELD_LOCATIONS // 1000 - 1))  # known ones: said again
+    assert len(b.locations.list()) == catalogue.MAX_HELD_LOCATIONS
 
 
 async def test_migrate_leaves_a_synced_devices_catalogue_as_that_devices_mapping_and_all(

@@ -165,10 +165,43 @@ async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) ->
         pushed = str(uuid.uuid4())
         for request, args in (("sync_share", {"library": pushed, "title": "Pushed", "members": []}),
                               ("sync_ops", {"library": str(photos.id), "watermarks": {}, "limit": 10}),
-                              ("sync_catalogue", {"library": str(photos.id), "since": 0, "limit": 10})):  # fmt: skip
+                              ("sync_catalogue", {"library": str(photos.id), "since": 0, "limit": 10}),
+                              ("sync_watch", {})):  # fmt: skip
             with pytest.raises(SdError, match=f"does not offer '{request}'"):
                 await net.attach(d).call(str(a.device.id), request, **args)
         assert [i.name for i in a.libraries.list()] == ["Photos"]
+
+
+async def test_a_device_keeps_at_most_two_watches_waiting_and_gets_them_back_when_its_connection_drops(
+    tmp_path: Path,
+) -> None:
+    async with Core(tmp_path / "a") as a, Core(tmp_path / "d") as d:  # delta runs no sync: its watches are ours
+        d.device.rename("delta")
+        for core in (a, d):
+            await net.attach(core).start("127.0.0.1:0")
+        await pair(net.attach(a), net.attach(d))
+        await sync_of(a).start()
+        photos = a.libraries.create("Photos")
+        alpha = str(a.device.id)
+
+        def watch() -> asyncio.Task[Any]:
+            return asyncio.create_task(net.attach(d).call(alpha, "sync_watch"))
+
+        with pytest.raises(PermissionDenied, match="no library is shared with delta here"):
+            await watch()  # paired with full trust, but no member of any library here
+        Members(photos.folder, photos.id, signing.signer_of(a.data_dir / KEY_FILE)).add(d.device.id, "delta")
+        for _ in range(2):  # its connection drops with two waiting: they end there, and it may wait with two again
+            waiting = [watch(), watch()]
+            await asyncio.sleep(0.5)
+            with pytest.raises(PermissionDenied, match="delta watches for changes here already"):
+                await watch()
+            assert not any(w.done() for w in waiting)
+            await net.attach(d).link(alpha).close()
+            await asyncio.gather(*waiting, return_exceptions=True)
+        waiting = [watch(), watch()]
+        await asyncio.sleep(0.5)
+        await Api(a).library("Photos").tags.create("told")
+        assert await asyncio.wait_for(asyncio.gather(*waiting), 2) == [True, True]
 
 
 async def test_sd_library_share_past_the_member_limit_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
@@ -338,6 +371,40 @@ async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_wit
         fast = await sorted_search()
         print(f"{liar}: indexes back {back:.1f} s after they were dropped; sorted search {slow * 1e3:.1f} -> {fast * 1e3:.1f} ms")
         assert back < catalogue.BULK_STALL + 10 and fast * 2 < slow
+
+
+async def test_a_member_cannot_make_the_library_drop_and_remake_its_indexes_sync_after_sync(tmp_path: Path) -> None:
+    own = tmp_path / "beta-files"  # beta's own 3,000 files
+    for d in range(6):
+        (own / f"d{d}").mkdir(parents=True)
+        for f in range(500):
+            (own / f"d{d}" / f"f{f}.txt").write_bytes(b"")
+    async with three_devices(tmp_path, [(0, 1)]) as (a, b, _):
+        ready, indexes, without = asyncio.Event(), set(bulk.SECONDARY_INDEXES), []
+
+        async def lying_catalogue(peer: Any, library: str, since: int, limit: int) -> dict[str, Any]:
+            """Each sync: one change, said to be 10 million more; then, once beta wrote it, all of them at once."""
+            await ready.wait()
+            batch = catalogue.catalogue_changes(theirs, 0, 1).pack()
+            if since % 10_000_000 == 0:
+                batch[3:6] = [since, since + 1, since + 10_000_000]
+            else:
+                await eventually(lambda: catalogue.catalogue_watermark(mine, a.device.id) == since, 30, "batch written")
+                without.append(not _index_names(mine) >= indexes)
+                batch[3:6] = [since, since + 9_999_999, since + 9_999_999]
+            return {"batch": batch, "up_to": batch[4], "head": batch[5]}
+
+        net.attach(a).expose("sync_catalogue", lying_catalogue)
+        mine = b.libraries.create("Photos")
+        await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
+        await sync_of(b).share(mine, "alpha")
+        theirs = a.libraries.open(str(mine.id))
+        await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(tmp_path / "beta-files" / "d0"))))
+        ready.set()
+        for n in range(4):  # four syncs, each woken by a change on alpha
+            await Api(a).library("Photos").tags.create(f"wake/{n}")
+            await eventually(lambda n=n: len(without) > n and _index_names(mine) >= indexes, 30, f"sync {n} ended")
+        assert without[0] and not any(without[1:]), f"the indexes were dropped in syncs {without}"
 
 
 def _index_names(library: Any) -> set[str]:

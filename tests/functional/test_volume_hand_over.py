@@ -6,6 +6,8 @@ read, and a disk field that is not one is refused. In-process cores and a real l
 from __future__ import annotations
 
 import dataclasses
+import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from sdcore import tags
 from sdcore.core import Core
 from sdcore.library import Library, Location
-from sdcore.library.volume_locations import take_over
+from sdcore.library.volume_locations import follow, take_over
 from sdcore.sync.catalogue import (
     CatalogueBatch,
     CatalogueRefused,
@@ -93,6 +95,188 @@ async def test_a_member_claiming_a_disk_mounted_here_or_a_system_folder_takes_no
         disk.umount_all()
 
 
+async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_mounted_here(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "spare").mkdir()  # a folder of beta's disk that beta never indexed, with one file
+        (media / "spare" / "real.txt").write_bytes(b"real")
+        made_up = tmp_path / "made-up"  # alpha (a member, lying) says its 300 files are that folder
+        made_up.mkdir()
+        for n in range(300):
+            (made_up / f"invoice-{n}.pdf").write_bytes(b"%PDF")
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(made_up)))
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        batch = claim(alpha, catalogue_changes(a, 0), 0, volume.id, "spare")
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(batch.pack()))
+
+        assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
+        assert own(b) == []  # beta's catalogue does not say alpha's made-up files are beta's
+        assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
+    finally:
+        disk.umount_all()
+
+
+def cpu_of(work: Callable[[], object]) -> float:
+    """CPU seconds `work()` took in this process and the processes it ran (blkid)."""
+    def now() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    before = now()
+    work()
+    return now() - before
+
+
+async def test_a_batch_of_a_thousand_claims_for_a_disk_mounted_here_costs_what_a_thousand_locations_do(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand")
+        (tmp_path / "alphas-files").mkdir()
+        b = beta.library()
+        mine = b.locations.add(str(media / "2019"))
+        await index(b, mine)
+        a = alpha.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        honest = catalogue_changes(a, 0)
+
+        def batch(n: int, volume_id: str | None) -> CatalogueBatch:  # alpha's n-th batch: 1,000 locations
+            said = [dataclasses.replace(honest.locations[0], id=n * 1000 + i, path=f"/claims/{n}/{i}", root_id=None,
+                                        volume_id=volume_id, volume_path=volume_id and "2019") for i in range(1, 1001)]
+            return dataclasses.replace(honest, since=n, up_to=n + 1, head=n + 1, locations=tuple(said), entries=[])
+
+        plain, claims = [], []  # CPU seconds of each, alternating
+        for n in range(0, 6, 2):
+            plain.append(cpu_of(lambda n=n: apply_catalogue(b, alpha.device.id, batch(n, None))))
+            claims.append(cpu_of(lambda n=n: apply_catalogue(b, alpha.device.id, batch(n + 1, mine.volume_id))))
+        print(f"a batch of 1,000 locations: {sorted(plain)[1]:.3f} s CPU; of 1,000 claims for beta's disk: {sorted(claims)[1]:.3f} s")
+        assert own(b) == [(str(media / "2019"), 2)]  # beta has its disk mounted: it keeps its location
+        assert sorted(claims)[1] < 3 * sorted(plain)[1] + 0.2
+    finally:
+        disk.umount_all()
+
+
+async def test_a_claim_without_its_root_folder_is_not_taken_over_as_a_location_that_cannot_be_indexed(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "spare").mkdir()
+        (media / "spare" / "real.txt").write_bytes(b"real")
+        (tmp_path / "alphas-files").mkdir()
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        said = claim(alpha, catalogue_changes(a, 0), 0, volume.id, "spare")
+        rootless = dataclasses.replace(said, locations=(dataclasses.replace(said.locations[0], root_id=None),), entries=[])
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(rootless.pack()))
+
+        assert take_over(b) == []  # taken, its index failed: "location 'alphas-files' has no root entry; remove it"
+        assert own(b) == []
+    finally:
+        disk.umount_all()
+
+
+async def test_claims_refused_as_made_up_are_not_sampled_again_at_each_change_of_the_catalogue(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "spare").mkdir()
+        made_up = tmp_path / "made-up"
+        made_up.mkdir()
+        for n in range(101):
+            (made_up / f"invoice-{n}.pdf").write_bytes(b"%PDF")
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(made_up)))
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        one = claim(alpha, catalogue_changes(a, 0), 0, volume.id, "spare")  # 101 made-up files in beta's 'spare'
+        for n in range(4):  # 200 such claims, in four batches
+            said, entries = [], []
+            for k in range(n * 50 + 1, n * 50 + 51):
+                def moved(i: int | None, k: int = k) -> int | None:
+                    return None if i is None else k * 1000 + i
+                said.append(dataclasses.replace(one.locations[0], id=k, path=f"/made-up/{k}", root_id=moved(one.locations[0].root_id)))
+                entries += [e._replace(id=moved(e.id), location_id=k, parent_id=moved(e.parent_id)) for e in one.entries]
+            apply_catalogue(b, alpha.device.id, dataclasses.replace(one, since=n, up_to=n + 1, head=n + 1,
+                                                                    locations=tuple(said), entries=entries))  # fmt: skip
+        first = cpu_of(lambda: take_over(b))
+        again = [cpu_of(lambda: take_over(b)) for _ in range(3)]  # as at each batch of alpha's that moves a location
+        print(f"take_over with 200 made-up claims: {first:.3f} s CPU the first time, {sorted(again)[1]:.3f} s again")
+        assert own(b) == [] and sorted(again)[1] < first / 4
+    finally:
+        disk.umount_all()
+
+
+async def test_a_claim_for_a_whole_disk_holding_a_location_here_takes_nothing_before_that_location_followed_it(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    disk.mount(tmp_path / "media")
+    try:
+        (tmp_path / "media" / "2019").mkdir()
+        (tmp_path / "media" / "2019" / "beach.jpg").write_bytes(b"sand")
+        b = beta.library()
+        mine = b.locations.add(str(tmp_path / "media" / "2019"))
+        await index(b, mine)
+        disk.umount(tmp_path / "media")
+        disk.mount(tmp_path / "usb")  # plugged in again, elsewhere: beta's location follows it in a moment
+        (tmp_path / "alphas-files").mkdir()
+        a = alpha.library()
+        await index(a, a.locations.add(str(tmp_path / "alphas-files")))
+        whole = claim(alpha, catalogue_changes(a, 0), 0, str(mine.volume_id), "")  # alpha: "the whole disk is mine"
+        apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(whole.pack()))
+
+        assert take_over(b) == []  # it holds beta's '2019': beta does not take it, nor index its own files twice
+        follow(b)
+        assert own(b) == [(str(tmp_path / "usb" / "2019"), 2)]
+    finally:
+        disk.umount_all()
+
+
+@pytest.mark.xfail(strict=True, reason="left: a tag on a file without a content id has nothing to wait by")
+async def test_a_claim_for_a_shallow_location_on_a_disk_unplugged_here_loses_none_of_its_tags(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
+        a = alpha.library()
+        loc = a.locations.add(str(media / "2019"), mode="shallow")  # names and sizes only: no content ids
+        await index(a, loc)
+        tags.create(a, "summer")
+        tags.assign(a, "summer", [_id(a, loc, "beach.jpg")])
+        disk.umount(media)
+        (tmp_path / "betas-files").mkdir()
+        b = beta.library()
+        await index(b, b.locations.add(str(tmp_path / "betas-files")))
+        lie = claim(beta, catalogue_changes(b, 0), 0, str(loc.volume_id), "2019")  # beta: "that disk is here now"
+        apply_catalogue(a, beta.device.id, CatalogueBatch.unpack(lie.pack()))
+        assert own(a) == []  # alpha takes its word for it while the disk is out (volume_locations says so)
+
+        disk.mount(media)  # plugged into alpha again: alpha takes it back and indexes it again
+        [back] = take_over(a)
+        await index(a, back)
+        assert tagged(a) == ["beach.jpg"]
+    finally:
+        disk.umount_all()
+
+
 async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_location(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -146,6 +330,7 @@ async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_re
     for volume_id, inside in [
         ("uuid:0b4f", "../../etc"), ("uuid:0b4f", "/etc"), ("uuid:0b4f", None), (None, "photos"), ("uuid:../x", ""),
         ("sda1", ""), (7, ""), ("uuid:" + "a" * 101, ""), ("uuid:0b4f", "a\0b"), ("uuid:0b4f", "x/" * 3000),
+        ("uuid:0b4f", "photos/"), ("uuid:0b4f", "a//photos"),  # not as the device writes it: "photos" said another way
     ]:
         lying = [*packed[:6], [[*lo[:8], volume_id, inside] for lo in packed[6]], *packed[7:]]
         with pytest.raises(CatalogueRefused, match="disk is not a disk's identity and a folder inside it"):
