@@ -22,6 +22,7 @@ from sdcore.fs.noreplace import rename_noreplace
 from sdcore.net.confine import MODE_BITS, Confinement
 from sdcore.net.frames import PermissionDenied
 from sdcore.net.rpc_server import MAX_HANDLES, MAX_READ, DeviceHandles, TooManyOpen
+from sdcore.sdpath import display
 from sdcore.sshlib import asyncssh
 
 SFTPAttrs = asyncssh.SFTPAttrs
@@ -153,6 +154,10 @@ class ConfinedSFTPServer(asyncssh.SFTPServer):
                 flags |= flag
         mode = attrs.permissions & MODE_BITS if attrs.permissions is not None else 0o666
         fd = self.confine.open(self._local(path), flags | os.O_NONBLOCK, mode)  # never hangs on a FIFO
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if self.confine.confined and kind not in (stat.S_IFREG, stat.S_IFDIR):
+            os.close(fd)  # a FIFO, a device, a terminal: a device with shared trust gets files only
+            raise PermissionDenied(f"{display(self._local(path))}: not a file; only files are opened for this device")
         try:  # open() refuses a folder (IsADirectoryError) but leaves a descriptor it was given open
             file_obj = open(  # noqa: SIM115 -- a handle, closed by `close`
                 fd, ("r+b" if pflags & asyncssh.FXF_READ else "wb") if write else "rb", buffering=0, closefd=False

@@ -296,6 +296,18 @@ async def test_sftp_is_kept_out_of_the_data_dir_the_same_way(shared_home: Home) 
     assert h.trust.read_bytes() == before and (h.home / ".local").stat().st_mode & 0o777 != 0o777
 
 
+async def test_sftp_opens_only_files_and_folders_for_a_shared_device(shared_home: Home) -> None:
+    """A FIFO or a device in a share (a terminal, with / shared) is not a file to hand another device."""
+    h = shared_home
+    os.mkfifo(h.home / "queue")
+    async with h.sftp() as sftp:
+        with pytest.raises(asyncssh.SFTPPermissionDenied, match="not a file"):
+            await sftp.open(str(h.home / "queue"))
+        with pytest.raises(asyncssh.SFTPError):  # for writing, with no reader: ENXIO
+            await sftp.open(str(h.home / "queue"), "wb")
+        assert await (await sftp.open(str(h.home / "notes.txt"))).read() == "the owner's notes, shared"
+
+
 async def test_a_spacedrop_folder_a_peer_replaced_by_a_link_into_the_data_dir_takes_nothing(tmp_path: Path) -> None:
     home = tmp_path / "home"
     async with (
