@@ -97,7 +97,7 @@ def bench_shallow(tree: Path, label: str, rounds: int, reindex: bool, size: bool
         finds.append(index.timed(find))
     sd, updatedb, rescan = (median([t[k] for t in took]) for k in ("sd", "updatedb", "rescan"))
     entries, text = index.paths_as_text(tree)
-    row(f"shallow index, {label} ({entries:,} entries, average path {text / entries:.0f} characters)",
+    row(f"shallow index, {label} ({entries:,} entries, average path {text / entries - 1:.0f} characters)",
         sd, {"updatedb -U": updatedb, "find -printf": median(finds)}, 3)  # fmt: skip
     if reindex:
         row(f"re-index, nothing changed, {label}", rescan, {"find -printf": median(finds)}, 2)
@@ -231,9 +231,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip", default="", help="comma-separated: tui, remote, 200k (the rows to leave out)")
-    skip = set(ap.parse_args().skip.split(","))
-    rounds = ap.parse_args().rounds
+    args = ap.parse_args()
+    skip, rounds = set(args.skip.split(",")), args.rounds
     print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; corpora in {index.CORPUS}; median of {rounds}, CPU time")
+    missing = [p for p in ("updatedb", "jdupes", "b3sum", "tmux") if not shutil.which(p)]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} not installed: apt-get install plocate jdupes b3sum tmux")
     linux = index.linux_tree()
     if linux is None:
         raise SystemExit("no Linux source: apt-get install linux-source-6.1 (bench_index.linux_tree unpacks it)")
@@ -245,7 +248,7 @@ def main() -> None:
     bench_content(linux, "Linux source tree", rounds)
     bench_dupes(linux, "Linux source tree", rounds, 1)
     if "200k" not in skip:
-        bench_dupes(index.corpus("tree", "tree"), "200k synthetic tree", 1, 0.3)
+        bench_dupes(index.corpus("tree", "tree"), "200k synthetic tree", rounds, 0.3)
     bench_startup(9)
     print(f"\nload {os.getloadavg()[0]:.1f}\n\n| work | sd | peer | ratio (CPU) | budget |\n|---|---|---|---|---|")
     for r in ROWS:
