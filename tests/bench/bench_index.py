@@ -68,40 +68,51 @@ def linux_tree() -> Path | None:
     return out if out.exists() else None
 
 
+def shallow_round(tree: Path) -> dict[str, tuple[float, float]]:
+    """One round of `sd location add --mode shallow` then `sd location rescan` (nothing changed), and plocate's
+    `updatedb -U` (walk a tree and make it searchable, in C++) after them: each (wall, CPU of the command and its
+    children: sd's walker child too), in a data dir whose device key and library were made before (a first run's
+    set-up is not indexing); and the sizes of sd's and plocate's databases, as (bytes, bytes)."""
+    data = Path(tempfile.mkdtemp(prefix="sdbench-"))
+    # as on a machine where sd is set up: the device's key and the library made before (~0.2 s CPU, once)
+    wall([SD, "--data-dir", str(data), "library", "list"])
+    took = {"sd": timed([SD, "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"])}
+    size = (data / "libraries" / "My Library.sdlibrary" / "database.db").stat().st_size
+    took["sd database"] = (size, size)
+    took["rescan"] = timed([SD, "--data-dir", str(data), "location", "rescan", "1"])
+    shutil.rmtree(data)
+    if shutil.which("updatedb"):
+        out = data.with_suffix(".plocate")
+        took["updatedb"] = timed(["updatedb", "-U", str(tree), "-o", str(out), "-l", "0"])
+        took["updatedb database"] = (out.stat().st_size, out.stat().st_size)
+        out.unlink()
+    return took
+
+
+def paths_as_text(tree: Path) -> tuple[int, int]:
+    """(entries, bytes) of `find TREE`'s paths, one a line: what an index of the tree holds at the least."""
+    paths = subprocess.run(["find", str(tree), "-printf", r"%p\n"], capture_output=True, check=True).stdout
+    return paths.count(b"\n"), len(paths)
+
+
 def bench_shallow(tree: Path, label: str = "200k") -> None:
-    """`sd location add --mode shallow` beside plocate's `updatedb -U` (walk a tree and make it searchable, in C++),
-    one after the other, three rounds; wall and CPU (the command and its children: sd's walker child too), in a data
-    dir whose device key and library were made before (a first run's set-up is not indexing)."""
+    """The shallow first index beside plocate's `updatedb -U` and find, three rounds (best of each)."""
     find = best(3, lambda: wall(["find", str(tree), "-printf", r"%i %s %T@ %p\n"]))
-    ours: list[tuple[float, float]] = []
-    theirs: list[tuple[float, float]] = []
-    agains: list[float] = []
-    database = 0
-    for _ in range(3):
-        data = Path(tempfile.mkdtemp(prefix="sdbench-"))
-        # as on a machine where sd is set up: the device's key and the library made before (~0.2 s CPU, once)
-        wall([SD, "--data-dir", str(data), "library", "list"])
-        ours.append(timed([SD, "--data-dir", str(data), "location", "add", str(tree), "--mode", "shallow"]))
-        database = (data / "libraries" / "My Library.sdlibrary" / "database.db").stat().st_size
-        agains.append(wall([SD, "--data-dir", str(data), "location", "rescan", "1"]))
-        shutil.rmtree(data)
-        if shutil.which("updatedb"):
-            out = data.with_suffix(".plocate")
-            theirs.append(timed(["updatedb", "-U", str(tree), "-o", str(out), "-l", "0"]))
-            out.unlink()
-    sd_wall, sd_cpu = min(w for w, _ in ours), min(c for _, c in ours)
+    rounds = [shallow_round(tree) for _ in range(3)]
+    sd_wall, sd_cpu = min(r["sd"][0] for r in rounds), min(r["sd"][1] for r in rounds)
     print(f"shallow index {label}: sd {sd_wall:.2f}s (CPU {sd_cpu:.2f}s)  find {find:.2f}s  ratio {sd_wall / find:.2f}x")
-    if theirs:
-        up_wall, up_cpu = min(w for w, _ in theirs), min(c for _, c in theirs)
+    if "updatedb" in rounds[0]:
+        up_wall, up_cpu = min(r["updatedb"][0] for r in rounds), min(r["updatedb"][1] for r in rounds)
         print(f"  vs plocate's updatedb -U: {up_wall:.2f}s (CPU {up_cpu:.2f}s)  ratio {sd_wall / up_wall:.2f}x wall,"
               f" {sd_cpu / up_cpu:.2f}x CPU (budget 3x)")
     else:
         print("  plocate is not installed (apt-get install plocate): no updatedb to compare with")
-    paths = subprocess.run(["find", str(tree), "-printf", r"%p\n"], capture_output=True, check=True).stdout
-    entries = paths.count(b"\n")
+    entries, text = paths_as_text(tree)
+    database = rounds[-1]["sd database"][0]
     print(f"  index size: {database / entries:.0f} bytes an entry ({database / 2**20:.1f} MiB); the paths as text"
-          f" {len(paths) / entries:.0f}: {database / len(paths):.2f}x (budget 2x)")
-    print(f"re-index unchanged:   sd {min(agains):.2f}s  find {find:.2f}s  ratio {min(agains) / find:.2f}x (budget 2x)")
+          f" {text / entries:.0f}: {database / text:.2f}x (budget 2x)")
+    again = min(r["rescan"][0] for r in rounds)
+    print(f"re-index unchanged:   sd {again:.2f}s  find {find:.2f}s  ratio {again / find:.2f}x (budget 2x)")
     floor = python_floor(tree)
     print(f"  the floor in CPython, writing nothing: {floor:.2f}s = {floor / find:.2f}x find")
     bench_phases(tree, label)
@@ -224,10 +235,15 @@ def bench_content(tree: Path) -> None:
     print(f"content (cas_id) {len(paths):,} files: sd {ours:.2f}s  plain loop {plain:.2f}s  ratio {ours / plain:.2f}x (budget 1.5x)")
 
 
+def quick_scan(data: Path, flat: Path) -> list[str]:
+    """`sd index quick-scan` of the folder `flat` alone, nothing kept: the command line."""
+    return [SD, "--data-dir", str(data), "index", "quick-scan", str(flat), "--scope", "current", "--ephemeral", "--json"]
+
+
 def bench_quick_scan(flat: Path) -> None:
     find = best(3, lambda: wall(["find", str(flat), "-maxdepth", "1", "-printf", r"%i %s %T@ %p\n"]))
     data = Path(tempfile.mkdtemp(prefix="sdbench-"))
-    ours = best(3, lambda: wall([SD, "--data-dir", str(data), "index", "quick-scan", str(flat), "--scope", "current", "--ephemeral", "--json"]))
+    ours = best(3, lambda: wall(quick_scan(data, flat)))
     from sdcore.fs.local import LocalFS
 
     async def first_batch() -> float:

@@ -138,51 +138,72 @@ async def bench_run_test(root: Path, big: Path) -> dict[str, float]:
     return figures
 
 
-def bench_tmux(root: Path, big: Path) -> dict[str, float]:
-    """Run `sdtui` in a real terminal (tmux) and watch the screen as a person would see it."""
-    figures: dict[str, float] = {}
-    session = f"sdtui-bench-{os.getpid()}"
-    exe = str(Path(sys.executable).parent / "sdtui")
+class Tmux:
+    """`sdtui` in a real terminal: a detached session of a tmux server of this run's own (started with this process's
+    environment, killed at `close`), its screen read as a person sees it."""
 
-    def tmux(*args: str) -> str:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
+    def __init__(self) -> None:
+        self.server = f"sdtui-bench-{os.getpid()}"
+        self.session = "bench"
+        self.exe = str(Path(sys.executable).parent / "sdtui")
 
-    def wait_for(pattern: re.Pattern[str], since: float, timeout: float = 30.0) -> float:
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.server, *args], capture_output=True, text=True).stdout
+
+    def start(self, *args: str) -> float:
+        """Start `sdtui ARGS` in a 160x50 terminal; the moment it was asked to start."""
+        started = time.perf_counter()
+        # as on a user's machine: Python caches the bytecode (some sandboxes export PYTHONDONTWRITEBYTECODE,
+        # which makes every start compile sdtui's modules again)
+        command = " ".join(["env -u PYTHONDONTWRITEBYTECODE", self.exe, *args])
+        self("new-session", "-d", "-s", self.session, "-x", "160", "-y", "50", command)
+        return started
+
+    def wait_for(self, pattern: re.Pattern[str], since: float, timeout: float = 30.0) -> float:
+        """Seconds from `since` until the screen shows `pattern`."""
         while time.perf_counter() - since < timeout:
-            if pattern.search(tmux("capture-pane", "-p", "-t", session)):
+            if pattern.search(self("capture-pane", "-p", "-t", self.session)):
                 return time.perf_counter() - since
             time.sleep(0.003)
         raise TimeoutError(pattern.pattern)
 
-    def start(path: Path) -> float:
-        started = time.perf_counter()
-        tmux(
-            "new-session",
-            "-d",
-            "-s",
-            session,
-            "-x",
-            "160",
-            "-y",
-            "50",
-            # as on a user's machine: Python caches the bytecode (some sandboxes export PYTHONDONTWRITEBYTECODE,
-            # which makes every start compile sdtui's modules again)
-            f"env -u PYTHONDONTWRITEBYTECODE {exe} {path} --data-dir {root / 'data-tmux'}",
-        )
-        return started
+    def cpu(self) -> float:
+        """CPU seconds (user + system, every thread, and the children it waited for) of the sdtui process so far."""
+        pid = int(self("display-message", "-p", "-t", self.session, "#{pane_pid}"))
+        while self.exe not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])  # a shell before it
+        return proc_cpu(pid)
 
+    def stop(self) -> None:
+        self("kill-session", "-t", self.session)
+        time.sleep(0.5)  # the killed one is gone before the next starts
+
+    def close(self) -> None:
+        self("kill-server")
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds of process `pid` so far: user + system of every thread, and of the children it waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_tmux(root: Path, big: Path) -> dict[str, float]:
+    """Run `sdtui` in a real terminal (tmux) and watch the screen as a person would see it."""
+    figures: dict[str, float] = {}
+    term = Tmux()
+    data = f"--data-dir {root / 'data-tmux'}"
     try:
         startups = []
         for _ in range(5):
-            started = start(root / "small")
-            startups.append(wait_for(re.compile(r"a\.txt"), started))
-            tmux("kill-session", "-t", session)
-            time.sleep(0.5)  # the killed one is gone before the next starts
+            started = term.start(str(root / "small"), data)
+            startups.append(term.wait_for(re.compile(r"a\.txt"), started))
+            term.stop()
         figures["start-up to first paint (tmux)"] = sorted(startups)[2]  # the median of 5 (the first makes the device)
 
         # open the big directory from its parent, as a person would: cursor on it, Enter
-        started = start(big.parent)
-        wait_for(re.compile(re.escape(big.name) + "/"), started)
+        started = term.start(str(big.parent), data)
+        term.wait_for(re.compile(re.escape(big.name) + "/"), started)
         time.sleep(1.0)
         names = sorted(
             (
@@ -192,19 +213,19 @@ def bench_tmux(root: Path, big: Path) -> dict[str, float]:
             ),
             key=str.casefold,
         )
-        tmux("send-keys", "-t", session, *(["j"] * names.index(big.name)))
+        term("send-keys", "-t", term.session, *(["j"] * names.index(big.name)))
         time.sleep(0.5)
         pressed = time.perf_counter()
-        tmux("send-keys", "-t", session, "Enter")
+        term("send-keys", "-t", term.session, "Enter")
         # a row of the pane ("││  name"), not the inspector's preview of the directory ("││ name")
         visible = [name for name in os.listdir(big) if not name.startswith(".")]  # hidden files are not shown
         shown = len(visible)
         before = "|".join(re.escape(p.name) for p in big.parent.iterdir())  # the rows shown before Enter
         row = re.compile(rf"││  (?!{before}|loading)\S")  # any first row of the big directory
-        figures["first screen of 100k (tmux)"] = wait_for(row, pressed)
-        figures["full listing of 100k shown (tmux)"] = wait_for(re.compile(rf"{shown:,} items"), pressed)
+        figures["first screen of 100k (tmux)"] = term.wait_for(row, pressed)
+        figures["full listing of 100k shown (tmux)"] = term.wait_for(re.compile(rf"{shown:,} items"), pressed)
     finally:
-        tmux("kill-session", "-t", session)
+        term.close()
     return figures
 
 
