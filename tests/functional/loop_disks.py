@@ -85,7 +85,12 @@ class Disk:
         subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(point)], check=True)
 
     def umount(self, point: Path, *, lazy: bool = False) -> None:
-        subprocess.run(["umount", *(["-l"] if lazy else []), str(point)], check=True)
+        """Unmount as a person does: again while it is busy for a moment (the explorer's preview of the file under
+        the cursor, a listing of it, still being read), for up to 10 s."""
+        deadline = time.monotonic() + 10
+        while (done := subprocess.run(["umount", *(["-l"] if lazy else []), str(point)], capture_output=True, text=True)).returncode:
+            assert "busy" in done.stderr and time.monotonic() < deadline, done.stderr
+            time.sleep(0.2)
         self.mounted.remove(point)
         if not lazy:
             self._driver_gone()
