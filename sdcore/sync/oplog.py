@@ -293,8 +293,14 @@ STORED_SIZE_SQL = f"total(length(body)) + count(*) * {OP_ROW_BYTES} + total(kind
 
 def delete(db: sqlite3.Connection, op: Op) -> None:
     """Drop an op (one that lost to another its origin signed with its number or stamp: `rivals`); its number stays
-    held (the op kept in its place carries it)."""
+    held only if the op kept in its place carries it: one that won by stamp has a number of its own, and another
+    op of the dropped one's number (one it beat, dropped here and kept elsewhere) must be asked for again, else
+    devices that saw a chain of conflicts in other orders differ for good."""
     db.execute("DELETE FROM sync_ops WHERE origin = ? AND hlc = ?", (op.origin, op.hlc))
+    if op.seq is not None and not db.execute(
+        "SELECT 1 FROM sync_ops WHERE origin = ? AND seq = ? AND seq IS NOT NULL", (op.origin, op.seq)
+    ).fetchone():
+        _note_not_held(db, op.origin, op.seq)
 
 
 # -- which numbers are held: what an asker names, so that whoever holds an op it lacks sends it ----------------
@@ -308,15 +314,27 @@ MAX_HELD_RANGES = 1024
 
 def note_held(db: sqlite3.Connection, origin: str, lo: int, hi: int) -> None:
     """Count numbers lo..hi of `origin` as held (merged with the runs they touch)."""
-    runs = db.execute(
-        "SELECT lo, hi FROM sync_held WHERE origin = ? AND lo <= ? AND hi >= ?", (origin, hi + 1, lo - 1)
-    ).fetchall()
+    runs = db.execute(  # (from the last run starting before lo - 1: a seek, not every run below: gaps made by
+        "SELECT lo, hi FROM sync_held WHERE origin = ?1 AND hi >= ?2 AND lo <= ?3 AND lo >= coalesce("  # conflicts)
+        "(SELECT max(lo) FROM sync_held WHERE origin = ?1 AND lo < ?2), ?2)", (origin, lo - 1, hi + 1),
+    ).fetchall()  # fmt: skip
     if len(runs) == 1 and runs[0][0] <= lo and runs[0][1] >= hi:
         return
     if runs:
-        db.execute("DELETE FROM sync_held WHERE origin = ? AND lo <= ? AND hi >= ?", (origin, hi + 1, lo - 1))
+        db.executemany("DELETE FROM sync_held WHERE origin = ? AND lo = ?", [(origin, r[0]) for r in runs])
         lo, hi = min(lo, *(r[0] for r in runs)), max(hi, *(r[1] for r in runs))
     db.execute("INSERT INTO sync_held (origin, lo, hi) VALUES (?, ?, ?)", (origin, lo, hi))
+
+
+def _note_not_held(db: sqlite3.Connection, origin: str, seq: int) -> None:
+    """Count number `seq` of `origin` as not held (the run holding it split around it)."""
+    row = db.execute("SELECT lo, hi FROM sync_held WHERE origin = ? AND lo <= ? ORDER BY lo DESC LIMIT 1", (origin, seq)).fetchone()
+    if row is None or row[1] < seq:
+        return
+    lo, hi = row
+    db.execute("DELETE FROM sync_held WHERE origin = ? AND lo = ?", (origin, lo))
+    db.executemany("INSERT INTO sync_held (origin, lo, hi) VALUES (?, ?, ?)",
+                   [(origin, a, b) for a, b in ((lo, seq - 1), (seq + 1, hi)) if a <= b])  # fmt: skip
 
 
 def held(conn: sqlite3.Connection) -> dict[str, list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import shutil
 import time
@@ -732,3 +733,42 @@ async def test_an_asker_says_which_numbers_it_holds_and_gets_exactly_the_others(
     lacking = a.sync.ops_since(b.sync.watermarks(), 1000, numbers=b.sync.held())
     assert [op.seq for op in lacking] == [6, *range(8, 30)]
     assert [op.seq for op in a.sync.ops_since(b.sync.watermarks(), 5, numbers=b.sync.held())] == [6, 8, 9, 10, 11]
+
+
+async def test_a_member_cannot_make_two_devices_differ_for_good_by_ops_that_conflict_in_a_chain(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    """A lying member signs X and Y with one number (Y earlier: it wins) and Z without a number with Y's stamp (Z
+    ranks before Y), X and Z not in conflict; b gets X, Z, Y (Y loses to Z: b keeps X and Z), c gets Y, X, Z (X
+    loses to Y, then Y to Z: c keeps Z only). A later op puts both watermarks past X, and c holds X's number (Y
+    had it): X never went to c, whose notes' history differed from b's for good."""
+    _, b, c = trio
+    h = hlc.encode(int(time.time() * 1000), 0)
+    note = functools.partial(make, A, kind="note", target=f"e:{A}:1")
+    y = note(h, seq=1, value="y")
+    x = note(h + 10, seq=1, value="x")
+    z = next(z for n in range(100) if oplog.rank(z := note(h, value=f"z{n}")) < oplog.rank(y))
+    later = make(A, h + 20, "search", name="later", value=None)
+    for library, order in ((b, (x, z, y)), (c, (y, x, z))):
+        for op in (*order, later):
+            library.sync.apply([op])
+    converge(b, c)
+    assert b.sync.digest() == c.sync.digest()  # before: b held X, c did not
+
+
+async def test_the_runs_of_numbers_held_follow_ops_kept_and_dropped(trio: tuple[Library, Library, Library]) -> None:
+    _, b, _ = trio
+    rng = random.Random(7)
+    want: set[int] = set()
+    with b.write() as db:
+        for _ in range(400):
+            n = rng.randint(1, 60)
+            if rng.random() < 0.6:
+                oplog.insert(db, make(B, n, "search", n, name=f"s{n}", value=None))
+                want.add(n)
+            elif n in want:
+                oplog.delete(db, make(B, n, "search", n, name=f"s{n}", value=None))
+                want.discard(n)
+            runs = db.execute("SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo", (B,)).fetchall()
+            assert [n for lo, hi in runs for n in range(lo, hi + 1)] == sorted(want)
+            assert all(b_lo > a_hi + 1 for (_, a_hi), (b_lo, _) in zip(runs, runs[1:]))  # apart, never adjacent
