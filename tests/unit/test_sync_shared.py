@@ -771,4 +771,4 @@ async def test_the_runs_of_numbers_held_follow_ops_kept_and_dropped(trio: tuple[
                 want.discard(n)
             runs = db.execute("SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo", (B,)).fetchall()
             assert [n for lo, hi in runs for n in range(lo, hi + 1)] == sorted(want)
-            assert all(b_lo > a_hi + 1 for (_, a_hi), (b_lo, _) in zip(runs, runs[1:]))  # apart, never adjacent
+            assert all(b_lo > a_hi + 1 for (_, a_hi), (b_lo, _) in zip(runs, runs[1:], strict=False))  # apart, never adjacent
