@@ -393,7 +393,10 @@ def rivals(conn: sqlite3.Connection, op: Op) -> list[Op]:
 
 def record_conflict(db: sqlite3.Connection, kept: Op, dropped: Op) -> bool:
     """Keep the evidence of a conflict (both ops as signed, for the first few of an origin); False when known."""
-    shown = db.execute("SELECT count(*) FROM sync_conflicts WHERE origin = ? AND evidence IS NOT NULL", (kept.origin,)).fetchone()[0]
+    shown = db.execute(  # (the first EVIDENCE_KEPT of an origin have it, the rest not: counting its conflicts, up
+        "SELECT count(*) FROM (SELECT 1 FROM sync_conflicts WHERE origin = ? LIMIT ?)",  # to that, is enough, where
+        (kept.origin, EVIDENCE_KEPT),  # counting those with evidence read every one: a liar's 20,000th cost 20,000)
+    ).fetchone()[0]  # fmt: skip
     evidence = msgpack.packb([kept.pack(), dropped.pack()]) if shown < EVIDENCE_KEPT else None
     before = db.total_changes
     db.execute(

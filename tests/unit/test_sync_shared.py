@@ -772,3 +772,22 @@ async def test_the_runs_of_numbers_held_follow_ops_kept_and_dropped(trio: tuple[
             runs = db.execute("SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo", (B,)).fetchall()
             assert [n for lo, hi in runs for n in range(lo, hi + 1)] == sorted(want)
             assert all(b_lo > a_hi + 1 for (_, a_hi), (b_lo, _) in zip(runs, runs[1:], strict=False))  # apart, never adjacent
+
+
+async def test_a_conflict_costs_the_same_however_many_its_origin_signed_before(trio: tuple[Library, Library, Library]) -> None:
+    """Each conflict counted the evidence kept of its origin (every conflict of it read): a lying member signing
+    tens of thousands of conflicting ops an hour, within its quota, made each new one cost all those before."""
+    _, b, c = trio
+    h = hlc.encode(int(time.time() * 1000), 0)
+    cost = {}
+    for library, before in ((b, 50), (c, 20_000)):
+        library.sync.apply([make(A, h, "search", 1, name="kept", value=None)])
+        with library.write() as db:  # (the conflicts found before, as found: the first 16 with their evidence)
+            db.executemany(
+                "INSERT INTO sync_conflicts (origin, seq, hlc, kept_hlc, evidence, found) VALUES (?, NULL, ?, ?, ?, 0)",
+                [(A, h - 2 * n - 2, h - 2 * n - 1, b"x" if n < oplog.EVIDENCE_KEPT else None) for n in range(before)],
+            )
+        liar = make(A, h + 1, "search", 1, name="dropped", value=None)
+        cost[before] = steps(library, lambda library=library, liar=liar: library.sync.apply([liar]))  # type: ignore[misc]
+        assert oplog.conflicts(library.read())[A] == before + 1
+    assert cost[20_000] <= 2 * cost[50] + 5, cost
