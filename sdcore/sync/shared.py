@@ -676,8 +676,9 @@ class SharedData:
         if op.kind == "tag+" or op.kind == "tag-":
             uid, target = fields["uid"], fields["target"]
             db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", ("tagged:" + target, op.hlc, op.origin))
-            if op.kind == "tag+":
-                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", (uid, target, op.hlc, op.origin))
+            if op.kind == "tag+":  # (its row stays while removals that saw it are held: as where it never came)
+                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0",
+                           (uid, target, op.hlc, op.origin))  # fmt: skip
             else:  # each add it saw: seen by one removal fewer (on again when none is left; forgotten if not held)
                 seen = [(uid, target, stamp, origin) for origin, stamp in fields["seen"]]
                 db.executemany("UPDATE sync_tagged SET removed = removed - 1 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", seen)

@@ -791,3 +791,21 @@ async def test_a_conflict_costs_the_same_however_many_its_origin_signed_before(t
         cost[before] = steps(library, lambda library=library, liar=liar: library.sync.apply([liar]))  # type: ignore[misc]
         assert oplog.conflicts(library.read())[A] == before + 1
     assert cost[20_000] <= 2 * cost[50] + 5, cost
+
+
+async def test_undoing_an_add_that_lost_a_conflict_keeps_the_removals_that_saw_it(trio: tuple[Library, Library, Library]) -> None:
+    """A member signs an add and, with its number but earlier, a search (which wins), then a removal of that add.
+    b took the add and its removal, then the search: undoing the add deleted its row of the add-wins set, with the
+    removal's mark on it; c, which took the search first, never holds the add but keeps the mark: the two differed
+    for good (and would show the tag differently were the add ever taken again)."""
+    _, b, c = trio
+    h = hlc.encode(int(time.time() * 1000), 0)
+    target = f"e:{A}:1"
+    add = make(A, h + 5, "tag+", 1, uid="1" * 32, target=target)
+    rival = make(A, h, "search", 1, name="earlier", value=None)
+    removal = make(A, h + 6, "tag-", 2, uid="1" * 32, target=target, seen=[[A, add.hlc]])
+    for library, order in ((b, (add, removal, rival)), (c, (rival, removal, add))):
+        for op in order:
+            library.sync.apply([op])
+    converge(b, c)
+    assert b.sync.digest() == c.sync.digest()  # before: b had lost the removal's mark on the add
