@@ -682,8 +682,9 @@ class SharedData:
             else:  # each add it saw: seen by one removal fewer (on again when none is left; forgotten if not held)
                 seen = [(uid, target, stamp, origin) for origin, stamp in fields["seen"]]
                 db.executemany("UPDATE sync_tagged SET removed = removed - 1 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", seen)
-                for row in seen:
-                    if oplog.get(db, row[3], row[2]) is None:
+                for row in seen:  # (the add by its stamp: an op of the stamp may be another, a liar's)
+                    add = oplog.get(db, row[3], row[2])
+                    if add is None or add.kind != "tag+" or add.fields() != {"uid": uid, "target": target}:
                         db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0", row)
             self._show_tagging(db, uid, target)
             return

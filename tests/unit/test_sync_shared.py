@@ -809,3 +809,22 @@ async def test_undoing_an_add_that_lost_a_conflict_keeps_the_removals_that_saw_i
             library.sync.apply([op])
     converge(b, c)
     assert b.sync.digest() == c.sync.digest()  # before: b had lost the removal's mark on the add
+
+
+async def test_undoing_a_removal_forgets_its_mark_on_an_add_not_held_though_another_op_has_its_stamp(
+    trio: tuple[Library, Library, Library],
+) -> None:
+    """A removal names the adds it saw by origin and stamp; a lying member's removal names a stamp it gave a note.
+    Undoing the removal (it lost a conflict) kept its mark on that 'add' as if the add were held (an op of that stamp
+    is: the note), where a device that dropped the removal on arrival never had it: the two differed for good."""
+    _, b, c = trio
+    h = hlc.encode(int(time.time() * 1000), 0)
+    target = f"e:{A}:1"
+    note = make(A, h + 5, "note", target=target, value="v")
+    removal = make(A, h + 3, "tag-", 1, uid="1" * 32, target=target, seen=[[A, note.hlc]])
+    rival = make(A, h, "search", 1, name="earlier", value=None)
+    for library, order in ((b, (note, removal, rival)), (c, (rival, note, removal))):
+        for op in order:
+            library.sync.apply([op])
+    converge(b, c)
+    assert b.sync.digest() == c.sync.digest()  # before: b kept a row of the add-wins set for the note's stamp
