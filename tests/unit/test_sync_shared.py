@@ -828,3 +828,29 @@ async def test_undoing_a_removal_forgets_its_mark_on_an_add_not_held_though_anot
             library.sync.apply([op])
     converge(b, c)
     assert b.sync.digest() == c.sync.digest()  # before: b kept a row of the add-wins set for the note's stamp
+
+
+async def test_a_devices_quota_counts_the_marks_its_removals_leave_here(
+    trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A removal names up to 4,096 adds it saw, each a row of the add-wins set here (~130 bytes, where its name in the
+    op's body is ~48): a member's removals naming adds made up took ~3 times the byte quota."""
+    from sdcore.sync import shared
+
+    _, b, _ = trio
+    monkeypatch.setattr(shared, "QUOTA_BYTES", 200_000)
+    stamp = hlc.encode(int(time.time() * 1000), 0)
+    removals = [
+        make(A, stamp + n * 1000, "tag-", n + 1, uid="0" * 32, target=f"e:{A}:{n}", seen=[[A, stamp + n * 1000 - k - 1] for k in range(200)])
+        for n in range(200)
+    ]  # fmt: skip
+
+    def used() -> int:
+        conn = b.read()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int(pages * conn.execute("PRAGMA page_size").fetchone()[0])
+
+    before = used()
+    b.sync.apply(removals)
+    assert used() - before <= 1.2 * 200_000, used() - before
+    assert b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ?", (A,)).fetchone()[0] >= 2  # (each ~100 kB counted)
