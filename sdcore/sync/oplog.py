@@ -353,10 +353,13 @@ def held(conn: sqlite3.Connection) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     total = 0
     for origin in origins(conn):
-        runs = conn.execute("SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo", (origin,)).fetchall()
+        runs = conn.execute(  # (the first ones and the last only: a liar's conflicts can leave many gaps)
+            "SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo LIMIT ?", (origin, MAX_RANGES + 2)
+        ).fetchall()
         first = runs.pop(0)[1] if runs and runs[0][0] == 1 else 0
         if len(runs) > MAX_RANGES:
-            runs = runs[: MAX_RANGES - 1] + runs[-1:]
+            last = conn.execute("SELECT lo, hi FROM sync_held WHERE origin = ? ORDER BY lo DESC LIMIT 1", (origin,)).fetchone()
+            runs = runs[: MAX_RANGES - 1] + [last]
         runs = runs[: max(0, MAX_HELD_RANGES - total)]
         total += len(runs)
         out[origin] = [first, [list(r) for r in runs]]
