@@ -333,6 +333,7 @@ class SharedData:
         new = 0
         with self.library.write() as db, self._names_read_once():
             self.adopt(db)
+            arrived = taken
             taken, missing = oplog.without_gaps(db, taken)
             if missing:
                 origin, seq = next(iter(missing.items()))
@@ -370,6 +371,10 @@ class SharedData:
                         room[op.origin][0] -= 1
                         room[op.origin][1] -= size
                         self.quota.took(op.origin, 1, size)
+            through = {id(op) for op in taken if op.origin not in over}
+            for op in arrived:  # (an op that waits, for a gap or its origin's quota, still drops the ops it beats here)
+                if id(op) not in through:
+                    self._drops_what_it_beats(db, op)
             remade, self._remade = self._remade, []
             for kind, fields in remade:
                 self.record(db, kind, **fields)
@@ -665,6 +670,14 @@ class SharedData:
                 fields = rival.fields()
                 self._remade.append((rival.kind, fields))
         return True
+
+    def _drops_what_it_beats(self, db: sqlite3.Connection, op: Op) -> None:
+        """For an op that waits: drop the ops held here that it beats, all of them (one that beats it: nothing done,
+        nothing kept). Else this device, holding a rival of a kept op it refuses for good (its origin's quota full),
+        stopped its cursor of a member's conflicts there (`set_cursor`): no conflict after it reached it."""
+        rivals = oplog.rivals(db, op)
+        if rivals and all(oplog.rank(op) < oplog.rank(rival) for rival in rivals):
+            self._wins_conflicts(db, op)
 
     def _unmerge(self, db: sqlite3.Connection, op: Op) -> None:
         """Undo a held op (it lost a conflict): drop it and its line of history, and fold what it wrote again from

@@ -856,14 +856,15 @@ async def test_a_devices_quota_counts_the_marks_its_removals_leave_here(
     assert b.read().execute("SELECT count(*) FROM sync_ops WHERE origin = ?", (A,)).fetchone()[0] >= 2  # (each ~100 kB counted)
 
 
+@pytest.mark.parametrize("holding_its_rival", [False, True])
 async def test_a_kept_op_an_asker_refuses_does_not_stop_the_conflicts_after_it_reaching_it(
-    trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
+    holding_its_rival: bool, trio: tuple[Library, Library, Library], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """c holds the dropped op of a conflict b found; the kept op comes only with b's conflicts (c holds its number,
     and a later stamp). A lying member first makes a conflict of a device it made up, whose kept op c refuses for
     good (its room for devices not members is full): c's cursor of b's conflicts never moved past it, and no
     conflict found after it (beyond one answer's worth: here 1) ever reached c. c holds no op that one would make it
-    drop: its cursor moves on."""
+    drop: its cursor moves on; holding one (the made-up device's dropped op), it drops it though the kept op waits."""
     from sdcore.sync import shared
 
     _, b, c = trio
@@ -876,8 +877,11 @@ async def test_a_kept_op_an_asker_refuses_does_not_stop_the_conflicts_after_it_r
 
     for library in (b, c):  # (A a member: its ops count in a room of their own)
         Members(library.folder, library.id, signing.Signer(Ed25519PrivateKey.generate())).add(uuid.UUID(A), "a")
+    made_up_dropped = make(made_up, h + 2, "search", 1, name="dropped", value=None)
+    if holding_its_rival:
+        c.sync.apply([made_up_dropped])
     c.sync.apply([make(filler, h + n, "search", n + 1, name=f"junk {n}", value=None) for n in range(30)])  # c's room full
-    b.sync.apply([make(made_up, h + 2, "search", 1, name="dropped", value=None)])
+    b.sync.apply([made_up_dropped])
     b.sync.apply([make(made_up, h + 1, "search", 1, name="kept", value=None)])
     dropped, kept = (make(A, h + d, "note", 1, target=f"e:{A}:1", value=v) for d, v in ((4, "dropped"), (3, "kept")))
     c.sync.apply([dropped])
