@@ -148,7 +148,7 @@ class SharedData(Protocol):
 
     def set_cursor(self, device: str, up_to: int, packed: list[Any]) -> None:
         """After `packed` (an answer's ops) was applied: `device`'s conflicts up to `up_to` were sent here, unless one
-        of those ops waits (a gap): then they come again."""
+        of those ops waits (a gap) while this device holds an op it would drop: then they come again."""
         ...
 
     def apply(self, packed: list[Any], sender: str, keys: object) -> int:
@@ -229,9 +229,14 @@ class _Ops:
         conn = self.log.library.read()
         if up_to <= self.cursor(device):
             return
+        from sdcore.sync import oplog
+
         for op in packed:  # (well-formed: `apply` refused the answer otherwise)
-            if not conn.execute("SELECT 1 FROM sync_ops WHERE origin = ?1 AND hlc = ?2 UNION ALL"
-                                " SELECT 1 FROM sync_conflicts WHERE origin = ?1 AND hlc = ?2", (op[0], op[1])).fetchone():  # fmt: skip
+            done = conn.execute("SELECT 1 FROM sync_ops WHERE origin = ?1 AND hlc = ?2 UNION ALL"
+                                " SELECT 1 FROM sync_conflicts WHERE origin = ?1 AND hlc = ?2", (op[0], op[1])).fetchone()  # fmt: skip
+            # (one waiting that this device holds no rival of needs no conflict of the answer: it comes by its number
+            # or stamp; one refused for good, say for a full quota, held back every conflict after it)
+            if not done and oplog.rivals(conn, oplog.Op.unpack(op)):
                 return
         with self.log.library.write() as db:
             db.execute(

@@ -333,6 +333,7 @@ class SharedData:
         new = 0
         with self.library.write() as db, self._names_read_once():
             self.adopt(db)
+            arrived = taken
             taken, missing = oplog.without_gaps(db, taken)
             if missing:
                 origin, seq = next(iter(missing.items()))
@@ -370,6 +371,10 @@ class SharedData:
                         room[op.origin][0] -= 1
                         room[op.origin][1] -= size
                         self.quota.took(op.origin, 1, size)
+            through = {id(op) for op in taken if op.origin not in over}
+            for op in arrived:  # (an op that waits, for a gap or its origin's quota, still drops the ops it beats here)
+                if id(op) not in through:
+                    self._drops_what_it_beats(db, op)
             remade, self._remade = self._remade, []
             for kind, fields in remade:
                 self.record(db, kind, **fields)
@@ -666,6 +671,14 @@ class SharedData:
                 self._remade.append((rival.kind, fields))
         return True
 
+    def _drops_what_it_beats(self, db: sqlite3.Connection, op: Op) -> None:
+        """For an op that waits: drop the ops held here that it beats, all of them (one that beats it: nothing done,
+        nothing kept). Else this device, holding a rival of a kept op it refuses for good (its origin's quota full),
+        stopped its cursor of a member's conflicts there (`set_cursor`): no conflict after it reached it."""
+        rivals = oplog.rivals(db, op)
+        if rivals and all(oplog.rank(op) < oplog.rank(rival) for rival in rivals):
+            self._wins_conflicts(db, op)
+
     def _unmerge(self, db: sqlite3.Connection, op: Op) -> None:
         """Undo a held op (it lost a conflict): drop it and its line of history, and fold what it wrote again from
         the ops left."""
@@ -676,13 +689,15 @@ class SharedData:
         if op.kind == "tag+" or op.kind == "tag-":
             uid, target = fields["uid"], fields["target"]
             db.execute("DELETE FROM sync_history WHERE key = ? AND hlc = ? AND origin = ?", ("tagged:" + target, op.hlc, op.origin))
-            if op.kind == "tag+":
-                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", (uid, target, op.hlc, op.origin))
+            if op.kind == "tag+":  # (its row stays while removals that saw it are held: as where it never came)
+                db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0",
+                           (uid, target, op.hlc, op.origin))  # fmt: skip
             else:  # each add it saw: seen by one removal fewer (on again when none is left; forgotten if not held)
                 seen = [(uid, target, stamp, origin) for origin, stamp in fields["seen"]]
                 db.executemany("UPDATE sync_tagged SET removed = removed - 1 WHERE uid = ? AND target = ? AND hlc = ? AND origin = ?", seen)
-                for row in seen:
-                    if oplog.get(db, row[3], row[2]) is None:
+                for row in seen:  # (the add by its stamp: an op of the stamp may be another, a liar's)
+                    add = oplog.get(db, row[3], row[2])
+                    if add is None or add.kind != "tag+" or add.fields() != {"uid": uid, "target": target}:
                         db.execute("DELETE FROM sync_tagged WHERE uid = ? AND target = ? AND hlc = ? AND origin = ? AND removed <= 0", row)
             self._show_tagging(db, uid, target)
             return
