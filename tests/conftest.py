@@ -18,6 +18,7 @@ from sdcore.control import ControlServer
 from sdcore.core import Core
 from sdcore.library import Library
 from sdcore.ops import localcopy
+from tests.functional import loop_disks
 from tests.functional.attach_support import attached
 
 
@@ -34,6 +35,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     collector's full passes while the tests run skip it (each explorer a test starts makes several). Measured on
     test_tui_explorer.py (58 tests, -n 0, load ~16, one run each): 82.4 s CPU without, 75.4 s with."""
     gc.freeze()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that mount disk images run one after another, on one worker: mounts are the machine's, and a test
+    that starts `sd serve` in a mount namespace of its own (`unshare --mount`) copies every disk mounted then, which
+    keeps another test's unmounted disk alive there (once, that disk's next mount showed none of the files written
+    to its image meanwhile)."""
+    for item in items:
+        if getattr(getattr(item, "module", None), "make_disk", None) is loop_disks.make_disk:
+            item.add_marker(pytest.mark.xdist_group("loop_disks"))
 
 
 @pytest.fixture(autouse=True)
