@@ -5,9 +5,10 @@ read, and a disk field that is not one is refused. In-process cores and a real l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from sdcore.sync.catalogue import (
     forget_catalogue,
 )
 from sdcore.volumes import list_volumes
-from tests.functional.loop_disks import make_disk
+from tests.functional.loop_disks import Disk, make_disk
 from tests.functional.test_catalogue import _id, alpha, beta, index, sync  # noqa: F401 -- fixtures
 
 
@@ -53,10 +54,7 @@ def claim(liar: Core, batch: CatalogueBatch, which: int, volume_id: str, inside:
 async def test_a_member_claiming_a_disk_mounted_here_or_a_system_folder_takes_nothing(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "2019").mkdir()
         (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
         (media / "2019" / "harbour.jpg").write_bytes(b"boats" * 100)
@@ -91,17 +89,12 @@ async def test_a_member_claiming_a_disk_mounted_here_or_a_system_folder_takes_no
         ))  # fmt: skip
         assert [loc.path for loc in take_over(b)] == [str(media / "2019")]  # the disk mounted here: that one only
         assert own(b) == [(str(media / "2019"), 3)]
-    finally:
-        disk.umount_all()
 
 
 async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_mounted_here(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "spare").mkdir()  # a folder of beta's disk that beta never indexed, with one file
         (media / "spare" / "real.txt").write_bytes(b"real")
         made_up = tmp_path / "made-up"  # alpha (a member, lying) says its 300 files are that folder
@@ -117,6 +110,16 @@ async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_m
         assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
         assert own(b) == []  # beta's catalogue does not say alpha's made-up files are beta's
         assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
+
+
+@contextlib.contextmanager
+def photos_disk(tmp_path: Path) -> Iterator[tuple[Disk, Path]]:
+    """A real ext4 disk, PHOTOS-2019, mounted at tmp_path/media while the block runs."""
+    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
+    media = tmp_path / "media"
+    disk.mount(media)
+    try:
+        yield disk, media
     finally:
         disk.umount_all()
 
@@ -134,10 +137,7 @@ def cpu_of(work: Callable[[], object]) -> float:
 async def test_a_batch_of_a_thousand_claims_for_a_disk_mounted_here_costs_what_a_thousand_locations_do(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "2019").mkdir()
         (media / "2019" / "beach.jpg").write_bytes(b"sand")
         (tmp_path / "alphas-files").mkdir()
@@ -160,17 +160,12 @@ async def test_a_batch_of_a_thousand_claims_for_a_disk_mounted_here_costs_what_a
         print(f"a batch of 1,000 locations: {sorted(plain)[1]:.3f} s CPU; of 1,000 claims for beta's disk: {sorted(claims)[1]:.3f} s")
         assert own(b) == [(str(media / "2019"), 2)]  # beta has its disk mounted: it keeps its location
         assert sorted(claims)[1] < 3 * sorted(plain)[1] + 0.2
-    finally:
-        disk.umount_all()
 
 
 async def test_a_claim_without_its_root_folder_is_not_taken_over_as_a_location_that_cannot_be_indexed(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "spare").mkdir()
         (media / "spare" / "real.txt").write_bytes(b"real")
         (tmp_path / "alphas-files").mkdir()
@@ -183,17 +178,12 @@ async def test_a_claim_without_its_root_folder_is_not_taken_over_as_a_location_t
 
         assert take_over(b) == []  # taken, its index failed: "location 'alphas-files' has no root entry; remove it"
         assert own(b) == []
-    finally:
-        disk.umount_all()
 
 
 async def test_claims_refused_as_made_up_are_not_sampled_again_at_each_change_of_the_catalogue(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "spare").mkdir()
         made_up = tmp_path / "made-up"
         made_up.mkdir()
@@ -216,22 +206,18 @@ async def test_claims_refused_as_made_up_are_not_sampled_again_at_each_change_of
         again = [cpu_of(lambda: take_over(b)) for _ in range(3)]  # as at each batch of alpha's that moves a location
         print(f"take_over with 200 made-up claims: {first:.3f} s CPU the first time, {sorted(again)[1]:.3f} s again")
         assert own(b) == [] and sorted(again)[1] < first / 4
-    finally:
-        disk.umount_all()
 
 
 async def test_a_claim_for_a_whole_disk_holding_a_location_here_takes_nothing_before_that_location_followed_it(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    disk.mount(tmp_path / "media")
-    try:
-        (tmp_path / "media" / "2019").mkdir()
-        (tmp_path / "media" / "2019" / "beach.jpg").write_bytes(b"sand")
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand")
         b = beta.library()
-        mine = b.locations.add(str(tmp_path / "media" / "2019"))
+        mine = b.locations.add(str(media / "2019"))
         await index(b, mine)
-        disk.umount(tmp_path / "media")
+        disk.umount(media)
         disk.mount(tmp_path / "usb")  # plugged in again, elsewhere: beta's location follows it in a moment
         (tmp_path / "alphas-files").mkdir()
         a = alpha.library()
@@ -242,18 +228,13 @@ async def test_a_claim_for_a_whole_disk_holding_a_location_here_takes_nothing_be
         assert take_over(b) == []  # it holds beta's '2019': beta does not take it, nor index its own files twice
         follow(b)
         assert own(b) == [(str(tmp_path / "usb" / "2019"), 2)]
-    finally:
-        disk.umount_all()
 
 
 @pytest.mark.xfail(strict=True, reason="left: a tag on a file without a content id has nothing to wait by")
 async def test_a_claim_for_a_shallow_location_on_a_disk_unplugged_here_loses_none_of_its_tags(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "2019").mkdir()
         (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
         a = alpha.library()
@@ -273,17 +254,12 @@ async def test_a_claim_for_a_shallow_location_on_a_disk_unplugged_here_loses_non
         [back] = take_over(a)
         await index(a, back)
         assert tagged(a) == ["beach.jpg"]
-    finally:
-        disk.umount_all()
 
 
 async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_location(
     alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
 ) -> None:
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)  # (both devices run in this process: each sees the disk mounted, as with a clone on each)
-    try:
+    with photos_disk(tmp_path) as (disk, media):  # (both devices run in this process: each sees the disk mounted, as with a clone on each)
         (media / "2019").mkdir()
         for name in ("beach.jpg", "harbour.jpg"):
             (media / "2019" / name).write_bytes(name.encode() * 50)
@@ -308,8 +284,6 @@ async def test_a_cloned_disk_mounted_on_two_devices_at_once_leaves_each_its_own_
         sync(a, b)  # beta ignores what alpha says of the location it took over (beta's own now)
         assert own(b) == [(str(media / "2019"), 3)]
         assert take_over(b) == [] and take_over(a) == []  # neither takes the other's: each has its own there
-    finally:
-        disk.umount_all()
 
 
 async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_refused(
@@ -339,10 +313,7 @@ async def test_an_older_peers_batch_without_disks_is_read_and_a_lying_disk_is_re
 
 async def taken_by_beta(alpha: Core, beta: Core, tmp_path: Path) -> tuple[Location, Location]:  # noqa: F811
     """alpha's location on a disk, and the same taken over by beta (the disk plugged into beta, then out)."""
-    disk = make_disk(tmp_path / "photos.img", "ext4", "PHOTOS-2019")
-    media = tmp_path / "media"
-    disk.mount(media)
-    try:
+    with photos_disk(tmp_path) as (disk, media):
         (media / "2019").mkdir()
         for name in ("beach.jpg", "harbour.jpg"):
             (media / "2019" / name).write_bytes(name.encode() * 50)
@@ -352,9 +323,7 @@ async def taken_by_beta(alpha: Core, beta: Core, tmp_path: Path) -> tuple[Locati
         sync(a, b)
         [taken] = take_over(b)
         await index(b, taken)
-        return loc, taken
-    finally:
-        disk.umount_all()  # out of alpha's reach too: alpha takes beta's word for it
+    return loc, taken  # the disk out of alpha's reach too: alpha takes beta's word for it
 
 
 async def test_the_device_the_disk_left_hands_its_location_over_and_its_id_may_come_again(
