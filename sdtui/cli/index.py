@@ -12,7 +12,7 @@ import typer
 
 from sdcore.api import count, human_size
 from sdcore.errors import NotFound, SdError
-from sdcore.sdpath import SdPath, display
+from sdcore.sdpath import SdPath, display, from_db
 from sdtui.cli.common import (
     JsonOpt,
     fail,
@@ -299,7 +299,7 @@ def _quick_scan_ephemeral(path: str, recursive: bool, json: bool) -> None:
                 if json:
                     out.write((", " if listed else "") + ", ".join(_json_objects(parent, piece)))
                 else:
-                    out.write("".join(prefix + display(f[0]) + ("/\n" if f[2] == "dir" else "\n") for f in piece))
+                    out.write("".join(prefix + display(from_db(f[0])) + ("/\n" if f[2] == "dir" else "\n") for f in piece))
                 listed += len(piece)
         if json:
             out.write("]\n")
@@ -318,8 +318,6 @@ def _json_objects(parent: str, found: list[tuple]) -> Iterator[str]:
     """Each found entry as the JSON object `Entry.to_json` would give, written by hand: 100,000 dicts through
     json.dumps took three times as long as reading the directory."""
     from json.encoder import encode_basestring_ascii as quoted  # type: ignore[attr-defined]
-
-    from sdcore.sdpath import from_db
 
     prefix = quoted(parent.rstrip("/") + "/")[:-1]
     for name, _ext, kind, object_kind, size, inode, mtime, _mode, hidden, link in found:
