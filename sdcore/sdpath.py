@@ -13,6 +13,9 @@ from sdcore.errors import SdError
 DeviceId: TypeAlias = uuid.UUID
 """A device's id: the one type for it in every record, event and SdPath (never its text)."""
 
+UNNAMED_DEVICE: DeviceId = uuid.UUID(int=0)
+"""The device of a library opened without a core (its locations are recorded against it)."""
+
 SCHEME = "sd://"
 # Printable ASCII that stays as-is in the canonical text form; every other byte is %-escaped.
 _SAFE = "/!$&'()*+,;=:@-._~ []{}#^`|<>\"\\"

@@ -9,11 +9,9 @@ from typing import TYPE_CHECKING
 from sdcore.api.records import Entry
 from sdcore.errors import NotFound
 from sdcore.fs.base import EntryInfo, why_not_a_folder
-from sdcore.fs.local import fs_error
 from sdcore.index.kinds import extension_of, kind_from_extension
 from sdcore.index.walker import KIND, NAME, Found, IgnoreRules, scan_dir
-from sdcore.library.context import UNNAMED_DEVICE
-from sdcore.sdpath import DeviceId, SdPath, display, from_db, join, to_db
+from sdcore.sdpath import UNNAMED_DEVICE, DeviceId, SdPath, display, from_db, join, to_db
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -110,6 +108,8 @@ def scan_ephemeral_found(path: str, recursive: bool = False) -> Iterator[tuple[s
             found = scan_dir(directory, "", rules)
         except OSError as exc:
             if first:
+                from sdcore.fs.local import fs_error  # (and asyncio with it: not for a quick scan)
+
                 raise fs_error(exc, directory) from None
             continue
         first = False

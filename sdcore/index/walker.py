@@ -87,25 +87,26 @@ def scan_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = No
 
     Raises OSError when the directory itself cannot be read.
     """
-    if root is None:
-        return _scan(path, relative, rules, None)
-    from sdcore.fs.beneath import open_beneath
+    if root is None:  # the entries are read through a descriptor: a stat by name there is not a walk of the path
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        from sdcore.fs.beneath import open_beneath
 
-    fd = open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        return _scan(fd, relative, rules, fd)
+        return _scan(fd, relative, rules)
     finally:
         os.close(fd)
 
 
-def _scan(where: str | int, relative: str, rules: IgnoreRules, dir_fd: int | None) -> list[Found]:
+def _scan(dir_fd: int, relative: str, rules: IgnoreRules) -> list[Found]:
     found: list[Found] = []
     append = found.append
     kinds = _KIND_OF_FMT
     s_ifmt = stat.S_IFMT
     of_extension = _OF_EXTENSION
     ignoring = bool(rules)
-    with os.scandir(where) as it:
+    with os.scandir(dir_fd) as it:
         for dirent in it:
             name = dirent.name
             if ignoring and rules.ignores(name, f"{relative}/{name}" if relative else name):

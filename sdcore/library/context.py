@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +10,7 @@ from sdcore.errors import NotFound
 from sdcore.events import EventBus
 from sdcore.fs.base import FileSystem
 from sdcore.fs.local import LocalFS
-from sdcore.sdpath import DeviceId
-
-UNNAMED_DEVICE: DeviceId = uuid.UUID(int=0)
-"""The device of a library opened without a core (its locations are recorded against it)."""
+from sdcore.sdpath import UNNAMED_DEVICE, DeviceId
 
 
 @dataclass(frozen=True)

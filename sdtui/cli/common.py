@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextvars
 import gc
@@ -17,12 +16,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import typer
 
 from sdcore.errors import SdError
 from sdcore.sdpath import SCHEME, display, split_remote
+
+if TYPE_CHECKING:  # asyncio (and its ssl) is imported where a loop is run: `sd ls` and a quick scan run none
+    import asyncio
 
 T = TypeVar("T")
 
@@ -94,6 +96,8 @@ class Request:
 
     def run(self, body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """`body(core)` on the running core's loop; this thread waits for it."""
+        import asyncio
+
         self._future = asyncio.run_coroutine_threadsafe(body(self.core), self.loop)  # carries our context
         if self._stopped:
             self._future.cancel()
@@ -136,6 +140,8 @@ def run(body: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
     request = current.get()
     try:
         if request is None:
+            import asyncio
+
             gc.freeze()  # the core's modules, loaded just now, live as long as `sd` (see sdtui.cli.main)
             return asyncio.run(main())
         try:
@@ -192,6 +198,8 @@ def on_interrupt(callback: Callable[[], bool]) -> Iterator[None]:
     def handler() -> None:
         if not callback():
             raise KeyboardInterrupt
+
+    import asyncio
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, handler)

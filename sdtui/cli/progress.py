@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from sdcore.api import human_size
 from sdcore.errors import SdError
-from sdcore.events import JobProgress
 from sdtui.cli.common import console, current, fail, on_interrupt, routes_commands
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 def refuse_background(background: bool) -> None:
@@ -55,6 +56,8 @@ async def follow(api: Any, job_id: str, quiet: bool = False) -> Any:
         interrupted = True
         _interrupted.add(job_id)
         print("\npausing… (Ctrl-C again to stop at once)", file=sys.stderr)
+        import asyncio
+
         pausing = asyncio.ensure_future(pause())
         _pausing.add(pausing)
         pausing.add_done_callback(_pausing.discard)
@@ -100,6 +103,8 @@ async def _with_bar(api: Any, job_id: str) -> Any:
     ) as bar:
         task = bar.add_task(job_id, total=None, amount="", rate="", message="")
 
+        from sdcore.events import JobProgress  # (and asyncio with it: not for a command that follows no job)
+
         async def draw() -> None:
             async for event in api.events():
                 if isinstance(event, JobProgress) and event.job_id == job_id:
@@ -112,6 +117,8 @@ async def _with_bar(api: Any, job_id: str) -> Any:
                         rate=rate(event.rate, event.unit),
                         message=event.message[-40:],
                     )
+
+        import asyncio
 
         drawing = asyncio.ensure_future(draw())
         try:

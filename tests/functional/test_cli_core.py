@@ -195,6 +195,20 @@ def test_quick_scan_json_is_what_ls_json_gives_for_every_kind_of_entry(tmp_path:
     assert scanned == listed
 
 
+def test_quick_scan_of_a_folder_written_in_pieces_is_whole_and_escaped(tmp_path: Path, tree: Path) -> None:
+    """quick-scan writes a big folder 2,000 entries at a time: the pieces join into one JSON list, one line each."""
+    for i in range(4100):
+        (tree / f"f{i:04d}.c").touch()
+    (tree / "new\nline and space.md").write_text("x")
+    listed = sorted(sd_json(tmp_path / "data", "ls", str(tree), "--all"), key=lambda e: e["name"])
+    scanned = sd_json(tmp_path / "data", "index", "quick-scan", str(tree), "--ephemeral", "--json")
+    assert len(scanned) == 4105 and sorted(scanned, key=lambda e: e["name"]) == listed
+    plain = sd(tmp_path / "data", "index", "quick-scan", str(tree), "--ephemeral")
+    lines = plain.stdout.splitlines()
+    assert len(lines) == 4105 and plain.stderr == "4,105 entries\n", plain.stderr
+    assert f"{tree}/new\\nline and space.md" in lines and f"{tree}/bad\\xff.txt" in lines and f"{tree}/projects/" in lines
+
+
 def test_a_path_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     missing = str(tmp_path / "no such folder")
