@@ -611,11 +611,19 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DeviceLost):
             self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
+            self._look_at_panes_on(event.device_id)
         elif isinstance(event, DeviceConnected):
             was = self.online.get(event.device_id)
             self._device_state(event.device_id, True)
             if was is False:  # not at the start-up check: only a device that comes back is news
                 self.status(f"{event.name or event.device_id} connected")
+                self._look_at_panes_on(event.device_id)
+
+    def _look_at_panes_on(self, device_id: DeviceId) -> None:
+        """A device went or came back: the panes on its folders say so in their titles ("offline, as of ...")."""
+        for pane in self.panes:
+            if pane.path is not None and pane.path.device_id == device_id:
+                self.look_at_disk(pane)
 
     async def _say_done(self, job_id: str, done_text: str) -> None:
         """Say that a copy or move this explorer started is done, and what it could not read (left where it is)."""

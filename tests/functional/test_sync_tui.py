@@ -143,3 +143,28 @@ async def test_the_inspector_on_a_device_the_library_is_shared_with_shows_the_sh
                 await settle(pilot, app)
             await wait_for(pilot, lambda: "in the shared library" in shown_text(meta), 20)
             assert "farbox's own" not in shown_text(meta)
+
+
+async def test_a_pane_on_a_device_that_goes_away_says_it_is_offline_and_since_when(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path)
+    photos = tmp_path / "far-photos"
+    photos.mkdir()
+    (photos / "beach.jpg").write_bytes(b"sand")
+    async with farbox(tmp_path) as far:
+        async with herebox_sharing_with(far, tmp_path) as here:
+            shared = far.libraries.open(str(here.library().id))  # farbox's copy of the library shared with it
+            await index_location(shared, shared.locations.add(str(photos)))
+            await sync_of(here).pull(str(far.device.id))
+        app = app_for(tmp_path, tree)
+        async with app.run_test(size=(150, 40)) as pilot:
+            await settle(pilot, app)
+            sidebar = explorer(app).query_one(Sidebar)
+            key = f"libdev-{far.device.id}"
+            await wait_for(pilot, lambda: key in sidebar._places and "● online" in sidebar._places[key][0], 30)
+            pane = explorer(app).active
+            pane.open(SdPath(far.device.id, str(photos)))
+            await wait_for(pilot, lambda: [e.name for e in pane.file_list.entries] == ["beach.jpg"], 30)
+            assert "offline" not in str(pane.border_title)
+            await far.network.close()  # type: ignore[union-attr]  # farbox goes away while the pane shows its folder
+            await wait_for(pilot, lambda: "offline, as of" in str(pane.border_title), 30)
+            assert str(pane.border_title).startswith(f"farbox:{photos}")
