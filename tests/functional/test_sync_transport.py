@@ -321,15 +321,32 @@ async def test_a_big_first_sync_paused_midway_leaves_the_library_sortable_and_re
     assert mine.read().execute(files).fetchone()[0] == 20 and _index_names(mine) >= indexes
 
 
+def beta_files(tmp_path: Path, folders: int, content: Callable[[int], bytes]) -> Path:
+    """Beta's own files: `folders` folders d0, d1... of 500 files each, file f holding `content(f)`."""
+    own = tmp_path / "beta-files"
+    for d in range(folders):
+        (own / f"d{d}").mkdir(parents=True)
+        for f in range(500):
+            (own / f"d{d}" / f"f{f}.txt").write_bytes(content(f))
+    return own
+
+
+async def photos_shared_by_beta(a: Core, b: Core, own: Path) -> tuple[Any, Any]:
+    """Beta's library "Photos" (its files `own`, indexed) shared with alpha, and alpha's copy of it with alpha's
+    own location (the folder d0 of those files, as alpha sees them): (beta's, alpha's)."""
+    mine = b.libraries.create("Photos")
+    await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
+    await sync_of(b).share(mine, "alpha")
+    theirs = a.libraries.open(str(mine.id))
+    await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(own / "d0"))))
+    return mine, theirs
+
+
 @pytest.mark.parametrize("liar", ["stops", "trickles"])
 async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_without_its_indexes(
     tmp_path: Path, liar: str
 ) -> None:
-    own = tmp_path / "beta-files"  # beta's own 15,000 files, in the library it shares with alpha
-    for d in range(30):
-        (own / f"d{d}").mkdir(parents=True)
-        for f in range(500):
-            (own / f"d{d}" / f"f{f}.txt").write_bytes(b"x" * (f % 97))
+    own = beta_files(tmp_path, 30, lambda f: b"x" * (f % 97))  # beta's own 15,000 files, in the library it shares
     async with three_devices(tmp_path, [(0, 1)]) as (a, b, _):
         ready, measured, answers = asyncio.Event(), asyncio.Event(), [0]
 
@@ -345,11 +362,7 @@ async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_wit
             return {"batch": batch, "up_to": batch[4], "head": batch[5]}
 
         net.attach(a).expose("sync_catalogue", lying_catalogue)
-        mine = b.libraries.create("Photos")
-        await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
-        await sync_of(b).share(mine, "alpha")
-        theirs = a.libraries.open(str(mine.id))
-        await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(tmp_path / "beta-files" / "d0"))))
+        mine, theirs = await photos_shared_by_beta(a, b, own)
         ready.set()
         photos = Api(b).library("Photos")
 
@@ -374,11 +387,7 @@ async def test_a_member_claiming_ten_million_entries_cannot_keep_the_library_wit
 
 
 async def test_a_member_cannot_make_the_library_drop_and_remake_its_indexes_sync_after_sync(tmp_path: Path) -> None:
-    own = tmp_path / "beta-files"  # beta's own 3,000 files
-    for d in range(6):
-        (own / f"d{d}").mkdir(parents=True)
-        for f in range(500):
-            (own / f"d{d}" / f"f{f}.txt").write_bytes(b"")
+    own = beta_files(tmp_path, 6, lambda f: b"")  # beta's own 3,000 files
     async with three_devices(tmp_path, [(0, 1)]) as (a, b, _):
         ready, indexes, without = asyncio.Event(), set(bulk.SECONDARY_INDEXES), []
 
@@ -395,11 +404,7 @@ async def test_a_member_cannot_make_the_library_drop_and_remake_its_indexes_sync
             return {"batch": batch, "up_to": batch[4], "head": batch[5]}
 
         net.attach(a).expose("sync_catalogue", lying_catalogue)
-        mine = b.libraries.create("Photos")
-        await mine.jobs.wait(await index_location(mine, mine.locations.add(str(own), mode="shallow")))
-        await sync_of(b).share(mine, "alpha")
-        theirs = a.libraries.open(str(mine.id))
-        await theirs.jobs.wait(await index_location(theirs, theirs.locations.add(str(tmp_path / "beta-files" / "d0"))))
+        mine, theirs = await photos_shared_by_beta(a, b, own)
         ready.set()
         for n in range(4):  # four syncs, each woken by a change on alpha
             await Api(a).library("Photos").tags.create(f"wake/{n}")
