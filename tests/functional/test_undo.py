@@ -3,7 +3,10 @@ restarts, and never over a file that changed or a name taken since."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -237,34 +240,41 @@ async def test_a_move_done_by_a_paired_devices_core_is_undone_there_and_refused_
         assert (photos / "backup" / "reef.jpg").exists()
 
 
-async def test_a_step_on_a_paired_device_that_is_no_longer_its_last_is_refused_and_can_be_dropped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.asynccontextmanager
+async def laptop_and_nas(tmp_path: Path) -> AsyncIterator[tuple[Core, Api, Any]]:
+    """Two cores on 127.0.0.1, the nas paired with the laptop: (the nas's core, the laptop's API, the nas's core as
+    the laptop's explorer reaches it)."""
     from sdcore import net
     from sdcore.net.testing import pair
 
+    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
+        await net.attach(b).start("127.0.0.1:0")
+        await pair(net.attach(b), net.attach(a))
+        nas = await net.attach(a).api_of(b.device.id)
+        try:
+            yield b, Api(a), nas
+        finally:
+            await nas.close()
+
+
+async def test_a_step_on_a_paired_device_that_is_no_longer_its_last_is_refused_and_can_be_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     files = tmp_path / "nas-files"
     files.mkdir()
     (files / "a.txt").write_text("a")
-    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
-        await net.attach(b).start("127.0.0.1:0")
-        await pair(net.attach(b), net.attach(a))
-        laptop = Api(a)
-        nas = await net.attach(a).api_of(b.device.id)
-        try:
-            at_nas = SdPath(b.device.id, str(files))
-            job = await nas.ops.move([at_nas.child("a.txt")], at_nas.child("b.txt"))
-            await laptop.undo.remember(b.device.id, "move a.txt", job=job.id)
-            await nas.library().jobs.wait(job.id)
-            await Api(b).ops.rename(at_nas.child("b.txt"), "c.txt")  # the nas's own user, after it
-            with pytest.raises(CannotUndo, match="“rename b.txt to c.txt” was done there after it"):
-                await laptop.undo.undo()
-            assert (files / "c.txt").exists()
-            await laptop.undo.forget()
-            assert await laptop.undo.list() == [] and len(await nas.undo.list()) == 2
-        finally:
-            await nas.close()
+    async with laptop_and_nas(tmp_path) as (b, laptop, nas):
+        at_nas = SdPath(b.device.id, str(files))
+        job = await nas.ops.move([at_nas.child("a.txt")], at_nas.child("b.txt"))
+        await laptop.undo.remember(b.device.id, "move a.txt", job=job.id)
+        await nas.library().jobs.wait(job.id)
+        await Api(b).ops.rename(at_nas.child("b.txt"), "c.txt")  # the nas's own user, after it
+        with pytest.raises(CannotUndo, match="“rename b.txt to c.txt” was done there after it"):
+            await laptop.undo.undo()
+        assert (files / "c.txt").exists()
+        await laptop.undo.forget()
+        assert await laptop.undo.list() == [] and len(await nas.undo.list()) == 2
 
 
 async def test_a_remembered_step_whose_number_another_step_took_there_since_is_not_undone(
@@ -272,8 +282,6 @@ async def test_a_remembered_step_whose_number_another_step_took_there_since_is_n
 ) -> None:
     """A step of a paired device's history was kept by its number alone: once that history began again (its file
     lost), the number named the nas's own user's next step, and u here undid that."""
-    from sdcore import net
-    from sdcore.net.testing import pair
     from sdcore.ops import undo
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -281,22 +289,15 @@ async def test_a_remembered_step_whose_number_another_step_took_there_since_is_n
     files.mkdir()
     (files / "a.txt").write_text("a")
     (files / "mine.txt").write_text("the nas user's")
-    async with Core(tmp_path / "laptop") as a, Core(tmp_path / "nas") as b:
-        await net.attach(b).start("127.0.0.1:0")
-        await pair(net.attach(b), net.attach(a))
-        laptop = Api(a)
-        nas = await net.attach(a).api_of(b.device.id)
-        try:
-            at_nas = SdPath(b.device.id, str(files))
-            await nas.ops.rename(at_nas.child("a.txt"), "b.txt")
-            done = await nas.undo.last()
-            assert done is not None
-            await laptop.undo.remember(b.device.id, "rename a.txt to b.txt", step=done)
-            (b.library().folder / undo.FILE).unlink()  # the nas's history lost: it begins again at 1
-            await Api(b).ops.rename(at_nas.child("mine.txt"), "theirs.txt")  # the nas's own user
-            assert (await nas.undo.last()).id == done.id  # type: ignore[union-attr]
-            with pytest.raises(CannotUndo, match="that device has nothing of it to undo"):
-                await laptop.undo.undo()
-            assert (files / "theirs.txt").exists() and (files / "b.txt").exists()  # neither put back
-        finally:
-            await nas.close()
+    async with laptop_and_nas(tmp_path) as (b, laptop, nas):
+        at_nas = SdPath(b.device.id, str(files))
+        await nas.ops.rename(at_nas.child("a.txt"), "b.txt")
+        done = await nas.undo.last()
+        assert done is not None
+        await laptop.undo.remember(b.device.id, "rename a.txt to b.txt", step=done)
+        (b.library().folder / undo.FILE).unlink()  # the nas's history lost: it begins again at 1
+        await Api(b).ops.rename(at_nas.child("mine.txt"), "theirs.txt")  # the nas's own user
+        assert (await nas.undo.last()).id == done.id  # type: ignore[union-attr]
+        with pytest.raises(CannotUndo, match="that device has nothing of it to undo"):
+            await laptop.undo.undo()
+        assert (files / "theirs.txt").exists() and (files / "b.txt").exists()  # neither put back
