@@ -25,12 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import blake3  # noqa: E402
 
-from sdcore import net  # noqa: E402
 from sdcore.api import Api  # noqa: E402
-from sdcore.core import Core  # noqa: E402
 from sdcore.index.indexer import index_location  # noqa: E402
-from sdcore.net.testing import pair  # noqa: E402
 from sdcore.sync.service import sync_of  # noqa: E402
+from tests.functional.test_sync_dupes import alpha_and_beta  # noqa: E402
 
 
 def make(folders: tuple[Path, Path], files: int, size: int) -> None:
@@ -58,13 +56,7 @@ def jdupes(folders: tuple[Path, Path]) -> tuple[float, float, set[frozenset[str]
 
 
 async def ours(tmp: Path, folders: tuple[Path, Path]) -> tuple[float, float, set[frozenset[str]]]:
-    async with Core(tmp / "a") as a, Core(tmp / "b") as b:
-        for core, name in ((a, "alpha"), (b, "beta")):
-            core.device.rename(name)
-            await net.attach(core).start("127.0.0.1:0")
-        await pair(net.attach(a), net.attach(b))
-        for core in (a, b):
-            await sync_of(core).start()
+    async with alpha_and_beta(tmp) as (a, b):
         await sync_of(a).share(a.libraries.create("Photos"), "beta")
         for core, folder in ((a, folders[0]), (b, folders[1])):
             library = core.library("Photos")

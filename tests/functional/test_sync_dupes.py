@@ -5,6 +5,7 @@ cas_id alone while both are online; a device out of reach is said to be held by 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -33,8 +34,9 @@ def big(path: Path, seed: int, changed: bool = False) -> bytes:
     return bytes(data)
 
 
-@pytest.fixture
-async def two(tmp_path: Path) -> AsyncIterator[tuple[Core, Core]]:
+@contextlib.asynccontextmanager
+async def alpha_and_beta(tmp_path: Path) -> AsyncIterator[tuple[Core, Core]]:
+    """Two cores on 127.0.0.1, alpha and beta, paired and syncing (also the bench's, bench_dupes_devices.py)."""
     async with Core(tmp_path / "a") as a, Core(tmp_path / "b") as b:
         for core, name in ((a, "alpha"), (b, "beta")):
             core.device.rename(name)
@@ -43,6 +45,12 @@ async def two(tmp_path: Path) -> AsyncIterator[tuple[Core, Core]]:
         for core in (a, b):
             await sync_of(core).start()
         yield a, b
+
+
+@pytest.fixture
+async def two(tmp_path: Path) -> AsyncIterator[tuple[Core, Core]]:
+    async with alpha_and_beta(tmp_path) as both:
+        yield both
 
 
 async def test_copies_on_two_devices_with_one_sampled_id_are_proven_only_when_their_full_hashes_agree(
