@@ -467,3 +467,27 @@ async def test_a_folder_linked_deeper_than_any_real_path_is_refused_not_walked(s
     finally:
         shutil.rmtree(deep / levels / "d")  # rmtree recurses: 1,200 levels at once are beyond Python's limit
         shutil.rmtree(deep)
+
+
+async def test_thousands_of_refused_opens_leave_no_descriptor_open_on_the_server(shared_home: Home) -> None:
+    """Every refusal closes what it opened to judge the request (the folder, the file, the FIFO): a peer asking
+    again and again for the key, the trust store through a link it made, or a FIFO holds nothing on the server."""
+    h = shared_home
+    os.mkfifo(h.home / "queue")
+    (h.home / "to-key").symlink_to(".local/share/sdtui/device_key")
+    await h.call("read_open", path=h.home / "notes.txt", length=16)  # the session's own descriptors, opened once
+    before = len(os.listdir("/proc/self/fd"))
+    refused = 0
+    async with h.sftp() as sftp:
+        for _ in range(250):
+            for path in (h.key, h.home / "to-key", h.trust):
+                with pytest.raises(PermissionDenied):
+                    await h.call("read_open", path=path, length=16)
+                refused += 1
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await sftp.open(str(h.home / "queue"))
+            with pytest.raises(asyncssh.SFTPPermissionDenied):
+                await sftp.open(str(h.home / "to-key"))
+            refused += 2
+    assert refused == 1250
+    assert len(os.listdir("/proc/self/fd")) <= before + 2  # (the sftp session, gone with it, may leave a moment)
