@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import copy
 import os
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
@@ -65,12 +66,25 @@ class Api:
         self._opening = asyncio.Lock()
         self.device = DeviceInfo(core.device.id, core.device.name)
         """This device: the one the core runs on."""
-        self.ops = Ops(self, library)
+        self._parts()
+
+    def _parts(self) -> None:
+        self.ops = Ops(self, self._library_name)
         self.devices = Devices(self)
         self.trash = Trash(self)
         self.admins = Admins(self)
-        self.undo = Undo(self, library)
+        self.undo = Undo(self, self._library_name)
         """The undo history of the api's library: `await api.undo.undo()` undoes the last step."""
+
+    def _for_library(self, name: str | None) -> Api:
+        """This api with `name` as its library (a front end attached with --library): listings, search and
+        catalogues of other devices come from that library. The same core, the libraries opened shared."""
+        if not name or name == self._library_name:
+            return self
+        view = copy.copy(self)
+        view._library_name = name
+        view._parts()
+        return view
 
     def library(self, name: str | None = None) -> LibraryHandle:
         """A library by name or id (None: the one this api was opened with); opened when first used."""
@@ -774,6 +788,7 @@ class Devices:
             listening: str = await network.start(address)
         except OSError as exc:
             raise SdError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+        network.announce_soon()  # a device that paired by joining is reached from now on
         await self.keep_in_sync()  # a device others reach keeps its shared libraries in sync
         return listening
 
@@ -820,7 +835,7 @@ class Devices:
         self._api.device = DeviceInfo(core.device.id, core.device.name)
         network = await self._network()
         paired = network.devices()
-        told = await network.announce_name() if paired else []
+        told = await network.announce() if paired else []
         return Renamed(core.device.name, tuple(told), len(paired))
 
     async def shares(self) -> builtins.list[str]:

@@ -77,6 +77,7 @@ MAX_KEYS_LOGGED = 8  # keys one refused login is logged with (a client may offer
 # admin key (over its connections), and a pairing connection (anyone, no key) one, with a window its few small
 # frames fit in.
 MAX_OPEN_SESSIONS = 32
+MAX_ADDRESSES = 4  # addresses kept for a paired device, the one it last connected from first
 MAX_OPEN_SESSIONS_SHARED = 8  # a shared device needs one or two (its link's sd-rpc, an sftp): 128 MiB of windows at most
 PAIRING_WINDOW = 64 << 10
 NOT_ADMIN = (
@@ -351,7 +352,7 @@ class PeerLink:
             if peer is None:
                 raise NotFound(f"device {self.device_id} is not paired with this one: pair it first")
             self.conn, self.client = await self.net._dial(peer, self._lost)
-            hello = await self.client.call("hello", name=self.net.device.name, id=str(self.net.device.id))
+            hello = await self.client.call("hello", **self.net.introduction())
             said = parse_device_id(hello.get("id")) if isinstance(hello, dict) else None
             if said != peer.id:
                 await self.close()
@@ -460,6 +461,7 @@ class Network:
         self._asking: set[DeviceId] = set()  # devices whose Spacedrop waits for an answer
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
+        self._announcing: asyncio.Task[list[str]] | None = None
         self.sweep_interval = 1.0
         self._extensions: dict[str, tuple[Callable[..., Awaitable[Any]], tuple[str, ...]]] = {}
         self.api_server: Callable[[Any, Any, Any], Awaitable[None]] | None = None
@@ -522,8 +524,9 @@ class Network:
 
     async def close(self) -> None:
         self._closing = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._announcing):
+            if task is not None:
+                task.cancel()
         for link in list(self._links.values()):
             await link.close()
         self._links.clear()
@@ -608,7 +611,7 @@ class Network:
                 for name, (handler, levels) in self._extensions.items()
                 if peer.trust in levels
             },
-            on_hello=lambda client: self._renamed(peer.id, client.get("name")),
+            on_hello=lambda client: self._heard_from(peer.id, client, conn),
             device=self.device_handles(peer.id),
         )
         try:
@@ -669,6 +672,28 @@ class Network:
             if inc.admin_key is not None and inc.admin_key.public_key == key.public_key:
                 inc.cut("its admin key was revoked")
         return key
+
+    def introduction(self) -> dict[str, Any]:
+        """What this device says of itself when it connects to a paired one: its id, name and the port it listens on."""
+        said: dict[str, Any] = {"name": self.device.name, "id": str(self.device.id)}
+        if self.address is not None:
+            said["port"] = self.port
+        return said
+
+    def _heard_from(self, device_id: DeviceId, client: dict[str, Any], conn: asyncssh.SSHServerConnection) -> None:
+        """Store what a paired device says of itself: its name, and the port it listens on, at the address its
+        connection came from (so it can point this device at itself only). A device that paired by joining while
+        it did not listen is reached this way once it does."""
+        self._renamed(device_id, client.get("name"))
+        port, peer = client.get("port"), self.trust.get(device_id)
+        came_from = conn.get_extra_info("peername")
+        if peer is None or type(port) is not int or not 0 < port < 65536 or not came_from:
+            return
+        host = str(came_from[0])
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if peer.addresses[:1] != (address,):
+            known = (address, *(a for a in peer.addresses if a != address))[:MAX_ADDRESSES]
+            self.trust.add(dataclasses.replace(peer, addresses=known))
 
     def _renamed(self, device_id: DeviceId, name: object) -> None:
         """Store the name a paired device now gives itself (made unique among the devices here)."""
@@ -810,21 +835,26 @@ class Network:
     def devices(self) -> list[Peer]:
         return self.trust.peers()
 
-    async def announce_name(self, timeout: float = 5.0) -> list[str]:
-        """Tell each reachable paired device this device's name now (after a rename); the names of those told.
+    async def announce(self, timeout: float = 5.0) -> list[str]:
+        """Tell each reachable paired device this device's name and port now (after a rename, on starting to
+        listen); the names of those told.
 
-        The others learn it when they next connect (a connection starts with each side's name)."""
+        The others learn it when they next connect (a connection starts with each side's introduction)."""
 
         async def tell(peer: Peer) -> str | None:
             try:
-                hello = {"name": self.device.name, "id": str(self.device.id)}
-                await asyncio.wait_for(self.link(peer.id).call("hello", **hello), timeout)
+                await asyncio.wait_for(self.link(peer.id).call("hello", **self.introduction()), timeout)
                 return peer.name
             except (SdError, OSError, asyncssh.Error, TimeoutError):
                 return None
 
         told = await asyncio.gather(*(tell(peer) for peer in self.devices()))
         return [name for name in told if name is not None]
+
+    def announce_soon(self) -> None:
+        """`announce` in the background (a device that is off makes it wait)."""
+        if self.devices() and self._announcing is None:
+            self._announcing = asyncio.get_running_loop().create_task(self.announce())
 
     def resolve(self, name_or_id: str | DeviceId) -> Peer:
         """A paired device by its id, or by name, id or id prefix as a person writes it."""
@@ -923,9 +953,13 @@ class Network:
                 errors.append(f"{address}: {exc}")
                 continue
             return conn, RpcClient(reader, writer, display(peer.name), on_lost)
-        where = "; ".join(errors) or "no address is known for it"
+        if not errors:
+            raise DeviceUnreachable(
+                f"cannot reach {display(peer.name)}: it has not said where it listens (it joined the pairing "
+                "without a server); run `sd serve` there once: it tells this device"
+            )
         raise DeviceUnreachable(
-            f"cannot reach {display(peer.name)} ({display(where)}); is `sd serve` running there?"
+            f"cannot reach {display(peer.name)} ({display('; '.join(errors))}); is `sd serve` running there?"
         )
 
     # --- Spacedrop ----------------------------------------------------------------------------

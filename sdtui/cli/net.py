@@ -124,6 +124,7 @@ def serve(
         net = _network(core, auto_accept_drops=auto_accept)
         net.serve_programs(ssh_programs())
         address = await net.start(listen)
+        net.announce_soon()  # a paired device that has not heard where this one listens hears it now
         await api_of(core).devices.keep_in_sync()  # the libraries shared with other devices
 
         def unasked(drop_id: str) -> None:  # the explorer asked quit or died: no one else here can answer

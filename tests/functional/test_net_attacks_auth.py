@@ -393,5 +393,5 @@ async def test_a_renamed_device_tells_its_paired_devices_at_once(tmp_path: Path)
     async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta") as b:
         await pair(a, b)
         b.device.rename("beta-laptop")
-        assert await b.announce_name() == ["alpha"]
+        assert await b.announce() == ["alpha"]
         assert a.trust.get(b.device.id).name == "beta-laptop"  # type: ignore[union-attr]

@@ -145,3 +145,41 @@ def test_pair_generate_hands_its_code_to_the_running_server(tmp_path: Path) -> N
             proc.terminate()
             proc.wait(10)
     assert not (a / "control.sock").exists()
+
+
+def test_a_device_that_joined_without_a_server_is_reached_once_it_serves(tmp_path: Path) -> None:
+    """The README's pairing: alpha serves and shows a code, beta joins with a one-shot `sd`; beta serves later."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    sd(a, "device", "rename", "alpha")
+    sd(b, "device", "rename", "beta")
+    (b / "shelf").mkdir(parents=True)
+    (b / "shelf" / "book.txt").write_text("beta's")
+    server = start(a, "serve", "--listen", "127.0.0.1:0")
+    other = None
+    try:
+        address = read_until(server, "serving alpha")[-1].rsplit(" ", 1)[1]
+        gen = start(a, "network", "pair", "generate")
+        try:
+            join_line = next(line for line in read_until(gen, "--host") if "sd network pair join" in line)
+            sd(b, "network", "pair", "join", *join_line.split("sd network pair join", 1)[1].split()[:12], "--host", address)
+            assert gen.wait(20) == 0
+        finally:
+            gen.kill()
+            gen.wait()
+        unknown = sd(a, "ls", f"beta:{b / 'shelf'}", check=False)
+        assert unknown.returncode == 1 and "has not said where it listens" in unknown.stderr
+        assert "sd serve` there" in unknown.stderr
+
+        other = start(b, "serve", "--listen", "127.0.0.1:0")
+        b_address = read_until(other, "serving beta")[-1].rsplit(" ", 1)[1]
+        deadline = time.monotonic() + 20
+        while json.loads(sd(a, "network", "devices", "--json").stdout)[0]["addresses"] != [b_address]:
+            assert time.monotonic() < deadline, "beta never told alpha where it listens"
+            time.sleep(0.2)
+        listed = json.loads(sd(a, "ls", f"beta:{b / 'shelf'}", "--json").stdout)
+        assert [e["name"] for e in listed] == ["book.txt"]
+    finally:
+        for proc in (server, other):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
