@@ -43,7 +43,7 @@ async def attach(data_dir: str | Path, library: str | None = None) -> RemoteApi 
         return None
     try:
         check_core(writer, path)
-        writer.write(wire.frame({"cmd": COMMAND, "args": {}}))
+        writer.write(wire.frame({"cmd": COMMAND, "args": {"library": library}}))
         return await over(reader, writer, f"the core running for {path.parent}", library)
     except (TimeoutError, OSError, asyncio.IncompleteReadError):
         writer.close()

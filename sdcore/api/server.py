@@ -52,9 +52,12 @@ def serve(control: ControlServer, api: Any) -> None:
     """Serve `api` (the in-process Api) to clients of the control socket."""
     asked: dict[str, set[_Session]] = {}  # a Spacedrop's drop id: the clients its question was sent to
 
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **_: Any) -> None:
+    async def session(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, library: object = None, **_: Any
+    ) -> None:
         control.attached += 1
-        client = _Session(api, reader, writer, asked)
+        chosen = api._for_library(library) if isinstance(library, str) else api  # the client's --library
+        client = _Session(chosen, reader, writer, asked)
         try:
             await client.run()
         finally:

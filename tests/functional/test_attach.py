@@ -183,3 +183,24 @@ async def test_an_attach_given_up_during_the_hello_lets_go_of_its_socket(tmp_pat
         assert await asyncio.wait_for(reader.read(1), 2) == b""  # the client closed its end
     finally:
         server.close()
+
+
+async def test_a_front_end_attached_with_a_library_sees_other_devices_from_that_librarys_catalogue(
+    tmp_path: Path,
+) -> None:
+    """`sdtui --library Shared` while `sd serve` runs on the default library: an offline device's folder is listed
+    from Shared's catalogue of it (the serving core's own library was used: 'cannot reach alpha')."""
+    from tests.functional.test_catalogue import device, index, make_photos, sync
+
+    photos = make_photos(tmp_path / "on-alpha")
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "here", "here")) as here:
+        a = alpha.library()
+        await index(a, a.locations.add(str(photos)))
+        here.library()  # the default library, which knows nothing of alpha
+        sync(a, here.libraries.create("Shared"))
+        folder = SdPath(alpha.device.id, str(photos))
+    async with Core(tmp_path / "here") as here, attached(here, library="Shared") as (_, api):
+        assert [e.name async for batch in api.browse(folder) for e in batch] == ["2024", "notes.txt"]
+        offline = await api.offline(folder)
+        assert offline is not None and offline.device.name == "alpha"
+        assert await api.label(folder) == f"alpha:{photos}"
