@@ -76,6 +76,16 @@ class Api:
         self.undo = Undo(self, self._library_name)
         """The undo history of the api's library: `await api.undo.undo()` undoes the last step."""
 
+    async def _for_client(self, name: object) -> Api:
+        """The api a front end attached to this core uses: the library it names (--library), else the default
+        library as it is now (`sd library use` while this core runs moves it)."""
+        if not isinstance(name, str):
+            try:
+                name = str((await asyncio.to_thread(self._core.library, None)).id)
+            except SdError:  # damaged, or on a disk that is out: said when the front end uses it
+                return self
+        return self._for_library(name)
+
     def _for_library(self, name: str | None) -> Api:
         """This api with `name` as its library (a front end attached with --library): listings, search and
         catalogues of other devices come from that library. The same core, the libraries opened shared."""

@@ -55,8 +55,8 @@ def serve(control: ControlServer, api: Any) -> None:
     async def session(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, library: object = None, **_: Any
     ) -> None:
+        chosen = await api._for_client(library)  # its --library, else the default library now
         control.attached += 1
-        chosen = api._for_library(library) if isinstance(library, str) else api  # the client's --library
         client = _Session(chosen, reader, writer, asked)
         try:
             await client.run()

@@ -204,3 +204,20 @@ async def test_a_front_end_attached_with_a_library_sees_other_devices_from_that_
         offline = await api.offline(folder)
         assert offline is not None and offline.device.name == "alpha"
         assert await api.label(folder) == f"alpha:{photos}"
+
+
+async def test_a_front_end_attached_after_sd_library_use_gets_the_new_default_library(tmp_path: Path) -> None:
+    """`sd library use Work` while `sd serve` runs: an explorer started then shows Work (it showed the old default
+    until the core was restarted)."""
+    async with Core(tmp_path / "data") as core:
+        core.library()  # the first run's default
+        work = core.libraries.create("Work")
+        async with attached(core) as (_, api):
+            assert (await api.library().info()).name == "My Library"
+            core.save_settings(default_library=str(work.id))  # what `sd library use Work` does in this core
+            later = await attach(core.data_dir)
+            assert later is not None
+            try:
+                assert (await later.library().info()).name == "Work"
+            finally:
+                await later.close()

@@ -86,6 +86,9 @@ class ToyApi:
         self.closed_streams = 0
         self.started = asyncio.Event()
 
+    async def _for_client(self, library: object) -> ToyApi:
+        return self
+
     async def echo(self, value: object, twice: bool = False) -> object:
         return [value, value] if twice else value
 
