@@ -65,7 +65,9 @@ async def _use(core: Any, key: str) -> None:
     if info.unusable:
         fail(f"library folder {info.folder_name!r} cannot be used: {info.unusable}")
     core.save_settings(default_library=str(info.id or ""))
-    print(f"{info.name!r} is the default library now")
+    namesakes = [i for i in core.libraries.list() if i.name == info.name]
+    told = f" (folder {info.folder_name!r})" if len(namesakes) > 1 else ""  # which of two 'My Library'
+    print(f"{info.name!r}{told} is the default library now")
 
 
 def _quoted(name: str) -> str:

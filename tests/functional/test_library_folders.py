@@ -221,7 +221,7 @@ def test_sd_library_open_lists_a_folder_kept_elsewhere_and_leaves_it_there(
     libraries = listed(b)
     assert libraries["Work"]["state"] == "missing"
     one_line_error(sd(b, "--library", "Work", "search", "invoice"), "is not there")
-    ok(b, "library", "use", "Work-2")
+    assert "'Work' (folder 'Work-2') is the default library now" in ok(b, "library", "use", "Work-2")  # which Work
     (tmp_path / "unplugged").rename(usb.parent)
     assert len(found(b, "--library", "Work", "search", "invoice")) == 2
 
