@@ -12,6 +12,7 @@ import socket
 import stat
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -462,6 +463,7 @@ class Network:
         self._closing = False
         self._sweeper: asyncio.Task[None] | None = None
         self._announcing: asyncio.Task[list[str]] | None = None
+        self._addressed: weakref.WeakSet[asyncssh.SSHServerConnection] = weakref.WeakSet()
         self.sweep_interval = 1.0
         self._extensions: dict[str, tuple[Callable[..., Awaitable[Any]], tuple[str, ...]]] = {}
         self.api_server: Callable[[Any, Any, Any], Awaitable[None]] | None = None
@@ -687,8 +689,9 @@ class Network:
         self._renamed(device_id, client.get("name"))
         port, peer = client.get("port"), self.trust.get(device_id)
         came_from = conn.get_extra_info("peername")
-        if peer is None or type(port) is not int or not 0 < port < 65536 or not came_from:
+        if peer is None or type(port) is not int or not 0 < port < 65536 or not came_from or conn in self._addressed:
             return
+        self._addressed.add(conn)  # once a connection: hellos with ever new ports do not rewrite the trust store
         host = str(came_from[0])
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         if peer.addresses[:1] != (address,):

@@ -395,3 +395,17 @@ async def test_a_renamed_device_tells_its_paired_devices_at_once(tmp_path: Path)
         b.device.rename("beta-laptop")
         assert await b.announce() == ["alpha"]
         assert a.trust.get(b.device.id).name == "beta-laptop"  # type: ignore[union-attr]
+
+
+async def test_a_paired_device_points_this_one_only_at_itself_and_once_a_connection(tmp_path: Path) -> None:
+    """Where a device that joined without a server listens comes in its hello: the host is the one its connection
+    came from whatever it says, and a flood of hellos with other ports does not rewrite the trust store."""
+    async with device_network(tmp_path / "a", "alpha") as a, device_network(tmp_path / "b", "beta", listen=False) as b:
+        await pair(a, b)
+        assert a.trust.get(b.device.id).addresses == ()  # type: ignore[union-attr]
+        link = b.link("alpha")
+        for port in range(1000, 1200):
+            await link.call("hello", name="beta", id=str(b.device.id), port=port, host="203.0.113.9",
+                            addresses=["203.0.113.9:22"])  # fmt: skip
+        await link.call("hello", name="beta", id=str(b.device.id), port=True)
+        assert a.trust.get(b.device.id).addresses == ("127.0.0.1:1000",)  # type: ignore[union-attr]
