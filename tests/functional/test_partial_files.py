@@ -25,7 +25,7 @@ from sdcore.net.testing import device_network, pair
 from sdcore.ops import localcopy, transfer
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
-from tests.functional.copy_support import PausedCopy
+from tests.functional.copy_support import PausedBigFile, PausedCopy
 from tests.functional.ssh_support import paired_core
 
 MiB = 1 << 20
@@ -90,36 +90,14 @@ async def test_a_damaged_partial_local_copy_is_copied_again_from_the_damage(
     core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "disk.img").write_bytes(os.urandom(40 * MiB))
-    monkeypatch.setattr(localcopy, "RANGE_CHUNK", MiB)
-    real = os.copy_file_range
-    starts: list[int] = []  # where each run's first copy began in the source
-    calls = 0
-    job_id = ""
-
-    def watching(sfd: int, dfd: int, count: int) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            starts.append(os.lseek(sfd, 0, os.SEEK_CUR))
-        if calls == 20 and len(starts) == 1:
-            library.jobs.pause(job_id)  # the user pauses halfway through
-        return real(sfd, dfd, count)
-
-    monkeypatch.setattr(os, "copy_file_range", watching)
-    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
-    assert (await library.jobs.wait(job_id)).state == "paused"
+    copy = PausedBigFile(monkeypatch, library, tmp_path)
+    await copy.start(core.local_path(str(tmp_path / "dst")))
     [partial] = (tmp_path / "dst").iterdir()
     assert is_temp(partial.name) and partial.stat().st_size >= 19 * MiB
     flip(partial, 9 * MiB + 5)  # in the third block of what was kept
-    calls = 0
-    await library.jobs.resume(job_id)
-    record = await library.jobs.wait(job_id)
-    assert record.state == "completed", record.error
-    assert sha256(tmp_path / "dst" / "disk.img") == sha256(src / "disk.img")
-    assert starts == [0, 2 * localcopy.KEPT_BLOCK]  # copied again from the damaged block on
+    record = await copy.resume()
+    assert sha256(tmp_path / "dst" / "disk.img") == sha256(copy.src / "disk.img")
+    assert copy.starts == [0, 2 * localcopy.KEPT_BLOCK]  # copied again from the damaged block on
     assert record.result.bytes == 40 * MiB
     assert os.listdir(tmp_path / "dst") == ["disk.img"]
 

@@ -21,6 +21,7 @@ from sdcore.ops import localcopy
 from sdcore.ops.localcopy import hash_file
 from sdcore.ops.names import is_temp
 from sdcore.sdpath import SdPath
+from tests.functional.copy_support import PausedBigFile
 
 
 @pytest.fixture
@@ -425,35 +426,13 @@ async def test_a_big_file_paused_midway_carries_on_from_where_it_stopped(
     core: Core,
     library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "disk.img").write_bytes(os.urandom(40 << 20))
-    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
-    real = os.copy_file_range
-    starts: list[int] = []  # where each run's first copy began in the source
-    calls = 0
-    job_id = ""
-
-    def watching(sfd: int, dfd: int, count: int) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            starts.append(os.lseek(sfd, 0, os.SEEK_CUR))
-        if calls == 20 and len(starts) == 1:
-            library.jobs.pause(job_id)  # the user pauses halfway through the first run
-        return real(sfd, dfd, count)
-
-    monkeypatch.setattr(os, "copy_file_range", watching)
-    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
-    assert (await library.jobs.wait(job_id)).state == "paused"
+    copy = PausedBigFile(monkeypatch, library, tmp_path)
+    await copy.start(core.local_path(str(tmp_path / "dst")))
     assert len(os.listdir(tmp_path / "dst")) == 1 and temps(tmp_path / "dst")  # the partial copy is kept
-    calls = 0
-    await library.jobs.resume(job_id)
-    record = await library.jobs.wait(job_id)
-    assert record.state == "completed", record.error
-    assert starts[0] == 0 and starts[1] >= 15 << 20  # carried on near where it paused, not from zero
+    record = await copy.resume()
+    assert copy.starts[0] == 0 and copy.starts[1] >= 15 << 20  # carried on near where it paused, not from zero
     assert record.result is not None and record.result.bytes == 40 << 20  # and counted every byte once
-    assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(src / "disk.img"))
+    assert hash_file(str(tmp_path / "dst" / "disk.img")) == hash_file(str(copy.src / "disk.img"))
     assert temps(tmp_path / "dst") == []
 
 
@@ -463,36 +442,19 @@ async def test_a_big_file_paused_midway_shows_its_bytes_done_and_the_resumed_cop
 ) -> None:
     from sdcore.jobs.job import JobContext
 
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "disk.img").write_bytes(os.urandom(40 << 20))
-    monkeypatch.setattr(localcopy, "RANGE_CHUNK", 1 << 20)
-    real_range, real_progress = os.copy_file_range, JobContext.progress
-    calls = 0
+    real_progress = JobContext.progress
     shown: list[int] = []  # every figure of bytes done the job reports
-    job_id = ""
-
-    def watching(sfd: int, dfd: int, count: int) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 20:
-            library.jobs.pause(job_id)  # the user pauses halfway through the file
-        return real_range(sfd, dfd, count)
 
     def progress(ctx: JobContext, done: int, *args: Any, **kw: Any) -> None:
         shown.append(done)
         real_progress(ctx, done, *args, **kw)
 
-    monkeypatch.setattr(os, "copy_file_range", watching)
     monkeypatch.setattr(JobContext, "progress", progress)
-    job_id = await ops.copy(library, [core.local_path(str(src))], core.local_path(str(tmp_path / "dst")))
-    paused = await library.jobs.wait(job_id)
-    assert paused.state == "paused"
+    copy = PausedBigFile(monkeypatch, library, tmp_path)
+    paused = await copy.start(core.local_path(str(tmp_path / "dst")))
     assert paused.done >= 15 << 20  # not "0 B" for a file half copied
     shown.clear()
-    await library.jobs.resume(job_id)
-    record = await library.jobs.wait(job_id)
-    assert record.state == "completed", record.error
+    record = await copy.resume()
     assert shown and min(shown) >= paused.done  # no step back to the files finished before it
     assert shown == sorted(shown) and record.done == 40 << 20
     assert record.result is not None and record.result.bytes == 40 << 20
