@@ -10,7 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,20 +102,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
             proc.wait()
 
 
-@asynccontextmanager
-async def paired_connection(served: Served) -> AsyncIterator[asyncssh.SSHClientConnection]:
-    """An SSH connection to the served device as alpha, a paired device (its key proven), as a raw client."""
-    key = asyncssh.read_private_key(served.tmp / "a" / "device_key")
-    async with asyncssh.connect(
-        "127.0.0.1",
-        served.port,
-        username="sd",
-        client_keys=[key],
-        known_hosts=None,
-        agent_path=None,
-        config=None,
-    ) as conn:
-        yield conn
+def connect_as(served: Served, who: str = "a", **kw: object) -> Any:  # what `async with` and `await` take
+    """An SSH connection to the served device as a paired device (alpha: "a"; its key proven), as a raw client."""
+    key = asyncssh.read_private_key(served.tmp / who / "device_key")
+    return asyncssh.connect(
+        "127.0.0.1", served.port, username="sd", client_keys=[key], known_hosts=None, agent_path=None, config=None, **kw
+    )
 
 
 def _b(p: Path | str) -> bytes:
@@ -268,18 +260,8 @@ def test_a_shared_peer_writing_a_setuid_file_gets_plain_permissions(served: Serv
 
 @asynccontextmanager
 async def _sftp(served: Served, who: str = "a") -> AsyncIterator[asyncssh.SFTPClient]:
-    key = asyncssh.read_private_key(served.tmp / who / "device_key")
-    async with asyncssh.connect(
-        "127.0.0.1",
-        served.port,
-        username="sd",
-        client_keys=[key],
-        known_hosts=None,
-        agent_path=None,
-        config=None,
-    ) as conn:
-        async with conn.start_sftp_client() as sftp:
-            yield sftp
+    async with connect_as(served, who) as conn, conn.start_sftp_client() as sftp:
+        yield sftp
 
 
 def test_sftp_chmod_and_open_modes_lose_setuid_and_owners_never_change(served: Served) -> None:
@@ -359,7 +341,7 @@ def test_pipelined_requests_whose_replies_are_never_read_do_not_grow_the_server(
         (served.share / f"file-with-a-long-name-{i:04d}.txt").write_text("x")
 
     async def flood() -> int:
-        async with paired_connection(served) as conn:
+        async with connect_as(served) as conn:
             writer, reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
             frame = pack_frame([1, "list_open", {"path": _b(served.share), "batch_size": 1000}])
             for _ in range(200):  # a warm-up read in full: the server's worker threads are there before
@@ -470,6 +452,18 @@ def test_sftp_handles_are_capped_per_connection_and_others_are_served(served: Se
     asyncio.run(flood())
 
 
+async def raw_sftp(conn: asyncssh.SSHClientConnection) -> tuple[Any, Callable[[], Awaitable[bytes]]]:
+    """An sftp channel spoken by hand, past its INIT: (writer, a reader of the next reply packet)."""
+    writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
+
+    async def reply() -> bytes:
+        return await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
+
+    writer.write(_sftp_packet(1, _u32(3)))  # INIT, version 3
+    await reply()
+    return writer, reply
+
+
 def _sftp_packet(kind: int, *fields: bytes) -> bytes:
     body = bytes([kind]) + b"".join(fields)
     return len(body).to_bytes(4, "big") + body
@@ -487,14 +481,8 @@ def test_sftp_reads_whose_replies_are_never_read_do_not_grow_the_server(served: 
     (served.share / "big.bin").write_bytes(os.urandom(32768))
 
     async def flood() -> int:
-        async with paired_connection(served) as conn:
-            writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
-
-            async def reply() -> bytes:
-                return await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
-
-            writer.write(_sftp_packet(1, _u32(3)))  # INIT, version 3
-            await reply()
+        async with connect_as(served) as conn:
+            writer, reply = await raw_sftp(conn)
             writer.write(
                 _sftp_packet(3, _u32(1), _string(_b(served.share / "big.bin")), _u32(1), _u32(0))
             )  # OPEN

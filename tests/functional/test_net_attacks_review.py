@@ -9,12 +9,22 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 import pytest
 import test_net_attacks_confine as confine
-from test_net_attacks_confine import SD, Served, _b, _free_port, _pair_all, _sftp_packet, _string, _u32
+from test_net_attacks_confine import (
+    SD,
+    Served,
+    _b,
+    _free_port,
+    _pair_all,
+    _sftp_packet,
+    _string,
+    _u32,
+    connect_as,
+    raw_sftp,
+)
 
 from sdcore.errors import SdError
 from sdcore.events import DropOffered
@@ -27,20 +37,6 @@ from sdcore.net.trust import TrustStore
 served = confine.served  # beta's `sd serve` sharing a folder with alpha and gamma (shared trust)
 
 
-def _connect(served: Served, who: str = "a", **kw: object) -> Any:  # what `async with` and `await` take
-    key = asyncssh.read_private_key(served.tmp / who / "device_key")
-    return asyncssh.connect(
-        "127.0.0.1",
-        served.port,
-        username="sd",
-        client_keys=[key],
-        known_hosts=None,
-        agent_path=None,
-        config=None,
-        **kw,
-    )
-
-
 def _fds(served: Served) -> int:
     return len(os.listdir(f"/proc/{served.proc.pid}/fd"))
 
@@ -50,14 +46,8 @@ def test_one_sftp_read_cannot_make_the_server_read_gigabytes_into_memory(served:
         f.truncate(256 << 20)
 
     async def attack() -> int:
-        async with _connect(served) as conn:
-            writer, reader, _ = await conn.open_session(subsystem="sftp", encoding=None)
-
-            async def reply() -> bytes:
-                return await reader.readexactly(int.from_bytes(await reader.readexactly(4), "big"))
-
-            writer.write(_sftp_packet(1, _u32(3)))  # INIT, version 3
-            await reply()
+        async with connect_as(served) as conn:
+            writer, reply = await raw_sftp(conn)
             writer.write(_sftp_packet(3, _u32(1), _string(_b(served.share / "video.bin")), _u32(1), _u32(0)))
             handle = (await reply())[5:]
             writer.write(_sftp_packet(5, _u32(2), handle, (0).to_bytes(8, "big"), _u32(256 << 20)))  # READ
@@ -75,7 +65,7 @@ def test_many_channels_of_one_connection_cannot_take_every_descriptor_of_the_ser
 
     async def attack() -> tuple[int, int]:
         before = _fds(served)
-        async with _connect(served) as conn:
+        async with connect_as(served) as conn:
             writers = []
             for _ in range(channels):
                 try:
@@ -200,7 +190,7 @@ def test_a_trash_a_shared_peer_planted_on_a_shared_drive_cannot_restore_outside_
     recorded = recorded.format(victim=victim / "authorized_keys")
 
     async def plant() -> None:
-        async with _connect(served) as conn, conn.start_sftp_client() as sftp:
+        async with connect_as(served) as conn, conn.start_sftp_client() as sftp:
             for sub in ("", "/files", "/info"):
                 await sftp.mkdir(f"{planted}{sub}")
             async with sftp.open(f"{planted}/files/keys", "wb") as f:
@@ -273,7 +263,7 @@ def test_a_read_asking_a_negative_length_does_not_lift_the_cap_on_memory_held_fo
     (served.share / "big.bin").write_bytes(os.urandom(MAX_READ))
 
     async def attack() -> int:
-        async with _connect(served) as conn:
+        async with connect_as(served) as conn:
             writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
             big = _b(served.share / "big.bin")
 
@@ -350,7 +340,7 @@ def test_what_a_shared_device_tries_beyond_its_share_is_refused(
         async with served.client("c") as net:
             await net.link("beta").call("hello", name="alpha-2")
             await net.link("beta").call("hello", name="alpha")  # another device's name
-        async with _connect(served) as conn, conn.start_sftp_client() as sftp:
+        async with connect_as(served) as conn, conn.start_sftp_client() as sftp:
             await sftp.link(str(served.share / "escape"), str(served.share / "hard"))
             with pytest.raises(asyncssh.SFTPPermissionDenied):
                 await sftp.link(str(secret), str(served.share / "hard2"))
