@@ -191,7 +191,7 @@ async def main() -> None:
             many.mkdir()
             for i in range(opts.entries):
                 open(many / f"e{i:06d}", "wb").close()
-            fresh = Network(client)
+            fresh = Network(net.device)
             try:
                 t = time.perf_counter()
                 gen = fresh.fs_for("server").list_dir(str(many))
