@@ -277,6 +277,8 @@ def check(path: Path, device_id: str, integrity: bool = False, max_entries: int 
                 a[1] for a, b in zip(schema, EXPECTED, strict=False) if a != b
             ]
             raise Refused(f"its schema is not a catalogue's ({', '.join(map(str, extra))[:200]})")
+        conn.execute("PRAGMA cat.journal_mode = OFF")  # the receiver's own copy: refused or cut off, it is deleted
+        conn.execute("PRAGMA cat.synchronous = OFF")  # (written once with one fsync when it is accepted: `receive`)
         clock.tick("open, header, schema")
         try:
             found = conn.execute(f"PRAGMA cat.{'integrity_check' if integrity else 'quick_check'}(5)").fetchall()
@@ -340,6 +342,8 @@ def receive(path: Path, device_id: str, times: dict[str, float], integrity: bool
         clock.tick("sorted-search indexes (size, mtime, name)")
     finally:
         conn.close()
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 # -- measuring -----------------------------------------------------------------------------------------------------
