@@ -187,6 +187,64 @@ def make_catalogue(database: Path, out: Path, device_id: str, name: str = "owner
         conn.close()
 
 
+def refresh_catalogue(database: Path, kept: Path, device_id: str) -> None:
+    """Bring a catalogue file the owner keeps up to what its library's numbered changes (catalogue_log) say since the
+    file's head: rows of the entries and locations changed written again, those deleted dropped, folders' paths that
+    differ copied again (a renamed folder changes every path below it, and the log names only the folder)."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        conn.execute("ATTACH ? AS cat", (str(kept),))
+        conn.execute("BEGIN")
+        (head,) = conn.execute("SELECT head FROM cat.catalogue").fetchone()
+        (now,) = conn.execute("SELECT coalesce(max(seq), 0) FROM catalogue_log").fetchone()
+        changed = "SELECT entry_id FROM catalogue_log WHERE seq > :head AND entry_id IS NOT NULL"
+        places = "SELECT location_id FROM catalogue_log WHERE seq > :head AND location_id IS NOT NULL"
+        for statement in (
+            f"DELETE FROM cat.entries WHERE id IN ({changed})",
+            f"DELETE FROM cat.directory_paths WHERE entry_id IN ({changed})",
+            f"DELETE FROM cat.locations WHERE id IN ({places})",
+            "INSERT INTO cat.locations SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id,"
+            f" volume_path FROM locations WHERE id IN ({places}) AND device_id = :device",
+            "INSERT INTO cat.entries SELECT e.id, e.location_id, e.parent_id, e.name, e.extension, e.kind, e.object_kind,"
+            " e.size, e.files, e.mtime, e.hidden, c.cas_id FROM catalogue_log g JOIN entries e ON e.id = g.entry_id"
+            " LEFT JOIN content_identities c ON c.id = e.content_id WHERE g.seq > :head AND g.deleted = 0"
+            " AND e.location_id IN (SELECT id FROM locations WHERE device_id = :device)",
+            "INSERT OR REPLACE INTO cat.directory_paths SELECT d.entry_id, d.location_id, d.path FROM directory_paths d"
+            " LEFT JOIN cat.directory_paths k ON k.entry_id = d.entry_id WHERE k.path IS NOT d.path"
+            " AND d.location_id IN (SELECT id FROM locations WHERE device_id = :device)",
+        ):  # fmt: skip
+            conn.execute(statement, {"head": head, "device": device_id})
+        conn.execute("UPDATE cat.catalogue SET head = ?", (now,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def change_some(database: Path, count: int) -> None:
+    """What a rescan might write on the owner: `count` files' times changed and a folder renamed (not timed)."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    add_functions(conn)
+    with conn:
+        conn.execute("UPDATE entries SET mtime = mtime + 1 WHERE id IN (SELECT id FROM entries WHERE kind = 'file'"
+                     " ORDER BY random() LIMIT ?)", (count,))  # fmt: skip
+        folder = conn.execute("SELECT e.id, p.path FROM entries e JOIN directory_paths p ON p.entry_id = e.id"
+                              " WHERE e.kind = 'dir' AND e.files > 10 ORDER BY random() LIMIT 1").fetchone()  # fmt: skip
+        conn.execute("UPDATE entries SET name = name || '-renamed' WHERE id = ?", (folder[0],))
+        prefix = folder[1]
+        conn.execute(
+            "UPDATE directory_paths SET path = ?1 || '-renamed' || substr(path, length(?1) + 1)"
+            " WHERE path = ?1 OR path GLOB ?1 || '/*'", (prefix,),
+        )  # fmt: skip
+    conn.close()
+
+
+def digest(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    rows = [conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("locations", "entries", "directory_paths")]
+    conn.close()
+    return hash(repr(rows))
+
+
 def backup_whole(database: Path, out: Path) -> None:
     """For scale: the backup API's copy of the owner's whole database (which holds what must not leave it)."""
     src, dst = sqlite3.connect(database), sqlite3.connect(out)
@@ -428,6 +486,13 @@ async def bench_sync(tree: Path, rounds: int) -> None:
                 made = work / "made.db"
                 with measured(runs, "3a owner makes the catalogue file"):
                     make_catalogue(database, made, owner_id)
+                change_some(database, 1000)
+                with measured(runs, "3a'' owner refreshes its kept file (1,000 changes)"):
+                    refresh_catalogue(database, made, owner_id)
+                if r == 0:  # the kept file, refreshed, is what a new one made now would be
+                    make_catalogue(database, work / "fresh.db", owner_id)
+                    assert digest(made) == digest(work / "fresh.db"), "the refreshed catalogue file differs"
+                    os.unlink(work / "fresh.db")
                 with measured(runs, "3a' owner copies a catalogue file it keeps"):
                     backup_whole(made, work / "kept.db")
                 os.unlink(work / "kept.db")
