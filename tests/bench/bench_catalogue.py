@@ -119,17 +119,23 @@ def sync_child(owner: str, receiver: str, owner_id: str) -> None:
     print(f"{took:.2f} {count} {batches} {sent} {peak:.0f}")
 
 
-async def first_sync(tree: Path) -> None:
+async def owner_and_receiver(tmp: Path, tree: Path) -> tuple[str, str, str]:
+    """Two devices' data dirs in `tmp`: the owner's library with `tree` indexed (content), a new device's empty one;
+    returns their library folders and the owner's device id."""
     from sdcore.core import Core
     from sdcore.index.indexer import index_location
 
+    async with Core(tmp / "owner") as core, Core(tmp / "receiver") as other:
+        library = core.library()
+        loc = library.locations.add(str(tree), mode="content")
+        record = await library.jobs.wait(await index_location(library, loc))
+        assert record.state == "completed", record.error
+        return str(library.folder), str(other.library().folder), str(core.device.id)
+
+
+async def first_sync(tree: Path) -> None:
     with tempfile.TemporaryDirectory(dir=CORPUS) as tmp:
-        async with Core(Path(tmp) / "owner") as core, Core(Path(tmp) / "receiver") as other:
-            library = core.library()
-            loc = library.locations.add(str(tree), mode="content")
-            record = await library.jobs.wait(await index_location(library, loc))
-            assert record.state == "completed", record.error
-            owner, receiver, owner_id = str(library.folder), str(other.library().folder), str(core.device.id)
+        owner, receiver, owner_id = await owner_and_receiver(Path(tmp), tree)
         database = Path(owner) / "database.db"
         start = time.perf_counter()
         shutil.copyfile(database, Path(tmp) / "copy.db")
@@ -171,7 +177,7 @@ def bench_search(total: int, keep: Path | None = None) -> None:
         library.close()
 
 
-def make_three(where: Path, total: int):  # type: ignore[no-untyped-def]
+def make_three(where: Path, total: int, devices: int = 3):  # type: ignore[no-untyped-def]
     from sdcore.library.context import LibraryContext
     from sdcore.library.library import Library, create_folder
     from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueLocation, apply_catalogue
@@ -181,9 +187,9 @@ def make_three(where: Path, total: int):  # type: ignore[no-untyped-def]
     if True:
         folder = create_folder(where, "three")
         library = Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
-        per_device = total // 3
+        per_device = total // devices
         start = time.perf_counter()
-        for d in range(3):
+        for d in range(devices):
             device = uuid.uuid4()
             entries: list[CatalogueEntry] = []
             seq = 0
@@ -219,7 +225,7 @@ def make_three(where: Path, total: int):  # type: ignore[no-untyped-def]
             apply_catalogue(library, device, CatalogueBatch(device, f"device{d}", seq, seq + 3, seq + 3))
         took = time.perf_counter() - start
         count = library.read().execute("SELECT count(*) FROM entries").fetchone()[0]
-        print(f"applied {count:,} catalogue entries of three devices in {took:.1f} s ({count / took:,.0f}/s)  [{load()}]")
+        print(f"applied {count:,} catalogue entries of {devices} devices in {took:.1f} s ({count / took:,.0f}/s)  [{load()}]")
         return library
 
 

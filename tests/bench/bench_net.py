@@ -68,6 +68,27 @@ def scp(key: Path, port: int, known: Path, *args: str) -> float:
     return time.perf_counter() - t
 
 
+def start_serve(work: Path) -> tuple[subprocess.Popen[str], Network, Path]:
+    """A real `sd serve` on 127.0.0.1 (data dir work/server) and a client device (work/client) paired with it by
+    writing both trust stores (the pairing handshake itself is tested elsewhere): the process, the client's Network
+    (its peer "server") and the client's SSH key file (KEY.pub beside it, for an sshd to trust)."""
+    server_dir, client_dir = work / "server", work / "client"
+    server, client = load_or_create(server_dir), load_or_create(client_dir)
+    server.rename("server")
+    Network(server).trust.add(Peer(client.id, "client", key_text(client.key)))
+    sd = subprocess.Popen(
+        [sys.executable, "-c", "from sdtui.cli import main; main()", "--data-dir", str(server_dir),
+         "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sd.stdout is not None
+    address = sd.stdout.readline().rsplit(" ", 1)[1].strip()
+    net = Network(client)
+    net.trust.add(Peer(server.id, "server", key_text(server.key), addresses=(address,)))
+    key = client_dir / "device_key"
+    key.with_suffix(".pub").write_text(key_text(client.key) + "\n")
+    return sd, net, key
+
+
 async def sd_copy_file(net: Network, src: str, dst: str, atomic: bool) -> float:
     """Pull a file: like scp (plain writes, no fsync), or as a copy job lands it (temp, fsync, rename)."""
     fs = net.fs_for("server")
@@ -111,21 +132,9 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-net-") as tmp:
         work = Path(tmp)
-        server_dir, client_dir = work / "server", work / "client"
-        server, client = load_or_create(server_dir), load_or_create(client_dir)
-        server.rename("server")
-        # pair by writing both trust stores (the pairing handshake itself is tested elsewhere)
-        Network(server).trust.add(Peer(client.id, "client", key_text(client.key)))
-        sd = subprocess.Popen(
-            [sys.executable, "-c", "from sdtui.cli import main; main()", "--data-dir", str(server_dir),
-             "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        assert sd.stdout is not None
-        address = sd.stdout.readline().rsplit(" ", 1)[1].strip()
-        net = Network(client)
-        net.trust.add(Peer(server.id, "server", key_text(server.key), addresses=(address,)))
-        sshd, port, known = start_sshd(work, key_text(client.key))
-        key = client_dir / "device_key"
+        sd, net, key = start_serve(work)
+        address = net.trust.resolve("server").addresses[0]
+        sshd, port, known = start_sshd(work, key.with_suffix(".pub").read_text().strip())
         try:
             print(f"loopback, {os.cpu_count()} cores; sd serve at {address}, sshd at 127.0.0.1:{port}")
             await net.fs_for("server").stat("/")  # connect once, like a long-lived core
@@ -182,7 +191,7 @@ async def main() -> None:
             many.mkdir()
             for i in range(opts.entries):
                 open(many / f"e{i:06d}", "wb").close()
-            fresh = Network(client)
+            fresh = Network(net.device)
             try:
                 t = time.perf_counter()
                 gen = fresh.fs_for("server").list_dir(str(many))
