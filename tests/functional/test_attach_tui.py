@@ -14,8 +14,6 @@ import pytest
 from sdcore.api import Api
 from sdcore.api.client import RemoteApi
 from sdcore.control import SOCKET_NAME
-from sdcore.core import Core
-from sdcore.index.indexer import index_location
 from sdcore.sdpath import SdPath
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
@@ -24,6 +22,7 @@ from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse
     answer_prompt,
     app_for,
     explorer,
+    index_for_the_app,
     make_tree,
     names,
     own_home,
@@ -37,9 +36,7 @@ from tests.functional.tui_support import (  # noqa: F401  # own_home: an autouse
 async def indexed(tmp_path: Path) -> Path:
     """A tree that is a location of the default library, indexed."""
     tree = make_tree(tmp_path)
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    await index_for_the_app(tmp_path, tree)
     return tree
 
 

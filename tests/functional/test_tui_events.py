@@ -15,6 +15,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
     explorer,
+    index_for_the_app,
     library_of,
     make_tree,
     names,
@@ -24,9 +25,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     wait_for,
 )
 
-from sdcore.core import Core
 from sdcore.events import EntriesChanged
-from sdcore.index.indexer import index_location
 from sdcore.jobs.job import Job, JobContext
 from sdcore.sdpath import SdPath
 from sdtui.screens.jobs import JobsScreen
@@ -60,9 +59,7 @@ async def test_a_rename_in_a_watched_location_reaches_the_pane_once_and_the_pane
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tree = make_tree(tmp_path)
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    await index_for_the_app(tmp_path, tree)
     app = app_for(tmp_path, tree)
     watches: dict[str, Any] = {}  # the core's watch of each directory a pane follows
     start_watch = app.core.watch

@@ -21,6 +21,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
     explorer,
+    index_for_the_app,
     library_of,
     make_tree,
     names,
@@ -645,10 +646,7 @@ async def test_d_sends_to_the_trash_after_confirming_and_U_restores(tmp_path: Pa
 @pytest.fixture
 async def indexed(tmp_path: Path, tree: Path) -> Path:
     """The tree as a location of the default library, indexed (then the core is closed: the app opens it)."""
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        location = library.locations.add(str(tree))
-        await library.jobs.wait(await index_location(library, location))
+    await index_for_the_app(tmp_path, tree)
     return tree
 
 
@@ -763,9 +761,7 @@ async def test_a_search_hit_deep_in_folders_keeps_its_name_in_view(tmp_path: Pat
     deep = tree / "archive" / "2019" / "quarterly reports" / "drafts and old copies"
     deep.mkdir(parents=True)
     (deep / "budget-final.ods").write_text("figures")
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    await index_for_the_app(tmp_path, tree)
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(150, 30)) as pilot:
         await settle(pilot, app)

@@ -13,6 +13,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
     explorer,
+    index_for_the_app,
     make_tree,
     names,
     own_home,
@@ -25,7 +26,6 @@ from sdcore import net
 from sdcore.api.library import Favourites
 from sdcore.api.root import Ops
 from sdcore.core import Core
-from sdcore.index.indexer import index_location
 from sdcore.net.testing import device_network, pair
 from sdcore.sdpath import display
 from sdtui.app import SdtuiApp
@@ -52,9 +52,7 @@ def tree(tmp_path: Path) -> Path:
 @pytest.fixture
 async def indexed(tmp_path: Path, tree: Path) -> Path:
     """The tree as a location of the default library, indexed (then the core is closed: the app opens it)."""
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    await index_for_the_app(tmp_path, tree)
     return tree
 
 
@@ -109,9 +107,7 @@ async def test_at_120_columns_the_file_panes_get_the_room_and_a_long_hit_keeps_b
     deep = tree / "src" / "linux" / "Documentation" / "admin-guide"
     deep.mkdir(parents=True)
     (deep / "kernel-parameters.txt").write_text("quiet\n")
-    async with Core(tmp_path / "data") as core:
-        library = core.library()
-        await library.jobs.wait(await index_location(library, library.locations.add(str(tree))))
+    await index_for_the_app(tmp_path, tree)
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot, app)

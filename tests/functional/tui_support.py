@@ -58,6 +58,18 @@ async def wait_for(pilot, predicate, timeout: float = 30.0) -> None:  # type: ig
 FIXED = 1_700_000_000.0
 
 
+async def index_for_the_app(tmp_path: Path, folder: Path) -> Path:
+    """`folder` made a location of the default library of the app's data dir (`app_for`) and indexed, the core
+    closed again so that the app opens it; `folder`."""
+    from sdcore.core import Core
+    from sdcore.index.indexer import index_location
+
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        await library.jobs.wait(await index_location(library, library.locations.add(str(folder))))
+    return folder
+
+
 def make_tree(root: Path) -> Path:
     """A small tree with fixed mtimes: dirs, files, a hidden file, a symlink, a name that is not UTF-8."""
     tree = root / "tree"
