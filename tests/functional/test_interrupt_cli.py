@@ -15,8 +15,8 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from sdcore.ops.localcopy import hash_file
 from sdcore.ops.names import is_temp
+from tests.functional.test_ops_cli import make_source, tree_state
 
 SD = str(Path(sys.executable).parent / "sd")
 
@@ -35,29 +35,8 @@ def sd(env: dict[str, str], *args: str | Path, timeout: float = 120) -> subproce
     return subprocess.run([SD, *map(str, args)], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def tree_state(root: Path) -> dict[str, str]:
-    return {
-        os.path.relpath(os.path.join(d, n), root): hash_file(os.path.join(d, n))
-        for d, _, files in os.walk(root)
-        for n in files
-    }
-
-
 def jobs(env: dict[str, str]) -> list[dict]:
     return json.loads(sd(env, "job", "list", "--all", "--json").stdout)  # type: ignore[no-any-return]
-
-
-def make_source(src: Path) -> dict[str, str]:
-    """300 small files, a big one to be caught in the middle of, and one after it."""
-    (src / "small").mkdir(parents=True)
-    for i in range(300):
-        (src / "small" / f"s{i:03}.bin").write_bytes(os.urandom(16_384))
-    block = os.urandom(1 << 20)
-    with open(src / "zbig.bin", "wb") as f:
-        for i in range(160):
-            f.write(i.to_bytes(4, "little") + block[4:])
-    (src / "zz-after.txt").write_text("the last one")
-    return tree_state(src)
 
 
 def interrupt_when(proc: subprocess.Popen, ready: object, timeout: float = 60) -> None:
