@@ -394,52 +394,56 @@ def _empty_files(library: Library, locations: dict[int, Location], changed: list
 # -- without an index --------------------------------------------------------------------------------
 
 _HEAD = 4096  # bytes compared first, before a file is read whole
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
 
 
 def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) -> Duplicates:
     """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
 
-    Files are grouped by size, then by a BLAKE3 of their first 4 KiB, then proven by a full BLAKE3;
-    hard links count once, symlinks are not followed.
+    Files are grouped by size, then by their first 4 KiB (the whole of a smaller file), then proven by a full
+    BLAKE3; hard links count once, symlinks are not followed. Only what a decision needs is read: a file of a
+    size no other file has is stat'ed, never opened.
     """
     missing = [top for top in paths if not os.path.lexists(top)]
     if missing:
         raise NotFound(f"{display(missing[0])} does not exist")
-    by_size: dict[int, dict[tuple[int, int], list[str]]] = defaultdict(dict)
+    folders: list[str] = []  # each folder's path with a trailing "/"; files are (folder index, name)
+    by_size: dict[int, list[_Found]] = {}
     for top in paths:
-        for path, st in _walk(os.path.abspath(top)):
-            if st.st_size >= min_size or (include_empty and st.st_size == 0):
-                by_size[st.st_size].setdefault((st.st_dev, st.st_ino), []).append(path)
+        _walk(os.path.abspath(top), folders, by_size)
     groups: list[DuplicateGroup] = []
     changed: list[str] = []
-    if include_empty and len(by_size.get(0, ())) > 1:
-        groups.append(DuplicateGroup(EMPTY_HASH, 0, tuple(_file(names) for names in by_size[0].values())))
-    same_size = [(size, names) for size, files in by_size.items() if size > 0 and len(files) > 1 for names in files.values()]
+    if include_empty and 0 in by_size:
+        empty = _by_inode(by_size[0])
+        if len(empty) > 1:
+            groups.append(DuplicateGroup(EMPTY_HASH, 0, tuple(_file(folders, f) for f in empty.values())))
+    same_size = [
+        (size, files)
+        for size, found in by_size.items()
+        if size >= min_size and size > 0 and len(found) > 1
+        for files in _by_inode(found).values()
+    ]
+    heads: dict[tuple[int, int], list[list[_Found]]] = defaultdict(list)
+    for (size, files), head in zip(same_size, _heads(folders, same_size), strict=True):
+        if head is None:
+            changed.append(folders[files[0][0]] + files[0][1])
+        else:
+            heads[(size, head)].append(files)
     with ThreadPoolExecutor(_HASH_THREADS) as pool:
-        # the first 4 KiB of every file that shares its size (here: on threads, the handoffs cost more than the reads)
-        heads: dict[tuple[int, str], list[list[str]]] = defaultdict(list)
-        for size, names in same_size:
-            head = _hash_head(names[0])
-            if head is None:
-                changed.append(names[0])
-            else:
-                heads[(size, head)].append(names)
-        for (size, head), same in heads.items():
+        for (size, _), same in heads.items():
             if len(same) < 2:
                 continue
-            if size <= _HEAD:  # the head was the whole file
-                groups.append(DuplicateGroup(head, size, tuple(_file(n) for n in same)))
-                continue
-            firsts = [n[0] for n in same]
+            firsts = [folders[f[0][0]] + f[0][1] for f in same]
             digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
-            by_hash: dict[str, list[list[str]]] = defaultdict(list)
-            for names, digest in zip(same, digests, strict=True):
+            by_hash: dict[str, list[list[_Found]]] = defaultdict(list)
+            for files, first, digest in zip(same, firsts, digests, strict=True):
                 if digest is None:
-                    changed.append(names[0])
+                    changed.append(first)
                 else:
-                    by_hash[digest].append(names)
+                    by_hash[digest].append(files)
             groups.extend(
-                DuplicateGroup(digest, size, tuple(_file(n) for n in twins))
+                DuplicateGroup(digest, size, tuple(_file(folders, f) for f in twins))
                 for digest, twins in by_hash.items()
                 if len(twins) > 1
             )
@@ -447,44 +451,105 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     return Duplicates(tuple(groups), tuple(changed))
 
 
-def _file(names: list[str]) -> DuplicateFile:
-    names = sorted(names)  # the same report whatever order the folders were read in
-    return DuplicateFile(None, names[0], tuple(names[1:]))
+_Found = tuple[int, str, int, int]  # (folder index, name, st_dev, st_ino) of a regular file
 
 
-def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files under `top` (itself, if it is one) with their stat; unreadable folders are skipped."""
+def _by_inode(found: list[_Found]) -> dict[tuple[int, int], list[_Found]]:
+    by_inode: dict[tuple[int, int], list[_Found]] = {}
+    for f in found:
+        by_inode.setdefault((f[2], f[3]), []).append(f)
+    return by_inode
+
+
+def _file(folders: list[str], names: list[_Found]) -> DuplicateFile:
+    paths = sorted(folders[f[0]] + f[1] for f in names)  # the same report whatever order the folders were read in
+    return DuplicateFile(None, paths[0], tuple(paths[1:]))
+
+
+def _walk(top: str, folders: list[str], by_size: dict[int, list[_Found]]) -> None:
+    """Add the regular files under `top` (itself, if it is one) to `by_size`; unreadable folders are skipped.
+
+    Each folder is opened once (never through a symlink) and its files are stat'ed by name relative to it: the
+    kernel does not walk each file's whole path again."""
     try:
         st = os.lstat(top)
     except OSError:
         return
     if stat.S_ISREG(st.st_mode):
-        yield top, st
+        folders.append(os.path.join(os.path.dirname(top), ""))
+        by_size.setdefault(st.st_size, []).append((len(folders) - 1, os.path.basename(top), st.st_dev, st.st_ino))
         return
-    stack = [top] if stat.S_ISDIR(st.st_mode) else []
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    stack = [len(folders)]
+    folders.append(os.path.join(top, ""))
     while stack:
+        index = stack.pop()
+        folder = folders[index]
         try:
-            with os.scandir(stack.pop()) as it:
+            fd = os.open(folder, _FOLDER)
+        except OSError:
+            continue
+        try:
+            with os.scandir(fd) as it:
                 for entry in it:
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
+                            stack.append(len(folders))
+                            folders.append(folder + entry.name + "/")
                         elif entry.is_file(follow_symlinks=False):
-                            yield entry.path, entry.stat(follow_symlinks=False)
+                            st = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
+                            found = (index, entry.name, st.st_dev, st.st_ino)
+                            same = by_size.get(st.st_size)
+                            if same is None:
+                                by_size[st.st_size] = [found]
+                            else:
+                                same.append(found)
                     except OSError:
-                        continue
+                        continue  # vanished since the folder was read
         except OSError:
-            continue
+            pass
+        finally:
+            os.close(fd)
 
 
-def _hash_head(path: str) -> str | None:
+def _heads(folders: list[str], files: list[tuple[int, list[_Found]]]) -> list[int | None]:
+    """For each (size, names of one file): a hash of its first 4 KiB, or of all of it when smaller, read from the
+    first name; None when it cannot be read or is no longer that size. Folder by folder, each opened once, so
+    each file is opened by name relative to it. The hash only sorts files into candidates; the full BLAKE3
+    after it is the proof."""
+    heads: list[int | None] = [None] * len(files)
+    order = sorted(range(len(files)), key=lambda i: files[i][1][0][0])
+    folder, dir_fd = -1, -1
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        return blake3.blake3(os.pread(fd, _HEAD, 0)).hexdigest()
-    except OSError:
-        return None
+        for i in order:
+            size, names = files[i]
+            index, name = names[0][0], names[0][1]
+            if index != folder:
+                if dir_fd >= 0:
+                    os.close(dir_fd)
+                    dir_fd = -1
+                folder = index
+                try:
+                    dir_fd = os.open(folders[index], _FOLDER)
+                except OSError:
+                    continue
+            elif dir_fd < 0:
+                continue  # its folder could not be opened
+            want = size + 1 if size <= _HEAD else _HEAD  # one byte more: a small file that grew is seen
+            try:
+                fd = os.open(name, _FILE, dir_fd=dir_fd)
+            except OSError:
+                continue
+            try:
+                data = os.read(fd, want)
+            except OSError:
+                continue
+            finally:
+                held.close(fd)
+            if len(data) == min(size, _HEAD):
+                heads[i] = hash(data)
     finally:
-        held.close(fd)
+        if dir_fd >= 0:
+            os.close(dir_fd)
+    return heads
