@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import blake3
+from xxhash import xxh3_64_intdigest
 
 from sdcore.errors import NotFound
 from sdcore.fs import held
@@ -402,82 +403,45 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
 
     Files are grouped by size, then by their first 4 KiB (the whole of a smaller file), then proven by a full
-    BLAKE3; hard links count once, symlinks are not followed. Only what a decision needs is read: a file of a
-    size no other file has is stat'ed, never opened.
+    BLAKE3; hard links count once, symlinks are not followed. A file of a size no other file has is only
+    stat'ed; one whose start no other file of its size shares is read no further.
     """
     missing = [top for top in paths if not os.path.lexists(top)]
     if missing:
         raise NotFound(f"{display(missing[0])} does not exist")
-    folders: list[str] = []  # each folder's path with a trailing "/"; files are (folder index, name)
-    by_size: dict[int, list[_Found]] = {}
+    folders: list[str] = []  # each folder's path with a trailing "/"
+    files: list[_Found] = []  # in the order they were read: folder by folder
+    sizes: dict[int, int] = {}  # how many files have each size
     for top in paths:
-        _walk(os.path.abspath(top), folders, by_size)
+        _walk(os.path.abspath(top), folders, files, sizes)
+    least = max(min_size, 1)
+    candidates = [f for f in files if f[2] >= least and sizes[f[2]] > 1]
     groups: list[DuplicateGroup] = []
     changed: list[str] = []
-    if include_empty and 0 in by_size:
-        empty = _by_inode(by_size[0])
-        if len(empty) > 1:
-            groups.append(DuplicateGroup(EMPTY_HASH, 0, tuple(_file(folders, f) for f in empty.values())))
-    same_size = [
-        (size, files)
-        for size, found in by_size.items()
-        if size >= min_size and size > 0 and len(found) > 1
-        for files in _by_inode(found).values()
-    ]
-    heads: dict[tuple[int, int], list[list[_Found]]] = defaultdict(list)
-    for (size, files), head in zip(same_size, _heads(folders, same_size), strict=True):
-        if head is None:
-            changed.append(folders[files[0][0]] + files[0][1])
-        else:
-            heads[(size, head)].append(files)
     with ThreadPoolExecutor(_HASH_THREADS) as pool:
-        for (size, _), same in heads.items():
-            if len(same) < 2:
-                continue
-            firsts = [folders[f[0][0]] + f[0][1] for f in same]
-            digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
-            by_hash: dict[str, list[list[_Found]]] = defaultdict(list)
-            for files, first, digest in zip(same, firsts, digests, strict=True):
-                if digest is None:
-                    changed.append(first)
-                else:
-                    by_hash[digest].append(files)
-            groups.extend(
-                DuplicateGroup(digest, size, tuple(_file(folders, f) for f in twins))
-                for digest, twins in by_hash.items()
-                if len(twins) > 1
-            )
+        for (size, _), same in _same_heads(folders, candidates, changed).items():
+            groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed, pool))
+        if include_empty:
+            groups.extend(_proven(0, [folders[f[0]] + f[1] for f in files if f[2] == 0], changed, pool))
     groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
     return Duplicates(tuple(groups), tuple(changed))
 
 
-_Found = tuple[int, str, int, int]  # (folder index, name, st_dev, st_ino) of a regular file
+_Found = tuple[int, str, int]  # (folder index, name, size) of a regular file
 
 
-def _by_inode(found: list[_Found]) -> dict[tuple[int, int], list[_Found]]:
-    by_inode: dict[tuple[int, int], list[_Found]] = {}
-    for f in found:
-        by_inode.setdefault((f[2], f[3]), []).append(f)
-    return by_inode
-
-
-def _file(folders: list[str], names: list[_Found]) -> DuplicateFile:
-    paths = sorted(folders[f[0]] + f[1] for f in names)  # the same report whatever order the folders were read in
-    return DuplicateFile(None, paths[0], tuple(paths[1:]))
-
-
-def _walk(top: str, folders: list[str], by_size: dict[int, list[_Found]]) -> None:
-    """Add the regular files under `top` (itself, if it is one) to `by_size`; unreadable folders are skipped.
-
-    Each folder is opened once (never through a symlink) and its files are stat'ed by name relative to it: the
-    kernel does not walk each file's whole path again."""
+def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int]) -> None:
+    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; unreadable
+    folders are skipped. Each folder is opened once (never through a symlink) and its files are stat'ed by name
+    relative to it: the kernel does not walk each file's whole path again."""
     try:
         st = os.lstat(top)
     except OSError:
         return
     if stat.S_ISREG(st.st_mode):
         folders.append(os.path.join(os.path.dirname(top), ""))
-        by_size.setdefault(st.st_size, []).append((len(folders) - 1, os.path.basename(top), st.st_dev, st.st_ino))
+        files.append((len(folders) - 1, os.path.basename(top), st.st_size))
+        sizes[st.st_size] = sizes.get(st.st_size, 0) + 1
         return
     if not stat.S_ISDIR(st.st_mode):
         return
@@ -498,13 +462,9 @@ def _walk(top: str, folders: list[str], by_size: dict[int, list[_Found]]) -> Non
                             stack.append(len(folders))
                             folders.append(folder + entry.name + "/")
                         elif entry.is_file(follow_symlinks=False):
-                            st = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
-                            found = (index, entry.name, st.st_dev, st.st_ino)
-                            same = by_size.get(st.st_size)
-                            if same is None:
-                                by_size[st.st_size] = [found]
-                            else:
-                                same.append(found)
+                            size = entry.stat(follow_symlinks=False).st_size  # fstatat(fd, name)
+                            files.append((index, entry.name, size))
+                            sizes[size] = sizes.get(size, 0) + 1
                     except OSError:
                         continue  # vanished since the folder was read
         except OSError:
@@ -513,43 +473,83 @@ def _walk(top: str, folders: list[str], by_size: dict[int, list[_Found]]) -> Non
             os.close(fd)
 
 
-def _heads(folders: list[str], files: list[tuple[int, list[_Found]]]) -> list[int | None]:
-    """For each (size, names of one file): a hash of its first 4 KiB, or of all of it when smaller, read from the
-    first name; None when it cannot be read or is no longer that size. Folder by folder, each opened once, so
-    each file is opened by name relative to it. The hash only sorts files into candidates; the full BLAKE3
-    after it is the proof."""
-    heads: list[int | None] = [None] * len(files)
-    order = sorted(range(len(files)), key=lambda i: files[i][1][0][0])
+def _same_heads(folders: list[str], candidates: list[_Found], changed: list[str]) -> dict[tuple[int, int], list[_Found]]:
+    """The candidates that share their size and a hash of their first 4 KiB (of all of a smaller file) with
+    another, by (size, that hash). Read folder by folder, each opened once, so each file is opened by name
+    relative to it; one that cannot be read, or is no longer its size, goes to `changed`. The hash only sorts
+    files into candidates: the full BLAKE3 after it is the proof."""
+    firsts: dict[tuple[int, int], _Found] = {}
+    same: dict[tuple[int, int], list[_Found]] = {}
     folder, dir_fd = -1, -1
     try:
-        for i in order:
-            size, names = files[i]
-            index, name = names[0][0], names[0][1]
+        for found in candidates:
+            index, name, size = found
             if index != folder:
                 if dir_fd >= 0:
                     os.close(dir_fd)
-                    dir_fd = -1
-                folder = index
+                folder, dir_fd = index, -1
                 try:
                     dir_fd = os.open(folders[index], _FOLDER)
                 except OSError:
-                    continue
-            elif dir_fd < 0:
-                continue  # its folder could not be opened
-            want = size + 1 if size <= _HEAD else _HEAD  # one byte more: a small file that grew is seen
-            try:
-                fd = os.open(name, _FILE, dir_fd=dir_fd)
-            except OSError:
+                    pass
+            data = b""
+            if dir_fd >= 0:
+                try:
+                    fd = os.open(name, _FILE, dir_fd=dir_fd)
+                    try:
+                        data = os.read(fd, size + 1 if size <= _HEAD else _HEAD)  # a small file that grew is seen
+                    finally:
+                        held.close(fd)
+                except OSError:
+                    pass
+            if len(data) != min(size, _HEAD):
+                changed.append(folders[index] + name)
                 continue
-            try:
-                data = os.read(fd, want)
-            except OSError:
-                continue
-            finally:
-                held.close(fd)
-            if len(data) == min(size, _HEAD):
-                heads[i] = hash(data)
+            key = (size, xxh3_64_intdigest(data))
+            first = firsts.setdefault(key, found)
+            if first is not found:
+                twins = same.get(key)
+                if twins is None:
+                    same[key] = [first, found]
+                else:
+                    twins.append(found)
     finally:
         if dir_fd >= 0:
             os.close(dir_fd)
-    return heads
+    return same
+
+
+def _proven(size: int, paths: list[str], changed: list[str], pool: ThreadPoolExecutor) -> list[DuplicateGroup]:
+    """The groups among `paths` (files of `size` that may be identical) that a full BLAKE3 proves identical; the
+    names of one inode (hard links, a folder reached twice) are one file, each stat'ed now."""
+    by_inode: dict[tuple[int, int], list[str]] = {}
+    for path in dict.fromkeys(paths):  # a folder given twice lists its files once
+        try:
+            st = os.lstat(path)
+        except OSError:
+            changed.append(path)
+            continue
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            changed.append(path)
+            continue
+        by_inode.setdefault((st.st_dev, st.st_ino), []).append(path)
+    if len(by_inode) < 2:
+        return []
+    names = list(by_inode.values())
+    firsts = [n[0] for n in names]
+    if size == 0:
+        digests: list[str | None] = [EMPTY_HASH] * len(firsts)
+    else:
+        digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
+    by_hash: dict[str, list[list[str]]] = defaultdict(list)
+    for same, first, digest in zip(names, firsts, digests, strict=True):
+        if digest is None:
+            changed.append(first)
+        else:
+            by_hash[digest].append(same)
+    return [DuplicateGroup(d, size, tuple(_file(n) for n in twins)) for d, twins in by_hash.items() if len(twins) > 1]
+
+
+def _file(names: list[str]) -> DuplicateFile:
+    names = sorted(names)  # the same report whatever order the folders were read in
+    return DuplicateFile(None, names[0], tuple(names[1:]))
