@@ -17,7 +17,6 @@ from xxhash import xxh3_64_intdigest
 from sdcore.errors import NotFound
 from sdcore.fs import held
 from sdcore.index.cas import full_hash
-from sdcore.library.entries import paths_of
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
@@ -95,6 +94,8 @@ class CrossDeviceGroup:
 
 def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> tuple[CrossDeviceGroup, ...]:
     """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`)."""
+    from sdcore.library.entries import paths_of  # (here: `find_in` needs no library)
+
     conn = library.read()
     groups = conn.execute(
         "SELECT e.content_id, c.cas_id, max(e.size) FROM entries e JOIN locations l ON l.id = e.location_id"
@@ -241,6 +242,8 @@ def find(
 
 def copies_of(library: Library, entry_id: int, limit: int = 20) -> list[str]:
     """Paths of the other indexed files with this entry's content (same cas_id; `find` confirms by full hash)."""
+    from sdcore.library.entries import paths_of
+
     ids = [
         row[0]
         for row in library.read().execute(
