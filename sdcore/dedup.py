@@ -16,7 +16,7 @@ from xxhash import xxh3_64_intdigest
 
 from sdcore.errors import NotFound
 from sdcore.fs import held
-from sdcore.index.cas import full_hash
+from sdcore.index.cas import FULL_HASH_CHUNK, full_hash
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
@@ -421,11 +421,10 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     candidates = [f for f in files if f[2] >= least and sizes[f[2]] > 1]
     groups: list[DuplicateGroup] = []
     changed: list[str] = []
-    with ThreadPoolExecutor(_HASH_THREADS) as pool:
-        for (size, _), same in _same_heads(folders, candidates, changed).items():
-            groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed, pool))
-        if include_empty:
-            groups.extend(_proven(0, [folders[f[0]] + f[1] for f in files if f[2] == 0], changed, pool))
+    for (size, _), same in _same_heads(folders, candidates, changed).items():
+        groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed))
+    if include_empty:
+        groups.extend(_proven(0, [folders[f[0]] + f[1] for f in files if f[2] == 0], changed))
     groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
     return Duplicates(tuple(groups), tuple(changed))
 
@@ -522,35 +521,52 @@ def _same_heads(folders: list[str], candidates: list[_Found], changed: list[str]
     return same
 
 
-def _proven(size: int, paths: list[str], changed: list[str], pool: ThreadPoolExecutor) -> list[DuplicateGroup]:
-    """The groups among `paths` (files of `size` that may be identical) that a full BLAKE3 proves identical; the
-    names of one inode (hard links, a folder reached twice) are one file, each stat'ed now."""
+def _proven(size: int, paths: list[str], changed: list[str]) -> list[DuplicateGroup]:
+    """The groups among `paths` (files of `size` that may be identical) that a full BLAKE3 proves identical. Each
+    name is opened now: the names of one inode (hard links, a folder reached twice) are one file, hashed once."""
     by_inode: dict[tuple[int, int], list[str]] = {}
+    digests: dict[tuple[int, int], str] = {}
     for path in dict.fromkeys(paths):  # a folder given twice lists its files once
-        try:
-            st = os.lstat(path)
-        except OSError:
+        inode = _identify(path, size, digests)
+        if inode is None:
             changed.append(path)
-            continue
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-            changed.append(path)
-            continue
-        by_inode.setdefault((st.st_dev, st.st_ino), []).append(path)
-    if len(by_inode) < 2:
-        return []
-    names = list(by_inode.values())
-    firsts = [n[0] for n in names]
-    if size == 0:
-        digests: list[str | None] = [EMPTY_HASH] * len(firsts)
-    else:
-        digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
-    by_hash: dict[str, list[list[str]]] = defaultdict(list)
-    for same, first, digest in zip(names, firsts, digests, strict=True):
-        if digest is None:
-            changed.append(first)
         else:
-            by_hash[digest].append(same)
+            by_inode.setdefault(inode, []).append(path)
+    by_hash: dict[str, list[list[str]]] = defaultdict(list)
+    for inode, names in by_inode.items():
+        by_hash[digests[inode]].append(names)
     return [DuplicateGroup(d, size, tuple(_file(n) for n in twins)) for d, twins in by_hash.items() if len(twins) > 1]
+
+
+def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path`, its full BLAKE3 put in `digests` (once an inode); None when it is no
+    longer a regular file of `size` bytes or cannot be read whole."""
+    try:
+        fd = os.open(path, _FILE)
+    except OSError:
+        return None
+    st = None
+    try:
+        st = os.fstat(fd)
+        inode = (st.st_dev, st.st_ino)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        if inode not in digests:
+            data = os.read(fd, size) if size < _BIG else b""  # a small file in one read
+            hasher = blake3.blake3(data) if data else blake3.blake3(max_threads=blake3.blake3.AUTO)
+            left = size - len(data)
+            while left:  # `size` bytes exactly: a file cut short since is left out
+                chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
+                if not chunk:
+                    return None
+                hasher.update(chunk)
+                left -= len(chunk)
+            digests[inode] = hasher.hexdigest()
+        return inode
+    except OSError:
+        return None
+    finally:
+        held.close(fd, st)
 
 
 def _file(names: list[str]) -> DuplicateFile:

@@ -16,7 +16,7 @@ from sdcore.index.indexer import index_location
 from sdcore.library.library import Library
 
 BIG = 300 * 1024  # above cas_id's whole-file limit: sampled
-THREADED = (1 << 20) + 7  # from this size `find_in` hashes on threads
+THREADED = (1 << 20) + 7  # from this size BLAKE3 hashes on threads
 
 
 @pytest.fixture
