@@ -193,3 +193,20 @@ def test_files_whose_starts_collide_are_told_apart_by_their_full_hash(
         frozenset(str(tree / p) for p in ("docs/a.txt", "docs/b.txt")),
         frozenset(str(tree / p) for p in ("big/one.bin", "big/two.bin")),
     }
+
+
+def test_from_disk_odd_names_count_and_links_fifos_and_loops_do_not(tree: Path) -> None:
+    """A name that is not UTF-8 is a file like any other; a symlink (to a file, or a folder above it) is not
+    followed and a FIFO is never opened (reading it would wait forever)."""
+    odd = os.fsdecode(os.fsencode(tree / "docs") + b"/copy\xff.txt")
+    write(Path(odd), b"same text")
+    os.symlink(tree / "docs/a.txt", tree / "docs/link.txt")
+    os.symlink(tree, tree / "docs/loop")
+    os.mkfifo(tree / "docs/pipe")
+    write(tree / "docs/empty", b"")
+    found = dedup.find_in([str(tree)], include_empty=True)
+    assert groups(found) == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset({str(tree / "docs/a.txt"), str(tree / "docs/b.txt"), odd}),
+    }
+    assert found.changed == ()
