@@ -510,12 +510,14 @@ def _print_duplicates(found: Duplicates, json: bool, from_disk: bool) -> None:
             "changed": list(found.changed),
         })
     else:
+        lines = []  # written at once: to a terminal, a print is a write a line
         for g in found.groups:
-            print(f"{len(g.files)} copies of {human_size(g.size)} ({human_size(g.wasted)} wasted) blake3 {g.full_hash[:16]}")
+            lines.append(f"{len(g.files)} copies of {human_size(g.size)} ({human_size(g.wasted)} wasted) blake3 {g.full_hash[:16]}\n")
             for f in g.files:
                 links = f"  (hard links: {', '.join(display(x) for x in f.links)})" if f.links else ""
-                print(f"  {display(f.path)}{links}")
-        print(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted")
+                lines.append(f"  {display(f.path)}{links}\n")
+        lines.append(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted\n")
+        sys.stdout.write("".join(lines))
     if found.changed and from_disk:
         print(f"{count(len(found.changed), 'file')} could not be read, or changed while read, and were left out", file=sys.stderr)
     elif found.changed:
