@@ -494,6 +494,8 @@ def _duplicates_here(paths: list[str], min_size: str, include_empty: bool) -> Du
         return duplicates_on_disk(folders, parse_size(min_size), include_empty)
     except SdError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:  # as a command run by a core says it
+        fail("interrupted", code=130)
 
 
 def _print_duplicates(found: Duplicates, json: bool, from_disk: bool) -> None:
