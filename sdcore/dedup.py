@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import blake3
+from xxhash import xxh3_64_intdigest
 
 from sdcore.errors import NotFound
 from sdcore.fs import held
-from sdcore.index.cas import full_hash
-from sdcore.library.entries import paths_of
+from sdcore.index.cas import FULL_HASH_CHUNK, full_hash
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
@@ -94,6 +94,8 @@ class CrossDeviceGroup:
 
 def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> tuple[CrossDeviceGroup, ...]:
     """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`)."""
+    from sdcore.library.entries import paths_of  # (here: `find_in` needs no library)
+
     conn = library.read()
     groups = conn.execute(
         "SELECT e.content_id, c.cas_id, max(e.size) FROM entries e JOIN locations l ON l.id = e.location_id"
@@ -240,6 +242,8 @@ def find(
 
 def copies_of(library: Library, entry_id: int, limit: int = 20) -> list[str]:
     """Paths of the other indexed files with this entry's content (same cas_id; `find` confirms by full hash)."""
+    from sdcore.library.entries import paths_of
+
     ids = [
         row[0]
         for row in library.read().execute(
@@ -394,97 +398,177 @@ def _empty_files(library: Library, locations: dict[int, Location], changed: list
 # -- without an index --------------------------------------------------------------------------------
 
 _HEAD = 4096  # bytes compared first, before a file is read whole
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
 
 
 def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) -> Duplicates:
     """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
 
-    Files are grouped by size, then by a BLAKE3 of their first 4 KiB, then proven by a full BLAKE3;
-    hard links count once, symlinks are not followed.
+    Files are grouped by size, then by their first 4 KiB (the whole of a smaller file), then proven by a full
+    BLAKE3; hard links count once, symlinks are not followed. A file of a size no other file has is only
+    stat'ed; one whose start no other file of its size shares is read no further.
     """
     missing = [top for top in paths if not os.path.lexists(top)]
     if missing:
         raise NotFound(f"{display(missing[0])} does not exist")
-    by_size: dict[int, dict[tuple[int, int], list[str]]] = defaultdict(dict)
+    folders: list[str] = []  # each folder's path with a trailing "/"
+    files: list[_Found] = []  # in the order they were read: folder by folder
+    sizes: dict[int, int] = {}  # how many files have each size
     for top in paths:
-        for path, st in _walk(os.path.abspath(top)):
-            if st.st_size >= min_size or (include_empty and st.st_size == 0):
-                by_size[st.st_size].setdefault((st.st_dev, st.st_ino), []).append(path)
+        _walk(os.path.abspath(top), folders, files, sizes)
+    least = max(min_size, 1)
+    candidates = [f for f in files if f[2] >= least and sizes[f[2]] > 1]
     groups: list[DuplicateGroup] = []
     changed: list[str] = []
-    if include_empty and len(by_size.get(0, ())) > 1:
-        groups.append(DuplicateGroup(EMPTY_HASH, 0, tuple(_file(names) for names in by_size[0].values())))
-    same_size = [(size, names) for size, files in by_size.items() if size > 0 and len(files) > 1 for names in files.values()]
-    with ThreadPoolExecutor(_HASH_THREADS) as pool:
-        # the first 4 KiB of every file that shares its size (here: on threads, the handoffs cost more than the reads)
-        heads: dict[tuple[int, str], list[list[str]]] = defaultdict(list)
-        for size, names in same_size:
-            head = _hash_head(names[0])
-            if head is None:
-                changed.append(names[0])
-            else:
-                heads[(size, head)].append(names)
-        for (size, head), same in heads.items():
-            if len(same) < 2:
-                continue
-            if size <= _HEAD:  # the head was the whole file
-                groups.append(DuplicateGroup(head, size, tuple(_file(n) for n in same)))
-                continue
-            firsts = [n[0] for n in same]
-            digests = [_hash_small(f) for f in firsts] if size < _BIG else list(pool.map(_hash_or_none, firsts))
-            by_hash: dict[str, list[list[str]]] = defaultdict(list)
-            for names, digest in zip(same, digests, strict=True):
-                if digest is None:
-                    changed.append(names[0])
-                else:
-                    by_hash[digest].append(names)
-            groups.extend(
-                DuplicateGroup(digest, size, tuple(_file(n) for n in twins))
-                for digest, twins in by_hash.items()
-                if len(twins) > 1
-            )
+    for (size, _), same in _same_heads(folders, candidates, changed).items():
+        groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed))
+    if include_empty:
+        groups.extend(_proven(0, [folders[f[0]] + f[1] for f in files if f[2] == 0], changed))
     groups.sort(key=lambda g: (-g.wasted, -g.size, g.files[0].path))
     return Duplicates(tuple(groups), tuple(changed))
 
 
-def _file(names: list[str]) -> DuplicateFile:
-    names = sorted(names)  # the same report whatever order the folders were read in
-    return DuplicateFile(None, names[0], tuple(names[1:]))
+_Found = tuple[int, str, int]  # (folder index, name, size) of a regular file
 
 
-def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Regular files under `top` (itself, if it is one) with their stat; unreadable folders are skipped."""
+def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int]) -> None:
+    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; unreadable
+    folders are skipped. Each folder is opened once (never through a symlink) and its files are stat'ed by name
+    relative to it: the kernel does not walk each file's whole path again."""
     try:
         st = os.lstat(top)
     except OSError:
         return
     if stat.S_ISREG(st.st_mode):
-        yield top, st
+        folders.append(os.path.join(os.path.dirname(top), ""))
+        files.append((len(folders) - 1, os.path.basename(top), st.st_size))
+        sizes[st.st_size] = sizes.get(st.st_size, 0) + 1
         return
-    stack = [top] if stat.S_ISDIR(st.st_mode) else []
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    stack = [len(folders)]
+    folders.append(os.path.join(top, ""))
     while stack:
+        index = stack.pop()
+        folder = folders[index]
         try:
-            with os.scandir(stack.pop()) as it:
+            fd = os.open(folder, _FOLDER)
+        except OSError:
+            continue
+        try:
+            with os.scandir(fd) as it:
                 for entry in it:
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append(entry.path)
+                            stack.append(len(folders))
+                            folders.append(folder + entry.name + "/")
                         elif entry.is_file(follow_symlinks=False):
-                            yield entry.path, entry.stat(follow_symlinks=False)
+                            size = entry.stat(follow_symlinks=False).st_size  # fstatat(fd, name)
+                            files.append((index, entry.name, size))
+                            sizes[size] = sizes.get(size, 0) + 1
                     except OSError:
-                        continue
+                        continue  # vanished since the folder was read
         except OSError:
-            continue
+            pass
+        finally:
+            os.close(fd)
 
 
-def _hash_head(path: str) -> str | None:
+def _same_heads(folders: list[str], candidates: list[_Found], changed: list[str]) -> dict[tuple[int, int], list[_Found]]:
+    """The candidates that share their size and a hash of their first 4 KiB (of all of a smaller file) with
+    another, by (size, that hash). Read folder by folder, each opened once, so each file is opened by name
+    relative to it; one that cannot be read, or is no longer its size, goes to `changed`. The hash only sorts
+    files into candidates: the full BLAKE3 after it is the proof."""
+    firsts: dict[tuple[int, int], _Found] = {}
+    same: dict[tuple[int, int], list[_Found]] = {}
+    folder, dir_fd = -1, -1
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        for found in candidates:
+            index, name, size = found
+            if index != folder:
+                if dir_fd >= 0:
+                    os.close(dir_fd)
+                folder, dir_fd = index, -1
+                try:
+                    dir_fd = os.open(folders[index], _FOLDER)
+                except OSError:
+                    pass
+            data = b""
+            if dir_fd >= 0:
+                try:
+                    fd = os.open(name, _FILE, dir_fd=dir_fd)
+                    try:
+                        data = os.read(fd, size + 1 if size <= _HEAD else _HEAD)  # a small file that grew is seen
+                    finally:
+                        held.close(fd)
+                except OSError:
+                    pass
+            if len(data) != min(size, _HEAD):
+                changed.append(folders[index] + name)
+                continue
+            key = (size, xxh3_64_intdigest(data))
+            first = firsts.setdefault(key, found)
+            if first is not found:
+                twins = same.get(key)
+                if twins is None:
+                    same[key] = [first, found]
+                else:
+                    twins.append(found)
+    finally:
+        if dir_fd >= 0:
+            os.close(dir_fd)
+    return same
+
+
+def _proven(size: int, paths: list[str], changed: list[str]) -> list[DuplicateGroup]:
+    """The groups among `paths` (files of `size` that may be identical) that a full BLAKE3 proves identical. Each
+    name is opened now: the names of one inode (hard links, a folder reached twice) are one file, hashed once."""
+    by_inode: dict[tuple[int, int], list[str]] = {}
+    digests: dict[tuple[int, int], str] = {}
+    for path in dict.fromkeys(paths):  # a folder given twice lists its files once
+        inode = _identify(path, size, digests)
+        if inode is None:
+            changed.append(path)
+        else:
+            by_inode.setdefault(inode, []).append(path)
+    by_hash: dict[str, list[list[str]]] = defaultdict(list)
+    for inode, names in by_inode.items():
+        by_hash[digests[inode]].append(names)
+    return [DuplicateGroup(d, size, tuple(_file(n) for n in twins)) for d, twins in by_hash.items() if len(twins) > 1]
+
+
+def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path`, its full BLAKE3 put in `digests` (once an inode); None when it is no
+    longer a regular file of `size` bytes or cannot be read whole."""
+    try:
+        fd = os.open(path, _FILE)
     except OSError:
         return None
+    st = None
     try:
-        return blake3.blake3(os.pread(fd, _HEAD, 0)).hexdigest()
+        st = os.fstat(fd)
+        inode = (st.st_dev, st.st_ino)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+            return None
+        if inode not in digests:
+            data = os.read(fd, size) if size < _BIG else b""  # a small file in one read
+            hasher = blake3.blake3(data) if data else blake3.blake3(max_threads=blake3.blake3.AUTO)
+            left = size - len(data)
+            while left:  # `size` bytes exactly: a file cut short since is left out
+                chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
+                if not chunk:
+                    return None
+                hasher.update(chunk)
+                left -= len(chunk)
+            digests[inode] = hasher.hexdigest()
+        return inode
     except OSError:
         return None
     finally:
-        held.close(fd)
+        held.close(fd, st)
+
+
+def _file(names: list[str]) -> DuplicateFile:
+    names = sorted(names)  # the same report whatever order the folders were read in
+    return DuplicateFile(None, names[0], tuple(names[1:]))

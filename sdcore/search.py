@@ -557,19 +557,6 @@ def _hit(row: tuple, locations: dict[int, Location]) -> Hit:
 
 # -- parsing filter values ----------------------------------------------------------------------------
 
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def parse_size(text: str | int) -> int:
-    """'1500', '10k', '1.5M', '2GiB' -> bytes (units are powers of 1024)."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", text.lower())
-    if not m:
-        raise SearchError(f"{text!r} is not a size; write it like 500, 10k, 1.5M or 2G")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
-
-
 _SPANS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 

@@ -36,6 +36,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await lib.holds_files_of(device_id) -> bool      (its catalogue is here: tags on its files are written here)
     await lib.saved.list() -> list[SavedSearch]      .get(name)  .save(name, query)  .run(name) -> list[Entry]  .forget(name)
     await lib.duplicates(location=None, min_size=1) -> Duplicates    await api.duplicates_in(folders) (from disk)
+    duplicates_on_disk(paths, min_size=1) -> Duplicates   (this device's folders from disk, blocking: no core needed)
     await lib.duplicates_across_devices(min_size=1) -> list[CrossDeviceGroup]   (on several devices, proven by full hash)
     await lib.devices() -> list[DeviceInfo]          the other devices whose catalogue the library holds
     await lib.locations.list() -> list[Location]     .add(path, mode="content", name=None, ignore=(), index=False)
@@ -74,8 +75,8 @@ same surface over SSH (subsystem sd-api, the control socket's protocol); Disconn
 
 Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
 Pure helpers that need no core: `human_size`, `count`, `display`, `label`, `shorten_home`, `check_index_mode`,
-`parse_age`; and, imported when first asked for (a first screen needs none of them): `Query` (a search with
-filters), `parse_size` ("1.5M"), `parse_when` ("2024-05-01", "3d").
+`parse_age`, `parse_size` ("1.5M"); and, imported when first asked for (a first screen needs none of them): `Query`
+(a search with filters), `parse_when` ("2024-05-01", "3d"), `duplicates_on_disk`.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -98,10 +99,12 @@ from sdcore.api.records import (
     TaggedFile,
     Trashed,
 )
-from sdcore.api.text import count, display, human_size, label, parse_age, shorten_home
+from sdcore.api.text import count, display, human_size, label, parse_age, parse_size, shorten_home
 
 if TYPE_CHECKING:
     from sdcore.api.root import Api
+    from sdcore.dedup import Duplicates
+    from sdcore.dedup import find_in as duplicates_on_disk
     from sdcore.fs.archive_path import is_archive_name
     from sdcore.jobs.manager import JobRecord
     from sdcore.library.entries import NotIndexed, NotInLibrary
@@ -113,6 +116,7 @@ __all__ = [
     "Api",
     "DeviceId",
     "DeviceInfo",
+    "Duplicates",
     "Emptied",
     "Entry",
     "EntryDetails",
@@ -132,10 +136,12 @@ __all__ = [
     "check_index_mode",
     "count",
     "display",
+    "duplicates_on_disk",
     "human_size",
     "is_archive_name",
     "label",
     "parse_age",
+    "parse_size",
     "previewable",
     "shorten_home",
 ]
@@ -144,9 +150,9 @@ _LATER = {
     "Api": ("sdcore.api.root", "Api"), "JobRecord": ("sdcore.jobs.manager", "JobRecord"),
     "NotIndexed": ("sdcore.library.entries", "NotIndexed"), "NotInLibrary": ("sdcore.library.entries", "NotInLibrary"),
     "check_index_mode": ("sdcore.library.locations", "check_mode"),
-    "Query": ("sdcore.search", "Query"), "parse_size": ("sdcore.search", "parse_size"),
-    "parse_when": ("sdcore.search", "parse_when"),
+    "Query": ("sdcore.search", "Query"), "parse_when": ("sdcore.search", "parse_when"),
     "is_archive_name": ("sdcore.fs.archive_path", "is_archive_name"), "previewable": ("sdcore.preview", "previewable"),
+    "Duplicates": ("sdcore.dedup", "Duplicates"), "duplicates_on_disk": ("sdcore.dedup", "find_in"),
 }  # fmt: skip
 """What is imported on first use: the Api and the core behind it (0.2 s), which `sd health`, `sd --version`,
 `attach()` and the wire's modules (`sdcore.api.wire`, `.client`, `.records`) do not need."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -30,6 +31,19 @@ def human_size(size: int) -> str:
 def count(number: int, noun: str, plural: str | None = None) -> str:
     """A number of things for people: `1 item`, `2 items`, `1,024 entries` (`plural` where `noun`+s is wrong)."""
     return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """'1500', '10k', '1.5M', '2GiB' -> bytes (units are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", text.lower())
+    if not m:
+        raise SdError(f"{text!r} is not a size; write it like 500, 10k, 1.5M or 2G")
+    return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
 def parse_age(text: str) -> float:

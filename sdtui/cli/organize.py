@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from sdcore.api import Entry, NotIndexed, NotInLibrary, Query, count, human_size, parse_size, parse_when
-from sdcore.sdpath import SdPath, display
-from sdtui.cli.common import JsonOpt, here, print_json, print_table, run_api
+from sdcore.api import Entry, count, human_size, parse_size
+from sdcore.errors import SdError
+from sdcore.sdpath import SCHEME, SdPath, display, split_remote
+from sdtui.cli.common import JsonOpt, fail, here, print_json, print_table, run_api
+
+if TYPE_CHECKING:  # what the library's and search's modules give (asyncio, SQLite): loaded when a command needs them
+    from sdcore.api import Duplicates, Query
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -32,6 +37,8 @@ async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
     """The paths as typed, each of this device known to the library: a file the index has not reached yet is
     indexed first, and the folder of a file outside every location made a location (each said so). Another
     device's file is left to the library: its catalogue here, or that device's own core, indexing it there."""
+    from sdcore.api import NotIndexed, NotInLibrary
+
     entries = api.library().entries
     targets = []
     for text in paths:
@@ -52,6 +59,8 @@ async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
 async def _known(api: Any, text: str) -> SdPath | None:
     """The path as typed, if the library knows it (another device's: left to the library); None for a file of
     this device the library has not indexed. Nothing is indexed or added: reading never writes."""
+    from sdcore.api import NotIndexed, NotInLibrary
+
     target = await api.resolve(here(text))
     if target.device_id != api.device.id:
         return target
@@ -350,6 +359,8 @@ def search_cmd(
     """
 
     async def body(api: Any) -> None:
+        from sdcore.api import Query
+
         library = api.library()
         if saved:
             listed = await library.saved.list()
@@ -411,6 +422,8 @@ def search_cmd(
 
 
 def _checked_when(text: str | None) -> str | None:
+    from sdcore.api import parse_when
+
     if text is not None:
         parse_when(text)  # a bad date fails now, not when a saved search runs
     return text
@@ -452,6 +465,10 @@ def dupes(
     straight from disk, indexed or not.
     """
 
+    if paths and not devices and not any(p.startswith(SCHEME) or split_remote(p) for p in paths):
+        _print_duplicates(_duplicates_here(paths, min_size, include_empty), json, from_disk=True)
+        return
+
     async def body(api: Any) -> None:
         size = parse_size(min_size)
         if devices:
@@ -461,33 +478,56 @@ def dupes(
             found = await api.duplicates_in([await api.resolve(here(p)) for p in paths], size, include_empty)
         else:
             found = await api.library().duplicates(location, size, include_empty)
-        if json:
-            print_json({
-                "groups": [
-                    {
-                        "full_hash": g.full_hash, "size": g.size, "wasted": g.wasted,
-                        "files": [{"entry_id": f.entry_id, "path": f.path, "links": list(f.links)} for f in g.files],
-                    }
-                    for g in found.groups
-                ],
-                "wasted": found.wasted,
-                "changed": list(found.changed),
-            })
-        else:
-            for g in found.groups:
-                print(f"{len(g.files)} copies of {human_size(g.size)} ({human_size(g.wasted)} wasted) blake3 {g.full_hash[:16]}")
-                for f in g.files:
-                    links = f"  (hard links: {', '.join(display(x) for x in f.links)})" if f.links else ""
-                    print(f"  {display(f.path)}{links}")
-            print(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted")
-        if found.changed:
-            print(
-                f"{count(len(found.changed), 'file')} changed since they were indexed and were left out; "
-                "`sd location rescan` their location and run this again",
-                file=sys.stderr,
-            )
+        _print_duplicates(found, json, from_disk=bool(paths))
 
     run_api(body)
+
+
+def _duplicates_here(paths: list[str], min_size: str, include_empty: bool) -> Duplicates:
+    """`sd dupes FOLDER...` of this device's folders, straight from disk with no core at all: starting one (its data
+    dir, its lock, asyncio) would cost a twentieth of the check of a source tree; nothing of a core is read or
+    written."""
+    from sdcore.api import duplicates_on_disk
+
+    folders = [os.path.abspath(os.path.expanduser(here(p))) for p in paths]
+    try:
+        return duplicates_on_disk(folders, parse_size(min_size), include_empty)
+    except SdError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # as a command run by a core says it
+        fail("interrupted", code=130)
+
+
+def _print_duplicates(found: Duplicates, json: bool, from_disk: bool) -> None:
+    if json:
+        print_json({
+            "groups": [
+                {
+                    "full_hash": g.full_hash, "size": g.size, "wasted": g.wasted,
+                    "files": [{"entry_id": f.entry_id, "path": f.path, "links": list(f.links)} for f in g.files],
+                }
+                for g in found.groups
+            ],
+            "wasted": found.wasted,
+            "changed": list(found.changed),
+        })
+    else:
+        lines = []  # written at once: to a terminal, a print is a write a line
+        for g in found.groups:
+            lines.append(f"{len(g.files)} copies of {human_size(g.size)} ({human_size(g.wasted)} wasted) blake3 {g.full_hash[:16]}\n")
+            for f in g.files:
+                links = f"  (hard links: {', '.join(display(x) for x in f.links)})" if f.links else ""
+                lines.append(f"  {display(f.path)}{links}\n")
+        lines.append(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted\n")
+        sys.stdout.write("".join(lines))
+    if found.changed and from_disk:
+        print(f"{count(len(found.changed), 'file')} could not be read, or changed while read, and were left out", file=sys.stderr)
+    elif found.changed:
+        print(
+            f"{count(len(found.changed), 'file')} changed since they were indexed and were left out; "
+            "`sd location rescan` their location and run this again",
+            file=sys.stderr,
+        )
 
 
 async def _dupes_across_devices(api: Any, min_size: int, json: bool) -> None:

@@ -131,16 +131,23 @@ async def test_a_command_the_running_core_carries_out_starts_neither_typer_nor_a
     assert not {"typer", "sdcore.core", "sdtui.cli.common", "sdtui.cli.index", "asyncio", "ssl"} & modules
 
 
-def test_an_ephemeral_quick_scan_loads_neither_asyncio_nor_a_library(tmp_path: Path) -> None:
-    """It reads one folder and prints it: asyncio (and ssl), the library's modules and SQLite would cost a flat
-    100,000-file folder's scan a fifth more CPU (issue 18: within 2x of `find`)."""
+@pytest.mark.parametrize(
+    ("command", "reader"),
+    [(["index", "quick-scan", "FOLDER", "--ephemeral"], "sdcore.index.walker"), (["dupes", "FOLDER"], "sdcore.dedup")],
+)
+def test_commands_that_read_a_folder_from_disk_load_neither_asyncio_nor_a_library(
+    tmp_path: Path, command: list[str], reader: str
+) -> None:
+    """They read folders and print them: asyncio (and ssl), the library's modules and SQLite would cost a flat
+    100,000-file folder's scan a fifth more CPU (issue 18: within 2x of `find`), `sd dupes` of a source tree a
+    twentieth (within 1x of `jdupes`)."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "report.pdf").write_text("x")
-    argv = ["sd", "--data-dir", str(tmp_path / "data"), "index", "quick-scan", str(tmp_path / "folder"), "--ephemeral"]
+    argv = ["sd", "--data-dir", str(tmp_path / "data"), *(str(tmp_path / "folder") if a == "FOLDER" else a for a in command)]
     modules = loaded_after(f"sys.argv = {argv!r}\nfrom sdtui.cli import main\ntry: main()\nexcept SystemExit: pass")
-    assert "sdcore.index.walker" in modules
+    assert reader in modules
     loaded = {m for m in modules if m.split(".")[0] in ("asyncio", "ssl", "sqlite3") or m.startswith("sdcore.library")}
-    assert not loaded, f"sd index quick-scan --ephemeral imported {sorted(loaded)}"
+    assert not loaded, f"sd {' '.join(command)} imported {sorted(loaded)}"
 
 
 NEVER_FOR_A_LISTING = {

@@ -16,6 +16,7 @@ from sdcore.index.indexer import index_location
 from sdcore.library.library import Library
 
 BIG = 300 * 1024  # above cas_id's whole-file limit: sampled
+THREADED = (1 << 20) + 7  # from this size BLAKE3 hashes on threads
 
 
 @pytest.fixture
@@ -166,3 +167,46 @@ def test_folders_that_are_not_indexed_are_checked_from_disk(tree: Path, tmp_path
     }
     with pytest.raises(NotFound, match="nowhere does not exist"):  # a mistyped folder is no "0 groups"
         dedup.find_in([str(tmp_path / "nowhere")])
+
+
+def test_a_folder_given_twice_lists_each_file_once(tree: Path) -> None:
+    """`sd dupes A A/sub` (or A twice) reaches files twice by the same name: one file, never its own hard link."""
+    alone = dedup.find_in([str(tree)])
+    assert dedup.find_in([str(tree), str(tree / "backup"), str(tree)]) == alone
+    assert all(f.links == () for g in alone.groups for f in g.files)
+
+
+def test_files_whose_starts_collide_are_told_apart_by_their_full_hash(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash of a file's start only sorts files into candidates (xxh3: collisions can be made on purpose);
+    were every start to collide, only files with the same full BLAKE3 are reported."""
+    write(tree / "docs/c.txt", b"diff text")  # the size of a.txt and b.txt, other bytes
+    big = os.urandom(THREADED)
+    write(tree / "big/one.bin", big)
+    write(tree / "big/two.bin", big)
+    write(tree / "big/other.bin", big[:-1] + bytes([big[-1] ^ 1]))
+    honest = groups(dedup.find_in([str(tree)]))
+    monkeypatch.setattr(dedup, "xxh3_64_intdigest", lambda data: 0)
+    assert groups(dedup.find_in([str(tree)])) == honest == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset(str(tree / p) for p in ("docs/a.txt", "docs/b.txt")),
+        frozenset(str(tree / p) for p in ("big/one.bin", "big/two.bin")),
+    }
+
+
+def test_from_disk_odd_names_count_and_links_fifos_and_loops_do_not(tree: Path) -> None:
+    """A name that is not UTF-8 is a file like any other; a symlink (to a file, or a folder above it) is not
+    followed and a FIFO is never opened (reading it would wait forever)."""
+    odd = os.fsdecode(os.fsencode(tree / "docs") + b"/copy\xff.txt")
+    write(Path(odd), b"same text")
+    os.symlink(tree / "docs/a.txt", tree / "docs/link.txt")
+    os.symlink(tree, tree / "docs/loop")
+    os.mkfifo(tree / "docs/pipe")
+    write(tree / "docs/empty", b"")
+    found = dedup.find_in([str(tree)], include_empty=True)
+    assert groups(found) == {
+        frozenset(str(tree / p) for p in ("music/song.mp3", "backup/song.mp3", "backup/old/song (1).mp3")),
+        frozenset({str(tree / "docs/a.txt"), str(tree / "docs/b.txt"), odd}),
+    }
+    assert found.changed == ()

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from sdcore import metadata, search, tags
+from sdcore.api import parse_size
 from sdcore.core import Core
-from sdcore.errors import AlreadyExists, NotFound
+from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.index.fts import fts_paused, pause_fts, searchable_entries
 from sdcore.index.indexer import index_location, refresh
 from sdcore.library import entries
@@ -294,14 +295,14 @@ async def test_saved_searches_keep_their_filters(library: Library, home: Path) -
 
 
 def test_sizes_and_dates_are_read_like_people_write_them() -> None:
-    assert search.parse_size("1500") == 1500
-    assert search.parse_size("10k") == 10240
-    assert search.parse_size("1.5M") == 1572864
-    assert search.parse_size("2GiB") == 2 * 1024**3
+    assert parse_size("1500") == 1500
+    assert parse_size("10k") == 10240
+    assert parse_size("1.5M") == 1572864
+    assert parse_size("2GiB") == 2 * 1024**3
     assert abs(search.parse_when("2d") - (time.time() - 2 * 86400)) < 5
     assert search.parse_when("2024-05-01") == time.mktime((2024, 5, 1, 0, 0, 0, 0, 0, -1))
-    with pytest.raises(SearchError, match="not a size"):
-        search.parse_size("ten megs")
+    with pytest.raises(SdError, match="not a size"):
+        parse_size("ten megs")
     with pytest.raises(SearchError, match="not a date"):
         search.parse_when("yesterday-ish")
 
