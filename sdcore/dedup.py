@@ -406,12 +406,14 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
 
     Files are grouped by size, then by their first 4 KiB (the whole of a smaller file), then proven by a full
-    BLAKE3; hard links count once, symlinks are not followed. A file of a size no other file has is only
+    BLAKE3; hard links count once, symlinks below the paths given are not followed. A file of a size no other file has is only
     stat'ed; one whose start no other file of its size shares is read no further.
     """
-    missing = [top for top in paths if not os.path.lexists(top)]
+    missing = [top for top in paths if not os.path.exists(top)]
     if missing:
         raise NotFound(f"{display(missing[0])} does not exist")
+    # a folder named through a symlink is searched, as `find -H` does; links inside it are never followed
+    paths = [os.path.realpath(top) if os.path.islink(top) else top for top in paths]
     folders: list[str] = []  # each folder's path with a trailing "/"
     files: list[_Found] = []  # in the order they were read: folder by folder
     sizes: dict[int, int] = {}  # how many files have each size

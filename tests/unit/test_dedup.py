@@ -210,3 +210,14 @@ def test_from_disk_odd_names_count_and_links_fifos_and_loops_do_not(tree: Path) 
         frozenset({str(tree / "docs/a.txt"), str(tree / "docs/b.txt"), odd}),
     }
     assert found.changed == ()
+
+
+def test_from_disk_a_folder_named_through_a_symlink_is_searched_as_find_h_does(tree: Path, tmp_path: Path) -> None:
+    """`sd dupes ~/Photos` where ~/Photos is a link to the disk that holds them: the folder it names is searched
+    (it found nothing at all); links inside it are still not followed, and a link to nothing says so."""
+    os.symlink(tree, tmp_path / "via-link")
+    os.symlink(tree, tree / "docs/loop")
+    assert groups(dedup.find_in([str(tmp_path / "via-link")])) == groups(dedup.find_in([str(tree)]))
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    with pytest.raises(NotFound, match="dangling does not exist"):
+        dedup.find_in([str(tmp_path / "dangling")])
