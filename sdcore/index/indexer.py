@@ -55,10 +55,11 @@ BATCH_ENTRIES = 5000  # entries per discovery transaction
 CONTENT_BATCH_SECONDS = 1.0
 CONTENT_BATCH_MIN, CONTENT_BATCH_MAX = 100, 10_000
 
-HASH_WHILE_WALKING = 5.0
-"""A content index's first load: seconds the walker may spend reading the files' content identities as it lists them
-(their rows written once, with their content id; no second pass over the database and the paths). Beyond it the
-content phase reads the rest, after the location is searchable: a slow disk's tree is not kept from search long."""
+HASH_WHILE_WALKING = 6.0
+"""A content index's first load: the walker reads the files' content identities as it lists them (their rows written
+once, with their content id: no second pass over the database and the paths) while that makes the walk at most this
+many times longer (and a second). Past that (a slow disk: every file a seek) the content phase reads the rest, after
+the location is searchable, so search waits no longer than that for a content index. 0: the content phase reads all."""
 
 _INSERT = (
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
@@ -257,9 +258,9 @@ class IndexJob(Job):
         walker: ProcessWalker | Walker
         (root_inode,) = ctx.library.read().execute("SELECT inode FROM entries WHERE id = ?", (loc.root_id,)).fetchone() or (None,)
         try:  # a whole tree is read by a child process, so the disk and SQLite each get a core
-            identify_for = HASH_WHILE_WALKING if self.first_load and loc.mode != "shallow" else 0.0
+            reading = HASH_WHILE_WALKING if self.first_load and loc.mode != "shallow" else 0.0
             walker = (
-                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode, identify_for=identify_for) if recursive
+                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode, reading=reading) if recursive
                 else Walker(loc.path, list(ids), rules, False, root_inode=root_inode)
             )  # fmt: skip
         except OSError:

@@ -225,14 +225,14 @@ class ProcessWalker:
     The child streams msgpack frames `(relative path, entries | error text, fingerprint)`: the listing's fingerprint
     is hashed there, beside the walk, off the writer's core. The pipe's buffer is the bound on how far ahead it runs.
 
-    `identify_for` seconds > 0: the child also reads each file's content identity as it lists its folder (a content
-    index's first load), for at most that long, so a big tree on a slow disk is searchable about as soon as without;
-    each entry then has its cas_id appended (None: not read, left to the content phase). See `hasher.identify_listing`.
+    `reading` > 0: the child also reads each file's content identity as it lists its folder (a content index's first
+    load) while the time spent reading stays within `reading` times the time spent listing, plus a second; each entry
+    then has its cas_id appended (None: not read, left to the content phase). See `hasher.identify_listing`.
     """
 
     def __init__(
         self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True, root_inode: int | None = None,
-        identify_for: float = 0.0,
+        reading: float = 0.0,
     ) -> None:
         self._child = subprocess.Popen(
             [sys.executable, "-m", "sdcore.index.walker"],
@@ -246,7 +246,7 @@ class ProcessWalker:
             fcntl.fcntl(self._child.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._child.stdin.write(
             msgpack.packb(
-                [root, start, [*rules.names], [*rules.paths], recursive, root_inode, identify_for], unicode_errors="surrogateescape"
+                [root, start, [*rules.names], [*rules.paths], recursive, root_inode, reading], unicode_errors="surrogateescape"
             )
         )
         self._child.stdin.close()
@@ -274,7 +274,7 @@ def _child_main() -> None:
 
 
 def _walk_to_stdout() -> None:
-    root, start, names, paths, recursive, root_inode, identify_for = msgpack.unpackb(
+    root, start, names, paths, recursive, root_inode, reading = msgpack.unpackb(
         sys.stdin.buffer.read(), unicode_errors="surrogateescape"
     )
     rules = IgnoreRules([*names, *paths])
@@ -283,9 +283,9 @@ def _walk_to_stdout() -> None:
     pending = deque(start)
     from sdcore.sdpath import from_db
 
-    if identify_for:
+    if reading:
         from sdcore.index.hasher import identify_listing
-    identify_until = time.monotonic() + identify_for
+    listed = read = 0.0  # seconds spent listing folders, reading files
     try:
         root_fd: int | OSError = open_root(root, root_inode)
     except OSError as exc:
@@ -294,6 +294,7 @@ def _walk_to_stdout() -> None:
         rel_db = pending.popleft()
         rel = from_db(rel_db)
         dir_fd = -1
+        started = time.monotonic()
         try:
             if isinstance(root_fd, OSError):
                 raise root_fd
@@ -309,8 +310,11 @@ def _walk_to_stdout() -> None:
             pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
         body = pack(found)  # a frame is a 3-array: its header, the path, the entries (packed once), the fingerprint
         fingerprint = listing_fingerprint(body)  # of the listing alone: a later walk's listing has no content ids
-        if identify_for:
-            body = pack(identify_listing(dir_fd, found, identify_until))
+        if reading:
+            now = time.monotonic()
+            listed += now - started
+            body = pack(identify_listing(dir_fd, found, now + reading * listed + 1.0 - read))
+            read += time.monotonic() - now
         os.close(dir_fd)
         out.write(b"\x93" + pack(rel_db) + body + pack(fingerprint))
     out.flush()

@@ -14,7 +14,7 @@ import pytest
 
 from sdcore.index import indexer
 from sdcore.index.hasher import identify_listing
-from sdcore.index.walker import IgnoreRules, open_dir, scan_dir
+from sdcore.index.walker import KIND, IgnoreRules, ProcessWalker, open_dir, scan_dir
 from sdcore.library import Library
 from sdcore.sdpath import to_db
 from tests.functional.test_indexer import PNG, entries, index
@@ -110,3 +110,30 @@ def test_a_file_that_is_not_the_one_listed_is_left_to_the_content_phase(tmp_path
     assert identified["same.txt"] is not None
     assert (identified["grown.txt"], identified["replaced.txt"], identified["gone.txt"]) == (None, None, None)
     assert set(too_late.values()) == {None}
+
+
+def test_on_a_slow_disk_the_walker_reads_little_and_leaves_the_rest_to_the_content_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "tree"
+    for d in range(20):
+        (root / f"d{d}").mkdir(parents=True)
+        for f in range(20):
+            (root / f"d{d}" / f"f{f}.txt").write_text(f"{d}-{f}")
+    slow = tmp_path / "slow-disk"  # each read of a file's content waits 50 ms, in the walker's process
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import os, time\n_pread = os.pread\n\n\ndef pread(*args):\n    time.sleep(0.05)\n    return _pread(*args)\n\n\n"
+        "os.pread = pread\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")])))
+    started = time.monotonic()
+    walker = ProcessWalker(str(root), [""], IgnoreRules(()), reading=indexer.HASH_WHILE_WALKING)
+    try:
+        files = [f for _, found, _ in walker for f in found if f[KIND] == "file"]
+    finally:
+        walker.close()
+    read = sum(1 for f in files if f[-1] is not None)
+    # reading them all would take 20 s: about a second's worth is read
+    assert len(files) == 400 and 0 < read <= 80, read
+    assert time.monotonic() - started < 8
