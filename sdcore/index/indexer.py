@@ -682,6 +682,8 @@ class _BatchWrites:
             _insert_without_triggers(db, first_load_of, rows)
         else:
             db.executemany(_insert_for(rows), rows)
+        if identified:
+            _bring_back_by_content(db, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
@@ -691,6 +693,23 @@ class _BatchWrites:
 def _insert_for(rows: list[tuple]) -> str:
     """The insert statement of these rows of entries: with their content's cas_id last, or without."""
     return _INSERT_IDENTIFIED if rows and len(rows[0]) > 13 else _INSERT
+
+
+def _bring_back_by_content(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """The tags and notes of deleted files that wait by content (`detached`) for a file of that content: the trigger
+    that brings them back fires when an entry's content id is set, not when a row is inserted with one; so these rows'
+    content ids are set again (only for contents that something waits for)."""
+    if db.execute("SELECT 1 FROM detached LIMIT 1").fetchone() is None:
+        return
+    back: list[tuple[str, int]] = []
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        cas_ids = {row[13] for row in part if row[13] is not None}
+        marks = ",".join("?" * len(cas_ids))
+        waiting = {cas_id for (cas_id,) in db.execute(f"SELECT cas_id FROM detached WHERE cas_id IN ({marks})", [*cas_ids])}
+        back.extend((row[13], row[0]) for row in part if row[13] in waiting)
+    db.executemany("UPDATE entries SET content_id = NULL WHERE id = ?", [(entry_id,) for _, entry_id in back])
+    db.executemany("UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?) WHERE id = ?", back)
 
 
 def _write_identities(db: sqlite3.Connection, rows: list[tuple]) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sdcore import metadata, tags
 from sdcore.index import indexer
 from sdcore.index.hasher import identify_listing
 from sdcore.index.walker import KIND, IgnoreRules, ProcessWalker, open_dir, scan_dir
@@ -137,3 +138,26 @@ def test_on_a_slow_disk_the_walker_reads_little_and_leaves_the_rest_to_the_conte
     # reading them all would take 20 s: about a second's worth is read
     assert len(files) == 400 and 0 < read <= 80, read
     assert time.monotonic() - started < 8
+
+
+async def test_a_tagged_file_moved_into_a_new_location_keeps_its_tag_and_note(
+    library: Library, tmp_path: Path
+) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "beach.jpg").write_bytes(b"\xff\xd8\xff" + b"sand" * 1000)
+    first = library.locations.add(str(old), mode="content")
+    await index(library, first)
+    entry_id = entries(library, first)["beach.jpg"]["id"]
+    tags.create(library, "holiday")
+    tags.assign(library, "holiday", [entry_id])
+    metadata.set_note(library, entry_id, "the good one")
+    os.rename(old / "beach.jpg", new / "beach.jpg")
+    await index(library, first)  # gone from here: its tag and note wait for its content
+
+    second = library.locations.add(str(new), mode="content")
+    await index(library, second)  # the walker reads its content id with the listing
+    moved = entries(library, second)["beach.jpg"]["id"]
+    assert [t.tag for t in tags.of(library, moved)] == ["holiday"]
+    assert metadata.note(library, moved) == "the good one"
