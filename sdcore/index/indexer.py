@@ -3,7 +3,8 @@
 Phases: discovery (read directories, batch by batch) feeding processing (diff each directory with
 the database by name, inode, size and mtime: new, changed, moved, deleted), then cleanup (entries
 that vanished and were not found moved), aggregation (directory sizes and file counts) and, in
-content and deep mode, content (cas_id and object kind). Every batch commits together with the
+content and deep mode, content (cas_id and object kind; a first load's walker reads most files' as it lists them,
+`HASH_WHILE_WALKING`: the content phase reads what it left). Every batch commits together with the
 job's cursor (the `scan_queue` rows and the job state), so a killed index resumes exactly.
 """
 
@@ -65,7 +66,7 @@ _INSERT = (
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
     " hidden, link_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_IDENTIFIED = (  # rows of entries found with their cas_id (`hasher.identify_listing`), whose identities are in
+_INSERT_IDENTIFIED = (  # rows found with their cas_id last (`hasher.identify_listing`), their identities written first
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
     " hidden, link_target, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
     " (SELECT id FROM content_identities WHERE cas_id = ?))"
