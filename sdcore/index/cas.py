@@ -14,6 +14,7 @@ SAMPLE_COUNT = 4
 SAMPLE_SIZE = 10 * 1024
 HEADER_OR_FOOTER_SIZE = 8 * 1024
 FULL_HASH_CHUNK = 1 << 20
+ID_BYTES = 8  # a cas_id is the first 8 bytes of the BLAKE3 output, as 16 hex digits
 
 
 def cas_id_of_fd(fd: int, size: int) -> str | None:
@@ -22,25 +23,24 @@ def cas_id_of_fd(fd: int, size: int) -> str | None:
     BLAKE3 over the size as 8 little-endian bytes, then the whole file when it is at most
     100 KiB, else an 8 KiB header, four 10 KiB samples and the last 8 KiB; the first 16 hex digits.
     """
-    return _sampled(fd, size)[0]
+    return sampled(fd, size)[0]
 
 
-def _sampled(fd: int, size: int) -> tuple[str | None, bytes]:
-    """(cas_id, the first bytes read) of an open file."""
+def sampled(fd: int, size: int) -> tuple[str | None, bytes]:
+    """(cas_id, the first bytes read) of an open file of `size` bytes."""
     if size == 0:
         return None, b""
-    hasher = blake3.blake3(size.to_bytes(8, "little"))
-    if size <= MINIMUM_FILE_SIZE:
+    if size <= MINIMUM_FILE_SIZE:  # most files: one read, hashed in one call
         head = os.pread(fd, size, 0)
-        hasher.update(head)
-    else:
-        head = os.pread(fd, HEADER_OR_FOOTER_SIZE, 0)
-        hasher.update(head)
-        step = (size - 2 * HEADER_OR_FOOTER_SIZE) // SAMPLE_COUNT
-        for k in range(SAMPLE_COUNT):
-            hasher.update(os.pread(fd, SAMPLE_SIZE, HEADER_OR_FOOTER_SIZE + k * step))
-        hasher.update(os.pread(fd, HEADER_OR_FOOTER_SIZE, size - HEADER_OR_FOOTER_SIZE))
-    return hasher.hexdigest()[:16], head
+        return blake3.blake3(size.to_bytes(8, "little") + head).hexdigest(ID_BYTES), head
+    hasher = blake3.blake3(size.to_bytes(8, "little"))
+    head = os.pread(fd, HEADER_OR_FOOTER_SIZE, 0)
+    hasher.update(head)
+    step = (size - 2 * HEADER_OR_FOOTER_SIZE) // SAMPLE_COUNT
+    for k in range(SAMPLE_COUNT):
+        hasher.update(os.pread(fd, SAMPLE_SIZE, HEADER_OR_FOOTER_SIZE + k * step))
+    hasher.update(os.pread(fd, HEADER_OR_FOOTER_SIZE, size - HEADER_OR_FOOTER_SIZE))
+    return hasher.hexdigest(ID_BYTES), head
 
 
 def cas_id(path: str) -> str | None:
@@ -56,7 +56,7 @@ def identify(path: str) -> tuple[str | None, bytes, int]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(0, "not a regular file", path)
-        cas_id, head = _sampled(fd, st.st_size)
+        cas_id, head = sampled(fd, st.st_size)
         return cas_id, head[:16], st.st_size
     finally:
         held.close(fd, st)

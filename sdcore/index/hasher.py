@@ -1,5 +1,5 @@
-"""The content phase's hashing, in child processes (one per core, up to 4): they read and hash one batch while
-the indexer writes the last.
+"""Content identities read in child processes: in the content phase one per core (up to 4), each reading and hashing
+its share of one batch while the indexer writes the last; in a first load, by the walker as it lists each folder.
 
 Threads do not help here: the files are small, so hashing is mostly Python work holding the GIL, and the
 writer thread then waits for it on every SQLite step.
@@ -8,14 +8,19 @@ writer thread then waits for it on every SQLite step.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import msgpack
 
+from sdcore.fs import held
 from sdcore.index import cas
-from sdcore.index.kinds import kind_from_magic
+from sdcore.index.kinds import MAGIC_BYTES, kind_from_magic
+from sdcore.index.walker import EXTENSION, INODE, KIND, MTIME, NAME, OBJECT_KIND, SIZE, Found
+from sdcore.sdpath import from_db
 
 Request = tuple[int, str, str]  # (entry id, absolute path, extension)
 Identified = tuple[int, str | None, str | None, int, str | None]  # (entry id, cas_id, object kind, size, error)
@@ -31,6 +36,46 @@ def identify_all(files: list[Request]) -> list[Identified]:
             continue
         results.append((entry_id, cas_id, kind_from_magic(head, extension), size, None))
     return results
+
+
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # never a symlink, never waits on a FIFO
+
+
+def identify_listing(dir_fd: int, found: list[Found], until: float) -> list[Found]:
+    """A folder's listing with each entry's cas_id appended: a regular file's is read by name in the open folder
+    `dir_fd` when it is still the file listed (same inode, size and time), and its object kind is then the one its
+    first bytes prove; None for anything else (a file changed, gone or unreadable is left to the content phase), and
+    for every file once the clock (time.monotonic) passes `until`.
+
+    One open per file, beside the listing: no path is built or walked again, nothing is read back from the database.
+    """
+    out: list[Found] = []
+    append, open_, fstat, now, sampled = out.append, os.open, os.fstat, time.monotonic, cas.sampled
+    for f in found:
+        if f[KIND] != "file" or not f[SIZE] or now() > until:
+            append((*f, None))
+            continue
+        name = f[NAME]
+        try:
+            fd = open_(name if name.isascii() else from_db(name), _OPEN_FILE, dir_fd=dir_fd)
+        except OSError:
+            append((*f, None))
+            continue
+        st = None
+        try:
+            st = fstat(fd)
+            if st.st_ino != f[INODE] or st.st_size != f[SIZE] or st.st_mtime != f[MTIME] or not stat.S_ISREG(st.st_mode):
+                append((*f, None))
+                continue
+            cas_id, head = sampled(fd, st.st_size)
+        except OSError:
+            append((*f, None))
+            continue
+        finally:
+            held.close(fd, st)
+        kind = kind_from_magic(head[:MAGIC_BYTES], from_db(f[EXTENSION]))
+        append((*f, cas_id) if kind == f[OBJECT_KIND] else (*f[:OBJECT_KIND], kind, *f[OBJECT_KIND + 1 :], cas_id))
+    return out
 
 
 class InlineHasher:

@@ -3,7 +3,8 @@
 Phases: discovery (read directories, batch by batch) feeding processing (diff each directory with
 the database by name, inode, size and mtime: new, changed, moved, deleted), then cleanup (entries
 that vanished and were not found moved), aggregation (directory sizes and file counts) and, in
-content and deep mode, content (cas_id and object kind). Every batch commits together with the
+content and deep mode, content (cas_id and object kind; a first load's walker reads most files' as it lists them,
+`HASH_WHILE_WALKING`: the content phase reads what it left). Every batch commits together with the
 job's cursor (the `scan_queue` rows and the job state), so a killed index resumes exactly.
 """
 
@@ -55,9 +56,20 @@ BATCH_ENTRIES = 5000  # entries per discovery transaction
 CONTENT_BATCH_SECONDS = 1.0
 CONTENT_BATCH_MIN, CONTENT_BATCH_MAX = 100, 10_000
 
+HASH_WHILE_WALKING = 6.0
+"""A content index's first load: the walker reads the files' content identities as it lists them (their rows written
+once, with their content id: no second pass over the database and the paths) while that makes the walk at most this
+many times longer (and a second). Past that (a slow disk: every file a seek) the content phase reads the rest, after
+the location is searchable, so search waits no longer than that for a content index. 0: the content phase reads all."""
+
 _INSERT = (
     "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
     " hidden, link_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_IDENTIFIED = (  # rows found with their cas_id last (`hasher.identify_listing`), their identities written first
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
+    " hidden, link_target, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " (SELECT id FROM content_identities WHERE cas_id = ?))"
 )
 
 
@@ -247,8 +259,9 @@ class IndexJob(Job):
         walker: ProcessWalker | Walker
         (root_inode,) = ctx.library.read().execute("SELECT inode FROM entries WHERE id = ?", (loc.root_id,)).fetchone() or (None,)
         try:  # a whole tree is read by a child process, so the disk and SQLite each get a core
+            reading = HASH_WHILE_WALKING if self.first_load and loc.mode != "shallow" else 0.0
             walker = (
-                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode) if recursive
+                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode, reading=reading) if recursive
                 else Walker(loc.path, list(ids), rules, False, root_inode=root_inode)
             )  # fmt: skip
         except OSError:
@@ -299,7 +312,7 @@ class IndexJob(Job):
                     self.found += len(found)
                 done.append((ctx.job_id, dir_id))
                 self.dirs += 1
-            writes.flush(db, loc.id if self.first_load else None)
+            self.hashed += writes.flush(db, loc.id if self.first_load else None)
             db.executemany("DELETE FROM scan_queue WHERE job_id = ? AND entry_id = ?", done)
             if last:
                 db.execute("DELETE FROM scan_queue WHERE job_id = ?", (ctx.job_id,))
@@ -525,11 +538,22 @@ class IndexJob(Job):
             ).fetchall()
 
         def requests(rows: list[tuple[int, str, str, str]]) -> list[Request]:
-            return [(entry_id, _file_path(loc, parent, name), from_db(ext)) for entry_id, name, ext, parent in rows]
+            folders: dict[str, str] = {}  # a folder's path with its final '/', made once for all its files
 
+            def folder(parent: str) -> str:
+                path = folders.get(parent)
+                if path is None:
+                    path = folders[parent] = os.path.join(loc.absolute(from_db(parent)), "")
+                return path
+
+            return [(entry_id, folder(parent) + from_db(name), from_db(ext)) for entry_id, name, ext, parent in rows]
+
+        rows = files_after(self.content_cursor, CONTENT_BATCH_MIN)
+        if not rows:  # nothing left to read (a first load's walker read it all): no hashing process started
+            self._write_content(ctx, loc, rows, [])
+            return
         hasher = start_hasher()
         try:
-            rows = files_after(self.content_cursor, CONTENT_BATCH_MIN)
             hasher.submit(requests(rows))
             asked = time.monotonic()
             while self.phase == "content" and not ctx.should_stop:
@@ -552,8 +576,8 @@ class IndexJob(Job):
         self, ctx: JobContext, loc: Location, rows: list[tuple[int, str, str, str]], results: list[Identified]
     ) -> None:
         library = ctx.library
-        paths = {entry_id: _file_path(loc, parent, name) for entry_id, name, _, parent in rows}
         failed = [(error, entry_id) for entry_id, cas_id, _, _, error in results if error is not None]
+        paths = {entry_id: _file_path(loc, parent, name) for entry_id, name, _, parent in rows} if failed else {}
         # A file gone from where it was looked for moved or was deleted since the walk: not unreadable.
         gone = {entry_id for _, entry_id in failed if not os.path.lexists(paths.get(entry_id, ""))}
         failed = [f for f in failed if f[1] not in gone]
@@ -649,17 +673,55 @@ class _BatchWrites:
         db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self.directories)
         self.directories.clear()
 
-    def flush(self, db: sqlite3.Connection, first_load_of: int | None = None) -> None:
-        """Write the batch; `first_load_of` a location: its first load, whose rows go in without a trigger a row."""
+    def flush(self, db: sqlite3.Connection, first_load_of: int | None = None) -> int:
+        """Write the batch; `first_load_of` a location: its first load, whose rows go in without a trigger a row.
+        Returns how many files came with their content identity."""
         self.write_paths(db)
         rows = self.folders + self.entries
+        identified = _write_identities(db, self.entries)
         if first_load_of is not None and rows:
             _insert_without_triggers(db, first_load_of, rows)
         else:
-            db.executemany(_INSERT, rows)
+            db.executemany(_insert_for(rows), rows)
+        if identified:
+            _bring_back_by_content(db, self.entries)
         db.executemany("INSERT OR IGNORE INTO scan_queue (job_id, entry_id) VALUES (?, ?)", self.queued)
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
+        return identified
+
+
+def _insert_for(rows: list[tuple]) -> str:
+    """The insert statement of these rows of entries: with their content's cas_id last, or without."""
+    return _INSERT_IDENTIFIED if rows and len(rows[0]) > 13 else _INSERT
+
+
+def _bring_back_by_content(db: sqlite3.Connection, rows: list[tuple]) -> None:
+    """The tags and notes of deleted files that wait by content (`detached`) for a file of that content: the trigger
+    that brings them back fires when an entry's content id is set, not when a row is inserted with one; so these rows'
+    content ids are set again (only for contents that something waits for)."""
+    if db.execute("SELECT 1 FROM detached LIMIT 1").fetchone() is None:
+        return
+    back: list[tuple[str, int]] = []
+    for start in range(0, len(rows), 500):
+        part = rows[start : start + 500]
+        cas_ids = {row[13] for row in part if row[13] is not None}
+        marks = ",".join("?" * len(cas_ids))
+        waiting = {cas_id for (cas_id,) in db.execute(f"SELECT cas_id FROM detached WHERE cas_id IN ({marks})", [*cas_ids])}
+        back.extend((row[13], row[0]) for row in part if row[13] in waiting)
+    db.executemany("UPDATE entries SET content_id = NULL WHERE id = ?", [(entry_id,) for _, entry_id in back])
+    db.executemany("UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?) WHERE id = ?", back)
+
+
+def _write_identities(db: sqlite3.Connection, rows: list[tuple]) -> int:
+    """The content identities of these rows of entries found with their cas_id (`_INSERT_IDENTIFIED`); how many."""
+    if not rows or len(rows[0]) <= 13:
+        return 0
+    identities = [(row[13], row[7], row[6]) for row in rows if row[13] is not None]
+    db.executemany(
+        "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING", identities
+    )
+    return len(identities)
 
 
 _INSERT_TRIGGERS = ("search_entry_added", "catalogue_entry_added")
@@ -674,13 +736,13 @@ def _insert_without_triggers(db: sqlite3.Connection, location_id: int, rows: lis
     The search trigger does nothing for these rows while the location's search index is paused (so it must be);
     the catalogue trigger numbers each new entry once the library is shared."""
     if db.execute("SELECT 1 FROM fts_pause WHERE location_id = ?", (location_id,)).fetchone() is None:
-        db.executemany(_INSERT, rows)  # resumed after a search indexed what was loaded: the triggers index the rest
+        db.executemany(_insert_for(rows), rows)  # resumed after a search indexed what was loaded: the triggers index the rest
         return
     marks = ",".join("?" * len(_INSERT_TRIGGERS))
     saved = db.execute(f"SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND name IN ({marks})", _INSERT_TRIGGERS).fetchall()
     for name, _ in saved:
         db.execute(f"DROP TRIGGER {name}")
-    db.executemany(_INSERT, rows)
+    db.executemany(_insert_for(rows), rows)
     if db.execute(
         "SELECT 1 FROM catalogue_tracking t JOIN locations l ON l.device_id = t.device_id WHERE l.id = ?", (location_id,)
     ).fetchone():

@@ -42,6 +42,8 @@ _MAGIC: list[tuple[int, bytes, str]] = [
     (0, b"SQLite format 3\x00", "database"),
 ]
 MAGIC_BYTES = 16
+_MAGIC_STARTS = frozenset(magic[:2] for offset, magic, _ in _MAGIC if offset == 0)
+"""The first two bytes of every magic at offset 0: most files (text, source) start with none, and skip the list."""
 
 
 def extension_of(name: str) -> str:
@@ -56,6 +58,16 @@ def kind_from_extension(extension: str) -> str | None:
 
 def kind_from_magic(head: bytes, extension: str) -> str | None:
     """The kind the first bytes prove, falling back to the extension's."""
+    magic = head[:2] in _MAGIC_STARTS or head[4:8] == b"ftyp" or head[:4] == b"RIFF"
+    return (
+        (magic and _proven(head, extension))
+        or _BY_EXTENSION.get(extension)
+        or ("text" if head and _looks_like_text(head) else None)
+    )
+
+
+def _proven(head: bytes, extension: str) -> str | None:
+    """The kind a file's magic bytes prove, if any."""
     for offset, magic, kind in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             if kind == "archive" and _BY_EXTENSION.get(extension) == "document":
@@ -65,7 +77,7 @@ def kind_from_magic(head: bytes, extension: str) -> str | None:
             return kind
     if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"AVI ", b"WEBP"):
         return {b"WAVE": "audio", b"AVI ": "video", b"WEBP": "image"}[head[8:12]]
-    return _BY_EXTENSION.get(extension) or ("text" if head and _looks_like_text(head) else None)
+    return None
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 
@@ -87,16 +88,20 @@ def scan_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = No
 
     Raises OSError when the directory itself cannot be read.
     """
-    if root is None:  # the entries are read through a descriptor: a stat by name there is not a walk of the path
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    else:
-        from sdcore.fs.beneath import open_beneath
-
-        fd = open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = open_dir(path, relative, root)
     try:
         return _scan(fd, relative, rules)
     finally:
         os.close(fd)
+
+
+def open_dir(path: str, relative: str, root: int | None = None) -> int:
+    """A descriptor of the folder to list (`scan_dir`); beneath `root` when given."""
+    if root is None:  # the entries are read through a descriptor: a stat by name there is not a walk of the path
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    from sdcore.fs.beneath import open_beneath
+
+    return open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 def _scan(dir_fd: int, relative: str, rules: IgnoreRules) -> list[Found]:
@@ -219,10 +224,15 @@ class ProcessWalker:
 
     The child streams msgpack frames `(relative path, entries | error text, fingerprint)`: the listing's fingerprint
     is hashed there, beside the walk, off the writer's core. The pipe's buffer is the bound on how far ahead it runs.
+
+    `reading` > 0: the child also reads each file's content identity as it lists its folder (a content index's first
+    load) while the time spent reading stays within `reading` times the time spent listing, plus a second; each entry
+    then has its cas_id appended (None: not read, left to the content phase). See `hasher.identify_listing`.
     """
 
     def __init__(
-        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True, root_inode: int | None = None
+        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool = True, root_inode: int | None = None,
+        reading: float = 0.0,
     ) -> None:
         self._child = subprocess.Popen(
             [sys.executable, "-m", "sdcore.index.walker"],
@@ -235,7 +245,9 @@ class ProcessWalker:
         with contextlib.suppress(OSError):  # a deeper pipe lets the walk run ahead while SQLite writes a batch
             fcntl.fcntl(self._child.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
         self._child.stdin.write(
-            msgpack.packb([root, start, [*rules.names], [*rules.paths], recursive, root_inode], unicode_errors="surrogateescape")
+            msgpack.packb(
+                [root, start, [*rules.names], [*rules.paths], recursive, root_inode, reading], unicode_errors="surrogateescape"
+            )
         )
         self._child.stdin.close()
 
@@ -262,13 +274,18 @@ def _child_main() -> None:
 
 
 def _walk_to_stdout() -> None:
-    root, start, names, paths, recursive, root_inode = msgpack.unpackb(sys.stdin.buffer.read(), unicode_errors="surrogateescape")
+    root, start, names, paths, recursive, root_inode, reading = msgpack.unpackb(
+        sys.stdin.buffer.read(), unicode_errors="surrogateescape"
+    )
     rules = IgnoreRules([*names, *paths])
     out = sys.stdout.buffer
     pack = msgpack.Packer(unicode_errors="surrogateescape").pack
     pending = deque(start)
     from sdcore.sdpath import from_db
 
+    if reading:
+        from sdcore.index.hasher import identify_listing
+    listed = read = 0.0  # seconds spent listing folders, reading files
     try:
         root_fd: int | OSError = open_root(root, root_inode)
     except OSError as exc:
@@ -276,18 +293,30 @@ def _walk_to_stdout() -> None:
     while pending:
         rel_db = pending.popleft()
         rel = from_db(rel_db)
+        dir_fd = -1
+        started = time.monotonic()
         try:
             if isinstance(root_fd, OSError):
                 raise root_fd
-            found = scan_dir(root, rel, rules, root_fd)
+            dir_fd = open_dir(root, rel, root_fd)
+            found = _scan(dir_fd, rel, rules)
         except OSError as exc:
+            if dir_fd >= 0:
+                os.close(dir_fd)
             out.write(pack((rel_db, exc.strerror or str(exc), 0)))
             continue
         if recursive:
             prefix = rel_db + "/" if rel_db else ""
             pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
         body = pack(found)  # a frame is a 3-array: its header, the path, the entries (packed once), the fingerprint
-        out.write(b"\x93" + pack(rel_db) + body + pack(listing_fingerprint(body)))
+        fingerprint = listing_fingerprint(body)  # of the listing alone: a later walk's listing has no content ids
+        if reading:
+            now = time.monotonic()
+            listed += now - started
+            body = pack(identify_listing(dir_fd, found, now + reading * listed + 1.0 - read))
+            read += time.monotonic() - now
+        os.close(dir_fd)
+        out.write(b"\x93" + pack(rel_db) + body + pack(fingerprint))
     out.flush()
 
 

@@ -41,6 +41,7 @@ async def test_files_of_a_folder_renamed_while_the_content_index_was_paused_get_
         ctx.pause_requested = True  # as Ctrl-C does, once the first files have their cas_id
 
     monkeypatch.setattr(indexer, "CONTENT_BATCH_MAX", indexer.CONTENT_BATCH_MIN)
+    monkeypatch.setattr(indexer, "HASH_WHILE_WALKING", 0.0)  # every file read by the content phase
     monkeypatch.setattr(IndexJob, "_write_content", pause_after_one_batch)
     loc = library.locations.add(str(root), mode="content")
     job_id = await index_location(library, loc)
@@ -72,6 +73,7 @@ async def test_a_file_deleted_before_its_content_was_read_is_removed_not_unreada
         ctx.pause_requested = True
 
     monkeypatch.setattr(indexer, "CONTENT_BATCH_MAX", indexer.CONTENT_BATCH_MIN)
+    monkeypatch.setattr(indexer, "HASH_WHILE_WALKING", 0.0)  # every file read by the content phase
     monkeypatch.setattr(IndexJob, "_write_content", pause_after_one_batch)
     loc = library.locations.add(str(root), mode="content")
     assert (await library.jobs.wait(await index_location(library, loc))).state == "paused"

@@ -577,6 +577,8 @@ async def test_a_paused_index_resumes_to_the_same_result(
     monkeypatch.setattr(indexer, "BATCH_ENTRIES", 40)
     monkeypatch.setattr(indexer, "CONTENT_BATCH_MIN", 40)
     monkeypatch.setattr(indexer, "CONTENT_BATCH_MAX", 40)
+    if stop_in == "content":  # else the walker reads every file as it lists it (and is stopped in that)
+        monkeypatch.setattr(indexer, "HASH_WHILE_WALKING", 0.0)
     root = tmp_path / "big"
     for d in range(8):
         (root / f"d{d}" / "sub").mkdir(parents=True)
@@ -616,6 +618,7 @@ async def test_on_a_slow_disk_the_content_phase_still_reports_progress_every_sec
             return super().result()
 
     monkeypatch.setattr(indexer, "start_hasher", SlowDisk)
+    monkeypatch.setattr(indexer, "HASH_WHILE_WALKING", 0.0)  # every file read by the content phase
     root = tmp_path / "slow"
     root.mkdir()
     for f in range(700):

@@ -132,7 +132,7 @@ def index_job(data: Path) -> dict | None:
         db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
         try:
-            row = conn.execute("SELECT checkpoint FROM jobs WHERE name = 'index'").fetchone()
+            row = conn.execute("SELECT checkpoint FROM jobs WHERE name = 'index' AND state = 'running'").fetchone()
         finally:
             conn.close()
     except (StopIteration, sqlite3.Error):
@@ -155,6 +155,10 @@ def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finish
 ) -> None:
     tree, data = big_tree, Path(env["SD_DATA_DIR"])
     args = ["location", "add", str(tree), "--mode", "content"]
+    if phase == "content":  # a first load reads the files as it lists them: here a shallow location's are read after
+        assert sd(env, "location", "add", str(tree), "--mode", "shallow").returncode == 0
+        args = ["location", "mode", str(tree), "content"]
+    before = {j["id"] for j in jobs(env)}
     proc = subprocess.Popen([SD, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
 
@@ -167,7 +171,7 @@ def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finish
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "status" not in err, err  # the children say nothing either
     assert "paused" in err
-    (job,) = jobs(env)
+    (job,) = [j for j in jobs(env) if j["id"] not in before]
     assert job["state"] == "paused"
     (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
     assert loc["state"] == "paused"
@@ -175,7 +179,7 @@ def test_ctrl_c_pauses_an_index_in_any_phase_quietly_and_running_it_again_finish
     # the advice printed is true both ways: the same command again, or `sd job resume` with a prefix of the id
     again = sd(env, *args) if phase == "content" else sd(env, "job", "resume", job["id"][:6])
     assert again.returncode == 0, again.stderr
-    assert [(j["id"], j["state"]) for j in jobs(env)] == [(job["id"], "completed")]
+    assert [(j["id"], j["state"]) for j in jobs(env) if j["id"] not in before] == [(job["id"], "completed")]
     (loc,) = json.loads(sd(env, "location", "list", "--json").stdout)
     assert (loc["state"], loc["files"]) == ("indexed", 30_000)
     db = next((data / "libraries").glob("*.sdlibrary")) / "database.db"
