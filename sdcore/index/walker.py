@@ -25,6 +25,8 @@ Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, 
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)
 
 _KIND_OF_FMT = {
     stat.S_IFREG: "file",
@@ -106,7 +108,7 @@ def read_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = No
     else:
         from sdcore.fs.beneath import open_beneath
 
-        fd = open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_beneath(root, relative, _DIR_FLAGS)
     try:
         return _read(fd, relative, rules)
     finally:
@@ -181,29 +183,56 @@ tuples (from the child), or the OSError that stopped it, its listing's fingerpri
 def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_inode: int | None = None
          ) -> Generator[tuple[str, Listing | OSError], None, None]:
     """(path in DB form, listing or the OSError that stopped it) of each directory, breadth-first from `start`, in the
-    order they were queued; descends into every directory it finds when `recursive`."""
+    order they were queued; descends into every directory it finds when `recursive`.
+
+    A folder is opened by its name in its parent's descriptor (never through a symlink swapped in: O_NOFOLLOW), held
+    until the folders in it are opened, so no path is resolved from the root again (but past HELD folders held at
+    once, whose folders are opened by their path beneath the root)."""
+    from sdcore.fs.beneath import open_beneath
+
     try:
-        root_fd: int | OSError = open_root(root, root_inode)
+        root_fd = open_root(root, root_inode)
     except OSError as exc:
-        root_fd = exc
-    pending = deque(start)
+        for rel_db in start:
+            yield rel_db, exc
+        return
+    pending: deque[tuple[int | None, str, str]] = deque((None, rel_db, rel_db) for rel_db in start)  # (parent, name, path)
+    left: dict[int, int] = {}  # a folder held open -> how many of its folders are still to be opened
     try:
         while pending:
-            rel_db = pending.popleft()
+            parent, name, rel_db = pending.popleft()
+            rel = from_db(rel_db)
             try:
-                if isinstance(root_fd, OSError):
-                    raise root_fd
-                listing = read_dir(root, from_db(rel_db), rules, root_fd)
+                folder = os.open(name, _DIR_FLAGS, dir_fd=parent) if parent is not None else open_beneath(root_fd, rel, _DIR_FLAGS)
+                try:
+                    listing = _read(folder, rel, rules)
+                except OSError:
+                    os.close(folder)
+                    raise
             except OSError as exc:
                 yield rel_db, exc
                 continue
-            if recursive:
+            finally:
+                if parent is not None:
+                    left[parent] -= 1
+                    if not left[parent]:
+                        del left[parent]
+                        os.close(parent)
+            if recursive and listing.dirs:
                 prefix = rel_db + "/" if rel_db else ""
-                pending.extend(prefix + (name if name.isascii() else to_db(name)) for name in listing.dirs)
+                held = folder if len(left) < HELD else None
+                if held is None:
+                    os.close(folder)
+                else:
+                    left[folder] = len(listing.dirs)
+                pending.extend((held, name, prefix + (name if name.isascii() else to_db(name))) for name in listing.dirs)
+            else:
+                os.close(folder)
             yield rel_db, listing
     finally:
-        if isinstance(root_fd, int):
-            os.close(root_fd)
+        for fd in left:
+            os.close(fd)
+        os.close(root_fd)
 
 
 class Walker:
