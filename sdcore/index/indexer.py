@@ -53,6 +53,7 @@ from sdcore.sdpath import display, from_db, to_db
 from sdcore.sync.catalogue import refuse_catalogue
 
 BATCH_ENTRIES = 5000  # entries per discovery transaction
+KNOWN_FOLDERS = 200_000  # a rescan reads what it knows of up to this many folders at once (~60 MB), not one by one
 # Files hashed (by the children) while the last batch is written: about CONTENT_BATCH_SECONDS' worth, so a fast disk
 # makes few write transactions (~10 ms each at any size) and a slow one still moves the progress bar.
 CONTENT_BATCH_SECONDS = 1.0
@@ -246,7 +247,7 @@ class IndexJob(Job):
             if self.first_load:  # a first bulk load writes faster without secondary indexes; made again after
                 drop_secondary_indexes(db)
             # A rescan of the whole location reads what it knows of its folders in one query, not one per folder.
-            known = _Folders(db, loc.id) if self.scope == "recursive" and not self.first_load and self.subpaths == [""] else None
+            known = _Folders.load(db, loc.id) if self.scope == "recursive" and not self.first_load and self.subpaths == [""] else None
         recursive = self.scope == "recursive"
         rules = IgnoreRules(loc.ignore)
         walker: ProcessWalker | Walker
@@ -633,20 +634,26 @@ class _Folders:
     folders in it. Good for the walk: a folder's row changes only when its own listing is diffed, once, after it is
     looked up here, or when the listing of a folder it moves out of or into is (so that one is not skipped either)."""
 
-    def __init__(self, db: sqlite3.Connection, location_id: int) -> None:
+    def __init__(self) -> None:
         self.fingerprints: dict[int, int | None] = {}
         self.subdirs: dict[int, list[tuple[str, int]]] = {}
-        rows = db.execute(
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection, location_id: int) -> _Folders | None:
+        """None for a location of more than KNOWN_FOLDERS folders: those are looked up a batch at a time."""
+        (count,) = db.execute("SELECT COUNT(*) FROM directory_paths WHERE location_id = ?", (location_id,)).fetchone()
+        if count > KNOWN_FOLDERS:
+            return None
+        known = cls()
+        for entry_id, parent_id, name, fingerprint in db.execute(
             "SELECT e.id, e.parent_id, e.name, e.fingerprint FROM directory_paths p JOIN entries e ON e.id = p.entry_id"
             " WHERE p.location_id = ?",
             (location_id,),
-        ).fetchall()
-        for entry_id, _, _, fingerprint in rows:
-            self.fingerprints[entry_id] = fingerprint
-            self.subdirs[entry_id] = []
-        for entry_id, parent_id, name, _ in rows:
-            if parent_id in self.subdirs:
-                self.subdirs[parent_id].append((name, entry_id))
+        ):
+            known.fingerprints[entry_id] = fingerprint
+            known.subdirs.setdefault(entry_id, [])
+            known.subdirs.setdefault(parent_id, []).append((name, entry_id))  # a folder's parent is a folder of it
+        return known
 
 
 class _BatchWrites:

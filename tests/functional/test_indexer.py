@@ -16,7 +16,7 @@ import pytest
 from sdcore import search
 from sdcore.core import Core
 from sdcore.events import EntriesChanged
-from sdcore.index import cas, walker
+from sdcore.index import cas, indexer, walker
 from sdcore.index.indexer import index_location, refresh
 from sdcore.index.listing import list_indexed, scan_ephemeral
 from sdcore.library import Library, Location
@@ -310,15 +310,18 @@ async def test_reindex_resets_and_rehashes_a_changed_file(library: Library, tree
     assert after[""]["size"] == before[""]["size"] + len(", world")
 
 
-@pytest.mark.parametrize("held", [walker.HELD, 1])
+@pytest.mark.parametrize("small", [False, True])
 async def test_a_rescan_finds_every_kind_of_change_in_folders_whose_own_time_is_put_back(
-    library: Library, tree: Path, held: int, monkeypatch: pytest.MonkeyPatch
+    library: Library, tree: Path, small: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rescan skips a folder whose listing is as it was: that must never hide a change. Each change here is made in a
     folder whose modification time is then put back, as a copy tool or an unpacked archive may leave it, and in a
-    folder a level down from the one that changed (so the folders above are skipped or not as they should be). With
-    `held` 1, most folders are opened by their path, not in their parent's descriptor."""
-    monkeypatch.setattr(walker, "HELD", held)
+    folder a level down from the one that changed (so the folders above are skipped or not as they should be).
+    `small`: as in a huge tree, most folders are opened by their path (not in their parent's descriptor) and what
+    the library knows of them is read a batch at a time."""
+    if small:
+        monkeypatch.setattr(walker, "HELD", 1)
+        monkeypatch.setattr(indexer, "KNOWN_FOLDERS", 0)
     loc = library.locations.add(str(tree), mode="shallow")
     (tree / "docs" / "deep" / "was-a-folder").mkdir()
     (tree / "docs" / "deep" / "was-a-folder" / "inner.txt").write_text("in a folder")
