@@ -285,9 +285,9 @@ def __getattr__(name: str) -> Any:
     if name != "RECORDS":
         raise AttributeError(name)
     from sdcore import dedup, events
+    from sdcore.jobs import results
     from sdcore.jobs.manager import JobRecord
     from sdcore.library.locations import Location
-    from sdcore.ops import results
     from sdcore.search import Query, SavedSearch
     from sdcore.tags import Tag
     from sdcore.volumes import Volume

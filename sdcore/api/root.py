@@ -602,7 +602,7 @@ class Ops:
 
     async def trash(self, paths: builtins.list[SdPath]) -> builtins.list[Trashed]:
         """Move to the trash (each device's own) and wait; where each item went (`restore` puts it back)."""
-        from sdcore.ops.results import DeleteResult, Outcome
+        from sdcore.jobs.results import DeleteResult, Outcome
 
         record = await wait_for(await self._library(), (await self.start_delete(paths)).id)
         result = record.result

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,11 @@ from sdcore.index.walker import (
     SIZE,
     Found,
     IgnoreRules,
+    Listing,
     ProcessWalker,
+    Walked,
     Walker,
+    found_of,
 )
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused
 from sdcore.library import volume_locations
@@ -51,6 +54,7 @@ from sdcore.sdpath import display, from_db, to_db
 from sdcore.sync.catalogue import refuse_catalogue
 
 BATCH_ENTRIES = 5000  # entries per discovery transaction
+KNOWN_FOLDERS = 200_000  # a rescan reads what it knows of up to this many folders at once (~60 MB), not one by one
 # Files hashed (by the children) while the last batch is written: about CONTENT_BATCH_SECONDS' worth, so a fast disk
 # makes few write transactions (~10 ms each at any size) and a slow one still moves the progress bar.
 CONTENT_BATCH_SECONDS = 1.0
@@ -254,36 +258,42 @@ class IndexJob(Job):
             )
             if self.first_load:  # a first bulk load writes faster without secondary indexes; made again after
                 drop_secondary_indexes(db)
+            # A rescan of the whole location reads what it knows of its folders in one query, not one per folder.
+            known = _Folders.load(db, loc.id) if self.scope == "recursive" and not self.first_load and self.subpaths == [""] else None
         recursive = self.scope == "recursive"
         rules = IgnoreRules(loc.ignore)
         walker: ProcessWalker | Walker
         (root_inode,) = ctx.library.read().execute("SELECT inode FROM entries WHERE id = ?", (loc.root_id,)).fetchone() or (None,)
-        try:  # a whole tree is read by a child process, so the disk and SQLite each get a core
+        # A first load of a whole tree is read by a child process, so the disk and SQLite each get a core (in content
+        # mode the child reads each file's content id as it lists its folder). A rescan reads in this process: most of
+        # its listings are as they were, and cost their reading and nothing more.
+        try:
             reading = HASH_WHILE_WALKING if self.first_load and loc.mode != "shallow" else 0.0
             walker = (
-                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode, reading=reading) if recursive
-                else Walker(loc.path, list(ids), rules, False, root_inode=root_inode)
+                ProcessWalker(loc.path, list(ids), rules, root_inode=root_inode, reading=reading)
+                if recursive and self.first_load
+                else Walker(loc.path, list(ids), rules, recursive, root_inode=root_inode)
             )  # fmt: skip
         except OSError:
             walker = Walker(loc.path, list(ids), rules, recursive, root_inode=root_inode)
         try:
-            batch: list[tuple[str, list[Found] | OSError, int]] = []
+            batch: list[Walked] = []
             size = 0
             with _paused_if_stopping(ctx):
                 for item in walker:
                     batch.append(item)
                     size += len(item[1]) if isinstance(item[1], list) else 1
                     if size >= BATCH_ENTRIES:
-                        self._write_batch(ctx, loc, batch, ids)
+                        self._write_batch(ctx, loc, batch, ids, known)
                         batch, size = [], 0
                         if ctx.should_stop:
                             return
-                self._write_batch(ctx, loc, batch, ids, last=True)
+                self._write_batch(ctx, loc, batch, ids, known, last=True)
         finally:
             walker.close()
 
     def _write_batch(
-        self, ctx: JobContext, loc: Location, batch: list[tuple[str, list[Found] | OSError, int]], ids: dict[str, int],
+        self, ctx: JobContext, loc: Location, batch: list[Walked], ids: dict[str, int], known: _Folders | None = None,
         last: bool = False,
     ) -> None:
         library = ctx.library
@@ -295,8 +305,8 @@ class IndexJob(Job):
             # row grows once written (its listing's fingerprint, its totals) and a full page that grows splits in two
             # half-empty ones; the files' pages stay full (a first index 3-4% smaller).
             self._next_folder_id = self._next_id
-            self._next_id += sum(1 for _, found, _ in batch if isinstance(found, list) for f in found if f[KIND] == "dir")
-            writes = _BatchWrites(db, [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)])
+            self._next_id += sum(_folders(found) for _, found, _ in batch)
+            writes = _BatchWrites(db, [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)], known)
             done: list[tuple[str, int]] = []
             for rel_db, found, fingerprint in batch:
                 dir_id = ids.pop(rel_db, None)
@@ -326,7 +336,7 @@ class IndexJob(Job):
             context.bus.publish(EntriesChanged(context.device_id, directory, names, library.id))
 
     def _apply_dir(
-        self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, found: list[Found],
+        self, db: sqlite3.Connection, ctx: JobContext, loc: Location, dir_id: int, rel_db: str, listed: Listing | list[Found],
         fingerprint: int, ids: dict[str, int], writes: _BatchWrites,
     ) -> tuple[str, ...]:
         """Diff one directory with the database and write the difference; returns the names that changed.
@@ -345,13 +355,14 @@ class IndexJob(Job):
         # A first load writes a directory without a diff, unless something else read it first (a refresh by
         # the watcher or a tag while the load runs: it left a fingerprint); that one is diffed as usual.
         known = writes.fingerprint(db, dir_id)
-        if self.first_load and known is None:  # every entry is new: no diff
-            self._add_new(loc, dir_id, prefix, found, fingerprint, queue_dir, writes)
-            return ()
         if known == fingerprint:
             if recursive:  # the listing is as it was: only its subdirectories need a look
-                for name, entry_id in db.execute("SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,)):
+                for name, entry_id in writes.subdirs(db, dir_id):
                     queue_dir(entry_id, name)
+            return ()
+        found = found_of(listed) if isinstance(listed, Listing) else listed
+        if self.first_load and known is None:  # every entry is new: no diff
+            self._add_new(loc, dir_id, prefix, found, fingerprint, queue_dir, writes)
             return ()
         existing = {
             row[0]: row
@@ -644,12 +655,40 @@ class IndexJob(Job):
         library.context.bus.publish(LocationScanState(library.id, loc.id, state))
 
 
+class _Folders:
+    """A location's folders as the database has them when a rescan starts: each one's listing fingerprint and the
+    folders in it. Good for the walk: a folder's row changes only when its own listing is diffed, once, after it is
+    looked up here, or when the listing of a folder it moves out of or into is (so that one is not skipped either)."""
+
+    def __init__(self) -> None:
+        self.fingerprints: dict[int, int | None] = {}
+        self.subdirs: dict[int, list[tuple[str, int]]] = {}
+
+    @classmethod
+    def load(cls, db: sqlite3.Connection, location_id: int) -> _Folders | None:
+        """None for a location of more than KNOWN_FOLDERS folders: those are looked up a batch at a time."""
+        (count,) = db.execute("SELECT COUNT(*) FROM directory_paths WHERE location_id = ?", (location_id,)).fetchone()
+        if count > KNOWN_FOLDERS:
+            return None
+        known = cls()
+        for entry_id, parent_id, name, fingerprint in db.execute(
+            "SELECT e.id, e.parent_id, e.name, e.fingerprint FROM directory_paths p JOIN entries e ON e.id = p.entry_id"
+            " WHERE p.location_id = ?",
+            (location_id,),
+        ):
+            known.fingerprints[entry_id] = fingerprint
+            known.subdirs.setdefault(entry_id, [])
+            known.subdirs.setdefault(parent_id, []).append((name, entry_id))  # a folder's parent is a folder of it
+        return known
+
+
 class _BatchWrites:
     """What a discovery batch writes once for all its directories (a statement per directory costs more)."""
 
-    def __init__(self, db: sqlite3.Connection, dir_ids: list[int]) -> None:
-        self.fingerprints: dict[int, int | None] = {}
-        for start in range(0, len(dir_ids), 500):
+    def __init__(self, db: sqlite3.Connection, dir_ids: list[int], known: _Folders | None = None) -> None:
+        self.known = known
+        self.fingerprints: dict[int, int | None] = {} if known is None else known.fingerprints
+        for start in range(0, len(dir_ids) if known is None else 0, 500):
             chunk = dir_ids[start:start + 500]
             self.fingerprints.update(
                 db.execute(f"SELECT id, fingerprint FROM entries WHERE id IN ({','.join('?' * len(chunk))})", chunk)
@@ -666,6 +705,12 @@ class _BatchWrites:
             row = db.execute("SELECT fingerprint FROM entries WHERE id = ?", (dir_id,)).fetchone()
             self.fingerprints[dir_id] = row[0] if row else None
         return self.fingerprints[dir_id]
+
+    def subdirs(self, db: sqlite3.Connection, dir_id: int) -> Iterable[tuple[str, int]]:
+        """(name, id) of the folders in a folder whose listing is as it was."""
+        if self.known is not None and dir_id in self.known.subdirs:
+            return self.known.subdirs[dir_id]
+        return db.execute("SELECT name, id FROM entries WHERE parent_id = ? AND kind = 'dir'", (dir_id,))
 
     def write_paths(self, db: sqlite3.Connection) -> None:
         """The paths of the folders new in this batch, now: the search triggers of an entry added or moved into
@@ -749,6 +794,13 @@ def _insert_without_triggers(db: sqlite3.Connection, location_id: int, rows: lis
         db.executemany("INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (?)", [(row[0],) for row in rows])
     for _, sql in saved:
         db.execute(sql)
+
+
+def _folders(listed: Listing | list[Found] | OSError) -> int:
+    """How many folders a directory walked holds."""
+    if isinstance(listed, Listing):
+        return len(listed.dirs)
+    return 0 if isinstance(listed, OSError) else sum(1 for f in listed if f[KIND] == "dir")
 
 
 def _nearest_indexed(db: sqlite3.Connection, loc: Location, subpath: str) -> tuple[int, str]:

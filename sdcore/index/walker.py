@@ -1,4 +1,4 @@
-"""Discovery: directories read with os.scandir into rows ready for the database, on a thread of their own."""
+"""Discovery: directories read with os.scandir into rows ready for the database, in this process or a child."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ import errno
 import fcntl
 import fnmatch
 import os
-import queue
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import msgpack
 import xxhash
 
 from sdcore.index.kinds import kind_from_extension
-from sdcore.sdpath import to_db
+from sdcore.sdpath import from_db, to_db
 
 # A found entry is a plain tuple (millions are made): the columns of `entries` in insert order.
 NAME, EXTENSION, KIND, OBJECT_KIND, SIZE, INODE, MTIME, MODE, HIDDEN, LINK = range(10)
@@ -28,6 +26,8 @@ Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, 
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)
 
 _KIND_OF_FMT = {
     stat.S_IFREG: "file",
@@ -40,10 +40,10 @@ _KIND_OF_FMT = {
 }
 
 
-def listing_fingerprint(packed: bytes) -> int:
-    """The fingerprint of a directory's listing from its found entries packed with msgpack (`msgpack.packb(found)`):
-    kept on the directory's entry, a listing that has not changed is not diffed again."""
-    return xxhash.xxh3_64_intdigest(packed) >> 1
+def listing_fingerprint(listing: Listing) -> int:
+    """The fingerprint of a directory's listing as read (`read_dir`): kept on the directory's entry, a listing that
+    has not changed is not diffed again, nor turned into found tuples."""
+    return xxhash.xxh3_64_intdigest(msgpack.packb(listing, unicode_errors="surrogateescape")) >> 1
 
 
 class IgnoreRules:
@@ -81,6 +81,17 @@ def open_root(path: str, inode: int | None) -> int:
     return fd
 
 
+class Listing(list):  # type: ignore[type-arg]
+    """A directory's entries as read, each (name, st_mode, st_ino, st_size, st_mtime, a symlink's target or None):
+    what its fingerprint covers (a file changed in place changes it); `dirs`: the names of its folders."""
+
+    __slots__ = ("dirs",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dirs: list[str] = []
+
+
 def scan_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = None) -> list[Found]:
     """The entries of one directory; an entry that vanishes while it is read is left out. With `root` (a
     descriptor of the location's folder, `open_root`), the directory is opened beneath it at the moment it is
@@ -88,28 +99,31 @@ def scan_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = No
 
     Raises OSError when the directory itself cannot be read.
     """
+    return found_of(read_dir(path, relative, rules, root))
+
+
+def read_dir(path: str, relative: str, rules: IgnoreRules, root: int | None = None) -> Listing:
+    """The listing of one directory (see `scan_dir`), before it is turned into found tuples."""
     fd = open_dir(path, relative, root)
     try:
-        return _scan(fd, relative, rules)
+        return _read(fd, relative, rules)
     finally:
         os.close(fd)
 
 
 def open_dir(path: str, relative: str, root: int | None = None) -> int:
-    """A descriptor of the folder to list (`scan_dir`); beneath `root` when given."""
+    """A descriptor of the folder to list (`read_dir`); beneath `root` when given."""
     if root is None:  # the entries are read through a descriptor: a stat by name there is not a walk of the path
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     from sdcore.fs.beneath import open_beneath
 
-    return open_beneath(root, relative, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    return open_beneath(root, relative, _DIR_FLAGS)
 
 
-def _scan(dir_fd: int, relative: str, rules: IgnoreRules) -> list[Found]:
-    found: list[Found] = []
-    append = found.append
-    kinds = _KIND_OF_FMT
-    s_ifmt = stat.S_IFMT
-    of_extension = _OF_EXTENSION
+def _read(dir_fd: int, relative: str, rules: IgnoreRules) -> Listing:
+    listing = Listing()
+    append = listing.append
+    dirs = listing.dirs
     ignoring = bool(rules)
     with os.scandir(dir_fd) as it:
         for dirent in it:
@@ -120,28 +134,19 @@ def _scan(dir_fd: int, relative: str, rules: IgnoreRules) -> list[Found]:
                 st = dirent.stat(follow_symlinks=False)
             except OSError:
                 continue
-            kind = kinds.get(s_ifmt(st.st_mode), "other")
-            db_name = name if name.isascii() else to_db(name)
-            if kind == "file":
-                stem, dot, tail = name.rpartition(".")
-                ext_kind = of_extension.get(tail) if dot and stem.strip(".") else _NO_EXTENSION
-                if ext_kind is None:
-                    ext = tail.lower()
-                    ext_kind = (to_db(ext), kind_from_extension(ext))
-                    if len(of_extension) < _EXTENSIONS_KEPT:
-                        of_extension[tail] = ext_kind
-                append((db_name, ext_kind[0], "file", ext_kind[1], st.st_size, st.st_ino, st.st_mtime, st.st_mode,
-                        name[0] == ".", None))
-                continue
-            link = None
-            if kind == "symlink":
+            mode = st.st_mode
+            fmt = mode & 0o170000
+            if fmt == stat.S_IFDIR:
+                dirs.append(name)
+            elif fmt == stat.S_IFLNK:
                 try:
-                    link = to_db(os.readlink(dirent.path, dir_fd=dir_fd))
+                    link: str | None = os.readlink(name, dir_fd=dir_fd)
                 except OSError:
                     link = None
-            append((db_name, "", kind, None, 0 if kind == "dir" else st.st_size, st.st_ino, st.st_mtime, st.st_mode,
-                    name[0] == ".", link))
-    return found
+                append((name, mode, st.st_ino, st.st_size, st.st_mtime, link))
+                continue
+            append((name, mode, st.st_ino, st.st_size, st.st_mtime, None))
+    return listing
 
 
 _NO_EXTENSION = ("", None)
@@ -151,72 +156,106 @@ so each is worked out once (a tree of names with made-up tails keeps no more tha
 _EXTENSIONS_KEPT = 4096
 
 
-class Walker:
-    """Reads directories breadth-first on a background thread, a bounded distance ahead of its reader.
+def found_of(listing: Listing) -> list[Found]:
+    """A listing's entries as found tuples: the rows of `entries`, names in DB form."""
+    found: list[Found] = []
+    append = found.append
+    kinds = _KIND_OF_FMT
+    of_extension = _OF_EXTENSION
+    for name, mode, inode, size, mtime, link in listing:
+        kind = kinds.get(mode & 0o170000, "other")
+        db_name = name if name.isascii() else to_db(name)
+        if kind == "file":
+            stem, dot, tail = name.rpartition(".")
+            ext_kind = of_extension.get(tail) if dot and stem.strip(".") else _NO_EXTENSION
+            if ext_kind is None:
+                ext = tail.lower()
+                ext_kind = (to_db(ext), kind_from_extension(ext))
+                if len(of_extension) < _EXTENSIONS_KEPT:
+                    of_extension[tail] = ext_kind
+            append((db_name, ext_kind[0], "file", ext_kind[1], size, inode, mtime, mode, name[0] == ".", None))
+            continue
+        append((db_name, "", kind, None, 0 if kind == "dir" else size, inode, mtime, mode, name[0] == ".",
+                None if link is None else to_db(link)))
+    return found
 
-    Yields (relative path in DB form, found entries or the OSError that stopped the directory, the listing's
-    fingerprint) in the order the directories were queued; descends into every directory it finds when `recursive`.
-    """
+
+Walked = tuple[str, Listing | list[Found] | OSError, int]
+"""A directory walked: (its path in the location in DB form, its listing as read (in this process) or its found
+tuples (from the child), or the OSError that stopped it, its listing's fingerprint)."""
+
+
+def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_inode: int | None = None
+         ) -> Generator[tuple[str, Listing | OSError, int], None, None]:
+    """(path in DB form, listing or the OSError that stopped it, a descriptor of the folder open until the walk goes on
+    (-1 after an error)) of each directory, breadth-first from `start`, in the order they were queued; descends into
+    every directory it finds when `recursive`.
+
+    A folder is opened by its name in its parent's descriptor (never through a symlink swapped in: O_NOFOLLOW), held
+    until the folders in it are opened, so no path is resolved from the root again (but past HELD folders held at
+    once, whose folders are opened by their path beneath the root)."""
+    from sdcore.fs.beneath import open_beneath
+
+    try:
+        root_fd = open_root(root, root_inode)
+    except OSError as exc:
+        for rel_db in start:
+            yield rel_db, exc, -1
+        return
+    pending: deque[tuple[int | None, str, str]] = deque((None, rel_db, rel_db) for rel_db in start)  # (parent, name, path)
+    left: dict[int, int] = {}  # a folder held open -> how many of its folders are still to be opened
+    try:
+        while pending:
+            parent, name, rel_db = pending.popleft()
+            rel = from_db(rel_db)
+            try:
+                folder = os.open(name, _DIR_FLAGS, dir_fd=parent) if parent is not None else open_beneath(root_fd, rel, _DIR_FLAGS)
+                try:
+                    listing = _read(folder, rel, rules)
+                except OSError:
+                    os.close(folder)
+                    raise
+            except OSError as exc:
+                yield rel_db, exc, -1
+                continue
+            finally:
+                if parent is not None:
+                    left[parent] -= 1
+                    if not left[parent]:
+                        del left[parent]
+                        os.close(parent)
+            held = folder if recursive and listing.dirs and len(left) < HELD else None
+            if recursive and listing.dirs:
+                prefix = rel_db + "/" if rel_db else ""
+                if held is not None:
+                    left[folder] = len(listing.dirs)
+                pending.extend((held, name, prefix + (name if name.isascii() else to_db(name))) for name in listing.dirs)
+            try:
+                yield rel_db, listing, folder
+            finally:
+                if held is None:
+                    os.close(folder)
+    finally:
+        for fd in left:
+            os.close(fd)
+        os.close(root_fd)
+
+
+class Walker:
+    """The walk in this process, a directory at a time as its reader asks: a rescan, where most listings are as
+    they were and cost only their reading (no child process to start, nothing to pack and unpack)."""
 
     def __init__(
-        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool, ahead: int = 256, root_inode: int | None = None
+        self, root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_inode: int | None = None
     ) -> None:
-        self.root = root
-        self.root_inode = root_inode
-        self.rules = rules
-        self.recursive = recursive
-        self._pending: deque[str] = deque(start)
-        self._out: queue.Queue[tuple[str, list[Found] | OSError, int] | None] = queue.Queue(maxsize=ahead)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sd-walker", daemon=True)
-        self._thread.start()
+        self._walk = walk(root, start, rules, recursive, root_inode)
 
-    def _run(self) -> None:
-        from sdcore.sdpath import from_db
-
-        root: int | OSError
-        try:
-            root = open_root(self.root, self.root_inode)
-        except OSError as exc:
-            root = exc
-        try:
-            while self._pending and not self._stop.is_set():
-                rel_db = self._pending.popleft()
-                rel = from_db(rel_db)
-                try:
-                    if isinstance(root, OSError):
-                        raise root
-                    found: list[Found] | OSError = scan_dir(self.root, rel, self.rules, root)
-                except OSError as exc:
-                    found = exc
-                if self.recursive and isinstance(found, list):
-                    prefix = rel_db + "/" if rel_db else ""
-                    self._pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
-                fingerprint = listing_fingerprint(msgpack.packb(found)) if isinstance(found, list) else 0
-                self._put((rel_db, found, fingerprint))
-        finally:
-            if isinstance(root, int):
-                os.close(root)
-            self._put(None)
-
-    def _put(self, item: tuple[str, list[Found] | OSError, int] | None) -> None:
-        while not self._stop.is_set():
-            try:
-                self._out.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError, int]]:
-        while True:
-            item = self._out.get()
-            if item is None:
-                return
-            yield item
+    def __iter__(self) -> Iterator[Walked]:
+        for rel_db, listing, _ in self._walk:
+            yield rel_db, listing, listing_fingerprint(listing) if isinstance(listing, Listing) else 0
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._walk.close()
 
 
 class ProcessWalker:
@@ -251,7 +290,7 @@ class ProcessWalker:
         )
         self._child.stdin.close()
 
-    def __iter__(self) -> Iterator[tuple[str, list[Found] | OSError, int]]:
+    def __iter__(self) -> Iterator[Walked]:
         assert self._child.stdout is not None
         for rel_db, found, fingerprint in msgpack.Unpacker(self._child.stdout, use_list=False, unicode_errors="surrogateescape"):
             yield rel_db, (list(found) if isinstance(found, tuple) else OSError(0, found)), fingerprint
@@ -277,46 +316,24 @@ def _walk_to_stdout() -> None:
     root, start, names, paths, recursive, root_inode, reading = msgpack.unpackb(
         sys.stdin.buffer.read(), unicode_errors="surrogateescape"
     )
-    rules = IgnoreRules([*names, *paths])
     out = sys.stdout.buffer
     pack = msgpack.Packer(unicode_errors="surrogateescape").pack
-    pending = deque(start)
-    from sdcore.sdpath import from_db
-
     if reading:
         from sdcore.index.hasher import identify_listing
     listed = read = 0.0  # seconds spent listing folders, reading files
-    try:
-        root_fd: int | OSError = open_root(root, root_inode)
-    except OSError as exc:
-        root_fd = exc
-    while pending:
-        rel_db = pending.popleft()
-        rel = from_db(rel_db)
-        dir_fd = -1
+    started = time.monotonic()
+    for rel_db, listing, folder in walk(root, start, IgnoreRules([*names, *paths]), recursive, root_inode):
+        if isinstance(listing, OSError):
+            out.write(pack((rel_db, listing.strerror or str(listing), 0)))
+        else:  # a frame is a 3-array: its header, the path, the entries (packed once), the fingerprint
+            found = found_of(listing)
+            if reading:
+                now = time.monotonic()
+                listed += now - started
+                found = identify_listing(folder, found, now + reading * listed + 1.0 - read)
+                read += time.monotonic() - now
+            out.write(b"\x93" + pack(rel_db) + pack(found) + pack(listing_fingerprint(listing)))
         started = time.monotonic()
-        try:
-            if isinstance(root_fd, OSError):
-                raise root_fd
-            dir_fd = open_dir(root, rel, root_fd)
-            found = _scan(dir_fd, rel, rules)
-        except OSError as exc:
-            if dir_fd >= 0:
-                os.close(dir_fd)
-            out.write(pack((rel_db, exc.strerror or str(exc), 0)))
-            continue
-        if recursive:
-            prefix = rel_db + "/" if rel_db else ""
-            pending.extend(prefix + f[NAME] for f in found if f[KIND] == "dir")
-        body = pack(found)  # a frame is a 3-array: its header, the path, the entries (packed once), the fingerprint
-        fingerprint = listing_fingerprint(body)  # of the listing alone: a later walk's listing has no content ids
-        if reading:
-            now = time.monotonic()
-            listed += now - started
-            body = pack(identify_listing(dir_fd, found, now + reading * listed + 1.0 - read))
-            read += time.monotonic() - now
-        os.close(dir_fd)
-        out.write(b"\x93" + pack(rel_db) + body + pack(fingerprint))
     out.flush()
 
 

@@ -42,6 +42,8 @@ class Job:
     """
 
     kind: ClassVar[str] = "job"
+    undoable: ClassVar[bool] = False
+    """Whether what it did goes into the library's undo history when it finishes (sdcore.ops.undo.job_finished)."""
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)

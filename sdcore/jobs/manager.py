@@ -16,6 +16,7 @@ import msgpack
 from sdcore.errors import NotFound, SdError
 from sdcore.events import JobStateChanged
 from sdcore.jobs.job import Job, JobCanceled, JobContext, JobPaused, job_class, pack_state, unpack_state
+from sdcore.jobs.results import decode_result
 from sdcore.library.damage import DiskFull, LibraryDamaged
 from sdcore.log import unexpected
 
@@ -48,10 +49,8 @@ class JobRecord:
 
     @property
     def result(self) -> Any:
-        """The typed result of a finished job (sdcore.ops.results: TransferResult, DeleteResult, PathResult,
-        IndexResult); other kinds' results as stored."""
-        from sdcore.ops.results import decode_result  # sdcore.ops imports the jobs package
-
+        """The typed result of a finished job (TransferResult, DeleteResult, PathResult, IndexResult); other kinds'
+        results as stored."""
         return decode_result(self.kind, self.stored_result)
 
     @property
@@ -116,6 +115,8 @@ class JobManager:
 
     async def _remember_for_undo(self, ctx: JobContext, result: Any) -> None:
         """A finished rename, move or trash goes into the library's undo history (before anyone hears it is done)."""
+        if not ctx.job.undoable:
+            return  # nor is sdcore.ops loaded for the others (an index)
         from sdcore.ops import undo
 
         try:

@@ -62,6 +62,7 @@ class BulkRenameJob(Job):
     done: int = 0  # renames done of the 2 × len(paths): each to its temporary name, then each to its new one
 
     kind = "bulk-rename"
+    undoable = True
 
     def describe(self) -> str:
         if len(self.paths) == 1:

@@ -12,8 +12,8 @@ from sdcore.errors import NotFound, SdError
 from sdcore.fs import trash
 from sdcore.fs.local import LocalFS, fs_error
 from sdcore.jobs.job import Job, JobContext
+from sdcore.jobs.results import DeletedItem, DeleteResult, Outcome
 from sdcore.ops.follow import follow_changes
-from sdcore.ops.results import DeletedItem, DeleteResult, Outcome
 from sdcore.sdpath import SdPath, display
 
 
@@ -30,6 +30,7 @@ class DeleteJob(Job):
     outcomes: list[str] = field(default_factory=list)  # for each path, in order: trashed, deleted or vanished
 
     kind = "delete"
+    undoable = True
 
     def describe(self) -> str:
         names = ", ".join(display(SdPath.parse_canonical(p).name) for p in self.paths[:3])

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
 from sdcore.fs.local import fs_error
+from sdcore.jobs.results import Outcome
 from sdcore.ops import localcopy
 from sdcore.ops.names import temp_name
-from sdcore.ops.results import Outcome
 from sdcore.ops.walk import Pair, stat_or_none
 
 if TYPE_CHECKING:

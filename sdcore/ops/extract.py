@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sdcore.errors import AlreadyExists, SdError
 from sdcore.fs.archive_path import split
 from sdcore.jobs.job import Job, JobContext
+from sdcore.jobs.results import TransferResult
 from sdcore.ops.follow import follow_changes
 from sdcore.ops.limits import UnfitNames, refuse_too_big
 from sdcore.ops.names import free_name
-from sdcore.ops.results import TransferResult
 from sdcore.ops.simple import check_name
 from sdcore.ops.walk import stat_or_none
 from sdcore.sdpath import SdPath, display, join

@@ -25,6 +25,7 @@ class RenameJob(Job):
     new_name: str = ""
 
     kind = "rename"
+    undoable = True
 
     def describe(self) -> str:
         return f"rename {display(SdPath.parse_canonical(self.path).name)} to {display(self.new_name)}"

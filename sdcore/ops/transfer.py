@@ -19,13 +19,13 @@ from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
 from sdcore.fs.local import fs_error, set_mode
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.jobs.job import Job, JobContext, pack_state, unpack_state
+from sdcore.jobs.results import Outcome, TransferResult
 from sdcore.ops import localcopy
 from sdcore.ops.engine import Action, Engine, delete_quietly, discard_partial
 from sdcore.ops.follow import follow_changes
 from sdcore.ops.limits import NAME_POLICIES, fit_names, limits_of
 from sdcore.ops.names import conflict_name, temp_name
 from sdcore.ops.plan import POLICIES, ConflictError, listed_names, plan_transfer
-from sdcore.ops.results import Outcome, TransferResult
 from sdcore.ops.walk import Pair, by_name, pair_of, sorted_listing, stat_or_none
 from sdcore.sdpath import SdPath, display, join
 from sdcore.volumes import Limits, mount_points, mounts_holding
@@ -593,6 +593,7 @@ class MoveJob(TransferJob):
     """Move: a rename on one filesystem; elsewhere copy, verify by BLAKE3, then delete, file by file."""
 
     kind = "move"
+    undoable = True
     moving: ClassVar[bool] = True
 
 

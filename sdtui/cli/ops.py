@@ -25,7 +25,7 @@ from sdtui.cli.common import (
 from sdtui.cli.progress import exit_unless_completed, follow, refuse_background
 
 if TYPE_CHECKING:  # sdcore.ops is imported when a command uses it: `sd --help` lists them without it
-    from sdcore.ops.results import OpResult
+    from sdcore.jobs.results import OpResult
 
 trash_app = typer.Typer(help="The trash: list what it holds, restore, empty.", no_args_is_help=True)
 
@@ -64,7 +64,7 @@ async def _finish(
     """Wait for the job (a progress bar, or quiet with --json) and print what it did; the result of a
     completed job shown to a person (for what a command says of its own), else None. `stopped`: the jobs
     that were paused or cut off before this command started (one of them is this job when it carries it on)."""
-    from sdcore.ops.results import PathResult, TransferResult
+    from sdcore.jobs.results import PathResult, TransferResult
 
     if job_id in stopped:  # not its state now: a resumed job may be running already
         print(f"carrying on job {job_id} where it stopped", file=sys.stderr)
@@ -216,7 +216,7 @@ def rm(
         for location in inside:
             await api.library().locations.remove(location.id)
             print(f"removed location {location.id} ({location.name}) with its index", file=sys.stderr)
-        from sdcore.ops.results import DeleteResult, Outcome
+        from sdcore.jobs.results import DeleteResult, Outcome
 
         if not isinstance(result, DeleteResult):
             return

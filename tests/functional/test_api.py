@@ -23,8 +23,8 @@ from sdcore.control import ControlServer
 from sdcore.core import Core
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import EntriesChanged
+from sdcore.jobs.results import CopyResult
 from sdcore.library.entries import NotInLibrary
-from sdcore.ops.results import CopyResult
 from sdcore.sdpath import SdPath
 from tests.functional.attach_support import attached
 

@@ -49,6 +49,25 @@ def test_a_command_loads_its_own_module_only(tmp_path: object) -> None:
     assert not {"sdtui.cli.ops", "sdtui.cli.organize", "sdtui.cli.index", "sdcore.api.root"} & modules
 
 
+def test_a_rescan_loads_neither_the_file_operations_nor_a_walker_process(tmp_path: Path) -> None:
+    """`sd location rescan` of a tree indexed before: the walk runs in the process, the job's end needs no undo."""
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "a.txt").write_text("a")
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "sdtui.cli", "--data-dir", str(data), "location", "add", str(tmp_path / "tree"),
+                    "--mode", "shallow"], check=True, capture_output=True)  # fmt: skip
+    modules = loaded_after(
+        "import subprocess\nstarted = subprocess.Popen.__init__\n"
+        "def spy(self, args, *a, **k):\n    sys.modules['sd-spawned:' + '|'.join(map(str, args)).replace(' ', '_')] = sys\n"
+        "    started(self, args, *a, **k)\nsubprocess.Popen.__init__ = spy\n"
+        f"sys.argv = ['sd', '--data-dir', {str(data)!r}, 'location', 'rescan', '1']\n"
+        "from sdtui.cli import main\ntry: main()\nexcept SystemExit: pass"
+    )
+    assert "sdcore.index.indexer" in modules
+    assert not {m for m in modules if m == "sdcore.ops" or m.startswith("sdcore.ops.")}
+    assert not {m for m in modules if m.startswith("sd-spawned") and "sdcore.index.walker" in m}
+
+
 def test_attach_reads_the_cores_hello_without_the_core_or_asyncssh() -> None:
     hello = wire.encode({"hello": {"device": DeviceInfo(uuid.uuid4(), "laptop")}})
     code = "from sdcore.api import client, wire\nprint(wire.decode(sys.stdin.buffer.read()))"

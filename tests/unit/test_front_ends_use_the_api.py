@@ -11,7 +11,7 @@ import sdtui
 
 SDTUI = Path(sdtui.__file__).parent
 
-ALLOWED = ("sdcore.api", "sdcore.sdpath", "sdcore.errors", "sdcore.events", "sdcore.log", "sdcore.ops.results")
+ALLOWED = ("sdcore.api", "sdcore.sdpath", "sdcore.errors", "sdcore.events", "sdcore.log", "sdcore.jobs.results")
 """The API, and the modules that are pure values (paths, errors, events, the typed results of jobs) or set up
 the log."""
 

@@ -11,8 +11,8 @@ import pytest
 
 from sdcore import ops
 from sdcore.core import Core
+from sdcore.jobs.results import DeletedItem, DeleteResult, IndexResult, Outcome, TransferResult
 from sdcore.library.library import Library
-from sdcore.ops.results import DeletedItem, DeleteResult, IndexResult, Outcome, TransferResult
 
 
 def store(library: Library, kind: str, result: dict) -> str:
