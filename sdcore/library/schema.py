@@ -65,6 +65,10 @@ def _entries_coded(conn: sqlite3.Connection) -> None:
         "SELECT sql FROM sqlite_schema WHERE tbl_name = 'entries' AND type IN ('index', 'trigger') AND sql IS NOT NULL"
         " AND name != 'catalogue_entry_changed' ORDER BY type, rowid"
     ).fetchall()
+    # The indexes go first and come back last: the new table takes their pages, then they take the old table's (the
+    # file does not grow by a copy of the table).
+    for (index,) in conn.execute("SELECT name FROM sqlite_schema WHERE tbl_name = 'entries' AND type = 'index'").fetchall():
+        conn.execute(f"DROP INDEX {index}")
     conn.execute(f"""
         CREATE TABLE entries_coded (
             id INTEGER PRIMARY KEY,
