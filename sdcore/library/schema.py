@@ -19,12 +19,14 @@ def ext_token_sql(expression: str) -> str:
     return f"CASE {expression} WHEN '' THEN '' ELSE char(57344) || {expression} || char(57344) END"
 
 
+# Fixed for good, as USUAL_MODES: every library's virtual columns (migration 32) read the codes back with these lists.
+# A name not in them is stored as it is and read as it is: a new kind needs no change here (adding it here needs a
+# migration that makes the columns again).
 ENTRY_KINDS = ("file", "dir", "symlink", "fifo", "socket", "device", "other")
-"""An entry's kind, stored as its place here (`entries.kind_code`: a file's takes no byte of its row). Append only."""
+"""An entry's kind, stored as its place here (`entries.kind_code`: a file's takes no byte of its row)."""
 DIR_CODE = ENTRY_KINDS.index("dir")
 OBJECT_KINDS = ("code", "text", "image", "document", "audio", "video", "archive", "executable", "font", "database")
-"""What a file holds, stored as its place here (`entries.object_code`); a kind not here is stored as its name. Append
-only: a kind appended is stored as its name until a migration makes `entries.object_kind` read its code."""
+"""What a file holds, stored as its place here (`entries.object_code`)."""
 
 
 def coded_sql(names: tuple[str, ...], expression: str) -> str:
@@ -49,6 +51,23 @@ def object_code_sql(expression: str) -> str:
     return coded_sql(OBJECT_KINDS, expression)
 
 
+USUAL_MODES = (0o100644, 0o040755, 0o120777)
+"""The mode most files, folders and symlinks have (ENTRY_KINDS' first three): `entries.mode_code` holds 0 for it, and
+no byte of the row (0o100644 took 3)."""
+
+
+def mode_code_sql(mode: str, kind_code: str) -> str:
+    """`entries.mode_code` for the mode `mode` of an entry whose `kind_code` is given (both SQL; '?N' numbered)."""
+    usual = " ".join(f"WHEN {code} THEN {value}" for code, value in enumerate(USUAL_MODES))
+    return f"CASE WHEN {mode} = CASE {kind_code} {usual} END THEN 0 ELSE {mode} END"
+
+
+def _mode_sql() -> str:
+    """`entries.mode` read from its `mode_code` (a NULL mode, not known, stays NULL)."""
+    usual = " ".join(f"WHEN {code} THEN {value}" for code, value in enumerate(USUAL_MODES))
+    return f"CASE mode_code WHEN 0 THEN CASE kind_code {usual} END ELSE mode_code END"
+
+
 _ENTRIES_COLUMNS = (
     "id, location_id, parent_id, name, extension, kind_code, object_code, size, files, inode, mtime, mode_code, link_target,"
     " content_id, fingerprint, error"
@@ -58,8 +77,10 @@ _ENTRIES_COLUMNS = (
 def _entries_coded(conn: sqlite3.Connection) -> None:
     """Migration 32 (issue 18): an entry's kind and object kind stored as small numbers, its mode as 0 when it is the
     usual one, its `hidden` read from its name; the same four columns read as before (virtual: computed when read,
-    never stored). 'file', 'code', 0o100644 and `hidden` took 9 bytes of a file's row: a first index 7% smaller. The table is made again, its rows packed in order,
-    its indexes and triggers as they were (a library whose bulk load was cut off stays without the indexes it lacked).
+    never stored). 'file', 'code', 0o100644 and `hidden` took 9 bytes of a file's row: a first index 7% smaller.
+
+    The table is made again, its rows packed in order, its indexes and triggers as they were (a library whose bulk
+    load was cut off stays without the indexes it lacked).
     """
     kept = conn.execute(
         "SELECT sql FROM sqlite_schema WHERE tbl_name = 'entries' AND type IN ('index', 'trigger') AND sql IS NOT NULL"
@@ -116,23 +137,6 @@ def _entries_coded(conn: sqlite3.Connection) -> None:
         BEGIN
             INSERT OR REPLACE INTO catalogue_log (entry_id) VALUES (new.id);
         END""")
-
-
-USUAL_MODES = (0o100644, 0o040755, 0o120777)
-"""The mode most files, folders and symlinks have (ENTRY_KINDS' first three): `entries.mode_code` holds 0 for it, and
-no byte of the row (0o100644 took 3)."""
-
-
-def mode_code_sql(mode: str, kind_code: str) -> str:
-    """`entries.mode_code` for the mode `mode` of an entry whose `kind_code` is given (both SQL; '?N' numbered)."""
-    usual = " ".join(f"WHEN {code} THEN {value}" for code, value in enumerate(USUAL_MODES))
-    return f"CASE WHEN {mode} = CASE {kind_code} {usual} END THEN 0 ELSE {mode} END"
-
-
-def _mode_sql() -> str:
-    """`entries.mode` read from its `mode_code` (a NULL mode, not known, stays NULL)."""
-    usual = " ".join(f"WHEN {code} THEN {value}" for code, value in enumerate(USUAL_MODES))
-    return f"CASE mode_code WHEN 0 THEN CASE kind_code {usual} END ELSE mode_code END"
 
 
 # Each migration runs once, in its own transaction; append, never edit a released one. A callable is for what SQL
