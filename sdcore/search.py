@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
-from sdcore.library.schema import fold
+from sdcore.library.schema import ENTRY_KINDS, fold
 from sdcore.sdpath import DeviceId, from_db, to_db
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SORTS = ("relevance", "name", "size", "date")
-ENTRY_KINDS = ("file", "dir", "symlink", "fifo", "socket", "device", "other")
 # Relevance is scored here on at most this many matches (the first in index order, names looked for on their
 # own when a word has more): bm25 over every match costs 20-56 ms on a million entries, this about 1 ms.
 RELEVANCE_CANDIDATES = 300

@@ -26,7 +26,6 @@ from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.hasher import Identified, Request, start_hasher
 from sdcore.index.walker import (
     EXTENSION,
-    HIDDEN,
     INODE,
     KIND,
     LINK,
@@ -49,7 +48,7 @@ from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes
 from sdcore.library.damage import DiskFull
 from sdcore.library.library import Library
 from sdcore.library.locations import Location
-from sdcore.library.schema import next_entry_id
+from sdcore.library.schema import kind_code_sql, mode_code_sql, next_entry_id, object_code_sql
 from sdcore.sdpath import display, from_db, to_db
 from sdcore.sync.catalogue import refuse_catalogue
 
@@ -66,14 +65,15 @@ once, with their content id: no second pass over the database and the paths) whi
 many times longer (and a second). Past that (a slow disk: every file a seek) the content phase reads the rest, after
 the location is searchable, so search waits no longer than that for a content index. 0: the content phase reads all."""
 
-_INSERT = (
-    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
-    " hidden, link_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = (  # a row (id, location, parent, *Found): its kinds stored as their codes, `hidden` (?12) read from its name
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, inode, mtime,"
+    f" mode_code, link_target) VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')}, ?8, ?9, ?10,"
+    f" {mode_code_sql('?11', kind_code_sql('?6'))}, ?13)"
 )
 _INSERT_IDENTIFIED = (  # rows found with their cas_id last (`hasher.identify_listing`), their identities written first
-    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, inode, mtime, mode,"
-    " hidden, link_target, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " (SELECT id FROM content_identities WHERE cas_id = ?))"
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, inode, mtime,"
+    f" mode_code, link_target, content_id) VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')},"
+    f" ?8, ?9, ?10, {mode_code_sql('?11', kind_code_sql('?6'))}, ?13, (SELECT id FROM content_identities WHERE cas_id = ?14))"
 )
 
 
@@ -384,12 +384,15 @@ class IndexJob(Job):
                 continue
             if kind == "dir":
                 if (mtime, mode) != (f[MTIME], f[MODE]):
-                    db.execute("UPDATE entries SET mtime = ?, mode = ? WHERE id = ?", (f[MTIME], f[MODE], entry_id))
+                    db.execute(
+                        f"UPDATE entries SET mtime = ?1, mode_code = {mode_code_sql('?2', 'kind_code')} WHERE id = ?3",
+                        (f[MTIME], f[MODE], entry_id),
+                    )
                 queue_dir(entry_id, f[NAME])
             elif (size, inode, mtime, mode, link) != (f[SIZE], f[INODE], f[MTIME], f[MODE], f[LINK]):
                 db.execute(
-                    "UPDATE entries SET size = ?, mtime = ?, inode = ?, mode = ?, link_target = ?, error = NULL,"
-                    " content_id = CASE WHEN ? THEN content_id END WHERE id = ?",
+                    f"UPDATE entries SET size = ?1, mtime = ?2, inode = ?3, mode_code = {mode_code_sql('?4', 'kind_code')},"
+                    " link_target = ?5, error = NULL, content_id = CASE WHEN ?6 THEN content_id END WHERE id = ?7",
                     (f[SIZE], f[MTIME], f[INODE], f[MODE], f[LINK], (size, mtime, inode) == (f[SIZE], f[MTIME], f[INODE]), entry_id),
                 )
                 self.changed += 1
@@ -456,11 +459,11 @@ class IndexJob(Job):
                     pass
             writes.write_paths(db)  # this folder may be new in this batch
             db.execute(
-                "UPDATE entries SET parent_id = ?, name = ?, size = ?, mtime = ?, mode = ?, hidden = ?, link_target = ?,"
-                " object_kind = CASE WHEN extension IS ? THEN object_kind ELSE ? END, extension = ?,"
-                " error = NULL WHERE id = ?",
-                (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[HIDDEN], f[LINK], f[EXTENSION], f[OBJECT_KIND], f[EXTENSION],
-                 entry_id),
+                f"UPDATE entries SET parent_id = ?1, name = ?2, size = ?3, mtime = ?4, mode_code = {mode_code_sql('?5', 'kind_code')},"
+                " link_target = ?6,"
+                f" object_code = CASE WHEN extension IS ?7 THEN object_code ELSE {object_code_sql('?8')} END, extension = ?7,"
+                " error = NULL WHERE id = ?9",
+                (dir_id, f[NAME], f[SIZE], f[MTIME], f[MODE], f[LINK], f[EXTENSION], f[OBJECT_KIND], entry_id),
             )
             if kind == "dir":
                 old_rel = db.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (entry_id,)).fetchone()[0]
@@ -602,8 +605,8 @@ class IndexJob(Job):
                 [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
             )
             db.executemany(
-                "UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?), object_kind = ?"
-                " WHERE id = ?",
+                "UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?1),"
+                f" object_code = {object_code_sql('?2')} WHERE id = ?3",
                 [(cas_id, object_kind, entry_id) for entry_id, cas_id, object_kind, _, _ in hashed],
             )
             self.hashed += len(results)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sdcore.events import LibraryChanged
+from sdcore.library.schema import mode_code_sql
 from sdcore.sdpath import from_db, to_db
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ def _inodes_from_here(read: sqlite3.Connection, db: sqlite3.Connection, loc: Loc
                 path = loc.absolute(from_db(f"{parent}/{name}" if parent else name))
             found.append((*_found(path, kind), entry_id))
         db.executemany(
-            "UPDATE entries SET inode = ?, mode = coalesce(mode, ?), link_target = coalesce(link_target, ?) WHERE id = ?",
+            f"UPDATE entries SET inode = ?1, mode_code = coalesce(mode_code, {mode_code_sql('?2', 'kind_code')}),"
+            " link_target = coalesce(link_target, ?3) WHERE id = ?4",
             found,
         )
 

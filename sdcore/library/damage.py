@@ -76,7 +76,18 @@ def schema_in_header(database: Path) -> int:
     in this process (POSIX locks belong to the process), and another process closing its connection would take the
     database for unused and delete its WAL, with the writes in it.
     """
-    conn = sqlite3.connect(uri(database, "mode=ro&immutable=1"), uri=True)
+    try:
+        return _user_version(database, "mode=ro&immutable=1")
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:
+            raise
+        # The file alone may be half-written by a checkpoint a full disk cut off (its header counts pages the disk had
+        # no room for): the WAL still holds them, and a reader of both sees a sound database.
+        return _user_version(database, "mode=ro")
+
+
+def _user_version(database: Path, mode: str) -> int:
+    conn = sqlite3.connect(uri(database, mode), uri=True)
     try:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
     finally:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.events import LibraryChanged
 from sdcore.fs.base import why_not_a_folder
-from sdcore.library.schema import next_entry_id
+from sdcore.library.schema import DIR_CODE, mode_code_sql, next_entry_id
 from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
@@ -133,8 +133,8 @@ class Locations:
             )
             location_id = cur.lastrowid
             root = db.execute(
-                "INSERT INTO entries (id, location_id, parent_id, name, kind, inode, mtime, mode)"
-                " VALUES (?, ?, NULL, '', 'dir', ?, ?, ?)",
+                "INSERT INTO entries (id, location_id, parent_id, name, kind_code, inode, mtime, mode_code)"
+                f" VALUES (?1, ?2, NULL, '', {DIR_CODE}, ?3, ?4, {mode_code_sql('?5', str(DIR_CODE))})",
                 (next_entry_id(db), location_id, st.st_ino, st.st_mtime, st.st_mode),
             ).lastrowid
             db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, location_id))

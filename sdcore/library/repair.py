@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.library.damage import integrity_problems, unmark, uri
 from sdcore.library.library import _acquire_lock, migrate, read_meta, write_meta
-from sdcore.library.schema import next_entry_id
+from sdcore.library.schema import DIR_CODE, mode_code_sql, next_entry_id
 from sdcore.privacy import create_private
 from sdcore.sdpath import from_db
 
@@ -297,8 +297,8 @@ def _replace_database(folder: Path, salvage: Salvage, floor: int = 0) -> Path | 
             except (OSError, TypeError, ValueError):
                 inode, mtime, st_mode = None, None, None
             root = conn.execute(
-                "INSERT INTO entries (id, location_id, parent_id, name, kind, inode, mtime, mode)"
-                " VALUES (?, ?, NULL, '', 'dir', ?, ?, ?)",
+                "INSERT INTO entries (id, location_id, parent_id, name, kind_code, inode, mtime, mode_code)"
+                f" VALUES (?1, ?2, NULL, '', {DIR_CODE}, ?3, ?4, {mode_code_sql('?5', str(DIR_CODE))})",
                 (next_entry_id(conn), loc_id, inode, mtime, st_mode),
             ).lastrowid
             conn.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, loc_id))

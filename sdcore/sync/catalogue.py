@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 from sdcore.errors import NotFound, SdError
 from sdcore.index.fts import pause_fts, resume_fts
 from sdcore.index.kinds import extension_of
+from sdcore.library import schema
 from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes, secondary_indexes_missing
 from sdcore.library.context import UNNAMED_DEVICE
 from sdcore.library.locations import MODES, UNCONFIRMED, Location
-from sdcore.library.schema import next_entry_id
+from sdcore.library.schema import ENTRY_KINDS, kind_code_sql, next_entry_id, object_code_sql
 from sdcore.sdpath import DeviceId, display, from_db
 from sdcore.sync import highwater
 
@@ -64,10 +65,8 @@ MAX_SIZE = 1 << 60
 """Bytes a file or folder may claim (an exabyte): past it a peer is lying."""
 MAX_TIME = 1e15
 """Seconds from 1970 a time may be, either way (some 30 million years): past it a peer is lying."""
-KINDS = frozenset({"file", "dir", "symlink", "fifo", "socket", "device", "other"})
-OBJECT_KINDS = frozenset(
-    {"image", "video", "audio", "document", "code", "text", "archive", "executable", "database", "font"}
-)
+KINDS = frozenset(ENTRY_KINDS)
+OBJECT_KINDS = frozenset(schema.OBJECT_KINDS)
 SCAN_STATES = frozenset({"pending", "indexing", "indexed", "paused", "failed", UNCONFIRMED})
 _CAS_ID = re.compile(r"[0-9a-f]{1,64}")
 _HEX = re.compile(r"[0-9a-f]*")
@@ -900,11 +899,11 @@ _NEW_CONTENTS = (
     " FROM temp.catalogue_stage WHERE cas_id IS NOT NULL ORDER BY cas_id ON CONFLICT (cas_id) DO NOTHING"
 )
 _NEW_ENTRIES = (
-    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, files, mtime, hidden,"
+    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, files, mtime,"
     " content_id)"
     " SELECT s.n + :offset, s.place, coalesce(p.n + :offset, c.entry_id), s.name,"
     "  CASE s.kind WHEN 'file' THEN extension_of(s.name) ELSE '' END,"
-    "  s.kind, s.object_kind, s.size, s.files, s.mtime, s.hidden, i.id"
+    f"  {kind_code_sql('s.kind')}, {object_code_sql('s.object_kind')}, s.size, s.files, s.mtime, i.id"
     " FROM temp.catalogue_stage s LEFT JOIN temp.catalogue_stage p ON p.id = s.parent_id"
     " LEFT JOIN catalogue_entries c ON p.id IS NULL AND c.device_id = :owner AND c.origin_id = s.parent_id"
     " LEFT JOIN content_identities i ON i.cas_id = s.cas_id ORDER BY s.n"
@@ -1170,8 +1169,8 @@ class _Writer:
             self.db.executemany("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", self._new_paths)
         if self._new_rows:
             self.db.executemany(
-                "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, files, mtime,"
-                " hidden, content_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, files, mtime,"
+                f" content_id) VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')}, ?8, ?9, ?10, ?11)",
                 self._new_rows,
             )
             self.db.executemany(
@@ -1258,7 +1257,7 @@ class _Writer:
         elif parent is not None and parent not in self._new_folders:
             self._taken.append((parent, e.name))  # what is at that name is looked up for every new entry at once
         ext = extension_of(e.name) if e.kind == "file" else ""
-        values = (parent, e.name, ext, e.kind, e.object_kind, e.size, e.files, e.mtime, int(e.hidden), self._content_id(e))
+        values = (parent, e.name, ext, e.kind, e.object_kind, e.size, e.files, e.mtime, self._content_id(e))  # hidden: by name
         if local is None:
             local = self._next_id
             self._next_id += 1
@@ -1272,8 +1271,8 @@ class _Writer:
         else:
             self._ensure_mapped(e.id, local)
             db.execute(
-                "UPDATE entries SET parent_id = ?, name = ?, extension = ?, kind = ?, object_kind = ?, size = ?,"
-                " files = ?, mtime = ?, hidden = ?, content_id = ? WHERE id = ?",
+                f"UPDATE entries SET parent_id = ?1, name = ?2, extension = ?3, kind_code = {kind_code_sql('?4')},"
+                f" object_code = {object_code_sql('?5')}, size = ?6, files = ?7, mtime = ?8, content_id = ?9 WHERE id = ?10",
                 (*values, local),
             )
             if e.kind == "dir":

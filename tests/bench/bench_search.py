@@ -30,6 +30,7 @@ from sdcore.core import Core  # noqa: E402
 from sdcore.index.fts import pause_fts, resume_fts  # noqa: E402
 from sdcore.index.kinds import extension_of, kind_from_extension  # noqa: E402
 from sdcore.library.library import Library  # noqa: E402
+from sdcore.library.schema import kind_code_sql, object_code_sql  # noqa: E402
 from sdcore.sdpath import to_db  # noqa: E402
 
 GEN_TREE = Path("/work/shared/bench/gen_tree.py")
@@ -78,8 +79,8 @@ def synthesize(library: Library, root: str, entries: int, seed: int = 7) -> tupl
         paths.append(f"{parent}/{name}" if parent else name)
         next_id += 1
     insert = (
-        "INSERT INTO entries (id, location_id, parent_id, name, extension, kind, object_kind, size, mtime)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, mtime)"
+        f" VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')}, ?8, ?9)"
     )
     t0 = time.perf_counter()
     with library.write() as db:

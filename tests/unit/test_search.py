@@ -252,7 +252,7 @@ async def test_a_paused_bulk_load_is_indexed_in_one_go_at_the_end(library: Libra
     root.mkdir()
     loc = library.locations.add(str(root))
     insert = (
-        "INSERT INTO entries (location_id, parent_id, name, extension, kind, size) VALUES (?, ?, ?, 'txt', 'file', 1)"
+        "INSERT INTO entries (location_id, parent_id, name, extension, kind_code, size) VALUES (?, ?, ?, 'txt', 'file', 1)"
     )
     with library.write() as db, fts_paused(db, loc.id):
         db.executemany(insert, [(loc.id, loc.root_id, f"bulk-{i}.txt") for i in range(500)])
@@ -346,7 +346,9 @@ async def test_an_index_written_before_unicode_folding_is_rebuilt_when_the_libra
     root = tmp_path / "intl"
     root.mkdir()
     # (the migrations that made the search index over names and folder paths, then over no text of its own)
-    names_and_folders = {n: script for n, script in MIGRATIONS.items() if "CREATE VIRTUAL TABLE folder_index" in script}
+    names_and_folders = {
+        n: script for n, script in MIGRATIONS.items() if isinstance(script, str) and "CREATE VIRTUAL TABLE folder_index" in script
+    }
     for number in names_and_folders:  # a library of the code before the search index over names
         monkeypatch.delitem(MIGRATIONS, number)
     async with Core(tmp_path / "data") as core:
@@ -354,7 +356,7 @@ async def test_an_index_written_before_unicode_folding_is_rebuilt_when_the_libra
         loc = library.locations.add(str(root))
         with library.write() as db:  # as schema 8 left it: the names as they are on disk
             db.execute(
-                "INSERT INTO entries (location_id, parent_id, name, extension, kind) VALUES (?, ?, ?, 'txt', 'file')",
+                "INSERT INTO entries (location_id, parent_id, name, extension, kind_code) VALUES (?, ?, ?, 'txt', 'file')",
                 (loc.id, loc.root_id, nfd("Café.txt")),
             )
             db.execute("UPDATE search_index SET name = ?, path = ?", (nfd("Café.txt"), nfd("Café.txt")))
