@@ -7,20 +7,12 @@ import struct
 import time
 from typing import Any
 
-import asyncssh
 import test_net_attacks_confine as confine
-from test_net_attacks_confine import Served, _b
+from test_net_attacks_confine import Served, _b, connect_as
 
 from sdcore.net.frames import pack_frame
 
 served = confine.served  # beta's `sd serve` sharing a folder with alpha and gamma (shared trust)
-
-
-def _connect(served: Served, who: str) -> Any:
-    key = asyncssh.read_private_key(served.tmp / who / "device_key")
-    return asyncssh.connect(
-        "127.0.0.1", served.port, username="sd", client_keys=[key], known_hosts=None, agent_path=None, config=None
-    )
 
 
 def _empty_lists(count: int, per_list: int = 100_000) -> bytes:
@@ -38,7 +30,7 @@ def test_a_frame_of_empty_lists_from_a_shared_device_neither_swells_nor_stalls_t
         return time.monotonic() - started
 
     async def attack() -> tuple[int, float]:
-        async with _connect(served, "a") as alpha, _connect(served, "c") as gamma:
+        async with connect_as(served, "a") as alpha, connect_as(served, "c") as gamma:
             writer, reader, _ = await alpha.open_session(subsystem="sd-rpc", encoding=None)
             other = await gamma.open_session(subsystem="sd-rpc", encoding=None)
             await stat(other[1], other[0])

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 import test_net_attacks_confine
-from test_net_attacks_confine import Served, paired_connection
+from test_net_attacks_confine import Served, connect_as
 
 from sdcore.net.frames import pack_frame, read_frame
 from sdcore.net.rpc_server import MAX_IN_FLIGHT
@@ -42,7 +42,7 @@ async def _settled(served: Served, before: list[str], seconds: float = 3.0) -> l
 
 async def _baseline(served: Served) -> list[str]:
     """The server's descriptors with its threads, logs and listening sockets already made."""
-    async with paired_connection(served) as conn, conn.start_sftp_client() as sftp:
+    async with connect_as(served) as conn, conn.start_sftp_client() as sftp:
         await sftp.listdir(str(served.share))
     await asyncio.sleep(0.5)
     return _open_descriptors(served)
@@ -57,7 +57,7 @@ def test_opening_a_shared_folder_as_a_file_over_sftp_leaves_no_descriptor_open(s
 
     async def scenario() -> tuple[list[str], list[str]]:
         before = await _baseline(served)
-        async with paired_connection(served) as conn, conn.start_sftp_client() as sftp:
+        async with connect_as(served) as conn, conn.start_sftp_client() as sftp:
             for _ in range(20):
                 with pytest.raises(asyncssh.SFTPError):
                     await sftp.open(str(served.share / "d"), "rb")  # a folder: refused
@@ -79,7 +79,7 @@ def test_a_client_that_stops_reading_and_hangs_up_gets_everything_it_held_freed(
     async def scenario() -> tuple[list[str], list[str]]:
         before = await _baseline(served)
         for round_ in range(3):
-            async with paired_connection(served) as conn:
+            async with connect_as(served) as conn:
                 writer, _reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
                 for i in range(4 * MAX_IN_FLIGHT):  # replies never read: 4 MiB each fill every window
                     method, args = [
@@ -112,7 +112,7 @@ def test_reads_sent_before_a_close_never_answer_with_another_files_bytes(served:
     (served.share / "other").write_bytes(b"o" * (1 << 20))
 
     async def scenario() -> list[object]:
-        async with paired_connection(served) as conn:
+        async with connect_as(served) as conn:
             writer, reader, _ = await conn.open_session(subsystem="sd-rpc", encoding=None)
             writer.write(
                 pack_frame([1, "read_open", {"path": os.fsencode(served.share / "mine"), "length": 1}])
