@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sdcore.index.kinds import extension_of
 from sdcore.library.damage import uri
 from sdcore.library.locations import MODES
-from sdcore.sdpath import DeviceId
+from sdcore.sdpath import DeviceId, display
 from sdcore.sync.catalogue import (
     KINDS,
     MAX_HELD,
@@ -299,7 +299,8 @@ _DEFENSIVE = 1010  # SQLITE_DBCONFIG_DEFENSIVE
 
 
 def refused(why: str) -> CatalogueRefused:
-    return CatalogueRefused(f"a catalogue file was refused: {why}")
+    """The refusal, on one line fit to print (`why` may quote names and errors of the peer's file)."""
+    return CatalogueRefused(f"a catalogue file was refused: {display(why)}")
 
 
 def defend(conn: sqlite3.Connection) -> None:

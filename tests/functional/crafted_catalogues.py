@@ -102,6 +102,8 @@ CRAFTED = [
     Crafted("a view", SCHEMA_RULE, _sql("CREATE VIEW v AS SELECT * FROM entries")),
     Crafted("an extra table", SCHEMA_RULE, _sql("CREATE TABLE x (a)")),
     Crafted("an index over a function", "its schema cannot be read (malformed database schema (x) - unsafe use", _sql("CREATE INDEX x ON entries (extension_of(name))")),
+    Crafted("an index named to drive the terminal", "its schema is not a catalogue's (x\\n\\x1b[2J)",
+            _sql("CREATE INDEX \"x\n\x1b[2J\" ON entries (name)")),
     Crafted("an index of its own", SCHEMA_RULE, _sql("CREATE INDEX x ON entries (name)")),
     Crafted("a table's text changed (not STRICT)", SCHEMA_RULE, _sql(
         "PRAGMA writable_schema = ON", "UPDATE sqlite_schema SET sql = replace(sql, ') STRICT', ')') WHERE name = 'entries'",
