@@ -160,7 +160,7 @@ def test_a_crafted_catalogue_file_is_refused_naming_the_rule_it_breaks(crafted: 
     assert crafted.rule in str(refusal.value) and "\n" not in str(refusal.value)
 
 
-def test_the_check_runs_with_sqlite_in_defensive_mode(tmp_path: Path) -> None:
+def test_the_check_runs_with_sqlite_in_defensive_mode() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     assert not defensive(conn)
     defend(conn)
