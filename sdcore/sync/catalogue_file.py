@@ -1,0 +1,462 @@
+"""Another device's catalogue as a database file of its own (`NAME.sdlibrary/catalogues/DEVICE.db`, issue 16's first
+sync): the owner makes it from its library (`make`) or keeps one up to date from its numbered changes (`refresh`);
+the receiver takes the file it was sent as an attacker may have made it, and `check`s it before anything else reads it.
+
+The file holds tables only (`SCHEMA`, STRICT: quick_check proves every value's type): no index, trigger, view or
+search index comes from a peer. `check` runs, in this order, on a connection of its own in SQLite's defensive mode
+(`defend`): the header read as bytes before SQLite parses anything of it; the schema compared exactly; quick_check;
+the rules of one row (`ROW_RULES`: the same as `CatalogueBatch.unpack` applies to a batch, from the constants of
+sdcore.sync.catalogue), one scan a table; the rules across rows (`RULES`: each entry's folder is a folder of its
+location, each folder's path is its folder's path and its name, so no chain of folders is a loop); then the
+receiver builds its own indexes in the file (`RECEIVER_INDEXES`; a UNIQUE one refuses two entries of one name in a
+folder). Ids are the owner's, as they are: nothing is mapped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sqlite3
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sdcore.index.kinds import extension_of
+from sdcore.library.damage import uri
+from sdcore.library.locations import MODES
+from sdcore.sdpath import DeviceId, display
+from sdcore.sync.catalogue import (
+    KINDS,
+    MAX_HELD,
+    MAX_HELD_LOCATIONS,
+    MAX_NAME,
+    MAX_PATH,
+    MAX_SIZE,
+    MAX_TIME,
+    OBJECT_KINDS,
+    SCAN_STATES,
+    CatalogueRefused,
+    _this_device_name,
+    start_tracking,
+)
+from sdcore.sync.highwater import restarted
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+
+APPLICATION_ID = 0x53444354
+"""'SDCT' in the header: a catalogue file, not a library or any other SQLite file."""
+FORMAT = 1
+"""The file's version (in the header's user_version and in its `catalogue` row)."""
+MAX_DEVICE_NAME = 200
+MAX_VALUE = 1 << 20
+"""Bytes of the longest value SQLite reads from a received file (a name is at most MAX_NAME characters)."""
+
+SCHEMA = [
+    "CREATE TABLE catalogue (format INTEGER NOT NULL, device_id TEXT NOT NULL, device_name TEXT NOT NULL,"
+    " head INTEGER NOT NULL) STRICT",
+    "CREATE TABLE locations (id INTEGER PRIMARY KEY, path TEXT NOT NULL, name TEXT NOT NULL, mode TEXT NOT NULL,"
+    " scan_state TEXT NOT NULL, created REAL NOT NULL, last_scanned REAL, root_id INTEGER, volume_id TEXT,"
+    " volume_path TEXT) STRICT",
+    "CREATE TABLE entries (id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, parent_id INTEGER, name TEXT NOT NULL,"
+    " extension TEXT NOT NULL, kind TEXT NOT NULL, object_kind TEXT, size INTEGER NOT NULL, files INTEGER NOT NULL,"
+    " mtime REAL, hidden INTEGER NOT NULL, cas_id TEXT) STRICT",
+    "CREATE TABLE directory_paths (entry_id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, path TEXT NOT NULL)"
+    " STRICT",
+]
+"""The whole schema of a catalogue file (the rules as CHECK constraints would cost twice the scans of ROW_RULES)."""
+RECEIVER_INDEXES = [
+    "CREATE UNIQUE INDEX cat.entries_by_parent ON entries (parent_id, name)",
+    "CREATE UNIQUE INDEX cat.directory_paths_by_path ON directory_paths (location_id, path)",
+    "CREATE UNIQUE INDEX cat.locations_by_path ON locations (path)",
+    "CREATE INDEX cat.entries_by_content ON entries (cas_id) WHERE cas_id IS NOT NULL",
+]
+"""What the receiver builds in a file it checked (`check`): the UNIQUE ones are rules too."""
+
+# -- the owner's side ----------------------------------------------------------------------------------------------
+
+
+def make(library: Library, out: Path) -> None:
+    """Write this device's catalogue in `library` (its locations, their entries and folders' paths, as one state of
+    the library) to a new file `out`, numbered from its changes (`refresh` brings it up to date later)."""
+    start_tracking(library)
+    here = str(library.context.device_id)
+    if os.path.lexists(out):
+        raise FileExistsError(f"{out} is not a new file")
+    conn = library._connect()
+    try:
+        conn.execute("ATTACH ? AS cat", (uri(out, "mode=rwc"),))
+        conn.execute("PRAGMA cat.journal_mode = OFF")  # a new file: if this fails, it is thrown away
+        conn.execute("PRAGMA cat.synchronous = OFF")
+        conn.execute(f"PRAGMA cat.application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA cat.user_version = {FORMAT}")
+        conn.execute("BEGIN")
+        for sql in SCHEMA:
+            conn.execute(sql.replace("CREATE TABLE ", "CREATE TABLE cat.", 1))
+        head = conn.execute("SELECT coalesce(max(seq), 0) FROM catalogue_log").fetchone()[0]
+        conn.execute("INSERT INTO cat.catalogue VALUES (?, ?, ?, ?)", (FORMAT, here, _this_device_name(library), head))
+        ours = "SELECT id FROM locations WHERE device_id = :here"
+        conn.execute(f"INSERT INTO cat.locations {_LOCATIONS} WHERE id IN ({ours}) ORDER BY id", {"here": here})
+        conn.execute(f"INSERT INTO cat.entries {_ENTRIES} WHERE e.location_id IN ({ours}) ORDER BY e.id", {"here": here})
+        conn.execute(f"INSERT INTO cat.directory_paths {_PATHS} WHERE d.location_id IN ({ours}) ORDER BY d.entry_id",
+                     {"here": here})  # fmt: skip
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.close()
+        out.unlink(missing_ok=True)
+        raise
+    conn.close()
+
+
+_LOCATIONS = (
+    "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id, volume_path FROM locations"
+)
+_ENTRIES = (
+    "SELECT e.id, e.location_id, e.parent_id, e.name, e.extension, e.kind, e.object_kind, e.size, e.files,"
+    " e.mtime, e.hidden, c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
+)
+_PATHS = "SELECT d.entry_id, d.location_id, d.path FROM directory_paths d"
+
+
+def refresh(library: Library, kept: Path) -> None:
+    """Bring a catalogue file this device keeps up to what its numbered changes (catalogue_log) say since the file's
+    head: rows of the entries and locations changed written again, those deleted dropped, folders' paths that differ
+    copied again (a renamed folder changes every path below it, and the log names only the folder). A file of another
+    numbering (a library restored or copied from another device since) is made again."""
+    start_tracking(library)
+    here = str(library.context.device_id)
+    conn = library._connect()
+    try:
+        conn.execute("ATTACH ? AS cat", (uri(kept, "mode=rw"),))
+        conn.execute("BEGIN")
+        device, head = conn.execute("SELECT device_id, head FROM cat.catalogue").fetchone()
+        (now,) = conn.execute("SELECT coalesce(max(seq), 0) FROM catalogue_log").fetchone()
+        if device != here or head > now or restarted(conn, head):
+            conn.execute("ROLLBACK")
+            conn.close()
+            kept.unlink()
+            make(library, kept)
+            return
+        since = {"head": head, "here": here}
+        changed = "SELECT entry_id FROM catalogue_log WHERE seq > :head AND entry_id IS NOT NULL"
+        places = "SELECT location_id FROM catalogue_log WHERE seq > :head AND location_id IS NOT NULL"
+        ours = "SELECT id FROM locations WHERE device_id = :here"
+        for statement in (
+            f"DELETE FROM cat.entries WHERE id IN ({changed})",
+            f"DELETE FROM cat.directory_paths WHERE entry_id IN ({changed})",
+            f"DELETE FROM cat.locations WHERE id IN ({places})",
+            f"INSERT INTO cat.locations {_LOCATIONS} WHERE id IN ({places}) AND device_id = :here",
+            f"INSERT INTO cat.entries {_ENTRIES} JOIN catalogue_log g ON g.entry_id = e.id"
+            f" WHERE g.seq > :head AND g.deleted = 0 AND e.location_id IN ({ours})",
+            f"INSERT OR REPLACE INTO cat.directory_paths {_PATHS} LEFT JOIN cat.directory_paths k"
+            f" ON k.entry_id = d.entry_id WHERE k.path IS NOT d.path AND d.location_id IN ({ours})",
+        ):
+            conn.execute(statement, since)
+        conn.execute("UPDATE cat.catalogue SET head = ?", (now,))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+# -- the receiver's side -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What this device keeps of one other device's catalogue."""
+
+    entries: int = MAX_HELD
+    locations: int = MAX_HELD_LOCATIONS
+
+    @property
+    def file_bytes(self) -> int:
+        """The largest file that can hold that many (a generous 1,200 bytes an entry, and room for locations)."""
+        return self.entries * 1200 + (1 << 24)
+
+
+HELD = Limits()
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueFile:
+    """What a checked catalogue file holds."""
+
+    device_id: DeviceId
+    device_name: str
+    """As the device calls itself (a peer's text: `display` it)."""
+    head: int
+    """The owner's last numbered change the file holds (the receiver's watermark of it)."""
+    entries: int
+    locations: int
+
+
+def _text(column: str, most: int) -> str:
+    # (length() stops at a NUL, instr() sees it; text that is not printable ASCII is proved UTF-8 in Python)
+    return (
+        f"length({column}) <= {most} AND instr({column}, char(0)) = 0"
+        f" AND CASE WHEN {column} GLOB '*[^ -~]*' THEN is_utf8(CAST({column} AS BLOB)) ELSE 1 END"  # (an OR costs more)
+    )
+
+
+def _among(column: str, values: frozenset[str] | tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in sorted(values))})"
+
+
+def _within(folder: str) -> str:
+    """No `.` or `..` among the names of a path (`folder` the path with a '/' either side)."""
+    return f"instr({folder}, '/../') = 0 AND instr({folder}, '/./') = 0"
+
+
+_IN_PATH = _within("path || '/'")
+_IN_VOLUME = _within("'/' || volume_path || '/'")
+_IN_FOLDER = _within("'/' || d.path || '/'")
+_TIME = f"BETWEEN {-MAX_TIME:.0f} AND {MAX_TIME:.0f}"
+ROW_RULES: dict[str, list[tuple[str, str]]] = {
+    "catalogue": [
+        ("its format is not this sdtui's", f"format = {FORMAT}"),
+        ("its device name is empty, too long or not text",
+         f"length(device_name) >= 1 AND {_text('device_name', MAX_DEVICE_NAME)}"),
+        ("its head is not a change's number", "head >= 0"),
+    ],
+    "locations": [
+        ("its id is not an id", "id >= 1"),
+        ("its path is not an absolute path",
+         f"substr(path, 1, 1) = '/' AND {_text('path', MAX_PATH)} AND {_IN_PATH}"),
+        ("its name is unusable", _text("name", MAX_NAME)),
+        ("its mode is unknown", _among("mode", MODES)),
+        ("its scan state is unknown", _among("scan_state", SCAN_STATES)),
+        ("its times are not times", f"created {_TIME} AND (last_scanned IS NULL OR last_scanned {_TIME})"),
+        ("its root is not an id", "root_id IS NULL OR root_id >= 1"),
+        ("its disk is not a disk's identity and a folder inside it",
+         "CASE WHEN volume_id IS NULL THEN volume_path IS NULL ELSE"
+         " (volume_id GLOB 'uuid:?*' OR volume_id GLOB 'file:?*' OR volume_id GLOB 'fingerprint:?*')"
+         " AND length(substr(volume_id, instr(volume_id, ':') + 1)) <= 100"
+         " AND NOT substr(volume_id, instr(volume_id, ':') + 1) GLOB '*[^0-9a-z._-]*'"
+         f" AND volume_path IS NOT NULL AND {_text('volume_path', MAX_PATH)} AND {_IN_VOLUME}"
+         " AND (volume_path = '' OR instr('/' || volume_path || '/', '//') = 0) END"),
+    ],
+    "entries": [
+        ("its id or location is not an id", "id >= 1 AND location_id >= 1"),
+        ("its folder is not an id", "parent_id IS NULL OR (parent_id >= 1 AND parent_id != id)"),
+        ("its name is not a file name",
+         f"{_text('name', MAX_NAME)} AND instr(name, '/') = 0"
+         " AND (name NOT IN ('', '.', '..') OR (name = '' AND parent_id IS NULL AND kind = 'dir'))"),
+        ("its kind is unknown", _among("kind", KINDS)),
+        ("its extension is not its name's",  # (a call into Python costs less than the same in SQL)
+         "extension = CASE kind WHEN 'file' THEN extension_of(CAST(name AS BLOB)) ELSE '' END"),
+        ("its object kind is unknown", f"object_kind IS NULL OR {_among('object_kind', OBJECT_KINDS)}"),
+        ("its size is not a size", f"size BETWEEN 0 AND {MAX_SIZE}"),
+        ("its file count is not a count", "files >= 0"),
+        ("its modification time is not a time", f"mtime IS NULL OR mtime {_TIME}"),
+        ("its hidden flag is not a flag", "hidden IN (0, 1)"),
+        ("its cas_id is not a content id",
+         "cas_id IS NULL OR (length(cas_id) BETWEEN 1 AND 64 AND NOT cas_id GLOB '*[^0-9a-f]*')"),
+    ],
+    "directory_paths": [("its path is not a folder's path", _text("path", MAX_PATH))],
+}  # fmt: skip
+"""Each table's rules on one row, as apply_catalogue's on a batch (`_entry`, `_location`): all of a table's in one
+scan of it; the first row breaking any is looked at again to name the rule. NULL where none may be is a no."""
+_ROW = {"catalogue": "its catalogue row", "locations": "location {}", "entries": "entry {}",
+        "directory_paths": "the path of folder {}"}  # fmt: skip
+RULES = [  # the rules across rows, each a query that finds the first row breaking it
+    ("an entry is in a location the catalogue lacks",
+     "SELECT e.id FROM entries e WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) LIMIT 1"),
+    ("an entry's folder is missing, not a folder, or in another location",
+     "SELECT e.id FROM entries e LEFT JOIN entries p ON p.id = e.parent_id WHERE e.parent_id IS NOT NULL"
+     " AND (p.id IS NULL OR p.kind != 'dir' OR p.location_id != e.location_id) LIMIT 1"),
+    ("a folder has no path, or a path is of no folder of its location",
+     "SELECT e.id FROM entries e LEFT JOIN directory_paths d ON d.entry_id = e.id"
+     " WHERE (e.kind = 'dir') != (d.entry_id IS NOT NULL) OR d.location_id != e.location_id LIMIT 1"),
+    ("a path is of no entry", "SELECT d.entry_id FROM directory_paths d WHERE NOT EXISTS"
+     " (SELECT 1 FROM entries e WHERE e.id = d.entry_id) LIMIT 1"),
+    # a path grows along a chain of folders, so no chain is a loop; a folder its owner's scan detached for now (no
+    # folder, not a root) keeps its path, one that stays inside its location
+    ("a folder's path is not its folder's path and its name",
+     "SELECT e.id FROM directory_paths d JOIN entries e ON e.id = d.entry_id LEFT JOIN directory_paths f"
+     " ON f.entry_id = e.parent_id WHERE NOT coalesce(CASE WHEN e.parent_id IS NOT NULL THEN"
+     " d.path = (CASE f.path WHEN '' THEN e.name ELSE f.path || '/' || e.name END) WHEN e.name = '' THEN d.path = ''"
+     " ELSE d.path != '' AND substr(d.path, 1, 1) != '/' AND instr('/' || d.path || '/', '//') = 0"
+     f" AND {_IN_FOLDER} END, 0) LIMIT 1"),
+    ("a location's root is not a root of it",
+     "SELECT l.id FROM locations l LEFT JOIN entries e ON e.id = l.root_id WHERE l.root_id IS NOT NULL"
+     " AND (e.id IS NULL OR e.location_id != l.id OR e.parent_id IS NOT NULL OR e.name != '') LIMIT 1"),
+]  # fmt: skip
+
+
+def _expected_schema() -> list[tuple[str, str, str, str]]:
+    conn = sqlite3.connect(":memory:")
+    for sql in SCHEMA:
+        conn.execute(sql)
+    rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name").fetchall()
+    conn.close()
+    return rows
+
+
+_EXPECTED = _expected_schema()
+_DEFENSIVE = 1010  # SQLITE_DBCONFIG_DEFENSIVE
+
+
+def refused(why: str) -> CatalogueRefused:
+    """The refusal, on one line fit to print (`why` may quote names and errors of the peer's file)."""
+    return CatalogueRefused(f"a catalogue file was refused: {display(why)}")
+
+
+def defend(conn: sqlite3.Connection) -> None:
+    """SQLite's defences for an untrusted database (https://sqlite.org/security.html) on `conn`, before it opens one;
+    raises CatalogueRefused when defensive mode cannot be set (a check never runs without it)."""
+    try:
+        _set_defensive(conn)
+    except (OSError, AttributeError) as exc:
+        raise refused(f"this Python cannot put SQLite in defensive mode to check it ({exc})") from None
+    if not defensive(conn):
+        raise refused("this Python cannot put SQLite in defensive mode to check it")
+    conn.execute("PRAGMA trusted_schema = OFF")  # the schema calls no function that is not innocuous
+    conn.execute("PRAGMA cell_size_check = ON")
+    conn.execute("PRAGMA mmap_size = 0")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1 << 16)  # nor a schema statement longer than 64 KiB parsed
+    conn.create_function("is_utf8", 1, _is_utf8, deterministic=True)
+    conn.create_function("extension_of", 1, _extension_of, deterministic=True)
+
+
+def defensive(conn: sqlite3.Connection) -> bool:
+    """Whether `conn` is in SQLite's defensive mode, as SQLite says."""
+    if hasattr(conn, "getconfig"):
+        return bool(conn.getconfig(_DEFENSIVE))
+    return _db_config(conn, -1)
+
+
+def _set_defensive(conn: sqlite3.Connection) -> None:
+    if hasattr(conn, "setconfig"):  # Python 3.12+
+        conn.setconfig(_DEFENSIVE, True)
+    else:
+        _db_config(conn, 1)
+
+
+def _db_config(conn: sqlite3.Connection, value: int) -> bool:
+    """sqlite3_db_config(DEFENSIVE) through ctypes, for Python 3.11 (no Connection.setconfig): its sqlite3 handle is
+    the first field after the object's header, and the function is taken from the library the sqlite3 module uses."""
+    import _sqlite3
+
+    if sys.version_info[:2] != (3, 11) or hasattr(sys, "getobjects"):  # another layout of the connection object
+        raise OSError(f"no known layout of a connection in Python {sys.version.split()[0]}")
+    config = ctypes.CDLL(_sqlite3.__file__).sqlite3_db_config
+    handle = ctypes.c_void_p.from_address(id(conn) + 2 * ctypes.sizeof(ctypes.c_void_p))
+    out = ctypes.c_int(-1)
+    if config(handle, _DEFENSIVE, ctypes.c_int(value), ctypes.byref(out)) != 0:
+        raise OSError("sqlite3_db_config failed")
+    return out.value == 1
+
+
+def _extension_of(name: bytes) -> str | None:
+    try:
+        return extension_of(name.decode())
+    except UnicodeDecodeError:
+        return None
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def check_header(path: Path, limits: Limits) -> None:
+    """The file's header, read before SQLite parses anything of it: a plain rollback-journal UTF-8 database of ours."""
+    size = path.stat().st_size
+    if size > limits.file_bytes:
+        raise refused(f"it is {size:,} bytes, more than a catalogue of {limits.entries:,} entries takes")
+    for beside in ("-journal", "-wal"):  # SQLite would read (roll back, replay) it too
+        if os.path.lexists(f"{path}{beside}"):
+            raise refused(f"a {beside[1:]} file lies beside it")
+    with open(path, "rb") as f:
+        head = f.read(100)
+    if len(head) < 100 or head[:16] != b"SQLite format 3\0":
+        raise refused("it is not an SQLite database")
+    (page,) = struct.unpack(">H", head[16:18])
+    page = 65536 if page == 1 else page
+    (pages,) = struct.unpack(">I", head[28:32])
+
+    def number(at: int) -> int:
+        return int(struct.unpack(">I", head[at : at + 4])[0])
+
+    fields = {
+        "file format": (head[18], head[19]) == (1, 1),  # not WAL: a -wal file beside it would be read too
+        "reserved bytes": head[20] == 0,
+        "page size": page in (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536) and pages * page == size,
+        "schema format": number(44) == 4,
+        "auto-vacuum": number(52) == 0 and number(64) == 0,
+        "text encoding": number(56) == 1,
+        "version": number(60) == FORMAT,
+        "application id": number(68) == APPLICATION_ID,
+    }
+    wrong = [what for what, fine in fields.items() if not fine]
+    if wrong:
+        raise refused(f"its header is wrong ({', '.join(wrong)})")
+
+
+def check(path: Path, device_id: DeviceId, limits: Limits = HELD) -> CatalogueFile:
+    """Refuse the file at `path` (CatalogueRefused, naming the rule it breaks) unless it is exactly a catalogue of
+    `device_id` that keeps every rule and `limits`; else build the receiver's indexes in it and say what it holds.
+    The file is the receiver's copy (one refused or cut off is deleted by the caller), checked once: with those
+    indexes it is no longer a file as a peer sends it."""
+    check_header(path, limits)
+    conn = sqlite3.connect("file::memory:", uri=True, isolation_level=None)
+    try:
+        defend(conn)
+        try:
+            return _check(conn, path, device_id, limits)
+        except sqlite3.DatabaseError as exc:  # one that quick_check did not see: a damaged page, a value too long
+            raise refused(f"it is damaged ({exc})") from None
+    finally:
+        conn.close()
+
+
+def _check(conn: sqlite3.Connection, path: Path, device_id: DeviceId, limits: Limits) -> CatalogueFile:
+    try:
+        conn.execute("ATTACH ? AS cat", (uri(path, "mode=rw"),))
+        schema = conn.execute("SELECT type, name, tbl_name, sql FROM cat.sqlite_schema ORDER BY name").fetchall()
+    except sqlite3.DatabaseError as exc:  # (an index over a function: "unsafe use of ...", trusted_schema says)
+        raise refused(f"its schema cannot be read ({exc})") from None
+    if schema != _EXPECTED:
+        names = {r[1] for r in schema} ^ {r[1] for r in _EXPECTED}
+        odd = sorted(map(str, names)) or [a[1] for a, b in zip(schema, _EXPECTED, strict=False) if a != b]
+        raise refused(f"its schema is not a catalogue's ({', '.join(odd)[:200]})")
+    conn.execute("PRAGMA cat.journal_mode = MEMORY")  # (defensive mode allows no OFF) a copy cut off is deleted
+    conn.execute("PRAGMA cat.synchronous = OFF")  # the caller syncs the file once, when it keeps it
+    found = [line for (row,) in conn.execute("PRAGMA cat.quick_check(5)") for line in row.splitlines()]
+    if found != ["ok"]:
+        found = [line for line in found if not line.startswith("***")]  # ("*** in database cat ***")
+        raise refused(f"it is damaged or a value is not of its column's type ({'; '.join(found)[:300]})")
+    for table, rules in ROW_RULES.items():
+        every = " AND ".join(f"coalesce({rule}, 0)" for _, rule in rules)
+        bad = conn.execute(f"SELECT rowid FROM cat.{table} WHERE NOT ({every}) LIMIT 1").fetchone()
+        if bad is not None:
+            why = next(why for why, rule in rules if not conn.execute(
+                f"SELECT coalesce({rule}, 0) FROM cat.{table} WHERE rowid = ?", bad).fetchone()[0])  # fmt: skip
+            raise refused(f"{_ROW[table].format(bad[0])}: {why}")
+    rows = conn.execute("SELECT device_id, device_name, head FROM cat.catalogue").fetchall()
+    if len(rows) != 1:
+        raise refused(f"it has {len(rows)} catalogue rows, not one")
+    if rows[0][0] != str(device_id):
+        raise refused("it is another device's catalogue, not the sender's")
+    entries, locations = (conn.execute(f"SELECT count(*) FROM cat.{t}").fetchone()[0] for t in ("entries", "locations"))
+    if entries > limits.entries or locations > limits.locations:
+        raise refused(
+            f"it holds {entries:,} entries in {locations:,} locations; this device keeps at most {limits.entries:,} in"
+            f" {limits.locations:,} of one device"
+        )
+    for why, sql in RULES:
+        bad = conn.execute(sql).fetchone()  # (main is an empty memory database: the names are cat's)
+        if bad is not None:
+            raise refused(f"{why} (id {bad[0]})")
+    for sql in RECEIVER_INDEXES:
+        try:
+            conn.execute(sql)
+        except sqlite3.IntegrityError:
+            raise refused(f"two rows share what must be unique ({sql.split(' ON ')[1]})") from None
+    return CatalogueFile(device_id, rows[0][1], rows[0][2], entries, locations)
