@@ -542,7 +542,7 @@ def _proven(size: int, paths: list[str], changed: list[str]) -> list[DuplicateGr
 
 def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tuple[int, int] | None:
     """(st_dev, st_ino) of the file at `path`, its full BLAKE3 put in `digests` (once an inode); None when it is no
-    longer a regular file of `size` bytes or cannot be read whole."""
+    longer a regular file of exactly `size` bytes or cannot be read whole."""
     try:
         fd = os.open(path, _FILE)
     except OSError:
@@ -554,15 +554,22 @@ def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tupl
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
             return None
         if inode not in digests:
-            data = os.read(fd, size) if size < _BIG else b""  # a small file in one read
+            # a small file in one read, a byte more than its size asked: one that says less than it holds (grown
+            # since, or a /proc file that says 0 bytes) is left out
+            data = os.read(fd, size + 1) if size < _BIG else b""
+            if len(data) > size:
+                return None
             hasher = blake3.blake3(data) if data else blake3.blake3(max_threads=blake3.blake3.AUTO)
             left = size - len(data)
-            while left:  # `size` bytes exactly: a file cut short since is left out
-                chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
-                if not chunk:
+            if left:
+                while left:  # `size` bytes exactly: a file cut short since is left out
+                    chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
+                    if not chunk:
+                        return None
+                    hasher.update(chunk)
+                    left -= len(chunk)
+                if os.read(fd, 1):
                     return None
-                hasher.update(chunk)
-                left -= len(chunk)
             digests[inode] = hasher.hexdigest()
         return inode
     except OSError:

@@ -221,3 +221,13 @@ def test_from_disk_a_folder_named_through_a_symlink_is_searched_as_find_h_does(t
     os.symlink(tmp_path / "gone", tmp_path / "dangling")
     with pytest.raises(NotFound, match="dangling does not exist"):
         dedup.find_in([str(tmp_path / "dangling")])
+
+
+def test_from_disk_files_longer_than_their_size_says_are_not_reported(tmp_path: Path) -> None:
+    """`sd dupes /proc/self --include-empty`: files of /proc say they are 0 bytes and are not; they are not
+    157 copies of one empty file. A file read whole must end where its size says (one grown since is left out)."""
+    write(tmp_path / "empty", b"")
+    proc = ["/proc/self/status", "/proc/self/cmdline", "/proc/self/environ"]
+    found = dedup.find_in([*proc, str(tmp_path / "empty")], include_empty=True)
+    assert found.groups == ()
+    assert set(found.changed) == set(proc)
