@@ -7,6 +7,7 @@ import errno
 import fcntl
 import fnmatch
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -27,7 +28,8 @@ Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)
+HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)...
+HELD_SHARE = 4  # ...and at most this fraction of the process's limit of open files (`ulimit -n`)
 
 _KIND_OF_FMT = {
     stat.S_IFREG: "file",
@@ -193,9 +195,10 @@ def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_
 
     A folder is opened by its name in its parent's descriptor (never through a symlink swapped in: O_NOFOLLOW), held
     until the folders in it are opened, so no path is resolved from the root again (but past HELD folders held at
-    once, whose folders are opened by their path beneath the root)."""
+    once, or a quarter of the limit of open files, whose folders are opened by their path beneath the root)."""
     from sdcore.fs.beneath import open_beneath
 
+    most_held = min(HELD, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // HELD_SHARE)
     try:
         root_fd = open_root(root, root_inode)
     except OSError as exc:
@@ -224,7 +227,7 @@ def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_
                     if not left[parent]:
                         del left[parent]
                         os.close(parent)
-            held = folder if recursive and listing.dirs and len(left) < HELD else None
+            held = folder if recursive and listing.dirs and len(left) < most_held else None
             if recursive and listing.dirs:
                 prefix = rel_db + "/" if rel_db else ""
                 if held is not None:
