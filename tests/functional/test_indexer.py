@@ -874,3 +874,62 @@ def test_a_wide_tree_is_walked_whole_under_a_low_limit_of_open_files(tmp_path: P
     )
     out = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["201 []", "201 []"]
+
+
+KILLED_MIGRATING = """
+import os, signal, sqlite3, sys
+from sdcore.library.schema import migrate
+
+class KilledAfter:
+    '''The library's connection, the process killed (kill -9) once the migration ran the statement named.'''
+    def __init__(self, conn, statement):
+        self.conn, self.statement = conn, statement
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+    def execute(self, sql, *args):
+        cursor = self.conn.execute(sql, *args)
+        if sql.lstrip().startswith(self.statement):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return cursor
+
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA journal_mode = WAL")
+migrate(KilledAfter(conn, sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize("statement", ["INSERT INTO entries_coded", "DROP TABLE entries", "ALTER TABLE", "CREATE TRIGGER catalogue_entry_changed"])
+async def test_a_migration_killed_midway_leaves_the_library_as_it_was_and_it_migrates_on_the_next_open(
+    tmp_path: Path, tree: Path, statement: str
+) -> None:
+    """kill -9 (or a power cut) while migration 32 makes the entries table again: the next open finds the library as
+    it was before (never half-migrated: no entries table, or one without its triggers) and migrates it whole.
+    A guard: the migration runs in one transaction (passes on the current code)."""
+    from sdcore import tags
+    from sdcore.library import entries as library_entries
+    from sdcore.library.schema import MIGRATIONS
+
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        loc = library.locations.add(str(tree), mode="content")
+        await index(library, loc)
+        tags.create(library, "work")
+        tagged = library_entries.entry_at(library, str(tree / "docs" / "b.md"))
+        tags.assign(library, "work", [tagged])
+        before = entries(library, loc)
+        schema = library.read().execute("SELECT type, name, sql FROM sqlite_schema ORDER BY 1, 2").fetchall()
+        database = library.folder / "database.db"
+    as_schema_31_left_it(database)
+    killed = subprocess.run([sys.executable, "-c", KILLED_MIGRATING, str(database), statement], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    with sqlite3.connect(database) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 31
+        assert old.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    async with Core(tmp_path / "data") as core:
+        library = core.library()
+        assert library.read().execute("PRAGMA user_version").fetchone()[0] == max(MIGRATIONS)
+        assert library.read().execute("SELECT type, name, sql FROM sqlite_schema ORDER BY 1, 2").fetchall() == schema
+        assert entries(library, library.locations.get(loc.id)) == before
+        assert [t.entry_id for t in tags.entries(library, "work")] == [tagged]
+        assert (await index(library, library.locations.get(loc.id)))["changed"] == 0
