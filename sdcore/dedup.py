@@ -409,15 +409,15 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
         raise NotFound(f"{display(missing[0])} does not exist")
     # a folder named through a symlink is searched, as `find -H` does; links inside it are never followed
     paths = [os.path.realpath(top) if os.path.islink(top) else top for top in paths]
+    changed: list[str] = []  # what could not be read: files, and folders (with a trailing "/")
     folders: list[str] = []  # each folder's path with a trailing "/"
     files: list[_Found] = []  # in the order they were read: folder by folder
     sizes: dict[int, int] = {}  # how many files have each size
     for top in paths:
-        _walk(os.path.abspath(top), folders, files, sizes)
+        _walk(os.path.abspath(top), folders, files, sizes, changed)
     least = max(min_size, 1)
     candidates = [f for f in files if f[2] >= least and sizes[f[2]] > 1]
     groups: list[DuplicateGroup] = []
-    changed: list[str] = []
     for (size, _), same in _same_heads(folders, candidates, changed).items():
         groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed))
     if include_empty:
@@ -429,9 +429,9 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
 _Found = tuple[int, str, int]  # (folder index, name, size) of a regular file
 
 
-def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int]) -> None:
-    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; unreadable
-    folders are skipped. Each folder is opened once (never through a symlink) and its files are stat'ed by name
+def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int], unread: list[str]) -> None:
+    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; a folder that cannot
+    be read (no permission, a path past PATH_MAX) goes to `unread`: the report says part of the tree was not seen. Each folder is opened once (never through a symlink) and its files are stat'ed by name
     relative to it: the kernel does not walk each file's whole path again."""
     try:
         st = os.lstat(top)
@@ -452,6 +452,7 @@ def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, in
         try:
             fd = os.open(folder, _FOLDER)
         except OSError:
+            unread.append(folder)
             continue
         try:
             with os.scandir(fd) as it:
@@ -467,7 +468,7 @@ def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, in
                     except OSError:
                         continue  # vanished since the folder was read
         except OSError:
-            pass
+            unread.append(folder)
         finally:
             os.close(fd)
 
