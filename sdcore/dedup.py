@@ -54,7 +54,8 @@ class DuplicateGroup:
 
 @dataclass(frozen=True)
 class Duplicates:
-    """The groups found, biggest waste first, and the files left out because they changed since indexing."""
+    """The groups found, biggest waste first, and the files left out because they changed since indexing (from disk:
+    or could not be read, and the folders that could not be read, with a trailing "/")."""
 
     groups: tuple[DuplicateGroup, ...]
     changed: tuple[str, ...]
