@@ -16,7 +16,7 @@ from xxhash import xxh3_64_intdigest
 
 from sdcore.errors import NotFound
 from sdcore.fs import held
-from sdcore.index.cas import FULL_HASH_CHUNK, full_hash
+from sdcore.index.cas import FULL_HASH_CHUNK
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 EMPTY_HASH = blake3.blake3(b"").hexdigest()
 _HASH_THREADS = min(4, os.cpu_count() or 1)
 _BIG = 1 << 20  # files from this size up are hashed on threads
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class DuplicateGroup:
 
 @dataclass(frozen=True)
 class Duplicates:
-    """The groups found, biggest waste first, and the files left out because they changed since indexing."""
+    """The groups found, biggest waste first, and the files left out because they changed since indexing (from disk:
+    or could not be read, and the folders that could not be read, with a trailing "/")."""
 
     groups: tuple[DuplicateGroup, ...]
     changed: tuple[str, ...]
@@ -176,7 +178,7 @@ def full_hashes(library: Library, entry_ids: list[int]) -> list[str | None]:
     fresh: list[tuple[int, int, int, int, str]] = []
     for files in _distinct_files(candidates, []).values():
         first = files[0]
-        digest = first.cached or (_hash_small(first.path) if first.size < _BIG else _hash_or_none(first.path))
+        digest = first.cached or _hash_checked(first)
         if digest is None:
             continue
         if first.cached is None:
@@ -309,9 +311,9 @@ def _confirm(
     firsts = [files[0] for files in by_inode.values()]
     todo = [c for c in firsts if c.cached is None]
     if todo and todo[0].size >= _BIG:  # big files on threads (BLAKE3 and reads let go of the GIL); small ones here
-        hashes = dict(zip((c.entry_id for c in todo), pool.map(_hash_or_none, (c.path for c in todo)), strict=True))
+        hashes = dict(zip((c.entry_id for c in todo), pool.map(_hash_checked, todo), strict=True))
     else:
-        hashes = {c.entry_id: _hash_small(c.path) for c in todo}
+        hashes = {c.entry_id: _hash_checked(c) for c in todo}
     by_hash: dict[str, list[list[_Candidate]]] = defaultdict(list)
     for files in by_inode.values():
         first = files[0]
@@ -352,28 +354,23 @@ def _distinct_files(candidates: list[_Candidate], changed: list[str]) -> dict[tu
     return by_inode
 
 
-def _hash_small(path: str) -> str | None:
-    """BLAKE3 of a small file read in one go (no thread pool: for a few KiB it costs more than it saves)."""
+def _hash_checked(c: _Candidate) -> str | None:
+    """The full BLAKE3 of a candidate, read from a descriptor of the very file `_distinct_files` checked (its inode and
+    size): one swapped in since (a symlink out of the location, a FIFO that would never end a read) is not read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(c.path, _FILE)
     except OSError:
         return None
+    st = None
     try:
-        hasher = blake3.blake3()
-        while chunk := os.read(fd, _BIG):
-            hasher.update(chunk)
-        return hasher.hexdigest()
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != c.key or st.st_size != c.size:
+            return None
+        return _hash_exactly(fd, c.size)
     except OSError:
         return None
     finally:
-        held.close(fd)
-
-
-def _hash_or_none(path: str) -> str | None:
-    try:
-        return full_hash(path)
-    except OSError:
-        return None
+        held.close(fd, st)
 
 
 def _empty_files(library: Library, locations: dict[int, Location], changed: list[str]) -> list[DuplicateGroup]:
@@ -399,7 +396,6 @@ def _empty_files(library: Library, locations: dict[int, Location], changed: list
 
 _HEAD = 4096  # bytes compared first, before a file is read whole
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
 
 
 def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) -> Duplicates:
@@ -414,15 +410,15 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
         raise NotFound(f"{display(missing[0])} does not exist")
     # a folder named through a symlink is searched, as `find -H` does; links inside it are never followed
     paths = [os.path.realpath(top) if os.path.islink(top) else top for top in paths]
+    changed: list[str] = []  # what could not be read: files, and folders (with a trailing "/")
     folders: list[str] = []  # each folder's path with a trailing "/"
     files: list[_Found] = []  # in the order they were read: folder by folder
     sizes: dict[int, int] = {}  # how many files have each size
     for top in paths:
-        _walk(os.path.abspath(top), folders, files, sizes)
+        _walk(os.path.abspath(top), folders, files, sizes, changed)
     least = max(min_size, 1)
     candidates = [f for f in files if f[2] >= least and sizes[f[2]] > 1]
     groups: list[DuplicateGroup] = []
-    changed: list[str] = []
     for (size, _), same in _same_heads(folders, candidates, changed).items():
         groups.extend(_proven(size, [folders[f[0]] + f[1] for f in same], changed))
     if include_empty:
@@ -434,9 +430,9 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
 _Found = tuple[int, str, int]  # (folder index, name, size) of a regular file
 
 
-def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int]) -> None:
-    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; unreadable
-    folders are skipped. Each folder is opened once (never through a symlink) and its files are stat'ed by name
+def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, int], unread: list[str]) -> None:
+    """Add the regular files under `top` (itself, if it is one) to `files` and count their sizes; a folder that cannot
+    be read (no permission, a path past PATH_MAX) goes to `unread`: the report says part of the tree was not seen. Each folder is opened once (never through a symlink) and its files are stat'ed by name
     relative to it: the kernel does not walk each file's whole path again."""
     try:
         st = os.lstat(top)
@@ -457,6 +453,7 @@ def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, in
         try:
             fd = os.open(folder, _FOLDER)
         except OSError:
+            unread.append(folder)
             continue
         try:
             with os.scandir(fd) as it:
@@ -472,7 +469,7 @@ def _walk(top: str, folders: list[str], files: list[_Found], sizes: dict[int, in
                     except OSError:
                         continue  # vanished since the folder was read
         except OSError:
-            pass
+            unread.append(folder)
         finally:
             os.close(fd)
 
@@ -542,7 +539,7 @@ def _proven(size: int, paths: list[str], changed: list[str]) -> list[DuplicateGr
 
 def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tuple[int, int] | None:
     """(st_dev, st_ino) of the file at `path`, its full BLAKE3 put in `digests` (once an inode); None when it is no
-    longer a regular file of `size` bytes or cannot be read whole."""
+    longer a regular file of exactly `size` bytes or cannot be read whole."""
     try:
         fd = os.open(path, _FILE)
     except OSError:
@@ -554,21 +551,34 @@ def _identify(path: str, size: int, digests: dict[tuple[int, int], str]) -> tupl
         if not stat.S_ISREG(st.st_mode) or st.st_size != size:
             return None
         if inode not in digests:
-            data = os.read(fd, size) if size < _BIG else b""  # a small file in one read
-            hasher = blake3.blake3(data) if data else blake3.blake3(max_threads=blake3.blake3.AUTO)
-            left = size - len(data)
-            while left:  # `size` bytes exactly: a file cut short since is left out
-                chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
-                if not chunk:
-                    return None
-                hasher.update(chunk)
-                left -= len(chunk)
-            digests[inode] = hasher.hexdigest()
+            digest = _hash_exactly(fd, size)
+            if digest is None:
+                return None
+            digests[inode] = digest
         return inode
     except OSError:
         return None
     finally:
         held.close(fd, st)
+
+
+def _hash_exactly(fd: int, size: int) -> str | None:
+    """The BLAKE3 of an open file's `size` bytes; None when it holds fewer (cut short since) or more (grown since, or
+    a /proc file that says 0 bytes). A small file in one read, big ones hashed on threads."""
+    data = os.read(fd, size + 1) if size < _BIG else b""
+    if len(data) > size:
+        return None
+    hasher = blake3.blake3(data) if data else blake3.blake3(max_threads=blake3.blake3.AUTO)
+    left = size - len(data)
+    if not left:
+        return hasher.hexdigest()
+    while left:
+        chunk = os.read(fd, min(left, FULL_HASH_CHUNK))
+        if not chunk:
+            return None
+        hasher.update(chunk)
+        left -= len(chunk)
+    return None if os.read(fd, 1) else hasher.hexdigest()
 
 
 def _file(names: list[str]) -> DuplicateFile:

@@ -34,6 +34,7 @@ def count(number: int, noun: str, plural: str | None = None) -> str:
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+_MOST_BYTES = 1 << 63
 
 
 def parse_size(text: str | int) -> int:
@@ -43,7 +44,10 @@ def parse_size(text: str | int) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtb]?)(?:i?b)?\s*", text.lower())
     if not m:
         raise SdError(f"{text!r} is not a size; write it like 500, 10k, 1.5M or 2G")
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+    size = float(m.group(1)) * _UNITS[m.group(2)]
+    if size >= _MOST_BYTES:  # the database holds sizes as 64-bit numbers (and no file is this big)
+        raise SdError(f"{text!r} is more than any file holds; write at most 8000000T")
+    return int(size)
 
 
 def parse_age(text: str) -> float:

@@ -7,9 +7,11 @@ import errno
 import fcntl
 import fnmatch
 import os
+import resource
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -27,7 +29,8 @@ Found = tuple  # (name, extension, kind, object_kind, size, inode, mtime, mode, 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)
+HELD = 256  # folders a walk holds open at once (the rest are opened by their path beneath the root)...
+HELD_SHARE = 4  # ...and all the walks of a process at most this fraction of its limit of open files (`ulimit -n`)
 
 _KIND_OF_FMT = {
     stat.S_IFREG: "file",
@@ -185,6 +188,34 @@ Walked = tuple[str, Listing | list[Found] | OSError, int]
 tuples (from the child), or the OSError that stopped it, its listing's fingerprint)."""
 
 
+class _HeldFolders:
+    """How many more folders the walks of this process may hold open (rescans of several locations run at once, each
+    in its thread): together they leave the process most of its descriptors, for its database and its connections."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left: int | None = None
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._left is None:
+                self._left = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // HELD_SHARE
+            if self._left <= 0:
+                return False
+            self._left -= 1
+            return True
+
+    def close(self, fd: int) -> None:
+        try:
+            os.close(fd)
+        finally:
+            with self._lock:
+                self._left += 1  # type: ignore[operator]
+
+
+_HELD_FOLDERS = _HeldFolders()
+
+
 def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_inode: int | None = None
          ) -> Generator[tuple[str, Listing | OSError, int], None, None]:
     """(path in DB form, listing or the OSError that stopped it, a descriptor of the folder open until the walk goes on
@@ -193,7 +224,8 @@ def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_
 
     A folder is opened by its name in its parent's descriptor (never through a symlink swapped in: O_NOFOLLOW), held
     until the folders in it are opened, so no path is resolved from the root again (but past HELD folders held at
-    once, whose folders are opened by their path beneath the root)."""
+    once, or a quarter of the process's limit of open files held by all its walks, whose folders are opened by their
+    path beneath the root)."""
     from sdcore.fs.beneath import open_beneath
 
     try:
@@ -223,8 +255,8 @@ def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_
                     left[parent] -= 1
                     if not left[parent]:
                         del left[parent]
-                        os.close(parent)
-            held = folder if recursive and listing.dirs and len(left) < HELD else None
+                        _HELD_FOLDERS.close(parent)
+            held = folder if recursive and listing.dirs and len(left) < HELD and _HELD_FOLDERS.take() else None
             if recursive and listing.dirs:
                 prefix = rel_db + "/" if rel_db else ""
                 if held is not None:
@@ -237,7 +269,7 @@ def walk(root: str, start: list[str], rules: IgnoreRules, recursive: bool, root_
                     os.close(folder)
     finally:
         for fd in left:
-            os.close(fd)
+            _HELD_FOLDERS.close(fd)
         os.close(root_fd)
 
 

@@ -521,7 +521,10 @@ def _print_duplicates(found: Duplicates, json: bool, from_disk: bool) -> None:
         lines.append(f"{count(len(found.groups), 'group')}, {human_size(found.wasted)} wasted\n")
         sys.stdout.write("".join(lines))
     if found.changed and from_disk:
-        print(f"{count(len(found.changed), 'file')} could not be read, or changed while read, and were left out", file=sys.stderr)
+        folders = sum(1 for path in found.changed if path.endswith("/"))
+        files = len(found.changed) - folders
+        unread = " and ".join([*([count(folders, "folder")] if folders else []), *([count(files, "file")] if files else [])])
+        print(f"{unread} could not be read, or changed while read, and were left out", file=sys.stderr)
     elif found.changed:
         print(
             f"{count(len(found.changed), 'file')} changed since they were indexed and were left out; "

@@ -190,3 +190,31 @@ def test_the_tags_a_file_had_are_listed_with_who_took_them_off(sd: Sd, home: Pat
     ]
     assert "-holiday" in sd("tag", "history", beach)[0]
     assert "no tag was ever put on" in sd("tag", "history", str(home / "notes/todo.txt"))[0]
+
+
+def test_dupes_of_a_folder_from_disk_says_which_folders_it_could_not_read(sd: Sd, tmp_path: Path) -> None:
+    """A folder past PATH_MAX (or one without permission) cannot be opened by its path: the copies in it were left
+    out and the report said '0 groups' as if the whole tree had been seen."""
+    root = tmp_path / "deep"
+    (root / "near").mkdir(parents=True)
+    (root / "near" / "a.txt").write_bytes(b"same")
+    (root / "near" / "b.txt").write_bytes(b"same")
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 folders of 250 characters: past PATH_MAX (4,096 bytes), made each in the last
+            os.mkdir("d" * 250, dir_fd=fd)
+            inner = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        for name in ("x.bin", "y.bin"):
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+            with open(os.open(name, os.O_WRONLY, dir_fd=fd), "wb") as f:
+                f.write(b"deep copy")
+    finally:
+        os.close(fd)
+    report = sd.json("dupes", str(root))
+    assert [sorted(f["path"] for f in g["files"]) for g in report["groups"]] == [[str(root / "near/a.txt"), str(root / "near/b.txt")]]
+    (unread,) = report["changed"]
+    assert unread.startswith(str(root / ("d" * 250))) and unread.endswith("/") and len(unread) > 4096
+    _, err = sd("dupes", str(root))
+    assert "1 folder could not be read" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -221,3 +222,50 @@ def test_from_disk_a_folder_named_through_a_symlink_is_searched_as_find_h_does(t
     os.symlink(tmp_path / "gone", tmp_path / "dangling")
     with pytest.raises(NotFound, match="dangling does not exist"):
         dedup.find_in([str(tmp_path / "dangling")])
+
+
+def test_from_disk_files_longer_than_their_size_says_are_not_reported(tmp_path: Path) -> None:
+    """`sd dupes /proc/self --include-empty`: files of /proc say they are 0 bytes and are not; they are not
+    157 copies of one empty file. A file read whole must end where its size says (one grown since is left out)."""
+    write(tmp_path / "empty", b"")
+    proc = ["/proc/self/status", "/proc/self/cmdline", "/proc/self/environ"]
+    found = dedup.find_in([*proc, str(tmp_path / "empty")], include_empty=True)
+    assert found.groups == ()
+    assert set(found.changed) == set(proc)
+
+
+@pytest.mark.parametrize(("swap", "size"), [("symlink", THREADED), ("fifo", 9), ("fifo", THREADED)])
+async def test_a_file_swapped_after_its_check_is_not_read_through_what_took_its_place(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str, size: int
+) -> None:
+    """Someone who can write in a location swaps a checked file, before it is hashed, for a symlink to a file
+    outside it (its bytes were read and it was reported a copy) or for a FIFO (the hash waited on it for ever, a
+    thread of the core hung: `full_hashes` does the same for a paired device that asks)."""
+    data = os.urandom(size)
+    root = tmp_path / "shared"
+    write(root / "a.bin", data)
+    write(root / "b.bin", data)
+    await index(library, root)
+    outside = write(tmp_path / "private/secret.bin", data)
+    checked = dedup._distinct_files
+
+    def then_swapped(candidates: list, changed: list[str]) -> dict:
+        found = checked(candidates, changed)
+        (root / "b.bin").unlink()
+        if swap == "symlink":
+            os.symlink(outside, root / "b.bin")
+        else:
+            os.mkfifo(root / "b.bin")
+        return found
+
+    monkeypatch.setattr(dedup, "_distinct_files", then_swapped)
+    result: list[dedup.Duplicates] = []
+    finding = threading.Thread(target=lambda: result.append(dedup.find(library)), daemon=True)
+    finding.start()
+    finding.join(20)
+    if finding.is_alive():  # let it go: a writer opened and closed gives it the end of the FIFO
+        os.close(os.open(root / "b.bin", os.O_WRONLY | os.O_NONBLOCK))
+        finding.join(20)
+        pytest.fail("the hash waited on a FIFO")
+    assert result[0].groups == ()
+    assert result[0].changed == (str(root / "b.bin"),)

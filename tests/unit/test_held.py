@@ -39,6 +39,14 @@ def _copy(path: str) -> None:
     localcopy.copy_file(path, dst, dst + ".tmp", replace=True, verify=True)
 
 
+def _dedup(path: str) -> None:
+    """As `sd dupes` hashes a candidate: from the library (a file checked first) and from disk."""
+    st = os.lstat(path)
+    dedup._identify(path, st.st_size, {})
+    candidate = dedup._Candidate(0, path, st.st_size, st.st_mtime, st.st_ino, key=(st.st_dev, st.st_ino))
+    dedup._hash_checked(candidate)
+
+
 READERS: dict[str, Callable[[str], object]] = {
     "open_read (a preview, api.read, a copy between devices)": _read_whole,
     "copy_file (sd cp of the .sdlibrary folder)": _copy,
@@ -46,7 +54,7 @@ READERS: dict[str, Callable[[str], object]] = {
     "identify (the content indexer)": cas.identify,
     "full_hash": cas.full_hash,
     "read_head (its kind)": kinds.read_head,
-    "dedup": dedup._hash_small,
+    "dedup": _dedup,
 }
 
 

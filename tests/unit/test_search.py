@@ -303,6 +303,9 @@ def test_sizes_and_dates_are_read_like_people_write_them() -> None:
     assert search.parse_when("2024-05-01") == time.mktime((2024, 5, 1, 0, 0, 0, 0, 0, -1))
     with pytest.raises(SdError, match="not a size"):
         parse_size("ten megs")
+    for huge in ("99999999999999999999", "9" * 400 + "T"):  # SQLite's overflow, float infinity: 'unexpected error'
+        with pytest.raises(SdError, match="more than any file holds"):
+            parse_size(huge)
     with pytest.raises(SearchError, match="not a date"):
         search.parse_when("yesterday-ish")
 
