@@ -306,7 +306,8 @@ class IndexJob(Job):
             # half-empty ones; the files' pages stay full (a first index 3-4% smaller).
             self._next_folder_id = self._next_id
             self._next_id += sum(_folders(found) for _, found, _ in batch)
-            writes = _BatchWrites(db, [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)], known)
+            listed = [] if known is not None else [ids[rel] for rel, found, _ in batch if rel in ids and isinstance(found, list)]
+            writes = _BatchWrites(db, listed, known)
             done: list[tuple[str, int]] = []
             for rel_db, found, fingerprint in batch:
                 dir_id = ids.pop(rel_db, None)
