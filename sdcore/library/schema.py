@@ -818,6 +818,12 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     ) WITHOUT ROWID;
     """,
     32: _entries_coded,
+    # The entries that could not be read (issue 18): a whole location's index starts by clearing its files' errors (they
+    # are read again), which read every row of the table (0.01 s of a Linux tree's 0.6 s rescan). Almost none have one:
+    # the index is all but empty.
+    33: """
+    CREATE INDEX entries_with_error ON entries (location_id) WHERE error IS NOT NULL;
+    """,
 }
 
 

@@ -773,7 +773,7 @@ def as_schema_31_left_it(database: Path) -> None:
     conn = sqlite3.connect(database, isolation_level=None)
     kept = conn.execute(
         "SELECT sql FROM sqlite_schema WHERE tbl_name = 'entries' AND sql IS NOT NULL AND type != 'table'"
-        " AND name != 'catalogue_entry_changed'"
+        " AND name NOT IN ('catalogue_entry_changed', 'entries_with_error')"  # (the latter made by migration 33)
     ).fetchall()
     conn.execute("PRAGMA legacy_alter_table = ON")
     conn.execute("BEGIN")
