@@ -402,8 +402,8 @@ def find_in(paths: list[str], min_size: int = 1, include_empty: bool = False) ->
     """Groups of identical files under folders that need not be indexed: read from disk, nothing written.
 
     Files are grouped by size, then by their first 4 KiB (the whole of a smaller file), then proven by a full
-    BLAKE3; hard links count once, symlinks below the paths given are not followed. A file of a size no other file has is only
-    stat'ed; one whose start no other file of its size shares is read no further.
+    BLAKE3; hard links count once, symlinks below the paths given are not followed. A file of a size no other file
+    has is only stat'ed; one whose start no other file of its size shares is read no further.
     """
     missing = [top for top in paths if not os.path.exists(top)]
     if missing:
