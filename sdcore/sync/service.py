@@ -459,6 +459,7 @@ class SyncService:
         log_ = await self._log(library)
         members = self._members(library)
         applied = 0
+        found = await self._in_thread(lambda: sum(oplog.conflicts(library.read()).values()))
         while True:
             answer = await self._ask_ops(peer, library, log_)
             if not (isinstance(answer, dict) and isinstance(answer.get("ops"), list)
@@ -479,8 +480,11 @@ class SyncService:
                 break  # (nothing new in a full batch: what it holds beyond is refused here, asked again later)
         await self._pull_catalogue(peer, library)
         members.synced(peer.id)
-        if applied:
-            self._changed(library.id, told_by=str(peer.id))
+        # An op of the peer's that lost a conflict here leaves it holding what this device dropped: it is told too,
+        # and gets the op kept when it asks (else it kept the loser until its next idle pull, 30 s later)
+        conflicted = await self._in_thread(lambda: sum(oplog.conflicts(library.read()).values())) > found
+        if applied or conflicted:
+            self._changed(library.id, told_by=None if conflicted else str(peer.id))
 
     async def _ask_ops(self, peer: Peer, library: Library, log_: protocol.SharedData) -> Any:
         """Ask `peer` for the ops this device lacks: by watermarks, and by the numbers it holds of each origin (a

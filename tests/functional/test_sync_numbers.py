@@ -127,15 +127,20 @@ async def test_a_member_signing_two_changes_with_one_number_is_found_out_and_eve
         assert b.library("Photos").sync.receive([forged[0]], alpha, keys) == 1
         assert c.library("Photos").sync.receive([forged[1]], alpha, keys) == 1
 
-        # beta and gamma sync with each other over SSH: both end with the earlier, and say what alpha did
+        # beta and gamma sync with each other over SSH: both end with the earlier at once (the one that found the
+        # conflict tells the other, whose op lost: it kept it for 30 s, till its next idle pull), and what alpha did
+        # is said. Which of them records it is left to the order of their pulls: one that asks after the other
+        # dropped its op meets only the kept one (evidence is not passed on)
         for core, other in ((b, c), (c, b)):
             sync_of(core)._puller(str(other.device.id)).set()
-        await eventually(lambda: tag_names(b) == tag_names(c) == {"harbour", "told-beta"}, 15, "the same change kept")
+        await eventually(lambda: tag_names(b) == tag_names(c) == {"harbour", "told-beta"}, 5, "the same change kept")
         assert digest(b) == digest(c)
+        found = []
         for core in (b, c):
             listed = {d.id: d for d in await Api(core).library("Photos").sharing.list()}
-            assert listed[alpha].conflicts == 1
+            found.append(listed[alpha].conflicts)
             assert listed[str(b.device.id)].conflicts == listed[str(c.device.id)].conflicts == 0
+        assert 1 in found and set(found) <= {0, 1}
         said = [r.getMessage() for r in caplog.records if "signed conflicting operations" in r.getMessage()]
         assert said and alpha in said[0]
 
