@@ -66,15 +66,16 @@ once, with their content id: no second pass over the database and the paths) whi
 many times longer (and a second). Past that (a slow disk: every file a seek) the content phase reads the rest, after
 the location is searchable, so search waits no longer than that for a content index. 0: the content phase reads all."""
 
-_INSERT = (  # a row (id, location, parent, *Found): its kinds stored as their codes, `hidden` (?12) read from its name
-    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, inode, mtime,"
-    f" mode_code, link_target) VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')}, ?8, ?9, ?10,"
-    f" {mode_code_sql('?11', kind_code_sql('?6'))}, ?13)"
+# a row (id, location, parent, *Found): its kinds stored as their codes, `hidden` (?12) read from its name
+_COLUMNS = "id, location_id, parent_id, name, extension, kind_code, object_code, size, inode, mtime, mode_code, link_target"
+_VALUES = (
+    f"?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')}, ?8, ?9, ?10,"
+    f" {mode_code_sql('?11', kind_code_sql('?6'))}, ?13"
 )
+_INSERT = f"INSERT INTO entries ({_COLUMNS}) VALUES ({_VALUES})"
 _INSERT_IDENTIFIED = (  # rows found with their cas_id last (`hasher.identify_listing`), their identities written first
-    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code, object_code, size, inode, mtime,"
-    f" mode_code, link_target, content_id) VALUES (?1, ?2, ?3, ?4, ?5, {kind_code_sql('?6')}, {object_code_sql('?7')},"
-    f" ?8, ?9, ?10, {mode_code_sql('?11', kind_code_sql('?6'))}, ?13, (SELECT id FROM content_identities WHERE cas_id = ?14))"
+    f"INSERT INTO entries ({_COLUMNS}, content_id)"
+    f" VALUES ({_VALUES}, (SELECT id FROM content_identities WHERE cas_id = ?14))"
 )
 
 

@@ -459,7 +459,10 @@ class SyncService:
         log_ = await self._log(library)
         members = self._members(library)
         applied = 0
-        found = await self._in_thread(lambda: sum(oplog.conflicts(library.read()).values()))
+        def conflicts_found() -> int:
+            return sum(oplog.conflicts(library.read()).values())
+
+        found = await self._in_thread(conflicts_found)
         while True:
             answer = await self._ask_ops(peer, library, log_)
             if not (isinstance(answer, dict) and isinstance(answer.get("ops"), list)
@@ -482,7 +485,7 @@ class SyncService:
         members.synced(peer.id)
         # An op of the peer's that lost a conflict here leaves it holding what this device dropped: it is told too,
         # and gets the op kept when it asks (else it kept the loser until its next idle pull, 30 s later)
-        conflicted = await self._in_thread(lambda: sum(oplog.conflicts(library.read()).values())) > found
+        conflicted = await self._in_thread(conflicts_found) > found
         if applied or conflicted:
             self._changed(library.id, told_by=None if conflicted else str(peer.id))
 
