@@ -53,6 +53,15 @@ async def herebox_sharing_with(far: Core, tmp_path: Path) -> AsyncIterator[Core]
         yield here
 
 
+async def farbox_shown_online(pilot, app, far: Core) -> tuple[Sidebar, str]:  # type: ignore[no-untyped-def]
+    """Once the explorer's sidebar shows farbox, a device of its shared library, online: the sidebar and its key."""
+    await settle(pilot, app)
+    sidebar = explorer(app).query_one(Sidebar)
+    key = f"libdev-{far.device.id}"
+    await wait_for(pilot, lambda: key in sidebar._places and "● online" in sidebar._places[key][0], 30)
+    return sidebar, key
+
+
 async def test_the_sidebar_lists_the_devices_of_a_shared_library_online_then_offline(tmp_path: Path) -> None:
     tree = make_tree(tmp_path)
     async with farbox(tmp_path) as far:
@@ -60,10 +69,7 @@ async def test_the_sidebar_lists_the_devices_of_a_shared_library_online_then_off
             await sync_of(here).pull(str(far.device.id))
         app = app_for(tmp_path, tree)
         async with app.run_test(size=(150, 40)) as pilot:
-            await settle(pilot, app)
-            sidebar = explorer(app).query_one(Sidebar)
-            key = f"libdev-{far.device.id}"
-            await wait_for(pilot, lambda: key in sidebar._places and "● online" in sidebar._places[key][0], 30)
+            sidebar, key = await farbox_shown_online(pilot, app, far)
             label = sidebar._places[key][0]
             assert label.startswith("farbox ") and "synced never" not in label  # the time of the last sync
             await far.network.close()  # type: ignore[union-attr]  # farbox goes away
@@ -157,10 +163,7 @@ async def test_a_pane_on_a_device_that_goes_away_says_it_is_offline_and_since_wh
             await sync_of(here).pull(str(far.device.id))
         app = app_for(tmp_path, tree)
         async with app.run_test(size=(150, 40)) as pilot:
-            await settle(pilot, app)
-            sidebar = explorer(app).query_one(Sidebar)
-            key = f"libdev-{far.device.id}"
-            await wait_for(pilot, lambda: key in sidebar._places and "● online" in sidebar._places[key][0], 30)
+            await farbox_shown_online(pilot, app, far)
             pane = explorer(app).active
             pane.open(SdPath(far.device.id, str(photos)))
             await wait_for(pilot, lambda: [e.name for e in pane.file_list.entries] == ["beach.jpg"], 30)
