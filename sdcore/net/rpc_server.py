@@ -42,6 +42,9 @@ MAX_READ = 4 << 20
 MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
 MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
+DEVICE_THREADS = 3
+"""Worker threads one device's requests may keep busy at once, over all its connections (asyncio's default executor
+has the cpu count + 4: a device hashing huge files must leave threads to the other devices and this one's own work)."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
@@ -82,11 +85,30 @@ class TooManyOpen(NetError):
 
 
 class DeviceHandles:
-    """The files and listings one device holds open over all its connections and channels (each
-    channel has its own cap; a device opening channel after channel must not multiply it)."""
+    """The files and listings one device holds open, and the worker threads busy with its requests, over all its
+    connections and channels (each channel has its own cap; a device opening channel after channel must not
+    multiply it)."""
 
     def __init__(self) -> None:
         self.holders: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions with an `open_handles`
+        self.threads = asyncio.Semaphore(DEVICE_THREADS)
+
+    async def start(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
+        """`fn(*args)` started in a worker thread once fewer than DEVICE_THREADS are busy for this device. Its place
+        is given back when the thread ends, not when the request is cancelled: the thread runs on, so a device that
+        drops its connection mid-request cannot keep more threads busy that way."""
+        await self.threads.acquire()
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        fut.add_done_callback(self._ended)
+        return fut
+
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await (await self.start(fn, *args))
+
+    def _ended(self, fut: asyncio.Future[Any]) -> None:
+        self.threads.release()
+        if not fut.cancelled():
+            fut.exception()  # retrieved: a request cancelled meanwhile no longer awaits it
 
     def check(self) -> None:
         if sum(h.open_handles for h in list(self.holders)) >= MAX_DEVICE_HANDLES:
@@ -224,11 +246,15 @@ class RpcSession:
         finally:
             self._opening -= 1
 
+    async def _thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` in a worker thread, within this device's share of them (DeviceHandles.start)."""
+        return await asyncio.shield(await self._device.start(fn, *args))
+
     async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
         """`fn(*args)` in a worker thread, on descriptors this session holds: one closed meanwhile (by a
         close request, or because the peer left and this request was cancelled) is closed only once
         the thread is done with it, never under it (its number could be another file's by then)."""
-        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        fut = asyncio.ensure_future(self._device.run(fn, *args))  # counted from now: it may wait for a thread
         self._threads.add(fut)
         fut.add_done_callback(self._threads.discard)
         return await asyncio.shield(fut)
@@ -282,7 +308,7 @@ class RpcSession:
                 entry = stat_entry(name, fd)
             return dataclasses.replace(entry, name=os.path.basename(p) or "/") if name == "." else entry
 
-        return pack_entry(await asyncio.to_thread(lstat))
+        return pack_entry(await self._thread(lstat))
 
     async def rpc_list_open(self, path: bytes, batch_size: int = 1000) -> list[Any]:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
@@ -333,7 +359,7 @@ class RpcSession:
             return fd, data
 
         with self._opening_handle():
-            fd, data = await _open_in_thread(first, lambda got: got[0])
+            fd, data = await _open_in_thread(self._device.start(first), lambda got: got[0])
             if fd < 0:
                 return [0, data]
             handle = next(self._ids)
@@ -437,7 +463,7 @@ class RpcSession:
             with self.confine.parent(p) as (fd, name):
                 os.mkdir(name, dir_fd=fd)
 
-        await asyncio.to_thread(mkdir)
+        await self._thread(mkdir)
 
     async def rpc_rename(self, src: bytes, dst: bytes) -> None:
         s, d = self._path(src), self._path(dst)
@@ -449,7 +475,7 @@ class RpcSession:
                 except OSError as exc:
                     raise fs_error(exc, d if exc.errno == errno.EEXIST else s) from None
 
-        await asyncio.to_thread(rename)
+        await self._thread(rename)
 
     async def rpc_delete(self, path: bytes) -> None:
         p = self._path(path)
@@ -458,7 +484,7 @@ class RpcSession:
             with self._movable(p) as (fd, name):
                 delete_at(fd, name)
 
-        await asyncio.to_thread(delete)
+        await self._thread(delete)
 
     async def rpc_trash(self, path: bytes) -> bytes:
         p = self._path(path)
@@ -467,7 +493,7 @@ class RpcSession:
             with self._movable(p) as (fd, name):
                 return trash.trash_at(fd, name, p, self.confine.keep_out)
 
-        return os.fsencode(await asyncio.to_thread(to_trash))
+        return os.fsencode(await self._thread(to_trash))
 
     @contextlib.contextmanager
     def _movable(self, path: str) -> Iterator[tuple[int, str]]:
@@ -484,17 +510,17 @@ class RpcSession:
         """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
         if not isinstance(key, bytes):
             raise ProtocolError("paths travel as bytes")
-        item = await asyncio.to_thread(trash.find, os.fsdecode(key))
+        item = await self._thread(trash.find, os.fsdecode(key))
         target = self.confine.check(item.original_path)
         if not self.confine.confined:
-            return os.fsencode(await asyncio.to_thread(trash.restore, item))
+            return os.fsencode(await self._thread(trash.restore, item))
 
         def restore() -> str:
             self.confine.makedirs(os.path.dirname(target))
             with self.confine.parent(target) as (fd, name):
                 return trash.restore_at(item, fd, name, target, self.confine.keep_out)
 
-        return os.fsencode(await asyncio.to_thread(restore))
+        return os.fsencode(await self._thread(restore))
 
     async def rpc_cas_id(self, path: bytes) -> str | None:
         p = self._path(path)
@@ -506,7 +532,7 @@ class RpcSession:
             finally:
                 held.close(fd)
 
-        return await asyncio.to_thread(cas_id)
+        return await self._thread(cas_id)
 
     async def rpc_full_hash(self, path: bytes) -> str:
         p = self._path(path)
@@ -518,12 +544,12 @@ class RpcSession:
             finally:
                 held.close(fd)
 
-        return await asyncio.to_thread(full_hash)
+        return await self._thread(full_hash)
 
     async def rpc_limits(self, path: bytes) -> list[Any] | None:
         """What the filesystem holding `path` cannot hold (FAT's 4 GiB, DOS names), as this device's mount table
         tells it: a copy from the other device refuses what would not fit before writing."""
-        held = await asyncio.to_thread(limits_at, self._path(path))
+        held = await self._thread(limits_at, self._path(path))
         return None if held is None else [held.name, held.max_file, held.dos_names]
 
     # --- Spacedrop --------------------------------------------------------------------------
@@ -624,10 +650,10 @@ def _abort(w: _Write, keep: bool = False) -> None:
     w.dir_fd = -1
 
 
-async def _open_in_thread(opener: Callable[[], _T], fd_of: Callable[[_T], int]) -> _T:
-    """`opener()` in a worker thread; if the request is cancelled meanwhile (its peer left), the
-    descriptor it opens is closed when it arrives instead of being lost."""
-    fut = asyncio.ensure_future(asyncio.to_thread(opener))
+async def _open_in_thread(started: Awaitable[asyncio.Future[_T]], fd_of: Callable[[_T], int]) -> _T:
+    """The opener `started` in a worker thread (DeviceHandles.start); if the request is cancelled meanwhile (its peer
+    left), the descriptor it opens is closed when it arrives instead of being lost."""
+    fut = await started
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:
