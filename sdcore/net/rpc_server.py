@@ -43,8 +43,10 @@ MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
 MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
 DEVICE_THREADS = 3
-"""Worker threads one device's requests may keep busy at once, over all its connections (asyncio's default executor
-has the cpu count + 4: a device hashing huge files must leave threads to the other devices and this one's own work)."""
+"""Worker threads one device's heavy requests (hashing, deleting, trashing: as long as the peer likes) may keep busy
+at once, over all its connections (asyncio's default executor has the cpu count + 4: a device hashing huge files must
+leave threads to the other devices and this one's own work). Reads, writes and listings are not held to it: a copy
+of many small files waits on fsyncs side by side."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
@@ -246,15 +248,17 @@ class RpcSession:
         finally:
             self._opening -= 1
 
-    async def _thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """`fn(*args)` in a worker thread, within this device's share of them (DeviceHandles.start)."""
+    async def _heavy(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)`, work whose length the peer chooses (hashing, deleting, trashing a tree), in a worker thread
+        within this device's share of them (DeviceHandles.start)."""
         return await asyncio.shield(await self._device.start(fn, *args))
 
-    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """`fn(*args)` in a worker thread, on descriptors this session holds: one closed meanwhile (by a
-        close request, or because the peer left and this request was cancelled) is closed only once
+    async def _in_thread(self, fn: Callable[..., _T], *args: Any, heavy: bool = False) -> _T:
+        """`fn(*args)` in a worker thread (`heavy`: as `_heavy`), on descriptors this session holds: one closed
+        meanwhile (by a close request, or because the peer left and this request was cancelled) is closed only once
         the thread is done with it, never under it (its number could be another file's by then)."""
-        fut = asyncio.ensure_future(self._device.run(fn, *args))  # counted from now: it may wait for a thread
+        work = self._device.run(fn, *args) if heavy else asyncio.to_thread(fn, *args)
+        fut = asyncio.ensure_future(work)  # counted from now, while it may still wait for a thread
         self._threads.add(fut)
         fut.add_done_callback(self._threads.discard)
         return await asyncio.shield(fut)
@@ -308,7 +312,7 @@ class RpcSession:
                 entry = stat_entry(name, fd)
             return dataclasses.replace(entry, name=os.path.basename(p) or "/") if name == "." else entry
 
-        return pack_entry(await self._thread(lstat))
+        return pack_entry(await asyncio.to_thread(lstat))
 
     async def rpc_list_open(self, path: bytes, batch_size: int = 1000) -> list[Any]:
         """The first batch and a handle for the rest (handle 0: there is no more)."""
@@ -359,7 +363,7 @@ class RpcSession:
             return fd, data
 
         with self._opening_handle():
-            fd, data = await _open_in_thread(self._device.start(first), lambda got: got[0])
+            fd, data = await _open_in_thread(first, lambda got: got[0])
             if fd < 0:
                 return [0, data]
             handle = next(self._ids)
@@ -463,7 +467,7 @@ class RpcSession:
             with self.confine.parent(p) as (fd, name):
                 os.mkdir(name, dir_fd=fd)
 
-        await self._thread(mkdir)
+        await asyncio.to_thread(mkdir)
 
     async def rpc_rename(self, src: bytes, dst: bytes) -> None:
         s, d = self._path(src), self._path(dst)
@@ -475,7 +479,7 @@ class RpcSession:
                 except OSError as exc:
                     raise fs_error(exc, d if exc.errno == errno.EEXIST else s) from None
 
-        await self._thread(rename)
+        await asyncio.to_thread(rename)
 
     async def rpc_delete(self, path: bytes) -> None:
         p = self._path(path)
@@ -484,7 +488,7 @@ class RpcSession:
             with self._movable(p) as (fd, name):
                 delete_at(fd, name)
 
-        await self._thread(delete)
+        await self._heavy(delete)
 
     async def rpc_trash(self, path: bytes) -> bytes:
         p = self._path(path)
@@ -493,7 +497,7 @@ class RpcSession:
             with self._movable(p) as (fd, name):
                 return trash.trash_at(fd, name, p, self.confine.keep_out)
 
-        return os.fsencode(await self._thread(to_trash))
+        return os.fsencode(await self._heavy(to_trash))
 
     @contextlib.contextmanager
     def _movable(self, path: str) -> Iterator[tuple[int, str]]:
@@ -510,17 +514,17 @@ class RpcSession:
         """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
         if not isinstance(key, bytes):
             raise ProtocolError("paths travel as bytes")
-        item = await self._thread(trash.find, os.fsdecode(key))
+        item = await asyncio.to_thread(trash.find, os.fsdecode(key))
         target = self.confine.check(item.original_path)
         if not self.confine.confined:
-            return os.fsencode(await self._thread(trash.restore, item))
+            return os.fsencode(await self._heavy(trash.restore, item))
 
         def restore() -> str:
             self.confine.makedirs(os.path.dirname(target))
             with self.confine.parent(target) as (fd, name):
                 return trash.restore_at(item, fd, name, target, self.confine.keep_out)
 
-        return os.fsencode(await self._thread(restore))
+        return os.fsencode(await self._heavy(restore))
 
     async def rpc_cas_id(self, path: bytes) -> str | None:
         p = self._path(path)
@@ -532,7 +536,7 @@ class RpcSession:
             finally:
                 held.close(fd)
 
-        return await self._thread(cas_id)
+        return await self._heavy(cas_id)
 
     async def rpc_full_hash(self, path: bytes) -> str:
         p = self._path(path)
@@ -544,12 +548,12 @@ class RpcSession:
             finally:
                 held.close(fd)
 
-        return await self._thread(full_hash)
+        return await self._heavy(full_hash)
 
     async def rpc_limits(self, path: bytes) -> list[Any] | None:
         """What the filesystem holding `path` cannot hold (FAT's 4 GiB, DOS names), as this device's mount table
         tells it: a copy from the other device refuses what would not fit before writing."""
-        held = await self._thread(limits_at, self._path(path))
+        held = await asyncio.to_thread(limits_at, self._path(path))
         return None if held is None else [held.name, held.max_file, held.dos_names]
 
     # --- Spacedrop --------------------------------------------------------------------------
@@ -610,7 +614,7 @@ class RpcSession:
         ):
             raise ProtocolError("write_verify wants a block size of 64 KiB to 4 MiB and a list of digests")
         async with self._write(handle) as w:
-            return await self._in_thread(keep_matching, w.fd, block, digests)
+            return await self._in_thread(keep_matching, w.fd, block, digests, heavy=True)
 
 
 def _finish(w: _Write, unique: bool) -> int:
@@ -650,10 +654,10 @@ def _abort(w: _Write, keep: bool = False) -> None:
     w.dir_fd = -1
 
 
-async def _open_in_thread(started: Awaitable[asyncio.Future[_T]], fd_of: Callable[[_T], int]) -> _T:
-    """The opener `started` in a worker thread (DeviceHandles.start); if the request is cancelled meanwhile (its peer
-    left), the descriptor it opens is closed when it arrives instead of being lost."""
-    fut = await started
+async def _open_in_thread(opener: Callable[[], _T], fd_of: Callable[[_T], int]) -> _T:
+    """`opener()` in a worker thread; if the request is cancelled meanwhile (its peer left), the
+    descriptor it opens is closed when it arrives instead of being lost."""
+    fut = asyncio.ensure_future(asyncio.to_thread(opener))
     try:
         return await asyncio.shield(fut)
     except asyncio.CancelledError:
