@@ -244,9 +244,7 @@ ROW_RULES: dict[str, list[tuple[str, str]]] = {
          f" AND volume_path IS NOT NULL AND {_text('volume_path', MAX_PATH)} AND {_IN_VOLUME}"
          " AND (volume_path = '' OR instr('/' || volume_path || '/', '//') = 0) END"),
     ],
-    "entries": [
-        ("its id or location is not an id", "id >= 1 AND location_id >= 1"),
-        ("its folder is not an id", "parent_id IS NULL OR (parent_id >= 1 AND parent_id != id)"),
+    "entries": [  # (its id: _check_entries; its location and its folder: RULES)
         ("its name is not a file name",  # (and TEXT_RULES)
          f"length(name) <= {MAX_NAME} AND (name != '' OR (parent_id IS NULL AND kind_code = {DIR_CODE}))"),
         ("its kind is unknown", f"kind_code BETWEEN 0 AND {len(ENTRY_KINDS) - 1}"),
@@ -255,7 +253,8 @@ ROW_RULES: dict[str, list[tuple[str, str]]] = {
         ("its file count is not a count", "files >= 0"),
         ("its modification time is not a time", f"mtime IS NULL OR mtime {_TIME}"),
         ("its hidden flag is not a flag", "hidden BETWEEN 0 AND 1"),
-        ("its cas_id is not a content id", "cas_id IS NULL OR length(cas_id) BETWEEN 1 AND 64"),  # (and TEXT_RULES)
+        ("its cas_id is not a content id",  # 1 to 64 long (one length(), where BETWEEN makes two), and TEXT_RULES
+         "coalesce((length(cas_id) - 1) & -64, 0) = 0"),
     ],
     "directory_paths": [("its path is not a folder's path", _text("path", MAX_PATH))],
 }  # fmt: skip
@@ -276,10 +275,10 @@ RULES = [  # the rules across rows, each a query that finds the first row breaki
     (_NO_LOCATION,  # (one in a folder is in its folder's location: the next rule)
      "SELECT e.id FROM entries e WHERE e.parent_id IS NULL"
      " AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) LIMIT 1"),
-    ("an entry's folder is missing, not a folder, or in another location",
+    ("an entry's folder is missing, not a folder, in another location, or itself",
      "SELECT e.id, EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) FROM entries e"
      " LEFT JOIN entries p ON p.id = e.parent_id WHERE e.parent_id IS NOT NULL"
-     f" AND (p.id IS NULL OR p.kind_code != {DIR_CODE} OR p.location_id != e.location_id) LIMIT 1"),
+     f" AND (p.id IS NULL OR p.id = e.id OR p.kind_code != {DIR_CODE} OR p.location_id != e.location_id) LIMIT 1"),
     ("a path is of no entry", "SELECT d.entry_id FROM directory_paths d WHERE NOT EXISTS"
      " (SELECT 1 FROM entries e WHERE e.id = d.entry_id) LIMIT 1"),
     ("a folder has no path, or a path is of no folder of its location",
@@ -496,7 +495,7 @@ def _check_entries(conn: sqlite3.Connection) -> int:
     folders."""
     (first,) = conn.execute("SELECT min(rowid) FROM cat.entries").fetchone()
     if first is not None and first < 1:  # (the chunks start after 0)
-        _refuse_breaking(conn, "entries", ROW_RULES["entries"], "rowid = ? AND ", (first,))
+        raise refused(f"entry {first}: its id is not an id")
     folders, low = 0, 0
     while True:
         end = conn.execute("SELECT rowid FROM cat.entries WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",

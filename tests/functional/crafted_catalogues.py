@@ -176,8 +176,15 @@ CRAFTED = [
         f" printf('%.{MAX_NAME - 10}c', 'x') || i || CASE i WHEN 1300 THEN printf('%.20c', 'x') ELSE '' END, {FILE},"
         " NULL, 0, 0, NULL, 0, NULL FROM n")),
     Crafted("a hidden flag of 2", "entry 5: its hidden flag is not a flag", _sql("UPDATE entries SET hidden = 2 WHERE id = 5")),
-    Crafted("an id of 0", "entry 0: its id or location is not an id", _sql("UPDATE entries SET id = 0 WHERE id = 5")),
-    Crafted("an entry its own folder", "entry 5: its folder is not an id", _sql("UPDATE entries SET parent_id = 5 WHERE id = 5")),
+    Crafted("an id of 0", "entry 0: its id is not an id", _sql("UPDATE entries SET id = 0 WHERE id = 5")),
+    Crafted("a negative id", "entry -5: its id is not an id", _sql("UPDATE entries SET id = -5 WHERE id = 5")),
+    Crafted("an entry its own folder", "folder is missing, not a folder, in another location, or itself (id 5)",
+            _sql("UPDATE entries SET parent_id = 5 WHERE id = 5")),
+    Crafted("a folder its own folder", "folder is missing, not a folder, in another location, or itself (id 2)",
+            _sql("UPDATE entries SET parent_id = 2 WHERE id = 2")),
+    Crafted("a folder of id 0", "folder is missing", _sql("UPDATE entries SET parent_id = 0 WHERE id = 5")),
+    Crafted("a location of id 0 on an entry", "in a location the catalogue lacks (id 5)",
+            _sql("UPDATE entries SET location_id = 0 WHERE id = 5")),
     Crafted("a folder that is a file", "folder is missing, not a folder", _sql("UPDATE entries SET parent_id = 5 WHERE id = 3")),
     Crafted("a folder that is missing", "folder is missing, not a folder", _sql("UPDATE entries SET parent_id = 99 WHERE id = 3")),
     Crafted("a folder in another location", "folder is missing, not a folder", _sql(
