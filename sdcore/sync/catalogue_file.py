@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sqlite3
 import struct
 import sys
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sdcore.index.cas import ID_BYTES
 from sdcore.library.damage import uri
 from sdcore.library.locations import MODES
 from sdcore.library.schema import DIR_CODE, ENTRY_KINDS, OBJECT_KINDS
@@ -64,18 +66,19 @@ SCHEMA = [
     " volume_path TEXT) STRICT",
     "CREATE TABLE entries (id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, parent_id INTEGER, name TEXT NOT NULL,"
     " kind_code INTEGER NOT NULL, object_code INTEGER, size INTEGER NOT NULL, files INTEGER NOT NULL, mtime REAL,"
-    " hidden INTEGER NOT NULL, cas_id TEXT) STRICT",
+    " hidden INTEGER NOT NULL, cas_number INTEGER) STRICT",
     "CREATE TABLE directory_paths (entry_id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, path TEXT NOT NULL)"
     " STRICT",
 ]
 """The whole schema of a catalogue file (the rules as CHECK constraints would cost twice the scans of ROW_RULES). An
 entry's kind and object kind are their places in ENTRY_KINDS and OBJECT_KINDS, as the library stores them; its
-extension is not sent (the receiver takes it from its name where it needs it)."""
+cas_id the number of its 8 bytes (`cas_number`: any number is one, and numbers sort faster than text); its extension
+is not sent (the receiver takes it from its name where it needs it)."""
 RECEIVER_INDEXES = [
     "CREATE UNIQUE INDEX cat.entries_by_parent ON entries (parent_id, name)",
     "CREATE UNIQUE INDEX cat.directory_paths_by_path ON directory_paths (location_id, path)",
     "CREATE UNIQUE INDEX cat.locations_by_path ON locations (path)",
-    "CREATE INDEX cat.entries_by_content ON entries (cas_id) WHERE cas_id IS NOT NULL",
+    "CREATE INDEX cat.entries_by_content ON entries (cas_number) WHERE cas_number IS NOT NULL",
 ]
 """What the receiver builds in a file it checked (`check`): the UNIQUE ones are rules too."""
 
@@ -90,6 +93,7 @@ def make(library: Library, out: Path) -> None:
     if os.path.lexists(out):
         raise FileExistsError(f"{out} is not a new file")
     conn = library._connect()
+    conn.create_function("cas_number", 1, cas_number, deterministic=True)
     try:
         conn.execute("ATTACH ? AS cat", (uri(out, "mode=rwc"),))
         conn.execute("PRAGMA cat.journal_mode = OFF")  # a new file: if this fails, it is thrown away
@@ -122,7 +126,7 @@ _ENTRIES = (
     "SELECT e.id, e.location_id, e.parent_id, e.name,"  # (a kind this sdtui does not know, stored as its name: other)
     f" CASE typeof(e.kind_code) WHEN 'integer' THEN e.kind_code ELSE {ENTRY_KINDS.index('other')} END,"
     " CASE typeof(e.object_code) WHEN 'integer' THEN e.object_code END, e.size, e.files,"
-    " e.mtime, e.hidden, c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
+    " e.mtime, e.hidden, cas_number(c.cas_id) FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
 )
 _PATHS = "SELECT d.entry_id, d.location_id, d.path FROM directory_paths d"
 
@@ -135,6 +139,7 @@ def refresh(library: Library, kept: Path) -> None:
     start_tracking(library)
     here = str(library.context.device_id)
     conn = library._connect()
+    conn.create_function("cas_number", 1, cas_number, deterministic=True)
     try:
         conn.execute("ATTACH ? AS cat", (uri(kept, "mode=rw"),))
         conn.execute("BEGIN")
@@ -165,6 +170,22 @@ def refresh(library: Library, kept: Path) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def cas_number(cas_id: str | None) -> int | None:
+    """A cas_id's 8 bytes (sdcore.index.cas) as the file holds them, a signed number (`printf('%016x', n)` in SQL or
+    `cas_id_of` writes it back); None for none, or for a cas_id of another shape (the catalogue batches carry it)."""
+    if cas_id is None or len(cas_id) != 2 * ID_BYTES or _LOWER_HEX.fullmatch(cas_id) is None:
+        return None
+    return int.from_bytes(bytes.fromhex(cas_id), "big", signed=True)
+
+
+def cas_id_of(number: int) -> str:
+    """The cas_id whose `cas_number` is `number`."""
+    return (number & ((1 << 8 * ID_BYTES) - 1)).to_bytes(ID_BYTES, "big").hex()
+
+
+_LOWER_HEX = re.compile("[0-9a-f]*")
 
 
 # -- the receiver's side -------------------------------------------------------------------------------------------
@@ -253,21 +274,17 @@ ROW_RULES: dict[str, list[tuple[str, str]]] = {
         ("its file count is not a count", "files >= 0"),
         ("its modification time is not a time", f"mtime IS NULL OR mtime {_TIME}"),
         ("its hidden flag is not a flag", "hidden BETWEEN 0 AND 1"),
-        ("its cas_id is not a content id",  # 1 to 64 long (one length(), where BETWEEN makes two), and TEXT_RULES
-         "coalesce((length(cas_id) - 1) & -64, 0) = 0"),
     ],
-    "directory_paths": [("its path is not a folder's path", _text("path", MAX_PATH))],
+    "directory_paths": [("its path is not a folder's path", f"length(path) <= {MAX_PATH}")],  # (its text: RULES)
 }  # fmt: skip
 """Each table's rules on one row, as apply_catalogue's on a batch (`_entry`, `_location`): all of a table's in one
 scan of it; the first row breaking any is looked at again to name the rule. NULL where none may be is a no."""
 TEXT_RULES = [
     ("its name is not a file name",
      f"{_text('name', MAX_NAME)} AND instr(name, '/') = 0 AND name != '.' AND name != '..'"),
-    ("its cas_id is not a content id",  # (GLOB stops at a NUL)
-     "cas_id IS NULL OR (instr(cas_id, char(0)) = 0 AND NOT cas_id GLOB '*[^0-9a-f]*')"),
 ]
-"""The rest of the entries' rules, on their text: proved in Python over a chunk's names (and cas_ids) joined
-(`_texts_fine`), as SQL looks at each character of each; these say the same, to name the rule a row breaks."""
+"""The rest of the entries' rules, on their names: proved in Python over a chunk's names joined (`_names_fine`), as
+SQL looks at each character of each; these say the same, to name the rule a row breaks."""
 _ROW = {"catalogue": "its catalogue row", "locations": "location {}", "entries": "entry {}",
         "directory_paths": "the path of folder {}"}  # fmt: skip
 _NO_LOCATION = "an entry is in a location the catalogue lacks"
@@ -287,14 +304,14 @@ RULES = [  # the rules across rows, each a query that finds the first row breaki
     ("a folder has no path",  # each path is of one folder (the rules above): a folder lacks one if paths are fewer
      f"SELECT e.id FROM entries e WHERE :folders != (SELECT count(*) FROM directory_paths) AND e.kind_code = {DIR_CODE}"
      " AND NOT EXISTS (SELECT 1 FROM directory_paths d WHERE d.entry_id = e.id) LIMIT 1"),
-    # a path grows along a chain of folders, so no chain is a loop; a folder its owner's scan detached for now (no
-    # folder, not a root) keeps its path, one that stays inside its location
+    # a path grows along a chain of folders, so no chain is a loop, and is text as its names are (TEXT_RULES); a
+    # folder its owner's scan detached for now (no folder, not a root) keeps its path, text inside its location
     ("a folder's path is not its folder's path and its name",
      "SELECT e.id FROM directory_paths d CROSS JOIN entries e ON e.id = d.entry_id LEFT JOIN directory_paths f"
      " ON f.entry_id = e.parent_id WHERE NOT coalesce(CASE WHEN e.parent_id IS NOT NULL THEN"
      " d.path = (CASE f.path WHEN '' THEN e.name ELSE f.path || '/' || e.name END) WHEN e.name = '' THEN d.path = ''"
      " ELSE d.path != '' AND substr(d.path, 1, 1) != '/' AND instr('/' || d.path || '/', '//') = 0"
-     f" AND {_IN_FOLDER} END, 0) LIMIT 1"),
+     f" AND {_IN_FOLDER} AND {_text('d.path', MAX_PATH)} END, 0) LIMIT 1"),
     ("a location's root is not a root of it",
      "SELECT l.id FROM locations l LEFT JOIN entries e ON e.id = l.root_id WHERE l.root_id IS NOT NULL"
      " AND (e.id IS NULL OR e.location_id != l.id OR e.parent_id IS NOT NULL OR e.name != '') LIMIT 1"),
@@ -471,7 +488,6 @@ _CACHE = 64 << 20
 """Bytes of a checked file SQLite keeps in memory (a catalogue of 200,000 entries takes some 15 MB)."""
 _CHUNK = 20_000
 """Entries one query of their scan reads: their names joined take some 400 KB (past MAX_VALUE, the chunk is halved)."""
-_HEX = b"0123456789abcdef"
 
 
 def _broken(rules: list[tuple[str, str]]) -> str:
@@ -509,7 +525,7 @@ def _check_entries(conn: sqlite3.Connection) -> int:
 
 _CHUNK_SCAN = (
     f"SELECT count(*), count(*) FILTER (WHERE kind_code = {DIR_CODE}), min(rowid) FILTER (WHERE {_broken(ROW_RULES['entries'])}),"
-    " CAST(group_concat(name, '/') AS BLOB), CAST(group_concat(cas_id, '') AS BLOB) FROM cat.entries"
+    " CAST(group_concat(name, '/') AS BLOB) FROM cat.entries"
     " WHERE rowid > ? AND rowid <= ?"
 )
 
@@ -517,20 +533,20 @@ _CHUNK_SCAN = (
 def _check_chunk(conn: sqlite3.Connection, low: int, high: int) -> int:
     """The entries of rowids `low` (not included) to `high`, as `_check_entries`."""
     try:
-        count, folders, bad, names, cas_ids = conn.execute(_CHUNK_SCAN, (low, high)).fetchone()
+        count, folders, bad, names = conn.execute(_CHUNK_SCAN, (low, high)).fetchone()
     except sqlite3.DataError:  # (names joined past MAX_VALUE) in halves, to one entry: one value that long is damage
         if high - low < 2:
             raise
         middle = low + (high - low) // 2
         return _check_chunk(conn, low, middle) + _check_chunk(conn, middle, high)
-    if bad is not None or not _texts_fine(count, names or b"", cas_ids or b""):
+    if bad is not None or not _names_fine(count, names or b""):
         _refuse_breaking(conn, "entries", ROW_RULES["entries"] + TEXT_RULES, "rowid > ? AND rowid <= ? AND ", (low, high))
         raise refused(f"an entry of ids {low + 1} to {high} breaks a rule")  # (not reached: TEXT_RULES say the same)
     return int(folders)
 
 
-def _texts_fine(count: int, names: bytes, cas_ids: bytes) -> bool:
-    """Whether `count` names joined by '/', and cas_ids joined, keep TEXT_RULES: a pass of C over each."""
+def _names_fine(count: int, names: bytes) -> bool:
+    """Whether `count` names joined by '/' keep TEXT_RULES: a few passes of C over them."""
     try:
         names.decode()  # UTF-8 (the '/'s between, ASCII, are inside no character)
     except UnicodeDecodeError:
@@ -541,5 +557,4 @@ def _texts_fine(count: int, names: bytes, cas_ids: bytes) -> bool:
         and names.count(b"/") == max(count - 1, 0)  # the '/'s between: none in a name
         and b"/./" not in ends
         and b"/../" not in ends
-        and not cas_ids.translate(None, _HEX)
     )

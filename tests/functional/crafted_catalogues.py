@@ -34,8 +34,8 @@ def tiny(path: Path, mutate: Callable[[sqlite3.Connection], None] | None = None,
     conn.execute("INSERT INTO locations VALUES (1, '/home/me', 'home', 'content', 'indexed', 1.7e9, 1.7e9, 1, NULL, NULL)")
     conn.execute(f"INSERT INTO entries VALUES (1, 1, NULL, '', {DIR}, NULL, 30, 3, 1.7e9, 0, NULL)")
     conn.execute(f"INSERT INTO entries VALUES (2, 1, 1, 'photos', {DIR}, NULL, 20, 2, 1.7e9, 0, NULL)")
-    conn.execute(f"INSERT INTO entries VALUES (3, 1, 2, 'a.jpg', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, 'ab12')")
-    conn.execute(f"INSERT INTO entries VALUES (4, 1, 2, 'b.JPG', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, 'cd34')")
+    conn.execute(f"INSERT INTO entries VALUES (3, 1, 2, 'a.jpg', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, 4660)")
+    conn.execute(f"INSERT INTO entries VALUES (4, 1, 2, 'b.JPG', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, -5)")
     conn.execute(f"INSERT INTO entries VALUES (5, 1, 1, 'n.txt', {FILE}, {TEXT}, 10, 0, 1.7e9, 0, NULL)")
     conn.execute("INSERT INTO directory_paths VALUES (1, 1, ''), (2, 1, 'photos')")
     if mutate is not None:
@@ -161,13 +161,9 @@ CRAFTED = [
     Crafted("a name too long", NAME_RULE, _sql(f"UPDATE entries SET name = printf('%.{MAX_NAME}c', 'x') || '.txt' WHERE id = 5")),
     Crafted("a name of 2 MiB (past what SQLite reads from a peer)", TOO_BIG,
             _sql("UPDATE entries SET name = printf('%.2097152c', 'x') || '.txt' WHERE id = 5")),
-    Crafted("a cas_id not hex", "entry 3: its cas_id is not a content id", _sql("UPDATE entries SET cas_id = 'XYZ' WHERE id = 3")),
-    Crafted("a cas_id too long", "entry 3: its cas_id is not a content id",
-            _sql("UPDATE entries SET cas_id = printf('%.65c', 'a') WHERE id = 3")),
-    Crafted("a cas_id empty", "entry 3: its cas_id is not a content id", _sql("UPDATE entries SET cas_id = '' WHERE id = 3")),
-    Crafted("a cas_id in capitals", "entry 4: its cas_id is not a content id", _sql("UPDATE entries SET cas_id = 'CD34' WHERE id = 4")),
-    Crafted("a cas_id with a NUL", "entry 3: its cas_id is not a content id",
-            _sql("UPDATE entries SET cas_id = 'ab' || char(0) || 'zz' WHERE id = 3")),
+    Crafted("a cas_id as its text", "not of its column's type", _sql("UPDATE entries SET cas_number = 'ab12' WHERE id = 3"), True),
+    Crafted("a cas_id as bytes", "not of its column's type", _sql("UPDATE entries SET cas_number = x'ab12' WHERE id = 3"), True),
+    Crafted("a cas_id as a real", "not of its column's type", _sql("UPDATE entries SET cas_number = 0.5 WHERE id = 3"), True),
     Crafted("a name with a slash at the largest id", "entry 9223372036854775807: its name is not a file name", _sql(
         f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)",
         f"INSERT INTO entries VALUES (9223372036854775807, 1, 1, 'a/b', {FILE}, NULL, 0, 0, NULL, 0, NULL)")),
@@ -208,6 +204,16 @@ CRAFTED = [
             _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'a/../../etc')")),
     Crafted("a detached folder's path that is absolute", "a folder's path is not its folder's path",
             _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, '/etc')")),
+    Crafted("a detached folder's path not UTF-8", "a folder's path is not its folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, CAST(x'61ff' AS TEXT))")),
+    Crafted("a detached folder's path with a NUL", "a folder's path is not its folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'a' || char(0) || 'b')")),
+    Crafted("a folder's path not UTF-8", "a folder's path is not its folder's path",
+            _sql("UPDATE directory_paths SET path = CAST(CAST('photos' AS BLOB) || x'ff' AS TEXT) WHERE entry_id = 2")),
+    Crafted("a folder's path with a NUL after it", "a folder's path is not its folder's path",
+            _sql("UPDATE directory_paths SET path = 'photos' || char(0) || 'x' WHERE entry_id = 2")),
+    Crafted("a path too long", "the path of folder 6: its path is not a folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, printf('%.4097c', 'a'))")),
     Crafted("a path for a file", "a path is of no folder", _sql("INSERT INTO directory_paths VALUES (5, 1, 'n.txt')")),
     Crafted("a path of no entry", "a path is of no entry", _sql("INSERT INTO directory_paths VALUES (9, 1, 'gone')")),
     Crafted("a location path that is relative", "location 1: its path is not an absolute path",
@@ -241,7 +247,7 @@ FINE = [
     ("names of 1,024 characters of two bytes each", _sql(f"UPDATE entries SET name = replace(printf('%.{MAX_NAME}c', 'x'), 'x', 'é') WHERE id = 5"), False),
     ("names that joined take more than SQLite reads of one value (the scan halves its chunk)", _sql(
         f"WITH n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) INSERT INTO entries SELECT i, 1, 1,"
-        f" printf('%.{MAX_NAME - 10}c', 'x') || i, {FILE}, NULL, 0, 0, NULL, 0, printf('%.64c', 'f') FROM n"), False),
+        f" printf('%.{MAX_NAME - 10}c', 'x') || i, {FILE}, NULL, 0, 0, NULL, 0, i FROM n"), False),
     ("entries of ids far apart", _sql(
         f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)",
         f"INSERT INTO entries VALUES (9223372036854775807, 1, 1, 'farthest', {FILE}, NULL, 0, 0, NULL, 0, NULL)"), False),
