@@ -524,10 +524,11 @@ def _check_entries(conn: sqlite3.Connection) -> int:
 
 
 _CHUNK_SCAN = (
-    f"SELECT count(*), count(*) FILTER (WHERE kind_code = {DIR_CODE}), min(rowid) FILTER (WHERE {_broken(ROW_RULES['entries'])}),"
-    " CAST(group_concat(name, '/') AS BLOB) FROM cat.entries"
-    " WHERE rowid > ? AND rowid <= ?"
+    f"SELECT count(*), count(*) FILTER (WHERE kind_code = {DIR_CODE}),"
+    f" min(rowid) FILTER (WHERE {_broken(ROW_RULES['entries'])}), CAST(group_concat(name, '/') AS BLOB)"
+    " FROM cat.entries WHERE rowid > ? AND rowid <= ?"
 )
+"""Of a chunk of entries: how many, how many folders, the first breaking ROW_RULES, the names joined (as bytes)."""
 
 
 def _check_chunk(conn: sqlite3.Connection, low: int, high: int) -> int:
