@@ -6,16 +6,18 @@ The file holds tables only (`SCHEMA`, STRICT: quick_check proves every value's t
 search index comes from a peer. `check` runs, in this order, on a connection of its own in SQLite's defensive mode
 (`defend`): the header read as bytes before SQLite parses anything of it; the schema compared exactly; quick_check;
 the rules of one row (`ROW_RULES`: the same as `CatalogueBatch.unpack` applies to a batch, from the constants of
-sdcore.sync.catalogue), one scan a table; the rules across rows (`RULES`: each entry's folder is a folder of its
-location, each folder's path is its folder's path and its name, so no chain of folders is a loop); then the
-receiver builds its own indexes in the file (`RECEIVER_INDEXES`; a UNIQUE one refuses two entries of one name in a
-folder). Ids are the owner's, as they are: nothing is mapped.
+sdcore.sync.catalogue), one scan a table, the entries' text proved in Python over a chunk of them at once
+(`TEXT_RULES`); the receiver's own indexes in the file (`RECEIVER_INDEXES`; a UNIQUE one refuses two entries of one
+name in a folder); the rules across rows (`RULES`: each entry's folder is a folder of its location, each folder's
+path is its folder's path and its name, so no chain of folders is a loop). Ids are the owner's, as they are: nothing
+is mapped.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sqlite3
 import struct
 import sys
@@ -23,19 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdcore.index.kinds import extension_of
+from sdcore.index.cas import ID_BYTES
 from sdcore.library.damage import uri
 from sdcore.library.locations import MODES
+from sdcore.library.schema import DIR_CODE, ENTRY_KINDS, OBJECT_KINDS
 from sdcore.sdpath import DeviceId, display
 from sdcore.sync.catalogue import (
-    KINDS,
     MAX_HELD,
     MAX_HELD_LOCATIONS,
+    MAX_ID,
     MAX_NAME,
     MAX_PATH,
     MAX_SIZE,
     MAX_TIME,
-    OBJECT_KINDS,
     SCAN_STATES,
     CatalogueRefused,
     _this_device_name,
@@ -50,6 +52,8 @@ APPLICATION_ID = 0x53444354
 """'SDCT' in the header: a catalogue file, not a library or any other SQLite file."""
 FORMAT = 1
 """The file's version (in the header's user_version and in its `catalogue` row)."""
+PAGE_SIZE = 16384
+"""(Pages of 16 KiB take a check of 200,000 entries 5% less than SQLite's 4 KiB.)"""
 MAX_DEVICE_NAME = 200
 MAX_VALUE = 1 << 20
 """Bytes of the longest value SQLite reads from a received file (a name is at most MAX_NAME characters)."""
@@ -61,17 +65,20 @@ SCHEMA = [
     " scan_state TEXT NOT NULL, created REAL NOT NULL, last_scanned REAL, root_id INTEGER, volume_id TEXT,"
     " volume_path TEXT) STRICT",
     "CREATE TABLE entries (id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, parent_id INTEGER, name TEXT NOT NULL,"
-    " extension TEXT NOT NULL, kind TEXT NOT NULL, object_kind TEXT, size INTEGER NOT NULL, files INTEGER NOT NULL,"
-    " mtime REAL, hidden INTEGER NOT NULL, cas_id TEXT) STRICT",
+    " kind_code INTEGER NOT NULL, object_code INTEGER, size INTEGER NOT NULL, files INTEGER NOT NULL, mtime REAL,"
+    " hidden INTEGER NOT NULL, cas_number INTEGER) STRICT",
     "CREATE TABLE directory_paths (entry_id INTEGER PRIMARY KEY, location_id INTEGER NOT NULL, path TEXT NOT NULL)"
     " STRICT",
 ]
-"""The whole schema of a catalogue file (the rules as CHECK constraints would cost twice the scans of ROW_RULES)."""
+"""The whole schema of a catalogue file (the rules as CHECK constraints would cost twice the scans of ROW_RULES). An
+entry's kind and object kind are their places in ENTRY_KINDS and OBJECT_KINDS, as the library stores them; its
+cas_id the number of its 8 bytes (`cas_number`: any number is one, and numbers sort faster than text); its extension
+is not sent (the receiver takes it from its name where it needs it)."""
 RECEIVER_INDEXES = [
     "CREATE UNIQUE INDEX cat.entries_by_parent ON entries (parent_id, name)",
     "CREATE UNIQUE INDEX cat.directory_paths_by_path ON directory_paths (location_id, path)",
     "CREATE UNIQUE INDEX cat.locations_by_path ON locations (path)",
-    "CREATE INDEX cat.entries_by_content ON entries (cas_id) WHERE cas_id IS NOT NULL",
+    "CREATE INDEX cat.entries_by_content ON entries (cas_number) WHERE cas_number IS NOT NULL",
 ]
 """What the receiver builds in a file it checked (`check`): the UNIQUE ones are rules too."""
 
@@ -86,10 +93,12 @@ def make(library: Library, out: Path) -> None:
     if os.path.lexists(out):
         raise FileExistsError(f"{out} is not a new file")
     conn = library._connect()
+    conn.create_function("cas_number", 1, cas_number, deterministic=True)
     try:
         conn.execute("ATTACH ? AS cat", (uri(out, "mode=rwc"),))
         conn.execute("PRAGMA cat.journal_mode = OFF")  # a new file: if this fails, it is thrown away
         conn.execute("PRAGMA cat.synchronous = OFF")
+        conn.execute(f"PRAGMA cat.page_size = {PAGE_SIZE}")  # (before anything is written)
         conn.execute(f"PRAGMA cat.application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA cat.user_version = {FORMAT}")
         conn.execute("BEGIN")
@@ -114,8 +123,10 @@ _LOCATIONS = (
     "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id, volume_path FROM locations"
 )
 _ENTRIES = (
-    "SELECT e.id, e.location_id, e.parent_id, e.name, e.extension, e.kind, e.object_kind, e.size, e.files,"
-    " e.mtime, e.hidden, c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
+    "SELECT e.id, e.location_id, e.parent_id, e.name,"  # (a kind this sdtui does not know, stored as its name: other)
+    f" CASE typeof(e.kind_code) WHEN 'integer' THEN e.kind_code ELSE {ENTRY_KINDS.index('other')} END,"
+    " CASE typeof(e.object_code) WHEN 'integer' THEN e.object_code END, e.size, e.files,"
+    " e.mtime, e.hidden, cas_number(c.cas_id) FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
 )
 _PATHS = "SELECT d.entry_id, d.location_id, d.path FROM directory_paths d"
 
@@ -128,6 +139,7 @@ def refresh(library: Library, kept: Path) -> None:
     start_tracking(library)
     here = str(library.context.device_id)
     conn = library._connect()
+    conn.create_function("cas_number", 1, cas_number, deterministic=True)
     try:
         conn.execute("ATTACH ? AS cat", (uri(kept, "mode=rw"),))
         conn.execute("BEGIN")
@@ -158,6 +170,22 @@ def refresh(library: Library, kept: Path) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+
+
+def cas_number(cas_id: str | None) -> int | None:
+    """A cas_id's 8 bytes (sdcore.index.cas) as the file holds them, a signed number (`printf('%016x', n)` in SQL or
+    `cas_id_of` writes it back); None for none, or for a cas_id of another shape (the catalogue batches carry it)."""
+    if cas_id is None or len(cas_id) != 2 * ID_BYTES or _LOWER_HEX.fullmatch(cas_id) is None:
+        return None
+    return int.from_bytes(bytes.fromhex(cas_id), "big", signed=True)
+
+
+def cas_id_of(number: int) -> str:
+    """The cas_id whose `cas_number` is `number`."""
+    return (number & ((1 << 8 * ID_BYTES) - 1)).to_bytes(ID_BYTES, "big").hex()
+
+
+_LOWER_HEX = re.compile("[0-9a-f]*")
 
 
 # -- the receiver's side -------------------------------------------------------------------------------------------
@@ -232,53 +260,58 @@ ROW_RULES: dict[str, list[tuple[str, str]]] = {
         ("its disk is not a disk's identity and a folder inside it",
          "CASE WHEN volume_id IS NULL THEN volume_path IS NULL ELSE"
          " (volume_id GLOB 'uuid:?*' OR volume_id GLOB 'file:?*' OR volume_id GLOB 'fingerprint:?*')"
-         " AND length(substr(volume_id, instr(volume_id, ':') + 1)) <= 100"
+         " AND length(substr(volume_id, instr(volume_id, ':') + 1)) <= 100 AND instr(volume_id, char(0)) = 0"
          " AND NOT substr(volume_id, instr(volume_id, ':') + 1) GLOB '*[^0-9a-z._-]*'"
          f" AND volume_path IS NOT NULL AND {_text('volume_path', MAX_PATH)} AND {_IN_VOLUME}"
          " AND (volume_path = '' OR instr('/' || volume_path || '/', '//') = 0) END"),
     ],
-    "entries": [
-        ("its id or location is not an id", "id >= 1 AND location_id >= 1"),
-        ("its folder is not an id", "parent_id IS NULL OR (parent_id >= 1 AND parent_id != id)"),
-        ("its name is not a file name",
-         f"{_text('name', MAX_NAME)} AND instr(name, '/') = 0"
-         " AND (name NOT IN ('', '.', '..') OR (name = '' AND parent_id IS NULL AND kind = 'dir'))"),
-        ("its kind is unknown", _among("kind", KINDS)),
-        ("its extension is not its name's",  # (a call into Python costs less than the same in SQL)
-         "extension = CASE kind WHEN 'file' THEN extension_of(CAST(name AS BLOB)) ELSE '' END"),
-        ("its object kind is unknown", f"object_kind IS NULL OR {_among('object_kind', OBJECT_KINDS)}"),
+    "entries": [  # (its id: _check_entries; its location and its folder: RULES)
+        ("its name is not a file name",  # (and TEXT_RULES)
+         f"length(name) <= {MAX_NAME} AND (name != '' OR (parent_id IS NULL AND kind_code = {DIR_CODE}))"),
+        ("its kind is unknown", f"kind_code BETWEEN 0 AND {len(ENTRY_KINDS) - 1}"),
+        ("its object kind is unknown", f"object_code IS NULL OR object_code BETWEEN 0 AND {len(OBJECT_KINDS) - 1}"),
         ("its size is not a size", f"size BETWEEN 0 AND {MAX_SIZE}"),
         ("its file count is not a count", "files >= 0"),
         ("its modification time is not a time", f"mtime IS NULL OR mtime {_TIME}"),
-        ("its hidden flag is not a flag", "hidden IN (0, 1)"),
-        ("its cas_id is not a content id",
-         "cas_id IS NULL OR (length(cas_id) BETWEEN 1 AND 64 AND NOT cas_id GLOB '*[^0-9a-f]*')"),
+        ("its hidden flag is not a flag", "hidden BETWEEN 0 AND 1"),
     ],
-    "directory_paths": [("its path is not a folder's path", _text("path", MAX_PATH))],
+    "directory_paths": [("its path is not a folder's path", f"length(path) <= {MAX_PATH}")],  # (its text: RULES)
 }  # fmt: skip
 """Each table's rules on one row, as apply_catalogue's on a batch (`_entry`, `_location`): all of a table's in one
 scan of it; the first row breaking any is looked at again to name the rule. NULL where none may be is a no."""
+TEXT_RULES = [
+    ("its name is not a file name",
+     f"{_text('name', MAX_NAME)} AND instr(name, '/') = 0 AND name != '.' AND name != '..'"),
+]
+"""The rest of the entries' rules, on their names: proved in Python over a chunk's names joined (`_names_fine`), as
+SQL looks at each character of each; these say the same, to name the rule a row breaks."""
 _ROW = {"catalogue": "its catalogue row", "locations": "location {}", "entries": "entry {}",
         "directory_paths": "the path of folder {}"}  # fmt: skip
+_NO_LOCATION = "an entry is in a location the catalogue lacks"
 RULES = [  # the rules across rows, each a query that finds the first row breaking it
-    ("an entry is in a location the catalogue lacks",
-     "SELECT e.id FROM entries e WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) LIMIT 1"),
-    ("an entry's folder is missing, not a folder, or in another location",
-     "SELECT e.id FROM entries e LEFT JOIN entries p ON p.id = e.parent_id WHERE e.parent_id IS NOT NULL"
-     " AND (p.id IS NULL OR p.kind != 'dir' OR p.location_id != e.location_id) LIMIT 1"),
-    ("a folder has no path, or a path is of no folder of its location",
-     "SELECT e.id FROM entries e LEFT JOIN directory_paths d ON d.entry_id = e.id"
-     " WHERE (e.kind = 'dir') != (d.entry_id IS NOT NULL) OR d.location_id != e.location_id LIMIT 1"),
+    (_NO_LOCATION,  # (one in a folder is in its folder's location: the next rule)
+     "SELECT e.id FROM entries e WHERE e.parent_id IS NULL"
+     " AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) LIMIT 1"),
+    ("an entry's folder is missing, not a folder, in another location, or itself",
+     "SELECT e.id, EXISTS (SELECT 1 FROM locations l WHERE l.id = e.location_id) FROM entries e"
+     " LEFT JOIN entries p ON p.id = e.parent_id WHERE e.parent_id IS NOT NULL"
+     f" AND (p.id IS NULL OR p.id = e.id OR p.kind_code != {DIR_CODE} OR p.location_id != e.location_id) LIMIT 1"),
     ("a path is of no entry", "SELECT d.entry_id FROM directory_paths d WHERE NOT EXISTS"
      " (SELECT 1 FROM entries e WHERE e.id = d.entry_id) LIMIT 1"),
-    # a path grows along a chain of folders, so no chain is a loop; a folder its owner's scan detached for now (no
-    # folder, not a root) keeps its path, one that stays inside its location
+    ("a folder has no path, or a path is of no folder of its location",
+     "SELECT d.entry_id FROM directory_paths d JOIN entries e ON e.id = d.entry_id"
+     f" WHERE e.kind_code != {DIR_CODE} OR e.location_id != d.location_id LIMIT 1"),
+    ("a folder has no path",  # each path is of one folder (the rules above): a folder lacks one if paths are fewer
+     f"SELECT e.id FROM entries e WHERE :folders != (SELECT count(*) FROM directory_paths) AND e.kind_code = {DIR_CODE}"
+     " AND NOT EXISTS (SELECT 1 FROM directory_paths d WHERE d.entry_id = e.id) LIMIT 1"),
+    # a path grows along a chain of folders, so no chain is a loop, and is text as its names are (TEXT_RULES); a
+    # folder its owner's scan detached for now (no folder, not a root) keeps its path, text inside its location
     ("a folder's path is not its folder's path and its name",
-     "SELECT e.id FROM directory_paths d JOIN entries e ON e.id = d.entry_id LEFT JOIN directory_paths f"
+     "SELECT e.id FROM directory_paths d CROSS JOIN entries e ON e.id = d.entry_id LEFT JOIN directory_paths f"
      " ON f.entry_id = e.parent_id WHERE NOT coalesce(CASE WHEN e.parent_id IS NOT NULL THEN"
      " d.path = (CASE f.path WHEN '' THEN e.name ELSE f.path || '/' || e.name END) WHEN e.name = '' THEN d.path = ''"
      " ELSE d.path != '' AND substr(d.path, 1, 1) != '/' AND instr('/' || d.path || '/', '//') = 0"
-     f" AND {_IN_FOLDER} END, 0) LIMIT 1"),
+     f" AND {_IN_FOLDER} AND {_text('d.path', MAX_PATH)} END, 0) LIMIT 1"),
     ("a location's root is not a root of it",
      "SELECT l.id FROM locations l LEFT JOIN entries e ON e.id = l.root_id WHERE l.root_id IS NOT NULL"
      " AND (e.id IS NULL OR e.location_id != l.id OR e.parent_id IS NOT NULL OR e.name != '') LIMIT 1"),
@@ -318,7 +351,6 @@ def defend(conn: sqlite3.Connection) -> None:
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE)
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, 1 << 16)  # nor a schema statement longer than 64 KiB parsed
     conn.create_function("is_utf8", 1, _is_utf8, deterministic=True)
-    conn.create_function("extension_of", 1, _extension_of, deterministic=True)
 
 
 def defensive(conn: sqlite3.Connection) -> bool:
@@ -348,13 +380,6 @@ def _db_config(conn: sqlite3.Connection, value: int) -> bool:
     if config(handle, _DEFENSIVE, ctypes.c_int(value), ctypes.byref(out)) != 0:
         raise OSError("sqlite3_db_config failed")
     return out.value == 1
-
-
-def _extension_of(name: bytes) -> str | None:
-    try:
-        return extension_of(name.decode())
-    except UnicodeDecodeError:
-        return None
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -428,17 +453,13 @@ def _check(conn: sqlite3.Connection, path: Path, device_id: DeviceId, limits: Li
         raise refused(f"its schema is not a catalogue's ({', '.join(odd)[:200]})")
     conn.execute("PRAGMA cat.journal_mode = MEMORY")  # (defensive mode allows no OFF) a copy cut off is deleted
     conn.execute("PRAGMA cat.synchronous = OFF")  # the caller syncs the file once, when it keeps it
+    conn.execute(f"PRAGMA cat.cache_size = {-_CACHE // 1024}")  # read once, by quick_check: the scans after find it
     found = [line for (row,) in conn.execute("PRAGMA cat.quick_check(5)") for line in row.splitlines()]
     if found != ["ok"]:
         found = [line for line in found if not line.startswith("***")]  # ("*** in database cat ***")
         raise refused(f"it is damaged or a value is not of its column's type ({'; '.join(found)[:300]})")
-    for table, rules in ROW_RULES.items():
-        every = " AND ".join(f"coalesce({rule}, 0)" for _, rule in rules)
-        bad = conn.execute(f"SELECT rowid FROM cat.{table} WHERE NOT ({every}) LIMIT 1").fetchone()
-        if bad is not None:
-            why = next(why for why, rule in rules if not conn.execute(
-                f"SELECT coalesce({rule}, 0) FROM cat.{table} WHERE rowid = ?", bad).fetchone()[0])  # fmt: skip
-            raise refused(f"{_ROW[table].format(bad[0])}: {why}")
+    for table in ("catalogue", "locations", "directory_paths"):
+        _refuse_breaking(conn, table, ROW_RULES[table])
     rows = conn.execute("SELECT device_id, device_name, head FROM cat.catalogue").fetchall()
     if len(rows) != 1:
         raise refused(f"it has {len(rows)} catalogue rows, not one")
@@ -450,13 +471,91 @@ def _check(conn: sqlite3.Connection, path: Path, device_id: DeviceId, limits: Li
             f"it holds {entries:,} entries in {locations:,} locations; this device keeps at most {limits.entries:,} in"
             f" {limits.locations:,} of one device"
         )
-    for why, sql in RULES:
-        bad = conn.execute(sql).fetchone()  # (main is an empty memory database: the names are cat's)
-        if bad is not None:
-            raise refused(f"{why} (id {bad[0]})")
-    for sql in RECEIVER_INDEXES:
+    folders = _check_entries(conn)
+    for sql in RECEIVER_INDEXES:  # (before the rules across rows: they use entries_by_parent)
         try:
             conn.execute(sql)
         except sqlite3.IntegrityError:
             raise refused(f"two rows share what must be unique ({sql.split(' ON ')[1]})") from None
+    for why, sql in RULES:
+        bad = conn.execute(sql, {"folders": folders}).fetchone()  # (main is an empty memory database: the names are cat's)
+        if bad is not None:
+            raise refused(f"{why if bad[1:] != (0,) else _NO_LOCATION} (id {bad[0]})")
     return CatalogueFile(device_id, rows[0][1], rows[0][2], entries, locations)
+
+
+_CACHE = 64 << 20
+"""Bytes of a checked file SQLite keeps in memory (a catalogue of 200,000 entries takes some 15 MB)."""
+_CHUNK = 20_000
+"""Entries one query of their scan reads: their names joined take some 400 KB (past MAX_VALUE, the chunk is halved)."""
+
+
+def _broken(rules: list[tuple[str, str]]) -> str:
+    """SQL true of a row that breaks one of `rules` (NULL is a no; `IS NOT TRUE` keeps AND and OR short-circuiting)."""
+    return "(" + " AND ".join(f"({rule})" for _, rule in rules) + ") IS NOT TRUE"
+
+
+def _refuse_breaking(conn: sqlite3.Connection, table: str, rules: list[tuple[str, str]], within: str = "",
+                     bounds: tuple[int, ...] = ()) -> None:  # fmt: skip
+    """Refuse the file if a row of `table` (`within`: a condition on the rowid, of `bounds`) breaks one of `rules`,
+    naming the first row and the first rule it breaks."""
+    bad = conn.execute(f"SELECT rowid FROM cat.{table} WHERE {within}{_broken(rules)} LIMIT 1", bounds).fetchone()
+    if bad is not None:
+        why = next(why for why, rule in rules if not conn.execute(
+            f"SELECT coalesce({rule}, 0) FROM cat.{table} WHERE rowid = ?", bad).fetchone()[0])  # fmt: skip
+        raise refused(f"{_ROW[table].format(bad[0])}: {why}")
+
+
+def _check_entries(conn: sqlite3.Connection) -> int:
+    """The entries' ROW_RULES, and their TEXT_RULES, in one scan of them a chunk at a time; returns how many are
+    folders."""
+    (first,) = conn.execute("SELECT min(rowid) FROM cat.entries").fetchone()
+    if first is not None and first < 1:  # (the chunks start after 0)
+        raise refused(f"entry {first}: its id is not an id")
+    folders, low = 0, 0
+    while True:
+        end = conn.execute("SELECT rowid FROM cat.entries WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",
+                           (low, _CHUNK - 1)).fetchone()  # fmt: skip
+        high = MAX_ID if end is None else end[0]
+        folders += _check_chunk(conn, low, high)
+        if end is None:
+            return folders
+        low = high
+
+
+_CHUNK_SCAN = (
+    f"SELECT count(*), count(*) FILTER (WHERE kind_code = {DIR_CODE}),"
+    f" min(rowid) FILTER (WHERE {_broken(ROW_RULES['entries'])}), CAST(group_concat(name, '/') AS BLOB)"
+    " FROM cat.entries WHERE rowid > ? AND rowid <= ?"
+)
+"""Of a chunk of entries: how many, how many folders, the first breaking ROW_RULES, the names joined (as bytes)."""
+
+
+def _check_chunk(conn: sqlite3.Connection, low: int, high: int) -> int:
+    """The entries of rowids `low` (not included) to `high`, as `_check_entries`."""
+    try:
+        count, folders, bad, names = conn.execute(_CHUNK_SCAN, (low, high)).fetchone()
+    except sqlite3.DataError:  # (names joined past MAX_VALUE) in halves, to one entry: one value that long is damage
+        if high - low < 2:
+            raise
+        middle = low + (high - low) // 2
+        return _check_chunk(conn, low, middle) + _check_chunk(conn, middle, high)
+    if bad is not None or not _names_fine(count, names or b""):
+        _refuse_breaking(conn, "entries", ROW_RULES["entries"] + TEXT_RULES, "rowid > ? AND rowid <= ? AND ", (low, high))
+        raise refused(f"an entry of ids {low + 1} to {high} breaks a rule")  # (not reached: TEXT_RULES say the same)
+    return int(folders)
+
+
+def _names_fine(count: int, names: bytes) -> bool:
+    """Whether `count` names joined by '/' keep TEXT_RULES: a few passes of C over them."""
+    try:
+        names.decode()  # UTF-8 (the '/'s between, ASCII, are inside no character)
+    except UnicodeDecodeError:
+        return False
+    ends = b"/" + names + b"/"
+    return (
+        b"\0" not in names
+        and names.count(b"/") == max(count - 1, 0)  # the '/'s between: none in a name
+        and b"/./" not in ends
+        and b"/../" not in ends
+    )

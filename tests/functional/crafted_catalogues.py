@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS
 from sdcore.sync.catalogue import MAX_NAME, MAX_SIZE
 from sdcore.sync.catalogue_file import APPLICATION_ID, FORMAT, SCHEMA, Limits
 
 DEVICE = "00000000-0000-4000-8000-000000000001"
 """The device whose catalogue `tiny` makes."""
+FILE, DIR, SYMLINK = (ENTRY_KINDS.index(k) for k in ("file", "dir", "symlink"))
+IMAGE, TEXT = (OBJECT_KINDS.index(k) for k in ("image", "text"))
 
 
 def tiny(path: Path, mutate: Callable[[sqlite3.Connection], None] | None = None, loose: bool = False) -> Path:
@@ -29,14 +32,14 @@ def tiny(path: Path, mutate: Callable[[sqlite3.Connection], None] | None = None,
         conn.execute(_loosened(sql) if loose else sql)
     conn.execute("INSERT INTO catalogue VALUES (?, ?, ?, ?)", (FORMAT, DEVICE, "owner", 10))
     conn.execute("INSERT INTO locations VALUES (1, '/home/me', 'home', 'content', 'indexed', 1.7e9, 1.7e9, 1, NULL, NULL)")
-    conn.execute("INSERT INTO entries VALUES (1, 1, NULL, '', '', 'dir', NULL, 30, 3, 1.7e9, 0, NULL)")
-    conn.execute("INSERT INTO entries VALUES (2, 1, 1, 'photos', '', 'dir', NULL, 20, 2, 1.7e9, 0, NULL)")
-    conn.execute("INSERT INTO entries VALUES (3, 1, 2, 'a.jpg', 'jpg', 'file', 'image', 10, 0, 1.7e9, 0, 'ab12')")
-    conn.execute("INSERT INTO entries VALUES (4, 1, 2, 'b.JPG', 'jpg', 'file', 'image', 10, 0, 1.7e9, 0, 'cd34')")
-    conn.execute("INSERT INTO entries VALUES (5, 1, 1, 'n.txt', 'txt', 'file', 'text', 10, 0, 1.7e9, 0, NULL)")
+    conn.execute(f"INSERT INTO entries VALUES (1, 1, NULL, '', {DIR}, NULL, 30, 3, 1.7e9, 0, NULL)")
+    conn.execute(f"INSERT INTO entries VALUES (2, 1, 1, 'photos', {DIR}, NULL, 20, 2, 1.7e9, 0, NULL)")
+    conn.execute(f"INSERT INTO entries VALUES (3, 1, 2, 'a.jpg', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, 4660)")
+    conn.execute(f"INSERT INTO entries VALUES (4, 1, 2, 'b.JPG', {FILE}, {IMAGE}, 10, 0, 1.7e9, 0, -5)")
+    conn.execute(f"INSERT INTO entries VALUES (5, 1, 1, 'n.txt', {FILE}, {TEXT}, 10, 0, 1.7e9, 0, NULL)")
     conn.execute("INSERT INTO directory_paths VALUES (1, 1, ''), (2, 1, 'photos')")
     if mutate is not None:
-        conn.create_function("extension_of", 1, lambda s: s, deterministic=True)
+        conn.create_function("is_utf8", 1, lambda s: s, deterministic=True)  # (as `check` has it)
         mutate(conn)
     if loose:
         conn.execute("PRAGMA writable_schema = ON")
@@ -95,13 +98,13 @@ class Crafted:
 
 SCHEMA_RULE = "its schema is not a catalogue's"
 NAME_RULE = "entry 5: its name is not a file name"
-ORPHAN = "INSERT INTO entries VALUES (6, 1, NULL, 'old', '', 'dir', NULL, 0, 0, NULL, 0, NULL)"
+ORPHAN = f"INSERT INTO entries VALUES (6, 1, NULL, 'old', {DIR}, NULL, 0, 0, NULL, 0, NULL)"
 TOO_BIG = "string or blob too big"
 CRAFTED = [
     Crafted("a trigger", SCHEMA_RULE, _sql("CREATE TRIGGER t AFTER INSERT ON entries BEGIN SELECT 1; END")),
     Crafted("a view", SCHEMA_RULE, _sql("CREATE VIEW v AS SELECT * FROM entries")),
     Crafted("an extra table", SCHEMA_RULE, _sql("CREATE TABLE x (a)")),
-    Crafted("an index over a function", "its schema cannot be read (malformed database schema (x) - unsafe use", _sql("CREATE INDEX x ON entries (extension_of(name))")),
+    Crafted("an index over a function", "its schema cannot be read (malformed database schema (x) - unsafe use", _sql("CREATE INDEX x ON entries (is_utf8(name))")),
     Crafted("an index named to drive the terminal", "its schema is not a catalogue's (x\\n\\x1b[2J)",
             _sql("CREATE INDEX \"x\n\x1b[2J\" ON entries (name)")),
     Crafted("an index of its own", SCHEMA_RULE, _sql("CREATE INDEX x ON entries (name)")),
@@ -126,9 +129,11 @@ CRAFTED = [
     Crafted("another format in its row", "its format is not", _sql(f"UPDATE catalogue SET format = {FORMAT + 1}")),
     Crafted("a device name too long", "its device name", _sql("UPDATE catalogue SET device_name = printf('%.201c', 'x')")),
     Crafted("a device name not UTF-8", "its device name", _sql("UPDATE catalogue SET device_name = CAST(x'61ff' AS TEXT)")),
-    Crafted("an unknown kind", "entry 5: its kind is unknown", _sql("UPDATE entries SET kind = 'bogus' WHERE id = 5")),
+    Crafted("an unknown kind", "entry 5: its kind is unknown", _sql(f"UPDATE entries SET kind_code = {len(ENTRY_KINDS)} WHERE id = 5")),
+    Crafted("a kind of a negative place", "entry 5: its kind is unknown", _sql("UPDATE entries SET kind_code = -1 WHERE id = 5")),
+    Crafted("a kind stored as its name", "not of its column's type", _sql("UPDATE entries SET kind_code = 'file' WHERE id = 5"), True),
     Crafted("an unknown object kind", "entry 5: its object kind is unknown",
-            _sql("UPDATE entries SET object_kind = 'malware' WHERE id = 5")),
+            _sql(f"UPDATE entries SET object_code = {len(OBJECT_KINDS)} WHERE id = 5")),
     Crafted("a negative size", "entry 5: its size is not a size", _sql("UPDATE entries SET size = -1 WHERE id = 5")),
     Crafted("a size past an exabyte", "entry 5: its size is not a size",
             _sql(f"UPDATE entries SET size = {MAX_SIZE + 1} WHERE id = 5")),
@@ -139,42 +144,58 @@ CRAFTED = [
     Crafted("a name stored as a number", "not of its column's type", _sql("UPDATE entries SET name = 42 WHERE id = 5"), True),
     Crafted("a name stored as a blob", "not of its column's type", _sql("UPDATE entries SET name = x'41' WHERE id = 5"), True),
     Crafted("a name with a slash", NAME_RULE, _sql("UPDATE entries SET name = 'a/b.txt' WHERE id = 5")),
-    Crafted("a name '..'", NAME_RULE, _sql("UPDATE entries SET name = '..', extension = '' WHERE id = 5")),
+    Crafted("a name '..'", NAME_RULE, _sql("UPDATE entries SET name = '..' WHERE id = 5")),
+    Crafted("a name '.'", NAME_RULE, _sql("UPDATE entries SET name = '.' WHERE id = 5")),
     Crafted("a name with a NUL", NAME_RULE, _sql("UPDATE entries SET name = 'a' || char(0) || 'b.txt' WHERE id = 5")),
+    Crafted("a name with a NUL after 500 letters", NAME_RULE,
+            _sql("UPDATE entries SET name = printf('%.500c', 'a') || char(0) || 'b.txt' WHERE id = 5")),
     Crafted("a name not UTF-8 (Python cannot read it back)", NAME_RULE, _sql(
-        "UPDATE entries SET kind = 'symlink', extension = '', object_kind = NULL, name = CAST(x'61ff' AS TEXT)"
-        " WHERE id = 5")),
-    Crafted("an empty name that is not a root", NAME_RULE, _sql("UPDATE entries SET name = '', extension = '' WHERE id = 5")),
+        f"UPDATE entries SET kind_code = {SYMLINK}, object_code = NULL, name = CAST(x'61ff' AS TEXT) WHERE id = 5")),
+    Crafted("a name not UTF-8 inside 1,000 letters", NAME_RULE, _sql(
+        "UPDATE entries SET name = CAST(printf('%.500c', 'a') || x'ff' || printf('%.500c', 'b') AS TEXT) WHERE id = 5")),
+    Crafted("a name ending in half a character", NAME_RULE,
+            _sql("UPDATE entries SET name = CAST(CAST('n.tx' AS BLOB) || x'c3' AS TEXT) WHERE id = 5")),
+    Crafted("a name of an encoded surrogate (not UTF-8)", NAME_RULE,
+            _sql("UPDATE entries SET name = CAST(x'6eeda080' AS TEXT) WHERE id = 5")),
+    Crafted("an empty name that is not a root", NAME_RULE, _sql("UPDATE entries SET name = '' WHERE id = 5")),
     Crafted("a name too long", NAME_RULE, _sql(f"UPDATE entries SET name = printf('%.{MAX_NAME}c', 'x') || '.txt' WHERE id = 5")),
     Crafted("a name of 2 MiB (past what SQLite reads from a peer)", TOO_BIG,
             _sql("UPDATE entries SET name = printf('%.2097152c', 'x') || '.txt' WHERE id = 5")),
-    Crafted("an extension that is not its name's", "entry 5: its extension is not its name's",
-            _sql("UPDATE entries SET extension = 'exe' WHERE id = 5")),
-    Crafted("an extension not lower case", "entry 4: its extension is not its name's",
-            _sql("UPDATE entries SET extension = 'JPG' WHERE id = 4")),
-    Crafted("an extension on a folder", "entry 2: its extension is not its name's",
-            _sql("UPDATE entries SET extension = 'd' WHERE id = 2")),
-    Crafted("an extension that is not a non-ASCII name's", "entry 5: its extension is not its name's",
-            _sql("UPDATE entries SET name = 'été.PDF', extension = 'txt' WHERE id = 5")),
-    Crafted("a cas_id not hex", "entry 3: its cas_id is not a content id", _sql("UPDATE entries SET cas_id = 'XYZ' WHERE id = 3")),
-    Crafted("a cas_id too long", "entry 3: its cas_id is not a content id",
-            _sql("UPDATE entries SET cas_id = printf('%.65c', 'a') WHERE id = 3")),
+    Crafted("a cas_id as its text", "not of its column's type", _sql("UPDATE entries SET cas_number = 'ab12' WHERE id = 3"), True),
+    Crafted("a cas_id as bytes", "not of its column's type", _sql("UPDATE entries SET cas_number = x'ab12' WHERE id = 3"), True),
+    Crafted("a cas_id as a real", "not of its column's type", _sql("UPDATE entries SET cas_number = 0.5 WHERE id = 3"), True),
+    Crafted("a name with a slash at the largest id", "entry 9223372036854775807: its name is not a file name", _sql(
+        f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)",
+        f"INSERT INTO entries VALUES (9223372036854775807, 1, 1, 'a/b', {FILE}, NULL, 0, 0, NULL, 0, NULL)")),
+    Crafted("a name too long after names that joined take more than SQLite reads of one value", "entry 1300: its name", _sql(
+        f"WITH n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 1300) INSERT INTO entries SELECT i, 1, 1,"
+        f" printf('%.{MAX_NAME - 10}c', 'x') || i || CASE i WHEN 1300 THEN printf('%.20c', 'x') ELSE '' END, {FILE},"
+        " NULL, 0, 0, NULL, 0, NULL FROM n")),
     Crafted("a hidden flag of 2", "entry 5: its hidden flag is not a flag", _sql("UPDATE entries SET hidden = 2 WHERE id = 5")),
-    Crafted("an id of 0", "entry 0: its id or location is not an id", _sql("UPDATE entries SET id = 0 WHERE id = 5")),
-    Crafted("an entry its own folder", "entry 5: its folder is not an id", _sql("UPDATE entries SET parent_id = 5 WHERE id = 5")),
+    Crafted("an id of 0", "entry 0: its id is not an id", _sql("UPDATE entries SET id = 0 WHERE id = 5")),
+    Crafted("a negative id", "entry -5: its id is not an id", _sql("UPDATE entries SET id = -5 WHERE id = 5")),
+    Crafted("an entry its own folder", "folder is missing, not a folder, in another location, or itself (id 5)",
+            _sql("UPDATE entries SET parent_id = 5 WHERE id = 5")),
+    Crafted("a folder its own folder", "folder is missing, not a folder, in another location, or itself (id 2)",
+            _sql("UPDATE entries SET parent_id = 2 WHERE id = 2")),
+    Crafted("a folder of id 0", "folder is missing", _sql("UPDATE entries SET parent_id = 0 WHERE id = 5")),
+    Crafted("a location of id 0 on an entry", "in a location the catalogue lacks (id 5)",
+            _sql("UPDATE entries SET location_id = 0 WHERE id = 5")),
     Crafted("a folder that is a file", "folder is missing, not a folder", _sql("UPDATE entries SET parent_id = 5 WHERE id = 3")),
     Crafted("a folder that is missing", "folder is missing, not a folder", _sql("UPDATE entries SET parent_id = 99 WHERE id = 3")),
     Crafted("a folder in another location", "folder is missing, not a folder", _sql(
         "INSERT INTO locations VALUES (2, '/srv', 'srv', 'content', 'indexed', 1.7e9, NULL, NULL, NULL, NULL)",
         "UPDATE entries SET location_id = 2 WHERE id = 3")),
     Crafted("an entry of no location", "in a location the catalogue lacks", _sql("UPDATE entries SET location_id = 7 WHERE id = 5")),
+    Crafted("an entry of no location and no folder", "in a location the catalogue lacks",
+            _sql(ORPHAN.replace("(6, 1,", "(6, 7,"), "INSERT INTO directory_paths VALUES (6, 7, 'was/here')")),
     Crafted("two entries of one name in a folder", "must be unique (entries (parent_id, name))",
             _sql("UPDATE entries SET name = 'a.jpg' WHERE id = 4")),
     Crafted("two locations of one path", "must be unique (locations (path))", _sql(
         "INSERT INTO locations VALUES (2, '/home/me', 'again', 'content', 'indexed', 1.7e9, NULL, NULL, NULL, NULL)")),
     Crafted("folders in a loop", "a folder's path is not its folder's path", _sql(
         "UPDATE entries SET parent_id = 6 WHERE id = 2",
-        "INSERT INTO entries VALUES (6, 1, 2, 'loop', '', 'dir', NULL, 0, 0, NULL, 0, NULL)",
+        f"INSERT INTO entries VALUES (6, 1, 2, 'loop', {DIR}, NULL, 0, 0, NULL, 0, NULL)",
         "INSERT INTO directory_paths VALUES (6, 1, 'photos/loop')")),
     Crafted("a folder without a path", "a folder has no path", _sql("DELETE FROM directory_paths WHERE entry_id = 2")),
     Crafted("a folder's path that lies", "a folder's path is not its folder's path",
@@ -183,6 +204,16 @@ CRAFTED = [
             _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'a/../../etc')")),
     Crafted("a detached folder's path that is absolute", "a folder's path is not its folder's path",
             _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, '/etc')")),
+    Crafted("a detached folder's path not UTF-8", "a folder's path is not its folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, CAST(x'61ff' AS TEXT))")),
+    Crafted("a detached folder's path with a NUL", "a folder's path is not its folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'a' || char(0) || 'b')")),
+    Crafted("a folder's path not UTF-8", "a folder's path is not its folder's path",
+            _sql("UPDATE directory_paths SET path = CAST(CAST('photos' AS BLOB) || x'ff' AS TEXT) WHERE entry_id = 2")),
+    Crafted("a folder's path with a NUL after it", "a folder's path is not its folder's path",
+            _sql("UPDATE directory_paths SET path = 'photos' || char(0) || 'x' WHERE entry_id = 2")),
+    Crafted("a path too long", "the path of folder 6: its path is not a folder's path",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, printf('%.4097c', 'a'))")),
     Crafted("a path for a file", "a path is of no folder", _sql("INSERT INTO directory_paths VALUES (5, 1, 'n.txt')")),
     Crafted("a path of no entry", "a path is of no entry", _sql("INSERT INTO directory_paths VALUES (9, 1, 'gone')")),
     Crafted("a location path that is relative", "location 1: its path is not an absolute path",
@@ -197,6 +228,8 @@ CRAFTED = [
     Crafted("a disk id of another shape", "location 1: its disk", _sql("UPDATE locations SET volume_id = 'uuid:A B', volume_path = ''")),
     Crafted("a disk id too long", "location 1: its disk",
             _sql("UPDATE locations SET volume_id = 'uuid:' || printf('%.101c', 'a'), volume_path = ''")),
+    Crafted("a disk id with a NUL (where GLOB and length() stop)", "location 1: its disk",
+            _sql("UPDATE locations SET volume_id = 'uuid:ab' || char(0) || ' /etc', volume_path = ''")),
     Crafted("a folder inside a disk with '..'", "location 1: its disk",
             _sql("UPDATE locations SET volume_id = 'uuid:ab', volume_path = '../x'")),
     Crafted("more entries than this device keeps (4 here)", "it holds 5 entries in 1 locations", limits=Limits(entries=4)),
@@ -207,13 +240,17 @@ FINE = [
     ("the file as made", None, False),
     ("its tables made without STRICT, the schema's text written over", None, True),
     ("a detached folder (its path kept, inside its location)", _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'was/here')"), False),
-    ("names with odd extensions", _sql(
-        "UPDATE entries SET name = '.bashrc', extension = '' WHERE id = 5",
-        "INSERT INTO entries VALUES (7, 1, 1, 'a.', '', 'file', NULL, 0, 0, NULL, 0, NULL)",
-        "INSERT INTO entries VALUES (8, 1, 1, '..x.Tar', 'tar', 'file', NULL, 0, 0, NULL, 0, NULL)",
-        "INSERT INTO entries VALUES (9, 1, 1, 'Été.PDF', 'pdf', 'file', NULL, 0, 0, NULL, 0, NULL)",
-        "INSERT INTO entries VALUES (10, 1, 1, 'x..', '', 'file', NULL, 0, 0, NULL, 0, NULL)",
-        "INSERT INTO entries VALUES (11, 1, 1, 'ÉTÉ.ÉTÉ', 'été', 'file', NULL, 0, 0, NULL, 0, NULL)"), False),
+    ("names of dots and letters of any script", _sql(
+        "UPDATE entries SET name = '.bashrc' WHERE id = 5",
+        *(f"INSERT INTO entries VALUES ({i}, 1, 1, '{name}', {FILE}, NULL, 0, 0, NULL, 0, NULL)" for i, name in
+          enumerate(("a.", "..x.Tar", "Été.PDF", "x..", "...", "ÉTÉ.ÉTÉ", "日本語のファイル名", "a\nb", "\U0001f600"), 7))), False),
+    ("names of 1,024 characters of two bytes each", _sql(f"UPDATE entries SET name = replace(printf('%.{MAX_NAME}c', 'x'), 'x', 'é') WHERE id = 5"), False),
+    ("names that joined take more than SQLite reads of one value (the scan halves its chunk)", _sql(
+        f"WITH n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 1200) INSERT INTO entries SELECT i, 1, 1,"
+        f" printf('%.{MAX_NAME - 10}c', 'x') || i, {FILE}, NULL, 0, 0, NULL, 0, i FROM n"), False),
+    ("entries of ids far apart", _sql(
+        f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)",
+        f"INSERT INTO entries VALUES (9223372036854775807, 1, 1, 'farthest', {FILE}, NULL, 0, 0, NULL, 0, NULL)"), False),
     ("a location on a disk", _sql("UPDATE locations SET volume_id = 'fingerprint:ab.c-d_1', volume_path = 'a/b'"), False),
 ]  # fmt: skip
 """Files that keep every rule (`check` accepts them)."""

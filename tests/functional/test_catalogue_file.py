@@ -13,10 +13,11 @@ import pytest
 
 from sdcore.index.indexer import index_location
 from sdcore.library import Library
+from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS
 from sdcore.sync import catalogue_file
 from sdcore.sync.catalogue import CatalogueBatch, CatalogueRefused, catalogue_changes
-from sdcore.sync.catalogue_file import check, defend, defensive, make, refresh
-from tests.functional.crafted_catalogues import CRAFTED, DEVICE, FINE, Crafted, tiny
+from sdcore.sync.catalogue_file import cas_id_of, check, defend, defensive, make, refresh
+from tests.functional.crafted_catalogues import CRAFTED, DEVICE, FINE, SYMLINK, Crafted, tiny
 
 
 def make_home(root: Path) -> Path:
@@ -61,9 +62,10 @@ def batches(library: Library) -> tuple[set[tuple], set[tuple]]:
 
 
 def held(path: Path) -> tuple[set[tuple], set[tuple]]:
-    """The file's entries in the batches' shape (no extension; hidden a flag), and its locations."""
+    """The file's entries in the batches' shape (kinds named; hidden a flag; cas_ids text), and its locations."""
     conn = sqlite3.connect(path)
-    entries = {(i, lo, p, n, k, o, s, f, m, bool(h), c) for i, lo, p, n, _ext, k, o, s, f, m, h, c in
+    entries = {(i, lo, p, n, ENTRY_KINDS[k], None if o is None else OBJECT_KINDS[o], s, f, m, bool(h),
+                None if c is None else cas_id_of(c)) for i, lo, p, n, k, o, s, f, m, h, c in
                conn.execute("SELECT * FROM entries")}  # fmt: skip
     locations = set(conn.execute("SELECT * FROM locations"))
     conn.close()
@@ -94,8 +96,9 @@ async def test_the_owners_file_holds_what_its_catalogue_batches_carry_and_is_acc
     assert (got.entries, got.locations) == (len(entries), 1) and got.entries > 15
     assert got.head == catalogue_changes(library, 0).head and got.device_id == library.context.device_id
     conn = sqlite3.connect(out)
-    assert conn.execute("SELECT extension FROM entries WHERE name = 'Été.PDF'").fetchone() == ("pdf",)
-    assert conn.execute("SELECT kind, extension FROM entries WHERE name = 'link-to-docs'").fetchone() == ("symlink", "")
+    assert conn.execute("SELECT kind_code FROM entries WHERE name = 'link-to-docs'").fetchone() == (SYMLINK,)
+    cas_ids = {r[0] for r in conn.execute("SELECT printf('%016x', cas_number) FROM entries WHERE cas_number NOT NULL")}
+    assert cas_ids == {e[-1] for e in entries if e[-1] is not None} and len(cas_ids) > 5  # SQL writes them back too
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
     assert {"entries_by_parent", "directory_paths_by_path", "locations_by_path"} <= indexes  # the receiver's own
     conn.close()
