@@ -122,15 +122,20 @@ def run(library: Library, query: Query) -> list[Hit]:
         raise SearchError(f"cannot sort by {query.sort!r}; use one of {', '.join(SORTS)}")
     if query.limit < 1:
         raise SearchError(f"--limit must be at least 1 (got {query.limit})")
-    terms = _terms(query.text)
-    globs = [t for t in terms if "*" in t or "?" in t]
-    terms = [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part]
-    if not terms and not globs and not query.has_filters():
+    if not _terms(query.text) and not query.has_filters():
         raise SearchError("nothing to search for: give some text, or a filter such as --ext pdf or --tag NAME")
     index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
-    locations = {loc.id: loc for loc in library.locations.list()}
+    return run_on(conn, library, query, {loc.id: loc for loc in library.locations.list()})
+
+
+def run_on(conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location]) -> list[Hit]:
+    """`run` on `conn`: the library's own database, or another device's catalogue kept as a file of its own
+    (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them)."""
+    terms = _terms(query.text)
+    globs = [t for t in terms if "*" in t or "?" in t]
+    terms = [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part]
     where, params = _filters(conn, library, query, locations)
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
         where.append("e.name LIKE ? ESCAPE '\\'")

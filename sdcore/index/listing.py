@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from sdcore.library.library import Library
 
 
+CHILDREN_SQL = (
+    "SELECT e.name, e.kind, e.size, e.mtime, e.inode, e.mode, e.object_kind, c.cas_id, e.files, e.link_target, e.id"
+    " FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.parent_id = ? ORDER BY e.name"
+)
+"""The entries in a folder (by its entry id), as a listing shows them."""
+
+
 def list_indexed(
     library: Library, path: str, device_id: DeviceId | None = None, *, decided: bool = False
 ) -> list[Entry] | None:
@@ -35,11 +42,7 @@ def list_indexed(
     ).fetchone()
     if row is None:
         return None
-    rows = db.execute(
-        "SELECT e.name, e.kind, e.size, e.mtime, e.inode, e.mode, e.object_kind, c.cas_id, e.files, e.link_target, e.id"
-        " FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.parent_id = ? ORDER BY e.name",
-        (row[0],),
-    )
+    rows = db.execute(CHILDREN_SQL, (row[0],))
     entries = [
         Entry(
             directory, from_db(name), kind, size, mtime, inode or 0, mode or 0, from_db(link) if link else None,

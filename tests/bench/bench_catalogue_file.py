@@ -41,38 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import bench_catalogue  # noqa: E402
 import bench_net  # noqa: E402
 
-from sdcore.index.kinds import extension_of  # noqa: E402
 from sdcore.library.context import LibraryContext  # noqa: E402
 from sdcore.library.library import Library  # noqa: E402
-from sdcore.library.schema import ENTRY_KINDS, add_functions, folded_sql  # noqa: E402
+from sdcore.library.schema import add_functions  # noqa: E402
 from sdcore.sync.catalogue import CatalogueRefused  # noqa: E402
 from sdcore.sync.catalogue_file import check, make, refresh  # noqa: E402
+from sdcore.sync.catalogue_store import SEARCH_INDEX, SORTED_INDEXES, ext_token  # noqa: E402
 from tests.functional.crafted_catalogues import CRAFTED, DEVICE, FINE, tiny  # noqa: E402
-
-SORTED_INDEXES = [
-    "CREATE INDEX cat.entries_by_size ON entries (size)",
-    "CREATE INDEX cat.entries_by_mtime ON entries (mtime)",
-    "CREATE INDEX cat.entries_by_name ON entries (name COLLATE NOCASE)",
-]
-SEARCH_INDEX = [
-    "CREATE VIRTUAL TABLE cat.search_index USING fts5(name, ext, tokenize = 'trigram', content = '', columnsize = 0,"
-    " detail = none)",
-    "CREATE VIRTUAL TABLE cat.folder_index USING fts5(path, tokenize = 'trigram', content = '', columnsize = 0,"
-    " detail = none)",
-    f"INSERT INTO cat.search_index (rowid, name, ext) SELECT e.id, {folded_sql('e.name')},"
-    f" CASE e.kind_code WHEN {ENTRY_KINDS.index('file')} THEN ext_token(e.name) ELSE '' END FROM cat.entries e"
-    " WHERE e.parent_id IS NOT NULL ORDER BY e.id",
-    f"INSERT INTO cat.folder_index (rowid, path) SELECT entry_id, {folded_sql('path')} FROM cat.directory_paths"
-    " WHERE path != '' ORDER BY entry_id",
-]
-
-
-def ext_token(name: str) -> str:
-    """A file's extension as the search index holds it (the file does not carry it: the receiver takes it from the
-    name, one call into Python a file)."""
-    ext = extension_of(name)
-    return f"\ue000{ext}\ue000" if ext else ""  # (as ext_token_sql writes it)
-
 
 # -- the owner's side (sdcore.sync.catalogue_file.make and refresh) -------------------------------------------------
 

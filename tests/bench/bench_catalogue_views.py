@@ -9,13 +9,11 @@ part, median of the rounds:
    database.db over loopback (a real sshd) beside the receiver writing the owner's catalogue file, already received
    and checked, into its own tables (`apply_catalogue` of one batch holding it all: no wire, no msgpack, no batch
    checks). If that alone is over 2x scp, no transport can meet the budget with the catalogue merged.
-2. Reading the checked file in place with the library's own search SQL (sdcore.search's private `_by_relevance` and
-   `_sorted`, unchanged): a connection whose main database is the catalogue file, the library attached read-only as
-   `lib`, and TEMP VIEWs that shadow the names the SQL uses (`entries` with the columns a catalogue does not carry as
-   NULL, `content_identities` from the entries' cas_id, `user_metadata` and `tag_assignments` from the library, their
-   entry ids `SLOT << 40 | the owner's id`). Single-table views are flattened by SQLite, so its indexes serve them
-   (the query plan is printed). The same queries on the owner's own database, for comparison: the hits must be the
-   same rows.
+2. Reading the file in place, kept by a second library (sdcore.sync.catalogue_store: staged, checked, given the
+   search index and put in place), with the library's own search SQL unchanged (`search.run_on` on
+   `catalogue_store.connect`: TEMP VIEWs shadow the names that SQL uses; single-table views are flattened by SQLite,
+   so the file's indexes serve them: the query plan is printed), beside the same queries on the owner's own
+   database: the hits must be the same.
 """
 
 from __future__ import annotations
@@ -36,28 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import bench_catalogue  # noqa: E402
 import bench_net  # noqa: E402
-from bench_catalogue_file import SEARCH_INDEX, SORTED_INDEXES, cpu_self, measured, owner_library  # noqa: E402
+from bench_catalogue_file import cpu_self, measured, owner_library  # noqa: E402
 
 from sdcore import search  # noqa: E402
+from sdcore.index.listing import CHILDREN_SQL  # noqa: E402
 from sdcore.library.context import LibraryContext  # noqa: E402
 from sdcore.library.library import Library, create_folder  # noqa: E402
-from sdcore.library.schema import add_functions  # noqa: E402
+from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS  # noqa: E402
 from sdcore.sync.catalogue import BulkWatch, CatalogueBatch, CatalogueLocation, EntryRows, apply_catalogue  # noqa: E402
-from sdcore.sync.catalogue_file import check, make  # noqa: E402
+from sdcore.sync.catalogue_file import cas_id_of, make  # noqa: E402
+from sdcore.sync.catalogue_store import connect, keep, staging_path  # noqa: E402
 
-SLOT = 1 << 40
-"""The entry ids of the first other device's catalogue in the library's tables (tags, notes): SLOT | its own id."""
-VIEWS = [
-    "CREATE TEMP VIEW entries AS SELECT id, location_id, parent_id, name, extension, kind, object_kind, size, files,"
-    " mtime, hidden, NULL AS inode, NULL AS mode, NULL AS link_target,"
-    " CASE WHEN cas_id IS NOT NULL THEN id END AS content_id FROM main.entries",
-    "CREATE TEMP VIEW content_identities AS SELECT id, cas_id FROM main.entries WHERE cas_id IS NOT NULL",
-    f"CREATE TEMP VIEW user_metadata AS SELECT entry_id - {SLOT} AS entry_id, note, favorite FROM lib.user_metadata"
-    f" WHERE entry_id BETWEEN {SLOT} AND {2 * SLOT - 1}",
-    f"CREATE TEMP VIEW tag_assignments AS SELECT tag_id, entry_id - {SLOT} AS entry_id, cas_id FROM lib.tag_assignments"
-    f" WHERE entry_id IS NULL OR entry_id BETWEEN {SLOT} AND {2 * SLOT - 1}",
-]
 QUERIES = ["report", "photo 2019", "img", "a", "zzzznothing"]
+SLOT = 1
 
 
 def merged_into_own_tables(made: Path, owner_id: str, work: Path) -> None:
@@ -66,9 +55,9 @@ def merged_into_own_tables(made: Path, owner_id: str, work: Path) -> None:
     conn = sqlite3.connect(made)
     locations = tuple(CatalogueLocation(*row) for row in conn.execute(
         "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id, volume_path FROM locations"))  # fmt: skip
-    rows = [list(row) for row in conn.execute(
-        "SELECT e.id, e.location_id, e.parent_id, e.name, e.kind, e.object_kind, e.size, e.files, e.mtime, e.hidden,"
-        " e.cas_id FROM entries e LEFT JOIN directory_paths d ON d.entry_id = e.id ORDER BY e.kind != 'dir', d.path")]  # fmt: skip
+    rows = [[i, lo, p, n, ENTRY_KINDS[k], None if o is None else OBJECT_KINDS[o], s, f, m, bool(h),
+             None if c is None else cas_id_of(c)] for i, lo, p, n, k, o, s, f, m, h, c in conn.execute(
+        "SELECT e.* FROM entries e LEFT JOIN directory_paths d ON d.entry_id = e.id ORDER BY e.kind_code != 1, d.path")]  # fmt: skip
     name, head = conn.execute("SELECT device_name, head FROM catalogue").fetchone()
     conn.close()
     device = uuid.UUID(owner_id)
@@ -76,44 +65,26 @@ def merged_into_own_tables(made: Path, owner_id: str, work: Path) -> None:
     library.close()
 
 
-def catalogue_connection(cat: Path, database: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{cat}?mode=ro", uri=True, isolation_level=None)
-    add_functions(conn)
-    conn.execute("ATTACH ? AS lib", (f"file:{database}?mode=ro",))
-    for sql in VIEWS:
-        conn.execute(sql)
-    return conn
-
-
-def searched(conn: sqlite3.Connection, text: str, sort: str) -> list[tuple]:
-    terms = search._terms(text)
-    if sort == "relevance":
-        return search._by_relevance(conn, terms, [], [], "", 50)
-    return search._sorted(conn, terms, [], [], "", search.Query(text, sort=sort))
-
-
-def bench_reads(cat: Path, database: Path, rounds: int) -> None:
-    own = sqlite3.connect(f"file:{database}?mode=ro", uri=True, isolation_level=None)
-    add_functions(own)
-    viewed = catalogue_connection(cat, database)
+def bench_reads(owner: Library, receiver: Library, rounds: int) -> None:
+    own = owner.read()
+    viewed = connect(receiver, owner.context.device_id, SLOT)
+    places = {loc.id: loc for loc in owner.locations.list()}
     print(f"\n{'query':14} {'sort':9} {'hits':>4} {'file, ms CPU':>13} {'own db, ms':>11}  same hits")
     for text in QUERIES:
         for sort in ("relevance", "size"):
+            query = search.Query(text, sort=sort)
             times: dict[str, list[float]] = {"file": [], "own": []}
             hits = {}
             for _ in range(max(rounds, 5)):
-                for what, conn in (("file", viewed), ("own", own)):
+                for what, conn, library in (("file", viewed, receiver), ("own", own, owner)):
                     start = cpu_self()
-                    hits[what] = searched(conn, text, sort)
+                    hits[what] = search.run_on(conn, library, query, places)
                     times[what].append(cpu_self() - start)
-            same = [r[:2] + r[3:] for r in hits["file"]] == [r[:2] + r[3:] for r in hits["own"]]
             print(f"{text!r:14} {sort:9} {len(hits['file']):4} {statistics.median(times['file']) * 1000:13.2f}"
-                  f" {statistics.median(times['own']) * 1000:11.2f}  {'yes' if same else 'NO'}")  # fmt: skip
-    plan = viewed.execute(
-        "EXPLAIN QUERY PLAN SELECT e.name, c.cas_id FROM entries e LEFT JOIN content_identities c"
-        " ON c.id = e.content_id WHERE e.parent_id = 5 ORDER BY e.name"
-    ).fetchall()
+                  f" {statistics.median(times['own']) * 1000:11.2f}  {'yes' if hits['file'] == hits['own'] else 'NO'}")  # fmt: skip
+    plan = viewed.execute(f"EXPLAIN QUERY PLAN {CHILDREN_SQL}", (5,)).fetchall()
     print("a folder's listing on the file, through the views:", "; ".join(row[3] for row in plan))
+    viewed.close()
 
 
 async def bench(tree: Path, rounds: int) -> None:
@@ -144,16 +115,13 @@ async def bench(tree: Path, rounds: int) -> None:
         for what, taken in runs.items():
             cpu = statistics.median(c for c, _ in taken)
             print(f"{what:40} {cpu:6.2f} s CPU  {cpu / scp:5.2f}x scp")
-        cat = work / "cat.db"
-        shutil.copy(made, cat)
-        check(cat, uuid.UUID(owner_id))
-        conn = sqlite3.connect(":memory:", isolation_level=None)
-        add_functions(conn)
-        conn.execute("ATTACH ? AS cat", (str(cat),))
-        for sql in SEARCH_INDEX + SORTED_INDEXES:
-            conn.execute(sql)
-        conn.close()
-        bench_reads(cat, database, rounds)
+        library = owner_library(owner, owner_id)
+        receiver = Library(create_folder(work / "kept", "receiver"), LibraryContext.this_device_only(uuid.uuid4()))
+        shutil.copy(made, staging_path(receiver, library.context.device_id))
+        keep(receiver, library.context.device_id)
+        bench_reads(library, receiver, rounds)
+        receiver.close()
+        library.close()
 
 
 def main() -> None:
