@@ -16,7 +16,9 @@ from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, print_json, print_table, run_api
 
 if TYPE_CHECKING:  # what the library's and search's modules give (asyncio, SQLite): loaded when a command needs them
-    from sdcore.api import Duplicates, Query
+    from collections.abc import Sequence
+
+    from sdcore.api import Duplicates, Query, TaggedFile
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -214,11 +216,12 @@ def tag_show(
 
     async def body(api: Any) -> None:
         found = await api.library().tags[tag].tagged(nested=not exact)
-        rows = sorted((t.path.path, t.tag, "content" if t.via_content else "file") for t in found)
+        devices = await _devices_of(api, found)
+        rows = sorted((_shown(api, devices, t.path), t.tag, "content" if t.via_content else "file", t.path) for t in found)
         if json:
-            print_json([{"path": p, "tag": t, "via": via} for p, t, via in rows])
+            print_json([{"path": p.path, **_device_json(devices, p), "tag": t, "via": via} for _, t, via, p in rows])
         else:
-            print_table(("path", "tag", "on"), rows)
+            print_table(("path", "tag", "on"), (row[:3] for row in rows))
 
     run_api(body)
 
@@ -282,11 +285,12 @@ def fav(
             print(f"{'unmarked' if remove else 'marked'} {count(changed, 'favourite')}")
             return
         listed = await favourites.list()
+        devices = await _devices_of(api, listed)
         if json:
-            print_json([{"entry_id": e.entry_id, "path": e.path.path} for e in listed])
+            print_json([{"entry_id": e.entry_id, "path": e.path.path, **_device_json(devices, e.path)} for e in listed])
         else:
             for e in listed:
-                print(display(e.path.path))
+                print(_shown(api, devices, e.path))
 
     run_api(body)
 
@@ -298,6 +302,15 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
 
 
+def _shown(api: Any, devices: dict[Any, tuple[str, bool]], path: SdPath) -> str:
+    """A path as `sd` takes it: as it is on this device, `beta:/photos/a.jpg` on another (`devices`: `_devices_of`)."""
+    return display(path.path) if path.device_id == api.device.id else f"{devices[path.device_id][0]}:{display(path.path)}"
+
+
+def _device_json(devices: dict[Any, tuple[str, bool]], path: SdPath) -> dict:
+    return {"device_id": str(path.device_id), "device": devices[path.device_id][0]}
+
+
 def _hit_json(h: Entry) -> dict:
     return {
         "entry_id": h.entry_id, "path": h.path.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
@@ -305,7 +318,7 @@ def _hit_json(h: Entry) -> dict:
     }
 
 
-async def _devices_of(api: Any, hits: list[Entry]) -> dict[Any, tuple[str, bool]]:
+async def _devices_of(api: Any, hits: Sequence[Entry | TaggedFile]) -> dict[Any, tuple[str, bool]]:
     """Each device of the hits: its name and whether it answers now (a device known from the catalogue may not)."""
     out: dict[Any, tuple[str, bool]] = {api.device.id: (api.device.name, True)}
     for device in {h.path.device_id for h in hits} - set(out):

@@ -145,6 +145,26 @@ def test_a_tag_and_a_note_made_on_alpha_reach_beta_and_gamma_within_two_seconds(
         assert "trips/2024" in [t["name"] for t in devices.json(who, "--library", "Photos", "tag", "list")]
 
 
+def test_beta_lists_alphas_tagged_and_favourite_files_as_alphas(devices: Devices) -> None:
+    """`sd tag show` and `sd fav` on beta listed alpha's files as plain paths, which on beta name beta's own files
+    (the same path on several devices could not be told apart, and `sd cp` of one took beta's)."""
+    beach = str(devices.photos / "beach.jpg")
+    eventually(lambda: all(query(devices.db(w), "SELECT 1 FROM entries WHERE name = 'beach.jpg'") for w in "bc"),
+               20, "alpha's catalogue on beta and gamma")  # fmt: skip
+    devices.sd("a", "--library", "Photos", "tag", "create", "sunny")
+    devices.sd("a", "--library", "Photos", "tag", "add", "sunny", beach)
+    devices.sd("a", "--library", "Photos", "fav", beach)
+    eventually(devices.converged, 10, "alpha's tag and favourite on beta and gamma")
+    shown = devices.sd("b", "--library", "Photos", "tag", "show", "sunny").stdout
+    assert f"alpha:{beach} " in shown, shown
+    assert devices.sd("b", "--library", "Photos", "fav").stdout.splitlines() == [f"alpha:{beach}"]
+    tagged = devices.json("b", "--library", "Photos", "tag", "show", "sunny")
+    assert [(t["device"], t["path"]) for t in tagged] == [("alpha", beach)]
+    assert [(f["device"], f["path"]) for f in devices.json("b", "--library", "Photos", "fav")] == [("alpha", beach)]
+    assert devices.sd("a", "--library", "Photos", "fav").stdout.splitlines() == [beach]  # its own: as it is
+    devices.sd("a", "--library", "Photos", "fav", "--remove", beach)
+
+
 def test_gamma_back_from_a_partition_converges_with_the_winners_and_the_losers_in_history(devices: Devices) -> None:
     harbour = str(devices.photos / "harbour.jpg")
     devices.sd("a", "--library", "Photos", "tag", "create", "keep")
