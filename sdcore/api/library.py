@@ -365,6 +365,8 @@ class TagHandle(_Part):
 
         known, elsewhere = await self._split(paths)
         ids = await self._entry_ids(known)
+        if content:
+            await self._identify(known)
 
         def run(library: Library) -> int:
             from sdcore.ops import undo
@@ -386,11 +388,24 @@ class TagHandle(_Part):
                 count += await owner.tags[self._tag].add(*there, content=content)
         return count
 
+    async def _identify(self, paths: Sequence[SdPath]) -> None:
+        """This device's files among `paths` whose content the index has not read (in a shallow location, or not
+        reached yet by a content index) read now: a tag on their content needs its id."""
+        from sdcore.index.indexer import identify_files
+
+        here = [p for p in paths if p.device_id == self._api.device.id]
+        found = await Entries(self._api, self._name).find(*here) if here else []
+        unread = [(e.entry_id, e.path.path) for e in found if e.entry_id and e.kind == "file" and e.size and not e.cas_id]
+        if unread:
+            await self._in_thread(identify_files, unread)
+
     async def remove(self, *paths: SdPath, content: bool = False) -> int:
         from sdcore import tags
 
         known, elsewhere = await self._split(paths)
         ids = await self._entry_ids(known)
+        if content:
+            await self._identify(known)
 
         def run(library: Library) -> int:
             from sdcore.ops import undo
