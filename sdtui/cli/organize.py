@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sdcore.api import Entry, count, human_size, parse_size
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, print_json, print_table, run_api
 
@@ -69,6 +69,8 @@ async def _known(api: Any, text: str) -> SdPath | None:
     try:
         await api.library().entries.at(target)
     except (NotIndexed, NotInLibrary):
+        if not os.path.lexists(target.path):  # a typo is said, not answered "no note"
+            raise NotFound(f"{display(target.path)} does not exist") from None
         return None
     return target
 
