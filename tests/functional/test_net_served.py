@@ -274,3 +274,13 @@ def test_a_copy_the_device_cannot_write_fails_naming_the_destination_not_the_sou
         assert "vanished" not in refused.stderr and "cannot write /proc/report.txt" in refused.stderr, refused.stderr
         assert len(refused.stderr.splitlines()) == 1, refused.stderr
         assert report.read_text() == "quarterly"  # a move that failed left the file here
+
+
+def test_a_path_missing_on_a_paired_device_is_named_with_its_device(tmp_path: Path, beta_server: Server) -> None:
+    """`sd ls beta:/srv/nope` said "error: /srv/nope: no such file or directory": a path of this device, by its looks."""
+    nope = tmp_path / "beta-files" / "nope.txt"
+    for args in (["ls", f"beta:{nope}"], ["rm", f"beta:{nope}"], ["cp", f"beta:{nope}", str(tmp_path)]):
+        missing = sd(tmp_path, "a", *args, check=False)
+        assert missing.returncode == 1
+        assert missing.stderr.startswith(f"error: beta:{nope}"), missing.stderr
+        assert len(missing.stderr.splitlines()) == 1, missing.stderr
