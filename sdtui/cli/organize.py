@@ -36,26 +36,28 @@ def register(app: typer.Typer) -> None:
 
 
 async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
-    """The paths as typed, each of this device known to the library: a file the index has not reached yet is
-    indexed first, and the folder of a file outside every location made a location (each said so). Another
-    device's file is left to the library: its catalogue here, or that device's own core, indexing it there."""
+    """The paths as typed, each known to the library: a file the index has not reached yet is indexed first, and the
+    folder of a file outside every location made a location (each said so), on the file's device."""
     from sdcore.api import NotIndexed, NotInLibrary
 
     entries = api.library().entries
     targets = []
     for text in paths:
         target = await api.resolve(here(text))
-        if target.device_id != api.device.id:  # another device's file: the library finds it, there if need be
-            targets.append(target)
-            continue
         try:
             await entries.at(target)
         except (NotIndexed, NotInLibrary):
             for location in await entries.make_known(target):
-                print(f"added {display(location.path)} as location {location.name!r}", file=sys.stderr)
-            print(f"indexed {display(target.path)}", file=sys.stderr)
+                where = await _shown_path(api, SdPath(location.device_id, location.path))
+                print(f"added {where} as location {location.name!r}", file=sys.stderr)
+            print(f"indexed {await _shown_path(api, target)}", file=sys.stderr)
         targets.append(target)
     return targets
+
+
+async def _shown_path(api: Any, path: SdPath) -> str:
+    """A path as `sd` takes it: as it is on this device, `beta:/photos` on another."""
+    return display(path.path) if path.device_id == api.device.id else await api.label(path)
 
 
 async def _known(api: Any, text: str) -> SdPath | None:
