@@ -14,7 +14,15 @@ from typing import Any
 import msgpack
 
 from sdcore import unpacking
-from sdcore.control_client import LENGTH, MAX_FRAME, SOCKET_NAME, TEXT_ERRORS, peer_uid, refuse_other_users
+from sdcore.control_client import (
+    CORE_STOPPED,
+    LENGTH,
+    MAX_FRAME,
+    SOCKET_NAME,
+    TEXT_ERRORS,
+    peer_uid,
+    refuse_other_users,
+)
 from sdcore.errors import CoreRunning, SdError
 
 CLIENT_FRAME = 16 << 20
@@ -254,7 +262,7 @@ class Call:
             try:
                 frame = await _read(self._reader)
             except (asyncio.IncompleteReadError, ConnectionError):
-                raise SdError("the core that ran this command stopped before it finished") from None
+                raise SdError(CORE_STOPPED) from None
             if "error" in frame:
                 raise SdError(str(frame["error"]))
             if "done" in frame:

@@ -18,6 +18,11 @@ import msgpack
 
 from sdcore.errors import SdError
 
+CORE_STOPPED = (
+    "the core that ran this command (`sd serve` or sdtui) stopped before it finished; `sd job list` shows any job it "
+    "began, which a core resumes when it starts"
+)
+
 SOCKET_NAME = "control.sock"
 MAX_FRAME = 64 << 20
 """The largest frame a peer may send (a forwarded command's output chunk is 1 MiB)."""
@@ -112,7 +117,7 @@ class BlockingCall:
                 raise SdError(f"a frame of {size} bytes on the control socket (at most {MAX_FRAME})")
             message = unframe(self._exactly(size))
         except (EOFError, ConnectionError):
-            raise SdError("the core that ran this command stopped before it finished") from None
+            raise SdError(CORE_STOPPED) from None
         if not isinstance(message, dict):
             raise SdError("a malformed frame on the control socket: a map expected")
         if "error" in message:

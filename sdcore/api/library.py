@@ -294,21 +294,33 @@ class Entries(_Part):
         return found
 
     async def make_known(self, *paths: SdPath) -> builtins.list[Location]:
-        """Make these files of this device entries of the library, as tagging, a note or a favourite needs: a file
-        of a location that the index has not reached is indexed, and the folder of a file outside every location
-        becomes a location (shallow) and is indexed first. The locations it added."""
+        """Make these files entries of the library, as tagging, a note or a favourite needs: a file of a location
+        that the index has not reached is indexed, and the folder of a file outside every location becomes a
+        location (shallow) and is indexed first. Another device's file that its catalogue here lacks is made known
+        on that device, by its core. The locations it added."""
         from sdcore.library.entries import refuse_archive_members
 
-        refuse_archive_members([p.path for p in paths if p.device_id == self._api.device.id])
+        mine = [p for p in paths if p.device_id == self._api.device.id]
+        refuse_archive_members([p.path for p in mine])
         locations = Locations(self._api, self._name)
         added: builtins.list[Location] = []
-        for path in sorted(paths, key=lambda p: p.path.count("/")):  # a folder added may hold the deeper ones
-            if path.device_id != self._api.device.id or await locations.containing(path) is not None:
+        for path in sorted(mine, key=lambda p: p.path.count("/")):  # a folder added may hold the deeper ones
+            if await locations.containing(path) is not None:
                 continue
             if not await asyncio.to_thread(os.path.lexists, path.path):
                 raise NotFound(f"{display(path.path)} {why_not_a_folder(path.path)}")
             added.append(await locations.add(path.parent, "shallow", index=True))
-        await self.find(*paths, index=True)
+        if mine:
+            await self.find(*mine, index=True)
+        _, elsewhere = await self._split([p for p in paths if p.device_id != self._api.device.id])
+        for device, there in elsewhere.items():
+            async with self._on_owner(device, there[0]) as owner:
+                try:
+                    added += await owner.entries.make_known(*there)
+                except NotFound as exc:  # its own path, in its words: `/a does not exist` is said `beta:/a ...`
+                    if not str(exc).startswith("/"):
+                        raise
+                    raise NotFound(f"{(await self._api.label(SdPath(device, '/')))[:-1]}{exc}") from None
         return added
 
     async def details(self, path: SdPath) -> EntryDetails | None:
@@ -365,6 +377,8 @@ class TagHandle(_Part):
 
         known, elsewhere = await self._split(paths)
         ids = await self._entry_ids(known)
+        if content:
+            await self._identify(known)
 
         def run(library: Library) -> int:
             from sdcore.ops import undo
@@ -386,11 +400,24 @@ class TagHandle(_Part):
                 count += await owner.tags[self._tag].add(*there, content=content)
         return count
 
+    async def _identify(self, paths: Sequence[SdPath]) -> None:
+        """This device's files among `paths` whose content the index has not read (in a shallow location, or not
+        reached yet by a content index) read now: a tag on their content needs its id."""
+        from sdcore.index.indexer import identify_files
+
+        here = [p for p in paths if p.device_id == self._api.device.id]
+        found = await Entries(self._api, self._name).find(*here) if here else []
+        unread = [(e.entry_id, e.path.path) for e in found if e.entry_id and e.kind == "file" and e.size and not e.cas_id]
+        if unread:
+            await self._in_thread(identify_files, unread)
+
     async def remove(self, *paths: SdPath, content: bool = False) -> int:
         from sdcore import tags
 
         known, elsewhere = await self._split(paths)
         ids = await self._entry_ids(known)
+        if content:
+            await self._identify(known)
 
         def run(library: Library) -> int:
             from sdcore.ops import undo

@@ -24,7 +24,7 @@ from typing import Any
 from sdcore.errors import NotFound
 from sdcore.events import EntriesChanged, LibraryChanged, LocationScanState
 from sdcore.index.fts import pause_fts, resume_fts
-from sdcore.index.hasher import Identified, Request, start_hasher
+from sdcore.index.hasher import Identified, Request, identify_all, start_hasher
 from sdcore.index.walker import (
     EXTENSION,
     INODE,
@@ -604,15 +604,7 @@ class IndexJob(Job):
             db.executemany("UPDATE entries SET error = ? WHERE id = ?", failed)
             self.errors += len(failed)
             self.vanished += len(gone)
-            db.executemany(
-                "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
-                [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
-            )
-            db.executemany(
-                "UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?1),"
-                f" object_code = {object_code_sql('?2')} WHERE id = ?3",
-                [(cas_id, object_kind, entry_id) for entry_id, cas_id, object_kind, _, _ in hashed],
-            )
+            _store_identities(db, hashed)
             self.hashed += len(results)
             if rows:
                 self.content_cursor = rows[-1][0]
@@ -742,6 +734,29 @@ class _BatchWrites:
         db.executemany("UPDATE entries SET fingerprint = ?, error = NULL WHERE id = ?", self.listed)
         db.executemany("UPDATE entries SET error = ? WHERE id = ?", self.unreadable)
         return identified
+
+
+def _store_identities(db: sqlite3.Connection, hashed: list[Identified]) -> None:
+    """Each entry hashed gets its content identity (made when new) and the object kind its bytes proved."""
+    db.executemany(
+        "INSERT INTO content_identities (cas_id, size, object_kind) VALUES (?, ?, ?) ON CONFLICT (cas_id) DO NOTHING",
+        [(cas_id, size, object_kind) for _, cas_id, object_kind, size, _ in hashed],
+    )
+    db.executemany(
+        "UPDATE entries SET content_id = (SELECT id FROM content_identities WHERE cas_id = ?1),"
+        f" object_code = {object_code_sql('?2')} WHERE id = ?3",
+        [(cas_id, object_kind, entry_id) for entry_id, cas_id, object_kind, _, _ in hashed],
+    )
+
+
+def identify_files(library: Library, files: list[tuple[int, str]]) -> None:
+    """Read the content of these files of this device (entry id, path) now, as a content index would: a tag put on
+    the content of a file in a shallow location, or one that a content index has not reached yet, needs its id."""
+    marks = ",".join("?" * len(files))
+    extensions = dict(library.read().execute(f"SELECT id, extension FROM entries WHERE id IN ({marks})", [i for i, _ in files]))
+    results = identify_all([(entry_id, path, from_db(extensions.get(entry_id) or "")) for entry_id, path in files])
+    with library.write() as db:
+        _store_identities(db, [r for r in results if r[1] is not None])
 
 
 def _insert_for(rows: list[tuple]) -> str:

@@ -60,11 +60,14 @@ def encode_error(exc: BaseException) -> dict[str, str]:
     return {"type": "NetError", "message": f"the other device failed: {type(exc).__name__}: {exc}"}
 
 
-def decode_error(data: Any) -> SdError:
+def decode_error(data: Any, device: str) -> SdError:
+    """The error the other device (named `device`, as its paths are written: `beta:/srv`) sent: one that begins with a
+    path of that device names it so (`beta:/srv/a: no such file or directory`), not as a path of this one."""
     if not isinstance(data, dict):
         return ProtocolError(f"malformed error from the other device: {data!r}")
     cls = ERROR_TYPES.get(str(data.get("type")), SdError)
-    return cls(display(str(data.get("message", ""))))  # the other device wrote it: it may drive a terminal
+    message = display(str(data.get("message", "")))  # the other device wrote it: it may drive a terminal
+    return cls(f"{device}:{message}" if message.startswith("/") else message)
 
 
 class Reader(Protocol):

@@ -43,7 +43,7 @@ class RpcClient:
                 if ok:
                     fut.set_result(result)
                 else:
-                    fut.set_exception(decode_error(result))
+                    fut.set_exception(decode_error(result, self.name))
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError):
             pass
         except asyncio.CancelledError:

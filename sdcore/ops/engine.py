@@ -16,6 +16,7 @@ from sdcore.jobs.results import Outcome
 from sdcore.ops import localcopy
 from sdcore.ops.names import temp_name
 from sdcore.ops.walk import Pair, stat_or_none
+from sdcore.sdpath import display
 
 if TYPE_CHECKING:
     from sdcore.ops.transfer import TransferJob
@@ -203,6 +204,9 @@ class Engine:
             return a, Outcome.STOPPED, None
         except NotFound as exc:
             await delete_quietly(pair.dst_fs, tmp)
+            if await stat_or_none(pair.src_fs, a.src) is not None:  # the source is there: its copy could not be made
+                refused = NotFound(f"cannot write {display(a.dst)}: its folder takes no new file, or went away")
+                return a, Outcome.FAILED, refused
             return a, Outcome.VANISHED, exc
         except localcopy.SourceUnreadable as exc:
             await delete_quietly(pair.dst_fs, tmp)

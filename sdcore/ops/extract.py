@@ -45,6 +45,8 @@ class _Item:
     target: str  # on the destination device
     kind: str
     size: int
+    mode: int = 0o600  # a file's permissions in the archive (never setuid, setgid or sticky here)
+    mtime: float | None = None
 
 
 def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = None) -> tuple[list[_Item], list[str]]:
@@ -73,9 +75,9 @@ def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = Non
         chosen: list[_Item] = []
         if root is None:
             raise SdError(f"{display(source.path)}: no such member in {display(path)}")
-        stack = [(inner, target, root.kind, root.size)]
+        stack = [(inner, target, root.kind, root.size, root.mode, root.mtime)]
         while stack:
-            at, to, kind, size = stack.pop()
+            at, to, kind, size, mode, mtime = stack.pop()
             if kind == "dir":
                 chosen.append(_Item(path, at, to, "dir", 0))
                 inside = idx.folder(at)
@@ -83,9 +85,10 @@ def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = Non
                     check_name(name)
                     if fit is not None:
                         n = inside[name]
-                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), archive.KINDS[idx.kinds[n]], idx.sizes[n]))
+                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), archive.KINDS[idx.kinds[n]], idx.sizes[n],
+                                      idx.modes[n], idx.mtimes[n]))  # fmt: skip
             elif kind == "file":
-                chosen.append(_Item(path, at, to, "file", size))
+                chosen.append(_Item(path, at, to, "file", size, mode & 0o777, mtime))
             else:
                 left_out.append(f"{display(path)}{display(at)} (a {kind})")
         archive.check_extractable(idx, total=sum(i.size for i in chosen))
@@ -177,7 +180,8 @@ class ExtractJob(Job):
             elif existing is not None and existing.is_dir:
                 raise AlreadyExists(f"{display(item.target)} is a folder where the archive has a file")
             else:
-                await fs.write_atomic(item.target, self._counted(ctx, reader.open_read(item.archive + item.inner), total))
+                chunks = self._counted(ctx, reader.open_read(item.archive + item.inner), total)
+                await fs.write_atomic(item.target, chunks, mtime=item.mtime, mode=item.mode)
             self.done += 1
             await ctx.checkpoint()
         await follow_changes(ctx.library, entries=targets)

@@ -78,7 +78,7 @@ def main() -> None:
             sys.exit(code)
         with _loading():
             app = with_commands(command)
-        app()
+        app(prog_name="sd")  # run as `python -m sdtui.cli` (`sd serve`'s sessions), click would name it that
     except BrokenPipeError:  # the reader went away (`sd ls | head`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)

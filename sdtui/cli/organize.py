@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sdcore.api import Entry, count, human_size, parse_size
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SCHEME, SdPath, display, split_remote
 from sdtui.cli.common import JsonOpt, fail, here, print_json, print_table, run_api
 
 if TYPE_CHECKING:  # what the library's and search's modules give (asyncio, SQLite): loaded when a command needs them
-    from sdcore.api import Duplicates, Query
+    from collections.abc import Sequence
+
+    from sdcore.api import Duplicates, Query, TaggedFile
 
 tag_app = typer.Typer(help="Tags: named, coloured labels, nested with '/', on files or on their content.", no_args_is_help=True)
 
@@ -34,26 +36,28 @@ def register(app: typer.Typer) -> None:
 
 
 async def _indexed(api: Any, paths: list[str]) -> list[SdPath]:
-    """The paths as typed, each of this device known to the library: a file the index has not reached yet is
-    indexed first, and the folder of a file outside every location made a location (each said so). Another
-    device's file is left to the library: its catalogue here, or that device's own core, indexing it there."""
+    """The paths as typed, each known to the library: a file the index has not reached yet is indexed first, and the
+    folder of a file outside every location made a location (each said so), on the file's device."""
     from sdcore.api import NotIndexed, NotInLibrary
 
     entries = api.library().entries
     targets = []
     for text in paths:
         target = await api.resolve(here(text))
-        if target.device_id != api.device.id:  # another device's file: the library finds it, there if need be
-            targets.append(target)
-            continue
         try:
             await entries.at(target)
         except (NotIndexed, NotInLibrary):
             for location in await entries.make_known(target):
-                print(f"added {display(location.path)} as location {location.name!r}", file=sys.stderr)
-            print(f"indexed {display(target.path)}", file=sys.stderr)
+                where = await _shown_path(api, SdPath(location.device_id, location.path))
+                print(f"added {where} as location {location.name!r}", file=sys.stderr)
+            print(f"indexed {await _shown_path(api, target)}", file=sys.stderr)
         targets.append(target)
     return targets
+
+
+async def _shown_path(api: Any, path: SdPath) -> str:
+    """A path as `sd` takes it: as it is on this device, `beta:/photos` on another."""
+    return display(path.path) if path.device_id == api.device.id else await api.label(path)
 
 
 async def _known(api: Any, text: str) -> SdPath | None:
@@ -67,6 +71,8 @@ async def _known(api: Any, text: str) -> SdPath | None:
     try:
         await api.library().entries.at(target)
     except (NotIndexed, NotInLibrary):
+        if not os.path.lexists(target.path):  # a typo is said, not answered "no note"
+            raise NotFound(f"{display(target.path)} does not exist") from None
         return None
     return target
 
@@ -214,11 +220,12 @@ def tag_show(
 
     async def body(api: Any) -> None:
         found = await api.library().tags[tag].tagged(nested=not exact)
-        rows = sorted((t.path.path, t.tag, "content" if t.via_content else "file") for t in found)
+        devices = await _devices_of(api, found)
+        rows = sorted((_shown(api, devices, t.path), t.tag, "content" if t.via_content else "file", t.path) for t in found)
         if json:
-            print_json([{"path": p, "tag": t, "via": via} for p, t, via in rows])
+            print_json([{"path": p.path, **_device_json(devices, p), "tag": t, "via": via} for _, t, via, p in rows])
         else:
-            print_table(("path", "tag", "on"), rows)
+            print_table(("path", "tag", "on"), (row[:3] for row in rows))
 
     run_api(body)
 
@@ -282,11 +289,12 @@ def fav(
             print(f"{'unmarked' if remove else 'marked'} {count(changed, 'favourite')}")
             return
         listed = await favourites.list()
+        devices = await _devices_of(api, listed)
         if json:
-            print_json([{"entry_id": e.entry_id, "path": e.path.path} for e in listed])
+            print_json([{"entry_id": e.entry_id, "path": e.path.path, **_device_json(devices, e.path)} for e in listed])
         else:
             for e in listed:
-                print(display(e.path.path))
+                print(_shown(api, devices, e.path))
 
     run_api(body)
 
@@ -298,6 +306,15 @@ def _many(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or () for v in value.split(",") if v.strip())
 
 
+def _shown(api: Any, devices: dict[Any, tuple[str, bool]], path: SdPath) -> str:
+    """A path as `sd` takes it: as it is on this device, `beta:/photos/a.jpg` on another (`devices`: `_devices_of`)."""
+    return display(path.path) if path.device_id == api.device.id else f"{devices[path.device_id][0]}:{display(path.path)}"
+
+
+def _device_json(devices: dict[Any, tuple[str, bool]], path: SdPath) -> dict:
+    return {"device_id": str(path.device_id), "device": devices[path.device_id][0]}
+
+
 def _hit_json(h: Entry) -> dict:
     return {
         "entry_id": h.entry_id, "path": h.path.path, "name": h.name, "location_id": h.location_id, "kind": h.kind,
@@ -305,7 +322,7 @@ def _hit_json(h: Entry) -> dict:
     }
 
 
-async def _devices_of(api: Any, hits: list[Entry]) -> dict[Any, tuple[str, bool]]:
+async def _devices_of(api: Any, hits: Sequence[Entry | TaggedFile]) -> dict[Any, tuple[str, bool]]:
     """Each device of the hits: its name and whether it answers now (a device known from the catalogue may not)."""
     out: dict[Any, tuple[str, bool]] = {api.device.id: (api.device.name, True)}
     for device in {h.path.device_id for h in hits} - set(out):

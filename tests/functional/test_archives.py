@@ -195,6 +195,28 @@ def test_sd_ls_and_sd_cp_take_archive_paths(tmp_path: Path) -> None:
     assert (tmp_path / "r.txt").read_text() == "read me\n"
 
 
+@pytest.mark.parametrize("kind", ["tar.xz", "zip"])
+def test_a_file_unpacked_keeps_its_mode_and_date_as_tar_x_does(tmp_path: Path, kind: str) -> None:
+    """`sd cp ~/Downloads/src.tar.xz/src .` gave every file mode 0600 and the time of the copy: a script lost its
+    execute bit, a 0644 file became private, and every date was today."""
+    tree = a_tree(tmp_path / "tree")
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "run.sh").chmod(0o4755)  # setuid in the archive: never on what is unpacked
+    (tree / "top.txt").chmod(0o644)
+    os.utime(tree / "top.txt", (1_500_000_000, 1_500_000_000))
+    archive = (tarred if kind == "tar.xz" else zipped)(tree, tmp_path / f"pack.{kind}")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "SD_DATA_DIR": str(tmp_path / "data")}
+    for name in ("run.sh", "top.txt"):
+        cp = subprocess.run([sys.executable, "-m", "sdtui.cli", "cp", f"{archive}/{name}", str(out)], env=env,
+                            text=True, capture_output=True, timeout=60)  # fmt: skip
+        assert cp.returncode == 0, cp.stderr
+    assert oct((out / "run.sh").stat().st_mode & 0o7777) == oct(0o755)
+    assert oct((out / "top.txt").stat().st_mode & 0o7777) == oct(0o644)
+    assert abs((out / "top.txt").stat().st_mtime - 1_500_000_000) <= 2  # a zip keeps times to 2 s
+
+
 async def test_a_paired_devices_archive_is_listed_and_read_by_its_core(tmp_path: Path) -> None:
     from sdcore import net
     from sdcore.net.testing import pair

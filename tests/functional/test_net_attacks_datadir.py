@@ -219,7 +219,7 @@ async def test_a_link_swapped_in_while_requests_are_in_flight_never_leads_into_t
             break
     assert not [a for a in got if isinstance(a, list) and a[1] == secret]
     assert decoy_read  # the race was run
-    assert {str(a) for a in got if isinstance(a, PermissionDenied)} <= {f"{h.home}/x/device_key is in {NEVER}"}
+    assert {str(a) for a in got if isinstance(a, PermissionDenied)} <= {f"alpha:{h.home}/x/device_key is in {NEVER}"}
 
 
 async def test_a_home_trash_the_peer_linked_to_the_data_dir_takes_nothing(

@@ -147,6 +147,26 @@ def test_pair_generate_hands_its_code_to_the_running_server(tmp_path: Path) -> N
     assert not (a / "control.sock").exists()
 
 
+def test_a_command_whose_server_is_killed_says_in_one_line_where_its_work_went(tmp_path: Path) -> None:
+    """kill -9 of `sd serve` while `sd cp` ran in it left "error: the core that ran this command stopped before it
+    finished": nothing on the copy, which that server resumes when it starts again."""
+    a = tmp_path / "a"
+    server = start(a, "serve", "--listen", "127.0.0.1:0")
+    try:
+        read_until(server, "serving ")
+        waiting = start(a, "network", "pair", "generate")  # carried out by the server: it waits there for a join
+        read_until(waiting, "--host")
+        server.kill()
+        server.wait(10)
+        said = waiting.communicate(timeout=30)[0].splitlines()[-1]
+        assert waiting.returncode == 1
+        assert said.startswith("error: the core that ran this command (`sd serve` or sdtui) stopped"), said
+        assert "`sd job list`" in said
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_a_device_that_joined_without_a_server_is_reached_once_it_serves(tmp_path: Path) -> None:
     """The README's pairing: alpha serves and shows a code, beta joins with a one-shot `sd`; beta serves later."""
     a, b = tmp_path / "a", tmp_path / "b"

@@ -259,3 +259,28 @@ def test_a_shared_device_cannot_rm_outside_the_share(tmp_path: Path, beta_server
     refused = sd(tmp_path, "a", "trash", "restore", f"beta:{private / 'diary.txt'}", check=False)
     assert refused.returncode == 1 and "outside the folders this device shares" in refused.stderr
     assert not (private / "diary.txt").exists()  # still in beta's trash, for beta to restore
+
+
+def test_a_copy_the_device_cannot_write_fails_naming_the_destination_not_the_source(
+    tmp_path: Path, beta_server: Server
+) -> None:
+    """A person copied a file into beta's /proc (nothing can be made there): `sd cp` said `copied 0 files`, warned
+    that the file here "vanished before it was copied" and exited 0; the file was never gone."""
+    report = tmp_path / "report.txt"
+    report.write_text("quarterly")
+    for verb in ("cp", "mv"):
+        refused = sd(tmp_path, "a", verb, str(report), "beta:/proc/", check=False)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "vanished" not in refused.stderr and "cannot write /proc/report.txt" in refused.stderr, refused.stderr
+        assert len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert report.read_text() == "quarterly"  # a move that failed left the file here
+
+
+def test_a_path_missing_on_a_paired_device_is_named_with_its_device(tmp_path: Path, beta_server: Server) -> None:
+    """`sd ls beta:/srv/nope` said "error: /srv/nope: no such file or directory": a path of this device, by its looks."""
+    nope = tmp_path / "beta-files" / "nope.txt"
+    for args in (["ls", f"beta:{nope}"], ["rm", f"beta:{nope}"], ["cp", f"beta:{nope}", str(tmp_path)]):
+        missing = sd(tmp_path, "a", *args, check=False)
+        assert missing.returncode == 1
+        assert missing.stderr.startswith(f"error: beta:{nope}"), missing.stderr
+        assert len(missing.stderr.splitlines()) == 1, missing.stderr

@@ -143,6 +143,28 @@ def test_tagging_a_file_outside_every_location_adds_its_folder_and_says_so(sd: S
     assert sorted(loc["path"] for loc in sd.json("location", "list")) == sorted([str(outside.parent), str(tmp_path / "home")])
 
 
+def test_tagging_the_content_of_a_file_outside_every_location_tags_each_copy(sd: Sd, home: Path, tmp_path: Path) -> None:
+    """README's `sd tag add --content keep ~/Photos/beach.jpg`, on a file outside every location: its folder was added
+    (shallow) and then the command failed, "'beach.jpg' has no content identity yet"."""
+    outside = tmp_path / "Photos" / "beach.jpg"
+    outside.parent.mkdir()
+    outside.write_bytes((home / "photos/beach.jpg").read_bytes())
+    (outside.parent / "empty.txt").write_bytes(b"")
+    sd("tag", "create", "keep")
+    assert sd("tag", "add", "--content", "keep", str(outside))[0] == "tagged 1 content with keep\n"
+    copies = [str(outside), str(home / "photos/beach.jpg"), str(home / "photos/backup/beach.jpg")]
+    assert sorted(r["path"] for r in sd.json("tag", "show", "keep")) == sorted(copies)
+    assert "no content identity" in sd("tag", "add", "--content", "keep", str(outside.parent / "empty.txt"), ok=False)[1]  # as before
+
+
+def test_reading_the_note_or_tags_of_a_path_that_does_not_exist_is_an_error(sd: Sd, home: Path, tmp_path: Path) -> None:
+    """`sd note ~/work/acme/contrat.pdf` (a typo) printed "no note on ..." and exited 0, as for a file without one."""
+    for typo in (str(home / "work/acme/contrat.pdf"), str(tmp_path / "nowhere" / "contract.pdf")):
+        for args in (("note", typo), ("note", typo, "--history"), ("tag", "history", typo)):
+            assert sd(*args, ok=False)[1] == f"error: {typo} does not exist\n"
+    assert sd("note", str(home / "work/acme/contract.docx"))[0] == f"no note on {home / 'work/acme/contract.docx'}\n"
+
+
 def test_reading_the_note_or_history_of_a_file_outside_every_location_adds_nothing(sd: Sd, tmp_path: Path) -> None:
     outside = tmp_path / "downloads" / "ticket.pdf"
     outside.parent.mkdir()

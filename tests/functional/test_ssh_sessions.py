@@ -115,6 +115,14 @@ def test_sd_over_ssh_runs_against_the_served_core_with_its_output_and_exit_statu
     assert "device laptop from 127.0.0.1" in log and "ended sd location list --json: exit 0" in log
 
 
+def test_sd_over_ssh_calls_itself_sd_in_its_help_and_usage(served: ServedCore) -> None:
+    """`ssh HOST sd --help` (and `sd --device NAME` with no command) began "Usage: python -m sdtui.cli.sd"."""
+    for args in (("sd", "--help"), ("sd",)):
+        shown = served.run(*args)
+        assert "Usage: sd [OPTIONS] COMMAND" in shown.stdout + shown.stderr, shown
+        assert "python" not in shown.stdout + shown.stderr
+
+
 def test_sd_over_ssh_reads_its_answers_from_the_clients_stdin(served: ServedCore) -> None:
     assert served.run("sd", "library", "create", "scratch").returncode == 0
     kept = subprocess.run(served.ssh("sd", "library", "delete", "scratch"), input="n\n", capture_output=True, text=True, timeout=60)

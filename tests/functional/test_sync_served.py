@@ -145,6 +145,43 @@ def test_a_tag_and_a_note_made_on_alpha_reach_beta_and_gamma_within_two_seconds(
         assert "trips/2024" in [t["name"] for t in devices.json(who, "--library", "Photos", "tag", "list")]
 
 
+def test_beta_lists_alphas_tagged_and_favourite_files_as_alphas(devices: Devices) -> None:
+    """`sd tag show` and `sd fav` on beta listed alpha's files as plain paths, which on beta name beta's own files
+    (the same path on several devices could not be told apart, and `sd cp` of one took beta's)."""
+    beach = str(devices.photos / "beach.jpg")
+    eventually(lambda: all(query(devices.db(w), "SELECT 1 FROM entries WHERE name = 'beach.jpg'") for w in "bc"),
+               20, "alpha's catalogue on beta and gamma")  # fmt: skip
+    devices.sd("a", "--library", "Photos", "tag", "create", "sunny")
+    devices.sd("a", "--library", "Photos", "tag", "add", "sunny", beach)
+    devices.sd("a", "--library", "Photos", "fav", beach)
+    eventually(devices.converged, 10, "alpha's tag and favourite on beta and gamma")
+    shown = devices.sd("b", "--library", "Photos", "tag", "show", "sunny").stdout
+    assert f"alpha:{beach} " in shown, shown
+    assert devices.sd("b", "--library", "Photos", "fav").stdout.splitlines() == [f"alpha:{beach}"]
+    tagged = devices.json("b", "--library", "Photos", "tag", "show", "sunny")
+    assert [(t["device"], t["path"]) for t in tagged] == [("alpha", beach)]
+    assert [(f["device"], f["path"]) for f in devices.json("b", "--library", "Photos", "fav")] == [("alpha", beach)]
+    assert devices.sd("a", "--library", "Photos", "fav").stdout.splitlines() == [beach]  # its own: as it is
+    devices.sd("a", "--library", "Photos", "fav", "--remove", beach)
+
+
+def test_a_note_on_a_file_outside_every_location_of_beta_makes_its_folder_a_location_there(devices: Devices) -> None:
+    """`sd note beta:/srv/inbox/scan.pdf TEXT` (outside beta's locations) was refused: "/srv/inbox/scan.pdf is not in
+    any location of library 'Photos'; add its folder with `sd location add DIR`", which on alpha adds alpha's folder.
+    As for a file of this device, its folder becomes a location, on beta, said so, and the note is written."""
+    inbox = devices.tmp / "beta-inbox"
+    inbox.mkdir()
+    (inbox / "scan.pdf").write_bytes(b"%PDF-1.4 scan")
+    noted = devices.sd("a", "--library", "Photos", "note", f"beta:{inbox / 'scan.pdf'}", "signed")
+    assert f"added beta:{inbox} as location 'beta-inbox'" in noted.stderr, noted.stderr
+    beta_id = json.loads(devices.sd("b", "device", "show", "--json").stdout)["id"]
+    assert [(loc["device_id"], loc["path"]) for loc in devices.json("b", "--library", "Photos", "location", "list")
+            if loc["path"] == str(inbox)] == [(beta_id, str(inbox))]  # fmt: skip
+    assert devices.sd("b", "--library", "Photos", "note", str(inbox / "scan.pdf")).stdout == "signed\n"
+    missing = devices.sd("a", "--library", "Photos", "note", f"beta:{inbox / 'nope.pdf'}", "x", check=False)
+    assert missing.returncode == 1 and missing.stderr == f"error: beta:{inbox / 'nope.pdf'} does not exist\n"
+
+
 def test_gamma_back_from_a_partition_converges_with_the_winners_and_the_losers_in_history(devices: Devices) -> None:
     harbour = str(devices.photos / "harbour.jpg")
     devices.sd("a", "--library", "Photos", "tag", "create", "keep")
