@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import uuid
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -88,6 +89,12 @@ def split_remote(text: str) -> tuple[str, str] | None:
 
 
 _BIDI = frozenset(range(0x202A, 0x202F)) | frozenset(range(0x2066, 0x206A))  # reorder what follows
+
+
+def typed(text: str) -> str:
+    """`text` as one word to type in a shell, quoted when it needs to be and shown through `display`: what a message
+    suggests running (`sd tag create 'summer 2019'`) runs as it reads, whatever name a person or a peer chose."""
+    return display(shlex.quote(text))
 
 
 def display(text: str) -> str:

@@ -16,7 +16,7 @@ from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
 from sdcore.library.schema import ENTRY_KINDS, fold
-from sdcore.sdpath import DeviceId, from_db, to_db
+from sdcore.sdpath import DeviceId, from_db, to_db, typed
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -642,6 +642,6 @@ def incomplete(library: Library) -> builtins.list[str]:
             )
             lines.append(
                 f"location {loc.name!r} is not fully indexed (its first index {why}): {seen}; "
-                f"`sd location rescan {loc.name}` finishes it"
+                f"`sd location rescan {typed(loc.name)}` finishes it"
             )
     return lines

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
+from sdcore.sdpath import typed
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -84,7 +85,7 @@ def get(library: Library, name: str) -> Tag:
     """A tag by name (case does not matter)."""
     tag = _find(library.read(), normalize(name))
     if tag is None:
-        raise NotFound(f"no tag named {name!r}; `sd tag create {name}` makes it, `sd tag list` shows the tags")
+        raise NotFound(f"no tag named {name!r}; `sd tag create {typed(name)}` makes it, `sd tag list` shows the tags")
     return tag
 
 
@@ -258,7 +259,7 @@ def _find(conn: sqlite3.Connection, name: str) -> Tag | None:
 def _require(conn: sqlite3.Connection, name: str) -> Tag:
     tag = _find(conn, name)
     if tag is None:
-        raise NotFound(f"no tag named {name!r}; `sd tag create {name}` makes it, `sd tag list` shows the tags")
+        raise NotFound(f"no tag named {name!r}; `sd tag create {typed(name)}` makes it, `sd tag list` shows the tags")
     return tag
 
 

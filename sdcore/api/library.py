@@ -24,7 +24,7 @@ from sdcore.api.records import (
 )
 from sdcore.errors import NotFound, SdError
 from sdcore.fs.base import why_not_a_folder
-from sdcore.sdpath import SdPath, display, from_db
+from sdcore.sdpath import SdPath, display, from_db, typed
 
 if TYPE_CHECKING:
     from sdcore.api.root import Api
@@ -118,7 +118,7 @@ class _Part:
         if not shared:
             raise NotInLibrary(
                 f"{where} is on {name}, and library {library.name!r} is not shared with {name}; "
-                f"`sd library share {library.name!r} {name}` shares it"
+                f"`sd library share {typed(library.name)} {typed(name)}` shares it"
             )
         network = await self._api.devices._network()
         async with network.core_session(device) as core:

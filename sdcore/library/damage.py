@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sdcore.errors import SdError
 from sdcore.privacy import write_private
+from sdcore.sdpath import typed
 
 # quick_check reads every page: 0.19 s for the 156 MB database of a 200,000-file library (2.8 s with a cold
 # page cache). Databases up to this size are checked on every open (~20 ms); bigger ones on their first
@@ -31,7 +32,7 @@ class DiskFull(SdError):
 def recovery(name: str) -> str:
     """What a person can do about a damaged library."""
     return (
-        f"nothing was written to it. `sd library repair {name!r}` rebuilds it from what can still be read "
+        f"nothing was written to it. `sd library repair {typed(name)}` rebuilds it from what can still be read "
         "(the index from the disk), or restore the folder from a backup (a copy of the folder is one)"
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sdcore.errors import SdError
-from sdcore.sdpath import DeviceId, display, from_db, to_db
+from sdcore.sdpath import DeviceId, display, from_db, to_db, typed
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -64,7 +64,7 @@ def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> 
     if row is None:
         raise NotIndexed(
             f"{display(path)} is in location {loc.name!r} but not indexed yet (or no longer exists); "
-            f"run `sd location rescan {loc.name}` first"
+            f"run `sd location rescan {typed(loc.name)}` first"
         )
     return int(row[0])
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from sdcore.errors import SdError
 from sdcore.privacy import write_private
+from sdcore.sdpath import typed
 from sdcore.sync import hlc, signing
 
 FILE = "members.json"
@@ -157,7 +158,7 @@ class Members:
             kept = f" ({unshared} of them unshared since, kept in its list so that no old list brings them back)" if unshared else ""
             raise LibraryFull(
                 f"library {library_name!r} is not shared with {device_name}: it has been shared with {len(members)} "
-                f"devices{kept}, the most one library may be; `sd library devices {library_name!r}` lists them"
+                f"devices{kept}, the most one library may be; `sd library devices {typed(library_name)}` lists them"
             )
 
     def add(self, device_id: object, name: str, when: float | None = None) -> Member:

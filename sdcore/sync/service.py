@@ -41,7 +41,7 @@ from sdcore.events import (
 )
 from sdcore.jobs.job import Job, JobContext
 from sdcore.net.frames import PermissionDenied, ProtocolError
-from sdcore.sdpath import display
+from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
 from sdcore.sync.catalogue import BulkWatch, bulk_load_under_way, end_bulk_load
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
@@ -213,7 +213,7 @@ class SyncService:
         members = self._members(library)
         if not members.holds(peer_id):
             raise NotFound(f"library {library.name!r} is not shared with {display(device)}: "
-                           f"`sd library devices {library.name}` lists who holds it")  # fmt: skip
+                           f"`sd library devices {typed(library.name)}` lists who holds it")  # fmt: skip
         old = members.remove(peer_id)
         for m in [*members.current(), old]:  # the device itself, and the others, told now if they are reachable
             if m is not None:

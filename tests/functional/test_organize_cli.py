@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,18 @@ def test_a_tag_is_recoloured_and_its_colour_taken_off(sd: Sd) -> None:
     assert {t["name"]: t["color"] for t in sd.json("tag", "list")}["work/urgent"] is None
     assert "not a colour" in sd("tag", "color", "work/urgent", "plaid", ok=False)[1]
     assert "no tag named" in sd("tag", "color", "work/later", "red", ok=False)[1]
+
+
+def test_the_command_an_error_suggests_runs_as_it_reads_whatever_the_name(sd: Sd, home: Path) -> None:
+    """A name with a space, a quote and a `$` (a tag name may come from a paired device): the suggested command,
+    split as a shell splits it, makes exactly that tag (it read `sd tag create summer 'n' $HOME`: three words, and
+    the shell expands $HOME)."""
+    name = "summer 'n' $HOME"
+    said = sd("tag", "add", name, str(home / "notes/todo.txt"), ok=False)[1]
+    suggested = said.split("`")[1]
+    assert shlex.split(suggested)[:3] == ["sd", "tag", "create"]
+    sd(*shlex.split(suggested)[1:])
+    assert name in [t["name"] for t in sd.json("tag", "list")]  # type: ignore[union-attr]
 
 
 def test_bad_input_gets_a_clear_message(sd: Sd, home: Path, tmp_path: Path) -> None:

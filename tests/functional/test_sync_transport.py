@@ -225,7 +225,7 @@ async def test_sd_library_share_past_the_member_limit_is_refused_before_anything
         assert err.decode().strip().splitlines() == [
             "error: library 'Photos' is not shared with beta: it has been shared with 64 devices (1 of them unshared "
             "since, kept in its list so that no old list brings them back), the most one library may be; "
-            "`sd library devices 'Photos'` lists them"
+            "`sd library devices Photos` lists them"
         ]
         assert [i.name for i in b.libraries.list() if i.id == photos.id] == []  # nothing was sent to beta
         assert len(members.all()) == MAX_MEMBERS
