@@ -270,7 +270,8 @@ class SyncService:
             joined = member_list.merge(members, self.me, self._trusted())
         except ValueError as exc:
             raise ProtocolError(f"sync_share: {exc}") from None
-        log.info("library %s (%s) shared by %s", display(opened.name), lib_id, display(peer.name))
+        log.info("library %s (%s) shared by %s: `sd library use %s` makes it the one sd and sdtui use here",
+                 display(opened.name), lib_id, display(peer.name), typed(opened.name))  # fmt: skip
         if self.started:
             for device in [str(peer.id), *(m.device_id for m in joined)]:
                 self._puller(device).set()
