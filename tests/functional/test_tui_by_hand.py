@@ -1,0 +1,97 @@
+"""What a person met using the explorer in tmux (80x24 and 160x45, a fresh home, odd folders), each pinned here with
+the real app on real files in tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+from tui_support import (  # noqa: F401 (own_home: autouse)
+    answer_prompt,
+    app_for,
+    explorer,
+    index_for_the_app,
+    make_tree,
+    settle,
+    shown_text,
+    wait_for,
+)
+
+from sdtui.screens.help import HelpScreen
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path)
+
+
+def status_line(app) -> str:  # type: ignore[no-untyped-def]
+    return str(app.screen.query_one("#status", Static).render())
+
+
+async def test_the_help_scrolls_with_the_keys_it_lists_for_moving(tmp_path: Path, tree: Path) -> None:
+    """At 80x24 the help is longer than the screen; it listed j/k, ctrl+d and G as the keys that move, and only the
+    arrows and PgDn moved it."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        box = app.screen.query_one(VerticalScroll)
+        await pilot.pause()
+        assert box.max_scroll_y > 0  # it does not fit: there is something to scroll to
+        await pilot.press("j", "j", "j")
+        await wait_for(pilot, lambda: box.scroll_y == 3)
+        await pilot.press("k")
+        await wait_for(pilot, lambda: box.scroll_y == 2)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: box.scroll_y == box.max_scroll_y)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: box.scroll_y == 0)
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: box.scroll_y > 3)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def test_the_status_line_names_the_folder_of_the_pane_tab_moves_to(tmp_path: Path, tree: Path) -> None:
+    """Tab made the right pane active and the status line still named the left pane's folder."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        left = screen.active
+        left.open(left.path.child("docs"))  # type: ignore[union-attr]
+        await settle(pilot, app)
+        assert status_line(app) == app.label(left.path)  # type: ignore[arg-type]
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: screen.active is not left)
+        right = screen.active
+        assert right.path != left.path
+        await wait_for(pilot, lambda: status_line(app) == app.label(right.path))  # type: ignore[arg-type]
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: status_line(app) == app.label(left.path))  # type: ignore[arg-type]
+        screen.status("copied a to b")  # a message stays through a Tab: only a place follows the pane
+        await pilot.press("tab")
+        await pilot.pause()
+        assert status_line(app) == "copied a to b"
+
+
+async def test_a_search_that_finds_nothing_says_so(tmp_path: Path, tree: Path) -> None:
+    """A search with no hits showed "empty directory" in its pane, as if a folder had been opened."""
+    await index_for_the_app(tmp_path, tree)
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await answer_prompt(pilot, app, "ctrl+f", "zzqqnothing")
+        await wait_for(pilot, lambda: pane.results is not None and pane.file_list.state == "ready")
+        await pilot.pause()
+        shown = shown_text(pane.file_list)
+        assert "nothing found" in shown, shown
+        assert "empty directory" not in shown
+        pane.open(pane.back_stack[-1].path.child("music"))  # an empty folder still says so
+        await settle(pilot, app)
+        assert "empty directory" in shown_text(pane.file_list)
