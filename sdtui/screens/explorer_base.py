@@ -40,6 +40,9 @@ def reports_errors(action: Action) -> Action:
 class ExplorerBase(Screen[None]):
     """The explorer screen's parts that its actions (files, organize, network, programs) use."""
 
+    status_is_place = False
+    """Whether the status line names the active pane's place (Tab then names the other's) rather than a message."""
+
     if TYPE_CHECKING:  # the screen's own state and work, which actions use (set in ExplorerScreen)
         active_id: str
         clipboard: tuple[str, list[SdPath]] | None
@@ -84,11 +87,12 @@ class ExplorerBase(Screen[None]):
     def panes(self) -> list[Pane]:
         return list(self.query(Pane))
 
-    def status(self, text: str, *, error: bool = False) -> None:
-        """Say something on the status line (errors in the error colour)."""
+    def status(self, text: str, *, error: bool = False, place: bool = False) -> None:
+        """Say something on the status line (errors in the error colour; `place`: the active pane's place)."""
         line = self.query_one("#status", Static)
         line.update(text)
         line.set_class(error, "-error")
+        self.status_is_place = place
 
     def report(self, exc: BaseException, what: str) -> None:
         """The one way the explorer reports what stopped its work: an SdError (a user can cause it) says its message
