@@ -41,7 +41,28 @@ def fs_error(exc: OSError, path: str) -> Exception:
         return FsError(f"{shown}: the volume is mounted read-only; remount it read-write or choose another place")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return AccessDenied(f"{shown}: permission denied")
+    if exc.errno == errno.ENAMETOOLONG:
+        return FsError(too_long(path))
     return FsError(f"{shown}: {exc.strerror or exc}")
+
+
+def too_long(path: str) -> str:
+    """ENAMETOOLONG said in one line with the limit and what to do (the OS's text repeated the whole path, which a
+    255-byte name makes a wall of text, and gave no limit)."""
+    folder, _, name = path.rpartition("/")
+    longest = max(path.split("/"), key=lambda part: len(os.fsencode(part)))
+    try:
+        limit = os.pathconf(folder or "/", "PC_NAME_MAX")
+    except OSError:  # the folder is not there (a parent's name was the long one)
+        limit = 255
+    size = len(os.fsencode(longest))
+    if size <= limit:
+        return f"{display(name)}: its whole path is too long for this disk; choose a shorter place or names"
+    where = "" if longest == name else " (a folder on its path)"
+    return (
+        f"{display(longest[:24])}… is a name of {size} bytes{where}, and this disk holds names of at most {limit}:"
+        f" shorten it by {size - limit}"
+    )
 
 
 def entry_of(dirent: os.DirEntry[str], dir_fd: int | None = None) -> EntryInfo:
@@ -187,7 +208,7 @@ class LocalFS:
         try:
             await asyncio.to_thread(rename_noreplace, src, dst)
         except OSError as exc:
-            raise fs_error(exc, dst if exc.errno == errno.EEXIST else src) from None
+            raise fs_error(exc, dst if exc.errno in (errno.EEXIST, errno.ENAMETOOLONG) else src) from None
 
     async def trash(self, path: str) -> str:
         from sdcore.fs import trash
