@@ -106,6 +106,25 @@ class ExplorerBase(Screen[None]):
         else:
             self.status(log.unexpected(exc, what), error=True)
 
+    async def ask_and_do(self, ask: Callable[[str], Screen[str | None]], do: Callable[[str], Awaitable[object]],
+                         typed: str = "") -> str | None:
+        """Ask for a line (`ask` makes the prompt, holding `typed`) and `do` it; what the core refuses (a name that
+        is not one, too long, already there) is said and the prompt asked again holding what was typed, so that
+        nothing typed is lost. The line done, or None when the prompt was cancelled."""
+        while True:
+            answer = await self.app.push_screen_wait(ask(typed))
+            if not answer:
+                return None
+            try:
+                await do(answer)
+            except SdError as exc:
+                if isinstance(exc, Disconnected):
+                    raise
+                self.report(exc, "ask_and_do")
+                typed = answer
+                continue
+            return answer
+
     async def remembered(self, api: Api, step: Callable[[], Awaitable[T]]) -> T:
         """Do a step through `api`; when that is a paired device's core (its files, its library), the step it records
         there goes into this explorer's undo history too, so that u here undoes it there."""

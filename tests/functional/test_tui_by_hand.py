@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
@@ -19,7 +19,9 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     wait_for,
 )
 
+from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.help import HelpScreen
+from sdtui.screens.prompt import PromptScreen
 
 
 @pytest.fixture
@@ -28,7 +30,9 @@ def tree(tmp_path: Path) -> Path:
 
 
 def status_line(app) -> str:  # type: ignore[no-untyped-def]
-    return str(app.screen.query_one("#status", Static).render())
+    """The explorer's status line, as drawn (under a prompt too)."""
+    screen = next(s for s in app.screen_stack if isinstance(s, ExplorerScreen))
+    return str(screen.query_one("#status", Static).render())
 
 
 async def test_the_help_scrolls_with_the_keys_it_lists_for_moving(tmp_path: Path, tree: Path) -> None:
@@ -95,3 +99,58 @@ async def test_a_search_that_finds_nothing_says_so(tmp_path: Path, tree: Path) -
         pane.open(pane.back_stack[-1].path.child("music"))  # an empty folder still says so
         await settle(pilot, app)
         assert "empty directory" in shown_text(pane.file_list)
+
+
+async def prompt_answer(pilot, app, key: str, text: str) -> Input:  # type: ignore[no-untyped-def]
+    """Press `key`, put `text` in the prompt it opens (as pasted), Enter; the prompt's field."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+    field = app.screen.query_one(Input)
+    field.value = text
+    await pilot.press("enter")
+    return field
+
+
+async def test_a_name_too_long_is_refused_in_one_line_and_the_prompt_keeps_it(tmp_path: Path, tree: Path) -> None:
+    """r on a file, a new name of 270 bytes: the status line and a notification held the whole path (8 lines of
+    a's at 80x24) and "File name too long", no limit, and the name typed was gone. Now one line says the limit and
+    by how much to shorten it, and the prompt comes back holding the name."""
+    app = app_for(tmp_path, tree)
+    long = "a" * 251 + ".txt" + "b" * 15
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        pane.put_cursor_on("alpha.py")
+        await pilot.pause()
+        await prompt_answer(pilot, app, "r", long)
+        await wait_for(pilot, lambda: "shorten it by 15" in status_line(app))
+        said = status_line(app)
+        assert "at most 255" in said and len(said) < 160 and str(tree) not in said, said
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))  # asked again, holding what was typed
+        assert app.screen.query_one(Input).value == long
+        app.screen.query_one(Input).value = "alpha2.py"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tree / "alpha2.py").exists())
+        assert not (tree / "alpha.py").exists()
+        await prompt_answer(pilot, app, "f7", "x" * 300)  # a folder too
+        await wait_for(pilot, lambda: "shorten it by 45" in status_line(app))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
+        assert sorted(p.name for p in tree.iterdir() if p.is_dir()) == ["docs", "music"]
+
+
+async def test_a_refused_folder_name_comes_back_in_its_prompt(tmp_path: Path, tree: Path) -> None:
+    """F7 "new/inner" (the folder new/ not there): the error was said and the prompt closed with what was typed."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await prompt_answer(pilot, app, "f7", "new/inner")
+        await wait_for(pilot, lambda: "does not exist" in status_line(app))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        field = app.screen.query_one(Input)
+        assert field.value == "new/inner"
+        field.value = "new"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tree / "new").is_dir())
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
