@@ -154,3 +154,23 @@ async def test_a_refused_folder_name_comes_back_in_its_prompt(tmp_path: Path, tr
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tree / "new").is_dir())
         await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
+
+
+async def test_the_preview_of_a_huge_folder_says_first_that_it_shows_part(tmp_path: Path, tree: Path) -> None:
+    """At 160x45 the inspector previewed a 20,000-file folder as f00000, f00010, f00012...: the first 5,000 read,
+    sorted, the note saying so 200 lines below, out of sight. It is the preview's first line now."""
+    from sdtui.widgets.inspector import PREVIEW_SCAN, Inspector
+
+    big = tree / "big"
+    big.mkdir()
+    for i in range(PREVIEW_SCAN + 500):
+        (big / f"f{i:05d}.txt").touch()
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot, app)
+        explorer(app).active.put_cursor_on("big")
+        inspector = app.screen.query_one(Inspector)
+        await wait_for(pilot, lambda: "f00" in shown_text(inspector))
+        shown = shown_text(inspector)
+        assert f"{PREVIEW_SCAN:,} of more" in shown, shown
+        assert shown.index(f"{PREVIEW_SCAN:,} of more") < shown.index("f00")
