@@ -91,6 +91,40 @@ async def test_an_archive_is_browsed_as_a_folder_and_unpacked_byte_identical(api
     same_tree(tree, out)
 
 
+@pytest.mark.parametrize("kind", ["zip", "tar.xz"])
+async def test_unpacked_files_keep_their_permissions_and_dates_as_tar_and_unzip_leave_them(
+    api: Api, tmp_path: Path, kind: str
+) -> None:
+    """F5 on a member of a .tar.gz in the explorer wrote it rw------- and dated now (the archive said rw-r--r--,
+    and a script rwxr-xr-x lost its x): the file was left as its temporary file was made."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "run.sh").write_text("#!/bin/sh\n")
+    (tree / "notes.txt").write_text("notes\n")
+    (tree / "run.sh").chmod(0o4755)  # setuid is never given back
+    (tree / "notes.txt").chmod(0o644)
+    for name in ("run.sh", "notes.txt"):
+        os.utime(tree / name, (1_600_000_000, 1_600_000_000))
+    archive = tmp_path / f"pack.{kind}"
+    zipped(tree, archive) if kind == "zip" else tarred(tree, archive)
+    if kind == "zip":  # a member from Windows: no permissions kept
+        with zipfile.ZipFile(archive, "a") as zf:
+            member = zipfile.ZipInfo("windows.txt", (2020, 1, 2, 3, 4, 6))
+            member.create_system, member.external_attr = 0, 0x20  # MS-DOS, its "archive" bit alone
+            zf.writestr(member, "w")
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ("run.sh", "notes.txt", "windows.txt") if kind == "zip" else ("run.sh", "notes.txt")
+    members = [at(api, archive / n) for n in names]
+    record = await api.library().jobs.wait((await api.ops.copy(members, at(api, out))).id)
+    assert record.state == "completed", record.error
+    assert oct((out / "run.sh").stat().st_mode & 0o7777) == oct(0o755)
+    assert oct((out / "notes.txt").stat().st_mode & 0o7777) == oct(0o644)
+    assert int((out / "notes.txt").stat().st_mtime) == 1_600_000_000
+    if kind == "zip":
+        assert oct((out / "windows.txt").stat().st_mode & 0o7777) == oct(0o644)
+
+
 async def test_an_archive_is_read_only(api: Api, tmp_path: Path) -> None:
     archive = zipped(a_tree(tmp_path / "tree"), tmp_path / "pack.zip")
     with pytest.raises(SdError, match="inside an archive, which is read-only"):
