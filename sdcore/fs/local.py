@@ -87,9 +87,24 @@ def stat_entry(path: str, dir_fd: int | None = None) -> EntryInfo:
     return EntryInfo(name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
 
 
+def unstatable(dirent: os.DirEntry[str]) -> EntryInfo:
+    """An entry its folder names but lets nobody look at (read permission without search, `drw-r--r--`: `ls`
+    shows its name and `?` for the rest): the name and the kind readdir gives, no size, time or mode."""
+    try:
+        if dirent.is_symlink():
+            kind = "symlink"
+        elif dirent.is_dir(follow_symlinks=False):
+            kind = "dir"
+        else:
+            kind = "file" if dirent.is_file(follow_symlinks=False) else "other"
+    except OSError:  # the filesystem gives no kind in readdir: finding it needs the stat refused
+        kind = "other"
+    return EntryInfo(dirent.name, kind, 0, 0.0, dirent.inode(), 0, None)
+
+
 def scan_batches(path: str | int, batch_size: int = 1000) -> Iterator[list[EntryInfo]]:
     """List a directory (a path, or an open descriptor the caller closes) in batches; an entry that
-    vanishes between readdir and stat is skipped."""
+    vanishes between readdir and stat is skipped, one that may not be stat'ed is listed by name (`unstatable`)."""
     dir_fd = path if isinstance(path, int) else None
     try:
         it = os.scandir(path)
@@ -100,8 +115,10 @@ def scan_batches(path: str | int, batch_size: int = 1000) -> Iterator[list[Entry
         for dirent in it:
             try:
                 batch.append(entry_of(dirent, dir_fd))
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM):
+                    continue  # gone since readdir
+                batch.append(unstatable(dirent))  # it is there: said, never left out as if the folder were empty
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
