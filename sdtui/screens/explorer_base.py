@@ -16,7 +16,7 @@ from sdcore.sdpath import SdPath, display
 from sdtui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from sdcore.api import Api, Trashed
+    from sdcore.api import Api, DeviceId, Trashed
     from sdtui.app import SdtuiApp
     from sdtui.state import State
 
@@ -52,6 +52,7 @@ class ExplorerBase(Screen[None]):
         searched: Api | None
         has_locations: bool
         state: State
+        online: dict[DeviceId, bool]
 
         def keep_tab(self) -> None: ...
         async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool: ...

@@ -19,6 +19,10 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     wait_for,
 )
 
+from sdcore import net
+from sdcore.core import Core
+from sdcore.net.testing import device_network, pair
+from sdcore.sdpath import SdPath
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.help import HelpScreen
 from sdtui.screens.prompt import PromptScreen
@@ -174,3 +178,37 @@ async def test_the_preview_of_a_huge_folder_says_first_that_it_shows_part(tmp_pa
         shown = shown_text(inspector)
         assert f"{PREVIEW_SCAN:,} of more" in shown, shown
         assert shown.index(f"{PREVIEW_SCAN:,} of more") < shown.index("f00")
+
+
+async def test_a_pane_on_a_device_that_goes_away_says_it_shows_what_was_listed_before(
+    tmp_path: Path, tree: Path
+) -> None:
+    """A pane on nas:/photos, nas's `sd serve` stopped: the sidebar said offline and the status line "nas lost", the
+    pane went on showing nas's files under its plain title, as if they were there (no catalogue of nas here: its
+    library is not shared). The title says so, and says it no more once the device is back."""
+    photos = tmp_path / "far-files" / "photos"
+    photos.mkdir(parents=True)
+    (photos / "a.jpg").write_bytes(b"jpg")
+    async with Core(tmp_path / "far") as far:
+        far.device.rename("farbox")
+        net.attach(far)
+        await far.network.start("127.0.0.1:0")
+        port = far.network.port
+        async with device_network(tmp_path / "data", "herebox", listen=False) as here:
+            await pair(far.network, here)
+        app = app_for(tmp_path, tree)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, app)
+            screen = explorer(app)
+            await wait_for(pilot, lambda: screen.online.get(far.device.id) is True, 30)
+            pane = screen.active
+            pane.open(SdPath(far.device.id, str(photos)))
+            await wait_for(pilot, lambda: [e.name for e in pane.file_list.rows] == ["a.jpg"], 30)
+            assert "out of reach" not in str(pane.border_title)
+            await far.network.close()
+            await wait_for(pilot, lambda: "out of reach" in str(pane.border_title), 30)
+            assert [e.name for e in pane.file_list.rows] == ["a.jpg"]
+            await far.network.start(f"127.0.0.1:{port}")
+            screen.probe_devices()
+            await wait_for(pilot, lambda: screen.online.get(far.device.id) is True, 30)
+            await wait_for(pilot, lambda: "out of reach" not in str(pane.border_title), 30)
