@@ -212,3 +212,33 @@ async def test_a_pane_on_a_device_that_goes_away_says_it_shows_what_was_listed_b
             screen.probe_devices()
             await wait_for(pilot, lambda: screen.online.get(far.device.id) is True, 30)
             await wait_for(pilot, lambda: "out of reach" not in str(pane.border_title), 30)
+
+
+async def test_a_pairing_code_typed_wrong_is_said_before_the_address_is_asked_and_kept_to_mend(
+    tmp_path: Path, tree: Path
+) -> None:
+    """Palette "Pair: join", three of the twelve words: the explorer asked where the device listens, then said the
+    code was not valid and closed, the words gone (twelve to type again). Now the code is checked first and its
+    prompt comes back holding the words; the address prompt, refused, keeps the address too."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        screen.pair_join()
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        app.screen.query_one(Input).value = "prevent confirm script"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "not a valid pairing code" in status_line(app))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert "12 words" in app.screen.question and app.screen.query_one(Input).value == "prevent confirm script"
+        code = "abandon " * 11 + "about"  # valid words, checksum right: the address is asked next
+        app.screen.query_one(Input).value = code
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and "listens" in app.screen.question)
+        app.screen.query_one(Input).value = "127.0.0.1:1"  # nothing listens there
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "cannot reach" in status_line(app), 60)
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and "listens" in app.screen.question)
+        assert app.screen.query_one(Input).value == "127.0.0.1:1"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
