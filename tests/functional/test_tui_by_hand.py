@@ -180,12 +180,12 @@ async def test_the_preview_of_a_huge_folder_says_first_that_it_shows_part(tmp_pa
         assert shown.index(f"{PREVIEW_SCAN:,} of more") < shown.index("f00")
 
 
-async def test_a_pane_on_a_device_that_goes_away_says_it_shows_what_was_listed_before(
+async def test_a_pane_on_a_device_that_goes_away_says_it_is_out_of_reach(
     tmp_path: Path, tree: Path
 ) -> None:
     """A pane on nas:/photos, nas's `sd serve` stopped: the sidebar said offline and the status line "nas lost", the
     pane went on showing nas's files under its plain title, as if they were there (no catalogue of nas here: its
-    library is not shared). The title says so, and says it no more once the device is back."""
+    library is not shared). The title says it is out of reach, and says it no more once the device is back."""
     photos = tmp_path / "far-files" / "photos"
     photos.mkdir(parents=True)
     (photos / "a.jpg").write_bytes(b"jpg")
@@ -206,8 +206,7 @@ async def test_a_pane_on_a_device_that_goes_away_says_it_shows_what_was_listed_b
             await wait_for(pilot, lambda: [e.name for e in pane.file_list.rows] == ["a.jpg"], 30)
             assert "out of reach" not in str(pane.border_title)
             await far.network.close()
-            await wait_for(pilot, lambda: "out of reach" in str(pane.border_title), 30)
-            assert [e.name for e in pane.file_list.rows] == ["a.jpg"]
+            await wait_for(pilot, lambda: "out of reach" in str(pane.border_title), 30)  # its rows, if still shown, too
             await far.network.start(f"127.0.0.1:{port}")
             screen.probe_devices()
             await wait_for(pilot, lambda: screen.online.get(far.device.id) is True, 30)
