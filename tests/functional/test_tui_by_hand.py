@@ -3,11 +3,13 @@ the real app on real files in tmp_path."""
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import pytest
 from textual.containers import VerticalScroll
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
@@ -25,6 +27,7 @@ from sdcore.net.testing import device_network, pair
 from sdcore.sdpath import SdPath
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.help import HelpScreen
+from sdtui.screens.jobs import JobsScreen
 from sdtui.screens.prompt import PromptScreen
 
 
@@ -241,3 +244,35 @@ async def test_a_pairing_code_typed_wrong_is_said_before_the_address_is_asked_an
         assert app.screen.query_one(Input).value == "127.0.0.1:1"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
+
+
+async def test_the_jobs_screen_says_in_full_why_the_job_under_the_cursor_failed(tmp_path: Path, tree: Path) -> None:
+    """w at 80x24 after a copy failed: the row said "failed" and its message column was off screen (at 160x45 it
+    showed "can…", the paths taking the room): nowhere to read why. The status line says it for the row under the
+    cursor."""
+    pack = tree / "damaged.zip"
+    with zipfile.ZipFile(pack, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data.bin", os.urandom(20_000))
+    spoiled = bytearray(pack.read_bytes())
+    header = spoiled.find(b"PK\x03\x04") + 30 + len("data.bin")
+    spoiled[header : header + 200] = b"\xff" * 200  # its packed bytes are garbage: the copy out fails as it reads
+    pack.write_bytes(bytes(spoiled))
+    app = app_for(tmp_path, tree, other=str(tree / "music"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        screen = explorer(app)
+        job = await app.api.ops.copy([SdPath(app.api.device.id, str(pack / "data.bin"))], screen.inactive.path)
+        await app.api.library().jobs.wait(job.id)
+        await app.api.ops.copy([SdPath(app.api.device.id, str(tree / "beta.txt"))], screen.inactive.path)  # newer, fine
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        jobs = app.screen
+        table = jobs.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        status = jobs.query_one("#jobs-status")
+        assert "failed" not in shown_text(status)  # the newest job, on top, did not fail
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "extract failed: " in str(status.render()))  # unpacking: the extract job
+        assert "damaged.zip/data.bin cannot be read" in str(status.render())
+        await pilot.press("up")
+        await wait_for(pilot, lambda: "p pause" in shown_text(status))
