@@ -96,6 +96,7 @@ class FileActions(ExplorerBase):
         source = pane.path_of(entry) if entry is not None else None
         if source is None:
             return
+
         async def rename(new: str) -> None:
             if new != source.name:
                 await self.api.ops.rename(source, new)
