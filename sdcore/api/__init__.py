@@ -66,6 +66,7 @@ Handles are plain objects made at once; what they name is looked up when a leaf 
     await api.devices.pair_code(trust="shared")      .pair_join(code, host, trust="shared") -> PairedDevice
     await api.devices.unpair(device) -> PairedDevice await api.devices.rename_this(name) -> Renamed
     await api.devices.shares() -> list[str]          .share(path) -> SharedFolder   .unshare(path)
+    await api.devices.check_code(words) -> str       (the 12 words checked before any device is asked)
     await api.devices.search(device, query) -> list[Entry]   (its library)   await api.devices.default_port() -> int
     await api.admins.list() -> list[AdminKey]        .allow(public_key_text, name=None, file_name=None) -> AdminKey
     await api.admins.revoke(name_or_fingerprint) -> AdminKey   (its open SSH sessions end at once)

@@ -829,6 +829,13 @@ class Devices:
         """Wait for a device to join with the current code."""
         return _paired(await (await self._network()).wait_paired())
 
+    async def check_code(self, code: str) -> str:
+        """The pairing code as the 12 words it must be, checked here before any device is asked (a word left out or
+        mistyped fails the words' checksum); a PairingError says what to type."""
+        from sdcore.net.pairing import normalize_code
+
+        return normalize_code(code)
+
     async def pair_join(self, code: str | builtins.list[str], host: str, trust: str = "full") -> PairedDevice:
         """Join a device that shows a pairing code, at HOST:PORT, trusting it `full` or `shared`."""
         return _paired(await (await self._network()).pair_join(code, host, trust=trust))

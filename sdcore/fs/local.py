@@ -41,7 +41,28 @@ def fs_error(exc: OSError, path: str) -> Exception:
         return FsError(f"{shown}: the volume is mounted read-only; remount it read-write or choose another place")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return AccessDenied(f"{shown}: permission denied")
+    if exc.errno == errno.ENAMETOOLONG:
+        return FsError(too_long(path))
     return FsError(f"{shown}: {exc.strerror or exc}")
+
+
+def too_long(path: str) -> str:
+    """ENAMETOOLONG said in one line with the limit and what to do (the OS's text repeated the whole path, which a
+    255-byte name makes a wall of text, and gave no limit)."""
+    folder, _, name = path.rpartition("/")
+    longest = max(path.split("/"), key=lambda part: len(os.fsencode(part)))
+    try:
+        limit = os.pathconf(folder or "/", "PC_NAME_MAX")
+    except OSError:  # the folder is not there (a parent's name was the long one)
+        limit = 255
+    size = len(os.fsencode(longest))
+    if size <= limit:
+        return f"{display(name)}: its whole path is too long for this disk; choose a shorter place or names"
+    where = "" if longest == name else " (a folder on its path)"
+    return (
+        f"{display(longest[:24])}… is a name of {size} bytes{where}, and this disk holds names of at most {limit}:"
+        f" shorten it by {size - limit}"
+    )
 
 
 def entry_of(dirent: os.DirEntry[str], dir_fd: int | None = None) -> EntryInfo:
@@ -66,9 +87,24 @@ def stat_entry(path: str, dir_fd: int | None = None) -> EntryInfo:
     return EntryInfo(name, kind, st.st_size, st.st_mtime, st.st_ino, st.st_mode, target)
 
 
+def unstatable(dirent: os.DirEntry[str]) -> EntryInfo:
+    """An entry its folder names but lets nobody look at (read permission without search, `drw-r--r--`: `ls`
+    shows its name and `?` for the rest): the name and the kind readdir gives, no size, time or mode."""
+    try:
+        if dirent.is_symlink():
+            kind = "symlink"
+        elif dirent.is_dir(follow_symlinks=False):
+            kind = "dir"
+        else:
+            kind = "file" if dirent.is_file(follow_symlinks=False) else "other"
+    except OSError:  # the filesystem gives no kind in readdir: finding it needs the stat refused
+        kind = "other"
+    return EntryInfo(dirent.name, kind, 0, 0.0, dirent.inode(), 0, None)
+
+
 def scan_batches(path: str | int, batch_size: int = 1000) -> Iterator[list[EntryInfo]]:
     """List a directory (a path, or an open descriptor the caller closes) in batches; an entry that
-    vanishes between readdir and stat is skipped."""
+    vanishes between readdir and stat is skipped, one that may not be stat'ed is listed by name (`unstatable`)."""
     dir_fd = path if isinstance(path, int) else None
     try:
         it = os.scandir(path)
@@ -79,8 +115,10 @@ def scan_batches(path: str | int, batch_size: int = 1000) -> Iterator[list[Entry
         for dirent in it:
             try:
                 batch.append(entry_of(dirent, dir_fd))
-            except OSError:
-                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM):
+                    continue  # gone since readdir
+                batch.append(unstatable(dirent))  # it is there: said, never left out as if the folder were empty
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -187,7 +225,7 @@ class LocalFS:
         try:
             await asyncio.to_thread(rename_noreplace, src, dst)
         except OSError as exc:
-            raise fs_error(exc, dst if exc.errno == errno.EEXIST else src) from None
+            raise fs_error(exc, dst if exc.errno in (errno.EEXIST, errno.ENAMETOOLONG) else src) from None
 
     async def trash(self, path: str) -> str:
         from sdcore.fs import trash

@@ -38,6 +38,10 @@ def inside_archive(path: SdPath, here: object) -> tuple[str, str] | None:
     return found if found is not None and found[1] != "/" else None
 
 
+PLAIN_FILE_MODE = 0o644
+"""A member whose archive keeps no permissions (a zip made on Windows) unpacks as tar and unzip make it."""
+
+
 @dataclass
 class _Item:
     archive: str
@@ -45,8 +49,8 @@ class _Item:
     target: str  # on the destination device
     kind: str
     size: int
-    mode: int = 0o600  # a file's permissions in the archive (never setuid, setgid or sticky here)
-    mtime: float | None = None
+    mtime: float = 0.0  # the member's, as the archive dates it (0: none)
+    mode: int = 0  # the member's permission bits (0: none kept)
 
 
 def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = None) -> tuple[list[_Item], list[str]]:
@@ -75,22 +79,20 @@ def _plan(sources: list[SdPath], targets: list[str], dos_names: str | None = Non
         chosen: list[_Item] = []
         if root is None:
             raise SdError(f"{display(source.path)}: no such member in {display(path)}")
-        stack = [(inner, target, root.kind, root.size, root.mode, root.mtime)]
+        stack = [(inner, target, root)]
         while stack:
-            at, to, kind, size, mode, mtime = stack.pop()
-            if kind == "dir":
+            at, to, member = stack.pop()
+            if member.kind == "dir":
                 chosen.append(_Item(path, at, to, "dir", 0))
                 inside = idx.folder(at)
                 for name, fit in fitted(list(inside), to).items():
                     check_name(name)
                     if fit is not None:
-                        n = inside[name]
-                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), archive.KINDS[idx.kinds[n]], idx.sizes[n],
-                                      idx.modes[n], idx.mtimes[n]))  # fmt: skip
-            elif kind == "file":
-                chosen.append(_Item(path, at, to, "file", size, mode & 0o777, mtime))
+                        stack.append((at.rstrip("/") + "/" + name, join(to, fit), idx.info(name, inside[name])))
+            elif member.kind == "file":
+                chosen.append(_Item(path, at, to, "file", member.size, member.mtime, member.mode & 0o777))
             else:
-                left_out.append(f"{display(path)}{display(at)} (a {kind})")
+                left_out.append(f"{display(path)}{display(at)} (a {member.kind})")
         archive.check_extractable(idx, total=sum(i.size for i in chosen))
         # files in the order the archive stores them: a compressed tar unpacks once
         items.extend(sorted(chosen, key=lambda i: (i.kind != "dir", idx.number(i.inner) or 0 if i.kind == "file" else i.target)))
@@ -180,8 +182,10 @@ class ExtractJob(Job):
             elif existing is not None and existing.is_dir:
                 raise AlreadyExists(f"{display(item.target)} is a folder where the archive has a file")
             else:
-                chunks = self._counted(ctx, reader.open_read(item.archive + item.inner), total)
-                await fs.write_atomic(item.target, chunks, mtime=item.mtime, mode=item.mode)
+                await fs.write_atomic(
+                    item.target, self._counted(ctx, reader.open_read(item.archive + item.inner), total),
+                    mtime=item.mtime or None, mode=item.mode or PLAIN_FILE_MODE,  # as tar and unzip leave it
+                )
             self.done += 1
             await ctx.checkpoint()
         await follow_changes(ctx.library, entries=targets)

@@ -472,6 +472,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             self.active_id = event.pane.id
             event.pane.add_class("-active")
             self._inspect(event.pane)
+            if self.status_is_place and event.pane.path is not None:  # it named the other pane's folder
+                self.status(self._label(event.pane.path), place=True)
 
     @on(FileList.CursorMoved)
     def _cursor_moved(self, event: FileList.CursorMoved) -> None:
@@ -520,7 +522,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         self.state.visit(event.path)  # the jump list (z)
         self.keep_tab()
         if event.pane.id == self.active_id:
-            self.status(self._label(event.path))
+            self.status(self._label(event.path), place=True)
         self.look_at_disk(event.pane)  # a device out of reach, a disk that is out: the title says so
 
     def action_switch_pane(self) -> None:

@@ -16,7 +16,7 @@ from sdcore.sdpath import SdPath, display
 from sdtui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from sdcore.api import Api, Trashed
+    from sdcore.api import Api, DeviceId, Trashed
     from sdtui.app import SdtuiApp
     from sdtui.state import State
 
@@ -40,6 +40,9 @@ def reports_errors(action: Action) -> Action:
 class ExplorerBase(Screen[None]):
     """The explorer screen's parts that its actions (files, organize, network, programs) use."""
 
+    status_is_place = False
+    """Whether the status line names the active pane's place (Tab then names the other's) rather than a message."""
+
     if TYPE_CHECKING:  # the screen's own state and work, which actions use (set in ExplorerScreen)
         active_id: str
         clipboard: tuple[str, list[SdPath]] | None
@@ -49,6 +52,7 @@ class ExplorerBase(Screen[None]):
         searched: Api | None
         has_locations: bool
         state: State
+        online: dict[DeviceId, bool]
 
         def keep_tab(self) -> None: ...
         async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool: ...
@@ -84,11 +88,12 @@ class ExplorerBase(Screen[None]):
     def panes(self) -> list[Pane]:
         return list(self.query(Pane))
 
-    def status(self, text: str, *, error: bool = False) -> None:
-        """Say something on the status line (errors in the error colour)."""
+    def status(self, text: str, *, error: bool = False, place: bool = False) -> None:
+        """Say something on the status line (errors in the error colour; `place`: the active pane's place)."""
         line = self.query_one("#status", Static)
         line.update(text)
         line.set_class(error, "-error")
+        self.status_is_place = place
 
     def report(self, exc: BaseException, what: str) -> None:
         """The one way the explorer reports what stopped its work: an SdError (a user can cause it) says its message
@@ -101,6 +106,25 @@ class ExplorerBase(Screen[None]):
             self.app.notify(str(exc), severity="error", timeout=6, markup=False)
         else:
             self.status(log.unexpected(exc, what), error=True)
+
+    async def ask_and_do(self, ask: Callable[[str], Screen[str | None]], do: Callable[[str], Awaitable[object]],
+                         typed: str = "") -> str | None:
+        """Ask for a line (`ask` makes the prompt, holding `typed`) and `do` it; what the core refuses (a name that
+        is not one, too long, already there) is said and the prompt asked again holding what was typed, so that
+        nothing typed is lost. The line done, or None when the prompt was cancelled."""
+        while True:
+            answer = await self.app.push_screen_wait(ask(typed))
+            if not answer:
+                return None
+            try:
+                await do(answer)
+            except SdError as exc:
+                if isinstance(exc, Disconnected):
+                    raise
+                self.report(exc, "ask_and_do")
+                typed = answer
+                continue
+            return answer
 
     async def remembered(self, api: Api, step: Callable[[], Awaitable[T]]) -> T:
         """Do a step through `api`; when that is a paired device's core (its files, its library), the step it records

@@ -93,6 +93,8 @@ class DiskActions(ExplorerBase):
         if offline is not None:
             where = display(path.path) if offline.volume else f"{offline.device.name}:{display(path.path)}"
             pane.border_title = Content(f"{where} — {offline.describe()}")
+        elif not self.is_here(path) and self.online.get(path.device_id) is False:  # no catalogue of it here
+            pane.border_title = Content(f"{self._label(path)} — out of reach")
         elif view.undecided:  # the title is short: the status line says what to do
             pane.border_title = Content(f"{self._label(path)} — another disk?")
             if pane.id == self.active_id:

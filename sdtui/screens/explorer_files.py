@@ -26,11 +26,14 @@ class FileActions(ExplorerBase):
         pane = self.active
         if pane.path is None:
             return
-        name = await self.app.push_screen_wait(PromptScreen("New folder name:", title="Make directory"))
+        here = pane.path
+        name = await self.ask_and_do(
+            lambda typed: PromptScreen("New folder name:", typed, title="Make directory"),
+            lambda name: self.api.ops.mkdir(here.child(name)),
+        )
         if not name:
             return
-        target = pane.path.child(name)
-        await self.api.ops.mkdir(target)
+        target = here.child(name)
         self.status(f"made {display(target.path)}")
         if pane.path == target.parent:  # the core's event of it shows it; the cursor goes there
             pane.put_cursor_on(target.name)
@@ -93,12 +96,18 @@ class FileActions(ExplorerBase):
         source = pane.path_of(entry) if entry is not None else None
         if source is None:
             return
-        new = await self.app.push_screen_wait(
-            PromptScreen(f"Rename {display(source.name)} to:", source.name, title="Rename", select_stem=True)
+
+        async def rename(new: str) -> None:
+            if new != source.name:
+                await self.api.ops.rename(source, new)
+
+        new = await self.ask_and_do(
+            lambda typed: PromptScreen(f"Rename {display(source.name)} to:", typed, title="Rename",
+                                       select_stem=typed == source.name),
+            rename, source.name,
         )
         if not new or new == source.name:
             return
-        await self.api.ops.rename(source, new)
         self.status(f"renamed {display(source.name)} to {display(new)}")
         if pane.path == source.parent:  # the core's event of it updates every pane; the cursor follows the file
             pane.put_cursor_on(new)

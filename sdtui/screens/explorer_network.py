@@ -47,18 +47,23 @@ class NetworkActions(ExplorerBase):
     @reports_errors
     async def pair_join(self) -> None:
         """Join another device that shows a pairing code."""
-        code = await self.app.push_screen_wait(
-            PromptScreen("The 12 words the other device shows:", title="Pair: join")
+        code = await self.ask_and_do(  # a word left out or mistyped is said now, the words kept to mend
+            lambda typed: PromptScreen("The 12 words the other device shows:", typed, title="Pair: join"),
+            self.api.devices.check_code,
         )
         if not code:
             return
-        host = await self.app.push_screen_wait(
-            PromptScreen("Where it listens (HOST:PORT, as it says):", title="Pair: join")
+        joined: list[PairedDevice] = []
+
+        async def join(host: str) -> None:
+            self.status(f"pairing with the device at {host}…")
+            joined.append(await self.api.devices.pair_join(code, host))
+
+        await self.ask_and_do(
+            lambda typed: PromptScreen("Where it listens (HOST:PORT, as it says):", typed, title="Pair: join"), join
         )
-        if not host:
-            return
-        self.status(f"pairing with the device at {host}…")
-        self._paired(await self.api.devices.pair_join(code, host))
+        if joined:
+            self._paired(joined[0])
 
     def _paired(self, peer: PairedDevice) -> None:
         self.app.clear_notifications()

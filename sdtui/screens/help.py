@@ -69,12 +69,26 @@ def help_table(sections: list[tuple[str, list[Binding]]], keymap: dict[str, str]
     return table
 
 
+class KeysBox(VerticalScroll):
+    """The help's scrolling box, moved by the keys that move the file list (ids shared: the keymap rebinds both)."""
+
+    BINDINGS = [
+        Binding("down,j", "scroll_down", show=False, id="cursor_down"),
+        Binding("up,k", "scroll_up", show=False, id="cursor_up"),
+        Binding("pagedown,ctrl+d", "page_down", show=False, id="page_down"),
+        Binding("pageup,ctrl+u", "page_up", show=False, id="page_up"),
+        Binding("home", "scroll_home", show=False, id="first"),
+        Binding("G,end", "scroll_end", show=False, id="last"),
+        Binding("g", "scroll_home", show=False, id="g_prefix"),
+    ]
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys, in sections; any of Escape, q or ? closes it."""
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 84; max-width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    HelpScreen > KeysBox { width: 84; max-width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
     """
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help_close")]
@@ -85,7 +99,7 @@ class HelpScreen(ModalScreen[None]):
         self.keymap = keymap
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll() as box:
+        with KeysBox() as box:
             box.border_title = "Keys — ctrl+p opens the command palette"
             yield Static(help_table(self.sections, self.keymap))
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.progress_bar import ProgressBar
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -35,6 +36,9 @@ Route = tuple[str, str]
 
 SHOWN = 200
 """The newest jobs shown."""
+
+KEYS = "p pause · r resume · c cancel · Esc back"
+"""The status line's words when the job under the cursor has nothing to say."""
 
 
 def job_route(route: JobRoute, label: Callable[[SdPath], str]) -> Route:
@@ -111,7 +115,7 @@ class JobsScreen(Screen[None]):
         for column in COLUMNS:
             table.add_column(column, key=column)
         yield table
-        yield Static("p pause · r resume · c cancel · Esc back", id="jobs-status", markup=False)
+        yield Static(KEYS, id="jobs-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -196,6 +200,19 @@ class JobsScreen(Screen[None]):
         row = dict(zip(COLUMNS, self._row(record), strict=True))
         for column in CHANGING:
             table.update_cell(record.id, column, row[column], update_width=True)
+        if record.id == self.selected_id() and record.error:
+            self.say_why(record)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        record = self.records.get(str(event.row_key.value))
+        if record is not None:
+            self.say_why(record)
+
+    def say_why(self, record: JobRecord) -> None:
+        """Why the job under the cursor failed, in full on the status line: its column is off screen at 80 columns
+        and cut to a few letters at 160 (the paths take the room)."""
+        self.say(f"{record.kind} failed: {display(record.error)}" if record.error else KEYS)
 
     def _row(self, record: JobRecord) -> tuple:
         route = self.routes.get(record.id, ("", ""))

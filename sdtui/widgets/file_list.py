@@ -182,6 +182,8 @@ class FileList(ScrollView, can_focus=True):
         """Row where a visual (range) selection started, while one is active."""
         self.notice = ""
         """What the list shows when it has no rows: loading, unreachable, empty."""
+        self._empty = "empty directory"
+        """The notice of a complete listing of nothing (search results: nothing found)."""
         self.loaded_in: float | None = None
         """Seconds the last complete listing took."""
         self.listed = 0
@@ -233,12 +235,18 @@ class FileList(ScrollView, can_focus=True):
         return self._index.get(name)
 
     def load(
-        self, batches: Batches, *, cursor_name: str | None = None, scroll_y: float = 0.0, keep: bool = False
+        self,
+        batches: Batches,
+        *,
+        cursor_name: str | None = None,
+        scroll_y: float = 0.0,
+        keep: bool = False,
+        empty: str = "empty directory",
     ) -> Worker:
         """List a directory from `batches`, cancelling any listing still running.
 
         `cursor_name` and `scroll_y` restore a position (history); `keep` shows the old rows until the new
-        listing is complete (a refresh), instead of clearing at once.
+        listing is complete (a refresh), instead of clearing at once; `empty` is what a listing of nothing says.
         """
         if keep and cursor_name is None:  # a refresh: the cursor stays where it is, or where it was sent
             current = self.current
@@ -252,6 +260,7 @@ class FileList(ScrollView, can_focus=True):
             self.visual_anchor = None
             self._jump_scroll(0)
         self.notice = "loading…"
+        self._empty = empty
         self.listed = 0
         self.state = "loading"
         self._generation += 1
@@ -333,7 +342,7 @@ class FileList(ScrollView, can_focus=True):
             gcfreeze.release(self)
         if self.selected:  # a name gone since it was selected is not selected when it comes back
             self.selected &= {e.name for e in entries}
-        self.notice = "empty directory" if not entries else "nothing matches the filter or all are hidden"
+        self.notice = self._empty if not entries else "nothing matches the filter or all are hidden"
         self.state = "ready"
         self.post_message(self.StateChanged(self))
 

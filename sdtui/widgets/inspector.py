@@ -150,6 +150,9 @@ def listing_preview(entries: list[Entry], total: int | None, width: int = 0) -> 
     """A directory (or an archive) as a short listing, each file's size at the right of a line `width` wide (0: no
     sizes); `total` None: more entries than were read."""
     lines = Text()
+    if total is None:  # said first: below, f00000 then f00010 looked like files missing
+        lines.append(f"{PREVIEW_SCAN:,} of more (the first read, sorted): Enter lists all\n",
+                     style="dim italic")
     for entry in entries:
         style = "bold" if entry.is_dir else ""
         name = display(entry.name) + kind_marker(entry)
@@ -161,9 +164,7 @@ def listing_preview(entries: list[Entry], total: int | None, width: int = 0) -> 
             lines.append(" " + size + "\n", style="dim")
         else:
             lines.append(name + "\n", style=style)
-    if total is None:
-        lines.append(f"… and more: a preview reads the first {PREVIEW_SCAN:,}, Enter lists all", style="dim italic")
-    elif total > len(entries):
+    if total is not None and total > len(entries):
         lines.append(f"… and {total - len(entries):,} more", style="dim italic")
     if not entries:
         lines.append("empty directory", style="dim italic")

@@ -205,7 +205,7 @@ class Pane(Vertical):
         async def batches() -> AsyncIterator[list[Entry]]:
             yield rows
 
-        self.file_list.load(batches)
+        self.file_list.load(batches, empty="nothing found")
 
     def here(self) -> Place | None:
         """This pane's place now, as the history would keep it."""

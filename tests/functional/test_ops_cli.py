@@ -269,6 +269,24 @@ def sd_unprivileged(env: dict[str, str], *args: str | Path) -> subprocess.Comple
     )  # fmt: skip
 
 
+def test_a_folder_that_may_be_read_but_not_entered_lists_its_names_as_ls_does(tmp_path: Path, env: dict[str, str]) -> None:
+    """A folder `drw-r--r--` (its names readable, nothing in it stat-able) showed as "empty directory" in the
+    explorer and listed nothing in `sd ls`: each entry's stat failed and the entry was dropped as if gone."""
+    folder = tmp_path / "no-search"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "y.txt").write_text("y")
+    os.chmod(folder, 0o644)
+    try:
+        probe = sd_unprivileged(env, "ls", folder / "y.txt")
+        if probe.returncode == 0:
+            pytest.skip("this user stats inside a folder without search permission anyway")
+        listed = sd_unprivileged(env, "ls", "--json", folder)
+    finally:
+        os.chmod(folder, 0o755)
+    assert listed.returncode == 0, listed.stderr
+    assert sorted((e["name"], e["kind"]) for e in json.loads(listed.stdout)) == [("sub", "dir"), ("y.txt", "file")]
+
+
 @pytest.mark.parametrize("json_output", [False, True], ids=["person", "json"])
 def test_cp_of_a_tree_with_an_unreadable_folder_and_file_copies_the_rest_and_names_each_one(
     tmp_path: Path, env: dict[str, str], json_output: bool

@@ -14,7 +14,7 @@ import pytest
 from textual import events
 from textual.binding import Binding
 from textual.color import Color
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerState
 from tui_support import (  # noqa: F401 (own_home: autouse)
     FIXED,
@@ -485,13 +485,16 @@ async def test_rename_onto_an_existing_name_shows_the_error_not_a_traceback(
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
+        status = explorer(app).query_one("#status")
         await pilot.press("j", "j", "f2")  # alpha.py
         await pilot.pause()
         await pilot.press("ctrl+a", "ctrl+k", *"beta.txt", "enter")
-        await settle(pilot, app)
-        status = str(app.screen.query_one("#status").render())
-        assert "already exists" in status
+        await wait_for(pilot, lambda: "already exists" in str(status.render()))
         assert (tree / "alpha.py").exists()
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))  # asked again, holding the name typed
+        assert app.screen.query_one(Input).value == "beta.txt"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
 
 
 async def test_shift_d_deletes_permanently_after_confirming(tmp_path: Path, tree: Path) -> None:

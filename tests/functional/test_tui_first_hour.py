@@ -467,6 +467,9 @@ async def test_an_actions_error_is_said_on_the_status_line_and_a_bug_in_it_names
         said = str(status.render())
         assert "docs" in said and "unexpected" not in said, said
         assert [n.message for n in app._notifications] == [said]  # and told once as a notification
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))  # asked again, holding "docs"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
 
         async def broken(self: Ops, source: object, new: str) -> None:
             raise RuntimeError("rename lost its library")  # a bug, not an error a user can cause

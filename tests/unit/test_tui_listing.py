@@ -196,7 +196,7 @@ def test_a_huge_directory_preview_says_it_read_only_part_of_it() -> None:
 
     rows = [EntryInfo(f"f{i}", "file", 0, 0.0, 0, 0) for i in range(3)]
     assert "and 7 more" in str(listing_preview(rows, 10))
-    assert f"reads the first {PREVIEW_SCAN:,}" in str(listing_preview(rows, None))
+    assert str(listing_preview(rows, None)).startswith(f"{PREVIEW_SCAN:,} of more (the first read")
 
 
 def test_big_listings_are_kept_from_full_collections_while_any_is_shown() -> None:
