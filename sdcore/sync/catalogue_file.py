@@ -16,9 +16,11 @@ is mapped.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import sqlite3
+import stat
 import struct
 import sys
 from dataclasses import dataclass
@@ -391,15 +393,27 @@ def _is_utf8(value: bytes) -> bool:
 
 
 def check_header(path: Path, limits: Limits) -> None:
-    """The file's header, read before SQLite parses anything of it: a plain rollback-journal UTF-8 database of ours."""
-    size = path.stat().st_size
+    """The file's header, read before SQLite parses anything of it: a plain rollback-journal UTF-8 database of ours, in
+    a file (a link staged in its place is not followed, a FIFO not waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise refused("it is not a file but a link") from None
+    try:
+        info = os.fstat(fd)
+        head = os.pread(fd, 100, 0) if stat.S_ISREG(info.st_mode) else b""
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise refused("it is not a file (a FIFO, a folder or a device)")
+    size = info.st_size
     if size > limits.file_bytes:
         raise refused(f"it is {size:,} bytes, more than a catalogue of {limits.entries:,} entries takes")
     for beside in ("-journal", "-wal"):  # SQLite would read (roll back, replay) it too
         if os.path.lexists(f"{path}{beside}"):
             raise refused(f"a {beside[1:]} file lies beside it")
-    with open(path, "rb") as f:
-        head = f.read(100)
     if len(head) < 100 or head[:16] != b"SQLite format 3\0":
         raise refused("it is not an SQLite database")
     (page,) = struct.unpack(">H", head[16:18])

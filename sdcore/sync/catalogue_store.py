@@ -82,7 +82,8 @@ def keep(library: Library, device_id: DeviceId, limits: Limits = HELD) -> Catalo
             os.fsync(f.fileno())
         os.replace(staged, kept)
     except BaseException:
-        staged.unlink(missing_ok=True)
+        with contextlib.suppress(IsADirectoryError):  # (a folder staged is no file to delete: the refusal is said)
+            staged.unlink(missing_ok=True)
         raise
     folder = os.open(kept.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
