@@ -308,16 +308,46 @@ def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_fo
             await asyncio.wait_for(other.link("beta").call("stat", path=_b(served.share)), 5)
 
     async def attack() -> None:
-        async with served.client() as net:
-            link = net.link("beta")
-            handle = await link.call("write_open", path=_b(served.share / "huge.bin"))
-            await link.call("write_chunk", handle=handle, offset=64 << 30, data=b"x")  # 64 GiB, no disk used
-            await link.call("write_close", handle=handle)
+        await _huge_file(served)
         asked = [await ask_hashes(4) for _ in range(3)] if leaving else [await ask_hashes(12)]
         for h in (h for hashes in asked for h in hashes):
             h.cancel()
         if leaving:
             await another_device_is_answered()
+
+    asyncio.run(attack())
+
+
+async def _huge_file(served: Served) -> None:
+    """huge.bin in the share: 64 GiB that hashing reads all of (sparse: no disk used)."""
+    async with served.client() as net:
+        link = net.link("beta")
+        handle = await link.call("write_open", path=_b(served.share / "huge.bin"))
+        await link.call("write_chunk", handle=handle, offset=64 << 30, data=b"x")
+        await link.call("write_close", handle=handle)
+
+
+def test_two_shared_devices_hashing_huge_files_together_do_not_take_every_worker_thread_of_the_server(
+    served: Served,
+) -> None:
+    """alpha and gamma each ask 4 hashes of a 64 GiB sparse file: each kept to its 3 threads, together they held the
+    6 worker threads of a server of 2 cores (asyncio's cpu count + 4), and a stat, which any request, a copy's
+    writes or the server's own work takes a thread for, waited minutes."""
+
+    async def attack() -> None:
+        await _huge_file(served)
+        async with served.client() as alpha, served.client("c") as gamma:
+            hashes = [
+                asyncio.ensure_future(net.link("beta").call("full_hash", path=_b(served.share / "huge.bin")))
+                for net in (alpha, gamma)
+                for _ in range(4)
+            ]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(alpha.link("beta").call("stat", path=_b(served.share)), 5)
+            finally:
+                for h in hashes:
+                    h.cancel()
 
     asyncio.run(attack())
 
