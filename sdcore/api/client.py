@@ -85,9 +85,11 @@ class Limits:
     """The largest answer frame."""
     unread: int | None = None
     """Bytes one stream may hold unread before it is ended (None: no limit, a core of this device's)."""
+    peers: bool = False
+    """Whether another device's core answers: the text of its errors is escaped (it may drive a terminal)."""
 
 
-REMOTE_LIMITS = Limits(answer=64 << 20, unread=256 << 20)
+REMOTE_LIMITS = Limits(answer=64 << 20, unread=256 << 20, peers=True)
 """What this device takes from another device's core (a listing's batch is ~100 KB, an events stream coalesces)."""
 
 
@@ -118,7 +120,7 @@ class _Connection:
                     if future.done():
                         continue
                     if "error" in message:
-                        future.set_exception(wire.raise_error(message["error"]))
+                        future.set_exception(wire.raise_error(message["error"], self._limits.peers))
                     else:
                         future.set_result(message.get("done"))
                 elif rid in self._streams:
@@ -130,7 +132,7 @@ class _Connection:
                             queue.end(SdError(f"{self._core} sent more than {self._limits.unread >> 20} MiB unread"))
                     else:
                         del self._streams[rid]
-                        queue.end(wire.raise_error(message["error"]) if "error" in message else None)
+                        queue.end(wire.raise_error(message["error"], self._limits.peers) if "error" in message else None)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         except SdError as exc:

@@ -4,6 +4,7 @@ got through, against a real server on 127.0.0.1 (the `served` server of the conf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -504,3 +505,36 @@ async def test_a_device_asks_one_spacedrop_at_a_time(tmp_path: Path) -> None:
         assert len(asked) == 1, f"{len(asked)} questions asked at once"
         refused = [g for g in got if isinstance(g, SdError)]
         assert len(refused) == 49 and "waits for an answer" in str(refused[0])
+
+
+def test_the_text_of_an_error_a_paired_devices_core_sends_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """`sd note beta:/srv/x TEXT` makes the file known on beta by beta's core (Entries.make_known), whose errors `sd`
+    prints: beta's core answering with an error whose text drives the terminal (a title, a cleared screen) had it
+    printed raw, where the same text sent over sd-rpc is escaped (frames.decode_error)."""
+    from sdcore.api import wire
+    from sdcore.sdpath import SdPath
+
+    async def lying_core(reader: Any, writer: Any, channel: Any) -> None:
+        writer.write(wire.frame({"hello": {"device": str(beta_id), "protocol": 1, "pid": 1}}))
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            while True:
+                asked = wire.decode(await wire.read_frame(reader, 1 << 20))
+                said = "/srv/x does not exist\x1b]0;owned\x07\x1b[2J"
+                writer.write(wire.frame({"id": asked["id"], "error": ["NotFound", said]}))
+
+    async def attack() -> None:
+        nonlocal beta_id
+        async with (
+            device_network(tmp_path / "a", "alpha", listen=False) as alpha,
+            device_network(tmp_path / "b", "beta") as beta,
+        ):
+            await pair(beta, alpha)
+            beta_id = beta.device.id
+            beta.api_server = lying_core
+            async with alpha.core_session(beta.device.id) as core:
+                with pytest.raises(SdError) as raised:
+                    await core.library("Photos").entries.make_known(SdPath(beta.device.id, "/srv/x"))
+        assert "\x1b" not in str(raised.value) and "\\x1b]0;owned\\x07" in str(raised.value), str(raised.value)
+
+    beta_id = None
+    asyncio.run(attack())
