@@ -15,6 +15,7 @@ from sdcore.api import wire
 from sdcore.api.server import COMMAND
 from sdcore.control import SOCKET_NAME, check_core
 from sdcore.errors import SdError
+from sdcore.sdpath import display
 
 MAX_ANSWER = 1 << 30
 """The largest answer frame taken from the core (a search of every file of a big library fits)."""
@@ -72,7 +73,7 @@ async def over(
         writer.close()
         error = hello.get("error") if isinstance(hello, dict) else None
         if isinstance(error, str):  # e.g. it serves as many connections as it takes
-            raise SdError(f"{core} refused: {error}")
+            raise SdError(f"{core} refused: {display(error) if limits.peers else error}")
         raise SdError(f"{core} does not serve the core API: {hello!r:.200}")
     return RemoteApi(_Connection(reader, writer, core, limits, ended), said["device"], library)
 

@@ -534,7 +534,15 @@ def test_the_text_of_an_error_a_paired_devices_core_sends_cannot_drive_the_termi
             async with alpha.core_session(beta.device.id) as core:
                 with pytest.raises(SdError) as raised:
                     await core.library("Photos").entries.make_known(SdPath(beta.device.id, "/srv/x"))
-        assert "\x1b" not in str(raised.value) and "\\x1b]0;owned\\x07" in str(raised.value), str(raised.value)
+            beta.api_server = refusing_core
+            with pytest.raises(SdError) as refused:
+                await alpha.api_of(beta.device.id)
+        for error in (raised.value, refused.value):
+            assert "\x1b" not in str(error) and "\\x1b]0;owned\\x07" in str(error), str(error)
+
+    async def refusing_core(reader: Any, writer: Any, channel: Any) -> None:  # its hello an error, as a busy core's
+        writer.write(wire.frame({"error": "busy\x1b]0;owned\x07\x1b[2J"}))
+        await writer.drain()
 
     beta_id = None
     asyncio.run(attack())
