@@ -47,9 +47,10 @@ DEVICE_THREADS = 3
 at once, over all its connections (asyncio's default executor has the cpu count + 4: a device hashing huge files must
 leave threads to the other devices and this one's own work). Reads, writes and listings are not held to it: a copy
 of many small files waits on fsyncs side by side."""
-SERVER_THREADS = max(DEVICE_THREADS, min(32, (os.cpu_count() or 1) + 4) // 2)
-"""... and all devices' heavy requests together: half of asyncio's default executor (two devices at their share took
-every thread of a server of 2 cores), the other half for every other request and the server's own work."""
+SERVER_THREADS = max(DEVICE_THREADS + 1, min(32, (os.cpu_count() or 1) + 4) // 2)
+"""... and all devices' heavy requests together: about half of asyncio's default executor (two devices at their share
+took every thread of a server of 2 cores), the rest for every other request and the server's own work; one more than
+a device's share, so that one device never holds them all."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")

@@ -507,6 +507,29 @@ async def test_a_device_asks_one_spacedrop_at_a_time(tmp_path: Path) -> None:
         assert len(refused) == 49 and "waits for an answer" in str(refused[0])
 
 
+def test_a_shared_device_hashing_huge_files_leaves_another_device_a_thread_for_its_own_hash(served: Served) -> None:
+    """alpha asks 4 hashes of a 64 GiB sparse file: it holds its 3 threads, and gamma's hash of a small file (a copy's
+    check, as its deletes and trash) still finds one of the server's (with all devices held to 3 together, it waited
+    minutes for alpha's)."""
+
+    async def attack() -> None:
+        await _huge_file(served)
+        (served.share / "small.txt").write_text("small")
+        async with served.client() as alpha, served.client("c") as gamma:
+            hashes = [
+                asyncio.ensure_future(alpha.link("beta").call("full_hash", path=_b(served.share / "huge.bin")))
+                for _ in range(4)
+            ]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(gamma.link("beta").call("full_hash", path=_b(served.share / "small.txt")), 5)
+            finally:
+                for h in hashes:
+                    h.cancel()
+
+    asyncio.run(attack())
+
+
 def test_the_text_of_an_error_a_paired_devices_core_sends_cannot_drive_the_terminal(tmp_path: Path) -> None:
     """`sd note beta:/srv/x TEXT` makes the file known on beta by beta's core (Entries.make_known), whose errors `sd`
     prints: beta's core answering with an error whose text drives the terminal (a title, a cleared screen) had it
