@@ -199,6 +199,8 @@ class Limits:
 
     entries: int = MAX_HELD
     locations: int = MAX_HELD_LOCATIONS
+    largest_id: int = MAX_ID
+    """Of an entry (the catalogue store numbers another device's entries below 1 << 40)."""
 
     @property
     def file_bytes(self) -> int:
@@ -485,7 +487,7 @@ def _check(conn: sqlite3.Connection, path: Path, device_id: DeviceId, limits: Li
             f"it holds {entries:,} entries in {locations:,} locations; this device keeps at most {limits.entries:,} in"
             f" {limits.locations:,} of one device"
         )
-    folders = _check_entries(conn)
+    folders = _check_entries(conn, limits.largest_id)
     for sql in RECEIVER_INDEXES:  # (before the rules across rows: they use entries_by_parent)
         try:
             conn.execute(sql)
@@ -520,12 +522,15 @@ def _refuse_breaking(conn: sqlite3.Connection, table: str, rules: list[tuple[str
         raise refused(f"{_ROW[table].format(bad[0])}: {why}")
 
 
-def _check_entries(conn: sqlite3.Connection) -> int:
+def _check_entries(conn: sqlite3.Connection, largest: int) -> int:
     """The entries' ROW_RULES, and their TEXT_RULES, in one scan of them a chunk at a time; returns how many are
     folders."""
-    (first,) = conn.execute("SELECT min(rowid) FROM cat.entries").fetchone()
+    first, last = conn.execute(  # (each its own SELECT: one end of the rowids, where both in one would scan them all)
+        "SELECT (SELECT min(rowid) FROM cat.entries), (SELECT max(rowid) FROM cat.entries)").fetchone()
     if first is not None and first < 1:  # (the chunks start after 0)
         raise refused(f"entry {first}: its id is not an id")
+    if last is not None and last > largest:
+        raise refused(f"entry {last}: its id is past {largest:,}, the largest this device keeps")
     folders, low = 0, 0
     while True:
         end = conn.execute("SELECT rowid FROM cat.entries WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",

@@ -23,6 +23,7 @@ from sdcore.library.library import create_folder
 from sdcore.sync.catalogue import CatalogueRefused
 from sdcore.sync.catalogue_file import make
 from sdcore.sync.catalogue_store import connect, forget, global_id, keep, path_of, staging_path
+from tests.functional.crafted_catalogues import DEVICE, FILE, tiny
 from tests.functional.test_catalogue_file import indexed, make_home
 
 SLOT = 3
@@ -177,3 +178,16 @@ async def test_a_staged_name_that_is_not_a_file_is_refused_and_what_it_leads_to_
     assert elsewhere.read_bytes() == outside
     assert not staged.exists() or what == "folder"  # (a folder is not a file to delete: it is left)
     conn.close()
+
+
+def test_a_catalogue_of_entry_ids_that_global_ids_cannot_number_is_refused(receiver: Library) -> None:
+    """An entry of id 1 << 40 (which `check` takes: the batches' ids go to 2**63 - 1) was kept, and could never be
+    tagged or noted: its global id is no number of its slot (`slot << 40 | id` would be another slot's)."""
+    device = uuid.UUID(DEVICE)
+    far = f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)"
+    tiny(staging_path(receiver, device), lambda conn: conn.execute(far))
+    with pytest.raises(CatalogueRefused, match="entry 1099511627776: its id is past 1,099,511,627,775"):
+        keep(receiver, device)
+    assert not path_of(receiver, device).exists() and not staging_path(receiver, device).exists()
+    tiny(staging_path(receiver, device), lambda conn: conn.execute(far.replace("1 << 40", "(1 << 40) - 1")))
+    assert keep(receiver, device).entries == 6
