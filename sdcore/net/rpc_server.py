@@ -43,10 +43,10 @@ MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
 MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
 DEVICE_THREADS = 3
-"""Worker threads one device's heavy requests (hashing, deleting, trashing: as long as the peer likes) may keep busy
-at once, over all its connections (asyncio's default executor has the cpu count + 4: a device hashing huge files must
-leave threads to the other devices and this one's own work). Reads, writes and listings are not held to it: a copy
-of many small files waits on fsyncs side by side."""
+"""Worker threads one device's heavy requests (hashing, deleting, trashing, finding what to restore: as long as the
+peer likes) may keep busy at once, over all its connections (asyncio's default executor has the cpu count + 4: a
+device hashing huge files must leave threads to the other devices and this one's own work). Reads, writes and
+listings are not held to it: a copy of many small files waits on fsyncs side by side."""
 SERVER_THREADS = max(DEVICE_THREADS + 1, min(32, (os.cpu_count() or 1) + 4) // 2)
 """... and all devices' heavy requests together: about half of asyncio's default executor (two devices at their share
 took every thread of a server of 2 cores), the rest for every other request and the server's own work; one more than
@@ -526,7 +526,7 @@ class RpcSession:
         """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
         if not isinstance(key, bytes):
             raise ProtocolError("paths travel as bytes")
-        item = await asyncio.to_thread(trash.find, os.fsdecode(key))
+        item = await self._heavy(trash.find, os.fsdecode(key))  # (it reads every item of the trash)
         target = self.confine.check(item.original_path)
         if not self.confine.confined:
             return os.fsencode(await self._heavy(trash.restore, item))

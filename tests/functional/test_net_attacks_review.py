@@ -530,6 +530,32 @@ def test_a_shared_device_hashing_huge_files_leaves_another_device_a_thread_for_i
     asyncio.run(attack())
 
 
+def test_a_shared_device_asking_restores_from_a_full_trash_does_not_stall_the_server_for_others(served: Served) -> None:
+    """Each restore reads every item of the trash to find the one asked (trash.find: 0.8 s CPU for 30,000 items, which
+    a device can trash one by one): 60 restores asked at once held every worker thread, and another device's stat
+    waited behind them, as for hashes before DEVICE_THREADS."""
+    trash = served.tmp / "xdg-b" / "Trash"
+    (trash / "info").mkdir(parents=True)
+    (trash / "files").mkdir()
+    for i in range(30_000):
+        (trash / "files" / f"f{i}").touch()
+        (trash / "info" / f"f{i}.trashinfo").write_text(
+            f"[Trash Info]\nPath={served.share}/f{i}\nDeletionDate=2024-01-01T00:00:00\n"
+        )
+
+    async def attack() -> None:
+        async with served.client() as alpha, served.client("c") as gamma:
+            asked = [asyncio.ensure_future(alpha.link("beta").call("restore", key=b"nope")) for _ in range(60)]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(gamma.link("beta").call("stat", path=_b(served.share)), 5)
+            finally:
+                for a in asked:
+                    a.cancel()
+
+    asyncio.run(attack())
+
+
 def test_the_text_of_an_error_a_paired_devices_core_sends_cannot_drive_the_terminal(tmp_path: Path) -> None:
     """`sd note beta:/srv/x TEXT` makes the file known on beta by beta's core (Entries.make_known), whose errors `sd`
     prints: beta's core answering with an error whose text drives the terminal (a title, a cleared screen) had it
