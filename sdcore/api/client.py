@@ -15,6 +15,7 @@ from sdcore.api import wire
 from sdcore.api.server import COMMAND
 from sdcore.control import SOCKET_NAME, check_core
 from sdcore.errors import SdError
+from sdcore.sdpath import display
 
 MAX_ANSWER = 1 << 30
 """The largest answer frame taken from the core (a search of every file of a big library fits)."""
@@ -72,7 +73,7 @@ async def over(
         writer.close()
         error = hello.get("error") if isinstance(hello, dict) else None
         if isinstance(error, str):  # e.g. it serves as many connections as it takes
-            raise SdError(f"{core} refused: {error}")
+            raise SdError(f"{core} refused: {display(error) if limits.peers else error}")
         raise SdError(f"{core} does not serve the core API: {hello!r:.200}")
     return RemoteApi(_Connection(reader, writer, core, limits, ended), said["device"], library)
 
@@ -85,9 +86,11 @@ class Limits:
     """The largest answer frame."""
     unread: int | None = None
     """Bytes one stream may hold unread before it is ended (None: no limit, a core of this device's)."""
+    peers: bool = False
+    """Whether another device's core answers: the text of its errors is escaped (it may drive a terminal)."""
 
 
-REMOTE_LIMITS = Limits(answer=64 << 20, unread=256 << 20)
+REMOTE_LIMITS = Limits(answer=64 << 20, unread=256 << 20, peers=True)
 """What this device takes from another device's core (a listing's batch is ~100 KB, an events stream coalesces)."""
 
 
@@ -118,7 +121,7 @@ class _Connection:
                     if future.done():
                         continue
                     if "error" in message:
-                        future.set_exception(wire.raise_error(message["error"]))
+                        future.set_exception(wire.raise_error(message["error"], self._limits.peers))
                     else:
                         future.set_result(message.get("done"))
                 elif rid in self._streams:
@@ -130,7 +133,7 @@ class _Connection:
                             queue.end(SdError(f"{self._core} sent more than {self._limits.unread >> 20} MiB unread"))
                     else:
                         del self._streams[rid]
-                        queue.end(wire.raise_error(message["error"]) if "error" in message else None)
+                        queue.end(wire.raise_error(message["error"], self._limits.peers) if "error" in message else None)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         except SdError as exc:

@@ -16,6 +16,7 @@ import msgpack
 
 from sdcore import unpacking
 from sdcore.errors import SdError
+from sdcore.sdpath import display
 
 T = TypeVar("T", bound=type)
 
@@ -275,9 +276,12 @@ def error_of(exc: BaseException) -> list[str]:
     return ["SdError", f"the core failed: {type(exc).__name__}: {exc}"]
 
 
-def raise_error(carried: Any) -> SdError:
-    """The error a (class name, message) pair names: the same SdError subclass when registered, else SdError."""
+def raise_error(carried: Any, peers: bool = False) -> SdError:
+    """The error a (class name, message) pair names: the same SdError subclass when registered, else SdError
+    (`peers`: another device's core chose its text, shown escaped as any a peer chose)."""
     name, message = (carried + ["", ""])[:2] if isinstance(carried, list) else ("SdError", str(carried))
+    if peers:
+        message = display(str(message))
     if str(name) not in _classes:
         _load_known(str(name))
     cls = _classes.get(str(name))

@@ -39,7 +39,7 @@ from sdcore.net.pairing import (
 from sdcore.net.refusals import RefusalLog
 from sdcore.net.remote_fs import RemoteFS
 from sdcore.net.rpc_client import NotSent, RpcClient
-from sdcore.net.rpc_server import DeviceHandles, RpcSession
+from sdcore.net.rpc_server import SERVER_THREADS, DeviceHandles, RpcSession
 from sdcore.net.sftp import ConfinedSFTPServer
 from sdcore.net.trust import (
     NAME_LIMIT,
@@ -456,6 +456,7 @@ class Network:
         self._pairing: set[_Incoming] = set()  # connections of the pairing user
         self._logging_in: dict[_Incoming, None] = {}  # oldest first
         self._handles: dict[DeviceId, DeviceHandles] = {}
+        self._heavy_threads = asyncio.Semaphore(SERVER_THREADS)  # all devices' heavy requests (DeviceHandles.start)
         self._links: dict[DeviceId, PeerLink] = {}
         self._offer: PairingOffer | None = None
         self._drops: dict[str, asyncio.Future[bool]] = {}
@@ -646,7 +647,7 @@ class Network:
 
     def device_handles(self, device_id: DeviceId) -> DeviceHandles:
         """What a paired device holds open here, over all its connections."""
-        return self._handles.setdefault(device_id, DeviceHandles())
+        return self._handles.setdefault(device_id, DeviceHandles(self._heavy_threads))
 
     async def _sweep(self) -> None:
         """Close incoming connections of devices unpaired meanwhile (by `sd network unpair` elsewhere), and of

@@ -43,10 +43,14 @@ MIN_VERIFY_BLOCK = 64 << 10
 MAX_HANDLES = 256  # files and listings one connection may hold open
 MAX_DEVICE_HANDLES = 4 * MAX_HANDLES  # ... and one device over all its connections and channels
 DEVICE_THREADS = 3
-"""Worker threads one device's heavy requests (hashing, deleting, trashing: as long as the peer likes) may keep busy
-at once, over all its connections (asyncio's default executor has the cpu count + 4: a device hashing huge files must
-leave threads to the other devices and this one's own work). Reads, writes and listings are not held to it: a copy
-of many small files waits on fsyncs side by side."""
+"""Worker threads one device's heavy requests (hashing, deleting, trashing, finding what to restore: as long as the
+peer likes) may keep busy at once, over all its connections (asyncio's default executor has the cpu count + 4: a
+device hashing huge files must leave threads to the other devices and this one's own work). Reads, writes and
+listings are not held to it: a copy of many small files waits on fsyncs side by side."""
+SERVER_THREADS = max(DEVICE_THREADS + 1, min(32, (os.cpu_count() or 1) + 4) // 2)
+"""... and all devices' heavy requests together: about half of asyncio's default executor (two devices at their share
+took every thread of a server of 2 cores), the rest for every other request and the server's own work; one more than
+a device's share, so that one device never holds them all."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 _BULK = ("read", "read_open", "write_chunk", "write_file")
@@ -91,15 +95,22 @@ class DeviceHandles:
     connections and channels (each channel has its own cap; a device opening channel after channel must not
     multiply it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_threads: asyncio.Semaphore | None = None) -> None:
         self.holders: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions with an `open_handles`
         self.threads = asyncio.Semaphore(DEVICE_THREADS)
+        self.server_threads = server_threads or asyncio.Semaphore(SERVER_THREADS)  # (one for all devices: Network's)
 
     async def start(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
-        """`fn(*args)` started in a worker thread once fewer than DEVICE_THREADS are busy for this device. Its place
-        is given back when the thread ends, not when the request is cancelled: the thread runs on, so a device that
-        drops its connection mid-request cannot keep more threads busy that way."""
+        """`fn(*args)` started in a worker thread once fewer than DEVICE_THREADS are busy for this device, and fewer
+        than SERVER_THREADS for all. Its places are given back when the thread ends, not when the request is
+        cancelled: the thread runs on, so a device that drops its connection mid-request cannot keep more threads
+        busy that way."""
         await self.threads.acquire()
+        try:
+            await self.server_threads.acquire()
+        except BaseException:
+            self.threads.release()
+            raise
         fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
         fut.add_done_callback(self._ended)
         return fut
@@ -108,6 +119,7 @@ class DeviceHandles:
         return await (await self.start(fn, *args))
 
     def _ended(self, fut: asyncio.Future[Any]) -> None:
+        self.server_threads.release()
         self.threads.release()
         if not fut.cancelled():
             fut.exception()  # retrieved: a request cancelled meanwhile no longer awaits it
@@ -514,7 +526,7 @@ class RpcSession:
         """Put back an item of this device's trash, only where the peer may write (it names only what the trash holds)."""
         if not isinstance(key, bytes):
             raise ProtocolError("paths travel as bytes")
-        item = await asyncio.to_thread(trash.find, os.fsdecode(key))
+        item = await self._heavy(trash.find, os.fsdecode(key))  # (it reads every item of the trash)
         target = self.confine.check(item.original_path)
         if not self.confine.confined:
             return os.fsencode(await self._heavy(trash.restore, item))

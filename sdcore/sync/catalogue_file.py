@@ -16,9 +16,11 @@ is mapped.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import sqlite3
+import stat
 import struct
 import sys
 from dataclasses import dataclass
@@ -197,6 +199,8 @@ class Limits:
 
     entries: int = MAX_HELD
     locations: int = MAX_HELD_LOCATIONS
+    largest_id: int = MAX_ID
+    """Of an entry (the catalogue store numbers another device's entries below 1 << 40)."""
 
     @property
     def file_bytes(self) -> int:
@@ -391,15 +395,27 @@ def _is_utf8(value: bytes) -> bool:
 
 
 def check_header(path: Path, limits: Limits) -> None:
-    """The file's header, read before SQLite parses anything of it: a plain rollback-journal UTF-8 database of ours."""
-    size = path.stat().st_size
+    """The file's header, read before SQLite parses anything of it: a plain rollback-journal UTF-8 database of ours, in
+    a file (a link staged in its place is not followed, a FIFO not waited on)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise refused("it is not a file but a link") from None
+    try:
+        info = os.fstat(fd)
+        head = os.pread(fd, 100, 0) if stat.S_ISREG(info.st_mode) else b""
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise refused("it is not a file (a FIFO, a folder or a device)")
+    size = info.st_size
     if size > limits.file_bytes:
         raise refused(f"it is {size:,} bytes, more than a catalogue of {limits.entries:,} entries takes")
     for beside in ("-journal", "-wal"):  # SQLite would read (roll back, replay) it too
         if os.path.lexists(f"{path}{beside}"):
             raise refused(f"a {beside[1:]} file lies beside it")
-    with open(path, "rb") as f:
-        head = f.read(100)
     if len(head) < 100 or head[:16] != b"SQLite format 3\0":
         raise refused("it is not an SQLite database")
     (page,) = struct.unpack(">H", head[16:18])
@@ -471,7 +487,7 @@ def _check(conn: sqlite3.Connection, path: Path, device_id: DeviceId, limits: Li
             f"it holds {entries:,} entries in {locations:,} locations; this device keeps at most {limits.entries:,} in"
             f" {limits.locations:,} of one device"
         )
-    folders = _check_entries(conn)
+    folders = _check_entries(conn, limits.largest_id)
     for sql in RECEIVER_INDEXES:  # (before the rules across rows: they use entries_by_parent)
         try:
             conn.execute(sql)
@@ -506,12 +522,15 @@ def _refuse_breaking(conn: sqlite3.Connection, table: str, rules: list[tuple[str
         raise refused(f"{_ROW[table].format(bad[0])}: {why}")
 
 
-def _check_entries(conn: sqlite3.Connection) -> int:
+def _check_entries(conn: sqlite3.Connection, largest: int) -> int:
     """The entries' ROW_RULES, and their TEXT_RULES, in one scan of them a chunk at a time; returns how many are
     folders."""
-    (first,) = conn.execute("SELECT min(rowid) FROM cat.entries").fetchone()
+    first, last = conn.execute(  # (each its own SELECT: one end of the rowids, where both in one would scan them all)
+        "SELECT (SELECT min(rowid) FROM cat.entries), (SELECT max(rowid) FROM cat.entries)").fetchone()
     if first is not None and first < 1:  # (the chunks start after 0)
         raise refused(f"entry {first}: its id is not an id")
+    if last is not None and last > largest:
+        raise refused(f"entry {last}: its id is past {largest:,}, the largest this device keeps")
     folders, low = 0, 0
     while True:
         end = conn.execute("SELECT rowid FROM cat.entries WHERE rowid > ? ORDER BY rowid LIMIT 1 OFFSET ?",

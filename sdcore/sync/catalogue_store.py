@@ -21,7 +21,7 @@ from sdcore.index.kinds import extension_of
 from sdcore.library.damage import uri
 from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS, add_functions, folded_sql, named_sql
 from sdcore.sdpath import DeviceId
-from sdcore.sync.catalogue_file import HELD, CatalogueFile, Limits, check
+from sdcore.sync.catalogue_file import CatalogueFile, Limits, check
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -53,6 +53,10 @@ SORTED_INDEXES = [  # sorted searches walk these and stop at the limit
 ]
 
 
+KEPT = Limits(largest_id=(1 << SLOT_BITS) - 1)
+"""What a kept catalogue holds at most: HELD, of entry ids that `global_id` numbers."""
+
+
 def global_id(slot: int, owner_id: int) -> int:
     """The id by which the library's tables (tags, notes) name the entry `owner_id` of the device given `slot`."""
     if not 1 <= slot <= MAX_SLOT or not 0 < owner_id < 1 << SLOT_BITS:
@@ -70,7 +74,7 @@ def staging_path(library: Library, device_id: DeviceId) -> Path:
     return library.folder / FOLDER / f"{device_id}.db.part"
 
 
-def keep(library: Library, device_id: DeviceId, limits: Limits = HELD) -> CatalogueFile:
+def keep(library: Library, device_id: DeviceId, limits: Limits = KEPT) -> CatalogueFile:
     """Check the file staged for `device_id` (CatalogueRefused says why not), build what reading it needs, make it
     durable and put it in place of the one kept so far, which its readers keep until they close it. A staged file
     refused or cut off (an error, Ctrl-C) is deleted; the one kept stays."""
@@ -82,7 +86,8 @@ def keep(library: Library, device_id: DeviceId, limits: Limits = HELD) -> Catalo
             os.fsync(f.fileno())
         os.replace(staged, kept)
     except BaseException:
-        staged.unlink(missing_ok=True)
+        with contextlib.suppress(IsADirectoryError):  # (a folder staged is no file to delete: the refusal is said)
+            staged.unlink(missing_ok=True)
         raise
     folder = os.open(kept.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

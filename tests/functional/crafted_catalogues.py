@@ -171,6 +171,19 @@ CRAFTED = [
         f"WITH n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 1300) INSERT INTO entries SELECT i, 1, 1,"
         f" printf('%.{MAX_NAME - 10}c', 'x') || i || CASE i WHEN 1300 THEN printf('%.20c', 'x') ELSE '' END, {FILE},"
         " NULL, 0, 0, NULL, 0, NULL FROM n")),
+    Crafted("a name that is '/'", NAME_RULE, _sql("UPDATE entries SET name = '/' WHERE id = 5")),
+    Crafted("a root named '/'", "entry 1: its name is not a file name", _sql("UPDATE entries SET name = '/' WHERE id = 1")),
+    Crafted("a character split across the '/' the scan joins names with", NAME_RULE, _sql(
+        "UPDATE entries SET name = CAST(CAST('n.tx' AS BLOB) || x'c3' AS TEXT) WHERE id = 5",
+        f"INSERT INTO entries VALUES (6, 1, 1, CAST(x'a9' || CAST('t.txt' AS BLOB) AS TEXT), {FILE}, NULL, 0, 0, NULL, 0, NULL)")),
+    Crafted("a name with a slash in the entry one past a chunk of 20,000", "entry 20001: its name is not a file name", _sql(
+        "WITH n(i) AS (SELECT 6 UNION ALL SELECT i + 1 FROM n WHERE i < 20001) INSERT INTO entries SELECT i, 1, 1,"
+        f" CASE i WHEN 20001 THEN 'a/b' ELSE 'f' || i END, {FILE}, NULL, 0, 0, NULL, 0, NULL FROM n")),
+    Crafted("two roots of one location", "must be unique (directory_paths (location_id, path))", _sql(
+        f"INSERT INTO entries VALUES (6, 1, NULL, '', {DIR}, NULL, 0, 0, NULL, 0, NULL)",
+        "INSERT INTO directory_paths VALUES (6, 1, '')")),
+    Crafted("a detached folder's path that is another folder's", "must be unique (directory_paths (location_id, path))",
+            _sql(ORPHAN, "INSERT INTO directory_paths VALUES (6, 1, 'photos')")),
     Crafted("a hidden flag of 2", "entry 5: its hidden flag is not a flag", _sql("UPDATE entries SET hidden = 2 WHERE id = 5")),
     Crafted("an id of 0", "entry 0: its id is not an id", _sql("UPDATE entries SET id = 0 WHERE id = 5")),
     Crafted("a negative id", "entry -5: its id is not an id", _sql("UPDATE entries SET id = -5 WHERE id = 5")),
@@ -251,6 +264,9 @@ FINE = [
     ("entries of ids far apart", _sql(
         f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)",
         f"INSERT INTO entries VALUES (9223372036854775807, 1, 1, 'farthest', {FILE}, NULL, 0, 0, NULL, 0, NULL)"), False),
+    ("exactly 20,000 entries (one chunk of the scan)", _sql(
+        "WITH n(i) AS (SELECT 6 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO entries SELECT i, 1, 1,"
+        f" 'f' || i, {FILE}, NULL, 0, 0, NULL, 0, NULL FROM n"), False),
     ("a location on a disk", _sql("UPDATE locations SET volume_id = 'fingerprint:ab.c-d_1', volume_path = 'a/b'"), False),
 ]  # fmt: skip
 """Files that keep every rule (`check` accepts them)."""

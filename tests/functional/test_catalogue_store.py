@@ -5,7 +5,10 @@ numbering), those put on it by global ids do; a refused file is deleted and the 
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ from sdcore.library.library import create_folder
 from sdcore.sync.catalogue import CatalogueRefused
 from sdcore.sync.catalogue_file import make
 from sdcore.sync.catalogue_store import connect, forget, global_id, keep, path_of, staging_path
+from tests.functional.crafted_catalogues import DEVICE, FILE, tiny
 from tests.functional.test_catalogue_file import indexed, make_home
 
 SLOT = 3
@@ -129,3 +133,61 @@ async def test_every_table_of_the_library_naming_an_entry_is_shadowed_on_a_catal
         assert conn.execute(f'SELECT count(*) FROM "{name}"').fetchone() == (0,), name
     with pytest.raises(sqlite3.OperationalError):  # read-only, the library too
         conn.execute("DELETE FROM lib.tags")
+
+
+def _kept_in_a_thread(receiver: Library, device: uuid.UUID) -> BaseException | None:
+    """What `keep` raised (None: it returned), failing the test if it is still at it after 20 s (on a FIFO it waited for
+    a writer forever: this unblocks it so that the test ends)."""
+    raised: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            keep(receiver, device)
+            raised.append(None)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
+        staged = staging_path(receiver, device)
+        os.close(os.open(staged, os.O_WRONLY | os.O_NONBLOCK))  # a writer that writes nothing: its reader gets EOF
+        thread.join(20)
+        pytest.fail("keep waited on a FIFO staged in place of a file")
+    return raised[0]
+
+
+@pytest.mark.parametrize("what", ["symlink", "fifo", "folder"])
+async def test_a_staged_name_that_is_not_a_file_is_refused_and_what_it_leads_to_is_left_untouched(
+    library: Library, receiver: Library, tmp_path: Path, what: str
+) -> None:
+    """A link staged to a real catalogue elsewhere was followed, written into (its indexes) and kept as a link; a FIFO
+    made keep wait for a writer forever; a folder raised IsADirectoryError from the cleanup, not a refusal."""
+    conn = await kept_from(library, receiver, tmp_path)
+    device = library.context.device_id
+    before = path_of(receiver, device).read_bytes()
+    staged = staging_path(receiver, device)
+    elsewhere = tmp_path / "elsewhere.db"
+    make(library, elsewhere)
+    outside = elsewhere.read_bytes()
+    {"symlink": lambda: staged.symlink_to(elsewhere), "fifo": lambda: os.mkfifo(staged), "folder": staged.mkdir}[what]()
+    raised = await asyncio.to_thread(_kept_in_a_thread, receiver, device)
+    assert isinstance(raised, CatalogueRefused) and "not a file" in str(raised), raised
+    assert path_of(receiver, device).read_bytes() == before and not path_of(receiver, device).is_symlink()
+    assert elsewhere.read_bytes() == outside
+    assert not staged.exists() or what == "folder"  # (a folder is not a file to delete: it is left)
+    conn.close()
+
+
+def test_a_catalogue_of_entry_ids_that_global_ids_cannot_number_is_refused(receiver: Library) -> None:
+    """An entry of id 1 << 40 (which `check` takes: the batches' ids go to 2**63 - 1) was kept, and could never be
+    tagged or noted: its global id is no number of its slot (`slot << 40 | id` would be another slot's)."""
+    device = uuid.UUID(DEVICE)
+    far = f"INSERT INTO entries VALUES (1 << 40, 1, 1, 'far', {FILE}, NULL, 0, 0, NULL, 0, NULL)"
+    tiny(staging_path(receiver, device), lambda conn: conn.execute(far))
+    with pytest.raises(CatalogueRefused, match="entry 1099511627776: its id is past 1,099,511,627,775"):
+        keep(receiver, device)
+    assert not path_of(receiver, device).exists() and not staging_path(receiver, device).exists()
+    tiny(staging_path(receiver, device), lambda conn: conn.execute(far.replace("1 << 40", "(1 << 40) - 1")))
+    assert keep(receiver, device).entries == 6

@@ -4,6 +4,7 @@ got through, against a real server on 127.0.0.1 (the `served` server of the conf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import time
@@ -308,16 +309,46 @@ def test_a_shared_device_hashing_a_huge_sparse_file_does_not_stall_the_server_fo
             await asyncio.wait_for(other.link("beta").call("stat", path=_b(served.share)), 5)
 
     async def attack() -> None:
-        async with served.client() as net:
-            link = net.link("beta")
-            handle = await link.call("write_open", path=_b(served.share / "huge.bin"))
-            await link.call("write_chunk", handle=handle, offset=64 << 30, data=b"x")  # 64 GiB, no disk used
-            await link.call("write_close", handle=handle)
+        await _huge_file(served)
         asked = [await ask_hashes(4) for _ in range(3)] if leaving else [await ask_hashes(12)]
         for h in (h for hashes in asked for h in hashes):
             h.cancel()
         if leaving:
             await another_device_is_answered()
+
+    asyncio.run(attack())
+
+
+async def _huge_file(served: Served) -> None:
+    """huge.bin in the share: 64 GiB that hashing reads all of (sparse: no disk used)."""
+    async with served.client() as net:
+        link = net.link("beta")
+        handle = await link.call("write_open", path=_b(served.share / "huge.bin"))
+        await link.call("write_chunk", handle=handle, offset=64 << 30, data=b"x")
+        await link.call("write_close", handle=handle)
+
+
+def test_two_shared_devices_hashing_huge_files_together_do_not_take_every_worker_thread_of_the_server(
+    served: Served,
+) -> None:
+    """alpha and gamma each ask 4 hashes of a 64 GiB sparse file: each kept to its 3 threads, together they held the
+    6 worker threads of a server of 2 cores (asyncio's cpu count + 4), and a stat, which any request, a copy's
+    writes or the server's own work takes a thread for, waited minutes."""
+
+    async def attack() -> None:
+        await _huge_file(served)
+        async with served.client() as alpha, served.client("c") as gamma:
+            hashes = [
+                asyncio.ensure_future(net.link("beta").call("full_hash", path=_b(served.share / "huge.bin")))
+                for net in (alpha, gamma)
+                for _ in range(4)
+            ]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(alpha.link("beta").call("stat", path=_b(served.share)), 5)
+            finally:
+                for h in hashes:
+                    h.cancel()
 
     asyncio.run(attack())
 
@@ -474,3 +505,93 @@ async def test_a_device_asks_one_spacedrop_at_a_time(tmp_path: Path) -> None:
         assert len(asked) == 1, f"{len(asked)} questions asked at once"
         refused = [g for g in got if isinstance(g, SdError)]
         assert len(refused) == 49 and "waits for an answer" in str(refused[0])
+
+
+def test_a_shared_device_hashing_huge_files_leaves_another_device_a_thread_for_its_own_hash(served: Served) -> None:
+    """alpha asks 4 hashes of a 64 GiB sparse file: it holds its 3 threads, and gamma's hash of a small file (a copy's
+    check, as its deletes and trash) still finds one of the server's (with all devices held to 3 together, it waited
+    minutes for alpha's)."""
+
+    async def attack() -> None:
+        await _huge_file(served)
+        (served.share / "small.txt").write_text("small")
+        async with served.client() as alpha, served.client("c") as gamma:
+            hashes = [
+                asyncio.ensure_future(alpha.link("beta").call("full_hash", path=_b(served.share / "huge.bin")))
+                for _ in range(4)
+            ]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(gamma.link("beta").call("full_hash", path=_b(served.share / "small.txt")), 5)
+            finally:
+                for h in hashes:
+                    h.cancel()
+
+    asyncio.run(attack())
+
+
+def test_a_shared_device_asking_restores_from_a_full_trash_does_not_stall_the_server_for_others(served: Served) -> None:
+    """Each restore reads every item of the trash to find the one asked (trash.find: 0.8 s CPU for 30,000 items, which
+    a device can trash one by one): 60 restores asked at once held every worker thread, and another device's stat
+    waited behind them, as for hashes before DEVICE_THREADS."""
+    trash = served.tmp / "xdg-b" / "Trash"
+    (trash / "info").mkdir(parents=True)
+    (trash / "files").mkdir()
+    for i in range(30_000):
+        (trash / "files" / f"f{i}").touch()
+        (trash / "info" / f"f{i}.trashinfo").write_text(
+            f"[Trash Info]\nPath={served.share}/f{i}\nDeletionDate=2024-01-01T00:00:00\n"
+        )
+
+    async def attack() -> None:
+        async with served.client() as alpha, served.client("c") as gamma:
+            asked = [asyncio.ensure_future(alpha.link("beta").call("restore", key=b"nope")) for _ in range(60)]
+            await asyncio.sleep(1)
+            try:
+                await asyncio.wait_for(gamma.link("beta").call("stat", path=_b(served.share)), 5)
+            finally:
+                for a in asked:
+                    a.cancel()
+
+    asyncio.run(attack())
+
+
+def test_the_text_of_an_error_a_paired_devices_core_sends_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """`sd note beta:/srv/x TEXT` makes the file known on beta by beta's core (Entries.make_known), whose errors `sd`
+    prints: beta's core answering with an error whose text drives the terminal (a title, a cleared screen) had it
+    printed raw, where the same text sent over sd-rpc is escaped (frames.decode_error)."""
+    from sdcore.api import wire
+    from sdcore.sdpath import SdPath
+
+    async def lying_core(reader: Any, writer: Any, channel: Any) -> None:
+        writer.write(wire.frame({"hello": {"device": str(beta_id), "protocol": 1, "pid": 1}}))
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            while True:
+                asked = wire.decode(await wire.read_frame(reader, 1 << 20))
+                said = "/srv/x does not exist\x1b]0;owned\x07\x1b[2J"
+                writer.write(wire.frame({"id": asked["id"], "error": ["NotFound", said]}))
+
+    async def attack() -> None:
+        nonlocal beta_id
+        async with (
+            device_network(tmp_path / "a", "alpha", listen=False) as alpha,
+            device_network(tmp_path / "b", "beta") as beta,
+        ):
+            await pair(beta, alpha)
+            beta_id = beta.device.id
+            beta.api_server = lying_core
+            async with alpha.core_session(beta.device.id) as core:
+                with pytest.raises(SdError) as raised:
+                    await core.library("Photos").entries.make_known(SdPath(beta.device.id, "/srv/x"))
+            beta.api_server = refusing_core
+            with pytest.raises(SdError) as refused:
+                await alpha.api_of(beta.device.id)
+        for error in (raised.value, refused.value):
+            assert "\x1b" not in str(error) and "\\x1b]0;owned\\x07" in str(error), str(error)
+
+    async def refusing_core(reader: Any, writer: Any, channel: Any) -> None:  # its hello an error, as a busy core's
+        writer.write(wire.frame({"error": "busy\x1b]0;owned\x07\x1b[2J"}))
+        await writer.drain()
+
+    beta_id = None
+    asyncio.run(attack())
