@@ -1,0 +1,156 @@
+"""A kept catalogue file brought up to date from its owner's numbered batches (sdcore.sync.catalogue_store_apply): a
+real library's file, kept by a second library, follows the owner's changes (a folder renamed, files moved, a tree
+deleted, files added and changed, a location removed and one added) batch by batch to the file the owner makes now,
+search index and all; a batch applied twice changes nothing, one from after the file's head is refused; an apply cut
+off leaves the file as it was; a batch that would break a rule of a catalogue file is refused and writes nothing."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sdcore import search
+from sdcore.library import Library
+from sdcore.library.context import LibraryContext
+from sdcore.library.library import create_folder
+from sdcore.sync import catalogue_store_apply
+from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueRefused, catalogue_changes
+from sdcore.sync.catalogue_file import APPLICATION_ID, FORMAT, PAGE_SIZE, SCHEMA, Limits, check, make
+from sdcore.sync.catalogue_store import connect, keep, path_of, staging_path
+from sdcore.sync.catalogue_store_apply import apply
+from tests.functional.test_catalogue_file import indexed, make_home, rows
+from tests.functional.test_catalogue_store import QUERIES, SLOT, receiver  # noqa: F401 (a fixture)
+
+
+def kept(owner: Library, receiver: Library) -> Path:
+    """The owner's catalogue as it is now, made by it and kept by `receiver`."""
+    make(owner, staging_path(receiver, owner.context.device_id))
+    keep(receiver, owner.context.device_id)
+    return path_of(receiver, owner.context.device_id)
+
+
+def head_of(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT head FROM catalogue").fetchone()[0])
+
+
+def batches_since(owner: Library, since: int, limit: int) -> list[CatalogueBatch]:
+    """The owner's batches after `since`, as they come over the wire."""
+    found = []
+    while True:
+        batch = CatalogueBatch.unpack(catalogue_changes(owner, since, limit).pack())
+        found.append(batch)
+        since = batch.up_to
+        if batch.complete:
+            return found
+
+
+def follow(owner: Library, receiver: Library, limit: int) -> None:
+    """Apply the owner's batches since the kept file's head, proving after each that the file keeps every rule."""
+    path = path_of(receiver, owner.context.device_id)
+    for batch in batches_since(owner, head_of(path), limit):
+        apply(receiver, owner.context.device_id, batch)
+        assert_checked(path, owner)
+
+
+def assert_checked(path: Path, owner: Library) -> None:
+    """`check` accepts the kept file's tables (copied into a file as a peer sends one: the kept file has the
+    receiver's indexes in it)."""
+    copy = path.with_name("copy.db")
+    copy.unlink(missing_ok=True)
+    conn = sqlite3.connect(copy, isolation_level=None)
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {FORMAT}")
+    conn.execute("ATTACH ? AS kept", (str(path),))
+    for sql in SCHEMA:
+        conn.execute(sql)
+        table = sql.split()[2]
+        conn.execute(f"INSERT INTO {table} SELECT * FROM kept.{table}")
+    conn.close()
+    check(copy, owner.context.device_id)
+    copy.unlink()
+
+
+def vocabulary(path: Path) -> list[list[tuple]]:
+    """What the search index and folder index hold: each term and how many rows have it (a row left in, or one taken
+    out by other values than it went in with, changes a count)."""
+    conn = sqlite3.connect(path)
+    found = []
+    for index in ("search_index", "folder_index"):
+        conn.execute(f"CREATE VIRTUAL TABLE temp.v_{index} USING fts5vocab(main, {index}, row)")
+        found.append(conn.execute(f"SELECT term, doc FROM temp.v_{index} ORDER BY term").fetchall())
+    conn.close()
+    return found
+
+
+def assert_as_made_now(owner: Library, receiver: Library, tmp_path: Path) -> None:
+    """The kept file's tables and search index are those of the file the owner makes now (kept by a third library),
+    and the library's search finds on it what it finds on the owner's own database."""
+    device = owner.context.device_id
+    shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
+    third = Library(create_folder(tmp_path / "fresh", "Fresh"), LibraryContext.this_device_only(uuid.uuid4()))
+    fresh = kept(owner, third)
+    third.close()
+    mine = path_of(receiver, device)
+    assert rows(mine) == rows(fresh)
+    assert vocabulary(mine) == vocabulary(fresh)
+    places = {loc.id: loc for loc in owner.locations.list()}
+    conn = connect(receiver, device, SLOT)
+    try:
+        for query in QUERIES:
+            assert search.run_on(conn, receiver, query, places) == search.run_on(owner.read(), owner, query, places), query
+    finally:
+        conn.close()
+
+
+async def changed(owner: Library, home: Path, tmp_path: Path) -> None:
+    """What a user does between two syncs, indexed by the owner: a folder renamed, files moved between folders, a
+    tree deleted, files added, a file's content changed, a location removed and another added."""
+    (home / "photos" / "2024").rename(home / "photos" / "twenty-four")  # every path below it changes
+    (home / "docs" / "Été.PDF").rename(home / "photos" / "Été.PDF")
+    (home / "photos" / "copy of winter.jpg").rename(home / "empty" / "copy of winter.jpg")
+    shutil.rmtree(home / "old")
+    (home / "photos" / "twenty-four" / "autumn").mkdir()
+    (home / "photos" / "twenty-four" / "autumn" / "leaves.jpg").write_bytes(b"\xff\xd8\xff" + b"leaf" * 50)
+    (home / "docs" / "new.md").write_text("# new")
+    (home / "docs" / ".bashrc").write_text("alias la='ls -a' # changed")
+    owner.locations.remove(str(tmp_path / "other"))
+    await indexed(owner, home)
+    third = tmp_path / "third"
+    (third / "music" / "live").mkdir(parents=True)
+    (third / "music" / "live" / "song.flac").write_bytes(b"fLaC" + b"\0" * 40)
+    await indexed(owner, third)
+
+
+async def indexed_home(owner: Library, tmp_path: Path) -> Path:
+    """The owner's home (and a tree to delete later) and a second location, indexed."""
+    home = make_home(tmp_path / "home")
+    (home / "old" / "deep" / "deeper").mkdir(parents=True)
+    for folder in ("old", "old/deep", "old/deep/deeper"):
+        (home / folder / "notes.txt").write_text(folder)
+    await indexed(owner, home)
+    other = tmp_path / "other"
+    (other / "inside").mkdir(parents=True)
+    (other / "inside" / "x.txt").write_text("x")
+    await indexed(owner, other)
+    return home
+
+
+@pytest.mark.parametrize("limit", [3, 2000], ids=["small batches", "one batch"])
+async def test_a_kept_catalogue_follows_its_owners_changes_to_the_file_it_makes_now(
+    library: Library, receiver: Library, tmp_path: Path, limit: int
+) -> None:
+    home = await indexed_home(library, tmp_path)
+    kept(library, receiver)
+    await changed(library, home, tmp_path)
+
+    follow(library, receiver, limit)
+
+    assert_as_made_now(library, receiver, tmp_path)
+    paths = [row[2] for row in rows(path_of(receiver, library.context.device_id))[3]]
+    assert "photos/twenty-four/summer" in paths and "photos/2024" not in paths and "old/deep" not in paths
