@@ -154,3 +154,76 @@ async def test_a_kept_catalogue_follows_its_owners_changes_to_the_file_it_makes_
     assert_as_made_now(library, receiver, tmp_path)
     paths = [row[2] for row in rows(path_of(receiver, library.context.device_id))[3]]
     assert "photos/twenty-four/summer" in paths and "photos/2024" not in paths and "old/deep" not in paths
+
+
+async def test_a_batch_applied_twice_or_late_changes_nothing_and_one_from_after_the_files_head_is_refused(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    home = await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    await changed(library, home, tmp_path)
+    device = library.context.device_id
+    small = batches_since(library, head_of(path), 4)
+    assert len(small) > 3
+
+    with pytest.raises(CatalogueRefused, match=f"starts after change {small[1].since}.* ask again from {head_of(path)}"):
+        apply(receiver, device, small[1])
+    before = path.read_bytes()
+    apply(receiver, device, small[0])
+    apply(receiver, device, small[0])  # twice
+    (whole,) = batches_since(library, small[0].since, 5000)  # one batch over what came already and the rest
+    apply(receiver, device, whole)
+    after = path.read_bytes()
+    assert after != before
+    for batch in [*small, whole]:  # late: every one of them carries changes the file has, or older ones
+        apply(receiver, device, batch)
+    assert path.read_bytes() == after
+    assert_as_made_now(library, receiver, tmp_path)
+
+
+async def test_an_apply_cut_off_midway_leaves_the_file_as_it_was(
+    library: Library, receiver: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    await changed(library, home, tmp_path)
+    before = path.read_bytes()
+    (batch,) = batches_since(library, head_of(path), 5000)
+    written = catalogue_store_apply._Writer.place
+    calls = []
+
+    def cut_off(self: object, *args: object) -> None:
+        written(self, *args)  # type: ignore[arg-type]
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as Ctrl-C, or anything that stops it, would
+
+    monkeypatch.setattr(catalogue_store_apply._Writer, "place", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        apply(receiver, library.context.device_id, batch)
+    assert path.read_bytes() == before and not path.with_name(path.name + "-journal").exists()
+    monkeypatch.undo()
+    apply(receiver, library.context.device_id, batch)
+    assert_as_made_now(library, receiver, tmp_path)
+
+
+async def test_an_entry_moved_out_of_a_folder_deleted_later_survives_batches_cut_between_the_two(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    home = make_home(tmp_path / "home")
+    (home / "box" / "kept" / "inner").mkdir(parents=True)
+    (home / "box" / "kept" / "inner" / "deep.txt").write_text("deep")
+    (home / "box" / "kept" / "file.txt").write_text("file")
+    await indexed(library, home)
+    path = kept(library, receiver)
+    (home / "box" / "kept").rename(home / "kept")  # moved out of box, then box deleted
+    shutil.rmtree(home / "box")
+    await indexed(library, home)
+    (home / "kept").rename(home / "kept again")  # its change numbered after box's deletion
+    await indexed(library, home)
+
+    follow(library, receiver, 1)  # a batch a change: box's deletion comes before its own move
+
+    assert_as_made_now(library, receiver, tmp_path)
+    names = {row[3] for row in rows(path)[2]}
+    assert {"kept again", "inner", "deep.txt", "file.txt"} <= names and "box" not in names
