@@ -45,10 +45,14 @@ def detached_path(entry_id: int) -> str:
 def apply(library: Library, device_id: DeviceId, batch: CatalogueBatch, limits: Limits = HELD) -> None:
     """Write `batch` of `device_id`'s catalogue into the file of it kept here and move the file's head to the batch's
     `up_to`, in one transaction: a batch applied twice changes nothing. Raises CatalogueRefused, writing nothing, for a
-    batch that starts after the file's head or would break a rule of a catalogue file (or `limits`)."""
+    batch that starts after the file's head or would break a rule of a catalogue file (or `limits`); FileNotFoundError
+    when no catalogue of `device_id` is kept here (`catalogue_store.keep` puts a whole one in place first)."""
     if batch.device_id != device_id:
         raise _refused(f"it claims to be the catalogue of {batch.device_id}, not of {device_id}")
-    conn = sqlite3.connect(uri(path_of(library, device_id), "mode=rw"), uri=True, isolation_level=None)
+    kept = path_of(library, device_id)
+    if not kept.is_file():
+        raise FileNotFoundError(f"no catalogue of {device_id} is kept in {library.folder}")
+    conn = sqlite3.connect(uri(kept, "mode=rw"), uri=True, isolation_level=None)
     try:
         add_functions(conn)
         conn.create_function("ext_token", 1, ext_token, deterministic=True)

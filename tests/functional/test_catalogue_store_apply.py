@@ -6,6 +6,7 @@ off leaves the file as it was; a batch that would break a rule of a catalogue fi
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sqlite3
 import uuid
@@ -22,8 +23,11 @@ from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueRefus
 from sdcore.sync.catalogue_file import APPLICATION_ID, FORMAT, PAGE_SIZE, SCHEMA, Limits, check, make
 from sdcore.sync.catalogue_store import connect, keep, path_of, staging_path
 from sdcore.sync.catalogue_store_apply import apply
+from tests.functional import test_catalogue_store
 from tests.functional.test_catalogue_file import indexed, make_home, rows
-from tests.functional.test_catalogue_store import QUERIES, SLOT, receiver  # noqa: F401 (a fixture)
+from tests.functional.test_catalogue_store import QUERIES, SLOT
+
+receiver = test_catalogue_store.receiver  # (a fixture: a second device's library)
 
 
 def kept(owner: Library, receiver: Library) -> Path:
@@ -227,3 +231,60 @@ async def test_an_entry_moved_out_of_a_folder_deleted_later_survives_batches_cut
     assert_as_made_now(library, receiver, tmp_path)
     names = {row[3] for row in rows(path)[2]}
     assert {"kept again", "inner", "deep.txt", "file.txt"} <= names and "box" not in names
+
+
+def _new(entry_id: int, location: int, parent: int | None, name: str, kind: str = "file") -> CatalogueEntry:
+    return CatalogueEntry(entry_id, location, parent, name, kind, None, 1, 0, 1.7e9, False, None)
+
+
+REFUSED = {  # what the batch carries (from the kept file's ids by name), what the refusal says
+    "an entry in a location never sent": (lambda n: [_new(900_001, 77, n["photos"], "x")], "which its device never sent"),
+    "an entry in no folder there": (lambda n: [_new(900_001, 1, 800_000, "x")], "is not a folder of its location"),
+    "an entry in a file": (lambda n: [_new(900_001, 1, n["winter.jpg"], "x")], "is not a folder of its location"),
+    "an entry in a folder of another location": (
+        lambda n: [_new(900_001, 1, n["inside"], "x")], "is not a folder of its location"),
+    "a folder moved into itself": (
+        lambda n: [_new(n["photos"], 1, n["summer"], "photos", "dir")], "moves folder .* into itself"),
+    "more entries than this device keeps": (lambda n: [_new(900_001, 1, n["photos"], "x")], "keeps at most"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("what", REFUSED)
+async def test_a_batch_that_would_break_a_rule_of_a_catalogue_file_is_refused_and_writes_nothing(
+    library: Library, receiver: Library, tmp_path: Path, what: str
+) -> None:
+    await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    with sqlite3.connect(path) as conn:
+        names = dict(conn.execute("SELECT name, id FROM entries"))
+        (held,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+    carried, says = REFUSED[what]
+    head = head_of(path)
+    batch = CatalogueBatch(library.context.device_id, "owner", head, head + 1, head + 1, entries=carried(names))
+    batch = CatalogueBatch.unpack(batch.pack())  # (a batch fine field by field)
+    before = path.read_bytes()
+    limits = Limits(entries=held) if "keeps" in says else Limits()
+    with pytest.raises(CatalogueRefused, match="^a catalogue batch was refused: .*" + says) as refusal:
+        apply(receiver, library.context.device_id, batch, limits)
+    assert "\n" not in str(refusal.value) and path.read_bytes() == before
+
+
+async def test_a_batch_of_another_device_or_past_the_locations_kept_is_refused_and_writes_nothing(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    before, head = path.read_bytes(), head_of(path)
+    (place,) = batches_since(library, 0, 1)[:1]  # the first location, as a batch carries it
+    (loc,) = place.locations
+    third = CatalogueBatch(library.context.device_id, "owner", head, head + 1, head + 1,
+                           locations=(loc.__class__(99, "/elsewhere", "x", loc.mode, "indexed", 1.0, None, None),))  # fmt: skip
+    with pytest.raises(CatalogueRefused, match="keeps at most .* in 2 of one device"):
+        apply(receiver, library.context.device_id, third, Limits(locations=2))
+    with pytest.raises(CatalogueRefused, match="claims to be the catalogue of"):
+        apply(receiver, uuid.uuid4(), third)
+    assert path.read_bytes() == before
+    stranger = uuid.uuid4()
+    with pytest.raises(FileNotFoundError, match=f"no catalogue of {stranger} is kept"):
+        apply(receiver, stranger, dataclasses.replace(third, device_id=stranger))
+    assert not path_of(receiver, stranger).exists()
