@@ -14,6 +14,7 @@ a stale one still is detaches that one the same way. A detached folder's path is
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sdcore.library.damage import uri
@@ -25,6 +26,7 @@ from sdcore.sync.catalogue import (
     CatalogueEntry,
     CatalogueLocation,
     CatalogueRefused,
+    _rows,
 )
 from sdcore.sync.catalogue_file import HELD, Limits, cas_number
 from sdcore.sync.catalogue_store import INDEXED_EXT, INDEXED_NAME, INDEXED_PATH, ext_token, path_of
@@ -88,6 +90,31 @@ _UNINDEX_PATHS = (
 )
 _INDEX_PATHS = f"INSERT INTO folder_index (rowid, path) SELECT entry_id, {INDEXED_PATH} FROM directory_paths WHERE path != '' AND "
 _FOLDER = "SELECT e.location_id, e.kind_code, d.path FROM entries e LEFT JOIN directory_paths d ON d.entry_id = e.id WHERE e.id = ?"
+_COLUMNS = "id, location_id, parent_id, name, kind_code, object_code, size, files, mtime, hidden, cas_number"
+_STAGE = f"CREATE TEMP TABLE IF NOT EXISTS staged (n INTEGER PRIMARY KEY, {_COLUMNS}, step INTEGER NOT NULL)"
+"""A batch's entries as the file's rows; `step`: 0 one by one, 1 in place, 2 new at a free name, 3 one by one last."""
+_UPSERT = (
+    "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind_code = excluded.kind_code,"
+    " object_code = excluded.object_code, size = excluded.size, files = excluded.files, mtime = excluded.mtime,"
+    " hidden = excluded.hidden, cas_number = excluded.cas_number"
+)
+_IN_PLACE = (  # where it was, as it was named: neither its path nor the search index changes
+    "UPDATE temp.staged SET step = 1 WHERE EXISTS (SELECT 1 FROM entries e WHERE e.id = staged.id"
+    " AND e.location_id = staged.location_id AND e.parent_id IS staged.parent_id AND e.name = staged.name"
+    " AND e.kind_code = staged.kind_code)"
+)
+_UPDATE_IN_PLACE = (
+    "UPDATE entries SET object_code = s.object_code, size = s.size, files = s.files, mtime = s.mtime, hidden = s.hidden,"
+    " cas_number = s.cas_number FROM temp.staged s WHERE s.step = 1 AND s.id = entries.id"
+)
+_NEW_AT_FREE_NAMES = (  # (after the folders and moves: a new file's folder may be new, its name freed by a move)
+    "UPDATE temp.staged SET step = 2 WHERE step = 3 AND id NOT IN (SELECT id FROM entries) AND EXISTS (SELECT 1 FROM"
+    f" entries p WHERE p.id = staged.parent_id AND p.kind_code = {DIR_CODE} AND p.location_id = staged.location_id)"
+    " AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.parent_id = staged.parent_id AND o.name = staged.name)"
+    " AND NOT EXISTS (SELECT 1 FROM temp.staged t WHERE t.step = 3 AND t.parent_id = staged.parent_id"
+    " AND t.name = staged.name AND t.n != staged.n)"
+)
+_INSERT_NEW = f"INSERT INTO entries SELECT {_COLUMNS} FROM temp.staged WHERE step = 2 ORDER BY n"
 _SUBTREE = "location_id = ? AND (path = ? OR (path >= ? AND path < ?))"  # ('/' sorts just before '0')
 
 
@@ -120,8 +147,7 @@ class _Writer:
             self.delete_location(gone)
         for loc in batch.locations:
             self.location(loc)
-        for entry in batch.entries:
-            self.entry(entry)
+        self.entries(batch.entries)
         # a root that is no root of its location any more (deleted, or yet to come: it is set when it comes)
         self.conn.execute(
             "UPDATE locations SET root_id = NULL WHERE root_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e"
@@ -200,53 +226,77 @@ class _Writer:
                    (new, len(old) + 1, *_subtree(location, old)))  # fmt: skip
         db.execute(_INDEX_PATHS + _SUBTREE, _subtree(location, new))
 
-    def entry(self, e: CatalogueEntry) -> None:
+    def entries(self, entries: Sequence[CatalogueEntry]) -> None:
+        """The batch's entries, staged as the file's rows: most in a few statements (those whose place is as it was, in
+        place; new ones in a folder here, at a free name, inserted), the others one at a time in the batch's order."""
+        if not entries:
+            return
         db = self.conn
-        if e.location_id not in self.locations:
-            raise _refused(f"entry {e.id} is in location {e.location_id}, which its device never sent")
-        is_dir = e.kind == "dir"
-        old = db.execute(_FOLDER, (e.id,)).fetchone()
-        if old is not None and (old[0] != e.location_id or (old[1] == DIR_CODE) != is_dir):
-            self.delete_entries((e.id,))  # the owner gave its id to another entry
+        db.execute(_STAGE)
+        db.execute("CREATE INDEX IF NOT EXISTS temp.staged_by_place ON staged (parent_id, name)")
+        db.execute("DELETE FROM temp.staged")
+        db.executemany(
+            "INSERT INTO temp.staged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            [(n, e[0], e[1], e[2], e[3], _KIND[e[4]], _OBJECT.get(e[5] or ""), e[6], e[7], e[8], int(e[9]),
+              cas_number(e[10])) for n, e in enumerate(_rows(entries))],
+        )  # fmt: skip
+        (ids,) = db.execute("SELECT count(DISTINCT id) FROM temp.staged").fetchone()
+        if ids == len(entries):  # (an id twice: each in turn, the later a change of the earlier)
+            db.execute(_IN_PLACE)
+            db.execute(_UPDATE_IN_PLACE)
+            db.execute("UPDATE temp.staged SET step = 3 WHERE step = 0 AND id NOT IN (SELECT id FROM entries)"
+                       f" AND kind_code != {DIR_CODE}")  # fmt: skip
+        self.one_by_one(0)
+        db.execute(_NEW_AT_FREE_NAMES)
+        db.execute(_INSERT_NEW)
+        db.execute(_INDEX + "id IN (SELECT id FROM temp.staged WHERE step = 2)")
+        self.one_by_one(3)
+
+    def one_by_one(self, step: int) -> None:
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM temp.staged WHERE step = ? ORDER BY n", (step,)).fetchall()
+        for row in rows:
+            self.entry(row)
+
+    def entry(self, e: tuple) -> None:  # (a row of the file's entries)
+        db = self.conn
+        if e[1] not in self.locations:
+            raise _refused(f"entry {e[0]} is in location {e[1]}, which its device never sent")
+        is_dir = e[4] == DIR_CODE
+        old = db.execute(_FOLDER, (e[0],)).fetchone()
+        if old is not None and (old[0] != e[1] or (old[1] == DIR_CODE) != is_dir):
+            self.delete_entries((e[0],))  # the owner gave its id to another entry
             old = None
         above: str | None = None
-        if e.parent_id is not None:
-            parent = db.execute(_FOLDER, (e.parent_id,)).fetchone()
-            if parent is None or parent[0] != e.location_id or parent[1] != DIR_CODE:
-                raise _refused(f"entry {e.id}'s folder {e.parent_id} is not a folder of its location that its device sent")
+        if e[2] is not None:
+            parent = db.execute(_FOLDER, (e[2],)).fetchone()
+            if parent is None or parent[0] != e[1] or parent[1] != DIR_CODE:
+                raise _refused(f"entry {e[0]}'s folder {e[2]} is not a folder of its location that its device sent")
             above = parent[2]
             if is_dir and old is not None and above is not None and (above == old[2] or above.startswith(f"{old[2]}/")):
-                raise _refused(f"it moves folder {e.id} into itself")
+                raise _refused(f"it moves folder {e[0]} into itself")
             stale = db.execute("SELECT id FROM entries WHERE parent_id = ? AND name = ? AND id != ?",
-                               (e.parent_id, e.name, e.id)).fetchone()  # fmt: skip
+                               (e[2], e[3], e[0])).fetchone()  # fmt: skip
             if stale is not None:
                 self.detach(stale[0])
         if old is not None:
-            db.execute(_UNINDEX + "id = ?", (e.id,))
-        db.execute(
-            "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-            " parent_id = excluded.parent_id, name = excluded.name, kind_code = excluded.kind_code, object_code ="
-            " excluded.object_code, size = excluded.size, files = excluded.files, mtime = excluded.mtime,"
-            " hidden = excluded.hidden, cas_number = excluded.cas_number",
-            (e.id, e.location_id, e.parent_id, e.name, _KIND[e.kind], _OBJECT.get(e.object_kind or ""), e.size, e.files,
-             e.mtime, int(e.hidden), cas_number(e.cas_id)),
-        )  # fmt: skip
-        db.execute(_INDEX + "id = ?", (e.id,))
+            db.execute(_UNINDEX + "id = ?", (e[0],))
+        db.execute(f"INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {_UPSERT}", e)
+        db.execute(_INDEX + "id = ?", (e[0],))
         if is_dir:
             self.place(e, above)
 
-    def place(self, e: CatalogueEntry, above: str | None) -> None:
+    def place(self, e: tuple, above: str | None) -> None:
         """A folder's path, from its folder's (`above`), its tree's with it if it moved."""
-        row = self.conn.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (e.id,)).fetchone()
+        row = self.conn.execute("SELECT path FROM directory_paths WHERE entry_id = ?", (e[0],)).fetchone()
         old = None if row is None else row[0]  # (read now: detaching a stale entry may have moved it)
-        if e.parent_id is None:
-            path = "" if e.name == "" else detached_path(e.id)  # (only a root is named '')
-            if e.name == "":
-                self.conn.execute("UPDATE locations SET root_id = ? WHERE id = ? AND root_id IS NULL", (e.id, e.location_id))
+        if e[2] is None:
+            path = "" if e[3] == "" else detached_path(e[0])  # (only a root is named '')
+            if e[3] == "":
+                self.conn.execute("UPDATE locations SET root_id = ? WHERE id = ? AND root_id IS NULL", (e[0], e[1]))
         else:
-            path = f"{above}/{e.name}" if above else e.name
+            path = f"{above}/{e[3]}" if above else e[3]
         if old is None:
-            self.conn.execute("INSERT INTO directory_paths VALUES (?, ?, ?)", (e.id, e.location_id, path))
-            self.conn.execute(_INDEX_PATHS + "entry_id = ?", (e.id,))
+            self.conn.execute("INSERT INTO directory_paths VALUES (?, ?, ?)", (e[0], e[1], path))
+            self.conn.execute(_INDEX_PATHS + "entry_id = ?", (e[0],))
         elif old != path:
-            self.move(e.location_id, old, path)
+            self.move(e[1], old, path)

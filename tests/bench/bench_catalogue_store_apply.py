@@ -91,7 +91,7 @@ async def bench(tree: Path, rounds: int) -> None:
             merged = Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
             for what, batch in batches.items():
                 ways = [("file", lambda b=batch: apply(keeper, device, b)),
-                        ("own tables", lambda b=batch: apply_catalogue(merged, device, b))]  # fmt: skip
+                        ("own tables", lambda b=batch, m=merged: apply_catalogue(m, device, b))]  # fmt: skip
                 for way, run in ways if r % 2 == 0 else ways[::-1]:
                     start, wall = cpu_self(), time.perf_counter()
                     run()

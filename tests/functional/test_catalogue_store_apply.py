@@ -21,7 +21,7 @@ from sdcore.library.library import create_folder
 from sdcore.sync import catalogue_store_apply
 from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueRefused, catalogue_changes
 from sdcore.sync.catalogue_file import APPLICATION_ID, FORMAT, PAGE_SIZE, SCHEMA, Limits, check, make
-from sdcore.sync.catalogue_store import connect, keep, path_of, staging_path
+from sdcore.sync.catalogue_store import _index_for_reads, connect, keep, path_of, staging_path
 from sdcore.sync.catalogue_store_apply import apply
 from tests.functional import test_catalogue_store
 from tests.functional.test_catalogue_file import indexed, make_home, rows
@@ -63,7 +63,7 @@ def follow(owner: Library, receiver: Library, limit: int) -> None:
 
 def assert_checked(path: Path, owner: Library) -> None:
     """`check` accepts the kept file's tables (copied into a file as a peer sends one: the kept file has the
-    receiver's indexes in it)."""
+    receiver's indexes in it), and its search index is the one `keep` builds over them."""
     copy = path.with_name("copy.db")
     copy.unlink(missing_ok=True)
     conn = sqlite3.connect(copy, isolation_level=None)
@@ -77,6 +77,8 @@ def assert_checked(path: Path, owner: Library) -> None:
         conn.execute(f"INSERT INTO {table} SELECT * FROM kept.{table}")
     conn.close()
     check(copy, owner.context.device_id)
+    _index_for_reads(copy)
+    assert vocabulary(copy) == vocabulary(path)  # the search index kept as one made anew over its rows
     copy.unlink()
 
 
@@ -288,3 +290,34 @@ async def test_a_batch_of_another_device_or_past_the_locations_kept_is_refused_a
     with pytest.raises(FileNotFoundError, match=f"no catalogue of {stranger} is kept"):
         apply(receiver, stranger, dataclasses.replace(third, device_id=stranger))
     assert not path_of(receiver, stranger).exists()
+
+
+async def test_an_entry_taking_the_name_of_one_whose_change_is_still_to_come_detaches_it_till_then(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    device = library.context.device_id
+    with sqlite3.connect(path) as conn:
+        n = dict(conn.execute("SELECT name, id FROM entries"))
+
+    def batch(head: int, *entries: CatalogueEntry) -> CatalogueBatch:
+        return CatalogueBatch.unpack(CatalogueBatch(device, "owner", head, head + 1, head + 1, entries=entries).pack())
+
+    head = head_of(path)
+    swapped = (_new(n["winter.jpg"], 1, n["2024"], "summer", "file"),  # a file takes a folder's name (and its tree)
+               _new(900_001, 1, n["docs"], ".bashrc"),  # a new file takes the name of one still to move
+               _new(n["trailing."], 1, n["docs"], "archive.tar.GZ"),  # two swap names
+               _new(n["archive.tar.GZ"], 1, n["docs"], "trailing."))  # fmt: skip
+    apply(receiver, device, batch(head, *swapped))
+    assert_checked(path, library)
+    with sqlite3.connect(path) as conn:
+        detached = {name for (name,) in conn.execute("SELECT name FROM entries WHERE parent_id IS NULL AND name != ''")}
+    assert detached == {"summer", ".bashrc"}
+    apply(receiver, device, batch(head + 1, _new(n["summer"], 1, n["photos"], "summer", "dir"),
+                                  _new(n[".bashrc"], 1, n["empty"], ".bashrc")))  # their own changes  # fmt: skip
+    assert_checked(path, library)
+    with sqlite3.connect(path) as conn:
+        paths = {path for (path,) in conn.execute("SELECT path FROM directory_paths")}
+        assert conn.execute("SELECT count(*) FROM entries WHERE parent_id IS NULL AND name != ''").fetchone() == (0,)
+    assert "photos/summer" in paths and not any(p.startswith("~") for p in paths)
