@@ -137,6 +137,9 @@ def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connect
     if not 1 <= slot <= MAX_SLOT:
         raise ValueError(f"{slot} is not a slot")
     low, high = slot << SLOT_BITS, (slot + 1) << SLOT_BITS
+    if os.path.lexists(f"{kept}-journal"):  # an apply cut off (kill -9): rolled back first, which no read-only reader can
+        with contextlib.closing(sqlite3.connect(uri(kept, "mode=rw"), uri=True)) as writer:
+            writer.execute("SELECT head FROM catalogue").fetchone()
     conn = sqlite3.connect(uri(kept, "mode=ro"), uri=True, isolation_level=None, check_same_thread=False)
     try:
         add_functions(conn)

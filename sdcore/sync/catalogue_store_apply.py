@@ -9,6 +9,9 @@ owner's scan detaches it, because its own deletion, or its move out, is numbered
 (deleting the tree would lose an entry moved out whose move came after). An entry that takes a name in a folder where
 a stale one still is detaches that one the same way. A detached folder's path is below a name no entry can have
 (longer than MAX_NAME), so it never takes a path a folder arriving needs.
+
+The search index is kept by statements here rather than by triggers in the file: a kept file holds no trigger, and an
+entry changed where it was, under its name (most of what a rescan changes), costs the index nothing.
 """
 
 from __future__ import annotations

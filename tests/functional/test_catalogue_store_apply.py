@@ -6,11 +6,15 @@ off leaves the file as it was; a batch that would break a rule of a catalogue fi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
+import signal
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -321,3 +325,38 @@ async def test_an_entry_taking_the_name_of_one_whose_change_is_still_to_come_det
         paths = {path for (path,) in conn.execute("SELECT path FROM directory_paths")}
         assert conn.execute("SELECT count(*) FROM entries WHERE parent_id IS NULL AND name != ''").fetchone() == (0,)
     assert "photos/summer" in paths and not any(p.startswith("~") for p in paths)
+
+
+async def test_a_catalogue_whose_apply_was_killed_reads_as_it_was_and_takes_the_batch_again(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    home = await indexed_home(library, tmp_path)
+    path = kept(library, receiver)
+    await changed(library, home, tmp_path)
+    device = library.context.device_id
+    with contextlib.closing(connect(receiver, device, SLOT)) as conn:
+        before = conn.execute("SELECT * FROM main.entries ORDER BY id").fetchall()
+    (batch,) = batches_since(library, head_of(path), 5000)
+    child = os.fork()
+    if child == 0:  # kill -9 of the process applying, part way through
+        try:
+            written = catalogue_store_apply._Writer.place
+
+            def killed(self: catalogue_store_apply._Writer, *args: Any) -> None:
+                written(self, *args)
+                if self.conn.total_changes > 20:  # (as a batch too big for SQLite's cache: pages written to the file)
+                    self.conn.execute("PRAGMA cache_size = 10")
+                    self.conn.execute("UPDATE entries SET name = name || ' ' || hex(randomblob(500))")
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+            catalogue_store_apply._Writer.place = killed  # type: ignore[method-assign]
+            apply(receiver, device, batch)
+        finally:
+            os._exit(1)
+    assert os.waitpid(child, 0)[1] == signal.SIGKILL
+    assert path.with_name(path.name + "-journal").exists()  # what it had written over, to be rolled back
+
+    with contextlib.closing(connect(receiver, device, SLOT)) as conn:  # a reader first
+        assert conn.execute("SELECT * FROM main.entries ORDER BY id").fetchall() == before
+    apply(receiver, device, batch)
+    assert_as_made_now(library, receiver, tmp_path)
