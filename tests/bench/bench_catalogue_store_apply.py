@@ -10,6 +10,9 @@ each way, in one process, side by side, alternating, CPU (user+sys) and wall, me
 2. 5,000 files changed: a batch of 5,000 entries;
 3. 5,000 files added in a new location (a batch of 5,000 new entries; apply_catalogue writes those without Python per
    entry).
+Beside `apply` as it is (the search index kept by its statements), the same with the index kept by triggers made in
+the kept file instead (TRIGGERS, and `apply`'s index statements made to do nothing): the brief's question of which
+costs less.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,10 +40,81 @@ from bench_catalogue_views import merged_into_own_tables  # noqa: E402
 from sdcore.index.indexer import index_location  # noqa: E402
 from sdcore.library.context import LibraryContext  # noqa: E402
 from sdcore.library.library import Library, create_folder  # noqa: E402
+from sdcore.library.schema import add_functions  # noqa: E402
+from sdcore.sync import catalogue_store_apply  # noqa: E402
 from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue, catalogue_changes  # noqa: E402
 from sdcore.sync.catalogue_file import make  # noqa: E402
-from sdcore.sync.catalogue_store import keep, path_of, staging_path  # noqa: E402
+from sdcore.sync.catalogue_store import (  # noqa: E402
+    INDEXED_EXT,
+    INDEXED_NAME,
+    INDEXED_PATH,
+    ext_token,
+    keep,
+    path_of,
+    staging_path,
+)
 from sdcore.sync.catalogue_store_apply import apply  # noqa: E402
+
+TRIGGERS = [
+    f"CREATE TRIGGER entry_in AFTER INSERT ON entries WHEN new.parent_id IS NOT NULL BEGIN INSERT INTO search_index"
+    f" (rowid, name, ext) VALUES (new.id, {INDEXED_NAME.replace('name', 'new.name')},"
+    f" {INDEXED_EXT.replace('kind_code', 'new.kind_code').replace('(name)', '(new.name)')}); END",
+    f"CREATE TRIGGER entry_out AFTER DELETE ON entries WHEN old.parent_id IS NOT NULL BEGIN INSERT INTO search_index"
+    f" (search_index, rowid, name, ext) VALUES ('delete', old.id, {INDEXED_NAME.replace('name', 'old.name')},"
+    f" {INDEXED_EXT.replace('kind_code', 'old.kind_code').replace('(name)', '(old.name)')}); END",
+    # (one trigger each way: the old row out of the index before the new one in, as two triggers would not be)
+    f"CREATE TRIGGER entry_moved AFTER UPDATE OF parent_id, name, kind_code ON entries BEGIN"
+    f" INSERT INTO search_index (search_index, rowid, name, ext) SELECT 'delete', old.id,"
+    f" {INDEXED_NAME.replace('name', 'old.name')}, {INDEXED_EXT.replace('kind_code', 'old.kind_code').replace('(name)', '(old.name)')}"
+    f" WHERE old.parent_id IS NOT NULL; INSERT INTO search_index (rowid, name, ext) SELECT new.id,"
+    f" {INDEXED_NAME.replace('name', 'new.name')}, {INDEXED_EXT.replace('kind_code', 'new.kind_code').replace('(name)', '(new.name)')}"
+    " WHERE new.parent_id IS NOT NULL; END",
+    f"CREATE TRIGGER path_in AFTER INSERT ON directory_paths WHEN new.path != '' BEGIN INSERT INTO folder_index"
+    f" (rowid, path) VALUES (new.entry_id, {INDEXED_PATH.replace('path', 'new.path')}); END",
+    f"CREATE TRIGGER path_out AFTER DELETE ON directory_paths WHEN old.path != '' BEGIN INSERT INTO folder_index"
+    f" (folder_index, rowid, path) VALUES ('delete', old.entry_id, {INDEXED_PATH.replace('path', 'old.path')}); END",
+    f"CREATE TRIGGER path_moved AFTER UPDATE OF path ON directory_paths BEGIN INSERT INTO folder_index"
+    f" (folder_index, rowid, path) SELECT 'delete', old.entry_id, {INDEXED_PATH.replace('path', 'old.path')}"
+    f" WHERE old.path != ''; INSERT INTO folder_index (rowid, path) SELECT new.entry_id,"
+    f" {INDEXED_PATH.replace('path', 'new.path')} WHERE new.path != ''; END",
+]
+"""The search index kept by triggers in the kept file (the alternative measured)."""
+NO_STATEMENTS = {"_UNINDEX": "SELECT 1 FROM entries WHERE 0 AND ", "_INDEX": "SELECT 1 FROM entries WHERE 0 AND ",
+                 "_UNINDEX_PATHS": "SELECT 1 FROM directory_paths WHERE 0 AND ",
+                 "_INDEX_PATHS": "SELECT 1 FROM directory_paths WHERE 0 AND "}  # fmt: skip
+
+
+@contextmanager
+def by_triggers() -> Iterator[None]:
+    """`apply` with its index statements doing nothing (the triggers do it)."""
+    saved = {name: getattr(catalogue_store_apply, name) for name in NO_STATEMENTS}
+    for name, sql in NO_STATEMENTS.items():
+        setattr(catalogue_store_apply, name, sql)
+    try:
+        yield
+    finally:
+        for name, sql in saved.items():
+            setattr(catalogue_store_apply, name, sql)
+
+
+def with_triggers(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    add_functions(conn)
+    conn.create_function("ext_token", 1, ext_token, deterministic=True)
+    for sql in TRIGGERS:
+        conn.execute(sql)
+    conn.close()
+
+
+def digest(path: Path) -> int:
+    """Of a kept file's rows and what its search indexes hold (each term and how many rows have it)."""
+    conn = sqlite3.connect(path)
+    found = [conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in ("locations", "entries", "directory_paths")]
+    for index in ("search_index", "folder_index"):
+        conn.execute(f"CREATE VIRTUAL TABLE temp.v_{index} USING fts5vocab(main, {index}, row)")
+        found.append(conn.execute(f"SELECT term, doc FROM temp.v_{index} ORDER BY term").fetchall())
+    conn.close()
+    return hash(repr(found))
 
 
 def batch_after(owner: Library, since: int) -> CatalogueBatch:
@@ -64,6 +141,8 @@ async def bench(tree: Path, rounds: int) -> None:
         make(owner, made)
         merged_into_own_tables(made, owner_id, work / "merged")  # (today's way, as a first sync leaves it)
         keeper = Library(create_folder(work / "kept", "receiver"), LibraryContext.this_device_only(uuid.uuid4()))
+        triggered = Library(create_folder(work / "triggered", "receiver"), LibraryContext.this_device_only(uuid.uuid4()))
+        (triggered.folder / "catalogues").mkdir()
         device = owner.context.device_id
         shutil.copy(made, staging_path(keeper, device))
         keep(keeper, device)
@@ -86,26 +165,33 @@ async def bench(tree: Path, rounds: int) -> None:
         runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for r in range(rounds):
             shutil.copy(kept_template, path_of(keeper, device))
+            shutil.copy(kept_template, path_of(triggered, device))
+            with_triggers(path_of(triggered, device))
             shutil.copytree(work / "merged", work / f"merged{r}")
             (folder,) = (work / f"merged{r}").glob("*.sdlibrary")
             merged = Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
             for what, batch in batches.items():
                 ways = [("file", lambda b=batch: apply(keeper, device, b)),
+                        ("triggers", lambda b=batch: apply(triggered, device, b)),
                         ("own tables", lambda b=batch, m=merged: apply_catalogue(m, device, b))]  # fmt: skip
                 for way, run in ways if r % 2 == 0 else ways[::-1]:
                     start, wall = cpu_self(), time.perf_counter()
-                    run()
+                    with by_triggers() if way == "triggers" else nullcontext():
+                        run()
                     runs.setdefault((what, way), []).append((cpu_self() - start, time.perf_counter() - wall))
             merged.close()
             shutil.rmtree(work / f"merged{r}")
         keeper.close()
-        print(f"\n{'batch':16} {'file: s CPU':>12} {'wall':>6} {'own tables: s CPU':>18} {'wall':>6}  ({bench_catalogue.load()})")
+        triggered.close()
+        assert digest(path_of(keeper, device)) == digest(path_of(triggered, device))
+        ways = ("file", "triggers", "own tables")
+        print(f"\n{'batch':16}" + "".join(f" {way + ': s CPU':>18} {'wall':>6}" for way in ways) + f"  ({bench_catalogue.load()})")
         for what in batches:
-            cells = []
-            for way in ("file", "own tables"):
+            line = f"{what:16}"
+            for way in ways:
                 taken = runs[(what, way)]
-                cells.append((statistics.median(c for c, _ in taken), statistics.median(w for _, w in taken)))
-            print(f"{what:16} {cells[0][0]:12.3f} {cells[0][1]:6.2f} {cells[1][0]:18.3f} {cells[1][1]:6.2f}")
+                line += f" {statistics.median(c for c, _ in taken):18.3f} {statistics.median(w for _, w in taken):6.2f}"
+            print(line)
 
 
 def main() -> None:
