@@ -10,8 +10,10 @@ owner's scan detaches it, because its own deletion, or its move out, is numbered
 a stale one still is detaches that one the same way. A detached folder's path is below a name no entry can have
 (longer than MAX_NAME), so it never takes a path a folder arriving needs.
 
-The search index is kept by statements here rather than by triggers in the file: a kept file holds no trigger, and an
-entry changed where it was, under its name (most of what a rescan changes), costs the index nothing.
+The search index is kept by statements here rather than by triggers in the file: they cost the same
+(tests/bench/bench_catalogue_store_apply.py), a kept file holds no trigger, and the order of a row's way out of the
+contentless index and its way in, which two triggers do not keep, is written out. An entry changed where it was, under
+its name (most of what a rescan changes), costs the index nothing.
 """
 
 from __future__ import annotations
