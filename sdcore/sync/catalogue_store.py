@@ -32,6 +32,11 @@ SLOT_BITS = 40
 MAX_SLOT = (1 << (63 - SLOT_BITS)) - 1
 _FILE = ENTRY_KINDS.index("file")
 
+INDEXED_NAME = folded_sql("name")
+"""An entry's name as the search index holds it (SQL over a row of `entries`), and its extension (below)."""
+INDEXED_EXT = f"CASE kind_code WHEN {_FILE} THEN ext_token(name) ELSE '' END"
+INDEXED_PATH = folded_sql("path")
+"""A folder's path as the folder index holds it (SQL over a row of `directory_paths`, whose path is not '')."""
 SEARCH_INDEX = [
     "CREATE VIRTUAL TABLE cat.search_index USING fts5(name, ext, tokenize = 'trigram', content = '', columnsize = 0,"
     " detail = none)",
@@ -39,10 +44,9 @@ SEARCH_INDEX = [
     " detail = none)",
     # empty: notes are the library's, by global ids (the library's note index, by its own ids, is never read here)
     "CREATE VIRTUAL TABLE cat.note_index USING fts5(note, tokenize = 'trigram', columnsize = 0)",
-    f"INSERT INTO cat.search_index (rowid, name, ext) SELECT e.id, {folded_sql('e.name')},"
-    f" CASE e.kind_code WHEN {_FILE} THEN ext_token(e.name) ELSE '' END FROM cat.entries e"
-    " WHERE e.parent_id IS NOT NULL ORDER BY e.id",
-    f"INSERT INTO cat.folder_index (rowid, path) SELECT entry_id, {folded_sql('path')} FROM cat.directory_paths"
+    f"INSERT INTO cat.search_index (rowid, name, ext) SELECT id, {INDEXED_NAME}, {INDEXED_EXT} FROM cat.entries"
+    " WHERE parent_id IS NOT NULL ORDER BY id",
+    f"INSERT INTO cat.folder_index (rowid, path) SELECT entry_id, {INDEXED_PATH} FROM cat.directory_paths"
     " WHERE path != '' ORDER BY entry_id",
 ]
 """The library's own search index, built by the receiver in a checked file (by the owner's ids)."""
@@ -138,6 +142,9 @@ def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connect
     if not 1 <= slot <= MAX_SLOT:
         raise ValueError(f"{slot} is not a slot")
     low, high = slot << SLOT_BITS, (slot + 1) << SLOT_BITS
+    if os.path.lexists(f"{kept}-journal"):  # an apply cut off (kill -9): rolled back first, which no read-only reader can
+        with contextlib.closing(sqlite3.connect(uri(kept, "mode=rw"), uri=True)) as writer:
+            writer.execute("SELECT head FROM catalogue").fetchone()
     conn = sqlite3.connect(uri(kept, "mode=ro"), uri=True, isolation_level=None, check_same_thread=False)
     try:
         add_functions(conn)
