@@ -59,6 +59,9 @@ class Core:
         self.network: NetworkService | None = None
         """The network once used (`net()` makes it): sdcore.net.Network, or a test's."""
         self._services: list[Service] = []
+        self.attached: dict[str, Any] = {}
+        """What other modules keep for this core, one of each by name (its sync service, the server of its `sd`
+        commands): kept here, not in a module's map keyed by the core, which would keep every core alive."""
         self._watchers: dict[uuid.UUID, LocationWatcher] = {}
         self._directory_watches: set[DirectoryWatch] = set()
         self._first_run = threading.Lock()

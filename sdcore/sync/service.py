@@ -24,7 +24,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from sdcore.api.records import LibraryDevice
 from sdcore.device import KEY_FILE
@@ -108,14 +108,11 @@ _serving: weakref.WeakValueDictionary[uuid.UUID, SyncService] = weakref.WeakValu
 
 def sync_of(core: Core) -> SyncService:
     """The core's sync service (made, and its requests offered on the network, on first use)."""
-    service = _services.get(core)
+    service = core.attached.get("sync")
     if service is None:
-        service = _services[core] = SyncService(core, core.net())
+        service = core.attached["sync"] = SyncService(core, core.net())
         core.add_service(service)
-    return service
-
-
-_services: weakref.WeakKeyDictionary[Core, SyncService] = weakref.WeakKeyDictionary()
+    return cast(SyncService, service)
 
 
 class SyncService:

@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import threading
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,16 +165,13 @@ def _width() -> int:
 # -- the core's side -----------------------------------------------------------------------------
 
 
-_hosted: weakref.WeakKeyDictionary[Any, ControlServer] = weakref.WeakKeyDictionary()
-
-
 async def host(core: Any, api: Any = None, finish_commands: bool = False) -> ControlServer:
     """Serve the core API (`api`, else a new `Api(core)`) and carry out `sd` commands for `core`'s data dir until
     the core closes; refuses if a core runs there. Hosting a core twice is hosting it once.
 
     `finish_commands`: the core, closing, first lets the commands it carries out finish (a foreground `sd`).
     """
-    server = _hosted.get(core)
+    server = core.attached.get("sd commands")
     if server is not None:
         server.finish_commands = finish_commands
         return server
@@ -192,7 +188,7 @@ async def host(core: Any, api: Any = None, finish_commands: bool = False) -> Con
     )  # fmt: skip
     serve(server, api if api is not None else Api(core))
     await server.start()
-    _hosted[core] = server
+    core.attached["sd commands"] = server
     core.add_service(server)
     for name, attr in (("stdout", "out"), ("stderr", "err"), ("stdin", "stdin")):
         stream = getattr(sys, name)
