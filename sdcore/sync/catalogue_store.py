@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,13 @@ from sdcore.index.kinds import extension_of
 from sdcore.library.damage import uri
 from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS, add_functions, folded_sql, named_sql
 from sdcore.sdpath import DeviceId
-from sdcore.sync.catalogue_file import HELD, CatalogueFile, Limits, check
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
+    from sdcore.sync.catalogue_file import CatalogueFile, Limits
+
+# (sdcore.sync.catalogue_file, and sdcore.sync.catalogue with it, only where a file is received: `sd ls` and `sd search`
+# read kept ones through this module and must not load them, tests/unit/test_cli_startup.py)
 
 FOLDER = "catalogues"
 SLOT_BITS = 40
@@ -60,6 +64,62 @@ def global_id(slot: int, owner_id: int) -> int:
     return slot << SLOT_BITS | owner_id
 
 
+def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | None:
+    """The slot of another device in this library (see `global_id`), None when it has none; with `make`, one given it
+    then: the next never given (a slot is never reused while the library lives, schema migration 34)."""
+    if device_id == library.context.device_id:
+        raise ValueError("this device's own entries have their own ids: it has no slot")
+    found = library.read().execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
+    if found is not None or not make:
+        return None if found is None else int(found[0])
+    with library.write() as db:
+        db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),))
+        (slot,) = db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
+        if slot > MAX_SLOT:  # (8 million devices kept once each: rolled back)
+            raise ValueError(f"library {library.name!r} has given every slot; no other device's catalogue can be kept")
+    return int(slot)
+
+
+def kept(library: Library) -> dict[DeviceId, int]:
+    """The devices whose catalogue is kept here as a file, and their slots."""
+    slots = library.read().execute("SELECT device_id, slot FROM catalogue_slots").fetchall()
+    return {device: slot for text, slot in slots if path_of(library, device := uuid.UUID(text)).is_file()}
+
+
+def location_ids(library: Library, device_id: DeviceId) -> dict[int, int]:
+    """The library's ids of another device's locations (its `locations` table holds them) -> that device's own ids
+    (those of its catalogue file)."""
+    rows = library.read().execute("SELECT location_id, origin_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),))
+    return dict(rows.fetchall())
+
+
+def reader(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connection | None:
+    """This thread's connection to the catalogue of `device_id` kept here (`connect`), None when none is kept: opened
+    once, and again when the file was replaced (`keep`), closed when it is gone (`forget`). The file's inode tells: the
+    connection held keeps the file it opened, so a new file never gets its inode."""
+    readers: dict[DeviceId, tuple[int, sqlite3.Connection]] = library._local.__dict__.setdefault("catalogues", {})
+    # (in the thread's slots beside its read connection: Library.close drops both alike)
+    held = readers.get(device_id)
+    try:
+        inode = os.stat(path_of(library, device_id)).st_ino  # (before it is opened: replaced since, it is opened again)
+    except FileNotFoundError:
+        inode = None
+    if held is not None and held[0] == inode:
+        return held[1]
+    if held is not None:
+        del readers[device_id]
+        held[1].close()
+    if inode is None:
+        return None
+    try:
+        conn = connect(library, device_id, slot)
+    except FileNotFoundError:  # forgotten meanwhile
+        return None
+    conn.execute(f"PRAGMA mmap_size = {1 << 32}")  # (as the library's own searches read it)
+    readers[device_id] = (inode, conn)
+    return conn
+
+
 def path_of(library: Library, device_id: DeviceId) -> Path:
     return library.folder / FOLDER / f"{device_id}.db"
 
@@ -70,14 +130,18 @@ def staging_path(library: Library, device_id: DeviceId) -> Path:
     return library.folder / FOLDER / f"{device_id}.db.part"
 
 
-def keep(library: Library, device_id: DeviceId, limits: Limits = HELD) -> CatalogueFile:
-    """Check the file staged for `device_id` (CatalogueRefused says why not), build what reading it needs, make it
-    durable and put it in place of the one kept so far, which its readers keep until they close it. A staged file
-    refused or cut off (an error, Ctrl-C) is deleted; the one kept stays."""
+def keep(library: Library, device_id: DeviceId, limits: Limits | None = None) -> CatalogueFile:
+    """Check the file staged for `device_id` (CatalogueRefused says why not; `limits`: catalogue_file.HELD), build
+    what reading it needs, give the device its slot, make the file durable and put it in place of the one kept so far,
+    which its readers keep until they close it. A staged file refused or cut off (an error, Ctrl-C) is deleted; the one
+    kept stays."""
+    from sdcore.sync.catalogue_file import HELD, check
+
     staged, kept = staging_path(library, device_id), path_of(library, device_id)
     try:
-        held = check(staged, device_id, limits)
+        held = check(staged, device_id, limits or HELD)
         _index_for_reads(staged)
+        slot_of(library, device_id, make=True)
         with open(staged, "rb") as f:
             os.fsync(f.fileno())
         os.replace(staged, kept)
