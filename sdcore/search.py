@@ -139,35 +139,41 @@ def run(library: Library, query: Query) -> list[Hit]:
         return run_on(conn, library, query, places)
     only = str(library.locations.get(query.location).device_id) if query.location is not None else None
     wanted = {d for d in (query.device, only) if d is not None}  # (a device, or a location's: that source alone)
-    found: list[list[Hit]] = []
-    if not wanted & {str(device) for device in kept}:
-        theirs = [id for id, loc in places.items() if loc.device_id in kept]
-        found.append(run_on(conn, library, query, places, skipped=theirs))
+    own = not wanted & {str(device) for device in kept}
+    files = {}  # the kept catalogues searched: device -> this thread's connection to its file
     for device, slot in kept.items():
         held = catalogue_store.reader(library, device, slot) if not wanted - {str(device)} else None
-        if held is None:
-            continue
+        if held is not None:
+            files[device] = held
+    # The candidates relevance is scored on, shared: as many in all as one database holding every device's would score.
+    candidates = RELEVANCE_CANDIDATES // max(own + len(files), 1)
+    found: list[list[Hit]] = []
+    if own:
+        theirs = [id for id, loc in places.items() if loc.device_id in kept]
+        found.append(run_on(conn, library, query, places, skipped=theirs, candidates=candidates))
+    for device, held in files.items():
         owners = catalogue_store.location_ids(library, device)  # the library's id -> the owner's
         at = {owners[id]: loc for id, loc in places.items() if id in owners}
         unknown = [id for (id,) in held.execute("SELECT id FROM locations") if id not in at]  # (none, once synced)
-        hits = run_on(held, library, query, at, skipped=unknown)
-        found.append([replace(hit, entry_id=catalogue_store.global_id(slot, hit.entry_id)) for hit in hits])
+        hits = run_on(held, library, query, at, skipped=unknown, candidates=candidates)
+        found.append([replace(hit, entry_id=catalogue_store.global_id(kept[device], hit.entry_id)) for hit in hits])
     return _merged(found, query)
 
 
 def run_on(
-    conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = ()
+    conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
+    candidates: int = RELEVANCE_CANDIDATES,
 ) -> list[Hit]:
     """`run` on `conn`: the library's own database, or another device's catalogue kept as a file of its own
     (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them); the entries of the locations
-    `skipped` (their ids on `conn`) left out."""
+    `skipped` (their ids on `conn`) left out; relevance scored on the first `candidates` matches (at least the limit)."""
     terms, globs = _split(query.text)
     where, params = _filters(conn, library, query, locations)
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
         where.append("e.name LIKE ? ESCAPE '\\'")
         params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
     facets = _ext_facets(query.ext)
-    cap = query.limit if where else max(query.limit, RELEVANCE_CANDIDATES)  # (a filter of the person's: few match)
+    cap = query.limit if where else max(query.limit, candidates)  # (a filter of the person's: few match)
     if skipped:
         where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
         params.extend(skipped)
