@@ -120,7 +120,9 @@ def reader(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connecti
     except FileNotFoundError:  # forgotten meanwhile
         return None
     conn.execute(f"PRAGMA mmap_size = {1 << 32}")  # (as the library's own searches read it)
-    readers[device_id] = (inode, conn, conn.execute("PRAGMA lib.data_version").fetchone()[0])
+    version = conn.execute("PRAGMA lib.data_version").fetchone()[0]
+    refresh_shared(conn, slot)  # (again: a write between `connect`'s copy and the version read would be missed)
+    readers[device_id] = (inode, conn, version)
     return conn
 
 
