@@ -2,11 +2,13 @@
 merged into the library's own tables, a 200,000-entry catalogue costs 10x an `scp` of the database, whatever brings
 it: tests/bench/bench_catalogue_views.py). A received file is staged beside its place, checked
 (sdcore.sync.catalogue_file), given what reading it needs (`SEARCH_INDEX`, `SORTED_INDEXES`) and put in place by one rename (`keep`);
-`connect` opens a kept one so that the library's own SQL (sdcore.search, listings) reads it unchanged.
+`connect` opens a kept one so that the library's own SQL (sdcore.search, listings) reads it unchanged; `reader` keeps
+one such connection a thread, which `search.run` and `listing.list_indexed` read a kept device's entries from (its rows
+in the library's own tables, if any, are not read).
 
 The catalogue's entries keep their owner's ids. Where the library's tables name one (tags, notes), it is
-`global_id(slot, owner id)`: the slot, a number this library gives each other device, in the bits above 40 (the
-library's own ids stay below). Not wired into sync or any read path yet: the next steps are in issue 16's notes.
+`global_id(slot, owner id)`: the slot, a number this library gives each other device (`slot_of`), in the bits above 40
+(the library's own ids stay below). Sync does not keep files yet (it writes the library's tables): issue 16's notes.
 """
 
 from __future__ import annotations
