@@ -182,6 +182,11 @@ def _index_for_reads(path: Path) -> None:
         add_functions(conn)
         conn.create_function("ext_token", 1, ext_token, deterministic=True)
         conn.execute("ATTACH ? AS cat", (uri(path, "mode=rw"),))
+        (top,) = conn.execute("SELECT max(id) FROM cat.entries").fetchone()
+        if top is not None and top >= 1 << SLOT_BITS:  # its global id would name another device's entry, or none
+            from sdcore.sync.catalogue_file import refused
+
+            raise refused(f"entry {top}: its id is not below 2**{SLOT_BITS}")
         conn.execute("PRAGMA cat.journal_mode = OFF")  # a staged file: if this fails, it is deleted
         conn.execute("BEGIN")
         for sql in SEARCH_INDEX + SORTED_INDEXES:

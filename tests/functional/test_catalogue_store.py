@@ -34,6 +34,7 @@ from sdcore.sync.catalogue_store import (
     slot_of,
     staging_path,
 )
+from tests.functional.crafted_catalogues import DEVICE, tiny
 from tests.functional.test_catalogue import sync
 from tests.functional.test_catalogue_file import indexed, make_home
 
@@ -308,3 +309,17 @@ async def test_a_library_of_schema_33_gets_the_slots_table_and_keeps_its_catalog
         assert slot_of(reopened, library.context.device_id, make=True) == 1
     finally:
         reopened.close()
+
+
+def test_a_file_whose_entry_ids_reach_into_the_slots_bits_is_refused(receiver: Library, tmp_path: Path) -> None:
+    """A peer's entry id at or above 2**40 would give a global id in another device's slot (its tags and notes would
+    show on it, and tagging it would tag that device's file) or none at all (every search failing): refused whole."""
+    device = uuid.UUID(DEVICE)
+    tiny(staging_path(receiver, device))
+    keep(receiver, device)  # a fine one first
+    before = path_of(receiver, device).read_bytes()
+    forged = (2 << 40) | 5  # entry 5 of the device in slot 2 (the first slot is this one's: 1)
+    tiny(staging_path(receiver, device), lambda conn: conn.execute(f"UPDATE entries SET id = {forged} WHERE id = 5"))
+    with pytest.raises(CatalogueRefused, match=f"entry {forged}: its id is not below 2\\*\\*40"):
+        keep(receiver, device)
+    assert path_of(receiver, device).read_bytes() == before and not staging_path(receiver, device).exists()
