@@ -145,40 +145,40 @@ def run(library: Library, query: Query) -> list[Hit]:
         held = catalogue_store.reader(library, device, slot) if not wanted - {str(device)} else None
         if held is not None:
             files[device] = held
-    # The candidates relevance is scored on, shared: as many in all as one database holding every device's would score.
-    candidates = RELEVANCE_CANDIDATES // max(own + len(files), 1)
+    share = max(own + len(files), 1)
     found: list[list[Hit]] = []
     if own:
         theirs = [id for id, loc in places.items() if loc.device_id in kept]
-        found.append(run_on(conn, library, query, places, skipped=theirs, candidates=candidates))
+        found.append(run_on(conn, library, query, places, skipped=theirs, share=share))
     for device, held in files.items():
         owners = catalogue_store.location_ids(library, device)  # the library's id -> the owner's
         at = {owners[id]: loc for id, loc in places.items() if id in owners}
         unknown = [id for (id,) in held.execute("SELECT id FROM locations") if id not in at]  # (none, once synced)
-        hits = run_on(held, library, query, at, skipped=unknown, candidates=candidates)
+        hits = run_on(held, library, query, at, skipped=unknown, share=share)
         found.append([replace(hit, entry_id=catalogue_store.global_id(kept[device], hit.entry_id)) for hit in hits])
     return _merged(found, query)
 
 
 def run_on(
     conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
-    candidates: int = RELEVANCE_CANDIDATES,
+    share: int = 1,
 ) -> list[Hit]:
     """`run` on `conn`: the library's own database, or another device's catalogue kept as a file of its own
     (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them); the entries of the locations
-    `skipped` (their ids on `conn`) left out; relevance scored on the first `candidates` matches (at least the limit)."""
+    `skipped` (their ids on `conn`) left out. `share`: how many databases one search reads (`run`), each scoring its
+    share of the relevance candidates and looking first at its share of folders' entries: in all, one database's work."""
     terms, globs = _split(query.text)
     where, params = _filters(conn, library, query, locations)
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
         where.append("e.name LIKE ? ESCAPE '\\'")
         params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
     facets = _ext_facets(query.ext)
-    cap = query.limit if where else max(query.limit, candidates)  # (a filter of the person's: few match)
+    cap = query.limit if where else max(query.limit, RELEVANCE_CANDIDATES // share)  # (a filter of the person's: few match)
     if skipped:
         where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
         params.extend(skipped)
     if query.sort == "relevance" and terms:
-        rows = _by_relevance(conn, terms, where, params, facets, query.limit, cap)
+        rows = _by_relevance(conn, terms, where, params, facets, query.limit, cap, FOLDER_SAMPLE // share)
     else:
         rows = _sorted(conn, terms, where, params, facets, query)
     return [_hit(row, locations) for row in rows]
@@ -219,13 +219,14 @@ _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.s
 
 
 def _by_relevance(
-    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int, cap: int
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int, cap: int,
+    sample: int,
 ) -> list[tuple]:
     """Name matches first (exact, then prefix, then at a word start, then anywhere; shorter names first), then
     matches in the path or the note.
 
     Scored here on the first `cap` matches found (a few hundred; with filters, `limit`): cheap, and what people mean
-    by relevant for file names.
+    by relevant for file names. (`sample`: see _sources.)
     """
     named_score = _scorer(terms)
 
@@ -237,17 +238,17 @@ def _by_relevance(
         # Several words: matches in the path (a word in a folder's name, another in the file's) may crowd out those with
         # every word in the name, which rank first; so these are looked for first, and when they are many they are
         # all that is shown.
-        named = _select(conn, terms, where, params, facets, "name", cap, order="")
+        named = _select(conn, terms, where, params, facets, "name", cap, order="", sample=sample)
         if len(named) == cap:
             return sorted(named, key=score)[:limit]
-        rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+        rows = _select(conn, terms, where, params, facets, "any", cap, order="", sample=sample)
         seen = {r[0] for r in named}
         return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
-    rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+    rows = _select(conn, terms, where, params, facets, "any", cap, order="", sample=sample)
     if len(rows) < cap or not in_names:
         return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold the word: none ranks higher)
     # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
-    named = _select(conn, terms, where, params, facets, "name", cap, order="")
+    named = _select(conn, terms, where, params, facets, "name", cap, order="", sample=sample)
     seen = {r[0] for r in named}
     return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
 
@@ -418,7 +419,9 @@ def _over(rows: str) -> str:
     return f"SELECT e.id AS id FROM ({rows}) AS s JOIN entries e ON e.id = s.id{_TEXT_IF_CHECKED} WHERE 1"
 
 
-def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str) -> list[tuple[str, list[Any]]]:
+def _sources(
+    conn: sqlite3.Connection, terms: list[str], facets: str, scope: str, sample: int = FOLDER_SAMPLE
+) -> list[tuple[str, list[Any]]]:
     """SELECTs of entry ids (with their arguments) that together give exactly the entries holding every term.
 
     Each term is in the entry's own row (its name or note) or in its folder's path: one SELECT per way of
@@ -484,7 +487,7 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
         sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain, *rest]))
         if several:  # a first look at a few of their entries, before any source that may read many
             sql, rest = checked(
-                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {FOLDER_SAMPLE})"
+                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {sample})"
                 f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
                 plain,
                 own,
@@ -495,17 +498,18 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
 
 def _select(
     conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, scope: str,
-    limit: int, order: str,
+    limit: int, order: str, sample: int = FOLDER_SAMPLE,
 ) -> list[tuple]:
-    """Rows of entries matching every term (in the name, or in the path or note when scope is 'any') and filters."""
+    """Rows of entries matching every term (in the name, or in the path or note when scope is 'any') and filters
+    (`sample`: how many entries of the folders holding some words are looked at first)."""
     if not terms and not facets:
         sources: list[tuple[str, list[Any]]] = [("SELECT e.id AS id FROM entries e WHERE 1", [])]
     else:
-        sources = _sources(conn, terms, facets, scope)
+        sources = _sources(conn, terms, facets, scope, sample)
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     try:
         if order:  # sort every match on the entries alone, then look up the paths of the few kept
-            sources = [(sql, args) for sql, args in sources if f"LIMIT {FOLDER_SAMPLE})" not in sql]  # no first looks
+            sources = [(sql, args) for sql, args in sources if f"LIMIT {sample})" not in sql]  # no first looks
             union = " UNION ".join(  # each source filtered first: their union holds only what matches
                 f"SELECT e.id AS id FROM ({sql}) AS c JOIN entries e ON e.id = c.id WHERE {clauses}" for sql, _ in sources
             )
