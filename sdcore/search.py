@@ -8,8 +8,8 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
@@ -17,6 +17,7 @@ from sdcore.index.fts import index_cut_off_loads
 from sdcore.library.entries import PATH_SQL
 from sdcore.library.schema import ENTRY_KINDS, fold
 from sdcore.sdpath import DeviceId, from_db, to_db, typed
+from sdcore.sync import catalogue_store
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -117,7 +118,12 @@ def find(library: Library, text: str = "", **filters: Any) -> list[Hit]:
 
 
 def run(library: Library, query: Query) -> list[Hit]:
-    """Run a query; returns at most `query.limit` hits in the order asked for."""
+    """Run a query; returns at most `query.limit` hits in the order asked for.
+
+    Searched: the library's own database, and each other device's catalogue kept as a file of its own
+    (sdcore.sync.catalogue_store), the hits of each merged in the order asked for. A device whose catalogue is kept
+    is searched there only: rows of it the library's own tables may still hold are left out by their locations.
+    """
     if query.sort not in SORTS:
         raise SearchError(f"cannot sort by {query.sort!r}; use one of {', '.join(SORTS)}")
     if query.limit < 1:
@@ -127,68 +133,133 @@ def run(library: Library, query: Query) -> list[Hit]:
     index_cut_off_loads(library)
     conn = library.read()
     conn.execute(f"PRAGMA mmap_size = {_MMAP}")  # pages straight from the OS cache: a big index reads far faster
-    return run_on(conn, library, query, {loc.id: loc for loc in library.locations.list()})
+    places = {loc.id: loc for loc in library.locations.list()}
+    kept = catalogue_store.kept(library)
+    if not kept:
+        return run_on(conn, library, query, places)
+    only = str(library.locations.get(query.location).device_id) if query.location is not None else None
+    wanted = {d for d in (query.device, only) if d is not None}  # (a device, or a location's: that source alone)
+    own = not wanted & {str(device) for device in kept}
+    files = {}  # the kept catalogues searched: device -> this thread's connection to its file
+    for device, slot in kept.items():
+        held = catalogue_store.reader(library, device, slot) if not wanted - {str(device)} else None
+        if held is not None:
+            files[device] = held
+    share = max(own + len(files), 1)
+    found: list[list[Hit]] = []
+    if own:
+        theirs = [id for id, loc in places.items() if loc.device_id in kept]
+        found.append(run_on(conn, library, query, places, skipped=theirs, share=share))
+    for device, held in files.items():
+        owners = catalogue_store.location_ids(library, device)  # the library's id -> the owner's
+        at = {owners[id]: loc for id, loc in places.items() if id in owners}
+        unknown = [id for (id,) in held.execute("SELECT id FROM locations") if id not in at]  # (none, once synced)
+        hits = run_on(held, library, query, at, skipped=unknown, share=share)
+        found.append([replace(hit, entry_id=catalogue_store.global_id(kept[device], hit.entry_id)) for hit in hits])
+    return _merged(found, query)
 
 
-def run_on(conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location]) -> list[Hit]:
+def run_on(
+    conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
+    share: int = 1,
+) -> list[Hit]:
     """`run` on `conn`: the library's own database, or another device's catalogue kept as a file of its own
-    (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them)."""
-    terms = _terms(query.text)
-    globs = [t for t in terms if "*" in t or "?" in t]
-    terms = [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part]
+    (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them); the entries of the locations
+    `skipped` (their ids on `conn`) left out. `share`: how many databases one search reads (`run`), each scoring its
+    share of the relevance candidates and looking first at its share of folders' entries: in all, one database's work."""
+    terms, globs = _split(query.text)
     where, params = _filters(conn, library, query, locations)
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
         where.append("e.name LIKE ? ESCAPE '\\'")
         params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
     facets = _ext_facets(query.ext)
+    cap = query.limit if where else max(query.limit, RELEVANCE_CANDIDATES // share)  # (a filter of the person's: few match)
+    if skipped:
+        where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
+        params.extend(skipped)
     if query.sort == "relevance" and terms:
-        rows = _by_relevance(conn, terms, where, params, facets, query.limit)
+        rows = _by_relevance(conn, terms, where, params, facets, query.limit, cap, FOLDER_SAMPLE // share)
     else:
         rows = _sorted(conn, terms, where, params, facets, query)
     return [_hit(row, locations) for row in rows]
+
+
+def _split(text: str) -> tuple[list[str], list[str]]:
+    """The terms searched for in `text` (a glob's literal parts among them), and its globs."""
+    terms = _terms(text)
+    globs = [t for t in terms if "*" in t or "?" in t]
+    return [t for t in terms if t not in globs] + [part for g in globs for part in re.split(r"[*?]+", g) if part], globs
+
+
+_NOCASE = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}  # SQLite's NOCASE folds ASCII letters only
+
+
+def _merged(found: list[list[Hit]], query: Query) -> list[Hit]:
+    """The hits of several databases (each in the order asked for, the library's own first) in that order, as one
+    database holding them all would give them: by score for relevance, else by the sort's column (ties, and a search
+    by filters alone, by id: the library's own ids are below every global id)."""
+    if len(found) == 1:
+        return found[0]
+    hits = [hit for part in found for hit in part]
+    terms, _ = _split(query.text)
+    if query.sort == "relevance" and terms:
+        score = _scorer(terms)
+        return sorted(hits, key=lambda hit: score(to_db(hit.name)))[: query.limit]  # (stable: in the order found)
+    key: Callable[[Hit], tuple] = {
+        "relevance": lambda hit: (hit.entry_id,),
+        "name": lambda hit: (to_db(hit.name).translate(_NOCASE), hit.entry_id),
+        "size": lambda hit: (hit.size, hit.entry_id),
+        "date": lambda hit: (hit.mtime is not None, hit.mtime or 0.0, hit.entry_id),  # (NULL first, as SQLite sorts)
+    }[query.sort]
+    descending = query.sort in ("size", "date")
+    return sorted(hits, key=key, reverse=descending != query.reverse)[: query.limit]
 
 
 _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.size, e.mtime"
 
 
 def _by_relevance(
-    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int, cap: int,
+    sample: int,
 ) -> list[tuple]:
     """Name matches first (exact, then prefix, then at a word start, then anywhere; shorter names first), then
     matches in the path or the note.
 
-    Scored here on the first few hundred matches found (with filters, on the first `limit`): cheap, and what
-    people mean by relevant for file names.
+    Scored here on the first `cap` matches found (a few hundred; with filters, `limit`): cheap, and what people mean
+    by relevant for file names. (`sample`: see _sources.)
     """
-    cap = limit if where else max(limit, RELEVANCE_CANDIDATES)
-    score = _scorer(terms)
+    named_score = _scorer(terms)
+
+    def score(row: tuple) -> tuple[int, int, str]:
+        return named_score(row[3])
+
     in_names = not any("/" in t for t in terms)  # (a name holds no '/')
     if len(terms) > 1 and in_names and any(_in_indexes(t) for t in terms):  # (else names are read one by one)
         # Several words: matches in the path (a word in a folder's name, another in the file's) may crowd out those with
         # every word in the name, which rank first; so these are looked for first, and when they are many they are
         # all that is shown.
-        named = _select(conn, terms, where, params, facets, "name", cap, order="")
+        named = _select(conn, terms, where, params, facets, "name", cap, order="", sample=sample)
         if len(named) == cap:
             return sorted(named, key=score)[:limit]
-        rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+        rows = _select(conn, terms, where, params, facets, "any", cap, order="", sample=sample)
         seen = {r[0] for r in named}
         return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
-    rows = _select(conn, terms, where, params, facets, "any", cap, order="")
+    rows = _select(conn, terms, where, params, facets, "any", cap, order="", sample=sample)
     if len(rows) < cap or not in_names:
         return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold the word: none ranks higher)
     # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
-    named = _select(conn, terms, where, params, facets, "name", cap, order="")
+    named = _select(conn, terms, where, params, facets, "name", cap, order="", sample=sample)
     seen = {r[0] for r in named}
     return sorted(named + [r for r in rows if r[0] not in seen], key=score)[:limit]
 
 
-def _scorer(terms: list[str]) -> Callable[[tuple], tuple[int, int, str]]:
+def _scorer(terms: list[str]) -> Callable[[str], tuple[int, int, str]]:
+    """The key that sorts names (as stored) by relevance to `terms`."""
     needle = " ".join(terms)
     words = terms
     word_start = re.compile(r"(?:^|[\s._\-])" + re.escape(needle))
 
-    def score(row: tuple) -> tuple[int, int, str]:
-        name: str = row[3]
+    def score(name: str) -> tuple[int, int, str]:
         folded = fold(name)
         if folded == needle or folded.rpartition(".")[0] == needle:
             rank = 0
@@ -348,7 +419,9 @@ def _over(rows: str) -> str:
     return f"SELECT e.id AS id FROM ({rows}) AS s JOIN entries e ON e.id = s.id{_TEXT_IF_CHECKED} WHERE 1"
 
 
-def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str) -> list[tuple[str, list[Any]]]:
+def _sources(
+    conn: sqlite3.Connection, terms: list[str], facets: str, scope: str, sample: int = FOLDER_SAMPLE
+) -> list[tuple[str, list[Any]]]:
     """SELECTs of entry ids (with their arguments) that together give exactly the entries holding every term.
 
     Each term is in the entry's own row (its name or note) or in its folder's path: one SELECT per way of
@@ -414,7 +487,7 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
         sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain, *rest]))
         if several:  # a first look at a few of their entries, before any source that may read many
             sql, rest = checked(
-                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {FOLDER_SAMPLE})"
+                f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {sample})"
                 f" AS k JOIN entries e ON e.id = k.id{_TEXT_IF_CHECKED} WHERE 1",
                 plain,
                 own,
@@ -425,17 +498,18 @@ def _sources(conn: sqlite3.Connection, terms: list[str], facets: str, scope: str
 
 def _select(
     conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, scope: str,
-    limit: int, order: str,
+    limit: int, order: str, sample: int = FOLDER_SAMPLE,
 ) -> list[tuple]:
-    """Rows of entries matching every term (in the name, or in the path or note when scope is 'any') and filters."""
+    """Rows of entries matching every term (in the name, or in the path or note when scope is 'any') and filters
+    (`sample`: how many entries of the folders holding some words are looked at first)."""
     if not terms and not facets:
         sources: list[tuple[str, list[Any]]] = [("SELECT e.id AS id FROM entries e WHERE 1", [])]
     else:
-        sources = _sources(conn, terms, facets, scope)
+        sources = _sources(conn, terms, facets, scope, sample)
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     try:
         if order:  # sort every match on the entries alone, then look up the paths of the few kept
-            sources = [(sql, args) for sql, args in sources if f"LIMIT {FOLDER_SAMPLE})" not in sql]  # no first looks
+            sources = [(sql, args) for sql, args in sources if f"LIMIT {sample})" not in sql]  # no first looks
             union = " UNION ".join(  # each source filtered first: their union holds only what matches
                 f"SELECT e.id AS id FROM ({sql}) AS c JOIN entries e ON e.id = c.id WHERE {clauses}" for sql, _ in sources
             )
@@ -540,9 +614,10 @@ def _filters(
     if query.device is not None:
         where.append("e.location_id IN (SELECT id FROM locations WHERE device_id = ?)")
         params.append(str(query.device))
-    if query.location is not None:
+    if query.location is not None:  # (its id on `conn`: on a catalogue, its owner's)
+        wanted = library.locations.get(query.location).id
         where.append("e.location_id = ?")
-        params.append(library.locations.get(query.location).id)
+        params.append(next((id for id, loc in locations.items() if loc.id == wanted), wanted))
     return where, params
 
 
@@ -556,7 +631,7 @@ def _hit(row: tuple, locations: dict[int, Location]) -> Hit:
     entry_id, location_id, relative, name, kind, object_kind, size, mtime = row
     loc = locations[location_id]
     rel = from_db(relative)
-    return Hit(entry_id, location_id, loc.absolute(rel), rel, from_db(name), kind, object_kind, size, mtime, loc.device_id)
+    return Hit(entry_id, loc.id, loc.absolute(rel), rel, from_db(name), kind, object_kind, size, mtime, loc.device_id)
 
 
 # -- parsing filter values ----------------------------------------------------------------------------

@@ -36,9 +36,19 @@ def list_indexed(
     if found is None or decided and found[0].undecided:
         return None
     loc, rel = found
-    db = library.read()
+    db, location_id, high = library.read(), loc.id, 0
+    if device_id is not None and device_id != library.context.device_id:
+        # (here: a quick scan of a folder imports this module and loads no library, test_cli_startup)
+        from sdcore.sync import catalogue_store
+
+        slot = catalogue_store.slot_of(library, device_id)
+        kept = None if slot is None else catalogue_store.reader(library, device_id, slot)
+        if kept is not None and slot is not None:
+            # from the file kept of that device's catalogue (rows of it the library's own tables may hold are not read)
+            location_id = catalogue_store.location_ids(library, device_id).get(loc.id, -1)
+            db, high = kept, slot << catalogue_store.SLOT_BITS  # (its ids | high: their global ids)
     row = db.execute(
-        "SELECT entry_id FROM directory_paths WHERE location_id = ? AND path = ?", (loc.id, to_db(rel))
+        "SELECT entry_id FROM directory_paths WHERE location_id = ? AND path = ?", (location_id, to_db(rel))
     ).fetchone()
     if row is None:
         return None
@@ -46,7 +56,7 @@ def list_indexed(
     entries = [
         Entry(
             directory, from_db(name), kind, size, mtime, inode or 0, mode or 0, from_db(link) if link else None,
-            entry_id, cas_id, object_kind, files if kind == "dir" else None,
+            entry_id | high, cas_id, object_kind, files if kind == "dir" else None,
         )  # positional: a listing makes 100,000 of them
         for name, kind, size, mtime, inode, mode, object_kind, cas_id, files, link, entry_id in rows
     ]

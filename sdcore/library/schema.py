@@ -824,6 +824,15 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     33: """
     CREATE INDEX entries_with_error ON entries (location_id) WHERE error IS NOT NULL;
     """,
+    # The slot of each other device whose catalogue is kept as a file of its own (sdcore.sync.catalogue_store): the
+    # library's tables name that device's entries by `slot << 40 | its id`, so a slot never changes and is never given
+    # again while the library lives (AUTOINCREMENT: not even after its row is deleted).
+    34: """
+    CREATE TABLE catalogue_slots (
+        slot INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL UNIQUE
+    );
+    """,
 }
 
 

@@ -2,18 +2,22 @@
 merged into the library's own tables, a 200,000-entry catalogue costs 10x an `scp` of the database, whatever brings
 it: tests/bench/bench_catalogue_views.py). A received file is staged beside its place, checked
 (sdcore.sync.catalogue_file), given what reading it needs (`SEARCH_INDEX`, `SORTED_INDEXES`) and put in place by one rename (`keep`);
-`connect` opens a kept one so that the library's own SQL (sdcore.search, listings) reads it unchanged.
+`connect` opens a kept one so that the library's own SQL (sdcore.search, listings) reads it unchanged; `reader` keeps
+one such connection a thread, which `search.run` and `listing.list_indexed` read a kept device's entries from (its rows
+in the library's own tables, if any, are not read).
 
 The catalogue's entries keep their owner's ids. Where the library's tables name one (tags, notes), it is
-`global_id(slot, owner id)`: the slot, a number this library gives each other device, in the bits above 40 (the
-library's own ids stay below). Not wired into sync or any read path yet: the next steps are in issue 16's notes.
+`global_id(slot, owner id)`: the slot, a number this library gives each other device (`slot_of`), in the bits above 40
+(the library's own ids stay below). Sync does not keep files yet (it writes the library's tables): issue 16's notes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,10 +25,13 @@ from sdcore.index.kinds import extension_of
 from sdcore.library.damage import uri
 from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS, add_functions, folded_sql, named_sql
 from sdcore.sdpath import DeviceId
-from sdcore.sync.catalogue_file import CatalogueFile, Limits, check
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
+    from sdcore.sync.catalogue_file import CatalogueFile, Limits
+
+# (sdcore.sync.catalogue_file, and sdcore.sync.catalogue with it, only where a file is received: `sd ls` and `sd search`
+# read kept ones through this module and must not load them, tests/unit/test_cli_startup.py)
 
 FOLDER = "catalogues"
 SLOT_BITS = 40
@@ -57,15 +64,73 @@ SORTED_INDEXES = [  # sorted searches walk these and stop at the limit
 ]
 
 
-KEPT = Limits(largest_id=(1 << SLOT_BITS) - 1)
-"""What a kept catalogue holds at most: HELD, of entry ids that `global_id` numbers."""
-
-
 def global_id(slot: int, owner_id: int) -> int:
     """The id by which the library's tables (tags, notes) name the entry `owner_id` of the device given `slot`."""
     if not 1 <= slot <= MAX_SLOT or not 0 < owner_id < 1 << SLOT_BITS:
         raise ValueError(f"no global id for entry {owner_id} of slot {slot}")
     return slot << SLOT_BITS | owner_id
+
+
+def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | None:
+    """The slot of another device in this library (see `global_id`), None when it has none; with `make`, one given it
+    then: the next never given (a slot is never reused while the library lives, schema migration 34)."""
+    if device_id == library.context.device_id:
+        raise ValueError("this device's own entries have their own ids: it has no slot")
+    found = library.read().execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
+    if found is not None or not make:
+        return None if found is None else int(found[0])
+    with library.write() as db:
+        db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),))
+        (slot,) = db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
+        if slot > MAX_SLOT:  # (8 million devices kept once each: rolled back)
+            raise ValueError(f"library {library.name!r} has given every slot; no other device's catalogue can be kept")
+    return int(slot)
+
+
+def kept(library: Library) -> dict[DeviceId, int]:
+    """The devices whose catalogue is kept here as a file, and their slots."""
+    slots = library.read().execute("SELECT device_id, slot FROM catalogue_slots").fetchall()
+    return {device: slot for text, slot in slots if path_of(library, device := uuid.UUID(text)).is_file()}
+
+
+def location_ids(library: Library, device_id: DeviceId) -> dict[int, int]:
+    """The library's ids of another device's locations (its `locations` table holds them) -> that device's own ids
+    (those of its catalogue file)."""
+    rows = library.read().execute("SELECT location_id, origin_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),))
+    return dict(rows.fetchall())
+
+
+def reader(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connection | None:
+    """This thread's connection to the catalogue of `device_id` kept here (`connect`), None when none is kept: opened
+    once, and again when the file was replaced (`keep`), closed when it is gone (`forget`). The file's inode tells: the
+    connection held keeps the file it opened, so a new file never gets its inode."""
+    readers: dict[DeviceId, tuple[int, sqlite3.Connection, int]] = library._local.__dict__.setdefault("catalogues", {})
+    # (in the thread's slots beside its read connection: Library.close drops both alike)
+    held = readers.get(device_id)
+    try:
+        inode = os.stat(path_of(library, device_id)).st_ino  # (before it is opened: replaced since, it is opened again)
+    except FileNotFoundError:
+        inode = None
+    if held is not None and held[0] == inode:
+        version = held[1].execute("PRAGMA lib.data_version").fetchone()[0]  # changed by any write of the library's since
+        if version != held[2]:
+            refresh_shared(held[1], slot)
+            readers[device_id] = (inode, held[1], version)
+        return held[1]
+    if held is not None:
+        del readers[device_id]
+        held[1].close()
+    if inode is None:
+        return None
+    try:
+        conn = connect(library, device_id, slot)
+    except FileNotFoundError:  # forgotten meanwhile
+        return None
+    conn.execute(f"PRAGMA mmap_size = {1 << 32}")  # (as the library's own searches read it)
+    version = conn.execute("PRAGMA lib.data_version").fetchone()[0]
+    refresh_shared(conn, slot)  # (again: a write between `connect`'s copy and the version read would be missed)
+    readers[device_id] = (inode, conn, version)
+    return conn
 
 
 def path_of(library: Library, device_id: DeviceId) -> Path:
@@ -78,14 +143,19 @@ def staging_path(library: Library, device_id: DeviceId) -> Path:
     return library.folder / FOLDER / f"{device_id}.db.part"
 
 
-def keep(library: Library, device_id: DeviceId, limits: Limits = KEPT) -> CatalogueFile:
-    """Check the file staged for `device_id` (CatalogueRefused says why not), build what reading it needs, make it
+def keep(library: Library, device_id: DeviceId, limits: Limits | None = None) -> CatalogueFile:
+    """Check the file staged for `device_id` (CatalogueRefused says why not; `limits`: catalogue_file.HELD, and
+    always entry ids that `global_id` numbers), build what reading it needs, give the device its slot, make the file
     durable and put it in place of the one kept so far, which its readers keep until they close it. A staged file
     refused or cut off (an error, Ctrl-C) is deleted; the one kept stays."""
+    from sdcore.sync.catalogue_file import HELD, check
+
+    limits = dataclasses.replace(limits or HELD, largest_id=(1 << SLOT_BITS) - 1)
     staged, kept = staging_path(library, device_id), path_of(library, device_id)
     try:
         held = check(staged, device_id, limits)
         _index_for_reads(staged)
+        slot_of(library, device_id, make=True)
         with open(staged, "rb") as f:
             os.fsync(f.fileno())
         os.replace(staged, kept)
@@ -130,18 +200,17 @@ def _index_for_reads(path: Path) -> None:
 
 def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connection:
     """A read-only connection to the catalogue of `device_id` kept here, on which the library's own SQL runs
-    unchanged: its main database is the catalogue, the library's is attached (`lib`, read-only), and TEMP VIEWs, which
-    SQLite resolves first, shadow every name that SQL reads: `entries` with the library's columns (those a catalogue
-    does not carry are NULL), `locations` and `content_identities` from the catalogue, `user_metadata` and
-    `tag_assignments` from the library by global ids (`slot`), and every other table of the library that names an
-    entry, empty (an unqualified name would otherwise reach the library's own rows by ids of another numbering).
+    unchanged: its main database is the catalogue, the library's is attached (`lib`, read-only), and TEMP VIEWs and
+    tables, which SQLite resolves first, shadow every name that SQL reads: `entries` with the library's columns (those a
+    catalogue does not carry are NULL), `locations` and `content_identities` from the catalogue, `user_metadata` and
+    `tag_assignments` copied from the library's rows of global ids (`slot`; as of `refresh_shared`, which `reader`
+    calls when the library changed), and every other table of the library that names an entry, empty (an unqualified name would otherwise reach the library's own rows by ids of another numbering).
     Single-table views are flattened by SQLite: the catalogue's indexes serve them."""
     kept = path_of(library, device_id)
     if not kept.is_file():
         raise FileNotFoundError(f"no catalogue of {device_id} is kept in {library.folder}")
     if not 1 <= slot <= MAX_SLOT:
         raise ValueError(f"{slot} is not a slot")
-    low, high = slot << SLOT_BITS, (slot + 1) << SLOT_BITS
     if os.path.lexists(f"{kept}-journal"):  # an apply cut off (kill -9): rolled back first, which no read-only reader can
         with contextlib.closing(sqlite3.connect(uri(kept, "mode=rw"), uri=True)) as writer:
             writer.execute("SELECT head FROM catalogue").fetchone()
@@ -161,19 +230,44 @@ def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connect
             " NULL AS full_hash FROM main.entries WHERE cas_number IS NOT NULL",
             "locations": f"SELECT id, '{device_id}' AS device_id, path, name, mode, NULL AS ignore, scan_state, root_id, created,"
             " last_scanned, volume_id, NULL AS volume_label, volume_path, NULL AS volume_seen FROM main.locations",
-            "user_metadata": f"SELECT entry_id - {low} AS entry_id, note, favorite, updated FROM lib.user_metadata"
-            f" WHERE entry_id >= {low} AND entry_id < {high}",
-            "tag_assignments": f"SELECT tag_id, entry_id - {low} AS entry_id, cas_id, created FROM lib.tag_assignments"
-            f" WHERE entry_id IS NULL OR entry_id >= {low} AND entry_id < {high}",
         }
         for name, sql in views.items():
             conn.execute(f"CREATE TEMP VIEW {name} AS {sql}")
-        for name in _naming_an_entry(conn) - views.keys() - _HELD_BY_THE_CATALOGUE:
+        # (keyed as the library's, so that SQLite plans the searches' joins as it does on the library)
+        conn.execute("CREATE TEMP TABLE user_metadata (entry_id INTEGER PRIMARY KEY, note, favorite, updated)")
+        conn.execute(f"CREATE TEMP TABLE tag_assignments AS {_shared(slot)['tag_assignments']} LIMIT 0")
+        conn.execute("CREATE INDEX temp.tag_assignments_by_entry ON tag_assignments (entry_id)")
+        refresh_shared(conn, slot)
+        for name in _naming_an_entry(conn) - views.keys() - _shared(slot).keys() - _HELD_BY_THE_CATALOGUE:
             conn.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM lib."{name}" WHERE 0')
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _shared(slot: int) -> dict[str, str]:
+    """The library's notes, favourites and tags of the entries of the device given `slot`, by the owner's ids."""
+    low, high = slot << SLOT_BITS, (slot + 1) << SLOT_BITS
+    return {
+        # (the CASTs make the tables' ids INTEGER columns, which an index on them serves when compared with `e.id`)
+        "user_metadata": f"SELECT CAST(entry_id - {low} AS INTEGER) AS entry_id, note, favorite, updated"
+        f" FROM lib.user_metadata WHERE entry_id >= {low} AND entry_id < {high}",
+        "tag_assignments": f"SELECT tag_id, CAST(entry_id - {low} AS INTEGER) AS entry_id, cas_id, created"
+        f" FROM lib.tag_assignments WHERE entry_id IS NULL OR entry_id >= {low} AND entry_id < {high}",
+    }
+
+
+def refresh_shared(conn: sqlite3.Connection, slot: int) -> None:
+    """Copy again into a catalogue's connection (`connect`) the library's notes, favourites and tags of its entries.
+
+    Copies, not views: a view's id (theirs minus the slot's bits) has no index, and a search joins the notes to every
+    entry it reads (2,000 notes on a device made a search of its catalogue 6 s instead of 0.1)."""
+    conn.execute("BEGIN")
+    for name, sql in _shared(slot).items():
+        conn.execute(f"DELETE FROM temp.{name}")
+        conn.execute(f"INSERT INTO temp.{name} {sql}")
+    conn.execute("COMMIT")
 
 
 _HELD_BY_THE_CATALOGUE = {"directory_paths", "search_index", "folder_index", "note_index"}

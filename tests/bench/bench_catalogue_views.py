@@ -14,6 +14,10 @@ part, median of the rounds:
    `catalogue_store.connect`: TEMP VIEWs shadow the names that SQL uses; single-table views are flattened by SQLite,
    so the file's indexes serve them: the query plan is printed), beside the same queries on the owner's own
    database: the hits must be the same.
+3. With --search-kept DIR: `search.run` over a library of 200,000 entries plus two other devices' 200,000-entry
+   catalogues kept as files (as it reads them: each searched, the hits merged), beside one database holding all
+   600,000 (today's catalogue): CPU p50/p99 of bench_catalogue's queries, alternating, median of the rounds. Made in
+   DIR once from bench_catalogue_file.bench_read's libraries (copied: the shared ones are never opened here).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -43,7 +48,7 @@ from sdcore.library.library import Library, create_folder  # noqa: E402
 from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS  # noqa: E402
 from sdcore.sync.catalogue import BulkWatch, CatalogueBatch, CatalogueLocation, EntryRows, apply_catalogue  # noqa: E402
 from sdcore.sync.catalogue_file import cas_id_of, make  # noqa: E402
-from sdcore.sync.catalogue_store import connect, keep, staging_path  # noqa: E402
+from sdcore.sync.catalogue_store import connect, keep, kept, staging_path  # noqa: E402
 
 QUERIES = ["report", "photo 2019", "img", "a", "zzzznothing"]
 SLOT = 1
@@ -124,11 +129,93 @@ async def bench(tree: Path, rounds: int) -> None:
         library.close()
 
 
+READ_LIBRARIES = bench_catalogue.CORPUS / "catalogue-file-read"
+"""bench_catalogue_file.bench_read's libraries: `one` (3 devices' 200,000 entries each), dev0..dev2 (one each)."""
+
+
+def library_with_kept(where: Path) -> Library:
+    """dev0's library (200,000 entries of one device in its tables) keeping dev1's and dev2's catalogues as files:
+    their locations in its tables (as sync writes them) mapped to theirs, their entries only in the files."""
+    folder = where / "kept" / "three.sdlibrary"
+    if not folder.exists():
+        shutil.copytree(READ_LIBRARIES / "dev0" / "three.sdlibrary", folder)
+        files = []
+        for name in ("dev1", "dev2"):
+            copy = where / name / "three.sdlibrary"
+            shutil.copytree(READ_LIBRARIES / name / "three.sdlibrary", copy)
+            with sqlite3.connect(copy / "database.db") as conn:
+                (device,) = conn.execute("SELECT DISTINCT device_id FROM locations").fetchone()
+            owner = owner_library(str(copy), device)  # opened as that device's own
+            make(owner, where / f"{name}.db")
+            places = owner.read().execute("SELECT * FROM locations").fetchall()
+            owner.close()
+            shutil.rmtree(copy.parent)
+            files.append((uuid.UUID(device), where / f"{name}.db", places))
+        library = Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
+        for device, made, places in files:
+            with library.write() as db:
+                columns = [row[1] for row in db.execute("PRAGMA table_info(locations)")]
+                for place in places:
+                    row = dict(zip(columns, place, strict=True))
+                    origin = row.pop("id")
+                    row["path"] = f"{row['path']}-{device}"  # (each device's home has one path in these libraries)
+                    local = db.execute(f"INSERT INTO locations ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                                       list(row.values())).lastrowid  # fmt: skip
+                    db.execute("INSERT INTO catalogue_locations VALUES (?, ?, ?)", (local, str(device), origin))
+            shutil.move(made, staging_path(library, device))
+            keep(library, device)
+        library.close()
+    return Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
+
+
+def bench_search_kept(where: Path, rounds: int) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    if not (where / "one" / "three.sdlibrary").exists():
+        shutil.copytree(READ_LIBRARIES / "one" / "three.sdlibrary", where / "one" / "three.sdlibrary")
+    one = Library(where / "one" / "three.sdlibrary", LibraryContext.this_device_only(uuid.uuid4()))
+    split = library_with_kept(where)
+    assert len(kept(split)) == 2
+    words = bench_catalogue.WORDS
+    queries = [search.Query(w) for w in words] + [search.Query(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)] + [
+        search.Query("", ext=("pdf",), limit=100), search.Query("sierra", sort="size"), search.Query("tango_golf"),
+        search.Query("*.md", limit=50),
+    ]  # fmt: skip
+    for q in queries[:3]:  # warm the caches as a user's second search finds them
+        search.run(one, q)
+        search.run(split, q)
+    times: dict[str, dict[str, list[float]]] = {"one database": {}, "library + 2 kept files": {}}
+    same = 0
+    for _ in range(rounds):
+        for q in queries:
+            found = {}
+            for what, library in (("one database", one), ("library + 2 kept files", split)):
+                began = time.process_time()
+                found[what] = search.run(library, q)
+                times[what].setdefault(f"{q.text!r} ext={q.ext} sort={q.sort}", []).append((time.process_time() - began) * 1000)
+            same += [h.name for h in found["one database"]] == [h.name for h in found["library + 2 kept files"]]
+    total = one.read().execute("SELECT count(*) FROM entries").fetchone()[0]
+    print(f"\nsearch over {total:,} entries of three devices ({len(queries)} queries x {rounds} rounds, alternating,"
+          f" CPU ms)  [{bench_catalogue.load()}]")  # fmt: skip
+    for what, per_query in times.items():
+        every = sorted(t for ts in per_query.values() for t in ts)
+        p99 = every[max(int(len(every) * 0.99) - 1, 0)]
+        slow = sorted(per_query.items(), key=lambda x: -statistics.median(x[1]))[:3]
+        print(f"  {what:24} p50 {statistics.median(every):6.2f}  p99 {p99:6.2f}; slowest (median): "
+              + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in slow))  # fmt: skip
+    print(f"  same names in the same order: {same} of {len(queries) * rounds}")
+    one.close()
+    split.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--search-kept", type=Path, help="part 3 only, its libraries made in this folder once")
     args = parser.parse_args()
+    if args.search_kept:
+        bench_search_kept(args.search_kept, args.rounds)
+        return
     tree = bench_catalogue.corpus(f"catalogue-{args.files}", args.files, args.files // 20)
     asyncio.run(bench(tree, args.rounds))
 

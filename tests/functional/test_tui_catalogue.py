@@ -76,3 +76,27 @@ async def test_the_sidebar_lists_another_devices_location_under_that_device(tmp_
         shown = {label: path for label, path, kind in sidebar._places.values() if kind == "location"}
         assert shown["photos on alpha"] == SdPath(alpha_id, str(photos), shown["photos on alpha"].library_id)
         assert shown["mine"].device_id == app.core.device.id
+
+
+async def test_a_pane_on_an_offline_device_lists_the_catalogue_file_kept_of_it(tmp_path: Path) -> None:
+    """Its catalogue kept as a file (sdcore.sync.catalogue_store): the pane lists the file, which is newer here than
+    the rows the library's tables hold of it (a file added on alpha after they were synced)."""
+    from sdcore.sync.catalogue_file import make
+    from sdcore.sync.catalogue_store import keep, staging_path
+
+    photos = make_photos(tmp_path / "on-alpha")
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a, b = alpha.library(), here.library()
+        await index(a, a.locations.add(str(photos)))
+        sync(a, b)
+        (photos / "roll.txt").write_text("36 frames")
+        await index(a, a.locations.get(str(photos)))
+        make(a, staging_path(b, alpha.device.id))
+        keep(b, alpha.device.id)
+
+    app = app_for(tmp_path, f"alpha:{photos}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: names(pane) == ["2024", "notes.txt", "roll.txt"])
+        await wait_for(pilot, lambda: "offline, as of" in str(pane.border_title))
