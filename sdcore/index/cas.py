@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 
 import blake3
 
@@ -62,13 +63,15 @@ def identify(path: str) -> tuple[str | None, bytes, int]:
         held.close(fd, st)
 
 
-def full_hash(path: str | int) -> str:
+def full_hash(path: str | int, stop: threading.Event | None = None) -> str:
     """BLAKE3 of the whole file (a path, or an open descriptor the caller closes) as hex (multithreaded
-    for large files)."""
+    for large files); InterruptedError as soon as `stop` is set."""
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if isinstance(path, str) else path
     try:
         while chunk := os.read(fd, FULL_HASH_CHUNK):
+            if stop is not None and stop.is_set():
+                raise InterruptedError("the hash was stopped: its asker went away")
             hasher.update(chunk)
     finally:
         if isinstance(path, str):

@@ -9,6 +9,7 @@ import errno
 import itertools
 import os
 import stat
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -162,6 +163,7 @@ class RpcSession:
         self._drops: dict[int, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._threads: set[asyncio.Future[Any]] = set()  # worker threads using the descriptors below
+        self._gone = threading.Event()  # the peer left (or the server stops): long work for it stops
         # drop token -> (folder, (name, size offered) of the files still to come)
         self._accepted: dict[str, tuple[str, list[tuple[str, int]]]] = {}
         self._held = 0  # bytes the requests in flight carry or asked for
@@ -191,6 +193,7 @@ class RpcSession:
                 self._tasks.add(task)
                 task.add_done_callback(lambda t, held=held: self._answered(t, held))  # type: ignore[misc]
         finally:
+            self._gone.set()
             for task in list(self._tasks):
                 task.cancel()
             self._close_when_idle(self._cleanup)
@@ -556,7 +559,7 @@ class RpcSession:
         def full_hash() -> str:
             fd = self._regular_file(p)
             try:
-                return cas.full_hash(fd)
+                return cas.full_hash(fd, self._gone)
             finally:
                 held.close(fd)
 
