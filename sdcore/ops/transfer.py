@@ -468,9 +468,11 @@ class TransferJob(Job):
             await self._unlink_moved()
         if failure is not None:
             await self.checkpoint(force=True)
+            said = str(failure)
             raise SdError(
-                f"{failure}. {self.done_files:,} of {self.total_files:,} files are done; fix what it "
-                f"says, then `sd job resume {self.ctx.job_id}` carries on"
+                f"{said}{'' if said.endswith(('.', '?', '!')) else '.'} {self.done_files:,} of {self.total_files:,}"
+                f" files are done; fix what it says, then resume the job (`sd job resume {self.ctx.job_id}`, or r in"
+                " the explorer's jobs screen) to carry on"
             ) from None
         await self.checkpoint()
 

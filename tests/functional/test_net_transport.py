@@ -375,3 +375,32 @@ async def test_an_idle_connection_of_a_device_unpaired_elsewhere_is_closed(
     TrustStore(b.device.data_dir).remove(a.device.id)
     with pytest.raises(NotFound, match="no longer paired"):
         await link.call("hello")
+
+
+async def test_a_copy_whose_device_goes_away_says_why_and_how_to_carry_on_in_sentences(tmp_path: Path) -> None:
+    """The job's failure says why, how far it got and how to carry on: it named only `sd job resume`, in the explorer
+    too (whose jobs screen resumes with r); a reason ending in '?' (a device that cannot be reached) got a '.' glued
+    on ("is `sd serve` running there?. 3 of 40 files are done": seen by hand, when the device is gone at a retry)."""
+    from sdcore import net
+    from sdcore.api import Api
+    from sdcore.core import Core
+    from sdcore.sdpath import SdPath
+
+    source = tmp_path / "photos"
+    source.mkdir()
+    for n in range(40):
+        (source / f"p{n:02}.jpg").write_bytes(os.urandom(1 << 20))
+    async with Core(tmp_path / "a") as laptop, Core(tmp_path / "b") as nas:
+        await net.attach(nas).start("127.0.0.1:0")
+        await pair(net.attach(nas), net.attach(laptop))
+        api = Api(laptop)
+        job = await api.ops.copy([SdPath(laptop.device.id, str(source))], SdPath(nas.device.id, str(tmp_path / "inbox")))
+        jobs = api.library().jobs
+        async with asyncio.timeout(30):
+            while not any(r.id == job.id and r.done > 0 for r in await jobs.list()):
+                await asyncio.sleep(0.01)
+        await net.attach(nas).close()  # its server stopped mid-copy
+        record = await jobs.wait(job.id)
+    error = record.error or ""
+    assert record.state == "failed" and "files are done" in error and "?." not in error, error
+    assert f"`sd job resume {job.id}`, or r in the explorer's jobs screen" in error, error
