@@ -92,7 +92,7 @@ class Outgoing:
 def _frozen_copy(library: Library, live: set[Path]) -> _Copy:
     """The library's catalogue file brought up to date (made if there is none or it is unreadable), and a copy of it
     by the backup API. Copies no asker holds (left by a kill) are deleted first."""
-    from sdcore.sync.catalogue_file import refresh
+    from sdcore.sync.catalogue_file import make, refresh
 
     folder = library.folder / catalogue_store.FOLDER
     folder.mkdir(exist_ok=True)
@@ -104,8 +104,9 @@ def _frozen_copy(library: Library, live: set[Path]) -> _Copy:
         if not kept.is_file():
             raise FileNotFoundError(kept)
         refresh(library, kept)
-    except (FileNotFoundError, sqlite3.DatabaseError):
-        _make(library, kept)
+    except (FileNotFoundError, sqlite3.DatabaseError):  # (none yet, or a file broken: one made anew)
+        kept.unlink(missing_ok=True)
+        make(library, kept)
     path = folder / _COPY.format(uuid.uuid4().hex)
     try:
         with contextlib.closing(sqlite3.connect(uri(kept, "mode=ro"), uri=True)) as source, \
@@ -116,16 +117,6 @@ def _frozen_copy(library: Library, live: set[Path]) -> _Copy:
         path.unlink(missing_ok=True)
         raise
     return _Copy(path, path.stat().st_size, head)
-
-
-def _make(library: Library, kept: Path) -> None:
-    """A new catalogue file in place of `kept` by one rename: one cut off (a kill) is never taken for a whole one."""
-    from sdcore.sync.catalogue_file import make
-
-    new = kept.with_name(kept.name + ".new")
-    new.unlink(missing_ok=True)
-    make(library, new)
-    os.replace(new, kept)
 
 
 def _read(path: Path, offset: int) -> bytes:

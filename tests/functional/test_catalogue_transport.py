@@ -13,6 +13,7 @@ import pytest
 
 from sdcore import net, search
 from sdcore.core import Core
+from sdcore.errors import SdError
 from sdcore.library.library import Library
 from sdcore.net.frames import PermissionDenied
 from sdcore.net.testing import pair
@@ -126,3 +127,29 @@ async def test_an_answer_whose_file_changes_midway_is_refused_and_nothing_is_kep
     with pytest.raises(CatalogueRefused, match="the catalogue file changed while it was sent"):
         await fetch(a, b)
     assert left_on(a, b)[0] == []
+
+
+async def test_an_owners_catalogue_file_found_broken_is_made_anew_at_the_next_ask(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    a, b, _home = shared
+    await fetch(a, b)
+    kept = a.library("Photos").folder / catalogue_store.FOLDER / catalogue_transport.OUTGOING
+    kept.write_bytes(b"SQLite format 3\x00" + b"\x07" * 9000)  # a disk's bad day
+    assert (await fetch(a, b)).entries > 15
+
+
+async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, _home = shared
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    monkeypatch.setattr(catalogue_transport, "IDLE", 1.0)
+    alpha = str(a.device.id)
+    answer = await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=0)
+    assert len(answer["data"]) == 4096 < answer["size"]
+    assert len(left_on(a, b)[1]) == 1
+    await asyncio.sleep(2.0)
+    assert left_on(a, b)[1] == []
+    with pytest.raises(SdError, match="asked from offset 0 first"):  # its copy gone, the asker starts again
+        await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=4096)
