@@ -291,7 +291,7 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
     import json
 
     from sdcore import net
-    from sdcore.sync import catalogue_store
+    from sdcore.sync import catalogue_file, catalogue_store
     from sdcore.sync.catalogue_transport import OUTGOING, fetch_catalogue_file
     from sdcore.sync.service import sync_of
 
@@ -299,16 +299,11 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
     peer = dataclasses.replace(peer, addresses=(address,))
     net.attach(receiving).trust.add(peer)
     library = receiving.libraries.open(json.loads((database.parent / "library.json").read_text())["id"])
-    real_keep = catalogue_store.keep
-
-    def keep(*args: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return real_keep(*args)
-        finally:
-            steps.setdefault("keep (check, indexes, rename)", []).append(time.thread_time() - started)
-
-    catalogue_store.keep = keep  # type: ignore[assignment]
+    patched = [(catalogue_store, "keep", "keep: all"), (catalogue_file, "check", "keep: check"),
+               (catalogue_store, "_index_for_reads", "keep: search index, sorted-search indexes")]  # fmt: skip
+    real = [getattr(module, name) for module, name, _what in patched]
+    for (module, name, what), work in zip(patched, real, strict=True):
+        setattr(module, name, on_thread_clock(work, steps.setdefault(what, [])))
     try:
         for what in ("4b first sync by sync_catalogue_file, file made", "4a first sync by sync_catalogue_file, file kept"):
             kept = database.parent / catalogue_store.FOLDER / OUTGOING
@@ -322,7 +317,21 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
             assert held.entries > 1000 and catalogue_store.kept(library), "not kept"
         return kept.stat().st_size, catalogue_store.path_of(library, peer.id).stat().st_size
     finally:
-        catalogue_store.keep = real_keep
+        for (module, name, _what), work in zip(patched, real, strict=True):
+            setattr(module, name, work)
+
+
+def on_thread_clock(work: Any, into: list[float]) -> Any:
+    """`work`, appending the CPU seconds of the thread it runs on to `into` at each call."""
+
+    def timed(*args: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return work(*args)
+        finally:
+            into.append(time.thread_time() - started)
+
+    return timed
 
 
 def report(runs: dict[str, list[tuple[float, float]]], steps: dict[str, list[float]], sizes: tuple[int, int],
@@ -337,10 +346,14 @@ def report(runs: dict[str, list[tuple[float, float]]], steps: dict[str, list[flo
     print("  the receiver's steps (CPU s, median):")
     for what, taken in steps.items():
         print(f"    {what:44} {statistics.median(taken):7.3f}")
+    indexes = statistics.median(steps["keep: search index, sorted-search indexes"])
     for what in ("4a first sync by sync_catalogue_file, file kept", "4b first sync by sync_catalogue_file, file made"):
         c, w = median(runs[what])
-        verdict = "meets" if c <= 2 * scp_cpu else "misses"
-        print(f"{what[:48]:48} {c:7.2f} {c / scp_cpu:6.2f} {w:7.2f} {w / scp_wall:6.2f}  {verdict} 2x scp (CPU), listable")
+        print(f"{what[:48]}:")
+        for name, minus in (("  all, searchable (what keep makes)", 0.0), ("  listable (keep without its indexes)", indexes)):
+            verdict = "meets" if c - minus <= 2 * scp_cpu else "misses"
+            print(f"{name:48} {c - minus:7.2f} {(c - minus) / scp_cpu:6.2f} {w - minus:7.2f} {(w - minus) / scp_wall:6.2f}"
+                  f"  {verdict} 2x scp (CPU)")  # fmt: skip
     if "search index (names, folders)" not in steps:
         return
     search = statistics.median(steps["search index (names, folders)"])
