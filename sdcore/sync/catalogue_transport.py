@@ -64,16 +64,20 @@ class Outgoing:
                 made: _Copy = await self._in_thread(_frozen_copy, library, live)
             self._drop(key)  # (one made for a second ask from 0 meanwhile)
             self._copies[key] = copy = made
+            self._idle_from_now(key, copy)
         if offset > copy.size:
             raise ProtocolError(f"sync: offset {offset} is past the catalogue file's end ({copy.size} bytes)")
         data = await self._in_thread(_read, copy.path, offset)
         if offset + len(data) >= copy.size:
             self._drop(key, copy)
         elif self._copies.get(key) is copy:
-            if copy.idle is not None:
-                copy.idle.cancel()
-            copy.idle = asyncio.get_running_loop().call_later(IDLE, self._drop, key, copy)
+            self._idle_from_now(key, copy)
         return {"size": copy.size, "head": copy.head, "data": data}
+
+    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy) -> None:
+        if copy.idle is not None:
+            copy.idle.cancel()
+        copy.idle = asyncio.get_running_loop().call_later(IDLE, self._drop, key, copy)
 
     def close(self) -> None:
         for key in list(self._copies):
