@@ -89,15 +89,18 @@ RECEIVER_INDEXES = [
 
 def make(library: Library, out: Path) -> None:
     """Write this device's catalogue in `library` (its locations, their entries and folders' paths, as one state of
-    the library) to a new file `out`, numbered from its changes (`refresh` brings it up to date later)."""
+    the library) to a new file `out`, numbered from its changes (`refresh` brings it up to date later). It is written
+    beside it and renamed when whole: one cut off (kill -9; written with no journal) is never taken for a whole one."""
     start_tracking(library)
     here = str(library.context.device_id)
     if os.path.lexists(out):
         raise FileExistsError(f"{out} is not a new file")
+    new = out.with_name(out.name + ".new")
+    new.unlink(missing_ok=True)  # (one cut off)
     conn = library._connect()
     conn.create_function("cas_number", 1, cas_number, deterministic=True)
     try:
-        conn.execute("ATTACH ? AS cat", (uri(out, "mode=rwc"),))
+        conn.execute("ATTACH ? AS cat", (uri(new, "mode=rwc"),))
         conn.execute("PRAGMA cat.journal_mode = OFF")  # a new file: if this fails, it is thrown away
         conn.execute("PRAGMA cat.synchronous = OFF")
         conn.execute(f"PRAGMA cat.page_size = {PAGE_SIZE}")  # (before anything is written)
@@ -116,9 +119,10 @@ def make(library: Library, out: Path) -> None:
         conn.execute("COMMIT")
     except BaseException:
         conn.close()
-        out.unlink(missing_ok=True)
+        new.unlink(missing_ok=True)
         raise
     conn.close()
+    os.replace(new, out)
 
 
 _LOCATIONS = (

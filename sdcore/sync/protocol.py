@@ -17,6 +17,11 @@ Every request names the library by id; the device answering serves it only to a 
     sync_catalogue(library, since, limit) -> {"batch", "up_to", "head"}  the answerer's OWN catalogue after `since`
                                                     (with "restart": true, from the start instead: the asker holds
                                                     changes the answerer lost to a restore; it loads it again)
+    sync_catalogue_file(library, offset) -> {"size", "head", "data"}  the answerer's OWN catalogue as a file
+                                                    (sdcore.sync.catalogue_file), at most 1 MiB of it from `offset`,
+                                                    of a copy made for you when asked at 0 and deleted when you have
+                                                    its end, ask from 0 again, or after 10 minutes idle
+                                                    (sdcore.sync.catalogue_transport)
     sync_changed(library)               -> None         "I changed": pull from me (coalesced by the receiver)
     sync_watch()                        -> bool         held until a library shared with you changes (true) or
                                                     25 s pass (false): "I changed" to a device you cannot dial
@@ -117,6 +122,12 @@ def count(value: object, most: int) -> int:
 def seq(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_HLC:
         _bad("a catalogue sequence is an integer of 0 or more")
+    return value
+
+
+def offset(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_HLC:
+        _bad("an offset in a file is an integer of 0 or more")
     return value
 
 

@@ -44,6 +44,7 @@ from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
 from sdcore.sync.catalogue import BulkWatch, bulk_load_under_way, end_bulk_load
+from sdcore.sync.catalogue_transport import Outgoing
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
 if TYPE_CHECKING:
@@ -132,11 +133,13 @@ class SyncService:
         """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) that had its bulk load this run
+        self._outgoing = Outgoing(self._in_thread)  # this device's catalogue files, as members fetch them
         self.started = False
         self.closed = False
         for name, handler in (
             ("sync_share", self._on_share), ("sync_unshare", self._on_unshare), ("sync_ops", self._on_ops),
-            ("sync_catalogue", self._on_catalogue), ("sync_changed", self._on_changed), ("sync_watch", self._on_watch),
+            ("sync_catalogue", self._on_catalogue), ("sync_catalogue_file", self._on_catalogue_file),
+            ("sync_changed", self._on_changed), ("sync_watch", self._on_watch),
         ):  # fmt: skip
             net.expose(name, handler, trust=("full",))
 
@@ -161,6 +164,7 @@ class SyncService:
         self._pullers.clear()
         self._watching.clear()
         await asyncio.gather(*self._working, return_exceptions=True)  # the libraries close next: not under a thread
+        self._outgoing.close()  # (after the threads: one may be making a copy)
 
     async def _in_thread(self, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` on a worker thread (it reads or writes a library); `close` waits for it to end, as a task
@@ -335,6 +339,10 @@ class SyncService:
         if after > 0 and batch[3] == 0:  # from the start, for an asker holding what a restore lost (or past the head)
             return {"batch": batch, "up_to": up_to, "head": head, "restart": True}
         return {"batch": batch, "up_to": up_to, "head": head}
+
+    async def _on_catalogue_file(self, peer: Peer, library: object, offset: object) -> dict[str, Any]:
+        lib = await self._member_library(peer, library)
+        return await self._outgoing.answer(lib, str(peer.id), _parsed(protocol.offset, offset))
 
     async def _on_changed(self, peer: Peer, library: object) -> None:
         await self._member_library(peer, library)

@@ -68,6 +68,16 @@ def scp(key: Path, port: int, known: Path, *args: str) -> float:
     return time.perf_counter() - t
 
 
+def serve(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """A real `sd serve` of `data_dir` on 127.0.0.1: the process and the address it listens on."""
+    sd = subprocess.Popen(
+        [sys.executable, "-c", "from sdtui.cli import main; main()", "--data-dir", str(data_dir),
+         "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert sd.stdout is not None
+    return sd, sd.stdout.readline().rsplit(" ", 1)[1].strip()
+
+
 def start_serve(work: Path) -> tuple[subprocess.Popen[str], Network, Path]:
     """A real `sd serve` on 127.0.0.1 (data dir work/server) and a client device (work/client) paired with it by
     writing both trust stores (the pairing handshake itself is tested elsewhere): the process, the client's Network
@@ -76,12 +86,7 @@ def start_serve(work: Path) -> tuple[subprocess.Popen[str], Network, Path]:
     server, client = load_or_create(server_dir), load_or_create(client_dir)
     server.rename("server")
     Network(server).trust.add(Peer(client.id, "client", key_text(client.key)))
-    sd = subprocess.Popen(
-        [sys.executable, "-c", "from sdtui.cli import main; main()", "--data-dir", str(server_dir),
-         "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert sd.stdout is not None
-    address = sd.stdout.readline().rsplit(" ", 1)[1].strip()
+    sd, address = serve(server_dir)
     net = Network(client)
     net.trust.add(Peer(server.id, "server", key_text(server.key), addresses=(address,)))
     key = client_dir / "device_key"

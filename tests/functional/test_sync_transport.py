@@ -166,6 +166,7 @@ async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) ->
         for request, args in (("sync_share", {"library": pushed, "title": "Pushed", "members": []}),
                               ("sync_ops", {"library": str(photos.id), "watermarks": {}, "limit": 10}),
                               ("sync_catalogue", {"library": str(photos.id), "since": 0, "limit": 10}),
+                              ("sync_catalogue_file", {"library": str(photos.id), "offset": 0}),
                               ("sync_watch", {})):  # fmt: skip
             with pytest.raises(SdError, match=f"does not offer '{request}'"):
                 await net.attach(d).call(str(a.device.id), request, **args)

@@ -1,0 +1,183 @@
+"""A first sync's transport of a catalogue file (issue 16) over the devices' own SSH channel: the owner keeps one file
+of its own catalogue per library and serves a member a frozen copy of it in chunks (`Outgoing`, answering
+`sync_catalogue_file`); the receiver asks them in order into its staging file and keeps it (`fetch_catalogue_file`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+from sdcore.library.damage import uri
+from sdcore.net.frames import ProtocolError
+from sdcore.sync import catalogue_store
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
+    from sdcore.net.trust import Peer
+    from sdcore.sync.catalogue_file import CatalogueFile
+    from sdcore.sync.service import SyncService
+
+CHUNK = 1 << 20
+"""Bytes of the file in one answer (well under frames.MAX_FRAME)."""
+IDLE = 600.0
+"""Seconds a copy made for an asker is kept after its last ask."""
+OUTGOING = "outgoing.db"
+"""The owner's own catalogue file of a library, in its `catalogues` folder (beside other devices' kept ones)."""
+_COPY = "outgoing-{}.copy"
+
+
+@dataclass
+class _Copy:
+    path: Path
+    size: int
+    head: int
+    idle: asyncio.TimerHandle | None = None
+
+
+class Outgoing:
+    """The owner's side: its catalogue file of each library (made the first time, refreshed at each first ask), and a
+    frozen copy of it per (asker, library) while the asker fetches it (the kept file may be refreshed meanwhile)."""
+
+    def __init__(self, in_thread: Callable[..., Awaitable[Any]]) -> None:
+        self._in_thread = in_thread  # (the service's: its close waits for the thread)
+        self._copies: dict[tuple[str, uuid.UUID], _Copy] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+
+    async def answer(self, library: Library, asker: str, offset: int) -> dict[str, Any]:
+        """{"size", "head", "data"}: at most CHUNK bytes from `offset` of the copy made for `asker` (made again at
+        offset 0), deleted once the asker has its end."""
+        key = (asker, library.id)
+        copy = self._copies.get(key)
+        if offset == 0 or copy is None:
+            if offset != 0:
+                raise ProtocolError("sync: a catalogue file is asked from offset 0 first (its copy is made then)")
+            self._drop(key)
+            async with self._locks.setdefault(library.id, asyncio.Lock()):  # one refresh of the kept file at a time
+                live = {c.path for c in self._copies.values()}
+                made: _Copy = await self._in_thread(_frozen_copy, library, live)
+            self._drop(key)  # (one made for a second ask from 0 meanwhile)
+            self._copies[key] = copy = made
+            self._idle_from_now(key, copy)
+        if offset > copy.size:
+            raise ProtocolError(f"sync: offset {offset} is past the catalogue file's end ({copy.size} bytes)")
+        data = await self._in_thread(_read, copy.path, offset)
+        if offset + len(data) >= copy.size:
+            self._drop(key, copy)
+        elif self._copies.get(key) is copy:
+            self._idle_from_now(key, copy)
+        return {"size": copy.size, "head": copy.head, "data": data}
+
+    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy) -> None:
+        if copy.idle is not None:
+            copy.idle.cancel()
+        copy.idle = asyncio.get_running_loop().call_later(IDLE, self._drop, key, copy)
+
+    def close(self) -> None:
+        for key in list(self._copies):
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, uuid.UUID], only: _Copy | None = None) -> None:
+        copy = self._copies.get(key)
+        if copy is None or (only is not None and copy is not only):
+            return
+        del self._copies[key]
+        if copy.idle is not None:
+            copy.idle.cancel()
+        copy.path.unlink(missing_ok=True)
+
+
+def _frozen_copy(library: Library, live: set[Path]) -> _Copy:
+    """The library's catalogue file brought up to date (made if there is none or it is unreadable), and a copy of it
+    by the backup API. Copies no asker holds (left by a kill) are deleted first."""
+    from sdcore.sync.catalogue_file import make, refresh
+
+    folder = library.folder / catalogue_store.FOLDER
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob(_COPY.format("*")):
+        if old not in live:
+            old.unlink(missing_ok=True)
+    kept = folder / OUTGOING
+    try:
+        if not kept.is_file():
+            raise FileNotFoundError(kept)
+        refresh(library, kept)
+    except (FileNotFoundError, sqlite3.DatabaseError):  # (none yet, or a file broken: one made anew)
+        kept.unlink(missing_ok=True)
+        make(library, kept)
+    path = folder / _COPY.format(uuid.uuid4().hex)
+    try:
+        with contextlib.closing(sqlite3.connect(uri(kept, "mode=ro"), uri=True)) as source, \
+             contextlib.closing(sqlite3.connect(path)) as target:  # fmt: skip
+            source.backup(target)
+            (head,) = target.execute("SELECT head FROM catalogue").fetchone()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return _Copy(path, path.stat().st_size, head)
+
+
+def _read(path: Path, offset: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(CHUNK)
+
+
+async def fetch_catalogue_file(service: SyncService, peer: Peer, library: Library) -> CatalogueFile:
+    """The catalogue file of `peer` in `library`, asked chunk by chunk (the next asked while one is written) into the
+    staging file, then kept (catalogue_store.keep checks it). A part cut off (the peer gone, a cancel) is deleted."""
+    from sdcore.sync.catalogue_file import Limits, refused
+
+    most = Limits().file_bytes
+    staged = await service._in_thread(catalogue_store.staging_path, library, peer.id)
+
+    def ask(offset: int) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(service._ext(peer.id, "sync_catalogue_file", library=str(library.id), offset=offset))
+
+    asking: asyncio.Future[Any] | None = None
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            staged.unlink()  # a part left by a fetch cut off (kill -9)
+        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
+            asking, at, first = ask(0), 0, None
+            while asking is not None:
+                size, head, data = _chunk(await asking, at, most)
+                if first is None:
+                    first = size, head
+                elif first != (size, head):
+                    raise refused(f"the catalogue file changed while it was sent ({first} then {(size, head)})")
+                at += len(data)
+                asking = ask(at) if at < size else None
+                await service._in_thread(out.write, data)
+    except BaseException:
+        if asking is not None:
+            asking.cancel()
+        staged.unlink(missing_ok=True)
+        raise
+    return await service._in_thread(catalogue_store.keep, library, peer.id)
+
+
+def _chunk(answer: object, at: int, most: int) -> tuple[int, int, bytes]:
+    """(size, head, data) of an answer to `sync_catalogue_file` at offset `at`, checked."""
+    from sdcore.sync.catalogue_file import refused
+
+    if not isinstance(answer, dict):
+        raise refused("an answer to sync_catalogue_file is not a map")
+    size, head, data = answer.get("size"), answer.get("head"), answer.get("data")
+    if not _whole(size) or not _whole(head) or not isinstance(data, bytes):
+        raise refused("an answer to sync_catalogue_file lacks its size, head or data")
+    if size > most:
+        raise refused(f"the catalogue file has {size} bytes, more than this device keeps of one ({most})")
+    if not data or at + len(data) > size:
+        raise refused(f"the catalogue file's part at {at} ({len(data)} bytes) does not fit its size ({size})")
+    return size, head, data
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

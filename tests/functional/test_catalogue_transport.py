@@ -1,0 +1,155 @@
+"""A first sync's transport of a catalogue file (sdcore.sync.catalogue_transport): two cores on 127.0.0.1, alpha
+sharing "Photos" with beta; beta fetches alpha's catalogue file over their SSH channel and keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore import net, search
+from sdcore.core import Core
+from sdcore.errors import SdError
+from sdcore.library.library import Library
+from sdcore.net.frames import PermissionDenied
+from sdcore.net.testing import pair
+from sdcore.sync import catalogue_store, catalogue_transport
+from sdcore.sync.catalogue_file import CatalogueRefused
+from sdcore.sync.catalogue_transport import fetch_catalogue_file
+from sdcore.sync.service import sync_of
+from tests.functional.test_catalogue_file import indexed, make_home
+
+
+@pytest.fixture
+async def shared(tmp_path: Path) -> AsyncIterator[tuple[Core, Core, Path]]:
+    """alpha and beta paired with full trust, their sync services answering but not pulling by themselves; alpha's
+    "Photos" (an indexed folder, returned) shared with beta, which pulled it once the way sync does today."""
+    async with Core(tmp_path / "a") as a, Core(tmp_path / "b") as b:
+        for core, name in ((a, "alpha"), (b, "beta")):
+            core.device.rename(name)
+            await net.attach(core).start("127.0.0.1:0")
+            sync_of(core)  # (answering its requests; not started)
+        await pair(net.attach(a), net.attach(b))
+        photos = a.libraries.create("Photos")
+        home = make_home(tmp_path / "home")
+        await indexed(photos, home)
+        await sync_of(a).share(photos, "beta")
+        await sync_of(b).pull(str(a.device.id))
+        yield a, b, home
+
+
+async def fetch(a: Core, b: Core) -> Any:
+    peer = net.attach(b).trust.get(a.device.id)
+    assert peer is not None
+    return await fetch_catalogue_file(sync_of(b), peer, b.library("Photos"))
+
+
+def left_on(a: Core, b: Core) -> tuple[list[str], list[str]]:
+    """Files in beta's catalogues folder, and alpha's copies made for an asker."""
+    mine, theirs = (core.library("Photos").folder / catalogue_store.FOLDER for core in (b, a))
+    return sorted(p.name for p in mine.glob("*")), sorted(p.name for p in theirs.glob("*.copy"))
+
+
+async def test_a_member_fetches_the_owners_catalogue_file_and_searches_its_files_there(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    a, b, home = shared
+    (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")  # not pulled: only the
+    await indexed(a.library("Photos"), home)  # file fetched holds it
+    held = await fetch(a, b)
+    assert held.device_id == a.device.id and held.entries > 15
+    receiver = b.library("Photos")
+    assert catalogue_store.kept(receiver).keys() == {a.device.id}
+    (frost,) = search.run(receiver, search.Query("frost.jpg"))
+    assert frost.device_id == a.device.id and frost.path == str(home / "photos" / "2024" / "frost.jpg")
+    assert search.run(receiver, search.Query("winter.jpg"))[0].name == "copy of winter.jpg"
+    assert left_on(a, b) == ([f"{a.device.id}.db"], [])  # nothing staged here, no copy left there
+
+
+async def test_a_library_not_shared_is_refused_as_one_that_does_not_exist(shared: tuple[Core, Core, Path]) -> None:
+    a, b, _home = shared
+    secret = a.libraries.create("Secret")
+    for library in (secret.id, uuid.uuid4()):
+        with pytest.raises(PermissionDenied, match=f"^no library {library} is shared with beta here$"):
+            await net.attach(b).call(str(a.device.id), "sync_catalogue_file", library=str(library), offset=0)
+    assert not (secret.folder / catalogue_store.FOLDER).exists()  # nothing made of it either
+
+
+@pytest.mark.parametrize("cut", ["cancelled", "gone"])
+async def test_a_fetch_cut_off_midway_leaves_nothing_and_the_next_fetch_keeps_the_file(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    a, b, _home = shared
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)  # (alpha's side, in this process: many chunks)
+    service = sync_of(b)
+    real_ext, calls, reached = service._ext, [], asyncio.Event()
+
+    async def third_cut(device: object, request: str, **args: Any) -> Any:
+        calls.append(args["offset"])
+        if len(calls) == 3:
+            reached.set()
+            if cut == "gone":
+                raise ConnectionResetError("alpha went away")
+            await asyncio.Event().wait()  # (cancelled there)
+        return await real_ext(device, request, **args)
+
+    monkeypatch.setattr(service, "_ext", third_cut)
+    fetching = asyncio.create_task(fetch(a, b))
+    await reached.wait()
+    if cut == "cancelled":
+        fetching.cancel()
+    with pytest.raises(asyncio.CancelledError if cut == "cancelled" else ConnectionResetError):
+        await fetching
+    assert calls == [0, 4096, 8192]
+    staged, copies = left_on(a, b)
+    assert staged == [] and len(copies) == 1  # the copy made for beta waits for it (10 minutes)
+    monkeypatch.setattr(service, "_ext", real_ext)
+    assert (await fetch(a, b)).device_id == a.device.id  # from 0 again: the copy made for beta anew
+    assert left_on(a, b) == ([f"{a.device.id}.db"], [])
+
+
+async def test_an_answer_whose_file_changes_midway_is_refused_and_nothing_is_kept(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, _home = shared
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    real_answer = catalogue_transport.Outgoing.answer
+
+    async def grown(self: Any, library: Library, asker: str, offset: int) -> dict[str, Any]:
+        answer = await real_answer(self, library, asker, offset)
+        return {**answer, "size": answer["size"] + 4096} if offset else answer  # a liar, or a file refreshed
+
+    monkeypatch.setattr(catalogue_transport.Outgoing, "answer", grown)
+    with pytest.raises(CatalogueRefused, match="the catalogue file changed while it was sent"):
+        await fetch(a, b)
+    assert left_on(a, b)[0] == []
+
+
+async def test_an_owners_catalogue_file_found_broken_is_made_anew_at_the_next_ask(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    a, b, _home = shared
+    await fetch(a, b)
+    kept = a.library("Photos").folder / catalogue_store.FOLDER / catalogue_transport.OUTGOING
+    kept.write_bytes(b"SQLite format 3\x00" + b"\x07" * 9000)  # a disk's bad day
+    assert (await fetch(a, b)).entries > 15
+
+
+async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, _home = shared
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    monkeypatch.setattr(catalogue_transport, "IDLE", 1.0)
+    alpha = str(a.device.id)
+    answer = await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=0)
+    assert len(answer["data"]) == 4096 < answer["size"]
+    assert len(left_on(a, b)[1]) == 1
+    await asyncio.sleep(2.0)
+    assert left_on(a, b)[1] == []
+    with pytest.raises(SdError, match="asked from offset 0 first"):  # its copy gone, the asker starts again
+        await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=4096)
