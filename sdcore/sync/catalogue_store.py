@@ -240,6 +240,10 @@ def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connect
         refresh_shared(conn, slot)
         for name in _naming_an_entry(conn) - views.keys() - _shared(slot).keys() - _HELD_BY_THE_CATALOGUE:
             conn.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM lib."{name}" WHERE 0')
+        held = {name for (name,) in conn.execute("SELECT name FROM main.sqlite_schema WHERE type = 'table'")}
+        for name, sql in _SEARCH_TABLES.items():
+            if name not in held:  # a file whose search index is not built yet: found by nothing, never by the library's
+                conn.execute(sql.replace("cat.", "temp.", 1))
     except BaseException:
         conn.close()
         raise
@@ -270,7 +274,9 @@ def refresh_shared(conn: sqlite3.Connection, slot: int) -> None:
     conn.execute("COMMIT")
 
 
-_HELD_BY_THE_CATALOGUE = {"directory_paths", "search_index", "folder_index", "note_index"}
+_SEARCH_TABLES = {sql.split()[3].removeprefix("cat."): sql for sql in SEARCH_INDEX if sql.startswith("CREATE VIRTUAL")}
+"""The search index's tables, by name: an unqualified name of one reaches the library's own when the file lacks it."""
+_HELD_BY_THE_CATALOGUE = {"directory_paths", *_SEARCH_TABLES}
 _ENTRY_COLUMNS = {"entry_id", "parent_id", "content_id", "location_id"}
 
 

@@ -6,6 +6,7 @@ numbering), those put on it by global ids do; a refused file is deleted and the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -373,3 +374,23 @@ async def test_a_library_of_schema_33_gets_the_slots_table_and_keeps_its_catalog
         assert slot_of(reopened, library.context.device_id, make=True) == 1
     finally:
         reopened.close()
+
+
+async def test_a_kept_catalogue_whose_search_index_is_not_built_is_found_by_nothing_not_by_the_librarys_index(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    """An unqualified `search_index` on a catalogue that lacks one named the library's own, by its own ids: a search
+    then showed the catalogue's entries of those numbers, whatever their names (a file kept before its index is
+    built, as a first sync made listable first will keep it)."""
+    await indexed(receiver, make_home(tmp_path / "receivers-home"))  # its own entries, numbered 1, 2, ... as alpha's
+    conn = await kept_from(library, receiver, tmp_path)
+    conn.close()
+    with contextlib.closing(sqlite3.connect(path_of(receiver, library.context.device_id))) as file:
+        for name in ("search_index", "folder_index", "note_index"):
+            file.execute(f"DROP TABLE {name}")
+    slot = slot_of(receiver, library.context.device_id, make=True)
+    with contextlib.closing(connect(receiver, library.context.device_id, slot)) as bare:
+        places = {loc.id: loc for loc in library.locations.list()}
+        for text in ("winter", "beach", "photos", "docs"):
+            assert search.run_on(bare, receiver, search.Query(text), places) == [], text
+    assert {hit.device_id for hit in search.run(receiver, search.Query("winter"))} == {receiver.context.device_id}
