@@ -205,6 +205,9 @@ class LibraryDevice:
     conflicts: int = 0
     """Operations it signed twice, differently (one number or one stamp for two changes), found here: a device
     restored with its data dir from a backup, or one that lies (the earlier of each is kept, on every device)."""
+    direct: bool = True
+    """Whether this device syncs with it itself (paired with full trust here); else its changes come through the other
+    members, and `online` and `last_sync` say nothing of it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,8 +229,10 @@ class SyncService:
         here = LibraryDevice(self.me, self.core.device.name, True, True, None, conflicts.get(self.me, 0))
         members = Members(library.folder)
         named = sorted(((self._name(m, members), m) for m in members.current()), key=lambda t: t[0])
+        trusted = self._trusted()
         return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync,
-                                       conflicts.get(m.device_id, 0)) for name, m in named]  # fmt: skip
+                                       conflicts.get(m.device_id, 0), m.device_id in trusted)
+                         for name, m in named]  # fmt: skip
 
     def _name(self, m: Member, members: Members) -> str:
         """A member's name: as paired here, else as it calls itself (signed by it): never as a relay called it."""

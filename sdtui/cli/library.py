@@ -359,11 +359,12 @@ def library_devices(name: str = typer.Argument(None, help="The library (default:
         devices = await api.library(name).sharing.list()
         if json:
             print_json([{"id": d.id, "name": d.name, "this_device": d.this_device, "online": d.online,
-                         "last_sync": d.last_sync, "conflicts": d.conflicts} for d in devices])  # fmt: skip
+                         "last_sync": d.last_sync, "conflicts": d.conflicts, "direct": d.direct}
+                        for d in devices])  # fmt: skip
             return
         rows = [
-            (d.name, d.id, "this device" if d.this_device else "online" if d.online else "offline",
-             "" if d.this_device else _when(d.last_sync))
+            (d.name, d.id, "this device" if d.this_device else "through the others" if not d.direct
+             else "online" if d.online else "offline", "" if d.this_device or not d.direct else _when(d.last_sync))
             for d in devices
         ]  # fmt: skip
         print_table(("device", "id", "state", "last sync"), rows)

@@ -352,7 +352,7 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             if d.this_device:
                 continue
             device_id = DeviceId(d.id)
-            synced = time.strftime("%H:%M", time.localtime(d.last_sync)) if d.last_sync else "never"
+            synced = "" if not d.direct else time.strftime("%H:%M", time.localtime(d.last_sync)) if d.last_sync else "never"
             self.library_devices[device_id] = (display(d.name), synced)
             online = self.online.get(device_id, d.online)
             rows.append((f"libdev-{d.id}", self._library_device_label(device_id, online), SdPath(device_id, "/"), "device"))
@@ -360,6 +360,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
 
     def _library_device_label(self, device_id: DeviceId, online: bool) -> str:
         name, synced = self.library_devices[device_id]
+        if not synced:  # not synced with this device itself (not paired with full trust here)
+            return f"{name} · synced through the others"
         return f"{name} {'● online' if online else '○ offline'} · synced {synced}"
 
     def _device_label(self, device_id: DeviceId, name: str) -> str:

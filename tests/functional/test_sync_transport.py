@@ -149,6 +149,22 @@ async def test_a_library_not_shared_with_a_device_is_never_sent_to_it(devices: t
     assert [i.name for i in b.libraries.list() if i.id == secret.id] == []
 
 
+async def test_a_member_this_device_does_not_sync_with_itself_is_said_to_sync_through_the_others(tmp_path: Path) -> None:
+    """beta and gamma both hold alpha's library but are not paired with each other: beta listed gamma as "offline,
+    never" (in `sd library devices` and the explorer's sidebar) while gamma was running and in sync through alpha."""
+    async with three_devices(tmp_path, [(0, 1), (0, 2)]) as (a, b, c):
+        photos = a.libraries.create("Photos")
+        await sync_of(a).share(photos, "beta")
+        await sync_of(a).share(photos, "gamma")
+
+        async def names() -> set[str]:
+            return {d.name for d in await Api(b).library("Photos").sharing.list()}
+
+        await eventually_async(names, {"alpha", "beta", "gamma"}, 10)  # (beta hears of gamma from alpha)
+        held = {d.name: d for d in await Api(b).library("Photos").sharing.list()}
+    assert held["alpha"].direct and held["alpha"].online and not held["gamma"].direct and held["beta"].this_device
+
+
 async def test_a_shared_trust_device_is_refused_library_share(tmp_path: Path) -> None:
     async with Core(tmp_path / "a") as a, Core(tmp_path / "d") as d:
         d.device.rename("delta")
