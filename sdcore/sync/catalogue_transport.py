@@ -49,6 +49,7 @@ class Outgoing:
         self._in_thread = in_thread  # (the service's: its close waits for the thread)
         self._copies: dict[tuple[str, uuid.UUID], _Copy] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._making: dict[tuple[str, uuid.UUID], asyncio.Future[_Copy]] = {}
 
     async def answer(self, library: Library, asker: str, offset: int) -> dict[str, Any]:
         """{"size", "head", "data"}: at most CHUNK bytes from `offset` of the copy made for `asker` (made again at
@@ -58,13 +59,11 @@ class Outgoing:
         if offset == 0 or copy is None:
             if offset != 0:
                 raise ProtocolError("sync: a catalogue file is asked from offset 0 first (its copy is made then)")
-            self._drop(key)
-            async with self._locks.setdefault(library.id, asyncio.Lock()):  # one refresh of the kept file at a time
-                live = {c.path for c in self._copies.values()}
-                made: _Copy = await self._in_thread(_frozen_copy, library, live)
-            self._drop(key)  # (one made for a second ask from 0 meanwhile)
-            self._copies[key] = copy = made
-            self._idle_from_now(key, copy)
+            making = self._making.get(key)
+            if making is None:  # (a second ask from 0 meanwhile gets the copy being made)
+                self._drop(key)
+                making = self._making[key] = asyncio.ensure_future(self._make(key, library))
+            copy = await asyncio.shield(making)
         if offset > copy.size:
             raise ProtocolError(f"sync: offset {offset} is past the catalogue file's end ({copy.size} bytes)")
         data = await self._in_thread(_read, copy.path, offset)
@@ -73,6 +72,19 @@ class Outgoing:
         elif self._copies.get(key) is copy:
             self._idle_from_now(key, copy)
         return {"size": copy.size, "head": copy.head, "data": data}
+
+    async def _make(self, key: tuple[str, uuid.UUID], library: Library) -> _Copy:
+        """The asker's copy, made and kept for it even if its ask is cancelled meanwhile (its thread runs on: the lock
+        is held until it ends, and the copy is the asker's to delete)."""
+        try:
+            async with self._locks.setdefault(library.id, asyncio.Lock()):  # one refresh of the kept file at a time
+                live = {c.path for c in self._copies.values()}
+                made: _Copy = await self._in_thread(_frozen_copy, library, live)
+        finally:
+            del self._making[key]
+        self._copies[key] = made
+        self._idle_from_now(key, made)
+        return made
 
     def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy) -> None:
         if copy.idle is not None:

@@ -4,6 +4,8 @@ sharing "Photos" with beta; beta fetches alpha's catalogue file over their SSH c
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -153,3 +155,44 @@ async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
     assert left_on(a, b)[1] == []
     with pytest.raises(SdError, match="asked from offset 0 first"):  # its copy gone, the asker starts again
         await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=4096)
+
+
+async def test_asks_from_0_whose_asker_hangs_up_make_one_copy_at_a_time_and_leave_none_behind(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that asks from 0 and drops its connection while the copy is made, again and again: its request is
+    cancelled there, but the copy's thread runs on. Another copy of the library is not made beside it (one refresh of
+    the kept file at a time), and the copies made are the asker's (deleted when it asks again or stays idle), none
+    left on disk with no one to delete them."""
+    a, b, _home = shared
+    real_copy, making, most, started = catalogue_transport._frozen_copy, [0], [0], threading.Event()
+
+    def slow_copy(library: Library, live: set[Path]) -> Any:
+        making[0] += 1
+        most[0] = max(most[0], making[0])
+        started.set()
+        time.sleep(0.3)
+        try:
+            return real_copy(library, live)
+        finally:
+            making[0] -= 1
+
+    monkeypatch.setattr(catalogue_transport, "_frozen_copy", slow_copy)
+    link, library = net.attach(b).link(a.device.id), str(a.library("Photos").id)
+    for _ in range(3):
+        started.clear()
+        asking = asyncio.ensure_future(link.call("ext", name="sync_catalogue_file", args={"library": library, "offset": 0}))
+        for _ in range(100):  # (until a copy is being made: a new one, or the last one still)
+            if started.is_set() or (making[0] and _ > 10):
+                break
+            await asyncio.sleep(0.01)
+        await link.close()  # (alpha's session ends: the request is cancelled there)
+        with pytest.raises(SdError):
+            await asking
+    while making[0]:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    assert most[0] == 1
+    assert len(left_on(a, b)[1]) <= 1  # the last one made, beta's
+    assert (await fetch(a, b)).device_id == a.device.id
+    assert left_on(a, b) == ([f"{a.device.id}.db"], [])
