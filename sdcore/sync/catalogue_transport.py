@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 """Bytes of the file in one answer (well under frames.MAX_FRAME)."""
+MIN_PART = 64 << 10
+"""Bytes of the file a receiver takes in one answer, at least, but the last one (an owner answering a few bytes at a
+time would keep it asking a round trip a byte, over gigabytes)."""
 IDLE = 600.0
 """Seconds a copy made for an asker is kept after its last ask."""
 OUTGOING = "outgoing.db"
@@ -188,6 +191,8 @@ def _chunk(answer: object, at: int, most: int) -> tuple[int, int, bytes]:
         raise refused(f"the catalogue file has {size} bytes, more than this device keeps of one ({most})")
     if not data or at + len(data) > size:
         raise refused(f"the catalogue file's part at {at} ({len(data)} bytes) does not fit its size ({size})")
+    if len(data) < min(MIN_PART, size - at):
+        raise refused(f"the catalogue file's part at {at} ({len(data)} bytes) is shorter than {MIN_PART} bytes")
     return size, head, data
 
 

@@ -50,6 +50,12 @@ async def fetch(a: Core, b: Core) -> Any:
     return await fetch_catalogue_file(sync_of(b), peer, b.library("Photos"))
 
 
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 4 KiB (alpha's and beta's sides are this process): a file of many parts."""
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    monkeypatch.setattr(catalogue_transport, "MIN_PART", 4096)
+
+
 def left_on(a: Core, b: Core) -> tuple[list[str], list[str]]:
     """Files in beta's catalogues folder, and alpha's copies made for an asker."""
     mine, theirs = (core.library("Photos").folder / catalogue_store.FOLDER for core in (b, a))
@@ -86,7 +92,7 @@ async def test_a_fetch_cut_off_midway_leaves_nothing_and_the_next_fetch_keeps_th
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch, cut: str
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)  # (alpha's side, in this process: many chunks)
+    small_chunks(monkeypatch)
     service = sync_of(b)
     real_ext, calls, reached = service._ext, [], asyncio.Event()
 
@@ -118,7 +124,7 @@ async def test_an_answer_whose_file_changes_midway_is_refused_and_nothing_is_kep
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    small_chunks(monkeypatch)
     real_answer = catalogue_transport.Outgoing.answer
 
     async def grown(self: Any, library: Library, asker: str, offset: int) -> dict[str, Any]:
@@ -145,7 +151,7 @@ async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    small_chunks(monkeypatch)
     monkeypatch.setattr(catalogue_transport, "IDLE", 1.0)
     alpha = str(a.device.id)
     answer = await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=0)
@@ -196,3 +202,25 @@ async def test_asks_from_0_whose_asker_hangs_up_make_one_copy_at_a_time_and_leav
     assert len(left_on(a, b)[1]) <= 1  # the last one made, beta's
     assert (await fetch(a, b)).device_id == a.device.id
     assert left_on(a, b) == ([f"{a.device.id}.db"], [])
+
+
+async def test_an_owner_that_sends_its_file_a_few_bytes_at_a_time_is_refused_at_once(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lying owner answering each ask with one byte would keep the receiver asking (a round trip, a thread's write)
+    once a byte, up to the largest file it keeps: gigabytes of round trips."""
+    a, b, _home = shared
+    small_chunks(monkeypatch)  # (alpha's copy kept while beta asks on)
+    real_answer, asked = catalogue_transport.Outgoing.answer, []
+
+    async def dribble(self: Any, library: Library, asker: str, offset: int) -> dict[str, Any]:
+        asked.append(offset)
+        if len(asked) > 50:
+            raise ValueError("beta asked on and on")
+        answer = await real_answer(self, library, asker, offset)
+        return {**answer, "data": answer["data"][:1]}
+
+    monkeypatch.setattr(catalogue_transport.Outgoing, "answer", dribble)
+    with pytest.raises(CatalogueRefused, match=r"file.s part at 0 \(1 bytes\) is shorter than "):
+        await fetch(a, b)
+    assert len(asked) <= 2 and left_on(a, b)[0] == []
