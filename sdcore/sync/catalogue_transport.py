@@ -31,6 +31,9 @@ MIN_PART = 64 << 10
 time would keep it asking a round trip a byte, over gigabytes)."""
 IDLE = 600.0
 """Seconds a copy made for an asker is kept after its last ask."""
+FRESH = 60.0
+"""Seconds a copy made for an asker is kept at least, and answers its asks from 0 (a copy is the whole file written
+again: an asker asking from 0 in a loop would have one made at each ask)."""
 OUTGOING = "outgoing.db"
 """The owner's own catalogue file of a library, in its `catalogues` folder (beside other devices' kept ones)."""
 _COPY = "outgoing-{}.copy"
@@ -41,12 +44,14 @@ class _Copy:
     path: Path
     size: int
     head: int
+    made: float = 0.0
     idle: asyncio.TimerHandle | None = None
 
 
 class Outgoing:
-    """The owner's side: its catalogue file of each library (made the first time, refreshed at each first ask), and a
-    frozen copy of it per (asker, library) while the asker fetches it (the kept file may be refreshed meanwhile)."""
+    """The owner's side: its catalogue file of each library (made the first time, refreshed when a copy is made), and
+    a frozen copy of it per (asker, library) while the asker fetches it (the kept file may be refreshed meanwhile), one
+    FRESH seconds at most."""
 
     def __init__(self, in_thread: Callable[..., Awaitable[Any]]) -> None:
         self._in_thread = in_thread  # (the service's: its close waits for the thread)
@@ -56,10 +61,10 @@ class Outgoing:
 
     async def answer(self, library: Library, asker: str, offset: int) -> dict[str, Any]:
         """{"size", "head", "data"}: at most CHUNK bytes from `offset` of the copy made for `asker` (made again at
-        offset 0), deleted once the asker has its end."""
-        key = (asker, library.id)
+        offset 0 once FRESH), deleted once the asker has its end and it is FRESH old."""
+        key, now = (asker, library.id), asyncio.get_running_loop().time()
         copy = self._copies.get(key)
-        if offset == 0 or copy is None:
+        if copy is None or (offset == 0 and now >= copy.made + FRESH):
             if offset != 0:
                 raise ProtocolError("sync: a catalogue file is asked from offset 0 first (its copy is made then)")
             making = self._making.get(key)
@@ -70,10 +75,8 @@ class Outgoing:
         if offset > copy.size:
             raise ProtocolError(f"sync: offset {offset} is past the catalogue file's end ({copy.size} bytes)")
         data = await self._in_thread(_read, copy.path, offset)
-        if offset + len(data) >= copy.size:
-            self._drop(key, copy)
-        elif self._copies.get(key) is copy:
-            self._idle_from_now(key, copy)
+        if self._copies.get(key) is copy:
+            self._idle_from_now(key, copy, copy.made + FRESH - now if offset + len(data) >= copy.size else IDLE)
         return {"size": copy.size, "head": copy.head, "data": data}
 
     async def _make(self, key: tuple[str, uuid.UUID], library: Library) -> _Copy:
@@ -85,14 +88,15 @@ class Outgoing:
                 made: _Copy = await self._in_thread(_frozen_copy, library, live)
         finally:
             del self._making[key]
+        made.made = asyncio.get_running_loop().time()
         self._copies[key] = made
-        self._idle_from_now(key, made)
+        self._idle_from_now(key, made, IDLE)
         return made
 
-    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy) -> None:
+    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy, seconds: float) -> None:
         if copy.idle is not None:
             copy.idle.cancel()
-        copy.idle = asyncio.get_running_loop().call_later(IDLE, self._drop, key, copy)
+        copy.idle = asyncio.get_running_loop().call_later(max(seconds, 0.0), self._drop, key, copy)
 
     def close(self) -> None:
         for key in list(self._copies):
