@@ -232,7 +232,7 @@ async def test_an_owner_that_sends_its_file_a_few_bytes_at_a_time_is_refused_at_
 async def test_an_asker_asking_from_0_in_a_loop_has_one_copy_made_a_minute(
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each copy is the whole file written again (240 MB for 200,000 entries): a member asking from 0 and for the
+    """Each copy is the whole file written again (tens of MB for 200,000 entries): a member asking from 0 and for the
     last part, again and again, had one made at each ask, for a request of a few bytes."""
     a, b, _home = shared
     real_copy, made = catalogue_transport._frozen_copy, []
