@@ -26,8 +26,14 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 """Bytes of the file in one answer (well under frames.MAX_FRAME)."""
+MIN_PART = 64 << 10
+"""Bytes of the file a receiver takes in one answer, at least, but the last one (an owner answering a few bytes at a
+time would keep it asking a round trip a byte, over gigabytes)."""
 IDLE = 600.0
 """Seconds a copy made for an asker is kept after its last ask."""
+FRESH = 60.0
+"""Seconds a copy made for an asker is kept at least, and answers its asks from 0 (a copy is the whole file written
+again: an asker asking from 0 in a loop would have one made at each ask)."""
 OUTGOING = "outgoing.db"
 """The owner's own catalogue file of a library, in its `catalogues` folder (beside other devices' kept ones)."""
 _COPY = "outgoing-{}.copy"
@@ -38,46 +44,59 @@ class _Copy:
     path: Path
     size: int
     head: int
+    made: float = 0.0
     idle: asyncio.TimerHandle | None = None
 
 
 class Outgoing:
-    """The owner's side: its catalogue file of each library (made the first time, refreshed at each first ask), and a
-    frozen copy of it per (asker, library) while the asker fetches it (the kept file may be refreshed meanwhile)."""
+    """The owner's side: its catalogue file of each library (made the first time, refreshed when a copy is made), and
+    a frozen copy of it per (asker, library) while the asker fetches it (the kept file may be refreshed meanwhile), one
+    FRESH seconds at most."""
 
     def __init__(self, in_thread: Callable[..., Awaitable[Any]]) -> None:
         self._in_thread = in_thread  # (the service's: its close waits for the thread)
         self._copies: dict[tuple[str, uuid.UUID], _Copy] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._making: dict[tuple[str, uuid.UUID], asyncio.Future[_Copy]] = {}
 
     async def answer(self, library: Library, asker: str, offset: int) -> dict[str, Any]:
         """{"size", "head", "data"}: at most CHUNK bytes from `offset` of the copy made for `asker` (made again at
-        offset 0), deleted once the asker has its end."""
-        key = (asker, library.id)
+        offset 0 once FRESH), deleted once the asker has its end and it is FRESH old."""
+        key, now = (asker, library.id), asyncio.get_running_loop().time()
         copy = self._copies.get(key)
-        if offset == 0 or copy is None:
+        if copy is None or (offset == 0 and now >= copy.made + FRESH):
             if offset != 0:
                 raise ProtocolError("sync: a catalogue file is asked from offset 0 first (its copy is made then)")
-            self._drop(key)
-            async with self._locks.setdefault(library.id, asyncio.Lock()):  # one refresh of the kept file at a time
-                live = {c.path for c in self._copies.values()}
-                made: _Copy = await self._in_thread(_frozen_copy, library, live)
-            self._drop(key)  # (one made for a second ask from 0 meanwhile)
-            self._copies[key] = copy = made
-            self._idle_from_now(key, copy)
+            making = self._making.get(key)
+            if making is None:  # (a second ask from 0 meanwhile gets the copy being made)
+                self._drop(key)
+                making = self._making[key] = asyncio.ensure_future(self._make(key, library))
+            copy = await asyncio.shield(making)
         if offset > copy.size:
             raise ProtocolError(f"sync: offset {offset} is past the catalogue file's end ({copy.size} bytes)")
         data = await self._in_thread(_read, copy.path, offset)
-        if offset + len(data) >= copy.size:
-            self._drop(key, copy)
-        elif self._copies.get(key) is copy:
-            self._idle_from_now(key, copy)
+        if self._copies.get(key) is copy:
+            self._idle_from_now(key, copy, copy.made + FRESH - now if offset + len(data) >= copy.size else IDLE)
         return {"size": copy.size, "head": copy.head, "data": data}
 
-    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy) -> None:
+    async def _make(self, key: tuple[str, uuid.UUID], library: Library) -> _Copy:
+        """The asker's copy, made and kept for it even if its ask is cancelled meanwhile (its thread runs on: the lock
+        is held until it ends, and the copy is the asker's to delete)."""
+        try:
+            async with self._locks.setdefault(library.id, asyncio.Lock()):  # one refresh of the kept file at a time
+                live = {c.path for c in self._copies.values()}
+                made: _Copy = await self._in_thread(_frozen_copy, library, live)
+        finally:
+            del self._making[key]
+        made.made = asyncio.get_running_loop().time()
+        self._copies[key] = made
+        self._idle_from_now(key, made, IDLE)
+        return made
+
+    def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy, seconds: float) -> None:
         if copy.idle is not None:
             copy.idle.cancel()
-        copy.idle = asyncio.get_running_loop().call_later(IDLE, self._drop, key, copy)
+        copy.idle = asyncio.get_running_loop().call_later(max(seconds, 0.0), self._drop, key, copy)
 
     def close(self) -> None:
         for key in list(self._copies):
@@ -176,6 +195,8 @@ def _chunk(answer: object, at: int, most: int) -> tuple[int, int, bytes]:
         raise refused(f"the catalogue file has {size} bytes, more than this device keeps of one ({most})")
     if not data or at + len(data) > size:
         raise refused(f"the catalogue file's part at {at} ({len(data)} bytes) does not fit its size ({size})")
+    if len(data) < min(MIN_PART, size - at):
+        raise refused(f"the catalogue file's part at {at} ({len(data)} bytes) is shorter than {MIN_PART} bytes")
     return size, head, data
 
 

@@ -4,6 +4,8 @@ sharing "Photos" with beta; beta fetches alpha's catalogue file over their SSH c
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,6 +50,12 @@ async def fetch(a: Core, b: Core) -> Any:
     return await fetch_catalogue_file(sync_of(b), peer, b.library("Photos"))
 
 
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 4 KiB (alpha's and beta's sides are this process): a file of many parts."""
+    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    monkeypatch.setattr(catalogue_transport, "MIN_PART", 4096)
+
+
 def left_on(a: Core, b: Core) -> tuple[list[str], list[str]]:
     """Files in beta's catalogues folder, and alpha's copies made for an asker."""
     mine, theirs = (core.library("Photos").folder / catalogue_store.FOLDER for core in (b, a))
@@ -55,9 +63,10 @@ def left_on(a: Core, b: Core) -> tuple[list[str], list[str]]:
 
 
 async def test_a_member_fetches_the_owners_catalogue_file_and_searches_its_files_there(
-    shared: tuple[Core, Core, Path],
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, home = shared
+    monkeypatch.setattr(catalogue_transport, "FRESH", 0.5)
     (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")  # not pulled: only the
     await indexed(a.library("Photos"), home)  # file fetched holds it
     held = await fetch(a, b)
@@ -67,6 +76,7 @@ async def test_a_member_fetches_the_owners_catalogue_file_and_searches_its_files
     (frost,) = search.run(receiver, search.Query("frost.jpg"))
     assert frost.device_id == a.device.id and frost.path == str(home / "photos" / "2024" / "frost.jpg")
     assert search.run(receiver, search.Query("winter.jpg"))[0].name == "copy of winter.jpg"
+    await asyncio.sleep(1.0)  # (alpha keeps the copy FRESH seconds, for an ask from 0 again)
     assert left_on(a, b) == ([f"{a.device.id}.db"], [])  # nothing staged here, no copy left there
 
 
@@ -84,7 +94,7 @@ async def test_a_fetch_cut_off_midway_leaves_nothing_and_the_next_fetch_keeps_th
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch, cut: str
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)  # (alpha's side, in this process: many chunks)
+    small_chunks(monkeypatch)
     service = sync_of(b)
     real_ext, calls, reached = service._ext, [], asyncio.Event()
 
@@ -108,15 +118,15 @@ async def test_a_fetch_cut_off_midway_leaves_nothing_and_the_next_fetch_keeps_th
     staged, copies = left_on(a, b)
     assert staged == [] and len(copies) == 1  # the copy made for beta waits for it (10 minutes)
     monkeypatch.setattr(service, "_ext", real_ext)
-    assert (await fetch(a, b)).device_id == a.device.id  # from 0 again: the copy made for beta anew
-    assert left_on(a, b) == ([f"{a.device.id}.db"], [])
+    assert (await fetch(a, b)).device_id == a.device.id  # from 0 again, from the copy made for beta
+    assert left_on(a, b) == ([f"{a.device.id}.db"], copies)  # (kept FRESH seconds)
 
 
 async def test_an_answer_whose_file_changes_midway_is_refused_and_nothing_is_kept(
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    small_chunks(monkeypatch)
     real_answer = catalogue_transport.Outgoing.answer
 
     async def grown(self: Any, library: Library, asker: str, offset: int) -> dict[str, Any]:
@@ -143,7 +153,7 @@ async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b, _home = shared
-    monkeypatch.setattr(catalogue_transport, "CHUNK", 4096)
+    small_chunks(monkeypatch)
     monkeypatch.setattr(catalogue_transport, "IDLE", 1.0)
     alpha = str(a.device.id)
     answer = await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=0)
@@ -153,3 +163,89 @@ async def test_a_copy_an_asker_left_is_deleted_after_it_stays_idle(
     assert left_on(a, b)[1] == []
     with pytest.raises(SdError, match="asked from offset 0 first"):  # its copy gone, the asker starts again
         await net.attach(b).call(alpha, "sync_catalogue_file", library=str(a.library("Photos").id), offset=4096)
+
+
+async def test_asks_from_0_whose_asker_hangs_up_make_one_copy_at_a_time_and_leave_none_behind(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member that asks from 0 and drops its connection while the copy is made, again and again: its request is
+    cancelled there, but the copy's thread runs on. Another copy of the library is not made beside it (one refresh of
+    the kept file at a time), and the copies made are the asker's (deleted when it asks again or stays idle), none
+    left on disk with no one to delete them."""
+    a, b, _home = shared
+    real_copy, making, most, started = catalogue_transport._frozen_copy, [0], [0], threading.Event()
+
+    def slow_copy(library: Library, live: set[Path]) -> Any:
+        making[0] += 1
+        most[0] = max(most[0], making[0])
+        started.set()
+        time.sleep(0.3)
+        try:
+            return real_copy(library, live)
+        finally:
+            making[0] -= 1
+
+    monkeypatch.setattr(catalogue_transport, "_frozen_copy", slow_copy)
+    link, library = net.attach(b).link(a.device.id), str(a.library("Photos").id)
+    for _ in range(3):
+        started.clear()
+        asking = asyncio.ensure_future(link.call("ext", name="sync_catalogue_file", args={"library": library, "offset": 0}))
+        for _ in range(100):  # (until a copy is being made: a new one, or the last one still)
+            if started.is_set() or (making[0] and _ > 10):
+                break
+            await asyncio.sleep(0.01)
+        await link.close()  # (alpha's session ends: the request is cancelled there)
+        with pytest.raises(SdError):
+            await asking
+    while making[0]:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    assert most[0] == 1
+    copies = left_on(a, b)[1]
+    assert len(copies) == 1  # the last one made, beta's (asked from 0 again, it answers)
+    assert (await fetch(a, b)).device_id == a.device.id
+    assert left_on(a, b) == ([f"{a.device.id}.db"], copies)
+
+
+async def test_an_owner_that_sends_its_file_a_few_bytes_at_a_time_is_refused_at_once(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lying owner answering each ask with one byte would keep the receiver asking (a round trip, a thread's write)
+    once a byte, up to the largest file it keeps: gigabytes of round trips."""
+    a, b, _home = shared
+    small_chunks(monkeypatch)  # (alpha's copy kept while beta asks on)
+    real_answer, asked = catalogue_transport.Outgoing.answer, []
+
+    async def dribble(self: Any, library: Library, asker: str, offset: int) -> dict[str, Any]:
+        asked.append(offset)
+        if len(asked) > 50:
+            raise ValueError("beta asked on and on")
+        answer = await real_answer(self, library, asker, offset)
+        return {**answer, "data": answer["data"][:1]}
+
+    monkeypatch.setattr(catalogue_transport.Outgoing, "answer", dribble)
+    with pytest.raises(CatalogueRefused, match=r"file.s part at 0 \(1 bytes\) is shorter than "):
+        await fetch(a, b)
+    assert len(asked) <= 2 and left_on(a, b)[0] == []
+
+
+async def test_an_asker_asking_from_0_in_a_loop_has_one_copy_made_a_minute(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each copy is the whole file written again (tens of MB for 200,000 entries): a member asking from 0 and for the
+    last part, again and again, had one made at each ask, for a request of a few bytes."""
+    a, b, _home = shared
+    real_copy, made = catalogue_transport._frozen_copy, []
+
+    def counted(library: Library, live: set[Path]) -> Any:
+        made.append(library.id)
+        return real_copy(library, live)
+
+    monkeypatch.setattr(catalogue_transport, "_frozen_copy", counted)
+    small_chunks(monkeypatch)
+    alpha, library = str(a.device.id), str(a.library("Photos").id)
+    for _ in range(5):
+        size = (await net.attach(b).call(alpha, "sync_catalogue_file", library=library, offset=0))["size"]
+        await net.attach(b).call(alpha, "sync_catalogue_file", library=library, offset=size - 1)
+    assert len(made) == 1 and len(left_on(a, b)[1]) == 1
+    assert (await fetch(a, b)).device_id == a.device.id
