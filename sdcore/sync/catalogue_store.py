@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -27,6 +28,8 @@ from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS, add_functions, fold
 from sdcore.sdpath import DeviceId
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sdcore.library.library import Library
     from sdcore.sync.catalogue_file import CatalogueFile, Limits
 
@@ -143,37 +146,58 @@ def staging_path(library: Library, device_id: DeviceId) -> Path:
     return library.folder / FOLDER / f"{device_id}.db.part"
 
 
-def keep(library: Library, device_id: DeviceId, limits: Limits | None = None) -> CatalogueFile:
+def keep(
+    library: Library, device_id: DeviceId, limits: Limits | None = None, listable: Callable[[], None] | None = None
+) -> CatalogueFile:
     """Check the file staged for `device_id` (CatalogueRefused says why not; `limits`: catalogue_file.HELD, and
-    always entry ids that `global_id` numbers), build what reading it needs, give the device its slot, make the file
-    durable and put it in place of the one kept so far, which its readers keep until they close it. A staged file
-    refused or cut off (an error, Ctrl-C) is deleted; the one kept stays."""
+    always entry ids that `global_id` numbers), give the device its slot, and put a copy of it in place of the one kept
+    so far as soon as it is checked: listable from then on (`listable()` is called then), found by no search yet
+    (`connect`). Then build its search index and put it in place too (a new file, which `reader` opens anew; readers
+    of the one before keep theirs until they close it). A staged file refused or cut off (an error, Ctrl-C) is
+    deleted; what was kept stays (cut off while indexing: the listable copy)."""
     from sdcore.sync.catalogue_file import HELD, check
 
     limits = dataclasses.replace(limits or HELD, largest_id=(1 << SLOT_BITS) - 1)
     staged, kept = staging_path(library, device_id), path_of(library, device_id)
+    listed = _listed(kept)
     try:
         held = check(staged, device_id, limits)
-        _index_for_reads(staged)
         slot_of(library, device_id, make=True)
-        with open(staged, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(staged, kept)
+        shutil.copyfile(staged, listed)
+        _put(listed, kept)
+        if listable is not None:
+            listable()
+        _index_for_reads(staged)
+        _put(staged, kept)
     except BaseException:
-        with contextlib.suppress(IsADirectoryError):  # (a folder staged is no file to delete: the refusal is said)
-            staged.unlink(missing_ok=True)
+        for path in (staged, listed):
+            with contextlib.suppress(IsADirectoryError):  # (a folder staged is no file to delete: the refusal is said)
+                path.unlink(missing_ok=True)
         raise
+    return held
+
+
+def _listed(kept: Path) -> Path:
+    """Where the checked copy is written before it is put in place (`keep`)."""
+    return kept.with_name(f"{kept.name}.listed")
+
+
+def _put(path: Path, kept: Path) -> None:
+    """`path` made durable and put in place of `kept`, by one rename."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(path, kept)
     folder = os.open(kept.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(folder)
     finally:
         os.close(folder)
-    return held
 
 
 def forget(library: Library, device_id: DeviceId) -> None:
     """The catalogue of `device_id` kept here, and any staged, deleted."""
-    for path in (path_of(library, device_id), staging_path(library, device_id)):
+    kept = path_of(library, device_id)
+    for path in (kept, _listed(kept), staging_path(library, device_id)):
         path.unlink(missing_ok=True)
 
 

@@ -394,3 +394,29 @@ async def test_a_kept_catalogue_whose_search_index_is_not_built_is_found_by_noth
         for text in ("winter", "beach", "photos", "docs"):
             assert search.run_on(bare, receiver, search.Query(text), places) == [], text
     assert {hit.device_id for hit in search.run(receiver, search.Query("winter"))} == {receiver.context.device_id}
+
+
+async def test_a_kept_catalogue_lists_as_soon_as_it_is_checked_and_is_searched_once_its_index_is_built(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    """A first sync's file is listable before its search index is built (the index alone costs more than the copy
+    of the whole database by scp): in place, found by no search, until keep puts the indexed file in its place."""
+    await indexed(library, make_home(tmp_path / "home"))
+    device = library.context.device_id
+    make(library, staging_path(receiver, device))
+    places = {loc.id: loc for loc in library.locations.list()}
+    seen: dict[str, Any] = {}
+
+    def listable() -> None:
+        with contextlib.closing(connect(receiver, device, slot_of(receiver, device) or 0)) as conn:
+            seen["listed"] = conn.execute(CHILDREN_SQL, (1,)).fetchall()
+            seen["found"] = search.run_on(conn, receiver, search.Query("winter"), places)
+        seen["inode"] = os.stat(path_of(receiver, device)).st_ino
+
+    keep(receiver, device, listable=listable)
+    assert {row[0] for row in seen["listed"]} >= {"photos", "docs"} and seen["found"] == []
+    with contextlib.closing(connect(receiver, device, slot_of(receiver, device) or 0)) as conn:
+        assert {hit.name for hit in search.run_on(conn, receiver, search.Query("winter"), places)} == {
+            "winter.jpg", "copy of winter.jpg"}  # fmt: skip
+    assert os.stat(path_of(receiver, device)).st_ino != seen["inode"]  # a new file: readers open it anew
+    assert sorted(p.name for p in path_of(receiver, device).parent.iterdir()) == [path_of(receiver, device).name]
