@@ -292,7 +292,7 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
 
     from sdcore import net
     from sdcore.sync import catalogue_file, catalogue_store
-    from sdcore.sync.catalogue_transport import OUTGOING, fetch_catalogue_file
+    from sdcore.sync.catalogue_transport import FRESH, OUTGOING, fetch_catalogue_file
     from sdcore.sync.service import sync_of
 
     (peer,) = [p for p in net.attach(receiving).trust.peers() if p.name == "owner"]
@@ -306,6 +306,7 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
         setattr(module, name, on_thread_clock(work, steps.setdefault(what, [])))
     try:
         for what in ("4b first sync by sync_catalogue_file, file made", "4a first sync by sync_catalogue_file, file kept"):
+            await asyncio.sleep(FRESH + 1)  # the owner answers an asker's next ask from 0 with its copy for FRESH s
             kept = database.parent / catalogue_store.FOLDER / OUTGOING
             if what.startswith("4b"):
                 kept.unlink(missing_ok=True)
