@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import shlex
 import shutil
 import sqlite3
 import sys
@@ -45,6 +44,7 @@ from sdcore.library.library import (
 from sdcore.library.locations import Location, Locations
 from sdcore.library.schema import MIGRATIONS
 from sdcore.privacy import make_private_dir, write_private
+from sdcore.sdpath import typed
 
 if TYPE_CHECKING:
     from sdcore.library.adopt import Migrated
@@ -164,7 +164,7 @@ class Libraries:
                             f"library folder {info.folder_name!r} holds the same library as folder "
                             f"{original.folder_name!r} (id {str(info.id)[:8]}): it is a copy, and two copies of one "
                             "library are never used side by side (synced as one, they would mix each other up); "
-                            f"`sd library fork {shlex.quote(info.folder_name)}` makes it a library of its own"
+                            f"`sd library fork {typed(info.folder_name)}` makes it a library of its own"
                         ),
                     )
         return [copies.get(info.folder, info) for info in infos]
@@ -208,7 +208,7 @@ class Libraries:
         if len(named) > 1:
             raise NotFound(
                 f"{key!r} names {len(named)} libraries ({_described(named, infos)}); pick one by its folder name or id "
-                f"(`--library {shlex.quote(named[0].folder_name)}`)"
+                f"(`--library {typed(named[0].folder_name)}`)"
             )
         if named:
             return named[0]
@@ -245,7 +245,7 @@ class Libraries:
         if same is not None:
             raise LibraryCopy(
                 f"{folder} holds the same library as folder {same.folder_name!r} (id {str(info.id)[:8]}): it is a copy, "
-                f"and two copies of one library are never used side by side; `sd library fork {shlex.quote(str(folder))}` "
+                f"and two copies of one library are never used side by side; `sd library fork {typed(str(folder))}` "
                 "makes it a library of its own, then open it"
             )
         make_private_dir(self.root)
@@ -457,7 +457,7 @@ def _look(listed: Path) -> LibraryInfo:
         return LibraryInfo(
             None, fallback, folder, 0.0, link=link,
             unusable=f"its folder {folder} is not there (moved, deleted, or on a disk that is not mounted); "
-            f"`sd library open PATH` lists it where it is now, `sd library delete {shlex.quote(fallback)}` forgets it",
+            f"`sd library open PATH` lists it where it is now, `sd library delete {typed(fallback)}` forgets it",
         )  # fmt: skip
     problem = problem_of(folder)
     try:
