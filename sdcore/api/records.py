@@ -114,10 +114,18 @@ class Entry:
     def hidden(self) -> bool:
         return self.name.startswith(".")
 
+    @property
+    def looked_at(self) -> bool:
+        """False for an entry its folder names but lets no one look at (read permission without search: `ls -l`
+        shows `?`): its size, time and mode are not known (0 here), and are shown as not known."""
+        return bool(self.mode or self.mtime)
+
     def to_json(self) -> dict[str, Any]:
         """The entry for scripts: name, path, kind, size, mtime, and the rest where known."""
         data: dict[str, Any] = {"name": self.name, "path": self.path.path, "kind": self.kind, "size": self.size,
                                 "mtime": self.mtime, "inode": self.inode}
+        if not self.looked_at:
+            data["size"] = data["mtime"] = None
         for key in ("object_kind", "cas_id", "files", "link_target", "entry_id"):
             value = getattr(self, key)
             if value is not None:

@@ -223,6 +223,8 @@ def location_ignore(location: str, patterns: list[str] = typer.Argument(None)) -
 def _entry_row(e: Any) -> tuple:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
     size = count(e.files, "file") if e.kind == "dir" and e.files is not None else ("" if e.kind == "dir" else human_size(e.size))
+    if not e.looked_at:
+        size = when = "?"
     name = e.name + ("/" if e.kind == "dir" else "") + (f" -> {e.link_target}" if e.link_target else "")
     return (name, e.kind if e.kind != "file" else (e.object_kind or "file"), size, when, e.cas_id or "")
 

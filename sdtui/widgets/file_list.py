@@ -480,9 +480,10 @@ class FileList(ScrollView, can_focus=True):
             meta_style += cur
             mark_style += cur
 
-        size = "" if entry.kind == "dir" else human_size(entry.size)
+        size = "" if entry.kind == "dir" else human_size(entry.size) if entry.looked_at else "?"
         show_time = width >= 56  # the name keeps 30 columns: it says more than the time (the inspector has that)
-        meta = f" {size:>7}" + (f"  {format_mtime(entry.mtime)}" if show_time else "")
+        when = format_mtime(entry.mtime) if entry.looked_at else f"{'?':<16}"
+        meta = f" {size:>7}" + (f"  {when}" if show_time else "")
         meta = meta if width >= 24 else ""
         name_width = max(width - 2 - cell_len(meta), 1)
         indent = ""

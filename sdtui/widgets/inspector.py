@@ -66,9 +66,12 @@ def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | No
     table.add_column(overflow="fold")
     table.add_row("name", Text(display(entry.name) + kind_marker(entry)))
     table.add_row("kind", entry.kind)
-    if entry.kind != "dir":
+    if not entry.looked_at:
+        table.add_row("size", "not known: its folder lets no one look at it (read without search permission)")
+    elif entry.kind != "dir":
         table.add_row("size", f"{human_size(entry.size)} ({entry.size:,} bytes)")
-    table.add_row("modified", format_mtime(entry.mtime))
+    if entry.looked_at:
+        table.add_row("modified", format_mtime(entry.mtime))
     if entry.mode:
         table.add_row("mode", statmod.filemode(entry.mode))
     if entry.link_target is not None:

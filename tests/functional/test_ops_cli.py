@@ -281,10 +281,15 @@ def test_a_folder_that_may_be_read_but_not_entered_lists_its_names_as_ls_does(tm
         if probe.returncode == 0:
             pytest.skip("this user stats inside a folder without search permission anyway")
         listed = sd_unprivileged(env, "ls", "--json", folder)
+        shown = sd_unprivileged(env, "ls", folder)
     finally:
         os.chmod(folder, 0o755)
     assert listed.returncode == 0, listed.stderr
     assert sorted((e["name"], e["kind"]) for e in json.loads(listed.stdout)) == [("sub", "dir"), ("y.txt", "file")]
+    # what no one may look at is said not known, as `ls -l` says `?` (it showed 0 B, modified 1970-01-01)
+    assert all(e["size"] is None and e["mtime"] is None for e in json.loads(listed.stdout))
+    row = next(line.split() for line in shown.stdout.splitlines() if line.strip().startswith("y.txt"))
+    assert row[2:] == ["?", "?"], shown.stdout
 
 
 @pytest.mark.parametrize("json_output", [False, True], ids=["person", "json"])

@@ -1012,7 +1012,7 @@ async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree
 
     async def slow_mount(path):  # type: ignore[no-untyped-def]
         """The real listing, as a slow mount would deliver it: 100 entries every 50 ms."""
-        async for batch in app.core.browse(path, batch_size=100):
+        async for batch in app.api.browse(path, batch_size=100):
             batches_read.append(len(batch))
             yield batch
             await asyncio.sleep(0.05)
@@ -1042,7 +1042,7 @@ async def test_a_mount_that_does_not_answer_says_so_and_the_app_stays_responsive
     async def dead_mount():  # type: ignore[no-untyped-def]
         """A listing whose first batch never comes (until the test lets it)."""
         await answered.wait()
-        async for batch in app.core.browse(app.core.local_path(str(tree))):
+        async for batch in app.api.browse(app.core.local_path(str(tree))):
             yield batch
 
     async with app.run_test(size=(140, 30)) as pilot:
