@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import uuid
 from dataclasses import dataclass
@@ -115,6 +116,17 @@ def display(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def undisplay(shown: str, original: str) -> str:
+    """`shown`, the `display` of `original` as a person edited it (a rename's field), with each escape that display
+    wrote for a character of `original` put back as that character: the bytes of a name that is not UTF-8 survive an
+    edit of its extension. Other backslashes stay as typed."""
+    escapes = {display(ch): ch for ch in set(original) if display(ch) != ch}
+    if not escapes:
+        return shown
+    written = re.compile("|".join(map(re.escape, escapes)))  # (all of one length per kind: \\xNN, \\n, \\uNNNN)
+    return written.sub(lambda m: escapes[m.group(0)], shown)
 
 
 # SQLite text must be valid UTF-8. A name that was not UTF-8 on disk carries lone surrogates

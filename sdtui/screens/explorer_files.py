@@ -8,7 +8,7 @@ from textual import work
 
 from sdcore.api import Entry, count, is_archive_name
 from sdcore.errors import SdError
-from sdcore.sdpath import SCHEME, SdPath, display, split_remote
+from sdcore.sdpath import SCHEME, SdPath, display, split_remote, undisplay
 from sdtui.screens.choice import ChoiceScreen
 from sdtui.screens.confirm import ConfirmScreen
 from sdtui.screens.conflict import ConflictScreen
@@ -97,15 +97,17 @@ class FileActions(ExplorerBase):
         if source is None:
             return
 
-        async def rename(new: str) -> None:
+        async def rename(typed: str) -> None:
+            new = undisplay(typed, source.name)
             if new != source.name:
                 await self.api.ops.rename(source, new)
 
-        new = await self.ask_and_do(
-            lambda typed: PromptScreen(f"Rename {display(source.name)} to:", typed, title="Rename",
-                                       select_stem=typed == source.name),
-            rename, source.name,
+        shown = display(source.name)  # (a name's undecodable bytes and control characters escaped, edited as such)
+        typed = await self.ask_and_do(
+            lambda typed: PromptScreen(f"Rename {shown} to:", typed, title="Rename", select_stem=typed == shown),
+            rename, shown,
         )
+        new = undisplay(typed, source.name) if typed else None
         if not new or new == source.name:
             return
         self.status(f"renamed {display(source.name)} to {display(new)}")

@@ -479,6 +479,21 @@ async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path)
         assert "renamed" in names(pane) and "new dir" not in names(pane)
 
 
+async def test_a_name_that_is_not_utf8_is_renamed_with_its_bytes_kept(tmp_path: Path, tree: Path) -> None:
+    """The rename field held the name's raw surrogate (shown as `\\udce9`, the box's border pushed out); now the
+    byte is shown as the listing shows it, `\\xe9`, and an edit of the extension keeps it."""
+    app = app_for(tmp_path, tree)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        explorer(app).active.put_cursor_on("caf\udce9.bin")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one(Input).value == "caf\\xe9.bin"
+        await pilot.press("end", "backspace", "backspace", "backspace", *"dat", "enter")
+        await wait_for(pilot, lambda: (tree / "caf\udce9.dat").exists())
+        assert not (tree / "caf\udce9.bin").exists() and not (tree / "caf\\xe9.dat").exists()
+
+
 async def test_rename_onto_an_existing_name_shows_the_error_not_a_traceback(
     tmp_path: Path, tree: Path
 ) -> None:
