@@ -27,16 +27,17 @@ class FileActions(ExplorerBase):
         if pane.path is None:
             return
         here = pane.path
-        name = await self.ask_and_do(
-            lambda typed: PromptScreen("New folder name:", typed, title="Make directory"),
-            lambda name: self.api.ops.mkdir(here.child(name)),
+        name = await self.ask_and_do(  # ("a/b" makes both, as yazi and mkdir -p do)
+            lambda typed: PromptScreen("New folder name (a/b makes both):", typed, title="Make directory"),
+            lambda name: self.api.ops.mkdir(here.child(name), parents="/" in name.strip("/")),
         )
         if not name:
             return
         target = here.child(name)
         self.status(f"made {display(target.path)}")
-        if pane.path == target.parent:  # the core's event of it shows it; the cursor goes there
-            pane.put_cursor_on(target.name)
+        first = here.child(name.strip("/").split("/")[0])
+        if pane.path == first.parent:  # the core's event of it shows it; the cursor goes there
+            pane.put_cursor_on(first.name)
 
     @work(group="ops", exit_on_error=False)
     @reports_errors

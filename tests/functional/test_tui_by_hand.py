@@ -148,15 +148,15 @@ async def test_a_name_too_long_is_refused_in_one_line_and_the_prompt_keeps_it(tm
 
 
 async def test_a_refused_folder_name_comes_back_in_its_prompt(tmp_path: Path, tree: Path) -> None:
-    """F7 "new/inner" (the folder new/ not there): the error was said and the prompt closed with what was typed."""
+    """F7 of a name taken (docs/ is there): the error was said and the prompt closed with what was typed."""
     app = app_for(tmp_path, tree)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        await prompt_answer(pilot, app, "f7", "new/inner")
-        await wait_for(pilot, lambda: "does not exist" in status_line(app))
+        await prompt_answer(pilot, app, "f7", "docs")
+        await wait_for(pilot, lambda: "already exists" in status_line(app))
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         field = app.screen.query_one(Input)
-        assert field.value == "new/inner"
+        assert field.value == "docs"
         field.value = "new"
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tree / "new").is_dir())

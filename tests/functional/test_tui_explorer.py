@@ -477,6 +477,9 @@ async def test_f7_makes_a_directory_and_r_renames_it(tmp_path: Path, tree: Path)
         await settle(pilot, app)
         assert (tree / "renamed").is_dir() and not (tree / "new dir").exists()
         assert "renamed" in names(pane) and "new dir" not in names(pane)
+        await pilot.press("f7", *"made/with/parents", "enter")  # (it said to run `sd mkdir -p`)
+        await wait_for(pilot, lambda: (tree / "made/with/parents").is_dir())
+        await wait_for(pilot, lambda: pane.file_list.current is not None and pane.file_list.current.name == "made")
 
 
 async def test_a_name_that_is_not_utf8_is_renamed_with_its_bytes_kept(tmp_path: Path, tree: Path) -> None:
