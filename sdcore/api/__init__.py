@@ -113,6 +113,7 @@ if TYPE_CHECKING:
     from sdcore.preview import previewable
 
 __all__ = [
+    "AccessDenied",
     "AdminKey",
     "Api",
     "DeviceId",
@@ -154,6 +155,7 @@ _LATER = {
     "Query": ("sdcore.search", "Query"), "parse_when": ("sdcore.search", "parse_when"),
     "is_archive_name": ("sdcore.fs.archive_path", "is_archive_name"), "previewable": ("sdcore.preview", "previewable"),
     "Duplicates": ("sdcore.dedup", "Duplicates"), "duplicates_on_disk": ("sdcore.dedup", "find_in"),
+    "AccessDenied": ("sdcore.fs.base", "AccessDenied"),
 }  # fmt: skip
 """What is imported on first use: the Api and the core behind it (0.2 s), which `sd health`, `sd --version`,
 `attach()` and the wire's modules (`sdcore.api.wire`, `.client`, `.records`) do not need."""

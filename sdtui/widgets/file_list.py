@@ -30,7 +30,7 @@ from textual.worker import Worker
 
 from sdcore.api.records import Entry
 from sdcore.api.text import human_size
-from sdcore.errors import SdError
+from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import display
 from sdtui import gcfreeze
 from sdtui.widgets.listing import (
@@ -58,6 +58,13 @@ COUNT_EVERY = 0.25
 
 SLOW_AFTER = 3.0
 """Seconds without a first batch after which a listing is reported as slow (a dead mount, a far device)."""
+
+
+def unreachable_as(exc: BaseException) -> str:
+    """A failed listing's one word: a folder gone or closed to this user is no device out of reach."""
+    from sdcore.api import AccessDenied
+
+    return "not there" if isinstance(exc, NotFound) else "not readable" if isinstance(exc, AccessDenied) else "unreachable"
 
 
 class FileList(ScrollView, can_focus=True):
@@ -182,6 +189,8 @@ class FileList(ScrollView, can_focus=True):
         """Row where a visual (range) selection started, while one is active."""
         self.notice = ""
         """What the list shows when it has no rows: loading, unreachable, empty."""
+        self.unreachable_as = "unreachable"
+        """What a listing that failed is called: `unreachable` (a device, a mount), `not there`, `not readable`."""
         self._empty = "empty directory"
         """The notice of a complete listing of nothing (search results: nothing found)."""
         self.loaded_in: float | None = None
@@ -318,7 +327,8 @@ class FileList(ScrollView, can_focus=True):
             if generation == self._generation:
                 self.entries = []
                 self._set_rows([], cursor_name=None)
-                self.notice = f"unreachable: {shorten_home_in(str(exc) or type(exc).__name__)}"
+                self.unreachable_as = unreachable_as(exc)
+                self.notice = f"{self.unreachable_as}: {shorten_home_in(str(exc) or type(exc).__name__)}"
                 self.state = "unreachable"
                 self.post_message(self.StateChanged(self))
             return

@@ -518,7 +518,7 @@ class Pane(Vertical):
         if fl.state == "loading":
             parts.append(f"loading… {fl.listed:,} listed")
         elif fl.state == "unreachable":
-            parts.append("unreachable")
+            parts.append(fl.unreachable_as)
         return " · ".join(parts)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:

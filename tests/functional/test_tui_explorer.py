@@ -1010,14 +1010,33 @@ async def test_job_progress_events_drive_the_jobs_strip(tmp_path: Path, tree: Pa
         assert isinstance(app.screen, JobsScreen)
 
 
-async def test_a_directory_that_cannot_be_listed_says_unreachable(tmp_path: Path, tree: Path) -> None:
+async def test_a_directory_that_cannot_be_listed_says_why(tmp_path: Path, tree: Path) -> None:
+    """A folder gone, or closed to this user (chmod 000), was called "unreachable", as a device out of reach is."""
+    from sdcore.api import AccessDenied
+
     app = app_for(tmp_path, tmp_path / "no-such-dir")
     async with app.run_test(size=(140, 30)) as pilot:
         await settle(pilot, app)
-        fl = explorer(app).active.file_list
+        pane = explorer(app).active
+        fl = pane.file_list
         assert fl.state == "unreachable"
         assert "no such file or directory" in fl.notice
-        assert "unreachable" in explorer(app).active.footer_text()
+        assert "not there" in pane.footer_text() and "unreachable" not in pane.footer_text()
+
+        async def refused():  # type: ignore[no-untyped-def]  # what a chmod 000 folder gives a user who is not root
+            raise AccessDenied(f"{tree}: permission denied")
+            yield []
+
+        fl.load(refused)
+        await wait_for(pilot, lambda: fl.notice.startswith("not readable:"))
+        assert "not readable" in pane.footer_text() and "unreachable" not in pane.footer_text()
+
+        async def lost():  # type: ignore[no-untyped-def]
+            raise ConnectionError("the device went away")
+            yield []
+
+        fl.load(lost)
+        await wait_for(pilot, lambda: fl.notice == "unreachable: the device went away")
 
 
 async def test_leaving_a_slow_directory_cancels_its_listing(tmp_path: Path, tree: Path) -> None:
