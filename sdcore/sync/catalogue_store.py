@@ -83,10 +83,12 @@ def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | 
     if found is not None or not make:
         return None if found is None else int(found[0])
     with library.write() as db:
-        db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),))
+        given = db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),)).rowcount
         (slot,) = db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
         if slot > MAX_SLOT:  # (8 million devices kept once each: rolled back)
             raise ValueError(f"library {library.name!r} has given every slot; no other device's catalogue can be kept")
+        if given:  # its entries are named by global ids from now on: the tags and notes on them shown so
+            library.sync.reapply_pending(db, str(device_id))
     return int(slot)
 
 
