@@ -6,7 +6,9 @@ laptop."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import sqlite3
 import uuid
 from pathlib import Path
@@ -29,6 +31,7 @@ from sdcore.sync.catalogue_store import SLOT_BITS, global_id, keep, path_of, slo
 from sdtui.app import SdtuiApp
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
+from tests.functional.test_catalogue import device, index, make_photos, sync
 from tests.functional.test_catalogue_file import indexed, make_home
 from tests.functional.test_shared_tagging import cores, status
 
@@ -244,3 +247,40 @@ async def test_t_and_n_on_a_pane_of_the_nas_tag_and_note_its_file_by_global_id(c
         await wait_for(pilot, lambda: metadata.favorites(here) == [theirs])
         rows = await screen._details(SdPath(b.device.id, str(photos / "harbour.jpg")), screen.active.file_list.rows[0])
         assert ("tags", "keepers") in rows and ("note", "first light") in rows and ("favourite", "★") in rows
+
+
+def test_from_the_shell_an_offline_devices_file_in_its_kept_catalogue_is_tagged_noted_and_listed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sdtui.cli import app
+
+    photos = make_photos(tmp_path / "on-alpha")
+    beach = f"alpha:{photos}/2024/summer/beach.jpg"
+
+    async def share() -> None:
+        async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "beta", "beta")) as beta:
+            a, b = alpha.library(), beta.library()
+            await index(a, a.locations.add(str(photos), mode="content"))
+            sync(a, b)  # alpha's locations in beta's tables, then its entries only in the file beta keeps
+            without_its_entries(b, alpha.device.id)
+            kept_by(b, a)
+
+    asyncio.run(share())
+    runner = CliRunner()
+
+    def sd(*args: str) -> str:
+        result = runner.invoke(app, ["--data-dir", str(tmp_path / "beta"), *args])
+        assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)
+        return result.stdout
+
+    sd("tag", "create", "trips")
+    sd("tag", "add", "trips", beach)  # alpha is not running: its kept catalogue answers
+    sd("note", beach, "the long beach")
+    sd("fav", beach)
+    assert f"alpha:{photos}/2024/summer/beach.jpg" in sd("tag", "show", "trips")
+    assert sd("note", beach).strip() == "the long beach"
+    assert "the long beach" in sd("note", beach, "--history")
+    assert "trips" in sd("tag", "history", beach)
+    assert sd("fav").split() == [f"alpha:{photos}/2024/summer/beach.jpg"]
+    assert [h["name"] for h in json.loads(sd("search", "long beach", "--json"))] == ["beach.jpg"]
+    assert [h["name"] for h in json.loads(sd("search", "--tag", "trips", "--json"))] == ["beach.jpg"]
