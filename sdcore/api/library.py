@@ -825,9 +825,7 @@ def _details(library: Library, entry_id: int) -> EntryDetails | None:
 
     row = None
     for source, (numbered,) in sources(library, [entry_id]):  # (another device's: from its kept catalogue)
-        row = source.conn.execute(
-            "SELECT kind, size, files FROM entries WHERE id = ?", (numbered,)
-        ).fetchone()
+        row = source.conn.execute("SELECT kind, size, files FROM entries WHERE id = ?", (numbered,)).fetchone()
     if row is None:  # removed (the watcher saw it go) since `details` found it
         return None
     kind, size, files = row

@@ -348,9 +348,7 @@ def ref_of(conn: sqlite3.Connection, entry_id: int) -> EntryRef:
     """The stable reference of an entry of this library: (its owner, the owner's id for it). Another device's entry
     whose catalogue is kept as a file is named by its global id (sdcore.sync.catalogue_store.global_id)."""
     if entry_id >> SLOT_BITS:
-        row = conn.execute(
-            "SELECT device_id FROM catalogue_slots WHERE slot = ?", (entry_id >> SLOT_BITS,)
-        ).fetchone()
+        row = conn.execute("SELECT device_id FROM catalogue_slots WHERE slot = ?", (entry_id >> SLOT_BITS,)).fetchone()
         if row is None or not entry_id & _OWNER_ID:
             raise NotFound(f"no entry {entry_id} in the library")
         return EntryRef(uuid.UUID(row[0]), entry_id & _OWNER_ID)
@@ -367,13 +365,13 @@ def ref_of(conn: sqlite3.Connection, entry_id: int) -> EntryRef:
 
 
 def entry_of(conn: sqlite3.Connection, ref: EntryRef, here: DeviceId | None = None) -> int | None:
-    """This library's id of the entry `ref` names; None when it cannot name it (yet). An entry of a device that has a
-    slot here (its catalogue kept as a file: `here` is this device, which has none) is its global id, whether or not the
-    file holds it yet; an owner's id that no global id numbers names nothing (it would reach another slot's entries)."""
-    if ref.device_id != here:
-        slot = conn.execute(
-            "SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(ref.device_id),)
-        ).fetchone()
+    """This library's id of the entry `ref` names; None when it cannot name it (yet). Given `here` (this device, which
+    has no slot), an entry of another device that has a slot here (its catalogue kept as a file) is its global id,
+    whether or not the file holds it yet, and an owner's id that no global id numbers names nothing (it would reach
+    another slot's entries); without it, only the entries the library's own tables hold are looked up (what the
+    merge of a catalogue into them asks)."""
+    if here is not None and ref.device_id != here:
+        slot = conn.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(ref.device_id),)).fetchone()
         if slot is not None:
             return global_id(slot[0], ref.entry_id) if 0 < ref.entry_id <= _OWNER_ID else None
     row = conn.execute(

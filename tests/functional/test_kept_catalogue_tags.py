@@ -110,6 +110,12 @@ async def test_a_file_of_a_kept_catalogue_is_tagged_noted_and_favourited_by_path
     assert [e.name for e in await nas.favourites.list()] == ["harbour.jpg"]
     assert here.sync.digest() == there.sync.digest()
 
+    assert await laptop.tags["trips"].remove(harbour) == 1  # and taken off, here and there
+    await laptop.notes.set(harbour, None)
+    assert await laptop.tags["trips"].files() == [] and found(here, tags=("trips",)) == [] and found(here, "old harbour") == []
+    there.sync.apply(here.sync.ops_since(there.sync.watermarks(), 1000))
+    assert await nas.tags["trips"].files() == [] and await nas.notes.get(harbour) is None
+
 
 async def test_the_nas_tagging_its_own_file_lands_here_by_global_id_even_before_its_file_is_kept(
     cores: tuple[Core, Core], tmp_path: Path
