@@ -88,7 +88,7 @@ def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | 
         if slot > MAX_SLOT:  # (8 million devices kept once each: rolled back)
             raise ValueError(f"library {library.name!r} has given every slot; no other device's catalogue can be kept")
         if given:  # its entries are named by global ids from now on: the tags and notes on them shown so
-            library.sync.reapply_pending(db, str(device_id))
+            library.sync.named_by_slot(db, str(device_id))
     return int(slot)
 
 

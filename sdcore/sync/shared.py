@@ -415,8 +415,7 @@ class SharedData:
 
     def reapply_pending(self, conn: sqlite3.Connection, device_id: str, origin_ids: Iterable[int] | None = None) -> None:
         """Show what the shared data says of another device's entries that its catalogue just brought (their ids
-        on that device; None: all of them, as when the device is given its slot and its entries their global ids,
-        sdcore.sync.catalogue_store.slot_of); in the catalogue's write transaction `conn`."""
+        on that device; None: all of them, `named_by_slot`); in the catalogue's write transaction `conn`."""
         arrived = None if origin_ids is None else set(origin_ids)
         prefix = f"e:{device_id}:"
         low, high = prefix, prefix[:-1] + ";"  # every target of that device sorts between these
@@ -433,6 +432,14 @@ class SharedData:
         for uid, target in rows:
             if arrived is None or int(target.rpartition(":")[2]) in arrived:
                 self._show_tagging(conn, uid, target)
+
+    def named_by_slot(self, db: sqlite3.Connection, device_id: str) -> None:
+        """Another device was given its slot (sdcore.sync.catalogue_store.slot_of): the shared data on its entries
+        shown by their global ids from now on, no longer on the rows of them that the library's tables held."""
+        for table in ("tag_assignments", "user_metadata"):
+            db.execute(f"DELETE FROM {table} WHERE entry_id IN (SELECT entry_id FROM catalogue_entries WHERE device_id = ?)",
+                       (device_id,))  # fmt: skip
+        self.reapply_pending(db, device_id)
 
     # -- local changes: each an op, in the caller's write transaction ---------------------------------
 

@@ -291,3 +291,23 @@ def test_from_the_shell_an_offline_devices_file_in_its_kept_catalogue_is_tagged_
     assert sd("fav").split() == [f"alpha:{photos}/2024/summer/beach.jpg"]
     assert [h["name"] for h in json.loads(sd("search", "long beach", "--json"))] == ["beach.jpg"]
     assert [h["name"] for h in json.loads(sd("search", "--tag", "trips", "--json"))] == ["beach.jpg"]
+
+
+async def test_a_tag_put_while_the_catalogue_was_in_the_librarys_tables_moves_to_the_global_id_once_it_is_kept(
+    library: Library, tmp_path: Path
+) -> None:
+    receiver = Library(create_folder(tmp_path / "receiver", "Shared"), LibraryContext.this_device_only(uuid.uuid4()))
+    try:
+        await indexed(library, make_home(tmp_path / "home"))
+        sync(library, receiver)  # as sync wrote other devices' catalogues until now: into the library's tables
+        (held,) = receiver.read().execute("SELECT id FROM entries WHERE name = 'winter.jpg'").fetchone()
+        tags.create(receiver, "cold")
+        tags.assign(receiver, "cold", [held])
+        metadata.set_note(receiver, held, "january")
+        slot = kept_by(receiver, library)
+        theirs = global_id(slot, owners_id(library, "winter.jpg"))
+        assert [t.entry_id for t in tags.entries(receiver, "cold")] == [theirs]  # once, by its global id
+        assert metadata.note(receiver, theirs) == "january" and metadata.note(receiver, held) is None
+        assert found(receiver, tags=("cold",)) == ["winter.jpg"] and found(receiver, "january") == ["winter.jpg"]
+    finally:
+        receiver.close()
