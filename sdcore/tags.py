@@ -228,15 +228,20 @@ def _on_kept_copies(
 def of(library: Library, entry_id: int) -> builtins.list[Tagged]:
     """The tags an entry carries, directly or through its content (another device's: its content as its kept
     catalogue has it)."""
-    from sdcore.sync.kept_entries import cas_id_of
+    from sdcore.sync import kept_entries
 
-    found = cas_id_of(library, entry_id)
-    cas_id = found[1] if found is not None else None
+    if kept_entries.is_global(entry_id):
+        found = kept_entries.cas_id_of(library, entry_id)
+        content = "SELECT ? AS cas_id"
+        args: tuple[int | str | None, ...] = (entry_id, found[1] if found is not None else None)
+    else:
+        content = "SELECT c.cas_id FROM entries e JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?"
+        args = (entry_id, entry_id)
     rows = library.read().execute(
         "SELECT t.name, 0 FROM tag_assignments a JOIN tags t ON t.id = a.tag_id WHERE a.entry_id = ?"
-        " UNION SELECT t.name, 1 FROM tag_assignments a JOIN tags t ON t.id = a.tag_id WHERE a.cas_id = ?"
-        " ORDER BY 1",
-        (entry_id, cas_id),
+        f" UNION SELECT t.name, 1 FROM ({content}) c JOIN tag_assignments a ON a.cas_id = c.cas_id"
+        " JOIN tags t ON t.id = a.tag_id ORDER BY 1",
+        args,
     )
     return [Tagged(entry_id, name, bool(via)) for name, via in rows]
 
