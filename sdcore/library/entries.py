@@ -41,7 +41,8 @@ def refuse_archive_members(paths: list[str]) -> None:
 
 
 def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> int:
-    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
+    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise; another
+    device's whose catalogue is kept as a file: its global id, found in that file)."""
     path = os.path.abspath(path) if device_id is None else path
     found = library.locations.containing(path, device_id)
     if found is None:

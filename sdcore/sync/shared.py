@@ -14,8 +14,10 @@ stamp (a device restored with its data dir from a backup, or one that lies) are 
 every device, the other undone where it was merged and kept as evidence (`_wins_conflicts`).
 
 What users see (the `tags`, `tag_assignments`, `user_metadata` and `saved_searches` tables that listing and
-search read) is made from that state. An op about an entry this device does not know yet (another device's
-catalogue has not brought it) changes the state only; `reapply_pending` shows it once the entry arrives.
+search read) is made from that state. Another device's entry is named there by its global id when its catalogue is
+kept as a file (sdcore.sync.catalogue_store; shown at once, whether the file holds it yet or not); an op about an
+entry of a device whose catalogue is not kept (nor merged into the tables yet) changes the state only, and
+`reapply_pending` shows it once the entry arrives (`named_by_slot`: once the device's file is kept).
 """
 
 from __future__ import annotations
