@@ -178,6 +178,7 @@ async def test_a_tag_on_content_reaches_the_copies_in_a_kept_catalogue(cores: tu
     theirs = global_id(slot, owners_id(there, "harbour.jpg"))
     assert theirs in {t.entry_id for t in tags.entries(here, "same")}  # the nas's copy, by its cas_id in the file
     assert sorted(e.name for e in await laptop.tags["same"].files()) == ["harbour copy.jpg", "harbour.jpg"]
+    assert sorted(found(here, tags=("same",))) == ["harbour copy.jpg", "harbour.jpg"]
     details = await laptop.entries.details(harbour)
     assert details is not None and details.tags == ("same",)
     assert await laptop.tags["again"].add(harbour, content=True) == 1  # its content read from the kept file
