@@ -32,11 +32,12 @@ from sdtui.app import SdtuiApp
 from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.inspector import Inspector
+from tests.functional import test_shared_tagging
 from tests.functional.test_catalogue import device, index, make_photos, sync
 from tests.functional.test_catalogue_file import indexed, make_home
-from tests.functional.test_shared_tagging import cores, status
+from tests.functional.test_shared_tagging import status
 
-__all__ = ["cores"]  # (a fixture)
+cores = test_shared_tagging.cores  # (a fixture: laptop and nas sharing a library)
 
 
 def without_its_entries(here: Library, device: uuid.UUID) -> None:
