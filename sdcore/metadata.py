@@ -22,7 +22,7 @@ def set_note(library: Library, entry_id: int, text: str | None) -> None:
     if note is not None and len(note) > NOTE_LIMIT:
         raise SdError(f"a note is at most {NOTE_LIMIT:,} characters (this one has {len(note):,}); keep a longer text in a file")
     with library.write() as db:
-        _require(db, entry_id)
+        _require(library, db, entry_id)
         library.sync.set_note(db, entry_id, note)
         _keep(db, entry_id, "note", note)
     library.sync.tell()
@@ -36,7 +36,7 @@ def note(library: Library, entry_id: int) -> str | None:
 
 def note_history(library: Library, entry_id: int) -> list[Version]:
     """Every text the entry's note held, on any device of the library, oldest first."""
-    _require(library.read(), entry_id)
+    _require(library, library.read(), entry_id)
     return library.sync.note_history(entry_id)
 
 
@@ -58,7 +58,7 @@ def set_favorite(library: Library, entry_ids: Iterable[int], favorite: bool = Tr
     changed = 0
     with library.write() as db:
         for entry_id in entry_ids:
-            _require(db, entry_id)
+            _require(library, db, entry_id)
             row = db.execute("SELECT favorite FROM user_metadata WHERE entry_id = ?", (entry_id,)).fetchone()
             changed += bool(row and row[0]) != favorite
             library.sync.set_favorite(db, entry_id, favorite)
@@ -77,8 +77,14 @@ def favorites(library: Library) -> list[int]:
     return [r[0] for r in library.read().execute("SELECT entry_id FROM user_metadata WHERE favorite ORDER BY updated, entry_id")]
 
 
-def _require(db: sqlite3.Connection, entry_id: int) -> None:
-    if db.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is None:
+def _require(library: Library, db: sqlite3.Connection, entry_id: int) -> None:
+    from sdcore.sync import kept_entries
+
+    if kept_entries.is_global(entry_id):  # another device's: in the file of its catalogue kept here
+        held = kept_entries.exists(library, entry_id)
+    else:
+        held = db.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is not None
+    if not held:
         raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
 
 

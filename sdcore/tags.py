@@ -196,25 +196,59 @@ def entries(library: Library, name: str, nested: bool = True) -> builtins.list[T
         f" UNION ALL SELECT e.id, a.tag_id, 1 FROM tag_assignments a JOIN content_identities c ON c.cas_id = a.cas_id"
         f" JOIN entries e ON e.content_id = c.id WHERE a.tag_id IN ({marks}) ORDER BY 1",
         [*names, *names],
-    )
-    return [Tagged(entry_id, names[tag_id], bool(via)) for entry_id, tag_id, via in rows]
+    ).fetchall()
+    rows += _on_kept_copies(library, conn, names)
+    return [Tagged(entry_id, names[tag_id], bool(via)) for entry_id, tag_id, via in sorted(rows)]
+
+
+def _on_kept_copies(
+    library: Library, conn: sqlite3.Connection, tag_ids: Iterable[int]
+) -> builtins.list[tuple[int, int, int]]:
+    """(global id, tag id, 1) of the copies, in other devices' kept catalogues, of the contents these tags are on."""
+    from sdcore.sync.kept_entries import with_content
+
+    ids = builtins.list(tag_ids)
+    by_content: dict[str, builtins.list[int]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for cas_id, tag_id in conn.execute(
+            f"SELECT cas_id, tag_id FROM tag_assignments WHERE cas_id IS NOT NULL AND tag_id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            by_content.setdefault(cas_id, []).append(tag_id)
+    if not by_content:
+        return []
+    return [
+        (entry_id, tag_id, 1)
+        for entry_id, cas_id in with_content(library, builtins.list(by_content))
+        for tag_id in by_content[cas_id]
+    ]
 
 
 def of(library: Library, entry_id: int) -> builtins.list[Tagged]:
-    """The tags an entry carries, directly or through its content."""
+    """The tags an entry carries, directly or through its content (another device's: its content as its kept
+    catalogue has it)."""
+    from sdcore.sync import kept_entries
+
+    if kept_entries.is_global(entry_id):
+        found = kept_entries.cas_id_of(library, entry_id)
+        content = "SELECT ? AS cas_id"
+        args: tuple[int | str | None, ...] = (entry_id, found[1] if found is not None else None)
+    else:
+        content = "SELECT c.cas_id FROM entries e JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?"
+        args = (entry_id, entry_id)
     rows = library.read().execute(
         "SELECT t.name, 0 FROM tag_assignments a JOIN tags t ON t.id = a.tag_id WHERE a.entry_id = ?"
-        " UNION SELECT t.name, 1 FROM entries e JOIN content_identities c ON c.id = e.content_id"
-        " JOIN tag_assignments a ON a.cas_id = c.cas_id JOIN tags t ON t.id = a.tag_id WHERE e.id = ?"
-        " ORDER BY 1",
-        (entry_id, entry_id),
+        f" UNION SELECT t.name, 1 FROM ({content}) c JOIN tag_assignments a ON a.cas_id = c.cas_id"
+        " JOIN tags t ON t.id = a.tag_id ORDER BY 1",
+        args,
     )
     return [Tagged(entry_id, name, bool(via)) for name, via in rows]
 
 
 def history(library: Library, entry_id: int) -> builtins.list[TagEvent]:
     """The tags put on and taken off an entry and its content, on any device of the library, oldest first."""
-    _check_entries(library.read(), [entry_id])
+    _check_entries(library, [entry_id])
     return library.sync.tag_history(entry_id)
 
 
@@ -294,10 +328,14 @@ def _targets(
     from sdcore.sync import oplog
 
     if content:
-        return [("cas_id", cas, oplog.content_target(cas)) for cas in dict.fromkeys(_cas_ids(db, ids))]
+        return [("cas_id", cas, oplog.content_target(cas)) for cas in dict.fromkeys(_cas_ids(library, ids))]
+    from sdcore.sync import kept_entries
+
     out: builtins.list[tuple[str, int | str, str]] = []
     for entry_id in dict.fromkeys(ids):
         try:
+            if known and kept_entries.is_global(entry_id) and not kept_entries.exists(library, entry_id):
+                raise NotFound(entry_id)
             out.append(("entry_id", entry_id, library.sync.target_of(db, entry_id)))
         except NotFound:
             if known:
@@ -309,19 +347,21 @@ def _carries(db: sqlite3.Connection, tag_id: int, column: str, value: int | str)
     return db.execute(f"SELECT 1 FROM tag_assignments WHERE tag_id = ? AND {column} = ?", (tag_id, value)).fetchone() is not None
 
 
-def _check_entries(conn: sqlite3.Connection, ids: builtins.list[int]) -> None:
+def _check_entries(library: Library, ids: builtins.list[int]) -> None:
+    from sdcore.sync.kept_entries import cas_id_of
+
     for entry_id in ids:
-        if conn.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is None:
+        if cas_id_of(library, entry_id) is None:
             raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
 
 
-def _cas_ids(conn: sqlite3.Connection, ids: builtins.list[int]) -> builtins.list[str]:
+def _cas_ids(library: Library, ids: builtins.list[int]) -> builtins.list[str]:
+    """The cas_id of each entry (another device's from its kept catalogue)."""
+    from sdcore.sync.kept_entries import cas_id_of
+
     out = []
     for entry_id in ids:
-        row = conn.execute(
-            "SELECT e.name, c.cas_id FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?",
-            (entry_id,),
-        ).fetchone()
+        row = cas_id_of(library, entry_id)
         if row is None:
             raise NotFound(f"entry {entry_id} is not in the library (deleted, or never indexed)")
         if row[1] is None:

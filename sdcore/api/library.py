@@ -750,22 +750,26 @@ def hit_entry(hit: Hit) -> Entry:
 
 
 def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> builtins.list[Entry]:
-    """Entries of the library by id, in that order, as the index knows them (gone ones left out)."""
+    """Entries of the library by id, in that order, as the index knows them (gone ones left out); another device's
+    (a global id) as the file of its catalogue kept here has it."""
     from sdcore.library.entries import paths_of
+    from sdcore.sync.kept_entries import sources
 
     paths = paths_of(library, ids)
     devices = {loc.id: loc.device_id for loc in library.locations.list()}
     rows: dict[int, tuple] = {}
-    conn = library.read()
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        for row in conn.execute(
-            "SELECT e.id, e.location_id, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target, c.cas_id"
-            " FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
-            f" WHERE e.id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            rows[row[0]] = row
+    for source, numbered in sources(library, ids):
+        for start in range(0, len(numbered), 500):
+            chunk = numbered[start : start + 500]
+            for row in source.conn.execute(
+                "SELECT e.id, e.location_id, e.kind, e.size, e.mtime, e.inode, e.mode, e.link_target, c.cas_id"
+                " FROM entries e LEFT JOIN content_identities c ON c.id = e.content_id"
+                f" WHERE e.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                location_id = source.location(row[1])
+                if location_id is not None:
+                    rows[row[0] | source.high] = (row[0] | source.high, location_id, *row[2:])
     found = []
     for entry_id in ids:
         row, path = rows.get(entry_id), paths.get(entry_id)
@@ -817,8 +821,11 @@ def _route(library: Library, job_id: str) -> JobRoute:
 
 def _details(library: Library, entry_id: int) -> EntryDetails | None:
     from sdcore import dedup, metadata, tags
+    from sdcore.sync.kept_entries import sources
 
-    row = library.read().execute("SELECT kind, size, files FROM entries WHERE id = ?", (entry_id,)).fetchone()
+    row = None
+    for source, (numbered,) in sources(library, [entry_id]):  # (another device's: from its kept catalogue)
+        row = source.conn.execute("SELECT kind, size, files FROM entries WHERE id = ?", (numbered,)).fetchone()
     if row is None:  # removed (the watcher saw it go) since `details` found it
         return None
     kind, size, files = row

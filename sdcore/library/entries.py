@@ -41,7 +41,8 @@ def refuse_archive_members(paths: list[str]) -> None:
 
 
 def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> int:
-    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise)."""
+    """The id of the indexed entry at an absolute path (of this device unless `device_id` says otherwise; another
+    device's whose catalogue is kept as a file: its global id, found in that file)."""
     path = os.path.abspath(path) if device_id is None else path
     found = library.locations.containing(path, device_id)
     if found is None:
@@ -52,41 +53,55 @@ def entry_at(library: Library, path: str, device_id: DeviceId | None = None) -> 
             "`sd location add DIR` and index it first"
         )
     loc, rel = found
+    db, location_id, high, root = library.read(), loc.id, 0, loc.root_id
+    if device_id is not None and device_id != library.context.device_id:
+        from sdcore.sync import kept_entries
+
+        kept = kept_entries.of_device(library, device_id)
+        if kept is not None:  # its entries are in the file of its catalogue kept here, by global ids
+            location_id = kept.local(loc.id)
+            db, high, root = kept.conn, kept.high, kept.root_of(location_id)
     if rel == "":
-        assert loc.root_id is not None
-        return loc.root_id
+        if root is None:
+            raise NotIndexed(f"{display(path)} is a location not indexed yet; run `sd location rescan {typed(loc.name)}` first")
+        return root
     parent, _, name = rel.rpartition("/")
-    row = library.read().execute(
+    row = db.execute(
         "SELECT e.id FROM directory_paths p JOIN entries e ON e.parent_id = p.entry_id"
         " WHERE p.location_id = ? AND p.path = ? AND e.name = ?",
-        (loc.id, to_db(parent), to_db(name)),
+        (location_id, to_db(parent), to_db(name)),
     ).fetchone()
     if row is None:
         raise NotIndexed(
             f"{display(path)} is in location {loc.name!r} but not indexed yet (or no longer exists); "
             f"run `sd location rescan {typed(loc.name)}` first"
         )
-    return int(row[0])
+    return int(row[0]) | high
 
 
 def paths_of(library: Library, entry_ids: Sequence[int]) -> dict[int, str]:
-    """Absolute paths of entries by id (entries that no longer exist are left out)."""
+    """Absolute paths of entries by id, the library's own and other devices' (global ids: from their kept catalogue);
+    entries that no longer exist are left out."""
+    from sdcore.sync.kept_entries import sources
+
     locations = {loc.id: loc for loc in library.locations.list()}
     out: dict[int, str] = {}
-    conn = library.read()
-    ids = list(entry_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for entry_id, location_id, parent_id, name, parent_path in conn.execute(
-            "SELECT e.id, e.location_id, e.parent_id, e.name, p.path FROM entries e"
-            f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id WHERE e.id IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            loc = locations[location_id]
-            if parent_id is None:
-                if entry_id == loc.root_id:
-                    out[entry_id] = loc.path
-                continue
-            rel = from_db(f"{parent_path}/{name}" if parent_path else name)
-            out[entry_id] = loc.absolute(rel)
+    for source, ids in sources(library, entry_ids):
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for entry_id, location_id, parent_id, name, parent_path in source.conn.execute(
+                "SELECT e.id, e.location_id, e.parent_id, e.name, p.path FROM entries e"
+                f" LEFT JOIN directory_paths p ON p.entry_id = e.parent_id WHERE e.id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                loc = locations.get(source.location(location_id) or -1)
+                if loc is None:
+                    continue  # (a location of a kept catalogue that the library does not hold: nowhere to name it)
+                entry_id |= source.high
+                if parent_id is None:  # (in a kept catalogue, only a location's root has none)
+                    if entry_id == loc.root_id or source.high:
+                        out[entry_id] = loc.path
+                    continue
+                rel = from_db(f"{parent_path}/{name}" if parent_path else name)
+                out[entry_id] = loc.absolute(rel)
     return out

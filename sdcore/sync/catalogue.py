@@ -38,6 +38,7 @@ from sdcore.library.locations import MODES, UNCONFIRMED, Location
 from sdcore.library.schema import ENTRY_KINDS, kind_code_sql, next_entry_id, object_code_sql
 from sdcore.sdpath import DeviceId, display, from_db
 from sdcore.sync import highwater
+from sdcore.sync.catalogue_store import SLOT_BITS, global_id
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -339,8 +340,18 @@ def _entry(data: Any) -> CatalogueEntry:
 # -- references ---------------------------------------------------------------------------------------------
 
 
+_OWNER_ID = (1 << SLOT_BITS) - 1
+"""The bits of a global id that hold its owner's id for the entry."""
+
+
 def ref_of(conn: sqlite3.Connection, entry_id: int) -> EntryRef:
-    """The stable reference of an entry of this database: (its owner, the owner's id for it)."""
+    """The stable reference of an entry of this library: (its owner, the owner's id for it). Another device's entry
+    whose catalogue is kept as a file is named by its global id (sdcore.sync.catalogue_store.global_id)."""
+    if entry_id >> SLOT_BITS:
+        row = conn.execute("SELECT device_id FROM catalogue_slots WHERE slot = ?", (entry_id >> SLOT_BITS,)).fetchone()
+        if row is None or not entry_id & _OWNER_ID:
+            raise NotFound(f"no entry {entry_id} in the library")
+        return EntryRef(uuid.UUID(row[0]), entry_id & _OWNER_ID)
     row = conn.execute(
         "SELECT c.device_id, c.origin_id, l.device_id FROM entries e JOIN locations l ON l.id = e.location_id"
         " LEFT JOIN catalogue_entries c ON c.entry_id = e.id WHERE e.id = ?",
@@ -353,8 +364,16 @@ def ref_of(conn: sqlite3.Connection, entry_id: int) -> EntryRef:
     return EntryRef(uuid.UUID(row[2]), entry_id)  # this device's, or a library folder copied from its owner
 
 
-def entry_of(conn: sqlite3.Connection, ref: EntryRef) -> int | None:
-    """This database's id of the entry `ref` names; None when the catalogue has not brought it yet."""
+def entry_of(conn: sqlite3.Connection, ref: EntryRef, here: DeviceId | None = None) -> int | None:
+    """This library's id of the entry `ref` names; None when it cannot name it (yet). Given `here` (this device, which
+    has no slot), an entry of another device that has a slot here (its catalogue kept as a file) is its global id,
+    whether or not the file holds it yet, and an owner's id that no global id numbers names nothing (it would reach
+    another slot's entries); without it, only the entries the library's own tables hold are looked up (what the
+    merge of a catalogue into them asks)."""
+    if here is not None and ref.device_id != here:
+        slot = conn.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(ref.device_id),)).fetchone()
+        if slot is not None:
+            return global_id(slot[0], ref.entry_id) if 0 < ref.entry_id <= _OWNER_ID else None
     row = conn.execute(
         "SELECT entry_id FROM catalogue_entries WHERE device_id = ? AND origin_id = ?", (str(ref.device_id), ref.entry_id)
     ).fetchone()

@@ -52,7 +52,7 @@ SEARCH_INDEX = [
     " detail = none)",
     "CREATE VIRTUAL TABLE cat.folder_index USING fts5(path, tokenize = 'trigram', content = '', columnsize = 0,"
     " detail = none)",
-    # empty: notes are the library's, by global ids (the library's note index, by its own ids, is never read here)
+    # empty: notes are the library's, by global ids (`connect` shadows it with theirs; the library's is never read)
     "CREATE VIRTUAL TABLE cat.note_index USING fts5(note, tokenize = 'trigram', columnsize = 0)",
     f"INSERT INTO cat.search_index (rowid, name, ext) SELECT id, {INDEXED_NAME}, {INDEXED_EXT} FROM cat.entries"
     " WHERE parent_id IS NOT NULL ORDER BY id",
@@ -83,10 +83,12 @@ def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | 
     if found is not None or not make:
         return None if found is None else int(found[0])
     with library.write() as db:
-        db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),))
+        given = db.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (str(device_id),)).rowcount
         (slot,) = db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(device_id),)).fetchone()
         if slot > MAX_SLOT:  # (8 million devices kept once each: rolled back)
             raise ValueError(f"library {library.name!r} has given every slot; no other device's catalogue can be kept")
+        if given:  # its entries are named by global ids from now on: the tags and notes on them shown so
+            library.sync.named_by_slot(db, str(device_id))
     return int(slot)
 
 
@@ -261,13 +263,13 @@ def connect(library: Library, device_id: DeviceId, slot: int) -> sqlite3.Connect
         conn.execute("CREATE TEMP TABLE user_metadata (entry_id INTEGER PRIMARY KEY, note, favorite, updated)")
         conn.execute(f"CREATE TEMP TABLE tag_assignments AS {_shared(slot)['tag_assignments']} LIMIT 0")
         conn.execute("CREATE INDEX temp.tag_assignments_by_entry ON tag_assignments (entry_id)")
-        refresh_shared(conn, slot)
         for name in _naming_an_entry(conn) - views.keys() - _shared(slot).keys() - _HELD_BY_THE_CATALOGUE:
             conn.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM lib."{name}" WHERE 0')
         held = {name for (name,) in conn.execute("SELECT name FROM main.sqlite_schema WHERE type = 'table'")}
         for name, sql in _SEARCH_TABLES.items():
-            if name not in held:  # a file whose search index is not built yet: found by nothing, never by the library's
-                conn.execute(sql.replace("cat.", "temp.", 1))
+            if name not in held or name == "note_index":  # a file whose search index is not built yet: found by
+                conn.execute(sql.replace("cat.", "temp.", 1))  # nothing, never by the library's; notes: below
+        refresh_shared(conn, slot)
     except BaseException:
         conn.close()
         raise
@@ -295,6 +297,10 @@ def refresh_shared(conn: sqlite3.Connection, slot: int) -> None:
     for name, sql in _shared(slot).items():
         conn.execute(f"DELETE FROM temp.{name}")
         conn.execute(f"INSERT INTO temp.{name} {sql}")
+    conn.execute("DELETE FROM temp.note_index")  # (the notes' search index, as the library's note triggers write it)
+    if conn.execute("SELECT 1 FROM main.sqlite_schema WHERE name = 'search_index'").fetchone() is not None:
+        conn.execute(f"INSERT INTO temp.note_index (rowid, note) SELECT entry_id, {folded_sql('note')} FROM temp.user_metadata"
+                     " WHERE note IS NOT NULL")  # fmt: skip
     conn.execute("COMMIT")
 
 

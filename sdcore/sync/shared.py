@@ -14,8 +14,10 @@ stamp (a device restored with its data dir from a backup, or one that lies) are 
 every device, the other undone where it was merged and kept as evidence (`_wins_conflicts`).
 
 What users see (the `tags`, `tag_assignments`, `user_metadata` and `saved_searches` tables that listing and
-search read) is made from that state. An op about an entry this device does not know yet (another device's
-catalogue has not brought it) changes the state only; `reapply_pending` shows it once the entry arrives.
+search read) is made from that state. Another device's entry is named there by its global id when its catalogue is
+kept as a file (sdcore.sync.catalogue_store; shown at once, whether the file holds it yet or not); an op about an
+entry of a device whose catalogue is not kept (nor merged into the tables yet) changes the state only, and
+`reapply_pending` shows it once the entry arrives (`named_by_slot`: once the device's file is kept).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from sdcore.events import LibraryChanged, SharedDataChanged
-from sdcore.sync import highwater, hlc, oplog, signing
+from sdcore.sync import highwater, hlc, kept_entries, oplog, signing
 from sdcore.sync.catalogue import EntryRef, entry_of, ref_of
 from sdcore.sync.members import Members
 from sdcore.sync.oplog import Op
@@ -413,10 +415,10 @@ class SharedData:
             h.update(msgpack.packb(list(row)))
         return h.hexdigest()
 
-    def reapply_pending(self, conn: sqlite3.Connection, device_id: str, origin_ids: Iterable[int]) -> None:
+    def reapply_pending(self, conn: sqlite3.Connection, device_id: str, origin_ids: Iterable[int] | None = None) -> None:
         """Show what the shared data says of another device's entries that its catalogue just brought (their ids
-        on that device); in the catalogue's write transaction `conn`."""
-        arrived = set(origin_ids)
+        on that device; None: all of them, `named_by_slot`); in the catalogue's write transaction `conn`."""
+        arrived = None if origin_ids is None else set(origin_ids)
         prefix = f"e:{device_id}:"
         low, high = prefix, prefix[:-1] + ";"  # every target of that device sorts between these
         targets: set[str] = set()
@@ -424,14 +426,22 @@ class SharedData:
             keys = conn.execute("SELECT key FROM sync_fields WHERE key >= ? AND key < ?", (f"{kind}:{low}", f"{kind}:{high}"))
             targets.update(key.partition(":")[2] for (key,) in keys)
         for target in targets:
-            if int(target.rpartition(":")[2]) in arrived:
+            if arrived is None or int(target.rpartition(":")[2]) in arrived:
                 self._show_metadata(conn, target)
         rows = conn.execute(
             "SELECT DISTINCT uid, target FROM sync_tagged WHERE target >= ? AND target < ? AND removed = 0", (low, high)
         ).fetchall()
         for uid, target in rows:
-            if int(target.rpartition(":")[2]) in arrived:
+            if arrived is None or int(target.rpartition(":")[2]) in arrived:
                 self._show_tagging(conn, uid, target)
+
+    def named_by_slot(self, db: sqlite3.Connection, device_id: str) -> None:
+        """Another device was given its slot (sdcore.sync.catalogue_store.slot_of): the shared data on its entries
+        shown by their global ids from now on, no longer on the rows of them that the library's tables held."""
+        for table in ("tag_assignments", "user_metadata"):
+            db.execute(f"DELETE FROM {table} WHERE entry_id IN (SELECT entry_id FROM catalogue_entries WHERE device_id = ?)",
+                       (device_id,))  # fmt: skip
+        self.reapply_pending(db, device_id)
 
     # -- local changes: each an op, in the caller's write transaction ---------------------------------
 
@@ -581,11 +591,9 @@ class SharedData:
         """Tags put on and taken off an entry and its content, oldest first."""
         conn = self.library.read()
         targets = [self.target_of(conn, entry_id)]
-        row = conn.execute(
-            "SELECT c.cas_id FROM entries e JOIN content_identities c ON c.id = e.content_id WHERE e.id = ?", (entry_id,)
-        ).fetchone()
-        if row:
-            targets.append(oplog.content_target(row[0]))
+        found = kept_entries.cas_id_of(self.library, entry_id)  # (another device's entry: from its kept catalogue)
+        if found is not None and found[1] is not None:
+            targets.append(oplog.content_target(found[1]))
         names = self._tag_names(conn)
         events = []
         for target in targets:
@@ -778,7 +786,7 @@ class SharedData:
         place = oplog.parse_target(target)
         value: int | str | None
         if isinstance(place, tuple):
-            column, value = "entry_id", entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]))
+            column, value = "entry_id", entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]), self.library.context.device_id)
             if value is None:
                 return  # not known here yet: shown when it comes
         else:
@@ -793,7 +801,7 @@ class SharedData:
     def _show_metadata(self, db: sqlite3.Connection, target: str) -> None:
         place = oplog.parse_target(target)
         assert isinstance(place, tuple)
-        entry_id = entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]))
+        entry_id = entry_of(db, EntryRef(uuid.UUID(place[0]), place[1]), self.library.context.device_id)
         if entry_id is None:
             return
         note = self._field(db, f"note:{target}")

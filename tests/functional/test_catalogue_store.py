@@ -147,6 +147,8 @@ async def test_every_table_of_the_library_naming_an_entry_is_shadowed_on_a_catal
     assert {"entries", "locations", "content_identities", "user_metadata", "tag_assignments", "file_hashes",
             "media_data", "scan_queue", "entry_places", "catalogue_entries", "catalogue_log"} <= shadowed  # fmt: skip
     for name in shadowed - {"entries", "locations", "content_identities"}:
+        if name.startswith("note_index"):  # (the notes' search index: of the library's notes by global ids, none here)
+            continue
         assert conn.execute(f'SELECT count(*) FROM "{name}"').fetchone() == (0,), name
     with pytest.raises(sqlite3.OperationalError):  # read-only, the library too
         conn.execute("DELETE FROM lib.tags")
