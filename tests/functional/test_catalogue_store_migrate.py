@@ -90,3 +90,48 @@ async def test_a_library_of_schema_34_holding_a_devices_entries_keeps_their_tags
         assert [h.entry_id for h in search.run(reopened, search.Query("", favorites=True))] == [at]
     finally:
         reopened.close()
+
+
+async def test_a_repaired_library_keeps_other_devices_slots_and_the_tags_and_notes_on_their_files(tmp_path: Path) -> None:
+    """A repair salvaged tags and notes by each entry's row or place here: those on another device's entries (global
+    ids, no row here) were lost, and so were the devices' slots (the next kept file given slot 1 again: the tags of one
+    device's files shown on another's) and which location is whose (its files found by no search)."""
+    from sdcore.core import Core
+    from tests.functional.test_catalogue_store_dupes import drop_entries_of, kept_after_sync
+    from tests.functional.test_library_damage import _index_and_tag, overwrite_pages
+
+    data, docs = tmp_path / "data", tmp_path / "docs"
+    for d in range(12):  # (pages enough to damage some)
+        (docs / f"d{d}").mkdir(parents=True)
+        for f in range(50):
+            (docs / f"d{d}" / f"file{f}.txt").write_text(f"folder {d} file {f}\n")
+    await _index_and_tag(data, docs)
+    owner = Library(create_folder(tmp_path / "owner", "Shared"), LibraryContext.this_device_only(uuid.uuid4()))
+    home = make_home(tmp_path / "home")
+    await indexed(owner, home)
+    alpha = owner.context.device_id
+    (owners_id,) = rows(owner, "SELECT id FROM entries WHERE name = 'Beach.JPG'")[0]
+    async with Core(data) as core:
+        library = core.library()
+        slot_of(library, uuid.uuid4(), make=True)  # a slot given to a device whose row is lost below
+        slot = kept_after_sync(owner, library)
+        drop_entries_of(library, alpha)
+        at = global_id(slot, owners_id)
+        with library.write() as db:  # as tagging and noting another device's file write them
+            (work,) = db.execute("SELECT id FROM tags WHERE name = 'work'").fetchone()
+            db.execute("INSERT INTO tag_assignments (tag_id, entry_id, created) VALUES (?, ?, 0)", (work, at))
+            db.execute("INSERT INTO user_metadata (entry_id, note, updated) VALUES (?, 'on the beach', 0)", (at,))
+            db.execute("DELETE FROM catalogue_slots WHERE slot = ?", (slot - 1,))
+        folder = library.folder
+    owner.close()
+    overwrite_pages(folder / "database.db", "entries")
+
+    async with Core(data) as core:
+        await core.libraries.repair("My Library", on_step=lambda step: None)
+        library = core.library()
+        assert slot_of(library, alpha) == slot and slot_of(library, uuid.uuid4(), make=True) == slot + 1
+        tagged = search.run(library, search.Query("", tags=("work",)))
+        assert [h.path for h in tagged if h.device_id == alpha] == [str(home / "photos" / "2024" / "summer" / "Beach.JPG")]
+        assert len(tagged) == 3  # and this device's two, put back by their paths
+        assert [(h.entry_id, h.device_id) for h in search.run(library, search.Query("beach"))] == [(at, alpha)]
+        assert rows(library, "SELECT entry_id, note FROM user_metadata WHERE entry_id = ?", at) == [(at, "on the beach")]
