@@ -135,3 +135,43 @@ async def test_a_repaired_library_keeps_other_devices_slots_and_the_tags_and_not
         assert len(tagged) == 3  # and this device's two, put back by their paths
         assert [(h.entry_id, h.device_id) for h in search.run(library, search.Query("beach"))] == [(at, alpha)]
         assert rows(library, "SELECT entry_id, note FROM user_metadata WHERE entry_id = ?", at) == [(at, "on the beach")]
+
+
+async def test_sd_library_migrate_adopts_the_copied_devices_locations_and_leaves_a_kept_catalogue_that_devices(
+    library: Library, tmp_path: Path
+) -> None:
+    """A library folder copied from a device (`library`'s) that keeps another's catalogue as a file: migrating it here
+    adopts the copied device's own locations; the kept catalogue stays that other device's, listed and searched
+    from its file (never adopted: it is streamed by sync), its tags by global id on it."""
+    import shutil
+
+    from sdcore.index.listing import list_indexed
+    from sdcore.library.adopt import migrate
+    from tests.functional.test_catalogue_store_dupes import drop_entries_of, kept_after_sync
+
+    beta = Library(create_folder(tmp_path / "beta", "Shared"), LibraryContext.this_device_only(uuid.uuid4()))
+    betas = make_home(tmp_path / "betas-home")
+    await indexed(beta, betas)
+    kept_after_sync(beta, library)
+    drop_entries_of(library, beta.context.device_id)
+    theirs = tmp_path / "alphas-docs"
+    theirs.mkdir()
+    (theirs / "plan.txt").write_text("alpha's plan")
+    await indexed(library, theirs)
+    beta_id = beta.context.device_id
+    beta.close()
+    copied = tmp_path / "copied" / "Shared.sdlibrary"
+    shutil.copytree(library.folder, copied, ignore=shutil.ignore_patterns(".lock"))
+    here = uuid.uuid4()
+    opened = Library(copied, LibraryContext.this_device_only(here))
+    try:
+        done = await migrate(opened)
+        assert [loc.path for loc in done.adopted] == [str(theirs)] and not done.not_indexed
+        assert {(h.device_id, h.name) for h in search.run(opened, search.Query("plan"))} == {(here, "plan.txt")}
+        beach = search.run(opened, search.Query("beach"))
+        assert [(h.device_id, h.path) for h in beach] == [(beta_id, str(betas / "photos" / "2024" / "summer" / "Beach.JPG"))]
+        assert beach[0].entry_id >> 40 == slot_of(opened, beta_id)
+        assert {e.name for e in list_indexed(opened, str(betas / "photos"), beta_id) or []} == {"2024", "copy of winter.jpg"}
+        assert [loc.device_id for loc in opened.locations.list() if loc.path == str(betas)] == [beta_id]
+    finally:
+        opened.close()
