@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import stat
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import blake3
@@ -20,18 +18,18 @@ from xxhash import xxh3_64_intdigest
 from sdcore.errors import NotFound
 from sdcore.fs import held
 from sdcore.index.cas import FULL_HASH_CHUNK
-from sdcore.library.damage import uri
-from sdcore.library.schema import ENTRY_KINDS
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
     from sdcore.library.library import Library
     from sdcore.library.locations import Location
 
 EMPTY_HASH = blake3.blake3(b"").hexdigest()
 _HASH_THREADS = min(4, os.cpu_count() or 1)
 _BIG = 1 << 20  # files from this size up are hashed on threads
-_FILE_KIND = ENTRY_KINDS.index("file")
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO swapped in never blocks
 
 
@@ -104,9 +102,14 @@ def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> 
     """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`).
     A device whose catalogue is kept as a file of its own (sdcore.sync.catalogue_store) is read there, by cas_number,
     its copies named by global id; rows of it the library's own tables may still hold are not read (as search)."""
+    import sqlite3  # (here: `sd dupes FOLDER` loads neither SQLite nor the library, test_cli_startup)
+
+    from sdcore.library.damage import uri
+    from sdcore.library.schema import ENTRY_KINDS
     from sdcore.sync import catalogue_store
     from sdcore.sync.catalogue_file import cas_number
 
+    file_kind = ENTRY_KINDS.index("file")
     kept = catalogue_store.kept(library)
     places = {loc.id: loc for loc in library.locations.list()}
     theirs = [id for id, loc in places.items() if loc.device_id in kept]
@@ -134,7 +137,7 @@ def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> 
                 with _attached(tally, catalogue_store.path_of(library, device)):
                     tally.execute(
                         f"INSERT INTO held SELECT printf('%016x', cas_number), '{device}', max(size) FROM k.entries"
-                        f" WHERE cas_number IS NOT NULL AND kind_code = {_FILE_KIND} AND size >= {least}"
+                        f" WHERE cas_number IS NOT NULL AND kind_code = {file_kind} AND size >= {least}"
                         f" AND parent_id IS NOT NULL AND location_id IN ({','.join(map(str, owned))}) GROUP BY cas_number"
                     )
             wanted = f"SELECT cas, max(size) AS size FROM held GROUP BY cas HAVING count(*) > 1 {biggest}"
@@ -147,7 +150,7 @@ def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> 
                 rows = tally.execute(
                     "SELECT w.cas, e.id, e.location_id, p.path, e.name FROM wanted w CROSS JOIN k.entries e"
                     " ON e.cas_number = w.number JOIN k.directory_paths p ON p.entry_id = e.parent_id"
-                    f" WHERE w.number IS NOT NULL AND e.cas_number IS NOT NULL AND e.kind_code = {_FILE_KIND}"
+                    f" WHERE w.number IS NOT NULL AND e.cas_number IS NOT NULL AND e.kind_code = {file_kind}"
                 ).fetchall()
             for cas, entry_id, location_id, parent, name in rows:
                 loc = places.get(owned.get(location_id, -1))
@@ -183,6 +186,8 @@ def _not_in(column: str, ids: list[int]) -> str:
 @contextlib.contextmanager
 def _attached(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
     """Another device's catalogue file attached to `conn` as `k`, read-only, while the block runs."""
+    from sdcore.library.damage import uri
+
     conn.execute("ATTACH ? AS k", (uri(path, "mode=ro"),))
     try:
         yield
