@@ -117,7 +117,7 @@ def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> 
     for device, slot in kept.items():
         if catalogue_store.reader(library, device, slot) is not None:  # (forgotten meanwhile; an apply cut off: rolled back)
             files[device] = slot, {owner: here for here, owner in catalogue_store.location_ids(library, device).items()}
-    least = max(min_size, 1)
+    least = max(int(min_size), 1)  # (written into the SQL: a number, whatever a caller sent)
     own = (  # the library's own files of each content and device, but those of a kept device
         "SELECT c.cas_id AS cas, l.device_id AS device, max(e.size) AS size FROM lib.entries e"
         " JOIN lib.locations l ON l.id = e.location_id JOIN lib.content_identities c ON c.id = e.content_id"
