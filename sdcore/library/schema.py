@@ -188,6 +188,7 @@ def _catalogues_to_files(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE temp.migrated")
         conn.execute("DELETE FROM catalogue_entries WHERE device_id = ?", (device,))
         conn.execute("UPDATE locations SET root_id = NULL WHERE device_id = ?", (device,))
+        conn.execute("DELETE FROM fts_pause WHERE location_id IN (SELECT id FROM locations WHERE device_id = ?)", (device,))
         conn.execute("UPDATE catalogue_peers SET seq = 0 WHERE device_id = ?", (device,))
 
 
