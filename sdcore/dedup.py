@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import uuid
@@ -20,6 +21,9 @@ from sdcore.index.cas import FULL_HASH_CHUNK
 from sdcore.sdpath import display, from_db
 
 if TYPE_CHECKING:
+    import sqlite3
+    from pathlib import Path
+
     from sdcore.library.library import Library
     from sdcore.library.locations import Location
 
@@ -95,31 +99,100 @@ class CrossDeviceGroup:
 
 
 def across_devices(library: Library, min_size: int = 1, limit: int = 10_000) -> tuple[CrossDeviceGroup, ...]:
-    """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`)."""
+    """Contents held on more than one device of the library, by cas_id, biggest first (not proven: see `proven_by`).
+    A device whose catalogue is kept as a file of its own (sdcore.sync.catalogue_store) is read there, by cas_number,
+    its copies named by global id; rows of it the library's own tables may still hold are not read (as search)."""
+    import sqlite3  # (here: `sd dupes FOLDER` loads neither SQLite nor the library, test_cli_startup)
+
+    from sdcore.library.damage import uri
+    from sdcore.library.schema import ENTRY_KINDS
+    from sdcore.sync import catalogue_store
+    from sdcore.sync.catalogue_file import cas_number
+
+    file_kind = ENTRY_KINDS.index("file")
+    kept = catalogue_store.kept(library)
+    places = {loc.id: loc for loc in library.locations.list()}
+    theirs = [id for id, loc in places.items() if loc.device_id in kept]
+    files = {}  # the kept catalogues read: device -> (slot, its location ids -> the library's)
+    for device, slot in kept.items():
+        if catalogue_store.reader(library, device, slot) is not None:  # (forgotten meanwhile; an apply cut off: rolled back)
+            files[device] = slot, {owner: here for here, owner in catalogue_store.location_ids(library, device).items()}
+    least = max(int(min_size), 1)  # (written into the SQL: a number, whatever a caller sent)
+    own = (  # the library's own files of each content and device, but those of a kept device
+        "SELECT c.cas_id AS cas, l.device_id AS device, max(e.size) AS size FROM lib.entries e"
+        " JOIN lib.locations l ON l.id = e.location_id JOIN lib.content_identities c ON c.id = e.content_id"
+        f" WHERE e.kind = 'file' AND e.size >= {least} AND e.parent_id IS NOT NULL AND {_not_in('e.location_id', theirs)}"
+        " GROUP BY e.content_id, l.device_id"
+    )
+    biggest = f"ORDER BY max(size) DESC, cas LIMIT {int(limit)}"
+    with contextlib.closing(sqlite3.connect(":memory:", isolation_level=None)) as tally:
+        # (one connection attaching each database in turn: the counting stays in SQLite, whatever the number of devices)
+        tally.create_function("cas_number", 1, cas_number, deterministic=True)
+        tally.execute("ATTACH ? AS lib", (uri(library.folder / "database.db", "mode=ro"),))
+        if not files:
+            wanted = f"SELECT cas, max(size) AS size FROM ({own}) GROUP BY cas HAVING count(*) > 1 {biggest}"
+        else:
+            tally.execute(f"CREATE TABLE held AS {own}")  # one row a content and device: count(*) counts devices
+            for device, (_, owned) in files.items():
+                with _attached(tally, catalogue_store.path_of(library, device)):
+                    tally.execute(
+                        f"INSERT INTO held SELECT printf('%016x', cas_number), '{device}', max(size) FROM k.entries"
+                        f" WHERE cas_number IS NOT NULL AND kind_code = {file_kind} AND size >= {least}"
+                        f" AND parent_id IS NOT NULL AND location_id IN ({','.join(map(str, owned))}) GROUP BY cas_number"
+                    )
+            wanted = f"SELECT cas, max(size) AS size FROM held GROUP BY cas HAVING count(*) > 1 {biggest}"
+        tally.execute(f"CREATE TABLE wanted AS SELECT cas, cas_number(cas) AS number, size FROM ({wanted})")
+        groups = tally.execute("SELECT cas, size FROM wanted ORDER BY rowid").fetchall()
+        copies: dict[str, list[DeviceCopy]] = defaultdict(list)
+        _own_copies(library, tally, theirs, copies)
+        for device, (slot, owned) in files.items():
+            with _attached(tally, catalogue_store.path_of(library, device)):
+                rows = tally.execute(
+                    "SELECT w.cas, e.id, e.location_id, p.path, e.name FROM wanted w CROSS JOIN k.entries e"
+                    " ON e.cas_number = w.number JOIN k.directory_paths p ON p.entry_id = e.parent_id"
+                    f" WHERE w.number IS NOT NULL AND e.cas_number IS NOT NULL AND e.kind_code = {file_kind}"
+                ).fetchall()
+            for cas, entry_id, location_id, parent, name in rows:
+                loc = places.get(owned.get(location_id, -1))
+                if loc is not None:
+                    path = loc.absolute(from_db(f"{parent}/{name}" if parent else name))
+                    copies[cas].append(DeviceCopy(device, path, catalogue_store.global_id(slot, entry_id)))
+    out = []
+    for cas, size in groups:
+        found = sorted(copies[cas], key=lambda c: (str(c.device_id), c.path))
+        out.append(CrossDeviceGroup(cas, size, tuple(found), None, tuple(sorted({c.device_id for c in found}))))
+    return tuple(out)
+
+
+def _own_copies(library: Library, tally: sqlite3.Connection, theirs: list[int], copies: dict[str, list[DeviceCopy]]) -> None:
+    """The copies in the library's own tables of the contents `wanted` (`across_devices`), added to `copies`."""
     from sdcore.library.entries import paths_of  # (here: `find_in` needs no library)
 
-    conn = library.read()
-    groups = conn.execute(
-        "SELECT e.content_id, c.cas_id, max(e.size) FROM entries e JOIN locations l ON l.id = e.location_id"
-        " JOIN content_identities c ON c.id = e.content_id"
-        " WHERE e.kind = 'file' AND e.content_id IS NOT NULL AND e.size >= ? AND e.parent_id IS NOT NULL"
-        " GROUP BY e.content_id HAVING count(DISTINCT l.device_id) > 1 ORDER BY max(e.size) DESC, c.cas_id LIMIT ?",
-        (max(min_size, 1), limit),
+    rows = tally.execute(
+        "SELECT w.cas, e.id, l.device_id FROM wanted w CROSS JOIN lib.content_identities c ON c.cas_id = w.cas"
+        " CROSS JOIN lib.entries e ON e.content_id = c.id JOIN lib.locations l ON l.id = e.location_id"
+        f" WHERE e.kind = 'file' AND e.parent_id IS NOT NULL AND {_not_in('e.location_id', theirs)}"
     ).fetchall()
-    out = []
-    for content_id, cas_id, size in groups:
-        rows = conn.execute(
-            "SELECT e.id, l.device_id FROM entries e JOIN locations l ON l.id = e.location_id"
-            " WHERE e.content_id = ? AND e.kind = 'file' AND e.parent_id IS NOT NULL",
-            (content_id,),
-        ).fetchall()
-        paths = paths_of(library, [r[0] for r in rows])
-        copies = sorted(
-            (DeviceCopy(uuid.UUID(device), paths[entry_id], entry_id) for entry_id, device in rows if entry_id in paths),
-            key=lambda c: (str(c.device_id), c.path),
-        )
-        out.append(CrossDeviceGroup(cas_id, size, tuple(copies), None, tuple(sorted({c.device_id for c in copies}))))
-    return tuple(out)
+    paths = paths_of(library, [r[1] for r in rows])
+    for cas, entry_id, device in rows:
+        if entry_id in paths:
+            copies[cas].append(DeviceCopy(uuid.UUID(device), paths[entry_id], entry_id))
+
+
+def _not_in(column: str, ids: list[int]) -> str:
+    return f"{column} NOT IN ({','.join(map(str, ids))})"
+
+
+@contextlib.contextmanager
+def _attached(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Another device's catalogue file attached to `conn` as `k`, read-only, while the block runs."""
+    from sdcore.library.damage import uri
+
+    conn.execute("ATTACH ? AS k", (uri(path, "mode=ro"),))
+    try:
+        yield
+    finally:
+        conn.execute("DETACH k")
 
 
 def proven_by(

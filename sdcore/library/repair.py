@@ -3,7 +3,10 @@
 Kept: locations, tags, tags on content, notes, favourites, saved searches and what waits for a content to
 come back (`detached`). Tags, notes and favourites on entries are kept by each entry's path and put back
 on the entry found there once the locations are indexed again; an entry no longer there keeps them under
-its content id, as a deleted entry does. The damaged database stays beside the new one as a backup.
+its content id, as a deleted entry does. Those on another device's entries (global ids: its catalogue is a file
+of its own, sdcore.sync.catalogue_store) are kept as they are, with the devices' slots and their locations' ids
+there (the files are not in the database: they stay); each such catalogue is fetched anew at the next sync. The
+damaged database stays beside the new one as a backup.
 """
 
 from __future__ import annotations
@@ -56,6 +59,15 @@ class Salvage:
     entry_floor: int = 0
     """The highest entry id the damaged database ever gave, as far as can be read (never given again: the devices
     the library is shared with name entries by it)."""
+    slots: list[tuple] = field(default_factory=list)
+    """Other devices' slots (catalogue_slots), and the highest slot ever given (never given again)."""
+    last_slot: int = 0
+    catalogue_locations: list[tuple] = field(default_factory=list)
+    """Which of the locations are another device's, and its own id for each (its catalogue file's)."""
+    global_tags: list[tuple] = field(default_factory=list)
+    """Tags on other devices' entries (tag id, global id, created): they need no entry row here."""
+    global_metadata: list[tuple] = field(default_factory=list)
+    """Notes and favourites on other devices' entries (global id, note, favorite, updated)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +154,8 @@ def _mend_meta(folder: Path) -> bool:
 
 
 def _salvage(database: Path) -> Salvage:
+    from sdcore.sync.catalogue_store import SLOT_BITS
+
     salvage = Salvage()
     if not database.exists() or database.stat().st_size == 0:
         salvage.unreadable.append("the whole database (it was missing or empty)")
@@ -160,10 +174,18 @@ def _salvage(database: Path) -> Salvage:
         salvage.detached = read.rows("detached", "cas_id, tag_id, note, favorite, detached")
         salvage.saved_searches = read.rows("saved_searches", "name, query, created")
         salvage.entry_floor = read.highest_entry_id()
+        if read.has("catalogue_slots"):  # (schema 34)
+            salvage.slots = read.rows("catalogue_slots", "slot, device_id")
+            salvage.last_slot = max([read.last_given("catalogue_slots"), *(slot for slot, _ in salvage.slots)])
+        salvage.catalogue_locations = read.rows("catalogue_locations", "location_id, device_id, origin_id")
+        theirs = f"entry_id >= {1 << SLOT_BITS}"  # another device's entry, by its global id
+        salvage.global_tags = read.rows("tag_assignments", "tag_id, entry_id, created", theirs)
+        salvage.global_metadata = read.rows("user_metadata", "entry_id, note, favorite, updated", theirs)
         by_entry: dict[int, dict[str, Any]] = {}
-        for tag_id, entry_id in read.rows("tag_assignments", "tag_id, entry_id", "entry_id IS NOT NULL"):
+        ours = f"entry_id < {1 << SLOT_BITS}"
+        for tag_id, entry_id in read.rows("tag_assignments", "tag_id, entry_id", f"entry_id IS NOT NULL AND {ours}"):
             by_entry.setdefault(entry_id, {"tags": []})["tags"].append(tag_id)
-        for entry_id, note, favorite in read.rows("user_metadata", "entry_id, note, favorite"):
+        for entry_id, note, favorite in read.rows("user_metadata", "entry_id, note, favorite", ours):
             by_entry.setdefault(entry_id, {"tags": []}).update(note=note, favorite=bool(favorite))
         for entry_id, data in by_entry.items():
             where = read.place(entry_id)
@@ -221,6 +243,21 @@ class _Reader:
             yield from self.conn.execute(f"SELECT rowid, {columns} FROM {table} WHERE ({where}){bound} ORDER BY rowid")
         except sqlite3.DatabaseError:
             yield None
+
+    def has(self, table: str) -> bool:
+        """Whether the database has that table (one of a later schema)."""
+        try:
+            return self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is not None
+        except sqlite3.DatabaseError:
+            return False
+
+    def last_given(self, table: str) -> int:
+        """The highest rowid an AUTOINCREMENT table ever gave (0 if it cannot be read)."""
+        try:
+            row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+        except sqlite3.DatabaseError:
+            return 0
+        return row[0] if row is not None and isinstance(row[0], int) else 0
 
     def highest_entry_id(self) -> int:
         """The highest entry id the database gave, from whatever still says it (its floor, the entries' highest
@@ -296,6 +333,8 @@ def _replace_database(folder: Path, salvage: Salvage, floor: int = 0) -> Path | 
                 inode, mtime, st_mode = st.st_ino, st.st_mtime, st.st_mode
             except (OSError, TypeError, ValueError):
                 inode, mtime, st_mode = None, None, None
+            if any(mapped[0] == loc_id for mapped in salvage.catalogue_locations):
+                continue  # another device's: its entries are in its catalogue file
             root = conn.execute(
                 "INSERT INTO entries (id, location_id, parent_id, name, kind_code, inode, mtime, mode_code)"
                 f" VALUES (?1, ?2, NULL, '', {DIR_CODE}, ?3, ?4, {mode_code_sql('?5', str(DIR_CODE))})",
@@ -313,6 +352,7 @@ def _replace_database(folder: Path, salvage: Salvage, floor: int = 0) -> Path | 
         conn.executemany(
             "INSERT OR IGNORE INTO saved_searches (name, query, created) VALUES (?, ?, ?)", salvage.saved_searches
         )
+        _catalogues_kept(conn, salvage)
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -328,6 +368,29 @@ def _replace_database(folder: Path, salvage: Salvage, floor: int = 0) -> Path | 
     meta = read_meta(folder)
     write_meta(folder, {**meta, "schema": schema})
     return backup
+
+
+def _catalogues_kept(conn: sqlite3.Connection, salvage: Salvage) -> None:
+    """Other devices' slots, locations' ids and the tags, notes and favourites on their entries, into the fresh
+    database as they were (their watermarks are not: each catalogue is fetched anew, whole, at the next sync)."""
+    conn.executemany("INSERT OR IGNORE INTO catalogue_slots (slot, device_id) VALUES (?, ?)", salvage.slots)
+    if salvage.last_slot:  # a slot given, even one whose row is lost, is never given again
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'catalogue_slots'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('catalogue_slots', ?)", (salvage.last_slot,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO catalogue_locations (location_id, device_id, origin_id) SELECT ?1, ?2, ?3"
+        " WHERE EXISTS (SELECT 1 FROM locations WHERE id = ?1)",
+        salvage.catalogue_locations,
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, created) SELECT ?1, ?2, ?3"
+        " WHERE EXISTS (SELECT 1 FROM tags WHERE id = ?1)",
+        salvage.global_tags,
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO user_metadata (entry_id, note, favorite, updated) VALUES (?, ?, ?, ?)",
+        salvage.global_metadata,
+    )
 
 
 def _put_back(library: Any, on_entries: list[OnEntry]) -> tuple[int, int, int]:

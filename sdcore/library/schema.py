@@ -141,6 +141,57 @@ def _entries_coded(conn: sqlite3.Connection) -> None:
 
 # Each migration runs once, in its own transaction; append, never edit a released one. A callable is for what SQL
 # alone cannot say.
+def _catalogues_to_files(conn: sqlite3.Connection) -> None:
+    """Migration 35 (issue 16): another device's entries live in its catalogue file only (sdcore.sync.catalogue_store),
+    never in the library's tables. Those rows go (entries, their folders' paths, the content ids no other entry uses,
+    `catalogue_entries`); the device gets its slot, and the library's tags, notes and favourites on its entries are
+    renumbered to their global ids (`slot << 40 | the device's own id`, catalogue_store.global_id), so none is lost:
+    they show again once its file is kept. Its watermark goes to 0: the next sync fetches the file. Its locations
+    stay (their root, an entry gone, is unset: the file names it)."""
+    low_bits = 40  # (catalogue_store.SLOT_BITS, as of this migration)
+    devices = [d for (d,) in conn.execute(
+        "SELECT device_id FROM catalogue_entries UNION SELECT device_id FROM catalogue_locations ORDER BY 1")]  # fmt: skip
+    for device in devices:
+        conn.execute("INSERT OR IGNORE INTO catalogue_slots (device_id) VALUES (?)", (device,))
+        (slot,) = conn.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (device,)).fetchone()
+        conn.execute("DROP TABLE IF EXISTS temp.migrated")
+        conn.execute(  # each of its entries: the library's id -> its global id (none for an id no global id numbers)
+            "CREATE TEMP TABLE migrated AS SELECT entry_id AS id, CASE WHEN origin_id > 0 AND origin_id < 1 << ?2"
+            " THEN ?3 << ?2 | origin_id END AS global FROM catalogue_entries WHERE device_id = ?1",
+            (device, low_bits, slot),
+        )
+        conn.execute("CREATE UNIQUE INDEX temp.migrated_by_id ON migrated (id)")
+        noted = "SELECT entry_id FROM user_metadata WHERE note IS NOT NULL AND entry_id IN (SELECT id FROM temp.migrated)"
+        conn.execute(f"DELETE FROM note_index WHERE rowid IN ({noted})")  # (keyed by entry id: put back below)
+        for table in ("tag_assignments", "user_metadata"):
+            conn.execute(
+                f"UPDATE OR REPLACE {table} SET entry_id = (SELECT global FROM temp.migrated WHERE id = {table}.entry_id)"
+                " WHERE entry_id IN (SELECT id FROM temp.migrated WHERE global IS NOT NULL)"
+            )
+        conn.execute(
+            f"INSERT OR REPLACE INTO note_index (rowid, note) SELECT entry_id, {folded_sql('note')} FROM user_metadata"
+            " WHERE note IS NOT NULL AND entry_id >= ?1 << ?2 AND entry_id < (?1 + 1) << ?2",
+            (slot, low_bits),
+        )
+        conn.execute("CREATE TEMP TABLE contents AS SELECT DISTINCT content_id AS id FROM entries"
+                     " WHERE id IN (SELECT id FROM temp.migrated) AND content_id IS NOT NULL")  # fmt: skip
+        for sql in (  # (an entry whose id no global id numbers: the triggers detach its tags and note by its content)
+            "DELETE FROM directory_paths WHERE entry_id IN (SELECT id FROM temp.migrated)",
+            "DELETE FROM scan_queue WHERE entry_id IN (SELECT id FROM temp.migrated)",
+            "DELETE FROM entries WHERE id IN (SELECT id FROM temp.migrated)",
+            "DELETE FROM temp.contents WHERE EXISTS (SELECT 1 FROM entries e WHERE e.content_id = contents.id)",
+            "DELETE FROM media_data WHERE content_id IN (SELECT id FROM temp.contents)",
+            "DELETE FROM content_identities WHERE id IN (SELECT id FROM temp.contents)",
+        ):
+            conn.execute(sql)
+        conn.execute("DROP TABLE temp.contents")
+        conn.execute("DROP TABLE temp.migrated")
+        conn.execute("DELETE FROM catalogue_entries WHERE device_id = ?", (device,))
+        conn.execute("UPDATE locations SET root_id = NULL WHERE device_id = ?", (device,))
+        conn.execute("DELETE FROM fts_pause WHERE location_id IN (SELECT id FROM locations WHERE device_id = ?)", (device,))
+        conn.execute("UPDATE catalogue_peers SET seq = 0 WHERE device_id = ?", (device,))
+
+
 MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
     CREATE TABLE devices (
@@ -833,6 +884,7 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
         device_id TEXT NOT NULL UNIQUE
     );
     """,
+    35: _catalogues_to_files,
 }
 
 

@@ -197,9 +197,14 @@ def _put(path: Path, kept: Path) -> None:
 
 
 def forget(library: Library, device_id: DeviceId) -> None:
-    """The catalogue of `device_id` kept here, and any staged, deleted."""
-    kept = path_of(library, device_id)
-    for path in (kept, _listed(kept), staging_path(library, device_id)):
+    """The catalogue of `device_id` kept here, and any staged, deleted (its slot stays: never given again)."""
+    forget_in(library.folder, device_id)
+
+
+def forget_in(folder: Path, device_id: object) -> None:
+    """`forget` in the library folder `folder` (what sdcore.sync.members calls when a device leaves the library)."""
+    kept = folder / FOLDER / f"{uuid.UUID(str(device_id))}.db"  # (a name made of the id alone, never of a peer's text)
+    for path in (kept, _listed(kept), kept.with_name(f"{kept.name}.part"), kept.with_name(f"{kept.name}-journal")):
         path.unlink(missing_ok=True)
 
 

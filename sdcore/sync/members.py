@@ -23,12 +23,15 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdcore.errors import SdError
 from sdcore.privacy import write_private
 from sdcore.sdpath import typed
 from sdcore.sync import hlc, signing
+
+if TYPE_CHECKING:
+    from sdcore.library.library import Library
 
 FILE = "members.json"
 MAX_MEMBERS = 64
@@ -181,6 +184,8 @@ class Members:
             gone = self._sign(Member(old.device_id, old.name, old.added, when or _after(old), old.last_sync))
             members[old.device_id] = dataclasses.replace(gone, own=old.own)
             self._save(members)
+            if old.current:
+                self._forget_catalogue(old.device_id)
             return old
 
     def synced(self, device_id: object, when: float | None = None) -> None:
@@ -232,7 +237,7 @@ class Members:
         if not isinstance(packed, list) or len(packed) > 2 * MAX_MEMBERS + 1:
             raise ValueError(f"a list of members, {2 * MAX_MEMBERS + 1} at most")
         theirs = [_unpack(row) for row in packed]
-        joined = []
+        joined, left = [], []
         with self._lock:
             members = self._load()
             changed = False
@@ -265,6 +270,8 @@ class Members:
                     changed = True
                     if m.current and (old is None or not old.current):
                         joined.append(m)
+                    elif old is not None and old.current and not m.current:
+                        left.append(old)
                 if len(later) == len(waiting):
                     break  # signed by devices that are not members here: left out
                 waiting = later
@@ -276,7 +283,36 @@ class Members:
                     changed = True
             if changed:
                 self._save(members)
+        for m in left:
+            self._forget_catalogue(m.device_id)
         return joined
+
+    def _forget_catalogue(self, device_id: str) -> None:
+        """A device that left the library: its catalogue file kept here is deleted (sdcore.sync.catalogue_store; its
+        slot stays, never given again). Not when this device leaves (`leave`): it keeps its copy, the others' too."""
+        from sdcore.sync.catalogue_store import forget_in
+
+        forget_in(self.path.parent, device_id)
+
+
+def forget_departed(library: Library) -> list[str]:
+    """Forget what the library holds of the devices that left it (in its list of members, no longer current): their
+    catalogues (locations, watermark and kept file; their slots stay, never given again), so that nothing lists
+    them any more (`sd library devices`, the explorer's sidebar and its places). Their ids. Idempotent: what the
+    sync service calls once its list changed (unshare, a device told it left, another member's list merged)."""
+    from sdcore.sync import catalogue, catalogue_store
+
+    members = Members(library.folder).all()
+    gone = {m.device_id for m in members if not m.current} - {str(library.context.device_id)}
+    left = []
+    for device in sorted(gone):
+        device_id = uuid.UUID(device)
+        held = catalogue.has_catalogue(library, device_id) or catalogue.as_of(library, device_id) is not None
+        if held or catalogue_store.path_of(library, device_id).exists():
+            catalogue.forget_catalogue(library, device_id)
+            catalogue_store.forget(library, device_id)
+            left.append(device)
+    return left
 
 
 def _after(old: Member | None) -> float:
