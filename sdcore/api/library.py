@@ -787,10 +787,9 @@ def _entries_by_id(library: Library, here: uuid.UUID, ids: Sequence[int]) -> bui
 def _owner_ids(library: Library, ids: builtins.list[int]) -> dict[int, int]:
     """Entry id here -> the id its owner device has for it (a global id of a kept catalogue's entry: below its slot)."""
     from sdcore.sync.catalogue import ref_of
-    from sdcore.sync.catalogue_store import SLOT_BITS
 
     conn = library.read()
-    return {i: i & ((1 << SLOT_BITS) - 1) if i >> SLOT_BITS else ref_of(conn, i).entry_id for i in ids}
+    return {i: ref_of(conn, i).entry_id for i in ids}
 
 
 def _holds_files_of(library: Library, device_id: str) -> bool:
