@@ -93,8 +93,10 @@ def slot_of(library: Library, device_id: DeviceId, make: bool = False) -> int | 
 
 
 def kept(library: Library) -> dict[DeviceId, int]:
-    """The devices whose catalogue is kept here as a file, and their slots."""
-    slots = library.read().execute("SELECT device_id, slot FROM catalogue_slots").fetchall()
+    """The other devices whose catalogue is kept here as a file, and their slots (never this device: a library copied
+    back from a device that kept this one's catalogue holds it, stale beside this device's own index)."""
+    slots = library.read().execute("SELECT device_id, slot FROM catalogue_slots WHERE device_id != ?",
+                                   (str(library.context.device_id),)).fetchall()  # fmt: skip
     return {device: slot for text, slot in slots if path_of(library, device := uuid.UUID(text)).is_file()}
 
 

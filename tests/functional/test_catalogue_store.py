@@ -423,3 +423,21 @@ async def test_a_kept_catalogue_lists_as_soon_as_it_is_checked_and_is_searched_o
             "winter.jpg", "copy of winter.jpg"}  # fmt: skip
     assert os.stat(path_of(receiver, device)).st_ino != seen["inode"]  # a new file: readers open it anew
     assert sorted(p.name for p in path_of(receiver, device).parent.iterdir()) == [path_of(receiver, device).name]
+
+
+async def test_a_library_holding_a_catalogue_file_of_this_very_device_searches_this_devices_own_index(
+    library: Library, tmp_path: Path
+) -> None:
+    """A library copied back from a device that kept this device's catalogue (a backup restored with this device's
+    data dir) holds `catalogues/THIS.db`: search skipped this device's own, current index for that stale copy."""
+    home = make_home(tmp_path / "home")
+    await indexed(library, home)
+    here = library.context.device_id
+    make(library, staging_path(library, here))
+    os.replace(staging_path(library, here), path_of(library, here))  # as the copy brings it: what the other device kept of this one, its slot
+    with library.write() as db:
+        db.execute("INSERT INTO catalogue_slots (device_id) VALUES (?)", (str(here),))
+    (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")
+    await indexed(library, home)
+    assert [h.name for h in search.run(library, search.Query("frost"))] == ["frost.jpg"]
+    assert [h.name for h in search.run(library, search.Query("winter"))] == ["copy of winter.jpg"]
