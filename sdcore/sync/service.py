@@ -86,7 +86,7 @@ class FirstSync(Job):
         return f"first sync from {display(self.name)}"
 
     async def run(self, ctx: JobContext) -> None:
-        service = _serving.get(ctx.library.id)
+        service = _serving.get((ctx.library.context.device_id, ctx.library.id))
         peer = service.net.trust.get(uuid.UUID(self.device)) if service is not None else None
         if service is None or peer is None:
             return  # no sync service here now: it carries on when one runs (`sd serve`, a listening sdtui)
@@ -109,8 +109,9 @@ class _Watch:
     answered: float = 0.0
 
 
-_serving: weakref.WeakValueDictionary[uuid.UUID, SyncService] = weakref.WeakValueDictionary()
-"""The sync service of each library that runs a first sync (what its job carries on with)."""
+_serving: weakref.WeakValueDictionary[tuple[uuid.UUID, uuid.UUID], SyncService] = weakref.WeakValueDictionary()
+"""The sync service of each (device, library) that runs a first sync (what its job carries on with; by device too: the
+devices of one library may be cores of one process)."""
 
 
 def sync_of(core: Core) -> SyncService:
@@ -589,7 +590,7 @@ class SyncService:
                     return record
             return None
 
-        _serving[library.id] = self
+        _serving[(library.context.device_id, library.id)] = self
         record = await self._in_thread(unfinished)
         if record is None:
             job_id = await library.jobs.start(FirstSync(device, peer.name))
