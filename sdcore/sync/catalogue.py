@@ -642,6 +642,13 @@ def catalogue_watermark(library: Library, device_id: DeviceId) -> int:
     return int(row[0]) if row else 0
 
 
+def catalogue_held(library: Library, device_id: DeviceId) -> bool:
+    """Whether this device holds the catalogue of `device_id` as a file with a watermark (else a first sync fetches it:
+    none kept, forgotten, or one whose fetch was cut off after it was put in place, before it was searchable)."""
+    row = library.read().execute("SELECT 1 FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
+    return row is not None and _is_kept(library, device_id)
+
+
 def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None = None) -> None:
     """Write another device's batch into its catalogue and move its watermark, in one transaction; a batch applied
     twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules. `bulk`: what
@@ -1108,6 +1115,14 @@ class _Writer:
         self._locations[loc.id] = (local, loc.path)
         if loc.root_id is not None:
             self._roots[local] = loc.root_id
+        if self.kept:  # its root by its global id, as the library's tables name another device's entries
+            self.db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (self._global_id(loc.root_id), local))
+
+    def _global_id(self, owner_id: int | None) -> int | None:
+        from sdcore.sync.catalogue_store import global_id
+
+        row = self.db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (self.owner,)).fetchone()
+        return None if owner_id is None or row is None else global_id(row[0], owner_id)
 
     def _hand_over(self, volume_id: str, inside: str) -> None:
         """The owner says its new location is this device's location on a disk (it has the disk mounted now): this

@@ -43,8 +43,8 @@ from sdcore.jobs.job import Job, JobContext
 from sdcore.jobs.manager import RESUMABLE, JobRecord
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
-from sdcore.sync import catalogue_store, highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept
+from sdcore.sync import highwater, oplog, protocol, signing
+from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held
 from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
@@ -556,7 +556,7 @@ class SyncService:
         device = str(peer.id)
         while True:
             since = await self._in_thread(cat.watermark, device)
-            if since == 0 or not await self._in_thread(catalogue_store.path_of(library, peer.id).is_file):
+            if not await self._in_thread(catalogue_held, library, peer.id):
                 if job is None:
                     await self._first_sync_job(peer, library)
                     return
@@ -607,9 +607,8 @@ class SyncService:
         searchable. Returns the file's head. Cut off (a pause, the member gone, kill -9), it starts again next time."""
         device = str(peer.id)
         async with self._fetching.setdefault((library.id, device), asyncio.Lock()):
-            since = await self._in_thread(protocol.catalogue(library).watermark, device)
-            if since and await self._in_thread(catalogue_store.path_of(library, peer.id).is_file):
-                return since  # fetched by the one that held the lock
+            if await self._in_thread(catalogue_held, library, peer.id):  # fetched by the one that held the lock
+                return await self._in_thread(protocol.catalogue(library).watermark, device)
 
             async def progress(done: int, size: int) -> None:
                 job.progress(done, size, f"first sync from {display(peer.name)}", "bytes")

@@ -47,6 +47,7 @@ class Devices:
         asyncio.run(_pair_all(tmp, self.ports))
         self.servers = {who: Server(tmp, who, self.ports[who]) for who in NAMES}
         self.photos = tmp / "alpha-photos"
+        self.ids: dict[str, str] = {}  # (as `_kept` reads them)
         for server in self.servers.values():
             server.start()
 
@@ -225,7 +226,7 @@ def _holds(devices: Devices, who: str, name: str) -> bool:
 
 def _kept(devices: Devices, who: str, of: str, library: str) -> tuple[Path, Path]:
     """The catalogue file of device `of` that `who` keeps, and the part of it staged while it is fetched."""
-    device_id = json.loads(devices.sd(of, "device", "show", "--json").stdout)["id"]
+    device_id = devices.ids.get(of) or devices.ids.setdefault(of, json.loads(devices.sd(of, "device", "show", "--json").stdout)["id"])
     kept = devices.db(who, library).parent / "catalogues" / f"{device_id}.db"
     return kept, kept.with_name(f"{kept.name}.part")
 

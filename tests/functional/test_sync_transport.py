@@ -20,7 +20,7 @@ from sdcore.api import Api
 from sdcore.core import Core
 from sdcore.device import KEY_FILE
 from sdcore.errors import SdError
-from sdcore.events import JobProgress, JobStateChanged
+from sdcore.events import EntriesChanged, JobProgress, JobStateChanged
 from sdcore.index.indexer import index_location
 from sdcore.index.listing import list_indexed
 from sdcore.net import frames
@@ -28,7 +28,7 @@ from sdcore.net.frames import PermissionDenied
 from sdcore.net.rpc_client import RpcClient
 from sdcore.net.testing import pair
 from sdcore.sdpath import SdPath
-from sdcore.sync import catalogue_store, catalogue_transport, oplog, protocol, service, signing
+from sdcore.sync import catalogue, catalogue_store, catalogue_transport, oplog, protocol, service, signing
 from sdcore.sync.members import MAX_MEMBERS, Members
 from sdcore.sync.service import sync_of
 from tests.functional.kept import in_tables, kept_names
@@ -544,3 +544,47 @@ async def test_a_copied_library_whose_old_device_cannot_be_verified_still_syncs_
     await Api(a).library("Photos").tags.create("made here")
     await eventually(lambda: "made here" in {t for (t,) in b.library("Photos").read().execute("SELECT name FROM tags")},
                      10, "alpha's own tag on beta (before: every answer was the old laptop's two, refused there)")  # fmt: skip
+
+
+async def test_a_first_sync_fetches_the_file_and_later_changes_reach_it_with_events_for_the_folders_they_change(
+    devices: tuple[Core, Core, Core], tmp_path: Path
+) -> None:
+    a, b, _ = devices
+    folder = tmp_path / "alpha-docs"
+    (folder / "old").mkdir(parents=True)
+    (folder / "old" / "x.txt").write_text("x")
+    (folder / "a.txt").write_text("a")
+    photos = a.libraries.create("Photos")
+    await photos.jobs.wait(await index_location(photos, photos.locations.add(str(folder))))
+    asked: list[tuple[str, int]] = []
+    real_call = RpcClient.call
+
+    async def spying(self: RpcClient, method: str, **args: Any) -> Any:
+        if self.name == "alpha" and args.get("name") in ("sync_catalogue", "sync_catalogue_file"):  # beta asking
+            asked.append((args["name"], args["args"].get("since", args["args"].get("offset"))))
+        return await real_call(self, method, **args)
+
+    RpcClient.call = spying  # type: ignore[method-assign]
+    try:
+        await sync_of(a).share(photos, "beta")
+        mine = b.library("Photos")
+        await eventually(lambda: catalogue.catalogue_watermark(mine, a.device.id) > 0, 10, "alpha's file on beta")
+        assert kept_names(mine, a.device.id) == {"old", "x.txt", "a.txt"}
+    finally:
+        RpcClient.call = real_call  # type: ignore[method-assign]
+    assert ("sync_catalogue_file", 0) in asked and ("sync_catalogue", 0) not in asked  # the file, never batches from 0
+    assert in_tables(mine, a.device.id) == 0
+    assert [e.name for e in list_indexed(mine, str(folder), a.device.id) or []] == ["a.txt", "old"]
+
+    with b.bus.subscribe(EntriesChanged) as events:
+        (folder / "a.txt").rename(folder / "b.txt")
+        (folder / "new.txt").write_text("new")
+        shutil.rmtree(folder / "old")
+        await photos.jobs.wait(await index_location(photos, photos.locations.get(1)))
+        await eventually(lambda: kept_names(mine, a.device.id) == {"b.txt", "new.txt"}, 10, "alpha's changes on beta")
+        async with asyncio.timeout(5):  # beta's pane on alpha's folder is told (it never polls)
+            async for event in events:
+                if event.device_id == a.device.id and event.directory == str(folder):
+                    break
+    assert [e.name for e in list_indexed(mine, str(folder), a.device.id) or []] == ["b.txt", "new.txt"]
+    assert in_tables(mine, a.device.id) == 0
