@@ -249,3 +249,22 @@ async def test_an_asker_asking_from_0_in_a_loop_has_one_copy_made_a_minute(
         await net.attach(b).call(alpha, "sync_catalogue_file", library=library, offset=size - 1)
     assert len(made) == 1 and len(left_on(a, b)[1]) == 1
     assert (await fetch(a, b)).device_id == a.device.id
+
+
+async def test_the_owner_makes_its_catalogue_file_when_it_shares_and_when_sync_starts_so_a_first_ask_only_refreshes_it(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    a, b, _home = shared
+    outgoing = a.library("Photos").folder / catalogue_store.FOLDER / catalogue_transport.OUTGOING
+    async with asyncio.timeout(10):
+        while not outgoing.is_file():  # made in the background when alpha shared it
+            await asyncio.sleep(0.02)
+    made = outgoing.stat().st_ino
+    await fetch(a, b)
+    assert outgoing.stat().st_ino == made  # refreshed in place at the ask, not made again
+
+    outgoing.unlink()
+    await sync_of(a).start()  # a shared library lacking its file gets it when the service starts
+    async with asyncio.timeout(10):
+        while not outgoing.is_file():
+            await asyncio.sleep(0.02)

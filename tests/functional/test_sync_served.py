@@ -146,6 +146,20 @@ def test_a_tag_and_a_note_made_on_alpha_reach_beta_and_gamma_within_two_seconds(
         assert "trips/2024" in [t["name"] for t in devices.json(who, "--library", "Photos", "tag", "list")]
 
 
+def test_beta_lists_and_searches_alphas_files_from_the_catalogue_it_keeps_while_alpha_is_off(devices: Devices) -> None:
+    eventually(lambda: all(_holds(devices, w, "harbour.jpg") for w in "bc"), 20, "alpha's catalogue on beta and gamma")
+    assert query(devices.db("b"), "SELECT count(*) FROM entries e JOIN locations l ON l.id = e.location_id"
+                 " WHERE l.path = ?", str(devices.photos)) == [(0,)]  # fmt: skip  # a file, not rows of its tables
+    devices.servers["a"].stop()
+    try:
+        listed = devices.json("b", "--library", "Photos", "ls", f"alpha:{devices.photos}")
+        assert sorted(e["name"] for e in listed) == ["beach.jpg", "harbour.jpg"]
+        found = devices.json("b", "--library", "Photos", "search", "harbour")
+        assert [(f["device"], f["path"]) for f in found] == [("alpha", str(devices.photos / "harbour.jpg"))]
+    finally:
+        devices.servers["a"].start()
+
+
 def test_beta_lists_alphas_tagged_and_favourite_files_as_alphas(devices: Devices) -> None:
     """`sd tag show` and `sd fav` on beta listed alpha's files as plain paths, which on beta name beta's own files
     (the same path on several devices could not be told apart, and `sd cp` of one took beta's)."""
