@@ -141,6 +141,7 @@ class SyncService:
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
         self._preparing: set[asyncio.Task[None]] = set()
+        self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
         self._outgoing = Outgoing(self._in_thread)  # this device's catalogue files, as members fetch them
         self.started = False
         self.closed = False
@@ -621,10 +622,12 @@ class SyncService:
             except SdError as exc:
                 if "does not offer 'sync_catalogue_file'" not in str(exc):
                     raise
-                raise protocol.Refused(
-                    f"{display(peer.name)} runs an older sdtui, which cannot send its catalogue as a file: update sdtui "
-                    "there to see its files here"
-                ) from None
+                why = (f"{display(peer.name)} runs an older sdtui, which cannot send its catalogue as a file: update "
+                       "sdtui there to see its files here")  # fmt: skip
+                if device not in self._too_old:  # (once: it is asked again at each pull, in case it was updated)
+                    self._too_old.add(device)
+                    log.warning("%s", why)
+                raise SdError(why) from None
             await self._in_thread(catalogue_file_kept, library, peer.id, held.head)
             return held.head
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import shutil
 import sqlite3
@@ -588,3 +589,22 @@ async def test_a_first_sync_fetches_the_file_and_later_changes_reach_it_with_eve
                     break
     assert [e.name for e in list_indexed(mine, str(folder), a.device.id) or []] == ["b.txt", "new.txt"]
     assert in_tables(mine, a.device.id) == 0
+
+
+async def test_a_member_too_old_to_send_its_catalogue_as_a_file_is_said_so_and_nothing_is_written(
+    devices: tuple[Core, Core, Core], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b, _ = devices
+    del net.attach(a)._extensions["sync_catalogue_file"]  # as an sdtui from before it answers
+    folder = tmp_path / "alpha-docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    photos = a.libraries.create("Photos")
+    await photos.jobs.wait(await index_location(photos, photos.locations.add(str(folder))))
+    with caplog.at_level(logging.WARNING, logger="sdcore.sync.service"):
+        await sync_of(a).share(photos, "beta")
+        mine = b.library("Photos")
+        await eventually(lambda: [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["failed"], 10, "refused")
+    why = "alpha runs an older sdtui, which cannot send its catalogue as a file: update sdtui there to see its files here"
+    assert why in caplog.messages and [j.error for j in mine.jobs.list() if j.kind == "sync"] == [why]
+    assert in_tables(mine, a.device.id) == 0 and kept_names(mine, a.device.id) == set()
