@@ -3,10 +3,13 @@ read-only copies of theirs (sync's device-owned data).
 
 On the owner, `catalogue_log` holds one row per changed entry or location (its latest change or its deletion)
 under a growing sequence number; `catalogue_changes(library, since, limit)` reads a batch after a peer's
-watermark. On the other devices, `apply_catalogue(library, device, batch)` writes it into the ordinary
-`locations` and `entries` tables (so listing, search, dupes and tags work on them unchanged), each row mapped
-to the owner's id for it, and moves the watermark in the same transaction: a first sync is the same call from 0
-in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
+watermark. On the other devices, the owner's catalogue is a file of its own (sdcore.sync.catalogue_store): a first
+sync fetches it whole (`adopt_catalogue_file` then writes its locations and name into the library's tables,
+`catalogue_file_kept` its watermark), and `apply_catalogue(library, device, batch)` writes each later batch's entries
+into that file and its locations into the library's tables (each mapped to the owner's id for it), moving the
+watermark; a batch applied twice changes nothing. Without a kept file, `apply_catalogue` writes a batch into the
+ordinary `locations` and `entries` tables, each row mapped to the owner's id for it (sync no longer does: a first sync
+always fetches the file; tests and benches still build catalogues so). A batch of entries none of which is here yet
 is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
 at its end (sdcore.index.fts, sdcore.library.bulk), for a bounded time whatever the device says (`BulkWatch`). A
