@@ -23,7 +23,12 @@ def kept_names(library: Library, device_id: DeviceId) -> set[str]:
 
 def in_tables(library: Library, device_id: DeviceId) -> int:
     """How many entries of `device_id` the library's own tables hold."""
-    (count,) = library.read().execute(
-        "SELECT count(*) FROM entries e JOIN locations l ON l.id = e.location_id WHERE l.device_id = ?", (str(device_id),)
-    ).fetchone()
+    (count,) = (
+        library.read()
+        .execute(
+            "SELECT count(*) FROM entries e JOIN locations l ON l.id = e.location_id WHERE l.device_id = ?",
+            (str(device_id),),
+        )
+        .fetchone()
+    )
     return int(count)
