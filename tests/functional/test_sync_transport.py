@@ -608,3 +608,33 @@ async def test_a_member_too_old_to_send_its_catalogue_as_a_file_is_said_so_and_n
     why = "alpha runs an older sdtui, which cannot send its catalogue as a file: update sdtui there to see its files here"
     assert why in caplog.messages and [j.error for j in mine.jobs.list() if j.kind == "sync"] == [why]
     assert in_tables(mine, a.device.id) == 0 and kept_names(mine, a.device.id) == set()
+
+
+async def test_two_pulls_at_once_fetch_a_members_catalogue_once(
+    devices: tuple[Core, Core, Core], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b, _ = devices
+    small_chunks(monkeypatch)  # (a fetch of several parts: the second pull comes while it is under way)
+    folder = tmp_path / "alpha-docs"
+    folder.mkdir()
+    for n in range(20):
+        (folder / f"f{n:02}.txt").write_text(str(n))
+    photos = a.libraries.create("Photos")
+    await photos.jobs.wait(await index_location(photos, photos.locations.add(str(folder))))
+    firsts: list[str] = []
+    real_call = RpcClient.call
+
+    async def spying(self: RpcClient, method: str, **args: Any) -> Any:
+        if self.name == "alpha" and args.get("name") == "sync_catalogue_file" and args["args"]["offset"] == 0:
+            firsts.append(args["name"])
+        return await real_call(self, method, **args)
+
+    RpcClient.call = spying  # type: ignore[method-assign]
+    try:
+        await sync_of(a).share(photos, "beta")
+        await asyncio.gather(*(sync_of(b).pull(str(a.device.id)) for _ in range(3)))
+    finally:
+        RpcClient.call = real_call  # type: ignore[method-assign]
+    mine = b.library("Photos")
+    assert len(firsts) == 1 and [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["completed"]
+    assert len(kept_names(mine, a.device.id)) == 20
