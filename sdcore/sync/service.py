@@ -140,6 +140,7 @@ class SyncService:
         """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
+        self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
         self._preparing: set[asyncio.Task[None]] = set()
         self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
         self._outgoing = Outgoing(self._in_thread)  # this device's catalogue files, as members fetch them
@@ -592,14 +593,15 @@ class SyncService:
             return None
 
         _serving[(library.context.device_id, library.id)] = self
-        record = await self._in_thread(unfinished)
-        if record is None:
-            job_id = await library.jobs.start(FirstSync(device, peer.name))
-        elif record.state == "paused" and not library.jobs.is_running(record.id):
-            return
-        else:
-            job_id = record.id
-            await library.jobs.resume(job_id)  # (nothing when it runs)
+        async with self._starting.setdefault((library.id, device), asyncio.Lock()):  # (pulls at once: one job)
+            record = await self._in_thread(unfinished)
+            if record is None:
+                job_id = await library.jobs.start(FirstSync(device, peer.name))
+            elif record.state == "paused" and not library.jobs.is_running(record.id):
+                return
+            else:
+                job_id = record.id
+                await library.jobs.resume(job_id)  # (nothing when it runs)
         await library.jobs.wait(job_id)
 
     async def _fetch_file(self, peer: Peer, library: Library, job: JobContext) -> int:
