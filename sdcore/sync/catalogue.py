@@ -3,10 +3,13 @@ read-only copies of theirs (sync's device-owned data).
 
 On the owner, `catalogue_log` holds one row per changed entry or location (its latest change or its deletion)
 under a growing sequence number; `catalogue_changes(library, since, limit)` reads a batch after a peer's
-watermark. On the other devices, `apply_catalogue(library, device, batch)` writes it into the ordinary
-`locations` and `entries` tables (so listing, search, dupes and tags work on them unchanged), each row mapped
-to the owner's id for it, and moves the watermark in the same transaction: a first sync is the same call from 0
-in batches, and one cut off resumes exactly. A batch of entries none of which is here yet (a first sync, new files)
+watermark. On the other devices, the owner's catalogue is a file of its own (sdcore.sync.catalogue_store): a first
+sync fetches it whole (`adopt_catalogue_file` then writes its locations and name into the library's tables,
+`catalogue_file_kept` its watermark), and `apply_catalogue(library, device, batch)` writes each later batch's entries
+into that file and its locations into the library's tables (each mapped to the owner's id for it), moving the
+watermark; a batch applied twice changes nothing. Without a kept file, `apply_catalogue` writes a batch into the
+ordinary `locations` and `entries` tables, each row mapped to the owner's id for it (sync no longer does: a first sync
+always fetches the file; tests and benches still build catalogues so). A batch of entries none of which is here yet
 is staged as it came and checked and written by a few statements, with no Python per entry (`_Writer.new_entries`). A sync that brings more than the library holds loads as the
 indexer's first load does: without the search triggers and five of the entries' indexes, each made in one pass
 at its end (sdcore.index.fts, sdcore.library.bulk), for a bounded time whatever the device says (`BulkWatch`). A
@@ -16,6 +19,7 @@ plugged in here: then it is handed over to this device (sdcore.library.volume_lo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -34,6 +38,7 @@ from sdcore.index.kinds import extension_of
 from sdcore.library import schema
 from sdcore.library.bulk import drop_secondary_indexes, make_secondary_indexes, secondary_indexes_missing
 from sdcore.library.context import UNNAMED_DEVICE
+from sdcore.library.damage import uri
 from sdcore.library.locations import MODES, UNCONFIRMED, Location
 from sdcore.library.schema import ENTRY_KINDS, kind_code_sql, next_entry_id, object_code_sql
 from sdcore.sdpath import DeviceId, display, from_db
@@ -659,12 +664,17 @@ def catalogue_watermark(library: Library, device_id: DeviceId) -> int:
     return int(row[0]) if row else 0
 
 
+def catalogue_held(library: Library, device_id: DeviceId) -> bool:
+    """Whether this device holds the catalogue of `device_id` as a file with a watermark (else a first sync fetches it:
+    none kept, forgotten, or one whose fetch was cut off after it was put in place, before it was searchable)."""
+    row = library.read().execute("SELECT 1 FROM catalogue_peers WHERE device_id = ?", (str(device_id),)).fetchone()
+    return row is not None and _is_kept(library, device_id)
+
+
 def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None = None) -> None:
     """Write another device's batch into its catalogue and move its watermark, in one transaction; a batch applied
     twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules. `bulk`: what
     bounds the bulk load of a sync from a device (see BulkWatch)."""
-    from sdcore.events import EntriesChanged, LibraryChanged
-
     if batch.device_id != device_id:
         raise CatalogueRefused(
             f"a catalogue batch from {device_id} was refused: it claims to be the catalogue of {batch.device_id} "
@@ -672,6 +682,7 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         )
     if device_id in (library.context.device_id, UNNAMED_DEVICE):
         raise CatalogueRefused("a catalogue batch was refused: it claims to be this device's own catalogue")
+    kept = _is_kept(library, device_id)
     with library.write() as db:
         watermark = _watermark(db, device_id)
         if batch.since > watermark:
@@ -681,8 +692,8 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
             )
         if batch.up_to < watermark:
             return  # an older batch than one applied (a retry that arrived late): what it carries is known or newer
-        held = db.execute("SELECT coalesce(max(entry_id), 0) FROM catalogue_entries").fetchone()[0]  # at least as many
-        if held + len(batch.entries) > MAX_HELD:  # maybe too many: counted (counting every batch of a first sync is not free)
+        held = 0 if kept else db.execute("SELECT coalesce(max(entry_id), 0) FROM catalogue_entries").fetchone()[0]
+        if held + len(batch.entries) > MAX_HELD:  # maybe too many: counted (a kept file holds to its own limits)
             held = db.execute("SELECT count(*) FROM catalogue_entries WHERE device_id = ?", (str(device_id),)).fetchone()[0]
         if held + len(batch.entries) - len(batch.deleted_entries) > MAX_HELD:
             raise CatalogueRefused(
@@ -697,49 +708,139 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
                     f" {MAX_HELD_LOCATIONS:,} locations of one device's catalogue, and it would hold {places:,} of it"
                 )
         batch = _without_taken_over(db, batch)
-        bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
-        if bulked:
-            drop_secondary_indexes(db, keep=("entries_by_parent",))  # the writer finds entries by folder and name
-        writer = _Writer(db, device_id, library)
-        writer.device(batch.device_name)
-        try:
-            for origin in batch.deleted_entries:
-                writer.delete_entry(origin)
-            for origin in batch.deleted_locations:
-                writer.delete_location(origin)
-            for loc in batch.locations:
-                writer.location(loc)
-            if not writer.new_entries(batch.entries):  # some are here already: one at a time
-                writer.known([e.id for e in batch.entries] + [e.parent_id for e in batch.entries if e.parent_id])
-                writer.contents(batch.entries)
-                for entry in batch.entries:
-                    writer.entry(entry)
-                writer.flush()
-            for loc in batch.locations:
-                writer.root_of(loc)
-            library.sync.reapply_pending(db, str(device_id), [row[0] for row in _rows(batch.entries)])  # tags waiting
-        except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
-            raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
-        writer.index_for_search(batch.complete)
-        if bulk is not None and bulk.applied(bulked, len(batch.entries), batch.head - batch.up_to):
-            make_secondary_indexes(db)  # the device does not bring what it says fast enough: no more without them
-        elif batch.complete and not bulked and secondary_indexes_missing(db):
-            make_secondary_indexes(db)  # a first sync's last batch: the indexes it wrote without, in one pass each
-        if batch.up_to > watermark:
-            db.execute(
-                "INSERT INTO catalogue_peers (device_id, seq, synced) VALUES (?, ?, ?) ON CONFLICT (device_id)"
-                " DO UPDATE SET seq = excluded.seq, synced = excluded.synced",
-                (str(device_id), batch.up_to, time.time()),
-            )
+        if kept:
+            writer, touched = _apply_kept(library, db, device_id, batch)
         else:
-            db.execute("UPDATE catalogue_peers SET synced = ? WHERE device_id = ?", (time.time(), str(device_id)))
+            writer = _apply_in_tables(library, db, device_id, batch, bulk)
+            touched = writer.touched
+        _set_watermark(db, device_id, batch.up_to, watermark)
+    _tell(library, device_id, writer, batch, touched)
+
+
+def _apply_in_tables(
+    library: Library, db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None
+) -> _Writer:
+    """A batch of a device whose catalogue is not kept as a file, into the library's own tables (a library copied from
+    its owner's folder holds its entries there)."""
+    bulked = (bulk is None or bulk.allowed) and _bulk_load(db, batch)
+    if bulked:
+        drop_secondary_indexes(db, keep=("entries_by_parent",))  # the writer finds entries by folder and name
+    writer = _Writer(db, device_id, library)
+    writer.device(batch.device_name)
+    try:
+        for origin in batch.deleted_entries:
+            writer.delete_entry(origin)
+        for origin in batch.deleted_locations:
+            writer.delete_location(origin)
+        for loc in batch.locations:
+            writer.location(loc)
+        if not writer.new_entries(batch.entries):  # some are here already: one at a time
+            writer.known([e.id for e in batch.entries] + [e.parent_id for e in batch.entries if e.parent_id])
+            writer.contents(batch.entries)
+            for entry in batch.entries:
+                writer.entry(entry)
+            writer.flush()
+        for loc in batch.locations:
+            writer.root_of(loc)
+        library.sync.reapply_pending(db, str(device_id), [row[0] for row in _rows(batch.entries)])  # tags waiting
+    except sqlite3.IntegrityError as exc:  # two entries of one folder with one name, say
+        raise CatalogueRefused(f"a catalogue batch was refused: it contradicts itself ({exc})") from None
+    writer.index_for_search(batch.complete)
+    if bulk is not None and bulk.applied(bulked, len(batch.entries), batch.head - batch.up_to):
+        make_secondary_indexes(db)  # the device does not bring what it says fast enough: no more without them
+    elif batch.complete and not bulked and secondary_indexes_missing(db):
+        make_secondary_indexes(db)  # a first sync's last batch: the indexes it wrote without, in one pass each
+    return writer
+
+
+def _is_kept(library: Library, device_id: DeviceId) -> bool:
+    from sdcore.sync import catalogue_store
+
+    return catalogue_store.path_of(library, device_id).is_file()
+
+
+def _apply_kept(
+    library: Library, db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch
+) -> tuple[_Writer, set[str]]:
+    """A batch of a device whose catalogue is kept as a file: its entries into the file (catalogue_store_apply), its
+    locations and name into the library's tables (inside the caller's transaction, which moves the watermark). The
+    file commits first: cut off between the two (kill -9, a full disk), the watermark is still the batch's `since`, the
+    same batch comes again, writes nothing into the file (whose head is its `up_to` already) and its locations again
+    (the same rows). Returns the writer and the folders (absolute, the owner's) whose listing changed."""
+    from sdcore.sync import catalogue_store_apply
+
+    touched = catalogue_store_apply.apply(library, device_id, batch)
+    writer = _Writer(db, device_id, library, kept=True)
+    writer.device(batch.device_name)
+    for origin in batch.deleted_locations:
+        writer.delete_location(origin)
+    for loc in batch.locations:
+        writer.location(loc)
+    return writer, touched
+
+
+def _set_watermark(db: sqlite3.Connection, device_id: DeviceId, up_to: int, watermark: int) -> None:
+    if up_to > watermark:
+        db.execute(
+            "INSERT INTO catalogue_peers (device_id, seq, synced) VALUES (?, ?, ?) ON CONFLICT (device_id)"
+            " DO UPDATE SET seq = excluded.seq, synced = excluded.synced",
+            (str(device_id), up_to, time.time()),
+        )
+    else:
+        db.execute("UPDATE catalogue_peers SET synced = ? WHERE device_id = ?", (time.time(), str(device_id)))
+
+
+def _tell(library: Library, device_id: DeviceId, writer: _Writer, batch: CatalogueBatch, touched: set[str]) -> None:
+    """The events of a batch applied: locations handed over or changed, the folders whose listing changed."""
+    from sdcore.events import EntriesChanged, LibraryChanged
+
     bus = library.context.bus
     if writer.handed_over:
         bus.publish(LibraryChanged(library.id, "location removed"))
     if batch.locations or batch.deleted_locations:
         bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
-    for directory in sorted(writer.touched):
+    for directory in sorted(touched):
         bus.publish(EntriesChanged(device_id, directory, (), library.id))
+
+
+def adopt_catalogue_file(library: Library, device_id: DeviceId, name: str | None = None) -> None:
+    """After a first sync put the catalogue file of `device_id` in place (catalogue_store.keep, listable): its
+    locations and its name into the library's tables as a batch of them would be written (the mapping to the
+    library's ids, a volume taken over), the locations it no longer has dropped. The watermark is moved apart, once the
+    file is searchable too (`catalogue_file_kept`): cut off before, the file is fetched again."""
+    from sdcore.sync import catalogue_store
+
+    with contextlib.closing(sqlite3.connect(uri(catalogue_store.path_of(library, device_id), "mode=ro"), uri=True)) as f:
+        device_name, head = f.execute("SELECT device_name, head FROM catalogue").fetchone()
+        locations = tuple(CatalogueLocation(*row) for row in f.execute(f"{_FILE_LOCATIONS} ORDER BY id"))
+    with library.write() as db:
+        ids = {loc.id for loc in locations}
+        gone = tuple(origin for (origin,) in db.execute(
+            "SELECT origin_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),)) if origin not in ids)  # fmt: skip
+        batch = CatalogueBatch(device_id, name or device_name, 0, head, head, locations, (), gone)
+        batch = _without_taken_over(db, batch)
+        writer = _Writer(db, device_id, library, kept=True)
+        writer.device(batch.device_name)
+        for origin in batch.deleted_locations:
+            writer.delete_location(origin)
+        for loc in batch.locations:
+            writer.location(loc)
+    _tell(library, device_id, writer, dataclasses.replace(batch, locations=locations), set())
+
+
+def catalogue_file_kept(library: Library, device_id: DeviceId, head: int) -> None:
+    """The watermark of a device whose catalogue file was kept (whole and searchable): its numbered batches from `head`."""
+    with library.write() as db:
+        db.execute(
+            "INSERT INTO catalogue_peers (device_id, seq, synced) VALUES (?, ?, ?) ON CONFLICT (device_id)"
+            " DO UPDATE SET seq = excluded.seq, synced = excluded.synced",
+            (str(device_id), head, time.time()),
+        )
+
+
+_FILE_LOCATIONS = (
+    "SELECT id, path, name, mode, scan_state, created, last_scanned, root_id, volume_id, volume_path FROM locations"
+)
 
 
 def _places_after(db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch) -> int:
@@ -793,6 +894,9 @@ def forget_catalogue(library: Library, device_id: DeviceId) -> None:
         ).fetchall():  # fmt: skip
             writer._drop_location(local)
         db.execute("DELETE FROM catalogue_peers WHERE device_id = ?", (str(device_id),))
+    from sdcore.sync import catalogue_store
+
+    catalogue_store.forget(library, device_id)  # (after: cut off between, a watermark of 0 fetches the file again)
     library.context.bus.publish(LibraryChanged(library.id, "catalogue locations changed"))
 
 
@@ -940,8 +1044,9 @@ _NEW_PARENTS = (  # the folders of the staged entries, in the order they first c
 class _Writer:
     """Applies one batch of one device's catalogue inside a write transaction."""
 
-    def __init__(self, db: sqlite3.Connection, device_id: DeviceId, library: Library) -> None:
+    def __init__(self, db: sqlite3.Connection, device_id: DeviceId, library: Library, kept: bool = False) -> None:
         self.db = db
+        self.kept = kept  # the device's entries are in its kept file: only its locations are written here
         self.device_id = device_id
         self.owner = str(device_id)
         self.touched: set[str] = set()  # directories (absolute, the owner's) whose listing changed, if few
@@ -1012,8 +1117,9 @@ class _Writer:
             ).lastrowid  # fmt: skip
             assert local is not None
             self.db.execute("INSERT INTO catalogue_locations VALUES (?, ?, ?)", (local, self.owner, loc.id))
-            pause_fts(self.db, local)  # a first sync: its search index is made in one pass when it completes
-            self._paused.add(local)
+            if not self.kept:
+                pause_fts(self.db, local)  # a first sync: its search index is made in one pass when it completes
+                self._paused.add(local)
         else:
             local = known[0]
             if known[1] != loc.path:
@@ -1031,6 +1137,14 @@ class _Writer:
         self._locations[loc.id] = (local, loc.path)
         if loc.root_id is not None:
             self._roots[local] = loc.root_id
+        if self.kept:  # its root by its global id, as the library's tables name another device's entries
+            self.db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (self._global_id(loc.root_id), local))
+
+    def _global_id(self, owner_id: int | None) -> int | None:
+        from sdcore.sync.catalogue_store import global_id
+
+        row = self.db.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (self.owner,)).fetchone()
+        return None if owner_id is None or row is None else global_id(row[0], owner_id)
 
     def _hand_over(self, volume_id: str, inside: str) -> None:
         """The owner says its new location is this device's location on a disk (it has the disk mounted now): this

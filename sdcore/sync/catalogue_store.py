@@ -8,7 +8,8 @@ in the library's own tables, if any, are not read).
 
 The catalogue's entries keep their owner's ids. Where the library's tables name one (tags, notes), it is
 `global_id(slot, owner id)`: the slot, a number this library gives each other device (`slot_of`), in the bits above 40
-(the library's own ids stay below). Sync does not keep files yet (it writes the library's tables): issue 16's notes.
+(the library's own ids stay below). Sync keeps them (sdcore.sync.service: a first sync fetches the file, later batches
+go into it by sdcore.sync.catalogue_store_apply).
 """
 
 from __future__ import annotations

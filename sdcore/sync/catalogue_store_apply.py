@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from sdcore.library.damage import uri
 from sdcore.library.schema import DIR_CODE, ENTRY_KINDS, OBJECT_KINDS, add_functions
-from sdcore.sdpath import DeviceId, display
+from sdcore.sdpath import DeviceId, display, from_db
 from sdcore.sync.catalogue import (
     MAX_NAME,
     CatalogueBatch,
@@ -49,11 +49,12 @@ def detached_path(entry_id: int) -> str:
     return f"{_DETACHED}/{entry_id}"
 
 
-def apply(library: Library, device_id: DeviceId, batch: CatalogueBatch, limits: Limits = HELD) -> None:
+def apply(library: Library, device_id: DeviceId, batch: CatalogueBatch, limits: Limits = HELD) -> set[str]:
     """Write `batch` of `device_id`'s catalogue into the file of it kept here and move the file's head to the batch's
     `up_to`, in one transaction: a batch applied twice changes nothing. Raises CatalogueRefused, writing nothing, for a
     batch that starts after the file's head or would break a rule of a catalogue file (or `limits`); FileNotFoundError
-    when no catalogue of `device_id` is kept here (`catalogue_store.keep` puts a whole one in place first)."""
+    when no catalogue of `device_id` is kept here (`catalogue_store.keep` puts a whole one in place first). Returns the
+    folders whose listing it changed (absolute paths on that device, the first MAX_TOUCHED)."""
     if batch.device_id != device_id:
         raise _refused(f"it claims to be the catalogue of {batch.device_id}, not of {device_id}")
     kept = path_of(library, device_id)
@@ -65,10 +66,12 @@ def apply(library: Library, device_id: DeviceId, batch: CatalogueBatch, limits: 
         conn.create_function("ext_token", 1, ext_token, deterministic=True)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if _Writer(conn, batch).write(limits):
+            writer = _Writer(conn, batch)
+            if writer.write(limits):
                 conn.execute("COMMIT")
-            else:
-                conn.execute("ROLLBACK")
+                return writer.touched
+            conn.execute("ROLLBACK")
+            return set()
         except sqlite3.IntegrityError as exc:  # (not reached by the rules above: the unique indexes stand behind them)
             conn.execute("ROLLBACK")
             raise _refused(f"it contradicts itself ({exc})") from None
@@ -120,6 +123,12 @@ _NEW_AT_FREE_NAMES = (  # (after the folders and moves: a new file's folder may 
     " AND t.name = staged.name AND t.n != staged.n)"
 )
 _INSERT_NEW = f"INSERT INTO entries SELECT {_COLUMNS} FROM temp.staged WHERE step = 2 ORDER BY n"
+_PARENTS = (  # the folders of some entries, and their locations' paths
+    "SELECT DISTINCT l.path, d.path FROM entries e JOIN directory_paths d ON d.entry_id = e.parent_id"
+    f" JOIN locations l ON l.id = e.location_id WHERE substr(d.path, 1, {MAX_NAME + 1}) != '{_DETACHED}' AND e.id IN "
+)
+MAX_TOUCHED = 64
+"""Folders a batch names as changed (`EntriesChanged`, as apply_catalogue does): a pane shows one at a time."""
 _SUBTREE = "location_id = ? AND (path = ? OR (path >= ? AND path < ?))"  # ('/' sorts just before '0')
 
 
@@ -134,6 +143,14 @@ class _Writer:
     def __init__(self, conn: sqlite3.Connection, batch: CatalogueBatch) -> None:
         self.conn, self.batch = conn, batch
         self.locations = {row[0] for row in conn.execute("SELECT id FROM locations")}
+        self.touched: set[str] = set()
+
+    def touch(self, ids: str, args: Sequence[object] = ()) -> None:
+        """Note the folders of the entries `ids` (SQL naming their ids) as changed, as far as MAX_TOUCHED."""
+        if len(self.touched) >= MAX_TOUCHED:
+            return
+        for location, path in self.conn.execute(f"{_PARENTS}({ids}) LIMIT {MAX_TOUCHED}", args):
+            self.touched.add(f"{location.rstrip('/')}/{from_db(path)}" if path else location)
 
     def write(self, limits: Limits) -> bool:
         batch = self.batch
@@ -207,6 +224,7 @@ class _Writer:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS gone (id INTEGER PRIMARY KEY)")
         db.execute("DELETE FROM temp.gone")
         db.executemany("INSERT OR IGNORE INTO temp.gone VALUES (?)", [(i,) for i in ids])
+        self.touch("SELECT id FROM temp.gone")
         db.execute(_UNINDEX + "id IN temp.gone")
         db.execute(_UNINDEX_PATHS + "entry_id IN temp.gone")
         db.execute("DELETE FROM directory_paths WHERE entry_id IN temp.gone")
@@ -245,6 +263,7 @@ class _Writer:
             [(n, e[0], e[1], e[2], e[3], _KIND[e[4]], _OBJECT.get(e[5] or ""), e[6], e[7], e[8], int(e[9]),
               cas_number(e[10])) for n, e in enumerate(_rows(entries))],
         )  # fmt: skip
+        self.touch("SELECT id FROM temp.staged")  # where they were (a move, a rename) and, after, where they are
         (ids,) = db.execute("SELECT count(DISTINCT id) FROM temp.staged").fetchone()
         if ids == len(entries):  # (an id twice: each in turn, the later a change of the earlier)
             db.execute(_IN_PLACE)
@@ -256,6 +275,7 @@ class _Writer:
         db.execute(_INSERT_NEW)
         db.execute(_INDEX + "id IN (SELECT id FROM temp.staged WHERE step = 2)")
         self.one_by_one(3)
+        self.touch("SELECT id FROM temp.staged")
 
     def one_by_one(self, step: int) -> None:
         rows = self.conn.execute(f"SELECT {_COLUMNS} FROM temp.staged WHERE step = ? ORDER BY n", (step,)).fetchall()

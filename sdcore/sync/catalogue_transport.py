@@ -93,6 +93,11 @@ class Outgoing:
         self._idle_from_now(key, made, IDLE)
         return made
 
+    async def prepare(self, library: Library) -> None:
+        """Make the library's catalogue file if it has none (a member's first ask then only refreshes it)."""
+        async with self._locks.setdefault(library.id, asyncio.Lock()):
+            await self._in_thread(_made, library)
+
     def _idle_from_now(self, key: tuple[str, uuid.UUID], copy: _Copy, seconds: float) -> None:
         if copy.idle is not None:
             copy.idle.cancel()
@@ -110,6 +115,15 @@ class Outgoing:
         if copy.idle is not None:
             copy.idle.cancel()
         copy.path.unlink(missing_ok=True)
+
+
+def _made(library: Library) -> None:
+    from sdcore.sync.catalogue_file import make
+
+    kept = library.folder / catalogue_store.FOLDER / OUTGOING
+    kept.parent.mkdir(exist_ok=True)
+    if not kept.is_file():
+        make(library, kept)
 
 
 def _frozen_copy(library: Library, live: set[Path]) -> _Copy:
@@ -148,9 +162,16 @@ def _read(path: Path, offset: int) -> bytes:
         return f.read(CHUNK)
 
 
-async def fetch_catalogue_file(service: SyncService, peer: Peer, library: Library) -> CatalogueFile:
+async def fetch_catalogue_file(
+    service: SyncService,
+    peer: Peer,
+    library: Library,
+    progress: Callable[[int, int], Awaitable[None]] | None = None,
+    listable: Callable[[], None] | None = None,
+) -> CatalogueFile:
     """The catalogue file of `peer` in `library`, asked chunk by chunk (the next asked while one is written) into the
-    staging file, then kept (catalogue_store.keep checks it). A part cut off (the peer gone, a cancel) is deleted."""
+    staging file, then kept (catalogue_store.keep checks it; `listable()` is called, on a thread, once it lists). A
+    part cut off (the peer gone, a cancel) is deleted. `progress(bytes so far, size)` after each chunk written."""
     from sdcore.sync.catalogue_file import Limits, refused
 
     most = Limits().file_bytes
@@ -174,12 +195,14 @@ async def fetch_catalogue_file(service: SyncService, peer: Peer, library: Librar
                 at += len(data)
                 asking = ask(at) if at < size else None
                 await service._in_thread(out.write, data)
+                if progress is not None:
+                    await progress(at, size)
     except BaseException:
         if asking is not None:
             asking.cancel()
         staged.unlink(missing_ok=True)
         raise
-    return await service._in_thread(catalogue_store.keep, library, peer.id)
+    return await service._in_thread(catalogue_store.keep, library, peer.id, None, listable)
 
 
 def _chunk(answer: object, at: int, most: int) -> tuple[int, int, bytes]:

@@ -40,11 +40,12 @@ from sdcore.events import (
     SharedDataChanged,
 )
 from sdcore.jobs.job import Job, JobContext
+from sdcore.jobs.manager import RESUMABLE, JobRecord
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import BulkWatch, bulk_load_under_way, end_bulk_load
-from sdcore.sync.catalogue_transport import Outgoing
+from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held
+from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ in the round trip), not sent to it as `sync_changed`."""
 
 @dataclass
 class FirstSync(Job):
-    """The first sync of a member's catalogue, batch after batch (resumed with the sync service that started it)."""
+    """The first sync of a member's catalogue: its file fetched (progress in bytes), then the batches since (resumed
+    with the sync service that started it; a fetch cut off starts again)."""
 
     kind: ClassVar[str] = "sync"
     device: str = ""
@@ -84,7 +86,7 @@ class FirstSync(Job):
         return f"first sync from {display(self.name)}"
 
     async def run(self, ctx: JobContext) -> None:
-        service = _serving.get(ctx.library.id)
+        service = _serving.get((ctx.library.context.device_id, ctx.library.id))
         peer = service.net.trust.get(uuid.UUID(self.device)) if service is not None else None
         if service is None or peer is None:
             return  # no sync service here now: it carries on when one runs (`sd serve`, a listening sdtui)
@@ -92,6 +94,10 @@ class FirstSync(Job):
             await service._pull_catalogue(peer, ctx.library, ctx)
         except Closing:
             raise asyncio.CancelledError from None  # cut off by the core's end: interrupted, resumed next time
+
+
+class _Restarted(Exception):
+    """A member's catalogue log restarted below what this device holds: the catalogue kept of it is forgotten."""
 
 
 @dataclass
@@ -103,8 +109,9 @@ class _Watch:
     answered: float = 0.0
 
 
-_serving: weakref.WeakValueDictionary[uuid.UUID, SyncService] = weakref.WeakValueDictionary()
-"""The sync service of each library that runs a first sync (what its job carries on with)."""
+_serving: weakref.WeakValueDictionary[tuple[uuid.UUID, uuid.UUID], SyncService] = weakref.WeakValueDictionary()
+"""The sync service of each (device, library) that runs a first sync (what its job carries on with; by device too: the
+devices of one library may be cores of one process)."""
 
 
 def sync_of(core: Core) -> SyncService:
@@ -132,7 +139,10 @@ class SyncService:
         self._by_watermarks: set[str] = set()
         """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
-        self._no_bulk: set[tuple[uuid.UUID, str]] = set()  # (library, device) that had its bulk load this run
+        self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
+        self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
+        self._preparing: set[asyncio.Task[None]] = set()
+        self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
         self._outgoing = Outgoing(self._in_thread)  # this device's catalogue files, as members fetch them
         self.started = False
         self.closed = False
@@ -154,10 +164,31 @@ class SyncService:
         self._watch = asyncio.create_task(self._follow(events))
         for device in await self._in_thread(self._all_members):
             self._puller(device)
+        for info in await self._in_thread(self.core.libraries.list):
+            if info.id is not None and Members(info.folder).current():
+                self._prepare(str(info.id))
+
+    def _prepare(self, library_id: str) -> None:
+        """Have this device's catalogue file of a shared library made, if it has none, in the background (made at a
+        member's first ask instead, a first sync costs 2.5x an scp of the library rather than 1x)."""
+
+        async def prepare() -> None:
+            try:
+                library = await self._in_thread(self.core.libraries.open, library_id)
+                await self._outgoing.prepare(library)
+            except Closing:
+                pass
+            except (SdError, OSError, sqlite3.Error) as exc:  # (made at the first ask then)
+                log.warning("could not make the catalogue file of library %s: %s", library_id, exc)
+
+        task = asyncio.create_task(prepare())
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
 
     async def close(self) -> None:
         self.closed = True
-        tasks = [t for t in (self._watch, self._flush, *self._pullers.values(), *self._watching.values()) if t is not None]
+        tasks = [t for t in (self._watch, self._flush, *self._pullers.values(), *self._watching.values(), *self._preparing)
+                 if t is not None]  # fmt: skip
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -203,6 +234,7 @@ class SyncService:
         await self._ext(peer.id, "sync_share", library=str(library.id), title=library.name,
                         members=members.packed(members.me(self.core.device.name)))  # fmt: skip
         member = members.add(peer.id, peer.name)
+        self._prepare(str(library.id))
         if self.started:
             self._puller(str(peer.id)).set()
             self._changed(library.id)  # the others learn of the new member from the next exchange
@@ -275,6 +307,7 @@ class SyncService:
             raise ProtocolError(f"sync_share: {exc}") from None
         log.info("library %s (%s) shared by %s: `sd library use %s` makes it the one sd and sdtui use here",
                  display(opened.name), lib_id, display(peer.name), typed(opened.name))  # fmt: skip
+        self._prepare(str(lib_id))
         if self.started:
             for device in [str(peer.id), *(m.device_id for m in joined)]:
                 self._puller(device).set()
@@ -518,58 +551,87 @@ class SyncService:
     async def _pull_catalogue(self, peer: Peer, library: Library, job: JobContext | None = None) -> None:
         """The member's own entries and locations since the last batch applied (it cannot send a third device's).
 
-        The next batch is asked for while one is applied (the member builds it meanwhile). A first sync with more
-        than one batch to come carries on as a job (its progress in the jobs screen)."""
+        A first sync (nothing kept of it, or its log restarted) fetches its catalogue file whole, as a job (`FirstSync`:
+        its progress in the jobs screen); then numbered batches from the file's head, the next asked for while one is
+        applied (the member builds it meanwhile)."""
         cat = protocol.catalogue(library)
         device = str(peer.id)
-        since = await self._in_thread(cat.watermark, device)
-        first = since == 0
-        asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
-        bulk = BulkWatch(await self._in_thread(bulk_load_under_way, library), (library.id, device) not in self._no_bulk)
-        ended = False
-        try:
-            while True:
-                answer = await self._next_batch(asking, bulk, library)
-                more = answer["up_to"] < answer["head"]
-                if more and (job is not None or not first):
-                    asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                await self._in_thread(cat.apply, device, answer["batch"], peer.name, bulk)  # the name it is paired as
-                if not more:
-                    ended = True
+        while True:
+            since = await self._in_thread(cat.watermark, device)
+            if not await self._in_thread(catalogue_held, library, peer.id):
+                if job is None:
+                    await self._first_sync_job(peer, library)
                     return
-                if job is not None:
-                    job.progress(answer["up_to"], answer["head"], f"first sync from {display(peer.name)}", "changes")
-                    await job.checkpoint()  # a pause or cancel takes effect here; the watermark keeps what came
-                elif first:
-                    job_id = await library.jobs.start(FirstSync(device, peer.name))
-                    _serving[library.id] = self
-                    ended = True  # the job carries on, and ends what it started
-                    await library.jobs.wait(job_id)
-                    return
-        except (SdError, OSError, TimeoutError, protocol.Refused):
-            if bulk.under_way and not self.closed:
-                bulk.stalled()  # gone in the middle of a bulk load: the next sync from it does without one
-            raise
-        finally:
-            asking.cancel()
-            if bulk.began and (library.id, device) not in self._no_bulk:
-                # one bulk load of a device per run: one that says "millions more" each sync and then that it is done
-                # would have the library's indexes dropped and made again each time
-                self._no_bulk.add((library.id, device))
-                if not bulk.allowed:
-                    log.info("the catalogue of %s is written with the library's indexes from now on: it stalled, went "
-                             "away or came too slowly for what it said was to come", display(peer.name))  # fmt: skip
-            if not ended and not self.closed:  # stopped before its end (paused, canceled, the device gone)
-                with contextlib.suppress(SdError, sqlite3.Error):  # a full disk: the next open makes them
-                    await self._in_thread(end_bulk_load, library)
+                since = await self._fetch_file(peer, library, job)
+            asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
+            try:
+                while True:
+                    answer = await asking
+                    more = answer["up_to"] < answer["head"]
+                    if more:
+                        asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
+                    await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
+                    if not more:
+                        return
+                    if job is not None:
+                        job.progress(answer["up_to"], answer["head"], f"sync from {display(peer.name)}", "changes")
+                        await job.checkpoint()  # a pause or cancel takes effect here; the watermark keeps what came
+            except _Restarted:
+                continue  # its catalogue is fetched again
+            finally:
+                asking.cancel()
 
-    async def _next_batch(self, asking: asyncio.Future[dict[str, Any]], bulk: BulkWatch, library: Library) -> dict[str, Any]:
-        """The answer being asked for; a bulk load under way ends if it does not come within the load's patience."""
-        patience = bulk.patience()
-        if patience is not None and not (await asyncio.wait({asking}, timeout=patience))[0]:
-            bulk.stalled()
-            await self._in_thread(end_bulk_load, library)
-        return await asking
+    async def _first_sync_job(self, peer: Peer, library: Library) -> None:
+        """Run the first sync from `peer` as a job and wait for it: the one not finished (resumed), else a new one; one
+        paused by the user waits for the user."""
+        device = str(peer.id)
+
+        def unfinished() -> JobRecord | None:
+            for record in library.jobs.list(states=("queued", "running", *RESUMABLE)):
+                if record.kind == FirstSync.kind and getattr(library.jobs.state_of(record.id), "device", None) == device:
+                    return record
+            return None
+
+        _serving[(library.context.device_id, library.id)] = self
+        async with self._starting.setdefault((library.id, device), asyncio.Lock()):  # (pulls at once: one job)
+            record = await self._in_thread(unfinished)
+            if record is None:
+                job_id = await library.jobs.start(FirstSync(device, peer.name))
+            elif record.state == "paused" and not library.jobs.is_running(record.id):
+                return
+            else:
+                job_id = record.id
+                await library.jobs.resume(job_id)  # (nothing when it runs)
+        await library.jobs.wait(job_id)
+
+    async def _fetch_file(self, peer: Peer, library: Library, job: JobContext) -> int:
+        """Fetch and keep the member's catalogue file (one fetch of a member and library at a time: they would share
+        the staging file), its locations into the library's tables as soon as it is listable; the watermark once it is
+        searchable. Returns the file's head. Cut off (a pause, the member gone, kill -9), it starts again next time."""
+        device = str(peer.id)
+        async with self._fetching.setdefault((library.id, device), asyncio.Lock()):
+            if await self._in_thread(catalogue_held, library, peer.id):  # fetched by the one that held the lock
+                return await self._in_thread(protocol.catalogue(library).watermark, device)
+
+            async def progress(done: int, size: int) -> None:
+                job.progress(done, size, f"first sync from {display(peer.name)}", "bytes")
+                await job.checkpoint()  # a pause or cancel takes effect here: the part fetched is deleted
+
+            try:
+                held = await fetch_catalogue_file(
+                    self, peer, library, progress, functools.partial(adopt_catalogue_file, library, peer.id, peer.name)
+                )
+            except SdError as exc:
+                if "does not offer 'sync_catalogue_file'" not in str(exc):
+                    raise
+                why = (f"{display(peer.name)} runs an older sdtui, which cannot send its catalogue as a file: update "
+                       "sdtui there to see its files here")  # fmt: skip
+                if device not in self._too_old:  # (once: it is asked again at each pull, in case it was updated)
+                    self._too_old.add(device)
+                    log.warning("%s", why)
+                raise SdError(why) from None
+            await self._in_thread(catalogue_file_kept, library, peer.id, held.head)
+            return held.head
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
@@ -581,6 +643,7 @@ class SyncService:
             # its log restarted below what this device holds, or past changes it lost (a library restored from a backup)
             log.warning("the catalogue of %s restarted below change %s: loading it again", display(peer.name), since)
             await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
+            raise _Restarted
         # checked here, on a thread of its own: while the batch before is written (SQLite lets go of the GIL)
         answer["batch"] = await self._in_thread(protocol.catalogue(library).check, str(peer.id), answer["batch"])
         return answer

@@ -16,7 +16,10 @@ In one run, side by side, alternating, median of the rounds, CPU (user+sys of ev
 4. The first sync through sdcore.sync.catalogue_transport (`fetch_catalogue_file` in this process, a receiver's
    core, from the owner's real `sd serve` sharing the library with it): the owner's file (a) kept and refreshed
    (1,000 changes), (b) made at the first ask; through `keep`, so listable and searchable. CPU of both sides.
-   `--only transport` runs 1 and 4 alone.
+   `--only transport` runs 1 and 4 alone. `--only pull` runs 1 and (c) the first sync as a user gets it: the
+   receiver's sync service pulls (`SyncService.pull`: the FirstSync job fetches the file, its locations written once
+   it lists, the watermark once it is searchable), the owner keeping its file (made when it shared); with the peak
+   RSS of both sides (VmHWM, reset before each pull).
 5. A self-check: the crafted files of tests/functional/crafted_catalogues.py (a trigger, a view, an index over a
    function, a malformed page, a row breaking each rule) must all be refused.
 """
@@ -176,7 +179,7 @@ def load() -> str:
 # -- 1-3: the first sync, three ways -------------------------------------------------------------------------------
 
 
-async def bench_sync(tree: Path, rounds: int, transport_only: bool = False) -> None:
+async def bench_sync(tree: Path, rounds: int, transport_only: bool = False, pull_only: bool = False) -> None:
     from sdcore.core import Core
     from sdcore.library.library import create_folder
     from sdcore.sync.catalogue import start_tracking
@@ -207,8 +210,8 @@ async def bench_sync(tree: Path, rounds: int, transport_only: bool = False) -> N
                 with measured(runs, "1 scp database.db", sshd.pid):
                     bench_net.scp(key, port, known, f"HOST:{database}", str(work / "scp.db"))
                 os.unlink(work / "scp.db")
-                sizes = await fetch_step(runs, steps, receiving, owner_sd.pid, address, database)
-                if transport_only:
+                sizes = await fetch_step(runs, steps, receiving, owner_sd.pid, address, database, pull_only)
+                if transport_only or pull_only:
                     print(f"round {r + 1}: " + ", ".join(f"{k.split(' ')[0]} {v[-1][0]:.2f}" for k, v in runs.items())
                           + f" s CPU  [{load()}]")  # fmt: skip
                     continue
@@ -283,7 +286,7 @@ async def share_with(owner_dir: Path, receiver_dir: Path) -> None:
 
 
 async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str, list[float]], receiving: Any,
-                     owner_pid: int, address: str, database: Path) -> tuple[int, int]:  # fmt: skip
+                     owner_pid: int, address: str, database: Path, pull: bool = False) -> tuple[int, int]:  # fmt: skip
     """4: the owner's catalogue file fetched and kept by the receiver, (b) made at the first ask, then (a) kept and
     refreshed after 1,000 changes; CPU of both sides, and of `keep` (on its thread) alone. Returns the sizes of the
     owner's file and of the one kept."""
@@ -292,6 +295,7 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
 
     from sdcore import net
     from sdcore.sync import catalogue_file, catalogue_store
+    from sdcore.sync.catalogue import catalogue_held, forget_catalogue
     from sdcore.sync.catalogue_transport import FRESH, OUTGOING, fetch_catalogue_file
     from sdcore.sync.service import sync_of
 
@@ -305,6 +309,19 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
     for (module, name, what), work in zip(patched, real, strict=True):
         setattr(module, name, on_thread_clock(work, steps.setdefault(what, [])))
     try:
+        if pull:
+            await asyncio.sleep(FRESH + 1)
+            change_some(database, 1000)
+            kept = database.parent / catalogue_store.FOLDER / OUTGOING
+            await asyncio.to_thread(forget_catalogue, library, peer.id)
+            for pid in (owner_pid, os.getpid()):
+                Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS from here
+            with measured(runs, PULL, owner_pid):
+                await sync_of(receiving).pull(str(peer.id))
+            steps.setdefault("peak RSS MiB: the owner's sd serve", []).append(peak_rss(owner_pid))
+            steps.setdefault("peak RSS MiB: the receiver (this process)", []).append(peak_rss(os.getpid()))
+            assert catalogue_held(library, peer.id) and catalogue_store.kept(library), "not kept"
+            return kept.stat().st_size, catalogue_store.path_of(library, peer.id).stat().st_size
         for what in ("4b first sync by sync_catalogue_file, file made", "4a first sync by sync_catalogue_file, file kept"):
             await asyncio.sleep(FRESH + 1)  # the owner answers an asker's next ask from 0 with its copy for FRESH s
             kept = database.parent / catalogue_store.FOLDER / OUTGOING
@@ -320,6 +337,17 @@ async def fetch_step(runs: dict[str, list[tuple[float, float]]], steps: dict[str
     finally:
         for (module, name, _what), work in zip(patched, real, strict=True):
             setattr(module, name, work)
+
+
+PULL = "4c first sync as a user gets it (pull, file kept)"
+
+
+def peak_rss(pid: int) -> float:
+    """A process's peak resident memory (since its clear_refs was reset), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
 
 
 def on_thread_clock(work: Any, into: list[float]) -> Any:
@@ -348,7 +376,9 @@ def report(runs: dict[str, list[tuple[float, float]]], steps: dict[str, list[flo
     for what, taken in steps.items():
         print(f"    {what:44} {statistics.median(taken):7.3f}")
     indexes = statistics.median(steps["keep: search index, sorted-search indexes"])
-    for what in ("4a first sync by sync_catalogue_file, file kept", "4b first sync by sync_catalogue_file, file made"):
+    for what in ("4a first sync by sync_catalogue_file, file kept", "4b first sync by sync_catalogue_file, file made", PULL):
+        if what not in runs:
+            continue
         c, w = median(runs[what])
         print(f"{what[:48]}:")
         for name, minus in (("  all, searchable (what keep makes)", 0.0), ("  listable (keep without its indexes)", indexes)):
@@ -492,16 +522,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=("sync", "transport", "read", "refusals"))
+    parser.add_argument("--only", choices=("sync", "transport", "pull", "read", "refusals"))
     parser.add_argument("--read-keep", type=Path, default=bench_catalogue.CORPUS / "catalogue-file-read",
                         help="where the read part's libraries are made once and reused")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("SD_DATA_DIR", str(bench_catalogue.CORPUS / "unused-data"))
     if args.only in (None, "refusals"):
         self_check()
-    if args.only in (None, "sync", "transport"):
+    if args.only in (None, "sync", "transport", "pull"):
         tree = bench_catalogue.corpus(f"catalogue-{args.files}", args.files, args.files // 20)
-        asyncio.run(bench_sync(tree, args.rounds, transport_only=args.only == "transport"))
+        asyncio.run(bench_sync(tree, args.rounds, transport_only=args.only == "transport", pull_only=args.only == "pull"))
     if args.only in (None, "read"):
         bench_read(args.read_keep, args.files, args.rounds)
 

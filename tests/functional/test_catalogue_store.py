@@ -24,7 +24,15 @@ from sdcore.library import Library
 from sdcore.library.context import LibraryContext
 from sdcore.library.library import create_folder
 from sdcore.sdpath import SdPath
-from sdcore.sync.catalogue import CatalogueRefused
+from sdcore.sync import catalogue_store_apply
+from sdcore.sync.catalogue import (
+    CatalogueRefused,
+    adopt_catalogue_file,
+    apply_catalogue,
+    catalogue_changes,
+    catalogue_file_kept,
+    catalogue_watermark,
+)
 from sdcore.sync.catalogue_file import make
 from sdcore.sync.catalogue_store import (
     connect,
@@ -39,6 +47,7 @@ from sdcore.sync.catalogue_store import (
     staging_path,
 )
 from tests.functional.crafted_catalogues import DEVICE, FILE, tiny
+from tests.functional.kept import in_tables, kept_names
 from tests.functional.test_catalogue import sync
 from tests.functional.test_catalogue_file import indexed, make_home
 
@@ -441,3 +450,27 @@ async def test_a_library_holding_a_catalogue_file_of_this_very_device_searches_t
     await indexed(library, home)
     assert [h.name for h in search.run(library, search.Query("frost"))] == ["frost.jpg"]
     assert [h.name for h in search.run(library, search.Query("winter"))] == ["copy of winter.jpg"]
+
+
+async def test_a_batch_the_kept_file_took_and_the_library_did_not_is_taken_again_harmlessly(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    """apply_catalogue commits the batch into the kept file, then the library's locations and watermark: cut off
+    between the two (kill -9), the watermark still says the batch is to come, and the same batch again does no harm."""
+    home = make_home(tmp_path / "home")
+    await indexed(library, home)
+    device = library.context.device_id
+    make(library, staging_path(receiver, device))
+    held = keep(receiver, device)
+    adopt_catalogue_file(receiver, device)
+    catalogue_file_kept(receiver, device, held.head)
+    (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")
+    await indexed(library, home)
+    batch = catalogue_changes(library, held.head, 1000)
+    catalogue_store_apply.apply(receiver, device, batch)  # the file took it; the library's transaction was lost
+    assert catalogue_watermark(receiver, device) == held.head
+    apply_catalogue(receiver, device, batch)  # asked again from the watermark: the same batch
+    assert catalogue_watermark(receiver, device) == batch.up_to > held.head
+    names = sorted(e.name for e in list_indexed(receiver, str(home / "photos" / "2024"), device) or [])
+    assert "frost.jpg" in names and "winter.jpg" not in names
+    assert kept_names(receiver, device) >= {"frost.jpg"} and in_tables(receiver, device) == 0

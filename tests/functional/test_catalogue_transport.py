@@ -29,7 +29,7 @@ from tests.functional.test_catalogue_file import indexed, make_home
 @pytest.fixture
 async def shared(tmp_path: Path) -> AsyncIterator[tuple[Core, Core, Path]]:
     """alpha and beta paired with full trust, their sync services answering but not pulling by themselves; alpha's
-    "Photos" (an indexed folder, returned) shared with beta, which pulled it once the way sync does today."""
+    "Photos" (an indexed folder, returned) shared with beta, which has pulled nothing of it yet."""
     async with Core(tmp_path / "a") as a, Core(tmp_path / "b") as b:
         for core, name in ((a, "alpha"), (b, "beta")):
             core.device.rename(name)
@@ -40,7 +40,6 @@ async def shared(tmp_path: Path) -> AsyncIterator[tuple[Core, Core, Path]]:
         home = make_home(tmp_path / "home")
         await indexed(photos, home)
         await sync_of(a).share(photos, "beta")
-        await sync_of(b).pull(str(a.device.id))
         yield a, b, home
 
 
@@ -57,9 +56,11 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def left_on(a: Core, b: Core) -> tuple[list[str], list[str]]:
-    """Files in beta's catalogues folder, and alpha's copies made for an asker."""
+    """Files in beta's catalogues folder (but its own catalogue's, made when the library was shared with it), and
+    alpha's copies made for an asker."""
     mine, theirs = (core.library("Photos").folder / catalogue_store.FOLDER for core in (b, a))
-    return sorted(p.name for p in mine.glob("*")), sorted(p.name for p in theirs.glob("*.copy"))
+    kept = sorted(p.name for p in mine.glob("*") if p.name != catalogue_transport.OUTGOING)
+    return kept, sorted(p.name for p in theirs.glob("*.copy"))
 
 
 async def test_a_member_fetches_the_owners_catalogue_file_and_searches_its_files_there(
@@ -67,10 +68,9 @@ async def test_a_member_fetches_the_owners_catalogue_file_and_searches_its_files
 ) -> None:
     a, b, home = shared
     monkeypatch.setattr(catalogue_transport, "FRESH", 0.5)
-    (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")  # not pulled: only the
-    await indexed(a.library("Photos"), home)  # file fetched holds it
-    held = await fetch(a, b)
-    assert held.device_id == a.device.id and held.entries > 15
+    (home / "photos" / "2024" / "winter.jpg").rename(home / "photos" / "2024" / "frost.jpg")
+    await indexed(a.library("Photos"), home)
+    assert await sync_of(b).pull(str(a.device.id))  # a first sync: the file fetched and kept
     receiver = b.library("Photos")
     assert catalogue_store.kept(receiver).keys() == {a.device.id}
     (frost,) = search.run(receiver, search.Query("frost.jpg"))
@@ -249,3 +249,22 @@ async def test_an_asker_asking_from_0_in_a_loop_has_one_copy_made_a_minute(
         await net.attach(b).call(alpha, "sync_catalogue_file", library=library, offset=size - 1)
     assert len(made) == 1 and len(left_on(a, b)[1]) == 1
     assert (await fetch(a, b)).device_id == a.device.id
+
+
+async def test_the_owner_makes_its_catalogue_file_when_it_shares_and_when_sync_starts_so_a_first_ask_only_refreshes_it(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    a, b, _home = shared
+    outgoing = a.library("Photos").folder / catalogue_store.FOLDER / catalogue_transport.OUTGOING
+    async with asyncio.timeout(10):
+        while not outgoing.is_file():  # made in the background when alpha shared it
+            await asyncio.sleep(0.02)
+    made = outgoing.stat().st_ino
+    await fetch(a, b)
+    assert outgoing.stat().st_ino == made  # refreshed in place at the ask, not made again
+
+    outgoing.unlink()
+    await sync_of(a).start()  # a shared library lacking its file gets it when the service starts
+    async with asyncio.timeout(10):
+        while not outgoing.is_file():
+            await asyncio.sleep(0.02)
