@@ -46,7 +46,7 @@ from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
 from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held
 from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
-from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members
+from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members, forget_departed
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -248,6 +248,7 @@ class SyncService:
             raise NotFound(f"library {library.name!r} is not shared with {display(device)}: "
                            f"`sd library devices {typed(library.name)}` lists who holds it")  # fmt: skip
         old = members.remove(peer_id)
+        await self._in_thread(forget_departed, library)
         for m in [*members.current(), old]:  # the device itself, and the others, told now if they are reachable
             if m is not None:
                 with contextlib.suppress(SdError, OSError, TimeoutError):
@@ -305,6 +306,7 @@ class SyncService:
             joined = member_list.merge(members, self.me, self._trusted())
         except ValueError as exc:
             raise ProtocolError(f"sync_share: {exc}") from None
+        await self._in_thread(forget_departed, opened)
         log.info("library %s (%s) shared by %s: `sd library use %s` makes it the one sd and sdtui use here",
                  display(opened.name), lib_id, display(peer.name), typed(opened.name))  # fmt: skip
         self._prepare(str(lib_id))
@@ -344,6 +346,7 @@ class SyncService:
             members.leave()
         elif gone == str(peer.id) or peer.trust == "full":  # a device leaving; another removed by a device
             members.remove(gone)                             # this user trusts fully (see members.py)
+            await self._in_thread(forget_departed, lib)
         else:
             raise PermissionDenied(f"{display(peer.name)} may not remove another device from this library")
 
@@ -522,6 +525,7 @@ class SyncService:
                 raise protocol.Refused(f"{display(peer.name)}: {exc}") from None
             if not answer["more"] or not new:
                 break  # (nothing new in a full batch: what it holds beyond is refused here, asked again later)
+        await self._in_thread(forget_departed, library)  # (a member the others removed: its catalogue goes here too)
         await self._pull_catalogue(peer, library)
         members.synced(peer.id)
         # An op of the peer's that lost a conflict here leaves it holding what this device dropped: it is told too,

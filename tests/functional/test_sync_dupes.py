@@ -20,7 +20,9 @@ from sdcore.core import Core
 from sdcore.index.cas import cas_id
 from sdcore.index.indexer import index_location
 from sdcore.net.testing import pair
+from sdcore.sync.catalogue_store import global_id, slot_of
 from sdcore.sync.service import sync_of
+from tests.functional.kept import kept_names
 
 SIZE = 1 << 20  # sampled: a header, four samples, a footer
 MIDDLE = 100_000  # between the first sample and the second: outside every sample
@@ -75,9 +77,9 @@ async def test_copies_on_two_devices_with_one_sampled_id_are_proven_only_when_th
         assert record.state == "completed", record.error
     lib = Api(a).library("Photos")
     deadline = time.monotonic() + 20
-    while len({c.device_id for g in await lib.duplicates_across_devices() for c in g.copies}) < 2 or len(
-        await asyncio.to_thread(lambda: a.library("Photos").read().execute(
-            "SELECT 1 FROM entries WHERE name = 'look-alike.bin'").fetchall())) < 2:  # fmt: skip
+    while len({c.device_id for g in await lib.duplicates_across_devices() for c in g.copies}) < 2 or (
+        "look-alike.bin" not in await asyncio.to_thread(kept_names, a.library("Photos"), b.device.id)
+    ):
         assert time.monotonic() < deadline, "beta's catalogue never reached alpha"
         await asyncio.sleep(0.1)
 
@@ -97,7 +99,8 @@ async def test_copies_on_two_devices_with_one_sampled_id_are_proven_only_when_th
     kept = b.library("Photos").read().execute("SELECT count(*) FROM file_hashes").fetchone()[0]
     assert kept >= 1
     # a device hashes only its own files: never another device's it knows from its catalogue (nor a made-up id)
-    theirs = b.library("Photos").read().execute("SELECT id FROM entries WHERE name = 'same.bin'").fetchone()[0]
+    alphas = a.library("Photos").read().execute("SELECT id FROM entries WHERE name = 'same.bin'").fetchone()[0]
+    theirs = global_id(slot_of(b.library("Photos"), a.device.id), alphas)  # how beta's library names it
     assert await Api(b).library("Photos").full_hashes([theirs, 10**12]) == [None, None]
 
     # beta goes away: its copies are held by the sampled id from the catalogue, and said to be
