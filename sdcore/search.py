@@ -331,15 +331,28 @@ def _walk_in_order(
     return rows if walked < WALK_BUDGET else None
 
 
-def _folded(expression: str) -> str:
-    """SQL of `expression` folded as `fold` does (Python is called only for text that is not ASCII)."""
-    return f"CASE WHEN {expression} GLOB '*[^ -~]*' THEN search_fold({expression}) ELSE lower({expression}) END"
+def _holds(expression: str) -> str:
+    """SQL true when `expression`, folded as `fold` does, holds a term; its two arguments are `_holding(term)`.
+
+    Text that is all ASCII (as many characters as bytes) is matched by LIKE, which folds ASCII letters as `fold` does;
+    other text by `fold` itself (called in Python). 7x cheaper a row than a GLOB for a character outside printable
+    ASCII and lower() before instr (the check of 150,000 names 150 -> 20 ms).
+    """
+    return (
+        f"CASE WHEN length({expression}) < length(CAST({expression} AS BLOB)) THEN instr(search_fold({expression}), ?)"
+        f" ELSE {expression} LIKE ? ESCAPE '\\' END"
+    )
+
+
+def _holding(term: str) -> list[str]:
+    """The arguments of `_holds` for a folded term."""
+    return [term, "%" + re.sub(r"[%_\\]", r"\\\g<0>", term) + "%"]
 
 
 # A term looked for row by row, over entries `e`, its folder's directory_paths `p` and its user_metadata `m`: in its
 # path (its folder's path, '/', its name) or its note. Read from the tables: a lookup in an FTS table costs more.
-_PATH = f"(CASE p.path WHEN '' THEN '' ELSE {_folded('p.path')} || '/' END || {_folded('e.name')})"
-_IN_PARTS = f"(instr({_folded('e.name')}, ?) OR instr({_folded('p.path')}, ?) OR instr({_folded('m.note')}, ?))"
+_PATH = "(CASE p.path WHEN '' THEN '' ELSE p.path || '/' END || e.name)"  # ('/' ends what folding joins: folded apart)
+_IN_PARTS = f"({_holds('e.name')} OR {_holds('p.path')} OR {_holds('m.note')})"
 _WITH_TEXT = " JOIN directory_paths p ON p.entry_id = e.parent_id LEFT JOIN user_metadata m ON m.entry_id = e.id"
 _NOTE = " LEFT JOIN user_metadata m ON m.entry_id = e.id"
 _TEXT_IF_CHECKED = " <_WITH_TEXT if any term is checked>"
@@ -348,13 +361,14 @@ _TEXT_IF_CHECKED = " <_WITH_TEXT if any term is checked>"
 def _check(term: str, scope: str) -> tuple[str, list[str]]:
     """SQL true for a row whose name (scope 'name'), name or note (scope 'own'), or path or note, holds `term`; and
     its arguments."""
+    args = _holding(term)
     if scope == "name":
-        return f"instr({_folded('e.name')}, ?)", [term]
+        return _holds("e.name"), args
     if scope == "own":
-        return f"(instr({_folded('e.name')}, ?) OR instr({_folded('m.note')}, ?))", [term, term]
+        return f"({_holds('e.name')} OR {_holds('m.note')})", args * 2
     if "/" in term:  # perhaps across the folder's path and the name
-        return f"(instr({_PATH}, ?) OR instr({_folded('m.note')}, ?))", [term, term]
-    return _IN_PARTS, [term, term, term]  # the name first: where a word is most often found
+        return f"({_holds(_PATH)} OR {_holds('m.note')})", args * 2
+    return _IN_PARTS, args * 3  # the name first: where a word is most often found
 
 
 FOLDER_DRIVEN = 2000  # a word in at most this many folders' paths: their entries are read and checked
@@ -493,12 +507,13 @@ def _sources(
         # Else read the entries of the folders that match, folder by folder (each folder's path checked once, as it is
         # reached: a search that stops at its first matches checks only the folders it reads), the other terms checked.
         plain = [t for t in in_folder if "/" not in t]
+        plain_args = [a for t in plain for a in _holding(t)]
         by_folder = (
             "folder_index f JOIN directory_paths d ON d.entry_id = f.rowid JOIN entries e ON e.parent_id = f.rowid"
-            "{text} WHERE folder_index MATCH ?" + "".join(f" AND instr({_folded('d.path')}, ?)" for _ in plain)
+            "{text} WHERE folder_index MATCH ?" + "".join(f" AND {_holds('d.path')}" for _ in plain)
         )
         sql, rest = checked(f"SELECT e.id AS id FROM {by_folder.format(text=_TEXT_IF_CHECKED)}", plain, own)
-        sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain, *rest]))
+        sources.append(((2 if several else 1, folders), sql, [*folder_args, *plain_args, *rest]))
         if several:  # a first look at a few of their entries, before any source that may read many
             sql, rest = checked(
                 f"SELECT e.id AS id FROM (SELECT e.id FROM {by_folder.format(text='')} LIMIT {sample})"
@@ -506,7 +521,7 @@ def _sources(
                 plain,
                 own,
             )
-            sources.append(((0, folders), sql, [*folder_args, *plain, *rest]))
+            sources.append(((0, folders), sql, [*folder_args, *plain_args, *rest]))
     return [(sql, args) for _, sql, args in sorted(sources, key=lambda source: source[0])]
 
 
