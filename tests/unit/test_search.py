@@ -207,6 +207,39 @@ async def test_short_queries_still_find_names(library: Library, home: Path) -> N
     assert names(search.find(library, "xq")) == []
 
 
+async def test_like_wildcards_and_backslashes_typed_are_matched_as_text(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "wild"
+    root.mkdir()
+    for name in ("100% done.txt", "1000 done.txt", "a_b.txt", "axb.txt", "back\\slash.txt", "ab_ abXcd _cd.txt",
+                 "ab_cd.txt", "café_%.txt"):  # fmt: skip
+        (root / name).write_text(name)
+    await index(library, root)
+    # (short words are checked on every name; longer ones on the names their trigrams find: "ab_ abXcd _cd" has them)
+    assert set(names(search.find(library, "%"))) == {"100% done.txt", "café_%.txt"}
+    assert set(names(search.find(library, "_"))) == {"a_b.txt", "ab_ abXcd _cd.txt", "ab_cd.txt", "café_%.txt"}
+    assert names(search.find(library, "0%")) == ["100% done.txt"]
+    assert names(search.find(library, "done 0%")) == ["100% done.txt"]
+    assert names(search.find(library, "\\")) == ["back\\slash.txt"]
+    assert names(search.find(library, "ab_cd")) == ["ab_cd.txt"]
+    assert names(search.find(library, "É_%")) == ["café_%.txt"]  # (not ASCII: folded in Python)
+
+
+async def test_words_whose_first_letters_meet_in_a_name_but_not_the_words_find_nothing(
+    library: Library, tmp_path: Path
+) -> None:
+    root = tmp_path / "near"
+    (root / "mike").mkdir(parents=True)
+    for name in ("mikado novel.txt", "mikes novels.txt", "novice mikado.txt"):  # the words' first trigrams, not the words
+        (root / name).write_text(name)
+    (root / "mike" / "november.txt").write_text("n")  # one word in the folder, one in the name
+    await index(library, root)
+    assert names(search.find(library, "mike november")) == ["november.txt"]
+    assert names(search.find(library, "mikes november")) == []
+    assert names(search.find(library, "mikado november")) == []
+    assert names(search.find(library, "mikado novel")) == ["mikado novel.txt"]
+    assert names(search.find(library, "novel mikes")) == ["mikes novels.txt"]
+
+
 async def test_the_index_stays_current_as_files_change(library: Library, home: Path) -> None:
     await index(library, home)
     docs = home / "docs"
