@@ -146,26 +146,43 @@ def run(library: Library, query: Query) -> list[Hit]:
         if held is not None:
             files[device] = held
     share = max(own + len(files), 1)
-    found: list[list[Hit]] = []
+    score = _scorer(_split(query.text)[0])  # (one for every database: each name scored once)
+    found: list[_Found] = []
     if own:
         theirs = [id for id, loc in places.items() if loc.device_id in kept]
-        found.append(run_on(conn, library, query, places, skipped=theirs, share=share))
+        found.append(_Found(_matches(conn, library, query, places, theirs, share, score), places, None))
     for device, held in files.items():
         owners = catalogue_store.location_ids(library, device)  # the library's id -> the owner's
         at = {owners[id]: loc for id, loc in places.items() if id in owners}
         unknown = [id for (id,) in held.execute("SELECT id FROM locations") if id not in at]  # (none, once synced)
-        found.append(run_on(held, library, query, at, skipped=unknown, share=share, slot=kept[device]))
-    return _merged(found, query)
+        found.append(_Found(_matches(held, library, query, at, unknown, share, score), at, kept[device]))
+    return _merged(found, query, score)
 
 
 def run_on(
     conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
-    share: int = 1, slot: int | None = None,
+    share: int = 1,
 ) -> list[Hit]:
     """`run` on `conn`: the library's own database, or another device's catalogue kept as a file of its own
     (sdcore.sync.catalogue_store.connect: `locations` by that device's ids for them); the entries of the locations
     `skipped` (their ids on `conn`) left out. `share`: how many databases one search reads (`run`), each scoring its
-    share of the relevance candidates and looking first at its share of folders' entries: in all, one database's work. `slot`: a kept catalogue's, its hits named by global ids."""
+    share of the relevance candidates and looking first at its share of folders' entries: in all, one database's work."""
+    return [_hit(row, locations) for row in _matches(conn, library, query, locations, skipped, share)]
+
+
+class _Found(NamedTuple):
+    """What one database of a search found: its rows (in the order asked for), its locations, a kept catalogue's slot."""
+
+    rows: list[tuple]
+    locations: dict[int, Location]
+    slot: int | None
+
+
+def _matches(
+    conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
+    share: int = 1, score: Callable[[str], tuple[int, int, str]] | None = None,
+) -> list[tuple]:
+    """The rows of `run_on`'s hits (`score`: the query's `_scorer`, when several databases share one)."""
     terms, globs = _split(query.text)
     where, params = _filters(conn, library, query, locations)
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
@@ -177,10 +194,10 @@ def run_on(
         where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
         params.extend(skipped)
     if query.sort == "relevance" and terms:
-        rows = _by_relevance(conn, terms, where, params, facets, query.limit, cap, FOLDER_SAMPLE // share)
-    else:
-        rows = _sorted(conn, terms, where, params, facets, query)
-    return [_hit(row, locations, slot) for row in rows]
+        return _by_relevance(
+            conn, terms, where, params, facets, query.limit, cap, FOLDER_SAMPLE // share, score or _scorer(terms)
+        )
+    return _sorted(conn, terms, where, params, facets, query)
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
@@ -193,25 +210,26 @@ def _split(text: str) -> tuple[list[str], list[str]]:
 _NOCASE = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}  # SQLite's NOCASE folds ASCII letters only
 
 
-def _merged(found: list[list[Hit]], query: Query) -> list[Hit]:
+def _merged(found: list[_Found], query: Query, score: Callable[[str], tuple[int, int, str]]) -> list[Hit]:
     """The hits of several databases (each in the order asked for, the library's own first) in that order, as one
     database holding them all would give them: by score for relevance, else by the sort's column (ties, and a search
-    by filters alone, by id: the library's own ids are below every global id)."""
-    if len(found) == 1:
-        return found[0]
-    hits = [hit for part in found for hit in part]
-    terms, _ = _split(query.text)
-    if query.sort == "relevance" and terms:
-        score = _scorer(terms)
-        return sorted(hits, key=lambda hit: score(to_db(hit.name)))[: query.limit]  # (stable: in the order found)
-    key: Callable[[Hit], tuple] = {
-        "relevance": lambda hit: (hit.entry_id,),
-        "name": lambda hit: (to_db(hit.name).translate(_NOCASE), hit.entry_id),
-        "size": lambda hit: (hit.size, hit.entry_id),
-        "date": lambda hit: (hit.mtime is not None, hit.mtime or 0.0, hit.entry_id),  # (NULL first, as SQLite sorts)
-    }[query.sort]
-    descending = query.sort in ("size", "date")
-    return sorted(hits, key=key, reverse=descending != query.reverse)[: query.limit]
+    by filters alone, by id: the library's own ids are below every global id). Hits are made of the rows kept only."""
+    rows = [(row, part) for part in found for row in part.rows]
+
+    def id_of(row: tuple, part: _Found) -> int:
+        return row[0] if part.slot is None else catalogue_store.global_id(part.slot, row[0])
+
+    if query.sort == "relevance" and _split(query.text)[0]:
+        rows.sort(key=lambda r: score(r[0][3]))  # (stable: in the order found)
+    else:
+        key: Callable[[tuple, _Found], tuple] = {
+            "relevance": lambda row, part: (id_of(row, part),),
+            "name": lambda row, part: (row[3].translate(_NOCASE), id_of(row, part)),
+            "size": lambda row, part: (row[6], id_of(row, part)),
+            "date": lambda row, part: (row[7] is not None, row[7] or 0.0, id_of(row, part)),  # (NULL first, as SQLite)
+        }[query.sort]
+        rows.sort(key=lambda r: key(*r), reverse=(query.sort in ("size", "date")) != query.reverse)
+    return [_hit(row, part.locations, part.slot) for row, part in rows[: query.limit]]
 
 
 _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.size, e.mtime"
@@ -219,15 +237,14 @@ _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.s
 
 def _by_relevance(
     conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, limit: int, cap: int,
-    sample: int,
+    sample: int, named_score: Callable[[str], tuple[int, int, str]],
 ) -> list[tuple]:
     """Name matches first (exact, then prefix, then at a word start, then anywhere; shorter names first), then
     matches in the path or the note.
 
     Scored here on the first `cap` matches found (a few hundred; with filters, `limit`): cheap, and what people mean
-    by relevant for file names. (`sample`: see _sources.)
+    by relevant for file names. (`sample`: see _sources; `named_score`: `_scorer(terms)`.)
     """
-    named_score = _scorer(terms)
 
     def score(row: tuple) -> tuple[int, int, str]:
         return named_score(row[3])
@@ -246,6 +263,9 @@ def _by_relevance(
     rows = _select(conn, terms, where, params, facets, "any", cap, order="", sample=sample)
     if len(rows) < cap or not in_names:
         return sorted(rows, key=score)[:limit]  # every match is here (or no name can hold the word: none ranks higher)
+    if len(terms) == 1 and _in_indexes(terms[0]) and all(score(row)[0] < 5 for row in rows):
+        # (one word the index finds: names were read first, in the index's order, so these are what names alone give)
+        return sorted(rows, key=score)[:limit]
     # One word with many matches: those in the path may crowd out those in the name, so look in names alone.
     named = _select(conn, terms, where, params, facets, "name", cap, order="", sample=sample)
     seen = {r[0] for r in named}
@@ -253,12 +273,20 @@ def _by_relevance(
 
 
 def _scorer(terms: list[str]) -> Callable[[str], tuple[int, int, str]]:
-    """The key that sorts names (as stored) by relevance to `terms`."""
+    """The key that sorts names (as stored) by relevance to `terms` (each name scored once: a search's databases each
+    sort their rows by it, then their rows are merged by it)."""
     needle = " ".join(terms)
     words = terms
     word_start = re.compile(r"(?:^|[\s._\-])" + re.escape(needle))
+    scored: dict[str, tuple[int, int, str]] = {}
 
     def score(name: str) -> tuple[int, int, str]:
+        key = scored.get(name)
+        if key is None:
+            key = scored[name] = scoring(name)
+        return key
+
+    def scoring(name: str) -> tuple[int, int, str]:
         folded = fold(name)
         if folded == needle or folded.rpartition(".")[0] == needle:
             rank = 0
@@ -657,6 +685,7 @@ def _object_kinds() -> set[str]:
 
 
 def _hit(row: tuple, locations: dict[int, Location], slot: int | None = None) -> Hit:
+    """A row of `_COLUMNS` as a hit (`slot`: a kept catalogue's, its id made global)."""
     entry_id, location_id, relative, name, kind, object_kind, size, mtime = row
     if slot is not None:
         entry_id = catalogue_store.global_id(slot, entry_id)
