@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import heapq
+import itertools
 import json
 import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -173,7 +175,7 @@ def run_on(
 class _Found(NamedTuple):
     """What one database of a search found: its rows (in the order asked for), its locations, a kept catalogue's slot."""
 
-    rows: list[tuple]
+    rows: Iterable[tuple]  # (an iterator for a sort by a column: read as far as the merge needs)
     locations: dict[int, Location]
     slot: int | None
 
@@ -181,7 +183,7 @@ class _Found(NamedTuple):
 def _matches(
     conn: sqlite3.Connection, library: Library, query: Query, locations: dict[int, Location], skipped: Collection[int] = (),
     share: int = 1, score: Callable[[str], tuple[int, int, str]] | None = None,
-) -> list[tuple]:
+) -> Iterable[tuple]:
     """The rows of `run_on`'s hits (`score`: the query's `_scorer`, when several databases share one)."""
     terms, globs = _split(query.text)
     where, params = _filters(conn, library, query, locations)
@@ -214,22 +216,31 @@ def _merged(found: list[_Found], query: Query, score: Callable[[str], tuple[int,
     """The hits of several databases (each in the order asked for, the library's own first) in that order, as one
     database holding them all would give them: by score for relevance, else by the sort's column (ties, and a search
     by filters alone, by id: the library's own ids are below every global id). Hits are made of the rows kept only."""
-    rows = [(row, part) for part in found for row in part.rows]
-
-    def id_of(row: tuple, part: _Found) -> int:
-        return row[0] if part.slot is None else catalogue_store.global_id(part.slot, row[0])
-
     if query.sort == "relevance" and _split(query.text)[0]:
+        rows = [(row, part) for part in found for row in part.rows]
         rows.sort(key=lambda r: score(r[0][3]))  # (stable: in the order found)
-    else:
-        key: Callable[[tuple, _Found], tuple] = {
-            "relevance": lambda row, part: (id_of(row, part),),
-            "name": lambda row, part: (row[3].translate(_NOCASE), id_of(row, part)),
-            "size": lambda row, part: (row[6], id_of(row, part)),
-            "date": lambda row, part: (row[7] is not None, row[7] or 0.0, id_of(row, part)),  # (NULL first, as SQLite)
-        }[query.sort]
-        rows.sort(key=lambda r: key(*r), reverse=(query.sort in ("size", "date")) != query.reverse)
-    return [_hit(row, part.locations, part.slot) for row, part in rows[: query.limit]]
+        return [_hit(row, part.locations, part.slot) for row, part in rows[: query.limit]]
+    # Each database's rows come in the order asked for: merged as they come, each read only as far as needed.
+    # (Ties by global id: (slot, id), the library's own as slot 0.)
+    key: Callable[[tuple, int], tuple] = {
+        "relevance": lambda row, slot: (slot, row[0]),
+        "name": lambda row, slot: (row[3].translate(_NOCASE), slot, row[0]),
+        "size": lambda row, slot: (row[6], slot, row[0]),
+        "date": lambda row, slot: (row[7] is not None, row[7] or 0.0, slot, row[0]),  # (NULL first, as SQLite sorts)
+    }[query.sort]
+    streams = [iter(part.rows) for part in found]
+
+    def keyed(part: _Found, rows: Iterator[tuple]) -> Iterator[tuple[tuple, tuple, _Found]]:
+        return ((key(row, part.slot or 0), row, part) for row in rows)
+
+    tagged = [keyed(part, rows) for part, rows in zip(found, streams, strict=True)]
+    merged = heapq.merge(*tagged, key=lambda t: t[0], reverse=(query.sort in ("size", "date")) != query.reverse)
+    try:
+        return [_hit(row, part.locations, part.slot) for _, row, part in itertools.islice(merged, query.limit)]
+    finally:
+        for stream in streams:
+            if isinstance(stream, Generator):
+                stream.close()  # (its cursor)
 
 
 _COLUMNS = f"e.id, e.location_id, {PATH_SQL}, e.name, e.kind, e.object_kind, e.size, e.mtime"
@@ -307,7 +318,9 @@ def _scorer(terms: list[str]) -> Callable[[str], tuple[int, int, str]]:
 
 def _sorted(
     conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, query: Query
-) -> list[tuple]:
+) -> Iterable[tuple]:
+    """The matches in the order asked for: a list, or for words sorted by a column an iterator that reads as far as it
+    is read (`_merged` reads several databases' together and stops at the limit: each reads its share of it)."""
     if not terms and query.sort == "relevance" and not query.reverse:
         return _select(conn, terms, where, params, facets, "any", query.limit, order="")  # in index order: stops early
     column, descending = {
@@ -319,20 +332,28 @@ def _sorted(
     direction = "DESC" if descending else "ASC"
     order = f"{column} {direction}, e.id {direction}"  # the order of the index: (column, rowid)
     if terms and query.sort != "relevance":
-        rows = _walk_in_order(conn, terms, where, params, order, query.limit)
-        if rows is not None:
-            return rows
+        return _in_order(conn, terms, where, params, facets, order, query.limit)
     return _select(conn, terms, where, params, facets, "any", query.limit, f"ORDER BY {order}")
+
+
+def _in_order(
+    conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], facets: str, order: str, limit: int
+) -> Iterator[tuple]:
+    """The matches in `order`, at most `limit`: walked in the order while the walk finds them, the rest (past the rows
+    given) from a sort of every match when it gives up."""
+    given = yield from _walk_in_order(conn, terms, where, params, order, limit)
+    if given is not None:
+        yield from _select(conn, terms, where, params, facets, "any", limit, f"ORDER BY {order}")[given:]
 
 
 def _walk_in_order(
     conn: sqlite3.Connection, terms: list[str], where: list[str], params: list[Any], order: str, limit: int
-) -> list[tuple] | None:
-    """Entries in the sort order (an index walk), kept when every term is in the path or note; stops at `limit`.
+) -> Generator[tuple, None, int | None]:
+    """Entries in the sort order (an index walk), given when every term is in the path or note; stops at `limit`.
 
     Sorting every match costs as much as there are matches (a third of a large library for a common
-    word); walking the order and testing costs as many rows as it takes. Gives up (None) when
-    WALK_BUDGET rows hold fewer than `limit` matches: the matches are few, and sorting them is cheap.
+    word); walking the order and testing costs as many rows as it takes. Gives up when WALK_BUDGET rows hold fewer
+    than `limit` matches (the matches are few, and sorting them is cheap): returns how many it gave then, else None.
     """
     clauses = " AND ".join(["e.parent_id IS NOT NULL", *where])
     # The budget counts rows of the order walked (the index alone), not rows that pass the filters: bounded cost.
@@ -343,20 +364,22 @@ def _walk_in_order(
         " LEFT JOIN directory_paths p ON p.entry_id = e.parent_id",
         [*params, WALK_BUDGET],
     )
-    rows: list[tuple] = []
-    walked = 0
-    for raw in cursor:
-        walked += 1
-        row = raw[2:]
-        if not raw[1] or row[2] is None:
-            continue
-        text = fold(row[2] + "\n" + (row[-1] or ""))
-        if all(t in text for t in terms):
-            rows.append(row[:-1])
-            if len(rows) == limit:
-                cursor.close()
-                return rows
-    return rows if walked < WALK_BUDGET else None
+    given = walked = 0
+    try:
+        for raw in cursor:
+            walked += 1
+            row = raw[2:]
+            if not raw[1] or row[2] is None:
+                continue
+            text = fold(row[2] + "\n" + (row[-1] or ""))
+            if all(t in text for t in terms):
+                yield row[:-1]
+                given += 1
+                if given == limit:
+                    return None
+    finally:
+        cursor.close()
+    return given if walked == WALK_BUDGET else None
 
 
 def _holds(expression: str) -> str:
