@@ -195,11 +195,34 @@ def _matches(
     if skipped:
         where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
         params.extend(skipped)
+    if (len(terms) > 1 or query.sort != "relevance") and any(_nowhere(conn, t) for t in terms):
+        return []  # (one word alone is looked up in the indexes first: found nowhere, it ends as soon)
     if query.sort == "relevance" and terms:
         return _by_relevance(
             conn, terms, where, params, facets, query.limit, cap, FOLDER_SAMPLE // share, score or _scorer(terms)
         )
     return _sorted(conn, terms, where, params, facets, query)
+
+
+def _nowhere(conn: sqlite3.Connection, term: str) -> bool:
+    """True when no entry's name, folder's path or note on `conn` can hold `term` (its indexes say so: each stops at
+    what it finds first); False too when they cannot tell (a short term, or one with a '/').
+
+    A word found nowhere ends the search at once: with a common word beside it, every match of that word was read
+    and checked for it (two words, one of them in no file: 19 ms over 1,000,000 entries; sorted by size, 65 ms).
+    """
+    plan = _in_indexes(term)
+    if plan is None or "/" in term:
+        return False
+    try:
+        return not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?)"
+            " OR EXISTS (SELECT 1 FROM folder_index WHERE folder_index MATCH ?)"
+            " OR EXISTS (SELECT 1 FROM note_index WHERE note_index MATCH ?)",
+            (plan.name, plan.folder, plan.note),
+        ).fetchone()[0]
+    except sqlite3.OperationalError as exc:  # never show an SQL error for a user's text
+        raise SearchError(f"this search could not run ({exc}); try simpler text") from None
 
 
 def _split(text: str) -> tuple[list[str], list[str]]:
