@@ -18,6 +18,9 @@ part, median of the rounds:
    catalogues kept as files (as it reads them: each searched, the hits merged), beside one database holding all
    600,000 (today's catalogue): CPU p50/p99 of bench_catalogue's queries, alternating, median of the rounds. Made in
    DIR once from bench_catalogue_file.bench_read's libraries (copied: the shared ones are never opened here).
+   --per-device 333334: issue 16's size, 1,000,000 entries over the three (libraries made once, in the corpus);
+   --against REVISION: sdcore/search.py of that git revision beside today's in place of the one database, the same
+   hits asked of both.
 """
 
 from __future__ import annotations
@@ -242,7 +245,17 @@ def bench_search_kept(where: Path, rounds: int, per_device: int, against: str | 
         print(f"  {what:30} p50 {p50:6.2f}  p99 {p99:6.2f}; slowest (median): "
               + ", ".join(f"{k} {statistics.median(r[k] for r in per_round):.1f}" for k in slow))  # fmt: skip
     print(f"  same hits in the same order: {same} of {len(queries) * rounds}")
+    misses = [search.Query("alpha zzzz"), search.Query("zzzz alpha"), search.Query("alpha zzzz", sort="size")]
+    print("  a word in no file beside a common one (not in the figures above), CPU ms, median of 5: " + "; ".join(
+        f"{what} " + ", ".join(f"{q.text!r} {q.sort} {statistics.median(cpu_ms(run, q) for _ in range(5)):.1f}" for q in misses)
+        for what, run in runs.items()))  # fmt: skip
     split.close()
+
+
+def cpu_ms(run: Callable[[search.Query], list[search.Hit]], query: search.Query) -> float:
+    began = time.process_time()
+    run(query)
+    return (time.process_time() - began) * 1000
 
 
 def main() -> None:
