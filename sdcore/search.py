@@ -215,12 +215,19 @@ def _nowhere(conn: sqlite3.Connection, term: str) -> bool:
     if plan is None or "/" in term:
         return False
     try:
-        return not conn.execute(
+        if conn.execute(
             "SELECT EXISTS (SELECT 1 FROM search_index WHERE search_index MATCH ?)"
             " OR EXISTS (SELECT 1 FROM folder_index WHERE folder_index MATCH ?)"
             " OR EXISTS (SELECT 1 FROM note_index WHERE note_index MATCH ?)",
             (plan.name, plan.folder, plan.note),
-        ).fetchone()[0]
+        ).fetchone()[0]:
+            return False
+        if conn.execute("SELECT 1 FROM temp.sqlite_schema WHERE name = 'user_metadata'").fetchone():
+            # (a kept catalogue's connection: the library's notes on its entries are copied there, in no index)
+            return not conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM temp.user_metadata m WHERE {_holds('m.note')})", _holding(term)
+            ).fetchone()[0]
+        return True
     except sqlite3.OperationalError as exc:  # never show an SQL error for a user's text
         raise SearchError(f"this search could not run ({exc}); try simpler text") from None
 

@@ -317,6 +317,18 @@ async def test_words_sorted_by_a_column_over_a_kept_catalogue_come_as_one_databa
                     assert [h.entry_id for h in hits] == [h.entry_id for h in ordered[:limit]], (budget, sort, reverse)
 
 
+async def test_a_word_only_in_a_note_on_a_kept_catalogues_file_is_not_taken_for_a_word_in_no_file(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    await synced_then_kept(library, receiver, tmp_path)
+    (frost,) = search.run(receiver, search.Query("frost.jpg"))
+    with receiver.write() as db:  # the receiver's note on alpha's file, by its global id (in no index of the file)
+        db.execute("INSERT INTO user_metadata (entry_id, note, updated) VALUES (?, 'Printed for grandma', 0)", (frost.entry_id,))
+    for sort in ("relevance", "size"):
+        assert [h.entry_id for h in search.run(receiver, search.Query("grandma 2024", sort=sort))] == [frost.entry_id]
+        assert search.run(receiver, search.Query("grandpa 2024", sort=sort)) == []
+
+
 async def test_a_kept_catalogues_folder_lists_as_its_owner_lists_it(library: Library, receiver: Library, tmp_path: Path) -> None:
     home, slot = await synced_then_kept(library, receiver, tmp_path)
     alpha = library.context.device_id
