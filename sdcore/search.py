@@ -258,13 +258,18 @@ def _merged(found: list[_Found], query: Query, score: Callable[[str], tuple[int,
         "size": lambda row, slot: (row[6], slot, row[0]),
         "date": lambda row, slot: (row[7] is not None, row[7] or 0.0, slot, row[0]),  # (NULL first, as SQLite sorts)
     }[query.sort]
+    descending = (query.sort in ("size", "date")) != query.reverse
     streams = [iter(part.rows) for part in found]
 
     def keyed(part: _Found, rows: Iterator[tuple]) -> Iterator[tuple[tuple, tuple, _Found]]:
-        return ((key(row, part.slot or 0), row, part) for row in rows)
+        tagged = ((key(row, part.slot or 0), row, part) for row in rows)
+        if isinstance(part.rows, list):  # (rows read whole, by a plan that may not keep the order: sorted here)
+            return iter(sorted(tagged, key=lambda t: t[0], reverse=descending))
+        return tagged  # (a walk of the order: in it)
 
-    tagged = [keyed(part, rows) for part, rows in zip(found, streams, strict=True)]
-    merged = heapq.merge(*tagged, key=lambda t: t[0], reverse=(query.sort in ("size", "date")) != query.reverse)
+    merged = heapq.merge(
+        *(keyed(part, rows) for part, rows in zip(found, streams, strict=True)), key=lambda t: t[0], reverse=descending
+    )
     try:
         return [_hit(row, part.locations, part.slot) for _, row, part in itertools.islice(merged, query.limit)]
     finally:
