@@ -18,6 +18,9 @@ part, median of the rounds:
    catalogues kept as files (as it reads them: each searched, the hits merged), beside one database holding all
    600,000 (today's catalogue): CPU p50/p99 of bench_catalogue's queries, alternating, median of the rounds. Made in
    DIR once from bench_catalogue_file.bench_read's libraries (copied: the shared ones are never opened here).
+   --per-device 333334: issue 16's size, 1,000,000 entries over the three (libraries made once, in the corpus);
+   --against REVISION: sdcore/search.py of that git revision beside today's in place of the one database, the same
+   hits asked of both.
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -46,6 +52,7 @@ from sdcore.index.listing import CHILDREN_SQL  # noqa: E402
 from sdcore.library.context import LibraryContext  # noqa: E402
 from sdcore.library.library import Library, create_folder  # noqa: E402
 from sdcore.library.schema import ENTRY_KINDS, OBJECT_KINDS  # noqa: E402
+from sdcore.sync import catalogue_store  # noqa: E402
 from sdcore.sync.catalogue import BulkWatch, CatalogueBatch, CatalogueLocation, EntryRows, apply_catalogue  # noqa: E402
 from sdcore.sync.catalogue_file import cas_id_of, make  # noqa: E402
 from sdcore.sync.catalogue_store import connect, keep, kept, staging_path  # noqa: E402
@@ -129,20 +136,28 @@ async def bench(tree: Path, rounds: int) -> None:
         library.close()
 
 
-READ_LIBRARIES = bench_catalogue.CORPUS / "catalogue-file-read"
-"""bench_catalogue_file.bench_read's libraries: `one` (3 devices' 200,000 entries each), dev0..dev2 (one each)."""
+def read_libraries(per_device: int, one: bool = False) -> Path:
+    """bench_catalogue_file.bench_read's libraries: `one` (3 devices' `per_device` entries each), dev0..dev2 (one each);
+    made once (200,000 a device: bench_catalogue_file's own)."""
+    keep = bench_catalogue.CORPUS / ("catalogue-file-read" if per_device == 200_000 else f"catalogue-file-read-{per_device}")
+    for name, devices in (("dev0", 1), ("dev1", 1), ("dev2", 1), ("one", 3)):
+        if (name != "one" or one) and not (keep / name / "three.sdlibrary").exists():
+            (keep / name).mkdir(parents=True, exist_ok=True)
+            bench_catalogue.make_three(keep / name, per_device * devices, devices).close()
+    return keep
 
 
-def library_with_kept(where: Path) -> Library:
-    """dev0's library (200,000 entries of one device in its tables) keeping dev1's and dev2's catalogues as files:
+def library_with_kept(where: Path, per_device: int) -> Library:
+    """dev0's library (`per_device` entries of one device in its tables) keeping dev1's and dev2's catalogues as files:
     their locations in its tables (as sync writes them) mapped to theirs, their entries only in the files."""
     folder = where / "kept" / "three.sdlibrary"
+    read = read_libraries(per_device)
     if not folder.exists():
-        shutil.copytree(READ_LIBRARIES / "dev0" / "three.sdlibrary", folder)
+        shutil.copytree(read / "dev0" / "three.sdlibrary", folder)
         files = []
         for name in ("dev1", "dev2"):
             copy = where / name / "three.sdlibrary"
-            shutil.copytree(READ_LIBRARIES / name / "three.sdlibrary", copy)
+            shutil.copytree(read / name / "three.sdlibrary", copy)
             with sqlite3.connect(copy / "database.db") as conn:
                 (device,) = conn.execute("SELECT DISTINCT device_id FROM locations").fetchone()
             owner = owner_library(str(copy), device)  # opened as that device's own
@@ -168,43 +183,79 @@ def library_with_kept(where: Path) -> Library:
     return Library(folder, LibraryContext.this_device_only(uuid.uuid4()))
 
 
-def bench_search_kept(where: Path, rounds: int) -> None:
-    where.mkdir(parents=True, exist_ok=True)
-    if not (where / "one" / "three.sdlibrary").exists():
-        shutil.copytree(READ_LIBRARIES / "one" / "three.sdlibrary", where / "one" / "three.sdlibrary")
-    one = Library(where / "one" / "three.sdlibrary", LibraryContext.this_device_only(uuid.uuid4()))
-    split = library_with_kept(where)
-    assert len(kept(split)) == 2
+def search_module_at(revision: str) -> Any:
+    """sdcore/search.py as it was at `revision` (git), loaded beside today's: both measured in one process."""
+    source = subprocess.run(["git", "show", f"{revision}:sdcore/search.py"], check=True, capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2]).stdout  # fmt: skip
+    module = sys.modules[f"search_at_{revision}"] = types.ModuleType(f"search_at_{revision}")  # (dataclasses look it up)
+    exec(compile(source, f"{revision}:sdcore/search.py", "exec"), module.__dict__)
+    return module
+
+
+def kept_queries() -> list[search.Query]:
+    """bench_catalogue part 3's queries."""
     words = bench_catalogue.WORDS
-    queries = [search.Query(w) for w in words] + [search.Query(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)] + [
+    return [search.Query(w) for w in words] + [search.Query(f"{a} {b}") for a, b in zip(words, words[1:], strict=False)] + [
         search.Query("", ext=("pdf",), limit=100), search.Query("sierra", sort="size"), search.Query("tango_golf"),
         search.Query("*.md", limit=50),
     ]  # fmt: skip
-    for q in queries[:3]:  # warm the caches as a user's second search finds them
-        search.run(one, q)
-        search.run(split, q)
-    times: dict[str, dict[str, list[float]]] = {"one database": {}, "library + 2 kept files": {}}
+
+
+def bench_search_kept(where: Path, rounds: int, per_device: int, against: str | None) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    split = library_with_kept(where, per_device)
+    assert len(kept(split)) == 2
+    runs: dict[str, Callable[[search.Query], list[search.Hit]]] = {}
+    if against:
+        before = search_module_at(against)
+        runs[f"library + 2 kept, {against}"] = lambda q: before.run(split, q)
+        runs["library + 2 kept, now"] = lambda q: search.run(split, q)
+    else:
+        if not (where / "one" / "three.sdlibrary").exists():
+            shutil.copytree(read_libraries(per_device, one=True) / "one" / "three.sdlibrary", where / "one" / "three.sdlibrary")
+        one = Library(where / "one" / "three.sdlibrary", LibraryContext.this_device_only(uuid.uuid4()))
+        runs["one database"] = lambda q: search.run(one, q)
+        runs["library + 2 kept files"] = lambda q: search.run(split, q)
+    queries = kept_queries()
+    for q in queries:  # warm the caches as a user's later searches find them
+        for run in runs.values():
+            run(q)
+    times: dict[str, list[dict[str, float]]] = {what: [] for what in runs}  # a round's CPU ms by query
     same = 0
     for _ in range(rounds):
+        for per_round in times.values():
+            per_round.append({})
         for q in queries:
-            found = {}
-            for what, library in (("one database", one), ("library + 2 kept files", split)):
+            found = []
+            for what, run in runs.items():
                 began = time.process_time()
-                found[what] = search.run(library, q)
-                times[what].setdefault(f"{q.text!r} ext={q.ext} sort={q.sort}", []).append((time.process_time() - began) * 1000)
-            same += [h.name for h in found["one database"]] == [h.name for h in found["library + 2 kept files"]]
-    total = one.read().execute("SELECT count(*) FROM entries").fetchone()[0]
+                found.append([(h.device_id, h.relative) for h in run(q)])
+                times[what][-1][f"{q.text!r} ext={q.ext} sort={q.sort}"] = (time.process_time() - began) * 1000
+            same += all(f == found[0] for f in found)
+    total = sum(
+        conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+        for conn in [split.read(), *(catalogue_store.reader(split, d, s) for d, s in kept(split).items())]
+    )
     print(f"\nsearch over {total:,} entries of three devices ({len(queries)} queries x {rounds} rounds, alternating,"
-          f" CPU ms)  [{bench_catalogue.load()}]")  # fmt: skip
-    for what, per_query in times.items():
-        every = sorted(t for ts in per_query.values() for t in ts)
-        p99 = every[max(int(len(every) * 0.99) - 1, 0)]
-        slow = sorted(per_query.items(), key=lambda x: -statistics.median(x[1]))[:3]
-        print(f"  {what:24} p50 {statistics.median(every):6.2f}  p99 {p99:6.2f}; slowest (median): "
-              + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in slow))  # fmt: skip
-    print(f"  same names in the same order: {same} of {len(queries) * rounds}")
-    one.close()
+          f" CPU ms, p50/p99 of each round, median of the rounds)  [{bench_catalogue.load()}]")  # fmt: skip
+    for what, per_round in times.items():
+        p50 = statistics.median(statistics.median(r.values()) for r in per_round)
+        p99 = statistics.median(sorted(r.values())[max(int(len(r) * 0.99) - 1, 0)] for r in per_round)
+        slow = sorted(per_round[0], key=lambda k: -statistics.median(r[k] for r in per_round))[:4]
+        print(f"  {what:30} p50 {p50:6.2f}  p99 {p99:6.2f}; slowest (median): "
+              + ", ".join(f"{k} {statistics.median(r[k] for r in per_round):.1f}" for k in slow))  # fmt: skip
+    print(f"  same hits in the same order: {same} of {len(queries) * rounds}")
+    misses = [search.Query("alpha zzzz"), search.Query("zzzz alpha"), search.Query("alpha zzzz", sort="size")]
+    print("  a word in no file beside a common one (not in the figures above), CPU ms, median of 5: " + "; ".join(
+        f"{what} " + ", ".join(f"{q.text!r} {q.sort} {statistics.median(cpu_ms(run, q) for _ in range(5)):.1f}" for q in misses)
+        for what, run in runs.items()))  # fmt: skip
     split.close()
+
+
+def cpu_ms(run: Callable[[search.Query], list[search.Hit]], query: search.Query) -> float:
+    began = time.process_time()
+    run(query)
+    return (time.process_time() - began) * 1000
 
 
 def main() -> None:
@@ -212,9 +263,12 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--search-kept", type=Path, help="part 3 only, its libraries made in this folder once")
+    parser.add_argument("--per-device", type=int, default=200_000, help="part 3: entries of each of the three devices")
+    parser.add_argument("--against", metavar="REVISION", help="part 3: search.py of this git revision beside today's "
+                        "(in place of one database holding all)")  # fmt: skip
     args = parser.parse_args()
     if args.search_kept:
-        bench_search_kept(args.search_kept, args.rounds)
+        bench_search_kept(args.search_kept, args.rounds, args.per_device, args.against)
         return
     tree = bench_catalogue.corpus(f"catalogue-{args.files}", args.files, args.files // 20)
     asyncio.run(bench(tree, args.rounds))

@@ -301,6 +301,45 @@ async def test_search_finds_a_kept_catalogues_files_and_the_librarys_own_merged_
     assert len(found(kind=("file",), location=theirs)) == 9 and found(text="report", location=theirs) == []
 
 
+async def test_words_sorted_by_a_column_over_a_kept_catalogue_come_as_one_database_would_give_them(
+    library: Library, receiver: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for i, size in enumerate([500, 9, 404, 404, 0, 100_000, 404]):  # sizes and times beside the owner's, some equal
+        (mine / f"note-{i}.txt").write_bytes(b"o" * size)
+        os.utime(mine / f"note-{i}.txt", (1e9 + i % 3, 1e9 + i % 3))
+    await indexed(receiver, mine)
+    await synced_then_kept(library, receiver, tmp_path)
+    every = search.run(receiver, search.Query("o", limit=1000))
+    assert {h.device_id for h in every} == {library.context.device_id, receiver.context.device_id} and len(every) > 15
+    orders = {  # as one database sorts them: by the column, ties by id (the library's own below every global id)
+        "size": sorted(every, key=lambda h: (h.size, h.entry_id), reverse=True),
+        "date": sorted(every, key=lambda h: (h.mtime is not None, h.mtime or 0.0, h.entry_id), reverse=True),
+        "name": sorted(every, key=lambda h: (h.name.lower(), h.entry_id)),
+    }
+    for budget in (search.WALK_BUDGET, 2):  # each database's walk of the order finding them all, or giving up at once
+        monkeypatch.setattr(search, "WALK_BUDGET", budget)
+        for sort, expected in orders.items():
+            for reverse in (False, True):
+                ordered = expected[::-1] if reverse else expected
+                for limit in (1, 4, 9, 1000):
+                    hits = search.run(receiver, search.Query("o", sort=sort, reverse=reverse, limit=limit))
+                    assert [h.entry_id for h in hits] == [h.entry_id for h in ordered[:limit]], (budget, sort, reverse)
+
+
+async def test_a_word_only_in_a_note_on_a_kept_catalogues_file_is_not_taken_for_a_word_in_no_file(
+    library: Library, receiver: Library, tmp_path: Path
+) -> None:
+    await synced_then_kept(library, receiver, tmp_path)
+    (frost,) = search.run(receiver, search.Query("frost.jpg"))
+    with receiver.write() as db:  # the receiver's note on alpha's file, by its global id (in no index of the file)
+        db.execute("INSERT INTO user_metadata (entry_id, note, updated) VALUES (?, 'Printed for grandma', 0)", (frost.entry_id,))
+    for sort in ("relevance", "size"):
+        assert [h.entry_id for h in search.run(receiver, search.Query("grandma 2024", sort=sort))] == [frost.entry_id]
+        assert search.run(receiver, search.Query("grandpa 2024", sort=sort)) == []
+
+
 async def test_a_kept_catalogues_folder_lists_as_its_owner_lists_it(library: Library, receiver: Library, tmp_path: Path) -> None:
     home, slot = await synced_then_kept(library, receiver, tmp_path)
     alpha = library.context.device_id

@@ -7,6 +7,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,6 +206,69 @@ async def test_short_queries_still_find_names(library: Library, home: Path) -> N
     assert set(names(search.find(library, "mp"))) == {"the beach boys.mp3"}
     assert "march.txt" in names(search.find(library, "ch", ext="txt"))
     assert names(search.find(library, "xq")) == []
+
+
+async def test_like_wildcards_and_backslashes_typed_are_matched_as_text(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "wild"
+    root.mkdir()
+    for name in ("100% done.txt", "1000 done.txt", "a_b.txt", "axb.txt", "back\\slash.txt", "ab_ abXcd _cd.txt",
+                 "ab_cd.txt", "café_%.txt"):  # fmt: skip
+        (root / name).write_text(name)
+    await index(library, root)
+    # (short words are checked on every name; longer ones on the names their trigrams find: "ab_ abXcd _cd" has them)
+    assert set(names(search.find(library, "%"))) == {"100% done.txt", "café_%.txt"}
+    assert set(names(search.find(library, "_"))) == {"a_b.txt", "ab_ abXcd _cd.txt", "ab_cd.txt", "café_%.txt"}
+    assert names(search.find(library, "0%")) == ["100% done.txt"]
+    assert names(search.find(library, "done 0%")) == ["100% done.txt"]
+    assert names(search.find(library, "\\")) == ["back\\slash.txt"]
+    assert names(search.find(library, "ab_cd")) == ["ab_cd.txt"]
+    assert names(search.find(library, "É_%")) == ["café_%.txt"]  # (not ASCII: folded in Python)
+
+
+async def test_words_whose_first_letters_meet_in_a_name_but_not_the_words_find_nothing(
+    library: Library, tmp_path: Path
+) -> None:
+    root = tmp_path / "near"
+    (root / "mike").mkdir(parents=True)
+    for name in ("mikado novel.txt", "mikes novels.txt", "novice mikado.txt"):  # the words' first trigrams, not the words
+        (root / name).write_text(name)
+    (root / "mike" / "november.txt").write_text("n")  # one word in the folder, one in the name
+    await index(library, root)
+    assert names(search.find(library, "mike november")) == ["november.txt"]
+    assert names(search.find(library, "mikes november")) == []
+    assert names(search.find(library, "mikado november")) == []
+    assert names(search.find(library, "mikado novel")) == ["mikado novel.txt"]
+    assert names(search.find(library, "novel mikes")) == ["mikes novels.txt"]
+
+
+async def test_a_word_in_no_file_beside_a_common_one_ends_the_search_at_once(library: Library, tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    for k in range(20):
+        (root / f"alpha-{k}").mkdir(parents=True)
+        for i in range(100):
+            (root / f"alpha-{k}" / f"alpha {i}.txt").write_bytes(b"a" * i)
+    await index(library, root)
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    def cost(text: str, **filters: Any) -> tuple[int, list[str]]:  # SQLite's steps (of 1,000 instructions), and names
+        steps[0] = 0
+        library.read().set_progress_handler(step, 1000)
+        try:
+            found = names(search.find(library, text, **filters))
+            return steps[0], found
+        finally:
+            library.read().set_progress_handler(None, 1000)
+
+    one_word, found = cost("alpha")
+    assert len(found) == 100
+    for text, filters in [("alpha zzzz", {}), ("zzzz alpha", {}), ("alpha zzzz", {"sort": "size"}), ("alp zzz", {})]:
+        steps_taken, found = cost(text, **filters)
+        assert found == [], text
+        assert steps_taken * 5 < one_word, (text, filters, steps_taken, one_word)  # (it read every 'alpha' and checked it)
 
 
 async def test_the_index_stays_current_as_files_change(library: Library, home: Path) -> None:
