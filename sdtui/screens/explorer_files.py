@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 
 from textual import work
@@ -53,7 +54,7 @@ class FileActions(ExplorerBase):
         if not typed or not typed.strip():
             return
         target = await self._typed_path(here, typed.strip())
-        self.go_to(pane, target, await self.api.stat(target))
+        self.go_to(pane, target)
 
     async def _typed_path(self, here: SdPath | None, text: str) -> SdPath:
         """A path as typed in the go-to prompt: from `here` unless it starts with /, ~ or names a device."""
@@ -81,13 +82,28 @@ class FileActions(ExplorerBase):
     @work(group="ops", exit_on_error=False)
     @reports_errors
     async def go_to(self, pane: Pane, target: SdPath, info: Entry | None = None) -> None:
-        """Show a folder, or the folder of a file with the cursor on it."""
+        """Show a folder, or the folder of a file with the cursor on it (of a device offline: as its catalogue has it)."""
         if info is None:
-            info = await self.api.stat(target)
-        if info.is_dir:
+            try:
+                info = await self.api.stat(target)
+            except SdError:
+                if await self.api.offline(target) is None:
+                    raise
+                info = await self._catalogued(target)
+        if info is None or info.is_dir:
             pane.open(target)
         else:
             pane.open(target.parent, cursor_name=target.name)
+
+    async def _catalogued(self, target: SdPath) -> Entry | None:
+        """`target` as the catalogue of its device (out of reach) has it, from its folder's listing; None when the
+        catalogue has no such entry (the pane opened on it says so)."""
+        with contextlib.suppress(SdError):
+            async for batch in self.api.browse(target.parent, index=True):
+                for entry in batch:
+                    if entry.name == target.name:
+                        return entry
+        return None
 
     @work(group="ops", exit_on_error=False)
     @reports_errors

@@ -100,3 +100,26 @@ async def test_a_pane_on_an_offline_device_lists_the_catalogue_file_kept_of_it(t
         pane = explorer(app).active
         await wait_for(pilot, lambda: names(pane) == ["2024", "notes.txt", "roll.txt"])
         await wait_for(pilot, lambda: "offline, as of" in str(pane.border_title))
+
+
+async def test_go_to_a_folder_or_a_file_of_an_offline_device_opens_it_from_its_catalogue(tmp_path: Path) -> None:
+    """Ctrl+L `alpha:/…/2024` with alpha switched off said "cannot reach alpha" (its stat went to the device); the
+    pane now opens it from the catalogue, and a file's folder opens with the cursor on it (a favourite too)."""
+    photos = make_photos(tmp_path / "on-alpha")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a = alpha.library()
+        await index(a, a.locations.add(str(photos)))
+        sync(a, here.library())
+
+    app = app_for(tmp_path, mine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await answer_prompt(pilot, app, "ctrl+l", f"alpha:{photos}/2024")
+        await wait_for(pilot, lambda: names(pane) == ["summer", "winter.jpg"])
+        assert "offline, as of" in str(pane.border_title)
+        await answer_prompt(pilot, app, "ctrl+l", f"alpha:{photos}/notes.txt")
+        await wait_for(pilot, lambda: pane.file_list.current is not None and pane.file_list.current.name == "notes.txt")
+        assert pane.path is not None and pane.path.path == str(photos)
