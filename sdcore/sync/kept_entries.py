@@ -81,6 +81,25 @@ def _source(library: Library, device_id: DeviceId, slot: int) -> Source | None:
     return Source(conn, slot << SLOT_BITS, {theirs: mine for mine, theirs in owners.items()}, device_id)
 
 
+def device_name(library: Library, device_id: DeviceId) -> str:
+    """Another device's name (a peer's text: `display` it): as the library's tables have it, else as its kept file
+    calls it (a first sync has not written it yet), else its id."""
+    row = library.read().execute("SELECT name FROM devices WHERE id = ?", (str(device_id),)).fetchone()
+    source = of_device(library, device_id) if row is None else None
+    if source is not None:
+        row = source.conn.execute("SELECT device_name FROM main.catalogue").fetchone()
+    return str(device_id) if row is None else str(row[0])
+
+
+def shown_sql(library: Library, column: str) -> str:
+    """SQL that holds for an entry id in `column` the library can show: its own, or a global id of a device whose
+    catalogue is kept here. The rows (tags, notes, favourites) on a forgotten device's entries stay but show nowhere;
+    its slot is never given again, so once it rejoins and its file is kept again they show as they were, and the ops
+    it sends meanwhile land on them as on any global id."""
+    slots = ",".join(map(str, sorted(catalogue_store.kept(library).values())))
+    return f"({column} < {1 << SLOT_BITS} OR ({column} >> {SLOT_BITS}) IN ({slots}))"
+
+
 def sources(library: Library, entry_ids: Iterable[int]) -> list[tuple[Source, list[int]]]:
     """The databases holding these entries, each with the ids in its own numbering (the library's own first); a
     global id whose device's catalogue is not kept here is left out (nothing can be read of it)."""
