@@ -87,11 +87,20 @@ def adopt(library: Library) -> Migrated:
 
 
 def take(library: Library, loc: Location, path: str | None = None) -> Location:
-    """Make another device's location this device's, at `path` (its own path by default), keeping its entries;
-    the caller indexes it again (a rescan: what differs here)."""
+    """Make another device's location this device's, at `path` (its own path by default), keeping its entries (one
+    whose entries are in its device's kept catalogue file has none here: given its root folder); the caller indexes it
+    again (a rescan: what differs here)."""
+    from sdcore.library.locations import add_root
+
     here = str(library.locations.device_id)
     loc = loc if path is None else dataclasses.replace(loc, path=path)
+    rooted = library.read().execute(
+        "SELECT 1 FROM entries WHERE id = ? AND location_id = ?", (loc.root_id, loc.id)
+    ).fetchone()
+    st = os.stat(loc.path) if rooted is None else None
     with library.write() as db:
+        if st is not None:  # its entries are in the file of its device's catalogue kept here (issue 16): none come
+            add_root(db, loc.id, st)  # with it; the index makes them here (tags on its contents find them again)
         # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
         db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))
         db.execute(

@@ -1,20 +1,29 @@
 """What the inspector, the tags and the favourites show of another device's entries once its catalogue is a file kept
 here (issue 16): the copies of a content across the library's own entries and the kept files, and nothing of a device
-forgotten (its kept file deleted), until its file is kept again. Two real cores (laptop and nas) as
-test_kept_catalogue_tags.py sets them up."""
+forgotten (its kept file deleted), until its file is kept again; and a location of a kept catalogue (its entries in
+the file, no root entry in the library's tables) taken over with its disk or adopted by `sd library migrate`: given
+its root and indexed here. Real cores, real catalogue files, real loop-mounted ext4 disks."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sdcore import metadata, tags
+from sdcore import metadata, search, tags
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.library import Library
+from sdcore.library.adopt import migrate
+from sdcore.library.entries import entry_at, paths_of
+from sdcore.library.volume_locations import take_over
 from sdcore.sdpath import SdPath
 from sdcore.sync import catalogue, catalogue_store
 from sdcore.sync.catalogue_store import global_id
+from sdcore.volumes import list_volumes
 from tests.functional import test_kept_catalogue_tags
+from tests.functional.test_catalogue import alpha, beta, index, make_photos, sync  # noqa: F401 -- fixtures
+from tests.functional.test_catalogue_store_dupes import drop_entries_of
 from tests.functional.test_kept_catalogue_tags import keep_on_laptop, kept_by, owners_id
+from tests.functional.test_volume_hand_over import own, photos_disk
 
 cores = test_kept_catalogue_tags.cores  # (a fixture: laptop and nas sharing a library)
 
@@ -69,3 +78,75 @@ async def test_a_forgotten_devices_tags_notes_and_favourites_show_nowhere_until_
     assert kept_by(here, there) == slot  # it rejoins: its file kept again, under the slot it had
     assert trips() == 1 and [t.entry_id for t in tags.entries(here, "trips")] == [theirs]
     assert metadata.favorites(here) == [theirs] and metadata.note(here, theirs) == "the old harbour"
+
+
+def entries_only_in_its_file(here: Library, owner: Library) -> None:
+    """`owner`'s catalogue synced into `here` (its locations), then kept as a file and its entries gone from `here`'s
+    tables, its locations' roots unset: as schema migration 35 and a first sync of a kept catalogue leave them."""
+    sync(owner, here)
+    kept_by(here, owner)
+    drop_entries_of(here, owner.context.device_id)
+    with here.write() as db:
+        db.execute("UPDATE locations SET root_id = NULL WHERE device_id = ?", (str(owner.context.device_id),))
+
+
+async def test_a_kept_catalogues_location_on_a_disk_plugged_in_here_is_taken_over_and_indexed_here(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019"), mode="content"))
+        entries_only_in_its_file(b, a)
+        harbour = entry_at(b, str(media / "2019" / "harbour.jpg"), alpha.device.id)  # its global id, in the file
+        tags.create(b, "sea")
+        tags.assign(b, "sea", [harbour], content=True)
+
+        [taken] = take_over(b)  # the disk is plugged in here: the location is beta's
+        await index(b, taken)
+        assert own(b) == [(str(media / "2019"), 3)]  # its root and two files, indexed here
+        hits = search.run(b, search.Query("harbour"))  # once: beta's own, no longer alpha's from the file
+        assert [(h.device_id, h.path) for h in hits] == [(beta.device.id, str(media / "2019" / "harbour.jpg"))]
+        assert [paths_of(b, [t.entry_id]) for t in tags.entries(b, "sea")] == [
+            {hits[0].entry_id: str(media / "2019" / "harbour.jpg")}
+        ]  # the tag on its content, on beta's own copy
+
+
+async def test_a_made_up_claim_on_a_kept_catalogues_location_is_still_refused(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """take_over's check that the disk holds most of the location's files reads them from the kept file."""
+    with photos_disk(tmp_path) as (disk, media):
+        made_up = tmp_path / "made-up" / "2019"
+        made_up.mkdir(parents=True)
+        for n in range(300):
+            (made_up / f"{n}.txt").write_text(str(n))
+        a, b = alpha.library(), beta.library()
+        loc = a.locations.add(str(made_up))
+        await index(a, loc)
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        with a.write() as db:  # alpha says its folder is on the disk mounted at beta's
+            db.execute("UPDATE locations SET volume_id = ?, volume_path = '2019' WHERE id = ?", (volume.id, loc.id))
+        (media / "2019").mkdir()
+        (media / "2019" / "0.txt").write_text("0")
+        entries_only_in_its_file(b, a)
+        assert take_over(b) == [] and own(b) == []  # 300 of its 301 files are not on the disk
+
+
+async def test_sd_library_migrate_gives_a_location_whose_entries_are_in_a_kept_file_its_root_and_indexes_it(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """A location of another device the library holds without its root entry (its entries were in the file) and not
+    streamed by sync (mapped by no catalogue location): migrating adopts it where its folder is here."""
+    folder = make_photos(tmp_path / "shared-disk")
+    a, b = alpha.library(), beta.library()
+    await index(a, a.locations.add(str(folder)))
+    entries_only_in_its_file(b, a)
+    with b.write() as db:
+        db.execute("DELETE FROM catalogue_locations WHERE device_id = ?", (str(alpha.device.id),))
+    done = await migrate(b)
+    assert [loc.path for loc in done.adopted] == [str(folder)] and done.not_indexed == []
+    hits = search.run(b, search.Query("beach"))
+    assert [(h.device_id, h.path) for h in hits] == [(beta.device.id, str(folder / "2024" / "summer" / "beach.jpg"))]
