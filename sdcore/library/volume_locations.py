@@ -131,8 +131,8 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
     """Make this device's the locations other devices of the library have on the disks mounted here now
     (`mounted`: list_volumes()), at the folder they are in on the disk, keeping their entries (and the tags, notes
     and favourites on them) where the library's tables hold them; a location whose entries are in its device's kept
-    catalogue file is given its root folder (the tags on its contents find its files again once indexed); returns
-    them (index them again: a rescan finds what changed, or everything). Not a disk of this
+    catalogue file is given its root folder and, at their paths, the entries its tags, notes and favourites are on
+    (sdcore.library.adopt.take); returns them (index them again: a rescan finds what changed). Not a disk of this
     system's own, nor a folder of a disk this device has a location in already (a cloned disk mounted on both
     devices: each keeps its own)."""
     from sdcore.library.adopt import folder_here, take

@@ -6,6 +6,7 @@ its root and indexed here. Real cores, real catalogue files, real loop-mounted e
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from sdcore import metadata, search, tags
@@ -13,7 +14,7 @@ from sdcore.api import Api
 from sdcore.core import Core
 from sdcore.library import Library
 from sdcore.library.adopt import migrate
-from sdcore.library.entries import entry_at, paths_of
+from sdcore.library.entries import entry_at
 from sdcore.library.volume_locations import take_over
 from sdcore.sdpath import SdPath
 from sdcore.sync import catalogue, catalogue_store
@@ -95,23 +96,37 @@ async def test_a_kept_catalogues_location_on_a_disk_plugged_in_here_is_taken_ove
 ) -> None:
     with photos_disk(tmp_path) as (disk, media):
         (media / "2019").mkdir()
-        for name in ("beach.jpg", "harbour.jpg"):
+        (media / "2019" / "boats").mkdir()
+        for name in ("beach.jpg", "harbour.jpg", "boats/sloop.jpg"):
             (media / "2019" / name).write_bytes(name.encode() * 50)
         a, b = alpha.library(), beta.library()
         await index(a, a.locations.add(str(media / "2019"), mode="content"))
         entries_only_in_its_file(b, a)
-        harbour = entry_at(b, str(media / "2019" / "harbour.jpg"), alpha.device.id)  # its global id, in the file
-        tags.create(b, "sea")
-        tags.assign(b, "sea", [harbour], content=True)
+
+        def at(rel: str, device: uuid.UUID) -> int:
+            return entry_at(b, str(media / "2019" / rel), device)
+
+        for name in ("sea", "trip", "rigs"):
+            tags.create(b, name)
+        tags.assign(b, "sea", [at("harbour.jpg", alpha.device.id)], content=True)  # by global ids, in the file
+        tags.assign(b, "trip", [at("boats/sloop.jpg", alpha.device.id)])
+        tags.assign(b, "rigs", [at("boats", alpha.device.id)])
+        metadata.set_note(b, at("boats/sloop.jpg", alpha.device.id), "the blue one")
+        metadata.set_favorite(b, [at("beach.jpg", alpha.device.id)])
 
         [taken] = take_over(b)  # the disk is plugged in here: the location is beta's
         await index(b, taken)
-        assert own(b) == [(str(media / "2019"), 3)]  # its root and two files, indexed here
+        assert own(b) == [(str(media / "2019"), 5)]  # its root, a folder and three files, indexed here
         hits = search.run(b, search.Query("harbour"))  # once: beta's own, no longer alpha's from the file
         assert [(h.device_id, h.path) for h in hits] == [(beta.device.id, str(media / "2019" / "harbour.jpg"))]
-        assert [paths_of(b, [t.entry_id]) for t in tags.entries(b, "sea")] == [
-            {hits[0].entry_id: str(media / "2019" / "harbour.jpg")}
-        ]  # the tag on its content, on beta's own copy
+        mine = beta.device.id
+        assert [t.entry_id for t in tags.entries(b, "sea")] == [at("harbour.jpg", mine)]  # on its content: beta's copy
+        assert [t.entry_id for t in tags.entries(b, "trip")] == [at("boats/sloop.jpg", mine)]  # and on the same files
+        assert [t.entry_id for t in tags.entries(b, "rigs")] == [at("boats", mine)]
+        assert metadata.note(b, at("boats/sloop.jpg", mine)) == "the blue one"
+        assert metadata.favorites(b) == [at("beach.jpg", mine)]
+        assert search.run(b, search.Query("blue one"))[0].path == str(media / "2019" / "boats" / "sloop.jpg")
+        assert [t.name for t in tags.list(b)] == ["rigs", "sea", "trip"] and all(t.entries + t.contents == 1 for t in tags.list(b))
 
 
 async def test_a_made_up_claim_on_a_kept_catalogues_location_is_still_refused(
