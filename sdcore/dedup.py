@@ -316,18 +316,37 @@ def find(
 
 
 def copies_of(library: Library, entry_id: int, limit: int = 20) -> list[str]:
-    """Paths of the other indexed files with this entry's content (same cas_id; `find` confirms by full hash)."""
+    """The other indexed files with this entry's content (same cas_id; `find` confirms by full hash): the library's own
+    and those in other devices' kept catalogues (read there by cas_number, as `across_devices`), for an entry of either;
+    this device's by path, first, another device's as "NAME:path"."""
     from sdcore.library.entries import paths_of
+    from sdcore.sync import catalogue_store
+    from sdcore.sync.kept_entries import cas_id_of, device_name, with_content
 
-    ids = [
-        row[0]
-        for row in library.read().execute(
-            "SELECT o.id FROM entries e JOIN entries o ON o.content_id = e.content_id AND o.id != e.id"
-            " WHERE e.id = ? AND e.content_id IS NOT NULL LIMIT ?",
-            (entry_id, limit),
+    found = cas_id_of(library, entry_id)
+    if found is None or found[1] is None:
+        return []
+    cas_id, here = found[1], str(library.context.device_id)
+    kept = catalogue_store.kept(library)
+    theirs = [loc.id for loc in library.locations.list() if loc.device_id in kept]  # (rows of theirs left: not read)
+    device_of = dict(
+        library.read().execute(
+            "SELECT e.id, l.device_id FROM content_identities c JOIN entries e ON e.content_id = c.id"
+            f" JOIN locations l ON l.id = e.location_id WHERE c.cas_id = ? AND e.id != ? AND {_not_in('e.location_id', theirs)}"
+            " LIMIT ?",
+            (cas_id, entry_id, limit),
         )
+    )
+    by_slot = {slot: str(device) for device, slot in kept.items()}
+    for other, _ in with_content(library, [cas_id]):
+        if other != entry_id:
+            device_of[other] = by_slot[other >> catalogue_store.SLOT_BITS]
+    names = {device: device_name(library, uuid.UUID(device)) for device in set(device_of.values()) - {here}}
+    shown = [
+        (device_of[i] != here, path if device_of[i] == here else f"{names[device_of[i]]}:{path}")
+        for i, path in paths_of(library, list(device_of)).items()
     ]
-    return sorted(paths_of(library, ids).values())
+    return [text for _, text in sorted(shown)[:limit]]
 
 
 def _candidate_groups(library: Library, locations: dict[int, Location], min_size: int) -> Iterator[list[_Candidate]]:

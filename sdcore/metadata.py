@@ -74,7 +74,12 @@ def is_favorite(library: Library, entry_id: int) -> bool:
 
 def favorites(library: Library) -> list[int]:
     """The ids of every favourite entry, oldest favourite first."""
-    return [r[0] for r in library.read().execute("SELECT entry_id FROM user_metadata WHERE favorite ORDER BY updated, entry_id")]
+    from sdcore.sync.kept_entries import shown_sql
+
+    rows = library.read().execute(
+        f"SELECT entry_id FROM user_metadata WHERE favorite AND {shown_sql(library, 'entry_id')} ORDER BY updated, entry_id"
+    )
+    return [r[0] for r in rows]
 
 
 def _require(library: Library, db: sqlite3.Connection, entry_id: int) -> None:

@@ -91,9 +91,11 @@ def get(library: Library, name: str) -> Tag:
 
 def list(library: Library) -> builtins.list[Tag]:
     """Every tag, parents before their children, with how many entries and contents carry each."""
+    from sdcore.sync.kept_entries import shown_sql
+
     rows = library.read().execute(
         "SELECT t.id, t.name, t.color, t.created,"
-        " (SELECT count(*) FROM tag_assignments a WHERE a.tag_id = t.id AND a.entry_id IS NOT NULL),"
+        f" (SELECT count(*) FROM tag_assignments a WHERE a.tag_id = t.id AND {shown_sql(library, 'a.entry_id')}),"
         " (SELECT count(*) FROM tag_assignments a WHERE a.tag_id = t.id AND a.cas_id IS NOT NULL)"
         " FROM tags t ORDER BY replace(t.name, '/', char(1)) COLLATE NOCASE"
     )
@@ -187,12 +189,14 @@ def remove(library: Library, name: str, entry_ids: Iterable[int], content: bool 
 
 def entries(library: Library, name: str, nested: bool = True) -> builtins.list[Tagged]:
     """Entries carrying a tag (or, with `nested`, any tag below it), directly or through their content."""
+    from sdcore.sync.kept_entries import shown_sql
+
     conn = library.read()
     tag = _require(conn, normalize(name))
     names = {tag_id: tag_name for tag_id, tag_name in (_subtree(conn, tag.name) if nested else [(tag.id, tag.name)])}
     marks = ",".join("?" * len(names))
     rows = conn.execute(
-        f"SELECT a.entry_id, a.tag_id, 0 FROM tag_assignments a WHERE a.tag_id IN ({marks}) AND a.entry_id IS NOT NULL"
+        f"SELECT a.entry_id, a.tag_id, 0 FROM tag_assignments a WHERE a.tag_id IN ({marks}) AND {shown_sql(library, 'a.entry_id')}"
         f" UNION ALL SELECT e.id, a.tag_id, 1 FROM tag_assignments a JOIN content_identities c ON c.cas_id = a.cas_id"
         f" JOIN entries e ON e.content_id = c.id WHERE a.tag_id IN ({marks}) ORDER BY 1",
         [*names, *names],

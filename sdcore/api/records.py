@@ -156,7 +156,7 @@ class EntryDetails:
     tags: tuple[str, ...] = ()
     favourite: bool = False
     note: str | None = None
-    same_content: tuple[str, ...] = ()  # paths on this device
+    same_content: tuple[str, ...] = ()  # paths on this device, then "DEVICE:path" on others (kept catalogues)
 
 
 @dataclass(frozen=True, slots=True)

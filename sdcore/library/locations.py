@@ -17,6 +17,8 @@ from sdcore.library.schema import DIR_CODE, mode_code_sql, next_entry_id
 from sdcore.sdpath import DeviceId, display, from_db, to_db
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from sdcore.library.library import Library
 
 MODES = ("shallow", "content", "deep")
@@ -83,6 +85,19 @@ _COLUMNS = (
 )
 
 
+def add_root(db: sqlite3.Connection, location_id: int, st: os.stat_result) -> int:
+    """Give a location its root folder's entry (`st`: the folder's stat), in the write transaction `db`; its id."""
+    root = db.execute(
+        "INSERT INTO entries (id, location_id, parent_id, name, kind_code, inode, mtime, mode_code)"
+        f" VALUES (?1, ?2, NULL, '', {DIR_CODE}, ?3, ?4, {mode_code_sql('?5', str(DIR_CODE))})",
+        (next_entry_id(db), location_id, st.st_ino, st.st_mtime, st.st_mode),
+    ).lastrowid
+    assert root is not None
+    db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, location_id))
+    db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, location_id))
+    return root
+
+
 def _location(row: tuple) -> Location:
     state, root_id, created, scanned, volume_id, volume_label, volume_path, volume_seen = row[6:]
     return Location(
@@ -132,13 +147,8 @@ class Locations:
                  None if inside is None else to_db(inside), volume and now),
             )
             location_id = cur.lastrowid
-            root = db.execute(
-                "INSERT INTO entries (id, location_id, parent_id, name, kind_code, inode, mtime, mode_code)"
-                f" VALUES (?1, ?2, NULL, '', {DIR_CODE}, ?3, ?4, {mode_code_sql('?5', str(DIR_CODE))})",
-                (next_entry_id(db), location_id, st.st_ino, st.st_mtime, st.st_mode),
-            ).lastrowid
-            db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, '')", (root, location_id))
-            db.execute("UPDATE locations SET root_id = ? WHERE id = ?", (root, location_id))
+            assert location_id is not None
+            add_root(db, location_id, st)
         self._changed("location added")
         return self.get(location_id)  # type: ignore[arg-type]
 

@@ -130,7 +130,9 @@ def follow(library: Library, mounted: list[Volume] | None = None, gone: set[str]
 def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Location]:
     """Make this device's the locations other devices of the library have on the disks mounted here now
     (`mounted`: list_volumes()), at the folder they are in on the disk, keeping their entries (and the tags, notes
-    and favourites on them); returns them (index them again: a rescan finds what changed). Not a disk of this
+    and favourites on them) where the library's tables hold them; a location whose entries are in its device's kept
+    catalogue file is given its root folder and, at their paths, the entries its tags, notes and favourites are on
+    (sdcore.library.adopt.take); returns them (index them again: a rescan finds what changed). Not a disk of this
     system's own, nor a folder of a disk this device has a location in already (a cloned disk mounted on both
     devices: each keeps its own)."""
     from sdcore.library.adopt import folder_here, take
@@ -145,7 +147,7 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
     taken: list[Location] = []
     for loc in theirs:
         volume = by_id.get(loc.volume_id or "")
-        if volume is None or loc.root_id is None:  # (no root folder came with it: it could not be indexed here)
+        if volume is None or not _rooted(library, loc):  # (no root folder came with it: a claim of nothing)
             continue
         path = os.path.normpath(os.path.join(volume.mount_point, from_db(loc.volume_path or "")))
         if os.path.commonpath([path, volume.mount_point]) != volume.mount_point or not folder_here(path):
@@ -168,6 +170,15 @@ def take_over(library: Library, mounted: list[Volume] | None = None) -> list[Loc
     if taken:
         library.context.bus.publish(LibraryChanged(library.id, MOVED))
     return taken
+
+
+def _rooted(library: Library, loc: Location) -> bool:
+    """Whether another device's location has its root folder: in the file of its device's catalogue kept here (its
+    entries are there), else in the library's tables."""
+    from sdcore.sync import kept_entries
+
+    kept = kept_entries.of_location(library, loc)
+    return loc.root_id is not None if kept is None else kept[0].root_of(kept[1]) is not None
 
 
 def _nested(one: str, other: str) -> bool:
@@ -204,9 +215,15 @@ def refuse_offline(library: Library, paths: list[str]) -> None:
 def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
     """How many of the location's indexed entries are not where the index has them (estimated from an even sample
     when there are many, see SAMPLE), and how many it has."""
-    db = library.read()
+    from sdcore.sync import kept_entries
+
+    db, location_id, root = library.read(), loc.id, loc.root_id
+    kept = kept_entries.of_location(library, loc)
+    if kept is not None:  # another device's location whose entries are in its kept catalogue file, by its ids
+        db, location_id = kept[0].conn, kept[1]
+        root = (kept[0].root_of(location_id) or kept[0].high) ^ kept[0].high
     (total,) = db.execute(
-        "SELECT COUNT(*) FROM entries WHERE location_id = ? AND id != ?", (loc.id, loc.root_id)
+        "SELECT COUNT(*) FROM entries WHERE location_id = ? AND id != ?", (location_id, root)
     ).fetchone()
     if total <= DROP_LEAST:
         return 0, total
@@ -214,7 +231,7 @@ def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
     rows = db.execute(
         "SELECT p.path, e.name FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
         " WHERE e.location_id = ? AND e.id % ? = 0",
-        (loc.id, step),
+        (location_id, step),
     ).fetchall()
     if not rows:
         return 0, total

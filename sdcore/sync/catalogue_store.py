@@ -103,8 +103,13 @@ def kept(library: Library) -> dict[DeviceId, int]:
 
 def location_ids(library: Library, device_id: DeviceId) -> dict[int, int]:
     """The library's ids of another device's locations (its `locations` table holds them) -> that device's own ids
-    (those of its catalogue file)."""
-    rows = library.read().execute("SELECT location_id, origin_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),))
+    (those of its catalogue file); not one this device took over (its disk plugged in here: this device's own now,
+    its entries in the library's tables; what the file still holds of it is not read)."""
+    rows = library.read().execute(
+        "SELECT c.location_id, c.origin_id FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
+        " WHERE c.device_id = ?1 AND l.device_id = ?1",
+        (str(device_id),),
+    )
     return dict(rows.fetchall())
 
 

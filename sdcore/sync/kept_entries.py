@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from sdcore.library.library import Library
+    from sdcore.library.locations import Location
     from sdcore.sdpath import DeviceId
 
 _LOW = (1 << SLOT_BITS) - 1
@@ -64,6 +65,16 @@ def of_device(library: Library, device_id: DeviceId) -> Source | None:
     return None if slot is None else _source(library, device_id, slot)
 
 
+def of_location(library: Library, location: Location) -> tuple[Source, int] | None:
+    """The kept catalogue holding the entries of another device's location, and its owner's id for the location (None
+    when that device's catalogue is not kept, or does not map the location: its entries, if any, are the library's)."""
+    source = of_device(library, location.device_id)
+    if source is None:
+        return None
+    owners = source.local(location.id)
+    return None if owners == -1 else (source, owners)
+
+
 def of_slot(library: Library, slot: int) -> Source | None:
     """The kept catalogue of the device given `slot` (None when no device has it or its file is not kept)."""
     row = library.read().execute("SELECT device_id FROM catalogue_slots WHERE slot = ?", (slot,)).fetchone()
@@ -79,6 +90,25 @@ def _source(library: Library, device_id: DeviceId, slot: int) -> Source | None:
         return None
     owners = catalogue_store.location_ids(library, device_id)
     return Source(conn, slot << SLOT_BITS, {theirs: mine for mine, theirs in owners.items()}, device_id)
+
+
+def device_name(library: Library, device_id: DeviceId) -> str:
+    """Another device's name (a peer's text: `display` it): as the library's tables have it, else as its kept file
+    calls it (a first sync has not written it yet), else its id."""
+    row = library.read().execute("SELECT name FROM devices WHERE id = ?", (str(device_id),)).fetchone()
+    source = of_device(library, device_id) if row is None else None
+    if source is not None:
+        row = source.conn.execute("SELECT device_name FROM main.catalogue").fetchone()
+    return str(device_id) if row is None else str(row[0])
+
+
+def shown_sql(library: Library, column: str) -> str:
+    """SQL that holds for an entry id in `column` the library can show: its own, or a global id of a device whose
+    catalogue is kept here. The rows (tags, notes, favourites) on a forgotten device's entries stay but show nowhere;
+    its slot is never given again, so once it rejoins and its file is kept again they show as they were, and the ops
+    it sends meanwhile land on them as on any global id."""
+    slots = ",".join(map(str, sorted(catalogue_store.kept(library).values())))
+    return f"({column} < {1 << SLOT_BITS} OR ({column} >> {SLOT_BITS}) IN ({slots}))"
 
 
 def sources(library: Library, entry_ids: Iterable[int]) -> list[tuple[Source, list[int]]]:
@@ -121,8 +151,8 @@ def cas_id_of(library: Library, entry_id: int) -> tuple[str, str | None] | None:
 
 
 def with_content(library: Library, cas_ids: Sequence[str]) -> list[tuple[int, str]]:
-    """(global id, cas_id) of every entry of the kept catalogues with one of these contents (their files hold cas_ids as
-    `cas_number`s, indexed)."""
+    """(global id, cas_id) of every entry of the kept catalogues with one of these contents, in the locations of theirs
+    the library holds (their files hold cas_ids as `cas_number`s, indexed)."""
     from sdcore.sync.catalogue_file import cas_id_of as cas_of_number
     from sdcore.sync.catalogue_file import cas_number
 
@@ -134,10 +164,12 @@ def with_content(library: Library, cas_ids: Sequence[str]) -> list[tuple[int, st
         source = _source(library, device_id, slot) if device_id != library.context.device_id else None
         if source is None:
             continue
+        places = ",".join(map(str, source.locations or {}))  # (not a location taken over here: this device's now)
         for start in range(0, len(numbers), 500):
             chunk = numbers[start : start + 500]
             rows = source.conn.execute(
-                f"SELECT id, cas_number FROM main.entries WHERE cas_number IS NOT NULL AND cas_number IN ({','.join('?' * len(chunk))})",
+                f"SELECT id, cas_number FROM main.entries WHERE cas_number IS NOT NULL AND cas_number IN ({','.join('?' * len(chunk))})"
+                f" AND location_id IN ({places})",
                 chunk,
             )
             found += [(owner_id | source.high, cas_of_number(number)) for owner_id, number in rows]
