@@ -316,14 +316,33 @@ class Api:
 
     async def read(self, path: SdPath, offset: int = 0) -> AsyncIterator[bytes]:
         """A file's bytes from `offset`, in chunks."""
-        async with self._core_holding_archive(path) as remote:
-            if remote is not None:
-                async for chunk in remote.read(path, offset):
-                    yield chunk
-                return
-        fs = self._archive(path, member=True) or self._core.fs_for(path.device_id)
-        async for chunk in fs.open_read(path.path, offset):
-            yield chunk
+        try:
+            async with self._core_holding_archive(path) as remote:
+                if remote is not None:
+                    async for chunk in remote.read(path, offset):
+                        yield chunk
+                    return
+            fs = self._archive(path, member=True) or self._core.fs_for(path.device_id)
+            async for chunk in fs.open_read(path.path, offset):
+                yield chunk
+        except SdError:
+            offline = await self._offline(path, "read")
+            if offline is None:
+                raise
+            raise offline from None
+
+    async def _offline(self, path: SdPath, what: str) -> SdError | None:
+        """For a file of a device out of reach whose catalogue the library holds: the error that says so (its files
+        listed and searched from the catalogue, not `what`), as a listing of it says it; None otherwise."""
+        if self._core.is_local(path):
+            return None
+        off = await self.offline(path)
+        if off is None:
+            return None
+        from sdcore.sync.catalogue import DeviceOffline
+
+        return DeviceOffline(f"{display(off.device.name)} is {off.describe()}: its files are listed and searched from"
+                             f" its catalogue, not {what}")  # fmt: skip
 
     @contextlib.asynccontextmanager
     async def _core_holding_archive(self, path: SdPath) -> AsyncIterator[RemoteApi | None]:
@@ -353,7 +372,7 @@ class Api:
                 made = await network.call(path.device_id, "preview", path=os.fsencode(path.path), box=list(box))
                 return preview.from_wire(made, box)
             except SdError as exc:
-                return Preview(note=f"no preview from that device: {exc}")
+                return Preview(note=str(await self._offline(path, "shown") or f"no preview from that device: {exc}"))
         if self._archive(path, member=True) is not None:
             return Preview(note="inside an archive: F5 unpacks it to see it")
         thumbnail = await self._thumbnail(path) if preview.extension_of(path.name) in preview.IMAGES else None

@@ -11,11 +11,13 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     names,
     own_home,
     settle,
+    shown_text,
     wait_for,
 )
 
 from sdcore.core import Core
 from sdcore.sdpath import SdPath
+from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.sidebar import Sidebar
 from tests.functional.test_catalogue import device, index, make_photos, sync
 
@@ -123,3 +125,6 @@ async def test_go_to_a_folder_or_a_file_of_an_offline_device_opens_it_from_its_c
         await answer_prompt(pilot, app, "ctrl+l", f"alpha:{photos}/notes.txt")
         await wait_for(pilot, lambda: pane.file_list.current is not None and pane.file_list.current.name == "notes.txt")
         assert pane.path is not None and pane.path.path == str(photos)
+        inspector = explorer(app).query_one(Inspector)  # (it said "cannot reach alpha (…: Connect call failed …)")
+        await wait_for(pilot, lambda: "alpha is offline, as of" in shown_text(inspector).replace("\n", " "))
+        assert "Errno" not in shown_text(inspector)
