@@ -178,6 +178,12 @@ class FileActions(ExplorerBase):
     async def _transfer(self, kind: str, sources: list[SdPath], destination: SdPath) -> bool:
         """Start a copy or move job into `destination`, asking first what to do with names already there;
         whether a job started."""
+        for path in {p.device_id: p for p in [*sources, destination]}.values():  # (before asking anything)
+            off = await self.api.offline(path)
+            if off is not None:
+                self.status(f"{self._label(path)} is {off.describe()}: it is listed from its catalogue, nothing is"
+                            f" {'copied' if kind == 'copy' else 'moved'} until it is back", error=True)  # fmt: skip
+                return False
         if is_archive_name(destination.name) and (await self.api.stat(destination)).kind == "file":
             self.status(f"{self._label(destination)} is an archive, read-only here: copy into a folder", error=True)
             return False

@@ -17,6 +17,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 
 from sdcore.core import Core
 from sdcore.sdpath import SdPath
+from sdtui.screens.conflict import ConflictScreen
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.sidebar import Sidebar
 from tests.functional.test_catalogue import device, index, make_photos, sync
@@ -128,3 +129,24 @@ async def test_go_to_a_folder_or_a_file_of_an_offline_device_opens_it_from_its_c
         inspector = explorer(app).query_one(Inspector)  # (it said "cannot reach alpha (…: Connect call failed …)")
         await wait_for(pilot, lambda: "alpha is offline, as of" in shown_text(inspector).replace("\n", " "))
         assert "Errno" not in shown_text(inspector)
+
+
+async def test_f5_from_a_device_switched_off_says_so_before_asking_anything(tmp_path: Path) -> None:
+    """F5 of an offline device's file asked whether to keep both names (the other pane on the same folder), then
+    failed with "cannot reach alpha (…: Connect call failed …)"; now it says at once that alpha is offline."""
+    photos = make_photos(tmp_path / "on-alpha")
+    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
+        a = alpha.library()
+        await index(a, a.locations.add(str(photos)))
+        sync(a, here.library())
+
+    app = app_for(tmp_path, f"alpha:{photos}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: names(pane) == ["2024", "notes.txt"])
+        pane.put_cursor_on("notes.txt")
+        await pilot.press("f5")
+        status = explorer(app).query_one("#status")
+        await wait_for(pilot, lambda: "offline, as of" in str(status.render()))
+        assert not isinstance(app.screen, ConflictScreen) and "Errno" not in str(status.render())
