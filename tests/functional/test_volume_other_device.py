@@ -131,8 +131,8 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
     machines.sd("a", "--library", "Photos", "tag", "create", "summer")
     machines.sd("a", "--library", "Photos", "tag", "add", "summer", str(on_alpha / "2019" / "beach.jpg"))
     machines.sd("a", "--library", "Photos", "note", str(on_alpha / "2019" / "rocks" / "photo-7.jpg"), "the grey one")
-    eventually(lambda: machines.query("b", "SELECT 1 FROM tag_assignments a JOIN entries e ON e.id = a.entry_id"
-                                           " WHERE e.name = 'beach.jpg'"), 30, "alpha's catalogue and tag on beta")  # fmt: skip
+    eventually(lambda: [t["path"] for t in machines.json("b", "--library", "Photos", "tag", "show", "summer")],
+               30, "alpha's catalogue and tag on beta")
     listed = machines.json("b", "--library", "Photos", "location", "list")
     assert [loc["path"] for loc in listed] == [str(on_alpha / "2019")] and listed[0]["device_id"] == mine["device_id"]
     alpha_id = mine["device_id"]
