@@ -190,7 +190,7 @@ def _matches(
     for glob in globs:  # the glob's literal parts, searched as terms, find the candidates; the name must match it
         where.append("e.name LIKE ? ESCAPE '\\'")
         params.append(re.sub(r"[%_\\]", r"\\\g<0>", glob).replace("*", "%").replace("?", "_"))
-    facets = _ext_facets(query.ext)
+    facets = _ext_facets(query.ext) if _indexed(conn) else ""  # (the filter on the extension checks each row)
     cap = query.limit if where else max(query.limit, RELEVANCE_CANDIDATES // share)  # (a filter of the person's: few match)
     if skipped:
         where.append(f"e.location_id NOT IN ({','.join('?' * len(skipped))})")
@@ -212,7 +212,7 @@ def _nowhere(conn: sqlite3.Connection, term: str) -> bool:
     and checked for it (two words, one of them in no file: 19 ms over 1,000,000 entries; sorted by size, 65 ms).
     """
     plan = _in_indexes(term)
-    if plan is None or "/" in term:
+    if plan is None or "/" in term or not _indexed(conn):
         return False
     try:
         if conn.execute(
@@ -480,6 +480,13 @@ def _trigrams(term: str) -> str:
     return " AND ".join(dict.fromkeys(_phrase(term[i : i + 3]) for i in starts))
 
 
+def _indexed(conn: sqlite3.Connection) -> bool:
+    """False on a kept catalogue whose search index is not built yet (sdcore.sync.catalogue_store.keep puts it in place
+    listable first, then indexes it, a second or so for 200,000 entries): its names are read and checked one by one
+    until then (tens of milliseconds), so a first sync's files are found as soon as they are listed."""
+    return conn.execute("SELECT 1 FROM temp.sqlite_schema WHERE name = 'search_index'").fetchone() is None
+
+
 def _in_indexes(term: str) -> _Plan | None:
     """How the indexes find `term`, or None when they cannot (too short a term: it is checked row by row)."""
     if "/" not in term:
@@ -553,7 +560,7 @@ def _sources(
         rows = rows.replace(_TEXT_IF_CHECKED, _WITH_TEXT if in_path else _NOTE if checks and scope != "name" else "")
         return rows + "".join(f" AND {sql}" for sql, _ in checks), [a for _, args in checks for a in args]
 
-    plans = {t: plan for t in terms if (plan := _in_indexes(t)) is not None}
+    plans = {t: plan for t in terms if (plan := _in_indexes(t)) is not None} if _indexed(conn) else {}
     indexed = sorted(plans, key=len, reverse=True)[:3]
     if scope == "name":
         if any("/" in t for t in terms):

@@ -427,31 +427,34 @@ async def test_a_library_of_schema_33_gets_the_slots_table_and_keeps_its_catalog
         reopened.close()
 
 
-async def test_a_kept_catalogue_whose_search_index_is_not_built_is_found_by_nothing_not_by_the_librarys_index(
+async def test_a_kept_catalogue_whose_search_index_is_not_built_is_searched_by_its_names_never_by_the_librarys_index(
     library: Library, receiver: Library, tmp_path: Path
 ) -> None:
     """An unqualified `search_index` on a catalogue that lacks one named the library's own, by its own ids: a search
     then showed the catalogue's entries of those numbers, whatever their names (a file kept before its index is
-    built, as a first sync made listable first will keep it)."""
+    built, as a first sync made listable first keeps it). Its names are read one by one until it is: the same hits
+    as once it is indexed."""
     await indexed(receiver, make_home(tmp_path / "receivers-home"))  # its own entries, numbered 1, 2, ... as alpha's
     conn = await kept_from(library, receiver, tmp_path)
+    places = {loc.id: loc for loc in library.locations.list()}
+    queries = [search.Query(text) for text in ("winter", "beach", "photos", "docs", "photos 2024", "zzzz")] + [
+        search.Query("", ext=("jpg",)), search.Query("e", sort="size"), search.Query("winter", sort="name")]
+    indexed_hits = [[(h.name, h.entry_id) for h in search.run_on(conn, receiver, q, places)] for q in queries]
     conn.close()
     with contextlib.closing(sqlite3.connect(path_of(receiver, library.context.device_id))) as file:
         for name in ("search_index", "folder_index", "note_index"):
             file.execute(f"DROP TABLE {name}")
     slot = slot_of(receiver, library.context.device_id, make=True)
     with contextlib.closing(connect(receiver, library.context.device_id, slot)) as bare:
-        places = {loc.id: loc for loc in library.locations.list()}
-        for text in ("winter", "beach", "photos", "docs"):
-            assert search.run_on(bare, receiver, search.Query(text), places) == [], text
-    assert {hit.device_id for hit in search.run(receiver, search.Query("winter"))} == {receiver.context.device_id}
+        hits = [[(h.name, h.entry_id) for h in search.run_on(bare, receiver, q, places)] for q in queries]
+    assert hits == indexed_hits and all(indexed_hits[:5]) and not indexed_hits[5]
 
 
 async def test_a_kept_catalogue_lists_as_soon_as_it_is_checked_and_is_searched_once_its_index_is_built(
     library: Library, receiver: Library, tmp_path: Path
 ) -> None:
     """A first sync's file is listable before its search index is built (the index alone costs more than the copy
-    of the whole database by scp): in place, found by no search, until keep puts the indexed file in its place."""
+    of the whole database by scp): in place, searched name by name, until keep puts the indexed file in its place."""
     await indexed(library, make_home(tmp_path / "home"))
     device = library.context.device_id
     make(library, staging_path(receiver, device))
@@ -465,7 +468,8 @@ async def test_a_kept_catalogue_lists_as_soon_as_it_is_checked_and_is_searched_o
         seen["inode"] = os.stat(path_of(receiver, device)).st_ino
 
     keep(receiver, device, listable=listable)
-    assert {row[0] for row in seen["listed"]} >= {"photos", "docs"} and seen["found"] == []
+    assert {row[0] for row in seen["listed"]} >= {"photos", "docs"}
+    assert {hit.name for hit in seen["found"]} == {"winter.jpg", "copy of winter.jpg"}
     with contextlib.closing(connect(receiver, device, slot_of(receiver, device) or 0)) as conn:
         assert {hit.name for hit in search.run_on(conn, receiver, search.Query("winter"), places)} == {
             "winter.jpg", "copy of winter.jpg"}  # fmt: skip
