@@ -1,0 +1,98 @@
+"""Attacks on another device's catalogue kept as a file and wired into sync (issue 16): alpha, paired with full trust
+and sharing "Photos" with beta, sends beta whatever it likes once beta has fetched and kept its catalogue file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore import net, search
+from sdcore.core import Core
+from sdcore.index.listing import list_indexed
+from sdcore.library.damage import uri
+from sdcore.net.trust import Peer
+from sdcore.sync import catalogue, catalogue_store, protocol
+from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueLocation, CatalogueRefused, ref_of
+from sdcore.sync.service import sync_of
+from tests.functional.test_catalogue_transport import shared
+
+__all__ = ["shared"]  # (the fixture: alpha's "Photos" shared with beta, nothing pulled yet)
+
+
+def kept_location(b: Core, a: Core) -> tuple[int, int, str]:
+    """alpha's location as the file beta keeps of it says: (its id, its root's id, its path), alpha's own ids."""
+    path = catalogue_store.path_of(b.library("Photos"), a.device.id)
+    with contextlib.closing(sqlite3.connect(uri(path, "mode=ro"), uri=True)) as conn:
+        row = conn.execute("SELECT id, root_id, path FROM locations").fetchone()
+    return int(row[0]), int(row[1]), str(row[2])
+
+
+def alpha_on(b: Core, a: Core) -> Peer:
+    peer = net.attach(b).trust.get(a.device.id)
+    assert peer is not None
+    return peer
+
+
+@pytest.mark.parametrize("where", ["entry", "root"])
+async def test_a_batch_naming_an_owners_id_past_2_40_is_refused_and_names_no_entry_of_another_slot(
+    shared: tuple[Core, Core, Path], where: str
+) -> None:
+    """An owner's id at or past 1 << 40 would read, once made global (slot << 40 | id), as an entry of another slot:
+    listed, it is tagged on another device's entry; searched, no global id numbers it (search fails)."""
+    a, b, home = shared
+    assert await sync_of(b).pull(str(a.device.id))  # the first sync: alpha's file kept on beta
+    mine = b.library("Photos")
+    location, root, path = kept_location(b, a)
+    since = catalogue.catalogue_watermark(mine, a.device.id)
+    evil = (3 << catalogue_store.SLOT_BITS) | 5  # | alpha's slot (1): slot 3's entry 5
+    if where == "entry":
+        entries = (CatalogueEntry(evil, location, root, "evil.txt", "file", None, 1, 0, 1.7e9, False, None),)
+        locations: tuple[CatalogueLocation, ...] = ()
+    else:
+        entries = ()
+        locations = (CatalogueLocation(location, path, "home", "content", "indexed", 1.7e9, 1.7e9, evil),)
+    batch = CatalogueBatch(a.device.id, "alpha", since, since + 1, since + 1, locations, entries)
+    with pytest.raises(CatalogueRefused, match="past"):
+        protocol.catalogue(mine).apply(
+            str(a.device.id), batch.pack()
+        )  # as beta's pull applies alpha's answer
+    assert catalogue.catalogue_watermark(mine, a.device.id) == since  # nothing written
+    listed = list_indexed(mine, str(home), a.device.id) or []
+    assert listed and "evil.txt" not in {e.name for e in listed}
+    assert {ref_of(mine.read(), e.entry_id).device_id for e in listed} == {a.device.id}
+    assert [h.name for h in search.run(mine, search.Query("winter"))] == ["winter.jpg", "copy of winter.jpg"]
+
+
+async def test_an_owner_whose_log_restarts_below_every_file_it_sends_is_fetched_once_again_not_forever(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    """alpha sends its file (head H), then answers beta's ask for changes since H with "restarted": beta forgets the file
+    and fetches it again, once; alpha saying so again fails the first sync with one line, not a loop of fetches."""
+    a, b, _home = shared
+    alpha = net.attach(a)
+    real_file = alpha._extensions["sync_catalogue_file"][0]
+    fetches: list[int] = []
+
+    async def counted(peer: Peer, library: object, offset: object) -> dict[str, Any]:
+        if offset == 0:
+            fetches.append(0)
+        return await real_file(peer, library, offset)
+
+    async def restarted(peer: Peer, library: object, since: object, limit: object) -> dict[str, Any]:
+        batch = CatalogueBatch(a.device.id, "alpha", 0, 0, 0)
+        return {"batch": batch.pack(), "up_to": 0, "head": 0, "restart": True}
+
+    alpha.expose("sync_catalogue_file", counted)
+    alpha.expose("sync_catalogue", restarted)
+    mine = b.library("Photos")
+    async with asyncio.timeout(30):
+        with contextlib.suppress(Exception):
+            await sync_of(b).pull(str(a.device.id))
+    assert len(fetches) == 2
+    (job,) = [j for j in mine.jobs.list() if j.kind == "sync"]
+    assert job.state == "failed" and "restarted" in (job.error or "")
