@@ -204,9 +204,15 @@ def refuse_offline(library: Library, paths: list[str]) -> None:
 def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
     """How many of the location's indexed entries are not where the index has them (estimated from an even sample
     when there are many, see SAMPLE), and how many it has."""
-    db = library.read()
+    db, location_id, root = library.read(), loc.id, loc.root_id
+    if loc.device_id != library.context.device_id:  # another device's, whose catalogue may be a file kept here
+        from sdcore.sync import kept_entries
+
+        kept = kept_entries.of_device(library, loc.device_id)
+        if kept is not None:  # (its entries are there, by its own ids: none is in the library's tables)
+            db, location_id, root = kept.conn, kept.local(loc.id), kept.owner_id(root)
     (total,) = db.execute(
-        "SELECT COUNT(*) FROM entries WHERE location_id = ? AND id != ?", (loc.id, loc.root_id)
+        "SELECT COUNT(*) FROM entries WHERE location_id = ? AND id != ?", (location_id, root)
     ).fetchone()
     if total <= DROP_LEAST:
         return 0, total
@@ -214,7 +220,7 @@ def missing_on_disk(library: Library, loc: Location) -> tuple[int, int]:
     rows = db.execute(
         "SELECT p.path, e.name FROM entries e JOIN directory_paths p ON p.entry_id = e.parent_id"
         " WHERE e.location_id = ? AND e.id % ? = 0",
-        (loc.id, step),
+        (location_id, step),
     ).fetchall()
     if not rows:
         return 0, total

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,20 @@ import pytest
 from sdcore import net, search
 from sdcore.core import Core
 from sdcore.index.listing import list_indexed
+from sdcore.library import Library
 from sdcore.library.damage import uri
+from sdcore.library.volume_locations import take_over
 from sdcore.net.trust import Peer
 from sdcore.sync import catalogue, catalogue_store, protocol
 from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueLocation, CatalogueRefused, ref_of
+from sdcore.sync.catalogue_file import make
 from sdcore.sync.service import sync_of
+from sdcore.volumes import list_volumes
+from tests.functional.test_catalogue import alpha, beta, index
 from tests.functional.test_catalogue_transport import shared
+from tests.functional.test_volume_hand_over import own, photos_disk
 
-__all__ = ["shared"]  # (the fixture: alpha's "Photos" shared with beta, nothing pulled yet)
+__all__ = ["alpha", "beta", "shared"]  # (fixtures: alpha's "Photos" shared with beta; two cores not paired)
 
 
 def kept_location(b: Core, a: Core) -> tuple[int, int, str]:
@@ -96,3 +103,44 @@ async def test_an_owner_whose_log_restarts_below_every_file_it_sends_is_fetched_
     assert len(fetches) == 2
     (job,) = [j for j in mine.jobs.list() if j.kind == "sync"]
     assert job.state == "failed" and "restarted" in (job.error or "")
+
+
+def kept_as_file(owner: Library, receiver: Library) -> None:
+    """The owner's catalogue taken by `receiver` as a first sync does (catalogue_transport without the wire): its file
+    kept, its locations adopted, the watermark at the file's head."""
+    device = owner.context.device_id
+    make(owner, catalogue_store.staging_path(receiver, device))
+    held = catalogue_store.keep(
+        receiver, device, None, lambda: catalogue.adopt_catalogue_file(receiver, device)
+    )
+    catalogue.catalogue_file_kept(receiver, device, held.head)
+
+
+async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_mounted_here_from_its_kept_file(
+    alpha: Core,  # noqa: F811
+    beta: Core,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """As test_volume_hand_over's test of tables: alpha says its 300 made-up files are beta's disk's 'spare' folder
+    (which beta never indexed). With alpha's catalogue a file, none of its entries is in beta's tables: the check of
+    how many are on the disk must read the file, or it finds none missing and beta takes 'spare' as its own."""
+    with photos_disk(tmp_path) as (_disk, media):
+        (media / "spare").mkdir()
+        (media / "spare" / "real.txt").write_bytes(b"real")
+        made_up = tmp_path / "made-up"
+        made_up.mkdir()
+        for n in range(300):
+            (made_up / f"invoice-{n}.pdf").write_bytes(b"%PDF")
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(made_up)))
+        kept_as_file(a, b)
+        [volume] = [v for v in list_volumes() if v.mount_point == str(media)]
+        head = catalogue.catalogue_watermark(b, alpha.device.id)
+        honest = catalogue.catalogue_changes(a, 0)
+        said = dataclasses.replace(honest.locations[0], volume_id=volume.id, volume_path="spare")
+        claim = CatalogueBatch(alpha.device.id, "alpha", head, head + 1, head + 1, (said,))
+        catalogue.apply_catalogue(b, alpha.device.id, CatalogueBatch.unpack(claim.pack()))
+
+        assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
+        assert own(b) == []
+        assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
