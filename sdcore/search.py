@@ -155,7 +155,8 @@ def run(library: Library, query: Query) -> list[Hit]:
         found.append(_Found(_matches(conn, library, query, places, theirs, share, score), places, None))
     for device, held in files.items():
         owners = catalogue_store.location_ids(library, device)  # the library's id -> the owner's
-        at = {owners[id]: loc for id, loc in places.items() if id in owners}
+        at = {owners[id]: loc for id, loc in places.items() if id in owners and loc.device_id == device}  # (not one
+        # this device took over from it: its entries are this device's rows now, the file's are stale until handed over)
         unknown = [id for (id,) in held.execute("SELECT id FROM locations") if id not in at]  # (none, once synced)
         found.append(_Found(_matches(held, library, query, at, unknown, share, score), at, kept[device]))
     return _merged(found, query, score)

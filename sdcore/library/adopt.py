@@ -91,6 +91,10 @@ def take(library: Library, loc: Location, path: str | None = None) -> Location:
     the caller indexes it again (a rescan: what differs here)."""
     here = str(library.locations.device_id)
     loc = loc if path is None else dataclasses.replace(loc, path=path)
+    from sdcore.sync.catalogue import kept_location_into_tables
+
+    with library.write() as db:  # its entries, if they are in a catalogue file kept here (committed: read below)
+        kept_location_into_tables(library, db, loc.id)
     with library.write() as db:
         # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
         db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sdcore import net, search
+from sdcore import net, search, tags
 from sdcore.core import Core
 from sdcore.index.listing import list_indexed
 from sdcore.library import Library
@@ -26,7 +26,7 @@ from sdcore.sync.service import sync_of
 from sdcore.volumes import list_volumes
 from tests.functional.test_catalogue import alpha, beta, index
 from tests.functional.test_catalogue_transport import shared
-from tests.functional.test_volume_hand_over import own, photos_disk
+from tests.functional.test_volume_hand_over import own, photos_disk, tagged
 
 __all__ = ["alpha", "beta", "shared"]  # (fixtures: alpha's "Photos" shared with beta; two cores not paired)
 
@@ -144,3 +144,45 @@ async def test_a_member_cannot_pass_off_files_it_made_up_as_a_folder_of_a_disk_m
         assert take_over(b) == []  # 300 of its 301 files are not on the disk: it is not this disk's folder
         assert own(b) == []
         assert [x.path for x in b.locations.list() if x.device_id == alpha.device.id] == [str(made_up)]
+
+
+async def test_a_location_taken_over_from_a_kept_file_keeps_its_entries_and_the_tags_put_on_them_here(
+    alpha: Core,  # noqa: F811
+    beta: Core,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """alpha's folder of a disk now mounted at beta is taken over by beta (sdcore.library.volume_locations: "keeping
+    their entries, and the tags, notes and favourites on them"). alpha's entries are in its kept file, not in beta's
+    tables: they are written there as the location is taken, the tag on alpha's beach.jpg moved to beta's row of it
+    (taken with none of them, the location could not be indexed: "has no root entry; remove and add it again")."""
+    with photos_disk(tmp_path) as (_disk, media):
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019")))
+        kept_as_file(a, b)
+        tags.create(b, "summer")
+        [beach] = search.run(b, search.Query("beach"))
+        tags.assign(b, "summer", [beach.entry_id])
+        assert [loc.path for loc in take_over(b)] == [str(media / "2019")]
+        assert own(b) == [(str(media / "2019"), 2)]  # its root and beach.jpg, beta's now
+        assert tagged(b) == ["beach.jpg"]
+
+
+async def test_a_location_taken_over_from_a_kept_file_is_searched_and_listed_once_as_this_devices(
+    alpha: Core,  # noqa: F811
+    beta: Core,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Once beta took over alpha's folder of a disk mounted at beta and indexed it, its files are beta's: alpha's kept
+    file, which still holds them until alpha hands the folder over, is not searched for them too."""
+    with photos_disk(tmp_path) as (_disk, media):
+        (media / "2019").mkdir()
+        (media / "2019" / "beach.jpg").write_bytes(b"sand" * 100)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019")))
+        kept_as_file(a, b)
+        [taken] = take_over(b)
+        await index(b, taken)
+        hits = search.run(b, search.Query("beach"))
+        assert [(h.path, h.device_id) for h in hits] == [(str(media / "2019" / "beach.jpg"), beta.device.id)]
