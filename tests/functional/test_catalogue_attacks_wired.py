@@ -24,7 +24,7 @@ from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueLocat
 from sdcore.sync.catalogue_file import make
 from sdcore.sync.service import sync_of
 from sdcore.volumes import list_volumes
-from tests.functional.test_catalogue import alpha, beta, index
+from tests.functional.test_catalogue import alpha, beta, device, index
 from tests.functional.test_catalogue_transport import shared
 from tests.functional.test_volume_hand_over import own, photos_disk, tagged
 
@@ -186,3 +186,40 @@ async def test_a_location_taken_over_from_a_kept_file_is_searched_and_listed_onc
         await index(b, taken)
         hits = search.run(b, search.Query("beach"))
         assert [(h.path, h.device_id) for h in hits] == [(str(media / "2019" / "beach.jpg"), beta.device.id)]
+
+
+def test_names_from_a_kept_catalogue_file_are_printed_escaped_by_sd(tmp_path: Path) -> None:
+    """alpha's file names (any bytes but '/' and NUL, as its disk allows) read from the file beta keeps of its
+    catalogue: `sd ls`, `sd search`, `sd tag show` never hand a terminal escape sequence to beta's terminal."""
+    from typer.testing import CliRunner
+
+    from sdtui.cli import app
+
+    folder = tmp_path / "on-alpha"
+    folder.mkdir()
+    evil = "\x1b]0;pwned\x07\x1b[2Jevil\u202etxt.exe"
+    (folder / evil).write_text("x")
+
+    async def share() -> None:
+        async with (
+            Core(device(tmp_path / "alpha", "alpha")) as a,
+            Core(device(tmp_path / "beta", "beta")) as b,
+        ):
+            await index(a.library(), a.library().locations.add(str(folder), mode="content"))
+            kept_as_file(a.library(), b.library())
+
+    asyncio.run(share())
+    runner = CliRunner()
+
+    def sd(*args: str) -> str:
+        result = runner.invoke(app, ["--data-dir", str(tmp_path / "beta"), *args])
+        assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)
+        return result.stdout
+
+    sd("tag", "create", "odd")
+    shown = [sd("ls", f"alpha:{folder}"), sd("search", "evil")]
+    sd("tag", "add", "odd", f"alpha:{folder}/{evil}")
+    shown.append(sd("tag", "show", "odd"))
+    for out in shown:
+        assert "evil" in out and "\x1b" not in out and "\x07" not in out and "\u202e" not in out, out
+        assert "\\x1b" in out
