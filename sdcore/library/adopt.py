@@ -87,21 +87,25 @@ def adopt(library: Library) -> Migrated:
 
 
 def take(library: Library, loc: Location, path: str | None = None) -> Location:
-    """Make another device's location this device's, at `path` (its own path by default), keeping its entries (one
-    whose entries are in its device's kept catalogue file has none here: given its root folder, and the entries that
-    tags, notes and favourites are on, `_shared_data_by_path`); the caller indexes it again (a rescan: what differs
-    here)."""
+    """Make another device's location this device's, at `path` (its own path by default), keeping its entries (those
+    in its device's kept catalogue file written into the library's tables first, with the shared data on them); one
+    with none anywhere is given its root folder and the entries its tags, notes and favourites are on
+    (`_shared_data_by_path`); the caller indexes it again (a rescan: what differs here)."""
     from sdcore.library.locations import add_root
 
     here = str(library.locations.device_id)
     loc = loc if path is None else dataclasses.replace(loc, path=path)
+    from sdcore.sync.catalogue import kept_location_into_tables
+
+    with library.write() as db:  # its entries, if they are in a catalogue file kept here (committed: read below)
+        kept_location_into_tables(library, db, loc.id)
     rooted = library.read().execute(
-        "SELECT 1 FROM entries WHERE id = ? AND location_id = ?", (loc.root_id, loc.id)
+        "SELECT 1 FROM locations l JOIN entries e ON e.id = l.root_id AND e.location_id = l.id WHERE l.id = ?", (loc.id,)
     ).fetchone()
-    st = os.stat(loc.path) if rooted is None else None
+    st = os.stat(loc.path) if rooted is None else None  # (none came: its catalogue is in no file kept here either)
     with library.write() as db:
-        if st is not None:  # its entries are in the file of its device's catalogue kept here (issue 16): none come
-            root = add_root(db, loc.id, st)  # with it; the index makes them here
+        if st is not None:  # no entries of it here: the index makes them; the shared data on them waits for them
+            root = add_root(db, loc.id, st)
             _shared_data_by_path(library, db, loc, root)
         # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
         db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))

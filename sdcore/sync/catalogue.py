@@ -843,6 +843,48 @@ _FILE_LOCATIONS = (
 )
 
 
+def kept_location_into_tables(library: Library, db: sqlite3.Connection, location_id: int) -> None:
+    """Another device's location whose entries are in the file of its catalogue kept here, its entries written into
+    the library's own tables (mapped to the owner's ids, as a batch of them was before issue 16), and the tags, notes
+    and favourites on them moved from their global ids to those rows; in the caller's write transaction. What a take
+    over (sdcore.library.adopt.take) keeps of it: the file holds them no more for this device (`_FILE_TAKEN`)."""
+    from sdcore.sync import kept_entries
+    from sdcore.sync.catalogue_file import cas_id_of
+
+    row = db.execute("SELECT device_id FROM locations WHERE id = ?", (location_id,)).fetchone()
+    source = None if row is None else kept_entries.of_device(library, uuid.UUID(row[0]))
+    origin = -1 if source is None else source.local(location_id)
+    if source is None or source.device_id is None or origin == -1:
+        return
+    file = source.conn
+    location = CatalogueLocation(*file.execute(f"{_FILE_LOCATIONS} WHERE id = ?", (origin,)).fetchone())
+    entries = [
+        CatalogueEntry(i, origin, parent, name, ENTRY_KINDS[kind], None if o is None else schema.OBJECT_KINDS[o], size,
+                       files, mtime, bool(hidden), None if cas is None else cas_id_of(cas))
+        for i, parent, name, kind, o, size, files, mtime, hidden, cas in file.execute(
+            "SELECT id, parent_id, name, kind_code, object_code, size, files, mtime, hidden, cas_number FROM main.entries"
+            " WHERE location_id = ? ORDER BY id", (origin,))
+    ]  # fmt: skip
+    writer = _Writer(db, source.device_id, library)
+    writer.location(location)
+    if not writer.new_entries(entries):
+        writer.known([e.id for e in entries] + [e.parent_id for e in entries if e.parent_id])
+        writer.contents(entries)
+        for entry in entries:
+            writer.entry(entry)
+        writer.flush()
+    writer.root_of(location)
+    moved = db.execute(
+        "SELECT ? | c.origin_id, c.entry_id FROM catalogue_entries c JOIN entries e ON e.id = c.entry_id"
+        " WHERE e.location_id = ? AND c.device_id = ?", (source.high, location_id, str(source.device_id)),
+    ).fetchall()  # fmt: skip
+    db.executemany("UPDATE tag_assignments SET entry_id = ?2 WHERE entry_id = ?1", moved)
+    db.executemany(  # (a note moved by its triggers: the note index is keyed by the entry's id)
+        "INSERT OR REPLACE INTO user_metadata (entry_id, note, favorite, updated)"
+        " SELECT ?2, note, favorite, updated FROM user_metadata WHERE entry_id = ?1", moved)  # fmt: skip
+    db.executemany("DELETE FROM user_metadata WHERE entry_id = ?", [(was,) for was, _ in moved])
+
+
 def _places_after(db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch) -> int:
     """How many locations of the device's catalogue this device would hold with the batch (at least: those it
     deletes are not counted out)."""

@@ -34,7 +34,7 @@ from sdcore.sync.catalogue import (
     _rows,
 )
 from sdcore.sync.catalogue_file import HELD, Limits, cas_number
-from sdcore.sync.catalogue_store import INDEXED_EXT, INDEXED_NAME, INDEXED_PATH, ext_token, path_of
+from sdcore.sync.catalogue_store import INDEXED_EXT, INDEXED_NAME, INDEXED_PATH, SLOT_BITS, ext_token, path_of
 
 if TYPE_CHECKING:
     from sdcore.library.library import Library
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 _KIND = {kind: code for code, kind in enumerate(ENTRY_KINDS)}
 _OBJECT = {kind: code for code, kind in enumerate(OBJECT_KINDS)}
 _DETACHED = "~" * (MAX_NAME + 1)
+_LARGEST_ID = (1 << SLOT_BITS) - 1
+"""The largest owner's id a kept file holds (as `catalogue_store.keep` checks a whole one): a larger one, made global
+(`slot << SLOT_BITS | id`), would name an entry of another slot."""
 
 
 def detached_path(entry_id: int) -> str:
@@ -201,6 +204,8 @@ class _Writer:
         self.locations.discard(location)
 
     def location(self, loc: CatalogueLocation) -> None:
+        if loc.root_id is not None and loc.root_id > _LARGEST_ID:
+            raise _refused(f"location {loc.id}'s root {loc.root_id} is past the largest id a catalogue kept here holds")
         stale = self.conn.execute("SELECT id FROM locations WHERE path = ? AND id != ?", (loc.path, loc.id)).fetchone()
         if stale is not None:  # removed there and added again: its removal is on its way
             self.delete_location(stale[0])
@@ -263,6 +268,9 @@ class _Writer:
             [(n, e[0], e[1], e[2], e[3], _KIND[e[4]], _OBJECT.get(e[5] or ""), e[6], e[7], e[8], int(e[9]),
               cas_number(e[10])) for n, e in enumerate(_rows(entries))],
         )  # fmt: skip
+        past = db.execute("SELECT id FROM temp.staged WHERE id > ? LIMIT 1", (_LARGEST_ID,)).fetchone()
+        if past is not None:
+            raise _refused(f"entry {past[0]} is past the largest id a catalogue kept here holds ({_LARGEST_ID})")
         self.touch("SELECT id FROM temp.staged")  # where they were (a move, a rename) and, after, where they are
         (ids,) = db.execute("SELECT count(DISTINCT id) FROM temp.staged").fetchone()
         if ids == len(entries):  # (an id twice: each in turn, the later a change of the earlier)

@@ -46,6 +46,10 @@ class Source:
             return library_location
         return next((mine for mine, theirs in self.locations.items() if theirs == library_location), -1)
 
+    def owner_id(self, entry_id: int | None) -> int | None:
+        """This database's id of an entry of it named by its global id (the library's own: as it is)."""
+        return entry_id if entry_id is None or not self.high else entry_id & _LOW
+
     def root_of(self, location_id: int) -> int | None:
         """The id (global) of the root folder of a location of this database."""
         row = self.conn.execute("SELECT root_id FROM locations WHERE id = ?", (location_id,)).fetchone()

@@ -560,6 +560,7 @@ class SyncService:
         applied (the member builds it meanwhile)."""
         cat = protocol.catalogue(library)
         device = str(peer.id)
+        restarted = False
         while True:
             since = await self._in_thread(cat.watermark, device)
             if not await self._in_thread(catalogue_held, library, peer.id):
@@ -581,6 +582,10 @@ class SyncService:
                         job.progress(answer["up_to"], answer["head"], f"sync from {display(peer.name)}", "changes")
                         await job.checkpoint()  # a pause or cancel takes effect here; the watermark keeps what came
             except _Restarted:
+                if restarted:  # (again, right after its file: a liar would have it fetched forever)
+                    raise SdError(f"the catalogue of {display(peer.name)} restarted again right after it was fetched:"
+                                  " it is fetched again at the next sync from it") from None
+                restarted = True
                 continue  # its catalogue is fetched again
             finally:
                 asking.cancel()

@@ -131,12 +131,22 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
     machines.sd("a", "--library", "Photos", "tag", "create", "summer")
     machines.sd("a", "--library", "Photos", "tag", "add", "summer", str(on_alpha / "2019" / "beach.jpg"))
     machines.sd("a", "--library", "Photos", "note", str(on_alpha / "2019" / "rocks" / "photo-7.jpg"), "the grey one")
-    eventually(lambda: [t["path"] for t in machines.json("b", "--library", "Photos", "tag", "show", "summer")],
-               30, "alpha's catalogue and tag on beta")
+    alpha_id = mine["device_id"]
+
+    def kept_names(who: str, of: str) -> set[str]:
+        """The names in the catalogue of device `of` kept as a file on `who` (issue 16: not in its tables)."""
+        kept = machines.db(who).parent / "catalogues" / f"{of}.db"
+        conn = sqlite3.connect(f"file:{kept}?mode=ro", uri=True, timeout=10)
+        try:
+            return {name for (name,) in conn.execute("SELECT name FROM entries WHERE name != ''")}
+        finally:
+            conn.close()
+
+    eventually(lambda: "beach.jpg" in kept_names("b", alpha_id) and machines.query("b", "SELECT 1 FROM tag_assignments"), 30,
+               "alpha's catalogue and tag on beta")  # fmt: skip
     listed = machines.json("b", "--library", "Photos", "location", "list")
     assert [loc["path"] for loc in listed] == [str(on_alpha / "2019")] and listed[0]["device_id"] == mine["device_id"]
-    alpha_id = mine["device_id"]
-    before = dict(machines.query("b", "SELECT e.name || ':' || coalesce(e.parent_id, 0), e.id FROM entries e"))
+    before = kept_names("b", alpha_id)
 
     # unplugged from alpha; meanwhile a photo is added to the disk elsewhere; plugged into beta at another place
     assert machines.on("a", "umount", str(on_alpha)).returncode == 0
@@ -165,9 +175,8 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
     # would have added 63 (main: it is never taken over)
     assert written == {"added": 1, "changed": 0, "moved": 0, "removed": 0}, job["result"]
     assert job["result"]["found"] == 63 and job["result"]["hashed"] == 1, job["result"]
-    after = dict(machines.query("b", "SELECT e.name || ':' || coalesce(e.parent_id, 0), e.id FROM entries e"))
-    assert {k: v for k, v in after.items() if k in before} == before  # every entry kept its row
-    assert [k for k in after if k not in before] == [k for k in after if k.startswith("lighthouse.jpg:")]
+    after = {name for (name,) in machines.query("b", "SELECT name FROM entries WHERE name != ''")}
+    assert after == before | {"lighthouse.jpg"}  # every entry of alpha's kept, as beta's rows (taken from the file)
 
     tagged = machines.json("b", "--library", "Photos", "tag", "show", "summer")
     assert [t["path"] for t in tagged] == [str(on_beta / "2019" / "beach.jpg")]
@@ -183,8 +192,7 @@ def test_a_disk_indexed_on_alpha_and_plugged_into_beta_is_betas_location_with_it
     assert theirs["path"] == str(on_beta / "2019") and theirs["volume_id"] == mine["volume_id"]
     shown = machines.sd("a", "--library", "Photos", "location", "list")
     assert f"beta:{on_beta / '2019'}" in shown
-    eventually(lambda: machines.query("a", "SELECT 1 FROM entries WHERE name = 'lighthouse.jpg'"), 30,
-               "beta's rescan on alpha")  # fmt: skip
+    eventually(lambda: "lighthouse.jpg" in kept_names("a", theirs["device_id"]), 30, "beta's rescan on alpha")
     tagged = eventually(lambda: machines.json("a", "--library", "Photos", "tag", "show", "summer"), 30, "the tag on alpha")
     assert [t["path"] for t in tagged] == [str(on_beta / "2019" / "beach.jpg")]
     grey = f"beta:{on_beta / '2019' / 'rocks' / 'photo-7.jpg'}"
