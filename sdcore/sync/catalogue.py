@@ -770,13 +770,18 @@ def _apply_kept(
     from sdcore.sync import catalogue_store_apply
 
     touched = catalogue_store_apply.apply(library, device_id, batch)
+    return _kept_locations(library, db, device_id, batch), touched
+
+
+def _kept_locations(library: Library, db: sqlite3.Connection, device_id: DeviceId, batch: CatalogueBatch) -> _Writer:
+    """The name and locations a batch of a device whose catalogue is a kept file says, into the library's tables."""
     writer = _Writer(db, device_id, library, kept=True)
     writer.device(batch.device_name)
     for origin in batch.deleted_locations:
         writer.delete_location(origin)
     for loc in batch.locations:
         writer.location(loc)
-    return writer, touched
+    return writer
 
 
 def _set_watermark(db: sqlite3.Connection, device_id: DeviceId, up_to: int, watermark: int) -> None:
@@ -818,13 +823,7 @@ def adopt_catalogue_file(library: Library, device_id: DeviceId, name: str | None
         gone = tuple(origin for (origin,) in db.execute(
             "SELECT origin_id FROM catalogue_locations WHERE device_id = ?", (str(device_id),)) if origin not in ids)  # fmt: skip
         batch = CatalogueBatch(device_id, name or device_name, 0, head, head, locations, (), gone)
-        batch = _without_taken_over(db, batch)
-        writer = _Writer(db, device_id, library, kept=True)
-        writer.device(batch.device_name)
-        for origin in batch.deleted_locations:
-            writer.delete_location(origin)
-        for loc in batch.locations:
-            writer.location(loc)
+        writer = _kept_locations(library, db, device_id, _without_taken_over(db, batch))
     _tell(library, device_id, writer, dataclasses.replace(batch, locations=locations), set())
 
 

@@ -23,12 +23,18 @@ from sdtui.widgets.sidebar import Sidebar
 from tests.functional.test_catalogue import device, index, make_photos, sync
 
 
-async def test_a_pane_on_an_offline_device_lists_its_catalogue_marked_offline(tmp_path: Path) -> None:
+async def alpha_catalogued(tmp_path: Path) -> Path:
+    """alpha's photos, indexed there and its catalogue synced to this device ("here", tmp_path/data); alpha then off."""
     photos = make_photos(tmp_path / "on-alpha")
     async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
         a = alpha.library()
         await index(a, a.locations.add(str(photos)))
         sync(a, here.library())
+    return photos
+
+
+async def test_a_pane_on_an_offline_device_lists_its_catalogue_marked_offline(tmp_path: Path) -> None:
+    photos = await alpha_catalogued(tmp_path)
 
     app = app_for(tmp_path, f"alpha:{photos}")
     async with app.run_test(size=(160, 40)) as pilot:
@@ -134,11 +140,7 @@ async def test_go_to_a_folder_or_a_file_of_an_offline_device_opens_it_from_its_c
 async def test_f5_from_a_device_switched_off_says_so_before_asking_anything(tmp_path: Path) -> None:
     """F5 of an offline device's file asked whether to keep both names (the other pane on the same folder), then
     failed with "cannot reach alpha (…: Connect call failed …)"; now it says at once that alpha is offline."""
-    photos = make_photos(tmp_path / "on-alpha")
-    async with Core(device(tmp_path / "alpha", "alpha")) as alpha, Core(device(tmp_path / "data", "here")) as here:
-        a = alpha.library()
-        await index(a, a.locations.add(str(photos)))
-        sync(a, here.library())
+    photos = await alpha_catalogued(tmp_path)
 
     app = app_for(tmp_path, f"alpha:{photos}")
     async with app.run_test(size=(80, 24)) as pilot:
