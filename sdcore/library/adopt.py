@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sdcore.events import LibraryChanged
-from sdcore.library.schema import mode_code_sql, next_entry_id
+from sdcore.library.schema import mode_code_sql
 from sdcore.sdpath import from_db, to_db
 
 if TYPE_CHECKING:
@@ -88,9 +88,8 @@ def adopt(library: Library) -> Migrated:
 
 def take(library: Library, loc: Location, path: str | None = None) -> Location:
     """Make another device's location this device's, at `path` (its own path by default), keeping its entries (those
-    in its device's kept catalogue file written into the library's tables first, with the shared data on them); one
-    with none anywhere is given its root folder and the entries its tags, notes and favourites are on
-    (`_shared_data_by_path`); the caller indexes it again (a rescan: what differs here)."""
+    in its device's kept catalogue file written into the library's tables first, with the shared data on them; one
+    with none anywhere is given its root folder); the caller indexes it again (a rescan: what differs here)."""
     from sdcore.library.locations import add_root
 
     here = str(library.locations.device_id)
@@ -104,9 +103,8 @@ def take(library: Library, loc: Location, path: str | None = None) -> Location:
     ).fetchone()
     st = os.stat(loc.path) if rooted is None else None  # (none came: its catalogue is in no file kept here either)
     with library.write() as db:
-        if st is not None:  # no entries of it here: the index makes them; the shared data on them waits for them
-            root = add_root(db, loc.id, st)
-            _shared_data_by_path(library, db, loc, root)
+        if st is not None:  # no entries of it here (nor in a kept file): the index makes them
+            add_root(db, loc.id, st)
         # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
         db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))
         db.execute(
@@ -160,74 +158,6 @@ def _shared_data_follows(library: Library, db: sqlite3.Connection, location_id: 
             sync.set_note(db, entry_id, note)
         if favorite:
             sync.set_favorite(db, entry_id, True)
-
-
-def _shared_data_by_path(library: Library, db: sqlite3.Connection, loc: Location, root: int) -> None:
-    """The tags, notes and favourites on the entries of `loc` in its device's kept catalogue file (by global ids),
-    moved to entries made here at the same paths (and the folders above them), which the index then keeps as it keeps
-    an adopted location's rows: they stay on the same files. (Those on its contents need none: they find the files
-    again by content once indexed.)"""
-    from sdcore.index.kinds import extension_of
-    from sdcore.library.schema import DIR_CODE, ENTRY_KINDS
-    from sdcore.sync.catalogue_store import SLOT_BITS
-    from sdcore.sync.kept_entries import of_location
-
-    kept = of_location(library, loc)
-    if kept is None:
-        return
-    source, owners_location = kept
-    low, high = source.high, source.high + (1 << SLOT_BITS)
-    held = [row[0] - low for row in db.execute(
-        "SELECT entry_id FROM tag_assignments WHERE entry_id >= ?1 AND entry_id < ?2"
-        " UNION SELECT entry_id FROM user_metadata WHERE entry_id >= ?1 AND entry_id < ?2", (low, high),
-    )]  # fmt: skip
-    folders = {"": root}
-    found: list[tuple[int | None, int | None, str | None, int]] = []  # (as `_inodes_from_here`: it reads no row of
-    # this transaction's)
-
-    def folder(rel: str) -> int:
-        missing = []  # (its folders from the deepest up, the first one there: no recursion as deep as a peer likes)
-        while rel not in folders:
-            missing.append(rel)
-            rel = rel.rpartition("/")[0]
-        for path in reversed(missing):
-            made = db.execute(
-                f"INSERT INTO entries (id, location_id, parent_id, name, kind_code) VALUES (?, ?, ?, ?, {DIR_CODE})",
-                (next_entry_id(db), loc.id, folders[path.rpartition("/")[0]], path.rpartition("/")[2]),
-            ).lastrowid
-            db.execute("INSERT INTO directory_paths (entry_id, location_id, path) VALUES (?, ?, ?)", (made, loc.id, path))
-            folders[path] = int(made or 0)
-            found.append((*_found(loc.absolute(from_db(path)), "dir"), folders[path]))
-        return folders[missing[0]] if missing else folders[rel]
-
-    file_code = ENTRY_KINDS.index("file")
-    for start in range(0, len(held), BATCH):
-        chunk = held[start : start + BATCH]
-        rows = source.conn.execute(
-            "SELECT e.id, e.kind_code, p.path, e.name FROM main.entries e"
-            " JOIN main.directory_paths p ON p.entry_id = e.parent_id"
-            f" WHERE e.location_id = ? AND e.id IN ({','.join('?' * len(chunk))})",
-            (owners_location, *chunk),
-        ).fetchall()
-        for owners_id, kind_code, parent, name in rows:
-            if kind_code == DIR_CODE:
-                made = folder(f"{parent}/{name}" if parent else name)
-            else:
-                made = next_entry_id(db)  # (no size nor time: the index reads it whole, as a file changed)
-                db.execute(
-                    "INSERT INTO entries (id, location_id, parent_id, name, extension, kind_code) VALUES (?, ?, ?, ?, ?, ?)",
-                    (made, loc.id, folder(parent), name, extension_of(name) if kind_code == file_code else "", kind_code),
-                )
-                rel = f"{parent}/{name}" if parent else name
-                found.append((*_found(loc.absolute(from_db(rel)), "file"), made))  # (not a folder)
-            was = owners_id | low
-            db.execute("INSERT OR IGNORE INTO tag_assignments (tag_id, entry_id, created)"
-                       " SELECT tag_id, ?, created FROM tag_assignments WHERE entry_id = ?", (made, was))  # fmt: skip
-            db.execute("INSERT OR REPLACE INTO user_metadata (entry_id, note, favorite, updated)"
-                       " SELECT ?, note, favorite, updated FROM user_metadata WHERE entry_id = ?", (made, was))  # fmt: skip
-            db.execute("DELETE FROM tag_assignments WHERE entry_id = ?", (was,))
-            db.execute("DELETE FROM user_metadata WHERE entry_id = ?", (was,))
-    db.executemany(_SET_FOUND, found)
 
 
 _SET_FOUND = (
