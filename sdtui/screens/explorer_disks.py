@@ -90,6 +90,7 @@ class DiskActions(ExplorerBase):
     def _title(self, pane: Pane, path: SdPath, offline: Offline | None, view: DiskView) -> None:
         """The pane's title for `path`: its label, and what is known of its disk."""
         self.disk_views[pane.id or ""] = view
+        pane.set_offline(offline is not None)
         if offline is not None:
             where = display(path.path) if offline.volume else f"{offline.device.name}:{display(path.path)}"
             pane.border_title = Content(f"{where} — {offline.describe()}")

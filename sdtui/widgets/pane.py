@@ -156,6 +156,9 @@ class Pane(Vertical):
         the pane's folder (`docs/deep/a.txt`)."""
         self.expanded: set[str] = set()
         """In a tree view, the folders opened in place (paths from the pane's folder)."""
+        self.offline = False
+        """Whether the pane lists a folder of a device or disk that is out, from its catalogue (its title says since
+        when; the footer says "offline" too: a narrow pane's title is cut before it)."""
         self._folder_watches: dict[str, Worker[None]] = {}
 
     def compose(self) -> ComposeResult:
@@ -502,6 +505,10 @@ class Pane(Vertical):
     def _state_changed(self) -> None:
         self.query_one(".pane--footer", Static).update(self.footer_text())
 
+    def set_offline(self, offline: bool) -> None:
+        self.offline = offline
+        self._state_changed()
+
     def footer_text(self) -> str:
         fl = self.file_list
         parts = [
@@ -519,6 +526,8 @@ class Pane(Vertical):
             parts.append(f"loading… {fl.listed:,} listed")
         elif fl.state == "unreachable":
             parts.append(fl.unreachable_as)
+        if self.offline:
+            parts.append("offline")
         return " · ".join(parts)
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:

@@ -147,6 +147,7 @@ async def test_f5_from_a_device_switched_off_says_so_before_asking_anything(tmp_
         await settle(pilot, app)
         pane = explorer(app).active
         await wait_for(pilot, lambda: names(pane) == ["2024", "notes.txt"])
+        await wait_for(pilot, lambda: pane.footer_text().endswith(" · offline"))  # (at 80 columns the title is cut)
         pane.put_cursor_on("notes.txt")
         await pilot.press("f5")
         status = explorer(app).query_one("#status")
