@@ -191,7 +191,8 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
             yield Pane(api.browse, self._label, watch=self._watch, id="left")
             yield Pane(api.browse, self._label, watch=self._watch, id="right")
             yield Inspector(
-                self._read_head, api.peek, self._details, api.preview, graphics=self.sd.graphics, id="inspector"
+                self._read_head, api.peek, self._details, api.preview, graphics=self.sd.graphics, label=self._label,
+                id="inspector",
             )
         yield JobsStrip(id="jobs-strip")
         yield Static("", id="status", markup=False)

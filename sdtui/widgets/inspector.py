@@ -59,8 +59,9 @@ PreviewOf = Callable[[SdPath, int, int], Awaitable[Preview]]
 """The core's preview of a file (a picture fitted in width x height pixels, a PDF's text, a recording's facts)."""
 
 
-def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | None = None) -> Table:
-    """The facts about one entry as a two-column table."""
+def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | None = None, where: str = "") -> Table:
+    """The facts about one entry as a two-column table (`where`: its path as people read it, `laptop:/home/me/x` on
+    another device; its path here by default)."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -76,7 +77,7 @@ def metadata_table(path: SdPath, entry: Entry, extra: list[tuple[str, str]] | No
         table.add_row("mode", statmod.filemode(entry.mode))
     if entry.link_target is not None:
         table.add_row("target", Text(display(entry.link_target)))
-    table.add_row("path", Text(display(shorten_home(path.path))))
+    table.add_row("path", Text(where or display(shorten_home(path.path))))
     for key, value in extra or ():
         table.add_row(key, Text(shown_text(value)))  # a note or a tag may come from another device: escaped
     return table
@@ -198,9 +199,12 @@ class Inspector(Widget):
         preview: PreviewOf | None = None,
         *,
         graphics: Graphics = HALF_BLOCKS,
+        label: Callable[[SdPath], str] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
+        self._label = label
+        """A path as people read it (the explorer's: `laptop:/home/me/x` on another device)."""
         self._read_head = read_head
         self._peek = peek
         self._details = details
@@ -330,13 +334,16 @@ class Inspector(Widget):
         self.shown = path
         self._timer = self.set_timer(SHOW_DELAY, lambda: self._show_now(path, entry))
 
+    def _where(self, path: SdPath) -> str:
+        return self._label(path) if self._label is not None else ""
+
     def _show_now(self, path: SdPath | None, entry: Entry | None) -> None:
         if self.shown != path:
             return
         if path is None or entry is None:
             self._draw(Text("nothing selected", style="dim italic"), "", top=0)
             return
-        self._draw(metadata_table(path, entry), Text("…", style="dim"), top=0)  # another entry: its metadata first
+        self._draw(metadata_table(path, entry, where=self._where(path)), Text("…", style="dim"), top=0)  # another entry: its metadata first
         self._timer = self.set_timer(PREVIEW_DELAY - SHOW_DELAY, lambda: self._start_preview(path, entry))
 
     def _start_preview(self, path: SdPath, entry: Entry) -> None:
@@ -352,7 +359,7 @@ class Inspector(Widget):
             if self._details is not None:
                 extra = await self._details(path, entry)
                 if extra:
-                    meta = metadata_table(path, entry, extra)
+                    meta = metadata_table(path, entry, extra, self._where(path))
             if entry.is_dir or (entry.kind == "file" and is_archive_name(entry.name)):  # an archive lists as a folder
                 entries, complete = await self._peek(path, PREVIEW_SCAN)  # a huge one: its pane lists it all
                 rows = await asyncio.to_thread(arrange, entries, Arrangement())

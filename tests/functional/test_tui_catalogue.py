@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tui_support import (  # noqa: F401 (own_home: autouse)
@@ -135,6 +136,8 @@ async def test_go_to_a_folder_or_a_file_of_an_offline_device_opens_it_from_its_c
         inspector = explorer(app).query_one(Inspector)  # (it said "cannot reach alpha (…: Connect call failed …)")
         await wait_for(pilot, lambda: "alpha is offline, as of" in shown_text(inspector).replace("\n", " "))
         assert "Errno" not in shown_text(inspector)
+        compact = re.sub(r"[\s│]", "", shown_text(inspector))  # (the path folds over several lines)
+        assert re.search(r"path[0-9a-f-]+:/tmp/", compact)  # its device named (it read as this device's path)
 
 
 async def test_f5_from_a_device_switched_off_says_so_before_asking_anything(tmp_path: Path) -> None:
