@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,24 @@ from sdcore.sync.catalogue import (
     entry_of,
     ref_of,
 )
+
+
+def sd_in(data: Path) -> Callable[..., tuple[str, str]]:
+    """`sd --data-dir DATA ARGS…` run in this process (typer's CliRunner): its output and errors, its exit status
+    asserted (0; not 0 with ok=False)."""
+    from typer.testing import CliRunner
+
+    from sdtui.cli import app
+
+    runner = CliRunner()
+
+    def sd(*args: str, ok: bool = True) -> tuple[str, str]:
+        result = runner.invoke(app, ["--data-dir", str(data), *args])
+        assert (result.exit_code == 0) == ok, (args, result.stdout, result.stderr, result.exception)
+        return result.stdout, result.stderr
+
+    return sd
+
 
 
 def device(data: Path, name: str) -> Path:
@@ -517,9 +535,7 @@ def _count(library: Library, owner: Core) -> int:
 
 
 def test_from_the_shell_an_offline_devices_files_are_listed_searched_and_not_changed(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
 
-    from sdtui.cli import app
 
     photos = make_photos(tmp_path / "on-alpha")
     (tmp_path / "on-beta").mkdir()
@@ -533,12 +549,7 @@ def test_from_the_shell_an_offline_devices_files_are_listed_searched_and_not_cha
             sync(a, b)
 
     asyncio.run(share())
-    runner = CliRunner()
-
-    def sd(*args: str, ok: bool = True) -> tuple[str, str]:
-        result = runner.invoke(app, ["--data-dir", str(tmp_path / "beta"), *args])
-        assert (result.exit_code == 0) == ok, (args, result.stdout, result.stderr, result.exception)
-        return result.stdout, result.stderr
+    sd = sd_in(tmp_path / "beta")
 
     out, _ = sd("ls", f"alpha:{photos}")  # alpha is not running: its catalogue answers
     assert "offline, as of" in out.splitlines()[0] and "read-only" in out.splitlines()[0]

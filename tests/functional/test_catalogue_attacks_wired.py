@@ -24,7 +24,7 @@ from sdcore.sync.catalogue import CatalogueBatch, CatalogueEntry, CatalogueLocat
 from sdcore.sync.catalogue_file import make
 from sdcore.sync.service import sync_of
 from sdcore.volumes import list_volumes
-from tests.functional.test_catalogue import alpha, beta, device, index
+from tests.functional.test_catalogue import alpha, beta, device, index, sd_in
 from tests.functional.test_catalogue_transport import shared
 from tests.functional.test_volume_hand_over import own, photos_disk, tagged
 
@@ -191,9 +191,7 @@ async def test_a_location_taken_over_from_a_kept_file_is_searched_and_listed_onc
 def test_names_from_a_kept_catalogue_file_are_printed_escaped_by_sd(tmp_path: Path) -> None:
     """alpha's file names (any bytes but '/' and NUL, as its disk allows) read from the file beta keeps of its
     catalogue: `sd ls`, `sd search`, `sd tag show` never hand a terminal escape sequence to beta's terminal."""
-    from typer.testing import CliRunner
 
-    from sdtui.cli import app
 
     folder = tmp_path / "on-alpha"
     folder.mkdir()
@@ -209,12 +207,10 @@ def test_names_from_a_kept_catalogue_file_are_printed_escaped_by_sd(tmp_path: Pa
             kept_as_file(a.library(), b.library())
 
     asyncio.run(share())
-    runner = CliRunner()
+    run = sd_in(tmp_path / "beta")
 
     def sd(*args: str) -> str:
-        result = runner.invoke(app, ["--data-dir", str(tmp_path / "beta"), *args])
-        assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)
-        return result.stdout
+        return run(*args)[0]
 
     sd("tag", "create", "odd")
     shown = [sd("ls", f"alpha:{folder}"), sd("search", "evil")]

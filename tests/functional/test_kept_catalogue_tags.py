@@ -33,7 +33,7 @@ from sdtui.screens.explorer import ExplorerScreen
 from sdtui.screens.tag_picker import TagPickerScreen
 from sdtui.widgets.inspector import Inspector
 from tests.functional import test_shared_tagging
-from tests.functional.test_catalogue import device, index, make_photos, sync
+from tests.functional.test_catalogue import device, index, make_photos, sd_in, sync
 from tests.functional.test_catalogue_file import indexed, make_home
 from tests.functional.test_shared_tagging import status
 
@@ -259,9 +259,7 @@ async def test_t_and_n_on_a_pane_of_the_nas_tag_and_note_its_file_by_global_id(c
 
 
 def test_from_the_shell_an_offline_devices_file_in_its_kept_catalogue_is_tagged_noted_and_listed(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
 
-    from sdtui.cli import app
 
     photos = make_photos(tmp_path / "on-alpha")
     beach = f"alpha:{photos}/2024/summer/beach.jpg"
@@ -275,12 +273,10 @@ def test_from_the_shell_an_offline_devices_file_in_its_kept_catalogue_is_tagged_
             kept_by(b, a)
 
     asyncio.run(share())
-    runner = CliRunner()
+    run = sd_in(tmp_path / "beta")
 
     def sd(*args: str) -> str:
-        result = runner.invoke(app, ["--data-dir", str(tmp_path / "beta"), *args])
-        assert result.exit_code == 0, (args, result.stdout, result.stderr, result.exception)
-        return result.stdout
+        return run(*args)[0]
 
     sd("tag", "create", "trips")
     sd("tag", "add", "trips", beach)  # alpha is not running: its kept catalogue answers
