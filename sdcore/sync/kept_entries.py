@@ -165,7 +165,7 @@ def with_content(library: Library, cas_ids: Sequence[str]) -> list[tuple[int, st
     if not numbers:
         return found
     for device_id, slot in catalogue_store.kept(library).items():
-        source = _source(library, device_id, slot) if device_id != library.context.device_id else None
+        source = _source(library, device_id, slot)
         if source is None:
             continue
         places = ",".join(map(str, source.locations or {}))  # (not a location taken over here: this device's now)
