@@ -28,13 +28,18 @@ class FileActions(ExplorerBase):
         if pane.path is None:
             return
         here = pane.path
-        name = await self.ask_and_do(  # ("a/b" makes both, as yazi and mkdir -p do)
-            lambda typed: PromptScreen("New folder name (a/b makes both):", typed, title="Make directory"),
-            lambda name: self.api.ops.mkdir(here.child(name), parents="/" in name.strip("/")),
+
+        async def make(name: str) -> None:  # ("a/b" makes both, as yazi and mkdir -p do)
+            if not name.strip("/"):
+                raise SdError(f"{display(name)} names no folder: type a folder's name")
+            await self.api.ops.mkdir(here.child(name.strip("/")), parents="/" in name.strip("/"))
+
+        name = await self.ask_and_do(
+            lambda typed: PromptScreen("New folder name (a/b makes both):", typed, title="Make directory"), make
         )
         if not name:
             return
-        target = here.child(name)
+        target = here.child(name.strip("/"))
         self.status(f"made {display(target.path)}")
         first = here.child(name.strip("/").split("/")[0])
         if pane.path == first.parent:  # the core's event of it shows it; the cursor goes there

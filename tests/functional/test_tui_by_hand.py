@@ -157,7 +157,12 @@ async def test_a_refused_folder_name_comes_back_in_its_prompt(tmp_path: Path, tr
         await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
         field = app.screen.query_one(Input)
         assert field.value == "docs"
-        field.value = "new"
+        field.value = "/"  # (it said "…// already exists")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "names no folder" in status_line(app))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        field = app.screen.query_one(Input)
+        field.value = "new/"
         await pilot.press("enter")
         await wait_for(pilot, lambda: (tree / "new").is_dir())
         await wait_for(pilot, lambda: not isinstance(app.screen, PromptScreen))
