@@ -14,6 +14,7 @@ it is paired with C; C's operations reach B through A in any case, as every orig
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
@@ -97,7 +98,7 @@ class FirstSync(Job):
 
 
 class _Restarted(Exception):
-    """A member's catalogue log restarted below what this device holds: the catalogue kept of it is forgotten."""
+    """A member's catalogue log restarted below what this device holds: what is kept of it is to be fetched again."""
 
 
 @dataclass
@@ -140,6 +141,7 @@ class SyncService:
         """Devices from before a pull said which numbers it holds (asked by watermarks only: they refuse more)."""
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
+        self._fetched: collections.Counter[tuple[uuid.UUID, str]] = collections.Counter()  # (library, device) -> fetches
         self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
         self._preparing: set[asyncio.Task[None]] = set()
         self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
@@ -562,6 +564,7 @@ class SyncService:
         device = str(peer.id)
         restarted = False
         while True:
+            fetched = self._fetched[(library.id, device)]
             since = await self._in_thread(cat.watermark, device)
             if not await self._in_thread(catalogue_held, library, peer.id):
                 if job is None:
@@ -586,6 +589,7 @@ class SyncService:
                     raise SdError(f"the catalogue of {display(peer.name)} restarted again right after it was fetched:"
                                   " it is fetched again at the next sync from it") from None
                 restarted = True
+                await self._forget_restarted(peer, library, fetched)
                 continue  # its catalogue is fetched again
             finally:
                 asking.cancel()
@@ -640,7 +644,16 @@ class SyncService:
                     log.warning("%s", why)
                 raise SdError(why) from None
             await self._in_thread(catalogue_file_kept, library, peer.id, held.head)
+            self._fetched[(library.id, device)] += 1
             return held.head
+
+    async def _forget_restarted(self, peer: Peer, library: Library, fetched: int) -> None:
+        """Forget what is kept of a member whose log restarted, unless it was fetched again since the pull that saw the
+        restart began (`fetched`: the fetches counted then): another pull at once saw it too and fetched it anew."""
+        device = str(peer.id)
+        async with self._fetching.setdefault((library.id, device), asyncio.Lock()):  # (not while a fetch keeps it)
+            if self._fetched[(library.id, device)] == fetched:
+                await self._in_thread(protocol.catalogue(library).forget, device)
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
@@ -651,7 +664,6 @@ class SyncService:
         if since > 0 and (answer["head"] < since or answer.get("restart") is True):
             # its log restarted below what this device holds, or past changes it lost (a library restored from a backup)
             log.warning("the catalogue of %s restarted below change %s: loading it again", display(peer.name), since)
-            await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
             raise _Restarted
         # checked here, on a thread of its own: while the batch before is written (SQLite lets go of the GIL)
         answer["batch"] = await self._in_thread(protocol.catalogue(library).check, str(peer.id), answer["batch"])
