@@ -161,6 +161,10 @@ class LocationWatcher:
             finally:
                 loop.remove_reader(notify.fd)
         finally:
+            with suppress(Overflow):
+                notify.read()  # (what came since the last burst: the disk unplugged as the watching stopped?)
+            if notify.unmounted:  # whatever is mounted there next is caught up with (a clone swapped in at once too)
+                self._caught_up.discard(root)
             notify.close()
 
     async def _apply(self, notify: Inotify, changes: list[Change]) -> None:
