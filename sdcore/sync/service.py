@@ -571,6 +571,7 @@ class SyncService:
                     await self._first_sync_job(peer, library)
                     return
                 since = await self._fetch_file(peer, library, job)
+                fetched = self._fetched[(library.id, device)]  # (its own fetch: a restart right after it is forgotten)
             asking = asyncio.ensure_future(self._catalogue_after(peer, library, since))
             try:
                 while True:
