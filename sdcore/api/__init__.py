@@ -75,7 +75,7 @@ A paired device's core, when it trusts this device fully: `await core.net().api_
 same surface over SSH (subsystem sd-api, the control socket's protocol); Disconnected once the link drops.
 
 Errors are SdError subclasses; `NotInLibrary` (a path outside every location) and `NotIndexed` are exported here.
-Pure helpers that need no core: `human_size`, `count`, `display`, `label`, `shorten_home`, `check_index_mode`,
+Pure helpers that need no core: `human_size`, `count`, `name_order`, `display`, `label`, `shorten_home`, `check_index_mode`,
 `parse_age`, `parse_size` ("1.5M"); and, imported when first asked for (a first screen needs none of them): `Query`
 (a search with filters), `parse_when` ("2024-05-01", "3d"), `duplicates_on_disk`.
 """
@@ -100,7 +100,7 @@ from sdcore.api.records import (
     TaggedFile,
     Trashed,
 )
-from sdcore.api.text import count, display, human_size, label, parse_age, parse_size, shorten_home
+from sdcore.api.text import count, display, human_size, label, name_order, parse_age, parse_size, shorten_home
 
 if TYPE_CHECKING:
     from sdcore.api.root import Api
@@ -140,6 +140,7 @@ __all__ = [
     "display",
     "duplicates_on_disk",
     "human_size",
+    "name_order",
     "is_archive_name",
     "label",
     "parse_age",

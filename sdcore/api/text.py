@@ -11,7 +11,20 @@ from collections.abc import Mapping
 from sdcore.errors import SdError
 from sdcore.sdpath import SdPath, display
 
-__all__ = ["count", "display", "human_size", "label", "parse_age", "shorten_home"]
+__all__ = ["count", "display", "human_size", "label", "name_order", "parse_age", "shorten_home"]
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def name_order(name: str) -> str:
+    """Where a name sorts among its siblings, as file managers list them: case aside, a run of digits by its value
+    (note-2 before note-10, IMG_9 before IMG_10)."""
+    return _DIGITS.sub(_padded, name.casefold())
+
+
+def _padded(digits: re.Match[str]) -> str:
+    return digits[0].rjust(20, "0")  # (a longer run: a larger number, which sorts after as it should)
 
 
 def human_size(size: int) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sdcore.api import count, human_size
+from sdcore.api import count, human_size, name_order
 from sdcore.errors import NotFound, SdError
 from sdcore.sdpath import SdPath, display, from_db
 from sdtui.cli.common import (
@@ -246,7 +246,7 @@ def ls(
         entries = [e async for batch in api.browse(target, index=True) for e in batch]
         if not all_:
             entries = [e for e in entries if not e.hidden]
-        entries.sort(key=lambda e: (e.kind != "dir", e.name.lower()))
+        entries.sort(key=lambda e: (e.kind != "dir", name_order(e.name)))
         if json:
             print_json([e.to_json() for e in entries])
         else:

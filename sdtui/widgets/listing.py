@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len, set_cell_size
 
 from sdcore.api.records import Entry
-from sdcore.api.text import human_size, shorten_home  # noqa: F401 (the explorer's words are the core's)
+from sdcore.api.text import human_size, name_order, shorten_home  # noqa: F401 (the explorer's words are the core's)
 
 SORT_KEYS = ("name", "size", "mtime", "ext")
 """The orders a pane can be sorted in, in the order `s` cycles through them."""
@@ -46,10 +46,10 @@ def _ext(name: str) -> str:
 
 
 _KEYS: dict[str, Callable[[Entry], object]] = {  # as `sd search --sort`: largest and newest first
-    "name": lambda e: e.name.casefold(),
-    "size": lambda e: (-e.size, e.name.casefold()),
-    "mtime": lambda e: (-e.mtime, e.name.casefold()),
-    "ext": lambda e: (_ext(e.name), e.name.casefold()),
+    "name": lambda e: name_order(e.name),
+    "size": lambda e: (-e.size, name_order(e.name)),
+    "mtime": lambda e: (-e.mtime, name_order(e.name)),
+    "ext": lambda e: (_ext(e.name), name_order(e.name)),
 }
 
 
@@ -110,10 +110,10 @@ def tree_depth(name: str) -> int:
 
 
 _TREE_KEYS: dict[str, Callable[[Entry], object]] = {
-    "name": lambda e: tree_leaf(e.name).casefold(),
-    "size": lambda e: (-e.size, tree_leaf(e.name).casefold()),
-    "mtime": lambda e: (-e.mtime, tree_leaf(e.name).casefold()),
-    "ext": lambda e: (_ext(tree_leaf(e.name)), tree_leaf(e.name).casefold()),
+    "name": lambda e: name_order(tree_leaf(e.name)),
+    "size": lambda e: (-e.size, name_order(tree_leaf(e.name))),
+    "mtime": lambda e: (-e.mtime, name_order(tree_leaf(e.name))),
+    "ext": lambda e: (_ext(tree_leaf(e.name)), name_order(tree_leaf(e.name))),
 }
 
 

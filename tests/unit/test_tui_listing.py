@@ -65,6 +65,15 @@ def test_directories_come_first_then_names_without_regard_to_case() -> None:
     assert names(arrange(ENTRIES, Arrangement())) == ["adir", "zdir", "A.md", "b.txt", "c.TXT"]
 
 
+def test_numbers_in_names_sort_by_their_value_as_file_managers_list_them() -> None:
+    numbered = [entry(n) for n in ("note-10.txt", "note-2.txt", "Note-1.txt", "IMG_10.jpg", "IMG_9.jpg", "v1.10", "v1.9")]
+    assert names(arrange(numbered, Arrangement())) == [
+        "IMG_9.jpg", "IMG_10.jpg", "Note-1.txt", "note-2.txt", "note-10.txt", "v1.9", "v1.10"]  # fmt: skip
+    assert [n for n in names(arrange(numbered, Arrangement(sort="ext"))) if n.endswith(".jpg")] == ["IMG_9.jpg", "IMG_10.jpg"]
+    tree = [entry("d", "dir"), entry("d/p10"), entry("d/p9")]
+    assert names(arrange_tree(tree, Arrangement(), frozenset({"d"}))) == ["d", "d/p9", "d/p10"]
+
+
 def test_hidden_files_show_only_when_asked() -> None:
     assert ".hidden" in names(arrange(ENTRIES, Arrangement(show_hidden=True)))
 
