@@ -22,8 +22,8 @@ from sdcore.sync import catalogue, catalogue_store
 from sdcore.sync.catalogue_store import global_id
 from sdcore.volumes import list_volumes
 from tests.functional import test_kept_catalogue_tags
-from tests.functional.test_catalogue import alpha, beta, index, make_photos, sync  # noqa: F401 -- fixtures
 from tests.functional.kept import kept_names
+from tests.functional.test_catalogue import alpha, beta, index, make_photos, sync  # noqa: F401 -- fixtures
 from tests.functional.test_catalogue_store_dupes import drop_entries_of
 from tests.functional.test_kept_catalogue_tags import keep_on_laptop, kept_by, owners_id
 from tests.functional.test_volume_hand_over import own, photos_disk
