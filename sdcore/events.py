@@ -110,6 +110,14 @@ class DeviceConnected(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRenamed(Event):
+    """A paired device calls itself by another name now: `name`, as this device names it (unique among its devices)."""
+
+    device_id: DeviceId
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceLost(Event):
     device_id: DeviceId
     name: str = ""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdcore.device import Device
 from sdcore.errors import NotAdmin, NotFound, SdError
-from sdcore.events import DeviceConnected, DeviceLost, DropOffered, EventBus, PairingProgress
+from sdcore.events import DeviceConnected, DeviceLost, DeviceRenamed, DropOffered, EventBus, PairingProgress
 from sdcore.fs import held
 from sdcore.fs.base import CHUNK
 from sdcore.fs.local import fs_error
@@ -706,6 +706,7 @@ class Network:
             unique = self.trust.free_name(name, peer.id, taken=[self.device.name])
             if unique != peer.name:
                 self.trust.add(dataclasses.replace(peer, name=unique))
+                self.bus.publish(DeviceRenamed(peer.id, unique))  # (the libraries shared with it name it so too)
 
     def expose(
         self, name: str, handler: Callable[..., Awaitable[Any]], trust: tuple[str, ...] = ("full",)

@@ -28,7 +28,7 @@ import re
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
@@ -42,7 +42,7 @@ from sdcore.library.damage import uri
 from sdcore.library.locations import MODES, UNCONFIRMED, Location
 from sdcore.library.schema import ENTRY_KINDS, kind_code_sql, next_entry_id, object_code_sql
 from sdcore.sdpath import DeviceId, display, from_db
-from sdcore.sync import highwater
+from sdcore.sync import highwater, kept_entries
 from sdcore.sync.catalogue_store import SLOT_BITS, global_id
 
 if TYPE_CHECKING:
@@ -411,20 +411,21 @@ def refuse_catalogue(library: Library, location: Location) -> None:
 
 
 def device_name(library: Library, device_id: DeviceId) -> str:
-    """A device's name as the library knows it (from its catalogue), else its id; fit to print."""
-    return display(_raw_name(library, device_id))
+    """A device's name as the library knows it (kept_entries.device_name), fit to print."""
+    return display(kept_entries.device_name(library, device_id))
 
 
-def _raw_name(library: Library, device_id: DeviceId) -> str:
-    row = library.read().execute("SELECT name FROM devices WHERE id = ?", (str(device_id),)).fetchone()
-    return str(row[0]) if row else str(device_id)
+def renamed(library: Library, device_id: DeviceId, name: str) -> None:
+    """Another device of the library calls itself `name` now (as this device names it): its row says so."""
+    with library.write() as db:
+        db.execute("UPDATE devices SET name = ? WHERE id = ?", (name, str(device_id)))
 
 
 def devices(library: Library) -> dict[DeviceId, str]:
     """The other devices whose catalogue the library holds: id -> name (as the device calls itself)."""
     here = library.context.device_id
     ids = {uuid.UUID(r[0]) for r in library.read().execute("SELECT DISTINCT device_id FROM locations")} - {here, UNNAMED_DEVICE}
-    return {d: _raw_name(library, d) for d in sorted(ids)}
+    return {d: kept_entries.device_name(library, d) for d in sorted(ids)}
 
 
 def as_of(library: Library, device_id: DeviceId) -> float | None:
@@ -671,10 +672,15 @@ def catalogue_held(library: Library, device_id: DeviceId) -> bool:
     return row is not None and _is_kept(library, device_id)
 
 
-def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None = None) -> None:
+def apply_catalogue(
+    library: Library, device_id: DeviceId, batch: CatalogueBatch, bulk: BulkWatch | None = None,
+    name: Callable[[], str] | None = None,
+) -> None:
     """Write another device's batch into its catalogue and move its watermark, in one transaction; a batch applied
     twice changes nothing. Raises CatalogueRefused, writing nothing, for a batch that breaks the rules. `bulk`: what
-    bounds the bulk load of a sync from a device (see BulkWatch)."""
+    bounds the bulk load of a sync from a device (see BulkWatch). `name()`: the name the device is paired as, written
+    in place of the one the batch says, asked inside the transaction (a rename heard while the batch was on its way,
+    written into the library's tables at once by sdcore.sync.service, is not undone)."""
     if batch.device_id != device_id:
         raise CatalogueRefused(
             f"a catalogue batch from {device_id} was refused: it claims to be the catalogue of {batch.device_id} "
@@ -684,6 +690,8 @@ def apply_catalogue(library: Library, device_id: DeviceId, batch: CatalogueBatch
         raise CatalogueRefused("a catalogue batch was refused: it claims to be this device's own catalogue")
     kept = _is_kept(library, device_id)
     with library.write() as db:
+        if name is not None:
+            batch = dataclasses.replace(batch, device_name=name())
         watermark = _watermark(db, device_id)
         if batch.since > watermark:
             raise CatalogueRefused(

@@ -104,7 +104,9 @@ def kept(library: Library) -> dict[DeviceId, int]:
 def location_ids(library: Library, device_id: DeviceId) -> dict[int, int]:
     """The library's ids of another device's locations (its `locations` table holds them) -> that device's own ids
     (those of its catalogue file); not one this device took over (its disk plugged in here: this device's own now,
-    its entries in the library's tables; what the file still holds of it is not read)."""
+    its entries in the library's tables; what the file still holds of it is not read). The one filter of what a kept
+    file is read for: search, listings, `sd dupes --devices`, and through kept_entries.Source the inspector's same
+    content, tags on content and paths of global ids (test_kept_catalogue_gaps: read once after a take-over)."""
     rows = library.read().execute(
         "SELECT c.location_id, c.origin_id FROM catalogue_locations c JOIN locations l ON l.id = c.location_id"
         " WHERE c.device_id = ?1 AND l.device_id = ?1",

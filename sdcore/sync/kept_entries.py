@@ -97,12 +97,12 @@ def _source(library: Library, device_id: DeviceId, slot: int) -> Source | None:
 
 
 def device_name(library: Library, device_id: DeviceId) -> str:
-    """Another device's name (a peer's text: `display` it): as the library's tables have it, else as its kept file
-    calls it (a first sync has not written it yet), else its id."""
+    """Another device's name (a peer's text: `display` it) as the library's `devices` table has it, else its id.
+
+    The one place it is read: the table is written with the name the device is paired as by each batch of it and at
+    once when it renames itself (sdcore.sync.service); its kept file's `device_name` is only what it called itself
+    when the file was made or last changed, never read for people."""
     row = library.read().execute("SELECT name FROM devices WHERE id = ?", (str(device_id),)).fetchone()
-    source = of_device(library, device_id) if row is None else None
-    if source is not None:
-        row = source.conn.execute("SELECT device_name FROM main.catalogue").fetchone()
     return str(device_id) if row is None else str(row[0])
 
 

@@ -30,6 +30,7 @@ Every request names the library by id; the device answering serves it only to a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
 from sdcore.errors import SdError
@@ -182,9 +183,10 @@ class Catalogue(Protocol):
         applied."""
         ...
 
-    def apply(self, device: str, packed: Any, name: str | None = None, bulk: Any = None) -> None:
+    def apply(self, device: str, packed: Any, name: Callable[[], str] | None = None, bulk: Any = None) -> None:
         """Apply a member's own batch (packed, or as `check` gave it) into its read-only catalogue here (validated;
-        idempotent); `name`: what the device is called here (as paired), kept instead of the name the batch says;
+        idempotent); `name()`: what the device is called here (as paired) when it is written, kept instead of the name
+        the batch says;
         `bulk`: what bounds its bulk load (catalogue.BulkWatch)."""
         ...
 
@@ -290,15 +292,11 @@ class _Catalogue:
             raise Refused("sync: a catalogue batch of another device than the one that sent it")
         return batch
 
-    def apply(self, device: str, packed: Any, name: str | None = None, bulk: Any = None) -> None:
-        import dataclasses
-
+    def apply(self, device: str, packed: Any, name: Callable[[], str] | None = None, bulk: Any = None) -> None:
         from sdcore.sync.catalogue import CatalogueBatch, apply_catalogue
 
         batch = packed if isinstance(packed, CatalogueBatch) else self.check(device, packed)
-        if name:
-            batch = dataclasses.replace(batch, device_name=name)
-        apply_catalogue(self.library, uuid.UUID(device), batch, bulk)  # (which refuses a batch of another device too)
+        apply_catalogue(self.library, uuid.UUID(device), batch, bulk, name)  # (which refuses a batch of another device too)
 
     def watermark(self, device: str) -> int:
         from sdcore.sync.catalogue import catalogue_watermark

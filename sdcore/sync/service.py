@@ -23,7 +23,7 @@ import sqlite3
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
@@ -34,6 +34,7 @@ from sdcore.events import (
     CatalogueChanged,
     DeviceConnected,
     DeviceLost,
+    DeviceRenamed,
     EntriesChanged,
     Event,
     LibraryChanged,
@@ -45,7 +46,7 @@ from sdcore.jobs.manager import RESUMABLE, JobRecord
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held
+from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held, renamed
 from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members, forget_departed
 
@@ -143,7 +144,7 @@ class SyncService:
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
         self._fetched: collections.Counter[tuple[uuid.UUID, str]] = collections.Counter()  # (library, device) -> fetches
         self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
-        self._preparing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()  # catalogue files being made, names being written
         self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
         self._outgoing = Outgoing(self._in_thread)  # this device's catalogue files, as members fetch them
         self.started = False
@@ -183,13 +184,17 @@ class SyncService:
             except (SdError, OSError, sqlite3.Error) as exc:  # (made at the first ask then)
                 log.warning("could not make the catalogue file of library %s: %s", library_id, exc)
 
-        task = asyncio.create_task(prepare())
-        self._preparing.add(task)
-        task.add_done_callback(self._preparing.discard)
+        self._in_background(prepare())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task that `close` cancels."""
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
         self.closed = True
-        tasks = [t for t in (self._watch, self._flush, *self._pullers.values(), *self._watching.values(), *self._preparing)
+        tasks = [t for t in (self._watch, self._flush, *self._pullers.values(), *self._watching.values(), *self._background)
                  if t is not None]  # fmt: skip
         for task in tasks:
             task.cancel()
@@ -268,6 +273,10 @@ class SyncService:
         return [here] + [LibraryDevice(m.device_id, name, False, self._is_online(m.device_id), m.last_sync,
                                        conflicts.get(m.device_id, 0), m.device_id in trusted)
                          for name, m in named]  # fmt: skip
+
+    def _paired_name(self, peer: Peer) -> str:
+        """The name `peer` is paired as now (a rename it said since `peer` was read, too)."""
+        return (self.net.trust.get(peer.id) or peer).name
 
     def _name(self, m: Member, members: Members) -> str:
         """A member's name: as paired here, else as it calls itself (signed by it): never as a relay called it."""
@@ -579,7 +588,7 @@ class SyncService:
                     more = answer["up_to"] < answer["head"]
                     if more:
                         asking = asyncio.ensure_future(self._catalogue_after(peer, library, answer["up_to"]))
-                    await self._in_thread(cat.apply, device, answer["batch"], peer.name)  # the name it is paired as
+                    await self._in_thread(cat.apply, device, answer["batch"], functools.partial(self._paired_name, peer))
                     if not more:
                         return
                     if job is not None:
@@ -685,10 +694,28 @@ class SyncService:
                 self._puller(device).set()
         elif isinstance(event, DeviceLost):
             self._online.discard(str(event.device_id))
+        elif isinstance(event, DeviceRenamed):
+            self._in_background(self._renamed(event))
         elif isinstance(event, LibraryChanged | EntriesChanged | LocationScanState | SharedDataChanged | CatalogueChanged):
             library_id = getattr(event, "library_id", None)
             if isinstance(library_id, uuid.UUID):
                 self._changed(library_id)
+
+    async def _renamed(self, event: DeviceRenamed) -> None:
+        """The libraries shared with a member that renamed itself name it so at once (its next batch would, but it may
+        have none to send for long, or go off first: meanwhile its files were shown under its old name)."""
+
+        def write() -> None:
+            for info in self.core.libraries.list():
+                if info.id is not None and Members(info.folder).holds(str(event.device_id)):
+                    renamed(self.core.libraries.open(str(info.id)), event.device_id, event.name)
+
+        try:
+            await self._in_thread(write)
+        except Closing:
+            pass
+        except (SdError, OSError, sqlite3.Error) as exc:  # (the next batch from it writes the name)
+            log.warning("could not write the new name of device %s: %s", event.device_id, exc)
 
     def _changed(self, library_id: uuid.UUID, told_by: str | None = None) -> None:
         """Tell the members of a library that it changed here (once per burst), but the one the change came from."""

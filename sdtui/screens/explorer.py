@@ -24,6 +24,7 @@ from sdcore.events import (
     LOCATION_NEEDS_DECISION,
     DeviceConnected,
     DeviceLost,
+    DeviceRenamed,
     DropOffered,
     EntriesChanged,
     Event,
@@ -616,6 +617,10 @@ class ExplorerScreen(FileActions, OrganizeActions, NetworkActions, ProgramAction
         elif isinstance(event, DeviceLost):
             self._device_state(event.device_id, False)
             self.status(f"{event.name or event.device_id} lost: {event.reason}", error=True)
+            self._look_at_panes_on(event.device_id)
+        elif isinstance(event, DeviceRenamed):  # its places in the sidebar and the titles of the panes on it say so
+            self.sd.device_names[event.device_id] = event.name
+            self.fill_sidebar()
             self._look_at_panes_on(event.device_id)
         elif isinstance(event, DeviceConnected):
             was = self.online.get(event.device_id)

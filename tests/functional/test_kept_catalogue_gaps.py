@@ -12,6 +12,7 @@ from pathlib import Path
 from sdcore import metadata, search, tags
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.index.listing import list_indexed
 from sdcore.library import Library
 from sdcore.library.adopt import migrate
 from sdcore.library.entries import entry_at
@@ -21,6 +22,7 @@ from sdcore.sync import catalogue, catalogue_store
 from sdcore.sync.catalogue_store import global_id
 from sdcore.volumes import list_volumes
 from tests.functional import test_kept_catalogue_tags
+from tests.functional.kept import kept_names
 from tests.functional.test_catalogue import alpha, beta, index, make_photos, sync  # noqa: F401 -- fixtures
 from tests.functional.test_catalogue_store_dupes import drop_entries_of
 from tests.functional.test_kept_catalogue_tags import keep_on_laptop, kept_by, owners_id
@@ -165,3 +167,42 @@ async def test_sd_library_migrate_gives_a_location_whose_entries_are_in_a_kept_f
     assert [loc.path for loc in done.adopted] == [str(folder)] and done.not_indexed == []
     hits = search.run(b, search.Query("beach"))
     assert [(h.device_id, h.path) for h in hits] == [(beta.device.id, str(folder / "2024" / "summer" / "beach.jpg"))]
+
+
+async def test_after_a_take_over_the_owners_copy_of_the_disk_in_its_kept_file_is_read_nowhere(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """A disk indexed by alpha and plugged into beta is beta's: its files are listed, searched and counted once, as
+    beta's, though alpha's kept file still holds them (until alpha hears of it): duplicates across devices, the
+    inspector's same content, search, `alpha:` listings and tags on content read only alpha's other files."""
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        home = tmp_path / "alpha-home"  # and on alpha's own disk, a copy of the harbour
+        home.mkdir()
+        (home / "harbour copy.jpg").write_bytes(b"harbour.jpg" * 50)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019"), mode="content"))
+        await index(a, a.locations.add(str(home), mode="content"))
+        entries_only_in_its_file(b, a)
+        tags.create(b, "sea")
+        tags.assign(b, "sea", [entry_at(b, str(home / "harbour copy.jpg"), alpha.device.id)], content=True)
+
+        [taken] = take_over(b)
+        await index(b, taken)
+        assert kept_names(b, alpha.device.id) >= {"beach.jpg", "harbour.jpg"}  # alpha's copy is still in its file
+        disk_harbour, copy = str(media / "2019" / "harbour.jpg"), str(home / "harbour copy.jpg")
+        library = Api(beta).library()
+        [group] = await library.duplicates_across_devices()  # (the beach is on one device: beta's)
+        assert [(c.device_id, c.path) for c in group.copies] == sorted(
+            [(alpha.device.id, copy), (beta.device.id, disk_harbour)], key=lambda c: (str(c[0]), c[1])
+        )
+        details = await library.entries.details(SdPath(beta.device.id, disk_harbour))
+        assert details is not None and details.same_content == (f"alpha:{copy}",)
+        hits = search.run(b, search.Query("harbour"))
+        assert sorted((h.device_id == beta.device.id, h.path) for h in hits) == [(False, copy), (True, disk_harbour)]
+        assert list_indexed(b, str(media / "2019"), alpha.device.id) is None  # `sd ls alpha:/…/2019`: not alpha's
+        assert sorted(t.entry_id for t in tags.entries(b, "sea")) == sorted(  # the content tag: each copy once
+            [entry_at(b, copy, alpha.device.id), entry_at(b, disk_harbour, beta.device.id)]
+        )

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 
 from sdcore.api import Api
+from sdcore.api.client import attach
 from sdcore.core import Core
 from sdcore.net.testing import device_network, pair
+from sdcore.sdpath import SdPath
 from tests.functional.ssh_support import SD, ServedCore
 from tests.functional.test_net_served import Server, free_port, sd
 
@@ -308,3 +311,54 @@ async def _tag_reaches_a_core_with_no_server(served: ServedCore) -> float:
         await tag_there("first")  # the server holds the library and its first sync is done
         await asyncio.sleep(1)
         return await tag_there("second")
+
+
+def test_a_renamed_device_is_shown_by_its_new_name_on_the_others_online_and_offline(devices: Devices) -> None:
+    """`sd device rename orchard` on alpha: beta names alpha's files orchard's in `sd search`, `sd dupes --devices`,
+    `sd ls orchard:…`, the inspector's same content and what says it is offline, also once alpha is off (though beta's kept file of alpha may
+    still call it alpha: no batch has come since; the library's devices table is what names it)."""
+    harbour = devices.photos / "harbour.jpg"
+    eventually(lambda: _holds(devices, "b", "harbour.jpg"), 20, "alpha's catalogue on beta")
+    pier = devices.tmp / "beta-pier"  # a copy of alpha's harbour on beta
+    pier.mkdir()
+    (pier / "pier.jpg").write_bytes(harbour.read_bytes())
+    devices.sd("b", "--library", "Photos", "location", "add", str(pier))
+    alpha_id = devices.ids.get("a") or json.loads(devices.sd("a", "device", "show", "--json").stdout)["id"]
+    beta_id = json.loads(devices.sd("b", "device", "show", "--json").stdout)["id"]
+
+    def shown() -> dict[str, Any]:
+        async def same_content() -> tuple[str, ...]:
+            api = await attach(devices.tmp / "b", library="Photos")
+            assert api is not None
+            try:
+                details = await api.library().entries.details(SdPath(uuid.UUID(beta_id), str(pier / "pier.jpg")))
+                return () if details is None else details.same_content
+            finally:
+                await api.close()
+
+        copies = [c for g in devices.json("b", "--library", "Photos", "dupes", "--devices") for c in g["copies"]]
+        return {
+            "search": [f["device"] for f in devices.json("b", "--library", "Photos", "search", "harbour")],
+            "dupes": sorted((c["device_id"] == alpha_id, c["device"]) for c in copies),
+            "inspector": asyncio.run(same_content()),
+        }
+
+    devices.sd("a", "device", "rename", "orchard")
+    try:
+        renamed = {"search": ["orchard"], "dupes": [(False, "beta"), (True, "orchard")], "inspector": (f"orchard:{harbour}",)}
+        eventually(lambda: shown() == renamed, 20, "beta names alpha's files orchard's")
+        devices.servers["a"].stop()
+        try:
+            assert shown() == renamed
+            listed = devices.sd("b", "--library", "Photos", "ls", f"orchard:{devices.photos}").stdout
+            assert listed.startswith(f"orchard:{devices.photos}: offline, as of "), listed
+            found = devices.sd("b", "--library", "Photos", "search", "harbour").stdout
+            assert "orchard (offline)" in found and "alpha" not in found.replace("alpha-photos", ""), found
+            copied = devices.sd("b", "--library", "Photos", "cp", f"orchard:{harbour}", str(pier), check=False)
+            assert copied.returncode == 1 and "orchard is offline" in copied.stderr, copied.stderr
+        finally:
+            devices.servers["a"].start()
+    finally:
+        devices.sd("a", "device", "rename", "alpha")
+        devices.sd("b", "--library", "Photos", "location", "remove", str(pier))
+        eventually(lambda: shown()["search"] == ["alpha"], 20, "beta names alpha alpha again")

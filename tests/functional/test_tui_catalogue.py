@@ -9,6 +9,7 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
     answer_prompt,
     app_for,
     explorer,
+    library_of,
     names,
     own_home,
     settle,
@@ -17,7 +18,9 @@ from tui_support import (  # noqa: F401 (own_home: autouse)
 )
 
 from sdcore.core import Core
+from sdcore.events import DeviceRenamed
 from sdcore.sdpath import SdPath
+from sdcore.sync import catalogue
 from sdtui.screens.conflict import ConflictScreen
 from sdtui.widgets.inspector import Inspector
 from sdtui.widgets.sidebar import Sidebar
@@ -156,3 +159,20 @@ async def test_f5_from_a_device_switched_off_says_so_before_asking_anything(tmp_
         status = explorer(app).query_one("#status")
         await wait_for(pilot, lambda: "offline, as of" in str(status.render()))
         assert not isinstance(app.screen, ConflictScreen) and "Errno" not in str(status.render())
+
+
+async def test_a_pane_on_an_offline_device_renamed_meanwhile_is_titled_by_its_new_name(tmp_path: Path) -> None:
+    """alpha renamed itself orchard (told by its hello: the sync service wrote the name into the library, the network
+    told the explorer): the title of the pane on its catalogue names it orchard at once."""
+    photos = await alpha_catalogued(tmp_path)
+
+    app = app_for(tmp_path, f"alpha:{photos}")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, app)
+        pane = explorer(app).active
+        await wait_for(pilot, lambda: str(pane.border_title).startswith(f"alpha:{photos} — offline, as of"))
+        library = await library_of(app)
+        [alpha] = catalogue.devices(library)
+        catalogue.renamed(library, alpha, "orchard")
+        app.core.bus.publish(DeviceRenamed(alpha, "orchard"))
+        await wait_for(pilot, lambda: str(pane.border_title).startswith(f"orchard:{photos} — offline, as of"))
