@@ -45,7 +45,7 @@ from sdcore.jobs.manager import RESUMABLE, JobRecord
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held
+from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held, forget_catalogue
 from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members, forget_departed
 
@@ -560,6 +560,13 @@ class SyncService:
         A first sync (nothing kept of it, or its log restarted) fetches its catalogue file whole, as a job (`FirstSync`:
         its progress in the jobs screen); then numbered batches from the file's head, the next asked for while one is
         applied (the member builds it meanwhile)."""
+        try:
+            await self._pull_catalogue_of(peer, library, job)
+        except (SdError, OSError, sqlite3.Error):  # (what was kept of it forgotten meanwhile, even between two steps)
+            await self._refuse_if_departed(peer, library)
+            raise
+
+    async def _pull_catalogue_of(self, peer: Peer, library: Library, job: JobContext | None) -> None:
         cat = protocol.catalogue(library)
         device = str(peer.id)
         restarted = False
@@ -645,8 +652,19 @@ class SyncService:
                     log.warning("%s", why)
                 raise SdError(why) from None
             await self._in_thread(catalogue_file_kept, library, peer.id, held.head)
+            await self._refuse_if_departed(peer, library)
             self._fetched[(library.id, device)] += 1
             return held.head
+
+    async def _refuse_if_departed(self, peer: Peer, library: Library) -> None:
+        """Fail a sync from a device that is no longer a member here (unshared, told it left, removed by another
+        member's list while its catalogue was fetched or kept): what the sync kept of it is forgotten again (the
+        departure's forget may have come before it, or between its copy and its rename)."""
+        if await self._in_thread(Members(library.folder).holds, peer.id):
+            return
+        await self._in_thread(forget_catalogue, library, peer.id)
+        raise SdError(f"library {library.name!r} is no longer shared with {display(peer.name)} here: nothing of its "
+                      "catalogue is kept")
 
     async def _forget_restarted(self, peer: Peer, library: Library, fetched: int) -> None:
         """Forget what is kept of a member whose log restarted, unless it was fetched again since the pull that saw the

@@ -1,0 +1,89 @@
+"""A first sync of a member's catalogue (sdcore.sync.service: FirstSync) raced by what forgets what is kept of that
+member: the member leaving the library while its file is fetched, checked or put in place. Two real cores on
+127.0.0.1 (the `shared` fixture: alpha's "Photos" shared with beta, which pulls by hand)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdcore import net
+from sdcore.core import Core
+from sdcore.net.trust import Peer
+from sdcore.sync import catalogue, catalogue_store, service
+from sdcore.sync.service import sync_of
+from tests.functional.kept import in_tables, kept_names
+from tests.functional.test_catalogue_transport import shared, small_chunks
+
+__all__ = ["shared"]
+
+
+def beta_unshares_alpha_in(b: Core, loop: asyncio.AbstractEventLoop) -> None:
+    """Beta's user runs `sd library unshare Photos alpha` now, from a thread of beta's first sync (it waits for it)."""
+    asyncio.run_coroutine_threadsafe(sync_of(b).unshare(b.library("Photos"), "alpha"), loop).result(30)
+
+
+@pytest.mark.parametrize("moment", ["fetching", "before keep", "listable", "before its watermark"])
+async def test_a_member_unshared_during_its_first_sync_leaves_nothing_kept_and_a_share_again_completes(
+    shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, moment: str
+) -> None:
+    """Beta's user unshares alpha while beta's first sync of alpha's catalogue is at `moment`: the first sync ends with
+    one line saying alpha left (no traceback), nothing of alpha is kept or listed on beta, and once beta shares the
+    library with alpha again its next pull keeps alpha's whole catalogue."""
+    a, b, home = shared
+    loop = asyncio.get_running_loop()
+    mine = b.library("Photos")
+    once: list[str] = []
+
+    def departing(real: Callable[..., Any]) -> Callable[..., Any]:
+        def work(*args: Any) -> Any:
+            if not once:
+                once.append(moment)
+                beta_unshares_alpha_in(b, loop)
+            return real(*args)
+
+        return work
+
+    if moment == "fetching":  # a part of the file asked for after the unshare: alpha refuses it (beta left its library)
+        small_chunks(monkeypatch)
+        alpha = net.attach(a)
+        real_file = alpha._extensions["sync_catalogue_file"][0]
+
+        async def answer(peer: Peer, library: object, offset: object) -> dict[str, Any]:
+            if offset and not once:
+                once.append(moment)
+                await sync_of(b).unshare(mine, "alpha")
+            return await real_file(peer, library, offset)
+
+        alpha.expose("sync_catalogue_file", answer)
+    elif moment == "before keep":
+        monkeypatch.setattr(catalogue_store, "keep", departing(catalogue_store.keep))
+    elif moment == "listable":  # kept and listable, its search index not built yet
+        monkeypatch.setattr(service, "adopt_catalogue_file", departing(service.adopt_catalogue_file))
+    else:  # kept and searchable
+        monkeypatch.setattr(service, "catalogue_file_kept", departing(service.catalogue_file_kept))
+
+    with caplog.at_level(logging.INFO):
+        async with asyncio.timeout(30):
+            await sync_of(b).pull(str(a.device.id))
+    assert once == [moment]
+    [job] = [j for j in mine.jobs.list() if j.kind == "sync"]
+    assert job.state == "failed" and job.error == "library 'Photos' is no longer shared with alpha here: nothing of its catalogue is kept"
+    assert not [r for r in caplog.records if r.exc_info is not None]  # (no "failed unexpectedly", no traceback)
+    assert sorted(p.name for p in catalogue_store.path_of(mine, a.device.id).parent.glob(f"{a.device.id}*")) == []
+    assert catalogue.catalogue_watermark(mine, a.device.id) == 0 and not catalogue.has_catalogue(mine, a.device.id)
+    assert [loc.path for loc in mine.locations.list() if loc.device_id == a.device.id] == []
+    assert in_tables(mine, a.device.id) == 0
+
+    monkeypatch.undo()
+    await sync_of(b).share(mine, "alpha")
+    async with asyncio.timeout(30):
+        await sync_of(b).pull(str(a.device.id))
+    assert [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["completed"]
+    assert "winter.jpg" in kept_names(mine, a.device.id) and catalogue.catalogue_watermark(mine, a.device.id) > 0
+    assert [loc.path for loc in mine.locations.list() if loc.device_id == a.device.id] == [str(home)]
