@@ -14,8 +14,10 @@ import pytest
 
 from sdcore import net
 from sdcore.core import Core
+from sdcore.device import KEY_FILE
 from sdcore.net.trust import Peer
-from sdcore.sync import catalogue, catalogue_store, service
+from sdcore.sync import catalogue, catalogue_store, service, signing
+from sdcore.sync.members import Members, forget_departed
 from sdcore.sync.service import sync_of
 from tests.functional.kept import in_tables, kept_names
 from tests.functional.test_catalogue_transport import shared, small_chunks
@@ -23,12 +25,29 @@ from tests.functional.test_catalogue_transport import shared, small_chunks
 __all__ = ["shared"]
 
 
-def beta_unshares_alpha_in(b: Core, loop: asyncio.AbstractEventLoop) -> None:
-    """Beta's user runs `sd library unshare Photos alpha` now, from a thread of beta's first sync (it waits for it)."""
-    asyncio.run_coroutine_threadsafe(sync_of(b).unshare(b.library("Photos"), "alpha"), loop).result(30)
+def alpha_leaves(b: Core, a: Core, loop: asyncio.AbstractEventLoop, moment: str) -> None:
+    """Alpha leaves beta's "Photos" now (called from a thread of beta's first sync, which waits for it): beta's user
+    runs `sd library unshare Photos alpha` (alpha is told), or gamma, another member, removed alpha and told beta only
+    (as beta's `sync_unshare` handler does: alpha still answers beta's asks)."""
+    if "another member" in moment:
+        mine = b.library("Photos")
+        Members(mine.folder, mine.id, signing.signer_of(b.data_dir / KEY_FILE)).remove(a.device.id)
+        forget_departed(mine)
+    else:
+        asyncio.run_coroutine_threadsafe(sync_of(b).unshare(b.library("Photos"), "alpha"), loop).result(30)
 
 
-@pytest.mark.parametrize("moment", ["fetching", "before keep", "listable", "before its watermark"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "fetching",
+        "before keep",
+        "listable",
+        "before its watermark",
+        "before the fetch, removed by another member",
+        "before keep, removed by another member",
+    ],
+)
 async def test_a_member_unshared_during_its_first_sync_leaves_nothing_kept_and_a_share_again_completes(
     shared: tuple[Core, Core, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, moment: str
 ) -> None:
@@ -44,7 +63,7 @@ async def test_a_member_unshared_during_its_first_sync_leaves_nothing_kept_and_a
         def work(*args: Any) -> Any:
             if not once:
                 once.append(moment)
-                beta_unshares_alpha_in(b, loop)
+                alpha_leaves(b, a, loop, moment)
             return real(*args)
 
         return work
@@ -61,7 +80,9 @@ async def test_a_member_unshared_during_its_first_sync_leaves_nothing_kept_and_a
             return await real_file(peer, library, offset)
 
         alpha.expose("sync_catalogue_file", answer)
-    elif moment == "before keep":
+    elif moment.startswith("before the fetch"):
+        monkeypatch.setattr(catalogue_store, "staging_path", departing(catalogue_store.staging_path))
+    elif moment.startswith("before keep"):
         monkeypatch.setattr(catalogue_store, "keep", departing(catalogue_store.keep))
     elif moment == "listable":  # kept and listable, its search index not built yet
         monkeypatch.setattr(service, "adopt_catalogue_file", departing(service.adopt_catalogue_file))
