@@ -45,8 +45,8 @@ class Change:
 
     @property
     def new_folder(self) -> str | None:
-        """The path of a folder that was made or moved in, or uncovered by an unmount (to be watched too), else None."""
-        if self.is_dir and self.name and self.mask & (IN_CREATE | IN_MOVED_TO | IN_UNMOUNT):
+        """The path of a folder that was made or moved in (to be watched too), else None."""
+        if self.is_dir and self.name and self.mask & (IN_CREATE | IN_MOVED_TO):
             return os.path.join(self.directory, self.name)
         return None
 
@@ -102,7 +102,6 @@ class Inotify:
         """The changes waiting (none: nothing new); raises Overflow when the kernel dropped some."""
         changes: list[Change] = []
         overflow = False
-        unmounted: set[str] = set()
         while True:
             try:
                 data = os.read(self.fd, 1 << 16)
@@ -121,19 +120,12 @@ class Inotify:
                     self._folders.pop(wd, None)
                 if mask & IN_UNMOUNT:
                     self.unmounted = True
-                    if directory is not None:
-                        unmounted.add(directory)
                 if mask & (IN_IGNORED | IN_UNMOUNT):  # a disk unplugged is no change of its folders' contents
                     continue
                 if directory is not None:
                     changes.append(Change(directory, os.fsdecode(raw), bool(mask & IN_ISDIR), mask))
         if overflow:
             raise Overflow("the kernel's queue of changes overflowed")
-        watched = set(self._folders.values())
-        for folder in sorted(unmounted):  # a disk unmounted from a folder watched: the folder below it is there again
-            parent, name = os.path.split(folder)
-            if parent in watched and parent not in unmounted:  # (not the top watched: the disk of a location, gone)
-                changes.append(Change(parent, name, True, IN_UNMOUNT))
         return changes
 
     def close(self) -> None:
