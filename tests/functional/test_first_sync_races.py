@@ -5,7 +5,10 @@ member: the member leaving the library while its file is fetched, checked or put
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,11 +18,14 @@ import pytest
 from sdcore import net
 from sdcore.core import Core
 from sdcore.device import KEY_FILE
+from sdcore.errors import SdError
+from sdcore.net.testing import pair
 from sdcore.net.trust import Peer
 from sdcore.sync import catalogue, catalogue_store, service, signing
 from sdcore.sync.members import Members, forget_departed
 from sdcore.sync.service import sync_of
 from tests.functional.kept import in_tables, kept_names
+from tests.functional.test_catalogue_file import indexed, make_home
 from tests.functional.test_catalogue_transport import shared, small_chunks
 
 __all__ = ["shared"]
@@ -108,3 +114,54 @@ async def test_a_member_unshared_during_its_first_sync_leaves_nothing_kept_and_a
     assert [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["completed"]
     assert "winter.jpg" in kept_names(mine, a.device.id) and catalogue.catalogue_watermark(mine, a.device.id) > 0
     assert [loc.path for loc in mine.locations.list() if loc.device_id == a.device.id] == [str(home)]
+
+
+async def test_a_core_closed_mid_keep_keeps_no_watermark_and_its_next_pull_completes_the_first_sync(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C on beta's `sd serve` (its core closing) while the file fetched from alpha is being kept: the keep on its
+    thread ends (the close waits for it), the first sync is interrupted (no watermark, no traceback); beta started
+    again resumes it and keeps alpha's whole catalogue."""
+    async with Core(tmp_path / "a") as a:
+        b = Core(tmp_path / "b")
+        for core, name in ((a, "alpha"), (b, "beta")):
+            core.device.rename(name)
+            await net.attach(core).start("127.0.0.1:0")
+            sync_of(core)
+        await pair(net.attach(a), net.attach(b))
+        photos = a.libraries.create("Photos")
+        home = make_home(tmp_path / "home")
+        await indexed(photos, home)
+        await sync_of(a).share(photos, "beta")
+        loop = asyncio.get_running_loop()
+        closing: list[concurrent.futures.Future[None]] = []
+        real_adopt = service.adopt_catalogue_file
+
+        def adopt_as_beta_closes(*args: Any) -> None:
+            closing.append(asyncio.run_coroutine_threadsafe(b.close(), loop))
+            while not sync_of(b).closed:  # (its close then waits for this thread)
+                time.sleep(0.01)
+            real_adopt(*args)
+
+        service.adopt_catalogue_file = adopt_as_beta_closes  # type: ignore[assignment]
+        try:
+            with caplog.at_level(logging.INFO), contextlib.suppress(SdError):
+                async with asyncio.timeout(30):
+                    await sync_of(b).pull(str(a.device.id))
+            await asyncio.wrap_future(closing[0])
+        finally:
+            service.adopt_catalogue_file = real_adopt  # type: ignore[assignment]
+        assert not [r for r in caplog.records if r.exc_info is not None]
+
+        async with Core(tmp_path / "b") as b:
+            await net.attach(b).start("127.0.0.1:0")
+            mine = b.library("Photos")
+            assert [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["interrupted"]
+            assert catalogue.catalogue_watermark(mine, a.device.id) == 0
+            async with asyncio.timeout(30):
+                await sync_of(b).pull(str(a.device.id))
+            assert [j.state for j in mine.jobs.list() if j.kind == "sync"] == ["completed"]
+            assert "winter.jpg" in kept_names(mine, a.device.id) and catalogue.catalogue_watermark(mine, a.device.id) > 0
+            assert sorted(p.name for p in catalogue_store.path_of(mine, a.device.id).parent.glob(f"{a.device.id}*")) == [
+                f"{a.device.id}.db"
+            ]
