@@ -660,7 +660,10 @@ class SyncService:
         """Fail a sync from a device that is no longer a member here (unshared, told it left, removed by another
         member's list while its catalogue was fetched or kept): what the sync kept of it is forgotten again (the
         departure's forget may have come before it, or between its copy and its rename)."""
-        if await self._in_thread(Members(library.folder).holds, peer.id):
+        def departed() -> bool:  # (not a member that this device left with its copy: it keeps what it has, `leave`)
+            return any(m.device_id == str(peer.id) and not m.current for m in Members(library.folder).all())
+
+        if not await self._in_thread(departed):
             return
         await self._in_thread(forget_catalogue, library, peer.id)
         raise SdError(f"library {library.name!r} is no longer shared with {display(peer.name)} here: nothing of its "

@@ -165,3 +165,33 @@ async def test_a_core_closed_mid_keep_keeps_no_watermark_and_its_next_pull_compl
             assert sorted(p.name for p in catalogue_store.path_of(mine, a.device.id).parent.glob(f"{a.device.id}*")) == [
                 f"{a.device.id}.db"
             ]
+
+
+async def test_a_device_unshared_by_the_owner_during_a_pull_keeps_its_copy_of_the_owners_catalogue(
+    shared: tuple[Core, Core, Path],
+) -> None:
+    """Alpha's user unshares beta (beta is told it left: it keeps its copy of the library, the catalogues it holds
+    too) while beta pulls alpha's later changes: alpha refuses the ask, and beta keeps alpha's catalogue as it was (the
+    departure of a member, which forgets it, is not beta's own leaving)."""
+    a, b, home = shared
+    photos = a.library("Photos")
+    alpha = net.attach(a)
+    real_changes = alpha._extensions["sync_catalogue"][0]
+    unsharing: list[bool] = []
+
+    async def unsharing_first(peer: Peer, library: object, since: object, limit: object) -> dict[str, Any]:
+        if unsharing:
+            await sync_of(a).unshare(photos, "beta")
+        return await real_changes(peer, library, since, limit)
+
+    alpha.expose("sync_catalogue", unsharing_first)  # (before beta connects: a connection keeps the handlers it met)
+    await sync_of(b).pull(str(a.device.id))  # the first sync
+    mine = b.library("Photos")
+    held = kept_names(mine, a.device.id)
+    assert "winter.jpg" in held
+    (home / "later.txt").write_text("after the first sync")
+    await indexed(photos, home)
+    unsharing.append(True)
+    with pytest.raises(SdError, match="no library .* is shared with beta here"):
+        await sync_of(b).pull(str(a.device.id))
+    assert kept_names(mine, a.device.id) == held and catalogue.catalogue_watermark(mine, a.device.id) > 0
