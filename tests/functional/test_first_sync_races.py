@@ -195,3 +195,64 @@ async def test_a_device_unshared_by_the_owner_during_a_pull_keeps_its_copy_of_th
     with pytest.raises(SdError, match="no library .* is shared with beta here"):
         await sync_of(b).pull(str(a.device.id))
     assert kept_names(mine, a.device.id) == held and catalogue.catalogue_watermark(mine, a.device.id) > 0
+
+
+@pytest.mark.parametrize("stop", ["cancel", "pause"])
+@pytest.mark.parametrize("moment", ["fetching", "keeping"])
+async def test_a_first_sync_canceled_or_paused_anywhere_keeps_all_or_nothing_and_the_next_pull_completes(
+    shared: tuple[Core, Core, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stop: str,
+    moment: str,
+) -> None:
+    """The user cancels or pauses beta's first sync of alpha while a part of the file is fetched, or while the file is
+    kept (on a thread, where no pause takes effect): the job stops (or, asked too late, completes) with no traceback;
+    beta holds alpha's whole catalogue with its watermark, or nothing of it; the next pull completes it."""
+    a, b, home = shared
+    mine = b.library("Photos")
+    loop = asyncio.get_running_loop()
+
+    def asked() -> None:
+        [job] = [j for j in mine.jobs.list() if j.kind == "sync"]
+        getattr(mine.jobs, stop)(job.id)
+
+    if moment == "fetching":
+        small_chunks(monkeypatch)
+        alpha = net.attach(a)
+        real_file = alpha._extensions["sync_catalogue_file"][0]
+
+        async def answer(peer: Peer, library: object, offset: object) -> dict[str, Any]:
+            if offset:
+                asked()
+            return await real_file(peer, library, offset)
+
+        alpha.expose("sync_catalogue_file", answer)
+    else:
+        real_keep = catalogue_store.keep
+
+        def keep(*args: Any) -> Any:
+            asyncio.run_coroutine_threadsafe(asyncio.to_thread(asked), loop).result(30)
+            return real_keep(*args)
+
+        monkeypatch.setattr(catalogue_store, "keep", keep)
+    with caplog.at_level(logging.INFO):
+        async with asyncio.timeout(30):
+            await sync_of(b).pull(str(a.device.id))
+    assert not [r for r in caplog.records if r.exc_info is not None]
+    [job] = [j for j in mine.jobs.list() if j.kind == "sync"]
+    assert job.state in ("canceled" if stop == "cancel" else "paused", "completed")
+    kept = sorted(p.name for p in catalogue_store.path_of(mine, a.device.id).parent.glob(f"{a.device.id}*"))
+    watermark = catalogue.catalogue_watermark(mine, a.device.id)
+    assert (kept, watermark > 0) in (([], False), ([f"{a.device.id}.db"], True))
+    assert in_tables(mine, a.device.id) == 0
+
+    monkeypatch.undo()
+    if job.state == "paused":
+        await mine.jobs.resume(job.id)
+        await mine.jobs.wait(job.id)
+    async with asyncio.timeout(30):
+        await sync_of(b).pull(str(a.device.id))
+    assert "completed" in [j.state for j in mine.jobs.list() if j.kind == "sync"]  # (a canceled one is not resumed)
+    assert "winter.jpg" in kept_names(mine, a.device.id) and catalogue.catalogue_watermark(mine, a.device.id) > 0
+    assert [loc.path for loc in mine.locations.list() if loc.device_id == a.device.id] == [str(home)]
