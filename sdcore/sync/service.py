@@ -63,6 +63,10 @@ PUSH_DELAY = 0.05
 IDLE_PULL = 30.0
 """A member that told nothing is asked anyway this often (a notice lost with its connection)."""
 RETRY = (1.0, 2.0, 4.0, 8.0, 15.0)
+REFETCH_GAP = 60.0
+"""Seconds after a member's catalogue was forgotten for a restart of its log in which another restart is not taken: a
+liar answering "restarted" at every ask and "changed" at once had its whole file fetched, checked and indexed at
+every pull, several times a second."""
 """Waits between attempts to reach a member that cannot be reached."""
 CALL_TIMEOUT = 60.0
 MAX_SHARED_BY_ONE = 32
@@ -142,6 +146,7 @@ class SyncService:
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
         self._fetched: collections.Counter[tuple[uuid.UUID, str]] = collections.Counter()  # (library, device) -> fetches
+        self._refetched: dict[tuple[uuid.UUID, str], float] = {}  # (library, device) -> when forgotten for a restart
         self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
         self._preparing: set[asyncio.Task[None]] = set()
         self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
@@ -671,11 +676,17 @@ class SyncService:
 
     async def _forget_restarted(self, peer: Peer, library: Library, fetched: int) -> None:
         """Forget what is kept of a member whose log restarted, unless it was fetched again since the pull that saw the
-        restart began (`fetched`: the fetches counted then): another pull at once saw it too and fetched it anew."""
-        device = str(peer.id)
-        async with self._fetching.setdefault((library.id, device), asyncio.Lock()):  # (not while a fetch keeps it)
-            if self._fetched[(library.id, device)] == fetched:
-                await self._in_thread(protocol.catalogue(library).forget, device)
+        restart began (`fetched`: the fetches counted then) or forgotten already: another pull at once saw it too. A
+        restart within REFETCH_GAP of the last one taken fails the sync with one line (it is taken at a later one)."""
+        key = (library.id, str(peer.id))
+        async with self._fetching.setdefault(key, asyncio.Lock()):  # (not while a fetch keeps it)
+            if self._fetched[key] != fetched or not await self._in_thread(catalogue_held, library, peer.id):
+                return
+            if time.monotonic() < self._refetched.get(key, -REFETCH_GAP) + REFETCH_GAP:
+                raise SdError(f"the catalogue of {display(peer.name)} restarted again soon after it was fetched: it is"
+                              " fetched again at a later sync from it")
+            self._refetched[key] = time.monotonic()
+            await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)

@@ -22,11 +22,13 @@ from sdcore.errors import SdError
 from sdcore.net.testing import pair
 from sdcore.net.trust import Peer
 from sdcore.sync import catalogue, catalogue_store, service, signing
+from sdcore.sync.catalogue import CatalogueBatch
 from sdcore.sync.members import Members, forget_departed
 from sdcore.sync.service import sync_of
 from tests.functional.kept import in_tables, kept_names
 from tests.functional.test_catalogue_file import indexed, make_home
 from tests.functional.test_catalogue_transport import shared, small_chunks
+from tests.functional.test_sync_transport import three_devices
 
 __all__ = ["shared"]
 
@@ -256,3 +258,33 @@ async def test_a_first_sync_canceled_or_paused_anywhere_keeps_all_or_nothing_and
     assert "completed" in [j.state for j in mine.jobs.list() if j.kind == "sync"]  # (a canceled one is not resumed)
     assert "winter.jpg" in kept_names(mine, a.device.id) and catalogue.catalogue_watermark(mine, a.device.id) > 0
     assert [loc.path for loc in mine.locations.list() if loc.device_id == a.device.id] == [str(home)]
+
+
+async def test_an_owner_whose_log_restarts_at_every_ask_and_that_says_changed_at_once_is_not_fetched_again_and_again(
+    tmp_path: Path,
+) -> None:
+    """alpha answers every ask for changes with "restarted" and tells beta its library changed as soon as beta's sync
+    of it failed: beta's puller, woken at once each time, fetched alpha's whole file twice a pull, without end (a
+    check and an index of the file each time). Within a few seconds beta fetches it twice, no more."""
+    async with three_devices(tmp_path, [(0, 1)]) as (a, b, _c):
+        alpha = net.attach(a)
+        real_file = alpha._extensions["sync_catalogue_file"][0]
+        fetches: list[float] = []
+
+        async def counted(peer: Peer, library: object, offset: object) -> dict[str, Any]:
+            if offset == 0:
+                fetches.append(time.monotonic())
+            return await real_file(peer, library, offset)
+
+        async def restarted(peer: Peer, library: object, since: object, limit: object) -> dict[str, Any]:
+            asyncio.get_running_loop().call_later(0.1, sync_of(a)._changed, photos.id)  # "changed": beta pulls again
+            batch = CatalogueBatch(a.device.id, "alpha", 0, 0, 0)
+            return {"batch": batch.pack(), "up_to": 0, "head": 0, "restart": True}
+
+        alpha.expose("sync_catalogue_file", counted)
+        alpha.expose("sync_catalogue", restarted)
+        photos = a.libraries.create("Photos")
+        await indexed(photos, make_home(tmp_path / "home"))
+        await sync_of(a).share(photos, "beta")
+        await asyncio.sleep(5)
+        assert len(fetches) == 2
