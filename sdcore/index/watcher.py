@@ -191,7 +191,7 @@ class LocationWatcher:
         finally:
             with suppress(Overflow):
                 notify.read()  # (what came since the last burst: the disk unplugged as the watching stopped?)
-            if notify.unmounted:  # whatever is mounted there next is caught up with (a clone swapped in at once too)
+            if root in notify.unmounted:  # whatever is mounted there next is caught up with (a clone swapped in at once)
                 self._caught_up.discard(root)
             notify.close()
 

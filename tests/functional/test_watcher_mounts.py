@@ -16,6 +16,7 @@ import pytest
 
 from sdcore.api import Api
 from sdcore.core import Core
+from sdcore.index import watcher as watcher_module
 from tests.functional.loop_disks import make_disk
 
 WAIT = 30.0
@@ -30,11 +31,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["umount", "umount -l while busy"])
 async def test_a_disk_unmounted_from_a_folder_of_a_watched_location_leaves_the_folder_as_it_is_now_and_watched(
-    tmp_path: Path, lazy: bool
+    tmp_path: Path, lazy: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A folder location `home` (no disk of its own) with a disk mounted on its folder `home/usb`: once the disk is
     unmounted, `home/usb` is the empty folder below it again. The watcher says so (the disk's files are no longer
-    listed or found, the rest of `home` is kept) and keeps watching `home/usb` (a file made there is found)."""
+    listed or found, the rest of `home` is kept) and keeps watching `home/usb` (a file made there is found), without
+    indexing all of `home` again (as it does when the disk `home` is on is unmounted: another may be there now)."""
     disk = make_disk(tmp_path / "usb.img", "ext4", "USB")
     home = tmp_path / "home"
     (home / "usb").mkdir(parents=True)
@@ -51,6 +53,14 @@ async def test_a_disk_unmounted_from_a_folder_of_a_watched_location_leaves_the_f
             assert watcher is not None
             await asyncio.wait_for(watcher.ready.wait(), WAIT)
             assert len(await library.search("photo")) == 5
+            caught_up: list[object] = []
+            real_catch_up = watcher_module.catch_up
+
+            async def counted(*args: object) -> object:
+                caught_up.append(args)
+                return await real_catch_up(*args)  # type: ignore[arg-type]
+
+            monkeypatch.setattr(watcher_module, "catch_up", counted)
             # (lazily: detached from `home/usb` at once, unmounted, and said so by inotify, only once the file is closed)
             with open(home / "usb" / "photo-0.jpg", "rb") if lazy else contextlib.nullcontext():
                 disk.umount(home / "usb", lazy=lazy)
@@ -66,6 +76,9 @@ async def test_a_disk_unmounted_from_a_folder_of_a_watched_location_leaves_the_f
 
                 await eventually(seen, "a file made in the folder left by the disk to be indexed")
                 assert [h.name for h in await library.search("notes")] == ["notes.txt"]
+            await watcher.restart()  # (the kernel's word of the lazy unmount came after the last one)
+            await asyncio.wait_for(watcher.ready.wait(), WAIT)
+            assert caught_up == []
     finally:
         disk.umount_all()
 
