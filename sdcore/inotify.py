@@ -67,9 +67,9 @@ class Inotify:
             raise OSError(err, f"inotify: {os.strerror(err)}")
         self.fd: int = fd
         self._folders: dict[int, str] = {}
-        self.unmounted = False
-        """Whether a filesystem watched was unmounted (told by the kernel as it goes: however soon another is mounted
-        in its place, which the mount table alone may not show)."""
+        self.unmounted: set[str] = set()
+        """The folders watched whose filesystem was unmounted (told by the kernel as it goes: however soon another is
+        mounted in its place, which the mount table alone may not show)."""
 
     def watch(self, directory: str) -> None:
         """Watch one folder (not its subfolders); OSError when it cannot be (ENOSPC: the limit of watches)."""
@@ -118,8 +118,8 @@ class Inotify:
                 directory = self._folders.get(wd)
                 if mask & (IN_IGNORED | IN_MOVE_SELF):  # gone, or moved: watched anew where it lands, if inside
                     self._folders.pop(wd, None)
-                if mask & IN_UNMOUNT:
-                    self.unmounted = True
+                if mask & IN_UNMOUNT and directory is not None:
+                    self.unmounted.add(directory)
                 if mask & (IN_IGNORED | IN_UNMOUNT):  # a disk unplugged is no change of its folders' contents
                     continue
                 if directory is not None:

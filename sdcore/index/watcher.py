@@ -15,7 +15,7 @@ from sdcore.index.indexer import catch_up, index_location, refresh
 from sdcore.inotify import Change, Inotify, Overflow
 from sdcore.library import volume_locations
 from sdcore.sdpath import display
-from sdcore.volumes import Volume, list_volumes
+from sdcore.volumes import Volume, list_volumes, mount_points
 
 if TYPE_CHECKING:
     from sdcore.core import Core
@@ -41,6 +41,7 @@ class LocationWatcher:
         self._stop = asyncio.Event()
         self.ready = asyncio.Event()
         self._caught_up: set[str] = set()  # roots indexed again since this watcher started
+        self._inside: set[str] = set()  # where something is mounted inside a root watched, as of the last look
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -74,6 +75,7 @@ class LocationWatcher:
         with self.library.context.bus.subscribe(VolumesChanged) as events:
             await self._take_over()  # a disk plugged in before this core started
             async for _ in events:
+                await self._mounted_inside()
                 if not on_disks():
                     continue
                 mounted = await asyncio.to_thread(list_volumes)
@@ -85,6 +87,31 @@ class LocationWatcher:
                 if not await asyncio.to_thread(volume_locations.follow, self.library, mounted, gone):
                     await self.restart()  # else the move's LibraryChanged restarts it
                 await self._take_over(mounted)
+
+    def _mounts_inside(self) -> set[str]:
+        """Where something is mounted on a folder inside a location of this device (a disk, a bind mount)."""
+        here = self.library.locations.device_id
+        inside = [loc.path.rstrip("/") + "/" for loc in self.library.locations.list() if loc.device_id == here]
+        return {point for point in mount_points() if any(point.startswith(root) for root in inside)}
+
+    async def _mounted_inside(self) -> None:
+        """A folder inside a location that something was mounted on or unmounted from (a bind mount's unmount tells
+        inotify nothing, nor does a mount): another folder is there now, watched anew and indexed again."""
+        inside = await asyncio.to_thread(self._mounts_inside)
+        changed, self._inside = inside ^ self._inside, inside
+        if not changed:
+            return
+        await self.restart()
+        await self.ready.wait()
+
+        def folders() -> list[str]:
+            return [d for point in sorted(changed) if os.path.isdir(point)
+                    for d in [os.path.dirname(point), *(d for d, _, _ in os.walk(point))]]  # fmt: skip
+
+        try:
+            await refresh(self.library, await asyncio.to_thread(folders))
+        except Exception:
+            log.exception("refreshing %s failed", sorted(changed))
 
     async def _take_over(self, mounted: list[Volume] | None = None) -> None:
         """Other devices' locations on the disks mounted here become this device's, and are indexed again as a job
@@ -102,6 +129,7 @@ class LocationWatcher:
         mine = [loc for loc in self.library.locations.list() if loc.device_id == here]
         mounted = await asyncio.to_thread(list_volumes) if any(loc.volume_id for loc in mine) else []
         self._mounted |= {v.id for v in mounted}  # not reset: a disk that went since the last look is still gone
+        self._inside |= await asyncio.to_thread(self._mounts_inside)  # (one gone since the last look: still to refresh)
         present = [  # not a disk's location while the disk is out (its mount point is an empty folder)
             loc for loc in mine if os.path.isdir(loc.path) and volume_locations.offline(self.library, loc, mounted) is None
         ]
@@ -163,7 +191,7 @@ class LocationWatcher:
         finally:
             with suppress(Overflow):
                 notify.read()  # (what came since the last burst: the disk unplugged as the watching stopped?)
-            if notify.unmounted:  # whatever is mounted there next is caught up with (a clone swapped in at once too)
+            if root in notify.unmounted:  # whatever is mounted there next is caught up with (a clone swapped in at once)
                 self._caught_up.discard(root)
             notify.close()
 

@@ -46,7 +46,13 @@ from sdcore.jobs.manager import RESUMABLE, JobRecord
 from sdcore.net.frames import PermissionDenied, ProtocolError
 from sdcore.sdpath import display, typed
 from sdcore.sync import highwater, oplog, protocol, signing
-from sdcore.sync.catalogue import adopt_catalogue_file, catalogue_file_kept, catalogue_held, renamed
+from sdcore.sync.catalogue import (
+    adopt_catalogue_file,
+    catalogue_file_kept,
+    catalogue_held,
+    forget_catalogue,
+    renamed,
+)
 from sdcore.sync.catalogue_transport import Outgoing, fetch_catalogue_file
 from sdcore.sync.members import JOINED, MAX_MEMBERS, Member, Members, forget_departed
 
@@ -64,6 +70,10 @@ PUSH_DELAY = 0.05
 IDLE_PULL = 30.0
 """A member that told nothing is asked anyway this often (a notice lost with its connection)."""
 RETRY = (1.0, 2.0, 4.0, 8.0, 15.0)
+REFETCH_GAP = 60.0
+"""Seconds after a member's catalogue was forgotten for a restart of its log in which another restart is not taken: a
+liar answering "restarted" at every ask and "changed" at once had its whole file fetched, checked and indexed at
+every pull, several times a second."""
 """Waits between attempts to reach a member that cannot be reached."""
 CALL_TIMEOUT = 60.0
 MAX_SHARED_BY_ONE = 32
@@ -143,6 +153,7 @@ class SyncService:
         self._working: set[asyncio.Future[Any]] = set()  # threads at work on a library (`_in_thread`)
         self._fetching: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its one fetch at a time
         self._fetched: collections.Counter[tuple[uuid.UUID, str]] = collections.Counter()  # (library, device) -> fetches
+        self._refetched: dict[tuple[uuid.UUID, str], float] = {}  # (library, device) -> when forgotten for a restart
         self._starting: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}  # (library, device) -> its first sync job's start
         self._background: set[asyncio.Task[None]] = set()  # catalogue files being made, names being written
         self._too_old: set[str] = set()  # devices that cannot send their catalogue as a file, said so in the log
@@ -569,6 +580,13 @@ class SyncService:
         A first sync (nothing kept of it, or its log restarted) fetches its catalogue file whole, as a job (`FirstSync`:
         its progress in the jobs screen); then numbered batches from the file's head, the next asked for while one is
         applied (the member builds it meanwhile)."""
+        try:
+            await self._pull_catalogue_of(peer, library, job)
+        except (SdError, OSError, sqlite3.Error):  # (what was kept of it forgotten meanwhile, even between two steps)
+            await self._refuse_if_departed(peer, library)
+            raise
+
+    async def _pull_catalogue_of(self, peer: Peer, library: Library, job: JobContext | None) -> None:
         cat = protocol.catalogue(library)
         device = str(peer.id)
         restarted = False
@@ -654,16 +672,36 @@ class SyncService:
                     log.warning("%s", why)
                 raise SdError(why) from None
             await self._in_thread(catalogue_file_kept, library, peer.id, held.head)
+            await self._refuse_if_departed(peer, library)
             self._fetched[(library.id, device)] += 1
             return held.head
 
+    async def _refuse_if_departed(self, peer: Peer, library: Library) -> None:
+        """Fail a sync from a device that is no longer a member here (unshared, told it left, removed by another
+        member's list while its catalogue was fetched or kept): what the sync kept of it is forgotten again (the
+        departure's forget may have come before it, or between its copy and its rename)."""
+        def departed() -> bool:  # (not a member that this device left with its copy: it keeps what it has, `leave`)
+            return any(m.device_id == str(peer.id) and not m.current for m in Members(library.folder).all())
+
+        if not await self._in_thread(departed):
+            return
+        await self._in_thread(forget_catalogue, library, peer.id)
+        raise SdError(f"library {library.name!r} is no longer shared with {display(peer.name)} here: nothing of its "
+                      "catalogue is kept")
+
     async def _forget_restarted(self, peer: Peer, library: Library, fetched: int) -> None:
         """Forget what is kept of a member whose log restarted, unless it was fetched again since the pull that saw the
-        restart began (`fetched`: the fetches counted then): another pull at once saw it too and fetched it anew."""
-        device = str(peer.id)
-        async with self._fetching.setdefault((library.id, device), asyncio.Lock()):  # (not while a fetch keeps it)
-            if self._fetched[(library.id, device)] == fetched:
-                await self._in_thread(protocol.catalogue(library).forget, device)
+        restart began (`fetched`: the fetches counted then) or forgotten already: another pull at once saw it too. A
+        restart within REFETCH_GAP of the last one taken fails the sync with one line (it is taken at a later one)."""
+        key = (library.id, str(peer.id))
+        async with self._fetching.setdefault(key, asyncio.Lock()):  # (not while a fetch keeps it)
+            if self._fetched[key] != fetched or not await self._in_thread(catalogue_held, library, peer.id):
+                return
+            if time.monotonic() < self._refetched.get(key, -REFETCH_GAP) + REFETCH_GAP:
+                raise SdError(f"the catalogue of {display(peer.name)} restarted again soon after it was fetched: it is"
+                              " fetched again at a later sync from it")
+            self._refetched[key] = time.monotonic()
+            await self._in_thread(protocol.catalogue(library).forget, str(peer.id))
 
     async def _catalogue_after(self, peer: Peer, library: Library, since: int) -> dict[str, Any]:
         answer = await self._call(peer, "sync_catalogue", library=str(library.id), since=since, limit=protocol.MAX_CATALOGUE)
