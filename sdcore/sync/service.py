@@ -70,11 +70,11 @@ PUSH_DELAY = 0.05
 IDLE_PULL = 30.0
 """A member that told nothing is asked anyway this often (a notice lost with its connection)."""
 RETRY = (1.0, 2.0, 4.0, 8.0, 15.0)
+"""Waits between attempts to reach a member that cannot be reached."""
 REFETCH_GAP = 60.0
 """Seconds after a member's catalogue was forgotten for a restart of its log in which another restart is not taken: a
 liar answering "restarted" at every ask and "changed" at once had its whole file fetched, checked and indexed at
 every pull, several times a second."""
-"""Waits between attempts to reach a member that cannot be reached."""
 CALL_TIMEOUT = 60.0
 MAX_SHARED_BY_ONE = 32
 """Libraries one device may share with this one."""
