@@ -96,22 +96,28 @@ class LocationWatcher:
 
     async def _mounted_inside(self) -> None:
         """A folder inside a location that something was mounted on or unmounted from (a bind mount's unmount tells
-        inotify nothing, nor does a mount): another folder is there now, watched anew and indexed again."""
+        inotify nothing, nor does a mount): another folder is there now, watched anew and indexed again (the folder
+        left by an unmount at once; a disk mounted, maybe a big one, by a rescan of its location as a job)."""
         inside = await asyncio.to_thread(self._mounts_inside)
-        changed, self._inside = inside ^ self._inside, inside
-        if not changed:
+        mounted, unmounted = inside - self._inside, self._inside - inside
+        self._inside = inside
+        if not mounted and not unmounted:
             return
         await self.restart()
         await self.ready.wait()
 
         def folders() -> list[str]:
-            return [d for point in sorted(changed) if os.path.isdir(point)
+            return [d for point in sorted(unmounted) if os.path.isdir(point)
                     for d in [os.path.dirname(point), *(d for d, _, _ in os.walk(point))]]  # fmt: skip
 
         try:
             await refresh(self.library, await asyncio.to_thread(folders))
         except Exception:
-            log.exception("refreshing %s failed", sorted(changed))
+            log.exception("refreshing %s failed", sorted(unmounted))
+        here = self.library.locations.device_id
+        for loc in self.library.locations.list():
+            if loc.device_id == here and any(point.startswith(loc.path.rstrip("/") + "/") for point in mounted):
+                await self._rescan(loc.path)
 
     async def _take_over(self, mounted: list[Volume] | None = None) -> None:
         """Other devices' locations on the disks mounted here become this device's, and are indexed again as a job
