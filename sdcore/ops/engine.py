@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
-from sdcore.fs.local import fs_error
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem, NewFile
+from sdcore.fs.local import LocalFS, fs_error
 from sdcore.jobs.results import Outcome
 from sdcore.ops import localcopy
 from sdcore.ops.names import temp_name
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from sdcore.ops.transfer import TransferJob
 
 RESUMABLE_FROM = 8 << 20  # files this big go to another device resumably (a pause or lost link carries on)
+SMALL_FILE = 1 << 20  # files up to this size go to another device several in one request ...
+SMALL_RUN_FILES = 64  # ... at most this many
+SMALL_RUN_BYTES = 4 << 20  # ... and bytes
 
 
 @dataclass
@@ -37,6 +40,14 @@ class Action:
 
 
 Written = tuple[Action, Outcome, SdError | None]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A small file read whole, and its entry as it was then."""
+
+    data: bytes
+    entry: EntryInfo
 
 
 class Engine:
@@ -55,12 +66,19 @@ class Engine:
             if not pair.same_fs:
                 await self._note_partials(batch)
             return await asyncio.to_thread(self._copy_local_batch, batch, pair.same_fs)
-        results = []
-        for one in batch:
-            counted = job.done_bytes
-            results.append(await self._copy_one(pair, one))
-            if results[-1][1] is not self.done:
-                self._stopped_in(one, counted)
+        results: list[Written] = []
+        i = 0
+        while i < len(batch):
+            small = self._small_files(batch, i)
+            if small and (written := await self._copy_small(pair, small)) is not None:
+                results += written
+                i += len(small)
+            else:
+                counted = job.done_bytes
+                results.append(await self._copy_one(pair, batch[i]))
+                if results[-1][1] is not self.done:
+                    self._stopped_in(batch[i], counted)
+                i += 1
             if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
                 break
         return results
@@ -161,6 +179,85 @@ class Engine:
 
     # -- any device to any device -------------------------------------------------------------
 
+    def _small_files(self, batch: list[Action], start: int) -> list[Action]:
+        """The files from `start` on that go to the other device in one request: small new files (nothing there to
+        replace or keep), not verified (a verified or moved copy is hashed there before it is put in place)."""
+        job = self.job
+        if job.verify or job.moving:
+            return []
+        run: list[Action] = []
+        size = 0
+        for a in batch[start:]:
+            if a.info.kind != "file" or a.reuse or a.replace or a.info.size > SMALL_FILE:
+                break
+            if len(run) >= SMALL_RUN_FILES or (run and size + a.info.size > SMALL_RUN_BYTES):
+                break
+            if job.partials and temp_name(a.dst, self.ctx.job_id) in job.partials:
+                break  # begun as a big file: carried on as one
+            run.append(a)
+            size += a.info.size
+        return run
+
+    async def _copy_small(self, pair: Pair, run: list[Action]) -> list[Written] | None:
+        """Copy small new files: read here whole, sent in one request, each synced there before it is linked at its
+        name (whole or not there after a crash). None when the other device is too old for it (nothing was done).
+        Stops after the first that fails (the rest is not reported: a later run finds those copied whole)."""
+        read = await self._read_small(pair, run)
+        files: list[NewFile] = []
+        for a, got in zip(run, read, strict=True):
+            if isinstance(got, _Read):
+                files.append((a.dst, got.data, got.entry.mtime, _kept(got.entry.mode)))
+        told = await pair.dst_fs.write_new_files(files) if files else []
+        if told is None:
+            return None
+        answers = iter(told)
+        results: list[Written] = []
+        for a, got in zip(run, read, strict=True):
+            if isinstance(got, _Read):
+                results.append(self._placed(a, len(got.data), next(answers)))
+            else:
+                results.append(got)
+            if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED):
+                break
+        return results
+
+    def _placed(self, a: Action, size: int, told: int | SdError) -> Written:
+        """What became of a small file sent to the other device, as it told."""
+        if isinstance(told, int) and told == size:
+            self.job.done_bytes += size
+            self.job.report()
+            return a, self.done, None
+        if isinstance(told, AlreadyExists):
+            return a, Outcome.PROBLEM, told
+        if isinstance(told, NotFound):  # its source was just read: its copy could not be made
+            return a, Outcome.FAILED, NotFound(f"cannot write {display(a.dst)}: its folder takes no new file, or went away")
+        if isinstance(told, int):
+            return a, Outcome.FAILED, SdError(f"{display(a.dst)}: the other device wrote {told} bytes of {size}")
+        return a, Outcome.FAILED, told
+
+    async def _read_small(self, pair: Pair, run: list[Action]) -> list[_Read | Written]:
+        """Each file's bytes and its entry as they were read, or what kept it from being read."""
+        if isinstance(pair.src_fs, LocalFS):
+            return await asyncio.to_thread(lambda: [_read_small_here(a) for a in run])
+        return list(await asyncio.gather(*(self._read_small_there(pair.src_fs, a) for a in run)))
+
+    async def _read_small_there(self, fs: FileSystem, a: Action) -> _Read | Written:
+        try:
+            before = await fs.stat(a.src)
+            if before.kind != "file":
+                return a, Outcome.CHANGED, None
+            data = b"".join([chunk async for chunk in _read(fs, a.src)])  # (it is at most SMALL_FILE: it is small)
+            after = await fs.stat(a.src)
+        except NotFound as exc:
+            return a, Outcome.VANISHED, exc
+        except localcopy.SourceUnreadable as exc:
+            return a, Outcome.UNREADABLE, exc
+        except SdError as exc:
+            return a, Outcome.FAILED, exc
+        if (after.size, after.mtime) != (before.size, before.mtime) or len(data) != before.size:
+            return a, Outcome.CHANGED, None
+        return _Read(data, before)
+
     async def _copy_one(self, pair: Pair, a: Action) -> Written:
         """Copy one file through the FileSystem interface."""
         job = self.job
@@ -259,6 +356,21 @@ class Engine:
             if self.ctx.should_stop:
                 raise localcopy.Stopped()
             yield chunk
+
+
+def _read_small_here(a: Action) -> _Read | Written:
+    """A small file of this device read whole (in a worker thread), or what kept it from being read."""
+    try:
+        data, st = localcopy.read_small(a.src, SMALL_FILE)
+    except localcopy.SourceVanished as exc:
+        return a, Outcome.VANISHED, exc
+    except localcopy.SourceChanged as exc:
+        return a, Outcome.CHANGED, exc
+    except localcopy.SourceUnreadable as exc:
+        return a, Outcome.UNREADABLE, exc
+    except SdError as exc:
+        return a, Outcome.FAILED, exc
+    return _Read(data, EntryInfo(a.info.name, "file", st.st_size, st.st_mtime, st.st_ino, st.st_mode))
 
 
 def _kept(mode: int) -> int:

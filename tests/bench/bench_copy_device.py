@@ -82,10 +82,30 @@ def same_files(a: Path, b: Path) -> bool:
     )
 
 
+def profile(tmp: Path, folder: Path, servers: dict[str, Server], out: Path) -> None:
+    """One more `sd cp` with py-spy recording each `sd serve` (collapsed stacks, threads and idle included)."""
+    dest = tmp / "profiled"
+    dest.mkdir()
+    spies = []
+    for name, server in servers.items():
+        assert server.proc is not None
+        spies.append(subprocess.Popen(["py-spy", "record", "-p", str(server.proc.pid), "-f", "raw", "-r", "200",
+                                       "-o", f"{out}.{name}", "--threads", "--nonblocking"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+    time.sleep(1)
+    sd(tmp, "a", "cp", str(folder), f"beta:{dest}/")
+    for spy in spies:
+        spy.send_signal(2)
+        spy.wait()
+    print(f"  profiles: {out}.alpha, {out}.beta")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--profile", type=Path, help="after the rounds, one more sd copy under py-spy: collapsed stacks of "
+                    "both sd serve written to PROFILE.alpha and PROFILE.beta (pip install py-spy)")
     opts = ap.parse_args()
     if not shutil.which("scp") or not os.path.exists("/usr/sbin/sshd"):
         sys.exit("needs openssh-server and openssh-client: apt-get install openssh-server openssh-client")
@@ -136,7 +156,9 @@ def main() -> None:
                       f"{here:.2f} + receiver {there:.2f} ({there / n * 1000:.2f} ms a file received)")  # fmt: skip
             (sw, sc, _, _), (dw, dc, _, _) = med["scp"], med["sd"]
             print(f"  sd / scp -r: wall x{dw / sw:.2f}, CPU x{dc / sc:.2f} "
-                  "(sd: temp file, fsync and rename for each file; scp: plain writes, no fsync)")  # fmt: skip
+                  "(sd: each file synced to disk before it is linked at its name; scp: plain writes, no fsync)")  # fmt: skip
+            if opts.profile:
+                profile(tmp, folder, {"alpha": alpha, "beta": beta}, opts.profile)
         finally:
             alpha.stop()
             beta.stop()
