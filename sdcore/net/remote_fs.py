@@ -124,8 +124,8 @@ class RemoteFS:
             return None
         try:
             told = await self.link.call("write_files", files=[[_b(p), data, m, mode] for p, data, m, mode in files])
-        except ProtocolError as exc:
-            if "unknown request" not in str(exc):
+        except SdError as exc:
+            if not _unknown_request(exc):
                 raise
             self.old_peer = True
             return None
@@ -225,8 +225,8 @@ class RemoteFS:
         it from its own mount table; None when nothing, or when the other device is too old to tell."""
         try:
             told = await self.link.call("limits", path=_b(path))
-        except ProtocolError as exc:
-            if "unknown request" in str(exc):
+        except SdError as exc:
+            if _unknown_request(exc):
                 return None
             raise
         if told is None:
@@ -237,6 +237,11 @@ class RemoteFS:
         ):  # fmt: skip
             raise ProtocolError(f"the other device told limits of {display(path)} that are none: {told!r}"[:300])
         return Limits(display(told[0][:40]), told[1], told[2])
+
+
+def _unknown_request(exc: SdError) -> bool:
+    """Whether the other device said it has no such request (older than it; the error travels as a plain SdError)."""
+    return str(exc).startswith("unknown request ")
 
 
 def _named(batch: list[Any], directory: str) -> list[EntryInfo]:

@@ -207,7 +207,10 @@ class Engine:
         for a, got in zip(run, read, strict=True):
             if isinstance(got, _Read):
                 files.append((a.dst, got.data, got.entry.mtime, _kept(got.entry.mode)))
-        told = await pair.dst_fs.write_new_files(files) if files else []
+        try:
+            told = await pair.dst_fs.write_new_files(files) if files else []
+        except SdError as exc:  # a lost connection, say: the first file sent failed, the rest is not reported
+            told = [exc] * len(files)
         if told is None:
             return None
         answers = iter(told)
