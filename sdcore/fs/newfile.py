@@ -63,96 +63,27 @@ def link_unnamed(fd: int, dst: str, dir_fd: int = AT_FDCWD) -> None:
     raise OSError(err, os.strerror(err), dst)
 
 
-InFolder = tuple[int, str, bytes, float | None, int | None]
-"""A file for `write_new`: (its folder's open descriptor, its name there, its bytes, mtime, mode)."""
-
-
-def write_new(files: Sequence[InFolder], on_error: Callable[[int, Exception], None]) -> list[int | None]:
-    """Write each file, sync it to disk, then link it at its name: whole or not there after a crash, and never
-    replacing a file of that name (AlreadyExists). Returns each file's size, None for one that failed (`on_error`
-    is told its index and the error). All are written before the first is synced: one journal commit can carry
-    several of them."""
-    sizes: list[int | None] = [None] * len(files)
-    pending: dict[int, tuple[int, str | None]] = {}  # index -> (descriptor, temp name where not unnamed)
-    try:
-        for i, (dir_fd, _, data, mtime, mode) in enumerate(files):
+def write_new_files(files: Sequence[NewFile], locate: Callable[[str], tuple[int, str]]) -> list[int | Exception]:
+    """Put each file (path, bytes, mtime, mode) in place whole: written unnamed, synced to disk, then linked at its
+    name, never replacing a file there (AlreadyExists). `locate(path)` opens the folder a path names a file of (a new
+    descriptor, the name in it). Each file's size, or the error that kept it out (an OSError as raised)."""
+    results: list[int | Exception] = []
+    for path, data, mtime, mode in files:
+        try:
+            dir_fd, name = locate(path)
             try:
-                pending[i] = _written(dir_fd, data, mtime, mode)
-            except (OSError, SdError) as exc:
-                on_error(i, exc)
-        for i in list(pending):
-            fd, tmp = pending.pop(i)
-            dir_fd, name = files[i][0], files[i][1]
-            try:
-                os.fsync(fd)
-                if tmp is None:
-                    link_unnamed(fd, name, dir_fd)
-                else:
-                    _rename_into_place(tmp, name, dir_fd)
-                sizes[i] = len(files[i][2])
-            except (OSError, SdError) as exc:
-                on_error(i, exc)
-                if tmp is not None:
-                    _unlink_quietly(tmp, dir_fd)
+                if name in ("", "."):
+                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+                results.append(write_new(dir_fd, name, data, mtime, mode))
             finally:
-                os.close(fd)
-    finally:
-        for i, (fd, tmp) in pending.items():  # what an exception left unsynced: never put in place
-            os.close(fd)
-            if tmp is not None:
-                _unlink_quietly(tmp, files[i][0])
-    return sizes
-
-
-def write_new_files(
-    files: Sequence[NewFile], locate: Callable[[str], tuple[int, str]]
-) -> list[int | Exception]:
-    """`write_new` of files given by path, bytes, mtime and mode; `locate(path)` opens the folder a path names a file
-    of (a new descriptor, the name in it). Each file's size, or the error that kept it out (an OSError as raised)."""
-    results: list[int | Exception] = [0] * len(files)
-    placed: list[InFolder] = []
-    where: list[int] = []  # the index in `files` of each one placed
-    try:
-        for i, (path, data, mtime, mode) in enumerate(files):
-            try:
-                dir_fd, name = locate(path)
-            except (OSError, SdError) as exc:
-                results[i] = exc
-                continue
-            if name in ("", "."):
                 os.close(dir_fd)
-                results[i] = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-                continue
-            placed.append((dir_fd, name, data, mtime, mode))
-            where.append(i)
-
-        def failed(j: int, exc: Exception) -> None:
-            results[where[j]] = exc
-
-        for j, size in enumerate(write_new(placed, failed)):
-            if size is not None:
-                results[where[j]] = size
-    finally:
-        for dir_fd, *_ in placed:
-            os.close(dir_fd)
+        except (OSError, SdError) as exc:
+            results.append(exc)
     return results
 
 
-def set_mode(target: int | str, mode: int) -> None:
-    """chmod a file or folder (a path or an open fd) made by a copy; where the filesystem keeps no modes (FAT: the
-    kernel's vfat says EPERM, fusefat ENOSYS) the copy goes on without them."""
-    try:
-        os.chmod(target, mode)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise
-
-
-_temp_ids = itertools.count(1)
-
-
-def _written(dir_fd: int, data: bytes, mtime: float | None, mode: int | None) -> tuple[int, str | None]:
-    """A file holding `data` in the folder `dir_fd`, unnamed or under a new hidden temp name: (descriptor, that name)."""
+def write_new(dir_fd: int, name: str, data: bytes, mtime: float | None, mode: int | None) -> int:
+    """Put a file holding `data` at `name` in the open folder `dir_fd` (see write_new_files); its size."""
     fd = create_unnamed(".", 0o600, dir_fd)
     tmp = None
     if fd is None:
@@ -166,23 +97,33 @@ def _written(dir_fd: int, data: bytes, mtime: float | None, mode: int | None) ->
             set_mode(fd, mode)
         if mtime is not None:
             os.utime(fd, (mtime, mtime))
-    except BaseException:
+        os.fsync(fd)
+        if tmp is None:
+            link_unnamed(fd, name, dir_fd)
+        else:
+            try:
+                rename_noreplace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except FileExistsError:
+                raise AlreadyExists(f"{display(name)} appeared while copying; it was left as it is") from None
+            tmp = None
+    finally:
         os.close(fd)
         if tmp is not None:
-            _unlink_quietly(tmp, dir_fd)
-        raise
-    return fd, tmp
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
+    return len(data)
 
 
-def _rename_into_place(tmp: str, name: str, dir_fd: int) -> None:
+def set_mode(target: int | str, mode: int) -> None:
+    """chmod a file or folder (a path or an open fd) made by a copy; where the filesystem keeps no modes (FAT: the
+    kernel's vfat says EPERM, fusefat ENOSYS) the copy goes on without them."""
     try:
-        rename_noreplace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except FileExistsError:
-        raise AlreadyExists(f"{display(name)} appeared while copying; it was left as it is") from None
+        os.chmod(target, mode)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
 
 
-def _unlink_quietly(name: str, dir_fd: int) -> None:
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except OSError:
-        pass
+_temp_ids = itertools.count(1)

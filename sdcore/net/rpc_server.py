@@ -456,7 +456,7 @@ class RpcSession:
         def locate(path: str) -> tuple[int, str]:
             return self.confine.locate(self.confine.check(path))
 
-        done = await self._in_thread(write_new_files, new, locate)
+        done = await self._in_thread(write_new_files, new, locate, heavy=True)  # (as long as the peer likes)
         return [[True, r] if isinstance(r, int) else [False, encode_error(as_sd_error(r, f[0]))]
                 for r, f in zip(done, new, strict=True)]  # fmt: skip
 
