@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -249,7 +250,17 @@ class Engine:
             before = await fs.stat(a.src)
             if before.kind != "file":
                 return a, Outcome.CHANGED, None
-            data = b"".join([chunk async for chunk in _read(fs, a.src)])  # (it is at most SMALL_FILE: it is small)
+            if before.size > SMALL_FILE:
+                return a, Outcome.CHANGED, None  # it grew past small since it was listed: a resume copies it
+            chunks: list[bytes] = []
+            got = 0
+            async with contextlib.aclosing(_read(fs, a.src)) as reading:
+                async for chunk in reading:
+                    chunks.append(chunk)
+                    got += len(chunk)
+                    if got > before.size:
+                        break  # (a file growing without end is never held here whole)
+            data = b"".join(chunks)
             after = await fs.stat(a.src)
         except NotFound as exc:
             return a, Outcome.VANISHED, exc
@@ -381,7 +392,7 @@ def _kept(mode: int) -> int:
     return mode & 0o777
 
 
-async def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+async def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
     """The source's bytes from `offset`; one this user may not read raises SourceUnreadable."""
     try:
         async for chunk in fs.open_read(path, offset):
