@@ -2,12 +2,15 @@
 
 Run: python tests/bench/bench_copy_device.py [--files 5000] [--rounds 3]
 
-Two real `sd serve` on 127.0.0.1 (alpha and beta, paired as the tests pair them); `sd --data-dir alpha cp FOLDER
-beta:DEST/` runs the copy in alpha's `sd serve`, which writes each file on beta through beta's `sd serve` (temp file,
-fsync, rename: whole or absent after a crash). Beside it, in the same rounds, alternating: `scp -r FOLDER` to a
-throwaway sshd on 127.0.0.1 (plain writes, no fsync). CPU is user + system of every process taking part: both `sd
-serve` and the `sd` client; scp and the ssh it runs, and sshd with the session processes it forked. Median of the
-rounds. Needs Debian's openssh-server and openssh-client (/usr/sbin/sshd, scp).
+Real `sd serve` on 127.0.0.1 (alpha, beta and gamma; alpha paired with the others as the tests pair them):
+`sd --data-dir alpha cp FOLDER beta:DEST/` runs the copy in alpha's `sd serve`, which sends the files to beta's
+`sd serve` 64 to a request (each written unnamed, synced, then linked at its name: whole or absent after a crash).
+In the same rounds, in turns: `scp -r FOLDER` to a throwaway sshd on 127.0.0.1 (plain writes, no fsync); and `sd cp`
+to gamma, whose `sd serve` answers as one from before write_files (each file sent with write_file and rename, as
+every copy was before). CPU is user + system of every process taking part: alpha's `sd serve`, the `sd` client and
+the receiving `sd serve`; scp and the ssh it runs, and sshd with the session processes it forked. Median of the
+rounds; `--profile` records both `sd serve` of one more copy with py-spy. Needs Debian's openssh-server and
+openssh-client (/usr/sbin/sshd, scp).
 """
 
 from __future__ import annotations
@@ -46,15 +49,25 @@ def make_folder(folder: Path, files: int, seed: int = 17) -> int:
 
 
 async def pair_devices(tmp: Path, ports: dict[str, int]) -> None:
+    """alpha paired with beta and with gamma (full trust)."""
     from sdcore.net.testing import device_network, pair
 
     async with (
         device_network(tmp / "a", "alpha", listen=False) as a,
         device_network(tmp / "b", "beta", listen=False) as b,
+        device_network(tmp / "c", "gamma", listen=False) as c,
     ):
-        await a.start(f"127.0.0.1:{ports['a']}")
-        await b.start(f"127.0.0.1:{ports['b']}")
+        for who, net in (("a", a), ("b", b), ("c", c)):
+            await net.start(f"127.0.0.1:{ports[who]}")
         await pair(a, b)
+        await pair(a, c)
+
+
+# gamma's `sd serve` as one from before write_files: it answers "unknown request", alpha writes each file with
+# write_file and rename, as every copy did before (Server runs WRAP + its own `python -c ...` command line)
+BEFORE = (sys.executable, "-c", "import sys; sys.argv = sys.argv[:1] + sys.argv[4:]; "
+          "from sdcore.net.rpc_server import RpcSession; del RpcSession.rpc_write_files; "
+          "from sdtui.cli import main; main()")  # fmt: skip
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -113,55 +126,61 @@ def main() -> None:
         tmp = Path(t)
         folder = tmp / "photos"
         size = make_folder(folder, opts.files)
-        ports = {"a": free_port(), "b": free_port()}
+        ports = {"a": free_port(), "b": free_port(), "c": free_port()}
         asyncio.run(pair_devices(tmp, ports))
         alpha, beta = Server(tmp, "a", ports["a"]), Server(tmp, "b", ports["b"])
+        gamma = Server(tmp, "c", ports["c"], wrap=BEFORE)
         key = tmp / "scp_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         sshd_dir = tmp / "sshd"
         sshd_dir.mkdir()
         sshd, port, known = start_sshd(sshd_dir, key.with_suffix(".pub").read_text().strip())
-        alpha.start()
-        beta.start()
+        for server in (alpha, beta, gamma):
+            server.start()
         try:
-            settled(alpha, beta)
-            sd(tmp, "a", "ls", f"beta:{tmp}")  # alpha's connection to beta is up, as in a long-lived core
-            runs: dict[str, list[tuple[float, float, float, float]]] = {"scp": [], "sd": []}  # wall, cpu, here, there
+            settled(alpha, beta, gamma)
+            for device in ("beta", "gamma"):
+                sd(tmp, "a", "ls", f"{device}:{tmp}")  # alpha's connections are up, as in a long-lived core
+            tools = {"scp -r": None, "sd": beta, "sd as before": gamma}  # (the receiving sd serve)
+            runs: dict[str, list[tuple[float, float, float, float]]] = {t: [] for t in tools}  # wall, cpu, here, there
             for r in range(opts.rounds):
-                for tool in ("scp", "sd") if r % 2 == 0 else ("sd", "scp"):
-                    dest = tmp / f"{tool}-{r}"
+                for tool in list(tools)[r % 3 :] + list(tools)[: r % 3]:
+                    dest = tmp / f"round-{r}"
                     dest.mkdir()
                     os.sync()  # the other tool's writes are not flushed on this one's time
-                    if tool == "scp":
+                    receiver = tools[tool]
+                    if receiver is None:
                         before = (children_s(), tree_cpu_s(sshd.pid))
                         wall = scp(key, port, known, "-r", str(folder), f"HOST:{dest}/")
                         without_children(sshd.pid)
                         here, there = children_s() - before[0], tree_cpu_s(sshd.pid) - before[1]
                     else:
-                        before = (children_s(), cpu_s(alpha), cpu_s(beta))
+                        before = (children_s(), cpu_s(alpha), cpu_s(receiver))
                         start = time.perf_counter()
-                        sd(tmp, "a", "cp", str(folder), f"beta:{dest}/")
+                        sd(tmp, "a", "cp", str(folder), f"{'beta' if receiver is beta else 'gamma'}:{dest}/")
                         wall = time.perf_counter() - start
                         here = children_s() - before[0] + cpu_s(alpha) - before[1]
-                        there = cpu_s(beta) - before[2]
+                        there = cpu_s(receiver) - before[2]
                     assert same_files(folder, dest / folder.name), f"{tool} copied something else"
                     runs[tool].append((wall, here + there, here, there))
                     shutil.rmtree(dest)
             med = {tool: [statistics.median(x[i] for x in runs[tool]) for i in range(4)] for tool in runs}
             n = opts.files
             print(f"{n:,} files of 1-8 KiB ({size / 2**20:.1f} MiB) to another device over SSH on 127.0.0.1, "
-                  f"median of {opts.rounds}, alternating  [{load()}, {os.cpu_count()} cores]")  # fmt: skip
+                  f"median of {opts.rounds}, in turns  [{load()}, {os.cpu_count()} cores]")  # fmt: skip
             for tool, (wall, cpu, here, there) in med.items():
-                print(f"  {tool:>3}: wall {wall:6.2f} s ({n / wall:,.0f} files/s); CPU {cpu:6.2f} s = sender "
+                print(f"  {tool:>12}: wall {wall:6.2f} s ({n / wall:,.0f} files/s); CPU {cpu:6.2f} s = sender "
                       f"{here:.2f} + receiver {there:.2f} ({there / n * 1000:.2f} ms a file received)")  # fmt: skip
-            (sw, sc, _, _), (dw, dc, _, _) = med["scp"], med["sd"]
-            print(f"  sd / scp -r: wall x{dw / sw:.2f}, CPU x{dc / sc:.2f} "
-                  "(sd: each file synced to disk before it is linked at its name; scp: plain writes, no fsync)")  # fmt: skip
+            sw, sc = med["scp -r"][:2]
+            for tool in ("sd", "sd as before"):
+                print(f"  {tool} / scp -r: wall x{med[tool][0] / sw:.2f}, CPU x{med[tool][1] / sc:.2f}")
+            print("  (sd: each file synced to disk before it is linked at its name, 64 files a request; as before: "
+                  "write_file and rename a file, each synced; scp: plain writes, no fsync)")  # fmt: skip
             if opts.profile:
                 profile(tmp, folder, {"alpha": alpha, "beta": beta}, opts.profile)
         finally:
-            alpha.stop()
-            beta.stop()
+            for server in (alpha, beta, gamma):
+                server.stop()
             sshd.terminate()
             sshd.wait()
 
