@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ RESUMABLE_FROM = 8 << 20  # files this big go to another device resumably (a pau
 SMALL_FILE = 1 << 20  # files up to this size go to another device several in one request ...
 SMALL_RUN_FILES = 64  # ... at most this many
 SMALL_RUN_BYTES = 4 << 20  # ... and bytes
+SMALL_RUNS_SENT = 2  # runs sent before the first is answered
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Engine:
         self.job = job
         self.ctx = job.ctx
         self.done = Outcome.MOVED if job.moving else Outcome.COPIED
+        self._small_ok = True  # False once the other device turns out too old for write_files
 
     async def write(self, pair: Pair, batch: list[Action]) -> list[Written]:
         """Write a batch; stops after a pause, cancel or failure (the rest of the batch is not reported)."""
@@ -68,18 +72,47 @@ class Engine:
                 await self._note_partials(batch)
             return await asyncio.to_thread(self._copy_local_batch, batch, pair.same_fs)
         results: list[Written] = []
+        sent: deque[tuple[list[Action], asyncio.Future[list[Written] | None]]] = deque()  # runs being written there
         i = 0
-        while i < len(batch):
-            small = self._small_files(batch, i)
-            if small and (written := await self._copy_small(pair, small)) is not None:
-                results += written
+        while i < len(batch) or sent:
+            small = self._small_files(batch, i) if i < len(batch) and not self.ctx.should_stop else []
+            if small and len(sent) < SMALL_RUNS_SENT:  # the next run is read and sent while the last is written
+                sent.append((small, asyncio.ensure_future(self._copy_small(pair, small))))
                 i += len(small)
-            else:
-                counted = job.done_bytes
-                results.append(await self._copy_one(pair, batch[i]))
-                if results[-1][1] is not self.done:
-                    self._stopped_in(batch[i], counted)
+                continue
+            if sent:
+                run, sending = sent.popleft()
+                written = await sending
+                results += self._counted(written) if written is not None else await self._one_by_one(pair, run)
+            elif i < len(batch) and not self.ctx.should_stop:
+                results += await self._one_by_one(pair, batch[i : i + 1])
                 i += 1
+            else:
+                break
+            if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
+                break
+        failed = bool(results) and results[-1][1] in (Outcome.STOPPED, Outcome.FAILED)
+        for _, sending in sent:  # sent before a pause or failure: written there all the same
+            written = await sending
+            if not failed and written is not None:
+                results += self._counted(written)
+                failed = results[-1][1] in (Outcome.STOPPED, Outcome.FAILED)
+        return results
+
+    def _counted(self, written: list[Written]) -> list[Written]:
+        """Count the files of a small run written there, as they are reported (one not reported is counted when a
+        later run finds it there)."""
+        self.job.done_bytes += sum(a.info.size for a, outcome, _ in written if outcome is self.done)
+        self.job.report()
+        return written
+
+    async def _one_by_one(self, pair: Pair, actions: list[Action]) -> list[Written]:
+        results: list[Written] = []
+        for a in actions:
+            counted = self.job.done_bytes
+            results.append(await self._copy_one(pair, a))
+            if results[-1][1] is not self.done:
+                self._stopped_in(a, counted)
             if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
                 break
         return results
@@ -184,7 +217,7 @@ class Engine:
         """The files from `start` on that go to the other device in one request: small new files (nothing there to
         replace or keep), not verified (a verified or moved copy is hashed there before it is put in place)."""
         job = self.job
-        if job.verify or job.moving:
+        if job.verify or job.moving or not self._small_ok:
             return []
         run: list[Action] = []
         size = 0
@@ -213,23 +246,23 @@ class Engine:
         except SdError as exc:  # a lost connection, say: the first file sent failed, the rest is not reported
             told = [exc] * len(files)
         if told is None:
+            self._small_ok = False
             return None
         answers = iter(told)
         results: list[Written] = []
         for a, got in zip(run, read, strict=True):
             if isinstance(got, _Read):
-                results.append(self._placed(a, len(got.data), next(answers)))
+                results.append(self._placed(dataclasses.replace(a, info=got.entry), next(answers)))
             else:
                 results.append(got)
             if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED):
                 break
         return results
 
-    def _placed(self, a: Action, size: int, told: int | SdError) -> Written:
-        """What became of a small file sent to the other device, as it told."""
+    def _placed(self, a: Action, told: int | SdError) -> Written:
+        """What became of a small file sent to the other device (`a.info` as it was read), as it told."""
+        size = a.info.size
         if isinstance(told, int) and told == size:
-            self.job.done_bytes += size
-            self.job.report()
             return a, self.done, None
         if isinstance(told, AlreadyExists):
             return a, Outcome.PROBLEM, told
