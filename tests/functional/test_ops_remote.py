@@ -11,6 +11,7 @@ import pytest
 
 from sdcore import ops
 from sdcore.core import Core
+from sdcore.events import JobProgress
 from sdcore.net.rpc_server import RpcSession
 from sdcore.ops.localcopy import hash_file
 from sdcore.sdpath import SdPath
@@ -218,3 +219,29 @@ async def test_small_files_reach_an_older_device_one_by_one(
     assert record.state == "completed", record.error
     assert record.result.files == 20
     _same_tree(tmp_path / "alpha-files" / "notes", made, src)
+
+
+async def test_a_copy_of_small_files_to_a_device_paused_midway_resumes_counting_each_once(
+    two_devices: tuple[Core, SdPath], tmp_path: Path
+) -> None:
+    core, remote = two_devices
+    library = core.library()
+    src = tmp_path / "notes"
+    made = _small_tree(src, 600)
+    total = sum(len(data) for data in made.values())
+    with core.bus.subscribe(JobProgress) as events:
+        job_id = await ops.copy(library, [core.local_path(str(src))], remote)
+        async for event in events:  # the user pauses a quarter of the way
+            if event.job_id == job_id and event.done >= total // 4:
+                library.jobs.pause(job_id)
+                break
+    assert (await library.jobs.wait(job_id)).state == "paused"
+    there = tmp_path / "alpha-files" / "notes"
+    present = [p for p in there.rglob("*") if not p.is_dir()]
+    assert 0 < len(present) < len(made)
+    assert all(p.read_bytes() == made[str(p.relative_to(there))] for p in present)  # whole, and nothing else
+    await library.jobs.resume(job_id)
+    record = await library.jobs.wait(job_id)
+    assert record.state == "completed", record.error
+    assert (record.result.files, record.result.bytes) == (len(made), total)
+    _same_tree(there, made, src)
