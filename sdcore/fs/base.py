@@ -73,6 +73,10 @@ def kind_of_mode(mode: int) -> str:
     return "other"
 
 
+NewFile = tuple[str, bytes, float | None, int | None]
+"""A small new file for FileSystem.write_new_files: its path, bytes, mtime and mode."""
+
+
 class FileSystem(Protocol):
     """What the core needs of a device's files. Paths are absolute POSIX str (fsdecoded)."""
 
@@ -92,6 +96,12 @@ class FileSystem(Protocol):
         self, path: str, chunks: AsyncIterable[bytes], *, mtime: float | None = None, mode: int | None = None
     ) -> int:
         """Write to a temporary name beside `path`, fsync, rename into place; returns bytes written."""
+        ...
+
+    async def write_new_files(self, files: list[NewFile]) -> list[int | SdError] | None:
+        """Write several whole new files at once (path, bytes, mtime, mode), each synced to disk before it is linked
+        at its path, never replacing a file there: each one's size, or the error that kept it out (AlreadyExists when
+        its name was taken). None when this device cannot (a peer too old): write them one by one instead."""
         ...
 
     async def write_resumable(

@@ -9,23 +9,14 @@ import shutil
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any
 
-from sdcore.errors import AlreadyExists, NotFound
+from sdcore.errors import AlreadyExists, NotFound, SdError
 from sdcore.fs import held
-from sdcore.fs.base import CHUNK, AccessDenied, EntryInfo, FsError, Reread, Source, kind_of_mode
+from sdcore.fs.base import CHUNK, AccessDenied, EntryInfo, FsError, NewFile, Reread, Source, kind_of_mode
+from sdcore.fs.newfile import set_mode, write_new_files
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.fs.resumable import KEPT_BLOCK, block_digests, keep_matching, open_kept, partial_path
 from sdcore.index import cas
 from sdcore.sdpath import display
-
-
-def set_mode(target: int | str, mode: int) -> None:
-    """chmod a file or folder (a path or an open fd) made by a copy; where the filesystem keeps no modes (FAT: the
-    kernel's vfat says EPERM, fusefat ENOSYS) the copy goes on without them."""
-    try:
-        os.chmod(target, mode)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise
 
 
 def fs_error(exc: OSError, path: str) -> Exception:
@@ -44,6 +35,12 @@ def fs_error(exc: OSError, path: str) -> Exception:
     if exc.errno == errno.ENAMETOOLONG:
         return FsError(too_long(path))
     return FsError(f"{shown}: {exc.strerror or exc}")
+
+
+def as_sd_error(exc: Exception, path: str) -> SdError:
+    """An error of newfile.write_new_files (an OSError as raised) as our own."""
+    error = fs_error(exc, path) if isinstance(exc, OSError) else exc
+    return error if isinstance(error, SdError) else FsError(f"{display(path)}: {error}")
 
 
 def too_long(path: str) -> str:
@@ -188,6 +185,10 @@ class LocalFS:
             raise
         return written
 
+    async def write_new_files(self, files: list[NewFile]) -> list[int | SdError]:
+        done = await asyncio.to_thread(write_new_files, files, _locate)
+        return [r if isinstance(r, int) else as_sd_error(r, f[0]) for r, f in zip(done, files, strict=True)]
+
     async def write_resumable(
         self, path: str, source: Source, *, mtime: float | None = None, mode: int | None = None,
         reread: Reread | None = None,
@@ -294,6 +295,12 @@ def _finish_partial(fd: int, size: int, mtime: float | None, mode: int | None) -
         set_mode(fd, mode & 0o7777)
     if mtime is not None:
         os.utime(fd, (mtime, mtime))
+
+
+def _locate(path: str) -> tuple[int, str]:
+    """The open folder holding `path` and its name there."""
+    head, name = os.path.split(path)
+    return os.open(head or "/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), name
 
 
 def _remove_quietly(path: str) -> None:

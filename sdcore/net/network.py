@@ -334,6 +334,11 @@ class PeerLink:
     def connected(self) -> bool:
         return self.client is not None and self.client.closed is None
 
+    @property
+    def name(self) -> str:
+        """The device's name as the errors it sends are said (`beta:/srv/a: no such file or directory`)."""
+        return self.client.name if self.client is not None else str(self.device_id)
+
     async def call(self, method: str, **args: Any) -> Any:
         if self.net.trust.get(self.device_id) is None:  # unpaired, maybe by another process
             await self.close()

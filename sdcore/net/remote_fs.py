@@ -8,11 +8,11 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable
 from typing import Any, Protocol
 
-from sdcore.errors import NotFound
+from sdcore.errors import NotFound, SdError
 from sdcore.fs import base
-from sdcore.fs.base import EntryInfo, Reread, Source
+from sdcore.fs.base import EntryInfo, NewFile, Reread, Source
 from sdcore.fs.resumable import KEPT_BLOCK, block_digests, partial_path
-from sdcore.net.frames import ProtocolError
+from sdcore.net.frames import ProtocolError, decode_error
 from sdcore.net.rpc_server import unpack_entry
 from sdcore.sdpath import display
 from sdcore.volumes import Limits
@@ -36,6 +36,7 @@ class RemoteFS:
     def __init__(self, link: Caller, chunk_size: int = REMOTE_CHUNK) -> None:
         self.link = link
         self.chunk_size = chunk_size
+        self.old_peer = False  # the other device has no write_files: small files go one by one
 
     async def roots(self) -> list[str]:
         """The folders this device may browse there: `/` for full trust, else its shares."""
@@ -116,6 +117,30 @@ class RemoteFS:
         rest = _prepend([head] if second is None else [head, second], it)
         handle = await self.link.call("write_open", path=_b(path), mtime=mtime, mode=mode)
         return await self._send(handle, rest)
+
+    async def write_new_files(self, files: list[NewFile]) -> list[int | SdError] | None:
+        """As FileSystem.write_new_files, in one request; None when the other device is older than that request."""
+        if self.old_peer:
+            return None
+        try:
+            told = await self.link.call("write_files", files=[[_b(p), data, m, mode] for p, data, m, mode in files])
+        except SdError as exc:
+            if not _unknown_request(exc):
+                raise
+            self.old_peer = True
+            return None
+        if not isinstance(told, list) or len(told) != len(files):
+            raise ProtocolError("the other device answered write_files with another count of files; copy them again")
+        device = getattr(self.link, "name", "the other device")
+        results: list[int | SdError] = []
+        for r in told:
+            if isinstance(r, list) and len(r) == 2 and r[0] is True and isinstance(r[1], int):
+                results.append(r[1])
+            elif isinstance(r, list) and len(r) == 2 and r[0] is False:
+                results.append(decode_error(r[1], device))
+            else:
+                raise ProtocolError(f"the other device answered write_files with {r!r}"[:200])
+        return results
 
     async def write_resumable(
         self, path: str, source: Source, *, mtime: float | None = None, mode: int | None = None,
@@ -200,8 +225,8 @@ class RemoteFS:
         it from its own mount table; None when nothing, or when the other device is too old to tell."""
         try:
             told = await self.link.call("limits", path=_b(path))
-        except ProtocolError as exc:
-            if "unknown request" in str(exc):
+        except SdError as exc:
+            if _unknown_request(exc):
                 return None
             raise
         if told is None:
@@ -212,6 +237,11 @@ class RemoteFS:
         ):  # fmt: skip
             raise ProtocolError(f"the other device told limits of {display(path)} that are none: {told!r}"[:300])
         return Limits(display(told[0][:40]), told[1], told[2])
+
+
+def _unknown_request(exc: SdError) -> bool:
+    """Whether the other device said it has no such request (older than it; the error travels as a plain SdError)."""
+    return str(exc).startswith("unknown request ")
 
 
 def _named(batch: list[Any], directory: str) -> list[EntryInfo]:

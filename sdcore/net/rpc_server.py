@@ -19,7 +19,8 @@ from sdcore.errors import SdError
 from sdcore.fs import held, trash
 from sdcore.fs.base import EntryInfo, FsError
 from sdcore.fs.beneath import delete_at, lexists_at
-from sdcore.fs.local import fs_error, scan_batches, stat_entry
+from sdcore.fs.local import as_sd_error, fs_error, scan_batches, stat_entry
+from sdcore.fs.newfile import write_new_files
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.fs.resumable import keep_matching, open_kept, partial_path
 from sdcore.index import cas
@@ -54,7 +55,8 @@ took every thread of a server of 2 cores), the rest for every other request and 
 a device's share, so that one device never holds them all."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
-_BULK = ("read", "read_open", "write_chunk", "write_file")
+MAX_NEW_FILES = 256  # files one write_files request may carry
+_BULK = ("read", "read_open", "write_chunk", "write_file", "write_files")
 _T = TypeVar("_T")
 
 
@@ -436,6 +438,28 @@ class RpcSession:
         handle = self._open_write(*self.confine.locate(p), p, mtime, mode, resume=True)
         return [handle, os.fstat(self._writes[handle].fd).st_size]
 
+    async def rpc_write_files(self, files: list[Any]) -> list[list[Any]]:
+        """Several whole small new files (path, bytes, mtime, mode) in one request, each synced before it is linked
+        at its path, never replacing a file there: for each, [True, its size] or [False, the error]. (A peer older
+        than this request writes each file with `write_file` and `rename`.)"""
+        if not (
+            isinstance(files, list) and len(files) <= MAX_NEW_FILES
+            and all(
+                isinstance(f, list) and len(f) == 4 and isinstance(f[0], bytes) and isinstance(f[1], bytes)
+                and (f[2] is None or isinstance(f[2], int | float)) and (f[3] is None or isinstance(f[3], int))
+                for f in files
+            )
+        ):  # fmt: skip
+            raise ProtocolError(f"write_files wants at most {MAX_NEW_FILES} files, each [path, bytes, mtime, mode]")
+        new = [(os.fsdecode(f[0]), f[1], f[2], None if f[3] is None else f[3] & MODE_BITS) for f in files]
+
+        def locate(path: str) -> tuple[int, str]:
+            return self.confine.locate(self.confine.check(path))
+
+        done = await self._in_thread(write_new_files, new, locate, heavy=True)  # (as long as the peer likes)
+        return [[True, r] if isinstance(r, int) else [False, encode_error(as_sd_error(r, f[0]))]
+                for r, f in zip(done, new, strict=True)]  # fmt: skip
+
     @contextlib.asynccontextmanager
     async def _write(self, handle: int) -> AsyncIterator[_Write]:
         """The open write `handle`, its chunks before in order; still open once it is its turn."""
@@ -702,6 +726,9 @@ def _weight(frame: list[Any]) -> int:
         return 0
     data = args.get("data")
     length = args.get("length")
+    files = args.get("files")
+    if isinstance(files, list):  # write_files
+        return sum(len(f[1]) for f in files if isinstance(f, list) and len(f) > 1 and isinstance(f[1], bytes))
     return (len(data) if isinstance(data, bytes) else 0) + (
         min(max(length, 0), MAX_READ) if isinstance(length, int) else 0  # never less than nothing
     )

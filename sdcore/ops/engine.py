@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sdcore.errors import AlreadyExists, NotFound, SdError
-from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem
-from sdcore.fs.local import fs_error
+from sdcore.fs.base import AccessDenied, EntryInfo, FileSystem, NewFile
+from sdcore.fs.local import LocalFS, fs_error
 from sdcore.jobs.results import Outcome
 from sdcore.ops import localcopy
 from sdcore.ops.names import temp_name
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
     from sdcore.ops.transfer import TransferJob
 
 RESUMABLE_FROM = 8 << 20  # files this big go to another device resumably (a pause or lost link carries on)
+SMALL_FILE = 1 << 20  # files up to this size go to another device several in one request ...
+SMALL_RUN_FILES = 64  # ... at most this many
+SMALL_RUN_BYTES = 4 << 20  # ... and bytes
+SMALL_RUNS_SENT = 2  # runs sent before the first is answered
 
 
 @dataclass
@@ -39,6 +46,14 @@ class Action:
 Written = tuple[Action, Outcome, SdError | None]
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A small file read whole, and its entry as it was then."""
+
+    data: bytes
+    entry: EntryInfo
+
+
 class Engine:
     """Writes a transfer job's files one after another, counting bytes into the job and stopping at a pause."""
 
@@ -46,6 +61,7 @@ class Engine:
         self.job = job
         self.ctx = job.ctx
         self.done = Outcome.MOVED if job.moving else Outcome.COPIED
+        self._small_ok = True  # False once the other device turns out too old for write_files
 
     async def write(self, pair: Pair, batch: list[Action]) -> list[Written]:
         """Write a batch; stops after a pause, cancel or failure (the rest of the batch is not reported)."""
@@ -55,12 +71,48 @@ class Engine:
             if not pair.same_fs:
                 await self._note_partials(batch)
             return await asyncio.to_thread(self._copy_local_batch, batch, pair.same_fs)
-        results = []
-        for one in batch:
-            counted = job.done_bytes
-            results.append(await self._copy_one(pair, one))
+        results: list[Written] = []
+        sent: deque[tuple[list[Action], asyncio.Future[list[Written] | None]]] = deque()  # runs being written there
+        i = 0
+        while i < len(batch) or sent:
+            small = self._small_files(batch, i) if i < len(batch) and not self.ctx.should_stop else []
+            if small and len(sent) < SMALL_RUNS_SENT:  # the next run is read and sent while the last is written
+                sent.append((small, asyncio.ensure_future(self._copy_small(pair, small))))
+                i += len(small)
+                continue
+            if sent:
+                run, sending = sent.popleft()
+                written = await sending
+                results += self._counted(written) if written is not None else await self._one_by_one(pair, run)
+            elif i < len(batch) and not self.ctx.should_stop:
+                results += await self._one_by_one(pair, batch[i : i + 1])
+                i += 1
+            else:
+                break
+            if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
+                break
+        failed = bool(results) and results[-1][1] in (Outcome.STOPPED, Outcome.FAILED)
+        for _, sending in sent:  # sent before a pause or failure: written there all the same
+            written = await sending
+            if not failed and written is not None:
+                results += self._counted(written)
+                failed = results[-1][1] in (Outcome.STOPPED, Outcome.FAILED)
+        return results
+
+    def _counted(self, written: list[Written]) -> list[Written]:
+        """Count the files of a small run written there, as they are reported (one not reported is counted when a
+        later run finds it there)."""
+        self.job.done_bytes += sum(a.info.size for a, outcome, _ in written if outcome is self.done)
+        self.job.report()
+        return written
+
+    async def _one_by_one(self, pair: Pair, actions: list[Action]) -> list[Written]:
+        results: list[Written] = []
+        for a in actions:
+            counted = self.job.done_bytes
+            results.append(await self._copy_one(pair, a))
             if results[-1][1] is not self.done:
-                self._stopped_in(one, counted)
+                self._stopped_in(a, counted)
             if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED) or self.ctx.should_stop:
                 break
         return results
@@ -160,6 +212,98 @@ class Engine:
         return results
 
     # -- any device to any device -------------------------------------------------------------
+
+    def _small_files(self, batch: list[Action], start: int) -> list[Action]:
+        """The files from `start` on that go to the other device in one request: small new files (nothing there to
+        replace or keep), not verified (a verified or moved copy is hashed there before it is put in place)."""
+        job = self.job
+        if job.verify or job.moving or not self._small_ok:
+            return []
+        run: list[Action] = []
+        size = 0
+        for a in batch[start:]:
+            if a.info.kind != "file" or a.reuse or a.replace or a.info.size > SMALL_FILE:
+                break
+            if len(run) >= SMALL_RUN_FILES or (run and size + a.info.size > SMALL_RUN_BYTES):
+                break
+            if job.partials and temp_name(a.dst, self.ctx.job_id) in job.partials:
+                break  # begun as a big file: carried on as one
+            run.append(a)
+            size += a.info.size
+        return run
+
+    async def _copy_small(self, pair: Pair, run: list[Action]) -> list[Written] | None:
+        """Copy small new files: read here whole, sent in one request, each synced there before it is linked at its
+        name (whole or not there after a crash). None when the other device is too old for it (nothing was done).
+        Stops after the first that fails (the rest is not reported: a later run finds those copied whole)."""
+        read = await self._read_small(pair, run)
+        files: list[NewFile] = []
+        for a, got in zip(run, read, strict=True):
+            if isinstance(got, _Read):
+                files.append((a.dst, got.data, got.entry.mtime, _kept(got.entry.mode)))
+        try:
+            told = await pair.dst_fs.write_new_files(files) if files else []
+        except SdError as exc:  # a lost connection, say: the first file sent failed, the rest is not reported
+            told = [exc] * len(files)
+        if told is None:
+            self._small_ok = False
+            return None
+        answers = iter(told)
+        results: list[Written] = []
+        for a, got in zip(run, read, strict=True):
+            if isinstance(got, _Read):
+                results.append(self._placed(dataclasses.replace(a, info=got.entry), next(answers)))
+            else:
+                results.append(got)
+            if results[-1][1] in (Outcome.STOPPED, Outcome.FAILED):
+                break
+        return results
+
+    def _placed(self, a: Action, told: int | SdError) -> Written:
+        """What became of a small file sent to the other device (`a.info` as it was read), as it told."""
+        size = a.info.size
+        if isinstance(told, int) and told == size:
+            return a, self.done, None
+        if isinstance(told, AlreadyExists):
+            return a, Outcome.PROBLEM, told
+        if isinstance(told, NotFound):  # its source was just read: its copy could not be made
+            return a, Outcome.FAILED, NotFound(f"cannot write {display(a.dst)}: its folder takes no new file, or went away")
+        if isinstance(told, int):
+            return a, Outcome.FAILED, SdError(f"{display(a.dst)}: the other device wrote {told} bytes of {size}")
+        return a, Outcome.FAILED, told
+
+    async def _read_small(self, pair: Pair, run: list[Action]) -> list[_Read | Written]:
+        """Each file's bytes and its entry as they were read, or what kept it from being read."""
+        if isinstance(pair.src_fs, LocalFS):
+            return await asyncio.to_thread(lambda: [_read_small_here(a) for a in run])
+        return list(await asyncio.gather(*(self._read_small_there(pair.src_fs, a) for a in run)))
+
+    async def _read_small_there(self, fs: FileSystem, a: Action) -> _Read | Written:
+        try:
+            before = await fs.stat(a.src)
+            if before.kind != "file":
+                return a, Outcome.CHANGED, None
+            if before.size > SMALL_FILE:
+                return a, Outcome.CHANGED, None  # it grew past small since it was listed: a resume copies it
+            chunks: list[bytes] = []
+            got = 0
+            async with contextlib.aclosing(_read(fs, a.src)) as reading:
+                async for chunk in reading:
+                    chunks.append(chunk)
+                    got += len(chunk)
+                    if got > before.size:
+                        break  # (a file growing without end is never held here whole)
+            data = b"".join(chunks)
+            after = await fs.stat(a.src)
+        except NotFound as exc:
+            return a, Outcome.VANISHED, exc
+        except localcopy.SourceUnreadable as exc:
+            return a, Outcome.UNREADABLE, exc
+        except SdError as exc:
+            return a, Outcome.FAILED, exc
+        if (after.size, after.mtime) != (before.size, before.mtime) or len(data) != before.size:
+            return a, Outcome.CHANGED, None
+        return _Read(data, before)
 
     async def _copy_one(self, pair: Pair, a: Action) -> Written:
         """Copy one file through the FileSystem interface."""
@@ -261,12 +405,27 @@ class Engine:
             yield chunk
 
 
+def _read_small_here(a: Action) -> _Read | Written:
+    """A small file of this device read whole (in a worker thread), or what kept it from being read."""
+    try:
+        data, st = localcopy.read_small(a.src, SMALL_FILE)
+    except localcopy.SourceVanished as exc:
+        return a, Outcome.VANISHED, exc
+    except localcopy.SourceChanged as exc:
+        return a, Outcome.CHANGED, exc
+    except localcopy.SourceUnreadable as exc:
+        return a, Outcome.UNREADABLE, exc
+    except SdError as exc:
+        return a, Outcome.FAILED, exc
+    return _Read(data, EntryInfo(a.info.name, "file", st.st_size, st.st_mtime, st.st_ino, st.st_mode))
+
+
 def _kept(mode: int) -> int:
     """The mode a copy on another device gets: a device's setuid, setgid and sticky bits never land on another."""
     return mode & 0o777
 
 
-async def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncIterator[bytes]:
+async def _read(fs: FileSystem, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
     """The source's bytes from `offset`; one this user may not read raises SourceUnreadable."""
     try:
         async for chunk in fs.open_read(path, offset):

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import stat
 from collections.abc import Callable
-from typing import Any
 
 import blake3
 
 from sdcore.errors import AlreadyExists, NotFound
 from sdcore.fs import held
 from sdcore.fs.base import AccessDenied, FsError
-from sdcore.fs.local import fs_error, set_mode
+from sdcore.fs.local import fs_error
+from sdcore.fs.newfile import create_unnamed, link_unnamed, set_mode
 from sdcore.fs.noreplace import rename_noreplace
 from sdcore.fs.resumable import open_kept
 from sdcore.sdpath import display
@@ -69,14 +67,7 @@ def copy_file(
     after the part of it that still matches the source (compared block by block) when the source still
     has that size and mtime.
     """
-    try:
-        sfd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            raise SourceVanished(f"{display(src)} vanished before it could be copied") from None
-        if exc.errno == errno.ELOOP:
-            raise SourceChanged(f"{display(src)} became a symlink while being copied") from None
-        raise source_error(exc, src) from None
+    sfd = _open_source(src)
     before: os.stat_result | None = None
     try:
         before = os.fstat(sfd)
@@ -87,7 +78,7 @@ def copy_file(
         start = 0
         try:
             if not replace and not verify and partial_of is None and before.st_size <= UNNAMED_UP_TO:
-                dfd = _create_unnamed(os.path.dirname(dst), mode & 0o777)
+                dfd = create_unnamed(os.path.dirname(dst), mode & 0o777)
             unnamed = dfd is not None
             if partial_of is not None and partial_of == (before.st_size, before.st_mtime):
                 dfd, start = _reopen_partial(tmp, sfd, before.st_size)
@@ -105,15 +96,12 @@ def copy_file(
                     before.st_size,
                     before.st_mtime_ns,
                 ) or copied != before.st_size:
-                    raise SourceChanged(
-                        f"{display(src)} changed while it was copied ({before.st_size} -> {after.st_size} bytes); "
-                        "the copy was discarded. Resume the job once it is no longer being written"
-                    )
+                    raise _changed(src, before, after)
                 if mode & ~_UMASK != mode or mode & 0o7000:  # what creation could not give
                     set_mode(dfd, mode)
                 os.utime(dfd, ns=(before.st_atime_ns, before.st_mtime_ns))
                 if unnamed:
-                    _link_unnamed(dfd, dst)
+                    link_unnamed(dfd, dst)
             except OSError as exc:
                 raise fs_error(exc, dst) from None
             finally:
@@ -140,36 +128,53 @@ def copy_file(
     return copied, digest
 
 
+def read_small(src: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """A small regular file's bytes and its stat as they were read: SourceVanished when it is gone, SourceChanged when
+    it is not a regular file, holds more than `limit` bytes or was written to while it was read."""
+    sfd = _open_source(src)
+    before: os.stat_result | None = None
+    try:
+        before = os.fstat(sfd)
+        if not stat.S_ISREG(before.st_mode):
+            raise SourceChanged(f"{display(src)} is no longer a regular file")
+        parts = []
+        got = 0
+        while got <= limit and (part := os.read(sfd, limit + 1 - got)):
+            parts.append(part)
+            got += len(part)
+        after = os.fstat(sfd)
+    except OSError as exc:
+        raise source_error(exc, src) from None
+    finally:
+        held.close(sfd, before)  # a library open here keeps its locks when its database is what was copied
+    data = b"".join(parts)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != before.st_size:
+        raise _changed(src, before, after)
+    return data, before
+
+
+def _changed(src: str, before: os.stat_result, after: os.stat_result) -> SourceChanged:
+    return SourceChanged(
+        f"{display(src)} changed while it was copied ({before.st_size} -> {after.st_size} bytes); "
+        "the copy was discarded. Resume the job once it is no longer being written"
+    )
+
+
+def _open_source(src: str) -> int:
+    try:
+        return os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise SourceVanished(f"{display(src)} vanished before it could be copied") from None
+        if exc.errno == errno.ELOOP:
+            raise SourceChanged(f"{display(src)} became a symlink while being copied") from None
+        raise source_error(exc, src) from None
+
+
 def source_error(exc: OSError, src: str) -> Exception:
     """An error reading the source as our own: one this user may not read is SourceUnreadable."""
     error = fs_error(exc, src)
     return SourceUnreadable(str(error)) if isinstance(error, AccessDenied) else error
-
-
-def _create_unnamed(directory: str, mode: int) -> int | None:
-    """An unnamed file in `directory` (O_TMPFILE), or None where the filesystem or kernel has none."""
-    if not _unnamed_ok:
-        return None
-    try:
-        return os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-            return None
-        raise
-
-
-def _link_unnamed(fd: int, dst: str) -> None:
-    """Give an O_TMPFILE file its name; never replaces what is at `dst`."""
-    assert _linkat is not None
-    if (
-        _linkat(_AT_FDCWD, f"/proc/self/fd/{fd}".encode(), _AT_FDCWD, os.fsencode(dst), _AT_SYMLINK_FOLLOW)
-        == 0
-    ):
-        return
-    err = ctypes.get_errno()
-    if err == errno.EEXIST:
-        raise AlreadyExists(f"{display(dst)} appeared while copying; it was left as it is")
-    raise OSError(err, os.strerror(err), dst)
 
 
 def _reopen_partial(tmp: str, sfd: int, size: int) -> tuple[int | None, int]:
@@ -271,17 +276,6 @@ def place(tmp: str, dst: str, replace: bool) -> None:
         raise AlreadyExists(f"{display(dst)} appeared while copying; it was left as it is") from None
 
 
-def _libc_call(name: str, *argtypes: Any) -> Callable[..., int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = getattr(libc, name)
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = list(argtypes)
-    fn.restype = ctypes.c_int
-    return fn  # type: ignore[no-any-return]
-
-
 def _read_umask() -> int:
     """This process's umask, read without changing it (os.umask would race other threads)."""
     try:
@@ -295,11 +289,6 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
-_AT_FDCWD = -100
-_AT_SYMLINK_FOLLOW = 0x400
-_linkat = _libc_call("linkat", ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
-# Unnamed files need O_TMPFILE, linkat and /proc/self/fd (linking an fd by AT_EMPTY_PATH needs a privilege)
-_unnamed_ok = hasattr(os, "O_TMPFILE") and _linkat is not None and os.path.isdir("/proc/self/fd")
 
 
 def hash_file(path: str) -> str:

@@ -258,6 +258,47 @@ def test_a_shared_peer_writing_a_setuid_file_gets_plain_permissions(served: Serv
     assert stat.S_IMODE((served.share / "big").stat().st_mode) == 0o777
 
 
+def test_a_shared_peer_writing_many_files_at_once_stays_in_the_share_and_replaces_nothing(served: Served) -> None:
+    outside = served.tmp / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("the owner's")
+    (served.share / "taken.txt").write_text("the owner's file")
+    (served.share / "link.txt").symlink_to(outside / "planted.txt")  # a name that leads out of the share
+
+    async def write() -> list[Any]:
+        async with served.client() as net:
+            link = net.link("beta")
+            told = await link.call("write_files", files=[
+                [_b(served.share / "new.txt"), b"fine", 1_600_000_000, 0o104755],
+                [_b(outside / "victim.txt"), b"overwritten", None, None],
+                [_b(served.share / ".." / "outside" / "evil.txt"), b"escaped", None, None],
+                [_b(served.share / "taken.txt"), b"replaced", None, None],
+                [_b(served.share / "link.txt"), b"through the link", None, None],
+                [_b(served.share), b"the share itself", None, None],
+            ])  # fmt: skip
+            for malformed in (
+                [[_b(served.share / "n"), "not bytes", None, None]],
+                [[_b(served.share / f"n{i}"), b"", None, None] for i in range(257)],
+                "not a list",
+            ):
+                with pytest.raises(SdError, match="write_files wants"):
+                    await link.call("write_files", files=malformed)
+            return list(told)
+
+    told = asyncio.run(write())
+    assert told[0] == [True, 4]
+    assert [(ok, error["type"]) for ok, error in told[1:]] == [
+        (False, "PermissionDenied"), (False, "PermissionDenied"), (False, "AlreadyExists"), (False, "AlreadyExists"),
+        (False, "FsError"),
+    ]  # fmt: skip
+    new = (served.share / "new.txt").stat()
+    assert (stat.S_IMODE(new.st_mode), new.st_mtime) == (0o755, 1_600_000_000)  # no setuid from a peer
+    assert (outside / "victim.txt").read_text() == "the owner's"
+    assert sorted(os.listdir(outside)) == ["victim.txt"]  # nothing written through the link or by '..'
+    assert (served.share / "taken.txt").read_text() == "the owner's file"
+    assert sorted(os.listdir(served.share)) == ["link.txt", "new.txt", "taken.txt"]  # nothing else, no temp file
+
+
 @asynccontextmanager
 async def _sftp(served: Served, who: str = "a") -> AsyncIterator[asyncssh.SFTPClient]:
     async with connect_as(served, who) as conn, conn.start_sftp_client() as sftp:

@@ -120,6 +120,8 @@ async def test_a_shared_device_cannot_write_the_trust_store(shared_home: Home) -
     for attempt in attempts:
         with pytest.raises(PermissionDenied, match=NEVER):
             await attempt
+    told = await h.call("write_files", files=[[os.fsencode(p), b"{}", None, None] for p in (h.trust, h.data_dir / "admins.json")])
+    assert [(ok, error["type"], NEVER in error["message"]) for ok, error in told] == [(False, "PermissionDenied", True)] * 2
     assert h.trust.read_bytes() == before
     assert sorted(p.name for p in h.data_dir.iterdir()) == ["device.json", "device_key", "trust.json"]
     assert h.alpha.trust.shares() == [str(h.home)]

@@ -184,6 +184,50 @@ def test_a_copy_cut_by_killing_the_server_resumes_and_ends_byte_identical(
     assert done == size  # and counted every byte once
 
 
+def test_a_copy_of_many_small_files_cut_by_killing_the_receiver_leaves_only_whole_files_and_resumes(
+    tmp_path: Path, beta_server: Server
+) -> None:
+    photos = tmp_path / "photos"
+    made = {}
+    for i in range(2000):
+        path = photos / f"roll{i // 500}" / f"img{i:04d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(1024 + i * 61 % 7168))
+        made[path.relative_to(photos)] = path.read_bytes()
+    total = sum(len(data) for data in made.values())
+    inbox = tmp_path / "beta-inbox"
+    inbox.mkdir()
+    there = inbox / "photos"
+
+    async def scenario() -> None:
+        async with Core(tmp_path / "a") as core:
+            library = core.library()
+            with core.bus.subscribe(JobProgress) as events:
+                job_id = await ops.copy(library, [core.local_path(str(photos))], core.resolve(f"beta:{inbox}"))
+                async for event in events:  # beta's server dies a third of the way
+                    if event.job_id == job_id and event.done >= total // 3:
+                        break
+            beta_server.kill()
+            record = await asyncio.wait_for(library.jobs.wait(job_id), 20)
+            assert record.state == "failed"
+            assert f"sd job resume {job_id}" in (record.error or "")  # (lost the connection, or cannot reach beta)
+
+            present = [p for p in there.rglob("*") if not p.is_dir()]
+            assert 0 < len(present) < len(made)
+            for p in present:  # each file there is one of the copies, whole; nothing else (no temporary file)
+                assert p.read_bytes() == made.get(p.relative_to(there)), p
+
+            beta_server.start()
+            await library.jobs.resume(job_id)
+            record = await asyncio.wait_for(library.jobs.wait(job_id), 120)
+            assert record.state == "completed", record.error
+            assert (record.result.files, record.result.bytes) == (len(made), total)  # each counted once
+
+    asyncio.run(scenario())
+    found = {p.relative_to(there): p.read_bytes() for p in there.rglob("*") if not p.is_dir()}
+    assert found == made  # every file, whole, and nothing else
+
+
 def test_rm_and_mv_on_a_paired_device_from_the_command_line(tmp_path: Path, beta_server: Server) -> None:
     there = tmp_path / "beta-files"
     there.mkdir()
