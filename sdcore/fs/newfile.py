@@ -65,20 +65,37 @@ def link_unnamed(fd: int, dst: str, dir_fd: int = AT_FDCWD) -> None:
 
 def write_new_files(files: Sequence[NewFile], locate: Callable[[str], tuple[int, str]]) -> list[int | Exception]:
     """Put each file (path, bytes, mtime, mode) in place whole: written unnamed, synced to disk, then linked at its
-    name, never replacing a file there (AlreadyExists). `locate(path)` opens the folder a path names a file of (a new
+    name, never replacing a file there (AlreadyExists); each folder written to is synced once at the end, so the
+    names are on disk too when this returns. `locate(path)` opens the folder a path names a file of (a new
     descriptor, the name in it). Each file's size, or the error that kept it out (an OSError as raised)."""
     results: list[int | Exception] = []
-    for path, data, mtime, mode in files:
-        try:
-            dir_fd, name = locate(path)
+    folders: dict[str, tuple[int, list[int]]] = {}  # a folder written to -> its descriptor, the results of its files
+    try:
+        for path, data, mtime, mode in files:
             try:
-                if name in ("", "."):
-                    raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-                results.append(write_new(dir_fd, name, data, mtime, mode))
-            finally:
-                os.close(dir_fd)
-        except (OSError, SdError) as exc:
-            results.append(exc)
+                dir_fd, name = locate(path)
+                try:
+                    if name in ("", "."):
+                        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+                    results.append(write_new(dir_fd, name, data, mtime, mode))
+                except BaseException:
+                    os.close(dir_fd)
+                    raise
+                held = folders.setdefault(os.path.dirname(path), (dir_fd, []))
+                if held[0] != dir_fd:
+                    os.close(dir_fd)
+                held[1].append(len(results) - 1)
+            except (OSError, SdError) as exc:
+                results.append(exc)
+        for dir_fd, written in folders.values():
+            try:
+                sync_folder(dir_fd)
+            except OSError as exc:  # (the names may not last a power cut: said for each, the copy tries them again)
+                for i in written:
+                    results[i] = exc
+    finally:
+        for dir_fd, _ in folders.values():
+            os.close(dir_fd)
     return results
 
 
@@ -114,6 +131,15 @@ def write_new(dir_fd: int, name: str, data: bytes, mtime: float | None, mode: in
             except OSError:
                 pass
     return len(data)
+
+
+def sync_folder(dir_fd: int) -> None:
+    """fsync an open folder (one opened O_PATH, as confined paths are, is opened again to read: fsync needs that)."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def set_mode(target: int | str, mode: int) -> None:
