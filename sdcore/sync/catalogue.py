@@ -377,11 +377,11 @@ def entry_of(conn: sqlite3.Connection, ref: EntryRef, here: DeviceId | None = No
     merge of a catalogue into them asks). An entry of a location taken over here names nothing: it is this device's
     now, and what is said of it by its old owner's id is said again of it by this device (sdcore.sync.shared)."""
     if here is not None and ref.device_id != here:
-        if taken_entry(conn, ref) is not None:
-            return None
         slot = conn.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(ref.device_id),)).fetchone()
         if slot is not None:
-            return global_id(slot[0], ref.entry_id) if 0 < ref.entry_id <= _OWNER_ID else None
+            if not 0 < ref.entry_id <= _OWNER_ID or taken_entry(conn, ref) is not None:
+                return None
+            return global_id(slot[0], ref.entry_id)
     row = conn.execute(
         "SELECT entry_id FROM catalogue_entries WHERE device_id = ? AND origin_id = ?", (str(ref.device_id), ref.entry_id)
     ).fetchone()
