@@ -6,6 +6,7 @@ its root and indexed here. Real cores, real catalogue files, real loop-mounted e
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -261,3 +262,39 @@ async def test_a_tag_note_or_favourite_on_the_owners_id_of_a_file_taken_over_rea
             c.sync.apply(b.sync.ops_since({}, 1000))
             c.sync.apply(a.sync.ops_since({}, 1000))
             assert a.sync.digest() == b.sync.digest() == c.sync.digest()
+
+
+async def test_a_late_removal_by_the_owners_id_takes_the_tag_off_here_and_a_late_note_loses_to_a_later_one_here(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """Tagged and noted on alpha before its disk went to beta (beta shows them on its files since the take over);
+    then alpha, not told, takes the tag off and writes the note again, while beta's user writes it later still: the
+    tag comes off beta's file, and the note is beta's later one (the earlier stays in its history)."""
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019"), mode="content"))
+        harbour, beach = (entry_at(a, str(media / "2019" / name)) for name in ("harbour.jpg", "beach.jpg"))
+        tags.create(a, "sea")
+        tags.assign(a, "sea", [harbour])
+        metadata.set_note(a, beach, "first")
+        entries_only_in_its_file(b, a)
+        b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))  # on alpha's files, by their global ids
+        [taken] = take_over(b)
+        await index(b, taken)
+        betas_harbour, betas_beach = (entry_at(b, str(media / "2019" / n), beta.device.id) for n in ("harbour.jpg", "beach.jpg"))
+        assert [t.entry_id for t in tags.entries(b, "sea")] == [betas_harbour] and metadata.note(b, betas_beach) == "first"
+
+        tags.remove(a, "sea", [harbour])
+        metadata.set_note(a, beach, "second")
+        time.sleep(0.01)  # (a later millisecond: beta's note is the later one)
+        metadata.set_note(b, betas_beach, "third")
+        b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))
+        assert tags.entries(b, "sea") == [] and {t.name: t.entries for t in tags.list(b)} == {"sea": 0}
+        assert metadata.note(b, betas_beach) == "third"
+        assert [v.value for v in metadata.note_history(b, betas_beach)] == ["first", "third"]
+        assert [v.value for v in b.sync.history(f"note:e:{alpha.device.id}:{beach}")] == ["first", "second"]
+        a.sync.apply(b.sync.ops_since(a.sync.watermarks(), 1000))
+        assert a.sync.digest() == b.sync.digest()
