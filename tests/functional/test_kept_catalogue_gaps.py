@@ -237,6 +237,8 @@ async def test_a_tag_note_or_favourite_on_the_owners_id_of_a_file_taken_over_rea
             tags.create(a, name)
         tags.assign(a, "trip", [on_alpha(media / "2019" / "boats" / "sloop.jpg")])
         tags.assign(a, "pets", [on_alpha(home / "cat.jpg")])
+        with a.write() as db:  # alpha's id of a file taken over, said of another device: that device's file, not this one
+            a.sync.record(db, "note", target=f"e:{uuid.uuid4()}:{on_alpha(media / '2019' / 'beach.jpg')}", value="liar")
         metadata.set_note(a, on_alpha(media / "2019" / "harbour.jpg"), "low tide")
         metadata.set_favorite(a, [on_alpha(media / "2019" / "beach.jpg")])
         b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))  # what beta's pull of alpha's ops does
@@ -250,6 +252,7 @@ async def test_a_tag_note_or_favourite_on_the_owners_id_of_a_file_taken_over_rea
             (beta.device.id, str(media / "2019" / "boats" / "sloop.jpg"))
         ]
         assert metadata.note(b, betas("harbour.jpg")) == "low tide"  # `sd note`
+        assert metadata.note(b, betas("beach.jpg")) is None
         assert metadata.favorites(b) == [betas("beach.jpg")]  # `sd fav`
         assert {t.name: t.entries for t in tags.list(b)} == {"trip": 1, "pets": 1}  # `sd tag list`: each file once
         assert [t.entry_id for t in tags.entries(b, "pets")] == [entry_at(b, str(home / "cat.jpg"), alpha.device.id)]
