@@ -18,6 +18,11 @@ search read) is made from that state. Another device's entry is named there by i
 kept as a file (sdcore.sync.catalogue_store; shown at once, whether the file holds it yet or not); an op about an
 entry of a device whose catalogue is not kept (nor merged into the tables yet) changes the state only, and
 `reapply_pending` shows it once the entry arrives (`named_by_slot`: once the device's file is kept).
+
+A location another device had and this one took over (its disk plugged in here: sdcore.library.adopt.take) holds
+this device's entries: an op that names one by its old owner's id (made there, or on a third device, before it heard
+of it) shows nowhere by that id; this device says it again of its own entry, as its own op (`_follow_taken`), which
+every device shows on the same file.
 """
 
 from __future__ import annotations
