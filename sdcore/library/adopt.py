@@ -103,10 +103,16 @@ def take(library: Library, loc: Location, path: str | None = None) -> Location:
     ).fetchone()
     st = os.stat(loc.path) if rooted is None else None  # (none came: its catalogue is in no file kept here either)
     with library.write() as db:
+        # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue), save
+        # to say of them what that device's ops made before it heard of it say (sdcore.sync.shared: `_follow_taken`)
+        db.execute(
+            "INSERT OR REPLACE INTO taken_entries (device_id, origin_id, entry_id) SELECT coalesce(c.device_id, ?),"
+            " coalesce(c.origin_id, e.id), e.id FROM entries e LEFT JOIN catalogue_entries c ON c.entry_id = e.id"
+            " WHERE e.location_id = ?", (str(loc.device_id), loc.id),
+        )  # fmt: skip
+        db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))
         if st is not None:  # no entries of it here (nor in a kept file): the index makes them
             add_root(db, loc.id, st)
-        # its entries are this device's now: no longer known by the other device's ids (sdcore.sync.catalogue)
-        db.execute("DELETE FROM catalogue_entries WHERE entry_id IN (SELECT id FROM entries WHERE location_id = ?)", (loc.id,))
         db.execute(
             "UPDATE locations SET device_id = ?, path = ?, scan_state = 'pending' WHERE id = ?", (here, to_db(loc.path), loc.id)
         )

@@ -885,6 +885,17 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     );
     """,
     35: _catalogues_to_files,
+    # What each entry of another device's location taken over here (its disk plugged in here, or `sd library migrate`)
+    # was on that device: an op made there before it heard of it names the file by that device's id; this device
+    # says it again of its own entry (sdcore.sync.shared: `_follow_taken`).
+    36: """
+    CREATE TABLE taken_entries (
+        device_id TEXT NOT NULL,
+        origin_id INTEGER NOT NULL,
+        entry_id INTEGER NOT NULL,
+        PRIMARY KEY (device_id, origin_id)
+    ) WITHOUT ROWID;
+    """,
 }
 
 

@@ -374,11 +374,14 @@ def entry_of(conn: sqlite3.Connection, ref: EntryRef, here: DeviceId | None = No
     has no slot), an entry of another device that has a slot here (its catalogue kept as a file) is its global id,
     whether or not the file holds it yet, and an owner's id that no global id numbers names nothing (it would reach
     another slot's entries); without it, only the entries the library's own tables hold are looked up (what the
-    merge of a catalogue into them asks)."""
+    merge of a catalogue into them asks). An entry of a location taken over here names nothing: it is this device's
+    now, and what is said of it by its old owner's id is said again of it by this device (sdcore.sync.shared)."""
     if here is not None and ref.device_id != here:
         slot = conn.execute("SELECT slot FROM catalogue_slots WHERE device_id = ?", (str(ref.device_id),)).fetchone()
         if slot is not None:
-            return global_id(slot[0], ref.entry_id) if 0 < ref.entry_id <= _OWNER_ID else None
+            if not 0 < ref.entry_id <= _OWNER_ID or taken_entry(conn, ref) is not None:
+                return None
+            return global_id(slot[0], ref.entry_id)
     row = conn.execute(
         "SELECT entry_id FROM catalogue_entries WHERE device_id = ? AND origin_id = ?", (str(ref.device_id), ref.entry_id)
     ).fetchone()
@@ -390,6 +393,17 @@ def entry_of(conn: sqlite3.Connection, ref: EntryRef, here: DeviceId | None = No
         (ref.entry_id, str(ref.device_id)),
     ).fetchone()
     return int(row[0]) if row is not None else None
+
+
+def taken_entry(conn: sqlite3.Connection, ref: EntryRef) -> int | None:
+    """This device's entry that `ref`, an entry of another device's location taken over here, became (None: `ref` names
+    no such entry, or the file is gone since). Only the take over writes these (sdcore.library.adopt.take): an op
+    naming another id of that device, or another device's entry, reaches no entry of the location by it."""
+    row = conn.execute(
+        "SELECT t.entry_id FROM taken_entries t JOIN entries e ON e.id = t.entry_id WHERE t.device_id = ? AND t.origin_id = ?",
+        (str(ref.device_id), ref.entry_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 # -- whose locations ------------------------------------------------------------------------------------------

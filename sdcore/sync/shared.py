@@ -18,6 +18,11 @@ search read) is made from that state. Another device's entry is named there by i
 kept as a file (sdcore.sync.catalogue_store; shown at once, whether the file holds it yet or not); an op about an
 entry of a device whose catalogue is not kept (nor merged into the tables yet) changes the state only, and
 `reapply_pending` shows it once the entry arrives (`named_by_slot`: once the device's file is kept).
+
+A location another device had and this one took over (its disk plugged in here: sdcore.library.adopt.take) holds
+this device's entries: an op that names one by its old owner's id (made there, or on a third device, before it heard
+of it) shows nowhere by that id; this device says it again of its own entry, as its own op (`_follow_taken`), which
+every device shows on the same file.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import msgpack
 
 from sdcore.events import LibraryChanged, SharedDataChanged
 from sdcore.sync import highwater, hlc, kept_entries, oplog, signing
-from sdcore.sync.catalogue import EntryRef, entry_of, ref_of
+from sdcore.sync.catalogue import EntryRef, entry_of, ref_of, taken_entry
 from sdcore.sync.members import Members
 from sdcore.sync.oplog import Op
 
@@ -162,6 +167,46 @@ def _field_key(kind: str, fields: dict[str, Any]) -> str:
     if kind == "search":
         return "search:" + fields["name"].strip().casefold()
     return f"{kind}:{fields['target']}"
+
+
+_UNSET = {"note": None, "fav": False}
+"""What an entry's note or favourite mark is while no op has set it."""
+
+
+class _Followed:
+    """What the ops of a batch say of the entries of a location taken over here by their old owner's ids (made there,
+    or on a third device, before it heard of it; or a log replayed): each field and tagging they change, with this
+    device's target for the entry (sdcore.library.adopt.take) and the field's value before the batch."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._any = db.execute("SELECT 1 FROM taken_entries LIMIT 1").fetchone() is not None
+        self.tagged: dict[tuple[str, str], tuple[str, set[str]]] = {}
+        """(tag uid, old target) -> (this device's target, the kinds of op that came: tag+, tag-)."""
+        self.fields: dict[str, tuple[str, Any]] = {}
+        """Old field key (note:TARGET, fav:TARGET) -> (this device's key, the old field's value before the batch)."""
+
+    def before(self, op: Op, shared: SharedData) -> None:
+        """Note `op` (before it is merged) if it names an entry taken over here."""
+        if not self._any or op.kind not in ("tag+", "tag-", "note", "fav"):
+            return
+        fields = op.fields()
+        place = oplog.parse_target(fields["target"])
+        if not isinstance(place, tuple) or place[0] == shared.device:
+            return
+        entry_id = taken_entry(self.db, EntryRef(uuid.UUID(place[0]), place[1]))
+        if entry_id is None:
+            return
+        ref = ref_of(self.db, entry_id)
+        if str(ref.device_id) != shared.device:
+            return
+        mine = oplog.entry_target(shared.device, ref.entry_id)
+        if op.kind in ("tag+", "tag-"):
+            self.tagged.setdefault((fields["uid"], fields["target"]), (mine, set()))[1].add(op.kind)
+            return
+        key = _field_key(op.kind, fields)
+        if key not in self.fields:
+            self.fields[key] = (f"{op.kind}:{mine}", shared._field(self.db, key, _UNSET[op.kind]))
 
 
 _said: dict[str, float] = {}
@@ -343,6 +388,7 @@ class SharedData:
                     sender or "(local)", f"operations of device {origin} after a gap (its operation {seq} is missing): waiting for it"
                 )
             room: dict[str, list[float]] = {}
+            follow = _Followed(db)
             over: set[str] = set()
             kept: set[str] = set()
             members: set[str] | None = None
@@ -367,6 +413,7 @@ class SharedData:
                         self.quota.took(op.origin, 0, size)
                 elif oplog.insert(db, op):
                     clock.observe(op.hlc)
+                    follow.before(op, self)
                     self._merge(db, op)
                     new += 1
                     if not mine:
@@ -377,6 +424,7 @@ class SharedData:
             for op in arrived:  # (an op that waits, for a gap or its origin's quota, still drops the ops it beats here)
                 if id(op) not in through:
                     self._drops_what_it_beats(db, op)
+            self._follow_taken(db, follow)
             remade, self._remade = self._remade, []
             for kind, fields in remade:
                 self.record(db, kind, **fields)
@@ -655,6 +703,32 @@ class SharedData:
             self._show_search(db, fields["name"].strip(), value)
         else:
             self._show_metadata(db, fields["target"])
+
+    def _follow_taken(self, db: sqlite3.Connection, followed: _Followed) -> None:
+        """Say again, as this device's ops, what the batch's ops changed of the entries of a location taken over here
+        by their old owner's ids: each device shows only what is said of an entry by its owner's id (`entry_of`),
+        so every device holding this device's ops shows it on the same file. A tag put on there is put on here, one
+        taken off there taken off here; a note or favourite set there is set here unless this device's entry was
+        given another since (by a later op: what the take over said of it, `_shared_data_follows`, is not)."""
+        for (uid, target), (mine, kinds) in followed.tagged.items():
+            there, here = bool(self._live_adds(db, uid, target)), bool(self._live_adds(db, uid, mine))
+            if "tag+" in kinds and there and not here:
+                self.tag(db, uid, [mine])
+                self._show_tagging(db, uid, mine, True)
+            elif "tag-" in kinds and not there and here:
+                self.untag(db, uid, mine)
+        for key, (mine, before) in followed.fields.items():
+            kind, _, target = mine.partition(":")
+            now, said = self._field(db, key, _UNSET[kind]), self._field(db, mine, _UNSET[kind])
+            if now == before or now == said:
+                continue
+            if said == before or self._stamp(db, key) > self._stamp(db, mine):
+                self.record(db, kind, target=target, value=now)
+
+    def _stamp(self, conn: sqlite3.Connection, key: str) -> tuple[int, str]:
+        """The stamp of the op that holds a field ((0, ''): none)."""
+        row = conn.execute("SELECT hlc, origin FROM sync_fields WHERE key = ?", (key,)).fetchone()
+        return (0, "") if row is None else (int(row[0]), str(row[1]))
 
     def _wins_conflicts(self, db: sqlite3.Connection, op: Op) -> bool:
         """Whether to keep `op`: no op its origin signed with its number or its stamp is held here, or `op` ranks

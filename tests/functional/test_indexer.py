@@ -787,6 +787,7 @@ def as_schema_31_left_it(database: Path) -> None:
     conn.execute(f"INSERT INTO entries ({columns}) SELECT {columns} FROM entries_32")
     conn.execute("DROP TABLE entries_32")
     conn.execute("DROP TABLE catalogue_slots")  # (made by migration 34)
+    conn.execute("DROP TABLE taken_entries")  # (made by migration 36)
     for (sql,) in [*kept, (old_trigger,)]:
         conn.execute(sql)
     conn.execute("PRAGMA user_version = 31")

@@ -6,6 +6,7 @@ its root and indexed here. Real cores, real catalogue files, real loop-mounted e
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sdcore.sync.catalogue_store import global_id
 from sdcore.volumes import list_volumes
 from tests.functional import test_kept_catalogue_tags
 from tests.functional.kept import kept_names
-from tests.functional.test_catalogue import alpha, beta, index, make_photos, sync  # noqa: F401 -- fixtures
+from tests.functional.test_catalogue import alpha, beta, device, index, make_photos, sync  # noqa: F401 -- fixtures
 from tests.functional.test_catalogue_store_dupes import drop_entries_of
 from tests.functional.test_kept_catalogue_tags import keep_on_laptop, kept_by, owners_id
 from tests.functional.test_volume_hand_over import own, photos_disk
@@ -206,3 +207,97 @@ async def test_after_a_take_over_the_owners_copy_of_the_disk_in_its_kept_file_is
         assert sorted(t.entry_id for t in tags.entries(b, "sea")) == sorted(  # the content tag: each copy once
             [entry_at(b, copy, alpha.device.id), entry_at(b, disk_harbour, beta.device.id)]
         )
+
+
+async def test_a_tag_note_or_favourite_on_the_owners_id_of_a_file_taken_over_reaches_it_here_and_converges(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """A disk indexed by alpha is beta's now; alpha, not told yet, tags, notes and favourites files of it by its own
+    ids (as a third device would, or alpha's log replayed): on beta they land on the same files, beta's, and every
+    device holding the same ops holds the same shared data (each op once: replayed, nothing more is made). An op on
+    alpha's other files (not on the disk) stays on them: an owner's id reaches only the entry it named."""
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019" / "boats").mkdir(parents=True)
+        for name in ("beach.jpg", "harbour.jpg", "boats/sloop.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        home = tmp_path / "alpha-home"
+        home.mkdir()
+        (home / "cat.jpg").write_bytes(b"meow" * 50)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019"), mode="content"))
+        await index(a, a.locations.add(str(home), mode="content"))
+        entries_only_in_its_file(b, a)
+        [taken] = take_over(b)
+        await index(b, taken)
+
+        def on_alpha(path: Path) -> int:
+            return entry_at(a, str(path))
+
+        for name in ("trip", "pets"):
+            tags.create(a, name)
+        tags.assign(a, "trip", [on_alpha(media / "2019" / "boats" / "sloop.jpg")])
+        tags.assign(a, "pets", [on_alpha(home / "cat.jpg")])
+        with a.write() as db:  # alpha's id of a file taken over, said of another device: that device's file, not this one
+            a.sync.record(db, "note", target=f"e:{uuid.uuid4()}:{on_alpha(media / '2019' / 'beach.jpg')}", value="liar")
+        metadata.set_note(a, on_alpha(media / "2019" / "harbour.jpg"), "low tide")
+        metadata.set_favorite(a, [on_alpha(media / "2019" / "beach.jpg")])
+        b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))  # what beta's pull of alpha's ops does
+
+        def betas(rel: str) -> int:
+            return entry_at(b, str(media / "2019" / rel), beta.device.id)
+
+        library = Api(beta).library()
+        assert [t.entry_id for t in tags.entries(b, "trip")] == [betas("boats/sloop.jpg")]  # `sd tag show trip`
+        assert [(f.path.device_id, f.path.path) for f in await library.tags["trip"].files()] == [
+            (beta.device.id, str(media / "2019" / "boats" / "sloop.jpg"))
+        ]
+        assert metadata.note(b, betas("harbour.jpg")) == "low tide"  # `sd note`
+        assert metadata.note(b, betas("beach.jpg")) is None
+        assert metadata.favorites(b) == [betas("beach.jpg")]  # `sd fav`
+        assert {t.name: t.entries for t in tags.list(b)} == {"trip": 1, "pets": 1}  # `sd tag list`: each file once
+        assert [t.entry_id for t in tags.entries(b, "pets")] == [entry_at(b, str(home / "cat.jpg"), alpha.device.id)]
+
+        made = len(b.sync.ops_since({}, 10_000))
+        assert b.sync.apply(a.sync.ops_since({}, 1000)) == 0 and len(b.sync.ops_since({}, 10_000)) == made  # replayed
+        a.sync.apply(b.sync.ops_since(a.sync.watermarks(), 1000))
+        async with Core(device(tmp_path / "gamma", "gamma")) as gamma:  # a third device, told by each in turn
+            c = gamma.library()
+            c.sync.apply(b.sync.ops_since({}, 1000))
+            c.sync.apply(a.sync.ops_since({}, 1000))
+            assert a.sync.digest() == b.sync.digest() == c.sync.digest()
+
+
+async def test_a_late_removal_by_the_owners_id_takes_the_tag_off_here_and_a_late_note_loses_to_a_later_one_here(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """Tagged and noted on alpha before its disk went to beta (beta shows them on its files since the take over);
+    then alpha, not told, takes the tag off and writes the note again, while beta's user writes it later still: the
+    tag comes off beta's file, and the note is beta's later one (the earlier stays in its history)."""
+    with photos_disk(tmp_path) as (disk, media):
+        (media / "2019").mkdir()
+        for name in ("beach.jpg", "harbour.jpg"):
+            (media / "2019" / name).write_bytes(name.encode() * 50)
+        a, b = alpha.library(), beta.library()
+        await index(a, a.locations.add(str(media / "2019"), mode="content"))
+        harbour, beach = (entry_at(a, str(media / "2019" / name)) for name in ("harbour.jpg", "beach.jpg"))
+        tags.create(a, "sea")
+        tags.assign(a, "sea", [harbour])
+        metadata.set_note(a, beach, "first")
+        entries_only_in_its_file(b, a)
+        b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))  # on alpha's files, by their global ids
+        [taken] = take_over(b)
+        await index(b, taken)
+        betas_harbour, betas_beach = (entry_at(b, str(media / "2019" / n), beta.device.id) for n in ("harbour.jpg", "beach.jpg"))
+        assert [t.entry_id for t in tags.entries(b, "sea")] == [betas_harbour] and metadata.note(b, betas_beach) == "first"
+
+        tags.remove(a, "sea", [harbour])
+        metadata.set_note(a, beach, "second")
+        time.sleep(0.01)  # (a later millisecond: beta's note is the later one)
+        metadata.set_note(b, betas_beach, "third")
+        b.sync.apply(a.sync.ops_since(b.sync.watermarks(), 1000))
+        assert tags.entries(b, "sea") == [] and {t.name: t.entries for t in tags.list(b)} == {"sea": 0}
+        assert metadata.note(b, betas_beach) == "third"
+        assert [v.value for v in metadata.note_history(b, betas_beach)] == ["first", "third"]
+        assert [v.value for v in b.sync.history(f"note:e:{alpha.device.id}:{beach}")] == ["first", "second"]
+        a.sync.apply(b.sync.ops_since(a.sync.watermarks(), 1000))
+        assert a.sync.digest() == b.sync.digest()
