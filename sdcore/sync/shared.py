@@ -183,6 +183,8 @@ class _Followed:
         self._any = db.execute("SELECT 1 FROM taken_entries LIMIT 1").fetchone() is not None
         self.tagged: dict[tuple[str, str], tuple[str, set[str]]] = {}
         """(tag uid, old target) -> (this device's target, the kinds of op that came: tag+, tag-)."""
+        self.removed: dict[tuple[str, str], int] = {}
+        """(tag uid, old target) -> the stamp of the latest removal that came."""
         self.fields: dict[str, tuple[str, Any]] = {}
         """Old field key (note:TARGET, fav:TARGET) -> (this device's key, the old field's value before the batch)."""
 
@@ -203,6 +205,8 @@ class _Followed:
         mine = oplog.entry_target(shared.device, ref.entry_id)
         if op.kind in ("tag+", "tag-"):
             self.tagged.setdefault((fields["uid"], fields["target"]), (mine, set()))[1].add(op.kind)
+            if op.kind == "tag-":
+                self.removed[fields["uid"], fields["target"]] = max(op.hlc, self.removed.get((fields["uid"], fields["target"]), 0))
             return
         key = _field_key(op.kind, fields)
         if key not in self.fields:
@@ -593,9 +597,10 @@ class SharedData:
         """What a tag is on (entry and content targets)."""
         return [r[0] for r in conn.execute("SELECT DISTINCT target FROM sync_tagged WHERE uid = ? AND removed = 0", (uid,))]
 
-    def untag(self, db: sqlite3.Connection, uid: str, target: str) -> None:
-        """Take a tag off a target: every add of it seen here is removed (one made elsewhere meanwhile stays)."""
-        seen = self._live_adds(db, uid, target)
+    def untag(self, db: sqlite3.Connection, uid: str, target: str, before: int | None = None) -> None:
+        """Take a tag off a target: every add of it seen here is removed (one made elsewhere meanwhile stays); given
+        `before`, a stamp, only the adds stamped before it."""
+        seen = [add for add in self._live_adds(db, uid, target) if before is None or add[1] < before]
         for start in range(0, len(seen), oplog.SEEN_LIMIT):
             self.record(db, "tag-", uid=uid, target=target, seen=seen[start : start + oplog.SEEN_LIMIT])
 
@@ -708,15 +713,16 @@ class SharedData:
         """Say again, as this device's ops, what the batch's ops changed of the entries of a location taken over here
         by their old owner's ids: each device shows only what is said of an entry by its owner's id (`entry_of`),
         so every device holding this device's ops shows it on the same file. A tag put on there is put on here, one
-        taken off there taken off here; a note or favourite set there is set here unless this device's entry was
-        given another since (by a later op: what the take over said of it, `_shared_data_follows`, is not)."""
+        taken off there taken off here (not an add made here after the removal: it did not see it); a note or favourite
+        set there is set here unless this device's entry was given another since (by a later op: what the take over
+        said of it, `_shared_data_follows`, is not)."""
         for (uid, target), (mine, kinds) in followed.tagged.items():
             there, here = bool(self._live_adds(db, uid, target)), bool(self._live_adds(db, uid, mine))
             if "tag+" in kinds and there and not here:
                 self.tag(db, uid, [mine])
                 self._show_tagging(db, uid, mine, True)
-            elif "tag-" in kinds and not there and here:
-                self.untag(db, uid, mine)
+            elif "tag-" in kinds and not there and here:  # (an add made here since was not seen by the removal)
+                self.untag(db, uid, mine, before=followed.removed[uid, target])
         for key, (mine, before) in followed.fields.items():
             kind, _, target = mine.partition(":")
             now, said = self._field(db, key, _UNSET[kind]), self._field(db, mine, _UNSET[kind])
