@@ -16,7 +16,7 @@ from sdcore.core import Core
 from sdcore.library import Library
 from sdcore.library.entries import entry_at
 from sdcore.library.volume_locations import take_over
-from tests.functional.test_catalogue import alpha, beta, index  # noqa: F401 -- fixtures
+from tests.functional.test_catalogue import alpha, beta, index, sync  # noqa: F401 -- fixtures
 from tests.functional.test_kept_catalogue_gaps import entries_only_in_its_file
 from tests.functional.test_volume_hand_over import photos_disk
 
@@ -148,3 +148,37 @@ async def test_a_late_removal_by_the_owners_id_leaves_a_tag_put_on_again_here_af
 
         tags.remove(b, "sea", [betas_harbour])  # taken off here: a replay of alpha's ops does not put it back
         assert b.sync.apply(a.sync.ops_since({}, 100_000)) == 0 and tags.entries(b, "sea") == []
+
+
+async def test_the_disk_taken_back_by_its_first_owner_each_following_the_others_old_ids_makes_no_loop(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """Beta took alpha's disk over; the disk goes back to alpha, which takes it over from beta (its own location of
+    it forgotten first): each now says again what the other's old ids get. Notes written on both sides at once, by
+    every id each ever had, and tags put on and off: a few rounds of each pulling the other settle, nothing more is
+    signed after, and both hold the same shared data."""
+    async with taken_over(alpha, beta, tmp_path) as (folder, _house):
+        a, b = alpha.library(), beta.library()
+        old_harbour = entry_at(a, str(folder / "harbour.jpg"))
+        betas_harbour = entry_at(b, str(folder / "harbour.jpg"), beta.device.id)
+        sync(b, a)
+        a.locations.remove(next(loc.id for loc in a.locations.list() if loc.device_id == alpha.device.id))
+        [back] = take_over(a)
+        await index(a, back)
+        pull(a, b)
+        new_harbour = entry_at(a, str(folder / "harbour.jpg"))
+        assert new_harbour != old_harbour
+        with a.write() as db:
+            a.sync.record(db, "note", target=f"e:{alpha.device.id}:{old_harbour}", value="alpha, by its old id")
+        metadata.set_note(a, new_harbour, "alpha")
+        metadata.set_note(b, betas_harbour, "beta")
+        tags.remove(b, "sea", [betas_harbour])
+        for _ in range(4):
+            pull(a, b)
+            pull(b, a)
+        settled = (signed_here(a), signed_here(b))
+        for _ in range(3):
+            pull(a, b)
+            pull(b, a)
+        assert (signed_here(a), signed_here(b)) == settled and a.sync.digest() == b.sync.digest()
+        assert metadata.note(a, new_harbour) == metadata.note(b, betas_harbour) == "beta"  # (the latest)
