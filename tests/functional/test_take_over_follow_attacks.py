@@ -171,6 +171,7 @@ async def test_the_disk_taken_back_by_its_first_owner_each_following_the_others_
         with a.write() as db:
             a.sync.record(db, "note", target=f"e:{alpha.device.id}:{old_harbour}", value="alpha, by its old id")
         metadata.set_note(a, new_harbour, "alpha")
+        time.sleep(0.01)  # (a later millisecond: beta's note is the latest)
         metadata.set_note(b, betas_harbour, "beta")
         tags.remove(b, "sea", [betas_harbour])
         for _ in range(4):
