@@ -188,9 +188,11 @@ class _Followed:
         self.fields: dict[str, tuple[str, Any]] = {}
         """Old field key (note:TARGET, fav:TARGET) -> (this device's key, the old field's value before the batch)."""
 
-    def before(self, op: Op, shared: SharedData) -> None:
-        """Note `op` (before it is merged) if it names an entry taken over here."""
-        if not self._any or op.kind not in ("tag+", "tag-", "note", "fav"):
+    def before(self, op: Op, shared: SharedData, member: bool) -> None:
+        """Note `op` (before it is merged) if it names an entry taken over here and its origin is a member of the
+        library or this device (what this device says again is signed by it and counts against its quota on the
+        others: never for a device that is not a member, of which a member may make up many)."""
+        if not self._any or not member or op.kind not in ("tag+", "tag-", "note", "fav"):
             return
         fields = op.fields()
         place = oplog.parse_target(fields["target"])
@@ -417,7 +419,7 @@ class SharedData:
                         self.quota.took(op.origin, 0, size)
                 elif oplog.insert(db, op):
                     clock.observe(op.hlc)
-                    follow.before(op, self)
+                    follow.before(op, self, mine or members is not None and op.origin in members)
                     self._merge(db, op)
                     new += 1
                     if not mine:

@@ -19,8 +19,9 @@ from sdcore.library.adopt import migrate
 from sdcore.library.entries import entry_at
 from sdcore.library.volume_locations import take_over
 from sdcore.sdpath import SdPath
-from sdcore.sync import catalogue, catalogue_store
+from sdcore.sync import catalogue, catalogue_store, signing
 from sdcore.sync.catalogue_store import global_id
+from sdcore.sync.members import Members
 from sdcore.volumes import list_volumes
 from tests.functional import test_kept_catalogue_tags
 from tests.functional.kept import kept_names
@@ -86,7 +87,11 @@ async def test_a_forgotten_devices_tags_notes_and_favourites_show_nowhere_until_
 
 def entries_only_in_its_file(here: Library, owner: Library) -> None:
     """`owner`'s catalogue synced into `here` (its locations), then kept as a file and its entries gone from `here`'s
-    tables, its locations' roots unset: as schema migration 35 and a first sync of a kept catalogue leave them."""
+    tables, its locations' roots unset: as schema migration 35 and a first sync of a kept catalogue leave them. Each
+    is a member of the other's library, as devices sharing a library are."""
+    for one, other in ((here, owner), (owner, here)):
+        assert one.context.key_file is not None
+        Members(one.folder, one.id, signing.signer_of(one.context.key_file)).add(other.context.device_id, "member")
     sync(owner, here)
     kept_by(here, owner)
     drop_entries_of(here, owner.context.device_id)

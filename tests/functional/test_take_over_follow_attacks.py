@@ -16,7 +16,7 @@ from sdcore.core import Core
 from sdcore.library import Library
 from sdcore.library.entries import entry_at
 from sdcore.library.volume_locations import take_over
-from tests.functional.test_catalogue import alpha, beta, index, sync  # noqa: F401 -- fixtures
+from tests.functional.test_catalogue import alpha, beta, device, index, sync  # noqa: F401 -- fixtures
 from tests.functional.test_kept_catalogue_gaps import entries_only_in_its_file
 from tests.functional.test_volume_hand_over import photos_disk
 
@@ -183,3 +183,25 @@ async def test_the_disk_taken_back_by_its_first_owner_each_following_the_others_
             pull(b, a)
         assert (signed_here(a), signed_here(b)) == settled and a.sync.digest() == b.sync.digest()
         assert metadata.note(a, new_harbour) == metadata.note(b, betas_harbour) == "beta"  # (the latest)
+
+
+async def test_ops_of_a_device_that_is_no_member_on_the_owners_ids_make_this_device_sign_nothing(
+    alpha: Core, beta: Core, tmp_path: Path  # noqa: F811
+) -> None:
+    """gamma, a device no library here counts as a member (a member may relay the ops of up to 128 made-up ones),
+    notes, marks and tags the disk's files by alpha's ids: beta takes its ops (as any stranger's, in their quota)
+    but says nothing again of its own, which would be signed by beta and count against beta's quota on the others."""
+    async with taken_over(alpha, beta, tmp_path) as (folder, _house), Core(device(tmp_path / "gamma", "gamma")) as gamma:
+        a, b, g = alpha.library(), beta.library(), gamma.library()
+        before = signed_here(b)
+        tags.create(g, "sea")
+        with g.write() as db:
+            uid = g.sync.uid_of(db, tags.get(g, "sea").id)
+            for name in NAMES:
+                target = f"e:{alpha.device.id}:{entry_at(a, str(folder / name))}"
+                g.sync.record(db, "note", target=target, value="from a stranger")
+                g.sync.record(db, "fav", target=target, value=True)
+                g.sync.tag(db, uid, [target])
+        assert pull(b, g) > 0
+        assert signed_here(b) == before
+        assert [metadata.note(b, entry_at(b, str(folder / n), beta.device.id)) for n in NAMES] == [None, None]
