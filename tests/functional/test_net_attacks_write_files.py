@@ -8,6 +8,7 @@ import os
 import resource
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,38 @@ def test_a_disk_full_at_the_third_file_leaves_two_whole_files_and_says_so(served
     assert told[2][1] == {"type": "FsError", "message": f"{full_share / '3.bin'}: no space left on the device"}
     assert sorted(os.listdir(full_share)) == ["1.bin", "2.bin", "small.txt"]  # nothing of the third left behind
     assert (full_share / "2.bin").read_bytes() == big
+
+
+def test_a_device_flooding_write_files_leaves_another_device_served(served: Served) -> None:
+    """alpha sends 24 requests of 256 files at once (each file synced: seconds of work); gamma's listing and its own
+    write_files are answered meanwhile (alpha holds at most its 3 worker threads of the server's heavy ones)."""
+    for who in "ab":
+        (served.share / who).mkdir()
+
+    async def flood() -> list[float]:
+        async with served.client("a") as alpha, served.client("c") as gamma:
+            a, c = alpha.link("beta"), gamma.link("beta")
+            await c.call("stat", path=_b(served.share))
+            requests = [
+                a.call("write_files", files=[[_b(served.share / "a" / f"{r}-{i}"), b"x", None, None] for i in range(256)])
+                for r in range(24)
+            ]
+            flooding = asyncio.ensure_future(asyncio.gather(*requests))
+            waits = []
+            for i in range(3):
+                await asyncio.sleep(0.1)
+                started = time.monotonic()
+                await c.call("list_open", path=_b(served.share), batch_size=10)
+                assert await c.call("write_files", files=[[_b(served.share / "b" / f"{i}"), b"c", None, None]]) == [
+                    [True, 1]
+                ]
+                waits.append(time.monotonic() - started)
+                if i == 0:  # gamma was answered while alpha's requests were still at work (not after them)
+                    assert not flooding.done()
+            told = await flooding
+            assert all(r == [True, 1] for t in told for r in t)
+            return waits
+
+    waits = asyncio.run(flood())
+    assert max(waits) < 10, waits
+    assert len(os.listdir(served.share / "a")) == 24 * 256
