@@ -52,6 +52,7 @@ def test_names_a_peer_may_send_are_refused_in_one_line_each_and_the_rest_written
     ]  # fmt: skip
     assert os.listdir(share / "sub") == [os.fsdecode(b"\xff\xfe not utf-8.txt")]
     assert not (share.parent / "outside.txt").exists()
+    assert told[2][1]["message"].endswith("nul\\x00.txt: holds a NUL byte, which no file name can")
     assert "shorten it by 45" in told[6][1]["message"]
     for ok, r in told:
         assert ok or ("\n" not in r["message"] and len(r["message"]) < 400), r
