@@ -92,7 +92,7 @@ def write_new_files(files: Sequence[NewFile], locate: Callable[[str], tuple[int,
                     os.close(dir_fd)
                 run[2].append(len(results) - 1)
             except (OSError, SdError) as exc:
-                results.append(exc)
+                results.append(_bare(exc))
         if run is not None:
             ended, run = run, None
             _sync_run(ended[1], ended[2], results)
@@ -108,9 +108,17 @@ def _sync_run(dir_fd: int, written: list[int], results: list[int | Exception]) -
         sync_folder(dir_fd)
     except OSError as exc:  # (the names may not last a power cut: said for each, the copy tries them again)
         for i in written:
-            results[i] = exc
+            results[i] = _bare(exc)
     finally:
         os.close(dir_fd)
+
+
+def _bare(exc: Exception) -> Exception:
+    """`exc` without its traceback and the error it came from: their frames hold `results` (which holds `exc`) and
+    each file's bytes, a cycle only the garbage collector frees, seldom: refused files' bytes outlived their request
+    (6 requests of 60 MiB on one channel: 364 MiB still held)."""
+    exc.__context__ = exc.__cause__ = None
+    return exc.with_traceback(None)
 
 
 def write_new(dir_fd: int, name: str, data: bytes, mtime: float | None, mode: int | None) -> int:
