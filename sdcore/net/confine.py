@@ -238,7 +238,9 @@ class Confinement:
 
         This is the check of the name only; what the name leads to is decided when it is opened.
         """
-        if not path.startswith("/") or "\0" in path:
+        if "\0" in path:
+            raise PermissionDenied(f"{display(path)}: holds a NUL byte, which no file name can")
+        if not path.startswith("/"):
             raise PermissionDenied(f"{display(path)}: not an absolute path")
         if self.confined:
             if ".." in path.split("/"):

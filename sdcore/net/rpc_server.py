@@ -56,6 +56,7 @@ a device's share, so that one device never holds them all."""
 MAX_IN_FLIGHT = 64  # requests read but not yet answered: beyond it the server stops reading
 MAX_HELD = 64 << 20  # bytes of chunks those requests carry or ask for, likewise
 MAX_NEW_FILES = 256  # files one write_files request may carry
+MAX_MTIME = 1 << 62  # seconds either side of 1970 a file's time from a peer may be (time_t holds 2**63; NaN fails too)
 _BULK = ("read", "read_open", "write_chunk", "write_file", "write_files")
 _T = TypeVar("_T")
 
@@ -446,11 +447,15 @@ class RpcSession:
             isinstance(files, list) and len(files) <= MAX_NEW_FILES
             and all(
                 isinstance(f, list) and len(f) == 4 and isinstance(f[0], bytes) and isinstance(f[1], bytes)
-                and (f[2] is None or isinstance(f[2], int | float)) and (f[3] is None or isinstance(f[3], int))
+                and (f[2] is None or isinstance(f[2], int | float) and -MAX_MTIME < f[2] < MAX_MTIME)
+                and (f[3] is None or isinstance(f[3], int))
                 for f in files
             )
         ):  # fmt: skip
-            raise ProtocolError(f"write_files wants at most {MAX_NEW_FILES} files, each [path, bytes, mtime, mode]")
+            raise ProtocolError(
+                f"write_files wants at most {MAX_NEW_FILES} files, each [path, bytes, mtime, mode] (mtime: seconds "
+                "since 1970, a finite number); nothing was written"
+            )
         new = [(os.fsdecode(f[0]), f[1], f[2], None if f[3] is None else f[3] & MODE_BITS) for f in files]
 
         def locate(path: str) -> tuple[int, str]:

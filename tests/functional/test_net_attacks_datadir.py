@@ -263,6 +263,27 @@ async def test_a_library_kept_outside_the_data_dir_is_as_private_as_the_data_dir
     assert [e[0] for e in (await h.call("list_open", path=h.home / "Libs"))[1]] == [b"Work.sdlibrary"]
 
 
+async def test_write_files_plants_nothing_in_a_library_or_the_data_dir_by_any_way_to_it(shared_home: Home) -> None:
+    """A WAL or journal planted beside a library's database would be read as its own at the next open: write_files
+    is kept out of a library kept in the share, of the data dir's, and of both through a link the peer finds."""
+    h = shared_home
+    work = h.home / "Libs" / "Work.sdlibrary"
+    Libraries(h.home / "Libs").create("Work").close()
+    Libraries(h.data_dir / "libraries").add_folder(work)
+    (h.home / "to-data").symlink_to(".local/share/sdtui")  # links that stay in the share
+    (h.home / "to-work").symlink_to("Libs/Work.sdlibrary")
+    before = {p: sorted(os.listdir(p)) for p in (work, h.data_dir, h.data_dir / "libraries")}
+    targets = [
+        work / "database.db-wal", work / "database.db-journal", work / ".lock", work / "thumbnails" / "x.webp",
+        h.data_dir / "admins.json", h.data_dir / "libraries" / "Evil.sdlibrary", h.home / "to-data" / "admins.json",
+        h.home / "to-work" / "database.db-wal",
+    ]  # fmt: skip
+    told = await h.call("write_files", files=[[os.fsencode(p), b"planted", None, None] for p in targets])
+    assert [(ok, r["type"]) for ok, r in told] == [(False, "PermissionDenied")] * len(targets)
+    assert all(("data dir" in r["message"]) or ("a library of" in r["message"]) for _, r in told), told
+    assert {p: sorted(os.listdir(p)) for p in before} == before
+
+
 async def test_a_library_on_a_drive_plugged_in_while_the_peer_is_connected_is_kept_too(shared_home: Home) -> None:
     """A library listed from a drive that is not plugged in when the peer connects (its folder not there)."""
     h = shared_home
