@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from tests.bench.bench_net import scp, start_sshd  # noqa: E402
 from tests.bench.bench_sync import cpu_s, load, settled  # noqa: E402
 from tests.functional.test_net_served import Server, free_port, sd  # noqa: E402
+from tests.functional.test_sync_served import _pair_all  # noqa: E402
 
 
 def make_folder(folder: Path, files: int, seed: int = 17) -> int:
@@ -46,21 +47,6 @@ def make_folder(folder: Path, files: int, seed: int = 17) -> int:
         (sub / f"file-{i:05d}.dat").write_bytes(rng.randbytes(size))
         total += size
     return total
-
-
-async def pair_devices(tmp: Path, ports: dict[str, int]) -> None:
-    """alpha paired with beta and with gamma (full trust)."""
-    from sdcore.net.testing import device_network, pair
-
-    async with (
-        device_network(tmp / "a", "alpha", listen=False) as a,
-        device_network(tmp / "b", "beta", listen=False) as b,
-        device_network(tmp / "c", "gamma", listen=False) as c,
-    ):
-        for who, net in (("a", a), ("b", b), ("c", c)):
-            await net.start(f"127.0.0.1:{ports[who]}")
-        await pair(a, b)
-        await pair(a, c)
 
 
 # gamma's `sd serve` as one from before write_files: it answers "unknown request", alpha writes each file with
@@ -127,7 +113,7 @@ def main() -> None:
         folder = tmp / "photos"
         size = make_folder(folder, opts.files)
         ports = {"a": free_port(), "b": free_port(), "c": free_port()}
-        asyncio.run(pair_devices(tmp, ports))
+        asyncio.run(_pair_all(tmp, ports))  # (as the tests pair them: each with the others)
         alpha, beta = Server(tmp, "a", ports["a"]), Server(tmp, "b", ports["b"])
         gamma = Server(tmp, "c", ports["c"], wrap=BEFORE)
         key = tmp / "scp_key"
