@@ -7,6 +7,7 @@ import collections
 import fcntl
 import os
 import pty
+import random
 import select
 import shutil
 import signal
@@ -46,9 +47,21 @@ async def paired_core(tmp_path: Path) -> AsyncIterator[tuple[Core, Any]]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on 127.0.0.1 now, below the kernel's range of ephemeral ports (32768-60999): a port bind(0) hands out
+    is one the kernel may give the next outgoing connection of any test as its local end, and the `sd serve` started on
+    it a moment later found it in use (CI, test_net_attacks_review). Random by the OS's randomness (pytest-randomly
+    seeds `random` alike in every worker)."""
+    while True:
+        port = _ports.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
+_ports = random.SystemRandom()
 
 
 async def _pair(server_dir: Path, laptop_dir: Path, port: int, trust: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -25,15 +24,10 @@ from sdcore.net import Network
 from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_HANDLES
 from sdcore.net.testing import device_network, pair
+from tests.functional.ssh_support import free_port
 
 SD = Path(sys.executable).parent / "sd"
 TRIES = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -72,7 +66,7 @@ async def _pair_all(tmp: Path, port: int) -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     asyncio.run(_pair_all(tmp_path, port))
     share = tmp_path / "share"
     share.mkdir()

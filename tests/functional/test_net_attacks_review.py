@@ -19,7 +19,6 @@ from test_net_attacks_confine import (
     SD,
     Served,
     _b,
-    _free_port,
     _pair_all,
     _sftp_packet,
     _string,
@@ -35,6 +34,7 @@ from sdcore.net.frames import pack_frame
 from sdcore.net.rpc_server import MAX_DEVICE_HANDLES, MAX_HANDLES, MAX_READ
 from sdcore.net.testing import device_network, pair
 from sdcore.net.trust import TrustStore
+from tests.functional.ssh_support import free_port
 
 served = confine.served  # beta's `sd serve` sharing a folder with alpha and gamma (shared trust)
 
@@ -211,7 +211,7 @@ def test_a_trash_a_shared_peer_planted_on_a_shared_drive_cannot_restore_outside_
 @pytest.fixture
 def accepting(tmp_path: Path) -> Iterator[Served]:
     """beta's `sd serve --auto-accept`: it takes every Spacedrop of its paired devices."""
-    port = _free_port()
+    port = free_port()
     asyncio.run(_pair_all(tmp_path, port))
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg-b")}
     proc = subprocess.Popen(

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from sdcore import ops
 from sdcore.core import Core
 from sdcore.events import JobProgress
 from sdcore.net.testing import device_network, pair
+from tests.functional.ssh_support import free_port
 
 SD = [sys.executable, "-c", "from sdtui.cli import main; main()"]
 MiB = 1 << 20
@@ -44,12 +44,6 @@ def sd(
     if check:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from sdcore.net.testing import device_network, pair
+from tests.functional.ssh_support import free_port
 
 SD = str(Path(sys.executable).parent / "sd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _pair_on_port(tmp_path: Path, port: int) -> None:
