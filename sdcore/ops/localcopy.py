@@ -70,9 +70,7 @@ def copy_file(
     sfd = _open_source(src)
     before: os.stat_result | None = None
     try:
-        before = os.fstat(sfd)
-        if not stat.S_ISREG(before.st_mode):
-            raise SourceChanged(f"{display(src)} is no longer a regular file")
+        before = _regular(sfd, src)
         mode = stat.S_IMODE(before.st_mode)
         dfd = None
         start = 0
@@ -134,9 +132,7 @@ def read_small(src: str, limit: int) -> tuple[bytes, os.stat_result]:
     sfd = _open_source(src)
     before: os.stat_result | None = None
     try:
-        before = os.fstat(sfd)
-        if not stat.S_ISREG(before.st_mode):
-            raise SourceChanged(f"{display(src)} is no longer a regular file")
+        before = _regular(sfd, src)
         parts = []
         got = 0
         while got <= limit and (part := os.read(sfd, limit + 1 - got)):
@@ -158,6 +154,14 @@ def _changed(src: str, before: os.stat_result, after: os.stat_result) -> SourceC
         f"{display(src)} changed while it was copied ({before.st_size} -> {after.st_size} bytes); "
         "the copy was discarded. Resume the job once it is no longer being written"
     )
+
+
+def _regular(sfd: int, src: str) -> os.stat_result:
+    """The stat of the source opened as `sfd` (SourceChanged when it is no longer a regular file)."""
+    st = os.fstat(sfd)
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceChanged(f"{display(src)} is no longer a regular file")
+    return st
 
 
 def _open_source(src: str) -> int:
